@@ -1,0 +1,35 @@
+# fixgw — `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-9s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create .venv and install fixgw with its test and lint tools
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: install ## run the bundled simulator and the gateway on the demo config (Ctrl-C stops)
+	$(BIN)/fixgw demo
+
+test: install ## run every test: units, and real QuickFIX sessions against the simulator
+	$(BIN)/pytest
+
+lint: install ## ruff and mypy (strict)
+	$(BIN)/ruff check fixgw tests bench
+	$(BIN)/ruff format --check fixgw tests bench
+	$(BIN)/mypy
+
+bench: install ## benchmarks: print figures and gateway/floor ratios
+	$(BIN)/python -m bench.run
+
+clean: ## remove the venv, caches and run state
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,163 @@
+"""A small blocking client for the local socket, used by the CLI and the tests.
+
+    with Client.connect("/run/fixgw/fixgw.sock") as gw:
+        gw.subscribe(["orders"])
+        gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="0.5", price="30000")
+        event = gw.next_event(timeout=5)
+
+Events that arrive while a reply is awaited are kept, in order, for `next_event`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Any
+
+import msgspec
+
+from fixgw.errors import FixgwError
+
+
+class ApiError(FixgwError):
+    """The gateway refused a request; `code` is the protocol's error code."""
+
+
+class Client:
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+        self._events: deque[dict[str, Any]] = deque()
+        self._ids = itertools.count(1)
+        self._decoder = msgspec.json.Decoder()
+        self._encoder = msgspec.json.Encoder()
+
+    @classmethod
+    def connect(
+        cls,
+        path: str | None = None,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        token: str | None = None,
+        name: str = "fixgw-client",
+        timeout: float = 10.0,
+    ) -> Client:
+        if path is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(path)
+        else:
+            sock = socket.create_connection((host or "127.0.0.1", port or 0), timeout=timeout)
+        client = cls(sock)
+        client.request("hello", name=name, token=token)
+        return client
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._sock.close()
+
+    # ------------------------------------------------------------ requests
+
+    def request(self, op: str, timeout: float = 10.0, **fields: Any) -> Any:
+        """Send one request and return its `result`; raises ApiError on an error reply."""
+        request_id = next(self._ids)
+        body = {"id": request_id, "op": op, **{k: v for k, v in fields.items() if v is not None}}
+        self.send_raw(self._encoder.encode(body) + b"\n")
+        reply = self._read_until(lambda m: "seq" not in m and m.get("id") == request_id, timeout)
+        if not reply.get("ok"):
+            error = reply.get("error", {})
+            raise ApiError(error.get("message", "error"), code=error.get("code", "unknown"))
+        return reply.get("result")
+
+    def subscribe(self, topics: list[str], since: int | None = None) -> Any:
+        return self.request("subscribe", topics=topics, since=since)
+
+    def new_order(self, **fields: Any) -> Any:
+        return self.request("new_order", **fields)
+
+    def cancel_order(self, **fields: Any) -> Any:
+        return self.request("cancel_order", **fields)
+
+    def order_status(self, **fields: Any) -> Any:
+        return self.request("order_status", **fields)
+
+    def orders(self, all: bool = False) -> list[dict[str, Any]]:
+        return list(self.request("orders", all=all or None)["orders"])
+
+    def status(self) -> dict[str, Any]:
+        return dict(self.request("status"))
+
+    # ------------------------------------------------------------ events
+
+    def next_event(self, timeout: float = 10.0) -> dict[str, Any]:
+        if self._events:
+            return self._events.popleft()
+        return self._read_until(lambda m: "seq" in m, timeout, keep_events=False)
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """The first event matching `predicate`; events before it are consumed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no matching event")
+            event = self.next_event(remaining)
+            if predicate(event):
+                return event
+
+    def events(self, timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        while True:
+            yield self.next_event(timeout if timeout is not None else 1e9)
+
+    # ------------------------------------------------------------ transport
+
+    def send_raw(self, data: bytes) -> None:
+        self._sock.sendall(data)
+
+    def read_message(self, timeout: float = 10.0) -> dict[str, Any]:
+        """The next line from the gateway, whatever it is (for protocol tests)."""
+        return self._read_until(lambda m: True, timeout, keep_events=False)
+
+    def _read_until(
+        self, accept: Callable[[dict[str, Any]], bool], timeout: float, keep_events: bool = True
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(self._buffer[:end])
+                del self._buffer[: end + 1]
+                message = self._decoder.decode(line)
+                if accept(message):
+                    return dict(message)
+                if keep_events and "seq" in message:
+                    self._events.append(message)
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no answer from the gateway")
+            self._sock.settimeout(remaining)
+            try:
+                chunk = self._sock.recv(65536)
+            except TimeoutError:
+                raise TimeoutError("no answer from the gateway") from None
+            if not chunk:
+                raise ConnectionError("the gateway closed the connection")
+            self._buffer += chunk

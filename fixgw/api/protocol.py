@@ -1,0 +1,185 @@
+"""The local wire protocol: JSON lines, requests with an `id`, replies that echo it.
+
+Parsing turns one line into a typed request or a `RequestError` with a stable code.
+Quantities and prices travel as decimal strings and are refused as JSON numbers, so no
+float ever stands for money.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Annotated, Any
+
+import msgspec
+
+from fixgw.domain import OrderType, Side
+from fixgw.errors import RequestError
+
+TOPICS_FIXED = frozenset({"orders", "session", "account", "errors"})
+
+
+class ErrorCode(StrEnum):
+    INVALID_JSON = "invalid_json"
+    INVALID_REQUEST = "invalid_request"
+    UNKNOWN_OP = "unknown_op"
+    MISSING_FIELD = "missing_field"
+    UNKNOWN_FIELD = "unknown_field"
+    INVALID_FIELD = "invalid_field"
+    INVALID_QTY = "invalid_qty"
+    INVALID_PRICE = "invalid_price"
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    UNKNOWN_TOPIC = "unknown_topic"
+    LINE_TOO_LONG = "line_too_long"
+    DUPLICATE_CL_ORD_ID = "duplicate_cl_ord_id"
+    UNKNOWN_ORDER = "unknown_order"
+    ORDER_CLOSED = "order_closed"
+    SINCE_TOO_OLD = "since_too_old"
+    NOT_CONNECTED = "not_connected"
+    UNAUTHORIZED = "unauthorized"
+    TIMEOUT = "timeout"
+    INTERNAL_ERROR = "internal_error"
+
+
+ClientId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:/+-]{1,64}$")]
+"""Ids a client may choose: printable, no FIX delimiter or `=`, at most 64 characters."""
+
+
+class Request(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Hello(Request, frozen=True, kw_only=True):
+    name: str = ""
+    token: str | None = None
+
+
+class Subscribe(Request, frozen=True, kw_only=True):
+    topics: Annotated[list[str], msgspec.Meta(min_length=1)]
+    since: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+class Unsubscribe(Request, frozen=True, kw_only=True):
+    topics: list[str] | None = None
+
+
+class NewOrder(Request, frozen=True, kw_only=True):
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: str
+    price: str | None = None
+    cl_ord_id: ClientId | None = None
+
+
+class OrderRef(Request, frozen=True, kw_only=True):
+    """An order by our ClOrdID, or by the exchange's id with its symbol and side."""
+
+    cl_ord_id: ClientId | None = None
+    order_id: ClientId | None = None
+    symbol: str | None = None
+    side: Side | None = None
+
+
+class CancelOrderRequest(OrderRef, frozen=True, kw_only=True):
+    pass
+
+
+class OrderStatusRequest(OrderRef, frozen=True, kw_only=True):
+    pass
+
+
+class ListOrders(Request, frozen=True, kw_only=True):
+    all: bool = False
+    """Also orders that are closed."""
+
+
+class Status(Request, frozen=True, kw_only=True):
+    pass
+
+
+OPS: dict[str, type[Request]] = {
+    "hello": Hello,
+    "subscribe": Subscribe,
+    "unsubscribe": Unsubscribe,
+    "new_order": NewOrder,
+    "cancel_order": CancelOrderRequest,
+    "order_status": OrderStatusRequest,
+    "orders": ListOrders,
+    "status": Status,
+}
+
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder(decimal_format="string")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+_UNKNOWN = re.compile(r"unknown field `([^`]+)`")
+_AT = re.compile(r" - at `\$\.?([^`]*)`")
+
+
+def parse_line(line: bytes) -> tuple[Any, Request]:
+    """(request id, request). Raises RequestError carrying the id when one was readable."""
+    try:
+        obj = _decoder.decode(line)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise _error(None, ErrorCode.INVALID_JSON, f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise _error(None, ErrorCode.INVALID_REQUEST, "a request is a JSON object")
+    request_id = obj.pop("id", None)
+    if request_id is not None and not isinstance(request_id, int | str):
+        raise _error(None, ErrorCode.INVALID_REQUEST, "`id` must be a number or a string")
+    op = obj.pop("op", None)
+    if not isinstance(op, str):
+        raise _error(request_id, ErrorCode.INVALID_REQUEST, "`op` (a string) is required")
+    kind = OPS.get(op)
+    if kind is None:
+        raise _error(
+            request_id, ErrorCode.UNKNOWN_OP, f"unknown op {op!r}; ops: {', '.join(sorted(OPS))}"
+        )
+    try:
+        return request_id, msgspec.convert(obj, kind)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(request_id, str(exc)) from None
+
+
+def _validation_error(request_id: Any, text: str) -> RequestError:
+    if m := _MISSING.search(text):
+        return _error(request_id, ErrorCode.MISSING_FIELD, f"`{m.group(1)}` is required")
+    if m := _UNKNOWN.search(text):
+        return _error(request_id, ErrorCode.UNKNOWN_FIELD, f"unknown field `{m.group(1)}`")
+    where = _AT.search(text)
+    field = where.group(1) if where else "request"
+    code = _FIELD_CODES.get(field, ErrorCode.INVALID_FIELD)
+    return _error(request_id, code, f"`{field}`: {_AT.sub('', text)}")
+
+
+_FIELD_CODES = {"qty": ErrorCode.INVALID_QTY, "price": ErrorCode.INVALID_PRICE}
+
+
+def _error(request_id: Any, code: ErrorCode, message: str) -> RequestError:
+    err = RequestError(message, code=code)
+    err.request_id = request_id  # type: ignore[attr-defined]
+    return err
+
+
+def positive_decimal(value: str, field: str, code: ErrorCode) -> Decimal:
+    try:
+        result = Decimal(value)
+    except InvalidOperation:
+        raise RequestError(f"{field} must be a decimal string, got {value!r}", code=code) from None
+    if not result.is_finite() or result <= 0:
+        raise RequestError(f"{field} must be > 0, got {value!r}", code=code)
+    return result
+
+
+def reply_ok(request_id: Any, result: Any) -> bytes:
+    return _encoder.encode({"id": request_id, "ok": True, "result": result}) + b"\n"
+
+
+def reply_error(request_id: Any, code: str, message: str) -> bytes:
+    return (
+        _encoder.encode(
+            {"id": request_id, "ok": False, "error": {"code": code, "message": message}}
+        )
+        + b"\n"
+    )

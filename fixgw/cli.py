@@ -1,0 +1,297 @@
+"""`fixgw`: run the daemon or the simulator, check a config, and talk to a running gateway."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from fixgw import __version__
+from fixgw.api.client import ApiError, Client
+from fixgw.config import load_gateway_config, load_sim_config
+from fixgw.errors import ConfigError
+from fixgw.ops.logging import configure as configure_logging
+
+DEFAULTS = Path(__file__).resolve().parent / "defaults"
+DEMO_SIM = DEFAULTS / "demo-sim.yaml"
+DEMO_GATEWAY = DEFAULTS / "demo-gateway.yaml"
+DEMO_ENV = {"FIXGW_API_KEY": "demo-api-key", "FIXGW_SECRET_KEY": "demo-secret"}
+DEFAULT_SOCKET = "/run/fixgw/fixgw.sock"
+
+_json = msgspec.json.Encoder(decimal_format="string")
+
+
+def _print(obj: Any) -> None:
+    sys.stdout.write(_json.encode(obj).decode() + "\n")
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------- daemon commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fixgw.daemon import run_gateway
+
+    config = load_gateway_config(args.config)
+    configure_logging(config.log.level, config.log.format)
+    return asyncio.run(run_gateway(config))
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from fixgw.daemon import run_simulator
+
+    config = load_sim_config(args.config or DEMO_SIM)
+    configure_logging(args.log_level, "auto")
+    return run_simulator(config)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    if args.sim:
+        load_sim_config(args.file)
+    else:
+        load_gateway_config(args.file)
+    print(f"{args.file}: ok")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The simulator in a child process, the gateway in this one, both on the demo configs."""
+    for key, value in DEMO_ENV.items():
+        os.environ.setdefault(key, value)
+    sim_config = load_sim_config(DEMO_SIM)
+    sim = subprocess.Popen([sys.executable, "-m", "fixgw", "sim", "-c", str(DEMO_SIM)])
+    try:
+        _wait_for_port(sim_config.host, sim_config.port, sim)
+        gateway_config = load_gateway_config(DEMO_GATEWAY)
+        print(
+            f"""
+fixgw demo: simulator on {sim_config.host}:{sim_config.port}, gateway socket at \
+{gateway_config.api.socket_path}.
+In another terminal, in this directory:
+  export FIXGW_SOCKET={gateway_config.api.socket_path}
+  .venv/bin/fixgw events &                                   # stream order events
+  .venv/bin/fixgw order new BTC/USD buy 0.5 --price 30010    # crosses the seeded ask
+  .venv/bin/fixgw order new BTC/USD sell 1 --price 31000     # rests on the book
+  .venv/bin/fixgw orders
+Ctrl-C stops both.
+""",
+            flush=True,
+        )
+        return cmd_run(argparse.Namespace(config=DEMO_GATEWAY))
+    finally:
+        sim.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            sim.wait(10)
+
+
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the simulator exited with status {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"the simulator did not listen on {host}:{port} within 30 s")
+
+
+# ---------------------------------------------------------------- client commands
+
+
+def _client(args: argparse.Namespace) -> Client:
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        token = os.environ.get(args.token_env)
+        return Client.connect(
+            host=host or "127.0.0.1", port=int(port), token=token, name="fixgw-cli"
+        )
+    return Client.connect(args.socket, name="fixgw-cli")
+
+
+def cmd_order_new(args: argparse.Namespace) -> int:
+    order_type = args.type or ("limit" if args.price is not None else "market")
+    with _client(args) as gw:
+        if args.follow:
+            gw.subscribe(["orders"])
+        result = gw.new_order(
+            symbol=args.symbol,
+            side=args.side,
+            type=order_type,
+            qty=args.qty,
+            price=args.price,
+            cl_ord_id=args.cl_ord_id,
+        )
+        _print(result)
+        if args.follow:
+            for event in _events_of(gw, result["cl_ord_id"], args.follow):
+                _print(event)
+    return 0
+
+
+def _events_of(gw: Client, cl_ord_id: str, seconds: float) -> Iterator[dict[str, Any]]:
+    """The order's events until it closes, or until it rests on the book with no fill for a
+    moment, or until time runs out."""
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            event = gw.next_event(remaining)
+        except TimeoutError:
+            return
+        if event.get("cl_ord_id") != cl_ord_id:
+            continue
+        yield event
+        if event.get("status") in ("filled", "canceled", "rejected"):
+            return
+        if event.get("status") in ("new", "partially_filled"):
+            deadline = min(deadline, time.monotonic() + 0.5)
+
+
+def _order_ref(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "cl_ord_id": args.cl_ord_id,
+        "order_id": args.order_id,
+        "symbol": args.symbol,
+        "side": args.side,
+    }
+
+
+def cmd_order_cancel(args: argparse.Namespace) -> int:
+    with _client(args) as gw:
+        _print(gw.cancel_order(**_order_ref(args)))
+    return 0
+
+
+def cmd_order_status(args: argparse.Namespace) -> int:
+    with _client(args) as gw:
+        _print(gw.order_status(**_order_ref(args)))
+    return 0
+
+
+def cmd_orders(args: argparse.Namespace) -> int:
+    with _client(args) as gw:
+        for order in gw.orders(all=args.all):
+            _print(order)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _client(args) as gw:
+        _print(gw.status())
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    with _client(args) as gw:
+        gw.subscribe(args.topic or ["orders", "session", "errors"], since=args.since)
+        with contextlib.suppress(KeyboardInterrupt):
+            for event in gw.events():
+                _print(event)
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fixgw", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"fixgw {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], int], help_: str, parent: Any = sub
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("run", cmd_run, "run the gateway daemon")
+    p.add_argument("-c", "--config", required=True, help="gateway YAML config")
+    p = command("sim", cmd_sim, "run the OKCoin-dialect exchange simulator")
+    p.add_argument("-c", "--config", help="simulator YAML config (default: the demo's)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p = command("check-config", cmd_check_config, "validate a config file and exit")
+    p.add_argument("file")
+    p.add_argument("--sim", action="store_true", help="the file is a simulator config")
+    command("demo", cmd_demo, "run the simulator and the gateway on the bundled demo configs")
+
+    def client_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--socket",
+            default=os.environ.get("FIXGW_SOCKET", DEFAULT_SOCKET),
+            help="the gateway's Unix socket (env FIXGW_SOCKET)",
+        )
+        p.add_argument("--tcp", help="HOST:PORT of the gateway's TCP listener instead")
+        p.add_argument(
+            "--token-env",
+            default="FIXGW_API_TOKEN",
+            help="environment variable holding the TCP token",
+        )
+
+    order = sub.add_parser("order", help="place, cancel or query one order")
+    order_sub = order.add_subparsers(dest="order_command", required=True)
+    p = command("new", cmd_order_new, "place an order", order_sub)
+    p.add_argument("symbol")
+    p.add_argument("side", choices=["buy", "sell"])
+    p.add_argument("qty", help="decimal quantity in the base currency")
+    p.add_argument("--price", help="limit price (omit for a market order)")
+    p.add_argument("--type", choices=["limit", "market"])
+    p.add_argument("--cl-ord-id")
+    p.add_argument(
+        "--follow",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="print the order's events until it settles (0: don't)",
+    )
+    client_options(p)
+    for name, handler, help_ in (
+        ("cancel", cmd_order_cancel, "cancel an order"),
+        ("status", cmd_order_status, "ask the exchange for an order's status"),
+    ):
+        p = command(name, handler, help_, order_sub)
+        p.add_argument("cl_ord_id", nargs="?")
+        p.add_argument(
+            "--order-id", help="the exchange's id, for an order this gateway does not track"
+        )
+        p.add_argument("--symbol")
+        p.add_argument("--side", choices=["buy", "sell"])
+        client_options(p)
+    p = command("orders", cmd_orders, "list open orders from the gateway's state")
+    p.add_argument("--all", action="store_true", help="closed orders too")
+    client_options(p)
+    p = command("status", cmd_status, "session state, sequence numbers, uptime")
+    client_options(p)
+    p = command("events", cmd_events, "stream events as JSON lines")
+    p.add_argument("--topic", action="append", help="orders, session, errors (repeatable)")
+    p.add_argument("--since", type=int, help="replay events after this seq first")
+    client_options(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(f"fixgw: config error: {exc.message}", file=sys.stderr)
+        return 2
+    except ApiError as exc:
+        print(f"fixgw: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    except (ConnectionError, FileNotFoundError, TimeoutError) as exc:
+        print(f"fixgw: cannot reach the gateway: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""YAML -> typed, validated, frozen config.
+
+msgspec does the validation: unknown keys, wrong types and out-of-range values fail at
+load with the key path (`session.port: Expected int <= 65535`). Secrets are never inline:
+they are read from the environment or a file named in the config.
+Relative paths are taken from the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yaml
+
+from fixgw.errors import ConfigError
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+FileMode = Annotated[str, msgspec.Meta(pattern=r"^0?[0-7]{3}$")]
+
+
+class _Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class SecretRef(_Config, frozen=True, kw_only=True):
+    """Where a secret is read from: `{env: NAME}` or `{file: PATH}` (first line, stripped)."""
+
+    env: str | None = None
+    file: str | None = None
+
+
+class SessionConfig(_Config, frozen=True, kw_only=True):
+    host: NonEmpty = "127.0.0.1"
+    port: Port = 9880
+    sender_comp_id: NonEmpty
+    """Ours; OKCoin asks for a long random string (a UUID) that others cannot guess."""
+    target_comp_id: NonEmpty = "OKSERVER"
+    heartbeat_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 30
+    reconnect_interval_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 5
+    reset_seq_num_on_logon: bool = False
+    """Sends 141=Y on every logon. Off: sequence numbers persist and gaps are resent."""
+    store_dir: NonEmpty = "var/store"
+    account_on: list[Literal["D", "F", "H", "AF", "Z1000"]] = msgspec.field(
+        default_factory=lambda: ["D", "Z1000"]
+    )
+    """Messages that carry Account (1) = `apiKey,secretKey`."""
+    logout_timeout_s: Positive = 5.0
+    dictionary: str | None = None
+    """The QuickFIX data dictionary; default: the OKCoin dictionary bundled with fixgw."""
+
+
+class Credentials(_Config, frozen=True, kw_only=True):
+    api_key: SecretRef
+    secret_key: SecretRef
+
+
+class TcpConfig(_Config, frozen=True, kw_only=True):
+    host: NonEmpty = "127.0.0.1"
+    port: Port
+    token: SecretRef
+    """Clients must send it in `hello` before anything else."""
+
+
+class ApiConfig(_Config, frozen=True, kw_only=True):
+    socket_path: NonEmpty = "/run/fixgw/fixgw.sock"
+    socket_mode: FileMode = "0660"
+    socket_group: str | None = None
+    tcp: TcpConfig | None = None
+    max_line_bytes: Annotated[int, msgspec.Meta(ge=256, le=16 * 1024 * 1024)] = 65536
+    client_buffer_bytes: Annotated[int, msgspec.Meta(ge=65536)] = 16 * 1024 * 1024
+    """Unsent bytes allowed per client; a client that falls this far behind is disconnected."""
+    request_timeout_s: Positive = 5.0
+    """How long `order_status` waits for the exchange's answer."""
+
+
+class LogConfig(_Config, frozen=True, kw_only=True):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+    """`auto`: readable in a terminal, JSON lines otherwise."""
+
+
+class GatewayConfig(_Config, frozen=True, kw_only=True):
+    session: SessionConfig
+    credentials: Credentials
+    symbols: Annotated[list[NonEmpty], msgspec.Meta(min_length=1)]
+    """Symbols clients may trade; anything else is refused locally."""
+    api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    log: LogConfig = msgspec.field(default_factory=LogConfig)
+
+
+class SimAccount(_Config, frozen=True, kw_only=True):
+    comp_id: NonEmpty
+    """The client's SenderCompID; QuickFIX acceptors know their sessions in advance."""
+    api_key: NonEmpty
+    secret_key: NonEmpty
+
+
+class SimBook(_Config, frozen=True, kw_only=True):
+    bids: list[tuple[Decimal, Decimal]] = msgspec.field(default_factory=list)
+    """Seed orders as [price, qty]."""
+    asks: list[tuple[Decimal, Decimal]] = msgspec.field(default_factory=list)
+
+
+class SimConfig(_Config, frozen=True, kw_only=True):
+    host: NonEmpty = "127.0.0.1"
+    port: Port = 9880
+    comp_id: NonEmpty = "OKSERVER"
+    store_dir: NonEmpty = "var/sim-store"
+    accounts: Annotated[list[SimAccount], msgspec.Meta(min_length=1)]
+    symbols: dict[NonEmpty, SimBook]
+    dictionary: str | None = None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Secrets:
+    api_key: str
+    secret_key: str
+    api_token: str | None
+
+    def __repr__(self) -> str:
+        return "Secrets(<redacted>)"
+
+
+_PATH = re.compile(r" - at `\$\.?(.*)`$")
+
+
+def _decode_error(source: str, exc: msgspec.ValidationError) -> ConfigError:
+    text = str(exc)
+    match = _PATH.search(text)
+    where = match.group(1) if match and match.group(1) else "(top level)"
+    what = _PATH.sub("", text)
+    return ConfigError(f"{source}: {where}: {what}")
+
+
+class _DecimalSafeLoader(yaml.SafeLoader):
+    """Reads YAML floats as their text, so `0.1` in a config is Decimal('0.1'), not a float."""
+
+
+def _float_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_DecimalSafeLoader.add_constructor("tag:yaml.org,2002:float", _float_as_text)
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return yaml.load(text, Loader=_DecimalSafeLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
+def _convert(data: Any, kind: type[Any], source: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: (top level): expected a mapping of keys")
+    try:
+        # strict=False lets the YAML text of a number (see _DecimalSafeLoader) reach float fields.
+        return msgspec.convert(data, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _decode_error(source, exc) from None
+
+
+def load_gateway_config(path: str | Path) -> GatewayConfig:
+    path = Path(path)
+    config: GatewayConfig = _convert(_load_yaml(path), GatewayConfig, str(path))
+    resolve_secrets(config, str(path))
+    return config
+
+
+def load_sim_config(path: str | Path) -> SimConfig:
+    path = Path(path)
+    config: SimConfig = _convert(_load_yaml(path), SimConfig, str(path))
+    for symbol, book in config.symbols.items():
+        for side, levels in (("bids", book.bids), ("asks", book.asks)):
+            for i, (price, qty) in enumerate(levels):
+                if not (price.is_finite() and qty.is_finite() and price > 0 and qty > 0):
+                    raise ConfigError(
+                        f"{path}: symbols.{symbol}.{side}[{i}]: price and qty must be decimals > 0"
+                    )
+    return config
+
+
+def _read_secret(ref: SecretRef, key: str, source: str) -> str:
+    if (ref.env is None) == (ref.file is None):
+        raise ConfigError(f"{source}: {key}: give exactly one of `env` or `file`")
+    if ref.env is not None:
+        value = os.environ.get(ref.env)
+        if not value:
+            raise ConfigError(f"{source}: {key}: environment variable {ref.env} is not set")
+        return value
+    assert ref.file is not None
+    try:
+        lines = Path(ref.file).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{source}: {key}: cannot read {ref.file}: {exc.strerror}") from None
+    if not lines or not lines[0].strip():
+        raise ConfigError(f"{source}: {key}: {ref.file} is empty")
+    return lines[0].strip()
+
+
+def resolve_secrets(config: GatewayConfig, source: str = "config") -> Secrets:
+    token = None
+    if config.api.tcp is not None:
+        token = _read_secret(config.api.tcp.token, "api.tcp.token", source)
+    return Secrets(
+        api_key=_read_secret(config.credentials.api_key, "credentials.api_key", source),
+        secret_key=_read_secret(config.credentials.secret_key, "credentials.secret_key", source),
+        api_token=token,
+    )
+
+
+def bundled_dictionary() -> Path:
+    return Path(__file__).resolve().parent / "spec" / "okcoin-fix44.xml"

@@ -1,0 +1,53 @@
+"""Process lifecycles: the gateway daemon and the simulator, with their signal handling."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+
+import structlog
+
+from fixgw.api.server import ApiServer
+from fixgw.config import GatewayConfig, SimConfig, resolve_secrets
+from fixgw.gateway import Gateway
+from fixgw.sim.exchange import Simulator
+
+log = structlog.get_logger("fixgw.daemon")
+
+
+async def run_gateway(config: GatewayConfig) -> int:
+    """Run until SIGINT or SIGTERM; then stop taking requests, log out, and return 0."""
+    loop = asyncio.get_running_loop()
+    secrets = resolve_secrets(config)
+    gateway = Gateway(config, secrets, loop)
+    api = ApiServer(config.api, gateway, secrets.api_token)
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await api.start()
+    gateway.start()
+    log.info(
+        "gateway started",
+        session=gateway.session.name,
+        exchange=f"{config.session.host}:{config.session.port}",
+    )
+    await stopping.wait()
+    log.info("gateway stopping: no new requests; logging out")
+    await api.stop()
+    await gateway.stop()
+    log.info("gateway stopped")
+    return 0
+
+
+def run_simulator(config: SimConfig) -> int:
+    sim = Simulator(config)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    sim.start()
+    while not done.wait(0.5):
+        pass
+    log.info("simulator stopping")
+    sim.stop()
+    return 0

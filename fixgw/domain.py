@@ -1,0 +1,275 @@
+"""The normalized model: enums, commands, venue reports and events.
+
+Knows nothing of FIX or of any venue. Money and quantities are `Decimal`; times are
+timezone-aware UTC. Events are msgspec Structs tagged by `type`, so the JSON a client
+sees is `{"type": "order.filled", ...}` with decimals as strings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import ClassVar
+
+import msgspec
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class OrderStatus(StrEnum):
+    PENDING_NEW = "pending_new"
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
+
+
+class ExecKind(StrEnum):
+    """What an execution report says happened (the venue's ExecType, normalized)."""
+
+    NEW = "new"
+    PARTIAL_FILL = "partial_fill"
+    FILL = "fill"
+    TRADE = "trade"
+    PENDING_CANCEL = "pending_cancel"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    ORDER_STATUS = "order_status"
+
+    @property
+    def is_fill(self) -> bool:
+        return self in (ExecKind.PARTIAL_FILL, ExecKind.FILL, ExecKind.TRADE)
+
+
+class RejectReason(StrEnum):
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    EXCEEDS_LIMIT = "exceeds_limit"
+    DUPLICATE_ORDER = "duplicate_order"
+    INCORRECT_QUANTITY = "incorrect_quantity"
+    OTHER = "other"
+
+
+class CancelRejectReason(StrEnum):
+    TOO_LATE_TO_CANCEL = "too_late_to_cancel"
+    UNKNOWN_ORDER = "unknown_order"
+    ALREADY_PENDING = "already_pending"
+    OTHER = "other"
+
+
+class LogoutReason(StrEnum):
+    CLIENT_LOGOUT = "client_logout"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    TIMEOUT = "timeout"
+    SERVER_ERROR = "server_error"
+
+
+# ---------------------------------------------------------------- commands (imperative)
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True):
+    ts: datetime
+
+
+class SubmitOrder(Command, frozen=True, kw_only=True):
+    cl_ord_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: Decimal
+    price: Decimal | None = None
+
+
+class CancelOrder(Command, frozen=True, kw_only=True):
+    cl_ord_id: str
+    """The id of this cancel request."""
+    orig_cl_ord_id: str
+    order_id: str | None
+    symbol: str
+    side: Side
+
+
+class QueryOrder(Command, frozen=True, kw_only=True):
+    order_id: str
+    cl_ord_id: str | None
+    symbol: str
+    side: Side
+
+
+# ---------------------------------------------------------------- venue reports
+
+
+class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
+    """One execution report from the venue, normalized; the order tracker turns it into events."""
+
+    exec_id: str
+    kind: ExecKind
+    status: OrderStatus
+    cl_ord_id: str | None
+    orig_cl_ord_id: str | None = None
+    order_id: str | None
+    symbol: str
+    side: Side
+    order_type: OrderType | None = None
+    qty: Decimal | None = None
+    price: Decimal | None = None
+    cum_qty: Decimal
+    leaves_qty: Decimal
+    avg_px: Decimal
+    last_qty: Decimal | None = None
+    last_px: Decimal | None = None
+    reject_reason: RejectReason | None = None
+    text: str | None = None
+    ts: datetime
+    poss_dup: bool = False
+
+
+class CancelRejectReport(msgspec.Struct, frozen=True, kw_only=True):
+    cl_ord_id: str
+    """The id of the cancel request that failed."""
+    orig_cl_ord_id: str | None
+    order_id: str | None
+    status: OrderStatus | None
+    reason: CancelRejectReason
+    text: str | None = None
+    ts: datetime
+
+
+# ---------------------------------------------------------------- events (past tense)
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    topic: ClassVar[str] = "errors"
+    ts: datetime
+
+
+class OrderEvent(Event, frozen=True, kw_only=True):
+    """The state of one order right after something happened to it."""
+
+    topic: ClassVar[str] = "orders"
+    cl_ord_id: str
+    order_id: str | None
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: Decimal
+    price: Decimal | None
+    status: OrderStatus
+    cum_qty: Decimal
+    leaves_qty: Decimal
+    avg_px: Decimal
+
+
+class OrderPendingNew(OrderEvent, frozen=True, kw_only=True, tag="order.pending_new"):
+    pass
+
+
+class OrderAccepted(OrderEvent, frozen=True, kw_only=True, tag="order.accepted"):
+    pass
+
+
+class OrderRejected(OrderEvent, frozen=True, kw_only=True, tag="order.rejected"):
+    reason: RejectReason
+    text: str | None
+
+
+class OrderPartiallyFilled(OrderEvent, frozen=True, kw_only=True, tag="order.partially_filled"):
+    exec_id: str
+    last_qty: Decimal
+    last_px: Decimal
+
+
+class OrderFilled(OrderEvent, frozen=True, kw_only=True, tag="order.filled"):
+    exec_id: str
+    last_qty: Decimal
+    last_px: Decimal
+
+
+class OrderPendingCancel(OrderEvent, frozen=True, kw_only=True, tag="order.pending_cancel"):
+    cancel_cl_ord_id: str | None
+
+
+class OrderCanceled(OrderEvent, frozen=True, kw_only=True, tag="order.canceled"):
+    text: str | None
+
+
+class OrderStatusReported(OrderEvent, frozen=True, kw_only=True, tag="order.status"):
+    """The venue's answer to a status request (its view, which the tracker adopts)."""
+
+    text: str | None
+
+
+class OrderCancelRejected(Event, frozen=True, kw_only=True, tag="order.cancel_rejected"):
+    topic: ClassVar[str] = "orders"
+    cl_ord_id: str
+    """The order the cancel was for (the cancel request's own id where the order is unknown)."""
+    cancel_cl_ord_id: str
+    order_id: str | None
+    symbol: str | None
+    status: OrderStatus | None
+    reason: CancelRejectReason
+    text: str | None
+
+
+class OrderAnomaly(Event, frozen=True, kw_only=True, tag="order.anomaly"):
+    """A report the tracker could not apply as a normal transition (late, out of order, gap).
+
+    Surfaced rather than dropped: the order's state is left as it was unless `detail` says
+    otherwise, and operators see exactly what arrived.
+    """
+
+    topic: ClassVar[str] = "orders"
+    cl_ord_id: str | None
+    order_id: str | None
+    exec_id: str | None
+    problem: str
+    detail: str
+
+
+class SessionUp(Event, frozen=True, kw_only=True, tag="session.up"):
+    topic: ClassVar[str] = "session"
+    session_id: str
+
+
+class SessionDown(Event, frozen=True, kw_only=True, tag="session.down"):
+    topic: ClassVar[str] = "session"
+    session_id: str
+    reason: str
+    logout_reason: LogoutReason | None = None
+
+
+AnyEvent = (
+    OrderPendingNew
+    | OrderAccepted
+    | OrderRejected
+    | OrderPartiallyFilled
+    | OrderFilled
+    | OrderPendingCancel
+    | OrderCanceled
+    | OrderStatusReported
+    | OrderCancelRejected
+    | OrderAnomaly
+    | SessionUp
+    | SessionDown
+)

@@ -1,0 +1,104 @@
+"""A plain representation of one FIX message, independent of QuickFIX.
+
+The dialect translates to and from `FixMessage`; only `session.py` and the simulator's
+acceptor convert it to and from `quickfix.Message`. Inbound messages come from
+`quickfix.Message.toString()`, which is one call into the binding instead of one per
+field, and keeps the translators testable from captured raw strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+SOH = "\x01"
+
+MSG_TYPE = 35
+_HEADER_TRAILER_SKIP = frozenset({8, 9, 10})
+SECRET_TAGS = frozenset({554, 1})
+"""Password (554) and Account (1, which OKCoin wants as `apiKey,secretKey`)."""
+
+
+class FixParseError(ValueError):
+    """Raw text that is not a FIX message."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    count_tag: int
+    delimiter: int
+    members: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class FixMessage:
+    """Body fields by tag (first occurrence; header included), groups by count tag."""
+
+    msg_type: str
+    fields: Mapping[int, str]
+    groups: Mapping[int, tuple[Mapping[int, str], ...]] = field(default_factory=dict)
+    raw: str = ""
+
+    def get(self, tag: int) -> str | None:
+        return self.fields.get(tag)
+
+    def group(self, count_tag: int) -> tuple[Mapping[int, str], ...]:
+        return self.groups.get(count_tag, ())
+
+
+def parse(raw: str, group_specs: Mapping[str, Iterable[GroupSpec]] | None = None) -> FixMessage:
+    """Split `tag=value<SOH>...` into a FixMessage; groups are cut out by `group_specs`."""
+    pairs: list[tuple[int, str]] = []
+    for part in raw.split(SOH):
+        if not part:
+            continue
+        tag_text, sep, value = part.partition("=")
+        if not sep or not tag_text.isdigit():
+            raise FixParseError(f"not a tag=value pair: {part[:40]!r}")
+        pairs.append((int(tag_text), value))
+    fields: dict[int, str] = {}
+    msg_type = next((v for t, v in pairs if t == MSG_TYPE), None)
+    if msg_type is None:
+        raise FixParseError("no MsgType (35)")
+    specs = {s.count_tag: s for s in (group_specs or {}).get(msg_type, ())}
+    groups: dict[int, tuple[Mapping[int, str], ...]] = {}
+    i = 0
+    while i < len(pairs):
+        tag, value = pairs[i]
+        i += 1
+        spec = specs.get(tag)
+        if spec is None:
+            if tag not in _HEADER_TRAILER_SKIP:
+                fields.setdefault(tag, value)
+            continue
+        entries: list[dict[int, str]] = []
+        while i < len(pairs) and pairs[i][0] in spec.members:
+            member, member_value = pairs[i]
+            if member == spec.delimiter or not entries:
+                entries.append({})
+            entries[-1][member] = member_value
+            i += 1
+        groups[tag] = tuple(entries)
+    return FixMessage(msg_type=msg_type, fields=fields, groups=groups, raw=raw)
+
+
+def redact(raw: str) -> str:
+    """The raw message with secret tags masked, fit for a log line."""
+    out = []
+    for part in raw.split(SOH):
+        tag, sep, _ = part.partition("=")
+        if sep and tag.isdigit() and int(tag) in SECRET_TAGS:
+            out.append(f"{tag}=***")
+        else:
+            out.append(part)
+    return "|".join(out)
+
+
+def encode(
+    begin_string: str, header: Iterable[tuple[int, str]], body: Iterable[tuple[int, str]]
+) -> str:
+    """A complete raw message with BodyLength and CheckSum, as a counterparty would send it."""
+    inner = "".join(f"{t}={v}{SOH}" for t, v in (*header, *body))
+    head = f"8={begin_string}{SOH}9={len(inner.encode())}{SOH}"
+    checksum = sum((head + inner).encode()) % 256
+    return f"{head}{inner}10={checksum:03d}{SOH}"

@@ -1,0 +1,373 @@
+"""The order path: client commands in, FIX out; FIX in, events out.
+
+Owns the tracker, the bus and the exchange session, and wires them with the dialect.
+Runs on the asyncio loop's thread only (QuickFIX's threads reach it through the Inbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import structlog
+
+from fixgw import __version__
+from fixgw.api.protocol import (
+    CancelOrderRequest,
+    ErrorCode,
+    NewOrder,
+    OrderRef,
+    OrderStatusRequest,
+    positive_decimal,
+)
+from fixgw.bus import EventBus
+from fixgw.config import GatewayConfig, Secrets, bundled_dictionary
+from fixgw.domain import (
+    CancelOrder,
+    CancelRejectReport,
+    ExecKind,
+    ExecutionReport,
+    LogoutReason,
+    OrderType,
+    QueryOrder,
+    SessionDown,
+    SessionUp,
+    Side,
+    SubmitOrder,
+    utc_now,
+)
+from fixgw.errors import DialectError, FixgwError, RequestError
+from fixgw.fixmsg import FixMessage, FixParseError, parse, redact
+from fixgw.ids import ClOrdIdGenerator
+from fixgw.okcoin import inbound, outbound
+from fixgw.okcoin.tags import MsgType
+from fixgw.orders import Order, OrderTracker
+from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
+
+log = structlog.get_logger("fixgw.gateway")
+
+
+class Target(NamedTuple):
+    """The order a request is about: tracked here, or known only by the exchange's id."""
+
+    order: Order | None
+    key: str
+    """Our ClOrdID, or the exchange's id for an order this gateway does not track."""
+    order_id: str | None
+    symbol: str
+    side: Side
+
+
+class Gateway:
+    def __init__(
+        self, config: GatewayConfig, secrets: Secrets, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.config = config
+        self.loop = loop
+        self.started = time.monotonic()
+        self.symbols = frozenset(config.symbols)
+        self.bus = EventBus()
+        self.tracker = OrderTracker()
+        self.new_cl_ord_id = ClOrdIdGenerator()
+        self.options = outbound.DialectOptions(
+            api_key=secrets.api_key,
+            secret_key=secrets.secret_key,
+            account_on=frozenset(config.session.account_on),
+        )
+        s = config.session
+        self.session = ExchangeSession(
+            InitiatorSettings(
+                host=s.host,
+                port=s.port,
+                sender_comp_id=s.sender_comp_id,
+                target_comp_id=s.target_comp_id,
+                heartbeat_s=s.heartbeat_s,
+                reconnect_interval_s=s.reconnect_interval_s,
+                store_dir=Path(s.store_dir),
+                dictionary=Path(s.dictionary) if s.dictionary else bundled_dictionary(),
+                logout_timeout_s=s.logout_timeout_s,
+                logon_fields=outbound.logon_fields(self.options, s.reset_seq_num_on_logon),
+                log_messages=config.log.level == "debug",
+            ),
+            loop,
+            self.on_inbound,
+            self.on_callback_error,
+        )
+        self.session_state = "connecting"
+        self.callback_errors = 0
+        self.dialect_errors = 0
+        self._logout_reason: LogoutReason | None = None
+        self._logout_text: str | None = None
+        self._status_waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
+        self._handlers: dict[str, Callable[[FixMessage, datetime], None]] = {
+            MsgType.EXECUTION_REPORT: self._on_execution_report,
+            MsgType.ORDER_CANCEL_REJECT: self._on_cancel_reject,
+        }
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.session.start()
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.session.stop)
+
+    # ------------------------------------------------------------ commands
+
+    def new_order(self, req: NewOrder) -> dict[str, Any]:
+        if req.symbol not in self.symbols:
+            raise RequestError(
+                f"unknown symbol {req.symbol!r}; known: {', '.join(sorted(self.symbols))}",
+                code=ErrorCode.UNKNOWN_SYMBOL,
+            )
+        qty = positive_decimal(req.qty, "qty", ErrorCode.INVALID_QTY)
+        if req.type is OrderType.MARKET and req.price is not None:
+            raise RequestError("a market order takes no price", code=ErrorCode.INVALID_PRICE)
+        if req.type is OrderType.LIMIT and req.price is None:
+            raise RequestError("a limit order needs a price", code=ErrorCode.INVALID_PRICE)
+        price = (
+            positive_decimal(req.price, "price", ErrorCode.INVALID_PRICE)
+            if req.price is not None
+            else None
+        )
+        self._require_session()
+        cmd = SubmitOrder(
+            ts=utc_now(),
+            cl_ord_id=req.cl_ord_id or self.new_cl_ord_id(),
+            symbol=req.symbol,
+            side=req.side,
+            order_type=req.type,
+            qty=qty,
+            price=price,
+        )
+        event = self.tracker.submit(cmd)
+        if not self.session.send(outbound.new_order_single(cmd, self.options)):
+            self.tracker.forget(cmd.cl_ord_id)
+            raise self._not_connected()
+        self.bus.publish(event)
+        log.info(
+            "order sent",
+            cl_ord_id=cmd.cl_ord_id,
+            symbol=cmd.symbol,
+            side=cmd.side,
+            qty=str(qty),
+            price=str(price) if price is not None else None,
+        )
+        return {"cl_ord_id": cmd.cl_ord_id, "status": event.status}
+
+    def cancel_order(self, req: CancelOrderRequest) -> dict[str, Any]:
+        order, key, order_id, symbol, side = self._locate(req)
+        if order is not None and not order.is_open:
+            raise RequestError(
+                f"order {order.cl_ord_id} is already {order.status}", code=ErrorCode.ORDER_CLOSED
+            )
+        self._require_session()
+        cmd = CancelOrder(
+            ts=utc_now(),
+            cl_ord_id=self.new_cl_ord_id(),
+            orig_cl_ord_id=key,
+            order_id=order_id,
+            symbol=symbol,
+            side=side,
+        )
+        event = self.tracker.cancel_requested(cmd)
+        if not self.session.send(outbound.order_cancel_request(cmd, self.options)):
+            self.tracker.cancel_unsent(cmd)
+            raise self._not_connected()
+        if event is not None:
+            self.bus.publish(event)
+        return {
+            "cl_ord_id": cmd.orig_cl_ord_id,
+            "cancel_cl_ord_id": cmd.cl_ord_id,
+            "status": "pending_cancel",
+        }
+
+    async def order_status(self, req: OrderStatusRequest) -> dict[str, Any]:
+        """The exchange's answer; the local state where the exchange has not acknowledged yet."""
+        order, _, order_id, symbol, side = self._locate(req)
+        if order_id is None:
+            assert order is not None
+            return {**self.tracker.snapshot(order), "source": "local"}
+        self._require_session()
+        waiter: asyncio.Future[dict[str, Any]] = self.loop.create_future()
+        self._status_waiters.setdefault(order_id, []).append(waiter)
+        try:
+            cmd = QueryOrder(
+                ts=utc_now(),
+                order_id=order_id,
+                cl_ord_id=order.cl_ord_id if order else req.cl_ord_id,
+                symbol=symbol,
+                side=side,
+            )
+            if not self.session.send(outbound.order_status_request(cmd, self.options)):
+                raise self._not_connected()
+            return await asyncio.wait_for(waiter, self.config.api.request_timeout_s)
+        except TimeoutError:
+            raise RequestError(
+                f"no answer from the exchange within {self.config.api.request_timeout_s}s",
+                code=ErrorCode.TIMEOUT,
+            ) from None
+        finally:
+            waiters = self._status_waiters.get(order_id, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._status_waiters.pop(order_id, None)
+
+    def list_orders(self, include_closed: bool) -> list[dict[str, Any]]:
+        orders = self.tracker.all_orders() if include_closed else self.tracker.open_orders()
+        return [self.tracker.snapshot(o) for o in orders]
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "session": self.session_state,
+            "session_id": self.session.name,
+            "seq_nums": self.session.sequence_numbers(),
+            "uptime_s": round(time.monotonic() - self.started, 3),
+            "last_event_seq": self.bus.seq,
+            "open_orders": sum(1 for _ in self.tracker.open_orders()),
+            "callback_errors": self.callback_errors,
+            "dialect_errors": self.dialect_errors,
+        }
+
+    def _locate(self, ref: OrderRef) -> Target:
+        """The tracked order and its ids, or the exchange ids a client gave for an untracked one."""
+        if ref.cl_ord_id is not None:
+            order = self.tracker.get(ref.cl_ord_id)
+            if order is None:
+                raise RequestError(
+                    f"no order with cl_ord_id {ref.cl_ord_id!r}", code=ErrorCode.UNKNOWN_ORDER
+                )
+            return Target(order, order.cl_ord_id, order.order_id, order.symbol, order.side)
+        if ref.order_id is None:
+            raise RequestError(
+                "give `cl_ord_id`, or `order_id` with `symbol` and `side`",
+                code=ErrorCode.MISSING_FIELD,
+            )
+        order = self.tracker.by_order_id(ref.order_id)
+        if order is not None:
+            return Target(order, order.cl_ord_id, order.order_id, order.symbol, order.side)
+        if ref.symbol is None or ref.side is None:
+            raise RequestError(
+                "an order this gateway does not track needs `symbol` and `side`",
+                code=ErrorCode.MISSING_FIELD,
+            )
+        if ref.symbol not in self.symbols:
+            raise RequestError(f"unknown symbol {ref.symbol!r}", code=ErrorCode.UNKNOWN_SYMBOL)
+        return Target(None, ref.order_id, ref.order_id, ref.symbol, ref.side)
+
+    def _require_session(self) -> None:
+        if not self.session.logged_on:
+            raise self._not_connected()
+
+    def _not_connected(self) -> RequestError:
+        return RequestError(
+            f"the exchange session is {self.session_state}; nothing was sent",
+            code=ErrorCode.NOT_CONNECTED,
+        )
+
+    # ------------------------------------------------------------ inbound (loop thread)
+
+    def on_inbound(self, item: Inbound) -> None:
+        try:
+            if item.what is Happening.APP:
+                self._on_app_message(item)
+            elif item.what is Happening.LOGON:
+                self._on_logon()
+            elif item.what is Happening.DOWN:
+                self._on_down()
+            elif item.what is Happening.LOGOUT_RECEIVED:
+                msg = parse(item.raw)
+                self._logout_reason = inbound.logout_reason(msg)
+                self._logout_text = msg.get(58)
+            elif item.what is Happening.REJECT_RECEIVED:
+                log.warning("session-level reject from the exchange", msg=redact(item.raw))
+        except Exception:
+            self.callback_errors += 1
+            log.exception("inbound handling failed", what=item.what, msg=redact(item.raw))
+
+    def _on_app_message(self, item: Inbound) -> None:
+        try:
+            msg = parse(item.raw, inbound.GROUPS)
+            handler = self._handlers.get(msg.msg_type)
+            if handler is None:
+                log.warning(
+                    "application message not handled", msg_type=msg.msg_type, msg=redact(item.raw)
+                )
+                return
+            handler(msg, item.received)
+        except (DialectError, FixParseError) as exc:
+            self.dialect_errors += 1
+            log.error("unreadable message from the exchange", error=str(exc), msg=redact(item.raw))
+
+    def _on_execution_report(self, msg: FixMessage, received: datetime) -> None:
+        report = inbound.execution_report(msg, received)
+        self.bus.publish_all(self.tracker.apply_execution(report))
+        if report.kind is ExecKind.ORDER_STATUS and report.order_id is not None:
+            self._answer_status(report)
+
+    def _on_cancel_reject(self, msg: FixMessage, received: datetime) -> None:
+        report: CancelRejectReport = inbound.order_cancel_reject(msg, received)
+        self.bus.publish_all(self.tracker.apply_cancel_reject(report))
+
+    def _answer_status(self, report: ExecutionReport) -> None:
+        assert report.order_id is not None
+        order = self.tracker.by_order_id(report.order_id)
+        answer = (
+            {**self.tracker.snapshot(order), "text": report.text}
+            if order is not None
+            else {
+                "cl_ord_id": report.cl_ord_id,
+                "order_id": report.order_id,
+                "symbol": report.symbol,
+                "side": report.side,
+                "status": report.status,
+                "cum_qty": report.cum_qty,
+                "leaves_qty": report.leaves_qty,
+                "avg_px": report.avg_px,
+                "text": report.text,
+            }
+        )
+        for waiter in self._status_waiters.get(report.order_id, []):
+            if not waiter.done():
+                waiter.set_result({**answer, "source": "exchange"})
+
+    def _on_logon(self) -> None:
+        self.session_state = "up"
+        self._logout_reason = None
+        self._logout_text = None
+        log.info("session up", session=self.session.name)
+        self.bus.publish(SessionUp(ts=utc_now(), session_id=self.session.name))
+
+    def _on_down(self) -> None:
+        reason = self._logout_text or "disconnected"
+        self.session_state = "down"
+        log.warning(
+            "session down",
+            session=self.session.name,
+            reason=reason,
+            logout_reason=self._logout_reason,
+        )
+        self.bus.publish(
+            SessionDown(
+                ts=utc_now(),
+                session_id=self.session.name,
+                reason=reason,
+                logout_reason=self._logout_reason,
+            )
+        )
+        self._logout_reason = None
+        self._logout_text = None
+
+    def on_callback_error(self, where: str, exc: BaseException) -> None:
+        """Called on QuickFIX's thread: count and log, never raise."""
+        self.callback_errors += 1
+        log.error("QuickFIX callback failed", callback=where, error=repr(exc))
+
+
+__all__ = ["FixgwError", "Gateway"]

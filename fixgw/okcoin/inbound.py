@@ -1,0 +1,170 @@
+"""OKCoin FIX messages -> venue reports of the domain model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import TypeVar
+
+from fixgw.domain import (
+    CancelRejectReason,
+    CancelRejectReport,
+    ExecutionReport,
+    LogoutReason,
+    RejectReason,
+)
+from fixgw.errors import DialectError, UnknownCode
+from fixgw.fixmsg import FixMessage, GroupSpec
+from fixgw.okcoin.enums import (
+    CXL_REJ_REASON,
+    EXEC_TYPE,
+    LOGOUT_REASON,
+    ORD_REJ_REASON,
+    ORD_STATUS,
+    ORD_TYPE,
+    SIDE,
+    CodeTable,
+)
+from fixgw.okcoin.tags import MsgType, Tag
+
+E = TypeVar("E", bound=Enum)
+
+GROUPS: dict[str, tuple[GroupSpec, ...]] = {
+    MsgType.MARKET_DATA_SNAPSHOT: (
+        GroupSpec(Tag.NO_MD_ENTRIES, Tag.MD_ENTRY_TYPE, frozenset({269, 270, 271, 272, 273, 54})),
+    ),
+    MsgType.MARKET_DATA_INCREMENTAL: (
+        GroupSpec(
+            Tag.NO_MD_ENTRIES,
+            Tag.MD_UPDATE_ACTION,
+            frozenset({279, 269, 270, 271, 55, 272, 273, 54}),
+        ),
+    ),
+    MsgType.MARKET_DATA_REQUEST: (
+        GroupSpec(Tag.NO_MD_ENTRY_TYPES, Tag.MD_ENTRY_TYPE, frozenset({269})),
+        GroupSpec(Tag.NO_RELATED_SYM, Tag.SYMBOL, frozenset({55})),
+    ),
+}
+"""Repeating groups of the dialect, for `fixmsg.parse`."""
+
+
+class _Reader:
+    """Typed access to one message's fields; every failure names the tag."""
+
+    __slots__ = ("msg",)
+
+    def __init__(self, msg: FixMessage) -> None:
+        self.msg = msg
+
+    def fail(self, why: str, tag: int | None) -> DialectError:
+        return DialectError(why, msg_type=self.msg.msg_type, tag=tag, raw=self.msg.raw)
+
+    def text(self, tag: int) -> str:
+        value = self.msg.fields.get(tag)
+        if value is None or value == "":
+            raise self.fail("required tag missing", tag)
+        return value
+
+    def opt_str(self, tag: int) -> str | None:
+        return self.msg.fields.get(tag) or None
+
+    def decimal(self, tag: int) -> Decimal:
+        return self._to_decimal(tag, self.text(tag))
+
+    def opt_decimal(self, tag: int) -> Decimal | None:
+        value = self.msg.fields.get(tag)
+        return None if value is None or value == "" else self._to_decimal(tag, value)
+
+    def _to_decimal(self, tag: int, value: str) -> Decimal:
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            raise self.fail(f"not a decimal: {value!r}", tag) from None
+        if not result.is_finite():
+            raise self.fail(f"not a finite decimal: {value!r}", tag)
+        return result
+
+    def code(self, table: CodeTable[E]) -> E:
+        try:
+            return table.decode(self.text(table.tag))
+        except UnknownCode as exc:
+            raise self.fail(str(exc), table.tag) from None
+
+    def opt_code(self, table: CodeTable[E]) -> E | None:
+        return None if self.opt_str(table.tag) is None else self.code(table)
+
+    def lenient_code(self, table: CodeTable[E], fallback: E) -> E | None:
+        """For reason codes only: a code outside the table reads as `fallback` (lossy, on purpose:
+        an order must not be left unreadable because a venue added a reject reason)."""
+        code = self.opt_str(table.tag)
+        if code is None:
+            return None
+        return table.forward.get(code, fallback)
+
+    def time(self, tag: int) -> datetime | None:
+        value = self.opt_str(tag)
+        if value is None:
+            return None
+        for fmt in ("%Y%m%d-%H:%M:%S.%f", "%Y%m%d-%H:%M:%S"):
+            try:
+                return datetime.strptime(value, fmt).replace(tzinfo=UTC)
+            except ValueError:
+                continue
+        raise self.fail(f"not a UTCTimestamp: {value!r}", tag)
+
+
+def execution_report(msg: FixMessage, received: datetime) -> ExecutionReport:
+    r = _Reader(msg)
+    kind = r.code(EXEC_TYPE)
+    return ExecutionReport(
+        exec_id=r.text(Tag.EXEC_ID),
+        kind=kind,
+        status=r.code(ORD_STATUS),
+        cl_ord_id=r.opt_str(Tag.CL_ORD_ID),
+        orig_cl_ord_id=r.opt_str(Tag.ORIG_CL_ORD_ID),
+        # Public clients saw the literal `refused` as OrderID on rejects: it names no order.
+        order_id=None if r.opt_str(Tag.ORDER_ID) in (None, "refused") else r.text(Tag.ORDER_ID),
+        symbol=r.text(Tag.SYMBOL),
+        side=r.code(SIDE),
+        order_type=r.opt_code(ORD_TYPE),
+        qty=r.opt_decimal(Tag.ORDER_QTY),
+        price=r.opt_decimal(Tag.PRICE),
+        cum_qty=r.decimal(Tag.CUM_QTY),
+        leaves_qty=r.decimal(Tag.LEAVES_QTY),
+        avg_px=r.decimal(Tag.AVG_PX),
+        last_qty=r.opt_decimal(Tag.LAST_QTY) if kind.is_fill else None,
+        last_px=r.opt_decimal(Tag.LAST_PX) if kind.is_fill else None,
+        reject_reason=r.lenient_code(ORD_REJ_REASON, RejectReason.OTHER),
+        text=r.opt_str(Tag.TEXT),
+        ts=r.time(Tag.TRANSACT_TIME) or received,
+        poss_dup=msg.fields.get(Tag.POSS_DUP_FLAG) == "Y",
+    )
+
+
+def order_cancel_reject(msg: FixMessage, received: datetime) -> CancelRejectReport:
+    r = _Reader(msg)
+    order_id = r.opt_str(Tag.ORDER_ID)
+    return CancelRejectReport(
+        cl_ord_id=r.text(Tag.CL_ORD_ID),
+        orig_cl_ord_id=r.opt_str(Tag.ORIG_CL_ORD_ID),
+        order_id=None if order_id in (None, "NONE", "refused") else order_id,
+        status=r.opt_code(ORD_STATUS),
+        reason=r.lenient_code(CXL_REJ_REASON, CancelRejectReason.OTHER) or CancelRejectReason.OTHER,
+        text=r.opt_str(Tag.TEXT),
+        ts=r.time(Tag.TRANSACT_TIME) or received,
+    )
+
+
+def logout_reason(msg: FixMessage) -> LogoutReason | None:
+    return _Reader(msg).lenient_code(LOGOUT_REASON, LogoutReason.SERVER_ERROR)
+
+
+Translator = Callable[[FixMessage, datetime], ExecutionReport | CancelRejectReport]
+
+APPLICATION: dict[str, Translator] = {
+    MsgType.EXECUTION_REPORT: execution_report,
+    MsgType.ORDER_CANCEL_REJECT: order_cancel_reject,
+}
+"""Inbound application messages by MsgType."""

@@ -1,0 +1,94 @@
+"""Commands -> OKCoin FIX messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from fixgw.domain import CancelOrder, OrderType, QueryOrder, SubmitOrder
+from fixgw.fixmsg import FixMessage
+from fixgw.okcoin.enums import ORD_TYPE, SIDE
+from fixgw.okcoin.tags import MsgType, Tag
+
+DEFAULT_ACCOUNT_ON = frozenset({MsgType.NEW_ORDER_SINGLE, MsgType.ACCOUNT_INFO_REQUEST})
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class DialectOptions:
+    """What the dialect needs from config. `account` holds the secret: never logged."""
+
+    api_key: str
+    secret_key: str
+    account_on: frozenset[str] = DEFAULT_ACCOUNT_ON
+
+    @property
+    def account(self) -> str:
+        return f"{self.api_key},{self.secret_key}"
+
+    def __repr__(self) -> str:
+        return f"DialectOptions(api_key={self.api_key!r}, account_on={sorted(self.account_on)})"
+
+
+def fix_decimal(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def fix_time(ts: datetime) -> str:
+    """UTCTimestamp with milliseconds, as FIX 4.4 writes it."""
+    return ts.strftime("%Y%m%d-%H:%M:%S.") + f"{ts.microsecond // 1000:03d}"
+
+
+def _with_account(options: DialectOptions, msg_type: MsgType, fields: dict[int, str]) -> FixMessage:
+    if msg_type in options.account_on:
+        fields = {Tag.ACCOUNT: options.account, **fields}
+    return FixMessage(msg_type=msg_type, fields=fields)
+
+
+def new_order_single(cmd: SubmitOrder, options: DialectOptions) -> FixMessage:
+    fields: dict[int, str] = {
+        Tag.CL_ORD_ID: cmd.cl_ord_id,
+        Tag.ORDER_QTY: fix_decimal(cmd.qty),
+        Tag.ORD_TYPE: ORD_TYPE.encode(cmd.order_type),
+        Tag.SIDE: SIDE.encode(cmd.side),
+        Tag.SYMBOL: cmd.symbol,
+        Tag.TRANSACT_TIME: fix_time(cmd.ts),
+    }
+    if cmd.order_type is OrderType.LIMIT:
+        if cmd.price is None:
+            raise ValueError("a limit order needs a price")
+        fields[Tag.PRICE] = fix_decimal(cmd.price)
+    return _with_account(options, MsgType.NEW_ORDER_SINGLE, fields)
+
+
+def order_cancel_request(cmd: CancelOrder, options: DialectOptions) -> FixMessage:
+    """OrigClOrdID carries our ClOrdID, OrderID the venue's id (the dialect's open points)."""
+    fields: dict[int, str] = {
+        Tag.CL_ORD_ID: cmd.cl_ord_id,
+        Tag.ORIG_CL_ORD_ID: cmd.orig_cl_ord_id,
+        Tag.SIDE: SIDE.encode(cmd.side),
+        Tag.SYMBOL: cmd.symbol,
+        Tag.TRANSACT_TIME: fix_time(cmd.ts),
+    }
+    if cmd.order_id is not None:
+        fields[Tag.ORDER_ID] = cmd.order_id
+    return _with_account(options, MsgType.ORDER_CANCEL_REQUEST, fields)
+
+
+def order_status_request(cmd: QueryOrder, options: DialectOptions) -> FixMessage:
+    fields: dict[int, str] = {
+        Tag.ORDER_ID: cmd.order_id,
+        Tag.SIDE: SIDE.encode(cmd.side),
+        Tag.SYMBOL: cmd.symbol,
+    }
+    if cmd.cl_ord_id is not None:
+        fields[Tag.CL_ORD_ID] = cmd.cl_ord_id
+    return _with_account(options, MsgType.ORDER_STATUS_REQUEST, fields)
+
+
+def logon_fields(options: DialectOptions, reset_seq_num: bool) -> dict[int, str]:
+    """What OKCoin wants added to our Logon: credentials, and 141 when the operator asks."""
+    fields: dict[int, str] = {Tag.USERNAME: options.api_key, Tag.PASSWORD: options.secret_key}
+    if reset_seq_num:
+        fields[Tag.RESET_SEQ_NUM_FLAG] = "Y"
+    return fields

@@ -1,0 +1,374 @@
+"""Per-order state keyed by ClOrdID: venue reports in, order events out.
+
+The venue is the source of truth for quantities and status; the tracker checks every
+report against what it already knows. A duplicate (same ExecID) is dropped and logged;
+anything else that does not fit (a report for an unknown order, one that arrives after
+the order closed, one older than what is known, a fill that skips quantity) is applied
+where the venue's numbers say so and always surfaced as an `order.anomaly` event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import structlog
+
+from fixgw.domain import (
+    CancelOrder,
+    CancelRejectReport,
+    Event,
+    ExecKind,
+    ExecutionReport,
+    OrderAccepted,
+    OrderAnomaly,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderEvent,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderPendingCancel,
+    OrderPendingNew,
+    OrderRejected,
+    OrderStatus,
+    OrderStatusReported,
+    OrderType,
+    RejectReason,
+    Side,
+    SubmitOrder,
+)
+from fixgw.errors import RequestError
+
+log = structlog.get_logger("fixgw.orders")
+
+E = TypeVar("E", bound=OrderEvent)
+
+ZERO = Decimal(0)
+
+_RANK = {
+    OrderStatus.PENDING_NEW: 0,
+    OrderStatus.NEW: 1,
+    OrderStatus.PENDING_CANCEL: 1,
+    OrderStatus.PARTIALLY_FILLED: 2,
+    OrderStatus.FILLED: 3,
+    OrderStatus.CANCELED: 3,
+    OrderStatus.REJECTED: 3,
+}
+"""How far along an order is; a report may not move an order back."""
+
+
+@dataclass(slots=True)
+class Order:
+    cl_ord_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: Decimal
+    price: Decimal | None
+    status: OrderStatus = OrderStatus.PENDING_NEW
+    """The venue's last word on the order (PENDING_NEW until it speaks)."""
+    order_id: str | None = None
+    cum_qty: Decimal = ZERO
+    leaves_qty: Decimal = ZERO
+    avg_px: Decimal = ZERO
+    cancel_pending: str | None = None
+    """The ClOrdID of a cancel request sent and not yet answered."""
+    exec_ids: set[str] = field(default_factory=set)
+
+    @property
+    def shown_status(self) -> OrderStatus:
+        if self.cancel_pending is not None and not self.status.is_terminal:
+            return OrderStatus.PENDING_CANCEL
+        return self.status
+
+    @property
+    def is_open(self) -> bool:
+        return not self.status.is_terminal
+
+
+class OrderTracker:
+    def __init__(self) -> None:
+        self._orders: dict[str, Order] = {}
+        self._by_order_id: dict[str, Order] = {}
+        self._cancels: dict[str, str] = {}
+
+    # ------------------------------------------------------------ commands
+
+    def submit(self, cmd: SubmitOrder) -> OrderPendingNew:
+        if cmd.cl_ord_id in self._orders or cmd.cl_ord_id in self._cancels:
+            raise RequestError(
+                f"cl_ord_id {cmd.cl_ord_id!r} is already in use", code="duplicate_cl_ord_id"
+            )
+        order = Order(
+            cl_ord_id=cmd.cl_ord_id,
+            symbol=cmd.symbol,
+            side=cmd.side,
+            order_type=cmd.order_type,
+            qty=cmd.qty,
+            price=cmd.price,
+            leaves_qty=cmd.qty,
+        )
+        self._orders[cmd.cl_ord_id] = order
+        return self._event(OrderPendingNew, order, cmd)
+
+    def cancel_requested(self, cmd: CancelOrder) -> OrderPendingCancel | None:
+        """Record a cancel sent; the event only for an order this gateway tracks."""
+        self._cancels[cmd.cl_ord_id] = cmd.orig_cl_ord_id
+        order = self._orders.get(cmd.orig_cl_ord_id)
+        if order is None:
+            return None
+        order.cancel_pending = cmd.cl_ord_id
+        return self._event(OrderPendingCancel, order, cmd, cancel_cl_ord_id=cmd.cl_ord_id)
+
+    def cancel_unsent(self, cmd: CancelOrder) -> None:
+        """Undo `cancel_requested` for a cancel that never left (session down)."""
+        self._cancels.pop(cmd.cl_ord_id, None)
+        order = self._orders.get(cmd.orig_cl_ord_id)
+        if order is not None and order.cancel_pending == cmd.cl_ord_id:
+            order.cancel_pending = None
+
+    def forget(self, cl_ord_id: str) -> None:
+        """Drop an order that was never sent (session down), so its id can be used again."""
+        order = self._orders.pop(cl_ord_id, None)
+        if order is not None and order.order_id is not None:
+            self._by_order_id.pop(order.order_id, None)
+
+    # ------------------------------------------------------------ queries
+
+    def get(self, cl_ord_id: str) -> Order | None:
+        return self._orders.get(cl_ord_id)
+
+    def by_order_id(self, order_id: str) -> Order | None:
+        return self._by_order_id.get(order_id)
+
+    def all_orders(self) -> Iterator[Order]:
+        return iter(self._orders.values())
+
+    def open_orders(self) -> Iterator[Order]:
+        return (o for o in self._orders.values() if o.is_open)
+
+    def snapshot(self, order: Order) -> dict[str, Any]:
+        return {
+            "cl_ord_id": order.cl_ord_id,
+            "order_id": order.order_id,
+            "symbol": order.symbol,
+            "side": order.side,
+            "order_type": order.order_type,
+            "qty": order.qty,
+            "price": order.price,
+            "status": order.shown_status,
+            "cum_qty": order.cum_qty,
+            "leaves_qty": order.leaves_qty,
+            "avg_px": order.avg_px,
+        }
+
+    # ------------------------------------------------------------ venue reports
+
+    def apply_execution(self, report: ExecutionReport) -> list[Event]:
+        order = self._resolve(report.cl_ord_id, report.orig_cl_ord_id, report.order_id)
+        if order is None:
+            return [
+                self._anomaly(
+                    report,
+                    "unknown_order",
+                    "report for an order this gateway "
+                    "did not send or no longer tracks; state unchanged",
+                )
+            ]
+        if report.exec_id in order.exec_ids:
+            log.info(
+                "duplicate execution report dropped",
+                exec_id=report.exec_id,
+                cl_ord_id=order.cl_ord_id,
+                poss_dup=report.poss_dup,
+            )
+            return []
+        order.exec_ids.add(report.exec_id)
+        if order.order_id is None and report.order_id is not None:
+            order.order_id = report.order_id
+            self._by_order_id[report.order_id] = order
+        if report.kind is ExecKind.ORDER_STATUS:
+            return self._adopt_status(order, report)
+        if order.status.is_terminal:
+            return [
+                self._anomaly(
+                    report,
+                    "report_after_close",
+                    f"{report.kind} after the order was {order.status}; state unchanged",
+                    order,
+                )
+            ]
+        if report.kind.is_fill:
+            return self._fill(order, report)
+        if report.cum_qty < order.cum_qty or _RANK[report.status] < _RANK[order.status]:
+            return [
+                self._anomaly(
+                    report,
+                    "stale_report",
+                    f"{report.kind} ({report.status}, cum_qty {report.cum_qty}) "
+                    f"arrived after {order.status} (cum_qty {order.cum_qty}); "
+                    "state unchanged",
+                    order,
+                )
+            ]
+        if report.kind is ExecKind.NEW:
+            order.status = report.status
+            return [self._event(OrderAccepted, order, report)]
+        if report.kind is ExecKind.PENDING_CANCEL:
+            order.cancel_pending = order.cancel_pending or report.cl_ord_id or "venue"
+            return [
+                self._event(
+                    OrderPendingCancel, order, report, cancel_cl_ord_id=order.cancel_pending
+                )
+            ]
+        if report.kind is ExecKind.CANCELED:
+            self._adopt_quantities(order, report)
+            order.status = OrderStatus.CANCELED
+            order.cancel_pending = None
+            return [self._event(OrderCanceled, order, report, text=report.text)]
+        # ExecKind.REJECTED
+        order.status = OrderStatus.REJECTED
+        order.leaves_qty = ZERO
+        return [
+            self._event(
+                OrderRejected,
+                order,
+                report,
+                reason=report.reject_reason or RejectReason.OTHER,
+                text=report.text,
+            )
+        ]
+
+    def apply_cancel_reject(self, report: CancelRejectReport) -> list[Event]:
+        orig = self._cancels.pop(report.cl_ord_id, None) or report.orig_cl_ord_id
+        order = self._resolve(orig, None, report.order_id)
+        if order is not None:
+            if order.cancel_pending == report.cl_ord_id:
+                order.cancel_pending = None
+            if (
+                report.status is not None
+                and not order.status.is_terminal
+                and _RANK[report.status] > _RANK[order.status]
+            ):
+                order.status = report.status
+        return [
+            OrderCancelRejected(
+                ts=report.ts,
+                cl_ord_id=order.cl_ord_id if order else (orig or report.cl_ord_id),
+                cancel_cl_ord_id=report.cl_ord_id,
+                order_id=(order.order_id if order else None) or report.order_id,
+                symbol=order.symbol if order else None,
+                status=order.shown_status if order else report.status,
+                reason=report.reason,
+                text=report.text,
+            )
+        ]
+
+    # ------------------------------------------------------------ internals
+
+    def _resolve(
+        self, cl_ord_id: str | None, orig_cl_ord_id: str | None, order_id: str | None
+    ) -> Order | None:
+        """Find the order a report is about: its ClOrdID may be the order's or a cancel's."""
+        for key in (cl_ord_id, orig_cl_ord_id):
+            if key is None:
+                continue
+            order = self._orders.get(key) or self._orders.get(self._cancels.get(key, ""))
+            if order is not None:
+                return order
+        return self._by_order_id.get(order_id) if order_id is not None else None
+
+    def _fill(self, order: Order, report: ExecutionReport) -> list[Event]:
+        if report.cum_qty <= order.cum_qty:
+            return [
+                self._anomaly(
+                    report,
+                    "stale_fill",
+                    f"fill with cum_qty {report.cum_qty} arrived after cum_qty "
+                    f"{order.cum_qty}; already counted, state unchanged",
+                    order,
+                )
+            ]
+        events: list[Event] = []
+        last_qty = (
+            report.last_qty if report.last_qty is not None else report.cum_qty - order.cum_qty
+        )
+        last_px = report.last_px if report.last_px is not None else report.avg_px
+        if order.cum_qty + last_qty != report.cum_qty:
+            events.append(
+                self._anomaly(
+                    report,
+                    "fill_gap",
+                    f"cum_qty moved from {order.cum_qty} to {report.cum_qty} but last_qty is "
+                    f"{last_qty}: a report was missed; the venue's cum_qty is adopted",
+                    order,
+                )
+            )
+        previous_value = order.avg_px * order.cum_qty
+        self._adopt_quantities(order, report)
+        if report.avg_px <= 0:
+            order.avg_px = (previous_value + last_px * last_qty) / order.cum_qty
+        filled = report.status is OrderStatus.FILLED or order.leaves_qty == 0
+        order.status = OrderStatus.FILLED if filled else OrderStatus.PARTIALLY_FILLED
+        if filled:
+            order.cancel_pending = None
+        cls = OrderFilled if filled else OrderPartiallyFilled
+        events.append(
+            self._event(
+                cls, order, report, exec_id=report.exec_id, last_qty=last_qty, last_px=last_px
+            )
+        )
+        return events
+
+    def _adopt_status(self, order: Order, report: ExecutionReport) -> list[Event]:
+        events: list[Event] = []
+        if report.cum_qty < order.cum_qty:
+            events.append(
+                self._anomaly(
+                    report,
+                    "stale_status",
+                    f"status shows cum_qty {report.cum_qty}, below the known "
+                    f"{order.cum_qty}; state unchanged",
+                    order,
+                )
+            )
+        elif not order.status.is_terminal or report.status.is_terminal:
+            self._adopt_quantities(order, report)
+            order.status = report.status
+            if order.status.is_terminal:
+                order.cancel_pending = None
+        events.append(self._event(OrderStatusReported, order, report, text=report.text))
+        return events
+
+    @staticmethod
+    def _adopt_quantities(order: Order, report: ExecutionReport) -> None:
+        order.cum_qty = report.cum_qty
+        order.leaves_qty = report.leaves_qty
+        if report.avg_px > 0:
+            order.avg_px = report.avg_px
+
+    def _event(self, cls: type[E], order: Order, source: Any, **extra: Any) -> E:
+        return cls(ts=source.ts, **self.snapshot(order), **extra)
+
+    @staticmethod
+    def _anomaly(
+        report: ExecutionReport, problem: str, detail: str, order: Order | None = None
+    ) -> OrderAnomaly:
+        log.warning(
+            "order anomaly",
+            problem=problem,
+            detail=detail,
+            exec_id=report.exec_id,
+            cl_ord_id=order.cl_ord_id if order else report.cl_ord_id,
+            order_id=report.order_id,
+        )
+        return OrderAnomaly(
+            ts=report.ts,
+            cl_ord_id=order.cl_ord_id if order else report.cl_ord_id,
+            order_id=report.order_id,
+            exec_id=report.exec_id,
+            problem=problem,
+            detail=detail,
+        )

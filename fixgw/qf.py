@@ -1,0 +1,116 @@
+"""QuickFIX glue shared by every engine fixgw runs (initiator, simulator, bridge).
+
+Settings are built in code rather than from an .ini file, so the YAML config is the only
+thing an operator edits. Inbound messages leave QuickFIX as raw strings (`toString`);
+outbound ones enter it here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+import quickfix as fix
+
+from fixgw.fixmsg import FixMessage
+
+BEGIN_STRING = "FIX.4.4"
+
+VALIDATION = {
+    "UseDataDictionary": "Y",
+    # A venue that adds a tag must not get its execution reports rejected and lost.
+    "ValidateUserDefinedFields": "N",
+    "AllowUnknownMsgFields": "Y",
+    # The dialect enforces header and group order, not body order.
+    "ValidateFieldsOutOfOrder": "N",
+}
+
+ALWAYS_ON = {"StartTime": "00:00:00", "EndTime": "00:00:00"}
+
+
+def make_settings(
+    defaults: Mapping[str, str | int], sessions: Mapping[fix.SessionID, Mapping[str, str | int]]
+) -> fix.SessionSettings:
+    settings = fix.SessionSettings()
+    settings.set(_dictionary(defaults))
+    for session_id, values in sessions.items():
+        settings.set(session_id, _dictionary(values))
+    return settings
+
+
+def _dictionary(values: Mapping[str, str | int]) -> fix.Dictionary:
+    d = fix.Dictionary()
+    for key, value in values.items():
+        d.setString(key, str(value))
+    return d
+
+
+def session_id(sender: str, target: str) -> fix.SessionID:
+    return fix.SessionID(BEGIN_STRING, sender, target)
+
+
+def to_quickfix(msg: FixMessage) -> fix.Message:
+    """Groups' first tag is their delimiter (entries are ordered mappings)."""
+    message = fix.Message()
+    message.getHeader().setField(fix.MsgType(msg.msg_type))
+    for tag, value in msg.fields.items():
+        message.setField(tag, value)
+    for count_tag, entries in msg.groups.items():
+        for entry in entries:
+            group = fix.Group(count_tag, next(iter(entry)))
+            for tag, value in entry.items():
+                group.setField(tag, value)
+            message.addGroup(group)
+    return message
+
+
+def msg_type_of(message: fix.Message) -> str:
+    return str(message.getHeader().getField(35))
+
+
+def header_field(message: fix.Message, tag: int) -> str | None:
+    header = message.getHeader()
+    return str(header.getField(tag)) if header.isSetField(tag) else None
+
+
+T = TypeVar("T")
+
+
+class Inbox(Generic[T]):
+    """Hands items from QuickFIX's threads to the asyncio loop without blocking them.
+
+    One wake-up of the loop per burst rather than per message: `put` schedules a drain only
+    when none is pending. Unbounded on purpose: what the exchange sends must not be dropped,
+    and the loop drains it in order; slow consumers are bounded further on, per client.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, handler: Callable[[T], Any]) -> None:
+        self._loop = loop
+        self._handler = handler
+        self._items: deque[T] = deque()
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    def put(self, item: T) -> None:
+        self._items.append(item)
+        with self._lock:
+            if self._scheduled:
+                return
+            self._scheduled = True
+        # A loop closed during shutdown raises RuntimeError: nothing is listening any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._drain)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _drain(self) -> None:
+        with self._lock:
+            self._scheduled = False
+        items = self._items
+        while items:
+            self._handler(items.popleft())

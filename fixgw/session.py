@@ -1,0 +1,210 @@
+"""The exchange session: one QuickFIX initiator with a FileStore and the dialect's dictionary.
+
+Knows QuickFIX, not what messages mean. Its `Application` callbacks run on QuickFIX's
+thread: each catches everything (an escaping exception ends the process), and hands the
+raw message to the asyncio loop through an `Inbox`. Nothing here takes a lock of ours
+around `sendToTarget`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import quickfix as fix
+import structlog
+
+from fixgw.fixmsg import FixMessage, redact
+from fixgw.qf import ALWAYS_ON, VALIDATION, Inbox, make_settings, msg_type_of, to_quickfix
+
+log = structlog.get_logger("fixgw.session")
+
+
+class Happening(StrEnum):
+    LOGON = "logon"
+    LOGOUT_RECEIVED = "logout_received"
+    REJECT_RECEIVED = "reject_received"
+    DOWN = "down"
+    APP = "app"
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """What the session saw, in order: a raw message or a change of state."""
+
+    what: Happening
+    raw: str
+    received: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InitiatorSettings:
+    host: str
+    port: int
+    sender_comp_id: str
+    target_comp_id: str
+    heartbeat_s: int
+    reconnect_interval_s: int
+    store_dir: Path
+    dictionary: Path
+    logout_timeout_s: float
+    logon_fields: Mapping[int, str]
+    """Added to every Logon we send (credentials)."""
+    log_messages: bool = False
+    """Log every application message (secrets masked) at debug."""
+    never_resend: frozenset[str] = frozenset({"D", "F"})
+    """Message types answered with a gap fill, not resent: a stale order must not reach the
+    exchange minutes late because the counterparty asked for a resend."""
+
+
+class _Application(fix.Application):  # type: ignore[misc]
+    def __init__(
+        self,
+        settings: InitiatorSettings,
+        inbox: Inbox[Inbound],
+        on_error: Callable[[str, BaseException], None],
+    ) -> None:
+        super().__init__()
+        self._settings = settings
+        self._inbox = inbox
+        self._on_error = on_error
+        self._debug = settings.log_messages
+
+    def _put(self, what: Happening, raw: str = "") -> None:
+        self._inbox.put(Inbound(what, raw, datetime.now(UTC)))
+
+    def onCreate(self, sessionID: fix.SessionID) -> None:
+        pass
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:
+        try:
+            self._put(Happening.LOGON)
+        except Exception as exc:
+            self._on_error("onLogon", exc)
+
+    def onLogout(self, sessionID: fix.SessionID) -> None:
+        try:
+            self._put(Happening.DOWN)
+        except Exception as exc:
+            self._on_error("onLogout", exc)
+
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        try:
+            if msg_type_of(message) == "A":
+                for tag, value in self._settings.logon_fields.items():
+                    message.setField(tag, value)
+        except Exception as exc:
+            self._on_error("toAdmin", exc)
+
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        try:
+            msg_type = msg_type_of(message)
+            if msg_type == "5":
+                self._put(Happening.LOGOUT_RECEIVED, message.toString())
+            elif msg_type == "3":
+                self._put(Happening.REJECT_RECEIVED, message.toString())
+        except Exception as exc:
+            self._on_error("fromAdmin", exc)
+
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        try:
+            header = message.getHeader()
+            if (
+                header.isSetField(43)
+                and header.getField(43) == "Y"
+                and msg_type_of(message) in self._settings.never_resend
+            ):
+                log.warning(
+                    "stale order message not resent; gap filled instead",
+                    msg_type=msg_type_of(message),
+                )
+                raise fix.DoNotSend()
+            if self._debug:
+                log.debug("fix out", msg=redact(message.toString()))
+        except fix.DoNotSend:
+            raise
+        except Exception as exc:
+            self._on_error("toApp", exc)
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        try:
+            self._put(Happening.APP, message.toString())
+        except Exception as exc:
+            self._on_error("fromApp", exc)
+
+
+class ExchangeSession:
+    def __init__(
+        self,
+        settings: InitiatorSettings,
+        loop: asyncio.AbstractEventLoop,
+        handler: Callable[[Inbound], Any],
+        on_error: Callable[[str, BaseException], None],
+    ) -> None:
+        self.settings = settings
+        self.session_id = fix.SessionID("FIX.4.4", settings.sender_comp_id, settings.target_comp_id)
+        self.inbox: Inbox[Inbound] = Inbox(loop, handler)
+        self._app = _Application(settings, self.inbox, on_error)
+        settings.store_dir.mkdir(parents=True, exist_ok=True)
+        self._qf_settings = make_settings(
+            {
+                "ConnectionType": "initiator",
+                "FileStorePath": str(settings.store_dir),
+                "DataDictionary": str(settings.dictionary),
+                **VALIDATION,
+                **ALWAYS_ON,
+            },
+            {
+                self.session_id: {
+                    "SocketConnectHost": settings.host,
+                    "SocketConnectPort": settings.port,
+                    "HeartBtInt": settings.heartbeat_s,
+                    "ReconnectInterval": settings.reconnect_interval_s,
+                    "LogoutTimeout": max(1, round(settings.logout_timeout_s)),
+                }
+            },
+        )
+        self._store = fix.FileStoreFactory(self._qf_settings)
+        self._initiator: Any = None
+
+    @property
+    def name(self) -> str:
+        return str(self.session_id.toString())
+
+    def start(self) -> None:
+        self._initiator = fix.SocketInitiator(self._app, self._store, self._qf_settings)
+        self._initiator.start()
+
+    def stop(self) -> None:
+        """Logout, wait for the answer up to LogoutTimeout, close. Blocking: run in a thread."""
+        if self._initiator is not None:
+            self._initiator.stop()
+            self._initiator = None
+
+    def _session(self) -> Any:
+        return fix.Session.lookupSession(self.session_id)
+
+    @property
+    def logged_on(self) -> bool:
+        session = self._session()
+        return bool(session is not None and session.isLoggedOn())
+
+    def sequence_numbers(self) -> dict[str, int]:
+        session = self._session()
+        if session is None:
+            return {}
+        return {
+            "next_sender": int(session.getExpectedSenderNum()),
+            "next_target": int(session.getExpectedTargetNum()),
+        }
+
+    def send(self, message: FixMessage) -> bool:
+        """False when the session is not logged on: the message was not sent."""
+        if not self.logged_on:
+            return False
+        return bool(fix.Session.sendToTarget(to_quickfix(message), self.session_id))

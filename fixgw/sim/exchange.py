@@ -1,0 +1,417 @@
+"""`fixgw sim`: a QuickFIX acceptor that speaks OKCoin's dialect over the matching engine.
+
+It checks Logon credentials (553/554) against its configured accounts and answers bad
+ones with Logout 8500=1; takes NewOrderSingle, OrderCancelRequest and OrderStatusRequest;
+and sends execution reports to the owner of every order a trade touches. QuickFIX's
+SocketAcceptor runs every session on one thread, so the engine needs no lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import quickfix as fix
+import structlog
+
+from fixgw.config import SimConfig, bundled_dictionary
+from fixgw.domain import CancelRejectReason, ExecKind, OrderStatus, OrderType, RejectReason, Side
+from fixgw.errors import UnknownCode
+from fixgw.fixmsg import FixMessage, parse, redact
+from fixgw.ids import base36
+from fixgw.okcoin.enums import CXL_REJ_REASON, EXEC_TYPE, ORD_REJ_REASON, ORD_STATUS, ORD_TYPE, SIDE
+from fixgw.okcoin.outbound import fix_decimal, fix_time
+from fixgw.okcoin.tags import MsgType, Tag
+from fixgw.qf import ALWAYS_ON, VALIDATION, make_settings, msg_type_of, session_id, to_quickfix
+from fixgw.sim.matching import Fill, MatchingEngine, SimOrder
+
+log = structlog.get_logger("fixgw.sim")
+
+
+class _Refused(Exception):
+    def __init__(self, reason: RejectReason, text: str) -> None:
+        super().__init__(text)
+        self.reason = reason
+        self.text = text
+
+
+class SimApplication(fix.Application):  # type: ignore[misc]
+    def __init__(self, config: SimConfig) -> None:
+        super().__init__()
+        self.config = config
+        stem = base36(time.time_ns() // 1000)
+        self.engine = MatchingEngine(list(config.symbols), id_stem=f"{stem}-")
+        self._exec_ids = itertools.count(1)
+        self._exec_stem = f"E{stem}-"
+        self._seed_ids = itertools.count(1)
+        self._accounts = {a.comp_id: a for a in config.accounts}
+        self._refused_logon: set[str] = set()
+        self._cl_ord_ids: dict[str, set[str]] = {}
+        self._handlers: dict[str, Callable[[FixMessage, str], None]] = {
+            MsgType.NEW_ORDER_SINGLE: self.on_new_order,
+            MsgType.ORDER_CANCEL_REQUEST: self.on_cancel,
+            MsgType.ORDER_STATUS_REQUEST: self.on_status_request,
+        }
+        self.errors = 0
+        self._seed()
+
+    # ------------------------------------------------------------ QuickFIX callbacks
+
+    def onCreate(self, sessionID: fix.SessionID) -> None:
+        pass
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:
+        log.info("client logged on", client=sessionID.getTargetCompID().getValue())
+
+    def onLogout(self, sessionID: fix.SessionID) -> None:
+        log.info("client logged out", client=sessionID.getTargetCompID().getValue())
+
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        try:
+            client = sessionID.getTargetCompID().getValue()
+            if msg_type_of(message) == MsgType.LOGOUT and client in self._refused_logon:
+                self._refused_logon.discard(client)
+                message.setField(Tag.LOGOUT_REASON, "1")
+        except Exception:
+            self._failed("toAdmin")
+
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        try:
+            if msg_type_of(message) != MsgType.LOGON:
+                return
+            client = sessionID.getTargetCompID().getValue()
+            account = self._accounts.get(client)
+            fields = parse(message.toString()).fields
+            if (
+                account is None
+                or fields.get(Tag.USERNAME) != account.api_key
+                or fields.get(Tag.PASSWORD) != account.secret_key
+            ):
+                log.warning("logon refused: invalid credentials", client=client)
+                self._refused_logon.add(client)
+                refused = True
+            else:
+                refused = False
+        except Exception:
+            self._failed("fromAdmin")
+            return
+        if refused:
+            raise fix.RejectLogon("invalid credentials")
+
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        pass
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        try:
+            msg = parse(message.toString())
+            client = sessionID.getTargetCompID().getValue()
+            handler = self._handlers.get(msg.msg_type)
+            if handler is None:
+                self._business_reject(msg, client)
+            else:
+                handler(msg, client)
+        except Exception:
+            self._failed("fromApp", message)
+
+    def _failed(self, where: str, message: fix.Message | None = None) -> None:
+        self.errors += 1
+        log.exception(
+            "simulator callback failed",
+            callback=where,
+            msg=redact(message.toString()) if message is not None else None,
+        )
+
+    # ------------------------------------------------------------ orders
+
+    def on_new_order(self, msg: FixMessage, client: str) -> None:
+        f = msg.fields
+        cl_ord_id = f.get(Tag.CL_ORD_ID, "")
+        try:
+            order = self._order_from(msg, client)
+        except _Refused as refused:
+            self._send_reject(msg, client, refused)
+            return
+        self._cl_ord_ids.setdefault(client, set()).add(cl_ord_id)
+        self._report(order, ExecKind.NEW)
+        fills = self.engine.submit(order)
+        for fill in fills:
+            self._report_fill(fill)
+        if order.order_type is OrderType.MARKET and order.leaves_qty > 0:
+            self.engine.expire(order)
+            self._report(order, ExecKind.CANCELED, text="no more liquidity for the market order")
+
+    def _order_from(self, msg: FixMessage, client: str) -> SimOrder:
+        f = msg.fields
+        account = self._accounts[client]
+        if f.get(Tag.ACCOUNT) != f"{account.api_key},{account.secret_key}":
+            raise _Refused(RejectReason.OTHER, "Account (1) must be apiKey,secretKey")
+        cl_ord_id = f.get(Tag.CL_ORD_ID, "")
+        if cl_ord_id in self._cl_ord_ids.get(client, set()):
+            raise _Refused(RejectReason.DUPLICATE_ORDER, f"duplicate ClOrdID {cl_ord_id}")
+        symbol = f.get(Tag.SYMBOL, "")
+        if symbol not in self.engine.books:
+            raise _Refused(RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {symbol}")
+        qty = _decimal(f.get(Tag.ORDER_QTY))
+        if qty is None or qty <= 0:
+            raise _Refused(RejectReason.INCORRECT_QUANTITY, "OrderQty must be > 0")
+        try:
+            side = SIDE.decode(f.get(Tag.SIDE, ""))
+            order_type = ORD_TYPE.decode(f.get(Tag.ORD_TYPE, ""))
+        except UnknownCode as exc:
+            raise _Refused(RejectReason.OTHER, str(exc)) from None
+        price = _decimal(f.get(Tag.PRICE))
+        if order_type is OrderType.LIMIT and (price is None or price <= 0):
+            raise _Refused(RejectReason.OTHER, "a limit order needs a Price > 0")
+        return SimOrder(
+            order_id=self.engine.new_order_id(),
+            cl_ord_id=cl_ord_id,
+            owner=client,
+            symbol=symbol,
+            side=side,
+            order_type=order_type,
+            qty=qty,
+            price=price if order_type is OrderType.LIMIT else None,
+        )
+
+    def on_cancel(self, msg: FixMessage, client: str) -> None:
+        f = msg.fields
+        orig = f.get(Tag.ORIG_CL_ORD_ID, "")
+        order = self._find(client, f.get(Tag.ORDER_ID)) or self._find(client, orig)
+        if order is None:
+            self._cancel_reject(
+                msg, client, None, CancelRejectReason.UNKNOWN_ORDER, "unknown order"
+            )
+        elif order.status.is_terminal:
+            self._cancel_reject(
+                msg,
+                client,
+                order,
+                CancelRejectReason.TOO_LATE_TO_CANCEL,
+                f"order is {order.status}",
+            )
+        else:
+            self.engine.cancel(order)
+            self._report(
+                order,
+                ExecKind.CANCELED,
+                cl_ord_id=f.get(Tag.CL_ORD_ID),
+                orig_cl_ord_id=order.cl_ord_id,
+            )
+
+    def on_status_request(self, msg: FixMessage, client: str) -> None:
+        f = msg.fields
+        order = self._find(client, f.get(Tag.ORDER_ID))
+        if order is not None:
+            self._report(order, ExecKind.ORDER_STATUS)
+            return
+        self._send(
+            client,
+            MsgType.EXECUTION_REPORT,
+            {
+                Tag.ORDER_ID: f.get(Tag.ORDER_ID, "NONE"),
+                Tag.CL_ORD_ID: f.get(Tag.CL_ORD_ID, "NONE"),
+                Tag.EXEC_ID: self._exec_id(),
+                Tag.EXEC_TYPE: EXEC_TYPE.encode(ExecKind.ORDER_STATUS),
+                Tag.ORD_STATUS: ORD_STATUS.encode(OrderStatus.REJECTED),
+                Tag.SIDE: f.get(Tag.SIDE, "1"),
+                Tag.SYMBOL: f.get(Tag.SYMBOL, ""),
+                Tag.CUM_QTY: "0",
+                Tag.LEAVES_QTY: "0",
+                Tag.AVG_PX: "0",
+                Tag.TEXT: "unknown order",
+                Tag.TRANSACT_TIME: fix_time(datetime.now(UTC)),
+            },
+        )
+
+    def _find(self, client: str, key: str | None) -> SimOrder | None:
+        """OKCoin's clients put the order id in OrigClOrdID, plain FIX the ClOrdID: take both."""
+        if not key:
+            return None
+        order = self.engine.orders.get(key)
+        if order is not None and order.owner == client:
+            return order
+        return next(
+            (o for o in self.engine.orders.values() if o.owner == client and o.cl_ord_id == key),
+            None,
+        )
+
+    # ------------------------------------------------------------ outbound messages
+
+    def _report_fill(self, fill: Fill) -> None:
+        for order in (fill.maker, fill.taker):
+            kind = ExecKind.FILL if order.status is OrderStatus.FILLED else ExecKind.PARTIAL_FILL
+            self._report(order, kind, last=(fill.qty, fill.price))
+
+    def _report(
+        self,
+        order: SimOrder,
+        kind: ExecKind,
+        *,
+        last: tuple[Decimal, Decimal] | None = None,
+        cl_ord_id: str | None = None,
+        orig_cl_ord_id: str | None = None,
+        text: str | None = None,
+    ) -> None:
+        if order.owner is None:
+            return
+        fields: dict[int, str] = {
+            Tag.ORDER_ID: order.order_id,
+            Tag.CL_ORD_ID: cl_ord_id or order.cl_ord_id,
+            Tag.EXEC_ID: self._exec_id(),
+            Tag.EXEC_TYPE: EXEC_TYPE.encode(kind),
+            Tag.ORD_STATUS: ORD_STATUS.encode(order.status),
+            Tag.SIDE: SIDE.encode(order.side),
+            Tag.SYMBOL: order.symbol,
+            Tag.ORDER_QTY: fix_decimal(order.qty),
+            Tag.ORD_TYPE: ORD_TYPE.encode(order.order_type),
+            Tag.CUM_QTY: fix_decimal(order.cum_qty),
+            Tag.LEAVES_QTY: fix_decimal(order.leaves_qty),
+            Tag.AVG_PX: fix_decimal(order.avg_px),
+            Tag.TRANSACT_TIME: fix_time(datetime.now(UTC)),
+        }
+        if order.price is not None:
+            fields[Tag.PRICE] = fix_decimal(order.price)
+        if orig_cl_ord_id is not None:
+            fields[Tag.ORIG_CL_ORD_ID] = orig_cl_ord_id
+        if last is not None:
+            fields[Tag.LAST_QTY] = fix_decimal(last[0])
+            fields[Tag.LAST_PX] = fix_decimal(last[1])
+        if text is not None:
+            fields[Tag.TEXT] = text
+        self._send(order.owner, MsgType.EXECUTION_REPORT, fields)
+
+    def _send_reject(self, msg: FixMessage, client: str, refused: _Refused) -> None:
+        f = msg.fields
+        self._send(
+            client,
+            MsgType.EXECUTION_REPORT,
+            {
+                Tag.ORDER_ID: "refused",
+                Tag.CL_ORD_ID: f.get(Tag.CL_ORD_ID, ""),
+                Tag.EXEC_ID: self._exec_id(),
+                Tag.EXEC_TYPE: EXEC_TYPE.encode(ExecKind.REJECTED),
+                Tag.ORD_STATUS: ORD_STATUS.encode(OrderStatus.REJECTED),
+                Tag.SIDE: f.get(Tag.SIDE, "1"),
+                Tag.SYMBOL: f.get(Tag.SYMBOL, ""),
+                Tag.CUM_QTY: "0",
+                Tag.LEAVES_QTY: "0",
+                Tag.AVG_PX: "0",
+                Tag.ORD_REJ_REASON: ORD_REJ_REASON.encode(refused.reason),
+                Tag.TEXT: refused.text,
+                Tag.TRANSACT_TIME: fix_time(datetime.now(UTC)),
+            },
+        )
+
+    def _cancel_reject(
+        self,
+        msg: FixMessage,
+        client: str,
+        order: SimOrder | None,
+        reason: CancelRejectReason,
+        text: str,
+    ) -> None:
+        f = msg.fields
+        self._send(
+            client,
+            MsgType.ORDER_CANCEL_REJECT,
+            {
+                Tag.ORDER_ID: order.order_id if order else (f.get(Tag.ORDER_ID) or "NONE"),
+                Tag.CL_ORD_ID: f.get(Tag.CL_ORD_ID, ""),
+                Tag.ORIG_CL_ORD_ID: f.get(Tag.ORIG_CL_ORD_ID, ""),
+                Tag.ORD_STATUS: ORD_STATUS.encode(order.status if order else OrderStatus.REJECTED),
+                Tag.CXL_REJ_RESPONSE_TO: "1",
+                Tag.CXL_REJ_REASON: CXL_REJ_REASON.encode(reason),
+                Tag.TEXT: text,
+            },
+        )
+
+    def _business_reject(self, msg: FixMessage, client: str) -> None:
+        self._send(
+            client,
+            MsgType.BUSINESS_MESSAGE_REJECT,
+            {
+                Tag.REF_SEQ_NUM: msg.fields.get(34, "0"),
+                Tag.REF_MSG_TYPE: msg.msg_type,
+                Tag.BUSINESS_REJECT_REASON: "3",
+                Tag.TEXT: f"message type {msg.msg_type} is not supported",
+            },
+        )
+
+    def _send(self, client: str, msg_type: str, fields: dict[int, str]) -> None:
+        message = to_quickfix(FixMessage(msg_type=msg_type, fields=fields))
+        fix.Session.sendToTarget(message, session_id(self.config.comp_id, client))
+
+    def _exec_id(self) -> str:
+        return f"{self._exec_stem}{next(self._exec_ids)}"
+
+    def _seed(self) -> None:
+        for symbol, book in self.config.symbols.items():
+            for side, levels in ((Side.BUY, book.bids), (Side.SELL, book.asks)):
+                for price, qty in levels:
+                    self.engine.submit(
+                        SimOrder(
+                            order_id=self.engine.new_order_id(),
+                            cl_ord_id=f"seed-{next(self._seed_ids)}",
+                            owner=None,
+                            symbol=symbol,
+                            side=side,
+                            order_type=OrderType.LIMIT,
+                            qty=qty,
+                            price=price,
+                        )
+                    )
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        result = Decimal(value)
+    except InvalidOperation:
+        return None
+    return result if result.is_finite() else None
+
+
+class Simulator:
+    """The acceptor and its application, started and stopped as one."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.app = SimApplication(config)
+        Path(config.store_dir).mkdir(parents=True, exist_ok=True)
+        dictionary = config.dictionary or str(bundled_dictionary())
+        self._settings = make_settings(
+            {
+                "ConnectionType": "acceptor",
+                "SocketAcceptHost": config.host,
+                "SocketAcceptPort": config.port,
+                "SocketReuseAddress": "Y",
+                "FileStorePath": config.store_dir,
+                "DataDictionary": dictionary,
+                **VALIDATION,
+                **ALWAYS_ON,
+            },
+            {session_id(config.comp_id, a.comp_id): {} for a in config.accounts},
+        )
+        self._store = fix.FileStoreFactory(self._settings)
+        self._acceptor: Any = None
+
+    def start(self) -> None:
+        self._acceptor = fix.SocketAcceptor(self.app, self._store, self._settings)
+        self._acceptor.start()
+        log.info(
+            "simulator listening",
+            host=self.config.host,
+            port=self.config.port,
+            symbols=sorted(self.config.symbols),
+        )
+
+    def stop(self) -> None:
+        if self._acceptor is not None:
+            self._acceptor.stop()
+            self._acceptor = None

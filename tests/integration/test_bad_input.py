@@ -1,0 +1,173 @@
+"""Bad input on the socket gets an error reply with a stable code; the connection and the
+gateway keep working. Lines are written raw, as a buggy or hostile client would."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from fixgw.api.client import ApiError, Client
+from tests.integration.conftest import Stack, StackFactory, free_port
+
+pytestmark = pytest.mark.integration
+
+ORDER = '"op":"new_order","symbol":"BTC/USD","side":"buy","type":"limit"'
+
+CASES = [
+    ("not json", b"this is not json\n", "invalid_json", None),
+    ("not an object", b"[1, 2]\n", "invalid_request", None),
+    ("no op", b'{"id": 1}\n', "invalid_request", 1),
+    ("unknown op", b'{"id": 2, "op": "launch_rocket"}\n', "unknown_op", 2),
+    (
+        "missing field",
+        b'{"id": 3, "op": "new_order", "side": "buy", "type": "limit", "qty": "1", "price": "1"}\n',
+        "missing_field",
+        3,
+    ),
+    (
+        "unknown field",
+        b'{"id": 4, %s, "qty": "1", "price": "1", "prcie": "2"}\n' % ORDER.encode(),
+        "unknown_field",
+        4,
+    ),
+    (
+        "wrong-typed side",
+        b'{"id": 5, "op": "new_order", "symbol": "BTC/USD", "side": 7, '
+        b'"type": "limit", "qty": "1", "price": "1"}\n',
+        "invalid_field",
+        5,
+    ),
+    (
+        "qty as a float",
+        b'{"id": 6, %s, "qty": 0.5, "price": "1"}\n' % ORDER.encode(),
+        "invalid_qty",
+        6,
+    ),
+    ("zero qty", b'{"id": 7, %s, "qty": "0", "price": "1"}\n' % ORDER.encode(), "invalid_qty", 7),
+    (
+        "negative qty",
+        b'{"id": 8, %s, "qty": "-1", "price": "1"}\n' % ORDER.encode(),
+        "invalid_qty",
+        8,
+    ),
+    (
+        "qty not a number",
+        b'{"id": 9, %s, "qty": "lots", "price": "1"}\n' % ORDER.encode(),
+        "invalid_qty",
+        9,
+    ),
+    (
+        "infinite qty",
+        b'{"id": 10, %s, "qty": "Infinity", "price": "1"}\n' % ORDER.encode(),
+        "invalid_qty",
+        10,
+    ),
+    (
+        "negative price",
+        b'{"id": 11, %s, "qty": "1", "price": "-5"}\n' % ORDER.encode(),
+        "invalid_price",
+        11,
+    ),
+    ("limit without price", b'{"id": 12, %s, "qty": "1"}\n' % ORDER.encode(), "invalid_price", 12),
+    (
+        "price on a market order",
+        b'{"id": 13, "op": "new_order", "symbol": "BTC/USD", '
+        b'"side": "buy", "type": "market", "qty": "1", "price": "30000"}\n',
+        "invalid_price",
+        13,
+    ),
+    (
+        "unknown symbol",
+        b'{"id": 14, "op": "new_order", "symbol": "XYZ/USD", "side": "buy", '
+        b'"type": "limit", "qty": "1", "price": "1"}\n',
+        "unknown_symbol",
+        14,
+    ),
+    (
+        "cl_ord_id with a FIX delimiter",
+        b'{"id": 15, %s, "qty": "1", "price": "1", "cl_ord_id": "a\\u0001b"}\n' % ORDER.encode(),
+        "invalid_field",
+        15,
+    ),
+    ("unknown topic", b'{"id": 16, "op": "subscribe", "topics": ["nope"]}\n', "unknown_topic", 16),
+    ("invalid utf-8", b'{"id": 17, "op": "\xff\xfe"}\n', "invalid_json", None),
+]
+
+
+@pytest.fixture(scope="module")
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    root = tmp_path_factory.mktemp("bad-input")
+    from tests.integration.conftest import DEFAULT_BOOKS
+
+    stack = Stack(
+        root=root, sim_port=free_port(), books=DEFAULT_BOOKS, symbols=["BTC/USD", "LTC/USD"]
+    )
+    stack.start_sim()
+    stack.start_gateway()
+    yield stack  # type: ignore[misc]
+    stack.stop()
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "request_id"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bad_request_gets_an_error_reply_and_the_connection_keeps_working(
+    shared_stack: Stack, line: bytes, code: str, request_id: int | None
+) -> None:
+    with shared_stack.client() as gw:
+        gw.send_raw(line)
+        reply = gw.read_message(5)
+        assert reply["ok"] is False
+        assert reply["error"]["code"] == code, reply
+        assert reply["error"]["message"]
+        assert reply["id"] == request_id
+        assert gw.status()["session"] == "up"
+
+
+def test_oversized_line_is_refused_and_the_next_line_is_served(shared_stack: Stack) -> None:
+    with shared_stack.client() as gw:
+        gw.send_raw(b'{"id": 1, "op": "status", "pad": "' + b"x" * 100_000 + b'"}\n')
+        reply = gw.read_message(5)
+        assert reply["error"]["code"] == "line_too_long"
+        assert gw.status()["session"] == "up"
+
+
+def test_many_bad_lines_in_one_write_each_get_a_reply(shared_stack: Stack) -> None:
+    with shared_stack.client() as gw:
+        gw.send_raw(b"".join(c[1] for c in CASES))
+        codes = [gw.read_message(5)["error"]["code"] for _ in CASES]
+        assert codes == [c[2] for c in CASES]
+
+
+def test_a_client_that_disconnects_mid_line_does_not_disturb_others(shared_stack: Stack) -> None:
+    with shared_stack.client() as rude:
+        rude.send_raw(b'{"id": 1, "op": "new_or')
+    with shared_stack.client() as polite:
+        assert polite.status()["session"] == "up"
+
+
+def test_unix_socket_is_created_with_mode_0660(shared_stack: Stack) -> None:
+    mode = stat.S_IMODE(os.stat(shared_stack.socket_path).st_mode)
+    assert mode == 0o660
+
+
+def test_tcp_listener_requires_the_token(make_stack: StackFactory, tmp_path: Path) -> None:
+    port = free_port()
+    os.environ["FIXGW_TEST_TOKEN"] = "tcp-token-for-tests"
+    stack = make_stack(
+        api={"tcp": {"host": "127.0.0.1", "port": port, "token": {"env": "FIXGW_TEST_TOKEN"}}}
+    )
+    with pytest.raises(ApiError) as refused:
+        Client.connect(host="127.0.0.1", port=port, token="wrong")
+    assert refused.value.code == "unauthorized"
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), 5) as raw:
+        raw.sendall(b'{"id": 1, "op": "status"}\n')
+        assert b'"unauthorized"' in raw.recv(4096)
+    with Client.connect(host="127.0.0.1", port=port, token="tcp-token-for-tests") as gw:
+        assert gw.status()["session"] == "up"
+    assert "tcp-token-for-tests" not in stack.gateway.log()  # type: ignore[union-attr]

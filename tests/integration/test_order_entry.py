@@ -1,0 +1,217 @@
+"""Order entry end to end: socket client -> gateway -> FIX -> simulator -> FIX -> events.
+
+The simulator seeds BTC/USD with a bid of 1.5 @ 29990 and an ask of 1.2 @ 30010; LTC/USD
+starts empty, so orders there rest until another order crosses them.
+"""
+
+from __future__ import annotations
+
+import signal
+from decimal import Decimal
+
+import pytest
+
+from fixgw.api.client import ApiError, Client
+from tests.integration.conftest import EventLog, Stack, StackFactory, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def test_gateway_logs_on_and_reports_session_up(stack: Stack) -> None:
+    with stack.client() as gw:
+        result = gw.subscribe(["session"], since=0)
+        assert result["replayed"] >= 1
+        event = gw.next_event(5)
+        assert event["type"] == "session.up"
+        assert event["session_id"] == "FIX.4.4:fixgw-it-0f4c6b1e->OKSERVER"
+        status = gw.status()
+    assert status["session"] == "up"
+    assert status["seq_nums"]["next_sender"] >= 2
+
+
+def test_bad_credentials_are_refused_with_okcoins_logout_reason(make_stack: StackFactory) -> None:
+    stack = make_stack(start=False)
+    stack.secret = "not-the-secret"
+    stack.start_sim()
+    stack.start_gateway(wait_for_logon=False)
+    with stack.client() as gw:
+        gw.subscribe(["session"], since=0)
+        down = gw.wait_for(lambda e: e["type"] == "session.down", timeout=15)
+        assert down["logout_reason"] == "invalid_credentials"
+        assert gw.status()["session"] != "up"
+        with pytest.raises(ApiError) as refused:
+            gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="1")
+        assert refused.value.code == "not_connected"
+    assert "not-the-secret" not in stack.gateway.log()  # type: ignore[union-attr]
+
+
+def test_limit_order_rests_on_the_book(gw: Client, events: EventLog) -> None:
+    result = gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="2.5", price="60.5")
+    assert result["status"] == "pending_new"
+    cl_ord_id = result["cl_ord_id"]
+    pending = events.find(cl_ord_id, "order.pending_new")
+    accepted = events.find(cl_ord_id, "order.accepted")
+    assert (pending["qty"], pending["price"]) == ("2.5", "60.5")
+    assert accepted["status"] == "new" and accepted["order_id"]
+    assert accepted["leaves_qty"] == "2.5" and accepted["cum_qty"] == "0"
+    [listed] = [o for o in gw.orders() if o["cl_ord_id"] == cl_ord_id]
+    assert listed["status"] == "new"
+
+
+def test_resting_order_partially_filled_then_filled_by_later_orders(
+    gw: Client, events: EventLog
+) -> None:
+    maker = gw.new_order(
+        symbol="LTC/USD", side="sell", type="limit", qty="2", price="70", cl_ord_id="maker-1"
+    )["cl_ord_id"]
+    events.find(maker, "order.accepted")
+
+    taker1 = gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="0.5", price="70.5")[
+        "cl_ord_id"
+    ]
+    taker1_filled = events.find(taker1, "order.filled")
+    maker_partial = events.find(maker, "order.partially_filled")
+    assert (taker1_filled["last_px"], taker1_filled["avg_px"]) == ("70", "70")
+    assert (maker_partial["cum_qty"], maker_partial["leaves_qty"]) == ("0.5", "1.5")
+    assert maker_partial["last_qty"] == "0.5"
+
+    taker2 = gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1.5", price="70")[
+        "cl_ord_id"
+    ]
+    events.find(taker2, "order.filled")
+    maker_filled = events.find(maker, "order.filled")
+    assert [Decimal(maker_filled[k]) for k in ("cum_qty", "leaves_qty", "avg_px")] == [2, 0, 70]
+    assert maker not in {o["cl_ord_id"] for o in gw.orders()}
+
+
+def test_market_order_fills_against_the_seeded_book(gw: Client, events: EventLog) -> None:
+    cl_ord_id = gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.5")["cl_ord_id"]
+    filled = events.find(cl_ord_id, "order.filled")
+    assert (filled["last_qty"], filled["last_px"], filled["avg_px"]) == ("0.5", "30010", "30010")
+
+
+def test_market_order_larger_than_the_book_fills_what_there_is_and_cancels_the_rest(
+    gw: Client, events: EventLog
+) -> None:
+    cl_ord_id = gw.new_order(symbol="BTC/USD", side="sell", type="market", qty="2")["cl_ord_id"]
+    partial = events.find(cl_ord_id, "order.partially_filled")
+    canceled = events.find(cl_ord_id, "order.canceled")
+    assert (partial["last_qty"], partial["last_px"]) == ("1.5", "29990")
+    assert (canceled["cum_qty"], canceled["leaves_qty"]) == ("1.5", "0")
+    assert "liquidity" in canceled["text"]
+
+
+def test_cancel_of_a_resting_order(gw: Client, events: EventLog) -> None:
+    cl_ord_id = gw.new_order(symbol="LTC/USD", side="sell", type="limit", qty="1", price="99")[
+        "cl_ord_id"
+    ]
+    events.find(cl_ord_id, "order.accepted")
+    result = gw.cancel_order(cl_ord_id=cl_ord_id)
+    assert result["status"] == "pending_cancel"
+    assert events.find(cl_ord_id, "order.pending_cancel")["status"] == "pending_cancel"
+    canceled = events.find(cl_ord_id, "order.canceled")
+    assert (canceled["status"], canceled["leaves_qty"]) == ("canceled", "0")
+    with pytest.raises(ApiError) as closed:
+        gw.cancel_order(cl_ord_id=cl_ord_id)
+    assert closed.value.code == "order_closed"
+
+
+def test_cancel_of_an_order_the_exchange_does_not_know_is_rejected(
+    gw: Client, events: EventLog
+) -> None:
+    result = gw.cancel_order(order_id="no-such-order", symbol="BTC/USD", side="buy")
+    rejected = gw.wait_for(
+        lambda e: (
+            e["type"] == "order.cancel_rejected"
+            and e["cancel_cl_ord_id"] == result["cancel_cl_ord_id"]
+        )
+    )
+    assert rejected["reason"] == "unknown_order"
+
+
+def test_cancel_of_an_order_unknown_to_the_gateway_is_refused_locally(
+    gw: Client, events: EventLog
+) -> None:
+    with pytest.raises(ApiError) as err:
+        gw.cancel_order(cl_ord_id="never-sent")
+    assert err.value.code == "unknown_order"
+
+
+def test_status_request_is_answered_by_the_exchange(gw: Client, events: EventLog) -> None:
+    cl_ord_id = gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="3", price="50")[
+        "cl_ord_id"
+    ]
+    accepted = events.find(cl_ord_id, "order.accepted")
+    status = gw.order_status(cl_ord_id=cl_ord_id)
+    assert status["source"] == "exchange"
+    assert (status["status"], status["order_id"], status["leaves_qty"]) == (
+        "new",
+        accepted["order_id"],
+        "3",
+    )
+    status_event = events.find(cl_ord_id, "order.status")
+    assert status_event["status"] == "new"
+
+    unknown = gw.order_status(order_id="no-such-order", symbol="LTC/USD", side="buy")
+    assert (unknown["status"], unknown["text"]) == ("rejected", "unknown order")
+
+
+def test_order_the_exchange_rejects_becomes_order_rejected(make_stack: StackFactory) -> None:
+    stack = make_stack(symbols=["BTC/USD", "LTC/USD", "DOGE/USD"])
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        cl_ord_id = gw.new_order(
+            symbol="DOGE/USD", side="buy", type="limit", qty="10", price="0.1"
+        )["cl_ord_id"]
+        rejected = EventLog(gw).find(cl_ord_id, "order.rejected")
+    assert (rejected["reason"], rejected["status"]) == ("unknown_symbol", "rejected")
+    assert rejected["order_id"] is None
+
+
+def test_duplicate_cl_ord_id_is_refused_locally(gw: Client, events: EventLog) -> None:
+    gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="10", cl_ord_id="dup-7")
+    with pytest.raises(ApiError) as err:
+        gw.new_order(
+            symbol="LTC/USD", side="buy", type="limit", qty="1", price="10", cl_ord_id="dup-7"
+        )
+    assert err.value.code == "duplicate_cl_ord_id"
+
+
+def test_generated_cl_ord_ids_are_unique_across_gateway_restarts(stack: Stack) -> None:
+    with stack.client() as gw:
+        first = {
+            gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="10")[
+                "cl_ord_id"
+            ]
+            for _ in range(5)
+        }
+    assert stack.gateway is not None and stack.gateway.stop() == 0
+    stack.start_gateway()
+    with stack.client() as gw:
+        second = {
+            gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="10")[
+                "cl_ord_id"
+            ]
+            for _ in range(5)
+        }
+    assert len(first | second) == 10
+
+
+def test_sigterm_logs_out_and_exits_cleanly(stack: Stack) -> None:
+    assert stack.gateway is not None and stack.sim is not None
+    assert stack.gateway.stop(signal.SIGTERM) == 0
+    wait_until(
+        lambda: "client logged out" in stack.sim.log(), 10, "the simulator to see the logout"
+    )  # type: ignore[union-attr]
+    assert "gateway stopped" in stack.gateway.log()
+
+
+def test_secrets_never_reach_the_logs(stack: Stack, gw: Client, events: EventLog) -> None:
+    cl_ord_id = gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.1")["cl_ord_id"]
+    events.find(cl_ord_id, "order.filled")
+    assert stack.gateway is not None and stack.sim is not None
+    stack.gateway.stop()
+    for log in (stack.gateway.log(), stack.sim.log()):
+        assert "it-secret-key" not in log
+        assert "554=" not in log or "554=***" in log
+    assert "fix out" in stack.gateway.log()  # debug message logging was on, masked

@@ -1,0 +1,129 @@
+"""Config: a wrong or missing key fails at load with one message naming the key."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from fixgw.cli import DEMO_GATEWAY, DEMO_SIM, main
+from fixgw.config import load_gateway_config, load_sim_config, resolve_secrets
+from fixgw.errors import ConfigError
+
+GOOD = """
+session:
+  sender_comp_id: 0b6f3a52-client
+credentials:
+  api_key: {env: T_API_KEY}
+  secret_key: {file: SECRET_FILE}
+symbols: [BTC/USD]
+"""
+
+
+@pytest.fixture
+def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    secret = tmp_path / "secret"
+    secret.write_text("s3cr3t\n")
+    monkeypatch.setenv("T_API_KEY", "key-1")
+
+    def _write(text: str) -> Path:
+        path = tmp_path / "fixgw.yaml"
+        path.write_text(text.replace("SECRET_FILE", str(secret)))
+        return path
+
+    return _write
+
+
+def test_minimal_config_loads_with_documented_defaults(write) -> None:  # type: ignore[no-untyped-def]
+    config = load_gateway_config(write(GOOD))
+    assert config.session.target_comp_id == "OKSERVER"
+    assert config.session.heartbeat_s == 30
+    assert config.session.port == 9880
+    assert config.session.reset_seq_num_on_logon is False
+    assert config.session.account_on == ["D", "Z1000"]
+    assert config.api.socket_mode == "0660"
+    assert config.api.tcp is None
+    secrets = resolve_secrets(config)
+    assert (secrets.api_key, secrets.secret_key) == ("key-1", "s3cr3t")
+    assert "s3cr3t" not in repr(secrets)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("sender_comp_id", "sender_compid"),
+            "session: Object contains unknown field `sender_compid`",
+        ),
+        (("symbols: [BTC/USD]", "symbols: []"), "symbols: Expected `array` of length >= 1"),
+        (
+            ("  sender_comp_id", "  port: 99999\n  sender_comp_id"),
+            "session.port: Expected `int` <= 65535",
+        ),
+        (("  sender_comp_id", "  heartbeat_s: soon\n  sender_comp_id"), "session.heartbeat_s"),
+        (
+            ("  api_key: {env: T_API_KEY}\n", ""),
+            "credentials: Object missing required field `api_key`",
+        ),
+        (
+            ("{env: T_API_KEY}", "{env: T_NOT_SET}"),
+            "credentials.api_key: environment variable T_NOT_SET is not set",
+        ),
+        (
+            ("{env: T_API_KEY}", "{env: T_API_KEY, file: /x}"),
+            "credentials.api_key: give exactly one",
+        ),
+        (
+            ("symbols: [BTC/USD]", "symbols: [BTC/USD]\napi: {socket_mode: '0999'}"),
+            "api.socket_mode",
+        ),
+    ],
+)
+def test_a_bad_key_fails_with_its_path(write, edit: tuple[str, str], message: str) -> None:  # type: ignore[no-untyped-def]
+    path = write(GOOD.replace(*edit))
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(path)
+    assert str(path) in err.value.message
+    assert message in err.value.message
+
+
+def test_not_yaml_and_missing_file_are_clear(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("session: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_gateway_config(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_gateway_config(tmp_path / "missing.yaml")
+
+
+def test_check_config_says_the_same_without_starting(
+    write, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    assert main(["check-config", str(write(GOOD))]) == 0
+    assert capsys.readouterr().out.endswith(": ok\n")
+    assert main(["check-config", str(write(GOOD.replace("symbols", "symbol")))]) == 2
+    assert "unknown field `symbol`" in capsys.readouterr().err
+
+
+def test_bundled_demo_configs_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIXGW_API_KEY", "k")
+    monkeypatch.setenv("FIXGW_SECRET_KEY", "s")
+    load_gateway_config(DEMO_GATEWAY)
+    sim = load_sim_config(DEMO_SIM)
+    assert sim.symbols["BTC/USD"].asks[0] == (Decimal("30010"), Decimal("1.2"))
+
+
+def test_sim_seed_prices_are_decimals_from_yaml_floats(tmp_path: Path) -> None:
+    path = tmp_path / "sim.yaml"
+    path.write_text(
+        "accounts: [{comp_id: c, api_key: k, secret_key: s}]\n"
+        "symbols: {BTC/USD: {bids: [[0.1, 3]]}}\n"
+    )
+    assert load_sim_config(path).symbols["BTC/USD"].bids == [(Decimal("0.1"), Decimal("3"))]
+    path.write_text(
+        "accounts: [{comp_id: c, api_key: k, secret_key: s}]\n"
+        "symbols: {BTC/USD: {bids: [[-1, 3]]}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"symbols.BTC/USD.bids\[0\]"):
+        load_sim_config(path)

@@ -1,0 +1,329 @@
+"""The order state machine: normal lives of an order; reports late, twice or never."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from fixgw.domain import (
+    CancelOrder,
+    CancelRejectReason,
+    CancelRejectReport,
+    ExecKind,
+    ExecutionReport,
+    OrderStatus,
+    OrderType,
+    RejectReason,
+    Side,
+    SubmitOrder,
+    utc_now,
+)
+from fixgw.errors import RequestError
+from fixgw.orders import OrderTracker
+
+_exec_ids = iter(range(1, 10_000))
+
+
+def submit(
+    tracker: OrderTracker, cl_ord_id: str = "c1", qty: str = "1.0", price: str = "100"
+) -> Any:
+    return tracker.submit(
+        SubmitOrder(
+            ts=utc_now(),
+            cl_ord_id=cl_ord_id,
+            symbol="BTC/USD",
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            qty=D(qty),
+            price=D(price),
+        )
+    )
+
+
+def report(
+    kind: ExecKind,
+    status: OrderStatus,
+    cum: str,
+    leaves: str,
+    *,
+    avg: str = "0",
+    last: tuple[str, str] | None = None,
+    cl_ord_id: str = "c1",
+    orig: str | None = None,
+    exec_id: str | None = None,
+    order_id: str | None = "X1",
+    **extra: Any,
+) -> ExecutionReport:
+    return ExecutionReport(
+        exec_id=exec_id or f"E{next(_exec_ids)}",
+        kind=kind,
+        status=status,
+        cl_ord_id=cl_ord_id,
+        orig_cl_ord_id=orig,
+        order_id=order_id,
+        symbol="BTC/USD",
+        side=Side.BUY,
+        cum_qty=D(cum),
+        leaves_qty=D(leaves),
+        avg_px=D(avg),
+        last_qty=D(last[0]) if last else None,
+        last_px=D(last[1]) if last else None,
+        ts=utc_now(),
+        **extra,
+    )
+
+
+def types(events: list[Any]) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+@pytest.fixture
+def tracker() -> OrderTracker:
+    t = OrderTracker()
+    submit(t)
+    return t
+
+
+def test_limit_order_accepted_partially_filled_then_filled(tracker: OrderTracker) -> None:
+    assert types(tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))) == [
+        "OrderAccepted"
+    ]
+    [partial] = tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.4",
+            "0.6",
+            avg="100",
+            last=("0.4", "100"),
+        )
+    )
+    assert (partial.status, partial.cum_qty, partial.leaves_qty, partial.last_qty) == (
+        OrderStatus.PARTIALLY_FILLED,
+        D("0.4"),
+        D("0.6"),
+        D("0.4"),
+    )
+    [filled] = tracker.apply_execution(
+        report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="99.4", last=("0.6", "99"))
+    )
+    assert type(filled).__name__ == "OrderFilled"
+    assert (filled.cum_qty, filled.leaves_qty, filled.avg_px, filled.order_id) == (
+        D("1.0"),
+        D("0"),
+        D("99.4"),
+        "X1",
+    )
+    assert list(tracker.open_orders()) == []
+
+
+def test_average_price_is_computed_in_decimal_when_the_venue_gives_none(
+    tracker: OrderTracker,
+) -> None:
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED, "0.1", "0.9", last=("0.1", "100.1")
+        )
+    )
+    [filled] = tracker.apply_execution(
+        report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", last=("0.9", "100.2"))
+    )
+    assert filled.avg_px == (D("0.1") * D("100.1") + D("0.9") * D("100.2")) / D("1.0")
+    assert filled.avg_px == D("100.19")
+
+
+def test_duplicate_execution_report_is_dropped(tracker: OrderTracker) -> None:
+    fill = report(
+        ExecKind.PARTIAL_FILL,
+        OrderStatus.PARTIALLY_FILLED,
+        "0.4",
+        "0.6",
+        last=("0.4", "100"),
+        exec_id="dup-1",
+    )
+    assert types(tracker.apply_execution(fill)) == ["OrderPartiallyFilled"]
+    assert tracker.apply_execution(fill) == []
+    order = tracker.get("c1")
+    assert order is not None and order.cum_qty == D("0.4")
+
+
+def test_fill_before_acknowledgement_then_late_ack_is_surfaced_not_applied(
+    tracker: OrderTracker,
+) -> None:
+    assert types(
+        tracker.apply_execution(
+            report(
+                ExecKind.PARTIAL_FILL,
+                OrderStatus.PARTIALLY_FILLED,
+                "0.4",
+                "0.6",
+                last=("0.4", "100"),
+            )
+        )
+    ) == ["OrderPartiallyFilled"]
+    [anomaly] = tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    assert anomaly.problem == "stale_report"
+    order = tracker.get("c1")
+    assert order is not None and order.status is OrderStatus.PARTIALLY_FILLED
+
+
+def test_final_fill_before_partial_fill_leaves_the_order_filled(tracker: OrderTracker) -> None:
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    [gap, filled] = tracker.apply_execution(
+        report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("0.6", "100"))
+    )
+    assert (gap.problem, type(filled).__name__) == ("fill_gap", "OrderFilled")
+    [late] = tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED, "0.4", "0.6", last=("0.4", "100")
+        )
+    )
+    assert late.problem == "report_after_close"
+    order = tracker.get("c1")
+    assert order is not None and (order.status, order.cum_qty) == (OrderStatus.FILLED, D("1.0"))
+
+
+def test_fill_that_repeats_known_quantity_under_a_new_exec_id_is_stale(
+    tracker: OrderTracker,
+) -> None:
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED, "0.4", "0.6", last=("0.4", "100")
+        )
+    )
+    [stale] = tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED, "0.4", "0.6", last=("0.4", "100")
+        )
+    )
+    assert stale.problem == "stale_fill"
+
+
+def test_cancel_requested_then_canceled(tracker: OrderTracker) -> None:
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    pending = tracker.cancel_requested(
+        CancelOrder(
+            ts=utc_now(),
+            cl_ord_id="k1",
+            orig_cl_ord_id="c1",
+            order_id="X1",
+            symbol="BTC/USD",
+            side=Side.BUY,
+        )
+    )
+    assert pending is not None and pending.status is OrderStatus.PENDING_CANCEL
+    [canceled] = tracker.apply_execution(
+        report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0", cl_ord_id="k1", orig="c1")
+    )
+    assert (type(canceled).__name__, canceled.cl_ord_id, canceled.status) == (
+        "OrderCanceled",
+        "c1",
+        OrderStatus.CANCELED,
+    )
+
+
+def test_cancel_rejected_returns_the_order_to_its_status(tracker: OrderTracker) -> None:
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.cancel_requested(
+        CancelOrder(
+            ts=utc_now(),
+            cl_ord_id="k1",
+            orig_cl_ord_id="c1",
+            order_id="X1",
+            symbol="BTC/USD",
+            side=Side.BUY,
+        )
+    )
+    [rejected] = tracker.apply_cancel_reject(
+        CancelRejectReport(
+            cl_ord_id="k1",
+            orig_cl_ord_id="c1",
+            order_id="X1",
+            status=OrderStatus.NEW,
+            reason=CancelRejectReason.TOO_LATE_TO_CANCEL,
+            text="too late",
+            ts=utc_now(),
+        )
+    )
+    assert (rejected.cl_ord_id, rejected.cancel_cl_ord_id, rejected.status, rejected.reason) == (
+        "c1",
+        "k1",
+        OrderStatus.NEW,
+        CancelRejectReason.TOO_LATE_TO_CANCEL,
+    )
+
+
+def test_cancel_reject_for_an_order_nobody_tracks_still_reaches_clients() -> None:
+    tracker = OrderTracker()
+    tracker.cancel_requested(
+        CancelOrder(
+            ts=utc_now(),
+            cl_ord_id="k9",
+            orig_cl_ord_id="X404",
+            order_id="X404",
+            symbol="BTC/USD",
+            side=Side.SELL,
+        )
+    )
+    [rejected] = tracker.apply_cancel_reject(
+        CancelRejectReport(
+            cl_ord_id="k9",
+            orig_cl_ord_id="X404",
+            order_id=None,
+            status=OrderStatus.REJECTED,
+            reason=CancelRejectReason.UNKNOWN_ORDER,
+            text="unknown order",
+            ts=utc_now(),
+        )
+    )
+    assert (rejected.cl_ord_id, rejected.reason, rejected.symbol) == (
+        "X404",
+        CancelRejectReason.UNKNOWN_ORDER,
+        None,
+    )
+
+
+def test_rejected_order(tracker: OrderTracker) -> None:
+    [rejected] = tracker.apply_execution(
+        report(
+            ExecKind.REJECTED,
+            OrderStatus.REJECTED,
+            "0",
+            "0",
+            order_id=None,
+            reject_reason=RejectReason.UNKNOWN_SYMBOL,
+            text="unknown symbol",
+        )
+    )
+    assert (rejected.status, rejected.reason, rejected.leaves_qty) == (
+        OrderStatus.REJECTED,
+        RejectReason.UNKNOWN_SYMBOL,
+        D("0"),
+    )
+
+
+def test_report_for_an_unknown_order_is_surfaced() -> None:
+    [anomaly] = OrderTracker().apply_execution(
+        report(ExecKind.NEW, OrderStatus.NEW, "0", "1", cl_ord_id="nobody")
+    )
+    assert (anomaly.problem, anomaly.cl_ord_id) == ("unknown_order", "nobody")
+
+
+def test_status_report_adopts_the_venues_view(tracker: OrderTracker) -> None:
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    [status] = tracker.apply_execution(
+        report(ExecKind.ORDER_STATUS, OrderStatus.PARTIALLY_FILLED, "0.3", "0.7", avg="101")
+    )
+    assert (status.status, status.cum_qty, status.avg_px) == (
+        OrderStatus.PARTIALLY_FILLED,
+        D("0.3"),
+        D("101"),
+    )
+
+
+def test_duplicate_cl_ord_id_is_refused(tracker: OrderTracker) -> None:
+    with pytest.raises(RequestError) as err:
+        submit(tracker)
+    assert err.value.code == "duplicate_cl_ord_id"

@@ -1,0 +1,37 @@
+"""Every FIX code <-> enum mapping, walked both ways; unknown codes raise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fixgw.domain import ExecKind
+from fixgw.errors import UnknownCode
+from fixgw.okcoin.enums import ALL_TABLES, EXEC_TYPE, CodeTable
+
+
+@pytest.mark.parametrize("table", ALL_TABLES, ids=lambda t: t.name)
+def test_every_code_decodes_and_encodes_back(table: CodeTable[Any]) -> None:
+    for code, member in table.forward.items():
+        assert table.decode(code) is member
+        assert table.decode(table.encode(member)) is member
+
+
+@pytest.mark.parametrize("table", ALL_TABLES, ids=lambda t: t.name)
+def test_every_enum_member_has_a_code(table: CodeTable[Any]) -> None:
+    members = set(table.forward.values())
+    enum_type = type(next(iter(members)))
+    assert members == set(enum_type), f"{table.name} leaves {set(enum_type) - members} unmapped"
+
+
+@pytest.mark.parametrize("table", ALL_TABLES, ids=lambda t: t.name)
+def test_unknown_code_raises(table: CodeTable[Any]) -> None:
+    with pytest.raises(UnknownCode, match=table.name):
+        table.decode("no-such-code")
+
+
+def test_exec_type_trade_reads_as_trade_and_fills_are_sent_as_okcoin_does() -> None:
+    assert EXEC_TYPE.decode("F") is ExecKind.TRADE
+    assert EXEC_TYPE.encode(ExecKind.FILL) == "2"
+    assert EXEC_TYPE.encode(ExecKind.PARTIAL_FILL) == "1"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 import threading
+from typing import NoReturn
 
 import structlog
 
@@ -40,7 +43,7 @@ async def run_gateway(config: GatewayConfig) -> int:
     return 0
 
 
-def run_simulator(config: SimConfig) -> int:
+def run_simulator(config: SimConfig) -> NoReturn:
     sim = Simulator(config)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -50,4 +53,7 @@ def run_simulator(config: SimConfig) -> int:
         pass
     log.info("simulator stopping")
     sim.stop()
-    return 0
+    log.info("simulator stopped")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # see Simulator.stop: QuickFIX's acceptor must not be torn down

@@ -345,6 +345,9 @@ class Gateway:
         self.bus.publish(SessionUp(ts=utc_now(), session_id=self.session.name))
 
     def _on_down(self) -> None:
+        """QuickFIX reports the end of a session more than once (Logout, then disconnect)."""
+        if self.session_state == "down":
+            return
         reason = self._logout_text or "disconnected"
         self.session_state = "down"
         log.warning(

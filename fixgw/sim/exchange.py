@@ -138,9 +138,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             return
         self._cl_ord_ids.setdefault(client, set()).add(cl_ord_id)
         self._report(order, ExecKind.NEW)
-        fills = self.engine.submit(order)
-        for fill in fills:
-            self._report_fill(fill)
+        self.engine.submit(order, self._report_fill)
         if order.order_type is OrderType.MARKET and order.leaves_qty > 0:
             self.engine.expire(order)
             self._report(order, ExecKind.CANCELED, text="no more liquidity for the market order")
@@ -363,7 +361,8 @@ class SimApplication(fix.Application):  # type: ignore[misc]
                             order_type=OrderType.LIMIT,
                             qty=qty,
                             price=price,
-                        )
+                        ),
+                        self._report_fill,
                     )
 
 
@@ -385,6 +384,7 @@ class Simulator:
         self.app = SimApplication(config)
         Path(config.store_dir).mkdir(parents=True, exist_ok=True)
         dictionary = config.dictionary or str(bundled_dictionary())
+        self._session_ids = [session_id(config.comp_id, a.comp_id) for a in config.accounts]
         self._settings = make_settings(
             {
                 "ConnectionType": "acceptor",
@@ -396,7 +396,7 @@ class Simulator:
                 **VALIDATION,
                 **ALWAYS_ON,
             },
-            {session_id(config.comp_id, a.comp_id): {} for a in config.accounts},
+            {sid: {} for sid in self._session_ids},
         )
         self._store = fix.FileStoreFactory(self._settings)
         self._acceptor: Any = None
@@ -411,7 +411,19 @@ class Simulator:
             symbols=sorted(self.config.symbols),
         )
 
-    def stop(self) -> None:
-        if self._acceptor is not None:
-            self._acceptor.stop()
-            self._acceptor = None
+    def stop(self, timeout: float = 5.0) -> None:
+        """Log every client out and wait for the answers; the caller then exits the process.
+
+        `SocketAcceptor.stop()` is not called: in QuickFIX 1.16 it crashes the process
+        (SIGSEGV in `SocketServer::close`, which walks its socket map) once any client has
+        disconnected before. Closing the sockets is left to the process exit.
+        """
+        sessions = [fix.Session.lookupSession(sid) for sid in self._session_ids]
+        for session in sessions:
+            if session is not None and session.isLoggedOn():
+                session.logout("simulator shutting down")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+            s is not None and s.isLoggedOn() for s in sessions
+        ):
+            time.sleep(0.05)

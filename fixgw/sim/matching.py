@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -50,6 +50,9 @@ class Fill:
     taker: SimOrder
     qty: Decimal
     price: Decimal
+
+
+FillListener = Callable[[Fill], None]
 
 
 @dataclass(slots=True)
@@ -105,10 +108,10 @@ class OrderBook:
         assert taker.price is not None
         return price <= taker.price if taker.side is Side.BUY else price >= taker.price
 
-    def submit(self, taker: SimOrder) -> list[Fill]:
-        """Match `taker`; a limit remainder rests, a market remainder is left for the caller."""
+    def submit(self, taker: SimOrder, on_fill: FillListener) -> None:
+        """Match `taker`, calling `on_fill` after each fill while both orders show that moment's
+        state; a limit remainder rests, a market remainder is left for the caller."""
         opposite = self.asks if taker.side is Side.BUY else self.bids
-        fills: list[Fill] = []
         while taker.leaves_qty > 0:
             best = opposite.best()
             if best is None or not self._crosses(taker, best):
@@ -118,12 +121,11 @@ class OrderBook:
             qty = min(taker.leaves_qty, maker.leaves_qty)
             maker.fill(qty, best)
             taker.fill(qty, best)
-            fills.append(Fill(maker=maker, taker=taker, qty=qty, price=best))
             if maker.leaves_qty == 0:
                 opposite.remove(maker)
+            on_fill(Fill(maker=maker, taker=taker, qty=qty, price=best))
         if taker.order_type is OrderType.LIMIT and taker.leaves_qty > 0:
             (self.bids if taker.side is Side.BUY else self.asks).add(taker)
-        return fills
 
     def cancel(self, order: SimOrder) -> None:
         (self.bids if order.side is Side.BUY else self.asks).remove(order)
@@ -146,9 +148,9 @@ class MatchingEngine:
         self._next_id += 1
         return f"{self._stem}{self._next_id}"
 
-    def submit(self, order: SimOrder) -> list[Fill]:
+    def submit(self, order: SimOrder, on_fill: FillListener) -> None:
         self.orders[order.order_id] = order
-        return self.books[order.symbol].submit(order)
+        self.books[order.symbol].submit(order, on_fill)
 
     def cancel(self, order: SimOrder) -> None:
         self.books[order.symbol].cancel(order)

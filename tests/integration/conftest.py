@@ -28,7 +28,7 @@ SECRET = "it-secret-key"
 COMP_ID = "fixgw-it-0f4c6b1e"
 
 DEFAULT_BOOKS: dict[str, dict[str, list[list[str]]]] = {
-    "BTC/USD": {"bids": [["29990", "1.5"]], "asks": [["30010", "1.2"]]},
+    "BTC/USD": {"bids": [["29990", "1.5"], ["29980", "0.3"]], "asks": [["30010", "1.2"]]},
     "LTC/USD": {},
 }
 

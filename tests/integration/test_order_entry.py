@@ -1,7 +1,7 @@
 """Order entry end to end: socket client -> gateway -> FIX -> simulator -> FIX -> events.
 
-The simulator seeds BTC/USD with a bid of 1.5 @ 29990 and an ask of 1.2 @ 30010; LTC/USD
-starts empty, so orders there rest until another order crosses them.
+The simulator seeds BTC/USD with bids of 1.5 @ 29990 and 0.3 @ 29980 and an ask of
+1.2 @ 30010; LTC/USD starts empty, so orders there rest until another order crosses them.
 """
 
 from __future__ import annotations
@@ -90,14 +90,23 @@ def test_market_order_fills_against_the_seeded_book(gw: Client, events: EventLog
     assert (filled["last_qty"], filled["last_px"], filled["avg_px"]) == ("0.5", "30010", "30010")
 
 
-def test_market_order_larger_than_the_book_fills_what_there_is_and_cancels_the_rest(
+def test_market_order_sweeps_the_book_fill_by_fill_and_the_rest_is_canceled(
     gw: Client, events: EventLog
 ) -> None:
     cl_ord_id = gw.new_order(symbol="BTC/USD", side="sell", type="market", qty="2")["cl_ord_id"]
-    partial = events.find(cl_ord_id, "order.partially_filled")
     canceled = events.find(cl_ord_id, "order.canceled")
-    assert (partial["last_qty"], partial["last_px"]) == ("1.5", "29990")
-    assert (canceled["cum_qty"], canceled["leaves_qty"]) == ("1.5", "0")
+    fills = [
+        e
+        for e in events.seen
+        if e.get("cl_ord_id") == cl_ord_id and e["type"] == "order.partially_filled"
+    ]
+    assert [(f["last_qty"], f["last_px"], f["cum_qty"]) for f in fills] == [
+        ("1.5", "29990", "1.5"),
+        ("0.3", "29980", "1.8"),
+    ]
+    notional = Decimal("1.5") * 29990 + Decimal("0.3") * 29980
+    assert Decimal(fills[1]["avg_px"]) == notional / Decimal("1.8")
+    assert (canceled["cum_qty"], canceled["leaves_qty"]) == ("1.8", "0")
     assert "liquidity" in canceled["text"]
 
 

@@ -1,0 +1,200 @@
+"""The inbound translators, fed captured dialect messages (tests/fixtures/okcoin)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from fixgw.domain import (
+    CancelRejectReason,
+    ExecKind,
+    LogoutReason,
+    OrderStatus,
+    OrderType,
+    RejectReason,
+    Side,
+)
+from fixgw.errors import DialectError
+from fixgw.fixmsg import SOH, FixMessage, FixParseError, encode, parse, redact
+from fixgw.okcoin import inbound
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "okcoin"
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def captured(name: str) -> FixMessage:
+    raw = (FIXTURES / f"{name}.fix").read_text().strip().replace("|", SOH)
+    return parse(raw, inbound.GROUPS)
+
+
+def test_new_order_acknowledged() -> None:
+    r = inbound.execution_report(captured("execution_report_new"), NOW)
+    assert (r.kind, r.status, r.cl_ord_id, r.side, r.order_type) == (
+        ExecKind.NEW,
+        OrderStatus.NEW,
+        "maker-1",
+        Side.SELL,
+        OrderType.LIMIT,
+    )
+    assert (r.qty, r.price, r.cum_qty, r.leaves_qty) == (D("2"), D("70"), D(0), D("2"))
+    assert r.last_qty is None and r.order_id
+    assert r.ts == datetime(2026, 11, 25, 6, 4, 15, 386000, tzinfo=UTC)
+
+
+def test_partial_fill_then_fill_of_a_market_order() -> None:
+    partial = inbound.execution_report(captured("execution_report_partial_fill"), NOW)
+    fill = inbound.execution_report(captured("execution_report_fill"), NOW)
+    assert (partial.kind, partial.status, partial.last_qty, partial.last_px, partial.cum_qty) == (
+        ExecKind.PARTIAL_FILL,
+        OrderStatus.PARTIALLY_FILLED,
+        D("1.5"),
+        D("29990"),
+        D("1.5"),
+    )
+    assert (fill.kind, fill.status, fill.last_qty, fill.last_px, fill.avg_px, fill.leaves_qty) == (
+        ExecKind.FILL,
+        OrderStatus.FILLED,
+        D("0.5"),
+        D("29980"),
+        D("29987.5"),
+        D(0),
+    )
+    assert fill.order_type is OrderType.MARKET and fill.price is None
+
+
+def test_cancel_report_names_the_cancel_and_the_order() -> None:
+    r = inbound.execution_report(captured("execution_report_canceled"), NOW)
+    assert (r.kind, r.status, r.orig_cl_ord_id, r.leaves_qty) == (
+        ExecKind.CANCELED,
+        OrderStatus.CANCELED,
+        "resting-1",
+        D(0),
+    )
+    assert r.cl_ord_id != r.orig_cl_ord_id
+
+
+def test_reject_with_okcoins_refused_order_id() -> None:
+    r = inbound.execution_report(captured("execution_report_rejected_unknown_symbol"), NOW)
+    assert (r.kind, r.status, r.reject_reason, r.order_id) == (
+        ExecKind.REJECTED,
+        OrderStatus.REJECTED,
+        RejectReason.UNKNOWN_SYMBOL,
+        None,
+    )
+    assert r.text == "unknown symbol DOGE/USD"
+
+
+def test_order_status_answer() -> None:
+    r = inbound.execution_report(captured("execution_report_order_status"), NOW)
+    assert (r.kind, r.status, r.cl_ord_id) == (ExecKind.ORDER_STATUS, OrderStatus.NEW, "resting-1")
+
+
+def test_cancel_reject_for_an_unknown_order() -> None:
+    r = inbound.order_cancel_reject(captured("order_cancel_reject_unknown_order"), NOW)
+    assert (r.reason, r.status, r.orig_cl_ord_id, r.text) == (
+        CancelRejectReason.UNKNOWN_ORDER,
+        OrderStatus.REJECTED,
+        "nope",
+        "unknown order",
+    )
+    assert r.ts == NOW  # no TransactTime on this 9: the time it was received
+
+
+def test_logout_reason_invalid_credentials() -> None:
+    msg = captured("logout_invalid_credentials")
+    assert inbound.logout_reason(msg) is LogoutReason.INVALID_CREDENTIALS
+    assert msg.get(58) == "Rejected Logon Attempt: invalid credentials"
+
+
+def execution_report(**changes: str) -> FixMessage:
+    body = {
+        6: "0",
+        11: "c1",
+        14: "0",
+        17: "e1",
+        37: "o1",
+        38: "1",
+        39: "0",
+        40: "2",
+        44: "10",
+        54: "1",
+        55: "BTC/USD",
+        150: "0",
+        151: "1",
+    }
+    body.update({int(k.strip("t")): v for k, v in changes.items()})
+    raw = encode(
+        "FIX.4.4", [(35, "8"), (49, "OKSERVER"), (56, "me"), (34, "9")], list(body.items())
+    )
+    return parse(raw, inbound.GROUPS)
+
+
+def test_fix44_trade_exec_type_reads_as_a_fill() -> None:
+    r = inbound.execution_report(
+        execution_report(t150="F", t39="2", t14="1", t151="0", t31="10", t32="1"), NOW
+    )
+    assert (r.kind, r.last_qty, r.last_px) == (ExecKind.TRADE, D("1"), D("10"))
+
+
+@pytest.mark.parametrize(
+    ("change", "tag"),
+    [
+        ({"t150": "Z"}, 150),
+        ({"t54": "7"}, 54),
+        ({"t14": "lots"}, 14),
+        ({"t14": "NaN"}, 14),
+        ({"t17": ""}, 17),
+        ({"t60": "yesterday"}, 60),
+    ],
+)
+def test_unreadable_report_raises_one_typed_error_naming_the_tag(
+    change: dict[str, str], tag: int
+) -> None:
+    msg = execution_report(**change)
+    with pytest.raises(DialectError) as err:
+        inbound.execution_report(msg, NOW)
+    assert (err.value.msg_type, err.value.tag, err.value.raw) == ("8", tag, msg.raw)
+
+
+def test_unknown_reject_reason_reads_as_other_rather_than_losing_the_reject() -> None:
+    r = inbound.execution_report(execution_report(t150="8", t39="8", t103="2"), NOW)
+    assert r.reject_reason is RejectReason.OTHER
+
+
+def test_groups_are_cut_out_by_their_spec() -> None:
+    raw = encode(
+        "FIX.4.4",
+        [(35, "X"), (34, "2")],
+        [
+            (262, "md1"),
+            (268, "2"),
+            (279, "0"),
+            (269, "0"),
+            (270, "100"),
+            (271, "1"),
+            (55, "BTC/USD"),
+            (279, "2"),
+            (269, "1"),
+            (270, "101"),
+            (55, "BTC/USD"),
+        ],
+    )
+    msg = parse(raw, inbound.GROUPS)
+    assert msg.get(262) == "md1"
+    assert [dict(e) for e in msg.group(268)] == [
+        {279: "0", 269: "0", 270: "100", 271: "1", 55: "BTC/USD"},
+        {279: "2", 269: "1", 270: "101", 55: "BTC/USD"},
+    ]
+
+
+def test_garbage_is_a_parse_error_and_secrets_are_masked_for_logs() -> None:
+    with pytest.raises(FixParseError):
+        parse("not fix at all")
+    with pytest.raises(FixParseError, match="MsgType"):
+        parse(f"8=FIX.4.4{SOH}9=5{SOH}")
+    logon = encode("FIX.4.4", [(35, "A")], [(553, "key"), (554, "secret"), (1, "key,secret")])
+    assert "secret" not in redact(logon)
+    assert "553=key" in redact(logon)

@@ -24,8 +24,8 @@ test: install ## run every test: units, and real QuickFIX sessions against the s
 	$(BIN)/pytest
 
 lint: install ## ruff and mypy (strict)
-	$(BIN)/ruff check fixgw tests bench
-	$(BIN)/ruff format --check fixgw tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 bench: install ## benchmarks: print figures and gateway/floor ratios

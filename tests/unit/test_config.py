@@ -127,3 +127,17 @@ def test_sim_seed_prices_are_decimals_from_yaml_floats(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"symbols.BTC/USD.bids\[0\]"):
         load_sim_config(path)
+
+
+def test_shipped_example_configs_are_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = Path(__file__).resolve().parents[2] / "config"
+    secret = tmp_path / "okcoin-secret"
+    secret.write_text("s\n")
+    example = tmp_path / "fixgw.yaml"
+    example.write_text(
+        (root / "fixgw.example.yaml").read_text().replace("/etc/fixgw/okcoin-secret", str(secret))
+    )
+    monkeypatch.setenv("OKCOIN_API_KEY", "k")
+    config = load_gateway_config(example)
+    assert config.session.host == "api.okcoin.cn"
+    assert load_sim_config(root / "sim.example.yaml").accounts[0].comp_id == "fixgw-demo"

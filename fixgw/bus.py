@@ -33,7 +33,7 @@ class EventBus:
         self.seq += 1
         body = _encoder.encode(event)
         line = b'{"seq":%d,%s\n' % (self.seq, body[1:])
-        topic = event.topic
+        topic = event.route()
         self._history.append((self.seq, topic, line))
         for subscriber in self._subscribers.get(topic, ()):
             subscriber.deliver(line)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ import msgspec
 
 from fixgw import __version__
 from fixgw.api.client import ApiError, Client
+from fixgw.book import OrderBook
 from fixgw.config import load_gateway_config, load_sim_config
+from fixgw.domain import BookSide, LevelAction, LevelUpdate
 from fixgw.errors import ConfigError
 from fixgw.ops.logging import configure as configure_logging
 
@@ -199,6 +202,49 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_md_watch(args: argparse.Namespace) -> int:
+    """A live top of book and the trades, from the gateway's events."""
+    book = OrderBook(args.symbol)
+    with _client(args) as gw:
+        snapshot = gw.request("md_subscribe", symbol=args.symbol, depth=0)
+        book.apply_snapshot(_levels(snapshot["bids"]), _levels(snapshot["asks"]))
+        print(_top_line(book, args.depth), flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            for event in gw.events():
+                if event["seq"] <= snapshot["seq"]:
+                    continue
+                if event["type"] == "md.trade":
+                    print(
+                        f"trade  {event['size']} @ {event['price']}  "
+                        f"{event.get('aggressor') or ''}",
+                        flush=True,
+                    )
+                    continue
+                if event["type"] == "md.snapshot":
+                    book.apply_snapshot(_levels(event["bids"]), _levels(event["asks"]))
+                elif event["type"] == "md.delta":
+                    book.apply(
+                        LevelUpdate(LevelAction(a), BookSide(s), Decimal(p), Decimal(z))
+                        for a, s, p, z in event["changes"]
+                    )
+                elif event["type"] in ("md.stale", "md.rejected"):
+                    print(f"{event['type']}: {event.get('reason')}", flush=True)
+                    continue
+                print(_top_line(book, args.depth), flush=True)
+    return 0
+
+
+def _levels(rows: list[list[str]]) -> list[tuple[Decimal, Decimal]]:
+    return [(Decimal(p), Decimal(s)) for p, s in rows]
+
+
+def _top_line(book: OrderBook, depth: int) -> str:
+    bids, asks = book.levels(depth)
+    bid = "  ".join(f"{s}@{p}" for p, s in bids) or "-"
+    ask = "  ".join(f"{s}@{p}" for p, s in asks) or "-"
+    return f"{book.symbol}  bid {bid}  |  ask {ask}"
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -266,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--symbol")
         p.add_argument("--side", choices=["buy", "sell"])
         client_options(p)
+    md = sub.add_parser("md", help="market data")
+    md_sub = md.add_subparsers(dest="md_command", required=True)
+    p = command("watch", cmd_md_watch, "print a live top of book and the trades", md_sub)
+    p.add_argument("symbol")
+    p.add_argument("--depth", type=int, default=1, help="levels per side to print")
+    client_options(p)
     p = command("orders", cmd_orders, "list open orders from the gateway's state")
     p.add_argument("--all", action="store_true", help="closed orders too")
     client_options(p)

@@ -81,6 +81,16 @@ class ApiConfig(_Config, frozen=True, kw_only=True):
     """How long `order_status` waits for the exchange's answer."""
 
 
+class MarketDataConfig(_Config, frozen=True, kw_only=True):
+    depth: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
+    """Levels asked of the exchange per symbol; 0 = the whole book."""
+    max_depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1000
+    """The largest depth a client may ask for in `md_subscribe` and `book`."""
+    stale_after_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    """A book with no update for this long is announced stale and asked for afresh
+    (0: never). On a quiet symbol that means a fresh snapshot every interval."""
+
+
 class LogConfig(_Config, frozen=True, kw_only=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -93,6 +103,7 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
     symbols: Annotated[list[NonEmpty], msgspec.Meta(min_length=1)]
     """Symbols clients may trade; anything else is refused locally."""
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    market_data: MarketDataConfig = msgspec.field(default_factory=MarketDataConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
 
 

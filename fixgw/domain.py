@@ -85,6 +85,41 @@ class LogoutReason(StrEnum):
     SERVER_ERROR = "server_error"
 
 
+class BookSide(StrEnum):
+    BID = "bid"
+    ASK = "ask"
+
+
+class LevelAction(StrEnum):
+    NEW = "new"
+    CHANGE = "change"
+    DELETE = "delete"
+
+
+class MdEntryKind(StrEnum):
+    BID = "bid"
+    ASK = "ask"
+    TRADE = "trade"
+
+
+class MdSubscription(StrEnum):
+    SNAPSHOT = "snapshot"
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+class MdRejectReason(StrEnum):
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    DUPLICATE_MD_REQ_ID = "duplicate_md_req_id"
+    UNSUPPORTED_SUBSCRIPTION = "unsupported_subscription"
+    UNSUPPORTED_DEPTH = "unsupported_depth"
+    OTHER = "other"
+
+
+Level = tuple[Decimal, Decimal]
+"""(price, size) of one book level."""
+
+
 # ---------------------------------------------------------------- commands (imperative)
 
 
@@ -115,6 +150,15 @@ class QueryOrder(Command, frozen=True, kw_only=True):
     cl_ord_id: str | None
     symbol: str
     side: Side
+
+
+class RequestMarketData(Command, frozen=True, kw_only=True):
+    md_req_id: str
+    symbol: str
+    subscription: MdSubscription
+    depth: int
+    """0 = the whole book."""
+    kinds: tuple[MdEntryKind, ...]
 
 
 # ---------------------------------------------------------------- venue reports
@@ -156,12 +200,56 @@ class CancelRejectReport(msgspec.Struct, frozen=True, kw_only=True):
     ts: datetime
 
 
+class LevelUpdate(msgspec.Struct, frozen=True, array_like=True):
+    """One changed book level; `size` is the level's size afterwards (0 for a delete)."""
+
+    action: LevelAction
+    side: BookSide
+    price: Decimal
+    size: Decimal
+
+
+class Trade(msgspec.Struct, frozen=True, kw_only=True):
+    price: Decimal
+    size: Decimal
+    aggressor: Side | None
+
+
+class BookSnapshotReport(msgspec.Struct, frozen=True, kw_only=True):
+    md_req_id: str | None
+    symbol: str
+    bids: list[Level]
+    asks: list[Level]
+    trades: list[Trade]
+    ts: datetime
+
+
+class BookUpdateReport(msgspec.Struct, frozen=True, kw_only=True):
+    """One incremental refresh, grouped by symbol in the order the venue sent its entries."""
+
+    md_req_id: str | None
+    levels: dict[str, list[LevelUpdate]]
+    trades: dict[str, list[Trade]]
+    ts: datetime
+
+
+class MarketDataRejectReport(msgspec.Struct, frozen=True, kw_only=True):
+    md_req_id: str
+    reason: MdRejectReason
+    text: str | None
+    ts: datetime
+
+
 # ---------------------------------------------------------------- events (past tense)
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     topic: ClassVar[str] = "errors"
     ts: datetime
+
+    def route(self) -> str:
+        """The topic subscribers of this event listen on."""
+        return self.topic
 
 
 class OrderEvent(Event, frozen=True, kw_only=True):
@@ -259,6 +347,44 @@ class SessionDown(Event, frozen=True, kw_only=True, tag="session.down"):
     logout_reason: LogoutReason | None = None
 
 
+class MarketDataEvent(Event, frozen=True, kw_only=True):
+    symbol: str
+
+    def route(self) -> str:
+        return f"md:{self.symbol}"
+
+
+class BookSnapshot(MarketDataEvent, frozen=True, kw_only=True, tag="md.snapshot"):
+    bids: list[Level]
+    asks: list[Level]
+
+
+class BookDelta(MarketDataEvent, frozen=True, kw_only=True, tag="md.delta"):
+    """The levels one incremental refresh changed: `[action, side, price, size]` each."""
+
+    changes: list[LevelUpdate]
+
+
+class TradeReported(MarketDataEvent, frozen=True, kw_only=True, tag="md.trade"):
+    price: Decimal
+    size: Decimal
+    aggressor: Side | None
+
+    def route(self) -> str:
+        return f"md:{self.symbol}:trades"
+
+
+class MarketDataRejected(MarketDataEvent, frozen=True, kw_only=True, tag="md.rejected"):
+    reason: MdRejectReason
+    text: str | None
+
+
+class BookStale(MarketDataEvent, frozen=True, kw_only=True, tag="md.stale"):
+    """The book can no longer be trusted; a fresh snapshot has been asked for."""
+
+    reason: str
+
+
 AnyEvent = (
     OrderPendingNew
     | OrderAccepted
@@ -272,4 +398,9 @@ AnyEvent = (
     | OrderAnomaly
     | SessionUp
     | SessionDown
+    | BookSnapshot
+    | BookDelta
+    | TradeReported
+    | MarketDataRejected
+    | BookStale
 )

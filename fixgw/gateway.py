@@ -34,6 +34,7 @@ from fixgw.domain import (
     LogoutReason,
     OrderType,
     QueryOrder,
+    RequestMarketData,
     SessionDown,
     SessionUp,
     Side,
@@ -43,6 +44,7 @@ from fixgw.domain import (
 from fixgw.errors import DialectError, FixgwError, RequestError
 from fixgw.fixmsg import FixMessage, FixParseError, parse, redact
 from fixgw.ids import ClOrdIdGenerator
+from fixgw.marketdata import MarketData
 from fixgw.okcoin import inbound, outbound
 from fixgw.okcoin.tags import MsgType
 from fixgw.orders import Order, OrderTracker
@@ -103,18 +105,52 @@ class Gateway:
         self._logout_reason: LogoutReason | None = None
         self._logout_text: str | None = None
         self._status_waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
+        md = config.market_data
+        self.market_data = MarketData(
+            self.symbols,
+            self._request_market_data,
+            self.bus.publish,
+            upstream_depth=md.depth,
+            stale_after_s=md.stale_after_s,
+            max_depth=md.max_depth,
+        )
+        self._watchdog: asyncio.Task[None] | None = None
         self._handlers: dict[str, Callable[[FixMessage, datetime], None]] = {
             MsgType.EXECUTION_REPORT: self._on_execution_report,
             MsgType.ORDER_CANCEL_REJECT: self._on_cancel_reject,
+            MsgType.MARKET_DATA_SNAPSHOT: lambda m, t: self.market_data.on_snapshot(
+                inbound.market_data_snapshot(m, t)
+            ),
+            MsgType.MARKET_DATA_INCREMENTAL: lambda m, t: self.market_data.on_update(
+                inbound.market_data_incremental(m, t)
+            ),
+            MsgType.MARKET_DATA_REQUEST_REJECT: lambda m, t: self.market_data.on_reject(
+                inbound.market_data_request_reject(m, t)
+            ),
         }
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         self.session.start()
+        self._watchdog = self.loop.create_task(self._watch_market_data())
 
     async def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         await asyncio.to_thread(self.session.stop)
+
+    async def _watch_market_data(self) -> None:
+        interval = min(1.0, max(0.05, self.config.market_data.stale_after_s / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.market_data.check_staleness()
+            except Exception:
+                log.exception("market data check failed")
+
+    def _request_market_data(self, cmd: RequestMarketData) -> bool:
+        return self.session.send(outbound.market_data_request(cmd))
 
     # ------------------------------------------------------------ commands
 
@@ -233,6 +269,7 @@ class Gateway:
             "open_orders": sum(1 for _ in self.tracker.open_orders()),
             "callback_errors": self.callback_errors,
             "dialect_errors": self.dialect_errors,
+            "market_data": self.market_data.status(),
         }
 
     def _locate(self, ref: OrderRef) -> Target:
@@ -343,6 +380,7 @@ class Gateway:
         self._logout_text = None
         log.info("session up", session=self.session.name)
         self.bus.publish(SessionUp(ts=utc_now(), session_id=self.session.name))
+        self.market_data.on_session_up()
 
     def _on_down(self) -> None:
         """QuickFIX reports the end of a session more than once (Logout, then disconnect)."""
@@ -356,6 +394,7 @@ class Gateway:
             reason=reason,
             logout_reason=self._logout_reason,
         )
+        self.market_data.on_session_down()
         self.bus.publish(
             SessionDown(
                 ts=utc_now(),

@@ -60,6 +60,8 @@ def to_quickfix(msg: FixMessage) -> fix.Message:
     for tag, value in msg.fields.items():
         message.setField(tag, value)
     for count_tag, entries in msg.groups.items():
+        if not entries:
+            message.setField(count_tag, "0")
         for entry in entries:
             group = fix.Group(count_tag, next(iter(entry)))
             for tag, value in entry.items():

@@ -8,9 +8,10 @@ float ever stands for money.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -18,6 +19,11 @@ from fixgw.domain import OrderType, Side
 from fixgw.errors import RequestError
 
 TOPICS_FIXED = frozenset({"orders", "session", "account", "errors"})
+
+
+def md_topics(symbol: str, what: Iterable[str]) -> set[str]:
+    """`md:<symbol>` carries the book's events, `md:<symbol>:trades` its trades."""
+    return {f"md:{symbol}" if kind == "book" else f"md:{symbol}:trades" for kind in what}
 
 
 class ErrorCode(StrEnum):
@@ -31,6 +37,9 @@ class ErrorCode(StrEnum):
     INVALID_PRICE = "invalid_price"
     UNKNOWN_SYMBOL = "unknown_symbol"
     UNKNOWN_TOPIC = "unknown_topic"
+    INVALID_DEPTH = "invalid_depth"
+    NOT_SUBSCRIBED = "not_subscribed"
+    MD_REJECTED = "md_rejected"
     LINE_TOO_LONG = "line_too_long"
     DUPLICATE_CL_ORD_ID = "duplicate_cl_ord_id"
     UNKNOWN_ORDER = "unknown_order"
@@ -99,6 +108,28 @@ class Status(Request, frozen=True, kw_only=True):
     pass
 
 
+MdKind = Literal["book", "trades"]
+
+
+class MdSubscribe(Request, frozen=True, kw_only=True):
+    symbol: str
+    depth: int = 10
+    """Levels of the book in the reply; 0 = all. Deltas cover every level the gateway holds."""
+    what: Annotated[list[MdKind], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["book", "trades"]
+    )
+
+
+class MdUnsubscribe(Request, frozen=True, kw_only=True):
+    symbol: str
+    what: list[MdKind] = msgspec.field(default_factory=lambda: ["book", "trades"])
+
+
+class BookRequest(Request, frozen=True, kw_only=True):
+    symbol: str
+    depth: int = 10
+
+
 OPS: dict[str, type[Request]] = {
     "hello": Hello,
     "subscribe": Subscribe,
@@ -108,6 +139,9 @@ OPS: dict[str, type[Request]] = {
     "order_status": OrderStatusRequest,
     "orders": ListOrders,
     "status": Status,
+    "md_subscribe": MdSubscribe,
+    "md_unsubscribe": MdUnsubscribe,
+    "book": BookRequest,
 }
 
 _decoder = msgspec.json.Decoder()

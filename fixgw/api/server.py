@@ -71,8 +71,11 @@ class ClientConnection:
         self.transport.abort()
 
     def close(self) -> None:
+        if self.closed:
+            return
         self.closed = True
         self.server.gateway.bus.unsubscribe(self)
+        self.server.gateway.market_data.client_gone(self)
 
     async def serve(self) -> None:
         limit = self.server.config.max_line_bytes
@@ -217,6 +220,19 @@ class ApiServer:
                 return {"topics": sorted(client.topics)}
             case p.Hello():
                 return self._hello(client, request)
+            case p.MdSubscribe():
+                return await self._md_subscribe(client, request)
+            case p.MdUnsubscribe():
+                g.market_data.unsubscribe(client, request.symbol, set(request.what))
+                topics = p.md_topics(request.symbol, request.what)
+                g.bus.unsubscribe(client, topics)
+                client.topics -= topics
+                return {"symbol": request.symbol, "topics": sorted(client.topics)}
+            case p.BookRequest():
+                return {
+                    **g.market_data.book_levels(request.symbol, request.depth),
+                    "seq": g.bus.seq,
+                }
         raise RequestError(f"op {type(request).__name__} not served", code=p.ErrorCode.UNKNOWN_OP)
 
     def _hello(self, client: ClientConnection, request: p.Hello) -> dict[str, Any]:
@@ -236,9 +252,33 @@ class ApiServer:
             "seq": self.gateway.bus.seq,
         }
 
+    async def _md_subscribe(self, client: ClientConnection, request: p.MdSubscribe) -> Any:
+        """The reply holds the book as of `seq`: apply events with a higher seq on top of it."""
+        md = self.gateway.market_data
+        md.validate(request.symbol, request.depth)
+        what = set(request.what)
+        topics = p.md_topics(request.symbol, what)
+        client.topics |= topics
+        self.gateway.bus.subscribe(client, topics)
+        try:
+            await md.subscribe(client, request.symbol, what, self.config.request_timeout_s)
+        except RequestError:
+            self.gateway.bus.unsubscribe(client, topics)
+            client.topics -= topics
+            raise
+        result: dict[str, Any] = {
+            "symbol": request.symbol,
+            "what": sorted(what),
+            "seq": self.gateway.bus.seq,
+        }
+        if "book" in what:
+            result.update(md.book_levels(request.symbol, request.depth))
+        return result
+
     def _subscribe(self, client: ClientConnection, request: p.Subscribe) -> dict[str, Any]:
         topics = set(request.topics)
-        unknown = topics - p.TOPICS_FIXED
+        known_md = {t for s in self.gateway.symbols for t in p.md_topics(s, ["book", "trades"])}
+        unknown = topics - p.TOPICS_FIXED - known_md
         if unknown:
             raise RequestError(
                 f"unknown topics: {', '.join(sorted(unknown))}", code=p.ErrorCode.UNKNOWN_TOPIC

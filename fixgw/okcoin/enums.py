@@ -11,9 +11,14 @@ from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from fixgw.domain import (
+    BookSide,
     CancelRejectReason,
     ExecKind,
+    LevelAction,
     LogoutReason,
+    MdEntryKind,
+    MdRejectReason,
+    MdSubscription,
     OrderStatus,
     OrderType,
     RejectReason,
@@ -115,6 +120,43 @@ LOGOUT_REASON = CodeTable(
     },
 )
 
+MD_ENTRY_TYPE = CodeTable(
+    269, "MDEntryType", {"0": MdEntryKind.BID, "1": MdEntryKind.ASK, "2": MdEntryKind.TRADE}
+)
+
+MD_UPDATE_ACTION = CodeTable(
+    279,
+    "MDUpdateAction",
+    {"0": LevelAction.NEW, "1": LevelAction.CHANGE, "2": LevelAction.DELETE},
+)
+
+SUBSCRIPTION_REQUEST_TYPE = CodeTable(
+    263,
+    "SubscriptionRequestType",
+    {
+        "0": MdSubscription.SNAPSHOT,
+        "1": MdSubscription.SUBSCRIBE,
+        "2": MdSubscription.UNSUBSCRIBE,
+    },
+)
+
+MD_REQ_REJ_REASON = CodeTable(
+    281,
+    "MDReqRejReason",
+    {
+        "0": MdRejectReason.UNKNOWN_SYMBOL,
+        "1": MdRejectReason.DUPLICATE_MD_REQ_ID,
+        "4": MdRejectReason.UNSUPPORTED_SUBSCRIPTION,
+        "5": MdRejectReason.UNSUPPORTED_DEPTH,
+        # Lossy: FIX 4.4's other reasons (bandwidth, permissions, unsupported update type,
+        # entry type, ...) all read as OTHER; the reject's Text says which.
+        **dict.fromkeys(("2", "3", "6", "7", "8", "9", "A", "B", "C"), MdRejectReason.OTHER),
+    },
+)
+
+BOOK_SIDE_OF = {MdEntryKind.BID: BookSide.BID, MdEntryKind.ASK: BookSide.ASK}
+"""Which side of the book a bid or offer entry is on (trade entries have none)."""
+
 ALL_TABLES: tuple[CodeTable[Any], ...] = (
     SIDE,
     ORD_TYPE,
@@ -123,4 +165,8 @@ ALL_TABLES: tuple[CodeTable[Any], ...] = (
     ORD_REJ_REASON,
     CXL_REJ_REASON,
     LOGOUT_REASON,
+    MD_ENTRY_TYPE,
+    MD_UPDATE_ACTION,
+    SUBSCRIPTION_REQUEST_TYPE,
+    MD_REQ_REJ_REASON,
 )

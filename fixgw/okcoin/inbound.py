@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import TypeVar
 
 from fixgw.domain import (
+    BookSnapshotReport,
+    BookUpdateReport,
     CancelRejectReason,
     CancelRejectReport,
     ExecutionReport,
+    Level,
+    LevelAction,
+    LevelUpdate,
     LogoutReason,
+    MarketDataRejectReport,
+    MdEntryKind,
+    MdRejectReason,
     RejectReason,
+    Trade,
 )
 from fixgw.errors import DialectError, UnknownCode
 from fixgw.fixmsg import FixMessage, GroupSpec
 from fixgw.okcoin.enums import (
+    BOOK_SIDE_OF,
     CXL_REJ_REASON,
     EXEC_TYPE,
     LOGOUT_REASON,
+    MD_ENTRY_TYPE,
+    MD_REQ_REJ_REASON,
+    MD_UPDATE_ACTION,
     ORD_REJ_REASON,
     ORD_STATUS,
     ORD_TYPE,
@@ -53,28 +66,29 @@ GROUPS: dict[str, tuple[GroupSpec, ...]] = {
 class _Reader:
     """Typed access to one message's fields; every failure names the tag."""
 
-    __slots__ = ("msg",)
+    __slots__ = ("fields", "msg")
 
-    def __init__(self, msg: FixMessage) -> None:
+    def __init__(self, msg: FixMessage, entry: Mapping[int, str] | None = None) -> None:
         self.msg = msg
+        self.fields = msg.fields if entry is None else entry
 
     def fail(self, why: str, tag: int | None) -> DialectError:
         return DialectError(why, msg_type=self.msg.msg_type, tag=tag, raw=self.msg.raw)
 
     def text(self, tag: int) -> str:
-        value = self.msg.fields.get(tag)
+        value = self.fields.get(tag)
         if value is None or value == "":
             raise self.fail("required tag missing", tag)
         return value
 
     def opt_str(self, tag: int) -> str | None:
-        return self.msg.fields.get(tag) or None
+        return self.fields.get(tag) or None
 
     def decimal(self, tag: int) -> Decimal:
         return self._to_decimal(tag, self.text(tag))
 
     def opt_decimal(self, tag: int) -> Decimal | None:
-        value = self.msg.fields.get(tag)
+        value = self.fields.get(tag)
         return None if value is None or value == "" else self._to_decimal(tag, value)
 
     def _to_decimal(self, tag: int, value: str) -> Decimal:
@@ -157,14 +171,71 @@ def order_cancel_reject(msg: FixMessage, received: datetime) -> CancelRejectRepo
     )
 
 
+def market_data_snapshot(msg: FixMessage, received: datetime) -> BookSnapshotReport:
+    r = _Reader(msg)
+    bids: list[Level] = []
+    asks: list[Level] = []
+    trades: list[Trade] = []
+    for entry in msg.group(Tag.NO_MD_ENTRIES):
+        e = _Reader(msg, entry)
+        kind = e.code(MD_ENTRY_TYPE)
+        if kind is MdEntryKind.TRADE:
+            trades.append(_trade(e))
+        else:
+            level = (e.decimal(Tag.MD_ENTRY_PX), e.decimal(Tag.MD_ENTRY_SIZE))
+            (bids if kind is MdEntryKind.BID else asks).append(level)
+    return BookSnapshotReport(
+        md_req_id=r.opt_str(Tag.MD_REQ_ID),
+        symbol=r.text(Tag.SYMBOL),
+        bids=bids,
+        asks=asks,
+        trades=trades,
+        ts=received,
+    )
+
+
+def market_data_incremental(msg: FixMessage, received: datetime) -> BookUpdateReport:
+    """Entries without a Symbol (55) belong to the symbol of the entry before them."""
+    r = _Reader(msg)
+    levels: dict[str, list[LevelUpdate]] = {}
+    trades: dict[str, list[Trade]] = {}
+    symbol = r.opt_str(Tag.SYMBOL)
+    for entry in msg.group(Tag.NO_MD_ENTRIES):
+        e = _Reader(msg, entry)
+        symbol = e.opt_str(Tag.SYMBOL) or symbol
+        if symbol is None:
+            raise e.fail("entry without a Symbol", Tag.SYMBOL)
+        kind = e.code(MD_ENTRY_TYPE)
+        action = e.code(MD_UPDATE_ACTION)
+        if kind is MdEntryKind.TRADE:
+            trades.setdefault(symbol, []).append(_trade(e))
+            continue
+        size = Decimal(0) if action is LevelAction.DELETE else e.decimal(Tag.MD_ENTRY_SIZE)
+        levels.setdefault(symbol, []).append(
+            LevelUpdate(action, BOOK_SIDE_OF[kind], e.decimal(Tag.MD_ENTRY_PX), size)
+        )
+    return BookUpdateReport(
+        md_req_id=r.opt_str(Tag.MD_REQ_ID), levels=levels, trades=trades, ts=received
+    )
+
+
+def _trade(e: _Reader) -> Trade:
+    return Trade(
+        price=e.decimal(Tag.MD_ENTRY_PX),
+        size=e.decimal(Tag.MD_ENTRY_SIZE),
+        aggressor=e.opt_code(SIDE),
+    )
+
+
+def market_data_request_reject(msg: FixMessage, received: datetime) -> MarketDataRejectReport:
+    r = _Reader(msg)
+    return MarketDataRejectReport(
+        md_req_id=r.text(Tag.MD_REQ_ID),
+        reason=r.lenient_code(MD_REQ_REJ_REASON, MdRejectReason.OTHER) or MdRejectReason.OTHER,
+        text=r.opt_str(Tag.TEXT),
+        ts=received,
+    )
+
+
 def logout_reason(msg: FixMessage) -> LogoutReason | None:
     return _Reader(msg).lenient_code(LOGOUT_REASON, LogoutReason.SERVER_ERROR)
-
-
-Translator = Callable[[FixMessage, datetime], ExecutionReport | CancelRejectReport]
-
-APPLICATION: dict[str, Translator] = {
-    MsgType.EXECUTION_REPORT: execution_report,
-    MsgType.ORDER_CANCEL_REJECT: order_cancel_reject,
-}
-"""Inbound application messages by MsgType."""

@@ -6,9 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from fixgw.domain import CancelOrder, OrderType, QueryOrder, SubmitOrder
+from fixgw.domain import (
+    CancelOrder,
+    MdSubscription,
+    OrderType,
+    QueryOrder,
+    RequestMarketData,
+    SubmitOrder,
+)
 from fixgw.fixmsg import FixMessage
-from fixgw.okcoin.enums import ORD_TYPE, SIDE
+from fixgw.okcoin.enums import MD_ENTRY_TYPE, ORD_TYPE, SIDE, SUBSCRIPTION_REQUEST_TYPE
 from fixgw.okcoin.tags import MsgType, Tag
 
 DEFAULT_ACCOUNT_ON = frozenset({MsgType.NEW_ORDER_SINGLE, MsgType.ACCOUNT_INFO_REQUEST})
@@ -84,6 +91,27 @@ def order_status_request(cmd: QueryOrder, options: DialectOptions) -> FixMessage
     if cmd.cl_ord_id is not None:
         fields[Tag.CL_ORD_ID] = cmd.cl_ord_id
     return _with_account(options, MsgType.ORDER_STATUS_REQUEST, fields)
+
+
+def market_data_request(cmd: RequestMarketData) -> FixMessage:
+    """Incremental updates (265=1) for a subscription; one symbol per request, as OKCoin wants."""
+    fields: dict[int, str] = {
+        Tag.MD_REQ_ID: cmd.md_req_id,
+        Tag.SUBSCRIPTION_REQUEST_TYPE: SUBSCRIPTION_REQUEST_TYPE.encode(cmd.subscription),
+        Tag.MARKET_DEPTH: str(cmd.depth),
+    }
+    if cmd.subscription is MdSubscription.SUBSCRIBE:
+        fields[Tag.MD_UPDATE_TYPE] = "1"
+    return FixMessage(
+        msg_type=MsgType.MARKET_DATA_REQUEST,
+        fields=fields,
+        groups={
+            Tag.NO_MD_ENTRY_TYPES: tuple(
+                {Tag.MD_ENTRY_TYPE: MD_ENTRY_TYPE.encode(k)} for k in cmd.kinds
+            ),
+            Tag.NO_RELATED_SYM: ({Tag.SYMBOL: cmd.symbol},),
+        },
+    )
 
 
 def logon_fields(options: DialectOptions, reset_seq_num: bool) -> dict[int, str]:

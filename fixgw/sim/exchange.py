@@ -25,9 +25,11 @@ from fixgw.errors import UnknownCode
 from fixgw.fixmsg import FixMessage, parse, redact
 from fixgw.ids import base36
 from fixgw.okcoin.enums import CXL_REJ_REASON, EXEC_TYPE, ORD_REJ_REASON, ORD_STATUS, ORD_TYPE, SIDE
+from fixgw.okcoin.inbound import GROUPS
 from fixgw.okcoin.outbound import fix_decimal, fix_time
 from fixgw.okcoin.tags import MsgType, Tag
 from fixgw.qf import ALWAYS_ON, VALIDATION, make_settings, msg_type_of, session_id, to_quickfix
+from fixgw.sim.marketdata import MarketDataPublisher
 from fixgw.sim.matching import Fill, MatchingEngine, SimOrder
 
 log = structlog.get_logger("fixgw.sim")
@@ -56,7 +58,9 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             MsgType.NEW_ORDER_SINGLE: self.on_new_order,
             MsgType.ORDER_CANCEL_REQUEST: self.on_cancel,
             MsgType.ORDER_STATUS_REQUEST: self.on_status_request,
+            MsgType.MARKET_DATA_REQUEST: self.on_market_data_request,
         }
+        self.market_data = MarketDataPublisher(self.engine.books, self._send_message)
         self.errors = 0
         self._seed()
 
@@ -69,7 +73,12 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         log.info("client logged on", client=sessionID.getTargetCompID().getValue())
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
-        log.info("client logged out", client=sessionID.getTargetCompID().getValue())
+        try:
+            client = sessionID.getTargetCompID().getValue()
+            log.info("client logged out", client=client)
+            self.market_data.client_gone(client)
+        except Exception:
+            self._failed("onLogout")
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         try:
@@ -108,7 +117,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         try:
-            msg = parse(message.toString())
+            msg = parse(message.toString(), GROUPS)
             client = sessionID.getTargetCompID().getValue()
             handler = self._handlers.get(msg.msg_type)
             if handler is None:
@@ -138,10 +147,17 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             return
         self._cl_ord_ids.setdefault(client, set()).add(cl_ord_id)
         self._report(order, ExecKind.NEW)
-        self.engine.submit(order, self._report_fill)
+        fills: list[Fill] = []
+
+        def on_fill(fill: Fill) -> None:
+            self._report_fill(fill)
+            fills.append(fill)
+
+        self.engine.submit(order, on_fill)
         if order.order_type is OrderType.MARKET and order.leaves_qty > 0:
             self.engine.expire(order)
             self._report(order, ExecKind.CANCELED, text="no more liquidity for the market order")
+        self.market_data.book_changed(order.symbol, fills)
 
     def _order_from(self, msg: FixMessage, client: str) -> SimOrder:
         f = msg.fields
@@ -200,6 +216,10 @@ class SimApplication(fix.Application):  # type: ignore[misc]
                 cl_ord_id=f.get(Tag.CL_ORD_ID),
                 orig_cl_ord_id=order.cl_ord_id,
             )
+            self.market_data.book_changed(order.symbol, [])
+
+    def on_market_data_request(self, msg: FixMessage, client: str) -> None:
+        self.market_data.on_request(msg, client)
 
     def on_status_request(self, msg: FixMessage, client: str) -> None:
         f = msg.fields
@@ -341,8 +361,10 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         )
 
     def _send(self, client: str, msg_type: str, fields: dict[int, str]) -> None:
-        message = to_quickfix(FixMessage(msg_type=msg_type, fields=fields))
-        fix.Session.sendToTarget(message, session_id(self.config.comp_id, client))
+        self._send_message(client, FixMessage(msg_type=msg_type, fields=fields))
+
+    def _send_message(self, client: str, message: FixMessage) -> None:
+        fix.Session.sendToTarget(to_quickfix(message), session_id(self.config.comp_id, client))
 
     def _exec_id(self) -> str:
         return f"{self._exec_stem}{next(self._exec_ids)}"

@@ -1,0 +1,115 @@
+"""An L2 book built from a snapshot and incremental level updates, with integrity checks.
+
+Sizes are absolute (the dialect's rule): a change carries the level's new size. A change or
+delete of a level the book does not hold, a non-positive size, or a crossed book after an
+update means the book can no longer be trusted: `BookIntegrityError`, and the caller asks
+for a fresh snapshot. Until then the book is left as the failed update made it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from decimal import Decimal
+
+from fixgw.domain import BookSide, Level, LevelAction, LevelUpdate
+from fixgw.errors import FixgwError
+
+
+class BookIntegrityError(FixgwError):
+    code = "book_integrity"
+
+
+class _Ladder:
+    """One side: sizes by price, and the prices kept sorted best first via a sort key."""
+
+    __slots__ = ("_keys", "_sign", "sizes")
+
+    def __init__(self, best_is_highest: bool) -> None:
+        self._sign = -1 if best_is_highest else 1
+        self._keys: list[Decimal] = []
+        self.sizes: dict[Decimal, Decimal] = {}
+
+    def set(self, price: Decimal, size: Decimal) -> None:
+        if price not in self.sizes:
+            bisect.insort(self._keys, price * self._sign)
+        self.sizes[price] = size
+
+    def delete(self, price: Decimal) -> None:
+        del self.sizes[price]
+        key = price * self._sign
+        del self._keys[bisect.bisect_left(self._keys, key)]
+
+    def best(self) -> Decimal | None:
+        return self._keys[0] * self._sign if self._keys else None
+
+    def levels(self, depth: int = 0) -> list[Level]:
+        keys = self._keys[:depth] if depth > 0 else self._keys
+        sizes = self.sizes
+        sign = self._sign
+        return [(k * sign, sizes[k * sign]) for k in keys]
+
+    def clear(self) -> None:
+        self._keys.clear()
+        self.sizes.clear()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class OrderBook:
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.bids = _Ladder(best_is_highest=True)
+        self.asks = _Ladder(best_is_highest=False)
+
+    def _side(self, side: BookSide) -> _Ladder:
+        return self.bids if side is BookSide.BID else self.asks
+
+    def apply_snapshot(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
+        self.bids.clear()
+        self.asks.clear()
+        for ladder, levels, side in (
+            (self.bids, bids, BookSide.BID),
+            (self.asks, asks, BookSide.ASK),
+        ):
+            for price, size in levels:
+                self._check_size(side, price, size)
+                ladder.set(price, size)
+        self._check_not_crossed()
+
+    def apply(self, updates: Iterable[LevelUpdate]) -> None:
+        for update in updates:
+            ladder = self._side(update.side)
+            if update.action is LevelAction.DELETE:
+                if update.price not in ladder.sizes:
+                    raise BookIntegrityError(
+                        f"{self.symbol}: delete of a {update.side} level at {update.price} "
+                        "that the book does not hold"
+                    )
+                ladder.delete(update.price)
+                continue
+            if update.action is LevelAction.CHANGE and update.price not in ladder.sizes:
+                raise BookIntegrityError(
+                    f"{self.symbol}: change of a {update.side} level at {update.price} "
+                    "that the book does not hold"
+                )
+            self._check_size(update.side, update.price, update.size)
+            ladder.set(update.price, update.size)
+        self._check_not_crossed()
+
+    def _check_size(self, side: BookSide, price: Decimal, size: Decimal) -> None:
+        if size <= 0 or price <= 0:
+            raise BookIntegrityError(f"{self.symbol}: {side} level {price} with size {size}")
+
+    def _check_not_crossed(self) -> None:
+        bid, ask = self.bids.best(), self.asks.best()
+        if bid is not None and ask is not None and bid >= ask:
+            raise BookIntegrityError(f"{self.symbol}: crossed book, bid {bid} >= ask {ask}")
+
+    def levels(self, depth: int = 0) -> tuple[list[Level], list[Level]]:
+        return self.bids.levels(depth), self.asks.levels(depth)
+
+    def clear(self) -> None:
+        self.bids.clear()
+        self.asks.clear()

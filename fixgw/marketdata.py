@@ -1,0 +1,306 @@
+"""Market data: one upstream subscription per symbol and kind, shared by every client.
+
+Bids and offers are one upstream request, trades another (as OKCoin's clients did); the
+first client to want either starts it, the last to leave ends it. Each symbol's book is
+built from the snapshot and the incremental refreshes. A book that breaks (crossed, an
+update for a level it does not hold) or falls silent for `stale_after_s` is announced as
+stale and asked for afresh; so is every book after a reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Hashable
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from fixgw.book import BookIntegrityError, OrderBook
+from fixgw.domain import (
+    BookDelta,
+    BookSnapshot,
+    BookSnapshotReport,
+    BookStale,
+    BookUpdateReport,
+    Event,
+    MarketDataRejected,
+    MarketDataRejectReport,
+    MdEntryKind,
+    MdSubscription,
+    RequestMarketData,
+    TradeReported,
+    utc_now,
+)
+from fixgw.errors import RequestError
+from fixgw.ids import ClOrdIdGenerator
+
+log = structlog.get_logger("fixgw.marketdata")
+
+BOOK = "book"
+TRADES = "trades"
+_KINDS = {BOOK: (MdEntryKind.BID, MdEntryKind.ASK), TRADES: (MdEntryKind.TRADE,)}
+
+
+@dataclass(slots=True)
+class _Stream:
+    """One upstream subscription: the book or the trades of one symbol."""
+
+    symbol: str
+    what: str
+    clients: set[Hashable] = field(default_factory=set)
+    md_req_id: str | None = None
+    live: bool = False
+    """A snapshot has arrived for the current request."""
+    requested_at: float = 0.0
+    last_update: float = 0.0
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+
+class MarketData:
+    def __init__(
+        self,
+        symbols: frozenset[str],
+        request: Callable[[RequestMarketData], bool],
+        publish: Callable[[Event], Any],
+        *,
+        upstream_depth: int,
+        stale_after_s: float,
+        max_depth: int,
+    ) -> None:
+        self._symbols = symbols
+        self._request = request
+        self._publish = publish
+        self.upstream_depth = upstream_depth
+        self.stale_after_s = stale_after_s
+        self.max_depth = max_depth
+        self.books = {s: OrderBook(s) for s in symbols}
+        self._streams: dict[tuple[str, str], _Stream] = {}
+        self._by_req_id: dict[str, _Stream] = {}
+        self._new_req_id = ClOrdIdGenerator(prefix="md")
+        self.session_up = False
+
+    # ------------------------------------------------------------ client side
+
+    def validate(self, symbol: str, depth: int) -> None:
+        if symbol not in self._symbols:
+            raise RequestError(f"unknown symbol {symbol!r}", code="unknown_symbol")
+        if not 0 <= depth <= self.max_depth:
+            raise RequestError(
+                f"depth must be 0 (whole book) to {self.max_depth}, got {depth}",
+                code="invalid_depth",
+            )
+
+    async def subscribe(
+        self, client: Hashable, symbol: str, what: AbstractSet[str], within_s: float
+    ) -> None:
+        """Returns once every stream asked for is live; raises if the exchange refuses one."""
+        waits: list[asyncio.Future[None]] = []
+        for kind in sorted(what):
+            stream = self._streams.setdefault((symbol, kind), _Stream(symbol, kind))
+            stream.clients.add(client)
+            if stream.md_req_id is None:
+                self._start(stream)
+            if not stream.live:
+                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                stream.waiters.append(waiter)
+                waits.append(waiter)
+        if not waits:
+            return
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), within_s)
+        except TimeoutError:
+            self.unsubscribe(client, symbol, what)
+            raise RequestError(
+                f"no market data for {symbol} from the exchange within {within_s}s", code="timeout"
+            ) from None
+        except RequestError:
+            self.unsubscribe(client, symbol, what)
+            raise
+
+    def unsubscribe(self, client: Hashable, symbol: str, what: AbstractSet[str]) -> None:
+        for kind in what:
+            stream = self._streams.get((symbol, kind))
+            if stream is None:
+                continue
+            stream.clients.discard(client)
+            if not stream.clients:
+                self._stop(stream)
+
+    def client_gone(self, client: Hashable) -> None:
+        for (symbol, kind), stream in list(self._streams.items()):
+            if client in stream.clients:
+                self.unsubscribe(client, symbol, {kind})
+
+    def subscriptions_of(self, client: Hashable) -> list[tuple[str, str]]:
+        return [key for key, stream in self._streams.items() if client in stream.clients]
+
+    def book_levels(self, symbol: str, depth: int) -> dict[str, Any]:
+        self.validate(symbol, depth)
+        stream = self._streams.get((symbol, BOOK))
+        if stream is None or not stream.live:
+            raise RequestError(
+                f"no live book for {symbol}: md_subscribe to it first", code="not_subscribed"
+            )
+        bids, asks = self.books[symbol].levels(depth)
+        return {"symbol": symbol, "bids": bids, "asks": asks}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            f"{s}:{k}": {"clients": len(st.clients), "live": st.live, "md_req_id": st.md_req_id}
+            for (s, k), st in self._streams.items()
+        }
+
+    # ------------------------------------------------------------ upstream
+
+    def _start(self, stream: _Stream) -> None:
+        stream.md_req_id = self._new_req_id()
+        stream.live = False
+        stream.requested_at = time.monotonic()
+        self._by_req_id[stream.md_req_id] = stream
+        if self.session_up:
+            self._send(stream, MdSubscription.SUBSCRIBE)
+
+    def _stop(self, stream: _Stream) -> None:
+        if stream.md_req_id is not None:
+            if self.session_up:
+                self._send(stream, MdSubscription.UNSUBSCRIBE)
+            self._by_req_id.pop(stream.md_req_id, None)
+        if stream.what == BOOK:
+            self.books[stream.symbol].clear()
+        del self._streams[(stream.symbol, stream.what)]
+
+    def _send(self, stream: _Stream, subscription: MdSubscription) -> None:
+        assert stream.md_req_id is not None
+        self._request(
+            RequestMarketData(
+                ts=utc_now(),
+                md_req_id=stream.md_req_id,
+                symbol=stream.symbol,
+                subscription=subscription,
+                depth=self.upstream_depth,
+                kinds=_KINDS[stream.what],
+            )
+        )
+
+    def _restart(self, stream: _Stream, reason: str) -> None:
+        """Announce the book as stale and ask for it afresh under a new MDReqID."""
+        log.warning(
+            "market data stale; asking again",
+            symbol=stream.symbol,
+            stream=stream.what,
+            reason=reason,
+        )
+        if stream.md_req_id is not None:
+            if self.session_up:
+                self._send(stream, MdSubscription.UNSUBSCRIBE)
+            self._by_req_id.pop(stream.md_req_id, None)
+        if stream.what == BOOK:
+            self._publish(BookStale(ts=utc_now(), symbol=stream.symbol, reason=reason))
+        self._start(stream)
+
+    def on_session_up(self) -> None:
+        self.session_up = True
+        for stream in list(self._streams.values()):
+            self._start(stream)
+
+    def on_session_down(self) -> None:
+        self.session_up = False
+        for stream in self._streams.values():
+            if stream.md_req_id is not None:
+                self._by_req_id.pop(stream.md_req_id, None)
+            stream.md_req_id = None
+            was_live, stream.live = stream.live, False
+            if stream.what == BOOK and was_live:
+                self._publish(
+                    BookStale(ts=utc_now(), symbol=stream.symbol, reason="exchange session down")
+                )
+
+    def check_staleness(self, now: float | None = None) -> None:
+        if self.stale_after_s <= 0 or not self.session_up:
+            return
+        now = time.monotonic() if now is None else now
+        for stream in list(self._streams.values()):
+            if stream.what != BOOK:
+                continue
+            since = stream.last_update if stream.live else stream.requested_at
+            if now - since > self.stale_after_s:
+                self._restart(stream, f"no update for {self.stale_after_s:g}s")
+
+    # ------------------------------------------------------------ reports
+
+    def on_snapshot(self, report: BookSnapshotReport) -> None:
+        stream = self._by_req_id.get(report.md_req_id or "")
+        if stream is None:
+            log.debug("snapshot for a request no longer active", md_req_id=report.md_req_id)
+            return
+        if stream.what == BOOK:
+            try:
+                self.books[stream.symbol].apply_snapshot(report.bids, report.asks)
+            except BookIntegrityError as exc:
+                self._restart(stream, str(exc))
+                return
+            self._publish(
+                BookSnapshot(ts=report.ts, symbol=stream.symbol, bids=report.bids, asks=report.asks)
+            )
+        self._went_live(stream)
+
+    def _went_live(self, stream: _Stream) -> None:
+        stream.live = True
+        stream.last_update = time.monotonic()
+        for waiter in stream.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        stream.waiters.clear()
+
+    def on_update(self, report: BookUpdateReport) -> None:
+        now = time.monotonic()
+        for symbol, trades in report.trades.items():
+            stream = self._streams.get((symbol, TRADES))
+            if stream is None or not stream.live or stream.md_req_id != report.md_req_id:
+                continue
+            stream.last_update = now
+            for trade in trades:
+                self._publish(
+                    TradeReported(
+                        ts=report.ts,
+                        symbol=symbol,
+                        price=trade.price,
+                        size=trade.size,
+                        aggressor=trade.aggressor,
+                    )
+                )
+        for symbol, changes in report.levels.items():
+            stream = self._streams.get((symbol, BOOK))
+            if stream is None or not stream.live or stream.md_req_id != report.md_req_id:
+                continue
+            stream.last_update = now
+            try:
+                self.books[symbol].apply(changes)
+            except BookIntegrityError as exc:
+                self._restart(stream, str(exc))
+                continue
+            self._publish(BookDelta(ts=report.ts, symbol=symbol, changes=changes))
+
+    def on_reject(self, report: MarketDataRejectReport) -> None:
+        stream = self._by_req_id.pop(report.md_req_id, None)
+        if stream is None:
+            return
+        self._publish(
+            MarketDataRejected(
+                ts=report.ts, symbol=stream.symbol, reason=report.reason, text=report.text
+            )
+        )
+        error = RequestError(
+            f"the exchange refused market data for {stream.symbol}: "
+            f"{report.reason} ({report.text})",
+            code="md_rejected",
+        )
+        for waiter in stream.waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+        stream.waiters.clear()
+        stream.md_req_id = None
+        self._streams.pop((stream.symbol, stream.what), None)

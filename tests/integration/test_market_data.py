@@ -1,0 +1,190 @@
+"""Market data end to end: the simulator's book, through FIX, into the gateway's books and
+out to socket clients. BTC/USD is seeded with bids 1.5 @ 29990 and 0.3 @ 29980 and an ask
+of 1.2 @ 30010."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from fixgw.api.client import ApiError, Client
+from fixgw.book import OrderBook
+from fixgw.domain import BookSide, LevelAction, LevelUpdate
+from tests.integration.conftest import EventLog, Stack, StackFactory, wait_until
+
+pytestmark = pytest.mark.integration
+
+SEEDED_BIDS = [["29990", "1.5"], ["29980", "0.3"]]
+SEEDED_ASKS = [["30010", "1.2"]]
+
+
+def rebuild(reply: dict[str, Any], events: list[dict[str, Any]]) -> OrderBook:
+    """What a client builds: the book in the md_subscribe reply, then later events."""
+    book = OrderBook("BTC/USD")
+    book.apply_snapshot(levels(reply["bids"]), levels(reply["asks"]))
+    for event in events:
+        if event["seq"] <= reply["seq"]:
+            continue
+        if event["type"] == "md.snapshot":
+            book.apply_snapshot(levels(event["bids"]), levels(event["asks"]))
+        elif event["type"] == "md.delta":
+            book.apply(
+                LevelUpdate(LevelAction(a), BookSide(s), Decimal(p), Decimal(z))
+                for a, s, p, z in event["changes"]
+            )
+    return book
+
+
+def levels(rows: list[list[str]]) -> list[tuple[Decimal, Decimal]]:
+    return [(Decimal(p), Decimal(s)) for p, s in rows]
+
+
+def streams(stack: Stack) -> dict[str, Any]:
+    return dict(stack.status()["market_data"])
+
+
+def test_snapshot_then_deltas_build_the_simulators_book(stack: Stack) -> None:
+    with stack.client("watcher") as watcher, stack.client("trader") as trader:
+        reply = watcher.request("md_subscribe", symbol="BTC/USD", depth=0, what=["book"])
+        assert (reply["bids"], reply["asks"]) == (SEEDED_BIDS, SEEDED_ASKS)
+        orders = [
+            ("buy", "0.5", "29995"),
+            ("sell", "2", "30030"),
+            ("buy", "0.7", "30010"),
+            ("sell", "1.6", "29990"),
+            ("buy", "1", "29970"),
+            ("sell", "0.25", "30031"),
+        ]
+        ids = [
+            trader.new_order(symbol="BTC/USD", side=side, type="limit", qty=qty, price=price)[
+                "cl_ord_id"
+            ]
+            for side, qty, price in orders
+        ]
+        trader.cancel_order(cl_ord_id=ids[4])
+        log = EventLog(watcher)
+        # The last change: the cancel of the 29970 bid removes that level.
+        log.first(
+            lambda e: e["type"] == "md.delta" and ["delete", "bid", "29970", "0"] in e["changes"]
+        )
+        built = rebuild(reply, log.seen)
+        served = watcher.request("book", symbol="BTC/USD", depth=0)
+        watcher.request("md_unsubscribe", symbol="BTC/USD")
+        fresh = watcher.request("md_subscribe", symbol="BTC/USD", depth=0, what=["book"])
+    # 0.5 @ 29995 rests, 2 @ 30030 rests, 0.7 @ 30010 takes 0.7 of the ask, 1.6 @ 29990 takes
+    # 0.5 @ 29995 and 1.1 @ 29990, 1 @ 29970 rests and is cancelled, 0.25 @ 30031 rests.
+    expected_bids = [(Decimal("29990"), Decimal("0.4")), (Decimal("29980"), Decimal("0.3"))]
+    expected_asks = [
+        (Decimal("30010"), Decimal("0.5")),
+        (Decimal("30030"), Decimal("2")),
+        (Decimal("30031"), Decimal("0.25")),
+    ]
+    assert built.levels() == (expected_bids, expected_asks)
+    assert (levels(served["bids"]), levels(served["asks"])) == built.levels()
+    assert (levels(fresh["bids"]), levels(fresh["asks"])) == built.levels()
+
+
+def test_trades_appear_when_orders_cross(stack: Stack) -> None:
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="BTC/USD", what=["trades"])
+        gw.new_order(symbol="BTC/USD", side="sell", type="market", qty="1.6")
+        log = EventLog(gw)
+        first = log.first(lambda e: e["type"] == "md.trade")
+        second = log.first(lambda e: e["type"] == "md.trade" and e is not first)
+    assert [(t["size"], t["price"], t["aggressor"]) for t in (first, second)] == [
+        ("1.5", "29990", "sell"),
+        ("0.1", "29980", "sell"),
+    ]
+    assert not [e for e in log.seen if e["type"] == "md.delta"]  # trades only, as asked
+
+
+def test_two_clients_share_one_upstream_subscription_until_the_last_leaves(stack: Stack) -> None:
+    with stack.client("a") as a, stack.client("b") as b:
+        a.request("md_subscribe", symbol="BTC/USD", what=["book"])
+        b.request("md_subscribe", symbol="BTC/USD", what=["book"])
+        shared = streams(stack)["BTC/USD:book"]
+        assert shared["clients"] == 2 and shared["live"]
+        assert stack.sim is not None and stack.sim.log().count("market data subscribed") == 1
+        a.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="29000")
+        for client in (a, b):
+            delta = EventLog(client).first(lambda e: e["type"] == "md.delta")
+            assert delta["changes"] == [["new", "bid", "29000", "1"]]
+        a.request("md_unsubscribe", symbol="BTC/USD")
+        assert streams(stack)["BTC/USD:book"]["clients"] == 1
+        assert "market data unsubscribed" not in stack.sim.log()
+        b.close()  # a client that disconnects leaves its subscriptions too
+        wait_until(
+            lambda: "market data unsubscribed" in stack.sim.log(),
+            10,  # type: ignore[union-attr]
+            "the upstream unsubscribe",
+        )
+        assert streams(stack) == {}
+
+
+def test_a_silent_book_is_announced_stale_and_snapshotted_again(make_stack: StackFactory) -> None:
+    stack = make_stack(market_data={"stale_after_s": 1})
+    with stack.client() as gw:
+        reply = gw.request("md_subscribe", symbol="BTC/USD", what=["book"])
+        before = streams(stack)["BTC/USD:book"]["md_req_id"]
+        log = EventLog(gw)
+        stale = log.first(lambda e: e["type"] == "md.stale", timeout=10)
+        snapshot = log.first(lambda e: e["type"] == "md.snapshot" and e["seq"] > stale["seq"])
+        assert streams(stack)["BTC/USD:book"]["md_req_id"] != before
+    assert "no update" in stale["reason"]
+    assert (snapshot["bids"], snapshot["asks"]) == (reply["bids"], reply["asks"])
+
+
+def test_subscriptions_are_requested_again_after_the_simulator_restarts(stack: Stack) -> None:
+    assert stack.sim is not None
+    with stack.client() as gw:
+        gw.subscribe(["session"])
+        gw.request("md_subscribe", symbol="BTC/USD", what=["book"])
+        gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="2", price="29000")
+        log = EventLog(gw)
+        log.first(lambda e: e["type"] == "md.delta")
+        stack.sim.stop()
+        stale = log.first(lambda e: e["type"] == "md.stale", timeout=15)
+        assert stale["reason"] == "exchange session down"
+        stack.start_sim()
+        log.first(lambda e: e["type"] == "session.up" and e["seq"] > stale["seq"], timeout=20)
+        snapshot = log.first(lambda e: e["type"] == "md.snapshot" and e["seq"] > stale["seq"])
+    # The restarted simulator starts from its seeded book again.
+    assert (snapshot["bids"], snapshot["asks"]) == (SEEDED_BIDS, SEEDED_ASKS)
+
+
+def test_book_request_at_several_depths(stack: Stack) -> None:
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="BTC/USD", depth=1, what=["book"])
+        books = {d: gw.request("book", symbol="BTC/USD", depth=d) for d in (1, 2, 0)}
+    assert (books[1]["bids"], books[1]["asks"]) == (SEEDED_BIDS[:1], SEEDED_ASKS)
+    assert (books[2]["bids"], books[2]["asks"]) == (SEEDED_BIDS, SEEDED_ASKS)
+    assert books[0]["bids"] == SEEDED_BIDS
+
+
+@pytest.mark.parametrize(
+    ("request_", "code"),
+    [
+        ({"symbol": "XYZ/USD"}, "unknown_symbol"),
+        ({"symbol": "BTC/USD", "depth": -1}, "invalid_depth"),
+        ({"symbol": "BTC/USD", "depth": 100_000}, "invalid_depth"),
+        ({"symbol": "BTC/USD", "what": ["candles"]}, "invalid_field"),
+        ({"symbol": "DOGE/USD"}, "md_rejected"),
+    ],
+)
+def test_bad_subscriptions_get_an_error_and_disturb_nothing(
+    make_stack: StackFactory, request_: dict[str, Any], code: str
+) -> None:
+    stack = make_stack(symbols=["BTC/USD", "LTC/USD", "DOGE/USD"])
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="BTC/USD", what=["book"])
+        with pytest.raises(ApiError) as err:
+            gw.request("md_subscribe", **request_)
+        assert err.value.code == code
+        gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="29000")
+        delta = EventLog(gw).first(lambda e: e["type"] == "md.delta")
+        assert delta["changes"] == [["new", "bid", "29000", "1"]]
+    with pytest.raises(ApiError) as err:
+        Client.connect(stack.socket_path).request("book", symbol="LTC/USD")
+    assert err.value.code == "not_subscribed"

@@ -1,0 +1,113 @@
+"""The L2 book builder: random update sequences must give the book a reference rebuilt from
+scratch gives, and every integrity breach must be caught."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fixgw.book import BookIntegrityError, OrderBook
+from fixgw.domain import BookSide, Level, LevelAction, LevelUpdate
+
+BID, ASK = BookSide.BID, BookSide.ASK
+NEW, CHANGE, DELETE = LevelAction.NEW, LevelAction.CHANGE, LevelAction.DELETE
+
+# Bids live below 100, asks above, so no valid sequence can cross the book.
+bid_prices = st.integers(1, 99).map(lambda n: D(n) / 4)
+ask_prices = st.integers(101, 200).map(lambda n: D(n) / 4 + 25)
+sizes = st.integers(1, 10_000).map(lambda n: D(n) / 1000)
+
+
+@st.composite
+def valid_updates(draw: st.DrawFn) -> list[list[LevelUpdate]]:
+    """Messages of level updates that are each legal against the book so far."""
+    held: dict[BookSide, set[D]] = {BID: set(), ASK: set()}
+    messages: list[list[LevelUpdate]] = []
+    for _ in range(draw(st.integers(1, 40))):
+        message = []
+        for _ in range(draw(st.integers(1, 5))):
+            side = draw(st.sampled_from([BID, ASK]))
+            prices = bid_prices if side is BID else ask_prices
+            choices = [NEW] + ([CHANGE, DELETE] if held[side] else [])
+            action = draw(st.sampled_from(choices))
+            if action is NEW:
+                price = draw(prices)
+                held[side].add(price)
+            else:
+                price = draw(st.sampled_from(sorted(held[side])))
+                if action is DELETE:
+                    held[side].discard(price)
+            size = D(0) if action is DELETE else draw(sizes)
+            message.append(LevelUpdate(action, side, price, size))
+        messages.append(message)
+    return messages
+
+
+def reference(messages: list[list[LevelUpdate]]) -> tuple[list[Level], list[Level]]:
+    book: dict[BookSide, dict[D, D]] = {BID: {}, ASK: {}}
+    for message in messages:
+        for u in message:
+            if u.action is DELETE:
+                del book[u.side][u.price]
+            else:
+                book[u.side][u.price] = u.size
+    return (sorted(book[BID].items(), reverse=True), sorted(book[ASK].items()))
+
+
+@settings(max_examples=300, deadline=None)
+@given(valid_updates())
+def test_random_updates_build_the_book_a_rebuild_from_scratch_gives(
+    messages: list[list[LevelUpdate]],
+) -> None:
+    book = OrderBook("BTC/USD")
+    for message in messages:
+        book.apply(message)
+    assert book.levels() == reference(messages)
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_updates(), st.integers(0, 12))
+def test_depth_is_a_prefix_and_a_snapshot_of_the_result_is_the_same_book(
+    messages: list[list[LevelUpdate]], depth: int
+) -> None:
+    book = OrderBook("BTC/USD")
+    for message in messages:
+        book.apply(message)
+    bids, asks = book.levels()
+    assert book.levels(depth) == ((bids[:depth], asks[:depth]) if depth else (bids, asks))
+    copy = OrderBook("BTC/USD")
+    copy.apply_snapshot(bids, asks)
+    assert copy.levels() == (bids, asks)
+
+
+def seeded() -> OrderBook:
+    book = OrderBook("BTC/USD")
+    book.apply_snapshot([(D("99"), D("1"))], [(D("101"), D("2"))])
+    return book
+
+
+@pytest.mark.parametrize(
+    ("update", "match"),
+    [
+        (LevelUpdate(CHANGE, BID, D("98"), D("1")), "change of a bid level at 98"),
+        (LevelUpdate(DELETE, ASK, D("102"), D("0")), "delete of a ask level at 102"),
+        (LevelUpdate(NEW, BID, D("101"), D("1")), "crossed book"),
+        (LevelUpdate(NEW, ASK, D("99"), D("1")), "crossed book"),
+        (LevelUpdate(CHANGE, BID, D("99"), D("0")), "size 0"),
+        (LevelUpdate(NEW, BID, D("98"), D("-1")), "size -1"),
+    ],
+)
+def test_integrity_breaches_are_refused(update: LevelUpdate, match: str) -> None:
+    with pytest.raises(BookIntegrityError, match=match):
+        seeded().apply([update])
+
+
+def test_crossed_snapshot_is_refused_and_a_good_one_replaces_the_book() -> None:
+    book = seeded()
+    with pytest.raises(BookIntegrityError, match="crossed"):
+        book.apply_snapshot([(D("101"), D("1"))], [(D("100"), D("1"))])
+    book.apply_snapshot([(D("50"), D("3"))], [])
+    assert book.levels() == ([(D("50"), D("3"))], [])

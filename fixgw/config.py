@@ -120,6 +120,15 @@ class SimBook(_Config, frozen=True, kw_only=True):
     asks: list[tuple[Decimal, Decimal]] = msgspec.field(default_factory=list)
 
 
+class LoadFeed(_Config, frozen=True, kw_only=True):
+    """A synthetic market-data stream for load tests: every subscription to the symbol gets
+    `messages` incremental refreshes, sent as fast as the simulator can build them."""
+
+    messages: Annotated[int, msgspec.Meta(ge=1)]
+    entries: Annotated[int, msgspec.Meta(ge=1, le=50)] = 2
+    """Level changes per message."""
+
+
 class SimConfig(_Config, frozen=True, kw_only=True):
     host: NonEmpty = "127.0.0.1"
     port: Port = 9880
@@ -127,6 +136,8 @@ class SimConfig(_Config, frozen=True, kw_only=True):
     store_dir: NonEmpty = "var/sim-store"
     accounts: Annotated[list[SimAccount], msgspec.Meta(min_length=1)]
     symbols: dict[NonEmpty, SimBook]
+    load_feeds: dict[NonEmpty, LoadFeed] = msgspec.field(default_factory=dict)
+    """Symbols whose market data is a synthetic stream instead of the matching book."""
     dictionary: str | None = None
 
 

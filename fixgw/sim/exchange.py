@@ -60,7 +60,9 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             MsgType.ORDER_STATUS_REQUEST: self.on_status_request,
             MsgType.MARKET_DATA_REQUEST: self.on_market_data_request,
         }
-        self.market_data = MarketDataPublisher(self.engine.books, self._send_message)
+        self.market_data = MarketDataPublisher(
+            self.engine.books, self._send_message, config.load_feeds
+        )
         self.errors = 0
         self._seed()
 

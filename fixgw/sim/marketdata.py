@@ -8,12 +8,14 @@ clients asked for them apart).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import structlog
 
+from fixgw.config import LoadFeed
 from fixgw.domain import BookSide, Level, LevelAction, MdEntryKind, MdRejectReason, MdSubscription
 from fixgw.errors import UnknownCode
 from fixgw.fixmsg import FixMessage
@@ -61,9 +63,15 @@ class _Subscription:
 
 
 class MarketDataPublisher:
-    def __init__(self, books: Mapping[str, OrderBook], send: Send) -> None:
+    def __init__(
+        self,
+        books: Mapping[str, OrderBook],
+        send: Send,
+        load_feeds: Mapping[str, LoadFeed] | None = None,
+    ) -> None:
         self._books = books
         self._send = send
+        self._load_feeds = dict(load_feeds or {})
         self._subscriptions: dict[tuple[str, str], _Subscription] = {}
 
     def on_request(self, msg: FixMessage, client: str) -> None:
@@ -97,6 +105,9 @@ class MarketDataPublisher:
         if (client, md_req_id) in self._subscriptions:
             raise _Refused(MdRejectReason.DUPLICATE_MD_REQ_ID, f"MDReqID {md_req_id} is in use")
         symbols = [e.get(Tag.SYMBOL, "") for e in msg.group(Tag.NO_RELATED_SYM)]
+        if len(symbols) == 1 and symbols[0] in self._load_feeds:
+            self._start_load_feed(client, md_req_id, symbols[0], kind)
+            return
         if len(symbols) != 1 or symbols[0] not in self._books:
             raise _Refused(MdRejectReason.UNKNOWN_SYMBOL, f"unknown symbol {','.join(symbols)}")
         depth_text = msg.fields.get(Tag.MARKET_DEPTH, "")
@@ -213,6 +224,69 @@ class MarketDataPublisher:
             }
             for action, price, size in changes
         ]
+
+    def _start_load_feed(
+        self, client: str, md_req_id: str, symbol: str, kind: MdSubscription
+    ) -> None:
+        """A snapshot of a synthetic book, then `messages` refreshes changing its level sizes,
+        from a thread of its own, as fast as messages can be built."""
+        feed = self._load_feeds[symbol]
+        half = max(1, feed.entries // 2)
+        prices = {
+            BookSide.BID: [Decimal(100) - Decimal(j) / 100 for j in range(half)],
+            BookSide.ASK: [Decimal(101) + Decimal(j) / 100 for j in range(half)],
+        }
+        self._send(
+            client,
+            FixMessage(
+                MsgType.MARKET_DATA_SNAPSHOT,
+                {Tag.MD_REQ_ID: md_req_id, Tag.SYMBOL: symbol},
+                {
+                    Tag.NO_MD_ENTRIES: tuple(
+                        {
+                            Tag.MD_ENTRY_TYPE: _ENTRY[side],
+                            Tag.MD_ENTRY_PX: fix_decimal(p),
+                            Tag.MD_ENTRY_SIZE: "1",
+                        }
+                        for side, ps in prices.items()
+                        for p in ps
+                    )
+                },
+            ),
+        )
+        if kind is not MdSubscription.SUBSCRIBE:
+            return
+        key = (client, md_req_id)
+        self._subscriptions[key] = _Subscription(client, md_req_id, symbol, 0, False, False)
+        change = MD_UPDATE_ACTION.encode(LevelAction.CHANGE)
+        levels = [(side, fix_decimal(p)) for side, ps in prices.items() for p in ps]
+
+        def run() -> None:
+            for i in range(feed.messages):
+                if key not in self._subscriptions:
+                    return
+                size = f"{1 + i % 997}.{i % 10}"
+                entries: tuple[Mapping[int, str], ...] = tuple(
+                    {
+                        Tag.MD_UPDATE_ACTION: change,
+                        Tag.MD_ENTRY_TYPE: _ENTRY[side],
+                        Tag.MD_ENTRY_PX: px,
+                        Tag.MD_ENTRY_SIZE: size,
+                        Tag.SYMBOL: symbol,
+                    }
+                    for side, px in levels[: feed.entries]
+                )
+                self._send(
+                    client,
+                    FixMessage(
+                        MsgType.MARKET_DATA_INCREMENTAL,
+                        {Tag.MD_REQ_ID: md_req_id},
+                        {Tag.NO_MD_ENTRIES: entries},
+                    ),
+                )
+            log.info("load feed done", client=client, md_req_id=md_req_id, messages=feed.messages)
+
+        threading.Thread(target=run, name=f"load-feed-{md_req_id}", daemon=True).start()
 
     def client_gone(self, client: str) -> None:
         for key in [k for k in self._subscriptions if k[0] == client]:

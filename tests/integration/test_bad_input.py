@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from fixgw.api.client import ApiError, Client
-from tests.integration.conftest import Stack, StackFactory, free_port
+from fixgw.testing import LocalStack, free_port
+from tests.integration.conftest import DEFAULT_BOOKS, StackFactory
 
 pytestmark = pytest.mark.integration
 
@@ -98,11 +99,9 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
     root = tmp_path_factory.mktemp("bad-input")
-    from tests.integration.conftest import DEFAULT_BOOKS
-
-    stack = Stack(
+    stack = LocalStack(
         root=root, sim_port=free_port(), books=DEFAULT_BOOKS, symbols=["BTC/USD", "LTC/USD"]
     )
     stack.start_sim()
@@ -115,7 +114,7 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     ("line", "code", "request_id"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_bad_request_gets_an_error_reply_and_the_connection_keeps_working(
-    shared_stack: Stack, line: bytes, code: str, request_id: int | None
+    shared_stack: LocalStack, line: bytes, code: str, request_id: int | None
 ) -> None:
     with shared_stack.client() as gw:
         gw.send_raw(line)
@@ -127,7 +126,7 @@ def test_bad_request_gets_an_error_reply_and_the_connection_keeps_working(
         assert gw.status()["session"] == "up"
 
 
-def test_oversized_line_is_refused_and_the_next_line_is_served(shared_stack: Stack) -> None:
+def test_oversized_line_is_refused_and_the_next_line_is_served(shared_stack: LocalStack) -> None:
     with shared_stack.client() as gw:
         gw.send_raw(b'{"id": 1, "op": "status", "pad": "' + b"x" * 100_000 + b'"}\n')
         reply = gw.read_message(5)
@@ -135,21 +134,23 @@ def test_oversized_line_is_refused_and_the_next_line_is_served(shared_stack: Sta
         assert gw.status()["session"] == "up"
 
 
-def test_many_bad_lines_in_one_write_each_get_a_reply(shared_stack: Stack) -> None:
+def test_many_bad_lines_in_one_write_each_get_a_reply(shared_stack: LocalStack) -> None:
     with shared_stack.client() as gw:
         gw.send_raw(b"".join(c[1] for c in CASES))
         codes = [gw.read_message(5)["error"]["code"] for _ in CASES]
         assert codes == [c[2] for c in CASES]
 
 
-def test_a_client_that_disconnects_mid_line_does_not_disturb_others(shared_stack: Stack) -> None:
+def test_a_client_that_disconnects_mid_line_does_not_disturb_others(
+    shared_stack: LocalStack,
+) -> None:
     with shared_stack.client() as rude:
         rude.send_raw(b'{"id": 1, "op": "new_or')
     with shared_stack.client() as polite:
         assert polite.status()["session"] == "up"
 
 
-def test_unix_socket_is_created_with_mode_0660(shared_stack: Stack) -> None:
+def test_unix_socket_is_created_with_mode_0660(shared_stack: LocalStack) -> None:
     mode = stat.S_IMODE(os.stat(shared_stack.socket_path).st_mode)
     assert mode == 0o660
 

@@ -12,7 +12,8 @@ import pytest
 from fixgw.api.client import ApiError, Client
 from fixgw.book import OrderBook
 from fixgw.domain import BookSide, LevelAction, LevelUpdate
-from tests.integration.conftest import EventLog, Stack, StackFactory, wait_until
+from fixgw.testing import LocalStack, wait_until
+from tests.integration.conftest import EventLog, StackFactory
 
 pytestmark = pytest.mark.integration
 
@@ -41,11 +42,11 @@ def levels(rows: list[list[str]]) -> list[tuple[Decimal, Decimal]]:
     return [(Decimal(p), Decimal(s)) for p, s in rows]
 
 
-def streams(stack: Stack) -> dict[str, Any]:
+def streams(stack: LocalStack) -> dict[str, Any]:
     return dict(stack.status()["market_data"])
 
 
-def test_snapshot_then_deltas_build_the_simulators_book(stack: Stack) -> None:
+def test_snapshot_then_deltas_build_the_simulators_book(stack: LocalStack) -> None:
     with stack.client("watcher") as watcher, stack.client("trader") as trader:
         reply = watcher.request("md_subscribe", symbol="BTC/USD", depth=0, what=["book"])
         assert (reply["bids"], reply["asks"]) == (SEEDED_BIDS, SEEDED_ASKS)
@@ -86,7 +87,7 @@ def test_snapshot_then_deltas_build_the_simulators_book(stack: Stack) -> None:
     assert (levels(fresh["bids"]), levels(fresh["asks"])) == built.levels()
 
 
-def test_trades_appear_when_orders_cross(stack: Stack) -> None:
+def test_trades_appear_when_orders_cross(stack: LocalStack) -> None:
     with stack.client() as gw:
         gw.request("md_subscribe", symbol="BTC/USD", what=["trades"])
         gw.new_order(symbol="BTC/USD", side="sell", type="market", qty="1.6")
@@ -100,7 +101,9 @@ def test_trades_appear_when_orders_cross(stack: Stack) -> None:
     assert not [e for e in log.seen if e["type"] == "md.delta"]  # trades only, as asked
 
 
-def test_two_clients_share_one_upstream_subscription_until_the_last_leaves(stack: Stack) -> None:
+def test_two_clients_share_one_upstream_subscription_until_the_last_leaves(
+    stack: LocalStack,
+) -> None:
     with stack.client("a") as a, stack.client("b") as b:
         a.request("md_subscribe", symbol="BTC/USD", what=["book"])
         b.request("md_subscribe", symbol="BTC/USD", what=["book"])
@@ -136,7 +139,7 @@ def test_a_silent_book_is_announced_stale_and_snapshotted_again(make_stack: Stac
     assert (snapshot["bids"], snapshot["asks"]) == (reply["bids"], reply["asks"])
 
 
-def test_subscriptions_are_requested_again_after_the_simulator_restarts(stack: Stack) -> None:
+def test_subscriptions_are_requested_again_after_the_simulator_restarts(stack: LocalStack) -> None:
     assert stack.sim is not None
     with stack.client() as gw:
         gw.subscribe(["session"])
@@ -154,7 +157,7 @@ def test_subscriptions_are_requested_again_after_the_simulator_restarts(stack: S
     assert (snapshot["bids"], snapshot["asks"]) == (SEEDED_BIDS, SEEDED_ASKS)
 
 
-def test_book_request_at_several_depths(stack: Stack) -> None:
+def test_book_request_at_several_depths(stack: LocalStack) -> None:
     with stack.client() as gw:
         gw.request("md_subscribe", symbol="BTC/USD", depth=1, what=["book"])
         books = {d: gw.request("book", symbol="BTC/USD", depth=d) for d in (1, 2, 0)}

@@ -12,12 +12,13 @@ from decimal import Decimal
 import pytest
 
 from fixgw.api.client import ApiError, Client
-from tests.integration.conftest import EventLog, Stack, StackFactory, wait_until
+from fixgw.testing import LocalStack, wait_until
+from tests.integration.conftest import EventLog, StackFactory
 
 pytestmark = pytest.mark.integration
 
 
-def test_gateway_logs_on_and_reports_session_up(stack: Stack) -> None:
+def test_gateway_logs_on_and_reports_session_up(stack: LocalStack) -> None:
     with stack.client() as gw:
         result = gw.subscribe(["session"], since=0)
         assert result["replayed"] >= 1
@@ -186,7 +187,7 @@ def test_duplicate_cl_ord_id_is_refused_locally(gw: Client, events: EventLog) ->
     assert err.value.code == "duplicate_cl_ord_id"
 
 
-def test_generated_cl_ord_ids_are_unique_across_gateway_restarts(stack: Stack) -> None:
+def test_generated_cl_ord_ids_are_unique_across_gateway_restarts(stack: LocalStack) -> None:
     with stack.client() as gw:
         first = {
             gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="10")[
@@ -206,7 +207,7 @@ def test_generated_cl_ord_ids_are_unique_across_gateway_restarts(stack: Stack) -
     assert len(first | second) == 10
 
 
-def test_sigterm_logs_out_and_exits_cleanly(stack: Stack) -> None:
+def test_sigterm_logs_out_and_exits_cleanly(stack: LocalStack) -> None:
     assert stack.gateway is not None and stack.sim is not None
     assert stack.gateway.stop(signal.SIGTERM) == 0
     wait_until(
@@ -215,7 +216,7 @@ def test_sigterm_logs_out_and_exits_cleanly(stack: Stack) -> None:
     assert "gateway stopped" in stack.gateway.log()
 
 
-def test_secrets_never_reach_the_logs(stack: Stack, gw: Client, events: EventLog) -> None:
+def test_secrets_never_reach_the_logs(stack: LocalStack, gw: Client, events: EventLog) -> None:
     cl_ord_id = gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.1")["cl_ord_id"]
     events.find(cl_ord_id, "order.filled")
     assert stack.gateway is not None and stack.sim is not None

@@ -2,7 +2,8 @@
 
 Each event is encoded to JSON once, whatever the number of subscribers; the gateway-wide
 `seq` is spliced in front. Recent lines are kept in a bounded ring so that a client that
-reconnects can ask for what it missed (`subscribe` with `since`).
+reconnects can ask for what it missed (`subscribe` with `since`); market data is not kept,
+since a client that missed deltas needs a fresh book (`md_subscribe`), not old deltas.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ _encoder = msgspec.json.Encoder(decimal_format="string")
 class EventBus:
     def __init__(self, history: int = 100_000) -> None:
         self.seq = 0
-        self._subscribers: dict[str, set[Subscriber]] = {}
+        self._subscribers: dict[str, tuple[Subscriber, ...]] = {}
+        """Replaced, never changed in place: a subscriber may leave while an event is being
+        delivered (a slow client is dropped from inside `deliver`)."""
         self._history: deque[tuple[int, str, bytes]] = deque(maxlen=history)
 
     def publish(self, event: Event) -> int:
@@ -34,7 +37,8 @@ class EventBus:
         body = _encoder.encode(event)
         line = b'{"seq":%d,%s\n' % (self.seq, body[1:])
         topic = event.route()
-        self._history.append((self.seq, topic, line))
+        if not topic.startswith("md:"):
+            self._history.append((self.seq, topic, line))
         for subscriber in self._subscribers.get(topic, ()):
             subscriber.deliver(line)
         return self.seq
@@ -45,13 +49,19 @@ class EventBus:
 
     def subscribe(self, subscriber: Subscriber, topics: Iterable[str]) -> None:
         for topic in topics:
-            self._subscribers.setdefault(topic, set()).add(subscriber)
+            current = self._subscribers.get(topic, ())
+            if subscriber not in current:
+                self._subscribers[topic] = (*current, subscriber)
 
     def unsubscribe(self, subscriber: Subscriber, topics: Iterable[str] | None = None) -> None:
         for topic in list(self._subscribers) if topics is None else topics:
-            subscribers = self._subscribers.get(topic)
-            if subscribers is not None:
-                subscribers.discard(subscriber)
+            current = self._subscribers.get(topic, ())
+            if subscriber in current:
+                remaining = tuple(s for s in current if s is not subscriber)
+                if remaining:
+                    self._subscribers[topic] = remaining
+                else:
+                    del self._subscribers[topic]
 
     @property
     def oldest_seq(self) -> int:

@@ -90,6 +90,8 @@ class Inbox(Generic[T]):
     and the loop drains it in order; slow consumers are bounded further on, per client.
     """
 
+    batch = 500
+
     def __init__(self, loop: asyncio.AbstractEventLoop, handler: Callable[[T], Any]) -> None:
         self._loop = loop
         self._handler = handler
@@ -111,8 +113,16 @@ class Inbox(Generic[T]):
         return len(self._items)
 
     def _drain(self) -> None:
+        """At most `batch` items per turn of the loop, so a flood cannot starve its other work."""
         with self._lock:
             self._scheduled = False
         items = self._items
-        while items:
-            self._handler(items.popleft())
+        handler = self._handler
+        for _ in range(min(len(items), self.batch)):
+            handler(items.popleft())
+        if items:
+            with self._lock:
+                if self._scheduled:
+                    return
+                self._scheduled = True
+            self._loop.call_soon(self._drain)

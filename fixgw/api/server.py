@@ -47,21 +47,37 @@ class ClientConnection:
         self.authorized = not needs_token
         self.topics: set[str] = set()
         self.closed = False
+        self._pending: list[bytes] = []
+        self._flush_scheduled = False
+        self._loop = asyncio.get_running_loop()
 
-    # Subscriber: called by the bus for every event on a subscribed topic.
     def deliver(self, line: bytes) -> None:
+        """Queue one line (an event, or a reply) for this client.
+
+        Lines are written together once per turn of the loop: one system call per client
+        for a whole burst of events rather than one per event, and replies keep their
+        place among the events."""
         if self.closed:
             return
-        self.transport.write(line)
+        self._pending.append(line)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    send = deliver
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self.closed or not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self.transport.write(data)
         if self.transport.get_write_buffer_size() > self.server.config.client_buffer_bytes:
             self.drop(
                 "client is not reading: its buffer passed "
                 f"{self.server.config.client_buffer_bytes} bytes"
             )
-
-    def send(self, line: bytes) -> None:
-        if not self.closed:
-            self.transport.write(line)
 
     def drop(self, reason: str) -> None:
         if self.closed:

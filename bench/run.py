@@ -1,0 +1,46 @@
+"""`make bench`: every benchmark, printed, and written as JSON for comparison across commits.
+
+FIXGW_BENCH_MD_MESSAGES sets the market-data run's length (default 200,000).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import md_throughput
+
+
+def machine() -> dict[str, object]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "commit": commit or None,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def main() -> None:
+    messages = int(os.environ.get("FIXGW_BENCH_MD_MESSAGES", "200000"))
+    about = machine()
+    results = {"machine": about, "market_data": md_throughput.measure(messages)}
+    print(md_throughput.report(results["market_data"]))
+    out = Path("bench/results")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{str(about['when']).replace(':', '')}.json"
+    text = json.dumps(results, indent=2)
+    path.write_text(text)
+    (out / "latest.json").write_text(text)
+    print(f"written: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The event bus: one encoding per event, topics, replay, subscribers leaving mid-delivery."""
+
+from __future__ import annotations
+
+import msgspec
+
+from fixgw.bus import EventBus
+from fixgw.domain import SessionUp, utc_now
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+
+    def deliver(self, line: bytes) -> None:
+        self.lines.append(line)
+
+
+class Quitter(Sink):
+    """Leaves the bus from inside `deliver`, as a slow client being dropped does."""
+
+    def __init__(self, bus: EventBus) -> None:
+        super().__init__()
+        self.bus = bus
+
+    def deliver(self, line: bytes) -> None:
+        super().deliver(line)
+        self.bus.unsubscribe(self)
+
+
+def up() -> SessionUp:
+    return SessionUp(ts=utc_now(), session_id="s")
+
+
+def test_a_subscriber_leaving_during_delivery_does_not_cost_the_others_the_event() -> None:
+    bus = EventBus()
+    first, quitter, last = Sink(), Quitter(bus), Sink()
+    for s in (first, quitter, last):
+        bus.subscribe(s, ["session"])
+    bus.publish(up())
+    bus.publish(up())
+    assert (len(first.lines), len(quitter.lines), len(last.lines)) == (2, 1, 2)
+
+
+def test_lines_carry_an_increasing_seq_and_only_reach_their_topic() -> None:
+    bus = EventBus()
+    session, orders = Sink(), Sink()
+    bus.subscribe(session, ["session"])
+    bus.subscribe(orders, ["orders"])
+    bus.publish(up())
+    bus.publish(up())
+    decoded = [msgspec.json.decode(line) for line in session.lines]
+    assert [(d["seq"], d["type"]) for d in decoded] == [(1, "session.up"), (2, "session.up")]
+    assert all(line.endswith(b"\n") for line in session.lines)
+    assert orders.lines == []
+
+
+def test_replay_gives_what_came_after_since_on_the_asked_topics() -> None:
+    bus = EventBus(history=2)
+    for _ in range(3):
+        bus.publish(up())
+    assert bus.oldest_seq == 2
+    assert [msgspec.json.decode(line)["seq"] for line in bus.replay(2, frozenset({"session"}))] == [
+        3
+    ]

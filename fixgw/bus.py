@@ -1,20 +1,28 @@
 """Events in, one encoded line out to every subscriber of the event's topic.
 
 Each event is encoded to JSON once, whatever the number of subscribers; the gateway-wide
-`seq` is spliced in front. Recent lines are kept in a bounded ring so that a client that
-reconnects can ask for what it missed (`subscribe` with `since`); market data is not kept,
-since a client that missed deltas needs a fresh book (`md_subscribe`), not old deltas.
+`seq` is spliced in front. Every event but market data is appended to the journal before
+it is fanned out, and `replay` serves a reconnecting client what it missed from there.
+Market data is not journaled: a client that missed deltas needs a fresh book, not old deltas.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 import msgspec
 
 from fixgw.domain import Event
+from fixgw.journal import Journal
+
+TOPIC_OF_TYPE = {
+    "order": "orders",
+    "session": "session",
+    "account": "account",
+    "exchange": "errors",
+}
+"""The topic of a journaled event, by the part of its type before the dot."""
 
 
 class Subscriber(Protocol):
@@ -25,20 +33,19 @@ _encoder = msgspec.json.Encoder(decimal_format="string")
 
 
 class EventBus:
-    def __init__(self, history: int = 100_000) -> None:
-        self.seq = 0
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.seq = journal.last_seq
         self._subscribers: dict[str, tuple[Subscriber, ...]] = {}
         """Replaced, never changed in place: a subscriber may leave while an event is being
         delivered (a slow client is dropped from inside `deliver`)."""
-        self._history: deque[tuple[int, str, bytes]] = deque(maxlen=history)
 
     def publish(self, event: Event) -> int:
         self.seq += 1
-        body = _encoder.encode(event)
-        line = b'{"seq":%d,%s\n' % (self.seq, body[1:])
+        line = b'{"seq":%d,%s\n' % (self.seq, _encoder.encode(event)[1:])
         topic = event.route()
         if not topic.startswith("md:"):
-            self._history.append((self.seq, topic, line))
+            self.journal.append(self.seq, line)
         for subscriber in self._subscribers.get(topic, ()):
             subscriber.deliver(line)
         return self.seq
@@ -63,12 +70,8 @@ class EventBus:
                 else:
                     del self._subscribers[topic]
 
-    @property
-    def oldest_seq(self) -> int:
-        return self._history[0][0] if self._history else self.seq + 1
-
     def replay(self, since: int, topics: frozenset[str]) -> Iterator[bytes]:
-        """Lines after `since` on `topics`; the caller checks `since >= oldest_seq - 1`."""
-        for seq, topic, line in self._history:
-            if seq > since and topic in topics:
+        """The journaled lines after `since` on `topics`, in order."""
+        for _, type_, line in self.journal.lines(since):
+            if TOPIC_OF_TYPE.get(type_.partition(".")[0]) in topics:
                 yield line

@@ -91,6 +91,13 @@ class MarketDataConfig(_Config, frozen=True, kw_only=True):
     (0: never). On a quiet symbol that means a fresh snapshot every interval."""
 
 
+class JournalConfig(_Config, frozen=True, kw_only=True):
+    path: NonEmpty = "var/journal/events.jsonl"
+    fsync: bool = False
+    """Sync to disk once per turn of the loop. Off: the OS writes it out (a process crash
+    loses nothing; a power loss may lose the last moments)."""
+
+
 class LogConfig(_Config, frozen=True, kw_only=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -104,6 +111,7 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
     """Symbols clients may trade; anything else is refused locally."""
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     market_data: MarketDataConfig = msgspec.field(default_factory=MarketDataConfig)
+    journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
 
 

@@ -44,6 +44,7 @@ from fixgw.domain import (
 from fixgw.errors import DialectError, FixgwError, RequestError
 from fixgw.fixmsg import FixMessage, FixParseError, parse, redact
 from fixgw.ids import ClOrdIdGenerator
+from fixgw.journal import Journal
 from fixgw.marketdata import MarketData
 from fixgw.okcoin import inbound, outbound
 from fixgw.okcoin.tags import MsgType
@@ -72,8 +73,10 @@ class Gateway:
         self.loop = loop
         self.started = time.monotonic()
         self.symbols = frozenset(config.symbols)
-        self.bus = EventBus()
+        self.journal = Journal(Path(config.journal.path), config.journal.fsync)
+        self.bus = EventBus(self.journal)
         self.tracker = OrderTracker()
+        self.tracker.restore(self.journal.events(prefix="order."))
         self.new_cl_ord_id = ClOrdIdGenerator()
         self.options = outbound.DialectOptions(
             api_key=secrets.api_key,
@@ -139,6 +142,7 @@ class Gateway:
         if self._watchdog is not None:
             self._watchdog.cancel()
         await asyncio.to_thread(self.session.stop)
+        self.journal.close()
 
     async def _watch_market_data(self) -> None:
         interval = min(1.0, max(0.05, self.config.market_data.stale_after_s / 4))

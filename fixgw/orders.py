@@ -9,7 +9,7 @@ where the venue's numbers say so and always surfaced as an `order.anomaly` event
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -134,6 +134,44 @@ class OrderTracker:
         order = self._orders.pop(cl_ord_id, None)
         if order is not None and order.order_id is not None:
             self._by_order_id.pop(order.order_id, None)
+
+    def restore(self, events: Iterable[Event]) -> int:
+        """Rebuild from journaled order events (each carries the whole order); returns how
+        many orders are open. What the venue did meanwhile, reconciliation finds out."""
+        for event in events:
+            if isinstance(event, OrderCancelRejected):
+                order = self._orders.get(event.cl_ord_id)
+                if order is not None and order.cancel_pending == event.cancel_cl_ord_id:
+                    order.cancel_pending = None
+                continue
+            if not isinstance(event, OrderEvent):
+                continue
+            order = self._orders.get(event.cl_ord_id)
+            if order is None:
+                order = self._orders[event.cl_ord_id] = Order(
+                    cl_ord_id=event.cl_ord_id,
+                    symbol=event.symbol,
+                    side=event.side,
+                    order_type=event.order_type,
+                    qty=event.qty,
+                    price=event.price,
+                )
+            if event.order_id is not None and order.order_id is None:
+                order.order_id = event.order_id
+                self._by_order_id[event.order_id] = order
+            order.cum_qty, order.leaves_qty = event.cum_qty, event.leaves_qty
+            order.avg_px = event.avg_px
+            if isinstance(event, OrderPendingCancel):
+                order.cancel_pending = event.cancel_cl_ord_id
+                if event.cancel_cl_ord_id is not None:
+                    self._cancels[event.cancel_cl_ord_id] = order.cl_ord_id
+            elif event.status is not OrderStatus.PENDING_CANCEL:
+                order.status = event.status
+            if order.status.is_terminal:
+                order.cancel_pending = None
+            if isinstance(event, OrderPartiallyFilled | OrderFilled):
+                order.exec_ids.add(event.exec_id)
+        return sum(1 for _ in self.open_orders())
 
     # ------------------------------------------------------------ queries
 

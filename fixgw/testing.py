@@ -157,6 +157,7 @@ class LocalStack:
             },
             "symbols": self.symbols,
             "api": {"socket_path": self.socket_path, "max_line_bytes": 4096},
+            "journal": {"path": str(self.root / "journal.jsonl")},
             "log": {"level": self.log_level, "format": "json"},
         }
         for section, values in self.gateway_overrides.items():

@@ -44,7 +44,6 @@ class ErrorCode(StrEnum):
     DUPLICATE_CL_ORD_ID = "duplicate_cl_ord_id"
     UNKNOWN_ORDER = "unknown_order"
     ORDER_CLOSED = "order_closed"
-    SINCE_TOO_OLD = "since_too_old"
     NOT_CONNECTED = "not_connected"
     UNAUTHORIZED = "unauthorized"
     TIMEOUT = "timeout"

@@ -300,11 +300,6 @@ class ApiServer:
                 f"unknown topics: {', '.join(sorted(unknown))}", code=p.ErrorCode.UNKNOWN_TOPIC
             )
         bus = self.gateway.bus
-        if request.since is not None and request.since < bus.oldest_seq - 1:
-            raise RequestError(
-                f"events before seq {bus.oldest_seq} are no longer kept",
-                code=p.ErrorCode.SINCE_TOO_OLD,
-            )
         seq = bus.seq
         client.topics |= topics
         bus.subscribe(client, topics)

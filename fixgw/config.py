@@ -53,6 +53,9 @@ class SessionConfig(_Config, frozen=True, kw_only=True):
     )
     """Messages that carry Account (1) = `apiKey,secretKey`."""
     logout_timeout_s: Positive = 5.0
+    reconcile_timeout_s: Positive = 10.0
+    """After a logon, how long to wait for the status of the orders believed open before
+    taking new orders anyway (with an error in the log)."""
     dictionary: str | None = None
     """The QuickFIX data dictionary; default: the OKCoin dictionary bundled with fixgw."""
 

@@ -49,6 +49,7 @@ from fixgw.marketdata import MarketData
 from fixgw.okcoin import inbound, outbound
 from fixgw.okcoin.tags import MsgType
 from fixgw.orders import Order, OrderTracker
+from fixgw.reconcile import Reconciler
 from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
 
 log = structlog.get_logger("fixgw.gateway")
@@ -77,6 +78,9 @@ class Gateway:
         self.bus = EventBus(self.journal)
         self.tracker = OrderTracker()
         self.tracker.restore(self.journal.events(prefix="order."))
+        self.reconciler = Reconciler(
+            self.tracker, self._query_order, self.bus.publish, config.session.reconcile_timeout_s
+        )
         self.new_cl_ord_id = ClOrdIdGenerator()
         self.options = outbound.DialectOptions(
             api_key=secrets.api_key,
@@ -153,6 +157,17 @@ class Gateway:
             except Exception:
                 log.exception("market data check failed")
 
+    def _query_order(self, order: Order) -> bool:
+        """OrderID is required on H; before the exchange has named the order, ask by ClOrdID."""
+        cmd = QueryOrder(
+            ts=utc_now(),
+            order_id=order.order_id or "NONE",
+            cl_ord_id=order.cl_ord_id,
+            symbol=order.symbol,
+            side=order.side,
+        )
+        return self.session.send(outbound.order_status_request(cmd, self.options))
+
     def _request_market_data(self, cmd: RequestMarketData) -> bool:
         return self.session.send(outbound.market_data_request(cmd))
 
@@ -175,6 +190,12 @@ class Gateway:
             else None
         )
         self._require_session()
+        if not self.reconciler.ready:
+            raise RequestError(
+                f"reconciling {self.reconciler.pending} open orders with the exchange after "
+                "logon; new orders are taken once that is done",
+                code=ErrorCode.NOT_READY,
+            )
         cmd = SubmitOrder(
             ts=utc_now(),
             cl_ord_id=req.cl_ord_id or self.new_cl_ord_id(),
@@ -270,6 +291,8 @@ class Gateway:
             "seq_nums": self.session.sequence_numbers(),
             "uptime_s": round(time.monotonic() - self.started, 3),
             "last_event_seq": self.bus.seq,
+            "ready": self.reconciler.ready,
+            "reconciling": self.reconciler.pending,
             "open_orders": sum(1 for _ in self.tracker.open_orders()),
             "callback_errors": self.callback_errors,
             "dialect_errors": self.dialect_errors,
@@ -348,6 +371,8 @@ class Gateway:
 
     def _on_execution_report(self, msg: FixMessage, received: datetime) -> None:
         report = inbound.execution_report(msg, received)
+        if report.kind is ExecKind.ORDER_STATUS and self.reconciler.on_status(report):
+            return
         self.bus.publish_all(self.tracker.apply_execution(report))
         if report.kind is ExecKind.ORDER_STATUS and report.order_id is not None:
             self._answer_status(report)
@@ -384,6 +409,7 @@ class Gateway:
         self._logout_text = None
         log.info("session up", session=self.session.name)
         self.bus.publish(SessionUp(ts=utc_now(), session_id=self.session.name))
+        self.reconciler.start()
         self.market_data.on_session_up()
 
     def _on_down(self) -> None:
@@ -398,6 +424,7 @@ class Gateway:
             reason=reason,
             logout_reason=self._logout_reason,
         )
+        self.reconciler.stop()
         self.market_data.on_session_down()
         self.bus.publish(
             SessionDown(

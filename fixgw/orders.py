@@ -279,6 +279,82 @@ class OrderTracker:
             )
         ]
 
+    def reconcile(self, report: ExecutionReport) -> list[Event]:
+        """A status answer after a logon: the events of whatever happened while the gateway was
+        away (fills as one fill per order, a cancel, a reject), and nothing if nothing did."""
+        order = self.resolve(report)
+        if order is None or report.exec_id in order.exec_ids:
+            return []
+        order.exec_ids.add(report.exec_id)
+        if order.order_id is None and report.order_id is not None:
+            order.order_id = report.order_id
+            self._by_order_id[report.order_id] = order
+        events: list[Event] = []
+        if report.status is OrderStatus.REJECTED and order.status is OrderStatus.PENDING_NEW:
+            order.status, order.leaves_qty = OrderStatus.REJECTED, ZERO
+            text = f"the exchange has no such order ({report.text or 'no reason given'})"
+            return [self._event(OrderRejected, order, report, reason=RejectReason.OTHER, text=text)]
+        if report.status is OrderStatus.REJECTED:
+            return [
+                self._anomaly(
+                    report,
+                    "unknown_at_exchange",
+                    f"the exchange does not know order {order.order_id}; state unchanged",
+                    order,
+                )
+            ]
+        if order.status is OrderStatus.PENDING_NEW and not report.status.is_terminal:
+            order.status = OrderStatus.NEW
+            events.append(self._event(OrderAccepted, order, report))
+        if report.cum_qty > order.cum_qty:
+            last_qty = report.cum_qty - order.cum_qty
+            last_px = (
+                (report.avg_px * report.cum_qty - order.avg_px * order.cum_qty) / last_qty
+                if report.avg_px > 0
+                else report.avg_px
+            )
+            self._adopt_quantities(order, report)
+            filled = report.status is OrderStatus.FILLED or order.leaves_qty == 0
+            order.status = OrderStatus.FILLED if filled else OrderStatus.PARTIALLY_FILLED
+            cls = OrderFilled if filled else OrderPartiallyFilled
+            events.append(
+                self._event(
+                    cls,
+                    order,
+                    report,
+                    exec_id=f"reconciled:{report.exec_id}",
+                    last_qty=last_qty,
+                    last_px=last_px,
+                )
+            )
+        if report.status is OrderStatus.CANCELED and not order.status.is_terminal:
+            self._adopt_quantities(order, report)
+            order.status = OrderStatus.CANCELED
+            events.append(
+                self._event(
+                    OrderCanceled,
+                    order,
+                    report,
+                    text=report.text or "canceled while the gateway was away",
+                )
+            )
+        if order.cancel_pending is not None and not order.status.is_terminal:
+            order.cancel_pending = None
+            events.append(
+                self._anomaly(
+                    report,
+                    "cancel_lost",
+                    "a cancel sent before the logon did not reach the exchange; the order is open",
+                    order,
+                )
+            )
+        if order.status.is_terminal:
+            order.cancel_pending = None
+        return events
+
+    def resolve(self, report: ExecutionReport) -> Order | None:
+        return self._resolve(report.cl_ord_id, report.orig_cl_ord_id, report.order_id)
+
     def apply_cancel_reject(self, report: CancelRejectReport) -> list[Event]:
         orig = self._cancels.pop(report.cl_ord_id, None) or report.orig_cl_ord_id
         order = self._resolve(orig, None, report.order_id)

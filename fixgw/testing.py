@@ -107,8 +107,9 @@ class LocalStack:
     gateway_overrides: dict[str, Any] = field(default_factory=dict)
     sim_overrides: dict[str, Any] = field(default_factory=dict)
     """Extra simulator settings (`accounts` are added to the test account, the rest replace)."""
+    api_key: str = API_KEY
     secret: str = SECRET
-    """The secret the gateway logs on with."""
+    """The credentials the gateway logs on with."""
     log_level: str = "debug"
     sim: Process | None = None
     gateway: Process | None = None
@@ -119,7 +120,7 @@ class LocalStack:
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({"FIXGW_TEST_API_KEY": API_KEY, "FIXGW_TEST_SECRET": self.secret})
+        env.update({"FIXGW_TEST_API_KEY": self.api_key, "FIXGW_TEST_SECRET": self.secret})
         return env
 
     def start_sim(self) -> None:

@@ -45,6 +45,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_ORDER = "unknown_order"
     ORDER_CLOSED = "order_closed"
     NOT_CONNECTED = "not_connected"
+    NOT_READY = "not_ready"
     UNAUTHORIZED = "unauthorized"
     TIMEOUT = "timeout"
     INTERNAL_ERROR = "internal_error"

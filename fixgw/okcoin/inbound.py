@@ -63,6 +63,10 @@ GROUPS: dict[str, tuple[GroupSpec, ...]] = {
 """Repeating groups of the dialect, for `fixmsg.parse`."""
 
 
+_NO_ORDER_ID = (None, "NONE", "refused")
+"""OrderID values that name no order: FIX's NONE, and the `refused` OKCoin sent on rejects."""
+
+
 class _Reader:
     """Typed access to one message's fields; every failure names the tag."""
 
@@ -138,8 +142,7 @@ def execution_report(msg: FixMessage, received: datetime) -> ExecutionReport:
         status=r.code(ORD_STATUS),
         cl_ord_id=r.opt_str(Tag.CL_ORD_ID),
         orig_cl_ord_id=r.opt_str(Tag.ORIG_CL_ORD_ID),
-        # Public clients saw the literal `refused` as OrderID on rejects: it names no order.
-        order_id=None if r.opt_str(Tag.ORDER_ID) in (None, "refused") else r.text(Tag.ORDER_ID),
+        order_id=None if r.opt_str(Tag.ORDER_ID) in _NO_ORDER_ID else r.text(Tag.ORDER_ID),
         symbol=r.text(Tag.SYMBOL),
         side=r.code(SIDE),
         order_type=r.opt_code(ORD_TYPE),
@@ -163,7 +166,7 @@ def order_cancel_reject(msg: FixMessage, received: datetime) -> CancelRejectRepo
     return CancelRejectReport(
         cl_ord_id=r.text(Tag.CL_ORD_ID),
         orig_cl_ord_id=r.opt_str(Tag.ORIG_CL_ORD_ID),
-        order_id=None if order_id in (None, "NONE", "refused") else order_id,
+        order_id=None if order_id in _NO_ORDER_ID else order_id,
         status=r.opt_code(ORD_STATUS),
         reason=r.lenient_code(CXL_REJ_REASON, CancelRejectReason.OTHER) or CancelRejectReason.OTHER,
         text=r.opt_str(Tag.TEXT),

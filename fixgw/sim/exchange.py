@@ -225,7 +225,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
 
     def on_status_request(self, msg: FixMessage, client: str) -> None:
         f = msg.fields
-        order = self._find(client, f.get(Tag.ORDER_ID))
+        order = self._find(client, f.get(Tag.ORDER_ID)) or self._find(client, f.get(Tag.CL_ORD_ID))
         if order is not None:
             self._report(order, ExecKind.ORDER_STATUS)
             return

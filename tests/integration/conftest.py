@@ -58,14 +58,17 @@ def make_stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack
         books: dict[str, Any] | None = None,
         symbols: list[str] | None = None,
         start: bool = True,
+        sim: dict[str, Any] | None = None,
         **overrides: Any,
     ) -> LocalStack:
+        """`sim`: simulator settings; other keyword arguments: gateway config sections."""
         stack = LocalStack(
             root=tmp_path / f"stack{len(stacks)}",
             sim_port=free_port(),
             books=books if books is not None else DEFAULT_BOOKS,
             symbols=symbols or ["BTC/USD", "LTC/USD"],
             gateway_overrides=overrides,
+            sim_overrides=sim or {},
         )
         stack.root.mkdir()
         stacks.append(stack)

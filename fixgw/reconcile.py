@@ -1,0 +1,93 @@
+"""Reconciliation after every logon (first start, reconnect, restart).
+
+The gateway asks the exchange for the status of every order it believes open, one
+OrderStatusRequest each (OKCoin's answer to OrderMassStatusRequest was never confirmed),
+turns the answers into the events of what changed while it was away, and only then takes
+new orders. Executions the exchange resends on logon arrive before the answers and are
+applied as usual; an answer then finds nothing left to report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from fixgw.domain import Event, ExecutionReport
+from fixgw.orders import Order, OrderTracker
+
+log = structlog.get_logger("fixgw.reconcile")
+
+
+class Reconciler:
+    def __init__(
+        self,
+        tracker: OrderTracker,
+        query: Callable[[Order], bool],
+        publish: Callable[[Event], object],
+        timeout_s: float,
+    ) -> None:
+        self._tracker = tracker
+        self._query = query
+        self._publish = publish
+        self.timeout_s = timeout_s
+        self.ready = False
+        self._pending: set[str] = set()
+        self._changed = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def start(self) -> None:
+        self.ready = False
+        self._changed = 0
+        orders = list(self._tracker.open_orders())
+        self._pending = {o.cl_ord_id for o in orders if self._query(o)}
+        log.info("reconciling open orders", orders=len(orders), asked=len(self._pending))
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(self.timeout_s, self._give_up)
+        self._finish_if_done()
+
+    def stop(self) -> None:
+        """The session went down: not ready until the next logon has reconciled again."""
+        self.ready = False
+        self._pending.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def on_status(self, report: ExecutionReport) -> bool:
+        """Take a status answer if reconciliation asked for it."""
+        order = self._tracker.resolve(report)
+        if order is None or order.cl_ord_id not in self._pending:
+            return False
+        events = self._tracker.reconcile(report)
+        self._changed += len(events)
+        for event in events:
+            self._publish(event)
+        self._pending.discard(order.cl_ord_id)
+        self._finish_if_done()
+        return True
+
+    def _finish_if_done(self) -> None:
+        if self._pending:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.ready = True
+        log.info("reconciled; taking orders", events=self._changed)
+
+    def _give_up(self) -> None:
+        self._timer = None
+        log.error(
+            "no status from the exchange for some open orders; taking orders anyway",
+            unanswered=sorted(self._pending),
+            after_s=self.timeout_s,
+        )
+        self._pending.clear()
+        self._finish_if_done()

@@ -1,0 +1,95 @@
+"""The reconciler decides when the gateway takes orders again after a logon."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal as D
+
+from fixgw.domain import (
+    Event,
+    ExecKind,
+    ExecutionReport,
+    OrderStatus,
+    OrderType,
+    Side,
+    SubmitOrder,
+    utc_now,
+)
+from fixgw.orders import Order, OrderTracker
+from fixgw.reconcile import Reconciler
+
+
+def tracker_with_open_orders(*ids: str) -> OrderTracker:
+    tracker = OrderTracker()
+    for cl_ord_id in ids:
+        tracker.submit(
+            SubmitOrder(
+                ts=utc_now(),
+                cl_ord_id=cl_ord_id,
+                symbol="BTC/USD",
+                side=Side.BUY,
+                order_type=OrderType.LIMIT,
+                qty=D("1"),
+                price=D("100"),
+            )
+        )
+    return tracker
+
+
+def status(cl_ord_id: str, state: OrderStatus, cum: str) -> ExecutionReport:
+    return ExecutionReport(
+        exec_id=f"s-{cl_ord_id}",
+        kind=ExecKind.ORDER_STATUS,
+        status=state,
+        cl_ord_id=cl_ord_id,
+        order_id=f"X-{cl_ord_id}",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        cum_qty=D(cum),
+        leaves_qty=D(1) - D(cum),
+        avg_px=D("100"),
+        ts=utc_now(),
+    )
+
+
+def test_not_ready_until_every_open_order_is_answered() -> None:
+    async def scenario() -> tuple[list[bool], list[Event], list[str]]:
+        tracker = tracker_with_open_orders("a", "b")
+        asked: list[str] = []
+        events: list[Event] = []
+
+        def query(order: Order) -> bool:
+            asked.append(order.cl_ord_id)
+            return True
+
+        reconciler = Reconciler(tracker, query, events.append, timeout_s=30)
+        readiness = [reconciler.ready]
+        reconciler.start()
+        readiness.append(reconciler.ready)
+        assert reconciler.on_status(status("a", OrderStatus.NEW, "0"))
+        readiness.append(reconciler.ready)
+        assert reconciler.on_status(status("b", OrderStatus.FILLED, "1"))
+        readiness.append(reconciler.ready)
+        assert not reconciler.on_status(status("b", OrderStatus.FILLED, "1"))  # not asked twice
+        return readiness, events, asked
+
+    readiness, events, asked = asyncio.run(scenario())
+    assert readiness == [False, False, False, True]
+    assert asked == ["a", "b"]
+    # b was filled while away: no accepted event is invented for it.
+    assert [type(e).__name__ for e in events] == ["OrderAccepted", "OrderFilled"]
+
+
+def test_ready_at_once_without_open_orders_and_after_a_timeout_without_answers() -> None:
+    async def scenario() -> tuple[bool, bool, bool]:
+        empty = Reconciler(OrderTracker(), lambda o: True, lambda e: None, timeout_s=30)
+        empty.start()
+        silent = Reconciler(
+            tracker_with_open_orders("a"), lambda o: True, lambda e: None, timeout_s=0.05
+        )
+        silent.start()
+        before = silent.ready
+        await asyncio.sleep(0.2)
+        return empty.ready, before, silent.ready
+
+    assert asyncio.run(scenario()) == (True, False, True)

@@ -182,8 +182,27 @@ def cmd_order_status(args: argparse.Namespace) -> int:
 
 def cmd_orders(args: argparse.Namespace) -> int:
     with _client(args) as gw:
-        for order in gw.orders(all=args.all):
+        result = gw.request(
+            "orders",
+            all=args.all or None,
+            from_exchange=args.from_exchange or None,
+            symbol=args.symbol,
+        )
+        for order in result["orders"]:
             _print(order)
+    return 0
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    with _client(args) as gw:
+        _print(gw.request("account"))
+    return 0
+
+
+def cmd_trades(args: argparse.Namespace) -> int:
+    with _client(args) as gw:
+        for trade in gw.request("trades", symbol=args.symbol, limit=args.limit)["trades"]:
+            _print(trade)
     return 0
 
 
@@ -320,6 +339,18 @@ def build_parser() -> argparse.ArgumentParser:
     client_options(p)
     p = command("orders", cmd_orders, "list open orders from the gateway's state")
     p.add_argument("--all", action="store_true", help="closed orders too")
+    p.add_argument(
+        "--from-exchange",
+        action="store_true",
+        help="the exchange's open orders (OrderMassStatusRequest)",
+    )
+    p.add_argument("--symbol", help="with --from-exchange: one symbol's orders")
+    client_options(p)
+    p = command("account", cmd_account, "balances, from the exchange's account info")
+    client_options(p)
+    p = command("trades", cmd_trades, "this gateway's fills, newest last")
+    p.add_argument("--symbol")
+    p.add_argument("--limit", type=int, default=100)
     client_options(p)
     p = command("status", cmd_status, "session state, sequence numbers, uptime")
     client_options(p)

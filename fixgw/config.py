@@ -94,6 +94,13 @@ class MarketDataConfig(_Config, frozen=True, kw_only=True):
     (0: never). On a quiet symbol that means a fresh snapshot every interval."""
 
 
+class AccountConfig(_Config, frozen=True, kw_only=True):
+    refresh_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    """Ask the exchange for balances this often while logged on (0: only on request)."""
+    after_fill: bool = True
+    """Also ask shortly after fills (once per burst of fills)."""
+
+
 class JournalConfig(_Config, frozen=True, kw_only=True):
     path: NonEmpty = "var/journal/events.jsonl"
     fsync: bool = False
@@ -115,6 +122,7 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     market_data: MarketDataConfig = msgspec.field(default_factory=MarketDataConfig)
     journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
+    account: AccountConfig = msgspec.field(default_factory=AccountConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
 
 
@@ -123,6 +131,16 @@ class SimAccount(_Config, frozen=True, kw_only=True):
     """The client's SenderCompID; QuickFIX acceptors know their sessions in advance."""
     api_key: NonEmpty
     secret_key: NonEmpty
+    currency: NonEmpty = "USD"
+    """The account's quote currency, as AccountInfoResponse reports it."""
+    balances: dict[NonEmpty, Decimal] = msgspec.field(
+        default_factory=lambda: {
+            "BTC": Decimal(10),
+            "LTC": Decimal(1000),
+            "USD": Decimal(1_000_000),
+        }
+    )
+    """What the account holds at start; fills move it."""
 
 
 class SimBook(_Config, frozen=True, kw_only=True):
@@ -148,6 +166,10 @@ class SimConfig(_Config, frozen=True, kw_only=True):
     accounts: Annotated[list[SimAccount], msgspec.Meta(min_length=1)]
     symbols: dict[NonEmpty, SimBook]
     load_feeds: dict[NonEmpty, LoadFeed] = msgspec.field(default_factory=dict)
+    unsupported: list[NonEmpty] = msgspec.field(default_factory=list)
+    """Message types answered with BusinessMessageReject (j), as a venue that lacks them."""
+    unavailable: list[NonEmpty] = msgspec.field(default_factory=list)
+    """Message types answered with ExceptionResponseMessage (E1000): OKCoin could not serve."""
     """Symbols whose market data is a synthetic stream instead of the matching book."""
     dictionary: str | None = None
 

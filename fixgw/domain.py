@@ -161,6 +161,15 @@ class RequestMarketData(Command, frozen=True, kw_only=True):
     kinds: tuple[MdEntryKind, ...]
 
 
+class RequestAccountInfo(Command, frozen=True, kw_only=True):
+    acc_req_id: str
+
+
+class RequestOrderMassStatus(Command, frozen=True, kw_only=True):
+    mass_status_req_id: str
+    symbol: str | None = None
+
+
 # ---------------------------------------------------------------- venue reports
 
 
@@ -187,6 +196,45 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
     text: str | None = None
     ts: datetime
     poss_dup: bool = False
+    mass_status_req_id: str | None = None
+    last_report: bool = False
+    """LastRptRequested (912): the last answer to a mass status request."""
+
+
+class CurrencyBalance(msgspec.Struct, frozen=True, kw_only=True):
+    free: Decimal | None
+    frozen: Decimal | None
+
+
+class AccountInfoReport(msgspec.Struct, frozen=True, kw_only=True):
+    acc_req_id: str
+    currency: str | None
+    """The account's quote currency (USD, or CNY on the China site)."""
+    balance: list[Decimal]
+    """Available funds, frozen excluded; OKCoin sometimes sent several joined with '/'."""
+    balances: dict[str, CurrencyBalance]
+    ts: datetime
+
+
+class ErrorSource(StrEnum):
+    EXCEPTION = "exception"
+    """ExceptionResponseMessage (E1000): OKCoin could not serve a request."""
+    SESSION_REJECT = "session_reject"
+    """Reject (3): a message we sent broke the session rules."""
+    BUSINESS_REJECT = "business_reject"
+    """BusinessMessageReject (j): a message type or content the venue does not serve."""
+
+
+class ExchangeErrorReport(msgspec.Struct, frozen=True, kw_only=True):
+    source: ErrorSource
+    text: str | None
+    reason: str | None = None
+    ref_msg_type: str | None = None
+    ref_seq_num: int | None = None
+    cl_ord_id: str | None = None
+    acc_req_id: str | None = None
+    md_req_id: str | None = None
+    ts: datetime
 
 
 class CancelRejectReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -347,6 +395,26 @@ class SessionDown(Event, frozen=True, kw_only=True, tag="session.down"):
     logout_reason: LogoutReason | None = None
 
 
+class AccountBalance(Event, frozen=True, kw_only=True, tag="account.balance"):
+    topic: ClassVar[str] = "account"
+    currency: str | None
+    balance: list[Decimal]
+    balances: dict[str, CurrencyBalance]
+
+
+class ExchangeError(Event, frozen=True, kw_only=True, tag="exchange.error"):
+    """The exchange refused or could not serve something we sent; names the request."""
+
+    topic: ClassVar[str] = "errors"
+    source: ErrorSource
+    text: str | None
+    reason: str | None
+    ref_msg_type: str | None
+    cl_ord_id: str | None
+    acc_req_id: str | None
+    md_req_id: str | None
+
+
 class MarketDataEvent(Event, frozen=True, kw_only=True):
     symbol: str
 
@@ -398,6 +466,8 @@ AnyEvent = (
     | OrderAnomaly
     | SessionUp
     | SessionDown
+    | AccountBalance
+    | ExchangeError
     | BookSnapshot
     | BookDelta
     | TradeReported

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import msgspec
 import structlog
 
 from fixgw import __version__
@@ -27,14 +28,23 @@ from fixgw.api.protocol import (
 from fixgw.bus import EventBus
 from fixgw.config import GatewayConfig, Secrets, bundled_dictionary
 from fixgw.domain import (
+    AccountBalance,
     CancelOrder,
     CancelRejectReport,
+    ExchangeError,
+    ExchangeErrorReport,
     ExecKind,
     ExecutionReport,
     LogoutReason,
+    MarketDataRejectReport,
+    MdRejectReason,
+    OrderFilled,
+    OrderPartiallyFilled,
     OrderType,
     QueryOrder,
+    RequestAccountInfo,
     RequestMarketData,
+    RequestOrderMassStatus,
     SessionDown,
     SessionUp,
     Side,
@@ -122,6 +132,11 @@ class Gateway:
             max_depth=md.max_depth,
         )
         self._watchdog: asyncio.Task[None] | None = None
+        self._account_task: asyncio.Task[None] | None = None
+        self._account_refresh_due = False
+        self._account_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._mass_status: dict[str, tuple[asyncio.Future[None], list[ExecutionReport]]] = {}
+        self.new_req_id = ClOrdIdGenerator(prefix="rq")
         self._handlers: dict[str, Callable[[FixMessage, datetime], None]] = {
             MsgType.EXECUTION_REPORT: self._on_execution_report,
             MsgType.ORDER_CANCEL_REJECT: self._on_cancel_reject,
@@ -134,6 +149,13 @@ class Gateway:
             MsgType.MARKET_DATA_REQUEST_REJECT: lambda m, t: self.market_data.on_reject(
                 inbound.market_data_request_reject(m, t)
             ),
+            MsgType.ACCOUNT_INFO_RESPONSE: self._on_account_info,
+            MsgType.EXCEPTION_RESPONSE: lambda m, t: self._on_exchange_error(
+                inbound.exception_response(m, t)
+            ),
+            MsgType.BUSINESS_MESSAGE_REJECT: lambda m, t: self._on_exchange_error(
+                inbound.business_message_reject(m, t)
+            ),
         }
 
     # ------------------------------------------------------------ lifecycle
@@ -141,10 +163,13 @@ class Gateway:
     def start(self) -> None:
         self.session.start()
         self._watchdog = self.loop.create_task(self._watch_market_data())
+        if self.config.account.refresh_s > 0:
+            self._account_task = self.loop.create_task(self._refresh_account_periodically())
 
     async def stop(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        for task in (self._watchdog, self._account_task):
+            if task is not None:
+                task.cancel()
         await asyncio.to_thread(self.session.stop)
         self.journal.close()
 
@@ -156,6 +181,191 @@ class Gateway:
                 self.market_data.check_staleness()
             except Exception:
                 log.exception("market data check failed")
+
+    # ------------------------------------------------------------ account, mass status, trades
+
+    async def account_info(self) -> dict[str, Any]:
+        self._require_session()
+        acc_req_id = self.new_req_id()
+        waiter: asyncio.Future[dict[str, Any]] = self.loop.create_future()
+        self._account_waiters[acc_req_id] = waiter
+        try:
+            if not self._request_account(acc_req_id):
+                raise self._not_connected()
+            return await asyncio.wait_for(waiter, self.config.api.request_timeout_s)
+        except TimeoutError:
+            raise self._timeout("account info") from None
+        finally:
+            self._account_waiters.pop(acc_req_id, None)
+
+    def _request_account(self, acc_req_id: str | None = None) -> bool:
+        cmd = RequestAccountInfo(ts=utc_now(), acc_req_id=acc_req_id or self.new_req_id())
+        return self.session.send(outbound.account_info_request(cmd, self.options))
+
+    async def _refresh_account_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.account.refresh_s)
+            if self.session.logged_on:
+                self._request_account()
+
+    def _refresh_account_soon(self) -> None:
+        """After fills: one request per burst of fills, a moment after the first."""
+        if not self.config.account.after_fill or self._account_refresh_due:
+            return
+        self._account_refresh_due = True
+
+        def refresh() -> None:
+            self._account_refresh_due = False
+            if self.session.logged_on:
+                self._request_account()
+
+        self.loop.call_later(0.2, refresh)
+
+    def _on_account_info(self, msg: FixMessage, received: datetime) -> None:
+        report = inbound.account_info_response(msg, received)
+        self.bus.publish(
+            AccountBalance(
+                ts=report.ts,
+                currency=report.currency,
+                balance=report.balance,
+                balances=report.balances,
+            )
+        )
+        waiter = self._account_waiters.get(report.acc_req_id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(
+                {
+                    "currency": report.currency,
+                    "balance": report.balance,
+                    "balances": report.balances,
+                }
+            )
+
+    async def orders_from_exchange(self, symbol: str | None) -> list[dict[str, Any]]:
+        """The exchange's open orders. Answers end with LastRptRequested=Y; a venue that does
+        not send it is answered with what arrived within the request timeout."""
+        self._require_session()
+        req_id = self.new_req_id()
+        done: asyncio.Future[None] = self.loop.create_future()
+        reports: list[ExecutionReport] = []
+        self._mass_status[req_id] = (done, reports)
+        try:
+            cmd = RequestOrderMassStatus(ts=utc_now(), mass_status_req_id=req_id, symbol=symbol)
+            if not self.session.send(outbound.order_mass_status_request(cmd, self.options)):
+                raise self._not_connected()
+            try:
+                await asyncio.wait_for(done, self.config.api.request_timeout_s)
+            except TimeoutError:
+                if not reports:
+                    raise self._timeout("order mass status") from None
+        finally:
+            self._mass_status.pop(req_id, None)
+        return [
+            {
+                "cl_ord_id": r.cl_ord_id,
+                "order_id": r.order_id,
+                "symbol": r.symbol,
+                "side": r.side,
+                "order_type": r.order_type,
+                "qty": r.qty,
+                "price": r.price,
+                "status": r.status,
+                "cum_qty": r.cum_qty,
+                "leaves_qty": r.leaves_qty,
+                "avg_px": r.avg_px,
+            }
+            for r in reports
+            if r.order_id is not None
+        ]
+
+    def _take_mass_status(self, report: ExecutionReport) -> bool:
+        entry = self._mass_status.get(report.mass_status_req_id or "")
+        if entry is None:
+            return False
+        done, reports = entry
+        reports.append(report)
+        if report.last_report and not done.done():
+            done.set_result(None)
+        return True
+
+    def trades(self, symbol: str | None, limit: int) -> list[dict[str, Any]]:
+        """This gateway's fills, newest last, from the journal: the dialect has no trade
+        history message."""
+        fills = [
+            e
+            for e in self.journal.events(prefix="order.")
+            if isinstance(e, OrderPartiallyFilled | OrderFilled) and symbol in (None, e.symbol)
+        ]
+        return [
+            {
+                "ts": e.ts,
+                "exec_id": e.exec_id,
+                "cl_ord_id": e.cl_ord_id,
+                "order_id": e.order_id,
+                "symbol": e.symbol,
+                "side": e.side,
+                "qty": e.last_qty,
+                "price": e.last_px,
+            }
+            for e in fills[-limit:]
+        ]
+
+    def _on_exchange_error(self, report: ExchangeErrorReport) -> None:
+        """Publish it naming the request, and fail whatever waits on that request."""
+        sent = self.session.sent.get(report.ref_seq_num) if report.ref_seq_num else None
+        if sent is not None:
+            msg_type, ids = sent
+            report = msgspec.structs.replace(
+                report,
+                ref_msg_type=report.ref_msg_type or msg_type,
+                cl_ord_id=report.cl_ord_id or ids.get(11),
+                acc_req_id=report.acc_req_id or ids.get(8000),
+                md_req_id=report.md_req_id or ids.get(262),
+            )
+        log.warning(
+            "exchange error",
+            source=report.source,
+            text=report.text,
+            reason=report.reason,
+            ref_msg_type=report.ref_msg_type,
+            cl_ord_id=report.cl_ord_id,
+            acc_req_id=report.acc_req_id,
+            md_req_id=report.md_req_id,
+        )
+        self.bus.publish(
+            ExchangeError(
+                ts=report.ts,
+                source=report.source,
+                text=report.text,
+                reason=report.reason,
+                ref_msg_type=report.ref_msg_type,
+                cl_ord_id=report.cl_ord_id,
+                acc_req_id=report.acc_req_id,
+                md_req_id=report.md_req_id,
+            )
+        )
+        why = f"the exchange answered with {report.source}: {report.text or report.reason}"
+        waiter = self._account_waiters.get(report.acc_req_id or "")
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(RequestError(why, code=ErrorCode.EXCHANGE_ERROR))
+        if report.md_req_id is not None:
+            self.market_data.on_reject(
+                MarketDataRejectReport(
+                    md_req_id=report.md_req_id, reason=MdRejectReason.OTHER, text=why, ts=report.ts
+                )
+            )
+        if report.cl_ord_id is not None:
+            self.bus.publish_all(self.tracker.refused(report.cl_ord_id, why, report.ts))
+        if sent is not None and 584 in sent[1]:
+            entry = self._mass_status.get(sent[1][584])
+            if entry is not None and not entry[0].done():
+                entry[0].set_exception(RequestError(why, code=ErrorCode.EXCHANGE_ERROR))
+
+    def _timeout(self, what: str) -> RequestError:
+        return RequestError(
+            f"no {what} from the exchange within {self.config.api.request_timeout_s}s",
+            code=ErrorCode.TIMEOUT,
+        )
 
     def _query_order(self, order: Order) -> bool:
         """OrderID is required on H; before the exchange has named the order, ask by ClOrdID."""
@@ -350,7 +560,7 @@ class Gateway:
                 self._logout_reason = inbound.logout_reason(msg)
                 self._logout_text = msg.get(58)
             elif item.what is Happening.REJECT_RECEIVED:
-                log.warning("session-level reject from the exchange", msg=redact(item.raw))
+                self._on_exchange_error(inbound.session_reject(parse(item.raw), item.received))
         except Exception:
             self.callback_errors += 1
             log.exception("inbound handling failed", what=item.what, msg=redact(item.raw))
@@ -371,9 +581,13 @@ class Gateway:
 
     def _on_execution_report(self, msg: FixMessage, received: datetime) -> None:
         report = inbound.execution_report(msg, received)
-        if report.kind is ExecKind.ORDER_STATUS and self.reconciler.on_status(report):
+        if report.kind is ExecKind.ORDER_STATUS and (
+            self._take_mass_status(report) or self.reconciler.on_status(report)
+        ):
             return
         self.bus.publish_all(self.tracker.apply_execution(report))
+        if report.kind.is_fill:
+            self._refresh_account_soon()
         if report.kind is ExecKind.ORDER_STATUS and report.order_id is not None:
             self._answer_status(report)
 

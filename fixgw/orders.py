@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ import structlog
 
 from fixgw.domain import (
     CancelOrder,
+    CancelRejectReason,
     CancelRejectReport,
     Event,
     ExecKind,
@@ -351,6 +353,32 @@ class OrderTracker:
         if order.status.is_terminal:
             order.cancel_pending = None
         return events
+
+    def refused(self, cl_ord_id: str, text: str, ts: datetime) -> list[Event]:
+        """The exchange refused a message we sent for this ClOrdID before it became an order
+        (a session or business reject, an exception response)."""
+        orig = self._cancels.pop(cl_ord_id, None)
+        if orig is not None:
+            order = self._orders.get(orig)
+            if order is not None and order.cancel_pending == cl_ord_id:
+                order.cancel_pending = None
+            return [
+                OrderCancelRejected(
+                    ts=ts,
+                    cl_ord_id=orig,
+                    cancel_cl_ord_id=cl_ord_id,
+                    order_id=order.order_id if order else None,
+                    symbol=order.symbol if order else None,
+                    status=order.shown_status if order else None,
+                    reason=CancelRejectReason.OTHER,
+                    text=text,
+                )
+            ]
+        order = self._orders.get(cl_ord_id)
+        if order is None or order.status is not OrderStatus.PENDING_NEW:
+            return []
+        order.status, order.leaves_qty = OrderStatus.REJECTED, ZERO
+        return [OrderRejected(ts=ts, **self.snapshot(order), reason=RejectReason.OTHER, text=text)]
 
     def resolve(self, report: ExecutionReport) -> Order | None:
         return self._resolve(report.cl_ord_id, report.orig_cl_ord_id, report.order_id)

@@ -9,6 +9,7 @@ around `sendToTarget`.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,18 +63,44 @@ class InitiatorSettings:
     exchange minutes late because the counterparty asked for a resend."""
 
 
+ID_TAGS = (11, 8000, 262, 584)
+"""ClOrdID, AccReqID, MDReqID, MassStatusReqID: what names a request we sent."""
+
+
+class SentLog:
+    """MsgType and request ids of the last application messages sent, by MsgSeqNum, so that a
+    session-level Reject (which names only RefSeqNum) can be tied to its request."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._entries: OrderedDict[int, tuple[str, dict[int, str]]] = OrderedDict()
+
+    def record(self, message: fix.Message) -> None:
+        header = message.getHeader()
+        seq = int(header.getField(34))
+        ids = {t: str(message.getField(t)) for t in ID_TAGS if message.isSetField(t)}
+        self._entries[seq] = (str(header.getField(35)), ids)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def get(self, seq: int) -> tuple[str, dict[int, str]] | None:
+        return self._entries.get(seq)
+
+
 class _Application(fix.Application):  # type: ignore[misc]
     def __init__(
         self,
         settings: InitiatorSettings,
         inbox: Inbox[Inbound],
         on_error: Callable[[str, BaseException], None],
+        sent: SentLog,
     ) -> None:
         super().__init__()
         self._settings = settings
         self._inbox = inbox
         self._on_error = on_error
         self._debug = settings.log_messages
+        self._sent = sent
 
     def _put(self, what: Happening, raw: str = "") -> None:
         self._inbox.put(Inbound(what, raw, datetime.now(UTC)))
@@ -124,6 +151,7 @@ class _Application(fix.Application):  # type: ignore[misc]
                     msg_type=msg_type_of(message),
                 )
                 raise fix.DoNotSend()
+            self._sent.record(message)
             if self._debug:
                 log.debug("fix out", msg=redact(message.toString()))
         except fix.DoNotSend:
@@ -149,7 +177,8 @@ class ExchangeSession:
         self.settings = settings
         self.session_id = fix.SessionID("FIX.4.4", settings.sender_comp_id, settings.target_comp_id)
         self.inbox: Inbox[Inbound] = Inbox(loop, handler)
-        self._app = _Application(settings, self.inbox, on_error)
+        self.sent = SentLog()
+        self._app = _Application(settings, self.inbox, on_error, self.sent)
         settings.store_dir.mkdir(parents=True, exist_ok=True)
         self._qf_settings = make_settings(
             {

@@ -174,7 +174,7 @@ class LocalStack:
         self.gateway.start()
         wait_until(lambda: Path(self.socket_path).exists(), 20, "the gateway's socket")
         if wait_for_logon:
-            wait_until(lambda: self.status()["session"] == "up", 20, "the gateway to log on")
+            wait_until(lambda: self.status()["ready"], 20, "the gateway to log on and reconcile")
 
     def client(self, name: str = "test") -> Client:
         return Client.connect(self.socket_path, name=name)

@@ -46,6 +46,7 @@ class ErrorCode(StrEnum):
     ORDER_CLOSED = "order_closed"
     NOT_CONNECTED = "not_connected"
     NOT_READY = "not_ready"
+    EXCHANGE_ERROR = "exchange_error"
     UNAUTHORIZED = "unauthorized"
     TIMEOUT = "timeout"
     INTERNAL_ERROR = "internal_error"
@@ -102,6 +103,18 @@ class OrderStatusRequest(OrderRef, frozen=True, kw_only=True):
 class ListOrders(Request, frozen=True, kw_only=True):
     all: bool = False
     """Also orders that are closed."""
+    from_exchange: bool = False
+    """The exchange's open orders (OrderMassStatusRequest) instead of the gateway's view."""
+    symbol: str | None = None
+
+
+class AccountRequest(Request, frozen=True, kw_only=True):
+    pass
+
+
+class TradesRequest(Request, frozen=True, kw_only=True):
+    symbol: str | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
 
 
 class Status(Request, frozen=True, kw_only=True):
@@ -142,6 +155,8 @@ OPS: dict[str, type[Request]] = {
     "md_subscribe": MdSubscribe,
     "md_unsubscribe": MdUnsubscribe,
     "book": BookRequest,
+    "account": AccountRequest,
+    "trades": TradesRequest,
 }
 
 _decoder = msgspec.json.Decoder()

@@ -223,8 +223,14 @@ class ApiServer:
                 return g.cancel_order(request)
             case p.OrderStatusRequest():
                 return await g.order_status(request)
+            case p.ListOrders() if request.from_exchange:
+                return {"orders": await g.orders_from_exchange(request.symbol)}
             case p.ListOrders():
                 return {"orders": g.list_orders(request.all)}
+            case p.AccountRequest():
+                return await g.account_info()
+            case p.TradesRequest():
+                return {"trades": g.trades(request.symbol, request.limit)}
             case p.Status():
                 return g.status()
             case p.Subscribe():

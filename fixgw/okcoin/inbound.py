@@ -9,10 +9,14 @@ from enum import Enum
 from typing import TypeVar
 
 from fixgw.domain import (
+    AccountInfoReport,
     BookSnapshotReport,
     BookUpdateReport,
     CancelRejectReason,
     CancelRejectReport,
+    CurrencyBalance,
+    ErrorSource,
+    ExchangeErrorReport,
     ExecutionReport,
     Level,
     LevelAction,
@@ -89,13 +93,13 @@ class _Reader:
         return self.fields.get(tag) or None
 
     def decimal(self, tag: int) -> Decimal:
-        return self._to_decimal(tag, self.text(tag))
+        return self.to_decimal(tag, self.text(tag))
 
     def opt_decimal(self, tag: int) -> Decimal | None:
         value = self.fields.get(tag)
-        return None if value is None or value == "" else self._to_decimal(tag, value)
+        return None if value is None or value == "" else self.to_decimal(tag, value)
 
-    def _to_decimal(self, tag: int, value: str) -> Decimal:
+    def to_decimal(self, tag: int, value: str) -> Decimal:
         try:
             result = Decimal(value)
         except InvalidOperation:
@@ -157,6 +161,8 @@ def execution_report(msg: FixMessage, received: datetime) -> ExecutionReport:
         text=r.opt_str(Tag.TEXT),
         ts=r.time(Tag.TRANSACT_TIME) or received,
         poss_dup=msg.fields.get(Tag.POSS_DUP_FLAG) == "Y",
+        mass_status_req_id=r.opt_str(Tag.MASS_STATUS_REQ_ID),
+        last_report=r.opt_str(Tag.LAST_RPT_REQUESTED) == "Y",
     )
 
 
@@ -237,6 +243,96 @@ def market_data_request_reject(msg: FixMessage, received: datetime) -> MarketDat
         reason=r.lenient_code(MD_REQ_REJ_REASON, MdRejectReason.OTHER) or MdRejectReason.OTHER,
         text=r.opt_str(Tag.TEXT),
         ts=received,
+    )
+
+
+_FREE_FROZEN = (
+    (Tag.FREE_BTC, Tag.FROZEN_BTC, "BTC"),
+    (Tag.FREE_LTC, Tag.FROZEN_LTC, "LTC"),
+    (Tag.FREE_QUOTE, Tag.FROZEN_QUOTE, None),
+)
+"""Per-currency tags of Z1001; the third pair is in the account's quote currency (15)."""
+
+
+def account_info_response(msg: FixMessage, received: datetime) -> AccountInfoReport:
+    r = _Reader(msg)
+    currency = r.opt_str(Tag.CURRENCY)
+    balances = {}
+    for free_tag, frozen_tag, code in _FREE_FROZEN:
+        free, frozen = r.opt_decimal(free_tag), r.opt_decimal(frozen_tag)
+        if free is not None or frozen is not None:
+            balances[code or currency or "QUOTE"] = CurrencyBalance(free=free, frozen=frozen)
+    balance_text = r.opt_str(Tag.BALANCE)
+    balance = (
+        [r.to_decimal(Tag.BALANCE, part) for part in balance_text.split("/")]
+        if (balance_text)
+        else []
+    )
+    return AccountInfoReport(
+        acc_req_id=r.text(Tag.ACC_REQ_ID),
+        currency=currency,
+        balance=balance,
+        balances=balances,
+        ts=received,
+    )
+
+
+def exception_response(msg: FixMessage, received: datetime) -> ExchangeErrorReport:
+    r = _Reader(msg)
+    return ExchangeErrorReport(
+        source=ErrorSource.EXCEPTION,
+        text=r.opt_str(Tag.TEXT),
+        cl_ord_id=r.opt_str(Tag.CL_ORD_ID),
+        acc_req_id=r.opt_str(Tag.ACC_REQ_ID),
+        md_req_id=r.opt_str(Tag.MD_REQ_ID),
+        ts=received,
+    )
+
+
+def session_reject(msg: FixMessage, received: datetime) -> ExchangeErrorReport:
+    """Names the rejected message by its sequence number only; the gateway knows the rest."""
+    r = _Reader(msg)
+    ref = r.opt_str(Tag.REF_SEQ_NUM)
+    tag = r.opt_str(Tag.REF_TAG_ID)
+    reason = r.opt_str(Tag.SESSION_REJECT_REASON)
+    return ExchangeErrorReport(
+        source=ErrorSource.SESSION_REJECT,
+        text=r.opt_str(Tag.TEXT),
+        reason=f"{reason}" + (f" (tag {tag})" if tag else "") if reason else None,
+        ref_msg_type=r.opt_str(Tag.REF_MSG_TYPE),
+        ref_seq_num=int(ref) if ref and ref.isdigit() else None,
+        ts=received,
+    )
+
+
+_ID_OF_REJECTED: dict[str, str] = {
+    MsgType.NEW_ORDER_SINGLE: "cl_ord_id",
+    MsgType.ORDER_CANCEL_REQUEST: "cl_ord_id",
+    MsgType.ORDER_STATUS_REQUEST: "cl_ord_id",
+    MsgType.ACCOUNT_INFO_REQUEST: "acc_req_id",
+    MsgType.MARKET_DATA_REQUEST: "md_req_id",
+}
+"""What BusinessRejectRefID (379) holds, by the rejected message's type."""
+
+
+def business_message_reject(msg: FixMessage, received: datetime) -> ExchangeErrorReport:
+    r = _Reader(msg)
+    ref_msg_type = r.opt_str(Tag.REF_MSG_TYPE)
+    ref_id = r.opt_str(Tag.BUSINESS_REJECT_REF_ID)
+    ref = r.opt_str(Tag.REF_SEQ_NUM)
+    ids = (
+        {_ID_OF_REJECTED[ref_msg_type]: ref_id}
+        if ref_id and ref_msg_type in _ID_OF_REJECTED
+        else {}
+    )
+    return ExchangeErrorReport(
+        source=ErrorSource.BUSINESS_REJECT,
+        text=r.opt_str(Tag.TEXT),
+        reason=r.opt_str(Tag.BUSINESS_REJECT_REASON),
+        ref_msg_type=ref_msg_type,
+        ref_seq_num=int(ref) if ref and ref.isdigit() else None,
+        ts=received,
+        **ids,
     )
 
 

@@ -11,7 +11,9 @@ from fixgw.domain import (
     MdSubscription,
     OrderType,
     QueryOrder,
+    RequestAccountInfo,
     RequestMarketData,
+    RequestOrderMassStatus,
     SubmitOrder,
 )
 from fixgw.fixmsg import FixMessage
@@ -112,6 +114,25 @@ def market_data_request(cmd: RequestMarketData) -> FixMessage:
             Tag.NO_RELATED_SYM: ({Tag.SYMBOL: cmd.symbol},),
         },
     )
+
+
+def account_info_request(cmd: RequestAccountInfo, options: DialectOptions) -> FixMessage:
+    """Account (1) is required on Z1000 whatever `account_on` says."""
+    return FixMessage(
+        msg_type=MsgType.ACCOUNT_INFO_REQUEST,
+        fields={Tag.ACC_REQ_ID: cmd.acc_req_id, Tag.ACCOUNT: options.account},
+    )
+
+
+def order_mass_status_request(cmd: RequestOrderMassStatus, options: DialectOptions) -> FixMessage:
+    """585=7 (all orders), or 1 (orders for a security) with a symbol."""
+    fields: dict[int, str] = {
+        Tag.MASS_STATUS_REQ_ID: cmd.mass_status_req_id,
+        Tag.MASS_STATUS_REQ_TYPE: "1" if cmd.symbol else "7",
+    }
+    if cmd.symbol:
+        fields[Tag.SYMBOL] = cmd.symbol
+    return _with_account(options, MsgType.ORDER_MASS_STATUS_REQUEST, fields)
 
 
 def logon_fields(options: DialectOptions, reset_seq_num: bool) -> dict[int, str]:

@@ -29,10 +29,15 @@ from fixgw.okcoin.inbound import GROUPS
 from fixgw.okcoin.outbound import fix_decimal, fix_time
 from fixgw.okcoin.tags import MsgType, Tag
 from fixgw.qf import ALWAYS_ON, VALIDATION, make_settings, msg_type_of, session_id, to_quickfix
+from fixgw.sim.accounts import Ledger
 from fixgw.sim.marketdata import MarketDataPublisher
 from fixgw.sim.matching import Fill, MatchingEngine, SimOrder
 
 log = structlog.get_logger("fixgw.sim")
+
+
+_REQUEST_ID_TAGS = (Tag.CL_ORD_ID, Tag.ACC_REQ_ID, Tag.MD_REQ_ID, Tag.MASS_STATUS_REQ_ID)
+"""The tags that name a request; E1000 carries the first three."""
 
 
 class _Refused(Exception):
@@ -59,7 +64,10 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             MsgType.ORDER_CANCEL_REQUEST: self.on_cancel,
             MsgType.ORDER_STATUS_REQUEST: self.on_status_request,
             MsgType.MARKET_DATA_REQUEST: self.on_market_data_request,
+            MsgType.ACCOUNT_INFO_REQUEST: self.on_account_info_request,
+            MsgType.ORDER_MASS_STATUS_REQUEST: self.on_mass_status_request,
         }
+        self.ledger = Ledger(config.accounts)
         self.market_data = MarketDataPublisher(
             self.engine.books, self._send_message, config.load_feeds
         )
@@ -122,7 +130,9 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             msg = parse(message.toString(), GROUPS)
             client = sessionID.getTargetCompID().getValue()
             handler = self._handlers.get(msg.msg_type)
-            if handler is None:
+            if msg.msg_type in self.config.unavailable:
+                self._exception_response(msg, client)
+            elif handler is None or msg.msg_type in self.config.unsupported:
                 self._business_reject(msg, client)
             else:
                 handler(msg, client)
@@ -262,7 +272,75 @@ class SimApplication(fix.Application):  # type: ignore[misc]
 
     # ------------------------------------------------------------ outbound messages
 
+    def on_account_info_request(self, msg: FixMessage, client: str) -> None:
+        f = msg.fields
+        acc_req_id = f.get(Tag.ACC_REQ_ID, "")
+        account = self._accounts[client]
+        if f.get(Tag.ACCOUNT) != f"{account.api_key},{account.secret_key}":
+            self._send(
+                client,
+                MsgType.EXCEPTION_RESPONSE,
+                {Tag.ACC_REQ_ID: acc_req_id, Tag.TEXT: "Account (1) must be apiKey,secretKey"},
+            )
+            return
+        balances = self.ledger.balances(client, self.engine.open_orders(client))
+        fields: dict[int, str] = {
+            Tag.ACC_REQ_ID: acc_req_id,
+            Tag.ACCOUNT: account.api_key,
+            Tag.CURRENCY: account.currency,
+        }
+        nothing = (Decimal(0), Decimal(0))
+        fields[Tag.BALANCE] = fix_decimal(balances.get(account.currency, nothing)[0])
+        for code, free_tag, frozen_tag in (
+            ("BTC", Tag.FREE_BTC, Tag.FROZEN_BTC),
+            ("LTC", Tag.FREE_LTC, Tag.FROZEN_LTC),
+            (account.currency, Tag.FREE_QUOTE, Tag.FROZEN_QUOTE),
+        ):
+            free, frozen = balances.get(code, nothing)
+            fields[free_tag] = fix_decimal(free)
+            fields[frozen_tag] = fix_decimal(frozen)
+        self._send(client, MsgType.ACCOUNT_INFO_RESPONSE, fields)
+
+    def on_mass_status_request(self, msg: FixMessage, client: str) -> None:
+        """One status report per open order, the last with LastRptRequested=Y; with none
+        open, a single report that says so (TotNumReports=0)."""
+        f = msg.fields
+        req_id = f.get(Tag.MASS_STATUS_REQ_ID, "")
+        symbol = f.get(Tag.SYMBOL) if f.get(Tag.MASS_STATUS_REQ_TYPE) == "1" else None
+        orders = [o for o in self.engine.open_orders(client) if symbol in (None, o.symbol)]
+        for i, order in enumerate(orders, 1):
+            self._report(
+                order,
+                ExecKind.ORDER_STATUS,
+                extra={
+                    Tag.MASS_STATUS_REQ_ID: req_id,
+                    Tag.TOT_NUM_REPORTS: str(len(orders)),
+                    Tag.LAST_RPT_REQUESTED: "Y" if i == len(orders) else "N",
+                },
+            )
+        if not orders:
+            self._send(
+                client,
+                MsgType.EXECUTION_REPORT,
+                {
+                    Tag.ORDER_ID: "NONE",
+                    Tag.EXEC_ID: self._exec_id(),
+                    Tag.EXEC_TYPE: EXEC_TYPE.encode(ExecKind.ORDER_STATUS),
+                    Tag.ORD_STATUS: ORD_STATUS.encode(OrderStatus.REJECTED),
+                    Tag.SIDE: "1",
+                    Tag.SYMBOL: symbol or "NONE",
+                    Tag.CUM_QTY: "0",
+                    Tag.LEAVES_QTY: "0",
+                    Tag.AVG_PX: "0",
+                    Tag.MASS_STATUS_REQ_ID: req_id,
+                    Tag.TOT_NUM_REPORTS: "0",
+                    Tag.LAST_RPT_REQUESTED: "Y",
+                    Tag.TEXT: "no open orders",
+                },
+            )
+
     def _report_fill(self, fill: Fill) -> None:
+        self.ledger.apply(fill)
         for order in (fill.maker, fill.taker):
             kind = ExecKind.FILL if order.status is OrderStatus.FILLED else ExecKind.PARTIAL_FILL
             self._report(order, kind, last=(fill.qty, fill.price))
@@ -276,6 +354,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         cl_ord_id: str | None = None,
         orig_cl_ord_id: str | None = None,
         text: str | None = None,
+        extra: dict[int, str] | None = None,
     ) -> None:
         if order.owner is None:
             return
@@ -303,6 +382,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             fields[Tag.LAST_PX] = fix_decimal(last[1])
         if text is not None:
             fields[Tag.TEXT] = text
+        fields.update(extra or {})
         self._send(order.owner, MsgType.EXECUTION_REPORT, fields)
 
     def _send_reject(self, msg: FixMessage, client: str, refused: _Refused) -> None:
@@ -350,17 +430,27 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             },
         )
 
-    def _business_reject(self, msg: FixMessage, client: str) -> None:
+    def _exception_response(self, msg: FixMessage, client: str) -> None:
+        ids: dict[int, str] = {
+            t: v for t in _REQUEST_ID_TAGS[:3] if (v := msg.fields.get(t)) is not None
+        }
         self._send(
             client,
-            MsgType.BUSINESS_MESSAGE_REJECT,
-            {
-                Tag.REF_SEQ_NUM: msg.fields.get(34, "0"),
-                Tag.REF_MSG_TYPE: msg.msg_type,
-                Tag.BUSINESS_REJECT_REASON: "3",
-                Tag.TEXT: f"message type {msg.msg_type} is not supported",
-            },
+            MsgType.EXCEPTION_RESPONSE,
+            {**ids, Tag.TEXT: f"{msg.msg_type} cannot be served at the moment"},
         )
+
+    def _business_reject(self, msg: FixMessage, client: str) -> None:
+        fields: dict[int, str] = {
+            Tag.REF_SEQ_NUM: msg.fields.get(34, "0"),
+            Tag.REF_MSG_TYPE: msg.msg_type,
+            Tag.BUSINESS_REJECT_REASON: "3",
+            Tag.TEXT: f"message type {msg.msg_type} is not supported",
+        }
+        ref_id = next((v for t in _REQUEST_ID_TAGS if (v := msg.fields.get(t)) is not None), None)
+        if ref_id is not None:
+            fields[Tag.BUSINESS_REJECT_REF_ID] = ref_id
+        self._send(client, MsgType.BUSINESS_MESSAGE_REJECT, fields)
 
     def _send(self, client: str, msg_type: str, fields: dict[int, str]) -> None:
         self._send_message(client, FixMessage(msg_type=msg_type, fields=fields))

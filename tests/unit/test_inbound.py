@@ -198,3 +198,54 @@ def test_garbage_is_a_parse_error_and_secrets_are_masked_for_logs() -> None:
     logon = encode("FIX.4.4", [(35, "A")], [(553, "key"), (554, "secret"), (1, "key,secret")])
     assert "secret" not in redact(logon)
     assert "553=key" in redact(logon)
+
+
+def message(msg_type: str, body: list[tuple[int, str]]) -> FixMessage:
+    return parse(encode("FIX.4.4", [(35, msg_type), (34, "5")], body), inbound.GROUPS)
+
+
+def test_account_info_with_okcoins_joined_balance_and_the_china_sites_quote_currency() -> None:
+    r = inbound.account_info_response(
+        message(
+            "Z1001",
+            [
+                (8000, "a1"),
+                (1, "key"),
+                (15, "CNY"),
+                (8001, "100.5/20"),
+                (8101, "1.5"),
+                (8104, "0.5"),
+                (8103, "100.5"),
+                (8106, "3"),
+            ],
+        ),
+        NOW,
+    )
+    assert (r.acc_req_id, r.currency, r.balance) == ("a1", "CNY", [D("100.5"), D("20")])
+    assert {c: (b.free, b.frozen) for c, b in r.balances.items()} == {
+        "BTC": (D("1.5"), D("0.5")),
+        "CNY": (D("100.5"), D("3")),
+    }
+
+
+def test_errors_name_the_request_they_answer() -> None:
+    exc = inbound.exception_response(message("E1000", [(8000, "a1"), (58, "busy")]), NOW)
+    assert (exc.source, exc.acc_req_id, exc.text) == ("exception", "a1", "busy")
+    bmr = inbound.business_message_reject(
+        message("j", [(45, "7"), (372, "V"), (379, "md-1"), (380, "3"), (58, "no")]), NOW
+    )
+    assert (bmr.source, bmr.md_req_id, bmr.ref_seq_num, bmr.reason) == (
+        "business_reject",
+        "md-1",
+        7,
+        "3",
+    )
+    rej = inbound.session_reject(
+        message("3", [(45, "9"), (371, "58"), (372, "D"), (373, "1")]), NOW
+    )
+    assert (rej.source, rej.ref_seq_num, rej.ref_msg_type, rej.reason) == (
+        "session_reject",
+        9,
+        "D",
+        "1 (tag 58)",
+    )

@@ -11,17 +11,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from fixgw import __version__
-from fixgw.api.client import ApiError, Client
+from fixgw.api.client import ApiError, Client, apply_market_data
 from fixgw.book import OrderBook
 from fixgw.config import load_gateway_config, load_sim_config
-from fixgw.domain import BookSide, LevelAction, LevelUpdate
 from fixgw.errors import ConfigError
 from fixgw.ops.logging import configure as configure_logging
 
@@ -225,36 +223,21 @@ def cmd_md_watch(args: argparse.Namespace) -> int:
     """A live top of book and the trades, from the gateway's events."""
     book = OrderBook(args.symbol)
     with _client(args) as gw:
-        snapshot = gw.request("md_subscribe", symbol=args.symbol, depth=0)
-        book.apply_snapshot(_levels(snapshot["bids"]), _levels(snapshot["asks"]))
+        reply = gw.request("md_subscribe", symbol=args.symbol, depth=0)
+        apply_market_data(book, {**reply, "type": "md.snapshot"})
         print(_top_line(book, args.depth), flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             for event in gw.events():
-                if event["seq"] <= snapshot["seq"]:
+                if event["seq"] <= reply["seq"]:
                     continue
-                if event["type"] == "md.trade":
-                    print(
-                        f"trade  {event['size']} @ {event['price']}  "
-                        f"{event.get('aggressor') or ''}",
-                        flush=True,
-                    )
-                    continue
-                if event["type"] == "md.snapshot":
-                    book.apply_snapshot(_levels(event["bids"]), _levels(event["asks"]))
-                elif event["type"] == "md.delta":
-                    book.apply(
-                        LevelUpdate(LevelAction(a), BookSide(s), Decimal(p), Decimal(z))
-                        for a, s, p, z in event["changes"]
-                    )
+                if apply_market_data(book, event):
+                    print(_top_line(book, args.depth), flush=True)
+                elif event["type"] == "md.trade":
+                    aggressor = event.get("aggressor") or ""
+                    print(f"trade  {event['size']} @ {event['price']}  {aggressor}", flush=True)
                 elif event["type"] in ("md.stale", "md.rejected"):
                     print(f"{event['type']}: {event.get('reason')}", flush=True)
-                    continue
-                print(_top_line(book, args.depth), flush=True)
     return 0
-
-
-def _levels(rows: list[list[str]]) -> list[tuple[Decimal, Decimal]]:
-    return [(Decimal(p), Decimal(s)) for p, s in rows]
 
 
 def _top_line(book: OrderBook, depth: int) -> str:

@@ -322,28 +322,11 @@ class Gateway:
                 acc_req_id=report.acc_req_id or ids.get(8000),
                 md_req_id=report.md_req_id or ids.get(262),
             )
-        log.warning(
-            "exchange error",
-            source=report.source,
-            text=report.text,
-            reason=report.reason,
-            ref_msg_type=report.ref_msg_type,
-            cl_ord_id=report.cl_ord_id,
-            acc_req_id=report.acc_req_id,
-            md_req_id=report.md_req_id,
-        )
-        self.bus.publish(
-            ExchangeError(
-                ts=report.ts,
-                source=report.source,
-                text=report.text,
-                reason=report.reason,
-                ref_msg_type=report.ref_msg_type,
-                cl_ord_id=report.cl_ord_id,
-                acc_req_id=report.acc_req_id,
-                md_req_id=report.md_req_id,
-            )
-        )
+        fields = msgspec.structs.asdict(report)
+        del fields["ref_seq_num"]
+        event = ExchangeError(**fields)
+        log.warning("exchange error", **{k: v for k, v in fields.items() if k != "ts"})
+        self.bus.publish(event)
         why = f"the exchange answered with {report.source}: {report.text or report.reason}"
         waiter = self._account_waiters.get(report.acc_req_id or "")
         if waiter is not None and not waiter.done():

@@ -15,16 +15,38 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
 import msgspec
 
+from fixgw.book import OrderBook
+from fixgw.domain import BookSide, LevelAction, LevelUpdate
 from fixgw.errors import FixgwError
 
 
 class ApiError(FixgwError):
     """The gateway refused a request; `code` is the protocol's error code."""
+
+
+def apply_market_data(book: OrderBook, event: dict[str, Any]) -> bool:
+    """Bring a client-side book up to date with one `md.snapshot` or `md.delta` event;
+    False for any other event."""
+    if event["type"] == "md.snapshot":
+        book.apply_snapshot(_levels(event["bids"]), _levels(event["asks"]))
+    elif event["type"] == "md.delta":
+        book.apply(
+            LevelUpdate(LevelAction(a), BookSide(s), Decimal(p), Decimal(z))
+            for a, s, p, z in event["changes"]
+        )
+    else:
+        return False
+    return True
+
+
+def _levels(rows: list[list[str]]) -> list[tuple[Decimal, Decimal]]:
+    return [(Decimal(p), Decimal(s)) for p, s in rows]
 
 
 class Client:

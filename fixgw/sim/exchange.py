@@ -239,24 +239,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         if order is not None:
             self._report(order, ExecKind.ORDER_STATUS)
             return
-        self._send(
-            client,
-            MsgType.EXECUTION_REPORT,
-            {
-                Tag.ORDER_ID: f.get(Tag.ORDER_ID, "NONE"),
-                Tag.CL_ORD_ID: f.get(Tag.CL_ORD_ID, "NONE"),
-                Tag.EXEC_ID: self._exec_id(),
-                Tag.EXEC_TYPE: EXEC_TYPE.encode(ExecKind.ORDER_STATUS),
-                Tag.ORD_STATUS: ORD_STATUS.encode(OrderStatus.REJECTED),
-                Tag.SIDE: f.get(Tag.SIDE, "1"),
-                Tag.SYMBOL: f.get(Tag.SYMBOL, ""),
-                Tag.CUM_QTY: "0",
-                Tag.LEAVES_QTY: "0",
-                Tag.AVG_PX: "0",
-                Tag.TEXT: "unknown order",
-                Tag.TRANSACT_TIME: fix_time(datetime.now(UTC)),
-            },
-        )
+        self._no_order_report(client, msg, ExecKind.ORDER_STATUS, {Tag.TEXT: "unknown order"})
 
     def _find(self, client: str, key: str | None) -> SimOrder | None:
         """OKCoin's clients put the order id in OrigClOrdID, plain FIX the ClOrdID: take both."""
@@ -319,19 +302,14 @@ class SimApplication(fix.Application):  # type: ignore[misc]
                 },
             )
         if not orders:
-            self._send(
+            self._no_order_report(
                 client,
-                MsgType.EXECUTION_REPORT,
+                msg,
+                ExecKind.ORDER_STATUS,
                 {
                     Tag.ORDER_ID: "NONE",
-                    Tag.EXEC_ID: self._exec_id(),
-                    Tag.EXEC_TYPE: EXEC_TYPE.encode(ExecKind.ORDER_STATUS),
-                    Tag.ORD_STATUS: ORD_STATUS.encode(OrderStatus.REJECTED),
-                    Tag.SIDE: "1",
+                    Tag.CL_ORD_ID: "NONE",
                     Tag.SYMBOL: symbol or "NONE",
-                    Tag.CUM_QTY: "0",
-                    Tag.LEAVES_QTY: "0",
-                    Tag.AVG_PX: "0",
                     Tag.MASS_STATUS_REQ_ID: req_id,
                     Tag.TOT_NUM_REPORTS: "0",
                     Tag.LAST_RPT_REQUESTED: "Y",
@@ -386,24 +364,39 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         self._send(order.owner, MsgType.EXECUTION_REPORT, fields)
 
     def _send_reject(self, msg: FixMessage, client: str, refused: _Refused) -> None:
+        self._no_order_report(
+            client,
+            msg,
+            ExecKind.REJECTED,
+            {
+                Tag.ORDER_ID: "refused",
+                Tag.ORD_REJ_REASON: ORD_REJ_REASON.encode(refused.reason),
+                Tag.TEXT: refused.text,
+            },
+        )
+
+    def _no_order_report(
+        self, client: str, msg: FixMessage, kind: ExecKind, fields: dict[int, str]
+    ) -> None:
+        """An execution report about an order the simulator does not hold (or refused),
+        naming it as the request did."""
         f = msg.fields
         self._send(
             client,
             MsgType.EXECUTION_REPORT,
             {
-                Tag.ORDER_ID: "refused",
-                Tag.CL_ORD_ID: f.get(Tag.CL_ORD_ID, ""),
+                Tag.ORDER_ID: f.get(Tag.ORDER_ID, "NONE"),
+                Tag.CL_ORD_ID: f.get(Tag.CL_ORD_ID, "NONE"),
                 Tag.EXEC_ID: self._exec_id(),
-                Tag.EXEC_TYPE: EXEC_TYPE.encode(ExecKind.REJECTED),
+                Tag.EXEC_TYPE: EXEC_TYPE.encode(kind),
                 Tag.ORD_STATUS: ORD_STATUS.encode(OrderStatus.REJECTED),
                 Tag.SIDE: f.get(Tag.SIDE, "1"),
-                Tag.SYMBOL: f.get(Tag.SYMBOL, ""),
+                Tag.SYMBOL: f.get(Tag.SYMBOL, "NONE"),
                 Tag.CUM_QTY: "0",
                 Tag.LEAVES_QTY: "0",
                 Tag.AVG_PX: "0",
-                Tag.ORD_REJ_REASON: ORD_REJ_REASON.encode(refused.reason),
-                Tag.TEXT: refused.text,
                 Tag.TRANSACT_TIME: fix_time(datetime.now(UTC)),
+                **fields,
             },
         )
 

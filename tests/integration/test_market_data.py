@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from fixgw.api.client import ApiError, Client
+from fixgw.api.client import ApiError, Client, apply_market_data
 from fixgw.book import OrderBook
-from fixgw.domain import BookSide, LevelAction, LevelUpdate
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import EventLog, StackFactory
 
@@ -24,17 +23,10 @@ SEEDED_ASKS = [["30010", "1.2"]]
 def rebuild(reply: dict[str, Any], events: list[dict[str, Any]]) -> OrderBook:
     """What a client builds: the book in the md_subscribe reply, then later events."""
     book = OrderBook("BTC/USD")
-    book.apply_snapshot(levels(reply["bids"]), levels(reply["asks"]))
+    apply_market_data(book, {**reply, "type": "md.snapshot"})
     for event in events:
-        if event["seq"] <= reply["seq"]:
-            continue
-        if event["type"] == "md.snapshot":
-            book.apply_snapshot(levels(event["bids"]), levels(event["asks"]))
-        elif event["type"] == "md.delta":
-            book.apply(
-                LevelUpdate(LevelAction(a), BookSide(s), Decimal(p), Decimal(z))
-                for a, s, p, z in event["changes"]
-            )
+        if event["seq"] > reply["seq"]:
+            apply_market_data(book, event)
     return book
 
 

@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, printed, and written as JSON for comparison across commits.
 
-FIXGW_BENCH_MD_MESSAGES sets the market-data run's length (default 200,000).
+FIXGW_BENCH_MD_MESSAGES sets the market-data run's length (default 200,000),
+FIXGW_BENCH_ORDERS the order round-trip run's (default 10,000).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import md_throughput
+from bench import md_throughput, order_latency
 
 
 def machine() -> dict[str, object]:
@@ -31,8 +32,14 @@ def machine() -> dict[str, object]:
 def main() -> None:
     messages = int(os.environ.get("FIXGW_BENCH_MD_MESSAGES", "200000"))
     about = machine()
-    results = {"machine": about, "market_data": md_throughput.measure(messages)}
+    orders = int(os.environ.get("FIXGW_BENCH_ORDERS", "10000"))
+    results = {
+        "machine": about,
+        "market_data": md_throughput.measure(messages),
+        "order_round_trip": order_latency.measure(orders),
+    }
     print(md_throughput.report(results["market_data"]))
+    print(order_latency.report(results["order_round_trip"]))
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{str(about['when']).replace(':', '')}.json"

@@ -45,7 +45,10 @@ def fix_decimal(value: Decimal) -> str:
 
 def fix_time(ts: datetime) -> str:
     """UTCTimestamp with milliseconds, as FIX 4.4 writes it."""
-    return ts.strftime("%Y%m%d-%H:%M:%S.") + f"{ts.microsecond // 1000:03d}"
+    return (
+        f"{ts.year:04d}{ts.month:02d}{ts.day:02d}-{ts.hour:02d}:{ts.minute:02d}:"
+        f"{ts.second:02d}.{ts.microsecond // 1000:03d}"
+    )
 
 
 def _with_account(options: DialectOptions, msg_type: MsgType, fields: dict[int, str]) -> FixMessage:

@@ -45,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_gateway_config(args.config)
     configure_logging(config.log.level, config.log.format)
-    return asyncio.run(run_gateway(config))
+    return asyncio.run(run_gateway(config, Path(args.config)))
 
 
 def cmd_sim(args: argparse.Namespace) -> int:

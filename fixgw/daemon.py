@@ -7,27 +7,32 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import NoReturn
 
 import structlog
 
 from fixgw.api.server import ApiServer
-from fixgw.config import GatewayConfig, SimConfig, resolve_secrets
+from fixgw.config import GatewayConfig, SimConfig, load_gateway_config, resolve_secrets
+from fixgw.errors import FixgwError
 from fixgw.gateway import Gateway
+from fixgw.ops.logging import configure as configure_logging
 from fixgw.sim.exchange import Simulator
 
 log = structlog.get_logger("fixgw.daemon")
 
 
-async def run_gateway(config: GatewayConfig) -> int:
+async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     """Run until SIGINT or SIGTERM; then stop taking requests, log out, and return 0."""
     loop = asyncio.get_running_loop()
     secrets = resolve_secrets(config)
     gateway = Gateway(config, secrets, loop)
-    api = ApiServer(config.api, gateway, secrets.api_token)
+    api = ApiServer(gateway, secrets.api_token)
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    if path is not None:
+        loop.add_signal_handler(signal.SIGHUP, reload, gateway, path)
     await api.start()
     gateway.start()
     log.info(
@@ -41,6 +46,18 @@ async def run_gateway(config: GatewayConfig) -> int:
     await gateway.stop()
     log.info("gateway stopped")
     return 0
+
+
+def reload(gateway: Gateway, path: Path) -> None:
+    """SIGHUP: read the config again; apply what can change live, say what cannot."""
+    try:
+        new = load_gateway_config(path)
+    except FixgwError as exc:
+        log.error("reload refused; running on as before", error=exc.message)
+        return
+    applied, needs_restart = gateway.reload(new)
+    configure_logging(new.log.level, new.log.format)
+    log.info("config reloaded", applied=applied or None, needs_restart=needs_restart or None)
 
 
 def run_simulator(config: SimConfig) -> NoReturn:

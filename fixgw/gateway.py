@@ -65,6 +65,28 @@ from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
 log = structlog.get_logger("fixgw.gateway")
 
 
+RELOADABLE = (
+    "symbols",
+    "market_data.stale_after_s",
+    "market_data.max_depth",
+    "account.",
+    "log.",
+    "api.request_timeout_s",
+    "api.client_buffer_bytes",
+)
+"""Config keys SIGHUP applies; the rest (session, credentials, sockets, journal,
+market_data.depth) needs a restart."""
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
 class Target(NamedTuple):
     """The order a request is about: tracked here, or known only by the exchange's id."""
 
@@ -181,6 +203,43 @@ class Gateway:
                 self.market_data.check_staleness()
             except Exception:
                 log.exception("market data check failed")
+
+    # ------------------------------------------------------------ reload
+
+    def reload(self, new: GatewayConfig) -> tuple[list[str], list[str]]:
+        """Apply what can change without dropping the session; returns (applied, needs a
+        restart), as lists of the config keys that changed."""
+        old_flat, new_flat = (
+            _flatten(msgspec.to_builtins(self.config)),
+            _flatten(msgspec.to_builtins(new)),
+        )
+        changed = sorted(
+            k for k in old_flat.keys() | new_flat.keys() if old_flat.get(k) != new_flat.get(k)
+        )
+        applied = [k for k in changed if k.startswith(RELOADABLE)]
+        api = msgspec.structs.replace(
+            self.config.api,
+            request_timeout_s=new.api.request_timeout_s,
+            client_buffer_bytes=new.api.client_buffer_bytes,
+        )
+        self.config = msgspec.structs.replace(
+            self.config,
+            symbols=new.symbols,
+            market_data=new.market_data,
+            account=new.account,
+            log=new.log,
+            api=api,
+        )
+        self.symbols = frozenset(new.symbols)
+        md = self.market_data
+        md.set_symbols(self.symbols)
+        md.stale_after_s, md.max_depth = new.market_data.stale_after_s, new.market_data.max_depth
+        if self._account_task is not None:
+            self._account_task.cancel()
+            self._account_task = None
+        if new.account.refresh_s > 0:
+            self._account_task = self.loop.create_task(self._refresh_account_periodically())
+        return applied, [k for k in changed if k not in applied]
 
     # ------------------------------------------------------------ account, mass status, trades
 

@@ -82,6 +82,12 @@ class MarketData:
         self._new_req_id = ClOrdIdGenerator(prefix="md")
         self.session_up = False
 
+    def set_symbols(self, symbols: frozenset[str]) -> None:
+        """New symbols get a book; a dropped one keeps serving clients already on it."""
+        self._symbols = symbols
+        for symbol in symbols - self.books.keys():
+            self.books[symbol] = OrderBook(symbol)
+
     # ------------------------------------------------------------ client side
 
     def validate(self, symbol: str, depth: int) -> None:

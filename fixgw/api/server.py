@@ -159,12 +159,16 @@ class ClientConnection:
 
 
 class ApiServer:
-    def __init__(self, config: ApiConfig, gateway: Gateway, token: str | None) -> None:
-        self.config = config
+    def __init__(self, gateway: Gateway, token: str | None) -> None:
         self.gateway = gateway
         self._token = token
         self._servers: list[asyncio.Server] = []
         self.clients: set[ClientConnection] = set()
+
+    @property
+    def config(self) -> ApiConfig:
+        """The gateway's current API settings (SIGHUP may change some)."""
+        return self.gateway.config.api
 
     async def start(self) -> None:
         path = _claim_socket_path(Path(self.config.socket_path))

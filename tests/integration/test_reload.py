@@ -1,0 +1,58 @@
+"""SIGHUP: what can change live is applied without dropping the session; the rest is named."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+import yaml
+
+from fixgw.api.client import ApiError
+from fixgw.testing import wait_until
+from tests.integration.conftest import StackFactory
+
+pytestmark = pytest.mark.integration
+
+
+def test_sighup_applies_symbols_and_names_what_needs_a_restart(make_stack: StackFactory) -> None:
+    stack = make_stack()
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    with stack.client() as gw:
+        with pytest.raises(ApiError) as err:
+            gw.new_order(symbol="DOGE/USD", side="buy", type="limit", qty="1", price="1")
+        assert err.value.code == "unknown_symbol"
+
+        path = stack.root / "gateway.yaml"
+        config = yaml.safe_load(path.read_text())
+        config["symbols"].append("DOGE/USD")
+        config["session"]["heartbeat_s"] = 7
+        path.write_text(yaml.safe_dump(config))
+        stack.gateway.popen.send_signal(signal.SIGHUP)
+        wait_until(lambda: "config reloaded" in stack.gateway.log(), 10, "the reload")  # type: ignore[union-attr]
+
+        assert (
+            gw.new_order(symbol="DOGE/USD", side="buy", type="limit", qty="1", price="1")["status"]
+            == "pending_new"
+        )
+        assert gw.status()["session"] == "up"
+        assert stack.gateway.log().count('"event": "session up"') == 1  # never dropped
+    reloaded = next(
+        json.loads(line) for line in stack.gateway.log().splitlines() if "config reloaded" in line
+    )
+    assert reloaded["applied"] == ["symbols"]
+    assert reloaded["needs_restart"] == ["session.heartbeat_s"]
+
+
+def test_sighup_with_a_broken_file_keeps_the_running_config(make_stack: StackFactory) -> None:
+    stack = make_stack()
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    (stack.root / "gateway.yaml").write_text("session: [broken\n")
+    stack.gateway.popen.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reload refused" in stack.gateway.log(), 10, "the refusal")  # type: ignore[union-attr]
+    with stack.client() as gw:
+        assert gw.status()["session"] == "up"
+        assert (
+            gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="1")["status"]
+            == "pending_new"
+        )

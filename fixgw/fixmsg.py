@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree
 
 SOH = "\x01"
 
@@ -91,6 +93,24 @@ def redact(raw: str) -> str:
             out.append(f"{tag}=***")
         else:
             out.append(part)
+    return "|".join(out)
+
+
+def field_names(dictionary: Path) -> dict[int, str]:
+    """Tag numbers to names, from a QuickFIX data dictionary."""
+    fields = ElementTree.parse(dictionary).getroot().find("fields")  # noqa: S314 (our own file)
+    return {
+        int(f.get("number", "0")): f.get("name", "") for f in ([] if fields is None else fields)
+    }
+
+
+def describe(raw: str, names: Mapping[int, str]) -> str:
+    """The message with tag names, secrets masked: `MsgType(35)=D|ClOrdID(11)=...`."""
+    out = []
+    for part in redact(raw).split("|"):
+        tag, sep, value = part.partition("=")
+        if sep and tag.isdigit():
+            out.append(f"{names.get(int(tag), '?')}({tag})={value}")
     return "|".join(out)
 
 

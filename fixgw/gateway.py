@@ -31,6 +31,7 @@ from fixgw.domain import (
     AccountBalance,
     CancelOrder,
     CancelRejectReport,
+    Event,
     ExchangeError,
     ExchangeErrorReport,
     ExecKind,
@@ -111,7 +112,10 @@ class Gateway:
         self.tracker = OrderTracker()
         self.tracker.restore(self.journal.events(prefix="order."))
         self.reconciler = Reconciler(
-            self.tracker, self._query_order, self.bus.publish, config.session.reconcile_timeout_s
+            self.tracker,
+            self._query_order,
+            lambda e: self._publish_orders([e]),
+            config.session.reconcile_timeout_s,
         )
         self.new_cl_ord_id = ClOrdIdGenerator()
         self.options = outbound.DialectOptions(
@@ -397,7 +401,7 @@ class Gateway:
                 )
             )
         if report.cl_ord_id is not None:
-            self.bus.publish_all(self.tracker.refused(report.cl_ord_id, why, report.ts))
+            self._publish_orders(self.tracker.refused(report.cl_ord_id, why, report.ts))
         if sent is not None and 584 in sent[1]:
             entry = self._mass_status.get(sent[1][584])
             if entry is not None and not entry[0].done():
@@ -461,15 +465,7 @@ class Gateway:
         if not self.session.send(outbound.new_order_single(cmd, self.options)):
             self.tracker.forget(cmd.cl_ord_id)
             raise self._not_connected()
-        self.bus.publish(event)
-        log.info(
-            "order sent",
-            cl_ord_id=cmd.cl_ord_id,
-            symbol=cmd.symbol,
-            side=cmd.side,
-            qty=str(qty),
-            price=str(price) if price is not None else None,
-        )
+        self._publish_orders([event])
         return {"cl_ord_id": cmd.cl_ord_id, "status": event.status}
 
     def cancel_order(self, req: CancelOrderRequest) -> dict[str, Any]:
@@ -492,7 +488,7 @@ class Gateway:
             self.tracker.cancel_unsent(cmd)
             raise self._not_connected()
         if event is not None:
-            self.bus.publish(event)
+            self._publish_orders([event])
         return {
             "cl_ord_id": cmd.orig_cl_ord_id,
             "cancel_cl_ord_id": cmd.cl_ord_id,
@@ -627,7 +623,7 @@ class Gateway:
             self._take_mass_status(report) or self.reconciler.on_status(report)
         ):
             return
-        self.bus.publish_all(self.tracker.apply_execution(report))
+        self._publish_orders(self.tracker.apply_execution(report))
         if report.kind.is_fill:
             self._refresh_account_soon()
         if report.kind is ExecKind.ORDER_STATUS and report.order_id is not None:
@@ -635,7 +631,19 @@ class Gateway:
 
     def _on_cancel_reject(self, msg: FixMessage, received: datetime) -> None:
         report: CancelRejectReport = inbound.order_cancel_reject(msg, received)
-        self.bus.publish_all(self.tracker.apply_cancel_reject(report))
+        self._publish_orders(self.tracker.apply_cancel_reject(report))
+
+    def _publish_orders(self, events: list[Event]) -> None:
+        """Publish order events, each also logged with the ids an operator searches by."""
+        for event in events:
+            self.bus.publish(event)
+            log.info(
+                type(event).__struct_config__.tag,
+                cl_ord_id=getattr(event, "cl_ord_id", None),
+                order_id=getattr(event, "order_id", None),
+                symbol=getattr(event, "symbol", None),
+                status=getattr(event, "status", None),
+            )
 
     def _answer_status(self, report: ExecutionReport) -> None:
         assert report.order_id is not None

@@ -20,7 +20,7 @@ from typing import Any
 import quickfix as fix
 import structlog
 
-from fixgw.fixmsg import FixMessage, redact
+from fixgw.fixmsg import FixMessage, describe, field_names
 from fixgw.qf import ALWAYS_ON, VALIDATION, Inbox, make_settings, msg_type_of, to_quickfix
 
 log = structlog.get_logger("fixgw.session")
@@ -100,6 +100,7 @@ class _Application(fix.Application):  # type: ignore[misc]
         self._inbox = inbox
         self._on_error = on_error
         self._debug = settings.log_messages
+        self._names = field_names(settings.dictionary) if settings.log_messages else {}
         self._sent = sent
 
     def _put(self, what: Happening, raw: str = "") -> None:
@@ -153,7 +154,7 @@ class _Application(fix.Application):  # type: ignore[misc]
                 raise fix.DoNotSend()
             self._sent.record(message)
             if self._debug:
-                log.debug("fix out", msg=redact(message.toString()))
+                log.debug("fix out", msg=describe(message.toString(), self._names))
         except fix.DoNotSend:
             raise
         except Exception as exc:
@@ -161,7 +162,10 @@ class _Application(fix.Application):  # type: ignore[misc]
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         try:
-            self._put(Happening.APP, message.toString())
+            raw = message.toString()
+            if self._debug:
+                log.debug("fix in", msg=describe(raw, self._names))
+            self._put(Happening.APP, raw)
         except Exception as exc:
             self._on_error("fromApp", exc)
 

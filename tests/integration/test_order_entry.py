@@ -6,6 +6,7 @@ The simulator seeds BTC/USD with bids of 1.5 @ 29990 and 0.3 @ 29980 and an ask 
 
 from __future__ import annotations
 
+import json
 import signal
 from decimal import Decimal
 
@@ -225,3 +226,21 @@ def test_secrets_never_reach_the_logs(stack: LocalStack, gw: Client, events: Eve
         assert "it-secret-key" not in log
         assert "554=" not in log or "554=***" in log
     assert "fix out" in stack.gateway.log()  # debug message logging was on, masked
+
+
+def test_logs_name_every_order_event_and_decode_fix_with_tag_names(
+    stack: LocalStack, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id = gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.1")["cl_ord_id"]
+    filled = events.find(cl_ord_id, "order.filled")
+    assert stack.gateway is not None
+    lines = [json.loads(line) for line in stack.gateway.log().splitlines() if line.startswith("{")]
+    fill_log = next(x for x in lines if x["event"] == "order.filled")
+    assert (fill_log["cl_ord_id"], fill_log["order_id"], fill_log["symbol"]) == (
+        cl_ord_id,
+        filled["order_id"],
+        "BTC/USD",
+    )
+    fix_out = next(x["msg"] for x in lines if x["event"] == "fix out" and "ClOrdID(11)" in x["msg"])
+    assert "MsgType(35)=D" in fix_out and "Account(1)=***" in fix_out
+    assert any(x["event"] == "fix in" and "ExecType(150)=" in x["msg"] for x in lines)

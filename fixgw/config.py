@@ -37,6 +37,19 @@ class SecretRef(_Config, frozen=True, kw_only=True):
     file: str | None = None
 
 
+class TlsConfig(_Config, frozen=True, kw_only=True):
+    enabled: bool = True
+    """OKCoin requires TLS; turn it off only for a loopback simulator."""
+    ca_file: str | None = None
+    """CA bundle to verify the exchange with; default: the system store."""
+    server_name: str | None = None
+    """The name the exchange's certificate must carry; default: `session.host`."""
+    client_cert: str | None = None
+    client_key: str | None = None
+    verify: bool = True
+    """Off only for testing: no certificate or host name check at all."""
+
+
 class SessionConfig(_Config, frozen=True, kw_only=True):
     host: NonEmpty = "127.0.0.1"
     port: Port = 9880
@@ -58,6 +71,7 @@ class SessionConfig(_Config, frozen=True, kw_only=True):
     taking new orders anyway (with an error in the log)."""
     dictionary: str | None = None
     """The QuickFIX data dictionary; default: the OKCoin dictionary bundled with fixgw."""
+    tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
 
 
 class Credentials(_Config, frozen=True, kw_only=True):
@@ -158,6 +172,11 @@ class LoadFeed(_Config, frozen=True, kw_only=True):
     """Level changes per message."""
 
 
+class SimTls(_Config, frozen=True, kw_only=True):
+    cert_file: NonEmpty
+    key_file: NonEmpty
+
+
 class SimConfig(_Config, frozen=True, kw_only=True):
     host: NonEmpty = "127.0.0.1"
     port: Port = 9880
@@ -166,6 +185,8 @@ class SimConfig(_Config, frozen=True, kw_only=True):
     accounts: Annotated[list[SimAccount], msgspec.Meta(min_length=1)]
     symbols: dict[NonEmpty, SimBook]
     load_feeds: dict[NonEmpty, LoadFeed] = msgspec.field(default_factory=dict)
+    tls: SimTls | None = None
+    """Serve TLS on `port` (the acceptor itself then listens on a free loopback port)."""
     unsupported: list[NonEmpty] = msgspec.field(default_factory=list)
     """Message types answered with BusinessMessageReject (j), as a venue that lacks them."""
     unavailable: list[NonEmpty] = msgspec.field(default_factory=list)

@@ -26,7 +26,7 @@ from fixgw.api.protocol import (
     positive_decimal,
 )
 from fixgw.bus import EventBus
-from fixgw.config import GatewayConfig, Secrets, bundled_dictionary
+from fixgw.config import GatewayConfig, Secrets, SessionConfig, bundled_dictionary
 from fixgw.domain import (
     AccountBalance,
     CancelOrder,
@@ -62,6 +62,7 @@ from fixgw.okcoin.tags import MsgType
 from fixgw.orders import Order, OrderTracker
 from fixgw.reconcile import Reconciler
 from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
+from fixgw.tls import Endpoint, Pipe, client_context
 
 log = structlog.get_logger("fixgw.gateway")
 
@@ -77,6 +78,17 @@ RELOADABLE = (
 )
 """Config keys SIGHUP applies; the rest (session, credentials, sockets, journal,
 market_data.depth) needs a restart."""
+
+
+def tls_pipe(session: SessionConfig) -> Pipe:
+    """QuickFIX talks to a loopback port; the pipe carries it to the exchange over TLS."""
+    t = session.tls
+    context = client_context(t.ca_file, t.client_cert, t.client_key, verify=t.verify)
+    return Pipe(
+        Endpoint("127.0.0.1", 0),
+        Endpoint(session.host, session.port, context, t.server_name),
+        name="exchange",
+    )
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -124,10 +136,11 @@ class Gateway:
             account_on=frozenset(config.session.account_on),
         )
         s = config.session
+        self.tls_pipe = tls_pipe(s) if s.tls.enabled else None
         self.session = ExchangeSession(
             InitiatorSettings(
-                host=s.host,
-                port=s.port,
+                host="127.0.0.1" if self.tls_pipe else s.host,
+                port=self.tls_pipe.start() if self.tls_pipe else s.port,
                 sender_comp_id=s.sender_comp_id,
                 target_comp_id=s.target_comp_id,
                 heartbeat_s=s.heartbeat_s,
@@ -197,6 +210,8 @@ class Gateway:
             if task is not None:
                 task.cancel()
         await asyncio.to_thread(self.session.stop)
+        if self.tls_pipe is not None:
+            self.tls_pipe.stop()
         self.journal.close()
 
     async def _watch_market_data(self) -> None:
@@ -545,6 +560,10 @@ class Gateway:
             "callback_errors": self.callback_errors,
             "dialect_errors": self.dialect_errors,
             "market_data": self.market_data.status(),
+            "tls": {
+                "enabled": self.tls_pipe is not None,
+                "last_error": self.tls_pipe.last_error if self.tls_pipe else None,
+            },
         }
 
     def _locate(self, ref: OrderRef) -> Target:

@@ -151,6 +151,7 @@ class LocalStack:
                 "heartbeat_s": 5,
                 "reconnect_interval_s": 1,
                 "store_dir": str(self.root / "store"),
+                "tls": {"enabled": False},
             },
             "credentials": {
                 "api_key": {"env": "FIXGW_TEST_API_KEY"},

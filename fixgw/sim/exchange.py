@@ -9,6 +9,7 @@ SocketAcceptor runs every session on one thread, so the engine needs no lock.
 from __future__ import annotations
 
 import itertools
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from fixgw.qf import ALWAYS_ON, VALIDATION, make_settings, msg_type_of, session_
 from fixgw.sim.accounts import Ledger
 from fixgw.sim.marketdata import MarketDataPublisher
 from fixgw.sim.matching import Fill, MatchingEngine, SimOrder
+from fixgw.tls import Endpoint, Pipe, server_context
 
 log = structlog.get_logger("fixgw.sim")
 
@@ -473,6 +475,12 @@ class SimApplication(fix.Application):  # type: ignore[misc]
                     )
 
 
+def free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def _decimal(value: str | None) -> Decimal | None:
     if value is None:
         return None
@@ -492,11 +500,24 @@ class Simulator:
         Path(config.store_dir).mkdir(parents=True, exist_ok=True)
         dictionary = config.dictionary or str(bundled_dictionary())
         self._session_ids = [session_id(config.comp_id, a.comp_id) for a in config.accounts]
+        self.tls_pipe: Pipe | None = None
+        accept_host, accept_port = config.host, config.port
+        if config.tls is not None:
+            accept_host, accept_port = "127.0.0.1", free_loopback_port()
+            self.tls_pipe = Pipe(
+                Endpoint(
+                    config.host,
+                    config.port,
+                    server_context(config.tls.cert_file, config.tls.key_file),
+                ),
+                Endpoint(accept_host, accept_port),
+                name="simulator",
+            )
         self._settings = make_settings(
             {
                 "ConnectionType": "acceptor",
-                "SocketAcceptHost": config.host,
-                "SocketAcceptPort": config.port,
+                "SocketAcceptHost": accept_host,
+                "SocketAcceptPort": accept_port,
                 "SocketReuseAddress": "Y",
                 "FileStorePath": config.store_dir,
                 "DataDictionary": dictionary,
@@ -511,6 +532,8 @@ class Simulator:
     def start(self) -> None:
         self._acceptor = fix.SocketAcceptor(self.app, self._store, self._settings)
         self._acceptor.start()
+        if self.tls_pipe is not None:
+            self.tls_pipe.start()
         log.info(
             "simulator listening",
             host=self.config.host,

@@ -52,7 +52,7 @@ from fixgw.domain import (
     SubmitOrder,
     utc_now,
 )
-from fixgw.errors import DialectError, FixgwError, RequestError
+from fixgw.errors import DialectError, RequestError
 from fixgw.fixmsg import FixMessage, FixParseError, parse, redact
 from fixgw.ids import ClOrdIdGenerator
 from fixgw.journal import Journal
@@ -725,5 +725,3 @@ class Gateway:
         self.callback_errors += 1
         log.error("QuickFIX callback failed", callback=where, error=repr(exc))
 
-
-__all__ = ["FixgwError", "Gateway"]

@@ -122,6 +122,12 @@ class JournalConfig(_Config, frozen=True, kw_only=True):
     loses nothing; a power loss may lose the last moments)."""
 
 
+class OpsConfig(_Config, frozen=True, kw_only=True):
+    metrics_host: NonEmpty = "127.0.0.1"
+    metrics_port: Port | None = 9464
+    """Prometheus /metrics, /healthz and /readyz; null turns the endpoint off."""
+
+
 class LogConfig(_Config, frozen=True, kw_only=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -137,6 +143,7 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
     market_data: MarketDataConfig = msgspec.field(default_factory=MarketDataConfig)
     journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
     account: AccountConfig = msgspec.field(default_factory=AccountConfig)
+    ops: OpsConfig = msgspec.field(default_factory=OpsConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
 
 

@@ -16,7 +16,9 @@ from fixgw.api.server import ApiServer
 from fixgw.config import GatewayConfig, SimConfig, load_gateway_config, resolve_secrets
 from fixgw.errors import FixgwError
 from fixgw.gateway import Gateway
+from fixgw.ops import notify
 from fixgw.ops.logging import configure as configure_logging
+from fixgw.ops.prometheus import MetricsServer
 from fixgw.sim.exchange import Simulator
 
 log = structlog.get_logger("fixgw.daemon")
@@ -34,18 +36,45 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     if path is not None:
         loop.add_signal_handler(signal.SIGHUP, reload, gateway, path)
     await api.start()
+    gateway.metrics.api_clients.set_function(lambda: len(api.clients))
+    gateway.metrics.api_unsent_bytes.set_function(
+        lambda: sum(c.transport.get_write_buffer_size() for c in list(api.clients))
+    )
+    metrics_server = None
+    if config.ops.metrics_port is not None:
+        metrics_server = MetricsServer(
+            gateway.metrics, config.ops.metrics_host, config.ops.metrics_port, gateway.ready
+        )
+        metrics_server.start()
+        log.info("metrics listening", host=config.ops.metrics_host, port=metrics_server.port)
     gateway.start()
+    systemd = loop.create_task(tell_systemd(gateway))
     log.info(
         "gateway started",
         session=gateway.session.name,
         exchange=f"{config.session.host}:{config.session.port}",
     )
     await stopping.wait()
+    notify.stopping()
+    systemd.cancel()
     log.info("gateway stopping: no new requests; logging out")
     await api.stop()
     await gateway.stop()
+    if metrics_server is not None:
+        metrics_server.stop()
     log.info("gateway stopped")
     return 0
+
+
+async def tell_systemd(gateway: Gateway) -> None:
+    """READY=1 once logged on and reconciled; then WATCHDOG=1 at half of WatchdogSec, from
+    the loop itself, so a stuck loop stops the pings and systemd restarts the service."""
+    await gateway.became_ready.wait()
+    notify.ready(f"logged on as {gateway.session.name}")
+    period = notify.watchdog_period_s()
+    while period is not None:
+        notify.watchdog()
+        await asyncio.sleep(period)
 
 
 def reload(gateway: Gateway, path: Path) -> None:

@@ -41,6 +41,8 @@ from fixgw.domain import (
     MdRejectReason,
     OrderFilled,
     OrderPartiallyFilled,
+    OrderRejected,
+    OrderStatus,
     OrderType,
     QueryOrder,
     RequestAccountInfo,
@@ -59,6 +61,7 @@ from fixgw.journal import Journal
 from fixgw.marketdata import MarketData
 from fixgw.okcoin import inbound, outbound
 from fixgw.okcoin.tags import MsgType
+from fixgw.ops.prometheus import Metrics
 from fixgw.orders import Order, OrderTracker
 from fixgw.reconcile import Reconciler
 from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
@@ -119,6 +122,11 @@ class Gateway:
         self.loop = loop
         self.started = time.monotonic()
         self.symbols = frozenset(config.symbols)
+        self.metrics = Metrics()
+        self.became_ready = asyncio.Event()
+        """Set at the first moment the gateway is logged on and reconciled."""
+        self._sent_at: dict[str, float] = {}
+        """new_order arrival time by ClOrdID, until its first execution report."""
         self.journal = Journal(Path(config.journal.path), config.journal.fsync)
         self.bus = EventBus(self.journal)
         self.tracker = OrderTracker()
@@ -128,6 +136,7 @@ class Gateway:
             self._query_order,
             lambda e: self._publish_orders([e]),
             config.session.reconcile_timeout_s,
+            on_ready=lambda: self.became_ready.set(),
         )
         self.new_cl_ord_id = ClOrdIdGenerator()
         self.options = outbound.DialectOptions(
@@ -151,6 +160,7 @@ class Gateway:
                 logon_fields=outbound.logon_fields(self.options, s.reset_seq_num_on_logon),
                 log_messages=config.log.level == "debug",
             ),
+            self.metrics,
             loop,
             self.on_inbound,
             self.on_callback_error,
@@ -166,6 +176,7 @@ class Gateway:
             self.symbols,
             self._request_market_data,
             self.bus.publish,
+            self.metrics.book_stale.labels,
             upstream_depth=md.depth,
             stale_after_s=md.stale_after_s,
             max_depth=md.max_depth,
@@ -182,9 +193,7 @@ class Gateway:
             MsgType.MARKET_DATA_SNAPSHOT: lambda m, t: self.market_data.on_snapshot(
                 inbound.market_data_snapshot(m, t)
             ),
-            MsgType.MARKET_DATA_INCREMENTAL: lambda m, t: self.market_data.on_update(
-                inbound.market_data_incremental(m, t)
-            ),
+            MsgType.MARKET_DATA_INCREMENTAL: self._on_market_data_update,
             MsgType.MARKET_DATA_REQUEST_REJECT: lambda m, t: self.market_data.on_reject(
                 inbound.market_data_request_reject(m, t)
             ),
@@ -220,6 +229,7 @@ class Gateway:
             await asyncio.sleep(interval)
             try:
                 self.market_data.check_staleness()
+                self.refresh_gauges()
             except Exception:
                 log.exception("market data check failed")
 
@@ -403,6 +413,7 @@ class Gateway:
         fields = msgspec.structs.asdict(report)
         del fields["ref_seq_num"]
         event = ExchangeError(**fields)
+        self.metrics.rejects.labels(f"{report.source}:{report.reason or ''}").inc()
         log.warning("exchange error", **{k: v for k, v in fields.items() if k != "ts"})
         self.bus.publish(event)
         why = f"the exchange answered with {report.source}: {report.text or report.reason}"
@@ -439,12 +450,34 @@ class Gateway:
         )
         return self.session.send(outbound.order_status_request(cmd, self.options))
 
+    def _on_market_data_update(self, msg: FixMessage, received: datetime) -> None:
+        report = inbound.market_data_incremental(msg, received)
+        for symbol in report.levels.keys() | report.trades.keys():
+            self.metrics.md_messages.labels(symbol).inc()
+        self.market_data.on_update(report)
+
+    def ready(self) -> bool:
+        """Logged on and reconciled: what /readyz and systemd's READY=1 mean."""
+        return self.session_state == "up" and self.reconciler.ready
+
+    def refresh_gauges(self) -> None:
+        m = self.metrics
+        for name, value in self.session.sequence_numbers().items():
+            (m.next_sender_seq if name == "next_sender" else m.next_target_seq).set(value)
+        counts: dict[str, int] = {}
+        for order in self.tracker.all_orders():
+            counts[order.shown_status] = counts.get(order.shown_status, 0) + 1
+        for status in OrderStatus:
+            m.orders.labels(status.value).set(counts.get(status, 0))
+        m.journal_bytes.set(self.journal.size_bytes)
+
     def _request_market_data(self, cmd: RequestMarketData) -> bool:
         return self.session.send(outbound.market_data_request(cmd))
 
     # ------------------------------------------------------------ commands
 
     def new_order(self, req: NewOrder) -> dict[str, Any]:
+        arrived = time.perf_counter()
         if req.symbol not in self.symbols:
             raise RequestError(
                 f"unknown symbol {req.symbol!r}; known: {', '.join(sorted(self.symbols))}",
@@ -477,8 +510,10 @@ class Gateway:
             price=price,
         )
         event = self.tracker.submit(cmd)
+        self._sent_at[cmd.cl_ord_id] = arrived
         if not self.session.send(outbound.new_order_single(cmd, self.options)):
             self.tracker.forget(cmd.cl_ord_id)
+            self._sent_at.pop(cmd.cl_ord_id, None)
             raise self._not_connected()
         self._publish_orders([event])
         return {"cl_ord_id": cmd.cl_ord_id, "status": event.status}
@@ -638,6 +673,9 @@ class Gateway:
 
     def _on_execution_report(self, msg: FixMessage, received: datetime) -> None:
         report = inbound.execution_report(msg, received)
+        arrived = self._sent_at.pop(report.cl_ord_id or "", None)
+        if arrived is not None:
+            self.metrics.order_round_trip.observe(time.perf_counter() - arrived)
         if report.kind is ExecKind.ORDER_STATUS and (
             self._take_mass_status(report) or self.reconciler.on_status(report)
         ):
@@ -656,6 +694,8 @@ class Gateway:
         """Publish order events, each also logged with the ids an operator searches by."""
         for event in events:
             self.bus.publish(event)
+            if isinstance(event, OrderRejected):
+                self.metrics.rejects.labels(f"order:{event.reason}").inc()
             log.info(
                 type(event).__struct_config__.tag,
                 cl_ord_id=getattr(event, "cl_ord_id", None),
@@ -688,6 +728,8 @@ class Gateway:
 
     def _on_logon(self) -> None:
         self.session_state = "up"
+        self.metrics.session_up.set(1)
+        self.metrics.logons.inc()
         self._logout_reason = None
         self._logout_text = None
         log.info("session up", session=self.session.name)
@@ -701,6 +743,8 @@ class Gateway:
             return
         reason = self._logout_text or "disconnected"
         self.session_state = "down"
+        self.metrics.session_up.set(0)
+        self.metrics.disconnects.inc()
         log.warning(
             "session down",
             session=self.session.name,
@@ -723,5 +767,5 @@ class Gateway:
     def on_callback_error(self, where: str, exc: BaseException) -> None:
         """Called on QuickFIX's thread: count and log, never raise."""
         self.callback_errors += 1
+        self.metrics.callback_errors.inc()
         log.error("QuickFIX callback failed", callback=where, error=repr(exc))
-

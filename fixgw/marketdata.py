@@ -65,6 +65,7 @@ class MarketData:
         symbols: frozenset[str],
         request: Callable[[RequestMarketData], bool],
         publish: Callable[[Event], Any],
+        stale_gauge: Callable[[str], Any],
         *,
         upstream_depth: int,
         stale_after_s: float,
@@ -73,6 +74,8 @@ class MarketData:
         self._symbols = symbols
         self._request = request
         self._publish = publish
+        self._stale_gauge = stale_gauge
+        """symbol -> a gauge child: 1 while that book is stale."""
         self.upstream_depth = upstream_depth
         self.stale_after_s = stale_after_s
         self.max_depth = max_depth
@@ -204,6 +207,7 @@ class MarketData:
                 self._send(stream, MdSubscription.UNSUBSCRIBE)
             self._by_req_id.pop(stream.md_req_id, None)
         if stream.what == BOOK:
+            self._stale_gauge(stream.symbol).set(1)
             self._publish(BookStale(ts=utc_now(), symbol=stream.symbol, reason=reason))
         self._start(stream)
 
@@ -220,6 +224,7 @@ class MarketData:
             stream.md_req_id = None
             was_live, stream.live = stream.live, False
             if stream.what == BOOK and was_live:
+                self._stale_gauge(stream.symbol).set(1)
                 self._publish(
                     BookStale(ts=utc_now(), symbol=stream.symbol, reason="exchange session down")
                 )
@@ -255,6 +260,8 @@ class MarketData:
 
     def _went_live(self, stream: _Stream) -> None:
         stream.live = True
+        if stream.what == BOOK:
+            self._stale_gauge(stream.symbol).set(0)
         stream.last_update = time.monotonic()
         for waiter in stream.waiters:
             if not waiter.done():

@@ -27,10 +27,12 @@ class Reconciler:
         query: Callable[[Order], bool],
         publish: Callable[[Event], object],
         timeout_s: float,
+        on_ready: Callable[[], object] = lambda: None,
     ) -> None:
         self._tracker = tracker
         self._query = query
         self._publish = publish
+        self._on_ready = on_ready
         self.timeout_s = timeout_s
         self.ready = False
         self._pending: set[str] = set()
@@ -81,6 +83,7 @@ class Reconciler:
             self._timer = None
         self.ready = True
         log.info("reconciled; taking orders", events=self._changed)
+        self._on_ready()
 
     def _give_up(self) -> None:
         self._timer = None

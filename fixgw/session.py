@@ -21,6 +21,7 @@ import quickfix as fix
 import structlog
 
 from fixgw.fixmsg import FixMessage, describe, field_names
+from fixgw.ops.prometheus import Metrics
 from fixgw.qf import ALWAYS_ON, VALIDATION, Inbox, make_settings, msg_type_of, to_quickfix
 
 log = structlog.get_logger("fixgw.session")
@@ -91,6 +92,7 @@ class _Application(fix.Application):  # type: ignore[misc]
     def __init__(
         self,
         settings: InitiatorSettings,
+        metrics: Metrics,
         inbox: Inbox[Inbound],
         on_error: Callable[[str, BaseException], None],
         sent: SentLog,
@@ -102,6 +104,19 @@ class _Application(fix.Application):  # type: ignore[misc]
         self._debug = settings.log_messages
         self._names = field_names(settings.dictionary) if settings.log_messages else {}
         self._sent = sent
+        self._metrics = metrics
+
+    def _count(self, direction: str, message: fix.Message) -> str:
+        msg_type = msg_type_of(message)
+        if direction == "in":
+            self._metrics.inbound(msg_type)
+        else:
+            self._metrics.messages.labels(direction, msg_type).inc()
+        if msg_type == "2":
+            self._metrics.resend_requests.labels(direction).inc()
+        elif msg_type == "4":
+            self._metrics.gap_fills.labels(direction).inc()
+        return msg_type
 
     def _put(self, what: Happening, raw: str = "") -> None:
         self._inbox.put(Inbound(what, raw, datetime.now(UTC)))
@@ -123,7 +138,7 @@ class _Application(fix.Application):  # type: ignore[misc]
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         try:
-            if msg_type_of(message) == "A":
+            if self._count("out", message) == "A":
                 for tag, value in self._settings.logon_fields.items():
                     message.setField(tag, value)
         except Exception as exc:
@@ -131,7 +146,7 @@ class _Application(fix.Application):  # type: ignore[misc]
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         try:
-            msg_type = msg_type_of(message)
+            msg_type = self._count("in", message)
             if msg_type == "5":
                 self._put(Happening.LOGOUT_RECEIVED, message.toString())
             elif msg_type == "3":
@@ -153,6 +168,7 @@ class _Application(fix.Application):  # type: ignore[misc]
                 )
                 raise fix.DoNotSend()
             self._sent.record(message)
+            self._count("out", message)
             if self._debug:
                 log.debug("fix out", msg=describe(message.toString(), self._names))
         except fix.DoNotSend:
@@ -163,6 +179,7 @@ class _Application(fix.Application):  # type: ignore[misc]
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         try:
             raw = message.toString()
+            self._count("in", message)
             if self._debug:
                 log.debug("fix in", msg=describe(raw, self._names))
             self._put(Happening.APP, raw)
@@ -174,6 +191,7 @@ class ExchangeSession:
     def __init__(
         self,
         settings: InitiatorSettings,
+        metrics: Metrics,
         loop: asyncio.AbstractEventLoop,
         handler: Callable[[Inbound], Any],
         on_error: Callable[[str, BaseException], None],
@@ -182,7 +200,7 @@ class ExchangeSession:
         self.session_id = fix.SessionID("FIX.4.4", settings.sender_comp_id, settings.target_comp_id)
         self.inbox: Inbox[Inbound] = Inbox(loop, handler)
         self.sent = SentLog()
-        self._app = _Application(settings, self.inbox, on_error, self.sent)
+        self._app = _Application(settings, metrics, self.inbox, on_error, self.sent)
         settings.store_dir.mkdir(parents=True, exist_ok=True)
         self._qf_settings = make_settings(
             {

@@ -111,6 +111,9 @@ class LocalStack:
     secret: str = SECRET
     """The credentials the gateway logs on with."""
     log_level: str = "debug"
+    metrics_port: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment for the gateway process (NOTIFY_SOCKET, say)."""
     sim: Process | None = None
     gateway: Process | None = None
 
@@ -121,6 +124,7 @@ class LocalStack:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({"FIXGW_TEST_API_KEY": self.api_key, "FIXGW_TEST_SECRET": self.secret})
+        env.update(self.env)
         return env
 
     def start_sim(self) -> None:
@@ -160,6 +164,7 @@ class LocalStack:
             "symbols": self.symbols,
             "api": {"socket_path": self.socket_path, "max_line_bytes": 4096},
             "journal": {"path": str(self.root / "journal.jsonl")},
+            "ops": {"metrics_port": self.metrics_port},
             "log": {"level": self.log_level, "format": "json"},
         }
         for section, values in self.gateway_overrides.items():

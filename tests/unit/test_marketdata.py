@@ -21,6 +21,7 @@ from fixgw.domain import (
     utc_now,
 )
 from fixgw.marketdata import MarketData
+from fixgw.ops.prometheus import Metrics
 
 
 class Recorder:
@@ -34,6 +35,7 @@ def live_book(rec: Recorder) -> tuple[MarketData, str]:
         frozenset({"BTC/USD"}),
         lambda r: rec.requests.append(r) is None,
         rec.events.append,
+        Metrics().book_stale.labels,
         upstream_depth=0,
         stale_after_s=5,
         max_depth=100,

@@ -1,0 +1,157 @@
+"""Prometheus metrics, and the HTTP endpoint that serves them with /healthz and /readyz.
+
+Each `Metrics` has a registry of its own (not the process-global one), so several can live
+in one process. Values that are state rather than events (sequence numbers, open orders,
+seconds since the last inbound message, clients, journal size) are read at scrape time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.session_up = Gauge("fixgw_session_up", "1 while logged on to the exchange", registry=r)
+        self.logons = Counter("fixgw_logons_total", "Logons to the exchange", registry=r)
+        self.disconnects = Counter("fixgw_disconnects_total", "Sessions ended", registry=r)
+        self.messages = Counter(
+            "fixgw_fix_messages_total",
+            "FIX messages by direction and type",
+            ["direction", "msg_type"],
+            registry=r,
+        )
+        self.resend_requests = Counter(
+            "fixgw_resend_requests_total", "ResendRequests, by direction", ["direction"], registry=r
+        )
+        self.gap_fills = Counter(
+            "fixgw_gap_fills_total", "SequenceResets, by direction", ["direction"], registry=r
+        )
+        self.rejects = Counter(
+            "fixgw_rejects_total", "Rejects from the exchange, by reason", ["reason"], registry=r
+        )
+        self.callback_errors = Counter(
+            "fixgw_callback_errors_total", "Exceptions caught in QuickFIX callbacks", registry=r
+        )
+        self.order_round_trip = Histogram(
+            "fixgw_order_round_trip_seconds",
+            "new_order received to the first execution report for it",
+            buckets=(
+                5e-5,
+                1e-4,
+                2e-4,
+                3e-4,
+                5e-4,
+                7.5e-4,
+                1e-3,
+                2e-3,
+                5e-3,
+                1e-2,
+                5e-2,
+                0.1,
+                0.5,
+                1.0,
+            ),
+            registry=r,
+        )
+        self.md_messages = Counter(
+            "fixgw_md_messages_total", "Market data updates, by symbol", ["symbol"], registry=r
+        )
+        self.book_stale = Gauge(
+            "fixgw_book_stale", "1 while a symbol's book is stale", ["symbol"], registry=r
+        )
+        self.next_sender_seq = Gauge(
+            "fixgw_next_sender_seq_num", "Next MsgSeqNum we send", registry=r
+        )
+        self.next_target_seq = Gauge(
+            "fixgw_next_target_seq_num", "Next MsgSeqNum we expect", registry=r
+        )
+        self.last_inbound = Gauge(
+            "fixgw_seconds_since_last_inbound",
+            "Seconds since the exchange last sent anything",
+            registry=r,
+        )
+        self.orders = Gauge(
+            "fixgw_orders", "Orders in the gateway's state, by status", ["status"], registry=r
+        )
+        self.api_clients = Gauge("fixgw_api_clients", "Connected API clients", registry=r)
+        self.api_unsent_bytes = Gauge(
+            "fixgw_api_unsent_bytes", "Bytes waiting to be sent, summed over clients", registry=r
+        )
+        self.journal_bytes = Gauge("fixgw_journal_bytes", "Size of the event journal", registry=r)
+        self._last_inbound = time.monotonic()
+        self.last_inbound.set_function(lambda: time.monotonic() - self._last_inbound)
+
+    def inbound(self, msg_type: str) -> None:
+        self._last_inbound = time.monotonic()
+        self.messages.labels("in", msg_type).inc()
+
+    def exposition(self) -> bytes:
+        return bytes(generate_latest(self.registry))
+
+
+class MetricsServer:
+    """GET /metrics, /healthz (the process answers), /readyz (`ready()`: logged on, reconciled)."""
+
+    def __init__(self, metrics: Metrics, host: str, port: int, ready: Callable[[], bool]) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    outer._answer(self, HTTPStatus.OK, metrics.exposition(), CONTENT_TYPE_LATEST)
+                elif self.path == "/healthz":
+                    outer._answer(self, HTTPStatus.OK, b"ok\n")
+                elif self.path == "/readyz":
+                    ok = ready()
+                    outer._answer(
+                        self,
+                        HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE,
+                        b"ready\n" if ok else b"not ready\n",
+                    )
+                else:
+                    outer._answer(self, HTTPStatus.NOT_FOUND, b"not found\n")
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="metrics", daemon=True
+        )
+
+    @staticmethod
+    def _answer(
+        handler: BaseHTTPRequestHandler,
+        status: HTTPStatus,
+        body: bytes,
+        content_type: str = "text/plain; charset=utf-8",
+    ) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,72 @@
+"""The daemon as systemd and Prometheus see it: notify messages on a real NOTIFY_SOCKET,
+and the metrics endpoint of a live gateway."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from fixgw.testing import free_port
+from tests.integration.conftest import EventLog, StackFactory
+
+pytestmark = pytest.mark.integration
+
+
+def test_ready_after_logon_watchdog_while_healthy_stopping_on_sigterm(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    address = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    sock.settimeout(15)
+    stack = make_stack(start=False)
+    stack.env = {"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "400000"}
+    stack.start_sim()
+    stack.start_gateway()
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    first = sock.recv(512)
+    assert first.startswith(b"READY=1\nSTATUS=logged on as FIX.4.4:")
+    assert stack.status()["ready"]
+    assert sock.recv(512) == b"WATCHDOG=1"
+    assert sock.recv(512) == b"WATCHDOG=1"  # every 0.2 s, half of WatchdogSec
+    stack.gateway.popen.send_signal(signal.SIGTERM)
+    messages = []
+    while (message := sock.recv(512)) != b"STOPPING=1":
+        messages.append(message)
+    assert set(messages) <= {b"WATCHDOG=1"}
+    assert stack.gateway.stop() == 0
+    sock.close()
+
+
+def test_a_live_gateway_serves_its_metrics(make_stack: StackFactory) -> None:
+    port = free_port()
+    stack = make_stack(start=False)
+    stack.metrics_port = port
+    stack.start_sim()
+    stack.start_gateway()
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        cl_ord_id = gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.1")[
+            "cl_ord_id"
+        ]
+        EventLog(gw).find(cl_ord_id, "order.filled")
+        gw.request("md_subscribe", symbol="BTC/USD", what=["book"])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+            assert r.status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    for expected in (
+        "fixgw_session_up 1.0",
+        "fixgw_logons_total 1.0",
+        "fixgw_order_round_trip_seconds_count 1.0",
+        'fixgw_fix_messages_total{direction="out",msg_type="D"} 1.0',
+        'fixgw_fix_messages_total{direction="in",msg_type="8"}',
+        'fixgw_book_stale{symbol="BTC/USD"} 0.0',
+        "fixgw_api_clients 1.0",
+        "fixgw_seconds_since_last_inbound",
+    ):
+        assert expected in text, expected

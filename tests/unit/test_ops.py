@@ -1,0 +1,93 @@
+"""systemd notify on a real datagram socket, and the metrics endpoint over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fixgw.ops import notify
+from fixgw.ops.prometheus import Metrics, MetricsServer
+
+
+@pytest.fixture(params=["path", "abstract"])
+def notify_socket(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    if request.param == "path":
+        address = str(tmp_path / "notify")
+        sock.bind(address)
+    else:
+        address = f"@fixgw-test-{os.getpid()}"
+        sock.bind("\0" + address[1:])
+    sock.settimeout(2)
+    monkeypatch.setenv("NOTIFY_SOCKET", address)
+    yield sock
+    sock.close()
+
+
+def test_ready_watchdog_and_stopping_reach_systemd(notify_socket: socket.socket) -> None:
+    assert notify.ready("logged on")
+    assert notify.watchdog()
+    assert notify.stopping()
+    assert [notify_socket.recv(256) for _ in range(3)] == [
+        b"READY=1\nSTATUS=logged on",
+        b"WATCHDOG=1",
+        b"STOPPING=1",
+    ]
+
+
+def test_without_systemd_nothing_happens_and_nothing_raises(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert notify.ready() is False
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "nobody-listens"))
+    assert notify.watchdog() is False
+
+
+def test_watchdog_period_is_half_of_watchdog_sec_for_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WATCHDOG_USEC", "30000000")
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    assert notify.watchdog_period_s() == 15
+    monkeypatch.setenv("WATCHDOG_PID", "1")
+    assert notify.watchdog_period_s() is None
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_metrics_health_and_readiness_over_http() -> None:
+    metrics = Metrics()
+    ready = [False]
+    server = MetricsServer(metrics, "127.0.0.1", 0, lambda: ready[0])
+    server.start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        metrics.logons.inc()
+        metrics.inbound("8")
+        status, text = get(f"{base}/metrics")
+        assert status == 200
+        assert "fixgw_logons_total 1.0" in text
+        assert 'fixgw_fix_messages_total{direction="in",msg_type="8"} 1.0' in text
+        assert "fixgw_seconds_since_last_inbound" in text
+        assert get(f"{base}/healthz") == (200, "ok\n")
+        assert get(f"{base}/readyz") == (503, "not ready\n")
+        ready[0] = True
+        assert get(f"{base}/readyz") == (200, "ready\n")
+        assert get(f"{base}/nope")[0] == 404
+    finally:
+        server.stop()

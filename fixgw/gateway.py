@@ -210,7 +210,7 @@ class Gateway:
 
     def start(self) -> None:
         self.session.start()
-        self._watchdog = self.loop.create_task(self._watch_market_data())
+        self._watchdog = self.loop.create_task(self._periodic_checks())
         if self.config.account.refresh_s > 0:
             self._account_task = self.loop.create_task(self._refresh_account_periodically())
 
@@ -223,13 +223,16 @@ class Gateway:
             self.tls_pipe.stop()
         self.journal.close()
 
-    async def _watch_market_data(self) -> None:
+    async def _periodic_checks(self) -> None:
         interval = min(1.0, max(0.05, self.config.market_data.stale_after_s / 4))
+        next_probe = self.loop.time()
         while True:
             await asyncio.sleep(interval)
             try:
                 self.market_data.check_staleness()
                 self.refresh_gauges()
+                if self.loop.time() >= next_probe and self.session.probe():
+                    next_probe = self.loop.time() + self.config.session.heartbeat_s
             except Exception:
                 log.exception("market data check failed")
 

@@ -9,6 +9,7 @@ around `sendToTarget`.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class InitiatorSettings:
 
 ID_TAGS = (11, 8000, 262, 584)
 """ClOrdID, AccReqID, MDReqID, MassStatusReqID: what names a request we sent."""
+TEST_REQ_ID = 112
 
 
 class SentLog:
@@ -105,6 +107,7 @@ class _Application(fix.Application):  # type: ignore[misc]
         self._names = field_names(settings.dictionary) if settings.log_messages else {}
         self._sent = sent
         self._metrics = metrics
+        self._test_requests: dict[str, float] = {}
 
     def _count(self, direction: str, message: fix.Message) -> str:
         msg_type = msg_type_of(message)
@@ -138,9 +141,16 @@ class _Application(fix.Application):  # type: ignore[misc]
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         try:
-            if self._count("out", message) == "A":
+            msg_type = self._count("out", message)
+            if msg_type == "A":
+                self._metrics.logon_attempts.inc()
+                self._test_requests.clear()
                 for tag, value in self._settings.logon_fields.items():
                     message.setField(tag, value)
+            elif msg_type == "1" and message.isSetField(TEST_REQ_ID):
+                if len(self._test_requests) >= 64:
+                    self._test_requests.clear()
+                self._test_requests[message.getField(TEST_REQ_ID)] = time.monotonic()
         except Exception as exc:
             self._on_error("toAdmin", exc)
 
@@ -151,6 +161,10 @@ class _Application(fix.Application):  # type: ignore[misc]
                 self._put(Happening.LOGOUT_RECEIVED, message.toString())
             elif msg_type == "3":
                 self._put(Happening.REJECT_RECEIVED, message.toString())
+            elif msg_type == "0" and message.isSetField(TEST_REQ_ID):
+                sent = self._test_requests.pop(message.getField(TEST_REQ_ID), None)
+                if sent is not None:
+                    self._metrics.heartbeat_round_trip.observe(time.monotonic() - sent)
         except Exception as exc:
             self._on_error("fromAdmin", exc)
 
@@ -222,6 +236,7 @@ class ExchangeSession:
         )
         self._store = fix.FileStoreFactory(self._qf_settings)
         self._initiator: Any = None
+        self._probes = 0
 
     @property
     def name(self) -> str:
@@ -253,6 +268,16 @@ class ExchangeSession:
             "next_sender": int(session.getExpectedSenderNum()),
             "next_target": int(session.getExpectedTargetNum()),
         }
+
+    def probe(self) -> bool:
+        """Send a TestRequest; the Heartbeat answering it times the round trip."""
+        if not self.logged_on:
+            return False
+        self._probes += 1
+        message = fix.Message()
+        message.getHeader().setField(fix.MsgType("1"))
+        message.setField(TEST_REQ_ID, f"fixgw-{self._probes}")
+        return bool(fix.Session.sendToTarget(message, self.session_id))
 
     def send(self, message: FixMessage) -> bool:
         """False when the session is not logged on: the message was not sent."""

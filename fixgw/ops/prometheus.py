@@ -29,6 +29,15 @@ class Metrics:
         self.session_up = Gauge("fixgw_session_up", "1 while logged on to the exchange", registry=r)
         self.logons = Counter("fixgw_logons_total", "Logons to the exchange", registry=r)
         self.disconnects = Counter("fixgw_disconnects_total", "Sessions ended", registry=r)
+        self.logon_attempts = Counter(
+            "fixgw_logon_attempts_total", "Logons sent: first connection and reconnects", registry=r
+        )
+        self.heartbeat_round_trip = Histogram(
+            "fixgw_heartbeat_round_trip_seconds",
+            "TestRequest sent to the Heartbeat answering it",
+            buckets=(1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 0.5, 1.0, 5.0),
+            registry=r,
+        )
         self.messages = Counter(
             "fixgw_fix_messages_total",
             "FIX messages by direction and type",

@@ -3,8 +3,10 @@ and the metrics endpoint of a live gateway."""
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
+import time
 import urllib.request
 from pathlib import Path
 
@@ -42,6 +44,16 @@ def test_ready_after_logon_watchdog_while_healthy_stopping_on_sigterm(
     sock.close()
 
 
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        return str(r.read().decode())
+
+
+def heartbeats_timed(text: str) -> int:
+    found = re.search(r"^fixgw_heartbeat_round_trip_seconds_count (\S+)$", text, re.M)
+    return int(float(found.group(1))) if found else 0
+
+
 def test_a_live_gateway_serves_its_metrics(make_stack: StackFactory) -> None:
     port = free_port()
     stack = make_stack(start=False)
@@ -57,9 +69,15 @@ def test_a_live_gateway_serves_its_metrics(make_stack: StackFactory) -> None:
         gw.request("md_subscribe", symbol="BTC/USD", what=["book"])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
             assert r.status == 200
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-            text = r.read().decode()
+        text = scrape(port)
+        for _ in range(50):  # the first TestRequest goes out within a second of logon
+            if heartbeats_timed(text):
+                break
+            time.sleep(0.1)
+            text = scrape(port)
+    assert heartbeats_timed(text)
     for expected in (
+        "fixgw_logon_attempts_total 1.0",
         "fixgw_session_up 1.0",
         "fixgw_logons_total 1.0",
         "fixgw_order_round_trip_seconds_count 1.0",

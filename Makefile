@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint bench fuzz clean
+.PHONY: help install demo test lint bench fuzz wheels clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-9s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ bench: install ## benchmarks: print figures and gateway/floor ratios
 
 fuzz: install ## 100,000 fuzzed requests against a live gateway (CI runs 1,500)
 	FIXGW_FUZZ_EXAMPLES=100000 $(BIN)/pytest -q tests/integration/test_hostile_clients.py -k fuzz
+
+wheels: ## build fixgw and every dependency as wheels in dist/wheels (the Docker image's build stage)
+	$(PYTHON) -m pip wheel --quiet --wheel-dir dist/wheels .
 
 clean: ## remove the venv, caches and run state
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

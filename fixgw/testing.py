@@ -66,15 +66,17 @@ class Process:
     args: list[str]
     log_path: Path
     env: dict[str, str]
+    python: str = sys.executable
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "fixgw", *self.args],
+            [self.python, "-m", "fixgw", *self.args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
+            cwd=self.log_path.parent,
         )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
@@ -114,6 +116,8 @@ class LocalStack:
     metrics_port: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment for the gateway process (NOTIFY_SOCKET, say)."""
+    python: str = sys.executable
+    """The interpreter both processes run under (another virtualenv's, say)."""
     sim: Process | None = None
     gateway: Process | None = None
 
@@ -142,7 +146,9 @@ class LocalStack:
         }
         path = self.root / "sim.yaml"
         path.write_text(yaml.safe_dump(config))
-        self.sim = Process("sim", ["sim", "-c", str(path)], self.root / "sim.log", self._env())
+        self.sim = Process(
+            "sim", ["sim", "-c", str(path)], self.root / "sim.log", self._env(), self.python
+        )
         self.sim.start()
         wait_until(lambda: port_open(self.sim_port), 20, "the simulator to listen")
 
@@ -175,7 +181,7 @@ class LocalStack:
         path = self.root / "gateway.yaml"
         path.write_text(yaml.safe_dump(self.gateway_config()))
         self.gateway = Process(
-            "gateway", ["run", "-c", str(path)], self.root / "gateway.log", self._env()
+            "gateway", ["run", "-c", str(path)], self.root / "gateway.log", self._env(), self.python
         )
         self.gateway.start()
         wait_until(lambda: Path(self.socket_path).exists(), 20, "the gateway's socket")

@@ -135,7 +135,9 @@ def test_shipped_example_configs_are_valid(tmp_path: Path, monkeypatch: pytest.M
     secret.write_text("s\n")
     example = tmp_path / "fixgw.yaml"
     example.write_text(
-        (root / "fixgw.example.yaml").read_text().replace("/etc/fixgw/okcoin-secret", str(secret))
+        (root / "fixgw.example.yaml")
+        .read_text()
+        .replace("/run/credentials/fixgw.service/okcoin-secret", str(secret))
     )
     monkeypatch.setenv("OKCOIN_API_KEY", "k")
     config = load_gateway_config(example)

@@ -210,6 +210,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_session_reset_seq(args: argparse.Namespace) -> int:
+    with _client(args) as gw:
+        _print(gw.request("session_reset_seq"))
+    return 0
+
+
 def cmd_events(args: argparse.Namespace) -> int:
     with _client(args) as gw:
         gw.subscribe(args.topic or ["orders", "session", "errors"], since=args.since)
@@ -336,6 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     client_options(p)
     p = command("status", cmd_status, "session state, sequence numbers, uptime")
+    client_options(p)
+    session = sub.add_parser("session", help="the FIX session to the exchange")
+    session_sub = session.add_subparsers(dest="session_command", required=True)
+    p = command(
+        "reset-seq",
+        cmd_session_reset_seq,
+        "set both sequence numbers to 1 (refused while the session is up)",
+        session_sub,
+    )
     client_options(p)
     p = command("events", cmd_events, "stream events as JSON lines")
     p.add_argument("--topic", action="append", help="orders, session, errors (repeatable)")

@@ -50,6 +50,20 @@ class TlsConfig(_Config, frozen=True, kw_only=True):
     """Off only for testing: no certificate or host name check at all."""
 
 
+class ReconnectConfig(_Config, frozen=True, kw_only=True):
+    """Exponential backoff between connection attempts: floor_s * factor ** failures in a
+    row, at most ceiling_s, less up to `jitter` of it at random."""
+
+    floor_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 1.0
+    ceiling_s: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 60.0
+    factor: Annotated[float, msgspec.Meta(ge=1, le=10)] = 2.0
+    jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+
+    def __post_init__(self) -> None:
+        if self.ceiling_s < self.floor_s:
+            raise ValueError("ceiling_s must not be below floor_s")
+
+
 class SessionConfig(_Config, frozen=True, kw_only=True):
     host: NonEmpty = "127.0.0.1"
     port: Port = 9880
@@ -57,7 +71,7 @@ class SessionConfig(_Config, frozen=True, kw_only=True):
     """Ours; OKCoin asks for a long random string (a UUID) that others cannot guess."""
     target_comp_id: NonEmpty = "OKSERVER"
     heartbeat_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 30
-    reconnect_interval_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 5
+    reconnect: ReconnectConfig = msgspec.field(default_factory=ReconnectConfig)
     reset_seq_num_on_logon: bool = False
     """Sends 141=Y on every logon. Off: sequence numbers persist and gaps are resent."""
     store_dir: NonEmpty = "var/store"

@@ -64,6 +64,7 @@ from fixgw.okcoin.tags import MsgType
 from fixgw.ops.prometheus import Metrics
 from fixgw.orders import Order, OrderTracker
 from fixgw.reconcile import Reconciler
+from fixgw.reconnect import Backoff, Phase, Reconnector
 from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
 from fixgw.tls import Endpoint, Pipe, client_context
 
@@ -153,7 +154,6 @@ class Gateway:
                 sender_comp_id=s.sender_comp_id,
                 target_comp_id=s.target_comp_id,
                 heartbeat_s=s.heartbeat_s,
-                reconnect_interval_s=s.reconnect_interval_s,
                 store_dir=Path(s.store_dir),
                 dictionary=Path(s.dictionary) if s.dictionary else bundled_dictionary(),
                 logout_timeout_s=s.logout_timeout_s,
@@ -183,6 +183,11 @@ class Gateway:
         )
         self._watchdog: asyncio.Task[None] | None = None
         self._account_task: asyncio.Task[None] | None = None
+        self._reconnect_task: asyncio.Task[None] | None = None
+        r = config.session.reconnect
+        self.reconnector = Reconnector(
+            self.session, Backoff(r.floor_s, r.ceiling_s, r.factor, r.jitter)
+        )
         self._account_refresh_due = False
         self._account_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._mass_status: dict[str, tuple[asyncio.Future[None], list[ExecutionReport]]] = {}
@@ -209,13 +214,15 @@ class Gateway:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        self.session.start()
+        s = self.config.session
+        self.session.start(None if s.reset_seq_num_on_logon else self.journal.inbound_checkpoint())
+        self._reconnect_task = self.loop.create_task(self.reconnector.run())
         self._watchdog = self.loop.create_task(self._periodic_checks())
         if self.config.account.refresh_s > 0:
             self._account_task = self.loop.create_task(self._refresh_account_periodically())
 
     async def stop(self) -> None:
-        for task in (self._watchdog, self._account_task):
+        for task in (self._reconnect_task, self._watchdog, self._account_task):
             if task is not None:
                 task.cancel()
         await asyncio.to_thread(self.session.stop)
@@ -224,7 +231,8 @@ class Gateway:
         self.journal.close()
 
     async def _periodic_checks(self) -> None:
-        interval = min(1.0, max(0.05, self.config.market_data.stale_after_s / 4))
+        s, md = self.config.session, self.config.market_data
+        interval = max(0.05, min(1.0, md.stale_after_s / 4, s.heartbeat_s / 8))
         next_probe = self.loop.time()
         while True:
             await asyncio.sleep(interval)
@@ -233,8 +241,21 @@ class Gateway:
                 self.refresh_gauges()
                 if self.loop.time() >= next_probe and self.session.probe():
                     next_probe = self.loop.time() + self.config.session.heartbeat_s
+                self._drop_a_silent_exchange()
             except Exception:
-                log.exception("market data check failed")
+                log.exception("periodic check failed")
+
+    def _drop_a_silent_exchange(self) -> None:
+        """QuickFIX gives up on a silent peer after 2.4 heartbeat intervals; two is enough,
+        with a TestRequest sent every interval."""
+        silent_s = self.metrics.seconds_since_inbound()
+        if self.session_state == "up" and silent_s > 2 * self.config.session.heartbeat_s:
+            log.error(
+                "exchange silent for two heartbeat intervals; disconnecting",
+                silent_s=round(silent_s, 3),
+            )
+            self._logout_text = f"exchange silent for {silent_s:.1f} s"
+            self.session.disconnect()
 
     # ------------------------------------------------------------ reload
 
@@ -499,8 +520,8 @@ class Gateway:
         self._require_session()
         if not self.reconciler.ready:
             raise RequestError(
-                f"reconciling {self.reconciler.pending} open orders with the exchange after "
-                "logon; new orders are taken once that is done",
+                f"reconciling {self.reconciler.pending} open orders with the exchange; "
+                "new orders are taken once that is done",
                 code=ErrorCode.NOT_READY,
             )
         cmd = SubmitOrder(
@@ -513,12 +534,15 @@ class Gateway:
             price=price,
         )
         event = self.tracker.submit(cmd)
+        self._publish_orders([event])
+        self.journal.flush()  # on disk before the exchange can know of it
         self._sent_at[cmd.cl_ord_id] = arrived
         if not self.session.send(outbound.new_order_single(cmd, self.options)):
-            self.tracker.forget(cmd.cl_ord_id)
             self._sent_at.pop(cmd.cl_ord_id, None)
+            self._publish_orders(
+                self.tracker.refused(cmd.cl_ord_id, "not sent: the session went down", utc_now())
+            )
             raise self._not_connected()
-        self._publish_orders([event])
         return {"cl_ord_id": cmd.cl_ord_id, "status": event.status}
 
     def cancel_order(self, req: CancelOrderRequest) -> dict[str, Any]:
@@ -589,6 +613,7 @@ class Gateway:
             "version": __version__,
             "session": self.session_state,
             "session_id": self.session.name,
+            "connection": self.reconnector.status(),
             "seq_nums": self.session.sequence_numbers(),
             "uptime_s": round(time.monotonic() - self.started, 3),
             "last_event_seq": self.bus.seq,
@@ -603,6 +628,21 @@ class Gateway:
                 "last_error": self.tls_pipe.last_error if self.tls_pipe else None,
             },
         }
+
+    def reset_sequence_numbers(self) -> dict[str, Any]:
+        """The operator's `fixgw session reset-seq`: refused while the session is up."""
+        if self.session_state == "up" or self.reconnector.phase is Phase.LOGGING_ON:
+            raise RequestError(
+                "refused: the session is up; sequence numbers are reset only while it is down",
+                code=ErrorCode.SESSION_UP,
+            )
+        try:
+            seq_nums = self.session.reset_sequence_numbers()
+        except RuntimeError as exc:
+            raise RequestError(f"refused: {exc}", code=ErrorCode.SESSION_UP) from exc
+        self.journal.mark_inbound(0)
+        log.warning("sequence numbers reset to 1 by the operator", session=self.session.name)
+        return {"seq_nums": seq_nums}
 
     def _locate(self, ref: OrderRef) -> Target:
         """The tracked order and its ids, or the exchange ids a client gave for an untracked one."""
@@ -646,14 +686,21 @@ class Gateway:
         try:
             if item.what is Happening.APP:
                 self._on_app_message(item)
+                self.journal.mark_inbound(item.msg_seq_num)
+            elif item.what is Happening.LOGON_SENT:
+                self.reconnector.logon_sent()
             elif item.what is Happening.LOGON:
+                self.reconnector.up()
                 self._on_logon()
             elif item.what is Happening.DOWN:
+                self.reconnector.down()
                 self._on_down()
             elif item.what is Happening.LOGOUT_RECEIVED:
                 msg = parse(item.raw)
                 self._logout_reason = inbound.logout_reason(msg)
                 self._logout_text = msg.get(58)
+            elif item.what is Happening.APP_REJECTED:
+                self._check_orders_again("QuickFIX rejected a message from the exchange", item.raw)
             elif item.what is Happening.REJECT_RECEIVED:
                 self._on_exchange_error(inbound.session_reject(parse(item.raw), item.received))
         except Exception:
@@ -668,11 +715,21 @@ class Gateway:
                 log.warning(
                     "application message not handled", msg_type=msg.msg_type, msg=redact(item.raw)
                 )
+                self._check_orders_again("an unexpected message from the exchange", item.raw)
                 return
             handler(msg, item.received)
         except (DialectError, FixParseError) as exc:
             self.dialect_errors += 1
             log.error("unreadable message from the exchange", error=str(exc), msg=redact(item.raw))
+            self._check_orders_again("an unreadable message from the exchange", item.raw)
+
+    def _check_orders_again(self, why: str, raw: str) -> None:
+        """A message we could not take may have carried an order's execution: ask the
+        exchange about every open order, as after a logon, before taking new orders."""
+        if self.session_state != "up" or not self.reconciler.ready:
+            return
+        log.warning("asking the exchange about open orders again", why=why, msg=redact(raw))
+        self.reconciler.start()
 
     def _on_execution_report(self, msg: FixMessage, received: datetime) -> None:
         report = inbound.execution_report(msg, received)

@@ -41,6 +41,9 @@ class Journal:
         self._file = path.open("ab")
         self._pending: list[bytes] = []
         self._flush_scheduled = False
+        self._checkpoint_path = path.with_name(path.name + ".fixseq")
+        self._checkpoint_fd = os.open(self._checkpoint_path, os.O_RDWR | os.O_CREAT, 0o640)
+        self._inbound_seq = self._written_inbound_seq = self.inbound_checkpoint()
 
     @property
     def size_bytes(self) -> int:
@@ -79,6 +82,9 @@ class Journal:
         self._pending.append(line)
         self._index_if_due(seq)
         self.last_seq = seq
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             try:
@@ -86,25 +92,41 @@ class Journal:
             except RuntimeError:  # no loop (tools, tests): write now
                 self.flush()
 
+    def mark_inbound(self, msg_seq_num: int) -> None:
+        """The exchange's MsgSeqNum of the last message fully handled: its events are
+        appended. Written after them, so that a restart asks the exchange again for every
+        message after it (a crash between QuickFIX's store and this journal loses none)."""
+        self._inbound_seq = msg_seq_num
+        self._schedule_flush()
+
+    def inbound_checkpoint(self) -> int | None:
+        text = os.pread(self._checkpoint_fd, 32, 0).strip()
+        return int(text) if text.isdigit() else None
+
     def _index_if_due(self, seq: int) -> None:
         if not self._index or seq - self._index[-1][0] >= 1024:
             self._index.append((seq, self.size_bytes))
 
     def flush(self) -> None:
         self._flush_scheduled = False
-        if not self._pending:
-            return
-        data = b"".join(self._pending)
-        self._pending.clear()
-        self._file.write(data)
-        self._file.flush()
-        if self.fsync:
-            os.fsync(self._file.fileno())
-        self._size += len(data)
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self._file.write(data)
+            self._file.flush()
+            if self.fsync:
+                os.fsync(self._file.fileno())
+            self._size += len(data)
+        if self._inbound_seq != self._written_inbound_seq and self._inbound_seq is not None:
+            os.pwrite(self._checkpoint_fd, b"%020d\n" % self._inbound_seq, 0)
+            if self.fsync:
+                os.fsync(self._checkpoint_fd)
+            self._written_inbound_seq = self._inbound_seq
 
     def close(self) -> None:
         self.flush()
         self._file.close()
+        os.close(self._checkpoint_fd)
 
     def lines(self, since: int = 0) -> Iterator[tuple[int, str, bytes]]:
         """(seq, type, line) of every entry after `since`, oldest first."""

@@ -131,12 +131,6 @@ class OrderTracker:
         if order is not None and order.cancel_pending == cmd.cl_ord_id:
             order.cancel_pending = None
 
-    def forget(self, cl_ord_id: str) -> None:
-        """Drop an order that was never sent (session down), so its id can be used again."""
-        order = self._orders.pop(cl_ord_id, None)
-        if order is not None and order.order_id is not None:
-            self._by_order_id.pop(order.order_id, None)
-
     def restore(self, events: Iterable[Event]) -> int:
         """Rebuild from journaled order events (each carries the whole order); returns how
         many orders are open. What the venue did meanwhile, reconciliation finds out."""

@@ -29,8 +29,11 @@ log = structlog.get_logger("fixgw.session")
 
 
 class Happening(StrEnum):
+    LOGON_SENT = "logon_sent"
     LOGON = "logon"
     LOGOUT_RECEIVED = "logout_received"
+    APP_REJECTED = "app_rejected"
+    """QuickFIX refused an application message from the exchange (it never reaches us)."""
     REJECT_RECEIVED = "reject_received"
     DOWN = "down"
     APP = "app"
@@ -43,6 +46,7 @@ class Inbound:
     what: Happening
     raw: str
     received: datetime
+    msg_seq_num: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +56,6 @@ class InitiatorSettings:
     sender_comp_id: str
     target_comp_id: str
     heartbeat_s: int
-    reconnect_interval_s: int
     store_dir: Path
     dictionary: Path
     logout_timeout_s: float
@@ -67,7 +70,10 @@ class InitiatorSettings:
 
 ID_TAGS = (11, 8000, 262, 584)
 """ClOrdID, AccReqID, MDReqID, MassStatusReqID: what names a request we sent."""
+MSG_SEQ_NUM = 34
 TEST_REQ_ID = 112
+REF_MSG_TYPE = 372
+ADMIN_MSG_TYPES = frozenset("0123456A")
 
 
 class SentLog:
@@ -121,8 +127,8 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._metrics.gap_fills.labels(direction).inc()
         return msg_type
 
-    def _put(self, what: Happening, raw: str = "") -> None:
-        self._inbox.put(Inbound(what, raw, datetime.now(UTC)))
+    def _put(self, what: Happening, raw: str = "", msg_seq_num: int = 0) -> None:
+        self._inbox.put(Inbound(what, raw, datetime.now(UTC), msg_seq_num))
 
     def onCreate(self, sessionID: fix.SessionID) -> None:
         pass
@@ -144,9 +150,13 @@ class _Application(fix.Application):  # type: ignore[misc]
             msg_type = self._count("out", message)
             if msg_type == "A":
                 self._metrics.logon_attempts.inc()
+                self._put(Happening.LOGON_SENT)
                 self._test_requests.clear()
                 for tag, value in self._settings.logon_fields.items():
                     message.setField(tag, value)
+            elif msg_type == "3" and message.isSetField(REF_MSG_TYPE):
+                if message.getField(REF_MSG_TYPE) not in ADMIN_MSG_TYPES:
+                    self._put(Happening.APP_REJECTED, message.toString())
             elif msg_type == "1" and message.isSetField(TEST_REQ_ID):
                 if len(self._test_requests) >= 64:
                     self._test_requests.clear()
@@ -196,7 +206,7 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._count("in", message)
             if self._debug:
                 log.debug("fix in", msg=describe(raw, self._names))
-            self._put(Happening.APP, raw)
+            self._put(Happening.APP, raw, int(message.getHeader().getField(MSG_SEQ_NUM)))
         except Exception as exc:
             self._on_error("fromApp", exc)
 
@@ -229,7 +239,7 @@ class ExchangeSession:
                     "SocketConnectHost": settings.host,
                     "SocketConnectPort": settings.port,
                     "HeartBtInt": settings.heartbeat_s,
-                    "ReconnectInterval": settings.reconnect_interval_s,
+                    "ReconnectInterval": 1,  # the pace is fixgw.reconnect's
                     "LogoutTimeout": max(1, round(settings.logout_timeout_s)),
                 }
             },
@@ -242,8 +252,21 @@ class ExchangeSession:
     def name(self) -> str:
         return str(self.session_id.toString())
 
-    def start(self) -> None:
+    def start(self, handled_up_to: int | None = None) -> None:
+        """`handled_up_to`: the exchange's last MsgSeqNum whose effects are journaled. If
+        QuickFIX's store is past it (a crash in between), expect the next one again, so the
+        logon asks the exchange to resend everything after it."""
         self._initiator = fix.SocketInitiator(self._app, self._store, self._qf_settings)
+        session = self._session()
+        if handled_up_to is not None and session is not None:
+            expected = int(session.getExpectedTargetNum())
+            if expected > handled_up_to + 1:
+                log.warning(
+                    "messages received but not journaled before the last stop; asking again",
+                    from_seq=handled_up_to + 1,
+                    to_seq=expected - 1,
+                )
+                session.setNextTargetMsgSeqNum(handled_up_to + 1)
         self._initiator.start()
 
     def stop(self) -> None:
@@ -259,6 +282,33 @@ class ExchangeSession:
     def logged_on(self) -> bool:
         session = self._session()
         return bool(session is not None and session.isLoggedOn())
+
+    def disconnect(self) -> None:
+        """Drop the connection without a Logout (the peer is not answering)."""
+        session = self._session()
+        if session is not None:
+            session.disconnect()
+
+    def enable(self) -> None:
+        """Let QuickFIX connect on its next tick."""
+        session = self._session()
+        if session is not None:
+            session.logon()
+
+    def disable(self) -> None:
+        """Keep QuickFIX from connecting; never while logged on (it would log out)."""
+        session = self._session()
+        if session is not None and not session.isLoggedOn():
+            session.logout()
+
+    def reset_sequence_numbers(self) -> dict[str, int]:
+        """Both sequence numbers back to 1, in the store: the operator's call, never ours."""
+        session = self._session()
+        if session is None or session.isLoggedOn() or session.sentLogon():
+            raise RuntimeError("the session is up or logging on")
+        session.setNextSenderMsgSeqNum(1)
+        session.setNextTargetMsgSeqNum(1)
+        return self.sequence_numbers()
 
     def sequence_numbers(self) -> dict[str, int]:
         session = self._session()

@@ -159,7 +159,7 @@ class LocalStack:
                 "port": self.sim_port,
                 "sender_comp_id": COMP_ID,
                 "heartbeat_s": 5,
-                "reconnect_interval_s": 1,
+                "reconnect": {"floor_s": 1, "ceiling_s": 2, "jitter": 0},
                 "store_dir": str(self.root / "store"),
                 "tls": {"enabled": False},
             },

@@ -131,6 +131,12 @@ class Client:
             return self._events.popleft()
         return self._read_until(lambda m: "seq" in m, timeout, keep_events=False)
 
+    def take_events(self) -> list[dict[str, Any]]:
+        """The events that arrived while waiting for replies, handed over without waiting."""
+        events = list(self._events)
+        self._events.clear()
+        return events
+
     def wait_for(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
     ) -> dict[str, Any]:

@@ -46,6 +46,7 @@ class ErrorCode(StrEnum):
     ORDER_CLOSED = "order_closed"
     NOT_CONNECTED = "not_connected"
     NOT_READY = "not_ready"
+    SESSION_UP = "session_up"
     EXCHANGE_ERROR = "exchange_error"
     UNAUTHORIZED = "unauthorized"
     TIMEOUT = "timeout"
@@ -121,6 +122,10 @@ class Status(Request, frozen=True, kw_only=True):
     pass
 
 
+class ResetSeqNums(Request, frozen=True, kw_only=True):
+    """Both FIX sequence numbers back to 1; refused while the session is up."""
+
+
 MdKind = Literal["book", "trades"]
 
 
@@ -152,6 +157,7 @@ OPS: dict[str, type[Request]] = {
     "order_status": OrderStatusRequest,
     "orders": ListOrders,
     "status": Status,
+    "session_reset_seq": ResetSeqNums,
     "md_subscribe": MdSubscribe,
     "md_unsubscribe": MdUnsubscribe,
     "book": BookRequest,

@@ -237,6 +237,8 @@ class ApiServer:
                 return {"trades": g.trades(request.symbol, request.limit)}
             case p.Status():
                 return g.status()
+            case p.ResetSeqNums():
+                return g.reset_sequence_numbers()
             case p.Subscribe():
                 return self._subscribe(client, request)
             case p.Unsubscribe():

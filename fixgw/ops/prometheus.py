@@ -103,7 +103,10 @@ class Metrics:
         )
         self.journal_bytes = Gauge("fixgw_journal_bytes", "Size of the event journal", registry=r)
         self._last_inbound = time.monotonic()
-        self.last_inbound.set_function(lambda: time.monotonic() - self._last_inbound)
+        self.last_inbound.set_function(self.seconds_since_inbound)
+
+    def seconds_since_inbound(self) -> float:
+        return time.monotonic() - self._last_inbound
 
     def inbound(self, msg_type: str) -> None:
         self._last_inbound = time.monotonic()

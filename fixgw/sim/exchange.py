@@ -33,10 +33,13 @@ from fixgw.qf import ALWAYS_ON, VALIDATION, make_settings, msg_type_of, session_
 from fixgw.sim.accounts import Ledger
 from fixgw.sim.marketdata import MarketDataPublisher
 from fixgw.sim.matching import Fill, MatchingEngine, SimOrder
+from fixgw.sim.orderlog import OrderLog
 from fixgw.tls import Endpoint, Pipe, server_context
 
 log = structlog.get_logger("fixgw.sim")
 
+
+_ORDER_CHANGING = frozenset({MsgType.NEW_ORDER_SINGLE, MsgType.ORDER_CANCEL_REQUEST})
 
 _REQUEST_ID_TAGS = (Tag.CL_ORD_ID, Tag.ACC_REQ_ID, Tag.MD_REQ_ID, Tag.MASS_STATUS_REQ_ID)
 """The tags that name a request; E1000 carries the first three."""
@@ -53,10 +56,14 @@ class SimApplication(fix.Application):  # type: ignore[misc]
     def __init__(self, config: SimConfig) -> None:
         super().__init__()
         self.config = config
+        self.order_log = OrderLog(Path(config.store_dir) / "orders.jsonl")
+        kept_stem, commands = self.order_log.read()
         stem = base36(time.time_ns() // 1000)
-        self.engine = MatchingEngine(list(config.symbols), id_stem=f"{stem}-")
+        self.engine = MatchingEngine(list(config.symbols), id_stem=f"{kept_stem or stem}-")
         self._exec_ids = itertools.count(1)
         self._exec_stem = f"E{stem}-"
+        """Fresh each start: ids spent on status answers before a crash are not in the log."""
+        self._replaying = False
         self._seed_ids = itertools.count(1)
         self._accounts = {a.comp_id: a for a in config.accounts}
         self._refused_logon: set[str] = set()
@@ -75,6 +82,8 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         )
         self.errors = 0
         self._seed()
+        self._replay(commands)
+        self.order_log.open(kept_stem or stem)
 
     # ------------------------------------------------------------ QuickFIX callbacks
 
@@ -137,9 +146,23 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             elif handler is None or msg.msg_type in self.config.unsupported:
                 self._business_reject(msg, client)
             else:
+                if msg.msg_type in _ORDER_CHANGING:
+                    self.order_log.append(client, msg.raw)
                 handler(msg, client)
         except Exception:
             self._failed("fromApp", message)
+
+    def _replay(self, commands: list[tuple[str, str]]) -> None:
+        self._replaying = True
+        try:
+            for client, raw in commands:
+                msg = parse(raw, GROUPS)
+                if client in self._accounts:
+                    self._handlers[msg.msg_type](msg, client)
+        finally:
+            self._replaying = False
+        if commands:
+            log.info("order log replayed", requests=len(commands))
 
     def _failed(self, where: str, message: fix.Message | None = None) -> None:
         self.errors += 1
@@ -176,7 +199,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
     def _order_from(self, msg: FixMessage, client: str) -> SimOrder:
         f = msg.fields
         account = self._accounts[client]
-        if f.get(Tag.ACCOUNT) != f"{account.api_key},{account.secret_key}":
+        if not self._replaying and f.get(Tag.ACCOUNT) != f"{account.api_key},{account.secret_key}":
             raise _Refused(RejectReason.OTHER, "Account (1) must be apiKey,secretKey")
         cl_ord_id = f.get(Tag.CL_ORD_ID, "")
         if cl_ord_id in self._cl_ord_ids.get(client, set()):
@@ -261,7 +284,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         f = msg.fields
         acc_req_id = f.get(Tag.ACC_REQ_ID, "")
         account = self._accounts[client]
-        if f.get(Tag.ACCOUNT) != f"{account.api_key},{account.secret_key}":
+        if not self._replaying and f.get(Tag.ACCOUNT) != f"{account.api_key},{account.secret_key}":
             self._send(
                 client,
                 MsgType.EXCEPTION_RESPONSE,
@@ -451,6 +474,8 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         self._send_message(client, FixMessage(msg_type=msg_type, fields=fields))
 
     def _send_message(self, client: str, message: FixMessage) -> None:
+        if self._replaying:
+            return
         fix.Session.sendToTarget(to_quickfix(message), session_id(self.config.comp_id, client))
 
     def _exec_id(self) -> str:
@@ -496,8 +521,8 @@ class Simulator:
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
-        self.app = SimApplication(config)
         Path(config.store_dir).mkdir(parents=True, exist_ok=True)
+        self.app = SimApplication(config)
         dictionary = config.dictionary or str(bundled_dictionary())
         self._session_ids = [session_id(config.comp_id, a.comp_id) for a in config.accounts]
         self.tls_pipe: Pipe | None = None

@@ -145,8 +145,8 @@ def test_subscriptions_are_requested_again_after_the_simulator_restarts(stack: L
         stack.start_sim()
         log.first(lambda e: e["type"] == "session.up" and e["seq"] > stale["seq"], timeout=20)
         snapshot = log.first(lambda e: e["type"] == "md.snapshot" and e["seq"] > stale["seq"])
-    # The restarted simulator starts from its seeded book again.
-    assert (snapshot["bids"], snapshot["asks"]) == (SEEDED_BIDS, SEEDED_ASKS)
+    # The restarted simulator remembers its orders: the seeded book and the resting bid.
+    assert (snapshot["bids"], snapshot["asks"]) == ([*SEEDED_BIDS, ["29000", "2"]], SEEDED_ASKS)
 
 
 def test_book_request_at_several_depths(stack: LocalStack) -> None:

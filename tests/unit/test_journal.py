@@ -117,3 +117,17 @@ def test_the_tracker_is_rebuilt_from_journaled_order_events(tmp_path: Path) -> N
     assert rebuilt.apply_execution(fill) == []  # its fill is known: a resend changes nothing
     done = rebuilt.get("done-1")
     assert done is not None and (done.status, done.avg_px) == (OrderStatus.FILLED, D("99"))
+
+
+def test_the_last_handled_inbound_seq_num_is_kept_beside_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    journal = Journal(path, fsync=False)
+    assert journal.inbound_checkpoint() is None
+    for seq_num in (7, 8, 1234):
+        journal.mark_inbound(seq_num)
+    journal.close()
+    assert Journal(path, fsync=False).inbound_checkpoint() == 1234
+    after_reset = Journal(path, fsync=False)
+    after_reset.mark_inbound(3)  # lower after the operator reset sequence numbers
+    after_reset.close()
+    assert Journal(path, fsync=False).inbound_checkpoint() == 3

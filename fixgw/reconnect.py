@@ -1,0 +1,147 @@
+"""Paces connection attempts to the exchange: exponential backoff with jitter.
+
+QuickFIX retries a disconnected initiator every ReconnectInterval, fixed. It only tries
+sessions that are enabled, so the `Reconnector` keeps the session disabled between attempts
+and enables it when the next one is due; QuickFIX then connects on its next one-second
+tick. An attempt has failed when no Logon went out within `CONNECT_WINDOW_S` (the TCP or
+TLS connection failed), or the session ended before the exchange answered the Logon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+import structlog
+
+log = structlog.get_logger("fixgw.reconnect")
+
+CONNECT_WINDOW_S = 3.0
+"""QuickFIX's reconnect tick (1 s) plus time to connect."""
+LOGON_WINDOW_S = 15.0
+"""QuickFIX's LogonTimeout (10 s) ends an unanswered Logon first; this is the fallback."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    floor_s: float
+    ceiling_s: float
+    factor: float
+    jitter: float
+    """Each delay is drawn from [d * (1 - jitter), d], so gateways that lost the exchange
+    together do not all knock again in the same second."""
+
+    def delay(self, failures: int, draw: Callable[[], float] = random.random) -> float:
+        """Before the next attempt, after `failures` failed attempts in a row."""
+        nominal = min(self.ceiling_s, self.floor_s * self.factor ** min(failures, 64))
+        return nominal * (1 - self.jitter * draw())
+
+
+class Phase(StrEnum):
+    CONNECTING = "connecting"
+    LOGGING_ON = "logging_on"
+    UP = "up"
+    WAITING = "waiting"
+    STOPPED = "stopped"
+
+
+class _Switch(Protocol):
+    @property
+    def logged_on(self) -> bool: ...
+    def enable(self) -> None: ...
+    def disable(self) -> None: ...
+
+
+class _Happening(StrEnum):
+    LOGON_SENT = "logon_sent"
+    UP = "up"
+    DOWN = "down"
+
+
+class Reconnector:
+    def __init__(
+        self,
+        session: _Switch,
+        backoff: Backoff,
+        connect_window_s: float = CONNECT_WINDOW_S,
+        logon_window_s: float = LOGON_WINDOW_S,
+    ) -> None:
+        self.session = session
+        self.backoff = backoff
+        self.connect_window_s = connect_window_s
+        self.logon_window_s = logon_window_s
+        self.phase = Phase.CONNECTING
+        self.failures = 0
+        self.attempts = 0
+        self.next_attempt_at: datetime | None = None
+        self._happenings: asyncio.Queue[_Happening] = asyncio.Queue()
+
+    def logon_sent(self) -> None:
+        self._happenings.put_nowait(_Happening.LOGON_SENT)
+
+    def up(self) -> None:
+        self._happenings.put_nowait(_Happening.UP)
+
+    def down(self) -> None:
+        self._happenings.put_nowait(_Happening.DOWN)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase.value,
+            "attempts": self.attempts,
+            "failures_in_a_row": self.failures,
+            "next_attempt_at": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
+        }
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self.attempts += 1
+                self.phase = Phase.CONNECTING
+                self.next_attempt_at = None
+                self.session.enable()
+                if self.session.logged_on or await self._attempt():
+                    self.failures = 0
+                    self.phase = Phase.UP
+                    while await self._happenings.get() is not _Happening.DOWN:
+                        pass
+                else:
+                    self.failures += 1
+                self.session.disable()
+                delay = self.backoff.delay(self.failures)
+                self.phase = Phase.WAITING
+                self.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+                log.warning(
+                    "exchange not connected; next attempt scheduled",
+                    failures_in_a_row=self.failures,
+                    delay_s=round(delay, 3),
+                )
+                await asyncio.sleep(delay)
+                self._drain()
+        finally:
+            self.phase = Phase.STOPPED
+
+    async def _attempt(self) -> bool:
+        if await self._next(self.connect_window_s) is not _Happening.LOGON_SENT:
+            return False
+        self.phase = Phase.LOGGING_ON
+        while (happening := await self._next(self.logon_window_s)) is _Happening.LOGON_SENT:
+            pass
+        return happening is _Happening.UP
+
+    async def _next(self, within_s: float) -> _Happening | None:
+        try:
+            async with asyncio.timeout(within_s):
+                return await self._happenings.get()
+        except TimeoutError:
+            return None
+
+    def _drain(self) -> None:
+        """What QuickFIX reported while disabled belongs to no attempt of ours."""
+        while not self._happenings.empty():
+            self._happenings.get_nowait()

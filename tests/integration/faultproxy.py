@@ -1,0 +1,136 @@
+"""A loopback TCP proxy that injects faults between the gateway and the simulator.
+
+`drop()` closes every connection; `stall()` stops forwarding what the exchange sends, with
+the connections left open (a silent peer; the exchange still hears the gateway); `delay_s`
+holds each chunk back; `rewrite` edits each whole FIX message from the exchange (reframed
+with a correct BodyLength and CheckSum) to garble it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+SOH = b"\x01"
+_HEAD = re.compile(rb"8=FIX\.4\.4\x019=(\d+)\x01")
+
+Rewrite = Callable[[list[tuple[int, bytes]]], list[tuple[int, bytes]] | None]
+"""Fields of one message (without 8, 9 and 10) in, fields out; None drops the message."""
+
+
+def frame(fields: list[tuple[int, bytes]]) -> bytes:
+    body = b"".join(b"%d=%s\x01" % (tag, value) for tag, value in fields)
+    head = b"8=FIX.4.4\x019=%d\x01" % len(body)
+    return head + body + b"10=%03d\x01" % (sum(head + body) % 256)
+
+
+def split_fields(message: bytes) -> list[tuple[int, bytes]]:
+    fields = [part.split(b"=", 1) for part in message.rstrip(SOH).split(SOH)]
+    return [(int(tag), value) for tag, value in fields if int(tag) not in (8, 9, 10)]
+
+
+class _Reframer:
+    def __init__(self, rewrite: Rewrite) -> None:
+        self.rewrite = rewrite
+        self.buffer = b""
+
+    def feed(self, data: bytes) -> bytes:
+        self.buffer += data
+        out = b""
+        while (head := _HEAD.match(self.buffer)) is not None:
+            end = head.end() + int(head.group(1)) + 7  # 10=nnn<SOH>
+            if len(self.buffer) < end:
+                break
+            message, self.buffer = self.buffer[:end], self.buffer[end:]
+            fields = self.rewrite(split_fields(message))
+            out += frame(fields) if fields is not None else b""
+        return out
+
+
+class FaultProxy:
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.delay_s = 0.0
+        self.rewrite: Rewrite | None = None
+        self.connections = 0
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._closed = False
+        threading.Thread(target=self._accept, name="faultproxy", daemon=True).start()
+
+    def drop(self) -> None:
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for s in sockets:
+            _close(s)
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._flowing.set()
+        _close(self._listener)
+        self.drop()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                _close(client)
+                continue
+            self.connections += 1
+            with self._lock:
+                self._sockets += [client, upstream]
+            reframer = _Reframer(self.rewrite) if self.rewrite is not None else None
+            for src, dst, edit, gate in (
+                (client, upstream, None, None),
+                (upstream, client, reframer, self._flowing),
+            ):
+                threading.Thread(
+                    target=self._pump, args=(src, dst, edit, gate), daemon=True
+                ).start()
+
+    def _pump(
+        self,
+        src: socket.socket,
+        dst: socket.socket,
+        edit: _Reframer | None,
+        gate: threading.Event | None,
+    ) -> None:
+        try:
+            while data := src.recv(65536):
+                if gate is not None:
+                    gate.wait()
+                if self.delay_s:
+                    time.sleep(self.delay_s)
+                if edit is not None:
+                    data = edit.feed(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _close(src)
+            _close(dst)
+
+
+def _close(s: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        s.shutdown(socket.SHUT_RDWR)
+    s.close()

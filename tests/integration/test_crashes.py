@@ -1,0 +1,187 @@
+"""SIGKILL in the middle of a burst of orders with fills, of the simulator and of the
+gateway: after a restart every execution report the simulator sent reaches the client
+exactly once, and the gateway's orders end as the simulator has them."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixgw.api.client import ApiError, Client
+from fixgw.fixmsg import parse
+from fixgw.testing import LocalStack, wait_until
+from tests.integration.conftest import StackFactory
+
+pytestmark = pytest.mark.integration
+
+BURST = 1000
+KILL_AFTER = 400
+BOOKS = {"BTC/USD": {"bids": [["29000", "1"]], "asks": [["31000", "1"]]}}
+"""Nothing near 30000: each buy at 30000 fills against the sell placed just before it."""
+
+
+def order_fields(n: int) -> dict[str, Any]:
+    side = "sell" if n % 2 == 0 else "buy"
+    return {"symbol": "BTC/USD", "side": side, "type": "limit", "price": "30000", "qty": "0.01"}
+
+
+class Burst:
+    """Places BURST orders one after another through one client, riding out the outage:
+    a refused order (no session, not reconciled yet) is placed again under a new id."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.events: list[dict[str, Any]] = []
+        self.placed: list[str] = []
+        self.refused = 0
+        self.reconnects = 0
+        self.last_seq = 0
+        self.gw = self._connect()
+
+    def _connect(self) -> Client:
+        gw = self.stack.client()
+        gw.subscribe(["orders"], since=self.last_seq or None)
+        return gw
+
+    def _take(self, event: dict[str, Any]) -> None:
+        assert event["seq"] > self.last_seq, "an event came twice or out of order"
+        self.last_seq = event["seq"]
+        self.events.append(event)
+
+    def drain(self, until: float = 0.0) -> None:
+        deadline = time.monotonic() + until
+        while True:
+            try:
+                self._take(self.gw.next_event(max(0.05, deadline - time.monotonic())))
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    return
+
+    def run(self) -> None:
+        n = 0
+        while len(self.placed) < BURST:
+            cl_ord_id = f"o{n:05d}"
+            n += 1
+            try:
+                self.gw.new_order(cl_ord_id=cl_ord_id, **order_fields(len(self.placed)))
+                self.placed.append(cl_ord_id)
+            except ApiError as exc:
+                assert exc.code in ("not_connected", "not_ready"), exc
+                self.refused += 1
+                time.sleep(0.02)
+            except (ConnectionError, OSError):
+                self.gw.close()
+                self.reconnects += 1
+                self._reconnect()
+            for event in self.gw.take_events():
+                self._take(event)
+
+    def _reconnect(self) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.gw = self._connect()
+                return
+            except (ConnectionError, OSError):
+                assert time.monotonic() < deadline, "the gateway did not come back"
+                time.sleep(0.1)
+
+
+def kill_when(burst: Burst, restart: Any) -> threading.Thread:
+    def watch() -> None:
+        while len(burst.placed) < KILL_AFTER:
+            time.sleep(0.001)
+        restart()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def sent_by_simulator(stack: LocalStack) -> list[dict[int, str]]:
+    """Every execution report in the simulator's QuickFIX store: what it sent."""
+    (body,) = (stack.root / "sim-store").glob("*.body")
+    raw = body.read_text()
+    return [
+        parse("8=FIX.4.4\x01" + part).fields
+        for part in raw.split("8=FIX.4.4\x01")[1:]
+        if "\x0135=8\x01" in "\x01" + part
+    ]
+
+
+def check_nothing_lost_nothing_doubled(burst: Burst, stack: LocalStack) -> None:
+    burst.drain(until=2)
+    wait_until(lambda: burst.gw.status()["ready"], 30, "reconciliation")
+    burst.drain(until=1)
+    fills = [e for e in burst.events if e["type"] in ("order.filled", "order.partially_filled")]
+    exec_ids = Counter(e["exec_id"] for e in fills)
+    assert max(exec_ids.values()) == 1, "a fill reached the client twice"
+    sent_fills = {r[17] for r in sent_by_simulator(stack) if r[150] in ("1", "2", "F")}
+    assert sent_fills <= set(exec_ids), "a fill the simulator sent never reached the client"
+    filled: dict[str, Decimal] = {}
+    for e in fills:
+        filled[e["cl_ord_id"]] = filled.get(e["cl_ord_id"], Decimal(0)) + Decimal(e["last_qty"])
+
+    orders = {o["cl_ord_id"]: o for o in burst.gw.request("orders", all=True)["orders"]}
+    assert set(burst.placed) <= set(orders)
+    known_to_exchange = orders_the_simulator_took(stack)
+    for cl_ord_id, order in orders.items():
+        if cl_ord_id not in known_to_exchange:
+            assert order["status"] == "rejected", order  # never reached the exchange
+            continue
+        exchange = burst.gw.request("order_status", cl_ord_id=cl_ord_id)
+        assert exchange["source"] == "exchange"
+        assert (order["status"], order["cum_qty"]) == (exchange["status"], exchange["cum_qty"])
+        assert filled.get(cl_ord_id, Decimal(0)) == Decimal(order["cum_qty"])
+    assert sum(1 for o in orders.values() if o["status"] == "filled") >= BURST - 20
+
+
+def orders_the_simulator_took(stack: LocalStack) -> set[str]:
+    """ClOrdIDs of the NewOrderSingles in the simulator's order log (it survives its kill)."""
+    took = set()
+    for line in (stack.root / "sim-store" / "orders.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        if "raw" in entry and (msg := parse(entry["raw"])).msg_type == "D":
+            took.add(msg.fields[11])
+    return took
+
+
+def test_the_simulator_killed_mid_burst(make_stack: StackFactory) -> None:
+    stack = make_stack(books=BOOKS, symbols=["BTC/USD"])
+    burst = Burst(stack)
+
+    def kill_and_restart() -> None:
+        assert stack.sim is not None
+        stack.sim.stop(signal.SIGKILL)
+        stack.start_sim()
+
+    killer = kill_when(burst, kill_and_restart)
+    burst.run()
+    killer.join(30)
+    assert burst.refused > 0, "the kill fell outside the burst"
+    check_nothing_lost_nothing_doubled(burst, stack)
+
+
+def test_the_gateway_killed_mid_burst(make_stack: StackFactory) -> None:
+    stack = make_stack(books=BOOKS, symbols=["BTC/USD"])
+    burst = Burst(stack)
+
+    def kill_and_restart() -> None:
+        assert stack.gateway is not None
+        stack.gateway.stop(signal.SIGKILL)
+        Path(stack.socket_path).unlink(missing_ok=True)
+        stack.start_gateway(wait_for_logon=False)
+
+    killer = kill_when(burst, kill_and_restart)
+    burst.run()
+    killer.join(30)
+    assert burst.reconnects > 0, "the kill fell outside the burst"
+    check_nothing_lost_nothing_doubled(burst, stack)

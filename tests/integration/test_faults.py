@@ -1,0 +1,134 @@
+"""Faults between the gateway and the exchange, through a fault-injecting proxy: a dropped
+connection, a silent exchange, a slow link, and garbled or unexpected FIX. The gateway
+notices each, recovers, and keeps trading."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fixgw.api.client import Client
+from fixgw.testing import LocalStack, free_port, wait_until
+from tests.integration.conftest import EventLog, StackFactory
+from tests.integration.faultproxy import FaultProxy, Rewrite
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def proxied(make_stack: StackFactory) -> Iterator[tuple[LocalStack, FaultProxy]]:
+    stack = make_stack(start=False)
+    proxy = FaultProxy(stack.sim_port)
+    stack.gateway_overrides["session"] = {"port": proxy.port, "heartbeat_s": 1}
+    stack.metrics_port = free_port()
+    yield stack, proxy
+    proxy.close()
+
+
+def start(stack: LocalStack) -> Client:
+    stack.start_sim()
+    stack.start_gateway()
+    gw = stack.client()
+    gw.subscribe(["orders", "session", "errors"])
+    return gw
+
+
+def buy(gw: Client, log: EventLog, cl_ord_id: str) -> dict[str, Any]:
+    gw.new_order(cl_ord_id=cl_ord_id, symbol="BTC/USD", side="buy", type="market", qty="0.1")
+    return log.find(cl_ord_id, "order.filled")
+
+
+def test_a_dropped_connection_is_noticed_and_the_session_restored(
+    proxied: tuple[LocalStack, FaultProxy],
+) -> None:
+    stack, proxy = proxied
+    with start(stack) as gw:
+        log = EventLog(gw)
+        proxy.drop()
+        assert log.first(lambda e: e["type"] == "session.down")["reason"] == "disconnected"
+        log.first(lambda e: e["type"] == "session.up", timeout=15)
+        assert proxy.connections == 2
+        assert buy(gw, log, "after-drop")["cum_qty"] == "0.1"
+
+
+def test_a_silent_exchange_is_dropped_within_two_heartbeats_and_reconnected(
+    proxied: tuple[LocalStack, FaultProxy],
+) -> None:
+    stack, proxy = proxied
+    with start(stack) as gw:
+        log = EventLog(gw)
+        proxy.stall()
+        down = log.first(lambda e: e["type"] == "session.down", timeout=15)
+        assert down["reason"].startswith("exchange silent for 2.")  # heartbeat_s is 1
+        proxy.resume()
+        log.first(lambda e: e["type"] == "session.up", timeout=15)
+        assert buy(gw, log, "after-silence")["cum_qty"] == "0.1"
+
+
+def test_a_slow_link_delays_but_loses_nothing(proxied: tuple[LocalStack, FaultProxy]) -> None:
+    stack, proxy = proxied
+    with start(stack) as gw:
+        log = EventLog(gw)
+        proxy.delay_s = 0.3
+        for n in range(3):
+            assert buy(gw, log, f"slow-{n}")["cum_qty"] == "0.1"
+        assert not [e for e in log.seen if e["type"] == "session.down"]
+        assert gw.status()["session"] == "up"
+
+
+def garble(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]] | None:
+    """Execution reports for orders named `garble-*` come back garbled, each its own way;
+    answers to status requests (ExecType I) come through clean."""
+    values = dict(fields)
+    if values.get(35) != b"8" or values.get(150) == b"I":
+        return fields
+    match values.get(11):
+        case b"garble-unknown-tag":
+            return [*fields, (9999, b"venue-extra")]
+        case b"garble-bad-value":
+            return [(tag, b"Z" if tag == 39 else value) for tag, value in fields]
+        case b"garble-unexpected-type":
+            return [(tag, b"D" if tag == 35 else value) for tag, value in fields]
+        case b"garble-unreadable-qty":
+            return [(tag, b"1e" if tag == 14 else value) for tag, value in fields]
+    return fields
+
+
+def test_garbled_or_unexpected_fix_from_the_exchange_never_stops_the_gateway(
+    proxied: tuple[LocalStack, FaultProxy],
+) -> None:
+    stack, proxy = proxied
+    rewrite: Rewrite = garble
+    proxy.rewrite = rewrite
+    with start(stack) as gw:
+        log = EventLog(gw)
+        assert buy(gw, log, "garble-unknown-tag")["cum_qty"] == "0.1"  # tolerated
+        for name in ("bad-value", "unexpected-type", "unreadable-qty"):
+            gw.new_order(
+                cl_ord_id=f"garble-{name}", symbol="BTC/USD", side="buy", type="market", qty="0.1"
+            )
+            # its report was refused, so the gateway asks the exchange about its open orders
+            # again; the answer (clean) brings the order to its true state
+            assert log.find(f"garble-{name}", "order.filled")["cum_qty"] == "0.1"
+            wait_until(lambda: gw.status()["ready"], 15, "the open orders to be checked")
+        assert buy(gw, log, "clean-after-garbage")["cum_qty"] == "0.1"
+        status = gw.status()
+        assert status["session"] == "up" and status["callback_errors"] == 0
+        rejected = scrape_counter(
+            stack, 'fixgw_fix_messages_total{direction="out",msg_type="3"}'
+        )  # QuickFIX answered the bad value and the unreadable quantity with a Reject
+        assert rejected >= 2
+        assert stack.gateway is not None and stack.gateway.running
+        assert not [e for e in log.seen if e["type"] == "session.down"]
+    assert "application message not handled" in stack.gateway.log()
+
+
+def scrape_counter(stack: LocalStack, sample: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.metrics_port}/metrics") as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[-1])
+    return 0.0

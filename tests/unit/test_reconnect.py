@@ -1,0 +1,90 @@
+"""Backoff arithmetic, and the Reconnector's pacing against a switch that records what it
+was told (QuickFIX's side is proven in tests/integration/test_session_resilience.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from fixgw.reconnect import Backoff, Phase, Reconnector
+
+
+def test_delays_grow_by_the_factor_up_to_the_ceiling() -> None:
+    backoff = Backoff(floor_s=1, ceiling_s=30, factor=2, jitter=0)
+    assert [backoff.delay(n) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+    assert backoff.delay(10_000) == 30
+
+
+def test_jitter_takes_up_to_its_fraction_off() -> None:
+    backoff = Backoff(floor_s=10, ceiling_s=60, factor=2, jitter=0.25)
+    assert backoff.delay(1, draw=lambda: 0.0) == 20
+    assert backoff.delay(1, draw=lambda: 1.0) == 15
+    delays = {backoff.delay(1) for _ in range(200)}
+    assert all(15 <= d <= 20 for d in delays) and len(delays) > 100
+
+
+class Switch:
+    def __init__(self) -> None:
+        self.logged_on = False
+        self.calls: list[str] = []
+
+    def enable(self) -> None:
+        self.calls.append("enable")
+
+    def disable(self) -> None:
+        self.calls.append("disable")
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def until(check: Callable[[], bool]) -> None:
+    """Poll: the Reconnector has no event to wait on, by design (it only paces)."""
+    for _ in range(2500):
+        if check():
+            return
+        await asyncio.sleep(0.002)
+    raise TimeoutError
+
+
+@pytest.mark.parametrize("what_fails", ["no logon sent", "logon refused"])
+def test_failures_in_a_row_back_off_and_a_logon_resets_them(what_fails: str) -> None:
+    async def scenario() -> None:
+        switch = Switch()
+        pacer = Reconnector(
+            switch,
+            Backoff(floor_s=0.01, ceiling_s=0.04, factor=2, jitter=0),
+            connect_window_s=0.02,
+            logon_window_s=0.05,
+        )
+        task = asyncio.create_task(pacer.run())
+        for failures in (1, 2, 3):
+            await until(lambda: pacer.phase is Phase.CONNECTING)
+            if what_fails == "logon refused":
+                pacer.logon_sent()
+                await settle()
+                assert pacer.phase is Phase.LOGGING_ON
+                pacer.down()
+            await until(lambda n=failures: pacer.failures == n)
+            assert pacer.phase is Phase.WAITING and pacer.next_attempt_at is not None
+        assert switch.calls[:6] == ["enable", "disable"] * 3
+        await until(lambda: pacer.phase is Phase.CONNECTING)
+        pacer.logon_sent()
+        pacer.up()
+        await settle()
+        assert pacer.phase is Phase.UP and pacer.failures == 0
+        assert switch.calls[-1] == "enable"
+        pacer.down()
+        await settle()
+        assert pacer.phase is Phase.WAITING and switch.calls[-1] == "disable"
+        assert pacer.status()["attempts"] == 4
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert pacer.phase is Phase.STOPPED
+
+    asyncio.run(scenario())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import os
 import socket
 import subprocess
@@ -113,10 +114,13 @@ def _client(args: argparse.Namespace) -> Client:
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         token = os.environ.get(args.token_env)
-        return Client.connect(
-            host=host or "127.0.0.1", port=int(port), token=token, name="fixgw-cli"
-        )
-    return Client.connect(args.socket, name="fixgw-cli")
+        return Client.connect(host=host or "127.0.0.1", port=int(port), token=token, name=_me())
+    return Client.connect(args.socket, name=_me())
+
+
+def _me() -> str:
+    """How the CLI names itself to the gateway: who is at the keyboard, for the journal."""
+    return f"fixgw-cli:{getpass.getuser()}"
 
 
 def cmd_order_new(args: argparse.Namespace) -> int:
@@ -207,6 +211,24 @@ def cmd_trades(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     with _client(args) as gw:
         _print(gw.status())
+    return 0
+
+
+def cmd_halt(args: argparse.Namespace) -> int:
+    with _client(args) as gw:
+        _print(gw.request("halt", reason=args.reason))
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    with _client(args) as gw:
+        _print(gw.request("resume"))
+    return 0
+
+
+def cmd_cancel_all(args: argparse.Namespace) -> int:
+    with _client(args) as gw:
+        _print(gw.request("cancel_all"))
     return 0
 
 
@@ -342,6 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     client_options(p)
     p = command("status", cmd_status, "session state, sequence numbers, uptime")
+    client_options(p)
+    p = command("halt", cmd_halt, "kill switch: refuse new orders, cancel every open order")
+    p.add_argument("--reason")
+    client_options(p)
+    p = command("resume", cmd_resume, "lift the kill switch")
+    client_options(p)
+    p = command("cancel-all", cmd_cancel_all, "cancel every open order (no halt)")
     client_options(p)
     session = sub.add_parser("session", help="the FIX session to the exchange")
     session_sub = session.add_subparsers(dest="session_command", required=True)

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
+from fixgw.domain import Side
 from fixgw.errors import ConfigError
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
@@ -136,6 +137,45 @@ class JournalConfig(_Config, frozen=True, kw_only=True):
     loses nothing; a power loss may lose the last moments)."""
 
 
+class SymbolLimits(_Config, frozen=True, kw_only=True):
+    max_qty: Decimal | None = None
+    max_notional: Decimal | None = None
+    """qty * price (the limit price, or the reference price for a market order)."""
+    price_band_pct: Decimal | None = None
+    """Limit prices must lie within this percentage of the last trade (else the mid)."""
+    sides: list[Side] = msgspec.field(default_factory=lambda: [Side.BUY, Side.SELL])
+
+    def __post_init__(self) -> None:
+        for name in ("max_qty", "max_notional", "price_band_pct"):
+            value = getattr(self, name)
+            if value is not None and not (value.is_finite() and value > 0):
+                raise ValueError(f"{name} must be a number > 0")
+        if self.price_band_pct is not None and self.price_band_pct >= 100:
+            raise ValueError("price_band_pct must be below 100")
+
+
+class RiskConfig(_Config, frozen=True, kw_only=True):
+    max_open_orders: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    default: SymbolLimits = msgspec.field(default_factory=SymbolLimits)
+    """For every symbol not named under `symbols`."""
+    symbols: dict[str, SymbolLimits] = msgspec.field(default_factory=dict)
+
+
+class ThrottleLimit(_Config, frozen=True, kw_only=True):
+    per_s: Annotated[float, msgspec.Meta(gt=0)]
+    burst: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
+ThrottleKind = Literal["new_order", "cancel", "status"]
+
+
+class ThrottleConfig(_Config, frozen=True, kw_only=True):
+    limits: dict[ThrottleKind, ThrottleLimit] = msgspec.field(default_factory=dict)
+    """OKCoin published no FIX rate limits: set these to what your account is allowed."""
+    policy: Literal["queue", "reject"] = "queue"
+    queue_max: Annotated[int, msgspec.Meta(ge=1)] = 1000
+
+
 class OpsConfig(_Config, frozen=True, kw_only=True):
     metrics_host: NonEmpty = "127.0.0.1"
     metrics_port: Port | None = 9464
@@ -157,6 +197,8 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
     market_data: MarketDataConfig = msgspec.field(default_factory=MarketDataConfig)
     journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
     account: AccountConfig = msgspec.field(default_factory=AccountConfig)
+    risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
+    throttle: ThrottleConfig = msgspec.field(default_factory=ThrottleConfig)
     ops: OpsConfig = msgspec.field(default_factory=OpsConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
 

@@ -35,6 +35,7 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
         loop.add_signal_handler(sig, stopping.set)
     if path is not None:
         loop.add_signal_handler(signal.SIGHUP, reload, gateway, path)
+        loop.add_signal_handler(signal.SIGUSR1, gateway.halt, "SIGUSR1", "kill switch signal")
     await api.start()
     gateway.metrics.api_clients.set_function(lambda: len(api.clients))
     gateway.metrics.api_unsent_bytes.set_function(

@@ -395,6 +395,21 @@ class SessionDown(Event, frozen=True, kw_only=True, tag="session.down"):
     logout_reason: LogoutReason | None = None
 
 
+class TradingHalted(Event, frozen=True, kw_only=True, tag="session.halted"):
+    """The kill switch: no new orders; every open order was sent a cancel."""
+
+    topic: ClassVar[str] = "session"
+    by: str
+    reason: str | None
+    cancelling: list[str]
+    """ClOrdIDs of the open orders a cancel was sent for."""
+
+
+class TradingResumed(Event, frozen=True, kw_only=True, tag="session.resumed"):
+    topic: ClassVar[str] = "session"
+    by: str
+
+
 class AccountBalance(Event, frozen=True, kw_only=True, tag="account.balance"):
     topic: ClassVar[str] = "account"
     currency: str | None
@@ -466,6 +481,8 @@ AnyEvent = (
     | OrderAnomaly
     | SessionUp
     | SessionDown
+    | TradingHalted
+    | TradingResumed
     | AccountBalance
     | ExchangeError
     | BookSnapshot

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,7 +26,13 @@ from fixgw.api.protocol import (
     positive_decimal,
 )
 from fixgw.bus import EventBus
-from fixgw.config import GatewayConfig, Secrets, SessionConfig, bundled_dictionary
+from fixgw.config import (
+    GatewayConfig,
+    Secrets,
+    SessionConfig,
+    ThrottleKind,
+    bundled_dictionary,
+)
 from fixgw.domain import (
     AccountBalance,
     CancelOrder,
@@ -52,6 +58,8 @@ from fixgw.domain import (
     SessionUp,
     Side,
     SubmitOrder,
+    TradingHalted,
+    TradingResumed,
     utc_now,
 )
 from fixgw.errors import DialectError, RequestError
@@ -65,14 +73,20 @@ from fixgw.ops.prometheus import Metrics
 from fixgw.orders import Order, OrderTracker
 from fixgw.reconcile import Reconciler
 from fixgw.reconnect import Backoff, Phase, Reconnector
+from fixgw.risk import PreTradeCheck, Throttle
 from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
 from fixgw.tls import Endpoint, Pipe, client_context
 
 log = structlog.get_logger("fixgw.gateway")
 
 
+RISK_HOLDER = "risk"
+"""Holds market-data streams open for the price band's reference price."""
+
 RELOADABLE = (
     "symbols",
+    "risk.",
+    "throttle.",
     "market_data.stale_after_s",
     "market_data.max_depth",
     "account.",
@@ -132,6 +146,15 @@ class Gateway:
         self.bus = EventBus(self.journal)
         self.tracker = OrderTracker()
         self.tracker.restore(self.journal.events(prefix="order."))
+        self.pre_trade = PreTradeCheck(config.risk)
+        self.throttle = Throttle(config.throttle)
+        self.halted: TradingHalted | None = None
+        """The kill switch, as last journaled: it holds across restarts."""
+        for event in self.journal.events(prefix="session."):
+            if isinstance(event, TradingHalted | TradingResumed):
+                self.halted = event if isinstance(event, TradingHalted) else None
+        self._owners: dict[str, Hashable] = {}
+        """ClOrdID -> the API client that placed it, for cancel on disconnect."""
         self.reconciler = Reconciler(
             self.tracker,
             self._query_order,
@@ -217,6 +240,7 @@ class Gateway:
         s = self.config.session
         self.session.start(None if s.reset_seq_num_on_logon else self.journal.inbound_checkpoint())
         self._reconnect_task = self.loop.create_task(self.reconnector.run())
+        self._hold_reference_prices()
         self._watchdog = self.loop.create_task(self._periodic_checks())
         if self.config.account.refresh_s > 0:
             self._account_task = self.loop.create_task(self._refresh_account_periodically())
@@ -257,6 +281,11 @@ class Gateway:
             self._logout_text = f"exchange silent for {silent_s:.1f} s"
             self.session.disconnect()
 
+    def _hold_reference_prices(self) -> None:
+        for symbol in self.symbols:
+            if self.pre_trade.needs_reference(symbol):
+                self.market_data.hold(RISK_HOLDER, symbol, {"book", "trades"})
+
     # ------------------------------------------------------------ reload
 
     def reload(self, new: GatewayConfig) -> tuple[list[str], list[str]]:
@@ -282,11 +311,16 @@ class Gateway:
             account=new.account,
             log=new.log,
             api=api,
+            risk=new.risk,
+            throttle=new.throttle,
         )
+        self.pre_trade = PreTradeCheck(new.risk)
+        self.throttle.config = new.throttle
         self.symbols = frozenset(new.symbols)
         md = self.market_data
         md.set_symbols(self.symbols)
         md.stale_after_s, md.max_depth = new.market_data.stale_after_s, new.market_data.max_depth
+        self._hold_reference_prices()
         if self._account_task is not None:
             self._account_task.cancel()
             self._account_task = None
@@ -494,13 +528,16 @@ class Gateway:
         for status in OrderStatus:
             m.orders.labels(status.value).set(counts.get(status, 0))
         m.journal_bytes.set(self.journal.size_bytes)
+        m.throttle_queue.set(self.throttle.queued())
+        m.halted.set(1 if self.halted else 0)
 
     def _request_market_data(self, cmd: RequestMarketData) -> bool:
         return self.session.send(outbound.market_data_request(cmd))
 
     # ------------------------------------------------------------ commands
 
-    def new_order(self, req: NewOrder) -> dict[str, Any]:
+    def new_order(self, req: NewOrder, owner: Hashable | None = None) -> dict[str, Any]:
+        """`owner`: the API connection placing it, for cancel on disconnect."""
         arrived = time.perf_counter()
         if req.symbol not in self.symbols:
             raise RequestError(
@@ -517,6 +554,13 @@ class Gateway:
             if req.price is not None
             else None
         )
+        if self.halted is not None:
+            raise RequestError(
+                f"trading is halted (by {self.halted.by}"
+                + (f": {self.halted.reason}" if self.halted.reason else "")
+                + "); `resume` lifts it",
+                code=ErrorCode.HALTED,
+            )
         self._require_session()
         if not self.reconciler.ready:
             raise RequestError(
@@ -533,17 +577,67 @@ class Gateway:
             qty=qty,
             price=price,
         )
+        if self.tracker.get(cmd.cl_ord_id) is None:
+            self._check_risk(cmd)
+        delay = self._paced("new_order")
         event = self.tracker.submit(cmd)
         self._publish_orders([event])
         self.journal.flush()  # on disk before the exchange can know of it
         self._sent_at[cmd.cl_ord_id] = arrived
-        if not self.session.send(outbound.new_order_single(cmd, self.options)):
+        if owner is not None:
+            self._owners[cmd.cl_ord_id] = owner
+        message = outbound.new_order_single(cmd, self.options)
+
+        def unsent() -> None:
             self._sent_at.pop(cmd.cl_ord_id, None)
             self._publish_orders(
                 self.tracker.refused(cmd.cl_ord_id, "not sent: the session went down", utc_now())
             )
+
+        if delay:
+            self._send_later("new_order", delay, message, unsent)
+        elif not self.session.send(message):
+            unsent()
             raise self._not_connected()
         return {"cl_ord_id": cmd.cl_ord_id, "status": event.status}
+
+    def _check_risk(self, cmd: SubmitOrder) -> None:
+        open_orders = sum(1 for _ in self.tracker.open_orders())
+        reference = self.market_data.reference_price(cmd.symbol)
+        breach = self.pre_trade.breach(cmd, reference, open_orders)
+        if breach is None:
+            return
+        self.metrics.risk_rejects.labels(breach.limit).inc()
+        log.warning(
+            "order refused by a risk limit",
+            cl_ord_id=cmd.cl_ord_id,
+            symbol=cmd.symbol,
+            limit=breach.limit,
+            why=breach.message,
+        )
+        raise RequestError(f"risk limit {breach.limit}: {breach.message}", code=ErrorCode.RISK)
+
+    def _paced(self, kind: ThrottleKind) -> float:
+        """Seconds the throttle holds this message back; raises if it refuses it."""
+        delay = self.throttle.admit(kind, self.loop.time())
+        if delay is None:
+            self.metrics.throttled.labels(kind, "rejected").inc()
+            raise RequestError(
+                f"over the {kind} rate limit; try again shortly", code=ErrorCode.THROTTLED
+            )
+        if delay:
+            self.metrics.throttled.labels(kind, "queued").inc()
+        return delay
+
+    def _send_later(
+        self, kind: ThrottleKind, delay: float, message: FixMessage, unsent: Callable[[], None]
+    ) -> None:
+        def send() -> None:
+            self.throttle.sent_queued(kind)
+            if not self.session.send(message):
+                unsent()
+
+        self.loop.call_later(delay, send)
 
     def cancel_order(self, req: CancelOrderRequest) -> dict[str, Any]:
         order, key, order_id, symbol, side = self._locate(req)
@@ -560,8 +654,21 @@ class Gateway:
             symbol=symbol,
             side=side,
         )
+        delay = self._paced("cancel")
         event = self.tracker.cancel_requested(cmd)
-        if not self.session.send(outbound.order_cancel_request(cmd, self.options)):
+        message = outbound.order_cancel_request(cmd, self.options)
+        if delay:
+            self._send_later(
+                "cancel",
+                delay,
+                message,
+                lambda: self._publish_orders(
+                    self.tracker.refused(
+                        cmd.cl_ord_id, "not sent: the session went down", utc_now()
+                    )
+                ),
+            )
+        elif not self.session.send(message):
             self.tracker.cancel_unsent(cmd)
             raise self._not_connected()
         if event is not None:
@@ -572,6 +679,48 @@ class Gateway:
             "status": "pending_cancel",
         }
 
+    # ------------------------------------------------------------ kill switch
+
+    def halt(self, by: str, reason: str | None = None) -> dict[str, Any]:
+        """Block new orders at once and cancel every open order at the exchange."""
+        cancelling = self.cancel_all(by)["cancelling"]
+        event = TradingHalted(ts=utc_now(), by=by, reason=reason, cancelling=cancelling)
+        self.halted = event
+        self.bus.publish(event)
+        log.warning("trading halted", by=by, reason=reason, cancelling=len(cancelling))
+        return {"halted": True, "cancelling": cancelling}
+
+    def resume(self, by: str) -> dict[str, Any]:
+        if self.halted is not None:
+            self.halted = None
+            self.bus.publish(TradingResumed(ts=utc_now(), by=by))
+            log.warning("trading resumed", by=by)
+        return {"halted": False}
+
+    def cancel_all(self, by: str, owner: Hashable | None = None) -> dict[str, Any]:
+        """A cancel for every open order (of `owner` only, if given); their ClOrdIDs."""
+        cancelling: list[str] = []
+        for order in list(self.tracker.open_orders()):
+            if owner is not None and self._owners.get(order.cl_ord_id) != owner:
+                continue
+            if order.cancel_pending is not None:
+                cancelling.append(order.cl_ord_id)
+                continue
+            try:
+                self.cancel_order(CancelOrderRequest(cl_ord_id=order.cl_ord_id))
+                cancelling.append(order.cl_ord_id)
+            except RequestError as exc:
+                log.error("cancel not sent", cl_ord_id=order.cl_ord_id, by=by, error=exc.message)
+        return {"cancelling": cancelling}
+
+    def client_gone(self, owner: Hashable, cancel_open_orders: bool) -> None:
+        if cancel_open_orders:
+            cancelling = self.cancel_all(f"disconnect of {owner}", owner)["cancelling"]
+            if cancelling:
+                log.warning("client gone: its open orders cancelled", cancelling=cancelling)
+        for cl_ord_id in [k for k, v in self._owners.items() if v == owner]:
+            del self._owners[cl_ord_id]
+
     async def order_status(self, req: OrderStatusRequest) -> dict[str, Any]:
         """The exchange's answer; the local state where the exchange has not acknowledged yet."""
         order, _, order_id, symbol, side = self._locate(req)
@@ -579,6 +728,10 @@ class Gateway:
             assert order is not None
             return {**self.tracker.snapshot(order), "source": "local"}
         self._require_session()
+        delay = self._paced("status")
+        if delay:
+            await asyncio.sleep(delay)
+            self.throttle.sent_queued("status")
         waiter: asyncio.Future[dict[str, Any]] = self.loop.create_future()
         self._status_waiters.setdefault(order_id, []).append(waiter)
         try:
@@ -620,6 +773,12 @@ class Gateway:
             "ready": self.reconciler.ready,
             "reconciling": self.reconciler.pending,
             "open_orders": sum(1 for _ in self.tracker.open_orders()),
+            "halted": (
+                {"by": self.halted.by, "reason": self.halted.reason, "since": self.halted.ts}
+                if self.halted
+                else None
+            ),
+            "throttle_queued": self.throttle.queued(),
             "callback_errors": self.callback_errors,
             "dialect_errors": self.dialect_errors,
             "market_data": self.market_data.status(),

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Hashable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -84,6 +85,7 @@ class MarketData:
         self._by_req_id: dict[str, _Stream] = {}
         self._new_req_id = ClOrdIdGenerator(prefix="md")
         self.session_up = False
+        self.last_trade: dict[str, Decimal] = {}
 
     def set_symbols(self, symbols: frozenset[str]) -> None:
         """New symbols get a book; a dropped one keeps serving clients already on it."""
@@ -137,6 +139,26 @@ class MarketData:
             stream.clients.discard(client)
             if not stream.clients:
                 self._stop(stream)
+
+    def hold(self, holder: Hashable, symbol: str, what: AbstractSet[str]) -> None:
+        """Keep streams open for the gateway itself (price checks), without waiting on them."""
+        for kind in sorted(what):
+            stream = self._streams.setdefault((symbol, kind), _Stream(symbol, kind))
+            stream.clients.add(holder)
+            if stream.md_req_id is None:
+                self._start(stream)
+
+    def reference_price(self, symbol: str) -> Decimal | None:
+        """The last trade, else the mid of a live book, else None."""
+        if symbol in self.last_trade:
+            return self.last_trade[symbol]
+        stream = self._streams.get((symbol, BOOK))
+        if stream is None or not stream.live:
+            return None
+        bids, asks = self.books[symbol].levels(1)
+        if not bids or not asks:
+            return None
+        return (bids[0][0] + asks[0][0]) / 2
 
     def client_gone(self, client: Hashable) -> None:
         for (symbol, kind), stream in list(self._streams.items()):
@@ -275,6 +297,8 @@ class MarketData:
             if stream is None or not stream.live or stream.md_req_id != report.md_req_id:
                 continue
             stream.last_update = now
+            if trades:
+                self.last_trade[symbol] = trades[-1].price
             for trade in trades:
                 self._publish(
                     TradeReported(

@@ -68,6 +68,7 @@ class Client:
         token: str | None = None,
         name: str = "fixgw-client",
         timeout: float = 10.0,
+        cancel_on_disconnect: bool = False,
     ) -> Client:
         if path is not None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -76,7 +77,9 @@ class Client:
         else:
             sock = socket.create_connection((host or "127.0.0.1", port or 0), timeout=timeout)
         client = cls(sock)
-        client.request("hello", name=name, token=token)
+        client.request(
+            "hello", name=name, token=token, cancel_on_disconnect=cancel_on_disconnect or None
+        )
         return client
 
     def __enter__(self) -> Client:

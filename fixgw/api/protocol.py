@@ -47,6 +47,9 @@ class ErrorCode(StrEnum):
     NOT_CONNECTED = "not_connected"
     NOT_READY = "not_ready"
     SESSION_UP = "session_up"
+    HALTED = "halted"
+    RISK = "risk_rejected"
+    THROTTLED = "throttled"
     EXCHANGE_ERROR = "exchange_error"
     UNAUTHORIZED = "unauthorized"
     TIMEOUT = "timeout"
@@ -64,6 +67,8 @@ class Request(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 class Hello(Request, frozen=True, kw_only=True):
     name: str = ""
     token: str | None = None
+    cancel_on_disconnect: bool = False
+    """Cancel this connection's open orders when it goes away."""
 
 
 class Subscribe(Request, frozen=True, kw_only=True):
@@ -122,6 +127,20 @@ class Status(Request, frozen=True, kw_only=True):
     pass
 
 
+class Halt(Request, frozen=True, kw_only=True):
+    """The kill switch: no new orders, and a cancel for every open order."""
+
+    reason: str | None = None
+
+
+class Resume(Request, frozen=True, kw_only=True):
+    pass
+
+
+class CancelAll(Request, frozen=True, kw_only=True):
+    pass
+
+
 class ResetSeqNums(Request, frozen=True, kw_only=True):
     """Both FIX sequence numbers back to 1; refused while the session is up."""
 
@@ -158,6 +177,9 @@ OPS: dict[str, type[Request]] = {
     "orders": ListOrders,
     "status": Status,
     "session_reset_seq": ResetSeqNums,
+    "halt": Halt,
+    "resume": Resume,
+    "cancel_all": CancelAll,
     "md_subscribe": MdSubscribe,
     "md_unsubscribe": MdUnsubscribe,
     "book": BookRequest,

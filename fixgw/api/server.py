@@ -44,12 +44,18 @@ class ClientConnection:
         self.transport = writer.transport
         self.number = next(_client_numbers)
         self.name = ""
+        self.cancel_on_disconnect = False
         self.authorized = not needs_token
         self.topics: set[str] = set()
         self.closed = False
         self._pending: list[bytes] = []
         self._flush_scheduled = False
         self._loop = asyncio.get_running_loop()
+
+    @property
+    def who(self) -> str:
+        """For the journal: which connection asked."""
+        return f"api client {self.number}" + (f" ({self.name})" if self.name else "")
 
     def deliver(self, line: bytes) -> None:
         """Queue one line (an event, or a reply) for this client.
@@ -217,12 +223,13 @@ class ApiServer:
         finally:
             self.clients.discard(client)
             log.info("client gone", client=client.number, name=client.name)
+            self.gateway.client_gone(client.number, client.cancel_on_disconnect)
 
     async def dispatch(self, client: ClientConnection, request: p.Request) -> Any:
         g = self.gateway
         match request:
             case p.NewOrder():
-                return g.new_order(request)
+                return g.new_order(request, owner=client.number)
             case p.CancelOrderRequest():
                 return g.cancel_order(request)
             case p.OrderStatusRequest():
@@ -239,6 +246,12 @@ class ApiServer:
                 return g.status()
             case p.ResetSeqNums():
                 return g.reset_sequence_numbers()
+            case p.Halt():
+                return g.halt(client.who, request.reason)
+            case p.Resume():
+                return g.resume(client.who)
+            case p.CancelAll():
+                return g.cancel_all(client.who)
             case p.Subscribe():
                 return self._subscribe(client, request)
             case p.Unsubscribe():
@@ -273,6 +286,7 @@ class ApiServer:
                 raise RequestError("bad or missing token", code=p.ErrorCode.UNAUTHORIZED)
             client.authorized = True
         client.name = request.name
+        client.cancel_on_disconnect = request.cancel_on_disconnect
         return {
             "server": "fixgw",
             "version": self.gateway.status()["version"],

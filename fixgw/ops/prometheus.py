@@ -53,6 +53,22 @@ class Metrics:
         self.rejects = Counter(
             "fixgw_rejects_total", "Rejects from the exchange, by reason", ["reason"], registry=r
         )
+        self.risk_rejects = Counter(
+            "fixgw_risk_rejects_total",
+            "Orders refused by a risk limit, by limit",
+            ["limit"],
+            registry=r,
+        )
+        self.throttled = Counter(
+            "fixgw_throttled_total",
+            "Messages over a rate limit, by kind and outcome (queued, rejected)",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.throttle_queue = Gauge(
+            "fixgw_throttle_queued", "Messages waiting for the throttle", registry=r
+        )
+        self.halted = Gauge("fixgw_halted", "1 while the kill switch is on", registry=r)
         self.callback_errors = Counter(
             "fixgw_callback_errors_total", "Exceptions caught in QuickFIX callbacks", registry=r
         )

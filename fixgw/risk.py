@@ -1,0 +1,124 @@
+"""What stands between a client and the exchange: pre-trade limits and outbound throttles.
+
+Pure bookkeeping, no I/O: the gateway asks `PreTradeCheck.breach` before an order is
+tracked, and `Throttle.admit` before each message goes out. The kill switch is the
+gateway's (it cancels orders); its state lives in the journal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from fixgw.config import RiskConfig, SymbolLimits, ThrottleConfig, ThrottleKind
+from fixgw.domain import OrderType, SubmitOrder
+
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True)
+class Breach:
+    limit: str
+    """Which limit: `max_qty`, `max_notional`, `price_band`, `side`, `max_open_orders`,
+    `no_reference_price` (a check needs a price the gateway does not have yet)."""
+    message: str
+
+
+class PreTradeCheck:
+    def __init__(self, config: RiskConfig) -> None:
+        self.config = config
+
+    def limits(self, symbol: str) -> SymbolLimits:
+        return self.config.symbols.get(symbol, self.config.default)
+
+    def needs_reference(self, symbol: str) -> bool:
+        return self.limits(symbol).price_band_pct is not None
+
+    def breach(
+        self, order: SubmitOrder, reference: Decimal | None, open_orders: int
+    ) -> Breach | None:
+        """The first limit the order breaks, or None. `reference`: last trade, else mid."""
+        limits = self.limits(order.symbol)
+        cap = self.config.max_open_orders
+        if cap is not None and open_orders >= cap:
+            return Breach("max_open_orders", f"{open_orders} orders open; the limit is {cap}")
+        if order.side not in limits.sides:
+            return Breach("side", f"{order.side} orders are not allowed on {order.symbol}")
+        if limits.max_qty is not None and order.qty > limits.max_qty:
+            return Breach(
+                "max_qty", f"qty {order.qty} is above the limit {limits.max_qty} for {order.symbol}"
+            )
+        price = order.price if order.order_type is OrderType.LIMIT else reference
+        if limits.max_notional is not None:
+            if price is None:
+                return Breach(
+                    "no_reference_price",
+                    f"no price for {order.symbol} yet to check a market order's notional",
+                )
+            notional = order.qty * price
+            if notional > limits.max_notional:
+                return Breach(
+                    "max_notional",
+                    f"notional {notional} is above the limit {limits.max_notional} "
+                    f"for {order.symbol}",
+                )
+        band = limits.price_band_pct
+        if band is not None and order.order_type is OrderType.LIMIT:
+            if reference is None:
+                return Breach(
+                    "no_reference_price",
+                    f"no last trade or mid for {order.symbol} yet to check the price band",
+                )
+            low, high = reference * (1 - band / HUNDRED), reference * (1 + band / HUNDRED)
+            assert order.price is not None
+            if not low <= order.price <= high:
+                return Breach(
+                    "price_band",
+                    f"price {order.price} is outside {band}% of {reference} ({low} to {high})",
+                )
+        return None
+
+
+@dataclass
+class _Bucket:
+    rate: float
+    burst: float
+    tokens: float
+    at: float
+    queued: int = 0
+
+
+@dataclass
+class Throttle:
+    """A token bucket per message kind (`new_order`, `cancel`, `status`). Over the rate,
+    `policy: queue` spaces messages out (up to `queue_max` waiting), `reject` refuses."""
+
+    config: ThrottleConfig
+    _buckets: dict[ThrottleKind, _Bucket] = field(default_factory=dict)
+
+    def admit(self, kind: ThrottleKind, now: float) -> float | None:
+        """Seconds to wait before sending (0: now), or None: refused."""
+        limit = self.config.limits.get(kind)
+        if limit is None:
+            return 0.0
+        bucket = self._buckets.get(kind)
+        if bucket is None:
+            bucket = self._buckets[kind] = _Bucket(
+                limit.per_s, limit.burst, float(limit.burst), now
+            )
+        bucket.tokens = min(bucket.burst, bucket.tokens + (now - bucket.at) * bucket.rate)
+        bucket.at = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return 0.0
+        if self.config.policy == "reject" or bucket.queued >= self.config.queue_max:
+            return None
+        bucket.tokens -= 1
+        bucket.queued += 1
+        return -bucket.tokens / bucket.rate
+
+    def sent_queued(self, kind: ThrottleKind) -> None:
+        self._buckets[kind].queued -= 1
+
+    def queued(self) -> int:
+        return sum(b.queued for b in self._buckets.values())

@@ -1,0 +1,174 @@
+"""The controls a firm puts in front of the exchange, against the simulator: pre-trade
+limits, the outbound throttle, the kill switch and cancel on disconnect."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from fixgw.api.client import ApiError, Client
+from fixgw.testing import LocalStack, wait_until
+from tests.integration.conftest import EventLog, StackFactory
+
+pytestmark = pytest.mark.integration
+
+LIMITS = {
+    "max_open_orders": 3,
+    "symbols": {
+        "BTC/USD": {"max_qty": "2", "max_notional": "45000", "price_band_pct": "1"},
+        "LTC/USD": {"sides": ["sell"]},
+    },
+}
+
+
+def sent_to_exchange(stack: LocalStack) -> list[str]:
+    """ClOrdIDs of the NewOrderSingles the simulator received."""
+    path = stack.root / "sim-store" / "orders.jsonl"
+    return [
+        raw.split("\x0111=")[1].split("\x01")[0]
+        for line in path.read_text().splitlines()
+        if "\x0135=D\x01" in (raw := json.loads(line).get("raw", ""))
+    ]
+
+
+def rest(gw: Client, cl_ord_id: str, price: str = "29900", **extra: Any) -> None:
+    fields = {"symbol": "BTC/USD", "side": "buy", "type": "limit", "qty": "0.1", "price": price}
+    gw.new_order(cl_ord_id=cl_ord_id, **{**fields, **extra})
+
+
+@pytest.mark.parametrize(
+    ("order", "limit"),
+    [
+        ({"qty": "3"}, "max_qty"),
+        ({"qty": "1.9", "price": "29990"}, "max_notional"),
+        ({"price": "30400"}, "price_band"),  # 1% of the mid, 30000
+        ({"symbol": "LTC/USD", "price": "70"}, "side"),
+    ],
+)
+def test_an_order_over_a_limit_is_refused_locally_and_never_reaches_the_exchange(
+    make_stack: StackFactory, order: dict[str, Any], limit: str
+) -> None:
+    stack = make_stack(risk=LIMITS)
+    with stack.client() as gw:
+        wait_until(lambda: gw.status()["market_data"]["BTC/USD:book"]["live"], 10, "the book")
+        with pytest.raises(ApiError) as refused:
+            rest(gw, "over", **order)
+        assert refused.value.code == "risk_rejected"
+        assert limit in refused.value.message
+        rest(gw, "within")  # the same path, inside every limit
+    assert sent_to_exchange(stack) == ["within"]
+
+
+def test_open_orders_are_capped(make_stack: StackFactory) -> None:
+    stack = make_stack(risk=LIMITS)
+    with stack.client() as gw:
+        wait_until(lambda: gw.status()["market_data"]["BTC/USD:book"]["live"], 10, "the book")
+        for n in range(3):
+            rest(gw, f"resting-{n}")
+        with pytest.raises(ApiError, match="max_open_orders"):
+            rest(gw, "fourth")
+        gw.cancel_order(cl_ord_id="resting-0")
+        gw.subscribe(["orders"])
+        EventLog(gw).find("resting-0", "order.canceled")
+        rest(gw, "fourth")
+
+
+def test_the_throttle_queues_orders_over_the_rate_and_sends_them_spaced(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(throttle={"limits": {"new_order": {"per_s": 5, "burst": 1}}})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        log = EventLog(gw)
+        for n in range(4):
+            assert (
+                gw.new_order(
+                    cl_ord_id=f"t{n}",
+                    symbol="BTC/USD",
+                    side="buy",
+                    type="limit",
+                    qty="0.1",
+                    price="29000",
+                )["status"]
+                == "pending_new"
+            )
+        assert gw.status()["throttle_queued"] == 3
+        accepted = [log.find(f"t{n}", "order.accepted") for n in range(4)]
+        assert gw.status()["throttle_queued"] == 0
+    assert sent_to_exchange(stack) == ["t0", "t1", "t2", "t3"]
+    assert [a["seq"] for a in accepted] == sorted(a["seq"] for a in accepted)
+
+
+def test_the_reject_policy_refuses_over_the_rate(make_stack: StackFactory) -> None:
+    stack = make_stack(
+        throttle={"limits": {"new_order": {"per_s": 1, "burst": 2}}, "policy": "reject"}
+    )
+    with stack.client() as gw:
+        rest(gw, "r0")
+        rest(gw, "r1")
+        with pytest.raises(ApiError) as refused:
+            rest(gw, "r2")
+        assert refused.value.code == "throttled"
+    assert sent_to_exchange(stack) == ["r0", "r1"]
+
+
+def test_halt_cancels_everything_blocks_new_orders_and_holds_across_a_restart(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack()
+    with stack.client("desk") as gw:
+        gw.subscribe(["orders", "session"])
+        log = EventLog(gw)
+        for n in range(3):
+            rest(gw, f"h{n}")
+            log.find(f"h{n}", "order.accepted")
+        halted = gw.request("halt", reason="runaway strategy")
+        assert sorted(halted["cancelling"]) == ["h0", "h1", "h2"]
+        for n in range(3):
+            log.find(f"h{n}", "order.canceled")
+        event = log.first(lambda e: e["type"] == "session.halted")
+        assert (event["by"], event["reason"]) == ("api client 2 (desk)", "runaway strategy")
+        with pytest.raises(ApiError) as refused:
+            rest(gw, "blocked")
+        assert refused.value.code == "halted" and "runaway strategy" in refused.value.message
+
+    assert stack.gateway is not None and stack.gateway.stop() == 0
+    stack.start_gateway()
+    with stack.client() as gw:
+        assert gw.status()["halted"]["reason"] == "runaway strategy"
+        with pytest.raises(ApiError, match="halted"):
+            rest(gw, "still-blocked")
+        assert gw.request("resume") == {"halted": False}
+        rest(gw, "after-resume")
+    assert "blocked" not in sent_to_exchange(stack)
+
+
+def test_sigusr1_halts(make_stack: StackFactory) -> None:
+    stack = make_stack()
+    with stack.client() as gw:
+        gw.subscribe(["session"])
+        assert stack.gateway is not None and stack.gateway.popen is not None
+        stack.gateway.popen.send_signal(signal.SIGUSR1)
+        event = gw.wait_for(lambda e: e["type"] == "session.halted")
+        assert event["by"] == "SIGUSR1"
+        assert gw.status()["halted"]["by"] == "SIGUSR1"
+
+
+def test_cancel_on_disconnect_cancels_only_that_clients_orders(make_stack: StackFactory) -> None:
+    stack = make_stack()
+    with stack.client("watcher") as watcher, stack.client("keeper") as keeper:
+        watcher.subscribe(["orders"])
+        log = EventLog(watcher)
+        rest(keeper, "kept")
+        careful = Client.connect(stack.socket_path, name="careful", cancel_on_disconnect=True)
+        rest(careful, "dropped-with-me")
+        log.find("dropped-with-me", "order.accepted")
+        careful.close()
+        log.find("dropped-with-me", "order.canceled")
+        time.sleep(0.3)
+        statuses = {o["cl_ord_id"]: o["status"] for o in watcher.orders()}
+        assert statuses["kept"] == "new"

@@ -1,0 +1,95 @@
+"""Pre-trade limits and the outbound throttle, as arithmetic."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import msgspec
+import pytest
+
+from fixgw.config import RiskConfig, ThrottleConfig
+from fixgw.domain import OrderType, Side, SubmitOrder, utc_now
+from fixgw.risk import PreTradeCheck, Throttle
+
+RISK = msgspec.convert(
+    {
+        "max_open_orders": 3,
+        "default": {"max_qty": "100"},
+        "symbols": {
+            "BTC/USD": {
+                "max_qty": "2",
+                "max_notional": "100000",
+                "price_band_pct": "5",
+                "sides": ["buy", "sell"],
+            },
+            "LTC/USD": {"sides": ["sell"]},
+        },
+    },
+    RiskConfig,
+)
+
+
+def order(
+    qty: str, price: str | None = "30000", symbol: str = "BTC/USD", side: str = "buy"
+) -> SubmitOrder:
+    return SubmitOrder(
+        ts=utc_now(),
+        cl_ord_id="c1",
+        symbol=symbol,
+        side=Side(side),
+        order_type=OrderType.LIMIT if price else OrderType.MARKET,
+        qty=D(qty),
+        price=D(price) if price else None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("submitted", "reference", "open_orders", "limit"),
+    [
+        (order("1"), D(30000), 0, None),
+        (order("1"), D(30000), 3, "max_open_orders"),
+        (order("2.5"), D(30000), 0, "max_qty"),
+        (order("1", "31400"), D(30000), 0, None),  # within 5%
+        (order("1", "31600"), D(30000), 0, "price_band"),
+        (order("1", "28400"), D(30000), 0, "price_band"),
+        (order("1"), None, 0, "no_reference_price"),
+        (order("2", None), D(60000), 0, "max_notional"),  # a market order at the reference
+        (order("1", None), None, 0, "no_reference_price"),
+        (order("1", None, symbol="LTC/USD"), None, 0, "side"),
+        (order("1", "70", symbol="LTC/USD", side="sell"), None, 0, None),
+        (order("101", "1", symbol="ETH/USD"), None, 0, "max_qty"),  # the default limits
+    ],
+)
+def test_each_limit_refuses_what_breaks_it(
+    submitted: SubmitOrder, reference: D | None, open_orders: int, limit: str | None
+) -> None:
+    breach = PreTradeCheck(RISK).breach(submitted, reference, open_orders)
+    assert (breach.limit if breach else None) == limit
+    if breach:
+        assert breach.message
+
+
+def test_the_throttle_spaces_messages_out_then_refuses_past_its_queue() -> None:
+    throttle = Throttle(
+        msgspec.convert(
+            {"limits": {"new_order": {"per_s": 10, "burst": 2}}, "queue_max": 2}, ThrottleConfig
+        )
+    )
+    assert [throttle.admit("new_order", 0.0) for _ in range(2)] == [0.0, 0.0]
+    assert throttle.admit("new_order", 0.0) == pytest.approx(0.1)
+    assert throttle.admit("new_order", 0.0) == pytest.approx(0.2)
+    assert throttle.admit("new_order", 0.0) is None  # two already waiting
+    assert throttle.queued() == 2
+    throttle.sent_queued("new_order")
+    throttle.sent_queued("new_order")
+    assert throttle.admit("new_order", 1.0) == 0.0  # refilled
+    assert throttle.admit("cancel", 0.0) == 0.0  # no limit set for cancels
+
+
+def test_the_reject_policy_refuses_at_once() -> None:
+    throttle = Throttle(
+        msgspec.convert({"limits": {"cancel": {"per_s": 1}}, "policy": "reject"}, ThrottleConfig)
+    )
+    assert throttle.admit("cancel", 0.0) == 0.0
+    assert throttle.admit("cancel", 0.5) is None
+    assert throttle.admit("cancel", 1.01) == 0.0

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -176,6 +177,31 @@ class ThrottleConfig(_Config, frozen=True, kw_only=True):
     queue_max: Annotated[int, msgspec.Meta(ge=1)] = 1000
 
 
+class BridgeSessionConfig(_Config, frozen=True, kw_only=True):
+    comp_id: NonEmpty
+    """The OMS's SenderCompID (our TargetCompID on this session)."""
+    password: SecretRef | None = None
+    """If set, the OMS's Logon must carry it in Password (554)."""
+    cl_ord_id_prefix: str | None = None
+    """Put before the OMS's ClOrdIDs on the way to the exchange; default `<comp_id>-`."""
+    cancel_on_disconnect: bool = False
+    """Cancel this OMS's open orders when its session ends."""
+
+
+class BridgeConfig(_Config, frozen=True, kw_only=True):
+    """A standard FIX 4.4 acceptor for existing OMS software."""
+
+    host: NonEmpty = "127.0.0.1"
+    port: Port
+    comp_id: NonEmpty = "FIXGW"
+    """Our SenderCompID on every bridge session."""
+    store_dir: NonEmpty = "var/bridge-store"
+    dictionary: str | None = None
+    """Default: the standard FIX44.xml installed with the QuickFIX binding."""
+    heartbeat_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 30
+    sessions: Annotated[list[BridgeSessionConfig], msgspec.Meta(min_length=1)]
+
+
 class OpsConfig(_Config, frozen=True, kw_only=True):
     metrics_host: NonEmpty = "127.0.0.1"
     metrics_port: Port | None = 9464
@@ -199,6 +225,7 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
     account: AccountConfig = msgspec.field(default_factory=AccountConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     throttle: ThrottleConfig = msgspec.field(default_factory=ThrottleConfig)
+    bridge: BridgeConfig | None = None
     ops: OpsConfig = msgspec.field(default_factory=OpsConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
 
@@ -263,6 +290,8 @@ class Secrets:
     api_key: str
     secret_key: str
     api_token: str | None
+    bridge_passwords: dict[str, str] = field(default_factory=dict)
+    """OMS comp_id -> the password its Logon must carry."""
 
     def __repr__(self) -> str:
         return "Secrets(<redacted>)"
@@ -353,11 +382,22 @@ def resolve_secrets(config: GatewayConfig, source: str = "config") -> Secrets:
     token = None
     if config.api.tcp is not None:
         token = _read_secret(config.api.tcp.token, "api.tcp.token", source)
+    passwords = {}
+    for n, oms in enumerate(config.bridge.sessions if config.bridge else []):
+        if oms.password is not None:
+            key = f"bridge.sessions[{n}].password"
+            passwords[oms.comp_id] = _read_secret(oms.password, key, source)
     return Secrets(
         api_key=_read_secret(config.credentials.api_key, "credentials.api_key", source),
         secret_key=_read_secret(config.credentials.secret_key, "credentials.secret_key", source),
         api_token=token,
+        bridge_passwords=passwords,
     )
+
+
+def standard_fix44_dictionary() -> Path:
+    """FIX44.xml as the QuickFIX binding installs it (under the environment's prefix)."""
+    return Path(sys.prefix) / "share" / "quickfix" / "FIX44.xml"
 
 
 def bundled_dictionary() -> Path:

@@ -13,6 +13,7 @@ from typing import NoReturn
 import structlog
 
 from fixgw.api.server import ApiServer
+from fixgw.bridge.router import Bridge
 from fixgw.config import GatewayConfig, SimConfig, load_gateway_config, resolve_secrets
 from fixgw.errors import FixgwError
 from fixgw.gateway import Gateway
@@ -33,9 +34,9 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    loop.add_signal_handler(signal.SIGUSR1, gateway.halt, "SIGUSR1", "kill switch signal")
     if path is not None:
         loop.add_signal_handler(signal.SIGHUP, reload, gateway, path)
-        loop.add_signal_handler(signal.SIGUSR1, gateway.halt, "SIGUSR1", "kill switch signal")
     await api.start()
     gateway.metrics.api_clients.set_function(lambda: len(api.clients))
     gateway.metrics.api_unsent_bytes.set_function(
@@ -49,6 +50,10 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
         metrics_server.start()
         log.info("metrics listening", host=config.ops.metrics_host, port=metrics_server.port)
     gateway.start()
+    bridge = None
+    if config.bridge is not None:
+        bridge = Bridge(config.bridge, secrets.bridge_passwords, gateway, loop)
+        bridge.start()
     systemd = loop.create_task(tell_systemd(gateway))
     log.info(
         "gateway started",
@@ -60,6 +65,8 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     systemd.cancel()
     log.info("gateway stopping: no new requests; logging out")
     await api.stop()
+    if bridge is not None:
+        await asyncio.to_thread(bridge.stop)
     await gateway.stop()
     if metrics_server is not None:
         metrics_server.stop()

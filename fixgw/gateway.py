@@ -648,7 +648,7 @@ class Gateway:
         self._require_session()
         cmd = CancelOrder(
             ts=utc_now(),
-            cl_ord_id=self.new_cl_ord_id(),
+            cl_ord_id=req.cancel_cl_ord_id or self.new_cl_ord_id(),
             orig_cl_ord_id=key,
             order_id=order_id,
             symbol=symbol,

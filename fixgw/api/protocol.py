@@ -99,7 +99,8 @@ class OrderRef(Request, frozen=True, kw_only=True):
 
 
 class CancelOrderRequest(OrderRef, frozen=True, kw_only=True):
-    pass
+    cancel_cl_ord_id: ClientId | None = None
+    """The cancel request's own ClOrdID; default: one the gateway makes up."""
 
 
 class OrderStatusRequest(OrderRef, frozen=True, kw_only=True):

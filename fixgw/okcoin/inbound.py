@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import TypeVar
 
+from fixgw.codetable import CodeTable
 from fixgw.domain import (
     AccountInfoReport,
     BookSnapshotReport,
@@ -42,7 +43,6 @@ from fixgw.okcoin.enums import (
     ORD_STATUS,
     ORD_TYPE,
     SIDE,
-    CodeTable,
 )
 from fixgw.okcoin.tags import MsgType, Tag
 

@@ -6,9 +6,14 @@ from typing import Any
 
 import pytest
 
-from fixgw.domain import ExecKind
+from fixgw.bridge import tables as standard
+from fixgw.codetable import CodeTable
+from fixgw.domain import AnyEvent, ExecKind, OrderEvent
 from fixgw.errors import UnknownCode
-from fixgw.okcoin.enums import ALL_TABLES, EXEC_TYPE, CodeTable
+from fixgw.okcoin.enums import ALL_TABLES as OKCOIN_TABLES
+from fixgw.okcoin.enums import EXEC_TYPE
+
+ALL_TABLES = (*OKCOIN_TABLES, *standard.ALL_TABLES)
 
 
 @pytest.mark.parametrize("table", ALL_TABLES, ids=lambda t: t.name)
@@ -35,3 +40,10 @@ def test_exec_type_trade_reads_as_trade_and_fills_are_sent_as_okcoin_does() -> N
     assert EXEC_TYPE.decode("F") is ExecKind.TRADE
     assert EXEC_TYPE.encode(ExecKind.FILL) == "2"
     assert EXEC_TYPE.encode(ExecKind.PARTIAL_FILL) == "1"
+
+
+def test_every_order_event_has_a_standard_exec_type() -> None:
+    order_event_tags = {
+        t.__struct_config__.tag for t in AnyEvent.__args__ if issubclass(t, OrderEvent)
+    }
+    assert order_event_tags == set(standard.EXEC_TYPE_OF_EVENT)

@@ -1,0 +1,1 @@
+"""The FIX bridge: a standard FIX 4.4 acceptor for existing OMS software."""

@@ -1,0 +1,143 @@
+"""The QuickFIX acceptor the OMS sessions log on to: a thin Application that checks
+passwords and hands every message to the loop, and the acceptor's lifecycle."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import quickfix as fix
+import structlog
+
+from fixgw.config import BridgeConfig
+from fixgw.fixmsg import FixMessage
+from fixgw.qf import ALWAYS_ON, VALIDATION, Inbox, make_settings, msg_type_of, to_quickfix
+
+log = structlog.get_logger("fixgw.bridge")
+
+PASSWORD = 554
+
+
+class OmsHappening(StrEnum):
+    LOGON = "logon"
+    LOGOUT = "logout"
+    APP = "app"
+
+
+@dataclass(frozen=True, slots=True)
+class OmsInbound:
+    what: OmsHappening
+    oms: str
+    """The OMS's comp id."""
+    raw: str = ""
+
+
+class _OmsApplication(fix.Application):  # type: ignore[misc]
+    def __init__(self, passwords: Mapping[str, str], inbox: Inbox[OmsInbound]) -> None:
+        super().__init__()
+        self._passwords = passwords
+        self._inbox = inbox
+
+    def onCreate(self, sessionID: fix.SessionID) -> None:
+        pass
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:
+        self._put(OmsHappening.LOGON, sessionID)
+
+    def onLogout(self, sessionID: fix.SessionID) -> None:
+        self._put(OmsHappening.LOGOUT, sessionID)
+
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        pass
+
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        refused = False
+        try:
+            if msg_type_of(message) == "A":
+                oms = sessionID.getTargetCompID().getValue()
+                expected = self._passwords.get(oms)
+                given = message.getField(PASSWORD) if message.isSetField(PASSWORD) else None
+                if expected is not None and given != expected:
+                    log.warning("OMS logon refused: wrong or missing password", oms=oms)
+                    refused = True
+        except Exception:
+            log.exception("bridge fromAdmin failed")
+        if refused:
+            raise fix.RejectLogon("wrong or missing password")
+
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        pass
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        try:
+            self._put(OmsHappening.APP, sessionID, message.toString())
+        except Exception:
+            log.exception("bridge fromApp failed")
+
+    def _put(self, what: OmsHappening, sessionID: fix.SessionID, raw: str = "") -> None:
+        try:
+            self._inbox.put(OmsInbound(what, sessionID.getTargetCompID().getValue(), raw))
+        except Exception:
+            log.exception("bridge callback failed", what=what)
+
+
+class BridgeAcceptor:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        passwords: Mapping[str, str],
+        inbox: Inbox[OmsInbound],
+        dictionary: Path,
+    ) -> None:
+        self.config = config
+        self._app = _OmsApplication(passwords, inbox)
+        self._ids = {
+            oms.comp_id: fix.SessionID("FIX.4.4", config.comp_id, oms.comp_id)
+            for oms in config.sessions
+        }
+        Path(config.store_dir).mkdir(parents=True, exist_ok=True)
+        self._settings = make_settings(
+            {
+                "ConnectionType": "acceptor",
+                "SocketAcceptHost": config.host,
+                "SocketAcceptPort": config.port,
+                "SocketReuseAddress": "Y",
+                "FileStorePath": config.store_dir,
+                "DataDictionary": str(dictionary),
+                **VALIDATION,
+                **ALWAYS_ON,
+            },
+            {sid: {} for sid in self._ids.values()},
+        )
+        self._store = fix.FileStoreFactory(self._settings)
+        self._acceptor: Any = None
+
+    def start(self) -> None:
+        self._acceptor = fix.SocketAcceptor(self._app, self._store, self._settings)
+        self._acceptor.start()
+        log.info("FIX bridge listening", host=self.config.host, port=self.config.port)
+
+    def send(self, oms: str, message: FixMessage) -> None:
+        """Sent now, or kept in the store and resent when the OMS logs on again."""
+        fix.Session.sendToTarget(to_quickfix(message), self._ids[oms])
+
+    def logged_on(self, oms: str) -> bool:
+        session = fix.Session.lookupSession(self._ids[oms])
+        return bool(session is not None and session.isLoggedOn())
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Log every OMS out and wait for the answers. `SocketAcceptor.stop()` is not called:
+        QuickFIX 1.16 crashes in it once a client has disconnected (see the simulator)."""
+        sessions = [fix.Session.lookupSession(sid) for sid in self._ids.values()]
+        for session in sessions:
+            if session is not None and session.isLoggedOn():
+                session.logout("gateway shutting down")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+            s is not None and s.isLoggedOn() for s in sessions
+        ):
+            time.sleep(0.05)

@@ -1,0 +1,298 @@
+"""The loop side of the bridge: OMS messages into the gateway's order path, the gateway's
+order and market-data events back to the OMS session that owns them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import structlog
+
+from fixgw.api.protocol import CancelOrderRequest
+from fixgw.bridge import translate
+from fixgw.bridge.acceptor import BridgeAcceptor, OmsHappening, OmsInbound
+from fixgw.bridge.translate import Refused, Tag
+from fixgw.config import BridgeConfig, standard_fix44_dictionary
+from fixgw.domain import OrderStatus
+from fixgw.errors import FixgwError
+from fixgw.fixmsg import FixMessage, redact
+from fixgw.qf import Inbox
+
+if TYPE_CHECKING:
+    from fixgw.gateway import Gateway
+
+log = structlog.get_logger("fixgw.bridge")
+
+_decode = msgspec.json.Decoder().decode
+
+SKIPPED_EVENTS = frozenset({"order.status", "order.anomaly", "order.cancel_rejected"})
+"""order.status answers go to whoever asked; cancel rejects are answered as 9, below."""
+
+
+@dataclass
+class _MdSubscription:
+    oms: str
+    md_req_id: str
+    symbol: str
+    depth: int
+
+
+class Bridge:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        passwords: Mapping[str, str],
+        gateway: Gateway,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.config = config
+        self.gateway = gateway
+        self.loop = loop
+        self.prefixes = {
+            oms.comp_id: oms.cl_ord_id_prefix or f"{oms.comp_id}-" for oms in config.sessions
+        }
+        self._cancel_on_disconnect = {
+            oms.comp_id for oms in config.sessions if oms.cancel_on_disconnect
+        }
+        self._cancel_of_order: dict[str, str] = {}
+        """The gateway's ClOrdID of an order -> the OMS's ClOrdID of its latest cancel."""
+        self._md: dict[tuple[str, str], _MdSubscription] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handlers: dict[str, Callable[[str, FixMessage], None]] = {
+            "D": self._on_new_order,
+            "F": self._on_cancel,
+            "G": self._on_replace,
+            "H": self._on_status,
+            "V": self._on_market_data_request,
+        }
+        self.acceptor = BridgeAcceptor(
+            config,
+            passwords,
+            Inbox(loop, self.on_inbound),
+            Path(config.dictionary) if config.dictionary else standard_fix44_dictionary(),
+        )
+
+    def start(self) -> None:
+        self.gateway.bus.subscribe(self, ["orders"])
+        self.acceptor.start()
+
+    def stop(self) -> None:
+        self.acceptor.stop()
+
+    # ------------------------------------------------------------ from the OMS
+
+    def on_inbound(self, item: OmsInbound) -> None:
+        try:
+            if item.what is OmsHappening.APP:
+                msg = translate.parse_oms(item.raw)
+                handler = self._handlers.get(msg.msg_type)
+                if handler is None:
+                    log.warning("OMS message not handled", oms=item.oms, msg_type=msg.msg_type)
+                    return
+                handler(item.oms, msg)
+            elif item.what is OmsHappening.LOGON:
+                log.info("OMS logged on", oms=item.oms)
+            else:
+                self._oms_gone(item.oms)
+        except Exception:
+            log.exception("OMS message failed", oms=item.oms, msg=redact(item.raw))
+
+    def _on_new_order(self, oms: str, msg: FixMessage) -> None:
+        try:
+            request = translate.new_order(msg, self.prefixes[oms])
+            self.gateway.new_order(request, owner=f"bridge:{oms}")
+        except Refused as exc:
+            self.acceptor.send(oms, translate.refused_order(msg, exc.text))
+        except FixgwError as exc:
+            self.acceptor.send(oms, translate.refused_order(msg, f"{exc.code}: {exc.message}"))
+
+    def _on_cancel(self, oms: str, msg: FixMessage) -> None:
+        """The cancel reaches the exchange as prefix + the OMS's ClOrdID for it, so its
+        events name it; refusals are answered here with OrderCancelReject."""
+        try:
+            request = translate.cancel_request(msg, self.prefixes[oms])
+        except Refused as exc:
+            self.acceptor.send(oms, translate.cancel_reject(msg, exc.text))
+            return
+        try:
+            self.gateway.cancel_order(request)
+        except FixgwError as exc:
+            order = self.gateway.tracker.get(request.cl_ord_id or "")
+            self.acceptor.send(
+                oms,
+                translate.cancel_reject(
+                    msg,
+                    f"{exc.code}: {exc.message}",
+                    order.order_id if order else None,
+                    order.shown_status if order else None,
+                ),
+            )
+
+    def _on_replace(self, oms: str, msg: FixMessage) -> None:
+        order = self.gateway.tracker.get(
+            self.prefixes[oms] + msg.fields.get(Tag.ORIG_CL_ORD_ID, "")
+        )
+        self.acceptor.send(
+            oms,
+            translate.cancel_reject(
+                msg,
+                "the exchange cannot replace an order: cancel it and send a new one",
+                order.order_id if order else None,
+                order.shown_status if order else None,
+                response_to="2",
+            ),
+        )
+
+    def _on_status(self, oms: str, msg: FixMessage) -> None:
+        self._spawn(self._answer_status(oms, msg))
+
+    async def _answer_status(self, oms: str, msg: FixMessage) -> None:
+        cl_ord_id = msg.fields.get(Tag.CL_ORD_ID, "")
+        try:
+            answer = await self.gateway.order_status(
+                translate.status_request(msg, self.prefixes[oms])
+            )
+        except (Refused, FixgwError) as exc:
+            text = exc.text if isinstance(exc, Refused) else exc.message
+            self.acceptor.send(oms, translate.refused_order(msg, text, exec_type="I"))
+            return
+        report = translate.execution_report(
+            {**answer, "type": "order.status"},
+            cl_ord_id,
+            exec_id=f"status-{cl_ord_id}-{self.gateway.bus.seq}",
+        )
+        self.acceptor.send(oms, report)
+
+    def _on_market_data_request(self, oms: str, msg: FixMessage) -> None:
+        md_req_id = msg.fields.get(Tag.MD_REQ_ID, "")
+        kind = msg.fields.get(Tag.SUBSCRIPTION_REQUEST_TYPE, "0")
+        if kind == "2":
+            sub = self._md.pop((oms, md_req_id), None)
+            if sub is not None:
+                self._release_book(sub)
+            return
+        symbols = [e[Tag.SYMBOL] for e in msg.groups.get(Tag.NO_RELATED_SYM, ())]
+        if len(symbols) != 1:
+            self.acceptor.send(
+                oms, translate.market_data_reject(md_req_id, "one symbol per request", "5")
+            )
+            return
+        depth = int(msg.fields.get(Tag.MARKET_DEPTH, "0") or 0)
+        sub = _MdSubscription(oms, md_req_id, symbols[0], depth)
+        self._spawn(self._serve_book(sub, subscribe=kind == "1"))
+
+    async def _serve_book(self, sub: _MdSubscription, subscribe: bool) -> None:
+        md = self.gateway.market_data
+        holder = f"bridge:{sub.oms}:{sub.md_req_id}"
+        try:
+            md.validate(sub.symbol, 0)
+            await md.subscribe(
+                holder, sub.symbol, {"book"}, self.gateway.config.api.request_timeout_s
+            )
+        except FixgwError as exc:
+            self.acceptor.send(sub.oms, translate.market_data_reject(sub.md_req_id, exc.message))
+            return
+        self._send_book(sub)
+        if subscribe:
+            self._md[(sub.oms, sub.md_req_id)] = sub
+            self.gateway.bus.subscribe(self, [f"md:{sub.symbol}"])
+        else:
+            md.unsubscribe(holder, sub.symbol, {"book"})
+
+    def _send_book(self, sub: _MdSubscription) -> None:
+        bids, asks = self.gateway.market_data.books[sub.symbol].levels(sub.depth)
+        self.acceptor.send(
+            sub.oms, translate.book_snapshot(sub.md_req_id, sub.symbol, bids, asks, sub.depth)
+        )
+
+    def _release_book(self, sub: _MdSubscription) -> None:
+        self.gateway.market_data.unsubscribe(
+            f"bridge:{sub.oms}:{sub.md_req_id}", sub.symbol, {"book"}
+        )
+        if not any(s.symbol == sub.symbol for s in self._md.values()):
+            self.gateway.bus.unsubscribe(self, [f"md:{sub.symbol}"])
+
+    def _oms_gone(self, oms: str) -> None:
+        log.info("OMS logged out", oms=oms)
+        for key, sub in list(self._md.items()):
+            if sub.oms == oms:
+                del self._md[key]
+                self._release_book(sub)
+        if oms in self._cancel_on_disconnect:
+            prefix = self.prefixes[oms]
+            for order in list(self.gateway.tracker.open_orders()):
+                if order.cl_ord_id.startswith(prefix) and order.cancel_pending is None:
+                    try:
+                        self.gateway.cancel_order(CancelOrderRequest(cl_ord_id=order.cl_ord_id))
+                    except FixgwError as exc:
+                        log.error("cancel on OMS disconnect failed", error=exc.message)
+
+    def _spawn(self, work: Any) -> None:
+        task = self.loop.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------ to the OMS
+
+    def deliver(self, line: bytes) -> None:
+        """The bus calls this with each event, as the JSON line clients get."""
+        try:
+            event = _decode(line)
+            kind = event["type"]
+            if kind.startswith("md."):
+                for sub in self._md.values():
+                    if sub.symbol == event.get("symbol"):
+                        self._send_book(sub)
+            elif kind == "order.cancel_rejected":
+                self._cancel_rejected(event)
+            elif kind not in SKIPPED_EVENTS:
+                self._order_event(event)
+        except Exception:
+            log.exception("event not bridged", line=line[:300])
+
+    def _owner(self, cl_ord_id: str) -> tuple[str, str] | None:
+        for oms, prefix in self.prefixes.items():
+            if cl_ord_id.startswith(prefix):
+                return oms, cl_ord_id[len(prefix) :]
+        return None
+
+    def _order_event(self, event: dict[str, Any]) -> None:
+        owner = self._owner(event["cl_ord_id"])
+        if owner is None:
+            return
+        oms, oms_cl_ord_id = owner
+        kind = event["type"]
+        cancel = self._owner(event.get("cancel_cl_ord_id") or "")
+        if kind == "order.pending_cancel" and cancel is not None:
+            self._cancel_of_order[event["cl_ord_id"]] = cancel[1]
+        cancel_id = self._cancel_of_order.get(event["cl_ord_id"])
+        if kind in ("order.pending_cancel", "order.canceled") and cancel_id is not None:
+            report = translate.execution_report(event, cancel_id, orig_cl_ord_id=oms_cl_ord_id)
+        else:
+            report = translate.execution_report(event, oms_cl_ord_id)
+        if OrderStatus(event["status"]).is_terminal:
+            self._cancel_of_order.pop(event["cl_ord_id"], None)
+        self.acceptor.send(oms, report)
+
+    def _cancel_rejected(self, event: dict[str, Any]) -> None:
+        cancel = self._owner(event["cancel_cl_ord_id"])
+        owner = self._owner(event["cl_ord_id"])
+        if cancel is None or owner is None:
+            return
+        oms, cancel_id = cancel
+        self._cancel_of_order.pop(event["cl_ord_id"], None)
+        message = FixMessage(
+            msg_type="F",
+            fields={Tag.CL_ORD_ID: cancel_id, Tag.ORIG_CL_ORD_ID: owner[1]},
+        )
+        status = OrderStatus(event["status"]) if event.get("status") else None
+        self.acceptor.send(
+            oms,
+            translate.cancel_reject(
+                message, event.get("text") or str(event["reason"]), event.get("order_id"), status
+            ),
+        )

@@ -1,0 +1,42 @@
+"""Standard FIX 4.4 codes <-> the domain's enums, for the OMS side of the bridge.
+
+The OKCoin dialect's tables live in `fixgw.okcoin.enums`; these are FIX 4.4 as an OMS
+expects it (ExecType F for fills, A for pending new), whatever the exchange speaks.
+"""
+
+from __future__ import annotations
+
+from fixgw.codetable import CodeTable
+from fixgw.domain import OrderStatus, OrderType, Side
+
+SIDE = CodeTable(54, "Side", {"1": Side.BUY, "2": Side.SELL})
+
+ORD_TYPE = CodeTable(40, "OrdType", {"1": OrderType.MARKET, "2": OrderType.LIMIT})
+
+ORD_STATUS = CodeTable(
+    39,
+    "OrdStatus",
+    {
+        "A": OrderStatus.PENDING_NEW,
+        "0": OrderStatus.NEW,
+        "1": OrderStatus.PARTIALLY_FILLED,
+        "2": OrderStatus.FILLED,
+        "6": OrderStatus.PENDING_CANCEL,
+        "4": OrderStatus.CANCELED,
+        "8": OrderStatus.REJECTED,
+    },
+)
+
+EXEC_TYPE_OF_EVENT = {
+    "order.pending_new": "A",
+    "order.accepted": "0",
+    "order.partially_filled": "F",
+    "order.filled": "F",
+    "order.pending_cancel": "6",
+    "order.canceled": "4",
+    "order.rejected": "8",
+    "order.status": "I",
+}
+"""ExecType (150) of the ExecutionReport each order event becomes."""
+
+ALL_TABLES = (SIDE, ORD_TYPE, ORD_STATUS)

@@ -1,0 +1,247 @@
+"""Standard FIX 4.4 from an OMS <-> the gateway's requests and events. Pure functions.
+
+An OMS's ClOrdIDs reach the exchange as `prefix + ClOrdID`, so every order event names
+the OMS session that owns it and the OMS's own id, across restarts, with no table kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from fixgw.api.protocol import CancelOrderRequest, NewOrder, OrderStatusRequest
+from fixgw.bridge.tables import EXEC_TYPE_OF_EVENT, ORD_STATUS, ORD_TYPE, SIDE
+from fixgw.domain import OrderStatus, OrderType, Side
+from fixgw.errors import UnknownCode
+from fixgw.fixmsg import FixMessage, GroupSpec, parse
+
+
+class Tag:
+    ACCOUNT = 1
+    AVG_PX = 6
+    CL_ORD_ID = 11
+    CUM_QTY = 14
+    EXEC_ID = 17
+    LAST_PX = 31
+    LAST_QTY = 32
+    ORDER_ID = 37
+    ORDER_QTY = 38
+    ORD_STATUS = 39
+    ORD_TYPE = 40
+    ORIG_CL_ORD_ID = 41
+    PRICE = 44
+    SIDE = 54
+    SYMBOL = 55
+    TEXT = 58
+    TRANSACT_TIME = 60
+    CXL_REJ_REASON = 102
+    ORD_REJ_REASON = 103
+    EXEC_TYPE = 150
+    LEAVES_QTY = 151
+    MD_REQ_ID = 262
+    SUBSCRIPTION_REQUEST_TYPE = 263
+    MARKET_DEPTH = 264
+    NO_MD_ENTRIES = 268
+    MD_ENTRY_TYPE = 269
+    MD_ENTRY_PX = 270
+    MD_ENTRY_SIZE = 271
+    MD_REQ_REJ_REASON = 281
+    NO_RELATED_SYM = 146
+    NO_MD_ENTRY_TYPES = 267
+    CXL_REJ_RESPONSE_TO = 434
+
+
+OMS_GROUPS = {
+    "V": (
+        GroupSpec(Tag.NO_MD_ENTRY_TYPES, Tag.MD_ENTRY_TYPE, frozenset({Tag.MD_ENTRY_TYPE})),
+        GroupSpec(Tag.NO_RELATED_SYM, Tag.SYMBOL, frozenset({Tag.SYMBOL})),
+    )
+}
+
+
+def parse_oms(raw: str) -> FixMessage:
+    return parse(raw, OMS_GROUPS)
+
+
+class Refused(Exception):
+    """An OMS message the bridge cannot take; `text` goes back to the OMS."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def _fix_decimal(value: Any) -> str:
+    text = format(Decimal(value), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _fix_time(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+
+
+def _required(msg: FixMessage, tag: int, name: str) -> str:
+    value = msg.fields.get(tag)
+    if not value:
+        raise Refused(f"{name} ({tag}) is required")
+    return value
+
+
+def new_order(msg: FixMessage, prefix: str) -> NewOrder:
+    f = msg.fields
+    try:
+        side = SIDE.decode(_required(msg, Tag.SIDE, "Side"))
+        order_type = ORD_TYPE.decode(_required(msg, Tag.ORD_TYPE, "OrdType"))
+    except UnknownCode as exc:
+        raise Refused(f"{exc}: the exchange takes buy/sell, market/limit") from None
+    request = {
+        "cl_ord_id": prefix + _required(msg, Tag.CL_ORD_ID, "ClOrdID"),
+        "symbol": _required(msg, Tag.SYMBOL, "Symbol"),
+        "side": side,
+        "type": order_type,
+        "qty": _required(msg, Tag.ORDER_QTY, "OrderQty"),
+        "price": f.get(Tag.PRICE) if order_type is OrderType.LIMIT else None,
+    }
+    try:
+        return msgspec.convert(request, NewOrder)
+    except msgspec.ValidationError as exc:
+        raise Refused(str(exc)) from None
+
+
+def cancel_request(msg: FixMessage, prefix: str) -> CancelOrderRequest:
+    try:
+        return msgspec.convert(
+            {
+                "cl_ord_id": prefix + _required(msg, Tag.ORIG_CL_ORD_ID, "OrigClOrdID"),
+                "cancel_cl_ord_id": prefix + _required(msg, Tag.CL_ORD_ID, "ClOrdID"),
+            },
+            CancelOrderRequest,
+        )
+    except msgspec.ValidationError as exc:
+        raise Refused(str(exc)) from None
+
+
+def status_request(msg: FixMessage, prefix: str) -> OrderStatusRequest:
+    return OrderStatusRequest(cl_ord_id=prefix + _required(msg, Tag.CL_ORD_ID, "ClOrdID"))
+
+
+def execution_report(
+    event: Mapping[str, Any],
+    cl_ord_id: str,
+    orig_cl_ord_id: str | None = None,
+    exec_id: str | None = None,
+    text: str | None = None,
+) -> FixMessage:
+    """An order event (its JSON form) as the OMS's ExecutionReport, under its own ids."""
+    fields: dict[int, str] = {
+        Tag.ORDER_ID: event.get("order_id") or "NONE",
+        Tag.CL_ORD_ID: cl_ord_id,
+        Tag.EXEC_ID: exec_id or event.get("exec_id") or f"{event.get('seq', 0)}",
+        Tag.EXEC_TYPE: EXEC_TYPE_OF_EVENT[event["type"]],
+        Tag.ORD_STATUS: ORD_STATUS.encode(OrderStatus(event["status"])),
+        Tag.SYMBOL: event["symbol"],
+        Tag.SIDE: SIDE.encode(Side(event["side"])),
+        Tag.ORDER_QTY: _fix_decimal(event["qty"]),
+        Tag.ORD_TYPE: ORD_TYPE.encode(OrderType(event["order_type"])),
+        Tag.CUM_QTY: _fix_decimal(event["cum_qty"]),
+        Tag.LEAVES_QTY: _fix_decimal(event["leaves_qty"]),
+        Tag.AVG_PX: _fix_decimal(event["avg_px"]),
+        Tag.TRANSACT_TIME: _fix_time(_when(event)),
+    }
+    if event.get("price") is not None:
+        fields[Tag.PRICE] = _fix_decimal(event["price"])
+    if orig_cl_ord_id is not None:
+        fields[Tag.ORIG_CL_ORD_ID] = orig_cl_ord_id
+    if event.get("last_qty") is not None:
+        fields[Tag.LAST_QTY] = _fix_decimal(event["last_qty"])
+        fields[Tag.LAST_PX] = _fix_decimal(event["last_px"])
+    if event["type"] == "order.rejected":
+        fields[Tag.ORD_REJ_REASON] = "99"
+    if text or event.get("text"):
+        fields[Tag.TEXT] = str(text or event.get("text"))
+    return FixMessage(msg_type="8", fields=fields)
+
+
+def refused_order(msg: FixMessage, text: str, exec_type: str = "8") -> FixMessage:
+    """A NewOrderSingle the gateway refused before it became an order (ExecType 8), or a
+    status request for an order it does not know (ExecType I); OrdStatus 8 both."""
+    f = msg.fields
+    fields = {
+        Tag.ORDER_ID: "NONE",
+        Tag.CL_ORD_ID: f.get(Tag.CL_ORD_ID, "NONE"),
+        Tag.EXEC_ID: f"refused-{f.get(Tag.CL_ORD_ID, '')}",
+        Tag.EXEC_TYPE: exec_type,
+        Tag.ORD_STATUS: "8",
+        Tag.SYMBOL: f.get(Tag.SYMBOL, "NONE"),
+        Tag.SIDE: f.get(Tag.SIDE, "1"),
+        Tag.LEAVES_QTY: "0",
+        Tag.CUM_QTY: "0",
+        Tag.AVG_PX: "0",
+        Tag.ORD_REJ_REASON: "99",
+        Tag.TEXT: text,
+        Tag.TRANSACT_TIME: _fix_time(datetime.now(UTC)),
+    }
+    return FixMessage(msg_type="8", fields=fields)
+
+
+def cancel_reject(
+    msg: FixMessage,
+    text: str,
+    order_id: str | None = None,
+    status: OrderStatus | None = None,
+    response_to: str = "1",
+) -> FixMessage:
+    """OrderCancelReject (9) for an OMS's cancel (`response_to` 1) or replace (2)."""
+    f = msg.fields
+    return FixMessage(
+        msg_type="9",
+        fields={
+            Tag.ORDER_ID: order_id or "NONE",
+            Tag.CL_ORD_ID: f.get(Tag.CL_ORD_ID, "NONE"),
+            Tag.ORIG_CL_ORD_ID: f.get(Tag.ORIG_CL_ORD_ID, "NONE"),
+            Tag.ORD_STATUS: ORD_STATUS.encode(status) if status else "8",
+            Tag.CXL_REJ_RESPONSE_TO: response_to,
+            Tag.CXL_REJ_REASON: "99" if order_id else "1",
+            Tag.TEXT: text,
+        },
+    )
+
+
+def book_snapshot(
+    md_req_id: str, symbol: str, bids: list[Any], asks: list[Any], depth: int
+) -> FixMessage:
+    """MarketDataSnapshotFullRefresh (W) of the gateway's book, `depth` levels (0: all)."""
+    entries: list[dict[int, str]] = []
+    for entry_type, levels in (("0", bids), ("1", asks)):
+        for price, size in levels[: depth or None]:
+            entries.append(
+                {
+                    Tag.MD_ENTRY_TYPE: entry_type,
+                    Tag.MD_ENTRY_PX: _fix_decimal(price),
+                    Tag.MD_ENTRY_SIZE: _fix_decimal(size),
+                }
+            )
+    return FixMessage(
+        msg_type="W",
+        fields={Tag.MD_REQ_ID: md_req_id, Tag.SYMBOL: symbol},
+        groups={Tag.NO_MD_ENTRIES: tuple(entries)},
+    )
+
+
+def market_data_reject(md_req_id: str, text: str, reason: str = "0") -> FixMessage:
+    """MarketDataRequestReject (Y); reason 0 unknown symbol, 5 unsupported request type."""
+    return FixMessage(
+        msg_type="Y",
+        fields={Tag.MD_REQ_ID: md_req_id, Tag.MD_REQ_REJ_REASON: reason, Tag.TEXT: text},
+    )
+
+
+def _when(event: Mapping[str, Any]) -> datetime:
+    ts = event.get("ts")
+    if isinstance(ts, str):
+        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return datetime.now(UTC)

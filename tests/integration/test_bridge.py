@@ -1,0 +1,170 @@
+"""An existing OMS speaking standard FIX 4.4 through the bridge to the simulator and back:
+a real QuickFIX initiator as the OMS, the gateway's acceptor, the exchange session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from fixgw.fixmsg import FixMessage
+from fixgw.testing import LocalStack, free_port
+from tests.integration.conftest import EventLog, StackFactory
+from tests.integration.oms import Oms
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "oms-secret"
+NOW = "20261125-10:00:00.000"
+
+
+@pytest.fixture
+def bridged(make_stack: StackFactory, tmp_path: Path) -> Iterator[tuple[LocalStack, Oms]]:
+    comp_id = f"OMS-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    stack = make_stack(start=False, risk={"symbols": {"LTC/USD": {"sides": ["sell"]}}})
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [
+            {"comp_id": comp_id, "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}},
+        ],
+    }
+    stack.env = {"FIXGW_TEST_OMS_PASSWORD": PASSWORD}
+    stack.start_sim()
+    stack.start_gateway()
+    oms = Oms(tmp_path / comp_id, port, comp_id, PASSWORD)
+    oms.start()
+    oms.wait_logged_on()
+    yield stack, oms
+    oms.stop()
+
+
+def new_order(oms: Oms, cl_ord_id: str, side: str, qty: str, price: str | None = None) -> None:
+    fields = {11: cl_ord_id, 55: "BTC/USD", 54: side, 38: qty, 60: NOW, 40: "2" if price else "1"}
+    if price:
+        fields[44] = price
+    oms.send("D", fields)
+
+
+def test_an_order_fills_and_the_oms_sees_standard_reports_under_its_own_ids(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    _, oms = bridged
+    new_order(oms, "OMS-1", "1", "1.5", "30010")  # takes the whole 1.2 ask, rests 0.3
+    pending = oms.report("OMS-1", "A")
+    assert pending[39] == "A" and pending[37] == "NONE"
+    new = oms.report("OMS-1", "0")
+    assert new[39] == "0" and new[37] != "NONE"
+    fill = oms.report("OMS-1", "F")
+    assert (fill[39], fill[32], fill[31]) == ("1", "1.2", "30010")
+    assert (Decimal(fill[14]), Decimal(fill[151]), Decimal(fill[6])) == (
+        Decimal("1.2"),
+        Decimal("0.3"),
+        Decimal("30010"),
+    )
+    assert Decimal(fill[14]) + Decimal(fill[151]) == Decimal(fill[38])
+
+
+def test_cancel_replace_and_status_requests(bridged: tuple[LocalStack, Oms]) -> None:
+    _, oms = bridged
+    new_order(oms, "REST-1", "1", "0.5", "29000")
+    order_id = oms.report("REST-1", "0")[37]
+
+    oms.send("H", {11: "REST-1", 55: "BTC/USD", 54: "1"})
+    status = oms.report("REST-1", "I")
+    assert (status[39], status[37], status[151]) == ("0", order_id, "0.5")
+
+    oms.send("G", {41: "REST-1", 11: "REPL-1", 55: "BTC/USD", 54: "1", 60: NOW, 38: "1", 40: "2"})
+    reject = oms.wait_for(lambda m: m.msg_type == "9" and m.fields[11] == "REPL-1").fields
+    assert (reject[434], reject[41], reject[37]) == ("2", "REST-1", order_id)
+    assert "cannot replace" in reject[58]
+
+    oms.send("F", {41: "REST-1", 11: "CXL-1", 55: "BTC/USD", 54: "1", 60: NOW, 38: "0.5"})
+    canceled = oms.report("CXL-1", "4")
+    assert (canceled[41], canceled[39], canceled[151]) == ("REST-1", "4", "0")
+    oms.report("CXL-1", "6")  # pending cancel came first, under the cancel's id too
+
+    oms.send("F", {41: "REST-1", 11: "CXL-2", 55: "BTC/USD", 54: "1", 60: NOW, 38: "0.5"})
+    too_late = oms.wait_for(lambda m: m.msg_type == "9" and m.fields[11] == "CXL-2").fields
+    assert too_late[434] == "1" and too_late[39] == "4"
+
+
+def test_an_order_the_gateway_refuses_comes_back_rejected(bridged: tuple[LocalStack, Oms]) -> None:
+    _, oms = bridged
+    oms.send("D", {11: "NOPE-1", 55: "LTC/USD", 54: "1", 38: "1", 60: NOW, 40: "2", 44: "70"})
+    rejected = oms.report("NOPE-1", "8")
+    assert rejected[39] == "8" and "risk_rejected" in rejected[58]
+    oms.send("D", {11: "NOPE-2", 55: "BTC/USD", 54: "1", 38: "1", 60: NOW, 40: "3"})
+    assert "OrdType" in oms.report("NOPE-2", "8")[58]
+
+
+def test_market_data_is_served_from_the_gateways_book(bridged: tuple[LocalStack, Oms]) -> None:
+    stack, oms = bridged
+    request = {262: "md-1", 263: "1", 264: "0"}
+    groups = {267: ({269: "0"}, {269: "1"}), 146: ({55: "BTC/USD"},)}
+    oms.send("V", request, groups)
+    first = oms.wait_for(lambda m: m.msg_type == "W" and m.fields[262] == "md-1")
+    assert _levels(first) == {("0", "29990", "1.5"), ("0", "29980", "0.3"), ("1", "30010", "1.2")}
+    with stack.client() as gw:
+        gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="2", price="30500")
+    oms.wait_for(lambda m: m.msg_type == "W" and ("1", "30500", "2") in _levels(m))
+    oms.send("V", {262: "md-2", 263: "1", 264: "0"}, {267: ({269: "0"},), 146: ({55: "X/Y"},)})
+    assert oms.wait_for(lambda m: m.msg_type == "Y" and m.fields[262] == "md-2")
+
+
+def _levels(msg: FixMessage) -> set[tuple[str, str, str]]:
+    raw = msg.raw.split("\x01")
+    entries, current = set(), []
+    for part in raw:
+        tag, _, value = part.partition("=")
+        if tag in ("269", "270", "271"):
+            current.append(value)
+            if len(current) == 3:
+                entries.add((current[0], current[1], current[2]))
+                current = []
+    return entries
+
+
+def test_an_oms_that_was_away_gets_what_it_missed_by_resend(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    stack, oms = bridged
+    new_order(oms, "AWAY-1", "2", "0.4", "30005")  # the best ask now
+    oms.report("AWAY-1", "0")
+    oms.stop()
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        taker = gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="0.4", price="30005")
+        EventLog(gw).find(taker["cl_ord_id"], "order.filled")
+    oms.start()
+    oms.wait_logged_on()
+    fill = oms.report("AWAY-1", "F", timeout=15)
+    assert fill[39] == "2" and fill[14] == "0.4"
+    assert fill[43] == "Y"  # PossDupFlag: it came by resend
+
+
+def test_a_wrong_password_is_refused(make_stack: StackFactory, tmp_path: Path) -> None:
+    port = free_port()
+    stack = make_stack(start=False)
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [{"comp_id": "OMS-PW", "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}}],
+    }
+    stack.env = {"FIXGW_TEST_OMS_PASSWORD": PASSWORD}
+    stack.start_sim()
+    stack.start_gateway()
+    intruder = Oms(tmp_path / "intruder", port, "OMS-PW", "guess")
+    intruder.start()
+    try:
+        with pytest.raises(AssertionError, match="not logged on"):
+            intruder.wait_logged_on(timeout=3)
+    finally:
+        intruder.stop()
+    assert stack.gateway is not None
+    assert "OMS logon refused" in stack.gateway.log()
+    assert "guess" not in stack.gateway.log()

@@ -25,8 +25,11 @@ LIMITS = {
 }
 
 
-def sent_to_exchange(stack: LocalStack) -> list[str]:
-    """ClOrdIDs of the NewOrderSingles the simulator received."""
+def sent_to_exchange(stack: LocalStack, last: str | None = None) -> list[str]:
+    """ClOrdIDs of the NewOrderSingles the simulator received (once `last` is among them:
+    what was sent before it arrived before it)."""
+    if last is not None:
+        wait_until(lambda: last in sent_to_exchange(stack), 10, f"{last} at the exchange")
     path = stack.root / "sim-store" / "orders.jsonl"
     return [
         raw.split("\x0111=")[1].split("\x01")[0]
@@ -60,7 +63,7 @@ def test_an_order_over_a_limit_is_refused_locally_and_never_reaches_the_exchange
         assert refused.value.code == "risk_rejected"
         assert limit in refused.value.message
         rest(gw, "within")  # the same path, inside every limit
-    assert sent_to_exchange(stack) == ["within"]
+    assert sent_to_exchange(stack, last="within") == ["within"]
 
 
 def test_open_orders_are_capped(make_stack: StackFactory) -> None:
@@ -99,7 +102,7 @@ def test_the_throttle_queues_orders_over_the_rate_and_sends_them_spaced(
         assert gw.status()["throttle_queued"] == 3
         accepted = [log.find(f"t{n}", "order.accepted") for n in range(4)]
         assert gw.status()["throttle_queued"] == 0
-    assert sent_to_exchange(stack) == ["t0", "t1", "t2", "t3"]
+    assert sent_to_exchange(stack, last="t3") == ["t0", "t1", "t2", "t3"]
     assert [a["seq"] for a in accepted] == sorted(a["seq"] for a in accepted)
 
 
@@ -113,7 +116,7 @@ def test_the_reject_policy_refuses_over_the_rate(make_stack: StackFactory) -> No
         with pytest.raises(ApiError) as refused:
             rest(gw, "r2")
         assert refused.value.code == "throttled"
-    assert sent_to_exchange(stack) == ["r0", "r1"]
+    assert sent_to_exchange(stack, last="r1") == ["r0", "r1"]
 
 
 def test_halt_cancels_everything_blocks_new_orders_and_holds_across_a_restart(
@@ -144,7 +147,7 @@ def test_halt_cancels_everything_blocks_new_orders_and_holds_across_a_restart(
             rest(gw, "still-blocked")
         assert gw.request("resume") == {"halted": False}
         rest(gw, "after-resume")
-    assert "blocked" not in sent_to_exchange(stack)
+    assert "blocked" not in sent_to_exchange(stack, last="after-resume")
 
 
 def test_sigusr1_halts(make_stack: StackFactory) -> None:

@@ -168,3 +168,27 @@ def test_a_wrong_password_is_refused(make_stack: StackFactory, tmp_path: Path) -
     assert stack.gateway is not None
     assert "OMS logon refused" in stack.gateway.log()
     assert "guess" not in stack.gateway.log()
+
+
+def test_cancel_on_disconnect_cancels_the_oms_orders_when_its_session_ends(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    port = free_port()
+    stack = make_stack(start=False)
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [{"comp_id": "OMS-COD", "cancel_on_disconnect": True}],
+    }
+    stack.start_sim()
+    stack.start_gateway()
+    oms = Oms(tmp_path / "cod", port, "OMS-COD")
+    oms.start()
+    oms.wait_logged_on()
+    new_order(oms, "COD-1", "1", "0.5", "29000")
+    oms.report("COD-1", "0")
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        oms.stop()
+        canceled = EventLog(gw).find("OMS-COD-COD-1", "order.canceled")
+        assert canceled["leaves_qty"] == "0"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Hashable
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +46,7 @@ from fixgw.domain import (
     LogoutReason,
     MarketDataRejectReport,
     MdRejectReason,
+    OrderEvent,
     OrderFilled,
     OrderPartiallyFilled,
     OrderRejected,
@@ -146,6 +148,10 @@ class Gateway:
         self.bus = EventBus(self.journal)
         self.tracker = OrderTracker()
         self.tracker.restore(self.journal.events(prefix="order."))
+        self._status_of = {o.cl_ord_id: o.shown_status for o in self.tracker.all_orders()}
+        self._status_counts = Counter(self._status_of.values())
+        """Orders by status, kept from the order events: read per new order and per scrape
+        without walking every order."""
         self.pre_trade = PreTradeCheck(config.risk)
         self.throttle = Throttle(config.throttle)
         self.halted: TradingHalted | None = None
@@ -256,7 +262,8 @@ class Gateway:
 
     async def _periodic_checks(self) -> None:
         s, md = self.config.session, self.config.market_data
-        interval = max(0.05, min(1.0, md.stale_after_s / 4, s.heartbeat_s / 8))
+        checks = [1.0, s.heartbeat_s / 8] + ([md.stale_after_s / 4] if md.stale_after_s else [])
+        interval = max(0.05, min(checks))
         next_probe = self.loop.time()
         while True:
             await asyncio.sleep(interval)
@@ -522,11 +529,8 @@ class Gateway:
         m = self.metrics
         for name, value in self.session.sequence_numbers().items():
             (m.next_sender_seq if name == "next_sender" else m.next_target_seq).set(value)
-        counts: dict[str, int] = {}
-        for order in self.tracker.all_orders():
-            counts[order.shown_status] = counts.get(order.shown_status, 0) + 1
         for status in OrderStatus:
-            m.orders.labels(status.value).set(counts.get(status, 0))
+            m.orders.labels(status.value).set(self._status_counts[status])
         m.journal_bytes.set(self.journal.size_bytes)
         m.throttle_queue.set(self.throttle.queued())
         m.halted.set(1 if self.halted else 0)
@@ -601,8 +605,11 @@ class Gateway:
             raise self._not_connected()
         return {"cl_ord_id": cmd.cl_ord_id, "status": event.status}
 
+    def _open_count(self) -> int:
+        return sum(n for status, n in self._status_counts.items() if not status.is_terminal)
+
     def _check_risk(self, cmd: SubmitOrder) -> None:
-        open_orders = sum(1 for _ in self.tracker.open_orders())
+        open_orders = self._open_count()
         reference = self.market_data.reference_price(cmd.symbol)
         breach = self.pre_trade.breach(cmd, reference, open_orders)
         if breach is None:
@@ -772,7 +779,7 @@ class Gateway:
             "last_event_seq": self.bus.seq,
             "ready": self.reconciler.ready,
             "reconciling": self.reconciler.pending,
-            "open_orders": sum(1 for _ in self.tracker.open_orders()),
+            "open_orders": self._open_count(),
             "halted": (
                 {"by": self.halted.by, "reason": self.halted.reason, "since": self.halted.ts}
                 if self.halted
@@ -913,6 +920,12 @@ class Gateway:
         """Publish order events, each also logged with the ids an operator searches by."""
         for event in events:
             self.bus.publish(event)
+            if isinstance(event, OrderEvent):
+                before = self._status_of.get(event.cl_ord_id)
+                if before is not None:
+                    self._status_counts[before] -= 1
+                self._status_of[event.cl_ord_id] = event.status
+                self._status_counts[event.status] += 1
             if isinstance(event, OrderRejected):
                 self.metrics.rejects.labels(f"order:{event.reason}").inc()
             log.info(

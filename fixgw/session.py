@@ -120,7 +120,7 @@ class _Application(fix.Application):  # type: ignore[misc]
         if direction == "in":
             self._metrics.inbound(msg_type)
         else:
-            self._metrics.messages.labels(direction, msg_type).inc()
+            self._metrics.count_message(direction, msg_type)
         if msg_type == "2":
             self._metrics.resend_requests.labels(direction).inc()
         elif msg_type == "4":

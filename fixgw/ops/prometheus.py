@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -119,6 +120,7 @@ class Metrics:
         )
         self.journal_bytes = Gauge("fixgw_journal_bytes", "Size of the event journal", registry=r)
         self._last_inbound = time.monotonic()
+        self._message_children: dict[tuple[str, str], Any] = {}
         self.last_inbound.set_function(self.seconds_since_inbound)
 
     def seconds_since_inbound(self) -> float:
@@ -126,7 +128,16 @@ class Metrics:
 
     def inbound(self, msg_type: str) -> None:
         self._last_inbound = time.monotonic()
-        self.messages.labels("in", msg_type).inc()
+        self.count_message("in", msg_type)
+
+    def count_message(self, direction: str, msg_type: str) -> None:
+        """On QuickFIX's thread for every message: the labelled child is looked up once."""
+        child = self._message_children.get((direction, msg_type))
+        if child is None:
+            child = self._message_children[(direction, msg_type)] = self.messages.labels(
+                direction, msg_type
+            )
+        child.inc()
 
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))

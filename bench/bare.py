@@ -80,6 +80,7 @@ def logged_on(app: BareApplication, port: int, comp_id: str) -> Iterator[Any]:
                 "SocketConnectPort": port,
                 "HeartBtInt": 30,
                 "ReconnectInterval": 1,
+                "ResetOnLogon": "Y",  # each run is a fresh initiator against the same simulator
             }
         },
     )

@@ -12,6 +12,7 @@ from typing import Any
 import quickfix as fix
 
 from bench.bare import BareApplication, arguments, logged_on, options_of
+from bench.pacing import Pacer
 from fixgw.domain import OrderType, Side, SubmitOrder, utc_now
 from fixgw.okcoin.outbound import DialectOptions, new_order_single
 from fixgw.qf import to_quickfix
@@ -21,33 +22,51 @@ class Acks(BareApplication):
     def __init__(self, options: DialectOptions) -> None:
         super().__init__(options)
         self.acked = threading.Event()
+        self.pacer: Pacer | None = None
 
     def fromApp(self, message: Any, sessionID: Any) -> None:
-        self.acked.set()
+        if self.pacer is not None:
+            self.pacer.answered(int(message.getField(11).rpartition("-")[2]))
+        else:
+            self.acked.set()
+
+
+def order(i: int, options: DialectOptions, prefix: str) -> Any:
+    return to_quickfix(
+        new_order_single(
+            SubmitOrder(
+                ts=utc_now(),
+                cl_ord_id=f"{prefix}-{i}",
+                symbol="LTC/USD",
+                side=Side.BUY,
+                order_type=OrderType.LIMIT,
+                qty=Decimal(1),
+                price=Decimal(1),
+            ),
+            options,
+        )
+    )
 
 
 def main() -> None:
-    args = arguments("--orders")
+    args = arguments("--orders", "--rate", "--prefix")
     options = options_of(args)
     app = Acks(options)
     rtts: list[float] = []
     with logged_on(app, args.port, args.comp_id) as sid:
-        for i in range(int(args.orders)):
-            order = new_order_single(
-                SubmitOrder(
-                    ts=utc_now(),
-                    cl_ord_id=f"bare-{i}",
-                    symbol="LTC/USD",
-                    side=Side.BUY,
-                    order_type=OrderType.LIMIT,
-                    qty=Decimal(1),
-                    price=Decimal(1),
-                ),
-                options,
+        if args.rate != "one":
+            app.pacer = Pacer(int(args.orders), float(args.rate) or None)
+            app.pacer.send_all(
+                lambda i: fix.Session.sendToTarget(order(i, options, args.prefix), sid)
             )
+            app.pacer.wait(120)
+            print(json.dumps(app.pacer.result()), flush=True)
+            return
+        for i in range(int(args.orders)):
+            message = order(i, options, args.prefix)
             app.acked.clear()
             start = time.perf_counter()
-            fix.Session.sendToTarget(to_quickfix(order), sid)
+            fix.Session.sendToTarget(message, sid)
             if not app.acked.wait(10):
                 raise SystemExit(f"bare initiator: no acknowledgement for order {i}")
             rtts.append((time.perf_counter() - start) * 1e6)

@@ -1,19 +1,28 @@
-"""Order round trips through the gateway: a socket client sends `new_order` one at a time and
-waits for its `order.accepted` event. Prints the round trips (us)."""
+"""Order round trips through the gateway: a socket client sends `new_order` and waits for its
+`order.accepted` event, one at a time, or paced (`--rate`, 0 = flat out; see pacing.py).
+Prints the round trips (us)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import socket
+import threading
 import time
+
+from bench.pacing import Pacer
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--socket", required=True)
     parser.add_argument("--orders", type=int, required=True)
+    parser.add_argument("--rate", type=float)
+    parser.add_argument("--prefix", default="gw")
     args = parser.parse_args()
+    if args.rate is not None:
+        paced(args.socket, args.orders, args.rate or None, args.prefix)
+        return
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(args.socket)
     sock.sendall(b'{"id":0,"op":"subscribe","topics":["orders"]}\n')
@@ -41,6 +50,43 @@ def main() -> None:
                 break
         rtts.append((time.perf_counter() - start) * 1e6)
     print(json.dumps({"rtt_us": rtts}), flush=True)
+
+
+def request(i: int, prefix: str) -> bytes:
+    return (
+        b'{"id":%d,"op":"new_order","symbol":"LTC/USD","side":"buy","type":"limit",'
+        b'"qty":"1","price":"1","cl_ord_id":"%s-%d"}\n' % (i + 1, prefix.encode(), i)
+    )
+
+
+def paced(path: str, orders: int, rate: float | None, prefix: str) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    sock.sendall(b'{"id":0,"op":"subscribe","topics":["orders"]}\n')
+    buffer = b""
+    while b'"id":0' not in buffer:
+        buffer += sock.recv(65536)
+    pacer = Pacer(orders, rate)
+    marker = b'"order.accepted","ts":'
+    id_at = b'"cl_ord_id":"%s-' % prefix.encode()
+
+    def read() -> None:
+        data = b""
+        answered = 0
+        while answered < orders:
+            data += sock.recv(262144)
+            *lines, data = data.split(b"\n")
+            for line in lines:
+                if marker in line:
+                    start = line.index(id_at) + len(id_at)
+                    pacer.answered(int(line[start : line.index(b'"', start)]))
+                    answered += 1
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    pacer.send_all(lambda i: sock.sendall(request(i, prefix)))
+    pacer.wait(120)
+    print(json.dumps(pacer.result()), flush=True)
 
 
 if __name__ == "__main__":

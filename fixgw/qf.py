@@ -74,6 +74,15 @@ def msg_type_of(message: fix.Message) -> str:
     return str(message.getHeader().getField(35))
 
 
+def header_of(raw: str) -> tuple[str, int]:
+    """MsgType and MsgSeqNum read off the raw string: on QuickFIX's thread for every
+    message, and far cheaper than two calls into the binding."""
+    start = raw.index("\x0135=") + 4
+    msg_type = raw[start : raw.index("\x01", start)]
+    start = raw.index("\x0134=") + 4
+    return msg_type, int(raw[start : raw.index("\x01", start)])
+
+
 def header_field(message: fix.Message, tag: int) -> str | None:
     header = message.getHeader()
     return str(header.getField(tag)) if header.isSetField(tag) else None

@@ -23,7 +23,15 @@ import structlog
 
 from fixgw.fixmsg import FixMessage, describe, field_names
 from fixgw.ops.prometheus import Metrics
-from fixgw.qf import ALWAYS_ON, VALIDATION, Inbox, make_settings, msg_type_of, to_quickfix
+from fixgw.qf import (
+    ALWAYS_ON,
+    VALIDATION,
+    Inbox,
+    header_of,
+    make_settings,
+    msg_type_of,
+    to_quickfix,
+)
 
 log = structlog.get_logger("fixgw.session")
 
@@ -70,7 +78,6 @@ class InitiatorSettings:
 
 ID_TAGS = (11, 8000, 262, 584)
 """ClOrdID, AccReqID, MDReqID, MassStatusReqID: what names a request we sent."""
-MSG_SEQ_NUM = 34
 TEST_REQ_ID = 112
 REF_MSG_TYPE = 372
 ADMIN_MSG_TYPES = frozenset("0123456A")
@@ -116,7 +123,9 @@ class _Application(fix.Application):  # type: ignore[misc]
         self._test_requests: dict[str, float] = {}
 
     def _count(self, direction: str, message: fix.Message) -> str:
-        msg_type = msg_type_of(message)
+        return self._count_type(direction, msg_type_of(message))
+
+    def _count_type(self, direction: str, msg_type: str) -> str:
         if direction == "in":
             self._metrics.inbound(msg_type)
         else:
@@ -203,10 +212,11 @@ class _Application(fix.Application):  # type: ignore[misc]
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         try:
             raw = message.toString()
-            self._count("in", message)
+            msg_type, msg_seq_num = header_of(raw)
+            self._count_type("in", msg_type)
             if self._debug:
                 log.debug("fix in", msg=describe(raw, self._names))
-            self._put(Happening.APP, raw, int(message.getHeader().getField(MSG_SEQ_NUM)))
+            self._put(Happening.APP, raw, msg_seq_num)
         except Exception as exc:
             self._on_error("fromApp", exc)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import getpass
 import os
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import uvloop
 
 from fixgw import __version__
 from fixgw.api.client import ApiError, Client, apply_market_data
@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_gateway_config(args.config)
     configure_logging(config.log.level, config.log.format)
-    return asyncio.run(run_gateway(config, Path(args.config)))
+    return uvloop.run(run_gateway(config, Path(args.config)))
 
 
 def cmd_sim(args: argparse.Namespace) -> int:

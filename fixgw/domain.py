@@ -60,7 +60,10 @@ class ExecKind(StrEnum):
 
     @property
     def is_fill(self) -> bool:
-        return self in (ExecKind.PARTIAL_FILL, ExecKind.FILL, ExecKind.TRADE)
+        return self in _FILLS
+
+
+_FILLS = frozenset({ExecKind.PARTIAL_FILL, ExecKind.FILL, ExecKind.TRADE})
 
 
 class RejectReason(StrEnum):

@@ -8,8 +8,10 @@ field, and keeps the translators testable from captured raw strings.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -23,6 +25,40 @@ SECRET_TAGS = frozenset({554, 1})
 
 class FixParseError(ValueError):
     """Raw text that is not a FIX message."""
+
+
+_UTC_TIMESTAMP = re.compile(
+    r"([0-9]{4})([0-9]{2})([0-9]{2})-([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+)
+
+
+def format_utc_timestamp(ts: datetime) -> str:
+    """UTCTimestamp with milliseconds, as FIX 4.4 writes it."""
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    return (
+        f"{ts.year:04d}{ts.month:02d}{ts.day:02d}-{ts.hour:02d}:{ts.minute:02d}:"
+        f"{ts.second:02d}.{ts.microsecond // 1000:03d}"
+    )
+
+
+def parse_utc_timestamp(value: str) -> datetime:
+    """Whole seconds, or a fraction of 1 to 9 digits (beyond microseconds, cut). Raises
+    ValueError for anything else. By hand: `strptime` cost a fifth of an execution report."""
+    match = _UTC_TIMESTAMP.fullmatch(value)
+    if match is None:
+        raise ValueError(f"not a UTCTimestamp: {value!r}")
+    year, month, day, hour, minute, second, fraction = match.groups()
+    return datetime(
+        int(year),
+        int(month),
+        int(day),
+        int(hour),
+        int(minute),
+        int(second),
+        int(fraction[:6].ljust(6, "0")) if fraction else 0,
+        tzinfo=UTC,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ Runs on the asyncio loop's thread only (QuickFIX's threads reach it through the 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable
@@ -918,6 +919,7 @@ class Gateway:
 
     def _publish_orders(self, events: list[Event]) -> None:
         """Publish order events, each also logged with the ids an operator searches by."""
+        logged = log.is_enabled_for(logging.INFO)
         for event in events:
             self.bus.publish(event)
             if isinstance(event, OrderEvent):
@@ -928,13 +930,14 @@ class Gateway:
                 self._status_counts[event.status] += 1
             if isinstance(event, OrderRejected):
                 self.metrics.rejects.labels(f"order:{event.reason}").inc()
-            log.info(
-                type(event).__struct_config__.tag,
-                cl_ord_id=getattr(event, "cl_ord_id", None),
-                order_id=getattr(event, "order_id", None),
-                symbol=getattr(event, "symbol", None),
-                status=getattr(event, "status", None),
-            )
+            if logged:
+                log.info(
+                    type(event).__struct_config__.tag,
+                    cl_ord_id=getattr(event, "cl_ord_id", None),
+                    order_id=getattr(event, "order_id", None),
+                    symbol=getattr(event, "symbol", None),
+                    status=getattr(event, "status", None),
+                )
 
     def _answer_status(self, report: ExecutionReport) -> None:
         assert report.order_id is not None

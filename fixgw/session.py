@@ -30,6 +30,7 @@ from fixgw.qf import (
     header_of,
     make_settings,
     msg_type_of,
+    raw_field,
     to_quickfix,
 )
 
@@ -81,6 +82,7 @@ ID_TAGS = (11, 8000, 262, 584)
 TEST_REQ_ID = 112
 REF_MSG_TYPE = 372
 ADMIN_MSG_TYPES = frozenset("0123456A")
+POSS_DUP = "\x0143=Y\x01"
 
 
 class SentLog:
@@ -91,11 +93,9 @@ class SentLog:
         self._size = size
         self._entries: OrderedDict[int, tuple[str, dict[int, str]]] = OrderedDict()
 
-    def record(self, message: fix.Message) -> None:
-        header = message.getHeader()
-        seq = int(header.getField(34))
-        ids = {t: str(message.getField(t)) for t in ID_TAGS if message.isSetField(t)}
-        self._entries[seq] = (str(header.getField(35)), ids)
+    def record(self, seq: int, msg_type: str, raw: str) -> None:
+        ids = {t: value for t in ID_TAGS if (value := raw_field(raw, t)) is not None}
+        self._entries[seq] = (msg_type, ids)
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
 
@@ -189,21 +189,15 @@ class _Application(fix.Application):  # type: ignore[misc]
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         try:
-            header = message.getHeader()
-            if (
-                header.isSetField(43)
-                and header.getField(43) == "Y"
-                and msg_type_of(message) in self._settings.never_resend
-            ):
-                log.warning(
-                    "stale order message not resent; gap filled instead",
-                    msg_type=msg_type_of(message),
-                )
+            raw = message.toString()
+            msg_type, msg_seq_num = header_of(raw)
+            if POSS_DUP in raw and msg_type in self._settings.never_resend:
+                log.warning("stale order message not resent; gap filled instead", msg_type=msg_type)
                 raise fix.DoNotSend()
-            self._sent.record(message)
-            self._count("out", message)
+            self._sent.record(msg_seq_num, msg_type, raw)
+            self._count_type("out", msg_type)
             if self._debug:
-                log.debug("fix out", msg=describe(message.toString(), self._names))
+                log.debug("fix out", msg=describe(raw, self._names))
         except fix.DoNotSend:
             raise
         except Exception as exc:
@@ -256,6 +250,8 @@ class ExchangeSession:
         )
         self._store = fix.FileStoreFactory(self._qf_settings)
         self._initiator: Any = None
+        self._qf_session: Any = None
+        """QuickFIX's Session, looked up once per initiator: `logged_on` is asked per order."""
         self._probes = 0
 
     @property
@@ -267,7 +263,7 @@ class ExchangeSession:
         QuickFIX's store is past it (a crash in between), expect the next one again, so the
         logon asks the exchange to resend everything after it."""
         self._initiator = fix.SocketInitiator(self._app, self._store, self._qf_settings)
-        session = self._session()
+        self._qf_session = session = fix.Session.lookupSession(self.session_id)
         if handled_up_to is not None and session is not None:
             expected = int(session.getExpectedTargetNum())
             if expected > handled_up_to + 1:
@@ -282,11 +278,12 @@ class ExchangeSession:
     def stop(self) -> None:
         """Logout, wait for the answer up to LogoutTimeout, close. Blocking: run in a thread."""
         if self._initiator is not None:
+            self._qf_session = None
             self._initiator.stop()
             self._initiator = None
 
     def _session(self) -> Any:
-        return fix.Session.lookupSession(self.session_id)
+        return self._qf_session
 
     @property
     def logged_on(self) -> bool:

@@ -17,7 +17,7 @@ from fixgw.api.protocol import CancelOrderRequest, NewOrder, OrderStatusRequest
 from fixgw.bridge.tables import EXEC_TYPE_OF_EVENT, ORD_STATUS, ORD_TYPE, SIDE
 from fixgw.domain import OrderStatus, OrderType, Side
 from fixgw.errors import UnknownCode
-from fixgw.fixmsg import FixMessage, GroupSpec, parse
+from fixgw.fixmsg import FixMessage, GroupSpec, format_utc_timestamp, parse
 
 
 class Tag:
@@ -78,10 +78,6 @@ class Refused(Exception):
 def _fix_decimal(value: Any) -> str:
     text = format(Decimal(value), "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _fix_time(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
 
 
 def _required(msg: FixMessage, tag: int, name: str) -> str:
@@ -150,7 +146,7 @@ def execution_report(
         Tag.CUM_QTY: _fix_decimal(event["cum_qty"]),
         Tag.LEAVES_QTY: _fix_decimal(event["leaves_qty"]),
         Tag.AVG_PX: _fix_decimal(event["avg_px"]),
-        Tag.TRANSACT_TIME: _fix_time(_when(event)),
+        Tag.TRANSACT_TIME: format_utc_timestamp(_when(event)),
     }
     if event.get("price") is not None:
         fields[Tag.PRICE] = _fix_decimal(event["price"])
@@ -183,7 +179,7 @@ def refused_order(msg: FixMessage, text: str, exec_type: str = "8") -> FixMessag
         Tag.AVG_PX: "0",
         Tag.ORD_REJ_REASON: "99",
         Tag.TEXT: text,
-        Tag.TRANSACT_TIME: _fix_time(datetime.now(UTC)),
+        Tag.TRANSACT_TIME: format_utc_timestamp(datetime.now(UTC)),
     }
     return FixMessage(msg_type="8", fields=fields)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import TypeVar
@@ -30,7 +30,7 @@ from fixgw.domain import (
     Trade,
 )
 from fixgw.errors import DialectError, UnknownCode
-from fixgw.fixmsg import FixMessage, GroupSpec
+from fixgw.fixmsg import FixMessage, GroupSpec, parse_utc_timestamp
 from fixgw.okcoin.enums import (
     BOOK_SIDE_OF,
     CXL_REJ_REASON,
@@ -129,12 +129,10 @@ class _Reader:
         value = self.opt_str(tag)
         if value is None:
             return None
-        for fmt in ("%Y%m%d-%H:%M:%S.%f", "%Y%m%d-%H:%M:%S"):
-            try:
-                return datetime.strptime(value, fmt).replace(tzinfo=UTC)
-            except ValueError:
-                continue
-        raise self.fail(f"not a UTCTimestamp: {value!r}", tag)
+        try:
+            return parse_utc_timestamp(value)
+        except ValueError:
+            raise self.fail(f"not a UTCTimestamp: {value!r}", tag) from None
 
 
 def execution_report(msg: FixMessage, received: datetime) -> ExecutionReport:

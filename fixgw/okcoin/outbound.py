@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 
 from fixgw.domain import (
@@ -16,7 +15,7 @@ from fixgw.domain import (
     RequestOrderMassStatus,
     SubmitOrder,
 )
-from fixgw.fixmsg import FixMessage
+from fixgw.fixmsg import FixMessage, format_utc_timestamp
 from fixgw.okcoin.enums import MD_ENTRY_TYPE, ORD_TYPE, SIDE, SUBSCRIPTION_REQUEST_TYPE
 from fixgw.okcoin.tags import MsgType, Tag
 
@@ -43,14 +42,6 @@ def fix_decimal(value: Decimal) -> str:
     return format(value, "f")
 
 
-def fix_time(ts: datetime) -> str:
-    """UTCTimestamp with milliseconds, as FIX 4.4 writes it."""
-    return (
-        f"{ts.year:04d}{ts.month:02d}{ts.day:02d}-{ts.hour:02d}:{ts.minute:02d}:"
-        f"{ts.second:02d}.{ts.microsecond // 1000:03d}"
-    )
-
-
 def _with_account(options: DialectOptions, msg_type: MsgType, fields: dict[int, str]) -> FixMessage:
     if msg_type in options.account_on:
         fields = {Tag.ACCOUNT: options.account, **fields}
@@ -64,7 +55,7 @@ def new_order_single(cmd: SubmitOrder, options: DialectOptions) -> FixMessage:
         Tag.ORD_TYPE: ORD_TYPE.encode(cmd.order_type),
         Tag.SIDE: SIDE.encode(cmd.side),
         Tag.SYMBOL: cmd.symbol,
-        Tag.TRANSACT_TIME: fix_time(cmd.ts),
+        Tag.TRANSACT_TIME: format_utc_timestamp(cmd.ts),
     }
     if cmd.order_type is OrderType.LIMIT:
         if cmd.price is None:
@@ -80,7 +71,7 @@ def order_cancel_request(cmd: CancelOrder, options: DialectOptions) -> FixMessag
         Tag.ORIG_CL_ORD_ID: cmd.orig_cl_ord_id,
         Tag.SIDE: SIDE.encode(cmd.side),
         Tag.SYMBOL: cmd.symbol,
-        Tag.TRANSACT_TIME: fix_time(cmd.ts),
+        Tag.TRANSACT_TIME: format_utc_timestamp(cmd.ts),
     }
     if cmd.order_id is not None:
         fields[Tag.ORDER_ID] = cmd.order_id

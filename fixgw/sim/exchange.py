@@ -23,11 +23,11 @@ import structlog
 from fixgw.config import SimConfig, bundled_dictionary
 from fixgw.domain import CancelRejectReason, ExecKind, OrderStatus, OrderType, RejectReason, Side
 from fixgw.errors import UnknownCode
-from fixgw.fixmsg import FixMessage, parse, redact
+from fixgw.fixmsg import FixMessage, format_utc_timestamp, parse, redact
 from fixgw.ids import base36
 from fixgw.okcoin.enums import CXL_REJ_REASON, EXEC_TYPE, ORD_REJ_REASON, ORD_STATUS, ORD_TYPE, SIDE
 from fixgw.okcoin.inbound import GROUPS
-from fixgw.okcoin.outbound import fix_decimal, fix_time
+from fixgw.okcoin.outbound import fix_decimal
 from fixgw.okcoin.tags import MsgType, Tag
 from fixgw.qf import ALWAYS_ON, VALIDATION, make_settings, msg_type_of, session_id, to_quickfix
 from fixgw.sim.accounts import Ledger
@@ -374,7 +374,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             Tag.CUM_QTY: fix_decimal(order.cum_qty),
             Tag.LEAVES_QTY: fix_decimal(order.leaves_qty),
             Tag.AVG_PX: fix_decimal(order.avg_px),
-            Tag.TRANSACT_TIME: fix_time(datetime.now(UTC)),
+            Tag.TRANSACT_TIME: format_utc_timestamp(datetime.now(UTC)),
         }
         if order.price is not None:
             fields[Tag.PRICE] = fix_decimal(order.price)
@@ -420,7 +420,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
                 Tag.CUM_QTY: "0",
                 Tag.LEAVES_QTY: "0",
                 Tag.AVG_PX: "0",
-                Tag.TRANSACT_TIME: fix_time(datetime.now(UTC)),
+                Tag.TRANSACT_TIME: format_utc_timestamp(datetime.now(UTC)),
                 **fields,
             },
         )

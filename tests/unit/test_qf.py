@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import quickfix as fix
 
-from fixgw.fixmsg import SOH
-from fixgw.qf import header_of
+from fixgw.fixmsg import SOH, FixMessage
+from fixgw.qf import header_of, to_quickfix
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "okcoin"
 
@@ -19,3 +19,33 @@ def test_header_of_matches_quickfix(path: Path) -> None:
     message = fix.Message(raw, False)
     header = message.getHeader()
     assert header_of(message.toString()) == (header.getField(35), int(header.getField(34)))
+
+
+def test_a_message_handed_over_as_a_string_is_the_message_built_field_by_field() -> None:
+    msg = FixMessage(
+        msg_type="D",
+        fields={11: "gw-1", 55: "LTC/USD", 54: "1", 38: "0.5", 40: "2", 44: "101.25", 1: "k,s"},
+    )
+    by_field = fix.Message()
+    by_field.getHeader().setField(fix.BeginString("FIX.4.4"))
+    by_field.getHeader().setField(fix.MsgType("D"))
+    for tag, value in msg.fields.items():
+        by_field.setField(tag, value)
+    assert to_quickfix(msg).toString() == by_field.toString()
+
+
+def test_a_message_with_groups_keeps_them() -> None:
+    msg = FixMessage(
+        msg_type="V",
+        fields={262: "md-1", 263: "1", 264: "0"},
+        groups={267: ({269: "0"}, {269: "1"}), 146: ({55: "LTC/USD"},)},
+    )
+    raw = to_quickfix(msg).toString()
+    assert f"{SOH}267=2{SOH}269=0{SOH}269=1{SOH}" in raw
+    assert f"{SOH}146=1{SOH}55=LTC/USD{SOH}" in raw
+
+
+def test_a_value_holding_soh_is_refused_not_sent_as_two_fields() -> None:
+    msg = FixMessage(msg_type="D", fields={11: f"x{SOH}54=2", 55: "LTC/USD"})
+    with pytest.raises(ValueError, match="SOH"):
+        to_quickfix(msg)

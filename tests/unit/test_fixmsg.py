@@ -1,0 +1,48 @@
+"""UTCTimestamps, both ways."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from fixgw.fixmsg import format_utc_timestamp, parse_utc_timestamp
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("20261125-06:04:15", datetime(2026, 11, 25, 6, 4, 15, tzinfo=UTC)),
+        ("20261125-06:04:15.386", datetime(2026, 11, 25, 6, 4, 15, 386000, tzinfo=UTC)),
+        ("20261125-06:04:15.386123", datetime(2026, 11, 25, 6, 4, 15, 386123, tzinfo=UTC)),
+        ("20261125-06:04:15.386123999", datetime(2026, 11, 25, 6, 4, 15, 386123, tzinfo=UTC)),
+        ("20261125-06:04:15.5", datetime(2026, 11, 25, 6, 4, 15, 500000, tzinfo=UTC)),
+    ],
+)
+def test_utc_timestamps_are_read(text: str, expected: datetime) -> None:
+    assert parse_utc_timestamp(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "2026-11-25T06:04:15Z",
+        "20261125-06:04",
+        "20261125-06:04:15.",
+        "20261125-06:04:15.1234567890",
+        "20261325-06:04:15",
+        "20261125-24:00:00",
+        "20261125-06:04:15 ",
+        "\uff120261125-06:04:15",  # a full-width digit
+    ],
+)
+def test_what_is_not_a_utc_timestamp_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"UTCTimestamp|out of range|must be in"):
+        parse_utc_timestamp(text)
+
+
+def test_written_in_utc_with_milliseconds_and_read_back() -> None:
+    ts = datetime(2026, 11, 25, 8, 4, 15, 386999, tzinfo=timezone(timedelta(hours=2)))
+    assert format_utc_timestamp(ts) == "20261125-06:04:15.386"
+    assert parse_utc_timestamp(format_utc_timestamp(ts)) == ts.replace(microsecond=386000)

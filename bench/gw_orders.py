@@ -19,9 +19,10 @@ def main() -> None:
     parser.add_argument("--orders", type=int, required=True)
     parser.add_argument("--rate", type=float)
     parser.add_argument("--prefix", default="gw")
+    parser.add_argument("--symbol", default="LTC/USD")
     args = parser.parse_args()
     if args.rate is not None:
-        paced(args.socket, args.orders, args.rate or None, args.prefix)
+        paced(args.socket, args.orders, args.rate or None, args.prefix, args.symbol)
         return
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(args.socket)
@@ -52,14 +53,15 @@ def main() -> None:
     print(json.dumps({"rtt_us": rtts}), flush=True)
 
 
-def request(i: int, prefix: str) -> bytes:
+def request(i: int, prefix: str, symbol: str) -> bytes:
     return (
-        b'{"id":%d,"op":"new_order","symbol":"LTC/USD","side":"buy","type":"limit",'
-        b'"qty":"1","price":"1","cl_ord_id":"%s-%d"}\n' % (i + 1, prefix.encode(), i)
+        b'{"id":%d,"op":"new_order","symbol":"%s","side":"buy","type":"limit",'
+        b'"qty":"1","price":"1","cl_ord_id":"%s-%d"}\n'
+        % (i + 1, symbol.encode(), prefix.encode(), i)
     )
 
 
-def paced(path: str, orders: int, rate: float | None, prefix: str) -> None:
+def paced(path: str, orders: int, rate: float | None, prefix: str, symbol: str) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(path)
     sock.sendall(b'{"id":0,"op":"subscribe","topics":["orders"]}\n')
@@ -84,7 +86,7 @@ def paced(path: str, orders: int, rate: float | None, prefix: str) -> None:
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    pacer.send_all(lambda i: sock.sendall(request(i, prefix)))
+    pacer.send_all(lambda i: sock.sendall(request(i, prefix, symbol)))
     pacer.wait(120)
     print(json.dumps(pacer.result()), flush=True)
 

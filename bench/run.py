@@ -1,7 +1,8 @@
 """`make bench`: every benchmark, printed, and written as JSON for comparison across commits.
 
 FIXGW_BENCH_MD_MESSAGES sets the market-data run's length (default 200,000),
-FIXGW_BENCH_ORDERS the order round-trip run's (default 10,000).
+FIXGW_BENCH_ORDERS the order round-trip runs' (default 10,000 each), and
+FIXGW_BENCH_MEMORY_ORDERS the memory run's (default 100,000).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import md_throughput, order_latency
+from bench import md_throughput, memory, order_latency
 
 
 def machine() -> dict[str, object]:
@@ -33,13 +34,16 @@ def main() -> None:
     messages = int(os.environ.get("FIXGW_BENCH_MD_MESSAGES", "200000"))
     about = machine()
     orders = int(os.environ.get("FIXGW_BENCH_ORDERS", "10000"))
+    memory_orders = int(os.environ.get("FIXGW_BENCH_MEMORY_ORDERS", "100000"))
     results = {
         "machine": about,
         "market_data": md_throughput.measure(messages),
         "order_round_trip": order_latency.measure(orders),
+        "memory": memory.measure(memory_orders),
     }
     print(md_throughput.report(results["market_data"]))
     print(order_latency.report(results["order_round_trip"]))
+    print(memory.report(results["memory"]))
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{str(about['when']).replace(':', '')}.json"

@@ -131,6 +131,13 @@ class AccountConfig(_Config, frozen=True, kw_only=True):
     """Also ask shortly after fills (once per burst of fills)."""
 
 
+class OrdersConfig(_Config, frozen=True, kw_only=True):
+    keep_closed: Annotated[int, msgspec.Meta(ge=0)] = 10_000
+    """Closed orders (filled, canceled, rejected) remembered, the most recently closed; an
+    older one is forgotten: its events stay in the journal, and `order_status` with its
+    order_id asks the exchange. Memory then follows the open orders, not the day's count."""
+
+
 class JournalConfig(_Config, frozen=True, kw_only=True):
     path: NonEmpty = "var/journal/events.jsonl"
     fsync: bool = False
@@ -222,6 +229,7 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     market_data: MarketDataConfig = msgspec.field(default_factory=MarketDataConfig)
     journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
+    orders: OrdersConfig = msgspec.field(default_factory=OrdersConfig)
     account: AccountConfig = msgspec.field(default_factory=AccountConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     throttle: ThrottleConfig = msgspec.field(default_factory=ThrottleConfig)

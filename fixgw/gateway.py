@@ -147,8 +147,9 @@ class Gateway:
         """new_order arrival time by ClOrdID, until its first execution report."""
         self.journal = Journal(Path(config.journal.path), config.journal.fsync)
         self.bus = EventBus(self.journal)
-        self.tracker = OrderTracker()
+        self.tracker = OrderTracker(config.orders.keep_closed)
         self.tracker.restore(self.journal.events(prefix="order."))
+        self.tracker.prune()
         self._status_of = {o.cl_ord_id: o.shown_status for o in self.tracker.all_orders()}
         self._status_counts = Counter(self._status_of.values())
         """Orders by status, kept from the order events: read per new order and per scrape
@@ -938,6 +939,11 @@ class Gateway:
                     symbol=getattr(event, "symbol", None),
                     status=getattr(event, "status", None),
                 )
+        for order in self.tracker.prune():
+            status = self._status_of.pop(order.cl_ord_id, None)
+            if status is not None:
+                self._status_counts[status] -= 1
+            self._owners.pop(order.cl_ord_id, None)
 
     def _answer_status(self, report: ExecutionReport) -> None:
         assert report.order_id is not None

@@ -9,8 +9,9 @@ where the venue's numbers say so and always surfaced as an `order.anomaly` event
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -77,7 +78,12 @@ class Order:
     avg_px: Decimal = ZERO
     cancel_pending: str | None = None
     """The ClOrdID of a cancel request sent and not yet answered."""
-    exec_ids: set[str] = field(default_factory=set)
+    exec_ids: tuple[str, ...] = ()
+    """Seen, to drop duplicates. A tuple: most orders have one or two, and a set costs four
+    times the memory of a one-entry tuple."""
+    cancel_ids: tuple[str, ...] = ()
+    closed: bool = False
+    """Counted among the closed orders the tracker keeps."""
 
     @property
     def shown_status(self) -> OrderStatus:
@@ -91,10 +97,16 @@ class Order:
 
 
 class OrderTracker:
-    def __init__(self) -> None:
+    """`keep_closed`: how many closed orders (filled, canceled, rejected) are remembered, the
+    most recently closed; older ones are forgotten by `prune`, so that memory follows the
+    open orders, not the day's order count. The exchange still answers for a forgotten one."""
+
+    def __init__(self, keep_closed: int = 10_000) -> None:
         self._orders: dict[str, Order] = {}
         self._by_order_id: dict[str, Order] = {}
         self._cancels: dict[str, str] = {}
+        self._keep_closed = keep_closed
+        self._closed: deque[Order] = deque()
 
     # ------------------------------------------------------------ commands
 
@@ -122,6 +134,7 @@ class OrderTracker:
         if order is None:
             return None
         order.cancel_pending = cmd.cl_ord_id
+        order.cancel_ids += (cmd.cl_ord_id,)
         return self._event(OrderPendingCancel, order, cmd, cancel_cl_ord_id=cmd.cl_ord_id)
 
     def cancel_unsent(self, cmd: CancelOrder) -> None:
@@ -161,12 +174,15 @@ class OrderTracker:
                 order.cancel_pending = event.cancel_cl_ord_id
                 if event.cancel_cl_ord_id is not None:
                     self._cancels[event.cancel_cl_ord_id] = order.cl_ord_id
+                    order.cancel_ids += (event.cancel_cl_ord_id,)
             elif event.status is not OrderStatus.PENDING_CANCEL:
                 order.status = event.status
             if order.status.is_terminal:
                 order.cancel_pending = None
             if isinstance(event, OrderPartiallyFilled | OrderFilled):
-                order.exec_ids.add(event.exec_id)
+                order.exec_ids += (event.exec_id,)
+        for order in self._orders.values():
+            self._note_closed(order)
         return sum(1 for _ in self.open_orders())
 
     # ------------------------------------------------------------ queries
@@ -219,7 +235,7 @@ class OrderTracker:
                 poss_dup=report.poss_dup,
             )
             return []
-        order.exec_ids.add(report.exec_id)
+        order.exec_ids += (report.exec_id,)
         if order.order_id is None and report.order_id is not None:
             order.order_id = report.order_id
             self._by_order_id[report.order_id] = order
@@ -281,7 +297,7 @@ class OrderTracker:
         order = self.resolve(report)
         if order is None or report.exec_id in order.exec_ids:
             return []
-        order.exec_ids.add(report.exec_id)
+        order.exec_ids += (report.exec_id,)
         if order.order_id is None and report.order_id is not None:
             order.order_id = report.order_id
             self._by_order_id[report.order_id] = order
@@ -486,7 +502,28 @@ class OrderTracker:
             order.avg_px = report.avg_px
 
     def _event(self, cls: type[E], order: Order, source: Any, **extra: Any) -> E:
+        self._note_closed(order)
         return cls(ts=source.ts, **self.snapshot(order), **extra)
+
+    def _note_closed(self, order: Order) -> None:
+        if not order.closed and order.status.is_terminal:
+            order.closed = True
+            self._closed.append(order)
+
+    def prune(self) -> list[Order]:
+        """Forget the closed orders beyond `keep_closed`, oldest closed first; returns them."""
+        forgotten = []
+        while len(self._closed) > self._keep_closed:
+            order = self._closed.popleft()
+            if self._orders.get(order.cl_ord_id) is not order:
+                continue
+            del self._orders[order.cl_ord_id]
+            if order.order_id is not None and self._by_order_id.get(order.order_id) is order:
+                del self._by_order_id[order.order_id]
+            for cancel_id in order.cancel_ids:
+                self._cancels.pop(cancel_id, None)
+            forgotten.append(order)
+        return forgotten
 
     @staticmethod
     def _anomaly(

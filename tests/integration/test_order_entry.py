@@ -244,3 +244,43 @@ def test_logs_name_every_order_event_and_decode_fix_with_tag_names(
     fix_out = next(x["msg"] for x in lines if x["event"] == "fix out" and "ClOrdID(11)" in x["msg"])
     assert "MsgType(35)=D" in fix_out and "Account(1)=***" in fix_out
     assert any(x["event"] == "fix in" and "ExecType(150)=" in x["msg"] for x in lines)
+
+
+def test_closed_orders_beyond_keep_closed_are_forgotten_and_the_exchange_answers_for_them(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(orders={"keep_closed": 1})
+    with stack.client() as gw:
+        events = EventLog(gw)
+        gw.subscribe(["orders"])
+        closed = []
+        for n in range(3):
+            cl_ord_id = gw.new_order(
+                symbol="LTC/USD", side="buy", type="limit", qty="1", price=str(10 + n)
+            )["cl_ord_id"]
+            order_id = events.find(cl_ord_id, "order.accepted")["order_id"]
+            gw.cancel_order(cl_ord_id=cl_ord_id)
+            events.find(cl_ord_id, "order.canceled")
+            closed.append((cl_ord_id, order_id))
+        resting = gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="5")
+        events.find(resting["cl_ord_id"], "order.accepted")
+
+        for cl_ord_id, _ in closed[:2]:
+            with pytest.raises(ApiError) as forgotten:
+                gw.order_status(cl_ord_id=cl_ord_id)
+            assert forgotten.value.code == "unknown_order"
+        with pytest.raises(ApiError) as kept:
+            gw.cancel_order(cl_ord_id=closed[2][0])
+        assert kept.value.code == "order_closed"
+        answer = gw.order_status(order_id=closed[0][1], symbol="LTC/USD", side="buy")
+        assert (answer["source"], answer["status"]) == ("exchange", "canceled")
+        assert gw.status()["open_orders"] == 1
+
+    assert stack.gateway is not None and stack.gateway.stop() == 0
+    stack.start_gateway()
+    with stack.client() as gw:
+        assert gw.order_status(cl_ord_id=resting["cl_ord_id"])["status"] == "new"
+        with pytest.raises(ApiError) as after_restart:
+            gw.order_status(cl_ord_id=closed[1][0])
+        assert after_restart.value.code == "unknown_order"
+        assert gw.status()["open_orders"] == 1

@@ -327,3 +327,82 @@ def test_duplicate_cl_ord_id_is_refused(tracker: OrderTracker) -> None:
     with pytest.raises(RequestError) as err:
         submit(tracker)
     assert err.value.code == "duplicate_cl_ord_id"
+
+
+def test_only_the_most_recently_closed_orders_are_remembered() -> None:
+    tracker = OrderTracker(keep_closed=2)
+    for n in range(5):
+        submit(tracker, f"c{n}")
+        tracker.apply_execution(
+            report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0", cl_ord_id=f"c{n}", order_id=f"X{n}")
+        )
+    for n in (3, 0, 1):
+        tracker.cancel_requested(
+            CancelOrder(
+                ts=utc_now(),
+                cl_ord_id=f"k{n}",
+                orig_cl_ord_id=f"c{n}",
+                symbol="BTC/USD",
+                side=Side.BUY,
+                order_id=f"X{n}",
+            )
+        )
+        tracker.apply_execution(
+            report(
+                ExecKind.CANCELED,
+                OrderStatus.CANCELED,
+                "0",
+                "0",
+                cl_ord_id=f"k{n}",
+                orig=f"c{n}",
+                order_id=f"X{n}",
+            )
+        )
+    assert tracker.get("c3") is not None  # forgotten only by prune
+
+    forgotten = tracker.prune()
+
+    assert [o.cl_ord_id for o in forgotten] == ["c3"]
+    assert tracker.get("c3") is None and tracker.by_order_id("X3") is None
+    assert [o.cl_ord_id for o in tracker.all_orders()] == ["c0", "c1", "c2", "c4"]
+    assert tracker.prune() == []
+    [late] = tracker.apply_execution(
+        report(
+            ExecKind.CANCELED,
+            OrderStatus.CANCELED,
+            "0",
+            "0",
+            cl_ord_id="k3",
+            orig="c3",
+            order_id="X3",
+        )
+    )
+    assert (type(late).__name__, late.problem) == ("OrderAnomaly", "unknown_order")
+
+
+def test_open_orders_are_never_forgotten() -> None:
+    tracker = OrderTracker(keep_closed=0)
+    for n in range(3):
+        submit(tracker, f"c{n}")
+    tracker.apply_execution(
+        report(ExecKind.REJECTED, OrderStatus.REJECTED, "0", "0", cl_ord_id="c1", order_id=None)
+    )
+    assert [o.cl_ord_id for o in tracker.prune()] == ["c1"]
+    assert [o.cl_ord_id for o in tracker.open_orders()] == ["c0", "c2"]
+
+
+def test_a_duplicate_report_is_still_dropped_after_many_fills(tracker: OrderTracker) -> None:
+    fills = [
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            f"0.{n}",
+            f"0.{10 - n}",
+            avg="100",
+            last=("0.1", "100"),
+        )
+        for n in range(1, 6)
+    ]
+    for fill in fills:
+        tracker.apply_execution(fill)
+    assert tracker.apply_execution(fills[2]) == []

@@ -4,6 +4,7 @@ limits, the outbound throttle, the kill switch and cancel on disconnect."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from typing import Any
@@ -134,7 +135,8 @@ def test_halt_cancels_everything_blocks_new_orders_and_holds_across_a_restart(
         for n in range(3):
             log.find(f"h{n}", "order.canceled")
         event = log.first(lambda e: e["type"] == "session.halted")
-        assert (event["by"], event["reason"]) == ("api client 2 (desk)", "runaway strategy")
+        assert re.fullmatch(r"api client \d+ \(desk\)", event["by"])  # numbered as it connected
+        assert event["reason"] == "runaway strategy"
         with pytest.raises(ApiError) as refused:
             rest(gw, "blocked")
         assert refused.value.code == "halted" and "runaway strategy" in refused.value.message

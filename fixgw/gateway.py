@@ -74,6 +74,7 @@ from fixgw.okcoin import inbound, outbound
 from fixgw.okcoin.tags import MsgType
 from fixgw.ops.prometheus import Metrics
 from fixgw.orders import Order, OrderTracker
+from fixgw.qf import header_of
 from fixgw.reconcile import Reconciler
 from fixgw.reconnect import Backoff, Phase, Reconnector
 from fixgw.risk import PreTradeCheck, Throttle
@@ -520,7 +521,7 @@ class Gateway:
     def _on_market_data_update(self, msg: FixMessage, received: datetime) -> None:
         report = inbound.market_data_incremental(msg, received)
         for symbol in report.levels.keys() | report.trades.keys():
-            self.metrics.md_messages.labels(symbol).inc()
+            self.metrics.md_message(symbol)
         self.market_data.on_update(report)
 
     def ready(self) -> bool:
@@ -853,8 +854,10 @@ class Gateway:
     def on_inbound(self, item: Inbound) -> None:
         try:
             if item.what is Happening.APP:
+                msg_type, msg_seq_num = header_of(item.raw)
+                self.metrics.inbound(msg_type)
                 self._on_app_message(item)
-                self.journal.mark_inbound(item.msg_seq_num)
+                self.journal.mark_inbound(msg_seq_num)
             elif item.what is Happening.LOGON_SENT:
                 self.reconnector.logon_sent()
             elif item.what is Happening.LOGON:

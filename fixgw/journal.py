@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class Journal:
         self._checkpoint_path = path.with_name(path.name + ".fixseq")
         self._checkpoint_fd = os.open(self._checkpoint_path, os.O_RDWR | os.O_CREAT, 0o640)
         self._inbound_seq = self._written_inbound_seq = self.inbound_checkpoint()
+        self._checkpoint_written_at = 0.0
 
     @property
     def size_bytes(self) -> int:
@@ -95,7 +97,12 @@ class Journal:
     def mark_inbound(self, msg_seq_num: int) -> None:
         """The exchange's MsgSeqNum of the last message fully handled: its events are
         appended. Written after them, so that a restart asks the exchange again for every
-        message after it (a crash between QuickFIX's store and this journal loses none)."""
+        message after it (a crash between QuickFIX's store and this journal loses none).
+
+        Written with the lines it follows; when there are none (market data, a duplicate),
+        at most once a second: a restart then takes a few messages again, which is harmless
+        (duplicates are dropped by ExecID, old market data by its MDReqID), and a flood of
+        market data costs no system call per message."""
         self._inbound_seq = msg_seq_num
         self._schedule_flush()
 
@@ -107,8 +114,10 @@ class Journal:
         if not self._index or seq - self._index[-1][0] >= 1024:
             self._index.append((seq, self.size_bytes))
 
-    def flush(self) -> None:
+    def flush(self, checkpoint: bool = False) -> None:
+        """`checkpoint`: write the inbound checkpoint even if no line was written."""
         self._flush_scheduled = False
+        wrote = bool(self._pending)
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
@@ -117,14 +126,18 @@ class Journal:
             if self.fsync:
                 os.fsync(self._file.fileno())
             self._size += len(data)
-        if self._inbound_seq != self._written_inbound_seq and self._inbound_seq is not None:
+        if self._inbound_seq == self._written_inbound_seq or self._inbound_seq is None:
+            return
+        now = time.monotonic()
+        if wrote or checkpoint or now - self._checkpoint_written_at >= 1.0:
             os.pwrite(self._checkpoint_fd, b"%020d\n" % self._inbound_seq, 0)
             if self.fsync:
                 os.fsync(self._checkpoint_fd)
             self._written_inbound_seq = self._inbound_seq
+            self._checkpoint_written_at = now
 
     def close(self) -> None:
-        self.flush()
+        self.flush(checkpoint=True)
         self._file.close()
         os.close(self._checkpoint_fd)
 

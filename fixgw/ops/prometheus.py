@@ -121,6 +121,7 @@ class Metrics:
         self.journal_bytes = Gauge("fixgw_journal_bytes", "Size of the event journal", registry=r)
         self._last_inbound = time.monotonic()
         self._message_children: dict[tuple[str, str], Any] = {}
+        self._md_children: dict[str, Any] = {}
         self.last_inbound.set_function(self.seconds_since_inbound)
 
     def seconds_since_inbound(self) -> float:
@@ -137,6 +138,13 @@ class Metrics:
             child = self._message_children[(direction, msg_type)] = self.messages.labels(
                 direction, msg_type
             )
+        child.inc()
+
+    def md_message(self, symbol: str) -> None:
+        """For every market-data message: the labelled child is looked up once per symbol."""
+        child = self._md_children.get(symbol)
+        if child is None:
+            child = self._md_children[symbol] = self.md_messages.labels(symbol)
         child.inc()
 
     def exposition(self) -> bytes:

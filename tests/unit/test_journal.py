@@ -3,6 +3,7 @@ the order tracker is rebuilt from it."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -131,3 +132,31 @@ def test_the_last_handled_inbound_seq_num_is_kept_beside_the_journal(tmp_path: P
     after_reset.mark_inbound(3)  # lower after the operator reset sequence numbers
     after_reset.close()
     assert Journal(path, fsync=False).inbound_checkpoint() == 3
+
+
+def test_the_checkpoint_follows_journaled_lines_at_once_and_other_messages_lazily(
+    tmp_path: Path,
+) -> None:
+    """As in the gateway: a message's events are appended and its MsgSeqNum marked in one
+    turn of the loop, and the journal writes both at the end of it."""
+    path = tmp_path / "events.jsonl"
+    journal = Journal(path, fsync=False)
+
+    async def handled(seq_num: int, line: bytes | None = None) -> int | None:
+        if line is not None:
+            journal.append(journal.last_seq + 1, line)
+        journal.mark_inbound(seq_num)
+        await asyncio.sleep(0)
+        return journal.inbound_checkpoint()
+
+    async def scenario() -> list[int | None]:
+        return [
+            await handled(10, b'{"seq":1,"type":"order.accepted"}\n'),
+            await handled(11),  # market data: nothing journaled
+            await handled(12, b'{"seq":2,"type":"order.filled"}\n'),
+            await handled(13),
+        ]
+
+    assert asyncio.run(scenario()) == [10, 10, 12, 12]
+    journal.close()
+    assert Journal(path, fsync=False).inbound_checkpoint() == 13

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -112,6 +113,24 @@ def header_field(message: fix.Message, tag: int) -> str | None:
 
 
 T = TypeVar("T")
+
+_threads_kept: set[int] = set()
+
+
+def keep_thread_state() -> None:
+    """Call at the top of every QuickFIX callback: the calling thread keeps its Python
+    thread state from then on.
+
+    QuickFIX calls into Python from its own C++ threads, and the binding wraps each callback
+    in PyGILState_Ensure/Release. On a thread Python did not start, that creates a thread
+    state and frees it again on every call: an mmap, a munmap and the TLB shootdown across
+    cores that goes with it, for every message. One Ensure that is never released makes
+    the binding's own pair reuse that state (pybind11 keeps foreign thread states alive for
+    the same reason). A thread state per QuickFIX thread is all it costs."""
+    ident = threading.get_ident()
+    if ident not in _threads_kept:
+        ctypes.pythonapi.PyGILState_Ensure()
+        _threads_kept.add(ident)
 
 
 class Inbox(Generic[T]):

@@ -28,6 +28,7 @@ from fixgw.qf import (
     VALIDATION,
     Inbox,
     header_of,
+    keep_thread_state,
     make_settings,
     msg_type_of,
     raw_field,
@@ -173,6 +174,7 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._on_error("toAdmin", exc)
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        keep_thread_state()
         try:
             msg_type = self._count("in", message)
             if msg_type == "5":
@@ -204,6 +206,7 @@ class _Application(fix.Application):  # type: ignore[misc]
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         """Only hands the message over: it is counted and read on the loop."""
+        keep_thread_state()
         try:
             raw = message.toString()
             if self._debug:

@@ -15,7 +15,15 @@ import structlog
 
 from fixgw.config import BridgeConfig
 from fixgw.fixmsg import FixMessage
-from fixgw.qf import ALWAYS_ON, VALIDATION, Inbox, make_settings, msg_type_of, to_quickfix
+from fixgw.qf import (
+    ALWAYS_ON,
+    VALIDATION,
+    Inbox,
+    keep_thread_state,
+    make_settings,
+    msg_type_of,
+    to_quickfix,
+)
 
 log = structlog.get_logger("fixgw.bridge")
 
@@ -55,6 +63,7 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         pass
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        keep_thread_state()
         refused = False
         try:
             if msg_type_of(message) == "A":
@@ -73,6 +82,7 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         pass
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        keep_thread_state()
         try:
             self._put(OmsHappening.APP, sessionID, message.toString())
         except Exception:

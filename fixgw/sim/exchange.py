@@ -29,7 +29,15 @@ from fixgw.okcoin.enums import CXL_REJ_REASON, EXEC_TYPE, ORD_REJ_REASON, ORD_ST
 from fixgw.okcoin.inbound import GROUPS
 from fixgw.okcoin.outbound import fix_decimal
 from fixgw.okcoin.tags import MsgType, Tag
-from fixgw.qf import ALWAYS_ON, VALIDATION, make_settings, msg_type_of, session_id, to_quickfix
+from fixgw.qf import (
+    ALWAYS_ON,
+    VALIDATION,
+    keep_thread_state,
+    make_settings,
+    msg_type_of,
+    session_id,
+    to_quickfix,
+)
 from fixgw.sim.accounts import Ledger
 from fixgw.sim.marketdata import MarketDataPublisher
 from fixgw.sim.matching import Fill, MatchingEngine, SimOrder
@@ -111,6 +119,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             self._failed("toAdmin")
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        keep_thread_state()
         try:
             if msg_type_of(message) != MsgType.LOGON:
                 return
@@ -137,6 +146,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         pass
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        keep_thread_state()
         try:
             msg = parse(message.toString(), GROUPS)
             client = sessionID.getTargetCompID().getValue()

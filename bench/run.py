@@ -2,7 +2,8 @@
 
 FIXGW_BENCH_MD_MESSAGES sets the market-data run's length (default 200,000),
 FIXGW_BENCH_ORDERS the order round-trip runs' (default 10,000 each), and
-FIXGW_BENCH_MEMORY_ORDERS the memory run's (default 100,000).
+FIXGW_BENCH_MEMORY_ORDERS the memory run's (default 100,000), FIXGW_BENCH_HOPS the
+socket round trips' (default 10,000).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import md_throughput, memory, order_latency
+from bench import hops, md_throughput, memory, order_latency
 
 
 def machine() -> dict[str, object]:
@@ -35,15 +36,19 @@ def main() -> None:
     about = machine()
     orders = int(os.environ.get("FIXGW_BENCH_ORDERS", "10000"))
     memory_orders = int(os.environ.get("FIXGW_BENCH_MEMORY_ORDERS", "100000"))
+    round_trips = int(os.environ.get("FIXGW_BENCH_HOPS", "10000"))
     results = {
         "machine": about,
         "market_data": md_throughput.measure(messages),
         "order_round_trip": order_latency.measure(orders),
         "memory": memory.measure(memory_orders),
+        "hops": hops.measure(round_trips),
     }
     print(md_throughput.report(results["market_data"]))
     print(order_latency.report(results["order_round_trip"]))
     print(memory.report(results["memory"]))
+    floor = results["order_round_trip"]["runs"]["one at a time"]["bare_us"]
+    print(hops.report(results["hops"], floor))
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{str(about['when']).replace(':', '')}.json"

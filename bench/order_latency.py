@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.md_throughput import BARE, run_json
+from bench.md_throughput import BARE, cpu_seconds, run_json
 from fixgw.testing import LocalStack, free_port
 
 
@@ -66,10 +66,14 @@ def measure(orders: int) -> dict[str, Any]:
             rate_arg = "one" if rate is None else str(rate)
             floors[mode] = run_json([*bare, "--rate", rate_arg, "--prefix", f"bare{n}"])
         stack.start_gateway()
+        assert stack.gateway is not None and stack.gateway.popen is not None
+        pid = stack.gateway.popen.pid
         gateway = ["bench.gw_orders", "--socket", stack.socket_path, "--orders", str(orders)]
         for n, (mode, rate) in enumerate(MODES.items()):
             paced = [] if rate is None else ["--rate", str(rate), "--prefix", f"gw{n}"]
+            cpu_before = cpu_seconds(pid)
             ours = run_json([*gateway, *paced])
+            cpu_us = (cpu_seconds(pid) - cpu_before) / orders * 1e6
             floor = floors[mode]
             f = percentiles(floor.get("rtt_us") or floor["latency_us"])
             g = percentiles(ours.get("rtt_us") or ours["latency_us"])
@@ -77,13 +81,13 @@ def measure(orders: int) -> dict[str, Any]:
                 "bare_us": f,
                 "gateway_us": g,
                 "ratio": {k: g[k] / f[k] for k in ("p50", "p99")},
+                "gateway_cpu_us_per_order": cpu_us,
                 "orders_per_s": {
                     "bare": floor.get("orders_per_s"),
                     "gateway": ours.get("orders_per_s"),
                 },
             }
-        assert stack.gateway is not None and stack.gateway.popen is not None
-        rss_mb = _rss_mb(stack.gateway.popen.pid)
+        rss_mb = _rss_mb(pid)
     finally:
         stack.stop()
     return {
@@ -116,7 +120,8 @@ def report(results: dict[str, Any]) -> str:
             + (f"  {rate['bare']:,.0f} orders/s" if rate["bare"] else ""),
             f"    gateway               p50 {g['p50']:7.0f} us  p99 {g['p99']:7.0f} us"
             f"  p99.9 {g['p999']:7.0f} us  max {g['max']:8.0f} us"
-            + (f"  {rate['gateway']:,.0f} orders/s" if rate["gateway"] else ""),
+            + (f"  {rate['gateway']:,.0f} orders/s" if rate["gateway"] else "")
+            + f"  CPU {run['gateway_cpu_us_per_order']:.0f} us/order (both threads)",
             f"    ratio                 p50 {r['p50']:.2f}  p99 {r['p99']:.2f}",
         ]
     lines.append(

@@ -87,20 +87,24 @@ POSS_DUP = "\x0143=Y\x01"
 
 class SentLog:
     """MsgType and request ids of the last application messages sent, by MsgSeqNum, so that a
-    session-level Reject (which names only RefSeqNum) can be tied to its request."""
+    session-level Reject (which names only RefSeqNum) can be tied to its request. The raw
+    message is kept and read only when a Reject asks: recording is on every send's path."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
-        self._entries: OrderedDict[int, tuple[str, dict[int, str]]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[str, str]] = OrderedDict()
 
     def record(self, seq: int, msg_type: str, raw: str) -> None:
-        ids = {t: value for t in ID_TAGS if (value := raw_field(raw, t)) is not None}
-        self._entries[seq] = (msg_type, ids)
+        self._entries[seq] = (msg_type, raw)
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
 
     def get(self, seq: int) -> tuple[str, dict[int, str]] | None:
-        return self._entries.get(seq)
+        entry = self._entries.get(seq)
+        if entry is None:
+            return None
+        msg_type, raw = entry
+        return msg_type, {t: value for t in ID_TAGS if (value := raw_field(raw, t)) is not None}
 
 
 class _Application(fix.Application):  # type: ignore[misc]

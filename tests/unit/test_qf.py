@@ -9,6 +9,7 @@ import quickfix as fix
 
 from fixgw.fixmsg import SOH, FixMessage
 from fixgw.qf import header_of, to_quickfix
+from fixgw.session import SentLog
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "okcoin"
 
@@ -49,3 +50,13 @@ def test_a_value_holding_soh_is_refused_not_sent_as_two_fields() -> None:
     msg = FixMessage(msg_type="D", fields={11: f"x{SOH}54=2", 55: "LTC/USD"})
     with pytest.raises(ValueError, match="SOH"):
         to_quickfix(msg)
+
+
+def test_a_reject_finds_the_request_it_names_by_sequence_number_until_it_is_evicted() -> None:
+    sent = SentLog(size=2)
+    for seq, cl_ord_id in ((7, "gw-7"), (8, "gw-8"), (9, "gw-9")):
+        raw = to_quickfix(FixMessage("D", {11: cl_ord_id, 55: "LTC/USD"})).toString()
+        sent.record(seq, "D", raw)
+    assert sent.get(9) == ("D", {11: "gw-9"})
+    assert sent.get(8) == ("D", {11: "gw-8"})
+    assert sent.get(7) is None

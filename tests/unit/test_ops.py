@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -91,3 +94,37 @@ def test_metrics_health_and_readiness_over_http() -> None:
         assert get(f"{base}/nope")[0] == 404
     finally:
         server.stop()
+
+
+_LOG_TWO_LINES = """
+from decimal import Decimal
+import structlog
+from fixgw.domain import Side
+from fixgw.ops.logging import configure
+configure("info", "{fmt}")
+log = structlog.get_logger("t")
+log.debug("not shown")
+log.info("order.accepted", price=Decimal("101.50"), side=Side.BUY, secret="s3cr3t", n=3)
+log.warning("odd", what=object)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["json", "auto"])
+def test_log_lines_are_json_with_decimals_as_digits_and_secrets_masked(fmt: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _LOG_TWO_LINES.format(fmt=fmt)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    first, second = (json.loads(line) for line in done.stderr.splitlines())
+    assert first["event"] == "order.accepted" and first["level"] == "info"
+    assert (first["price"], first["side"], first["secret"], first["n"]) == (
+        "101.50",
+        "buy",
+        "***",
+        3,
+    )
+    assert first["timestamp"].endswith("Z")
+    assert second["what"] == "<class 'object'>"

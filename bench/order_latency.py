@@ -38,7 +38,7 @@ def measure(orders: int) -> dict[str, Any]:
         sim_port=free_port(),
         books={"LTC/USD": {}},
         symbols=["LTC/USD"],
-        log_level="warning",
+        log_level="info",  # as shipped: every order event is logged
         sim_overrides={"accounts": [BARE]},
         gateway_overrides={
             "account": {"refresh_s": 0, "after_fill": False},

@@ -59,6 +59,21 @@ class RssSampler:
         self.samples.append(rss_mb(self.pid))
 
 
+def bare_command(module: str, port: int) -> list[str]:
+    """A bare initiator's command line, logging on with the bench account."""
+    return [
+        module,
+        "--port",
+        str(port),
+        "--comp-id",
+        BARE["comp_id"],
+        "--api-key",
+        BARE["api_key"],
+        "--secret-key",
+        BARE["secret_key"],
+    ]
+
+
 def run_json(args: list[str]) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", *args], capture_output=True, text=True, timeout=300, check=False
@@ -86,15 +101,7 @@ def measure(messages: int) -> dict[str, Any]:
         stack.start_sim()
         bare = run_json(
             [
-                "bench.bare_md",
-                "--port",
-                str(stack.sim_port),
-                "--comp-id",
-                BARE["comp_id"],
-                "--api-key",
-                BARE["api_key"],
-                "--secret-key",
-                BARE["secret_key"],
+                *bare_command("bench.bare_md", stack.sim_port),
                 "--symbol",
                 SYMBOL,
                 "--messages",

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.md_throughput import BARE, cpu_seconds, run_json
+from bench.md_throughput import BARE, bare_command, cpu_seconds, run_json
 from fixgw.testing import LocalStack, free_port
 
 
@@ -49,15 +49,7 @@ def measure(orders: int) -> dict[str, Any]:
     try:
         stack.start_sim()
         bare = [
-            "bench.bare_orders",
-            "--port",
-            str(stack.sim_port),
-            "--comp-id",
-            BARE["comp_id"],
-            "--api-key",
-            BARE["api_key"],
-            "--secret-key",
-            BARE["secret_key"],
+            *bare_command("bench.bare_orders", stack.sim_port),
             "--orders",
             str(orders),
         ]

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.md_throughput import BARE, bare_command, cpu_seconds, run_json
+from bench.md_throughput import BARE, bare_command, cpu_seconds, rss_mb, run_json
 from fixgw.testing import LocalStack, free_port
 
 
@@ -79,22 +79,15 @@ def measure(orders: int) -> dict[str, Any]:
                     "gateway": ours.get("orders_per_s"),
                 },
             }
-        rss_mb = _rss_mb(pid)
+        gateway_rss_mb = rss_mb(pid)
     finally:
         stack.stop()
     return {
         "orders": orders,
         "runs": runs,
-        "gateway_rss_mb": rss_mb,
+        "gateway_rss_mb": gateway_rss_mb,
         "orders_total": orders * len(MODES),
     }
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def report(results: dict[str, Any]) -> str:

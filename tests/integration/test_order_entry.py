@@ -233,8 +233,15 @@ def test_logs_name_every_order_event_and_decode_fix_with_tag_names(
 ) -> None:
     cl_ord_id = gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.1")["cl_ord_id"]
     filled = events.find(cl_ord_id, "order.filled")
-    assert stack.gateway is not None
-    lines = [json.loads(line) for line in stack.gateway.log().splitlines() if line.startswith("{")]
+    gateway = stack.gateway
+    assert gateway is not None
+
+    def logged() -> list[dict[str, str]]:
+        return [json.loads(line) for line in gateway.log().splitlines() if line.startswith("{")]
+
+    # Order-event lines are written a turn of the loop after the event reaches clients.
+    wait_until(lambda: any(x["event"] == "order.filled" for x in logged()), 10, "the fill's line")
+    lines = logged()
     fill_log = next(x for x in lines if x["event"] == "order.filled")
     assert (fill_log["cl_ord_id"], fill_log["order_id"], fill_log["symbol"]) == (
         cl_ord_id,

@@ -5,7 +5,12 @@ case below), which costs an mmap and a munmap for every message received."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,28 +92,32 @@ def _engines(receiver: _Receiver) -> tuple[Any, Any, _Sender, fix.SessionID]:
     return acceptor, initiator, sender, send_id
 
 
-def _receive_five(keep: bool) -> _Receiver:
+def _receive_five(keep: bool) -> None:
+    """Run in a process of its own, which prints what the acceptor saw and exits without
+    stopping the acceptor: QuickFIX 1.16's SocketAcceptor.stop() can crash the process once a
+    client has disconnected (the simulator exits the same way)."""
     receiver = _Receiver(keep)
     acceptor, initiator, sender, send_id = _engines(receiver)
     acceptor.start()
     initiator.start()
-    try:
-        assert sender.logged_on.wait(10), "the two engines did not log on"
-        for n in range(5):
-            news = fix.Message()
-            news.getHeader().setField(fix.MsgType("B"))
-            news.setField(fix.Headline(f"news {n}"))
-            line = fix.Group(33, 58)
-            line.setField(fix.Text("the text"))
-            news.addGroup(line)
-            assert fix.Session.sendToTarget(news, send_id)
-        wait_until(lambda: len(receiver.seen) == 5, 10, "five messages at the acceptor")
-    finally:
-        # The acceptor first: QuickFIX 1.16 crashes in SocketAcceptor.stop() once a client
-        # has disconnected before it.
-        acceptor.stop()
-        initiator.stop()
-    return receiver
+    assert sender.logged_on.wait(10), "the two engines did not log on"
+    for n in range(5):
+        news = fix.Message()
+        news.getHeader().setField(fix.MsgType("B"))
+        news.setField(fix.Headline(f"news {n}"))
+        line = fix.Group(33, 58)
+        line.setField(fix.Text("the text"))
+        news.addGroup(line)
+        assert fix.Session.sendToTarget(news, send_id)
+    wait_until(lambda: len(receiver.seen) == 5, 10, "five messages at the acceptor")
+    initiator.stop()
+    seen = {
+        "seen": receiver.seen,
+        "threads": len(receiver.threads),
+        "main_thread_among_them": threading.get_ident() in receiver.threads,
+    }
+    print(json.dumps(seen), flush=True)
+    os._exit(0)
 
 
 @pytest.mark.parametrize(
@@ -119,7 +128,20 @@ def _receive_five(keep: bool) -> _Receiver:
 def test_quickfix_thread_keeps_its_python_state_across_callbacks(
     keep: bool, expected: list[int | None]
 ) -> None:
-    receiver = _receive_five(keep)
-    assert len(receiver.threads) == 1
-    assert threading.get_ident() not in receiver.threads
-    assert receiver.seen == expected
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from tests.integration.test_quickfix_threads import _receive_five; "
+            f"_receive_five({keep})",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["threads"] == 1 and not got["main_thread_among_them"]
+    assert got["seen"] == expected

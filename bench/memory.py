@@ -65,7 +65,7 @@ def measure(orders: int) -> dict[str, Any]:
             after_orders = rss_mb(pid)
             _flat_out(stack, OPEN_ORDERS, RESTING)
             with_open = rss_mb(pid)
-        peak = _peak_mb(pid)
+        peak = rss_mb(pid, "VmHWM")
     finally:
         stack.stop()
     return {
@@ -93,13 +93,6 @@ def _flat_out(stack: LocalStack, orders: int, symbol: str) -> dict[str, Any]:
             *("--prefix", symbol.partition("/")[0].lower(), "--symbol", symbol),
         ]
     )
-
-
-def _peak_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def report(results: dict[str, Any]) -> str:

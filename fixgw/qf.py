@@ -118,8 +118,8 @@ _threads_kept: set[int] = set()
 
 
 def keep_thread_state() -> None:
-    """Call at the top of every QuickFIX callback: the calling thread keeps its Python
-    thread state from then on.
+    """Call at the top of the callbacks QuickFIX makes for every message received
+    (`fromAdmin`, `fromApp`): the calling thread keeps its Python thread state from then on.
 
     QuickFIX calls into Python from its own C++ threads, and the binding wraps each callback
     in PyGILState_Ensure/Release. On a thread Python did not start, that creates a thread

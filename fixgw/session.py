@@ -215,7 +215,7 @@ class _Application(fix.Application):  # type: ignore[misc]
             raw = message.toString()
             if self._debug:
                 log.debug("fix in", msg=describe(raw, self._names))
-            self._inbox.put(Inbound(Happening.APP, raw, datetime.now(UTC)))
+            self._put(Happening.APP, raw)
         except Exception as exc:
             self._on_error("fromApp", exc)
 

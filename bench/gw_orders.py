@@ -32,22 +32,20 @@ def main() -> None:
         buffer += sock.recv(65536)
     buffer = b""
     rtts: list[float] = []
+    wanted = b'"order.accepted","ts":'
     for i in range(args.orders):
-        cl_ord_id = f"gw-{i}".encode()
-        request = (
-            b'{"id":%d,"op":"new_order","symbol":"LTC/USD","side":"buy","type":"limit",'
-            b'"qty":"1","price":"1","cl_ord_id":"%s"}\n' % (i + 1, cl_ord_id)
-        )
-        wanted = b'"order.accepted","ts":'
+        cl_ord_id = b'"%s-%d"' % (args.prefix.encode(), i)
         start = time.perf_counter()
-        sock.sendall(request)
+        sock.sendall(request(i, args.prefix, args.symbol))
         while True:
             end = buffer.find(b"\n")
             if end < 0:
                 buffer += sock.recv(65536)
                 continue
             line, buffer = buffer[:end], buffer[end + 1 :]
-            if wanted in line and b'"%s"' % cl_ord_id in line:
+            if b'"error"' in line:
+                raise SystemExit(f"the gateway refused an order: {line.decode()}")
+            if wanted in line and cl_ord_id in line:
                 break
         rtts.append((time.perf_counter() - start) * 1e6)
     print(json.dumps({"rtt_us": rtts}), flush=True)

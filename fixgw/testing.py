@@ -36,10 +36,19 @@ SECRET = "it-secret-key"  # noqa: S105
 COMP_ID = "fixgw-it-0f4c6b1e"
 
 
+_ports_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now and not handed out before by this process (the kernel may
+    offer the same free port twice before anyone binds it)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -79,7 +88,7 @@ class Process:
             cwd=self.log_path.parent,
         )
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.popen is None:
             return 0
         if self.popen.poll() is None:

@@ -72,6 +72,7 @@ def dockerfile_runs() -> list[str]:
     return [" ".join(line.split()[1:]) for line in text.splitlines() if line.startswith("RUN ")]
 
 
+@pytest.mark.timeout(1800)  # builds QuickFIX from source when pip has no wheel cached
 def test_the_image_steps_build_wheels_that_install_and_trade(
     make_stack: StackFactory, tmp_path: Path
 ) -> None:

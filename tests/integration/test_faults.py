@@ -4,6 +4,7 @@ notices each, recovers, and keeps trading."""
 
 from __future__ import annotations
 
+import re
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 def proxied(make_stack: StackFactory) -> Iterator[tuple[LocalStack, FaultProxy]]:
     stack = make_stack(start=False)
     proxy = FaultProxy(stack.sim_port)
-    stack.gateway_overrides["session"] = {"port": proxy.port, "heartbeat_s": 1}
+    stack.gateway_overrides["session"] = {"port": proxy.port}
     stack.metrics_port = free_port()
     yield stack, proxy
     proxy.close()
@@ -50,7 +51,7 @@ def test_a_dropped_connection_is_noticed_and_the_session_restored(
         proxy.drop()
         assert log.first(lambda e: e["type"] == "session.down")["reason"] == "disconnected"
         log.first(lambda e: e["type"] == "session.up", timeout=15)
-        assert proxy.connections == 2
+        assert proxy.connections >= 2
         assert buy(gw, log, "after-drop")["cum_qty"] == "0.1"
 
 
@@ -58,11 +59,15 @@ def test_a_silent_exchange_is_dropped_within_two_heartbeats_and_reconnected(
     proxied: tuple[LocalStack, FaultProxy],
 ) -> None:
     stack, proxy = proxied
+    heartbeat_s = 3
+    stack.gateway_overrides["session"]["heartbeat_s"] = heartbeat_s
     with start(stack) as gw:
         log = EventLog(gw)
         proxy.stall()
-        down = log.first(lambda e: e["type"] == "session.down", timeout=15)
-        assert down["reason"].startswith("exchange silent for 2.")  # heartbeat_s is 1
+        down = log.first(lambda e: e["type"] == "session.down", timeout=20)
+        silent = re.fullmatch(r"exchange silent for ([0-9.]+) s", down["reason"])
+        assert silent is not None, down  # the gateway's check, not QuickFIX's (2.4 heartbeats)
+        assert 2 * heartbeat_s <= float(silent[1]) < 2.4 * heartbeat_s
         proxy.resume()
         log.first(lambda e: e["type"] == "session.up", timeout=15)
         assert buy(gw, log, "after-silence")["cum_qty"] == "0.1"

@@ -6,13 +6,12 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from fixgw.testing import free_port
+from fixgw.testing import free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
 
 pytestmark = pytest.mark.integration
@@ -69,12 +68,9 @@ def test_a_live_gateway_serves_its_metrics(make_stack: StackFactory) -> None:
         gw.request("md_subscribe", symbol="BTC/USD", what=["book"])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
             assert r.status == 200
+        # the first TestRequest goes out within a second of logon
+        wait_until(lambda: heartbeats_timed(scrape(port)) > 0, 15, "a timed heartbeat")
         text = scrape(port)
-        for _ in range(50):  # the first TestRequest goes out within a second of logon
-            if heartbeats_timed(text):
-                break
-            time.sleep(0.1)
-            text = scrape(port)
     assert heartbeats_timed(text)
     for expected in (
         "fixgw_logon_attempts_total 1.0",

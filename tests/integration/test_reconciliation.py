@@ -3,7 +3,7 @@ are reported by the restarted gateway, exactly once each."""
 
 from __future__ import annotations
 
-import time
+import contextlib
 from decimal import Decimal
 from typing import Any
 
@@ -78,22 +78,23 @@ def test_changes_made_while_the_gateway_was_stopped_are_reported_once(
 
     main.start_gateway()
     wait_until(lambda: main.status()["ready"], 15, "reconciliation")
-    time.sleep(0.5)
-    with main.client() as gw:
-        gw.subscribe(["orders"], since=last_seq)
-        seen: list[dict[str, Any]] = []
-        while True:
-            try:
-                seen.append(gw.next_event(1.0))
-            except TimeoutError:
-                break
-        orders = {o["cl_ord_id"]: o for o in gw.orders(all=True)}
-    changes = [(e["cl_ord_id"], e["type"]) for e in seen]
-    assert sorted(changes) == [
+    expected = [
         ("will-cancel", "order.canceled"),
         ("will-fill", "order.filled"),
         ("will-half-fill", "order.partially_filled"),
-    ], changes
+    ]
+    with main.client() as gw:
+        gw.subscribe(["orders"], since=last_seq)
+        log = EventLog(gw)
+        for cl_ord_id, type_ in expected:
+            log.find(cl_ord_id, type_)
+        with contextlib.suppress(TimeoutError):
+            while True:  # and nothing more
+                log.seen.append(gw.next_event(1.0))
+        seen = log.seen
+        orders = {o["cl_ord_id"]: o for o in gw.orders(all=True)}
+    changes = [(e["cl_ord_id"], e["type"]) for e in seen]
+    assert sorted(changes) == expected, changes
     fill = next(e for e in seen if e["cl_ord_id"] == "will-fill")
     assert (fill["last_qty"], fill["last_px"], fill["cum_qty"]) == ("1", "60", "1")
     half = next(e for e in seen if e["cl_ord_id"] == "will-half-fill")

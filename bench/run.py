@@ -3,7 +3,7 @@
 FIXGW_BENCH_MD_MESSAGES sets the market-data run's length (default 200,000),
 FIXGW_BENCH_ORDERS the order round-trip runs' (default 10,000 each), and
 FIXGW_BENCH_MEMORY_ORDERS the memory run's (default 100,000), FIXGW_BENCH_HOPS the
-socket round trips' (default 10,000).
+socket round trips' (default 10,000); the stage timings take FIXGW_BENCH_ORDERS orders.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import hops, md_throughput, memory, order_latency
+from bench import hops, md_throughput, memory, order_latency, stages
 
 
 def machine() -> dict[str, object]:
@@ -43,12 +43,14 @@ def main() -> None:
         "order_round_trip": order_latency.measure(orders),
         "memory": memory.measure(memory_orders),
         "hops": hops.measure(round_trips),
+        "stages": stages.measure(orders),
     }
     print(md_throughput.report(results["market_data"]))
     print(order_latency.report(results["order_round_trip"]))
     print(memory.report(results["memory"]))
     floor = results["order_round_trip"]["runs"]["one at a time"]["bare_us"]
     print(hops.report(results["hops"], floor))
+    print(stages.report(results["stages"]))
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{str(about['when']).replace(':', '')}.json"

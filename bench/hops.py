@@ -20,7 +20,7 @@ REQUEST = b"r" * 150 + b"\n"
 EVENT = b"e" * 330 + b"\n"
 
 _ECHO = """
-import os, socket, sys
+import socket, sys
 sock = socket.socket(fileno=int(sys.argv[1]))
 answer = b"e" * 330 + b"\\n"
 while True:

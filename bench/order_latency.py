@@ -32,9 +32,11 @@ MODES = {"one at a time": None, "1,000/s": 1000.0, "2,000/s": 2000.0, "flat out"
 of unanswered orders allows (see pacing.py)."""
 
 
-def measure(orders: int) -> dict[str, Any]:
-    stack = LocalStack(
-        root=Path(tempfile.mkdtemp(prefix="fixgw-bench-orders-")),
+def order_stack(root: Path, env: dict[str, str] | None = None) -> LocalStack:
+    """The simulator (with the bare initiator's account) and the gateway the order benches
+    run: orders rest on LTC/USD, no account or market-data requests of the gateway's own."""
+    return LocalStack(
+        root=root,
         sim_port=free_port(),
         books={"LTC/USD": {}},
         symbols=["LTC/USD"],
@@ -44,7 +46,12 @@ def measure(orders: int) -> dict[str, Any]:
             "account": {"refresh_s": 0, "after_fill": False},
             "market_data": {"stale_after_s": 0},
         },
+        env=env or {},
     )
+
+
+def measure(orders: int) -> dict[str, Any]:
+    stack = order_stack(Path(tempfile.mkdtemp(prefix="fixgw-bench-orders-")))
     runs: dict[str, Any] = {}
     try:
         stack.start_sim()

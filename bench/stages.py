@@ -19,11 +19,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from bench.md_throughput import BARE, bare_command, run_json
-from fixgw.testing import LocalStack, free_port
+from bench.md_throughput import bare_command, run_json
+from bench.order_latency import order_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = [
@@ -44,15 +45,19 @@ def run_gateway() -> None:
     marks: list[tuple[str, int]] = []
     clock = time.perf_counter_ns
 
+    def replace(owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
+        setattr(owner, name, wrap(getattr(owner, name)))
+
     def before(owner: Any, name: str, mark: str, when: Callable[..., bool]) -> None:
-        original = getattr(owner, name)
+        def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapped(*args: Any) -> Any:
+                if when(*args):
+                    marks.append((mark, clock()))
+                return original(*args)
 
-        def wrapped(*args: Any) -> Any:
-            if when(*args):
-                marks.append((mark, clock()))
-            return original(*args)
+            return wrapped
 
-        setattr(owner, name, wrapped)
+        replace(owner, name, wrap)
 
     def around_send(original: Callable[..., bool]) -> Callable[..., bool]:
         def wrapped(*args: Any) -> bool:
@@ -71,9 +76,6 @@ def run_gateway() -> None:
                 marks.append(("T5", clock()))
 
         return wrapped
-
-    def replace(owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
-        setattr(owner, name, wrap(getattr(owner, name)))
 
     before(server.ClientConnection, "handle", "T0", lambda _, line: b"new_order" in line)
     replace(session.ExchangeSession, "send", around_send)
@@ -99,7 +101,7 @@ def stage_times(marks: list[tuple[str, int]]) -> dict[str, list[float]]:
         elif order and mark not in order and len(order) == _MARKS.index(mark):
             order[mark] = t
             if mark == "T5":
-                for (name, _), a, b in zip(STAGES, _MARKS, _MARKS[1:], strict=False):
+                for (name, _), (a, b) in zip(STAGES, pairwise(_MARKS), strict=True):
                     times[name].append((order[b] - order[a]) / 1000)
                 order = {}
     return times
@@ -108,19 +110,7 @@ def stage_times(marks: list[tuple[str, int]]) -> dict[str, list[float]]:
 def measure(orders: int) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="fixgw-bench-stages-"))
     out = root / "stages.json"
-    stack = LocalStack(
-        root=root,
-        sim_port=free_port(),
-        books={"LTC/USD": {}},
-        symbols=["LTC/USD"],
-        log_level="info",
-        sim_overrides={"accounts": [BARE]},
-        gateway_overrides={
-            "account": {"refresh_s": 0, "after_fill": False},
-            "market_data": {"stale_after_s": 0},
-        },
-        env={"PYTHONPATH": str(ROOT), "FIXGW_BENCH_STAGES_OUT": str(out)},
-    )
+    stack = order_stack(root, env={"PYTHONPATH": str(ROOT), "FIXGW_BENCH_STAGES_OUT": str(out)})
     launcher = root / "python-with-stages"
     launcher.write_text(
         f'#!/bin/sh\nshift 2\nexec "{sys.executable}" -c '

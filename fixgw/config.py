@@ -82,6 +82,9 @@ class SessionConfig(_Config, frozen=True, kw_only=True):
     )
     """Messages that carry Account (1) = `apiKey,secretKey`."""
     logout_timeout_s: Positive = 5.0
+    send_buffer_bytes: Annotated[int, msgspec.Meta(ge=4096)] | None = None
+    """The connection's socket send buffer; default: the kernel sizes it. While the exchange
+    does not read, what does not fit waits in QuickFIX's queue."""
     reconcile_timeout_s: Positive = 10.0
     """After a logon, how long to wait for the status of the orders believed open before
     taking new orders anyway (with an error in the log)."""

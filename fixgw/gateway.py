@@ -1,7 +1,8 @@
 """The order path: client commands in, FIX out; FIX in, events out.
 
 Owns the tracker, the bus and the exchange session, and wires them with the dialect.
-Runs on the asyncio loop's thread only (QuickFIX's threads reach it through the Inbox).
+Runs on the asyncio loop's thread only: the loop runs the exchange session's QuickFIX
+initiator itself, and the bridge's QuickFIX threads reach it through an Inbox.
 """
 
 from __future__ import annotations
@@ -189,6 +190,7 @@ class Gateway:
                 store_dir=Path(s.store_dir),
                 dictionary=Path(s.dictionary) if s.dictionary else bundled_dictionary(),
                 logout_timeout_s=s.logout_timeout_s,
+                send_buffer_bytes=s.send_buffer_bytes,
                 logon_fields=outbound.logon_fields(self.options, s.reset_seq_num_on_logon),
                 log_messages=config.log.level == "debug",
             ),
@@ -258,7 +260,7 @@ class Gateway:
         for task in (self._reconnect_task, self._watchdog, self._account_task):
             if task is not None:
                 task.cancel()
-        await asyncio.to_thread(self.session.stop)
+        await self.session.stop()
         if self.tls_pipe is not None:
             self.tls_pipe.stop()
         self.journal.close()
@@ -1006,7 +1008,7 @@ class Gateway:
         self._logout_text = None
 
     def on_callback_error(self, where: str, exc: BaseException) -> None:
-        """Called on QuickFIX's thread: count and log, never raise."""
+        """Called from inside a QuickFIX callback: count and log, never raise."""
         self.callback_errors += 1
         self.metrics.callback_errors.inc()
         log.error("QuickFIX callback failed", callback=where, error=repr(exc))

@@ -143,9 +143,17 @@ class Inbox(Generic[T]):
 
     batch = 500
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, handler: Callable[[T], Any]) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        handler: Callable[[T], Any],
+        *,
+        threadsafe: bool = True,
+    ) -> None:
+        """`threadsafe=False` when QuickFIX runs on the loop's own thread (qfpoll)."""
         self._loop = loop
         self._handler = handler
+        self._schedule = loop.call_soon_threadsafe if threadsafe else loop.call_soon
         self._items: deque[T] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
@@ -158,7 +166,7 @@ class Inbox(Generic[T]):
             self._scheduled = True
         # A loop closed during shutdown raises RuntimeError: nothing is listening any more.
         with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._drain)
+            self._schedule(self._drain)
 
     def __len__(self) -> int:
         return len(self._items)

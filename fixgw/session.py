@@ -1,14 +1,15 @@
 """The exchange session: one QuickFIX initiator with a FileStore and the dialect's dictionary.
 
-Knows QuickFIX, not what messages mean. Its `Application` callbacks run on QuickFIX's
-thread: each catches everything (an escaping exception ends the process), and hands the
-raw message to the asyncio loop through an `Inbox`. Nothing here takes a lock of ours
-around `sendToTarget`.
+Knows QuickFIX, not what messages mean. The asyncio loop runs the initiator (`qfpoll`), so
+its `Application` callbacks run on the loop's thread, inside a poll: each catches
+everything (an escaping exception would unwind through QuickFIX), and queues the raw
+message in an `Inbox` that the loop drains right after.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -28,12 +29,12 @@ from fixgw.qf import (
     VALIDATION,
     Inbox,
     header_of,
-    keep_thread_state,
     make_settings,
     msg_type_of,
     raw_field,
     to_quickfix,
 )
+from fixgw.qfpoll import LoopDrivenInitiator
 
 log = structlog.get_logger("fixgw.session")
 
@@ -50,8 +51,8 @@ class Happening(StrEnum):
 
 
 class Inbound(NamedTuple):
-    """What the session saw, in order: a raw message or a change of state. A tuple: built on
-    QuickFIX's thread for every message, where each microsecond holds the GIL."""
+    """What the session saw, in order: a raw message or a change of state. A tuple: one is
+    built for every message."""
 
     what: Happening
     raw: str
@@ -70,6 +71,7 @@ class InitiatorSettings:
     logout_timeout_s: float
     logon_fields: Mapping[int, str]
     """Added to every Logon we send (credentials)."""
+    send_buffer_bytes: int | None = None
     log_messages: bool = False
     """Log every application message (secrets masked) at debug."""
     never_resend: frozenset[str] = frozenset({"D", "F"})
@@ -178,7 +180,6 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._on_error("toAdmin", exc)
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        keep_thread_state()
         try:
             msg_type = self._count("in", message)
             if msg_type == "5":
@@ -209,8 +210,7 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._on_error("toApp", exc)
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        """Only hands the message over: it is counted and read on the loop."""
-        keep_thread_state()
+        """Only hands the message over: it is counted and read when the Inbox drains."""
         try:
             raw = message.toString()
             if self._debug:
@@ -231,7 +231,9 @@ class ExchangeSession:
     ) -> None:
         self.settings = settings
         self.session_id = fix.SessionID("FIX.4.4", settings.sender_comp_id, settings.target_comp_id)
-        self.inbox: Inbox[Inbound] = Inbox(loop, handler)
+        self._loop = loop
+        self._handler = handler
+        self.inbox: Inbox[Inbound] = Inbox(loop, self._on_inbound, threadsafe=False)
         self.sent = SentLog()
         self._app = _Application(settings, metrics, self.inbox, on_error, self.sent)
         settings.store_dir.mkdir(parents=True, exist_ok=True)
@@ -242,6 +244,12 @@ class ExchangeSession:
                 "DataDictionary": str(settings.dictionary),
                 **VALIDATION,
                 **ALWAYS_ON,
+                # QuickFIX reads socket options from the defaults only.
+                **(
+                    {"SocketSendBufferSize": settings.send_buffer_bytes}
+                    if settings.send_buffer_bytes
+                    else {}
+                ),
             },
             {
                 self.session_id: {
@@ -254,7 +262,9 @@ class ExchangeSession:
             },
         )
         self._store = fix.FileStoreFactory(self._qf_settings)
-        self._initiator: Any = None
+        self.driver: LoopDrivenInitiator | None = None
+        """Runs the initiator while the session is started."""
+        self._down = asyncio.Event()
         self._qf_session: Any = None
         """QuickFIX's Session, looked up once per initiator: `logged_on` is asked per order."""
         self._probes = 0
@@ -267,7 +277,12 @@ class ExchangeSession:
         """`handled_up_to`: the exchange's last MsgSeqNum whose effects are journaled. If
         QuickFIX's store is past it (a crash in between), expect the next one again, so the
         logon asks the exchange to resend everything after it."""
-        self._initiator = fix.SocketInitiator(self._app, self._store, self._qf_settings)
+        self.driver = LoopDrivenInitiator(
+            self._loop,
+            lambda: fix.SocketInitiator(self._app, self._store, self._qf_settings),
+            self.settings.host,
+            self.settings.port,
+        )
         self._qf_session = session = fix.Session.lookupSession(self.session_id)
         if handled_up_to is not None and session is not None:
             expected = int(session.getExpectedTargetNum())
@@ -278,14 +293,35 @@ class ExchangeSession:
                     to_seq=expected - 1,
                 )
                 session.setNextTargetMsgSeqNum(handled_up_to + 1)
-        self._initiator.start()
+        self.driver.start()
 
-    def stop(self) -> None:
-        """Logout, wait for the answer up to LogoutTimeout, close. Blocking: run in a thread."""
-        if self._initiator is not None:
-            self._qf_session = None
-            self._initiator.stop()
-            self._initiator = None
+    def _on_inbound(self, item: Inbound) -> None:
+        try:
+            if item.what is Happening.LOGON_SENT:
+                self._down.clear()
+                if self.driver is not None:
+                    self.driver.watch_connection()
+            elif item.what is Happening.DOWN:
+                self._down.set()
+                if self.driver is not None:
+                    self.driver.unwatch_connection()
+        except Exception:
+            log.exception("watching QuickFIX's connection failed; it is polled on the tick")
+        self._handler(item)
+
+    async def stop(self) -> None:
+        """Logout, wait for the session to end up to LogoutTimeout (the loop keeps polling
+        QuickFIX meanwhile), close."""
+        driver, session = self.driver, self._qf_session
+        if driver is None:
+            return
+        if session is not None and (session.isLoggedOn() or session.sentLogon()):
+            session.logout()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._down.wait(), self.settings.logout_timeout_s + 1)
+        self._qf_session = None
+        self.driver = None
+        driver.stop()
 
     def _session(self) -> Any:
         return self._qf_session

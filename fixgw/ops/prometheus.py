@@ -132,7 +132,7 @@ class Metrics:
         self.count_message("in", msg_type)
 
     def count_message(self, direction: str, msg_type: str) -> None:
-        """On QuickFIX's thread for every message: the labelled child is looked up once."""
+        """For every message: the labelled child is looked up once."""
         child = self._message_children.get((direction, msg_type))
         if child is None:
             child = self._message_children[(direction, msg_type)] = self.messages.labels(

@@ -1,7 +1,9 @@
 """A loopback TCP proxy that injects faults between the gateway and the simulator.
 
 `drop()` closes every connection; `stall()` stops forwarding what the exchange sends, with
-the connections left open (a silent peer; the exchange still hears the gateway); `delay_s`
+the connections left open (a silent peer; the exchange still hears the gateway); `choke()`
+stops reading what the gateway sends, so its socket fills up (an exchange that is not
+reading; `receive_buffer` keeps the proxy's own buffer small enough to fill); `delay_s`
 holds each chunk back; `rewrite` edits each whole FIX message from the exchange (reframed
 with a correct BodyLength and CheckSum) to garble it.
 """
@@ -52,16 +54,20 @@ class _Reframer:
 
 
 class FaultProxy:
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, receive_buffer: int | None = None) -> None:
         self.target_port = target_port
         self.delay_s = 0.0
         self.rewrite: Rewrite | None = None
         self.connections = 0
         self._flowing = threading.Event()
         self._flowing.set()
+        self._reading = threading.Event()
+        self._reading.set()
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
+        if receive_buffer is not None:
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self.port = int(self._listener.getsockname()[1])
         self._closed = False
         threading.Thread(target=self._accept, name="faultproxy", daemon=True).start()
@@ -78,9 +84,16 @@ class FaultProxy:
     def resume(self) -> None:
         self._flowing.set()
 
+    def choke(self) -> None:
+        self._reading.clear()
+
+    def release(self) -> None:
+        self._reading.set()
+
     def close(self) -> None:
         self._closed = True
         self._flowing.set()
+        self._reading.set()
         _close(self._listener)
         self.drop()
 
@@ -99,12 +112,12 @@ class FaultProxy:
             with self._lock:
                 self._sockets += [client, upstream]
             reframer = _Reframer(self.rewrite) if self.rewrite is not None else None
-            for src, dst, edit, gate in (
-                (client, upstream, None, None),
-                (upstream, client, reframer, self._flowing),
+            for src, dst, edit, before, after in (
+                (client, upstream, None, self._reading, None),
+                (upstream, client, reframer, None, self._flowing),
             ):
                 threading.Thread(
-                    target=self._pump, args=(src, dst, edit, gate), daemon=True
+                    target=self._pump, args=(src, dst, edit, before, after), daemon=True
                 ).start()
 
     def _pump(
@@ -112,12 +125,14 @@ class FaultProxy:
         src: socket.socket,
         dst: socket.socket,
         edit: _Reframer | None,
-        gate: threading.Event | None,
+        before: threading.Event | None,
+        after: threading.Event | None,
     ) -> None:
+        """`before` holds the reading back, `after` the forwarding of what was read."""
         try:
-            while data := src.recv(65536):
-                if gate is not None:
-                    gate.wait()
+            while (before is None or before.wait()) and (data := src.recv(65536)):
+                if after is not None:
+                    after.wait()
                 if self.delay_s:
                     time.sleep(self.delay_s)
                 if edit is not None:

@@ -84,6 +84,43 @@ def test_a_slow_link_delays_but_loses_nothing(proxied: tuple[LocalStack, FaultPr
         assert gw.status()["session"] == "up"
 
 
+def test_orders_held_up_by_an_exchange_not_reading_all_go_out_once_it_reads_again(
+    make_stack: StackFactory,
+) -> None:
+    """The gateway's socket fills while the exchange does not read, so QuickFIX queues the rest
+    of the orders itself. Once the exchange reads again the queue goes out at once, not at
+    one message per tick of the loop."""
+    stack = make_stack(start=False)
+    proxy = FaultProxy(stack.sim_port, receive_buffer=4096)
+    stack.gateway_overrides["session"] = {"port": proxy.port, "send_buffer_bytes": 16384}
+    orders = [f"held-{n}" for n in range(2000)]
+    try:
+        with start(stack) as gw:
+            log = EventLog(gw)
+            proxy.choke()
+            for cl_ord_id in orders:
+                gw.new_order(
+                    cl_ord_id=cl_ord_id,
+                    symbol="LTC/USD",
+                    side="buy",
+                    type="limit",
+                    qty="0.1",
+                    price="1",
+                )
+            proxy.release()
+            accepted: set[str] = set()
+
+            def all_accepted(event: dict[str, Any]) -> bool:
+                if event["type"] == "order.accepted":
+                    accepted.add(event["cl_ord_id"])
+                return len(accepted) == len(orders)
+
+            log.first(all_accepted, timeout=20)
+            assert gw.status()["session"] == "up"
+    finally:
+        proxy.close()
+
+
 def garble(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]] | None:
     """Execution reports for orders named `garble-*` come back garbled, each its own way;
     answers to status requests (ExecType I) come through clean."""

@@ -1,0 +1,121 @@
+"""The exchange session runs on the asyncio loop's thread: the loop watches QuickFIX's
+connection and polls QuickFIX when it is readable, so what the exchange sends is handled
+on the loop's thread and QuickFIX starts no thread of its own for the session."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixgw.config import bundled_dictionary
+from fixgw.domain import OrderType, Side, SubmitOrder, utc_now
+from fixgw.okcoin.outbound import DialectOptions, logon_fields, new_order_single
+from fixgw.ops.prometheus import Metrics
+from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
+from fixgw.testing import API_KEY, COMP_ID, SECRET, LocalStack, free_port
+
+pytestmark = pytest.mark.integration
+
+
+async def _session_against(port: int, store: Path) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    seen: asyncio.Queue[Inbound] = asyncio.Queue()
+    handled_on: set[int] = set()
+
+    def handler(item: Inbound) -> None:
+        handled_on.add(threading.get_ident())
+        seen.put_nowait(item)
+
+    async def next_of(what: Happening) -> Inbound:
+        while (item := await asyncio.wait_for(seen.get(), 10)).what is not what:
+            pass
+        return item
+
+    options = DialectOptions(api_key=API_KEY, secret_key=SECRET)
+    session = ExchangeSession(
+        InitiatorSettings(
+            host="127.0.0.1",
+            port=port,
+            sender_comp_id=COMP_ID,
+            target_comp_id="OKSERVER",
+            heartbeat_s=5,
+            store_dir=store,
+            dictionary=bundled_dictionary(),
+            logout_timeout_s=2,
+            logon_fields=logon_fields(options, reset_seq_num=False),
+        ),
+        Metrics(),
+        loop,
+        handler,
+        lambda where, exc: print(f"callback {where} failed: {exc!r}", file=sys.stderr),
+    )
+    session.start()
+    await next_of(Happening.LOGON)
+    assert session.driver is not None
+    watched_when_up = [list(peer) for peer in session.driver.watched_peers]
+    order = SubmitOrder(
+        ts=utc_now(),
+        cl_ord_id="on-the-loop-1",
+        symbol="LTC/USD",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        qty=Decimal("0.1"),
+        price=Decimal(1),
+    )
+    assert session.send(new_order_single(order, options))
+    report = await next_of(Happening.APP)
+    session.disconnect()
+    await next_of(Happening.DOWN)
+    watched_when_down = list(session.driver.watched_peers)
+    await session.stop()
+    return {
+        "watched_when_up": watched_when_up,
+        "watched_when_down": watched_when_down,
+        "report_names_the_order": "\x0111=on-the-loop-1\x01" in report.raw,
+        "handled_only_on_the_loop_thread": handled_on == {threading.get_ident()},
+        "threads": len(os.listdir("/proc/self/task")),
+    }
+
+
+def _run(port: int, store: str) -> None:
+    """Run in a process of its own: QuickFIX's sessions are global to a process."""
+    print(json.dumps(asyncio.run(_session_against(port, Path(store)))), flush=True)
+
+
+def test_the_session_runs_on_the_loop_thread_and_watches_its_connection() -> None:
+    root = Path(tempfile.mkdtemp(prefix="fixgw-loop-"))
+    stack = LocalStack(root=root, sim_port=free_port(), books={"LTC/USD": {}}, symbols=["LTC/USD"])
+    try:
+        stack.start_sim()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from tests.integration.test_session_on_the_loop import _run; "
+                f"_run({stack.sim_port}, {str(root / 'store')!r})",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+    finally:
+        stack.stop()
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["watched_when_up"] == [["127.0.0.1", stack.sim_port]]
+    assert got["watched_when_down"] == []
+    assert got["report_names_the_order"]
+    assert got["handled_only_on_the_loop_thread"]
+    assert got["threads"] == 1  # QuickFIX started none for the session

@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STAGES = [
     ("request", "request read -> NewOrderSingle handed to QuickFIX (checks, journal, encoding)"),
     ("send", "QuickFIX sends it (toApp, store, socket write)"),
-    ("exchange", "on the wire, in the simulator and in QuickFIX's reader, until fromApp"),
-    ("hand-off", "fromApp -> the report on the event loop"),
+    ("exchange", "on the wire, in the simulator and QuickFIX reading it, until fromApp"),
+    ("hand-off", "fromApp -> the loop handles the report (QuickFIX's work after fromApp)"),
     ("report", "report read, order tracked, journaled -> event written to the client"),
 ]
 _MARKS = ("T0", "T1", "T2", "T3", "T4", "T5")

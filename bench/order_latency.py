@@ -113,7 +113,7 @@ def report(results: dict[str, Any]) -> str:
             f"    gateway               p50 {g['p50']:7.0f} us  p99 {g['p99']:7.0f} us"
             f"  p99.9 {g['p999']:7.0f} us  max {g['max']:8.0f} us"
             + (f"  {rate['gateway']:,.0f} orders/s" if rate["gateway"] else "")
-            + f"  CPU {run['gateway_cpu_us_per_order']:.0f} us/order (both threads)",
+            + f"  CPU {run['gateway_cpu_us_per_order']:.0f} us/order (the whole process)",
             f"    ratio                 p50 {r['p50']:.2f}  p99 {r['p99']:.2f}",
         ]
     lines.append(

@@ -6,6 +6,9 @@ the gateway through its real Unix socket with the real client.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +26,22 @@ DEFAULT_BOOKS: dict[str, dict[str, list[list[str]]]] = {
 
 
 StackFactory = Callable[..., LocalStack]
+
+
+def in_own_process(module: str, function: str, *args: Any) -> dict[str, Any]:
+    """Call `module.function(*args)` in a fresh interpreter and return the JSON it printed
+    last: for QuickFIX engines built in the test, whose sessions are global to a process."""
+    call = f"from {module} import {function}; {function}(*{args!r})"
+    done = subprocess.run(
+        [sys.executable, "-c", call],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 class EventLog:

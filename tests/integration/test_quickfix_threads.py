@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +16,7 @@ import quickfix as fix
 from fixgw.config import standard_fix44_dictionary
 from fixgw.qf import ALWAYS_ON, keep_thread_state, make_settings
 from fixgw.testing import free_port, wait_until
+from tests.integration.conftest import in_own_process
 
 
 class _Receiver(fix.Application):  # type: ignore[misc]
@@ -128,20 +126,6 @@ def _receive_five(keep: bool) -> None:
 def test_quickfix_thread_keeps_its_python_state_across_callbacks(
     keep: bool, expected: list[int | None]
 ) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"from tests.integration.test_quickfix_threads import _receive_five; "
-            f"_receive_five({keep})",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    got = json.loads(done.stdout.strip().splitlines()[-1])
+    got = in_own_process(__name__, "_receive_five", keep)
     assert got["threads"] == 1 and not got["main_thread_among_them"]
     assert got["seen"] == expected

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,6 +22,7 @@ from fixgw.okcoin.outbound import DialectOptions, logon_fields, new_order_single
 from fixgw.ops.prometheus import Metrics
 from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
 from fixgw.testing import API_KEY, COMP_ID, SECRET, LocalStack, free_port
+from tests.integration.conftest import in_own_process
 
 pytestmark = pytest.mark.integration
 
@@ -97,23 +97,9 @@ def test_the_session_runs_on_the_loop_thread_and_watches_its_connection() -> Non
     stack = LocalStack(root=root, sim_port=free_port(), books={"LTC/USD": {}}, symbols=["LTC/USD"])
     try:
         stack.start_sim()
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from tests.integration.test_session_on_the_loop import _run; "
-                f"_run({stack.sim_port}, {str(root / 'store')!r})",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            cwd=Path(__file__).resolve().parents[2],
-        )
+        got = in_own_process(__name__, "_run", stack.sim_port, str(root / "store"))
     finally:
         stack.stop()
-    assert done.returncode == 0, done.stderr[-3000:]
-    got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["watched_when_up"] == [["127.0.0.1", stack.sim_port]]
     assert got["watched_when_down"] == []
     assert got["report_names_the_order"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import socket
 import stat
@@ -127,11 +128,11 @@ class LoopDrivenInitiator:
             log.warning("QuickFIX's connection to the exchange not found; polling on the tick")
 
     def _addresses(self) -> set[str] | None:
-        """The exchange's addresses, or None (any) if they cannot be looked up just now:
-        QuickFIX looked them up a moment ago, and no other socket here has its port."""
+        """The exchange's address if the config names one, else None (any address): a name
+        is not looked up again on the loop, and no other socket here leads to its port."""
         try:
-            return {str(info[4][0]) for info in socket.getaddrinfo(self._host, self._port)}
-        except OSError:
+            return {str(ipaddress.ip_address(self._host))}
+        except ValueError:
             return None
 
     @property

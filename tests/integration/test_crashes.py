@@ -123,14 +123,17 @@ class Killer(threading.Thread):
 
 
 def sent_by_simulator(stack: LocalStack) -> list[dict[int, str]]:
-    """Every execution report in the simulator's QuickFIX store: what it sent."""
+    """Every execution report in the simulator's QuickFIX store: what it sent.
+
+    The store is appended to, and a later message under the same MsgSeqNum replaces an
+    earlier one: a simulator killed after storing a message but before counting it reuses
+    its number after the restart, so that message never went out and cannot be resent."""
     (body,) = (stack.root / "sim-store").glob("*.body")
-    raw = body.read_text()
-    return [
-        parse("8=FIX.4.4\x01" + part).fields
-        for part in raw.split("8=FIX.4.4\x01")[1:]
-        if "\x0135=8\x01" in "\x01" + part
-    ]
+    stored = {}
+    for part in body.read_text().split("8=FIX.4.4\x01")[1:]:
+        fields = parse("8=FIX.4.4\x01" + part).fields
+        stored[fields[34]] = fields
+    return [fields for fields in stored.values() if fields[35] == "8"]
 
 
 def fills_of(burst: Burst) -> list[dict[str, Any]]:

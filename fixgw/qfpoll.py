@@ -38,14 +38,8 @@ def _open_fds(kind: Callable[[int], bool]) -> set[int]:
     return fds
 
 
-def _socket_or_pipe(mode: int) -> bool:
-    return stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode)
-
-
 def _is_wakeup(fd: int) -> bool:
-    """QuickFIX's self-signalling pair: an unnamed Unix socket pair (or a pipe)."""
-    if stat.S_ISFIFO(os.fstat(fd).st_mode):
-        return True
+    """QuickFIX's self-signalling pair: an unnamed Unix socket pair."""
     about = _peek(fd)
     return about is not None and about[0] == socket.AF_UNIX and not about[1]
 
@@ -76,10 +70,10 @@ class LoopDrivenInitiator:
     ) -> None:
         self._loop = loop
         self._host, self._port = host, port
-        before = _open_fds(_socket_or_pipe)
+        before = _open_fds(stat.S_ISSOCK)
         self.initiator = make_initiator()
         self._wakeups = [
-            os.dup(fd) for fd in sorted(_open_fds(_socket_or_pipe) - before) if _is_wakeup(fd)
+            os.dup(fd) for fd in sorted(_open_fds(stat.S_ISSOCK) - before) if _is_wakeup(fd)
         ]
         if not self._wakeups:
             raise RuntimeError("QuickFIX's wake-up socket pair not found: cannot poll it")

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import sys
-import tempfile
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -21,8 +20,8 @@ from fixgw.domain import OrderType, Side, SubmitOrder, utc_now
 from fixgw.okcoin.outbound import DialectOptions, logon_fields, new_order_single
 from fixgw.ops.prometheus import Metrics
 from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
-from fixgw.testing import API_KEY, COMP_ID, SECRET, LocalStack, free_port
-from tests.integration.conftest import in_own_process
+from fixgw.testing import API_KEY, COMP_ID, SECRET
+from tests.integration.conftest import StackFactory, in_own_process
 
 pytestmark = pytest.mark.integration
 
@@ -92,14 +91,12 @@ def _run(port: int, store: str) -> None:
     print(json.dumps(asyncio.run(_session_against(port, Path(store)))), flush=True)
 
 
-def test_the_session_runs_on_the_loop_thread_and_watches_its_connection() -> None:
-    root = Path(tempfile.mkdtemp(prefix="fixgw-loop-"))
-    stack = LocalStack(root=root, sim_port=free_port(), books={"LTC/USD": {}}, symbols=["LTC/USD"])
-    try:
-        stack.start_sim()
-        got = in_own_process(__name__, "_run", stack.sim_port, str(root / "store"))
-    finally:
-        stack.stop()
+def test_the_session_runs_on_the_loop_thread_and_watches_its_connection(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(start=False)
+    stack.start_sim()
+    got = in_own_process(__name__, "_run", stack.sim_port, str(stack.root / "store"))
     assert got["watched_when_up"] == [["127.0.0.1", stack.sim_port]]
     assert got["watched_when_down"] == []
     assert got["report_names_the_order"]

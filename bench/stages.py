@@ -1,6 +1,6 @@
 """Where one order's round trip goes: the gateway runs with a timestamp taken at each stage
 of the path (the request read, the NewOrderSingle handed to QuickFIX and back, the
-ExecutionReport in QuickFIX's thread, on the loop, and the event written to the client),
+ExecutionReport in `fromApp` and in the gateway, and the event written to the client),
 and orders are sent one at a time. Prints the median of each stage beside the floor.
 
 The timestamps come from wrappers put around the gateway's own functions in its process
@@ -31,7 +31,7 @@ STAGES = [
     ("request", "request read -> NewOrderSingle handed to QuickFIX (checks, journal, encoding)"),
     ("send", "QuickFIX sends it (toApp, store, socket write)"),
     ("exchange", "on the wire, in the simulator and QuickFIX reading it, until fromApp"),
-    ("hand-off", "fromApp -> the loop handles the report (QuickFIX's work after fromApp)"),
+    ("hand-off", "fromApp -> the gateway handles the report, inside the callback"),
     ("report", "report read, order tracked, journaled -> event written to the client"),
 ]
 _MARKS = ("T0", "T1", "T2", "T3", "T4", "T5")

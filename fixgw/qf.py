@@ -147,13 +147,9 @@ class Inbox(Generic[T]):
         self,
         loop: asyncio.AbstractEventLoop,
         handler: Callable[[T], Any],
-        *,
-        threadsafe: bool = True,
     ) -> None:
-        """`threadsafe=False` when QuickFIX runs on the loop's own thread (qfpoll)."""
         self._loop = loop
         self._handler = handler
-        self._schedule = loop.call_soon_threadsafe if threadsafe else loop.call_soon
         self._items: deque[T] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
@@ -166,7 +162,7 @@ class Inbox(Generic[T]):
             self._scheduled = True
         # A loop closed during shutdown raises RuntimeError: nothing is listening any more.
         with contextlib.suppress(RuntimeError):
-            self._schedule(self._drain)
+            self._loop.call_soon_threadsafe(self._drain)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -185,3 +181,32 @@ class Inbox(Generic[T]):
                     return
                 self._scheduled = True
             self._loop.call_soon(self._drain)
+
+
+class InlineInbox(Generic[T]):
+    """For the callbacks QuickFIX makes on the loop's own thread (qfpoll): each item is
+    handled at once, inside the callback. A report thus reaches the gateway before
+    QuickFIX's own work after `fromApp` (storing the sequence number, reading on), not after
+    it and a turn of the loop.
+
+    An item put while another is being handled (the handler sent a message, and QuickFIX
+    called back) waits for it: items are handled one at a time, in order."""
+
+    def __init__(self, handler: Callable[[T], Any]) -> None:
+        self._handler = handler
+        self._items: deque[T] = deque()
+        self._handling = False
+
+    def put(self, item: T) -> None:
+        self._items.append(item)
+        if self._handling:
+            return
+        self._handling = True
+        try:
+            while self._items:
+                self._handler(self._items.popleft())
+        finally:
+            self._handling = False
+
+    def __len__(self) -> int:
+        return len(self._items)

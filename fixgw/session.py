@@ -2,8 +2,8 @@
 
 Knows QuickFIX, not what messages mean. The asyncio loop runs the initiator (`qfpoll`), so
 its `Application` callbacks run on the loop's thread, inside a poll: each catches
-everything (an escaping exception would unwind through QuickFIX), and queues the raw
-message in an `Inbox` that the loop drains right after.
+everything (an escaping exception would unwind through QuickFIX), and hands the raw
+message to the gateway there and then (`InlineInbox`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from fixgw.ops.prometheus import Metrics
 from fixgw.qf import (
     ALWAYS_ON,
     VALIDATION,
-    Inbox,
+    InlineInbox,
     header_of,
     make_settings,
     msg_type_of,
@@ -114,7 +114,7 @@ class _Application(fix.Application):  # type: ignore[misc]
         self,
         settings: InitiatorSettings,
         metrics: Metrics,
-        inbox: Inbox[Inbound],
+        inbox: InlineInbox[Inbound],
         on_error: Callable[[str, BaseException], None],
         sent: SentLog,
     ) -> None:
@@ -210,7 +210,7 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._on_error("toApp", exc)
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        """Only hands the message over: it is counted and read when the Inbox drains."""
+        """Only hands the raw message over: the gateway counts and reads it."""
         try:
             raw = message.toString()
             if self._debug:
@@ -233,7 +233,7 @@ class ExchangeSession:
         self.session_id = fix.SessionID("FIX.4.4", settings.sender_comp_id, settings.target_comp_id)
         self._loop = loop
         self._handler = handler
-        self.inbox: Inbox[Inbound] = Inbox(loop, self._on_inbound, threadsafe=False)
+        self.inbox: InlineInbox[Inbound] = InlineInbox(self._on_inbound)
         self.sent = SentLog()
         self._app = _Application(settings, metrics, self.inbox, on_error, self.sent)
         settings.store_dir.mkdir(parents=True, exist_ok=True)

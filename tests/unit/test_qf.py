@@ -8,7 +8,7 @@ import pytest
 import quickfix as fix
 
 from fixgw.fixmsg import SOH, FixMessage
-from fixgw.qf import header_of, to_quickfix
+from fixgw.qf import InlineInbox, header_of, to_quickfix
 from fixgw.session import SentLog
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "okcoin"
@@ -60,3 +60,42 @@ def test_a_reject_finds_the_request_it_names_by_sequence_number_until_it_is_evic
     assert sent.get(9) == ("D", {11: "gw-9"})
     assert sent.get(8) == ("D", {11: "gw-8"})
     assert sent.get(7) is None
+
+
+def test_an_item_put_while_one_is_handled_waits_for_it_and_order_is_kept() -> None:
+    """QuickFIX may call back while the gateway handles a message (it sent one in turn)."""
+    seen: list[str] = []
+    inbox: InlineInbox[str] = InlineInbox(lambda item: handle(item))
+
+    def handle(item: str) -> None:
+        seen.append(f"start {item}")
+        if item == "report":
+            inbox.put("reject")
+            inbox.put("logout")
+        seen.append(f"end {item}")
+
+    inbox.put("report")
+    assert seen == [
+        "start report",
+        "end report",
+        "start reject",
+        "end reject",
+        "start logout",
+        "end logout",
+    ]
+    assert len(inbox) == 0
+
+
+def test_an_item_whose_handler_fails_does_not_hold_up_the_next() -> None:
+    seen: list[str] = []
+
+    def handle(item: str) -> None:
+        if item == "bad":
+            raise ValueError(item)
+        seen.append(item)
+
+    inbox: InlineInbox[str] = InlineInbox(handle)
+    with pytest.raises(ValueError):
+        inbox.put("bad")
+    inbox.put("good")
+    assert seen == ["good"]

@@ -184,23 +184,48 @@ class Inbox(Generic[T]):
 
 
 class InlineInbox(Generic[T]):
-    """For the callbacks QuickFIX makes on the loop's own thread (qfpoll): each item is
-    handled at once, inside the callback. A report thus reaches the gateway before
-    QuickFIX's own work after `fromApp` (storing the sequence number, reading on), not after
-    it and a turn of the loop.
+    """For the callbacks QuickFIX makes on the loop's own thread (qfpoll).
 
-    An item put while another is being handled (the handler sent a message, and QuickFIX
-    called back) waits for it: items are handled one at a time, in order."""
+    `put` hands an item to the handler at once, inside the callback: a report thus
+    reaches the gateway before QuickFIX's own work after `fromApp` (storing the sequence
+    number, reading on), not after it and a turn of the loop. Only for `fromApp`, where
+    QuickFIX lets the application send in turn.
 
-    def __init__(self, handler: Callable[[T], Any]) -> None:
+    `put_later` hands it over on the next turn of the loop: for every other callback. In
+    `toAdmin` a message is half sent, and one the handler sent from there would take the
+    same MsgSeqNum (the exchange then logs out); the changes of session state are
+    handled as before, outside QuickFIX's calls.
+
+    Items are handled one at a time and in order: one put while another is being handled
+    (the handler sent, and QuickFIX called back) or while one waits for the loop, waits
+    behind it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, handler: Callable[[T], Any]) -> None:
+        self._loop = loop
         self._handler = handler
         self._items: deque[T] = deque()
         self._handling = False
+        self._scheduled = False
 
     def put(self, item: T) -> None:
         self._items.append(item)
-        if self._handling:
-            return
+        if not (self._handling or self._scheduled):
+            self._drain()
+
+    def put_later(self, item: T) -> None:
+        self._items.append(item)
+        if not self._scheduled:
+            self._scheduled = True
+            # A loop closed during shutdown raises RuntimeError: nothing is listening any more.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon(self._drain_scheduled)
+
+    def _drain_scheduled(self) -> None:
+        self._scheduled = False
+        if not self._handling:
+            self._drain()
+
+    def _drain(self) -> None:
         self._handling = True
         try:
             while self._items:

@@ -2,8 +2,9 @@
 
 Knows QuickFIX, not what messages mean. The asyncio loop runs the initiator (`qfpoll`), so
 its `Application` callbacks run on the loop's thread, inside a poll: each catches
-everything (an escaping exception would unwind through QuickFIX), and hands the raw
-message to the gateway there and then (`InlineInbox`).
+everything (an escaping exception would unwind through QuickFIX). `fromApp` hands the raw
+message to the gateway there and then; changes of session state reach it on the next turn
+of the loop (`InlineInbox`).
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ class _Application(fix.Application):  # type: ignore[misc]
         return msg_type
 
     def _put(self, what: Happening, raw: str = "") -> None:
-        self._inbox.put(Inbound(what, raw, datetime.now(UTC)))
+        """A change of session state: the gateway learns of it on the next turn of the loop."""
+        self._inbox.put_later(Inbound(what, raw, datetime.now(UTC)))
 
     def onCreate(self, sessionID: fix.SessionID) -> None:
         pass
@@ -210,12 +212,12 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._on_error("toApp", exc)
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        """Only hands the raw message over: the gateway counts and reads it."""
+        """Only hands the raw message over, at once: the gateway counts and reads it."""
         try:
             raw = message.toString()
             if self._debug:
                 log.debug("fix in", msg=describe(raw, self._names))
-            self._put(Happening.APP, raw)
+            self._inbox.put(Inbound(Happening.APP, raw, datetime.now(UTC)))
         except Exception as exc:
             self._on_error("fromApp", exc)
 
@@ -233,7 +235,7 @@ class ExchangeSession:
         self.session_id = fix.SessionID("FIX.4.4", settings.sender_comp_id, settings.target_comp_id)
         self._loop = loop
         self._handler = handler
-        self.inbox: InlineInbox[Inbound] = InlineInbox(self._on_inbound)
+        self.inbox: InlineInbox[Inbound] = InlineInbox(loop, self._on_inbound)
         self.sent = SentLog()
         self._app = _Application(settings, metrics, self.inbox, on_error, self.sent)
         settings.store_dir.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,31 +64,61 @@ def test_a_reject_finds_the_request_it_names_by_sequence_number_until_it_is_evic
     assert sent.get(7) is None
 
 
-def test_an_item_put_while_one_is_handled_waits_for_it_and_order_is_kept() -> None:
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def test_an_item_put_while_one_is_handled_waits_for_it_and_order_is_kept(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
     """QuickFIX may call back while the gateway handles a message (it sent one in turn)."""
     seen: list[str] = []
-    inbox: InlineInbox[str] = InlineInbox(lambda item: handle(item))
+    inbox: InlineInbox[str] = InlineInbox(loop, lambda item: handle(item))
 
     def handle(item: str) -> None:
         seen.append(f"start {item}")
         if item == "report":
-            inbox.put("reject")
-            inbox.put("logout")
+            inbox.put("second report")
+            inbox.put("third report")
         seen.append(f"end {item}")
 
     inbox.put("report")
     assert seen == [
         "start report",
         "end report",
-        "start reject",
-        "end reject",
-        "start logout",
-        "end logout",
+        "start second report",
+        "end second report",
+        "start third report",
+        "end third report",
     ]
     assert len(inbox) == 0
 
 
-def test_an_item_whose_handler_fails_does_not_hold_up_the_next() -> None:
+def test_a_change_of_state_waits_for_the_loop_and_reports_after_it_wait_behind_it() -> None:
+    """A Reject QuickFIX sends is reported from inside its send: the gateway must not send
+    from there (the two messages would share a MsgSeqNum), so it learns of it afterwards."""
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        seen: list[str] = []
+        inbox: InlineInbox[str] = InlineInbox(asyncio.get_running_loop(), seen.append)
+        inbox.put_later("reject sent")
+        inbox.put("report")
+        during = list(seen)
+        await asyncio.sleep(0)
+        inbox.put("next report")
+        return during, seen
+
+    during, after = asyncio.run(scenario())
+    assert during == []
+    assert after == ["reject sent", "report", "next report"]
+
+
+def test_an_item_whose_handler_fails_does_not_hold_up_the_next(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
     seen: list[str] = []
 
     def handle(item: str) -> None:
@@ -94,7 +126,7 @@ def test_an_item_whose_handler_fails_does_not_hold_up_the_next() -> None:
             raise ValueError(item)
         seen.append(item)
 
-    inbox: InlineInbox[str] = InlineInbox(handle)
+    inbox: InlineInbox[str] = InlineInbox(loop, handle)
     with pytest.raises(ValueError):
         inbox.put("bad")
     inbox.put("good")

@@ -5,12 +5,14 @@ and orders are sent one at a time. Prints the median of each stage beside the fl
 
 The timestamps come from wrappers put around the gateway's own functions in its process
 (`run_gateway`), so this bench knows those functions' names; each mark costs about a
-microsecond, which the stages include.
+microsecond, which the stages include. Within the stages, the steps that take most of the
+gateway's part are timed the same way (`STEPS`), each by the stage it ran in.
 """
 
 from __future__ import annotations
 
 import atexit
+import bisect
 import json
 import os
 import runpy
@@ -29,20 +31,35 @@ from bench.order_latency import order_stack
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = [
     ("request", "request read -> NewOrderSingle handed to QuickFIX (checks, journal, encoding)"),
-    ("send", "QuickFIX sends it (toApp, store, socket write)"),
+    ("send", "handed to QuickFIX, which sends it (toApp, store, socket write)"),
     ("exchange", "on the wire, in the simulator and QuickFIX reading it, until fromApp"),
     ("hand-off", "fromApp -> the gateway handles the report, inside the callback"),
     ("report", "report read, order tracked, journaled -> event written to the client"),
 ]
 _MARKS = ("T0", "T1", "T2", "T3", "T4", "T5")
+STEPS = [
+    ("api.server.p", "parse_line", "the JSON request parsed and checked"),
+    ("gateway.outbound", "new_order_single", "the NewOrderSingle built (the dialect)"),
+    ("session", "to_quickfix", "handed to QuickFIX as one string"),
+    ("session._Application", "toApp", "toApp (sent-message log, metrics)"),
+    ("gateway", "parse", "the ExecutionReport split into fields"),
+    ("gateway.inbound", "execution_report", "read into the domain's report (Decimals, enums)"),
+    ("orders.OrderTracker", "apply_execution", "the order's state updated"),
+    ("gateway.Gateway", "_publish_orders", "events encoded, journaled, queued for the clients"),
+    ("journal.Journal", "flush", "the journal written"),
+    ("api.server.ClientConnection", "_flush", "written to the client"),
+]
+"""(where, function, what it does): timed where the gateway calls it, by the stage it ran in."""
 
 
 def run_gateway() -> None:
     """The gateway's `fixgw run`, with marks; they are written out when it exits."""
+    import fixgw
     from fixgw import gateway, session
     from fixgw.api import server
 
     marks: list[tuple[str, int]] = []
+    steps: list[tuple[str, int, int]] = []
     clock = time.perf_counter_ns
 
     def replace(owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
@@ -77,6 +94,25 @@ def run_gateway() -> None:
 
         return wrapped
 
+    def timed(step: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapped(*args: Any, **kwargs: Any) -> Any:
+                start = clock()
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    steps.append((step, start, clock()))
+
+            return wrapped
+
+        return wrap
+
+    for where, name, _ in STEPS:
+        owner: Any = fixgw
+        for part in where.split("."):
+            owner = getattr(owner, part)
+        replace(owner, name, timed(name))
+
     before(server.ClientConnection, "handle", "T0", lambda _, line: b"new_order" in line)
     replace(session.ExchangeSession, "send", around_send)
     before(session._Application, "fromApp", "T3", lambda *_: True)
@@ -85,15 +121,15 @@ def run_gateway() -> None:
     replace(server.ClientConnection, "_flush", after_flush)
 
     def write() -> None:
-        Path(os.environ["FIXGW_BENCH_STAGES_OUT"]).write_text(json.dumps(marks))
+        Path(os.environ["FIXGW_BENCH_STAGES_OUT"]).write_text(json.dumps([marks, steps]))
 
     atexit.register(write)
     runpy.run_module("fixgw", run_name="__main__", alter_sys=True)
 
 
-def stage_times(marks: list[tuple[str, int]]) -> dict[str, list[float]]:
-    """Microseconds per stage, one entry per order that went through every mark in order."""
-    times: dict[str, list[float]] = {name: [] for name, _ in STAGES}
+def order_marks(marks: list[tuple[str, int]]) -> list[dict[str, int]]:
+    """The marks of each order that went through every one of them in order."""
+    orders: list[dict[str, int]] = []
     order: dict[str, int] = {}
     for mark, t in marks:
         if mark == "T0":
@@ -101,9 +137,40 @@ def stage_times(marks: list[tuple[str, int]]) -> dict[str, list[float]]:
         elif order and mark not in order and len(order) == _MARKS.index(mark):
             order[mark] = t
             if mark == "T5":
-                for (name, _), (a, b) in zip(STAGES, pairwise(_MARKS), strict=True):
-                    times[name].append((order[b] - order[a]) / 1000)
+                orders.append(order)
                 order = {}
+    return orders
+
+
+def stage_times(orders: list[dict[str, int]]) -> dict[str, list[float]]:
+    """Microseconds per stage, one entry per order."""
+    times: dict[str, list[float]] = {name: [] for name, _ in STAGES}
+    for order in orders:
+        for (name, _), (a, b) in zip(STAGES, pairwise(_MARKS), strict=True):
+            times[name].append((order[b] - order[a]) / 1000)
+    return times
+
+
+def step_times(
+    orders: list[dict[str, int]], steps: list[tuple[str, int, int]]
+) -> dict[str, dict[str, list[float]]]:
+    """Microseconds per step, by the stage it started in: one entry per order that ran it
+    there (a step run twice in one stage counts once, with both times)."""
+    windows = sorted(
+        (order[a], order[b], name)
+        for order in orders
+        for (name, _), (a, b) in zip(STAGES, pairwise(_MARKS), strict=True)
+    )
+    starts = [w[0] for w in windows]
+    per_window: dict[tuple[int, str], float] = {}
+    for step, start, end in steps:
+        i = bisect.bisect_right(starts, start) - 1
+        if i >= 0 and start < windows[i][1]:
+            key = (i, step)
+            per_window[key] = per_window.get(key, 0.0) + (end - start) / 1000
+    times: dict[str, dict[str, list[float]]] = {}
+    for (i, step), us in per_window.items():
+        times.setdefault(windows[i][2], {}).setdefault(step, []).append(us)
     return times
 
 
@@ -127,14 +194,19 @@ def measure(orders: int) -> dict[str, Any]:
         client = run_json([*gateway, "--prefix", "stages"])
     finally:
         stack.stop()
-    times = stage_times(json.loads(out.read_text()))
-    stages = {name: statistics.median(values) for name, values in times.items()}
+    marks, steps = json.loads(out.read_text())
+    marked = order_marks(marks)
+    times = stage_times(marked)
     return {
         "orders": orders,
-        "orders_marked": len(times["report"]),
+        "orders_marked": len(marked),
         "floor_p50_us": statistics.median(floor["rtt_us"]),
         "client_p50_us": statistics.median(client["rtt_us"]),
-        "stages_p50_us": stages,
+        "stages_p50_us": {name: statistics.median(values) for name, values in times.items()},
+        "steps_p50_us": {
+            stage: {step: statistics.median(values) for step, values in by_step.items()}
+            for stage, by_step in step_times(marked, steps).items()
+        },
     }
 
 
@@ -145,12 +217,21 @@ def report(results: dict[str, Any]) -> str:
         f"where the round trip goes (p50 of each stage, {results['orders_marked']:,} orders "
         "one at a time, the gateway with a timestamp at each stage):"
     ]
-    lines += [f"  {stages[name]:6.0f} us  {what}" for name, what in STAGES]
+    steps = results.get("steps_p50_us", {})
+    what_step = {name: what for _, name, what in STEPS}
+    for name, what in STAGES:
+        lines.append(f"  {stages[name]:6.0f} us  {what}")
+        lines += [
+            f"           {us:6.0f} us  {what_step[step]}"
+            for step, us in steps.get(name, {}).items()
+            if step in what_step
+        ]
     lines += [
         f"  {results['client_p50_us'] - inside:6.0f} us  the client's two socket hops and its "
         "own reading (round trip p50 minus the stages)",
         f"  round trip p50 {results['client_p50_us']:.0f} us; the floor's "
-        f"{results['floor_p50_us']:.0f} us spans what 'send' and 'exchange' span here",
+        f"{results['floor_p50_us']:.0f} us spans what 'send' and 'exchange' span here, "
+        "less the gateway's two steps in 'send'",
     ]
     return "\n".join(lines)
 

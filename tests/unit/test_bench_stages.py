@@ -1,0 +1,40 @@
+"""The arithmetic behind `bench/stages.py`: the figures the README quotes come from it."""
+
+from __future__ import annotations
+
+from bench.stages import order_marks, stage_times, step_times
+
+
+def marks_of(start: int) -> list[tuple[str, int]]:
+    """One order's marks, every stage 10 us long (times in ns)."""
+    marks = ("T0", "T1", "T2", "T3", "T4", "T5")
+    return [(mark, start + i * 10_000) for i, mark in enumerate(marks)]
+
+
+def test_only_orders_that_went_through_every_mark_in_order_are_counted() -> None:
+    broken = [("T0", 0), ("T1", 5_000), ("T3", 9_000)]  # no T2: QuickFIX refused it, say
+    orders = order_marks([*broken, *marks_of(1_000_000), ("T4", 1_500_000)])
+    assert len(orders) == 1
+    assert stage_times(orders) == {
+        "request": [10.0],
+        "send": [10.0],
+        "exchange": [10.0],
+        "hand-off": [10.0],
+        "report": [10.0],
+    }
+
+
+def test_a_step_counts_in_the_stage_it_started_in_and_twice_in_one_stage_adds_up() -> None:
+    orders = order_marks([*marks_of(0), *marks_of(1_000_000)])
+    steps = [
+        ("parse_line", 1_000, 4_000),  # request, first order: 3 us
+        ("flush", 2_000, 3_000),  # request: 1 us
+        ("flush", 5_000, 7_000),  # request again: 2 us more
+        ("flush", 41_000, 46_000),  # report: 5 us
+        ("flush", 500_000, 501_000),  # between the orders: not counted
+        ("parse_line", 1_001_000, 1_006_000),  # request, second order: 5 us
+    ]
+    assert step_times(orders, steps) == {
+        "request": {"parse_line": [3.0, 5.0], "flush": [3.0]},
+        "report": {"flush": [5.0]},
+    }

@@ -188,13 +188,13 @@ class InlineInbox(Generic[T]):
 
     `put` hands an item to the handler at once, inside the callback: a report thus
     reaches the gateway before QuickFIX's own work after `fromApp` (storing the sequence
-    number, reading on), not after it and a turn of the loop. Only for `fromApp`, where
+    number, reading on), not after it and a turn of the loop. Only from `fromApp`, where
     QuickFIX lets the application send in turn.
 
-    `put_later` hands it over on the next turn of the loop: for every other callback. In
-    `toAdmin` a message is half sent, and one the handler sent from there would take the
-    same MsgSeqNum (the exchange then logs out); the changes of session state are
-    handled as before, outside QuickFIX's calls.
+    `put_later` hands it over right after the poll, on the loop: for every other callback,
+    and for bursts. In `toAdmin` a message is half sent, and one the handler sent from
+    there would take the same MsgSeqNum (the exchange then logs out). A burst of market
+    data costs less handled in one go after QuickFIX has read it all.
 
     Items are handled one at a time and in order: one put while another is being handled
     (the handler sent, and QuickFIX called back) or while one waits for the loop, waits

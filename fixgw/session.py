@@ -2,9 +2,9 @@
 
 Knows QuickFIX, not what messages mean. The asyncio loop runs the initiator (`qfpoll`), so
 its `Application` callbacks run on the loop's thread, inside a poll: each catches
-everything (an escaping exception would unwind through QuickFIX). `fromApp` hands the raw
-message to the gateway there and then; changes of session state reach it on the next turn
-of the loop (`InlineInbox`).
+everything (an escaping exception would unwind through QuickFIX). `fromApp` hands an
+order's report to the gateway there and then; market data and changes of session state
+reach it right after the poll (`InlineInbox`).
 """
 
 from __future__ import annotations
@@ -75,6 +75,10 @@ class InitiatorSettings:
     send_buffer_bytes: int | None = None
     log_messages: bool = False
     """Log every application message (secrets masked) at debug."""
+    handled_after_poll: frozenset[str] = frozenset({"W", "X"})
+    """Message types that come in bursts (market data): handled together after QuickFIX's
+    poll, not one by one inside it, which cost a fifth more CPU per message. The rest
+    (execution reports) is handled inside `fromApp`, ahead of QuickFIX's own work after it."""
     never_resend: frozenset[str] = frozenset({"D", "F"})
     """Message types answered with a gap fill, not resent: a stale order must not reach the
     exchange minutes late because the counterparty asked for a resend."""
@@ -212,12 +216,16 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._on_error("toApp", exc)
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        """Only hands the raw message over, at once: the gateway counts and reads it."""
+        """Only hands the raw message over: the gateway counts and reads it."""
         try:
             raw = message.toString()
             if self._debug:
                 log.debug("fix in", msg=describe(raw, self._names))
-            self._inbox.put(Inbound(Happening.APP, raw, datetime.now(UTC)))
+            item = Inbound(Happening.APP, raw, datetime.now(UTC))
+            if raw_field(raw, 35) in self._settings.handled_after_poll:
+                self._inbox.put_later(item)
+            else:
+                self._inbox.put(item)
         except Exception as exc:
             self._on_error("fromApp", exc)
 

@@ -1,6 +1,7 @@
 """The exchange session runs on the asyncio loop's thread: the loop watches QuickFIX's
 connection and polls QuickFIX when it is readable, so what the exchange sends is handled
-on the loop's thread and QuickFIX starts no thread of its own for the session."""
+on the loop's thread and QuickFIX starts no thread of its own for the session. An order's
+report is handled inside QuickFIX's `fromApp`; market data after the poll."""
 
 from __future__ import annotations
 
@@ -16,8 +17,21 @@ from typing import Any
 import pytest
 
 from fixgw.config import bundled_dictionary
-from fixgw.domain import OrderType, Side, SubmitOrder, utc_now
-from fixgw.okcoin.outbound import DialectOptions, logon_fields, new_order_single
+from fixgw.domain import (
+    MdEntryKind,
+    MdSubscription,
+    OrderType,
+    RequestMarketData,
+    Side,
+    SubmitOrder,
+    utc_now,
+)
+from fixgw.okcoin.outbound import (
+    DialectOptions,
+    logon_fields,
+    market_data_request,
+    new_order_single,
+)
 from fixgw.ops.prometheus import Metrics
 from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
 from fixgw.testing import API_KEY, COMP_ID, SECRET
@@ -31,8 +45,12 @@ async def _session_against(port: int, store: Path) -> dict[str, Any]:
     seen: asyncio.Queue[Inbound] = asyncio.Queue()
     handled_on: set[int] = set()
 
+    inside_from_app: dict[str, bool] = {}
+
     def handler(item: Inbound) -> None:
         handled_on.add(threading.get_ident())
+        if item.what is Happening.APP:
+            inside_from_app.setdefault(item.raw.split("\x0135=")[1][0], in_from_app())
         seen.put_nowait(item)
 
     async def next_of(what: Happening) -> Inbound:
@@ -73,6 +91,20 @@ async def _session_against(port: int, store: Path) -> dict[str, Any]:
     )
     assert session.send(new_order_single(order, options))
     report = await next_of(Happening.APP)
+    assert session.send(
+        market_data_request(
+            RequestMarketData(
+                ts=utc_now(),
+                md_req_id="on-the-loop-md",
+                symbol="LTC/USD",
+                subscription=MdSubscription.SNAPSHOT,
+                depth=0,
+                kinds=(MdEntryKind.BID, MdEntryKind.ASK),
+            )
+        )
+    )
+    while "W" not in inside_from_app:
+        await next_of(Happening.APP)
     session.disconnect()
     await next_of(Happening.DOWN)
     watched_when_down = list(session.driver.watched_peers)
@@ -82,8 +114,18 @@ async def _session_against(port: int, store: Path) -> dict[str, Any]:
         "watched_when_down": watched_when_down,
         "report_names_the_order": "\x0111=on-the-loop-1\x01" in report.raw,
         "handled_only_on_the_loop_thread": handled_on == {threading.get_ident()},
+        "handled_inside_from_app": inside_from_app,
         "threads": len(os.listdir("/proc/self/task")),
     }
+
+
+def in_from_app() -> bool:
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code.co_name == "fromApp":
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 def _run(port: int, store: str) -> None:
@@ -101,4 +143,6 @@ def test_the_session_runs_on_the_loop_thread_and_watches_its_connection(
     assert got["watched_when_down"] == []
     assert got["report_names_the_order"]
     assert got["handled_only_on_the_loop_thread"]
+    # the order's report at once, inside QuickFIX's callback; market data after the poll
+    assert got["handled_inside_from_app"] == {"8": True, "W": False}
     assert got["threads"] == 1  # QuickFIX started none for the session

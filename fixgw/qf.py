@@ -214,6 +214,9 @@ class InlineInbox(Generic[T]):
 
     def put_later(self, item: T) -> None:
         self._items.append(item)
+        self._schedule()
+
+    def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
             # A loop closed during shutdown raises RuntimeError: nothing is listening any more.
@@ -232,6 +235,8 @@ class InlineInbox(Generic[T]):
                 self._handler(self._items.popleft())
         finally:
             self._handling = False
+            if self._items:  # the handler raised: what waited behind it goes next turn
+                self._schedule()
 
     def __len__(self) -> int:
         return len(self._items)

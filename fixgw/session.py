@@ -148,7 +148,7 @@ class _Application(fix.Application):  # type: ignore[misc]
         return msg_type
 
     def _put(self, what: Happening, raw: str = "") -> None:
-        """A change of session state: the gateway learns of it on the next turn of the loop."""
+        """A change of session state: the gateway learns of it once QuickFIX's call returns."""
         self._inbox.put_later(Inbound(what, raw, datetime.now(UTC)))
 
     def onCreate(self, sessionID: fix.SessionID) -> None:

@@ -143,11 +143,7 @@ class Inbox(Generic[T]):
 
     batch = 500
 
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        handler: Callable[[T], Any],
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, handler: Callable[[T], Any]) -> None:
         self._loop = loop
         self._handler = handler
         self._items: deque[T] = deque()
@@ -225,8 +221,7 @@ class InlineInbox(Generic[T]):
 
     def _drain_scheduled(self) -> None:
         self._scheduled = False
-        if not self._handling:
-            self._drain()
+        self._drain()
 
     def _drain(self) -> None:
         self._handling = True
@@ -237,6 +232,3 @@ class InlineInbox(Generic[T]):
             self._handling = False
             if self._items:  # the handler raised: what waited behind it goes next turn
                 self._schedule()
-
-    def __len__(self) -> int:
-        return len(self._items)

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import threading
+import traceback
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from fixgw.okcoin.outbound import (
     new_order_single,
 )
 from fixgw.ops.prometheus import Metrics
+from fixgw.qf import raw_field
 from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
 from fixgw.testing import API_KEY, COMP_ID, SECRET
 from tests.integration.conftest import StackFactory, in_own_process
@@ -50,7 +52,7 @@ async def _session_against(port: int, store: Path) -> dict[str, Any]:
     def handler(item: Inbound) -> None:
         handled_on.add(threading.get_ident())
         if item.what is Happening.APP:
-            inside_from_app.setdefault(item.raw.split("\x0135=")[1][0], in_from_app())
+            inside_from_app.setdefault(raw_field(item.raw, 35) or "", in_from_app())
         seen.put_nowait(item)
 
     async def next_of(what: Happening) -> Inbound:
@@ -120,12 +122,7 @@ async def _session_against(port: int, store: Path) -> dict[str, Any]:
 
 
 def in_from_app() -> bool:
-    frame = sys._getframe()
-    while frame is not None:
-        if frame.f_code.co_name == "fromApp":
-            return True
-        frame = frame.f_back  # type: ignore[assignment]
-    return False
+    return any(frame.f_code.co_name == "fromApp" for frame, _ in traceback.walk_stack(None))
 
 
 def _run(port: int, store: str) -> None:

@@ -73,6 +73,7 @@ from fixgw.journal import Journal
 from fixgw.marketdata import MarketData
 from fixgw.okcoin import inbound, outbound
 from fixgw.okcoin.tags import MsgType
+from fixgw.ops.logging import info_lines
 from fixgw.ops.prometheus import Metrics
 from fixgw.orders import Order, OrderTracker
 from fixgw.qf import header_of
@@ -1015,11 +1016,18 @@ class Gateway:
 
 
 def _log_order_events(events: list[Event]) -> None:
-    for event in events:
-        log.info(
-            type(event).__struct_config__.tag,
-            cl_ord_id=getattr(event, "cl_ord_id", None),
-            order_id=getattr(event, "order_id", None),
-            symbol=getattr(event, "symbol", None),
-            status=getattr(event, "status", None),
-        )
+    info_lines(
+        log,
+        [
+            (
+                str(type(event).__struct_config__.tag),
+                {
+                    "cl_ord_id": getattr(event, "cl_ord_id", None),
+                    "order_id": getattr(event, "order_id", None),
+                    "symbol": getattr(event, "symbol", None),
+                    "status": getattr(event, "status", None),
+                },
+            )
+            for event in events
+        ],
+    )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
-from typing import Any
+from collections.abc import Mapping, MutableMapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
 
 import msgspec
 import structlog
@@ -33,9 +34,36 @@ def _json_text(event: Any, **_: Any) -> str:
     return _json.encode(event).decode()
 
 
+_batch_out: BinaryIO | None = None
+"""Where `info_lines` writes JSON lines itself; None: through structlog."""
+
+
+def info_lines(logger: Any, lines: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """Many info lines at once, each as `logger.info(event, **fields)` would write it.
+
+    With JSON lines on a byte stream (as under systemd), they share one timestamp and are
+    encoded and written in one go: structlog's processors cost about 10 us a line, and at
+    info every order event is logged, two lines an order."""
+    out = _batch_out
+    if out is None:
+        for event, fields in lines:
+            logger.info(event, **fields)
+        return
+    now = datetime.now(UTC)
+    records = [
+        _redact_secrets(None, "", {**fields, "event": event, "level": "info", "timestamp": now})
+        for event, fields in lines
+    ]
+    out.write(_json.encode_lines(records))
+    out.flush()
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
+    global _batch_out
     json_lines = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     binary = getattr(sys.stderr, "buffer", None) if json_lines else None
+    number = logging.getLevelNamesMapping()[level.upper()]
+    _batch_out = binary if number <= logging.INFO else None
     renderer: Any
     logger_factory: Any
     if binary is not None:
@@ -57,9 +85,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
             structlog.processors.format_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(number),
         logger_factory=logger_factory,
         cache_logger_on_first_use=True,
     )

@@ -128,3 +128,43 @@ def test_log_lines_are_json_with_decimals_as_digits_and_secrets_masked(fmt: str)
     )
     assert first["timestamp"].endswith("Z")
     assert second["what"] == "<class 'object'>"
+
+
+_LOG_ONE_THEN_A_BATCH = """
+import structlog
+from fixgw.ops.logging import configure, info_lines
+configure("{level}", "{fmt}")
+log = structlog.get_logger("t")
+fields = {{"cl_ord_id": "c1", "order_id": None, "symbol": "LTC/USD", "token": "s3cr3t"}}
+log.info("order.accepted", **fields)
+info_lines(log, [("order.accepted", fields), ("order.filled", {{**fields, "order_id": "o1"}})])
+"""
+
+
+def _logged(level: str, fmt: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _LOG_ONE_THEN_A_BATCH.format(level=level, fmt=fmt)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stderr.splitlines()
+
+
+def test_a_batch_of_info_lines_reads_as_the_same_lines_logged_one_by_one() -> None:
+    one, first, second = (json.loads(line) for line in _logged("info", "json"))
+    assert list(first) == list(one)
+    assert {k: v for k, v in first.items() if k != "timestamp"} == {
+        k: v for k, v in one.items() if k != "timestamp"
+    }
+    assert first["token"] == "***" and first["level"] == "info"
+    assert first["timestamp"].endswith("Z") and first["timestamp"] >= one["timestamp"]
+    assert (second["event"], second["order_id"]) == ("order.filled", "o1")
+
+
+def test_a_batch_of_info_lines_follows_the_level_and_the_console_format() -> None:
+    assert _logged("warning", "json") == []
+    console = _logged("info", "console")
+    assert len(console) == 3 and all("order." in line for line in console)
+    assert not any("s3cr3t" in line for line in console)

@@ -14,8 +14,10 @@ import hmac
 import itertools
 import os
 import socket
+from collections import deque
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -26,22 +28,23 @@ from fixgw.gateway import Gateway
 
 log = structlog.get_logger("fixgw.api")
 
-_READ_CHUNK = 65536
+_WAITING_LINES = 1024
+"""Lines a client may send ahead of a request that waits on the exchange before the gateway
+stops reading from it."""
 _client_numbers = itertools.count(1)
 
 
-class ClientConnection:
-    def __init__(
-        self,
-        server: ApiServer,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        needs_token: bool,
-    ) -> None:
+class ClientConnection(asyncio.Protocol):
+    """One client, as a protocol: lines are handled as they arrive, in the loop's own call.
+
+    A request the gateway answers at once (an order, a cancel) is handled inside
+    `data_received`; one that waits on the exchange runs as a task, and the lines behind it
+    wait their turn, so replies keep the order of the requests. A stream reader and a
+    coroutine per line cost about 14 us more per request (bench, one at a time)."""
+
+    def __init__(self, server: ApiServer, needs_token: bool) -> None:
         self.server = server
-        self.reader = reader
-        self.writer = writer
-        self.transport = writer.transport
+        self.transport: asyncio.Transport
         self.number = next(_client_numbers)
         self.name = ""
         self.cancel_on_disconnect = False
@@ -51,6 +54,110 @@ class ClientConnection:
         self._pending: list[bytes] = []
         self._flush_scheduled = False
         self._loop = asyncio.get_running_loop()
+        self._buffer = bytearray()
+        self._discarding = False
+        self._waiting: deque[bytes] = deque()
+        """Lines that arrived while a request waits on the exchange."""
+        self._answering: asyncio.Task[None] | None = None
+        self._paused = False
+        self._sent_all = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.server.clients.add(self)
+        log.info("client connected", client=self.number)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.close()
+        if self._answering is not None:
+            self._answering.cancel()
+        self.server.clients.discard(self)
+        log.info("client gone", client=self.number, name=self.name)
+        self.server.gateway.client_gone(self.number, self.cancel_on_disconnect)
+
+    def eof_received(self) -> bool:
+        """The client is done sending: every request is answered, then the connection
+        closes."""
+        self._sent_all = True
+        if self._answering is not None:
+            return True
+        self._flush()
+        return False
+
+    def data_received(self, data: bytes) -> None:
+        limit = self.server.config.max_line_bytes
+        buffer = self._buffer
+        buffer += data
+        while not self.closed:
+            end = buffer.find(b"\n")
+            if end < 0:
+                if len(buffer) > limit:
+                    if not self._discarding:
+                        self._line_too_long(limit)
+                        self._discarding = True
+                    buffer.clear()
+                return
+            line = bytes(buffer[:end])
+            del buffer[: end + 1]
+            if self._discarding:
+                self._discarding = False
+            elif len(line) > limit:
+                self._line_too_long(limit)
+            elif line.strip():
+                if self._answering is None:
+                    self.handle(line)
+                else:
+                    self._waiting.append(line)
+                    if len(self._waiting) == _WAITING_LINES:
+                        self._paused = True
+                        self.transport.pause_reading()
+
+    def _line_too_long(self, limit: int) -> None:
+        self.send(
+            p.reply_error(None, p.ErrorCode.LINE_TOO_LONG, f"a line may hold at most {limit} bytes")
+        )
+
+    def handle(self, line: bytes) -> None:
+        request_id: Any = None
+        try:
+            request_id, request = p.parse_line(line)
+            if not self.authorized and not isinstance(request, p.Hello):
+                raise RequestError(
+                    "send `hello` with the token first", code=p.ErrorCode.UNAUTHORIZED
+                )
+            result = self.server.dispatch(self, request)
+            if isinstance(result, Awaitable):
+                self._answering = self._loop.create_task(self._answer(request_id, result))
+                return
+            self.send(p.reply_ok(request_id, result))
+        except Exception as exc:
+            self._reply_failed(request_id, exc)
+
+    async def _answer(self, request_id: Any, result: Awaitable[Any]) -> None:
+        try:
+            self.send(p.reply_ok(request_id, await result))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._reply_failed(request_id, exc)
+        self._answering = None
+        while self._waiting and self._answering is None and not self.closed:
+            self.handle(self._waiting.popleft())
+        if self._answering is not None or self.closed:
+            return
+        if self._sent_all:
+            self._flush()
+            self.transport.close()
+        elif self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+
+    def _reply_failed(self, request_id: Any, exc: Exception) -> None:
+        if isinstance(exc, RequestError):
+            self.send(p.reply_error(getattr(exc, "request_id", request_id), exc.code, exc.message))
+        else:
+            log.error("request failed", client=self.number, exc_info=exc)
+            self.send(p.reply_error(request_id, p.ErrorCode.INTERNAL_ERROR, repr(exc)))
 
     @property
     def who(self) -> str:
@@ -99,70 +206,6 @@ class ClientConnection:
         self.server.gateway.bus.unsubscribe(self)
         self.server.gateway.market_data.client_gone(self)
 
-    async def serve(self) -> None:
-        limit = self.server.config.max_line_bytes
-        buffer = bytearray()
-        discarding = False
-        try:
-            while not self.closed:
-                chunk = await self.reader.read(_READ_CHUNK)
-                if not chunk:
-                    break
-                buffer += chunk
-                while True:
-                    end = buffer.find(b"\n")
-                    if end < 0:
-                        if len(buffer) > limit and not discarding:
-                            self.send(
-                                p.reply_error(
-                                    None,
-                                    p.ErrorCode.LINE_TOO_LONG,
-                                    f"a line may hold at most {limit} bytes",
-                                )
-                            )
-                            discarding = True
-                        if discarding:
-                            buffer.clear()
-                        break
-                    line = bytes(buffer[:end])
-                    del buffer[: end + 1]
-                    if discarding:
-                        discarding = False
-                        continue
-                    if len(line) > limit:
-                        self.send(
-                            p.reply_error(
-                                None,
-                                p.ErrorCode.LINE_TOO_LONG,
-                                f"a line may hold at most {limit} bytes",
-                            )
-                        )
-                    elif line.strip():
-                        await self.handle(line)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self.close()
-            with contextlib.suppress(Exception):
-                self.writer.close()
-
-    async def handle(self, line: bytes) -> None:
-        request_id: Any = None
-        try:
-            request_id, request = p.parse_line(line)
-            if not self.authorized and not isinstance(request, p.Hello):
-                raise RequestError(
-                    "send `hello` with the token first", code=p.ErrorCode.UNAUTHORIZED
-                )
-            result = await self.server.dispatch(self, request)
-            self.send(p.reply_ok(request_id, result))
-        except RequestError as exc:
-            rid = getattr(exc, "request_id", request_id)
-            self.send(p.reply_error(rid, exc.code, exc.message))
-        except Exception as exc:
-            log.exception("request failed", client=self.number)
-            self.send(p.reply_error(request_id, p.ErrorCode.INTERNAL_ERROR, repr(exc)))
-
 
 class ApiServer:
     def __init__(self, gateway: Gateway, token: str | None) -> None:
@@ -177,14 +220,13 @@ class ApiServer:
         return self.gateway.config.api
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
         path = _claim_socket_path(Path(self.config.socket_path))
         # Created with the final mode: no window in which the socket is open to others.
         old_umask = os.umask(0o777 & ~int(self.config.socket_mode, 8))
         try:
-            server = await asyncio.start_unix_server(
-                lambda r, w: self._accept(r, w, needs_token=False),
-                path=str(path),
-                limit=self.config.max_line_bytes,
+            server = await loop.create_unix_server(
+                lambda: ClientConnection(self, needs_token=False), path=str(path)
             )
         finally:
             os.umask(old_umask)
@@ -193,8 +235,8 @@ class ApiServer:
         self._servers.append(server)
         log.info("api listening", socket=str(path), mode=self.config.socket_mode)
         if self.config.tcp is not None:
-            tcp = await asyncio.start_server(
-                lambda r, w: self._accept(r, w, needs_token=True),
+            tcp = await loop.create_server(
+                lambda: ClientConnection(self, needs_token=True),
                 host=self.config.tcp.host,
                 port=self.config.tcp.port,
             )
@@ -212,20 +254,8 @@ class ApiServer:
                 await asyncio.wait_for(server.wait_closed(), 1.0)
         _release_socket_path(Path(self.config.socket_path))
 
-    async def _accept(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, needs_token: bool
-    ) -> None:
-        client = ClientConnection(self, reader, writer, needs_token)
-        self.clients.add(client)
-        log.info("client connected", client=client.number)
-        try:
-            await client.serve()
-        finally:
-            self.clients.discard(client)
-            log.info("client gone", client=client.number, name=client.name)
-            self.gateway.client_gone(client.number, client.cancel_on_disconnect)
-
-    async def dispatch(self, client: ClientConnection, request: p.Request) -> Any:
+    def dispatch(self, client: ClientConnection, request: p.Request) -> Any:
+        """The answer, or an awaitable of it when it waits on the exchange."""
         g = self.gateway
         match request:
             case p.NewOrder():
@@ -233,13 +263,13 @@ class ApiServer:
             case p.CancelOrderRequest():
                 return g.cancel_order(request)
             case p.OrderStatusRequest():
-                return await g.order_status(request)
+                return g.order_status(request)
             case p.ListOrders() if request.from_exchange:
-                return {"orders": await g.orders_from_exchange(request.symbol)}
+                return self._orders_from_exchange(request.symbol)
             case p.ListOrders():
                 return {"orders": g.list_orders(request.all)}
             case p.AccountRequest():
-                return await g.account_info()
+                return g.account_info()
             case p.TradesRequest():
                 return {"trades": g.trades(request.symbol, request.limit)}
             case p.Status():
@@ -262,7 +292,7 @@ class ApiServer:
             case p.Hello():
                 return self._hello(client, request)
             case p.MdSubscribe():
-                return await self._md_subscribe(client, request)
+                return self._md_subscribe(client, request)
             case p.MdUnsubscribe():
                 g.market_data.unsubscribe(client, request.symbol, set(request.what))
                 topics = p.md_topics(request.symbol, request.what)
@@ -275,6 +305,9 @@ class ApiServer:
                     "seq": g.bus.seq,
                 }
         raise RequestError(f"op {type(request).__name__} not served", code=p.ErrorCode.UNKNOWN_OP)
+
+    async def _orders_from_exchange(self, symbol: str | None) -> dict[str, Any]:
+        return {"orders": await self.gateway.orders_from_exchange(symbol)}
 
     def _hello(self, client: ClientConnection, request: p.Hello) -> dict[str, Any]:
         if not client.authorized:

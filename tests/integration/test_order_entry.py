@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 from decimal import Decimal
 
 import pytest
@@ -165,6 +166,57 @@ def test_status_request_is_answered_by_the_exchange(gw: Client, events: EventLog
 
     unknown = gw.order_status(order_id="no-such-order", symbol="LTC/USD", side="buy")
     assert (unknown["status"], unknown["text"]) == ("rejected", "unknown order")
+
+
+def test_requests_written_together_are_answered_in_order_and_after_the_client_stops_sending(
+    stack: LocalStack, gw: Client, events: EventLog
+) -> None:
+    """The status request waits on the exchange; the order and the status behind it, written
+    in the same call, are answered after it. The client then shuts its side: every reply
+    still arrives before the gateway closes the connection."""
+    cl_ord_id = gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="40")[
+        "cl_ord_id"
+    ]
+    events.find(cl_ord_id, "order.accepted")
+    requests = [
+        {"id": 1, "op": "order_status", "cl_ord_id": cl_ord_id},
+        {"id": 2, "op": "new_order", "symbol": "LTC/USD", "side": "buy", "type": "limit"}
+        | {"qty": "1", "price": "41"},
+        {"id": 3, "op": "status"},
+    ]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+        raw.settimeout(10)
+        raw.connect(stack.socket_path)
+        raw.sendall(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
+        raw.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := raw.recv(65536):
+            received += chunk
+    replies = [json.loads(line) for line in received.splitlines()]
+    assert [(r["id"], r["ok"]) for r in replies] == [(1, True), (2, True), (3, True)]
+    assert (replies[0]["result"]["source"], replies[0]["result"]["status"]) == ("exchange", "new")
+    assert replies[1]["result"]["status"] == "pending_new"
+    assert replies[2]["result"]["session"] == "up"
+
+
+def test_thousands_of_lines_behind_a_request_that_waits_are_all_answered_in_order(
+    stack: LocalStack, gw: Client, events: EventLog
+) -> None:
+    """More lines than the gateway holds back while a request waits: it stops reading from
+    the client, and reads on once the answer is in."""
+    cl_ord_id = gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="39")[
+        "cl_ord_id"
+    ]
+    events.find(cl_ord_id, "order.accepted")
+    lines = [{"id": 0, "op": "order_status", "cl_ord_id": cl_ord_id}]
+    lines += [{"id": n, "op": "orders"} for n in range(1, 3001)]
+    with stack.client() as raw:
+        padded = (json.dumps(line).encode() + b" " * 200 + b"\n" for line in lines)
+        raw.send_raw(b"".join(padded))  # more than one read of the socket
+        replies = [raw.read_message(10) for _ in lines]
+    assert [r["id"] for r in replies] == list(range(3001))
+    assert [r for r in replies if not r["ok"]] == []
+    assert replies[0]["result"]["source"] == "exchange"
 
 
 def test_order_the_exchange_rejects_becomes_order_rejected(make_stack: StackFactory) -> None:

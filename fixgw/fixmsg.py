@@ -120,16 +120,18 @@ def parse(raw: str, group_specs: Mapping[str, Iterable[GroupSpec]] | None = None
     return FixMessage(msg_type=msg_type, fields=fields, groups=groups, raw=raw)
 
 
+_SECRET_TAG_NUMBERS = "|".join(str(tag) for tag in sorted(SECRET_TAGS))
+_SECRET_FIELD = re.compile(f"(?<![^\x01])(0*(?:{_SECRET_TAG_NUMBERS}))=[^\x01]*")
+
+
+def mask_secrets(raw: str) -> str:
+    """The raw message with the values of secret tags replaced by `***`."""
+    return _SECRET_FIELD.sub(r"\1=***", raw)
+
+
 def redact(raw: str) -> str:
     """The raw message with secret tags masked, fit for a log line."""
-    out = []
-    for part in raw.split(SOH):
-        tag, sep, _ = part.partition("=")
-        if sep and tag.isdigit() and int(tag) in SECRET_TAGS:
-            out.append(f"{tag}=***")
-        else:
-            out.append(part)
-    return "|".join(out)
+    return mask_secrets(raw).replace(SOH, "|")
 
 
 def field_names(dictionary: Path) -> dict[int, str]:

@@ -74,6 +74,8 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         self._replaying = False
         self._seed_ids = itertools.count(1)
         self._accounts = {a.comp_id: a for a in config.accounts}
+        self._session_ids: dict[str, fix.SessionID] = {}
+        """Per client, made once: one is needed for every message sent."""
         self._refused_logon: set[str] = set()
         self._cl_ord_ids: dict[str, set[str]] = {}
         self._handlers: dict[str, Callable[[FixMessage, str], None]] = {
@@ -486,7 +488,10 @@ class SimApplication(fix.Application):  # type: ignore[misc]
     def _send_message(self, client: str, message: FixMessage) -> None:
         if self._replaying:
             return
-        fix.Session.sendToTarget(to_quickfix(message), session_id(self.config.comp_id, client))
+        sid = self._session_ids.get(client)
+        if sid is None:
+            sid = self._session_ids[client] = session_id(self.config.comp_id, client)
+        fix.Session.sendToTarget(to_quickfix(message), sid)
 
     def _exec_id(self) -> str:
         return f"{self._exec_stem}{next(self._exec_ids)}"

@@ -13,17 +13,19 @@ import json
 from pathlib import Path
 from typing import IO
 
+import msgspec
 import structlog
 
-from fixgw.fixmsg import SECRET_TAGS, SOH
+from fixgw.fixmsg import mask_secrets
 
 log = structlog.get_logger("fixgw.sim")
+_encoder = msgspec.json.Encoder()
 
 
 class OrderLog:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[str] | None = None
+        self._file: IO[bytes] | None = None
 
     def read(self) -> tuple[str | None, list[tuple[str, str]]]:
         """The stem, and (client, raw FIX) in arrival order; a torn last line is dropped."""
@@ -31,7 +33,7 @@ class OrderLog:
             return None, []
         stem: str | None = None
         commands: list[tuple[str, str]] = []
-        with self.path.open() as f:
+        with self.path.open(encoding="utf-8") as f:
             for number, line in enumerate(f, 1):
                 try:
                     entry = json.loads(line)
@@ -52,21 +54,16 @@ class OrderLog:
                 with self.path.open("r+b") as f:
                     f.truncate(data.rfind(b"\n") + 1)
         new = not self.path.exists() or self.path.stat().st_size == 0
-        self._file = self.path.open("a")
+        self._file = self.path.open("ab")
         if new:
             self._write({"stem": stem})
 
     def append(self, client: str, raw: str) -> None:
         """Secrets (Account holds apiKey,secretKey) are masked: replay does not check them."""
-        masked = SOH.join(
-            f"{tag}=***" if sep and tag.isdigit() and int(tag) in SECRET_TAGS else part
-            for part in raw.split(SOH)
-            for tag, sep, _ in [part.partition("=")]
-        )
-        self._write({"client": client, "raw": masked})
+        self._write({"client": client, "raw": mask_secrets(raw)})
 
     def _write(self, entry: dict[str, str]) -> None:
         """Flushed to the kernel at once: a killed process loses nothing it wrote."""
         assert self._file is not None
-        self._file.write(json.dumps(entry) + "\n")
+        self._file.write(_encoder.encode(entry) + b"\n")
         self._file.flush()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from fixgw.fixmsg import format_utc_timestamp, parse_utc_timestamp
+from fixgw.fixmsg import format_utc_timestamp, mask_secrets, parse_utc_timestamp, redact
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,9 @@ def test_written_in_utc_with_milliseconds_and_read_back() -> None:
     ts = datetime(2026, 11, 25, 8, 4, 15, 386999, tzinfo=timezone(timedelta(hours=2)))
     assert format_utc_timestamp(ts) == "20261125-06:04:15.386"
     assert parse_utc_timestamp(format_utc_timestamp(ts)) == ts.replace(microsecond=386000)
+
+
+def test_secret_tags_are_masked_wherever_they_stand_and_no_other_tag_is() -> None:
+    raw = "1=key,secret\x0111=c1\x01554=pw\x01101=x\x015540=y\x0115=USD\x01554=again"
+    assert mask_secrets(raw) == "1=***\x0111=c1\x01554=***\x01101=x\x015540=y\x0115=USD\x01554=***"
+    assert redact(raw) == "1=***|11=c1|554=***|101=x|5540=y|15=USD|554=***"

@@ -157,6 +157,8 @@ class Gateway:
         self._status_counts = Counter(self._status_of.values())
         """Orders by status, kept from the order events: read per new order and per scrape
         without walking every order."""
+        self._unlogged: list[Event] = []
+        """Order events published this turn, logged together once it is over."""
         self.pre_trade = PreTradeCheck(config.risk)
         self.throttle = Throttle(config.throttle)
         self.halted: TradingHalted | None = None
@@ -927,9 +929,8 @@ class Gateway:
     def _publish_orders(self, events: list[Event]) -> None:
         """Publish order events, each also logged with the ids an operator searches by.
 
-        The log lines are written on the next turn of the loop, after the journal, the
-        FIX message and the clients' writes of this one: a line costs a system call, and
-        nobody waits on it."""
+        The log lines of a whole turn of the loop are written together after it, after the
+        journal, the FIX message and the clients' writes: nobody waits on them."""
         for event in events:
             self.bus.publish(event)
             if isinstance(event, OrderEvent):
@@ -941,7 +942,9 @@ class Gateway:
             if isinstance(event, OrderRejected):
                 self.metrics.rejects.labels(f"order:{event.reason}").inc()
         if events and log.is_enabled_for(logging.INFO):
-            self.loop.call_soon(_log_order_events, events)
+            if not self._unlogged:
+                self.loop.call_soon(self._log_order_events)
+            self._unlogged += events
         for order in self.tracker.prune():
             status = self._status_of.pop(order.cl_ord_id, None)
             if status is not None:
@@ -1008,26 +1011,26 @@ class Gateway:
         self._logout_reason = None
         self._logout_text = None
 
+    def _log_order_events(self) -> None:
+        events, self._unlogged = self._unlogged, []
+        info_lines(
+            log,
+            [
+                (
+                    str(type(event).__struct_config__.tag),
+                    {
+                        "cl_ord_id": getattr(event, "cl_ord_id", None),
+                        "order_id": getattr(event, "order_id", None),
+                        "symbol": getattr(event, "symbol", None),
+                        "status": getattr(event, "status", None),
+                    },
+                )
+                for event in events
+            ],
+        )
+
     def on_callback_error(self, where: str, exc: BaseException) -> None:
         """Called from inside a QuickFIX callback: count and log, never raise."""
         self.callback_errors += 1
         self.metrics.callback_errors.inc()
         log.error("QuickFIX callback failed", callback=where, error=repr(exc))
-
-
-def _log_order_events(events: list[Event]) -> None:
-    info_lines(
-        log,
-        [
-            (
-                str(type(event).__struct_config__.tag),
-                {
-                    "cl_ord_id": getattr(event, "cl_ord_id", None),
-                    "order_id": getattr(event, "order_id", None),
-                    "symbol": getattr(event, "symbol", None),
-                    "status": getattr(event, "status", None),
-                },
-            )
-            for event in events
-        ],
-    )

@@ -9,7 +9,6 @@ store, which resends it to a client that asks.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import IO
 
@@ -20,6 +19,7 @@ from fixgw.fixmsg import mask_secrets
 
 log = structlog.get_logger("fixgw.sim")
 _encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(dict[str, str])
 
 
 class OrderLog:
@@ -33,11 +33,11 @@ class OrderLog:
             return None, []
         stem: str | None = None
         commands: list[tuple[str, str]] = []
-        with self.path.open(encoding="utf-8") as f:
+        with self.path.open("rb") as f:
             for number, line in enumerate(f, 1):
                 try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
+                    entry = _decoder.decode(line)
+                except msgspec.DecodeError:
                     log.warning("order log: unreadable line dropped", line=number)
                     continue
                 if "stem" in entry:

@@ -109,16 +109,17 @@ log.warning("odd", what=object)
 """
 
 
+def _logged_by(script: str) -> list[str]:
+    """What a fresh interpreter running `script` writes to its (non-terminal) stderr."""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
+    )
+    return done.stderr.splitlines()
+
+
 @pytest.mark.parametrize("fmt", ["json", "auto"])
 def test_log_lines_are_json_with_decimals_as_digits_and_secrets_masked(fmt: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _LOG_TWO_LINES.format(fmt=fmt)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    first, second = (json.loads(line) for line in done.stderr.splitlines())
+    first, second = (json.loads(line) for line in _logged_by(_LOG_TWO_LINES.format(fmt=fmt)))
     assert first["event"] == "order.accepted" and first["level"] == "info"
     assert (first["price"], first["side"], first["secret"], first["n"]) == (
         "101.50",
@@ -142,14 +143,7 @@ info_lines(log, [("order.accepted", fields), ("order.filled", {{**fields, "order
 
 
 def _logged(level: str, fmt: str) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, "-c", _LOG_ONE_THEN_A_BATCH.format(level=level, fmt=fmt)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return done.stderr.splitlines()
+    return _logged_by(_LOG_ONE_THEN_A_BATCH.format(level=level, fmt=fmt))
 
 
 def test_a_batch_of_info_lines_reads_as_the_same_lines_logged_one_by_one() -> None:

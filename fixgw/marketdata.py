@@ -90,7 +90,7 @@ class MarketData:
     def set_symbols(self, symbols: frozenset[str]) -> None:
         """New symbols get a book; a dropped one keeps serving clients already on it."""
         self._symbols = symbols
-        for symbol in symbols - self.books.keys():
+        for symbol in symbols.difference(self.books):
             self.books[symbol] = OrderBook(symbol)
 
     # ------------------------------------------------------------ client side

@@ -113,7 +113,7 @@ class ClientConnection(asyncio.Protocol):
                         self.transport.pause_reading()
 
     def _line_too_long(self, limit: int) -> None:
-        self.send(
+        self.deliver(
             p.reply_error(None, p.ErrorCode.LINE_TOO_LONG, f"a line may hold at most {limit} bytes")
         )
 
@@ -129,13 +129,13 @@ class ClientConnection(asyncio.Protocol):
             if isinstance(result, Awaitable):
                 self._answering = self._loop.create_task(self._answer(request_id, result))
                 return
-            self.send(p.reply_ok(request_id, result))
+            self.deliver(p.reply_ok(request_id, result))
         except Exception as exc:
             self._reply_failed(request_id, exc)
 
     async def _answer(self, request_id: Any, result: Awaitable[Any]) -> None:
         try:
-            self.send(p.reply_ok(request_id, await result))
+            self.deliver(p.reply_ok(request_id, await result))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -154,10 +154,12 @@ class ClientConnection(asyncio.Protocol):
 
     def _reply_failed(self, request_id: Any, exc: Exception) -> None:
         if isinstance(exc, RequestError):
-            self.send(p.reply_error(getattr(exc, "request_id", request_id), exc.code, exc.message))
+            self.deliver(
+                p.reply_error(getattr(exc, "request_id", request_id), exc.code, exc.message)
+            )
         else:
             log.error("request failed", client=self.number, exc_info=exc)
-            self.send(p.reply_error(request_id, p.ErrorCode.INTERNAL_ERROR, repr(exc)))
+            self.deliver(p.reply_error(request_id, p.ErrorCode.INTERNAL_ERROR, repr(exc)))
 
     @property
     def who(self) -> str:
@@ -176,8 +178,6 @@ class ClientConnection(asyncio.Protocol):
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
-
-    send = deliver
 
     def _flush(self) -> None:
         self._flush_scheduled = False

@@ -67,9 +67,12 @@ def test_the_unit_runs_the_daemon_as_it_talks_to_systemd() -> None:
     assert run[0] == "/opt/fixgw/bin/fixgw" and run[1:3] == ["run", "--config"]
 
 
+def dockerfile_lines() -> list[str]:
+    return (DOCKER / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+
+
 def dockerfile_runs() -> list[str]:
-    text = (DOCKER / "Dockerfile").read_text().replace("\\\n", " ")
-    return [" ".join(line.split()[1:]) for line in text.splitlines() if line.startswith("RUN ")]
+    return [" ".join(line.split()[1:]) for line in dockerfile_lines() if line.startswith("RUN ")]
 
 
 @pytest.mark.timeout(1800)  # builds QuickFIX from source when pip has no wheel cached
@@ -78,6 +81,8 @@ def test_the_image_steps_build_wheels_that_install_and_trade(
 ) -> None:
     build = [run for run in dockerfile_runs() if run.startswith("make ")]
     assert build == ["make wheels PYTHON=python3"]
+    copied = " ".join(line for line in dockerfile_lines() if line.startswith("COPY "))
+    assert all(f" {name}" in copied for name in ("pyproject.toml", "setup.py", "fixgw"))
     assert "make wheels" in (ROOT / "README.md").read_text()
     subprocess.run(
         ["make", "wheels", f"PYTHON={sys.executable}"], cwd=ROOT, check=True, timeout=900
@@ -87,6 +92,8 @@ def test_the_image_steps_build_wheels_that_install_and_trade(
     names = zipfile.ZipFile(fixgw_wheel).namelist()
     assert "fixgw/spec/okcoin-fix44.xml" in names
     assert {"fixgw/defaults/demo-gateway.yaml", "fixgw/defaults/demo-sim.yaml"} <= set(names)
+    compiled = {n.split(".")[0] for n in names if n.endswith(".so")}
+    assert {"fixgw/_native__mypyc", "fixgw/gateway", "fixgw/okcoin/inbound"} <= compiled
 
     (install,) = [run for run in dockerfile_runs() if "--find-links" in run]
     venv = tmp_path / "venv"
@@ -98,13 +105,13 @@ def test_the_image_steps_build_wheels_that_install_and_trade(
 
     python = str(venv / "bin" / "python")
     where = subprocess.run(
-        [python, "-c", "import fixgw; print(fixgw.__file__)"],
+        [python, "-c", "import fixgw.gateway; print(fixgw.gateway.__file__)"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert where.stdout.startswith(str(venv))
+    assert where.stdout.startswith(str(venv)) and where.stdout.strip().endswith(".so")
     for config in (["docker/gateway.yaml"], ["--sim", "docker/sim.yaml"]):
         subprocess.run(
             [str(venv / "bin" / "fixgw"), "check-config", *config],

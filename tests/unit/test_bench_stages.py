@@ -1,8 +1,15 @@
-"""The arithmetic behind `bench/stages.py`: the figures the README quotes come from it."""
+"""The arithmetic behind `bench/stages.py` (the figures the README quotes come from it), and
+the code it times."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from bench.stages import order_marks, stage_times, step_times
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def marks_of(start: int) -> list[tuple[str, int]]:
@@ -38,3 +45,15 @@ def test_a_step_counts_in_the_stage_it_started_in_and_twice_in_one_stage_adds_up
         "request": {"parse_line": [3.0, 5.0], "flush": [3.0]},
         "report": {"flush": [5.0]},
     }
+
+
+def test_the_stages_bench_runs_the_gateway_from_its_python_sources() -> None:
+    """Its marks wrap module attributes, which mypyc-compiled code would call past."""
+    code = (
+        "import bench.stages as s; s.import_python_sources(); "
+        "import fixgw.gateway as g; print(g.__file__)"
+    )
+    where = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert where.stdout.strip() == str(ROOT / "fixgw" / "gateway.py")

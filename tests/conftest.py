@@ -9,15 +9,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "fixgw"
 
 
-def stale_compiled_modules() -> list[str]:
+def stale_compiled_modules(package: Path = PACKAGE) -> list[str]:
     """Modules whose `.py` changed after mypyc last compiled them, so Python would run old code."""
-    (native,) = PACKAGE.glob("_native__mypyc.*.so") or (None,)
-    if native is None:
+    natives = list(package.glob("_native__mypyc.*.so"))
+    if not natives:
         return []
-    built = native.stat().st_mtime
+    built = min(native.stat().st_mtime for native in natives)
     return sorted(
-        str(source.relative_to(PACKAGE.parent))
-        for extension in PACKAGE.rglob("*.so")
+        str(source.relative_to(package.parent))
+        for extension in package.rglob("*.so")
         if (source := extension.with_name(extension.name.split(".")[0] + ".py")).exists()
         and source.stat().st_mtime > built
     )

@@ -1,0 +1,43 @@
+"""The guard in tests/conftest.py: tests never run a compiled module older than its source."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.conftest import stale_compiled_modules
+
+SO = ".cpython-311-x86_64-linux-gnu.so"
+
+
+def files(package: Path, names: dict[str, int]) -> None:
+    """Each name written with the given modification time."""
+    for name, mtime in names.items():
+        path = package / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+        os.utime(path, (mtime, mtime))
+
+
+def test_a_module_changed_after_compiling_is_named_and_the_others_are_not(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "fixgw"
+    files(
+        package,
+        {
+            f"_native__mypyc{SO}": 1_000,
+            "gateway.py": 900,
+            f"gateway{SO}": 1_000,
+            "okcoin/inbound.py": 1_100,
+            f"okcoin/inbound{SO}": 1_000,
+            "cli.py": 2_000,  # never compiled: changing it needs no build
+        },
+    )
+    assert stale_compiled_modules(package) == ["fixgw/okcoin/inbound.py"]
+
+
+def test_a_pure_python_tree_has_nothing_stale(tmp_path: Path) -> None:
+    package = tmp_path / "fixgw"
+    files(package, {"gateway.py": 2_000, "okcoin/inbound.py": 2_000})
+    assert stale_compiled_modules(package) == []

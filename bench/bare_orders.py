@@ -62,6 +62,7 @@ def main() -> None:
             app.pacer.wait(120)
             print(json.dumps(app.pacer.result()), flush=True)
             return
+        cpu_start = time.process_time()
         for i in range(int(args.orders)):
             message = order(i, options, args.prefix)
             app.acked.clear()
@@ -70,7 +71,8 @@ def main() -> None:
             if not app.acked.wait(10):
                 raise SystemExit(f"bare initiator: no acknowledgement for order {i}")
             rtts.append((time.perf_counter() - start) * 1e6)
-    print(json.dumps({"rtt_us": rtts}), flush=True)
+        cpu_s = time.process_time() - cpu_start
+    print(json.dumps({"rtt_us": rtts, "cpu_s": cpu_s}), flush=True)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ def main() -> None:
     buffer = b""
     rtts: list[float] = []
     wanted = b'"order.accepted","ts":'
+    cpu_start = time.process_time()
     for i in range(args.orders):
         cl_ord_id = b'"%s-%d"' % (args.prefix.encode(), i)
         start = time.perf_counter()
@@ -48,7 +49,7 @@ def main() -> None:
             if wanted in line and cl_ord_id in line:
                 break
         rtts.append((time.perf_counter() - start) * 1e6)
-    print(json.dumps({"rtt_us": rtts}), flush=True)
+    print(json.dumps({"rtt_us": rtts, "cpu_s": time.process_time() - cpu_start}), flush=True)
 
 
 def request(i: int, prefix: str, symbol: str) -> bytes:

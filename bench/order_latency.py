@@ -13,6 +13,48 @@ from bench.md_throughput import BARE, bare_command, cpu_seconds, rss_mb, run_jso
 from fixgw.testing import LocalStack, free_port
 
 
+class CpuMeter:
+    """CPU per order of each process in a run: the client's (which it reports itself, from
+    its first order to its last answer, leaving its start-up out), the simulator's and the
+    gateway's (from /proc, over the client's whole run).
+
+    On two cores shared by all three, their sum against the rate says how near the machine
+    is to full, and the gateway's how busy its one thread is."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self._before: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def __enter__(self) -> CpuMeter:
+        self._before = self._now()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.seconds = {k: v - self._before[k] for k, v in self._now().items()}
+
+    def per_order_us(self, client_result: dict[str, Any], orders: int) -> dict[str, float]:
+        seconds = {"client": float(client_result["cpu_s"])} | self.seconds
+        return {k: v / orders * 1e6 for k, v in seconds.items()}
+
+
+def achieved_rate(result: dict[str, Any]) -> float:
+    """Orders per second the run kept; one at a time, one per round trip."""
+    if result.get("orders_per_s"):
+        return float(result["orders_per_s"])
+    rtts: list[float] = result["rtt_us"]
+    return len(rtts) / (sum(rtts) / 1e6)
+
+
+def cores_busy(cpu_us_per_order: dict[str, float], orders_per_s: float) -> dict[str, float]:
+    """At the rate the run kept: how many cores each process used, and all of them."""
+    busy = {k: v * orders_per_s / 1e6 for k, v in cpu_us_per_order.items()}
+    return busy | {"all": sum(busy.values())}
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
 
@@ -60,19 +102,23 @@ def measure(orders: int) -> dict[str, Any]:
             "--orders",
             str(orders),
         ]
-        floors = {}
+        assert stack.sim is not None and stack.sim.popen is not None
+        sim_pid = stack.sim.popen.pid
+        floors, floor_cpu = {}, {}
         for n, (mode, rate) in enumerate(MODES.items()):
             rate_arg = "one" if rate is None else str(rate)
-            floors[mode] = run_json([*bare, "--rate", rate_arg, "--prefix", f"bare{n}"])
+            with CpuMeter({"simulator": sim_pid}) as meter:
+                floors[mode] = run_json([*bare, "--rate", rate_arg, "--prefix", f"bare{n}"])
+            floor_cpu[mode] = meter.per_order_us(floors[mode], orders)
         stack.start_gateway()
         assert stack.gateway is not None and stack.gateway.popen is not None
         pid = stack.gateway.popen.pid
         gateway = ["bench.gw_orders", "--socket", stack.socket_path, "--orders", str(orders)]
         for n, (mode, rate) in enumerate(MODES.items()):
             paced = [] if rate is None else ["--rate", str(rate), "--prefix", f"gw{n}"]
-            cpu_before = cpu_seconds(pid)
-            ours = run_json([*gateway, *paced])
-            cpu_us = (cpu_seconds(pid) - cpu_before) / orders * 1e6
+            with CpuMeter({"simulator": sim_pid, "gateway": pid}) as meter:
+                ours = run_json([*gateway, *paced])
+            cpu = meter.per_order_us(ours, orders)
             floor = floors[mode]
             f = percentiles(floor.get("rtt_us") or floor["latency_us"])
             g = percentiles(ours.get("rtt_us") or ours["latency_us"])
@@ -80,7 +126,12 @@ def measure(orders: int) -> dict[str, Any]:
                 "bare_us": f,
                 "gateway_us": g,
                 "ratio": {k: g[k] / f[k] for k in ("p50", "p99")},
-                "gateway_cpu_us_per_order": cpu_us,
+                "gateway_cpu_us_per_order": cpu["gateway"],
+                "cpu_us_per_order": {"bare": floor_cpu[mode], "gateway": cpu},
+                "cores_busy": {
+                    "bare": cores_busy(floor_cpu[mode], achieved_rate(floor)),
+                    "gateway": cores_busy(cpu, achieved_rate(ours)),
+                },
                 "orders_per_s": {
                     "bare": floor.get("orders_per_s"),
                     "gateway": ours.get("orders_per_s"),
@@ -95,6 +146,15 @@ def measure(orders: int) -> dict[str, Any]:
         "gateway_rss_mb": gateway_rss_mb,
         "orders_total": orders * len(MODES),
     }
+
+
+def _cpu_line(run: dict[str, Any], side: str) -> str:
+    cpu, busy = run["cpu_us_per_order"][side], run["cores_busy"][side]
+    line = ", ".join(f"{name} {us:.0f} us" for name, us in cpu.items())
+    line += f"; cores busy: {busy['all']:.2f} of {os.cpu_count()}"
+    if "gateway" in busy:
+        line += f", the gateway's {busy['gateway']:.2f}"
+    return line
 
 
 def report(results: dict[str, Any]) -> str:
@@ -115,6 +175,8 @@ def report(results: dict[str, Any]) -> str:
             + (f"  {rate['gateway']:,.0f} orders/s" if rate["gateway"] else "")
             + f"  CPU {run['gateway_cpu_us_per_order']:.0f} us/order (the whole process)",
             f"    ratio                 p50 {r['p50']:.2f}  p99 {r['p99']:.2f}",
+            f"    CPU per order         floor: {_cpu_line(run, 'bare')}",
+            f"                          gateway: {_cpu_line(run, 'gateway')}",
         ]
     lines.append(
         f"  targets: one at a time p50 <= 1.25, p99 <= 1.5; 2,000/s p99 <= 2.0; gateway RSS "

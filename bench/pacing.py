@@ -26,8 +26,11 @@ class Pacer:
         self._all_done = threading.Event()
         self._left = orders
         self._lock = threading.Lock()
+        self._cpu_start = self._cpu_s = 0.0
+        """The sender's own CPU time (all its threads) from the first order to the last answer."""
 
     def send_all(self, send: Callable[[int], None]) -> None:
+        self._cpu_start = time.process_time()
         start = time.perf_counter() + 0.01
         for i in range(self.orders):
             if self.rate:
@@ -51,10 +54,12 @@ class Pacer:
     def wait(self, timeout: float) -> None:
         if not self._all_done.wait(timeout):
             raise SystemExit(f"{self._left} orders unanswered")
+        self._cpu_s = time.process_time() - self._cpu_start
 
     def result(self) -> dict[str, object]:
         elapsed = max(self.done) - self.due[0]
         return {
             "latency_us": [(d - s) * 1e6 for s, d in zip(self.due, self.done, strict=True)],
             "orders_per_s": self.orders / elapsed,
+            "cpu_s": self._cpu_s,
         }

@@ -93,6 +93,8 @@ def order_stack(root: Path, env: dict[str, str] | None = None) -> LocalStack:
 
 
 def measure(orders: int) -> dict[str, Any]:
+    """Each mode runs the floor, then the gateway, back to back: this VM's speed drifts over
+    minutes, and a ratio should compare runs made under the same conditions."""
     stack = order_stack(Path(tempfile.mkdtemp(prefix="fixgw-bench-orders-")))
     runs: dict[str, Any] = {}
     try:
@@ -102,24 +104,20 @@ def measure(orders: int) -> dict[str, Any]:
             "--orders",
             str(orders),
         ]
+        stack.start_gateway()
         assert stack.sim is not None and stack.sim.popen is not None
-        sim_pid = stack.sim.popen.pid
-        floors, floor_cpu = {}, {}
+        assert stack.gateway is not None and stack.gateway.popen is not None
+        sim_pid, pid = stack.sim.popen.pid, stack.gateway.popen.pid
+        gateway = ["bench.gw_orders", "--socket", stack.socket_path, "--orders", str(orders)]
         for n, (mode, rate) in enumerate(MODES.items()):
             rate_arg = "one" if rate is None else str(rate)
             with CpuMeter({"simulator": sim_pid}) as meter:
-                floors[mode] = run_json([*bare, "--rate", rate_arg, "--prefix", f"bare{n}"])
-            floor_cpu[mode] = meter.per_order_us(floors[mode], orders)
-        stack.start_gateway()
-        assert stack.gateway is not None and stack.gateway.popen is not None
-        pid = stack.gateway.popen.pid
-        gateway = ["bench.gw_orders", "--socket", stack.socket_path, "--orders", str(orders)]
-        for n, (mode, rate) in enumerate(MODES.items()):
+                floor = run_json([*bare, "--rate", rate_arg, "--prefix", f"bare{n}"])
+            floor_cpu = meter.per_order_us(floor, orders)
             paced = [] if rate is None else ["--rate", str(rate), "--prefix", f"gw{n}"]
             with CpuMeter({"simulator": sim_pid, "gateway": pid}) as meter:
                 ours = run_json([*gateway, *paced])
             cpu = meter.per_order_us(ours, orders)
-            floor = floors[mode]
             f = percentiles(floor.get("rtt_us") or floor["latency_us"])
             g = percentiles(ours.get("rtt_us") or ours["latency_us"])
             runs[mode] = {
@@ -127,9 +125,9 @@ def measure(orders: int) -> dict[str, Any]:
                 "gateway_us": g,
                 "ratio": {k: g[k] / f[k] for k in ("p50", "p99")},
                 "gateway_cpu_us_per_order": cpu["gateway"],
-                "cpu_us_per_order": {"bare": floor_cpu[mode], "gateway": cpu},
+                "cpu_us_per_order": {"bare": floor_cpu, "gateway": cpu},
                 "cores_busy": {
-                    "bare": cores_busy(floor_cpu[mode], achieved_rate(floor)),
+                    "bare": cores_busy(floor_cpu, achieved_rate(floor)),
                     "gateway": cores_busy(cpu, achieved_rate(ours)),
                 },
                 "orders_per_s": {

@@ -877,6 +877,8 @@ class Gateway:
                 self._logout_text = msg.get(58)
             elif item.what is Happening.APP_REJECTED:
                 self._check_orders_again("QuickFIX rejected a message from the exchange", item.raw)
+            elif item.what is Happening.NOT_RESENT:
+                self._check_orders_again("an order message gap filled, not resent", item.raw)
             elif item.what is Happening.REJECT_RECEIVED:
                 self._on_exchange_error(inbound.session_reject(parse(item.raw), item.received))
         except Exception:

@@ -356,7 +356,7 @@ class OrderTracker:
                 self._anomaly(
                     report,
                     "cancel_lost",
-                    "a cancel sent before the logon did not reach the exchange; the order is open",
+                    "a cancel did not reach the exchange; the order is open",
                     order,
                 )
             )

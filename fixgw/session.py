@@ -47,6 +47,9 @@ class Happening(StrEnum):
     APP_REJECTED = "app_rejected"
     """QuickFIX refused an application message from the exchange (it never reaches us)."""
     REJECT_RECEIVED = "reject_received"
+    NOT_RESENT = "not_resent"
+    """The exchange asked again for an order message, which was gap filled instead: it never
+    reached the exchange, and the order's state there must be asked."""
     DOWN = "down"
     APP = "app"
 
@@ -205,6 +208,7 @@ class _Application(fix.Application):  # type: ignore[misc]
             msg_type, msg_seq_num = header_of(raw)
             if POSS_DUP in raw and msg_type in self._settings.never_resend:
                 log.warning("stale order message not resent; gap filled instead", msg_type=msg_type)
+                self._put(Happening.NOT_RESENT, raw)
                 raise fix.DoNotSend()
             self._sent.record(msg_seq_num, msg_type, raw)
             self._count_type("out", msg_type)

@@ -5,7 +5,8 @@ the connections left open (a silent peer; the exchange still hears the gateway);
 stops reading what the gateway sends, so its socket fills up (an exchange that is not
 reading; `receive_buffer` keeps the proxy's own buffer small enough to fill); `delay_s`
 holds each chunk back; `rewrite` edits each whole FIX message from the exchange (reframed
-with a correct BodyLength and CheckSum) to garble it.
+with a correct BodyLength and CheckSum) to garble it, `rewrite_outbound` each one from the
+gateway (to lose one on the way).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class FaultProxy:
         self.target_port = target_port
         self.delay_s = 0.0
         self.rewrite: Rewrite | None = None
+        self.rewrite_outbound: Rewrite | None = None
         self.connections = 0
         self._flowing = threading.Event()
         self._flowing.set()
@@ -111,10 +113,13 @@ class FaultProxy:
             self.connections += 1
             with self._lock:
                 self._sockets += [client, upstream]
-            reframer = _Reframer(self.rewrite) if self.rewrite is not None else None
+            inbound = _Reframer(self.rewrite) if self.rewrite is not None else None
+            outbound = (
+                _Reframer(self.rewrite_outbound) if self.rewrite_outbound is not None else None
+            )
             for src, dst, edit, before, after in (
-                (client, upstream, None, self._reading, None),
-                (upstream, client, reframer, None, self._flowing),
+                (client, upstream, outbound, self._reading, None),
+                (upstream, client, inbound, None, self._flowing),
             ):
                 threading.Thread(
                     target=self._pump, args=(src, dst, edit, before, after), daemon=True

@@ -174,3 +174,72 @@ def scrape_counter(stack: LocalStack, sample: str) -> float:
             if line.startswith(sample + " "):
                 return float(line.split()[-1])
     return 0.0
+
+
+def lose_once(cl_ord_id: bytes, lost: list[dict[int, bytes]]) -> Rewrite:
+    """Drops the first NewOrderSingle for `cl_ord_id` on its way to the exchange; lets
+    anything else through, a late resend of it (PossDupFlag) included."""
+
+    def rewrite(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]] | None:
+        values = dict(fields)
+        if values.get(35) == b"D" and values.get(11) == cl_ord_id and not lost:
+            lost.append(values)
+            return None
+        return fields
+
+    return rewrite
+
+
+def test_an_order_lost_with_the_connection_is_gap_filled_not_sent_late_and_reported_rejected(
+    proxied: tuple[LocalStack, FaultProxy],
+) -> None:
+    stack, proxy = proxied
+    lost: list[dict[int, bytes]] = []
+    proxy.rewrite_outbound = lose_once(b"lost-on-the-way", lost)
+    with start(stack) as gw:
+        log = EventLog(gw)
+        gw.new_order(
+            cl_ord_id="lost-on-the-way",
+            symbol="BTC/USD",
+            side="buy",
+            type="limit",
+            qty="0.1",
+            price="1",
+        )
+        wait_until(lambda: lost, 5, "the NewOrderSingle to be lost")
+        proxy.drop()
+        # After the logon the exchange asks for what it missed; the order is gap filled, and
+        # the check of open orders finds the exchange never had it.
+        rejected = log.find("lost-on-the-way", "order.rejected", timeout=20)
+        assert "no such order" in rejected["text"]
+        assert buy(gw, log, "after-the-loss")["cum_qty"] == "0.1"
+    assert stack.gateway is not None
+    assert "stale order message not resent; gap filled instead" in stack.gateway.log()
+    received = (stack.root / "sim-store" / "orders.jsonl").read_text()
+    assert "after-the-loss" in received and "lost-on-the-way" not in received
+
+
+def test_an_order_the_exchange_missed_mid_session_is_gap_filled_and_reported_rejected_at_once(
+    proxied: tuple[LocalStack, FaultProxy],
+) -> None:
+    stack, proxy = proxied
+    lost: list[dict[int, bytes]] = []
+    proxy.rewrite_outbound = lose_once(b"missed", lost)
+    with start(stack) as gw:
+        log = EventLog(gw)
+        gw.new_order(
+            cl_ord_id="missed", symbol="BTC/USD", side="buy", type="limit", qty="0.1", price="1"
+        )
+        wait_until(lambda: lost, 5, "the NewOrderSingle to be lost")
+        # The gateway's next message (its periodic TestRequest) shows the exchange the gap. Its
+        # ResendRequest is answered with a gap fill, and the gateway asks about its open orders
+        # then, not at the next logon.
+        rejected = log.find("missed", "order.rejected", timeout=20)
+        assert "no such order" in rejected["text"]
+        wait_until(lambda: gw.status()["ready"], 15, "the open orders to be checked")
+        assert buy(gw, log, "after-the-gap")["cum_qty"] == "0.1"
+        assert not [e for e in log.seen if e["type"] == "session.down"]
+    assert stack.gateway is not None
+    assert "asking the exchange about open orders again" in stack.gateway.log()
+    received = (stack.root / "sim-store" / "orders.jsonl").read_text()
+    assert "after-the-gap" in received and "11=missed" not in received

@@ -243,3 +243,32 @@ def test_an_order_the_exchange_missed_mid_session_is_gap_filled_and_reported_rej
     assert "asking the exchange about open orders again" in stack.gateway.log()
     received = (stack.root / "sim-store" / "orders.jsonl").read_text()
     assert "after-the-gap" in received and "11=missed" not in received
+
+
+def test_a_cancel_the_exchange_missed_is_gap_filled_and_the_order_reported_open(
+    proxied: tuple[LocalStack, FaultProxy],
+) -> None:
+    stack, proxy = proxied
+    lost: list[dict[int, bytes]] = []
+
+    def lose_the_cancel(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]] | None:
+        if dict(fields).get(35) == b"F" and not lost:
+            lost.append(dict(fields))
+            return None
+        return fields
+
+    proxy.rewrite_outbound = lose_the_cancel
+    with start(stack) as gw:
+        log = EventLog(gw)
+        gw.new_order(
+            cl_ord_id="kept", symbol="BTC/USD", side="buy", type="limit", qty="0.1", price="1"
+        )
+        log.find("kept", "order.accepted")
+        assert gw.cancel_order(cl_ord_id="kept")["status"] == "pending_cancel"
+        wait_until(lambda: lost, 5, "the cancel to be lost")
+        anomaly = log.first(lambda e: e["type"] == "order.anomaly", timeout=20)
+        assert (anomaly["cl_ord_id"], anomaly["problem"]) == ("kept", "cancel_lost")
+        wait_until(lambda: gw.status()["ready"], 15, "the open orders to be checked")
+        assert [o["status"] for o in gw.orders() if o["cl_ord_id"] == "kept"] == ["new"]
+        gw.cancel_order(cl_ord_id="kept")
+        assert log.find("kept", "order.canceled")["leaves_qty"] == "0"

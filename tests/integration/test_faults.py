@@ -176,13 +176,13 @@ def scrape_counter(stack: LocalStack, sample: str) -> float:
     return 0.0
 
 
-def lose_once(cl_ord_id: bytes, lost: list[dict[int, bytes]]) -> Rewrite:
-    """Drops the first NewOrderSingle for `cl_ord_id` on its way to the exchange; lets
-    anything else through, a late resend of it (PossDupFlag) included."""
+def lose_once(msg_type: bytes, lost: list[dict[int, bytes]]) -> Rewrite:
+    """Drops the first message of `msg_type` on its way to the exchange and keeps it in
+    `lost`; lets anything else through, a late resend of it (PossDupFlag) included."""
 
     def rewrite(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]] | None:
         values = dict(fields)
-        if values.get(35) == b"D" and values.get(11) == cl_ord_id and not lost:
+        if values.get(35) == msg_type and not lost:
             lost.append(values)
             return None
         return fields
@@ -190,59 +190,44 @@ def lose_once(cl_ord_id: bytes, lost: list[dict[int, bytes]]) -> Rewrite:
     return rewrite
 
 
-def test_an_order_lost_with_the_connection_is_gap_filled_not_sent_late_and_reported_rejected(
-    proxied: tuple[LocalStack, FaultProxy],
-) -> None:
-    stack, proxy = proxied
-    lost: list[dict[int, bytes]] = []
-    proxy.rewrite_outbound = lose_once(b"lost-on-the-way", lost)
-    with start(stack) as gw:
-        log = EventLog(gw)
-        gw.new_order(
-            cl_ord_id="lost-on-the-way",
-            symbol="BTC/USD",
-            side="buy",
-            type="limit",
-            qty="0.1",
-            price="1",
-        )
-        wait_until(lambda: lost, 5, "the NewOrderSingle to be lost")
-        proxy.drop()
-        # After the logon the exchange asks for what it missed; the order is gap filled, and
-        # the check of open orders finds the exchange never had it.
-        rejected = log.find("lost-on-the-way", "order.rejected", timeout=20)
-        assert "no such order" in rejected["text"]
-        assert buy(gw, log, "after-the-loss")["cum_qty"] == "0.1"
-    assert stack.gateway is not None
-    assert "stale order message not resent; gap filled instead" in stack.gateway.log()
-    received = (stack.root / "sim-store" / "orders.jsonl").read_text()
-    assert "after-the-loss" in received and "lost-on-the-way" not in received
+def rest(gw: Client, cl_ord_id: str) -> None:
+    gw.new_order(
+        cl_ord_id=cl_ord_id, symbol="BTC/USD", side="buy", type="limit", qty="0.1", price="1"
+    )
 
 
-def test_an_order_the_exchange_missed_mid_session_is_gap_filled_and_reported_rejected_at_once(
-    proxied: tuple[LocalStack, FaultProxy],
+def requests_the_exchange_took(stack: LocalStack) -> str:
+    """The simulator's log of every order and cancel it received."""
+    return (stack.root / "sim-store" / "orders.jsonl").read_text()
+
+
+@pytest.mark.parametrize("connection_lost", [True, False], ids=["with-connection", "mid-session"])
+def test_an_order_the_exchange_missed_is_gap_filled_not_sent_late_and_reported_rejected(
+    proxied: tuple[LocalStack, FaultProxy], connection_lost: bool
 ) -> None:
+    """With the connection lost, the exchange asks for what it missed after the logon; mid-
+    session, when the gateway's next message (its periodic TestRequest) shows it the gap.
+    Either way the order is gap filled, and the gateway asks the exchange about its open
+    orders there and then, which finds the exchange never had it."""
     stack, proxy = proxied
     lost: list[dict[int, bytes]] = []
-    proxy.rewrite_outbound = lose_once(b"missed", lost)
+    proxy.rewrite_outbound = lose_once(b"D", lost)
     with start(stack) as gw:
         log = EventLog(gw)
-        gw.new_order(
-            cl_ord_id="missed", symbol="BTC/USD", side="buy", type="limit", qty="0.1", price="1"
-        )
+        rest(gw, "missed")
         wait_until(lambda: lost, 5, "the NewOrderSingle to be lost")
-        # The gateway's next message (its periodic TestRequest) shows the exchange the gap. Its
-        # ResendRequest is answered with a gap fill, and the gateway asks about its open orders
-        # then, not at the next logon.
+        if connection_lost:
+            proxy.drop()
         rejected = log.find("missed", "order.rejected", timeout=20)
         assert "no such order" in rejected["text"]
         wait_until(lambda: gw.status()["ready"], 15, "the open orders to be checked")
         assert buy(gw, log, "after-the-gap")["cum_qty"] == "0.1"
-        assert not [e for e in log.seen if e["type"] == "session.down"]
+        downs = [e for e in log.seen if e["type"] == "session.down"]
+        assert len(downs) == (1 if connection_lost else 0)
     assert stack.gateway is not None
-    assert "asking the exchange about open orders again" in stack.gateway.log()
-    received = (stack.root / "sim-store" / "orders.jsonl").read_text()
-    assert "after-the-gap" in received and "11=missed" not in received
+    assert "stale order message not resent; gap filled instead" in stack.gateway.log()
+    took = requests_the_exchange_took(stack)
+    assert "after-the-gap" in took and "11=missed" not in took
 
 
 def test_a_cancel_the_exchange_missed_is_gap_filled_and_the_order_reported_open(
@@ -250,19 +235,10 @@ def test_a_cancel_the_exchange_missed_is_gap_filled_and_the_order_reported_open(
 ) -> None:
     stack, proxy = proxied
     lost: list[dict[int, bytes]] = []
-
-    def lose_the_cancel(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]] | None:
-        if dict(fields).get(35) == b"F" and not lost:
-            lost.append(dict(fields))
-            return None
-        return fields
-
-    proxy.rewrite_outbound = lose_the_cancel
+    proxy.rewrite_outbound = lose_once(b"F", lost)
     with start(stack) as gw:
         log = EventLog(gw)
-        gw.new_order(
-            cl_ord_id="kept", symbol="BTC/USD", side="buy", type="limit", qty="0.1", price="1"
-        )
+        rest(gw, "kept")
         log.find("kept", "order.accepted")
         assert gw.cancel_order(cl_ord_id="kept")["status"] == "pending_cancel"
         wait_until(lambda: lost, 5, "the cancel to be lost")
@@ -272,3 +248,4 @@ def test_a_cancel_the_exchange_missed_is_gap_filled_and_the_order_reported_open(
         assert [o["status"] for o in gw.orders() if o["cl_ord_id"] == "kept"] == ["new"]
         gw.cancel_order(cl_ord_id="kept")
         assert log.find("kept", "order.canceled")["leaves_qty"] == "0"
+    assert requests_the_exchange_took(stack).count("35=F") == 1

@@ -102,6 +102,14 @@ def make_stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack
         stack.stop()
         if failed is not None and failed.failed:
             print(stack.logs())
+    # Every scenario, faults included, also proves the secret key never reached a log.
+    leaked = [
+        f"{stack.root.name}/{process.name}"
+        for stack in stacks
+        for process in (stack.sim, stack.gateway)
+        if process is not None and stack.secret in process.log()
+    ]
+    assert not leaked, f"the secret key is in these logs: {leaked}"
 
 
 @pytest.fixture

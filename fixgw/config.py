@@ -139,6 +139,10 @@ class OrdersConfig(_Config, frozen=True, kw_only=True):
     """Closed orders (filled, canceled, rejected) remembered, the most recently closed; an
     older one is forgotten: its events stay in the journal, and `order_status` with its
     order_id asks the exchange. Memory then follows the open orders, not the day's count."""
+    ack_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    """An order or cancel the exchange has not answered within this time is asked about
+    (OrderStatusRequest), and the answer settles it: an exchange that drops a message without
+    a word leaves no order pending. 0: only the check after each logon."""
 
 
 class JournalConfig(_Config, frozen=True, kw_only=True):
@@ -286,13 +290,16 @@ class SimConfig(_Config, frozen=True, kw_only=True):
     accounts: Annotated[list[SimAccount], msgspec.Meta(min_length=1)]
     symbols: dict[NonEmpty, SimBook]
     load_feeds: dict[NonEmpty, LoadFeed] = msgspec.field(default_factory=dict)
+    """Symbols whose market data is a synthetic stream instead of the matching book."""
     tls: SimTls | None = None
     """Serve TLS on `port` (the acceptor itself then listens on a free loopback port)."""
     unsupported: list[NonEmpty] = msgspec.field(default_factory=list)
     """Message types answered with BusinessMessageReject (j), as a venue that lacks them."""
     unavailable: list[NonEmpty] = msgspec.field(default_factory=list)
     """Message types answered with ExceptionResponseMessage (E1000): OKCoin could not serve."""
-    """Symbols whose market data is a synthetic stream instead of the matching book."""
+    unanswered: list[NonEmpty] = msgspec.field(default_factory=list)
+    """Message types taken and acted on but never answered, as an exchange that loses its
+    acknowledgements (a fault for tests)."""
     dictionary: str | None = None
 
 

@@ -148,6 +148,9 @@ class Gateway:
         """Set at the first moment the gateway is logged on and reconciled."""
         self._sent_at: dict[str, float] = {}
         """new_order arrival time by ClOrdID, until its first execution report."""
+        self._unanswered: dict[str, tuple[float, str]] = {}
+        """Orders and cancels sent and not yet answered: the loop's time when sent, and the
+        order's ClOrdID, by the request's ClOrdID, oldest first."""
         self.journal = Journal(Path(config.journal.path), config.journal.fsync)
         self.bus = EventBus(self.journal)
         self.tracker = OrderTracker(config.orders.keep_closed)
@@ -278,6 +281,7 @@ class Gateway:
             try:
                 self.market_data.check_staleness()
                 self.refresh_gauges()
+                self._ask_about_unanswered()
                 if self.loop.time() >= next_probe and self.session.probe():
                     next_probe = self.loop.time() + self.config.session.heartbeat_s
                 self._drop_a_silent_exchange()
@@ -607,8 +611,10 @@ class Gateway:
             )
 
         if delay:
-            self._send_later("new_order", delay, message, unsent)
-        elif not self.session.send(message):
+            self._send_later("new_order", delay, message, unsent, (cmd.cl_ord_id, cmd.cl_ord_id))
+        elif self.session.send(message):
+            self._await_answer(cmd.cl_ord_id, cmd.cl_ord_id)
+        else:
             unsent()
             raise self._not_connected()
         return {"cl_ord_id": cmd.cl_ord_id, "status": event.status}
@@ -645,14 +651,56 @@ class Gateway:
         return delay
 
     def _send_later(
-        self, kind: ThrottleKind, delay: float, message: FixMessage, unsent: Callable[[], None]
+        self,
+        kind: ThrottleKind,
+        delay: float,
+        message: FixMessage,
+        unsent: Callable[[], None],
+        awaiting: tuple[str, str],
     ) -> None:
+        """`awaiting`: the request's ClOrdID and the order's, for `_await_answer`."""
+
         def send() -> None:
             self.throttle.sent_queued(kind)
-            if not self.session.send(message):
+            if self.session.send(message):
+                self._await_answer(*awaiting)
+            else:
                 unsent()
 
         self.loop.call_later(delay, send)
+
+    def _await_answer(self, request_cl_ord_id: str, cl_ord_id: str) -> None:
+        self._unanswered[request_cl_ord_id] = (self.loop.time(), cl_ord_id)
+
+    def _ask_about_unanswered(self) -> None:
+        """Orders and cancels the exchange has not answered within `orders.ack_timeout_s`:
+        their status is asked, once (the next logon's reconciliation asks again)."""
+        timeout = self.config.orders.ack_timeout_s
+        if not timeout or not self._unanswered or not self.ready():
+            return
+        due = self.loop.time() - timeout
+        overdue: list[Order] = []
+        while self._unanswered:
+            request, (sent, cl_ord_id) = next(iter(self._unanswered.items()))
+            if sent > due:
+                break
+            del self._unanswered[request]
+            order = self.tracker.get(cl_ord_id)
+            if order is None:
+                continue
+            waiting = (
+                order.status is OrderStatus.PENDING_NEW
+                if request == cl_ord_id
+                else (order.cancel_pending == request)
+            )
+            if waiting:
+                overdue.append(order)
+        if overdue and self.reconciler.check(overdue):
+            log.warning(
+                "no answer from the exchange; asking the status",
+                orders=[o.cl_ord_id for o in overdue],
+                after_s=timeout,
+            )
 
     def cancel_order(self, req: CancelOrderRequest) -> dict[str, Any]:
         order, key, order_id, symbol, side = self._locate(req)
@@ -682,8 +730,11 @@ class Gateway:
                         cmd.cl_ord_id, "not sent: the session went down", utc_now()
                     )
                 ),
+                (cmd.cl_ord_id, cmd.orig_cl_ord_id),
             )
-        elif not self.session.send(message):
+        elif self.session.send(message):
+            self._await_answer(cmd.cl_ord_id, cmd.orig_cl_ord_id)
+        else:
             self.tracker.cancel_unsent(cmd)
             raise self._not_connected()
         if event is not None:
@@ -912,6 +963,7 @@ class Gateway:
     def _on_execution_report(self, msg: FixMessage, received: datetime) -> None:
         report = inbound.execution_report(msg, received)
         arrived = self._sent_at.pop(report.cl_ord_id or "", None)
+        self._unanswered.pop(report.cl_ord_id or "", None)
         if arrived is not None:
             self.metrics.order_round_trip.observe(time.perf_counter() - arrived)
         if report.kind is ExecKind.ORDER_STATUS and (
@@ -926,6 +978,7 @@ class Gateway:
 
     def _on_cancel_reject(self, msg: FixMessage, received: datetime) -> None:
         report: CancelRejectReport = inbound.order_cancel_reject(msg, received)
+        self._unanswered.pop(report.cl_ord_id or "", None)
         self._publish_orders(self.tracker.apply_cancel_reject(report))
 
     def _publish_orders(self, events: list[Event]) -> None:
@@ -992,6 +1045,7 @@ class Gateway:
             return
         reason = self._logout_text or "disconnected"
         self.session_state = "down"
+        self._unanswered.clear()  # the next logon's reconciliation asks about every open order
         self.metrics.session_up.set(0)
         self.metrics.disconnects.inc()
         log.warning(

@@ -347,7 +347,7 @@ class OrderTracker:
                     OrderCanceled,
                     order,
                     report,
-                    text=report.text or "canceled while the gateway was away",
+                    text=report.text or "canceled, as the exchange answered when asked",
                 )
             )
         if order.cancel_pending is not None and not order.status.is_terminal:

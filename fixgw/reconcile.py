@@ -5,6 +5,9 @@ OrderStatusRequest each (OKCoin's answer to OrderMassStatusRequest was never con
 turns the answers into the events of what changed while it was away, and only then takes
 new orders. Executions the exchange resends on logon arrive before the answers and are
 applied as usual; an answer then finds nothing left to report.
+
+`check` asks about a few orders the same way while new orders keep flowing: those the
+exchange has not acknowledged in time.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class Reconciler:
         self.timeout_s = timeout_s
         self.ready = False
         self._pending: set[str] = set()
+        self._checking: set[str] = set()
         self._changed = 0
         self._timer: asyncio.TimerHandle | None = None
 
@@ -54,10 +58,18 @@ class Reconciler:
         self._timer = asyncio.get_running_loop().call_later(self.timeout_s, self._give_up)
         self._finish_if_done()
 
+    def check(self, orders: list[Order]) -> int:
+        """Ask about these orders without holding new ones back; returns how many were asked.
+        Each answer settles its order as an answer after a logon does."""
+        asked = [o.cl_ord_id for o in orders if o.cl_ord_id not in self._pending and self._query(o)]
+        self._checking.update(asked)
+        return len(asked)
+
     def stop(self) -> None:
         """The session went down: not ready until the next logon has reconciled again."""
         self.ready = False
         self._pending.clear()
+        self._checking.clear()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -65,15 +77,24 @@ class Reconciler:
     def on_status(self, report: ExecutionReport) -> bool:
         """Take a status answer if reconciliation asked for it."""
         order = self._tracker.resolve(report)
-        if order is None or order.cl_ord_id not in self._pending:
+        if order is None:
             return False
+        if order.cl_ord_id in self._pending:
+            self._changed += self._settle(report)
+            self._pending.discard(order.cl_ord_id)
+            self._finish_if_done()
+            return True
+        if order.cl_ord_id in self._checking:
+            self._settle(report)
+            self._checking.discard(order.cl_ord_id)
+            return True
+        return False
+
+    def _settle(self, report: ExecutionReport) -> int:
         events = self._tracker.reconcile(report)
-        self._changed += len(events)
         for event in events:
             self._publish(event)
-        self._pending.discard(order.cl_ord_id)
-        self._finish_if_done()
-        return True
+        return len(events)
 
     def _finish_if_done(self) -> None:
         if self._pending:

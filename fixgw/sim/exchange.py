@@ -72,6 +72,8 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         self._exec_stem = f"E{stem}-"
         """Fresh each start: ids spent on status answers before a crash are not in the log."""
         self._replaying = False
+        self._silent = False
+        """Handling a message of an `unanswered` type: what it causes is not reported."""
         self._seed_ids = itertools.count(1)
         self._accounts = {a.comp_id: a for a in config.accounts}
         self._session_ids: dict[str, fix.SessionID] = {}
@@ -160,7 +162,11 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             else:
                 if msg.msg_type in _ORDER_CHANGING:
                     self.order_log.append(client, msg.raw)
-                handler(msg, client)
+                self._silent = msg.msg_type in self.config.unanswered
+                try:
+                    handler(msg, client)
+                finally:
+                    self._silent = False
         except Exception:
             self._failed("fromApp", message)
 
@@ -486,7 +492,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         self._send_message(client, FixMessage(msg_type=msg_type, fields=fields))
 
     def _send_message(self, client: str, message: FixMessage) -> None:
-        if self._replaying:
+        if self._replaying or self._silent:
             return
         sid = self._session_ids.get(client)
         if sid is None:

@@ -249,3 +249,27 @@ def test_a_cancel_the_exchange_missed_is_gap_filled_and_the_order_reported_open(
         gw.cancel_order(cl_ord_id="kept")
         assert log.find("kept", "order.canceled")["leaves_qty"] == "0"
     assert requests_the_exchange_took(stack).count("35=F") == 1
+
+
+@pytest.mark.parametrize("msg_type", ["D", "F"], ids=["order", "cancel"])
+def test_an_order_or_cancel_the_exchange_never_answers_is_asked_about_and_settled(
+    make_stack: StackFactory, msg_type: str
+) -> None:
+    """The simulator acts on the message and says nothing; after `orders.ack_timeout_s` the
+    gateway asks the order's status, and the answer brings the order to its true state,
+    while new orders keep going through."""
+    stack = make_stack(sim={"unanswered": [msg_type]}, orders={"ack_timeout_s": 1})
+    with stack.client() as gw:
+        gw.subscribe(["orders", "errors"])
+        log = EventLog(gw)
+        rest(gw, "quiet")
+        if msg_type == "D":
+            assert log.find("quiet", "order.accepted")["order_id"]
+        else:
+            log.find("quiet", "order.accepted")
+            gw.cancel_order(cl_ord_id="quiet")
+            assert log.find("quiet", "order.canceled")["leaves_qty"] == "0"
+        assert gw.status()["ready"]
+        assert buy(gw, log, "after-the-silence")["cum_qty"] == "0.1"
+    assert stack.gateway is not None
+    assert "no answer from the exchange; asking the status" in stack.gateway.log()

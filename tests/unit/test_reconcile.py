@@ -22,18 +22,25 @@ from fixgw.reconcile import Reconciler
 def tracker_with_open_orders(*ids: str) -> OrderTracker:
     tracker = OrderTracker()
     for cl_ord_id in ids:
-        tracker.submit(
-            SubmitOrder(
-                ts=utc_now(),
-                cl_ord_id=cl_ord_id,
-                symbol="BTC/USD",
-                side=Side.BUY,
-                order_type=OrderType.LIMIT,
-                qty=D("1"),
-                price=D("100"),
-            )
-        )
+        submit(tracker, cl_ord_id)
     return tracker
+
+
+def submit(tracker: OrderTracker, cl_ord_id: str) -> Order:
+    tracker.submit(
+        SubmitOrder(
+            ts=utc_now(),
+            cl_ord_id=cl_ord_id,
+            symbol="BTC/USD",
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            qty=D("1"),
+            price=D("100"),
+        )
+    )
+    order = tracker.get(cl_ord_id)
+    assert order is not None
+    return order
 
 
 def status(cl_ord_id: str, state: OrderStatus, cum: str) -> ExecutionReport:
@@ -93,3 +100,35 @@ def test_ready_at_once_without_open_orders_and_after_a_timeout_without_answers()
         return empty.ready, before, silent.ready
 
     assert asyncio.run(scenario()) == (True, False, True)
+
+
+def test_a_check_asks_about_a_few_orders_and_settles_them_while_orders_keep_flowing() -> None:
+    async def scenario() -> tuple[list[str], int, list[bool], list[Event]]:
+        tracker = OrderTracker()
+        asked: list[str] = []
+        events: list[Event] = []
+
+        def query(order: Order) -> bool:
+            asked.append(order.cl_ord_id)
+            return True
+
+        reconciler = Reconciler(tracker, query, events.append, timeout_s=30)
+        reconciler.start()  # a logon with nothing open: ready at once
+        unanswered = [submit(tracker, "ack-lost"), submit(tracker, "order-lost")]
+        checked = reconciler.check(unanswered)
+        answers = [
+            reconciler.ready,
+            reconciler.on_status(status("ack-lost", OrderStatus.NEW, "0")),
+            reconciler.on_status(status("order-lost", OrderStatus.REJECTED, "0")),
+            reconciler.on_status(status("ack-lost", OrderStatus.NEW, "0")),
+            reconciler.ready,
+        ]
+        return asked, checked, answers, events
+
+    asked, checked, answers, events = asyncio.run(scenario())
+    assert (asked, checked) == (["ack-lost", "order-lost"], 2)
+    assert answers == [True, True, True, False, True]  # ready throughout; each answer taken once
+    assert [(type(e).__name__, e.cl_ord_id) for e in events] == [  # type: ignore[attr-defined]
+        ("OrderAccepted", "ack-lost"),
+        ("OrderRejected", "order-lost"),
+    ]

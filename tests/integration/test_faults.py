@@ -176,9 +176,14 @@ def scrape_counter(stack: LocalStack, sample: str) -> float:
     return 0.0
 
 
-def lose_once(msg_type: bytes, lost: list[dict[int, bytes]]) -> Rewrite:
-    """Drops the first message of `msg_type` on its way to the exchange and keeps it in
-    `lost`; lets anything else through, a late resend of it (PossDupFlag) included."""
+def start_losing_one(
+    proxied: tuple[LocalStack, FaultProxy], msg_type: bytes
+) -> tuple[LocalStack, Client, list[dict[int, bytes]]]:
+    """The stack, started behind a proxy that loses the first message of `msg_type` the
+    gateway sends (kept in the list returned) and lets anything else through, a late resend
+    of it (PossDupFlag) included."""
+    stack, proxy = proxied
+    lost: list[dict[int, bytes]] = []
 
     def rewrite(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]] | None:
         values = dict(fields)
@@ -187,7 +192,8 @@ def lose_once(msg_type: bytes, lost: list[dict[int, bytes]]) -> Rewrite:
             return None
         return fields
 
-    return rewrite
+    proxy.rewrite_outbound = rewrite
+    return stack, start(stack), lost
 
 
 def rest(gw: Client, cl_ord_id: str) -> None:
@@ -209,15 +215,13 @@ def test_an_order_the_exchange_missed_is_gap_filled_not_sent_late_and_reported_r
     session, when the gateway's next message (its periodic TestRequest) shows it the gap.
     Either way the order is gap filled, and the gateway asks the exchange about its open
     orders there and then, which finds the exchange never had it."""
-    stack, proxy = proxied
-    lost: list[dict[int, bytes]] = []
-    proxy.rewrite_outbound = lose_once(b"D", lost)
-    with start(stack) as gw:
+    stack, gw, lost = start_losing_one(proxied, b"D")
+    with gw:
         log = EventLog(gw)
         rest(gw, "missed")
         wait_until(lambda: lost, 5, "the NewOrderSingle to be lost")
         if connection_lost:
-            proxy.drop()
+            proxied[1].drop()
         rejected = log.find("missed", "order.rejected", timeout=20)
         assert "no such order" in rejected["text"]
         wait_until(lambda: gw.status()["ready"], 15, "the open orders to be checked")
@@ -233,10 +237,8 @@ def test_an_order_the_exchange_missed_is_gap_filled_not_sent_late_and_reported_r
 def test_a_cancel_the_exchange_missed_is_gap_filled_and_the_order_reported_open(
     proxied: tuple[LocalStack, FaultProxy],
 ) -> None:
-    stack, proxy = proxied
-    lost: list[dict[int, bytes]] = []
-    proxy.rewrite_outbound = lose_once(b"F", lost)
-    with start(stack) as gw:
+    stack, gw, lost = start_losing_one(proxied, b"F")
+    with gw:
         log = EventLog(gw)
         rest(gw, "kept")
         log.find("kept", "order.accepted")

@@ -13,14 +13,13 @@ from fixgw.domain import (
     ExecKind,
     ExecutionReport,
     OrderStatus,
-    OrderType,
     SessionUp,
     Side,
-    SubmitOrder,
     utc_now,
 )
 from fixgw.journal import Journal
 from fixgw.orders import OrderTracker
+from tests.unit.orders_made import limit_buy
 
 
 def test_seq_and_events_survive_a_restart_and_a_torn_line(tmp_path: Path) -> None:
@@ -44,19 +43,7 @@ def test_the_tracker_is_rebuilt_from_journaled_order_events(tmp_path: Path) -> N
     bus = EventBus(Journal(path, fsync=False))
     tracker = OrderTracker()
     for cl_ord_id in ("open-1", "done-1"):
-        bus.publish(
-            tracker.submit(
-                SubmitOrder(
-                    ts=utc_now(),
-                    cl_ord_id=cl_ord_id,
-                    symbol="BTC/USD",
-                    side=Side.BUY,
-                    order_type=OrderType.LIMIT,
-                    qty=D("1"),
-                    price=D("100"),
-                )
-            )
-        )
+        bus.publish(tracker.submit(limit_buy(cl_ord_id)))
     fill = ExecutionReport(
         exec_id="e1",
         kind=ExecKind.PARTIAL_FILL,

@@ -14,14 +14,13 @@ from fixgw.domain import (
     ExecKind,
     ExecutionReport,
     OrderStatus,
-    OrderType,
     RejectReason,
     Side,
-    SubmitOrder,
     utc_now,
 )
 from fixgw.errors import RequestError
 from fixgw.orders import OrderTracker
+from tests.unit.orders_made import limit_buy
 
 _exec_ids = iter(range(1, 10_000))
 
@@ -29,17 +28,7 @@ _exec_ids = iter(range(1, 10_000))
 def submit(
     tracker: OrderTracker, cl_ord_id: str = "c1", qty: str = "1.0", price: str = "100"
 ) -> Any:
-    return tracker.submit(
-        SubmitOrder(
-            ts=utc_now(),
-            cl_ord_id=cl_ord_id,
-            symbol="BTC/USD",
-            side=Side.BUY,
-            order_type=OrderType.LIMIT,
-            qty=D(qty),
-            price=D(price),
-        )
-    )
+    return tracker.submit(limit_buy(cl_ord_id, qty, price))
 
 
 def report(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from decimal import Decimal as D
 
 from fixgw.domain import (
@@ -10,13 +11,12 @@ from fixgw.domain import (
     ExecKind,
     ExecutionReport,
     OrderStatus,
-    OrderType,
     Side,
-    SubmitOrder,
     utc_now,
 )
 from fixgw.orders import Order, OrderTracker
 from fixgw.reconcile import Reconciler
+from tests.unit.orders_made import limit_buy
 
 
 def tracker_with_open_orders(*ids: str) -> OrderTracker:
@@ -27,20 +27,21 @@ def tracker_with_open_orders(*ids: str) -> OrderTracker:
 
 
 def submit(tracker: OrderTracker, cl_ord_id: str) -> Order:
-    tracker.submit(
-        SubmitOrder(
-            ts=utc_now(),
-            cl_ord_id=cl_ord_id,
-            symbol="BTC/USD",
-            side=Side.BUY,
-            order_type=OrderType.LIMIT,
-            qty=D("1"),
-            price=D("100"),
-        )
-    )
+    tracker.submit(limit_buy(cl_ord_id))
     order = tracker.get(cl_ord_id)
     assert order is not None
     return order
+
+
+def recording_query() -> tuple[list[str], Callable[[Order], bool]]:
+    """A status query that always goes out, and the ClOrdIDs it was asked for."""
+    asked: list[str] = []
+
+    def query(order: Order) -> bool:
+        asked.append(order.cl_ord_id)
+        return True
+
+    return asked, query
 
 
 def status(cl_ord_id: str, state: OrderStatus, cum: str) -> ExecutionReport:
@@ -62,12 +63,8 @@ def status(cl_ord_id: str, state: OrderStatus, cum: str) -> ExecutionReport:
 def test_not_ready_until_every_open_order_is_answered() -> None:
     async def scenario() -> tuple[list[bool], list[Event], list[str]]:
         tracker = tracker_with_open_orders("a", "b")
-        asked: list[str] = []
+        asked, query = recording_query()
         events: list[Event] = []
-
-        def query(order: Order) -> bool:
-            asked.append(order.cl_ord_id)
-            return True
 
         reconciler = Reconciler(tracker, query, events.append, timeout_s=30)
         readiness = [reconciler.ready]
@@ -105,12 +102,8 @@ def test_ready_at_once_without_open_orders_and_after_a_timeout_without_answers()
 def test_a_check_asks_about_a_few_orders_and_settles_them_while_orders_keep_flowing() -> None:
     async def scenario() -> tuple[list[str], int, list[bool], list[Event]]:
         tracker = OrderTracker()
-        asked: list[str] = []
+        asked, query = recording_query()
         events: list[Event] = []
-
-        def query(order: Order) -> bool:
-            asked.append(order.cl_ord_id)
-            return True
 
         reconciler = Reconciler(tracker, query, events.append, timeout_s=30)
         reconciler.start()  # a logon with nothing open: ready at once

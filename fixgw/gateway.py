@@ -670,7 +670,8 @@ class Gateway:
         self.loop.call_later(delay, send)
 
     def _await_answer(self, request_cl_ord_id: str, cl_ord_id: str) -> None:
-        self._unanswered[request_cl_ord_id] = (self.loop.time(), cl_ord_id)
+        if self.config.orders.ack_timeout_s:
+            self._unanswered[request_cl_ord_id] = (self.loop.time(), cl_ord_id)
 
     def _ask_about_unanswered(self) -> None:
         """Orders and cancels the exchange has not answered within `orders.ack_timeout_s`:

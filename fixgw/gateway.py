@@ -676,9 +676,9 @@ class Gateway:
     def _ask_about_unanswered(self) -> None:
         """Orders and cancels the exchange has not answered within `orders.ack_timeout_s`:
         their status is asked, once (the next logon's reconciliation asks again)."""
+        if not self._unanswered or not self.ready():
+            return  # empty too when the check is off (`_await_answer`)
         timeout = self.config.orders.ack_timeout_s
-        if not timeout or not self._unanswered or not self.ready():
-            return
         due = self.loop.time() - timeout
         overdue: list[Order] = []
         while self._unanswered:

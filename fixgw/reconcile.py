@@ -75,7 +75,7 @@ class Reconciler:
             self._timer = None
 
     def on_status(self, report: ExecutionReport) -> bool:
-        """Take a status answer if reconciliation asked for it."""
+        """Take a status answer if reconciliation or a `check` asked for it."""
         order = self._tracker.resolve(report)
         if order is None:
             return False

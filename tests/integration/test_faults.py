@@ -216,12 +216,13 @@ def test_an_order_the_exchange_missed_is_gap_filled_not_sent_late_and_reported_r
     Either way the order is gap filled, and the gateway asks the exchange about its open
     orders there and then, which finds the exchange never had it."""
     stack, gw, lost = start_losing_one(proxied, b"D")
+    proxy = proxied[1]
     with gw:
         log = EventLog(gw)
         rest(gw, "missed")
         wait_until(lambda: lost, 5, "the NewOrderSingle to be lost")
         if connection_lost:
-            proxied[1].drop()
+            proxy.drop()
         rejected = log.find("missed", "order.rejected", timeout=20)
         assert "no such order" in rejected["text"]
         wait_until(lambda: gw.status()["ready"], 15, "the open orders to be checked")

@@ -3,6 +3,7 @@ passwords and hands every message to the loop, and the acceptor's lifecycle."""
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -70,7 +71,9 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
                 oms = sessionID.getTargetCompID().getValue()
                 expected = self._passwords.get(oms)
                 given = message.getField(PASSWORD) if message.isSetField(PASSWORD) else None
-                if expected is not None and given != expected:
+                if expected is not None and (
+                    given is None or not hmac.compare_digest(given.encode(), expected.encode())
+                ):
                     log.warning("OMS logon refused: wrong or missing password", oms=oms)
                     refused = True
         except Exception:

@@ -4,7 +4,8 @@ order and market-data events back to the OMS session that owns them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,12 @@ import structlog
 from fixgw.api.protocol import CancelOrderRequest
 from fixgw.bridge import translate
 from fixgw.bridge.acceptor import BridgeAcceptor, OmsHappening, OmsInbound
+from fixgw.bridge.tables import (
+    BUSINESS_REJECT_OTHER,
+    BUSINESS_REJECT_UNSUPPORTED,
+    ORD_REJ_REASON_OF_ERROR,
+    OTHER,
+)
 from fixgw.bridge.translate import Refused, Tag
 from fixgw.config import BridgeConfig, standard_fix44_dictionary
 from fixgw.domain import OrderStatus
@@ -62,6 +69,9 @@ class Bridge:
         """The gateway's ClOrdID of an order -> the OMS's ClOrdID of its latest cancel."""
         self._md: dict[tuple[str, str], _MdSubscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._started = int(time.time() * 1000)
+        self._status_answers = 0
+        """ExecIDs of status answers: unique across restarts, not only within one run."""
         self._handlers: dict[str, Callable[[str, FixMessage], None]] = {
             "D": self._on_new_order,
             "F": self._on_cancel,
@@ -88,12 +98,7 @@ class Bridge:
     def on_inbound(self, item: OmsInbound) -> None:
         try:
             if item.what is OmsHappening.APP:
-                msg = translate.parse_oms(item.raw)
-                handler = self._handlers.get(msg.msg_type)
-                if handler is None:
-                    log.warning("OMS message not handled", oms=item.oms, msg_type=msg.msg_type)
-                    return
-                handler(item.oms, msg)
+                self._on_oms_message(item.oms, translate.parse_oms(item.raw))
             elif item.what is OmsHappening.LOGON:
                 log.info("OMS logged on", oms=item.oms)
             else:
@@ -101,14 +106,63 @@ class Bridge:
         except Exception:
             log.exception("OMS message failed", oms=item.oms, msg=redact(item.raw))
 
+    def _on_oms_message(self, oms: str, msg: FixMessage) -> None:
+        """Every OMS message gets an answer: one the bridge does not take, or fails on, a
+        BusinessMessageReject."""
+        handler = self._handlers.get(msg.msg_type)
+        if handler is None:
+            log.warning("OMS message not supported", oms=oms, msg_type=msg.msg_type)
+            self.acceptor.send(
+                oms,
+                translate.business_reject(
+                    msg,
+                    BUSINESS_REJECT_UNSUPPORTED,
+                    f"MsgType {msg.msg_type} is not supported: the bridge takes "
+                    + ", ".join(sorted(self._handlers)),
+                ),
+            )
+            return
+        try:
+            handler(oms, msg)
+        except Exception:
+            log.exception("OMS message failed", oms=oms, msg=redact(msg.raw))
+            self.acceptor.send(oms, self._failed(msg))
+
+    @staticmethod
+    def _failed(msg: FixMessage) -> FixMessage:
+        return translate.business_reject(
+            msg,
+            BUSINESS_REJECT_OTHER,
+            "the gateway failed on this message and may not have acted on it; "
+            "ask the order's status",
+        )
+
     def _on_new_order(self, oms: str, msg: FixMessage) -> None:
         try:
             request = translate.new_order(msg, self.prefixes[oms])
-            self.gateway.new_order(request, owner=f"bridge:{oms}")
         except Refused as exc:
-            self.acceptor.send(oms, translate.refused_order(msg, exc.text))
+            self.acceptor.send(oms, translate.refused_order(msg, exc.text, reason=exc.reason))
+            return
+        known = self.gateway.tracker.get(request.cl_ord_id or "")
+        if known is not None and translate.possibly_resent(msg):
+            log.info(
+                "OMS order sent again; answered with its status", oms=oms, cl_ord_id=known.cl_ord_id
+            )
+            self._send_status(oms, msg.fields[Tag.CL_ORD_ID], self.gateway.tracker.snapshot(known))
+            return
+        try:
+            self.gateway.new_order(request, owner=f"bridge:{oms}")
         except FixgwError as exc:
-            self.acceptor.send(oms, translate.refused_order(msg, f"{exc.code}: {exc.message}"))
+            self.acceptor.send(oms, self._refused(msg, exc))
+
+    @staticmethod
+    def _refused(msg: FixMessage, exc: FixgwError, exec_type: str = "8") -> FixMessage:
+        return translate.refused_order(
+            msg,
+            f"{exc.code}: {exc.message}",
+            exec_type,
+            ORD_REJ_REASON_OF_ERROR.get(exc.code, OTHER),
+        )
 
     def _on_cancel(self, oms: str, msg: FixMessage) -> None:
         """The cancel reaches the exchange as prefix + the OMS's ClOrdID for it, so its
@@ -148,24 +202,32 @@ class Bridge:
         )
 
     def _on_status(self, oms: str, msg: FixMessage) -> None:
-        self._spawn(self._answer_status(oms, msg))
+        self._spawn(oms, msg, self._answer_status(oms, msg))
 
     async def _answer_status(self, oms: str, msg: FixMessage) -> None:
-        cl_ord_id = msg.fields.get(Tag.CL_ORD_ID, "")
         try:
             answer = await self.gateway.order_status(
                 translate.status_request(msg, self.prefixes[oms])
             )
-        except (Refused, FixgwError) as exc:
-            text = exc.text if isinstance(exc, Refused) else exc.message
-            self.acceptor.send(oms, translate.refused_order(msg, text, exec_type="I"))
+        except Refused as exc:
+            self.acceptor.send(oms, translate.refused_order(msg, exc.text, exec_type="I"))
             return
-        report = translate.execution_report(
-            {**answer, "type": "order.status"},
-            cl_ord_id,
-            exec_id=f"status-{cl_ord_id}-{self.gateway.bus.seq}",
+        except FixgwError as exc:
+            self.acceptor.send(oms, self._refused(msg, exc, exec_type="I"))
+            return
+        self._send_status(oms, msg.fields.get(Tag.CL_ORD_ID, ""), answer)
+
+    def _send_status(self, oms: str, cl_ord_id: str, order: Mapping[str, Any]) -> None:
+        """ExecType I: where the order stands, under the OMS's ClOrdID."""
+        self._status_answers += 1
+        self.acceptor.send(
+            oms,
+            translate.execution_report(
+                {**order, "type": "order.status"},
+                cl_ord_id,
+                exec_id=f"status-{self._started}-{self._status_answers}",
+            ),
         )
-        self.acceptor.send(oms, report)
 
     def _on_market_data_request(self, oms: str, msg: FixMessage) -> None:
         md_req_id = msg.fields.get(Tag.MD_REQ_ID, "")
@@ -183,7 +245,7 @@ class Bridge:
             return
         depth = int(msg.fields.get(Tag.MARKET_DEPTH, "0") or 0)
         sub = _MdSubscription(oms, md_req_id, symbols[0], depth)
-        self._spawn(self._serve_book(sub, subscribe=kind == "1"))
+        self._spawn(oms, msg, self._serve_book(sub, subscribe=kind == "1"))
 
     async def _serve_book(self, sub: _MdSubscription, subscribe: bool) -> None:
         md = self.gateway.market_data
@@ -231,8 +293,18 @@ class Bridge:
                     except FixgwError as exc:
                         log.error("cancel on OMS disconnect failed", error=exc.message)
 
-    def _spawn(self, work: Any) -> None:
-        task = self.loop.create_task(work)
+    def _spawn(self, oms: str, msg: FixMessage, work: Coroutine[Any, Any, None]) -> None:
+        """Runs `work` (which waits on the exchange); if it fails, `msg` is answered as
+        `_on_oms_message` answers a message it fails on."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("OMS message failed", oms=oms, msg=redact(msg.raw))
+                self.acceptor.send(oms, self._failed(msg))
+
+        task = self.loop.create_task(guarded())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -6,6 +6,9 @@ expects it (ExecType F for fills, A for pending new), whatever the exchange spea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from fixgw.api.protocol import ErrorCode
 from fixgw.codetable import CodeTable
 from fixgw.domain import OrderStatus, OrderType, Side
 
@@ -38,5 +41,24 @@ EXEC_TYPE_OF_EVENT = {
     "order.status": "I",
 }
 """ExecType (150) of the ExecutionReport each order event becomes."""
+
+OTHER = "99"
+UNSUPPORTED_ORDER = "11"
+"""OrdRejReason 11, unsupported order characteristic: a side or type the exchange lacks."""
+
+ORD_REJ_REASON_OF_ERROR: Mapping[str, str] = {
+    ErrorCode.HALTED: "0",  # broker option
+    ErrorCode.UNKNOWN_SYMBOL: "1",
+    ErrorCode.RISK: "3",  # order exceeds limit
+    ErrorCode.UNKNOWN_ORDER: "5",
+    ErrorCode.DUPLICATE_CL_ORD_ID: "6",
+    ErrorCode.INVALID_QTY: "13",
+}
+"""OrdRejReason (103) of a request the gateway refused, by the gateway's error code; the
+rest are 99 (other). The code and the reason are in Text either way."""
+
+BUSINESS_REJECT_OTHER = "0"
+BUSINESS_REJECT_UNSUPPORTED = "3"
+"""BusinessRejectReason (380): 0 other, 3 unsupported message type."""
 
 ALL_TABLES = (SIDE, ORD_TYPE, ORD_STATUS)

@@ -14,7 +14,14 @@ from typing import Any
 import msgspec
 
 from fixgw.api.protocol import CancelOrderRequest, NewOrder, OrderStatusRequest
-from fixgw.bridge.tables import EXEC_TYPE_OF_EVENT, ORD_STATUS, ORD_TYPE, SIDE
+from fixgw.bridge.tables import (
+    EXEC_TYPE_OF_EVENT,
+    ORD_STATUS,
+    ORD_TYPE,
+    OTHER,
+    SIDE,
+    UNSUPPORTED_ORDER,
+)
 from fixgw.domain import OrderStatus, OrderType, Side
 from fixgw.errors import UnknownCode
 from fixgw.fixmsg import FixMessage, GroupSpec, format_utc_timestamp, parse
@@ -53,6 +60,13 @@ class Tag:
     NO_RELATED_SYM = 146
     NO_MD_ENTRY_TYPES = 267
     CXL_REJ_RESPONSE_TO = 434
+    MSG_SEQ_NUM = 34
+    POSS_DUP_FLAG = 43
+    REF_SEQ_NUM = 45
+    POSS_RESEND = 97
+    REF_MSG_TYPE = 372
+    BUSINESS_REJECT_REF_ID = 379
+    BUSINESS_REJECT_REASON = 380
 
 
 OMS_GROUPS = {
@@ -68,11 +82,20 @@ def parse_oms(raw: str) -> FixMessage:
 
 
 class Refused(Exception):
-    """An OMS message the bridge cannot take; `text` goes back to the OMS."""
+    """An OMS message the bridge cannot take; `text` goes back to the OMS, with `reason`
+    as the OrdRejReason (103) when it was an order."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, reason: str = OTHER) -> None:
         super().__init__(text)
         self.text = text
+        self.reason = reason
+
+
+def possibly_resent(msg: FixMessage) -> bool:
+    """Sent before, by the session's resend (PossDupFlag) or by the OMS itself (PossResend):
+    the receiver must not act on it twice."""
+    f = msg.fields
+    return f.get(Tag.POSS_DUP_FLAG) == "Y" or f.get(Tag.POSS_RESEND) == "Y"
 
 
 def _fix_decimal(value: Any) -> str:
@@ -93,7 +116,9 @@ def new_order(msg: FixMessage, prefix: str) -> NewOrder:
         side = SIDE.decode(_required(msg, Tag.SIDE, "Side"))
         order_type = ORD_TYPE.decode(_required(msg, Tag.ORD_TYPE, "OrdType"))
     except UnknownCode as exc:
-        raise Refused(f"{exc}: the exchange takes buy/sell, market/limit") from None
+        raise Refused(
+            f"{exc}: the exchange takes buy/sell, market/limit", UNSUPPORTED_ORDER
+        ) from None
     request = {
         "cl_ord_id": prefix + _required(msg, Tag.CL_ORD_ID, "ClOrdID"),
         "symbol": _required(msg, Tag.SYMBOL, "Symbol"),
@@ -162,9 +187,12 @@ def execution_report(
     return FixMessage(msg_type="8", fields=fields)
 
 
-def refused_order(msg: FixMessage, text: str, exec_type: str = "8") -> FixMessage:
+def refused_order(
+    msg: FixMessage, text: str, exec_type: str = "8", reason: str = OTHER
+) -> FixMessage:
     """A NewOrderSingle the gateway refused before it became an order (ExecType 8), or a
-    status request for an order it does not know (ExecType I); OrdStatus 8 both."""
+    status request for an order it does not know (ExecType I); OrdStatus 8 both, and
+    `reason` as OrdRejReason."""
     f = msg.fields
     fields = {
         Tag.ORDER_ID: "NONE",
@@ -177,7 +205,7 @@ def refused_order(msg: FixMessage, text: str, exec_type: str = "8") -> FixMessag
         Tag.LEAVES_QTY: "0",
         Tag.CUM_QTY: "0",
         Tag.AVG_PX: "0",
-        Tag.ORD_REJ_REASON: "99",
+        Tag.ORD_REJ_REASON: reason,
         Tag.TEXT: text,
         Tag.TRANSACT_TIME: format_utc_timestamp(datetime.now(UTC)),
     }
@@ -234,6 +262,21 @@ def market_data_reject(md_req_id: str, text: str, reason: str = "0") -> FixMessa
         msg_type="Y",
         fields={Tag.MD_REQ_ID: md_req_id, Tag.MD_REQ_REJ_REASON: reason, Tag.TEXT: text},
     )
+
+
+def business_reject(msg: FixMessage, reason: str, text: str) -> FixMessage:
+    """BusinessMessageReject (j): the OMS's message was not acted on, so it is not left
+    waiting for an answer that will not come. `reason` is BusinessRejectReason (380)."""
+    fields = {
+        Tag.REF_MSG_TYPE: msg.msg_type,
+        Tag.BUSINESS_REJECT_REASON: reason,
+        Tag.TEXT: text,
+    }
+    if Tag.MSG_SEQ_NUM in msg.fields:
+        fields[Tag.REF_SEQ_NUM] = msg.fields[Tag.MSG_SEQ_NUM]
+    if msg.fields.get(Tag.CL_ORD_ID):
+        fields[Tag.BUSINESS_REJECT_REF_ID] = msg.fields[Tag.CL_ORD_ID]
+    return FixMessage(msg_type="j", fields=fields)
 
 
 def _when(event: Mapping[str, Any]) -> datetime:

@@ -93,13 +93,55 @@ def test_cancel_replace_and_status_requests(bridged: tuple[LocalStack, Oms]) -> 
     assert too_late[434] == "1" and too_late[39] == "4"
 
 
-def test_an_order_the_gateway_refuses_comes_back_rejected(bridged: tuple[LocalStack, Oms]) -> None:
+def test_an_order_the_gateway_refuses_comes_back_rejected_with_the_standard_reason(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
     _, oms = bridged
     oms.send("D", {11: "NOPE-1", 55: "LTC/USD", 54: "1", 38: "1", 60: NOW, 40: "2", 44: "70"})
     rejected = oms.report("NOPE-1", "8")
     assert rejected[39] == "8" and "risk_rejected" in rejected[58]
+    assert rejected[103] == "3"  # order exceeds limit
     oms.send("D", {11: "NOPE-2", 55: "BTC/USD", 54: "1", 38: "1", 60: NOW, 40: "3"})
-    assert "OrdType" in oms.report("NOPE-2", "8")[58]
+    unsupported = oms.report("NOPE-2", "8")
+    assert "OrdType" in unsupported[58] and unsupported[103] == "11"
+    oms.send("D", {11: "NOPE-3", 55: "XRP/USD", 54: "1", 38: "1", 60: NOW, 40: "1"})
+    assert oms.report("NOPE-3", "8")[103] == "1"  # unknown symbol
+    oms.send("H", {11: "NEVER-SENT", 55: "BTC/USD", 54: "1"})
+    unknown = oms.report("NEVER-SENT", "I")
+    assert (unknown[39], unknown[103]) == ("8", "5")  # unknown order
+
+
+def test_an_order_the_oms_sends_again_is_answered_with_its_status_not_placed_twice(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    stack, oms = bridged
+    order = {11: "AGAIN-1", 55: "BTC/USD", 54: "1", 38: "0.5", 60: NOW, 40: "2", 44: "29000"}
+    oms.send("D", order)
+    order_id = oms.report("AGAIN-1", "0")[37]
+
+    oms.send("D", {**order, 97: "Y"})  # PossResend: the OMS is not sure it got through
+    status = oms.report("AGAIN-1", "I")
+    assert (status[39], status[37], status[151]) == ("0", order_id, "0.5")
+
+    oms.send("D", order)  # the same ClOrdID again, not marked as sent before
+    duplicate = oms.report("AGAIN-1", "8")
+    assert duplicate[103] == "6" and "duplicate_cl_ord_id" in duplicate[58]
+
+    with stack.client() as gw:
+        at_exchange = gw.request("orders", from_exchange=True)["orders"]
+        assert [o["order_id"] for o in at_exchange] == [order_id]
+        (ours,) = [o for o in gw.orders() if o["cl_ord_id"].endswith("AGAIN-1")]
+        assert ours["status"] == "new"
+
+
+def test_a_message_the_bridge_does_not_take_is_answered_with_a_business_reject(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    _, oms = bridged
+    oms.send("q", {11: "MASS-1", 530: "7", 60: NOW})  # OrderMassCancelRequest
+    reject = oms.wait_for(lambda m: m.msg_type == "j").fields
+    assert (reject[372], reject[380], reject[379]) == ("q", "3", "MASS-1")
+    assert int(reject[45]) > 1 and "not supported" in reject[58]
 
 
 def test_market_data_is_served_from_the_gateways_book(bridged: tuple[LocalStack, Oms]) -> None:

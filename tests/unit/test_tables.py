@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
+from fixgw.api.protocol import ErrorCode
 from fixgw.bridge import tables as standard
 from fixgw.codetable import CodeTable
+from fixgw.config import standard_fix44_dictionary
 from fixgw.domain import AnyEvent, ExecKind, OrderEvent
 from fixgw.errors import UnknownCode
 from fixgw.okcoin.enums import ALL_TABLES as OKCOIN_TABLES
@@ -47,3 +50,22 @@ def test_every_order_event_has_a_standard_exec_type() -> None:
         t.__struct_config__.tag for t in AnyEvent.__args__ if issubclass(t, OrderEvent)
     }
     assert order_event_tags == set(standard.EXEC_TYPE_OF_EVENT)
+
+
+def _standard_values(tag: int) -> set[str]:
+    """The values FIX44.xml, as QuickFIX installs it, allows for `tag`."""
+    root = ElementTree.parse(standard_fix44_dictionary()).getroot()  # noqa: S314 (QuickFIX's file)
+    (field,) = [f for f in root.iter("field") if f.get("number") == str(tag)]
+    return {value.get("enum", "") for value in field.iter("value")}
+
+
+def test_the_bridges_reject_reasons_are_standard_fix44_values() -> None:
+    assert set(standard.ORD_REJ_REASON_OF_ERROR.values()) | {
+        standard.OTHER,
+        standard.UNSUPPORTED_ORDER,
+    } <= _standard_values(103)
+    assert {standard.BUSINESS_REJECT_OTHER, standard.BUSINESS_REJECT_UNSUPPORTED} <= (
+        _standard_values(380)
+    )
+    assert set(standard.EXEC_TYPE_OF_EVENT.values()) <= _standard_values(150)
+    assert set(standard.ORD_REJ_REASON_OF_ERROR) <= set(ErrorCode)

@@ -134,7 +134,7 @@ def keep_thread_state() -> None:
 
 
 class Inbox(Generic[T]):
-    """Hands items from QuickFIX's threads to the asyncio loop without blocking them.
+    """Hands items from QuickFIX's threads to the asyncio loop.
 
     One wake-up of the loop per burst rather than per message: `put` schedules a drain only
     when none is pending. Unbounded on purpose: what the exchange sends must not be dropped,
@@ -146,12 +146,25 @@ class Inbox(Generic[T]):
     def __init__(self, loop: asyncio.AbstractEventLoop, handler: Callable[[T], Any]) -> None:
         self._loop = loop
         self._handler = handler
-        self._items: deque[T] = deque()
+        self._items: deque[tuple[T, threading.Event | None]] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
 
     def put(self, item: T) -> None:
-        self._items.append(item)
+        """Without waiting for the loop."""
+        self._put(item, None)
+
+    def put_and_wait(self, item: T, timeout: float) -> bool:
+        """Returns once the loop has handled `item`, or False after `timeout` (the loop
+        handles it later). For a callback whose return tells QuickFIX a message is taken:
+        it then stores the message's MsgSeqNum as received, and a crash before the handling
+        would lose a message the counterparty will never send again."""
+        handled = threading.Event()
+        self._put(item, handled)
+        return handled.wait(timeout)
+
+    def _put(self, item: T, handled: threading.Event | None) -> None:
+        self._items.append((item, handled))
         with self._lock:
             if self._scheduled:
                 return
@@ -170,7 +183,12 @@ class Inbox(Generic[T]):
         items = self._items
         handler = self._handler
         for _ in range(min(len(items), self.batch)):
-            handler(items.popleft())
+            item, handled = items.popleft()
+            try:
+                handler(item)
+            finally:
+                if handled is not None:
+                    handled.set()
         if items:
             with self._lock:
                 if self._scheduled:

@@ -29,6 +29,9 @@ from fixgw.qf import (
 log = structlog.get_logger("fixgw.bridge")
 
 PASSWORD = 554
+HANDOVER_TIMEOUT_S = 2.0
+"""How long QuickFIX's thread waits for the loop to take an OMS message (it serves every
+OMS session's heartbeats meanwhile). A loop that slow is stalled or stopping."""
 
 
 class OmsHappening(StrEnum):
@@ -85,9 +88,19 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         pass
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        """Returns once the gateway has acted on the message (the order is journaled and
+        sent on): only then does QuickFIX store it as received, so a crash in between
+        leaves the OMS to resend it on the next logon rather than lose it."""
         keep_thread_state()
         try:
-            self._put(OmsHappening.APP, sessionID, message.toString())
+            oms = sessionID.getTargetCompID().getValue()
+            item = OmsInbound(OmsHappening.APP, oms, message.toString())
+            if not self._inbox.put_and_wait(item, HANDOVER_TIMEOUT_S):
+                log.warning(
+                    "the gateway has not taken an OMS message yet; it counts as received",
+                    oms=oms,
+                    waited_s=HANDOVER_TIMEOUT_S,
+                )
         except Exception:
             log.exception("bridge fromApp failed")
 

@@ -3,16 +3,25 @@ a real QuickFIX initiator as the OMS, the gateway's acceptor, the exchange sessi
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import quickfix as fix
 
+from fixgw.bridge.acceptor import BridgeAcceptor, OmsHappening, OmsInbound
+from fixgw.config import BridgeConfig, BridgeSessionConfig, standard_fix44_dictionary
 from fixgw.fixmsg import FixMessage
+from fixgw.qf import Inbox
 from fixgw.testing import LocalStack, free_port, wait_until
-from tests.integration.conftest import EventLog, StackFactory
+from tests.integration.conftest import EventLog, StackFactory, in_own_process
 from tests.integration.oms import Oms
 
 pytestmark = pytest.mark.integration
@@ -234,3 +243,53 @@ def test_cancel_on_disconnect_cancels_the_oms_orders_when_its_session_ends(
         oms.stop()
         canceled = EventLog(gw).find("OMS-COD-COD-1", "order.canceled")
         assert canceled["leaves_qty"] == "0"
+
+
+def _hold_an_order(root: str) -> None:
+    """In a process of its own (QuickFIX's sessions are global to one): the bridge's real
+    acceptor, a real OMS, and a loop whose handling of the order is held back. Prints the
+    OMS message's MsgSeqNum and what the acceptor's store expected next while the order
+    was held and once it was handled."""
+    store = Path(root) / "bridge-store"
+    config = BridgeConfig(
+        port=free_port(), store_dir=str(store), sessions=[BridgeSessionConfig(comp_id="OMS-H")]
+    )
+    entered, release = threading.Event(), threading.Event()
+
+    def handle(item: OmsInbound) -> None:
+        if item.what is OmsHappening.APP:
+            entered.set()
+            release.wait(10)  # the gateway still at work on the order
+
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    acceptor = BridgeAcceptor(config, {}, Inbox(loop, handle), standard_fix44_dictionary())
+    acceptor.start()
+    oms = Oms(Path(root) / "oms", config.port, "OMS-H")
+    oms.start()
+    oms.wait_logged_on()
+    session = fix.Session.lookupSession(oms.session_id)
+    sent = int(session.getExpectedSenderNum())
+    new_order(oms, "HELD-1", "1", "0.5", "29000")
+    assert entered.wait(10), "the order never reached the loop"
+    time.sleep(0.3)  # QuickFIX's thread would have stored it by now, had fromApp returned
+    (ours,) = [s for s in store.iterdir() if s.name.endswith(".seqnums")]
+    while_held = int(ours.read_text().split(":")[1])
+    release.set()
+    wait_until(lambda: int(ours.read_text().split(":")[1]) > while_held, 5, "the store")
+    print(
+        json.dumps(
+            {"sent": sent, "while_held": while_held, "handled": int(ours.read_text().split(":")[1])}
+        )
+    )
+    os._exit(0)
+
+
+def test_an_oms_message_counts_as_received_only_once_the_gateway_has_handled_it(
+    tmp_path: Path,
+) -> None:
+    """Otherwise a crash between QuickFIX storing its MsgSeqNum and the gateway acting on it
+    would lose an order the OMS believes delivered: it is never resent."""
+    seen = in_own_process(__name__, "_hold_an_order", str(tmp_path))
+    assert seen["while_held"] == seen["sent"]  # a restart now would ask the OMS for it again
+    assert seen["handled"] == seen["sent"] + 1

@@ -709,6 +709,8 @@ class Gateway:
             raise RequestError(
                 f"order {order.cl_ord_id} is already {order.status}", code=ErrorCode.ORDER_CLOSED
             )
+        if req.cancel_cl_ord_id is not None:
+            self.tracker.refuse_if_in_use(req.cancel_cl_ord_id)
         self._require_session()
         cmd = CancelOrder(
             ts=utc_now(),

@@ -110,11 +110,18 @@ class OrderTracker:
 
     # ------------------------------------------------------------ commands
 
-    def submit(self, cmd: SubmitOrder) -> OrderPendingNew:
-        if cmd.cl_ord_id in self._orders or cmd.cl_ord_id in self._cancels:
+    def in_use(self, cl_ord_id: str) -> bool:
+        """Names an order or a cancel this gateway tracks."""
+        return cl_ord_id in self._orders or cl_ord_id in self._cancels
+
+    def refuse_if_in_use(self, cl_ord_id: str) -> None:
+        if self.in_use(cl_ord_id):
             raise RequestError(
-                f"cl_ord_id {cmd.cl_ord_id!r} is already in use", code="duplicate_cl_ord_id"
+                f"cl_ord_id {cl_ord_id!r} is already in use", code="duplicate_cl_ord_id"
             )
+
+    def submit(self, cmd: SubmitOrder) -> OrderPendingNew:
+        self.refuse_if_in_use(cmd.cl_ord_id)
         order = Order(
             cl_ord_id=cmd.cl_ord_id,
             symbol=cmd.symbol,

@@ -172,6 +172,12 @@ class Bridge:
         except Refused as exc:
             self.acceptor.send(oms, translate.cancel_reject(msg, exc.text))
             return
+        cancel_id = request.cancel_cl_ord_id or ""
+        if translate.possibly_resent(msg) and self.gateway.tracker.in_use(cancel_id):
+            log.info(
+                "OMS cancel sent again; its reports went out already", cancel_cl_ord_id=cancel_id
+            )
+            return
         try:
             self.gateway.cancel_order(request)
         except FixgwError as exc:

@@ -143,6 +143,21 @@ def test_an_order_the_oms_sends_again_is_answered_with_its_status_not_placed_twi
         assert ours["status"] == "new"
 
 
+def test_a_cancel_the_oms_sends_again_is_not_acted_on_twice(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    _, oms = bridged
+    new_order(oms, "TWICE-1", "1", "0.5", "29000")
+    oms.report("TWICE-1", "0")
+    cancel = {41: "TWICE-1", 11: "TWICE-CXL", 55: "BTC/USD", 54: "1", 60: NOW, 38: "0.5"}
+    oms.send("F", cancel)
+    oms.report("TWICE-CXL", "4")
+    oms.send("F", {**cancel, 97: "Y"})  # PossResend, after the order is canceled
+    oms.send("H", {11: "TWICE-1", 55: "BTC/USD", 54: "1"})  # answered after the exchange's
+    assert oms.report("TWICE-1", "I")[39] == "4"
+    assert [m.fields for m in oms.seen if m.msg_type == "9"] == []
+
+
 def test_a_message_the_bridge_does_not_take_is_answered_with_a_business_reject(
     bridged: tuple[LocalStack, Oms],
 ) -> None:

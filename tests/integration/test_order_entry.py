@@ -240,6 +240,25 @@ def test_duplicate_cl_ord_id_is_refused_locally(gw: Client, events: EventLog) ->
     assert err.value.code == "duplicate_cl_ord_id"
 
 
+def test_a_cancel_reusing_a_cl_ord_id_in_use_is_refused_locally(
+    gw: Client, events: EventLog
+) -> None:
+    for cl_ord_id in ("reuse-1", "reuse-2"):
+        gw.new_order(
+            symbol="LTC/USD", side="buy", type="limit", qty="1", price="10", cl_ord_id=cl_ord_id
+        )
+        events.find(cl_ord_id, "order.accepted")
+    with pytest.raises(ApiError) as an_order_id:
+        gw.cancel_order(cl_ord_id="reuse-2", cancel_cl_ord_id="reuse-1")
+    assert an_order_id.value.code == "duplicate_cl_ord_id"
+    gw.cancel_order(cl_ord_id="reuse-2", cancel_cl_ord_id="reuse-cxl")
+    events.find("reuse-2", "order.canceled")
+    with pytest.raises(ApiError) as a_cancel_id:
+        gw.cancel_order(cl_ord_id="reuse-1", cancel_cl_ord_id="reuse-cxl")
+    assert a_cancel_id.value.code == "duplicate_cl_ord_id"
+    assert {o["cl_ord_id"]: o["status"] for o in gw.orders()} == {"reuse-1": "new"}
+
+
 def test_generated_cl_ord_ids_are_unique_across_gateway_restarts(stack: LocalStack) -> None:
     with stack.client() as gw:
         first = {

@@ -96,6 +96,19 @@ class Order:
         return not self.status.is_terminal
 
 
+def _advance(order: Order, status: OrderStatus) -> None:
+    """To `status`, if that is further along: a restored order never moves back."""
+    if status is not OrderStatus.PENDING_CANCEL and _RANK[status] > _RANK[order.status]:
+        order.status = status
+
+
+def _implied_status(order: Order) -> OrderStatus:
+    """The venue's status of an open order, from what it has reported of it."""
+    if order.cum_qty > ZERO:
+        return OrderStatus.PARTIALLY_FILLED
+    return OrderStatus.NEW if order.order_id is not None else OrderStatus.PENDING_NEW
+
+
 class OrderTracker:
     """`keep_closed`: how many closed orders (filled, canceled, rejected) are remembered, the
     most recently closed; older ones are forgotten by `prune`, so that memory follows the
@@ -159,6 +172,8 @@ class OrderTracker:
                 order = self._orders.get(event.cl_ord_id)
                 if order is not None and order.cancel_pending == event.cancel_cl_ord_id:
                     order.cancel_pending = None
+                if order is not None and event.status is not None:
+                    _advance(order, event.status)
                 continue
             if not isinstance(event, OrderEvent):
                 continue
@@ -184,6 +199,8 @@ class OrderTracker:
                     order.cancel_ids += (event.cancel_cl_ord_id,)
             elif event.status is not OrderStatus.PENDING_CANCEL:
                 order.status = event.status
+            else:  # the status shown while a cancel is out hides the venue's: read it off
+                _advance(order, _implied_status(order))
             if order.status.is_terminal:
                 order.cancel_pending = None
             if isinstance(event, OrderPartiallyFilled | OrderFilled):
@@ -326,26 +343,7 @@ class OrderTracker:
             order.status = OrderStatus.NEW
             events.append(self._event(OrderAccepted, order, report))
         if report.cum_qty > order.cum_qty:
-            last_qty = report.cum_qty - order.cum_qty
-            last_px = (
-                (report.avg_px * report.cum_qty - order.avg_px * order.cum_qty) / last_qty
-                if report.avg_px > 0
-                else report.avg_px
-            )
-            self._adopt_quantities(order, report)
-            filled = report.status is OrderStatus.FILLED or order.leaves_qty == 0
-            order.status = OrderStatus.FILLED if filled else OrderStatus.PARTIALLY_FILLED
-            cls = OrderFilled if filled else OrderPartiallyFilled
-            events.append(
-                self._event(
-                    cls,
-                    order,
-                    report,
-                    exec_id=f"reconciled:{report.exec_id}",
-                    last_qty=last_qty,
-                    last_px=last_px,
-                )
-            )
+            events.append(self._missed_fill(order, report))
         if report.status is OrderStatus.CANCELED and not order.status.is_terminal:
             self._adopt_quantities(order, report)
             order.status = OrderStatus.CANCELED
@@ -481,6 +479,26 @@ class OrderTracker:
         )
         return events
 
+    def _missed_fill(self, order: Order, report: ExecutionReport) -> Event:
+        """The fills a status answer shows beyond what the gateway knew, as one fill."""
+        last_qty = report.cum_qty - order.cum_qty
+        last_px = (
+            (report.avg_px * report.cum_qty - order.avg_px * order.cum_qty) / last_qty
+            if report.avg_px > 0
+            else report.avg_px
+        )
+        self._adopt_quantities(order, report)
+        filled = report.status is OrderStatus.FILLED or order.leaves_qty == 0
+        order.status = OrderStatus.FILLED if filled else OrderStatus.PARTIALLY_FILLED
+        return self._event(
+            OrderFilled if filled else OrderPartiallyFilled,
+            order,
+            report,
+            exec_id=f"reconciled:{report.exec_id}",
+            last_qty=last_qty,
+            last_px=last_px,
+        )
+
     def _adopt_status(self, order: Order, report: ExecutionReport) -> list[Event]:
         events: list[Event] = []
         if report.cum_qty < order.cum_qty:
@@ -494,6 +512,8 @@ class OrderTracker:
                 )
             )
         elif not order.status.is_terminal or report.status.is_terminal:
+            if report.cum_qty > order.cum_qty:
+                events.append(self._missed_fill(order, report))
             self._adopt_quantities(order, report)
             order.status = report.status
             if order.status.is_terminal:

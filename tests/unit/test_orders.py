@@ -13,6 +13,7 @@ from fixgw.domain import (
     CancelRejectReport,
     ExecKind,
     ExecutionReport,
+    OrderPartiallyFilled,
     OrderStatus,
     RejectReason,
     Side,
@@ -300,16 +301,24 @@ def test_report_for_an_unknown_order_is_surfaced() -> None:
     assert (anomaly.problem, anomaly.cl_ord_id) == ("unknown_order", "nobody")
 
 
-def test_status_report_adopts_the_venues_view(tracker: OrderTracker) -> None:
+def test_status_report_adopts_the_venues_view_and_reports_the_fills_it_shows(
+    tracker: OrderTracker,
+) -> None:
+    """A fill first learnt of from a status answer (its report lost, or an answer to a
+    client's `order_status`) is still a fill: clients, `trades` and the account see it."""
     tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
-    [status] = tracker.apply_execution(
+    fill, status = tracker.apply_execution(
         report(ExecKind.ORDER_STATUS, OrderStatus.PARTIALLY_FILLED, "0.3", "0.7", avg="101")
     )
+    assert isinstance(fill, OrderPartiallyFilled)
+    assert (fill.last_qty, fill.last_px, fill.cum_qty) == (D("0.3"), D("101"), D("0.3"))
     assert (status.status, status.cum_qty, status.avg_px) == (
         OrderStatus.PARTIALLY_FILLED,
         D("0.3"),
         D("101"),
     )
+    again = report(ExecKind.ORDER_STATUS, OrderStatus.PARTIALLY_FILLED, "0.3", "0.7", avg="101")
+    assert types(tracker.apply_execution(again)) == ["OrderStatusReported"]
 
 
 def test_duplicate_cl_ord_id_is_refused(tracker: OrderTracker) -> None:

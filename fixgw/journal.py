@@ -46,6 +46,13 @@ class Journal:
         self._checkpoint_fd = os.open(self._checkpoint_path, os.O_RDWR | os.O_CREAT, 0o640)
         self._inbound_seq = self._written_inbound_seq = self.inbound_checkpoint()
         self._checkpoint_written_at = 0.0
+        self._seq_mark_fd = os.open(
+            path.with_name(path.name + ".seqmark"), os.O_RDWR | os.O_CREAT, 0o640
+        )
+        text = os.pread(self._seq_mark_fd, 32, 0).strip()
+        self.reserved_seq = int(text) if text.isdigit() else 0
+        """The highest `seq` that may have been handed out (see `reserve_seq`)."""
+        self._reserve_failing = False
 
     @property
     def size_bytes(self) -> int:
@@ -106,6 +113,25 @@ class Journal:
         self._inbound_seq = msg_seq_num
         self._schedule_flush()
 
+    def reserve_seq(self, upto: int) -> bool:
+        """Record that seqs up to `upto` may be handed out, before one of them is.
+
+        Market data takes seqs but is not journaled, so the last journaled seq alone would
+        let a restart hand out numbers clients have already seen. False if it could not be
+        written (logged): the caller asks again with its next seq."""
+        try:
+            os.pwrite(self._seq_mark_fd, b"%020d\n" % upto, 0)
+            if self.fsync:
+                os.fsync(self._seq_mark_fd)
+        except OSError as exc:
+            if not self._reserve_failing:
+                log.error("seq reservation not written; a restart may reuse seqs", error=str(exc))
+            self._reserve_failing = True
+            return False
+        self._reserve_failing = False
+        self.reserved_seq = upto
+        return True
+
     def inbound_checkpoint(self) -> int | None:
         text = os.pread(self._checkpoint_fd, 32, 0).strip()
         return int(text) if text.isdigit() else None
@@ -140,6 +166,7 @@ class Journal:
         self.flush(checkpoint=True)
         self._file.close()
         os.close(self._checkpoint_fd)
+        os.close(self._seq_mark_fd)
 
     def lines(self, since: int = 0) -> Iterator[tuple[int, str, bytes]]:
         """(seq, type, line) of every entry after `since`, oldest first."""

@@ -79,8 +79,10 @@ class EventBus:
                 else:
                     del self._subscribers[topic]
 
-    def replay(self, since: int, topics: frozenset[str]) -> Iterator[bytes]:
-        """The journaled lines after `since` on `topics`, in order."""
-        for _, type_, line in self.journal.lines(since):
+    def replay(
+        self, since: int, topics: frozenset[str], until: int | None = None
+    ) -> Iterator[bytes]:
+        """The journaled lines after `since` (up to `until`) on `topics`, in order."""
+        for _, type_, line in self.journal.lines(since, until):
             if TOPIC_OF_TYPE.get(type_.partition(".")[0]) in topics:
                 yield line

@@ -168,9 +168,13 @@ class Journal:
         os.close(self._checkpoint_fd)
         os.close(self._seq_mark_fd)
 
-    def lines(self, since: int = 0) -> Iterator[tuple[int, str, bytes]]:
-        """(seq, type, line) of every entry after `since`, oldest first."""
+    def lines(self, since: int = 0, until: int | None = None) -> Iterator[tuple[int, str, bytes]]:
+        """(seq, type, line) of every entry after `since` (and up to `until`), oldest first.
+
+        Only what was written when the first line is asked for: a caller may read on
+        while more is appended."""
         self.flush()
+        end = self._size
         start = 0
         for seq, offset in self._index:
             if seq > since:
@@ -178,8 +182,14 @@ class Journal:
             start = offset
         with self.path.open("rb") as f:
             f.seek(start)
+            offset = start
             for line in f:
+                offset += len(line)
+                if offset > end:
+                    return
                 head = msgspec.json.decode(line, type=_Head)
+                if until is not None and head.seq > until:
+                    return
                 if head.seq > since:
                     yield head.seq, head.type, line
 

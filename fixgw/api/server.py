@@ -59,8 +59,8 @@ class ClientConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._buffer = bytearray()
         self._discarding = False
-        self._waiting: deque[bytes] = deque()
-        """Lines that arrived while a request waits on the exchange."""
+        self._waiting: deque[bytes | None] = deque()
+        """Lines that arrived while a request waits on the exchange; None for one too long."""
         self._answering: asyncio.Task[None] | None = None
         self._paused = False
         self._sent_all = False
@@ -110,7 +110,7 @@ class ClientConnection(asyncio.Protocol):
             if end < 0:
                 if len(buffer) > limit:
                     if not self._discarding:
-                        self._line_too_long(limit)
+                        self._take(None)
                         self._discarding = True
                     buffer.clear()
                 return
@@ -119,17 +119,25 @@ class ClientConnection(asyncio.Protocol):
             if self._discarding:
                 self._discarding = False
             elif len(line) > limit:
-                self._line_too_long(limit)
+                self._take(None)
             elif line.strip():
-                if self._answering is None:
-                    self.handle(line)
-                else:
-                    self._waiting.append(line)
-                    if len(self._waiting) == _WAITING_LINES:
-                        self._paused = True
-                        self.transport.pause_reading()
+                self._take(line)
 
-    def _line_too_long(self, limit: int) -> None:
+    def _take(self, line: bytes | None) -> None:
+        """Handle a line now, or after the request being answered; None: one too long."""
+        if self._answering is None:
+            self._handle_or_refuse(line)
+        else:
+            self._waiting.append(line)
+            if len(self._waiting) == _WAITING_LINES:
+                self._paused = True
+                self.transport.pause_reading()
+
+    def _handle_or_refuse(self, line: bytes | None) -> None:
+        if line is not None:
+            self.handle(line)
+            return
+        limit = self.server.config.max_line_bytes
         self.deliver(
             p.reply_error(None, p.ErrorCode.LINE_TOO_LONG, f"a line may hold at most {limit} bytes")
         )
@@ -163,7 +171,7 @@ class ClientConnection(asyncio.Protocol):
             self.deliver(line)
         self._answering = None
         while self._waiting and self._answering is None and not self.closed:
-            self.handle(self._waiting.popleft())
+            self._handle_or_refuse(self._waiting.popleft())
         if self._answering is not None or self.closed:
             return
         if self._sent_all:

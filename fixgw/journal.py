@@ -9,6 +9,7 @@ rebuilt; `subscribe ... since=N` replays from it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -39,9 +40,14 @@ class Journal:
         """(seq, byte offset) of every 1024th line, to find `since` without reading it all."""
         self._size = 0
         self._repair_and_index()
-        self._file = path.open("ab")
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
+        """Written at `_size` by position: a failed write leaves nothing that counts, and
+        the next one writes the same lines over whatever part of them reached the file."""
         self._pending: list[bytes] = []
+        """Lines not yet on disk; they stay here until a write succeeds."""
         self._flush_scheduled = False
+        self._write_failing = False
+        self._retry_scheduled = False
         self._checkpoint_path = path.with_name(path.name + ".fixseq")
         self._checkpoint_fd = os.open(self._checkpoint_path, os.O_RDWR | os.O_CREAT, 0o640)
         self._inbound_seq = self._written_inbound_seq = self.inbound_checkpoint()
@@ -144,14 +150,8 @@ class Journal:
         """`checkpoint`: write the inbound checkpoint even if no line was written."""
         self._flush_scheduled = False
         wrote = bool(self._pending)
-        if self._pending:
-            data = b"".join(self._pending)
-            self._pending.clear()
-            self._file.write(data)
-            self._file.flush()
-            if self.fsync:
-                os.fsync(self._file.fileno())
-            self._size += len(data)
+        if wrote and not self._write_pending():
+            return  # the checkpoint must not pass lines that are not on disk
         if self._inbound_seq == self._written_inbound_seq or self._inbound_seq is None:
             return
         now = time.monotonic()
@@ -162,9 +162,52 @@ class Journal:
             self._written_inbound_seq = self._inbound_seq
             self._checkpoint_written_at = now
 
+    def _write_pending(self) -> bool:
+        data = b"".join(self._pending)
+        view = memoryview(data)
+        done = 0
+        try:
+            while done < len(data):
+                done += os.pwrite(self._fd, view[done:], self._size + done)
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            if not self._write_failing:
+                log.error(
+                    "journal write failed; its lines are kept and written again",
+                    error=str(exc),
+                    pending_lines=len(self._pending),
+                )
+            self._write_failing = True
+            self._pending = [data]
+            self._retry_later()
+            return False
+        if self._write_failing:
+            log.warning("journal written again", lines_bytes=len(data))
+            self._write_failing = False
+        self._pending.clear()
+        self._size += len(data)
+        return True
+
+    def _retry_later(self) -> None:
+        """Nothing else may come to flush again soon. Without a loop, the next append or
+        flush tries again."""
+        if not self._retry_scheduled:
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().call_later(1.0, self._retry)
+                self._retry_scheduled = True
+
+    def _retry(self) -> None:
+        self._retry_scheduled = False
+        self._schedule_flush()
+
     def close(self) -> None:
         self.flush(checkpoint=True)
-        self._file.close()
+        if self._pending:
+            log.error(
+                "journal closed with lines not written", lines_bytes=self.size_bytes - self._size
+            )
+        os.close(self._fd)
         os.close(self._checkpoint_fd)
         os.close(self._seq_mark_fd)
 
@@ -175,6 +218,7 @@ class Journal:
         while more is appended."""
         self.flush()
         end = self._size
+        unwritten = b"".join(self._pending).splitlines(keepends=True)
         start = 0
         for seq, offset in self._index:
             if seq > since:
@@ -186,12 +230,18 @@ class Journal:
             for line in f:
                 offset += len(line)
                 if offset > end:
-                    return
+                    break
                 head = msgspec.json.decode(line, type=_Head)
                 if until is not None and head.seq > until:
                     return
                 if head.seq > since:
                     yield head.seq, head.type, line
+        for line in unwritten:  # a failing disk: clients had them, a replay has them too
+            head = msgspec.json.decode(line, type=_Head)
+            if until is not None and head.seq > until:
+                return
+            if head.seq > since:
+                yield head.seq, head.type, line
 
     def events(self, since: int = 0, prefix: str = "") -> Iterator[AnyEvent]:
         """The journaled events after `since` whose type starts with `prefix`, typed."""

@@ -103,9 +103,9 @@ class Journal:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             try:
-                asyncio.get_running_loop().call_soon(self.flush)
+                asyncio.get_running_loop().call_soon(self._flush)
             except RuntimeError:  # no loop (tools, tests): write now
-                self.flush()
+                self._flush()
 
     def mark_inbound(self, msg_seq_num: int) -> None:
         """The exchange's MsgSeqNum of the last message fully handled: its events are
@@ -147,13 +147,20 @@ class Journal:
             self._index.append((seq, self.size_bytes))
 
     def flush(self, checkpoint: bool = False) -> None:
-        """`checkpoint`: write the inbound checkpoint even if no line was written."""
+        """Write now (a new order is on disk before it is sent). Raises OSError if the
+        lines cannot be written; they are kept and written again later."""
+        if not self._flush(checkpoint):
+            raise OSError(f"journal {self.path} cannot be written (see the log)")
+
+    def _flush(self, checkpoint: bool = False) -> bool:
+        """`checkpoint`: write the inbound checkpoint even if no line was written. False if
+        lines could not be written."""
         self._flush_scheduled = False
         wrote = bool(self._pending)
         if wrote and not self._write_pending():
-            return  # the checkpoint must not pass lines that are not on disk
+            return False  # the checkpoint must not pass lines that are not on disk
         if self._inbound_seq == self._written_inbound_seq or self._inbound_seq is None:
-            return
+            return True
         now = time.monotonic()
         if wrote or checkpoint or now - self._checkpoint_written_at >= 1.0:
             os.pwrite(self._checkpoint_fd, b"%020d\n" % self._inbound_seq, 0)
@@ -161,6 +168,7 @@ class Journal:
                 os.fsync(self._checkpoint_fd)
             self._written_inbound_seq = self._inbound_seq
             self._checkpoint_written_at = now
+        return True
 
     def _write_pending(self) -> bool:
         data = b"".join(self._pending)
@@ -202,7 +210,7 @@ class Journal:
         self._schedule_flush()
 
     def close(self) -> None:
-        self.flush(checkpoint=True)
+        self._flush(checkpoint=True)
         if self._pending:
             log.error(
                 "journal closed with lines not written", lines_bytes=self.size_bytes - self._size
@@ -214,9 +222,9 @@ class Journal:
     def lines(self, since: int = 0, until: int | None = None) -> Iterator[tuple[int, str, bytes]]:
         """(seq, type, line) of every entry after `since` (and up to `until`), oldest first.
 
-        Only what was written when the first line is asked for: a caller may read on
+        Only what was appended when the first line is asked for: a caller may read on
         while more is appended."""
-        self.flush()
+        self._flush()
         end = self._size
         unwritten = b"".join(self._pending).splitlines(keepends=True)
         start = 0

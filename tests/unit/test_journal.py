@@ -9,6 +9,8 @@ import signal
 from decimal import Decimal as D
 from pathlib import Path
 
+import pytest
+
 from fixgw.bus import EventBus
 from fixgw.domain import (
     CancelOrder,
@@ -177,6 +179,8 @@ def test_lines_a_failing_disk_refused_are_kept_and_written_later_and_hold_back_t
         asyncio.run(handled(range(1001, 1201), 11))  # 1025 gets an index entry
         assert journal.inbound_checkpoint() == 10
         assert path.stat().st_size == limit  # part of a line reached the file
+        with pytest.raises(OSError):  # the gateway's flush before sending an order
+            journal.flush()
         assert [seq for seq, _, _ in journal.lines(since=1190)] == list(range(1191, 1201))
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))

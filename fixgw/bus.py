@@ -4,6 +4,7 @@ Each event is encoded to JSON once, whatever the number of subscribers; the gate
 `seq` is spliced in front. Every event but market data is appended to the journal before
 it is fanned out, and `replay` serves a reconnecting client what it missed from there.
 Market data is not journaled: a client that missed deltas needs a fresh book, not old deltas.
+Its seqs are covered by a block reserved in the journal, so a restart never reuses one.
 """
 
 from __future__ import annotations
@@ -31,17 +32,25 @@ class Subscriber(Protocol):
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
 
+SEQ_BLOCK = 100_000
+"""Seqs reserved in the journal at a time: one small write per block, and a restart skips
+at most this many."""
+
 
 class EventBus:
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self.seq = journal.last_seq
+        self.seq = max(journal.last_seq, journal.reserved_seq)
+        """The last seq handed out, or after a restart the highest one that may have been."""
+        self._reserved = self.seq
         self._subscribers: dict[str, tuple[Subscriber, ...]] = {}
         """Replaced, never changed in place: a subscriber may leave while an event is being
         delivered (a slow client is dropped from inside `deliver`)."""
 
     def publish(self, event: Event) -> int:
         self.seq += 1
+        if self.seq > self._reserved and self.journal.reserve_seq(self.seq + SEQ_BLOCK - 1):
+            self._reserved = self.seq + SEQ_BLOCK - 1
         line = b'{"seq":%d,%s\n' % (self.seq, _encoder.encode(event)[1:])
         topic = event.route()
         if not topic.startswith("md:"):
@@ -70,8 +79,10 @@ class EventBus:
                 else:
                     del self._subscribers[topic]
 
-    def replay(self, since: int, topics: frozenset[str]) -> Iterator[bytes]:
-        """The journaled lines after `since` on `topics`, in order."""
-        for _, type_, line in self.journal.lines(since):
+    def replay(
+        self, since: int, topics: frozenset[str], until: int | None = None
+    ) -> Iterator[bytes]:
+        """The journaled lines after `since` (up to `until`) on `topics`, in order."""
+        for _, type_, line in self.journal.lines(since, until):
             if TOPIC_OF_TYPE.get(type_.partition(".")[0]) in topics:
                 yield line

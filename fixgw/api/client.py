@@ -72,14 +72,22 @@ class Client:
     ) -> Client:
         if path is not None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
-            sock.connect(path)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(path)
+            except BaseException:
+                sock.close()
+                raise
         else:
             sock = socket.create_connection((host or "127.0.0.1", port or 0), timeout=timeout)
         client = cls(sock)
-        client.request(
-            "hello", name=name, token=token, cancel_on_disconnect=cancel_on_disconnect or None
-        )
+        try:
+            client.request(
+                "hello", name=name, token=token, cancel_on_disconnect=cancel_on_disconnect or None
+            )
+        except BaseException:
+            client.close()
+            raise
         return client
 
     def __enter__(self) -> Client:
@@ -99,11 +107,16 @@ class Client:
     # ------------------------------------------------------------ requests
 
     def request(self, op: str, timeout: float = 10.0, **fields: Any) -> Any:
-        """Send one request and return its `result`; raises ApiError on an error reply."""
+        """Send one request and return its `result`; raises ApiError on an error reply.
+
+        A reply with a null `id` is the gateway's answer to a line it could not read (too
+        long, not JSON): replies keep the order of requests, so here it is this one's."""
         request_id = next(self._ids)
         body = {"id": request_id, "op": op, **{k: v for k, v in fields.items() if v is not None}}
         self.send_raw(self._encoder.encode(body) + b"\n")
-        reply = self._read_until(lambda m: "seq" not in m and m.get("id") == request_id, timeout)
+        reply = self._read_until(
+            lambda m: "seq" not in m and m.get("id") in (request_id, None), timeout
+        )
         if not reply.get("ok"):
             error = reply.get("error", {})
             raise ApiError(error.get("message", "error"), code=error.get("code", "unknown"))

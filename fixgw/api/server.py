@@ -15,7 +15,7 @@ import itertools
 import os
 import socket
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,6 +31,9 @@ log = structlog.get_logger("fixgw.api")
 _WAITING_LINES = 1024
 """Lines a client may send ahead of a request that waits on the exchange before the gateway
 stops reading from it."""
+_REPLAY_CHUNK_BYTES = 65536
+"""A `since` replay is written this much at a time (at most a quarter of the client's
+bound), each once the client has read what went before."""
 _client_numbers = itertools.count(1)
 
 
@@ -56,11 +59,16 @@ class ClientConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._buffer = bytearray()
         self._discarding = False
-        self._waiting: deque[bytes] = deque()
-        """Lines that arrived while a request waits on the exchange."""
+        self._waiting: deque[bytes | None] = deque()
+        """Lines that arrived while a request waits on the exchange; None for one too long."""
         self._answering: asyncio.Task[None] | None = None
         self._paused = False
         self._sent_all = False
+        self._held: list[bytes] | None = None
+        """While a `since` replay is written: what else is delivered, sent after its reply."""
+        self._held_bytes = 0
+        self._drained: asyncio.Future[None] | None = None
+        """Set while the transport's buffer is above its high-water mark."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -74,6 +82,15 @@ class ClientConnection(asyncio.Protocol):
         self.server.clients.discard(self)
         log.info("client gone", client=self.number, name=self.name)
         self.server.gateway.client_gone(self.number, self.cancel_on_disconnect)
+
+    def pause_writing(self) -> None:
+        if self._drained is None:
+            self._drained = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._drained is not None:
+            self._drained.set_result(None)
+            self._drained = None
 
     def eof_received(self) -> bool:
         """The client is done sending: every request is answered, then the connection
@@ -93,7 +110,7 @@ class ClientConnection(asyncio.Protocol):
             if end < 0:
                 if len(buffer) > limit:
                     if not self._discarding:
-                        self._line_too_long(limit)
+                        self._take(None)
                         self._discarding = True
                     buffer.clear()
                 return
@@ -102,17 +119,25 @@ class ClientConnection(asyncio.Protocol):
             if self._discarding:
                 self._discarding = False
             elif len(line) > limit:
-                self._line_too_long(limit)
+                self._take(None)
             elif line.strip():
-                if self._answering is None:
-                    self.handle(line)
-                else:
-                    self._waiting.append(line)
-                    if len(self._waiting) == _WAITING_LINES:
-                        self._paused = True
-                        self.transport.pause_reading()
+                self._take(line)
 
-    def _line_too_long(self, limit: int) -> None:
+    def _take(self, line: bytes | None) -> None:
+        """Handle a line now, or after the request being answered; None: one too long."""
+        if self._answering is None:
+            self._handle_or_refuse(line)
+        else:
+            self._waiting.append(line)
+            if len(self._waiting) == _WAITING_LINES:
+                self._paused = True
+                self.transport.pause_reading()
+
+    def _handle_or_refuse(self, line: bytes | None) -> None:
+        if line is not None:
+            self.handle(line)
+            return
+        limit = self.server.config.max_line_bytes
         self.deliver(
             p.reply_error(None, p.ErrorCode.LINE_TOO_LONG, f"a line may hold at most {limit} bytes")
         )
@@ -131,18 +156,22 @@ class ClientConnection(asyncio.Protocol):
                 return
             self.deliver(p.reply_ok(request_id, result))
         except Exception as exc:
-            self._reply_failed(request_id, exc)
+            self.deliver(self._error_reply(request_id, exc))
 
     async def _answer(self, request_id: Any, result: Awaitable[Any]) -> None:
         try:
-            self.deliver(p.reply_ok(request_id, await result))
+            reply = p.reply_ok(request_id, await result)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._reply_failed(request_id, exc)
+            reply = self._error_reply(request_id, exc)
+        held, self._held = self._held, None
+        self.deliver(reply)
+        for line in held or ():
+            self.deliver(line)
         self._answering = None
         while self._waiting and self._answering is None and not self.closed:
-            self.handle(self._waiting.popleft())
+            self._handle_or_refuse(self._waiting.popleft())
         if self._answering is not None or self.closed:
             return
         if self._sent_all:
@@ -152,14 +181,11 @@ class ClientConnection(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
 
-    def _reply_failed(self, request_id: Any, exc: Exception) -> None:
+    def _error_reply(self, request_id: Any, exc: Exception) -> bytes:
         if isinstance(exc, RequestError):
-            self.deliver(
-                p.reply_error(getattr(exc, "request_id", request_id), exc.code, exc.message)
-            )
-        else:
-            log.error("request failed", client=self.number, exc_info=exc)
-            self.deliver(p.reply_error(request_id, p.ErrorCode.INTERNAL_ERROR, repr(exc)))
+            return p.reply_error(getattr(exc, "request_id", request_id), exc.code, exc.message)
+        log.error("request failed", client=self.number, exc_info=exc)
+        return p.reply_error(request_id, p.ErrorCode.INTERNAL_ERROR, repr(exc))
 
     @property
     def who(self) -> str:
@@ -174,6 +200,11 @@ class ClientConnection(asyncio.Protocol):
         place among the events."""
         if self.closed:
             return
+        if self._held is not None:
+            self._held.append(line)
+            self._held_bytes += len(line)
+            self._check_bound(self._held_bytes)
+            return
         self._pending.append(line)
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -186,11 +217,48 @@ class ClientConnection(asyncio.Protocol):
         data = b"".join(self._pending)
         self._pending.clear()
         self.transport.write(data)
-        if self.transport.get_write_buffer_size() > self.server.config.client_buffer_bytes:
-            self.drop(
-                "client is not reading: its buffer passed "
-                f"{self.server.config.client_buffer_bytes} bytes"
-            )
+        self._check_bound()
+
+    def _check_bound(self, held: int = 0) -> None:
+        bound = self.server.config.client_buffer_bytes
+        if self.transport.get_write_buffer_size() + held > bound:
+            self.drop(f"client is not reading: its buffer passed {bound} bytes")
+
+    def hold(self) -> None:
+        """From now until the reply to the request being answered, lines delivered wait
+        behind it: a replay is being written."""
+        self._held = []
+        self._held_bytes = 0
+
+    async def write_replay(self, lines: Iterable[bytes]) -> int:
+        """Write `lines` in chunks, each once the client has read most of the one before,
+        so that a replay larger than the client's bound is no reason to drop it; how many."""
+        self._flush()  # what was queued before the request goes first
+        chunk_bytes = min(_REPLAY_CHUNK_BYTES, self.server.config.client_buffer_bytes // 4)
+        self.transport.set_write_buffer_limits(high=chunk_bytes)
+        count = 0
+        chunk: list[bytes] = []
+        size = 0
+        for line in lines:
+            chunk.append(line)
+            size += len(line)
+            count += 1
+            if size >= chunk_bytes:
+                await self._write_when_drained(b"".join(chunk))
+                if self.closed:
+                    return count
+                chunk.clear()
+                size = 0
+        if chunk:
+            await self._write_when_drained(b"".join(chunk))
+        return count
+
+    async def _write_when_drained(self, data: bytes) -> None:
+        while self._drained is not None:
+            await self._drained
+        if not self.closed:  # dropped: the rest goes nowhere, and the task is cancelled
+            self.transport.write(data)
+            self._check_bound(self._held_bytes)
 
     def drop(self, reason: str) -> None:
         if self.closed:
@@ -350,7 +418,9 @@ class ApiServer:
             result.update(md.book_levels(request.symbol, request.depth))
         return result
 
-    def _subscribe(self, client: ClientConnection, request: p.Subscribe) -> dict[str, Any]:
+    def _subscribe(
+        self, client: ClientConnection, request: p.Subscribe
+    ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
         topics = set(request.topics)
         known_md = {t for s in self.gateway.symbols for t in p.md_topics(s, ["book", "trades"])}
         unknown = topics - p.TOPICS_FIXED - known_md
@@ -362,12 +432,17 @@ class ApiServer:
         seq = bus.seq
         client.topics |= topics
         bus.subscribe(client, topics)
-        replayed = 0
-        if request.since is not None:
-            # Nothing is published between here and the reply: the loop does not yield.
-            for line in bus.replay(request.since, frozenset(topics)):
-                client.deliver(line)
-                replayed += 1
+        if request.since is None:
+            return {"topics": sorted(client.topics), "seq": seq, "replayed": 0}
+        client.hold()
+        return self._replay(client, bus.replay(request.since, frozenset(topics), until=seq), seq)
+
+    async def _replay(
+        self, client: ClientConnection, lines: Iterable[bytes], seq: int
+    ) -> dict[str, Any]:
+        """The journal up to `seq`, written as the client reads it; events published
+        meanwhile are held back and follow the reply."""
+        replayed = await client.write_replay(lines)
         return {"topics": sorted(client.topics), "seq": seq, "replayed": replayed}
 
 

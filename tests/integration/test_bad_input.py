@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, free_port
-from tests.integration.conftest import DEFAULT_BOOKS, StackFactory
+from tests.integration.conftest import DEFAULT_BOOKS, EventLog, StackFactory
 
 pytestmark = pytest.mark.integration
 
@@ -134,6 +135,38 @@ def test_oversized_line_is_refused_and_the_next_line_is_served(shared_stack: Loc
         assert gw.status()["session"] == "up"
 
 
+def test_an_oversized_line_behind_a_request_waiting_on_the_exchange_is_refused_after_it(
+    shared_stack: LocalStack,
+) -> None:
+    with shared_stack.client() as gw:
+        gw.subscribe(["orders"])
+        order = gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="5")
+        EventLog(gw).find(order["cl_ord_id"], "order.accepted")
+        gw.send_raw(
+            b'{"id": 1, "op": "order_status", "cl_ord_id": "%s"}\n' % order["cl_ord_id"].encode()
+            + b'{"id": 2, "op": "status", "pad": "'
+            + b"x" * 100_000
+            + b'"}\n'
+        )
+        replies: list[dict[str, Any]] = []
+        while len(replies) < 2:  # events (order.status) may come between
+            message = gw.read_message(5)
+            if "seq" not in message:
+                replies.append(message)
+        assert replies[0]["id"] == 1 and replies[0]["result"]["source"] == "exchange"
+        assert (replies[1]["id"], replies[1]["error"]["code"]) == (None, "line_too_long")
+
+
+def test_the_client_gets_the_error_for_a_line_the_gateway_could_not_read(
+    shared_stack: LocalStack,
+) -> None:
+    with shared_stack.client() as gw:
+        with pytest.raises(ApiError) as refused:
+            gw.request("status", pad="x" * 100_000)
+        assert refused.value.code == "line_too_long"
+        assert gw.status()["session"] == "up"
+
+
 def test_many_bad_lines_in_one_write_each_get_a_reply(shared_stack: LocalStack) -> None:
     with shared_stack.client() as gw:
         gw.send_raw(b"".join(c[1] for c in CASES))
@@ -161,9 +194,11 @@ def test_tcp_listener_requires_the_token(make_stack: StackFactory, tmp_path: Pat
     stack = make_stack(
         api={"tcp": {"host": "127.0.0.1", "port": port, "token": {"env": "FIXGW_TEST_TOKEN"}}}
     )
+    open_before = set(os.listdir("/proc/self/fd"))
     with pytest.raises(ApiError) as refused:
         Client.connect(host="127.0.0.1", port=port, token="wrong")
     assert refused.value.code == "unauthorized"
+    assert set(os.listdir("/proc/self/fd")) == open_before, "the refused socket was left open"
     import socket
 
     with socket.create_connection(("127.0.0.1", port), 5) as raw:

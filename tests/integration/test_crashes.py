@@ -19,7 +19,7 @@ import pytest
 from fixgw.api.client import ApiError, Client
 from fixgw.fixmsg import parse
 from fixgw.testing import LocalStack
-from tests.integration.conftest import StackFactory
+from tests.integration.conftest import EventLog, StackFactory
 
 pytestmark = pytest.mark.integration
 
@@ -231,3 +231,39 @@ def test_the_gateway_killed_mid_burst(make_stack: StackFactory) -> None:
     killer.finish()
     assert burst.reconnects > 0, "the kill fell outside the burst"
     check_nothing_lost_nothing_doubled(burst, stack)
+
+
+def test_seq_after_a_kill_passes_every_seq_seen_before_market_data_included(
+    make_stack: StackFactory,
+) -> None:
+    """Market data takes seqs but is not journaled: a client that last saw an md event
+    must still get, with `since`, the order events of the restarted gateway. (A clean stop
+    journals `session.down` last, which hid this.)"""
+    stack = make_stack(market_data={"stale_after_s": 0.3})  # a quiet book: md.stale, snapshots
+    seen: list[dict[str, Any]] = []
+
+    def market_data_came_last(count: int) -> bool:
+        orders = [e["seq"] for e in seen if e["type"] == "order.accepted"]
+        md = [e["seq"] for e in seen if e["type"].startswith("md.")]
+        return bool(orders) and len([s for s in md if s > max(orders)]) >= count
+
+    with stack.client("watcher") as watcher, stack.client("trader") as trader:
+        watcher.subscribe(["orders"])
+        watcher.request("md_subscribe", symbol="BTC/USD")
+        trader.new_order(symbol="BTC/USD", side="buy", type="limit", qty="0.1", price="29000")
+        while not market_data_came_last(5):
+            seen.append(watcher.next_event(10))
+        last_md = seen[-1]["seq"]
+        highest = max(last_md, watcher.request("hello", name="watcher")["seq"])
+    assert stack.gateway is not None
+    stack.gateway.stop(signal.SIGKILL)
+    stack.start_gateway()
+    with stack.client("watcher") as watcher, stack.client("trader") as trader:
+        watcher.subscribe(["orders"])
+        after = trader.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="50")
+        pending = EventLog(watcher).find(after["cl_ord_id"], "order.pending_new")
+        assert pending["seq"] > highest
+        with stack.client("late") as late:
+            late.subscribe(["orders"], since=last_md)
+            replayed = [e["seq"] for e in late.take_events() if e["type"].startswith("order.")]
+        assert pending["seq"] in replayed

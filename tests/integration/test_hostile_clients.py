@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -150,3 +151,79 @@ def test_a_client_that_stops_reading_is_dropped_and_others_carry_on(
         received += chunk
     stalled.close()
     assert not chunk, "the gateway should have closed the stalled client's connection"
+
+
+def test_a_replay_bigger_than_the_client_buffer_reaches_a_reader_and_still_drops_a_stalled_client(
+    make_stack: StackFactory,
+) -> None:
+    """`since` over a journal many times `api.client_buffer_bytes`: a client reading
+    normally gets every event once, in order, the reply, then what happened meanwhile; one
+    that never reads is dropped once the live events waiting for it pass the bound."""
+    bound = 65536
+    stack = make_stack(api={"client_buffer_bytes": bound})
+    journal = stack.root / "journal.jsonl"
+    gateway = stack.gateway
+    assert gateway is not None
+    with stack.client("trader") as trader:
+
+        def rest(cl_ord_id: str | None = None) -> str:
+            return str(
+                trader.new_order(
+                    symbol="LTC/USD",
+                    side="buy",
+                    type="limit",
+                    qty="1",
+                    price="10",
+                    cl_ord_id=cl_ord_id,
+                )["cl_ord_id"]
+            )
+
+        while journal.stat().st_size < 12 * bound:  # beyond the kernel's socket buffers too
+            rest()
+        stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stalled.connect(stack.socket_path)
+        stalled.sendall(b'{"id": 1, "op": "subscribe", "topics": ["orders"], "since": 0}\n')
+        received: list[dict[str, Any]] = []
+        failed: list[BaseException] = []
+
+        def read(reader: Client) -> None:
+            try:
+                while not (
+                    received
+                    and received[-1].get("cl_ord_id") == "last"
+                    and received[-1]["type"] == "order.accepted"
+                ):
+                    received.append(reader.read_message(30))
+            except BaseException as exc:
+                failed.append(exc)
+
+        with stack.client("reader") as reader:
+            reader.send_raw(b'{"id": 7, "op": "subscribe", "topics": ["orders"], "since": 0}\n')
+            thread = threading.Thread(target=read, args=(reader,))
+            thread.start()
+            for i in range(2000):  # live events meanwhile, until the stalled client is dropped
+                rest()
+                if i % 10 == 9 and "client is not reading" in gateway.log():
+                    break
+            rest("last")
+            thread.join(60)
+    assert not failed, failed
+    assert "client is not reading" in gateway.log()
+    [at] = [i for i, m in enumerate(received) if "seq" not in m]
+    reply = received[at]
+    assert reply["id"] == 7 and reply["ok"], reply
+    before = [m["seq"] for m in received[:at]]
+    after = [m["seq"] for m in received[at + 1 :]]
+    journaled = [
+        json.loads(line)["seq"]
+        for line in journal.read_bytes().splitlines()
+        if json.loads(line)["type"].startswith("order.")
+    ]
+    assert before == [s for s in journaled if s <= reply["result"]["seq"]]
+    assert len(before) == reply["result"]["replayed"]
+    assert after == [s for s in journaled if s > reply["result"]["seq"]][: len(after)]
+    assert after[-1] == max(journaled)
+    stalled.settimeout(10)
+    while stalled.recv(1 << 20):
+        pass  # the replay's first chunks, then the end: the gateway closed it
+    stalled.close()

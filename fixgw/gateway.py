@@ -149,6 +149,9 @@ class Gateway:
         self._sent_at: dict[str, float] = {}
         """new_order arrival time by ClOrdID, until its first execution report."""
         self._unanswered: dict[str, tuple[float, str]] = {}
+        self._queued: dict[str, tuple[ThrottleKind, asyncio.TimerHandle]] = {}
+        """Messages the throttle holds back, by the request's ClOrdID (an order's, or a
+        cancel's): never sent once withdrawn."""
         """Orders and cancels sent and not yet answered: the loop's time when sent, and the
         order's ClOrdID, by the request's ClOrdID, oldest first."""
         self.journal = Journal(Path(config.journal.path), config.journal.fsync)
@@ -517,7 +520,10 @@ class Gateway:
         )
 
     def _query_order(self, order: Order) -> bool:
-        """OrderID is required on H; before the exchange has named the order, ask by ClOrdID."""
+        """OrderID is required on H; before the exchange has named the order, ask by ClOrdID.
+        An order still in the throttle's queue was never sent: nothing to ask."""
+        if order.cl_ord_id in self._queued:
+            return False
         cmd = QueryOrder(
             ts=utc_now(),
             order_id=order.order_id or "NONE",
@@ -593,8 +599,8 @@ class Gateway:
             qty=qty,
             price=price,
         )
-        if self.tracker.get(cmd.cl_ord_id) is None:
-            self._check_risk(cmd)
+        self.tracker.refuse_if_in_use(cmd.cl_ord_id)  # before the throttle counts it
+        self._check_risk(cmd)
         delay = self._paced("new_order")
         event = self.tracker.submit(cmd)
         self._publish_orders([event])
@@ -660,14 +666,32 @@ class Gateway:
     ) -> None:
         """`awaiting`: the request's ClOrdID and the order's, for `_await_answer`."""
 
+        request, cl_ord_id = awaiting
+
         def send() -> None:
+            del self._queued[request]
             self.throttle.sent_queued(kind)
-            if self.session.send(message):
+            if kind == "new_order" and self.halted is not None:
+                self._publish_orders(
+                    self.tracker.withdrawn(cl_ord_id, "not sent: trading is halted", utc_now())
+                )
+            elif self.session.send(message):
                 self._await_answer(*awaiting)
             else:
                 unsent()
 
-        self.loop.call_later(delay, send)
+        self._queued[request] = (kind, self.loop.call_later(delay, send))
+
+    def _withdraw(self, request: str) -> bool:
+        """Take a message out of the throttle's queue before it is sent; False if it is not
+        (or no longer) there."""
+        entry = self._queued.pop(request, None)
+        if entry is None:
+            return False
+        kind, timer = entry
+        timer.cancel()
+        self.throttle.release(kind)
+        return True
 
     def _await_answer(self, request_cl_ord_id: str, cl_ord_id: str) -> None:
         if self.config.orders.ack_timeout_s:
@@ -711,7 +735,6 @@ class Gateway:
             )
         if req.cancel_cl_ord_id is not None:
             self.tracker.refuse_if_in_use(req.cancel_cl_ord_id)
-        self._require_session()
         cmd = CancelOrder(
             ts=utc_now(),
             cl_ord_id=req.cancel_cl_ord_id or self.new_cl_ord_id(),
@@ -720,6 +743,23 @@ class Gateway:
             symbol=symbol,
             side=side,
         )
+        if order is not None and self._withdraw(order.cl_ord_id):
+            # still in the throttle's queue: the exchange never hears of it
+            self._sent_at.pop(order.cl_ord_id, None)
+            self._publish_orders(
+                self.tracker.withdrawn(
+                    order.cl_ord_id,
+                    "canceled before it was sent (it was waiting in the throttle queue)",
+                    cmd.ts,
+                    cmd.cl_ord_id,
+                )
+            )
+            return {
+                "cl_ord_id": cmd.orig_cl_ord_id,
+                "cancel_cl_ord_id": cmd.cl_ord_id,
+                "status": "canceled",
+            }
+        self._require_session()
         delay = self._paced("cancel")
         event = self.tracker.cancel_requested(cmd)
         message = outbound.order_cancel_request(cmd, self.options)
@@ -799,7 +839,11 @@ class Gateway:
         self._require_session()
         delay = self._paced("status")
         if delay:
-            await asyncio.sleep(delay)
+            try:
+                await asyncio.sleep(delay)
+            except BaseException:  # the client went away: the request is never sent
+                self.throttle.release("status")
+                raise
             self.throttle.sent_queued("status")
         waiter: asyncio.Future[dict[str, Any]] = self.loop.create_future()
         self._status_waiters.setdefault(order_id, []).append(waiter)

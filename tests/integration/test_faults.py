@@ -276,3 +276,24 @@ def test_an_order_or_cancel_the_exchange_never_answers_is_asked_about_and_settle
         assert buy(gw, log, "after-the-silence")["cum_qty"] == "0.1"
     assert stack.gateway is not None
     assert "no answer from the exchange; asking the status" in stack.gateway.log()
+
+
+def test_an_order_in_the_throttle_queue_over_a_reconnect_is_sent_once_the_session_is_back(
+    proxied: tuple[LocalStack, FaultProxy],
+) -> None:
+    """The order never left the gateway, so reconciliation does not ask the exchange about
+    it (which would find no such order and close it); it goes out when its turn comes."""
+    stack, proxy = proxied
+    stack.gateway_overrides["throttle"] = {"limits": {"new_order": {"per_s": 0.125, "burst": 1}}}
+    with start(stack) as gw:
+        log = EventLog(gw)
+        rest(gw, "first")
+        rest(gw, "held")  # its turn comes in eight seconds
+        log.find("first", "order.accepted")
+        proxy.drop()
+        log.first(lambda e: e["type"] == "session.down")
+        log.first(lambda e: e["type"] == "session.up", timeout=6)
+        assert log.find("held", "order.accepted", timeout=15)["order_id"]
+        held = [e["type"] for e in log.seen if e.get("cl_ord_id") == "held"]
+        assert held == ["order.pending_new", "order.accepted"]
+        assert gw.status()["ready"]

@@ -507,11 +507,35 @@ class Gateway:
                 )
             )
         if report.cl_ord_id is not None:
-            self._publish_orders(self.tracker.refused(report.cl_ord_id, why, report.ts))
+            if self._refused_status_request(report, report.cl_ord_id):
+                self._status_refused(report.cl_ord_id, why)
+            else:
+                self._publish_orders(self.tracker.refused(report.cl_ord_id, why, report.ts))
         if sent is not None and 584 in sent[1]:
             entry = self._mass_status.get(sent[1][584])
             if entry is not None and not entry[0].done():
                 entry[0].set_exception(RequestError(why, code=ErrorCode.EXCHANGE_ERROR))
+
+    def _refused_status_request(self, report: ExchangeErrorReport, cl_ord_id: str) -> bool:
+        """An OrderStatusRequest carries the order's own ClOrdID. An ExceptionResponse does
+        not name the message it refuses: while a status request for the order is out, it is
+        taken to be about that one, which leaves the order open rather than close a live one."""
+        if report.ref_msg_type is not None:
+            return report.ref_msg_type == MsgType.ORDER_STATUS_REQUEST
+        order = self.tracker.get(cl_ord_id)
+        return self.reconciler.asking(cl_ord_id) or (
+            order is not None and order.order_id in self._status_waiters
+        )
+
+    def _status_refused(self, cl_ord_id: str, why: str) -> None:
+        """The order's state stays as it is; whoever waits on the answer gets the error."""
+        log.warning("order status request refused; the order is left as it is", cl_ord_id=cl_ord_id)
+        self.reconciler.refused(cl_ord_id)
+        order = self.tracker.get(cl_ord_id)
+        if order is not None and order.order_id is not None:
+            for waiter in self._status_waiters.get(order.order_id, []):
+                if not waiter.done():
+                    waiter.set_exception(RequestError(why, code=ErrorCode.EXCHANGE_ERROR))
 
     def _timeout(self, what: str) -> RequestError:
         return RequestError(

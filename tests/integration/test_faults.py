@@ -297,3 +297,25 @@ def test_an_order_in_the_throttle_queue_over_a_reconnect_is_sent_once_the_sessio
         held = [e["type"] for e in log.seen if e.get("cl_ord_id") == "held"]
         assert held == ["order.pending_new", "order.accepted"]
         assert gw.status()["ready"]
+
+
+def test_a_refused_status_request_leaves_an_unanswered_order_open(
+    make_stack: StackFactory,
+) -> None:
+    """The exchange takes the order without a word, and then cannot serve the status request
+    the gateway sends after `orders.ack_timeout_s`: that says nothing about the order, which
+    is live at the exchange, so it stays pending rather than being reported rejected."""
+    stack = make_stack(sim={"unanswered": ["D"], "unavailable": ["H"]}, orders={"ack_timeout_s": 1})
+    with stack.client() as gw:
+        gw.subscribe(["orders", "errors"])
+        log = EventLog(gw)
+        rest(gw, "quiet")
+        error = log.first(lambda e: e["type"] == "exchange.error", timeout=10)
+        assert (error["cl_ord_id"], error["source"]) == ("quiet", "exception")
+        assert [o["status"] for o in gw.orders() if o["cl_ord_id"] == "quiet"] == ["pending_new"]
+        assert gw.status()["ready"]
+        gw.cancel_order(cl_ord_id="quiet")  # it is there to cancel
+        assert log.find("quiet", "order.canceled")["leaves_qty"] == "0"
+        assert not [e for e in log.seen if e["type"] == "order.rejected"]
+    assert stack.gateway is not None
+    assert "order status request refused; the order is left as it is" in stack.gateway.log()

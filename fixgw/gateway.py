@@ -179,8 +179,11 @@ class Gateway:
             self._query_order,
             lambda e: self._publish_orders([e]),
             config.session.reconcile_timeout_s,
-            on_ready=lambda: self.became_ready.set(),
+            on_ready=self._on_reconciled,
         )
+        self._check_again_after: str | None = None
+        """Why the open orders need asking about again once the reconciliation under way is
+        done: a message that may have carried an execution came in during it."""
         self.new_cl_ord_id = ClOrdIdGenerator()
         self.options = outbound.DialectOptions(
             api_key=secrets.api_key,
@@ -1026,10 +1029,24 @@ class Gateway:
     def _check_orders_again(self, why: str, raw: str) -> None:
         """A message we could not take may have carried an order's execution: ask the
         exchange about every open order, as after a logon, before taking new orders."""
-        if self.session_state != "up" or not self.reconciler.ready:
+        if self.session_state != "up":
+            return  # the next logon asks about every open order
+        if not self.reconciler.ready:
+            # the answers under way may predate it: ask again once they are in
+            log.warning(
+                "open orders to be asked about again after this check", why=why, msg=redact(raw)
+            )
+            self._check_again_after = why
             return
         log.warning("asking the exchange about open orders again", why=why, msg=redact(raw))
         self.reconciler.start()
+
+    def _on_reconciled(self) -> None:
+        self.became_ready.set()
+        why, self._check_again_after = self._check_again_after, None
+        if why is not None and self.session_state == "up":
+            log.warning("asking the exchange about open orders again", why=why)
+            self.reconciler.start()
 
     def _on_execution_report(self, msg: FixMessage, received: datetime) -> None:
         report = inbound.execution_report(msg, received)
@@ -1126,6 +1143,7 @@ class Gateway:
             logout_reason=self._logout_reason,
         )
         self.reconciler.stop()
+        self._check_again_after = None  # the next logon asks anyway
         self.market_data.on_session_down()
         self.bus.publish(
             SessionDown(

@@ -15,6 +15,7 @@ from fixgw.api.client import Client
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
 from tests.integration.faultproxy import FaultProxy, Rewrite
+from tests.integration.test_reconciliation import OTHER_FIRM, another_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -319,3 +320,53 @@ def test_a_refused_status_request_leaves_an_unanswered_order_open(
         assert not [e for e in log.seen if e["type"] == "order.rejected"]
     assert stack.gateway is not None
     assert "order status request refused; the order is left as it is" in stack.gateway.log()
+
+
+def test_an_unreadable_fill_during_reconciliation_is_found_by_a_check_after_it(
+    proxied: tuple[LocalStack, FaultProxy],
+) -> None:
+    """After a reconnect the answer to the first status request goes astray, so
+    reconciliation waits; meanwhile another firm fills the order and the fill arrives
+    garbled. The answers under way cannot be trusted to include it, so once this
+    reconciliation is over the gateway asks again, and the fill is reported."""
+    stack, proxy = proxied
+    stack.sim_overrides["accounts"] = [OTHER_FIRM]
+    stack.gateway_overrides["session"] = {"port": proxy.port, "reconcile_timeout_s": 4}
+    lost: list[bytes] = []
+
+    def lose_first_status_and_garble_the_fill(
+        fields: list[tuple[int, bytes]],
+    ) -> list[tuple[int, bytes]] | None:
+        values = dict(fields)
+        if values.get(35) != b"8" or values.get(11) != b"mine":
+            return fields
+        if values.get(150) == b"I" and not lost:  # made an answer about no order of ours
+            lost.append(values[17])
+            return [(tag, b"elsewhere" if tag in (11, 37) else value) for tag, value in fields]
+        if values.get(150) not in (b"0", b"I"):  # the fill
+            return [(tag, b"1e" if tag == 14 else value) for tag, value in fields]
+        return fields
+
+    with start(stack) as gw:
+        log = EventLog(gw)
+        gw.new_order(
+            cl_ord_id="mine", symbol="LTC/USD", side="sell", type="limit", qty="1", price="80"
+        )
+        log.find("mine", "order.accepted")
+        other = another_gateway(stack, "other", session={"sender_comp_id": OTHER_FIRM["comp_id"]})
+        other.api_key, other.secret = OTHER_FIRM["api_key"], OTHER_FIRM["secret_key"]
+        other.start_gateway()
+        try:
+            with other.client() as taker:
+                proxy.rewrite = lose_first_status_and_garble_the_fill
+                proxy.drop()
+                log.first(lambda e: e["type"] == "session.up", timeout=15)
+                wait_until(lambda: lost, 5, "the first status answer to go astray")
+                assert gw.status()["reconciling"] == 1
+                taker.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="80")
+                filled = log.find("mine", "order.filled", timeout=20)
+                assert (filled["cum_qty"], filled["last_px"]) == ("1", "80")
+        finally:
+            other.stop()
+    assert stack.gateway is not None
+    assert "open orders to be asked about again after this check" in stack.gateway.log()

@@ -340,7 +340,7 @@ class Gateway:
             throttle=new.throttle,
         )
         self.pre_trade = PreTradeCheck(new.risk)
-        self.throttle.config = new.throttle
+        self.throttle.reconfigure(new.throttle, self.loop.time())
         self.symbols = frozenset(new.symbols)
         md = self.market_data
         md.set_symbols(self.symbols)

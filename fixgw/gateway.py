@@ -149,11 +149,11 @@ class Gateway:
         self._sent_at: dict[str, float] = {}
         """new_order arrival time by ClOrdID, until its first execution report."""
         self._unanswered: dict[str, tuple[float, str]] = {}
+        """Orders and cancels sent and not yet answered: the loop's time when sent, and the
+        order's ClOrdID, by the request's ClOrdID, oldest first."""
         self._queued: dict[str, tuple[ThrottleKind, asyncio.TimerHandle]] = {}
         """Messages the throttle holds back, by the request's ClOrdID (an order's, or a
         cancel's): never sent once withdrawn."""
-        """Orders and cancels sent and not yet answered: the loop's time when sent, and the
-        order's ClOrdID, by the request's ClOrdID, oldest first."""
         self.journal = Journal(Path(config.journal.path), config.journal.fsync)
         self.bus = EventBus(self.journal)
         self.tracker = OrderTracker(config.orders.keep_closed)
@@ -699,6 +699,7 @@ class Gateway:
             del self._queued[request]
             self.throttle.sent_queued(kind)
             if kind == "new_order" and self.halted is not None:
+                self._sent_at.pop(cl_ord_id, None)
                 self._publish_orders(
                     self.tracker.withdrawn(cl_ord_id, "not sent: trading is halted", utc_now())
                 )

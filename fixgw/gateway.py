@@ -151,6 +151,9 @@ class Gateway:
         self._unanswered: dict[str, tuple[float, str]] = {}
         """Orders and cancels sent and not yet answered: the loop's time when sent, and the
         order's ClOrdID, by the request's ClOrdID, oldest first."""
+        self._queued: dict[str, tuple[ThrottleKind, asyncio.TimerHandle]] = {}
+        """Messages the throttle holds back, by the request's ClOrdID (an order's, or a
+        cancel's): never sent once withdrawn."""
         self.journal = Journal(Path(config.journal.path), config.journal.fsync)
         self.bus = EventBus(self.journal)
         self.tracker = OrderTracker(config.orders.keep_closed)
@@ -176,8 +179,11 @@ class Gateway:
             self._query_order,
             lambda e: self._publish_orders([e]),
             config.session.reconcile_timeout_s,
-            on_ready=lambda: self.became_ready.set(),
+            on_ready=self._on_reconciled,
         )
+        self._check_again_after: str | None = None
+        """Why the open orders need asking about again once the reconciliation under way is
+        done: a message that may have carried an execution came in during it."""
         self.new_cl_ord_id = ClOrdIdGenerator()
         self.options = outbound.DialectOptions(
             api_key=secrets.api_key,
@@ -334,7 +340,7 @@ class Gateway:
             throttle=new.throttle,
         )
         self.pre_trade = PreTradeCheck(new.risk)
-        self.throttle.config = new.throttle
+        self.throttle.reconfigure(new.throttle, self.loop.time())
         self.symbols = frozenset(new.symbols)
         md = self.market_data
         md.set_symbols(self.symbols)
@@ -504,11 +510,35 @@ class Gateway:
                 )
             )
         if report.cl_ord_id is not None:
-            self._publish_orders(self.tracker.refused(report.cl_ord_id, why, report.ts))
+            if self._refused_status_request(report, report.cl_ord_id):
+                self._status_refused(report.cl_ord_id, why)
+            else:
+                self._publish_orders(self.tracker.refused(report.cl_ord_id, why, report.ts))
         if sent is not None and 584 in sent[1]:
             entry = self._mass_status.get(sent[1][584])
             if entry is not None and not entry[0].done():
                 entry[0].set_exception(RequestError(why, code=ErrorCode.EXCHANGE_ERROR))
+
+    def _refused_status_request(self, report: ExchangeErrorReport, cl_ord_id: str) -> bool:
+        """An OrderStatusRequest carries the order's own ClOrdID. An ExceptionResponse does
+        not name the message it refuses: while a status request for the order is out, it is
+        taken to be about that one, which leaves the order open rather than close a live one."""
+        if report.ref_msg_type is not None:
+            return report.ref_msg_type == MsgType.ORDER_STATUS_REQUEST
+        order = self.tracker.get(cl_ord_id)
+        return self.reconciler.asking(cl_ord_id) or (
+            order is not None and order.order_id in self._status_waiters
+        )
+
+    def _status_refused(self, cl_ord_id: str, why: str) -> None:
+        """The order's state stays as it is; whoever waits on the answer gets the error."""
+        log.warning("order status request refused; the order is left as it is", cl_ord_id=cl_ord_id)
+        self.reconciler.refused(cl_ord_id)
+        order = self.tracker.get(cl_ord_id)
+        if order is not None and order.order_id is not None:
+            for waiter in self._status_waiters.get(order.order_id, []):
+                if not waiter.done():
+                    waiter.set_exception(RequestError(why, code=ErrorCode.EXCHANGE_ERROR))
 
     def _timeout(self, what: str) -> RequestError:
         return RequestError(
@@ -517,7 +547,10 @@ class Gateway:
         )
 
     def _query_order(self, order: Order) -> bool:
-        """OrderID is required on H; before the exchange has named the order, ask by ClOrdID."""
+        """OrderID is required on H; before the exchange has named the order, ask by ClOrdID.
+        An order still in the throttle's queue was never sent: nothing to ask."""
+        if order.cl_ord_id in self._queued:
+            return False
         cmd = QueryOrder(
             ts=utc_now(),
             order_id=order.order_id or "NONE",
@@ -593,8 +626,8 @@ class Gateway:
             qty=qty,
             price=price,
         )
-        if self.tracker.get(cmd.cl_ord_id) is None:
-            self._check_risk(cmd)
+        self.tracker.refuse_if_in_use(cmd.cl_ord_id)  # before the throttle counts it
+        self._check_risk(cmd)
         delay = self._paced("new_order")
         event = self.tracker.submit(cmd)
         self._publish_orders([event])
@@ -660,14 +693,33 @@ class Gateway:
     ) -> None:
         """`awaiting`: the request's ClOrdID and the order's, for `_await_answer`."""
 
+        request, cl_ord_id = awaiting
+
         def send() -> None:
+            del self._queued[request]
             self.throttle.sent_queued(kind)
-            if self.session.send(message):
+            if kind == "new_order" and self.halted is not None:
+                self._sent_at.pop(cl_ord_id, None)
+                self._publish_orders(
+                    self.tracker.withdrawn(cl_ord_id, "not sent: trading is halted", utc_now())
+                )
+            elif self.session.send(message):
                 self._await_answer(*awaiting)
             else:
                 unsent()
 
-        self.loop.call_later(delay, send)
+        self._queued[request] = (kind, self.loop.call_later(delay, send))
+
+    def _withdraw(self, request: str) -> bool:
+        """Take a message out of the throttle's queue before it is sent; False if it is not
+        (or no longer) there."""
+        entry = self._queued.pop(request, None)
+        if entry is None:
+            return False
+        kind, timer = entry
+        timer.cancel()
+        self.throttle.release(kind)
+        return True
 
     def _await_answer(self, request_cl_ord_id: str, cl_ord_id: str) -> None:
         if self.config.orders.ack_timeout_s:
@@ -711,7 +763,6 @@ class Gateway:
             )
         if req.cancel_cl_ord_id is not None:
             self.tracker.refuse_if_in_use(req.cancel_cl_ord_id)
-        self._require_session()
         cmd = CancelOrder(
             ts=utc_now(),
             cl_ord_id=req.cancel_cl_ord_id or self.new_cl_ord_id(),
@@ -720,6 +771,23 @@ class Gateway:
             symbol=symbol,
             side=side,
         )
+        if order is not None and self._withdraw(order.cl_ord_id):
+            # still in the throttle's queue: the exchange never hears of it
+            self._sent_at.pop(order.cl_ord_id, None)
+            self._publish_orders(
+                self.tracker.withdrawn(
+                    order.cl_ord_id,
+                    "canceled before it was sent (it was waiting in the throttle queue)",
+                    cmd.ts,
+                    cmd.cl_ord_id,
+                )
+            )
+            return {
+                "cl_ord_id": cmd.orig_cl_ord_id,
+                "cancel_cl_ord_id": cmd.cl_ord_id,
+                "status": "canceled",
+            }
+        self._require_session()
         delay = self._paced("cancel")
         event = self.tracker.cancel_requested(cmd)
         message = outbound.order_cancel_request(cmd, self.options)
@@ -799,7 +867,11 @@ class Gateway:
         self._require_session()
         delay = self._paced("status")
         if delay:
-            await asyncio.sleep(delay)
+            try:
+                await asyncio.sleep(delay)
+            except BaseException:  # the client went away: the request is never sent
+                self.throttle.release("status")
+                raise
             self.throttle.sent_queued("status")
         waiter: asyncio.Future[dict[str, Any]] = self.loop.create_future()
         self._status_waiters.setdefault(order_id, []).append(waiter)
@@ -958,10 +1030,24 @@ class Gateway:
     def _check_orders_again(self, why: str, raw: str) -> None:
         """A message we could not take may have carried an order's execution: ask the
         exchange about every open order, as after a logon, before taking new orders."""
-        if self.session_state != "up" or not self.reconciler.ready:
+        if self.session_state != "up":
+            return  # the next logon asks about every open order
+        if not self.reconciler.ready:
+            # the answers under way may predate it: ask again once they are in
+            log.warning(
+                "open orders to be asked about again after this check", why=why, msg=redact(raw)
+            )
+            self._check_again_after = why
             return
         log.warning("asking the exchange about open orders again", why=why, msg=redact(raw))
         self.reconciler.start()
+
+    def _on_reconciled(self) -> None:
+        self.became_ready.set()
+        why, self._check_again_after = self._check_again_after, None
+        if why is not None and self.session_state == "up":
+            log.warning("asking the exchange about open orders again", why=why)
+            self.reconciler.start()
 
     def _on_execution_report(self, msg: FixMessage, received: datetime) -> None:
         report = inbound.execution_report(msg, received)
@@ -1058,6 +1144,7 @@ class Gateway:
             logout_reason=self._logout_reason,
         )
         self.reconciler.stop()
+        self._check_again_after = None  # the next logon asks anyway
         self.market_data.on_session_down()
         self.bus.publish(
             SessionDown(

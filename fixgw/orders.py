@@ -164,6 +164,21 @@ class OrderTracker:
         if order is not None and order.cancel_pending == cmd.cl_ord_id:
             order.cancel_pending = None
 
+    def withdrawn(
+        self, cl_ord_id: str, text: str, ts: datetime, cancel_cl_ord_id: str | None = None
+    ) -> list[Event]:
+        """An order canceled by the gateway before it was ever sent (it was waiting in the
+        throttle's queue); `cancel_cl_ord_id` stays in use, as a sent cancel's would."""
+        order = self._orders.get(cl_ord_id)
+        if order is None or not order.is_open:
+            return []
+        if cancel_cl_ord_id is not None:
+            self._cancels[cancel_cl_ord_id] = cl_ord_id
+            order.cancel_ids += (cancel_cl_ord_id,)
+        order.status, order.leaves_qty, order.cancel_pending = OrderStatus.CANCELED, ZERO, None
+        self._note_closed(order)
+        return [OrderCanceled(ts=ts, **self.snapshot(order), text=text)]
+
     def restore(self, events: Iterable[Event]) -> int:
         """Rebuild from journaled order events (each carries the whole order); returns how
         many orders are open. What the venue did meanwhile, reconciliation finds out."""

@@ -65,6 +65,18 @@ class Reconciler:
         self._checking.update(asked)
         return len(asked)
 
+    def asking(self, cl_ord_id: str) -> bool:
+        """A status request for this order is out and unanswered."""
+        return cl_ord_id in self._pending or cl_ord_id in self._checking
+
+    def refused(self, cl_ord_id: str) -> None:
+        """The exchange would not answer a status request: the order stays as it is, unknown,
+        until the next logon asks again; reconciliation does not wait for it."""
+        if cl_ord_id in self._pending:
+            self._pending.discard(cl_ord_id)
+            self._finish_if_done()
+        self._checking.discard(cl_ord_id)
+
     def stop(self) -> None:
         """The session went down: not ready until the next logon has reconciled again."""
         self.ready = False

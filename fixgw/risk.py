@@ -120,5 +120,25 @@ class Throttle:
     def sent_queued(self, kind: ThrottleKind) -> None:
         self._buckets[kind].queued -= 1
 
+    def release(self, kind: ThrottleKind) -> None:
+        """A queued message that will not be sent after all: its place in the queue and the
+        token it took are given back."""
+        bucket = self._buckets[kind]
+        bucket.queued -= 1
+        bucket.tokens = min(bucket.burst, bucket.tokens + 1)
+
+    def reconfigure(self, config: ThrottleConfig, now: float) -> None:
+        """New limits for the buckets there are, from `now` on. Messages already queued keep
+        their send times and their place (counted against `queue_max` as before); a bucket
+        whose limit is gone lets everything through and is kept only to count them down."""
+        self.config = config
+        for kind, bucket in self._buckets.items():
+            limit = config.limits.get(kind)
+            if limit is not None:
+                bucket.tokens = min(bucket.burst, bucket.tokens + (now - bucket.at) * bucket.rate)
+                bucket.at = now
+                bucket.rate, bucket.burst = limit.per_s, limit.burst
+                bucket.tokens = min(bucket.tokens, bucket.burst)
+
     def queued(self) -> int:
         return sum(b.queued for b in self._buckets.values())

@@ -179,3 +179,89 @@ def test_cancel_on_disconnect_cancels_only_that_clients_orders(make_stack: Stack
         assert (at_exchange["source"], at_exchange["status"]) == ("exchange", "new")
         statuses = {o["cl_ord_id"]: o["status"] for o in watcher.orders()}
         assert statuses["kept"] == "new"
+
+
+def exchange_requests(stack: LocalStack) -> str:
+    """The simulator's log of every order and cancel it received."""
+    return (stack.root / "sim-store" / "orders.jsonl").read_text()
+
+
+@pytest.mark.parametrize("how", ["cancel", "halt"])
+def test_an_order_still_in_the_throttle_queue_is_withdrawn_locally_and_never_sent(
+    make_stack: StackFactory, how: str
+) -> None:
+    # one order every two seconds: "held" waits in the gateway while it is cancelled
+    stack = make_stack(throttle={"limits": {"new_order": {"per_s": 0.5, "burst": 1}}})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        log = EventLog(gw)
+        rest(gw, "first")
+        rest(gw, "held")
+        assert gw.status()["throttle_queued"] == 1
+        if how == "cancel":
+            reply = gw.cancel_order(cl_ord_id="held")
+            assert reply["status"] == "canceled"
+        else:
+            assert sorted(gw.request("halt")["cancelling"]) == ["first", "held"]
+            log.find("first", "order.canceled")
+        canceled = log.find("held", "order.canceled")
+        assert (canceled["leaves_qty"], canceled["order_id"]) == ("0", None)
+        assert "throttle queue" in canceled["text"]
+        assert gw.status()["throttle_queued"] == 0
+        if how == "halt":
+            gw.request("resume")
+        rest(gw, "after")  # would go after "held" had "held" still been queued
+        log.find("after", "order.accepted")
+        held = [e["type"] for e in log.seen if e.get("cl_ord_id") == "held"]
+        assert held == ["order.pending_new", "order.canceled"]
+        assert {o["cl_ord_id"]: o["status"] for o in gw.orders(all=True)}["held"] == "canceled"
+    assert sent_to_exchange(stack, last="after") == ["first", "after"]
+    assert "held" not in exchange_requests(stack)  # no cancel for it either
+
+
+def test_a_duplicate_cl_ord_id_over_the_rate_takes_no_place_in_the_throttle_queue(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(
+        throttle={"limits": {"new_order": {"per_s": 0.2, "burst": 1}}, "queue_max": 1}
+    )
+    with stack.client() as gw:
+        rest(gw, "taken")
+        for _ in range(3):
+            with pytest.raises(ApiError) as refused:
+                rest(gw, "taken")
+            assert refused.value.code == "duplicate_cl_ord_id"
+        assert gw.status()["throttle_queued"] == 0
+        assert (
+            gw.new_order(
+                cl_ord_id="queued",
+                symbol="BTC/USD",
+                side="buy",
+                type="limit",
+                qty="0.1",
+                price="29900",
+            )["status"]
+            == "pending_new"
+        )
+        assert gw.status()["throttle_queued"] == 1
+
+
+def test_a_status_request_abandoned_in_the_throttle_queue_gives_its_place_back(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(throttle={"limits": {"status": {"per_s": 0.2, "burst": 1}}, "queue_max": 1})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        rest(gw, "asked")
+        EventLog(gw).find("asked", "order.accepted")
+        assert gw.order_status(cl_ord_id="asked")["source"] == "exchange"  # the burst
+        with stack.client() as impatient:
+            # a reply left unread: closing then resets the connection, not just ends it
+            impatient.send_raw(
+                b'{"id": 1, "op": "status"}\n'
+                b'{"id": 2, "op": "order_status", "cl_ord_id": "asked"}\n'
+            )
+            wait_until(lambda: gw.status()["throttle_queued"] == 1, 5, "the request to queue")
+        wait_until(lambda: gw.status()["throttle_queued"] == 0, 3, "its place to be given back")
+        answer = gw.order_status(cl_ord_id="asked")  # queued, not refused as throttled
+        assert (answer["source"], answer["status"]) == ("exchange", "new")

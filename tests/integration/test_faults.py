@@ -15,6 +15,7 @@ from fixgw.api.client import Client
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
 from tests.integration.faultproxy import FaultProxy, Rewrite
+from tests.integration.test_reconciliation import OTHER_FIRM, another_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -276,3 +277,96 @@ def test_an_order_or_cancel_the_exchange_never_answers_is_asked_about_and_settle
         assert buy(gw, log, "after-the-silence")["cum_qty"] == "0.1"
     assert stack.gateway is not None
     assert "no answer from the exchange; asking the status" in stack.gateway.log()
+
+
+def test_an_order_in_the_throttle_queue_over_a_reconnect_is_sent_once_the_session_is_back(
+    proxied: tuple[LocalStack, FaultProxy],
+) -> None:
+    """The order never left the gateway, so reconciliation does not ask the exchange about
+    it (which would find no such order and close it); it goes out when its turn comes."""
+    stack, proxy = proxied
+    stack.gateway_overrides["throttle"] = {"limits": {"new_order": {"per_s": 0.125, "burst": 1}}}
+    with start(stack) as gw:
+        log = EventLog(gw)
+        rest(gw, "first")
+        rest(gw, "held")  # its turn comes in eight seconds
+        log.find("first", "order.accepted")
+        proxy.drop()
+        log.first(lambda e: e["type"] == "session.down")
+        log.first(lambda e: e["type"] == "session.up", timeout=6)
+        assert log.find("held", "order.accepted", timeout=15)["order_id"]
+        held = [e["type"] for e in log.seen if e.get("cl_ord_id") == "held"]
+        assert held == ["order.pending_new", "order.accepted"]
+        assert gw.status()["ready"]
+
+
+def test_a_refused_status_request_leaves_an_unanswered_order_open(
+    make_stack: StackFactory,
+) -> None:
+    """The exchange takes the order without a word, and then cannot serve the status request
+    the gateway sends after `orders.ack_timeout_s`: that says nothing about the order, which
+    is live at the exchange, so it stays pending rather than being reported rejected."""
+    stack = make_stack(sim={"unanswered": ["D"], "unavailable": ["H"]}, orders={"ack_timeout_s": 1})
+    with stack.client() as gw:
+        gw.subscribe(["orders", "errors"])
+        log = EventLog(gw)
+        rest(gw, "quiet")
+        error = log.first(lambda e: e["type"] == "exchange.error", timeout=10)
+        assert (error["cl_ord_id"], error["source"]) == ("quiet", "exception")
+        assert [o["status"] for o in gw.orders() if o["cl_ord_id"] == "quiet"] == ["pending_new"]
+        assert gw.status()["ready"]
+        gw.cancel_order(cl_ord_id="quiet")  # it is there to cancel
+        assert log.find("quiet", "order.canceled")["leaves_qty"] == "0"
+        assert not [e for e in log.seen if e["type"] == "order.rejected"]
+    assert stack.gateway is not None
+    assert "order status request refused; the order is left as it is" in stack.gateway.log()
+
+
+def test_an_unreadable_fill_during_reconciliation_is_found_by_a_check_after_it(
+    proxied: tuple[LocalStack, FaultProxy],
+) -> None:
+    """After a reconnect the answer to the first status request goes astray, so
+    reconciliation waits; meanwhile another firm fills the order and the fill arrives
+    garbled. The answers under way cannot be trusted to include it, so once this
+    reconciliation is over the gateway asks again, and the fill is reported."""
+    stack, proxy = proxied
+    stack.sim_overrides["accounts"] = [OTHER_FIRM]
+    stack.gateway_overrides["session"] = {"port": proxy.port, "reconcile_timeout_s": 4}
+    lost: list[bytes] = []
+
+    def lose_first_status_and_garble_the_fill(
+        fields: list[tuple[int, bytes]],
+    ) -> list[tuple[int, bytes]] | None:
+        values = dict(fields)
+        if values.get(35) != b"8" or values.get(11) != b"mine":
+            return fields
+        if values.get(150) == b"I" and not lost:  # made an answer about no order of ours
+            lost.append(values[17])
+            return [(tag, b"elsewhere" if tag in (11, 37) else value) for tag, value in fields]
+        if values.get(150) not in (b"0", b"I"):  # the fill
+            return [(tag, b"1e" if tag == 14 else value) for tag, value in fields]
+        return fields
+
+    with start(stack) as gw:
+        log = EventLog(gw)
+        gw.new_order(
+            cl_ord_id="mine", symbol="LTC/USD", side="sell", type="limit", qty="1", price="80"
+        )
+        log.find("mine", "order.accepted")
+        other = another_gateway(stack, "other", session={"sender_comp_id": OTHER_FIRM["comp_id"]})
+        other.api_key, other.secret = OTHER_FIRM["api_key"], OTHER_FIRM["secret_key"]
+        other.start_gateway()
+        try:
+            with other.client() as taker:
+                proxy.rewrite = lose_first_status_and_garble_the_fill
+                proxy.drop()
+                log.first(lambda e: e["type"] == "session.up", timeout=15)
+                wait_until(lambda: lost, 5, "the first status answer to go astray")
+                assert gw.status()["reconciling"] == 1
+                taker.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="80")
+                filled = log.find("mine", "order.filled", timeout=20)
+                assert (filled["cum_qty"], filled["last_px"]) == ("1", "80")
+        finally:
+            other.stop()
+    assert stack.gateway is not None
+    assert "open orders to be asked about again after this check" in stack.gateway.log()

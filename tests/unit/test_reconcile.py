@@ -10,6 +10,7 @@ from fixgw.domain import (
     Event,
     ExecKind,
     ExecutionReport,
+    OrderEvent,
     OrderStatus,
     Side,
     utc_now,
@@ -125,3 +126,23 @@ def test_a_check_asks_about_a_few_orders_and_settles_them_while_orders_keep_flow
         ("OrderAccepted", "ack-lost"),
         ("OrderRejected", "order-lost"),
     ]
+
+
+def test_a_refused_status_request_leaves_the_order_as_it_is_and_is_not_waited_for() -> None:
+    async def scenario() -> tuple[bool, list[Event], OrderStatus]:
+        tracker = tracker_with_open_orders("a", "b")
+        _, query = recording_query()
+        events: list[Event] = []
+        reconciler = Reconciler(tracker, query, events.append, timeout_s=30)
+        reconciler.start()
+        assert reconciler.on_status(status("a", OrderStatus.NEW, "0"))
+        assert reconciler.asking("b")
+        reconciler.refused("b")
+        order = tracker.get("b")
+        assert order is not None and not reconciler.asking("b")
+        return reconciler.ready, events, order.status
+
+    ready, events, left = asyncio.run(scenario())
+    assert ready
+    assert [e.cl_ord_id for e in events if isinstance(e, OrderEvent)] == ["a"]
+    assert left is OrderStatus.PENDING_NEW

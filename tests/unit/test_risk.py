@@ -93,3 +93,36 @@ def test_the_reject_policy_refuses_at_once() -> None:
     assert throttle.admit("cancel", 0.0) == 0.0
     assert throttle.admit("cancel", 0.5) is None
     assert throttle.admit("cancel", 1.01) == 0.0
+
+
+def test_a_withdrawn_message_gives_back_its_place_and_its_token() -> None:
+    throttle = Throttle(
+        msgspec.convert(
+            {"limits": {"new_order": {"per_s": 1, "burst": 1}}, "queue_max": 1}, ThrottleConfig
+        )
+    )
+    assert throttle.admit("new_order", 0.0) == 0.0
+    assert throttle.admit("new_order", 0.0) == pytest.approx(1.0)
+    assert throttle.admit("new_order", 0.0) is None  # the queue is full
+    throttle.release("new_order")
+    assert throttle.queued() == 0
+    assert throttle.admit("new_order", 0.0) == pytest.approx(1.0)  # its turn, not a later one
+
+
+def test_new_limits_apply_to_a_running_bucket_and_queued_messages_keep_their_place() -> None:
+    throttle = Throttle(
+        msgspec.convert({"limits": {"new_order": {"per_s": 1, "burst": 1}}}, ThrottleConfig)
+    )
+    assert throttle.admit("new_order", 0.0) == 0.0
+    assert throttle.admit("new_order", 0.0) == pytest.approx(1.0)
+    throttle.reconfigure(
+        msgspec.convert({"limits": {"new_order": {"per_s": 10, "burst": 5}}}, ThrottleConfig), 0.5
+    )
+    assert throttle.queued() == 1  # still counted until it is sent
+    # half a token came at the old rate; the debt of the queued one is paid at the new rate
+    assert throttle.admit("new_order", 0.5) == pytest.approx(0.15)
+    throttle.reconfigure(msgspec.convert({}, ThrottleConfig), 1.0)
+    assert throttle.admit("new_order", 1.0) == 0.0  # no limit any more
+    throttle.sent_queued("new_order")
+    throttle.sent_queued("new_order")
+    assert throttle.queued() == 0

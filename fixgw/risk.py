@@ -125,7 +125,7 @@ class Throttle:
         token it took are given back."""
         bucket = self._buckets[kind]
         bucket.queued -= 1
-        bucket.tokens = min(bucket.burst, bucket.tokens + 1)
+        bucket.tokens = min(float(bucket.burst), bucket.tokens + 1)
 
     def reconfigure(self, config: ThrottleConfig, now: float) -> None:
         """New limits for the buckets there are, from `now` on. Messages already queued keep
@@ -135,10 +135,12 @@ class Throttle:
         for kind, bucket in self._buckets.items():
             limit = config.limits.get(kind)
             if limit is not None:
-                bucket.tokens = min(bucket.burst, bucket.tokens + (now - bucket.at) * bucket.rate)
+                bucket.tokens = min(
+                    float(bucket.burst), bucket.tokens + (now - bucket.at) * bucket.rate
+                )
                 bucket.at = now
-                bucket.rate, bucket.burst = limit.per_s, limit.burst
-                bucket.tokens = min(bucket.tokens, bucket.burst)
+                bucket.rate, bucket.burst = float(limit.per_s), float(limit.burst)
+                bucket.tokens = min(bucket.tokens, float(bucket.burst))
 
     def queued(self) -> int:
         return sum(b.queued for b in self._buckets.values())

@@ -93,3 +93,16 @@ def test_the_reject_policy_refuses_at_once() -> None:
     assert throttle.admit("cancel", 0.0) == 0.0
     assert throttle.admit("cancel", 0.5) is None
     assert throttle.admit("cancel", 1.01) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("limits", "needs"),
+    [
+        ({"max_notional": "40000"}, True),  # a market order's notional needs a price
+        ({"price_band_pct": "1"}, True),
+        ({"max_qty": "2", "sides": ["buy"]}, False),
+    ],
+)
+def test_every_limit_that_needs_a_price_asks_for_one(limits: dict[str, str], needs: bool) -> None:
+    check = PreTradeCheck(msgspec.convert({"symbols": {"BTC/USD": limits}}, RiskConfig))
+    assert check.needs_reference("BTC/USD") is needs

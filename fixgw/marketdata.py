@@ -152,7 +152,7 @@ class MarketData:
             raise RequestError(
                 f"no market data for {symbol} from the exchange within {within_s}s", code="timeout"
             ) from None
-        except RequestError:
+        except (RequestError, asyncio.CancelledError):
             self.unsubscribe(client, symbol, added)
             raise
 

@@ -87,7 +87,7 @@ log = structlog.get_logger("fixgw.gateway")
 
 
 RISK_HOLDER = "risk"
-"""Holds market-data streams open for the price band's reference price."""
+"""Holds market-data streams open for the risk checks' reference price."""
 
 RELOADABLE = (
     "symbols",
@@ -307,9 +307,16 @@ class Gateway:
             self.session.disconnect()
 
     def _hold_reference_prices(self) -> None:
+        """Keep the book and trades of every symbol whose limits need a price subscribed,
+        and let go of those that no longer do (after a reload)."""
+        md, kinds = self.market_data, {"book", "trades"}
         for symbol in self.symbols:
             if self.pre_trade.needs_reference(symbol):
-                self.market_data.hold(RISK_HOLDER, symbol, {"book", "trades"})
+                md.hold(RISK_HOLDER, symbol, kinds)
+        for symbol in list(md.books):
+            held = RISK_HOLDER in md.holders(symbol, "book")
+            if held and (symbol not in self.symbols or not self.pre_trade.needs_reference(symbol)):
+                md.release(RISK_HOLDER, symbol, kinds)
 
     # ------------------------------------------------------------ reload
 

@@ -5,6 +5,12 @@ first client to want either starts it, the last to leave ends it. Each symbol's 
 built from the snapshot and the incremental refreshes. A book that breaks (crossed, an
 update for a level it does not hold) or falls silent for `stale_after_s` is announced as
 stale and asked for afresh; so is every book after a reconnect.
+
+The reference price the risk checks use is only ever taken from a live stream: the last
+trade seen on the current request, else the mid of a live book. A stream that stops, is
+asked for afresh, is refused, or loses its session forgets what it knew. Streams the
+gateway holds for itself (`hold`) come back after a refusal: asked for again on the next
+tick after a backoff, and at every logon.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ log = structlog.get_logger("fixgw.marketdata")
 BOOK = "book"
 TRADES = "trades"
 _KINDS = {BOOK: (MdEntryKind.BID, MdEntryKind.ASK), TRADES: (MdEntryKind.TRADE,)}
+HOLD_RETRY_FLOOR_S = 1.0
+HOLD_RETRY_CEILING_S = 60.0
 
 
 @dataclass(slots=True)
@@ -58,6 +66,14 @@ class _Stream:
     requested_at: float = 0.0
     last_update: float = 0.0
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Retry:
+    """A held stream the exchange refused: when to ask again, and the wait after that."""
+
+    due: float | None
+    backoff_s: float
 
 
 class MarketData:
@@ -86,6 +102,11 @@ class MarketData:
         self._new_req_id = ClOrdIdGenerator(prefix="md")
         self.session_up = False
         self.last_trade: dict[str, Decimal] = {}
+        """The last trade on each symbol's live trades stream; forgotten when it stops."""
+        self._last_trade_at: dict[str, float] = {}
+        self._holds: dict[tuple[str, str], set[Hashable]] = {}
+        """Holders that keep a stream whatever happens to it (`hold`)."""
+        self._retries: dict[tuple[str, str], _Retry] = {}
 
     def set_symbols(self, symbols: frozenset[str]) -> None:
         """New symbols get a book; a dropped one keeps serving clients already on it."""
@@ -107,11 +128,15 @@ class MarketData:
     async def subscribe(
         self, client: Hashable, symbol: str, what: AbstractSet[str], within_s: float
     ) -> None:
-        """Returns once every stream asked for is live; raises if the exchange refuses one."""
+        """Returns once every stream asked for is live; raises if the exchange refuses one.
+        On failure the client leaves only the streams this call added it to."""
         waits: list[asyncio.Future[None]] = []
+        added: set[str] = set()
         for kind in sorted(what):
             stream = self._streams.setdefault((symbol, kind), _Stream(symbol, kind))
-            stream.clients.add(client)
+            if client not in stream.clients:
+                stream.clients.add(client)
+                added.add(kind)
             if stream.md_req_id is None:
                 self._start(stream)
             if not stream.live:
@@ -123,12 +148,12 @@ class MarketData:
         try:
             await asyncio.wait_for(asyncio.gather(*waits), within_s)
         except TimeoutError:
-            self.unsubscribe(client, symbol, what)
+            self.unsubscribe(client, symbol, added)
             raise RequestError(
                 f"no market data for {symbol} from the exchange within {within_s}s", code="timeout"
             ) from None
-        except RequestError:
-            self.unsubscribe(client, symbol, what)
+        except (RequestError, asyncio.CancelledError):
+            self.unsubscribe(client, symbol, added)
             raise
 
     def unsubscribe(self, client: Hashable, symbol: str, what: AbstractSet[str]) -> None:
@@ -141,17 +166,43 @@ class MarketData:
                 self._stop(stream)
 
     def hold(self, holder: Hashable, symbol: str, what: AbstractSet[str]) -> None:
-        """Keep streams open for the gateway itself (price checks), without waiting on them."""
+        """Keep streams open for the gateway itself (price checks), without waiting on them;
+        one the exchange refuses is asked for again (see `check_staleness`)."""
         for kind in sorted(what):
-            stream = self._streams.setdefault((symbol, kind), _Stream(symbol, kind))
-            stream.clients.add(holder)
-            if stream.md_req_id is None:
-                self._start(stream)
+            self._holds.setdefault((symbol, kind), set()).add(holder)
+            self._attach(holder, symbol, kind)
 
-    def reference_price(self, symbol: str) -> Decimal | None:
-        """The last trade, else the mid of a live book, else None."""
-        if symbol in self.last_trade:
-            return self.last_trade[symbol]
+    def release(self, holder: Hashable, symbol: str, what: AbstractSet[str]) -> None:
+        """End a `hold`."""
+        for kind in what:
+            key = (symbol, kind)
+            holders = self._holds.get(key)
+            if holders is not None:
+                holders.discard(holder)
+                if not holders:
+                    del self._holds[key]
+                    self._retries.pop(key, None)
+        self.unsubscribe(holder, symbol, what)
+
+    def holders(self, symbol: str, kind: str) -> frozenset[Hashable]:
+        return frozenset(self._holds.get((symbol, kind), ()))
+
+    def _attach(self, holder: Hashable, symbol: str, kind: str) -> None:
+        stream = self._streams.setdefault((symbol, kind), _Stream(symbol, kind))
+        stream.clients.add(holder)
+        if stream.md_req_id is None:
+            self._start(stream)
+
+    def reference_price(self, symbol: str, now: float | None = None) -> Decimal | None:
+        """The last trade on a live trades stream if it is at most `stale_after_s` old (0:
+        any age), else the mid of a live book, else None."""
+        trades = self._streams.get((symbol, TRADES))
+        if trades is not None and trades.live:
+            last = self.last_trade.get(symbol)
+            if last is not None:
+                age = (time.monotonic() if now is None else now) - self._last_trade_at[symbol]
+                if self.stale_after_s <= 0 or age <= self.stale_after_s:
+                    return last
         stream = self._streams.get((symbol, BOOK))
         if stream is None or not stream.live:
             return None
@@ -189,6 +240,7 @@ class MarketData:
     def _start(self, stream: _Stream) -> None:
         stream.md_req_id = self._new_req_id()
         stream.live = False
+        self._forget_trades(stream)
         stream.requested_at = time.monotonic()
         self._by_req_id[stream.md_req_id] = stream
         if self.session_up:
@@ -201,7 +253,14 @@ class MarketData:
             self._by_req_id.pop(stream.md_req_id, None)
         if stream.what == BOOK:
             self.books[stream.symbol].clear()
+        self._forget_trades(stream)
         del self._streams[(stream.symbol, stream.what)]
+
+    def _forget_trades(self, stream: _Stream) -> None:
+        """A last trade is only a reference while the request that saw it is live."""
+        if stream.what == TRADES:
+            self.last_trade.pop(stream.symbol, None)
+            self._last_trade_at.pop(stream.symbol, None)
 
     def _send(self, stream: _Stream, subscription: MdSubscription) -> None:
         assert stream.md_req_id is not None
@@ -237,6 +296,10 @@ class MarketData:
         self.session_up = True
         for stream in list(self._streams.values()):
             self._start(stream)
+        for key, retry in self._retries.items():
+            if retry.due is not None:
+                retry.due = None
+                self._reattach(key)
 
     def on_session_down(self) -> None:
         self.session_up = False
@@ -244,6 +307,7 @@ class MarketData:
             if stream.md_req_id is not None:
                 self._by_req_id.pop(stream.md_req_id, None)
             stream.md_req_id = None
+            self._forget_trades(stream)
             was_live, stream.live = stream.live, False
             if stream.what == BOOK and was_live:
                 self._stale_gauge(stream.symbol).set(1)
@@ -252,9 +316,17 @@ class MarketData:
                 )
 
     def check_staleness(self, now: float | None = None) -> None:
-        if self.stale_after_s <= 0 or not self.session_up:
+        """The periodic tick: ask afresh for books silent too long, and again for held
+        streams the exchange refused once their backoff is over."""
+        if not self.session_up:
             return
         now = time.monotonic() if now is None else now
+        for key, retry in self._retries.items():
+            if retry.due is not None and retry.due <= now:
+                retry.due = None
+                self._reattach(key)
+        if self.stale_after_s <= 0:
+            return
         for stream in list(self._streams.values()):
             if stream.what != BOOK:
                 continue
@@ -282,6 +354,7 @@ class MarketData:
 
     def _went_live(self, stream: _Stream) -> None:
         stream.live = True
+        self._retries.pop((stream.symbol, stream.what), None)
         if stream.what == BOOK:
             self._stale_gauge(stream.symbol).set(0)
         stream.last_update = time.monotonic()
@@ -299,6 +372,7 @@ class MarketData:
             stream.last_update = now
             if trades:
                 self.last_trade[symbol] = trades[-1].price
+                self._last_trade_at[symbol] = now
             for trade in trades:
                 self._publish(
                     TradeReported(
@@ -340,4 +414,29 @@ class MarketData:
                 waiter.set_exception(error)
         stream.waiters.clear()
         stream.md_req_id = None
-        self._streams.pop((stream.symbol, stream.what), None)
+        key = (stream.symbol, stream.what)
+        self._forget_trades(stream)
+        if stream.what == BOOK:
+            self.books[stream.symbol].clear()
+        self._streams.pop(key, None)
+        if key in self._holds:
+            self._retry_later(key, time.monotonic())
+
+    def _retry_later(self, key: tuple[str, str], now: float) -> None:
+        retry = self._retries.get(key)
+        if retry is None:
+            retry = self._retries[key] = _Retry(None, HOLD_RETRY_FLOOR_S)
+        else:
+            retry.backoff_s = min(HOLD_RETRY_CEILING_S, retry.backoff_s * 2)
+        retry.due = now + retry.backoff_s
+        log.warning(
+            "held market data refused; asking again later",
+            symbol=key[0],
+            stream=key[1],
+            retry_in_s=retry.backoff_s,
+        )
+
+    def _reattach(self, key: tuple[str, str]) -> None:
+        symbol, kind = key
+        for holder in self._holds.get(key, ()):
+            self._attach(holder, symbol, kind)

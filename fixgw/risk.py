@@ -32,7 +32,10 @@ class PreTradeCheck:
         return self.config.symbols.get(symbol, self.config.default)
 
     def needs_reference(self, symbol: str) -> bool:
-        return self.limits(symbol).price_band_pct is not None
+        """Whether a limit on `symbol` needs a market price: a price band, or a notional cap
+        (a market order's notional is its qty at the reference price)."""
+        limits = self.limits(symbol)
+        return limits.price_band_pct is not None or limits.max_notional is not None
 
     def breach(
         self, order: SubmitOrder, reference: Decimal | None, open_orders: int

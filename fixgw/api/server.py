@@ -401,13 +401,14 @@ class ApiServer:
         md.validate(request.symbol, request.depth)
         what = set(request.what)
         topics = p.md_topics(request.symbol, what)
+        added = topics - client.topics  # on failure the client keeps what it had before
         client.topics |= topics
         self.gateway.bus.subscribe(client, topics)
         try:
             await md.subscribe(client, request.symbol, what, self.config.request_timeout_s)
         except RequestError:
-            self.gateway.bus.unsubscribe(client, topics)
-            client.topics -= topics
+            self.gateway.bus.unsubscribe(client, added)
+            client.topics -= added
             raise
         result: dict[str, Any] = {
             "symbol": request.symbol,

@@ -46,6 +46,9 @@ class _MdSubscription:
     md_req_id: str
     symbol: str
     depth: int
+    live: bool = False
+    """The first snapshot is in and sent; until then `task` waits for it."""
+    task: asyncio.Task[None] | None = None
 
 
 class Bridge:
@@ -243,6 +246,11 @@ class Bridge:
             if sub is not None:
                 self._release_book(sub)
             return
+        if (oms, md_req_id) in self._md:
+            self.acceptor.send(
+                oms, translate.market_data_reject(md_req_id, "MDReqID already in use", "1")
+            )
+            return
         symbols = [e[Tag.SYMBOL] for e in msg.groups.get(Tag.NO_RELATED_SYM, ())]
         if len(symbols) != 1:
             self.acceptor.send(
@@ -251,25 +259,38 @@ class Bridge:
             return
         depth = int(msg.fields.get(Tag.MARKET_DEPTH, "0") or 0)
         sub = _MdSubscription(oms, md_req_id, symbols[0], depth)
-        self._spawn(oms, msg, self._serve_book(sub, subscribe=kind == "1"))
+        # Known while it waits for the first snapshot, so that an unsubscribe or a logout
+        # then ends the wait (and the hold) instead of being lost.
+        self._md[(oms, md_req_id)] = sub
+        sub.task = self._spawn(oms, msg, self._serve_book(sub, subscribe=kind == "1"))
 
     async def _serve_book(self, sub: _MdSubscription, subscribe: bool) -> None:
         md = self.gateway.market_data
-        holder = f"bridge:{sub.oms}:{sub.md_req_id}"
         try:
             md.validate(sub.symbol, 0)
             await md.subscribe(
-                holder, sub.symbol, {"book"}, self.gateway.config.api.request_timeout_s
+                _holder(sub), sub.symbol, {"book"}, self.gateway.config.api.request_timeout_s
             )
         except FixgwError as exc:
+            self._forget(sub)
             self.acceptor.send(sub.oms, translate.market_data_reject(sub.md_req_id, exc.message))
             return
+        except BaseException:
+            self._forget(sub)
+            raise
         self._send_book(sub)
         if subscribe:
-            self._md[(sub.oms, sub.md_req_id)] = sub
+            sub.live = True
             self.gateway.bus.subscribe(self, [f"md:{sub.symbol}"])
         else:
-            md.unsubscribe(holder, sub.symbol, {"book"})
+            self._forget(sub)
+            md.unsubscribe(_holder(sub), sub.symbol, {"book"})
+
+    def _forget(self, sub: _MdSubscription) -> None:
+        """Out of `_md`, unless the OMS has since used its MDReqID for another request."""
+        key = (sub.oms, sub.md_req_id)
+        if self._md.get(key) is sub:
+            del self._md[key]
 
     def _send_book(self, sub: _MdSubscription) -> None:
         bids, asks = self.gateway.market_data.books[sub.symbol].levels(sub.depth)
@@ -277,11 +298,22 @@ class Bridge:
             sub.oms, translate.book_snapshot(sub.md_req_id, sub.symbol, bids, asks, sub.depth)
         )
 
-    def _release_book(self, sub: _MdSubscription) -> None:
-        self.gateway.market_data.unsubscribe(
-            f"bridge:{sub.oms}:{sub.md_req_id}", sub.symbol, {"book"}
+    def _send_unavailable(self, sub: _MdSubscription) -> None:
+        """A book that cannot be trusted goes out as an empty one: FIX 4.4 has no way to
+        pause a subscription, and a MarketDataRequestReject would end it."""
+        self.acceptor.send(
+            sub.oms, translate.book_snapshot(sub.md_req_id, sub.symbol, [], [], sub.depth)
         )
-        if not any(s.symbol == sub.symbol for s in self._md.values()):
+
+    def _release_book(self, sub: _MdSubscription) -> None:
+        """Ends a subscription taken out of `_md`: a wait for its first snapshot is
+        cancelled, which takes its hold back; a live one lets go of its hold."""
+        if not sub.live:
+            if sub.task is not None:
+                sub.task.cancel()
+            return
+        self.gateway.market_data.unsubscribe(_holder(sub), sub.symbol, {"book"})
+        if not any(s.symbol == sub.symbol and s.live for s in self._md.values()):
             self.gateway.bus.unsubscribe(self, [f"md:{sub.symbol}"])
 
     def _oms_gone(self, oms: str) -> None:
@@ -299,7 +331,9 @@ class Bridge:
                     except FixgwError as exc:
                         log.error("cancel on OMS disconnect failed", error=exc.message)
 
-    def _spawn(self, oms: str, msg: FixMessage, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(
+        self, oms: str, msg: FixMessage, work: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
         """Runs `work` (which waits on the exchange); if it fails, `msg` is answered as
         `_on_oms_message` answers a message it fails on."""
 
@@ -313,6 +347,7 @@ class Bridge:
         task = self.loop.create_task(guarded())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # ------------------------------------------------------------ to the OMS
 
@@ -322,15 +357,28 @@ class Bridge:
             event = _decode(line)
             kind = event["type"]
             if kind.startswith("md."):
-                for sub in self._md.values():
-                    if sub.symbol == event.get("symbol"):
-                        self._send_book(sub)
+                self._market_data(kind, event)
             elif kind == "order.cancel_rejected":
                 self._cancel_rejected(event)
             elif kind not in SKIPPED_EVENTS:
                 self._order_event(event)
         except Exception:
             log.exception("event not bridged", line=line[:300])
+
+    def _market_data(self, kind: str, event: dict[str, Any]) -> None:
+        """A stale book goes out empty until a fresh snapshot; a refused stream ends the
+        OMS's subscription with a MarketDataRequestReject (Y)."""
+        subs = [s for s in self._md.values() if s.live and s.symbol == event.get("symbol")]
+        for sub in subs:
+            if kind == "md.stale":
+                self._send_unavailable(sub)
+            elif kind == "md.rejected":
+                del self._md[(sub.oms, sub.md_req_id)]
+                self._release_book(sub)
+                text = f"the exchange refused market data: {event.get('text') or event['reason']}"
+                self.acceptor.send(sub.oms, translate.market_data_reject(sub.md_req_id, text, None))
+            else:  # md.snapshot or md.delta: only a live book has them
+                self._send_book(sub)
 
     def _owner(self, cl_ord_id: str) -> tuple[str, str] | None:
         for oms, prefix in self.prefixes.items():
@@ -374,3 +422,7 @@ class Bridge:
                 message, event.get("text") or str(event["reason"]), event.get("order_id"), status
             ),
         )
+
+
+def _holder(sub: _MdSubscription) -> str:
+    return f"bridge:{sub.oms}:{sub.md_req_id}"

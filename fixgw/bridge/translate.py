@@ -256,12 +256,13 @@ def book_snapshot(
     )
 
 
-def market_data_reject(md_req_id: str, text: str, reason: str = "0") -> FixMessage:
-    """MarketDataRequestReject (Y); reason 0 unknown symbol, 5 unsupported request type."""
-    return FixMessage(
-        msg_type="Y",
-        fields={Tag.MD_REQ_ID: md_req_id, Tag.MD_REQ_REJ_REASON: reason, Tag.TEXT: text},
-    )
+def market_data_reject(md_req_id: str, text: str, reason: str | None = "0") -> FixMessage:
+    """MarketDataRequestReject (Y); reason 0 unknown symbol, 1 duplicate MDReqID, 5
+    unsupported request type, None: no standard reason fits (Text says why)."""
+    fields = {Tag.MD_REQ_ID: md_req_id, Tag.TEXT: text}
+    if reason is not None:
+        fields[Tag.MD_REQ_REJ_REASON] = reason
+    return FixMessage(msg_type="Y", fields=fields)
 
 
 def business_reject(msg: FixMessage, reason: str, text: str) -> FixMessage:

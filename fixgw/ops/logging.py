@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import msgspec
 import structlog
@@ -58,34 +58,152 @@ def info_lines(logger: Any, lines: Sequence[tuple[str, Mapping[str, Any]]]) -> N
     out.flush()
 
 
+class _Config:
+    """What every logger reads on each line: the level, and where rendered lines go.
+
+    structlog caches each logger on first use, with the wrapper, processors and output it
+    had then (`cache_logger_on_first_use`, which the per-line cost needs). So the loggers
+    share this one object, the one processor list and one `_Out`, which `configure` changes
+    in place: a level or format reloaded by SIGHUP applies to loggers already in use."""
+
+    def __init__(self) -> None:
+        self.level = logging.INFO
+        self.binary: BinaryIO | None = None
+        """JSON lines as bytes to this stream; None: text to stderr."""
+
+
+_config = _Config()
+_processors: list[Any] = []
+
+
+class _Out:
+    """structlog's logger: writes each rendered line where `_config` says now."""
+
+    def msg(self, message: str | bytes) -> None:
+        binary = _config.binary
+        if isinstance(message, bytes) and binary is not None:
+            binary.write(message + b"\n")
+            binary.flush()
+        else:
+            text = message.decode() if isinstance(message, bytes) else message
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+
+    def debug(self, message: str | bytes) -> None:
+        self.msg(message)
+
+    def info(self, message: str | bytes) -> None:
+        self.msg(message)
+
+    def warning(self, message: str | bytes) -> None:
+        self.msg(message)
+
+    def error(self, message: str | bytes) -> None:
+        self.msg(message)
+
+    def critical(self, message: str | bytes) -> None:
+        self.msg(message)
+
+
+_out = _Out()
+_PASS_ALL: Any = structlog.make_filtering_bound_logger(logging.NOTSET)
+
+
+class _Filtered:
+    """structlog's wrapper class: drops lines below `_config.level`, as read at each call
+    (one comparison), and hands the rest to structlog's own bound logger."""
+
+    def __init__(self, logger: Any, processors: Any = None, context: Any = None) -> None:
+        self._inner: Any = _PASS_ALL(logger, processors=processors, context=context)
+
+    def is_enabled_for(self, level: int) -> bool:
+        return level >= _config.level
+
+    def get_effective_level(self) -> int:
+        return _config.level
+
+    def debug(self, event: str, *args: Any, **kw: Any) -> Any:
+        if _config.level > logging.DEBUG:
+            return None
+        return self._inner.debug(event, *args, **kw)
+
+    def info(self, event: str, *args: Any, **kw: Any) -> Any:
+        if _config.level > logging.INFO:
+            return None
+        return self._inner.info(event, *args, **kw)
+
+    def warning(self, event: str, *args: Any, **kw: Any) -> Any:
+        if _config.level > logging.WARNING:
+            return None
+        return self._inner.warning(event, *args, **kw)
+
+    def error(self, event: str, *args: Any, **kw: Any) -> Any:
+        if _config.level > logging.ERROR:
+            return None
+        return self._inner.error(event, *args, **kw)
+
+    def exception(self, event: str, *args: Any, **kw: Any) -> Any:
+        if _config.level > logging.ERROR:
+            return None
+        return self._inner.exception(event, *args, **kw)
+
+    def critical(self, event: str, *args: Any, **kw: Any) -> Any:
+        if _config.level > logging.CRITICAL:
+            return None
+        return self._inner.critical(event, *args, **kw)
+
+    def log(self, level: int, event: str, *args: Any, **kw: Any) -> Any:
+        if _config.level > level:
+            return None
+        return self._inner.log(level, event, *args, **kw)
+
+    def bind(self, **new_values: Any) -> _Filtered:
+        return self._rewrap(self._inner.bind(**new_values))
+
+    def new(self, **new_values: Any) -> _Filtered:
+        return self._rewrap(self._inner.new(**new_values))
+
+    def unbind(self, *keys: str) -> _Filtered:
+        return self._rewrap(self._inner.unbind(*keys))
+
+    @staticmethod
+    def _rewrap(inner: Any) -> _Filtered:
+        wrapped = _Filtered(None)
+        wrapped._inner = inner
+        return wrapped
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
+    """Set up logging, or change its level and format (SIGHUP) for every logger."""
     global _batch_out
     json_lines = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     binary = getattr(sys.stderr, "buffer", None) if json_lines else None
     number = logging.getLevelNamesMapping()[level.upper()]
-    _batch_out = binary if number <= logging.INFO else None
     renderer: Any
-    logger_factory: Any
     if binary is not None:
         renderer = structlog.processors.JSONRenderer(serializer=_json_bytes)
-        logger_factory = structlog.BytesLoggerFactory(file=binary)
+    elif json_lines:
+        renderer = structlog.processors.JSONRenderer(serializer=_json_text)
     else:
-        renderer = (
-            structlog.processors.JSONRenderer(serializer=_json_text)
-            if json_lines
-            else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-        )
-        logger_factory = structlog.PrintLoggerFactory(file=sys.stderr)
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    _config.level = number
+    _config.binary = binary
+    _batch_out = binary if number <= logging.INFO else None
+    _processors[:] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact_secrets,
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        renderer,
+    ]
     structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact_secrets,
-            structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(number),
-        logger_factory=logger_factory,
+        processors=_processors,
+        wrapper_class=cast(Any, _Filtered),  # not structlog's BindableLogger: no _context
+        logger_factory=_logger_factory,
         cache_logger_on_first_use=True,
     )
+
+
+def _logger_factory(*_: Any) -> _Out:
+    return _out

@@ -154,3 +154,21 @@ def _close(s: socket.socket) -> None:
     with contextlib.suppress(OSError):
         s.shutdown(socket.SHUT_RDWR)
     s.close()
+
+
+_HEADER_TAGS = frozenset({34, 43, 49, 50, 52, 56, 57, 97, 115, 122, 128})
+
+
+def is_snapshot(fields: list[tuple[int, bytes]], symbol: bytes, book: bool) -> bool:
+    """A MarketDataSnapshot (W) for `symbol`: of a book (bids or offers) or of trades only
+    (no entries: the simulator sends none for trades)."""
+    found = dict(fields)
+    return found.get(35) == b"W" and found.get(55) == symbol and (found.get(268) != b"0") is book
+
+
+def md_refusal(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """A MarketDataRequestReject (Y) in place of the snapshot in `fields`, with its header
+    (and so its MsgSeqNum): the exchange refusing that request."""
+    md_req_id = dict(fields)[262]
+    header = [(tag, value) for tag, value in fields if tag in _HEADER_TAGS]
+    return [(35, b"Y"), *header, (262, md_req_id), (281, b"0"), (58, b"refused by the proxy")]

@@ -182,6 +182,52 @@ def test_market_data_is_served_from_the_gateways_book(bridged: tuple[LocalStack,
     assert oms.wait_for(lambda m: m.msg_type == "Y" and m.fields[262] == "md-2")
 
 
+BOOK_REQUEST = {267: ({269: "0"}, {269: "1"}), 146: ({55: "BTC/USD"},)}
+SEEDED = {("0", "29990", "1.5"), ("0", "29980", "0.3"), ("1", "30010", "1.2")}
+
+
+def test_a_book_that_cannot_be_trusted_goes_to_the_oms_empty_until_it_is_fresh(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    stack, oms = bridged
+    assert stack.sim is not None
+    oms.send("V", {262: "md-s", 263: "1", 264: "0"}, BOOK_REQUEST)
+
+    def book(m: FixMessage) -> bool:
+        return m.msg_type == "W" and m.fields[262] == "md-s"
+
+    assert _levels(oms.wait_for(book)) == SEEDED
+    stack.sim.stop()  # the session drops: the gateway's book is stale
+    stale = oms.wait_for(lambda m: book(m) and not _levels(m), timeout=20)
+    assert all(_levels(m) in (SEEDED, set()) for m in oms.seen if book(m))
+    after = len(oms.seen)
+    stack.start_sim()
+    fresh = oms.wait_for(
+        lambda m: book(m) and any(x is m for x in oms.seen[after:]) and bool(_levels(m)),
+        timeout=30,
+    )
+    assert stale is not fresh and _levels(fresh) == SEEDED
+
+
+def test_an_unsubscribe_while_the_first_snapshot_is_awaited_ends_the_hold(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    stack, oms = bridged
+    assert stack.sim is not None and stack.gateway is not None
+    stack.sim.stop()  # no snapshot can come while the session is down
+    wait_until(lambda: stack.status()["session"] != "up", 15, "the session to drop")
+    oms.send("V", {262: "md-gone", 263: "1", 264: "0"}, BOOK_REQUEST)
+    wait_until(lambda: "BTC/USD:book" in stack.status()["market_data"], 10, "the hold")
+    oms.send("V", {262: "md-gone", 263: "2", 264: "0"}, BOOK_REQUEST)
+    wait_until(lambda: stack.status()["market_data"] == {}, 2, "the hold to end at once")
+    stack.start_sim()
+    wait_until(lambda: stack.status()["ready"], 30, "the session again")
+    oms.send("V", {262: "md-later", 263: "0", 264: "0"}, BOOK_REQUEST)  # a snapshot only
+    assert _levels(oms.wait_for(lambda m: m.msg_type == "W" and m.fields[262] == "md-later"))
+    assert not [m for m in oms.seen if m.fields.get(262) == "md-gone"]
+    assert stack.status()["market_data"] == {}
+
+
 def _levels(msg: FixMessage) -> set[tuple[str, str, str]]:
     raw = msg.raw.split("\x01")
     entries, current = set(), []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import threading
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import EventLog, StackFactory
+from tests.integration.faultproxy import FaultProxy, is_snapshot, md_refusal
 
 pytestmark = pytest.mark.integration
 
@@ -64,6 +66,87 @@ def test_an_order_over_a_limit_is_refused_locally_and_never_reaches_the_exchange
         assert limit in refused.value.message
         rest(gw, "within")  # the same path, inside every limit
     assert sent_to_exchange(stack, last="within") == ["within"]
+
+
+def market_buy(gw: Client, cl_ord_id: str, qty: str) -> None:
+    gw.new_order(cl_ord_id=cl_ord_id, symbol="BTC/USD", side="buy", type="market", qty=qty)
+
+
+def book_live(gw: Client) -> bool:
+    return bool(gw.status()["market_data"]["BTC/USD:book"]["live"])
+
+
+def test_a_notional_cap_alone_keeps_a_price_for_market_orders(make_stack: StackFactory) -> None:
+    stack = make_stack(risk={"symbols": {"BTC/USD": {"max_notional": "40000"}}})
+    with stack.client() as gw:  # nobody subscribes: the gateway holds the book itself
+        wait_until(lambda: book_live(gw), 10, "the book held for the limit")
+        with pytest.raises(ApiError, match="max_notional"):
+            market_buy(gw, "too-big", "1.5")  # 45000 at the mid, 30000
+        market_buy(gw, "fits", "1")
+    assert sent_to_exchange(stack, last="fits") == ["fits"]
+
+
+def test_after_an_outage_a_market_order_is_checked_against_the_market_not_an_old_trade(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(start=False, risk={"symbols": {"BTC/USD": {"max_notional": "40000"}}})
+    proxy = FaultProxy(stack.sim_port)
+    stack.gateway_overrides["session"] = {"port": proxy.port}
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client("trader") as gw, stack.client("watcher") as watcher:
+            watcher.request("md_subscribe", symbol="BTC/USD", what=["book"])
+            gw.subscribe(["orders", "session"])
+            gw.request("md_subscribe", symbol="BTC/USD", what=["trades"])
+            log = EventLog(gw)
+            rest(gw, "sell", price="29990", side="sell", qty="1.3")  # trades at 29990
+            rest(gw, "buy", price="30010", qty="1.2")  # takes the only ask: trades at 30010
+            log.first(lambda e: e["type"] == "md.trade" and e["price"] == "30010")
+            gw.request("md_unsubscribe", symbol="BTC/USD", what=["trades"])
+            rest(gw, "ask", price="39000", side="sell")
+            rest(gw, "bid", price="38000")  # the market is now 38000 / 39000, with no trade
+            log.find("bid", "order.accepted")
+            proxy.drop()
+            down = log.first(lambda e: e["type"] == "session.down")
+            log.first(lambda e: e["type"] == "session.up" and e["seq"] > down["seq"], timeout=20)
+            wait_until(lambda: book_live(gw), 10, "the book again")
+            # 1.3 at the mid, 38500, is 50050; at the trade before the outage it was 39013
+            with pytest.raises(ApiError, match="max_notional"):
+                market_buy(gw, "market", "1.3")
+    finally:
+        proxy.close()
+    assert "market" not in sent_to_exchange(stack, last="bid")
+
+
+def test_a_held_book_the_exchange_refused_is_asked_for_again(make_stack: StackFactory) -> None:
+    stack = make_stack(start=False, risk={"symbols": {"BTC/USD": {"price_band_pct": "1"}}})
+    proxy = FaultProxy(stack.sim_port)
+    stack.gateway_overrides["session"] = {"port": proxy.port}
+    refusing = threading.Event()
+    refusing.set()
+    refused: list[bytes] = []
+
+    def refuse_the_book(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        if refusing.is_set() and is_snapshot(fields, b"BTC/USD", book=True):
+            refused.append(dict(fields)[262])
+            return md_refusal(fields)
+        return fields
+
+    proxy.rewrite = refuse_the_book
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client() as gw:
+            wait_until(lambda: bool(refused), 15, "the exchange to refuse the book")
+            with pytest.raises(ApiError, match="no_reference_price"):
+                rest(gw, "no-price", price="30000")
+            refusing.clear()
+            wait_until(lambda: book_live(gw), 15, "the held book to be asked for again")
+            rest(gw, "within-band", price="30000")
+    finally:
+        proxy.close()
+    assert sent_to_exchange(stack, last="within-band") == ["within-band"]
 
 
 def test_open_orders_are_capped(make_stack: StackFactory) -> None:

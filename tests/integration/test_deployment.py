@@ -67,6 +67,55 @@ def test_the_unit_runs_the_daemon_as_it_talks_to_systemd() -> None:
     assert run[0] == "/opt/fixgw/bin/fixgw" and run[1:3] == ["run", "--config"]
 
 
+EXAMPLE = ROOT / "config" / "fixgw.example.yaml"
+CREDENTIALS = "/run/credentials/fixgw.service/"
+"""Where systemd puts a unit's LoadCredential= files; the config reads them from there."""
+
+
+def install_steps() -> str:
+    readme = (ROOT / "README.md").read_text()
+    steps = readme.split("**systemd.**", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    return steps
+
+
+def test_the_example_config_passes_check_config_with_only_what_the_unit_provides(
+    tmp_path: Path,
+) -> None:
+    """ExecStartPre runs `check-config` on the example as the README installs it, with the
+    unit's Environment= and its LoadCredential= files and nothing else of ours: every secret
+    the example reads has to come from one of them, and each credential's source file has
+    to be put in place by the README's install steps."""
+    unit = unit_settings()
+    steps = install_steps()
+    assert "config/fixgw.example.yaml /etc/fixgw/fixgw.yaml" in steps
+    assert "config/fixgw.service /etc/systemd/system/" in steps  # the name in CREDENTIALS
+    check = shlex.split(unit["ExecStartPre"][0])
+    assert check == ["/opt/fixgw/bin/fixgw", "check-config", "/etc/fixgw/fixgw.yaml"]
+    assert "EnvironmentFile" not in unit
+    env = {"PATH": "/usr/bin:/bin"}
+    for line in unit.get("Environment", []):
+        env.update(assignment.split("=", 1) for assignment in shlex.split(line))
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    for spec in unit["LoadCredential"]:
+        name, source = spec.split(":", 1)
+        assert re.search(rf"^sudo install .* {re.escape(source)} ", steps, re.M), source
+        (credentials / name).write_text(f"value of {name}\n")
+    example = EXAMPLE.read_text()
+    assert CREDENTIALS in example
+    config = tmp_path / "fixgw.yaml"
+    config.write_text(example.replace(CREDENTIALS, f"{credentials}/"))
+    checked = subprocess.run(
+        [sys.executable, "-m", "fixgw", "check-config", str(config)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
 def dockerfile_lines() -> list[str]:
     return (DOCKER / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
 

@@ -13,6 +13,7 @@ from fixgw.api.client import ApiError, Client, apply_market_data
 from fixgw.book import OrderBook
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import EventLog, StackFactory
+from tests.integration.faultproxy import FaultProxy, is_snapshot, md_refusal
 
 pytestmark = pytest.mark.integration
 
@@ -145,6 +146,33 @@ def test_subscriptions_are_requested_again_after_the_simulator_restarts(stack: L
         snapshot = log.first(lambda e: e["type"] == "md.snapshot" and e["seq"] > stale["seq"])
     # The restarted simulator remembers its orders: the seeded book and the resting bid.
     assert (snapshot["bids"], snapshot["asks"]) == ([*SEEDED_BIDS, ["29000", "2"]], SEEDED_ASKS)
+
+
+def test_a_refused_resubscribe_leaves_the_feed_the_client_already_had(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(start=False)
+    proxy = FaultProxy(stack.sim_port)
+    stack.gateway_overrides["session"] = {"port": proxy.port}
+
+    def refuse_trades(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        return md_refusal(fields) if is_snapshot(fields, b"BTC/USD", book=False) else fields
+
+    proxy.rewrite = refuse_trades
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client() as gw:
+            gw.request("md_subscribe", symbol="BTC/USD", what=["book"])
+            with pytest.raises(ApiError) as err:  # asks for the book again, and the trades
+                gw.request("md_subscribe", symbol="BTC/USD", what=["book", "trades"])
+            assert err.value.code == "md_rejected"
+            assert streams(stack)["BTC/USD:book"]["clients"] == 1
+            gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="29000")
+            delta = EventLog(gw).first(lambda e: e["type"] == "md.delta")
+            assert delta["changes"] == [["new", "bid", "29000", "1"]]
+    finally:
+        proxy.close()
 
 
 def test_book_request_at_several_depths(stack: LocalStack) -> None:

@@ -9,9 +9,9 @@ import time
 import pytest
 import yaml
 
-from fixgw.api.client import ApiError
-from fixgw.testing import wait_until
-from tests.integration.conftest import StackFactory
+from fixgw.api.client import ApiError, Client
+from fixgw.testing import LocalStack, wait_until
+from tests.integration.conftest import EventLog, StackFactory
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +92,56 @@ def test_sighup_applies_new_throttle_rates_to_the_running_buckets(
         json.loads(line) for line in stack.gateway.log().splitlines() if "config reloaded" in line
     )
     assert "throttle.limits.new_order.per_s" in reloaded["applied"]
+
+
+def reload_log_level(stack: LocalStack, gw: Client, level: str, new_symbol: str) -> None:
+    """SIGHUP with `log.level` changed; a symbol added with it tells when the reload ran
+    (the log line that says so may be below the new level)."""
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    path = stack.root / "gateway.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["log"]["level"] = level
+    config["symbols"].append(new_symbol)
+    path.write_text(yaml.safe_dump(config))
+    stack.gateway.popen.send_signal(signal.SIGHUP)
+
+    def reloaded() -> bool:
+        gw.new_order(symbol=new_symbol, side="buy", type="limit", qty="1", price="1")
+        return True
+
+    wait_until(reloaded, 10, f"the reload to {level}")
+
+
+def test_sighup_applies_a_new_log_level_to_every_logger(make_stack: StackFactory) -> None:
+    """Every order event is logged at info; a refused order at warning."""
+    stack = make_stack(log={"level": "info"}, risk={"symbols": {"LTC/USD": {"sides": ["sell"]}}})
+    assert stack.gateway is not None
+
+    def logged(cl_ord_id: str) -> list[str]:
+        lines = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]  # type: ignore[union-attr]
+        return [x["level"] for x in lines if x.get("cl_ord_id") == cl_ord_id]
+
+    def accepted_then_refused(gw: Client, log: EventLog, name: str) -> None:
+        """An order, then (once its events are out) one a risk limit refuses: the refusal's
+        warning is logged after any line of the first order's."""
+        gw.new_order(
+            cl_ord_id=name, symbol="BTC/USD", side="buy", type="limit", qty="1", price="29000"
+        )
+        log.find(name, "order.accepted")
+        with pytest.raises(ApiError, match="side"):
+            gw.new_order(
+                cl_ord_id=f"{name}-refused", symbol="LTC/USD", side="buy", type="market", qty="1"
+            )
+        wait_until(lambda: logged(f"{name}-refused") == ["warning"], 10, f"{name}'s warning")
+
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        log = EventLog(gw)
+        accepted_then_refused(gw, log, "at-info")
+        assert logged("at-info") == ["info", "info"]  # pending_new, accepted
+        reload_log_level(stack, gw, "warning", "DOGE/USD")
+        accepted_then_refused(gw, log, "at-warning")
+        assert logged("at-warning") == []
+        reload_log_level(stack, gw, "info", "ETH/USD")
+        accepted_then_refused(gw, log, "at-info-again")
+        assert logged("at-info-again") == ["info", "info"]

@@ -4,6 +4,7 @@ an update for a missing level, and reports for requests that are no longer activ
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal as D
 from typing import Any
 
@@ -16,10 +17,16 @@ from fixgw.domain import (
     Event,
     LevelAction,
     LevelUpdate,
+    MarketDataRejectReport,
+    MdEntryKind,
+    MdRejectReason,
     MdSubscription,
     RequestMarketData,
+    Side,
+    Trade,
     utc_now,
 )
+from fixgw.errors import RequestError
 from fixgw.marketdata import MarketData
 from fixgw.ops.prometheus import Metrics
 
@@ -114,3 +121,152 @@ def test_a_good_update_becomes_one_delta_event() -> None:
     delta = rec.events[-1]
     assert type(delta).__name__ == "BookDelta"
     assert md.books["BTC/USD"].levels() == ([(D(99), D(3))], [(D(100), D(2)), (D(101), D(1))])
+
+
+# ------------------------------------------------------------ reference prices and holds
+
+
+def manager(rec: Recorder, stale_after_s: float = 5) -> MarketData:
+    md = MarketData(
+        frozenset({"BTC/USD"}),
+        lambda r: rec.requests.append(r) is None,
+        rec.events.append,
+        Metrics().book_stale.labels,
+        upstream_depth=0,
+        stale_after_s=stale_after_s,
+        max_depth=100,
+    )
+    md.on_session_up()
+    return md
+
+
+def snapshot_for(md: MarketData, request: RequestMarketData) -> None:
+    """The exchange's answer to `request`: the book 99 / 101, or no trades."""
+    book = MdEntryKind.BID in request.kinds
+    md.on_snapshot(
+        BookSnapshotReport(
+            md_req_id=request.md_req_id,
+            symbol=request.symbol,
+            bids=[(D(99), D(1))] if book else [],
+            asks=[(D(101), D(1))] if book else [],
+            trades=[],
+            ts=utc_now(),
+        )
+    )
+
+
+def subscribed(md: MarketData, rec: Recorder, client: str, what: set[str]) -> None:
+    """`client` subscribes to `what`; the exchange answers every request it makes."""
+
+    async def run() -> None:
+        asked = len(rec.requests)
+        task = asyncio.ensure_future(md.subscribe(client, "BTC/USD", what, within_s=5))
+        await asyncio.sleep(0)
+        for request in rec.requests[asked:]:
+            snapshot_for(md, request)
+        await task
+
+    asyncio.run(run())
+
+
+def trade(md: MarketData, rec: Recorder, price: str) -> None:
+    trades = next(
+        r for r in reversed(rec.requests) if r.kinds == (MdEntryKind.TRADE,) and r.subscription
+    )
+    md.on_update(
+        BookUpdateReport(
+            md_req_id=trades.md_req_id,
+            levels={},
+            trades={"BTC/USD": [Trade(price=D(price), size=D(1), aggressor=Side.BUY)]},
+            ts=utc_now(),
+        )
+    )
+
+
+def reject(md: MarketData, request: RequestMarketData) -> None:
+    md.on_reject(
+        MarketDataRejectReport(
+            md_req_id=request.md_req_id, reason=MdRejectReason.OTHER, text="no", ts=utc_now()
+        )
+    )
+
+
+def test_a_last_trade_is_a_reference_only_while_its_stream_is_live_and_it_is_recent() -> None:
+    rec = Recorder()
+    md = manager(rec, stale_after_s=5)
+    subscribed(md, rec, "client", {"book", "trades"})
+    assert md.reference_price("BTC/USD") == D(100)  # the mid, with no trade yet
+    trade(md, rec, "150")
+    assert md.reference_price("BTC/USD") == D(150)
+    # older than stale_after_s: the mid of the live book again
+    assert md.reference_price("BTC/USD", now=time.monotonic() + 6) == D(100)
+    md.on_session_down()
+    assert md.reference_price("BTC/USD") is None
+    md.on_session_up()  # asked again: nothing is known until the exchange answers
+    assert md.reference_price("BTC/USD") is None
+    for request in rec.requests[-2:]:
+        snapshot_for(md, request)
+    assert md.reference_price("BTC/USD") == D(100)  # the trade before the outage is gone
+    trade(md, rec, "150")
+    md.unsubscribe("client", "BTC/USD", {"book", "trades"})
+    assert md.reference_price("BTC/USD") is None
+    subscribed(md, rec, "client", {"trades"})
+    assert md.reference_price("BTC/USD") is None  # not the trade from the stream that ended
+
+
+def test_a_failed_resubscribe_leaves_the_streams_the_client_already_had() -> None:
+    rec = Recorder()
+    md = manager(rec)
+    subscribed(md, rec, "client", {"book"})
+    book_id = rec.requests[-1].md_req_id
+
+    async def resubscribe() -> None:
+        task = asyncio.ensure_future(md.subscribe("client", "BTC/USD", {"book", "trades"}, 5))
+        await asyncio.sleep(0)
+        reject(md, rec.requests[-1])  # the trades request
+        with pytest.raises(RequestError):
+            await task
+
+    asyncio.run(resubscribe())
+    assert md.subscriptions_of("client") == [("BTC/USD", "book")]
+    assert md.status()["BTC/USD:book"] == {"clients": 1, "live": True, "md_req_id": book_id}
+    assert not [r for r in rec.requests if r.subscription is MdSubscription.UNSUBSCRIBE]
+
+
+def test_a_refused_hold_is_asked_for_again_with_backoff_and_at_logon() -> None:
+    rec = Recorder()
+    md = manager(rec)
+    md.hold("risk", "BTC/USD", {"book"})
+
+    def refused() -> tuple[float, float]:
+        before = time.monotonic()
+        reject(md, rec.requests[-1])
+        return before, time.monotonic()
+
+    before, after = refused()
+    assert md.status() == {} and type(rec.events[-1]).__name__ == "MarketDataRejected"
+    asked = len(rec.requests)
+    md.check_staleness(now=before + 0.9)
+    assert len(rec.requests) == asked
+    md.check_staleness(now=after + 1.01)
+    assert rec.requests[-1].subscription is MdSubscription.SUBSCRIBE
+    assert len(rec.requests) == asked + 1
+    before, after = refused()  # again: the wait doubles
+    md.check_staleness(now=after + 1.5)
+    assert len(rec.requests) == asked + 1
+    md.check_staleness(now=after + 2.01)
+    assert len(rec.requests) == asked + 2
+    refused()
+    md.on_session_down()
+    md.on_session_up()  # a logon asks at once
+    assert len(rec.requests) == asked + 3
+    snapshot_for(md, rec.requests[-1])
+    assert md.status()["BTC/USD:book"]["live"]
+    assert md.reference_price("BTC/USD") == D(100)
+    refused()  # live in between: back to the first wait
+    md.check_staleness(now=time.monotonic() + 1.01)
+    assert len(rec.requests) == asked + 4
+    refused()
+    md.release("risk", "BTC/USD", {"book"})
+    md.check_staleness(now=time.monotonic() + 100)
+    assert len(rec.requests) == asked + 4  # released: no longer asked for

@@ -162,3 +162,37 @@ def test_a_batch_of_info_lines_follows_the_level_and_the_console_format() -> Non
     console = _logged("info", "console")
     assert len(console) == 3 and all("order." in line for line in console)
     assert not any("s3cr3t" in line for line in console)
+
+
+_LOG_ACROSS_RECONFIGURES = """
+import logging
+import structlog
+from fixgw.ops.logging import configure
+log = structlog.get_logger("t")
+configure("warning", "json")
+log.info("info at warning")
+log.debug("debug at warning")
+print(log.is_enabled_for(logging.INFO), flush=True)
+configure("debug", "json")
+log.info("info at debug")
+log.debug("debug at debug")
+print(log.is_enabled_for(logging.DEBUG), flush=True)
+configure("warning", "console")
+log.info("info at warning again")
+log.warning("warning as a console line")
+"""
+
+
+def test_a_new_level_and_format_apply_to_loggers_already_in_use() -> None:
+    """structlog caches a logger on first use; `configure` again (SIGHUP) still reaches it."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LOG_ACROSS_RECONFIGURES],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert done.stdout.split() == ["False", "True"]
+    *lines, console = done.stderr.splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["info at debug", "debug at debug"]
+    assert "warning as a console line" in console and not console.startswith("{")

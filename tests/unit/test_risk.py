@@ -126,3 +126,16 @@ def test_new_limits_apply_to_a_running_bucket_and_queued_messages_keep_their_pla
     throttle.sent_queued("new_order")
     throttle.sent_queued("new_order")
     assert throttle.queued() == 0
+
+
+@pytest.mark.parametrize(
+    ("limits", "needs"),
+    [
+        ({"max_notional": "40000"}, True),  # a market order's notional needs a price
+        ({"price_band_pct": "1"}, True),
+        ({"max_qty": "2", "sides": ["buy"]}, False),
+    ],
+)
+def test_every_limit_that_needs_a_price_asks_for_one(limits: dict[str, str], needs: bool) -> None:
+    check = PreTradeCheck(msgspec.convert({"symbols": {"BTC/USD": limits}}, RiskConfig))
+    assert check.needs_reference("BTC/USD") is needs

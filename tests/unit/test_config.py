@@ -129,17 +129,16 @@ def test_sim_seed_prices_are_decimals_from_yaml_floats(tmp_path: Path) -> None:
         load_sim_config(path)
 
 
-def test_shipped_example_configs_are_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shipped_example_configs_are_valid(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2] / "config"
-    secret = tmp_path / "okcoin-secret"
-    secret.write_text("s\n")
+    text = (root / "fixgw.example.yaml").read_text()
+    for credential in ("okcoin-secret", "okcoin-api-key"):  # the systemd unit's credentials
+        (tmp_path / credential).write_text("s\n")
+        text = text.replace(
+            f"/run/credentials/fixgw.service/{credential}", str(tmp_path / credential)
+        )
     example = tmp_path / "fixgw.yaml"
-    example.write_text(
-        (root / "fixgw.example.yaml")
-        .read_text()
-        .replace("/run/credentials/fixgw.service/okcoin-secret", str(secret))
-    )
-    monkeypatch.setenv("OKCOIN_API_KEY", "k")
+    example.write_text(text)
     config = load_gateway_config(example)
     assert config.session.host == "api.okcoin.cn"
     assert load_sim_config(root / "sim.example.yaml").accounts[0].comp_id == "fixgw-demo"

@@ -8,10 +8,11 @@ initiator itself, and the bridge's QuickFIX threads reach it through an Inbox.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Hashable
+from collections import Counter, deque
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -38,6 +39,7 @@ from fixgw.config import (
 )
 from fixgw.domain import (
     AccountBalance,
+    AnyEvent,
     CancelOrder,
     CancelRejectReport,
     Event,
@@ -85,6 +87,9 @@ from fixgw.tls import Endpoint, Pipe, client_context
 
 log = structlog.get_logger("fixgw.gateway")
 
+
+TRADES_KEPT = 10_000
+"""Fills kept for `trades`, overall and per symbol: the most a request may ask for."""
 
 RISK_HOLDER = "risk"
 """Holds market-data streams open for the risk checks' reference price."""
@@ -157,7 +162,10 @@ class Gateway:
         self.journal = Journal(Path(config.journal.path), config.journal.fsync)
         self.bus = EventBus(self.journal)
         self.tracker = OrderTracker(config.orders.keep_closed)
-        self.tracker.restore(self.journal.events(prefix="order."))
+        self._fills: deque[dict[str, Any]] = deque(maxlen=TRADES_KEPT)
+        self._fills_of: dict[str, deque[dict[str, Any]]] = {}
+        """The last fills, and the last of each symbol, for `trades`."""
+        self.tracker.restore(self._noting_fills(self.journal.events(prefix="order.")))
         self.tracker.prune()
         self._status_of = {o.cl_ord_id: o.shown_status for o in self.tracker.all_orders()}
         self._status_counts = Counter(self._status_of.values())
@@ -467,26 +475,34 @@ class Gateway:
         return True
 
     def trades(self, symbol: str | None, limit: int) -> list[dict[str, Any]]:
-        """This gateway's fills, newest last, from the journal: the dialect has no trade
-        history message."""
-        fills = [
-            e
-            for e in self.journal.events(prefix="order.")
-            if isinstance(e, OrderPartiallyFilled | OrderFilled) and symbol in (None, e.symbol)
-        ]
-        return [
-            {
-                "ts": e.ts,
-                "exec_id": e.exec_id,
-                "cl_ord_id": e.cl_ord_id,
-                "order_id": e.order_id,
-                "symbol": e.symbol,
-                "side": e.side,
-                "qty": e.last_qty,
-                "price": e.last_px,
-            }
-            for e in fills[-limit:]
-        ]
+        """This gateway's fills, newest last (the dialect has no trade history message):
+        kept as they happen, and read from the journal at start, so that asking costs
+        nothing however long the journal grows."""
+        fills = self._fills if symbol is None else self._fills_of.get(symbol, deque())
+        return list(itertools.islice(fills, max(0, len(fills) - limit), None))
+
+    def _noting_fills(self, events: Iterable[AnyEvent]) -> Iterator[AnyEvent]:
+        for event in events:
+            if isinstance(event, OrderPartiallyFilled | OrderFilled):
+                self._note_fill(event)
+            yield event
+
+    def _note_fill(self, e: OrderPartiallyFilled | OrderFilled) -> None:
+        fill = {
+            "ts": e.ts,
+            "exec_id": e.exec_id,
+            "cl_ord_id": e.cl_ord_id,
+            "order_id": e.order_id,
+            "symbol": e.symbol,
+            "side": e.side,
+            "qty": e.last_qty,
+            "price": e.last_px,
+        }
+        self._fills.append(fill)
+        of_symbol = self._fills_of.get(e.symbol)
+        if of_symbol is None:
+            of_symbol = self._fills_of[e.symbol] = deque(maxlen=TRADES_KEPT)
+        of_symbol.append(fill)
 
     def _on_exchange_error(self, report: ExchangeErrorReport) -> None:
         """Publish it naming the request, and fail whatever waits on that request."""
@@ -1092,6 +1108,8 @@ class Gateway:
                 self._status_counts[event.status] += 1
             if isinstance(event, OrderRejected):
                 self.metrics.rejects.labels(f"order:{event.reason}").inc()
+            elif isinstance(event, OrderPartiallyFilled | OrderFilled):
+                self._note_fill(event)
         if events and log.is_enabled_for(logging.INFO):
             if not self._unlogged:
                 self.loop.call_soon(self._log_order_events)

@@ -125,7 +125,13 @@ def test_trades_are_this_gateways_fills(make_stack: StackFactory) -> None:
         EventLog(gw).find(cl_ord_id, "order.filled")
         trades = gw.request("trades", symbol="BTC/USD")["trades"]
         assert gw.request("trades", symbol="LTC/USD")["trades"] == []
+        assert gw.request("trades", limit=1)["trades"] == trades[-1:]
     assert [(t["qty"], t["price"], t["cl_ord_id"]) for t in trades] == [
         ("1.5", "29990", cl_ord_id),
         ("0.1", "29980", cl_ord_id),
     ]
+    assert stack.gateway is not None
+    stack.gateway.stop()
+    stack.start_gateway()
+    with stack.client() as gw:
+        assert gw.request("trades")["trades"] == trades  # read back from the journal

@@ -37,17 +37,22 @@ class Recorder:
         self.events: list[Event] = []
 
 
-def live_book(rec: Recorder) -> tuple[MarketData, str]:
+def manager(rec: Recorder, stale_after_s: float = 5) -> MarketData:
     md = MarketData(
         frozenset({"BTC/USD"}),
         lambda r: rec.requests.append(r) is None,
         rec.events.append,
         Metrics().book_stale.labels,
         upstream_depth=0,
-        stale_after_s=5,
+        stale_after_s=stale_after_s,
         max_depth=100,
     )
     md.on_session_up()
+    return md
+
+
+def live_book(rec: Recorder) -> tuple[MarketData, str]:
+    md = manager(rec)
 
     async def subscribe() -> None:
         task = asyncio.ensure_future(md.subscribe("client", "BTC/USD", {"book"}, within_s=5))
@@ -124,20 +129,6 @@ def test_a_good_update_becomes_one_delta_event() -> None:
 
 
 # ------------------------------------------------------------ reference prices and holds
-
-
-def manager(rec: Recorder, stale_after_s: float = 5) -> MarketData:
-    md = MarketData(
-        frozenset({"BTC/USD"}),
-        lambda r: rec.requests.append(r) is None,
-        rec.events.append,
-        Metrics().book_stale.labels,
-        upstream_depth=0,
-        stale_after_s=stale_after_s,
-        max_depth=100,
-    )
-    md.on_session_up()
-    return md
 
 
 def snapshot_for(md: MarketData, request: RequestMarketData) -> None:

@@ -29,6 +29,7 @@ from fixgw.qf import (
     ALWAYS_ON,
     VALIDATION,
     InlineInbox,
+    header_field,
     header_of,
     make_settings,
     msg_type_of,
@@ -90,6 +91,7 @@ class InitiatorSettings:
 ID_TAGS = (11, 8000, 262, 584)
 """ClOrdID, AccReqID, MDReqID, MassStatusReqID: what names a request we sent."""
 TEST_REQ_ID = 112
+MSG_SEQ_NUM = 34
 REF_MSG_TYPE = 372
 ADMIN_MSG_TYPES = frozenset("0123456A")
 POSS_DUP = "\x0143=Y\x01"
@@ -108,6 +110,9 @@ class SentLog:
         self._entries[seq] = (msg_type, raw)
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     def get(self, seq: int) -> tuple[str, dict[int, str]] | None:
         entry = self._entries.get(seq)
@@ -173,6 +178,8 @@ class _Application(fix.Application):  # type: ignore[misc]
         try:
             msg_type = self._count("out", message)
             if msg_type == "A":
+                if header_field(message, MSG_SEQ_NUM) == "1":
+                    self._sent.clear()  # numbering starts again: old entries name other messages
                 self._metrics.logon_attempts.inc()
                 self._put(Happening.LOGON_SENT)
                 self._test_requests.clear()
@@ -251,6 +258,8 @@ class ExchangeSession:
         self.sent = SentLog()
         self._app = _Application(settings, metrics, self.inbox, on_error, self.sent)
         settings.store_dir.mkdir(parents=True, exist_ok=True)
+        # QuickFIX keeps what it sends: the Logon's password, every order's Account (key,secret).
+        settings.store_dir.chmod(0o700)
         self._qf_settings = make_settings(
             {
                 "ConnectionType": "initiator",

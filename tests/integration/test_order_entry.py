@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import stat
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -297,6 +299,9 @@ def test_secrets_never_reach_the_logs(stack: LocalStack, gw: Client, events: Eve
         assert "it-secret-key" not in log
         assert "554=" not in log or "554=***" in log
     assert "fix out" in stack.gateway.log()  # debug message logging was on, masked
+    store = Path(stack.gateway_config()["session"]["store_dir"])
+    assert "it-secret-key" in "".join(f.read_text(errors="replace") for f in store.iterdir())
+    assert stat.S_IMODE(store.stat().st_mode) == 0o700  # so the store is the service's alone
 
 
 def test_logs_name_every_order_event_and_decode_fix_with_tag_names(

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import quickfix as fix
 
+from fixgw.config import bundled_dictionary
 from fixgw.fixmsg import SOH, FixMessage
+from fixgw.ops.prometheus import Metrics
 from fixgw.qf import InlineInbox, header_of, to_quickfix
-from fixgw.session import SentLog
+from fixgw.session import InitiatorSettings, SentLog, _Application
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "okcoin"
 
@@ -62,6 +64,40 @@ def test_a_reject_finds_the_request_it_names_by_sequence_number_until_it_is_evic
     assert sent.get(9) == ("D", {11: "gw-9"})
     assert sent.get(8) == ("D", {11: "gw-8"})
     assert sent.get(7) is None
+
+
+def _logon(seq: int) -> fix.Message:
+    logon = fix.Message()
+    logon.getHeader().setField(fix.MsgType("A"))
+    logon.getHeader().setField(fix.MsgSeqNum(seq))
+    return logon
+
+
+@pytest.mark.parametrize(("logon_seq", "kept"), [(1, False), (42, True)])
+def test_a_logon_that_starts_the_numbering_again_empties_the_sent_log(
+    tmp_path: Path, logon_seq: int, kept: bool
+) -> None:
+    """After a reset, RefSeqNum 9 of a Reject names a new message, not the order sent as 9."""
+    sent = SentLog()
+    sent.record(9, "D", to_quickfix(FixMessage("D", {11: "gw-9", 55: "LTC/USD"})).toString())
+    settings = InitiatorSettings(
+        host="127.0.0.1",
+        port=1,
+        sender_comp_id="US",
+        target_comp_id="THEM",
+        heartbeat_s=30,
+        store_dir=tmp_path,
+        dictionary=bundled_dictionary(),
+        logout_timeout_s=1,
+        logon_fields={},
+    )
+    loop = asyncio.new_event_loop()
+    try:
+        app = _Application(settings, Metrics(), InlineInbox(loop, print), print, sent)
+        app.toAdmin(_logon(logon_seq), fix.SessionID("FIX.4.4", "US", "THEM"))
+    finally:
+        loop.close()
+    assert (sent.get(9) is not None) is kept
 
 
 @pytest.fixture

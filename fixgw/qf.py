@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import quickfix as fix
@@ -30,7 +33,23 @@ VALIDATION = {
     "ValidateFieldsOutOfOrder": "N",
 }
 
-ALWAYS_ON = {"StartTime": "00:00:00", "EndTime": "00:00:00"}
+ALWAYS_ON = {"StartTime": "00:00:00", "EndTime": "00:00:00", "NonStopSession": "Y"}
+"""QuickFIX runs a session by a schedule, and StartTime == EndTime alone makes it a daily
+one: at UTC midnight it logs out and sets both sequence numbers back to 1. NonStopSession
+stops that while running; `keep_store_across_days` stops it at a start on a later day."""
+
+_CREATION_TIME = re.compile(r"^\d{8}-\d{2}:\d{2}:\d{2}(\.\d+)?$")
+
+
+def keep_store_across_days(store_dir: Path) -> None:
+    """Call before QuickFIX opens the FileStore in `store_dir`.
+
+    A Session checks its schedule in its constructor, before NonStopSession is applied: a
+    store created on an earlier UTC day is reset there (sequence numbers back to 1, sent
+    messages gone). The store's creation time serves only that check, so it is set to now."""
+    for path in store_dir.glob("*.session"):
+        if _CREATION_TIME.match(path.read_text().strip()):
+            path.write_text(datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S") + "\n")
 
 
 def make_settings(

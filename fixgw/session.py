@@ -31,6 +31,7 @@ from fixgw.qf import (
     InlineInbox,
     header_field,
     header_of,
+    keep_store_across_days,
     make_settings,
     msg_type_of,
     raw_field,
@@ -300,6 +301,7 @@ class ExchangeSession:
         """`handled_up_to`: the exchange's last MsgSeqNum whose effects are journaled. If
         QuickFIX's store is past it (a crash in between), expect the next one again, so the
         logon asks the exchange to resend everything after it."""
+        keep_store_across_days(self.settings.store_dir)
         self.driver = LoopDrivenInitiator(
             self._loop,
             lambda: fix.SocketInitiator(self._app, self._store, self._qf_settings),

@@ -20,6 +20,7 @@ from fixgw.qf import (
     ALWAYS_ON,
     VALIDATION,
     Inbox,
+    keep_store_across_days,
     keep_thread_state,
     make_settings,
     msg_type_of,
@@ -143,6 +144,7 @@ class BridgeAcceptor:
         self._acceptor: Any = None
 
     def start(self) -> None:
+        keep_store_across_days(Path(self.config.store_dir))
         self._acceptor = fix.SocketAcceptor(self._app, self._store, self._settings)
         self._acceptor.start()
         log.info("FIX bridge listening", host=self.config.host, port=self.config.port)

@@ -32,6 +32,7 @@ from fixgw.okcoin.tags import MsgType, Tag
 from fixgw.qf import (
     ALWAYS_ON,
     VALIDATION,
+    keep_store_across_days,
     keep_thread_state,
     make_settings,
     msg_type_of,
@@ -576,6 +577,7 @@ class Simulator:
         self._acceptor: Any = None
 
     def start(self) -> None:
+        keep_store_across_days(Path(self.config.store_dir))
         self._acceptor = fix.SocketAcceptor(self.app, self._store, self._settings)
         self._acceptor.start()
         if self.tls_pipe is not None:

@@ -1,17 +1,23 @@
 """The session to the exchange across its outages: backoff between attempts, visible in
-`status` and the log, and the operator's sequence-number reset."""
+`status` and the log, the operator's sequence-number reset, and no other reset: not at a
+restart on a later day, not at UTC midnight."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
+from pathlib import Path
 
 import pytest
+import quickfix as fix
 
 from fixgw.api.client import ApiError
+from fixgw.config import standard_fix44_dictionary
+from fixgw.qf import ALWAYS_ON, make_settings
 from fixgw.testing import LocalStack, wait_until
-from tests.integration.conftest import StackFactory
+from tests.integration.conftest import StackFactory, in_own_process
 
 pytestmark = pytest.mark.integration
 
@@ -83,3 +89,83 @@ def test_sequence_numbers_reset_only_on_request_and_only_while_the_session_is_do
         stack.start_sim()
         assert gw.next_event(20)["type"] == "session.up"
         assert gw.status()["seq_nums"]["next_sender"] < before["next_sender"]
+
+
+def _stored_on_an_earlier_day(store: Path) -> None:
+    """What a store looks like to QuickFIX when its session began on an earlier UTC day."""
+    (session_file,) = store.glob("*.session")
+    session_file.write_text("20260101-12:00:00\n")
+
+
+def test_sequence_numbers_survive_a_restart_on_a_later_utc_day(make_stack: StackFactory) -> None:
+    """Sequence numbers go back to 1 only when the operator says so, not because the gateway
+    (or the exchange) started again on another day than its session began."""
+    stack = make_stack()
+    with stack.client() as gw:
+        for _ in range(3):
+            gw.request("account")
+        before = gw.status()["seq_nums"]
+    assert stack.gateway is not None and stack.sim is not None
+    stack.gateway.stop()
+    stack.sim.stop()
+    _stored_on_an_earlier_day(Path(stack.gateway_config()["session"]["store_dir"]))
+    _stored_on_an_earlier_day(stack.root / "sim-store")
+    stack.start_sim()
+    stack.start_gateway()  # logs on: the exchange took our numbers as they were
+    with stack.client() as gw:
+        after = gw.status()["seq_nums"]
+    assert after["next_sender"] > before["next_sender"] and after["next_target"] > 1
+
+
+def _cross_midnight(root: str) -> None:
+    """In a process of its own (QuickFIX's sessions are global to one): a session with
+    fixgw's settings whose day ends while it runs: its store is made to look as if it
+    began yesterday and read again, then QuickFIX's timer runs."""
+    sid = fix.SessionID("FIX.4.4", "US", "THEM")
+    settings = make_settings(
+        {
+            "ConnectionType": "initiator",
+            "FileStorePath": root,
+            "DataDictionary": str(standard_fix44_dictionary()),
+            **ALWAYS_ON,
+        },
+        {sid: {"SocketConnectHost": "127.0.0.1", "SocketConnectPort": 1, "HeartBtInt": 30}},
+    )
+    initiator = fix.SocketInitiator(_Quiet(), fix.FileStoreFactory(settings), settings)
+    session = fix.Session.lookupSession(sid)
+    session.setNextSenderMsgSeqNum(500)
+    session.setNextTargetMsgSeqNum(700)
+    _stored_on_an_earlier_day(Path(root))
+    session.refresh()  # QuickFIX reads the store again: its day is over
+    for _ in range(3):
+        initiator.poll()
+    print(json.dumps({"next_target": int(session.getExpectedTargetNum())}))
+    os._exit(0)
+
+
+class _Quiet(fix.Application):  # type: ignore[misc]
+    def onCreate(self, sessionID: fix.SessionID) -> None:
+        pass
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:
+        pass
+
+    def onLogout(self, sessionID: fix.SessionID) -> None:
+        pass
+
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        pass
+
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        pass
+
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        pass
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        pass
+
+
+def test_a_running_session_keeps_its_sequence_numbers_past_utc_midnight(tmp_path: Path) -> None:
+    """QuickFIX's default daily schedule would log out and start again from 1 at midnight."""
+    assert in_own_process(__name__, "_cross_midnight", str(tmp_path))["next_target"] == 700

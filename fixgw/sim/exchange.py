@@ -42,13 +42,11 @@ from fixgw.qf import (
 from fixgw.sim.accounts import Ledger
 from fixgw.sim.marketdata import MarketDataPublisher
 from fixgw.sim.matching import Fill, MatchingEngine, SimOrder
-from fixgw.sim.orderlog import OrderLog
+from fixgw.sim.orderlog import REFUSED, TAKEN, LoggedRequest, OrderLog
 from fixgw.tls import Endpoint, Pipe, server_context
 
 log = structlog.get_logger("fixgw.sim")
 
-
-_ORDER_CHANGING = frozenset({MsgType.NEW_ORDER_SINGLE, MsgType.ORDER_CANCEL_REQUEST})
 
 _REQUEST_ID_TAGS = (Tag.CL_ORD_ID, Tag.ACC_REQ_ID, Tag.MD_REQ_ID, Tag.MASS_STATUS_REQ_ID)
 """The tags that name a request; E1000 carries the first three."""
@@ -161,8 +159,6 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             elif handler is None or msg.msg_type in self.config.unsupported:
                 self._business_reject(msg, client)
             else:
-                if msg.msg_type in _ORDER_CHANGING:
-                    self.order_log.append(client, msg.raw)
                 self._silent = msg.msg_type in self.config.unanswered
                 try:
                     handler(msg, client)
@@ -171,17 +167,43 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         except Exception:
             self._failed("fromApp", message)
 
-    def _replay(self, commands: list[tuple[str, str]]) -> None:
+    def _replay(self, commands: list[LoggedRequest]) -> None:
         self._replaying = True
         try:
-            for client, raw in commands:
-                msg = parse(raw, GROUPS)
-                if client in self._accounts:
-                    self._handlers[msg.msg_type](msg, client)
+            for request in commands:
+                if request.outcome == REFUSED or request.client not in self._accounts:
+                    continue
+                msg = parse(request.raw, GROUPS)
+                self._handlers[msg.msg_type](msg, request.client)
+                if request.order_id is not None:
+                    self._check_replayed(request, msg)
         finally:
             self._replaying = False
         if commands:
             log.info("order log replayed", requests=len(commands))
+
+    def _check_replayed(self, request: LoggedRequest, msg: FixMessage) -> None:
+        """A taken order must come back under the id it was given (not so if the symbols,
+        seeded books or accounts were changed since): say so if it does not."""
+        assert request.order_id is not None
+        order = self.engine.orders.get(request.order_id)
+        if (
+            order is None
+            or order.owner != request.client
+            or order.cl_ord_id != msg.fields.get(Tag.CL_ORD_ID, "")
+        ):
+            log.warning(
+                "order log replay diverged: an order did not come back under its id",
+                order_id=request.order_id,
+                client=request.client,
+            )
+
+    def _record(
+        self, msg: FixMessage, client: str, outcome: str, order_id: str | None = None
+    ) -> None:
+        """Logs an order-changing request once decided, before anything is done or sent."""
+        if not self._replaying:
+            self.order_log.append(client, msg.raw, outcome, order_id)
 
     def _failed(self, where: str, message: fix.Message | None = None) -> None:
         self.errors += 1
@@ -199,8 +221,10 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         try:
             order = self._order_from(msg, client)
         except _Refused as refused:
+            self._record(msg, client, REFUSED)
             self._send_reject(msg, client, refused)
             return
+        self._record(msg, client, TAKEN, order.order_id)
         self._cl_ord_ids.setdefault(client, set()).add(cl_ord_id)
         self._report(order, ExecKind.NEW)
         fills: list[Fill] = []
@@ -253,10 +277,12 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         orig = f.get(Tag.ORIG_CL_ORD_ID, "")
         order = self._find(client, f.get(Tag.ORDER_ID)) or self._find(client, orig)
         if order is None:
+            self._record(msg, client, REFUSED)
             self._cancel_reject(
                 msg, client, None, CancelRejectReason.UNKNOWN_ORDER, "unknown order"
             )
         elif order.status.is_terminal:
+            self._record(msg, client, REFUSED)
             self._cancel_reject(
                 msg,
                 client,
@@ -265,6 +291,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
                 f"order is {order.status}",
             )
         else:
+            self._record(msg, client, TAKEN)
             self.engine.cancel(order)
             self._report(
                 order,

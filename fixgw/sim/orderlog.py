@@ -1,14 +1,18 @@
 """The simulator's memory across restarts, a crash included.
 
 Every order-changing request (NewOrderSingle, OrderCancelRequest) is appended, as received,
-before it is handled; with the order-id stem written first. At start the simulator replays
-them through its deterministic matching engine with reports switched off, which rebuilds
-books, orders and balances exactly as they were. What it had sent stays in QuickFIX's own
-store, which resends it to a client that asks.
+with what the simulator decided (taken, with the order id it gave, or refused), once decided
+and before anything is done or reported; the order-id stem is written first. At start the
+simulator replays the taken ones through its deterministic matching engine with reports
+switched off, which rebuilds books, orders, ids and balances exactly as they were. Refused
+ones are kept for the record but never replayed: some refusals (a wrong Account, masked
+here) cannot be decided again. What it had sent stays in QuickFIX's own store, which
+resends it to a client that asks.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -22,17 +26,31 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(dict[str, str])
 
 
+TAKEN = "taken"
+REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedRequest:
+    client: str
+    raw: str
+    outcome: str | None
+    """TAKEN or REFUSED; None in a log written before outcomes were recorded."""
+    order_id: str | None = None
+    """The id a taken NewOrderSingle was given."""
+
+
 class OrderLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: IO[bytes] | None = None
 
-    def read(self) -> tuple[str | None, list[tuple[str, str]]]:
-        """The stem, and (client, raw FIX) in arrival order; a torn last line is dropped."""
+    def read(self) -> tuple[str | None, list[LoggedRequest]]:
+        """The stem, and the requests in arrival order; a torn last line is dropped."""
         if not self.path.exists():
             return None, []
         stem: str | None = None
-        commands: list[tuple[str, str]] = []
+        commands: list[LoggedRequest] = []
         with self.path.open("rb") as f:
             for number, line in enumerate(f, 1):
                 try:
@@ -43,7 +61,14 @@ class OrderLog:
                 if "stem" in entry:
                     stem = entry["stem"]
                 else:
-                    commands.append((entry["client"], entry["raw"]))
+                    commands.append(
+                        LoggedRequest(
+                            entry["client"],
+                            entry["raw"],
+                            entry.get("outcome"),
+                            entry.get("order_id"),
+                        )
+                    )
         return stem, commands
 
     def open(self, stem: str) -> None:
@@ -58,9 +83,12 @@ class OrderLog:
         if new:
             self._write({"stem": stem})
 
-    def append(self, client: str, raw: str) -> None:
+    def append(self, client: str, raw: str, outcome: str, order_id: str | None = None) -> None:
         """Secrets (Account holds apiKey,secretKey) are masked: replay does not check them."""
-        self._write({"client": client, "raw": mask_secrets(raw)})
+        entry = {"client": client, "raw": mask_secrets(raw), "outcome": outcome}
+        if order_id is not None:
+            entry["order_id"] = order_id
+        self._write(entry)
 
     def _write(self, entry: dict[str, str]) -> None:
         """Flushed to the kernel at once: a killed process loses nothing it wrote."""

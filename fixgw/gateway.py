@@ -661,6 +661,7 @@ class Gateway:
         )
         self.tracker.refuse_if_in_use(cmd.cl_ord_id)  # before the throttle counts it
         self._check_risk(cmd)
+        message = outbound.new_order_single(cmd, self.options)  # nothing is journaled if it fails
         delay = self._paced("new_order")
         event = self.tracker.submit(cmd)
         self._publish_orders([event])
@@ -668,7 +669,6 @@ class Gateway:
         self._sent_at[cmd.cl_ord_id] = arrived
         if owner is not None:
             self._owners[cmd.cl_ord_id] = owner
-        message = outbound.new_order_single(cmd, self.options)
 
         def unsent() -> None:
             self._sent_at.pop(cmd.cl_ord_id, None)

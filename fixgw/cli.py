@@ -38,7 +38,7 @@ EXIT_CODES = f"""exit status:
   0  done
   1  the gateway refused the request, or could not be reached
   2  a config error
-  {EXIT_REJECTED}  order new: the exchange rejected the order
+  {EXIT_REJECTED}  order new: the exchange rejected the order (seen while following it)
   {EXIT_NOT_CANCELLED}  halt: some open orders could not be sent a cancel now (the session is
      down, or the cancel rate limit): the gateway cancels them as soon as it can;
      cancel-all: some open orders were not cancelled (listed in `not_cancelled`)
@@ -154,6 +154,10 @@ def cmd_order_new(args: argparse.Namespace) -> int:
         if args.follow:
             for event in _events_of(gw, result["cl_ord_id"], args.follow):
                 _print(event)
+                if event.get("status") == "rejected":
+                    text = event.get("text") or event.get("reason")
+                    print(f"fixgw: the exchange rejected the order: {text}", file=sys.stderr)
+                    return EXIT_REJECTED
     return 0
 
 

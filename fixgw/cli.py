@@ -85,6 +85,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for key, value in DEMO_ENV.items():
         os.environ.setdefault(key, value)
     sim_config = load_sim_config(DEMO_SIM)
+    if _answers(sim_config.host, sim_config.port):
+        raise SystemExit(
+            f"fixgw demo: {sim_config.host}:{sim_config.port}, the simulator's port, is in use "
+            "(a demo still running?); stop that first"
+        )
     sim = subprocess.Popen([sys.executable, "-m", "fixgw", "sim", "-c", str(DEMO_SIM)])
     try:
         _wait_for_port(sim_config.host, sim_config.port, sim)
@@ -110,12 +115,18 @@ Ctrl-C stops both.
             sim.wait(10)
 
 
+def _answers(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"the simulator exited with status {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        if _answers(host, port):
             return
         time.sleep(0.1)
     raise SystemExit(f"the simulator did not listen on {host}:{port} within 30 s")

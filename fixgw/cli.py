@@ -30,6 +30,20 @@ DEMO_GATEWAY = DEFAULTS / "demo-gateway.yaml"
 DEMO_ENV = {"FIXGW_API_KEY": "demo-api-key", "FIXGW_SECRET_KEY": "demo-secret"}
 DEFAULT_SOCKET = "/run/fixgw/fixgw.sock"
 
+EXIT_REJECTED = 3
+"""`order new`: the followed order ended rejected by the exchange."""
+EXIT_NOT_CANCELLED = 4
+"""`halt`, `cancel-all`: some open orders could not be sent a cancel now."""
+EXIT_CODES = f"""exit status:
+  0  done
+  1  the gateway refused the request, or could not be reached
+  2  a config error
+  {EXIT_REJECTED}  order new: the exchange rejected the order (seen while following it)
+  {EXIT_NOT_CANCELLED}  halt: some open orders could not be sent a cancel now (the session is
+     down, or the cancel rate limit): the gateway cancels them as soon as it can;
+     cancel-all: some open orders were not cancelled (listed in `not_cancelled`)
+"""
+
 _json = msgspec.json.Encoder(decimal_format="string")
 
 
@@ -71,6 +85,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for key, value in DEMO_ENV.items():
         os.environ.setdefault(key, value)
     sim_config = load_sim_config(DEMO_SIM)
+    if _answers(sim_config.host, sim_config.port):
+        raise SystemExit(
+            f"fixgw demo: {sim_config.host}:{sim_config.port}, the simulator's port, is in use "
+            "(a demo still running?); stop that first"
+        )
     sim = subprocess.Popen([sys.executable, "-m", "fixgw", "sim", "-c", str(DEMO_SIM)])
     try:
         _wait_for_port(sim_config.host, sim_config.port, sim)
@@ -96,12 +115,18 @@ Ctrl-C stops both.
             sim.wait(10)
 
 
+def _answers(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"the simulator exited with status {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        if _answers(host, port):
             return
         time.sleep(0.1)
     raise SystemExit(f"the simulator did not listen on {host}:{port} within 30 s")
@@ -140,6 +165,10 @@ def cmd_order_new(args: argparse.Namespace) -> int:
         if args.follow:
             for event in _events_of(gw, result["cl_ord_id"], args.follow):
                 _print(event)
+                if event.get("status") == "rejected":
+                    text = event.get("text") or event.get("reason")
+                    print(f"fixgw: the exchange rejected the order: {text}", file=sys.stderr)
+                    return EXIT_REJECTED
     return 0
 
 
@@ -216,8 +245,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_halt(args: argparse.Namespace) -> int:
     with _client(args) as gw:
-        _print(gw.request("halt", reason=args.reason))
-    return 0
+        result = gw.request("halt", reason=args.reason)
+    _print(result)
+    return _not_cancelled(result["waiting"], "cancelled as soon as the gateway can")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -228,8 +258,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_cancel_all(args: argparse.Namespace) -> int:
     with _client(args) as gw:
-        _print(gw.request("cancel_all"))
-    return 0
+        result = gw.request("cancel_all")
+    _print(result)
+    return _not_cancelled(result["not_cancelled"], "still open; try again")
+
+
+def _not_cancelled(orders: list[dict[str, str]], then: str) -> int:
+    """Say which orders got no cancel, and why; the exit status."""
+    if not orders:
+        return 0
+    for order in orders:
+        print(f"fixgw: {order['cl_ord_id']}: no cancel sent: {order['reason']}", file=sys.stderr)
+    print(f"fixgw: {len(orders)} open orders not cancelled now: {then}", file=sys.stderr)
+    return EXIT_NOT_CANCELLED
 
 
 def cmd_session_reset_seq(args: argparse.Namespace) -> int:
@@ -279,7 +320,12 @@ def _top_line(book: OrderBook, depth: int) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fixgw", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="fixgw",
+        description=__doc__,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"fixgw {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -289,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
         p.set_defaults(handler=handler)
         return p
+
+    def with_exit_codes(p: argparse.ArgumentParser) -> None:
+        p.epilog, p.formatter_class = EXIT_CODES, argparse.RawDescriptionHelpFormatter
 
     p = command("run", cmd_run, "run the gateway daemon")
     p.add_argument("-c", "--config", required=True, help="gateway YAML config")
@@ -316,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     order = sub.add_parser("order", help="place, cancel or query one order")
     order_sub = order.add_subparsers(dest="order_command", required=True)
     p = command("new", cmd_order_new, "place an order", order_sub)
+    with_exit_codes(p)
     p.add_argument("symbol")
     p.add_argument("side", choices=["buy", "sell"])
     p.add_argument("qty", help="decimal quantity in the base currency")
@@ -367,10 +417,12 @@ def build_parser() -> argparse.ArgumentParser:
     client_options(p)
     p = command("halt", cmd_halt, "kill switch: refuse new orders, cancel every open order")
     p.add_argument("--reason")
+    with_exit_codes(p)
     client_options(p)
     p = command("resume", cmd_resume, "lift the kill switch")
     client_options(p)
     p = command("cancel-all", cmd_cancel_all, "cancel every open order (no halt)")
+    with_exit_codes(p)
     client_options(p)
     session = sub.add_parser("session", help="the FIX session to the exchange")
     session_sub = session.add_subparsers(dest="session_command", required=True)

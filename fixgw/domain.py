@@ -406,6 +406,9 @@ class TradingHalted(Event, frozen=True, kw_only=True, tag="session.halted"):
     reason: str | None
     cancelling: list[str]
     """ClOrdIDs of the open orders a cancel was sent for."""
+    waiting: list[str] = msgspec.field(default_factory=list)
+    """ClOrdIDs of the open orders no cancel could be sent for yet (the session down, the
+    cancel rate limit): they are cancelled as soon as the gateway can."""
 
 
 class TradingResumed(Event, frozen=True, kw_only=True, tag="session.resumed"):

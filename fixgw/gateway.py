@@ -94,6 +94,15 @@ TRADES_KEPT = 10_000
 RISK_HOLDER = "risk"
 """Holds market-data streams open for the risk checks' reference price."""
 
+HALT_RETRY_S = 1.0
+"""While halted, how soon cancels the rate limit refused are tried again."""
+
+_CANCELLED_LATER = {
+    ErrorCode.NOT_CONNECTED.value: "cancelled once the session is back and reconciled",
+    ErrorCode.THROTTLED.value: f"tried again in {HALT_RETRY_S:g} s",
+}
+"""What a halt does about an order it could not send a cancel for, by the error's code."""
+
 RELOADABLE = (
     "symbols",
     "risk.",
@@ -177,6 +186,7 @@ class Gateway:
         self.throttle = Throttle(config.throttle)
         self.halted: TradingHalted | None = None
         """The kill switch, as last journaled: it holds across restarts."""
+        self._halt_retry: asyncio.TimerHandle | None = None
         for event in self.journal.events(prefix="session."):
             if isinstance(event, TradingHalted | TradingResumed):
                 self.halted = event if isinstance(event, TradingHalted) else None
@@ -651,6 +661,7 @@ class Gateway:
         )
         self.tracker.refuse_if_in_use(cmd.cl_ord_id)  # before the throttle counts it
         self._check_risk(cmd)
+        message = outbound.new_order_single(cmd, self.options)  # nothing is journaled if it fails
         delay = self._paced("new_order")
         event = self.tracker.submit(cmd)
         self._publish_orders([event])
@@ -658,7 +669,6 @@ class Gateway:
         self._sent_at[cmd.cl_ord_id] = arrived
         if owner is not None:
             self._owners[cmd.cl_ord_id] = owner
-        message = outbound.new_order_single(cmd, self.options)
 
         def unsent() -> None:
             self._sent_at.pop(cmd.cl_ord_id, None)
@@ -842,13 +852,56 @@ class Gateway:
     # ------------------------------------------------------------ kill switch
 
     def halt(self, by: str, reason: str | None = None) -> dict[str, Any]:
-        """Block new orders at once and cancel every open order at the exchange."""
-        cancelling = self.cancel_all(by)["cancelling"]
-        event = TradingHalted(ts=utc_now(), by=by, reason=reason, cancelling=cancelling)
+        """Block new orders at once and cancel every open order at the exchange. An order no
+        cancel can be sent for now is `waiting`: cancelled as soon as the gateway can
+        (`_cancel_while_halted`)."""
+        done = self.cancel_all(by)
+        cancelling: list[str] = done["cancelling"]
+        waiting: list[dict[str, str]] = [
+            {**refused, "reason": f"{refused['reason']}; {_CANCELLED_LATER[refused['code']]}"}
+            if refused["code"] in _CANCELLED_LATER
+            else refused
+            for refused in done["not_cancelled"]
+        ]
+        event = TradingHalted(
+            ts=utc_now(),
+            by=by,
+            reason=reason,
+            cancelling=cancelling,
+            waiting=[w["cl_ord_id"] for w in waiting],
+        )
         self.halted = event
         self.bus.publish(event)
-        log.warning("trading halted", by=by, reason=reason, cancelling=len(cancelling))
-        return {"halted": True, "cancelling": cancelling}
+        log.warning(
+            "trading halted",
+            by=by,
+            reason=reason,
+            cancelling=len(cancelling),
+            waiting=len(waiting),
+        )
+        self._retry_halt_cancels_if_throttled(done["not_cancelled"])
+        return {"halted": True, "cancelling": cancelling, "waiting": waiting}
+
+    def _cancel_while_halted(self) -> None:
+        """While halted, a cancel for every open order that has none under way: after each
+        reconciliation (so after a logon, once the exchange has said what is open), and
+        again shortly after the cancel rate limit refused some."""
+        self._halt_retry = None
+        if self.halted is None or not self.ready():
+            return
+        done = self.cancel_all(self.halted.by, only_without_cancel=True)
+        if done["cancelling"] or done["not_cancelled"]:
+            log.warning(
+                "halted: cancelling the open orders left",
+                cancelling=done["cancelling"],
+                not_cancelled=[r["cl_ord_id"] for r in done["not_cancelled"]],
+            )
+        self._retry_halt_cancels_if_throttled(done["not_cancelled"])
+
+    def _retry_halt_cancels_if_throttled(self, not_cancelled: list[dict[str, str]]) -> None:
+        throttled = any(r["code"] == ErrorCode.THROTTLED for r in not_cancelled)
+        if throttled and self._halt_retry is None:
+            self._halt_retry = self.loop.call_later(HALT_RETRY_S, self._cancel_while_halted)
 
     def resume(self, by: str) -> dict[str, Any]:
         if self.halted is not None:
@@ -857,21 +910,31 @@ class Gateway:
             log.warning("trading resumed", by=by)
         return {"halted": False}
 
-    def cancel_all(self, by: str, owner: Hashable | None = None) -> dict[str, Any]:
-        """A cancel for every open order (of `owner` only, if given); their ClOrdIDs."""
+    def cancel_all(
+        self, by: str, owner: Hashable | None = None, only_without_cancel: bool = False
+    ) -> dict[str, Any]:
+        """A cancel for every open order (of `owner` only, if given): `cancelling`, the
+        ClOrdIDs of those with a cancel under way, and `not_cancelled`, those no cancel could
+        be sent for, with why (`code`, `reason`). `only_without_cancel`: leave out of
+        `cancelling` those that already had one."""
         cancelling: list[str] = []
+        not_cancelled: list[dict[str, str]] = []
         for order in list(self.tracker.open_orders()):
             if owner is not None and self._owners.get(order.cl_ord_id) != owner:
                 continue
             if order.cancel_pending is not None:
-                cancelling.append(order.cl_ord_id)
+                if not only_without_cancel:
+                    cancelling.append(order.cl_ord_id)
                 continue
             try:
                 self.cancel_order(CancelOrderRequest(cl_ord_id=order.cl_ord_id))
                 cancelling.append(order.cl_ord_id)
             except RequestError as exc:
                 log.error("cancel not sent", cl_ord_id=order.cl_ord_id, by=by, error=exc.message)
-        return {"cancelling": cancelling}
+                not_cancelled.append(
+                    {"cl_ord_id": order.cl_ord_id, "code": str(exc.code), "reason": exc.message}
+                )
+        return {"cancelling": cancelling, "not_cancelled": not_cancelled}
 
     def client_gone(self, owner: Hashable, cancel_open_orders: bool) -> None:
         if cancel_open_orders:
@@ -1067,6 +1130,7 @@ class Gateway:
 
     def _on_reconciled(self) -> None:
         self.became_ready.set()
+        self._cancel_while_halted()
         why, self._check_again_after = self._check_again_after, None
         if why is not None and self.session_state == "up":
             log.warning("asking the exchange about open orders again", why=why)

@@ -240,13 +240,29 @@ def _error(request_id: Any, code: ErrorCode, message: str) -> RequestError:
     return err
 
 
+MAX_INTEGER_DIGITS = 15
+"""A quantity or a price is below 10**15 ..."""
+MAX_DECIMAL_PLACES = 18
+"""... with at most 18 decimal places: at most 34 characters in FIX, and a notional (qty
+times price, below 10**30) Decimal's default context computes without overflow."""
+
+
 def positive_decimal(value: str, field: str, code: ErrorCode) -> Decimal:
+    shown = value if len(value) <= 40 else f"{value[:40]}..."
     try:
         result = Decimal(value)
     except InvalidOperation:
-        raise RequestError(f"{field} must be a decimal string, got {value!r}", code=code) from None
+        raise RequestError(f"{field} must be a decimal string, got {shown!r}", code=code) from None
     if not result.is_finite() or result <= 0:
-        raise RequestError(f"{field} must be > 0, got {value!r}", code=code)
+        raise RequestError(f"{field} must be > 0, got {shown!r}", code=code)
+    exponent = result.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    if result.adjusted() >= MAX_INTEGER_DIGITS or exponent < -MAX_DECIMAL_PLACES:
+        raise RequestError(
+            f"{field} must be below 1e{MAX_INTEGER_DIGITS} with at most {MAX_DECIMAL_PLACES} "
+            f"decimal places, got {shown!r}",
+            code=code,
+        )
     return result
 
 

@@ -61,6 +61,8 @@ class FaultProxy:
         self.rewrite: Rewrite | None = None
         self.rewrite_outbound: Rewrite | None = None
         self.connections = 0
+        self.refusing = False
+        """Close every new connection at once, as an exchange that is down does."""
         self._flowing = threading.Event()
         self._flowing.set()
         self._reading = threading.Event()
@@ -105,6 +107,9 @@ class FaultProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self.refusing:
+                _close(client)
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
             except OSError:

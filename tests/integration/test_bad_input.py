@@ -183,6 +183,32 @@ def test_a_client_that_disconnects_mid_line_does_not_disturb_others(
         assert polite.status()["session"] == "up"
 
 
+@pytest.mark.parametrize(
+    ("symbol", "field", "value", "code"),
+    [
+        ("LTC/USD", "qty", "1e99999", "invalid_qty"),  # was sent: 100,000 digits of OrderQty
+        ("LTC/USD", "price", "1e99999", "invalid_price"),
+        ("BTC/USD", "qty", "1e999999", "invalid_qty"),  # was an overflow in the notional check
+    ],
+)
+def test_a_quantity_or_price_with_a_huge_exponent_is_refused_and_neither_journaled_nor_sent(
+    make_stack: StackFactory, symbol: str, field: str, value: str, code: str
+) -> None:
+    stack = make_stack(risk={"symbols": {"BTC/USD": {"max_notional": "1000000"}}})
+    order = {"symbol": symbol, "side": "buy", "type": "limit", "qty": "1", "price": "10"}
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        with pytest.raises(ApiError) as refused:
+            gw.new_order(cl_ord_id="huge", **{**order, field: value})
+        assert refused.value.code == code
+        assert "below 1e15 with at most 18 decimal places" in refused.value.message
+        gw.new_order(cl_ord_id="after", **order)
+        EventLog(gw).find("after", "order.accepted")
+        assert [o["cl_ord_id"] for o in gw.orders(all=True)] == ["after"]
+    assert "huge" not in (stack.root / "journal.jsonl").read_text()
+    assert "huge" not in (stack.root / "sim-store" / "orders.jsonl").read_text()
+
+
 def test_unix_socket_is_created_with_mode_0660(shared_stack: LocalStack) -> None:
     mode = stat.S_IMODE(os.stat(shared_stack.socket_path).st_mode)
     assert mode == 0o660

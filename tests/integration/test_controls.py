@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -233,6 +235,86 @@ def test_halt_cancels_everything_blocks_new_orders_and_holds_across_a_restart(
         assert gw.request("resume") == {"halted": False}
         rest(gw, "after-resume")
     assert "blocked" not in sent_to_exchange(stack, last="after-resume")
+
+
+def fixgw_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real `fixgw` command against this stack's gateway."""
+    return subprocess.run(
+        [sys.executable, "-m", "fixgw", *args, "--socket", str(stack.socket_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_halt_while_the_session_is_down_cancels_every_order_once_it_is_back(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(start=False)
+    proxy = FaultProxy(stack.sim_port)
+    stack.gateway_overrides["session"] = {"port": proxy.port}
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client() as gw:
+            gw.subscribe(["orders", "session"])
+            log = EventLog(gw)
+            for n in range(3):
+                rest(gw, f"d{n}")
+                log.find(f"d{n}", "order.accepted")
+            proxy.refusing = True
+            proxy.drop()
+            down = log.first(lambda e: e["type"] == "session.down")
+
+            # a plain cancel-all says what it could not cancel, and is done
+            cancel_all = fixgw_cli(stack, "cancel-all")
+            assert cancel_all.returncode == 4, cancel_all.stderr
+            result = json.loads(cancel_all.stdout)
+            assert result["cancelling"] == []
+            assert sorted(o["cl_ord_id"] for o in result["not_cancelled"]) == ["d0", "d1", "d2"]
+            assert {o["code"] for o in result["not_cancelled"]} == {"not_connected"}
+
+            halt = fixgw_cli(stack, "halt", "--reason", "exchange unreachable")
+            assert halt.returncode == 4, halt.stderr
+            halted = json.loads(halt.stdout)
+            assert halted["halted"] is True and halted["cancelling"] == []
+            assert sorted(o["cl_ord_id"] for o in halted["waiting"]) == ["d0", "d1", "d2"]
+            assert all("once the session is back" in o["reason"] for o in halted["waiting"])
+            assert "3 open orders not cancelled now" in halt.stderr
+            event = log.first(lambda e: e["type"] == "session.halted")
+            assert sorted(event["waiting"]) == ["d0", "d1", "d2"]
+
+            proxy.refusing = False
+            log.first(lambda e: e["type"] == "session.up" and e["seq"] > down["seq"], timeout=20)
+            for n in range(3):
+                log.find(f"d{n}", "order.canceled")
+                at_exchange = gw.request("order_status", cl_ord_id=f"d{n}")
+                assert (at_exchange["source"], at_exchange["status"]) == ("exchange", "canceled")
+            assert gw.orders() == []
+    finally:
+        proxy.close()
+
+
+def test_a_halt_over_the_cancel_rate_limit_cancels_the_rest_as_the_limit_allows(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(
+        throttle={"limits": {"cancel": {"per_s": 2, "burst": 1}}, "policy": "reject"}
+    )
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        log = EventLog(gw)
+        for n in range(3):
+            rest(gw, f"t{n}")
+            log.find(f"t{n}", "order.accepted")
+        halted = gw.request("halt")
+        assert len(halted["cancelling"]) == 1
+        assert {o["code"] for o in halted["waiting"]} == {"throttled"}
+        assert len(halted["waiting"]) == 2
+        for n in range(3):
+            log.find(f"t{n}", "order.canceled")
+        assert gw.orders() == []
 
 
 def test_sigusr1_halts(make_stack: StackFactory) -> None:

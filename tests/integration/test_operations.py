@@ -3,14 +3,20 @@ and the metrics endpoint of a live gateway."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from fixgw.cli import DEMO_SIM
+from fixgw.config import load_sim_config
 from fixgw.testing import free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
 
@@ -84,3 +90,28 @@ def test_a_live_gateway_serves_its_metrics(make_stack: StackFactory) -> None:
         "fixgw_seconds_since_last_inbound",
     ):
         assert expected in text, expected
+
+
+def test_the_demo_refuses_to_start_beside_a_simulator_port_already_in_use(tmp_path: Path) -> None:
+    """A leftover demo holds the port: the new simulator would die on bind while the gateway
+    traded with the old one."""
+    sim = load_sim_config(DEMO_SIM)
+    leftover = None
+    with contextlib.suppress(OSError):  # held by something else already: in use all the same
+        leftover = socket.create_server((sim.host, sim.port))
+    try:
+        demo = subprocess.run(
+            [sys.executable, "-m", "fixgw", "demo"],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        if leftover is not None:
+            leftover.close()
+    assert demo.returncode == 1
+    assert f"{sim.host}:{sim.port}, the simulator's port, is in use" in demo.stderr
+    assert not (tmp_path / "var").exists()  # neither the simulator nor the gateway started

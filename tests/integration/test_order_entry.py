@@ -18,6 +18,7 @@ import pytest
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import EventLog, StackFactory
+from tests.integration.test_controls import fixgw_cli
 
 pytestmark = pytest.mark.integration
 
@@ -231,6 +232,20 @@ def test_order_the_exchange_rejects_becomes_order_rejected(make_stack: StackFact
         rejected = EventLog(gw).find(cl_ord_id, "order.rejected")
     assert (rejected["reason"], rejected["status"]) == ("unknown_symbol", "rejected")
     assert rejected["order_id"] is None
+
+
+def test_fixgw_order_new_exits_3_when_the_exchange_rejects_the_order_and_0_when_it_fills(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(symbols=["BTC/USD", "LTC/USD", "DOGE/USD"])  # the exchange lacks DOGE
+    rejected = fixgw_cli(stack, "order", "new", "DOGE/USD", "buy", "10", "--price", "0.1")
+    assert rejected.returncode == 3, rejected.stderr
+    last = json.loads(rejected.stdout.splitlines()[-1])
+    assert (last["type"], last["reason"]) == ("order.rejected", "unknown_symbol")
+    assert "the exchange rejected the order" in rejected.stderr
+    filled = fixgw_cli(stack, "order", "new", "BTC/USD", "buy", "0.5", "--price", "30010")
+    assert filled.returncode == 0, filled.stderr
+    assert json.loads(filled.stdout.splitlines()[-1])["status"] == "filled"
 
 
 def test_duplicate_cl_ord_id_is_refused_locally(gw: Client, events: EventLog) -> None:

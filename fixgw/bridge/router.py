@@ -62,9 +62,7 @@ class Bridge:
         self.config = config
         self.gateway = gateway
         self.loop = loop
-        self.prefixes = {
-            oms.comp_id: oms.cl_ord_id_prefix or f"{oms.comp_id}-" for oms in config.sessions
-        }
+        self.prefixes = {oms.comp_id: oms.prefix for oms in config.sessions}
         self._cancel_on_disconnect = {
             oms.comp_id for oms in config.sessions if oms.cancel_on_disconnect
         }
@@ -381,10 +379,13 @@ class Bridge:
                 self._send_book(sub)
 
     def _owner(self, cl_ord_id: str) -> tuple[str, str] | None:
-        for oms, prefix in self.prefixes.items():
-            if cl_ord_id.startswith(prefix):
-                return oms, cl_ord_id[len(prefix) :]
-        return None
+        """The OMS that placed an order (or a cancel), and its own id for it. The prefix
+        says so, across restarts too: prefixes never overlap (`BridgeConfig`) and API
+        clients may not choose an id that starts with one (`ApiServer`)."""
+        oms = self.config.oms_of(cl_ord_id)
+        if oms is None:
+            return None
+        return oms.comp_id, cl_ord_id[len(oms.prefix) :]
 
     def _order_event(self, event: dict[str, Any]) -> None:
         owner = self._owner(event["cl_ord_id"])
@@ -393,7 +394,7 @@ class Bridge:
         oms, oms_cl_ord_id = owner
         kind = event["type"]
         cancel = self._owner(event.get("cancel_cl_ord_id") or "")
-        if kind == "order.pending_cancel" and cancel is not None:
+        if kind == "order.pending_cancel" and cancel is not None and cancel[0] == oms:
             self._cancel_of_order[event["cl_ord_id"]] = cancel[1]
         cancel_id = self._cancel_of_order.get(event["cl_ord_id"])
         if kind in ("order.pending_cancel", "order.canceled") and cancel_id is not None:

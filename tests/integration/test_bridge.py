@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import quickfix as fix
 
+from fixgw.api.client import ApiError
 from fixgw.bridge.acceptor import BridgeAcceptor, OmsHappening, OmsInbound
 from fixgw.config import BridgeConfig, BridgeSessionConfig, standard_fix44_dictionary
 from fixgw.fixmsg import FixMessage
@@ -156,6 +157,33 @@ def test_a_cancel_the_oms_sends_again_is_not_acted_on_twice(
     oms.send("H", {11: "TWICE-1", 55: "BTC/USD", 54: "1"})  # answered after the exchange's
     assert oms.report("TWICE-1", "I")[39] == "4"
     assert [m.fields for m in oms.seen if m.msg_type == "9"] == []
+
+
+def test_an_api_client_may_not_choose_an_id_that_names_an_oms_order(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    """Its events would go to the OMS as the OMS's own, and the OMS's disconnect would
+    cancel it."""
+    stack, oms = bridged
+    prefix = f"{oms.session_id.getSenderCompID().getValue()}-"
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        with pytest.raises(ApiError) as refused:
+            gw.new_order(
+                cl_ord_id=f"{prefix}API-1", symbol="BTC/USD", side="buy", type="market", qty="0.1"
+            )
+        assert refused.value.code == "invalid_field" and prefix in refused.value.message
+        gw.new_order(
+            cl_ord_id="API-2", symbol="BTC/USD", side="buy", type="limit", qty="0.1", price="29000"
+        )
+        EventLog(gw).find("API-2", "order.accepted")
+        with pytest.raises(ApiError) as refused:
+            gw.cancel_order(cl_ord_id="API-2", cancel_cl_ord_id=f"{prefix}API-2-CXL")
+        assert refused.value.code == "invalid_field"
+        assert [o["status"] for o in gw.orders() if o["cl_ord_id"] == "API-2"] == ["new"]
+    new_order(oms, "AFTER", "1", "0.1", "29000")
+    oms.report("AFTER", "0")
+    assert not [m.fields for m in oms.seen if m.fields.get(11, "").startswith("API-")]
 
 
 def test_a_message_the_bridge_does_not_take_is_answered_with_a_business_reject(

@@ -37,7 +37,8 @@ log = structlog.get_logger("fixgw.bridge")
 _decode = msgspec.json.Decoder().decode
 
 SKIPPED_EVENTS = frozenset({"order.status", "order.anomaly", "order.cancel_rejected"})
-"""order.status answers go to whoever asked; cancel rejects are answered as 9, below."""
+"""order.status answers go to whoever asked; cancel rejects, and an anomaly `cancel_lost`,
+are answered as 9, below."""
 
 
 @dataclass
@@ -88,6 +89,8 @@ class Bridge:
         )
 
     def start(self) -> None:
+        for order in self.gateway.tracker.open_orders():  # cancels pending before a restart
+            self._note_cancel(order.cl_ord_id, order.cancel_pending)
         self.gateway.bus.subscribe(self, ["orders"])
         self.acceptor.start()
 
@@ -358,6 +361,8 @@ class Bridge:
                 self._market_data(kind, event)
             elif kind == "order.cancel_rejected":
                 self._cancel_rejected(event)
+            elif kind == "order.anomaly" and event["problem"] == "cancel_lost":
+                self._cancel_lost(event)
             elif kind not in SKIPPED_EVENTS:
                 self._order_event(event)
         except Exception:
@@ -387,15 +392,25 @@ class Bridge:
             return None
         return oms.comp_id, cl_ord_id[len(oms.prefix) :]
 
+    def _note_cancel(self, cl_ord_id: str, cancel_cl_ord_id: str | None) -> None:
+        """The cancel now pending for an order: an OMS's cancel of its own order is mapped,
+        any other (the API's, a halt's) ends the mapping, as the gateway no longer waits for
+        the OMS's."""
+        owner = self._owner(cl_ord_id)
+        cancel = self._owner(cancel_cl_ord_id or "")
+        if owner is not None and cancel is not None and cancel[0] == owner[0]:
+            self._cancel_of_order[cl_ord_id] = cancel[1]
+        else:
+            self._cancel_of_order.pop(cl_ord_id, None)
+
     def _order_event(self, event: dict[str, Any]) -> None:
         owner = self._owner(event["cl_ord_id"])
         if owner is None:
             return
         oms, oms_cl_ord_id = owner
         kind = event["type"]
-        cancel = self._owner(event.get("cancel_cl_ord_id") or "")
-        if kind == "order.pending_cancel" and cancel is not None and cancel[0] == oms:
-            self._cancel_of_order[event["cl_ord_id"]] = cancel[1]
+        if kind == "order.pending_cancel":
+            self._note_cancel(event["cl_ord_id"], event.get("cancel_cl_ord_id"))
         cancel_id = self._cancel_of_order.get(event["cl_ord_id"])
         if kind in ("order.pending_cancel", "order.canceled") and cancel_id is not None:
             report = translate.execution_report(event, cancel_id, orig_cl_ord_id=oms_cl_ord_id)
@@ -408,21 +423,42 @@ class Bridge:
     def _cancel_rejected(self, event: dict[str, Any]) -> None:
         cancel = self._owner(event["cancel_cl_ord_id"])
         owner = self._owner(event["cl_ord_id"])
-        if cancel is None or owner is None:
+        if cancel is None or owner is None or cancel[0] != owner[0]:
             return
         oms, cancel_id = cancel
-        self._cancel_of_order.pop(event["cl_ord_id"], None)
-        message = FixMessage(
-            msg_type="F",
-            fields={Tag.CL_ORD_ID: cancel_id, Tag.ORIG_CL_ORD_ID: owner[1]},
-        )
+        if self._cancel_of_order.get(event["cl_ord_id"]) == cancel_id:
+            del self._cancel_of_order[event["cl_ord_id"]]
         status = OrderStatus(event["status"]) if event.get("status") else None
-        self.acceptor.send(
-            oms,
-            translate.cancel_reject(
-                message, event.get("text") or str(event["reason"]), event.get("order_id"), status
-            ),
+        text = event.get("text") or str(event["reason"])
+        self._send_cancel_reject(oms, cancel_id, owner[1], text, event.get("order_id"), status)
+
+    def _cancel_lost(self, event: dict[str, Any]) -> None:
+        """Reconciliation found the order open after its cancel was lost on the way to the
+        exchange; the OMS, in PendingCancel, learns its cancel failed and may send another."""
+        cl_ord_id = event.get("cl_ord_id") or ""
+        owner = self._owner(cl_ord_id)
+        cancel_id = self._cancel_of_order.pop(cl_ord_id, None)
+        order = self.gateway.tracker.get(cl_ord_id)
+        if owner is None or cancel_id is None or order is None:
+            return
+        text = "the cancel did not reach the exchange; the order is still open"
+        self._send_cancel_reject(
+            owner[0], cancel_id, owner[1], text, order.order_id, order.shown_status
         )
+
+    def _send_cancel_reject(
+        self,
+        oms: str,
+        cancel_id: str,
+        oms_cl_ord_id: str,
+        text: str,
+        order_id: str | None,
+        status: OrderStatus | None,
+    ) -> None:
+        message = FixMessage(
+            msg_type="F", fields={Tag.CL_ORD_ID: cancel_id, Tag.ORIG_CL_ORD_ID: oms_cl_ord_id}
+        )
+        self.acceptor.send(oms, translate.cancel_reject(message, text, order_id, status))
 
 
 def _holder(sub: _MdSubscription) -> str:

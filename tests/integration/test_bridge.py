@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import threading
 import time
 import uuid
@@ -23,6 +24,7 @@ from fixgw.fixmsg import FixMessage
 from fixgw.qf import Inbox
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory, in_own_process
+from tests.integration.faultproxy import FaultProxy
 from tests.integration.oms import Oms
 
 pytestmark = pytest.mark.integration
@@ -184,6 +186,74 @@ def test_an_api_client_may_not_choose_an_id_that_names_an_oms_order(
     new_order(oms, "AFTER", "1", "0.1", "29000")
     oms.report("AFTER", "0")
     assert not [m.fields for m in oms.seen if m.fields.get(11, "").startswith("API-")]
+
+
+@pytest.mark.parametrize(
+    "restart",
+    [None, signal.SIGTERM, signal.SIGKILL],
+    ids=["mid-session", "then-a-restart", "then-a-crash"],
+)
+def test_a_cancel_lost_on_the_way_to_the_exchange_is_answered_with_a_cancel_reject(
+    make_stack: StackFactory, tmp_path: Path, restart: signal.Signals | None
+) -> None:
+    """Reconciliation finds the order still open (mid-session; as the gateway logs out, which
+    shows the exchange the gap; or at the logon after a crash): the OMS, in PendingCancel,
+    gets one 9 for its cancel, and the order's later reports are no longer sent under that
+    cancel's id."""
+    # nothing asks about the cancel before the gateway stops, but the logout's gap
+    stack = make_stack(start=False, orders={"ack_timeout_s": 0} if restart else {})
+    proxy = FaultProxy(stack.sim_port)
+    lost: list[dict[int, bytes]] = []
+
+    def lose_the_first_cancel(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]] | None:
+        if dict(fields).get(35) == b"F" and not lost:
+            lost.append(dict(fields))
+            return None
+        return fields
+
+    proxy.rewrite_outbound = lose_the_first_cancel
+    port = free_port()
+    stack.gateway_overrides["session"] = {"port": proxy.port}
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [{"comp_id": "OMS-LOST"}],
+    }
+    stack.start_sim()
+    stack.start_gateway()
+    oms = Oms(tmp_path / "lost", port, "OMS-LOST")
+    oms.start()
+    try:
+        oms.wait_logged_on()
+        new_order(oms, "KEPT-1", "1", "0.5", "29000")
+        order_id = oms.report("KEPT-1", "0")[37]
+        oms.send("F", {41: "KEPT-1", 11: "KEPT-CXL", 55: "BTC/USD", 54: "1", 60: NOW, 38: "0.5"})
+        oms.report("KEPT-CXL", "6")
+        wait_until(lambda: lost, 5, "the cancel to be lost")
+        if restart is not None:
+            assert stack.gateway is not None
+            stack.gateway.stop(restart)
+            Path(stack.socket_path).unlink(missing_ok=True)
+            stack.start_gateway()
+        reject = oms.wait_for(
+            lambda m: m.msg_type == "9" and m.fields[11] == "KEPT-CXL", timeout=30
+        ).fields
+        assert (reject[41], reject[37], reject[39], reject[434]) == ("KEPT-1", order_id, "0", "1")
+        assert "did not reach the exchange" in reject[58]
+        with stack.client() as gw:  # canceled after all, by someone else
+            wait_until(lambda: gw.status()["ready"], 15, "the open orders to be checked")
+            gw.cancel_order(cl_ord_id="OMS-LOST-KEPT-1")
+        canceled = oms.report("KEPT-1", "4")
+        assert 41 not in canceled and canceled[39] == "4"
+        assert len([m for m in oms.seen if m.msg_type == "9"]) == 1
+        assert not [
+            m.fields
+            for m in oms.seen
+            if m.fields.get(11) == "KEPT-CXL" and m.msg_type == "8" and m.fields[150] == "4"
+        ]
+    finally:
+        oms.stop()
+        proxy.close()
 
 
 def test_a_message_the_bridge_does_not_take_is_answered_with_a_business_reject(

@@ -182,10 +182,19 @@ class Bridge:
                 "OMS cancel sent again; its reports went out already", cancel_cl_ord_id=cancel_id
             )
             return
+        # Mapped before the gateway acts: an order still in the throttle's queue is canceled
+        # there and then, with no pending_cancel, and its order.canceled answers this cancel.
+        order_key = request.cl_ord_id or ""
+        mapped_before = self._cancel_of_order.get(order_key)
+        self._cancel_of_order[order_key] = msg.fields[Tag.CL_ORD_ID]
         try:
             self.gateway.cancel_order(request)
         except FixgwError as exc:
-            order = self.gateway.tracker.get(request.cl_ord_id or "")
+            if mapped_before is None:  # refused: the order's earlier cancel, if any, stands
+                self._cancel_of_order.pop(order_key, None)
+            else:
+                self._cancel_of_order[order_key] = mapped_before
+            order = self.gateway.tracker.get(order_key)
             self.acceptor.send(
                 oms,
                 translate.cancel_reject(

@@ -256,6 +256,44 @@ def test_a_cancel_lost_on_the_way_to_the_exchange_is_answered_with_a_cancel_reje
         proxy.close()
 
 
+def test_a_cancel_of_an_order_still_in_the_throttle_queue_is_answered_under_its_own_id(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    """The gateway cancels such an order there and then, never sending it: the OMS's cancel
+    gets its ExecType 4 under the cancel's ClOrdID, so it does not stay pending."""
+    port = free_port()
+    stack = make_stack(
+        start=False, throttle={"limits": {"new_order": {"per_s": 0.1}}, "policy": "queue"}
+    )
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [{"comp_id": "OMS-Q"}],
+    }
+    stack.start_sim()
+    stack.start_gateway()
+    oms = Oms(tmp_path / "queued", port, "OMS-Q")
+    oms.start()
+    try:
+        oms.wait_logged_on()
+        new_order(oms, "SENT", "1", "0.1", "29000")  # takes the one token
+        oms.report("SENT", "0")
+        new_order(oms, "HELD", "1", "0.1", "29000")  # waits 10 s in the queue
+        oms.report("HELD", "A")
+        cancel = {41: "HELD", 11: "HELD-CXL", 55: "BTC/USD", 54: "1", 60: NOW, 38: "0.1"}
+        oms.send("F", cancel)
+        canceled = oms.report("HELD-CXL", "4")
+        assert (canceled[41], canceled[39], canceled[151]) == ("HELD", "4", "0")
+        oms.send("F", {**cancel, 97: "Y"})  # PossResend: already answered, nothing more
+        oms.send("H", {11: "HELD", 55: "BTC/USD", 54: "1"})
+        assert oms.report("HELD", "I")[39] == "4"
+        assert [m.fields for m in oms.seen if m.msg_type == "9"] == []
+        assert not [m for m in oms.seen if m.fields.get(11) == "HELD" and m.fields[150] == "4"]
+    finally:
+        oms.stop()
+    assert "11=OMS-Q-HELD" not in (stack.root / "sim-store" / "orders.jsonl").read_text()
+
+
 def test_a_message_the_bridge_does_not_take_is_answered_with_a_business_reject(
     bridged: tuple[LocalStack, Oms],
 ) -> None:

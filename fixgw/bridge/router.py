@@ -72,8 +72,8 @@ class Bridge:
         self._md: dict[tuple[str, str], _MdSubscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = int(time.time() * 1000)
-        self._status_answers = 0
-        """ExecIDs of status answers: unique across restarts, not only within one run."""
+        self._exec_ids = 0
+        """For the ExecIDs the bridge makes up (`_exec_id`)."""
         self._handlers: dict[str, Callable[[str, FixMessage], None]] = {
             "D": self._on_new_order,
             "F": self._on_cancel,
@@ -145,7 +145,10 @@ class Bridge:
         try:
             request = translate.new_order(msg, self.prefixes[oms])
         except Refused as exc:
-            self.acceptor.send(oms, translate.refused_order(msg, exc.text, reason=exc.reason))
+            self.acceptor.send(
+                oms,
+                translate.refused_order(msg, self._exec_id("refused"), exc.text, reason=exc.reason),
+            )
             return
         known = self.gateway.tracker.get(request.cl_ord_id or "")
         if known is not None and translate.possibly_resent(msg):
@@ -159,10 +162,10 @@ class Bridge:
         except FixgwError as exc:
             self.acceptor.send(oms, self._refused(msg, exc))
 
-    @staticmethod
-    def _refused(msg: FixMessage, exc: FixgwError, exec_type: str = "8") -> FixMessage:
+    def _refused(self, msg: FixMessage, exc: FixgwError, exec_type: str = "8") -> FixMessage:
         return translate.refused_order(
             msg,
+            self._exec_id("refused"),
             f"{exc.code}: {exc.message}",
             exec_type,
             ORD_REJ_REASON_OF_ERROR.get(exc.code, OTHER),
@@ -229,7 +232,9 @@ class Bridge:
                 translate.status_request(msg, self.prefixes[oms])
             )
         except Refused as exc:
-            self.acceptor.send(oms, translate.refused_order(msg, exc.text, exec_type="I"))
+            self.acceptor.send(
+                oms, translate.refused_order(msg, self._exec_id("refused"), exc.text, "I")
+            )
             return
         except FixgwError as exc:
             self.acceptor.send(oms, self._refused(msg, exc, exec_type="I"))
@@ -238,15 +243,19 @@ class Bridge:
 
     def _send_status(self, oms: str, cl_ord_id: str, order: Mapping[str, Any]) -> None:
         """ExecType I: where the order stands, under the OMS's ClOrdID."""
-        self._status_answers += 1
         self.acceptor.send(
             oms,
             translate.execution_report(
-                {**order, "type": "order.status"},
-                cl_ord_id,
-                exec_id=f"status-{self._started}-{self._status_answers}",
+                {**order, "type": "order.status"}, cl_ord_id, exec_id=self._exec_id("status")
             ),
         )
+
+    def _exec_id(self, kind: str) -> str:
+        """An ExecID for a report no gateway event stands behind (the rest carry the
+        exchange's ExecID or the event's seq): unique in the OMS's session, across restarts
+        too, as the run's start time is in it."""
+        self._exec_ids += 1
+        return f"{kind}-{self._started}-{self._exec_ids}"
 
     def _on_market_data_request(self, oms: str, msg: FixMessage) -> None:
         md_req_id = msg.fields.get(Tag.MD_REQ_ID, "")

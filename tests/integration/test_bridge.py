@@ -123,6 +123,31 @@ def test_an_order_the_gateway_refuses_comes_back_rejected_with_the_standard_reas
     assert (unknown[39], unknown[103]) == ("8", "5")  # unknown order
 
 
+def test_every_execution_report_in_the_oms_session_has_its_own_exec_id(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    """OMS engines drop a report whose ExecID they have seen: refusals and answers about an
+    unknown order, however often the same ClOrdID comes back, and after a restart too."""
+    stack, oms = bridged
+    assert stack.gateway is not None
+    for _ in range(2):
+        oms.send("D", {11: "NOPE", 55: "XRP/USD", 54: "1", 38: "1", 60: NOW, 40: "1"})
+        oms.send("H", {11: "NOPE", 55: "BTC/USD", 54: "1"})
+    new_order(oms, "MARK-1", "1", "0.1", "29000")
+    oms.report("MARK-1", "0")  # after every answer above
+    stack.gateway.stop()
+    stack.start_gateway()
+    oms.wait_logged_on()
+    oms.send("D", {11: "NOPE", 55: "XRP/USD", 54: "1", 38: "1", 60: NOW, 40: "1"})
+    oms.send("H", {11: "NOPE", 55: "BTC/USD", 54: "1"})
+    new_order(oms, "MARK-2", "1", "0.1", "29000")
+    oms.report("MARK-2", "0")
+    nope = [m.fields for m in oms.seen if m.msg_type == "8" and m.fields[11] == "NOPE"]
+    assert sorted(f[150] for f in nope) == ["8"] * 3 + ["I"] * 3
+    exec_ids = [m.fields[17] for m in oms.seen if m.msg_type == "8"]
+    assert len(set(exec_ids)) == len(exec_ids), exec_ids
+
+
 def test_an_order_the_oms_sends_again_is_answered_with_its_status_not_placed_twice(
     bridged: tuple[LocalStack, Oms],
 ) -> None:

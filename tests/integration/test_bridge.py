@@ -20,7 +20,7 @@ import quickfix as fix
 from fixgw.api.client import ApiError
 from fixgw.bridge.acceptor import BridgeAcceptor, OmsHappening, OmsInbound
 from fixgw.config import BridgeConfig, BridgeSessionConfig, standard_fix44_dictionary
-from fixgw.fixmsg import FixMessage
+from fixgw.fixmsg import FixMessage, parse
 from fixgw.qf import Inbox
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory, in_own_process
@@ -515,3 +515,68 @@ def test_an_oms_message_counts_as_received_only_once_the_gateway_has_handled_it(
     seen = in_own_process(__name__, "_hold_an_order", str(tmp_path))
     assert seen["while_held"] == seen["sent"]  # a restart now would ask the OMS for it again
     assert seen["handled"] == seen["sent"] + 1
+
+
+def _stop_with_an_order_in_flight(root: str) -> None:
+    """In a process of its own: the bridge's real acceptor with two OMS sessions, A logged
+    on, B not yet. A's first order is held on the loop while A sends a second; the acceptor
+    is stopped meanwhile, then B tries to log on. Prints what the loop was handed, what A
+    got for its second order, and whether B logged on."""
+    config = BridgeConfig(
+        port=free_port(),
+        store_dir=str(Path(root) / "bridge-store"),
+        sessions=[BridgeSessionConfig(comp_id="OMS-A"), BridgeSessionConfig(comp_id="OMS-B")],
+    )
+    handed: list[str] = []
+    entered, release = threading.Event(), threading.Event()
+
+    def handle(item: OmsInbound) -> None:
+        if item.what is OmsHappening.APP:
+            handed.append(item.raw.split("\x0111=")[1].split("\x01")[0])
+            entered.set()
+            release.wait(10)
+
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    acceptor = BridgeAcceptor(config, {}, Inbox(loop, handle), standard_fix44_dictionary())
+    acceptor.start()
+    a = Oms(Path(root) / "a", config.port, "OMS-A")
+    a.start()
+    a.wait_logged_on()
+    new_order(a, "HELD-1", "1", "0.5", "29000")
+    assert entered.wait(10), "the order never reached the loop"
+    new_order(a, "AFTER-1", "1", "0.5", "29000")  # QuickFIX's thread waits on HELD-1
+    stopping = threading.Thread(target=acceptor.stop)
+    stopping.start()
+    time.sleep(0.3)
+    release.set()
+    stopping.join()
+    b = Oms(Path(root) / "b", config.port, "OMS-B")
+    b.start()
+    time.sleep(3)  # it retries every second
+    # QuickFIX sent A its Logout before the answer, so A gets it by resend when it is back
+    (sent,) = (Path(root) / "bridge-store").glob("*OMS-A.body")
+    answers = [m for m in sent.read_text().split("8=FIX.4.4\x01") if "\x01379=AFTER-1\x01" in m]
+    print(
+        json.dumps(
+            {
+                "handed": handed,
+                "answers": [parse("8=FIX.4.4\x01" + m).fields for m in answers],
+                "b_logged_on": b.logged_on,
+            }
+        )
+    )
+    os._exit(0)
+
+
+def test_at_shutdown_no_oms_logs_on_and_a_late_message_is_refused_not_acted_on(
+    tmp_path: Path,
+) -> None:
+    """An OMS that logged on, or a message that came in, while the gateway stops could have
+    an order placed by a gateway on its way out."""
+    seen = in_own_process(__name__, "_stop_with_an_order_in_flight", str(tmp_path))
+    assert seen["handed"] == ["HELD-1"]
+    (answer,) = seen["answers"]
+    assert (answer["35"], answer["372"], answer["380"]) == ("j", "D", "4")
+    assert answer["58"] == "gateway shutting down"
+    assert seen["b_logged_on"] is False

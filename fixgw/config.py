@@ -197,9 +197,14 @@ class BridgeSessionConfig(_Config, frozen=True, kw_only=True):
     password: SecretRef | None = None
     """If set, the OMS's Logon must carry it in Password (554)."""
     cl_ord_id_prefix: str | None = None
-    """Put before the OMS's ClOrdIDs on the way to the exchange; default `<comp_id>-`."""
+    """Put before the OMS's ClOrdIDs on the way to the exchange; default `<comp_id>-`. No
+    session's may start with another's: the prefix is what names an order's OMS."""
     cancel_on_disconnect: bool = False
     """Cancel this OMS's open orders when its session ends."""
+
+    @property
+    def prefix(self) -> str:
+        return self.cl_ord_id_prefix or f"{self.comp_id}-"
 
 
 class BridgeConfig(_Config, frozen=True, kw_only=True):
@@ -214,6 +219,40 @@ class BridgeConfig(_Config, frozen=True, kw_only=True):
     """Default: the standard FIX44.xml installed with the QuickFIX binding."""
     heartbeat_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 30
     sessions: Annotated[list[BridgeSessionConfig], msgspec.Meta(min_length=1)]
+
+    def __post_init__(self) -> None:
+        """An order belongs to the OMS whose prefix its ClOrdID starts with, across restarts
+        too (the journal keeps only the ClOrdID): so no prefix may start with another, nor
+        be one the gateway's own ClOrdIDs (`fixgw.ids`) can start with."""
+        comp_ids = [s.comp_id for s in self.sessions]
+        twice = sorted({c for c in comp_ids if comp_ids.count(c) > 1})
+        if twice:
+            raise ValueError(f"sessions: comp_id {twice[0]!r} is named twice")
+        for a in self.sessions:
+            if _GATEWAY_CL_ORD_ID_START.fullmatch(a.prefix):
+                raise ValueError(
+                    f"sessions: {a.comp_id}'s cl_ord_id_prefix {a.prefix!r} can start the "
+                    "ClOrdIDs the gateway makes up (fx<start time>-<n>): choose another"
+                )
+            for b in self.sessions:
+                if a is not b and b.prefix.startswith(a.prefix):
+                    raise ValueError(
+                        f"sessions: {b.comp_id}'s cl_ord_id_prefix {b.prefix!r} starts with "
+                        f"{a.comp_id}'s {a.prefix!r}, so {b.comp_id}'s orders would be taken "
+                        f"for {a.comp_id}'s: set cl_ord_id_prefix so that neither starts "
+                        "with the other"
+                    )
+
+    def oms_of(self, cl_ord_id: str) -> BridgeSessionConfig | None:
+        """The OMS session an order's (or a cancel's) ClOrdID belongs to."""
+        for oms in self.sessions:
+            if cl_ord_id.startswith(oms.prefix):
+                return oms
+        return None
+
+
+_GATEWAY_CL_ORD_ID_START = re.compile(r"f|fx[0-9a-z]*(-[0-9a-z]*)?")
+"""The prefixes of some ClOrdID `fixgw.ids.ClOrdIdGenerator` makes (fx<base36>-<base36>)."""
 
 
 class OpsConfig(_Config, frozen=True, kw_only=True):

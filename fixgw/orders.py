@@ -190,6 +190,11 @@ class OrderTracker:
                 if order is not None and event.status is not None:
                     _advance(order, event.status)
                 continue
+            if isinstance(event, OrderAnomaly) and event.problem == "cancel_lost":
+                lost = self._orders.get(event.cl_ord_id or "")
+                if lost is not None:
+                    lost.cancel_pending = None
+                continue
             if not isinstance(event, OrderEvent):
                 continue
             order = self._orders.get(event.cl_ord_id)

@@ -322,13 +322,27 @@ class ApiServer:
                 await asyncio.wait_for(server.wait_closed(), 1.0)
         _release_socket_path(Path(self.config.socket_path))
 
+    def _refuse_oms_id(self, field: str, cl_ord_id: str | None) -> None:
+        """An id that starts with an OMS session's prefix would be taken for that OMS's:
+        its events would go to the OMS, and its disconnect would cancel the order."""
+        bridge = self.gateway.config.bridge
+        oms = bridge.oms_of(cl_ord_id) if bridge is not None and cl_ord_id else None
+        if oms is not None:
+            raise RequestError(
+                f"{field} {cl_ord_id!r} starts with {oms.prefix!r}, which names the orders of "
+                f"the FIX bridge's OMS session {oms.comp_id}",
+                code=p.ErrorCode.INVALID_FIELD,
+            )
+
     def dispatch(self, client: ClientConnection, request: p.Request) -> Any:
         """The answer, or an awaitable of it when it waits on the exchange."""
         g = self.gateway
         match request:
             case p.NewOrder():
+                self._refuse_oms_id("cl_ord_id", request.cl_ord_id)
                 return g.new_order(request, owner=client.number)
             case p.CancelOrderRequest():
+                self._refuse_oms_id("cancel_cl_ord_id", request.cancel_cl_ord_id)
                 return g.cancel_order(request)
             case p.OrderStatusRequest():
                 return g.order_status(request)

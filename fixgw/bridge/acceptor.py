@@ -14,6 +14,8 @@ from typing import Any
 import quickfix as fix
 import structlog
 
+from fixgw.bridge import translate
+from fixgw.bridge.tables import BUSINESS_REJECT_NOT_AVAILABLE
 from fixgw.config import BridgeConfig
 from fixgw.fixmsg import FixMessage
 from fixgw.qf import (
@@ -54,6 +56,9 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         super().__init__()
         self._passwords = passwords
         self._inbox = inbox
+        self.stopping = False
+        """Set once at shutdown: OMS messages are then refused here, not handed to a loop
+        that is stopping (or gone)."""
 
     def onCreate(self, sessionID: fix.SessionID) -> None:
         pass
@@ -95,6 +100,15 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         keep_thread_state()
         try:
             oms = sessionID.getTargetCompID().getValue()
+            if self.stopping:
+                log.warning("OMS message refused: the gateway is shutting down", oms=oms)
+                reject = translate.business_reject(
+                    translate.parse_oms(message.toString()),
+                    BUSINESS_REJECT_NOT_AVAILABLE,
+                    "gateway shutting down",
+                )
+                fix.Session.sendToTarget(to_quickfix(reject), sessionID)
+                return
             item = OmsInbound(OmsHappening.APP, oms, message.toString())
             if not self._inbox.put_and_wait(item, HANDOVER_TIMEOUT_S):
                 log.warning(
@@ -158,11 +172,14 @@ class BridgeAcceptor:
         return bool(session is not None and session.isLoggedOn())
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Log every OMS out and wait for the answers. `SocketAcceptor.stop()` is not called:
+        """Refuse OMS messages from now on, log every OMS out and wait for the answers.
+        `logout()` also disables a session, so it is called on every one, logged on or not:
+        none may log on while the gateway stops. `SocketAcceptor.stop()` is not called:
         QuickFIX 1.16 crashes in it once a client has disconnected (see the simulator)."""
+        self._app.stopping = True
         sessions = [fix.Session.lookupSession(sid) for sid in self._ids.values()]
         for session in sessions:
-            if session is not None and session.isLoggedOn():
+            if session is not None:
                 session.logout("gateway shutting down")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(

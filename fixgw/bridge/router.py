@@ -37,7 +37,8 @@ log = structlog.get_logger("fixgw.bridge")
 _decode = msgspec.json.Decoder().decode
 
 SKIPPED_EVENTS = frozenset({"order.status", "order.anomaly", "order.cancel_rejected"})
-"""order.status answers go to whoever asked; cancel rejects are answered as 9, below."""
+"""order.status answers go to whoever asked; cancel rejects, and an anomaly `cancel_lost`,
+are answered as 9, below."""
 
 
 @dataclass
@@ -62,9 +63,7 @@ class Bridge:
         self.config = config
         self.gateway = gateway
         self.loop = loop
-        self.prefixes = {
-            oms.comp_id: oms.cl_ord_id_prefix or f"{oms.comp_id}-" for oms in config.sessions
-        }
+        self.prefixes = {oms.comp_id: oms.prefix for oms in config.sessions}
         self._cancel_on_disconnect = {
             oms.comp_id for oms in config.sessions if oms.cancel_on_disconnect
         }
@@ -73,8 +72,8 @@ class Bridge:
         self._md: dict[tuple[str, str], _MdSubscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = int(time.time() * 1000)
-        self._status_answers = 0
-        """ExecIDs of status answers: unique across restarts, not only within one run."""
+        self._exec_ids = 0
+        """For the ExecIDs the bridge makes up (`_exec_id`)."""
         self._handlers: dict[str, Callable[[str, FixMessage], None]] = {
             "D": self._on_new_order,
             "F": self._on_cancel,
@@ -90,6 +89,8 @@ class Bridge:
         )
 
     def start(self) -> None:
+        for order in self.gateway.tracker.open_orders():  # cancels pending before a restart
+            self._note_cancel(order.cl_ord_id, order.cancel_pending)
         self.gateway.bus.subscribe(self, ["orders"])
         self.acceptor.start()
 
@@ -144,7 +145,10 @@ class Bridge:
         try:
             request = translate.new_order(msg, self.prefixes[oms])
         except Refused as exc:
-            self.acceptor.send(oms, translate.refused_order(msg, exc.text, reason=exc.reason))
+            self.acceptor.send(
+                oms,
+                translate.refused_order(msg, self._exec_id("refused"), exc.text, reason=exc.reason),
+            )
             return
         known = self.gateway.tracker.get(request.cl_ord_id or "")
         if known is not None and translate.possibly_resent(msg):
@@ -158,10 +162,10 @@ class Bridge:
         except FixgwError as exc:
             self.acceptor.send(oms, self._refused(msg, exc))
 
-    @staticmethod
-    def _refused(msg: FixMessage, exc: FixgwError, exec_type: str = "8") -> FixMessage:
+    def _refused(self, msg: FixMessage, exc: FixgwError, exec_type: str = "8") -> FixMessage:
         return translate.refused_order(
             msg,
+            self._exec_id("refused"),
             f"{exc.code}: {exc.message}",
             exec_type,
             ORD_REJ_REASON_OF_ERROR.get(exc.code, OTHER),
@@ -181,10 +185,19 @@ class Bridge:
                 "OMS cancel sent again; its reports went out already", cancel_cl_ord_id=cancel_id
             )
             return
+        # Mapped before the gateway acts: an order still in the throttle's queue is canceled
+        # there and then, with no pending_cancel, and its order.canceled answers this cancel.
+        order_key = request.cl_ord_id or ""
+        mapped_before = self._cancel_of_order.get(order_key)
+        self._cancel_of_order[order_key] = msg.fields[Tag.CL_ORD_ID]
         try:
             self.gateway.cancel_order(request)
         except FixgwError as exc:
-            order = self.gateway.tracker.get(request.cl_ord_id or "")
+            if mapped_before is None:  # refused: the order's earlier cancel, if any, stands
+                self._cancel_of_order.pop(order_key, None)
+            else:
+                self._cancel_of_order[order_key] = mapped_before
+            order = self.gateway.tracker.get(order_key)
             self.acceptor.send(
                 oms,
                 translate.cancel_reject(
@@ -219,7 +232,9 @@ class Bridge:
                 translate.status_request(msg, self.prefixes[oms])
             )
         except Refused as exc:
-            self.acceptor.send(oms, translate.refused_order(msg, exc.text, exec_type="I"))
+            self.acceptor.send(
+                oms, translate.refused_order(msg, self._exec_id("refused"), exc.text, "I")
+            )
             return
         except FixgwError as exc:
             self.acceptor.send(oms, self._refused(msg, exc, exec_type="I"))
@@ -228,15 +243,19 @@ class Bridge:
 
     def _send_status(self, oms: str, cl_ord_id: str, order: Mapping[str, Any]) -> None:
         """ExecType I: where the order stands, under the OMS's ClOrdID."""
-        self._status_answers += 1
         self.acceptor.send(
             oms,
             translate.execution_report(
-                {**order, "type": "order.status"},
-                cl_ord_id,
-                exec_id=f"status-{self._started}-{self._status_answers}",
+                {**order, "type": "order.status"}, cl_ord_id, exec_id=self._exec_id("status")
             ),
         )
+
+    def _exec_id(self, kind: str) -> str:
+        """An ExecID for a report no gateway event stands behind (the rest carry the
+        exchange's ExecID or the event's seq): unique in the OMS's session, across restarts
+        too, as the run's start time is in it."""
+        self._exec_ids += 1
+        return f"{kind}-{self._started}-{self._exec_ids}"
 
     def _on_market_data_request(self, oms: str, msg: FixMessage) -> None:
         md_req_id = msg.fields.get(Tag.MD_REQ_ID, "")
@@ -360,6 +379,8 @@ class Bridge:
                 self._market_data(kind, event)
             elif kind == "order.cancel_rejected":
                 self._cancel_rejected(event)
+            elif kind == "order.anomaly" and event["problem"] == "cancel_lost":
+                self._cancel_lost(event)
             elif kind not in SKIPPED_EVENTS:
                 self._order_event(event)
         except Exception:
@@ -381,10 +402,24 @@ class Bridge:
                 self._send_book(sub)
 
     def _owner(self, cl_ord_id: str) -> tuple[str, str] | None:
-        for oms, prefix in self.prefixes.items():
-            if cl_ord_id.startswith(prefix):
-                return oms, cl_ord_id[len(prefix) :]
-        return None
+        """The OMS that placed an order (or a cancel), and its own id for it. The prefix
+        says so, across restarts too: prefixes never overlap (`BridgeConfig`) and API
+        clients may not choose an id that starts with one (`ApiServer`)."""
+        oms = self.config.oms_of(cl_ord_id)
+        if oms is None:
+            return None
+        return oms.comp_id, cl_ord_id[len(oms.prefix) :]
+
+    def _note_cancel(self, cl_ord_id: str, cancel_cl_ord_id: str | None) -> None:
+        """The cancel now pending for an order: an OMS's cancel of its own order is mapped,
+        any other (the API's, a halt's) ends the mapping, as the gateway no longer waits for
+        the OMS's."""
+        owner = self._owner(cl_ord_id)
+        cancel = self._owner(cancel_cl_ord_id or "")
+        if owner is not None and cancel is not None and cancel[0] == owner[0]:
+            self._cancel_of_order[cl_ord_id] = cancel[1]
+        else:
+            self._cancel_of_order.pop(cl_ord_id, None)
 
     def _order_event(self, event: dict[str, Any]) -> None:
         owner = self._owner(event["cl_ord_id"])
@@ -392,9 +427,8 @@ class Bridge:
             return
         oms, oms_cl_ord_id = owner
         kind = event["type"]
-        cancel = self._owner(event.get("cancel_cl_ord_id") or "")
-        if kind == "order.pending_cancel" and cancel is not None:
-            self._cancel_of_order[event["cl_ord_id"]] = cancel[1]
+        if kind == "order.pending_cancel":
+            self._note_cancel(event["cl_ord_id"], event.get("cancel_cl_ord_id"))
         cancel_id = self._cancel_of_order.get(event["cl_ord_id"])
         if kind in ("order.pending_cancel", "order.canceled") and cancel_id is not None:
             report = translate.execution_report(event, cancel_id, orig_cl_ord_id=oms_cl_ord_id)
@@ -407,21 +441,42 @@ class Bridge:
     def _cancel_rejected(self, event: dict[str, Any]) -> None:
         cancel = self._owner(event["cancel_cl_ord_id"])
         owner = self._owner(event["cl_ord_id"])
-        if cancel is None or owner is None:
+        if cancel is None or owner is None or cancel[0] != owner[0]:
             return
         oms, cancel_id = cancel
-        self._cancel_of_order.pop(event["cl_ord_id"], None)
-        message = FixMessage(
-            msg_type="F",
-            fields={Tag.CL_ORD_ID: cancel_id, Tag.ORIG_CL_ORD_ID: owner[1]},
-        )
+        if self._cancel_of_order.get(event["cl_ord_id"]) == cancel_id:
+            del self._cancel_of_order[event["cl_ord_id"]]
         status = OrderStatus(event["status"]) if event.get("status") else None
-        self.acceptor.send(
-            oms,
-            translate.cancel_reject(
-                message, event.get("text") or str(event["reason"]), event.get("order_id"), status
-            ),
+        text = event.get("text") or str(event["reason"])
+        self._send_cancel_reject(oms, cancel_id, owner[1], text, event.get("order_id"), status)
+
+    def _cancel_lost(self, event: dict[str, Any]) -> None:
+        """Reconciliation found the order open after its cancel was lost on the way to the
+        exchange; the OMS, in PendingCancel, learns its cancel failed and may send another."""
+        cl_ord_id = event.get("cl_ord_id") or ""
+        owner = self._owner(cl_ord_id)
+        cancel_id = self._cancel_of_order.pop(cl_ord_id, None)
+        order = self.gateway.tracker.get(cl_ord_id)
+        if owner is None or cancel_id is None or order is None:
+            return
+        text = "the cancel did not reach the exchange; the order is still open"
+        self._send_cancel_reject(
+            owner[0], cancel_id, owner[1], text, order.order_id, order.shown_status
         )
+
+    def _send_cancel_reject(
+        self,
+        oms: str,
+        cancel_id: str,
+        oms_cl_ord_id: str,
+        text: str,
+        order_id: str | None,
+        status: OrderStatus | None,
+    ) -> None:
+        message = FixMessage(
+            msg_type="F", fields={Tag.CL_ORD_ID: cancel_id, Tag.ORIG_CL_ORD_ID: oms_cl_ord_id}
+        )
+        self.acceptor.send(oms, translate.cancel_reject(message, text, order_id, status))
 
 
 def _holder(sub: _MdSubscription) -> str:

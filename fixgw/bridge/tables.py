@@ -59,6 +59,8 @@ rest are 99 (other). The code and the reason are in Text either way."""
 
 BUSINESS_REJECT_OTHER = "0"
 BUSINESS_REJECT_UNSUPPORTED = "3"
-"""BusinessRejectReason (380): 0 other, 3 unsupported message type."""
+BUSINESS_REJECT_NOT_AVAILABLE = "4"
+"""BusinessRejectReason (380): 0 other, 3 unsupported message type, 4 application not
+available."""
 
 ALL_TABLES = (SIDE, ORD_TYPE, ORD_STATUS)

@@ -161,7 +161,9 @@ def execution_report(
     fields: dict[int, str] = {
         Tag.ORDER_ID: event.get("order_id") or "NONE",
         Tag.CL_ORD_ID: cl_ord_id,
-        Tag.EXEC_ID: exec_id or event.get("exec_id") or f"{event.get('seq', 0)}",
+        # a fill's is the exchange's; the rest are the event's seq, never reused, and marked
+        # so that no exchange's (a bare number, say) can be the same
+        Tag.EXEC_ID: exec_id or event.get("exec_id") or f"seq-{event.get('seq', 0)}",
         Tag.EXEC_TYPE: EXEC_TYPE_OF_EVENT[event["type"]],
         Tag.ORD_STATUS: ORD_STATUS.encode(OrderStatus(event["status"])),
         Tag.SYMBOL: event["symbol"],
@@ -188,16 +190,17 @@ def execution_report(
 
 
 def refused_order(
-    msg: FixMessage, text: str, exec_type: str = "8", reason: str = OTHER
+    msg: FixMessage, exec_id: str, text: str, exec_type: str = "8", reason: str = OTHER
 ) -> FixMessage:
     """A NewOrderSingle the gateway refused before it became an order (ExecType 8), or a
     status request for an order it does not know (ExecType I); OrdStatus 8 both, and
-    `reason` as OrdRejReason."""
+    `reason` as OrdRejReason. `exec_id`: unique in the session (the same ClOrdID may be
+    refused more than once)."""
     f = msg.fields
     fields = {
         Tag.ORDER_ID: "NONE",
         Tag.CL_ORD_ID: f.get(Tag.CL_ORD_ID, "NONE"),
-        Tag.EXEC_ID: f"refused-{f.get(Tag.CL_ORD_ID, '')}",
+        Tag.EXEC_ID: exec_id,
         Tag.EXEC_TYPE: exec_type,
         Tag.ORD_STATUS: "8",
         Tag.SYMBOL: f.get(Tag.SYMBOL, "NONE"),

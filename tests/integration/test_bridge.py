@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import threading
 import time
 import uuid
@@ -16,12 +17,14 @@ from pathlib import Path
 import pytest
 import quickfix as fix
 
+from fixgw.api.client import ApiError
 from fixgw.bridge.acceptor import BridgeAcceptor, OmsHappening, OmsInbound
 from fixgw.config import BridgeConfig, BridgeSessionConfig, standard_fix44_dictionary
-from fixgw.fixmsg import FixMessage
+from fixgw.fixmsg import FixMessage, parse
 from fixgw.qf import Inbox
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory, in_own_process
+from tests.integration.faultproxy import FaultProxy
 from tests.integration.oms import Oms
 
 pytestmark = pytest.mark.integration
@@ -120,6 +123,31 @@ def test_an_order_the_gateway_refuses_comes_back_rejected_with_the_standard_reas
     assert (unknown[39], unknown[103]) == ("8", "5")  # unknown order
 
 
+def test_every_execution_report_in_the_oms_session_has_its_own_exec_id(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    """OMS engines drop a report whose ExecID they have seen: refusals and answers about an
+    unknown order, however often the same ClOrdID comes back, and after a restart too."""
+    stack, oms = bridged
+    assert stack.gateway is not None
+    for _ in range(2):
+        oms.send("D", {11: "NOPE", 55: "XRP/USD", 54: "1", 38: "1", 60: NOW, 40: "1"})
+        oms.send("H", {11: "NOPE", 55: "BTC/USD", 54: "1"})
+    new_order(oms, "MARK-1", "1", "0.1", "29000")
+    oms.report("MARK-1", "0")  # after every answer above
+    stack.gateway.stop()
+    stack.start_gateway()
+    oms.wait_logged_on()
+    oms.send("D", {11: "NOPE", 55: "XRP/USD", 54: "1", 38: "1", 60: NOW, 40: "1"})
+    oms.send("H", {11: "NOPE", 55: "BTC/USD", 54: "1"})
+    new_order(oms, "MARK-2", "1", "0.1", "29000")
+    oms.report("MARK-2", "0")
+    nope = [m.fields for m in oms.seen if m.msg_type == "8" and m.fields[11] == "NOPE"]
+    assert sorted(f[150] for f in nope) == ["8"] * 3 + ["I"] * 3
+    exec_ids = [m.fields[17] for m in oms.seen if m.msg_type == "8"]
+    assert len(set(exec_ids)) == len(exec_ids), exec_ids
+
+
 def test_an_order_the_oms_sends_again_is_answered_with_its_status_not_placed_twice(
     bridged: tuple[LocalStack, Oms],
 ) -> None:
@@ -156,6 +184,139 @@ def test_a_cancel_the_oms_sends_again_is_not_acted_on_twice(
     oms.send("H", {11: "TWICE-1", 55: "BTC/USD", 54: "1"})  # answered after the exchange's
     assert oms.report("TWICE-1", "I")[39] == "4"
     assert [m.fields for m in oms.seen if m.msg_type == "9"] == []
+
+
+def test_an_api_client_may_not_choose_an_id_that_names_an_oms_order(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    """Its events would go to the OMS as the OMS's own, and the OMS's disconnect would
+    cancel it."""
+    stack, oms = bridged
+    prefix = f"{oms.session_id.getSenderCompID().getValue()}-"
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        with pytest.raises(ApiError) as refused:
+            gw.new_order(
+                cl_ord_id=f"{prefix}API-1", symbol="BTC/USD", side="buy", type="market", qty="0.1"
+            )
+        assert refused.value.code == "invalid_field" and prefix in refused.value.message
+        gw.new_order(
+            cl_ord_id="API-2", symbol="BTC/USD", side="buy", type="limit", qty="0.1", price="29000"
+        )
+        EventLog(gw).find("API-2", "order.accepted")
+        with pytest.raises(ApiError) as refused:
+            gw.cancel_order(cl_ord_id="API-2", cancel_cl_ord_id=f"{prefix}API-2-CXL")
+        assert refused.value.code == "invalid_field"
+        assert [o["status"] for o in gw.orders() if o["cl_ord_id"] == "API-2"] == ["new"]
+    new_order(oms, "AFTER", "1", "0.1", "29000")
+    oms.report("AFTER", "0")
+    assert not [m.fields for m in oms.seen if m.fields.get(11, "").startswith("API-")]
+
+
+@pytest.mark.parametrize(
+    "restart",
+    [None, signal.SIGTERM, signal.SIGKILL],
+    ids=["mid-session", "then-a-restart", "then-a-crash"],
+)
+def test_a_cancel_lost_on_the_way_to_the_exchange_is_answered_with_a_cancel_reject(
+    make_stack: StackFactory, tmp_path: Path, restart: signal.Signals | None
+) -> None:
+    """Reconciliation finds the order still open (mid-session; as the gateway logs out, which
+    shows the exchange the gap; or at the logon after a crash): the OMS, in PendingCancel,
+    gets one 9 for its cancel, and the order's later reports are no longer sent under that
+    cancel's id."""
+    # nothing asks about the cancel before the gateway stops, but the logout's gap
+    stack = make_stack(start=False, orders={"ack_timeout_s": 0} if restart else {})
+    proxy = FaultProxy(stack.sim_port)
+    lost: list[dict[int, bytes]] = []
+
+    def lose_the_first_cancel(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]] | None:
+        if dict(fields).get(35) == b"F" and not lost:
+            lost.append(dict(fields))
+            return None
+        return fields
+
+    proxy.rewrite_outbound = lose_the_first_cancel
+    port = free_port()
+    stack.gateway_overrides["session"] = {"port": proxy.port}
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [{"comp_id": "OMS-LOST"}],
+    }
+    stack.start_sim()
+    stack.start_gateway()
+    oms = Oms(tmp_path / "lost", port, "OMS-LOST")
+    oms.start()
+    try:
+        oms.wait_logged_on()
+        new_order(oms, "KEPT-1", "1", "0.5", "29000")
+        order_id = oms.report("KEPT-1", "0")[37]
+        oms.send("F", {41: "KEPT-1", 11: "KEPT-CXL", 55: "BTC/USD", 54: "1", 60: NOW, 38: "0.5"})
+        oms.report("KEPT-CXL", "6")
+        wait_until(lambda: lost, 5, "the cancel to be lost")
+        if restart is not None:
+            assert stack.gateway is not None
+            stack.gateway.stop(restart)
+            Path(stack.socket_path).unlink(missing_ok=True)
+            stack.start_gateway()
+        reject = oms.wait_for(
+            lambda m: m.msg_type == "9" and m.fields[11] == "KEPT-CXL", timeout=30
+        ).fields
+        assert (reject[41], reject[37], reject[39], reject[434]) == ("KEPT-1", order_id, "0", "1")
+        assert "did not reach the exchange" in reject[58]
+        with stack.client() as gw:  # canceled after all, by someone else
+            wait_until(lambda: gw.status()["ready"], 15, "the open orders to be checked")
+            gw.cancel_order(cl_ord_id="OMS-LOST-KEPT-1")
+        canceled = oms.report("KEPT-1", "4")
+        assert 41 not in canceled and canceled[39] == "4"
+        assert len([m for m in oms.seen if m.msg_type == "9"]) == 1
+        assert not [
+            m.fields
+            for m in oms.seen
+            if m.fields.get(11) == "KEPT-CXL" and m.msg_type == "8" and m.fields[150] == "4"
+        ]
+    finally:
+        oms.stop()
+        proxy.close()
+
+
+def test_a_cancel_of_an_order_still_in_the_throttle_queue_is_answered_under_its_own_id(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    """The gateway cancels such an order there and then, never sending it: the OMS's cancel
+    gets its ExecType 4 under the cancel's ClOrdID, so it does not stay pending."""
+    port = free_port()
+    stack = make_stack(
+        start=False, throttle={"limits": {"new_order": {"per_s": 0.1}}, "policy": "queue"}
+    )
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [{"comp_id": "OMS-Q"}],
+    }
+    stack.start_sim()
+    stack.start_gateway()
+    oms = Oms(tmp_path / "queued", port, "OMS-Q")
+    oms.start()
+    try:
+        oms.wait_logged_on()
+        new_order(oms, "SENT", "1", "0.1", "29000")  # takes the one token
+        oms.report("SENT", "0")
+        new_order(oms, "HELD", "1", "0.1", "29000")  # waits 10 s in the queue
+        oms.report("HELD", "A")
+        cancel = {41: "HELD", 11: "HELD-CXL", 55: "BTC/USD", 54: "1", 60: NOW, 38: "0.1"}
+        oms.send("F", cancel)
+        canceled = oms.report("HELD-CXL", "4")
+        assert (canceled[41], canceled[39], canceled[151]) == ("HELD", "4", "0")
+        oms.send("F", {**cancel, 97: "Y"})  # PossResend: already answered, nothing more
+        oms.send("H", {11: "HELD", 55: "BTC/USD", 54: "1"})
+        assert oms.report("HELD", "I")[39] == "4"
+        assert [m.fields for m in oms.seen if m.msg_type == "9"] == []
+        assert not [m for m in oms.seen if m.fields.get(11) == "HELD" and m.fields[150] == "4"]
+    finally:
+        oms.stop()
+    assert "11=OMS-Q-HELD" not in (stack.root / "sim-store" / "orders.jsonl").read_text()
 
 
 def test_a_message_the_bridge_does_not_take_is_answered_with_a_business_reject(
@@ -354,3 +515,68 @@ def test_an_oms_message_counts_as_received_only_once_the_gateway_has_handled_it(
     seen = in_own_process(__name__, "_hold_an_order", str(tmp_path))
     assert seen["while_held"] == seen["sent"]  # a restart now would ask the OMS for it again
     assert seen["handled"] == seen["sent"] + 1
+
+
+def _stop_with_an_order_in_flight(root: str) -> None:
+    """In a process of its own: the bridge's real acceptor with two OMS sessions, A logged
+    on, B not yet. A's first order is held on the loop while A sends a second; the acceptor
+    is stopped meanwhile, then B tries to log on. Prints what the loop was handed, what A
+    got for its second order, and whether B logged on."""
+    config = BridgeConfig(
+        port=free_port(),
+        store_dir=str(Path(root) / "bridge-store"),
+        sessions=[BridgeSessionConfig(comp_id="OMS-A"), BridgeSessionConfig(comp_id="OMS-B")],
+    )
+    handed: list[str] = []
+    entered, release = threading.Event(), threading.Event()
+
+    def handle(item: OmsInbound) -> None:
+        if item.what is OmsHappening.APP:
+            handed.append(item.raw.split("\x0111=")[1].split("\x01")[0])
+            entered.set()
+            release.wait(10)
+
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    acceptor = BridgeAcceptor(config, {}, Inbox(loop, handle), standard_fix44_dictionary())
+    acceptor.start()
+    a = Oms(Path(root) / "a", config.port, "OMS-A")
+    a.start()
+    a.wait_logged_on()
+    new_order(a, "HELD-1", "1", "0.5", "29000")
+    assert entered.wait(10), "the order never reached the loop"
+    new_order(a, "AFTER-1", "1", "0.5", "29000")  # QuickFIX's thread waits on HELD-1
+    stopping = threading.Thread(target=acceptor.stop)
+    stopping.start()
+    time.sleep(0.3)
+    release.set()
+    stopping.join()
+    b = Oms(Path(root) / "b", config.port, "OMS-B")
+    b.start()
+    time.sleep(3)  # it retries every second
+    # QuickFIX sent A its Logout before the answer, so A gets it by resend when it is back
+    (sent,) = (Path(root) / "bridge-store").glob("*OMS-A.body")
+    answers = [m for m in sent.read_text().split("8=FIX.4.4\x01") if "\x01379=AFTER-1\x01" in m]
+    print(
+        json.dumps(
+            {
+                "handed": handed,
+                "answers": [parse("8=FIX.4.4\x01" + m).fields for m in answers],
+                "b_logged_on": b.logged_on,
+            }
+        )
+    )
+    os._exit(0)
+
+
+def test_at_shutdown_no_oms_logs_on_and_a_late_message_is_refused_not_acted_on(
+    tmp_path: Path,
+) -> None:
+    """An OMS that logged on, or a message that came in, while the gateway stops could have
+    an order placed by a gateway on its way out."""
+    seen = in_own_process(__name__, "_stop_with_an_order_in_flight", str(tmp_path))
+    assert seen["handed"] == ["HELD-1"]
+    (answer,) = seen["answers"]
+    assert (answer["35"], answer["372"], answer["380"]) == ("j", "D", "4")
+    assert answer["58"] == "gateway shutting down"
+    assert seen["b_logged_on"] is False

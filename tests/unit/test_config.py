@@ -88,6 +88,51 @@ def test_a_bad_key_fails_with_its_path(write, edit: tuple[str, str], message: st
     assert message in err.value.message
 
 
+def bridge(*sessions: str) -> str:
+    return (
+        GOOD
+        + "bridge:\n  port: 9878\n  sessions:\n"
+        + "".join(f"    - {session}\n" for session in sessions)
+    )
+
+
+@pytest.mark.parametrize(
+    ("sessions", "message"),
+    [
+        (
+            ("{comp_id: BROKER}", "{comp_id: BROKER-UAT}"),  # default prefixes BROKER-, BROKER-UAT-
+            "BROKER-UAT's cl_ord_id_prefix 'BROKER-UAT-' starts with BROKER's 'BROKER-'",
+        ),
+        (
+            ("{comp_id: A, cl_ord_id_prefix: X}", "{comp_id: B, cl_ord_id_prefix: X-1-}"),
+            "B's cl_ord_id_prefix 'X-1-' starts with A's 'X'",
+        ),
+        (("{comp_id: A}", "{comp_id: A, cl_ord_id_prefix: B-}"), "comp_id 'A' is named twice"),
+        (
+            ("{comp_id: A, cl_ord_id_prefix: fx}",),
+            "A's cl_ord_id_prefix 'fx' can start the ClOrdIDs the gateway makes up",
+        ),
+    ],
+)
+def test_oms_prefixes_that_could_name_another_sessions_orders_are_refused(
+    write, sessions: tuple[str, ...], message: str
+) -> None:  # type: ignore[no-untyped-def]
+    """The prefix is what says which OMS an order belongs to, in the journal too."""
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(write(bridge(*sessions)))
+    assert "bridge: sessions: " + message in err.value.message
+
+
+def test_oms_prefixes_that_do_not_overlap_load(write) -> None:  # type: ignore[no-untyped-def]
+    config = load_gateway_config(
+        write(bridge("{comp_id: BROKER}", "{comp_id: BROKER-UAT, cl_ord_id_prefix: UAT-}"))
+    )
+    assert config.bridge is not None
+    assert [s.prefix for s in config.bridge.sessions] == ["BROKER-", "UAT-"]
+    assert config.bridge.oms_of("UAT-1") is config.bridge.sessions[1]
+    assert config.bridge.oms_of("fxabc-1") is None
+
+
 def test_not_yaml_and_missing_file_are_clear(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("session: [unclosed\n")

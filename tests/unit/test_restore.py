@@ -94,6 +94,11 @@ def cancel_refused(status: OrderStatus) -> Step:
     return step
 
 
+def reported_open(t: OrderTracker) -> list[Event]:
+    """Reconciliation: the exchange has the order open, so the cancel out was lost."""
+    return t.reconcile(report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "2"))
+
+
 LIVES: dict[str, list[Step]] = {
     "acked, half filled, filled": [placed, acked, half_filled, filled],
     "acked, canceled": [placed, acked, cancel_sent, canceled],
@@ -115,6 +120,7 @@ LIVES: dict[str, list[Step]] = {
     ],
     "cancel refused before the ack": [placed, cancel_sent, cancel_refused(OrderStatus.NEW)],
     "filled while a cancel was out": [placed, acked, cancel_sent, half_filled, filled],
+    "a cancel lost on the way to the exchange": [placed, acked, cancel_sent, reported_open],
 }
 
 

@@ -17,6 +17,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fixgw.testing import LocalStack
 
 SOH = b"\x01"
 _HEAD = re.compile(rb"8=FIX\.4\.4\x019=(\d+)\x01")
@@ -177,3 +181,10 @@ def md_refusal(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     md_req_id = dict(fields)[262]
     header = [(tag, value) for tag, value in fields if tag in _HEADER_TAGS]
     return [(35, b"Y"), *header, (262, md_req_id), (281, b"0"), (58, b"refused by the proxy")]
+
+
+def between(stack: LocalStack, receive_buffer: int | None = None) -> FaultProxy:
+    """A proxy between `stack`'s gateway and its simulator: call before the gateway starts."""
+    proxy = FaultProxy(stack.sim_port, receive_buffer)
+    stack.gateway_overrides.setdefault("session", {})["port"] = proxy.port
+    return proxy

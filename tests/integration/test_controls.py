@@ -16,7 +16,7 @@ import pytest
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import EventLog, StackFactory
-from tests.integration.faultproxy import FaultProxy, is_snapshot, md_refusal
+from tests.integration.faultproxy import between, is_snapshot, md_refusal
 
 pytestmark = pytest.mark.integration
 
@@ -92,8 +92,7 @@ def test_after_an_outage_a_market_order_is_checked_against_the_market_not_an_old
     make_stack: StackFactory,
 ) -> None:
     stack = make_stack(start=False, risk={"symbols": {"BTC/USD": {"max_notional": "40000"}}})
-    proxy = FaultProxy(stack.sim_port)
-    stack.gateway_overrides["session"] = {"port": proxy.port}
+    proxy = between(stack)
     try:
         stack.start_sim()
         stack.start_gateway()
@@ -123,8 +122,7 @@ def test_after_an_outage_a_market_order_is_checked_against_the_market_not_an_old
 
 def test_a_held_book_the_exchange_refused_is_asked_for_again(make_stack: StackFactory) -> None:
     stack = make_stack(start=False, risk={"symbols": {"BTC/USD": {"price_band_pct": "1"}}})
-    proxy = FaultProxy(stack.sim_port)
-    stack.gateway_overrides["session"] = {"port": proxy.port}
+    proxy = between(stack)
     refusing = threading.Event()
     refusing.set()
     refused: list[bytes] = []
@@ -252,8 +250,7 @@ def test_a_halt_while_the_session_is_down_cancels_every_order_once_it_is_back(
     make_stack: StackFactory,
 ) -> None:
     stack = make_stack(start=False)
-    proxy = FaultProxy(stack.sim_port)
-    stack.gateway_overrides["session"] = {"port": proxy.port}
+    proxy = between(stack)
     try:
         stack.start_sim()
         stack.start_gateway()

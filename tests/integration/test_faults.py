@@ -14,7 +14,7 @@ import pytest
 from fixgw.api.client import Client
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
-from tests.integration.faultproxy import FaultProxy, Rewrite
+from tests.integration.faultproxy import FaultProxy, Rewrite, between
 from tests.integration.test_reconciliation import OTHER_FIRM, another_gateway
 
 pytestmark = pytest.mark.integration
@@ -23,8 +23,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def proxied(make_stack: StackFactory) -> Iterator[tuple[LocalStack, FaultProxy]]:
     stack = make_stack(start=False)
-    proxy = FaultProxy(stack.sim_port)
-    stack.gateway_overrides["session"] = {"port": proxy.port}
+    proxy = between(stack)
     stack.metrics_port = free_port()
     yield stack, proxy
     proxy.close()
@@ -92,8 +91,8 @@ def test_orders_held_up_by_an_exchange_not_reading_all_go_out_once_it_reads_agai
     of the orders itself. Once the exchange reads again the queue goes out at once, not at
     one message per tick of the loop."""
     stack = make_stack(start=False)
-    proxy = FaultProxy(stack.sim_port, receive_buffer=4096)
-    stack.gateway_overrides["session"] = {"port": proxy.port, "send_buffer_bytes": 16384}
+    proxy = between(stack, receive_buffer=4096)
+    stack.gateway_overrides["session"]["send_buffer_bytes"] = 16384
     orders = [f"held-{n}" for n in range(2000)]
     try:
         with start(stack) as gw:

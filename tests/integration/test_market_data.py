@@ -13,7 +13,7 @@ from fixgw.api.client import ApiError, Client, apply_market_data
 from fixgw.book import OrderBook
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import EventLog, StackFactory
-from tests.integration.faultproxy import FaultProxy, is_snapshot, md_refusal
+from tests.integration.faultproxy import between, is_snapshot, md_refusal
 
 pytestmark = pytest.mark.integration
 
@@ -152,8 +152,7 @@ def test_a_refused_resubscribe_leaves_the_feed_the_client_already_had(
     make_stack: StackFactory,
 ) -> None:
     stack = make_stack(start=False)
-    proxy = FaultProxy(stack.sim_port)
-    stack.gateway_overrides["session"] = {"port": proxy.port}
+    proxy = between(stack)
 
     def refuse_trades(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         return md_refusal(fields) if is_snapshot(fields, b"BTC/USD", book=False) else fields

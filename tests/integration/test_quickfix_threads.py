@@ -17,9 +17,10 @@ from fixgw.config import standard_fix44_dictionary
 from fixgw.qf import ALWAYS_ON, keep_thread_state, make_settings
 from fixgw.testing import free_port, wait_until
 from tests.integration.conftest import in_own_process
+from tests.integration.qfapp import QuietApplication
 
 
-class _Receiver(fix.Application):  # type: ignore[misc]
+class _Receiver(QuietApplication):
     """The acceptor side: notes, per message, what its thread's local held on arrival."""
 
     def __init__(self, keep: bool) -> None:
@@ -28,24 +29,6 @@ class _Receiver(fix.Application):  # type: ignore[misc]
         self.local = threading.local()
         self.seen: list[int | None] = []
         self.threads: set[int] = set()
-
-    def onCreate(self, sessionID: fix.SessionID) -> None:
-        pass
-
-    def onLogon(self, sessionID: fix.SessionID) -> None:
-        pass
-
-    def onLogout(self, sessionID: fix.SessionID) -> None:
-        pass
-
-    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        pass
-
-    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        pass
-
-    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        pass
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         if self.keep:

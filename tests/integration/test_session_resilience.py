@@ -18,6 +18,7 @@ from fixgw.config import standard_fix44_dictionary
 from fixgw.qf import ALWAYS_ON, make_settings
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import StackFactory, in_own_process
+from tests.integration.qfapp import QuietApplication
 
 pytestmark = pytest.mark.integration
 
@@ -131,7 +132,7 @@ def _cross_midnight(root: str) -> None:
         },
         {sid: {"SocketConnectHost": "127.0.0.1", "SocketConnectPort": 1, "HeartBtInt": 30}},
     )
-    initiator = fix.SocketInitiator(_Quiet(), fix.FileStoreFactory(settings), settings)
+    initiator = fix.SocketInitiator(QuietApplication(), fix.FileStoreFactory(settings), settings)
     session = fix.Session.lookupSession(sid)
     session.setNextSenderMsgSeqNum(500)
     session.setNextTargetMsgSeqNum(700)
@@ -141,29 +142,6 @@ def _cross_midnight(root: str) -> None:
         initiator.poll()
     print(json.dumps({"next_target": int(session.getExpectedTargetNum())}))
     os._exit(0)
-
-
-class _Quiet(fix.Application):  # type: ignore[misc]
-    def onCreate(self, sessionID: fix.SessionID) -> None:
-        pass
-
-    def onLogon(self, sessionID: fix.SessionID) -> None:
-        pass
-
-    def onLogout(self, sessionID: fix.SessionID) -> None:
-        pass
-
-    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        pass
-
-    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        pass
-
-    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        pass
-
-    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        pass
 
 
 def test_a_running_session_keeps_its_sequence_numbers_past_utc_midnight(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from fixgw.api.client import Client
 from fixgw.testing import LocalStack
 from tests.integration.conftest import EventLog, StackFactory
-from tests.integration.faultproxy import FaultProxy
+from tests.integration.faultproxy import between
 
 pytestmark = pytest.mark.integration
 
@@ -51,9 +51,8 @@ def test_a_restart_brings_back_no_refused_request_and_shifts_no_order_id(
 ) -> None:
     # DOGE/USD is a symbol of the gateway's the exchange does not list
     stack = make_stack(start=False, symbols=["BTC/USD", "LTC/USD", "DOGE/USD"])
-    proxy = FaultProxy(stack.sim_port)
+    proxy = between(stack)
     proxy.rewrite_outbound = wrong_account_for(b"bad-account")
-    stack.gateway_overrides["session"] = {"port": proxy.port}
     try:
         stack.start_sim()
         stack.start_gateway()

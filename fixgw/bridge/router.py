@@ -103,6 +103,8 @@ class Bridge:
         try:
             if item.what is OmsHappening.APP:
                 self._on_oms_message(item.oms, translate.parse_oms(item.raw))
+                # on disk before QuickFIX counts the message received (acceptor.fromApp)
+                self.gateway.journal.flush()
             elif item.what is OmsHappening.LOGON:
                 log.info("OMS logged on", oms=item.oms)
             else:

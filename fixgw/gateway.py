@@ -726,17 +726,12 @@ class Gateway:
     ) -> None:
         """`awaiting`: the request's ClOrdID and the order's, for `_await_answer`."""
 
-        request, cl_ord_id = awaiting
+        request = awaiting[0]
 
         def send() -> None:
             del self._queued[request]
             self.throttle.sent_queued(kind)
-            if kind == "new_order" and self.halted is not None:
-                self._sent_at.pop(cl_ord_id, None)
-                self._publish_orders(
-                    self.tracker.withdrawn(cl_ord_id, "not sent: trading is halted", utc_now())
-                )
-            elif self.session.send(message):
+            if self.session.send(message):
                 self._await_answer(*awaiting)
             else:
                 unsent()

@@ -251,10 +251,14 @@ class MarketData:
             if self.session_up:
                 self._send(stream, MdSubscription.UNSUBSCRIBE)
             self._by_req_id.pop(stream.md_req_id, None)
+        self._discard(stream)
+
+    def _discard(self, stream: _Stream) -> None:
+        """Gone, with what it knew: its book, or its last trade."""
         if stream.what == BOOK:
             self.books[stream.symbol].clear()
         self._forget_trades(stream)
-        del self._streams[(stream.symbol, stream.what)]
+        self._streams.pop((stream.symbol, stream.what), None)
 
     def _forget_trades(self, stream: _Stream) -> None:
         """A last trade is only a reference while the request that saw it is live."""
@@ -414,11 +418,8 @@ class MarketData:
                 waiter.set_exception(error)
         stream.waiters.clear()
         stream.md_req_id = None
+        self._discard(stream)
         key = (stream.symbol, stream.what)
-        self._forget_trades(stream)
-        if stream.what == BOOK:
-            self.books[stream.symbol].clear()
-        self._streams.pop(key, None)
         if key in self._holds:
             self._retry_later(key, time.monotonic())
 

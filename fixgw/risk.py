@@ -90,6 +90,11 @@ class _Bucket:
     at: float
     queued: int = 0
 
+    def refill(self, now: float) -> None:
+        """The tokens earned since `at`, up to the burst."""
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+
 
 @dataclass
 class Throttle:
@@ -109,8 +114,7 @@ class Throttle:
             bucket = self._buckets[kind] = _Bucket(
                 limit.per_s, limit.burst, float(limit.burst), now
             )
-        bucket.tokens = min(bucket.burst, bucket.tokens + (now - bucket.at) * bucket.rate)
-        bucket.at = now
+        bucket.refill(now)
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0.0
@@ -128,7 +132,7 @@ class Throttle:
         token it took are given back."""
         bucket = self._buckets[kind]
         bucket.queued -= 1
-        bucket.tokens = min(float(bucket.burst), bucket.tokens + 1)
+        bucket.tokens = min(bucket.burst, bucket.tokens + 1)
 
     def reconfigure(self, config: ThrottleConfig, now: float) -> None:
         """New limits for the buckets there are, from `now` on. Messages already queued keep
@@ -138,12 +142,9 @@ class Throttle:
         for kind, bucket in self._buckets.items():
             limit = config.limits.get(kind)
             if limit is not None:
-                bucket.tokens = min(
-                    float(bucket.burst), bucket.tokens + (now - bucket.at) * bucket.rate
-                )
-                bucket.at = now
+                bucket.refill(now)
                 bucket.rate, bucket.burst = float(limit.per_s), float(limit.burst)
-                bucket.tokens = min(bucket.tokens, float(bucket.burst))
+                bucket.tokens = min(bucket.tokens, bucket.burst)
 
     def queued(self) -> int:
         return sum(b.queued for b in self._buckets.values())

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +78,27 @@ MODES = {"one at a time": None, "1,000/s": 1000.0, "2,000/s": 2000.0, "flat out"
 of unanswered orders allows (see pacing.py)."""
 
 
+@contextmanager
+def relay(sim_port: int, root: Path) -> Iterator[tuple[str, int]]:
+    """The thinnest out-of-process gateway (relay.py), logged on; yields its socket and pid."""
+    path = str(root / "relay.sock")
+    popen = subprocess.Popen(
+        [sys.executable, "-m", *bare_command("bench.relay", sim_port), "--socket", path],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert popen.stdout is not None
+        if popen.stdout.readline().strip() != "ready":
+            raise SystemExit("bench.relay did not start")
+        yield path, popen.pid
+    finally:
+        try:
+            popen.wait(30)  # it stops once its client has gone
+        finally:
+            popen.kill()
+
+
 def order_stack(root: Path, env: dict[str, str] | None = None) -> LocalStack:
     """The simulator (with the bare initiator's account) and the gateway the order benches
     run: orders rest on LTC/USD, no account or market-data requests of the gateway's own."""
@@ -114,23 +139,44 @@ def measure(orders: int) -> dict[str, Any]:
             with CpuMeter({"simulator": sim_pid}) as meter:
                 floor = run_json([*bare, "--rate", rate_arg, "--prefix", f"bare{n}"])
             floor_cpu = meter.per_order_us(floor, orders)
-            paced = [] if rate is None else ["--rate", str(rate), "--prefix", f"gw{n}"]
+            paced = [] if rate is None else ["--rate", str(rate)]
+            with relay(stack.sim_port, stack.root) as (relay_socket, relay_pid):
+                with CpuMeter({"simulator": sim_pid, "relay": relay_pid}) as meter:
+                    relayed = run_json(
+                        [
+                            "bench.gw_orders",
+                            "--socket",
+                            relay_socket,
+                            "--orders",
+                            str(orders),
+                            "--prefix",
+                            f"relay{n}",
+                            *paced,
+                        ]
+                    )
+                relay_cpu = meter.per_order_us(relayed, orders)
             with CpuMeter({"simulator": sim_pid, "gateway": pid}) as meter:
-                ours = run_json([*gateway, *paced])
+                ours = run_json([*gateway, *paced, "--prefix", f"gw{n}"])
             cpu = meter.per_order_us(ours, orders)
-            f = percentiles(floor.get("rtt_us") or floor["latency_us"])
-            g = percentiles(ours.get("rtt_us") or ours["latency_us"])
+            f, r, g = (
+                percentiles(run.get("rtt_us") or run["latency_us"])
+                for run in (floor, relayed, ours)
+            )
             runs[mode] = {
                 "bare_us": f,
+                "relay_us": r,
                 "gateway_us": g,
                 "ratio": {k: g[k] / f[k] for k in ("p50", "p99")},
-                "cpu_us_per_order": {"bare": floor_cpu, "gateway": cpu},
+                "relay_ratio": {k: r[k] / f[k] for k in ("p50", "p99")},
+                "cpu_us_per_order": {"bare": floor_cpu, "relay": relay_cpu, "gateway": cpu},
                 "cores_busy": {
                     "bare": cores_busy(floor_cpu, achieved_rate(floor)),
+                    "relay": cores_busy(relay_cpu, achieved_rate(relayed)),
                     "gateway": cores_busy(cpu, achieved_rate(ours)),
                 },
                 "orders_per_s": {
                     "bare": floor.get("orders_per_s"),
+                    "relay": relayed.get("orders_per_s"),
                     "gateway": ours.get("orders_per_s"),
                 },
             }
@@ -149,29 +195,37 @@ def _cpu_line(run: dict[str, Any], side: str) -> str:
     cpu, busy = run["cpu_us_per_order"][side], run["cores_busy"][side]
     line = ", ".join(f"{name} {us:.0f} us" for name, us in cpu.items())
     line += f"; cores busy: {busy['all']:.2f} of {os.cpu_count()}"
-    if "gateway" in busy:
-        line += f", the gateway's {busy['gateway']:.2f}"
+    if side in busy and side != "bare":
+        line += f", the {side}'s {busy[side]:.2f}"
     return line
+
+
+def _latency_line(name: str, us: dict[str, float], orders_per_s: float | None) -> str:
+    return (
+        f"    {name:<21} p50 {us['p50']:7.0f} us  p99 {us['p99']:7.0f} us"
+        f"  p99.9 {us['p999']:7.0f} us  max {us['max']:8.0f} us"
+        + (f"  {orders_per_s:,.0f} orders/s" if orders_per_s else "")
+    )
 
 
 def report(results: dict[str, Any]) -> str:
     lines = [
         f"order round trip: new_order -> order.accepted (floor: NewOrderSingle -> "
         f"ExecutionReport), {results['orders']:,} orders per run; fixed rates count from "
-        "when each order was due (coordinated omission corrected)"
+        "when each order was due (coordinated omission corrected); the relay is the "
+        "thinnest out-of-process gateway (bench/relay.py): the floor behind a Unix socket"
     ]
     for mode, run in results["runs"].items():
-        b, g, r, rate = run["bare_us"], run["gateway_us"], run["ratio"], run["orders_per_s"]
+        rate, r, rr = run["orders_per_s"], run["ratio"], run["relay_ratio"]
         lines += [
             f"  {mode}:",
-            f"    bare QuickFIX-Python  p50 {b['p50']:7.0f} us  p99 {b['p99']:7.0f} us"
-            f"  p99.9 {b['p999']:7.0f} us  max {b['max']:8.0f} us"
-            + (f"  {rate['bare']:,.0f} orders/s" if rate["bare"] else ""),
-            f"    gateway               p50 {g['p50']:7.0f} us  p99 {g['p99']:7.0f} us"
-            f"  p99.9 {g['p999']:7.0f} us  max {g['max']:8.0f} us"
-            + (f"  {rate['gateway']:,.0f} orders/s" if rate["gateway"] else ""),
-            f"    ratio                 p50 {r['p50']:.2f}  p99 {r['p99']:.2f}",
+            _latency_line("bare QuickFIX-Python", run["bare_us"], rate["bare"]),
+            _latency_line("relay", run["relay_us"], rate["relay"]),
+            _latency_line("gateway", run["gateway_us"], rate["gateway"]),
+            f"    ratio to the floor    relay p50 {rr['p50']:.2f}  p99 {rr['p99']:.2f};"
+            f"  gateway p50 {r['p50']:.2f}  p99 {r['p99']:.2f}",
             f"    CPU per order         floor: {_cpu_line(run, 'bare')}",
+            f"                          relay: {_cpu_line(run, 'relay')}",
             f"                          gateway: {_cpu_line(run, 'gateway')}",
         ]
     lines.append(

@@ -1,10 +1,11 @@
 """Per-order state keyed by ClOrdID: venue reports in, order events out.
 
 The venue is the source of truth for quantities and status; the tracker checks every
-report against what it already knows. A duplicate (same ExecID) is dropped and logged;
-anything else that does not fit (a report for an unknown order, one that arrives after
-the order closed, one older than what is known, a fill that skips quantity) is applied
-where the venue's numbers say so and always surfaced as an `order.anomaly` event.
+report against what it already knows. A duplicate (same ExecID, or an ack, cancel or reject
+of what the order already is) is dropped and logged; anything else that does not fit (a
+report for an unknown order, one that arrives after the order closed, one older than what
+is known, a fill that skips quantity) is applied where the venue's numbers say so and
+always surfaced as an `order.anomaly` event.
 """
 
 from __future__ import annotations
@@ -100,6 +101,20 @@ def _advance(order: Order, status: OrderStatus) -> None:
     """To `status`, if that is further along: a restored order never moves back."""
     if status is not OrderStatus.PENDING_CANCEL and _RANK[status] > _RANK[order.status]:
         order.status = status
+
+
+_RESTATED = frozenset({ExecKind.NEW, ExecKind.CANCELED, ExecKind.REJECTED})
+
+
+def _repeats(order: Order, report: ExecutionReport) -> bool:
+    """An ack, cancel or reject of what the order already is, under another ExecID: the
+    exchange sent it again (a resend after a restart, whose journal keeps only fills'
+    ExecIDs, or a venue's own repeat). It tells clients nothing new."""
+    return (
+        report.kind in _RESTATED
+        and report.status is order.status
+        and report.cum_qty == order.cum_qty
+    )
 
 
 def _implied_status(order: Order) -> OrderStatus:
@@ -285,6 +300,15 @@ class OrderTracker:
             self._by_order_id[report.order_id] = order
         if report.kind is ExecKind.ORDER_STATUS:
             return self._adopt_status(order, report)
+        if _repeats(order, report):
+            log.info(
+                "repeated execution report dropped",
+                exec_id=report.exec_id,
+                cl_ord_id=order.cl_ord_id,
+                kind=report.kind,
+                poss_dup=report.poss_dup,
+            )
+            return []
         if order.status.is_terminal:
             return [
                 self._anomaly(

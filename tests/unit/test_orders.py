@@ -139,6 +139,19 @@ def test_duplicate_execution_report_is_dropped(tracker: OrderTracker) -> None:
     assert order is not None and order.cum_qty == D("0.4")
 
 
+def test_an_ack_or_a_cancel_sent_again_under_a_new_exec_id_is_dropped(
+    tracker: OrderTracker,
+) -> None:
+    assert types(tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))) == [
+        "OrderAccepted"
+    ]
+    assert tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0")) == []
+    canceled = report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0")
+    assert types(tracker.apply_execution(canceled)) == ["OrderCanceled"]
+    again = report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0", poss_dup=True)
+    assert tracker.apply_execution(again) == []
+
+
 def test_fill_before_acknowledgement_then_late_ack_is_surfaced_not_applied(
     tracker: OrderTracker,
 ) -> None:

@@ -146,3 +146,45 @@ def test_a_restart_rebuilds_the_order_as_it_was(life: list[Step]) -> None:
     rebuilt.restore(journaled)
     assert state(rebuilt) == state(live)
     assert state(live)["cum_qty"] in (D("0"), D("1"), D("2"))
+
+
+def resent(step: Step) -> Step:
+    """The exchange sends a report again under a new ExecID (and PossDupFlag), as after a
+    restart: the journal keeps the ExecIDs of fills only."""
+
+    def again(t: OrderTracker) -> list[Event]:
+        if step is acked:
+            return t.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "2", poss_dup=True))
+        return t.apply_execution(
+            report(
+                ExecKind.CANCELED,
+                OrderStatus.CANCELED,
+                "0",
+                "0",
+                cl_ord_id="k1",
+                orig="c1",
+                poss_dup=True,
+            )
+        )
+
+    return again
+
+
+RESENT: dict[str, tuple[list[Step], Step]] = {
+    "the ack of an open order": ([placed, acked], resent(acked)),
+    "the ack of an order with a cancel out": ([placed, acked, cancel_sent], resent(acked)),
+    "the cancel of a canceled order": ([placed, acked, cancel_sent, canceled], resent(canceled)),
+}
+
+
+@pytest.mark.parametrize("life, again", list(RESENT.values()), ids=list(RESENT))
+def test_a_report_sent_again_after_a_restart_tells_clients_nothing(
+    life: list[Step], again: Step
+) -> None:
+    live = OrderTracker()
+    events = [event for step in life for event in step(live)]
+    rebuilt = OrderTracker()
+    rebuilt.restore(msgspec.json.decode(msgspec.json.encode(events), type=list[AnyEvent]))
+    before = state(rebuilt)
+    assert again(rebuilt) == []
+    assert state(rebuilt) == before

@@ -54,12 +54,14 @@ class TlsConfig(_Config, frozen=True, kw_only=True):
 
 class ReconnectConfig(_Config, frozen=True, kw_only=True):
     """Exponential backoff between connection attempts: floor_s * factor ** failures in a
-    row, at most ceiling_s, less up to `jitter` of it at random."""
+    row, at most ceiling_s, less up to `jitter` of it at random. A session that ends within
+    `stable_s` of its logon counts as a failure (0: none does)."""
 
     floor_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 1.0
     ceiling_s: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 60.0
     factor: Annotated[float, msgspec.Meta(ge=1, le=10)] = 2.0
     jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    stable_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 30.0
 
     def __post_init__(self) -> None:
         if self.ceiling_s < self.floor_s:

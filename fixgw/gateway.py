@@ -250,7 +250,7 @@ class Gateway:
         self._reconnect_task: asyncio.Task[None] | None = None
         r = config.session.reconnect
         self.reconnector = Reconnector(
-            self.session, Backoff(r.floor_s, r.ceiling_s, r.factor, r.jitter)
+            self.session, Backoff(r.floor_s, r.ceiling_s, r.factor, r.jitter), stable_s=r.stable_s
         )
         self._account_refresh_due = False
         self._account_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}

@@ -4,7 +4,9 @@ QuickFIX retries a disconnected initiator every ReconnectInterval, fixed. It onl
 sessions that are enabled, so the `Reconnector` keeps the session disabled between attempts
 and enables it when the next one is due; QuickFIX then connects on its next one-second
 tick. An attempt has failed when no Logon went out within `CONNECT_WINDOW_S` (the TCP or
-TLS connection failed), or the session ended before the exchange answered the Logon.
+TLS connection failed), the session ended before the exchange answered the Logon, or it
+ended within `stable_s` of the Logon (an exchange that takes the Logon and then logs the
+session out at once must not be knocked on every second).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ CONNECT_WINDOW_S = 3.0
 """QuickFIX's reconnect tick (1 s) plus time to connect."""
 LOGON_WINDOW_S = 15.0
 """QuickFIX's LogonTimeout (10 s) ends an unanswered Logon first; this is the fallback."""
+STABLE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,13 @@ class Reconnector:
         backoff: Backoff,
         connect_window_s: float = CONNECT_WINDOW_S,
         logon_window_s: float = LOGON_WINDOW_S,
+        stable_s: float = STABLE_S,
     ) -> None:
         self.session = session
         self.backoff = backoff
         self.connect_window_s = connect_window_s
         self.logon_window_s = logon_window_s
+        self.stable_s = stable_s
         self.phase = Phase.CONNECTING
         self.failures = 0
         self.attempts = 0
@@ -106,10 +111,10 @@ class Reconnector:
                 self.next_attempt_at = None
                 self.session.enable()
                 if self.session.logged_on or await self._attempt():
-                    self.failures = 0
                     self.phase = Phase.UP
-                    while await self._happenings.get() is not _Happening.DOWN:
-                        pass
+                    before, self.failures = self.failures, 0
+                    if not await self._stayed_up():
+                        self.failures = before + 1
                 else:
                     self.failures += 1
                 self.session.disable()
@@ -133,6 +138,23 @@ class Reconnector:
         while (happening := await self._next(self.logon_window_s)) is _Happening.LOGON_SENT:
             pass
         return happening is _Happening.UP
+
+    async def _stayed_up(self) -> bool:
+        """Waits for the session to end; whether it lasted `stable_s` (0: any session that
+        logged on did)."""
+        if self.stable_s > 0:
+            try:
+                async with asyncio.timeout(self.stable_s):
+                    await self._ended()
+                    return False
+            except TimeoutError:
+                pass
+        await self._ended()
+        return True
+
+    async def _ended(self) -> None:
+        while await self._happenings.get() is not _Happening.DOWN:
+            pass
 
     async def _next(self, within_s: float) -> _Happening | None:
         try:

@@ -37,7 +37,9 @@ def scheduled_delays(stack: LocalStack, after_line: int = 0) -> list[float]:
 def test_attempts_back_off_while_the_exchange_is_away_then_the_session_comes_back(
     make_stack: StackFactory,
 ) -> None:
-    stack = make_stack(session={"reconnect": {"floor_s": 1, "ceiling_s": 4, "jitter": 0}})
+    stack = make_stack(
+        session={"reconnect": {"floor_s": 1, "ceiling_s": 4, "jitter": 0, "stable_s": 0}}
+    )
     with stack.client() as gw:
         gw.subscribe(["session"])
         assert stack.sim is not None and stack.gateway is not None
@@ -59,6 +61,23 @@ def test_attempts_back_off_while_the_exchange_is_away_then_the_session_comes_bac
         wait_until(lambda: gw.status()["ready"], 15, "reconciliation")
         connection = gw.status()["connection"]
         assert connection["phase"] == "up" and connection["failures_in_a_row"] == 0
+
+
+def test_a_session_that_ends_soon_after_its_logon_counts_as_a_failed_attempt(
+    make_stack: StackFactory,
+) -> None:
+    """An exchange that takes the Logon and drops the session must not be knocked on at the
+    floor's pace: the session is up for less than `stable_s`, so the wait grows."""
+    stack = make_stack(
+        session={"reconnect": {"floor_s": 1, "ceiling_s": 4, "jitter": 0, "stable_s": 30}}
+    )
+    with stack.client() as gw:
+        assert gw.status()["connection"]["failures_in_a_row"] == 0
+        assert stack.sim is not None and stack.gateway is not None
+        at_kill = len(stack.gateway.log().splitlines())
+        stack.sim.stop(signal.SIGKILL)
+        wait_until(lambda: len(scheduled_delays(stack, at_kill)) >= 2, 30, "two scheduled attempts")
+        assert scheduled_delays(stack, at_kill)[:2] == [2, 4]
 
 
 def test_sequence_numbers_reset_only_on_request_and_only_while_the_session_is_down(

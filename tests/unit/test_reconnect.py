@@ -60,6 +60,7 @@ def test_failures_in_a_row_back_off_and_a_logon_resets_them(what_fails: str) -> 
             Backoff(floor_s=0.01, ceiling_s=0.04, factor=2, jitter=0),
             connect_window_s=0.02,
             logon_window_s=0.05,
+            stable_s=0.05,
         )
         task = asyncio.create_task(pacer.run())
         for failures in (1, 2, 3):
@@ -78,6 +79,7 @@ def test_failures_in_a_row_back_off_and_a_logon_resets_them(what_fails: str) -> 
         await settle()
         assert pacer.phase is Phase.UP and pacer.failures == 0
         assert switch.calls[-1] == "enable"
+        await asyncio.sleep(0.1)  # up for longer than stable_s
         pacer.down()
         await settle()
         assert pacer.phase is Phase.WAITING and switch.calls[-1] == "disable"
@@ -86,5 +88,32 @@ def test_failures_in_a_row_back_off_and_a_logon_resets_them(what_fails: str) -> 
         with pytest.raises(asyncio.CancelledError):
             await task
         assert pacer.phase is Phase.STOPPED
+
+    asyncio.run(scenario())
+
+
+def test_sessions_the_exchange_ends_right_after_logon_back_off_like_failed_attempts() -> None:
+    async def scenario() -> None:
+        switch = Switch()
+        pacer = Reconnector(
+            switch,
+            Backoff(floor_s=0.01, ceiling_s=1, factor=2, jitter=0),
+            connect_window_s=0.5,
+            logon_window_s=0.5,
+            stable_s=5,
+        )
+        task = asyncio.create_task(pacer.run())
+        for failures in (1, 2, 3):
+            await until(lambda: pacer.phase is Phase.CONNECTING)
+            pacer.logon_sent()
+            pacer.up()
+            await settle()
+            assert pacer.phase is Phase.UP and pacer.failures == 0
+            pacer.down()  # logged out at once
+            await until(lambda n=failures: pacer.failures == n)
+            assert pacer.phase is Phase.WAITING and pacer.next_attempt_at is not None
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
     asyncio.run(scenario())

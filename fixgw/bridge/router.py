@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from fixgw.bridge.acceptor import BridgeAcceptor, OmsHappening, OmsInbound
 from fixgw.bridge.tables import (
     BUSINESS_REJECT_OTHER,
     BUSINESS_REJECT_UNSUPPORTED,
+    INCREMENTAL,
     ORD_REJ_REASON_OF_ERROR,
     OTHER,
 )
@@ -50,6 +52,11 @@ class _MdSubscription:
     live: bool = False
     """The first snapshot is in and sent; until then `task` waits for it."""
     task: asyncio.Task[None] | None = None
+    incremental: bool = False
+    """The OMS asked for incremental refreshes (X) after the first full one (W)."""
+    sent: tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]] | None = None
+    """The book as the OMS has it (bids, asks), for an incremental subscription; None
+    until a full refresh of a book that can be trusted has gone out."""
 
 
 class Bridge:
@@ -280,6 +287,7 @@ class Bridge:
             return
         depth = int(msg.fields.get(Tag.MARKET_DEPTH, "0") or 0)
         sub = _MdSubscription(oms, md_req_id, symbols[0], depth)
+        sub.incremental = kind == "1" and msg.fields.get(Tag.MD_UPDATE_TYPE) == INCREMENTAL
         # Known while it waits for the first snapshot, so that an unsubscribe or a logout
         # then ends the wait (and the hold) instead of being lost.
         self._md[(oms, md_req_id)] = sub
@@ -314,14 +322,29 @@ class Bridge:
             del self._md[key]
 
     def _send_book(self, sub: _MdSubscription) -> None:
+        """A full refresh (W); to an incremental subscription that has had one, what
+        changed in the levels it sees (X), if anything did."""
         bids, asks = self.gateway.market_data.books[sub.symbol].levels(sub.depth)
-        self.acceptor.send(
-            sub.oms, translate.book_snapshot(sub.md_req_id, sub.symbol, bids, asks, sub.depth)
-        )
+        if not sub.incremental:
+            self.acceptor.send(
+                sub.oms, translate.book_snapshot(sub.md_req_id, sub.symbol, bids, asks, sub.depth)
+            )
+            return
+        now = (dict(bids), dict(asks))
+        message: FixMessage | None
+        if sub.sent is None:
+            message = translate.book_snapshot(sub.md_req_id, sub.symbol, bids, asks, sub.depth)
+        else:
+            message = translate.book_changes(sub.md_req_id, sub.symbol, sub.sent, now)
+        sub.sent = now
+        if message is not None:
+            self.acceptor.send(sub.oms, message)
 
     def _send_unavailable(self, sub: _MdSubscription) -> None:
         """A book that cannot be trusted goes out as an empty one: FIX 4.4 has no way to
-        pause a subscription, and a MarketDataRequestReject would end it."""
+        pause a subscription, and a MarketDataRequestReject would end it. The next book
+        goes out whole (W) to an incremental subscription too."""
+        sub.sent = None
         self.acceptor.send(
             sub.oms, translate.book_snapshot(sub.md_req_id, sub.symbol, [], [], sub.depth)
         )

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from fixgw.api.protocol import ErrorCode
 from fixgw.codetable import CodeTable
-from fixgw.domain import OrderStatus, OrderType, Side
+from fixgw.domain import LevelAction, MdEntryKind, OrderStatus, OrderType, Side
 
 SIDE = CodeTable(54, "Side", {"1": Side.BUY, "2": Side.SELL})
 
@@ -63,4 +63,17 @@ BUSINESS_REJECT_NOT_AVAILABLE = "4"
 """BusinessRejectReason (380): 0 other, 3 unsupported message type, 4 application not
 available."""
 
-ALL_TABLES = (SIDE, ORD_TYPE, ORD_STATUS)
+MD_ENTRY_TYPE = CodeTable(
+    269, "MDEntryType", {"0": MdEntryKind.BID, "1": MdEntryKind.ASK, "2": MdEntryKind.TRADE}
+)
+
+MD_UPDATE_ACTION = CodeTable(
+    279,
+    "MDUpdateAction",
+    {"0": LevelAction.NEW, "1": LevelAction.CHANGE, "2": LevelAction.DELETE},
+)
+
+INCREMENTAL = "1"
+"""MDUpdateType (265) 1: the OMS asks for incremental refreshes (X); 0 or none, full (W)."""
+
+ALL_TABLES = (SIDE, ORD_TYPE, ORD_STATUS, MD_ENTRY_TYPE, MD_UPDATE_ACTION)

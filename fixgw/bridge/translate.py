@@ -16,13 +16,15 @@ import msgspec
 from fixgw.api.protocol import CancelOrderRequest, NewOrder, OrderStatusRequest
 from fixgw.bridge.tables import (
     EXEC_TYPE_OF_EVENT,
+    MD_ENTRY_TYPE,
+    MD_UPDATE_ACTION,
     ORD_STATUS,
     ORD_TYPE,
     OTHER,
     SIDE,
     UNSUPPORTED_ORDER,
 )
-from fixgw.domain import OrderStatus, OrderType, Side
+from fixgw.domain import LevelAction, MdEntryKind, OrderStatus, OrderType, Side
 from fixgw.errors import UnknownCode
 from fixgw.fixmsg import FixMessage, GroupSpec, format_utc_timestamp, parse
 
@@ -52,10 +54,12 @@ class Tag:
     MD_REQ_ID = 262
     SUBSCRIPTION_REQUEST_TYPE = 263
     MARKET_DEPTH = 264
+    MD_UPDATE_TYPE = 265
     NO_MD_ENTRIES = 268
     MD_ENTRY_TYPE = 269
     MD_ENTRY_PX = 270
     MD_ENTRY_SIZE = 271
+    MD_UPDATE_ACTION = 279
     MD_REQ_REJ_REASON = 281
     NO_RELATED_SYM = 146
     NO_MD_ENTRY_TYPES = 267
@@ -238,16 +242,20 @@ def cancel_reject(
     )
 
 
+Levels = Mapping[Decimal, Decimal]
+"""One side of a book as an OMS was sent it: price -> size."""
+
+
 def book_snapshot(
     md_req_id: str, symbol: str, bids: list[Any], asks: list[Any], depth: int
 ) -> FixMessage:
     """MarketDataSnapshotFullRefresh (W) of the gateway's book, `depth` levels (0: all)."""
     entries: list[dict[int, str]] = []
-    for entry_type, levels in (("0", bids), ("1", asks)):
+    for kind, levels in ((MdEntryKind.BID, bids), (MdEntryKind.ASK, asks)):
         for price, size in levels[: depth or None]:
             entries.append(
                 {
-                    Tag.MD_ENTRY_TYPE: entry_type,
+                    Tag.MD_ENTRY_TYPE: MD_ENTRY_TYPE.encode(kind),
                     Tag.MD_ENTRY_PX: _fix_decimal(price),
                     Tag.MD_ENTRY_SIZE: _fix_decimal(size),
                 }
@@ -257,6 +265,46 @@ def book_snapshot(
         fields={Tag.MD_REQ_ID: md_req_id, Tag.SYMBOL: symbol},
         groups={Tag.NO_MD_ENTRIES: tuple(entries)},
     )
+
+
+def book_changes(
+    md_req_id: str, symbol: str, sent: tuple[Levels, Levels], now: tuple[Levels, Levels]
+) -> FixMessage | None:
+    """MarketDataIncrementalRefresh (X) that takes a book an OMS was sent (`sent`: bids,
+    asks) to `now`; None if they are the same. Deletes come first, so an OMS that applies
+    the entries in order never holds more levels than its depth."""
+    removed: list[dict[int, str]] = []
+    changed: list[dict[int, str]] = []
+    for kind, before, after in zip((MdEntryKind.BID, MdEntryKind.ASK), sent, now, strict=True):
+        for price in sorted(before.keys() - after.keys()):
+            removed.append(_level_entry(LevelAction.DELETE, kind, symbol, price, None))
+        for price, size in after.items():
+            was = before.get(price)
+            if was is None:
+                changed.append(_level_entry(LevelAction.NEW, kind, symbol, price, size))
+            elif was != size:
+                changed.append(_level_entry(LevelAction.CHANGE, kind, symbol, price, size))
+    if not removed and not changed:
+        return None
+    return FixMessage(
+        msg_type="X",
+        fields={Tag.MD_REQ_ID: md_req_id},
+        groups={Tag.NO_MD_ENTRIES: (*removed, *changed)},
+    )
+
+
+def _level_entry(
+    action: LevelAction, kind: MdEntryKind, symbol: str, price: Decimal, size: Decimal | None
+) -> dict[int, str]:
+    entry = {
+        Tag.MD_UPDATE_ACTION: MD_UPDATE_ACTION.encode(action),
+        Tag.MD_ENTRY_TYPE: MD_ENTRY_TYPE.encode(kind),
+        Tag.SYMBOL: symbol,
+        Tag.MD_ENTRY_PX: _fix_decimal(price),
+    }
+    if size is not None:
+        entry[Tag.MD_ENTRY_SIZE] = _fix_decimal(size)
+    return entry
 
 
 def market_data_reject(md_req_id: str, text: str, reason: str | None = "0") -> FixMessage:

@@ -354,12 +354,14 @@ BOOK_REQUEST = {267: ({269: "0"}, {269: "1"}), 146: ({55: "BTC/USD"},)}
 SEEDED = {("0", "29990", "1.5"), ("0", "29980", "0.3"), ("1", "30010", "1.2")}
 
 
+@pytest.mark.parametrize("update_type", ["0", "1"], ids=["full", "incremental"])
 def test_a_book_that_cannot_be_trusted_goes_to_the_oms_empty_until_it_is_fresh(
-    bridged: tuple[LocalStack, Oms],
+    bridged: tuple[LocalStack, Oms], update_type: str
 ) -> None:
+    """Also to an incremental subscriber: the fresh book then comes whole (W), not as X."""
     stack, oms = bridged
     assert stack.sim is not None
-    oms.send("V", {262: "md-s", 263: "1", 264: "0"}, BOOK_REQUEST)
+    oms.send("V", {262: "md-s", 263: "1", 264: "0", 265: update_type}, BOOK_REQUEST)
 
     def book(m: FixMessage) -> bool:
         return m.msg_type == "W" and m.fields[262] == "md-s"
@@ -407,6 +409,61 @@ def _levels(msg: FixMessage) -> set[tuple[str, str, str]]:
                 entries.add((current[0], current[1], current[2]))
                 current = []
     return entries
+
+
+def _changes(msg: FixMessage) -> list[tuple[str, str, str, str | None]]:
+    """An incremental refresh's entries: (MDUpdateAction, MDEntryType, price, size)."""
+    entries: list[dict[str, str]] = []
+    for part in msg.raw.split("\x01"):
+        tag, _, value = part.partition("=")
+        if tag == "279":
+            entries.append({})
+        if entries and tag in ("279", "269", "270", "271"):
+            entries[-1][tag] = value
+    return [(e["279"], e["269"], e["270"], e.get("271")) for e in entries]
+
+
+def test_an_incremental_subscriber_gets_the_book_whole_then_each_change(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    stack, oms = bridged
+    oms.send("V", {262: "md-x", 263: "1", 264: "0", 265: "1"}, BOOK_REQUEST)
+
+    def mine(m: FixMessage) -> bool:
+        return m.msg_type in ("W", "X") and m.fields.get(262) == "md-x"
+
+    assert _levels(oms.wait_for(lambda m: mine(m) and m.msg_type == "W")) == SEEDED
+    with stack.client() as gw:
+        gw.new_order(
+            symbol="BTC/USD", side="sell", type="limit", qty="2", price="30500", cl_ord_id="ask-1"
+        )
+        added = oms.wait_for(lambda m: mine(m) and m.msg_type == "X")
+        assert _changes(added) == [("0", "1", "30500", "2")]
+        gw.cancel_order(cl_ord_id="ask-1")
+        removed = oms.wait_for(lambda m: mine(m) and m is not added and m.msg_type == "X")
+        assert _changes(removed) == [("2", "1", "30500", None)]
+    assert [m.msg_type for m in oms.seen if mine(m)] == ["W", "X", "X"]
+
+
+def test_an_incremental_subscriber_of_the_top_level_sees_only_that_level_change(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    stack, oms = bridged
+    oms.send("V", {262: "md-top", 263: "1", 264: "1", 265: "1"}, BOOK_REQUEST)
+
+    def mine(m: FixMessage) -> bool:
+        return m.msg_type in ("W", "X") and m.fields.get(262) == "md-top"
+
+    first = oms.wait_for(lambda m: mine(m) and m.msg_type == "W")
+    assert _levels(first) == {("0", "29990", "1.5"), ("1", "30010", "1.2")}
+    with stack.client() as gw:
+        gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="29995")
+        better = oms.wait_for(lambda m: mine(m) and m.msg_type == "X")
+        assert _changes(better) == [("2", "0", "29990", None), ("0", "0", "29995", "1")]
+        gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="29000")
+        gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="0.2", price="30010")
+        resized = oms.wait_for(lambda m: mine(m) and m.msg_type == "X" and m is not better)
+        assert _changes(resized) == [("1", "1", "30010", "1.4")]  # the order below depth: none
 
 
 def test_an_oms_that_was_away_gets_what_it_missed_by_resend(

@@ -19,8 +19,43 @@ def split_symbol(symbol: str) -> tuple[str, str]:
 
 
 class Ledger:
+    """Totals move with fills. A resting limit order holds what it would still spend (its
+    leaves at its price in the quote currency for a buy, its leaves of the base for a sell)
+    from when it is taken until it fills or is cancelled; free is total less held."""
+
     def __init__(self, accounts: Iterable[SimAccount]) -> None:
         self.totals = {a.comp_id: dict(a.balances) for a in accounts}
+        self.frozen: dict[str, dict[str, Decimal]] = {a.comp_id: {} for a in accounts}
+
+    def shortfall(
+        self,
+        client: str,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal | None,
+        market_cost: Decimal,
+    ) -> str | None:
+        """Why `client` cannot pay for an order, or None if it can: a limit buy needs its
+        qty at its price, a market buy `market_cost` (what the book would take now), a
+        sell its qty of the base."""
+        base, quote = split_symbol(symbol)
+        if side is Side.BUY:
+            currency, needed = quote, qty * price if price is not None else market_cost
+        else:
+            currency, needed = base, qty
+        free = self.totals[client].get(currency, ZERO) - self.frozen[client].get(currency, ZERO)
+        if needed > free:
+            return f"insufficient {currency}: the order needs {needed}, {free} is free"
+        return None
+
+    def hold(self, order: SimOrder) -> None:
+        """A limit order just taken: what it may spend is held."""
+        self._move_held(order, order.leaves_qty, 1)
+
+    def release(self, order: SimOrder) -> None:
+        """A limit order about to be cancelled: what it held is free again."""
+        self._move_held(order, order.leaves_qty, -1)
 
     def apply(self, fill: Fill) -> None:
         for order in (fill.maker, fill.taker):
@@ -31,19 +66,19 @@ class Ledger:
             totals = self.totals[order.owner]
             totals[base] = totals.get(base, ZERO) + sign * fill.qty
             totals[quote] = totals.get(quote, ZERO) - sign * fill.qty * fill.price
+            self._move_held(order, fill.qty, -1)
 
-    def balances(
-        self, client: str, open_orders: Iterable[SimOrder]
-    ) -> dict[str, tuple[Decimal, Decimal]]:
+    def _move_held(self, order: SimOrder, qty: Decimal, sign: int) -> None:
+        if order.owner is None or order.price is None:
+            return  # seeded liquidity, or a market order: nothing is held
+        base, quote = split_symbol(order.symbol)
+        currency, amount = (quote, qty * order.price) if order.side is Side.BUY else (base, qty)
+        frozen = self.frozen[order.owner]
+        frozen[currency] = frozen.get(currency, ZERO) + sign * amount
+
+    def balances(self, client: str) -> dict[str, tuple[Decimal, Decimal]]:
         """(free, frozen) per currency."""
-        frozen: dict[str, Decimal] = {}
-        for order in open_orders:
-            base, quote = split_symbol(order.symbol)
-            if order.side is Side.BUY and order.price is not None:
-                frozen[quote] = frozen.get(quote, ZERO) + order.leaves_qty * order.price
-            elif order.side is Side.SELL:
-                frozen[base] = frozen.get(base, ZERO) + order.leaves_qty
-        totals = self.totals[client]
+        totals, frozen = self.totals[client], self.frozen[client]
         return {
             c: (totals.get(c, ZERO) - frozen.get(c, ZERO), frozen.get(c, ZERO))
             for c in sorted(set(totals) | set(frozen))

@@ -226,6 +226,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             return
         self._record(msg, client, TAKEN, order.order_id)
         self._cl_ord_ids.setdefault(client, set()).add(cl_ord_id)
+        self.ledger.hold(order)
         self._report(order, ExecKind.NEW)
         fills: list[Fill] = []
 
@@ -261,6 +262,13 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         price = _decimal(f.get(Tag.PRICE))
         if order_type is OrderType.LIMIT and (price is None or price <= 0):
             raise _Refused(RejectReason.OTHER, "a limit order needs a Price > 0")
+        if order_type is OrderType.MARKET:
+            price = None
+        if not self._replaying:  # what was taken once is taken again, as it was
+            cost = self.engine.books[symbol].market_cost(side, qty) if price is None else Decimal(0)
+            short = self.ledger.shortfall(client, symbol, side, qty, price, cost)
+            if short is not None:
+                raise _Refused(RejectReason.EXCEEDS_LIMIT, short)
         return SimOrder(
             order_id=self.engine.new_order_id(),
             cl_ord_id=cl_ord_id,
@@ -269,7 +277,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             side=side,
             order_type=order_type,
             qty=qty,
-            price=price if order_type is OrderType.LIMIT else None,
+            price=price,
         )
 
     def on_cancel(self, msg: FixMessage, client: str) -> None:
@@ -292,6 +300,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             )
         else:
             self._record(msg, client, TAKEN)
+            self.ledger.release(order)
             self.engine.cancel(order)
             self._report(
                 order,
@@ -337,7 +346,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
                 {Tag.ACC_REQ_ID: acc_req_id, Tag.TEXT: "Account (1) must be apiKey,secretKey"},
             )
             return
-        balances = self.ledger.balances(client, self.engine.open_orders(client))
+        balances = self.ledger.balances(client)
         fields: dict[int, str] = {
             Tag.ACC_REQ_ID: acc_req_id,
             Tag.ACCOUNT: account.api_key,

@@ -131,6 +131,19 @@ class OrderBook:
         (self.bids if order.side is Side.BUY else self.asks).remove(order)
         order.status = OrderStatus.CANCELED
 
+    def market_cost(self, side: Side, qty: Decimal) -> Decimal:
+        """What a market order of `qty` would trade for now, as far as the book goes."""
+        opposite = self.asks if side is Side.BUY else self.bids
+        left, cost = qty, ZERO
+        for price in opposite.prices:
+            for maker in opposite.levels[price]:
+                take = min(left, maker.leaves_qty)
+                cost += take * price
+                left -= take
+                if not left:
+                    return cost
+        return cost
+
     def depth(
         self, levels: int = 0
     ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:

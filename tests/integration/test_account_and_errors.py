@@ -38,6 +38,42 @@ def test_account_info_and_a_refresh_after_every_burst_of_fills(make_stack: Stack
     assert now["balances"]["LTC"] == {"free": "999", "frozen": "1"}
 
 
+def test_the_exchange_refuses_what_the_account_cannot_pay_for_and_frees_what_a_cancel_held(
+    make_stack: StackFactory,
+) -> None:
+    """The account holds 10 BTC and 1,000,000 USD: a sell of 11 BTC, or a buy for more USD
+    than is free, is rejected by the exchange (OrdRejReason 3, order exceeds limit); a
+    resting buy holds its cost until it is cancelled."""
+    stack = make_stack(sim={"accounts": []})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        gw.new_order(
+            symbol="BTC/USD", side="sell", type="limit", qty="11", price="40000", cl_ord_id="big"
+        )
+        rejected = events.find("big", "order.rejected")
+        assert rejected["reason"] == "exceeds_limit" and "insufficient BTC" in rejected["text"]
+        gw.new_order(
+            symbol="BTC/USD", side="buy", type="limit", qty="30", price="20000", cl_ord_id="held"
+        )
+        events.find("held", "order.accepted")
+        usd = gw.request("account")["balances"]["USD"]
+        assert usd == {"free": "400000", "frozen": "600000"}
+        gw.new_order(
+            symbol="BTC/USD", side="buy", type="limit", qty="21", price="20000", cl_ord_id="more"
+        )
+        assert events.find("more", "order.rejected")["reason"] == "exceeds_limit"
+        gw.new_order(symbol="BTC/USD", side="sell", type="market", qty="10.5", cl_ord_id="mkt")
+        assert "insufficient BTC" in events.find("mkt", "order.rejected")["text"]
+        gw.cancel_order(cl_ord_id="held")
+        events.find("held", "order.canceled")
+        assert gw.request("account")["balances"]["USD"] == {"free": "1000000", "frozen": "0"}
+        gw.new_order(
+            symbol="BTC/USD", side="buy", type="limit", qty="21", price="20000", cl_ord_id="fits"
+        )
+        events.find("fits", "order.accepted")
+
+
 def test_balances_are_refreshed_at_the_configured_interval(make_stack: StackFactory) -> None:
     stack = make_stack(account={"refresh_s": 0.3, "after_fill": False})
     with stack.client() as gw:

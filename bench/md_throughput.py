@@ -21,6 +21,9 @@ from fixgw.testing import LocalStack, free_port
 
 SYMBOL = "BENCH/USD"
 BARE = {"comp_id": "bench-bare", "api_key": "bench-key", "secret_key": "bench-secret"}
+FUNDS = {"BTC": "1000000000", "LTC": "1000000000", "USD": "1000000000000"}
+"""What the bench accounts hold: the simulator refuses orders an account cannot pay for, and
+the order benches leave every order resting, each holding its price."""
 
 
 def cpu_seconds(pid: int) -> float:

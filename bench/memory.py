@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.md_throughput import rss_mb, run_json
+from bench.md_throughput import FUNDS, rss_mb, run_json
 from fixgw.api.client import Client
 from fixgw.testing import LocalStack, free_port
 
@@ -43,6 +43,7 @@ def measure(orders: int) -> dict[str, Any]:
         },
         symbols=[*symbols, FILLED, RESTING],
         log_level="warning",
+        balances=FUNDS,
         gateway_overrides={
             "account": {"refresh_s": 0, "after_fill": False},
             "market_data": {"stale_after_s": 0},

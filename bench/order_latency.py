@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.md_throughput import BARE, bare_command, cpu_seconds, rss_mb, run_json
+from bench.md_throughput import BARE, FUNDS, bare_command, cpu_seconds, rss_mb, run_json
 from fixgw.testing import LocalStack, free_port
 
 
@@ -108,7 +108,8 @@ def order_stack(root: Path, env: dict[str, str] | None = None) -> LocalStack:
         books={"LTC/USD": {}},
         symbols=["LTC/USD"],
         log_level="info",  # as shipped: every order event is logged
-        sim_overrides={"accounts": [BARE]},
+        sim_overrides={"accounts": [{**BARE, "balances": FUNDS}]},
+        balances=FUNDS,
         gateway_overrides={
             "account": {"refresh_s": 0, "after_fill": False},
             "market_data": {"stale_after_s": 0},

@@ -121,6 +121,8 @@ class LocalStack:
     api_key: str = API_KEY
     secret: str = SECRET
     """The credentials the gateway logs on with."""
+    balances: dict[str, str] | None = None
+    """What the gateway's account holds when the simulator starts (None: its default)."""
     log_level: str = "debug"
     metrics_port: int | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -149,7 +151,12 @@ class LocalStack:
             "symbols": self.books,
             **self.sim_overrides,
             "accounts": [
-                {"comp_id": COMP_ID, "api_key": API_KEY, "secret_key": SECRET},
+                {
+                    "comp_id": COMP_ID,
+                    "api_key": API_KEY,
+                    "secret_key": SECRET,
+                    **({"balances": self.balances} if self.balances is not None else {}),
+                },
                 *self.sim_overrides.get("accounts", []),
             ],
         }

@@ -423,46 +423,57 @@ def _changes(msg: FixMessage) -> list[tuple[str, str, str, str | None]]:
     return [(e["279"], e["269"], e["270"], e.get("271")) for e in entries]
 
 
+class _Refreshes:
+    """An OMS's incremental subscription to BTC/USD (MDUpdateType 1), and what it is sent."""
+
+    def __init__(self, oms: Oms, md_req_id: str, depth: str) -> None:
+        self.oms, self.md_req_id = oms, md_req_id
+        self.taken: list[FixMessage] = []
+        oms.send("V", {262: md_req_id, 263: "1", 264: depth, 265: "1"}, BOOK_REQUEST)
+
+    def mine(self, m: FixMessage) -> bool:
+        return m.msg_type in ("W", "X") and m.fields.get(262) == self.md_req_id
+
+    def next(self, msg_type: str) -> FixMessage:
+        """The next W or X not yet taken."""
+        msg = self.oms.wait_for(
+            lambda m: (
+                self.mine(m) and m.msg_type == msg_type and all(m is not t for t in self.taken)
+            )
+        )
+        self.taken.append(msg)
+        return msg
+
+
 def test_an_incremental_subscriber_gets_the_book_whole_then_each_change(
     bridged: tuple[LocalStack, Oms],
 ) -> None:
     stack, oms = bridged
-    oms.send("V", {262: "md-x", 263: "1", 264: "0", 265: "1"}, BOOK_REQUEST)
-
-    def mine(m: FixMessage) -> bool:
-        return m.msg_type in ("W", "X") and m.fields.get(262) == "md-x"
-
-    assert _levels(oms.wait_for(lambda m: mine(m) and m.msg_type == "W")) == SEEDED
+    refreshes = _Refreshes(oms, "md-x", "0")
+    assert _levels(refreshes.next("W")) == SEEDED
     with stack.client() as gw:
         gw.new_order(
             symbol="BTC/USD", side="sell", type="limit", qty="2", price="30500", cl_ord_id="ask-1"
         )
-        added = oms.wait_for(lambda m: mine(m) and m.msg_type == "X")
-        assert _changes(added) == [("0", "1", "30500", "2")]
+        assert _changes(refreshes.next("X")) == [("0", "1", "30500", "2")]
         gw.cancel_order(cl_ord_id="ask-1")
-        removed = oms.wait_for(lambda m: mine(m) and m is not added and m.msg_type == "X")
-        assert _changes(removed) == [("2", "1", "30500", None)]
-    assert [m.msg_type for m in oms.seen if mine(m)] == ["W", "X", "X"]
+        assert _changes(refreshes.next("X")) == [("2", "1", "30500", None)]
+    assert [m.msg_type for m in oms.seen if refreshes.mine(m)] == ["W", "X", "X"]
 
 
 def test_an_incremental_subscriber_of_the_top_level_sees_only_that_level_change(
     bridged: tuple[LocalStack, Oms],
 ) -> None:
     stack, oms = bridged
-    oms.send("V", {262: "md-top", 263: "1", 264: "1", 265: "1"}, BOOK_REQUEST)
-
-    def mine(m: FixMessage) -> bool:
-        return m.msg_type in ("W", "X") and m.fields.get(262) == "md-top"
-
-    first = oms.wait_for(lambda m: mine(m) and m.msg_type == "W")
-    assert _levels(first) == {("0", "29990", "1.5"), ("1", "30010", "1.2")}
+    refreshes = _Refreshes(oms, "md-top", "1")
+    assert _levels(refreshes.next("W")) == {("0", "29990", "1.5"), ("1", "30010", "1.2")}
     with stack.client() as gw:
         gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="29995")
-        better = oms.wait_for(lambda m: mine(m) and m.msg_type == "X")
+        better = refreshes.next("X")
         assert _changes(better) == [("2", "0", "29990", None), ("0", "0", "29995", "1")]
         gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="29000")
         gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="0.2", price="30010")
-        resized = oms.wait_for(lambda m: mine(m) and m.msg_type == "X" and m is not better)
+        resized = refreshes.next("X")
         assert _changes(resized) == [("1", "1", "30010", "1.4")]  # the order below depth: none
 
 

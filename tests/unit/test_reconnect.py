@@ -51,17 +51,24 @@ async def until(check: Callable[[], bool]) -> None:
     raise TimeoutError
 
 
+def paced(
+    switch: Switch, *, ceiling_s: float, connect_s: float, logon_s: float, stable_s: float
+) -> Reconnector:
+    """Backoff from 10 ms, doubling, no jitter."""
+    return Reconnector(
+        switch,
+        Backoff(floor_s=0.01, ceiling_s=ceiling_s, factor=2, jitter=0),
+        connect_window_s=connect_s,
+        logon_window_s=logon_s,
+        stable_s=stable_s,
+    )
+
+
 @pytest.mark.parametrize("what_fails", ["no logon sent", "logon refused"])
 def test_failures_in_a_row_back_off_and_a_logon_resets_them(what_fails: str) -> None:
     async def scenario() -> None:
         switch = Switch()
-        pacer = Reconnector(
-            switch,
-            Backoff(floor_s=0.01, ceiling_s=0.04, factor=2, jitter=0),
-            connect_window_s=0.02,
-            logon_window_s=0.05,
-            stable_s=0.05,
-        )
+        pacer = paced(switch, ceiling_s=0.04, connect_s=0.02, logon_s=0.05, stable_s=0.05)
         task = asyncio.create_task(pacer.run())
         for failures in (1, 2, 3):
             await until(lambda: pacer.phase is Phase.CONNECTING)
@@ -94,14 +101,7 @@ def test_failures_in_a_row_back_off_and_a_logon_resets_them(what_fails: str) -> 
 
 def test_sessions_the_exchange_ends_right_after_logon_back_off_like_failed_attempts() -> None:
     async def scenario() -> None:
-        switch = Switch()
-        pacer = Reconnector(
-            switch,
-            Backoff(floor_s=0.01, ceiling_s=1, factor=2, jitter=0),
-            connect_window_s=0.5,
-            logon_window_s=0.5,
-            stable_s=5,
-        )
+        pacer = paced(Switch(), ceiling_s=1, connect_s=0.5, logon_s=0.5, stable_s=5)
         task = asyncio.create_task(pacer.run())
         for failures in (1, 2, 3):
             await until(lambda: pacer.phase is Phase.CONNECTING)

@@ -187,6 +187,7 @@ class Gateway:
         self.halted: TradingHalted | None = None
         """The kill switch, as last journaled: it holds across restarts."""
         self._halt_retry: asyncio.TimerHandle | None = None
+        self._halt_recheck: asyncio.TimerHandle | None = None
         for event in self.journal.events(prefix="session."):
             if isinstance(event, TradingHalted | TradingResumed):
                 self.halted = event if isinstance(event, TradingHalted) else None
@@ -547,6 +548,7 @@ class Gateway:
                 self._status_refused(report.cl_ord_id, why)
             else:
                 self._publish_orders(self.tracker.refused(report.cl_ord_id, why, report.ts))
+                self._recheck_while_halted()
         if sent is not None and 584 in sent[1]:
             entry = self._mass_status.get(sent[1][584])
             if entry is not None and not entry[0].done():
@@ -893,6 +895,21 @@ class Gateway:
             )
         self._retry_halt_cancels_if_throttled(done["not_cancelled"])
 
+    def _recheck_while_halted(self) -> None:
+        """While halted, a cancel the exchange refused may leave an order open that nothing
+        would cancel again: HALT_RETRY_S later the exchange is asked about the open orders,
+        and those it still has open are cancelled again once it has answered
+        (`_on_reconciled`)."""
+        if self.halted is not None and self._halt_recheck is None:
+            self._halt_recheck = self.loop.call_later(HALT_RETRY_S, self._recheck_open_orders)
+
+    def _recheck_open_orders(self) -> None:
+        self._halt_recheck = None
+        if self.halted is None:
+            return
+        if any(order.cancel_pending is None for order in self.tracker.open_orders()):
+            self._check_orders_again("a cancel was refused while trading is halted", "")
+
     def _retry_halt_cancels_if_throttled(self, not_cancelled: list[dict[str, str]]) -> None:
         throttled = any(r["code"] == ErrorCode.THROTTLED for r in not_cancelled)
         if throttled and self._halt_retry is None:
@@ -1151,6 +1168,7 @@ class Gateway:
         report: CancelRejectReport = inbound.order_cancel_reject(msg, received)
         self._unanswered.pop(report.cl_ord_id or "", None)
         self._publish_orders(self.tracker.apply_cancel_reject(report))
+        self._recheck_while_halted()
 
     def _publish_orders(self, events: list[Event]) -> None:
         """Publish order events, each also logged with the ids an operator searches by.

@@ -235,6 +235,54 @@ def test_halt_cancels_everything_blocks_new_orders_and_holds_across_a_restart(
     assert "blocked" not in sent_to_exchange(stack, last="after-resume")
 
 
+def test_a_cancel_refused_while_halted_is_checked_with_the_exchange_and_not_left_open(
+    make_stack: StackFactory,
+) -> None:
+    """The exchange's answer to the halt's first cancel arrives as an OrderCancelReject with
+    the order still open (the proxy turns the cancel's report into one), so the gateway
+    thinks the order live: it asks the exchange again shortly after, and finds it canceled.
+    An order the exchange still had open would be cancelled again then."""
+    stack = make_stack(start=False)
+    proxy = between(stack)
+    refused: list[bytes] = []
+
+    def refuse_the_first_cancel(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        values = dict(fields)
+        if values.get(35) != b"8" or values.get(150) != b"4" or refused:
+            return fields
+        refused.append(values[41])
+        header = [(tag, value) for tag, value in fields if tag in (34, 49, 52, 56)]
+        return [
+            (35, b"9"),
+            *header,
+            *((tag, values[tag]) for tag in (37, 11, 41)),
+            (39, b"0"),
+            (434, b"1"),
+            (102, b"0"),
+            (58, b"busy, try later"),
+        ]
+
+    proxy.rewrite = refuse_the_first_cancel
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client() as gw:
+            gw.subscribe(["orders"])
+            log = EventLog(gw)
+            for n in range(2):
+                rest(gw, f"r{n}")
+                log.find(f"r{n}", "order.accepted")
+            assert sorted(gw.request("halt")["cancelling"]) == ["r0", "r1"]
+            wait_until(lambda: refused, 10, "a cancel refused")
+            rejected = log.find(refused[0].decode(), "order.cancel_rejected")
+            assert rejected["status"] == "new" and rejected["text"] == "busy, try later"
+            for n in range(2):
+                log.find(f"r{n}", "order.canceled")
+            assert gw.orders() == []
+    finally:
+        proxy.close()
+
+
 def fixgw_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
     """The real `fixgw` command against this stack's gateway."""
     return subprocess.run(

@@ -47,6 +47,13 @@ def rest(gw: Client, cl_ord_id: str, price: str = "29900", **extra: Any) -> None
     gw.new_order(cl_ord_id=cl_ord_id, **{**fields, **extra})
 
 
+def rest_accepted(gw: Client, log: EventLog, prefix: str, count: int) -> None:
+    """`count` resting orders, `<prefix>0` on, each acknowledged by the exchange."""
+    for n in range(count):
+        rest(gw, f"{prefix}{n}")
+        log.find(f"{prefix}{n}", "order.accepted")
+
+
 @pytest.mark.parametrize(
     ("order", "limit"),
     [
@@ -210,9 +217,7 @@ def test_halt_cancels_everything_blocks_new_orders_and_holds_across_a_restart(
     with stack.client("desk") as gw:
         gw.subscribe(["orders", "session"])
         log = EventLog(gw)
-        for n in range(3):
-            rest(gw, f"h{n}")
-            log.find(f"h{n}", "order.accepted")
+        rest_accepted(gw, log, "h", 3)
         halted = gw.request("halt", reason="runaway strategy")
         assert sorted(halted["cancelling"]) == ["h0", "h1", "h2"]
         for n in range(3):
@@ -269,9 +274,7 @@ def test_a_cancel_refused_while_halted_is_checked_with_the_exchange_and_not_left
         with stack.client() as gw:
             gw.subscribe(["orders"])
             log = EventLog(gw)
-            for n in range(2):
-                rest(gw, f"r{n}")
-                log.find(f"r{n}", "order.accepted")
+            rest_accepted(gw, log, "r", 2)
             assert sorted(gw.request("halt")["cancelling"]) == ["r0", "r1"]
             wait_until(lambda: refused, 10, "a cancel refused")
             rejected = log.find(refused[0].decode(), "order.cancel_rejected")
@@ -305,9 +308,7 @@ def test_a_halt_while_the_session_is_down_cancels_every_order_once_it_is_back(
         with stack.client() as gw:
             gw.subscribe(["orders", "session"])
             log = EventLog(gw)
-            for n in range(3):
-                rest(gw, f"d{n}")
-                log.find(f"d{n}", "order.accepted")
+            rest_accepted(gw, log, "d", 3)
             proxy.refusing = True
             proxy.drop()
             down = log.first(lambda e: e["type"] == "session.down")
@@ -350,9 +351,7 @@ def test_a_halt_over_the_cancel_rate_limit_cancels_the_rest_as_the_limit_allows(
     with stack.client() as gw:
         gw.subscribe(["orders"])
         log = EventLog(gw)
-        for n in range(3):
-            rest(gw, f"t{n}")
-            log.find(f"t{n}", "order.accepted")
+        rest_accepted(gw, log, "t", 3)
         halted = gw.request("halt")
         assert len(halted["cancelling"]) == 1
         assert {o["code"] for o in halted["waiting"]} == {"throttled"}

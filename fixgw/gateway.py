@@ -95,7 +95,10 @@ RISK_HOLDER = "risk"
 """Holds market-data streams open for the risk checks' reference price."""
 
 HALT_RETRY_S = 1.0
-"""While halted, how soon cancels the rate limit refused are tried again."""
+"""While halted, how soon cancels the rate limit refused are tried again, and how soon the
+exchange is first asked about an order whose cancel it refused."""
+HALT_RECHECK_MAX_S = 60.0
+"""The longest wait between such questions while the exchange goes on refusing."""
 
 _CANCELLED_LATER = {
     ErrorCode.NOT_CONNECTED.value: "cancelled once the session is back and reconciled",
@@ -188,6 +191,7 @@ class Gateway:
         """The kill switch, as last journaled: it holds across restarts."""
         self._halt_retry: asyncio.TimerHandle | None = None
         self._halt_recheck: asyncio.TimerHandle | None = None
+        self._halt_recheck_s = HALT_RETRY_S
         for event in self.journal.events(prefix="session."):
             if isinstance(event, TradingHalted | TradingResumed):
                 self.halted = event if isinstance(event, TradingHalted) else None
@@ -291,6 +295,9 @@ class Gateway:
         for task in (self._reconnect_task, self._watchdog, self._account_task):
             if task is not None:
                 task.cancel()
+        for timer in (self._halt_retry, self._halt_recheck):
+            if timer is not None:
+                timer.cancel()
         await self.session.stop()
         if self.tls_pipe is not None:
             self.tls_pipe.stop()
@@ -868,6 +875,7 @@ class Gateway:
             waiting=[w["cl_ord_id"] for w in waiting],
         )
         self.halted = event
+        self._halt_recheck_s = HALT_RETRY_S
         self.bus.publish(event)
         log.warning(
             "trading halted",
@@ -883,7 +891,6 @@ class Gateway:
         """While halted, a cancel for every open order that has none under way: after each
         reconciliation (so after a logon, once the exchange has said what is open), and
         again shortly after the cancel rate limit refused some."""
-        self._halt_retry = None
         if self.halted is None or not self.ready():
             return
         done = self.cancel_all(self.halted.by, only_without_cancel=True)
@@ -897,27 +904,43 @@ class Gateway:
 
     def _recheck_while_halted(self) -> None:
         """While halted, a cancel the exchange refused may leave an order open that nothing
-        would cancel again: HALT_RETRY_S later the exchange is asked about the open orders,
-        and those it still has open are cancelled again once it has answered
-        (`_on_reconciled`)."""
+        would cancel again: the exchange is asked about it, and an answer that finds it
+        still open has it cancelled again (`_on_execution_report`)."""
         if self.halted is not None and self._halt_recheck is None:
-            self._halt_recheck = self.loop.call_later(HALT_RETRY_S, self._recheck_open_orders)
+            self._halt_recheck = self.loop.call_later(
+                self._halt_recheck_s, self._recheck_open_orders
+            )
 
     def _recheck_open_orders(self) -> None:
+        """Asks about the open orders no cancel is under way for (one out or queued by the
+        throttle counts), without holding anything back. While the exchange goes on
+        refusing, each round waits twice as long as the one before, up to a minute."""
         self._halt_recheck = None
-        if self.halted is None:
-            return
-        if any(order.cancel_pending is None for order in self.tracker.open_orders()):
-            self._check_orders_again("a cancel was refused while trading is halted", "")
+        if self.halted is None or not self.ready():
+            return  # after a logon, reconciliation asks about every open order anyway
+        uncancelled = [o for o in self.tracker.open_orders() if o.cancel_pending is None]
+        if uncancelled and self.reconciler.check(uncancelled):
+            log.warning(
+                "halted: asking the exchange about orders it refused to cancel",
+                orders=[o.cl_ord_id for o in uncancelled],
+            )
+            self._halt_recheck_s = min(2 * self._halt_recheck_s, HALT_RECHECK_MAX_S)
 
     def _retry_halt_cancels_if_throttled(self, not_cancelled: list[dict[str, str]]) -> None:
         throttled = any(r["code"] == ErrorCode.THROTTLED for r in not_cancelled)
         if throttled and self._halt_retry is None:
-            self._halt_retry = self.loop.call_later(HALT_RETRY_S, self._cancel_while_halted)
+            self._halt_retry = self.loop.call_later(HALT_RETRY_S, self._retry_halt_cancels)
+
+    def _retry_halt_cancels(self) -> None:
+        self._halt_retry = None
+        self._cancel_while_halted()
 
     def resume(self, by: str) -> dict[str, Any]:
         if self.halted is not None:
             self.halted = None
+            if self._halt_recheck is not None:
+                self._halt_recheck.cancel()
+                self._halt_recheck = None
             self.bus.publish(TradingResumed(ts=utc_now(), by=by))
             log.warning("trading resumed", by=by)
         return {"halted": False}
@@ -1157,6 +1180,8 @@ class Gateway:
         if report.kind is ExecKind.ORDER_STATUS and (
             self._take_mass_status(report) or self.reconciler.on_status(report)
         ):
+            if self.halted is not None:
+                self._cancel_while_halted()  # once reconciled: an order found still open
             return
         self._publish_orders(self.tracker.apply_execution(report))
         if report.kind.is_fill:

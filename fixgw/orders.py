@@ -83,6 +83,9 @@ class Order:
     """Seen, to drop duplicates. A tuple: most orders have one or two, and a set costs four
     times the memory of a one-entry tuple."""
     cancel_ids: tuple[str, ...] = ()
+    stated: tuple[ExecKind, ...] = ()
+    """Of NEW, CANCELED and REJECTED, those whose event (`order.accepted`, `.canceled`,
+    `.rejected`) clients were sent: a report of the same kind again is a repeat."""
     closed: bool = False
     """Counted among the closed orders the tracker keeps."""
 
@@ -103,15 +106,28 @@ def _advance(order: Order, status: OrderStatus) -> None:
         order.status = status
 
 
-_RESTATED = frozenset({ExecKind.NEW, ExecKind.CANCELED, ExecKind.REJECTED})
+_STATED_BY: dict[type, ExecKind] = {
+    OrderAccepted: ExecKind.NEW,
+    OrderCanceled: ExecKind.CANCELED,
+    OrderRejected: ExecKind.REJECTED,
+}
+"""The report kind each of these events states."""
+
+
+def _stating(order: Order, event: OrderEvent) -> None:
+    kind = _STATED_BY.get(type(event))
+    if kind is not None and kind not in order.stated:
+        order.stated += (kind,)
 
 
 def _repeats(order: Order, report: ExecutionReport) -> bool:
-    """An ack, cancel or reject of what the order already is, under another ExecID: the
-    exchange sent it again (a resend after a restart, whose journal keeps only fills'
-    ExecIDs, or a venue's own repeat). It tells clients nothing new."""
+    """An ack, cancel or reject clients were already sent, of what the order still is,
+    under another ExecID: the exchange sent it again (a resend after a restart, whose
+    journal keeps only fills' ExecIDs, or a venue's own repeat). It tells clients nothing
+    new. (A status the order took silently, from a cancel reject's OrdStatus, was not sent:
+    the report that states it is not a repeat.)"""
     return (
-        report.kind in _RESTATED
+        report.kind in order.stated
         and report.status is order.status
         and report.cum_qty == order.cum_qty
     )
@@ -192,7 +208,9 @@ class OrderTracker:
             order.cancel_ids += (cancel_cl_ord_id,)
         order.status, order.leaves_qty, order.cancel_pending = OrderStatus.CANCELED, ZERO, None
         self._note_closed(order)
-        return [OrderCanceled(ts=ts, **self.snapshot(order), text=text)]
+        event = OrderCanceled(ts=ts, **self.snapshot(order), text=text)
+        _stating(order, event)
+        return [event]
 
     def restore(self, events: Iterable[Event]) -> int:
         """Rebuild from journaled order events (each carries the whole order); returns how
@@ -240,6 +258,7 @@ class OrderTracker:
                 order.cancel_pending = None
             if isinstance(event, OrderPartiallyFilled | OrderFilled):
                 order.exec_ids += (event.exec_id,)
+            _stating(order, event)
         for order in self._orders.values():
             self._note_closed(order)
         return sum(1 for _ in self.open_orders())
@@ -437,7 +456,9 @@ class OrderTracker:
         if order is None or order.status is not OrderStatus.PENDING_NEW:
             return []
         order.status, order.leaves_qty = OrderStatus.REJECTED, ZERO
-        return [OrderRejected(ts=ts, **self.snapshot(order), reason=RejectReason.OTHER, text=text)]
+        event = OrderRejected(ts=ts, **self.snapshot(order), reason=RejectReason.OTHER, text=text)
+        _stating(order, event)
+        return [event]
 
     def resolve(self, report: ExecutionReport) -> Order | None:
         return self._resolve(report.cl_ord_id, report.orig_cl_ord_id, report.order_id)
@@ -574,7 +595,9 @@ class OrderTracker:
 
     def _event(self, cls: type[E], order: Order, source: Any, **extra: Any) -> E:
         self._note_closed(order)
-        return cls(ts=source.ts, **self.snapshot(order), **extra)
+        event = cls(ts=source.ts, **self.snapshot(order), **extra)
+        _stating(order, event)
+        return event
 
     def _note_closed(self, order: Order) -> None:
         if not order.closed and order.status.is_terminal:

@@ -286,6 +286,11 @@ class Bridge:
             )
             return
         depth = int(msg.fields.get(Tag.MARKET_DEPTH, "0") or 0)
+        if depth < 0:
+            self.acceptor.send(
+                oms, translate.market_data_reject(md_req_id, "MarketDepth must be 0 or more", "5")
+            )
+            return
         sub = _MdSubscription(oms, md_req_id, symbols[0], depth)
         sub.incremental = kind == "1" and msg.fields.get(Tag.MD_UPDATE_TYPE) == INCREMENTAL
         # Known while it waits for the first snapshot, so that an unsubscribe or a logout

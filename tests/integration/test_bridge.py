@@ -348,6 +348,10 @@ def test_market_data_is_served_from_the_gateways_book(bridged: tuple[LocalStack,
     oms.wait_for(lambda m: m.msg_type == "W" and ("1", "30500", "2") in _levels(m))
     oms.send("V", {262: "md-2", 263: "1", 264: "0"}, {267: ({269: "0"},), 146: ({55: "X/Y"},)})
     assert oms.wait_for(lambda m: m.msg_type == "Y" and m.fields[262] == "md-2")
+    oms.send("V", {262: "md-3", 263: "1", 264: "-1", 265: "1"}, BOOK_REQUEST)
+    refused = oms.wait_for(lambda m: m.msg_type == "Y" and m.fields[262] == "md-3")
+    assert refused.fields[281] == "5"  # unsupported MarketDepth
+    assert not [m for m in oms.seen if m.msg_type in ("W", "X") and m.fields[262] == "md-3"]
 
 
 BOOK_REQUEST = {267: ({269: "0"}, {269: "1"}), 146: ({55: "BTC/USD"},)}

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -282,6 +283,87 @@ def test_a_cancel_refused_while_halted_is_checked_with_the_exchange_and_not_left
             for n in range(2):
                 log.find(f"r{n}", "order.canceled")
             assert gw.orders() == []
+    finally:
+        proxy.close()
+
+
+def test_a_refused_cancel_while_halted_leaves_the_cancels_the_throttle_holds_alone(
+    make_stack: StackFactory,
+) -> None:
+    """Only the order whose cancel was refused is asked about: the others' cancels wait in
+    the throttle's queue, and are neither reported lost nor sent twice."""
+    stack = make_stack(start=False, throttle={"limits": {"cancel": {"per_s": 1, "burst": 1}}})
+    proxy = between(stack)
+    refused: list[bytes] = []
+
+    def refuse_the_first_cancel(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        values = dict(fields)
+        if values.get(35) != b"8" or values.get(150) != b"4" or refused:
+            return fields
+        refused.append(values[41])
+        return [
+            (35, b"9"),
+            *((tag, value) for tag, value in fields if tag in (34, 49, 52, 56, 37, 11, 41)),
+            (39, b"0"),
+            (434, b"1"),
+            (102, b"0"),
+        ]
+
+    proxy.rewrite = refuse_the_first_cancel
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client() as gw:
+            gw.subscribe(["orders"])
+            log = EventLog(gw)
+            rest_accepted(gw, log, "q", 4)
+            gw.request("halt")
+            for n in range(4):
+                log.find(f"q{n}", "order.canceled", timeout=15)
+            kinds = [e["type"] for e in log.seen]
+            assert kinds.count("order.cancel_rejected") == 1
+            assert "order.anomaly" not in kinds
+    finally:
+        proxy.close()
+
+
+def test_while_the_exchange_goes_on_refusing_a_cancel_it_is_asked_less_and_less_often(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(start=False)
+    proxy = between(stack)
+    asked: list[float] = []
+
+    def garble_cancels(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        kind = dict(fields).get(35)
+        if kind == b"H":
+            asked.append(time.monotonic())
+        if kind != b"F":
+            return fields
+        return [(tag, b"no-such-order" if tag in (37, 41) else value) for tag, value in fields]
+
+    def open_in_rejects(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        if dict(fields).get(35) != b"9":
+            return fields
+        return [(tag, b"0" if tag == 39 else value) for tag, value in fields]
+
+    proxy.rewrite_outbound = garble_cancels
+    proxy.rewrite = open_in_rejects
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client() as gw:
+            gw.subscribe(["orders"])
+            log = EventLog(gw)
+            rest_accepted(gw, log, "s", 1)
+            gw.request("halt")
+            halted_at = time.monotonic()
+            time.sleep(6.5)  # asked after about 1 s, 3 s (1 + 2), then 7 s (+ 4)
+            asks = [t - halted_at for t in asked]
+            assert 2 <= len(asks) <= 3, asks
+            first = log.first(lambda e: e["type"] == "order.cancel_rejected")
+            log.first(lambda e: e["type"] == "order.cancel_rejected" and e["seq"] > first["seq"])
+            assert gw.orders()[0]["cl_ord_id"] == "s0"  # still open: the exchange has it
     finally:
         proxy.close()
 

@@ -152,6 +152,41 @@ def test_an_ack_or_a_cancel_sent_again_under_a_new_exec_id_is_dropped(
     assert tracker.apply_execution(again) == []
 
 
+def test_an_ack_is_published_even_after_a_cancel_reject_said_the_order_was_new(
+    tracker: OrderTracker,
+) -> None:
+    """The cancel reject's OrdStatus moves the order on without an `order.accepted`: the ack
+    that follows is the first to say so, not a repeat."""
+    tracker.cancel_requested(
+        CancelOrder(
+            ts=utc_now(),
+            cl_ord_id="k1",
+            orig_cl_ord_id="c1",
+            order_id=None,
+            symbol="BTC/USD",
+            side=Side.BUY,
+        )
+    )
+    tracker.apply_cancel_reject(
+        CancelRejectReport(
+            cl_ord_id="k1",
+            orig_cl_ord_id="c1",
+            order_id="X1",
+            status=OrderStatus.NEW,
+            reason=CancelRejectReason.OTHER,
+            text="busy",
+            ts=utc_now(),
+        )
+    )
+    ack = report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0")
+    assert types(tracker.apply_execution(ack)) == ["OrderAccepted"]
+
+
+def test_an_ack_that_says_pending_new_is_published(tracker: OrderTracker) -> None:
+    ack = report(ExecKind.NEW, OrderStatus.PENDING_NEW, "0", "1.0")
+    assert types(tracker.apply_execution(ack)) == ["OrderAccepted"]
+
+
 def test_fill_before_acknowledgement_then_late_ack_is_surfaced_not_applied(
     tracker: OrderTracker,
 ) -> None:

@@ -17,7 +17,7 @@ import pytest
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import EventLog, StackFactory
-from tests.integration.faultproxy import between, is_snapshot, md_refusal
+from tests.integration.faultproxy import Rewrite, between, is_snapshot, md_refusal
 
 pytestmark = pytest.mark.integration
 
@@ -241,62 +241,11 @@ def test_halt_cancels_everything_blocks_new_orders_and_holds_across_a_restart(
     assert "blocked" not in sent_to_exchange(stack, last="after-resume")
 
 
-def test_a_cancel_refused_while_halted_is_checked_with_the_exchange_and_not_left_open(
-    make_stack: StackFactory,
-) -> None:
-    """The exchange's answer to the halt's first cancel arrives as an OrderCancelReject with
-    the order still open (the proxy turns the cancel's report into one), so the gateway
-    thinks the order live: it asks the exchange again shortly after, and finds it canceled.
-    An order the exchange still had open would be cancelled again then."""
-    stack = make_stack(start=False)
-    proxy = between(stack)
-    refused: list[bytes] = []
+def refusing_the_first_cancel(refused: list[bytes]) -> Rewrite:
+    """Turns the exchange's report of the first cancel it made into an OrderCancelReject
+    that says the order is still new, and notes the order's ClOrdID in `refused`."""
 
-    def refuse_the_first_cancel(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
-        values = dict(fields)
-        if values.get(35) != b"8" or values.get(150) != b"4" or refused:
-            return fields
-        refused.append(values[41])
-        header = [(tag, value) for tag, value in fields if tag in (34, 49, 52, 56)]
-        return [
-            (35, b"9"),
-            *header,
-            *((tag, values[tag]) for tag in (37, 11, 41)),
-            (39, b"0"),
-            (434, b"1"),
-            (102, b"0"),
-            (58, b"busy, try later"),
-        ]
-
-    proxy.rewrite = refuse_the_first_cancel
-    try:
-        stack.start_sim()
-        stack.start_gateway()
-        with stack.client() as gw:
-            gw.subscribe(["orders"])
-            log = EventLog(gw)
-            rest_accepted(gw, log, "r", 2)
-            assert sorted(gw.request("halt")["cancelling"]) == ["r0", "r1"]
-            wait_until(lambda: refused, 10, "a cancel refused")
-            rejected = log.find(refused[0].decode(), "order.cancel_rejected")
-            assert rejected["status"] == "new" and rejected["text"] == "busy, try later"
-            for n in range(2):
-                log.find(f"r{n}", "order.canceled")
-            assert gw.orders() == []
-    finally:
-        proxy.close()
-
-
-def test_a_refused_cancel_while_halted_leaves_the_cancels_the_throttle_holds_alone(
-    make_stack: StackFactory,
-) -> None:
-    """Only the order whose cancel was refused is asked about: the others' cancels wait in
-    the throttle's queue, and are neither reported lost nor sent twice."""
-    stack = make_stack(start=False, throttle={"limits": {"cancel": {"per_s": 1, "burst": 1}}})
-    proxy = between(stack)
-    refused: list[bytes] = []
-
-    def refuse_the_first_cancel(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    def rewrite(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         values = dict(fields)
         if values.get(35) != b"8" or values.get(150) != b"4" or refused:
             return fields
@@ -307,19 +256,42 @@ def test_a_refused_cancel_while_halted_leaves_the_cancels_the_throttle_holds_alo
             (39, b"0"),
             (434, b"1"),
             (102, b"0"),
+            (58, b"busy, try later"),
         ]
 
-    proxy.rewrite = refuse_the_first_cancel
+    return rewrite
+
+
+@pytest.mark.parametrize("throttled", [False, True], ids=["at once", "cancels queued"])
+def test_a_cancel_refused_while_halted_is_checked_with_the_exchange_and_not_left_open(
+    make_stack: StackFactory, throttled: bool
+) -> None:
+    """The exchange's answer to the halt's first cancel arrives as an OrderCancelReject with
+    the order still open (the proxy turns the cancel's report into one), so the gateway
+    thinks the order live: it asks the exchange about it shortly after, and finds it
+    canceled (one the exchange still had open would be cancelled again then). Only that
+    order is asked about: with the cancel rate limited, the others' cancels wait in the
+    throttle's queue, and are neither reported lost nor sent twice."""
+    limits = {"cancel": {"per_s": 1, "burst": 1}} if throttled else {}
+    stack = make_stack(start=False, throttle={"limits": limits})
+    proxy = between(stack)
+    refused: list[bytes] = []
+    proxy.rewrite = refusing_the_first_cancel(refused)
+    orders = 4 if throttled else 2
     try:
         stack.start_sim()
         stack.start_gateway()
         with stack.client() as gw:
             gw.subscribe(["orders"])
             log = EventLog(gw)
-            rest_accepted(gw, log, "q", 4)
+            rest_accepted(gw, log, "r", orders)
             gw.request("halt")
-            for n in range(4):
-                log.find(f"q{n}", "order.canceled", timeout=15)
+            wait_until(lambda: refused, 10, "a cancel refused")
+            rejected = log.find(refused[0].decode(), "order.cancel_rejected")
+            assert rejected["status"] == "new" and rejected["text"] == "busy, try later"
+            for n in range(orders):
+                log.find(f"r{n}", "order.canceled", timeout=15)
+            assert gw.orders() == []
             kinds = [e["type"] for e in log.seen]
             assert kinds.count("order.cancel_rejected") == 1
             assert "order.anomaly" not in kinds

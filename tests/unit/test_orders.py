@@ -21,7 +21,7 @@ from fixgw.domain import (
 )
 from fixgw.errors import RequestError
 from fixgw.orders import OrderTracker
-from tests.unit.orders_made import limit_buy
+from tests.unit.orders_made import cancel_of, limit_buy
 
 _exec_ids = iter(range(1, 10_000))
 
@@ -157,16 +157,7 @@ def test_an_ack_is_published_even_after_a_cancel_reject_said_the_order_was_new(
 ) -> None:
     """The cancel reject's OrdStatus moves the order on without an `order.accepted`: the ack
     that follows is the first to say so, not a repeat."""
-    tracker.cancel_requested(
-        CancelOrder(
-            ts=utc_now(),
-            cl_ord_id="k1",
-            orig_cl_ord_id="c1",
-            order_id=None,
-            symbol="BTC/USD",
-            side=Side.BUY,
-        )
-    )
+    tracker.cancel_requested(cancel_of())
     tracker.apply_cancel_reject(
         CancelRejectReport(
             cl_ord_id="k1",

@@ -13,16 +13,15 @@ import pytest
 
 from fixgw.domain import (
     AnyEvent,
-    CancelOrder,
     CancelRejectReason,
     CancelRejectReport,
     Event,
     ExecKind,
     OrderStatus,
-    Side,
     utc_now,
 )
 from fixgw.orders import OrderTracker
+from tests.unit.orders_made import cancel_of
 from tests.unit.test_orders import report, submit
 
 Step = Callable[[OrderTracker], list[Event]]
@@ -33,15 +32,7 @@ def placed(t: OrderTracker) -> list[Event]:
 
 
 def cancel_sent(t: OrderTracker) -> list[Event]:
-    cmd = CancelOrder(
-        ts=utc_now(),
-        cl_ord_id="k1",
-        orig_cl_ord_id="c1",
-        order_id=None,
-        symbol="BTC/USD",
-        side=Side.BUY,
-    )
-    event = t.cancel_requested(cmd)
+    event = t.cancel_requested(cancel_of())
     return [event] if event is not None else []
 
 

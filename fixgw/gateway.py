@@ -1177,12 +1177,12 @@ class Gateway:
         self._unanswered.pop(report.cl_ord_id or "", None)
         if arrived is not None:
             self.metrics.order_round_trip.observe(time.perf_counter() - arrived)
-        if report.kind is ExecKind.ORDER_STATUS and (
-            self._take_mass_status(report) or self.reconciler.on_status(report)
-        ):
-            if self.halted is not None:
-                self._cancel_while_halted()  # once reconciled: an order found still open
-            return
+        if report.kind is ExecKind.ORDER_STATUS:
+            checked = self.reconciler.ready  # an answer to a `check`, not to reconciliation
+            if self._take_mass_status(report) or self.reconciler.on_status(report):
+                if checked and self.halted is not None:
+                    self._cancel_while_halted()  # an order the check found still open
+                return
         self._publish_orders(self.tracker.apply_execution(report))
         if report.kind.is_fill:
             self._refresh_account_soon()

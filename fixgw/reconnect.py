@@ -28,6 +28,7 @@ CONNECT_WINDOW_S = 3.0
 LOGON_WINDOW_S = 15.0
 """QuickFIX's LogonTimeout (10 s) ends an unanswered Logon first; this is the fallback."""
 STABLE_S = 30.0
+"""A session that ends sooner after its Logon counts as a failed attempt."""
 
 
 @dataclass(frozen=True)

@@ -330,17 +330,12 @@ class Bridge:
         """A full refresh (W); to an incremental subscription that has had one, what
         changed in the levels it sees (X), if anything did."""
         bids, asks = self.gateway.market_data.books[sub.symbol].levels(sub.depth)
-        if not sub.incremental:
-            self.acceptor.send(
-                sub.oms, translate.book_snapshot(sub.md_req_id, sub.symbol, bids, asks, sub.depth)
-            )
-            return
-        now = (dict(bids), dict(asks))
+        now = (dict(bids), dict(asks)) if sub.incremental else None
         message: FixMessage | None
-        if sub.sent is None:
-            message = translate.book_snapshot(sub.md_req_id, sub.symbol, bids, asks, sub.depth)
-        else:
+        if sub.sent is not None and now is not None:
             message = translate.book_changes(sub.md_req_id, sub.symbol, sub.sent, now)
+        else:
+            message = translate.book_snapshot(sub.md_req_id, sub.symbol, bids, asks, sub.depth)
         sub.sent = now
         if message is not None:
             self.acceptor.send(sub.oms, message)

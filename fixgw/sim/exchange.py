@@ -265,7 +265,8 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         if order_type is OrderType.MARKET:
             price = None
         if not self._replaying:  # what was taken once is taken again, as it was
-            cost = self.engine.books[symbol].market_cost(side, qty) if price is None else Decimal(0)
+            market_buy = price is None and side is Side.BUY
+            cost = self.engine.books[symbol].market_cost(side, qty) if market_buy else Decimal(0)
             short = self.ledger.shortfall(client, symbol, side, qty, price, cost)
             if short is not None:
                 raise _Refused(RejectReason.EXCEEDS_LIMIT, short)

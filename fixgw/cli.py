@@ -279,6 +279,12 @@ def cmd_session_reset_seq(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_session_logon(args: argparse.Namespace) -> int:
+    with _client(args) as gw:
+        _print(gw.request("session_logon"))
+    return 0
+
+
 def cmd_events(args: argparse.Namespace) -> int:
     with _client(args) as gw:
         gw.subscribe(args.topic or ["orders", "session", "errors"], since=args.since)
@@ -430,6 +436,13 @@ def build_parser() -> argparse.ArgumentParser:
         "reset-seq",
         cmd_session_reset_seq,
         "set both sequence numbers to 1 (refused while the session is up)",
+        session_sub,
+    )
+    client_options(p)
+    p = command(
+        "logon",
+        cmd_session_logon,
+        "log on again after the exchange refused the credentials (they were put right)",
         session_sub,
     )
     client_options(p)

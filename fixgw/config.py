@@ -91,7 +91,8 @@ class SessionConfig(_Config, frozen=True, kw_only=True):
     """After a logon, how long to wait for the status of the orders believed open before
     taking new orders anyway (with an error in the log)."""
     dictionary: str | None = None
-    """The QuickFIX data dictionary; default: the OKCoin dictionary bundled with fixgw."""
+    """The venue's QuickFIX data dictionary; default: the OKCoin dictionary bundled with
+    fixgw. Messages from the venue are read with standard FIX 4.4 around it (`fixdict`)."""
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
 
 

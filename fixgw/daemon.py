@@ -45,7 +45,10 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     metrics_server = None
     if config.ops.metrics_port is not None:
         metrics_server = MetricsServer(
-            gateway.metrics, config.ops.metrics_host, config.ops.metrics_port, gateway.ready
+            gateway.metrics,
+            config.ops.metrics_host,
+            config.ops.metrics_port,
+            gateway.not_ready_because,
         )
         metrics_server.start()
         log.info("metrics listening", host=config.ops.metrics_host, port=metrics_server.port)
@@ -92,7 +95,14 @@ def reload(gateway: Gateway, path: Path) -> None:
     except FixgwError as exc:
         log.error("reload refused; running on as before", error=exc.message)
         return
+    try:
+        secrets = resolve_secrets(new)
+    except FixgwError as exc:
+        log.error("reload refused: the credentials cannot be read", error=exc.message)
+        return
     applied, needs_restart = gateway.reload(new)
+    if gateway.set_credentials(secrets) and not any(k.startswith("credentials.") for k in applied):
+        applied.append("credentials")
     configure_logging(new.log.level, new.log.format)
     log.info("config reloaded", applied=applied or None, needs_restart=needs_restart or None)
 

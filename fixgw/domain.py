@@ -72,6 +72,10 @@ class RejectReason(StrEnum):
     DUPLICATE_ORDER = "duplicate_order"
     INCORRECT_QUANTITY = "incorrect_quantity"
     OTHER = "other"
+    NOT_DELIVERED = "not_delivered"
+    """The gateway's own, no venue's code: the order never reached the exchange (the session
+    went down before it went out, or the exchange asked for it again after losing it, and a
+    stale order is never resent)."""
 
 
 class CancelRejectReason(StrEnum):
@@ -79,6 +83,14 @@ class CancelRejectReason(StrEnum):
     UNKNOWN_ORDER = "unknown_order"
     ALREADY_PENDING = "already_pending"
     OTHER = "other"
+    NOT_DELIVERED = "not_delivered"
+    """The gateway's own: the cancel never reached the exchange."""
+
+
+GATEWAY_REJECT_REASONS: frozenset[StrEnum] = frozenset(
+    {RejectReason.NOT_DELIVERED, CancelRejectReason.NOT_DELIVERED}
+)
+"""Reasons no venue sends: translation tables leave them out."""
 
 
 class LogoutReason(StrEnum):
@@ -142,7 +154,9 @@ class SubmitOrder(Command, frozen=True, kw_only=True):
 class CancelOrder(Command, frozen=True, kw_only=True):
     cl_ord_id: str
     """The id of this cancel request."""
-    orig_cl_ord_id: str
+    orig_cl_ord_id: str | None
+    """The order's ClOrdID; None for an order this gateway did not send, known by the
+    exchange's `order_id` only (the dialect says what a cancel then carries)."""
     order_id: str | None
     symbol: str
     side: Side
@@ -226,6 +240,9 @@ class ErrorSource(StrEnum):
     """Reject (3): a message we sent broke the session rules."""
     BUSINESS_REJECT = "business_reject"
     """BusinessMessageReject (j): a message type or content the venue does not serve."""
+    UNREADABLE = "unreadable"
+    """A message from the venue the gateway could not read (`raw` holds it, secrets masked):
+    whatever it said, the gateway asks the venue about what it may have been about."""
 
 
 class ExchangeErrorReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -434,6 +451,8 @@ class ExchangeError(Event, frozen=True, kw_only=True, tag="exchange.error"):
     cl_ord_id: str | None
     acc_req_id: str | None
     md_req_id: str | None
+    raw: str | None = None
+    """The message as received, `|`-separated and secrets masked (source `unreadable`)."""
 
 
 class MarketDataEvent(Event, frozen=True, kw_only=True):
@@ -464,6 +483,8 @@ class TradeReported(MarketDataEvent, frozen=True, kw_only=True, tag="md.trade"):
 
 
 class MarketDataRejected(MarketDataEvent, frozen=True, kw_only=True, tag="md.rejected"):
+    what: str
+    """The stream refused: `book` (bids and offers) or `trades`."""
     reason: MdRejectReason
     text: str | None
 

@@ -21,6 +21,7 @@ import msgspec
 import structlog
 
 from fixgw import __version__
+from fixgw.account import AccountRefresh
 from fixgw.api.protocol import (
     CancelOrderRequest,
     ErrorCode,
@@ -36,12 +37,14 @@ from fixgw.config import (
     SessionConfig,
     ThrottleKind,
     bundled_dictionary,
+    standard_fix44_dictionary,
 )
 from fixgw.domain import (
     AccountBalance,
     AnyEvent,
     CancelOrder,
     CancelRejectReport,
+    ErrorSource,
     Event,
     ExchangeError,
     ExchangeErrorReport,
@@ -50,6 +53,7 @@ from fixgw.domain import (
     LogoutReason,
     MarketDataRejectReport,
     MdRejectReason,
+    OrderAnomaly,
     OrderEvent,
     OrderFilled,
     OrderPartiallyFilled,
@@ -69,12 +73,14 @@ from fixgw.domain import (
     utc_now,
 )
 from fixgw.errors import DialectError, RequestError
+from fixgw.fixdict import write_lenient_dictionary
 from fixgw.fixmsg import FixMessage, FixParseError, parse, redact
 from fixgw.ids import ClOrdIdGenerator
 from fixgw.journal import Journal
 from fixgw.marketdata import MarketData
 from fixgw.okcoin import inbound, outbound
 from fixgw.okcoin.tags import MsgType
+from fixgw.ops import notify
 from fixgw.ops.logging import info_lines
 from fixgw.ops.prometheus import Metrics
 from fixgw.orders import Order, OrderTracker
@@ -116,8 +122,11 @@ RELOADABLE = (
     "log.",
     "api.request_timeout_s",
     "api.client_buffer_bytes",
+    "credentials.api_key",
+    "credentials.secret_key",
 )
-"""Config keys SIGHUP applies; the rest (session, credentials, sockets, journal,
+"""Config keys SIGHUP applies (the API and secret keys, also when only what their files
+hold changed); the rest (session, the API token and OMS passwords, sockets, journal,
 market_data.depth) needs a restart."""
 
 
@@ -129,6 +138,17 @@ def tls_pipe(session: SessionConfig) -> Pipe:
         Endpoint("127.0.0.1", 0),
         Endpoint(session.host, session.port, context, t.server_name),
         name="exchange",
+    )
+
+
+def inbound_dictionary(session: SessionConfig) -> Path:
+    """The venue's dictionary with standard FIX 4.4 around it (`fixdict`), in the store."""
+    store_dir = Path(session.store_dir)
+    store_dir.mkdir(parents=True, exist_ok=True)
+    return write_lenient_dictionary(
+        Path(session.dictionary) if session.dictionary else bundled_dictionary(),
+        standard_fix44_dictionary(),
+        store_dir / "inbound-dictionary.xml",
     )
 
 
@@ -145,8 +165,8 @@ class Target(NamedTuple):
     """The order a request is about: tracked here, or known only by the exchange's id."""
 
     order: Order | None
-    key: str
-    """Our ClOrdID, or the exchange's id for an order this gateway does not track."""
+    cl_ord_id: str | None
+    """Our ClOrdID; None for an order this gateway does not track."""
     order_id: str | None
     symbol: str
     side: Side
@@ -223,11 +243,10 @@ class Gateway:
                 target_comp_id=s.target_comp_id,
                 heartbeat_s=s.heartbeat_s,
                 store_dir=Path(s.store_dir),
-                dictionary=Path(s.dictionary) if s.dictionary else bundled_dictionary(),
+                dictionary=inbound_dictionary(s),
                 logout_timeout_s=s.logout_timeout_s,
                 send_buffer_bytes=s.send_buffer_bytes,
                 logon_fields=outbound.logon_fields(self.options, s.reset_seq_num_on_logon),
-                log_messages=config.log.level == "debug",
             ),
             self.metrics,
             loop,
@@ -237,6 +256,8 @@ class Gateway:
         self.session_state = "connecting"
         self.callback_errors = 0
         self.dialect_errors = 0
+        self.inbound_refused = 0
+        """Application messages QuickFIX refused and the gateway read from the raw text."""
         self._logout_reason: LogoutReason | None = None
         self._logout_text: str | None = None
         self._status_waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
@@ -251,16 +272,21 @@ class Gateway:
             max_depth=md.max_depth,
         )
         self._watchdog: asyncio.Task[None] | None = None
-        self._account_task: asyncio.Task[None] | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
         r = config.session.reconnect
         self.reconnector = Reconnector(
             self.session, Backoff(r.floor_s, r.ceiling_s, r.factor, r.jitter), stable_s=r.stable_s
         )
-        self._account_refresh_due = False
         self._account_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._mass_status: dict[str, tuple[asyncio.Future[None], list[ExecutionReport]]] = {}
         self.new_req_id = ClOrdIdGenerator(prefix="rq")
+        self.account_refresh = AccountRefresh(
+            loop,
+            self._request_account,
+            self.new_req_id,
+            config.account.refresh_s,
+            config.account.after_fill,
+        )
         self._handlers: dict[str, Callable[[FixMessage, datetime], None]] = {
             MsgType.EXECUTION_REPORT: self._on_execution_report,
             MsgType.ORDER_CANCEL_REJECT: self._on_cancel_reject,
@@ -288,11 +314,11 @@ class Gateway:
         self._reconnect_task = self.loop.create_task(self.reconnector.run())
         self._hold_reference_prices()
         self._watchdog = self.loop.create_task(self._periodic_checks())
-        if self.config.account.refresh_s > 0:
-            self._account_task = self.loop.create_task(self._refresh_account_periodically())
+        self.account_refresh.start()
 
     async def stop(self) -> None:
-        for task in (self._reconnect_task, self._watchdog, self._account_task):
+        self.account_refresh.stop()
+        for task in (self._reconnect_task, self._watchdog):
             if task is not None:
                 task.cancel()
         for timer in (self._halt_retry, self._halt_recheck):
@@ -371,6 +397,11 @@ class Gateway:
             api=api,
             risk=new.risk,
             throttle=new.throttle,
+            credentials=msgspec.structs.replace(
+                self.config.credentials,
+                api_key=new.credentials.api_key,
+                secret_key=new.credentials.secret_key,
+            ),
         )
         self.pre_trade = PreTradeCheck(new.risk)
         self.throttle.reconfigure(new.throttle, self.loop.time())
@@ -379,11 +410,7 @@ class Gateway:
         md.set_symbols(self.symbols)
         md.stale_after_s, md.max_depth = new.market_data.stale_after_s, new.market_data.max_depth
         self._hold_reference_prices()
-        if self._account_task is not None:
-            self._account_task.cancel()
-            self._account_task = None
-        if new.account.refresh_s > 0:
-            self._account_task = self.loop.create_task(self._refresh_account_periodically())
+        self.account_refresh.reconfigure(new.account.refresh_s, new.account.after_fill)
         return applied, [k for k in changed if k not in applied]
 
     # ------------------------------------------------------------ account, mass status, trades
@@ -402,31 +429,13 @@ class Gateway:
         finally:
             self._account_waiters.pop(acc_req_id, None)
 
-    def _request_account(self, acc_req_id: str | None = None) -> bool:
-        cmd = RequestAccountInfo(ts=utc_now(), acc_req_id=acc_req_id or self.new_req_id())
+    def _request_account(self, acc_req_id: str) -> bool:
+        cmd = RequestAccountInfo(ts=utc_now(), acc_req_id=acc_req_id)
         return self.session.send(outbound.account_info_request(cmd, self.options))
-
-    async def _refresh_account_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.account.refresh_s)
-            if self.session.logged_on:
-                self._request_account()
-
-    def _refresh_account_soon(self) -> None:
-        """After fills: one request per burst of fills, a moment after the first."""
-        if not self.config.account.after_fill or self._account_refresh_due:
-            return
-        self._account_refresh_due = True
-
-        def refresh() -> None:
-            self._account_refresh_due = False
-            if self.session.logged_on:
-                self._request_account()
-
-        self.loop.call_later(0.2, refresh)
 
     def _on_account_info(self, msg: FixMessage, received: datetime) -> None:
         report = inbound.account_info_response(msg, received)
+        self.account_refresh.answered()
         self.bus.publish(
             AccountBalance(
                 ts=report.ts,
@@ -536,11 +545,14 @@ class Gateway:
             )
         fields = msgspec.structs.asdict(report)
         del fields["ref_seq_num"]
-        event = ExchangeError(**fields)
         self.metrics.rejects.labels(f"{report.source}:{report.reason or ''}").inc()
-        log.warning("exchange error", **{k: v for k, v in fields.items() if k != "ts"})
-        self.bus.publish(event)
         why = f"the exchange answered with {report.source}: {report.text or report.reason}"
+        if self.account_refresh.is_own(report.acc_req_id):
+            if self.account_refresh.refused(why, report.ts):
+                self.bus.publish(ExchangeError(**fields))
+            return
+        log.warning("exchange error", **{k: v for k, v in fields.items() if k != "ts"})
+        self.bus.publish(ExchangeError(**fields))
         waiter = self._account_waiters.get(report.acc_req_id or "")
         if waiter is not None and not waiter.done():
             waiter.set_exception(RequestError(why, code=ErrorCode.EXCHANGE_ERROR))
@@ -682,7 +694,9 @@ class Gateway:
         def unsent() -> None:
             self._sent_at.pop(cmd.cl_ord_id, None)
             self._publish_orders(
-                self.tracker.refused(cmd.cl_ord_id, "not sent: the session went down", utc_now())
+                self.tracker.refused(
+                    cmd.cl_ord_id, "not sent: the session went down", utc_now(), not_delivered=True
+                )
             )
 
         if delay:
@@ -731,7 +745,7 @@ class Gateway:
         delay: float,
         message: FixMessage,
         unsent: Callable[[], None],
-        awaiting: tuple[str, str],
+        awaiting: tuple[str, str | None],
     ) -> None:
         """`awaiting`: the request's ClOrdID and the order's, for `_await_answer`."""
 
@@ -758,8 +772,10 @@ class Gateway:
         self.throttle.release(kind)
         return True
 
-    def _await_answer(self, request_cl_ord_id: str, cl_ord_id: str) -> None:
-        if self.config.orders.ack_timeout_s:
+    def _await_answer(self, request_cl_ord_id: str, cl_ord_id: str | None) -> None:
+        """`cl_ord_id`: the order's; None for one this gateway does not track (nothing to
+        ask about)."""
+        if cl_ord_id is not None and self.config.orders.ack_timeout_s:
             self._unanswered[request_cl_ord_id] = (self.loop.time(), cl_ord_id)
 
     def _ask_about_unanswered(self) -> None:
@@ -793,7 +809,7 @@ class Gateway:
             )
 
     def cancel_order(self, req: CancelOrderRequest) -> dict[str, Any]:
-        order, key, order_id, symbol, side = self._locate(req)
+        order, cl_ord_id, order_id, symbol, side = self._locate(req)
         if order is not None and not order.is_open:
             raise RequestError(
                 f"order {order.cl_ord_id} is already {order.status}", code=ErrorCode.ORDER_CLOSED
@@ -803,7 +819,7 @@ class Gateway:
         cmd = CancelOrder(
             ts=utc_now(),
             cl_ord_id=req.cancel_cl_ord_id or self.new_cl_ord_id(),
-            orig_cl_ord_id=key,
+            orig_cl_ord_id=cl_ord_id,
             order_id=order_id,
             symbol=symbol,
             side=side,
@@ -821,6 +837,7 @@ class Gateway:
             )
             return {
                 "cl_ord_id": cmd.orig_cl_ord_id,
+                "order_id": order_id,
                 "cancel_cl_ord_id": cmd.cl_ord_id,
                 "status": "canceled",
             }
@@ -835,7 +852,10 @@ class Gateway:
                 message,
                 lambda: self._publish_orders(
                     self.tracker.refused(
-                        cmd.cl_ord_id, "not sent: the session went down", utc_now()
+                        cmd.cl_ord_id,
+                        "not sent: the session went down",
+                        utc_now(),
+                        not_delivered=True,
                     )
                 ),
                 (cmd.cl_ord_id, cmd.orig_cl_ord_id),
@@ -849,6 +869,7 @@ class Gateway:
             self._publish_orders([event])
         return {
             "cl_ord_id": cmd.orig_cl_ord_id,
+            "order_id": order_id,
             "cancel_cl_ord_id": cmd.cl_ord_id,
             "status": "pending_cancel",
         }
@@ -1041,6 +1062,8 @@ class Gateway:
                 else None
             ),
             "throttle_queued": self.throttle.queued(),
+            "account": self.account_refresh.status(),
+            "inbound_refused": self.inbound_refused,
             "callback_errors": self.callback_errors,
             "dialect_errors": self.dialect_errors,
             "market_data": self.market_data.status(),
@@ -1049,6 +1072,64 @@ class Gateway:
                 "last_error": self.tls_pipe.last_error if self.tls_pipe else None,
             },
         }
+
+    def _credentials_refused(self, text: str | None) -> None:
+        """No more logons with these credentials: an exchange knocked on once a minute with
+        a wrong key may lock it or ban the address. The operator's `logon_again`, a reload
+        with other credentials, or a restart tries again."""
+        if self.reconnector.held is not None:
+            return
+        reason = f"the exchange refused the credentials: {text or 'invalid credentials'}"
+        self.reconnector.hold(reason)
+        self.metrics.credentials_refused.set(1)
+        log.error(
+            "logon refused: the exchange says the credentials are wrong; no further logon "
+            "until `fixgw session logon`, a reload with new credentials, or a restart",
+            text=text,
+        )
+        notify.status(f"not logged on: {reason}")
+
+    def logon_again(self, by: str) -> dict[str, Any]:
+        """The operator's `fixgw session logon`, or a reload with new credentials."""
+        if not self.reconnector.release():
+            raise RequestError(
+                "no logon is being held back: the gateway is logged on or trying",
+                code=ErrorCode.INVALID_REQUEST,
+            )
+        self.metrics.credentials_refused.set(0)
+        log.warning("logging on again", by=by)
+        return {"connection": self.reconnector.status()}
+
+    def set_credentials(self, secrets: Secrets) -> bool:
+        """New API and secret keys (a reload): the next Logon and orders carry them; a logon
+        held back since the old ones were refused is tried again. False if unchanged."""
+        options = outbound.DialectOptions(
+            api_key=secrets.api_key,
+            secret_key=secrets.secret_key,
+            account_on=self.options.account_on,
+        )
+        if (options.api_key, options.secret_key) == (
+            self.options.api_key,
+            self.options.secret_key,
+        ):
+            return False
+        self.options = options
+        self.session.set_logon_fields(
+            outbound.logon_fields(options, self.config.session.reset_seq_num_on_logon)
+        )
+        if self.reconnector.held is not None:
+            self.logon_again("a reload with new credentials")
+        return True
+
+    def not_ready_because(self) -> str | None:
+        """Why /readyz says not ready; None when ready."""
+        if self.ready():
+            return None
+        if self.reconnector.held is not None:
+            return self.reconnector.held
+        if self.session_state != "up":
+            return f"the exchange session is {self.session_state}"
+        return f"reconciling {self.reconciler.pending} open orders with the exchange"
 
     def reset_sequence_numbers(self) -> dict[str, Any]:
         """The operator's `fixgw session reset-seq`: refused while the session is up."""
@@ -1089,7 +1170,7 @@ class Gateway:
             )
         if ref.symbol not in self.symbols:
             raise RequestError(f"unknown symbol {ref.symbol!r}", code=ErrorCode.UNKNOWN_SYMBOL)
-        return Target(None, ref.order_id, ref.order_id, ref.symbol, ref.side)
+        return Target(None, None, ref.order_id, ref.symbol, ref.side)
 
     def _require_session(self) -> None:
         if not self.session.logged_on:
@@ -1106,10 +1187,7 @@ class Gateway:
     def on_inbound(self, item: Inbound) -> None:
         try:
             if item.what is Happening.APP:
-                msg_type, msg_seq_num = header_of(item.raw)
-                self.metrics.inbound(msg_type)
-                self._on_app_message(item)
-                self.journal.mark_inbound(msg_seq_num)
+                self._take_app_message(item)
             elif item.what is Happening.LOGON_SENT:
                 self.reconnector.logon_sent()
             elif item.what is Happening.LOGON:
@@ -1122,31 +1200,151 @@ class Gateway:
                 msg = parse(item.raw)
                 self._logout_reason = inbound.logout_reason(msg)
                 self._logout_text = msg.get(58)
-            elif item.what is Happening.APP_REJECTED:
-                self._check_orders_again("QuickFIX rejected a message from the exchange", item.raw)
+                if self._logout_reason is LogoutReason.INVALID_CREDENTIALS:
+                    self._credentials_refused(self._logout_text)
+            elif item.what is Happening.APP_REFUSED:
+                self._on_refused_by_quickfix(item)
             elif item.what is Happening.NOT_RESENT:
-                self._check_orders_again("an order message gap filled, not resent", item.raw)
+                self._not_delivered(item.raw)
             elif item.what is Happening.REJECT_RECEIVED:
                 self._on_exchange_error(inbound.session_reject(parse(item.raw), item.received))
         except Exception:
             self.callback_errors += 1
             log.exception("inbound handling failed", what=item.what, msg=redact(item.raw))
 
+    def _take_app_message(self, item: Inbound) -> None:
+        msg_type, msg_seq_num = header_of(item.raw)
+        self.metrics.inbound(msg_type)
+        self._on_app_message(item)
+        self.journal.mark_inbound(msg_seq_num)
+
+    def _on_refused_by_quickfix(self, item: Inbound) -> None:
+        """An application message QuickFIX refused at session level: read all the same."""
+        if not item.raw:
+            self._check_orders_again("QuickFIX refused a message from the exchange", item.raw)
+            return
+        self.inbound_refused += 1
+        self.metrics.inbound_refused.labels(header_of(item.raw)[0]).inc()
+        self._take_app_message(item)
+
     def _on_app_message(self, item: Inbound) -> None:
+        msg: FixMessage | None = None
         try:
             msg = parse(item.raw, inbound.GROUPS)
             handler = self._handlers.get(msg.msg_type)
             if handler is None:
-                log.warning(
-                    "application message not handled", msg_type=msg.msg_type, msg=redact(item.raw)
+                raise DialectError(
+                    "a message type the gateway does not take",
+                    msg_type=msg.msg_type,
+                    tag=None,
+                    raw=item.raw,
                 )
-                self._check_orders_again("an unexpected message from the exchange", item.raw)
-                return
             handler(msg, item.received)
         except (DialectError, FixParseError) as exc:
-            self.dialect_errors += 1
-            log.error("unreadable message from the exchange", error=str(exc), msg=redact(item.raw))
-            self._check_orders_again("an unreadable message from the exchange", item.raw)
+            self._unreadable(item, msg, exc)
+
+    def _unreadable(self, item: Inbound, msg: FixMessage | None, exc: Exception) -> None:
+        """Nothing the exchange sends is dropped: it is journaled as it came (secrets
+        masked), as an `order.anomaly` of the order it names, which is then asked about, or
+        else as an `exchange.error`; a market-data stream it names is asked for afresh, and
+        a message that names nothing may have carried an execution: every open order is
+        asked about."""
+        self.dialect_errors += 1
+        shown = redact(item.raw)
+        log.error("unreadable message from the exchange", error=str(exc), msg=shown)
+        ids = inbound.ids_named(msg) if msg is not None else None
+        order = None
+        if ids is not None:
+            order = next(
+                (
+                    o
+                    for o in (
+                        self.tracker.get(ids.cl_ord_id or ""),
+                        self.tracker.get(ids.orig_cl_ord_id or ""),
+                        self.tracker.by_order_id(ids.order_id or ""),
+                    )
+                    if o is not None
+                ),
+                None,
+            )
+        if order is not None:
+            assert ids is not None
+            self._publish_orders(
+                [
+                    OrderAnomaly(
+                        ts=item.received,
+                        cl_ord_id=order.cl_ord_id,
+                        order_id=order.order_id,
+                        exec_id=ids.exec_id,
+                        problem="unreadable",
+                        detail=f"{exc}: {shown}",
+                    )
+                ]
+            )
+            self._ask_about([order], "a message about it could not be read")
+            return
+        self.bus.publish(
+            ExchangeError(
+                ts=item.received,
+                source=ErrorSource.UNREADABLE,
+                text=str(exc),
+                reason=None,
+                ref_msg_type=ids.msg_type if ids else None,
+                cl_ord_id=ids.cl_ord_id if ids else None,
+                acc_req_id=ids.acc_req_id if ids else None,
+                md_req_id=ids.md_req_id if ids else None,
+                raw=shown,
+            )
+        )
+        if (
+            ids is not None
+            and ids.md_req_id
+            and self.market_data.ask_again(ids.md_req_id, str(exc))
+        ):
+            return
+        self._check_orders_again("an unreadable message from the exchange", item.raw)
+
+    def _ask_about(self, orders: list[Order], why: str) -> None:
+        """A status request for each, now; or, while a reconciliation is under way (whose
+        answers may predate what prompts this), every open order once it is over."""
+        if self.session_state != "up":
+            return  # the next logon asks about every open order
+        if not self.reconciler.ready:
+            log.warning("open orders to be asked about again after this check", why=why)
+            self._check_again_after = why
+            return
+        if self.reconciler.check(orders):
+            log.warning(
+                "asking the exchange about orders", why=why, orders=[o.cl_ord_id for o in orders]
+            )
+
+    def _not_delivered(self, raw: str) -> None:
+        """A message of ours the exchange asked for again, gap filled instead of resent
+        (`session`): the exchange never got it. An order ends rejected, a cancel refused,
+        both with reason `not_delivered`; a query or subscription needs nothing (their
+        waiters failed when the session went down, and every logon asks afresh)."""
+        ids = inbound.ids_named(parse(raw, inbound.GROUPS))
+        log.warning(
+            "a message the exchange never got, not resent",
+            msg_type=ids.msg_type,
+            cl_ord_id=ids.cl_ord_id,
+        )
+        if ids.msg_type not in (MsgType.NEW_ORDER_SINGLE, MsgType.ORDER_CANCEL_REQUEST):
+            return
+        if ids.cl_ord_id is None:
+            return
+        self._sent_at.pop(ids.cl_ord_id, None)
+        self._unanswered.pop(ids.cl_ord_id, None)
+        self.reconciler.refused(ids.cl_ord_id)
+        why = (
+            "did not reach the exchange: it asked for this message again after losing it, "
+            "and a stale order or cancel is never resent"
+        )
+        self._publish_orders(
+            self.tracker.refused(ids.cl_ord_id, why, utc_now(), not_delivered=True)
+        )
+        if ids.msg_type == MsgType.ORDER_CANCEL_REQUEST:
+            self._recheck_while_halted()
 
     def _check_orders_again(self, why: str, raw: str) -> None:
         """A message we could not take may have carried an order's execution: ask the
@@ -1185,14 +1383,17 @@ class Gateway:
                 return
         self._publish_orders(self.tracker.apply_execution(report))
         if report.kind.is_fill:
-            self._refresh_account_soon()
+            self.account_refresh.fills_seen()
         if report.kind is ExecKind.ORDER_STATUS and report.order_id is not None:
             self._answer_status(report)
 
     def _on_cancel_reject(self, msg: FixMessage, received: datetime) -> None:
         report: CancelRejectReport = inbound.order_cancel_reject(msg, received)
         self._unanswered.pop(report.cl_ord_id or "", None)
+        order = self.tracker.cancelled_order(report)
         self._publish_orders(self.tracker.apply_cancel_reject(report))
+        if order is not None and self.tracker.disputed_by(order, report):
+            self._ask_about([order], f"a cancel reject said the order is {report.status}")
         self._recheck_while_halted()
 
     def _publish_orders(self, events: list[Event]) -> None:
@@ -1272,6 +1473,12 @@ class Gateway:
         )
         self.reconciler.stop()
         self._check_again_after = None  # the next logon asks anyway
+        self._fail_waiters(
+            RequestError(
+                "the exchange session went down before the exchange answered; ask again",
+                code=ErrorCode.NOT_CONNECTED,
+            )
+        )
         self.market_data.on_session_down()
         self.bus.publish(
             SessionDown(
@@ -1283,6 +1490,14 @@ class Gateway:
         )
         self._logout_reason = None
         self._logout_text = None
+
+    def _fail_waiters(self, error: RequestError) -> None:
+        """Requests waiting on the exchange's answer: status, account and mass status."""
+        waiters: list[asyncio.Future[Any]] = [w for ws in self._status_waiters.values() for w in ws]
+        waiters += [*self._account_waiters.values(), *(d for d, _ in self._mass_status.values())]
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
 
     def _log_order_events(self) -> None:
         events, self._unlogged = self._unlogged, []

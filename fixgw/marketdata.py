@@ -107,6 +107,10 @@ class MarketData:
         self._holds: dict[tuple[str, str], set[Hashable]] = {}
         """Holders that keep a stream whatever happens to it (`hold`)."""
         self._retries: dict[tuple[str, str], _Retry] = {}
+        self._abandoned: dict[str, _Stream] = {}
+        """Requests nobody wants any more that the exchange has not answered yet, by MDReqID:
+        never unsubscribed before they are granted (a venue refuses an unsubscribe of a
+        stream it never started), and unsubscribed once their snapshot comes after all."""
 
     def set_symbols(self, symbols: frozenset[str]) -> None:
         """New symbols get a book; a dropped one keeps serving clients already on it."""
@@ -247,18 +251,28 @@ class MarketData:
             self._send(stream, MdSubscription.SUBSCRIBE)
 
     def _stop(self, stream: _Stream) -> None:
-        if stream.md_req_id is not None:
+        self._end_request(stream)
+        self._discard(stream)
+
+    def _end_request(self, stream: _Stream) -> None:
+        """Unsubscribe a granted request; leave one not yet answered to be unsubscribed if
+        the exchange grants it after all."""
+        if stream.md_req_id is None:
+            return
+        self._by_req_id.pop(stream.md_req_id, None)
+        if stream.live:
             if self.session_up:
                 self._send(stream, MdSubscription.UNSUBSCRIBE)
-            self._by_req_id.pop(stream.md_req_id, None)
-        self._discard(stream)
+        elif self.session_up:
+            self._abandoned[stream.md_req_id] = stream
 
     def _discard(self, stream: _Stream) -> None:
         """Gone, with what it knew: its book, or its last trade."""
         if stream.what == BOOK:
             self.books[stream.symbol].clear()
         self._forget_trades(stream)
-        self._streams.pop((stream.symbol, stream.what), None)
+        if self._streams.get((stream.symbol, stream.what)) is stream:
+            del self._streams[(stream.symbol, stream.what)]
 
     def _forget_trades(self, stream: _Stream) -> None:
         """A last trade is only a reference while the request that saw it is live."""
@@ -287,14 +301,20 @@ class MarketData:
             stream=stream.what,
             reason=reason,
         )
-        if stream.md_req_id is not None:
-            if self.session_up:
-                self._send(stream, MdSubscription.UNSUBSCRIBE)
-            self._by_req_id.pop(stream.md_req_id, None)
+        self._end_request(stream)
         if stream.what == BOOK:
             self._stale_gauge(stream.symbol).set(1)
             self._publish(BookStale(ts=utc_now(), symbol=stream.symbol, reason=reason))
         self._start(stream)
+
+    def ask_again(self, md_req_id: str, reason: str) -> bool:
+        """A message of a stream's the gateway could not read: its book cannot be trusted,
+        so it is asked for afresh. False if no current stream has that MDReqID."""
+        stream = self._by_req_id.get(md_req_id)
+        if stream is None:
+            return False
+        self._restart(stream, reason)
+        return True
 
     def on_session_up(self) -> None:
         self.session_up = True
@@ -307,6 +327,7 @@ class MarketData:
 
     def on_session_down(self) -> None:
         self.session_up = False
+        self._abandoned.clear()
         for stream in self._streams.values():
             if stream.md_req_id is not None:
                 self._by_req_id.pop(stream.md_req_id, None)
@@ -341,6 +362,11 @@ class MarketData:
     # ------------------------------------------------------------ reports
 
     def on_snapshot(self, report: BookSnapshotReport) -> None:
+        abandoned = self._abandoned.pop(report.md_req_id or "", None)
+        if abandoned is not None:
+            if self.session_up:
+                self._send(abandoned, MdSubscription.UNSUBSCRIBE)
+            return
         stream = self._by_req_id.get(report.md_req_id or "")
         if stream is None:
             log.debug("snapshot for a request no longer active", md_req_id=report.md_req_id)
@@ -400,14 +426,25 @@ class MarketData:
             self._publish(BookDelta(ts=report.ts, symbol=symbol, changes=changes))
 
     def on_reject(self, report: MarketDataRejectReport) -> None:
+        """One refusal per subscription: clients waiting on this stream leave the other
+        stream of the same symbol they were waiting on too (their `md_subscribe` fails as a
+        whole), so its refusal, if it comes, ends a request nobody wants, quietly."""
+        if self._abandoned.pop(report.md_req_id, None) is not None:
+            return
         stream = self._by_req_id.pop(report.md_req_id, None)
         if stream is None:
             return
         self._publish(
             MarketDataRejected(
-                ts=report.ts, symbol=stream.symbol, reason=report.reason, text=report.text
+                ts=report.ts,
+                symbol=stream.symbol,
+                what=stream.what,
+                reason=report.reason,
+                text=report.text,
             )
         )
+        if not stream.live:
+            self._leave_siblings(stream)
         error = RequestError(
             f"the exchange refused market data for {stream.symbol}: "
             f"{report.reason} ({report.text})",
@@ -422,6 +459,16 @@ class MarketData:
         key = (stream.symbol, stream.what)
         if key in self._holds:
             self._retry_later(key, time.monotonic())
+
+    def _leave_siblings(self, refused: _Stream) -> None:
+        waiting = refused.clients - self._holds.get((refused.symbol, refused.what), set())
+        for kind in _KINDS:
+            sibling = self._streams.get((refused.symbol, kind))
+            if sibling is None or sibling is refused or sibling.live:
+                continue
+            sibling.clients -= waiting
+            if not sibling.clients:
+                self._stop(sibling)
 
     def _retry_later(self, key: tuple[str, str], now: float) -> None:
         retry = self._retries.get(key)

@@ -50,6 +50,9 @@ log = structlog.get_logger("fixgw.orders")
 E = TypeVar("E", bound=OrderEvent)
 
 ZERO = Decimal(0)
+UNTRACKED = ""
+"""What a cancel's order is for an order this gateway did not send (known by the exchange's
+id only): no ClOrdID of ours."""
 
 _RANK = {
     OrderStatus.PENDING_NEW: 0,
@@ -124,8 +127,7 @@ def _repeats(order: Order, report: ExecutionReport) -> bool:
     """An ack, cancel or reject clients were already sent, of what the order still is,
     under another ExecID: the exchange sent it again (a resend after a restart, whose
     journal keeps only fills' ExecIDs, or a venue's own repeat). It tells clients nothing
-    new. (A status the order took silently, from a cancel reject's OrdStatus, was not sent:
-    the report that states it is not a repeat.)"""
+    new."""
     return (
         report.kind in order.stated
         and report.status is order.status
@@ -149,6 +151,8 @@ class OrderTracker:
         self._orders: dict[str, Order] = {}
         self._by_order_id: dict[str, Order] = {}
         self._cancels: dict[str, str] = {}
+        """Cancel ClOrdIDs -> the order's ClOrdID (`UNTRACKED` for an order known only by
+        the exchange's id)."""
         self._keep_closed = keep_closed
         self._closed: deque[Order] = deque()
 
@@ -180,8 +184,8 @@ class OrderTracker:
 
     def cancel_requested(self, cmd: CancelOrder) -> OrderPendingCancel | None:
         """Record a cancel sent; the event only for an order this gateway tracks."""
-        self._cancels[cmd.cl_ord_id] = cmd.orig_cl_ord_id
-        order = self._orders.get(cmd.orig_cl_ord_id)
+        self._cancels[cmd.cl_ord_id] = cmd.orig_cl_ord_id or UNTRACKED
+        order = self._orders.get(cmd.orig_cl_ord_id or UNTRACKED)
         if order is None:
             return None
         order.cancel_pending = cmd.cl_ord_id
@@ -191,7 +195,7 @@ class OrderTracker:
     def cancel_unsent(self, cmd: CancelOrder) -> None:
         """Undo `cancel_requested` for a cancel that never left (session down)."""
         self._cancels.pop(cmd.cl_ord_id, None)
-        order = self._orders.get(cmd.orig_cl_ord_id)
+        order = self._orders.get(cmd.orig_cl_ord_id or UNTRACKED)
         if order is not None and order.cancel_pending == cmd.cl_ord_id:
             order.cancel_pending = None
 
@@ -432,9 +436,12 @@ class OrderTracker:
             order.cancel_pending = None
         return events
 
-    def refused(self, cl_ord_id: str, text: str, ts: datetime) -> list[Event]:
+    def refused(
+        self, cl_ord_id: str, text: str, ts: datetime, not_delivered: bool = False
+    ) -> list[Event]:
         """The exchange refused a message we sent for this ClOrdID before it became an order
-        (a session or business reject, an exception response)."""
+        (a session or business reject, an exception response), or it never got it
+        (`not_delivered`)."""
         orig = self._cancels.pop(cl_ord_id, None)
         if orig is not None:
             order = self._orders.get(orig)
@@ -443,12 +450,14 @@ class OrderTracker:
             return [
                 OrderCancelRejected(
                     ts=ts,
-                    cl_ord_id=orig,
+                    cl_ord_id=orig or cl_ord_id,
                     cancel_cl_ord_id=cl_ord_id,
                     order_id=order.order_id if order else None,
                     symbol=order.symbol if order else None,
                     status=order.shown_status if order else None,
-                    reason=CancelRejectReason.OTHER,
+                    reason=CancelRejectReason.NOT_DELIVERED
+                    if not_delivered
+                    else CancelRejectReason.OTHER,
                     text=text,
                 )
             ]
@@ -456,25 +465,42 @@ class OrderTracker:
         if order is None or order.status is not OrderStatus.PENDING_NEW:
             return []
         order.status, order.leaves_qty = OrderStatus.REJECTED, ZERO
-        event = OrderRejected(ts=ts, **self.snapshot(order), reason=RejectReason.OTHER, text=text)
+        reason = RejectReason.NOT_DELIVERED if not_delivered else RejectReason.OTHER
+        event = OrderRejected(ts=ts, **self.snapshot(order), reason=reason, text=text)
         _stating(order, event)
         return [event]
+
+    def cancelled_order(self, report: CancelRejectReport) -> Order | None:
+        """The order a cancel reject is about, if this gateway tracks it."""
+        return self._cancel_target(report)[1]
+
+    def _cancel_target(self, report: CancelRejectReport) -> tuple[str | None, Order | None]:
+        """The ClOrdID the cancel was for (None: an order known by the exchange's id only),
+        and the order, if tracked."""
+        orig = self._cancels.get(report.cl_ord_id)
+        if orig == UNTRACKED:
+            return None, None
+        if orig is None:
+            orig = report.orig_cl_ord_id
+        return orig, self._resolve(orig, None, report.order_id)
+
+    @staticmethod
+    def disputed_by(order: Order, report: CancelRejectReport) -> bool:
+        """The cancel reject says the open order is in another state than the gateway
+        holds: the exchange is asked, and its answer acted on."""
+        return order.is_open and report.status is not None and report.status is not order.status
 
     def resolve(self, report: ExecutionReport) -> Order | None:
         return self._resolve(report.cl_ord_id, report.orig_cl_ord_id, report.order_id)
 
     def apply_cancel_reject(self, report: CancelRejectReport) -> list[Event]:
-        orig = self._cancels.pop(report.cl_ord_id, None) or report.orig_cl_ord_id
-        order = self._resolve(orig, None, report.order_id)
-        if order is not None:
-            if order.cancel_pending == report.cl_ord_id:
-                order.cancel_pending = None
-            if (
-                report.status is not None
-                and not order.status.is_terminal
-                and _RANK[report.status] > _RANK[order.status]
-            ):
-                order.status = report.status
+        """A cancel reject tells about the cancel, not the order: the order keeps its state
+        (its OrdStatus may be a venue's guess, such as Rejected for an order it cannot find;
+        `disputed_by` says when to ask the exchange about the order instead)."""
+        orig, order = self._cancel_target(report)
+        self._cancels.pop(report.cl_ord_id, None)
+        if order is not None and order.cancel_pending == report.cl_ord_id:
+            order.cancel_pending = None
         return [
             OrderCancelRejected(
                 ts=report.ts,

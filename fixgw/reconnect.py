@@ -51,6 +51,9 @@ class Phase(StrEnum):
     LOGGING_ON = "logging_on"
     UP = "up"
     WAITING = "waiting"
+    HELD = "held"
+    """No attempt until the operator says so (`release`): the exchange refused the
+    credentials, and knocking again with them may lock the key or ban the address."""
     STOPPED = "stopped"
 
 
@@ -86,6 +89,23 @@ class Reconnector:
         self.attempts = 0
         self.next_attempt_at: datetime | None = None
         self._happenings: asyncio.Queue[_Happening] = asyncio.Queue()
+        self.held: str | None = None
+        """Why attempts are held (`hold`), or None."""
+        self._released = asyncio.Event()
+
+    def hold(self, reason: str) -> None:
+        """Make no further attempt once the current session or attempt is over."""
+        self.held = reason
+        self._released.clear()
+
+    def release(self) -> bool:
+        """The next attempt is made at once; False if nothing was held."""
+        if self.held is None:
+            return False
+        self.held = None
+        self.failures = 0
+        self._released.set()
+        return True
 
     def logon_sent(self) -> None:
         self._happenings.put_nowait(_Happening.LOGON_SENT)
@@ -102,6 +122,7 @@ class Reconnector:
             "attempts": self.attempts,
             "failures_in_a_row": self.failures,
             "next_attempt_at": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
+            "held": self.held,
         }
 
     async def run(self) -> None:
@@ -119,6 +140,12 @@ class Reconnector:
                 else:
                     self.failures += 1
                 self.session.disable()
+                if self.held is not None:
+                    self.phase = Phase.HELD
+                    self.next_attempt_at = None
+                    await self._released.wait()
+                    self._drain()
+                    continue
                 delay = self.backoff.delay(self.failures)
                 self.phase = Phase.WAITING
                 self.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -46,12 +48,14 @@ class Happening(StrEnum):
     LOGON_SENT = "logon_sent"
     LOGON = "logon"
     LOGOUT_RECEIVED = "logout_received"
-    APP_REJECTED = "app_rejected"
-    """QuickFIX refused an application message from the exchange (it never reaches us)."""
+    APP_REFUSED = "app_refused"
+    """QuickFIX refused an application message from the exchange at session level (it never
+    reaches `fromApp`): `raw` is that message as it arrived, for the gateway to read itself,
+    or empty if it could not be recovered."""
     REJECT_RECEIVED = "reject_received"
     NOT_RESENT = "not_resent"
-    """The exchange asked again for an order message, which was gap filled instead: it never
-    reached the exchange, and the order's state there must be asked."""
+    """The exchange asked again for an application message we sent, which was gap filled
+    instead: it never reached the exchange. `raw` is the message."""
     DOWN = "down"
     APP = "app"
 
@@ -78,22 +82,22 @@ class InitiatorSettings:
     logon_fields: Mapping[int, str]
     """Added to every Logon we send (credentials)."""
     send_buffer_bytes: int | None = None
-    log_messages: bool = False
-    """Log every application message (secrets masked) at debug."""
     handled_after_poll: frozenset[str] = frozenset({"W", "X"})
     """Message types that come in bursts (market data): handled together after QuickFIX's
     poll, not one by one inside it, which cost a fifth more CPU per message. The rest
     (execution reports) is handled inside `fromApp`, ahead of QuickFIX's own work after it."""
-    never_resend: frozenset[str] = frozenset({"D", "F"})
-    """Message types answered with a gap fill, not resent: a stale order must not reach the
-    exchange minutes late because the counterparty asked for a resend."""
 
 
 ID_TAGS = (11, 8000, 262, 584)
 """ClOrdID, AccReqID, MDReqID, MassStatusReqID: what names a request we sent."""
 TEST_REQ_ID = 112
 MSG_SEQ_NUM = 34
+REF_SEQ_NUM = 45
+TEXT = 58
+REF_TAG_ID = 371
 REF_MSG_TYPE = 372
+SESSION_REJECT_REASON = 373
+COMP_ID_PROBLEM = "9"
 ADMIN_MSG_TYPES = frozenset("0123456A")
 POSS_DUP = "\x0143=Y\x01"
 
@@ -123,6 +127,54 @@ class SentLog:
         return msg_type, {t: value for t in ID_TAGS if (value := raw_field(raw, t)) is not None}
 
 
+class RawInbound(fix.Log):  # type: ignore[misc]
+    """QuickFIX's log of the session, kept for one thing: the last message received, as it
+    arrived, before QuickFIX parses and validates it. When QuickFIX refuses that message (a
+    Reject or BusinessMessageReject of ours names it), it never reaches `fromApp`, and the
+    gateway reads it from here instead: nothing a venue sends is lost to validation.
+
+    QuickFIX validates a message in the same call that received it (one that fails is never
+    queued), so the last message received is the one a refusal names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = ""
+
+    def onIncoming(self, message: str) -> None:
+        self.last = message
+
+    def onOutgoing(self, message: str) -> None:
+        pass
+
+    def onEvent(self, text: str) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+    def backup(self) -> None:
+        pass
+
+
+class _RawInboundFactory(fix.LogFactory):  # type: ignore[misc]
+    """Hands QuickFIX the one `RawInbound`, kept alive here (QuickFIX holds a bare pointer).
+
+    The log is disowned (`__disown__`) before QuickFIX gets it: otherwise SWIG records the
+    hand-over under a lock that its generated code frees after first use, and the process
+    aborts at exit ("The futex facility returned an unexpected error code")."""
+
+    def __init__(self, log: RawInbound) -> None:
+        super().__init__()
+        log.__disown__()
+        self.log = log
+
+    def create(self, *_: Any) -> RawInbound:
+        return self.log
+
+    def destroy(self, log: Any) -> None:
+        pass
+
+
 class _Application(fix.Application):  # type: ignore[misc]
     def __init__(
         self,
@@ -131,16 +183,25 @@ class _Application(fix.Application):  # type: ignore[misc]
         inbox: InlineInbox[Inbound],
         on_error: Callable[[str, BaseException], None],
         sent: SentLog,
+        raw_inbound: RawInbound,
+        expected_target: Callable[[], int | None],
     ) -> None:
         super().__init__()
-        self._settings = settings
+        self.settings = settings
+        self._raw_inbound = raw_inbound
+        self._expected_target = expected_target
         self._inbox = inbox
         self._on_error = on_error
-        self._debug = settings.log_messages
-        self._names = field_names(settings.dictionary) if settings.log_messages else {}
+        self._names: dict[int, str] | None = None
+        """Tag names for the debug log, read from the dictionary when first needed."""
         self._sent = sent
         self._metrics = metrics
         self._test_requests: dict[str, float] = {}
+
+    def _tag_names(self) -> dict[int, str]:
+        if self._names is None:
+            self._names = field_names(self.settings.dictionary)
+        return self._names
 
     def _count(self, direction: str, message: fix.Message) -> str:
         return self._count_type(direction, msg_type_of(message))
@@ -184,11 +245,10 @@ class _Application(fix.Application):  # type: ignore[misc]
                 self._metrics.logon_attempts.inc()
                 self._put(Happening.LOGON_SENT)
                 self._test_requests.clear()
-                for tag, value in self._settings.logon_fields.items():
+                for tag, value in self.settings.logon_fields.items():
                     message.setField(tag, value)
-            elif msg_type == "3" and message.isSetField(REF_MSG_TYPE):
-                if message.getField(REF_MSG_TYPE) not in ADMIN_MSG_TYPES:
-                    self._put(Happening.APP_REJECTED, message.toString())
+            elif msg_type == "3":
+                self._refused(message)
             elif msg_type == "1" and message.isSetField(TEST_REQ_ID):
                 if len(self._test_requests) >= 64:
                     self._test_requests.clear()
@@ -214,27 +274,60 @@ class _Application(fix.Application):  # type: ignore[misc]
         try:
             raw = message.toString()
             msg_type, msg_seq_num = header_of(raw)
-            if POSS_DUP in raw and msg_type in self._settings.never_resend:
-                log.warning("stale order message not resent; gap filled instead", msg_type=msg_type)
+            if POSS_DUP in raw:
+                log.warning("stale message not resent; gap filled instead", msg_type=msg_type)
                 self._put(Happening.NOT_RESENT, raw)
                 raise fix.DoNotSend()
+            if msg_type == "j":
+                self._refused(message)
             self._sent.record(msg_seq_num, msg_type, raw)
             self._count_type("out", msg_type)
-            if self._debug:
-                log.debug("fix out", msg=describe(raw, self._names))
+            if log.is_enabled_for(logging.DEBUG):
+                log.debug("fix out", msg=describe(raw, self._tag_names()))
         except fix.DoNotSend:
             raise
         except Exception as exc:
             self._on_error("toApp", exc)
 
+    def _refused(self, message: fix.Message) -> None:
+        """QuickFIX is sending a Reject (3) or BusinessMessageReject (j) of a message from the
+        exchange. If that is an application message QuickFIX counted as received, it never
+        reaches `fromApp`: it goes to the gateway from `RawInbound`. A refusal of one it did
+        not count (a sequence number too high, a duplicate) is left to the resend that
+        follows."""
+        if not message.isSetField(REF_MSG_TYPE) or not message.isSetField(REF_SEQ_NUM):
+            return
+        if message.getField(REF_MSG_TYPE) in ADMIN_MSG_TYPES:
+            return
+        if (
+            message.isSetField(SESSION_REJECT_REASON)
+            and message.getField(SESSION_REJECT_REASON) == COMP_ID_PROBLEM
+        ):
+            return  # not from the venue at all
+        ref_seq_num = int(message.getField(REF_SEQ_NUM))
+        if self._expected_target() != ref_seq_num + 1:
+            return
+        raw = self._raw_inbound.last
+        if raw_field(raw, MSG_SEQ_NUM) != str(ref_seq_num):
+            raw = ""
+        log.warning(
+            "QuickFIX refused a message from the exchange; fixgw reads it itself",
+            msg_type=message.getField(REF_MSG_TYPE),
+            msg_seq_num=ref_seq_num,
+            why=message.getField(TEXT) if message.isSetField(TEXT) else None,
+            tag=message.getField(REF_TAG_ID) if message.isSetField(REF_TAG_ID) else None,
+            recovered=bool(raw),
+        )
+        self._put(Happening.APP_REFUSED, raw)
+
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         """Only hands the raw message over: the gateway counts and reads it."""
         try:
             raw = message.toString()
-            if self._debug:
-                log.debug("fix in", msg=describe(raw, self._names))
+            if log.is_enabled_for(logging.DEBUG):
+                log.debug("fix in", msg=describe(raw, self._tag_names()))
             item = Inbound(Happening.APP, raw, datetime.now(UTC))
-            if raw_field(raw, 35) in self._settings.handled_after_poll:
+            if raw_field(raw, 35) in self.settings.handled_after_poll:
                 self._inbox.put_later(item)
             else:
                 self._inbox.put(item)
@@ -257,7 +350,17 @@ class ExchangeSession:
         self._handler = handler
         self.inbox: InlineInbox[Inbound] = InlineInbox(loop, self._on_inbound)
         self.sent = SentLog()
-        self._app = _Application(settings, metrics, self.inbox, on_error, self.sent)
+        self._raw_inbound = RawInbound()
+        self._log_factory = _RawInboundFactory(self._raw_inbound)
+        self._app = _Application(
+            settings,
+            metrics,
+            self.inbox,
+            on_error,
+            self.sent,
+            self._raw_inbound,
+            self._expected_target,
+        )
         settings.store_dir.mkdir(parents=True, exist_ok=True)
         # QuickFIX keeps what it sends: the Logon's password, every order's Account (key,secret).
         settings.store_dir.chmod(0o700)
@@ -304,7 +407,9 @@ class ExchangeSession:
         keep_store_across_days(self.settings.store_dir)
         self.driver = LoopDrivenInitiator(
             self._loop,
-            lambda: fix.SocketInitiator(self._app, self._store, self._qf_settings),
+            lambda: fix.SocketInitiator(
+                self._app, self._store, self._qf_settings, self._log_factory
+            ),
             self.settings.host,
             self.settings.port,
         )
@@ -351,10 +456,19 @@ class ExchangeSession:
     def _session(self) -> Any:
         return self._qf_session
 
+    def _expected_target(self) -> int | None:
+        session = self._session()
+        return None if session is None else int(session.getExpectedTargetNum())
+
     @property
     def logged_on(self) -> bool:
         session = self._session()
         return bool(session is not None and session.isLoggedOn())
+
+    def set_logon_fields(self, fields: Mapping[int, str]) -> None:
+        """What the next Logon carries (credentials put right by a reload)."""
+        self.settings = dataclasses.replace(self.settings, logon_fields=dict(fields))
+        self._app.settings = self.settings
 
     def disconnect(self) -> None:
         """Drop the connection without a Logout (the peer is not answering)."""

@@ -146,6 +146,10 @@ class ResetSeqNums(Request, frozen=True, kw_only=True):
     """Both FIX sequence numbers back to 1; refused while the session is up."""
 
 
+class LogonAgain(Request, frozen=True, kw_only=True):
+    """Try to log on again after the exchange refused the credentials."""
+
+
 MdKind = Literal["book", "trades"]
 
 
@@ -178,6 +182,7 @@ OPS: dict[str, type[Request]] = {
     "orders": ListOrders,
     "status": Status,
     "session_reset_seq": ResetSeqNums,
+    "session_logon": LogonAgain,
     "halt": Halt,
     "resume": Resume,
     "cancel_all": CancelAll,

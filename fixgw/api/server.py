@@ -358,6 +358,8 @@ class ApiServer:
                 return g.status()
             case p.ResetSeqNums():
                 return g.reset_sequence_numbers()
+            case p.LogonAgain():
+                return g.logon_again(client.who)
             case p.Halt():
                 return g.halt(client.who, request.reason)
             case p.Resume():

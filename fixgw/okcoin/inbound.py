@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from fixgw.codetable import CodeTable
 from fixgw.domain import (
@@ -67,8 +67,37 @@ GROUPS: dict[str, tuple[GroupSpec, ...]] = {
 """Repeating groups of the dialect, for `fixmsg.parse`."""
 
 
-_NO_ORDER_ID = (None, "NONE", "refused")
+_NO_ORDER_ID = (None, "", "NONE", "refused")
 """OrderID values that name no order: FIX's NONE, and the `refused` OKCoin sent on rejects."""
+
+
+class MessageIds(NamedTuple):
+    """The ids a message names, read leniently: of a message the dialect cannot otherwise
+    read, or of one of ours the exchange never got."""
+
+    msg_type: str
+    cl_ord_id: str | None
+    orig_cl_ord_id: str | None
+    order_id: str | None
+    exec_id: str | None
+    md_req_id: str | None
+    acc_req_id: str | None
+    mass_status_req_id: str | None
+
+
+def ids_named(msg: FixMessage) -> MessageIds:
+    f = msg.fields
+    order_id = f.get(Tag.ORDER_ID)
+    return MessageIds(
+        msg_type=msg.msg_type,
+        cl_ord_id=f.get(Tag.CL_ORD_ID) or None,
+        orig_cl_ord_id=f.get(Tag.ORIG_CL_ORD_ID) or None,
+        order_id=None if order_id in _NO_ORDER_ID else order_id,
+        exec_id=f.get(Tag.EXEC_ID) or None,
+        md_req_id=f.get(Tag.MD_REQ_ID) or None,
+        acc_req_id=f.get(Tag.ACC_REQ_ID) or None,
+        mass_status_req_id=f.get(Tag.MASS_STATUS_REQ_ID) or None,
+    )
 
 
 class _Reader:

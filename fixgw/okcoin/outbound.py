@@ -65,10 +65,15 @@ def new_order_single(cmd: SubmitOrder, options: DialectOptions) -> FixMessage:
 
 
 def order_cancel_request(cmd: CancelOrder, options: DialectOptions) -> FixMessage:
-    """OrigClOrdID carries our ClOrdID, OrderID the venue's id (the dialect's open points)."""
+    """OrigClOrdID carries the order's ClOrdID and OrderID the venue's id, as FIX does. For an
+    order with no ClOrdID of ours, OrigClOrdID carries the venue's id: OKCoin's public clients
+    put it there (the dialect's open points), and the field is required."""
+    orig = cmd.orig_cl_ord_id or cmd.order_id
+    if orig is None:
+        raise ValueError("a cancel needs the order's ClOrdID or the exchange's order id")
     fields: dict[int, str] = {
         Tag.CL_ORD_ID: cmd.cl_ord_id,
-        Tag.ORIG_CL_ORD_ID: cmd.orig_cl_ord_id,
+        Tag.ORIG_CL_ORD_ID: orig,
         Tag.SIDE: SIDE.encode(cmd.side),
         Tag.SYMBOL: cmd.symbol,
         Tag.TRANSACT_TIME: format_utc_timestamp(cmd.ts),

@@ -32,6 +32,11 @@ def ready(status: str | None = None) -> bool:
     return notify("READY=1", *([f"STATUS={status}"] if status else []))
 
 
+def status(text: str) -> bool:
+    """What `systemctl status` shows."""
+    return notify(f"STATUS={text}")
+
+
 def watchdog() -> bool:
     return notify("WATCHDOG=1")
 

@@ -70,6 +70,18 @@ class Metrics:
             "fixgw_throttle_queued", "Messages waiting for the throttle", registry=r
         )
         self.halted = Gauge("fixgw_halted", "1 while the kill switch is on", registry=r)
+        self.credentials_refused = Gauge(
+            "fixgw_credentials_refused",
+            "1 while no logon is tried because the exchange refused the credentials",
+            registry=r,
+        )
+        self.inbound_refused = Counter(
+            "fixgw_inbound_refused_total",
+            "Application messages from the exchange QuickFIX refused at session level (read by "
+            "fixgw all the same), by type",
+            ["msg_type"],
+            registry=r,
+        )
         self.callback_errors = Counter(
             "fixgw_callback_errors_total", "Exceptions caught in QuickFIX callbacks", registry=r
         )
@@ -152,9 +164,16 @@ class Metrics:
 
 
 class MetricsServer:
-    """GET /metrics, /healthz (the process answers), /readyz (`ready()`: logged on, reconciled)."""
+    """GET /metrics, /healthz (the process answers), /readyz (logged on and reconciled; when
+    not, 503 and why: `not_ready_because` returns None when ready)."""
 
-    def __init__(self, metrics: Metrics, host: str, port: int, ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        host: str,
+        port: int,
+        not_ready_because: Callable[[], str | None],
+    ) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -164,11 +183,11 @@ class MetricsServer:
                 elif self.path == "/healthz":
                     outer._answer(self, HTTPStatus.OK, b"ok\n")
                 elif self.path == "/readyz":
-                    ok = ready()
+                    why = not_ready_because()
                     outer._answer(
                         self,
-                        HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE,
-                        b"ready\n" if ok else b"not ready\n",
+                        HTTPStatus.OK if why is None else HTTPStatus.SERVICE_UNAVAILABLE,
+                        b"ready\n" if why is None else f"not ready: {why}\n".encode(),
                     )
                 else:
                     outer._answer(self, HTTPStatus.NOT_FOUND, b"not found\n")

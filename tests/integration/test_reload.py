@@ -145,3 +145,33 @@ def test_sighup_applies_a_new_log_level_to_every_logger(make_stack: StackFactory
         reload_log_level(stack, gw, "info", "ETH/USD")
         accepted_then_refused(gw, log, "at-info-again")
         assert logged("at-info-again") == ["info", "info"]
+
+
+def test_sighup_to_debug_logs_every_fix_message_and_back_to_info_stops(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(log={"level": "info"})
+    assert stack.gateway is not None
+
+    def fix_lines() -> list[dict[str, str]]:
+        lines = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]  # type: ignore[union-attr]
+        return [x for x in lines if x["event"] in ("fix in", "fix out")]
+
+    def place(name: str) -> None:
+        gw.new_order(
+            cl_ord_id=name, symbol="BTC/USD", side="buy", type="limit", qty="1", price="29000"
+        )
+        log.find(name, "order.accepted")
+
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        log = EventLog(gw)
+        place("at-info")
+        reload_log_level(stack, gw, "debug", "DOGE/USD")
+        place("at-debug")
+        wait_until(lambda: any("at-debug" in x["msg"] for x in fix_lines()), 10, "fix lines")
+        shown = next(x["msg"] for x in fix_lines() if "at-debug" in x["msg"])
+        assert "Account(1)=***" in shown and stack.secret not in shown
+        reload_log_level(stack, gw, "info", "ETH/USD")
+        place("at-info-again")
+    assert not [x for x in fix_lines() if "at-info" in x["msg"]]

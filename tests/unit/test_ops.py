@@ -75,8 +75,8 @@ def get(url: str) -> tuple[int, str]:
 
 def test_metrics_health_and_readiness_over_http() -> None:
     metrics = Metrics()
-    ready = [False]
-    server = MetricsServer(metrics, "127.0.0.1", 0, lambda: ready[0])
+    why_not: list[str | None] = ["reconciling 3 open orders"]
+    server = MetricsServer(metrics, "127.0.0.1", 0, lambda: why_not[0])
     server.start()
     base = f"http://127.0.0.1:{server.port}"
     try:
@@ -88,8 +88,8 @@ def test_metrics_health_and_readiness_over_http() -> None:
         assert 'fixgw_fix_messages_total{direction="in",msg_type="8"} 1.0' in text
         assert "fixgw_seconds_since_last_inbound" in text
         assert get(f"{base}/healthz") == (200, "ok\n")
-        assert get(f"{base}/readyz") == (503, "not ready\n")
-        ready[0] = True
+        assert get(f"{base}/readyz") == (503, "not ready: reconciling 3 open orders\n")
+        why_not[0] = None
         assert get(f"{base}/readyz") == (200, "ready\n")
         assert get(f"{base}/nope")[0] == 404
     finally:

@@ -443,3 +443,27 @@ def test_a_duplicate_report_is_still_dropped_after_many_fills(tracker: OrderTrac
     for fill in fills:
         tracker.apply_execution(fill)
     assert tracker.apply_execution(fills[2]) == []
+
+
+def test_a_cancel_reject_saying_rejected_leaves_the_order_open_and_disputed(
+    tracker: OrderTracker,
+) -> None:
+    """A venue that cannot find the order answers the cancel with OrdStatus 8: that is about
+    the cancel; the order stays as it is, and the gateway is told to ask about it."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.cancel_requested(cancel_of(order_id="X1"))
+    reject = CancelRejectReport(
+        cl_ord_id="k1",
+        orig_cl_ord_id="c1",
+        order_id="X1",
+        status=OrderStatus.REJECTED,
+        reason=CancelRejectReason.UNKNOWN_ORDER,
+        text="unknown order",
+        ts=utc_now(),
+    )
+    order = tracker.cancelled_order(reject)
+    assert order is not None and tracker.disputed_by(order, reject)
+    [refused] = tracker.apply_cancel_reject(reject)
+    assert (refused.status, order.status, order.is_open) == (OrderStatus.NEW, OrderStatus.NEW, True)
+    fill = report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", last=("1.0", "30000"))
+    assert types(tracker.apply_execution(fill)) == ["OrderFilled"]

@@ -13,7 +13,7 @@ from fixgw.config import bundled_dictionary
 from fixgw.fixmsg import SOH, FixMessage
 from fixgw.ops.prometheus import Metrics
 from fixgw.qf import InlineInbox, header_of, to_quickfix
-from fixgw.session import InitiatorSettings, SentLog, _Application
+from fixgw.session import InitiatorSettings, RawInbound, SentLog, _Application
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "okcoin"
 
@@ -93,7 +93,9 @@ def test_a_logon_that_starts_the_numbering_again_empties_the_sent_log(
     )
     loop = asyncio.new_event_loop()
     try:
-        app = _Application(settings, Metrics(), InlineInbox(loop, print), print, sent)
+        app = _Application(
+            settings, Metrics(), InlineInbox(loop, print), print, sent, RawInbound(), lambda: 1
+        )
         app.toAdmin(_logon(logon_seq), fix.SessionID("FIX.4.4", "US", "THEM"))
     finally:
         loop.close()

@@ -1,0 +1,117 @@
+"""The data dictionary the gateway's initiator reads a venue with.
+
+A venue's dialect dictionary lists only what the dialect uses, and QuickFIX refuses, at
+session level and before the application sees it, a message with a repeating group the
+dictionary does not define for that message ("Tag appears more than once"), a value outside
+a field's enumeration, or a missing field the dictionary calls required. Venues add
+standard fields and groups without notice, so the initiator reads with one dictionary made
+of both:
+
+- every message, component, field and group of the standard FIX 4.4 dictionary, with the
+  dialect's own fields and messages added, and the dialect's members added to the standard
+  groups (OKCoin's trade entries carry Side in a snapshot's MDEntries, say);
+- no enumerations but MsgType's: what a code means is the dialect's translation tables'
+  call, and an unknown one is reported by the dialect, not refused by the engine;
+- nothing required in application messages: the dialect's reader says what it needs.
+
+Left to QuickFIX: framing and checksum, the header, sequence numbers, the session-level
+(admin) messages as FIX 4.4 defines them, the types of values, and the structure of every
+group either dictionary knows. A message it still refuses is read by fixgw from the raw
+text all the same (`session.RawInbound`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree
+
+MSG_TYPE_FIELD = "MsgType"
+
+
+def _children_by_name(node: ElementTree.Element) -> dict[str, ElementTree.Element]:
+    return {child.get("name", ""): child for child in node}
+
+
+class _Dictionary:
+    def __init__(self, root: ElementTree.Element) -> None:
+        self.root = root
+        self.fields = _section(root, "fields")
+        self.messages = _section(root, "messages")
+        self.components = {c.get("name", ""): c for c in _section(root, "components")}
+
+    def walk(self, node: ElementTree.Element) -> Iterator[ElementTree.Element]:
+        """The fields and groups under `node`, components expanded, groups not entered."""
+        for child in node:
+            if child.tag == "component":
+                component = self.components.get(child.get("name", ""))
+                if component is not None:
+                    yield from self.walk(component)
+            else:
+                yield child
+
+    def find(self, node: ElementTree.Element, name: str) -> ElementTree.Element | None:
+        return next((c for c in self.walk(node) if c.get("name") == name), None)
+
+
+def _section(root: ElementTree.Element, name: str) -> ElementTree.Element:
+    section = root.find(name)
+    if section is None:
+        section = ElementTree.SubElement(root, name)
+    return section
+
+
+def _merge_members(
+    std: _Dictionary, into: ElementTree.Element, dialect_node: ElementTree.Element
+) -> None:
+    """What the dialect lists under a message or group and the standard lacks is added."""
+    for child in dialect_node:
+        if child.tag == "component":
+            continue
+        name = child.get("name", "")
+        existing = std.find(into, name)
+        if existing is None:
+            into.append(copy.deepcopy(child))
+        elif child.tag == "group" and existing.tag == "group":
+            _merge_members(std, existing, child)
+
+
+def lenient_dictionary(dialect: Path, standard: Path) -> str:
+    """The XML of the initiator's inbound dictionary (see the module's docstring)."""
+    std = _Dictionary(ElementTree.parse(standard).getroot())  # noqa: S314 (files we ship)
+    dia = _Dictionary(ElementTree.parse(dialect).getroot())  # noqa: S314
+
+    by_number = {f.get("number"): f for f in std.fields}
+    for field in dia.fields:
+        known = by_number.get(field.get("number"))
+        if known is None:
+            std.fields.append(copy.deepcopy(field))
+        elif field.get("name") == MSG_TYPE_FIELD:
+            values = {v.get("enum") for v in known}
+            known.extend(copy.deepcopy(v) for v in field if v.get("enum") not in values)
+
+    by_type = {m.get("msgtype"): m for m in std.messages}
+    for message in dia.messages:
+        known = by_type.get(message.get("msgtype"))
+        if known is None:
+            std.messages.append(copy.deepcopy(message))
+        else:
+            _merge_members(std, known, message)
+
+    for field in std.fields:
+        if field.get("name") != MSG_TYPE_FIELD:
+            for value in list(field):
+                field.remove(value)
+    application = [m for m in std.messages if m.get("msgcat") != "admin"]
+    for node in [*application, *std.components.values()]:
+        for member in node.iter():
+            if member.get("required") == "Y":
+                member.set("required", "N")
+    return ElementTree.tostring(std.root, encoding="unicode")
+
+
+def write_lenient_dictionary(dialect: Path, standard: Path, out: Path) -> Path:
+    """Writes it to `out` (made again at every start: cheap, and never stale)."""
+    out.write_text(lenient_dictionary(dialect, standard))
+    return out

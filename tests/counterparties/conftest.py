@@ -1,0 +1,84 @@
+"""The gateway as a real process against a scripted venue in the test process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixgw.api.client import Client
+from fixgw.testing import API_KEY, SECRET, LocalStack, free_port
+from tests.counterparties.venue import ScriptedVenue
+from tests.integration.conftest import EventLog
+
+VenueStackFactory = Callable[..., tuple[ScriptedVenue, LocalStack]]
+
+
+@pytest.fixture
+def make_venue_stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[VenueStackFactory]:
+    made: list[tuple[ScriptedVenue, LocalStack]] = []
+
+    def factory(
+        configure: Callable[[ScriptedVenue], None] | None = None, **overrides: Any
+    ) -> tuple[ScriptedVenue, LocalStack]:
+        """`configure` scripts the venue before the gateway logs on; keyword arguments are
+        gateway config sections."""
+        port = free_port()
+        venue = ScriptedVenue(port, credentials=(API_KEY, SECRET))
+        if configure is not None:
+            configure(venue)
+        overrides.setdefault("account", {}).setdefault("refresh_s", 0)
+        stack = LocalStack(
+            root=tmp_path / f"venue{len(made)}",
+            sim_port=port,
+            books={},
+            symbols=["BTC/USD", "LTC/USD"],
+            gateway_overrides=overrides,
+        )
+        stack.root.mkdir()
+        made.append((venue, stack))
+        venue.start()
+        stack.start_gateway()
+        return venue, stack
+
+    yield factory
+    failed = getattr(request.node, "rep_call", None)
+    for venue, stack in made:
+        stack.stop()
+        venue.stop()
+        if failed is not None and failed.failed:
+            print(stack.logs())
+    leaked = [s.root.name for _, s in made if s.gateway is not None and SECRET in s.gateway.log()]
+    assert not leaked, f"the secret key is in these logs: {leaked}"
+
+
+@pytest.fixture
+def venue_stack(make_venue_stack: VenueStackFactory) -> tuple[ScriptedVenue, LocalStack]:
+    return make_venue_stack()
+
+
+@pytest.fixture
+def venue(venue_stack: tuple[ScriptedVenue, LocalStack]) -> ScriptedVenue:
+    return venue_stack[0]
+
+
+@pytest.fixture
+def gw(venue_stack: tuple[ScriptedVenue, LocalStack]) -> Iterator[Client]:
+    with venue_stack[1].client() as client:
+        client.subscribe(["orders", "session", "errors", "account"])
+        yield client
+
+
+@pytest.fixture
+def events(gw: Client) -> EventLog:
+    return EventLog(gw)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call":
+        item.rep_call = report  # type: ignore[attr-defined]

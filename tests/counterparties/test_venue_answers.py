@@ -1,0 +1,258 @@
+"""How a venue answers, or does not: reports for orders it never acknowledged, cancels of its
+own, silence, refusals of what it does not serve, and the gateway's own requests refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fixgw.api.client import ApiError, Client
+from fixgw.testing import LocalStack
+from tests.counterparties.conftest import VenueStackFactory
+from tests.counterparties.test_venue_extra_fields import accepted_order, place
+from tests.counterparties.venue import (
+    Received,
+    ScriptedVenue,
+    acknowledge,
+    answer_status,
+    execution_report,
+    fill,
+)
+from tests.integration.conftest import EventLog
+
+
+def test_a_fill_for_an_order_never_acknowledged_fills_it(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    venue.on("D", lambda v, order: fill(v, order, "F-1"))
+    cl_ord_id = place(gw)
+    filled = events.find(cl_ord_id, "order.filled")
+    assert (filled["order_id"], filled["cum_qty"]) == (f"V-{cl_ord_id}", "0.5")
+    assert not [e for e in events.seen if e["type"] == "order.anomaly"]
+
+
+def test_a_cancel_the_venue_makes_on_its_own_cancels_the_order(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.send(
+        "8",
+        execution_report(
+            order,
+            exec_id="X-1",
+            exec_type="4",
+            ord_status="4",
+            order_id=f"V-{cl_ord_id}",
+            leaves_qty="0",
+            extra=[(58, "self-trade prevention")],
+        ),
+    )
+    canceled = events.find(cl_ord_id, "order.canceled")
+    assert (canceled["leaves_qty"], canceled["text"]) == ("0", "self-trade prevention")
+
+
+def test_an_order_the_venue_never_answers_is_asked_about(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    venue, stack = make_venue_stack(orders={"ack_timeout_s": 1})
+    venue.on("H", answer_status)
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        cl_ord_id = place(gw)
+        question = venue.wait_app("H", timeout=15)
+        assert question.get(11) == cl_ord_id
+        assert events.find(cl_ord_id, "order.accepted")["order_id"] == f"V-{cl_ord_id}"
+
+
+def test_a_status_request_the_venue_does_not_serve_fails_and_leaves_the_order_as_it_is(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id, _ = accepted_order(venue, gw, events)
+    venue.on(
+        "H",
+        lambda v, m: v.send(
+            "j", [(45, str(m.seq)), (372, "H"), (380, "3"), (58, "unsupported message type")]
+        ),
+    )
+    with pytest.raises(ApiError) as refused:
+        gw.order_status(cl_ord_id=cl_ord_id)
+    assert refused.value.code == "exchange_error"
+    assert gw.request("orders")["orders"][0]["status"] == "new"
+
+
+def test_an_order_the_venue_refuses_at_session_level_ends_rejected(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    venue.on(
+        "D",
+        lambda v, m: v.send(
+            "3", [(45, str(m.seq)), (372, "D"), (373, "5"), (371, "40"), (58, "bad OrdType")]
+        ),
+    )
+    cl_ord_id = place(gw)
+    rejected = events.find(cl_ord_id, "order.rejected")
+    assert "bad OrdType" in str(rejected["text"])
+    error = events.first(lambda e: e["type"] == "exchange.error")
+    assert (error["source"], error["cl_ord_id"]) == ("session_reject", cl_ord_id)
+
+
+def test_a_cancel_of_an_order_this_gateway_did_not_send_names_it_as_the_dialect_wants(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    venue.on(
+        "F",
+        lambda v, m: v.send(
+            "9",
+            [
+                *((37, m.get(37) or ""), (11, m.get(11) or ""), (41, m.get(41) or "")),
+                *((39, "8"), (434, "1"), (102, "1"), (58, "unknown order")),
+            ],
+        ),
+    )
+    reply = gw.cancel_order(order_id="V-999", symbol="BTC/USD", side="buy")
+    assert (reply["cl_ord_id"], reply["order_id"]) == (None, "V-999")
+    cancel = venue.wait_app("F")
+    assert (cancel.get(41), cancel.get(37), cancel.get(11)) == (
+        "V-999",
+        "V-999",
+        reply["cancel_cl_ord_id"],
+    )
+    refused = events.first(lambda e: e["type"] == "order.cancel_rejected")
+    assert (refused["cl_ord_id"], refused["order_id"], refused["reason"]) == (
+        reply["cancel_cl_ord_id"],
+        "V-999",
+        "unknown_order",
+    )
+
+
+def _sent_at(m: Received) -> datetime:
+    return datetime.strptime(m.get(52) or "", "%Y%m%d-%H:%M:%S.%f").replace(tzinfo=UTC)
+
+
+def _refuse_account(venue: ScriptedVenue, request: Received) -> None:
+    venue.send("E1000", [(8000, request.get(8000) or ""), (58, "account query not enabled")])
+
+
+def _answer_account(venue: ScriptedVenue, request: Received | None) -> None:
+    """An AccountInfoResponse; unsolicited if `request` is None."""
+    acc_req_id = request.get(8000) if request is not None else None
+    venue.send(
+        "Z1001",
+        [(8000, acc_req_id or "unsolicited"), (1, "it-api-key"), (15, "USD"), (8001, "100")],
+    )
+
+
+def test_a_venue_refusing_the_periodic_account_request_is_told_once_and_asked_less_often(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    venue, stack = make_venue_stack(
+        lambda v: v.on("Z1000", _refuse_account), account={"refresh_s": 0.5}
+    )
+    with stack.client() as gw:
+        gw.subscribe(["errors", "account"])
+        events = EventLog(gw)
+        venue.wait_app("Z1000", nth=3, timeout=20)
+        sent = [_sent_at(m) for m in venue.app if m.msg_type == "Z1000"]
+        first_gap, second_gap = sent[1] - sent[0], sent[2] - sent[1]
+        assert first_gap > timedelta(seconds=1) and second_gap > 1.5 * first_gap, sent
+        account = stack.status()["account"]
+        assert (account["available"], account["reason"]) == (
+            False,
+            "the exchange answered with exception: account query not enabled",
+        )
+        venue.on("Z1000", _answer_account)
+        events.first(lambda e: e["type"] == "account.balance", timeout=20)
+        assert stack.status()["account"]["available"] is True
+        errors = [e for e in events.seen if e["type"] == "exchange.error"]
+        assert len(errors) == 1 and errors[0]["acc_req_id"]
+
+
+def test_a_client_asking_for_the_account_gets_the_refusal_as_its_answer(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    _, stack = make_venue_stack(lambda v: v.on("Z1000", _refuse_account))
+    with stack.client() as gw, pytest.raises(ApiError) as refused:
+        gw.request("account")
+    assert refused.value.code == "exchange_error"
+    assert stack.status()["account"]["available"] is True
+
+
+def _refuse_market_data(venue: ScriptedVenue, request: Received) -> None:
+    if request.get(263) != "2":
+        venue.send("Y", [(262, request.get(262) or ""), (281, "4"), (58, "no market data")])
+
+
+def test_one_subscription_to_a_venue_without_market_data_is_refused_once(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    venue, stack = venue_stack
+    venue.on("V", _refuse_market_data)
+    with stack.client() as gw:
+        gw.subscribe(["account"])
+        events = EventLog(gw)
+        watcher = stack.client("watcher")
+        watcher.subscribe(["md:BTC/USD", "md:BTC/USD:trades"])
+        with pytest.raises(ApiError) as refused:
+            gw.request("md_subscribe", symbol="BTC/USD")
+        assert refused.value.code == "md_rejected"
+        venue.wait_app("V", nth=2)
+        _answer_account(venue, None)  # a marker: everything before it is handled
+        events.first(lambda e: e["type"] == "account.balance")
+        requests = [m for m in venue.app if m.msg_type == "V"]
+        assert [m.get(263) for m in requests] == ["1", "1"]
+        seen = EventLog(watcher)
+        with pytest.raises(TimeoutError):
+            seen.first(lambda e: False, timeout=0.5)
+        rejections = [e for e in seen.seen if e["type"] == "md.rejected"]
+        assert len(rejections) == 1
+        assert stack.status()["market_data"] == {}
+        watcher.close()
+
+
+def test_a_cancel_reject_that_says_the_order_is_unknown_leaves_it_open_and_asks(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on(
+        "F",
+        lambda v, m: v.send(
+            "9",
+            [
+                *((37, m.get(37) or ""), (11, m.get(11) or ""), (41, m.get(41) or "")),
+                *((39, "8"), (434, "1"), (102, "1"), (58, "unknown order")),
+            ],
+        ),
+    )
+    gw.cancel_order(cl_ord_id=cl_ord_id)
+    refused = events.find(cl_ord_id, "order.cancel_rejected")
+    assert (refused["reason"], refused["status"]) == ("unknown_order", "new")
+    assert venue.wait_app("H").get(11) == cl_ord_id  # asked, and answered: still open
+    fill(venue, order, "F-1")
+    assert events.find(cl_ord_id, "order.filled")["cum_qty"] == "0.5"
+    assert not [e for e in events.seen if e["type"] in ("order.rejected", "order.anomaly")]
+
+
+def test_an_ack_slower_than_the_ack_timeout_is_taken_once(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    venue, stack = make_venue_stack(orders={"ack_timeout_s": 1})
+    late: list[Received] = []
+    venue.on("D", lambda v, order: late.append(order))
+    venue.on("H", answer_status)
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        cl_ord_id = place(gw)
+        venue.wait_app("H", timeout=15)  # the ack timed out: the gateway asked
+        accepted = events.find(cl_ord_id, "order.accepted")
+        acknowledge(venue, late[0])  # the venue's own ack, late
+        fill(venue, late[0], "F-1")
+        events.find(cl_ord_id, "order.filled")
+        assert [e["type"] for e in events.seen if e.get("cl_ord_id") == cl_ord_id] == [
+            "order.pending_new",
+            "order.accepted",
+            "order.filled",
+        ]
+        assert accepted["order_id"] == f"V-{cl_ord_id}"

@@ -1,0 +1,141 @@
+"""A venue adds standard and custom fields and groups without notice, and sends what the
+gateway cannot read: nothing it sends is lost to validation, and what the gateway cannot
+read is journaled, reported, and asked about."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fixgw.api.client import Client
+from fixgw.testing import LocalStack
+from tests.counterparties.venue import (
+    Received,
+    ScriptedVenue,
+    acknowledge,
+    answer_status,
+    execution_report,
+    fill,
+)
+from tests.integration.conftest import EventLog
+
+PARTIES = [
+    *((453, "2"), (448, "PARTYA"), (447, "D"), (452, "1")),
+    *((448, "PARTYB"), (447, "D"), (452, "4")),
+]
+CUSTOM_GROUP = [(9000, "2"), (9001, "fee-a"), (9002, "0.1"), (9001, "fee-b"), (9002, "0.2")]
+"""A repeating group of the venue's own, which no dictionary knows."""
+
+
+def place(gw: Client, qty: str = "0.5", price: str = "30000") -> str:
+    reply = gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty=qty, price=price)
+    return str(reply["cl_ord_id"])
+
+
+def accepted_order(venue: ScriptedVenue, gw: Client, events: EventLog) -> tuple[str, Received]:
+    venue.on("D", acknowledge)
+    venue.on("H", answer_status)
+    cl_ord_id = place(gw)
+    events.find(cl_ord_id, "order.accepted")
+    return cl_ord_id, venue.wait_app("D")
+
+
+def rejects_sent(venue: ScriptedVenue) -> list[Received]:
+    return [m for m in venue.admin if m.msg_type == "3"]
+
+
+def journaled(stack: LocalStack) -> list[dict[str, object]]:
+    path = Path(stack.gateway_config()["journal"]["path"])
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_fill_carrying_a_standard_group_the_dialect_lacks_reaches_clients_unrejected(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    fill(venue, order, "F-1", extra=PARTIES)
+    filled = events.find(cl_ord_id, "order.filled")
+    assert (filled["last_qty"], filled["last_px"], filled["status"]) == ("0.5", "30000", "filled")
+    assert rejects_sent(venue) == []
+
+
+def test_a_fill_carrying_a_group_nobody_defines_is_read_although_quickfix_refuses_it(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    venue, stack = venue_stack
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    fill(venue, order, "F-1", extra=CUSTOM_GROUP)
+    filled = events.find(cl_ord_id, "order.filled")
+    assert (filled["exec_id"], filled["cum_qty"]) == ("F-1", "0.5")
+    reject = venue.wait_for(lambda m: m.msg_type == "3")
+    assert reject.get(373) == "13"  # QuickFIX still tells the venue; the fill is not lost
+    assert stack.status()["inbound_refused"] == 1
+    assert [e["exec_id"] for e in journaled(stack) if e["type"] == "order.filled"] == ["F-1"]
+
+
+def test_body_fields_in_any_order_are_read(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    body = execution_report(
+        order,
+        exec_id="F-1",
+        exec_type="F",
+        ord_status="2",
+        order_id=f"V-{cl_ord_id}",
+        cum_qty="0.5",
+        leaves_qty="0",
+        avg_px="30000",
+        last=("0.5", "30000"),
+    )
+    venue.send("8", list(reversed(body)))
+    assert events.find(cl_ord_id, "order.filled")["avg_px"] == "30000"
+    assert rejects_sent(venue) == []
+
+
+def test_a_report_the_dialect_cannot_read_is_journaled_raised_and_its_order_asked_about(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    venue, stack = venue_stack
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    garbled = [
+        (t, "not-a-number") if t == 14 else (t, v)
+        for t, v in execution_report(
+            order, exec_id="F-1", exec_type="F", ord_status="2", order_id=f"V-{cl_ord_id}"
+        )
+    ]
+    venue.send("8", garbled)
+    anomaly = events.find(cl_ord_id, "order.anomaly")
+    assert anomaly["problem"] == "unreadable"
+    assert "|14=not-a-number|" in str(anomaly["detail"]) and "|1=" not in str(anomaly["detail"])
+    question = venue.wait_app("H")
+    assert (question.get(11), question.get(37)) == (cl_ord_id, f"V-{cl_ord_id}")
+    venue.send(
+        "8",
+        execution_report(
+            order,
+            exec_id="S-1",
+            exec_type="I",
+            ord_status="2",
+            order_id=f"V-{cl_ord_id}",
+            cum_qty="0.5",
+            leaves_qty="0",
+            avg_px="30000",
+        ),
+    )
+    filled = events.find(cl_ord_id, "order.filled")
+    assert (filled["cum_qty"], filled["last_qty"]) == ("0.5", "0.5")
+    assert any(
+        e["type"] == "order.anomaly" and e["problem"] == "unreadable" for e in journaled(stack)
+    )
+
+
+def test_a_message_type_the_gateway_does_not_take_is_raised_and_open_orders_asked_about(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id, _ = accepted_order(venue, gw, events)
+    venue.send("B", [(148, "exchange maintenance at 02:00"), (61, "1")])  # News
+    error = events.first(lambda e: e["type"] == "exchange.error")
+    assert (error["source"], error["ref_msg_type"]) == ("unreadable", "B")
+    assert "exchange maintenance" in str(error["raw"])
+    assert venue.wait_app("H").get(11) == cl_ord_id

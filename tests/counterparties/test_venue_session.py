@@ -1,0 +1,183 @@
+"""The session layer as a venue plays it: gaps and resends, sequence resets, its own crash
+and restart from its store, and its Logouts."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixgw.api.client import Client
+from fixgw.testing import LocalStack, wait_until
+from tests.counterparties.test_venue_extra_fields import accepted_order, place
+from tests.counterparties.venue import ScriptedVenue, acknowledge, execution_report
+from tests.integration.conftest import EventLog
+
+
+def test_a_report_lost_on_the_way_is_asked_for_again_and_taken_once_in_order(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    half = {"order_id": f"V-{cl_ord_id}", "avg_px": "30000"}
+    venue.send(
+        "8",
+        execution_report(
+            order,
+            exec_id="F-1",
+            exec_type="F",
+            ord_status="1",
+            cum_qty="0.2",
+            leaves_qty="0.3",
+            last=("0.2", "30000"),
+            **half,
+        ),
+        lose=True,
+    )
+    venue.send(
+        "8",
+        execution_report(
+            order,
+            exec_id="F-2",
+            exec_type="F",
+            ord_status="2",
+            cum_qty="0.5",
+            leaves_qty="0",
+            last=("0.3", "30000"),
+            **half,
+        ),
+    )
+    venue.wait_for(lambda m: m.msg_type == "2", what="a ResendRequest")
+    first = events.first(
+        lambda e: e["type"].startswith("order.") and "exec_id" in e and e["exec_id"]
+    )
+    filled = events.find(cl_ord_id, "order.filled")
+    assert (first["exec_id"], filled["exec_id"], filled["cum_qty"]) == ("F-1", "F-2", "0.5")
+    fills = [e for e in events.seen if e.get("exec_id") in ("F-1", "F-2")]
+    assert [e["exec_id"] for e in fills] == ["F-1", "F-2"]
+    assert not [e for e in events.seen if e["type"] == "order.anomaly"]
+
+
+def test_a_fill_sent_twice_under_two_sequence_numbers_counts_once(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    body = execution_report(
+        order,
+        exec_id="F-1",
+        exec_type="F",
+        ord_status="2",
+        order_id=f"V-{cl_ord_id}",
+        cum_qty="0.5",
+        leaves_qty="0",
+        avg_px="30000",
+        last=("0.5", "30000"),
+    )
+    venue.send("8", body)
+    venue.send("8", body, header=[(97, "Y")])  # PossResend: the venue's own second copy
+    events.find(cl_ord_id, "order.filled")
+    gw.status()  # a round trip: the second copy has been handled by now
+    assert [e["type"] for e in events.seen if e.get("exec_id") == "F-1"] == ["order.filled"]
+
+
+def test_the_venue_gap_fills_what_it_will_not_resend_and_resets_its_numbering(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    venue, stack = venue_stack
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.send("0", [], lose=True, store=False)  # a heartbeat lost: gap filled on request
+    venue.send(
+        "8",
+        execution_report(
+            order,
+            exec_id="F-1",
+            exec_type="F",
+            ord_status="1",
+            order_id=f"V-{cl_ord_id}",
+            cum_qty="0.1",
+            leaves_qty="0.4",
+            avg_px="30000",
+            last=("0.1", "30000"),
+        ),
+    )
+    assert events.find(cl_ord_id, "order.partially_filled")["exec_id"] == "F-1"
+    assert any(m.msg_type == "2" for m in venue.admin)
+    venue.send("4", [(36, str(venue.next_out + 100))])  # SequenceReset-Reset
+    venue.next_out += 100
+    venue.send(
+        "8",
+        execution_report(
+            order,
+            exec_id="F-2",
+            exec_type="F",
+            ord_status="2",
+            order_id=f"V-{cl_ord_id}",
+            cum_qty="0.5",
+            leaves_qty="0",
+            avg_px="30000",
+            last=("0.4", "30000"),
+        ),
+    )
+    assert events.find(cl_ord_id, "order.filled")["exec_id"] == "F-2"
+    assert stack.status()["seq_nums"]["next_target"] == venue.next_out
+
+
+def _restart_losing_what_it_had_not_read(venue: ScriptedVenue) -> None:
+    venue.crash()
+    venue.restart()
+    venue.wait_for(lambda m: m.msg_type == "4" and m.get(123) == "Y", what="the gateway's gap fill")
+
+
+def test_an_order_lost_in_a_venue_crash_ends_rejected_as_never_delivered(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id, _ = accepted_order(venue, gw, events)
+    venue.freeze()
+    lost = place(gw, qty="0.7")
+    _restart_losing_what_it_had_not_read(venue)
+    rejected = events.find(lost, "order.rejected")
+    assert rejected["reason"] == "not_delivered"
+    assert "did not reach the exchange" in str(rejected["text"])
+    assert gw.order_status(cl_ord_id=lost)["status"] == "rejected"
+    assert [m.get(11) for m in venue.app if m.msg_type == "D"] == [cl_ord_id]
+    assert gw.order_status(cl_ord_id=cl_ord_id)["status"] != "rejected"
+
+
+def test_a_cancel_lost_in_a_venue_crash_is_refused_as_never_delivered(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id, _ = accepted_order(venue, gw, events)
+    venue.freeze()
+    cancel = gw.cancel_order(cl_ord_id=cl_ord_id)
+    _restart_losing_what_it_had_not_read(venue)
+    refused = events.find(cl_ord_id, "order.cancel_rejected")
+    assert (refused["cancel_cl_ord_id"], refused["reason"]) == (
+        cancel["cancel_cl_ord_id"],
+        "not_delivered",
+    )
+    assert not [m for m in venue.app if m.msg_type == "F"]
+    assert [o["cl_ord_id"] for o in gw.request("orders")["orders"]] == [cl_ord_id]
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [("0", "client_logout"), ("2", "timeout"), ("3", "server_error"), ("7", "server_error")],
+)
+def test_a_logout_from_the_venue_names_its_reason_and_the_gateway_logs_on_again(
+    venue: ScriptedVenue, gw: Client, events: EventLog, reason: str, expected: str
+) -> None:
+    venue.on("D", acknowledge)
+    venue.logout("going away", reason)
+    down = events.first(lambda e: e["type"] == "session.down")
+    assert (down["reason"], down["logout_reason"]) == ("going away", expected)
+    events.first(lambda e: e["type"] == "session.up", timeout=15)
+    wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+
+
+def test_a_logout_saying_the_credentials_are_wrong_holds_further_logons(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    venue.logout("api key revoked", "1")
+    down = events.first(lambda e: e["type"] == "session.down")
+    assert down["logout_reason"] == "invalid_credentials"
+    wait_until(lambda: gw.status()["connection"]["phase"] == "held", 10, "the logon held back")
+    assert venue.logons == 0 and gw.status()["connection"]["attempts"] == 1
+    gw.request("session_logon")
+    events.first(lambda e: e["type"] == "session.up", timeout=15)

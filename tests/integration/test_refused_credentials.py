@@ -1,0 +1,91 @@
+"""Credentials the exchange refuses are not tried again until the operator says so: a key
+knocked on once a minute may be locked, an address banned."""
+
+from __future__ import annotations
+
+import json
+import signal
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fixgw.api.client import ApiError
+from fixgw.testing import SECRET, LocalStack, free_port, wait_until
+from tests.integration.conftest import StackFactory
+
+pytestmark = pytest.mark.integration
+
+
+def readyz(port: int) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def held(stack: LocalStack) -> bool:
+    return bool(stack.status()["connection"]["phase"] == "held")
+
+
+def start_with_a_wrong_secret(make_stack: StackFactory, secret_file: Path) -> LocalStack:
+    secret_file.write_text("not-the-secret\n")
+    metrics_port = free_port()
+    stack = make_stack(
+        start=False,
+        credentials={"secret_key": {"file": str(secret_file)}},
+        ops={"metrics_port": metrics_port},
+    )
+    stack.metrics_port = metrics_port
+    stack.start_sim()
+    stack.start_gateway(wait_for_logon=False)
+    wait_until(lambda: held(stack), 20, "the logon to be held back")
+    return stack
+
+
+def test_refused_credentials_stop_the_logons_and_say_why_everywhere(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    stack = start_with_a_wrong_secret(make_stack, tmp_path / "secret")
+    assert stack.gateway is not None and stack.metrics_port is not None
+    connection = stack.status()["connection"]
+    assert connection["attempts"] == 1 and connection["next_attempt_at"] is None
+    assert "refused the credentials" in connection["held"]
+    code, body = readyz(stack.metrics_port)
+    assert code == 503 and "refused the credentials" in body
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.metrics_port}/metrics") as m:
+        assert "fixgw_credentials_refused 1.0" in m.read().decode()
+    errors = [
+        json.loads(line)
+        for line in stack.gateway.log().splitlines()
+        if line.startswith("{") and json.loads(line)["level"] == "error"
+    ]
+    assert [e["event"] for e in errors if "credentials" in e["event"]] == [
+        "logon refused: the exchange says the credentials are wrong; no further logon until "
+        "`fixgw session logon`, a reload with new credentials, or a restart"
+    ]
+    with stack.client() as gw:  # the operator tries again by hand: one more attempt, held again
+        gw.request("session_logon")
+        wait_until(lambda: gw.status()["connection"]["attempts"] == 2, 15, "a second attempt")
+        wait_until(lambda: held(stack), 15, "the logon held back again")
+
+
+def test_a_reload_with_the_right_secret_logs_on(make_stack: StackFactory, tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    stack = start_with_a_wrong_secret(make_stack, secret_file)
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    secret_file.write_text(SECRET + "\n")
+    stack.gateway.popen.send_signal(signal.SIGHUP)
+    wait_until(lambda: stack.status()["ready"], 20, "the logon with the new secret")
+    reloaded = next(
+        json.loads(line) for line in stack.gateway.log().splitlines() if "config reloaded" in line
+    )
+    assert "credentials" in reloaded["applied"]
+    with stack.client() as gw, pytest.raises(ApiError) as nothing_held:
+        gw.request("session_logon")
+    assert nothing_held.value.code == "invalid_request"
+    config = yaml.safe_load((stack.root / "gateway.yaml").read_text())
+    assert config["credentials"]["secret_key"] == {"file": str(secret_file)}

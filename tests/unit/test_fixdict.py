@@ -1,0 +1,112 @@
+"""The initiator's inbound dictionary: standard FIX 4.4 around the venue's dialect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+import quickfix as fix
+
+from fixgw.config import bundled_dictionary, standard_fix44_dictionary
+from fixgw.fixdict import write_lenient_dictionary
+from fixgw.fixmsg import encode
+
+HEADER = [(49, "OKSERVER"), (56, "US"), (34, "2"), (52, "20261205-10:00:00.000")]
+FILL = [
+    *((37, "V1"), (11, "c1"), (17, "F1"), (150, "F"), (39, "2"), (55, "BTC/USD"), (54, "1")),
+    *((38, "0.5"), (40, "2"), (44, "30000"), (14, "0.5"), (151, "0"), (6, "30000")),
+    *((32, "0.5"), (31, "30000")),
+]
+
+
+@pytest.fixture(scope="module")
+def path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dictionary") / "inbound.xml"
+    return write_lenient_dictionary(bundled_dictionary(), standard_fix44_dictionary(), out)
+
+
+@pytest.fixture(scope="module")
+def dictionary(path: Path) -> fix.DataDictionary:
+    dd = fix.DataDictionary(str(path))
+    dd.checkUserDefinedFields(False)
+    dd.allowUnknownMsgFields(True)
+    dd.checkFieldsOutOfOrder(False)
+    return dd
+
+
+def validate(dd: fix.DataDictionary, msg_type: str, body: list[tuple[int, str]]) -> str:
+    """The message as QuickFIX parsed it, once validated (raises what QuickFIX raises)."""
+    message = fix.Message(encode("FIX.4.4", [(35, msg_type), *HEADER], body), dd, True)
+    dd.validate(message)
+    return str(message.toString())
+
+
+@pytest.mark.parametrize(
+    ("case", "msg_type", "body"),
+    [
+        (
+            "a fill with a Parties group",
+            "8",
+            [*FILL, (453, "2"), (448, "A"), (447, "D"), (452, "1"), (448, "B"), (447, "D")],
+        ),
+        ("an ExecType the dialect lacks (restated)", "8", [*FILL[:3], (150, "D"), *FILL[4:]]),
+        ("a report without the fields FIX calls required", "8", [(11, "c1"), (150, "F")]),
+        (
+            "OKCoin's trade entries, with Side",
+            "W",
+            [
+                *((262, "m"), (55, "BTC/USD"), (268, "2")),
+                *((269, "2"), (270, "1"), (271, "2"), (54, "1")),
+                *((269, "0"), (270, "3"), (271, "4")),
+            ],
+        ),
+        ("the dialect's own message", "Z1001", [(8000, "a1"), (15, "USD"), (8001, "1/2")]),
+        ("a Logout with a LogoutReason OKCoin never listed", "5", [(58, "bye"), (8500, "7")]),
+    ],
+)
+def test_what_venues_add_passes(
+    dictionary: fix.DataDictionary, case: str, msg_type: str, body: list[tuple[int, str]]
+) -> None:
+    parsed = validate(dictionary, msg_type, body)
+    assert f"\x0135={msg_type}\x01" in parsed, case
+
+
+def test_groups_keep_their_entries(dictionary: fix.DataDictionary) -> None:
+    body = [(262, "m"), (268, "2"), (279, "0"), (269, "0"), (55, "BTC/USD"), (270, "1")]
+    body += [(271, "2"), (279, "2"), (269, "1"), (55, "BTC/USD"), (270, "3")]
+    parsed = validate(dictionary, "X", body)
+    assert "268=2\x01279=0\x01269=0\x0155=BTC/USD\x01270=1\x01271=2\x01279=2\x01" in parsed
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "error"),
+    [
+        ("a group nobody defines", [*FILL, (9000, "2"), (9001, "a"), (9001, "b")], "RepeatedTag"),
+        (
+            "a quantity that is no number",
+            [*FILL[:9], (14, "1e"), *FILL[10:]],
+            "IncorrectDataFormat",
+        ),
+    ],
+)
+def test_what_quickfix_still_refuses(
+    dictionary: fix.DataDictionary, case: str, body: list[tuple[int, str]], error: str
+) -> None:
+    """fixgw reads these from the raw text all the same (`session.RawInbound`)."""
+    with pytest.raises(Exception) as refused:
+        validate(dictionary, "8", body)
+    assert type(refused.value).__name__ == error, case
+
+
+def test_session_messages_keep_what_fix_requires(path: Path) -> None:
+    root = ElementTree.parse(path).getroot()  # noqa: S314 (ours)
+    (logon,) = [m for m in root.iter("message") if m.get("msgtype") == "A"]
+    required = {f.get("name") for f in logon if f.get("required") == "Y"}
+    assert {"EncryptMethod", "HeartBtInt"} <= required
+    applications = [m for m in root.iter("message") if m.get("msgcat") == "app"]
+    assert not [m for m in applications for f in m.iter() if f.get("required") == "Y"]
+    with_values = {f.get("name") for f in root.iter("field") if f.find("value") is not None}
+    assert with_values == {"MsgType"}
+    msg_types = {v.get("enum") for f in root.iter("field") if f.get("name") == "MsgType" for v in f}
+    assert {"Z1000", "Z1001", "E1000", "8", "W"} <= msg_types

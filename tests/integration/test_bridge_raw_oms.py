@@ -1,0 +1,105 @@
+"""The bridge against an OMS we did not write: `RawOms` (simplefix framing, its own session
+handling) through the gateway to the simulator and back. Every message the bridge sends it
+is checked against the stock FIX44.xml at QuickFIX's strictest settings."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from fixgw.testing import LocalStack, free_port
+from tests.counterparties.raw_oms import RawOms, Received
+from tests.integration.conftest import StackFactory
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "raw-oms-secret"
+NOW = "20261125-10:00:00.000"
+
+
+@pytest.fixture
+def raw(make_stack: StackFactory) -> Iterator[tuple[LocalStack, RawOms]]:
+    comp_id = f"RAW-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    stack = make_stack(start=False, ops={"metrics_port": free_port()})
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [{"comp_id": comp_id, "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}}],
+    }
+    stack.env = {"FIXGW_TEST_OMS_PASSWORD": PASSWORD}
+    stack.start_sim()
+    stack.start_gateway()
+    oms = RawOms(port, comp_id, password=PASSWORD)
+    oms.start()
+    yield stack, oms
+    oms.logout()
+    oms.check_valid()
+
+
+def order(cl_ord_id: str, side: str, qty: str, price: str | None = None) -> list[tuple[int, str]]:
+    body = [(11, cl_ord_id), (21, "1"), (55, "BTC/USD"), (54, side), (60, NOW), (38, qty)]
+    body.append((40, "2" if price else "1"))
+    if price:
+        body.append((44, price))
+    return body
+
+
+def report(oms: RawOms, cl_ord_id: str, exec_type: str, timeout: float = 10) -> Received:
+    return oms.wait_for(
+        lambda m: m.msg_type == "8" and m.get(11) == cl_ord_id and m.get(150) == exec_type,
+        timeout,
+    )
+
+
+def levels(msg: Received) -> set[tuple[str, ...]]:
+    """A refresh's entries: (MDEntryType, MDEntryPx, MDEntrySize) in a W, with the
+    MDUpdateAction first in an X (and no size for a delete)."""
+    delimiter = 279 if msg.msg_type == "X" else 269
+    entries: list[list[str]] = []
+    for tag, value in msg.pairs:
+        if tag == delimiter:
+            entries.append([])
+        if entries and tag in (279, 269, 270, 271):
+            entries[-1].append(value)
+    return {tuple(e) for e in entries}
+
+
+def test_an_order_fills_is_cancelled_and_asked_about_in_plain_fix44(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    _, oms = raw
+    oms.send("D", order("R-1", "1", "1.5", "30010"))  # takes the 1.2 ask, rests 0.3
+    assert report(oms, "R-1", "A")[39] == "A"
+    order_id = report(oms, "R-1", "0")[37]
+    fill = report(oms, "R-1", "F")
+    assert (fill[39], fill[32], fill[31], fill[151]) == ("1", "1.2", "30010", "0.3")
+    assert Decimal(fill[14]) + Decimal(fill[151]) == Decimal(fill[38])
+
+    oms.send("H", [(11, "R-1"), (790, "ask-1"), (55, "BTC/USD"), (54, "1")])
+    status = report(oms, "R-1", "I")
+    assert (status[37], status[39], status[14]) == (order_id, "1", "1.2")
+
+    oms.send("F", [(41, "R-1"), (11, "R-1-CXL"), (55, "BTC/USD"), (54, "1"), (60, NOW)])
+    assert report(oms, "R-1-CXL", "6")[41] == "R-1"
+    canceled = report(oms, "R-1-CXL", "4")
+    assert (canceled[39], canceled[151], canceled[14]) == ("4", "0", "1.2")
+
+
+def test_market_data_full_then_incremental_in_plain_fix44(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    stack, oms = raw
+    request = [(262, "md-1"), (263, "1"), (264, "0"), (265, "1")]
+    groups = [(267, "2"), (269, "0"), (269, "1"), (146, "1"), (55, "BTC/USD")]
+    oms.send("V", request + groups)
+    first = oms.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "md-1")
+    assert levels(first) == {("0", "29990", "1.5"), ("0", "29980", "0.3"), ("1", "30010", "1.2")}
+    with stack.client() as gw:
+        gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="2", price="30500")
+    change = oms.wait_for(lambda m: m.msg_type == "X" and m.get(262) == "md-1")
+    assert levels(change) == {("0", "1", "30500", "2")}
+    oms.send("V", [(262, "md-1"), (263, "2"), (264, "0"), *groups])

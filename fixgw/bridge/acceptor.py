@@ -41,6 +41,8 @@ class OmsHappening(StrEnum):
     LOGON = "logon"
     LOGOUT = "logout"
     APP = "app"
+    SESSION_REJECT = "session_reject"
+    """A Reject (3) from the OMS: an admin message, so QuickFIX hands it to `fromAdmin`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,10 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         keep_thread_state()
         refused = False
         try:
-            if msg_type_of(message) == "A":
+            msg_type = msg_type_of(message)
+            if msg_type == "3":
+                self._put(OmsHappening.SESSION_REJECT, sessionID, message.toString())
+            elif msg_type == "A":
                 oms = sessionID.getTargetCompID().getValue()
                 expected = self._passwords.get(oms)
                 given = message.getField(PASSWORD) if message.isSetField(PASSWORD) else None

@@ -87,6 +87,7 @@ class Bridge:
             "G": self._on_replace,
             "H": self._on_status,
             "V": self._on_market_data_request,
+            "j": self._reject_received,
         }
         self.acceptor = BridgeAcceptor(
             config,
@@ -114,14 +115,16 @@ class Bridge:
                 self.gateway.journal.flush()
             elif item.what is OmsHappening.LOGON:
                 log.info("OMS logged on", oms=item.oms)
+            elif item.what is OmsHappening.SESSION_REJECT:
+                self._reject_received(item.oms, translate.parse_oms(item.raw))
             else:
                 self._oms_gone(item.oms)
         except Exception:
             log.exception("OMS message failed", oms=item.oms, msg=redact(item.raw))
 
     def _on_oms_message(self, oms: str, msg: FixMessage) -> None:
-        """Every OMS message gets an answer: one the bridge does not take, or fails on, a
-        BusinessMessageReject."""
+        """Every OMS message gets an answer, but a reject: one the bridge does not take, or
+        fails on, a BusinessMessageReject."""
         handler = self._handlers.get(msg.msg_type)
         if handler is None:
             log.warning("OMS message not supported", oms=oms, msg_type=msg.msg_type)
@@ -140,6 +143,23 @@ class Bridge:
         except Exception:
             log.exception("OMS message failed", oms=oms, msg=redact(msg.raw))
             self.acceptor.send(oms, self._failed(msg))
+
+    def _reject_received(self, oms: str, msg: FixMessage) -> None:
+        """A Reject (3) or BusinessMessageReject (j) from the OMS is logged and counted, and
+        never answered: a reject of a reject would ping-pong for ever with a counterparty
+        that does the same."""
+        f = msg.fields
+        self.gateway.metrics.bridge_rejects_received.labels(oms=oms, msg_type=msg.msg_type).inc()
+        log.warning(
+            "the OMS rejected a message of ours",
+            oms=oms,
+            msg_type=msg.msg_type,
+            ref_seq_num=f.get(Tag.REF_SEQ_NUM),
+            ref_msg_type=f.get(Tag.REF_MSG_TYPE),
+            ref_tag=f.get(Tag.REF_TAG_ID),
+            reason=f.get(Tag.SESSION_REJECT_REASON) or f.get(Tag.BUSINESS_REJECT_REASON),
+            text=f.get(Tag.TEXT),
+        )
 
     @staticmethod
     def _failed(msg: FixMessage) -> FixMessage:

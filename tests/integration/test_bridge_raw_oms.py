@@ -4,6 +4,7 @@ is checked against the stock FIX44.xml at QuickFIX's strictest settings."""
 
 from __future__ import annotations
 
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -24,7 +25,8 @@ NOW = "20261125-10:00:00.000"
 def raw(make_stack: StackFactory) -> Iterator[tuple[LocalStack, RawOms]]:
     comp_id = f"RAW-{uuid.uuid4().hex[:8]}"
     port = free_port()
-    stack = make_stack(start=False, ops={"metrics_port": free_port()})
+    stack = make_stack(start=False)
+    stack.metrics_port = free_port()
     stack.gateway_overrides["bridge"] = {
         "port": port,
         "store_dir": str(stack.root / "bridge-store"),
@@ -103,3 +105,29 @@ def test_market_data_full_then_incremental_in_plain_fix44(
     change = oms.wait_for(lambda m: m.msg_type == "X" and m.get(262) == "md-1")
     assert levels(change) == {("0", "1", "30500", "2")}
     oms.send("V", [(262, "md-1"), (263, "2"), (264, "0"), *groups])
+
+
+def metrics(stack: LocalStack) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.metrics_port}/metrics", timeout=5) as r:
+        return str(r.read().decode())
+
+
+def test_a_reject_from_the_oms_is_logged_and_counted_never_answered_with_a_reject(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """A counterparty that answers rejects with rejects, as the bridge did, ping-pongs with
+    one that does the same for ever."""
+    stack, oms = raw
+    oms.send("j", [(45, "2"), (372, "8"), (380, "0"), (58, "we cannot take your report")])
+    oms.send("3", [(45, "3"), (373, "99"), (58, "nor this one")])
+    oms.send("H", [(11, "AFTER-THE-REJECTS"), (55, "BTC/USD"), (54, "1")])
+    report(oms, "AFTER-THE-REJECTS", "I")  # answered, after anything said about the rejects
+    assert oms.messages("j") == [] and oms.messages("3") == []
+    counted = metrics(stack)
+    for msg_type in ("j", "3"):
+        assert (
+            f'fixgw_bridge_rejects_received_total{{msg_type="{msg_type}",oms="{oms.sender}"}} 1.0'
+        ) in counted
+    assert stack.gateway is not None
+    log = stack.gateway.log()
+    assert "we cannot take your report" in log and "nor this one" in log

@@ -20,13 +20,17 @@ from fixgw.bridge.acceptor import BridgeAcceptor, OmsHappening, OmsInbound
 from fixgw.bridge.tables import (
     BUSINESS_REJECT_OTHER,
     BUSINESS_REJECT_UNSUPPORTED,
+    CXL_REJ_BROKER_OPTION,
+    CXL_REJ_REASON,
+    CXL_REJ_REASON_OF_ERROR,
+    CXL_REJ_UNKNOWN_ORDER,
     INCREMENTAL,
     ORD_REJ_REASON_OF_ERROR,
     OTHER,
 )
 from fixgw.bridge.translate import Refused, Tag
 from fixgw.config import BridgeConfig, standard_fix44_dictionary
-from fixgw.domain import OrderStatus
+from fixgw.domain import CancelRejectReason, OrderStatus
 from fixgw.errors import FixgwError
 from fixgw.fixmsg import FixMessage, redact
 from fixgw.qf import Inbox
@@ -206,7 +210,10 @@ class Bridge:
         try:
             request = translate.cancel_request(msg, self.prefixes[oms])
         except Refused as exc:
-            self.acceptor.send(oms, translate.cancel_reject(msg, exc.text))
+            # an id the gateway refuses (a character or a length) names no order of the OMS's
+            self.acceptor.send(
+                oms, translate.cancel_reject(msg, exc.text, reason=CXL_REJ_UNKNOWN_ORDER)
+            )
             return
         cancel_id = request.cancel_cl_ord_id or ""
         if translate.possibly_resent(msg) and self.gateway.tracker.in_use(cancel_id):
@@ -234,6 +241,7 @@ class Bridge:
                     f"{exc.code}: {exc.message}",
                     order.order_id if order else None,
                     order.shown_status if order else None,
+                    reason=CXL_REJ_REASON_OF_ERROR.get(exc.code, OTHER),
                 ),
             )
 
@@ -249,6 +257,7 @@ class Bridge:
                 order.order_id if order else None,
                 order.shown_status if order else None,
                 response_to="2",
+                reason=CXL_REJ_BROKER_OPTION if order else CXL_REJ_UNKNOWN_ORDER,
             ),
         )
 
@@ -493,7 +502,10 @@ class Bridge:
             del self._cancel_of_order[event["cl_ord_id"]]
         status = OrderStatus(event["status"]) if event.get("status") else None
         text = event.get("text") or str(event["reason"])
-        self._send_cancel_reject(oms, cancel_id, owner[1], text, event.get("order_id"), status)
+        reason = CXL_REJ_REASON.encode(CancelRejectReason(event["reason"]))
+        self._send_cancel_reject(
+            oms, cancel_id, owner[1], text, event.get("order_id"), status, reason
+        )
 
     def _cancel_lost(self, event: dict[str, Any]) -> None:
         """Reconciliation found the order open after its cancel was lost on the way to the
@@ -506,7 +518,7 @@ class Bridge:
             return
         text = "the cancel did not reach the exchange; the order is still open"
         self._send_cancel_reject(
-            owner[0], cancel_id, owner[1], text, order.order_id, order.shown_status
+            owner[0], cancel_id, owner[1], text, order.order_id, order.shown_status, OTHER
         )
 
     def _send_cancel_reject(
@@ -517,11 +529,14 @@ class Bridge:
         text: str,
         order_id: str | None,
         status: OrderStatus | None,
+        reason: str,
     ) -> None:
         message = FixMessage(
             msg_type="F", fields={Tag.CL_ORD_ID: cancel_id, Tag.ORIG_CL_ORD_ID: oms_cl_ord_id}
         )
-        self.acceptor.send(oms, translate.cancel_reject(message, text, order_id, status))
+        self.acceptor.send(
+            oms, translate.cancel_reject(message, text, order_id, status, reason=reason)
+        )
 
 
 def _holder(sub: _MdSubscription) -> str:

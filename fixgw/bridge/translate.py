@@ -227,8 +227,10 @@ def cancel_reject(
     order_id: str | None = None,
     status: OrderStatus | None = None,
     response_to: str = "1",
+    reason: str = OTHER,
 ) -> FixMessage:
-    """OrderCancelReject (9) for an OMS's cancel (`response_to` 1) or replace (2)."""
+    """OrderCancelReject (9) for an OMS's cancel (`response_to` 1) or replace (2), with
+    `reason` as CxlRejReason (102)."""
     f = msg.fields
     return FixMessage(
         msg_type="9",
@@ -238,7 +240,7 @@ def cancel_reject(
             Tag.ORIG_CL_ORD_ID: f.get(Tag.ORIG_CL_ORD_ID, "NONE"),
             Tag.ORD_STATUS: ORD_STATUS.encode(status) if status else "8",
             Tag.CXL_REJ_RESPONSE_TO: response_to,
-            Tag.CXL_REJ_REASON: "99" if order_id else "1",
+            Tag.CXL_REJ_REASON: reason,
             Tag.TEXT: text,
         },
     )

@@ -92,7 +92,7 @@ def test_cancel_replace_and_status_requests(bridged: tuple[LocalStack, Oms]) -> 
 
     oms.send("G", {41: "REST-1", 11: "REPL-1", 55: "BTC/USD", 54: "1", 60: NOW, 38: "1", 40: "2"})
     reject = oms.wait_for(lambda m: m.msg_type == "9" and m.fields[11] == "REPL-1").fields
-    assert (reject[434], reject[41], reject[37]) == ("2", "REST-1", order_id)
+    assert (reject[434], reject[41], reject[37], reject[102]) == ("2", "REST-1", order_id, "2")
     assert "cannot replace" in reject[58]
 
     oms.send("F", {41: "REST-1", 11: "CXL-1", 55: "BTC/USD", 54: "1", 60: NOW, 38: "0.5"})
@@ -102,7 +102,23 @@ def test_cancel_replace_and_status_requests(bridged: tuple[LocalStack, Oms]) -> 
 
     oms.send("F", {41: "REST-1", 11: "CXL-2", 55: "BTC/USD", 54: "1", 60: NOW, 38: "0.5"})
     too_late = oms.wait_for(lambda m: m.msg_type == "9" and m.fields[11] == "CXL-2").fields
-    assert too_late[434] == "1" and too_late[39] == "4"
+    assert (too_late[434], too_late[39], too_late[102]) == ("1", "4", "0")
+
+
+def test_a_cancel_reject_says_too_late_or_unknown_order_in_cxl_rej_reason(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    """FIX's CxlRejReason: 0 too late to cancel (the order is filled or canceled), 1 unknown
+    order; 99 (other) only when neither is the reason."""
+    _, oms = bridged
+    new_order(oms, "DONE-1", "1", "0.5", "30010")  # fills against the seeded ask
+    assert oms.report("DONE-1", "F")[39] == "2"
+    oms.send("F", {41: "DONE-1", 11: "DONE-CXL", 55: "BTC/USD", 54: "1", 60: NOW})
+    too_late = oms.wait_for(lambda m: m.msg_type == "9" and m.fields[11] == "DONE-CXL").fields
+    assert (too_late[102], too_late[39], too_late[434]) == ("0", "2", "1")
+    oms.send("F", {41: "NEVER-PLACED", 11: "NEVER-CXL", 55: "BTC/USD", 54: "1", 60: NOW})
+    unknown = oms.wait_for(lambda m: m.msg_type == "9" and m.fields[11] == "NEVER-CXL").fields
+    assert (unknown[102], unknown[37]) == ("1", "NONE")
 
 
 def test_an_order_the_gateway_refuses_comes_back_rejected_with_the_standard_reason(

@@ -15,9 +15,9 @@ import quickfix as fix
 import structlog
 
 from fixgw.bridge import translate
-from fixgw.bridge.tables import BUSINESS_REJECT_NOT_AVAILABLE
+from fixgw.bridge.tables import BUSINESS_REJECT_NOT_AVAILABLE, INCORRECT_NUM_IN_GROUP
 from fixgw.config import BridgeConfig
-from fixgw.fixmsg import FixMessage
+from fixgw.fixmsg import FixMessage, GroupTree, group_trees, miscounted_group, pairs_of
 from fixgw.qf import (
     ALWAYS_ON,
     VALIDATION,
@@ -54,10 +54,19 @@ class OmsInbound:
 
 
 class _OmsApplication(fix.Application):  # type: ignore[misc]
-    def __init__(self, passwords: Mapping[str, str], inbox: Inbox[OmsInbound]) -> None:
+    def __init__(
+        self,
+        passwords: Mapping[str, str],
+        inbox: Inbox[OmsInbound],
+        groups: Mapping[str, Mapping[int, GroupTree]],
+    ) -> None:
         super().__init__()
         self._passwords = passwords
         self._inbox = inbox
+        self._groups = groups
+        """Each message type's repeating groups, by the session's dictionary: QuickFIX does
+        not check their counts while it lets fields through that the message does not
+        define (`AllowUnknownMsgFields`), so the bridge does."""
         self.stopping = False
         """Set once at shutdown: OMS messages are then refused here, not handed to a loop
         that is stopping (or gone)."""
@@ -105,16 +114,31 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         keep_thread_state()
         try:
             oms = sessionID.getTargetCompID().getValue()
+            raw = message.toString()
+            msg_type = msg_type_of(message)
+            wrong = miscounted_group(pairs_of(raw), self._groups.get(msg_type, {}))
+            if wrong is not None:
+                log.warning(
+                    "OMS message rejected: a group's NumInGroup is wrong", oms=oms, tag=wrong
+                )
+                reject = translate.session_reject(
+                    translate.parse_oms(raw),
+                    wrong,
+                    INCORRECT_NUM_IN_GROUP,
+                    f"NumInGroup ({wrong}) is not the number of entries in the group",
+                )
+                fix.Session.sendToTarget(to_quickfix(reject), sessionID)
+                return
             if self.stopping:
                 log.warning("OMS message refused: the gateway is shutting down", oms=oms)
                 reject = translate.business_reject(
-                    translate.parse_oms(message.toString()),
+                    translate.parse_oms(raw),
                     BUSINESS_REJECT_NOT_AVAILABLE,
                     "gateway shutting down",
                 )
                 fix.Session.sendToTarget(to_quickfix(reject), sessionID)
                 return
-            item = OmsInbound(OmsHappening.APP, oms, message.toString())
+            item = OmsInbound(OmsHappening.APP, oms, raw)
             if not self._inbox.put_and_wait(item, HANDOVER_TIMEOUT_S):
                 log.warning(
                     "the gateway has not taken an OMS message yet; it counts as received",
@@ -140,7 +164,7 @@ class BridgeAcceptor:
         dictionary: Path,
     ) -> None:
         self.config = config
-        self._app = _OmsApplication(passwords, inbox)
+        self._app = _OmsApplication(passwords, inbox, group_trees(dictionary))
         self._ids = {
             oms.comp_id: fix.SessionID("FIX.4.4", config.comp_id, oms.comp_id)
             for oms in config.sessions

@@ -94,6 +94,9 @@ BUSINESS_REJECT_NOT_AVAILABLE = "4"
 """BusinessRejectReason (380): 0 other, 3 unsupported message type, 4 application not
 available."""
 
+INCORRECT_NUM_IN_GROUP = "16"
+"""SessionRejectReason (373) 16: a repeating group's NumInGroup is not its number of entries."""
+
 MD_ENTRY_TYPE = CodeTable(
     269, "MDEntryType", {"0": MdEntryKind.BID, "1": MdEntryKind.ASK, "2": MdEntryKind.TRADE}
 )

@@ -335,6 +335,21 @@ def business_reject(msg: FixMessage, reason: str, text: str) -> FixMessage:
     return FixMessage(msg_type="j", fields=fields)
 
 
+def session_reject(msg: FixMessage, ref_tag: int, reason: str, text: str) -> FixMessage:
+    """Reject (3): the OMS's message broke the session's rules and is not acted on;
+    `reason` is SessionRejectReason (373), `ref_tag` the tag at fault."""
+    return FixMessage(
+        msg_type="3",
+        fields={
+            Tag.REF_SEQ_NUM: msg.fields.get(Tag.MSG_SEQ_NUM, "0"),
+            Tag.REF_TAG_ID: str(ref_tag),
+            Tag.REF_MSG_TYPE: msg.msg_type,
+            Tag.SESSION_REJECT_REASON: reason,
+            Tag.TEXT: text,
+        },
+    )
+
+
 def _when(event: Mapping[str, Any]) -> datetime:
     ts = event.get("ts")
     if isinstance(ts, str):

@@ -131,3 +131,21 @@ def test_a_reject_from_the_oms_is_logged_and_counted_never_answered_with_a_rejec
     assert stack.gateway is not None
     log = stack.gateway.log()
     assert "we cannot take your report" in log and "nor this one" in log
+
+
+def test_a_group_whose_num_in_group_is_wrong_is_rejected_at_session_level(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """SessionRejectReason 16, RefTagID the group's count tag; the message is not acted on."""
+    _, oms = raw
+    request = [(262, "md-miscounted"), (263, "1"), (264, "0")]
+    seq = oms.send("V", [*request, (267, "3"), (269, "0"), (146, "1"), (55, "BTC/USD")])
+    reject = oms.wait_for(lambda m: m.msg_type == "3" and m.get(45) == str(seq))
+    assert (reject[373], reject[371], reject[372]) == ("16", "267", "V")
+    parties = [(453, "2"), (448, "desk-7"), (447, "D"), (452, "11")]
+    seq = oms.send("D", order("MISCOUNTED-1", "1", "0.1", "29000") + parties)
+    reject = oms.wait_for(lambda m: m.msg_type == "3" and m.get(45) == str(seq))
+    assert (reject[373], reject[371], reject[372]) == ("16", "453", "D")
+    oms.send("H", [(11, "MISCOUNTED-1"), (55, "BTC/USD"), (54, "1")])
+    assert report(oms, "MISCOUNTED-1", "I")[39] == "8"  # never placed: unknown
+    assert not [m for m in oms.received if m.get(262) == "md-miscounted"]

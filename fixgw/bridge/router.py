@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
-from fixgw.api.protocol import CancelOrderRequest
+from fixgw.api.protocol import CancelOrderRequest, md_topics
 from fixgw.bridge import translate
 from fixgw.bridge.acceptor import BridgeAcceptor, OmsHappening, OmsInbound
 from fixgw.bridge.tables import (
@@ -25,14 +25,16 @@ from fixgw.bridge.tables import (
     CXL_REJ_REASON_OF_ERROR,
     CXL_REJ_UNKNOWN_ORDER,
     INCREMENTAL,
+    MD_ENTRY_TYPE,
     ORD_REJ_REASON_OF_ERROR,
     OTHER,
 )
 from fixgw.bridge.translate import Refused, Tag
 from fixgw.config import BridgeConfig, standard_fix44_dictionary
-from fixgw.domain import CancelRejectReason, OrderStatus
-from fixgw.errors import FixgwError
+from fixgw.domain import CancelRejectReason, Level, MdEntryKind, OrderStatus
+from fixgw.errors import FixgwError, UnknownCode
 from fixgw.fixmsg import FixMessage, redact
+from fixgw.marketdata import BOOK, TRADES
 from fixgw.qf import Inbox
 
 if TYPE_CHECKING:
@@ -47,20 +49,45 @@ SKIPPED_EVENTS = frozenset({"order.status", "order.anomaly", "order.cancel_rejec
 are answered as 9, below."""
 
 
+BOOK_KINDS = frozenset({MdEntryKind.BID, MdEntryKind.ASK})
+
+
 @dataclass
 class _MdSubscription:
     oms: str
     md_req_id: str
     symbol: str
     depth: int
+    kinds: frozenset[MdEntryKind] = BOOK_KINDS
+    """What the OMS asked for (NoMDEntryTypes): bids, offers, trades."""
     live: bool = False
     """The first snapshot is in and sent; until then `task` waits for it."""
     task: asyncio.Task[None] | None = None
     incremental: bool = False
     """The OMS asked for incremental refreshes (X) after the first full one (W)."""
     sent: tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]] | None = None
-    """The book as the OMS has it (bids, asks), for an incremental subscription; None
-    until a full refresh of a book that can be trusted has gone out."""
+    """The book as the OMS has it (bids, asks); None until a full refresh of a book that
+    can be trusted has gone out."""
+    trusted: bool = True
+    """False from a stale book until a fresh snapshot."""
+    last_trade: tuple[Decimal, Decimal] | None = None
+    """The last trade (price, size) sent on this subscription, for a full refresh."""
+
+    @property
+    def book(self) -> bool:
+        return bool(self.kinds & BOOK_KINDS)
+
+    @property
+    def trades(self) -> bool:
+        return MdEntryKind.TRADE in self.kinds
+
+    @property
+    def streams(self) -> set[str]:
+        """The gateway's market data it needs: `book`, `trades` or both."""
+        return {s for s, wanted in ((BOOK, self.book), (TRADES, self.trades)) if wanted}
+
+    def wants(self, event_type: str) -> bool:
+        return self.trades if event_type == "md.trade" else self.book
 
 
 class Bridge:
@@ -308,6 +335,26 @@ class Bridge:
                 oms, translate.market_data_reject(md_req_id, "MDReqID already in use", "1")
             )
             return
+        try:
+            kinds = frozenset(
+                MD_ENTRY_TYPE.decode(e.get(Tag.MD_ENTRY_TYPE, ""))
+                for e in msg.groups.get(Tag.NO_MD_ENTRY_TYPES, ())
+            )
+        except UnknownCode as exc:
+            text = f"{exc}: the gateway offers 0 (bid), 1 (offer), 2 (trade)"
+            self.acceptor.send(oms, translate.market_data_reject(md_req_id, text, "8"))
+            return
+        if not kinds:
+            text = "NoMDEntryTypes (267): name at least one of 0 (bid), 1 (offer), 2 (trade)"
+            self.acceptor.send(oms, translate.market_data_reject(md_req_id, text, "8"))
+            return
+        if MdEntryKind.TRADE in kinds and kind == "0":
+            text = (
+                "the gateway has no trade history to give as a snapshot: subscribe "
+                "(SubscriptionRequestType 1) to get trades as they happen"
+            )
+            self.acceptor.send(oms, translate.market_data_reject(md_req_id, text, "4"))
+            return
         symbols = [e[Tag.SYMBOL] for e in msg.groups.get(Tag.NO_RELATED_SYM, ())]
         if len(symbols) != 1:
             self.acceptor.send(
@@ -320,7 +367,7 @@ class Bridge:
                 oms, translate.market_data_reject(md_req_id, "MarketDepth must be 0 or more", "5")
             )
             return
-        sub = _MdSubscription(oms, md_req_id, symbols[0], depth)
+        sub = _MdSubscription(oms, md_req_id, symbols[0], depth, kinds)
         sub.incremental = kind == "1" and msg.fields.get(Tag.MD_UPDATE_TYPE) == INCREMENTAL
         # Known while it waits for the first snapshot, so that an unsubscribe or a logout
         # then ends the wait (and the hold) instead of being lost.
@@ -332,7 +379,7 @@ class Bridge:
         try:
             md.validate(sub.symbol, 0)
             await md.subscribe(
-                _holder(sub), sub.symbol, {"book"}, self.gateway.config.api.request_timeout_s
+                _holder(sub), sub.symbol, sub.streams, self.gateway.config.api.request_timeout_s
             )
         except FixgwError as exc:
             self._forget(sub)
@@ -344,10 +391,10 @@ class Bridge:
         self._send_book(sub)
         if subscribe:
             sub.live = True
-            self.gateway.bus.subscribe(self, [f"md:{sub.symbol}"])
+            self.gateway.bus.subscribe(self, md_topics(sub.symbol, sub.streams))
         else:
             self._forget(sub)
-            md.unsubscribe(_holder(sub), sub.symbol, {"book"})
+            md.unsubscribe(_holder(sub), sub.symbol, sub.streams)
 
     def _forget(self, sub: _MdSubscription) -> None:
         """Out of `_md`, unless the OMS has since used its MDReqID for another request."""
@@ -355,25 +402,55 @@ class Bridge:
         if self._md.get(key) is sub:
             del self._md[key]
 
+    def _levels(self, sub: _MdSubscription) -> tuple[list[Level], list[Level]]:
+        """The sides of the book the OMS asked for, as far as it can be trusted."""
+        if not (sub.book and sub.trusted):
+            return [], []
+        bids, asks = self.gateway.market_data.books[sub.symbol].levels(sub.depth)
+        return (
+            bids if MdEntryKind.BID in sub.kinds else [],
+            asks if MdEntryKind.ASK in sub.kinds else [],
+        )
+
     def _send_book(self, sub: _MdSubscription) -> None:
         """A full refresh (W); to an incremental subscription that has had one, what
         changed in the levels it sees (X), if anything did."""
-        bids, asks = self.gateway.market_data.books[sub.symbol].levels(sub.depth)
-        now = (dict(bids), dict(asks)) if sub.incremental else None
+        sub.trusted = True
+        bids, asks = self._levels(sub)
+        now = (dict(bids), dict(asks))
         message: FixMessage | None
-        if sub.sent is not None and now is not None:
+        if sub.sent is None:
+            message = self._full_refresh(sub, bids, asks)
+        elif sub.incremental:
             message = translate.book_changes(sub.md_req_id, sub.symbol, sub.sent, now)
-        else:
-            message = translate.book_snapshot(sub.md_req_id, sub.symbol, bids, asks, sub.depth)
+        else:  # a full refresh only if what the OMS sees changed (not a side it did not ask for)
+            message = None if now == sub.sent else self._full_refresh(sub, bids, asks)
         sub.sent = now
         if message is not None:
             self.acceptor.send(sub.oms, message)
+
+    def _full_refresh(
+        self, sub: _MdSubscription, bids: list[Level], asks: list[Level]
+    ) -> FixMessage:
+        trade = sub.last_trade if sub.trades else None
+        return translate.book_snapshot(sub.md_req_id, sub.symbol, bids, asks, sub.depth, trade)
+
+    def _send_trade(self, sub: _MdSubscription, event: Mapping[str, Any]) -> None:
+        """An incremental subscription gets the trade as a new entry (X); a full one, a
+        full refresh with it as the last trade."""
+        sub.last_trade = (Decimal(event["price"]), Decimal(event["size"]))
+        if sub.incremental:
+            message = translate.trade_entry(sub.md_req_id, sub.symbol, *sub.last_trade)
+        else:
+            message = self._full_refresh(sub, *self._levels(sub))
+        self.acceptor.send(sub.oms, message)
 
     def _send_unavailable(self, sub: _MdSubscription) -> None:
         """A book that cannot be trusted goes out as an empty one: FIX 4.4 has no way to
         pause a subscription, and a MarketDataRequestReject would end it. The next book
         goes out whole (W) to an incremental subscription too."""
         sub.sent = None
+        sub.trusted = False
         self.acceptor.send(
             sub.oms, translate.book_snapshot(sub.md_req_id, sub.symbol, [], [], sub.depth)
         )
@@ -385,9 +462,14 @@ class Bridge:
             if sub.task is not None:
                 sub.task.cancel()
             return
-        self.gateway.market_data.unsubscribe(_holder(sub), sub.symbol, {"book"})
-        if not any(s.symbol == sub.symbol and s.live for s in self._md.values()):
-            self.gateway.bus.unsubscribe(self, [f"md:{sub.symbol}"])
+        self.gateway.market_data.unsubscribe(_holder(sub), sub.symbol, sub.streams)
+        still = {
+            stream
+            for s in self._md.values()
+            if s.symbol == sub.symbol and s.live
+            for stream in s.streams
+        }
+        self.gateway.bus.unsubscribe(self, md_topics(sub.symbol, sub.streams - still))
 
     def _oms_gone(self, oms: str) -> None:
         log.info("OMS logged out", oms=oms)
@@ -442,10 +524,15 @@ class Bridge:
 
     def _market_data(self, kind: str, event: dict[str, Any]) -> None:
         """A stale book goes out empty until a fresh snapshot; a refused stream ends the
-        OMS's subscription with a MarketDataRequestReject (Y)."""
+        OMS's subscription with a MarketDataRequestReject (Y) (the event does not say which
+        stream of the symbol was refused: every subscription to it ends)."""
         subs = [s for s in self._md.values() if s.live and s.symbol == event.get("symbol")]
         for sub in subs:
-            if kind == "md.stale":
+            if kind != "md.rejected" and not sub.wants(kind):
+                continue
+            if kind == "md.trade":
+                self._send_trade(sub, event)
+            elif kind == "md.stale":
                 self._send_unavailable(sub)
             elif kind == "md.rejected":
                 del self._md[(sub.oms, sub.md_req_id)]

@@ -251,9 +251,15 @@ Levels = Mapping[Decimal, Decimal]
 
 
 def book_snapshot(
-    md_req_id: str, symbol: str, bids: list[Any], asks: list[Any], depth: int
+    md_req_id: str,
+    symbol: str,
+    bids: list[Any],
+    asks: list[Any],
+    depth: int,
+    trade: tuple[Decimal, Decimal] | None = None,
 ) -> FixMessage:
-    """MarketDataSnapshotFullRefresh (W) of the gateway's book, `depth` levels (0: all)."""
+    """MarketDataSnapshotFullRefresh (W) of the gateway's book, `depth` levels (0: all), and
+    the last `trade` (price, size) if there is one to give."""
     entries: list[dict[int, str]] = []
     for kind, levels in ((MdEntryKind.BID, bids), (MdEntryKind.ASK, asks)):
         for price, size in levels[: depth or None]:
@@ -264,10 +270,26 @@ def book_snapshot(
                     Tag.MD_ENTRY_SIZE: _fix_decimal(size),
                 }
             )
+    if trade is not None:
+        entries.append(
+            {
+                Tag.MD_ENTRY_TYPE: MD_ENTRY_TYPE.encode(MdEntryKind.TRADE),
+                Tag.MD_ENTRY_PX: _fix_decimal(trade[0]),
+                Tag.MD_ENTRY_SIZE: _fix_decimal(trade[1]),
+            }
+        )
     return FixMessage(
         msg_type="W",
         fields={Tag.MD_REQ_ID: md_req_id, Tag.SYMBOL: symbol},
         groups={Tag.NO_MD_ENTRIES: tuple(entries)},
+    )
+
+
+def trade_entry(md_req_id: str, symbol: str, price: Decimal, size: Decimal) -> FixMessage:
+    """MarketDataIncrementalRefresh (X) with one trade: a new entry of type 2."""
+    entry = _level_entry(LevelAction.NEW, MdEntryKind.TRADE, symbol, price, size)
+    return FixMessage(
+        msg_type="X", fields={Tag.MD_REQ_ID: md_req_id}, groups={Tag.NO_MD_ENTRIES: (entry,)}
     )
 
 

@@ -431,6 +431,10 @@ def _levels(msg: FixMessage) -> set[tuple[str, str, str]]:
     return entries
 
 
+def _entry_types(msg: FixMessage) -> list[str]:
+    return [p[4:] for p in msg.raw.split("\x01") if p.startswith("269=")]
+
+
 def _changes(msg: FixMessage) -> list[tuple[str, str, str, str | None]]:
     """An incremental refresh's entries: (MDUpdateAction, MDEntryType, price, size)."""
     entries: list[dict[str, str]] = []
@@ -495,6 +499,63 @@ def test_an_incremental_subscriber_of_the_top_level_sees_only_that_level_change(
         gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="0.2", price="30010")
         resized = refreshes.next("X")
         assert _changes(resized) == [("1", "1", "30010", "1.4")]  # the order below depth: none
+
+
+@pytest.mark.parametrize("update_type", ["0", "1"], ids=["full", "incremental"])
+def test_a_subscriber_to_bids_only_gets_bids_only(
+    bridged: tuple[LocalStack, Oms], update_type: str
+) -> None:
+    stack, oms = bridged
+    request = {262: "md-bids", 263: "1", 264: "0", 265: update_type}
+    oms.send("V", request, {267: ({269: "0"},), 146: ({55: "BTC/USD"},)})
+    first = oms.wait_for(lambda m: m.msg_type == "W" and m.fields[262] == "md-bids")
+    assert _levels(first) == {("0", "29990", "1.5"), ("0", "29980", "0.3")}
+    with stack.client() as gw:
+        gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="2", price="30500")
+        gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="29000")
+    kind = "X" if update_type == "1" else "W"
+    changed = oms.wait_for(
+        lambda m: m.msg_type == kind and m.fields[262] == "md-bids" and m is not first
+    )
+    if kind == "X":
+        assert _changes(changed) == [("0", "0", "29000", "1")]
+    else:
+        assert ("0", "29000", "1") in _levels(changed)
+    sent = [m for m in oms.seen if m.fields.get(262) == "md-bids"]
+    assert {t for m in sent for t in _entry_types(m)} == {"0"}
+
+
+def test_a_subscriber_to_trades_gets_each_trade(bridged: tuple[LocalStack, Oms]) -> None:
+    stack, oms = bridged
+    request = {262: "md-trades", 263: "1", 264: "0", 265: "1"}
+    oms.send("V", request, {267: ({269: "2"},), 146: ({55: "BTC/USD"},)})
+    first = oms.wait_for(lambda m: m.msg_type == "W" and m.fields[262] == "md-trades")
+    assert _levels(first) == set()  # no trade seen on this subscription yet
+    with stack.client() as gw:
+        gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="0.2", price="30010")
+        gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="2", price="30500")
+        gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="0.3", price="29990")
+    taken = oms.wait_for(lambda m: m.msg_type == "X" and m.fields[262] == "md-trades")
+    hit = oms.wait_for(
+        lambda m: m.msg_type == "X" and m.fields[262] == "md-trades" and m is not taken
+    )
+    assert _changes(taken) == [("0", "2", "30010", "0.2")]
+    assert _changes(hit) == [("0", "2", "29990", "0.3")]
+    assert [m.msg_type for m in oms.seen if m.fields.get(262) == "md-trades"] == ["W", "X", "X"]
+
+
+def test_market_data_the_gateway_does_not_offer_is_refused(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    _, oms = bridged
+    symbol = {146: ({55: "BTC/USD"},)}
+    oms.send("V", {262: "md-open", 263: "1", 264: "0"}, {267: ({269: "4"},), **symbol})
+    refused = oms.wait_for(lambda m: m.msg_type == "Y" and m.fields[262] == "md-open")
+    assert refused.fields[281] == "8" and "MDEntryType" in refused.fields[58]
+    oms.send("V", {262: "md-history", 263: "0", 264: "0"}, {267: ({269: "2"},), **symbol})
+    refused = oms.wait_for(lambda m: m.msg_type == "Y" and m.fields[262] == "md-history")
+    assert refused.fields[281] == "4"  # trades as they happen; there is no history to give
+    assert not [m for m in oms.seen if m.msg_type in "WX" and m.fields[262].startswith("md-")]
 
 
 def test_an_oms_that_was_away_gets_what_it_missed_by_resend(

@@ -149,3 +149,25 @@ def test_a_group_whose_num_in_group_is_wrong_is_rejected_at_session_level(
     oms.send("H", [(11, "MISCOUNTED-1"), (55, "BTC/USD"), (54, "1")])
     assert report(oms, "MISCOUNTED-1", "I")[39] == "8"  # never placed: unknown
     assert not [m for m in oms.received if m.get(262) == "md-miscounted"]
+
+
+def test_bids_and_trades_only_as_asked_in_plain_fix44(raw: tuple[LocalStack, RawOms]) -> None:
+    """Entry types as the OMS asks for them (269), incremental and full, trades included."""
+    stack, oms = raw
+    wanted = [(267, "2"), (269, "0"), (269, "2"), (146, "1"), (55, "BTC/USD")]
+    oms.send("V", [(262, "md-x"), (263, "1"), (264, "1"), (265, "1"), *wanted])
+    oms.send("V", [(262, "md-w"), (263, "1"), (264, "1"), (265, "0"), *wanted])
+    for md_req_id in ("md-x", "md-w"):
+        first = oms.wait_for(lambda m, r=md_req_id: m.msg_type == "W" and m.get(262) == r)
+        assert levels(first) == {("0", "29990", "1.5")}
+    with stack.client() as gw:
+        gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="0.5", price="29990")
+    trade = oms.wait_for(lambda m: m.msg_type == "X" and ("0", "2", "29990", "0.5") in levels(m))
+    assert trade.get(262) == "md-x"
+    # the trade and the bid it took from come apart (two streams), in either order
+    full = oms.wait_for(
+        lambda m: m.msg_type == "W" and {("2", "29990", "0.5"), ("0", "29990", "1")} <= levels(m)
+    )
+    assert full.get(262) == "md-w"
+    sent = [m for m in oms.received if m.get(262) in ("md-x", "md-w")]
+    assert "1" not in {t for m in sent for t in m.all(269)}  # no offers: not asked for

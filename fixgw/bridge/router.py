@@ -32,7 +32,7 @@ from fixgw.bridge.tables import (
 from fixgw.bridge.translate import Refused, Tag
 from fixgw.config import BridgeConfig, standard_fix44_dictionary
 from fixgw.domain import CancelRejectReason, Level, MdEntryKind, OrderStatus
-from fixgw.errors import FixgwError, UnknownCode
+from fixgw.errors import FixgwError
 from fixgw.fixmsg import FixMessage, redact
 from fixgw.marketdata import BOOK, TRADES
 from fixgw.qf import Inbox
@@ -237,10 +237,7 @@ class Bridge:
         try:
             request = translate.cancel_request(msg, self.prefixes[oms])
         except Refused as exc:
-            # an id the gateway refuses (a character or a length) names no order of the OMS's
-            self.acceptor.send(
-                oms, translate.cancel_reject(msg, exc.text, reason=CXL_REJ_UNKNOWN_ORDER)
-            )
+            self.acceptor.send(oms, translate.cancel_reject(msg, exc.text, reason=exc.reason))
             return
         cancel_id = request.cancel_cl_ord_id or ""
         if translate.possibly_resent(msg) and self.gateway.tracker.in_use(cancel_id):
@@ -304,14 +301,25 @@ class Bridge:
         except FixgwError as exc:
             self.acceptor.send(oms, self._refused(msg, exc, exec_type="I"))
             return
-        self._send_status(oms, msg.fields.get(Tag.CL_ORD_ID, ""), answer)
+        self._send_status(
+            oms, msg.fields.get(Tag.CL_ORD_ID, ""), answer, translate.status_echo(msg)
+        )
 
-    def _send_status(self, oms: str, cl_ord_id: str, order: Mapping[str, Any]) -> None:
+    def _send_status(
+        self,
+        oms: str,
+        cl_ord_id: str,
+        order: Mapping[str, Any],
+        echo: Mapping[int, str] | None = None,
+    ) -> None:
         """ExecType I: where the order stands, under the OMS's ClOrdID."""
         self.acceptor.send(
             oms,
             translate.execution_report(
-                {**order, "type": "order.status"}, cl_ord_id, exec_id=self._exec_id("status")
+                {**order, "type": "order.status"},
+                cl_ord_id,
+                exec_id=self._exec_id("status"),
+                echo=echo,
             ),
         )
 
@@ -330,30 +338,25 @@ class Bridge:
             if sub is not None:
                 self._release_book(sub)
             return
+        refusals = translate.screen(msg)  # fields.MARKET_DATA_REQUEST
+        if refusals:
+            text = "; ".join(r.text for r in refusals)
+            self.acceptor.send(
+                oms, translate.market_data_reject(md_req_id, text, refusals[0].reason)
+            )
+            return
         if (oms, md_req_id) in self._md:
             self.acceptor.send(
                 oms, translate.market_data_reject(md_req_id, "MDReqID already in use", "1")
             )
             return
-        try:
-            kinds = frozenset(
-                MD_ENTRY_TYPE.decode(e.get(Tag.MD_ENTRY_TYPE, ""))
-                for e in msg.groups.get(Tag.NO_MD_ENTRY_TYPES, ())
-            )
-        except UnknownCode as exc:
-            text = f"{exc}: the gateway offers 0 (bid), 1 (offer), 2 (trade)"
-            self.acceptor.send(oms, translate.market_data_reject(md_req_id, text, "8"))
-            return
+        kinds = frozenset(  # the field table lets only the codes of MD_ENTRY_TYPE through
+            MD_ENTRY_TYPE.decode(e.get(Tag.MD_ENTRY_TYPE, ""))
+            for e in msg.groups.get(Tag.NO_MD_ENTRY_TYPES, ())
+        )
         if not kinds:
             text = "NoMDEntryTypes (267): name at least one of 0 (bid), 1 (offer), 2 (trade)"
             self.acceptor.send(oms, translate.market_data_reject(md_req_id, text, "8"))
-            return
-        if MdEntryKind.TRADE in kinds and kind == "0":
-            text = (
-                "the gateway has no trade history to give as a snapshot: subscribe "
-                "(SubscriptionRequestType 1) to get trades as they happen"
-            )
-            self.acceptor.send(oms, translate.market_data_reject(md_req_id, text, "4"))
             return
         symbols = [e[Tag.SYMBOL] for e in msg.groups.get(Tag.NO_RELATED_SYM, ())]
         if len(symbols) != 1:

@@ -14,7 +14,9 @@ from typing import Any
 import msgspec
 
 from fixgw.api.protocol import CancelOrderRequest, NewOrder, OrderStatusRequest
+from fixgw.bridge import fields as field_rules
 from fixgw.bridge.tables import (
+    CXL_REJ_UNKNOWN_ORDER,
     EXEC_TYPE_OF_EVENT,
     MD_ENTRY_TYPE,
     MD_UPDATE_ACTION,
@@ -26,7 +28,7 @@ from fixgw.bridge.tables import (
 )
 from fixgw.domain import LevelAction, MdEntryKind, OrderStatus, OrderType, Side
 from fixgw.errors import UnknownCode
-from fixgw.fixmsg import FixMessage, GroupSpec, format_utc_timestamp, parse
+from fixgw.fixmsg import FixMessage, GroupSpec, format_utc_timestamp, pairs_of, parse
 
 
 class Tag:
@@ -64,6 +66,7 @@ class Tag:
     NO_RELATED_SYM = 146
     NO_MD_ENTRY_TYPES = 267
     CXL_REJ_RESPONSE_TO = 434
+    ORD_STATUS_REQ_ID = 790
     MSG_SEQ_NUM = 34
     POSS_DUP_FLAG = 43
     REF_SEQ_NUM = 45
@@ -109,6 +112,21 @@ def _fix_decimal(value: Any) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def screen(msg: FixMessage) -> list[field_rules.Refusal]:
+    """The fields of an OMS message that the bridge's field table (`fields.TABLES`) refuses."""
+    table = field_rules.TABLES.get(msg.msg_type)
+    if table is None:
+        return []
+    pairs = pairs_of(msg.raw) if msg.raw else list(msg.fields.items())
+    return field_rules.screen(table, pairs)
+
+
+def _refuse_fields(msg: FixMessage, default_reason: str = OTHER) -> None:
+    refusals = screen(msg)
+    if refusals:
+        raise Refused("; ".join(r.text for r in refusals), refusals[0].reason or default_reason)
+
+
 def _required(msg: FixMessage, tag: int, name: str) -> str:
     value = msg.fields.get(tag)
     if not value:
@@ -117,7 +135,10 @@ def _required(msg: FixMessage, tag: int, name: str) -> str:
 
 
 def new_order(msg: FixMessage, prefix: str) -> NewOrder:
+    """Raises Refused for a field the venue cannot carry (`fields.NEW_ORDER`), with
+    OrdRejReason 11 and Text naming each such field and value."""
     f = msg.fields
+    _refuse_fields(msg, UNSUPPORTED_ORDER)
     try:
         side = SIDE.decode(_required(msg, Tag.SIDE, "Side"))
         order_type = ORD_TYPE.decode(_required(msg, Tag.ORD_TYPE, "OrdType"))
@@ -140,6 +161,7 @@ def new_order(msg: FixMessage, prefix: str) -> NewOrder:
 
 
 def cancel_request(msg: FixMessage, prefix: str) -> CancelOrderRequest:
+    _refuse_fields(msg)
     try:
         return msgspec.convert(
             {
@@ -148,11 +170,12 @@ def cancel_request(msg: FixMessage, prefix: str) -> CancelOrderRequest:
             },
             CancelOrderRequest,
         )
-    except msgspec.ValidationError as exc:
-        raise Refused(str(exc)) from None
+    except msgspec.ValidationError as exc:  # no id of an order can be such
+        raise Refused(str(exc), CXL_REJ_UNKNOWN_ORDER) from None
 
 
 def status_request(msg: FixMessage, prefix: str) -> OrderStatusRequest:
+    _refuse_fields(msg)
     return OrderStatusRequest(cl_ord_id=prefix + _required(msg, Tag.CL_ORD_ID, "ClOrdID"))
 
 
@@ -162,8 +185,10 @@ def execution_report(
     orig_cl_ord_id: str | None = None,
     exec_id: str | None = None,
     text: str | None = None,
+    echo: Mapping[int, str] | None = None,
 ) -> FixMessage:
-    """An order event (its JSON form) as the OMS's ExecutionReport, under its own ids."""
+    """An order event (its JSON form) as the OMS's ExecutionReport, under its own ids;
+    `echo`: fields of the request it answers (OrdStatusReqID)."""
     fields: dict[int, str] = {
         Tag.ORDER_ID: event.get("order_id") or "NONE",
         Tag.CL_ORD_ID: cl_ord_id,
@@ -192,6 +217,7 @@ def execution_report(
         fields[Tag.ORD_REJ_REASON] = "99"
     if text or event.get("text"):
         fields[Tag.TEXT] = str(text or event.get("text"))
+    fields.update(echo or {})
     return FixMessage(msg_type="8", fields=fields)
 
 
@@ -217,8 +243,16 @@ def refused_order(
         Tag.ORD_REJ_REASON: reason,
         Tag.TEXT: text,
         Tag.TRANSACT_TIME: format_utc_timestamp(datetime.now(UTC)),
+        **status_echo(msg),
     }
     return FixMessage(msg_type="8", fields=fields)
+
+
+def status_echo(msg: FixMessage) -> dict[int, str]:
+    """What an ExecutionReport answering an OrderStatusRequest repeats of it."""
+    if msg.msg_type != "H" or not msg.fields.get(Tag.ORD_STATUS_REQ_ID):
+        return {}
+    return {Tag.ORD_STATUS_REQ_ID: msg.fields[Tag.ORD_STATUS_REQ_ID]}
 
 
 def cancel_reject(

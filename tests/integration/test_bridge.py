@@ -139,6 +139,44 @@ def test_an_order_the_gateway_refuses_comes_back_rejected_with_the_standard_reas
     assert (unknown[39], unknown[103]) == ("8", "5")  # unknown order
 
 
+@pytest.mark.parametrize(
+    ("attribute", "named"),
+    [
+        ({59: "3"}, "TimeInForce (59) = 3 (IOC)"),
+        ({59: "4"}, "TimeInForce (59) = 4 (FOK)"),
+        ({18: "6"}, "ExecInst (18) = 6 (Participate don't initiate)"),
+    ],
+    ids=["IOC", "FOK", "post-only"],
+)
+def test_an_order_attribute_the_venue_cannot_carry_is_refused_not_dropped(
+    bridged: tuple[LocalStack, Oms], attribute: dict[int, str], named: str
+) -> None:
+    """Sent on without it, the order would rest on the book: the OMS is told, not surprised."""
+    stack, oms = bridged
+    order = {11: "ATTR-1", 55: "BTC/USD", 54: "1", 38: "0.5", 60: NOW, 40: "2", 44: "29000"}
+    oms.send("D", {**order, **attribute})
+    refused = oms.report("ATTR-1", "8")
+    assert (refused[39], refused[103]) == ("8", "11")  # unsupported order characteristic
+    assert named in refused[58]
+    with stack.client() as gw:
+        assert gw.request("orders", from_exchange=True)["orders"] == []
+        assert gw.orders(all=True) == []
+    assert not [m for m in oms.seen if m.fields.get(11) == "ATTR-1" and m.fields[150] != "8"]
+
+
+def test_fields_that_cannot_change_the_outcome_are_taken_and_gtc_is_the_venues_own(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    _, oms = bridged
+    order = {11: "GTC-1", 55: "BTC/USD", 54: "1", 38: "0.5", 60: NOW, 40: "2", 44: "29000"}
+    ignorable = {59: "1", 1: "DESK-7", 21: "1", 528: "A", 58: "from the blotter", 15: "USD"}
+    oms.send("D", {**order, **ignorable})
+    order_id = oms.report("GTC-1", "0")[37]
+    oms.send("H", {11: "GTC-1", 55: "BTC/USD", 54: "1"})
+    status = oms.report("GTC-1", "I")
+    assert (status[37], status[39], status[151]) == (order_id, "0", "0.5")  # resting
+
+
 def test_every_execution_report_in_the_oms_session_has_its_own_exec_id(
     bridged: tuple[LocalStack, Oms],
 ) -> None:

@@ -83,7 +83,7 @@ def test_an_order_fills_is_cancelled_and_asked_about_in_plain_fix44(
 
     oms.send("H", [(11, "R-1"), (790, "ask-1"), (55, "BTC/USD"), (54, "1")])
     status = report(oms, "R-1", "I")
-    assert (status[37], status[39], status[14]) == (order_id, "1", "1.2")
+    assert (status[37], status[39], status[14], status[790]) == (order_id, "1", "1.2", "ask-1")
 
     oms.send("F", [(41, "R-1"), (11, "R-1-CXL"), (55, "BTC/USD"), (54, "1"), (60, NOW)])
     assert report(oms, "R-1-CXL", "6")[41] == "R-1"
@@ -171,3 +171,41 @@ def test_bids_and_trades_only_as_asked_in_plain_fix44(raw: tuple[LocalStack, Raw
     assert full.get(262) == "md-w"
     sent = [m for m in oms.received if m.get(262) in ("md-x", "md-w")]
     assert "1" not in {t for m in sent for t in m.all(269)}  # no offers: not asked for
+
+
+@pytest.mark.parametrize(
+    ("attribute", "named"),
+    [
+        ([(59, "3")], "TimeInForce (59) = 3 (IOC)"),
+        ([(59, "4")], "TimeInForce (59) = 4 (FOK)"),
+        ([(18, "1 6")], "ExecInst (18) = 6 (Participate don't initiate)"),
+        ([(110, "0.1")], "MinQty (110) = 0.1"),
+        ([(453, "1"), (448, "CLR"), (447, "D"), (452, "4")], "PartyRole (452) = 4"),
+    ],
+    ids=["IOC", "FOK", "post-only", "MinQty", "clearing-firm"],
+)
+def test_an_attribute_the_venue_cannot_carry_is_refused_in_plain_fix44(
+    raw: tuple[LocalStack, RawOms], attribute: list[tuple[int, str]], named: str
+) -> None:
+    _, oms = raw
+    oms.send("D", order("ATTR-1", "1", "0.5", "29000") + attribute)
+    refused = report(oms, "ATTR-1", "8")
+    assert (refused[39], refused[103], refused[37]) == ("8", "11", "NONE")
+    assert named in refused[58]
+    oms.send("H", [(11, "ATTR-1"), (55, "BTC/USD"), (54, "1")])
+    assert report(oms, "ATTR-1", "I")[103] == "5"  # unknown order: it never went on
+
+
+def test_what_cannot_change_the_outcome_is_taken_and_a_market_ioc_is_the_venues_own(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    _, oms = raw
+    notes = [(1, "ACC-7"), (528, "A"), (529, "1"), (1028, "Y"), (58, "from the blotter")]
+    parties = [(453, "2"), (448, "C-42"), (447, "D"), (452, "3"), (448, "T-9"), (447, "D")]
+    parties.append((452, "11"))
+    oms.send("D", [*order("KEPT-1", "1", "0.5", "29000"), (59, "1"), *notes, *parties])
+    assert report(oms, "KEPT-1", "0")[39] == "0"
+    market = [(t, v) for t, v in order("IOC-1", "1", "0.5") if t != 44]
+    oms.send("D", [*market, (59, "3")])  # fills 0.5 of the 1.2 offered at 30010
+    fill = report(oms, "IOC-1", "F")
+    assert (fill[39], fill[14], fill[31]) == ("2", "0.5", "30010")

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import quickfix as fix
 import structlog
@@ -24,10 +23,10 @@ from fixgw.qf import (
     Inbox,
     keep_store_across_days,
     keep_thread_state,
-    make_settings,
     msg_type_of,
     to_quickfix,
 )
+from fixgw.qflisten import BoundAcceptor
 
 log = structlog.get_logger("fixgw.bridge")
 
@@ -170,11 +169,10 @@ class BridgeAcceptor:
             for oms in config.sessions
         }
         Path(config.store_dir).mkdir(parents=True, exist_ok=True)
-        self._settings = make_settings(
+        self._acceptor = BoundAcceptor(
+            self._app,
             {
                 "ConnectionType": "acceptor",
-                "SocketAcceptHost": config.host,
-                "SocketAcceptPort": config.port,
                 "SocketReuseAddress": "Y",
                 "FileStorePath": config.store_dir,
                 "DataDictionary": str(dictionary),
@@ -182,13 +180,14 @@ class BridgeAcceptor:
                 **ALWAYS_ON,
             },
             {sid: {} for sid in self._ids.values()},
+            config.host,
+            config.port,
+            "bridge.host",
         )
-        self._store = fix.FileStoreFactory(self._settings)
-        self._acceptor: Any = None
 
     def start(self) -> None:
+        """Listening on `bridge.host` only (`BoundAcceptor`); ConfigError if it cannot."""
         keep_store_across_days(Path(self.config.store_dir))
-        self._acceptor = fix.SocketAcceptor(self._app, self._store, self._settings)
         self._acceptor.start()
         log.info("FIX bridge listening", host=self.config.host, port=self.config.port)
 

@@ -164,53 +164,70 @@ def group_trees(dictionary: Path) -> dict[str, dict[int, GroupTree]]:
     """The repeating groups of each message type's body, by count tag, from a QuickFIX data
     dictionary (components expanded)."""
     root = ElementTree.parse(dictionary).getroot()  # noqa: S314 (a configured dictionary)
-    numbers = {f.get("name", ""): int(f.get("number", "0")) for f in root.iterfind("fields/field")}
-    components = {c.get("name", ""): c for c in root.iterfind("components/component")}
+    reader = _GroupReader(
+        {f.get("name", ""): int(f.get("number", "0")) for f in root.iterfind("fields/field")},
+        {c.get("name", ""): c for c in root.iterfind("components/component")},
+    )
+    return {m.get("msgtype", ""): reader.groups_in(m) for m in root.iterfind("messages/message")}
 
-    def children(node: ElementTree.Element) -> Iterable[ElementTree.Element]:
+
+class _GroupReader:
+    def __init__(self, numbers: dict[str, int], components: dict[str, ElementTree.Element]) -> None:
+        self.numbers = numbers
+        self.components = components
+
+    def children(self, node: ElementTree.Element) -> list[ElementTree.Element]:
+        """Fields and groups, a component's in its place."""
+        out: list[ElementTree.Element] = []
         for child in node:
             if child.tag == "component":
-                yield from children(components[child.get("name", "")])
+                out += self.children(self.components[child.get("name", "")])
             else:
-                yield child
+                out.append(child)
+        return out
 
-    def groups_in(node: ElementTree.Element) -> dict[int, GroupTree]:
-        return {numbers[g.get("name", "")]: tree_of(g) for g in children(node) if g.tag == "group"}
+    def groups_in(self, node: ElementTree.Element) -> dict[int, GroupTree]:
+        groups = [c for c in self.children(node) if c.tag == "group"]
+        return {self.numbers[g.get("name", "")]: self.tree_of(g) for g in groups}
 
-    def tree_of(group: ElementTree.Element) -> GroupTree:
-        tags = [numbers[c.get("name", "")] for c in children(group)]
-        return GroupTree(numbers[group.get("name", "")], tags[0], frozenset(tags), groups_in(group))
-
-    return {m.get("msgtype", ""): groups_in(m) for m in root.iterfind("messages/message")}
+    def tree_of(self, group: ElementTree.Element) -> GroupTree:
+        tags = [self.numbers[c.get("name", "")] for c in self.children(group)]
+        count_tag = self.numbers[group.get("name", "")]
+        return GroupTree(count_tag, tags[0], frozenset(tags), self.groups_in(group))
 
 
 def miscounted_group(pairs: list[tuple[int, str]], groups: Mapping[int, GroupTree]) -> int | None:
     """The count tag of the first repeating group whose NumInGroup is not the number of
     entries that follow it (an entry starts at the group's delimiter), or None."""
-
-    def walk(i: int, tree: GroupTree, count: str) -> tuple[int, int | None]:
-        entries = 0
-        while i < len(pairs) and pairs[i][0] in tree.members:
-            tag, value = pairs[i]
-            i += 1
-            entries += tag == tree.delimiter
-            nested = tree.nested.get(tag)
-            if nested is not None:
-                i, wrong = walk(i, nested, value)
-                if wrong is not None:
-                    return i, wrong
-        return i, None if count.isdigit() and int(count) == entries else tree.count_tag
-
     i = 0
     while i < len(pairs):
         tag, value = pairs[i]
         i += 1
         tree = groups.get(tag)
         if tree is not None:
-            i, wrong = walk(i, tree, value)
+            i, wrong = _count_entries(pairs, i, tree, value)
             if wrong is not None:
                 return wrong
     return None
+
+
+def _count_entries(
+    pairs: list[tuple[int, str]], i: int, tree: GroupTree, count: str
+) -> tuple[int, int | None]:
+    """Reads the group's entries from `pairs[i]`; returns where they end, and the count tag
+    of a group (this one or one nested in it) that miscounts."""
+    entries = 0
+    while i < len(pairs) and pairs[i][0] in tree.members:
+        tag, value = pairs[i]
+        i += 1
+        if tag == tree.delimiter:
+            entries += 1
+        nested = tree.nested.get(tag)
+        if nested is not None:
+            i, wrong = _count_entries(pairs, i, nested, value)
+            if wrong is not None:
+                return i, wrong
+    return i, None if count.isdigit() and int(count) == entries else tree.count_tag
 
 
 def describe(raw: str, names: Mapping[int, str]) -> str:

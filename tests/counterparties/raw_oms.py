@@ -1,8 +1,8 @@
 """An OMS we did not write with QuickFIX: a raw FIX 4.4 initiator for the bridge's tests.
 
 Framing and parsing are the `simplefix` library's; sequence numbers, Logon, Heartbeat,
-TestRequest, ResendRequest (answered with a gap fill: it never resends application
-messages), SequenceReset and Logout are handled here, enough to hold a session. It sends
+TestRequest, ResendRequest (application messages resent with PossDupFlag, session messages
+gap-filled), SequenceReset and Logout are handled here, enough to hold a session. It sends
 whatever it is told, malformed messages too (`send_raw`, `garble_checksum`, a wrong
 `seq`).
 
@@ -27,7 +27,15 @@ import simplefix
 from fixgw.config import standard_fix44_dictionary
 
 BEGIN_STRING = "FIX.4.4"
+ADMIN = frozenset("012345A")
 Value = str | int
+
+
+@dataclass(frozen=True)
+class _Sent:
+    msg_type: str
+    body: tuple[tuple[int, Value], ...]
+    sending_time: str
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,8 @@ class RawOms:
         self.invalid: list[tuple[str, str]] = []
         """(message, what FIX44.xml finds wrong with it)."""
         self.sent: list[bytes] = []
+        self._app_sent: dict[int, _Sent] = {}
+        """Application messages by MsgSeqNum, to resend when asked."""
         self.next_out = 1
         self.inbound = _Inbound()
         self.logged_on = False
@@ -179,27 +189,63 @@ class RawOms:
         """Sends `body` in the order given (groups are just their pairs, in order), under the
         next MsgSeqNum unless `seq` says otherwise (which does not move the counter).
         Returns the MsgSeqNum used."""
+        body = tuple(body)
         with self._send_lock:
             used = self.next_out if seq is None else seq
-            message = simplefix.FixMessage()
-            message.append_pair(8, BEGIN_STRING, header=True)
-            message.append_pair(35, msg_type, header=True)
-            message.append_pair(49, self.sender, header=True)
-            message.append_pair(56, self.target, header=True)
-            message.append_pair(34, used, header=True)
-            message.append_utc_timestamp(52, precision=3, header=True)
-            for tag, value in header:
-                message.append_pair(tag, value, header=True)
-            for tag, value in body:
-                message.append_pair(tag, value)
-            raw: bytes = message.encode()
+            now = _utc_now()
+            raw = self._encode(msg_type, used, now, header, body)
             if garble_checksum:
                 good = raw[-4:-1]
                 raw = raw[:-4] + f"{(int(good) + 1) % 256:03d}".encode() + b"\x01"
             if seq is None:
                 self.next_out += 1
+                if msg_type not in ADMIN:
+                    self._app_sent[used] = _Sent(msg_type, body, now)
             self._write(raw)
             return used
+
+    def _encode(
+        self,
+        msg_type: str,
+        seq: int,
+        sending_time: str,
+        header: Iterable[tuple[int, Value]],
+        body: Iterable[tuple[int, Value]],
+    ) -> bytes:
+        message = simplefix.FixMessage()
+        message.append_pair(8, BEGIN_STRING, header=True)
+        message.append_pair(35, msg_type, header=True)
+        message.append_pair(49, self.sender, header=True)
+        message.append_pair(56, self.target, header=True)
+        message.append_pair(34, seq, header=True)
+        message.append_pair(52, sending_time, header=True)
+        for tag, value in header:
+            message.append_pair(tag, value, header=True)
+        for tag, value in body:
+            message.append_pair(tag, value)
+        raw: bytes = message.encode()
+        return raw
+
+    def _resend(self, begin: int, end: int) -> None:
+        """Application messages again as they were, PossDupFlag Y; runs of session messages
+        (and of seqs never sent) as one gap fill each."""
+        with self._send_lock:
+            last = self.next_out - 1 if end == 0 else min(end, self.next_out - 1)
+            seq = begin
+            while seq <= last:
+                sent = self._app_sent.get(seq)
+                if sent is not None:
+                    again = [(43, "Y"), (122, sent.sending_time)]
+                    self._write(self._encode(sent.msg_type, seq, _utc_now(), again, sent.body))
+                    seq += 1
+                    continue
+                gap_end = seq
+                while gap_end <= last and gap_end not in self._app_sent:
+                    gap_end += 1
+                fill = [(123, "Y"), (36, gap_end)]
+                again = [(43, "Y"), (122, _utc_now())]
+                self._write(self._encode("4", seq, _utc_now(), again, fill))
+                seq = gap_end
 
     def send_raw(self, raw: bytes) -> None:
         """Bytes as they are: no header, sequence number or checksum added."""
@@ -293,16 +339,8 @@ class RawOms:
     def _answer_admin(self, msg: Received) -> None:
         if msg.msg_type == "1":  # TestRequest
             self.send("0", [(112, msg[112])])
-        elif msg.msg_type == "2":  # ResendRequest: nothing is resent, all is gap-filled
-            begin = int(msg[7])
-            with self._send_lock:
-                next_out = self.next_out
-            self.send(
-                "4",
-                [(123, "Y"), (36, next_out)],
-                seq=begin,
-                header=[(43, "Y"), (122, _utc_now())],
-            )
+        elif msg.msg_type == "2":
+            self._resend(int(msg[7]), int(msg[16]))
         elif msg.msg_type == "5":
             if self.logged_on and not self._logging_out and not self.closed.is_set():
                 self.send("5", [])

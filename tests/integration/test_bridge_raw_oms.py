@@ -4,6 +4,7 @@ is checked against the stock FIX44.xml at QuickFIX's strictest settings."""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -209,3 +210,86 @@ def test_what_cannot_change_the_outcome_is_taken_and_a_market_ioc_is_the_venues_
     oms.send("D", [*market, (59, "3")])  # fills 0.5 of the 1.2 offered at 30010
     fill = report(oms, "IOC-1", "F")
     assert (fill[39], fill[14], fill[31]) == ("2", "0.5", "30010")
+
+
+@pytest.mark.parametrize(
+    ("fault", "body", "ref_tag", "reason"),
+    [
+        (
+            "missing required tag",
+            [(t, v) for t, v in order("BAD-1", "1", "1") if t != 54],
+            "54",
+            "1",
+        ),
+        ("value not in the enum", [*order("BAD-1", "Z", "1")], "54", "5"),
+        ("malformed value", [*order("BAD-1", "1", "one")], "38", "6"),
+        ("tag without a value", [*order("BAD-1", "1", "1"), (58, "")], "58", "4"),
+    ],
+)
+def test_a_malformed_order_gets_a_session_reject_and_is_not_placed(
+    raw: tuple[LocalStack, RawOms],
+    fault: str,
+    body: list[tuple[int, str]],
+    ref_tag: str,
+    reason: str,
+) -> None:
+    _, oms = raw
+    seq = oms.send("D", body)
+    reject = oms.wait_for(lambda m: m.msg_type == "3" and m.get(45) == str(seq))
+    assert (reject[372], reject[371], reject[373]) == ("D", ref_tag, reason), fault
+    oms.send("H", [(11, "BAD-1"), (55, "BTC/USD"), (54, "1")])
+    assert report(oms, "BAD-1", "I")[103] == "5"  # never placed: an unknown order
+    assert not oms.messages("5"), "the session holds"
+
+
+def test_a_message_with_a_garbled_checksum_is_dropped_then_taken_when_resent(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """QuickFIX drops it unread; the OMS's next message shows the gap, the bridge asks for
+    it (ResendRequest), and the order resent (PossDupFlag) is placed, once."""
+    _, oms = raw
+    garbled = oms.send("D", order("GARBLED-1", "1", "0.1", "29000"), garble_checksum=True)
+    oms.send("H", [(11, "GARBLED-1"), (55, "BTC/USD"), (54, "1")])
+    resend = oms.wait_for(lambda m: m.msg_type == "2")
+    assert resend[7] == str(garbled)
+    new = report(oms, "GARBLED-1", "0")
+    assert new[39] == "0"
+    report(oms, "GARBLED-1", "I")
+    placed = [m for m in oms.messages("8") if m.get(11) == "GARBLED-1" and m.get(150) == "0"]
+    assert len(placed) == 1
+
+
+def test_an_unknown_msg_type_and_an_unsupported_one(raw: tuple[LocalStack, RawOms]) -> None:
+    _, oms = raw
+    seq = oms.send("ZZ", [(58, "what is this")])
+    reject = oms.wait_for(lambda m: m.msg_type == "3" and m.get(45) == str(seq))
+    assert (reject[373], reject[372]) == ("11", "ZZ")  # invalid MsgType
+    oms.send("q", [(11, "MASS-1"), (530, "7"), (60, NOW)])  # OrderMassCancelRequest
+    reject = oms.wait_for(lambda m: m.msg_type == "j")
+    assert (reject[372], reject[380], reject[379]) == ("q", "3", "MASS-1")
+
+
+def test_the_session_holds_on_heartbeats_and_test_requests(make_stack: StackFactory) -> None:
+    port = free_port()
+    stack = make_stack(start=False)
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [{"comp_id": "RAW-HB"}],
+    }
+    stack.start_sim()
+    stack.start_gateway()
+    oms = RawOms(port, "RAW-HB", heartbeat_s=1)
+    oms.start()
+    oms.wait_for(lambda m: m.msg_type == "0", timeout=5)  # the bridge's heartbeat
+    oms.heartbeats_paused = True  # silent: the bridge asks whether the OMS is there
+    test_request = oms.wait_for(lambda m: m.msg_type == "1", timeout=10)
+    answered = oms.wait_for(lambda m: m.msg_type == "0" and m.seq > test_request.seq, timeout=5)
+    assert answered is not None
+    oms.heartbeats_paused = False
+    time.sleep(3)
+    oms.send("H", [(11, "STILL-THERE"), (55, "BTC/USD"), (54, "1")])
+    assert report(oms, "STILL-THERE", "I")[39] == "8"
+    assert not oms.messages("5")
+    oms.logout()
+    oms.check_valid()

@@ -293,3 +293,48 @@ def test_the_session_holds_on_heartbeats_and_test_requests(make_stack: StackFact
     assert not oms.messages("5")
     oms.logout()
     oms.check_valid()
+
+
+@pytest.mark.parametrize(
+    ("extra", "entry_types", "reason"),
+    [
+        ([(266, "N")], ["0", "1"], "7"),  # a book by order: the gateway's is by level
+        ([], ["0", "4"], "8"),  # opening price: not offered
+        ([(263, "0")], ["2"], "4"),  # a snapshot of trades: no history
+        ([(336, "1")], ["0"], "9"),  # a trading session: there are none
+        ([(547, "Y")], ["0"], "C"),  # implicit deletes: the bridge sends them
+    ],
+    ids=["by-order", "opening-price", "trade-snapshot", "session", "implicit-delete"],
+)
+def test_market_data_the_gateway_cannot_give_is_refused_in_plain_fix44(
+    raw: tuple[LocalStack, RawOms],
+    extra: list[tuple[int, str]],
+    entry_types: list[str],
+    reason: str,
+) -> None:
+    _, oms = raw
+    request = {262: "md-no", 263: "1", 264: "0", **dict(extra)}
+    types = [(267, str(len(entry_types))), *((269, t) for t in entry_types)]
+    oms.send("V", [*request.items(), *types, (146, "1"), (55, "BTC/USD")])
+    refused = oms.wait_for(lambda m: m.msg_type == "Y" and m.get(262) == "md-no")
+    assert refused[281] == reason and refused[58]
+    assert not [m for m in oms.received if m.msg_type in ("W", "X")]
+
+
+def test_cancel_and_replace_refusals_say_why_in_plain_fix44(raw: tuple[LocalStack, RawOms]) -> None:
+    _, oms = raw
+    oms.send("D", order("DONE-1", "1", "0.2", "30010"))  # fills against the seeded offer
+    assert report(oms, "DONE-1", "F")[39] == "2"
+    cancel = [(41, "DONE-1"), (11, "DONE-CXL"), (55, "BTC/USD"), (54, "1"), (60, NOW)]
+    oms.send("F", cancel)
+    too_late = oms.wait_for(lambda m: m.msg_type == "9" and m.get(11) == "DONE-CXL")
+    assert (too_late[102], too_late[434], too_late[39]) == ("0", "1", "2")
+    oms.send("F", [(41, "NEVER-1"), (11, "NEVER-CXL"), (55, "BTC/USD"), (54, "1"), (60, NOW)])
+    unknown = oms.wait_for(lambda m: m.msg_type == "9" and m.get(11) == "NEVER-CXL")
+    assert (unknown[102], unknown[37]) == ("1", "NONE")
+    oms.send("D", order("REST-1", "1", "0.2", "29000"))
+    report(oms, "REST-1", "0")
+    replace = [(41, "REST-1"), (11, "REPL-1"), (55, "BTC/USD"), (54, "1"), (60, NOW)]
+    oms.send("G", [*replace, (38, "0.3"), (40, "2"), (44, "29001")])
+    refused = oms.wait_for(lambda m: m.msg_type == "9" and m.get(11) == "REPL-1")
+    assert (refused[434], refused[102], refused[39]) == ("2", "2", "0")

@@ -16,7 +16,7 @@ import structlog
 from fixgw.bridge import translate
 from fixgw.bridge.tables import BUSINESS_REJECT_NOT_AVAILABLE, INCORRECT_NUM_IN_GROUP
 from fixgw.config import BridgeConfig
-from fixgw.fixmsg import FixMessage, GroupTree, group_trees, miscounted_group, pairs_of
+from fixgw.fixmsg import FixMessage, GroupTree, group_trees, miscounted_group, pairs_of, redact
 from fixgw.qf import (
     ALWAYS_ON,
     VALIDATION,
@@ -31,6 +31,8 @@ from fixgw.qflisten import BoundAcceptor
 log = structlog.get_logger("fixgw.bridge")
 
 PASSWORD = 554
+REJECT = "j"
+"""BusinessMessageReject: never answered with one (a Reject, 3, reaches `fromAdmin`)."""
 HANDOVER_TIMEOUT_S = 2.0
 """How long QuickFIX's thread waits for the loop to take an OMS message (it serves every
 OMS session's heartbeats meanwhile). A loop that slow is stalled or stopping."""
@@ -128,6 +130,9 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
                 )
                 fix.Session.sendToTarget(to_quickfix(reject), sessionID)
                 return
+            if self.stopping and msg_type == REJECT:
+                log.warning("OMS reject while shutting down", oms=oms, msg=redact(raw))
+                return  # never a reject of a reject
             if self.stopping:
                 log.warning("OMS message refused: the gateway is shutting down", oms=oms)
                 reject = translate.business_reject(

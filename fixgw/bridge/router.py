@@ -16,7 +16,7 @@ import structlog
 
 from fixgw.api.protocol import CancelOrderRequest, md_topics
 from fixgw.bridge import translate
-from fixgw.bridge.acceptor import BridgeAcceptor, OmsHappening, OmsInbound
+from fixgw.bridge.acceptor import REJECT, BridgeAcceptor, OmsHappening, OmsInbound
 from fixgw.bridge.tables import (
     BUSINESS_REJECT_OTHER,
     BUSINESS_REJECT_UNSUPPORTED,
@@ -118,7 +118,7 @@ class Bridge:
             "G": self._on_replace,
             "H": self._on_status,
             "V": self._on_market_data_request,
-            "j": self._reject_received,
+            REJECT: self._reject_received,
         }
         self.acceptor = BridgeAcceptor(
             config,
@@ -173,7 +173,8 @@ class Bridge:
             handler(oms, msg)
         except Exception:
             log.exception("OMS message failed", oms=oms, msg=redact(msg.raw))
-            self.acceptor.send(oms, self._failed(msg))
+            if msg.msg_type != REJECT:  # never a reject of a reject
+                self.acceptor.send(oms, self._failed(msg))
 
     def _reject_received(self, oms: str, msg: FixMessage) -> None:
         """A Reject (3) or BusinessMessageReject (j) from the OMS is logged and counted, and

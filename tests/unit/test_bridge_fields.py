@@ -3,6 +3,7 @@ and checked against the stock FIX44.xml it stands for; and `translate` applying 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
@@ -285,3 +286,13 @@ def test_the_decisions_issue_19_asked_for(
     table_field = TABLES[msg_type].fields.get(tag)
     assert table_field is not None, "listed, with a reason"
     assert table_field.rule_for(value, dict(_with(context, tag, value))).act is act
+
+
+def test_every_test_the_conformance_page_names_exists() -> None:
+    """docs/conformance-bridge.md names its proofs as `path::test`: none may be stale."""
+    page = (ROOT / "docs" / "conformance-bridge.md").read_text()
+    named = re.findall(r"`((?:unit|integration)/[\w/]+\.py)::(\w+)`", page)
+    assert len(named) > 40
+    for path, test in named:
+        source = (ROOT / "tests" / path).read_text()
+        assert re.search(rf"^def {test}\(", source, re.MULTILINE), f"{path}::{test}"

@@ -72,10 +72,17 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """Also what only this machine can say: that each QuickFIX acceptor's host is one of its
+    addresses (`qflisten`), as `run` and `sim` would find at start."""
+    from fixgw.qflisten import check_listen_host
+
     if args.sim:
-        load_sim_config(args.file)
+        sim = load_sim_config(args.file)
+        check_listen_host(sim.host, "host")
     else:
-        load_gateway_config(args.file)
+        config = load_gateway_config(args.file)
+        if config.bridge is not None:
+            check_listen_host(config.bridge.host, "bridge.host")
     print(f"{args.file}: ok")
     return 0
 

@@ -20,6 +20,7 @@ from fixgw.gateway import Gateway
 from fixgw.ops import notify
 from fixgw.ops.logging import configure as configure_logging
 from fixgw.ops.prometheus import MetricsServer
+from fixgw.qflisten import check_listen_host
 from fixgw.sim.exchange import Simulator
 
 log = structlog.get_logger("fixgw.daemon")
@@ -29,6 +30,8 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     """Run until SIGINT or SIGTERM; then stop taking requests, log out, and return 0."""
     loop = asyncio.get_running_loop()
     secrets = resolve_secrets(config)
+    if config.bridge is not None:  # before anything starts
+        check_listen_host(config.bridge.host, "bridge.host")
     gateway = Gateway(config, secrets, loop)
     api = ApiServer(gateway, secrets.api_token)
     stopping = asyncio.Event()
@@ -108,6 +111,7 @@ def reload(gateway: Gateway, path: Path) -> None:
 
 
 def run_simulator(config: SimConfig) -> NoReturn:
+    check_listen_host(config.host, "host")
     sim = Simulator(config)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

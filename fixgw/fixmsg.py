@@ -84,8 +84,8 @@ class FixMessage:
         return self.groups.get(count_tag, ())
 
 
-def parse(raw: str, group_specs: Mapping[str, Iterable[GroupSpec]] | None = None) -> FixMessage:
-    """Split `tag=value<SOH>...` into a FixMessage; groups are cut out by `group_specs`."""
+def pairs_of(raw: str) -> list[tuple[int, str]]:
+    """`tag=value<SOH>...` as (tag, value) pairs, in order, repeated tags and all."""
     pairs: list[tuple[int, str]] = []
     for part in raw.split(SOH):
         if not part:
@@ -94,6 +94,12 @@ def parse(raw: str, group_specs: Mapping[str, Iterable[GroupSpec]] | None = None
         if not sep or not tag_text.isdigit():
             raise FixParseError(f"not a tag=value pair: {part[:40]!r}")
         pairs.append((int(tag_text), value))
+    return pairs
+
+
+def parse(raw: str, group_specs: Mapping[str, Iterable[GroupSpec]] | None = None) -> FixMessage:
+    """Split `tag=value<SOH>...` into a FixMessage; groups are cut out by `group_specs`."""
+    pairs = pairs_of(raw)
     fields: dict[int, str] = {}
     msg_type = next((v for t, v in pairs if t == MSG_TYPE), None)
     if msg_type is None:
@@ -140,6 +146,88 @@ def field_names(dictionary: Path) -> dict[int, str]:
     return {
         int(f.get("number", "0")): f.get("name", "") for f in ([] if fields is None else fields)
     }
+
+
+@dataclass(frozen=True, slots=True)
+class GroupTree:
+    """A repeating group as a data dictionary defines it, nested groups included."""
+
+    count_tag: int
+    delimiter: int
+    members: frozenset[int]
+    """The tags an entry may hold at its own level (a nested group's count tag, not its
+    members)."""
+    nested: Mapping[int, GroupTree]
+
+
+def group_trees(dictionary: Path) -> dict[str, dict[int, GroupTree]]:
+    """The repeating groups of each message type's body, by count tag, from a QuickFIX data
+    dictionary (components expanded)."""
+    root = ElementTree.parse(dictionary).getroot()  # noqa: S314 (a configured dictionary)
+    reader = _GroupReader(
+        {f.get("name", ""): int(f.get("number", "0")) for f in root.iterfind("fields/field")},
+        {c.get("name", ""): c for c in root.iterfind("components/component")},
+    )
+    return {m.get("msgtype", ""): reader.groups_in(m) for m in root.iterfind("messages/message")}
+
+
+class _GroupReader:
+    def __init__(self, numbers: dict[str, int], components: dict[str, ElementTree.Element]) -> None:
+        self.numbers = numbers
+        self.components = components
+
+    def children(self, node: ElementTree.Element) -> list[ElementTree.Element]:
+        """Fields and groups, a component's in its place."""
+        out: list[ElementTree.Element] = []
+        for child in node:
+            if child.tag == "component":
+                out += self.children(self.components[child.get("name", "")])
+            else:
+                out.append(child)
+        return out
+
+    def groups_in(self, node: ElementTree.Element) -> dict[int, GroupTree]:
+        groups = [c for c in self.children(node) if c.tag == "group"]
+        return {self.numbers[g.get("name", "")]: self.tree_of(g) for g in groups}
+
+    def tree_of(self, group: ElementTree.Element) -> GroupTree:
+        tags = [self.numbers[c.get("name", "")] for c in self.children(group)]
+        count_tag = self.numbers[group.get("name", "")]
+        return GroupTree(count_tag, tags[0], frozenset(tags), self.groups_in(group))
+
+
+def miscounted_group(pairs: list[tuple[int, str]], groups: Mapping[int, GroupTree]) -> int | None:
+    """The count tag of the first repeating group whose NumInGroup is not the number of
+    entries that follow it (an entry starts at the group's delimiter), or None."""
+    i = 0
+    while i < len(pairs):
+        tag, value = pairs[i]
+        i += 1
+        tree = groups.get(tag)
+        if tree is not None:
+            i, wrong = _count_entries(pairs, i, tree, value)
+            if wrong is not None:
+                return wrong
+    return None
+
+
+def _count_entries(
+    pairs: list[tuple[int, str]], i: int, tree: GroupTree, count: str
+) -> tuple[int, int | None]:
+    """Reads the group's entries from `pairs[i]`; returns where they end, and the count tag
+    of a group (this one or one nested in it) that miscounts."""
+    entries = 0
+    while i < len(pairs) and pairs[i][0] in tree.members:
+        tag, value = pairs[i]
+        i += 1
+        if tag == tree.delimiter:
+            entries += 1
+        nested = tree.nested.get(tag)
+        if nested is not None:
+            i, wrong = _count_entries(pairs, i, nested, value)
+            if wrong is not None:
+                return i, wrong
+    return i, None if count.isdigit() and int(count) == entries else tree.count_tag
 
 
 def describe(raw: str, names: Mapping[int, str]) -> str:

@@ -166,7 +166,8 @@ class LocalStack:
             "sim", ["sim", "-c", str(path)], self.root / "sim.log", self._env(), self.python
         )
         self.sim.start()
-        wait_until(lambda: port_open(self.sim_port), 20, "the simulator to listen")
+        host = config["host"]
+        wait_until(lambda: port_open(self.sim_port, host), 20, "the simulator to listen")
 
     def gateway_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {

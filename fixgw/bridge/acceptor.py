@@ -9,29 +9,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import quickfix as fix
 import structlog
 
 from fixgw.bridge import translate
-from fixgw.bridge.tables import BUSINESS_REJECT_NOT_AVAILABLE
+from fixgw.bridge.tables import BUSINESS_REJECT_NOT_AVAILABLE, INCORRECT_NUM_IN_GROUP
 from fixgw.config import BridgeConfig
-from fixgw.fixmsg import FixMessage
+from fixgw.fixmsg import FixMessage, GroupTree, group_trees, miscounted_group, pairs_of, redact
 from fixgw.qf import (
     ALWAYS_ON,
     VALIDATION,
     Inbox,
     keep_store_across_days,
     keep_thread_state,
-    make_settings,
     msg_type_of,
     to_quickfix,
 )
+from fixgw.qflisten import BoundAcceptor
 
 log = structlog.get_logger("fixgw.bridge")
 
 PASSWORD = 554
+REJECT = "j"
+"""BusinessMessageReject: never answered with one (a Reject, 3, reaches `fromAdmin`)."""
 HANDOVER_TIMEOUT_S = 2.0
 """How long QuickFIX's thread waits for the loop to take an OMS message (it serves every
 OMS session's heartbeats meanwhile). A loop that slow is stalled or stopping."""
@@ -41,6 +42,8 @@ class OmsHappening(StrEnum):
     LOGON = "logon"
     LOGOUT = "logout"
     APP = "app"
+    SESSION_REJECT = "session_reject"
+    """A Reject (3) from the OMS: an admin message, so QuickFIX hands it to `fromAdmin`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +55,19 @@ class OmsInbound:
 
 
 class _OmsApplication(fix.Application):  # type: ignore[misc]
-    def __init__(self, passwords: Mapping[str, str], inbox: Inbox[OmsInbound]) -> None:
+    def __init__(
+        self,
+        passwords: Mapping[str, str],
+        inbox: Inbox[OmsInbound],
+        groups: Mapping[str, Mapping[int, GroupTree]],
+    ) -> None:
         super().__init__()
         self._passwords = passwords
         self._inbox = inbox
+        self._groups = groups
+        """Each message type's repeating groups, by the session's dictionary: QuickFIX does
+        not check their counts while it lets fields through that the message does not
+        define (`AllowUnknownMsgFields`), so the bridge does."""
         self.stopping = False
         """Set once at shutdown: OMS messages are then refused here, not handed to a loop
         that is stopping (or gone)."""
@@ -76,7 +88,10 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         keep_thread_state()
         refused = False
         try:
-            if msg_type_of(message) == "A":
+            msg_type = msg_type_of(message)
+            if msg_type == "3":
+                self._put(OmsHappening.SESSION_REJECT, sessionID, message.toString())
+            elif msg_type == "A":
                 oms = sessionID.getTargetCompID().getValue()
                 expected = self._passwords.get(oms)
                 given = message.getField(PASSWORD) if message.isSetField(PASSWORD) else None
@@ -100,16 +115,34 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         keep_thread_state()
         try:
             oms = sessionID.getTargetCompID().getValue()
+            raw = message.toString()
+            msg_type = msg_type_of(message)
+            wrong = miscounted_group(pairs_of(raw), self._groups.get(msg_type, {}))
+            if wrong is not None:
+                log.warning(
+                    "OMS message rejected: a group's NumInGroup is wrong", oms=oms, tag=wrong
+                )
+                reject = translate.session_reject(
+                    translate.parse_oms(raw),
+                    wrong,
+                    INCORRECT_NUM_IN_GROUP,
+                    f"NumInGroup ({wrong}) is not the number of entries in the group",
+                )
+                fix.Session.sendToTarget(to_quickfix(reject), sessionID)
+                return
+            if self.stopping and msg_type == REJECT:
+                log.warning("OMS reject while shutting down", oms=oms, msg=redact(raw))
+                return  # never a reject of a reject
             if self.stopping:
                 log.warning("OMS message refused: the gateway is shutting down", oms=oms)
                 reject = translate.business_reject(
-                    translate.parse_oms(message.toString()),
+                    translate.parse_oms(raw),
                     BUSINESS_REJECT_NOT_AVAILABLE,
                     "gateway shutting down",
                 )
                 fix.Session.sendToTarget(to_quickfix(reject), sessionID)
                 return
-            item = OmsInbound(OmsHappening.APP, oms, message.toString())
+            item = OmsInbound(OmsHappening.APP, oms, raw)
             if not self._inbox.put_and_wait(item, HANDOVER_TIMEOUT_S):
                 log.warning(
                     "the gateway has not taken an OMS message yet; it counts as received",
@@ -135,17 +168,16 @@ class BridgeAcceptor:
         dictionary: Path,
     ) -> None:
         self.config = config
-        self._app = _OmsApplication(passwords, inbox)
+        self._app = _OmsApplication(passwords, inbox, group_trees(dictionary))
         self._ids = {
             oms.comp_id: fix.SessionID("FIX.4.4", config.comp_id, oms.comp_id)
             for oms in config.sessions
         }
         Path(config.store_dir).mkdir(parents=True, exist_ok=True)
-        self._settings = make_settings(
+        self._acceptor = BoundAcceptor(
+            self._app,
             {
                 "ConnectionType": "acceptor",
-                "SocketAcceptHost": config.host,
-                "SocketAcceptPort": config.port,
                 "SocketReuseAddress": "Y",
                 "FileStorePath": config.store_dir,
                 "DataDictionary": str(dictionary),
@@ -153,13 +185,14 @@ class BridgeAcceptor:
                 **ALWAYS_ON,
             },
             {sid: {} for sid in self._ids.values()},
+            config.host,
+            config.port,
+            "bridge.host",
         )
-        self._store = fix.FileStoreFactory(self._settings)
-        self._acceptor: Any = None
 
     def start(self) -> None:
+        """Listening on `bridge.host` only (`BoundAcceptor`); ConfigError if it cannot."""
         keep_store_across_days(Path(self.config.store_dir))
-        self._acceptor = fix.SocketAcceptor(self._app, self._store, self._settings)
         self._acceptor.start()
         log.info("FIX bridge listening", host=self.config.host, port=self.config.port)
 

@@ -14,21 +14,27 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
-from fixgw.api.protocol import CancelOrderRequest
+from fixgw.api.protocol import CancelOrderRequest, md_topics
 from fixgw.bridge import translate
-from fixgw.bridge.acceptor import BridgeAcceptor, OmsHappening, OmsInbound
+from fixgw.bridge.acceptor import REJECT, BridgeAcceptor, OmsHappening, OmsInbound
 from fixgw.bridge.tables import (
     BUSINESS_REJECT_OTHER,
     BUSINESS_REJECT_UNSUPPORTED,
+    CXL_REJ_BROKER_OPTION,
+    CXL_REJ_REASON,
+    CXL_REJ_REASON_OF_ERROR,
+    CXL_REJ_UNKNOWN_ORDER,
     INCREMENTAL,
+    MD_ENTRY_TYPE,
     ORD_REJ_REASON_OF_ERROR,
     OTHER,
 )
 from fixgw.bridge.translate import Refused, Tag
 from fixgw.config import BridgeConfig, standard_fix44_dictionary
-from fixgw.domain import OrderStatus
+from fixgw.domain import CancelRejectReason, Level, MdEntryKind, OrderStatus
 from fixgw.errors import FixgwError
 from fixgw.fixmsg import FixMessage, redact
+from fixgw.marketdata import BOOK, TRADES
 from fixgw.qf import Inbox
 
 if TYPE_CHECKING:
@@ -43,20 +49,45 @@ SKIPPED_EVENTS = frozenset({"order.status", "order.anomaly", "order.cancel_rejec
 are answered as 9, below."""
 
 
+BOOK_KINDS = frozenset({MdEntryKind.BID, MdEntryKind.ASK})
+
+
 @dataclass
 class _MdSubscription:
     oms: str
     md_req_id: str
     symbol: str
     depth: int
+    kinds: frozenset[MdEntryKind] = BOOK_KINDS
+    """What the OMS asked for (NoMDEntryTypes): bids, offers, trades."""
     live: bool = False
     """The first snapshot is in and sent; until then `task` waits for it."""
     task: asyncio.Task[None] | None = None
     incremental: bool = False
     """The OMS asked for incremental refreshes (X) after the first full one (W)."""
     sent: tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]] | None = None
-    """The book as the OMS has it (bids, asks), for an incremental subscription; None
-    until a full refresh of a book that can be trusted has gone out."""
+    """The book as the OMS has it (bids, asks); None until a full refresh of a book that
+    can be trusted has gone out."""
+    trusted: bool = True
+    """False from a stale book until a fresh snapshot."""
+    last_trade: tuple[Decimal, Decimal] | None = None
+    """The last trade (price, size) sent on this subscription, for a full refresh."""
+
+    @property
+    def book(self) -> bool:
+        return bool(self.kinds & BOOK_KINDS)
+
+    @property
+    def trades(self) -> bool:
+        return MdEntryKind.TRADE in self.kinds
+
+    @property
+    def streams(self) -> set[str]:
+        """The gateway's market data it needs: `book`, `trades` or both."""
+        return {s for s, wanted in ((BOOK, self.book), (TRADES, self.trades)) if wanted}
+
+    def wants(self, event_type: str) -> bool:
+        return self.trades if event_type == "md.trade" else self.book
 
 
 class Bridge:
@@ -87,6 +118,7 @@ class Bridge:
             "G": self._on_replace,
             "H": self._on_status,
             "V": self._on_market_data_request,
+            REJECT: self._reject_received,
         }
         self.acceptor = BridgeAcceptor(
             config,
@@ -114,14 +146,16 @@ class Bridge:
                 self.gateway.journal.flush()
             elif item.what is OmsHappening.LOGON:
                 log.info("OMS logged on", oms=item.oms)
+            elif item.what is OmsHappening.SESSION_REJECT:
+                self._reject_received(item.oms, translate.parse_oms(item.raw))
             else:
                 self._oms_gone(item.oms)
         except Exception:
             log.exception("OMS message failed", oms=item.oms, msg=redact(item.raw))
 
     def _on_oms_message(self, oms: str, msg: FixMessage) -> None:
-        """Every OMS message gets an answer: one the bridge does not take, or fails on, a
-        BusinessMessageReject."""
+        """Every OMS message gets an answer, but a reject: one the bridge does not take, or
+        fails on, a BusinessMessageReject."""
         handler = self._handlers.get(msg.msg_type)
         if handler is None:
             log.warning("OMS message not supported", oms=oms, msg_type=msg.msg_type)
@@ -139,7 +173,25 @@ class Bridge:
             handler(oms, msg)
         except Exception:
             log.exception("OMS message failed", oms=oms, msg=redact(msg.raw))
-            self.acceptor.send(oms, self._failed(msg))
+            if msg.msg_type != REJECT:  # never a reject of a reject
+                self.acceptor.send(oms, self._failed(msg))
+
+    def _reject_received(self, oms: str, msg: FixMessage) -> None:
+        """A Reject (3) or BusinessMessageReject (j) from the OMS is logged and counted, and
+        never answered: a reject of a reject would ping-pong for ever with a counterparty
+        that does the same."""
+        f = msg.fields
+        self.gateway.metrics.bridge_rejects_received.labels(oms=oms, msg_type=msg.msg_type).inc()
+        log.warning(
+            "the OMS rejected a message of ours",
+            oms=oms,
+            msg_type=msg.msg_type,
+            ref_seq_num=f.get(Tag.REF_SEQ_NUM),
+            ref_msg_type=f.get(Tag.REF_MSG_TYPE),
+            ref_tag=f.get(Tag.REF_TAG_ID),
+            reason=f.get(Tag.SESSION_REJECT_REASON) or f.get(Tag.BUSINESS_REJECT_REASON),
+            text=f.get(Tag.TEXT),
+        )
 
     @staticmethod
     def _failed(msg: FixMessage) -> FixMessage:
@@ -186,7 +238,7 @@ class Bridge:
         try:
             request = translate.cancel_request(msg, self.prefixes[oms])
         except Refused as exc:
-            self.acceptor.send(oms, translate.cancel_reject(msg, exc.text))
+            self.acceptor.send(oms, translate.cancel_reject(msg, exc.text, reason=exc.reason))
             return
         cancel_id = request.cancel_cl_ord_id or ""
         if translate.possibly_resent(msg) and self.gateway.tracker.in_use(cancel_id):
@@ -214,6 +266,7 @@ class Bridge:
                     f"{exc.code}: {exc.message}",
                     order.order_id if order else None,
                     order.shown_status if order else None,
+                    reason=CXL_REJ_REASON_OF_ERROR.get(exc.code, OTHER),
                 ),
             )
 
@@ -229,6 +282,7 @@ class Bridge:
                 order.order_id if order else None,
                 order.shown_status if order else None,
                 response_to="2",
+                reason=CXL_REJ_BROKER_OPTION if order else CXL_REJ_UNKNOWN_ORDER,
             ),
         )
 
@@ -248,14 +302,25 @@ class Bridge:
         except FixgwError as exc:
             self.acceptor.send(oms, self._refused(msg, exc, exec_type="I"))
             return
-        self._send_status(oms, msg.fields.get(Tag.CL_ORD_ID, ""), answer)
+        self._send_status(
+            oms, msg.fields.get(Tag.CL_ORD_ID, ""), answer, translate.status_echo(msg)
+        )
 
-    def _send_status(self, oms: str, cl_ord_id: str, order: Mapping[str, Any]) -> None:
+    def _send_status(
+        self,
+        oms: str,
+        cl_ord_id: str,
+        order: Mapping[str, Any],
+        echo: Mapping[int, str] | None = None,
+    ) -> None:
         """ExecType I: where the order stands, under the OMS's ClOrdID."""
         self.acceptor.send(
             oms,
             translate.execution_report(
-                {**order, "type": "order.status"}, cl_ord_id, exec_id=self._exec_id("status")
+                {**order, "type": "order.status"},
+                cl_ord_id,
+                exec_id=self._exec_id("status"),
+                echo=echo,
             ),
         )
 
@@ -274,10 +339,25 @@ class Bridge:
             if sub is not None:
                 self._release_book(sub)
             return
+        refusals = translate.screen(msg)  # fields.MARKET_DATA_REQUEST
+        if refusals:
+            text = "; ".join(r.text for r in refusals)
+            self.acceptor.send(
+                oms, translate.market_data_reject(md_req_id, text, refusals[0].reason)
+            )
+            return
         if (oms, md_req_id) in self._md:
             self.acceptor.send(
                 oms, translate.market_data_reject(md_req_id, "MDReqID already in use", "1")
             )
+            return
+        kinds = frozenset(  # the field table lets only the codes of MD_ENTRY_TYPE through
+            MD_ENTRY_TYPE.decode(e.get(Tag.MD_ENTRY_TYPE, ""))
+            for e in msg.groups.get(Tag.NO_MD_ENTRY_TYPES, ())
+        )
+        if not kinds:
+            text = "NoMDEntryTypes (267): name at least one of 0 (bid), 1 (offer), 2 (trade)"
+            self.acceptor.send(oms, translate.market_data_reject(md_req_id, text, "8"))
             return
         symbols = [e[Tag.SYMBOL] for e in msg.groups.get(Tag.NO_RELATED_SYM, ())]
         if len(symbols) != 1:
@@ -291,7 +371,7 @@ class Bridge:
                 oms, translate.market_data_reject(md_req_id, "MarketDepth must be 0 or more", "5")
             )
             return
-        sub = _MdSubscription(oms, md_req_id, symbols[0], depth)
+        sub = _MdSubscription(oms, md_req_id, symbols[0], depth, kinds)
         sub.incremental = kind == "1" and msg.fields.get(Tag.MD_UPDATE_TYPE) == INCREMENTAL
         # Known while it waits for the first snapshot, so that an unsubscribe or a logout
         # then ends the wait (and the hold) instead of being lost.
@@ -303,7 +383,7 @@ class Bridge:
         try:
             md.validate(sub.symbol, 0)
             await md.subscribe(
-                _holder(sub), sub.symbol, {"book"}, self.gateway.config.api.request_timeout_s
+                _holder(sub), sub.symbol, sub.streams, self.gateway.config.api.request_timeout_s
             )
         except FixgwError as exc:
             self._forget(sub)
@@ -315,10 +395,10 @@ class Bridge:
         self._send_book(sub)
         if subscribe:
             sub.live = True
-            self.gateway.bus.subscribe(self, [f"md:{sub.symbol}"])
+            self.gateway.bus.subscribe(self, md_topics(sub.symbol, sub.streams))
         else:
             self._forget(sub)
-            md.unsubscribe(_holder(sub), sub.symbol, {"book"})
+            md.unsubscribe(_holder(sub), sub.symbol, sub.streams)
 
     def _forget(self, sub: _MdSubscription) -> None:
         """Out of `_md`, unless the OMS has since used its MDReqID for another request."""
@@ -326,25 +406,55 @@ class Bridge:
         if self._md.get(key) is sub:
             del self._md[key]
 
+    def _levels(self, sub: _MdSubscription) -> tuple[list[Level], list[Level]]:
+        """The sides of the book the OMS asked for, as far as it can be trusted."""
+        if not (sub.book and sub.trusted):
+            return [], []
+        bids, asks = self.gateway.market_data.books[sub.symbol].levels(sub.depth)
+        return (
+            bids if MdEntryKind.BID in sub.kinds else [],
+            asks if MdEntryKind.ASK in sub.kinds else [],
+        )
+
     def _send_book(self, sub: _MdSubscription) -> None:
         """A full refresh (W); to an incremental subscription that has had one, what
         changed in the levels it sees (X), if anything did."""
-        bids, asks = self.gateway.market_data.books[sub.symbol].levels(sub.depth)
-        now = (dict(bids), dict(asks)) if sub.incremental else None
+        sub.trusted = True
+        bids, asks = self._levels(sub)
+        now = (dict(bids), dict(asks))
         message: FixMessage | None
-        if sub.sent is not None and now is not None:
+        if sub.sent is None:
+            message = self._full_refresh(sub, bids, asks)
+        elif sub.incremental:
             message = translate.book_changes(sub.md_req_id, sub.symbol, sub.sent, now)
-        else:
-            message = translate.book_snapshot(sub.md_req_id, sub.symbol, bids, asks, sub.depth)
+        else:  # a full refresh only if what the OMS sees changed (not a side it did not ask for)
+            message = None if now == sub.sent else self._full_refresh(sub, bids, asks)
         sub.sent = now
         if message is not None:
             self.acceptor.send(sub.oms, message)
+
+    def _full_refresh(
+        self, sub: _MdSubscription, bids: list[Level], asks: list[Level]
+    ) -> FixMessage:
+        trade = sub.last_trade if sub.trades else None
+        return translate.book_snapshot(sub.md_req_id, sub.symbol, bids, asks, sub.depth, trade)
+
+    def _send_trade(self, sub: _MdSubscription, event: Mapping[str, Any]) -> None:
+        """An incremental subscription gets the trade as a new entry (X); a full one, a
+        full refresh with it as the last trade."""
+        sub.last_trade = (Decimal(event["price"]), Decimal(event["size"]))
+        if sub.incremental:
+            message = translate.trade_entry(sub.md_req_id, sub.symbol, *sub.last_trade)
+        else:
+            message = self._full_refresh(sub, *self._levels(sub))
+        self.acceptor.send(sub.oms, message)
 
     def _send_unavailable(self, sub: _MdSubscription) -> None:
         """A book that cannot be trusted goes out as an empty one: FIX 4.4 has no way to
         pause a subscription, and a MarketDataRequestReject would end it. The next book
         goes out whole (W) to an incremental subscription too."""
         sub.sent = None
+        sub.trusted = False
         self.acceptor.send(
             sub.oms, translate.book_snapshot(sub.md_req_id, sub.symbol, [], [], sub.depth)
         )
@@ -356,9 +466,14 @@ class Bridge:
             if sub.task is not None:
                 sub.task.cancel()
             return
-        self.gateway.market_data.unsubscribe(_holder(sub), sub.symbol, {"book"})
-        if not any(s.symbol == sub.symbol and s.live for s in self._md.values()):
-            self.gateway.bus.unsubscribe(self, [f"md:{sub.symbol}"])
+        self.gateway.market_data.unsubscribe(_holder(sub), sub.symbol, sub.streams)
+        still = {
+            stream
+            for s in self._md.values()
+            if s.symbol == sub.symbol and s.live
+            for stream in s.streams
+        }
+        self.gateway.bus.unsubscribe(self, md_topics(sub.symbol, sub.streams - still))
 
     def _oms_gone(self, oms: str) -> None:
         log.info("OMS logged out", oms=oms)
@@ -413,10 +528,15 @@ class Bridge:
 
     def _market_data(self, kind: str, event: dict[str, Any]) -> None:
         """A stale book goes out empty until a fresh snapshot; a refused stream ends the
-        OMS's subscription with a MarketDataRequestReject (Y)."""
+        OMS's subscription with a MarketDataRequestReject (Y) (the event does not say which
+        stream of the symbol was refused: every subscription to it ends)."""
         subs = [s for s in self._md.values() if s.live and s.symbol == event.get("symbol")]
         for sub in subs:
-            if kind == "md.stale":
+            if kind != "md.rejected" and not sub.wants(kind):
+                continue
+            if kind == "md.trade":
+                self._send_trade(sub, event)
+            elif kind == "md.stale":
                 self._send_unavailable(sub)
             elif kind == "md.rejected":
                 del self._md[(sub.oms, sub.md_req_id)]
@@ -473,7 +593,10 @@ class Bridge:
             del self._cancel_of_order[event["cl_ord_id"]]
         status = OrderStatus(event["status"]) if event.get("status") else None
         text = event.get("text") or str(event["reason"])
-        self._send_cancel_reject(oms, cancel_id, owner[1], text, event.get("order_id"), status)
+        reason = CXL_REJ_REASON.encode(CancelRejectReason(event["reason"]))
+        self._send_cancel_reject(
+            oms, cancel_id, owner[1], text, event.get("order_id"), status, reason
+        )
 
     def _cancel_lost(self, event: dict[str, Any]) -> None:
         """Reconciliation found the order open after its cancel was lost on the way to the
@@ -486,7 +609,7 @@ class Bridge:
             return
         text = "the cancel did not reach the exchange; the order is still open"
         self._send_cancel_reject(
-            owner[0], cancel_id, owner[1], text, order.order_id, order.shown_status
+            owner[0], cancel_id, owner[1], text, order.order_id, order.shown_status, OTHER
         )
 
     def _send_cancel_reject(
@@ -497,11 +620,14 @@ class Bridge:
         text: str,
         order_id: str | None,
         status: OrderStatus | None,
+        reason: str,
     ) -> None:
         message = FixMessage(
             msg_type="F", fields={Tag.CL_ORD_ID: cancel_id, Tag.ORIG_CL_ORD_ID: oms_cl_ord_id}
         )
-        self.acceptor.send(oms, translate.cancel_reject(message, text, order_id, status))
+        self.acceptor.send(
+            oms, translate.cancel_reject(message, text, order_id, status, reason=reason)
+        )
 
 
 def _holder(sub: _MdSubscription) -> str:

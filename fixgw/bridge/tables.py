@@ -10,7 +10,14 @@ from collections.abc import Mapping
 
 from fixgw.api.protocol import ErrorCode
 from fixgw.codetable import CodeTable
-from fixgw.domain import LevelAction, MdEntryKind, OrderStatus, OrderType, Side
+from fixgw.domain import (
+    CancelRejectReason,
+    LevelAction,
+    MdEntryKind,
+    OrderStatus,
+    OrderType,
+    Side,
+)
 
 SIDE = CodeTable(54, "Side", {"1": Side.BUY, "2": Side.SELL})
 
@@ -57,11 +64,38 @@ ORD_REJ_REASON_OF_ERROR: Mapping[str, str] = {
 """OrdRejReason (103) of a request the gateway refused, by the gateway's error code; the
 rest are 99 (other). The code and the reason are in Text either way."""
 
+CXL_REJ_REASON = CodeTable(
+    102,
+    "CxlRejReason",
+    {
+        "0": CancelRejectReason.TOO_LATE_TO_CANCEL,
+        "1": CancelRejectReason.UNKNOWN_ORDER,
+        "3": CancelRejectReason.ALREADY_PENDING,
+        "99": CancelRejectReason.OTHER,
+    },
+)
+"""CxlRejReason (102) of a cancel the exchange refused, by the domain's reason."""
+
+CXL_REJ_REASON_OF_ERROR: Mapping[str, str] = {
+    ErrorCode.ORDER_CLOSED: "0",  # too late to cancel: filled, canceled or rejected already
+    ErrorCode.UNKNOWN_ORDER: "1",
+    ErrorCode.DUPLICATE_CL_ORD_ID: "6",  # the cancel's own ClOrdID is in use
+}
+"""CxlRejReason (102) of a cancel the gateway refused, by its error code; the rest are 99
+(other). The code and the reason are in Text either way."""
+
+CXL_REJ_UNKNOWN_ORDER = "1"
+CXL_REJ_BROKER_OPTION = "2"
+"""A replace: the exchange has none (CxlRejReason 2, broker or exchange option)."""
+
 BUSINESS_REJECT_OTHER = "0"
 BUSINESS_REJECT_UNSUPPORTED = "3"
 BUSINESS_REJECT_NOT_AVAILABLE = "4"
 """BusinessRejectReason (380): 0 other, 3 unsupported message type, 4 application not
 available."""
+
+INCORRECT_NUM_IN_GROUP = "16"
+"""SessionRejectReason (373) 16: a repeating group's NumInGroup is not its number of entries."""
 
 MD_ENTRY_TYPE = CodeTable(
     269, "MDEntryType", {"0": MdEntryKind.BID, "1": MdEntryKind.ASK, "2": MdEntryKind.TRADE}
@@ -76,4 +110,4 @@ MD_UPDATE_ACTION = CodeTable(
 INCREMENTAL = "1"
 """MDUpdateType (265) 1: the OMS asks for incremental refreshes (X); 0 or none, full (W)."""
 
-ALL_TABLES = (SIDE, ORD_TYPE, ORD_STATUS, MD_ENTRY_TYPE, MD_UPDATE_ACTION)
+ALL_TABLES = (SIDE, ORD_TYPE, ORD_STATUS, CXL_REJ_REASON, MD_ENTRY_TYPE, MD_UPDATE_ACTION)

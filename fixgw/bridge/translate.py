@@ -14,7 +14,9 @@ from typing import Any
 import msgspec
 
 from fixgw.api.protocol import CancelOrderRequest, NewOrder, OrderStatusRequest
+from fixgw.bridge import fields as field_rules
 from fixgw.bridge.tables import (
+    CXL_REJ_UNKNOWN_ORDER,
     EXEC_TYPE_OF_EVENT,
     MD_ENTRY_TYPE,
     MD_UPDATE_ACTION,
@@ -26,7 +28,7 @@ from fixgw.bridge.tables import (
 )
 from fixgw.domain import LevelAction, MdEntryKind, OrderStatus, OrderType, Side
 from fixgw.errors import UnknownCode
-from fixgw.fixmsg import FixMessage, GroupSpec, format_utc_timestamp, parse
+from fixgw.fixmsg import FixMessage, GroupSpec, format_utc_timestamp, pairs_of, parse
 
 
 class Tag:
@@ -64,11 +66,14 @@ class Tag:
     NO_RELATED_SYM = 146
     NO_MD_ENTRY_TYPES = 267
     CXL_REJ_RESPONSE_TO = 434
+    ORD_STATUS_REQ_ID = 790
     MSG_SEQ_NUM = 34
     POSS_DUP_FLAG = 43
     REF_SEQ_NUM = 45
     POSS_RESEND = 97
+    REF_TAG_ID = 371
     REF_MSG_TYPE = 372
+    SESSION_REJECT_REASON = 373
     BUSINESS_REJECT_REF_ID = 379
     BUSINESS_REJECT_REASON = 380
 
@@ -107,6 +112,21 @@ def _fix_decimal(value: Any) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def screen(msg: FixMessage) -> list[field_rules.Refusal]:
+    """The fields of an OMS message that the bridge's field table (`fields.TABLES`) refuses."""
+    table = field_rules.TABLES.get(msg.msg_type)
+    if table is None:
+        return []
+    pairs = pairs_of(msg.raw) if msg.raw else list(msg.fields.items())
+    return field_rules.screen(table, pairs)
+
+
+def _refuse_fields(msg: FixMessage, default_reason: str = OTHER) -> None:
+    refusals = screen(msg)
+    if refusals:
+        raise Refused("; ".join(r.text for r in refusals), refusals[0].reason or default_reason)
+
+
 def _required(msg: FixMessage, tag: int, name: str) -> str:
     value = msg.fields.get(tag)
     if not value:
@@ -115,7 +135,10 @@ def _required(msg: FixMessage, tag: int, name: str) -> str:
 
 
 def new_order(msg: FixMessage, prefix: str) -> NewOrder:
+    """Raises Refused for a field the venue cannot carry (`fields.NEW_ORDER`), with
+    OrdRejReason 11 and Text naming each such field and value."""
     f = msg.fields
+    _refuse_fields(msg, UNSUPPORTED_ORDER)
     try:
         side = SIDE.decode(_required(msg, Tag.SIDE, "Side"))
         order_type = ORD_TYPE.decode(_required(msg, Tag.ORD_TYPE, "OrdType"))
@@ -138,6 +161,7 @@ def new_order(msg: FixMessage, prefix: str) -> NewOrder:
 
 
 def cancel_request(msg: FixMessage, prefix: str) -> CancelOrderRequest:
+    _refuse_fields(msg)
     try:
         return msgspec.convert(
             {
@@ -146,11 +170,12 @@ def cancel_request(msg: FixMessage, prefix: str) -> CancelOrderRequest:
             },
             CancelOrderRequest,
         )
-    except msgspec.ValidationError as exc:
-        raise Refused(str(exc)) from None
+    except msgspec.ValidationError as exc:  # no id of an order can be such
+        raise Refused(str(exc), CXL_REJ_UNKNOWN_ORDER) from None
 
 
 def status_request(msg: FixMessage, prefix: str) -> OrderStatusRequest:
+    _refuse_fields(msg)
     return OrderStatusRequest(cl_ord_id=prefix + _required(msg, Tag.CL_ORD_ID, "ClOrdID"))
 
 
@@ -160,8 +185,10 @@ def execution_report(
     orig_cl_ord_id: str | None = None,
     exec_id: str | None = None,
     text: str | None = None,
+    echo: Mapping[int, str] | None = None,
 ) -> FixMessage:
-    """An order event (its JSON form) as the OMS's ExecutionReport, under its own ids."""
+    """An order event (its JSON form) as the OMS's ExecutionReport, under its own ids;
+    `echo`: fields of the request it answers (OrdStatusReqID)."""
     fields: dict[int, str] = {
         Tag.ORDER_ID: event.get("order_id") or "NONE",
         Tag.CL_ORD_ID: cl_ord_id,
@@ -190,6 +217,7 @@ def execution_report(
         fields[Tag.ORD_REJ_REASON] = "99"
     if text or event.get("text"):
         fields[Tag.TEXT] = str(text or event.get("text"))
+    fields.update(echo or {})
     return FixMessage(msg_type="8", fields=fields)
 
 
@@ -215,8 +243,16 @@ def refused_order(
         Tag.ORD_REJ_REASON: reason,
         Tag.TEXT: text,
         Tag.TRANSACT_TIME: format_utc_timestamp(datetime.now(UTC)),
+        **status_echo(msg),
     }
     return FixMessage(msg_type="8", fields=fields)
+
+
+def status_echo(msg: FixMessage) -> dict[int, str]:
+    """What an ExecutionReport answering an OrderStatusRequest repeats of it."""
+    if msg.msg_type != "H" or not msg.fields.get(Tag.ORD_STATUS_REQ_ID):
+        return {}
+    return {Tag.ORD_STATUS_REQ_ID: msg.fields[Tag.ORD_STATUS_REQ_ID]}
 
 
 def cancel_reject(
@@ -225,8 +261,10 @@ def cancel_reject(
     order_id: str | None = None,
     status: OrderStatus | None = None,
     response_to: str = "1",
+    reason: str = OTHER,
 ) -> FixMessage:
-    """OrderCancelReject (9) for an OMS's cancel (`response_to` 1) or replace (2)."""
+    """OrderCancelReject (9) for an OMS's cancel (`response_to` 1) or replace (2), with
+    `reason` as CxlRejReason (102)."""
     f = msg.fields
     return FixMessage(
         msg_type="9",
@@ -236,7 +274,7 @@ def cancel_reject(
             Tag.ORIG_CL_ORD_ID: f.get(Tag.ORIG_CL_ORD_ID, "NONE"),
             Tag.ORD_STATUS: ORD_STATUS.encode(status) if status else "8",
             Tag.CXL_REJ_RESPONSE_TO: response_to,
-            Tag.CXL_REJ_REASON: "99" if order_id else "1",
+            Tag.CXL_REJ_REASON: reason,
             Tag.TEXT: text,
         },
     )
@@ -247,9 +285,15 @@ Levels = Mapping[Decimal, Decimal]
 
 
 def book_snapshot(
-    md_req_id: str, symbol: str, bids: list[Any], asks: list[Any], depth: int
+    md_req_id: str,
+    symbol: str,
+    bids: list[Any],
+    asks: list[Any],
+    depth: int,
+    trade: tuple[Decimal, Decimal] | None = None,
 ) -> FixMessage:
-    """MarketDataSnapshotFullRefresh (W) of the gateway's book, `depth` levels (0: all)."""
+    """MarketDataSnapshotFullRefresh (W) of the gateway's book, `depth` levels (0: all), and
+    the last `trade` (price, size) if there is one to give."""
     entries: list[dict[int, str]] = []
     for kind, levels in ((MdEntryKind.BID, bids), (MdEntryKind.ASK, asks)):
         for price, size in levels[: depth or None]:
@@ -260,10 +304,26 @@ def book_snapshot(
                     Tag.MD_ENTRY_SIZE: _fix_decimal(size),
                 }
             )
+    if trade is not None:
+        entries.append(
+            {
+                Tag.MD_ENTRY_TYPE: MD_ENTRY_TYPE.encode(MdEntryKind.TRADE),
+                Tag.MD_ENTRY_PX: _fix_decimal(trade[0]),
+                Tag.MD_ENTRY_SIZE: _fix_decimal(trade[1]),
+            }
+        )
     return FixMessage(
         msg_type="W",
         fields={Tag.MD_REQ_ID: md_req_id, Tag.SYMBOL: symbol},
         groups={Tag.NO_MD_ENTRIES: tuple(entries)},
+    )
+
+
+def trade_entry(md_req_id: str, symbol: str, price: Decimal, size: Decimal) -> FixMessage:
+    """MarketDataIncrementalRefresh (X) with one trade: a new entry of type 2."""
+    entry = _level_entry(LevelAction.NEW, MdEntryKind.TRADE, symbol, price, size)
+    return FixMessage(
+        msg_type="X", fields={Tag.MD_REQ_ID: md_req_id}, groups={Tag.NO_MD_ENTRIES: (entry,)}
     )
 
 
@@ -329,6 +389,21 @@ def business_reject(msg: FixMessage, reason: str, text: str) -> FixMessage:
     if msg.fields.get(Tag.CL_ORD_ID):
         fields[Tag.BUSINESS_REJECT_REF_ID] = msg.fields[Tag.CL_ORD_ID]
     return FixMessage(msg_type="j", fields=fields)
+
+
+def session_reject(msg: FixMessage, ref_tag: int, reason: str, text: str) -> FixMessage:
+    """Reject (3): the OMS's message broke the session's rules and is not acted on;
+    `reason` is SessionRejectReason (373), `ref_tag` the tag at fault."""
+    return FixMessage(
+        msg_type="3",
+        fields={
+            Tag.REF_SEQ_NUM: msg.fields.get(Tag.MSG_SEQ_NUM, "0"),
+            Tag.REF_TAG_ID: str(ref_tag),
+            Tag.REF_MSG_TYPE: msg.msg_type,
+            Tag.SESSION_REJECT_REASON: reason,
+            Tag.TEXT: text,
+        },
+    )
 
 
 def _when(event: Mapping[str, Any]) -> datetime:

@@ -54,6 +54,12 @@ class Metrics:
         self.rejects = Counter(
             "fixgw_rejects_total", "Rejects from the exchange, by reason", ["reason"], registry=r
         )
+        self.bridge_rejects_received = Counter(
+            "fixgw_bridge_rejects_received_total",
+            "Session (3) and business (j) rejects from OMS sessions on the bridge, never answered",
+            ["oms", "msg_type"],
+            registry=r,
+        )
         self.risk_rejects = Counter(
             "fixgw_risk_rejects_total",
             "Orders refused by a risk limit, by limit",

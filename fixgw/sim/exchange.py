@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
 
 import quickfix as fix
 import structlog
@@ -34,11 +33,11 @@ from fixgw.qf import (
     VALIDATION,
     keep_store_across_days,
     keep_thread_state,
-    make_settings,
     msg_type_of,
     session_id,
     to_quickfix,
 )
+from fixgw.qflisten import BoundAcceptor
 from fixgw.sim.accounts import Ledger
 from fixgw.sim.marketdata import MarketDataPublisher
 from fixgw.sim.matching import Fill, MatchingEngine, SimOrder
@@ -597,11 +596,10 @@ class Simulator:
                 Endpoint(accept_host, accept_port),
                 name="simulator",
             )
-        self._settings = make_settings(
+        self._acceptor = BoundAcceptor(
+            self.app,
             {
                 "ConnectionType": "acceptor",
-                "SocketAcceptHost": accept_host,
-                "SocketAcceptPort": accept_port,
                 "SocketReuseAddress": "Y",
                 "FileStorePath": config.store_dir,
                 "DataDictionary": dictionary,
@@ -609,13 +607,15 @@ class Simulator:
                 **ALWAYS_ON,
             },
             {sid: {} for sid in self._session_ids},
+            accept_host,
+            accept_port,
+            "host",
         )
-        self._store = fix.FileStoreFactory(self._settings)
-        self._acceptor: Any = None
 
     def start(self) -> None:
+        """QuickFIX listens on `host` only (`BoundAcceptor`), or behind TLS on loopback only;
+        ConfigError if it cannot."""
         keep_store_across_days(Path(self.config.store_dir))
-        self._acceptor = fix.SocketAcceptor(self.app, self._store, self._settings)
         self._acceptor.start()
         if self.tls_pipe is not None:
             self.tls_pipe.start()

@@ -92,7 +92,7 @@ def test_cancel_replace_and_status_requests(bridged: tuple[LocalStack, Oms]) -> 
 
     oms.send("G", {41: "REST-1", 11: "REPL-1", 55: "BTC/USD", 54: "1", 60: NOW, 38: "1", 40: "2"})
     reject = oms.wait_for(lambda m: m.msg_type == "9" and m.fields[11] == "REPL-1").fields
-    assert (reject[434], reject[41], reject[37]) == ("2", "REST-1", order_id)
+    assert (reject[434], reject[41], reject[37], reject[102]) == ("2", "REST-1", order_id, "2")
     assert "cannot replace" in reject[58]
 
     oms.send("F", {41: "REST-1", 11: "CXL-1", 55: "BTC/USD", 54: "1", 60: NOW, 38: "0.5"})
@@ -102,7 +102,23 @@ def test_cancel_replace_and_status_requests(bridged: tuple[LocalStack, Oms]) -> 
 
     oms.send("F", {41: "REST-1", 11: "CXL-2", 55: "BTC/USD", 54: "1", 60: NOW, 38: "0.5"})
     too_late = oms.wait_for(lambda m: m.msg_type == "9" and m.fields[11] == "CXL-2").fields
-    assert too_late[434] == "1" and too_late[39] == "4"
+    assert (too_late[434], too_late[39], too_late[102]) == ("1", "4", "0")
+
+
+def test_a_cancel_reject_says_too_late_or_unknown_order_in_cxl_rej_reason(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    """FIX's CxlRejReason: 0 too late to cancel (the order is filled or canceled), 1 unknown
+    order; 99 (other) only when neither is the reason."""
+    _, oms = bridged
+    new_order(oms, "DONE-1", "1", "0.5", "30010")  # fills against the seeded ask
+    assert oms.report("DONE-1", "F")[39] == "2"
+    oms.send("F", {41: "DONE-1", 11: "DONE-CXL", 55: "BTC/USD", 54: "1", 60: NOW})
+    too_late = oms.wait_for(lambda m: m.msg_type == "9" and m.fields[11] == "DONE-CXL").fields
+    assert (too_late[102], too_late[39], too_late[434]) == ("0", "2", "1")
+    oms.send("F", {41: "NEVER-PLACED", 11: "NEVER-CXL", 55: "BTC/USD", 54: "1", 60: NOW})
+    unknown = oms.wait_for(lambda m: m.msg_type == "9" and m.fields[11] == "NEVER-CXL").fields
+    assert (unknown[102], unknown[37]) == ("1", "NONE")
 
 
 def test_an_order_the_gateway_refuses_comes_back_rejected_with_the_standard_reason(
@@ -121,6 +137,44 @@ def test_an_order_the_gateway_refuses_comes_back_rejected_with_the_standard_reas
     oms.send("H", {11: "NEVER-SENT", 55: "BTC/USD", 54: "1"})
     unknown = oms.report("NEVER-SENT", "I")
     assert (unknown[39], unknown[103]) == ("8", "5")  # unknown order
+
+
+@pytest.mark.parametrize(
+    ("attribute", "named"),
+    [
+        ({59: "3"}, "TimeInForce (59) = 3 (IOC)"),
+        ({59: "4"}, "TimeInForce (59) = 4 (FOK)"),
+        ({18: "6"}, "ExecInst (18) = 6 (Participate don't initiate)"),
+    ],
+    ids=["IOC", "FOK", "post-only"],
+)
+def test_an_order_attribute_the_venue_cannot_carry_is_refused_not_dropped(
+    bridged: tuple[LocalStack, Oms], attribute: dict[int, str], named: str
+) -> None:
+    """Sent on without it, the order would rest on the book: the OMS is told, not surprised."""
+    stack, oms = bridged
+    order = {11: "ATTR-1", 55: "BTC/USD", 54: "1", 38: "0.5", 60: NOW, 40: "2", 44: "29000"}
+    oms.send("D", {**order, **attribute})
+    refused = oms.report("ATTR-1", "8")
+    assert (refused[39], refused[103]) == ("8", "11")  # unsupported order characteristic
+    assert named in refused[58]
+    with stack.client() as gw:
+        assert gw.request("orders", from_exchange=True)["orders"] == []
+        assert gw.orders(all=True) == []
+    assert not [m for m in oms.seen if m.fields.get(11) == "ATTR-1" and m.fields[150] != "8"]
+
+
+def test_fields_that_cannot_change_the_outcome_are_taken_and_gtc_is_the_venues_own(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    _, oms = bridged
+    order = {11: "GTC-1", 55: "BTC/USD", 54: "1", 38: "0.5", 60: NOW, 40: "2", 44: "29000"}
+    ignorable = {59: "1", 1: "DESK-7", 21: "1", 528: "A", 58: "from the blotter", 15: "USD"}
+    oms.send("D", {**order, **ignorable})
+    order_id = oms.report("GTC-1", "0")[37]
+    oms.send("H", {11: "GTC-1", 55: "BTC/USD", 54: "1"})
+    status = oms.report("GTC-1", "I")
+    assert (status[37], status[39], status[151]) == (order_id, "0", "0.5")  # resting
 
 
 def test_every_execution_report_in_the_oms_session_has_its_own_exec_id(
@@ -415,6 +469,10 @@ def _levels(msg: FixMessage) -> set[tuple[str, str, str]]:
     return entries
 
 
+def _entry_types(msg: FixMessage) -> list[str]:
+    return [p[4:] for p in msg.raw.split("\x01") if p.startswith("269=")]
+
+
 def _changes(msg: FixMessage) -> list[tuple[str, str, str, str | None]]:
     """An incremental refresh's entries: (MDUpdateAction, MDEntryType, price, size)."""
     entries: list[dict[str, str]] = []
@@ -479,6 +537,63 @@ def test_an_incremental_subscriber_of_the_top_level_sees_only_that_level_change(
         gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="0.2", price="30010")
         resized = refreshes.next("X")
         assert _changes(resized) == [("1", "1", "30010", "1.4")]  # the order below depth: none
+
+
+@pytest.mark.parametrize("update_type", ["0", "1"], ids=["full", "incremental"])
+def test_a_subscriber_to_bids_only_gets_bids_only(
+    bridged: tuple[LocalStack, Oms], update_type: str
+) -> None:
+    stack, oms = bridged
+    request = {262: "md-bids", 263: "1", 264: "0", 265: update_type}
+    oms.send("V", request, {267: ({269: "0"},), 146: ({55: "BTC/USD"},)})
+    first = oms.wait_for(lambda m: m.msg_type == "W" and m.fields[262] == "md-bids")
+    assert _levels(first) == {("0", "29990", "1.5"), ("0", "29980", "0.3")}
+    with stack.client() as gw:
+        gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="2", price="30500")
+        gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="29000")
+    kind = "X" if update_type == "1" else "W"
+    changed = oms.wait_for(
+        lambda m: m.msg_type == kind and m.fields[262] == "md-bids" and m is not first
+    )
+    if kind == "X":
+        assert _changes(changed) == [("0", "0", "29000", "1")]
+    else:
+        assert ("0", "29000", "1") in _levels(changed)
+    sent = [m for m in oms.seen if m.fields.get(262) == "md-bids"]
+    assert {t for m in sent for t in _entry_types(m)} == {"0"}
+
+
+def test_a_subscriber_to_trades_gets_each_trade(bridged: tuple[LocalStack, Oms]) -> None:
+    stack, oms = bridged
+    request = {262: "md-trades", 263: "1", 264: "0", 265: "1"}
+    oms.send("V", request, {267: ({269: "2"},), 146: ({55: "BTC/USD"},)})
+    first = oms.wait_for(lambda m: m.msg_type == "W" and m.fields[262] == "md-trades")
+    assert _levels(first) == set()  # no trade seen on this subscription yet
+    with stack.client() as gw:
+        gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="0.2", price="30010")
+        gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="2", price="30500")
+        gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="0.3", price="29990")
+    taken = oms.wait_for(lambda m: m.msg_type == "X" and m.fields[262] == "md-trades")
+    hit = oms.wait_for(
+        lambda m: m.msg_type == "X" and m.fields[262] == "md-trades" and m is not taken
+    )
+    assert _changes(taken) == [("0", "2", "30010", "0.2")]
+    assert _changes(hit) == [("0", "2", "29990", "0.3")]
+    assert [m.msg_type for m in oms.seen if m.fields.get(262) == "md-trades"] == ["W", "X", "X"]
+
+
+def test_market_data_the_gateway_does_not_offer_is_refused(
+    bridged: tuple[LocalStack, Oms],
+) -> None:
+    _, oms = bridged
+    symbol = {146: ({55: "BTC/USD"},)}
+    oms.send("V", {262: "md-open", 263: "1", 264: "0"}, {267: ({269: "4"},), **symbol})
+    refused = oms.wait_for(lambda m: m.msg_type == "Y" and m.fields[262] == "md-open")
+    assert refused.fields[281] == "8" and "MDEntryType" in refused.fields[58]
+    oms.send("V", {262: "md-history", 263: "0", 264: "0"}, {267: ({269: "2"},), **symbol})
+    refused = oms.wait_for(lambda m: m.msg_type == "Y" and m.fields[262] == "md-history")
+    assert refused.fields[281] == "4"  # trades as they happen; there is no history to give
+    assert not [m for m in oms.seen if m.msg_type in "WX" and m.fields[262].startswith("md-")]
 
 
 def test_an_oms_that_was_away_gets_what_it_missed_by_resend(
@@ -659,3 +774,35 @@ def test_at_shutdown_no_oms_logs_on_and_a_late_message_is_refused_not_acted_on(
     assert (answer["35"], answer["372"], answer["380"]) == ("j", "D", "4")
     assert answer["58"] == "gateway shutting down"
     assert seen["b_logged_on"] is False
+
+
+def _a_reject_while_stopping(root: str) -> None:
+    """In a process of its own: the bridge's real acceptor, a real OMS, and the acceptor
+    refusing messages as it does while it stops. Prints what the OMS was answered with."""
+    config = BridgeConfig(
+        port=free_port(),
+        store_dir=str(Path(root) / "bridge-store"),
+        sessions=[BridgeSessionConfig(comp_id="OMS-J")],
+    )
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    acceptor = BridgeAcceptor(
+        config, {}, Inbox(loop, lambda item: None), standard_fix44_dictionary()
+    )
+    acceptor.start()
+    oms = Oms(Path(root) / "oms", config.port, "OMS-J")
+    oms.start()
+    oms.wait_logged_on()
+    acceptor._app.stopping = True  # what stop() sets first, before it logs the OMS out
+    oms.send("j", {45: "2", 372: "8", 380: "0", 58: "we cannot take your report"})
+    oms.send("q", {11: "MASS-1", 530: "7", 60: NOW})  # refused: the gateway is stopping
+    oms.wait_for(lambda m: m.msg_type == "j" and m.fields[372] == "q")
+    print(json.dumps({"answers": [m.fields[372] for m in oms.seen if m.msg_type == "j"]}))
+    os._exit(0)
+
+
+def test_a_reject_that_comes_in_while_the_bridge_stops_is_not_answered_either(
+    tmp_path: Path,
+) -> None:
+    seen = in_own_process(__name__, "_a_reject_while_stopping", str(tmp_path))
+    assert seen["answers"] == ["q"]

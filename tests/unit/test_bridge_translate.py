@@ -1,11 +1,11 @@
-"""What an incremental subscriber of the bridge is sent (X): the change from the book it was
-last sent to the book now, in the levels it sees."""
+"""What a market-data subscriber of the bridge is sent: the change from the book it was last
+sent to the book now, in the levels it sees (X); full refreshes (W) and trades."""
 
 from __future__ import annotations
 
 from decimal import Decimal as D
 
-from fixgw.bridge.translate import book_changes
+from fixgw.bridge.translate import book_changes, book_snapshot, trade_entry
 
 SENT = ({D("100"): D("1"), D("99"): D("2")}, {D("101"): D("3")})
 
@@ -40,3 +40,18 @@ def test_deletes_come_before_the_levels_that_take_their_place() -> None:
 def test_sizes_and_prices_go_as_plain_decimals() -> None:
     got = entries({D("100"): D("1E+1"), D("99"): D("2")}, dict(SENT[1]))
     assert got == [{279: "1", 269: "0", 55: "BTC/USD", 270: "100", 271: "10"}]
+
+
+def test_a_full_refresh_carries_the_sides_given_and_the_last_trade() -> None:
+    trade = (D("30010.5"), D("0.20"))
+    message = book_snapshot("md-1", "BTC/USD", [(D(29990), D(1))], [], 0, trade)
+    assert message.groups[268] == (
+        {269: "0", 270: "29990", 271: "1"},
+        {269: "2", 270: "30010.5", 271: "0.2"},
+    )
+
+
+def test_a_trade_is_a_new_entry_of_type_2() -> None:
+    message = trade_entry("md-1", "BTC/USD", D("30010"), D("0.25"))
+    assert (message.msg_type, message.fields) == ("X", {262: "md-1"})
+    assert message.groups[268] == ({279: "0", 269: "2", 55: "BTC/USD", 270: "30010", 271: "0.25"},)

@@ -1,4 +1,4 @@
-"""UTCTimestamps, both ways."""
+"""UTCTimestamps, both ways; secrets masked; repeating groups counted."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from fixgw.fixmsg import format_utc_timestamp, mask_secrets, parse_utc_timestamp, redact
+from fixgw.config import standard_fix44_dictionary
+from fixgw.fixmsg import (
+    format_utc_timestamp,
+    group_trees,
+    mask_secrets,
+    miscounted_group,
+    parse_utc_timestamp,
+    redact,
+)
 
 
 @pytest.mark.parametrize(
@@ -52,3 +60,35 @@ def test_secret_tags_are_masked_wherever_they_stand_and_no_other_tag_is() -> Non
     raw = "1=key,secret\x0111=c1\x01554=pw\x01101=x\x015540=y\x0115=USD\x01554=again"
     assert mask_secrets(raw) == "1=***\x0111=c1\x01554=***\x01101=x\x015540=y\x0115=USD\x01554=***"
     assert redact(raw) == "1=***|11=c1|554=***|101=x|5540=y|15=USD|554=***"
+
+
+FIX44_GROUPS = group_trees(standard_fix44_dictionary())
+PARTY = [(448, "desk-7"), (447, "D"), (452, "11")]
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "body", "wrong"),
+    [
+        ("V", [(262, "m"), (267, "2"), (269, "0"), (269, "1"), (146, "1"), (55, "X")], None),
+        ("V", [(262, "m"), (267, "3"), (269, "0"), (146, "1"), (55, "X")], 267),
+        ("V", [(262, "m"), (267, "1"), (269, "0"), (269, "1"), (146, "1"), (55, "X")], 267),
+        ("V", [(262, "m"), (267, "1"), (269, "0"), (146, "2"), (55, "X")], 146),
+        ("V", [(262, "m"), (267, "x"), (269, "0"), (146, "1"), (55, "X")], 267),
+        ("D", [(11, "c"), (453, "2"), *PARTY, *PARTY, (55, "X")], None),
+        ("D", [(11, "c"), (453, "1"), *PARTY, (802, "2"), (523, "a"), (803, "1"), (55, "X")], 802),
+        ("D", [(11, "c"), (453, "1"), *PARTY, (802, "1"), (523, "a"), (803, "1"), (55, "X")], None),
+        ("D", [(11, "c"), (453, "0"), (55, "X")], None),
+        ("H", [(11, "c"), (55, "X")], None),
+    ],
+)
+def test_a_group_count_that_is_not_its_number_of_entries_is_found(
+    msg_type: str, body: list[tuple[int, str]], wrong: int | None
+) -> None:
+    assert miscounted_group(body, FIX44_GROUPS[msg_type]) == wrong
+
+
+def test_group_trees_follow_components_and_nest() -> None:
+    parties = FIX44_GROUPS["D"][453]
+    assert (parties.delimiter, parties.members) == (448, frozenset({448, 447, 452, 802}))
+    assert parties.nested[802].delimiter == 523
+    assert set(FIX44_GROUPS["V"]) == {267, 146, 386}

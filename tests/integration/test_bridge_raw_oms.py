@@ -1,0 +1,340 @@
+"""The bridge against an OMS we did not write: `RawOms` (simplefix framing, its own session
+handling) through the gateway to the simulator and back. Every message the bridge sends it
+is checked against the stock FIX44.xml at QuickFIX's strictest settings."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from fixgw.testing import LocalStack, free_port
+from tests.counterparties.raw_oms import RawOms, Received
+from tests.integration.conftest import StackFactory
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "raw-oms-secret"
+NOW = "20261125-10:00:00.000"
+
+
+@pytest.fixture
+def raw(make_stack: StackFactory) -> Iterator[tuple[LocalStack, RawOms]]:
+    comp_id = f"RAW-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    stack = make_stack(start=False)
+    stack.metrics_port = free_port()
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [{"comp_id": comp_id, "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}}],
+    }
+    stack.env = {"FIXGW_TEST_OMS_PASSWORD": PASSWORD}
+    stack.start_sim()
+    stack.start_gateway()
+    oms = RawOms(port, comp_id, password=PASSWORD)
+    oms.start()
+    yield stack, oms
+    oms.logout()
+    oms.check_valid()
+
+
+def order(cl_ord_id: str, side: str, qty: str, price: str | None = None) -> list[tuple[int, str]]:
+    body = [(11, cl_ord_id), (21, "1"), (55, "BTC/USD"), (54, side), (60, NOW), (38, qty)]
+    body.append((40, "2" if price else "1"))
+    if price:
+        body.append((44, price))
+    return body
+
+
+def report(oms: RawOms, cl_ord_id: str, exec_type: str, timeout: float = 10) -> Received:
+    return oms.wait_for(
+        lambda m: m.msg_type == "8" and m.get(11) == cl_ord_id and m.get(150) == exec_type,
+        timeout,
+    )
+
+
+def levels(msg: Received) -> set[tuple[str, ...]]:
+    """A refresh's entries: (MDEntryType, MDEntryPx, MDEntrySize) in a W, with the
+    MDUpdateAction first in an X (and no size for a delete)."""
+    delimiter = 279 if msg.msg_type == "X" else 269
+    entries: list[list[str]] = []
+    for tag, value in msg.pairs:
+        if tag == delimiter:
+            entries.append([])
+        if entries and tag in (279, 269, 270, 271):
+            entries[-1].append(value)
+    return {tuple(e) for e in entries}
+
+
+def test_an_order_fills_is_cancelled_and_asked_about_in_plain_fix44(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    _, oms = raw
+    oms.send("D", order("R-1", "1", "1.5", "30010"))  # takes the 1.2 ask, rests 0.3
+    assert report(oms, "R-1", "A")[39] == "A"
+    order_id = report(oms, "R-1", "0")[37]
+    fill = report(oms, "R-1", "F")
+    assert (fill[39], fill[32], fill[31], fill[151]) == ("1", "1.2", "30010", "0.3")
+    assert Decimal(fill[14]) + Decimal(fill[151]) == Decimal(fill[38])
+
+    oms.send("H", [(11, "R-1"), (790, "ask-1"), (55, "BTC/USD"), (54, "1")])
+    status = report(oms, "R-1", "I")
+    assert (status[37], status[39], status[14], status[790]) == (order_id, "1", "1.2", "ask-1")
+
+    oms.send("F", [(41, "R-1"), (11, "R-1-CXL"), (55, "BTC/USD"), (54, "1"), (60, NOW)])
+    assert report(oms, "R-1-CXL", "6")[41] == "R-1"
+    canceled = report(oms, "R-1-CXL", "4")
+    assert (canceled[39], canceled[151], canceled[14]) == ("4", "0", "1.2")
+
+
+def test_market_data_full_then_incremental_in_plain_fix44(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    stack, oms = raw
+    request = [(262, "md-1"), (263, "1"), (264, "0"), (265, "1")]
+    groups = [(267, "2"), (269, "0"), (269, "1"), (146, "1"), (55, "BTC/USD")]
+    oms.send("V", request + groups)
+    first = oms.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "md-1")
+    assert levels(first) == {("0", "29990", "1.5"), ("0", "29980", "0.3"), ("1", "30010", "1.2")}
+    with stack.client() as gw:
+        gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="2", price="30500")
+    change = oms.wait_for(lambda m: m.msg_type == "X" and m.get(262) == "md-1")
+    assert levels(change) == {("0", "1", "30500", "2")}
+    oms.send("V", [(262, "md-1"), (263, "2"), (264, "0"), *groups])
+
+
+def metrics(stack: LocalStack) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.metrics_port}/metrics", timeout=5) as r:
+        return str(r.read().decode())
+
+
+def test_a_reject_from_the_oms_is_logged_and_counted_never_answered_with_a_reject(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """A counterparty that answers rejects with rejects, as the bridge did, ping-pongs with
+    one that does the same for ever."""
+    stack, oms = raw
+    oms.send("j", [(45, "2"), (372, "8"), (380, "0"), (58, "we cannot take your report")])
+    oms.send("3", [(45, "3"), (373, "99"), (58, "nor this one")])
+    oms.send("H", [(11, "AFTER-THE-REJECTS"), (55, "BTC/USD"), (54, "1")])
+    report(oms, "AFTER-THE-REJECTS", "I")  # answered, after anything said about the rejects
+    assert oms.messages("j") == [] and oms.messages("3") == []
+    counted = metrics(stack)
+    for msg_type in ("j", "3"):
+        assert (
+            f'fixgw_bridge_rejects_received_total{{msg_type="{msg_type}",oms="{oms.sender}"}} 1.0'
+        ) in counted
+    assert stack.gateway is not None
+    log = stack.gateway.log()
+    assert "we cannot take your report" in log and "nor this one" in log
+
+
+def test_a_group_whose_num_in_group_is_wrong_is_rejected_at_session_level(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """SessionRejectReason 16, RefTagID the group's count tag; the message is not acted on."""
+    _, oms = raw
+    request = [(262, "md-miscounted"), (263, "1"), (264, "0")]
+    seq = oms.send("V", [*request, (267, "3"), (269, "0"), (146, "1"), (55, "BTC/USD")])
+    reject = oms.wait_for(lambda m: m.msg_type == "3" and m.get(45) == str(seq))
+    assert (reject[373], reject[371], reject[372]) == ("16", "267", "V")
+    parties = [(453, "2"), (448, "desk-7"), (447, "D"), (452, "11")]
+    seq = oms.send("D", order("MISCOUNTED-1", "1", "0.1", "29000") + parties)
+    reject = oms.wait_for(lambda m: m.msg_type == "3" and m.get(45) == str(seq))
+    assert (reject[373], reject[371], reject[372]) == ("16", "453", "D")
+    oms.send("H", [(11, "MISCOUNTED-1"), (55, "BTC/USD"), (54, "1")])
+    assert report(oms, "MISCOUNTED-1", "I")[39] == "8"  # never placed: unknown
+    assert not [m for m in oms.received if m.get(262) == "md-miscounted"]
+
+
+def test_bids_and_trades_only_as_asked_in_plain_fix44(raw: tuple[LocalStack, RawOms]) -> None:
+    """Entry types as the OMS asks for them (269), incremental and full, trades included."""
+    stack, oms = raw
+    wanted = [(267, "2"), (269, "0"), (269, "2"), (146, "1"), (55, "BTC/USD")]
+    oms.send("V", [(262, "md-x"), (263, "1"), (264, "1"), (265, "1"), *wanted])
+    oms.send("V", [(262, "md-w"), (263, "1"), (264, "1"), (265, "0"), *wanted])
+    for md_req_id in ("md-x", "md-w"):
+        first = oms.wait_for(lambda m, r=md_req_id: m.msg_type == "W" and m.get(262) == r)
+        assert levels(first) == {("0", "29990", "1.5")}
+    with stack.client() as gw:
+        gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="0.5", price="29990")
+    trade = oms.wait_for(lambda m: m.msg_type == "X" and ("0", "2", "29990", "0.5") in levels(m))
+    assert trade.get(262) == "md-x"
+    # the trade and the bid it took from come apart (two streams), in either order
+    full = oms.wait_for(
+        lambda m: m.msg_type == "W" and {("2", "29990", "0.5"), ("0", "29990", "1")} <= levels(m)
+    )
+    assert full.get(262) == "md-w"
+    sent = [m for m in oms.received if m.get(262) in ("md-x", "md-w")]
+    assert "1" not in {t for m in sent for t in m.all(269)}  # no offers: not asked for
+
+
+@pytest.mark.parametrize(
+    ("attribute", "named"),
+    [
+        ([(59, "3")], "TimeInForce (59) = 3 (IOC)"),
+        ([(59, "4")], "TimeInForce (59) = 4 (FOK)"),
+        ([(18, "1 6")], "ExecInst (18) = 6 (Participate don't initiate)"),
+        ([(110, "0.1")], "MinQty (110) = 0.1"),
+        ([(453, "1"), (448, "CLR"), (447, "D"), (452, "4")], "PartyRole (452) = 4"),
+    ],
+    ids=["IOC", "FOK", "post-only", "MinQty", "clearing-firm"],
+)
+def test_an_attribute_the_venue_cannot_carry_is_refused_in_plain_fix44(
+    raw: tuple[LocalStack, RawOms], attribute: list[tuple[int, str]], named: str
+) -> None:
+    _, oms = raw
+    oms.send("D", order("ATTR-1", "1", "0.5", "29000") + attribute)
+    refused = report(oms, "ATTR-1", "8")
+    assert (refused[39], refused[103], refused[37]) == ("8", "11", "NONE")
+    assert named in refused[58]
+    oms.send("H", [(11, "ATTR-1"), (55, "BTC/USD"), (54, "1")])
+    assert report(oms, "ATTR-1", "I")[103] == "5"  # unknown order: it never went on
+
+
+def test_what_cannot_change_the_outcome_is_taken_and_a_market_ioc_is_the_venues_own(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    _, oms = raw
+    notes = [(1, "ACC-7"), (528, "A"), (529, "1"), (1028, "Y"), (58, "from the blotter")]
+    parties = [(453, "2"), (448, "C-42"), (447, "D"), (452, "3"), (448, "T-9"), (447, "D")]
+    parties.append((452, "11"))
+    oms.send("D", [*order("KEPT-1", "1", "0.5", "29000"), (59, "1"), *notes, *parties])
+    assert report(oms, "KEPT-1", "0")[39] == "0"
+    market = [(t, v) for t, v in order("IOC-1", "1", "0.5") if t != 44]
+    oms.send("D", [*market, (59, "3")])  # fills 0.5 of the 1.2 offered at 30010
+    fill = report(oms, "IOC-1", "F")
+    assert (fill[39], fill[14], fill[31]) == ("2", "0.5", "30010")
+
+
+@pytest.mark.parametrize(
+    ("fault", "body", "ref_tag", "reason"),
+    [
+        (
+            "missing required tag",
+            [(t, v) for t, v in order("BAD-1", "1", "1") if t != 54],
+            "54",
+            "1",
+        ),
+        ("value not in the enum", [*order("BAD-1", "Z", "1")], "54", "5"),
+        ("malformed value", [*order("BAD-1", "1", "one")], "38", "6"),
+        ("tag without a value", [*order("BAD-1", "1", "1"), (58, "")], "58", "4"),
+    ],
+)
+def test_a_malformed_order_gets_a_session_reject_and_is_not_placed(
+    raw: tuple[LocalStack, RawOms],
+    fault: str,
+    body: list[tuple[int, str]],
+    ref_tag: str,
+    reason: str,
+) -> None:
+    _, oms = raw
+    seq = oms.send("D", body)
+    reject = oms.wait_for(lambda m: m.msg_type == "3" and m.get(45) == str(seq))
+    assert (reject[372], reject[371], reject[373]) == ("D", ref_tag, reason), fault
+    oms.send("H", [(11, "BAD-1"), (55, "BTC/USD"), (54, "1")])
+    assert report(oms, "BAD-1", "I")[103] == "5"  # never placed: an unknown order
+    assert not oms.messages("5"), "the session holds"
+
+
+def test_a_message_with_a_garbled_checksum_is_dropped_then_taken_when_resent(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """QuickFIX drops it unread; the OMS's next message shows the gap, the bridge asks for
+    it (ResendRequest), and the order resent (PossDupFlag) is placed, once."""
+    _, oms = raw
+    garbled = oms.send("D", order("GARBLED-1", "1", "0.1", "29000"), garble_checksum=True)
+    oms.send("H", [(11, "GARBLED-1"), (55, "BTC/USD"), (54, "1")])
+    resend = oms.wait_for(lambda m: m.msg_type == "2")
+    assert resend[7] == str(garbled)
+    new = report(oms, "GARBLED-1", "0")
+    assert new[39] == "0"
+    report(oms, "GARBLED-1", "I")
+    placed = [m for m in oms.messages("8") if m.get(11) == "GARBLED-1" and m.get(150) == "0"]
+    assert len(placed) == 1
+
+
+def test_an_unknown_msg_type_and_an_unsupported_one(raw: tuple[LocalStack, RawOms]) -> None:
+    _, oms = raw
+    seq = oms.send("ZZ", [(58, "what is this")])
+    reject = oms.wait_for(lambda m: m.msg_type == "3" and m.get(45) == str(seq))
+    assert (reject[373], reject[372]) == ("11", "ZZ")  # invalid MsgType
+    oms.send("q", [(11, "MASS-1"), (530, "7"), (60, NOW)])  # OrderMassCancelRequest
+    reject = oms.wait_for(lambda m: m.msg_type == "j")
+    assert (reject[372], reject[380], reject[379]) == ("q", "3", "MASS-1")
+
+
+def test_the_session_holds_on_heartbeats_and_test_requests(make_stack: StackFactory) -> None:
+    port = free_port()
+    stack = make_stack(start=False)
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [{"comp_id": "RAW-HB"}],
+    }
+    stack.start_sim()
+    stack.start_gateway()
+    oms = RawOms(port, "RAW-HB", heartbeat_s=1)
+    oms.start()
+    oms.wait_for(lambda m: m.msg_type == "0", timeout=5)  # the bridge's heartbeat
+    oms.heartbeats_paused = True  # silent: the bridge asks whether the OMS is there
+    test_request = oms.wait_for(lambda m: m.msg_type == "1", timeout=10)
+    answered = oms.wait_for(lambda m: m.msg_type == "0" and m.seq > test_request.seq, timeout=5)
+    assert answered is not None
+    oms.heartbeats_paused = False
+    time.sleep(3)
+    oms.send("H", [(11, "STILL-THERE"), (55, "BTC/USD"), (54, "1")])
+    assert report(oms, "STILL-THERE", "I")[39] == "8"
+    assert not oms.messages("5")
+    oms.logout()
+    oms.check_valid()
+
+
+@pytest.mark.parametrize(
+    ("extra", "entry_types", "reason"),
+    [
+        ([(266, "N")], ["0", "1"], "7"),  # a book by order: the gateway's is by level
+        ([], ["0", "4"], "8"),  # opening price: not offered
+        ([(263, "0")], ["2"], "4"),  # a snapshot of trades: no history
+        ([(336, "1")], ["0"], "9"),  # a trading session: there are none
+        ([(547, "Y")], ["0"], "C"),  # implicit deletes: the bridge sends them
+    ],
+    ids=["by-order", "opening-price", "trade-snapshot", "session", "implicit-delete"],
+)
+def test_market_data_the_gateway_cannot_give_is_refused_in_plain_fix44(
+    raw: tuple[LocalStack, RawOms],
+    extra: list[tuple[int, str]],
+    entry_types: list[str],
+    reason: str,
+) -> None:
+    _, oms = raw
+    request = {262: "md-no", 263: "1", 264: "0", **dict(extra)}
+    types = [(267, str(len(entry_types))), *((269, t) for t in entry_types)]
+    oms.send("V", [*request.items(), *types, (146, "1"), (55, "BTC/USD")])
+    refused = oms.wait_for(lambda m: m.msg_type == "Y" and m.get(262) == "md-no")
+    assert refused[281] == reason and refused[58]
+    assert not [m for m in oms.received if m.msg_type in ("W", "X")]
+
+
+def test_cancel_and_replace_refusals_say_why_in_plain_fix44(raw: tuple[LocalStack, RawOms]) -> None:
+    _, oms = raw
+    oms.send("D", order("DONE-1", "1", "0.2", "30010"))  # fills against the seeded offer
+    assert report(oms, "DONE-1", "F")[39] == "2"
+    cancel = [(41, "DONE-1"), (11, "DONE-CXL"), (55, "BTC/USD"), (54, "1"), (60, NOW)]
+    oms.send("F", cancel)
+    too_late = oms.wait_for(lambda m: m.msg_type == "9" and m.get(11) == "DONE-CXL")
+    assert (too_late[102], too_late[434], too_late[39]) == ("0", "1", "2")
+    oms.send("F", [(41, "NEVER-1"), (11, "NEVER-CXL"), (55, "BTC/USD"), (54, "1"), (60, NOW)])
+    unknown = oms.wait_for(lambda m: m.msg_type == "9" and m.get(11) == "NEVER-CXL")
+    assert (unknown[102], unknown[37]) == ("1", "NONE")
+    oms.send("D", order("REST-1", "1", "0.2", "29000"))
+    report(oms, "REST-1", "0")
+    replace = [(41, "REST-1"), (11, "REPL-1"), (55, "BTC/USD"), (54, "1"), (60, NOW)]
+    oms.send("G", [*replace, (38, "0.3"), (40, "2"), (44, "29001")])
+    refused = oms.wait_for(lambda m: m.msg_type == "9" and m.get(11) == "REPL-1")
+    assert (refused[434], refused[102], refused[39]) == ("2", "2", "0")

@@ -31,7 +31,13 @@ from fixgw.bridge.tables import (
 )
 from fixgw.bridge.translate import Refused, Tag
 from fixgw.config import BridgeConfig, standard_fix44_dictionary
-from fixgw.domain import CancelRejectReason, Level, MdEntryKind, OrderStatus
+from fixgw.domain import (
+    GATEWAY_REJECT_REASONS,
+    CancelRejectReason,
+    Level,
+    MdEntryKind,
+    OrderStatus,
+)
 from fixgw.errors import FixgwError
 from fixgw.fixmsg import FixMessage, redact
 from fixgw.marketdata import BOOK, TRADES
@@ -527,12 +533,15 @@ class Bridge:
             log.exception("event not bridged", line=line[:300])
 
     def _market_data(self, kind: str, event: dict[str, Any]) -> None:
-        """A stale book goes out empty until a fresh snapshot; a refused stream ends the
-        OMS's subscription with a MarketDataRequestReject (Y) (the event does not say which
-        stream of the symbol was refused: every subscription to it ends)."""
+        """A stale book goes out empty until a fresh snapshot; a refused stream (`what`: book
+        or trades) ends the OMS subscriptions that need it with a MarketDataRequestReject
+        (Y), and only those."""
         subs = [s for s in self._md.values() if s.live and s.symbol == event.get("symbol")]
         for sub in subs:
-            if kind != "md.rejected" and not sub.wants(kind):
+            if kind == "md.rejected":
+                if event["what"] not in sub.streams:
+                    continue
+            elif not sub.wants(kind):
                 continue
             if kind == "md.trade":
                 self._send_trade(sub, event)
@@ -593,7 +602,9 @@ class Bridge:
             del self._cancel_of_order[event["cl_ord_id"]]
         status = OrderStatus(event["status"]) if event.get("status") else None
         text = event.get("text") or str(event["reason"])
-        reason = CXL_REJ_REASON.encode(CancelRejectReason(event["reason"]))
+        refused = CancelRejectReason(event["reason"])
+        # the gateway's own reasons (not_delivered) have no FIX code: 99, Text says why
+        reason = OTHER if refused in GATEWAY_REJECT_REASONS else CXL_REJ_REASON.encode(refused)
         self._send_cancel_reject(
             oms, cancel_id, owner[1], text, event.get("order_id"), status, reason
         )

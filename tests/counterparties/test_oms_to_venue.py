@@ -1,0 +1,73 @@
+"""Both ends not ours: the raw OMS through the FIX bridge, the gateway, to the scripted venue."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from fixgw.testing import LocalStack, free_port
+from tests.counterparties.conftest import VenueStackFactory
+from tests.counterparties.raw_oms import RawOms
+from tests.counterparties.venue import Received, ScriptedVenue
+
+
+def book_yes_trades_no(venue: ScriptedVenue, request: Received) -> None:
+    """Bids and offers are served; trades are not."""
+    if request.get(263) == "2":
+        return
+    md_req_id = request.get(262) or ""
+    if "2" in request.all(269):
+        venue.send("Y", [(262, md_req_id), (281, "4"), (58, "no trades feed")])
+        return
+    venue.send(
+        "W",
+        [
+            *((262, md_req_id), (55, "BTC/USD"), (268, "2")),
+            *((269, "0"), (270, "29990"), (271, "1.5"), (269, "1"), (270, "30010"), (271, "1.2")),
+        ],
+    )
+
+
+@pytest.fixture
+def ends(make_venue_stack: VenueStackFactory) -> Iterator[tuple[ScriptedVenue, LocalStack, RawOms]]:
+    comp_id = f"RAW-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", book_yes_trades_no),
+        bridge={"port": port, "store_dir": "bridge-store", "sessions": [{"comp_id": comp_id}]},
+    )
+    oms = RawOms(port, comp_id)
+    oms.start()
+    yield venue, stack, oms
+    oms.logout()
+    oms.check_valid()
+
+
+def test_a_refused_trades_stream_leaves_an_oms_book_subscription_alone(
+    ends: tuple[ScriptedVenue, LocalStack, RawOms],
+) -> None:
+    venue, stack, oms = ends
+    oms.send(
+        "V",
+        [
+            *((262, "BOOK-1"), (263, "1"), (264, "0"), (267, "2"), (269, "0"), (269, "1")),
+            *((146, "1"), (55, "BTC/USD")),
+        ],
+    )
+    first = oms.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "BOOK-1")
+    assert first.all(270) == ["29990", "30010"]
+    with stack.client() as gw, pytest.raises(Exception, match="no trades feed"):
+        gw.request("md_subscribe", symbol="BTC/USD", what=["trades"])
+    book = [m for m in venue.app if m.msg_type == "V" and "2" not in m.all(269)][-1]
+    venue.send(
+        "X",
+        [
+            *((262, book.get(262) or ""), (268, "1")),
+            *((279, "1"), (269, "0"), (55, "BTC/USD"), (270, "29990"), (271, "2.5")),
+        ],
+    )
+    update = oms.wait_for(lambda m: m.msg_type == "W" and "2.5" in m.all(271))
+    assert update.get(262) == "BOOK-1"
+    assert not [m for m in oms.received if m.msg_type == "Y"]

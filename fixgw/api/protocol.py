@@ -201,6 +201,10 @@ def parse_line(line: bytes) -> tuple[Any, Request]:
         obj = _decoder.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _error(None, ErrorCode.INVALID_JSON, f"not JSON: {exc}") from None
+    except RecursionError:  # msgspec gives up where Python's recursion limit would be
+        raise _error(
+            None, ErrorCode.INVALID_JSON, "not JSON a request can be: nested too deeply"
+        ) from None
     if not isinstance(obj, dict):
         raise _error(None, ErrorCode.INVALID_REQUEST, "a request is a JSON object")
     request_id = obj.pop("id", None)

@@ -96,6 +96,15 @@ CASES = [
     ),
     ("unknown topic", b'{"id": 16, "op": "subscribe", "topics": ["nope"]}\n', "unknown_topic", 16),
     ("invalid utf-8", b'{"id": 17, "op": "\xff\xfe"}\n', "invalid_json", None),
+    # was internal_error: msgspec's RecursionError, with a traceback logged per line
+    ("nested 1,000 deep", b"[" * 1000 + b"]" * 1000 + b"\n", "invalid_json", None),
+    ("nested 2,000 deep", b"[" * 2000 + b"]" * 2000 + b"\n", "invalid_json", None),
+    (
+        "a field nested 1,500 deep",
+        b'{"id": 18, "op": "status", "x": ' + b"[" * 1500 + b"]" * 1500 + b"}\n",
+        "invalid_json",
+        None,
+    ),
 ]
 
 
@@ -172,6 +181,24 @@ def test_many_bad_lines_in_one_write_each_get_a_reply(shared_stack: LocalStack) 
         gw.send_raw(b"".join(c[1] for c in CASES))
         codes = [gw.read_message(5)["error"]["code"] for _ in CASES]
         assert codes == [c[2] for c in CASES]
+
+
+def test_deep_nesting_is_invalid_json_in_one_line_of_reply_and_no_error_in_the_log(
+    shared_stack: LocalStack,
+) -> None:
+    gateway = shared_stack.gateway
+    assert gateway is not None
+    log_before = len(gateway.log())
+    with shared_stack.client() as gw:
+        for depth in (1000, 1001, 2040):
+            gw.send_raw(b"[" * depth + b"]" * depth + b"\n")
+            reply = gw.read_message(5)
+            assert reply["error"]["code"] == "invalid_json", reply
+            assert "nested" in reply["error"]["message"]
+        assert gw.status()["session"] == "up"
+    written = gateway.log()[log_before:]
+    assert "Traceback" not in written and "RecursionError" not in written
+    assert '"level":"error"' not in written
 
 
 def test_a_client_that_disconnects_mid_line_does_not_disturb_others(

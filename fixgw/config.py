@@ -12,15 +12,17 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 import yaml
 
+from fixgw.decimals import PlainDecimal, decode_hook
 from fixgw.domain import Side
 from fixgw.errors import ConfigError
+
+T = TypeVar("T")
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
@@ -155,10 +157,12 @@ class JournalConfig(_Config, frozen=True, kw_only=True):
 
 
 class SymbolLimits(_Config, frozen=True, kw_only=True):
-    max_qty: Decimal | None = None
-    max_notional: Decimal | None = None
+    """Decimals are given as plain decimal text (`fixgw.decimals`), quoted or not."""
+
+    max_qty: PlainDecimal | None = None
+    max_notional: PlainDecimal | None = None
     """qty * price (the limit price, or the reference price for a market order)."""
-    price_band_pct: Decimal | None = None
+    price_band_pct: PlainDecimal | None = None
     """Limit prices must lie within this percentage of the last trade (else the mid)."""
     sides: list[Side] = msgspec.field(default_factory=lambda: [Side.BUY, Side.SELL])
 
@@ -293,20 +297,20 @@ class SimAccount(_Config, frozen=True, kw_only=True):
     secret_key: NonEmpty
     currency: NonEmpty = "USD"
     """The account's quote currency, as AccountInfoResponse reports it."""
-    balances: dict[NonEmpty, Decimal] = msgspec.field(
+    balances: dict[NonEmpty, PlainDecimal] = msgspec.field(
         default_factory=lambda: {
-            "BTC": Decimal(10),
-            "LTC": Decimal(1000),
-            "USD": Decimal(1_000_000),
+            "BTC": PlainDecimal(10),
+            "LTC": PlainDecimal(1000),
+            "USD": PlainDecimal(1_000_000),
         }
     )
     """What the account holds at start; fills move it."""
 
 
 class SimBook(_Config, frozen=True, kw_only=True):
-    bids: list[tuple[Decimal, Decimal]] = msgspec.field(default_factory=list)
+    bids: list[tuple[PlainDecimal, PlainDecimal]] = msgspec.field(default_factory=list)
     """Seed orders as [price, qty]."""
-    asks: list[tuple[Decimal, Decimal]] = msgspec.field(default_factory=list)
+    asks: list[tuple[PlainDecimal, PlainDecimal]] = msgspec.field(default_factory=list)
 
 
 class LoadFeed(_Config, frozen=True, kw_only=True):
@@ -368,14 +372,18 @@ def _decode_error(source: str, exc: msgspec.ValidationError) -> ConfigError:
 
 
 class _DecimalSafeLoader(yaml.SafeLoader):
-    """Reads YAML floats as their text, so `0.1` in a config is Decimal('0.1'), not a float."""
+    """Reads YAML numbers as their text: `0.1` in a config is Decimal('0.1'), not a float,
+    and the text is checked as written. YAML itself reads `1_000`, `+1`, `0x10` or `0o7` as
+    an int, which a decimal field must refuse (`fixgw.decimals`) and an int field does
+    (msgspec reads only plain digits from text)."""
 
 
-def _float_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+def _number_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
     return str(loader.construct_scalar(node))
 
 
-_DecimalSafeLoader.add_constructor("tag:yaml.org,2002:float", _float_as_text)
+_DecimalSafeLoader.add_constructor("tag:yaml.org,2002:float", _number_as_text)
+_DecimalSafeLoader.add_constructor("tag:yaml.org,2002:int", _number_as_text)
 
 
 def _load_yaml(path: Path) -> Any:
@@ -389,12 +397,19 @@ def _load_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
 
 
-def _convert(data: Any, kind: type[Any], source: str) -> Any:
+def convert(data: Any, kind: type[T]) -> T:
+    """A config struct from plain data (YAML's, or a test's): msgspec raises
+    ValidationError with the key path."""
+    # strict=False lets the YAML text of a number (see _DecimalSafeLoader) reach int and
+    # float fields; decimal fields read it with fixgw.decimals.
+    return msgspec.convert(data, kind, strict=False, dec_hook=decode_hook)
+
+
+def _convert(data: Any, kind: type[T], source: str) -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: (top level): expected a mapping of keys")
     try:
-        # strict=False lets the YAML text of a number (see _DecimalSafeLoader) reach float fields.
-        return msgspec.convert(data, kind, strict=False)
+        return convert(data, kind)
     except msgspec.ValidationError as exc:
         raise _decode_error(source, exc) from None
 

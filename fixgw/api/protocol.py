@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import msgspec
 
+from fixgw.decimals import RULE, plain_decimal
 from fixgw.domain import OrderType, Side
 from fixgw.errors import RequestError
 
@@ -252,12 +253,14 @@ times price, below 10**30) Decimal's default context computes without overflow."
 
 
 def positive_decimal(value: str, field: str, code: ErrorCode) -> Decimal:
+    """A quantity or a price from a client or an OMS: plain decimal text (`fixgw.decimals`),
+    above 0, within the bounds above."""
     shown = value if len(value) <= 40 else f"{value[:40]}..."
     try:
-        result = Decimal(value)
-    except InvalidOperation:
-        raise RequestError(f"{field} must be a decimal string, got {shown!r}", code=code) from None
-    if not result.is_finite() or result <= 0:
+        result = plain_decimal(value)
+    except ValueError:
+        raise RequestError(f"{field} must be {RULE}; got {shown!r}", code=code) from None
+    if result <= 0:
         raise RequestError(f"{field} must be > 0, got {shown!r}", code=code)
     exponent = result.as_tuple().exponent
     assert isinstance(exponent, int)  # finite

@@ -22,6 +22,7 @@ from fixgw.api.client import ApiError, Client, apply_market_data
 from fixgw.book import OrderBook
 from fixgw.config import load_gateway_config, load_sim_config
 from fixgw.errors import ConfigError
+from fixgw.ops.capture import capture as capture_python_output
 from fixgw.ops.logging import configure as configure_logging
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"
@@ -60,6 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_gateway_config(args.config)
     configure_logging(config.log.level, config.log.format)
+    capture_python_output()
     return uvloop.run(run_gateway(config, Path(args.config)))
 
 
@@ -68,6 +70,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     config = load_sim_config(args.config or DEMO_SIM)
     configure_logging(args.log_level, "auto")
+    capture_python_output()
     return run_simulator(config)
 
 

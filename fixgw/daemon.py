@@ -18,6 +18,7 @@ from fixgw.config import GatewayConfig, SimConfig, load_gateway_config, resolve_
 from fixgw.errors import FixgwError
 from fixgw.gateway import Gateway
 from fixgw.ops import notify
+from fixgw.ops.capture import loop_exception_handler
 from fixgw.ops.logging import configure as configure_logging
 from fixgw.ops.prometheus import MetricsServer
 from fixgw.sim.exchange import Simulator
@@ -28,6 +29,7 @@ log = structlog.get_logger("fixgw.daemon")
 async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     """Run until SIGINT or SIGTERM; then stop taking requests, log out, and return 0."""
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(loop_exception_handler)
     secrets = resolve_secrets(config)
     gateway = Gateway(config, secrets, loop)
     api = ApiServer(gateway, secrets.api_token)

@@ -152,7 +152,9 @@ class ClientConnection(asyncio.Protocol):
                 )
             result = self.server.dispatch(self, request)
             if isinstance(result, Awaitable):
-                self._answering = self._loop.create_task(self._answer(request_id, result))
+                task = self._loop.create_task(self._answer(request_id, result))
+                task.add_done_callback(self._answered)
+                self._answering = task
                 return
             self.deliver(p.reply_ok(request_id, result))
         except Exception as exc:
@@ -170,9 +172,13 @@ class ClientConnection(asyncio.Protocol):
         for line in held or ():
             self.deliver(line)
         self._answering = None
-        while self._waiting and self._answering is None and not self.closed:
+        # `_busy()`, not `self._answering` read here: after the line above, mypy takes the
+        # attribute to be None for the rest of the method, and mypyc checks that at run time
+        # (a line handled below may have started the next answer: TypeError, 'None object
+        # expected; got _asyncio.Task').
+        while self._waiting and not self._busy() and not self.closed:
             self._handle_or_refuse(self._waiting.popleft())
-        if self._answering is not None or self.closed:
+        if self._busy() or self.closed:
             return
         if self._sent_all:
             self._flush()
@@ -180,6 +186,25 @@ class ClientConnection(asyncio.Protocol):
         elif self._paused:
             self._paused = False
             self.transport.resume_reading()
+
+    def _busy(self) -> bool:
+        """A request is being answered: lines that arrive wait behind it."""
+        return self._answering is not None
+
+    def _answered(self, task: asyncio.Task[None]) -> None:
+        """Retrieves what the answering task ended with, so that asyncio never has an
+        exception to print outside the log. `_answer` handles a request's own errors; one
+        that escapes it is a bug: logged, and the client dropped, since the lines waiting
+        behind the answer could no longer be answered in order."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        log.error("answering a request failed", client=self.number, name=self.name, exc_info=exc)
+        if self._answering is task:
+            self._answering = None
+        self.drop("the gateway failed while answering a request (see the log)")
 
     def _error_reply(self, request_id: Any, exc: Exception) -> bytes:
         if isinstance(exc, RequestError):

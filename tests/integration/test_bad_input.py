@@ -3,6 +3,7 @@ gateway keep working. Lines are written raw, as a buggy or hostile client would.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -164,6 +165,40 @@ def test_an_oversized_line_behind_a_request_waiting_on_the_exchange_is_refused_a
                 replies.append(message)
         assert replies[0]["id"] == 1 and replies[0]["result"]["source"] == "exchange"
         assert (replies[1]["id"], replies[1]["error"]["code"]) == (None, "line_too_long")
+
+
+def test_requests_waiting_on_the_exchange_back_to_back_leave_nothing_outside_the_structured_log(
+    shared_stack: LocalStack,
+) -> None:
+    """Two `order_status` lines in one write: the second is taken up by the task answering
+    the first. Compiled, that task raised TypeError ('None object expected; got
+    _asyncio.Task') after replying, and asyncio printed 'Task exception was never
+    retrieved' on raw stderr, once per pair."""
+    gateway = shared_stack.gateway
+    assert gateway is not None
+    with shared_stack.client() as gw:
+        gw.subscribe(["orders"])
+        order = gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="6")
+        EventLog(gw).find(order["cl_ord_id"], "order.accepted")
+        log_before = len(gateway.log())
+        status = b'{"id": %d, "op": "order_status", "cl_ord_id": "%s"}\n'
+        for n in range(0, 30, 3):
+            gw.send_raw(b"".join(status % (n + i, order["cl_ord_id"].encode()) for i in range(3)))
+            replies = []
+            while len(replies) < 3:  # order.status events may come between
+                message = gw.read_message(5)
+                if "seq" not in message:
+                    replies.append(message)
+            assert [(r["id"], r["ok"]) for r in replies] == [
+                (n, True),
+                (n + 1, True),
+                (n + 2, True),
+            ]
+        assert gw.status()["session"] == "up"
+    written = gateway.log()[log_before:]
+    assert "never retrieved" not in written and "Traceback" not in written
+    for line in written.splitlines():
+        assert isinstance(json.loads(line), dict), line  # every line the structured log's
 
 
 def test_the_client_gets_the_error_for_a_line_the_gateway_could_not_read(

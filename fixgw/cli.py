@@ -21,7 +21,7 @@ from fixgw import __version__
 from fixgw.api.client import ApiError, Client, apply_market_data
 from fixgw.book import OrderBook
 from fixgw.config import load_gateway_config, load_sim_config
-from fixgw.errors import ConfigError
+from fixgw.errors import ConfigError, StartupError
 from fixgw.ops.capture import capture as capture_python_output
 from fixgw.ops.logging import configure as configure_logging
 
@@ -31,18 +31,27 @@ DEMO_GATEWAY = DEFAULTS / "demo-gateway.yaml"
 DEMO_ENV = {"FIXGW_API_KEY": "demo-api-key", "FIXGW_SECRET_KEY": "demo-secret"}
 DEFAULT_SOCKET = "/run/fixgw/fixgw.sock"
 
+EXIT_CONFIG = 2
+"""A config error: a wrong key, or something it names that cannot be used at start (a file,
+a directory, a group, a host, a port in use): one line per problem, naming the key."""
 EXIT_REJECTED = 3
 """`order new`: the followed order ended rejected by the exchange."""
 EXIT_NOT_CANCELLED = 4
 """`halt`, `cancel-all`: some open orders could not be sent a cancel now."""
+EXIT_JOURNAL_DAMAGED = 5
+"""`run`: the journal has damaged records (see `fixgw journal check`); `journal check`: it
+has."""
 EXIT_CODES = f"""exit status:
   0  done
   1  the gateway refused the request, or could not be reached
-  2  a config error
+  {EXIT_CONFIG}  a config error, or something the config names cannot be used (a file, a
+     directory, a group, a host, a port in use): one line each, naming the key
   {EXIT_REJECTED}  order new: the exchange rejected the order (seen while following it)
   {EXIT_NOT_CANCELLED}  halt: some open orders could not be sent a cancel now (the session is
      down, or the cancel rate limit): the gateway cancels them as soon as it can;
      cancel-all: some open orders were not cancelled (listed in `not_cancelled`)
+  {EXIT_JOURNAL_DAMAGED}  run, journal check: the journal has damaged records; run refuses to
+     start until `fixgw journal repair` has set them aside
 """
 
 _json = msgspec.json.Encoder(decimal_format="string")
@@ -57,28 +66,55 @@ def _print(obj: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from fixgw import preflight
     from fixgw.daemon import run_gateway
 
     config = load_gateway_config(args.config)
+    problems = preflight.gateway_problems(config)
+    if problems:
+        return _cannot_start(args.config, problems)
     configure_logging(config.log.level, config.log.format)
     capture_python_output()
-    return uvloop.run(run_gateway(config, Path(args.config)))
+    try:
+        return uvloop.run(run_gateway(config, Path(args.config)))
+    except StartupError as exc:
+        return _cannot_start(args.config, [exc.message])
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
+    from fixgw import preflight
     from fixgw.daemon import run_simulator
 
-    config = load_sim_config(args.config or DEMO_SIM)
+    source = args.config or DEMO_SIM
+    config = load_sim_config(source)
+    problems = preflight.sim_problems(config)
+    if problems:
+        return _cannot_start(source, problems)
     configure_logging(args.log_level, "auto")
     capture_python_output()
-    return run_simulator(config)
+    try:
+        return run_simulator(config)
+    except StartupError as exc:
+        return _cannot_start(source, [exc.message])
+
+
+def _cannot_start(source: str | Path, problems: list[str]) -> int:
+    """One line per problem, each naming the config key; the exit status of a config error."""
+    for problem in problems:
+        print(f"fixgw: config error: {source}: {problem}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """Everything `run` (or `sim`) would find wrong at start, without starting anything."""
+    from fixgw import preflight
+
     if args.sim:
-        load_sim_config(args.file)
+        problems = preflight.sim_problems(load_sim_config(args.file))
     else:
-        load_gateway_config(args.file)
+        problems = preflight.gateway_problems(load_gateway_config(args.file), args.running)
+    if problems:
+        return _cannot_start(args.file, problems)
     print(f"{args.file}: ok")
     return 0
 
@@ -343,13 +379,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.epilog, p.formatter_class = EXIT_CODES, argparse.RawDescriptionHelpFormatter
 
     p = command("run", cmd_run, "run the gateway daemon")
+    with_exit_codes(p)
     p.add_argument("-c", "--config", required=True, help="gateway YAML config")
     p = command("sim", cmd_sim, "run the OKCoin-dialect exchange simulator")
+    with_exit_codes(p)
     p.add_argument("-c", "--config", help="simulator YAML config (default: the demo's)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p = command("check-config", cmd_check_config, "validate a config file and exit")
+    p = command(
+        "check-config",
+        cmd_check_config,
+        "validate a config file and what it names (files, directories, groups, hosts, free "
+        "ports), changing nothing",
+    )
+    with_exit_codes(p)
     p.add_argument("file")
     p.add_argument("--sim", action="store_true", help="the file is a simulator config")
+    p.add_argument(
+        "--running",
+        action="store_true",
+        help="a gateway runs on this config (checking it before a SIGHUP): its own ports, "
+        "socket and journal lock are not reported as taken",
+    )
     command("demo", cmd_demo, "run the simulator and the gateway on the bundled demo configs")
 
     def client_options(p: argparse.ArgumentParser) -> None:
@@ -443,18 +493,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DAEMON_COMMANDS = frozenset({"run", "sim", "demo", "check-config", "journal"})
+"""Commands that do not talk to a running gateway: an OSError from one is not about
+reaching the gateway."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
     except ConfigError as exc:
         print(f"fixgw: config error: {exc.message}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     except ApiError as exc:
         print(f"fixgw: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
     except (ConnectionError, FileNotFoundError, TimeoutError) as exc:
-        print(f"fixgw: cannot reach the gateway: {exc}", file=sys.stderr)
+        if args.command in DAEMON_COMMANDS:
+            raise
+        target = f"{args.tcp} (TCP)" if getattr(args, "tcp", None) else getattr(args, "socket", "")
+        print(f"fixgw: cannot reach the gateway at {target}: {exc}", file=sys.stderr)
         return 1
 
 

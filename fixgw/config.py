@@ -8,8 +8,11 @@ Relative paths are taken from the working directory.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
+import string
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,16 +107,38 @@ class Credentials(_Config, frozen=True, kw_only=True):
 
 class TcpConfig(_Config, frozen=True, kw_only=True):
     host: NonEmpty = "127.0.0.1"
+    """Loopback only: 127.0.0.0/8, ::1, or a name that resolves to nothing else (checked at
+    start). The listener has no TLS: the token and the order flow travel in clear."""
     port: Port
     token: SecretRef
-    """Clients must send it in `hello` before anything else."""
+    """Clients must send it in `hello` before anything else. At least 128 bits of entropy
+    (32 hex or 22 base64url characters): `python -c 'import secrets;
+    print(secrets.token_urlsafe(32))'`."""
+    hello_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
+    """A connection that has not sent a good `hello` within this time is closed."""
+
+    def __post_init__(self) -> None:
+        try:
+            address = ipaddress.ip_address(self.host)
+        except ValueError:
+            return  # a name: it must resolve to loopback addresses only (fixgw.preflight)
+        if not address.is_loopback:
+            raise ValueError(
+                f"host {self.host!r} is not a loopback address (127.0.0.1, ::1): the TCP "
+                "listener has no TLS and serves this machine only"
+            )
 
 
 class ApiConfig(_Config, frozen=True, kw_only=True):
     socket_path: NonEmpty = "/run/fixgw/fixgw.sock"
+    """Created at start; a socket left there by a process that is gone is replaced, anything
+    else there (a file, a live socket) stops the start."""
     socket_mode: FileMode = "0660"
     socket_group: str | None = None
     tcp: TcpConfig | None = None
+    max_clients: Annotated[int, msgspec.Meta(ge=1)] = 1024
+    """Connections served at once, Unix socket and TCP together; one more is sent a
+    `too_many_clients` error line and closed."""
     max_line_bytes: Annotated[int, msgspec.Meta(ge=256, le=16 * 1024 * 1024)] = 65536
     client_buffer_bytes: Annotated[int, msgspec.Meta(ge=65536)] = 16 * 1024 * 1024
     """Unsent bytes allowed per client; a client that falls this far behind is disconnected."""
@@ -452,10 +477,47 @@ def _read_secret(ref: SecretRef, key: str, source: str) -> str:
     return lines[0].strip()
 
 
+TOKEN_BITS = 128
+"""The least entropy an API token may have."""
+MAKE_A_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105
+_ALPHABETS = (
+    (frozenset(string.digits), 10, "decimal digits"),
+    (frozenset(string.hexdigits), 16, "hex"),
+    (frozenset(string.ascii_letters + string.digits + "-_=+/"), 64, "base64"),
+    (frozenset(string.printable.strip()), 94, "printable ASCII"),
+)
+
+
+def token_weakness(token: str) -> str | None:
+    """Why `token` is too weak to guard the TCP listener, or None; never repeats it.
+
+    Its length times the bits a character carries in the smallest usual alphabet it fits
+    (digits, hex, base64, printable ASCII) must reach TOKEN_BITS, and it must not be a few
+    characters over and over."""
+    fits = [(size, name) for alphabet, size, name in _ALPHABETS if set(token) <= alphabet]
+    if not fits:
+        return f"must be printable ASCII without spaces; make one with: {MAKE_A_TOKEN}"
+    size, name = fits[0]
+    bits = len(token) * math.log2(size)
+    if bits < TOKEN_BITS:
+        needed = math.ceil(TOKEN_BITS / math.log2(size))
+        return (
+            f"too weak: {len(token)} {name} characters hold at most {bits:.0f} bits of "
+            f"entropy, and {TOKEN_BITS} are required ({needed} random such characters); "
+            f"make one with: {MAKE_A_TOKEN}"
+        )
+    if len(set(token)) < 8:
+        return f"too weak: it repeats a few characters; make one with: {MAKE_A_TOKEN}"
+    return None
+
+
 def resolve_secrets(config: GatewayConfig, source: str = "config") -> Secrets:
     token = None
     if config.api.tcp is not None:
         token = _read_secret(config.api.tcp.token, "api.tcp.token", source)
+        why = token_weakness(token)
+        if why is not None:
+            raise ConfigError(f"{source}: api.tcp.token: {why}")
     passwords = {}
     for n, oms in enumerate(config.bridge.sessions if config.bridge else []):
         if oms.password is not None:

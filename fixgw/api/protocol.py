@@ -53,6 +53,7 @@ class ErrorCode(StrEnum):
     THROTTLED = "throttled"
     EXCHANGE_ERROR = "exchange_error"
     UNAUTHORIZED = "unauthorized"
+    TOO_MANY_CLIENTS = "too_many_clients"
     TIMEOUT = "timeout"
     INTERNAL_ERROR = "internal_error"
 

@@ -17,6 +17,8 @@ from tests.integration.conftest import DEFAULT_BOOKS, EventLog, StackFactory
 
 pytestmark = pytest.mark.integration
 
+STRONG_TOKEN = "tcp-token-for-tests-" + "0b5c1f7e9a2d4c68"  # 146 bits as base64
+
 ORDER = '"op":"new_order","symbol":"BTC/USD","side":"buy","type":"limit"'
 
 CASES = [
@@ -282,7 +284,7 @@ def test_unix_socket_is_created_with_mode_0660(shared_stack: LocalStack) -> None
 
 def test_tcp_listener_requires_the_token(make_stack: StackFactory, tmp_path: Path) -> None:
     port = free_port()
-    os.environ["FIXGW_TEST_TOKEN"] = "tcp-token-for-tests"
+    os.environ["FIXGW_TEST_TOKEN"] = STRONG_TOKEN
     stack = make_stack(
         api={"tcp": {"host": "127.0.0.1", "port": port, "token": {"env": "FIXGW_TEST_TOKEN"}}}
     )
@@ -296,6 +298,6 @@ def test_tcp_listener_requires_the_token(make_stack: StackFactory, tmp_path: Pat
     with socket.create_connection(("127.0.0.1", port), 5) as raw:
         raw.sendall(b'{"id": 1, "op": "status"}\n')
         assert b'"unauthorized"' in raw.recv(4096)
-    with Client.connect(host="127.0.0.1", port=port, token="tcp-token-for-tests") as gw:
+    with Client.connect(host="127.0.0.1", port=port, token=STRONG_TOKEN) as gw:
         assert gw.status()["session"] == "up"
-    assert "tcp-token-for-tests" not in stack.gateway.log()  # type: ignore[union-attr]
+    assert STRONG_TOKEN not in stack.gateway.log()  # type: ignore[union-attr]

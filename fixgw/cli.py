@@ -17,11 +17,12 @@ from typing import Any
 import msgspec
 import uvloop
 
-from fixgw import __version__
+from fixgw import __version__, journal
 from fixgw.api.client import ApiError, Client, apply_market_data
 from fixgw.book import OrderBook
 from fixgw.config import load_gateway_config, load_sim_config
 from fixgw.errors import ConfigError, StartupError
+from fixgw.journal import JournalDamaged, side_file
 from fixgw.ops.capture import capture as capture_python_output
 from fixgw.ops.logging import configure as configure_logging
 
@@ -79,6 +80,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return uvloop.run(run_gateway(config, Path(args.config)))
     except StartupError as exc:
         return _cannot_start(args.config, [exc.message])
+    except JournalDamaged as exc:
+        print(
+            f"fixgw: journal damaged: {args.config}: {exc.message}; the gateway does not start "
+            f"on it. List the damaged records: fixgw journal check -c {args.config}; set them "
+            f"aside in {side_file(exc.path)} and keep every readable record: "
+            f"fixgw journal repair -c {args.config}",
+            file=sys.stderr,
+        )
+        return EXIT_JOURNAL_DAMAGED
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -116,6 +126,59 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if problems:
         return _cannot_start(args.file, problems)
     print(f"{args.file}: ok")
+    return 0
+
+
+def _journal_path(args: argparse.Namespace) -> Path:
+    if args.path is not None:
+        return Path(args.path)
+    return Path(load_gateway_config(args.config).journal.path)
+
+
+def _preview(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace").rstrip("\n")
+    return repr(text if len(text) <= 160 else f"{text[:160]}...")
+
+
+def cmd_journal_check(args: argparse.Namespace) -> int:
+    """Every record that cannot be trusted, without changing anything."""
+    path = _journal_path(args)
+    found = journal.scan(path)
+    for damage in found.damaged:
+        print(f"{path}: {damage.describe()}: {_preview(damage.raw)}")
+    torn = found.size - found.good_end
+    if torn:
+        print(
+            f"{path}: ends in a torn line of {torn} bytes (a crash mid-write): the gateway cuts it"
+        )
+    print(
+        f"{path}: {found.lines} good records, last seq {found.last_seq}; "
+        f"{len(found.damaged)} damaged"
+    )
+    return EXIT_JOURNAL_DAMAGED if found.damaged else 0
+
+
+def cmd_journal_repair(args: argparse.Namespace) -> int:
+    """Damaged records (and a torn tail) to the side file; every other record kept as it
+    was. Refused while a gateway runs on the journal."""
+    path = _journal_path(args)
+    try:
+        repaired = journal.repair(path)
+    except StartupError as exc:
+        print(f"fixgw: {exc.message}; stop the gateway first", file=sys.stderr)
+        return 1
+    if not repaired.set_aside:
+        print(f"{path}: nothing to repair ({repaired.kept} good records)")
+        return 0
+    for damage in repaired.set_aside:
+        print(f"{path}: set aside {damage.describe()}")
+    print(
+        f"{path}: {repaired.kept} records kept as they were; {len(repaired.set_aside)} set "
+        f"aside in {repaired.side_file} (their bytes exactly, base64, with where they were). "
+        "The gateway now starts and asks the exchange about every open order it knows; an "
+        "order a damaged record alone named is not among them: compare "
+        "`fixgw orders --from-exchange` with `fixgw orders` once it is up"
+    )
     return 0
 
 
@@ -401,6 +464,26 @@ def build_parser() -> argparse.ArgumentParser:
         "socket and journal lock are not reported as taken",
     )
     command("demo", cmd_demo, "run the simulator and the gateway on the bundled demo configs")
+    journal_parser = sub.add_parser("journal", help="check or repair the event journal")
+    journal_sub = journal_parser.add_subparsers(dest="journal_command", required=True)
+    for name, handler, help_ in (
+        (
+            "check",
+            cmd_journal_check,
+            "list the journal's damaged records (each line carries a checksum), changing nothing",
+        ),
+        (
+            "repair",
+            cmd_journal_repair,
+            "move damaged records to <journal>.damaged and keep every other record as it was "
+            "(the gateway must be stopped)",
+        ),
+    ):
+        p = command(name, handler, help_, journal_sub)
+        with_exit_codes(p)
+        where = p.add_mutually_exclusive_group(required=True)
+        where.add_argument("-c", "--config", help="the gateway config naming journal.path")
+        where.add_argument("--path", help="the journal file itself")
 
     def client_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(

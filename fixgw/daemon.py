@@ -16,6 +16,7 @@ from typing import NoReturn
 import quickfix as fix
 import structlog
 
+from fixgw import journal
 from fixgw.api.server import ApiServer
 from fixgw.bridge.router import Bridge
 from fixgw.config import GatewayConfig, SimConfig, load_gateway_config, resolve_secrets
@@ -30,7 +31,7 @@ from fixgw.sim.exchange import Simulator
 log = structlog.get_logger("fixgw.daemon")
 
 
-_START_FAILURES = (OSError, ssl.SSLError, fix.ConfigError, fix.RuntimeError, ValueError)
+_START_FAILURES = (OSError, ssl.SSLError, fix.ConfigError, fix.RuntimeError)
 """What a part the config names raises when it cannot start; each becomes one StartupError
 line naming the part's key. `fixgw.preflight` finds nearly all of them before anything
 starts; these are what changes between its check and the start."""
@@ -53,8 +54,13 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(loop_exception_handler)
     secrets = resolve_secrets(config)
-    with starting("session", "the exchange session (session.store_dir, dictionary, tls)"):
-        gateway = Gateway(config, secrets, loop)
+    journal_lock = journal.lock(Path(config.journal.path))  # held until the process ends
+    try:
+        with starting("session", "the exchange session (session.store_dir, dictionary, tls)"):
+            gateway = Gateway(config, secrets, loop)
+    except BaseException:
+        os.close(journal_lock)
+        raise
     api = ApiServer(gateway, secrets.api_token)
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -107,6 +113,7 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     await gateway.stop()
     if metrics_server is not None:
         metrics_server.stop()
+    os.close(journal_lock)
     log.info("gateway stopped")
     return 0
 

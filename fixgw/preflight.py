@@ -26,6 +26,7 @@ from pathlib import Path
 
 import quickfix as fix
 
+from fixgw import journal
 from fixgw.config import (
     GatewayConfig,
     SimConfig,
@@ -185,6 +186,7 @@ def _journal(problems: Problems, path: Path, running: bool) -> None:
         path,
         path.with_name(path.name + ".fixseq"),
         path.with_name(path.name + ".seqmark"),
+        journal.lock_path(path),
     ):
         if not (file.exists() or file.is_symlink()):
             continue
@@ -192,24 +194,27 @@ def _journal(problems: Problems, path: Path, running: bool) -> None:
             problems.append(f"journal.path: {file} is not a file")
         elif not os.access(file, os.R_OK | os.W_OK):
             problems.append(f"journal.path: {file} is not readable and writable by this user")
-    if path.is_file() and not running:
+    if not running:
         holder = journal_lock_holder(path)
         if holder is not None:
-            problems.append(f"journal.path: {path} {holder}")
+            problems.append(f"journal.path: {holder}")
 
 
 def journal_lock_holder(path: Path) -> str | None:
-    """Why the journal's lock cannot be taken (another gateway has it), or None."""
+    """Why the journal's lock (`fixgw.journal.lock`) cannot be taken, or None."""
+    target = journal.lock_path(path)
+    if not target.exists():
+        return None
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(target, os.O_RDONLY)
     except OSError as exc:
-        return f"cannot be opened: {exc.strerror}"
+        return f"{target} cannot be opened: {exc.strerror}"
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            return "is in use by another gateway (its lock is held)"
-        return f"cannot be locked: {exc.strerror}"
+            return f"{path} is in use by another process (a gateway running on it?)"
+        return f"{target} cannot be locked: {exc.strerror}"
     finally:
         os.close(fd)  # closing releases the lock
     return None

@@ -1103,9 +1103,17 @@ class Gateway:
             raise self._not_connected()
 
     def _not_connected(self) -> RequestError:
+        """Said when QuickFIX is not logged on. `session_state` may still say up: QuickFIX
+        leaves a session inside a poll, and the gateway hears of it right after."""
+        state = self.session_state
+        if state == "up":
+            state = "not logged on (it is ending)"
+        elif state == "connecting":
+            state = "not logged on yet (connecting)"
+        else:
+            state = f"not logged on ({state})"
         return RequestError(
-            f"the exchange session is {self.session_state}; nothing was sent",
-            code=ErrorCode.NOT_CONNECTED,
+            f"the exchange session is {state}; nothing was sent", code=ErrorCode.NOT_CONNECTED
         )
 
     # ------------------------------------------------------------ inbound (loop thread)

@@ -22,6 +22,7 @@ from fixgw.api.client import ApiError, Client, apply_market_data
 from fixgw.book import OrderBook
 from fixgw.config import load_gateway_config, load_sim_config
 from fixgw.errors import ConfigError, StartupError
+from fixgw.files import private_umask
 from fixgw.journal import JournalDamaged, side_file
 from fixgw.ops.capture import capture as capture_python_output
 from fixgw.ops.logging import configure as configure_logging
@@ -76,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _cannot_start(args.config, problems)
     configure_logging(config.log.level, config.log.format)
     capture_python_output()
+    private_umask()
     try:
         return uvloop.run(run_gateway(config, Path(args.config)))
     except StartupError as exc:
@@ -102,6 +104,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         return _cannot_start(source, problems)
     configure_logging(args.log_level, "auto")
     capture_python_output()
+    private_umask()
     try:
         return run_simulator(config)
     except StartupError as exc:

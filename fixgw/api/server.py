@@ -24,6 +24,7 @@ import structlog
 from fixgw.api import protocol as p
 from fixgw.config import ApiConfig
 from fixgw.errors import RequestError, StartupError
+from fixgw.files import directories_for
 from fixgw.gateway import Gateway
 from fixgw.preflight import (
     can_create_directory,
@@ -497,7 +498,7 @@ class ApiServer:
     async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
         path = Path(self.config.socket_path)
-        _claim_socket_path(path)
+        _claim_socket_path(path, int(self.config.socket_mode, 8))
         self._socket_claimed = True
         # Created with the final mode: no window in which the socket is open to others.
         old_umask = os.umask(0o777 & ~int(self.config.socket_mode, 8))
@@ -730,12 +731,14 @@ class ApiServer:
         return {"topics": sorted(client.topics), "seq": seq, "replayed": replayed}
 
 
-def _claim_socket_path(path: Path) -> None:
-    """Remove a stale socket (one nobody listens on); refuse anything else at the path."""
+def _claim_socket_path(path: Path, socket_mode: int) -> None:
+    """Remove a stale socket (one nobody listens on); refuse anything else at the path.
+    Directories made for it let through whom `socket_mode` lets in (search only)."""
     why = can_create_directory(path.parent)
     if why is not None:
         raise StartupError(f"api.socket_path: {why}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    search = 0o700 | (0o010 if socket_mode & 0o070 else 0) | (0o001 if socket_mode & 0o007 else 0)
+    directories_for(path.parent, search)
     why, stale = socket_path_problem(path)
     if why is not None:
         raise StartupError(f"api.socket_path: {why}")

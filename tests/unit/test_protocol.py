@@ -93,6 +93,7 @@ def test_only_plain_decimal_text_is_a_quantity_or_price(value: str) -> None:
     assert "ASCII digits with at most one '.'" in refused.value.message
 
 
+@pytest.mark.fuzz
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True)
 @given(text=odd_decimals)
 def test_whatever_the_text_a_decimal_is_refused_or_exactly_the_digits_written(text: str) -> None:

@@ -133,9 +133,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _journal_path(args: argparse.Namespace) -> Path:
-    if args.path is not None:
-        return Path(args.path)
-    return Path(load_gateway_config(args.config).journal.path)
+    """The journal the command is about; ConfigError if there is none to look at."""
+    path = Path(args.path) if args.path is not None else None
+    if path is None:
+        path = Path(load_gateway_config(args.config).journal.path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no journal there")
+    return path
 
 
 def _preview(raw: bytes) -> str:
@@ -146,7 +150,11 @@ def _preview(raw: bytes) -> str:
 def cmd_journal_check(args: argparse.Namespace) -> int:
     """Every record that cannot be trusted, without changing anything."""
     path = _journal_path(args)
-    found = journal.scan(path)
+    try:
+        found = journal.scan(path)
+    except OSError as exc:
+        print(f"fixgw: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 1
     for damage in found.damaged:
         print(f"{path}: {damage.describe()}: {_preview(damage.raw)}")
     torn = found.size - found.good_end
@@ -169,6 +177,9 @@ def cmd_journal_repair(args: argparse.Namespace) -> int:
         repaired = journal.repair(path)
     except StartupError as exc:
         print(f"fixgw: {exc.message}; stop the gateway first", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"fixgw: cannot repair {path}: {exc}; nothing was replaced", file=sys.stderr)
         return 1
     if not repaired.set_aside:
         print(f"{path}: nothing to repair ({repaired.kept} good records)")

@@ -2,7 +2,8 @@
 
 Each event is encoded to JSON once, whatever the number of subscribers; the gateway-wide
 `seq` is spliced in front. Every event but market data is appended to the journal before
-it is fanned out, and `replay` serves a reconnecting client what it missed from there.
+it is fanned out, with its checksum at the end (`journal.sealed`; clients get the same
+line), and `replay` serves a reconnecting client what it missed from there.
 Market data is not journaled: a client that missed deltas needs a fresh book, not old deltas.
 Its seqs are covered by a block reserved in the journal, so a restart never reuses one.
 """
@@ -15,7 +16,7 @@ from typing import Protocol
 import msgspec
 
 from fixgw.domain import Event
-from fixgw.journal import Journal
+from fixgw.journal import Journal, sealed
 
 TOPIC_OF_TYPE = {
     "order": "orders",
@@ -51,9 +52,11 @@ class EventBus:
         self.seq += 1
         if self.seq > self._reserved and self.journal.reserve_seq(self.seq + SEQ_BLOCK - 1):
             self._reserved = self.seq + SEQ_BLOCK - 1
-        line = b'{"seq":%d,%s\n' % (self.seq, _encoder.encode(event)[1:])
         topic = event.route()
-        if not topic.startswith("md:"):
+        if topic.startswith("md:"):
+            line = b'{"seq":%d,%s\n' % (self.seq, _encoder.encode(event)[1:])
+        else:
+            line = sealed(self.seq, _encoder.encode(event))
             self.journal.append(self.seq, line)
         for subscriber in self._subscribers.get(topic, ()):
             subscriber.deliver(line)

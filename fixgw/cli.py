@@ -17,11 +17,14 @@ from typing import Any
 import msgspec
 import uvloop
 
-from fixgw import __version__
+from fixgw import __version__, journal
 from fixgw.api.client import ApiError, Client, apply_market_data
 from fixgw.book import OrderBook
 from fixgw.config import load_gateway_config, load_sim_config
-from fixgw.errors import ConfigError
+from fixgw.errors import ConfigError, StartupError
+from fixgw.files import private_umask
+from fixgw.journal import JournalDamaged, side_file
+from fixgw.ops.capture import capture as capture_python_output
 from fixgw.ops.logging import configure as configure_logging
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"
@@ -30,18 +33,27 @@ DEMO_GATEWAY = DEFAULTS / "demo-gateway.yaml"
 DEMO_ENV = {"FIXGW_API_KEY": "demo-api-key", "FIXGW_SECRET_KEY": "demo-secret"}
 DEFAULT_SOCKET = "/run/fixgw/fixgw.sock"
 
+EXIT_CONFIG = 2
+"""A config error: a wrong key, or something it names that cannot be used at start (a file,
+a directory, a group, a host, a port in use): one line per problem, naming the key."""
 EXIT_REJECTED = 3
 """`order new`: the followed order ended rejected by the exchange."""
 EXIT_NOT_CANCELLED = 4
 """`halt`, `cancel-all`: some open orders could not be sent a cancel now."""
+EXIT_JOURNAL_DAMAGED = 5
+"""`run`: the journal has damaged records (see `fixgw journal check`); `journal check`: it
+has."""
 EXIT_CODES = f"""exit status:
   0  done
   1  the gateway refused the request, or could not be reached
-  2  a config error
+  {EXIT_CONFIG}  a config error, or something the config names cannot be used (a file, a
+     directory, a group, a host, a port in use): one line each, naming the key
   {EXIT_REJECTED}  order new: the exchange rejected the order (seen while following it)
   {EXIT_NOT_CANCELLED}  halt: some open orders could not be sent a cancel now (the session is
      down, or the cancel rate limit): the gateway cancels them as soon as it can;
      cancel-all: some open orders were not cancelled (listed in `not_cancelled`)
+  {EXIT_JOURNAL_DAMAGED}  run, journal check: the journal has damaged records; run refuses to
+     start until `fixgw journal repair` has set them aside
 """
 
 _json = msgspec.json.Encoder(decimal_format="string")
@@ -56,34 +68,131 @@ def _print(obj: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from fixgw import preflight
     from fixgw.daemon import run_gateway
 
     config = load_gateway_config(args.config)
+    problems = preflight.gateway_problems(config)
+    if problems:
+        return _cannot_start(args.config, problems)
     configure_logging(config.log.level, config.log.format)
-    return uvloop.run(run_gateway(config, Path(args.config)))
+    capture_python_output()
+    private_umask()
+    try:
+        return uvloop.run(run_gateway(config, Path(args.config)))
+    except StartupError as exc:
+        return _cannot_start(args.config, [exc.message])
+    except JournalDamaged as exc:
+        print(
+            f"fixgw: journal damaged: {args.config}: {exc.message}; the gateway does not start "
+            f"on it. List the damaged records: fixgw journal check -c {args.config}; set them "
+            f"aside in {side_file(exc.path)} and keep every readable record: "
+            f"fixgw journal repair -c {args.config}",
+            file=sys.stderr,
+        )
+        return EXIT_JOURNAL_DAMAGED
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
+    from fixgw import preflight
     from fixgw.daemon import run_simulator
 
-    config = load_sim_config(args.config or DEMO_SIM)
+    source = args.config or DEMO_SIM
+    config = load_sim_config(source)
+    problems = preflight.sim_problems(config)
+    if problems:
+        return _cannot_start(source, problems)
     configure_logging(args.log_level, "auto")
-    return run_simulator(config)
+    capture_python_output()
+    private_umask()
+    try:
+        return run_simulator(config)
+    except StartupError as exc:
+        return _cannot_start(source, [exc.message])
+
+
+def _cannot_start(source: str | Path, problems: list[str]) -> int:
+    """One line per problem, each naming the config key; the exit status of a config error."""
+    for problem in problems:
+        print(f"fixgw: config error: {source}: {problem}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Also what only this machine can say: that each QuickFIX acceptor's host is one of its
-    addresses (`qflisten`), as `run` and `sim` would find at start."""
-    from fixgw.qflisten import check_listen_host
+    """Everything `run` (or `sim`) would find wrong at start, without starting anything."""
+    from fixgw import preflight
 
     if args.sim:
-        sim = load_sim_config(args.file)
-        check_listen_host(sim.host, "host")
+        problems = preflight.sim_problems(load_sim_config(args.file))
     else:
-        config = load_gateway_config(args.file)
-        if config.bridge is not None:
-            check_listen_host(config.bridge.host, "bridge.host")
+        problems = preflight.gateway_problems(load_gateway_config(args.file), args.running)
+    if problems:
+        return _cannot_start(args.file, problems)
     print(f"{args.file}: ok")
+    return 0
+
+
+def _journal_path(args: argparse.Namespace) -> Path:
+    """The journal the command is about; ConfigError if there is none to look at."""
+    path = Path(args.path) if args.path is not None else None
+    if path is None:
+        path = Path(load_gateway_config(args.config).journal.path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no journal there")
+    return path
+
+
+def _preview(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace").rstrip("\n")
+    return repr(text if len(text) <= 160 else f"{text[:160]}...")
+
+
+def cmd_journal_check(args: argparse.Namespace) -> int:
+    """Every record that cannot be trusted, without changing anything."""
+    path = _journal_path(args)
+    try:
+        found = journal.scan(path)
+    except OSError as exc:
+        print(f"fixgw: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 1
+    for damage in found.damaged:
+        print(f"{path}: {damage.describe()}: {_preview(damage.raw)}")
+    torn = found.size - found.good_end
+    if torn:
+        print(
+            f"{path}: ends in a torn line of {torn} bytes (a crash mid-write): the gateway cuts it"
+        )
+    print(
+        f"{path}: {found.lines} good records, last seq {found.last_seq}; "
+        f"{len(found.damaged)} damaged"
+    )
+    return EXIT_JOURNAL_DAMAGED if found.damaged else 0
+
+
+def cmd_journal_repair(args: argparse.Namespace) -> int:
+    """Damaged records (and a torn tail) to the side file; every other record kept as it
+    was. Refused while a gateway runs on the journal."""
+    path = _journal_path(args)
+    try:
+        repaired = journal.repair(path)
+    except StartupError as exc:
+        print(f"fixgw: {exc.message}; stop the gateway first", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"fixgw: cannot repair {path}: {exc}; nothing was replaced", file=sys.stderr)
+        return 1
+    if not repaired.set_aside:
+        print(f"{path}: nothing to repair ({repaired.kept} good records)")
+        return 0
+    for damage in repaired.set_aside:
+        print(f"{path}: set aside {damage.describe()}")
+    print(
+        f"{path}: {repaired.kept} records kept as they were; {len(repaired.set_aside)} set "
+        f"aside in {repaired.side_file} (their bytes exactly, base64, with where they were). "
+        "The gateway now starts and asks the exchange about every open order it knows; an "
+        "order a damaged record alone named is not among them: compare "
+        "`fixgw orders --from-exchange` with `fixgw orders` once it is up"
+    )
     return 0
 
 
@@ -353,14 +462,48 @@ def build_parser() -> argparse.ArgumentParser:
         p.epilog, p.formatter_class = EXIT_CODES, argparse.RawDescriptionHelpFormatter
 
     p = command("run", cmd_run, "run the gateway daemon")
+    with_exit_codes(p)
     p.add_argument("-c", "--config", required=True, help="gateway YAML config")
     p = command("sim", cmd_sim, "run the OKCoin-dialect exchange simulator")
+    with_exit_codes(p)
     p.add_argument("-c", "--config", help="simulator YAML config (default: the demo's)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p = command("check-config", cmd_check_config, "validate a config file and exit")
+    p = command(
+        "check-config",
+        cmd_check_config,
+        "validate a config file and what it names (files, directories, groups, hosts, free "
+        "ports), changing nothing",
+    )
+    with_exit_codes(p)
     p.add_argument("file")
     p.add_argument("--sim", action="store_true", help="the file is a simulator config")
+    p.add_argument(
+        "--running",
+        action="store_true",
+        help="a gateway runs on this config (checking it before a SIGHUP): its own ports, "
+        "socket and journal lock are not reported as taken",
+    )
     command("demo", cmd_demo, "run the simulator and the gateway on the bundled demo configs")
+    journal_parser = sub.add_parser("journal", help="check or repair the event journal")
+    journal_sub = journal_parser.add_subparsers(dest="journal_command", required=True)
+    for name, handler, help_ in (
+        (
+            "check",
+            cmd_journal_check,
+            "list the journal's damaged records (each line carries a checksum), changing nothing",
+        ),
+        (
+            "repair",
+            cmd_journal_repair,
+            "move damaged records to <journal>.damaged and keep every other record as it was "
+            "(the gateway must be stopped)",
+        ),
+    ):
+        p = command(name, handler, help_, journal_sub)
+        with_exit_codes(p)
+        where = p.add_mutually_exclusive_group(required=True)
+        where.add_argument("-c", "--config", help="the gateway config naming journal.path")
+        where.add_argument("--path", help="the journal file itself")
 
     def client_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -460,18 +603,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DAEMON_COMMANDS = frozenset({"run", "sim", "demo", "check-config", "journal"})
+"""Commands that do not talk to a running gateway: an OSError from one is not about
+reaching the gateway."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
     except ConfigError as exc:
         print(f"fixgw: config error: {exc.message}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     except ApiError as exc:
         print(f"fixgw: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
     except (ConnectionError, FileNotFoundError, TimeoutError) as exc:
-        print(f"fixgw: cannot reach the gateway: {exc}", file=sys.stderr)
+        if args.command in DAEMON_COMMANDS:
+            raise
+        target = f"{args.tcp} (TCP)" if getattr(args, "tcp", None) else getattr(args, "socket", "")
+        print(f"fixgw: cannot reach the gateway at {target}: {exc}", file=sys.stderr)
         return 1
 
 

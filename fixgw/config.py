@@ -8,19 +8,24 @@ Relative paths are taken from the working directory.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
+import string
 import sys
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 import yaml
 
+from fixgw.decimals import PlainDecimal, decode_hook
 from fixgw.domain import Side
 from fixgw.errors import ConfigError
+
+T = TypeVar("T")
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
@@ -103,16 +108,38 @@ class Credentials(_Config, frozen=True, kw_only=True):
 
 class TcpConfig(_Config, frozen=True, kw_only=True):
     host: NonEmpty = "127.0.0.1"
+    """Loopback only: 127.0.0.0/8, ::1, or a name that resolves to nothing else (checked at
+    start). The listener has no TLS: the token and the order flow travel in clear."""
     port: Port
     token: SecretRef
-    """Clients must send it in `hello` before anything else."""
+    """Clients must send it in `hello` before anything else. At least 128 bits of entropy
+    (32 hex or 22 base64url characters): `python -c 'import secrets;
+    print(secrets.token_urlsafe(32))'`."""
+    hello_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
+    """A connection that has not sent a good `hello` within this time is closed."""
+
+    def __post_init__(self) -> None:
+        try:
+            address = ipaddress.ip_address(self.host)
+        except ValueError:
+            return  # a name: it must resolve to loopback addresses only (fixgw.preflight)
+        if not address.is_loopback:
+            raise ValueError(
+                f"host {self.host!r} is not a loopback address (127.0.0.1, ::1): the TCP "
+                "listener has no TLS and serves this machine only"
+            )
 
 
 class ApiConfig(_Config, frozen=True, kw_only=True):
     socket_path: NonEmpty = "/run/fixgw/fixgw.sock"
+    """Created at start; a socket left there by a process that is gone is replaced, anything
+    else there (a file, a live socket) stops the start."""
     socket_mode: FileMode = "0660"
     socket_group: str | None = None
     tcp: TcpConfig | None = None
+    max_clients: Annotated[int, msgspec.Meta(ge=1)] = 1024
+    """Connections served at once, Unix socket and TCP together; one more is sent a
+    `too_many_clients` error line and closed."""
     max_line_bytes: Annotated[int, msgspec.Meta(ge=256, le=16 * 1024 * 1024)] = 65536
     client_buffer_bytes: Annotated[int, msgspec.Meta(ge=65536)] = 16 * 1024 * 1024
     """Unsent bytes allowed per client; a client that falls this far behind is disconnected."""
@@ -156,10 +183,12 @@ class JournalConfig(_Config, frozen=True, kw_only=True):
 
 
 class SymbolLimits(_Config, frozen=True, kw_only=True):
-    max_qty: Decimal | None = None
-    max_notional: Decimal | None = None
+    """Decimals are given as plain decimal text (`fixgw.decimals`), quoted or not."""
+
+    max_qty: PlainDecimal | None = None
+    max_notional: PlainDecimal | None = None
     """qty * price (the limit price, or the reference price for a market order)."""
-    price_band_pct: Decimal | None = None
+    price_band_pct: PlainDecimal | None = None
     """Limit prices must lie within this percentage of the last trade (else the mid)."""
     sides: list[Side] = msgspec.field(default_factory=lambda: [Side.BUY, Side.SELL])
 
@@ -294,20 +323,20 @@ class SimAccount(_Config, frozen=True, kw_only=True):
     secret_key: NonEmpty
     currency: NonEmpty = "USD"
     """The account's quote currency, as AccountInfoResponse reports it."""
-    balances: dict[NonEmpty, Decimal] = msgspec.field(
+    balances: dict[NonEmpty, PlainDecimal] = msgspec.field(
         default_factory=lambda: {
-            "BTC": Decimal(10),
-            "LTC": Decimal(1000),
-            "USD": Decimal(1_000_000),
+            "BTC": PlainDecimal(10),
+            "LTC": PlainDecimal(1000),
+            "USD": PlainDecimal(1_000_000),
         }
     )
     """What the account holds at start; fills move it."""
 
 
 class SimBook(_Config, frozen=True, kw_only=True):
-    bids: list[tuple[Decimal, Decimal]] = msgspec.field(default_factory=list)
+    bids: list[tuple[PlainDecimal, PlainDecimal]] = msgspec.field(default_factory=list)
     """Seed orders as [price, qty]."""
-    asks: list[tuple[Decimal, Decimal]] = msgspec.field(default_factory=list)
+    asks: list[tuple[PlainDecimal, PlainDecimal]] = msgspec.field(default_factory=list)
 
 
 class LoadFeed(_Config, frozen=True, kw_only=True):
@@ -369,14 +398,18 @@ def _decode_error(source: str, exc: msgspec.ValidationError) -> ConfigError:
 
 
 class _DecimalSafeLoader(yaml.SafeLoader):
-    """Reads YAML floats as their text, so `0.1` in a config is Decimal('0.1'), not a float."""
+    """Reads YAML numbers as their text: `0.1` in a config is Decimal('0.1'), not a float,
+    and the text is checked as written. YAML itself reads `1_000`, `+1`, `0x10` or `0o7` as
+    an int, which a decimal field must refuse (`fixgw.decimals`) and an int field does
+    (msgspec reads only plain digits from text)."""
 
 
-def _float_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+def _number_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
     return str(loader.construct_scalar(node))
 
 
-_DecimalSafeLoader.add_constructor("tag:yaml.org,2002:float", _float_as_text)
+_DecimalSafeLoader.add_constructor("tag:yaml.org,2002:float", _number_as_text)
+_DecimalSafeLoader.add_constructor("tag:yaml.org,2002:int", _number_as_text)
 
 
 def _load_yaml(path: Path) -> Any:
@@ -390,12 +423,19 @@ def _load_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
 
 
-def _convert(data: Any, kind: type[Any], source: str) -> Any:
+def convert(data: Any, kind: type[T]) -> T:
+    """A config struct from plain data (YAML's, or a test's): msgspec raises
+    ValidationError with the key path."""
+    # strict=False lets the YAML text of a number (see _DecimalSafeLoader) reach int and
+    # float fields; decimal fields read it with fixgw.decimals.
+    return msgspec.convert(data, kind, strict=False, dec_hook=decode_hook)
+
+
+def _convert(data: Any, kind: type[T], source: str) -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: (top level): expected a mapping of keys")
     try:
-        # strict=False lets the YAML text of a number (see _DecimalSafeLoader) reach float fields.
-        return msgspec.convert(data, kind, strict=False)
+        return convert(data, kind)
     except msgspec.ValidationError as exc:
         raise _decode_error(source, exc) from None
 
@@ -438,10 +478,47 @@ def _read_secret(ref: SecretRef, key: str, source: str) -> str:
     return lines[0].strip()
 
 
+TOKEN_BITS = 128
+"""The least entropy an API token may have."""
+MAKE_A_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105
+_ALPHABETS = (
+    (frozenset(string.digits), 10, "decimal digits"),
+    (frozenset(string.hexdigits), 16, "hex"),
+    (frozenset(string.ascii_letters + string.digits + "-_=+/"), 64, "base64"),
+    (frozenset(string.printable.strip()), 94, "printable ASCII"),
+)
+
+
+def token_weakness(token: str) -> str | None:
+    """Why `token` is too weak to guard the TCP listener, or None; never repeats it.
+
+    Its length times the bits a character carries in the smallest usual alphabet it fits
+    (digits, hex, base64, printable ASCII) must reach TOKEN_BITS, and it must not be a few
+    characters over and over."""
+    fits = [(size, name) for alphabet, size, name in _ALPHABETS if set(token) <= alphabet]
+    if not fits:
+        return f"must be printable ASCII without spaces; make one with: {MAKE_A_TOKEN}"
+    size, name = fits[0]
+    bits = len(token) * math.log2(size)
+    if bits < TOKEN_BITS:
+        needed = math.ceil(TOKEN_BITS / math.log2(size))
+        return (
+            f"too weak: {len(token)} {name} characters hold at most {bits:.0f} bits of "
+            f"entropy, and {TOKEN_BITS} are required ({needed} random such characters); "
+            f"make one with: {MAKE_A_TOKEN}"
+        )
+    if len(set(token)) < 8:
+        return f"too weak: it repeats a few characters; make one with: {MAKE_A_TOKEN}"
+    return None
+
+
 def resolve_secrets(config: GatewayConfig, source: str = "config") -> Secrets:
     token = None
     if config.api.tcp is not None:
         token = _read_secret(config.api.tcp.token, "api.tcp.token", source)
+        why = token_weakness(token)
+        if why is not None:
+            raise ConfigError(f"{source}: api.tcp.token: {why}")
     passwords = {}
     for n, oms in enumerate(config.bridge.sessions if config.bridge else []):
         if oms.password is not None:

@@ -3,36 +3,64 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import ssl
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
+import quickfix as fix
 import structlog
 
+from fixgw import journal
 from fixgw.api.server import ApiServer
 from fixgw.bridge.router import Bridge
 from fixgw.config import GatewayConfig, SimConfig, load_gateway_config, resolve_secrets
-from fixgw.errors import FixgwError
+from fixgw.errors import FixgwError, StartupError
 from fixgw.gateway import Gateway
 from fixgw.ops import notify
+from fixgw.ops.capture import loop_exception_handler
 from fixgw.ops.logging import configure as configure_logging
 from fixgw.ops.prometheus import MetricsServer
-from fixgw.qflisten import check_listen_host
 from fixgw.sim.exchange import Simulator
 
 log = structlog.get_logger("fixgw.daemon")
 
 
+_START_FAILURES = (OSError, ssl.SSLError, fix.ConfigError, fix.RuntimeError)
+"""What a part the config names raises when it cannot start; each becomes one StartupError
+line naming the part's key. `fixgw.preflight` finds nearly all of them before anything
+starts; these are what changes between its check and the start."""
+
+
+@contextlib.contextmanager
+def starting(key: str, what: str) -> Iterator[None]:
+    try:
+        yield
+    except StartupError:
+        raise
+    except _START_FAILURES as exc:
+        raise StartupError(f"{key}: cannot start {what}: {exc}") from None
+
+
 async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
-    """Run until SIGINT or SIGTERM; then stop taking requests, log out, and return 0."""
+    """Run until SIGINT or SIGTERM; then stop taking requests, log out, and return 0.
+
+    StartupError if a part cannot start: what had started is stopped first."""
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(loop_exception_handler)
     secrets = resolve_secrets(config)
-    if config.bridge is not None:  # before anything starts
-        check_listen_host(config.bridge.host, "bridge.host")
-    gateway = Gateway(config, secrets, loop)
+    journal_lock = journal.lock(Path(config.journal.path))  # held until the process ends
+    try:
+        with starting("session", "the exchange session (session.store_dir, dictionary, tls)"):
+            gateway = Gateway(config, secrets, loop)
+    except BaseException:
+        os.close(journal_lock)
+        raise
     api = ApiServer(gateway, secrets.api_token)
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -40,26 +68,38 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     loop.add_signal_handler(signal.SIGUSR1, gateway.halt, "SIGUSR1", "kill switch signal")
     if path is not None:
         loop.add_signal_handler(signal.SIGHUP, reload, gateway, path)
-    await api.start()
-    gateway.metrics.api_clients.set_function(lambda: len(api.clients))
-    gateway.metrics.api_unsent_bytes.set_function(
-        lambda: sum(c.transport.get_write_buffer_size() for c in list(api.clients))
-    )
     metrics_server = None
-    if config.ops.metrics_port is not None:
-        metrics_server = MetricsServer(
-            gateway.metrics,
-            config.ops.metrics_host,
-            config.ops.metrics_port,
-            gateway.not_ready_because,
-        )
-        metrics_server.start()
-        log.info("metrics listening", host=config.ops.metrics_host, port=metrics_server.port)
-    gateway.start()
     bridge = None
-    if config.bridge is not None:
-        bridge = Bridge(config.bridge, secrets.bridge_passwords, gateway, loop)
-        bridge.start()
+    try:
+        await api.start()
+        gateway.metrics.api_clients.set_function(lambda: len(api.clients))
+        gateway.metrics.api_unsent_bytes.set_function(
+            lambda: sum(c.transport.get_write_buffer_size() for c in list(api.clients))
+        )
+        if config.ops.metrics_port is not None:
+            where = f"{config.ops.metrics_host}:{config.ops.metrics_port}"
+            with starting("ops.metrics_port", f"the metrics endpoint on {where}"):
+                metrics_server = MetricsServer(
+                    gateway.metrics,
+                    config.ops.metrics_host,
+                    config.ops.metrics_port,
+                    gateway.not_ready_because,
+                )
+            metrics_server.start()
+            log.info("metrics listening", host=config.ops.metrics_host, port=metrics_server.port)
+        with starting("session", "the exchange session"):
+            gateway.start()
+        if config.bridge is not None:
+            where = f"{config.bridge.host}:{config.bridge.port}"
+            with starting("bridge", f"the FIX bridge on {where} (bridge.port, store_dir)"):
+                bridge = Bridge(config.bridge, secrets.bridge_passwords, gateway, loop)
+                bridge.start()
+    except BaseException:
+        await api.stop()
+        if metrics_server is not None:
+            metrics_server.stop()
+        await gateway.stop()
+        raise
     systemd = loop.create_task(tell_systemd(gateway))
     log.info(
         "gateway started",
@@ -76,6 +116,7 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     await gateway.stop()
     if metrics_server is not None:
         metrics_server.stop()
+    os.close(journal_lock)
     log.info("gateway stopped")
     return 0
 
@@ -111,12 +152,12 @@ def reload(gateway: Gateway, path: Path) -> None:
 
 
 def run_simulator(config: SimConfig) -> NoReturn:
-    check_listen_host(config.host, "host")
-    sim = Simulator(config)
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    sim.start()
+    with starting("port", f"the simulator on {config.host}:{config.port}"):
+        sim = Simulator(config)
+        done = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
+        sim.start()
     while not done.wait(0.5):
         pass
     log.info("simulator stopping")

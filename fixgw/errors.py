@@ -17,6 +17,11 @@ class ConfigError(FixgwError):
     code = "config_error"
 
 
+class StartupError(ConfigError):
+    """Something the config names cannot be used at start (a file, a port, a group); the
+    message reads `key: cause`."""
+
+
 class DialectError(FixgwError):
     """A venue message the dialect cannot read; carries what is needed to find it again."""
 

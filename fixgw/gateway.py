@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -261,6 +261,9 @@ class Gateway:
         self._logout_reason: LogoutReason | None = None
         self._logout_text: str | None = None
         self._status_waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
+        self._asked_untracked: OrderedDict[str, None] = OrderedDict()
+        """Exchange order ids a client asked the status of that no tracked order has (the
+        last 1,024): the answer is that client's reply, not an event."""
         md = config.market_data
         self.market_data = MarketData(
             self.symbols,
@@ -1007,6 +1010,10 @@ class Gateway:
             assert order is not None
             return {**self.tracker.snapshot(order), "source": "local"}
         self._require_session()
+        if order is None:
+            self._asked_untracked[order_id] = None
+            if len(self._asked_untracked) > 1024:
+                self._asked_untracked.popitem(last=False)
         delay = self._paced("status")
         if delay:
             try:
@@ -1177,9 +1184,17 @@ class Gateway:
             raise self._not_connected()
 
     def _not_connected(self) -> RequestError:
+        """Said when QuickFIX is not logged on. `session_state` may still say up: QuickFIX
+        leaves a session inside a poll, and the gateway hears of it right after."""
+        state = self.session_state
+        if state == "up":
+            state = "not logged on (it is ending)"
+        elif state == "connecting":
+            state = "not logged on yet (connecting)"
+        else:
+            state = f"not logged on ({state})"
         return RequestError(
-            f"the exchange session is {self.session_state}; nothing was sent",
-            code=ErrorCode.NOT_CONNECTED,
+            f"the exchange session is {state}; nothing was sent", code=ErrorCode.NOT_CONNECTED
         )
 
     # ------------------------------------------------------------ inbound (loop thread)
@@ -1381,6 +1396,8 @@ class Gateway:
                 if checked and self.halted is not None:
                     self._cancel_while_halted()  # an order the check found still open
                 return
+            if self._answers_a_question_only(report):
+                return
         self._publish_orders(self.tracker.apply_execution(report))
         if report.kind.is_fill:
             self.account_refresh.fills_seen()
@@ -1422,6 +1439,18 @@ class Gateway:
             if status is not None:
                 self._status_counts[status] -= 1
             self._owners.pop(order.cl_ord_id, None)
+
+    def _answers_a_question_only(self, report: ExecutionReport) -> bool:
+        """A status a client asked about an order no tracked order is: answered to that
+        client (its reply), neither published to every subscriber nor journaled."""
+        order_id = report.order_id
+        if order_id is None or order_id not in self._asked_untracked:
+            return False
+        if self.tracker.by_order_id(order_id) or self.tracker.get(report.cl_ord_id or ""):
+            return False
+        log.info("status of an untracked order", order_id=order_id, status=report.status)
+        self._answer_status(report)
+        return True
 
     def _answer_status(self, report: ExecutionReport) -> None:
         assert report.order_id is not None

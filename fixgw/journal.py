@@ -4,21 +4,38 @@ A line is appended before it is fanned out. Writes are flushed once per turn of 
 loop (with `fsync: always`, synced too), so a burst costs one system call. At start the
 journal gives back the last `seq` and every order event, from which the order tracker is
 rebuilt; `subscribe ... since=N` replays from it.
+
+Each line carries its own check: `{"seq":N,...,"crc":C}`, C the CRC-32 of the line's bytes
+before `,"crc":` (`sealed`), so the line stays the very JSON line clients receive. At start
+every line is checked. A torn last line (a crash mid-write) is cut, its bytes kept in
+`<journal>.damaged`; damage anywhere else stops the start (`JournalDamaged`) with nothing
+changed: readable history after it is never thrown away. `fixgw journal check` lists the
+damaged records, `fixgw journal repair` moves them to `<journal>.damaged` and keeps every
+other line as it was. Lines written before checksums (no `crc`) are read as before: whole
+JSON with `seq` and `type`, `seq` increasing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import errno
+import fcntl
 import os
+import re
 import time
+import zlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 import structlog
 
 from fixgw.domain import AnyEvent
+from fixgw.errors import FixgwError, StartupError
 
 log = structlog.get_logger("fixgw.journal")
 
@@ -30,31 +47,227 @@ class _Head(msgspec.Struct):
     type: str
 
 
+_CRC = b',"crc":'
+FILE_MODE = 0o640
+"""The journal and the files beside it: the order flow is no business of other users."""
+
+
+def sealed(seq: int, event_json: bytes) -> bytes:
+    """The line for an event's JSON object: `seq` spliced in front, its CRC-32 at the end.
+
+    One CRC over the bytes already encoded: about 0.3 us more per line than without."""
+    line = b'{"seq":%d,%s' % (seq, event_json[1:-1])
+    return b'%s,"crc":%d}\n' % (line, zlib.crc32(line))
+
+
+def _fault(line: bytes, last_seq: int) -> tuple[str | None, _Head | None]:
+    """(why a whole line, newline included, cannot be trusted, or None; its head)."""
+    at = line.rfind(_CRC)
+    if at >= 0:
+        digits = line[at + len(_CRC) : -2]
+        if not (line.endswith(b"}\n") and digits.isdigit() and len(digits) <= 10):
+            return "its checksum is unreadable", None
+        if zlib.crc32(memoryview(line)[:at]) != int(digits):
+            return "its checksum does not match its bytes", None
+    try:
+        head = msgspec.json.decode(line, type=_Head)
+        if at < 0:  # written before checksums: it must at least be an event, whole
+            _decoder.decode(line)
+    except msgspec.DecodeError:
+        return "not a journal record (not JSON with seq and type)", None
+    if head.seq <= last_seq:
+        return f"its seq {head.seq} does not follow {last_seq}", None
+    return None, head
+
+
+class Damage(NamedTuple):
+    line: int
+    """1-based line number."""
+    offset: int
+    """Byte offset of the line's start."""
+    raw: bytes
+    why: str
+
+    @property
+    def seq(self) -> str:
+        """The seq the line seems to carry, for people: damaged, it may be wrong."""
+        found = _SEQ.match(self.raw)
+        return found.group(1).decode() if found else "?"
+
+    def describe(self) -> str:
+        return (
+            f"line {self.line} (byte {self.offset}, {len(self.raw)} bytes, seq {self.seq}): "
+            f"{self.why}"
+        )
+
+
+_SEQ = re.compile(rb'\{"seq":(\d{1,20})')
+
+
+class Scan(NamedTuple):
+    last_seq: int
+    every_1024th: list[tuple[int, int]]
+    """(seq, byte offset) of every 1024th good line."""
+    good_end: int
+    """Where the last whole line ends: a torn tail follows it."""
+    size: int
+    damaged: list[Damage]
+    lines: int
+
+
+def scan(path: Path) -> Scan:
+    """Read the journal once: the last seq, an index of every 1024th line, and every line
+    that cannot be trusted. A tail without its newline (a torn last line) is not counted
+    as damage: `size` - `good_end` bytes of it."""
+    index: list[tuple[int, int]] = []
+    damaged: list[Damage] = []
+    last_seq = 0
+    offset = 0
+    good_end = 0
+    count = 0
+    number = 0
+    if path.exists():
+        with path.open("rb") as f:
+            for line in f:
+                number += 1
+                if not line.endswith(b"\n"):
+                    break  # torn: the last line, cut short by a crash
+                why, head = _fault(line, last_seq)
+                if head is None:
+                    damaged.append(Damage(number, offset, line, why or "unreadable"))
+                else:
+                    if count % 1024 == 0:
+                        index.append((head.seq, offset))
+                    count += 1
+                    last_seq = head.seq
+                offset += len(line)
+                good_end = offset
+        size = path.stat().st_size
+    else:
+        size = 0
+    return Scan(last_seq, index, good_end, size, damaged, count)
+
+
+class JournalDamaged(FixgwError):
+    """Records in the middle of the journal cannot be trusted: the gateway does not start
+    on it (it would forget what they and the lines after them say), and changes nothing."""
+
+    code = "journal_damaged"
+
+    def __init__(self, path: Path, damaged: list[Damage]) -> None:
+        self.path = path
+        self.damaged = damaged
+        more = f", and {len(damaged) - 1} more" if len(damaged) > 1 else ""
+        super().__init__(
+            f"journal.path: {path} has {len(damaged)} damaged record(s): "
+            f"{damaged[0].describe()}{more}; nothing was cut or changed"
+        )
+
+
+def side_file(path: Path) -> Path:
+    """Where damaged records and torn tails are set aside, one JSON line each."""
+    return path.with_name(path.name + ".damaged")
+
+
+def set_aside(path: Path, records: list[Damage], by: str) -> Path:
+    """Append `records` to the journal's side file (created 0600), synced: their bytes
+    exactly (`raw_b64`), where they were, and why they were set aside."""
+    target = side_file(path)
+    now = datetime.now(UTC).isoformat()
+    lines = b"".join(
+        msgspec.json.encode(
+            {
+                "journal": str(path),
+                "set_aside": now,
+                "by": by,
+                "line": d.line,
+                "offset": d.offset,
+                "seq": d.seq,
+                "why": d.why,
+                "bytes": len(d.raw),
+                "raw_b64": base64.b64encode(d.raw).decode(),
+                "text": d.raw.decode("utf-8", "replace"),
+            }
+        )
+        + b"\n"
+        for d in records
+    )
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, lines)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return target
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def lock(path: Path) -> int:
+    """Take the journal's lock (`<journal>.lock`, never replaced) for as long as the
+    returned descriptor is open: one gateway per journal, and no repair under a running
+    gateway. StartupError if another process has it."""
+    target = lock_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except OSError as exc:
+        raise StartupError(f"journal.path: cannot create {target}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise StartupError(
+                f"journal.path: {path} is in use by another process (a gateway running on "
+                f"it?): {target} is locked"
+            ) from None
+        raise StartupError(f"journal.path: cannot lock {target}: {exc.strerror}") from None
+    return fd
+
+
+def _open(path: Path, flags: int) -> int:
+    """Open a journal file 0640 or tighter: one created by an older version (0644) is
+    tightened too."""
+    fd = os.open(path, flags | os.O_CREAT, FILE_MODE)
+    mode = os.fstat(fd).st_mode & 0o777
+    if mode & ~FILE_MODE:
+        os.fchmod(fd, mode & FILE_MODE)
+    return fd
+
+
 class Journal:
     def __init__(self, path: Path, fsync: bool) -> None:
         self.path = path
         self.fsync = fsync
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = _open(path, os.O_WRONLY)
+        except OSError as exc:
+            raise StartupError(f"journal.path: cannot open {path}: {exc.strerror}") from None
+        """Written at `_size` by position: a failed write leaves nothing that counts, and
+        the next one writes the same lines over whatever part of them reached the file."""
         self.last_seq = 0
         self._index: list[tuple[int, int]] = []
         """(seq, byte offset) of every 1024th line, to find `since` without reading it all."""
         self._size = 0
-        self._repair_and_index()
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
-        """Written at `_size` by position: a failed write leaves nothing that counts, and
-        the next one writes the same lines over whatever part of them reached the file."""
+        try:
+            self._check_and_index()
+        except BaseException:
+            os.close(self._fd)
+            raise
         self._pending: list[bytes] = []
         """Lines not yet on disk; they stay here until a write succeeds."""
         self._flush_scheduled = False
         self._write_failing = False
         self._retry_scheduled = False
         self._checkpoint_path = path.with_name(path.name + ".fixseq")
-        self._checkpoint_fd = os.open(self._checkpoint_path, os.O_RDWR | os.O_CREAT, 0o640)
+        self._checkpoint_fd = _open(self._checkpoint_path, os.O_RDWR)
         self._inbound_seq = self._written_inbound_seq = self.inbound_checkpoint()
         self._checkpoint_written_at = 0.0
-        self._seq_mark_fd = os.open(
-            path.with_name(path.name + ".seqmark"), os.O_RDWR | os.O_CREAT, 0o640
-        )
+        self._seq_mark_fd = _open(path.with_name(path.name + ".seqmark"), os.O_RDWR)
         text = os.pread(self._seq_mark_fd, 32, 0).strip()
         self.reserved_seq = int(text) if text.isdigit() else 0
         """The highest `seq` that may have been handed out (see `reserve_seq`)."""
@@ -64,34 +277,33 @@ class Journal:
     def size_bytes(self) -> int:
         return self._size + sum(map(len, self._pending))
 
-    def _repair_and_index(self) -> None:
-        """Read the journal once: find the last seq, and cut a torn last line (a crash
-        mid-write) so that appends start on a line of their own."""
-        if not self.path.exists():
-            return
-        offset = 0
-        good_end = 0
-        count = 0
-        with self.path.open("rb") as f:
-            for line in f:
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    head = msgspec.json.decode(line, type=_Head)
-                except msgspec.DecodeError:
-                    log.error("journal line unreadable; journal cut there", offset=offset)
-                    break
-                if count % 1024 == 0:
-                    self._index.append((head.seq, offset))
-                count += 1
-                self.last_seq = head.seq
-                offset += len(line)
-                good_end = offset
-        if good_end != self.path.stat().st_size:
-            log.warning("journal ended in a torn line; cut", kept_bytes=good_end)
-            with self.path.open("r+b") as f:
-                f.truncate(good_end)
-        self._size = good_end
+    def _check_and_index(self) -> None:
+        """Read the journal once: find the last seq, refuse damage, and cut a torn last
+        line (a crash mid-write) so that appends start on a line of their own."""
+        found = scan(self.path)
+        if found.damaged:
+            for damage in found.damaged:
+                log.error("journal record damaged", path=str(self.path), record=damage.describe())
+            raise JournalDamaged(self.path, found.damaged)
+        if found.good_end != found.size:
+            with self.path.open("rb") as f:
+                f.seek(found.good_end)
+                torn = f.read()
+            aside = set_aside(
+                self.path,
+                [Damage(found.lines + 1, found.good_end, torn, "a torn last line, cut at start")],
+                "gateway start",
+            )
+            log.warning(
+                "journal ended in a torn line; cut",
+                kept_bytes=found.good_end,
+                cut_bytes=len(torn),
+                set_aside_in=str(aside),
+            )
+            os.ftruncate(self._fd, found.good_end)
+        self.last_seq = found.last_seq
+        self._index = found.every_1024th
+        self._size = found.good_end
 
     def append(self, seq: int, line: bytes) -> None:
         self._pending.append(line)
@@ -209,6 +421,12 @@ class Journal:
         self._retry_scheduled = False
         self._schedule_flush()
 
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self._flush(checkpoint=True)
         if self._pending:
@@ -256,3 +474,55 @@ class Journal:
         for _, type_, line in self.lines(since):
             if type_.startswith(prefix):
                 yield _decoder.decode(line)
+
+
+class Repaired(NamedTuple):
+    kept: int
+    """Lines kept, byte for byte."""
+    set_aside: list[Damage]
+    """Damaged records, and a torn tail, moved to the side file."""
+    side_file: Path | None
+
+
+def repair(path: Path) -> Repaired:
+    """Keep every line that can be trusted, byte for byte and in order; move the others
+    (and a torn tail) to the side file first. Under the journal's lock (StartupError while
+    a gateway runs on it); the journal is replaced in one rename."""
+    held = lock(path)
+    try:
+        found = scan(path)
+        records = list(found.damaged)
+        if found.good_end != found.size:
+            with path.open("rb") as f:
+                f.seek(found.good_end)
+                records.append(
+                    Damage(
+                        found.lines + len(records) + 1, found.good_end, f.read(), "a torn last line"
+                    )
+                )
+        if not records:
+            return Repaired(found.lines, [], None)
+        aside = set_aside(path, records, "fixgw journal repair")
+        damaged_at = {d.offset for d in found.damaged}
+        mode = os.stat(path).st_mode & FILE_MODE
+        temporary = path.with_name(path.name + ".repairing")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as out, path.open("rb") as source:
+            offset = 0
+            for line in source:
+                if offset >= found.good_end:
+                    break
+                if offset not in damaged_at:
+                    out.write(line)
+                offset += len(line)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return Repaired(found.lines, records, aside)
+    finally:
+        os.close(held)

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import quickfix as fix
 import structlog
 
+from fixgw.files import private_directory
 from fixgw.fixmsg import FixMessage, describe, field_names
 from fixgw.ops.prometheus import Metrics
 from fixgw.qf import (
@@ -361,9 +362,8 @@ class ExchangeSession:
             self._raw_inbound,
             self._expected_target,
         )
-        settings.store_dir.mkdir(parents=True, exist_ok=True)
         # QuickFIX keeps what it sends: the Logon's password, every order's Account (key,secret).
-        settings.store_dir.chmod(0o700)
+        private_directory(settings.store_dir)
         self._qf_settings = make_settings(
             {
                 "ConnectionType": "initiator",

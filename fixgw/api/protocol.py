@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import msgspec
 
+from fixgw.decimals import RULE, plain_decimal
 from fixgw.domain import OrderType, Side
 from fixgw.errors import RequestError
 
@@ -52,6 +53,7 @@ class ErrorCode(StrEnum):
     THROTTLED = "throttled"
     EXCHANGE_ERROR = "exchange_error"
     UNAUTHORIZED = "unauthorized"
+    TOO_MANY_CLIENTS = "too_many_clients"
     TIMEOUT = "timeout"
     INTERNAL_ERROR = "internal_error"
 
@@ -206,6 +208,10 @@ def parse_line(line: bytes) -> tuple[Any, Request]:
         obj = _decoder.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _error(None, ErrorCode.INVALID_JSON, f"not JSON: {exc}") from None
+    except RecursionError:  # msgspec gives up where Python's recursion limit would be
+        raise _error(
+            None, ErrorCode.INVALID_JSON, "not JSON a request can be: nested too deeply"
+        ) from None
     if not isinstance(obj, dict):
         raise _error(None, ErrorCode.INVALID_REQUEST, "a request is a JSON object")
     request_id = obj.pop("id", None)
@@ -253,12 +259,14 @@ times price, below 10**30) Decimal's default context computes without overflow."
 
 
 def positive_decimal(value: str, field: str, code: ErrorCode) -> Decimal:
+    """A quantity or a price from a client or an OMS: plain decimal text (`fixgw.decimals`),
+    above 0, within the bounds above."""
     shown = value if len(value) <= 40 else f"{value[:40]}..."
     try:
-        result = Decimal(value)
-    except InvalidOperation:
-        raise RequestError(f"{field} must be a decimal string, got {shown!r}", code=code) from None
-    if not result.is_finite() or result <= 0:
+        result = plain_decimal(value)
+    except ValueError:
+        raise RequestError(f"{field} must be {RULE}; got {shown!r}", code=code) from None
+    if result <= 0:
         raise RequestError(f"{field} must be > 0, got {shown!r}", code=code)
     exponent = result.as_tuple().exponent
     assert isinstance(exponent, int)  # finite

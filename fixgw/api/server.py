@@ -13,7 +13,7 @@ import grp
 import hmac
 import itertools
 import os
-import socket
+import time
 from collections import deque
 from collections.abc import Awaitable, Iterable
 from pathlib import Path
@@ -23,8 +23,16 @@ import structlog
 
 from fixgw.api import protocol as p
 from fixgw.config import ApiConfig
-from fixgw.errors import FixgwError, RequestError
+from fixgw.errors import RequestError, StartupError
+from fixgw.files import directories_for
 from fixgw.gateway import Gateway
+from fixgw.preflight import (
+    can_create_directory,
+    group_problem,
+    non_loopback,
+    resolve,
+    socket_path_problem,
+)
 
 log = structlog.get_logger("fixgw.api")
 
@@ -35,6 +43,32 @@ _REPLAY_CHUNK_BYTES = 65536
 """A `since` replay is written this much at a time (at most a quarter of the client's
 bound), each once the client has read what went before."""
 _client_numbers = itertools.count(1)
+
+UNAUTHENTICATED_LINE_BYTES = 4096
+"""The longest line a TCP client may send before its good `hello` (a hello fits easily):
+a connection that has not authenticated costs the gateway no more than this."""
+AUTH_DELAY_FIRST_S = 0.1
+"""A peer's second wrong token in a row is answered after this long; each one after it
+waits twice as long as the one before, up to AUTH_DELAY_MAX_S."""
+AUTH_DELAY_MAX_S = 10.0
+AUTH_FAILURES_FORGOTTEN_S = 60.0
+"""A peer with no wrong token for this long starts again with no delay."""
+_AUTH_PEERS_KEPT = 4096
+"""Peers whose failures are remembered (loopback has 2**24 addresses to come from)."""
+DELAYED_REFUSALS_MAX = 256
+"""Connections held open until their wrong token's delay is over, at most; beyond it, the
+answer is not delayed (the delay slows a client retrying on one connection at a time; the
+token's 128 bits are what makes guessing hopeless)."""
+UNAUTHENTICATED_MAX = 64
+"""TCP connections that have not sent a good `hello` yet, at most; they do not count
+towards `api.max_clients`, so a flood of them cannot keep out the clients it serves."""
+LINGER_S = 2.0
+"""How long a refused connection's end waits for the client to read its last line."""
+_REFUSAL_CODES = {
+    "long_line_before_hello": p.ErrorCode.LINE_TOO_LONG,
+    "too_many_clients": p.ErrorCode.TOO_MANY_CLIENTS,
+}
+"""The error code of the last line a refused connection gets; `unauthorized` otherwise."""
 
 
 class ClientConnection(asyncio.Protocol):
@@ -69,17 +103,63 @@ class ClientConnection(asyncio.Protocol):
         self._held_bytes = 0
         self._drained: asyncio.Future[None] | None = None
         """Set while the transport's buffer is above its high-water mark."""
+        self.peer = "local"
+        """The TCP client's address; "local" on the Unix socket."""
+        self._refused = False
+        """Turned away at connect: never one of the server's clients."""
+        self._hello_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
-        self.server.clients.add(self)
-        log.info("client connected", client=self.number)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            self.peer = str(peer[0])
+        server = self.server
+        if not self.authorized:
+            if len(server.waiting_for_hello) >= UNAUTHENTICATED_MAX:
+                self._turn_away(
+                    f"{UNAUTHENTICATED_MAX} connections are waiting to send `hello` already"
+                )
+                return
+            server.waiting_for_hello.add(self)
+        elif server.served() >= server.config.max_clients:
+            self._turn_away(server.too_many())
+            return
+        server.clients.add(self)
+        log.info("client connected", client=self.number, peer=self.peer)
+        tcp = server.config.tcp
+        if not self.authorized and tcp is not None:
+            self._hello_timer = self._loop.call_later(tcp.hello_timeout_s, self._no_hello_in_time)
+
+    def _turn_away(self, why: str) -> None:
+        """At connect: one `too_many_clients` line, and the connection is closed."""
+        self._refused = True
+        self.closed = True
+        self.server.refused("too_many_clients", self)
+        message = f"{why}; try again later; the connection is closed"
+        self._write_last(p.reply_error(None, p.ErrorCode.TOO_MANY_CLIENTS, message))
+
+    def _no_hello_in_time(self) -> None:
+        self._hello_timer = None
+        if not self.authorized and not self.closed:
+            tcp = self.server.config.tcp
+            timeout = tcp.hello_timeout_s if tcp is not None else 0
+            self.refuse(
+                "hello_timeout",
+                None,
+                f"no `hello` with the token within {timeout:g} s (api.tcp.hello_timeout_s)",
+            )
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._refused:
+            return
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
         self.close()
         if self._answering is not None:
             self._answering.cancel()
         self.server.clients.discard(self)
+        self.server.waiting_for_hello.discard(self)
         log.info("client gone", client=self.number, name=self.name)
         self.server.gateway.client_gone(self.number, self.cancel_on_disconnect)
 
@@ -95,6 +175,8 @@ class ClientConnection(asyncio.Protocol):
     def eof_received(self) -> bool:
         """The client is done sending: every request is answered, then the connection
         closes."""
+        if self.closed:
+            return False  # refused: its last line is on its way
         self._sent_all = True
         if self._answering is not None:
             return True
@@ -102,10 +184,22 @@ class ClientConnection(asyncio.Protocol):
         return False
 
     def data_received(self, data: bytes) -> None:
-        limit = self.server.config.max_line_bytes
+        if self.closed:
+            return  # refused, its last line on its way
         buffer = self._buffer
         buffer += data
         while not self.closed:
+            limit = self.server.config.max_line_bytes
+            if not self.authorized:
+                limit = min(limit, UNAUTHENTICATED_LINE_BYTES)
+                end = buffer.find(b"\n", 0, limit + 1)
+                if end < 0 and len(buffer) > limit:
+                    self.refuse(
+                        "long_line_before_hello",
+                        None,
+                        f"before a good `hello`, a line may hold at most {limit} bytes",
+                    )
+                    return
             end = buffer.find(b"\n")
             if end < 0:
                 if len(buffer) > limit:
@@ -143,16 +237,17 @@ class ClientConnection(asyncio.Protocol):
         )
 
     def handle(self, line: bytes) -> None:
+        if not self.authorized:
+            self._authenticate(line)
+            return
         request_id: Any = None
         try:
             request_id, request = p.parse_line(line)
-            if not self.authorized and not isinstance(request, p.Hello):
-                raise RequestError(
-                    "send `hello` with the token first", code=p.ErrorCode.UNAUTHORIZED
-                )
             result = self.server.dispatch(self, request)
             if isinstance(result, Awaitable):
-                self._answering = self._loop.create_task(self._answer(request_id, result))
+                task = self._loop.create_task(self._answer(request_id, result))
+                task.add_done_callback(self._answered)
+                self._answering = task
                 return
             self.deliver(p.reply_ok(request_id, result))
         except Exception as exc:
@@ -170,9 +265,13 @@ class ClientConnection(asyncio.Protocol):
         for line in held or ():
             self.deliver(line)
         self._answering = None
-        while self._waiting and self._answering is None and not self.closed:
+        # `_busy()`, not `self._answering` read here: after the line above, mypy takes the
+        # attribute to be None for the rest of the method, and mypyc checks that at run time
+        # (a line handled below may have started the next answer: TypeError, 'None object
+        # expected; got _asyncio.Task').
+        while self._waiting and not self._busy() and not self.closed:
             self._handle_or_refuse(self._waiting.popleft())
-        if self._answering is not None or self.closed:
+        if self._busy() or self.closed:
             return
         if self._sent_all:
             self._flush()
@@ -180,6 +279,91 @@ class ClientConnection(asyncio.Protocol):
         elif self._paused:
             self._paused = False
             self.transport.resume_reading()
+
+    def _busy(self) -> bool:
+        """A request is being answered: lines that arrive wait behind it."""
+        return self._answering is not None
+
+    def _answered(self, task: asyncio.Task[None]) -> None:
+        """Retrieves what the answering task ended with, so that asyncio never has an
+        exception to print outside the log. `_answer` handles a request's own errors; one
+        that escapes it is a bug: logged, and the client dropped, since the lines waiting
+        behind the answer could no longer be answered in order."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        log.error("answering a request failed", client=self.number, name=self.name, exc_info=exc)
+        if self._answering is task:
+            self._answering = None
+        self.drop("the gateway failed while answering a request (see the log)")
+
+    def _authenticate(self, line: bytes) -> None:
+        """A TCP client's first line must be `hello` with the token. Anything else closes
+        the connection after one error line: a wrong token once the peer's delay is over."""
+        try:
+            request_id, request = p.parse_line(line)
+        except RequestError as exc:
+            self.refuse("no_hello", getattr(exc, "request_id", None), exc.message)
+            return
+        if not isinstance(request, p.Hello):
+            self.refuse("no_hello", request_id, "send `hello` with the token first")
+            return
+        server = self.server
+        if not server.token_matches(request.token):
+            self.refuse("bad_token", request_id, "bad or missing token", server.auth_failed(self))
+            return
+        server.waiting_for_hello.discard(self)
+        if server.served() > server.config.max_clients:
+            self.refuse("too_many_clients", request_id, server.too_many())
+            return
+        self.authorized = True
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+            self._hello_timer = None
+        self.deliver(p.reply_ok(request_id, server.greet(self, request)))
+
+    def refuse(self, reason: str, request_id: Any, message: str, delay: float = 0.0) -> None:
+        """Close the connection after one error line, sent `delay` seconds from now; it
+        counts as a client no more, and nothing it sends meanwhile is read."""
+        server = self.server
+        server.refused(reason, self)
+        self._flush()
+        self.close()
+        server.clients.discard(self)
+        server.waiting_for_hello.discard(self)
+        self.transport.pause_reading()
+        self._buffer.clear()
+        code = _REFUSAL_CODES.get(reason, p.ErrorCode.UNAUTHORIZED)
+        line = p.reply_error(request_id, code, f"{message}; the connection is closed")
+        if delay > 0 and server.delayed_refusals < DELAYED_REFUSALS_MAX:
+            server.delayed_refusals += 1
+            self._loop.call_later(delay, self._write_last_delayed, line)
+        else:
+            self._write_last(line)
+
+    def _write_last_delayed(self, line: bytes) -> None:
+        self.server.delayed_refusals -= 1
+        self._write_last(line)
+
+    def _write_last(self, line: bytes) -> None:
+        """Send `line`, then end the connection so that the client reads it: closing with
+        unread bytes from the client would reset the connection, and its kernel would drop
+        the line. So the sending side is shut (the client sees the line, then the end), and
+        whatever the client still sends is read and dropped until it closes too, or for
+        LINGER_S at most."""
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(line)
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        if not transport.is_reading():
+            transport.resume_reading()
+        self._loop.call_later(LINGER_S, transport.close)
 
     def _error_reply(self, request_id: Any, exc: Exception) -> bytes:
         if isinstance(exc, RequestError):
@@ -281,6 +465,21 @@ class ApiServer:
         self._token = token
         self._servers: list[asyncio.Server] = []
         self.clients: set[ClientConnection] = set()
+        self.waiting_for_hello: set[ClientConnection] = set()
+        """TCP connections among `clients` that have not sent a good `hello` yet."""
+        self.delayed_refusals = 0
+        """Connections whose last line waits for their wrong token's delay."""
+        self._auth_failures: dict[str, tuple[int, float]] = {}
+        """Wrong tokens by peer address: how many in a row, and when the last came."""
+        self._socket_claimed = False
+
+    def served(self) -> int:
+        """Clients that count towards `api.max_clients`: all but those yet to say hello."""
+        return len(self.clients) - len(self.waiting_for_hello)
+
+    def too_many(self) -> str:
+        limit = self.config.max_clients
+        return f"the gateway serves at most {limit} clients at once (api.max_clients)"
 
     @property
     def config(self) -> ApiConfig:
@@ -288,28 +487,66 @@ class ApiServer:
         return self.gateway.config.api
 
     async def start(self) -> None:
+        """Listen on the Unix socket, and on TCP if configured. StartupError (naming the key)
+        if one cannot be had; nothing is left listening then."""
+        try:
+            await self._listen()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
-        path = _claim_socket_path(Path(self.config.socket_path))
+        path = Path(self.config.socket_path)
+        _claim_socket_path(path, int(self.config.socket_mode, 8))
+        self._socket_claimed = True
         # Created with the final mode: no window in which the socket is open to others.
         old_umask = os.umask(0o777 & ~int(self.config.socket_mode, 8))
         try:
             server = await loop.create_unix_server(
                 lambda: ClientConnection(self, needs_token=False), path=str(path)
             )
+        except OSError as exc:
+            raise StartupError(f"api.socket_path: cannot listen on {path}: {exc}") from None
         finally:
             os.umask(old_umask)
-        if self.config.socket_group:
-            os.chown(path, -1, grp.getgrnam(self.config.socket_group).gr_gid)
         self._servers.append(server)
+        group = self.config.socket_group
+        if group:
+            why = group_problem(group)
+            if why is not None:
+                raise StartupError(f"api.socket_group: {why}")
+            try:
+                os.chown(path, -1, grp.getgrnam(group).gr_gid)
+            except OSError as exc:
+                raise StartupError(
+                    f"api.socket_group: cannot give {path} to {group!r}: {exc}"
+                ) from None
         log.info("api listening", socket=str(path), mode=self.config.socket_mode)
-        if self.config.tcp is not None:
-            tcp = await loop.create_server(
-                lambda: ClientConnection(self, needs_token=True),
-                host=self.config.tcp.host,
-                port=self.config.tcp.port,
-            )
-            self._servers.append(tcp)
-            log.info("api listening", tcp=f"{self.config.tcp.host}:{self.config.tcp.port}")
+        tcp = self.config.tcp
+        if tcp is not None:
+            try:
+                addresses = resolve(tcp.host)
+            except (OSError, UnicodeError) as exc:
+                raise StartupError(f"api.tcp.host: cannot resolve {tcp.host!r}: {exc}") from None
+            outside = non_loopback(addresses)
+            if outside:
+                raise StartupError(
+                    f"api.tcp.host: {tcp.host!r} names {', '.join(outside)}, not a loopback "
+                    "address: the API's TCP listener serves this machine only"
+                )
+            try:
+                listener = await loop.create_server(
+                    lambda: ClientConnection(self, needs_token=True),
+                    host=[address for _, address in addresses],
+                    port=tcp.port,
+                )
+            except OSError as exc:
+                raise StartupError(
+                    f"api.tcp.port: cannot listen on {tcp.host}:{tcp.port}: {exc}"
+                ) from None
+            self._servers.append(listener)
+            log.info("api listening", tcp=f"{tcp.host}:{tcp.port}")
 
     async def stop(self) -> None:
         for server in self._servers:
@@ -320,7 +557,46 @@ class ApiServer:
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
-        _release_socket_path(Path(self.config.socket_path))
+        self._servers.clear()
+        if self._socket_claimed:
+            self._socket_claimed = False
+            _release_socket_path(Path(self.config.socket_path))
+
+    def token_matches(self, token: str | None) -> bool:
+        """Compared in constant time; no token configured matches nothing."""
+        if token is None or self._token is None:
+            return False
+        return hmac.compare_digest(token.encode(), self._token.encode())
+
+    def auth_failed(self, client: ClientConnection) -> float:
+        """Count and log a wrong token (never the token itself); how long to wait before
+        answering it: nothing the first time, then a delay that doubles with each wrong
+        token in a row from the same peer address."""
+        now = time.monotonic()
+        count, last = self._auth_failures.pop(client.peer, (0, now))
+        if now - last > AUTH_FAILURES_FORGOTTEN_S:
+            count = 0
+        count += 1
+        self._auth_failures[client.peer] = (count, now)
+        if len(self._auth_failures) > _AUTH_PEERS_KEPT:
+            del self._auth_failures[next(iter(self._auth_failures))]
+        delay = 0.0 if count == 1 else min(AUTH_DELAY_MAX_S, AUTH_DELAY_FIRST_S * 2 ** (count - 2))
+        self.gateway.metrics.api_auth_failures.inc()
+        log.warning(
+            "api hello with a wrong or missing token; closing the connection",
+            client=client.number,
+            peer=client.peer,
+            failures_in_a_row=count,
+            delay_s=delay,
+        )
+        return delay
+
+    def refused(self, reason: str, client: ClientConnection) -> None:
+        self.gateway.metrics.api_refused.labels(reason).inc()
+        if reason != "bad_token":  # logged with its count in auth_failed
+            log.warning(
+                "api connection refused", client=client.number, peer=client.peer, reason=reason
+            )
 
     def _refuse_oms_id(self, field: str, cl_ord_id: str | None) -> None:
         """An id that starts with an OMS session's prefix would be taken for that OMS's:
@@ -374,7 +650,7 @@ class ApiServer:
                 client.topics -= topics
                 return {"topics": sorted(client.topics)}
             case p.Hello():
-                return self._hello(client, request)
+                return self.greet(client, request)
             case p.MdSubscribe():
                 return self._md_subscribe(client, request)
             case p.MdUnsubscribe():
@@ -393,15 +669,9 @@ class ApiServer:
     async def _orders_from_exchange(self, symbol: str | None) -> dict[str, Any]:
         return {"orders": await self.gateway.orders_from_exchange(symbol)}
 
-    def _hello(self, client: ClientConnection, request: p.Hello) -> dict[str, Any]:
-        if not client.authorized:
-            if (
-                request.token is None
-                or self._token is None
-                or not hmac.compare_digest(request.token.encode(), self._token.encode())
-            ):
-                raise RequestError("bad or missing token", code=p.ErrorCode.UNAUTHORIZED)
-            client.authorized = True
+    def greet(self, client: ClientConnection, request: p.Hello) -> dict[str, Any]:
+        """A `hello` from a client already authorized (by the Unix socket's mode, or by the
+        token: see ClientConnection._authenticate)."""
         client.name = request.name
         client.cancel_on_disconnect = request.cancel_on_disconnect
         return {
@@ -463,18 +733,20 @@ class ApiServer:
         return {"topics": sorted(client.topics), "seq": seq, "replayed": replayed}
 
 
-def _claim_socket_path(path: Path) -> Path:
-    """Remove a stale socket file; refuse to steal one that another process still serves."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            try:
-                probe.connect(str(path))
-            except OSError:
-                path.unlink()
-            else:
-                raise FixgwError(f"{path}: another process is serving this socket")
-    return path
+def _claim_socket_path(path: Path, socket_mode: int) -> None:
+    """Remove a stale socket (one nobody listens on); refuse anything else at the path.
+    Directories made for it let through whom `socket_mode` lets in (search only)."""
+    why = can_create_directory(path.parent)
+    if why is not None:
+        raise StartupError(f"api.socket_path: {why}")
+    search = 0o700 | (0o010 if socket_mode & 0o070 else 0) | (0o001 if socket_mode & 0o007 else 0)
+    directories_for(path.parent, search)
+    why, stale = socket_path_problem(path)
+    if why is not None:
+        raise StartupError(f"api.socket_path: {why}")
+    if stale:
+        log.info("stale socket removed", socket=str(path))
+        path.unlink()
 
 
 def _release_socket_path(path: Path) -> None:

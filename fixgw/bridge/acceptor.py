@@ -16,6 +16,7 @@ import structlog
 from fixgw.bridge import translate
 from fixgw.bridge.tables import BUSINESS_REJECT_NOT_AVAILABLE, INCORRECT_NUM_IN_GROUP
 from fixgw.config import BridgeConfig
+from fixgw.files import private_directory
 from fixgw.fixmsg import FixMessage, GroupTree, group_trees, miscounted_group, pairs_of, redact
 from fixgw.qf import (
     ALWAYS_ON,
@@ -173,7 +174,7 @@ class BridgeAcceptor:
             oms.comp_id: fix.SessionID("FIX.4.4", config.comp_id, oms.comp_id)
             for oms in config.sessions
         }
-        Path(config.store_dir).mkdir(parents=True, exist_ok=True)
+        private_directory(Path(config.store_dir))  # what OMS sessions sent, as sent
         self._acceptor = BoundAcceptor(
             self._app,
             {

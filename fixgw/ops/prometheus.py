@@ -136,6 +136,17 @@ class Metrics:
         self.api_unsent_bytes = Gauge(
             "fixgw_api_unsent_bytes", "Bytes waiting to be sent, summed over clients", registry=r
         )
+        self.api_auth_failures = Counter(
+            "fixgw_api_auth_failures_total",
+            "TCP hellos with a wrong or missing token (each closes its connection)",
+            registry=r,
+        )
+        self.api_refused = Counter(
+            "fixgw_api_refused_total",
+            "API connections refused or closed by the gateway, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.journal_bytes = Gauge("fixgw_journal_bytes", "Size of the event journal", registry=r)
         self._last_inbound = time.monotonic()
         self._message_children: dict[tuple[str, str], Any] = {}

@@ -24,7 +24,7 @@ class Ledger:
     from when it is taken until it fills or is cancelled; free is total less held."""
 
     def __init__(self, accounts: Iterable[SimAccount]) -> None:
-        self.totals = {a.comp_id: dict(a.balances) for a in accounts}
+        self.totals: dict[str, dict[str, Decimal]] = {a.comp_id: dict(a.balances) for a in accounts}
         self.frozen: dict[str, dict[str, Decimal]] = {a.comp_id: {} for a in accounts}
 
     def shortfall(

@@ -22,6 +22,7 @@ import structlog
 from fixgw.config import SimConfig, bundled_dictionary
 from fixgw.domain import CancelRejectReason, ExecKind, OrderStatus, OrderType, RejectReason, Side
 from fixgw.errors import UnknownCode
+from fixgw.files import private_directory
 from fixgw.fixmsg import FixMessage, format_utc_timestamp, parse, redact
 from fixgw.ids import base36
 from fixgw.okcoin.enums import CXL_REJ_REASON, EXEC_TYPE, ORD_REJ_REASON, ORD_STATUS, ORD_TYPE, SIDE
@@ -579,7 +580,7 @@ class Simulator:
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
-        Path(config.store_dir).mkdir(parents=True, exist_ok=True)
+        private_directory(Path(config.store_dir))
         self.app = SimApplication(config)
         dictionary = config.dictionary or str(bundled_dictionary())
         self._session_ids = [session_id(config.comp_id, a.comp_id) for a in config.accounts]

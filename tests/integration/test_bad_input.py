@@ -3,6 +3,7 @@ gateway keep working. Lines are written raw, as a buggy or hostile client would.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -15,6 +16,8 @@ from fixgw.testing import LocalStack, free_port
 from tests.integration.conftest import DEFAULT_BOOKS, EventLog, StackFactory
 
 pytestmark = pytest.mark.integration
+
+STRONG_TOKEN = "tcp-token-for-tests-" + "0b5c1f7e9a2d4c68"  # 146 bits as base64
 
 ORDER = '"op":"new_order","symbol":"BTC/USD","side":"buy","type":"limit"'
 
@@ -96,6 +99,15 @@ CASES = [
     ),
     ("unknown topic", b'{"id": 16, "op": "subscribe", "topics": ["nope"]}\n', "unknown_topic", 16),
     ("invalid utf-8", b'{"id": 17, "op": "\xff\xfe"}\n', "invalid_json", None),
+    # was internal_error: msgspec's RecursionError, with a traceback logged per line
+    ("nested 1,000 deep", b"[" * 1000 + b"]" * 1000 + b"\n", "invalid_json", None),
+    ("nested 2,000 deep", b"[" * 2000 + b"]" * 2000 + b"\n", "invalid_json", None),
+    (
+        "a field nested 1,500 deep",
+        b'{"id": 18, "op": "status", "x": ' + b"[" * 1500 + b"]" * 1500 + b"}\n",
+        "invalid_json",
+        None,
+    ),
 ]
 
 
@@ -157,6 +169,40 @@ def test_an_oversized_line_behind_a_request_waiting_on_the_exchange_is_refused_a
         assert (replies[1]["id"], replies[1]["error"]["code"]) == (None, "line_too_long")
 
 
+def test_requests_waiting_on_the_exchange_back_to_back_leave_nothing_outside_the_structured_log(
+    shared_stack: LocalStack,
+) -> None:
+    """Two `order_status` lines in one write: the second is taken up by the task answering
+    the first. Compiled, that task raised TypeError ('None object expected; got
+    _asyncio.Task') after replying, and asyncio printed 'Task exception was never
+    retrieved' on raw stderr, once per pair."""
+    gateway = shared_stack.gateway
+    assert gateway is not None
+    with shared_stack.client() as gw:
+        gw.subscribe(["orders"])
+        order = gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="6")
+        EventLog(gw).find(order["cl_ord_id"], "order.accepted")
+        log_before = len(gateway.log())
+        status = b'{"id": %d, "op": "order_status", "cl_ord_id": "%s"}\n'
+        for n in range(0, 30, 3):
+            gw.send_raw(b"".join(status % (n + i, order["cl_ord_id"].encode()) for i in range(3)))
+            replies = []
+            while len(replies) < 3:  # order.status events may come between
+                message = gw.read_message(5)
+                if "seq" not in message:
+                    replies.append(message)
+            assert [(r["id"], r["ok"]) for r in replies] == [
+                (n, True),
+                (n + 1, True),
+                (n + 2, True),
+            ]
+        assert gw.status()["session"] == "up"
+    written = gateway.log()[log_before:]
+    assert "never retrieved" not in written and "Traceback" not in written
+    for line in written.splitlines():
+        assert isinstance(json.loads(line), dict), line  # every line the structured log's
+
+
 def test_the_client_gets_the_error_for_a_line_the_gateway_could_not_read(
     shared_stack: LocalStack,
 ) -> None:
@@ -174,6 +220,24 @@ def test_many_bad_lines_in_one_write_each_get_a_reply(shared_stack: LocalStack) 
         assert codes == [c[2] for c in CASES]
 
 
+def test_deep_nesting_is_invalid_json_in_one_line_of_reply_and_no_error_in_the_log(
+    shared_stack: LocalStack,
+) -> None:
+    gateway = shared_stack.gateway
+    assert gateway is not None
+    log_before = len(gateway.log())
+    with shared_stack.client() as gw:
+        for depth in (1000, 1001, 2040):
+            gw.send_raw(b"[" * depth + b"]" * depth + b"\n")
+            reply = gw.read_message(5)
+            assert reply["error"]["code"] == "invalid_json", reply
+            assert "nested" in reply["error"]["message"]
+        assert gw.status()["session"] == "up"
+    written = gateway.log()[log_before:]
+    assert "Traceback" not in written and "RecursionError" not in written
+    assert '"level":"error"' not in written
+
+
 def test_a_client_that_disconnects_mid_line_does_not_disturb_others(
     shared_stack: LocalStack,
 ) -> None:
@@ -184,15 +248,19 @@ def test_a_client_that_disconnects_mid_line_does_not_disturb_others(
 
 
 @pytest.mark.parametrize(
-    ("symbol", "field", "value", "code"),
+    ("symbol", "field", "value", "code", "says"),
     [
-        ("LTC/USD", "qty", "1e99999", "invalid_qty"),  # was sent: 100,000 digits of OrderQty
-        ("LTC/USD", "price", "1e99999", "invalid_price"),
-        ("BTC/USD", "qty", "1e999999", "invalid_qty"),  # was an overflow in the notional check
+        # was sent: 100,000 digits of OrderQty; an exponent is no plain decimal now
+        ("LTC/USD", "qty", "1e99999", "invalid_qty", "ASCII digits with at most one '.'"),
+        ("LTC/USD", "price", "1e99999", "invalid_price", "ASCII digits with at most one '.'"),
+        # was an overflow in the notional check
+        ("BTC/USD", "qty", "1e999999", "invalid_qty", "ASCII digits with at most one '.'"),
+        ("BTC/USD", "qty", "1" * 3000, "invalid_qty", "below 1e15 with at most 18 decimal"),
+        ("LTC/USD", "price", "0." + "0" * 30 + "1", "invalid_price", "at most 18 decimal places"),
     ],
 )
 def test_a_quantity_or_price_with_a_huge_exponent_is_refused_and_neither_journaled_nor_sent(
-    make_stack: StackFactory, symbol: str, field: str, value: str, code: str
+    make_stack: StackFactory, symbol: str, field: str, value: str, code: str, says: str
 ) -> None:
     stack = make_stack(risk={"symbols": {"BTC/USD": {"max_notional": "1000000"}}})
     order = {"symbol": symbol, "side": "buy", "type": "limit", "qty": "1", "price": "10"}
@@ -201,7 +269,7 @@ def test_a_quantity_or_price_with_a_huge_exponent_is_refused_and_neither_journal
         with pytest.raises(ApiError) as refused:
             gw.new_order(cl_ord_id="huge", **{**order, field: value})
         assert refused.value.code == code
-        assert "below 1e15 with at most 18 decimal places" in refused.value.message
+        assert says in refused.value.message
         gw.new_order(cl_ord_id="after", **order)
         EventLog(gw).find("after", "order.accepted")
         assert [o["cl_ord_id"] for o in gw.orders(all=True)] == ["after"]
@@ -216,7 +284,7 @@ def test_unix_socket_is_created_with_mode_0660(shared_stack: LocalStack) -> None
 
 def test_tcp_listener_requires_the_token(make_stack: StackFactory, tmp_path: Path) -> None:
     port = free_port()
-    os.environ["FIXGW_TEST_TOKEN"] = "tcp-token-for-tests"
+    os.environ["FIXGW_TEST_TOKEN"] = STRONG_TOKEN
     stack = make_stack(
         api={"tcp": {"host": "127.0.0.1", "port": port, "token": {"env": "FIXGW_TEST_TOKEN"}}}
     )
@@ -230,6 +298,6 @@ def test_tcp_listener_requires_the_token(make_stack: StackFactory, tmp_path: Pat
     with socket.create_connection(("127.0.0.1", port), 5) as raw:
         raw.sendall(b'{"id": 1, "op": "status"}\n')
         assert b'"unauthorized"' in raw.recv(4096)
-    with Client.connect(host="127.0.0.1", port=port, token="tcp-token-for-tests") as gw:
+    with Client.connect(host="127.0.0.1", port=port, token=STRONG_TOKEN) as gw:
         assert gw.status()["session"] == "up"
-    assert "tcp-token-for-tests" not in stack.gateway.log()  # type: ignore[union-attr]
+    assert STRONG_TOKEN not in stack.gateway.log()  # type: ignore[union-attr]

@@ -1,9 +1,12 @@
-"""Hostile and careless clients: a fuzz of the live socket, and a client that stops reading."""
+"""Hostile and careless clients: fuzzed lines on the live socket and fuzzed connections on
+the TCP listener (the corpus is tests/fuzz.py; `make fuzz` runs every fuzz test at length),
+and a client that stops reading."""
 
 from __future__ import annotations
 
 import json
-import os
+import re
+import secrets
 import socket
 import threading
 import time
@@ -12,64 +15,13 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from fixgw.api.client import Client
-from fixgw.api.protocol import OPS
 from fixgw.testing import LocalStack, free_port, wait_until
+from tests.fuzz import FUZZ_EXAMPLES, connection_acts, hostile_json
 from tests.integration.conftest import DEFAULT_BOOKS, EventLog, StackFactory
 
 pytestmark = pytest.mark.integration
-
-FUZZ_EXAMPLES = int(os.environ.get("FIXGW_FUZZ_EXAMPLES", "1500"))
-
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-(2**70), 2**70),
-    st.floats(allow_nan=False),
-    st.text(max_size=30),
-)
-values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=8,
-)
-field_names = st.sampled_from(
-    [
-        "symbol",
-        "side",
-        "type",
-        "qty",
-        "price",
-        "cl_ord_id",
-        "order_id",
-        "topics",
-        "since",
-        "depth",
-        "what",
-        "all",
-        "from_exchange",
-        "limit",
-        "token",
-        "name",
-        "x",
-    ]
-)
-requests = st.fixed_dictionaries(
-    {"id": st.integers(0, 10**6), "op": st.sampled_from([*OPS, "nope", ""])},
-    optional={k: values for k in ["symbol", "qty", "price", "side", "type", "topics"]},
-).flatmap(
-    lambda base: st.dictionaries(field_names, values, max_size=4).map(
-        lambda extra: {**extra, **base}
-    )
-)
-lines = st.one_of(
-    requests.map(lambda r: json.dumps(r).encode()),
-    st.binary(max_size=200).filter(lambda b: b"\n" not in b and b.strip()),
-)
 
 
 @pytest.fixture(scope="module")
@@ -94,16 +46,19 @@ def fuzz_client(fuzz_stack: LocalStack) -> Iterator[Client]:
         yield client
 
 
+@pytest.mark.fuzz
 @settings(
     max_examples=FUZZ_EXAMPLES,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(line=lines)
+@given(line=hostile_json)
 def test_every_fuzzed_line_gets_exactly_one_reply_and_the_gateway_lives(
     fuzz_stack: LocalStack, fuzz_client: Client, line: bytes
 ) -> None:
+    """Deep nesting, huge numbers, odd decimals, unknown fields, bytes that are not JSON:
+    one reply each, never internal_error, and no error in the log."""
     fuzz_client.send_raw(line + b"\n")
     reply: dict[str, Any] = {}
     while "ok" not in reply:  # events (from orders the fuzzer placed) may come first
@@ -111,7 +66,118 @@ def test_every_fuzzed_line_gets_exactly_one_reply_and_the_gateway_lives(
     if not reply["ok"]:
         assert reply["error"]["code"] and reply["error"]["message"]
         assert reply["error"]["code"] != "internal_error", reply
+    else:
+        order = json.loads(line) if line.startswith(b'{"id": ') else None
+        if isinstance(order, dict) and order.get("op") == "new_order":
+            for field in ("qty", "price"):  # a placed order's numbers are plain decimals
+                assert order.get(field) is None or PLAIN.fullmatch(order[field]), order
     assert fuzz_stack.gateway is not None and fuzz_stack.gateway.running
+    assert NEW_LOG_LINES.errors(fuzz_stack) == []
+
+
+PLAIN = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+class _NewLogLines:
+    """The gateway's log lines since the last look: each must be JSON, none an error."""
+
+    def __init__(self) -> None:
+        self.read = 0
+
+    def errors(self, stack: LocalStack) -> list[str]:
+        assert stack.gateway is not None
+        with stack.gateway.log_path.open("rb") as f:
+            f.seek(self.read)
+            new = f.read()
+        complete = new[: new.rfind(b"\n") + 1]
+        self.read += len(complete)
+        lines = complete.decode().splitlines()
+        return [line for line in lines if json.loads(line)["level"] in ("error", "critical")]
+
+
+NEW_LOG_LINES = _NewLogLines()
+
+
+TOKEN = secrets.token_urlsafe(32)
+
+
+@pytest.fixture(scope="module")
+def tcp_fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, int]]:
+    port = free_port()
+    stack = LocalStack(
+        root=tmp_path_factory.mktemp("tcp-fuzz"),
+        sim_port=free_port(),
+        books=DEFAULT_BOOKS,
+        symbols=["BTC/USD", "LTC/USD"],
+        log_level="info",
+        gateway_overrides={
+            "api": {
+                "tcp": {"port": port, "token": {"env": "FIXGW_TEST_TOKEN"}, "hello_timeout_s": 1}
+            }
+        },
+        env={"FIXGW_TEST_TOKEN": TOKEN},
+    )
+    stack.start_sim()
+    stack.start_gateway()
+    yield stack, port
+    stack.stop()
+    assert TOKEN not in (stack.gateway.log() if stack.gateway else "")
+
+
+def _drain(sock: socket.socket) -> bytes:
+    """What the gateway has sent so far (no waiting for more than a moment)."""
+    data = b""
+    sock.settimeout(0.05)
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except OSError:
+        pass
+    return data
+
+
+@pytest.mark.fuzz
+@settings(
+    max_examples=max(10, FUZZ_EXAMPLES // 5),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(acts=connection_acts)
+def test_a_fuzzed_tcp_connection_never_hurts_the_gateway_or_its_clients(
+    tcp_fuzz_stack: tuple[LocalStack, int], acts: list[tuple[str, Any]]
+) -> None:
+    """Partial lines, lines past every bound, wrong tokens, requests before hello, in any
+    order: whatever the gateway answers is JSON lines, and a client with the token and a
+    Unix socket client are served right after."""
+    stack, port = tcp_fuzz_stack
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), 5) as sock:
+        for kind, payload in acts:
+            try:
+                if kind == "send":
+                    sock.sendall(payload + b"\n")
+                elif kind == "partial":
+                    sock.sendall(payload)
+                elif kind == "hello":
+                    sock.sendall(
+                        json.dumps({"id": 1, "op": "hello", "token": payload}).encode() + b"\n"
+                    )
+                elif kind == "status":
+                    sock.sendall(b'{"id": 2, "op": "status"}\n')
+                else:
+                    break
+            except OSError:
+                break  # the gateway closed it: one of the outcomes allowed
+            received += _drain(sock)
+    for line in received.splitlines()[: -1 if received and not received.endswith(b"\n") else None]:
+        message = json.loads(line)
+        assert message["ok"] is False and message["error"]["code"] != "internal_error", message
+    with Client.connect(host="127.0.0.1", port=port, token=TOKEN) as good:
+        assert good.status()["session"] == "up"
+    with stack.client("unix") as local:
+        assert local.status()["session"] == "up"
+    assert stack.gateway is not None and stack.gateway.running
 
 
 def test_a_client_that_stops_reading_is_dropped_and_others_carry_on(

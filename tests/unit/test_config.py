@@ -168,10 +168,53 @@ def test_sim_seed_prices_are_decimals_from_yaml_floats(tmp_path: Path) -> None:
     assert load_sim_config(path).symbols["BTC/USD"].bids == [(Decimal("0.1"), Decimal("3"))]
     path.write_text(
         "accounts: [{comp_id: c, api_key: k, secret_key: s}]\n"
-        "symbols: {BTC/USD: {bids: [[-1, 3]]}}\n"
+        "symbols: {BTC/USD: {bids: [[0, 3]]}}\n"
     )
     with pytest.raises(ConfigError, match=r"symbols.BTC/USD.bids\[0\]"):
         load_sim_config(path)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1_000",  # YAML's own int syntax: was max_qty 1000
+        "'1_000'",
+        "'\u0661\u0662\u0663'",  # Arabic-Indic digits: was 123
+        "'\uff15'",  # a fullwidth 5
+        "' 5 '",
+        "+5",
+        "'+5'",
+        "5.",
+        "'5.'",
+        ".5",
+        "5e3",
+        "0x10",
+        "0o17",
+        "-5",
+        "'Infinity'",
+    ],
+)
+def test_a_risk_limit_is_a_plain_decimal_as_from_clients(write, value: str) -> None:  # type: ignore[no-untyped-def]
+    path = write(GOOD + f"risk:\n  default:\n    max_qty: {value}\n")
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(path)
+    assert "risk.default.max_qty" in err.value.message
+    assert "ASCII digits with at most one '.'" in err.value.message
+
+
+@pytest.mark.parametrize(("value", "expected"), [("5", "5"), ("'0.25'", "0.25"), ("0.25", "0.25")])
+def test_plain_decimals_load_as_written(write, value: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    config = load_gateway_config(write(GOOD + f"risk:\n  default:\n    max_qty: {value}\n"))
+    assert config.risk.default.max_qty == Decimal(expected)
+    assert str(config.risk.default.max_qty) == expected
+
+
+def test_numbers_keep_their_text_for_int_fields_too(write) -> None:  # type: ignore[no-untyped-def]
+    """YAML reads `9_880` as 9880 and `0660` as 432; a config says what it means."""
+    config = load_gateway_config(write(GOOD + "api: {socket_mode: 0640}\n"))
+    assert config.api.socket_mode == "0640"
+    with pytest.raises(ConfigError, match=r"session\.port"):
+        load_gateway_config(write(GOOD.replace("  sender", "  port: 9_880\n  sender")))
 
 
 def test_shipped_example_configs_are_valid(tmp_path: Path) -> None:

@@ -4,10 +4,17 @@ the order tracker is rebuilt from it."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import os
+import re
 import resource
 import signal
+import stat
+import zlib
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +28,7 @@ from fixgw.domain import (
     Side,
     utc_now,
 )
-from fixgw.journal import Journal
+from fixgw.journal import Journal, JournalDamaged, repair, scan, sealed, side_file
 from fixgw.orders import OrderTracker
 from tests.unit.orders_made import limit_buy
 
@@ -39,7 +46,9 @@ def test_seq_and_events_survive_a_restart_and_a_torn_line(tmp_path: Path) -> Non
     assert [seq for seq, _, _ in journal.lines(since=2497)] == [2498, 2499, 2500]
     assert EventBus(journal).publish(SessionUp(ts=utc_now(), session_id="s")) > 2500
     journal.close()
-    assert path.read_bytes().endswith(b'"session_id":"s"}\n')
+    assert re.search(rb'"session_id":"s","crc":\d+}\n$', path.read_bytes())
+    [aside] = side_file(path).read_text().splitlines()  # the torn bytes, kept
+    assert base64.b64decode(json.loads(aside)["raw_b64"]) == b'{"seq":2501,"type":"sess'
 
 
 def test_the_tracker_is_rebuilt_from_journaled_order_events(tmp_path: Path) -> None:
@@ -142,9 +151,9 @@ def test_the_checkpoint_follows_journaled_lines_at_once_and_other_messages_lazil
 
     async def scenario() -> list[int | None]:
         return [
-            await handled(10, b'{"seq":1,"type":"order.accepted"}\n'),
+            await handled(10, sealed(1, b'{"type":"order.accepted"}')),
             await handled(11),  # market data: nothing journaled
-            await handled(12, b'{"seq":2,"type":"order.filled"}\n'),
+            await handled(12, sealed(2, b'{"type":"order.filled"}')),
             await handled(13),
         ]
 
@@ -191,3 +200,120 @@ def test_lines_a_failing_disk_refused_are_kept_and_written_later_and_hold_back_t
     assert [seq for seq, _, _ in journal.lines(since=1030)] == list(range(1031, 1203))
     journal.close()
     assert path.read_bytes() == b"".join(line(seq) for seq in range(1, 1203))
+
+
+def _session_up(seq: int) -> bytes:
+    """A line as fixgw wrote them before lines carried a checksum."""
+    return (
+        b'{"seq":%d,"type":"session.up","ts":"2026-11-25T10:00:00.000000Z","session_id":"s"}\n'
+        % seq
+    )
+
+
+def test_every_line_carries_a_checksum_of_its_own_bytes_and_stays_the_line_clients_get(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.jsonl"
+    bus = EventBus(Journal(path, fsync=False))
+    delivered: list[bytes] = []
+
+    class Sink:
+        def deliver(self, line: bytes) -> None:
+            delivered.append(line)
+
+    bus.subscribe(Sink(), ["session"])
+    bus.publish(SessionUp(ts=utc_now(), session_id="s"))
+    bus.journal.close()
+    [line] = path.read_bytes().splitlines(keepends=True)
+    assert delivered == [line]
+    body, _, crc = line.rstrip(b"}\n").rpartition(b',"crc":')
+    assert zlib.crc32(body) == int(crc)
+    assert json.loads(line)["session_id"] == "s"
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda line: line.replace(b'"session_id":"s"', b'"session_id":"t"'), "checksum does not"),
+        (lambda line: line[:30] + line[-20:], "checksum does not"),
+        (lambda line: line.replace(b'"crc":', b'"crc":x'), "checksum is unreadable"),
+        (lambda line: b"\x00" * (len(line) - 1) + b"\n", "not a journal record"),
+        (lambda line: b"\n", "not a journal record"),
+    ],
+)
+def test_a_damaged_line_in_the_middle_stops_the_start_and_nothing_is_cut(
+    tmp_path: Path, change: Any, why: str
+) -> None:
+    path = tmp_path / "j.jsonl"
+    with Journal(path, fsync=False) as journal:
+        bus = EventBus(journal)
+        for _ in range(10):
+            bus.publish(SessionUp(ts=utc_now(), session_id="s"))
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[4] = change(lines[4])
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(JournalDamaged) as damaged:
+        Journal(path, fsync=False)
+    assert f"line 5 (byte {sum(map(len, lines[:4]))}" in damaged.value.message
+    assert why in damaged.value.message
+    assert path.read_bytes() == b"".join(lines)
+    assert [d.line for d in scan(path).damaged] == [5]
+
+
+def test_lines_written_before_checksums_are_read_and_checked_as_events(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b"".join(_session_up(seq) for seq in (1, 2, 5)))
+    with Journal(path, fsync=False) as journal:  # old lines, then new ones after them
+        assert journal.last_seq == 5
+        EventBus(journal).publish(SessionUp(ts=utc_now(), session_id="s"))
+    with Journal(path, fsync=False) as journal:
+        assert [seq for seq, _, _ in journal.lines()] == [1, 2, 5, 6]
+    for bad in (
+        _session_up(2),  # seq going back
+        b'{"seq":9,"type":"session.up"}\n',  # JSON, but no event
+        b'{"seq":9,"type":"session.up","ts":"2026-11-25T10:00:00.000000Z","session_id":"s"\n',
+    ):
+        old = tmp_path / "old.jsonl"
+        old.write_bytes(_session_up(1) + _session_up(3) + bad + _session_up(10))
+        assert [d.line for d in scan(old).damaged] == [3], bad
+
+
+def test_repair_sets_damaged_records_and_a_torn_tail_aside_and_keeps_the_rest_as_it_was(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.jsonl"
+    with Journal(path, fsync=False) as journal:
+        bus = EventBus(journal)
+        for _ in range(6):
+            bus.publish(SessionUp(ts=utc_now(), session_id="s"))
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b'"s"', b'"x"')
+    lines[3] = b"garbage\n"
+    path.write_bytes(b"".join(lines) + b'{"seq":7,"ty')
+    repaired = repair(path)
+    assert [d.line for d in repaired.set_aside] == [2, 4, 7]
+    assert path.read_bytes() == b"".join(lines[n] for n in (0, 2, 4, 5))
+    aside = [json.loads(line) for line in side_file(path).read_text().splitlines()]
+    assert [base64.b64decode(a["raw_b64"]) for a in aside] == [
+        lines[1],
+        lines[3],
+        b'{"seq":7,"ty',
+    ]
+    assert [a["seq"] for a in aside] == ["2", "?", "7"]
+    assert repair(path).set_aside == []  # nothing left to repair
+    with Journal(path, fsync=False) as journal:
+        assert journal.last_seq == 6
+
+
+def test_the_journal_and_the_files_beside_it_are_0640_or_tighter(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(_session_up(1))
+    path.chmod(0o644)  # as an older version left it
+    old_umask = os.umask(0o022)
+    try:
+        with Journal(path, fsync=False) as journal:
+            journal.reserve_seq(100)
+    finally:
+        os.umask(old_umask)
+    for name in ("j.jsonl", "j.jsonl.fixseq", "j.jsonl.seqmark"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) & 0o137 == 0, name

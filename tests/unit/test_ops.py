@@ -196,3 +196,48 @@ def test_a_new_level_and_format_apply_to_loggers_already_in_use() -> None:
     *lines, console = done.stderr.splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["info at debug", "debug at debug"]
     assert "warning as a console line" in console and not console.startswith("{")
+
+
+_PYTHON_S_OWN_OUTPUT = """
+import asyncio, gc, logging, threading, warnings
+from fixgw.ops.logging import configure
+from fixgw.ops.capture import capture, loop_exception_handler
+configure("info", "json")
+capture()
+
+async def fails() -> None:
+    raise TypeError("None object expected; got _asyncio.Task")
+
+async def main() -> None:
+    asyncio.get_running_loop().set_exception_handler(loop_exception_handler)
+    asyncio.get_running_loop().create_task(fails())  # nobody retrieves its exception
+    await asyncio.sleep(0.05)
+    gc.collect()
+    asyncio.get_running_loop().call_soon(lambda: 1 / 0)
+    await asyncio.sleep(0.05)
+
+asyncio.run(main())
+gc.collect()
+thread = threading.Thread(target=lambda: {}["missing"], name="worker")
+thread.start()
+thread.join()
+warnings.warn("deprecated", DeprecationWarning, stacklevel=1)
+logging.getLogger("some.library").warning("from the stdlib: %s", 42)
+"""
+
+
+def test_what_python_and_asyncio_would_print_raw_goes_through_the_structured_log() -> None:
+    """asyncio's 'Task exception was never retrieved' reached stderr as plain text."""
+    lines = [json.loads(line) for line in _logged_by(_PYTHON_S_OWN_OUTPUT)]
+    assert all(isinstance(line, dict) for line in lines)
+    events = [line["event"] for line in lines]
+    assert events.count("asyncio reported an error") == 2, lines
+    never = next(line for line in lines if "never retrieved" in line.get("message", ""))
+    assert "None object expected" in never["exception"] and never["level"] == "error"
+    assert "ZeroDivisionError" in json.dumps(lines)
+    thread = next(line for line in lines if line["event"] == "uncaught exception in a thread")
+    assert thread["thread"] == "worker" and "KeyError" in thread["exception"]
+    assert any("deprecated" in line["event"] for line in lines)
+    assert {"event": "from the stdlib: 42", "logger": "some.library"}.items() <= next(
+        line for line in lines if line["event"].startswith("from the stdlib")
+    ).items()

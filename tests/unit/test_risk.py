@@ -7,11 +7,11 @@ from decimal import Decimal as D
 import msgspec
 import pytest
 
-from fixgw.config import RiskConfig, ThrottleConfig
+from fixgw.config import RiskConfig, ThrottleConfig, convert
 from fixgw.domain import OrderType, Side, SubmitOrder, utc_now
 from fixgw.risk import PreTradeCheck, Throttle
 
-RISK = msgspec.convert(
+RISK = convert(
     {
         "max_open_orders": 3,
         "default": {"max_qty": "100"},
@@ -137,5 +137,5 @@ def test_new_limits_apply_to_a_running_bucket_and_queued_messages_keep_their_pla
     ],
 )
 def test_every_limit_that_needs_a_price_asks_for_one(limits: dict[str, str], needs: bool) -> None:
-    check = PreTradeCheck(msgspec.convert({"symbols": {"BTC/USD": limits}}, RiskConfig))
+    check = PreTradeCheck(convert({"symbols": {"BTC/USD": limits}}, RiskConfig))
     assert check.needs_reference("BTC/USD") is needs

@@ -1,0 +1,47 @@
+"""Decimal text, one way for every door money comes in by: the API, the FIX bridge, config.
+
+Python's `Decimal()` reads far more than a price: `1_000`, digits of any script (Arabic-
+Indic, fullwidth), surrounding spaces, a sign, an exponent, `1.` and `.5`, `NaN`. Each is a
+way for a typo, or a hostile client, to reach the exchange as something nobody wrote. fixgw
+takes only ASCII digits with at most one decimal point, with digits on both sides of it.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+_PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+"""`[0-9]`, not `\\d`: `\\d` matches every script's digits."""
+
+RULE = "ASCII digits with at most one '.', digits on both sides of it (e.g. 0.5, 30000)"
+"""The rule in words, for error messages."""
+
+
+def plain_decimal(text: str) -> Decimal:
+    """`text` as a Decimal if it is a plain decimal (`RULE`); else ValueError, which does
+    not repeat a long `text` whole."""
+    if not _PLAIN.fullmatch(text):
+        shown = text if len(text) <= 40 else f"{text[:40]}..."
+        raise ValueError(f"not a plain decimal ({RULE}): {shown!r}")
+    return Decimal(text)
+
+
+class PlainDecimal(Decimal):
+    """A Decimal a config file gave as plain decimal text: the type of every decimal config
+    field (see `decode_hook`). Arithmetic on it gives plain Decimals."""
+
+
+def decode_hook(kind: type[Any], value: Any) -> Any:
+    """msgspec's `dec_hook` for config: reads `PlainDecimal` fields from their text (the
+    YAML loader keeps every number's text), or from an int built in code."""
+    if kind is PlainDecimal:
+        if isinstance(value, str):
+            return PlainDecimal(plain_decimal(value))
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return PlainDecimal(value)
+        if isinstance(value, Decimal) and value.is_finite() and value >= 0:
+            return PlainDecimal(value)
+        raise ValueError(f"expected a decimal string ({RULE}), got {type(value).__name__}")
+    raise NotImplementedError(f"no decoder for {kind!r}")

@@ -1,0 +1,358 @@
+"""What a config names, checked before anything starts: files, directories, groups, hosts
+and ports.
+
+`fixgw check-config` runs every check and changes nothing (a port is tried by binding it
+for a moment, a journal's lock by taking it for a moment); `fixgw run` and `fixgw sim` run
+them first, so that a start-up failure is one line naming the key and the cause (exit
+status 2), never a traceback. Each problem reads `key: cause`.
+
+Not checked: that the exchange (`session.host`) resolves or answers. The gateway starts
+without it and keeps trying (see session.reconnect), as it must when the exchange or DNS
+has a bad moment at start.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import grp
+import ipaddress
+import os
+import socket
+import ssl
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import quickfix as fix
+
+from fixgw import journal
+from fixgw.config import (
+    GatewayConfig,
+    SimConfig,
+    bundled_dictionary,
+    standard_fix44_dictionary,
+)
+from fixgw.errors import ConfigError
+from fixgw.qflisten import check_listen_host
+from fixgw.tls import client_context, server_context
+
+Problems = list[str]
+
+
+def gateway_problems(config: GatewayConfig, running: bool = False) -> Problems:
+    """Everything that would stop `config` from starting, as `key: cause` lines.
+
+    `running`: the gateway is running on this config (checked before a SIGHUP): what it
+    holds itself (its ports, its socket, its journal's lock) is not reported as taken."""
+    problems: Problems = []
+    s = config.session
+    _dictionary(problems, "session.dictionary", s.dictionary or str(bundled_dictionary()))
+    if s.tls.enabled:
+        _tls_client(problems, config)
+    _directory(problems, "session.store_dir", Path(s.store_dir))
+    _journal(problems, Path(config.journal.path), running)
+    _socket_path(problems, Path(config.api.socket_path), running)
+    if config.api.socket_group is not None:
+        _group(problems, "api.socket_group", config.api.socket_group)
+    tcp = config.api.tcp
+    if tcp is not None:
+        addresses = _loopback_addresses(problems, "api.tcp.host", tcp.host)
+        if addresses and not running:
+            _port_free(problems, "api.tcp.port", addresses, tcp.port)
+    ops = config.ops
+    if ops.metrics_port is not None:
+        addresses = _addresses(problems, "ops.metrics_host", ops.metrics_host)
+        if addresses and not running:
+            _port_free(problems, "ops.metrics_port", addresses, ops.metrics_port)
+    bridge = config.bridge
+    if bridge is not None:
+        _dictionary(
+            problems, "bridge.dictionary", bridge.dictionary or str(standard_fix44_dictionary())
+        )
+        _directory(problems, "bridge.store_dir", Path(bridge.store_dir))
+        _listen_host(problems, "bridge.host", bridge.host)
+        addresses = _addresses(problems, "bridge.host", bridge.host)
+        if addresses and not running:
+            _port_free(problems, "bridge.port", addresses, bridge.port)
+    return problems
+
+
+def sim_problems(config: SimConfig) -> Problems:
+    """The simulator's: its dictionary, store, TLS files, and its port."""
+    problems: Problems = []
+    _dictionary(problems, "dictionary", config.dictionary or str(bundled_dictionary()))
+    _directory(problems, "store_dir", Path(config.store_dir))
+    tls = config.tls
+    if tls is not None:
+        cert = _readable_file(problems, "tls.cert_file", Path(tls.cert_file))
+        if _readable_file(problems, "tls.key_file", Path(tls.key_file)) and cert:
+            _try(problems, "tls", lambda: server_context(tls.cert_file, tls.key_file))
+    _listen_host(problems, "host", config.host)
+    addresses = _addresses(problems, "host", config.host)
+    if addresses:
+        _port_free(problems, "port", addresses, config.port)
+    return problems
+
+
+def _listen_host(problems: Problems, key: str, host: str) -> None:
+    """A QuickFIX acceptor listens on `host` only if it is an address of this machine
+    (`qflisten`)."""
+    try:
+        check_listen_host(host, key)
+    except ConfigError as exc:
+        problems.append(exc.message)
+
+
+# ---------------------------------------------------------------- files and directories
+
+
+def _readable_file(problems: Problems, key: str, path: Path) -> bool:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        problems.append(f"{key}: cannot read {path}: {exc.strerror}")
+        return False
+    if not stat.S_ISREG(mode):
+        problems.append(f"{key}: {path} is not a file")
+        return False
+    if not os.access(path, os.R_OK):
+        problems.append(f"{key}: cannot read {path}: permission denied")
+        return False
+    return True
+
+
+def _dictionary(problems: Problems, key: str, name: str) -> None:
+    path = Path(name)
+    if _readable_file(problems, key, path):
+        try:
+            fix.DataDictionary(str(path))
+        except fix.ConfigError:
+            problems.append(f"{key}: {path} is not a QuickFIX data dictionary QuickFIX can read")
+
+
+def _tls_client(problems: Problems, config: GatewayConfig) -> None:
+    t = config.session.tls
+    before = len(problems)
+    for key, name in (
+        ("session.tls.ca_file", t.ca_file),
+        ("session.tls.client_cert", t.client_cert),
+        ("session.tls.client_key", t.client_key),
+    ):
+        if name is not None:
+            _readable_file(problems, key, Path(name))
+    if len(problems) == before:
+        _try(
+            problems,
+            "session.tls",
+            lambda: client_context(t.ca_file, t.client_cert, t.client_key, t.verify),
+        )
+
+
+def _try(problems: Problems, key: str, attempt: Callable[[], object]) -> None:
+    try:
+        attempt()
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        problems.append(f"{key}: {_cause(exc)}")
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return str(exc) or type(exc).__name__
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return Path("/")
+
+
+def can_create_directory(path: Path) -> str | None:
+    """None if `path` is a directory this process may write in, or one it may create;
+    else why not."""
+    existing = _nearest_existing(path)
+    if not existing.is_dir():
+        what = "is not a directory" if existing == path else "is in the way (not a directory)"
+        return f"{existing} {what}"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        if existing == path:
+            return f"{path} is not writable by this user"
+        return f"{path} cannot be created: {existing} is not writable by this user"
+    return None
+
+
+def _directory(problems: Problems, key: str, path: Path) -> None:
+    why = can_create_directory(path)
+    if why is not None:
+        problems.append(f"{key}: {why}")
+
+
+def _journal(problems: Problems, path: Path, running: bool) -> None:
+    why = can_create_directory(path.parent)
+    if why is not None:
+        problems.append(f"journal.path: {why}")
+        return
+    for file in (
+        path,
+        path.with_name(path.name + ".fixseq"),
+        path.with_name(path.name + ".seqmark"),
+        journal.lock_path(path),
+    ):
+        if not (file.exists() or file.is_symlink()):
+            continue
+        if not file.is_file():
+            problems.append(f"journal.path: {file} is not a file")
+        elif not os.access(file, os.R_OK | os.W_OK):
+            problems.append(f"journal.path: {file} is not readable and writable by this user")
+    if not running:
+        holder = journal_lock_holder(path)
+        if holder is not None:
+            problems.append(f"journal.path: {holder}")
+
+
+def journal_lock_holder(path: Path) -> str | None:
+    """Why the journal's lock (`fixgw.journal.lock`) cannot be taken, or None."""
+    target = journal.lock_path(path)
+    if not target.exists():
+        return None
+    try:
+        fd = os.open(target, os.O_RDONLY)
+    except OSError as exc:
+        return f"{target} cannot be opened: {exc.strerror}"
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return f"{path} is in use by another process (a gateway running on it?)"
+        return f"{target} cannot be locked: {exc.strerror}"
+    finally:
+        os.close(fd)  # closing releases the lock
+    return None
+
+
+def socket_path_problem(path: Path) -> tuple[str | None, bool]:
+    """(why `path` cannot take the API socket, whether it is a stale socket to remove).
+
+    Only a socket nobody listens on may be removed; anything else there is kept and
+    refused: a file, a directory, a link, a socket another process serves."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return None, False
+    except OSError as exc:
+        return f"{path}: {exc.strerror}", False
+    if not stat.S_ISSOCK(mode):
+        kind = (
+            "a directory"
+            if stat.S_ISDIR(mode)
+            else "a symbolic link"
+            if stat.S_ISLNK(mode)
+            else "a file"
+            if stat.S_ISREG(mode)
+            else "not a socket"
+        )
+        return f"{path} exists and is {kind}: refusing to replace it with the socket", False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except ConnectionRefusedError:
+            return None, True  # a socket left behind by a process that is gone
+        except OSError as exc:
+            return f"{path} is a socket that cannot be probed: {exc.strerror}", False
+    return f"{path} is a socket another process is serving (another gateway?)", False
+
+
+def _socket_path(problems: Problems, path: Path, running: bool) -> None:
+    why = can_create_directory(path.parent)
+    if why is not None:
+        problems.append(f"api.socket_path: {why}")
+        return
+    if running:
+        return
+    why, _ = socket_path_problem(path)
+    if why is not None:
+        problems.append(f"api.socket_path: {why}")
+
+
+def group_problem(name: str) -> str | None:
+    """Why the socket cannot be given to group `name`, or None."""
+    try:
+        gid = grp.getgrnam(name).gr_gid
+    except KeyError:
+        return f"there is no group named {name!r}"
+    if os.geteuid() != 0 and gid != os.getegid() and gid not in os.getgroups():
+        return (
+            f"this user (uid {os.geteuid()}) is not in group {name!r}, so cannot give it the "
+            "socket (systemd: SupplementaryGroups=)"
+        )
+    return None
+
+
+def _group(problems: Problems, key: str, name: str) -> None:
+    why = group_problem(name)
+    if why is not None:
+        problems.append(f"{key}: {why}")
+
+
+# ---------------------------------------------------------------- hosts and ports
+
+
+Address = tuple[int, str]
+"""(address family, address)"""
+
+
+def resolve(host: str) -> list[Address]:
+    """Every address `host` names; socket.gaierror if none."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    return sorted({(int(family), str(sockaddr[0])) for family, _, _, _, sockaddr in infos})
+
+
+def _addresses(problems: Problems, key: str, host: str) -> list[Address]:
+    try:
+        return resolve(host)
+    except (socket.gaierror, UnicodeError) as exc:
+        problems.append(f"{key}: cannot resolve {host!r}: {_cause(exc)}")
+        return []
+
+
+def non_loopback(addresses: list[Address]) -> list[str]:
+    return [a for _, a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_loopback]
+
+
+def _loopback_addresses(problems: Problems, key: str, host: str) -> list[Address]:
+    addresses = _addresses(problems, key, host)
+    outside = non_loopback(addresses)
+    if outside:
+        problems.append(
+            f"{key}: {host!r} names {', '.join(outside)}, not a loopback address: the API's "
+            "TCP listener serves this machine only"
+        )
+        return []
+    return addresses
+
+
+def port_problem(family: int, address: str, port: int) -> str | None:
+    """Why a server could not listen on address:port now, or None. Bound for a moment,
+    with SO_REUSEADDR as the servers bind (a port in TIME_WAIT is free)."""
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            return f"{_shown(address)}:{port}: {_cause(exc)}"
+    return None
+
+
+def _shown(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _port_free(problems: Problems, key: str, addresses: list[Address], port: int) -> None:
+    for family, address in addresses:
+        why = port_problem(family, address, port)
+        if why is not None:
+            problems.append(f"{key}: {why}")
+            return

@@ -1,0 +1,154 @@
+"""A damaged journal: the gateway never throws readable history away.
+
+One changed line of 623 cut the journal to 159 lines at the next start: known orders went
+from 210 to 53 and trades from 200 to 53, orders still open at the exchange were
+forgotten (reconciliation, cancel_all and the kill switch no longer covered them), and a
+cl_ord_id still in use was taken again. Now the gateway refuses to start on damage,
+naming the record and the commands; `fixgw journal repair` sets the damaged records aside
+and keeps every other one, byte for byte."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixgw.api.client import ApiError
+from fixgw.testing import LocalStack
+from tests.integration.conftest import EventLog, StackFactory
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fixgw(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fixgw", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=stack._env(),
+        check=False,
+    )
+
+
+def trade(stack: LocalStack, resting: int, filling: int) -> tuple[list[str], list[str]]:
+    """`resting` orders left open at the exchange, `filling` that fill; their ids."""
+    rest, fill = [], []
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        for n in range(resting):
+            rest.append(
+                gw.new_order(
+                    cl_ord_id=f"rest-{n}", symbol="LTC/USD", side="buy", type="limit", qty="1",
+                    price=f"{10 + n % 7}",
+                )["cl_ord_id"]
+            )  # fmt: skip
+        for n in range(filling):
+            fill.append(
+                gw.new_order(
+                    cl_ord_id=f"fill-{n}", symbol="BTC/USD", side="buy", type="limit",
+                    qty="0.01", price="30010",
+                )["cl_ord_id"]
+            )  # fmt: skip
+        for cl_ord_id in rest:
+            events.find(cl_ord_id, "order.accepted")
+        for cl_ord_id in fill:
+            events.find(cl_ord_id, "order.filled")
+    return rest, fill
+
+
+def known(stack: LocalStack) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    with stack.client() as gw:
+        return gw.orders(all=True), gw.request("trades", limit=10_000)["trades"]
+
+
+def test_a_damaged_record_stops_the_start_and_repair_keeps_every_other_record(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack()
+    rest, fill = trade(stack, resting=40, filling=30)
+    orders_before, trades_before = known(stack)
+    assert stack.gateway is not None
+    stack.gateway.stop()
+    journal = stack.root / "journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    assert len(lines) > 100
+
+    # Two records in the first third: one changed so that it is still JSON (only its
+    # checksum can tell), one cut short (not JSON).
+    first = next(
+        n
+        for n in range(len(lines) // 5, len(lines))
+        if b'"order.accepted"' in lines[n] and b'"qty":"1"' in lines[n]
+    )
+    second = first + len(lines) // 6
+    lines[first] = lines[first].replace(b'"qty":"1"', b'"qty":"7"')
+    lines[second] = lines[second][:40] + lines[second][-30:]
+    damaged_bytes = b"".join(lines)
+    journal.write_bytes(damaged_bytes)
+    config = str(stack.root / "gateway.yaml")
+
+    run = fixgw(stack, "run", "-c", config)
+    assert run.returncode == 5, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    last = run.stderr.splitlines()[-1]
+    assert f"line {first + 1} (byte " in last and "checksum does not match" in last, last
+    assert "and 1 more" in last and "nothing was cut or changed" in last
+    assert f"fixgw journal check -c {config}" in last
+    assert f"fixgw journal repair -c {config}" in last
+    assert journal.read_bytes() == damaged_bytes  # nothing cut
+
+    check = fixgw(stack, "journal", "check", "-c", config)
+    assert check.returncode == 5, check.stderr
+    assert f"line {first + 1} " in check.stdout and f"line {second + 1} " in check.stdout
+    assert check.stdout.count("its checksum does not match its bytes") == 2
+    assert f"{len(lines) - 2} good records" in check.stdout
+    assert journal.read_bytes() == damaged_bytes  # check changes nothing
+
+    repair = fixgw(stack, "journal", "repair", "-c", config)
+    assert repair.returncode == 0, repair.stderr
+    kept = journal.read_bytes()
+    assert kept == b"".join(line for n, line in enumerate(lines) if n not in (first, second))
+    aside = [
+        json.loads(line) for line in (stack.root / "journal.jsonl.damaged").read_text().splitlines()
+    ]
+    assert [base64.b64decode(a["raw_b64"]) for a in aside] == [lines[first], lines[second]]
+    assert [a["line"] for a in aside] == [first + 1, second + 1]
+
+    stack.start_gateway()
+    orders_after, trades_after = known(stack)
+    assert len(orders_after) == len(orders_before) == len(rest) + len(fill)
+    assert trades_after == trades_before
+    assert sorted(o["cl_ord_id"] for o in orders_after if o["status"] == "new") == sorted(rest)
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        with pytest.raises(ApiError) as taken:
+            gw.new_order(cl_ord_id=rest[0], symbol="LTC/USD", side="buy", type="limit",
+                         qty="1", price="10")  # fmt: skip
+        assert taken.value.code == "duplicate_cl_ord_id"
+        cancelled = gw.request("cancel_all")
+        assert sorted(cancelled["cancelling"]) == sorted(rest)  # every open order still covered
+        events = EventLog(gw)
+        for cl_ord_id in rest:
+            events.find(cl_ord_id, "order.canceled")
+
+
+def test_repair_is_refused_while_a_gateway_runs_on_the_journal(make_stack: StackFactory) -> None:
+    stack = make_stack()
+    journal = stack.root / "journal.jsonl"
+    before = hashlib.sha256(journal.read_bytes()).hexdigest()
+    repair = fixgw(stack, "journal", "repair", "-c", str(stack.root / "gateway.yaml"))
+    assert repair.returncode == 1
+    assert "is in use by another process" in repair.stderr and "stop the gateway" in repair.stderr
+    assert hashlib.sha256(journal.read_bytes()).hexdigest() == before
+    assert stack.status()["session"] == "up"

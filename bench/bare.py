@@ -14,8 +14,8 @@ from typing import Any
 import quickfix as fix
 
 from fixgw.config import bundled_dictionary
-from fixgw.okcoin.outbound import DialectOptions, logon_fields
-from fixgw.qf import ALWAYS_ON, VALIDATION, make_settings, session_id
+from fixgw.fix.qf import ALWAYS_ON, VALIDATION, make_settings, session_id
+from fixgw.venues.okcoin.outbound import DialectOptions, logon_fields
 
 
 class BareApplication(fix.Application):  # type: ignore[misc]

@@ -13,8 +13,8 @@ import quickfix as fix
 
 from bench.bare import BareApplication, arguments, logged_on, options_of
 from fixgw.domain import MdEntryKind, MdSubscription, RequestMarketData, utc_now
-from fixgw.okcoin.outbound import DialectOptions, market_data_request
-from fixgw.qf import to_quickfix
+from fixgw.fix.qf import to_quickfix
+from fixgw.venues.okcoin.outbound import DialectOptions, market_data_request
 
 
 class Counter(BareApplication):

@@ -14,8 +14,8 @@ import quickfix as fix
 from bench.bare import BareApplication, arguments, logged_on, options_of
 from bench.pacing import Pacer
 from fixgw.domain import OrderType, Side, SubmitOrder, utc_now
-from fixgw.okcoin.outbound import DialectOptions, new_order_single
-from fixgw.qf import to_quickfix
+from fixgw.fix.qf import to_quickfix
+from fixgw.venues.okcoin.outbound import DialectOptions, new_order_single
 
 
 class Acks(BareApplication):

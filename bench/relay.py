@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.bare import BareApplication, arguments, logged_on, options_of
 from bench.bare_orders import order
-from fixgw.okcoin.outbound import DialectOptions
+from fixgw.venues.okcoin.outbound import DialectOptions
 
 import quickfix as fix  # isort: skip
 

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import hops, md_throughput, memory, order_latency, stages
-from fixgw.fixmsg import parse
-from fixgw.okcoin.inbound import GROUPS, execution_report
+from fixgw.fix.message import parse
+from fixgw.venues.okcoin.inbound import GROUPS, execution_report
 
 _REPORT = (
     "8=FIX.4.4\x019=250\x0135=8\x0134=12\x0149=OKSERVER\x0152=20261125-22:00:00.123\x01"

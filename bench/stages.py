@@ -69,8 +69,9 @@ def run_gateway() -> None:
     """The gateway's `fixgw run`, with marks; they are written out when it exits."""
     import_python_sources()
     import fixgw
-    from fixgw import gateway, session
+    from fixgw import gateway
     from fixgw.api import server
+    from fixgw.fix import initiator as session
 
     marks: list[tuple[str, int]] = []
     steps: list[tuple[str, int, int]] = []

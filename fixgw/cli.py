@@ -19,11 +19,11 @@ import uvloop
 
 from fixgw import __version__, journal
 from fixgw.api.client import ApiError, Client, apply_market_data
-from fixgw.book import OrderBook
 from fixgw.config import load_gateway_config, load_sim_config
 from fixgw.errors import ConfigError, StartupError
 from fixgw.files import private_umask
 from fixgw.journal import JournalDamaged, side_file
+from fixgw.marketdata.book import OrderBook
 from fixgw.ops.capture import capture as capture_python_output
 from fixgw.ops.logging import configure as configure_logging
 

@@ -21,7 +21,6 @@ import msgspec
 import structlog
 
 from fixgw import __version__
-from fixgw.account import AccountRefresh
 from fixgw.api.protocol import (
     CancelOrderRequest,
     ErrorCode,
@@ -72,24 +71,25 @@ from fixgw.domain import (
     TradingResumed,
     utc_now,
 )
+from fixgw.engine.account import AccountRefresh
+from fixgw.engine.reconcile import Reconciler
+from fixgw.engine.risk import PreTradeCheck, Throttle
+from fixgw.engine.tracker import Order, OrderTracker
 from fixgw.errors import DialectError, RequestError
-from fixgw.fixdict import write_lenient_dictionary
-from fixgw.fixmsg import FixMessage, FixParseError, parse, redact
+from fixgw.fix.dictionary import write_lenient_dictionary
+from fixgw.fix.initiator import ExchangeSession, Happening, Inbound, InitiatorSettings
+from fixgw.fix.message import FixMessage, FixParseError, parse, redact
+from fixgw.fix.qf import header_of
+from fixgw.fix.reconnect import Backoff, Phase, Reconnector
+from fixgw.fix.tls import Endpoint, Pipe, client_context
 from fixgw.ids import ClOrdIdGenerator
 from fixgw.journal import Journal
-from fixgw.marketdata import MarketData
-from fixgw.okcoin import inbound, outbound
-from fixgw.okcoin.tags import MsgType
+from fixgw.marketdata.streams import MarketData
 from fixgw.ops import notify
 from fixgw.ops.logging import info_lines
 from fixgw.ops.prometheus import Metrics
-from fixgw.orders import Order, OrderTracker
-from fixgw.qf import header_of
-from fixgw.reconcile import Reconciler
-from fixgw.reconnect import Backoff, Phase, Reconnector
-from fixgw.risk import PreTradeCheck, Throttle
-from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
-from fixgw.tls import Endpoint, Pipe, client_context
+from fixgw.venues.okcoin import inbound, outbound
+from fixgw.venues.okcoin.tags import MsgType
 
 log = structlog.get_logger("fixgw.gateway")
 

@@ -34,8 +34,8 @@ from fixgw.config import (
     standard_fix44_dictionary,
 )
 from fixgw.errors import ConfigError
-from fixgw.qflisten import check_listen_host
-from fixgw.tls import client_context, server_context
+from fixgw.fix.qflisten import check_listen_host
+from fixgw.fix.tls import client_context, server_context
 
 Problems = list[str]
 

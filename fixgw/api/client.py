@@ -21,9 +21,9 @@ from typing import Any
 
 import msgspec
 
-from fixgw.book import OrderBook
 from fixgw.domain import BookSide, LevelAction, LevelUpdate
 from fixgw.errors import FixgwError
+from fixgw.marketdata.book import OrderBook
 
 
 class ApiError(FixgwError):

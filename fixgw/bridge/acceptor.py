@@ -17,8 +17,8 @@ from fixgw.bridge import translate
 from fixgw.bridge.tables import BUSINESS_REJECT_NOT_AVAILABLE, INCORRECT_NUM_IN_GROUP
 from fixgw.config import BridgeConfig
 from fixgw.files import private_directory
-from fixgw.fixmsg import FixMessage, GroupTree, group_trees, miscounted_group, pairs_of, redact
-from fixgw.qf import (
+from fixgw.fix.message import FixMessage, GroupTree, group_trees, miscounted_group, pairs_of, redact
+from fixgw.fix.qf import (
     ALWAYS_ON,
     VALIDATION,
     Inbox,
@@ -27,7 +27,7 @@ from fixgw.qf import (
     msg_type_of,
     to_quickfix,
 )
-from fixgw.qflisten import BoundAcceptor
+from fixgw.fix.qflisten import BoundAcceptor
 
 log = structlog.get_logger("fixgw.bridge")
 

@@ -39,9 +39,9 @@ from fixgw.domain import (
     OrderStatus,
 )
 from fixgw.errors import FixgwError
-from fixgw.fixmsg import FixMessage, redact
-from fixgw.marketdata import BOOK, TRADES
-from fixgw.qf import Inbox
+from fixgw.fix.message import FixMessage, redact
+from fixgw.fix.qf import Inbox
+from fixgw.marketdata.streams import BOOK, TRADES
 
 if TYPE_CHECKING:
     from fixgw.gateway import Gateway

@@ -1,6 +1,6 @@
 """Standard FIX 4.4 codes <-> the domain's enums, for the OMS side of the bridge.
 
-The OKCoin dialect's tables live in `fixgw.okcoin.enums`; these are FIX 4.4 as an OMS
+The OKCoin dialect's tables live in `fixgw.venues.okcoin.enums`; these are FIX 4.4 as an OMS
 expects it (ExecType F for fills, A for pending new), whatever the exchange speaks.
 """
 

@@ -28,7 +28,7 @@ from fixgw.bridge.tables import (
 )
 from fixgw.domain import LevelAction, MdEntryKind, OrderStatus, OrderType, Side
 from fixgw.errors import UnknownCode
-from fixgw.fixmsg import FixMessage, GroupSpec, format_utc_timestamp, pairs_of, parse
+from fixgw.fix.message import FixMessage, GroupSpec, format_utc_timestamp, pairs_of, parse
 
 
 class Tag:

@@ -23,13 +23,8 @@ from fixgw.config import SimConfig, bundled_dictionary
 from fixgw.domain import CancelRejectReason, ExecKind, OrderStatus, OrderType, RejectReason, Side
 from fixgw.errors import UnknownCode
 from fixgw.files import private_directory
-from fixgw.fixmsg import FixMessage, format_utc_timestamp, parse, redact
-from fixgw.ids import base36
-from fixgw.okcoin.enums import CXL_REJ_REASON, EXEC_TYPE, ORD_REJ_REASON, ORD_STATUS, ORD_TYPE, SIDE
-from fixgw.okcoin.inbound import GROUPS
-from fixgw.okcoin.outbound import fix_decimal
-from fixgw.okcoin.tags import MsgType, Tag
-from fixgw.qf import (
+from fixgw.fix.message import FixMessage, format_utc_timestamp, parse, redact
+from fixgw.fix.qf import (
     ALWAYS_ON,
     VALIDATION,
     keep_store_across_days,
@@ -38,12 +33,24 @@ from fixgw.qf import (
     session_id,
     to_quickfix,
 )
-from fixgw.qflisten import BoundAcceptor
+from fixgw.fix.qflisten import BoundAcceptor
+from fixgw.fix.tls import Endpoint, Pipe, server_context
+from fixgw.ids import base36
 from fixgw.sim.accounts import Ledger
 from fixgw.sim.marketdata import MarketDataPublisher
 from fixgw.sim.matching import Fill, MatchingEngine, SimOrder
 from fixgw.sim.orderlog import REFUSED, TAKEN, LoggedRequest, OrderLog
-from fixgw.tls import Endpoint, Pipe, server_context
+from fixgw.venues.okcoin.enums import (
+    CXL_REJ_REASON,
+    EXEC_TYPE,
+    ORD_REJ_REASON,
+    ORD_STATUS,
+    ORD_TYPE,
+    SIDE,
+)
+from fixgw.venues.okcoin.inbound import GROUPS
+from fixgw.venues.okcoin.outbound import fix_decimal
+from fixgw.venues.okcoin.tags import MsgType, Tag
 
 log = structlog.get_logger("fixgw.sim")
 

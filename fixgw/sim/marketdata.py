@@ -18,17 +18,17 @@ import structlog
 from fixgw.config import LoadFeed
 from fixgw.domain import BookSide, Level, LevelAction, MdEntryKind, MdRejectReason, MdSubscription
 from fixgw.errors import UnknownCode
-from fixgw.fixmsg import FixMessage
-from fixgw.okcoin.enums import (
+from fixgw.fix.message import FixMessage
+from fixgw.sim.matching import Fill, OrderBook
+from fixgw.venues.okcoin.enums import (
     MD_ENTRY_TYPE,
     MD_REQ_REJ_REASON,
     MD_UPDATE_ACTION,
     SIDE,
     SUBSCRIPTION_REQUEST_TYPE,
 )
-from fixgw.okcoin.outbound import fix_decimal
-from fixgw.okcoin.tags import MsgType, Tag
-from fixgw.sim.matching import Fill, OrderBook
+from fixgw.venues.okcoin.outbound import fix_decimal
+from fixgw.venues.okcoin.tags import MsgType, Tag
 
 log = structlog.get_logger("fixgw.sim.marketdata")
 

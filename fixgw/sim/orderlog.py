@@ -19,7 +19,7 @@ from typing import IO
 import msgspec
 import structlog
 
-from fixgw.fixmsg import mask_secrets
+from fixgw.fix.message import mask_secrets
 
 log = structlog.get_logger("fixgw.sim")
 _encoder = msgspec.json.Encoder()

@@ -11,8 +11,8 @@ from typing import Any
 import quickfix as fix
 
 from fixgw.config import standard_fix44_dictionary
-from fixgw.fixmsg import FixMessage, parse
-from fixgw.qf import ALWAYS_ON, make_settings, to_quickfix
+from fixgw.fix.message import FixMessage, parse
+from fixgw.fix.qf import ALWAYS_ON, make_settings, to_quickfix
 
 Received = dict[int, str]
 

@@ -20,8 +20,8 @@ import quickfix as fix
 from fixgw.api.client import ApiError
 from fixgw.bridge.acceptor import BridgeAcceptor, OmsHappening, OmsInbound
 from fixgw.config import BridgeConfig, BridgeSessionConfig, standard_fix44_dictionary
-from fixgw.fixmsg import FixMessage, parse
-from fixgw.qf import Inbox
+from fixgw.fix.message import FixMessage, parse
+from fixgw.fix.qf import Inbox
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory, in_own_process
 from tests.integration.faultproxy import FaultProxy

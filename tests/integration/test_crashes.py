@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from fixgw.api.client import ApiError, Client
-from fixgw.fixmsg import parse
+from fixgw.fix.message import parse
 from fixgw.testing import LocalStack
 from tests.integration.conftest import EventLog, StackFactory
 

@@ -142,7 +142,7 @@ def test_the_image_steps_build_wheels_that_install_and_trade(
     assert "fixgw/spec/okcoin-fix44.xml" in names
     assert {"fixgw/defaults/demo-gateway.yaml", "fixgw/defaults/demo-sim.yaml"} <= set(names)
     compiled = {n.split(".")[0] for n in names if n.endswith(".so")}
-    assert {"fixgw/_native__mypyc", "fixgw/gateway", "fixgw/okcoin/inbound"} <= compiled
+    assert {"fixgw/_native__mypyc", "fixgw/gateway", "fixgw/venues/okcoin/inbound"} <= compiled
 
     (install,) = [run for run in dockerfile_runs() if "--find-links" in run]
     venv = tmp_path / "venv"

@@ -1,5 +1,5 @@
 """The bridge's `host` and the simulator's `host` hold: QuickFIX binds every address, so
-fixgw holds its acceptors to the one configured (`fixgw.qflisten`). The machine has only
+fixgw holds its acceptors to the one configured (`fixgw.fix.qflisten`). The machine has only
 loopback, but every 127.x address is an address of the machine: a bridge on 127.0.0.1 must
 refuse a connection to 127.0.0.2, which QuickFIX alone would take."""
 

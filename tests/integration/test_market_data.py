@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fixgw.api.client import ApiError, Client, apply_market_data
-from fixgw.book import OrderBook
+from fixgw.marketdata.book import OrderBook
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import EventLog, StackFactory
 from tests.integration.faultproxy import between, is_snapshot, md_refusal

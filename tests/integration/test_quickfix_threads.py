@@ -14,7 +14,7 @@ import pytest
 import quickfix as fix
 
 from fixgw.config import standard_fix44_dictionary
-from fixgw.qf import ALWAYS_ON, keep_thread_state, make_settings
+from fixgw.fix.qf import ALWAYS_ON, keep_thread_state, make_settings
 from fixgw.testing import free_port, wait_until
 from tests.integration.conftest import in_own_process
 from tests.integration.qfapp import QuietApplication

@@ -27,16 +27,16 @@ from fixgw.domain import (
     SubmitOrder,
     utc_now,
 )
-from fixgw.okcoin.outbound import (
+from fixgw.fix.initiator import ExchangeSession, Happening, Inbound, InitiatorSettings
+from fixgw.fix.qf import raw_field
+from fixgw.ops.prometheus import Metrics
+from fixgw.testing import API_KEY, COMP_ID, SECRET
+from fixgw.venues.okcoin.outbound import (
     DialectOptions,
     logon_fields,
     market_data_request,
     new_order_single,
 )
-from fixgw.ops.prometheus import Metrics
-from fixgw.qf import raw_field
-from fixgw.session import ExchangeSession, Happening, Inbound, InitiatorSettings
-from fixgw.testing import API_KEY, COMP_ID, SECRET
 from tests.integration.conftest import StackFactory, in_own_process
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import quickfix as fix
 
 from fixgw.api.client import ApiError
 from fixgw.config import standard_fix44_dictionary
-from fixgw.qf import ALWAYS_ON, make_settings
+from fixgw.fix.qf import ALWAYS_ON, make_settings
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import StackFactory, in_own_process
 from tests.integration.qfapp import QuietApplication

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fixgw.book import BookIntegrityError, OrderBook
 from fixgw.domain import BookSide, Level, LevelAction, LevelUpdate
+from fixgw.marketdata.book import BookIntegrityError, OrderBook
 
 BID, ASK = BookSide.BID, BookSide.ASK
 NEW, CHANGE, DELETE = LevelAction.NEW, LevelAction.CHANGE, LevelAction.DELETE

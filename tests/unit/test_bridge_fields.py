@@ -24,7 +24,7 @@ from fixgw.bridge.fields import (
     screen,
 )
 from fixgw.config import standard_fix44_dictionary
-from fixgw.fixmsg import encode, parse
+from fixgw.fix.message import encode, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "20261125-10:00:00.000"

@@ -9,8 +9,8 @@ import pytest
 import quickfix as fix
 
 from fixgw.config import bundled_dictionary, standard_fix44_dictionary
-from fixgw.fixdict import write_lenient_dictionary
-from fixgw.fixmsg import encode
+from fixgw.fix.dictionary import write_lenient_dictionary
+from fixgw.fix.message import encode
 
 HEADER = [(49, "OKSERVER"), (56, "US"), (34, "2"), (52, "20261205-10:00:00.000")]
 FILL = [

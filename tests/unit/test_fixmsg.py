@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from fixgw.config import standard_fix44_dictionary
-from fixgw.fixmsg import (
+from fixgw.fix.message import (
     format_utc_timestamp,
     group_trees,
     mask_secrets,

@@ -18,8 +18,8 @@ from fixgw.domain import (
     Side,
 )
 from fixgw.errors import DialectError
-from fixgw.fixmsg import SOH, FixMessage, FixParseError, encode, parse, redact
-from fixgw.okcoin import inbound
+from fixgw.fix.message import SOH, FixMessage, FixParseError, encode, parse, redact
+from fixgw.venues.okcoin import inbound
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "okcoin"
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

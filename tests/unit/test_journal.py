@@ -28,8 +28,8 @@ from fixgw.domain import (
     Side,
     utc_now,
 )
+from fixgw.engine.tracker import OrderTracker
 from fixgw.journal import Journal, JournalDamaged, repair, scan, sealed, side_file
-from fixgw.orders import OrderTracker
 from tests.unit.orders_made import limit_buy
 
 

@@ -27,7 +27,7 @@ from fixgw.domain import (
     utc_now,
 )
 from fixgw.errors import RequestError
-from fixgw.marketdata import MarketData
+from fixgw.marketdata.streams import MarketData
 from fixgw.ops.prometheus import Metrics
 
 

@@ -19,8 +19,8 @@ from fixgw.domain import (
     Side,
     utc_now,
 )
+from fixgw.engine.tracker import OrderTracker
 from fixgw.errors import RequestError
-from fixgw.orders import OrderTracker
 from tests.unit.orders_made import cancel_of, limit_buy
 
 _exec_ids = iter(range(1, 10_000))

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from fixgw.api.protocol import ErrorCode, positive_decimal
 from fixgw.decimals import plain_decimal
 from fixgw.errors import RequestError
-from fixgw.okcoin.outbound import fix_decimal
+from fixgw.venues.okcoin.outbound import fix_decimal
 from tests.fuzz import FUZZ_EXAMPLES, odd_decimals
 
 

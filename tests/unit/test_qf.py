@@ -10,10 +10,10 @@ import pytest
 import quickfix as fix
 
 from fixgw.config import bundled_dictionary
-from fixgw.fixmsg import SOH, FixMessage
+from fixgw.fix.initiator import InitiatorSettings, RawInbound, SentLog, _Application
+from fixgw.fix.message import SOH, FixMessage
+from fixgw.fix.qf import InlineInbox, header_of, to_quickfix
 from fixgw.ops.prometheus import Metrics
-from fixgw.qf import InlineInbox, header_of, to_quickfix
-from fixgw.session import InitiatorSettings, RawInbound, SentLog, _Application
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "okcoin"
 

@@ -1,4 +1,4 @@
-"""The parts of `fixgw.qflisten` that need no QuickFIX: finding a listening socket among the
+"""The parts of `fixgw.fix.qflisten` that need no QuickFIX: finding a listening socket among the
 process's descriptors, shutting down what came in through QuickFIX's own socket before the
 swap, and saying which hosts can be held to. The swap itself is proven end to end in
 tests/integration/test_listen_host.py."""
@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from fixgw.errors import ConfigError
-from fixgw.qflisten import _listening_descriptor, _shut_down_accepted, check_listen_host
+from fixgw.fix.qflisten import _listening_descriptor, _shut_down_accepted, check_listen_host
 
 
 def test_quickfixs_listening_socket_is_found_by_its_port() -> None:

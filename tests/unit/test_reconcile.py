@@ -15,8 +15,8 @@ from fixgw.domain import (
     Side,
     utc_now,
 )
-from fixgw.orders import Order, OrderTracker
-from fixgw.reconcile import Reconciler
+from fixgw.engine.reconcile import Reconciler
+from fixgw.engine.tracker import Order, OrderTracker
 from tests.unit.orders_made import limit_buy
 
 

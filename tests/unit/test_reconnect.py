@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from fixgw.reconnect import Backoff, Phase, Reconnector
+from fixgw.fix.reconnect import Backoff, Phase, Reconnector
 
 
 def test_delays_grow_by_the_factor_up_to_the_ceiling() -> None:

@@ -20,7 +20,7 @@ from fixgw.domain import (
     OrderStatus,
     utc_now,
 )
-from fixgw.orders import OrderTracker
+from fixgw.engine.tracker import OrderTracker
 from tests.unit.orders_made import cancel_of
 from tests.unit.test_orders import report, submit
 

@@ -9,7 +9,7 @@ import pytest
 
 from fixgw.config import RiskConfig, ThrottleConfig, convert
 from fixgw.domain import OrderType, Side, SubmitOrder, utc_now
-from fixgw.risk import PreTradeCheck, Throttle
+from fixgw.engine.risk import PreTradeCheck, Throttle
 
 RISK = convert(
     {

@@ -9,7 +9,7 @@ import pytest
 import quickfix as fix
 
 from fixgw.config import bundled_dictionary
-from fixgw.fixmsg import SOH, encode
+from fixgw.fix.message import SOH, encode
 
 DICTIONARY = bundled_dictionary()
 NOW = "20261125-10:00:00.000"

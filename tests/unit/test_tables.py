@@ -13,8 +13,8 @@ from fixgw.codetable import CodeTable
 from fixgw.config import standard_fix44_dictionary
 from fixgw.domain import GATEWAY_REJECT_REASONS, AnyEvent, ExecKind, OrderEvent
 from fixgw.errors import UnknownCode
-from fixgw.okcoin.enums import ALL_TABLES as OKCOIN_TABLES
-from fixgw.okcoin.enums import EXEC_TYPE
+from fixgw.venues.okcoin.enums import ALL_TABLES as OKCOIN_TABLES
+from fixgw.venues.okcoin.enums import EXEC_TYPE
 
 ALL_TABLES = (*OKCOIN_TABLES, *standard.ALL_TABLES)
 

@@ -45,7 +45,7 @@ from fixgw.domain import (
 )
 from fixgw.errors import RequestError
 
-log = structlog.get_logger("fixgw.orders")
+log = structlog.get_logger("fixgw.engine.tracker")
 
 E = TypeVar("E", bound=OrderEvent)
 

@@ -18,9 +18,9 @@ from collections.abc import Callable
 import structlog
 
 from fixgw.domain import Event, ExecutionReport
-from fixgw.orders import Order, OrderTracker
+from fixgw.engine.tracker import Order, OrderTracker
 
-log = structlog.get_logger("fixgw.reconcile")
+log = structlog.get_logger("fixgw.engine.reconcile")
 
 
 class Reconciler:

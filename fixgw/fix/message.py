@@ -1,6 +1,6 @@
 """A plain representation of one FIX message, independent of QuickFIX.
 
-The dialect translates to and from `FixMessage`; only `session.py` and the simulator's
+The dialect translates to and from `FixMessage`; only `fix.initiator` and the simulator's
 acceptor convert it to and from `quickfix.Message`. Inbound messages come from
 `quickfix.Message.toString()`, which is one call into the binding instead of one per
 field, and keeps the translators testable from captured raw strings.

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-log = structlog.get_logger("fixgw.account")
+log = structlog.get_logger("fixgw.engine.account")
 
 AFTER_FILL_DELAY_S = 0.2
 MAX_BACKOFF_S = 3600.0

@@ -15,9 +15,9 @@ from fixgw.domain import (
     RequestOrderMassStatus,
     SubmitOrder,
 )
-from fixgw.fixmsg import FixMessage, format_utc_timestamp
-from fixgw.okcoin.enums import MD_ENTRY_TYPE, ORD_TYPE, SIDE, SUBSCRIPTION_REQUEST_TYPE
-from fixgw.okcoin.tags import MsgType, Tag
+from fixgw.fix.message import FixMessage, format_utc_timestamp
+from fixgw.venues.okcoin.enums import MD_ENTRY_TYPE, ORD_TYPE, SIDE, SUBSCRIPTION_REQUEST_TYPE
+from fixgw.venues.okcoin.tags import MsgType, Tag
 
 DEFAULT_ACCOUNT_ON = frozenset({MsgType.NEW_ORDER_SINGLE, MsgType.ACCOUNT_INFO_REQUEST})
 

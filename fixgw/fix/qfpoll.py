@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-log = structlog.get_logger("fixgw.qfpoll")
+log = structlog.get_logger("fixgw.fix.qfpoll")
 
 TICK_S = 0.05
 """QuickFIX's own thread wakes every second; a finer tick makes a connect complete sooner."""

@@ -26,9 +26,8 @@ import quickfix as fix
 import structlog
 
 from fixgw.files import private_directory
-from fixgw.fixmsg import FixMessage, describe, field_names
-from fixgw.ops.prometheus import Metrics
-from fixgw.qf import (
+from fixgw.fix.message import FixMessage, describe, field_names
+from fixgw.fix.qf import (
     ALWAYS_ON,
     VALIDATION,
     InlineInbox,
@@ -40,9 +39,10 @@ from fixgw.qf import (
     raw_field,
     to_quickfix,
 )
-from fixgw.qfpoll import LoopDrivenInitiator
+from fixgw.fix.qfpoll import LoopDrivenInitiator
+from fixgw.ops.prometheus import Metrics
 
-log = structlog.get_logger("fixgw.session")
+log = structlog.get_logger("fixgw.fix.initiator")
 
 
 class Happening(StrEnum):
@@ -383,7 +383,7 @@ class ExchangeSession:
                     "SocketConnectHost": settings.host,
                     "SocketConnectPort": settings.port,
                     "HeartBtInt": settings.heartbeat_s,
-                    "ReconnectInterval": 1,  # the pace is fixgw.reconnect's
+                    "ReconnectInterval": 1,  # the pace is fixgw.fix.reconnect's
                     "LogoutTimeout": max(1, round(settings.logout_timeout_s)),
                 }
             },

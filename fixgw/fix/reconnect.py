@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import structlog
 
-log = structlog.get_logger("fixgw.reconnect")
+log = structlog.get_logger("fixgw.fix.reconnect")
 
 CONNECT_WINDOW_S = 3.0
 """QuickFIX's reconnect tick (1 s) plus time to connect."""

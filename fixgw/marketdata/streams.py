@@ -25,7 +25,6 @@ from typing import Any
 
 import structlog
 
-from fixgw.book import BookIntegrityError, OrderBook
 from fixgw.domain import (
     BookDelta,
     BookSnapshot,
@@ -43,8 +42,9 @@ from fixgw.domain import (
 )
 from fixgw.errors import RequestError
 from fixgw.ids import ClOrdIdGenerator
+from fixgw.marketdata.book import BookIntegrityError, OrderBook
 
-log = structlog.get_logger("fixgw.marketdata")
+log = structlog.get_logger("fixgw.marketdata.streams")
 
 BOOK = "book"
 TRADES = "trades"

@@ -30,8 +30,8 @@ from fixgw.domain import (
     Trade,
 )
 from fixgw.errors import DialectError, UnknownCode
-from fixgw.fixmsg import FixMessage, GroupSpec, parse_utc_timestamp
-from fixgw.okcoin.enums import (
+from fixgw.fix.message import FixMessage, GroupSpec, parse_utc_timestamp
+from fixgw.venues.okcoin.enums import (
     BOOK_SIDE_OF,
     CXL_REJ_REASON,
     EXEC_TYPE,
@@ -44,7 +44,7 @@ from fixgw.okcoin.enums import (
     ORD_TYPE,
     SIDE,
 )
-from fixgw.okcoin.tags import MsgType, Tag
+from fixgw.venues.okcoin.tags import MsgType, Tag
 
 E = TypeVar("E", bound=Enum)
 

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import quickfix as fix
 
-from fixgw.fixmsg import SOH, FixMessage
+from fixgw.fix.message import SOH, FixMessage
 
 BEGIN_STRING = "FIX.4.4"
 

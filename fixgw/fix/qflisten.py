@@ -34,9 +34,9 @@ import quickfix as fix
 import structlog
 
 from fixgw.errors import ConfigError
-from fixgw.qf import make_settings
+from fixgw.fix.qf import make_settings
 
-log = structlog.get_logger("fixgw.qflisten")
+log = structlog.get_logger("fixgw.fix.qflisten")
 
 START_ATTEMPTS = 5
 """Free ports tried for QuickFIX's own socket: another process may take one in between."""

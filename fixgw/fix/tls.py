@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import structlog
 
-log = structlog.get_logger("fixgw.tls")
+log = structlog.get_logger("fixgw.fix.tls")
 
 
 def client_context(

@@ -1,0 +1,1 @@
+"""The order path as small services, each with one job; `fixgw.app` wires them."""

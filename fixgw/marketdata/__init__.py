@@ -1,0 +1,1 @@
+"""L2 books from snapshots and incremental refreshes, and their streams."""

@@ -1,0 +1,1 @@
+"""Venues: each speaks its FIX dialect behind the `Venue` interface (`venues.base`)."""

@@ -76,18 +76,18 @@ class ReconnectConfig(_Config, frozen=True, kw_only=True):
 class SessionConfig(_Config, frozen=True, kw_only=True):
     host: NonEmpty = "127.0.0.1"
     port: Port = 9880
+    venue: Literal["okcoin", "fix44"] = "okcoin"
+    """The venue's FIX dialect: OKCoin's, or plain FIX 4.4 (any broker or venue that speaks
+    standard order entry; see docs/venues.md)."""
     sender_comp_id: NonEmpty
     """Ours; OKCoin asks for a long random string (a UUID) that others cannot guess."""
-    target_comp_id: NonEmpty = "OKSERVER"
+    target_comp_id: NonEmpty | None = None
+    """Theirs; default: the venue's (OKCoin: OKSERVER; plain FIX 4.4 has none: set it)."""
     heartbeat_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 30
     reconnect: ReconnectConfig = msgspec.field(default_factory=ReconnectConfig)
     reset_seq_num_on_logon: bool = False
     """Sends 141=Y on every logon. Off: sequence numbers persist and gaps are resent."""
     store_dir: NonEmpty = "var/store"
-    account_on: list[Literal["D", "F", "H", "AF", "Z1000"]] = msgspec.field(
-        default_factory=lambda: ["D", "Z1000"]
-    )
-    """Messages that carry Account (1) = `apiKey,secretKey`."""
     logout_timeout_s: Positive = 5.0
     send_buffer_bytes: Annotated[int, msgspec.Meta(ge=4096)] | None = None
     """The connection's socket send buffer; default: the kernel sizes it. While the exchange
@@ -96,14 +96,26 @@ class SessionConfig(_Config, frozen=True, kw_only=True):
     """After a logon, how long to wait for the status of the orders believed open before
     taking new orders anyway (with an error in the log)."""
     dictionary: str | None = None
-    """The venue's QuickFIX data dictionary; default: the OKCoin dictionary bundled with
-    fixgw. Messages from the venue are read with standard FIX 4.4 around it (`fixdict`)."""
+    """The venue's QuickFIX data dictionary; default: the venue's own (the OKCoin dictionary
+    bundled with fixgw, or the stock FIX44.xml). Messages from the venue are read with
+    standard FIX 4.4 around it (`fixgw.fix.dictionary`)."""
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
 
 
 class Credentials(_Config, frozen=True, kw_only=True):
-    api_key: SecretRef
-    secret_key: SecretRef
+    api_key: SecretRef | None = None
+    """The Logon's Username (553): OKCoin's API key (required for OKCoin)."""
+    secret_key: SecretRef | None = None
+    """The Logon's Password (554): OKCoin's secret key (required for OKCoin)."""
+
+
+class OkcoinConfig(_Config, frozen=True, kw_only=True):
+    """What only OKCoin's dialect needs (`session.venue: okcoin`)."""
+
+    account_on: list[Literal["D", "F", "H", "AF", "Z1000"]] = msgspec.field(
+        default_factory=lambda: ["D", "Z1000"]
+    )
+    """Messages that carry Account (1) = `apiKey,secretKey`."""
 
 
 class TcpConfig(_Config, frozen=True, kw_only=True):
@@ -301,7 +313,8 @@ class LogConfig(_Config, frozen=True, kw_only=True):
 
 class GatewayConfig(_Config, frozen=True, kw_only=True):
     session: SessionConfig
-    credentials: Credentials
+    credentials: Credentials = msgspec.field(default_factory=Credentials)
+    okcoin: OkcoinConfig = msgspec.field(default_factory=OkcoinConfig)
     symbols: Annotated[list[NonEmpty], msgspec.Meta(min_length=1)]
     """Symbols clients may trade; anything else is refused locally."""
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
@@ -314,6 +327,15 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
     bridge: BridgeConfig | None = None
     ops: OpsConfig = msgspec.field(default_factory=OpsConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
+
+    def __post_init__(self) -> None:
+        s, c = self.session, self.credentials
+        if s.venue == "okcoin" and (c.api_key is None or c.secret_key is None):
+            raise ValueError(
+                "credentials: OKCoin needs `api_key` and `secret_key` (session.venue: okcoin)"
+            )
+        if s.venue == "fix44" and s.target_comp_id is None:
+            raise ValueError("session.target_comp_id: plain FIX 4.4 has no default; name it")
 
 
 class SimAccount(_Config, frozen=True, kw_only=True):
@@ -376,8 +398,8 @@ class SimConfig(_Config, frozen=True, kw_only=True):
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Secrets:
-    api_key: str
-    secret_key: str
+    api_key: str | None
+    secret_key: str | None
     api_token: str | None
     bridge_passwords: dict[str, str] = field(default_factory=dict)
     """OMS comp_id -> the password its Logon must carry."""
@@ -460,6 +482,10 @@ def load_sim_config(path: str | Path) -> SimConfig:
     return config
 
 
+def _optional_secret(ref: SecretRef | None, key: str, source: str) -> str | None:
+    return None if ref is None else _read_secret(ref, key, source)
+
+
 def _read_secret(ref: SecretRef, key: str, source: str) -> str:
     if (ref.env is None) == (ref.file is None):
         raise ConfigError(f"{source}: {key}: give exactly one of `env` or `file`")
@@ -525,8 +551,10 @@ def resolve_secrets(config: GatewayConfig, source: str = "config") -> Secrets:
             key = f"bridge.sessions[{n}].password"
             passwords[oms.comp_id] = _read_secret(oms.password, key, source)
     return Secrets(
-        api_key=_read_secret(config.credentials.api_key, "credentials.api_key", source),
-        secret_key=_read_secret(config.credentials.secret_key, "credentials.secret_key", source),
+        api_key=_optional_secret(config.credentials.api_key, "credentials.api_key", source),
+        secret_key=_optional_secret(
+            config.credentials.secret_key, "credentials.secret_key", source
+        ),
         api_token=token,
         bridge_passwords=passwords,
     )

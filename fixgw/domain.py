@@ -29,6 +29,16 @@ class OrderType(StrEnum):
     MARKET = "market"
 
 
+class TimeInForce(StrEnum):
+    """How long an order may work. None on an order: the venue's own rule (OKCoin's limit
+    orders rest until cancelled; its market orders' rest is cancelled)."""
+
+    DAY = "day"
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
 class OrderStatus(StrEnum):
     PENDING_NEW = "pending_new"
     NEW = "new"
@@ -149,6 +159,7 @@ class SubmitOrder(Command, frozen=True, kw_only=True):
     order_type: OrderType
     qty: Decimal
     price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
 
 
 class CancelOrder(Command, frozen=True, kw_only=True):

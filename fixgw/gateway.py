@@ -13,7 +13,6 @@ import logging
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -35,12 +34,14 @@ from fixgw.config import (
     Secrets,
     SessionConfig,
     ThrottleKind,
-    bundled_dictionary,
     standard_fix44_dictionary,
 )
 from fixgw.domain import (
     AccountBalance,
+    AccountInfoReport,
     AnyEvent,
+    BookSnapshotReport,
+    BookUpdateReport,
     CancelOrder,
     CancelRejectReport,
     ErrorSource,
@@ -81,6 +82,7 @@ from fixgw.fix.initiator import ExchangeSession, Happening, Inbound, InitiatorSe
 from fixgw.fix.message import FixMessage, FixParseError, parse, redact
 from fixgw.fix.qf import header_of
 from fixgw.fix.reconnect import Backoff, Phase, Reconnector
+from fixgw.fix.tags import MsgType
 from fixgw.fix.tls import Endpoint, Pipe, client_context
 from fixgw.ids import ClOrdIdGenerator
 from fixgw.journal import Journal
@@ -88,8 +90,8 @@ from fixgw.marketdata.streams import MarketData
 from fixgw.ops import notify
 from fixgw.ops.logging import info_lines
 from fixgw.ops.prometheus import Metrics
-from fixgw.venues.okcoin import inbound, outbound
-from fixgw.venues.okcoin.tags import MsgType
+from fixgw.venues import venue_for
+from fixgw.venues.base import Capability, Credentials
 
 log = structlog.get_logger("fixgw.gateway")
 
@@ -141,12 +143,13 @@ def tls_pipe(session: SessionConfig) -> Pipe:
     )
 
 
-def inbound_dictionary(session: SessionConfig) -> Path:
-    """The venue's dictionary with standard FIX 4.4 around it (`fixdict`), in the store."""
+def inbound_dictionary(session: SessionConfig, venue_dictionary: Path) -> Path:
+    """The venue's dictionary with standard FIX 4.4 around it (`fix.dictionary`), in the
+    store."""
     store_dir = Path(session.store_dir)
     store_dir.mkdir(parents=True, exist_ok=True)
     return write_lenient_dictionary(
-        Path(session.dictionary) if session.dictionary else bundled_dictionary(),
+        Path(session.dictionary) if session.dictionary else venue_dictionary,
         standard_fix44_dictionary(),
         store_dir / "inbound-dictionary.xml",
     )
@@ -228,11 +231,8 @@ class Gateway:
         """Why the open orders need asking about again once the reconciliation under way is
         done: a message that may have carried an execution came in during it."""
         self.new_cl_ord_id = ClOrdIdGenerator()
-        self.options = outbound.DialectOptions(
-            api_key=secrets.api_key,
-            secret_key=secrets.secret_key,
-            account_on=frozenset(config.session.account_on),
-        )
+        self.credentials = Credentials(secrets.api_key, secrets.secret_key)
+        self.venue = venue_for(config, self.credentials)
         s = config.session
         self.tls_pipe = tls_pipe(s) if s.tls.enabled else None
         self.session = ExchangeSession(
@@ -240,13 +240,13 @@ class Gateway:
                 host="127.0.0.1" if self.tls_pipe else s.host,
                 port=self.tls_pipe.start() if self.tls_pipe else s.port,
                 sender_comp_id=s.sender_comp_id,
-                target_comp_id=s.target_comp_id,
+                target_comp_id=s.target_comp_id or self.venue.default_target_comp_id or "",
                 heartbeat_s=s.heartbeat_s,
                 store_dir=Path(s.store_dir),
-                dictionary=inbound_dictionary(s),
+                dictionary=inbound_dictionary(s, self.venue.dictionary),
                 logout_timeout_s=s.logout_timeout_s,
                 send_buffer_bytes=s.send_buffer_bytes,
-                logon_fields=outbound.logon_fields(self.options, s.reset_seq_num_on_logon),
+                logon_fields=self.venue.logon_fields(s.reset_seq_num_on_logon),
             ),
             self.metrics,
             loop,
@@ -283,31 +283,24 @@ class Gateway:
         self._account_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._mass_status: dict[str, tuple[asyncio.Future[None], list[ExecutionReport]]] = {}
         self.new_req_id = ClOrdIdGenerator(prefix="rq")
+        offers_account = Capability.ACCOUNT in self.venue.offers
         self.account_refresh = AccountRefresh(
             loop,
             self._request_account,
             self.new_req_id,
-            config.account.refresh_s,
-            config.account.after_fill,
+            config.account.refresh_s if offers_account else 0,
+            config.account.after_fill and offers_account,
         )
-        self._handlers: dict[str, Callable[[FixMessage, datetime], None]] = {
-            MsgType.EXECUTION_REPORT: self._on_execution_report,
-            MsgType.ORDER_CANCEL_REJECT: self._on_cancel_reject,
-            MsgType.MARKET_DATA_SNAPSHOT: lambda m, t: self.market_data.on_snapshot(
-                inbound.market_data_snapshot(m, t)
-            ),
-            MsgType.MARKET_DATA_INCREMENTAL: self._on_market_data_update,
-            MsgType.MARKET_DATA_REQUEST_REJECT: lambda m, t: self.market_data.on_reject(
-                inbound.market_data_request_reject(m, t)
-            ),
-            MsgType.ACCOUNT_INFO_RESPONSE: self._on_account_info,
-            MsgType.EXCEPTION_RESPONSE: lambda m, t: self._on_exchange_error(
-                inbound.exception_response(m, t)
-            ),
-            MsgType.BUSINESS_MESSAGE_REJECT: lambda m, t: self._on_exchange_error(
-                inbound.business_message_reject(m, t)
-            ),
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            ExecutionReport: self._on_execution_report,
+            CancelRejectReport: self._on_cancel_reject,
+            BookSnapshotReport: self.market_data.on_snapshot,
+            BookUpdateReport: self._on_market_data_update,
+            MarketDataRejectReport: self.market_data.on_reject,
+            AccountInfoReport: self._on_account_info,
+            ExchangeErrorReport: self._on_exchange_error,
         }
+        """What to do with each kind of venue report."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -413,7 +406,8 @@ class Gateway:
         md.set_symbols(self.symbols)
         md.stale_after_s, md.max_depth = new.market_data.stale_after_s, new.market_data.max_depth
         self._hold_reference_prices()
-        self.account_refresh.reconfigure(new.account.refresh_s, new.account.after_fill)
+        if Capability.ACCOUNT in self.venue.offers:
+            self.account_refresh.reconfigure(new.account.refresh_s, new.account.after_fill)
         return applied, [k for k in changed if k not in applied]
 
     # ------------------------------------------------------------ account, mass status, trades
@@ -434,10 +428,9 @@ class Gateway:
 
     def _request_account(self, acc_req_id: str) -> bool:
         cmd = RequestAccountInfo(ts=utc_now(), acc_req_id=acc_req_id)
-        return self.session.send(outbound.account_info_request(cmd, self.options))
+        return self.session.send(self.venue.account(cmd))
 
-    def _on_account_info(self, msg: FixMessage, received: datetime) -> None:
-        report = inbound.account_info_response(msg, received)
+    def _on_account_info(self, report: AccountInfoReport) -> None:
         self.account_refresh.answered()
         self.bus.publish(
             AccountBalance(
@@ -467,7 +460,7 @@ class Gateway:
         self._mass_status[req_id] = (done, reports)
         try:
             cmd = RequestOrderMassStatus(ts=utc_now(), mass_status_req_id=req_id, symbol=symbol)
-            if not self.session.send(outbound.order_mass_status_request(cmd, self.options)):
+            if not self.session.send(self.venue.mass_status(cmd)):
                 raise self._not_connected()
             try:
                 await asyncio.wait_for(done, self.config.api.request_timeout_s)
@@ -537,14 +530,14 @@ class Gateway:
     def _on_exchange_error(self, report: ExchangeErrorReport) -> None:
         """Publish it naming the request, and fail whatever waits on that request."""
         sent = self.session.sent.get(report.ref_seq_num) if report.ref_seq_num else None
-        if sent is not None:
-            msg_type, ids = sent
+        ids = self.venue.ids_named(parse(sent, self.venue.groups)) if sent is not None else None
+        if ids is not None:
             report = msgspec.structs.replace(
                 report,
-                ref_msg_type=report.ref_msg_type or msg_type,
-                cl_ord_id=report.cl_ord_id or ids.get(11),
-                acc_req_id=report.acc_req_id or ids.get(8000),
-                md_req_id=report.md_req_id or ids.get(262),
+                ref_msg_type=report.ref_msg_type or ids.msg_type,
+                cl_ord_id=report.cl_ord_id or ids.cl_ord_id,
+                acc_req_id=report.acc_req_id or ids.acc_req_id,
+                md_req_id=report.md_req_id or ids.md_req_id,
             )
         fields = msgspec.structs.asdict(report)
         del fields["ref_seq_num"]
@@ -571,8 +564,8 @@ class Gateway:
             else:
                 self._publish_orders(self.tracker.refused(report.cl_ord_id, why, report.ts))
                 self._recheck_while_halted()
-        if sent is not None and 584 in sent[1]:
-            entry = self._mass_status.get(sent[1][584])
+        if ids is not None and ids.mass_status_req_id is not None:
+            entry = self._mass_status.get(ids.mass_status_req_id)
             if entry is not None and not entry[0].done():
                 entry[0].set_exception(RequestError(why, code=ErrorCode.EXCHANGE_ERROR))
 
@@ -615,10 +608,9 @@ class Gateway:
             symbol=order.symbol,
             side=order.side,
         )
-        return self.session.send(outbound.order_status_request(cmd, self.options))
+        return self.session.send(self.venue.order_status(cmd))
 
-    def _on_market_data_update(self, msg: FixMessage, received: datetime) -> None:
-        report = inbound.market_data_incremental(msg, received)
+    def _on_market_data_update(self, report: BookUpdateReport) -> None:
         for symbol in report.levels.keys() | report.trades.keys():
             self.metrics.md_message(symbol)
         self.market_data.on_update(report)
@@ -638,7 +630,7 @@ class Gateway:
         m.halted.set(1 if self.halted else 0)
 
     def _request_market_data(self, cmd: RequestMarketData) -> bool:
-        return self.session.send(outbound.market_data_request(cmd))
+        return self.session.send(self.venue.market_data(cmd))
 
     # ------------------------------------------------------------ commands
 
@@ -667,6 +659,12 @@ class Gateway:
                 + "); `resume` lifts it",
                 code=ErrorCode.HALTED,
             )
+        if req.time_in_force is not None and req.time_in_force not in self.venue.time_in_force:
+            raise RequestError(
+                f"the venue ({self.venue.name}) cannot carry time_in_force {req.time_in_force}; "
+                f"it takes {sorted(self.venue.time_in_force) or 'none'}",
+                code=ErrorCode.NOT_OFFERED,
+            )
         self._require_session()
         if not self.reconciler.ready:
             raise RequestError(
@@ -682,10 +680,11 @@ class Gateway:
             order_type=req.type,
             qty=qty,
             price=price,
+            time_in_force=req.time_in_force,
         )
         self.tracker.refuse_if_in_use(cmd.cl_ord_id)  # before the throttle counts it
         self._check_risk(cmd)
-        message = outbound.new_order_single(cmd, self.options)  # nothing is journaled if it fails
+        message = self.venue.new_order(cmd)  # nothing is journaled if it fails
         delay = self._paced("new_order")
         event = self.tracker.submit(cmd)
         self._publish_orders([event])
@@ -847,7 +846,7 @@ class Gateway:
         self._require_session()
         delay = self._paced("cancel")
         event = self.tracker.cancel_requested(cmd)
-        message = outbound.order_cancel_request(cmd, self.options)
+        message = self.venue.cancel(cmd)
         if delay:
             self._send_later(
                 "cancel",
@@ -1032,7 +1031,7 @@ class Gateway:
                 symbol=symbol,
                 side=side,
             )
-            if not self.session.send(outbound.order_status_request(cmd, self.options)):
+            if not self.session.send(self.venue.order_status(cmd)):
                 raise self._not_connected()
             return await asyncio.wait_for(waiter, self.config.api.request_timeout_s)
         except TimeoutError:
@@ -1054,6 +1053,11 @@ class Gateway:
     def status(self) -> dict[str, Any]:
         return {
             "version": __version__,
+            "venue": {
+                "name": self.venue.name,
+                "offers": sorted(self.venue.offers),
+                "time_in_force": sorted(self.venue.time_in_force),
+            },
             "session": self.session_state,
             "session_id": self.session.name,
             "connection": self.reconnector.status(),
@@ -1110,19 +1114,13 @@ class Gateway:
     def set_credentials(self, secrets: Secrets) -> bool:
         """New API and secret keys (a reload): the next Logon and orders carry them; a logon
         held back since the old ones were refused is tried again. False if unchanged."""
-        options = outbound.DialectOptions(
-            api_key=secrets.api_key,
-            secret_key=secrets.secret_key,
-            account_on=self.options.account_on,
-        )
-        if (options.api_key, options.secret_key) == (
-            self.options.api_key,
-            self.options.secret_key,
-        ):
+        credentials = Credentials(secrets.api_key, secrets.secret_key)
+        if credentials == self.credentials:
             return False
-        self.options = options
+        self.venue.set_credentials(credentials)
+        self.credentials = credentials
         self.session.set_logon_fields(
-            outbound.logon_fields(options, self.config.session.reset_seq_num_on_logon)
+            self.venue.logon_fields(self.config.session.reset_seq_num_on_logon)
         )
         if self.reconnector.held is not None:
             self.logon_again("a reload with new credentials")
@@ -1213,7 +1211,7 @@ class Gateway:
                 self._on_down()
             elif item.what is Happening.LOGOUT_RECEIVED:
                 msg = parse(item.raw)
-                self._logout_reason = inbound.logout_reason(msg)
+                self._logout_reason = self.venue.logout_reason(msg)
                 self._logout_text = msg.get(58)
                 if self._logout_reason is LogoutReason.INVALID_CREDENTIALS:
                     self._credentials_refused(self._logout_text)
@@ -1222,7 +1220,7 @@ class Gateway:
             elif item.what is Happening.NOT_RESENT:
                 self._not_delivered(item.raw)
             elif item.what is Happening.REJECT_RECEIVED:
-                self._on_exchange_error(inbound.session_reject(parse(item.raw), item.received))
+                self._on_exchange_error(self.venue.session_reject(parse(item.raw), item.received))
         except Exception:
             self.callback_errors += 1
             log.exception("inbound handling failed", what=item.what, msg=redact(item.raw))
@@ -1245,18 +1243,12 @@ class Gateway:
     def _on_app_message(self, item: Inbound) -> None:
         msg: FixMessage | None = None
         try:
-            msg = parse(item.raw, inbound.GROUPS)
-            handler = self._handlers.get(msg.msg_type)
-            if handler is None:
-                raise DialectError(
-                    "a message type the gateway does not take",
-                    msg_type=msg.msg_type,
-                    tag=None,
-                    raw=item.raw,
-                )
-            handler(msg, item.received)
+            msg = parse(item.raw, self.venue.groups)
+            report = self.venue.read(msg, item.received)
         except (DialectError, FixParseError) as exc:
             self._unreadable(item, msg, exc)
+            return
+        self._handlers[type(report)](report)
 
     def _unreadable(self, item: Inbound, msg: FixMessage | None, exc: Exception) -> None:
         """Nothing the exchange sends is dropped: it is journaled as it came (secrets
@@ -1267,7 +1259,7 @@ class Gateway:
         self.dialect_errors += 1
         shown = redact(item.raw)
         log.error("unreadable message from the exchange", error=str(exc), msg=shown)
-        ids = inbound.ids_named(msg) if msg is not None else None
+        ids = self.venue.ids_named(msg) if msg is not None else None
         order = None
         if ids is not None:
             order = next(
@@ -1338,7 +1330,7 @@ class Gateway:
         (`session`): the exchange never got it. An order ends rejected, a cancel refused,
         both with reason `not_delivered`; a query or subscription needs nothing (their
         waiters failed when the session went down, and every logon asks afresh)."""
-        ids = inbound.ids_named(parse(raw, inbound.GROUPS))
+        ids = self.venue.ids_named(parse(raw, self.venue.groups))
         log.warning(
             "a message the exchange never got, not resent",
             msg_type=ids.msg_type,
@@ -1384,8 +1376,7 @@ class Gateway:
             log.warning("asking the exchange about open orders again", why=why)
             self.reconciler.start()
 
-    def _on_execution_report(self, msg: FixMessage, received: datetime) -> None:
-        report = inbound.execution_report(msg, received)
+    def _on_execution_report(self, report: ExecutionReport) -> None:
         arrived = self._sent_at.pop(report.cl_ord_id or "", None)
         self._unanswered.pop(report.cl_ord_id or "", None)
         if arrived is not None:
@@ -1404,8 +1395,7 @@ class Gateway:
         if report.kind is ExecKind.ORDER_STATUS and report.order_id is not None:
             self._answer_status(report)
 
-    def _on_cancel_reject(self, msg: FixMessage, received: datetime) -> None:
-        report: CancelRejectReport = inbound.order_cancel_reject(msg, received)
+    def _on_cancel_reject(self, report: CancelRejectReport) -> None:
         self._unanswered.pop(report.cl_ord_id or "", None)
         order = self.tracker.cancelled_order(report)
         self._publish_orders(self.tracker.apply_cancel_reject(report))

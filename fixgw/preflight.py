@@ -36,6 +36,7 @@ from fixgw.config import (
 from fixgw.errors import ConfigError
 from fixgw.fix.qflisten import check_listen_host
 from fixgw.fix.tls import client_context, server_context
+from fixgw.venues import venue_dictionary
 
 Problems = list[str]
 
@@ -47,7 +48,7 @@ def gateway_problems(config: GatewayConfig, running: bool = False) -> Problems:
     holds itself (its ports, its socket, its journal's lock) is not reported as taken."""
     problems: Problems = []
     s = config.session
-    _dictionary(problems, "session.dictionary", s.dictionary or str(bundled_dictionary()))
+    _dictionary(problems, "session.dictionary", s.dictionary or str(venue_dictionary(s.venue)))
     if s.tls.enabled:
         _tls_client(problems, config)
     _directory(problems, "session.store_dir", Path(s.store_dir))

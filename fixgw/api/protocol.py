@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from fixgw.decimals import RULE, plain_decimal
-from fixgw.domain import OrderType, Side
+from fixgw.domain import OrderType, Side, TimeInForce
 from fixgw.errors import RequestError
 
 TOPICS_FIXED = frozenset({"orders", "session", "account", "errors"})
@@ -52,6 +52,8 @@ class ErrorCode(StrEnum):
     RISK = "risk_rejected"
     THROTTLED = "throttled"
     EXCHANGE_ERROR = "exchange_error"
+    NOT_OFFERED = "not_offered"
+    """The venue has no message for it (an account request, a TimeInForce it cannot carry)."""
     UNAUTHORIZED = "unauthorized"
     TOO_MANY_CLIENTS = "too_many_clients"
     TIMEOUT = "timeout"
@@ -89,6 +91,9 @@ class NewOrder(Request, frozen=True, kw_only=True):
     qty: str
     price: str | None = None
     cl_ord_id: ClientId | None = None
+    time_in_force: TimeInForce | None = None
+    """`day`, `gtc`, `ioc`, `fok`, where the venue carries it (`status.venue`); none: the
+    venue's own rule."""
 
 
 class OrderRef(Request, frozen=True, kw_only=True):

@@ -21,15 +21,13 @@ from fixgw.bridge.tables import (
     BUSINESS_REJECT_OTHER,
     BUSINESS_REJECT_UNSUPPORTED,
     CXL_REJ_BROKER_OPTION,
-    CXL_REJ_REASON,
     CXL_REJ_REASON_OF_ERROR,
     CXL_REJ_UNKNOWN_ORDER,
     INCREMENTAL,
-    MD_ENTRY_TYPE,
     ORD_REJ_REASON_OF_ERROR,
     OTHER,
 )
-from fixgw.bridge.translate import Refused, Tag
+from fixgw.bridge.translate import Refused
 from fixgw.config import BridgeConfig, standard_fix44_dictionary
 from fixgw.domain import (
     GATEWAY_REJECT_REASONS,
@@ -39,8 +37,10 @@ from fixgw.domain import (
     OrderStatus,
 )
 from fixgw.errors import FixgwError
+from fixgw.fix.codes import CXL_REJ_REASON, MD_ENTRY_TYPE
 from fixgw.fix.message import FixMessage, redact
 from fixgw.fix.qf import Inbox
+from fixgw.fix.tags import Tag
 from fixgw.marketdata.streams import BOOK, TRADES
 
 if TYPE_CHECKING:

@@ -1,41 +1,13 @@
-"""Standard FIX 4.4 codes <-> the domain's enums, for the OMS side of the bridge.
-
-The OKCoin dialect's tables live in `fixgw.venues.okcoin.enums`; these are FIX 4.4 as an OMS
-expects it (ExecType F for fills, A for pending new), whatever the exchange speaks.
-"""
+"""The OMS side of the bridge: FIX 4.4 as an OMS expects it (ExecType F for fills, A for
+pending new), whatever the exchange speaks. The code tables are FIX 4.4's own
+(`fixgw.fix.codes`); here is what the bridge adds: which ExecType each order event is sent
+as, and which reason codes answer a request the gateway refused."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from fixgw.api.protocol import ErrorCode
-from fixgw.codetable import CodeTable
-from fixgw.domain import (
-    CancelRejectReason,
-    LevelAction,
-    MdEntryKind,
-    OrderStatus,
-    OrderType,
-    Side,
-)
-
-SIDE = CodeTable(54, "Side", {"1": Side.BUY, "2": Side.SELL})
-
-ORD_TYPE = CodeTable(40, "OrdType", {"1": OrderType.MARKET, "2": OrderType.LIMIT})
-
-ORD_STATUS = CodeTable(
-    39,
-    "OrdStatus",
-    {
-        "A": OrderStatus.PENDING_NEW,
-        "0": OrderStatus.NEW,
-        "1": OrderStatus.PARTIALLY_FILLED,
-        "2": OrderStatus.FILLED,
-        "6": OrderStatus.PENDING_CANCEL,
-        "4": OrderStatus.CANCELED,
-        "8": OrderStatus.REJECTED,
-    },
-)
 
 EXEC_TYPE_OF_EVENT = {
     "order.pending_new": "A",
@@ -64,18 +36,6 @@ ORD_REJ_REASON_OF_ERROR: Mapping[str, str] = {
 """OrdRejReason (103) of a request the gateway refused, by the gateway's error code; the
 rest are 99 (other). The code and the reason are in Text either way."""
 
-CXL_REJ_REASON = CodeTable(
-    102,
-    "CxlRejReason",
-    {
-        "0": CancelRejectReason.TOO_LATE_TO_CANCEL,
-        "1": CancelRejectReason.UNKNOWN_ORDER,
-        "3": CancelRejectReason.ALREADY_PENDING,
-        "99": CancelRejectReason.OTHER,
-    },
-)
-"""CxlRejReason (102) of a cancel the exchange refused, by the domain's reason."""
-
 CXL_REJ_REASON_OF_ERROR: Mapping[str, str] = {
     ErrorCode.ORDER_CLOSED: "0",  # too late to cancel: filled, canceled or rejected already
     ErrorCode.UNKNOWN_ORDER: "1",
@@ -97,17 +57,5 @@ available."""
 INCORRECT_NUM_IN_GROUP = "16"
 """SessionRejectReason (373) 16: a repeating group's NumInGroup is not its number of entries."""
 
-MD_ENTRY_TYPE = CodeTable(
-    269, "MDEntryType", {"0": MdEntryKind.BID, "1": MdEntryKind.ASK, "2": MdEntryKind.TRADE}
-)
-
-MD_UPDATE_ACTION = CodeTable(
-    279,
-    "MDUpdateAction",
-    {"0": LevelAction.NEW, "1": LevelAction.CHANGE, "2": LevelAction.DELETE},
-)
-
 INCREMENTAL = "1"
 """MDUpdateType (265) 1: the OMS asks for incremental refreshes (X); 0 or none, full (W)."""
-
-ALL_TABLES = (SIDE, ORD_TYPE, ORD_STATUS, CXL_REJ_REASON, MD_ENTRY_TYPE, MD_UPDATE_ACTION)

@@ -18,65 +18,14 @@ from fixgw.bridge import fields as field_rules
 from fixgw.bridge.tables import (
     CXL_REJ_UNKNOWN_ORDER,
     EXEC_TYPE_OF_EVENT,
-    MD_ENTRY_TYPE,
-    MD_UPDATE_ACTION,
-    ORD_STATUS,
-    ORD_TYPE,
     OTHER,
-    SIDE,
     UNSUPPORTED_ORDER,
 )
 from fixgw.domain import LevelAction, MdEntryKind, OrderStatus, OrderType, Side
 from fixgw.errors import UnknownCode
+from fixgw.fix.codes import MD_ENTRY_TYPE, MD_UPDATE_ACTION, ORD_STATUS, ORD_TYPE, SIDE
 from fixgw.fix.message import FixMessage, GroupSpec, format_utc_timestamp, pairs_of, parse
-
-
-class Tag:
-    ACCOUNT = 1
-    AVG_PX = 6
-    CL_ORD_ID = 11
-    CUM_QTY = 14
-    EXEC_ID = 17
-    LAST_PX = 31
-    LAST_QTY = 32
-    ORDER_ID = 37
-    ORDER_QTY = 38
-    ORD_STATUS = 39
-    ORD_TYPE = 40
-    ORIG_CL_ORD_ID = 41
-    PRICE = 44
-    SIDE = 54
-    SYMBOL = 55
-    TEXT = 58
-    TRANSACT_TIME = 60
-    CXL_REJ_REASON = 102
-    ORD_REJ_REASON = 103
-    EXEC_TYPE = 150
-    LEAVES_QTY = 151
-    MD_REQ_ID = 262
-    SUBSCRIPTION_REQUEST_TYPE = 263
-    MARKET_DEPTH = 264
-    MD_UPDATE_TYPE = 265
-    NO_MD_ENTRIES = 268
-    MD_ENTRY_TYPE = 269
-    MD_ENTRY_PX = 270
-    MD_ENTRY_SIZE = 271
-    MD_UPDATE_ACTION = 279
-    MD_REQ_REJ_REASON = 281
-    NO_RELATED_SYM = 146
-    NO_MD_ENTRY_TYPES = 267
-    CXL_REJ_RESPONSE_TO = 434
-    ORD_STATUS_REQ_ID = 790
-    MSG_SEQ_NUM = 34
-    POSS_DUP_FLAG = 43
-    REF_SEQ_NUM = 45
-    POSS_RESEND = 97
-    REF_TAG_ID = 371
-    REF_MSG_TYPE = 372
-    SESSION_REJECT_REASON = 373
-    BUSINESS_REJECT_REF_ID = 379
-    BUSINESS_REJECT_REASON = 380
-
+from fixgw.fix.tags import Tag
 
 OMS_GROUPS = {
     "V": (
@@ -356,7 +305,7 @@ def book_changes(
 def _level_entry(
     action: LevelAction, kind: MdEntryKind, symbol: str, price: Decimal, size: Decimal | None
 ) -> dict[int, str]:
-    entry = {
+    entry: dict[int, str] = {
         Tag.MD_UPDATE_ACTION: MD_UPDATE_ACTION.encode(action),
         Tag.MD_ENTRY_TYPE: MD_ENTRY_TYPE.encode(kind),
         Tag.SYMBOL: symbol,
@@ -370,7 +319,7 @@ def _level_entry(
 def market_data_reject(md_req_id: str, text: str, reason: str | None = "0") -> FixMessage:
     """MarketDataRequestReject (Y); reason 0 unknown symbol, 1 duplicate MDReqID, 5
     unsupported request type, None: no standard reason fits (Text says why)."""
-    fields = {Tag.MD_REQ_ID: md_req_id, Tag.TEXT: text}
+    fields: dict[int, str] = {Tag.MD_REQ_ID: md_req_id, Tag.TEXT: text}
     if reason is not None:
         fields[Tag.MD_REQ_REJ_REASON] = reason
     return FixMessage(msg_type="Y", fields=fields)
@@ -379,7 +328,7 @@ def market_data_reject(md_req_id: str, text: str, reason: str | None = "0") -> F
 def business_reject(msg: FixMessage, reason: str, text: str) -> FixMessage:
     """BusinessMessageReject (j): the OMS's message was not acted on, so it is not left
     waiting for an answer that will not come. `reason` is BusinessRejectReason (380)."""
-    fields = {
+    fields: dict[int, str] = {
         Tag.REF_MSG_TYPE: msg.msg_type,
         Tag.BUSINESS_REJECT_REASON: reason,
         Tag.TEXT: text,

@@ -89,8 +89,6 @@ class InitiatorSettings:
     (execution reports) is handled inside `fromApp`, ahead of QuickFIX's own work after it."""
 
 
-ID_TAGS = (11, 8000, 262, 584)
-"""ClOrdID, AccReqID, MDReqID, MassStatusReqID: what names a request we sent."""
 TEST_REQ_ID = 112
 MSG_SEQ_NUM = 34
 REF_SEQ_NUM = 45
@@ -104,9 +102,9 @@ POSS_DUP = "\x0143=Y\x01"
 
 
 class SentLog:
-    """MsgType and request ids of the last application messages sent, by MsgSeqNum, so that a
-    session-level Reject (which names only RefSeqNum) can be tied to its request. The raw
-    message is kept and read only when a Reject asks: recording is on every send's path."""
+    """The last application messages sent, raw, by MsgSeqNum, so that a session-level Reject
+    (which names only RefSeqNum) can be tied to its request (the venue reads the ids). Read
+    only when a Reject asks: recording is on every send's path."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
@@ -120,12 +118,10 @@ class SentLog:
     def clear(self) -> None:
         self._entries.clear()
 
-    def get(self, seq: int) -> tuple[str, dict[int, str]] | None:
+    def get(self, seq: int) -> str | None:
+        """The message sent as `seq`, raw."""
         entry = self._entries.get(seq)
-        if entry is None:
-            return None
-        msg_type, raw = entry
-        return msg_type, {t: value for t in ID_TAGS if (value := raw_field(raw, t)) is not None}
+        return None if entry is None else entry[1]
 
 
 class RawInbound(fix.Log):  # type: ignore[misc]

@@ -34,6 +34,7 @@ from fixgw.fix.qf import (
     to_quickfix,
 )
 from fixgw.fix.qflisten import BoundAcceptor
+from fixgw.fix.tags import MsgType, Tag
 from fixgw.fix.tls import Endpoint, Pipe, server_context
 from fixgw.ids import base36
 from fixgw.sim.accounts import Ledger
@@ -50,12 +51,12 @@ from fixgw.venues.okcoin.enums import (
 )
 from fixgw.venues.okcoin.inbound import GROUPS
 from fixgw.venues.okcoin.outbound import fix_decimal
-from fixgw.venues.okcoin.tags import MsgType, Tag
+from fixgw.venues.okcoin.tags import OkMsgType, OkTag
 
 log = structlog.get_logger("fixgw.sim")
 
 
-_REQUEST_ID_TAGS = (Tag.CL_ORD_ID, Tag.ACC_REQ_ID, Tag.MD_REQ_ID, Tag.MASS_STATUS_REQ_ID)
+_REQUEST_ID_TAGS = (Tag.CL_ORD_ID, OkTag.ACC_REQ_ID, Tag.MD_REQ_ID, Tag.MASS_STATUS_REQ_ID)
 """The tags that name a request; E1000 carries the first three."""
 
 
@@ -91,7 +92,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             MsgType.ORDER_CANCEL_REQUEST: self.on_cancel,
             MsgType.ORDER_STATUS_REQUEST: self.on_status_request,
             MsgType.MARKET_DATA_REQUEST: self.on_market_data_request,
-            MsgType.ACCOUNT_INFO_REQUEST: self.on_account_info_request,
+            OkMsgType.ACCOUNT_INFO_REQUEST: self.on_account_info_request,
             MsgType.ORDER_MASS_STATUS_REQUEST: self.on_mass_status_request,
         }
         self.ledger = Ledger(config.accounts)
@@ -124,7 +125,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
             client = sessionID.getTargetCompID().getValue()
             if msg_type_of(message) == MsgType.LOGOUT and client in self._refused_logon:
                 self._refused_logon.discard(client)
-                message.setField(Tag.LOGOUT_REASON, "1")
+                message.setField(OkTag.LOGOUT_REASON, "1")
         except Exception:
             self._failed("toAdmin")
 
@@ -345,32 +346,32 @@ class SimApplication(fix.Application):  # type: ignore[misc]
 
     def on_account_info_request(self, msg: FixMessage, client: str) -> None:
         f = msg.fields
-        acc_req_id = f.get(Tag.ACC_REQ_ID, "")
+        acc_req_id = f.get(OkTag.ACC_REQ_ID, "")
         account = self._accounts[client]
         if not self._replaying and f.get(Tag.ACCOUNT) != f"{account.api_key},{account.secret_key}":
             self._send(
                 client,
-                MsgType.EXCEPTION_RESPONSE,
-                {Tag.ACC_REQ_ID: acc_req_id, Tag.TEXT: "Account (1) must be apiKey,secretKey"},
+                OkMsgType.EXCEPTION_RESPONSE,
+                {OkTag.ACC_REQ_ID: acc_req_id, Tag.TEXT: "Account (1) must be apiKey,secretKey"},
             )
             return
         balances = self.ledger.balances(client)
         fields: dict[int, str] = {
-            Tag.ACC_REQ_ID: acc_req_id,
+            OkTag.ACC_REQ_ID: acc_req_id,
             Tag.ACCOUNT: account.api_key,
             Tag.CURRENCY: account.currency,
         }
         nothing = (Decimal(0), Decimal(0))
-        fields[Tag.BALANCE] = fix_decimal(balances.get(account.currency, nothing)[0])
+        fields[OkTag.BALANCE] = fix_decimal(balances.get(account.currency, nothing)[0])
         for code, free_tag, frozen_tag in (
-            ("BTC", Tag.FREE_BTC, Tag.FROZEN_BTC),
-            ("LTC", Tag.FREE_LTC, Tag.FROZEN_LTC),
-            (account.currency, Tag.FREE_QUOTE, Tag.FROZEN_QUOTE),
+            ("BTC", OkTag.FREE_BTC, OkTag.FROZEN_BTC),
+            ("LTC", OkTag.FREE_LTC, OkTag.FROZEN_LTC),
+            (account.currency, OkTag.FREE_QUOTE, OkTag.FROZEN_QUOTE),
         ):
             free, frozen = balances.get(code, nothing)
             fields[free_tag] = fix_decimal(free)
             fields[frozen_tag] = fix_decimal(frozen)
-        self._send(client, MsgType.ACCOUNT_INFO_RESPONSE, fields)
+        self._send(client, OkMsgType.ACCOUNT_INFO_RESPONSE, fields)
 
     def on_mass_status_request(self, msg: FixMessage, client: str) -> None:
         """One status report per open order, the last with LastRptRequested=Y; with none
@@ -517,7 +518,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
         }
         self._send(
             client,
-            MsgType.EXCEPTION_RESPONSE,
+            OkMsgType.EXCEPTION_RESPONSE,
             {**ids, Tag.TEXT: f"{msg.msg_type} cannot be served at the moment"},
         )
 

@@ -19,6 +19,7 @@ from fixgw.config import LoadFeed
 from fixgw.domain import BookSide, Level, LevelAction, MdEntryKind, MdRejectReason, MdSubscription
 from fixgw.errors import UnknownCode
 from fixgw.fix.message import FixMessage
+from fixgw.fix.tags import MsgType, Tag
 from fixgw.sim.matching import Fill, OrderBook
 from fixgw.venues.okcoin.enums import (
     MD_ENTRY_TYPE,
@@ -28,7 +29,6 @@ from fixgw.venues.okcoin.enums import (
     SUBSCRIPTION_REQUEST_TYPE,
 )
 from fixgw.venues.okcoin.outbound import fix_decimal
-from fixgw.venues.okcoin.tags import MsgType, Tag
 
 log = structlog.get_logger("fixgw.sim.marketdata")
 

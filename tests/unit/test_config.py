@@ -37,11 +37,11 @@ def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-u
 
 def test_minimal_config_loads_with_documented_defaults(write) -> None:  # type: ignore[no-untyped-def]
     config = load_gateway_config(write(GOOD))
-    assert config.session.target_comp_id == "OKSERVER"
+    assert (config.session.venue, config.session.target_comp_id) == ("okcoin", None)
     assert config.session.heartbeat_s == 30
     assert config.session.port == 9880
     assert config.session.reset_seq_num_on_logon is False
-    assert config.session.account_on == ["D", "Z1000"]
+    assert config.okcoin.account_on == ["D", "Z1000"]
     assert config.api.socket_mode == "0660"
     assert config.api.tcp is None
     secrets = resolve_secrets(config)
@@ -64,7 +64,7 @@ def test_minimal_config_loads_with_documented_defaults(write) -> None:  # type: 
         (("  sender_comp_id", "  heartbeat_s: soon\n  sender_comp_id"), "session.heartbeat_s"),
         (
             ("  api_key: {env: T_API_KEY}\n", ""),
-            "credentials: Object missing required field `api_key`",
+            "OKCoin needs `api_key` and `secret_key`",
         ),
         (
             ("{env: T_API_KEY}", "{env: T_NOT_SET}"),
@@ -230,3 +230,16 @@ def test_shipped_example_configs_are_valid(tmp_path: Path) -> None:
     config = load_gateway_config(example)
     assert config.session.host == "api.okcoin.cn"
     assert load_sim_config(root / "sim.example.yaml").accounts[0].comp_id == "fixgw-demo"
+
+
+def test_okcoin_needs_both_keys_and_plain_fix44_a_target_comp_id(write) -> None:  # type: ignore[no-untyped-def]
+    no_secret = GOOD.replace("  secret_key: {file: SECRET_FILE}\n", "")
+    with pytest.raises(ConfigError, match="OKCoin needs `api_key` and `secret_key`"):
+        load_gateway_config(write(no_secret))
+    fix44 = GOOD.replace("session:\n", "session:\n  venue: fix44\n")
+    with pytest.raises(ConfigError, match="target_comp_id: plain FIX 4.4 has no default"):
+        load_gateway_config(write(fix44))
+    config = load_gateway_config(
+        write(fix44.replace("session:\n", "session:\n  target_comp_id: BROKER\n"))
+    )
+    assert (config.session.venue, config.session.target_comp_id) == ("fix44", "BROKER")

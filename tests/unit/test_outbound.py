@@ -8,8 +8,8 @@ from decimal import Decimal as D
 import pytest
 
 from fixgw.domain import CancelOrder, OrderType, QueryOrder, Side, SubmitOrder
+from fixgw.fix.tags import MsgType
 from fixgw.venues.okcoin import outbound
-from fixgw.venues.okcoin.tags import MsgType
 
 TS = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
 OPTIONS = outbound.DialectOptions(api_key="key", secret_key="secret")

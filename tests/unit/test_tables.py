@@ -13,10 +13,11 @@ from fixgw.codetable import CodeTable
 from fixgw.config import standard_fix44_dictionary
 from fixgw.domain import GATEWAY_REJECT_REASONS, AnyEvent, ExecKind, OrderEvent
 from fixgw.errors import UnknownCode
+from fixgw.fix.codes import ALL_TABLES as FIX44_TABLES
 from fixgw.venues.okcoin.enums import ALL_TABLES as OKCOIN_TABLES
 from fixgw.venues.okcoin.enums import EXEC_TYPE
 
-ALL_TABLES = (*OKCOIN_TABLES, *standard.ALL_TABLES)
+ALL_TABLES = (*OKCOIN_TABLES, *FIX44_TABLES)
 
 
 @pytest.mark.parametrize("table", ALL_TABLES, ids=lambda t: t.name)

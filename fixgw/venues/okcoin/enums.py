@@ -1,4 +1,6 @@
-"""Every FIX code <-> domain enum mapping of the dialect, as data.
+"""OKCoin's FIX code <-> domain enum mappings, as data: its own where the dialect differs
+from FIX 4.4 (ExecType 1 and 2 for fills, the OrdStatus values it lists, LogoutReason), and
+FIX 4.4's (`fixgw.fix.codes`) for the rest.
 
 Each table is written once, FIX code to enum; the reverse is derived. `decode` of a code
 with no entry raises `UnknownCode`; nothing passes through unmapped.
@@ -9,24 +11,34 @@ from __future__ import annotations
 from typing import Any
 
 from fixgw.codetable import CodeTable
-from fixgw.domain import (
-    BookSide,
-    CancelRejectReason,
-    ExecKind,
-    LevelAction,
-    LogoutReason,
-    MdEntryKind,
-    MdRejectReason,
-    MdSubscription,
-    OrderStatus,
-    OrderType,
-    RejectReason,
-    Side,
+from fixgw.domain import ExecKind, LogoutReason, OrderStatus
+from fixgw.fix.codes import (
+    BOOK_SIDE_OF,
+    CXL_REJ_REASON,
+    MD_ENTRY_TYPE,
+    MD_REQ_REJ_REASON,
+    MD_UPDATE_ACTION,
+    ORD_REJ_REASON,
+    ORD_TYPE,
+    SIDE,
+    SUBSCRIPTION_REQUEST_TYPE,
 )
 
-SIDE = CodeTable(54, "Side", {"1": Side.BUY, "2": Side.SELL})
-
-ORD_TYPE = CodeTable(40, "OrdType", {"1": OrderType.MARKET, "2": OrderType.LIMIT})
+__all__ = [
+    "ALL_TABLES",
+    "BOOK_SIDE_OF",
+    "CXL_REJ_REASON",
+    "EXEC_TYPE",
+    "LOGOUT_REASON",
+    "MD_ENTRY_TYPE",
+    "MD_REQ_REJ_REASON",
+    "MD_UPDATE_ACTION",
+    "ORD_REJ_REASON",
+    "ORD_STATUS",
+    "ORD_TYPE",
+    "SIDE",
+    "SUBSCRIPTION_REQUEST_TYPE",
+]
 
 ORD_STATUS = CodeTable(
     39,
@@ -58,29 +70,6 @@ EXEC_TYPE = CodeTable(
     },
 )
 
-ORD_REJ_REASON = CodeTable(
-    103,
-    "OrdRejReason",
-    {
-        "1": RejectReason.UNKNOWN_SYMBOL,
-        "3": RejectReason.EXCEEDS_LIMIT,
-        "6": RejectReason.DUPLICATE_ORDER,
-        "13": RejectReason.INCORRECT_QUANTITY,
-        "99": RejectReason.OTHER,
-    },
-)
-
-CXL_REJ_REASON = CodeTable(
-    102,
-    "CxlRejReason",
-    {
-        "0": CancelRejectReason.TOO_LATE_TO_CANCEL,
-        "1": CancelRejectReason.UNKNOWN_ORDER,
-        "3": CancelRejectReason.ALREADY_PENDING,
-        "99": CancelRejectReason.OTHER,
-    },
-)
-
 LOGOUT_REASON = CodeTable(
     8500,
     "LogoutReason",
@@ -92,53 +81,5 @@ LOGOUT_REASON = CodeTable(
     },
 )
 
-MD_ENTRY_TYPE = CodeTable(
-    269, "MDEntryType", {"0": MdEntryKind.BID, "1": MdEntryKind.ASK, "2": MdEntryKind.TRADE}
-)
-
-MD_UPDATE_ACTION = CodeTable(
-    279,
-    "MDUpdateAction",
-    {"0": LevelAction.NEW, "1": LevelAction.CHANGE, "2": LevelAction.DELETE},
-)
-
-SUBSCRIPTION_REQUEST_TYPE = CodeTable(
-    263,
-    "SubscriptionRequestType",
-    {
-        "0": MdSubscription.SNAPSHOT,
-        "1": MdSubscription.SUBSCRIBE,
-        "2": MdSubscription.UNSUBSCRIBE,
-    },
-)
-
-MD_REQ_REJ_REASON = CodeTable(
-    281,
-    "MDReqRejReason",
-    {
-        "0": MdRejectReason.UNKNOWN_SYMBOL,
-        "1": MdRejectReason.DUPLICATE_MD_REQ_ID,
-        "4": MdRejectReason.UNSUPPORTED_SUBSCRIPTION,
-        "5": MdRejectReason.UNSUPPORTED_DEPTH,
-        # Lossy: FIX 4.4's other reasons (bandwidth, permissions, unsupported update type,
-        # entry type, ...) all read as OTHER; the reject's Text says which.
-        **dict.fromkeys(("2", "3", "6", "7", "8", "9", "A", "B", "C"), MdRejectReason.OTHER),
-    },
-)
-
-BOOK_SIDE_OF = {MdEntryKind.BID: BookSide.BID, MdEntryKind.ASK: BookSide.ASK}
-"""Which side of the book a bid or offer entry is on (trade entries have none)."""
-
-ALL_TABLES: tuple[CodeTable[Any], ...] = (
-    SIDE,
-    ORD_TYPE,
-    ORD_STATUS,
-    EXEC_TYPE,
-    ORD_REJ_REASON,
-    CXL_REJ_REASON,
-    LOGOUT_REASON,
-    MD_ENTRY_TYPE,
-    MD_UPDATE_ACTION,
-    SUBSCRIPTION_REQUEST_TYPE,
-    MD_REQ_REJ_REASON,
-)
+ALL_TABLES: tuple[CodeTable[Any], ...] = (ORD_STATUS, EXEC_TYPE, LOGOUT_REASON)
+"""The dialect's own; the rest are FIX 4.4's (`fixgw.fix.codes.ALL_TABLES`)."""

@@ -1,93 +1,24 @@
-"""Tag numbers and message types of OKCoin's FIX 4.4 dialect (standard and custom)."""
+"""OKCoin's own tags and messages; standard FIX 4.4 ones are in `fixgw.fix.tags`."""
 
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
 
 
-class Tag(IntEnum):
-    ACCOUNT = 1
-    AVG_PX = 6
-    CL_ORD_ID = 11
-    CUM_QTY = 14
-    CURRENCY = 15
-    EXEC_ID = 17
-    LAST_PX = 31
-    LAST_QTY = 32
-    ORDER_ID = 37
-    ORDER_QTY = 38
-    ORD_STATUS = 39
-    ORD_TYPE = 40
-    ORIG_CL_ORD_ID = 41
-    POSS_DUP_FLAG = 43
-    PRICE = 44
-    REF_SEQ_NUM = 45
-    SIDE = 54
-    SYMBOL = 55
-    TEXT = 58
-    TRANSACT_TIME = 60
-    ENCRYPT_METHOD = 98
-    CXL_REJ_REASON = 102
-    ORD_REJ_REASON = 103
-    HEART_BT_INT = 108
-    TEST_REQ_ID = 112
-    RESET_SEQ_NUM_FLAG = 141
-    EXEC_TYPE = 150
-    LEAVES_QTY = 151
-    MD_REQ_ID = 262
-    SUBSCRIPTION_REQUEST_TYPE = 263
-    MARKET_DEPTH = 264
-    MD_UPDATE_TYPE = 265
-    NO_MD_ENTRY_TYPES = 267
-    NO_MD_ENTRIES = 268
-    MD_ENTRY_TYPE = 269
-    MD_ENTRY_PX = 270
-    MD_ENTRY_SIZE = 271
-    MD_UPDATE_ACTION = 279
-    MD_REQ_REJ_REASON = 281
-    NO_RELATED_SYM = 146
-    REF_TAG_ID = 371
-    REF_MSG_TYPE = 372
-    SESSION_REJECT_REASON = 373
-    BUSINESS_REJECT_REF_ID = 379
-    BUSINESS_REJECT_REASON = 380
-    CXL_REJ_RESPONSE_TO = 434
-    USERNAME = 553
-    PASSWORD = 554
-    MASS_STATUS_REQ_ID = 584
-    MASS_STATUS_REQ_TYPE = 585
-    TOT_NUM_REPORTS = 911
-    LAST_RPT_REQUESTED = 912
+class OkTag(IntEnum):
     ACC_REQ_ID = 8000
     BALANCE = 8001
     FREE_BTC = 8101
     FREE_LTC = 8102
     FREE_QUOTE = 8103
+    """FreeUSD, or FreeCNY on the China site: the account's quote currency (15)."""
     FROZEN_BTC = 8104
     FROZEN_LTC = 8105
     FROZEN_QUOTE = 8106
     LOGOUT_REASON = 8500
 
 
-class MsgType(StrEnum):
-    HEARTBEAT = "0"
-    TEST_REQUEST = "1"
-    RESEND_REQUEST = "2"
-    REJECT = "3"
-    SEQUENCE_RESET = "4"
-    LOGOUT = "5"
-    LOGON = "A"
-    NEW_ORDER_SINGLE = "D"
-    ORDER_CANCEL_REQUEST = "F"
-    ORDER_STATUS_REQUEST = "H"
-    ORDER_MASS_STATUS_REQUEST = "AF"
-    EXECUTION_REPORT = "8"
-    ORDER_CANCEL_REJECT = "9"
-    MARKET_DATA_REQUEST = "V"
-    MARKET_DATA_SNAPSHOT = "W"
-    MARKET_DATA_INCREMENTAL = "X"
-    MARKET_DATA_REQUEST_REJECT = "Y"
-    BUSINESS_MESSAGE_REJECT = "j"
+class OkMsgType(StrEnum):
     ACCOUNT_INFO_REQUEST = "Z1000"
     ACCOUNT_INFO_RESPONSE = "Z1001"
     EXCEPTION_RESPONSE = "E1000"

@@ -1,0 +1,148 @@
+"""Standard FIX 4.4 codes <-> the domain's enums: the tables a plain FIX 4.4 venue and the
+FIX bridge's OMS sessions share. Each is written once, code to enum; the reverse is derived,
+and the first code listed for a member is the one sent. A code with no entry raises
+`UnknownCode`; lossy entries (several codes for one member) say why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fixgw.codetable import CodeTable
+from fixgw.domain import (
+    BookSide,
+    CancelRejectReason,
+    ExecKind,
+    LevelAction,
+    MdEntryKind,
+    MdRejectReason,
+    MdSubscription,
+    OrderStatus,
+    OrderType,
+    RejectReason,
+    Side,
+    TimeInForce,
+)
+
+SIDE = CodeTable(54, "Side", {"1": Side.BUY, "2": Side.SELL})
+
+ORD_TYPE = CodeTable(40, "OrdType", {"1": OrderType.MARKET, "2": OrderType.LIMIT})
+
+TIME_IN_FORCE = CodeTable(
+    59,
+    "TimeInForce",
+    {"0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK},
+)
+
+ORD_STATUS = CodeTable(
+    39,
+    "OrdStatus",
+    {
+        "A": OrderStatus.PENDING_NEW,
+        "0": OrderStatus.NEW,
+        "1": OrderStatus.PARTIALLY_FILLED,
+        "2": OrderStatus.FILLED,
+        "6": OrderStatus.PENDING_CANCEL,
+        "4": OrderStatus.CANCELED,
+        # Lossy: an order expired (an IOC's rest, a Day order at the close) or done for the
+        # day is over, as a cancelled one is; the report's Text says which.
+        "C": OrderStatus.CANCELED,
+        "3": OrderStatus.CANCELED,
+        "8": OrderStatus.REJECTED,
+    },
+)
+
+EXEC_TYPE = CodeTable(
+    150,
+    "ExecType",
+    {
+        "0": ExecKind.NEW,
+        # Lossy: Pending New is an acknowledgement too; its OrdStatus (A) says pending.
+        "A": ExecKind.NEW,
+        "F": ExecKind.TRADE,
+        # FIX 4.2's fill codes, which many FIX 4.4 venues still send.
+        "1": ExecKind.PARTIAL_FILL,
+        "2": ExecKind.FILL,
+        "4": ExecKind.CANCELED,
+        # Lossy: expired and done for the day end the order as a cancel does.
+        "C": ExecKind.CANCELED,
+        "3": ExecKind.CANCELED,
+        "6": ExecKind.PENDING_CANCEL,
+        "8": ExecKind.REJECTED,
+        "I": ExecKind.ORDER_STATUS,
+    },
+)
+
+ORD_REJ_REASON = CodeTable(
+    103,
+    "OrdRejReason",
+    {
+        "1": RejectReason.UNKNOWN_SYMBOL,
+        "3": RejectReason.EXCEEDS_LIMIT,
+        "6": RejectReason.DUPLICATE_ORDER,
+        "13": RejectReason.INCORRECT_QUANTITY,
+        "99": RejectReason.OTHER,
+    },
+)
+"""FIX 4.4's other reasons read as OTHER where a report is read (`lenient_code`)."""
+
+CXL_REJ_REASON = CodeTable(
+    102,
+    "CxlRejReason",
+    {
+        "0": CancelRejectReason.TOO_LATE_TO_CANCEL,
+        "1": CancelRejectReason.UNKNOWN_ORDER,
+        "3": CancelRejectReason.ALREADY_PENDING,
+        "99": CancelRejectReason.OTHER,
+    },
+)
+
+MD_ENTRY_TYPE = CodeTable(
+    269, "MDEntryType", {"0": MdEntryKind.BID, "1": MdEntryKind.ASK, "2": MdEntryKind.TRADE}
+)
+
+MD_UPDATE_ACTION = CodeTable(
+    279,
+    "MDUpdateAction",
+    {"0": LevelAction.NEW, "1": LevelAction.CHANGE, "2": LevelAction.DELETE},
+)
+
+SUBSCRIPTION_REQUEST_TYPE = CodeTable(
+    263,
+    "SubscriptionRequestType",
+    {
+        "0": MdSubscription.SNAPSHOT,
+        "1": MdSubscription.SUBSCRIBE,
+        "2": MdSubscription.UNSUBSCRIBE,
+    },
+)
+
+MD_REQ_REJ_REASON = CodeTable(
+    281,
+    "MDReqRejReason",
+    {
+        "0": MdRejectReason.UNKNOWN_SYMBOL,
+        "1": MdRejectReason.DUPLICATE_MD_REQ_ID,
+        "4": MdRejectReason.UNSUPPORTED_SUBSCRIPTION,
+        "5": MdRejectReason.UNSUPPORTED_DEPTH,
+        # Lossy: FIX 4.4's other reasons (bandwidth, permissions, unsupported update type,
+        # entry type, ...) all read as OTHER; the reject's Text says which.
+        **dict.fromkeys(("2", "3", "6", "7", "8", "9", "A", "B", "C"), MdRejectReason.OTHER),
+    },
+)
+
+BOOK_SIDE_OF = {MdEntryKind.BID: BookSide.BID, MdEntryKind.ASK: BookSide.ASK}
+"""Which side of the book a bid or offer entry is on (trade entries have none)."""
+
+ALL_TABLES: tuple[CodeTable[Any], ...] = (
+    SIDE,
+    ORD_TYPE,
+    TIME_IN_FORCE,
+    ORD_STATUS,
+    EXEC_TYPE,
+    ORD_REJ_REASON,
+    CXL_REJ_REASON,
+    MD_ENTRY_TYPE,
+    MD_UPDATE_ACTION,
+    SUBSCRIPTION_REQUEST_TYPE,
+    MD_REQ_REJ_REASON,
+)

@@ -1,0 +1,252 @@
+"""Standard FIX 4.4 messages -> venue reports of the domain model. Pure functions.
+
+A dialect reads these messages the same way with its own code tables (`Codes`): OKCoin's
+ExecType has 1 and 2 for fills, say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fixgw.codetable import CodeTable
+from fixgw.domain import (
+    BookSnapshotReport,
+    BookUpdateReport,
+    CancelRejectReason,
+    CancelRejectReport,
+    ErrorSource,
+    ExchangeErrorReport,
+    ExecKind,
+    ExecutionReport,
+    Level,
+    LevelAction,
+    LevelUpdate,
+    MarketDataRejectReport,
+    MdEntryKind,
+    MdRejectReason,
+    OrderStatus,
+    RejectReason,
+    Trade,
+)
+from fixgw.fix import codes
+from fixgw.fix.message import FixMessage, GroupSpec
+from fixgw.fix.reader import FieldReader
+from fixgw.fix.tags import MsgType, Tag
+from fixgw.venues.base import MessageIds
+
+GROUPS: dict[str, tuple[GroupSpec, ...]] = {
+    MsgType.MARKET_DATA_SNAPSHOT: (
+        GroupSpec(Tag.NO_MD_ENTRIES, Tag.MD_ENTRY_TYPE, frozenset({269, 270, 271, 272, 273, 54})),
+    ),
+    MsgType.MARKET_DATA_INCREMENTAL: (
+        GroupSpec(
+            Tag.NO_MD_ENTRIES,
+            Tag.MD_UPDATE_ACTION,
+            frozenset({279, 269, 270, 271, 55, 272, 273, 54}),
+        ),
+    ),
+    MsgType.MARKET_DATA_REQUEST: (
+        GroupSpec(Tag.NO_MD_ENTRY_TYPES, Tag.MD_ENTRY_TYPE, frozenset({269})),
+        GroupSpec(Tag.NO_RELATED_SYM, Tag.SYMBOL, frozenset({55})),
+    ),
+}
+"""The repeating groups read, for `fixgw.fix.message.parse` (Side in an entry is the
+aggressor of a trade)."""
+
+NO_ORDER_ID = (None, "", "NONE")
+"""OrderID values that name no order (FIX's NONE)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Codes:
+    """The code tables a venue reads with."""
+
+    exec_type: CodeTable[ExecKind] = codes.EXEC_TYPE
+    ord_status: CodeTable[OrderStatus] = codes.ORD_STATUS
+    side: CodeTable[Any] = codes.SIDE
+    ord_type: CodeTable[Any] = codes.ORD_TYPE
+    ord_rej_reason: CodeTable[RejectReason] = codes.ORD_REJ_REASON
+    cxl_rej_reason: CodeTable[CancelRejectReason] = codes.CXL_REJ_REASON
+    no_order_id: tuple[str | None, ...] = NO_ORDER_ID
+
+
+FIX44 = Codes()
+
+
+def ids_named(msg: FixMessage, extra: Mapping[str, int] | None = None) -> MessageIds:
+    """`extra`: a dialect's own id tags, by MessageIds field (`acc_req_id`, say)."""
+    f = msg.fields
+    order_id = f.get(Tag.ORDER_ID)
+    more = {name: f.get(tag) or None for name, tag in (extra or {}).items()}
+    return MessageIds(
+        msg_type=msg.msg_type,
+        cl_ord_id=f.get(Tag.CL_ORD_ID) or None,
+        orig_cl_ord_id=f.get(Tag.ORIG_CL_ORD_ID) or None,
+        order_id=None if order_id in NO_ORDER_ID else order_id,
+        exec_id=f.get(Tag.EXEC_ID) or None,
+        md_req_id=f.get(Tag.MD_REQ_ID) or None,
+        acc_req_id=more.get("acc_req_id"),
+        mass_status_req_id=f.get(Tag.MASS_STATUS_REQ_ID) or None,
+    )
+
+
+def execution_report(msg: FixMessage, received: datetime, c: Codes = FIX44) -> ExecutionReport:
+    r = FieldReader(msg)
+    kind = r.code(c.exec_type)
+    return ExecutionReport(
+        exec_id=r.text(Tag.EXEC_ID),
+        kind=kind,
+        status=r.code(c.ord_status),
+        cl_ord_id=r.opt_str(Tag.CL_ORD_ID),
+        orig_cl_ord_id=r.opt_str(Tag.ORIG_CL_ORD_ID),
+        order_id=None if r.opt_str(Tag.ORDER_ID) in c.no_order_id else r.text(Tag.ORDER_ID),
+        symbol=r.text(Tag.SYMBOL),
+        side=r.code(c.side),
+        order_type=r.opt_code(c.ord_type),
+        qty=r.opt_decimal(Tag.ORDER_QTY),
+        price=r.opt_decimal(Tag.PRICE),
+        cum_qty=r.decimal(Tag.CUM_QTY),
+        leaves_qty=r.decimal(Tag.LEAVES_QTY),
+        avg_px=r.decimal(Tag.AVG_PX),
+        last_qty=r.opt_decimal(Tag.LAST_QTY) if kind.is_fill else None,
+        last_px=r.opt_decimal(Tag.LAST_PX) if kind.is_fill else None,
+        reject_reason=r.lenient_code(c.ord_rej_reason, RejectReason.OTHER),
+        text=r.opt_str(Tag.TEXT),
+        ts=r.time(Tag.TRANSACT_TIME) or received,
+        poss_dup=msg.fields.get(Tag.POSS_DUP_FLAG) == "Y",
+        mass_status_req_id=r.opt_str(Tag.MASS_STATUS_REQ_ID),
+        last_report=r.opt_str(Tag.LAST_RPT_REQUESTED) == "Y",
+    )
+
+
+def order_cancel_reject(
+    msg: FixMessage, received: datetime, c: Codes = FIX44
+) -> CancelRejectReport:
+    r = FieldReader(msg)
+    order_id = r.opt_str(Tag.ORDER_ID)
+    reason = r.lenient_code(c.cxl_rej_reason, CancelRejectReason.OTHER)
+    return CancelRejectReport(
+        cl_ord_id=r.text(Tag.CL_ORD_ID),
+        orig_cl_ord_id=r.opt_str(Tag.ORIG_CL_ORD_ID),
+        order_id=None if order_id in c.no_order_id else order_id,
+        status=r.opt_code(c.ord_status),
+        reason=reason or CancelRejectReason.OTHER,
+        text=r.opt_str(Tag.TEXT),
+        ts=r.time(Tag.TRANSACT_TIME) or received,
+    )
+
+
+def market_data_snapshot(msg: FixMessage, received: datetime) -> BookSnapshotReport:
+    r = FieldReader(msg)
+    bids: list[Level] = []
+    asks: list[Level] = []
+    trades: list[Trade] = []
+    for entry in msg.group(Tag.NO_MD_ENTRIES):
+        e = FieldReader(msg, entry)
+        kind = e.code(codes.MD_ENTRY_TYPE)
+        if kind is MdEntryKind.TRADE:
+            trades.append(_trade(e))
+        else:
+            level = (e.decimal(Tag.MD_ENTRY_PX), e.decimal(Tag.MD_ENTRY_SIZE))
+            (bids if kind is MdEntryKind.BID else asks).append(level)
+    return BookSnapshotReport(
+        md_req_id=r.opt_str(Tag.MD_REQ_ID),
+        symbol=r.text(Tag.SYMBOL),
+        bids=bids,
+        asks=asks,
+        trades=trades,
+        ts=received,
+    )
+
+
+def market_data_incremental(msg: FixMessage, received: datetime) -> BookUpdateReport:
+    """Entries without a Symbol (55) belong to the symbol of the entry before them."""
+    r = FieldReader(msg)
+    levels: dict[str, list[LevelUpdate]] = {}
+    trades: dict[str, list[Trade]] = {}
+    symbol = r.opt_str(Tag.SYMBOL)
+    for entry in msg.group(Tag.NO_MD_ENTRIES):
+        e = FieldReader(msg, entry)
+        symbol = e.opt_str(Tag.SYMBOL) or symbol
+        if symbol is None:
+            raise e.fail("entry without a Symbol", Tag.SYMBOL)
+        kind = e.code(codes.MD_ENTRY_TYPE)
+        action = e.code(codes.MD_UPDATE_ACTION)
+        if kind is MdEntryKind.TRADE:
+            trades.setdefault(symbol, []).append(_trade(e))
+            continue
+        size = Decimal(0) if action is LevelAction.DELETE else e.decimal(Tag.MD_ENTRY_SIZE)
+        levels.setdefault(symbol, []).append(
+            LevelUpdate(action, codes.BOOK_SIDE_OF[kind], e.decimal(Tag.MD_ENTRY_PX), size)
+        )
+    return BookUpdateReport(
+        md_req_id=r.opt_str(Tag.MD_REQ_ID), levels=levels, trades=trades, ts=received
+    )
+
+
+def _trade(e: FieldReader) -> Trade:
+    return Trade(
+        price=e.decimal(Tag.MD_ENTRY_PX),
+        size=e.decimal(Tag.MD_ENTRY_SIZE),
+        aggressor=e.opt_code(codes.SIDE),
+    )
+
+
+def market_data_request_reject(msg: FixMessage, received: datetime) -> MarketDataRejectReport:
+    r = FieldReader(msg)
+    reason = r.lenient_code(codes.MD_REQ_REJ_REASON, MdRejectReason.OTHER)
+    return MarketDataRejectReport(
+        md_req_id=r.text(Tag.MD_REQ_ID),
+        reason=reason or MdRejectReason.OTHER,
+        text=r.opt_str(Tag.TEXT),
+        ts=received,
+    )
+
+
+def session_reject(msg: FixMessage, received: datetime) -> ExchangeErrorReport:
+    """Names the rejected message by its sequence number only; the gateway knows the rest."""
+    r = FieldReader(msg)
+    ref = r.opt_str(Tag.REF_SEQ_NUM)
+    tag = r.opt_str(Tag.REF_TAG_ID)
+    reason = r.opt_str(Tag.SESSION_REJECT_REASON)
+    return ExchangeErrorReport(
+        source=ErrorSource.SESSION_REJECT,
+        text=r.opt_str(Tag.TEXT),
+        reason=f"{reason}" + (f" (tag {tag})" if tag else "") if reason else None,
+        ref_msg_type=r.opt_str(Tag.REF_MSG_TYPE),
+        ref_seq_num=int(ref) if ref and ref.isdigit() else None,
+        ts=received,
+    )
+
+
+ID_OF_REJECTED: dict[str, str] = {
+    MsgType.NEW_ORDER_SINGLE: "cl_ord_id",
+    MsgType.ORDER_CANCEL_REQUEST: "cl_ord_id",
+    MsgType.ORDER_STATUS_REQUEST: "cl_ord_id",
+    MsgType.MARKET_DATA_REQUEST: "md_req_id",
+}
+"""What BusinessRejectRefID (379) holds, by the rejected message's type."""
+
+
+def business_message_reject(
+    msg: FixMessage, received: datetime, id_of_rejected: Mapping[str, str] = ID_OF_REJECTED
+) -> ExchangeErrorReport:
+    r = FieldReader(msg)
+    ref_msg_type = r.opt_str(Tag.REF_MSG_TYPE)
+    ref_id = r.opt_str(Tag.BUSINESS_REJECT_REF_ID)
+    ref = r.opt_str(Tag.REF_SEQ_NUM)
+    named = id_of_rejected.get(ref_msg_type or "")
+    ids = {named: ref_id} if ref_id and named else {}
+    return ExchangeErrorReport(
+        source=ErrorSource.BUSINESS_REJECT,
+        text=r.opt_str(Tag.TEXT),
+        reason=r.opt_str(Tag.BUSINESS_REJECT_REASON),
+        ref_msg_type=ref_msg_type,
+        ref_seq_num=int(ref) if ref and ref.isdigit() else None,
+        ts=received,
+        **ids,
+    )

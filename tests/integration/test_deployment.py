@@ -68,23 +68,26 @@ def test_the_unit_runs_the_daemon_as_it_talks_to_systemd() -> None:
 
 
 EXAMPLE = ROOT / "config" / "fixgw.example.yaml"
+OPERATIONS = ROOT / "docs" / "operations.md"
+"""Where the install steps are written down."""
 CREDENTIALS = "/run/credentials/fixgw.service/"
 """Where systemd puts a unit's LoadCredential= files; the config reads them from there."""
 
 
 def install_steps() -> str:
-    readme = (ROOT / "README.md").read_text()
-    steps = readme.split("**systemd.**", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
-    return steps
+    """The commands docs/operations.md gives under its systemd install heading."""
+    page = OPERATIONS.read_text()
+    section = page.split("## Install as a systemd service", 1)[1]
+    return section.split("```sh", 1)[1].split("```", 1)[0]
 
 
 def test_the_example_config_passes_check_config_with_only_what_the_unit_provides(
     tmp_path: Path,
 ) -> None:
-    """ExecStartPre runs `check-config` on the example as the README installs it, with the
-    unit's Environment= and its LoadCredential= files and nothing else of ours: every secret
-    the example reads has to come from one of them, and each credential's source file has
-    to be put in place by the README's install steps."""
+    """ExecStartPre runs `check-config` on the example as docs/operations.md installs it,
+    with the unit's Environment= and its LoadCredential= files and nothing else of ours:
+    every secret the example reads has to come from one of them, and each credential's
+    source file has to be put in place by the install steps there."""
     unit = unit_settings()
     steps = install_steps()
     assert "config/fixgw.example.yaml /etc/fixgw/fixgw.yaml" in steps
@@ -132,7 +135,7 @@ def test_the_image_steps_build_wheels_that_install_and_trade(
     assert build == ["make wheels PYTHON=python3"]
     copied = " ".join(line for line in dockerfile_lines() if line.startswith("COPY "))
     assert all(f" {name}" in copied for name in ("pyproject.toml", "setup.py", "fixgw"))
-    assert "make wheels" in (ROOT / "README.md").read_text()
+    assert "make wheels" in OPERATIONS.read_text()
     subprocess.run(
         ["make", "wheels", f"PYTHON={sys.executable}"], cwd=ROOT, check=True, timeout=900
     )

@@ -289,10 +289,14 @@ def test_the_decisions_issue_19_asked_for(
 
 
 def test_every_test_the_conformance_page_names_exists() -> None:
-    """docs/conformance-bridge.md names its proofs as `path::test`: none may be stale."""
-    page = (ROOT / "docs" / "conformance-bridge.md").read_text()
-    named = re.findall(r"`((?:unit|integration)/[\w/]+\.py)::(\w+)`", page)
-    assert len(named) > 40
+    """docs/conformance.md names its proofs as `path::test` under tests/, the scripted
+    venue's section and the bridge's alike: none may be stale."""
+    page = (ROOT / "docs" / "conformance.md").read_text()
+    venue, bridge = page.split("\n## The FIX bridge\n", 1)
+    proof = r"`((?:unit|integration|counterparties)/[\w/]+\.py)::(\w+)`"
+    assert len(re.findall(proof, venue)) > 20
+    assert len(re.findall(proof, bridge)) > 40
+    named = re.findall(proof, page)
     for path, test in named:
         source = (ROOT / "tests" / path).read_text()
         assert re.search(rf"^def {test}\(", source, re.MULTILINE), f"{path}::{test}"

@@ -40,13 +40,13 @@ STAGES = [
 _MARKS = ("T0", "T1", "T2", "T3", "T4", "T5")
 STEPS = [
     ("api.server.p", "parse_line", "the JSON request parsed and checked"),
-    ("gateway.outbound", "new_order_single", "the NewOrderSingle built (the dialect)"),
-    ("session", "to_quickfix", "handed to QuickFIX as one string"),
-    ("session._Application", "toApp", "toApp (sent-message log, metrics)"),
-    ("gateway", "parse", "the ExecutionReport split into fields"),
-    ("gateway.inbound", "execution_report", "read into the domain's report (Decimals, enums)"),
-    ("orders.OrderTracker", "apply_execution", "the order's state updated"),
-    ("gateway.Gateway", "_publish_orders", "events encoded, journaled, queued for the clients"),
+    ("venues.okcoin.outbound", "new_order_single", "the NewOrderSingle built (the dialect)"),
+    ("fix.initiator", "to_quickfix", "handed to QuickFIX as one string"),
+    ("fix.initiator._Application", "toApp", "toApp (sent-message log, metrics)"),
+    ("engine.inbound", "parse", "the ExecutionReport split into fields"),
+    ("venues.okcoin.venue.OkcoinVenue", "read", "read into the domain's report (Decimals, enums)"),
+    ("engine.tracker.OrderTracker", "apply_execution", "the order's state updated"),
+    ("engine.order_events.OrderEvents", "publish", "events encoded, journaled, queued"),
     ("journal.Journal", "flush", "the journal written"),
     ("api.server.ClientConnection", "_flush", "written to the client"),
 ]
@@ -69,8 +69,9 @@ def run_gateway() -> None:
     """The gateway's `fixgw run`, with marks; they are written out when it exits."""
     import_python_sources()
     import fixgw
-    from fixgw import gateway
+    import fixgw.venues.okcoin.venue
     from fixgw.api import server
+    from fixgw.engine import inbound
     from fixgw.fix import initiator as session
 
     marks: list[tuple[str, int]] = []
@@ -132,7 +133,7 @@ def run_gateway() -> None:
     replace(session.ExchangeSession, "send", around_send)
     before(session._Application, "fromApp", "T3", lambda *_: True)
     app = session.Happening.APP
-    before(gateway.Gateway, "on_inbound", "T4", lambda _, item: item.what is app)
+    before(inbound.InboundRouter, "on_inbound", "T4", lambda _, item: item.what is app)
     replace(server.ClientConnection, "_flush", after_flush)
 
     def write() -> None:

@@ -18,6 +18,7 @@ import structlog
 
 from fixgw import journal
 from fixgw.api.server import ApiServer
+from fixgw.app import build_gateway
 from fixgw.bridge.router import Bridge
 from fixgw.config import GatewayConfig, SimConfig, load_gateway_config, resolve_secrets
 from fixgw.errors import FixgwError, StartupError
@@ -57,7 +58,7 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     journal_lock = journal.lock(Path(config.journal.path))  # held until the process ends
     try:
         with starting("session", "the exchange session (session.store_dir, dictionary, tls)"):
-            gateway = Gateway(config, secrets, loop)
+            gateway = build_gateway(config, secrets, loop)
     except BaseException:
         os.close(journal_lock)
         raise
@@ -103,7 +104,7 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     systemd = loop.create_task(tell_systemd(gateway))
     log.info(
         "gateway started",
-        session=gateway.session.name,
+        session=gateway.session_id,
         exchange=f"{config.session.host}:{config.session.port}",
     )
     await stopping.wait()
@@ -125,7 +126,7 @@ async def tell_systemd(gateway: Gateway) -> None:
     """READY=1 once logged on and reconciled; then WATCHDOG=1 at half of WatchdogSec, from
     the loop itself, so a stuck loop stops the pings and systemd restarts the service."""
     await gateway.became_ready.wait()
-    notify.ready(f"logged on as {gateway.session.name}")
+    notify.ready(f"logged on as {gateway.session_id}")
     period = notify.watchdog_period_s()
     while period is not None:
         notify.watchdog()

@@ -29,6 +29,22 @@ class OrderType(StrEnum):
     MARKET = "market"
 
 
+class SessionState(StrEnum):
+    """The exchange session, in one place: what `status` shows, what readiness and order
+    entry ask, what the reconnector drives."""
+
+    CONNECTING = "connecting"
+    """An attempt under way: QuickFIX connecting (TCP, TLS)."""
+    LOGGING_ON = "logging_on"
+    """Our Logon is out; the exchange has not answered."""
+    UP = "up"
+    DOWN = "down"
+    """Not logged on; the next attempt is due (`connection.next_attempt_at`)."""
+    HELD = "held"
+    """Not logged on, and no attempt until the operator says so (credentials refused)."""
+    STOPPED = "stopped"
+
+
 class TimeInForce(StrEnum):
     """How long an order may work. None on an order: the venue's own rule (OKCoin's limit
     orders rest until cancelled; its market orders' rest is cancelled)."""

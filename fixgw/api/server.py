@@ -21,6 +21,7 @@ from typing import Any, cast
 
 import structlog
 
+from fixgw import __version__
 from fixgw.api import protocol as p
 from fixgw.config import ApiConfig
 from fixgw.errors import RequestError, StartupError
@@ -33,6 +34,7 @@ from fixgw.preflight import (
     resolve,
     socket_path_problem,
 )
+from fixgw.results import Orders, Trades
 
 log = structlog.get_logger("fixgw.api")
 
@@ -625,11 +627,11 @@ class ApiServer:
             case p.ListOrders() if request.from_exchange:
                 return self._orders_from_exchange(request.symbol)
             case p.ListOrders():
-                return {"orders": g.list_orders(request.all)}
+                return Orders(orders=g.orders(request.all))
             case p.AccountRequest():
-                return g.account_info()
+                return g.account()
             case p.TradesRequest():
-                return {"trades": g.trades(request.symbol, request.limit)}
+                return Trades(trades=g.trades(request.symbol, request.limit))
             case p.Status():
                 return g.status()
             case p.ResetSeqNums():
@@ -666,8 +668,8 @@ class ApiServer:
                 }
         raise RequestError(f"op {type(request).__name__} not served", code=p.ErrorCode.UNKNOWN_OP)
 
-    async def _orders_from_exchange(self, symbol: str | None) -> dict[str, Any]:
-        return {"orders": await self.gateway.orders_from_exchange(symbol)}
+    async def _orders_from_exchange(self, symbol: str | None) -> Orders:
+        return Orders(orders=await self.gateway.orders_from_exchange(symbol))
 
     def greet(self, client: ClientConnection, request: p.Hello) -> dict[str, Any]:
         """A `hello` from a client already authorized (by the Unix socket's mode, or by the
@@ -676,7 +678,7 @@ class ApiServer:
         client.cancel_on_disconnect = request.cancel_on_disconnect
         return {
             "server": "fixgw",
-            "version": self.gateway.status()["version"],
+            "version": __version__,
             "session": self.gateway.session_state,
             "seq": self.gateway.bus.seq,
         }

@@ -42,6 +42,7 @@ from fixgw.fix.message import FixMessage, redact
 from fixgw.fix.qf import Inbox
 from fixgw.fix.tags import Tag
 from fixgw.marketdata.streams import BOOK, TRADES
+from fixgw.results import OrderView
 
 if TYPE_CHECKING:
     from fixgw.gateway import Gateway
@@ -134,9 +135,10 @@ class Bridge:
         )
 
     def start(self) -> None:
-        for order in self.gateway.tracker.open_orders():  # cancels pending before a restart
-            self._note_cancel(order.cl_ord_id, order.cancel_pending)
-        self.gateway.bus.subscribe(self, ["orders"])
+        for order in self.gateway.open_orders():  # cancels pending before a restart
+            if order.cl_ord_id is not None:
+                self._note_cancel(order.cl_ord_id, order.cancel_cl_ord_id)
+        self.gateway.subscribe(self, ["orders"])
         self.acceptor.start()
 
     def stop(self) -> None:
@@ -149,7 +151,7 @@ class Bridge:
             if item.what is OmsHappening.APP:
                 self._on_oms_message(item.oms, translate.parse_oms(item.raw))
                 # on disk before QuickFIX counts the message received (acceptor.fromApp)
-                self.gateway.journal.flush()
+                self.gateway.flush_journal()
             elif item.what is OmsHappening.LOGON:
                 log.info("OMS logged on", oms=item.oms)
             elif item.what is OmsHappening.SESSION_REJECT:
@@ -217,12 +219,12 @@ class Bridge:
                 translate.refused_order(msg, self._exec_id("refused"), exc.text, reason=exc.reason),
             )
             return
-        known = self.gateway.tracker.get(request.cl_ord_id or "")
+        known = self.gateway.order(request.cl_ord_id or "")
         if known is not None and translate.possibly_resent(msg):
             log.info(
                 "OMS order sent again; answered with its status", oms=oms, cl_ord_id=known.cl_ord_id
             )
-            self._send_status(oms, msg.fields[Tag.CL_ORD_ID], self.gateway.tracker.snapshot(known))
+            self._send_status(oms, msg.fields[Tag.CL_ORD_ID], known)
             return
         try:
             self.gateway.new_order(request, owner=f"bridge:{oms}")
@@ -247,7 +249,7 @@ class Bridge:
             self.acceptor.send(oms, translate.cancel_reject(msg, exc.text, reason=exc.reason))
             return
         cancel_id = request.cancel_cl_ord_id or ""
-        if translate.possibly_resent(msg) and self.gateway.tracker.in_use(cancel_id):
+        if translate.possibly_resent(msg) and self.gateway.in_use(cancel_id):
             log.info(
                 "OMS cancel sent again; its reports went out already", cancel_cl_ord_id=cancel_id
             )
@@ -264,29 +266,27 @@ class Bridge:
                 self._cancel_of_order.pop(order_key, None)
             else:
                 self._cancel_of_order[order_key] = mapped_before
-            order = self.gateway.tracker.get(order_key)
+            order = self.gateway.order(order_key)
             self.acceptor.send(
                 oms,
                 translate.cancel_reject(
                     msg,
                     f"{exc.code}: {exc.message}",
                     order.order_id if order else None,
-                    order.shown_status if order else None,
+                    order.status if order else None,
                     reason=CXL_REJ_REASON_OF_ERROR.get(exc.code, OTHER),
                 ),
             )
 
     def _on_replace(self, oms: str, msg: FixMessage) -> None:
-        order = self.gateway.tracker.get(
-            self.prefixes[oms] + msg.fields.get(Tag.ORIG_CL_ORD_ID, "")
-        )
+        order = self.gateway.order(self.prefixes[oms] + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
         self.acceptor.send(
             oms,
             translate.cancel_reject(
                 msg,
                 "the exchange cannot replace an order: cancel it and send a new one",
                 order.order_id if order else None,
-                order.shown_status if order else None,
+                order.status if order else None,
                 response_to="2",
                 reason=CXL_REJ_BROKER_OPTION if order else CXL_REJ_UNKNOWN_ORDER,
             ),
@@ -316,14 +316,14 @@ class Bridge:
         self,
         oms: str,
         cl_ord_id: str,
-        order: Mapping[str, Any],
+        order: OrderView,
         echo: Mapping[int, str] | None = None,
     ) -> None:
         """ExecType I: where the order stands, under the OMS's ClOrdID."""
         self.acceptor.send(
             oms,
             translate.execution_report(
-                {**order, "type": "order.status"},
+                {**msgspec.structs.asdict(order), "type": "order.status"},
                 cl_ord_id,
                 exec_id=self._exec_id("status"),
                 echo=echo,
@@ -489,10 +489,11 @@ class Bridge:
                 self._release_book(sub)
         if oms in self._cancel_on_disconnect:
             prefix = self.prefixes[oms]
-            for order in list(self.gateway.tracker.open_orders()):
-                if order.cl_ord_id.startswith(prefix) and order.cancel_pending is None:
+            for order in list(self.gateway.open_orders()):
+                cl_ord_id = order.cl_ord_id or ""
+                if cl_ord_id.startswith(prefix) and order.cancel_cl_ord_id is None:
                     try:
-                        self.gateway.cancel_order(CancelOrderRequest(cl_ord_id=order.cl_ord_id))
+                        self.gateway.cancel_order(CancelOrderRequest(cl_ord_id=cl_ord_id))
                     except FixgwError as exc:
                         log.error("cancel on OMS disconnect failed", error=exc.message)
 
@@ -615,12 +616,12 @@ class Bridge:
         cl_ord_id = event.get("cl_ord_id") or ""
         owner = self._owner(cl_ord_id)
         cancel_id = self._cancel_of_order.pop(cl_ord_id, None)
-        order = self.gateway.tracker.get(cl_ord_id)
+        order = self.gateway.order(cl_ord_id)
         if owner is None or cancel_id is None or order is None:
             return
         text = "the cancel did not reach the exchange; the order is still open"
         self._send_cancel_reject(
-            owner[0], cancel_id, owner[1], text, order.order_id, order.shown_status, OTHER
+            owner[0], cancel_id, owner[1], text, order.order_id, order.status, OTHER
         )
 
     def _send_cancel_reject(

@@ -17,9 +17,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import structlog
+
+from fixgw.results import AccountState
 
 log = structlog.get_logger("fixgw.engine.account")
 
@@ -127,12 +128,12 @@ class AccountRefresh:
             log.warning("account data available again", unavailable_since=self.unavailable.since)
             self.unavailable = None
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> AccountState:
         next_in = None if self._next_at is None else max(0.0, self._next_at - time.monotonic())
         u = self.unavailable
-        return {
-            "available": u is None,
-            "unavailable_since": u.since if u else None,
-            "reason": u.reason if u else None,
-            "next_request_in_s": None if next_in is None else round(next_in, 1),
-        }
+        return AccountState(
+            available=u is None,
+            unavailable_since=u.since if u else None,
+            reason=u.reason if u else None,
+            next_request_in_s=None if next_in is None else round(next_in, 1),
+        )

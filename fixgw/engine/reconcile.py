@@ -7,7 +7,10 @@ new orders. Executions the exchange resends on logon arrive before the answers a
 applied as usual; an answer then finds nothing left to report.
 
 `check` asks about a few orders the same way while new orders keep flowing: those the
-exchange has not acknowledged in time.
+exchange has not acknowledged in time. `ask_about` and `check_all_again` do it for what a
+message the gateway could not read may have been about; while a reconciliation is under
+way (whose answers may predate that message) they have every open order asked about again
+once it is over.
 """
 
 from __future__ import annotations
@@ -31,8 +34,12 @@ class Reconciler:
         publish: Callable[[Event], object],
         timeout_s: float,
         on_ready: Callable[[], object] = lambda: None,
+        session_up: Callable[[], bool] = lambda: True,
     ) -> None:
         self._tracker = tracker
+        self._session_up = session_up
+        self._again: str | None = None
+        """Why every open order is to be asked about again once this round is over."""
         self._query = query
         self._publish = publish
         self._on_ready = on_ready
@@ -65,6 +72,32 @@ class Reconciler:
         self._checking.update(asked)
         return len(asked)
 
+    def ask_about(self, orders: list[Order], why: str) -> None:
+        """A status request for each, now; or every open order once this round is over."""
+        if not self._session_up():
+            return  # the next logon asks about every open order
+        if not self.ready:
+            log.warning("open orders to be asked about again after this check", why=why)
+            self._again = why
+            return
+        if self.check(orders):
+            log.warning(
+                "asking the exchange about orders", why=why, orders=[o.cl_ord_id for o in orders]
+            )
+
+    def check_all_again(self, why: str, shown: str) -> None:
+        """A message the gateway could not take may have carried an execution: every open
+        order is asked about, as after a logon, before new orders are taken. `shown`: the
+        message, secrets masked, for the log."""
+        if not self._session_up():
+            return
+        if not self.ready:
+            log.warning("open orders to be asked about again after this check", why=why, msg=shown)
+            self._again = why
+            return
+        log.warning("asking the exchange about open orders again", why=why, msg=shown)
+        self.start()
+
     def asking(self, cl_ord_id: str) -> bool:
         """A status request for this order is out and unanswered."""
         return cl_ord_id in self._pending or cl_ord_id in self._checking
@@ -80,6 +113,7 @@ class Reconciler:
     def stop(self) -> None:
         """The session went down: not ready until the next logon has reconciled again."""
         self.ready = False
+        self._again = None  # the next logon asks anyway
         self._pending.clear()
         self._checking.clear()
         if self._timer is not None:
@@ -117,6 +151,10 @@ class Reconciler:
         self.ready = True
         log.info("reconciled; taking orders", events=self._changed)
         self._on_ready()
+        why, self._again = self._again, None
+        if why is not None and self._session_up():
+            log.warning("asking the exchange about open orders again", why=why)
+            self.start()
 
     def _give_up(self) -> None:
         self._timer = None

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import structlog
 
+from fixgw.domain import SessionState
+
 log = structlog.get_logger("fixgw.fix.reconnect")
 
 CONNECT_WINDOW_S = 3.0
@@ -44,17 +46,6 @@ class Backoff:
         """Before the next attempt, after `failures` failed attempts in a row."""
         nominal = min(self.ceiling_s, self.floor_s * self.factor ** min(failures, 64))
         return nominal * (1 - self.jitter * draw())
-
-
-class Phase(StrEnum):
-    CONNECTING = "connecting"
-    LOGGING_ON = "logging_on"
-    UP = "up"
-    WAITING = "waiting"
-    HELD = "held"
-    """No attempt until the operator says so (`release`): the exchange refused the
-    credentials, and knocking again with them may lock the key or ban the address."""
-    STOPPED = "stopped"
 
 
 class _Switch(Protocol):
@@ -84,7 +75,7 @@ class Reconnector:
         self.connect_window_s = connect_window_s
         self.logon_window_s = logon_window_s
         self.stable_s = stable_s
-        self.phase = Phase.CONNECTING
+        self.phase = SessionState.CONNECTING
         self.failures = 0
         self.attempts = 0
         self.next_attempt_at: datetime | None = None
@@ -107,13 +98,24 @@ class Reconnector:
         self._released.set()
         return True
 
+    @property
+    def state(self) -> SessionState:
+        """The session's state: set here as QuickFIX reports it, and by the attempts."""
+        return self.phase
+
     def logon_sent(self) -> None:
+        if self.phase is not SessionState.STOPPED:
+            self.phase = SessionState.LOGGING_ON
         self._happenings.put_nowait(_Happening.LOGON_SENT)
 
     def up(self) -> None:
+        if self.phase is not SessionState.STOPPED:
+            self.phase = SessionState.UP
         self._happenings.put_nowait(_Happening.UP)
 
     def down(self) -> None:
+        if self.phase in (SessionState.UP, SessionState.LOGGING_ON, SessionState.CONNECTING):
+            self.phase = SessionState.DOWN
         self._happenings.put_nowait(_Happening.DOWN)
 
     def status(self) -> dict[str, Any]:
@@ -129,11 +131,11 @@ class Reconnector:
         try:
             while True:
                 self.attempts += 1
-                self.phase = Phase.CONNECTING
+                self.phase = SessionState.CONNECTING
                 self.next_attempt_at = None
                 self.session.enable()
                 if self.session.logged_on or await self._attempt():
-                    self.phase = Phase.UP
+                    self.phase = SessionState.UP
                     before, self.failures = self.failures, 0
                     if not await self._stayed_up():
                         self.failures = before + 1
@@ -141,13 +143,13 @@ class Reconnector:
                     self.failures += 1
                 self.session.disable()
                 if self.held is not None:
-                    self.phase = Phase.HELD
+                    self.phase = SessionState.HELD
                     self.next_attempt_at = None
                     await self._released.wait()
                     self._drain()
                     continue
                 delay = self.backoff.delay(self.failures)
-                self.phase = Phase.WAITING
+                self.phase = SessionState.DOWN
                 self.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
                 log.warning(
                     "exchange not connected; next attempt scheduled",
@@ -157,12 +159,12 @@ class Reconnector:
                 await asyncio.sleep(delay)
                 self._drain()
         finally:
-            self.phase = Phase.STOPPED
+            self.phase = SessionState.STOPPED
 
     async def _attempt(self) -> bool:
         if await self._next(self.connect_window_s) is not _Happening.LOGON_SENT:
             return False
-        self.phase = Phase.LOGGING_ON
+        self.phase = SessionState.LOGGING_ON
         while (happening := await self._next(self.logon_window_s)) is _Happening.LOGON_SENT:
             pass
         return happening is _Happening.UP

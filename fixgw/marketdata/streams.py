@@ -43,6 +43,7 @@ from fixgw.domain import (
 from fixgw.errors import RequestError
 from fixgw.ids import ClOrdIdGenerator
 from fixgw.marketdata.book import BookIntegrityError, OrderBook
+from fixgw.results import StreamState
 
 log = structlog.get_logger("fixgw.marketdata.streams")
 
@@ -233,9 +234,9 @@ class MarketData:
         bids, asks = self.books[symbol].levels(depth)
         return {"symbol": symbol, "bids": bids, "asks": asks}
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, StreamState]:
         return {
-            f"{s}:{k}": {"clients": len(st.clients), "live": st.live, "md_req_id": st.md_req_id}
+            f"{s}:{k}": StreamState(clients=len(st.clients), live=st.live, md_req_id=st.md_req_id)
             for (s, k), st in self._streams.items()
         }
 

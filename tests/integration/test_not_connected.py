@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from fixgw.api.protocol import NewOrder
+from fixgw.app import build_gateway
 from fixgw.config import load_gateway_config, resolve_secrets
 from fixgw.errors import RequestError
-from fixgw.gateway import Gateway
 from tests.integration.conftest import StackFactory, in_own_process
 
 pytestmark = pytest.mark.integration
@@ -28,11 +28,11 @@ def between_quickfix_leaving_and_the_gateway_hearing_of_it(config_path: str) -> 
 
     async def scenario() -> dict[str, Any]:
         config = load_gateway_config(config_path)
-        gateway = Gateway(config, resolve_secrets(config), asyncio.get_running_loop())
+        gateway = build_gateway(config, resolve_secrets(config), asyncio.get_running_loop())
         gateway.start()
         await asyncio.wait_for(gateway.became_ready.wait(), 20)
         before = gateway.session_state
-        gateway.session.disconnect()
+        gateway.parts.session.disconnect()
         order = NewOrder(symbol="LTC/USD", side="buy", type="limit", qty="1", price="5")
         try:
             gateway.new_order(order)

@@ -53,7 +53,7 @@ def test_attempts_back_off_while_the_exchange_is_away_then_the_session_comes_bac
         assert scheduled_delays(stack, at_kill)[:4] == [1, 2, 4, 4]
         connection = gw.status()["connection"]
         assert connection["failures_in_a_row"] >= 3
-        assert connection["phase"] in ("waiting", "connecting")
+        assert connection["phase"] in ("down", "connecting")
 
         stack.start_sim()
         up = gw.next_event(15)
@@ -98,7 +98,7 @@ def test_sequence_numbers_reset_only_on_request_and_only_while_the_session_is_do
         stack.sim.stop()
         assert gw.next_event(15)["type"] == "session.down"
         wait_until(
-            lambda: gw.status()["connection"]["phase"] == "waiting", 15, "the session to wait"
+            lambda: gw.status()["connection"]["phase"] == "down", 15, "the session to wait"
         )
         kept = gw.status()["seq_nums"]  # across the outage: gaps get resent, not reset
         assert kept["next_sender"] >= before["next_sender"] > 1

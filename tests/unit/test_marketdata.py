@@ -29,6 +29,7 @@ from fixgw.domain import (
 from fixgw.errors import RequestError
 from fixgw.marketdata.streams import MarketData
 from fixgw.ops.prometheus import Metrics
+from fixgw.results import StreamState
 
 
 class Recorder:
@@ -220,7 +221,7 @@ def test_a_failed_resubscribe_leaves_the_streams_the_client_already_had() -> Non
 
     asyncio.run(resubscribe())
     assert md.subscriptions_of("client") == [("BTC/USD", "book")]
-    assert md.status()["BTC/USD:book"] == {"clients": 1, "live": True, "md_req_id": book_id}
+    assert md.status()["BTC/USD:book"] == StreamState(clients=1, live=True, md_req_id=book_id)
     assert not [r for r in rec.requests if r.subscription is MdSubscription.UNSUBSCRIBE]
 
 
@@ -252,7 +253,7 @@ def test_a_refused_hold_is_asked_for_again_with_backoff_and_at_logon() -> None:
     md.on_session_up()  # a logon asks at once
     assert len(rec.requests) == asked + 3
     snapshot_for(md, rec.requests[-1])
-    assert md.status()["BTC/USD:book"]["live"]
+    assert md.status()["BTC/USD:book"].live
     assert md.reference_price("BTC/USD") == D(100)
     refused()  # live in between: back to the first wait
     md.check_staleness(now=time.monotonic() + 1.01)

@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from fixgw.fix.reconnect import Backoff, Phase, Reconnector
+from fixgw.domain import SessionState
+from fixgw.fix.reconnect import Backoff, Reconnector
 
 
 def test_delays_grow_by_the_factor_up_to_the_ceiling() -> None:
@@ -71,30 +72,30 @@ def test_failures_in_a_row_back_off_and_a_logon_resets_them(what_fails: str) -> 
         pacer = paced(switch, ceiling_s=0.04, connect_s=0.02, logon_s=0.05, stable_s=0.05)
         task = asyncio.create_task(pacer.run())
         for failures in (1, 2, 3):
-            await until(lambda: pacer.phase is Phase.CONNECTING)
+            await until(lambda: pacer.phase is SessionState.CONNECTING)
             if what_fails == "logon refused":
                 pacer.logon_sent()
                 await settle()
-                assert pacer.phase is Phase.LOGGING_ON
+                assert pacer.phase is SessionState.LOGGING_ON
                 pacer.down()
             await until(lambda n=failures: pacer.failures == n)
-            assert pacer.phase is Phase.WAITING and pacer.next_attempt_at is not None
+            assert pacer.phase is SessionState.DOWN and pacer.next_attempt_at is not None
         assert switch.calls[:6] == ["enable", "disable"] * 3
-        await until(lambda: pacer.phase is Phase.CONNECTING)
+        await until(lambda: pacer.phase is SessionState.CONNECTING)
         pacer.logon_sent()
         pacer.up()
         await settle()
-        assert pacer.phase is Phase.UP and pacer.failures == 0
+        assert pacer.phase is SessionState.UP and pacer.failures == 0
         assert switch.calls[-1] == "enable"
         await asyncio.sleep(0.1)  # up for longer than stable_s
         pacer.down()
         await settle()
-        assert pacer.phase is Phase.WAITING and switch.calls[-1] == "disable"
+        assert pacer.phase is SessionState.DOWN and switch.calls[-1] == "disable"
         assert pacer.status()["attempts"] == 4
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert pacer.phase is Phase.STOPPED
+        assert pacer.phase is SessionState.STOPPED
 
     asyncio.run(scenario())
 
@@ -104,14 +105,14 @@ def test_sessions_the_exchange_ends_right_after_logon_back_off_like_failed_attem
         pacer = paced(Switch(), ceiling_s=1, connect_s=0.5, logon_s=0.5, stable_s=5)
         task = asyncio.create_task(pacer.run())
         for failures in (1, 2, 3):
-            await until(lambda: pacer.phase is Phase.CONNECTING)
+            await until(lambda: pacer.phase is SessionState.CONNECTING)
             pacer.logon_sent()
             pacer.up()
             await settle()
-            assert pacer.phase is Phase.UP and pacer.failures == 0
+            assert pacer.phase is SessionState.UP and pacer.failures == 0
             pacer.down()  # logged out at once
             await until(lambda n=failures: pacer.failures == n)
-            assert pacer.phase is Phase.WAITING and pacer.next_attempt_at is not None
+            assert pacer.phase is SessionState.DOWN and pacer.next_attempt_at is not None
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -1,0 +1,442 @@
+"""Wiring: builds the engine's services from the config, passes each its collaborators,
+and keeps the whole running (start, stop, the periodic checks, reload). The one place that
+knows every part; `fixgw.gateway.Gateway` is what callers get."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+
+from fixgw.api.protocol import ErrorCode
+from fixgw.bus import EventBus
+from fixgw.config import GatewayConfig, Secrets, SessionConfig, standard_fix44_dictionary
+from fixgw.domain import OrderStatus, SessionState
+from fixgw.engine.account import AccountRefresh
+from fixgw.engine.ack_watchdog import AckWatchdog
+from fixgw.engine.fills import Fills
+from fixgw.engine.inbound import InboundRouter
+from fixgw.engine.kill_switch import KillSwitch
+from fixgw.engine.order_entry import OrderEntry
+from fixgw.engine.order_events import OrderEvents
+from fixgw.engine.pending import PendingRequests
+from fixgw.engine.queries import Queries
+from fixgw.engine.reconcile import Reconciler
+from fixgw.engine.risk import PreTradeCheck
+from fixgw.engine.session_state import SessionLifecycle
+from fixgw.engine.throttle_queue import ThrottleQueue
+from fixgw.engine.tracker import OrderTracker
+from fixgw.engine.venue_reports import VenueReports
+from fixgw.errors import RequestError
+from fixgw.fix.dictionary import write_lenient_dictionary
+from fixgw.fix.initiator import ExchangeSession, InitiatorSettings
+from fixgw.fix.reconnect import Backoff, Reconnector
+from fixgw.fix.tls import Endpoint, Pipe, client_context
+from fixgw.gateway import Gateway, Parts
+from fixgw.journal import Journal
+from fixgw.marketdata.streams import MarketData
+from fixgw.ops.prometheus import Metrics
+from fixgw.venues import venue_for
+from fixgw.venues.base import Capability, Credentials
+
+log = structlog.get_logger("fixgw.app")
+
+RISK_HOLDER = "risk"
+"""Holds market-data streams open for the risk checks' reference price."""
+
+RELOADABLE = (
+    "symbols",
+    "risk.",
+    "throttle.",
+    "market_data.stale_after_s",
+    "market_data.max_depth",
+    "account.",
+    "log.",
+    "api.request_timeout_s",
+    "api.client_buffer_bytes",
+    "credentials.api_key",
+    "credentials.secret_key",
+)
+"""Config keys SIGHUP applies (the API and secret keys, also when only what their files
+hold changed); the rest (session, the API token and OMS passwords, sockets, journal,
+market_data.depth) needs a restart."""
+
+
+def tls_pipe(session: SessionConfig) -> Pipe:
+    """QuickFIX talks to a loopback port; the pipe carries it to the exchange over TLS."""
+    t = session.tls
+    context = client_context(t.ca_file, t.client_cert, t.client_key, verify=t.verify)
+    return Pipe(
+        Endpoint("127.0.0.1", 0),
+        Endpoint(session.host, session.port, context, t.server_name),
+        name="exchange",
+    )
+
+
+def inbound_dictionary(session: SessionConfig, venue_dictionary: Path) -> Path:
+    """The venue's dictionary with standard FIX 4.4 around it (`fix.dictionary`), in the
+    store."""
+    store_dir = Path(session.store_dir)
+    store_dir.mkdir(parents=True, exist_ok=True)
+    return write_lenient_dictionary(
+        Path(session.dictionary) if session.dictionary else venue_dictionary,
+        standard_fix44_dictionary(),
+        store_dir / "inbound-dictionary.xml",
+    )
+
+
+def build_gateway(
+    config: GatewayConfig, secrets: Secrets, loop: asyncio.AbstractEventLoop
+) -> Gateway:
+    s = config.session
+    metrics = Metrics()
+    journal = Journal(Path(config.journal.path), config.journal.fsync)
+    bus = EventBus(journal)
+    fills = Fills()
+    tracker = OrderTracker(config.orders.keep_closed)
+    tracker.restore(fills.noting(journal.events(prefix="order.")))
+    tracker.prune()
+    orders = OrderEvents(tracker, bus, fills, metrics, loop)
+    credentials = Credentials(secrets.api_key, secrets.secret_key)
+    venue = venue_for(config, credentials)
+    pipe = tls_pipe(s) if s.tls.enabled else None
+
+    def on_inbound(item: Any) -> None:
+        router.on_inbound(item)
+
+    def on_callback_error(where: str, exc: BaseException) -> None:
+        router.on_callback_error(where, exc)
+
+    session = ExchangeSession(
+        InitiatorSettings(
+            host="127.0.0.1" if pipe else s.host,
+            port=pipe.start() if pipe else s.port,
+            sender_comp_id=s.sender_comp_id,
+            target_comp_id=s.target_comp_id or venue.default_target_comp_id or "",
+            heartbeat_s=s.heartbeat_s,
+            store_dir=Path(s.store_dir),
+            dictionary=inbound_dictionary(s, venue.dictionary),
+            logout_timeout_s=s.logout_timeout_s,
+            send_buffer_bytes=s.send_buffer_bytes,
+            logon_fields=venue.logon_fields(s.reset_seq_num_on_logon),
+        ),
+        metrics,
+        loop,
+        on_inbound,
+        on_callback_error,
+    )
+    r = s.reconnect
+    reconnector = Reconnector(
+        session, Backoff(r.floor_s, r.ceiling_s, r.factor, r.jitter), stable_s=r.stable_s
+    )
+    lifecycle = SessionLifecycle(
+        session,
+        reconnector,
+        venue,
+        credentials,
+        bus,
+        metrics,
+        heartbeat_s=s.heartbeat_s,
+        reset_seq_num_on_logon=s.reset_seq_num_on_logon,
+    )
+    md = config.market_data
+    symbols = frozenset(config.symbols)
+    market_data = MarketData(
+        symbols,
+        lambda cmd: session.send(venue.market_data(cmd)),
+        bus.publish,
+        metrics.book_stale.labels,
+        upstream_depth=md.depth,
+        stale_after_s=md.stale_after_s,
+        max_depth=md.max_depth,
+    )
+    throttle = ThrottleQueue(config.throttle, metrics, loop)
+    watchdog = AckWatchdog(config.orders.ack_timeout_s, tracker, metrics, loop)
+    pending = PendingRequests(loop, tracker, config.api.request_timeout_s)
+    kill_switch: KillSwitch | None = None
+
+    def the_kill_switch() -> KillSwitch:
+        assert kill_switch is not None
+        return kill_switch
+
+    def on_reconciled() -> None:
+        gateway.became_ready.set()
+        the_kill_switch().cancel_while_halted()
+
+    reconciler = Reconciler(
+        tracker,
+        lambda order: queries.ask_about(order),
+        lambda e: orders.publish([e]),
+        s.reconcile_timeout_s,
+        on_ready=on_reconciled,
+        session_up=lambda: lifecycle.up,
+    )
+    entry = OrderEntry(
+        symbols=symbols,
+        venue=venue,
+        session=session,
+        lifecycle=lifecycle,
+        reconciler=reconciler,
+        tracker=tracker,
+        orders=orders,
+        throttle=throttle,
+        watchdog=watchdog,
+        pre_trade=PreTradeCheck(config.risk),
+        market_data=market_data,
+        kill_switch=the_kill_switch,
+        journal=journal,
+        metrics=metrics,
+    )
+    queries = Queries(
+        venue=venue,
+        session=session,
+        lifecycle=lifecycle,
+        tracker=tracker,
+        pending=pending,
+        throttle=throttle,
+        entry=entry,
+    )
+    kill_switch = KillSwitch(
+        tracker,
+        orders.owners,
+        entry.cancel_order,
+        reconciler,
+        bus,
+        lambda: gateway.ready(),
+        loop,
+    )
+    kill_switch.restore(journal.events(prefix="session."))
+    offers_account = Capability.ACCOUNT in venue.offers
+    account_refresh = AccountRefresh(
+        loop,
+        queries.request_account,
+        queries.new_req_id,
+        config.account.refresh_s if offers_account else 0,
+        config.account.after_fill and offers_account,
+    )
+    reports = VenueReports(
+        venue=venue,
+        sent=session.sent.get,
+        tracker=tracker,
+        orders=orders,
+        pending=pending,
+        reconciler=reconciler,
+        kill_switch=kill_switch,
+        watchdog=watchdog,
+        account_refresh=account_refresh,
+        market_data=market_data,
+        bus=bus,
+        metrics=metrics,
+    )
+    router = InboundRouter(
+        venue=venue,
+        lifecycle=lifecycle,
+        reports=reports,
+        tracker=tracker,
+        orders=orders,
+        reconciler=reconciler,
+        kill_switch=kill_switch,
+        watchdog=watchdog,
+        market_data=market_data,
+        journal=journal,
+        bus=bus,
+        metrics=metrics,
+    )
+    lifecycle.on_up += [reconciler.start, market_data.on_session_up]
+    gone = RequestError(
+        "the exchange session went down before the exchange answered; ask again",
+        code=ErrorCode.NOT_CONNECTED,
+    )
+    lifecycle.on_down += [
+        watchdog.clear,  # the next logon's reconciliation asks about every open order
+        reconciler.stop,
+        lambda: pending.fail_all(gone),
+        market_data.on_session_down,
+    ]
+    parts = Parts(
+        config=config,
+        venue=venue,
+        session=session,
+        tls_pipe=pipe,
+        journal=journal,
+        bus=bus,
+        metrics=metrics,
+        tracker=tracker,
+        orders=orders,
+        reconciler=reconciler,
+        lifecycle=lifecycle,
+        entry=entry,
+        queries=queries,
+        pending=pending,
+        kill_switch=kill_switch,
+        throttle=throttle,
+        account_refresh=account_refresh,
+        market_data=market_data,
+        router=router,
+        watchdog=watchdog,
+        fills=fills,
+    )
+    upkeep = Upkeep(parts, loop)
+    gateway = Gateway(parts, upkeep)
+    upkeep.gateway = gateway
+    return gateway
+
+
+class Upkeep:
+    """Keeps the built gateway running: starts and stops its parts, runs the periodic
+    checks, applies a reload."""
+
+    def __init__(self, parts: Parts, loop: asyncio.AbstractEventLoop) -> None:
+        self.parts = parts
+        self._loop = loop
+        self.gateway: Gateway | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        p = self.parts
+        s = p.config.session
+        p.session.start(None if s.reset_seq_num_on_logon else p.journal.inbound_checkpoint())
+        self._tasks.append(self._loop.create_task(p.lifecycle.reconnector.run()))
+        self._hold_reference_prices()
+        self._tasks.append(self._loop.create_task(self._periodic_checks()))
+        p.account_refresh.start()
+
+    async def stop(self) -> None:
+        p = self.parts
+        p.account_refresh.stop()
+        for task in self._tasks:
+            task.cancel()
+        p.kill_switch.stop()
+        await p.session.stop()
+        if p.tls_pipe is not None:
+            p.tls_pipe.stop()
+        p.journal.close()
+
+    async def _periodic_checks(self) -> None:
+        p = self.parts
+        s, md = p.config.session, p.config.market_data
+        checks = [1.0, s.heartbeat_s / 8] + ([md.stale_after_s / 4] if md.stale_after_s else [])
+        interval = max(0.05, min(checks))
+        next_probe = self._loop.time()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                p.market_data.check_staleness()
+                self.refresh_gauges()
+                self._ask_about_unanswered()
+                if self._loop.time() >= next_probe and p.session.probe():
+                    next_probe = self._loop.time() + p.config.session.heartbeat_s
+                p.lifecycle.drop_if_silent(p.metrics.seconds_since_inbound())
+            except Exception:
+                log.exception("periodic check failed")
+
+    def _ask_about_unanswered(self) -> None:
+        """Orders and cancels the exchange has not answered within `orders.ack_timeout_s`:
+        their status is asked, once (the next logon's reconciliation asks again)."""
+        assert self.gateway is not None
+        if not self.gateway.ready():
+            return
+        p = self.parts
+        overdue = p.watchdog.overdue()
+        if overdue and p.reconciler.check(overdue):
+            log.warning(
+                "no answer from the exchange; asking the status",
+                orders=[o.cl_ord_id for o in overdue],
+                after_s=p.watchdog.timeout_s,
+            )
+
+    def refresh_gauges(self) -> None:
+        p = self.parts
+        m = p.metrics
+        for name, value in p.session.sequence_numbers().items():
+            (m.next_sender_seq if name == "next_sender" else m.next_target_seq).set(value)
+        for status in OrderStatus:
+            m.orders.labels(status.value).set(p.orders.status_counts[status])
+        m.journal_bytes.set(p.journal.size_bytes)
+        m.throttle_queue.set(p.throttle.queued())
+        m.halted.set(1 if p.kill_switch.halted else 0)
+
+    def _hold_reference_prices(self) -> None:
+        """Keep the book and trades of every symbol whose limits need a price subscribed,
+        and let go of those that no longer do (after a reload)."""
+        p = self.parts
+        md, kinds = p.market_data, {"book", "trades"}
+        symbols, pre_trade = p.entry.symbols, p.entry.pre_trade
+        for symbol in symbols:
+            if pre_trade.needs_reference(symbol):
+                md.hold(RISK_HOLDER, symbol, kinds)
+        for symbol in list(md.books):
+            held = RISK_HOLDER in md.holders(symbol, "book")
+            if held and (symbol not in symbols or not pre_trade.needs_reference(symbol)):
+                md.release(RISK_HOLDER, symbol, kinds)
+
+    def reload(self, new: GatewayConfig) -> tuple[list[str], list[str]]:
+        p = self.parts
+        old_flat, new_flat = (
+            _flatten(msgspec.to_builtins(p.config)),
+            _flatten(msgspec.to_builtins(new)),
+        )
+        changed = sorted(
+            k for k in old_flat.keys() | new_flat.keys() if old_flat.get(k) != new_flat.get(k)
+        )
+        applied = [k for k in changed if k.startswith(RELOADABLE)]
+        api = msgspec.structs.replace(
+            p.config.api,
+            request_timeout_s=new.api.request_timeout_s,
+            client_buffer_bytes=new.api.client_buffer_bytes,
+        )
+        p.config = msgspec.structs.replace(
+            p.config,
+            symbols=new.symbols,
+            market_data=new.market_data,
+            account=new.account,
+            log=new.log,
+            api=api,
+            risk=new.risk,
+            throttle=new.throttle,
+            credentials=msgspec.structs.replace(
+                p.config.credentials,
+                api_key=new.credentials.api_key,
+                secret_key=new.credentials.secret_key,
+            ),
+        )
+        p.entry.pre_trade = PreTradeCheck(new.risk)
+        p.throttle.reconfigure(new.throttle)
+        p.pending.timeout_s = new.api.request_timeout_s
+        symbols = frozenset(new.symbols)
+        p.entry.symbols = symbols
+        md = p.market_data
+        md.set_symbols(symbols)
+        md.stale_after_s, md.max_depth = new.market_data.stale_after_s, new.market_data.max_depth
+        self._hold_reference_prices()
+        if Capability.ACCOUNT in p.venue.offers:
+            p.account_refresh.reconfigure(new.account.refresh_s, new.account.after_fill)
+        return applied, [k for k in changed if k not in applied]
+
+    def reset_sequence_numbers(self) -> dict[str, int]:
+        """The operator's `fixgw session reset-seq`: refused while the session is up."""
+        p = self.parts
+        if p.lifecycle.state in (SessionState.UP, SessionState.LOGGING_ON):
+            raise RequestError(
+                "refused: the session is up; sequence numbers are reset only while it is down",
+                code=ErrorCode.SESSION_UP,
+            )
+        try:
+            seq_nums = p.session.reset_sequence_numbers()
+        except RuntimeError as exc:
+            raise RequestError(f"refused: {exc}", code=ErrorCode.SESSION_UP) from exc
+        p.journal.mark_inbound(0)
+        log.warning("sequence numbers reset to 1 by the operator", session=p.session.name)
+        return seq_nums
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}

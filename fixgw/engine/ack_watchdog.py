@@ -1,0 +1,85 @@
+"""Orders and cancels the exchange has not answered: asked about after
+`orders.ack_timeout_s`, once (the next logon's reconciliation asks again), while new orders
+keep flowing. An exchange that drops a message without a word leaves no order pending.
+
+Also times each order's round trip, `new_order` to its first execution report."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from fixgw.domain import OrderStatus
+from fixgw.engine.tracker import Order, OrderTracker
+from fixgw.ops.prometheus import Metrics
+
+
+class AckWatchdog:
+    def __init__(
+        self,
+        timeout_s: float,
+        tracker: OrderTracker,
+        metrics: Metrics,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.timeout_s = timeout_s
+        """0: off."""
+        self._tracker = tracker
+        self._metrics = metrics
+        self._loop = loop
+        self._arrived: dict[str, float] = {}
+        """new_order arrival time (perf counter) by ClOrdID, until its first report."""
+        self._unanswered: dict[str, tuple[float, str]] = {}
+        """Orders and cancels sent and not yet answered: the loop's time when sent, and the
+        order's ClOrdID, by the request's ClOrdID, oldest first."""
+
+    def arrived(self, cl_ord_id: str, at: float) -> None:
+        self._arrived[cl_ord_id] = at
+
+    def forget(self, cl_ord_id: str) -> None:
+        """An order that never went out: no round trip to time."""
+        self._arrived.pop(cl_ord_id, None)
+
+    def await_answer(self, request: str, cl_ord_id: str | None) -> None:
+        """`request`: the order's or the cancel's ClOrdID; `cl_ord_id`: the order's (None for
+        one this gateway does not track: nothing to ask about)."""
+        if cl_ord_id is not None and self.timeout_s:
+            self._unanswered[request] = (self._loop.time(), cl_ord_id)
+
+    def answered(self, request: str | None) -> None:
+        key = request or ""
+        arrived = self._arrived.pop(key, None)
+        self._unanswered.pop(key, None)
+        if arrived is not None:
+            self._metrics.order_round_trip.observe(time.perf_counter() - arrived)
+
+    def not_delivered(self, request: str) -> None:
+        self._arrived.pop(request, None)
+        self._unanswered.pop(request, None)
+
+    def clear(self) -> None:
+        """The session went down: the next logon's reconciliation asks about every order."""
+        self._unanswered.clear()
+
+    def overdue(self) -> list[Order]:
+        """The orders whose order or cancel is unanswered past the timeout, each once."""
+        if not self._unanswered:
+            return []  # empty too when the check is off (`await_answer`)
+        due = self._loop.time() - self.timeout_s
+        overdue: list[Order] = []
+        while self._unanswered:
+            request, (sent, cl_ord_id) = next(iter(self._unanswered.items()))
+            if sent > due:
+                break
+            del self._unanswered[request]
+            order = self._tracker.get(cl_ord_id)
+            if order is None:
+                continue
+            waiting = (
+                order.status is OrderStatus.PENDING_NEW
+                if request == cl_ord_id
+                else (order.cancel_pending == request)
+            )
+            if waiting:
+                overdue.append(order)
+        return overdue

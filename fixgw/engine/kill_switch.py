@@ -1,0 +1,205 @@
+"""The kill switch: `halt` refuses new orders and cancels every open one, and goes on
+cancelling while halted (after each logon's reconciliation, after the cancel rate limit,
+and when the exchange refuses a cancel: it is asked about the order, and a cancel sent
+again while it is still open, each round waiting twice as long, up to a minute). `resume`
+lifts it; a halt holds across restarts (read back from the journal). `cancel_all` cancels
+without halting, once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable, Iterable
+
+import structlog
+
+from fixgw.api.protocol import CancelOrderRequest, ErrorCode
+from fixgw.domain import AnyEvent, TradingHalted, TradingResumed, utc_now
+from fixgw.engine.ports import Publisher
+from fixgw.engine.reconcile import Reconciler
+from fixgw.engine.tracker import OrderTracker
+from fixgw.errors import RequestError
+from fixgw.results import CancelAllResult, HaltResult, NotCancelled, ResumeResult
+
+log = structlog.get_logger("fixgw.kill_switch")
+
+HALT_RETRY_S = 1.0
+"""While halted, how soon cancels the rate limit refused are tried again, and how soon the
+exchange is first asked about an order whose cancel it refused."""
+HALT_RECHECK_MAX_S = 60.0
+"""The longest wait between such questions while the exchange goes on refusing."""
+
+_CANCELLED_LATER = {
+    ErrorCode.NOT_CONNECTED.value: "cancelled once the session is back and reconciled",
+    ErrorCode.THROTTLED.value: f"tried again in {HALT_RETRY_S:g} s",
+}
+"""What a halt does about an order it could not send a cancel for, by the error's code."""
+
+
+class KillSwitch:
+    def __init__(
+        self,
+        tracker: OrderTracker,
+        owners: dict[str, Hashable],
+        cancel: Callable[[CancelOrderRequest], object],
+        reconciler: Reconciler,
+        bus: Publisher,
+        ready: Callable[[], bool],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._tracker = tracker
+        self._owners = owners
+        self._cancel = cancel
+        self._reconciler = reconciler
+        self._bus = bus
+        self._ready = ready
+        self._loop = loop
+        self.halted: TradingHalted | None = None
+        """As last journaled: it holds across restarts."""
+        self._retry: asyncio.TimerHandle | None = None
+        self._recheck: asyncio.TimerHandle | None = None
+        self._recheck_s = HALT_RETRY_S
+
+    def restore(self, events: Iterable[AnyEvent]) -> None:
+        for event in events:
+            if isinstance(event, TradingHalted | TradingResumed):
+                self.halted = event if isinstance(event, TradingHalted) else None
+
+    def stop(self) -> None:
+        for timer in (self._retry, self._recheck):
+            if timer is not None:
+                timer.cancel()
+
+    def refuse_new_orders(self) -> None:
+        if self.halted is not None:
+            raise RequestError(
+                f"trading is halted (by {self.halted.by}"
+                + (f": {self.halted.reason}" if self.halted.reason else "")
+                + "); `resume` lifts it",
+                code=ErrorCode.HALTED,
+            )
+
+    def halt(self, by: str, reason: str | None = None) -> HaltResult:
+        """Block new orders at once and cancel every open order at the exchange. An order no
+        cancel can be sent for now is `waiting`: cancelled as soon as the gateway can."""
+        done = self.cancel_all(by)
+        waiting = [
+            NotCancelled(
+                cl_ord_id=refused.cl_ord_id,
+                code=refused.code,
+                reason=f"{refused.reason}; {_CANCELLED_LATER[refused.code]}",
+            )
+            if refused.code in _CANCELLED_LATER
+            else refused
+            for refused in done.not_cancelled
+        ]
+        event = TradingHalted(
+            ts=utc_now(),
+            by=by,
+            reason=reason,
+            cancelling=done.cancelling,
+            waiting=[w.cl_ord_id for w in waiting],
+        )
+        self.halted = event
+        self._recheck_s = HALT_RETRY_S
+        self._bus.publish(event)
+        log.warning(
+            "trading halted",
+            by=by,
+            reason=reason,
+            cancelling=len(done.cancelling),
+            waiting=len(waiting),
+        )
+        self._retry_if_throttled(done.not_cancelled)
+        return HaltResult(halted=True, cancelling=done.cancelling, waiting=waiting)
+
+    def resume(self, by: str) -> ResumeResult:
+        if self.halted is not None:
+            self.halted = None
+            if self._recheck is not None:
+                self._recheck.cancel()
+                self._recheck = None
+            self._bus.publish(TradingResumed(ts=utc_now(), by=by))
+            log.warning("trading resumed", by=by)
+        return ResumeResult()
+
+    def cancel_all(
+        self, by: str, owner: Hashable | None = None, only_without_cancel: bool = False
+    ) -> CancelAllResult:
+        """A cancel for every open order (of `owner` only, if given): `cancelling`, the
+        ClOrdIDs of those with a cancel under way, and `not_cancelled`, those no cancel could
+        be sent for, with why. `only_without_cancel`: leave out of `cancelling` those that
+        already had one."""
+        cancelling: list[str] = []
+        not_cancelled: list[NotCancelled] = []
+        for order in list(self._tracker.open_orders()):
+            if owner is not None and self._owners.get(order.cl_ord_id) != owner:
+                continue
+            if order.cancel_pending is not None:
+                if not only_without_cancel:
+                    cancelling.append(order.cl_ord_id)
+                continue
+            try:
+                self._cancel(CancelOrderRequest(cl_ord_id=order.cl_ord_id))
+                cancelling.append(order.cl_ord_id)
+            except RequestError as exc:
+                log.error("cancel not sent", cl_ord_id=order.cl_ord_id, by=by, error=exc.message)
+                not_cancelled.append(
+                    NotCancelled(cl_ord_id=order.cl_ord_id, code=str(exc.code), reason=exc.message)
+                )
+        return CancelAllResult(cancelling=cancelling, not_cancelled=not_cancelled)
+
+    def client_gone(self, owner: Hashable, cancel_open_orders: bool) -> None:
+        if cancel_open_orders:
+            cancelling = self.cancel_all(f"disconnect of {owner}", owner).cancelling
+            if cancelling:
+                log.warning("client gone: its open orders cancelled", cancelling=cancelling)
+        for cl_ord_id in [k for k, v in self._owners.items() if v == owner]:
+            del self._owners[cl_ord_id]
+
+    # ------------------------------------------------------------ while halted
+
+    def cancel_while_halted(self) -> None:
+        """While halted, a cancel for every open order that has none under way: after each
+        reconciliation (so after a logon, once the exchange has said what is open), and
+        again shortly after the cancel rate limit refused some."""
+        if self.halted is None or not self._ready():
+            return
+        done = self.cancel_all(self.halted.by, only_without_cancel=True)
+        if done.cancelling or done.not_cancelled:
+            log.warning(
+                "halted: cancelling the open orders left",
+                cancelling=done.cancelling,
+                not_cancelled=[r.cl_ord_id for r in done.not_cancelled],
+            )
+        self._retry_if_throttled(done.not_cancelled)
+
+    def recheck_while_halted(self) -> None:
+        """While halted, a cancel the exchange refused may leave an order open that nothing
+        would cancel again: the exchange is asked about it, and an answer that finds it
+        still open has it cancelled again (`cancel_while_halted`)."""
+        if self.halted is not None and self._recheck is None:
+            self._recheck = self._loop.call_later(self._recheck_s, self._recheck_open_orders)
+
+    def _recheck_open_orders(self) -> None:
+        """Asks about the open orders no cancel is under way for (one out or queued by the
+        throttle counts), without holding anything back. While the exchange goes on
+        refusing, each round waits twice as long as the one before, up to a minute."""
+        self._recheck = None
+        if self.halted is None or not self._ready():
+            return  # after a logon, reconciliation asks about every open order anyway
+        uncancelled = [o for o in self._tracker.open_orders() if o.cancel_pending is None]
+        if uncancelled and self._reconciler.check(uncancelled):
+            log.warning(
+                "halted: asking the exchange about orders it refused to cancel",
+                orders=[o.cl_ord_id for o in uncancelled],
+            )
+            self._recheck_s = min(2 * self._recheck_s, HALT_RECHECK_MAX_S)
+
+    def _retry_if_throttled(self, not_cancelled: list[NotCancelled]) -> None:
+        throttled = any(r.code == ErrorCode.THROTTLED for r in not_cancelled)
+        if throttled and self._retry is None:
+            self._retry = self._loop.call_later(HALT_RETRY_S, self._retry_cancels)
+
+    def _retry_cancels(self) -> None:
+        self._retry = None
+        self.cancel_while_halted()

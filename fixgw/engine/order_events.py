@@ -1,0 +1,91 @@
+"""Order events out: to the bus (journal first, then clients), counted by status, fills
+noted for `trades`, rejects counted, each logged with the ids an operator searches by;
+orders the tracker forgets, forgotten here too."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Hashable
+
+import structlog
+
+from fixgw.domain import Event, OrderEvent, OrderFilled, OrderPartiallyFilled, OrderRejected
+from fixgw.engine.fills import Fills
+from fixgw.engine.ports import Publisher
+from fixgw.engine.tracker import OrderTracker
+from fixgw.ops.logging import info_lines
+from fixgw.ops.prometheus import Metrics
+
+log = structlog.get_logger("fixgw.orders")
+
+
+class OrderEvents:
+    def __init__(
+        self,
+        tracker: OrderTracker,
+        bus: Publisher,
+        fills: Fills,
+        metrics: Metrics,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.tracker = tracker
+        self._bus = bus
+        self._fills = fills
+        self._metrics = metrics
+        self._loop = loop
+        self._status_of = {o.cl_ord_id: o.shown_status for o in tracker.all_orders()}
+        self.status_counts = Counter(self._status_of.values())
+        """Orders by status, kept from the order events: read per new order and per scrape
+        without walking every order."""
+        self._unlogged: list[Event] = []
+        """Order events published this turn, logged together once it is over."""
+        self.owners: dict[str, Hashable] = {}
+        """ClOrdID -> the API client that placed it, for cancel on disconnect."""
+
+    def open_count(self) -> int:
+        return sum(n for status, n in self.status_counts.items() if not status.is_terminal)
+
+    def publish(self, events: list[Event]) -> None:
+        """The log lines of a whole turn of the loop are written together after it, after the
+        journal, the FIX message and the clients' writes: nobody waits on them."""
+        for event in events:
+            self._bus.publish(event)
+            if isinstance(event, OrderEvent):
+                before = self._status_of.get(event.cl_ord_id)
+                if before is not None:
+                    self.status_counts[before] -= 1
+                self._status_of[event.cl_ord_id] = event.status
+                self.status_counts[event.status] += 1
+            if isinstance(event, OrderRejected):
+                self._metrics.rejects.labels(f"order:{event.reason}").inc()
+            elif isinstance(event, OrderPartiallyFilled | OrderFilled):
+                self._fills.note(event)
+        if events and log.is_enabled_for(logging.INFO):
+            if not self._unlogged:
+                self._loop.call_soon(self._log_events)
+            self._unlogged += events
+        for order in self.tracker.prune():
+            status = self._status_of.pop(order.cl_ord_id, None)
+            if status is not None:
+                self.status_counts[status] -= 1
+            self.owners.pop(order.cl_ord_id, None)
+
+    def _log_events(self) -> None:
+        events, self._unlogged = self._unlogged, []
+        info_lines(
+            log,
+            [
+                (
+                    str(type(event).__struct_config__.tag),
+                    {
+                        "cl_ord_id": getattr(event, "cl_ord_id", None),
+                        "order_id": getattr(event, "order_id", None),
+                        "symbol": getattr(event, "symbol", None),
+                        "status": getattr(event, "status", None),
+                    },
+                )
+                for event in events
+            ],
+        )

@@ -1,0 +1,210 @@
+"""The exchange session's life as the engine sees it: logon and logout, why it ended,
+credentials the exchange refused (no more logons until the operator says so), a silent
+exchange dropped, readiness, and the error a request gets while it is not logged on.
+
+The state itself is one `SessionState`, held by the reconnector that drives the attempts
+(`fix.reconnect`); what else must happen at logon and at the end of a session is told to
+the services that listen (`on_up`, `on_down`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import structlog
+
+from fixgw.api.protocol import ErrorCode
+from fixgw.domain import LogoutReason, SessionDown, SessionState, SessionUp, utc_now
+from fixgw.engine.ports import Publisher
+from fixgw.errors import RequestError
+from fixgw.fix.message import FixMessage
+from fixgw.fix.reconnect import Reconnector
+from fixgw.ops import notify
+from fixgw.ops.prometheus import Metrics
+from fixgw.results import Connection
+from fixgw.venues.base import Credentials, Venue
+
+log = structlog.get_logger("fixgw.session")
+
+
+class _Session(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def logged_on(self) -> bool: ...
+    def disconnect(self) -> None: ...
+    def set_logon_fields(self, fields: dict[int, str]) -> None: ...
+
+
+class SessionLifecycle:
+    def __init__(
+        self,
+        session: _Session,
+        reconnector: Reconnector,
+        venue: Venue,
+        credentials: Credentials,
+        bus: Publisher,
+        metrics: Metrics,
+        *,
+        heartbeat_s: int,
+        reset_seq_num_on_logon: bool,
+    ) -> None:
+        self._session = session
+        self.reconnector = reconnector
+        self._venue = venue
+        self.credentials = credentials
+        self._bus = bus
+        self._metrics = metrics
+        self.heartbeat_s = heartbeat_s
+        self._reset_seq_num_on_logon = reset_seq_num_on_logon
+        self.on_up: list[Callable[[], None]] = []
+        self.on_down: list[Callable[[], None]] = []
+        self._logout_reason: LogoutReason | None = None
+        self._logout_text: str | None = None
+        self._down_said = False
+        """A `session.down` went out since the last logon: QuickFIX reports the end of a
+        session more than once (Logout, then disconnect), and a refused logon after a
+        session ended is no news."""
+
+    @property
+    def state(self) -> SessionState:
+        return self.reconnector.state
+
+    @property
+    def up(self) -> bool:
+        return self.reconnector.state is SessionState.UP
+
+    def connection(self) -> Connection:
+        s = self.reconnector.status()
+        return Connection(
+            phase=s["phase"],
+            attempts=s["attempts"],
+            failures_in_a_row=s["failures_in_a_row"],
+            next_attempt_at=s["next_attempt_at"],
+            held=s["held"],
+        )
+
+    # ------------------------------------------------------------ what QuickFIX reports
+
+    def logon_sent(self) -> None:
+        self.reconnector.logon_sent()
+
+    def logged_on(self) -> None:
+        self.reconnector.up()
+        self._down_said = False
+        self._metrics.session_up.set(1)
+        self._metrics.logons.inc()
+        self._logout_reason = None
+        self._logout_text = None
+        log.info("session up", session=self._session.name)
+        self._bus.publish(SessionUp(ts=utc_now(), session_id=self._session.name))
+        for listener in self.on_up:
+            listener()
+
+    def logout_received(self, msg: FixMessage) -> None:
+        self._logout_reason = self._venue.logout_reason(msg)
+        self._logout_text = msg.get(58)
+        if self._logout_reason is LogoutReason.INVALID_CREDENTIALS:
+            self._credentials_refused(self._logout_text)
+
+    def ended(self) -> None:
+        self.reconnector.down()
+        if self._down_said:
+            return
+        self._down_said = True
+        reason = self._logout_text or "disconnected"
+        self._metrics.session_up.set(0)
+        self._metrics.disconnects.inc()
+        log.warning(
+            "session down",
+            session=self._session.name,
+            reason=reason,
+            logout_reason=self._logout_reason,
+        )
+        for listener in self.on_down:
+            listener()
+        self._bus.publish(
+            SessionDown(
+                ts=utc_now(),
+                session_id=self._session.name,
+                reason=reason,
+                logout_reason=self._logout_reason,
+            )
+        )
+        self._logout_reason = None
+        self._logout_text = None
+
+    # ------------------------------------------------------------ a silent exchange
+
+    def drop_if_silent(self, silent_s: float) -> None:
+        """QuickFIX gives up on a silent peer after 2.4 heartbeat intervals; two is enough,
+        with a TestRequest sent every interval."""
+        if self.up and silent_s > 2 * self.heartbeat_s:
+            log.error(
+                "exchange silent for two heartbeat intervals; disconnecting",
+                silent_s=round(silent_s, 3),
+            )
+            self._logout_text = f"exchange silent for {silent_s:.1f} s"
+            self._session.disconnect()
+
+    # ------------------------------------------------------------ credentials
+
+    def _credentials_refused(self, text: str | None) -> None:
+        """No more logons with these credentials: an exchange knocked on once a minute with
+        a wrong key may lock it or ban the address. The operator's `logon_again`, a reload
+        with other credentials, or a restart tries again."""
+        if self.reconnector.held is not None:
+            return
+        reason = f"the exchange refused the credentials: {text or 'invalid credentials'}"
+        self.reconnector.hold(reason)
+        self._metrics.credentials_refused.set(1)
+        log.error(
+            "logon refused: the exchange says the credentials are wrong; no further logon "
+            "until `fixgw session logon`, a reload with new credentials, or a restart",
+            text=text,
+        )
+        notify.status(f"not logged on: {reason}")
+
+    def logon_again(self, by: str) -> Connection:
+        """The operator's `fixgw session logon`, or a reload with new credentials."""
+        if not self.reconnector.release():
+            raise RequestError(
+                "no logon is being held back: the gateway is logged on or trying",
+                code=ErrorCode.INVALID_REQUEST,
+            )
+        self._metrics.credentials_refused.set(0)
+        log.warning("logging on again", by=by)
+        return self.connection()
+
+    def set_credentials(self, credentials: Credentials) -> bool:
+        """New credentials (a reload): the next Logon and orders carry them; a logon held
+        back since the old ones were refused is tried again. False if unchanged."""
+        if credentials == self.credentials:
+            return False
+        self._venue.set_credentials(credentials)
+        self.credentials = credentials
+        self._session.set_logon_fields(self._venue.logon_fields(self._reset_seq_num_on_logon))
+        if self.reconnector.held is not None:
+            self.logon_again("a reload with new credentials")
+        return True
+
+    # ------------------------------------------------------------ requests
+
+    def require(self) -> None:
+        """Raises `not_connected` unless QuickFIX is logged on: nothing can be sent."""
+        if not self._session.logged_on:
+            raise self.not_connected()
+
+    def not_connected(self) -> RequestError:
+        """Said when QuickFIX is not logged on. The state may still say up: QuickFIX leaves
+        a session inside a poll, and the engine hears of it right after."""
+        state = self.state
+        if state is SessionState.UP:
+            shown = "not logged on (it is ending)"
+        elif state in (SessionState.CONNECTING, SessionState.LOGGING_ON):
+            shown = f"not logged on yet ({state})"
+        else:
+            shown = f"not logged on ({state})"
+        return RequestError(
+            f"the exchange session is {shown}; nothing was sent", code=ErrorCode.NOT_CONNECTED
+        )

@@ -1,0 +1,196 @@
+"""What the venue's messages mean to the engine, one handler per kind of venue report:
+execution reports and cancel rejects to the order tracker (or to the question they
+answer), market data to the books, balances to clients, and the venue's refusals to the
+request they name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import structlog
+
+from fixgw.api.protocol import ErrorCode
+from fixgw.domain import (
+    AccountBalance,
+    AccountInfoReport,
+    BookSnapshotReport,
+    BookUpdateReport,
+    CancelRejectReport,
+    ExchangeError,
+    ExchangeErrorReport,
+    ExecKind,
+    ExecutionReport,
+    MarketDataRejectReport,
+    MdRejectReason,
+)
+from fixgw.engine.account import AccountRefresh
+from fixgw.engine.ack_watchdog import AckWatchdog
+from fixgw.engine.kill_switch import KillSwitch
+from fixgw.engine.order_events import OrderEvents
+from fixgw.engine.pending import PendingRequests
+from fixgw.engine.ports import Publisher
+from fixgw.engine.reconcile import Reconciler
+from fixgw.engine.tracker import OrderTracker
+from fixgw.errors import RequestError
+from fixgw.fix.message import parse
+from fixgw.fix.tags import MsgType
+from fixgw.marketdata.streams import MarketData
+from fixgw.ops.prometheus import Metrics
+from fixgw.venues.base import Venue, VenueReport
+
+log = structlog.get_logger("fixgw.venue_reports")
+
+
+class VenueReports:
+    def __init__(
+        self,
+        *,
+        venue: Venue,
+        sent: Callable[[int], str | None],
+        tracker: OrderTracker,
+        orders: OrderEvents,
+        pending: PendingRequests,
+        reconciler: Reconciler,
+        kill_switch: KillSwitch,
+        watchdog: AckWatchdog,
+        account_refresh: AccountRefresh,
+        market_data: MarketData,
+        bus: Publisher,
+        metrics: Metrics,
+    ) -> None:
+        """`sent(seq)`: the message we sent as `seq`, raw (a Reject names only that)."""
+        self._venue = venue
+        self._sent = sent
+        self._tracker = tracker
+        self._orders = orders
+        self._pending = pending
+        self._reconciler = reconciler
+        self._kill_switch = kill_switch
+        self._watchdog = watchdog
+        self._account_refresh = account_refresh
+        self._market_data = market_data
+        self._bus = bus
+        self._metrics = metrics
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            ExecutionReport: self.execution_report,
+            CancelRejectReport: self.cancel_reject,
+            BookSnapshotReport: market_data.on_snapshot,
+            BookUpdateReport: self.book_update,
+            MarketDataRejectReport: market_data.on_reject,
+            AccountInfoReport: self.account_info,
+            ExchangeErrorReport: self.exchange_error,
+        }
+
+    def handle(self, report: VenueReport) -> None:
+        self._handlers[type(report)](report)
+
+    # ------------------------------------------------------------ orders
+
+    def execution_report(self, report: ExecutionReport) -> None:
+        self._watchdog.answered(report.cl_ord_id)
+        if report.kind is ExecKind.ORDER_STATUS:
+            checked = self._reconciler.ready  # an answer to a `check`, not to reconciliation
+            if self._pending.take_mass_status(report) or self._reconciler.on_status(report):
+                if checked and self._kill_switch.halted is not None:
+                    self._kill_switch.cancel_while_halted()  # an order the check found open
+                return
+            if self._pending.answers_a_question_only(report):
+                log.info("status of an untracked order", order_id=report.order_id)
+                self._pending.status_answered(report)
+                return
+        self._orders.publish(self._tracker.apply_execution(report))
+        if report.kind.is_fill:
+            self._account_refresh.fills_seen()
+        if report.kind is ExecKind.ORDER_STATUS and report.order_id is not None:
+            self._pending.status_answered(report)
+
+    def cancel_reject(self, report: CancelRejectReport) -> None:
+        self._watchdog.answered(report.cl_ord_id)
+        order = self._tracker.cancelled_order(report)
+        self._orders.publish(self._tracker.apply_cancel_reject(report))
+        if order is not None and self._tracker.disputed_by(order, report):
+            self._reconciler.ask_about(
+                [order], f"a cancel reject said the order is {report.status}"
+            )
+        self._kill_switch.recheck_while_halted()
+
+    # ------------------------------------------------------------ market data and account
+
+    def book_update(self, report: BookUpdateReport) -> None:
+        for symbol in report.levels.keys() | report.trades.keys():
+            self._metrics.md_message(symbol)
+        self._market_data.on_update(report)
+
+    def account_info(self, report: AccountInfoReport) -> None:
+        self._account_refresh.answered()
+        self._bus.publish(
+            AccountBalance(
+                ts=report.ts,
+                currency=report.currency,
+                balance=report.balance,
+                balances=report.balances,
+            )
+        )
+        self._pending.account_answered(report)
+
+    # ------------------------------------------------------------ refusals
+
+    def exchange_error(self, report: ExchangeErrorReport) -> None:
+        """Published naming the request; whatever waits on that request fails."""
+        sent = self._sent(report.ref_seq_num) if report.ref_seq_num else None
+        ids = self._venue.ids_named(parse(sent, self._venue.groups)) if sent else None
+        if ids is not None:
+            report = msgspec.structs.replace(
+                report,
+                ref_msg_type=report.ref_msg_type or ids.msg_type,
+                cl_ord_id=report.cl_ord_id or ids.cl_ord_id,
+                acc_req_id=report.acc_req_id or ids.acc_req_id,
+                md_req_id=report.md_req_id or ids.md_req_id,
+            )
+        fields = msgspec.structs.asdict(report)
+        del fields["ref_seq_num"]
+        self._metrics.rejects.labels(f"{report.source}:{report.reason or ''}").inc()
+        why = f"the exchange answered with {report.source}: {report.text or report.reason}"
+        if self._account_refresh.is_own(report.acc_req_id):
+            if self._account_refresh.refused(why, report.ts):
+                self._bus.publish(ExchangeError(**fields))
+            return
+        log.warning("exchange error", **{k: v for k, v in fields.items() if k != "ts"})
+        self._bus.publish(ExchangeError(**fields))
+        error = RequestError(why, code=ErrorCode.EXCHANGE_ERROR)
+        self._pending.account_refused(report.acc_req_id, error)
+        if report.md_req_id is not None:
+            self._market_data.on_reject(
+                MarketDataRejectReport(
+                    md_req_id=report.md_req_id, reason=MdRejectReason.OTHER, text=why, ts=report.ts
+                )
+            )
+        if report.cl_ord_id is not None:
+            if self._refused_status_request(report, report.cl_ord_id):
+                self._status_refused(report.cl_ord_id, error)
+            else:
+                self._orders.publish(self._tracker.refused(report.cl_ord_id, why, report.ts))
+                self._kill_switch.recheck_while_halted()
+        if ids is not None and ids.mass_status_req_id is not None:
+            self._pending.mass_status_refused(ids.mass_status_req_id, error)
+
+    def _refused_status_request(self, report: ExchangeErrorReport, cl_ord_id: str) -> bool:
+        """An OrderStatusRequest carries the order's own ClOrdID. An exception response may
+        not name the message it refuses: while a status request for the order is out, it is
+        taken to be about that one, which leaves the order open rather than close a live one."""
+        if report.ref_msg_type is not None:
+            return report.ref_msg_type == MsgType.ORDER_STATUS_REQUEST
+        order = self._tracker.get(cl_ord_id)
+        return self._reconciler.asking(cl_ord_id) or (
+            order is not None and self._pending.asking_status(order.order_id)
+        )
+
+    def _status_refused(self, cl_ord_id: str, error: RequestError) -> None:
+        """The order's state stays as it is; whoever waits on the answer gets the error."""
+        log.warning("order status request refused; the order is left as it is", cl_ord_id=cl_ord_id)
+        self._reconciler.refused(cl_ord_id)
+        order = self._tracker.get(cl_ord_id)
+        if order is not None and order.order_id is not None:
+            self._pending.status_refused(order.order_id, error)

@@ -1,0 +1,175 @@
+"""What the gateway answers its callers (the API server, the FIX bridge): typed, immutable.
+
+The API server alone turns these into JSON (msgspec encodes them as they are: decimals as
+strings, enums as their values); the bridge alone turns them into FIX for an OMS.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+
+from fixgw.domain import CurrencyBalance, OrderStatus, OrderType, Side
+
+
+class Result(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+class OrderView(Result, frozen=True, kw_only=True):
+    """An order as the gateway holds it (or as the exchange answered for it)."""
+
+    cl_ord_id: str | None
+    order_id: str | None
+    symbol: str
+    side: Side
+    order_type: OrderType | None
+    qty: Decimal | None
+    price: Decimal | None
+    status: OrderStatus
+    cum_qty: Decimal
+    leaves_qty: Decimal
+    avg_px: Decimal
+    cancel_cl_ord_id: str | None = None
+    """A cancel sent for it and not yet answered."""
+
+
+class OrderStatusAnswer(OrderView, frozen=True, kw_only=True):
+    source: Literal["exchange", "local"]
+    """`local`: the exchange has not acknowledged the order yet, so nothing was asked."""
+    text: str | None = None
+
+
+class OrderAccepted(Result, frozen=True, kw_only=True):
+    """A `new_order` taken: journaled and sent (or queued by the throttle)."""
+
+    cl_ord_id: str
+    status: OrderStatus
+
+
+class CancelAccepted(Result, frozen=True, kw_only=True):
+    cl_ord_id: str | None
+    """The order's; None for one this gateway did not send."""
+    order_id: str | None
+    cancel_cl_ord_id: str
+    status: OrderStatus
+    """`pending_cancel`, or `canceled` for an order taken out of the throttle's queue."""
+
+
+class NotCancelled(Result, frozen=True, kw_only=True):
+    cl_ord_id: str
+    code: str
+    reason: str
+
+
+class CancelAllResult(Result, frozen=True, kw_only=True):
+    cancelling: list[str]
+    not_cancelled: list[NotCancelled]
+
+
+class HaltResult(Result, frozen=True, kw_only=True):
+    halted: bool
+    cancelling: list[str] = msgspec.field(default_factory=list)
+    waiting: list[NotCancelled] = msgspec.field(default_factory=list)
+
+
+class ResumeResult(Result, frozen=True, kw_only=True):
+    halted: bool = False
+
+
+class Fill(Result, frozen=True, kw_only=True):
+    ts: datetime
+    exec_id: str
+    cl_ord_id: str
+    order_id: str | None
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+
+
+class Trades(Result, frozen=True, kw_only=True):
+    trades: list[Fill]
+
+
+class Orders(Result, frozen=True, kw_only=True):
+    orders: list[OrderView]
+
+
+class Account(Result, frozen=True, kw_only=True):
+    currency: str | None
+    balance: list[Decimal]
+    balances: dict[str, CurrencyBalance]
+
+
+class SeqNums(Result, frozen=True, kw_only=True):
+    seq_nums: dict[str, int]
+
+
+class Connection(Result, frozen=True, kw_only=True):
+    phase: str
+    attempts: int
+    failures_in_a_row: int
+    next_attempt_at: str | None
+    held: str | None
+
+
+class LoggingOnAgain(Result, frozen=True, kw_only=True):
+    connection: Connection
+
+
+class VenueView(Result, frozen=True, kw_only=True):
+    name: str
+    offers: list[str]
+    time_in_force: list[str]
+
+
+class Halted(Result, frozen=True, kw_only=True):
+    by: str
+    reason: str | None
+    since: datetime
+
+
+class AccountState(Result, frozen=True, kw_only=True):
+    available: bool
+    unavailable_since: datetime | None
+    reason: str | None
+    next_request_in_s: float | None
+
+
+class StreamState(Result, frozen=True, kw_only=True):
+    """One upstream market-data stream (`SYMBOL:book` or `SYMBOL:trades`)."""
+
+    clients: int
+    live: bool
+    md_req_id: str | None
+
+
+class TlsState(Result, frozen=True, kw_only=True):
+    enabled: bool
+    last_error: str | None
+
+
+class Status(Result, frozen=True, kw_only=True):
+    version: str
+    venue: VenueView
+    session: str
+    session_id: str
+    connection: Connection
+    seq_nums: dict[str, int]
+    uptime_s: float
+    last_event_seq: int
+    ready: bool
+    reconciling: int
+    open_orders: int
+    halted: Halted | None
+    throttle_queued: int
+    account: AccountState
+    inbound_refused: int
+    callback_errors: int
+    dialect_errors: int
+    market_data: dict[str, StreamState]
+    tls: TlsState

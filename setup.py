@@ -29,6 +29,7 @@ COMPILED = [
     "fixgw/venues/okcoin/tags.py",
     "fixgw/ops/logging.py",
     "fixgw/engine/tracker.py",
+    "fixgw/engine/transitions.py",
     "fixgw/fix/qf.py",
     "fixgw/fix/qfpoll.py",
     "fixgw/engine/risk.py",

@@ -6,6 +6,10 @@ of what the order already is) is dropped and logged; anything else that does not
 report for an unknown order, one that arrives after the order closed, one older than what
 is known, a fill that skips quantity) is applied where the venue's numbers say so and
 always surfaced as an `order.anomaly` event.
+
+Which of these a report is, and what the order becomes, is the table in
+`fixgw.engine.transitions`; the tracker finds the order, looks its rule up, runs it, and
+reads each event's numbers off the report.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import structlog
 
@@ -43,6 +47,21 @@ from fixgw.domain import (
     Side,
     SubmitOrder,
 )
+from fixgw.engine.transitions import (
+    NO_ORDER,
+    ON_REPORT,
+    PROGRESS,
+    TABLE,
+    Emit,
+    Input,
+    Problem,
+    Rule,
+    Step,
+    To,
+    become,
+    fill_qty,
+    step_of,
+)
 from fixgw.errors import RequestError
 
 log = structlog.get_logger("fixgw.engine.tracker")
@@ -50,20 +69,16 @@ log = structlog.get_logger("fixgw.engine.tracker")
 E = TypeVar("E", bound=OrderEvent)
 
 ZERO = Decimal(0)
+
+# Read on every report, so module constants: an Enum member read off its class is slow in
+# Python 3.11 (see fixgw/engine/transitions.py, above `status_after`).
+_FILL: Final = Emit.FILL
+_ACCEPTED: Final = Emit.ACCEPTED
+_FILLED: Final = OrderStatus.FILLED
+
 UNTRACKED = ""
 """What a cancel's order is for an order this gateway did not send (known by the exchange's
 id only): no ClOrdID of ours."""
-
-_RANK = {
-    OrderStatus.PENDING_NEW: 0,
-    OrderStatus.NEW: 1,
-    OrderStatus.PENDING_CANCEL: 1,
-    OrderStatus.PARTIALLY_FILLED: 2,
-    OrderStatus.FILLED: 3,
-    OrderStatus.CANCELED: 3,
-    OrderStatus.REJECTED: 3,
-}
-"""How far along an order is; a report may not move an order back."""
 
 
 @dataclass(slots=True)
@@ -105,7 +120,7 @@ class Order:
 
 def _advance(order: Order, status: OrderStatus) -> None:
     """To `status`, if that is further along: a restored order never moves back."""
-    if status is not OrderStatus.PENDING_CANCEL and _RANK[status] > _RANK[order.status]:
+    if status is not OrderStatus.PENDING_CANCEL and PROGRESS[status] > PROGRESS[order.status]:
         order.status = status
 
 
@@ -121,18 +136,6 @@ def _stating(order: Order, event: OrderEvent) -> None:
     kind = _STATED_BY.get(type(event))
     if kind is not None and kind not in order.stated:
         order.stated += (kind,)
-
-
-def _repeats(order: Order, report: ExecutionReport) -> bool:
-    """An ack, cancel or reject clients were already sent, of what the order still is,
-    under another ExecID: the exchange sent it again (a resend after a restart, whose
-    journal keeps only fills' ExecIDs, or a venue's own repeat). It tells clients nothing
-    new."""
-    return (
-        report.kind in order.stated
-        and report.status is order.status
-        and report.cum_qty == order.cum_qty
-    )
 
 
 def _implied_status(order: Order) -> OrderStatus:
@@ -169,6 +172,8 @@ class OrderTracker:
             )
 
     def submit(self, cmd: SubmitOrder) -> OrderPendingNew:
+        """The table's SUBMITTED rows: an order under a ClOrdID in use (an order's, or a
+        cancel's) is refused; a new one starts as PENDING_NEW, `Order`'s first status."""
         self.refuse_if_in_use(cmd.cl_ord_id)
         order = Order(
             cl_ord_id=cmd.cl_ord_id,
@@ -186,9 +191,9 @@ class OrderTracker:
         """Record a cancel sent; the event only for an order this gateway tracks."""
         self._cancels[cmd.cl_ord_id] = cmd.orig_cl_ord_id or UNTRACKED
         order = self._orders.get(cmd.orig_cl_ord_id or UNTRACKED)
-        if order is None:
+        if order is None:  # NO_ORDER: nothing to tell
             return None
-        order.cancel_pending = cmd.cl_ord_id
+        become(order, step_of(order.status, Input.CANCEL_REQUESTED), None, cmd.cl_ord_id)
         order.cancel_ids += (cmd.cl_ord_id,)
         return self._event(OrderPendingCancel, order, cmd, cancel_cl_ord_id=cmd.cl_ord_id)
 
@@ -196,8 +201,8 @@ class OrderTracker:
         """Undo `cancel_requested` for a cancel that never left (session down)."""
         self._cancels.pop(cmd.cl_ord_id, None)
         order = self._orders.get(cmd.orig_cl_ord_id or UNTRACKED)
-        if order is not None and order.cancel_pending == cmd.cl_ord_id:
-            order.cancel_pending = None
+        if order is not None:
+            become(order, step_of(order.status, Input.CANCEL_UNSENT), None, cmd.cl_ord_id)
 
     def withdrawn(
         self, cl_ord_id: str, text: str, ts: datetime, cancel_cl_ord_id: str | None = None
@@ -205,12 +210,16 @@ class OrderTracker:
         """An order canceled by the gateway before it was ever sent (it was waiting in the
         throttle's queue); `cancel_cl_ord_id` stays in use, as a sent cancel's would."""
         order = self._orders.get(cl_ord_id)
-        if order is None or not order.is_open:
+        if order is None:  # NO_ORDER: nothing
+            return []
+        step = step_of(order.status, Input.WITHDRAWN)
+        if step.emit is Emit.NOTHING:
             return []
         if cancel_cl_ord_id is not None:
             self._cancels[cancel_cl_ord_id] = cl_ord_id
             order.cancel_ids += (cancel_cl_ord_id,)
-        order.status, order.leaves_qty, order.cancel_pending = OrderStatus.CANCELED, ZERO, None
+        become(order, step, None)
+        order.leaves_qty = ZERO
         self._note_closed(order)
         event = OrderCanceled(ts=ts, **self.snapshot(order), text=text)
         _stating(order, event)
@@ -304,7 +313,7 @@ class OrderTracker:
             return [
                 self._anomaly(
                     report,
-                    "unknown_order",
+                    _problem(ON_REPORT[NO_ORDER, report.kind][0]),
                     "report for an order this gateway "
                     "did not send or no longer tracks; state unchanged",
                 )
@@ -321,120 +330,19 @@ class OrderTracker:
         if order.order_id is None and report.order_id is not None:
             order.order_id = report.order_id
             self._by_order_id[report.order_id] = order
-        if report.kind is ExecKind.ORDER_STATUS:
-            return self._adopt_status(order, report)
-        if _repeats(order, report):
-            log.info(
-                "repeated execution report dropped",
-                exec_id=report.exec_id,
-                cl_ord_id=order.cl_ord_id,
-                kind=report.kind,
-                poss_dup=report.poss_dup,
-            )
-            return []
-        if order.status.is_terminal:
-            return [
-                self._anomaly(
-                    report,
-                    "report_after_close",
-                    f"{report.kind} after the order was {order.status}; state unchanged",
-                    order,
-                )
-            ]
-        if report.kind.is_fill:
-            return self._fill(order, report)
-        if report.cum_qty < order.cum_qty or _RANK[report.status] < _RANK[order.status]:
-            return [
-                self._anomaly(
-                    report,
-                    "stale_report",
-                    f"{report.kind} ({report.status}, cum_qty {report.cum_qty}) "
-                    f"arrived after {order.status} (cum_qty {order.cum_qty}); "
-                    "state unchanged",
-                    order,
-                )
-            ]
-        if report.kind is ExecKind.NEW:
-            order.status = report.status
-            return [self._event(OrderAccepted, order, report)]
-        if report.kind is ExecKind.PENDING_CANCEL:
-            order.cancel_pending = order.cancel_pending or report.cl_ord_id or "venue"
-            return [
-                self._event(
-                    OrderPendingCancel, order, report, cancel_cl_ord_id=order.cancel_pending
-                )
-            ]
-        if report.kind is ExecKind.CANCELED:
-            self._adopt_quantities(order, report)
-            order.status = OrderStatus.CANCELED
-            order.cancel_pending = None
-            return [self._event(OrderCanceled, order, report, text=report.text)]
-        # ExecKind.REJECTED
-        order.status = OrderStatus.REJECTED
-        order.leaves_qty = ZERO
-        return [
-            self._event(
-                OrderRejected,
-                order,
-                report,
-                reason=report.reject_reason or RejectReason.OTHER,
-                text=report.text,
-            )
-        ]
+        return self._run(order, ON_REPORT[order.status, report.kind], report)
 
     def reconcile(self, report: ExecutionReport) -> list[Event]:
         """A status answer after a logon: the events of whatever happened while the gateway was
         away (fills as one fill per order, a cancel, a reject), and nothing if nothing did."""
         order = self.resolve(report)
-        if order is None or report.exec_id in order.exec_ids:
+        if order is None or report.exec_id in order.exec_ids:  # NO_ORDER, or answered
             return []
         order.exec_ids += (report.exec_id,)
         if order.order_id is None and report.order_id is not None:
             order.order_id = report.order_id
             self._by_order_id[report.order_id] = order
-        events: list[Event] = []
-        if report.status is OrderStatus.REJECTED and order.status is OrderStatus.PENDING_NEW:
-            order.status, order.leaves_qty = OrderStatus.REJECTED, ZERO
-            text = f"the exchange has no such order ({report.text or 'no reason given'})"
-            return [self._event(OrderRejected, order, report, reason=RejectReason.OTHER, text=text)]
-        if report.status is OrderStatus.REJECTED:
-            return [
-                self._anomaly(
-                    report,
-                    "unknown_at_exchange",
-                    f"the exchange does not know order {order.order_id}; state unchanged",
-                    order,
-                )
-            ]
-        if order.status is OrderStatus.PENDING_NEW and not report.status.is_terminal:
-            order.status = OrderStatus.NEW
-            events.append(self._event(OrderAccepted, order, report))
-        if report.cum_qty > order.cum_qty:
-            events.append(self._missed_fill(order, report))
-        if report.status is OrderStatus.CANCELED and not order.status.is_terminal:
-            self._adopt_quantities(order, report)
-            order.status = OrderStatus.CANCELED
-            events.append(
-                self._event(
-                    OrderCanceled,
-                    order,
-                    report,
-                    text=report.text or "canceled, as the exchange answered when asked",
-                )
-            )
-        if order.cancel_pending is not None and not order.status.is_terminal:
-            order.cancel_pending = None
-            events.append(
-                self._anomaly(
-                    report,
-                    "cancel_lost",
-                    "a cancel did not reach the exchange; the order is open",
-                    order,
-                )
-            )
-        if order.status.is_terminal:
-            order.cancel_pending = None
-        return events
+        return self._run(order, TABLE[order.status, Input.RECONCILED], report)
 
     def refused(
         self, cl_ord_id: str, text: str, ts: datetime, not_delivered: bool = False
@@ -445,8 +353,8 @@ class OrderTracker:
         orig = self._cancels.pop(cl_ord_id, None)
         if orig is not None:
             order = self._orders.get(orig)
-            if order is not None and order.cancel_pending == cl_ord_id:
-                order.cancel_pending = None
+            if order is not None:
+                become(order, step_of(order.status, Input.CANCEL_REJECTED), None, cl_ord_id)
             return [
                 OrderCancelRejected(
                     ts=ts,
@@ -462,9 +370,13 @@ class OrderTracker:
                 )
             ]
         order = self._orders.get(cl_ord_id)
-        if order is None or order.status is not OrderStatus.PENDING_NEW:
+        if order is None:  # NO_ORDER: nothing
             return []
-        order.status, order.leaves_qty = OrderStatus.REJECTED, ZERO
+        step = step_of(order.status, Input.REFUSED)
+        if step.emit is Emit.NOTHING:
+            return []
+        become(order, step, None)
+        order.leaves_qty = ZERO
         reason = RejectReason.NOT_DELIVERED if not_delivered else RejectReason.OTHER
         event = OrderRejected(ts=ts, **self.snapshot(order), reason=reason, text=text)
         _stating(order, event)
@@ -499,8 +411,8 @@ class OrderTracker:
         `disputed_by` says when to ask the exchange about the order instead)."""
         orig, order = self._cancel_target(report)
         self._cancels.pop(report.cl_ord_id, None)
-        if order is not None and order.cancel_pending == report.cl_ord_id:
-            order.cancel_pending = None
+        if order is not None:
+            become(order, step_of(order.status, Input.CANCEL_REJECTED), None, report.cl_ord_id)
         return [
             OrderCancelRejected(
                 ts=report.ts,
@@ -528,49 +440,89 @@ class OrderTracker:
                 return order
         return self._by_order_id.get(order_id) if order_id is not None else None
 
-    def _fill(self, order: Order, report: ExecutionReport) -> list[Event]:
-        if report.cum_qty <= order.cum_qty:
-            return [
-                self._anomaly(
-                    report,
-                    "stale_fill",
-                    f"fill with cum_qty {report.cum_qty} arrived after cum_qty "
-                    f"{order.cum_qty}; already counted, state unchanged",
-                    order,
-                )
-            ]
+    def _run(self, order: Order, rule: Rule, report: ExecutionReport) -> list[Event]:
+        """The steps of `rule` whose guards hold, up to the first last one."""
         events: list[Event] = []
-        last_qty = (
-            report.last_qty if report.last_qty is not None else report.cum_qty - order.cum_qty
-        )
-        last_px = report.last_px if report.last_px is not None else report.avg_px
-        if order.cum_qty + last_qty != report.cum_qty:
-            events.append(
-                self._anomaly(
-                    report,
-                    "fill_gap",
-                    f"cum_qty moved from {order.cum_qty} to {report.cum_qty} but last_qty is "
-                    f"{last_qty}: a report was missed; the venue's cum_qty is adopted",
-                    order,
+        for step in rule:
+            when = step.when
+            if when is not None and not when(order, report):
+                continue
+            emit = step.emit
+            if emit is _FILL:
+                events.append(self._fill(order, step, report))
+            elif emit is _ACCEPTED:
+                become(order, step, report)
+                events.append(self._event(OrderAccepted, order, report))
+            elif emit is Emit.ANOMALY:
+                problem = _problem(step)
+                detail = _detail(problem, order, report)
+                become(order, step, report)
+                events.append(self._anomaly(report, problem, detail, order))
+            elif emit is Emit.DROP:
+                log.info(
+                    "repeated execution report dropped",
+                    exec_id=report.exec_id,
+                    cl_ord_id=order.cl_ord_id,
+                    kind=report.kind,
+                    poss_dup=report.poss_dup,
                 )
-            )
+            elif emit is Emit.STATUS:
+                if step.to is not To.SAME:
+                    self._adopt_quantities(order, report)
+                become(order, step, report)
+                events.append(self._event(OrderStatusReported, order, report, text=report.text))
+            elif emit is Emit.MISSED_FILL:
+                events.append(self._missed_fill(order, step, report))
+            elif emit is Emit.PENDING_CANCEL:
+                become(order, step, report, order.cancel_pending or report.cl_ord_id or "venue")
+                events.append(
+                    self._event(
+                        OrderPendingCancel, order, report, cancel_cl_ord_id=order.cancel_pending
+                    )
+                )
+            elif emit is Emit.CANCELED or emit is Emit.CANCELED_AS_ANSWERED:
+                self._adopt_quantities(order, report)
+                become(order, step, report)
+                text = report.text
+                if emit is Emit.CANCELED_AS_ANSWERED:
+                    text = text or "canceled, as the exchange answered when asked"
+                events.append(self._event(OrderCanceled, order, report, text=text))
+            elif emit is Emit.REJECTED:
+                become(order, step, report)
+                order.leaves_qty = ZERO
+                reason = report.reject_reason or RejectReason.OTHER
+                events.append(
+                    self._event(OrderRejected, order, report, reason=reason, text=report.text)
+                )
+            elif emit is Emit.REJECTED_AS_UNKNOWN:
+                become(order, step, report)
+                order.leaves_qty = ZERO
+                text = f"the exchange has no such order ({report.text or 'no reason given'})"
+                events.append(
+                    self._event(OrderRejected, order, report, reason=RejectReason.OTHER, text=text)
+                )
+            elif emit is Emit.NOTHING:
+                become(order, step, report)
+            else:
+                raise ValueError(f"{emit} does not answer a report")
+            if step.last:
+                break
+        return events
+
+    def _fill(self, order: Order, step: Step, report: ExecutionReport) -> Event:
+        last_qty = fill_qty(order, report)
+        last_px = report.last_px if report.last_px is not None else report.avg_px
         previous_value = order.avg_px * order.cum_qty
         self._adopt_quantities(order, report)
         if report.avg_px <= 0:
             order.avg_px = (previous_value + last_px * last_qty) / order.cum_qty
-        filled = report.status is OrderStatus.FILLED or order.leaves_qty == 0
-        order.status = OrderStatus.FILLED if filled else OrderStatus.PARTIALLY_FILLED
-        if filled:
-            order.cancel_pending = None
-        cls = OrderFilled if filled else OrderPartiallyFilled
-        events.append(
-            self._event(
-                cls, order, report, exec_id=report.exec_id, last_qty=last_qty, last_px=last_px
-            )
+        become(order, step, report)
+        cls = OrderFilled if order.status is _FILLED else OrderPartiallyFilled
+        return self._event(
+            cls, order, report, exec_id=report.exec_id, last_qty=last_qty, last_px=last_px
         )
-        return events
 
-    def _missed_fill(self, order: Order, report: ExecutionReport) -> Event:
+    def _missed_fill(self, order: Order, step: Step, report: ExecutionReport) -> Event:
         """The fills a status answer shows beyond what the gateway knew, as one fill."""
         last_qty = report.cum_qty - order.cum_qty
         last_px = (
@@ -579,38 +531,15 @@ class OrderTracker:
             else report.avg_px
         )
         self._adopt_quantities(order, report)
-        filled = report.status is OrderStatus.FILLED or order.leaves_qty == 0
-        order.status = OrderStatus.FILLED if filled else OrderStatus.PARTIALLY_FILLED
+        become(order, step, report)
         return self._event(
-            OrderFilled if filled else OrderPartiallyFilled,
+            OrderFilled if order.status is OrderStatus.FILLED else OrderPartiallyFilled,
             order,
             report,
             exec_id=f"reconciled:{report.exec_id}",
             last_qty=last_qty,
             last_px=last_px,
         )
-
-    def _adopt_status(self, order: Order, report: ExecutionReport) -> list[Event]:
-        events: list[Event] = []
-        if report.cum_qty < order.cum_qty:
-            events.append(
-                self._anomaly(
-                    report,
-                    "stale_status",
-                    f"status shows cum_qty {report.cum_qty}, below the known "
-                    f"{order.cum_qty}; state unchanged",
-                    order,
-                )
-            )
-        elif not order.status.is_terminal or report.status.is_terminal:
-            if report.cum_qty > order.cum_qty:
-                events.append(self._missed_fill(order, report))
-            self._adopt_quantities(order, report)
-            order.status = report.status
-            if order.status.is_terminal:
-                order.cancel_pending = None
-        events.append(self._event(OrderStatusReported, order, report, text=report.text))
-        return events
 
     @staticmethod
     def _adopt_quantities(order: Order, report: ExecutionReport) -> None:
@@ -647,11 +576,11 @@ class OrderTracker:
 
     @staticmethod
     def _anomaly(
-        report: ExecutionReport, problem: str, detail: str, order: Order | None = None
+        report: ExecutionReport, problem: Problem, detail: str, order: Order | None = None
     ) -> OrderAnomaly:
         log.warning(
             "order anomaly",
-            problem=problem,
+            problem=problem.value,
             detail=detail,
             exec_id=report.exec_id,
             cl_ord_id=order.cl_ord_id if order else report.cl_ord_id,
@@ -662,6 +591,44 @@ class OrderTracker:
             cl_ord_id=order.cl_ord_id if order else report.cl_ord_id,
             order_id=report.order_id,
             exec_id=report.exec_id,
-            problem=problem,
+            problem=problem.value,
             detail=detail,
         )
+
+
+def _problem(step: Step) -> Problem:
+    if step.problem is None:
+        raise ValueError(f"{step} names no problem")
+    return step.problem
+
+
+def _detail(problem: Problem, order: Order, report: ExecutionReport) -> str:
+    """What an anomaly's `detail` says, from the order as it was."""
+    if problem is Problem.STALE_FILL:
+        return (
+            f"fill with cum_qty {report.cum_qty} arrived after cum_qty "
+            f"{order.cum_qty}; already counted, state unchanged"
+        )
+    if problem is Problem.FILL_GAP:
+        return (
+            f"cum_qty moved from {order.cum_qty} to {report.cum_qty} but last_qty is "
+            f"{fill_qty(order, report)}: a report was missed; the venue's cum_qty is adopted"
+        )
+    if problem is Problem.STALE_REPORT:
+        return (
+            f"{report.kind} ({report.status}, cum_qty {report.cum_qty}) "
+            f"arrived after {order.status} (cum_qty {order.cum_qty}); "
+            "state unchanged"
+        )
+    if problem is Problem.REPORT_AFTER_CLOSE:
+        return f"{report.kind} after the order was {order.status}; state unchanged"
+    if problem is Problem.STALE_STATUS:
+        return (
+            f"status shows cum_qty {report.cum_qty}, below the known "
+            f"{order.cum_qty}; state unchanged"
+        )
+    if problem is Problem.UNKNOWN_AT_EXCHANGE:
+        return f"the exchange does not know order {order.order_id}; state unchanged"
+    if problem is Problem.CANCEL_LOST:
+        return "a cancel did not reach the exchange; the order is open"
+    raise ValueError(f"no detail for {problem}")

@@ -1,0 +1,390 @@
+"""The order state machine's table: every status and input has a rule, each rule ends, and
+the tracker does what the table says for every pair."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from fixgw.domain import (
+    TERMINAL_STATUSES,
+    CancelRejectReason,
+    CancelRejectReport,
+    ExecKind,
+    ExecutionReport,
+    OrderAnomaly,
+    OrderStatus,
+    Side,
+    utc_now,
+)
+from fixgw.engine.tracker import OrderTracker
+from fixgw.engine.transitions import (
+    EXEC_INPUT,
+    NO_ORDER,
+    ON_REPORT,
+    STATES,
+    TABLE,
+    Emit,
+    Input,
+    Problem,
+    Rule,
+    State,
+    To,
+    anomaly,
+    build,
+    end,
+    row,
+)
+from fixgw.errors import RequestError
+from tests.unit.orders_made import cancel_of, limit_buy
+
+PAIRS = list(itertools.product(STATES, Input))
+GATEWAY_INPUTS = {
+    Input.SUBMITTED,
+    Input.CANCEL_REQUESTED,
+    Input.CANCEL_UNSENT,
+    Input.CANCEL_REJECTED,
+    Input.REFUSED,
+    Input.WITHDRAWN,
+}
+
+
+def pair_id(pair: tuple[State, Input]) -> str:
+    return f"{pair[0] or 'no_order'}-{pair[1]}"
+
+
+def outline(rule: Rule) -> list[tuple[str | None, To, Emit, Problem | None, bool]]:
+    """A rule as (guard's name, to, emit, problem, last) per step."""
+    return [(s.when.__name__ if s.when else None, s.to, s.emit, s.problem, s.last) for s in rule]
+
+
+# ------------------------------------------------------------------ the table's shape
+
+
+def test_every_status_and_input_has_a_rule_and_nothing_else_does() -> None:
+    assert set(STATES) == {NO_ORDER, *OrderStatus}
+    missing = [pair_id(p) for p in PAIRS if p not in TABLE]
+    assert missing == []
+    assert set(TABLE) == set(PAIRS)
+
+
+def test_two_rows_for_one_pair_are_refused() -> None:
+    rows = (
+        row(OrderStatus.NEW, Input.FILL, anomaly(Problem.STALE_FILL)),
+        row((OrderStatus.FILLED, OrderStatus.NEW), Input.FILL, end(To.SAME, Emit.NOTHING)),
+    )
+    with pytest.raises(ValueError, match="two rows for new and fill"):
+        build(rows)
+
+
+def test_every_rule_ends_in_a_step_that_always_holds_and_has_no_step_past_it() -> None:
+    for pair in PAIRS:
+        *before, final = TABLE[pair]
+        assert final.when is None and final.last, pair_id(pair)
+        assert all(s.when is not None or not s.last for s in before), pair_id(pair)
+
+
+def test_every_exec_kind_is_an_input_looked_up_by_kind() -> None:
+    assert set(EXEC_INPUT) == set(ExecKind)
+    assert len(set(EXEC_INPUT.values())) == len(ExecKind)
+    for state, kind in itertools.product(STATES, ExecKind):
+        assert ON_REPORT[state, kind] is TABLE[state, EXEC_INPUT[kind]]
+
+
+def test_anomalies_drops_and_refusals_leave_the_status_and_only_anomalies_name_a_problem() -> None:
+    for pair in PAIRS:
+        for step in TABLE[pair]:
+            if step.emit in (Emit.ANOMALY, Emit.DROP, Emit.IN_USE):
+                assert step.to is To.SAME, pair_id(pair)
+            assert (step.problem is not None) == (step.emit is Emit.ANOMALY), pair_id(pair)
+
+
+def test_only_a_status_answer_moves_a_closed_order() -> None:
+    moving = {
+        (state, what)
+        for state, what in PAIRS
+        if state in TERMINAL_STATUSES and any(s.to is not To.SAME for s in TABLE[state, what])
+    }
+    assert moving == {
+        (state, what)
+        for state in TERMINAL_STATUSES
+        for what in (Input.ORDER_STATUS, Input.RECONCILED)
+    }
+
+
+def test_the_gateways_own_inputs_are_one_step_each() -> None:
+    """The tracker applies these as the one step of their rule."""
+    for state, what in itertools.product(STATES, GATEWAY_INPUTS):
+        (step,) = TABLE[state, what]
+        assert step.when is None and step.last
+
+
+# ------------------------------------------------------------------ representative rules
+
+
+@pytest.mark.parametrize(
+    ("state", "what", "expected"),
+    [
+        (NO_ORDER, Input.SUBMITTED, [(None, To.PENDING_NEW, Emit.PENDING_NEW, None, True)]),
+        (OrderStatus.FILLED, Input.SUBMITTED, [(None, To.SAME, Emit.IN_USE, None, True)]),
+        (
+            NO_ORDER,
+            Input.FILL,
+            [(None, To.SAME, Emit.ANOMALY, Problem.UNKNOWN_ORDER, True)],
+        ),
+        (
+            OrderStatus.NEW,
+            Input.PARTIAL_FILL,
+            [
+                ("adds_nothing", To.SAME, Emit.ANOMALY, Problem.STALE_FILL, True),
+                ("skips_quantity", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
+                (None, To.FILLED_OR_PARTIALLY, Emit.FILL, None, True),
+            ],
+        ),
+        (
+            OrderStatus.PENDING_NEW,
+            Input.NEW,
+            [
+                ("repeats", To.SAME, Emit.DROP, None, True),
+                ("goes_back", To.SAME, Emit.ANOMALY, Problem.STALE_REPORT, True),
+                (None, To.REPORTED, Emit.ACCEPTED, None, True),
+            ],
+        ),
+        (
+            OrderStatus.CANCELED,
+            Input.CANCELED,
+            [
+                ("repeats", To.SAME, Emit.DROP, None, True),
+                (None, To.SAME, Emit.ANOMALY, Problem.REPORT_AFTER_CLOSE, True),
+            ],
+        ),
+        (
+            OrderStatus.FILLED,
+            Input.TRADE,
+            [(None, To.SAME, Emit.ANOMALY, Problem.REPORT_AFTER_CLOSE, True)],
+        ),
+        (
+            OrderStatus.FILLED,
+            Input.ORDER_STATUS,
+            [
+                ("shows_less", To.SAME, Emit.ANOMALY, Problem.STALE_STATUS, False),
+                ("shows_less", To.SAME, Emit.STATUS, None, True),
+                ("says_open", To.SAME, Emit.STATUS, None, True),
+                ("shows_more", To.FILLED_OR_PARTIALLY, Emit.MISSED_FILL, None, False),
+                (None, To.REPORTED, Emit.STATUS, None, True),
+            ],
+        ),
+        (
+            OrderStatus.PENDING_NEW,
+            Input.RECONCILED,
+            [
+                ("says_unknown", To.REJECTED, Emit.REJECTED_AS_UNKNOWN, None, True),
+                ("says_open", To.NEW, Emit.ACCEPTED, None, False),
+                ("shows_more", To.FILLED_OR_PARTIALLY, Emit.MISSED_FILL, None, False),
+                ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
+                ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
+                (None, To.SAME, Emit.NOTHING, None, True),
+            ],
+        ),
+        (
+            OrderStatus.PARTIALLY_FILLED,
+            Input.RECONCILED,
+            [
+                ("says_unknown", To.SAME, Emit.ANOMALY, Problem.UNKNOWN_AT_EXCHANGE, True),
+                ("shows_more", To.FILLED_OR_PARTIALLY, Emit.MISSED_FILL, None, False),
+                ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
+                ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
+                (None, To.SAME, Emit.NOTHING, None, True),
+            ],
+        ),
+        (OrderStatus.PENDING_NEW, Input.REFUSED, [(None, To.REJECTED, Emit.REJECTED, None, True)]),
+        (OrderStatus.NEW, Input.REFUSED, [(None, To.SAME, Emit.NOTHING, None, True)]),
+        (OrderStatus.NEW, Input.WITHDRAWN, [(None, To.CANCELED, Emit.CANCELED, None, True)]),
+        (OrderStatus.CANCELED, Input.WITHDRAWN, [(None, To.SAME, Emit.NOTHING, None, True)]),
+        (
+            OrderStatus.FILLED,
+            Input.CANCEL_REQUESTED,
+            [(None, To.SAME, Emit.PENDING_CANCEL, None, True)],
+        ),
+        (NO_ORDER, Input.CANCEL_REJECTED, [(None, To.SAME, Emit.CANCEL_REJECTED, None, True)]),
+    ],
+    ids=lambda v: str(v) if not isinstance(v, list) else "",
+)
+def test_representative_rules(state: State, what: Input, expected: list[Any]) -> None:
+    assert outline(TABLE[state, what]) == expected
+
+
+# ------------------------------------------------------------------ the tracker follows it
+
+_exec_ids = itertools.count(1)
+
+KNOWN_CUM = {OrderStatus.PARTIALLY_FILLED: D("0.5"), OrderStatus.FILLED: D("1")}
+"""What an order in each status has filled of its 1 (nothing unless named)."""
+
+PLAIN_ANSWER = {
+    Input.NEW: (ExecKind.NEW, OrderStatus.NEW),
+    Input.PARTIAL_FILL: (ExecKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED),
+    Input.FILL: (ExecKind.FILL, OrderStatus.FILLED),
+    Input.TRADE: (ExecKind.TRADE, OrderStatus.PARTIALLY_FILLED),
+    Input.PENDING_CANCEL: (ExecKind.PENDING_CANCEL, OrderStatus.PENDING_CANCEL),
+    Input.CANCELED: (ExecKind.CANCELED, OrderStatus.CANCELED),
+    Input.REJECTED: (ExecKind.REJECTED, OrderStatus.REJECTED),
+}
+"""The report of each input, with the status it says; a status answer agrees with the
+order."""
+
+
+def placed_in(state: State) -> OrderTracker:
+    """A tracker holding order c1 (qty 1) in `state`, with no cancel out."""
+    tracker = OrderTracker()
+    if state is None:
+        return tracker
+    tracker.submit(limit_buy("c1"))
+    order = tracker.get("c1")
+    assert order is not None
+    order.status = state
+    order.cum_qty = KNOWN_CUM.get(state, D(0))
+    order.leaves_qty = D(0) if state in TERMINAL_STATUSES else D(1) - order.cum_qty
+    if state is not OrderStatus.PENDING_NEW:
+        order.order_id = "X1"
+        tracker._by_order_id["X1"] = order
+    return tracker
+
+
+def plain_report(state: State, what: Input) -> ExecutionReport:
+    """A report that follows on from the order: fills add what they say, nothing is
+    repeated, and a status answer agrees with the order."""
+    known = KNOWN_CUM.get(state, D(0)) if state is not None else D(0)
+    if what in (Input.ORDER_STATUS, Input.RECONCILED):
+        kind, status = ExecKind.ORDER_STATUS, state or OrderStatus.NEW
+    else:  # the gateway's own inputs have no report: any will do
+        kind, status = PLAIN_ANSWER.get(what, (ExecKind.NEW, OrderStatus.NEW))
+    cum, last = known, None
+    if kind in (ExecKind.PARTIAL_FILL, ExecKind.TRADE):
+        cum, last = known + D("0.25"), D("0.25")
+    elif kind is ExecKind.FILL:
+        cum, last = D(1), D(1) - known
+    closed = status in TERMINAL_STATUSES
+    return ExecutionReport(
+        exec_id=f"T{next(_exec_ids)}",
+        kind=kind,
+        status=status,
+        cl_ord_id="c1",
+        order_id="X1",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        cum_qty=cum,
+        leaves_qty=D(0) if closed else D(1) - cum,
+        avg_px=D(100),
+        last_qty=last,
+        last_px=D(100) if last is not None else None,
+        ts=utc_now(),
+    )
+
+
+def applied(tracker: OrderTracker, what: Input, report: ExecutionReport) -> list[Any]:
+    """What the tracker returns for `what` on order c1."""
+    ts = utc_now()
+    if what is Input.SUBMITTED:
+        return [tracker.submit(limit_buy("c1"))]
+    if what is Input.CANCEL_REQUESTED:
+        event = tracker.cancel_requested(cancel_of("c1"))
+        return [event] if event is not None else []
+    if what is Input.CANCEL_UNSENT:
+        tracker.cancel_unsent(cancel_of("c1"))
+        return []
+    if what is Input.CANCEL_REJECTED:
+        return tracker.apply_cancel_reject(
+            CancelRejectReport(
+                cl_ord_id="k1",
+                orig_cl_ord_id="c1",
+                order_id=None,
+                status=None,
+                reason=CancelRejectReason.TOO_LATE_TO_CANCEL,
+                ts=ts,
+            )
+        )
+    if what is Input.REFUSED:
+        return tracker.refused("c1", "refused", ts)
+    if what is Input.WITHDRAWN:
+        return tracker.withdrawn("c1", "withdrawn", ts)
+    if what is Input.RECONCILED:
+        return tracker.reconcile(report)
+    return tracker.apply_execution(report)
+
+
+EVENT_OF = {
+    Emit.PENDING_NEW: "OrderPendingNew",
+    Emit.ACCEPTED: "OrderAccepted",
+    Emit.PENDING_CANCEL: "OrderPendingCancel",
+    Emit.CANCELED: "OrderCanceled",
+    Emit.CANCELED_AS_ANSWERED: "OrderCanceled",
+    Emit.REJECTED: "OrderRejected",
+    Emit.REJECTED_AS_UNKNOWN: "OrderRejected",
+    Emit.STATUS: "OrderStatusReported",
+    Emit.CANCEL_REJECTED: "OrderCancelRejected",
+    Emit.ANOMALY: "OrderAnomaly",
+}
+
+
+def status_after(to: To, status: OrderStatus, report: ExecutionReport) -> OrderStatus:
+    """`To` read independently of the tracker."""
+    if to is To.SAME:
+        return status
+    if to is To.REPORTED:
+        return report.status
+    if to is To.FILLED_OR_PARTIALLY:
+        done = report.status is OrderStatus.FILLED or report.leaves_qty == 0
+        return OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+    return OrderStatus(to.value)
+
+
+def disagreement(state: State, what: Input) -> str | None:
+    """How the tracker, given a plain input, departs from the table's rule; None if not."""
+    tracker = placed_in(state)
+    report = plain_report(state, what)
+    order = tracker.get("c1")
+    expected: list[str] = []
+    problems: list[str] = []
+    status = state
+    refused = False
+    for step in TABLE[state, what]:
+        if step.when is not None and (order is None or not step.when(order, report)):
+            continue
+        if status is not None:
+            status = status_after(step.to, status, report)
+        if step.emit in (Emit.FILL, Emit.MISSED_FILL):
+            filled = status is OrderStatus.FILLED
+            expected.append("OrderFilled" if filled else "OrderPartiallyFilled")
+        elif step.emit in EVENT_OF:
+            expected.append(EVENT_OF[step.emit])
+        if step.problem is not None:
+            problems.append(step.problem.value)
+        refused = step.emit is Emit.IN_USE
+        if step.last:
+            break
+    if what is Input.SUBMITTED and state is NO_ORDER:
+        status = OrderStatus.PENDING_NEW
+    try:
+        events = applied(tracker, what, report)
+    except RequestError as e:
+        return None if refused and e.code == "duplicate_cl_ord_id" else f"raised {e!r}"
+    if refused:
+        return "not refused"
+    got = [type(e).__name__ for e in events]
+    got_problems = [e.problem for e in events if isinstance(e, OrderAnomaly)]
+    after = tracker.get("c1")
+    got_status = after.status if after is not None else None
+    if (got, got_problems, got_status) != (expected, problems, status):
+        return f"{got} {got_problems} {got_status}, not {expected} {problems} {status}"
+    return None
+
+
+def test_the_tracker_does_what_the_table_says_for_every_pair() -> None:
+    """Every (status, input) pair, each with an input that follows on from the order: the
+    events, anomalies and status the tracker gives are those the rule's steps name."""
+    wrong = {pair_id(p): why for p in PAIRS if (why := disagreement(*p)) is not None}
+    assert wrong == {}

@@ -16,7 +16,7 @@ import pytest
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import API_KEY, SECRET, LocalStack, free_port, wait_until
 from tests.counterparties.conftest import VenueStackFactory
-from tests.counterparties.raw_oms import RawOms
+from tests.counterparties.raw_oms import Fix44Validator, RawOms
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
 from tests.counterparties.venue import (
     Received,
@@ -35,6 +35,11 @@ OKCOIN_TAGS = range(8000, 10000)
 PlainFix44 = Callable[..., tuple[ScriptedVenue, LocalStack]]
 
 
+def raw_of(m: Received) -> bytes:
+    """`m` as it came off the wire: its fields, in order, BodyLength and CheckSum included."""
+    return b"".join(f"{t}={v}".encode() + b"\x01" for t, v in m.pairs)
+
+
 def okcoin_fields(m: Received) -> list[tuple[int, str]]:
     """What in `m` only OKCoin's dialect sends: Account (1), or a tag of its own."""
     return [(t, v) for t, v in m.pairs if t == 1 or t in OKCOIN_TAGS]
@@ -45,7 +50,8 @@ def plain_fix44(make_venue_stack: VenueStackFactory) -> Iterator[PlainFix44]:
     """Makes a gateway with `session.venue: fix44` against a scripted broker. `credentials`:
     the gateway logs on with Username and Password (the broker checks them), or with none
     (the broker checks nothing). Afterwards, checks that nothing the broker received carried
-    Account (1) or an OKCoin tag."""
+    Account (1) or an OKCoin tag, and that every one of them is valid by the stock FIX44.xml
+    (`raw_oms.Fix44Validator`: the strictest checks), as a broker's FIX engine would check."""
     made: list[ScriptedVenue] = []
 
     def factory(
@@ -71,9 +77,13 @@ def plain_fix44(make_venue_stack: VenueStackFactory) -> Iterator[PlainFix44]:
         return venue, stack
 
     yield factory
+    validator = Fix44Validator()
     for venue in made:
-        dialect = [(m.msg_type, okcoin_fields(m)) for m in (*venue.admin, *venue.app)]
+        received = [*venue.admin, *venue.app]
+        dialect = [(m.msg_type, okcoin_fields(m)) for m in received]
         assert not [d for d in dialect if d[1]], f"OKCoin's fields sent to plain FIX 4.4: {dialect}"
+        invalid = [(str(m.pairs), validator.problem(raw_of(m))) for m in received]
+        assert not [i for i in invalid if i[1]], f"FIX44.xml refuses what the venue got: {invalid}"
 
 
 @pytest.fixture
@@ -320,6 +330,34 @@ def test_a_status_request_goes_out_as_a_standard_one_and_its_answer_is_the_reply
         "0.1",
         f"V-{cl_ord_id}",
     )
+
+
+def test_a_status_request_for_an_order_placed_elsewhere_names_it_as_fix44_requires(
+    venue: ScriptedVenue, gw: Client
+) -> None:
+    """FIX 4.4's OrderStatusRequest requires ClOrdID: for an order with none of ours it
+    carries the venue's id, as a cancel's OrigClOrdID does."""
+
+    def open_elsewhere(v: ScriptedVenue, request: Received) -> None:
+        v.send(
+            "8",
+            [
+                *((37, request.get(37) or ""), (11, request.get(11) or ""), (17, "S-1")),
+                *((150, "I"), (39, "0"), (55, "BTC/USD"), (54, "2"), (38, "1"), (40, "2")),
+                *((44, "31000"), (14, "0"), (151, "1"), (6, "0")),
+            ],
+        )
+
+    venue.on("H", open_elsewhere)
+    answer = gw.order_status(order_id="V-ELSEWHERE", symbol="BTC/USD", side="sell")
+    request = venue.wait_app("H")
+    assert [(t, request.get(t)) for t in (11, 37, 54, 55)] == [
+        (11, "V-ELSEWHERE"),
+        (37, "V-ELSEWHERE"),
+        (54, "2"),
+        (55, "BTC/USD"),
+    ]
+    assert (answer["order_id"], answer["status"]) == ("V-ELSEWHERE", "new")
 
 
 def test_account_and_mass_status_are_refused_as_not_offered_and_nothing_is_sent(

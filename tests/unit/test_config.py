@@ -237,7 +237,7 @@ def test_okcoin_needs_both_keys_and_plain_fix44_a_target_comp_id(write) -> None:
     with pytest.raises(ConfigError, match="OKCoin needs `api_key` and `secret_key`"):
         load_gateway_config(write(no_secret))
     fix44 = GOOD.replace("session:\n", "session:\n  venue: fix44\n")
-    with pytest.raises(ConfigError, match="target_comp_id: plain FIX 4.4 has no default"):
+    with pytest.raises(ConfigError, match=r"target_comp_id: plain FIX 4\.4 has no default"):
         load_gateway_config(write(fix44))
     config = load_gateway_config(
         write(fix44.replace("session:\n", "session:\n  target_comp_id: BROKER\n"))

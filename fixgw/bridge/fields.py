@@ -14,9 +14,8 @@ dropped. So each field of a NewOrderSingle (D), OrderCancelRequest (F), OrderSta
 A field may depend on its value (TimeInForce 1 is the venue's own behaviour, 4 is not), on
 another field (IOC is what the venue's market order does, not its limit order), and on the
 venue: TimeInForce (59) alone, by the values the venue carries (`Venue.time_in_force`),
-decided in one place (`time_in_force_field`, and `carried_time_in_force` for what goes
-on). A
-field not listed takes the message's `other` rule: refused on D and V (an attribute the
+decided in one place (`time_in_force_field`, and `carried_time_in_force` for what goes on).
+A field not listed takes the message's `other` rule: refused on D and V (an attribute the
 bridge knows nothing of cannot be known to be harmless), ignored on F and H (a cancel
 cancels the order its OrigClOrdID names, and a status request changes nothing, whatever
 else they carry). An OrderCancelReplaceRequest (G) is refused whole: the exchange cannot
@@ -817,17 +816,18 @@ def markdown(venues: Mapping[str, frozenset[TimeInForce]] | None = None) -> str:
             "|---|---|---|---|---|",
         ]
         for tag, f in table.fields.items():
+            # each different rule for the field, with the venues that have it
             variants: list[tuple[Field, list[str]]] = []
             for name, venue_tables in by_venue.items():
                 variant = venue_tables[msg_type].fields[tag]
-                same = next((names for f, names in variants if f == variant), None)
+                same = next((names for seen, names in variants if seen == variant), None)
                 if same is None:
                     variants.append((variant, [name]))
                 else:
                     same.append(name)
             for variant, names in variants:
-                label = f"{variant.name}, with {' or '.join(names)}"
-                out += _field_rows(variant, variant.name if len(variants) == 1 else label)
+                label = f"{f.name}, with {' or '.join(names)}" if len(variants) > 1 else f.name
+                out += _field_rows(variant, label)
         out += _rows("any other", "", "", table.other)
         out.append("")
     return "\n".join(out)

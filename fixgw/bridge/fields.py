@@ -11,26 +11,36 @@ dropped. So each field of a NewOrderSingle (D), OrderCancelRequest (F), OrderSta
   ExecutionReport 150=8 with OrdRejReason 11; V: a MarketDataRequestReject with the
   reason below), with Text naming the field and the value.
 
-A field may depend on its value (TimeInForce 1 is the venue's own behaviour, 4 is not) and
-on another field (IOC is what the venue's market order does, not its limit order). A
-field not listed takes the message's `other` rule: refused on D and V (an attribute the
+A field may depend on its value (TimeInForce 1 is the venue's own behaviour, 4 is not), on
+another field (IOC is what the venue's market order does, not its limit order), and on the
+venue: TimeInForce (59) alone, by the values the venue carries (`Venue.time_in_force`),
+decided in one place (`time_in_force_field`, and `carried_time_in_force` for what goes on).
+A field not listed takes the message's `other` rule: refused on D and V (an attribute the
 bridge knows nothing of cannot be known to be harmless), ignored on F and H (a cancel
 cancels the order its OrigClOrdID names, and a status request changes nothing, whatever
 else they carry). An OrderCancelReplaceRequest (G) is refused whole: the exchange cannot
 replace an order.
 
-The venue is OKCoin's FIX dialect (spot; NewOrderSingle has Symbol, Side, OrderQty, OrdType
-1 or 2, Price, TransactTime and nothing else): a limit order rests until filled or
-cancelled; a market order fills what it can at once and the rest is cancelled.
-`docs/bridge-fields.md` is made from these tables (`markdown`).
+The rest of the table was decided for OKCoin's FIX dialect (spot; NewOrderSingle has
+Symbol, Side, OrderQty, OrdType 1 or 2, Price, TransactTime and nothing else): a limit order
+rests until filled or cancelled; a market order fills what it can at once and the rest is
+cancelled. It holds for plain FIX 4.4 too, as the gateway's order carries nothing more than
+those and a time in force. `TABLES` are for a venue that carries no TimeInForce (OKCoin);
+`tables` gives them for any venue. `docs/bridge-fields.md` is made from them (`markdown`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Protocol
+
+from fixgw.domain import TimeInForce
+from fixgw.fix.codes import TIME_IN_FORCE
 
 
 class Act(StrEnum):
@@ -223,7 +233,18 @@ UNSUPPORTED_ORDER_CHARACTERISTIC = "11"
 
 _MARKET = OtherField(40, "OrdType", frozenset({"1"}))
 
-_TIME_IN_FORCE = Field(
+_TIME_IN_FORCE_MEANINGS = {
+    "0": "Day",
+    "1": "GTC",
+    "2": "At the opening",
+    "3": "IOC",
+    "4": "FOK",
+    "5": "GTX",
+    "6": "GTD",
+    "7": "At the close",
+}
+
+_OWN_RULE_TIME_IN_FORCE = Field(
     59,
     "TimeInForce",
     refused("a time in force the venue does not have"),
@@ -274,6 +295,43 @@ _TIME_IN_FORCE = Field(
         "7": ("At the close", refused("the venue has no closing auction")),
     },
 )
+"""TimeInForce with a venue whose orders carry none (OKCoin's): the venue's own rule (a limit
+order rests until cancelled, a market order's rest is cancelled) is what an order gets, so a
+value is taken where that rule is what it asks for, and refused where it is not."""
+
+
+def carried_time_in_force(value: str, carried: frozenset[TimeInForce]) -> TimeInForce | None:
+    """The time in force an OMS's TimeInForce (59) `value` goes on to the venue as: the one
+    it names if the venue carries it (`carried`, the venue's `time_in_force`), else None."""
+    member = TIME_IN_FORCE.forward.get(value)
+    return member if member in carried else None
+
+
+def time_in_force_field(carried: frozenset[TimeInForce]) -> Field:
+    """TimeInForce (59) for a venue that carries the values `carried`: each one it carries is
+    honoured and goes on as the order's time in force (`carried_time_in_force`); the rest are
+    refused. A venue that carries none has its own rule (`_OWN_RULE_TIME_IN_FORCE`)."""
+    if not carried:
+        return _OWN_RULE_TIME_IN_FORCE
+
+    def named(codes: Iterable[str]) -> str:
+        return ", ".join(f"{_TIME_IN_FORCE_MEANINGS[code]} ({code})" for code in codes)
+
+    takes = named(c for c, member in TIME_IN_FORCE.forward.items() if member in carried)
+    values: dict[str, tuple[str, Rule]] = {}
+    for code, meaning in _TIME_IN_FORCE_MEANINGS.items():
+        if carried_time_in_force(code, carried) is not None:
+            rule = honoured("sent on as the order's TimeInForce")
+        elif code in TIME_IN_FORCE.forward:
+            rule = refused(f"the venue does not take it: it takes {takes}")
+        else:
+            rule = refused(
+                "the gateway's orders have no such time in force: they carry "
+                + named(TIME_IN_FORCE.forward)
+            )
+        values[code] = (meaning, rule)
+    return Field(59, "TimeInForce", refused("not a time in force of FIX 4.4"), values)
+
 
 _PEG_INSTRUCTIONS = {
     "L": "Last peg",
@@ -414,7 +472,7 @@ NEW_ORDER = MessageFields(
                     when=(_MARKET, refused("the venue's market order takes no price limit")),
                 ),
             ),
-            _TIME_IN_FORCE,
+            _OWN_RULE_TIME_IN_FORCE,
             _EXEC_INST,
             Field(
                 15,
@@ -721,26 +779,65 @@ MARKET_DATA_REQUEST = MessageFields(
     None,
 )
 
-TABLES = {t.msg_type: t for t in (NEW_ORDER, CANCEL, STATUS, MARKET_DATA_REQUEST)}
+
+@functools.cache
+def tables(carried: frozenset[TimeInForce] = frozenset()) -> Mapping[str, MessageFields]:
+    """The tables by MsgType for a venue that carries the TimeInForce values `carried` (its
+    `Venue.time_in_force`); only NewOrderSingle's TimeInForce (59) depends on them."""
+    fields = {**NEW_ORDER.fields, 59: time_in_force_field(carried)}
+    new_order = dataclasses.replace(NEW_ORDER, fields=MappingProxyType(fields))
+    by_type = {t.msg_type: t for t in (new_order, CANCEL, STATUS, MARKET_DATA_REQUEST)}
+    return MappingProxyType(by_type)
 
 
-def markdown() -> str:
-    """The tables as docs/bridge-fields.md shows them."""
+TABLES = tables()
+"""For a venue that carries no TimeInForce (OKCoin's)."""
+
+
+def documented_venues() -> dict[str, frozenset[TimeInForce]]:
+    """The venues docs/bridge-fields.md tells apart, by name, with what they carry."""
+    from fixgw.venues.fix44.venue import Fix44Venue
+    from fixgw.venues.okcoin.venue import OkcoinVenue
+
+    return {"OKCoin": OkcoinVenue.time_in_force, "plain FIX 4.4": Fix44Venue.time_in_force}
+
+
+def markdown(venues: Mapping[str, frozenset[TimeInForce]] | None = None) -> str:
+    """The tables as docs/bridge-fields.md shows them: a field whose rule depends on the
+    venue (TimeInForce) once per venue, named in its first column."""
+    by_venue = {name: tables(carried) for name, carried in (venues or documented_venues()).items()}
+    first = next(iter(by_venue.values()))
     out: list[str] = []
-    for table in TABLES.values():
+    for msg_type, table in first.items():
         out += [
             f"### {table.name} ({table.msg_type})",
             "",
             "| field | tag | value | the bridge | why |",
             "|---|---|---|---|---|",
         ]
-        for f in table.fields.values():
-            out += _rows(f.name, str(f.tag), "any" if f.values else "", f.rule)
-            for value, (meaning, rule) in f.values.items():
-                out += _rows("", "", f"{value} ({meaning})", rule)
+        for tag, f in table.fields.items():
+            # each different rule for the field, with the venues that have it
+            variants: list[tuple[Field, list[str]]] = []
+            for name, venue_tables in by_venue.items():
+                variant = venue_tables[msg_type].fields[tag]
+                same = next((names for seen, names in variants if seen == variant), None)
+                if same is None:
+                    variants.append((variant, [name]))
+                else:
+                    same.append(name)
+            for variant, names in variants:
+                label = f"{f.name}, with {' or '.join(names)}" if len(variants) > 1 else f.name
+                out += _field_rows(variant, label)
         out += _rows("any other", "", "", table.other)
         out.append("")
     return "\n".join(out)
+
+
+def _field_rows(f: Field, label: str) -> list[str]:
+    rows = _rows(label, str(f.tag), "any" if f.values else "", f.rule)
+    for value, (meaning, rule) in f.values.items():
+        rows += _rows("", "", f"{value} ({meaning})", rule)
+    return rows
 
 
 def _rows(name: str, tag: str, value: str, rule: Rule) -> list[str]:

@@ -109,6 +109,9 @@ class Bridge:
         self.gateway = gateway
         self.loop = loop
         self.prefixes = {oms.comp_id: oms.prefix for oms in config.sessions}
+        self.time_in_force = gateway.venue.time_in_force
+        """What the venue's orders carry: an OMS's TimeInForce among them goes on as the
+        order's; the field table (`fields.tables`) decides the rest."""
         self._cancel_on_disconnect = {
             oms.comp_id for oms in config.sessions if oms.cancel_on_disconnect
         }
@@ -212,7 +215,7 @@ class Bridge:
 
     def _on_new_order(self, oms: str, msg: FixMessage) -> None:
         try:
-            request = translate.new_order(msg, self.prefixes[oms])
+            request = translate.new_order(msg, self.prefixes[oms], self.time_in_force)
         except Refused as exc:
             self.acceptor.send(
                 oms,

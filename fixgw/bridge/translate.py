@@ -21,7 +21,7 @@ from fixgw.bridge.tables import (
     OTHER,
     UNSUPPORTED_ORDER,
 )
-from fixgw.domain import LevelAction, MdEntryKind, OrderStatus, OrderType, Side
+from fixgw.domain import LevelAction, MdEntryKind, OrderStatus, OrderType, Side, TimeInForce
 from fixgw.errors import UnknownCode
 from fixgw.fix.codes import MD_ENTRY_TYPE, MD_UPDATE_ACTION, ORD_STATUS, ORD_TYPE, SIDE
 from fixgw.fix.message import FixMessage, GroupSpec, format_utc_timestamp, pairs_of, parse
@@ -61,17 +61,25 @@ def _fix_decimal(value: Any) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def screen(msg: FixMessage) -> list[field_rules.Refusal]:
-    """The fields of an OMS message that the bridge's field table (`fields.TABLES`) refuses."""
-    table = field_rules.TABLES.get(msg.msg_type)
+def screen(
+    msg: FixMessage, time_in_force: frozenset[TimeInForce] = frozenset()
+) -> list[field_rules.Refusal]:
+    """The fields of an OMS message that the bridge's field table refuses, with a venue that
+    carries the TimeInForce values `time_in_force` (`fields.tables`; only a NewOrderSingle's
+    TimeInForce depends on them)."""
+    table = field_rules.tables(time_in_force).get(msg.msg_type)
     if table is None:
         return []
     pairs = pairs_of(msg.raw) if msg.raw else list(msg.fields.items())
     return field_rules.screen(table, pairs)
 
 
-def _refuse_fields(msg: FixMessage, default_reason: str = OTHER) -> None:
-    refusals = screen(msg)
+def _refuse_fields(
+    msg: FixMessage,
+    default_reason: str = OTHER,
+    time_in_force: frozenset[TimeInForce] = frozenset(),
+) -> None:
+    refusals = screen(msg, time_in_force)
     if refusals:
         raise Refused("; ".join(r.text for r in refusals), refusals[0].reason or default_reason)
 
@@ -83,11 +91,13 @@ def _required(msg: FixMessage, tag: int, name: str) -> str:
     return value
 
 
-def new_order(msg: FixMessage, prefix: str) -> NewOrder:
-    """Raises Refused for a field the venue cannot carry (`fields.NEW_ORDER`), with
-    OrdRejReason 11 and Text naming each such field and value."""
+def new_order(msg: FixMessage, prefix: str, time_in_force: frozenset[TimeInForce]) -> NewOrder:
+    """The order for a venue that carries the TimeInForce values `time_in_force` (its
+    `Venue.time_in_force`): a TimeInForce (59) it carries goes on as the order's. Raises
+    Refused for a field the venue cannot carry (`fields.tables`), with OrdRejReason 11 and
+    Text naming each such field and value."""
     f = msg.fields
-    _refuse_fields(msg, UNSUPPORTED_ORDER)
+    _refuse_fields(msg, UNSUPPORTED_ORDER, time_in_force)
     try:
         side = SIDE.decode(_required(msg, Tag.SIDE, "Side"))
         order_type = ORD_TYPE.decode(_required(msg, Tag.ORD_TYPE, "OrdType"))
@@ -102,6 +112,9 @@ def new_order(msg: FixMessage, prefix: str) -> NewOrder:
         "type": order_type,
         "qty": _required(msg, Tag.ORDER_QTY, "OrderQty"),
         "price": f.get(Tag.PRICE) if order_type is OrderType.LIMIT else None,
+        "time_in_force": field_rules.carried_time_in_force(
+            f.get(Tag.TIME_IN_FORCE, ""), time_in_force
+        ),
     }
     try:
         return msgspec.convert(request, NewOrder)

@@ -21,12 +21,18 @@ def make_venue_stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
     made: list[tuple[ScriptedVenue, LocalStack]] = []
 
     def factory(
-        configure: Callable[[ScriptedVenue], None] | None = None, **overrides: Any
+        configure: Callable[[ScriptedVenue], None] | None = None,
+        *,
+        venue_comp_id: str = "OKSERVER",
+        venue_credentials: tuple[str, str] | None = (API_KEY, SECRET),
+        **overrides: Any,
     ) -> tuple[ScriptedVenue, LocalStack]:
-        """`configure` scripts the venue before the gateway logs on; keyword arguments are
-        gateway config sections."""
+        """`configure` scripts the venue before the gateway logs on; `venue_comp_id` is the
+        venue's CompID (the gateway's TargetCompID: name it in `session` for a venue other
+        than OKCoin's); `venue_credentials` the (Username, Password) its Logon must carry,
+        None: any or none. The other keyword arguments are gateway config sections."""
         port = free_port()
-        venue = ScriptedVenue(port, credentials=(API_KEY, SECRET))
+        venue = ScriptedVenue(port, comp_id=venue_comp_id, credentials=venue_credentials)
         if configure is not None:
             configure(venue)
         overrides.setdefault("account", {}).setdefault("refresh_s", 0)

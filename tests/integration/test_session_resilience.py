@@ -97,9 +97,7 @@ def test_sequence_numbers_reset_only_on_request_and_only_while_the_session_is_do
         assert stack.sim is not None
         stack.sim.stop()
         assert gw.next_event(15)["type"] == "session.down"
-        wait_until(
-            lambda: gw.status()["connection"]["phase"] == "down", 15, "the session to wait"
-        )
+        wait_until(lambda: gw.status()["connection"]["phase"] == "down", 15, "the session to wait")
         kept = gw.status()["seq_nums"]  # across the outage: gaps get resent, not reset
         assert kept["next_sender"] >= before["next_sender"] > 1
         reset = gw.request("session_reset_seq")

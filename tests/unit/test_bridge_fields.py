@@ -20,11 +20,18 @@ from fixgw.bridge.fields import (
     OtherField,
     QuoteCurrency,
     Rule,
+    carried_time_in_force,
+    documented_venues,
     markdown,
     screen,
+    tables,
 )
 from fixgw.config import standard_fix44_dictionary
+from fixgw.domain import TimeInForce
+from fixgw.fix.codes import TIME_IN_FORCE
 from fixgw.fix.message import encode, parse
+from fixgw.venues.fix44.venue import Fix44Venue
+from fixgw.venues.okcoin.venue import OkcoinVenue
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "20261125-10:00:00.000"
@@ -38,6 +45,9 @@ BASE: dict[str, list[tuple[int, str]]] = {
 FIX44 = ElementTree.parse(standard_fix44_dictionary()).getroot()  # noqa: S314 (the stock one)
 ANY = "Z9"
 """A value no table names."""
+NONE: frozenset[TimeInForce] = OkcoinVenue.time_in_force
+"""What OKCoin's orders carry: no TimeInForce."""
+PLAIN_FIX44: frozenset[TimeInForce] = Fix44Venue.time_in_force
 
 
 def _with(pairs: list[tuple[int, str]], tag: int, value: str) -> list[tuple[int, str]]:
@@ -160,17 +170,50 @@ def _message(msg_type: str, pairs: list[tuple[int, str]]) -> translate.FixMessag
 def test_translate_refuses_an_order_the_venue_cannot_carry_and_takes_one_it_can() -> None:
     order = BASE["D"]
     with pytest.raises(translate.Refused) as refused:
-        translate.new_order(_message("D", [*order, (59, "3"), (110, "1")]), "OMS-")
+        translate.new_order(_message("D", [*order, (59, "3"), (110, "1")]), "OMS-", NONE)
     assert refused.value.reason == "11"
     assert refused.value.text == (
         "TimeInForce (59) = 3 (IOC): the venue has no immediate-or-cancel limit order: the "
         "order would rest on the book; MinQty (110) = 1: the venue has no minimum fill quantity"
     )
-    taken = translate.new_order(_message("D", [*order, (59, "1"), (1, "ACC"), (21, "3")]), "OMS-")
+    gtc = _message("D", [*order, (59, "1"), (1, "ACC"), (21, "3")])
+    taken = translate.new_order(gtc, "OMS-", NONE)
     assert (taken.cl_ord_id, taken.symbol, taken.qty, taken.price) == ("OMS-c", "BTC/USD", "1", "1")
+    assert taken.time_in_force is None  # GTC is the venue's own rule: nothing to carry
     market_ioc = _with(_with(order, 40, "1"), 59, "3")
-    taken = translate.new_order(_message("D", [(t, v) for t, v in market_ioc if t != 44]), "OMS-")
-    assert taken.price is None
+    ioc = _message("D", [(t, v) for t, v in market_ioc if t != 44])
+    taken = translate.new_order(ioc, "OMS-", NONE)
+    assert (taken.price, taken.time_in_force) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "carried"),
+    [
+        ("0", TimeInForce.DAY),
+        ("1", TimeInForce.GTC),
+        ("3", TimeInForce.IOC),
+        ("4", TimeInForce.FOK),
+    ],
+)
+def test_translate_passes_on_a_time_in_force_the_venue_carries(
+    value: str, carried: TimeInForce
+) -> None:
+    taken = translate.new_order(_message("D", [*BASE["D"], (59, value)]), "OMS-", PLAIN_FIX44)
+    assert taken.time_in_force is carried
+    assert translate.new_order(_message("D", BASE["D"]), "OMS-", PLAIN_FIX44).time_in_force is None
+
+
+def test_translate_refuses_a_time_in_force_the_venue_does_not_carry() -> None:
+    with pytest.raises(translate.Refused) as refused:
+        translate.new_order(_message("D", [*BASE["D"], (59, "6")]), "OMS-", PLAIN_FIX44)
+    assert refused.value.reason == "11"
+    assert refused.value.text.startswith("TimeInForce (59) = 6 (GTD): the gateway's orders ")
+    gtc_only = frozenset({TimeInForce.GTC})
+    with pytest.raises(translate.Refused) as refused:
+        translate.new_order(_message("D", [*BASE["D"], (59, "3")]), "OMS-", gtc_only)
+    assert refused.value.text == (
+        "TimeInForce (59) = 3 (IOC): the venue does not take it: it takes GTC (1)"
+    )
 
 
 def test_a_status_request_id_is_echoed_on_the_answer() -> None:
@@ -286,6 +329,76 @@ def test_the_decisions_issue_19_asked_for(
     table_field = TABLES[msg_type].fields.get(tag)
     assert table_field is not None, "listed, with a reason"
     assert table_field.rule_for(value, dict(_with(context, tag, value))).act is act
+
+
+PLAIN_FIX44_TIME_IN_FORCE: list[tuple[list[tuple[int, str]], str, Act]] = [
+    # (context, TimeInForce, what the bridge does) with a venue that carries TimeInForce
+    (LIMIT, "0", HONOURED),
+    (LIMIT, "1", HONOURED),
+    (MARKET, "1", HONOURED),  # the venue's to take or refuse: it is carried
+    (LIMIT, "3", HONOURED),
+    (MARKET, "3", HONOURED),
+    (LIMIT, "4", HONOURED),
+    (MARKET, "4", HONOURED),
+    (LIMIT, "2", REFUSED),  # no such time in force on the gateway's orders
+    (LIMIT, "5", REFUSED),
+    (LIMIT, "6", REFUSED),
+    (LIMIT, "7", REFUSED),
+]
+
+
+@pytest.mark.parametrize(
+    ("context", "value", "act"),
+    PLAIN_FIX44_TIME_IN_FORCE,
+    ids=[f"59={d[1]}{'-market' if d[0] is MARKET else ''}" for d in PLAIN_FIX44_TIME_IN_FORCE],
+)
+def test_the_time_in_force_decisions_with_plain_fix44(
+    context: list[tuple[int, str]], value: str, act: Act
+) -> None:
+    """Written out apart from the table, as the OKCoin ones are above."""
+    message = _with(context, 59, value)
+    refused = {(r.tag, r.value) for r in screen(tables(PLAIN_FIX44)["D"], message)}
+    assert ((59, value) in refused) == (act is Act.REFUSED)
+    assert (carried_time_in_force(value, PLAIN_FIX44) is not None) == (act is Act.HONOURED)
+
+
+@pytest.mark.parametrize(
+    "carried",
+    [frozenset(), frozenset({TimeInForce.GTC}), frozenset({TimeInForce.IOC, TimeInForce.FOK})],
+    ids=["none", "gtc", "ioc-fok"],
+)
+def test_what_is_carried_is_honoured_and_nothing_else_goes_on(
+    carried: frozenset[TimeInForce],
+) -> None:
+    """The table and what goes on to the venue agree, for any venue: a value carried is
+    honoured, one the venue does not carry never goes on (it is refused, or with a venue
+    that carries none, taken as the venue's own rule); only TimeInForce differs."""
+    table = tables(carried)
+    for value in [*TIME_IN_FORCE.forward, "2", "5", "6", "7"]:
+        goes_on = carried_time_in_force(value, carried)
+        assert goes_on is None or goes_on in carried
+        for context in (LIMIT, MARKET):
+            act = table["D"].fields[59].rule_for(value, dict(_with(context, 59, value)))
+            if goes_on is not None:
+                assert act.act is Act.HONOURED
+            elif carried:
+                assert act.act is Act.REFUSED
+    differ = {
+        (t, tag)
+        for t, one in table.items()
+        for tag, f in one.fields.items()
+        if f != TABLES[t].fields[tag]
+    }
+    assert differ == ({("D", 59)} if carried else set())
+
+
+def test_the_docs_tell_the_venues_apart_where_they_differ() -> None:
+    venues = documented_venues()
+    assert venues == {"OKCoin": NONE, "plain FIX 4.4": PLAIN_FIX44}
+    doc = markdown()
+    assert "| TimeInForce, with OKCoin | 59 |" in doc
+    assert "| TimeInForce, with plain FIX 4.4 | 59 |" in doc
+    assert "| ExecInst | 18 |" in doc and "ExecInst, with" not in doc
 
 
 def test_every_test_the_conformance_page_names_exists() -> None:

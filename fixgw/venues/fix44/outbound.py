@@ -59,14 +59,17 @@ def order_cancel_request(cmd: CancelOrder) -> FixMessage:
     return FixMessage(msg_type=MsgType.ORDER_CANCEL_REQUEST, fields=fields)
 
 
-def order_status_request(cmd: QueryOrder) -> FixMessage:
+def order_status_request(cmd: QueryOrder, cl_ord_id_required: bool = True) -> FixMessage:
+    """ClOrdID (required in FIX 4.4) carries, for an order with no ClOrdID of ours, the
+    venue's id, as a cancel's OrigClOrdID does; `cl_ord_id_required` False leaves it out
+    then (a dialect that names such an order by OrderID alone)."""
     fields: dict[int, str] = {
         Tag.ORDER_ID: cmd.order_id,
         Tag.SIDE: SIDE.encode(cmd.side),
         Tag.SYMBOL: cmd.symbol,
     }
-    if cmd.cl_ord_id is not None:
-        fields[Tag.CL_ORD_ID] = cmd.cl_ord_id
+    if cmd.cl_ord_id is not None or cl_ord_id_required:
+        fields[Tag.CL_ORD_ID] = cmd.cl_ord_id or cmd.order_id
     return FixMessage(msg_type=MsgType.ORDER_STATUS_REQUEST, fields=fields)
 
 

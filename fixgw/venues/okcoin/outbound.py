@@ -71,7 +71,8 @@ def order_cancel_request(cmd: CancelOrder, options: DialectOptions) -> FixMessag
 
 
 def order_status_request(cmd: QueryOrder, options: DialectOptions) -> FixMessage:
-    return _with_account(options, fix44.order_status_request(cmd))
+    """An order with no ClOrdID of ours is named by OrderID alone."""
+    return _with_account(options, fix44.order_status_request(cmd, cl_ord_id_required=False))
 
 
 def market_data_request(cmd: RequestMarketData) -> FixMessage:

@@ -1,0 +1,566 @@
+"""Plain FIX 4.4 (`session.venue: fix44`) end to end: the real gateway against the scripted
+venue as a broker that speaks standard order entry and nothing else. Credentials in the
+Logon only, or none; the standard fill (ExecType F) and FIX 4.2's (1 and 2); TimeInForce
+carried; an IOC's rest expired (C); cancels, status requests, market data; what it does not
+offer refused before anything is sent; a Logout that says why in Text only; an OMS's
+TimeInForce through the FIX bridge. No Account (1) and no OKCoin tag reaches the venue."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from fixgw.api.client import ApiError, Client
+from fixgw.testing import API_KEY, SECRET, LocalStack, free_port, wait_until
+from tests.counterparties.conftest import VenueStackFactory
+from tests.counterparties.raw_oms import Fix44Validator, RawOms
+from tests.counterparties.test_venue_extra_fields import accepted_order, place
+from tests.counterparties.venue import (
+    Received,
+    ScriptedVenue,
+    acknowledge,
+    execution_report,
+)
+from tests.integration.conftest import EventLog
+
+BROKER = "BROKER-FIX44"
+"""The venue's CompID: plain FIX 4.4 has no default, so the gateway's config names it."""
+
+OKCOIN_TAGS = range(8000, 10000)
+"""OKCoin's own tags are 8000 and up (AccReqID, balances, LogoutReason)."""
+
+PlainFix44 = Callable[..., tuple[ScriptedVenue, LocalStack]]
+
+
+def raw_of(m: Received) -> bytes:
+    """`m` as it came off the wire: its fields, in order, BodyLength and CheckSum included."""
+    return b"".join(f"{t}={v}".encode() + b"\x01" for t, v in m.pairs)
+
+
+def okcoin_fields(m: Received) -> list[tuple[int, str]]:
+    """What in `m` only OKCoin's dialect sends: Account (1), or a tag of its own."""
+    return [(t, v) for t, v in m.pairs if t == 1 or t in OKCOIN_TAGS]
+
+
+@pytest.fixture
+def plain_fix44(make_venue_stack: VenueStackFactory) -> Iterator[PlainFix44]:
+    """Makes a gateway with `session.venue: fix44` against a scripted broker. `credentials`:
+    the gateway logs on with Username and Password (the broker checks them), or with none
+    (the broker checks nothing). Afterwards, checks that nothing the broker received carried
+    Account (1) or an OKCoin tag, and that every one of them is valid by the stock FIX44.xml
+    (`raw_oms.Fix44Validator`: the strictest checks), as a broker's FIX engine would check."""
+    made: list[ScriptedVenue] = []
+
+    def factory(
+        configure: Callable[[ScriptedVenue], None] | None = None,
+        *,
+        credentials: bool = True,
+        **overrides: Any,
+    ) -> tuple[ScriptedVenue, LocalStack]:
+        overrides["session"] = {
+            "venue": "fix44",
+            "target_comp_id": BROKER,
+            **overrides.get("session", {}),
+        }
+        if not credentials:
+            overrides["credentials"] = {"api_key": None, "secret_key": None}
+        venue, stack = make_venue_stack(
+            configure,
+            venue_comp_id=BROKER,
+            venue_credentials=(API_KEY, SECRET) if credentials else None,
+            **overrides,
+        )
+        made.append(venue)
+        return venue, stack
+
+    yield factory
+    validator = Fix44Validator()
+    for venue in made:
+        received = [*venue.admin, *venue.app]
+        dialect = [(m.msg_type, okcoin_fields(m)) for m in received]
+        assert not [d for d in dialect if d[1]], f"OKCoin's fields sent to plain FIX 4.4: {dialect}"
+        invalid = [(str(m.pairs), validator.problem(raw_of(m))) for m in received]
+        assert not [i for i in invalid if i[1]], f"FIX44.xml refuses what the venue got: {invalid}"
+
+
+@pytest.fixture
+def venue_stack(plain_fix44: PlainFix44) -> tuple[ScriptedVenue, LocalStack]:
+    """This module's `venue`, `gw` and `events` (tests/counterparties/conftest.py) are the
+    plain FIX 4.4 broker's."""
+    return plain_fix44()
+
+
+def logon_of(venue: ScriptedVenue) -> Received:
+    return venue.wait_for(lambda m: m.msg_type == "A", what="the gateway's Logon")
+
+
+def send_report(
+    venue: ScriptedVenue,
+    order: Received,
+    exec_id: str,
+    exec_type: str,
+    ord_status: str,
+    *,
+    cum_qty: str = "0",
+    leaves_qty: str | None = None,
+    avg_px: str = "0",
+    last: tuple[str, str] | None = None,
+    extra: list[tuple[int, str]] | None = None,
+) -> None:
+    """An ExecutionReport of `order` under the venue's OrderID for it."""
+    venue.send(
+        "8",
+        execution_report(
+            order,
+            exec_id=exec_id,
+            exec_type=exec_type,
+            ord_status=ord_status,
+            order_id=f"V-{order.get(11)}",
+            cum_qty=cum_qty,
+            leaves_qty=leaves_qty,
+            avg_px=avg_px,
+            last=last,
+            extra=extra or [],
+        ),
+    )
+
+
+# ------------------------------------------------------------ logon
+
+
+def test_the_logon_carries_username_and_password(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    venue, stack = venue_stack
+    logon = logon_of(venue)
+    assert (logon.get(553), logon.get(554), logon.get(56)) == (API_KEY, SECRET, BROKER)
+    assert venue.logons == 1
+    assert stack.status()["venue"]["name"] == "fix44"
+
+
+def test_a_logon_with_no_credentials_at_all_carries_no_username_or_password(
+    plain_fix44: PlainFix44,
+) -> None:
+    venue, stack = plain_fix44(credentials=False)
+    logon = logon_of(venue)
+    assert (logon.get(553), logon.get(554)) == (None, None)
+    assert logon.get(56) == BROKER
+    assert stack.status()["ready"] is True
+
+
+# ------------------------------------------------------------ orders
+
+
+@pytest.mark.parametrize(
+    ("partial", "full"), [("F", "F"), ("1", "2")], ids=["standard-F", "fix42-1-2"]
+)
+def test_a_limit_order_is_acknowledged_and_filled(
+    venue: ScriptedVenue, gw: Client, events: EventLog, partial: str, full: str
+) -> None:
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    assert [(t, order.get(t)) for t in (11, 38, 40, 44, 54, 55)] == [
+        (11, cl_ord_id),
+        (38, "0.5"),
+        (40, "2"),
+        (44, "30000"),
+        (54, "1"),
+        (55, "BTC/USD"),
+    ]
+    assert order.get(59) is None  # no time_in_force asked: the venue's default
+    send_report(
+        venue,
+        order,
+        "F-1",
+        partial,
+        "1",
+        cum_qty="0.2",
+        leaves_qty="0.3",
+        avg_px="30000",
+        last=("0.2", "30000"),
+    )
+    partly = events.find(cl_ord_id, "order.partially_filled")
+    assert (partly["last_qty"], partly["cum_qty"], partly["leaves_qty"]) == ("0.2", "0.2", "0.3")
+    send_report(
+        venue,
+        order,
+        "F-2",
+        full,
+        "2",
+        cum_qty="0.5",
+        leaves_qty="0",
+        avg_px="29999.4",
+        last=("0.3", "29999"),
+    )
+    filled = events.find(cl_ord_id, "order.filled")
+    assert (filled["last_qty"], filled["last_px"], filled["cum_qty"], filled["avg_px"]) == (
+        "0.3",
+        "29999",
+        "0.5",
+        "29999.4",
+    )
+    assert filled["status"] == "filled"
+    assert not [e for e in events.seen if e["type"] == "order.anomaly"]
+
+
+@pytest.mark.parametrize(
+    ("time_in_force", "code"), [("ioc", "3"), ("fok", "4"), ("day", "0"), ("gtc", "1")]
+)
+def test_time_in_force_is_carried_on_the_order(
+    venue: ScriptedVenue, gw: Client, events: EventLog, time_in_force: str, code: str
+) -> None:
+    venue.on("D", acknowledge)
+    reply = gw.new_order(
+        symbol="BTC/USD",
+        side="sell",
+        type="limit",
+        qty="0.25",
+        price="31000",
+        time_in_force=time_in_force,
+    )
+    order = venue.wait_app("D")
+    assert (order.get(11), order.get(59), order.get(54)) == (reply["cl_ord_id"], code, "2")
+    assert order.all(59) == [code]
+    events.find(reply["cl_ord_id"], "order.accepted")
+
+
+def test_an_iocs_rest_expired_by_the_venue_ends_the_order_canceled(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    venue.on("D", acknowledge)
+    reply = gw.new_order(
+        symbol="BTC/USD", side="buy", type="limit", qty="0.5", price="30000", time_in_force="ioc"
+    )
+    cl_ord_id = reply["cl_ord_id"]
+    order = venue.wait_app("D")
+    assert order.get(59) == "3"
+    events.find(cl_ord_id, "order.accepted")
+    send_report(
+        venue,
+        order,
+        "F-1",
+        "F",
+        "1",
+        cum_qty="0.2",
+        leaves_qty="0.3",
+        avg_px="30000",
+        last=("0.2", "30000"),
+    )
+    events.find(cl_ord_id, "order.partially_filled")
+    send_report(
+        venue,
+        order,
+        "E-1",
+        "C",
+        "C",
+        cum_qty="0.2",
+        leaves_qty="0",
+        avg_px="30000",
+        extra=[(58, "IOC: the rest expired")],
+    )
+    ended = events.find(cl_ord_id, "order.canceled")
+    assert (ended["status"], ended["cum_qty"], ended["leaves_qty"], ended["text"]) == (
+        "canceled",
+        "0.2",
+        "0",
+        "IOC: the rest expired",
+    )
+    assert gw.orders() == []
+    assert [(o["cl_ord_id"], o["status"]) for o in gw.orders(all=True)] == [(cl_ord_id, "canceled")]
+    assert not [e for e in events.seen if e["type"] == "order.anomaly"]
+
+
+def test_a_cancel_goes_out_as_a_standard_cancel_request_and_its_report_cancels(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id, order = accepted_order(venue, gw, events)
+
+    def cancel(v: ScriptedVenue, request: Received) -> None:
+        """Canceled, reported under the cancel's ClOrdID with the order's as OrigClOrdID."""
+        report = execution_report(
+            order,
+            exec_id="X-1",
+            exec_type="4",
+            ord_status="4",
+            order_id=f"V-{cl_ord_id}",
+            leaves_qty="0",
+        )
+        under_the_cancel = [(t, request.get(11) or "" if t == 11 else value) for t, value in report]
+        v.send("8", [*under_the_cancel, (41, request.get(41) or "")])
+
+    venue.on("F", cancel)
+    reply = gw.cancel_order(cl_ord_id=cl_ord_id)
+    request = venue.wait_app("F")
+    assert [(t, request.get(t)) for t in (11, 41, 37, 54, 55)] == [
+        (11, reply["cancel_cl_ord_id"]),
+        (41, cl_ord_id),
+        (37, f"V-{cl_ord_id}"),
+        (54, "1"),
+        (55, "BTC/USD"),
+    ]
+    assert request.get(60) is not None  # TransactTime: required by FIX 4.4
+    canceled = events.find(cl_ord_id, "order.canceled")
+    assert (canceled["status"], canceled["leaves_qty"]) == ("canceled", "0")
+    assert gw.orders() == []
+
+
+def test_a_status_request_goes_out_as_a_standard_one_and_its_answer_is_the_reply(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id, order = accepted_order(venue, gw, events)
+
+    def partly_filled(v: ScriptedVenue, request: Received) -> None:
+        send_report(
+            v, order, f"S-{request.seq}", "I", "1", cum_qty="0.1", leaves_qty="0.4", avg_px="30000"
+        )
+
+    venue.on("H", partly_filled)
+    answer = gw.order_status(cl_ord_id=cl_ord_id)
+    request = venue.wait_app("H")
+    assert [(t, request.get(t)) for t in (11, 37, 54, 55)] == [
+        (11, cl_ord_id),
+        (37, f"V-{cl_ord_id}"),
+        (54, "1"),
+        (55, "BTC/USD"),
+    ]
+    assert (answer["status"], answer["cum_qty"], answer["order_id"]) == (
+        "partially_filled",
+        "0.1",
+        f"V-{cl_ord_id}",
+    )
+
+
+def test_a_status_request_for_an_order_placed_elsewhere_names_it_as_fix44_requires(
+    venue: ScriptedVenue, gw: Client
+) -> None:
+    """FIX 4.4's OrderStatusRequest requires ClOrdID: for an order with none of ours it
+    carries the venue's id, as a cancel's OrigClOrdID does."""
+
+    def open_elsewhere(v: ScriptedVenue, request: Received) -> None:
+        v.send(
+            "8",
+            [
+                *((37, request.get(37) or ""), (11, request.get(11) or ""), (17, "S-1")),
+                *((150, "I"), (39, "0"), (55, "BTC/USD"), (54, "2"), (38, "1"), (40, "2")),
+                *((44, "31000"), (14, "0"), (151, "1"), (6, "0")),
+            ],
+        )
+
+    venue.on("H", open_elsewhere)
+    answer = gw.order_status(order_id="V-ELSEWHERE", symbol="BTC/USD", side="sell")
+    request = venue.wait_app("H")
+    assert [(t, request.get(t)) for t in (11, 37, 54, 55)] == [
+        (11, "V-ELSEWHERE"),
+        (37, "V-ELSEWHERE"),
+        (54, "2"),
+        (55, "BTC/USD"),
+    ]
+    assert (answer["order_id"], answer["status"]) == ("V-ELSEWHERE", "new")
+
+
+def test_account_and_mass_status_are_refused_as_not_offered_and_nothing_is_sent(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    with pytest.raises(ApiError) as account:
+        gw.request("account")
+    with pytest.raises(ApiError) as orders:
+        gw.request("orders", from_exchange=True)
+    assert (account.value.code, orders.value.code) == ("not_offered", "not_offered")
+    assert "fix44" in str(account.value) and "fix44" in str(orders.value)
+    venue.on("D", acknowledge)
+    cl_ord_id = place(gw)  # a marker: whatever went before it is at the venue by now
+    venue.wait_app("D")
+    assert [m.msg_type for m in venue.app] == ["D"]
+    assert events.find(cl_ord_id, "order.accepted")
+    status = gw.status()["venue"]
+    assert (status["offers"], status["time_in_force"]) == (
+        ["market_data"],
+        ["day", "fok", "gtc", "ioc"],
+    )
+
+
+# ------------------------------------------------------------ market data
+
+
+def _serve_market_data(venue: ScriptedVenue, request: Received) -> None:
+    """A full refresh (W) for each subscription: the book, or no trades yet."""
+    if request.get(263) != "1":
+        return
+    md_req_id = request.get(262) or ""
+    if "2" in request.all(269):
+        venue.send("W", [(262, md_req_id), (55, "BTC/USD"), (268, "0")])
+        return
+    venue.send(
+        "W",
+        [
+            *((262, md_req_id), (55, "BTC/USD"), (268, "2")),
+            *((269, "0"), (270, "29990"), (271, "1.5"), (269, "1"), (270, "30010"), (271, "1.2")),
+        ],
+    )
+
+
+def test_market_data_a_request_its_full_refresh_and_an_incremental_one(
+    venue: ScriptedVenue, gw: Client
+) -> None:
+    venue.on("V", _serve_market_data)
+    book = gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+    assert (book["bids"], book["asks"]) == ([["29990", "1.5"]], [["30010", "1.2"]])
+    requests = {("2" in m.all(269)): m for m in venue.app if m.msg_type == "V"}
+    book_request, trades_request = requests[False], requests[True]
+    assert [(t, book_request.get(t)) for t in (263, 265, 146, 55)] == [
+        (263, "1"),
+        (265, "1"),
+        (146, "1"),
+        (55, "BTC/USD"),
+    ]
+    assert sorted(book_request.all(269)) == ["0", "1"]
+    assert trades_request.all(269) == ["2"]
+    seen = EventLog(gw)
+    venue.send(
+        "X",
+        [
+            *((262, book_request.get(262) or ""), (268, "2")),
+            *((279, "1"), (269, "0"), (55, "BTC/USD"), (270, "29990"), (271, "2.5")),
+            *((279, "0"), (269, "1"), (55, "BTC/USD"), (270, "30005"), (271, "0.4")),
+        ],
+    )
+    venue.send(
+        "X",
+        [
+            *((262, trades_request.get(262) or ""), (268, "1")),
+            *((279, "0"), (269, "2"), (55, "BTC/USD"), (270, "30005"), (271, "0.1")),
+        ],
+    )
+    delta = seen.first(lambda e: e["type"] == "md.delta")
+    assert delta["changes"] == [
+        ["change", "bid", "29990", "2.5"],
+        ["new", "ask", "30005", "0.4"],
+    ]
+    trade = seen.first(lambda e: e["type"] == "md.trade")
+    # FIX 4.4's MDEntries name no aggressor (OKCoin's add Side)
+    assert (trade["price"], trade["size"], trade["aggressor"]) == ("30005", "0.1", None)
+    now = gw.request("book", symbol="BTC/USD", depth=5)
+    assert (now["bids"], now["asks"]) == (
+        [["29990", "2.5"]],
+        [["30005", "0.4"], ["30010", "1.2"]],
+    )
+
+
+# ------------------------------------------------------------ session
+
+
+def test_a_logout_with_text_only_names_no_reason_and_the_gateway_logs_on_again(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    venue.logout("end of trading day")
+    down = events.first(lambda e: e["type"] == "session.down")
+    assert (down["reason"], down["logout_reason"]) == ("end of trading day", None)
+    events.first(lambda e: e["type"] == "session.up", timeout=15)
+    wait_until(lambda: venue.logons == 1, 10, "the gateway to log on again")
+    assert len([m for m in venue.admin if m.msg_type == "A"]) == 2
+
+
+def test_no_account_or_okcoin_tag_reaches_a_plain_fix44_venue(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """Every message type the gateway sends, each inspected field by field (the fixture
+    checks every other test's messages too)."""
+    venue.on("V", _serve_market_data)
+    cl_ord_id, _ = accepted_order(venue, gw, events)
+    gw.order_status(cl_ord_id=cl_ord_id)
+    gw.request("md_subscribe", symbol="BTC/USD")
+    with pytest.raises(ApiError):
+        gw.request("account")
+    with pytest.raises(ApiError):
+        gw.request("orders", from_exchange=True)
+    gw.cancel_order(cl_ord_id=cl_ord_id)
+    venue.wait_app("F")
+    sent = [*venue.admin, *venue.app]
+    assert {"A", "D", "H", "V", "F"} <= {m.msg_type for m in sent}
+    assert [(m.msg_type, okcoin_fields(m)) for m in sent if okcoin_fields(m)] == []
+
+
+# ------------------------------------------------------------ OKCoin, for contrast
+
+
+def test_okcoin_refuses_an_order_with_a_time_in_force_before_sending_anything(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    venue, stack = make_venue_stack(lambda v: v.on("D", acknowledge))
+    with stack.client() as gw:
+        with pytest.raises(ApiError) as refused:
+            gw.new_order(
+                symbol="BTC/USD",
+                side="buy",
+                type="limit",
+                qty="0.5",
+                price="30000",
+                time_in_force="gtc",
+            )
+        assert refused.value.code == "not_offered"
+        assert "okcoin" in str(refused.value)
+        cl_ord_id = place(gw)  # a marker, as above
+        order = venue.wait_app("D")
+        assert [m.get(11) for m in venue.app if m.msg_type == "D"] == [cl_ord_id]
+        assert order.get(59) is None and order.get(1) == f"{API_KEY},{SECRET}"
+        assert gw.orders()[0]["cl_ord_id"] == cl_ord_id
+
+
+# ------------------------------------------------------------ through the FIX bridge
+
+NOW = "20261125-10:00:00.000"
+
+
+@pytest.fixture
+def oms_to_broker(plain_fix44: PlainFix44) -> Iterator[tuple[ScriptedVenue, RawOms]]:
+    """The raw OMS on the bridge of a gateway whose venue is plain FIX 4.4."""
+    comp_id = f"RAW-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    venue, _ = plain_fix44(
+        lambda v: v.on("D", acknowledge),
+        bridge={"port": port, "store_dir": "bridge-store", "sessions": [{"comp_id": comp_id}]},
+    )
+    oms = RawOms(port, comp_id)
+    oms.start()
+    yield venue, oms
+    oms.logout()
+    oms.check_valid()
+
+
+def oms_order(cl_ord_id: str, *extra: tuple[int, str]) -> list[tuple[int, str]]:
+    return [
+        *((11, cl_ord_id), (21, "1"), (55, "BTC/USD"), (54, "1"), (60, NOW)),
+        *((38, "0.5"), (40, "2"), (44, "30000")),
+        *extra,
+    ]
+
+
+def test_an_oms_ioc_reaches_a_plain_fix44_venue_as_59_3_and_its_expiry_comes_back(
+    oms_to_broker: tuple[ScriptedVenue, RawOms],
+) -> None:
+    venue, oms = oms_to_broker
+    oms.send("D", oms_order("IOC-1", (59, "3")))
+    order = venue.wait_app("D")
+    assert (order.get(59), order.get(11)) == ("3", f"{oms.sender}-IOC-1")
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "IOC-1" and m.get(150) == "0")
+    send_report(
+        venue, order, "E-1", "C", "C", leaves_qty="0", extra=[(58, "IOC: nothing to match")]
+    )
+    ended = oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "IOC-1" and m.get(39) == "4")
+    assert (ended.get(150), ended.get(151)) == ("4", "0")
+
+
+def test_an_oms_time_in_force_the_gateway_cannot_carry_is_refused_and_fok_goes_on(
+    oms_to_broker: tuple[ScriptedVenue, RawOms],
+) -> None:
+    venue, oms = oms_to_broker
+    oms.send("D", oms_order("GTD-1", (59, "6"), (432, "20261126")))
+    refused = oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "GTD-1")
+    assert (refused.get(150), refused.get(39), refused.get(103)) == ("8", "8", "11")
+    assert "TimeInForce (59) = 6 (GTD)" in (refused.get(58) or "")
+    oms.send("D", oms_order("FOK-1", (59, "4")))
+    order = venue.wait_app("D")  # the first D the venue got: GTD-1 never reached it
+    assert (order.get(11), order.get(59)) == (f"{oms.sender}-FOK-1", "4")
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "FOK-1" and m.get(150) == "0")

@@ -126,9 +126,10 @@ class SentLog:
 
 class RawInbound(fix.Log):  # type: ignore[misc]
     """QuickFIX's log of the session, kept for one thing: the last message received, as it
-    arrived, before QuickFIX parses and validates it. When QuickFIX refuses that message (a
-    Reject or BusinessMessageReject of ours names it), it never reaches `fromApp`, and the
-    gateway reads it from here instead: nothing a venue sends is lost to validation.
+    arrived, before QuickFIX parses and validates it. The gateway reads that rather than
+    QuickFIX's rewrite of it; and when QuickFIX refuses it (a Reject or
+    BusinessMessageReject of ours names it), it never reaches `fromApp`, and the gateway
+    reads it from here all the same: nothing a venue sends is lost to validation.
 
     QuickFIX validates a message in the same call that received it (one that fails is never
     queued), so the last message received is the one a refusal names."""
@@ -318,9 +319,15 @@ class _Application(fix.Application):  # type: ignore[misc]
         self._put(Happening.APP_REFUSED, raw)
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        """Only hands the raw message over: the gateway counts and reads it."""
+        """Only hands the raw message over: the gateway counts and reads it. The message as
+        the venue sent it, where it is the last one received (`RawInbound`): QuickFIX's
+        `toString` writes it again from what its dictionary made of it, and a field a venue
+        puts in a group entry the dictionary does not list there would come out of the
+        entry. A message QuickFIX held back for a gap (and handles now) is written again."""
         try:
-            raw = message.toString()
+            raw = self._raw_inbound.last
+            if raw_field(raw, MSG_SEQ_NUM) != header_field(message, MSG_SEQ_NUM):
+                raw = message.toString()
             if log.is_enabled_for(logging.DEBUG):
                 log.debug("fix in", msg=describe(raw, self._tag_names()))
             item = Inbound(Happening.APP, raw, datetime.now(UTC))

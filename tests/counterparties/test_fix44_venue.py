@@ -564,3 +564,25 @@ def test_an_oms_time_in_force_the_gateway_cannot_carry_is_refused_and_fok_goes_o
     order = venue.wait_app("D")  # the first D the venue got: GTD-1 never reached it
     assert (order.get(11), order.get(59)) == (f"{oms.sender}-FOK-1", "4")
     oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "FOK-1" and m.get(150) == "0")
+
+
+def test_a_field_a_venue_puts_in_a_group_entry_stays_in_its_entry(
+    venue: ScriptedVenue, gw: Client
+) -> None:
+    """FIX 4.4's MDEntries list no Side; a venue that names the aggressor there anyway is
+    read from what it sent, not from QuickFIX's rewrite, which moved the field out of its
+    entry (and, with one entry, drew no Reject: the aggressor was just lost)."""
+    venue.on("V", _serve_market_data)
+    gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+    trades_request = next(m for m in venue.app if m.msg_type == "V" and "2" in m.all(269))
+    seen = EventLog(gw)
+    venue.send(
+        "X",
+        [
+            *((262, trades_request.get(262) or ""), (268, "1")),
+            *((279, "0"), (269, "2"), (55, "BTC/USD"), (270, "30005"), (271, "0.1"), (54, "2")),
+        ],
+    )
+    trade = seen.first(lambda e: e["type"] == "md.trade")
+    assert (trade["price"], trade["aggressor"]) == ("30005", "sell")
+    assert [m for m in venue.admin if m.msg_type == "3"] == []

@@ -796,10 +796,10 @@ TABLES = tables()
 
 def documented_venues() -> dict[str, frozenset[TimeInForce]]:
     """The venues docs/bridge-fields.md tells apart, by name, with what they carry."""
-    from fixgw.venues.fix44.venue import Fix44Venue
-    from fixgw.venues.okcoin.venue import OkcoinVenue
+    from fixgw.venues.fix44 import venue as fix44
+    from fixgw.venues.okcoin import venue as okcoin
 
-    return {"OKCoin": OkcoinVenue.time_in_force, "plain FIX 4.4": Fix44Venue.time_in_force}
+    return {"OKCoin": okcoin.TIME_IN_FORCE, "plain FIX 4.4": fix44.TIME_IN_FORCE}
 
 
 def markdown(venues: Mapping[str, frozenset[TimeInForce]] | None = None) -> str:

@@ -30,8 +30,8 @@ from fixgw.config import standard_fix44_dictionary
 from fixgw.domain import TimeInForce
 from fixgw.fix.codes import TIME_IN_FORCE
 from fixgw.fix.message import encode, parse
-from fixgw.venues.fix44.venue import Fix44Venue
-from fixgw.venues.okcoin.venue import OkcoinVenue
+from fixgw.venues.fix44 import venue as fix44_venue
+from fixgw.venues.okcoin import venue as okcoin_venue
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "20261125-10:00:00.000"
@@ -45,9 +45,9 @@ BASE: dict[str, list[tuple[int, str]]] = {
 FIX44 = ElementTree.parse(standard_fix44_dictionary()).getroot()  # noqa: S314 (the stock one)
 ANY = "Z9"
 """A value no table names."""
-NONE: frozenset[TimeInForce] = OkcoinVenue.time_in_force
+NONE: frozenset[TimeInForce] = okcoin_venue.TIME_IN_FORCE
 """What OKCoin's orders carry: no TimeInForce."""
-PLAIN_FIX44: frozenset[TimeInForce] = Fix44Venue.time_in_force
+PLAIN_FIX44: frozenset[TimeInForce] = fix44_venue.TIME_IN_FORCE
 
 
 def _with(pairs: list[tuple[int, str]], tag: int, value: str) -> list[tuple[int, str]]:

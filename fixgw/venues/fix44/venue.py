@@ -30,6 +30,8 @@ from fixgw.venues.base import (
 )
 from fixgw.venues.fix44 import inbound, outbound
 
+TIME_IN_FORCE: frozenset[TimeInForce] = frozenset(TimeInForce)
+
 _READERS: dict[str, Callable[[FixMessage, datetime], VenueReport]] = {
     MsgType.EXECUTION_REPORT: inbound.execution_report,
     MsgType.ORDER_CANCEL_REJECT: inbound.order_cancel_reject,
@@ -44,7 +46,7 @@ class Fix44Venue:
     name: str = "fix44"
     default_target_comp_id: str | None = None
     offers: frozenset[Capability] = frozenset({Capability.MARKET_DATA})
-    time_in_force: frozenset[TimeInForce] = frozenset(TimeInForce)
+    time_in_force: frozenset[TimeInForce] = TIME_IN_FORCE
     request_id_tags: tuple[int, ...] = (Tag.CL_ORD_ID, Tag.MD_REQ_ID, Tag.MASS_STATUS_REQ_ID)
     groups: Mapping[str, tuple[GroupSpec, ...]] = inbound.GROUPS
 

@@ -24,6 +24,9 @@ from fixgw.venues.okcoin import inbound, outbound
 from fixgw.venues.okcoin.tags import OkMsgType, OkTag
 
 DEFAULT_TARGET_COMP_ID = "OKSERVER"
+TIME_IN_FORCE: frozenset[TimeInForce] = frozenset()
+"""OKCoin's orders carry none: limit orders rest until cancelled, a market order's rest is
+cancelled."""
 
 _READERS: dict[str, Callable[[FixMessage, datetime], VenueReport]] = {
     MsgType.EXECUTION_REPORT: inbound.execution_report,
@@ -44,7 +47,7 @@ class OkcoinVenue:
     offers: frozenset[Capability] = frozenset(
         {Capability.ACCOUNT, Capability.MASS_STATUS, Capability.MARKET_DATA}
     )
-    time_in_force: frozenset[TimeInForce] = frozenset()
+    time_in_force: frozenset[TimeInForce] = TIME_IN_FORCE
     request_id_tags: tuple[int, ...] = (
         Tag.CL_ORD_ID,
         OkTag.ACC_REQ_ID,

@@ -13,6 +13,11 @@ from fixgw.sim.matching import Fill, SimOrder
 ZERO = Decimal(0)
 
 
+def account_field(account: SimAccount) -> str:
+    """What the account's client must put in Account (1), as OKCoin asks: apiKey,secretKey."""
+    return f"{account.api_key},{account.secret_key}"
+
+
 def split_symbol(symbol: str) -> tuple[str, str]:
     base, _, quote = symbol.partition("/")
     return base, quote

@@ -377,6 +377,7 @@ class OrderTracker:
             return []
         become(order, step, None)
         order.leaves_qty = ZERO
+        self._note_closed(order)
         reason = RejectReason.NOT_DELIVERED if not_delivered else RejectReason.OTHER
         event = OrderRejected(ts=ts, **self.snapshot(order), reason=reason, text=text)
         _stating(order, event)

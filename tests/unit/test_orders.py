@@ -467,3 +467,17 @@ def test_a_cancel_reject_saying_rejected_leaves_the_order_open_and_disputed(
     assert (refused.status, order.status, order.is_open) == (OrderStatus.NEW, OrderStatus.NEW, True)
     fill = report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", last=("1.0", "30000"))
     assert types(tracker.apply_execution(fill)) == ["OrderFilled"]
+
+
+# ------------------------------------------------------------------ closing, and the cancel flag
+
+
+def test_a_refused_order_is_among_the_closed_ones_forgotten() -> None:
+    tracker = OrderTracker(keep_closed=0)
+    submit(tracker, "c1")
+    submit(tracker, "c2")
+    [rejected] = tracker.refused("c1", "throttled at the exchange", utc_now())
+    assert rejected.status is OrderStatus.REJECTED
+    assert [o.cl_ord_id for o in tracker.prune()] == ["c1"]
+    assert tracker.get("c1") is None
+    assert [o.cl_ord_id for o in tracker.all_orders()] == ["c2"]

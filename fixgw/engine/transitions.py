@@ -339,13 +339,14 @@ ROWS: Final[tuple[Row, ...]] = (
     row(ANY, Input.SUBMITTED, end(To.SAME, Emit.IN_USE)),
     # -- the venue's execution reports; one for no order the gateway tracks is surfaced
     row(NO_ORDER, REPORTS, anomaly(Problem.UNKNOWN_ORDER)),
-    #    acknowledged, canceled, rejected: a repeat is dropped, an older report surfaced
+    #    acknowledged, canceled, rejected: a repeat is dropped, an older report surfaced;
+    #    whatever closes the order ends the cancel out for it
     row(
         OPEN,
         Input.NEW,
         drop(when=repeats),
         anomaly(Problem.STALE_REPORT, when=goes_back),
-        end(To.REPORTED, Emit.ACCEPTED),
+        end(To.REPORTED, Emit.ACCEPTED, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
     row(
         OPEN,
@@ -359,7 +360,7 @@ ROWS: Final[tuple[Row, ...]] = (
         Input.REJECTED,
         drop(when=repeats),
         anomaly(Problem.STALE_REPORT, when=goes_back),
-        end(To.REJECTED, Emit.REJECTED),
+        end(To.REJECTED, Emit.REJECTED, cancel=Cancel.CLEAR),
     ),
     row(
         OPEN,
@@ -408,7 +409,7 @@ ROWS: Final[tuple[Row, ...]] = (
     row(
         OrderStatus.PENDING_NEW,
         Input.RECONCILED,
-        end(To.REJECTED, Emit.REJECTED_AS_UNKNOWN, when=says_unknown),
+        end(To.REJECTED, Emit.REJECTED_AS_UNKNOWN, when=says_unknown, cancel=Cancel.CLEAR),
         then(To.NEW, Emit.ACCEPTED, when=says_open),
         *_SETTLE,
     ),
@@ -431,7 +432,11 @@ ROWS: Final[tuple[Row, ...]] = (
     ),
     # -- orders the exchange never took: refused or never delivered, or withdrawn unsent
     row(NO_ORDER, Input.REFUSED, end(To.SAME, Emit.NOTHING)),
-    row(OrderStatus.PENDING_NEW, Input.REFUSED, end(To.REJECTED, Emit.REJECTED)),
+    row(
+        OrderStatus.PENDING_NEW,
+        Input.REFUSED,
+        end(To.REJECTED, Emit.REJECTED, cancel=Cancel.CLEAR),
+    ),
     row(ACKED + CLOSED, Input.REFUSED, end(To.SAME, Emit.NOTHING)),
     row(NO_ORDER, Input.WITHDRAWN, end(To.SAME, Emit.NOTHING)),
     row(OPEN, Input.WITHDRAWN, end(To.CANCELED, Emit.CANCELED, cancel=Cancel.CLEAR)),

@@ -481,3 +481,33 @@ def test_a_refused_order_is_among_the_closed_ones_forgotten() -> None:
     assert [o.cl_ord_id for o in tracker.prune()] == ["c1"]
     assert tracker.get("c1") is None
     assert [o.cl_ord_id for o in tracker.all_orders()] == ["c2"]
+
+
+def rejected_by_report(t: OrderTracker) -> list[Any]:
+    return t.apply_execution(report(ExecKind.REJECTED, OrderStatus.REJECTED, "0", "0"))
+
+
+def rejected_by_refusal(t: OrderTracker) -> list[Any]:
+    return t.refused("c1", "refused", utc_now())
+
+
+def rejected_as_unknown(t: OrderTracker) -> list[Any]:
+    return t.reconcile(report(ExecKind.ORDER_STATUS, OrderStatus.REJECTED, "0", "0"))
+
+
+@pytest.mark.parametrize(
+    "reject",
+    [rejected_by_report, rejected_by_refusal, rejected_as_unknown],
+    ids=["report", "refusal", "unknown_at_exchange"],
+)
+def test_a_rejected_order_has_no_cancel_pending(tracker: OrderTracker, reject: Any) -> None:
+    """Whatever closes an order ends the cancel out for it, as fills and cancels do: else the
+    ack watchdog would ask the exchange about a closed order."""
+    tracker.cancel_requested(cancel_of())
+    [rejected] = reject(tracker)
+    assert (type(rejected).__name__, rejected.status) == ("OrderRejected", OrderStatus.REJECTED)
+    order = tracker.get("c1")
+    assert order is not None and (order.status, order.cancel_pending) == (
+        OrderStatus.REJECTED,
+        None,
+    )

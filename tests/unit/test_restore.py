@@ -90,6 +90,14 @@ def reported_open(t: OrderTracker) -> list[Event]:
     return t.reconcile(report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "2"))
 
 
+def rejected(t: OrderTracker) -> list[Event]:
+    return t.apply_execution(report(ExecKind.REJECTED, OrderStatus.REJECTED, "0", "0"))
+
+
+def refused(t: OrderTracker) -> list[Event]:
+    return t.refused("c1", "refused", utc_now())
+
+
 LIVES: dict[str, list[Step]] = {
     "acked, half filled, filled": [placed, acked, half_filled, filled],
     "acked, canceled": [placed, acked, cancel_sent, canceled],
@@ -112,6 +120,8 @@ LIVES: dict[str, list[Step]] = {
     "cancel refused before the ack": [placed, cancel_sent, cancel_refused(OrderStatus.NEW)],
     "filled while a cancel was out": [placed, acked, cancel_sent, half_filled, filled],
     "a cancel lost on the way to the exchange": [placed, acked, cancel_sent, reported_open],
+    "rejected while a cancel was out": [placed, cancel_sent, rejected],
+    "refused while a cancel was out": [placed, cancel_sent, refused],
 }
 
 

@@ -191,6 +191,15 @@ def goes_back(order: Order, report: ExecutionReport) -> bool:
     return report.cum_qty < order.cum_qty or PROGRESS[report.status] < PROGRESS[order.status]
 
 
+def pending_cancel_goes_back(order: Order, report: ExecutionReport) -> bool:
+    """A pending cancel older than what is known. OrdStatus PendingCancel hides how far the
+    open order got (as the order's shown status does), so it is behind no open order: only
+    less filled than known is older; any other OrdStatus is ranked as ever."""
+    if report.status is OrderStatus.PENDING_CANCEL:
+        return report.cum_qty < order.cum_qty
+    return goes_back(order, report)
+
+
 def adds_nothing(order: Order, report: ExecutionReport) -> bool:
     """A fill whose cum_qty is not above the known: already counted."""
     return report.cum_qty <= order.cum_qty
@@ -362,10 +371,12 @@ ROWS: Final[tuple[Row, ...]] = (
         anomaly(Problem.STALE_REPORT, when=goes_back),
         end(To.REJECTED, Emit.REJECTED, cancel=Cancel.CLEAR),
     ),
+    #    the venue's pending cancel: the order's status stays (a partly filled order stays
+    #    partially filled), the flag shows it pending_cancel
     row(
         OPEN,
         Input.PENDING_CANCEL,
-        anomaly(Problem.STALE_REPORT, when=goes_back),
+        anomaly(Problem.STALE_REPORT, when=pending_cancel_goes_back),
         end(To.SAME, Emit.PENDING_CANCEL, cancel=Cancel.SET),
     ),
     row(

@@ -483,6 +483,58 @@ def test_a_refused_order_is_among_the_closed_ones_forgotten() -> None:
     assert [o.cl_ord_id for o in tracker.all_orders()] == ["c2"]
 
 
+def test_a_venues_pending_cancel_on_a_partly_filled_order_is_news(tracker: OrderTracker) -> None:
+    """ExecType 6, OrdStatus 6: the order is shown pending_cancel, its fills kept; the
+    venue's status under it is still partially filled."""
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.4",
+            "0.6",
+            avg="100",
+            last=("0.4", "100"),
+        )
+    )
+    [pending] = tracker.apply_execution(
+        report(ExecKind.PENDING_CANCEL, OrderStatus.PENDING_CANCEL, "0.4", "0.6", avg="100")
+    )
+    assert (type(pending).__name__, pending.status, pending.cum_qty, pending.leaves_qty) == (
+        "OrderPendingCancel",
+        OrderStatus.PENDING_CANCEL,
+        D("0.4"),
+        D("0.6"),
+    )
+    order = tracker.get("c1")
+    assert order is not None
+    assert order.cancel_pending is not None and pending.cancel_cl_ord_id == order.cancel_pending
+    assert (order.status, order.shown_status, order.cum_qty) == (
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.PENDING_CANCEL,
+        D("0.4"),
+    )
+
+
+def test_a_pending_cancel_showing_less_filled_than_known_is_still_stale(
+    tracker: OrderTracker,
+) -> None:
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.4",
+            "0.6",
+            last=("0.4", "100"),
+        )
+    )
+    [stale] = tracker.apply_execution(
+        report(ExecKind.PENDING_CANCEL, OrderStatus.PENDING_CANCEL, "0", "1.0")
+    )
+    assert stale.problem == "stale_report"
+    order = tracker.get("c1")
+    assert order is not None and (order.cancel_pending, order.cum_qty) == (None, D("0.4"))
+
+
 def rejected_by_report(t: OrderTracker) -> list[Any]:
     return t.apply_execution(report(ExecKind.REJECTED, OrderStatus.REJECTED, "0", "0"))
 

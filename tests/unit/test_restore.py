@@ -90,6 +90,21 @@ def reported_open(t: OrderTracker) -> list[Event]:
     return t.reconcile(report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "2"))
 
 
+def venue_pending_cancel(t: OrderTracker) -> list[Event]:
+    """The venue's own pending cancel (ExecType 6, OrdStatus 6), of the cancel sent."""
+    return t.apply_execution(
+        report(
+            ExecKind.PENDING_CANCEL,
+            OrderStatus.PENDING_CANCEL,
+            "1",
+            "1",
+            avg="100",
+            cl_ord_id="k1",
+            orig="c1",
+        )
+    )
+
+
 def rejected(t: OrderTracker) -> list[Event]:
     return t.apply_execution(report(ExecKind.REJECTED, OrderStatus.REJECTED, "0", "0"))
 
@@ -120,6 +135,21 @@ LIVES: dict[str, list[Step]] = {
     "cancel refused before the ack": [placed, cancel_sent, cancel_refused(OrderStatus.NEW)],
     "filled while a cancel was out": [placed, acked, cancel_sent, half_filled, filled],
     "a cancel lost on the way to the exchange": [placed, acked, cancel_sent, reported_open],
+    "half filled, then pending cancel at the venue": [
+        placed,
+        acked,
+        half_filled,
+        cancel_sent,
+        venue_pending_cancel,
+    ],
+    "half filled, then pending cancel by the venue's own doing": [
+        placed,
+        acked,
+        half_filled,
+        lambda t: t.apply_execution(
+            report(ExecKind.PENDING_CANCEL, OrderStatus.PENDING_CANCEL, "1", "1", avg="100")
+        ),
+    ],
     "rejected while a cancel was out": [placed, cancel_sent, rejected],
     "refused while a cancel was out": [placed, cancel_sent, refused],
 }

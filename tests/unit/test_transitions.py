@@ -220,6 +220,14 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 (None, To.SAME, Emit.NOTHING, None, True),
             ],
         ),
+        (
+            OrderStatus.PARTIALLY_FILLED,
+            Input.PENDING_CANCEL,
+            [
+                ("pending_cancel_goes_back", To.SAME, Emit.ANOMALY, Problem.STALE_REPORT, True),
+                (None, To.SAME, Emit.PENDING_CANCEL, None, True),
+            ],
+        ),
         (OrderStatus.PENDING_NEW, Input.REFUSED, [(None, To.REJECTED, Emit.REJECTED, None, True)]),
         (OrderStatus.NEW, Input.REFUSED, [(None, To.SAME, Emit.NOTHING, None, True)]),
         (OrderStatus.NEW, Input.WITHDRAWN, [(None, To.CANCELED, Emit.CANCELED, None, True)]),

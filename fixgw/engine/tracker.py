@@ -75,6 +75,7 @@ ZERO = Decimal(0)
 _FILL: Final = Emit.FILL
 _ACCEPTED: Final = Emit.ACCEPTED
 _FILLED: Final = OrderStatus.FILLED
+_PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
 
 UNTRACKED = ""
 """What a cancel's order is for an order this gateway did not send (known by the exchange's
@@ -533,6 +534,10 @@ class OrderTracker:
         )
         self._adopt_quantities(order, report)
         become(order, step, report)
+        if order.status is _PARTIALLY_FILLED and order.leaves_qty == ZERO:
+            # partly filled with nothing left: the rest is what the answer has canceled,
+            # a step of its own; what these fills left was open
+            order.leaves_qty = order.qty - order.cum_qty
         return self._event(
             OrderFilled if order.status is OrderStatus.FILLED else OrderPartiallyFilled,
             order,

@@ -469,6 +469,129 @@ def test_a_cancel_reject_saying_rejected_leaves_the_order_open_and_disputed(
     assert types(tracker.apply_execution(fill)) == ["OrderFilled"]
 
 
+# ------------------------------------------------------------------ fills, then a cancel, missed
+
+
+def test_a_partial_fill_then_a_cancel_while_away_is_a_partial_fill_then_a_cancel(
+    tracker: OrderTracker,
+) -> None:
+    """Reconciliation finds 0.4 of 1 filled and the rest canceled: the fill missed is partial
+    (leaves 0.6, as the order was then), the cancel closes the order; never `order.filled`."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    answer = report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "0.4", "0", avg="100")
+    fill, canceled = tracker.reconcile(answer)
+    assert (type(fill).__name__, fill.status, fill.last_qty, fill.cum_qty, fill.leaves_qty) == (
+        "OrderPartiallyFilled",
+        OrderStatus.PARTIALLY_FILLED,
+        D("0.4"),
+        D("0.4"),
+        D("0.6"),
+    )
+    assert (fill.last_px, fill.exec_id) == (D("100"), f"reconciled:{answer.exec_id}")
+    assert (type(canceled).__name__, canceled.status, canceled.cum_qty, canceled.leaves_qty) == (
+        "OrderCanceled",
+        OrderStatus.CANCELED,
+        D("0.4"),
+        D("0"),
+    )
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.status, order.cum_qty, order.leaves_qty, order.avg_px) == (
+        OrderStatus.CANCELED,
+        D("0.4"),
+        D("0"),
+        D("100"),
+    )
+
+
+def test_a_cancel_after_more_fills_than_known_while_away_reports_only_the_difference(
+    tracker: OrderTracker,
+) -> None:
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.1",
+            "0.9",
+            avg="100",
+            last=("0.1", "100"),
+        )
+    )
+    answer = report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "0.4", "0", avg="101.5")
+    fill, canceled = tracker.reconcile(answer)
+    assert (type(fill).__name__, fill.last_qty, fill.last_px, fill.leaves_qty) == (
+        "OrderPartiallyFilled",
+        D("0.3"),
+        D("102"),
+        D("0.6"),
+    )
+    assert (type(canceled).__name__, canceled.cum_qty) == ("OrderCanceled", D("0.4"))
+    order = tracker.get("c1")
+    assert order is not None and (order.status, order.cum_qty) == (OrderStatus.CANCELED, D("0.4"))
+
+
+def test_a_status_answer_of_canceled_after_a_missed_partial_fill(tracker: OrderTracker) -> None:
+    """The same answer to an `order_status`: the fill is partial, and the answer's status
+    (canceled) closes the order, as an `order.status` as ever."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    fill, status = tracker.apply_execution(
+        report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "0.4", "0", avg="100")
+    )
+    assert (type(fill).__name__, fill.status, fill.last_qty, fill.leaves_qty) == (
+        "OrderPartiallyFilled",
+        OrderStatus.PARTIALLY_FILLED,
+        D("0.4"),
+        D("0.6"),
+    )
+    assert (type(status).__name__, status.status, status.cum_qty, status.leaves_qty) == (
+        "OrderStatusReported",
+        OrderStatus.CANCELED,
+        D("0.4"),
+        D("0"),
+    )
+    order = tracker.get("c1")
+    assert order is not None and (order.status, order.cum_qty) == (OrderStatus.CANCELED, D("0.4"))
+
+
+def test_fills_found_on_an_order_already_canceled_leave_it_canceled(
+    tracker: OrderTracker,
+) -> None:
+    """The cancel crossed fills the gateway was not told of: an answer, to an `order_status`
+    or at a logon, shows them as a partial fill; the order stays canceled, not filled."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.apply_execution(report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0"))
+    asked = tracker.apply_execution(
+        report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "0.4", "0", avg="100")
+    )
+    assert [(type(e).__name__, e.status, e.cum_qty) for e in asked] == [
+        ("OrderPartiallyFilled", OrderStatus.PARTIALLY_FILLED, D("0.4")),
+        ("OrderStatusReported", OrderStatus.CANCELED, D("0.4")),
+    ]
+    reconciled = tracker.reconcile(
+        report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "0.5", "0", avg="100")
+    )
+    assert [(type(e).__name__, e.status, e.cum_qty) for e in reconciled] == [
+        ("OrderPartiallyFilled", OrderStatus.PARTIALLY_FILLED, D("0.5")),
+        ("OrderCanceled", OrderStatus.CANCELED, D("0.5")),
+    ]
+    order = tracker.get("c1")
+    assert order is not None and (order.status, order.cum_qty) == (OrderStatus.CANCELED, D("0.5"))
+
+
+def test_a_status_answer_of_filled_after_missed_fills_is_still_a_fill(
+    tracker: OrderTracker,
+) -> None:
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    [fill] = tracker.reconcile(
+        report(ExecKind.ORDER_STATUS, OrderStatus.FILLED, "1.0", "0", avg="100")
+    )
+    assert (type(fill).__name__, fill.status, fill.last_qty) == (
+        "OrderFilled",
+        OrderStatus.FILLED,
+        D("1.0"),
+    )
+
+
 # ------------------------------------------------------------------ closing, and the cancel flag
 
 

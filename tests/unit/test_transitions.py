@@ -118,7 +118,7 @@ def test_only_a_status_answer_moves_a_closed_order() -> None:
     }
 
 
-MAY_CLOSE = {To.REPORTED, To.FILLED_OR_PARTIALLY, To.CANCELED, To.REJECTED}
+MAY_CLOSE = {To.REPORTED, To.FILLED_OR_PARTIALLY, To.FILLED_IF_ALL, To.CANCELED, To.REJECTED}
 
 
 def test_a_rule_that_may_close_the_order_ends_the_cancel_out_for_it() -> None:
@@ -193,7 +193,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.STALE_STATUS, False),
                 ("shows_less", To.SAME, Emit.STATUS, None, True),
                 ("says_open", To.SAME, Emit.STATUS, None, True),
-                ("shows_more", To.FILLED_OR_PARTIALLY, Emit.MISSED_FILL, None, False),
+                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 (None, To.REPORTED, Emit.STATUS, None, True),
             ],
         ),
@@ -203,7 +203,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("says_unknown", To.REJECTED, Emit.REJECTED_AS_UNKNOWN, None, True),
                 ("says_open", To.NEW, Emit.ACCEPTED, None, False),
-                ("shows_more", To.FILLED_OR_PARTIALLY, Emit.MISSED_FILL, None, False),
+                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
                 ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
                 (None, To.SAME, Emit.NOTHING, None, True),
@@ -214,7 +214,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             Input.RECONCILED,
             [
                 ("says_unknown", To.SAME, Emit.ANOMALY, Problem.UNKNOWN_AT_EXCHANGE, True),
-                ("shows_more", To.FILLED_OR_PARTIALLY, Emit.MISSED_FILL, None, False),
+                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
                 ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
                 (None, To.SAME, Emit.NOTHING, None, True),
@@ -366,6 +366,9 @@ def status_after(to: To, status: OrderStatus, report: ExecutionReport) -> OrderS
         return report.status
     if to is To.FILLED_OR_PARTIALLY:
         done = report.status is OrderStatus.FILLED or report.leaves_qty == 0
+        return OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+    if to is To.FILLED_IF_ALL:
+        done = report.status is OrderStatus.FILLED or report.cum_qty == D(1)
         return OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
     return OrderStatus(to.value)
 

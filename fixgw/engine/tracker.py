@@ -75,6 +75,7 @@ ZERO = Decimal(0)
 _FILL: Final = Emit.FILL
 _ACCEPTED: Final = Emit.ACCEPTED
 _FILLED: Final = OrderStatus.FILLED
+_PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
 
 UNTRACKED = ""
 """What a cancel's order is for an order this gateway did not send (known by the exchange's
@@ -377,6 +378,7 @@ class OrderTracker:
             return []
         become(order, step, None)
         order.leaves_qty = ZERO
+        self._note_closed(order)
         reason = RejectReason.NOT_DELIVERED if not_delivered else RejectReason.OTHER
         event = OrderRejected(ts=ts, **self.snapshot(order), reason=reason, text=text)
         _stating(order, event)
@@ -532,6 +534,10 @@ class OrderTracker:
         )
         self._adopt_quantities(order, report)
         become(order, step, report)
+        if order.status is _PARTIALLY_FILLED and order.leaves_qty == ZERO:
+            # partly filled with nothing left: the rest is what the answer has canceled,
+            # a step of its own; what these fills left was open
+            order.leaves_qty = order.qty - order.cum_qty
         return self._event(
             OrderFilled if order.status is OrderStatus.FILLED else OrderPartiallyFilled,
             order,

@@ -572,6 +572,9 @@ class OrderTracker:
             order = self._closed.popleft()
             if self._orders.get(order.cl_ord_id) is not order:
                 continue
+            if not order.status.is_terminal:
+                order.closed = False  # reopened by a status answer; noted again when it closes
+                continue
             del self._orders[order.cl_ord_id]
             if order.order_id is not None and self._by_order_id.get(order.order_id) is order:
                 del self._by_order_id[order.order_id]

@@ -606,6 +606,25 @@ def test_a_refused_order_is_among_the_closed_ones_forgotten() -> None:
     assert [o.cl_ord_id for o in tracker.all_orders()] == ["c2"]
 
 
+def test_an_order_reopened_after_it_was_refused_is_not_forgotten_while_open() -> None:
+    """Refused, then a status answer shows it partly filled at the venue: the order is open
+    again, and prune keeps it until it closes."""
+    tracker = OrderTracker(keep_closed=0)
+    submit(tracker, "c1")
+    tracker.refused("c1", "throttled at the exchange", utc_now())
+    tracker.reconcile(
+        report(ExecKind.ORDER_STATUS, OrderStatus.PARTIALLY_FILLED, "0.4", "0.6", avg="100")
+    )
+    order = tracker.get("c1")
+    assert order is not None and order.status is OrderStatus.PARTIALLY_FILLED
+    assert tracker.prune() == []
+    assert tracker.get("c1") is order
+    tracker.apply_execution(
+        report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("0.6", "100"))
+    )
+    assert [o.cl_ord_id for o in tracker.prune()] == ["c1"]
+
+
 def test_a_venues_pending_cancel_on_a_partly_filled_order_is_news(tracker: OrderTracker) -> None:
     """ExecType 6, OrdStatus 6: the order is shown pending_cancel, its fills kept; the
     venue's status under it is still partially filled."""

@@ -126,9 +126,9 @@ class InboundRouter:
     def _unreadable(self, item: Inbound, msg: FixMessage | None, exc: Exception) -> None:
         """Nothing the exchange sends is dropped: it is journaled as it came (secrets
         masked), as an `order.anomaly` of the order it names, which is then asked about, or
-        else as an `exchange.error`; a market-data stream it names is asked for afresh, and
-        a message that names nothing may have carried an execution: every open order is
-        asked about."""
+        else as an `exchange.error`; an account request it names fails, a market-data stream
+        it names is asked for afresh, and a message that names nothing may have carried an
+        execution: every open order is asked about."""
         self.dialect_errors += 1
         shown = redact(item.raw)
         log.error("unreadable message from the exchange", error=str(exc), msg=shown)
@@ -163,6 +163,13 @@ class InboundRouter:
                 raw=shown,
             )
         )
+        if ids is not None and ids.acc_req_id and not ids.names_an_order:
+            self._reports.account_unreadable(
+                ids.acc_req_id,
+                f"the exchange's account answer could not be read: {exc}",
+                item.received,
+            )
+            return
         md_req_id = ids.md_req_id if ids is not None else None
         if md_req_id and self._market_data.ask_again(md_req_id, str(exc)):
             return

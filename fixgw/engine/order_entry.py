@@ -40,6 +40,7 @@ from fixgw.venues.base import Venue
 log = structlog.get_logger("fixgw.orders")
 
 NOT_SENT = "not sent: the session went down"
+NOT_JOURNALED = "not sent: the journal could not be written"
 
 
 class Target(NamedTuple):
@@ -140,7 +141,15 @@ class OrderEntry:
         delay = self._throttle.pace("new_order")
         event = self._tracker.submit(cmd)
         self._orders.publish([event])
-        self._journal.flush()  # on disk before the exchange can know of it
+        try:
+            self._journal.flush()  # on disk before the exchange can know of it
+        except OSError as exc:
+            self._orders.publish(
+                self._tracker.refused(cmd.cl_ord_id, NOT_JOURNALED, utc_now(), not_delivered=True)
+            )
+            raise RequestError(
+                f"{exc}; the order was not sent", code=ErrorCode.INTERNAL_ERROR
+            ) from exc
         self._watchdog.arrived(cmd.cl_ord_id, arrived)
         if owner is not None:
             self._orders.owners[cmd.cl_ord_id] = owner

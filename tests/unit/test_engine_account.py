@@ -180,6 +180,23 @@ def test_a_refused_refresh_is_said_once_and_a_clients_own_request_always(
     assert balance.currency == "USD" and engine.account_refresh.status().available
 
 
+def test_an_unreadable_answer_to_the_refresh_backs_it_off_and_holds_no_order_back(
+    engine: Engine, clock: Clock
+) -> None:
+    engine.resting()
+    engine.session.take()
+    first = next_request(engine, REFRESH_S)
+    engine.feed("account_info_response", {8000: first, 8001: "10/not-a-number"})
+    [said] = engine.bus.of(ExchangeError)
+    assert (said.source, said.acc_req_id) == (ErrorSource.UNREADABLE, first)
+    assert said.raw is not None and "not-a-number" in said.raw  # nothing the venue sent is lost
+    assert not engine.account_refresh.status().available
+    assert engine.session.sent == [] and engine.ready()  # no order asked about, none held
+    clock.advance(REFRESH_S)
+    assert engine.session.sent == []  # backed off: asked again after twice refresh_s
+    next_request(engine, REFRESH_S)
+
+
 def test_fills_have_the_account_asked_for_once_they_are_over(engine: Engine, clock: Clock) -> None:
     engine.place("market-1", symbol="BTC/USD", qty="2", price=None)
     engine.session.take()

@@ -145,3 +145,6 @@ def test_the_end_of_a_session_clears_what_was_awaited(engine: Engine, clock: Clo
     engine.down()  # the next logon's reconciliation asks about every open order
     clock.advance(2 * TIMEOUT_S)
     assert overdue(engine.watchdog) == []
+    engine.logon()
+    engine.watchdog.answered("resting-1")  # an answer after the outage is not a round trip
+    assert sample(engine.metrics, "fixgw_order_round_trip_seconds_count") == 0

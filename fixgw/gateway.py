@@ -26,12 +26,13 @@ from fixgw.engine.inbound import InboundRouter
 from fixgw.engine.kill_switch import KillSwitch
 from fixgw.engine.order_entry import OrderEntry
 from fixgw.engine.order_events import OrderEvents
+from fixgw.engine.order_index import Order
 from fixgw.engine.pending import PendingRequests
 from fixgw.engine.queries import Queries
 from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.session_state import SessionLifecycle
 from fixgw.engine.throttle_queue import ThrottleQueue
-from fixgw.engine.tracker import Order, OrderTracker
+from fixgw.engine.tracker import OrderTracker
 from fixgw.fix.initiator import ExchangeSession
 from fixgw.fix.tls import Pipe
 from fixgw.journal import Journal

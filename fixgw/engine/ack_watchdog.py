@@ -10,7 +10,8 @@ import asyncio
 import time
 
 from fixgw.domain import OrderStatus
-from fixgw.engine.tracker import Order, OrderTracker
+from fixgw.engine.order_index import Order
+from fixgw.engine.tracker import OrderTracker
 from fixgw.ops.prometheus import Metrics
 
 

@@ -11,10 +11,11 @@ from fixgw.domain import ErrorSource, ExchangeError, OrderAnomaly, utc_now
 from fixgw.engine.ack_watchdog import AckWatchdog
 from fixgw.engine.kill_switch import KillSwitch
 from fixgw.engine.order_events import OrderEvents
+from fixgw.engine.order_index import Order
 from fixgw.engine.ports import Publisher
 from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.session_state import SessionLifecycle
-from fixgw.engine.tracker import Order, OrderTracker
+from fixgw.engine.tracker import OrderTracker
 from fixgw.engine.venue_reports import VenueReports
 from fixgw.errors import DialectError
 from fixgw.fix.initiator import Happening, Inbound

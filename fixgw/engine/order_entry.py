@@ -22,12 +22,13 @@ from fixgw.domain import CancelOrder, OrderStatus, OrderType, Side, SubmitOrder,
 from fixgw.engine.ack_watchdog import AckWatchdog
 from fixgw.engine.kill_switch import KillSwitch
 from fixgw.engine.order_events import OrderEvents
+from fixgw.engine.order_index import Order
 from fixgw.engine.ports import SessionPort
 from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.risk import PreTradeCheck
 from fixgw.engine.session_state import SessionLifecycle
 from fixgw.engine.throttle_queue import ThrottleQueue
-from fixgw.engine.tracker import Order, OrderTracker
+from fixgw.engine.tracker import OrderTracker
 from fixgw.errors import RequestError
 from fixgw.fix.message import FixMessage
 from fixgw.ids import ClOrdIdGenerator

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,6 +45,7 @@ from fixgw.results import (
     Halted,
     HaltResult,
     LoggingOnAgain,
+    NatsState,
     OrderAccepted,
     OrderStatusAnswer,
     OrderView,
@@ -96,6 +97,8 @@ class Gateway:
         self.started = time.monotonic()
         self.became_ready = asyncio.Event()
         """Set at the first moment the gateway is logged on and reconciled."""
+        self.nats_state: Callable[[], NatsState] | None = None
+        """The NATS transport's, for `status`, while one runs."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -193,6 +196,11 @@ class Gateway:
     def flush_journal(self) -> None:
         self.parts.journal.flush()
 
+    @property
+    def journal(self) -> Journal:
+        """Read by the NATS transport, which publishes what is written to it."""
+        return self.parts.journal
+
     # ------------------------------------------------------------ state
 
     @property
@@ -258,6 +266,7 @@ class Gateway:
                 enabled=p.tls_pipe is not None,
                 last_error=p.tls_pipe.last_error if p.tls_pipe else None,
             ),
+            nats=self.nats_state() if self.nats_state is not None else None,
         )
 
     def status_counts(self) -> dict[OrderStatus, int]:

@@ -95,14 +95,23 @@ class NatsClient:
         self.close()
 
     def close(self) -> None:
-        nc, self._nc = self._nc, None
-        if nc is not None:
+        if self._loop.is_running():
             with contextlib.suppress(Exception):  # closing: nothing left to tell
-                self._call(nc.close(), 5)
+                self._call(self._shut_down(), 5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         if not self._thread.is_alive():
             self._loop.close()
+
+    async def _shut_down(self) -> None:
+        """The connection closed, and what the NATS client left running on the loop ended."""
+        nc, self._nc = self._nc, None
+        if nc is not None:
+            await nc.close()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
@@ -165,9 +174,10 @@ class NatsClient:
         subjects = (
             self.subjects.topic("orders") if self._topics == {"orders"} else self.subjects.events
         )
+        # The broker finds a stream by a subject it takes, not by a wildcard.
+        stream = await js.find_stream_name_by_subject(self.subjects.event("session.up", None))
         start = None
         if since is not None:
-            stream = await js.find_stream_name_by_subject(self.subjects.events)
             start = await stream_seq_after(js, stream, self.subjects.events, since)
         if start is None:
             config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
@@ -176,7 +186,7 @@ class NatsClient:
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start
             )
         self._subscription = await js.subscribe(
-            subjects, ordered_consumer=True, config=config, cb=self._on_event
+            subjects, stream=stream, ordered_consumer=True, config=config, cb=self._on_event
         )
 
     async def _on_event(self, msg: Msg) -> None:

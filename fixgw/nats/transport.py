@@ -343,11 +343,12 @@ class NatsTransport:
             self._commands_sub = await nc.subscribe(
                 self.subjects.commands, queue=QUEUE_GROUP, cb=self._on_command
             )
-        md = asyncio.get_running_loop().create_task(self._send_market_data(nc))
-        gone = asyncio.get_running_loop().create_task(self._gone.wait())
+        loop = asyncio.get_running_loop()
+        md = loop.create_task(self._send_market_data(nc))
+        gone = loop.create_task(self._until_gone(nc))
         try:
-            while not self._gone.is_set():
-                publishing = asyncio.get_running_loop().create_task(self._publish(js, nc))
+            while not gone.done():
+                publishing = loop.create_task(self._publish(js, nc))
                 await asyncio.wait({publishing, gone}, return_when=asyncio.FIRST_COMPLETED)
                 if not publishing.done():
                     publishing.cancel()
@@ -355,12 +356,21 @@ class NatsTransport:
                     return
                 try:
                     publishing.result()
+                except nats.errors.ConnectionClosedError:
+                    return
                 except (PublishFailed, nats.errors.Error) as exc:
                     self._failed("publishing to the stream stopped; starting again", exc)
                 await asyncio.wait({gone}, timeout=self._backoff.delay(0))
         finally:
             md.cancel()
             gone.cancel()
+
+    async def _until_gone(self, nc: NatsConnection) -> None:
+        """Until the connection ends. nats-py may not call back when it ends while it is
+        flushing (the transport's drain raises first), so its state is looked at too."""
+        while not self._gone.is_set() and nc.is_connected:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gone.wait(), 1.0)
 
     async def _publish(self, js: JetStreamContext, nc: NatsConnection) -> None:
         await self._ensure_stream(js)

@@ -162,7 +162,7 @@ def _nats(problems: Problems, config: GatewayConfig) -> None:
     why = client_missing()
     if why is not None:
         problems.append(f"nats: {why}")
-    elif (nats.auth.creds_file or nats.auth.nkey_seed) and find_spec("nkeys") is None:
+    elif (nats.auth.creds_file or nats.auth.nkey_seed) and not _installed("nkeys"):
         problems.append(
             f"nats.auth: nkeys, which creds files and nkey seeds need, is not "
             f"installed: {INSTALL_HINT}"
@@ -186,6 +186,13 @@ def _nats(problems: Problems, config: GatewayConfig) -> None:
         )
     cursor = Path(nats.cursor_path) if nats.cursor_path else Path(f"{config.journal.path}.nats")
     _directory(problems, "nats.cursor_path", cursor.parent)
+
+
+def _installed(module: str) -> bool:
+    try:
+        return find_spec(module) is not None
+    except ImportError:
+        return False
 
 
 def _try(problems: Problems, key: str, attempt: Callable[[], object]) -> None:

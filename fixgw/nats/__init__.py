@@ -14,6 +14,8 @@ INSTALL_HINT = "pip install 'fixgw[nats]'"
 
 def client_missing() -> str | None:
     """Why the NATS client cannot be used here, or None."""
-    if importlib.util.find_spec("nats") is None:
-        return f"the NATS client (nats-py) is not installed: {INSTALL_HINT}"
-    return None
+    try:
+        found = importlib.util.find_spec("nats") is not None
+    except ImportError:
+        found = False
+    return None if found else f"the NATS client (nats-py) is not installed: {INSTALL_HINT}"

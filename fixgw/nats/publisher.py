@@ -224,14 +224,16 @@ class EventPublisher:
         first refused or overdue one."""
         in_flight = self._in_flight
         last: _InFlight | None = None
+        refused: PublishFailed | None = None
         stored = duplicates = 0
         while in_flight and in_flight[0].ack is not None:
-            entry = in_flight.popleft()
-            del self._by_seq[entry.seq]
-            ack = entry.ack
+            ack = in_flight[0].ack
             assert ack is not None
             if ack.error is not None:
-                raise PublishFailed(f"the stream refused seq {entry.seq}: {ack.error}")
+                refused = PublishFailed(f"the stream refused seq {in_flight[0].seq}: {ack.error}")
+                break
+            entry = in_flight.popleft()
+            del self._by_seq[entry.seq]
             if ack.duplicate:
                 duplicates += 1
             else:
@@ -253,6 +255,8 @@ class EventPublisher:
             if now - self._cursor_saved_at >= CURSOR_EVERY_S:
                 self.cursor.save()
                 self._cursor_saved_at = now
+        if refused is not None:
+            raise refused
         if in_flight and in_flight[0].deadline <= time.monotonic():
             raise PublishFailed(
                 f"no acknowledgement for seq {in_flight[0].seq} within {self.ack_timeout_s:g} s"

@@ -45,8 +45,11 @@ async def consume(url: str, stream: str, subjects: str, durable: str) -> None:
             continue
         for msg in msgs:
             event = json.loads(msg.data)
-            line = {"stream_seq": msg.metadata.sequence.stream, "seq": event["seq"],
-                    "type": event["type"]}
+            line = {
+                "stream_seq": msg.metadata.sequence.stream,
+                "seq": event["seq"],
+                "type": event["type"],
+            }
             print(json.dumps(line), flush=True)
             await msg.ack()
 

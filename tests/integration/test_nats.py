@@ -301,7 +301,9 @@ def test_orders_over_nats_fill_permissions_refuse_and_errors_match_the_socket(
         assert stack.gateway is not None
         assert PASSWORDS["gateway"] not in stack.gateway.log()
 
-        cli = cli_over_nats(broker.url, "order", "new", "BTC/USD", "sell", "0.01", "--price", "30000")
+        cli = cli_over_nats(
+            broker.url, "order", "new", "BTC/USD", "sell", "0.01", "--price", "30000"
+        )
         assert json.loads(cli[0])["status"] == "pending_new"
         assert any(json.loads(line).get("type") == "order.accepted" for line in cli[1:])
         listed = [json.loads(line) for line in cli_over_nats(broker.url, "orders")]

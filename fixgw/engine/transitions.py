@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Final
 from fixgw.domain import TERMINAL_STATUSES, ExecKind, ExecutionReport, OrderStatus
 
 if TYPE_CHECKING:
-    from fixgw.engine.tracker import Order
+    from fixgw.engine.order_index import Order
 
 
 class Input(StrEnum):

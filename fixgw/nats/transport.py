@@ -204,7 +204,7 @@ class NatsTransport:
         self._journal.on_written.append(self._written)
         self._gateway.nats_state = self.state
         for symbol in self.config.market_data:
-            self._gateway.market_data.hold(QUEUE_GROUP, symbol, {"book", "trades"})
+            self._gateway.md_hold(QUEUE_GROUP, symbol, {"book", "trades"})
             for kind, topic in (("book", f"md:{symbol}"), ("trades", f"md:{symbol}:trades")):
                 out = _MarketDataOut(self, self.subjects.market_data(symbol, kind))
                 self._gateway.subscribe(out, [topic])
@@ -239,6 +239,8 @@ class NatsTransport:
                 await asyncio.wait_for(self.publisher.caught_up(), drain_s)
         for out, topics in self._md_outs:
             self._gateway.unsubscribe(out, topics)
+        for symbol in self.config.market_data:
+            self._gateway.md_release(QUEUE_GROUP, symbol, {"book", "trades"})
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

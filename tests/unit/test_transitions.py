@@ -277,8 +277,7 @@ def placed_in(state: State) -> OrderTracker:
     order.cum_qty = KNOWN_CUM.get(state, D(0))
     order.leaves_qty = D(0) if state in TERMINAL_STATUSES else D(1) - order.cum_qty
     if state is not OrderStatus.PENDING_NEW:
-        order.order_id = "X1"
-        tracker._by_order_id["X1"] = order
+        tracker.index.name(order, "X1")
     return tracker
 
 

@@ -39,8 +39,9 @@ WRITES_KEPT = 65_536
 """Journal writes remembered for the lag (one per turn of the loop that wrote); a line
 written before them counts from its event's own time."""
 CURSOR_EVERY_S = 0.1
-"""While events keep coming, the cursor is written at most this often; once the stream has
-acknowledged all there is, at once."""
+"""The cursor is written at most this often (a file replaced whole: four system calls), and
+this long after the stream has acknowledged all there is, if it was written less than this
+ago. Writing it each time the stream caught up cost the order path, one order at a time."""
 
 
 class PublishFailed(Exception):
@@ -110,6 +111,7 @@ class EventPublisher:
         self._writes: deque[tuple[int, float]] = deque(maxlen=WRITES_KEPT)
         """(where the journal's written lines ended, when): each line's journal time."""
         self._cursor_saved_at = 0.0
+        self._cursor_timer: asyncio.TimerHandle | None = None
         self.lag_s: float | None = None
         self.published = 0
         self.duplicates = 0
@@ -194,7 +196,7 @@ class EventPublisher:
                         )
                 self._settle()
                 if not self._in_flight:
-                    self.cursor.save()
+                    self._save_cursor_soon(loop)
                     if not self._tail.behind():
                         self._idle.set()
                 self._waiter = loop.create_future()
@@ -217,6 +219,9 @@ class EventPublisher:
                         timer.cancel()
         finally:
             self._waiter = None
+            if self._cursor_timer is not None:
+                self._cursor_timer.cancel()
+                self._cursor_timer = None
             self.cursor.save()
 
     def _settle(self) -> None:
@@ -251,16 +256,34 @@ class EventPublisher:
             if journal_time is not None:
                 self.lag_s = max(0.0, time.time() - journal_time)
                 self._metrics.publish_lag.set(self.lag_s)
-            now = time.monotonic()
-            if now - self._cursor_saved_at >= CURSOR_EVERY_S:
-                self.cursor.save()
-                self._cursor_saved_at = now
+            self._save_cursor_if_due()
         if refused is not None:
             raise refused
         if in_flight and in_flight[0].deadline <= time.monotonic():
             raise PublishFailed(
                 f"no acknowledgement for seq {in_flight[0].seq} within {self.ack_timeout_s:g} s"
             )
+
+    def _save_cursor_if_due(self) -> bool:
+        now = time.monotonic()
+        if now - self._cursor_saved_at < CURSOR_EVERY_S:
+            return False
+        self.cursor.save()
+        self._cursor_saved_at = now
+        return True
+
+    def _save_cursor_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Caught up: the cursor now if it was last written long enough ago, else once that
+        is so (at most one timer waits)."""
+        if self._cursor_timer is not None or self._save_cursor_if_due():
+            return
+
+        def save() -> None:
+            self._cursor_timer = None
+            self.cursor.save()
+            self._cursor_saved_at = time.monotonic()
+
+        self._cursor_timer = loop.call_later(CURSOR_EVERY_S, save)
 
     @property
     def in_flight(self) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -29,7 +30,7 @@ from tests.integration.test_crashes import BOOKS, Burst, Killer, order_fields, s
 
 pytestmark = [pytest.mark.integration, pytest.mark.nats]
 
-GATEWAY = "gw1"
+GATEWAY = "acct-1"  # as docs/nats.md names it
 EVENTS = f"fixgw.{GATEWAY}.ev.>"
 CONSUMER = Path(__file__).with_name("nats_consumer.py")
 
@@ -206,28 +207,27 @@ def read_stream(url: str, subjects: str = EVENTS, **auth: Any) -> list[dict[str,
 
 
 PASSWORDS = {
-    "gateway": "gw-4kq8Vb2mZr9TnW1x",
-    "trader": "tr-7Jd3Lp0sQe5YhU2c",
-    "watcher": "wa-1Hf6Gt8kPz4XoN3b",
+    "acct-1": "gw-4kq8Vb2mZr9TnW1x",
+    "strategy": "tr-7Jd3Lp0sQe5YhU2c",
+    "risk": "wa-1Hf6Gt8kPz4XoN3b",
 }
-PERMISSIONS = f"""
-authorization {{
-  users = [
-    # the gateway: its own subjects, the stream's API, replies
-    {{user: gateway, password: "{PASSWORDS["gateway"]}", permissions: {{
-      publish: ["fixgw.{GATEWAY}.>", "$JS.API.>", "_INBOX.>"],
-      subscribe: ["fixgw.{GATEWAY}.cmd", "_INBOX.>"]}}}}
-    # a strategy: may send requests, and read events
-    {{user: trader, password: "{PASSWORDS["trader"]}", permissions: {{
-      publish: ["fixgw.{GATEWAY}.cmd", "$JS.API.>"],
-      subscribe: ["_INBOX.>", "fixgw.{GATEWAY}.ev.>"]}}}}
-    # risk or a dashboard: reads events, may not send requests
-    {{user: watcher, password: "{PASSWORDS["watcher"]}", permissions: {{
-      publish: {{allow: ["$JS.API.>"], deny: ["fixgw.*.cmd"]}},
-      subscribe: ["_INBOX.>", "fixgw.*.ev.>"]}}}}
-  ]
-}}
-"""
+"""The users of docs/nats.md's permissions example, whose passwords the broker reads from its
+environment."""
+PASSWORD_VARIABLES = {
+    "GATEWAY_PASSWORD": "acct-1",
+    "STRATEGY_PASSWORD": "strategy",
+    "RISK_PASSWORD": "risk",
+}
+
+
+def documented_permissions() -> str:
+    """The nats-server.conf block of docs/nats.md's "Permissions", as it is shown."""
+    text = (Path(__file__).parents[2] / "docs" / "nats.md").read_text()
+    section = text[text.index("## Permissions") :]
+    start = section.index("```conf\n") + len("```conf\n")
+    return section[start : section.index("\n```", start)]
+
+
 MALFORMED = [
     b"not json",
     b"[1, 2]",
@@ -250,9 +250,11 @@ MALFORMED = [
 
 
 def test_orders_over_nats_fill_permissions_refuse_and_errors_match_the_socket(
-    make_stack: StackFactory, tmp_path: Path
+    make_stack: StackFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broker = NatsServer(tmp_path / "nats", config=PERMISSIONS)
+    for variable, user in PASSWORD_VARIABLES.items():
+        monkeypatch.setenv(variable, PASSWORDS[user])  # nats-server reads them at start
+    broker = NatsServer(tmp_path / "nats", config=documented_permissions())
     broker.start()
     try:
         stack = make_stack(
@@ -260,16 +262,16 @@ def test_orders_over_nats_fill_permissions_refuse_and_errors_match_the_socket(
             symbols=["BTC/USD"],
             start=False,
             nats=nats_section(
-                broker, auth={"user": "gateway", "password": {"env": "FIXGW_TEST_NATS_PASSWORD"}}
+                broker, auth={"user": GATEWAY, "password": {"env": "FIXGW_TEST_NATS_PASSWORD"}}
             ),
         )
-        stack.env["FIXGW_TEST_NATS_PASSWORD"] = PASSWORDS["gateway"]
+        stack.env["FIXGW_TEST_NATS_PASSWORD"] = PASSWORDS[GATEWAY]
         stack.start_sim()
         stack.start_gateway()
         wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
-        trader = {"user": "trader", "password": PASSWORDS["trader"]}
+        strategy = {"user": "strategy", "password": PASSWORDS["strategy"]}
 
-        with NatsClient.connect(broker.url, gateway=GATEWAY, **trader) as gw:
+        with NatsClient.connect(broker.url, gateway=GATEWAY, **strategy) as gw:
             gw.subscribe(["orders"])
             gw.new_order(cl_ord_id="n-sell", **order_fields(0))
             placed = gw.new_order(cl_ord_id="n-buy", **order_fields(1))
@@ -284,22 +286,22 @@ def test_orders_over_nats_fill_permissions_refuse_and_errors_match_the_socket(
                 for line in MALFORMED:
                     socket_client.send_raw(line + b"\n")
                     over_socket = socket_client.read_message()
-                    over_nats = nats_request(broker.url, line, **trader)
+                    over_nats = nats_request(broker.url, line, **strategy)
                     assert over_nats == over_socket, line[:80]
                     assert over_nats["ok"] is False
                     # a request about a connection has no place on the cmd subject
                 subscribe = b'{"id": 1, "op": "subscribe", "topics": ["orders"]}'
-                assert nats_request(broker.url, subscribe, **trader)["error"]["code"] == (
+                assert nats_request(broker.url, subscribe, **strategy)["error"]["code"] == (
                     "unknown_op"
                 )
 
-        refused = watcher_tries_to_order(broker.url)
+        refused = risk_tries_to_order(broker.url)
         assert "permissions violation for publish" in refused.lower()
         with stack.client() as socket_client:
             orders = socket_client.request("orders", all=True)["orders"]
         assert "w-1" not in {o["cl_ord_id"] for o in orders}
         assert stack.gateway is not None
-        assert PASSWORDS["gateway"] not in stack.gateway.log()
+        assert PASSWORDS[GATEWAY] not in stack.gateway.log()
 
         cli = cli_over_nats(
             broker.url, "order", "new", "BTC/USD", "sell", "0.01", "--price", "30000"
@@ -325,17 +327,15 @@ def nats_request(url: str, data: bytes, **auth: Any) -> dict[str, Any]:
     return asyncio.run(ask())
 
 
-def watcher_tries_to_order(url: str) -> str:
-    """The broker's error for the watcher's request; its request gets no answer."""
+def risk_tries_to_order(url: str) -> str:
+    """The broker's error for risk's request (risk may read, not order); no answer comes."""
     errors: list[str] = []
 
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc))
 
     async def attempt() -> None:
-        nc = await nats.connect(
-            url, user="watcher", password=PASSWORDS["watcher"], error_cb=on_error
-        )
+        nc = await nats.connect(url, user="risk", password=PASSWORDS["risk"], error_cb=on_error)
         order = {"id": 1, "op": "new_order", "cl_ord_id": "w-1", **order_fields(0)}
         with pytest.raises(nats.errors.TimeoutError):
             await nc.request(f"fixgw.{GATEWAY}.cmd", json.dumps(order).encode(), timeout=2)
@@ -353,9 +353,9 @@ def cli_over_nats(url: str, *args: str) -> list[str]:
         timeout=60,
         check=False,
         env={
-            **__import__("os").environ,
-            "FIXGW_NATS_USER": "trader",
-            "FIXGW_NATS_PASSWORD": PASSWORDS["trader"],
+            **os.environ,
+            "FIXGW_NATS_USER": "strategy",
+            "FIXGW_NATS_PASSWORD": PASSWORDS["strategy"],
         },
     )
     assert done.returncode == 0, done.stderr

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from fixgw.journal import Journal, sealed
 from fixgw.nats.cursor import Cursor
 from fixgw.nats.metrics import NatsMetrics
-from fixgw.nats.publisher import Ack, EventPublisher, PublishFailed
+from fixgw.nats.publisher import CURSOR_EVERY_S, Ack, EventPublisher, PublishFailed
 from fixgw.nats.subjects import Subjects, covers, token
 from fixgw.nats.tail import JournalTail
 
@@ -308,3 +308,33 @@ def test_subjects() -> None:
 )
 def test_covers(pattern: str, subjects: str, expected: bool) -> None:
     assert covers(pattern, subjects) is expected
+
+
+def test_the_cursor_is_written_at_most_every_tenth_of_a_second_and_soon_after_catching_up(
+    tmp_path: Path,
+) -> None:
+    """One event at a time, each acknowledged before the next: the file is replaced at most
+    every CURSOR_EVERY_S, not once per event, and holds the last seq within that of the
+    stream catching up, with the publisher still running."""
+    journal, publisher, broker = make(tmp_path)
+    path = tmp_path / "journal.jsonl.nats"
+    seen: set[int] = set()
+    """The seqs the cursor's file held, looked at after each event's acknowledgement."""
+
+    async def scenario() -> None:
+        task = asyncio.get_running_loop().create_task(publisher.run(broker))
+        for seq in range(1, 51):
+            append(journal, range(seq, seq + 1))
+            async with asyncio.timeout(5):
+                while publisher.acked_seq < seq:
+                    if task.done():
+                        task.result()
+                    await asyncio.sleep(0.001)
+            seen.add(Cursor(path, "FIXGW", "gw1").seq)
+        await asyncio.sleep(CURSOR_EVERY_S * 1.5)
+        assert Cursor(path, "FIXGW", "gw1").seq == 50, "not written once caught up"
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert len(seen) < 10, f"the cursor was written at least {len(seen)} times for 50 events"

@@ -71,3 +71,57 @@ def test_a_refused_trades_stream_leaves_an_oms_book_subscription_alone(
     update = oms.wait_for(lambda m: m.msg_type == "W" and "2.5" in m.all(271))
     assert update.get(262) == "BOOK-1"
     assert not [m for m in oms.received if m.msg_type == "Y"]
+
+
+def book_broken_in_the_batch_of_its_first_snapshot(venue: ScriptedVenue, request: Received) -> None:
+    """The first book request is answered by a snapshot and, in the same write, an update
+    that crosses it; the book asked for again is sound (and not the first one)."""
+    if request.get(263) == "2":
+        return
+    md_req_id = request.get(262) or ""
+    asked = [m for m in venue.app if m.msg_type == "V" and m.get(263) != "2"]
+    bid, ask = ("29990", "30010") if len(asked) == 1 else ("29980", "30020")
+    snapshot = [
+        *((262, md_req_id), (55, "BTC/USD"), (268, "2")),
+        *((269, "0"), (270, bid), (271, "1.5"), (269, "1"), (270, ask), (271, "1.2")),
+    ]
+    if len(asked) > 1:
+        venue.send("W", snapshot)
+        return
+    crossing = [
+        *((262, md_req_id), (268, "1")),
+        *((279, "0"), (269, "0"), (55, "BTC/USD"), (270, "30050"), (271, "1")),
+    ]
+    venue.send_together([("W", snapshot), ("X", crossing)])
+
+
+def test_an_oms_never_gets_a_book_the_gateway_knows_is_broken(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    comp_id = f"RAW-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    venue, _ = make_venue_stack(
+        lambda v: v.on("V", book_broken_in_the_batch_of_its_first_snapshot),
+        bridge={"port": port, "store_dir": "bridge-store", "sessions": [{"comp_id": comp_id}]},
+    )
+    oms = RawOms(port, comp_id)
+    oms.start()
+    try:
+        oms.send(
+            "V",
+            [
+                *((262, "BOOK-1"), (263, "1"), (264, "0"), (267, "2"), (269, "0"), (269, "1")),
+                *((146, "1"), (55, "BTC/USD")),
+            ],
+        )
+        fresh = oms.wait_for(lambda m: m.msg_type == "W" and "29980" in m.all(270), timeout=20)
+        books = [m for m in oms.received if m.msg_type == "W" and m.get(262) == "BOOK-1"]
+        assert all(m.all(270) in ([], ["29980", "30020"]) for m in books), [
+            m.all(270) for m in books
+        ]
+        assert fresh.all(270) == ["29980", "30020"]
+        asked = [m for m in venue.app if m.msg_type == "V" and m.get(263) != "2"]
+        assert len(asked) == 2  # the broken book was asked for again, once
+    finally:
+        oms.logout()
+        oms.check_valid()

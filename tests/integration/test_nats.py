@@ -183,6 +183,44 @@ def test_a_broker_outage_mid_burst_leaves_order_entry_alone_and_the_stream_whole
     assert in_stream[: len(journaled)] == journaled, "not every event once, in order"
 
 
+def test_market_data_goes_out_on_plain_subjects_and_never_into_the_stream(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """`nats.market_data`: the book's changes and the trades of a symbol, published as they
+    come to whoever listens on `fixgw.<gateway>.md.<symbol>.{book,trades}`."""
+    stack = make_stack(
+        books=BOOKS, symbols=["BTC/USD"], nats=nats_section(broker, market_data=["BTC/USD"])
+    )
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    received: list[tuple[str, str]] = []
+
+    async def listen() -> None:
+        nc = await nats.connect(broker.url)
+        both = asyncio.Event()
+
+        async def on_md(msg: Any) -> None:
+            received.append((msg.subject, json.loads(msg.data)["type"]))
+            if {"md.delta", "md.trade"} <= {kind for _, kind in received}:
+                both.set()
+
+        await nc.subscribe(f"fixgw.{GATEWAY}.md.>", cb=on_md)
+        await nc.flush()
+        with stack.client() as gw:  # a sell, then a buy that trades with it
+            await asyncio.to_thread(gw.new_order, cl_ord_id="md-sell", **order_fields(0))
+            await asyncio.to_thread(gw.new_order, cl_ord_id="md-buy", **order_fields(1))
+        await asyncio.wait_for(both.wait(), 20)
+        await nc.close()
+
+    asyncio.run(listen())
+    book, trades = (f"fixgw.{GATEWAY}.md.BTC/USD.{kind}" for kind in ("book", "trades"))
+    assert {subject for subject, _ in received} == {book, trades}
+    assert all(kind.startswith("md.") for _, kind in received)
+    assert {k for s, k in received if s == trades} == {"md.trade"}
+    assert "md.trade" not in {k for s, k in received if s == book}
+    stored = [e["type"] for e in read_stream(broker.url, f"fixgw.{GATEWAY}.>")]
+    assert stored and not any(t.startswith("md.") for t in stored), "market data was kept"
+
+
 def read_stream(url: str, subjects: str = EVENTS, **auth: Any) -> list[dict[str, Any]]:
     """Every event on `subjects` in the stream, in the stream's order."""
 

@@ -18,8 +18,7 @@ import contextlib
 import itertools
 import queue
 import threading
-import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -30,7 +29,7 @@ from nats.aio.client import Client as NatsConnection
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from fixgw.api.client import ApiError
+from fixgw.api.client import ApiError, GatewayClient
 from fixgw.api.protocol import TOPICS_FIXED
 from fixgw.nats.consumer import stream_seq_after
 from fixgw.nats.subjects import EVENT_TOPICS, Subjects
@@ -38,7 +37,7 @@ from fixgw.nats.subjects import EVENT_TOPICS, Subjects
 T = TypeVar("T")
 
 
-class NatsClient:
+class NatsClient(GatewayClient):
     def __init__(self, subjects: Subjects) -> None:
         self.subjects = subjects
         self._loop = asyncio.new_event_loop()
@@ -197,21 +196,6 @@ class NatsClient:
         if topic in self._topics:
             self._events.put(event)
 
-    def new_order(self, **fields: Any) -> Any:
-        return self.request("new_order", **fields)
-
-    def cancel_order(self, **fields: Any) -> Any:
-        return self.request("cancel_order", **fields)
-
-    def order_status(self, **fields: Any) -> Any:
-        return self.request("order_status", **fields)
-
-    def orders(self, all: bool = False) -> list[dict[str, Any]]:
-        return list(self.request("orders", all=all or None)["orders"])
-
-    def status(self) -> dict[str, Any]:
-        return dict(self.request("status"))
-
     # ------------------------------------------------------------ events
 
     def next_event(self, timeout: float = 10.0) -> dict[str, Any]:
@@ -227,19 +211,3 @@ class NatsClient:
                 events.append(self._events.get_nowait())
             except queue.Empty:
                 return events
-
-    def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("no matching event")
-            event = self.next_event(remaining)
-            if predicate(event):
-                return event
-
-    def events(self, timeout: float | None = None) -> Iterator[dict[str, Any]]:
-        while True:
-            yield self.next_event(timeout if timeout is not None else 1e9)

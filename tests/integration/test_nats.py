@@ -26,21 +26,13 @@ import pytest
 from fixgw.nats.client import NatsClient
 from fixgw.testing import LocalStack, NatsServer, wait_until
 from tests.integration.conftest import StackFactory
-from tests.integration.test_crashes import BOOKS, Burst, Killer, order_fields, settle
+from tests.integration.test_crashes import BOOKS, burst_with_a_gateway_kill, order_fields, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.nats]
 
 GATEWAY = "acct-1"  # as docs/nats.md names it
 EVENTS = f"fixgw.{GATEWAY}.ev.>"
 CONSUMER = Path(__file__).with_name("nats_consumer.py")
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path / "nats")
-    server.start()
-    yield server
-    server.stop()
 
 
 def nats_section(server: NatsServer, **more: Any) -> dict[str, Any]:
@@ -114,18 +106,7 @@ def test_events_reach_a_consumer_elsewhere_exactly_once_across_a_gateway_kill(
     make_stack: StackFactory, broker: NatsServer, consumer: Consumer
 ) -> None:
     stack = make_stack(books=BOOKS, symbols=["BTC/USD"], nats=nats_section(broker))
-    burst = Burst(stack)
-
-    def kill_and_restart() -> None:
-        assert stack.gateway is not None
-        stack.gateway.stop(signal.SIGKILL)
-        Path(stack.socket_path).unlink(missing_ok=True)
-        stack.start_gateway(wait_for_logon=False)
-
-    killer = Killer(burst, kill_and_restart)
-    burst.run()
-    killer.finish()
-    assert burst.reconnects > 0, "the kill fell outside the burst"
+    burst = burst_with_a_gateway_kill(stack)
     settle(burst, stack)
     journaled = wait_published(stack)
     received = consumer.wait_for(journaled[-1])

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import msgspec
 
@@ -53,6 +53,20 @@ def _levels(rows: list[list[str]]) -> list[tuple[Decimal, Decimal]]:
 class GatewayClient(ABC):
     """What the socket's `Client` and NATS's `fixgw.nats.client.NatsClient` share: requests
     by name, and waiting for events. Each brings its own `request` and `next_event`."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @abstractmethod
+    def close(self) -> None: ...
 
     @abstractmethod
     def request(self, op: str, timeout: float = 10.0, **fields: Any) -> Any:
@@ -135,17 +149,6 @@ class Client(GatewayClient):
             client.close()
             raise
         return client
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._sock.close()

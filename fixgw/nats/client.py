@@ -19,7 +19,6 @@ import itertools
 import queue
 import threading
 from collections.abc import Coroutine
-from types import TracebackType
 from typing import Any, TypeVar
 
 import msgspec
@@ -81,17 +80,6 @@ class NatsClient(GatewayClient):
             client.close()
             raise ConnectionError(f"cannot reach the NATS broker at {url}: {exc}") from None
         return client
-
-    def __enter__(self) -> NatsClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._loop.is_running():

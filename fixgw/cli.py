@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import uvloop
@@ -26,6 +26,9 @@ from fixgw.journal import JournalDamaged, side_file
 from fixgw.marketdata.book import OrderBook
 from fixgw.ops.capture import capture as capture_python_output
 from fixgw.ops.logging import configure as configure_logging
+
+if TYPE_CHECKING:
+    from fixgw.nats.client import NatsClient
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"
 DEMO_SIM = DEFAULTS / "demo-sim.yaml"
@@ -251,12 +254,37 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> No
 # ---------------------------------------------------------------- client commands
 
 
-def _client(args: argparse.Namespace) -> Client:
+def _client(args: argparse.Namespace) -> Client | NatsClient:
+    if args.nats:
+        return _nats_client(args)
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         token = os.environ.get(args.token_env)
         return Client.connect(host=host or "127.0.0.1", port=int(port), token=token, name=_me())
     return Client.connect(args.socket, name=_me())
+
+
+def _nats_client(args: argparse.Namespace) -> NatsClient:
+    """The gateway over NATS (`--nats URL --gateway NAME`); credentials from the environment:
+    FIXGW_NATS_CREDS (a creds file), FIXGW_NATS_USER and FIXGW_NATS_PASSWORD, or
+    FIXGW_NATS_TOKEN."""
+    from fixgw.nats import client_missing
+
+    if why := client_missing():
+        raise ConfigError(f"--nats: {why}")
+    if not args.gateway:
+        raise ConfigError("--nats needs --gateway NAME (or FIXGW_GATEWAY): whose requests")
+    from fixgw.nats.client import NatsClient
+
+    env = os.environ.get
+    return NatsClient.connect(
+        args.nats,
+        gateway=args.gateway,
+        user_credentials=env("FIXGW_NATS_CREDS"),
+        user=env("FIXGW_NATS_USER"),
+        password=env("FIXGW_NATS_PASSWORD"),
+        token=env("FIXGW_NATS_TOKEN"),
+    )
 
 
 def _me() -> str:
@@ -288,7 +316,7 @@ def cmd_order_new(args: argparse.Namespace) -> int:
     return 0
 
 
-def _events_of(gw: Client, cl_ord_id: str, seconds: float) -> Iterator[dict[str, Any]]:
+def _events_of(gw: Client | NatsClient, cl_ord_id: str, seconds: float) -> Iterator[dict[str, Any]]:
     """The order's events until it closes, or until it rests on the book with no fill for a
     moment, or until time runs out."""
     deadline = time.monotonic() + seconds
@@ -449,6 +477,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"fixgw {__version__}")
+    parser.add_argument(
+        "--nats",
+        metavar="URL",
+        default=os.environ.get("FIXGW_NATS"),
+        help="talk to the gateway over this NATS broker instead of its socket (env FIXGW_NATS; "
+        "credentials: FIXGW_NATS_CREDS, FIXGW_NATS_USER and FIXGW_NATS_PASSWORD, or "
+        "FIXGW_NATS_TOKEN); with --gateway",
+    )
+    parser.add_argument(
+        "--gateway",
+        metavar="NAME",
+        default=os.environ.get("FIXGW_GATEWAY"),
+        help="with --nats: the gateway's name (nats.gateway in its config; env FIXGW_GATEWAY)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(
@@ -622,6 +664,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in DAEMON_COMMANDS:
             raise
         target = f"{args.tcp} (TCP)" if getattr(args, "tcp", None) else getattr(args, "socket", "")
+        if args.nats:
+            target = f"{args.nats} (NATS, gateway {args.gateway})"
         print(f"fixgw: cannot reach the gateway at {target}: {exc}", file=sys.stderr)
         return 1
 

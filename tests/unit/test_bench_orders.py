@@ -1,13 +1,16 @@
 """The CPU accounting of `bench/order_latency.py`: what each process used per order, and how
-many of the machine's cores that keeps busy at the rate a run kept."""
+many of the machine's cores that keeps busy at the rate a run kept; which other interpreter
+`bench/interpreters.py` runs the gateway on."""
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
 
+from bench import interpreters
 from bench.order_latency import CpuMeter, achieved_rate, cores_busy
 
 
@@ -33,3 +36,12 @@ def test_the_meter_reads_each_process_and_takes_the_clients_own_figure() -> None
     assert per_order["client"] == pytest.approx(250.0)
     assert per_order["gateway"] > 0
     assert set(per_order) == {"client", "gateway"}
+
+
+def test_the_other_interpreter_is_never_the_venvs_own_nor_one_that_is_not_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FIXGW_BENCH_PYTHON", sys.executable)
+    assert interpreters.optimized_python() is None
+    monkeypatch.setenv("FIXGW_BENCH_PYTHON", "/nonexistent/python3")
+    assert interpreters.optimized_python() is None

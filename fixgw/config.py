@@ -24,6 +24,7 @@ import yaml
 from fixgw.decimals import PlainDecimal, decode_hook
 from fixgw.domain import Side
 from fixgw.errors import ConfigError
+from fixgw.venues.okcoin.config import OkcoinConfig
 
 T = TypeVar("T")
 
@@ -107,15 +108,6 @@ class Credentials(_Config, frozen=True, kw_only=True):
     """The Logon's Username (553): OKCoin's API key (required for OKCoin)."""
     secret_key: SecretRef | None = None
     """The Logon's Password (554): OKCoin's secret key (required for OKCoin)."""
-
-
-class OkcoinConfig(_Config, frozen=True, kw_only=True):
-    """What only OKCoin's dialect needs (`session.venue: okcoin`)."""
-
-    account_on: list[Literal["D", "F", "H", "AF", "Z1000"]] = msgspec.field(
-        default_factory=lambda: ["D", "Z1000"]
-    )
-    """Messages that carry Account (1) = `apiKey,secretKey`."""
 
 
 class TcpConfig(_Config, frozen=True, kw_only=True):

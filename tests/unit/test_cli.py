@@ -1,0 +1,274 @@
+"""The command line's parts that need no gateway: the help's groups, decimals aligned on the
+point, a line for every event type, an outcome for every status `order new` can stop at, and
+the completion scripts run by bash (and by zsh, where it is installed)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import typing
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from fixgw import domain
+from fixgw.cli import build_parser
+from fixgw.cli.completion import bash_script, walk, zsh_script
+from fixgw.cli.lines import EVENT_DETAILS, OUTCOMES, event_line, outcome_line
+from fixgw.cli.main import COMMAND_GROUPS
+from fixgw.cli.output import Clock
+from fixgw.cli.render import align_on_point, duration, plain
+
+UTC = Clock(utc=True)
+
+
+def shown(renderable: object, width: int = 200) -> str:
+    console = Console(width=width, color_system=None, highlight=False)
+    with console.capture() as captured:
+        console.print(renderable)
+    return captured.get()
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+# ---------------------------------------------------------------- help
+
+
+def test_every_command_is_in_one_group_of_the_help() -> None:
+    assert set(subcommands(build_parser())) == set(COMMAND_GROUPS)
+
+
+def test_the_help_lists_the_commands_under_their_groups_in_order() -> None:
+    text = build_parser().format_help()
+    groups = list(dict.fromkeys(COMMAND_GROUPS.values()))
+    assert groups[:5] == ["daemon", "orders", "market data", "controls", "diagnostics"]
+    at = [text.index(f"\n{group}:\n") for group in groups]
+    assert at == sorted(at)
+    for name, group in COMMAND_GROUPS.items():
+        section = text[text.index(f"\n{group}:\n") :].split("\n\n")[0]
+        assert f"\n  {name} " in section, (name, group)
+
+
+# ---------------------------------------------------------------- decimals
+
+
+@pytest.mark.parametrize(
+    ("values", "aligned"),
+    [
+        (["30010", "29000.5", "28999.75"], ["30010   ", "29000.5 ", "28999.75"]),
+        (["0.5", "12", None], [" 0.5", "12  ", " -  "]),
+        (["-0.25", "1E+3", "0.000"], ["  -0.25 ", "1000    ", "   0.000"]),
+        ([Decimal("1.10")], ["1.10"]),
+    ],
+)
+def test_decimals_line_up_on_the_point_with_their_digits_kept(
+    values: list[str | Decimal | None], aligned: list[str]
+) -> None:
+    assert align_on_point(values) == aligned
+
+
+def test_a_column_of_decimals_is_as_wide_as_its_header() -> None:
+    assert align_on_point(["1", "0.5"], min_width=6) == ["   1  ", "   0.5"]
+
+
+def test_plain_never_goes_through_a_float() -> None:
+    assert plain("0.1000000000000000055511151231257827") == "0.1000000000000000055511151231257827"
+    assert plain("1e-7") == "0.0000001"
+
+
+def test_an_uptime_reads_as_a_person_says_it() -> None:
+    assert duration(12.063) == "12 s"
+    assert duration(3725) == "1 h 2 min 5 s"
+    assert duration(90061) == "1 d 1 h 1 min 1 s"
+
+
+def test_times_are_utc_or_local() -> None:
+    ts = "2026-12-05T18:39:18.010000Z"
+    assert UTC.stamp(ts) == "2026-12-05 18:39:18.010"
+    assert UTC.time(ts) == "18:39:18.010"
+    assert UTC.zone == "UTC"
+    local = Clock(utc=False)
+    assert local.moment(ts) == UTC.moment(ts)  # the same moment, told in another zone
+
+
+# ---------------------------------------------------------------- lines
+
+
+def event_types() -> set[str]:
+    """Every event type the gateway publishes, read from the domain's union of events."""
+    return {member.__struct_config__.tag for member in typing.get_args(domain.AnyEvent)}
+
+
+def test_every_event_type_has_its_own_line() -> None:
+    assert event_types() == set(EVENT_DETAILS)
+
+
+ORDER = {
+    "cl_ord_id": "c-1",
+    "order_id": "x-9",
+    "symbol": "BTC/USD",
+    "side": "buy",
+    "order_type": "limit",
+    "qty": "0.5",
+    "price": "30010",
+    "status": "filled",
+    "cum_qty": "0.5",
+    "leaves_qty": "0",
+    "avg_px": "30010",
+}
+
+
+def test_an_event_line_says_what_happened_to_which_order() -> None:
+    event = {
+        **ORDER,
+        "seq": 4,
+        "type": "order.filled",
+        "ts": "2026-12-05T18:39:18.010000Z",
+        "exec_id": "E-2",
+        "last_qty": "0.5",
+        "last_px": "30010",
+        "crc": 1,
+    }
+    line = shown(event_line(event, UTC)).strip()
+    assert line.startswith("18:39:18.010  order.filled ")
+    assert line.endswith(
+        "buy 0.5 BTC/USD @ 30010  fill 0.5 @ 30010; 0.5 of 0.5 filled, avg 30010  c-1"
+    )
+
+
+def test_an_event_of_a_type_not_known_yet_shows_its_fields() -> None:
+    event = {"seq": 1, "type": "session.new_kind", "ts": "2026-12-05T18:39:18Z", "x": 1}
+    assert shown(event_line(event, UTC)).rstrip().endswith("x=1")
+
+
+@pytest.mark.parametrize(
+    ("order", "said"),
+    [
+        (ORDER, "filled 0.5 @ 30010 (order x-9, clOrdID c-1)"),
+        (
+            {**ORDER, "status": "partially_filled", "cum_qty": "0.2", "leaves_qty": "0.3"},
+            "partially filled 0.2 @ 30010, resting 0.3 @ 30010 as c-1 (order x-9)",
+        ),
+        (
+            {**ORDER, "status": "new", "cum_qty": "0", "avg_px": "0"},
+            "resting as c-1: buy 0.5 @ 30010 (order x-9)",
+        ),
+        (
+            {**ORDER, "status": "rejected", "reason": "unknown_symbol", "text": None},
+            "rejected: unknown_symbol (clOrdID c-1)",
+        ),
+        (
+            {**ORDER, "status": "canceled", "cum_qty": "0.2", "text": "IOC"},
+            "canceled: IOC; 0.2 of 0.5 filled (order x-9, clOrdID c-1)",
+        ),
+    ],
+)
+def test_order_new_says_the_outcome_in_one_line(order: dict[str, str], said: str) -> None:
+    assert (
+        shown(outcome_line({"cl_ord_id": "c-1", "status": "pending_new"}, order, 5)).strip() == said
+    )
+
+
+def test_an_order_not_settled_in_time_says_so() -> None:
+    sent = {"cl_ord_id": "c-1", "status": "pending_new"}
+    assert "no answer from the exchange within 5 s" in shown(outcome_line(sent, None, 5))
+    assert "(not followed)" in shown(outcome_line(sent, None, 0))
+
+
+def test_every_status_an_order_can_settle_in_has_an_outcome() -> None:
+    settled = {s.value for s in domain.OrderStatus} - {"pending_new", "pending_cancel"}
+    assert settled <= set(OUTCOMES)
+
+
+# ---------------------------------------------------------------- completion
+
+
+def test_completion_knows_every_command_path_of_the_parser() -> None:
+    paths = {command.path for command in walk(build_parser())}
+    assert {"fixgw", "fixgw order new", "fixgw session reset-seq", "fixgw top"} <= paths
+    assert all(path in bash_script(build_parser()) for path in paths)
+
+
+def bash_completes(script: Path, *words: str) -> list[str]:
+    """What bash offers for the last word, as `complete -F` would call the function."""
+    array = " ".join(f"'{w}'" for w in words)
+    run = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"source {script}; COMP_WORDS=({array}); COMP_CWORD={len(words) - 1}; "
+            'COMPREPLY=(); _fixgw; printf "%s\\n" "${COMPREPLY[@]}"',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return [line for line in run.stdout.splitlines() if line]
+
+
+def test_bash_completes_commands_subcommands_flags_and_their_values(tmp_path: Path) -> None:
+    script = tmp_path / "fixgw.bash"
+    made = subprocess.run(
+        [sys.executable, "-m", "fixgw", "completion", "bash"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    script.write_text(made.stdout)
+    assert bash_completes(script, "fixgw", "or") == ["order", "orders"]
+    assert bash_completes(script, "fixgw", "order", "") == ["new", "cancel", "status"]
+    assert "--price" in bash_completes(script, "fixgw", "order", "new", "BTC/USD", "--")
+    assert bash_completes(script, "fixgw", "orders", "--j") == ["--json"]
+    assert bash_completes(script, "fixgw", "order", "new", "--type", "") == ["limit", "market"]
+    assert bash_completes(script, "fixgw", "trades", "-o", "j") == ["json"]
+    assert bash_completes(script, "fixgw", "completion", "") == ["bash", "zsh"]
+    assert bash_completes(script, "fixgw", "top", "--u") == ["--utc"]
+
+
+ZSH_STUBS = """
+compdef() { : }
+compadd() { [[ $1 == -- ]] && shift; print -rl -- "$@" }
+_describe() { print -rl -- "${(@P)4}" }
+_files() { print -- "<files>" }
+"""
+"""Outside an interactive shell zsh has no completion system: these print what the function
+hands it."""
+
+
+def test_the_zsh_script_holds_every_command_and_reads_as_zsh(tmp_path: Path) -> None:
+    parser = build_parser()
+    script = zsh_script(parser)
+    assert script.startswith("#compdef fixgw\n")
+    for command in walk(parser):
+        assert f"'{command.path}'" in script or f"{command.path} " in script
+        for name in command.subcommands:
+            assert f"{name}:" in script
+    zsh = shutil.which("zsh")
+    if zsh is None:  # what can be checked without zsh is above
+        return
+    path = tmp_path / "_fixgw"
+    path.write_text(script)
+    assert subprocess.run([zsh, "-n", str(path)], timeout=30, check=False).returncode == 0
+    probe = tmp_path / "probe.zsh"
+    probe.write_text(
+        f"{ZSH_STUBS}\nsource {path}\n"
+        "words=(fixgw or); CURRENT=2; _fixgw\n"
+        "print -- ---\n"
+        "words=(fixgw order new --type ''); CURRENT=5; _fixgw\n"
+    )
+    run = subprocess.run(
+        [zsh, "-f", str(probe)], capture_output=True, text=True, timeout=30, check=True
+    )
+    commands, values = run.stdout.split("---\n")
+    assert "order:place, cancel or query one order" in commands.splitlines()
+    assert any(line.startswith("orders:") for line in commands.splitlines())
+    assert values.split() == ["limit", "market"]

@@ -25,6 +25,8 @@ COMPILED = [
     "fixgw/engine/risk.py",
     "fixgw/engine/throttle_queue.py",
     "fixgw/engine/tracker.py",
+    "fixgw/engine/order_index.py",
+    "fixgw/engine/restore.py",
     "fixgw/engine/transitions.py",
     "fixgw/engine/venue_reports.py",
     "fixgw/fix/codes.py",

@@ -1,9 +1,13 @@
 """Events in, one encoded line out to every subscriber of the event's topic.
 
 Each event is encoded to JSON once, whatever the number of subscribers; the gateway-wide
-`seq` is spliced in front. Every event but market data is appended to the journal before
-it is fanned out, with its checksum at the end (`journal.sealed`; clients get the same
-line), and `replay` serves a reconnecting client what it missed from there.
+`seq` is spliced in front. Subscribers in the process that want the event itself (the FIX
+bridge) subscribe apart (`subscribe_events`) and get the event object and its seq, never a
+line to decode; the lines' subscribers pay nothing for them.
+
+Every event but market data is appended to the journal before it is fanned out, with its
+checksum at the end (`journal.sealed`; clients get the same line), and `replay` serves a
+reconnecting client what it missed from there.
 Market data is not journaled: a client that missed deltas needs a fresh book, not old deltas.
 Its seqs are covered by a block reserved in the journal, so a restart never reuses one.
 """
@@ -11,7 +15,7 @@ Its seqs are covered by a block reserved in the journal, so a restart never reus
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import msgspec
 
@@ -31,6 +35,16 @@ class Subscriber(Protocol):
     def deliver(self, line: bytes) -> None: ...
 
 
+class EventSubscriber(Protocol):
+    def on_event(self, seq: int, event: Event) -> None:
+        """Called on the loop's thread as the event is published, after the line subscribers
+        of its topic; must not raise (the publisher is the order path)."""
+        ...
+
+
+S = TypeVar("S")
+
+
 _encoder = msgspec.json.Encoder(decimal_format="string")
 
 SEQ_BLOCK = 100_000
@@ -47,6 +61,8 @@ class EventBus:
         self._subscribers: dict[str, tuple[Subscriber, ...]] = {}
         """Replaced, never changed in place: a subscriber may leave while an event is being
         delivered (a slow client is dropped from inside `deliver`)."""
+        self._event_subscribers: dict[str, tuple[EventSubscriber, ...]] = {}
+        """The same, for the subscribers of events as objects."""
 
     def publish(self, event: Event) -> int:
         self.seq += 1
@@ -58,29 +74,31 @@ class EventBus:
         else:
             line = sealed(self.seq, _encoder.encode(event))
             self.journal.append(self.seq, line)
+        seq = self.seq
         for subscriber in self._subscribers.get(topic, ()):
             subscriber.deliver(line)
-        return self.seq
+        for event_subscriber in self._event_subscribers.get(topic, ()):
+            event_subscriber.on_event(seq, event)
+        return seq
 
     def publish_all(self, events: Iterable[Event]) -> None:
         for event in events:
             self.publish(event)
 
     def subscribe(self, subscriber: Subscriber, topics: Iterable[str]) -> None:
-        for topic in topics:
-            current = self._subscribers.get(topic, ())
-            if subscriber not in current:
-                self._subscribers[topic] = (*current, subscriber)
+        _add(self._subscribers, subscriber, topics)
 
     def unsubscribe(self, subscriber: Subscriber, topics: Iterable[str] | None = None) -> None:
-        for topic in list(self._subscribers) if topics is None else topics:
-            current = self._subscribers.get(topic, ())
-            if subscriber in current:
-                remaining = tuple(s for s in current if s is not subscriber)
-                if remaining:
-                    self._subscribers[topic] = remaining
-                else:
-                    del self._subscribers[topic]
+        _remove(self._subscribers, subscriber, topics)
+
+    def subscribe_events(self, subscriber: EventSubscriber, topics: Iterable[str]) -> None:
+        """`subscriber.on_event(seq, event)` for each event on `topics` from now on."""
+        _add(self._event_subscribers, subscriber, topics)
+
+    def unsubscribe_events(
+        self, subscriber: EventSubscriber, topics: Iterable[str] | None = None
+    ) -> None:
+        _remove(self._event_subscribers, subscriber, topics)
 
     def replay(
         self, since: int, topics: frozenset[str], until: int | None = None
@@ -89,3 +107,21 @@ class EventBus:
         for _, type_, line in self.journal.lines(since, until):
             if TOPIC_OF_TYPE.get(type_.partition(".")[0]) in topics:
                 yield line
+
+
+def _add(table: dict[str, tuple[S, ...]], subscriber: S, topics: Iterable[str]) -> None:
+    for topic in topics:
+        current = table.get(topic, ())
+        if subscriber not in current:
+            table[topic] = (*current, subscriber)
+
+
+def _remove(table: dict[str, tuple[S, ...]], subscriber: S, topics: Iterable[str] | None) -> None:
+    for topic in list(table) if topics is None else topics:
+        current = table.get(topic, ())
+        if subscriber in current:
+            remaining = tuple(s for s in current if s is not subscriber)
+            if remaining:
+                table[topic] = remaining
+            else:
+                del table[topic]

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fixgw import __version__
 from fixgw.api.protocol import CancelOrderRequest, NewOrder, OrderStatusRequest
-from fixgw.bus import EventBus, Subscriber
+from fixgw.bus import EventBus, EventSubscriber, Subscriber
 from fixgw.config import GatewayConfig, Secrets
 from fixgw.domain import OrderStatus
 from fixgw.engine.account import AccountRefresh
@@ -26,12 +27,13 @@ from fixgw.engine.inbound import InboundRouter
 from fixgw.engine.kill_switch import KillSwitch
 from fixgw.engine.order_entry import OrderEntry
 from fixgw.engine.order_events import OrderEvents
+from fixgw.engine.order_index import Order
 from fixgw.engine.pending import PendingRequests
 from fixgw.engine.queries import Queries
 from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.session_state import SessionLifecycle
 from fixgw.engine.throttle_queue import ThrottleQueue
-from fixgw.engine.tracker import Order, OrderTracker
+from fixgw.engine.tracker import OrderTracker
 from fixgw.fix.initiator import ExchangeSession
 from fixgw.fix.tls import Pipe
 from fixgw.journal import Journal
@@ -39,6 +41,7 @@ from fixgw.marketdata.streams import MarketData
 from fixgw.ops.prometheus import Metrics
 from fixgw.results import (
     Account,
+    BookLevels,
     CancelAccepted,
     CancelAllResult,
     Fill,
@@ -174,24 +177,65 @@ class Gateway:
     def reset_sequence_numbers(self) -> SeqNums:
         return SeqNums(seq_nums=self._upkeep.reset_sequence_numbers())
 
-    # ------------------------------------------------------------ events and market data
+    # ------------------------------------------------------------ events
 
     @property
-    def bus(self) -> EventBus:
-        return self.parts.bus
-
-    @property
-    def market_data(self) -> MarketData:
-        return self.parts.market_data
+    def last_seq(self) -> int:
+        """The seq of the last event published."""
+        return self.parts.bus.seq
 
     def subscribe(self, subscriber: Subscriber, topics: Iterable[str]) -> None:
+        """Each event on `topics`, as the JSON line API clients get (`Subscriber.deliver`)."""
         self.parts.bus.subscribe(subscriber, topics)
 
     def unsubscribe(self, subscriber: Subscriber, topics: Iterable[str] | None = None) -> None:
         self.parts.bus.unsubscribe(subscriber, topics)
 
+    def subscribe_events(self, subscriber: EventSubscriber, topics: Iterable[str]) -> None:
+        """Each event on `topics`, as the event itself with its seq (`EventSubscriber`)."""
+        self.parts.bus.subscribe_events(subscriber, topics)
+
+    def unsubscribe_events(
+        self, subscriber: EventSubscriber, topics: Iterable[str] | None = None
+    ) -> None:
+        self.parts.bus.unsubscribe_events(subscriber, topics)
+
+    def replay(
+        self, since: int, topics: frozenset[str], until: int | None = None
+    ) -> Iterator[bytes]:
+        """The journaled lines after `since` (up to `until`) on `topics`, in order."""
+        return self.parts.bus.replay(since, topics, until)
+
     def flush_journal(self) -> None:
         self.parts.journal.flush()
+
+    # ------------------------------------------------------------ market data
+
+    async def md_subscribe(
+        self, holder: Hashable, symbol: str, what: AbstractSet[str], within_s: float, depth: int = 0
+    ) -> None:
+        """`holder` takes `symbol`'s streams `what` (`book`, `trades`); returns once each is
+        live. RequestError for a symbol or depth `book` refuses, or a stream the exchange
+        refuses or leaves unanswered for `within_s` (left then, if this call took it)."""
+        self.parts.market_data.validate(symbol, depth)
+        await self.parts.market_data.subscribe(holder, symbol, what, within_s)
+
+    def md_unsubscribe(self, holder: Hashable, symbol: str, what: AbstractSet[str]) -> None:
+        self.parts.market_data.unsubscribe(holder, symbol, what)
+
+    def md_client_gone(self, holder: Hashable) -> None:
+        """`holder` leaves every stream it holds."""
+        self.parts.market_data.client_gone(holder)
+
+    def book(self, symbol: str, depth: int) -> BookLevels:
+        """`depth` levels (0: all, at most `market_data.max_depth`) of a live book; else
+        RequestError (`unknown_symbol`, `invalid_depth`, `not_subscribed`)."""
+        return self.parts.market_data.book_levels(symbol, depth)
+
+    def subscribed_book(self, symbol: str, depth: int) -> BookLevels:
+        """The book as a holder of its stream sees it now: at any depth, unchecked."""
+        bids, asks = self.parts.market_data.books[symbol].levels(depth)
+        return BookLevels(symbol=symbol, bids=bids, asks=asks)
 
     # ------------------------------------------------------------ state
 

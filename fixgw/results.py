@@ -12,7 +12,7 @@ from typing import Literal
 
 import msgspec
 
-from fixgw.domain import CurrencyBalance, OrderStatus, OrderType, Side
+from fixgw.domain import CurrencyBalance, Level, OrderStatus, OrderType, Side
 
 
 class Result(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,6 +138,14 @@ class AccountState(Result, frozen=True, kw_only=True):
     unavailable_since: datetime | None
     reason: str | None
     next_request_in_s: float | None
+
+
+class BookLevels(Result, frozen=True, kw_only=True):
+    """A symbol's book from the gateway's cache: (price, size) levels, best first."""
+
+    symbol: str
+    bids: list[Level]
+    asks: list[Level]
 
 
 class StreamState(Result, frozen=True, kw_only=True):

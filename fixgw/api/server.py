@@ -457,8 +457,8 @@ class ClientConnection(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
-        self.server.gateway.bus.unsubscribe(self)
-        self.server.gateway.market_data.client_gone(self)
+        self.server.gateway.unsubscribe(self)
+        self.server.gateway.md_client_gone(self)
 
 
 class ApiServer:
@@ -648,7 +648,7 @@ class ApiServer:
                 return self._subscribe(client, request)
             case p.Unsubscribe():
                 topics = set(request.topics) if request.topics is not None else set(client.topics)
-                g.bus.unsubscribe(client, topics)
+                g.unsubscribe(client, topics)
                 client.topics -= topics
                 return {"topics": sorted(client.topics)}
             case p.Hello():
@@ -656,15 +656,18 @@ class ApiServer:
             case p.MdSubscribe():
                 return self._md_subscribe(client, request)
             case p.MdUnsubscribe():
-                g.market_data.unsubscribe(client, request.symbol, set(request.what))
+                g.md_unsubscribe(client, request.symbol, set(request.what))
                 topics = p.md_topics(request.symbol, request.what)
-                g.bus.unsubscribe(client, topics)
+                g.unsubscribe(client, topics)
                 client.topics -= topics
                 return {"symbol": request.symbol, "topics": sorted(client.topics)}
             case p.BookRequest():
+                book = g.book(request.symbol, request.depth)
                 return {
-                    **g.market_data.book_levels(request.symbol, request.depth),
-                    "seq": g.bus.seq,
+                    "symbol": book.symbol,
+                    "bids": book.bids,
+                    "asks": book.asks,
+                    "seq": g.last_seq,
                 }
         raise RequestError(f"op {type(request).__name__} not served", code=p.ErrorCode.UNKNOWN_OP)
 
@@ -680,31 +683,29 @@ class ApiServer:
             "server": "fixgw",
             "version": __version__,
             "session": self.gateway.session_state,
-            "seq": self.gateway.bus.seq,
+            "seq": self.gateway.last_seq,
         }
 
     async def _md_subscribe(self, client: ClientConnection, request: p.MdSubscribe) -> Any:
         """The reply holds the book as of `seq`: apply events with a higher seq on top of it."""
-        md = self.gateway.market_data
-        md.validate(request.symbol, request.depth)
+        g = self.gateway
         what = set(request.what)
         topics = p.md_topics(request.symbol, what)
         added = topics - client.topics  # on failure the client keeps what it had before
         client.topics |= topics
-        self.gateway.bus.subscribe(client, topics)
+        g.subscribe(client, topics)
         try:
-            await md.subscribe(client, request.symbol, what, self.config.request_timeout_s)
+            await g.md_subscribe(
+                client, request.symbol, what, self.config.request_timeout_s, request.depth
+            )
         except RequestError:
-            self.gateway.bus.unsubscribe(client, added)
+            g.unsubscribe(client, added)
             client.topics -= added
             raise
-        result: dict[str, Any] = {
-            "symbol": request.symbol,
-            "what": sorted(what),
-            "seq": self.gateway.bus.seq,
-        }
+        result: dict[str, Any] = {"symbol": request.symbol, "what": sorted(what), "seq": g.last_seq}
         if "book" in what:
-            result.update(md.book_levels(request.symbol, request.depth))
+            book = g.book(request.symbol, request.depth)
+            result.update(bids=book.bids, asks=book.asks)
         return result
 
     def _subscribe(
@@ -717,14 +718,14 @@ class ApiServer:
             raise RequestError(
                 f"unknown topics: {', '.join(sorted(unknown))}", code=p.ErrorCode.UNKNOWN_TOPIC
             )
-        bus = self.gateway.bus
-        seq = bus.seq
+        g = self.gateway
+        seq = g.last_seq
         client.topics |= topics
-        bus.subscribe(client, topics)
+        g.subscribe(client, topics)
         if request.since is None:
             return {"topics": sorted(client.topics), "seq": seq, "replayed": 0}
         client.hold()
-        return self._replay(client, bus.replay(request.since, frozenset(topics), until=seq), seq)
+        return self._replay(client, g.replay(request.since, frozenset(topics), until=seq), seq)
 
     async def _replay(
         self, client: ClientConnection, lines: Iterable[bytes], seq: int

@@ -8,18 +8,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fixgw.api.protocol import ErrorCode
+from fixgw.domain import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderEvent,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderPendingCancel,
+    OrderPendingNew,
+    OrderRejected,
+    OrderStatusReported,
+)
 
-EXEC_TYPE_OF_EVENT = {
-    "order.pending_new": "A",
-    "order.accepted": "0",
-    "order.partially_filled": "F",
-    "order.filled": "F",
-    "order.pending_cancel": "6",
-    "order.canceled": "4",
-    "order.rejected": "8",
-    "order.status": "I",
+EXEC_TYPE_OF_EVENT: Mapping[type[OrderEvent], str] = {
+    OrderPendingNew: "A",
+    OrderAccepted: "0",
+    OrderPartiallyFilled: "F",
+    OrderFilled: "F",
+    OrderPendingCancel: "6",
+    OrderCanceled: "4",
+    OrderRejected: "8",
+    OrderStatusReported: "I",  # and the answer to an OMS's OrderStatusRequest
 }
-"""ExecType (150) of the ExecutionReport each order event becomes."""
+"""ExecType (150) of the ExecutionReport each kind of order event becomes."""
 
 OTHER = "99"
 UNSUPPORTED_ORDER = "11"

@@ -1,4 +1,5 @@
-"""Standard FIX 4.4 from an OMS <-> the gateway's requests and events. Pure functions.
+"""Standard FIX 4.4 from an OMS <-> the gateway's requests, events and results. Pure
+functions.
 
 An OMS's ClOrdIDs reach the exchange as `prefix + ClOrdID`, so every order event names
 the OMS session that owns it and the OMS's own id, across restarts, with no table kept.
@@ -9,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import msgspec
 
@@ -21,11 +21,25 @@ from fixgw.bridge.tables import (
     OTHER,
     UNSUPPORTED_ORDER,
 )
-from fixgw.domain import LevelAction, MdEntryKind, OrderStatus, OrderType, Side, TimeInForce
+from fixgw.domain import (
+    Level,
+    LevelAction,
+    MdEntryKind,
+    OrderCanceled,
+    OrderEvent,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderRejected,
+    OrderStatus,
+    OrderStatusReported,
+    OrderType,
+    TimeInForce,
+)
 from fixgw.errors import UnknownCode
 from fixgw.fix.codes import MD_ENTRY_TYPE, MD_UPDATE_ACTION, ORD_STATUS, ORD_TYPE, SIDE
 from fixgw.fix.message import FixMessage, GroupSpec, format_utc_timestamp, pairs_of, parse
 from fixgw.fix.tags import Tag
+from fixgw.results import OrderStatusAnswer, OrderView
 
 OMS_GROUPS = {
     "V": (
@@ -56,8 +70,8 @@ def possibly_resent(msg: FixMessage) -> bool:
     return f.get(Tag.POSS_DUP_FLAG) == "Y" or f.get(Tag.POSS_RESEND) == "Y"
 
 
-def _fix_decimal(value: Any) -> str:
-    text = format(Decimal(value), "f")
+def _fix_decimal(value: Decimal) -> str:
+    text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
@@ -142,43 +156,85 @@ def status_request(msg: FixMessage, prefix: str) -> OrderStatusRequest:
 
 
 def execution_report(
-    event: Mapping[str, Any],
+    event: OrderEvent, seq: int, cl_ord_id: str, orig_cl_ord_id: str | None = None
+) -> FixMessage:
+    """An order event (published as `seq`) as the OMS's ExecutionReport, under its own ids."""
+    fill = event if isinstance(event, OrderPartiallyFilled | OrderFilled) else None
+    texted = OrderRejected | OrderCanceled | OrderStatusReported
+    text = event.text if isinstance(event, texted) else None
+    return _order_report(
+        event,
+        cl_ord_id,
+        # a fill's is the exchange's; the rest are the event's seq, never reused, and marked
+        # so that no exchange's (a bare number, say) can be the same
+        (fill.exec_id if fill else None) or f"seq-{seq}",
+        EXEC_TYPE_OF_EVENT[type(event)],
+        event.ts,
+        orig_cl_ord_id,
+        fill,
+        OTHER if isinstance(event, OrderRejected) else None,
+        text,
+    )
+
+
+def status_report(
+    order: OrderView, cl_ord_id: str, exec_id: str, echo: Mapping[int, str] | None = None
+) -> FixMessage:
+    """Where an order stands (ExecType I, as an `OrderStatusReported`), under the OMS's
+    ClOrdID; `echo`: fields of the request it answers (OrdStatusReqID)."""
+    if order.order_type is None or order.qty is None:
+        raise ValueError(f"order {order.cl_ord_id}: its type and quantity are not known")
+    text = order.text if isinstance(order, OrderStatusAnswer) else None
+    return _order_report(
+        order,
+        cl_ord_id,
+        exec_id,
+        EXEC_TYPE_OF_EVENT[OrderStatusReported],
+        datetime.now(UTC),
+        text=text,
+        echo=echo,
+    )
+
+
+def _order_report(
+    order: OrderEvent | OrderView,
     cl_ord_id: str,
+    exec_id: str,
+    exec_type: str,
+    when: datetime,
     orig_cl_ord_id: str | None = None,
-    exec_id: str | None = None,
+    fill: OrderPartiallyFilled | OrderFilled | None = None,
+    ord_rej_reason: str | None = None,
     text: str | None = None,
     echo: Mapping[int, str] | None = None,
 ) -> FixMessage:
-    """An order event (its JSON form) as the OMS's ExecutionReport, under its own ids;
-    `echo`: fields of the request it answers (OrdStatusReqID)."""
+    assert order.order_type is not None and order.qty is not None  # an OrderView's: checked
     fields: dict[int, str] = {
-        Tag.ORDER_ID: event.get("order_id") or "NONE",
+        Tag.ORDER_ID: order.order_id or "NONE",
         Tag.CL_ORD_ID: cl_ord_id,
-        # a fill's is the exchange's; the rest are the event's seq, never reused, and marked
-        # so that no exchange's (a bare number, say) can be the same
-        Tag.EXEC_ID: exec_id or event.get("exec_id") or f"seq-{event.get('seq', 0)}",
-        Tag.EXEC_TYPE: EXEC_TYPE_OF_EVENT[event["type"]],
-        Tag.ORD_STATUS: ORD_STATUS.encode(OrderStatus(event["status"])),
-        Tag.SYMBOL: event["symbol"],
-        Tag.SIDE: SIDE.encode(Side(event["side"])),
-        Tag.ORDER_QTY: _fix_decimal(event["qty"]),
-        Tag.ORD_TYPE: ORD_TYPE.encode(OrderType(event["order_type"])),
-        Tag.CUM_QTY: _fix_decimal(event["cum_qty"]),
-        Tag.LEAVES_QTY: _fix_decimal(event["leaves_qty"]),
-        Tag.AVG_PX: _fix_decimal(event["avg_px"]),
-        Tag.TRANSACT_TIME: format_utc_timestamp(_when(event)),
+        Tag.EXEC_ID: exec_id,
+        Tag.EXEC_TYPE: exec_type,
+        Tag.ORD_STATUS: ORD_STATUS.encode(order.status),
+        Tag.SYMBOL: order.symbol,
+        Tag.SIDE: SIDE.encode(order.side),
+        Tag.ORDER_QTY: _fix_decimal(order.qty),
+        Tag.ORD_TYPE: ORD_TYPE.encode(order.order_type),
+        Tag.CUM_QTY: _fix_decimal(order.cum_qty),
+        Tag.LEAVES_QTY: _fix_decimal(order.leaves_qty),
+        Tag.AVG_PX: _fix_decimal(order.avg_px),
+        Tag.TRANSACT_TIME: format_utc_timestamp(when),
     }
-    if event.get("price") is not None:
-        fields[Tag.PRICE] = _fix_decimal(event["price"])
+    if order.price is not None:
+        fields[Tag.PRICE] = _fix_decimal(order.price)
     if orig_cl_ord_id is not None:
         fields[Tag.ORIG_CL_ORD_ID] = orig_cl_ord_id
-    if event.get("last_qty") is not None:
-        fields[Tag.LAST_QTY] = _fix_decimal(event["last_qty"])
-        fields[Tag.LAST_PX] = _fix_decimal(event["last_px"])
-    if event["type"] == "order.rejected":
-        fields[Tag.ORD_REJ_REASON] = "99"
-    if text or event.get("text"):
-        fields[Tag.TEXT] = str(text or event.get("text"))
+    if fill is not None:
+        fields[Tag.LAST_QTY] = _fix_decimal(fill.last_qty)
+        fields[Tag.LAST_PX] = _fix_decimal(fill.last_px)
+    if ord_rej_reason is not None:
+        fields[Tag.ORD_REJ_REASON] = ord_rej_reason
+    if text:
+        fields[Tag.TEXT] = text
     fields.update(echo or {})
     return FixMessage(msg_type="8", fields=fields)
 
@@ -249,8 +305,8 @@ Levels = Mapping[Decimal, Decimal]
 def book_snapshot(
     md_req_id: str,
     symbol: str,
-    bids: list[Any],
-    asks: list[Any],
+    bids: list[Level],
+    asks: list[Level],
     depth: int,
     trade: tuple[Decimal, Decimal] | None = None,
 ) -> FixMessage:
@@ -366,10 +422,3 @@ def session_reject(msg: FixMessage, ref_tag: int, reason: str, text: str) -> Fix
             Tag.TEXT: text,
         },
     )
-
-
-def _when(event: Mapping[str, Any]) -> datetime:
-    ts = event.get("ts")
-    if isinstance(ts, str):
-        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    return datetime.now(UTC)

@@ -127,6 +127,8 @@ class AccountRefresh:
         if self.unavailable is not None:
             log.warning("account data available again", unavailable_since=self.unavailable.since)
             self.unavailable = None
+            if self._task is not None:  # asleep for the back-off: due `refresh_s` after the last
+                self.start()
 
     def status(self) -> AccountState:
         next_in = None if self._next_at is None else max(0.0, self._next_at - time.monotonic())

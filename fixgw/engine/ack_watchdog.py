@@ -10,7 +10,8 @@ import asyncio
 import time
 
 from fixgw.domain import OrderStatus
-from fixgw.engine.tracker import Order, OrderTracker
+from fixgw.engine.order_index import Order
+from fixgw.engine.tracker import OrderTracker
 from fixgw.ops.prometheus import Metrics
 
 
@@ -58,8 +59,10 @@ class AckWatchdog:
         self._unanswered.pop(request, None)
 
     def clear(self) -> None:
-        """The session went down: the next logon's reconciliation asks about every order."""
+        """The session went down: the next logon's reconciliation asks about every order, and
+        no round trip across the outage is timed."""
         self._unanswered.clear()
+        self._arrived.clear()
 
     def overdue(self) -> list[Order]:
         """The orders whose order or cancel is unanswered past the timeout, each once."""

@@ -11,10 +11,11 @@ from fixgw.domain import ErrorSource, ExchangeError, OrderAnomaly, utc_now
 from fixgw.engine.ack_watchdog import AckWatchdog
 from fixgw.engine.kill_switch import KillSwitch
 from fixgw.engine.order_events import OrderEvents
+from fixgw.engine.order_index import Order
 from fixgw.engine.ports import Publisher
 from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.session_state import SessionLifecycle
-from fixgw.engine.tracker import Order, OrderTracker
+from fixgw.engine.tracker import OrderTracker
 from fixgw.engine.venue_reports import VenueReports
 from fixgw.errors import DialectError
 from fixgw.fix.initiator import Happening, Inbound
@@ -126,9 +127,9 @@ class InboundRouter:
     def _unreadable(self, item: Inbound, msg: FixMessage | None, exc: Exception) -> None:
         """Nothing the exchange sends is dropped: it is journaled as it came (secrets
         masked), as an `order.anomaly` of the order it names, which is then asked about, or
-        else as an `exchange.error`; a market-data stream it names is asked for afresh, and
-        a message that names nothing may have carried an execution: every open order is
-        asked about."""
+        else as an `exchange.error`; an account request it names fails, a market-data stream
+        it names is asked for afresh, and a message that names nothing may have carried an
+        execution: every open order is asked about."""
         self.dialect_errors += 1
         shown = redact(item.raw)
         log.error("unreadable message from the exchange", error=str(exc), msg=shown)
@@ -163,6 +164,13 @@ class InboundRouter:
                 raw=shown,
             )
         )
+        if ids is not None and ids.acc_req_id and not ids.names_an_order:
+            self._reports.account_unreadable(
+                ids.acc_req_id,
+                f"the exchange's account answer could not be read: {exc}",
+                item.received,
+            )
+            return
         md_req_id = ids.md_req_id if ids is not None else None
         if md_req_id and self._market_data.ask_again(md_req_id, str(exc)):
             return

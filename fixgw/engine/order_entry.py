@@ -22,12 +22,13 @@ from fixgw.domain import CancelOrder, OrderStatus, OrderType, Side, SubmitOrder,
 from fixgw.engine.ack_watchdog import AckWatchdog
 from fixgw.engine.kill_switch import KillSwitch
 from fixgw.engine.order_events import OrderEvents
+from fixgw.engine.order_index import Order
 from fixgw.engine.ports import SessionPort
 from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.risk import PreTradeCheck
 from fixgw.engine.session_state import SessionLifecycle
 from fixgw.engine.throttle_queue import ThrottleQueue
-from fixgw.engine.tracker import Order, OrderTracker
+from fixgw.engine.tracker import OrderTracker
 from fixgw.errors import RequestError
 from fixgw.fix.message import FixMessage
 from fixgw.ids import ClOrdIdGenerator
@@ -40,6 +41,7 @@ from fixgw.venues.base import Venue
 log = structlog.get_logger("fixgw.orders")
 
 NOT_SENT = "not sent: the session went down"
+NOT_JOURNALED = "not sent: the journal could not be written"
 
 
 class Target(NamedTuple):
@@ -140,7 +142,15 @@ class OrderEntry:
         delay = self._throttle.pace("new_order")
         event = self._tracker.submit(cmd)
         self._orders.publish([event])
-        self._journal.flush()  # on disk before the exchange can know of it
+        try:
+            self._journal.flush()  # on disk before the exchange can know of it
+        except OSError as exc:
+            self._orders.publish(
+                self._tracker.refused(cmd.cl_ord_id, NOT_JOURNALED, utc_now(), not_delivered=True)
+            )
+            raise RequestError(
+                f"{exc}; the order was not sent", code=ErrorCode.INTERNAL_ERROR
+            ) from exc
         self._watchdog.arrived(cmd.cl_ord_id, arrived)
         if owner is not None:
             self._orders.owners[cmd.cl_ord_id] = owner

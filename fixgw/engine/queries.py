@@ -6,11 +6,12 @@ from __future__ import annotations
 from fixgw.api.protocol import OrderStatusRequest
 from fixgw.domain import QueryOrder, RequestAccountInfo, RequestOrderMassStatus, utc_now
 from fixgw.engine.order_entry import OrderEntry
+from fixgw.engine.order_index import Order
 from fixgw.engine.pending import PendingRequests
 from fixgw.engine.ports import SessionPort
 from fixgw.engine.session_state import SessionLifecycle
 from fixgw.engine.throttle_queue import ThrottleQueue
-from fixgw.engine.tracker import Order, OrderTracker
+from fixgw.engine.tracker import OrderTracker
 from fixgw.ids import ClOrdIdGenerator
 from fixgw.results import Account, OrderStatusAnswer, OrderView
 from fixgw.venues.base import Venue

@@ -21,7 +21,8 @@ from collections.abc import Callable
 import structlog
 
 from fixgw.domain import Event, ExecutionReport
-from fixgw.engine.tracker import Order, OrderTracker
+from fixgw.engine.order_index import Order
+from fixgw.engine.tracker import OrderTracker
 
 log = structlog.get_logger("fixgw.engine.reconcile")
 

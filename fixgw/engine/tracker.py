@@ -14,11 +14,8 @@ reads each event's numbers off the report.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Final, TypeVar
 
 import structlog
@@ -28,7 +25,6 @@ from fixgw.domain import (
     CancelRejectReason,
     CancelRejectReport,
     Event,
-    ExecKind,
     ExecutionReport,
     OrderAccepted,
     OrderAnomaly,
@@ -42,15 +38,14 @@ from fixgw.domain import (
     OrderRejected,
     OrderStatus,
     OrderStatusReported,
-    OrderType,
     RejectReason,
-    Side,
     SubmitOrder,
 )
+from fixgw.engine.order_index import UNTRACKED, ZERO, Order, OrderIndex, stating
+from fixgw.engine.restore import restore_orders
 from fixgw.engine.transitions import (
     NO_ORDER,
     ON_REPORT,
-    PROGRESS,
     TABLE,
     Emit,
     Input,
@@ -62,119 +57,37 @@ from fixgw.engine.transitions import (
     fill_qty,
     step_of,
 )
-from fixgw.errors import RequestError
 
 log = structlog.get_logger("fixgw.engine.tracker")
 
 E = TypeVar("E", bound=OrderEvent)
-
-ZERO = Decimal(0)
 
 # Read on every report, so module constants: an Enum member read off its class is slow in
 # Python 3.11 (see fixgw/engine/transitions.py, above `status_after`).
 _FILL: Final = Emit.FILL
 _ACCEPTED: Final = Emit.ACCEPTED
 _FILLED: Final = OrderStatus.FILLED
-
-UNTRACKED = ""
-"""What a cancel's order is for an order this gateway did not send (known by the exchange's
-id only): no ClOrdID of ours."""
-
-
-@dataclass(slots=True)
-class Order:
-    cl_ord_id: str
-    symbol: str
-    side: Side
-    order_type: OrderType
-    qty: Decimal
-    price: Decimal | None
-    status: OrderStatus = OrderStatus.PENDING_NEW
-    """The venue's last word on the order (PENDING_NEW until it speaks)."""
-    order_id: str | None = None
-    cum_qty: Decimal = ZERO
-    leaves_qty: Decimal = ZERO
-    avg_px: Decimal = ZERO
-    cancel_pending: str | None = None
-    """The ClOrdID of a cancel request sent and not yet answered."""
-    exec_ids: tuple[str, ...] = ()
-    """Seen, to drop duplicates. A tuple: most orders have one or two, and a set costs four
-    times the memory of a one-entry tuple."""
-    cancel_ids: tuple[str, ...] = ()
-    stated: tuple[ExecKind, ...] = ()
-    """Of NEW, CANCELED and REJECTED, those whose event (`order.accepted`, `.canceled`,
-    `.rejected`) clients were sent: a report of the same kind again is a repeat."""
-    closed: bool = False
-    """Counted among the closed orders the tracker keeps."""
-
-    @property
-    def shown_status(self) -> OrderStatus:
-        if self.cancel_pending is not None and not self.status.is_terminal:
-            return OrderStatus.PENDING_CANCEL
-        return self.status
-
-    @property
-    def is_open(self) -> bool:
-        return not self.status.is_terminal
-
-
-def _advance(order: Order, status: OrderStatus) -> None:
-    """To `status`, if that is further along: a restored order never moves back."""
-    if status is not OrderStatus.PENDING_CANCEL and PROGRESS[status] > PROGRESS[order.status]:
-        order.status = status
-
-
-_STATED_BY: dict[type, ExecKind] = {
-    OrderAccepted: ExecKind.NEW,
-    OrderCanceled: ExecKind.CANCELED,
-    OrderRejected: ExecKind.REJECTED,
-}
-"""The report kind each of these events states."""
-
-
-def _stating(order: Order, event: OrderEvent) -> None:
-    kind = _STATED_BY.get(type(event))
-    if kind is not None and kind not in order.stated:
-        order.stated += (kind,)
-
-
-def _implied_status(order: Order) -> OrderStatus:
-    """The venue's status of an open order, from what it has reported of it."""
-    if order.cum_qty > ZERO:
-        return OrderStatus.PARTIALLY_FILLED
-    return OrderStatus.NEW if order.order_id is not None else OrderStatus.PENDING_NEW
+_PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
 
 
 class OrderTracker:
-    """`keep_closed`: how many closed orders (filled, canceled, rejected) are remembered, the
-    most recently closed; older ones are forgotten by `prune`, so that memory follows the
-    open orders, not the day's order count. The exchange still answers for a forgotten one."""
+    """`keep_closed`: see `OrderIndex`."""
 
     def __init__(self, keep_closed: int = 10_000) -> None:
-        self._orders: dict[str, Order] = {}
-        self._by_order_id: dict[str, Order] = {}
-        self._cancels: dict[str, str] = {}
-        """Cancel ClOrdIDs -> the order's ClOrdID (`UNTRACKED` for an order known only by
-        the exchange's id)."""
-        self._keep_closed = keep_closed
-        self._closed: deque[Order] = deque()
+        self.index = OrderIndex(keep_closed)
 
     # ------------------------------------------------------------ commands
 
     def in_use(self, cl_ord_id: str) -> bool:
-        """Names an order or a cancel this gateway tracks."""
-        return cl_ord_id in self._orders or cl_ord_id in self._cancels
+        return self.index.in_use(cl_ord_id)
 
     def refuse_if_in_use(self, cl_ord_id: str) -> None:
-        if self.in_use(cl_ord_id):
-            raise RequestError(
-                f"cl_ord_id {cl_ord_id!r} is already in use", code="duplicate_cl_ord_id"
-            )
+        self.index.refuse_if_in_use(cl_ord_id)
 
     def submit(self, cmd: SubmitOrder) -> OrderPendingNew:
         """The table's SUBMITTED rows: an order under a ClOrdID in use (an order's, or a
         cancel's) is refused; a new one starts as PENDING_NEW, `Order`'s first status."""
-        self.refuse_if_in_use(cmd.cl_ord_id)
+        self.index.refuse_if_in_use(cmd.cl_ord_id)
         order = Order(
             cl_ord_id=cmd.cl_ord_id,
             symbol=cmd.symbol,
@@ -184,13 +97,13 @@ class OrderTracker:
             price=cmd.price,
             leaves_qty=cmd.qty,
         )
-        self._orders[cmd.cl_ord_id] = order
+        self.index.add(order)
         return self._event(OrderPendingNew, order, cmd)
 
     def cancel_requested(self, cmd: CancelOrder) -> OrderPendingCancel | None:
         """Record a cancel sent; the event only for an order this gateway tracks."""
-        self._cancels[cmd.cl_ord_id] = cmd.orig_cl_ord_id or UNTRACKED
-        order = self._orders.get(cmd.orig_cl_ord_id or UNTRACKED)
+        self.index.cancel_sent(cmd.cl_ord_id, cmd.orig_cl_ord_id or UNTRACKED)
+        order = self.index.get(cmd.orig_cl_ord_id or UNTRACKED)
         if order is None:  # NO_ORDER: nothing to tell
             return None
         become(order, step_of(order.status, Input.CANCEL_REQUESTED), None, cmd.cl_ord_id)
@@ -199,8 +112,8 @@ class OrderTracker:
 
     def cancel_unsent(self, cmd: CancelOrder) -> None:
         """Undo `cancel_requested` for a cancel that never left (session down)."""
-        self._cancels.pop(cmd.cl_ord_id, None)
-        order = self._orders.get(cmd.orig_cl_ord_id or UNTRACKED)
+        self.index.cancel_done(cmd.cl_ord_id)
+        order = self.index.get(cmd.orig_cl_ord_id or UNTRACKED)
         if order is not None:
             become(order, step_of(order.status, Input.CANCEL_UNSENT), None, cmd.cl_ord_id)
 
@@ -209,86 +122,42 @@ class OrderTracker:
     ) -> list[Event]:
         """An order canceled by the gateway before it was ever sent (it was waiting in the
         throttle's queue); `cancel_cl_ord_id` stays in use, as a sent cancel's would."""
-        order = self._orders.get(cl_ord_id)
+        order = self.index.get(cl_ord_id)
         if order is None:  # NO_ORDER: nothing
             return []
         step = step_of(order.status, Input.WITHDRAWN)
         if step.emit is Emit.NOTHING:
             return []
         if cancel_cl_ord_id is not None:
-            self._cancels[cancel_cl_ord_id] = cl_ord_id
+            self.index.cancel_sent(cancel_cl_ord_id, cl_ord_id)
             order.cancel_ids += (cancel_cl_ord_id,)
         become(order, step, None)
         order.leaves_qty = ZERO
-        self._note_closed(order)
+        self.index.note_closed(order)
         event = OrderCanceled(ts=ts, **self.snapshot(order), text=text)
-        _stating(order, event)
+        stating(order, event)
         return [event]
 
     def restore(self, events: Iterable[Event]) -> int:
-        """Rebuild from journaled order events (each carries the whole order); returns how
-        many orders are open. What the venue did meanwhile, reconciliation finds out."""
-        for event in events:
-            if isinstance(event, OrderCancelRejected):
-                order = self._orders.get(event.cl_ord_id)
-                if order is not None and order.cancel_pending == event.cancel_cl_ord_id:
-                    order.cancel_pending = None
-                if order is not None and event.status is not None:
-                    _advance(order, event.status)
-                continue
-            if isinstance(event, OrderAnomaly) and event.problem == "cancel_lost":
-                lost = self._orders.get(event.cl_ord_id or "")
-                if lost is not None:
-                    lost.cancel_pending = None
-                continue
-            if not isinstance(event, OrderEvent):
-                continue
-            order = self._orders.get(event.cl_ord_id)
-            if order is None:
-                order = self._orders[event.cl_ord_id] = Order(
-                    cl_ord_id=event.cl_ord_id,
-                    symbol=event.symbol,
-                    side=event.side,
-                    order_type=event.order_type,
-                    qty=event.qty,
-                    price=event.price,
-                )
-            if event.order_id is not None and order.order_id is None:
-                order.order_id = event.order_id
-                self._by_order_id[event.order_id] = order
-            order.cum_qty, order.leaves_qty = event.cum_qty, event.leaves_qty
-            order.avg_px = event.avg_px
-            if isinstance(event, OrderPendingCancel):
-                order.cancel_pending = event.cancel_cl_ord_id
-                if event.cancel_cl_ord_id is not None:
-                    self._cancels[event.cancel_cl_ord_id] = order.cl_ord_id
-                    order.cancel_ids += (event.cancel_cl_ord_id,)
-            elif event.status is not OrderStatus.PENDING_CANCEL:
-                order.status = event.status
-            else:  # the status shown while a cancel is out hides the venue's: read it off
-                _advance(order, _implied_status(order))
-            if order.status.is_terminal:
-                order.cancel_pending = None
-            if isinstance(event, OrderPartiallyFilled | OrderFilled):
-                order.exec_ids += (event.exec_id,)
-            _stating(order, event)
-        for order in self._orders.values():
-            self._note_closed(order)
-        return sum(1 for _ in self.open_orders())
+        """Rebuild from journaled order events; returns how many orders are open."""
+        return restore_orders(self.index, events)
 
     # ------------------------------------------------------------ queries
 
     def get(self, cl_ord_id: str) -> Order | None:
-        return self._orders.get(cl_ord_id)
+        return self.index.get(cl_ord_id)
 
     def by_order_id(self, order_id: str) -> Order | None:
-        return self._by_order_id.get(order_id)
+        return self.index.by_order_id(order_id)
 
     def all_orders(self) -> Iterator[Order]:
-        return iter(self._orders.values())
+        return self.index.all_orders()
 
     def open_orders(self) -> Iterator[Order]:
-        return (o for o in self._orders.values() if o.is_open)
+        return self.index.open_orders()
+
+    def prune(self) -> list[Order]:
+        return self.index.prune()
 
     def snapshot(self, order: Order) -> dict[str, Any]:
         return {
@@ -308,7 +177,7 @@ class OrderTracker:
     # ------------------------------------------------------------ venue reports
 
     def apply_execution(self, report: ExecutionReport) -> list[Event]:
-        order = self._resolve(report.cl_ord_id, report.orig_cl_ord_id, report.order_id)
+        order = self.index.find(report.cl_ord_id, report.orig_cl_ord_id, report.order_id)
         if order is None:
             return [
                 self._anomaly(
@@ -327,9 +196,7 @@ class OrderTracker:
             )
             return []
         order.exec_ids += (report.exec_id,)
-        if order.order_id is None and report.order_id is not None:
-            order.order_id = report.order_id
-            self._by_order_id[report.order_id] = order
+        self.index.name(order, report.order_id)
         return self._run(order, ON_REPORT[order.status, report.kind], report)
 
     def reconcile(self, report: ExecutionReport) -> list[Event]:
@@ -339,9 +206,7 @@ class OrderTracker:
         if order is None or report.exec_id in order.exec_ids:  # NO_ORDER, or answered
             return []
         order.exec_ids += (report.exec_id,)
-        if order.order_id is None and report.order_id is not None:
-            order.order_id = report.order_id
-            self._by_order_id[report.order_id] = order
+        self.index.name(order, report.order_id)
         return self._run(order, TABLE[order.status, Input.RECONCILED], report)
 
     def refused(
@@ -350,9 +215,9 @@ class OrderTracker:
         """The exchange refused a message we sent for this ClOrdID before it became an order
         (a session or business reject, an exception response), or it never got it
         (`not_delivered`)."""
-        orig = self._cancels.pop(cl_ord_id, None)
+        orig = self.index.cancel_done(cl_ord_id)
         if orig is not None:
-            order = self._orders.get(orig)
+            order = self.index.get(orig)
             if order is not None:
                 become(order, step_of(order.status, Input.CANCEL_REJECTED), None, cl_ord_id)
             return [
@@ -369,7 +234,7 @@ class OrderTracker:
                     text=text,
                 )
             ]
-        order = self._orders.get(cl_ord_id)
+        order = self.index.get(cl_ord_id)
         if order is None:  # NO_ORDER: nothing
             return []
         step = step_of(order.status, Input.REFUSED)
@@ -377,9 +242,10 @@ class OrderTracker:
             return []
         become(order, step, None)
         order.leaves_qty = ZERO
+        self.index.note_closed(order)
         reason = RejectReason.NOT_DELIVERED if not_delivered else RejectReason.OTHER
         event = OrderRejected(ts=ts, **self.snapshot(order), reason=reason, text=text)
-        _stating(order, event)
+        stating(order, event)
         return [event]
 
     def cancelled_order(self, report: CancelRejectReport) -> Order | None:
@@ -389,12 +255,12 @@ class OrderTracker:
     def _cancel_target(self, report: CancelRejectReport) -> tuple[str | None, Order | None]:
         """The ClOrdID the cancel was for (None: an order known by the exchange's id only),
         and the order, if tracked."""
-        orig = self._cancels.get(report.cl_ord_id)
+        orig = self.index.cancel_of(report.cl_ord_id)
         if orig == UNTRACKED:
             return None, None
         if orig is None:
             orig = report.orig_cl_ord_id
-        return orig, self._resolve(orig, None, report.order_id)
+        return orig, self.index.find(orig, None, report.order_id)
 
     @staticmethod
     def disputed_by(order: Order, report: CancelRejectReport) -> bool:
@@ -403,14 +269,14 @@ class OrderTracker:
         return order.is_open and report.status is not None and report.status is not order.status
 
     def resolve(self, report: ExecutionReport) -> Order | None:
-        return self._resolve(report.cl_ord_id, report.orig_cl_ord_id, report.order_id)
+        return self.index.find(report.cl_ord_id, report.orig_cl_ord_id, report.order_id)
 
     def apply_cancel_reject(self, report: CancelRejectReport) -> list[Event]:
         """A cancel reject tells about the cancel, not the order: the order keeps its state
         (its OrdStatus may be a venue's guess, such as Rejected for an order it cannot find;
         `disputed_by` says when to ask the exchange about the order instead)."""
         orig, order = self._cancel_target(report)
-        self._cancels.pop(report.cl_ord_id, None)
+        self.index.cancel_done(report.cl_ord_id)
         if order is not None:
             become(order, step_of(order.status, Input.CANCEL_REJECTED), None, report.cl_ord_id)
         return [
@@ -427,18 +293,6 @@ class OrderTracker:
         ]
 
     # ------------------------------------------------------------ internals
-
-    def _resolve(
-        self, cl_ord_id: str | None, orig_cl_ord_id: str | None, order_id: str | None
-    ) -> Order | None:
-        """Find the order a report is about: its ClOrdID may be the order's or a cancel's."""
-        for key in (cl_ord_id, orig_cl_ord_id):
-            if key is None:
-                continue
-            order = self._orders.get(key) or self._orders.get(self._cancels.get(key, ""))
-            if order is not None:
-                return order
-        return self._by_order_id.get(order_id) if order_id is not None else None
 
     def _run(self, order: Order, rule: Rule, report: ExecutionReport) -> list[Event]:
         """The steps of `rule` whose guards hold, up to the first last one."""
@@ -532,6 +386,10 @@ class OrderTracker:
         )
         self._adopt_quantities(order, report)
         become(order, step, report)
+        if order.status is _PARTIALLY_FILLED and order.leaves_qty == ZERO:
+            # partly filled with nothing left: the rest is what the answer has canceled,
+            # a step of its own; what these fills left was open
+            order.leaves_qty = order.qty - order.cum_qty
         return self._event(
             OrderFilled if order.status is OrderStatus.FILLED else OrderPartiallyFilled,
             order,
@@ -549,30 +407,10 @@ class OrderTracker:
             order.avg_px = report.avg_px
 
     def _event(self, cls: type[E], order: Order, source: Any, **extra: Any) -> E:
-        self._note_closed(order)
+        self.index.note_closed(order)
         event = cls(ts=source.ts, **self.snapshot(order), **extra)
-        _stating(order, event)
+        stating(order, event)
         return event
-
-    def _note_closed(self, order: Order) -> None:
-        if not order.closed and order.status.is_terminal:
-            order.closed = True
-            self._closed.append(order)
-
-    def prune(self) -> list[Order]:
-        """Forget the closed orders beyond `keep_closed`, oldest closed first; returns them."""
-        forgotten = []
-        while len(self._closed) > self._keep_closed:
-            order = self._closed.popleft()
-            if self._orders.get(order.cl_ord_id) is not order:
-                continue
-            del self._orders[order.cl_ord_id]
-            if order.order_id is not None and self._by_order_id.get(order.order_id) is order:
-                del self._by_order_id[order.order_id]
-            for cancel_id in order.cancel_ids:
-                self._cancels.pop(cancel_id, None)
-            forgotten.append(order)
-        return forgotten
 
     @staticmethod
     def _anomaly(

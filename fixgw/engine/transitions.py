@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Final
 from fixgw.domain import TERMINAL_STATUSES, ExecKind, ExecutionReport, OrderStatus
 
 if TYPE_CHECKING:
-    from fixgw.engine.tracker import Order
+    from fixgw.engine.order_index import Order
 
 
 class Input(StrEnum):
@@ -81,6 +81,10 @@ class To(StrEnum):
     """The report's OrdStatus."""
     FILLED_OR_PARTIALLY = "filled_or_partially_filled"
     """FILLED if the report says so or nothing is left, else PARTIALLY_FILLED."""
+    FILLED_IF_ALL = "filled_if_all_filled"
+    """FILLED if the report says so or the order's whole quantity is filled, else
+    PARTIALLY_FILLED: the fills a status answer shows, where nothing left may be a cancel's
+    (the answer's status then follows, in a step of its own)."""
     PENDING_NEW = "pending_new"
     NEW = "new"
     CANCELED = "canceled"
@@ -126,7 +130,8 @@ class Emit(StrEnum):
     """`order.partially_filled` or `order.filled` (as the status after the step): the
     report's fill."""
     MISSED_FILL = "missed_fill"
-    """The same, one for all the fills a status answer shows beyond the known quantity."""
+    """The same, one for all the fills a status answer shows beyond the known quantity (its
+    last_qty the difference)."""
     PENDING_CANCEL = "pending_cancel"
     """`order.pending_cancel`."""
     CANCELED = "canceled"
@@ -189,6 +194,15 @@ def repeats(order: Order, report: ExecutionReport) -> bool:
 def goes_back(order: Order, report: ExecutionReport) -> bool:
     """Less filled than known, or a status behind the order's: older than what is known."""
     return report.cum_qty < order.cum_qty or PROGRESS[report.status] < PROGRESS[order.status]
+
+
+def pending_cancel_goes_back(order: Order, report: ExecutionReport) -> bool:
+    """A pending cancel older than what is known. OrdStatus PendingCancel hides how far the
+    open order got (as the order's shown status does), so it is behind no open order: only
+    less filled than known is older; any other OrdStatus is ranked as ever."""
+    if report.status is OrderStatus.PENDING_CANCEL:
+        return report.cum_qty < order.cum_qty
+    return goes_back(order, report)
 
 
 def adds_nothing(order: Order, report: ExecutionReport) -> bool:
@@ -324,13 +338,14 @@ def row(states: State | tuple[State, ...], inputs: Input | tuple[Input, ...], *r
 
 
 _SETTLE: Final[Rule] = (
-    then(To.FILLED_OR_PARTIALLY, Emit.MISSED_FILL, when=shows_more),
+    then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
     then(To.CANCELED, Emit.CANCELED_AS_ANSWERED, when=cancels_open),
     anomaly(Problem.CANCEL_LOST, when=cancel_still_out, cancel=Cancel.CLEAR),
     end(To.SAME, Emit.NOTHING, cancel=Cancel.CLEAR_IF_CLOSED),
 )
-"""How a status answer settles a known order: the fills it missed as one, a cancel, and a
-cancel still out (lost while the order is open, moot once it is closed)."""
+"""How a status answer settles a known order: the fills it missed as one (partial if the
+answer has the rest canceled), a cancel, and a cancel still out (lost while the order is
+open, moot once it is closed)."""
 
 
 ROWS: Final[tuple[Row, ...]] = (
@@ -339,13 +354,14 @@ ROWS: Final[tuple[Row, ...]] = (
     row(ANY, Input.SUBMITTED, end(To.SAME, Emit.IN_USE)),
     # -- the venue's execution reports; one for no order the gateway tracks is surfaced
     row(NO_ORDER, REPORTS, anomaly(Problem.UNKNOWN_ORDER)),
-    #    acknowledged, canceled, rejected: a repeat is dropped, an older report surfaced
+    #    acknowledged, canceled, rejected: a repeat is dropped, an older report surfaced;
+    #    whatever closes the order ends the cancel out for it
     row(
         OPEN,
         Input.NEW,
         drop(when=repeats),
         anomaly(Problem.STALE_REPORT, when=goes_back),
-        end(To.REPORTED, Emit.ACCEPTED),
+        end(To.REPORTED, Emit.ACCEPTED, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
     row(
         OPEN,
@@ -359,12 +375,14 @@ ROWS: Final[tuple[Row, ...]] = (
         Input.REJECTED,
         drop(when=repeats),
         anomaly(Problem.STALE_REPORT, when=goes_back),
-        end(To.REJECTED, Emit.REJECTED),
+        end(To.REJECTED, Emit.REJECTED, cancel=Cancel.CLEAR),
     ),
+    #    the venue's pending cancel: the order's status stays (a partly filled order stays
+    #    partially filled), the flag shows it pending_cancel
     row(
         OPEN,
         Input.PENDING_CANCEL,
-        anomaly(Problem.STALE_REPORT, when=goes_back),
+        anomaly(Problem.STALE_REPORT, when=pending_cancel_goes_back),
         end(To.SAME, Emit.PENDING_CANCEL, cancel=Cancel.SET),
     ),
     row(
@@ -385,13 +403,14 @@ ROWS: Final[tuple[Row, ...]] = (
     ),
     row(CLOSED, FILLS, anomaly(Problem.REPORT_AFTER_CLOSE)),
     #    a status answer: the venue's view is adopted, unless it shows less filled than
-    #    known; a closed order is not reopened by an answer that says open
+    #    known; a closed order is not reopened by an answer that says open; the fills it
+    #    shows are partial if it has the rest canceled
     row(
         OPEN,
         Input.ORDER_STATUS,
         anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
         end(To.SAME, Emit.STATUS, when=shows_less),
-        then(To.FILLED_OR_PARTIALLY, Emit.MISSED_FILL, when=shows_more),
+        then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
         end(To.REPORTED, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
     row(
@@ -400,7 +419,7 @@ ROWS: Final[tuple[Row, ...]] = (
         anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
         end(To.SAME, Emit.STATUS, when=shows_less),
         end(To.SAME, Emit.STATUS, when=says_open),
-        then(To.FILLED_OR_PARTIALLY, Emit.MISSED_FILL, when=shows_more),
+        then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
         end(To.REPORTED, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
     # -- a status answer during reconciliation: what happened while the gateway was away
@@ -408,7 +427,7 @@ ROWS: Final[tuple[Row, ...]] = (
     row(
         OrderStatus.PENDING_NEW,
         Input.RECONCILED,
-        end(To.REJECTED, Emit.REJECTED_AS_UNKNOWN, when=says_unknown),
+        end(To.REJECTED, Emit.REJECTED_AS_UNKNOWN, when=says_unknown, cancel=Cancel.CLEAR),
         then(To.NEW, Emit.ACCEPTED, when=says_open),
         *_SETTLE,
     ),
@@ -431,7 +450,11 @@ ROWS: Final[tuple[Row, ...]] = (
     ),
     # -- orders the exchange never took: refused or never delivered, or withdrawn unsent
     row(NO_ORDER, Input.REFUSED, end(To.SAME, Emit.NOTHING)),
-    row(OrderStatus.PENDING_NEW, Input.REFUSED, end(To.REJECTED, Emit.REJECTED)),
+    row(
+        OrderStatus.PENDING_NEW,
+        Input.REFUSED,
+        end(To.REJECTED, Emit.REJECTED, cancel=Cancel.CLEAR),
+    ),
     row(ACKED + CLOSED, Input.REFUSED, end(To.SAME, Emit.NOTHING)),
     row(NO_ORDER, Input.WITHDRAWN, end(To.SAME, Emit.NOTHING)),
     row(OPEN, Input.WITHDRAWN, end(To.CANCELED, Emit.CANCELED, cancel=Cancel.CLEAR)),
@@ -472,6 +495,7 @@ def step_of(state: State, what: Input) -> Step:
 # Final name compiles to a C static.
 _SAME: Final = To.SAME
 _REPORTED: Final = To.REPORTED
+_FILLED_IF_ALL: Final = To.FILLED_IF_ALL
 _KEEP: Final = Cancel.KEEP
 _SET: Final = Cancel.SET
 _CLEAR: Final = Cancel.CLEAR
@@ -490,6 +514,10 @@ def status_after(to: To, order: Order, report: ExecutionReport | None) -> OrderS
         raise ValueError(f"{to} needs a report")
     if to is _REPORTED:
         return report.status
+    if to is _FILLED_IF_ALL:
+        if report.status is _FILLED or report.cum_qty >= order.qty:
+            return _FILLED
+        return _PARTIALLY_FILLED
     if report.status is _FILLED or order.leaves_qty == 0:  # To.FILLED_OR_PARTIALLY
         return _FILLED
     return _PARTIALLY_FILLED

@@ -6,6 +6,7 @@ request they name."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -171,10 +172,19 @@ class VenueReports:
             if self._refused_status_request(report, report.cl_ord_id):
                 self._status_refused(report.cl_ord_id, error)
             else:
+                self._watchdog.answered(report.cl_ord_id)
                 self._orders.publish(self._tracker.refused(report.cl_ord_id, why, report.ts))
                 self._kill_switch.recheck_while_halted()
         if ids is not None and ids.mass_status_req_id is not None:
             self._pending.mass_status_refused(ids.mass_status_req_id, error)
+
+    def account_unreadable(self, acc_req_id: str, why: str, ts: datetime) -> None:
+        """An account answer that could not be read: it carries no execution, so it fails
+        only the request it names (the gateway's own refresh backs off)."""
+        if self._account_refresh.is_own(acc_req_id):
+            self._account_refresh.refused(why, ts)
+            return
+        self._pending.account_refused(acc_req_id, RequestError(why, code=ErrorCode.EXCHANGE_ERROR))
 
     def _refused_status_request(self, report: ExchangeErrorReport, cl_ord_id: str) -> bool:
         """An OrderStatusRequest carries the order's own ClOrdID. An exception response may

@@ -43,7 +43,7 @@ from fixgw.domain import (
 from fixgw.errors import RequestError
 from fixgw.ids import ClOrdIdGenerator
 from fixgw.marketdata.book import BookIntegrityError, OrderBook
-from fixgw.results import StreamState
+from fixgw.results import BookLevels, StreamState
 
 log = structlog.get_logger("fixgw.marketdata.streams")
 
@@ -224,7 +224,7 @@ class MarketData:
     def subscriptions_of(self, client: Hashable) -> list[tuple[str, str]]:
         return [key for key, stream in self._streams.items() if client in stream.clients]
 
-    def book_levels(self, symbol: str, depth: int) -> dict[str, Any]:
+    def book_levels(self, symbol: str, depth: int) -> BookLevels:
         self.validate(symbol, depth)
         stream = self._streams.get((symbol, BOOK))
         if stream is None or not stream.live:
@@ -232,7 +232,7 @@ class MarketData:
                 f"no live book for {symbol}: md_subscribe to it first", code="not_subscribed"
             )
         bids, asks = self.books[symbol].levels(depth)
-        return {"symbol": symbol, "bids": bids, "asks": asks}
+        return BookLevels(symbol=symbol, bids=bids, asks=asks)
 
     def status(self) -> dict[str, StreamState]:
         return {

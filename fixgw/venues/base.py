@@ -89,6 +89,10 @@ class MessageIds(NamedTuple):
     acc_req_id: str | None
     mass_status_req_id: str | None
 
+    @property
+    def names_an_order(self) -> bool:
+        return any((self.cl_ord_id, self.orig_cl_ord_id, self.order_id, self.exec_id))
+
 
 class Venue(Protocol):
     name: str

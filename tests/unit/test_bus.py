@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from fixgw.bus import EventBus
-from fixgw.domain import BookStale, SessionUp, utc_now
+from fixgw.domain import BookStale, Event, SessionUp, utc_now
 from fixgw.journal import Journal
 
 
@@ -90,3 +90,42 @@ def test_seq_never_goes_back_after_a_restart_even_past_unjournaled_market_data(
     replayed = EventBus(Journal(path, fsync=False)).replay(0, frozenset({"session"}))
     seqs = [msgspec.json.decode(line)["seq"] for line in replayed]
     assert seqs == sorted(seqs) and len(seqs) == 3
+
+
+class Events:
+    """A subscriber of events as objects (the FIX bridge's kind)."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[int, object]] = []
+
+    def on_event(self, seq: int, event: Event) -> None:
+        self.got.append((seq, event))
+
+
+def test_event_subscribers_get_the_event_itself_with_the_seq_its_line_carries(
+    bus: EventBus,
+) -> None:
+    lines, events, elsewhere = Sink(), Events(), Events()
+    bus.subscribe(lines, ["session"])
+    bus.subscribe_events(events, ["session"])
+    bus.subscribe_events(elsewhere, ["orders"])
+    first, second = up(), up()
+    bus.publish(first)
+    bus.publish(second)
+    seqs = [msgspec.json.decode(line)["seq"] for line in lines.lines]
+    assert events.got == [(seqs[0], first), (seqs[1], second)]
+    assert events.got[0][1] is first and elsewhere.got == []
+
+
+def test_event_subscribers_are_kept_apart_from_line_subscribers(bus: EventBus) -> None:
+    lines, events = Sink(), Events()
+    bus.subscribe(lines, ["md:BTC/USD"])
+    bus.subscribe_events(events, ["md:BTC/USD", "session"])
+    bus.unsubscribe(lines)  # all its topics: the event subscriber stays
+    stale = BookStale(ts=utc_now(), symbol="BTC/USD", reason="test")
+    bus.publish(stale)
+    bus.unsubscribe_events(events, ["md:BTC/USD"])
+    bus.publish(stale)
+    bus.publish(up())
+    assert lines.lines == [] and [e for _, e in events.got] == [stale, events.got[1][1]]
+    assert isinstance(events.got[1][1], SessionUp)

@@ -467,3 +467,241 @@ def test_a_cancel_reject_saying_rejected_leaves_the_order_open_and_disputed(
     assert (refused.status, order.status, order.is_open) == (OrderStatus.NEW, OrderStatus.NEW, True)
     fill = report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", last=("1.0", "30000"))
     assert types(tracker.apply_execution(fill)) == ["OrderFilled"]
+
+
+# ------------------------------------------------------------------ fills, then a cancel, missed
+
+
+def test_a_partial_fill_then_a_cancel_while_away_is_a_partial_fill_then_a_cancel(
+    tracker: OrderTracker,
+) -> None:
+    """Reconciliation finds 0.4 of 1 filled and the rest canceled: the fill missed is partial
+    (leaves 0.6, as the order was then), the cancel closes the order; never `order.filled`."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    answer = report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "0.4", "0", avg="100")
+    fill, canceled = tracker.reconcile(answer)
+    assert (type(fill).__name__, fill.status, fill.last_qty, fill.cum_qty, fill.leaves_qty) == (
+        "OrderPartiallyFilled",
+        OrderStatus.PARTIALLY_FILLED,
+        D("0.4"),
+        D("0.4"),
+        D("0.6"),
+    )
+    assert (fill.last_px, fill.exec_id) == (D("100"), f"reconciled:{answer.exec_id}")
+    assert (type(canceled).__name__, canceled.status, canceled.cum_qty, canceled.leaves_qty) == (
+        "OrderCanceled",
+        OrderStatus.CANCELED,
+        D("0.4"),
+        D("0"),
+    )
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.status, order.cum_qty, order.leaves_qty, order.avg_px) == (
+        OrderStatus.CANCELED,
+        D("0.4"),
+        D("0"),
+        D("100"),
+    )
+
+
+def test_a_cancel_after_more_fills_than_known_while_away_reports_only_the_difference(
+    tracker: OrderTracker,
+) -> None:
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.1",
+            "0.9",
+            avg="100",
+            last=("0.1", "100"),
+        )
+    )
+    answer = report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "0.4", "0", avg="101.5")
+    fill, canceled = tracker.reconcile(answer)
+    assert (type(fill).__name__, fill.last_qty, fill.last_px, fill.leaves_qty) == (
+        "OrderPartiallyFilled",
+        D("0.3"),
+        D("102"),
+        D("0.6"),
+    )
+    assert (type(canceled).__name__, canceled.cum_qty) == ("OrderCanceled", D("0.4"))
+    order = tracker.get("c1")
+    assert order is not None and (order.status, order.cum_qty) == (OrderStatus.CANCELED, D("0.4"))
+
+
+def test_a_status_answer_of_canceled_after_a_missed_partial_fill(tracker: OrderTracker) -> None:
+    """The same answer to an `order_status`: the fill is partial, and the answer's status
+    (canceled) closes the order, as an `order.status` as ever."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    fill, status = tracker.apply_execution(
+        report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "0.4", "0", avg="100")
+    )
+    assert (type(fill).__name__, fill.status, fill.last_qty, fill.leaves_qty) == (
+        "OrderPartiallyFilled",
+        OrderStatus.PARTIALLY_FILLED,
+        D("0.4"),
+        D("0.6"),
+    )
+    assert (type(status).__name__, status.status, status.cum_qty, status.leaves_qty) == (
+        "OrderStatusReported",
+        OrderStatus.CANCELED,
+        D("0.4"),
+        D("0"),
+    )
+    order = tracker.get("c1")
+    assert order is not None and (order.status, order.cum_qty) == (OrderStatus.CANCELED, D("0.4"))
+
+
+def test_fills_found_on_an_order_already_canceled_leave_it_canceled(
+    tracker: OrderTracker,
+) -> None:
+    """The cancel crossed fills the gateway was not told of: an answer, to an `order_status`
+    or at a logon, shows them as a partial fill; the order stays canceled, not filled."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.apply_execution(report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0"))
+    asked = tracker.apply_execution(
+        report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "0.4", "0", avg="100")
+    )
+    assert [(type(e).__name__, e.status, e.cum_qty) for e in asked] == [
+        ("OrderPartiallyFilled", OrderStatus.PARTIALLY_FILLED, D("0.4")),
+        ("OrderStatusReported", OrderStatus.CANCELED, D("0.4")),
+    ]
+    reconciled = tracker.reconcile(
+        report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "0.5", "0", avg="100")
+    )
+    assert [(type(e).__name__, e.status, e.cum_qty) for e in reconciled] == [
+        ("OrderPartiallyFilled", OrderStatus.PARTIALLY_FILLED, D("0.5")),
+        ("OrderCanceled", OrderStatus.CANCELED, D("0.5")),
+    ]
+    order = tracker.get("c1")
+    assert order is not None and (order.status, order.cum_qty) == (OrderStatus.CANCELED, D("0.5"))
+
+
+def test_a_status_answer_of_filled_after_missed_fills_is_still_a_fill(
+    tracker: OrderTracker,
+) -> None:
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    [fill] = tracker.reconcile(
+        report(ExecKind.ORDER_STATUS, OrderStatus.FILLED, "1.0", "0", avg="100")
+    )
+    assert (type(fill).__name__, fill.status, fill.last_qty) == (
+        "OrderFilled",
+        OrderStatus.FILLED,
+        D("1.0"),
+    )
+
+
+# ------------------------------------------------------------------ closing, and the cancel flag
+
+
+def test_a_refused_order_is_among_the_closed_ones_forgotten() -> None:
+    tracker = OrderTracker(keep_closed=0)
+    submit(tracker, "c1")
+    submit(tracker, "c2")
+    [rejected] = tracker.refused("c1", "throttled at the exchange", utc_now())
+    assert rejected.status is OrderStatus.REJECTED
+    assert [o.cl_ord_id for o in tracker.prune()] == ["c1"]
+    assert tracker.get("c1") is None
+    assert [o.cl_ord_id for o in tracker.all_orders()] == ["c2"]
+
+
+def test_an_order_reopened_after_it_was_refused_is_not_forgotten_while_open() -> None:
+    """Refused, then a status answer shows it partly filled at the venue: the order is open
+    again, and prune keeps it until it closes."""
+    tracker = OrderTracker(keep_closed=0)
+    submit(tracker, "c1")
+    tracker.refused("c1", "throttled at the exchange", utc_now())
+    tracker.reconcile(
+        report(ExecKind.ORDER_STATUS, OrderStatus.PARTIALLY_FILLED, "0.4", "0.6", avg="100")
+    )
+    order = tracker.get("c1")
+    assert order is not None and order.status is OrderStatus.PARTIALLY_FILLED
+    assert tracker.prune() == []
+    assert tracker.get("c1") is order
+    tracker.apply_execution(
+        report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("0.6", "100"))
+    )
+    assert [o.cl_ord_id for o in tracker.prune()] == ["c1"]
+
+
+def test_a_venues_pending_cancel_on_a_partly_filled_order_is_news(tracker: OrderTracker) -> None:
+    """ExecType 6, OrdStatus 6: the order is shown pending_cancel, its fills kept; the
+    venue's status under it is still partially filled."""
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.4",
+            "0.6",
+            avg="100",
+            last=("0.4", "100"),
+        )
+    )
+    [pending] = tracker.apply_execution(
+        report(ExecKind.PENDING_CANCEL, OrderStatus.PENDING_CANCEL, "0.4", "0.6", avg="100")
+    )
+    assert (type(pending).__name__, pending.status, pending.cum_qty, pending.leaves_qty) == (
+        "OrderPendingCancel",
+        OrderStatus.PENDING_CANCEL,
+        D("0.4"),
+        D("0.6"),
+    )
+    order = tracker.get("c1")
+    assert order is not None
+    assert order.cancel_pending is not None and pending.cancel_cl_ord_id == order.cancel_pending
+    assert (order.status, order.shown_status, order.cum_qty) == (
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.PENDING_CANCEL,
+        D("0.4"),
+    )
+
+
+def test_a_pending_cancel_showing_less_filled_than_known_is_still_stale(
+    tracker: OrderTracker,
+) -> None:
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.4",
+            "0.6",
+            last=("0.4", "100"),
+        )
+    )
+    [stale] = tracker.apply_execution(
+        report(ExecKind.PENDING_CANCEL, OrderStatus.PENDING_CANCEL, "0", "1.0")
+    )
+    assert stale.problem == "stale_report"
+    order = tracker.get("c1")
+    assert order is not None and (order.cancel_pending, order.cum_qty) == (None, D("0.4"))
+
+
+def rejected_by_report(t: OrderTracker) -> list[Any]:
+    return t.apply_execution(report(ExecKind.REJECTED, OrderStatus.REJECTED, "0", "0"))
+
+
+def rejected_by_refusal(t: OrderTracker) -> list[Any]:
+    return t.refused("c1", "refused", utc_now())
+
+
+def rejected_as_unknown(t: OrderTracker) -> list[Any]:
+    return t.reconcile(report(ExecKind.ORDER_STATUS, OrderStatus.REJECTED, "0", "0"))
+
+
+@pytest.mark.parametrize(
+    "reject",
+    [rejected_by_report, rejected_by_refusal, rejected_as_unknown],
+    ids=["report", "refusal", "unknown_at_exchange"],
+)
+def test_a_rejected_order_has_no_cancel_pending(tracker: OrderTracker, reject: Any) -> None:
+    """Whatever closes an order ends the cancel out for it, as fills and cancels do: else the
+    ack watchdog would ask the exchange about a closed order."""
+    tracker.cancel_requested(cancel_of())
+    [rejected] = reject(tracker)
+    assert (type(rejected).__name__, rejected.status) == ("OrderRejected", OrderStatus.REJECTED)
+    order = tracker.get("c1")
+    assert order is not None and (order.status, order.cancel_pending) == (
+        OrderStatus.REJECTED,
+        None,
+    )

@@ -15,8 +15,9 @@ from fixgw.domain import (
     Side,
     utc_now,
 )
+from fixgw.engine.order_index import Order
 from fixgw.engine.reconcile import Reconciler
-from fixgw.engine.tracker import Order, OrderTracker
+from fixgw.engine.tracker import OrderTracker
 from tests.unit.orders_made import limit_buy
 
 

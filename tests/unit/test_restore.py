@@ -90,6 +90,41 @@ def reported_open(t: OrderTracker) -> list[Event]:
     return t.reconcile(report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "2"))
 
 
+def canceled_half_filled_while_away(t: OrderTracker) -> list[Event]:
+    """Reconciliation: half filled, then canceled, while the gateway was away."""
+    return t.reconcile(report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "1", "0", avg="100"))
+
+
+def answered_canceled_half_filled(t: OrderTracker) -> list[Event]:
+    """The same, as the answer to an `order_status`."""
+    return t.apply_execution(
+        report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "1", "0", avg="100")
+    )
+
+
+def venue_pending_cancel(t: OrderTracker) -> list[Event]:
+    """The venue's own pending cancel (ExecType 6, OrdStatus 6), of the cancel sent."""
+    return t.apply_execution(
+        report(
+            ExecKind.PENDING_CANCEL,
+            OrderStatus.PENDING_CANCEL,
+            "1",
+            "1",
+            avg="100",
+            cl_ord_id="k1",
+            orig="c1",
+        )
+    )
+
+
+def rejected(t: OrderTracker) -> list[Event]:
+    return t.apply_execution(report(ExecKind.REJECTED, OrderStatus.REJECTED, "0", "0"))
+
+
+def refused(t: OrderTracker) -> list[Event]:
+    return t.refused("c1", "refused", utc_now())
+
+
 LIVES: dict[str, list[Step]] = {
     "acked, half filled, filled": [placed, acked, half_filled, filled],
     "acked, canceled": [placed, acked, cancel_sent, canceled],
@@ -112,6 +147,29 @@ LIVES: dict[str, list[Step]] = {
     "cancel refused before the ack": [placed, cancel_sent, cancel_refused(OrderStatus.NEW)],
     "filled while a cancel was out": [placed, acked, cancel_sent, half_filled, filled],
     "a cancel lost on the way to the exchange": [placed, acked, cancel_sent, reported_open],
+    "half filled and canceled while away": [placed, acked, canceled_half_filled_while_away],
+    "half filled and canceled, as an order_status answered": [
+        placed,
+        acked,
+        answered_canceled_half_filled,
+    ],
+    "half filled, then pending cancel at the venue": [
+        placed,
+        acked,
+        half_filled,
+        cancel_sent,
+        venue_pending_cancel,
+    ],
+    "half filled, then pending cancel by the venue's own doing": [
+        placed,
+        acked,
+        half_filled,
+        lambda t: t.apply_execution(
+            report(ExecKind.PENDING_CANCEL, OrderStatus.PENDING_CANCEL, "1", "1", avg="100")
+        ),
+    ],
+    "rejected while a cancel was out": [placed, cancel_sent, rejected],
+    "refused while a cancel was out": [placed, cancel_sent, refused],
 }
 
 

@@ -7,6 +7,7 @@ import itertools
 from decimal import Decimal as D
 from typing import Any
 
+import msgspec
 import pytest
 
 from fixgw.domain import (
@@ -25,8 +26,10 @@ from fixgw.engine.transitions import (
     EXEC_INPUT,
     NO_ORDER,
     ON_REPORT,
+    OPEN,
     STATES,
     TABLE,
+    Cancel,
     Emit,
     Input,
     Problem,
@@ -115,6 +118,23 @@ def test_only_a_status_answer_moves_a_closed_order() -> None:
     }
 
 
+MAY_CLOSE = {To.REPORTED, To.FILLED_OR_PARTIALLY, To.FILLED_IF_ALL, To.CANCELED, To.REJECTED}
+
+
+def test_a_rule_that_may_close_the_order_ends_the_cancel_out_for_it() -> None:
+    """Each step that ends a rule in which the order may have closed clears the cancel flag
+    (or clears it if closed): a closed order has no cancel pending."""
+    keeping = [
+        f"{pair_id(pair)} step {n}"
+        for pair in PAIRS
+        for n, step in enumerate(TABLE[pair])
+        if step.last
+        and any(s.to in MAY_CLOSE for s in TABLE[pair][: n + 1])
+        and step.cancel not in (Cancel.CLEAR, Cancel.CLEAR_IF_CLOSED)
+    ]
+    assert keeping == []
+
+
 def test_the_gateways_own_inputs_are_one_step_each() -> None:
     """The tracker applies these as the one step of their rule."""
     for state, what in itertools.product(STATES, GATEWAY_INPUTS):
@@ -173,7 +193,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.STALE_STATUS, False),
                 ("shows_less", To.SAME, Emit.STATUS, None, True),
                 ("says_open", To.SAME, Emit.STATUS, None, True),
-                ("shows_more", To.FILLED_OR_PARTIALLY, Emit.MISSED_FILL, None, False),
+                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 (None, To.REPORTED, Emit.STATUS, None, True),
             ],
         ),
@@ -183,7 +203,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("says_unknown", To.REJECTED, Emit.REJECTED_AS_UNKNOWN, None, True),
                 ("says_open", To.NEW, Emit.ACCEPTED, None, False),
-                ("shows_more", To.FILLED_OR_PARTIALLY, Emit.MISSED_FILL, None, False),
+                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
                 ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
                 (None, To.SAME, Emit.NOTHING, None, True),
@@ -194,10 +214,18 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             Input.RECONCILED,
             [
                 ("says_unknown", To.SAME, Emit.ANOMALY, Problem.UNKNOWN_AT_EXCHANGE, True),
-                ("shows_more", To.FILLED_OR_PARTIALLY, Emit.MISSED_FILL, None, False),
+                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
                 ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
                 (None, To.SAME, Emit.NOTHING, None, True),
+            ],
+        ),
+        (
+            OrderStatus.PARTIALLY_FILLED,
+            Input.PENDING_CANCEL,
+            [
+                ("pending_cancel_goes_back", To.SAME, Emit.ANOMALY, Problem.STALE_REPORT, True),
+                (None, To.SAME, Emit.PENDING_CANCEL, None, True),
             ],
         ),
         (OrderStatus.PENDING_NEW, Input.REFUSED, [(None, To.REJECTED, Emit.REJECTED, None, True)]),
@@ -249,8 +277,7 @@ def placed_in(state: State) -> OrderTracker:
     order.cum_qty = KNOWN_CUM.get(state, D(0))
     order.leaves_qty = D(0) if state in TERMINAL_STATUSES else D(1) - order.cum_qty
     if state is not OrderStatus.PENDING_NEW:
-        order.order_id = "X1"
-        tracker._by_order_id["X1"] = order
+        tracker.index.name(order, "X1")
     return tracker
 
 
@@ -339,6 +366,9 @@ def status_after(to: To, status: OrderStatus, report: ExecutionReport) -> OrderS
     if to is To.FILLED_OR_PARTIALLY:
         done = report.status is OrderStatus.FILLED or report.leaves_qty == 0
         return OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+    if to is To.FILLED_IF_ALL:
+        done = report.status is OrderStatus.FILLED or report.cum_qty == D(1)
+        return OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
     return OrderStatus(to.value)
 
 
@@ -388,3 +418,48 @@ def test_the_tracker_does_what_the_table_says_for_every_pair() -> None:
     events, anomalies and status the tracker gives are those the rule's steps name."""
     wrong = {pair_id(p): why for p in PAIRS if (why := disagreement(*p)) is not None}
     assert wrong == {}
+
+
+# ------------------------------------------------------------------ a closed order's cancel flag
+
+
+def inputs_to_close() -> list[tuple[Input, OrderStatus | None]]:
+    """Every input; a status answer once of every status (None: the plain input)."""
+    answers = (Input.ORDER_STATUS, Input.RECONCILED)
+    return [(what, None) for what in Input if what not in answers] + [
+        (what, says) for what in answers for says in OrderStatus
+    ]
+
+
+def answering(report: ExecutionReport, says: OrderStatus) -> ExecutionReport:
+    """`report`, a status answer, saying `says` (all filled if FILLED, nothing left if
+    closed)."""
+    closed = says in TERMINAL_STATUSES
+    return msgspec.structs.replace(
+        report,
+        status=says,
+        cum_qty=D(1) if says is OrderStatus.FILLED else report.cum_qty,
+        leaves_qty=D(0) if closed else report.leaves_qty,
+    )
+
+
+@pytest.mark.parametrize("state", [s for s in OPEN if s is not None])
+def test_whatever_closes_an_order_ends_the_cancel_out_for_it(state: OrderStatus) -> None:
+    """An open order with a cancel out, given every input: if it closes, no cancel is pending
+    on it any more (else the ack watchdog would ask about a closed order)."""
+    kept: list[str] = []
+    for what, says in inputs_to_close():
+        tracker = placed_in(state)
+        tracker.cancel_requested(cancel_of("c1"))
+        report = plain_report(state, what)
+        if says is not None:
+            report = answering(report, says)
+        try:
+            applied(tracker, what, report)
+        except RequestError:
+            continue  # SUBMITTED: refused, nothing changed
+        order = tracker.get("c1")
+        assert order is not None
+        if order.status in TERMINAL_STATUSES and order.cancel_pending is not None:
+            kept.append(f"{what} {says or ''}".strip())
+    assert kept == []

@@ -1,0 +1,185 @@
+"""An OMS's orders into the gateway's order path: NewOrderSingle (D), OrderCancelRequest (F),
+OrderCancelReplaceRequest (G, refused: the exchange has none) and OrderStatusRequest (H).
+What the gateway refuses is answered here; what becomes of an order comes back as its
+events (`reports.OrderReports`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import structlog
+
+from fixgw.api.protocol import CancelOrderRequest
+from fixgw.bridge import translate
+from fixgw.bridge.outbox import Outbox
+from fixgw.bridge.owners import OrderOwners
+from fixgw.bridge.tables import (
+    CXL_REJ_BROKER_OPTION,
+    CXL_REJ_REASON_OF_ERROR,
+    CXL_REJ_UNKNOWN_ORDER,
+    ORD_REJ_REASON_OF_ERROR,
+    OTHER,
+)
+from fixgw.bridge.translate import Refused
+from fixgw.config import BridgeConfig
+from fixgw.errors import FixgwError
+from fixgw.fix.message import FixMessage
+from fixgw.fix.tags import Tag
+from fixgw.results import OrderView
+
+if TYPE_CHECKING:
+    from fixgw.gateway import Gateway
+
+log = structlog.get_logger("fixgw.bridge")
+
+
+class OmsOrders:
+    def __init__(
+        self, config: BridgeConfig, gateway: Gateway, owners: OrderOwners, outbox: Outbox
+    ) -> None:
+        self.gateway = gateway
+        self.owners = owners
+        self.outbox = outbox
+        self.prefixes = owners.prefixes
+        self.time_in_force = gateway.venue.time_in_force
+        """What the venue's orders carry: an OMS's TimeInForce among them goes on as the
+        order's; the field table (`fields.tables`) decides the rest."""
+        self._cancel_on_disconnect = {
+            oms.comp_id for oms in config.sessions if oms.cancel_on_disconnect
+        }
+        self._started = int(time.time() * 1000)
+        self._exec_ids = 0
+        """For the ExecIDs the bridge makes up (`_exec_id`)."""
+
+    def new_order(self, oms: str, msg: FixMessage) -> None:
+        try:
+            request = translate.new_order(msg, self.prefixes[oms], self.time_in_force)
+        except Refused as exc:
+            self.outbox.send(
+                oms,
+                translate.refused_order(msg, self._exec_id("refused"), exc.text, reason=exc.reason),
+            )
+            return
+        known = self.gateway.order(request.cl_ord_id or "")
+        if known is not None and translate.possibly_resent(msg):
+            log.info(
+                "OMS order sent again; answered with its status", oms=oms, cl_ord_id=known.cl_ord_id
+            )
+            self._send_status(oms, msg.fields[Tag.CL_ORD_ID], known)
+            return
+        try:
+            self.gateway.new_order(request, owner=f"bridge:{oms}")
+        except FixgwError as exc:
+            self.outbox.send(oms, self._refused(msg, exc))
+
+    def _refused(self, msg: FixMessage, exc: FixgwError, exec_type: str = "8") -> FixMessage:
+        return translate.refused_order(
+            msg,
+            self._exec_id("refused"),
+            f"{exc.code}: {exc.message}",
+            exec_type,
+            ORD_REJ_REASON_OF_ERROR.get(exc.code, OTHER),
+        )
+
+    def cancel(self, oms: str, msg: FixMessage) -> None:
+        """The cancel reaches the exchange as prefix + the OMS's ClOrdID for it, so its
+        events name it; refusals are answered here with OrderCancelReject."""
+        try:
+            request = translate.cancel_request(msg, self.prefixes[oms])
+        except Refused as exc:
+            self.outbox.send(oms, translate.cancel_reject(msg, exc.text, reason=exc.reason))
+            return
+        cancel_id = request.cancel_cl_ord_id or ""
+        if translate.possibly_resent(msg) and self.gateway.in_use(cancel_id):
+            log.info(
+                "OMS cancel sent again; its reports went out already", cancel_cl_ord_id=cancel_id
+            )
+            return
+        # Mapped before the gateway acts: an order still in the throttle's queue is canceled
+        # there and then, with no pending_cancel, and its order.canceled answers this cancel.
+        order_key = request.cl_ord_id or ""
+        before = self.owners.cancel_sent(order_key, msg.fields[Tag.CL_ORD_ID])
+        try:
+            self.gateway.cancel_order(request)
+        except FixgwError as exc:
+            self.owners.cancel_refused(order_key, before)
+            order = self.gateway.order(order_key)
+            self.outbox.send(
+                oms,
+                translate.cancel_reject(
+                    msg,
+                    f"{exc.code}: {exc.message}",
+                    order.order_id if order else None,
+                    order.status if order else None,
+                    reason=CXL_REJ_REASON_OF_ERROR.get(exc.code, OTHER),
+                ),
+            )
+
+    def replace(self, oms: str, msg: FixMessage) -> None:
+        order = self.gateway.order(self.prefixes[oms] + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
+        self.outbox.send(
+            oms,
+            translate.cancel_reject(
+                msg,
+                "the exchange cannot replace an order: cancel it and send a new one",
+                order.order_id if order else None,
+                order.status if order else None,
+                response_to="2",
+                reason=CXL_REJ_BROKER_OPTION if order else CXL_REJ_UNKNOWN_ORDER,
+            ),
+        )
+
+    def status(self, oms: str, msg: FixMessage) -> None:
+        self.outbox.spawn(oms, msg, self._answer_status(oms, msg))
+
+    async def _answer_status(self, oms: str, msg: FixMessage) -> None:
+        try:
+            answer = await self.gateway.order_status(
+                translate.status_request(msg, self.prefixes[oms])
+            )
+        except Refused as exc:
+            self.outbox.send(
+                oms, translate.refused_order(msg, self._exec_id("refused"), exc.text, "I")
+            )
+            return
+        except FixgwError as exc:
+            self.outbox.send(oms, self._refused(msg, exc, exec_type="I"))
+            return
+        self._send_status(
+            oms, msg.fields.get(Tag.CL_ORD_ID, ""), answer, translate.status_echo(msg)
+        )
+
+    def _send_status(
+        self,
+        oms: str,
+        cl_ord_id: str,
+        order: OrderView,
+        echo: Mapping[int, str] | None = None,
+    ) -> None:
+        """ExecType I: where the order stands, under the OMS's ClOrdID."""
+        self.outbox.send(
+            oms, translate.status_report(order, cl_ord_id, self._exec_id("status"), echo)
+        )
+
+    def _exec_id(self, kind: str) -> str:
+        """An ExecID for a report no gateway event stands behind (the rest carry the
+        exchange's ExecID or the event's seq): unique in the OMS's session, across restarts
+        too, as the run's start time is in it."""
+        self._exec_ids += 1
+        return f"{kind}-{self._started}-{self._exec_ids}"
+
+    def oms_gone(self, oms: str) -> None:
+        """An OMS session that asked for it (`cancel_on_disconnect`) has its open orders
+        cancelled when it logs out, but those with a cancel pending already."""
+        if oms not in self._cancel_on_disconnect:
+            return
+        prefix = self.prefixes[oms]
+        for order in list(self.gateway.open_orders()):
+            cl_ord_id = order.cl_ord_id or ""
+            if cl_ord_id.startswith(prefix) and order.cancel_cl_ord_id is None:
+                try:
+                    self.gateway.cancel_order(CancelOrderRequest(cl_ord_id=cl_ord_id))
+                except FixgwError as exc:
+                    log.error("cancel on OMS disconnect failed", error=exc.message)

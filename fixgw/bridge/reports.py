@@ -1,0 +1,124 @@
+"""The gateway's order events back to the OMS that placed each order: ExecutionReports (8)
+under its own ids, and OrderCancelRejects (9) for its cancels that failed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from fixgw.bridge import translate
+from fixgw.bridge.outbox import Outbox
+from fixgw.bridge.owners import OrderOwners
+from fixgw.bridge.tables import OTHER
+from fixgw.domain import (
+    GATEWAY_REJECT_REASONS,
+    Event,
+    OrderAnomaly,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderEvent,
+    OrderPendingCancel,
+    OrderStatus,
+    OrderStatusReported,
+)
+from fixgw.fix.codes import CXL_REJ_REASON
+from fixgw.fix.message import FixMessage
+from fixgw.fix.tags import Tag
+
+if TYPE_CHECKING:
+    from fixgw.gateway import Gateway
+
+log = structlog.get_logger("fixgw.bridge")
+
+
+class OrderReports:
+    def __init__(self, gateway: Gateway, owners: OrderOwners, outbox: Outbox) -> None:
+        self.gateway = gateway
+        self.owners = owners
+        self.outbox = outbox
+
+    def start(self) -> None:
+        """Cancels pending before a restart are known again, then each order event comes."""
+        for order in self.gateway.open_orders():
+            if order.cl_ord_id is not None:
+                self.owners.note_cancel(order.cl_ord_id, order.cancel_cl_ord_id)
+        self.gateway.subscribe_events(self, ["orders"])
+
+    def on_event(self, seq: int, event: Event) -> None:
+        """The bus calls this with each order event. `OrderStatusReported` answers go to
+        whoever asked (an OMS's, `OmsOrders.status`); cancel rejects, and an anomaly
+        `cancel_lost`, are answered as 9; the rest of the anomalies stay with the gateway."""
+        try:
+            if isinstance(event, OrderCancelRejected):
+                self._cancel_rejected(event)
+            elif isinstance(event, OrderAnomaly):
+                if event.problem == "cancel_lost":
+                    self._cancel_lost(event)
+            elif isinstance(event, OrderEvent) and not isinstance(event, OrderStatusReported):
+                self._order_event(seq, event)
+        except Exception:
+            log.exception("event not bridged", seq=seq, event=repr(event)[:300])
+
+    def _order_event(self, seq: int, event: OrderEvent) -> None:
+        owner = self.owners.owner(event.cl_ord_id)
+        if owner is None:
+            return
+        oms, oms_cl_ord_id = owner
+        if isinstance(event, OrderPendingCancel):
+            self.owners.note_cancel(event.cl_ord_id, event.cancel_cl_ord_id)
+        cancel_id = self.owners.cancel_of(event.cl_ord_id)
+        if isinstance(event, OrderPendingCancel | OrderCanceled) and cancel_id is not None:
+            report = translate.execution_report(event, seq, cancel_id, orig_cl_ord_id=oms_cl_ord_id)
+        else:
+            report = translate.execution_report(event, seq, oms_cl_ord_id)
+        if event.status.is_terminal:
+            self.owners.cancel_ended(event.cl_ord_id)
+        self.outbox.send(oms, report)
+
+    def _cancel_rejected(self, event: OrderCancelRejected) -> None:
+        cancel = self.owners.owner(event.cancel_cl_ord_id)
+        owner = self.owners.owner(event.cl_ord_id)
+        if cancel is None or owner is None or cancel[0] != owner[0]:
+            return
+        oms, cancel_id = cancel
+        self.owners.cancel_ended(event.cl_ord_id, cancel_id)
+        text = event.text or str(event.reason)
+        # the gateway's own reasons (not_delivered) have no FIX code: 99, Text says why
+        reason = (
+            OTHER if event.reason in GATEWAY_REJECT_REASONS else CXL_REJ_REASON.encode(event.reason)
+        )
+        self._send_cancel_reject(
+            oms, cancel_id, owner[1], text, event.order_id, event.status, reason
+        )
+
+    def _cancel_lost(self, event: OrderAnomaly) -> None:
+        """Reconciliation found the order open after its cancel was lost on the way to the
+        exchange; the OMS, in PendingCancel, learns its cancel failed and may send another."""
+        cl_ord_id = event.cl_ord_id or ""
+        owner = self.owners.owner(cl_ord_id)
+        cancel_id = self.owners.cancel_ended(cl_ord_id)
+        order = self.gateway.order(cl_ord_id)
+        if owner is None or cancel_id is None or order is None:
+            return
+        text = "the cancel did not reach the exchange; the order is still open"
+        self._send_cancel_reject(
+            owner[0], cancel_id, owner[1], text, order.order_id, order.status, OTHER
+        )
+
+    def _send_cancel_reject(
+        self,
+        oms: str,
+        cancel_id: str,
+        oms_cl_ord_id: str,
+        text: str,
+        order_id: str | None,
+        status: OrderStatus | None,
+        reason: str,
+    ) -> None:
+        message = FixMessage(
+            msg_type="F", fields={Tag.CL_ORD_ID: cancel_id, Tag.ORIG_CL_ORD_ID: oms_cl_ord_id}
+        )
+        self.outbox.send(
+            oms, translate.cancel_reject(message, text, order_id, status, reason=reason)
+        )

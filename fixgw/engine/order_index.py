@@ -1,0 +1,170 @@
+"""The orders the tracker holds, found by ClOrdID, by the exchange's OrderID, or by a
+cancel's ClOrdID; the closed ones forgotten beyond `keep_closed`."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from fixgw.domain import (
+    ExecKind,
+    OrderAccepted,
+    OrderCanceled,
+    OrderEvent,
+    OrderRejected,
+    OrderStatus,
+    OrderType,
+    Side,
+)
+from fixgw.errors import RequestError
+
+ZERO = Decimal(0)
+
+UNTRACKED = ""
+"""What a cancel's order is for an order this gateway did not send (known by the exchange's
+id only): no ClOrdID of ours."""
+
+
+@dataclass(slots=True)
+class Order:
+    cl_ord_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: Decimal
+    price: Decimal | None
+    status: OrderStatus = OrderStatus.PENDING_NEW
+    """The venue's last word on the order (PENDING_NEW until it speaks)."""
+    order_id: str | None = None
+    cum_qty: Decimal = ZERO
+    leaves_qty: Decimal = ZERO
+    avg_px: Decimal = ZERO
+    cancel_pending: str | None = None
+    """The ClOrdID of a cancel request sent and not yet answered."""
+    exec_ids: tuple[str, ...] = ()
+    """Seen, to drop duplicates. A tuple: most orders have one or two, and a set costs four
+    times the memory of a one-entry tuple."""
+    cancel_ids: tuple[str, ...] = ()
+    stated: tuple[ExecKind, ...] = ()
+    """Of NEW, CANCELED and REJECTED, those whose event (`order.accepted`, `.canceled`,
+    `.rejected`) clients were sent: a report of the same kind again is a repeat."""
+    closed: bool = False
+    """Counted among the closed orders the tracker keeps."""
+
+    @property
+    def shown_status(self) -> OrderStatus:
+        if self.cancel_pending is not None and not self.status.is_terminal:
+            return OrderStatus.PENDING_CANCEL
+        return self.status
+
+    @property
+    def is_open(self) -> bool:
+        return not self.status.is_terminal
+
+
+_STATED_BY: dict[type, ExecKind] = {
+    OrderAccepted: ExecKind.NEW,
+    OrderCanceled: ExecKind.CANCELED,
+    OrderRejected: ExecKind.REJECTED,
+}
+"""The report kind each of these events states."""
+
+
+def stating(order: Order, event: OrderEvent) -> None:
+    kind = _STATED_BY.get(type(event))
+    if kind is not None and kind not in order.stated:
+        order.stated += (kind,)
+
+
+class OrderIndex:
+    """`keep_closed`: how many closed orders (filled, canceled, rejected) are remembered, the
+    most recently closed; older ones are forgotten by `prune`, so that memory follows the
+    open orders, not the day's order count. The exchange still answers for a forgotten one."""
+
+    def __init__(self, keep_closed: int = 10_000) -> None:
+        self._orders: dict[str, Order] = {}
+        self._by_order_id: dict[str, Order] = {}
+        self._cancels: dict[str, str] = {}
+        """Cancel ClOrdIDs -> the order's ClOrdID (`UNTRACKED` for an order known only by
+        the exchange's id)."""
+        self._keep_closed = keep_closed
+        self._closed: deque[Order] = deque()
+
+    def in_use(self, cl_ord_id: str) -> bool:
+        """Names an order or a cancel this gateway tracks."""
+        return cl_ord_id in self._orders or cl_ord_id in self._cancels
+
+    def refuse_if_in_use(self, cl_ord_id: str) -> None:
+        if self.in_use(cl_ord_id):
+            raise RequestError(
+                f"cl_ord_id {cl_ord_id!r} is already in use", code="duplicate_cl_ord_id"
+            )
+
+    def add(self, order: Order) -> None:
+        self._orders[order.cl_ord_id] = order
+
+    def get(self, cl_ord_id: str) -> Order | None:
+        return self._orders.get(cl_ord_id)
+
+    def by_order_id(self, order_id: str) -> Order | None:
+        return self._by_order_id.get(order_id)
+
+    def all_orders(self) -> Iterator[Order]:
+        return iter(self._orders.values())
+
+    def open_orders(self) -> Iterator[Order]:
+        return (o for o in self._orders.values() if o.is_open)
+
+    def name(self, order: Order, order_id: str | None) -> None:
+        """The exchange's OrderID, the first time it gives one."""
+        if order.order_id is None and order_id is not None:
+            order.order_id = order_id
+            self._by_order_id[order_id] = order
+
+    def cancel_sent(self, cancel_cl_ord_id: str, cl_ord_id: str) -> None:
+        """`cl_ord_id`: the order's (`UNTRACKED` for one known by the exchange's id only)."""
+        self._cancels[cancel_cl_ord_id] = cl_ord_id
+
+    def cancel_of(self, cancel_cl_ord_id: str) -> str | None:
+        """The ClOrdID of the order a cancel was for; None: not a cancel this gateway sent."""
+        return self._cancels.get(cancel_cl_ord_id)
+
+    def cancel_done(self, cancel_cl_ord_id: str) -> str | None:
+        return self._cancels.pop(cancel_cl_ord_id, None)
+
+    def find(
+        self, cl_ord_id: str | None, orig_cl_ord_id: str | None, order_id: str | None
+    ) -> Order | None:
+        """The order a report is about: its ClOrdID may be the order's or a cancel's."""
+        for key in (cl_ord_id, orig_cl_ord_id):
+            if key is None:
+                continue
+            order = self._orders.get(key) or self._orders.get(self._cancels.get(key, ""))
+            if order is not None:
+                return order
+        return self._by_order_id.get(order_id) if order_id is not None else None
+
+    def note_closed(self, order: Order) -> None:
+        if not order.closed and order.status.is_terminal:
+            order.closed = True
+            self._closed.append(order)
+
+    def prune(self) -> list[Order]:
+        """Forget the closed orders beyond `keep_closed`, oldest closed first; returns them."""
+        forgotten = []
+        while len(self._closed) > self._keep_closed:
+            order = self._closed.popleft()
+            if self._orders.get(order.cl_ord_id) is not order:
+                continue
+            if not order.status.is_terminal:
+                order.closed = False  # reopened by a status answer; noted again when it closes
+                continue
+            del self._orders[order.cl_ord_id]
+            if order.order_id is not None and self._by_order_id.get(order.order_id) is order:
+                del self._by_order_id[order.order_id]
+            for cancel_id in order.cancel_ids:
+                self._cancels.pop(cancel_id, None)
+            forgotten.append(order)
+        return forgotten

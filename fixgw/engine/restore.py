@@ -1,0 +1,83 @@
+"""The orders as the journal left them: each order event carries the whole order, so the
+last one of each order is its state. What the venue did meanwhile, reconciliation finds
+out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fixgw.domain import (
+    Event,
+    OrderAnomaly,
+    OrderCancelRejected,
+    OrderEvent,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderPendingCancel,
+    OrderStatus,
+)
+from fixgw.engine.order_index import ZERO, Order, OrderIndex, stating
+from fixgw.engine.transitions import PROGRESS
+
+
+def restore_orders(index: OrderIndex, events: Iterable[Event]) -> int:
+    """Rebuild `index` from journaled events; returns how many orders are open."""
+    for event in events:
+        if isinstance(event, OrderCancelRejected):
+            order = index.get(event.cl_ord_id)
+            if order is not None and order.cancel_pending == event.cancel_cl_ord_id:
+                order.cancel_pending = None
+            if order is not None and event.status is not None:
+                _advance(order, event.status)
+            continue
+        if isinstance(event, OrderAnomaly) and event.problem == "cancel_lost":
+            lost = index.get(event.cl_ord_id or "")
+            if lost is not None:
+                lost.cancel_pending = None
+            continue
+        if not isinstance(event, OrderEvent):
+            continue
+        order = index.get(event.cl_ord_id)
+        if order is None:
+            order = Order(
+                cl_ord_id=event.cl_ord_id,
+                symbol=event.symbol,
+                side=event.side,
+                order_type=event.order_type,
+                qty=event.qty,
+                price=event.price,
+            )
+            index.add(order)
+        index.name(order, event.order_id)
+        order.cum_qty, order.leaves_qty = event.cum_qty, event.leaves_qty
+        order.avg_px = event.avg_px
+        if isinstance(event, OrderPendingCancel):
+            order.cancel_pending = event.cancel_cl_ord_id
+            if event.cancel_cl_ord_id is not None:
+                index.cancel_sent(event.cancel_cl_ord_id, order.cl_ord_id)
+                order.cancel_ids += (event.cancel_cl_ord_id,)
+        elif event.status is not OrderStatus.PENDING_CANCEL:
+            order.status = event.status
+        else:  # the status shown while a cancel is out hides the venue's: read it off
+            _advance(order, _implied_status(order))
+        if order.status.is_terminal:
+            order.cancel_pending = None
+        if isinstance(event, OrderPartiallyFilled | OrderFilled):
+            order.exec_ids += (event.exec_id,)
+        stating(order, event)
+    for order in index.all_orders():
+        index.note_closed(order)
+    return sum(1 for _ in index.open_orders())
+
+
+def _advance(order: Order, status: OrderStatus) -> None:
+    """To `status`, if that is further along: a restored order never moves back."""
+    if status is not OrderStatus.PENDING_CANCEL and PROGRESS[status] > PROGRESS[order.status]:
+        order.status = status
+
+
+def _implied_status(order: Order) -> OrderStatus:
+    """The venue's status of an open order, from what it has reported of it."""
+    if order.cum_qty > ZERO:
+        return OrderStatus.PARTIALLY_FILLED
+    return OrderStatus.NEW if order.order_id is not None else OrderStatus.PENDING_NEW

@@ -1,0 +1,215 @@
+"""The gateway's order events, as objects, to the OMS that placed each order: the
+ExecutionReport each kind becomes, the ExecID rule, and the cancels an OMS waits on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from fixgw.bridge import translate
+from fixgw.bridge.owners import OrderOwners
+from fixgw.bridge.reports import OrderReports
+from fixgw.config import BridgeConfig, BridgeSessionConfig
+from fixgw.domain import (
+    CancelRejectReason,
+    OrderAccepted,
+    OrderAnomaly,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderFilled,
+    OrderPendingCancel,
+    OrderRejected,
+    OrderStatus,
+    OrderStatusReported,
+    OrderType,
+    RejectReason,
+    Side,
+)
+from fixgw.fix.message import FixMessage
+from fixgw.results import OrderStatusAnswer, OrderView
+
+TS = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
+ORDER: dict[str, Any] = {
+    "ts": TS,
+    "cl_ord_id": "OMS-A-1",
+    "order_id": "X-9",
+    "symbol": "BTC/USD",
+    "side": Side.BUY,
+    "order_type": OrderType.LIMIT,
+    "qty": D("0.50"),
+    "price": D("30000.10"),
+    "cum_qty": D("0"),
+    "leaves_qty": D("0.50"),
+    "avg_px": D("0"),
+}
+
+
+def order(status: OrderStatus = OrderStatus.NEW, **changes: Any) -> dict[str, Any]:
+    return {**ORDER, "status": status, **changes}
+
+
+def test_an_order_event_is_sent_with_its_seq_as_exec_id_and_its_own_exec_type() -> None:
+    report = translate.execution_report(OrderAccepted(**order()), 42, "1")
+    assert report.msg_type == "8"
+    assert report.fields == {
+        37: "X-9",
+        11: "1",
+        17: "seq-42",
+        150: "0",
+        39: "0",
+        55: "BTC/USD",
+        54: "1",
+        38: "0.5",
+        40: "2",
+        14: "0",
+        151: "0.5",
+        6: "0",
+        60: "20261125-10:00:00.123",
+        44: "30000.1",
+    }
+
+
+def test_a_fill_carries_the_exchanges_exec_id_and_what_was_filled() -> None:
+    fill = OrderFilled(
+        **order(OrderStatus.FILLED, cum_qty=D("0.5"), leaves_qty=D("0"), avg_px=D("30000")),
+        exec_id="T-7",
+        last_qty=D("0.5"),
+        last_px=D("30000"),
+    )
+    f = translate.execution_report(fill, 43, "1").fields
+    assert (f[17], f[150], f[39], f[32], f[31]) == ("T-7", "F", "2", "0.5", "30000")
+
+
+def test_a_rejected_order_says_why_and_a_cancel_names_the_order_it_cancelled() -> None:
+    rejected = OrderRejected(**order(OrderStatus.REJECTED), reason=RejectReason.OTHER, text="no")
+    f = translate.execution_report(rejected, 7, "1").fields
+    assert (f[150], f[103], f[58]) == ("8", "99", "no")
+    canceled = OrderCanceled(**order(OrderStatus.CANCELED), text=None)
+    f = translate.execution_report(canceled, 8, "CXL-1", orig_cl_ord_id="1").fields
+    assert (f[150], f[11], f[41]) == ("4", "CXL-1", "1") and 58 not in f
+
+
+def test_a_status_answer_is_exec_type_i_with_the_request_echoed() -> None:
+    fields = {k: v for k, v in order().items() if k != "ts"}
+    answer = OrderStatusAnswer(**fields, source="exchange", text="resting")
+    f = translate.status_report(answer, "1", "status-1-1", {790: "ask-1"}).fields
+    assert (f[17], f[150], f[39], f[58], f[790]) == ("status-1-1", "I", "0", "resting", "ask-1")
+    with pytest.raises(ValueError, match="not known"):
+        translate.status_report(OrderView(**{**fields, "order_type": None}), "1", "s-2")
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, FixMessage]] = []
+
+    def send(self, oms: str, message: FixMessage) -> None:
+        self.sent.append((oms, message))
+
+
+class Gateway:
+    def __init__(self, *orders: OrderView) -> None:
+        self.orders = {o.cl_ord_id: o for o in orders}
+        self.topics: list[str] = []
+
+    def open_orders(self) -> Iterator[OrderView]:
+        return iter(self.orders.values())
+
+    def order(self, cl_ord_id: str) -> OrderView | None:
+        return self.orders.get(cl_ord_id)
+
+    def subscribe_events(self, subscriber: object, topics: list[str]) -> None:
+        self.topics += topics
+
+
+CONFIG = BridgeConfig(
+    port=9999, sessions=[BridgeSessionConfig(comp_id="OMS-A"), BridgeSessionConfig(comp_id="B")]
+)
+
+
+@pytest.fixture
+def bridge() -> tuple[OrderReports, OrderOwners, Outbox]:
+    owners, outbox = OrderOwners(CONFIG), Outbox()
+    reports = OrderReports(Gateway(), owners, outbox)  # type: ignore[arg-type]
+    return reports, owners, outbox
+
+
+def test_an_oms_cancel_is_answered_under_its_own_id_until_the_order_is_done(
+    bridge: tuple[OrderReports, OrderOwners, Outbox],
+) -> None:
+    reports, owners, outbox = bridge
+    assert owners.cancel_sent("OMS-A-1", "CXL-1") is None
+    pending = OrderPendingCancel(
+        **order(OrderStatus.PENDING_CANCEL), cancel_cl_ord_id="OMS-A-CXL-1"
+    )
+    reports.on_event(5, pending)
+    reports.on_event(6, OrderCanceled(**order(OrderStatus.CANCELED), text=None))
+    assert [(oms, m.fields[11], m.fields.get(41), m.fields[150]) for oms, m in outbox.sent] == [
+        ("OMS-A", "CXL-1", "1", "6"),
+        ("OMS-A", "CXL-1", "1", "4"),
+    ]
+    assert owners.cancel_of("OMS-A-1") is None
+
+
+def test_a_cancel_by_someone_else_ends_the_oms_cancels_mapping(
+    bridge: tuple[OrderReports, OrderOwners, Outbox],
+) -> None:
+    reports, owners, outbox = bridge
+    owners.cancel_sent("OMS-A-1", "CXL-1")
+    reports.on_event(
+        5, OrderPendingCancel(**order(OrderStatus.PENDING_CANCEL), cancel_cl_ord_id="api-1")
+    )
+    assert owners.cancel_of("OMS-A-1") is None
+    assert [(m.fields[11], m.fields[150]) for _, m in outbox.sent] == [("1", "6")]
+
+
+def test_cancel_rejects_go_to_the_oms_whose_cancel_it_was_and_status_answers_to_no_one(
+    bridge: tuple[OrderReports, OrderOwners, Outbox],
+) -> None:
+    reports, owners, outbox = bridge
+    owners.cancel_sent("OMS-A-1", "CXL-1")
+    rejected = {
+        "ts": TS,
+        "cl_ord_id": "OMS-A-1",
+        "order_id": "X-9",
+        "symbol": "BTC/USD",
+        "status": OrderStatus.FILLED,
+        "text": None,
+    }
+    reports.on_event(
+        9,
+        OrderCancelRejected(
+            **rejected, cancel_cl_ord_id="B-CXL", reason=CancelRejectReason.TOO_LATE_TO_CANCEL
+        ),
+    )  # another OMS's cancel of this one's order: nobody's
+    reports.on_event(
+        10,
+        OrderCancelRejected(
+            **rejected, cancel_cl_ord_id="OMS-A-CXL-1", reason=CancelRejectReason.NOT_DELIVERED
+        ),
+    )
+    reports.on_event(11, OrderStatusReported(**order(), text=None))
+    reports.on_event(
+        12,
+        OrderAnomaly(
+            ts=TS, cl_ord_id="OMS-A-1", order_id=None, exec_id=None, problem="late", detail="x"
+        ),
+    )
+    ((oms, reject),) = outbox.sent
+    assert oms == "OMS-A" and reject.msg_type == "9"
+    f = reject.fields
+    assert (f[11], f[41], f[39], f[102], f[58]) == ("CXL-1", "1", "2", "99", "not_delivered")
+    assert owners.cancel_of("OMS-A-1") is None
+
+
+def test_pending_cancels_of_before_a_restart_are_known_again_at_start() -> None:
+    resting = OrderView(
+        **{k: v for k, v in order(OrderStatus.PENDING_CANCEL).items() if k != "ts"},
+        cancel_cl_ord_id="OMS-A-CXL-1",
+    )
+    owners, gateway = OrderOwners(CONFIG), Gateway(resting)
+    OrderReports(gateway, owners, Outbox()).start()  # type: ignore[arg-type]
+    assert owners.cancel_of("OMS-A-1") == "CXL-1" and gateway.topics == ["orders"]

@@ -1,0 +1,270 @@
+"""The kill switch among the engine's real services (`engine_kit.Engine`: a fake session, a
+recording bus, the real tracker and OKCoin's dialect), driven by captured messages on a clock
+of its own; and built alone, for a halt read back from the journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fixgw.api.protocol import CancelOrderRequest, ErrorCode
+from fixgw.bus import EventBus
+from fixgw.config import ThrottleConfig, ThrottleLimit
+from fixgw.domain import (
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderStatus,
+    Side,
+    TradingHalted,
+    TradingResumed,
+)
+from fixgw.engine.kill_switch import HALT_RECHECK_MAX_S, HALT_RETRY_S, KillSwitch
+from fixgw.engine.reconcile import Reconciler
+from fixgw.engine.tracker import OrderTracker
+from fixgw.fix.tags import MsgType
+from fixgw.journal import Journal
+from tests.unit.engine_kit import Clock, Engine, refused, status_of
+
+
+@pytest.fixture
+def engine(clock: Clock, tmp_path: Path) -> Engine:
+    engine = Engine(clock, tmp_path)
+    engine.logon()
+    return engine
+
+
+def test_a_halt_cancels_every_open_order_and_refuses_new_ones(engine: Engine) -> None:
+    engine.resting()
+    engine.maker()
+    engine.session.take()
+
+    result = engine.kill_switch.halt("desk", "runaway strategy")
+
+    assert (result.halted, result.cancelling, result.waiting) == (
+        True,
+        ["resting-1", "maker-1"],
+        [],
+    )
+    cancels = engine.session.take()
+    assert [(m.msg_type, m.get(41), m.get(37)) for m in cancels] == [
+        (MsgType.ORDER_CANCEL_REQUEST, "resting-1", "hohd4bojt7-13"),
+        (MsgType.ORDER_CANCEL_REQUEST, "maker-1", "hohd4bojt7-11"),
+    ]
+    [halted] = engine.bus.of(TradingHalted)
+    assert (halted.by, halted.reason, halted.cancelling, halted.waiting) == (
+        "desk",
+        "runaway strategy",
+        ["resting-1", "maker-1"],
+        [],
+    )
+    blocked = refused(lambda: engine.place("blocked"))
+    assert blocked.code == ErrorCode.HALTED
+    assert "by desk: runaway strategy" in blocked.message
+    assert engine.session.sent == [] and engine.tracker.get("blocked") is None
+
+    engine.feed("execution_report_canceled")  # the captured answer to the first cancel
+    assert engine.order("resting-1").status is OrderStatus.CANCELED
+    assert engine.order("maker-1").cancel_pending == cancels[1].get(11)
+
+
+def test_orders_no_cancel_can_be_sent_for_wait_and_are_cancelled_once_reconciled(
+    engine: Engine,
+) -> None:
+    engine.resting()
+    maker = engine.maker()
+    engine.down()
+    engine.session.take()
+
+    result = engine.kill_switch.halt("desk")
+
+    assert result.cancelling == []
+    assert [(w.cl_ord_id, w.code) for w in result.waiting] == [
+        ("resting-1", ErrorCode.NOT_CONNECTED),
+        ("maker-1", ErrorCode.NOT_CONNECTED),
+    ]
+    assert result.waiting[0].reason == (
+        "the exchange session is not logged on (down); nothing was sent; "
+        "cancelled once the session is back and reconciled"
+    )
+    assert engine.bus.of(TradingHalted)[0].waiting == ["resting-1", "maker-1"]
+    assert engine.session.sent == []
+
+    engine.logon()
+    questions = engine.session.take()
+    assert [(m.msg_type, m.get(11)) for m in questions] == [
+        (MsgType.ORDER_STATUS_REQUEST, "resting-1"),
+        (MsgType.ORDER_STATUS_REQUEST, "maker-1"),
+    ]
+    engine.feed("execution_report_order_status")  # resting-1: still new
+    assert engine.session.sent == []  # not before every open order is answered
+    engine.feed("execution_report_order_status", status_of(maker, "E-status-maker"))
+    assert engine.ready()
+    assert [(m.msg_type, m.get(41)) for m in engine.session.take()] == [
+        (MsgType.ORDER_CANCEL_REQUEST, "resting-1"),
+        (MsgType.ORDER_CANCEL_REQUEST, "maker-1"),
+    ]
+
+
+def test_cancels_the_rate_limit_refused_are_tried_again_after_halt_retry_s(
+    clock: Clock, tmp_path: Path
+) -> None:
+    engine = Engine(
+        clock,
+        tmp_path,
+        throttle=ThrottleConfig(
+            limits={"cancel": ThrottleLimit(per_s=1, burst=1)}, policy="reject"
+        ),
+    )
+    engine.logon()
+    engine.resting()
+    engine.maker()
+    engine.session.take()
+
+    result = engine.kill_switch.halt("desk")
+
+    assert result.cancelling == ["resting-1"]
+    [waiting] = result.waiting
+    assert (waiting.cl_ord_id, waiting.code) == ("maker-1", ErrorCode.THROTTLED)
+    assert waiting.reason.endswith(f"; tried again in {HALT_RETRY_S:g} s")
+    assert [m.get(41) for m in engine.session.take()] == ["resting-1"]
+    clock.advance(HALT_RETRY_S - 0.01)
+    assert engine.session.sent == []
+    clock.advance(0.01)
+    assert [(m.msg_type, m.get(41)) for m in engine.session.take()] == [
+        (MsgType.ORDER_CANCEL_REQUEST, "maker-1")
+    ]
+
+
+def test_a_halt_withdraws_orders_still_waiting_in_the_throttle_queue(
+    clock: Clock, tmp_path: Path
+) -> None:
+    throttle = ThrottleConfig(limits={"new_order": ThrottleLimit(per_s=1, burst=1)})
+    engine = Engine(clock, tmp_path, throttle=throttle)
+    engine.logon()
+    engine.resting()
+    engine.place("queued-1", price="59")  # waits its turn
+    engine.session.take()
+
+    result = engine.kill_switch.halt("desk")
+
+    assert result.cancelling == ["resting-1", "queued-1"]
+    assert engine.order("queued-1").status is OrderStatus.CANCELED
+    clock.advance(10)
+    assert [(m.msg_type, m.get(41)) for m in engine.session.take()] == [
+        (MsgType.ORDER_CANCEL_REQUEST, "resting-1")  # the queued order never reaches it
+    ]
+
+
+def test_a_cancel_refused_while_halted_has_the_order_asked_about_less_and_less_often(
+    engine: Engine, clock: Clock
+) -> None:
+    """The exchange refuses each cancel with the order still new (as the integration test's
+    proxy makes it): the order is asked about, and the answer that finds it open has it
+    cancelled again; each round waits twice as long as the one before, up to a minute."""
+    engine.resting()
+    engine.session.take()
+    engine.kill_switch.halt("desk")
+    waits: list[float] = []
+    for n in range(9):
+        [cancel] = engine.session.take()
+        assert (cancel.msg_type, cancel.get(41)) == (MsgType.ORDER_CANCEL_REQUEST, "resting-1")
+        engine.feed("order_cancel_reject_order_still_new", {11: str(cancel.get(11))})
+        waits.append(clock.run_until(lambda: engine.session.sent, limit_s=2 * HALT_RECHECK_MAX_S))
+        [question] = engine.session.take()
+        assert (question.msg_type, question.get(37)) == (
+            MsgType.ORDER_STATUS_REQUEST,
+            "hohd4bojt7-13",
+        )
+        engine.feed("execution_report_order_status", {17: f"E-status-{n}"})  # still open
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert len(engine.bus.of(OrderCancelRejected)) == 9
+    assert len(engine.bus.of(TradingHalted)) == 1
+
+
+def test_resume_lifts_the_halt_and_cancels_the_recheck(engine: Engine, clock: Clock) -> None:
+    engine.resting()
+    engine.kill_switch.halt("desk")
+    engine.feed("order_cancel_reject_order_still_new")  # the recheck is due in a second
+    engine.session.take()
+
+    engine.kill_switch.resume("operator")
+
+    [resumed] = engine.bus.of(TradingResumed)
+    assert resumed.by == "operator" and engine.kill_switch.halted is None
+    clock.advance(2 * HALT_RECHECK_MAX_S)
+    assert engine.session.sent == []  # nobody asks about the order any more
+    engine.place("after-resume", price="61")
+    assert [m.get(11) for m in engine.session.take()] == ["after-resume"]
+    engine.kill_switch.resume("operator")  # not halted: nothing to say
+    assert len(engine.bus.of(TradingResumed)) == 1
+
+
+def test_a_client_gone_has_its_own_open_orders_cancelled_only(engine: Engine) -> None:
+    engine.place("resting-1", owner="client-a")
+    engine.feed("execution_report_new_resting")
+    engine.place("maker-1", side=Side.SELL, qty="2", price="70", owner="client-b")
+    engine.feed("execution_report_new")
+    engine.session.take()
+
+    engine.kill_switch.client_gone("client-a", cancel_open_orders=True)
+
+    assert [m.get(41) for m in engine.session.take()] == ["resting-1"]
+    assert engine.orders.owners == {"maker-1": "client-b"}
+    assert engine.kill_switch.halted is None
+
+
+def test_cancel_all_without_a_halt_cancels_once(engine: Engine, clock: Clock) -> None:
+    engine.resting()
+    engine.session.take()
+    done = engine.kill_switch.cancel_all("desk")
+    assert (done.cancelling, done.not_cancelled) == (["resting-1"], [])
+    again = engine.kill_switch.cancel_all("desk")  # a cancel is under way: none sent twice
+    assert again.cancelling == ["resting-1"] and len(engine.session.take()) == 1
+    engine.feed("order_cancel_reject_order_still_new")
+    clock.advance(2 * HALT_RECHECK_MAX_S)
+    assert engine.session.sent == []  # not halted: a refused cancel is the client's to retry
+
+
+def test_a_halt_holds_across_a_restart_read_back_from_the_journal(
+    clock: Clock, tmp_path: Path
+) -> None:
+    """Built alone: a tracker, a reconciler, a stand-in for the cancel, the real journal."""
+    path = tmp_path / "events.jsonl"
+    cancels: list[CancelOrderRequest] = []
+
+    def kill_switch(journal: Journal) -> KillSwitch:
+        tracker = OrderTracker()
+        reconciler = Reconciler(tracker, lambda _: True, lambda _: None, timeout_s=30)
+        return KillSwitch(
+            tracker, {}, cancels.append, reconciler, EventBus(journal), lambda: True, clock
+        )
+
+    with Journal(path, fsync=False) as journal:
+        kill_switch(journal).halt("desk", "runaway strategy")
+    with Journal(path, fsync=False) as journal:
+        restarted = kill_switch(journal)
+        restarted.restore(journal.events(prefix="session."))
+        assert restarted.halted is not None
+        assert (restarted.halted.by, restarted.halted.reason) == ("desk", "runaway strategy")
+        assert refused(restarted.refuse_new_orders).code == ErrorCode.HALTED
+        restarted.resume("operator")
+    with Journal(path, fsync=False) as journal:
+        again = kill_switch(journal)
+        again.restore(journal.events(prefix="session."))
+        assert again.halted is None
+        again.refuse_new_orders()
+    assert cancels == []  # nothing was open
+
+
+def test_an_order_canceled_while_halted_is_not_cancelled_again(
+    engine: Engine, clock: Clock
+) -> None:
+    engine.resting()
+    engine.kill_switch.halt("desk")
+    engine.feed("execution_report_canceled")
+    engine.session.take()
+    engine.kill_switch.cancel_while_halted()
+    clock.advance(2 * HALT_RECHECK_MAX_S)
+    assert engine.session.sent == []
+    assert [e.cl_ord_id for e in engine.bus.of(OrderCanceled)] == ["resting-1"]

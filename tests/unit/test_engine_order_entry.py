@@ -1,0 +1,306 @@
+"""Order entry among the engine's real services (`engine_kit.Engine`): every refusal sends
+and journals nothing; an order is on disk before the exchange can know of it; one the
+session could not send is rejected; the throttle's queue paces orders, and a cancel takes
+one still waiting out of it so that the exchange never hears of it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from fixgw.api.protocol import CancelOrderRequest, ErrorCode, NewOrder
+from fixgw.bus import EventBus
+from fixgw.config import RiskConfig, SymbolLimits, ThrottleConfig, ThrottleLimit
+from fixgw.decimals import PlainDecimal
+from fixgw.domain import (
+    OrderCanceled,
+    OrderPendingNew,
+    OrderRejected,
+    OrderStatus,
+    OrderType,
+    RejectReason,
+    Side,
+    TimeInForce,
+)
+from fixgw.engine.order_entry import NOT_SENT
+from fixgw.fix.message import FixMessage
+from fixgw.fix.tags import MsgType
+from fixgw.journal import Journal
+from fixgw.results import CancelAccepted
+from tests.unit.engine_kit import Clock, Engine, refused, sample
+
+
+@pytest.fixture
+def engine(clock: Clock, tmp_path: Path) -> Engine:
+    engine = Engine(clock, tmp_path)
+    engine.logon()
+    return engine
+
+
+def ltc(**changes: object) -> NewOrder:
+    fields: dict[str, object] = {
+        "symbol": "LTC/USD",
+        "side": Side.BUY,
+        "type": OrderType.LIMIT,
+        "qty": "1",
+        "price": "60",
+        "cl_ord_id": "resting-1",
+    }
+    fields.update(changes)
+    return NewOrder(**fields)  # type: ignore[arg-type]
+
+
+def halted(engine: Engine) -> None:
+    engine.kill_switch.halt("desk", "runaway strategy")
+
+
+def not_logged_on(engine: Engine) -> None:
+    engine.down()
+
+
+def reconciling(engine: Engine) -> None:
+    engine.maker()
+    engine.down()
+    engine.logon()  # maker-1 asked about, not yet answered
+
+
+def taken(engine: Engine) -> None:
+    engine.place("resting-1")
+
+
+def nothing(engine: Engine) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("before", "order", "code", "said"),
+    [
+        (nothing, ltc(symbol="DOGE/USD"), ErrorCode.UNKNOWN_SYMBOL, "unknown symbol 'DOGE/USD'"),
+        (nothing, ltc(qty="0"), ErrorCode.INVALID_QTY, "qty"),
+        (nothing, ltc(price=None), ErrorCode.INVALID_PRICE, "a limit order needs a price"),
+        (nothing, ltc(type=OrderType.MARKET), ErrorCode.INVALID_PRICE, "takes no price"),
+        (halted, ltc(), ErrorCode.HALTED, "trading is halted (by desk: runaway strategy)"),
+        (
+            nothing,
+            ltc(time_in_force=TimeInForce.IOC),
+            ErrorCode.NOT_OFFERED,
+            "the venue (okcoin) cannot carry time_in_force ioc; it takes none",
+        ),
+        (not_logged_on, ltc(), ErrorCode.NOT_CONNECTED, "not logged on (down)"),
+        (reconciling, ltc(), ErrorCode.NOT_READY, "reconciling 1 open orders"),
+        (taken, ltc(), ErrorCode.DUPLICATE_CL_ORD_ID, "'resting-1' is already in use"),
+        (nothing, ltc(qty="6"), ErrorCode.RISK, "risk limit max_qty: qty 6 is above the limit 5"),
+    ],
+    ids=[
+        "unknown symbol",
+        "no quantity",
+        "limit without price",
+        "market with price",
+        "halted",
+        "time in force not offered",
+        "not logged on",
+        "not reconciled",
+        "cl_ord_id in use",
+        "risk limit",
+    ],
+)
+def test_a_refused_order_is_neither_sent_nor_journaled(
+    clock: Clock,
+    tmp_path: Path,
+    before: Callable[[Engine], None],
+    order: NewOrder,
+    code: ErrorCode,
+    said: str,
+) -> None:
+    engine = Engine(clock, tmp_path, risk=RiskConfig(default=SymbolLimits(max_qty=PlainDecimal(5))))
+    engine.logon()
+    before(engine)
+    engine.session.take()
+    engine.bus.take()
+
+    error = refused(lambda: clock.call(engine.entry.new_order, order))
+
+    assert error.code == code
+    assert said in error.message
+    assert engine.session.sent == [] and engine.bus.events == []
+    assert engine.throttle.queued() == 0
+    if code == ErrorCode.RISK:
+        assert sample(engine.metrics, "fixgw_risk_rejects_total", limit="max_qty") == 1
+
+
+def test_an_order_is_on_disk_before_it_is_sent(clock: Clock, tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "events.jsonl", fsync=False)
+    engine = Engine(clock, tmp_path, publish=EventBus(journal).publish, journal=journal)
+    engine.logon()
+    on_disk_when_sent: list[bytes] = []
+
+    def sending(message: FixMessage) -> None:
+        on_disk_when_sent.append(journal.path.read_bytes())
+
+    engine.session.on_send = sending
+
+    engine.place("resting-1")
+
+    [on_disk] = on_disk_when_sent
+    [line] = [line for line in on_disk.splitlines() if b'"order.pending_new"' in line]
+    assert b'"cl_ord_id":"resting-1"' in line
+    journal.close()
+
+
+@contextlib.contextmanager
+def journal_refusing_writes(journal: Journal) -> Iterator[None]:
+    """The journal's file descriptor made read-only underneath it: its writes fail as a
+    refusing disk's would (EBADF rather than ENOSPC), and work again afterwards."""
+    fd = journal._fd
+    saved = os.dup(fd)
+    read_only = os.open(journal.path, os.O_RDONLY)
+    try:
+        os.dup2(read_only, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(read_only)
+
+
+def test_an_order_the_journal_cannot_take_is_neither_sent_nor_left_open(
+    clock: Clock, tmp_path: Path
+) -> None:
+    """`Journal.flush` raises when the disk refuses the lines (they are kept and written
+    later). The order is not sent, and it ends rejected (not delivered) at once: nothing
+    would end it before the next logon, a halt would cancel it, and it would count against
+    `risk.max_open_orders`."""
+    journal = Journal(tmp_path / "events.jsonl", fsync=False)
+    engine = Engine(clock, tmp_path, publish=EventBus(journal).publish, journal=journal)
+    engine.logon()
+    with journal_refusing_writes(journal):
+        error = refused(lambda: engine.place("resting-1"))
+
+    assert error.code == ErrorCode.INTERNAL_ERROR
+    assert "the order was not sent" in error.message
+    assert engine.session.sent == []
+    order = engine.tracker.get("resting-1")
+    assert order is not None and not order.is_open
+    [rejected] = engine.bus.of(OrderRejected)
+    assert (rejected.cl_ord_id, rejected.reason) == ("resting-1", RejectReason.NOT_DELIVERED)
+    assert engine.watchdog.overdue() == []
+    journal.flush()  # the disk takes them again: both lines kept, in order
+    assert [type(e) for e in journal.events(prefix="order.")] == [OrderPendingNew, OrderRejected]
+    journal.close()
+
+
+def test_an_order_the_session_could_not_send_is_rejected_and_the_client_told(
+    engine: Engine,
+) -> None:
+    engine.session.ending = True  # QuickFIX is leaving the session inside a poll
+
+    error = refused(lambda: engine.place("resting-1"))
+
+    assert (error.code, error.message) == (
+        ErrorCode.NOT_CONNECTED,
+        "the exchange session is not logged on (it is ending); nothing was sent",
+    )
+    [rejected] = engine.bus.of(OrderRejected)
+    assert (rejected.cl_ord_id, rejected.reason, rejected.text) == (
+        "resting-1",
+        RejectReason.NOT_DELIVERED,
+        NOT_SENT,
+    )
+    assert engine.watchdog.overdue() == []
+
+
+@pytest.fixture
+def paced(clock: Clock, tmp_path: Path) -> Engine:
+    """One new order a second: the second waits its turn in the throttle's queue."""
+    throttle = ThrottleConfig(limits={"new_order": ThrottleLimit(per_s=1, burst=1)})
+    engine = Engine(clock, tmp_path, throttle=throttle, ack_timeout_s=5)
+    engine.logon()
+    engine.place("first-1", price="59")
+    engine.place("resting-1")
+    return engine
+
+
+def test_an_order_over_the_rate_goes_out_in_its_turn_and_is_watched(
+    paced: Engine, clock: Clock
+) -> None:
+    assert [m.get(11) for m in paced.session.take()] == ["first-1"]
+    assert paced.order("resting-1").status is OrderStatus.PENDING_NEW
+    assert paced.throttle.holds("resting-1")
+    clock.advance(1)
+    assert [m.get(11) for m in paced.session.take()] == ["resting-1"]
+    clock.advance(5)
+    assert [o.cl_ord_id for o in paced.watchdog.overdue()] == ["first-1", "resting-1"]
+
+
+def test_a_cancel_withdraws_an_order_still_in_the_throttle_queue(
+    paced: Engine, clock: Clock
+) -> None:
+    paced.session.take()
+    accepted: CancelAccepted = clock.call(
+        paced.entry.cancel_order,
+        CancelOrderRequest(cl_ord_id="resting-1", cancel_cl_ord_id="cancel-1"),
+    )
+
+    assert (accepted.status, accepted.cancel_cl_ord_id) == (OrderStatus.CANCELED, "cancel-1")
+    [canceled] = paced.bus.of(OrderCanceled)
+    assert canceled.cl_ord_id == "resting-1"
+    assert canceled.text == "canceled before it was sent (it was waiting in the throttle queue)"
+    assert paced.throttle.queued() == 0
+    clock.advance(10)
+    assert paced.session.sent == []  # neither the order nor a cancel
+    assert [o.cl_ord_id for o in paced.watchdog.overdue()] == ["first-1"]
+    assert refused(lambda: paced.place("cancel-1")).code == ErrorCode.DUPLICATE_CL_ORD_ID
+
+
+def cancel(engine: Engine, cl_ord_id: str = "resting-1") -> CancelAccepted:
+    accepted: CancelAccepted = engine.clock.call(
+        engine.entry.cancel_order, CancelOrderRequest(cl_ord_id=cl_ord_id)
+    )
+    return accepted
+
+
+def test_a_cancel_goes_out_naming_the_order_and_the_exchanges_id(engine: Engine) -> None:
+    engine.resting()
+    engine.session.take()
+    accepted = cancel(engine)
+    [sent] = engine.session.take()
+    assert (sent.msg_type, sent.get(11), sent.get(41), sent.get(37)) == (
+        MsgType.ORDER_CANCEL_REQUEST,
+        accepted.cancel_cl_ord_id,
+        "resting-1",
+        "hohd4bojt7-13",
+    )
+    assert engine.order("resting-1").cancel_pending == accepted.cancel_cl_ord_id
+
+
+@pytest.mark.parametrize("how", ["down", "ending"])
+def test_a_cancel_that_could_not_be_sent_leaves_the_order_as_it_was(
+    engine: Engine, how: str
+) -> None:
+    engine.resting()
+    engine.session.take()
+    if how == "down":
+        engine.down()
+    else:
+        engine.session.ending = True
+
+    assert refused(lambda: cancel(engine)).code == ErrorCode.NOT_CONNECTED
+
+    order = engine.order("resting-1")
+    assert (order.status, order.cancel_pending) == (OrderStatus.NEW, None)
+    assert engine.session.sent == []
+
+
+def test_a_cancel_of_an_unknown_or_closed_order_is_refused(engine: Engine) -> None:
+    assert refused(lambda: cancel(engine, "nope")).code == ErrorCode.UNKNOWN_ORDER
+    engine.maker()
+    engine.feed("execution_report_fill_with_parties")
+    closed = refused(lambda: cancel(engine, "maker-1"))
+    assert (closed.code, closed.message) == (
+        ErrorCode.ORDER_CLOSED,
+        "order maker-1 is already filled",
+    )

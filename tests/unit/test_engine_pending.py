@@ -1,0 +1,348 @@
+"""Requests that wait on the exchange's answer: `PendingRequests` built alone (a tracker, a
+clock of its own) and given the captured answers as OKCoin's dialect reads them; then through
+the engine's real services (`Queries` out, the inbound router in) for what names the request:
+an ExceptionResponse naming the AccReqID, a BusinessMessageReject naming only the
+sequence number of a mass status request, the status of an order nobody tracks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixgw.api.protocol import ErrorCode, OrderStatusRequest
+from fixgw.domain import (
+    AccountInfoReport,
+    CurrencyBalance,
+    ErrorSource,
+    ExchangeError,
+    ExecutionReport,
+    OrderStatus,
+    OrderType,
+    Side,
+    SubmitOrder,
+    utc_now,
+)
+from fixgw.engine.pending import PendingRequests
+from fixgw.engine.tracker import OrderTracker
+from fixgw.errors import RequestError
+from fixgw.fix.tags import MsgType
+from fixgw.results import Account
+from tests.unit.engine_kit import RECEIVED, Clock, Engine, message, okcoin
+
+TIMEOUT_S = 10.0
+NOT_SENT = RequestError("not sent", code=ErrorCode.NOT_CONNECTED)
+REFUSED = RequestError("refused by the exchange", code=ErrorCode.EXCHANGE_ERROR)
+RESTING_ID = "hohd4bojt7-13"
+"""The exchange's id of the captured `resting-1`."""
+
+
+def read(name: str) -> Any:
+    return okcoin().read(message(name), RECEIVED)
+
+
+def report(name: str) -> ExecutionReport:
+    r = read(name)
+    assert isinstance(r, ExecutionReport)
+    return r
+
+
+def tracker_with_resting() -> OrderTracker:
+    tracker = OrderTracker()
+    tracker.submit(
+        SubmitOrder(
+            ts=utc_now(),
+            cl_ord_id="resting-1",
+            symbol="LTC/USD",
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            qty=D(1),
+            price=D(60),
+        )
+    )
+    tracker.apply_execution(report("execution_report_new_resting"))
+    return tracker
+
+
+class Sender:
+    """The `send` a request is given: counts the calls, says whether it went out."""
+
+    def __init__(self, goes_out: bool = True) -> None:
+        self.calls = 0
+        self.goes_out = goes_out
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        return self.goes_out
+
+
+def failure(task: asyncio.Task[Any]) -> RequestError:
+    error = task.exception()
+    assert isinstance(error, RequestError), error
+    return error
+
+
+@pytest.fixture
+def pending(clock: Clock) -> PendingRequests:
+    return PendingRequests(clock, tracker_with_resting(), TIMEOUT_S)
+
+
+# ---------------------------------------------------------------- order status
+
+
+def test_the_status_answer_reaches_everyone_who_asked(
+    clock: Clock, pending: PendingRequests
+) -> None:
+    send = Sender()
+    first = clock.start(pending.order_status(RESTING_ID, False, send, NOT_SENT))
+    second = clock.start(pending.order_status(RESTING_ID, False, send, NOT_SENT))
+    assert send.calls == 2 and not first.done() and pending.asking_status(RESTING_ID)
+
+    pending.status_answered(report("execution_report_order_status"))
+    clock.settle()
+
+    for task in (first, second):
+        answer = task.result()
+        assert (answer.source, answer.cl_ord_id, answer.status, answer.leaves_qty) == (
+            "exchange",
+            "resting-1",
+            OrderStatus.NEW,
+            D(1),
+        )
+    assert not pending.asking_status(RESTING_ID)
+
+
+def test_a_refused_status_request_fails_who_asked(clock: Clock, pending: PendingRequests) -> None:
+    task = clock.start(pending.order_status(RESTING_ID, False, Sender(), NOT_SENT))
+    pending.status_refused(RESTING_ID, REFUSED)
+    clock.settle()
+    assert failure(task) is REFUSED
+    assert not pending.asking_status(RESTING_ID)
+
+
+def test_a_status_request_that_could_not_be_sent_fails_at_once(
+    clock: Clock, pending: PendingRequests
+) -> None:
+    task = clock.start(pending.order_status(RESTING_ID, False, Sender(False), NOT_SENT))
+    assert failure(task) is NOT_SENT
+    assert not pending.asking_status(RESTING_ID)
+
+
+def test_an_unanswered_status_request_times_out(clock: Clock, pending: PendingRequests) -> None:
+    task = clock.start(pending.order_status(RESTING_ID, False, Sender(), NOT_SENT))
+    clock.advance(TIMEOUT_S - 0.001)
+    assert not task.done()
+    clock.advance(0.001)
+    error = failure(task)
+    assert (error.code, error.message) == (
+        ErrorCode.TIMEOUT,
+        f"no answer from the exchange within {TIMEOUT_S}s",
+    )
+    assert not pending.asking_status(RESTING_ID)
+
+
+def test_the_status_of_an_order_nobody_tracks_answers_that_question_only(clock: Clock) -> None:
+    pending = PendingRequests(clock, OrderTracker(), TIMEOUT_S)
+    answer = report("execution_report_order_status")
+    assert not pending.answers_a_question_only(answer)  # nobody asked
+
+    task = clock.start(pending.order_status(RESTING_ID, True, Sender(), NOT_SENT))
+    assert pending.answers_a_question_only(answer)
+    pending.status_answered(answer)
+    clock.settle()
+    assert (task.result().cl_ord_id, task.result().source) == ("resting-1", "exchange")
+
+    tracked = PendingRequests(clock, tracker_with_resting(), TIMEOUT_S)
+    clock.start(tracked.order_status(RESTING_ID, True, Sender(), NOT_SENT))
+    assert not tracked.answers_a_question_only(answer)  # an order tracked here: an event
+
+
+# ---------------------------------------------------------------- account
+
+
+def test_the_account_answer_reaches_who_asked_and_only_that_one(
+    clock: Clock, pending: PendingRequests
+) -> None:
+    mine = clock.start(pending.account("rqhot0ltxawq-1", Sender(), NOT_SENT))
+    other = clock.start(pending.account("rqhot0ltxawq-2", Sender(), NOT_SENT))
+    answer = read("account_info_response")
+    assert isinstance(answer, AccountInfoReport)
+
+    pending.account_answered(answer)
+    clock.settle()
+
+    assert mine.result() == Account(
+        currency="USD",
+        balance=[D(1000000)],
+        balances={
+            "BTC": CurrencyBalance(free=D(10), frozen=D(0)),
+            "LTC": CurrencyBalance(free=D(1000), frozen=D(0)),
+            "USD": CurrencyBalance(free=D(1000000), frozen=D(0)),
+        },
+    )
+    assert not other.done()
+    pending.account_refused("rqhot0ltxawq-2", REFUSED)
+    clock.settle()
+    assert failure(other) is REFUSED
+
+
+def test_an_unanswered_account_request_times_out(clock: Clock, pending: PendingRequests) -> None:
+    task = clock.start(pending.account("rq-1", Sender(), NOT_SENT))
+    clock.advance(TIMEOUT_S)
+    assert failure(task).message == f"no account info from the exchange within {TIMEOUT_S}s"
+
+
+# ---------------------------------------------------------------- mass status
+
+
+MASS_STATUS_ID = "rqhot0m3they-3"
+"""The MassStatusReqID the captured answers name."""
+
+
+def test_mass_status_is_answered_by_the_report_with_last_rpt_requested(
+    clock: Clock, pending: PendingRequests
+) -> None:
+    task = clock.start(pending.mass_status(MASS_STATUS_ID, Sender(), NOT_SENT))
+    assert pending.take_mass_status(report("execution_report_mass_status"))
+    clock.settle()
+    assert not task.done()
+    assert pending.take_mass_status(report("execution_report_mass_status_last"))
+    clock.settle()
+    assert [r.cl_ord_id for r in task.result()] == ["fxhot0m3thds-1", "fxhot0m3thds-2"]
+    assert not pending.take_mass_status(report("execution_report_mass_status_last"))  # over
+
+
+def test_mass_status_without_last_rpt_requested_is_what_came_within_the_time_out(
+    clock: Clock, pending: PendingRequests
+) -> None:
+    task = clock.start(pending.mass_status(MASS_STATUS_ID, Sender(), NOT_SENT))
+    pending.take_mass_status(report("execution_report_mass_status"))
+    clock.advance(TIMEOUT_S - 0.001)
+    assert not task.done()
+    clock.advance(0.001)
+    assert [r.order_id for r in task.result()] == ["hot0m29drk-4"]
+
+
+def test_mass_status_with_no_answer_at_all_times_out(
+    clock: Clock, pending: PendingRequests
+) -> None:
+    task = clock.start(pending.mass_status(MASS_STATUS_ID, Sender(), NOT_SENT))
+    clock.advance(TIMEOUT_S)
+    error = failure(task)
+    assert (error.code, error.message) == (
+        ErrorCode.TIMEOUT,
+        f"no order mass status from the exchange within {TIMEOUT_S}s",
+    )
+    assert not pending.take_mass_status(report("execution_report_mass_status"))
+
+
+# ---------------------------------------------------------------- all
+
+
+def test_the_end_of_the_session_fails_everything_under_way(
+    clock: Clock, pending: PendingRequests
+) -> None:
+    gone = RequestError("the session went down", code=ErrorCode.NOT_CONNECTED)
+    tasks = [
+        clock.start(pending.order_status(RESTING_ID, False, Sender(), NOT_SENT)),
+        clock.start(pending.account("rq-1", Sender(), NOT_SENT)),
+        clock.start(pending.mass_status(MASS_STATUS_ID, Sender(), NOT_SENT)),
+    ]
+    pending.fail_all(gone)
+    clock.settle()
+    assert [failure(t) for t in tasks] == [gone, gone, gone]
+    assert not pending.asking_status(RESTING_ID)
+
+
+# ---------------------------------------------------------------- through the engine
+
+
+@pytest.fixture
+def engine(clock: Clock, tmp_path: Path) -> Engine:
+    engine = Engine(clock, tmp_path, request_timeout_s=TIMEOUT_S)
+    engine.logon()
+    return engine
+
+
+def asked(engine: Engine, start: Callable[[], Any]) -> tuple[asyncio.Task[Any], int]:
+    """A client's request started; the MsgSeqNum it went out as."""
+    task = engine.clock.start(start())
+    assert not task.done()
+    return task, engine.session.seq
+
+
+def test_an_exception_response_naming_the_account_request_fails_it_and_is_published(
+    engine: Engine,
+) -> None:
+    task, _ = asked(engine, engine.queries.account)
+    [request] = engine.session.take()
+    assert request.msg_type == "Z1000"
+    acc_req_id = str(request.get(8000))
+
+    engine.feed("exception_response_account_request", {8000: acc_req_id})
+
+    error = failure(task)
+    assert error.code == ErrorCode.EXCHANGE_ERROR
+    assert "Z1000 cannot be served at the moment" in error.message
+    [published] = engine.bus.of(ExchangeError)
+    assert (published.source, published.acc_req_id) == (ErrorSource.EXCEPTION, acc_req_id)
+
+
+def test_a_business_reject_naming_only_the_sequence_number_fails_the_mass_status(
+    engine: Engine,
+) -> None:
+    task, seq = asked(engine, lambda: engine.queries.orders_from_exchange(None))
+    [request] = engine.session.take()
+    assert request.msg_type == MsgType.ORDER_MASS_STATUS_REQUEST
+
+    engine.feed("business_message_reject_mass_status", {45: str(seq)})
+
+    assert failure(task).code == ErrorCode.EXCHANGE_ERROR
+    [published] = engine.bus.of(ExchangeError)
+    assert (published.source, published.ref_msg_type, published.reason) == (
+        ErrorSource.BUSINESS_REJECT,
+        "AF",
+        "3",
+    )
+
+
+def test_a_mass_status_that_finds_no_open_order_is_an_empty_list(engine: Engine) -> None:
+    task, _ = asked(engine, lambda: engine.queries.orders_from_exchange("LTC/USD"))
+    [request] = engine.session.take()
+    engine.feed("execution_report_mass_status_none_open", {584: str(request.get(584))})
+    assert task.result() == []
+    assert engine.bus.of(ExchangeError) == [] and engine.tracker.get("NONE") is None
+
+
+def test_the_status_of_an_order_nobody_tracks_is_the_askers_reply_not_an_event(
+    engine: Engine,
+) -> None:
+    engine.bus.take()
+    ask = OrderStatusRequest(order_id=RESTING_ID, symbol="LTC/USD", side=Side.BUY)
+    task, _ = asked(engine, lambda: engine.queries.order_status(ask))
+    [request] = engine.session.take()
+    assert (request.msg_type, request.get(37), request.get(11)) == (
+        MsgType.ORDER_STATUS_REQUEST,
+        RESTING_ID,
+        None,
+    )
+
+    engine.feed("execution_report_order_status")
+
+    assert (task.result().cl_ord_id, task.result().status) == ("resting-1", OrderStatus.NEW)
+    assert engine.bus.events == []  # no order.anomaly for every subscriber, nothing journaled
+
+
+def test_a_request_while_not_logged_on_is_refused_with_the_state(engine: Engine) -> None:
+    engine.down()
+    task = engine.clock.start(engine.queries.account())
+    error = failure(task)
+    assert (error.code, error.message) == (
+        ErrorCode.NOT_CONNECTED,
+        "the exchange session is not logged on (down); nothing was sent",
+    )
+    assert engine.session.sent == []

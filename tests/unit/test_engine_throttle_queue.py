@@ -1,0 +1,120 @@
+"""The throttle's queue, built alone on a clock of its own: a message under the rate goes at
+once, one over it waits its turn (or is refused, by policy or a full queue), and one
+withdrawn before its turn is never sent and gives its place back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from fixgw.api.protocol import ErrorCode
+from fixgw.config import ThrottleConfig, ThrottleKind, ThrottleLimit
+from fixgw.engine.throttle_queue import ThrottleQueue
+from fixgw.ops.prometheus import Metrics
+from tests.unit.engine_kit import Clock, refused, sample
+
+
+def queue(
+    clock: Clock,
+    kind: ThrottleKind = "new_order",
+    per_s: float = 2,
+    policy: str = "queue",
+    queue_max: int = 1000,
+) -> tuple[ThrottleQueue, Metrics]:
+    metrics = Metrics()
+    config = ThrottleConfig(
+        limits={kind: ThrottleLimit(per_s=per_s, burst=1)},
+        policy="queue" if policy == "queue" else "reject",
+        queue_max=queue_max,
+    )
+    return ThrottleQueue(config, metrics, clock), metrics
+
+
+def test_under_the_rate_a_message_goes_at_once_and_over_it_waits_its_turn(clock: Clock) -> None:
+    throttle, metrics = queue(clock, per_s=2)
+    assert throttle.pace("new_order") == 0
+    assert throttle.pace("new_order") == 0.5
+    assert throttle.pace("new_order") == 1.0
+    assert throttle.pace("cancel") == 0  # no limit on cancels
+    queued = sample(metrics, "fixgw_throttled_total", kind="new_order", outcome="queued")
+    assert queued == 2
+
+
+def test_a_queued_message_is_sent_when_its_turn_comes(clock: Clock) -> None:
+    throttle, _ = queue(clock, per_s=2)
+    sent: list[str] = []
+    throttle.pace("new_order")
+    throttle.later("new_order", "b", throttle.pace("new_order"), lambda: sent.append("b"))
+    assert throttle.holds("b") and throttle.queued() == 1
+    clock.advance(0.499)
+    assert sent == []
+    clock.advance(0.001)
+    assert sent == ["b"]
+    assert not throttle.holds("b") and throttle.queued() == 0
+    assert not throttle.withdraw("b")  # gone: nothing to withdraw
+
+
+def test_a_withdrawn_message_is_never_sent_and_gives_its_place_back(clock: Clock) -> None:
+    throttle, _ = queue(clock, per_s=2)
+    sent: list[str] = []
+    throttle.pace("new_order")
+    throttle.later("new_order", "b", throttle.pace("new_order"), lambda: sent.append("b"))
+
+    assert throttle.withdraw("b")
+
+    assert not throttle.holds("b") and throttle.queued() == 0
+    assert throttle.pace("new_order") == 0.5  # b's place, not the one after it
+    clock.advance(10)
+    assert sent == []
+    assert not throttle.withdraw("b")
+
+
+def test_the_reject_policy_refuses_over_the_rate_with_the_throttled_code(clock: Clock) -> None:
+    throttle, metrics = queue(clock, kind="cancel", per_s=4, policy="reject")
+    assert throttle.pace("cancel") == 0
+    error = refused(lambda: throttle.pace("cancel"))
+    assert error.code == ErrorCode.THROTTLED
+    assert error.message == "over the cancel rate limit; try again shortly"
+    assert sample(metrics, "fixgw_throttled_total", kind="cancel", outcome="rejected") == 1
+    clock.advance(0.25)
+    assert throttle.pace("cancel") == 0
+
+
+def test_a_full_queue_refuses(clock: Clock) -> None:
+    throttle, _ = queue(clock, per_s=1, queue_max=2)
+    assert [throttle.pace("new_order") for _ in range(3)] == [0, 1, 2]
+    assert refused(lambda: throttle.pace("new_order")).code == ErrorCode.THROTTLED
+
+
+def test_new_rates_apply_at_once_and_what_is_queued_keeps_its_turn(clock: Clock) -> None:
+    throttle, _ = queue(clock, per_s=1)
+    sent: list[float] = []
+    throttle.pace("new_order")
+    throttle.later("new_order", "b", throttle.pace("new_order"), lambda: sent.append(clock.now))
+    start = clock.now
+    throttle.reconfigure(ThrottleConfig(limits={"new_order": ThrottleLimit(per_s=10)}))
+    clock.advance(2)
+    assert [t - start for t in sent] == [1.0]
+    assert throttle.pace("new_order") == 0
+
+
+def test_a_status_request_waits_its_turn_and_one_abandoned_gives_its_place_back(
+    clock: Clock,
+) -> None:
+    throttle, _ = queue(clock, kind="status", per_s=1)
+    assert clock.start(throttle.wait_turn("status")).done()  # under the rate: at once
+
+    abandoned = clock.start(throttle.wait_turn("status"))
+    assert not abandoned.done() and throttle.queued() == 1
+    abandoned.cancel()  # the client went away
+    clock.settle()
+    assert throttle.queued() == 0
+
+    start = clock.now
+    waiting = clock.start(throttle.wait_turn("status"))
+    assert clock.run_until(waiting.done, limit_s=5) == 1.0  # not 2: the place was given back
+    assert throttle.queued() == 0
+    with pytest.raises(asyncio.CancelledError):
+        abandoned.result()
+    assert clock.now - start == 1.0

@@ -101,62 +101,64 @@ def _order_ref(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _shown(args: argparse.Namespace, view: str, op: str, **fields: Any) -> Any:
+    """Ask, show the answer as the command's view says (its list under `items` where the
+    view prints one JSON line an item), and hand the answer back."""
+    answer = _answer(args, op, **fields)
+    shown = VIEWS[view]
+    Out.for_args(args).show(answer[shown.items] if shown.items else answer, shown)
+    return answer
+
+
 def cmd_order_cancel(args: argparse.Namespace) -> int:
-    Out.for_args(args).show(
-        _answer(args, "cancel_order", **_order_ref(args)), VIEWS["order cancel"]
-    )
+    _shown(args, "order cancel", "cancel_order", **_order_ref(args))
     return 0
 
 
 def cmd_order_status(args: argparse.Namespace) -> int:
-    Out.for_args(args).show(
-        _answer(args, "order_status", **_order_ref(args)), VIEWS["order status"]
-    )
+    _shown(args, "order status", "order_status", **_order_ref(args))
     return 0
 
 
 def cmd_orders(args: argparse.Namespace) -> int:
-    answer = _answer(
+    _shown(
         args,
+        "orders",
         "orders",
         all=args.all or None,
         from_exchange=args.from_exchange or None,
         symbol=args.symbol,
     )
-    Out.for_args(args).show(answer["orders"], VIEWS["orders"])
     return 0
 
 
 def cmd_account(args: argparse.Namespace) -> int:
-    Out.for_args(args).show(_answer(args, "account"), VIEWS["account"])
+    _shown(args, "account", "account")
     return 0
 
 
 def cmd_trades(args: argparse.Namespace) -> int:
-    answer = _answer(args, "trades", symbol=args.symbol, limit=args.limit)
-    Out.for_args(args).show(answer["trades"], VIEWS["trades"])
+    _shown(args, "trades", "trades", symbol=args.symbol, limit=args.limit)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    Out.for_args(args).show(_answer(args, "status"), VIEWS["status"])
+    _shown(args, "status", "status")
     return 0
 
 
 def cmd_halt(args: argparse.Namespace) -> int:
-    result = _answer(args, "halt", reason=args.reason)
-    Out.for_args(args).show(result, VIEWS["halt"])
+    result = _shown(args, "halt", "halt", reason=args.reason)
     return _not_cancelled(result["waiting"], "cancelled as soon as the gateway can")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    Out.for_args(args).show(_answer(args, "resume"), VIEWS["resume"])
+    _shown(args, "resume", "resume")
     return 0
 
 
 def cmd_cancel_all(args: argparse.Namespace) -> int:
-    result = _answer(args, "cancel_all")
-    Out.for_args(args).show(result, VIEWS["cancel-all"])
+    result = _shown(args, "cancel-all", "cancel_all")
     return _not_cancelled(result["not_cancelled"], "still open; try again")
 
 
@@ -171,12 +173,12 @@ def _not_cancelled(orders: list[dict[str, str]], then: str) -> int:
 
 
 def cmd_session_reset_seq(args: argparse.Namespace) -> int:
-    Out.for_args(args).show(_answer(args, "session_reset_seq"), VIEWS["session reset-seq"])
+    _shown(args, "session reset-seq", "session_reset_seq")
     return 0
 
 
 def cmd_session_logon(args: argparse.Namespace) -> int:
-    Out.for_args(args).show(_answer(args, "session_logon"), VIEWS["session logon"])
+    _shown(args, "session logon", "session_logon")
     return 0
 
 

@@ -7,10 +7,9 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from rich.text import Text
-
 from fixgw.cli.output import Clock
 from fixgw.cli.render import NONE, SIDE_STYLES, STATUS_STYLES, plain, styled
+from fixgw.cli.styled import Text
 
 Event = Mapping[str, Any]
 Detail = Callable[[Event], Text]

@@ -20,7 +20,7 @@ from fixgw.cli.daemon_commands import (
     cmd_run,
     cmd_sim,
 )
-from fixgw.cli.exits import EXIT_CODES, EXIT_CONFIG
+from fixgw.cli.exits import EXIT_CODES, EXIT_CONFIG, EXIT_NO_TUI
 from fixgw.cli.gateway_commands import (
     DEFAULT_SOCKET,
     cmd_account,
@@ -39,7 +39,6 @@ from fixgw.cli.gateway_commands import (
     cmd_trades,
 )
 from fixgw.cli.output import output_options
-from fixgw.cli.top import cmd_top
 from fixgw.errors import ConfigError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -69,6 +68,26 @@ COMMAND_GROUPS: dict[str, str] = {
 LOCAL_GROUPS = frozenset({"daemon", "shell"})
 """Groups whose commands do not talk to a running gateway: an OSError from one is not about
 reaching the gateway."""
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    """`fixgw top` where it can run: on a terminal, with rich (an optional extra) installed;
+    the plain commands never import rich."""
+    if not sys.stdout.isatty() or not sys.stdin.isatty():
+        print("fixgw top: needs a terminal; scripts read `fixgw events`", file=sys.stderr)
+        return EXIT_NO_TUI
+    try:
+        from fixgw.cli import top
+    except ModuleNotFoundError as exc:
+        if exc.name != "rich" and not (exc.name or "").startswith("rich."):
+            raise
+        print(
+            "fixgw top: needs rich, the `tui` extra: pip install 'fixgw[tui]' "
+            "(in a checkout: pip install -e '.[tui]')",
+            file=sys.stderr,
+        )
+        return EXIT_NO_TUI
+    return top.cmd_top(args)
 
 
 def cmd_completion(args: argparse.Namespace) -> int:
@@ -287,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fills", type=int, default=10, metavar="N", help="the last N fills (10)")
     p.add_argument("--utc", action="store_true", help="show times in UTC (default: local time)")
     client_options(p)
-    p = command("completion", cmd_completion, "print a shell completion script (see docs)")
+    p = command("completion", cmd_completion, "print a shell completion script (see docs/cli.md)")
     p.add_argument("shell", choices=sorted(SCRIPTS))
     parser.description = f"{__doc__}\n\n{grouped_commands(sub)}"
     return parser

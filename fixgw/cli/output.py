@@ -13,12 +13,10 @@ from enum import StrEnum
 from typing import Any
 
 import msgspec
-from rich.console import Console, RenderableType
-from rich.measure import Measurement
+
+from fixgw.cli.styled import Shown, shows_colour, write
 
 _json = msgspec.json.Encoder(decimal_format="string")
-UNBOUNDED = 100_000
-"""A width no table reaches: to measure one's natural width."""
 
 
 def print_json(obj: Any) -> None:
@@ -65,26 +63,27 @@ class Clock:
 class View:
     """How one command shows its answer."""
 
-    render: Callable[[Any, Clock], RenderableType]
+    render: Callable[[Any, Clock], Shown]
     """The answer as a person reads it."""
-    each: bool = False
-    """JSON: the answer is a list, printed a line per item (`orders`, `trades`)."""
+    items: str | None = None
+    """The answer's field holding a list that is shown, and printed a JSON line per item
+    (`orders`, `trades`); None: the answer is shown whole, as one JSON line."""
 
 
 class Out:
     """Where a client command writes: JSON lines or text, as `form` says."""
 
-    def __init__(self, form: Form, clock: Clock, console: Console | None = None) -> None:
+    def __init__(self, form: Form, clock: Clock, colour: bool) -> None:
         self.form = form
         self.clock = clock
-        self.console = console or Console(highlight=False)
+        self.colour = colour
 
     @classmethod
     def for_args(cls, args: argparse.Namespace) -> Out:
         chosen = getattr(args, "output", None)
         if chosen is None:
             chosen = Form.TEXT if sys.stdout.isatty() else Form.JSON
-        return cls(Form(chosen), Clock(utc=getattr(args, "utc", False)))
+        return cls(Form(chosen), Clock(utc=getattr(args, "utc", False)), shows_colour(sys.stdout))
 
     @property
     def json(self) -> bool:
@@ -92,29 +91,17 @@ class Out:
 
     def show(self, answer: Any, view: View) -> None:
         if self.json:
-            for item in answer if view.each else [answer]:
+            for item in answer if view.items else [answer]:
                 print_json(item)
         else:
             self.print(view.render(answer, self.clock))
 
-    def print(self, renderable: RenderableType) -> None:
-        """At its natural width, never cut to the terminal's: an amount elided to `289…`
-        would be wrong, and a line the terminal wraps is still one line when copied."""
-        natural = Measurement.get(
-            self.console, self.console.options.update(width=UNBOUNDED), renderable
-        ).maximum
-        if natural <= self.console.width:
-            self.console.print(renderable)
-            return
-        wide = Console(
-            highlight=False,
-            width=natural,
-            force_terminal=self.console.is_terminal,
-            color_system=self.console.color_system,  # type: ignore[arg-type]
-        )
-        wide.print(renderable)
+    def print(self, shown: Shown) -> None:
+        """Lines as long as they are, never cut to the terminal's width: an amount elided to
+        `289…` would be wrong, and a line the terminal wraps is still one line when copied."""
+        write(sys.stdout, shown, self.colour)
 
-    def records(self, items: Iterable[Any], render: Callable[[Any, Clock], RenderableType]) -> None:
+    def records(self, items: Iterable[Any], render: Callable[[Any, Clock], Shown]) -> None:
         """A stream (events): a JSON line or a rendered line per item, as each comes."""
         for item in items:
             if self.json:

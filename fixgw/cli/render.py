@@ -11,11 +11,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
-
 from fixgw.cli.output import Clock, View
+from fixgw.cli.styled import Shown, Text, label_grid
+from fixgw.cli.styled import table as styled_table
 
 SIDE_STYLES = {"buy": "green", "sell": "red"}
 STATUS_STYLES = {
@@ -72,7 +70,7 @@ class Col:
     def title(self, clock: Clock) -> Text:
         if self.kind is Kind.TIME:
             return Text(f"{self.header} ({clock.zone})")
-        return Text(self.header, justify="right" if self.kind is Kind.DECIMAL else "left")
+        return Text(self.header)
 
     def cells(self, rows: Sequence[Row], clock: Clock) -> list[Text]:
         values = [row.get(self.field) for row in rows]
@@ -87,19 +85,17 @@ class Col:
         return [Text(str(value) if value is not None else NONE) for value in values]
 
 
-def table(columns: Sequence[Col], rows: Sequence[Row], clock: Clock) -> Table:
-    """Headers over aligned columns, no rules: as kubectl and docker print."""
-    out = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 2, 0, 0))
-    for column in columns:
-        out.add_column(column.title(clock), no_wrap=True)
-    for cells in zip(*(column.cells(rows, clock) for column in columns), strict=True):
-        out.add_row(*cells)
-    return out
+def table(columns: Sequence[Col], rows: Sequence[Row], clock: Clock) -> list[Text]:
+    """Headers over aligned columns, no rules: as kubectl and docker print; decimals to the
+    right, lined up on the point."""
+    return styled_table(
+        [column.title(clock) for column in columns],
+        list(zip(*(column.cells(rows, clock) for column in columns), strict=True)),
+        [column.kind is Kind.DECIMAL for column in columns],
+    )
 
 
-def table_or(
-    nothing: str, columns: Sequence[Col], rows: Sequence[Row], clock: Clock
-) -> RenderableType:
+def table_or(nothing: str, columns: Sequence[Col], rows: Sequence[Row], clock: Clock) -> Shown:
     return table(columns, rows, clock) if rows else Text(nothing, style="dim")
 
 
@@ -140,15 +136,15 @@ def order_rows(orders: Sequence[Row]) -> list[Row]:
     return [{**o, "avg_px": o["avg_px"] if Decimal(o["cum_qty"]) else None} for o in orders]
 
 
-def render_orders(orders: Sequence[Row], clock: Clock) -> RenderableType:
+def render_orders(orders: Sequence[Row], clock: Clock) -> Shown:
     return table_or("no orders", ORDER_COLUMNS, order_rows(orders), clock)
 
 
-def render_trades(trades: Sequence[Row], clock: Clock) -> RenderableType:
+def render_trades(trades: Sequence[Row], clock: Clock) -> Shown:
     return table_or("no fills", FILL_COLUMNS, trades, clock)
 
 
-def render_account(account: Row, clock: Clock) -> RenderableType:
+def render_account(account: Row, clock: Clock) -> Shown:
     rows = [
         {
             "currency": currency,
@@ -170,13 +166,13 @@ SOURCES = {
 }
 
 
-def render_order_status(answer: Row, clock: Clock) -> RenderableType:
+def render_order_status(answer: Row, clock: Clock) -> Shown:
     source = str(answer.get("source"))
-    lines: list[RenderableType] = [table(ORDER_COLUMNS, order_rows([answer]), clock)]
+    lines = table(ORDER_COLUMNS, order_rows([answer]), clock)
     if answer.get("text"):
         lines.append(Text(f"text: {answer['text']}"))
     lines.append(Text(SOURCES.get(source, source), style="dim"))
-    return Group(*lines)
+    return lines
 
 
 # ---------------------------------------------------------------- the session
@@ -210,6 +206,14 @@ def session_text(status: Row) -> Text:
 def seq_text(status: Row) -> Text:
     seq = status["seq_nums"]
     return Text(f"next out {seq.get('next_sender', NONE)}, next in {seq.get('next_target', NONE)}")
+
+
+def heartbeat_text(status: Row) -> Text:
+    """The last TestRequest's round trip to its Heartbeat (one every heartbeat interval)."""
+    rtt = status.get("heartbeat_rtt_ms")
+    if rtt is None:
+        return Text("none answered yet this session", style="dim")
+    return Text(f"{rtt:.1f} ms")
 
 
 def _connection(status: Row, clock: Clock) -> Text:
@@ -254,6 +258,7 @@ STATUS_LINES: tuple[tuple[str, StatusLine], ...] = (
     ("session", lambda s, _: session_text(s)),
     ("connection", _connection),
     ("seq nums", lambda s, _: seq_text(s)),
+    ("heartbeat rtt", lambda s, _: heartbeat_text(s)),
     ("halted", lambda s, clock: halted_text(s["halted"], clock)),
     ("orders", lambda s, _: Text(f"{s['open_orders']} open, {s['throttle_queued']} queued")),
     ("account", _account),
@@ -277,17 +282,7 @@ STATUS_LINES: tuple[tuple[str, StatusLine], ...] = (
 )
 
 
-def label_grid(lines: Sequence[tuple[str, Text]]) -> Table:
-    """`label  value` lines, labels in a column: as `systemctl status` prints."""
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column()
-    for label, value in lines:
-        grid.add_row(label, value)
-    return grid
-
-
-def render_status(status: Row, clock: Clock) -> RenderableType:
+def render_status(status: Row, clock: Clock) -> Shown:
     return label_grid([(label, line(status, clock)) for label, line in STATUS_LINES])
 
 
@@ -298,7 +293,7 @@ def _left_open(rows: Sequence[Row]) -> str:
     return f", {len(rows)} not cancelled now" if rows else ""
 
 
-def render_halt(result: Row, clock: Clock) -> RenderableType:
+def render_halt(result: Row, clock: Clock) -> Shown:
     return Text.assemble(
         ("halted", "red"),
         f": new orders refused; cancelling {len(result['cancelling'])} open orders"
@@ -306,17 +301,17 @@ def render_halt(result: Row, clock: Clock) -> RenderableType:
     )
 
 
-def render_cancel_all(result: Row, clock: Clock) -> RenderableType:
+def render_cancel_all(result: Row, clock: Clock) -> Shown:
     return Text(
         f"cancelling {len(result['cancelling'])} open orders{_left_open(result['not_cancelled'])}"
     )
 
 
-def render_resume(result: Row, clock: Clock) -> RenderableType:
+def render_resume(result: Row, clock: Clock) -> Shown:
     return Text.assemble(("resumed", "green"), ": the kill switch is off")
 
 
-def render_cancel(result: Row, clock: Clock) -> RenderableType:
+def render_cancel(result: Row, clock: Clock) -> Shown:
     order = result["cl_ord_id"] or f"order {result['order_id']}"
     return Text.assemble(
         f"cancel of {order} sent as {result['cancel_cl_ord_id']}: ",
@@ -324,17 +319,17 @@ def render_cancel(result: Row, clock: Clock) -> RenderableType:
     )
 
 
-def render_seq_reset(result: Row, clock: Clock) -> RenderableType:
-    return Text(f"sequence numbers reset: {seq_text(result)}")
+def render_seq_reset(result: Row, clock: Clock) -> Shown:
+    return Text.assemble("sequence numbers reset: ", seq_text(result))
 
 
-def render_logon(result: Row, clock: Clock) -> RenderableType:
-    return Text(f"logging on again: {_connection(result, clock)}")
+def render_logon(result: Row, clock: Clock) -> Shown:
+    return Text.assemble("logging on again: ", _connection(result, clock))
 
 
 VIEWS: dict[str, View] = {
-    "orders": View(render_orders, each=True),
-    "trades": View(render_trades, each=True),
+    "orders": View(render_orders, items="orders"),
+    "trades": View(render_trades, items="trades"),
     "account": View(render_account),
     "status": View(render_status),
     "order status": View(render_order_status),

@@ -153,7 +153,7 @@ def test_status_on_a_terminal_is_a_short_summary(traded: LocalStack) -> None:
     code, output = in_terminal(traded, "status")
     assert code == 0
     text = plain_text(output)
-    for label in ("session", "connection", "seq nums", "halted", "orders", "uptime"):
+    for label in ("session", "connection", "seq nums", "heartbeat rtt", "halted", "uptime"):
         assert re.search(rf"^{label} +\S", text, re.MULTILINE), label
     assert re.search(r"^session +up +FIX\.4\.4:\S+ +\(ready\)", text, re.MULTILINE)
     assert re.search(r"^seq nums +next out \d+, next in \d+", text, re.MULTILINE)

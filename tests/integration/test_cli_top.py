@@ -65,6 +65,7 @@ def test_top_shows_the_session_and_a_fill_as_it_happens_and_q_quits(
         r"top-r +BTC/USD +sell +limit +1 +31000 ",  # resting
         r"\d\d:\d\d:\d\d\.\d{3} +BTC/USD +buy +0\.5 +30010 +top-f",  # the fill
         r"BTC/USD +1\.5 +29990 +30010 +0\.7 ",  # the book's top after it
+        r"heartbeat rtt +\d+\.\d ms",  # a TestRequest answered since the logon
     ):
         top.wait_for_match(shown)
 

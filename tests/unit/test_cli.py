@@ -5,6 +5,7 @@ the completion scripts run by bash (and by zsh, where it is installed)."""
 from __future__ import annotations
 
 import argparse
+import io
 import shutil
 import subprocess
 import sys
@@ -13,24 +14,24 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
 from fixgw import domain
 from fixgw.cli import build_parser
 from fixgw.cli.completion import bash_script, walk, zsh_script
+from fixgw.cli.exits import EXIT_NO_TUI
 from fixgw.cli.lines import EVENT_DETAILS, OUTCOMES, event_line, outcome_line
 from fixgw.cli.main import COMMAND_GROUPS
 from fixgw.cli.output import Clock
 from fixgw.cli.render import align_on_point, duration, plain
+from fixgw.cli.styled import Shown, Text, label_grid, lines_of, shows_colour
+from fixgw.cli.styled import table as styled_table
 
 UTC = Clock(utc=True)
 
 
-def shown(renderable: object, width: int = 200) -> str:
-    console = Console(width=width, color_system=None, highlight=False)
-    with console.capture() as captured:
-        console.print(renderable)
-    return captured.get()
+def shown(lines: Shown) -> str:
+    """What a pipe gets of it (`-o text`): the text without colours."""
+    return "".join(f"{line.plain}\n" for line in lines_of(lines))
 
 
 def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -244,7 +245,7 @@ _files() { print -- "<files>" }
 hands it."""
 
 
-def test_the_zsh_script_holds_every_command_and_reads_as_zsh(tmp_path: Path) -> None:
+def test_the_zsh_script_holds_every_command() -> None:
     parser = build_parser()
     script = zsh_script(parser)
     assert script.startswith("#compdef fixgw\n")
@@ -252,11 +253,13 @@ def test_the_zsh_script_holds_every_command_and_reads_as_zsh(tmp_path: Path) -> 
         assert f"'{command.path}'" in script or f"{command.path} " in script
         for name in command.subcommands:
             assert f"{name}:" in script
+
+
+def test_zsh_reads_the_script_and_completes_with_it(tmp_path: Path) -> None:
     zsh = shutil.which("zsh")
-    if zsh is None:  # what can be checked without zsh is above
-        return
+    assert zsh is not None, "zsh is needed here: apt-get install zsh (.ci/run installs it)"
     path = tmp_path / "_fixgw"
-    path.write_text(script)
+    path.write_text(zsh_script(build_parser()))
     assert subprocess.run([zsh, "-n", str(path)], timeout=30, check=False).returncode == 0
     probe = tmp_path / "probe.zsh"
     probe.write_text(
@@ -272,3 +275,84 @@ def test_the_zsh_script_holds_every_command_and_reads_as_zsh(tmp_path: Path) -> 
     assert "order:place, cancel or query one order" in commands.splitlines()
     assert any(line.startswith("orders:") for line in commands.splitlines())
     assert values.split() == ["limit", "market"]
+
+
+# ---------------------------------------------------------------- styled text
+
+
+def test_a_table_pads_each_column_to_its_widest_cell_and_aligns_decimals_right() -> None:
+    lines = styled_table(
+        [Text("NAME"), Text("QTY")],
+        [[Text("a"), Text(" 0.5")], [Text("longer", "green"), Text("12  ")]],
+        [False, True],
+    )
+    assert [line.plain for line in lines] == ["NAME     QTY", "a        0.5", "longer  12  "]
+    assert lines[0].ansi().startswith("\x1b[1mNAME\x1b[0m")  # headers bold
+    assert "\x1b[32mlonger\x1b[0m" in lines[2].ansi()
+
+
+def test_labels_line_up_in_a_column() -> None:
+    grid = label_grid([("session", Text("up", "green")), ("seq nums", Text("next out 2"))])
+    assert [line.plain for line in grid] == ["session   up", "seq nums  next out 2"]
+
+
+def test_a_style_the_terminal_codes_do_not_know_fails_where_it_is_written() -> None:
+    with pytest.raises(ValueError, match="no such style"):
+        Text("x", "blink")
+
+
+@pytest.mark.parametrize(
+    ("tty", "env", "colour"),
+    [
+        (True, {"TERM": "xterm"}, True),
+        (True, {"TERM": "xterm", "NO_COLOR": "1"}, False),
+        (True, {"TERM": "xterm", "NO_COLOR": ""}, True),  # no-color.org: set and not empty
+        (True, {"TERM": "dumb"}, False),
+        (False, {"TERM": "xterm"}, False),
+    ],
+)
+def test_colour_only_on_a_terminal_that_shows_it_and_not_against_no_color(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, env: dict[str, str], colour: bool
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    stream = io.StringIO()
+    stream.isatty = lambda: tty  # type: ignore[method-assign]
+    assert shows_colour(stream) is colour
+
+
+def without_rich(code: str) -> subprocess.CompletedProcess[str]:
+    """Python with rich not importable, as where the `tui` extra is not installed."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.modules['rich'] = None\n{code}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_plain_commands_need_no_rich() -> None:
+    done = without_rich(
+        "from fixgw.cli import main\n"
+        "from fixgw.cli.output import Clock\n"
+        "from fixgw.cli.render import render_orders\n"
+        "from fixgw.cli.styled import write\n"
+        f"write(sys.stdout, render_orders([{ORDER!r}], Clock(utc=True)), colour=True)\n"
+        "sys.exit(main(['completion', 'bash']))"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\x1b[32mfilled\x1b[0m" in done.stdout and "complete -o default" in done.stdout
+
+
+def test_top_without_rich_says_how_to_install_it() -> None:
+    done = without_rich(
+        "import os, pty\n"
+        "_, far_end = pty.openpty()\n"
+        "os.dup2(far_end, 0); os.dup2(far_end, 1)\n"
+        "from fixgw.cli import main\n"
+        "sys.exit(main(['top', '--socket', '/nonexistent']))"
+    )
+    assert done.returncode == EXIT_NO_TUI
+    assert "pip install 'fixgw[tui]'" in done.stderr

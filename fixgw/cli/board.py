@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from fixgw.api.client import ApiError, Client, apply_market_data
+from fixgw.api.client import ApiError, apply_market_data
+from fixgw.cli.connect import GatewayConnection
 from fixgw.cli.render import Col, Kind
 from fixgw.domain import OrderStatus
 from fixgw.marketdata.book import BookIntegrityError, OrderBook
@@ -40,7 +41,7 @@ class Board:
     fills_shown: int
     open_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     fills: deque[dict[str, Any]] = field(default_factory=deque)
-    fill_ids: set[str] = field(default_factory=set)
+    """The last `fills_shown`, oldest first."""
     books: dict[str, OrderBook] = field(default_factory=dict)
     book_seq: dict[str, int] = field(default_factory=dict)
     book_notes: dict[str, str] = field(default_factory=dict)
@@ -58,8 +59,8 @@ class Board:
             self.open_orders[order["cl_ord_id"]] = order
 
     def take_fill(self, fill: dict[str, Any]) -> None:
-        if fill["exec_id"] not in self.fill_ids:
-            self.fill_ids.add(fill["exec_id"])
+        """Once: a fill in the `trades` answer at start may come again as an event."""
+        if all(shown["exec_id"] != fill["exec_id"] for shown in self.fills):
             self.fills.append(fill)
 
     def apply(self, event: dict[str, Any]) -> None:
@@ -72,13 +73,7 @@ class Board:
         if family == "order" and "qty" in event:
             self.take_order(event)
             if "last_qty" in event:
-                self.take_fill(
-                    {
-                        **event,
-                        "qty": event["last_qty"],
-                        "price": event["last_px"],
-                    }
-                )
+                self.take_fill({**event, "qty": event["last_qty"], "price": event["last_px"]})
         elif kind == "exchange.error":
             self.last_error = event
 
@@ -127,7 +122,7 @@ class Board:
         return rows
 
 
-def load(gw: Client, fills_shown: int) -> Board:
+def load(gw: GatewayConnection, fills_shown: int) -> Board:
     """The state as of now, then every event after it: events that came before the open
     orders' answer are in it already, and fills are told apart by their ExecID."""
     gw.subscribe(["orders", "session", "errors"])
@@ -145,7 +140,7 @@ def load(gw: Client, fills_shown: int) -> Board:
     return board
 
 
-def watch_books(gw: Client, board: Board, wanted: set[str]) -> bool:
+def watch_books(gw: GatewayConnection, board: Board, wanted: set[str]) -> bool:
     """Subscribe to the books of symbols not watched yet; True if there were any."""
     new = sorted(wanted - board.books.keys())
     offered = "market_data" in board.status.get("venue", {}).get("offers", [])

@@ -1,4 +1,4 @@
-"""The commands that talk to a running gateway over its socket. Each asks, then shows the
+"""The commands that talk to a running gateway (connect.py reaches it). Each asks, then shows the
 answer in the form its reader wants (output.py): today's JSON lines for scripts, a table or a
 line for a person."""
 
@@ -6,38 +6,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
-import os
 import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from fixgw.api.client import Client, apply_market_data
+from fixgw.api.client import apply_market_data
+from fixgw.cli.connect import GatewayConnection, connect
 from fixgw.cli.exits import EXIT_NOT_CANCELLED, EXIT_REJECTED
 from fixgw.cli.lines import event_line, outcome_line
 from fixgw.cli.output import Out, print_json
 from fixgw.cli.render import VIEWS
 from fixgw.marketdata.book import OrderBook
 
-DEFAULT_SOCKET = "/run/fixgw/fixgw.sock"
-
-
-def client(args: argparse.Namespace) -> Client:
-    if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        token = os.environ.get(args.token_env)
-        return Client.connect(host=host or "127.0.0.1", port=int(port), token=token, name=_me())
-    return Client.connect(args.socket, name=_me())
-
-
-def _me() -> str:
-    """How the CLI names itself to the gateway: who is at the keyboard, for the journal."""
-    return f"fixgw-cli:{getpass.getuser()}"
-
 
 def _answer(args: argparse.Namespace, op: str, **fields: Any) -> Any:
-    with client(args) as gw:
+    with connect(args) as gw:
         return gw.request(op, **fields)
 
 
@@ -45,7 +29,7 @@ def cmd_order_new(args: argparse.Namespace) -> int:
     out = Out.for_args(args)
     order_type = args.type or ("limit" if args.price is not None else "market")
     last: dict[str, Any] | None = None
-    with client(args) as gw:
+    with connect(args) as gw:
         if args.follow:
             gw.subscribe(["orders"])
         sent = gw.new_order(
@@ -74,7 +58,7 @@ def cmd_order_new(args: argparse.Namespace) -> int:
     return 0
 
 
-def _events_of(gw: Client, cl_ord_id: str, seconds: float) -> Iterator[dict[str, Any]]:
+def _events_of(gw: GatewayConnection, cl_ord_id: str, seconds: float) -> Iterator[dict[str, Any]]:
     """The order's events until it closes, or until it rests on the book with no fill for a
     moment, or until time runs out."""
     deadline = time.monotonic() + seconds
@@ -184,7 +168,7 @@ def cmd_session_logon(args: argparse.Namespace) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     out = Out.for_args(args)
-    with client(args) as gw:
+    with connect(args) as gw:
         gw.subscribe(args.topic or ["orders", "session", "errors"], since=args.since)
         with contextlib.suppress(KeyboardInterrupt):
             out.records(gw.events(), event_line)
@@ -194,7 +178,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 def cmd_md_watch(args: argparse.Namespace) -> int:
     """A live top of book and the trades, from the gateway's events."""
     book = OrderBook(args.symbol)
-    with client(args) as gw:
+    with connect(args) as gw:
         reply = gw.request("md_subscribe", symbol=args.symbol, depth=0)
         apply_market_data(book, {**reply, "type": "md.snapshot"})
         print(_top_line(book, args.depth), flush=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from typing import Any
 from fixgw import __version__
 from fixgw.api.client import ApiError
 from fixgw.cli.completion import SCRIPTS
+from fixgw.cli.connect import connection_options, where
 from fixgw.cli.daemon_commands import (
     cmd_check_config,
     cmd_demo,
@@ -22,7 +22,6 @@ from fixgw.cli.daemon_commands import (
 )
 from fixgw.cli.exits import EXIT_CODES, EXIT_CONFIG, EXIT_NO_TUI
 from fixgw.cli.gateway_commands import (
-    DEFAULT_SOCKET,
     cmd_account,
     cmd_cancel_all,
     cmd_events,
@@ -182,19 +181,6 @@ def build_parser() -> argparse.ArgumentParser:
         where.add_argument("-c", "--config", help="the gateway config naming journal.path")
         where.add_argument("--path", help="the journal file itself")
 
-    def client_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--socket",
-            default=os.environ.get("FIXGW_SOCKET", DEFAULT_SOCKET),
-            help="the gateway's Unix socket (env FIXGW_SOCKET)",
-        )
-        p.add_argument("--tcp", help="HOST:PORT of the gateway's TCP listener instead")
-        p.add_argument(
-            "--token-env",
-            default="FIXGW_API_TOKEN",
-            help="environment variable holding the TCP token",
-        )
-
     order = command("order", None, "place, cancel or query one order")
     order_sub = order.add_subparsers(dest="order_command", required=True)
     p = command("new", cmd_order_new, "place an order", order_sub)
@@ -214,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its outcome (text); 0: don't wait",
     )
     output_options(p)
-    client_options(p)
+    connection_options(p)
     for name, handler, help_ in (
         ("cancel", cmd_order_cancel, "cancel an order"),
         ("status", cmd_order_status, "ask the exchange for an order's status"),
@@ -227,13 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--symbol")
         p.add_argument("--side", choices=["buy", "sell"])
         output_options(p)
-        client_options(p)
+        connection_options(p)
     md = command("md", None, "market data: a live top of book and the trades")
     md_sub = md.add_subparsers(dest="md_command", required=True)
     p = command("watch", cmd_md_watch, "print a live top of book and the trades", md_sub)
     p.add_argument("symbol")
     p.add_argument("--depth", type=int, default=1, help="levels per side to print")
-    client_options(p)
+    connection_options(p)
     p = command("orders", cmd_orders, "list open orders from the gateway's state")
     output_options(p)
     p.add_argument("--all", action="store_true", help="closed orders too")
@@ -243,30 +229,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="the exchange's open orders (OrderMassStatusRequest)",
     )
     p.add_argument("--symbol", help="with --from-exchange: one symbol's orders")
-    client_options(p)
+    connection_options(p)
     p = command("account", cmd_account, "balances, from the exchange's account info")
     output_options(p)
-    client_options(p)
+    connection_options(p)
     p = command("trades", cmd_trades, "this gateway's fills, newest last")
     p.add_argument("--symbol")
     p.add_argument("--limit", type=int, default=100)
     output_options(p, times=True)
-    client_options(p)
+    connection_options(p)
     p = command("status", cmd_status, "session state, sequence numbers, uptime")
     output_options(p, times=True)
-    client_options(p)
+    connection_options(p)
     p = command("halt", cmd_halt, "kill switch: refuse new orders, cancel every open order")
     p.add_argument("--reason")
     with_exit_codes(p)
     output_options(p)
-    client_options(p)
+    connection_options(p)
     p = command("resume", cmd_resume, "lift the kill switch")
     output_options(p)
-    client_options(p)
+    connection_options(p)
     p = command("cancel-all", cmd_cancel_all, "cancel every open order (no halt)")
     with_exit_codes(p)
     output_options(p)
-    client_options(p)
+    connection_options(p)
     session = command("session", None, "the FIX session to the exchange")
     session_sub = session.add_subparsers(dest="session_command", required=True)
     p = command(
@@ -276,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         session_sub,
     )
     output_options(p)
-    client_options(p)
+    connection_options(p)
     p = command(
         "logon",
         cmd_session_logon,
@@ -284,14 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
         session_sub,
     )
     output_options(p)
-    client_options(p)
+    connection_options(p)
     p = command("events", cmd_events, "stream events: a line each, as they happen")
     p.add_argument(
         "--topic", action="append", help="orders, session, errors, account, md:SYMBOL (repeatable)"
     )
     p.add_argument("--since", type=int, help="replay events after this seq first")
     output_options(p, times=True)
-    client_options(p)
+    connection_options(p)
     p = command(
         "top",
         cmd_top,
@@ -305,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fills", type=int, default=10, metavar="N", help="the last N fills (10)")
     p.add_argument("--utc", action="store_true", help="show times in UTC (default: local time)")
-    client_options(p)
+    connection_options(p)
     p = command("completion", cmd_completion, "print a shell completion script (see docs/cli.md)")
     p.add_argument("shell", choices=sorted(SCRIPTS))
     parser.description = f"{__doc__}\n\n{grouped_commands(sub)}"
@@ -325,6 +311,5 @@ def main(argv: list[str] | None = None) -> int:
     except (ConnectionError, FileNotFoundError, TimeoutError) as exc:
         if COMMAND_GROUPS[args.command] in LOCAL_GROUPS:
             raise
-        target = f"{args.tcp} (TCP)" if getattr(args, "tcp", None) else getattr(args, "socket", "")
-        print(f"fixgw: cannot reach the gateway at {target}: {exc}", file=sys.stderr)
+        print(f"fixgw: cannot reach the gateway at {where(args)}: {exc}", file=sys.stderr)
         return 1

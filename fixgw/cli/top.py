@@ -26,9 +26,8 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text as RichText
 
-from fixgw.api.client import Client
 from fixgw.cli.board import BOOK_COLUMNS, Board, load, watch_books
-from fixgw.cli.gateway_commands import client
+from fixgw.cli.connect import GatewayConnection, connect
 from fixgw.cli.lines import event_line
 from fixgw.cli.output import Clock
 from fixgw.cli.render import (
@@ -136,7 +135,7 @@ class Keyboard:
         return b"q" in os.read(self.fd, 64).lower()
 
 
-def _events_now(gw: Client, wait_s: float) -> list[dict[str, Any]]:
+def _events_now(gw: GatewayConnection, wait_s: float) -> list[dict[str, Any]]:
     """The events that have come, waiting at most `wait_s` for the first."""
     events: list[dict[str, Any]] = []
     with contextlib.suppress(TimeoutError):
@@ -146,7 +145,7 @@ def _events_now(gw: Client, wait_s: float) -> list[dict[str, Any]]:
     return events
 
 
-def show(gw: Client, board: Board, args: argparse.Namespace, keyboard: Keyboard) -> None:
+def show(gw: GatewayConnection, board: Board, args: argparse.Namespace, keyboard: Keyboard) -> None:
     """Until asked to quit: each turn takes the events that came, asks the status again if
     they changed it (at most every STATUS_AT_MOST_EVERY_S), and redraws if anything
     changed, or the terminal's size did."""
@@ -179,7 +178,7 @@ def show(gw: Client, board: Board, args: argparse.Namespace, keyboard: Keyboard)
 
 
 def cmd_top(args: argparse.Namespace) -> int:
-    with contextlib.suppress(KeyboardInterrupt), client(args) as gw:
+    with contextlib.suppress(KeyboardInterrupt), connect(args) as gw:
         board = load(gw, args.fills)
         watch_books(gw, board, set(args.symbol or ()) or board.symbols())
         with Keyboard(sys.stdin.fileno()) as keyboard:

@@ -17,6 +17,7 @@ import pytest
 
 from fixgw import domain
 from fixgw.cli import build_parser
+from fixgw.cli.board import Board
 from fixgw.cli.completion import bash_script, walk, zsh_script
 from fixgw.cli.exits import EXIT_NO_TUI
 from fixgw.cli.lines import EVENT_DETAILS, OUTCOMES, event_line, outcome_line
@@ -25,6 +26,7 @@ from fixgw.cli.output import Clock
 from fixgw.cli.render import align_on_point, duration, plain
 from fixgw.cli.styled import Shown, Text, label_grid, lines_of, shows_colour
 from fixgw.cli.styled import table as styled_table
+from fixgw.marketdata.book import OrderBook
 
 UTC = Clock(utc=True)
 
@@ -356,3 +358,36 @@ def test_top_without_rich_says_how_to_install_it() -> None:
     )
     assert done.returncode == EXIT_NO_TUI
     assert "pip install 'fixgw[tui]'" in done.stderr
+
+
+# ---------------------------------------------------------------- top's board
+
+
+def order_event(kind: str, status: str, **fields: str) -> dict[str, object]:
+    return {**ORDER, "seq": 1, "type": kind, "status": status, **fields}
+
+
+def test_the_board_keeps_open_orders_and_the_last_fills_once_each() -> None:
+    board = Board(status={}, fills_shown=2)
+    board.apply(order_event("order.accepted", "new", cum_qty="0"))
+    assert list(board.open_orders) == ["c-1"] and board.status_due
+    fill = {"exec_id": "E-1", "last_qty": "0.5", "last_px": "30010"}
+    board.apply(order_event("order.filled", "filled", **fill))
+    board.take_fill({**ORDER, "exec_id": "E-1"})  # the trades answer had it too
+    assert board.open_orders == {}
+    assert [(f["exec_id"], f["qty"], f["price"]) for f in board.fills] == [("E-1", "0.5", "30010")]
+    for n in (2, 3):
+        board.take_fill({**ORDER, "exec_id": f"E-{n}"})
+    assert [f["exec_id"] for f in board.fills] == ["E-2", "E-3"]  # the last two
+
+
+def test_the_board_takes_market_data_after_its_snapshot_only() -> None:
+    board = Board(status={}, fills_shown=2)
+    board.books["BTC/USD"] = OrderBook("BTC/USD")
+    board.book_seq["BTC/USD"] = 10
+    trade = {"type": "md.trade", "symbol": "BTC/USD", "size": "0.1", "price": "30010"}
+    board.apply({**trade, "seq": 9})
+    assert board.last_trades == {}
+    board.apply({**trade, "seq": 11})
+    assert board.last_trades == {"BTC/USD": "0.1 @ 30010"}
+    assert not board.status_due  # market data changes nothing in the status

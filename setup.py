@@ -39,6 +39,7 @@ COMPILED = [
     "fixgw/ids.py",
     "fixgw/journal.py",
     "fixgw/marketdata/book.py",
+    "fixgw/marketdata/holds.py",
     "fixgw/marketdata/streams.py",
     "fixgw/ops/logging.py",
     "fixgw/venues/fix44/inbound.py",

@@ -15,21 +15,11 @@ from fixgw.api.protocol import ErrorCode
 from fixgw.bus import EventBus
 from fixgw.config import GatewayConfig, Secrets, SessionConfig, standard_fix44_dictionary
 from fixgw.domain import OrderStatus, SessionState
-from fixgw.engine.account import AccountRefresh
-from fixgw.engine.ack_watchdog import AckWatchdog
 from fixgw.engine.fills import Fills
-from fixgw.engine.inbound import InboundRouter
-from fixgw.engine.kill_switch import KillSwitch
-from fixgw.engine.order_entry import OrderEntry
-from fixgw.engine.order_events import OrderEvents
-from fixgw.engine.pending import PendingRequests
-from fixgw.engine.queries import Queries
-from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.risk import PreTradeCheck
 from fixgw.engine.session_state import SessionLifecycle
-from fixgw.engine.throttle_queue import ThrottleQueue
 from fixgw.engine.tracker import OrderTracker
-from fixgw.engine.venue_reports import VenueReports
+from fixgw.engine.wiring import EngineSettings, wire_services
 from fixgw.errors import RequestError
 from fixgw.fix.dictionary import write_lenient_dictionary
 from fixgw.fix.initiator import ExchangeSession, InitiatorSettings
@@ -37,7 +27,6 @@ from fixgw.fix.reconnect import Backoff, Reconnector
 from fixgw.fix.tls import Endpoint, Pipe, client_context
 from fixgw.gateway import Gateway, Parts
 from fixgw.journal import Journal
-from fixgw.marketdata.streams import MarketData
 from fixgw.ops.prometheus import Metrics
 from fixgw.venues import venue_for
 from fixgw.venues.base import Capability, Credentials
@@ -99,7 +88,6 @@ def build_gateway(
     tracker = OrderTracker(config.orders.keep_closed)
     tracker.restore(fills.noting(journal.events(prefix="order.")))
     tracker.prune()
-    orders = OrderEvents(tracker, bus, fills, metrics, loop)
     credentials = Credentials(secrets.api_key, secrets.secret_key)
     venue = venue_for(config, credentials)
     pipe = tls_pipe(s) if s.tls.enabled else None
@@ -142,120 +130,23 @@ def build_gateway(
         heartbeat_s=s.heartbeat_s,
         reset_seq_num_on_logon=s.reset_seq_num_on_logon,
     )
-    md = config.market_data
-    symbols = frozenset(config.symbols)
-    market_data = MarketData(
-        symbols,
-        lambda cmd: session.send(venue.market_data(cmd)),
-        bus.publish,
-        metrics.book_stale.labels,
-        upstream_depth=md.depth,
-        stale_after_s=md.stale_after_s,
-        max_depth=md.max_depth,
-    )
-    throttle = ThrottleQueue(config.throttle, metrics, loop)
-    watchdog = AckWatchdog(config.orders.ack_timeout_s, tracker, metrics, loop)
-    pending = PendingRequests(loop, tracker, config.api.request_timeout_s)
-    kill_switch: KillSwitch | None = None
-
-    def the_kill_switch() -> KillSwitch:
-        assert kill_switch is not None
-        return kill_switch
-
-    def on_reconciled() -> None:
-        gateway.became_ready.set()
-        the_kill_switch().cancel_while_halted()
-
-    reconciler = Reconciler(
-        tracker,
-        lambda order: queries.ask_about(order),
-        lambda e: orders.publish([e]),
-        s.reconcile_timeout_s,
-        on_ready=on_reconciled,
-        session_up=lambda: lifecycle.up,
-    )
-    entry = OrderEntry(
-        symbols=symbols,
+    services = wire_services(
+        EngineSettings.of(config),
         venue=venue,
         session=session,
-        lifecycle=lifecycle,
-        reconciler=reconciler,
-        tracker=tracker,
-        orders=orders,
-        throttle=throttle,
-        watchdog=watchdog,
-        pre_trade=PreTradeCheck(config.risk),
-        market_data=market_data,
-        kill_switch=the_kill_switch,
-        journal=journal,
-        metrics=metrics,
-    )
-    queries = Queries(
-        venue=venue,
-        session=session,
-        lifecycle=lifecycle,
-        tracker=tracker,
-        pending=pending,
-        throttle=throttle,
-        entry=entry,
-    )
-    kill_switch = KillSwitch(
-        tracker,
-        orders.owners,
-        entry.cancel_order,
-        reconciler,
-        bus,
-        lambda: gateway.ready(),
-        loop,
-    )
-    kill_switch.restore(journal.events(prefix="session."))
-    offers_account = Capability.ACCOUNT in venue.offers
-    account_refresh = AccountRefresh(
-        loop,
-        queries.request_account,
-        queries.new_req_id,
-        config.account.refresh_s if offers_account else 0,
-        config.account.after_fill and offers_account,
-    )
-    reports = VenueReports(
-        venue=venue,
         sent=session.sent.get,
-        tracker=tracker,
-        orders=orders,
-        pending=pending,
-        reconciler=reconciler,
-        kill_switch=kill_switch,
-        watchdog=watchdog,
-        account_refresh=account_refresh,
-        market_data=market_data,
-        bus=bus,
-        metrics=metrics,
-    )
-    router = InboundRouter(
-        venue=venue,
         lifecycle=lifecycle,
-        reports=reports,
         tracker=tracker,
-        orders=orders,
-        reconciler=reconciler,
-        kill_switch=kill_switch,
-        watchdog=watchdog,
-        market_data=market_data,
-        journal=journal,
+        fills=fills,
         bus=bus,
+        journal=journal,
         metrics=metrics,
+        loop=loop,
+        ready=lambda: gateway.ready(),
+        on_reconciled=lambda: gateway.became_ready.set(),
     )
-    lifecycle.on_up += [reconciler.start, market_data.on_session_up]
-    gone = RequestError(
-        "the exchange session went down before the exchange answered; ask again",
-        code=ErrorCode.NOT_CONNECTED,
-    )
-    lifecycle.on_down += [
-        watchdog.clear,  # the next logon's reconciliation asks about every open order
-        reconciler.stop,
-        lambda: pending.fail_all(gone),
-        market_data.on_session_down,
-    ]
+    services.kill_switch.restore(journal.events(prefix="session."))
+    router = services.router
     parts = Parts(
         config=config,
         venue=venue,
@@ -265,19 +156,19 @@ def build_gateway(
         bus=bus,
         metrics=metrics,
         tracker=tracker,
-        orders=orders,
-        reconciler=reconciler,
         lifecycle=lifecycle,
-        entry=entry,
-        queries=queries,
-        pending=pending,
-        kill_switch=kill_switch,
-        throttle=throttle,
-        account_refresh=account_refresh,
-        market_data=market_data,
-        router=router,
-        watchdog=watchdog,
         fills=fills,
+        orders=services.orders,
+        reconciler=services.reconciler,
+        entry=services.entry,
+        queries=services.queries,
+        pending=services.pending,
+        kill_switch=services.kill_switch,
+        throttle=services.throttle,
+        account_refresh=services.account_refresh,
+        market_data=services.market_data,
+        router=router,
+        watchdog=services.watchdog,
     )
     upkeep = Upkeep(parts, loop)
     gateway = Gateway(parts, upkeep)

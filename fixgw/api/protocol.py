@@ -60,8 +60,9 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
-ClientId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:/+-]{1,64}$")]
-"""Ids a client may choose: printable, no FIX delimiter or `=`, at most 64 characters."""
+ClientId = Annotated[str, msgspec.Meta(pattern=r"^(?!NONE$)[A-Za-z0-9._:/+-]{1,64}$")]
+"""Ids a client may choose: printable, no FIX delimiter or `=`, at most 64 characters; not
+`NONE`, which venues send in a report about no order of ours (an order they do not know)."""
 
 
 class Request(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -43,6 +43,7 @@ from fixgw.domain import (
 from fixgw.errors import RequestError
 from fixgw.ids import ClOrdIdGenerator
 from fixgw.marketdata.book import BookIntegrityError, OrderBook
+from fixgw.marketdata.holds import Holds
 from fixgw.results import BookLevels, StreamState
 
 log = structlog.get_logger("fixgw.marketdata.streams")
@@ -50,8 +51,6 @@ log = structlog.get_logger("fixgw.marketdata.streams")
 BOOK = "book"
 TRADES = "trades"
 _KINDS = {BOOK: (MdEntryKind.BID, MdEntryKind.ASK), TRADES: (MdEntryKind.TRADE,)}
-HOLD_RETRY_FLOOR_S = 1.0
-HOLD_RETRY_CEILING_S = 60.0
 
 
 @dataclass(slots=True)
@@ -67,14 +66,8 @@ class _Stream:
     requested_at: float = 0.0
     last_update: float = 0.0
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Retry:
-    """A held stream the exchange refused: when to ask again, and the wait after that."""
-
-    due: float | None
-    backoff_s: float
+    last_trade: tuple[Decimal, float] | None = None
+    """A trades stream's last trade on its current request: (price, when)."""
 
 
 class MarketData:
@@ -102,12 +95,7 @@ class MarketData:
         self._by_req_id: dict[str, _Stream] = {}
         self._new_req_id = ClOrdIdGenerator(prefix="md")
         self.session_up = False
-        self.last_trade: dict[str, Decimal] = {}
-        """The last trade on each symbol's live trades stream; forgotten when it stops."""
-        self._last_trade_at: dict[str, float] = {}
-        self._holds: dict[tuple[str, str], set[Hashable]] = {}
-        """Holders that keep a stream whatever happens to it (`hold`)."""
-        self._retries: dict[tuple[str, str], _Retry] = {}
+        self._holds = Holds()
         self._abandoned: dict[str, _Stream] = {}
         """Requests nobody wants any more that the exchange has not answered yet, by MDReqID:
         never unsubscribed before they are granted (a venue refuses an unsubscribe of a
@@ -133,9 +121,11 @@ class MarketData:
     async def subscribe(
         self, client: Hashable, symbol: str, what: AbstractSet[str], within_s: float
     ) -> None:
-        """Returns once every stream asked for is live; raises if the exchange refuses one.
-        On failure the client leaves only the streams this call added it to."""
-        waits: list[asyncio.Future[None]] = []
+        """Returns once every stream asked for is live as the caller resumes; raises if the
+        exchange refuses one. A book broken after its first snapshot, in the same batch of
+        venue messages, is asked for again and waited for again, so that a caller never
+        reads a book the gateway already knows is broken. On failure the client leaves only
+        the streams this call added it to."""
         added: set[str] = set()
         for kind in sorted(what):
             stream = self._streams.setdefault((symbol, kind), _Stream(symbol, kind))
@@ -144,14 +134,11 @@ class MarketData:
                 added.add(kind)
             if stream.md_req_id is None:
                 self._start(stream)
-            if not stream.live:
-                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                stream.waiters.append(waiter)
-                waits.append(waiter)
-        if not waits:
-            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
         try:
-            await asyncio.wait_for(asyncio.gather(*waits), within_s)
+            while waits := self._waiters(symbol, what):
+                await asyncio.wait_for(asyncio.gather(*waits), max(0.0, deadline - loop.time()))
         except TimeoutError:
             self.unsubscribe(client, symbol, added)
             raise RequestError(
@@ -160,6 +147,19 @@ class MarketData:
         except (RequestError, asyncio.CancelledError):
             self.unsubscribe(client, symbol, added)
             raise
+
+    def _waiters(self, symbol: str, what: AbstractSet[str]) -> list[asyncio.Future[None]]:
+        """One future per stream of `what` that is not live, done when it is."""
+        waits: list[asyncio.Future[None]] = []
+        for kind in sorted(what):
+            stream = self._streams.setdefault((symbol, kind), _Stream(symbol, kind))
+            if stream.md_req_id is None:
+                self._start(stream)
+            if not stream.live:
+                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                stream.waiters.append(waiter)
+                waits.append(waiter)
+        return waits
 
     def unsubscribe(self, client: Hashable, symbol: str, what: AbstractSet[str]) -> None:
         for kind in what:
@@ -174,23 +174,17 @@ class MarketData:
         """Keep streams open for the gateway itself (price checks), without waiting on them;
         one the exchange refuses is asked for again (see `check_staleness`)."""
         for kind in sorted(what):
-            self._holds.setdefault((symbol, kind), set()).add(holder)
+            self._holds.add(holder, (symbol, kind))
             self._attach(holder, symbol, kind)
 
     def release(self, holder: Hashable, symbol: str, what: AbstractSet[str]) -> None:
         """End a `hold`."""
         for kind in what:
-            key = (symbol, kind)
-            holders = self._holds.get(key)
-            if holders is not None:
-                holders.discard(holder)
-                if not holders:
-                    del self._holds[key]
-                    self._retries.pop(key, None)
+            self._holds.remove(holder, (symbol, kind))
         self.unsubscribe(holder, symbol, what)
 
     def holders(self, symbol: str, kind: str) -> frozenset[Hashable]:
-        return frozenset(self._holds.get((symbol, kind), ()))
+        return self._holds.holders((symbol, kind))
 
     def _attach(self, holder: Hashable, symbol: str, kind: str) -> None:
         stream = self._streams.setdefault((symbol, kind), _Stream(symbol, kind))
@@ -202,12 +196,11 @@ class MarketData:
         """The last trade on a live trades stream if it is at most `stale_after_s` old (0:
         any age), else the mid of a live book, else None."""
         trades = self._streams.get((symbol, TRADES))
-        if trades is not None and trades.live:
-            last = self.last_trade.get(symbol)
-            if last is not None:
-                age = (time.monotonic() if now is None else now) - self._last_trade_at[symbol]
-                if self.stale_after_s <= 0 or age <= self.stale_after_s:
-                    return last
+        if trades is not None and trades.live and trades.last_trade is not None:
+            price, at = trades.last_trade
+            age = (time.monotonic() if now is None else now) - at
+            if self.stale_after_s <= 0 or age <= self.stale_after_s:
+                return price
         stream = self._streams.get((symbol, BOOK))
         if stream is None or not stream.live:
             return None
@@ -245,7 +238,7 @@ class MarketData:
     def _start(self, stream: _Stream) -> None:
         stream.md_req_id = self._new_req_id()
         stream.live = False
-        self._forget_trades(stream)
+        stream.last_trade = None
         stream.requested_at = time.monotonic()
         self._by_req_id[stream.md_req_id] = stream
         if self.session_up:
@@ -271,15 +264,9 @@ class MarketData:
         """Gone, with what it knew: its book, or its last trade."""
         if stream.what == BOOK:
             self.books[stream.symbol].clear()
-        self._forget_trades(stream)
+        stream.last_trade = None
         if self._streams.get((stream.symbol, stream.what)) is stream:
             del self._streams[(stream.symbol, stream.what)]
-
-    def _forget_trades(self, stream: _Stream) -> None:
-        """A last trade is only a reference while the request that saw it is live."""
-        if stream.what == TRADES:
-            self.last_trade.pop(stream.symbol, None)
-            self._last_trade_at.pop(stream.symbol, None)
 
     def _send(self, stream: _Stream, subscription: MdSubscription) -> None:
         assert stream.md_req_id is not None
@@ -321,10 +308,8 @@ class MarketData:
         self.session_up = True
         for stream in list(self._streams.values()):
             self._start(stream)
-        for key, retry in self._retries.items():
-            if retry.due is not None:
-                retry.due = None
-                self._reattach(key)
+        for key in self._holds.due():
+            self._reattach(key)
 
     def on_session_down(self) -> None:
         self.session_up = False
@@ -333,7 +318,7 @@ class MarketData:
             if stream.md_req_id is not None:
                 self._by_req_id.pop(stream.md_req_id, None)
             stream.md_req_id = None
-            self._forget_trades(stream)
+            stream.last_trade = None
             was_live, stream.live = stream.live, False
             if stream.what == BOOK and was_live:
                 self._stale_gauge(stream.symbol).set(1)
@@ -347,10 +332,8 @@ class MarketData:
         if not self.session_up:
             return
         now = time.monotonic() if now is None else now
-        for key, retry in self._retries.items():
-            if retry.due is not None and retry.due <= now:
-                retry.due = None
-                self._reattach(key)
+        for key in self._holds.due(now):
+            self._reattach(key)
         if self.stale_after_s <= 0:
             return
         for stream in list(self._streams.values()):
@@ -385,7 +368,7 @@ class MarketData:
 
     def _went_live(self, stream: _Stream) -> None:
         stream.live = True
-        self._retries.pop((stream.symbol, stream.what), None)
+        self._holds.granted((stream.symbol, stream.what))
         if stream.what == BOOK:
             self._stale_gauge(stream.symbol).set(0)
         stream.last_update = time.monotonic()
@@ -402,8 +385,7 @@ class MarketData:
                 continue
             stream.last_update = now
             if trades:
-                self.last_trade[symbol] = trades[-1].price
-                self._last_trade_at[symbol] = now
+                stream.last_trade = (trades[-1].price, now)
             for trade in trades:
                 self._publish(
                     TradeReported(
@@ -459,10 +441,15 @@ class MarketData:
         self._discard(stream)
         key = (stream.symbol, stream.what)
         if key in self._holds:
-            self._retry_later(key, time.monotonic())
+            log.warning(
+                "held market data refused; asking again later",
+                symbol=stream.symbol,
+                stream=stream.what,
+                retry_in_s=self._holds.refused(key, time.monotonic()),
+            )
 
     def _leave_siblings(self, refused: _Stream) -> None:
-        waiting = refused.clients - self._holds.get((refused.symbol, refused.what), set())
+        waiting = refused.clients - self._holds.holders((refused.symbol, refused.what))
         for kind in _KINDS:
             sibling = self._streams.get((refused.symbol, kind))
             if sibling is None or sibling is refused or sibling.live:
@@ -471,21 +458,7 @@ class MarketData:
             if not sibling.clients:
                 self._stop(sibling)
 
-    def _retry_later(self, key: tuple[str, str], now: float) -> None:
-        retry = self._retries.get(key)
-        if retry is None:
-            retry = self._retries[key] = _Retry(None, HOLD_RETRY_FLOOR_S)
-        else:
-            retry.backoff_s = min(HOLD_RETRY_CEILING_S, retry.backoff_s * 2)
-        retry.due = now + retry.backoff_s
-        log.warning(
-            "held market data refused; asking again later",
-            symbol=key[0],
-            stream=key[1],
-            retry_in_s=retry.backoff_s,
-        )
-
     def _reattach(self, key: tuple[str, str]) -> None:
         symbol, kind = key
-        for holder in self._holds.get(key, ()):
+        for holder in self._holds.holders(key):
             self._attach(holder, symbol, kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 
@@ -10,7 +11,7 @@ import pytest
 from fixgw.testing import LocalStack, free_port
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.raw_oms import RawOms
-from tests.counterparties.venue import Received, ScriptedVenue
+from tests.counterparties.venue import Handler, Received, ScriptedVenue
 
 
 def book_yes_trades_no(venue: ScriptedVenue, request: Received) -> None:
@@ -30,32 +31,45 @@ def book_yes_trades_no(venue: ScriptedVenue, request: Received) -> None:
     )
 
 
-@pytest.fixture
-def ends(make_venue_stack: VenueStackFactory) -> Iterator[tuple[ScriptedVenue, LocalStack, RawOms]]:
+Ends = tuple[ScriptedVenue, LocalStack, RawOms]
+
+
+@contextlib.contextmanager
+def raw_oms_to(make_venue_stack: VenueStackFactory, answer_v: Handler) -> Iterator[Ends]:
+    """The scripted venue answering V with `answer_v`, the gateway, and a raw OMS logged on
+    to the bridge (every message it gets checked against FIX44.xml at the end)."""
     comp_id = f"RAW-{uuid.uuid4().hex[:8]}"
     port = free_port()
     venue, stack = make_venue_stack(
-        lambda v: v.on("V", book_yes_trades_no),
+        lambda v: v.on("V", answer_v),
         bridge={"port": port, "store_dir": "bridge-store", "sessions": [{"comp_id": comp_id}]},
     )
     oms = RawOms(port, comp_id)
     oms.start()
-    yield venue, stack, oms
-    oms.logout()
+    try:
+        yield venue, stack, oms
+    finally:
+        oms.logout()
     oms.check_valid()
+
+
+SUBSCRIBE_BOOK = [
+    *((262, "BOOK-1"), (263, "1"), (264, "0"), (267, "2"), (269, "0"), (269, "1")),
+    *((146, "1"), (55, "BTC/USD")),
+]
+
+
+@pytest.fixture
+def ends(make_venue_stack: VenueStackFactory) -> Iterator[Ends]:
+    with raw_oms_to(make_venue_stack, book_yes_trades_no) as ends:
+        yield ends
 
 
 def test_a_refused_trades_stream_leaves_an_oms_book_subscription_alone(
     ends: tuple[ScriptedVenue, LocalStack, RawOms],
 ) -> None:
     venue, stack, oms = ends
-    oms.send(
-        "V",
-        [
-            *((262, "BOOK-1"), (263, "1"), (264, "0"), (267, "2"), (269, "0"), (269, "1")),
-            *((146, "1"), (55, "BTC/USD")),
-        ],
-    )
+    oms.send("V", SUBSCRIBE_BOOK)
     first = oms.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "BOOK-1")
     assert first.all(270) == ["29990", "30010"]
     with stack.client() as gw, pytest.raises(Exception, match="no trades feed"):
@@ -71,3 +85,41 @@ def test_a_refused_trades_stream_leaves_an_oms_book_subscription_alone(
     update = oms.wait_for(lambda m: m.msg_type == "W" and "2.5" in m.all(271))
     assert update.get(262) == "BOOK-1"
     assert not [m for m in oms.received if m.msg_type == "Y"]
+
+
+def book_broken_in_the_batch_of_its_first_snapshot(venue: ScriptedVenue, request: Received) -> None:
+    """The first book request is answered by a snapshot and, in the same write, an update
+    that crosses it; the book asked for again is sound (and not the first one)."""
+    if request.get(263) == "2":
+        return
+    md_req_id = request.get(262) or ""
+    asked = [m for m in venue.app if m.msg_type == "V" and m.get(263) != "2"]
+    bid, ask = ("29990", "30010") if len(asked) == 1 else ("29980", "30020")
+    snapshot = [
+        *((262, md_req_id), (55, "BTC/USD"), (268, "2")),
+        *((269, "0"), (270, bid), (271, "1.5"), (269, "1"), (270, ask), (271, "1.2")),
+    ]
+    if len(asked) > 1:
+        venue.send("W", snapshot)
+        return
+    crossing = [
+        *((262, md_req_id), (268, "1")),
+        *((279, "0"), (269, "0"), (55, "BTC/USD"), (270, "30050"), (271, "1")),
+    ]
+    venue.send_together([("W", snapshot), ("X", crossing)])
+
+
+def test_an_oms_never_gets_a_book_the_gateway_knows_is_broken(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_to(make_venue_stack, book_broken_in_the_batch_of_its_first_snapshot) as ends:
+        venue, _, oms = ends
+        oms.send("V", SUBSCRIBE_BOOK)
+        fresh = oms.wait_for(lambda m: m.msg_type == "W" and "29980" in m.all(270), timeout=20)
+        books = [m for m in oms.received if m.msg_type == "W" and m.get(262) == "BOOK-1"]
+        assert all(m.all(270) in ([], ["29980", "30020"]) for m in books), [
+            m.all(270) for m in books
+        ]
+        assert fresh.all(270) == ["29980", "30020"]
+        asked = [m for m in venue.app if m.msg_type == "V" and m.get(263) != "2"]
+        assert len(asked) == 2  # the broken book was asked for again, once

@@ -1,8 +1,8 @@
 """What the engine's service tests build their services from: a loop on a clock of its own,
 fakes of what is outside the engine (the exchange session, the event bus), the captured
-messages of tests/fixtures/okcoin, and `Engine`, the real services wired as
-`fixgw.app.build_gateway` wires them, around those fakes. No QuickFIX, no sockets, no
-process: a test of minutes of back-off runs in milliseconds."""
+messages of tests/fixtures/okcoin, and `Engine`, the real services wired by
+`fixgw.engine.wiring` as the gateway wires them, around those fakes. No QuickFIX, no
+sockets, no process: a test of minutes of back-off runs in milliseconds."""
 
 from __future__ import annotations
 
@@ -12,32 +12,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fixgw.api.protocol import ErrorCode, NewOrder
+from fixgw.api.protocol import NewOrder
 from fixgw.config import RiskConfig, ThrottleConfig
 from fixgw.domain import Event, OrderType, Side
-from fixgw.engine.account import AccountRefresh
-from fixgw.engine.ack_watchdog import AckWatchdog
 from fixgw.engine.fills import Fills
-from fixgw.engine.inbound import InboundRouter
-from fixgw.engine.kill_switch import KillSwitch
-from fixgw.engine.order_entry import OrderEntry
-from fixgw.engine.order_events import OrderEvents
 from fixgw.engine.order_index import Order
-from fixgw.engine.pending import PendingRequests
-from fixgw.engine.queries import Queries
-from fixgw.engine.reconcile import Reconciler
-from fixgw.engine.risk import PreTradeCheck
 from fixgw.engine.session_state import SessionLifecycle
-from fixgw.engine.throttle_queue import ThrottleQueue
 from fixgw.engine.tracker import OrderTracker
-from fixgw.engine.venue_reports import VenueReports
+from fixgw.engine.wiring import EngineSettings, wire_services
 from fixgw.errors import RequestError
 from fixgw.fix.initiator import Happening, Inbound
 from fixgw.fix.message import SOH, FixMessage, encode, pairs_of, parse
 from fixgw.fix.reconnect import Backoff, Reconnector
 from fixgw.ids import ClOrdIdGenerator
 from fixgw.journal import Journal
-from fixgw.marketdata.streams import MarketData
 from fixgw.ops.prometheus import Metrics
 from fixgw.results import OrderAccepted
 from fixgw.venues.base import Credentials, Venue
@@ -248,7 +236,7 @@ def refused(action: Callable[[], object]) -> RequestError:
 
 
 class Engine:
-    """The engine's real services, wired as `fixgw.app.build_gateway` wires them, around a
+    """The engine's real services, wired by `wire_services` as the gateway wires them, around a
     `FakeSession`, a `Recorder` for the bus and a `Clock`. The tracker, the venue (OKCoin's
     dialect unless another is given), the journal (a file under `journal_dir`) are real."""
 
@@ -274,12 +262,11 @@ class Engine:
         self.journal = journal or Journal(journal_dir / "events.jsonl", fsync=False)
         self.bus = bus = Recorder(publish)
         self.fills = Fills()
-        self.tracker = tracker = OrderTracker()
-        self.orders = orders = OrderEvents(tracker, bus, self.fills, metrics, loop)
+        self.tracker = OrderTracker()
         self.venue = venue = venue or okcoin()
         self.session = session = FakeSession()
         self.reconnector = Reconnector(session, Backoff(1.0, 60.0, 2.0, 0.0))
-        self.lifecycle = lifecycle = SessionLifecycle(
+        self.lifecycle = SessionLifecycle(
             session,
             self.reconnector,
             venue,
@@ -289,101 +276,42 @@ class Engine:
             heartbeat_s=30,
             reset_seq_num_on_logon=False,
         )
-        self.market_data = market_data = MarketData(
-            frozenset(symbols),
-            lambda cmd: session.send(venue.market_data(cmd)),
-            bus.publish,
-            metrics.book_stale.labels,
-            upstream_depth=0,
-            stale_after_s=0,
-            max_depth=0,
-        )
-        self.throttle = throttle_queue = ThrottleQueue(throttle or ThrottleConfig(), metrics, loop)
-        self.watchdog = watchdog = AckWatchdog(ack_timeout_s, tracker, metrics, loop)
-        self.pending = pending = PendingRequests(loop, tracker, request_timeout_s)
-
-        def on_reconciled() -> None:
-            self.kill_switch.cancel_while_halted()
-
-        self.reconciler = reconciler = Reconciler(
-            tracker,
-            lambda order: self.queries.ask_about(order),
-            lambda e: orders.publish([e]),
-            reconcile_timeout_s,
-            on_ready=on_reconciled,
-            session_up=lambda: lifecycle.up,
-        )
-        self.entry = entry = OrderEntry(
-            symbols=frozenset(symbols),
+        services = wire_services(
+            EngineSettings(
+                symbols=frozenset(symbols),
+                throttle=throttle or ThrottleConfig(),
+                risk=risk or RiskConfig(),
+                ack_timeout_s=ack_timeout_s,
+                request_timeout_s=request_timeout_s,
+                reconcile_timeout_s=reconcile_timeout_s,
+                account_refresh_s=account_refresh_s,
+                account_after_fill=after_fill,
+            ),
             venue=venue,
             session=session,
-            lifecycle=lifecycle,
-            reconciler=reconciler,
-            tracker=tracker,
-            orders=orders,
-            throttle=throttle_queue,
-            watchdog=watchdog,
-            pre_trade=PreTradeCheck(risk or RiskConfig()),
-            market_data=market_data,
-            kill_switch=lambda: self.kill_switch,
-            journal=self.journal,
-            metrics=metrics,
-        )
-        entry.new_cl_ord_id = ClOrdIdGenerator(start_us=CAPTURED_STEM)
-        self.queries = queries = Queries(
-            venue=venue,
-            session=session,
-            lifecycle=lifecycle,
-            tracker=tracker,
-            pending=pending,
-            throttle=throttle_queue,
-            entry=entry,
-        )
-        self.kill_switch = kill_switch = KillSwitch(
-            tracker, orders.owners, entry.cancel_order, reconciler, bus, self.ready, loop
-        )
-        self.account_refresh = account_refresh = AccountRefresh(
-            loop, queries.request_account, queries.new_req_id, account_refresh_s, after_fill
-        )
-        self.reports = reports = VenueReports(
-            venue=venue,
             sent=session.raw_sent.get,
-            tracker=tracker,
-            orders=orders,
-            pending=pending,
-            reconciler=reconciler,
-            kill_switch=kill_switch,
-            watchdog=watchdog,
-            account_refresh=account_refresh,
-            market_data=market_data,
+            lifecycle=self.lifecycle,
+            tracker=self.tracker,
+            fills=self.fills,
             bus=bus,
-            metrics=metrics,
-        )
-        self.router = InboundRouter(
-            venue=venue,
-            lifecycle=lifecycle,
-            reports=reports,
-            tracker=tracker,
-            orders=orders,
-            reconciler=reconciler,
-            kill_switch=kill_switch,
-            watchdog=watchdog,
-            market_data=market_data,
             journal=self.journal,
-            bus=bus,
             metrics=metrics,
+            loop=loop,
+            ready=self.ready,
         )
-        lifecycle.on_up += [reconciler.start, market_data.on_session_up]
-        gone = RequestError(
-            "the exchange session went down before the exchange answered; ask again",
-            code=ErrorCode.NOT_CONNECTED,
-        )
-        lifecycle.on_down += [
-            watchdog.clear,
-            reconciler.stop,
-            lambda: pending.fail_all(gone),
-            market_data.on_session_down,
-        ]
+        self.orders = services.orders
+        self.market_data = services.market_data
+        self.throttle = services.throttle
+        self.watchdog = services.watchdog
+        self.pending = services.pending
+        self.reconciler = services.reconciler
+        self.entry = services.entry
+        self.entry.new_cl_ord_id = ClOrdIdGenerator(start_us=CAPTURED_STEM)
+        self.queries = services.queries
+        self.kill_switch = services.kill_switch
+        self.account_refresh = services.account_refresh
+        self.reports = services.reports
+        self.router = services.router
 
     def ready(self) -> bool:
         """As `Gateway.ready`: logged on and reconciled."""

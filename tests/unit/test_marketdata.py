@@ -104,6 +104,43 @@ def test_a_broken_book_is_announced_stale_and_requested_again(change: Any) -> No
     assert resubscribe.md_req_id != first_id
 
 
+def test_a_book_broken_in_the_batch_of_its_first_snapshot_is_waited_for_again() -> None:
+    """The subscriber resumes after the whole batch: it must not find a broken book."""
+    rec = Recorder()
+    md = manager(rec)
+
+    def snapshot(md_req_id: str, bid: int, ask: int) -> BookSnapshotReport:
+        return BookSnapshotReport(
+            md_req_id=md_req_id,
+            symbol="BTC/USD",
+            bids=[(D(bid), D(1))],
+            asks=[(D(ask), D(1))],
+            trades=[],
+            ts=utc_now(),
+        )
+
+    async def scenario() -> list[tuple[list[Any], list[Any]]]:
+        seen: list[tuple[list[Any], list[Any]]] = []
+
+        async def subscriber() -> None:
+            await md.subscribe("client", "BTC/USD", {"book"}, within_s=5)
+            book = md.book_levels("BTC/USD", 0)
+            seen.append((book.bids, book.asks))
+
+        task = asyncio.ensure_future(subscriber())
+        await asyncio.sleep(0)
+        first = rec.requests[-1].md_req_id
+        md.on_snapshot(snapshot(first, 99, 101))  # one batch: the snapshot, then a crossing bid
+        md.on_update(update(first, (LevelAction.NEW, BookSide.BID, D(102), D(1))))
+        await asyncio.wait({task}, timeout=0.05)
+        assert not task.done()  # still waiting, for the book asked for again
+        md.on_snapshot(snapshot(rec.requests[-1].md_req_id, 98, 103))
+        await task
+        return seen
+
+    assert asyncio.run(scenario()) == [([(D(98), D(1))], [(D(103), D(1))])]
+
+
 def test_updates_for_an_old_request_are_ignored_after_a_restart() -> None:
     rec = Recorder()
     md, first_id = live_book(rec)

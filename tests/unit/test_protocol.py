@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 
-from fixgw.api.protocol import ErrorCode, positive_decimal
+from fixgw.api.protocol import ErrorCode, parse_line, positive_decimal
 from fixgw.decimals import plain_decimal
 from fixgw.errors import RequestError
 from fixgw.venues.okcoin.outbound import fix_decimal
@@ -105,3 +105,15 @@ def test_whatever_the_text_a_decimal_is_refused_or_exactly_the_digits_written(te
         return
     assert re.fullmatch(r"[0-9]+(\.[0-9]+)?", text, re.ASCII)
     assert str(value) == text or value == Decimal(text)
+
+
+@pytest.mark.parametrize("field", ["cl_ord_id", "cancel_cl_ord_id"])
+def test_none_is_not_an_id_a_client_may_choose(field: str) -> None:
+    """A venue's report about an order it does not know says ClOrdID NONE: an order of that
+    name would take it for its own."""
+    line = b'{"id": 1, "op": "cancel_order", "cl_ord_id": "A-1", "%s": "NONE"}' % field.encode()
+    with pytest.raises(RequestError) as refused:
+        parse_line(line)
+    assert refused.value.code == ErrorCode.INVALID_FIELD and field in refused.value.message
+    _, request = parse_line(line.replace(b'"NONE"', b'"NONE-1"'))
+    assert getattr(request, field) == "NONE-1"

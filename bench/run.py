@@ -3,7 +3,8 @@
 FIXGW_BENCH_MD_MESSAGES sets the market-data run's length (default 200,000),
 FIXGW_BENCH_ORDERS the order round-trip runs' (default 10,000 each), and
 FIXGW_BENCH_MEMORY_ORDERS the memory run's (default 100,000), FIXGW_BENCH_HOPS the
-socket round trips' (default 10,000); the stage timings take FIXGW_BENCH_ORDERS orders.
+socket round trips' (default 10,000), and FIXGW_BENCH_NATS_ORDERS the NATS JetStream runs'
+(default 10,000; bench/jetstream.py); the stage timings take FIXGW_BENCH_ORDERS orders.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import hops, md_throughput, memory, order_latency, stages
+from bench import hops, jetstream, md_throughput, memory, order_latency, stages
 from fixgw.fix.message import parse
 from fixgw.venues.okcoin.inbound import GROUPS, execution_report
 
@@ -66,6 +67,7 @@ def main() -> None:
     orders = int(os.environ.get("FIXGW_BENCH_ORDERS", "10000"))
     memory_orders = int(os.environ.get("FIXGW_BENCH_MEMORY_ORDERS", "100000"))
     round_trips = int(os.environ.get("FIXGW_BENCH_HOPS", "10000"))
+    nats_orders = int(os.environ.get("FIXGW_BENCH_NATS_ORDERS", "10000"))
     results = {
         "machine": about,
         "market_data": md_throughput.measure(messages),
@@ -73,6 +75,7 @@ def main() -> None:
         "memory": memory.measure(memory_orders),
         "hops": hops.measure(round_trips),
         "stages": stages.measure(orders),
+        "nats": jetstream.measure(nats_orders),
     }
     print(
         f"machine: {about['cpus']} CPUs, Python {about['python']} ({about['interpreter']}, "
@@ -84,6 +87,7 @@ def main() -> None:
     floor = results["order_round_trip"]["runs"]["one at a time"]["bare_us"]
     print(hops.report(results["hops"], floor))
     print(stages.report(results["stages"]))
+    print(jetstream.report(results["nats"]))
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{str(about['when']).replace(':', '')}.json"

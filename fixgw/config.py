@@ -311,6 +311,111 @@ class LogConfig(_Config, frozen=True, kw_only=True):
     """`auto`: readable in a terminal, JSON lines otherwise."""
 
 
+NatsToken = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+"""One token of a NATS subject: no `.`, no wildcard, no space."""
+
+
+class NatsAuth(_Config, frozen=True, kw_only=True):
+    """How the gateway authenticates to the broker: at most one way. Secrets by reference."""
+
+    creds_file: NonEmpty | None = None
+    """A `.creds` file (the user's JWT and nkey seed), as `nsc` writes it."""
+    nkey_seed: SecretRef | None = None
+    """An nkey user's seed (`SU...`)."""
+    user: NonEmpty | None = None
+    password: SecretRef | None = None
+    """With `user`."""
+    token: SecretRef | None = None
+
+    def __post_init__(self) -> None:
+        if (self.user is None) != (self.password is None):
+            raise ValueError("user and password go together")
+        ways = [self.creds_file, self.nkey_seed, self.user, self.token]
+        if sum(way is not None for way in ways) > 1:
+            raise ValueError(
+                "give one way to authenticate: creds_file, nkey_seed, user and password, or token"
+            )
+
+
+class NatsTls(_Config, frozen=True, kw_only=True):
+    enabled: bool = False
+    """TLS to the broker; on by itself for a `tls://` server URL."""
+    ca_file: str | None = None
+    """CA bundle to verify the broker with; default: the system store."""
+    client_cert: str | None = None
+    client_key: str | None = None
+    verify: bool = True
+    """Off only for testing."""
+
+
+class NatsStream(_Config, frozen=True, kw_only=True):
+    name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,255}$")] = "FIXGW"
+    """The JetStream stream events go to; gateways of a fleet may share one."""
+    create: bool = True
+    """Create the stream if it is absent, and add the gateway's subjects to it if it does
+    not cover them. False: it must exist and cover them (firms that manage streams
+    themselves); the gateway never changes its limits either way."""
+    replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    """When created: copies kept by a cluster."""
+    duplicate_window_s: Annotated[float, msgspec.Meta(ge=1, le=7 * 86400)] = 600.0
+    """When created: how long the broker remembers a message id. A restart publishes again
+    what was not acknowledged before; the broker drops it as a duplicate within this
+    window."""
+    max_age_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    """When created: how long events are kept (0: no limit)."""
+    max_bytes: Annotated[int, msgspec.Meta(ge=-1)] = -1
+    """When created: the stream's size limit; the oldest events go first (-1: no limit)."""
+
+
+class NatsReconnect(_Config, frozen=True, kw_only=True):
+    """Backoff between connection attempts to the broker, as `session.reconnect`."""
+
+    floor_s: Annotated[float, msgspec.Meta(ge=0.05, le=3600)] = 0.5
+    ceiling_s: Annotated[float, msgspec.Meta(ge=0.05, le=3600)] = 5.0
+    factor: Annotated[float, msgspec.Meta(ge=1, le=10)] = 2.0
+    jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+
+    def __post_init__(self) -> None:
+        if self.ceiling_s < self.floor_s:
+            raise ValueError("ceiling_s must not be below floor_s")
+
+
+class NatsConfig(_Config, frozen=True, kw_only=True):
+    """NATS JetStream: events to a stream, commands by request/reply (docs/nats.md)."""
+
+    servers: Annotated[list[NonEmpty], msgspec.Meta(min_length=1)]
+    """`nats://host:port` or `tls://host:port` URLs, with no credentials in them."""
+    gateway: NatsToken
+    """This gateway's name in subjects (`<subject_prefix>.<gateway>.>`) and message ids:
+    one per gateway of a fleet, never reused for another journal."""
+    subject_prefix: NatsToken = "fixgw"
+    auth: NatsAuth = msgspec.field(default_factory=NatsAuth)
+    tls: NatsTls = msgspec.field(default_factory=NatsTls)
+    stream: NatsStream = msgspec.field(default_factory=NatsStream)
+    commands: bool = True
+    """Take requests on `<prefix>.<gateway>.cmd`; the broker's permissions say who may."""
+    market_data: list[NonEmpty] = msgspec.field(default_factory=list)
+    """Symbols whose book and trades are published on plain subjects (not kept)."""
+    window: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 512
+    """Events published and not yet acknowledged by the stream, at most."""
+    ack_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 5.0
+    """An event the stream has not acknowledged by then is published again, with those
+    after it."""
+    connect_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 2.0
+    reconnect: NatsReconnect = msgspec.field(default_factory=NatsReconnect)
+    cursor_path: NonEmpty | None = None
+    """Where the last acknowledged seq is kept; default: beside the journal,
+    `<journal.path>.nats`."""
+
+    def __post_init__(self) -> None:
+        for url in self.servers:
+            scheme, sep, rest = url.partition("://")
+            if not sep or scheme not in ("nats", "tls"):
+                raise ValueError(f"servers: {url!r} is not a nats:// or tls:// URL")
+            if "@" in rest.partition("/")[0]:
+                raise ValueError("servers: credentials in a URL are inline secrets; use nats.auth")
+
+
 class GatewayConfig(_Config, frozen=True, kw_only=True):
     session: SessionConfig
     credentials: Credentials = msgspec.field(default_factory=Credentials)
@@ -327,8 +432,14 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
     bridge: BridgeConfig | None = None
     ops: OpsConfig = msgspec.field(default_factory=OpsConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
+    nats: NatsConfig | None = None
+    """Off unless present (`pip install fixgw[nats]`)."""
 
     def __post_init__(self) -> None:
+        if self.nats is not None:
+            unknown = sorted(set(self.nats.market_data) - set(self.symbols))
+            if unknown:
+                raise ValueError(f"nats.market_data: not among `symbols`: {', '.join(unknown)}")
         s, c = self.session, self.credentials
         if s.venue == "okcoin" and (c.api_key is None or c.secret_key is None):
             raise ValueError(
@@ -403,6 +514,8 @@ class Secrets:
     api_token: str | None
     bridge_passwords: dict[str, str] = field(default_factory=dict)
     """OMS comp_id -> the password its Logon must carry."""
+    nats: dict[str, str] = field(default_factory=dict)
+    """`nats.auth`'s secrets read: `nkey_seed`, `password` or `token`."""
 
     def __repr__(self) -> str:
         return "Secrets(<redacted>)"
@@ -550,6 +663,16 @@ def resolve_secrets(config: GatewayConfig, source: str = "config") -> Secrets:
         if oms.password is not None:
             key = f"bridge.sessions[{n}].password"
             passwords[oms.comp_id] = _read_secret(oms.password, key, source)
+    nats = {}
+    if config.nats is not None:
+        auth = config.nats.auth
+        for name, ref in (
+            ("nkey_seed", auth.nkey_seed),
+            ("password", auth.password),
+            ("token", auth.token),
+        ):
+            if ref is not None:
+                nats[name] = _read_secret(ref, f"nats.auth.{name}", source)
     return Secrets(
         api_key=_optional_secret(config.credentials.api_key, "credentials.api_key", source),
         secret_key=_optional_secret(
@@ -557,6 +680,7 @@ def resolve_secrets(config: GatewayConfig, source: str = "config") -> Secrets:
         ),
         api_token=token,
         bridge_passwords=passwords,
+        nats=nats,
     )
 
 

@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import quickfix as fix
 import structlog
@@ -20,7 +20,7 @@ from fixgw import journal
 from fixgw.api.server import ApiServer
 from fixgw.app import build_gateway
 from fixgw.bridge.router import Bridge
-from fixgw.config import GatewayConfig, SimConfig, load_gateway_config, resolve_secrets
+from fixgw.config import GatewayConfig, Secrets, SimConfig, load_gateway_config, resolve_secrets
 from fixgw.errors import FixgwError, StartupError
 from fixgw.gateway import Gateway
 from fixgw.ops import notify
@@ -28,6 +28,9 @@ from fixgw.ops.capture import loop_exception_handler
 from fixgw.ops.logging import configure as configure_logging
 from fixgw.ops.prometheus import MetricsServer
 from fixgw.sim.exchange import Simulator
+
+if TYPE_CHECKING:
+    from fixgw.nats.transport import NatsTransport
 
 log = structlog.get_logger("fixgw.daemon")
 
@@ -71,6 +74,7 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
         loop.add_signal_handler(signal.SIGHUP, reload, gateway, path)
     metrics_server = None
     bridge = None
+    nats_transport = None
     try:
         await api.start()
         gateway.metrics.api_clients.set_function(lambda: len(api.clients))
@@ -95,11 +99,17 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
             with starting("bridge", f"the FIX bridge on {where} (bridge.port, store_dir)"):
                 bridge = Bridge(config.bridge, secrets.bridge_passwords, gateway, loop)
                 bridge.start()
+        if config.nats is not None:
+            with starting("nats", "the NATS transport (nats.cursor_path, tls)"):
+                nats_transport = nats_for(config, secrets, gateway, api)
+                nats_transport.start()
     except BaseException:
         await api.stop()
         if metrics_server is not None:
             metrics_server.stop()
         await gateway.stop()
+        if nats_transport is not None:
+            await nats_transport.stop(drain_s=0)
         raise
     systemd = loop.create_task(tell_systemd(gateway))
     log.info(
@@ -112,14 +122,36 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     systemd.cancel()
     log.info("gateway stopping: no new requests; logging out")
     await api.stop()
+    if nats_transport is not None:
+        await nats_transport.stop_taking_commands()
     if bridge is not None:
         await asyncio.to_thread(bridge.stop)
     await gateway.stop()
+    if nats_transport is not None:
+        await nats_transport.stop()
     if metrics_server is not None:
         metrics_server.stop()
     os.close(journal_lock)
     log.info("gateway stopped")
     return 0
+
+
+def nats_for(
+    config: GatewayConfig, secrets: Secrets, gateway: Gateway, api: ApiServer
+) -> NatsTransport:
+    """The NATS transport, which takes requests as the API server does (`handle_request`).
+    Imported here: the NATS client is optional."""
+    from fixgw.nats import client_missing
+
+    why = client_missing()
+    if why is not None:
+        raise StartupError(f"nats: {why}")
+    from fixgw.nats.transport import NatsTransport
+
+    assert config.nats is not None
+    return NatsTransport(
+        config.nats, secrets, gateway, api.handle_request, fsync=config.journal.fsync
+    )
 
 
 async def tell_systemd(gateway: Gateway) -> None:

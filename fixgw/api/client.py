@@ -13,11 +13,12 @@ from __future__ import annotations
 import itertools
 import socket
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import msgspec
 
@@ -49,7 +50,66 @@ def _levels(rows: list[list[str]]) -> list[tuple[Decimal, Decimal]]:
     return [(Decimal(p), Decimal(s)) for p, s in rows]
 
 
-class Client:
+class GatewayClient(ABC):
+    """What the socket's `Client` and NATS's `fixgw.nats.client.NatsClient` share: requests
+    by name, and waiting for events. Each brings its own `request` and `next_event`."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def request(self, op: str, timeout: float = 10.0, **fields: Any) -> Any:
+        """Send one request and return its `result`; raises ApiError on an error reply."""
+
+    @abstractmethod
+    def next_event(self, timeout: float = 10.0) -> dict[str, Any]:
+        """The next event subscribed to; TimeoutError if none comes within `timeout`."""
+
+    def new_order(self, **fields: Any) -> Any:
+        return self.request("new_order", **fields)
+
+    def cancel_order(self, **fields: Any) -> Any:
+        return self.request("cancel_order", **fields)
+
+    def order_status(self, **fields: Any) -> Any:
+        return self.request("order_status", **fields)
+
+    def orders(self, all: bool = False) -> list[dict[str, Any]]:
+        return list(self.request("orders", all=all or None)["orders"])
+
+    def status(self) -> dict[str, Any]:
+        return dict(self.request("status"))
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """The first event matching `predicate`; events before it are consumed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no matching event")
+            event = self.next_event(remaining)
+            if predicate(event):
+                return event
+
+    def events(self, timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        while True:
+            yield self.next_event(timeout if timeout is not None else 1e9)
+
+
+class Client(GatewayClient):
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._buffer = bytearray()
@@ -90,17 +150,6 @@ class Client:
             raise
         return client
 
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         self._sock.close()
 
@@ -125,21 +174,6 @@ class Client:
     def subscribe(self, topics: list[str], since: int | None = None) -> Any:
         return self.request("subscribe", topics=topics, since=since)
 
-    def new_order(self, **fields: Any) -> Any:
-        return self.request("new_order", **fields)
-
-    def cancel_order(self, **fields: Any) -> Any:
-        return self.request("cancel_order", **fields)
-
-    def order_status(self, **fields: Any) -> Any:
-        return self.request("order_status", **fields)
-
-    def orders(self, all: bool = False) -> list[dict[str, Any]]:
-        return list(self.request("orders", all=all or None)["orders"])
-
-    def status(self) -> dict[str, Any]:
-        return dict(self.request("status"))
-
     # ------------------------------------------------------------ events
 
     def next_event(self, timeout: float = 10.0) -> dict[str, Any]:
@@ -152,23 +186,6 @@ class Client:
         events = list(self._events)
         self._events.clear()
         return events
-
-    def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
-    ) -> dict[str, Any]:
-        """The first event matching `predicate`; events before it are consumed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("no matching event")
-            event = self.next_event(remaining)
-            if predicate(event):
-                return event
-
-    def events(self, timeout: float | None = None) -> Iterator[dict[str, Any]]:
-        while True:
-            yield self.next_event(timeout if timeout is not None else 1e9)
 
     # ------------------------------------------------------------ transport
 

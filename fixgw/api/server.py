@@ -15,9 +15,9 @@ import itertools
 import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Hashable, Iterable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import structlog
 
@@ -71,6 +71,31 @@ _REFUSAL_CODES = {
     "too_many_clients": p.ErrorCode.TOO_MANY_CLIENTS,
 }
 """The error code of the last line a refused connection gets; `unauthorized` otherwise."""
+
+
+class Caller(Protocol):
+    """Who sent a request, as the order path knows it: `number` owns the orders it places
+    (a socket client's are cancelled when it goes, if it asked), `who` names it in the
+    journal."""
+
+    @property
+    def number(self) -> Hashable: ...
+
+    @property
+    def who(self) -> str: ...
+
+
+CONNECTION_OPS = (p.Hello, p.Subscribe, p.Unsubscribe, p.MdSubscribe, p.MdUnsubscribe)
+"""Requests about the connection they come on: served on the socket only."""
+_OP_NAMES = {kind: op for op, kind in p.OPS.items()}
+
+
+def error_reply(request_id: Any, exc: Exception, who: str) -> bytes:
+    """The reply to a request that failed: its code, or `internal_error` (logged)."""
+    if isinstance(exc, RequestError):
+        return p.reply_error(getattr(exc, "request_id", request_id), exc.code, exc.message)
+    log.error("request failed", caller=who, exc_info=exc)
+    return p.reply_error(request_id, p.ErrorCode.INTERNAL_ERROR, repr(exc))
 
 
 class ClientConnection(asyncio.Protocol):
@@ -368,10 +393,7 @@ class ClientConnection(asyncio.Protocol):
         self._loop.call_later(LINGER_S, transport.close)
 
     def _error_reply(self, request_id: Any, exc: Exception) -> bytes:
-        if isinstance(exc, RequestError):
-            return p.reply_error(getattr(exc, "request_id", request_id), exc.code, exc.message)
-        log.error("request failed", client=self.number, exc_info=exc)
-        return p.reply_error(request_id, p.ErrorCode.INTERNAL_ERROR, repr(exc))
+        return error_reply(request_id, exc, self.who)
 
     @property
     def who(self) -> str:
@@ -612,13 +634,70 @@ class ApiServer:
                 code=p.ErrorCode.INVALID_FIELD,
             )
 
+    def handle_request(self, line: bytes, caller: Caller) -> bytes | Awaitable[bytes]:
+        """One request line from a transport with no connection of its own (NATS
+        request/reply): read, checked and served as a socket client's line is, with the same
+        replies and error codes; the reply, or an awaitable of it when it waits on the
+        exchange. Requests about a connection (`hello`, `subscribe`, `md_subscribe`, ...)
+        are refused."""
+        request_id: Any = None
+        try:
+            limit = self.config.max_line_bytes
+            if len(line) > limit:
+                raise RequestError(
+                    f"a line may hold at most {limit} bytes", code=p.ErrorCode.LINE_TOO_LONG
+                )
+            request_id, request = p.parse_line(line)
+            if isinstance(request, CONNECTION_OPS):
+                raise RequestError(
+                    f"op {_OP_NAMES[type(request)]!r} is about a connection: served on the "
+                    "local socket only",
+                    code=p.ErrorCode.UNKNOWN_OP,
+                )
+            result = self.serve(caller, request)
+            if isinstance(result, Awaitable):
+                return self._answer_later(request_id, result, caller.who)
+            return p.reply_ok(request_id, result)
+        except Exception as exc:
+            return error_reply(request_id, exc, caller.who)
+
+    async def _answer_later(self, request_id: Any, result: Awaitable[Any], who: str) -> bytes:
+        try:
+            return p.reply_ok(request_id, await result)
+        except Exception as exc:
+            return error_reply(request_id, exc, who)
+
     def dispatch(self, client: ClientConnection, request: p.Request) -> Any:
         """The answer, or an awaitable of it when it waits on the exchange."""
         g = self.gateway
         match request:
+            case p.Subscribe():
+                return self._subscribe(client, request)
+            case p.Unsubscribe():
+                topics = set(request.topics) if request.topics is not None else set(client.topics)
+                g.unsubscribe(client, topics)
+                client.topics -= topics
+                return {"topics": sorted(client.topics)}
+            case p.Hello():
+                return self.greet(client, request)
+            case p.MdSubscribe():
+                return self._md_subscribe(client, request)
+            case p.MdUnsubscribe():
+                g.md_unsubscribe(client, request.symbol, set(request.what))
+                topics = p.md_topics(request.symbol, request.what)
+                g.unsubscribe(client, topics)
+                client.topics -= topics
+                return {"symbol": request.symbol, "topics": sorted(client.topics)}
+        return self.serve(client, request)
+
+    def serve(self, caller: Caller, request: p.Request) -> Any:
+        """A request about no connection, as every transport serves it: the answer, or an
+        awaitable of it when it waits on the exchange."""
+        g = self.gateway
+        match request:
             case p.NewOrder():
                 self._refuse_oms_id("cl_ord_id", request.cl_ord_id)
-                return g.new_order(request, owner=client.number)
+                return g.new_order(request, owner=caller.number)
             case p.CancelOrderRequest():
                 self._refuse_oms_id("cancel_cl_ord_id", request.cancel_cl_ord_id)
                 return g.cancel_order(request)
@@ -637,30 +716,13 @@ class ApiServer:
             case p.ResetSeqNums():
                 return g.reset_sequence_numbers()
             case p.LogonAgain():
-                return g.logon_again(client.who)
+                return g.logon_again(caller.who)
             case p.Halt():
-                return g.halt(client.who, request.reason)
+                return g.halt(caller.who, request.reason)
             case p.Resume():
-                return g.resume(client.who)
+                return g.resume(caller.who)
             case p.CancelAll():
-                return g.cancel_all(client.who)
-            case p.Subscribe():
-                return self._subscribe(client, request)
-            case p.Unsubscribe():
-                topics = set(request.topics) if request.topics is not None else set(client.topics)
-                g.unsubscribe(client, topics)
-                client.topics -= topics
-                return {"topics": sorted(client.topics)}
-            case p.Hello():
-                return self.greet(client, request)
-            case p.MdSubscribe():
-                return self._md_subscribe(client, request)
-            case p.MdUnsubscribe():
-                g.md_unsubscribe(client, request.symbol, set(request.what))
-                topics = p.md_topics(request.symbol, request.what)
-                g.unsubscribe(client, topics)
-                client.topics -= topics
-                return {"symbol": request.symbol, "topics": sorted(client.topics)}
+                return g.cancel_all(caller.who)
             case p.BookRequest():
                 book = g.book(request.symbol, request.depth)
                 return {

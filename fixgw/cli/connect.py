@@ -1,5 +1,6 @@
-"""How the command line reaches a running gateway (its Unix socket, or its TCP listener with a
-token), and what a command may ask of the connection, whichever way it goes."""
+"""How the command line reaches a running gateway (its Unix socket, its TCP listener with a
+token, or a NATS broker it serves through), and what a command may ask of the connection,
+whichever way it goes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from fixgw.api.client import Client
+from fixgw.errors import ConfigError
 
 DEFAULT_SOCKET = "/run/fixgw/fixgw.sock"
 
@@ -42,6 +44,24 @@ class GatewayConnection(Protocol):
     def events(self, timeout: float | None = None) -> Iterator[dict[str, Any]]: ...
 
 
+def nats_options(parser: argparse.ArgumentParser) -> None:
+    """`--nats URL --gateway NAME`: global, before the command."""
+    parser.add_argument(
+        "--nats",
+        metavar="URL",
+        default=os.environ.get("FIXGW_NATS"),
+        help="talk to the gateway over this NATS broker instead of its socket (env FIXGW_NATS; "
+        "credentials: FIXGW_NATS_CREDS, FIXGW_NATS_USER and FIXGW_NATS_PASSWORD, or "
+        "FIXGW_NATS_TOKEN); with --gateway",
+    )
+    parser.add_argument(
+        "--gateway",
+        metavar="NAME",
+        default=os.environ.get("FIXGW_GATEWAY"),
+        help="with --nats: the gateway's name (nats.gateway in its config; env FIXGW_GATEWAY)",
+    )
+
+
 def connection_options(parser: argparse.ArgumentParser) -> None:
     """Where a command finds the gateway: `--socket`, or `--tcp` with a token."""
     parser.add_argument(
@@ -58,6 +78,8 @@ def connection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def connect(args: argparse.Namespace) -> GatewayConnection:
+    if args.nats:
+        return _nats(args)
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         token = os.environ.get(args.token_env)
@@ -65,8 +87,33 @@ def connect(args: argparse.Namespace) -> GatewayConnection:
     return Client.connect(args.socket, name=_me())
 
 
+def _nats(args: argparse.Namespace) -> GatewayConnection:
+    """The gateway over NATS (`--nats URL --gateway NAME`); credentials from the environment:
+    FIXGW_NATS_CREDS (a creds file), FIXGW_NATS_USER and FIXGW_NATS_PASSWORD, or
+    FIXGW_NATS_TOKEN."""
+    from fixgw.nats import client_missing
+
+    if why := client_missing():
+        raise ConfigError(f"--nats: {why}")
+    if not args.gateway:
+        raise ConfigError("--nats needs --gateway NAME (or FIXGW_GATEWAY): whose requests")
+    from fixgw.nats.client import NatsClient
+
+    env = os.environ.get
+    return NatsClient.connect(
+        args.nats,
+        gateway=args.gateway,
+        user_credentials=env("FIXGW_NATS_CREDS"),
+        user=env("FIXGW_NATS_USER"),
+        password=env("FIXGW_NATS_PASSWORD"),
+        token=env("FIXGW_NATS_TOKEN"),
+    )
+
+
 def where(args: argparse.Namespace) -> str:
     """The gateway the command was to reach, for the error when it could not."""
+    if getattr(args, "nats", None):
+        return f"{args.nats} (NATS, gateway {args.gateway})"
     return f"{args.tcp} (TCP)" if getattr(args, "tcp", None) else str(getattr(args, "socket", ""))
 
 

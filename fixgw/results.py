@@ -193,6 +193,9 @@ class Status(Result, frozen=True, kw_only=True):
     session_id: str
     connection: Connection
     seq_nums: dict[str, int]
+    heartbeat_rtt_ms: float | None
+    """The last TestRequest's round trip to its Heartbeat (one every `session.heartbeat_s`);
+    None before the first of a session is answered."""
     uptime_s: float
     last_event_seq: int
     ready: bool

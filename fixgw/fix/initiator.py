@@ -195,6 +195,9 @@ class _Application(fix.Application):  # type: ignore[misc]
         self._sent = sent
         self._metrics = metrics
         self._test_requests: dict[str, float] = {}
+        self.heartbeat_round_trip_s: float | None = None
+        """The last TestRequest's round trip to the Heartbeat answering it; None before the
+        first of a session. Written on QuickFIX's thread, read whole on the loop's."""
 
     def _tag_names(self) -> dict[int, str]:
         if self._names is None:
@@ -243,6 +246,7 @@ class _Application(fix.Application):  # type: ignore[misc]
                 self._metrics.logon_attempts.inc()
                 self._put(Happening.LOGON_SENT)
                 self._test_requests.clear()
+                self.heartbeat_round_trip_s = None
                 for tag, value in self.settings.logon_fields.items():
                     message.setField(tag, value)
             elif msg_type == "3":
@@ -264,7 +268,8 @@ class _Application(fix.Application):  # type: ignore[misc]
             elif msg_type == "0" and message.isSetField(TEST_REQ_ID):
                 sent = self._test_requests.pop(message.getField(TEST_REQ_ID), None)
                 if sent is not None:
-                    self._metrics.heartbeat_round_trip.observe(time.monotonic() - sent)
+                    self.heartbeat_round_trip_s = time.monotonic() - sent
+                    self._metrics.heartbeat_round_trip.observe(self.heartbeat_round_trip_s)
         except Exception as exc:
             self._on_error("fromAdmin", exc)
 
@@ -508,6 +513,12 @@ class ExchangeSession:
             "next_sender": int(session.getExpectedSenderNum()),
             "next_target": int(session.getExpectedTargetNum()),
         }
+
+    def heartbeat_round_trip_ms(self) -> float | None:
+        """The last TestRequest's round trip this session, in milliseconds; None before one
+        was answered."""
+        seconds = self._app.heartbeat_round_trip_s
+        return None if seconds is None else round(seconds * 1000, 3)
 
     def probe(self) -> bool:
         """Send a TestRequest; the Heartbeat answering it times the round trip."""

@@ -1,0 +1,210 @@
+"""The commands that run something or look at files, not at a running gateway: `run`, `sim`,
+`demo`, `check-config`, `journal check|repair`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import uvloop
+
+from fixgw import journal
+from fixgw.cli.exits import EXIT_CONFIG, EXIT_JOURNAL_DAMAGED
+from fixgw.config import load_gateway_config, load_sim_config
+from fixgw.errors import ConfigError, StartupError
+from fixgw.files import private_umask
+from fixgw.journal import JournalDamaged, side_file
+from fixgw.ops.capture import capture as capture_python_output
+from fixgw.ops.logging import configure as configure_logging
+
+DEFAULTS = Path(__file__).resolve().parent.parent / "defaults"
+DEMO_SIM = DEFAULTS / "demo-sim.yaml"
+DEMO_GATEWAY = DEFAULTS / "demo-gateway.yaml"
+DEMO_ENV = {"FIXGW_API_KEY": "demo-api-key", "FIXGW_SECRET_KEY": "demo-secret"}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fixgw import preflight
+    from fixgw.daemon import run_gateway
+
+    config = load_gateway_config(args.config)
+    problems = preflight.gateway_problems(config)
+    if problems:
+        return _cannot_start(args.config, problems)
+    configure_logging(config.log.level, config.log.format)
+    capture_python_output()
+    private_umask()
+    try:
+        return uvloop.run(run_gateway(config, Path(args.config)))
+    except StartupError as exc:
+        return _cannot_start(args.config, [exc.message])
+    except JournalDamaged as exc:
+        print(
+            f"fixgw: journal damaged: {args.config}: {exc.message}; the gateway does not start "
+            f"on it. List the damaged records: fixgw journal check -c {args.config}; set them "
+            f"aside in {side_file(exc.path)} and keep every readable record: "
+            f"fixgw journal repair -c {args.config}",
+            file=sys.stderr,
+        )
+        return EXIT_JOURNAL_DAMAGED
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from fixgw import preflight
+    from fixgw.daemon import run_simulator
+
+    source = args.config or DEMO_SIM
+    config = load_sim_config(source)
+    problems = preflight.sim_problems(config)
+    if problems:
+        return _cannot_start(source, problems)
+    configure_logging(args.log_level, "auto")
+    capture_python_output()
+    private_umask()
+    try:
+        return run_simulator(config)
+    except StartupError as exc:
+        return _cannot_start(source, [exc.message])
+
+
+def _cannot_start(source: str | Path, problems: list[str]) -> int:
+    """One line per problem, each naming the config key; the exit status of a config error."""
+    for problem in problems:
+        print(f"fixgw: config error: {source}: {problem}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Everything `run` (or `sim`) would find wrong at start, without starting anything."""
+    from fixgw import preflight
+
+    if args.sim:
+        problems = preflight.sim_problems(load_sim_config(args.file))
+    else:
+        problems = preflight.gateway_problems(load_gateway_config(args.file), args.running)
+    if problems:
+        return _cannot_start(args.file, problems)
+    print(f"{args.file}: ok")
+    return 0
+
+
+def _journal_path(args: argparse.Namespace) -> Path:
+    """The journal the command is about; ConfigError if there is none to look at."""
+    path = Path(args.path) if args.path is not None else None
+    if path is None:
+        path = Path(load_gateway_config(args.config).journal.path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no journal there")
+    return path
+
+
+def _preview(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace").rstrip("\n")
+    return repr(text if len(text) <= 160 else f"{text[:160]}...")
+
+
+def cmd_journal_check(args: argparse.Namespace) -> int:
+    """Every record that cannot be trusted, without changing anything."""
+    path = _journal_path(args)
+    try:
+        found = journal.scan(path)
+    except OSError as exc:
+        print(f"fixgw: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 1
+    for damage in found.damaged:
+        print(f"{path}: {damage.describe()}: {_preview(damage.raw)}")
+    torn = found.size - found.good_end
+    if torn:
+        print(
+            f"{path}: ends in a torn line of {torn} bytes (a crash mid-write): the gateway cuts it"
+        )
+    print(
+        f"{path}: {found.lines} good records, last seq {found.last_seq}; "
+        f"{len(found.damaged)} damaged"
+    )
+    return EXIT_JOURNAL_DAMAGED if found.damaged else 0
+
+
+def cmd_journal_repair(args: argparse.Namespace) -> int:
+    """Damaged records (and a torn tail) to the side file; every other record kept as it
+    was. Refused while a gateway runs on the journal."""
+    path = _journal_path(args)
+    try:
+        repaired = journal.repair(path)
+    except StartupError as exc:
+        print(f"fixgw: {exc.message}; stop the gateway first", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"fixgw: cannot repair {path}: {exc}; nothing was replaced", file=sys.stderr)
+        return 1
+    if not repaired.set_aside:
+        print(f"{path}: nothing to repair ({repaired.kept} good records)")
+        return 0
+    for damage in repaired.set_aside:
+        print(f"{path}: set aside {damage.describe()}")
+    print(
+        f"{path}: {repaired.kept} records kept as they were; {len(repaired.set_aside)} set "
+        f"aside in {repaired.side_file} (their bytes exactly, base64, with where they were). "
+        "The gateway now starts and asks the exchange about every open order it knows; an "
+        "order a damaged record alone named is not among them: compare "
+        "`fixgw orders --from-exchange` with `fixgw orders` once it is up"
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The simulator in a child process, the gateway in this one, both on the demo configs."""
+    for key, value in DEMO_ENV.items():
+        os.environ.setdefault(key, value)
+    sim_config = load_sim_config(DEMO_SIM)
+    if _answers(sim_config.host, sim_config.port):
+        raise SystemExit(
+            f"fixgw demo: {sim_config.host}:{sim_config.port}, the simulator's port, is in use "
+            "(a demo still running?); stop that first"
+        )
+    sim = subprocess.Popen([sys.executable, "-m", "fixgw", "sim", "-c", str(DEMO_SIM)])
+    try:
+        _wait_for_port(sim_config.host, sim_config.port, sim)
+        gateway_config = load_gateway_config(DEMO_GATEWAY)
+        print(
+            f"""
+fixgw demo: simulator on {sim_config.host}:{sim_config.port}, gateway socket at \
+{gateway_config.api.socket_path}.
+In another terminal, in this directory:
+  export FIXGW_SOCKET={gateway_config.api.socket_path}
+  .venv/bin/fixgw events &                                   # stream order events
+  .venv/bin/fixgw order new BTC/USD buy 0.5 --price 30010    # crosses the seeded ask
+  .venv/bin/fixgw order new BTC/USD sell 1 --price 31000     # rests on the book
+  .venv/bin/fixgw orders
+Ctrl-C stops both.
+""",
+            flush=True,
+        )
+        return cmd_run(argparse.Namespace(config=DEMO_GATEWAY))
+    finally:
+        sim.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            sim.wait(10)
+
+
+def _answers(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the simulator exited with status {process.returncode}")
+        if _answers(host, port):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"the simulator did not listen on {host}:{port} within 30 s")

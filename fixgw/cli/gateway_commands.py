@@ -1,0 +1,203 @@
+"""The commands that talk to a running gateway (connect.py reaches it). Each asks, then shows the
+answer in the form its reader wants (output.py): today's JSON lines for scripts, a table or a
+line for a person."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from fixgw.api.client import apply_market_data
+from fixgw.cli.connect import GatewayConnection, connect
+from fixgw.cli.exits import EXIT_NOT_CANCELLED, EXIT_REJECTED
+from fixgw.cli.lines import event_line, outcome_line
+from fixgw.cli.output import Out, print_json
+from fixgw.cli.render import VIEWS
+from fixgw.marketdata.book import OrderBook
+
+
+def _answer(args: argparse.Namespace, op: str, **fields: Any) -> Any:
+    with connect(args) as gw:
+        return gw.request(op, **fields)
+
+
+def cmd_order_new(args: argparse.Namespace) -> int:
+    out = Out.for_args(args)
+    order_type = args.type or ("limit" if args.price is not None else "market")
+    last: dict[str, Any] | None = None
+    with connect(args) as gw:
+        if args.follow:
+            gw.subscribe(["orders"])
+        sent = gw.new_order(
+            symbol=args.symbol,
+            side=args.side,
+            type=order_type,
+            qty=args.qty,
+            price=args.price,
+            cl_ord_id=args.cl_ord_id,
+        )
+        if out.json:
+            print_json(sent)
+        for event in _events_of(gw, sent["cl_ord_id"], args.follow) if args.follow else ():
+            last = event
+            if out.json:
+                print_json(event)
+            if event.get("status") == "rejected":
+                break
+    if not out.json:
+        out.print(outcome_line(sent, last, args.follow))
+    if last is not None and last.get("status") == "rejected":
+        if out.json:
+            text = last.get("text") or last.get("reason")
+            print(f"fixgw: the exchange rejected the order: {text}", file=sys.stderr)
+        return EXIT_REJECTED
+    return 0
+
+
+def _events_of(gw: GatewayConnection, cl_ord_id: str, seconds: float) -> Iterator[dict[str, Any]]:
+    """The order's events until it closes, or until it rests on the book with no fill for a
+    moment, or until time runs out."""
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            event = gw.next_event(remaining)
+        except TimeoutError:
+            return
+        if event.get("cl_ord_id") != cl_ord_id:
+            continue
+        yield event
+        if event.get("status") in ("filled", "canceled", "rejected"):
+            return
+        if event.get("status") in ("new", "partially_filled"):
+            deadline = min(deadline, time.monotonic() + 0.5)
+
+
+def _order_ref(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "cl_ord_id": args.cl_ord_id,
+        "order_id": args.order_id,
+        "symbol": args.symbol,
+        "side": args.side,
+    }
+
+
+def _shown(args: argparse.Namespace, view: str, op: str, **fields: Any) -> Any:
+    """Ask, show the answer as the command's view says (its list under `items` where the
+    view prints one JSON line an item), and hand the answer back."""
+    answer = _answer(args, op, **fields)
+    shown = VIEWS[view]
+    Out.for_args(args).show(answer[shown.items] if shown.items else answer, shown)
+    return answer
+
+
+def cmd_order_cancel(args: argparse.Namespace) -> int:
+    _shown(args, "order cancel", "cancel_order", **_order_ref(args))
+    return 0
+
+
+def cmd_order_status(args: argparse.Namespace) -> int:
+    _shown(args, "order status", "order_status", **_order_ref(args))
+    return 0
+
+
+def cmd_orders(args: argparse.Namespace) -> int:
+    _shown(
+        args,
+        "orders",
+        "orders",
+        all=args.all or None,
+        from_exchange=args.from_exchange or None,
+        symbol=args.symbol,
+    )
+    return 0
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    _shown(args, "account", "account")
+    return 0
+
+
+def cmd_trades(args: argparse.Namespace) -> int:
+    _shown(args, "trades", "trades", symbol=args.symbol, limit=args.limit)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    _shown(args, "status", "status")
+    return 0
+
+
+def cmd_halt(args: argparse.Namespace) -> int:
+    result = _shown(args, "halt", "halt", reason=args.reason)
+    return _not_cancelled(result["waiting"], "cancelled as soon as the gateway can")
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    _shown(args, "resume", "resume")
+    return 0
+
+
+def cmd_cancel_all(args: argparse.Namespace) -> int:
+    result = _shown(args, "cancel-all", "cancel_all")
+    return _not_cancelled(result["not_cancelled"], "still open; try again")
+
+
+def _not_cancelled(orders: list[dict[str, str]], then: str) -> int:
+    """Say which orders got no cancel, and why; the exit status."""
+    if not orders:
+        return 0
+    for order in orders:
+        print(f"fixgw: {order['cl_ord_id']}: no cancel sent: {order['reason']}", file=sys.stderr)
+    print(f"fixgw: {len(orders)} open orders not cancelled now: {then}", file=sys.stderr)
+    return EXIT_NOT_CANCELLED
+
+
+def cmd_session_reset_seq(args: argparse.Namespace) -> int:
+    _shown(args, "session reset-seq", "session_reset_seq")
+    return 0
+
+
+def cmd_session_logon(args: argparse.Namespace) -> int:
+    _shown(args, "session logon", "session_logon")
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    out = Out.for_args(args)
+    with connect(args) as gw:
+        gw.subscribe(args.topic or ["orders", "session", "errors"], since=args.since)
+        with contextlib.suppress(KeyboardInterrupt):
+            out.records(gw.events(), event_line)
+    return 0
+
+
+def cmd_md_watch(args: argparse.Namespace) -> int:
+    """A live top of book and the trades, from the gateway's events."""
+    book = OrderBook(args.symbol)
+    with connect(args) as gw:
+        reply = gw.request("md_subscribe", symbol=args.symbol, depth=0)
+        apply_market_data(book, {**reply, "type": "md.snapshot"})
+        print(_top_line(book, args.depth), flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            for event in gw.events():
+                if event["seq"] <= reply["seq"]:
+                    continue
+                if apply_market_data(book, event):
+                    print(_top_line(book, args.depth), flush=True)
+                elif event["type"] == "md.trade":
+                    aggressor = event.get("aggressor") or ""
+                    print(f"trade  {event['size']} @ {event['price']}  {aggressor}", flush=True)
+                elif event["type"] in ("md.stale", "md.rejected"):
+                    print(f"{event['type']}: {event.get('reason')}", flush=True)
+    return 0
+
+
+def _top_line(book: OrderBook, depth: int) -> str:
+    bids, asks = book.levels(depth)
+    bid = "  ".join(f"{s}@{p}" for p, s in bids) or "-"
+    ask = "  ".join(f"{s}@{p}" for p, s in asks) or "-"
+    return f"{book.symbol}  bid {bid}  |  ask {ask}"

@@ -1,0 +1,128 @@
+"""Who reads decides the form: a person at a terminal gets tables and short summaries, a
+script (a pipe, a file, `--json`, `-o json`) gets the JSON lines fixgw has always printed,
+byte for byte."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+from fixgw.cli.styled import Shown, shows_colour, write
+
+_json = msgspec.json.Encoder(decimal_format="string")
+
+
+def print_json(obj: Any) -> None:
+    """One JSON line, as every command printed before there were tables."""
+    sys.stdout.write(_json.encode(obj).decode() + "\n")
+    sys.stdout.flush()
+
+
+class Form(StrEnum):
+    TEXT = "text"
+    """Tables, summaries and one line per event, for a person; colour where the terminal has
+    it and `NO_COLOR` is not set."""
+    JSON = "json"
+    """The gateway's answers as JSON lines, for scripts."""
+
+
+@dataclass(frozen=True)
+class Clock:
+    """How times are shown: the wire's UTC, or the machine's local time."""
+
+    utc: bool
+
+    def moment(self, ts: str | datetime) -> datetime:
+        at = ts if isinstance(ts, datetime) else datetime.fromisoformat(ts)
+        return at.astimezone(UTC) if self.utc else at.astimezone()
+
+    def now(self) -> str:
+        return self.time(datetime.now(UTC))
+
+    def time(self, ts: str | datetime) -> str:
+        """`HH:MM:SS.mmm`: events, which a person reads as they come."""
+        return self.moment(ts).strftime("%H:%M:%S.%f")[:-3]
+
+    def stamp(self, ts: str) -> str:
+        """`YYYY-MM-DD HH:MM:SS.mmm`: fills and other records read later."""
+        return self.moment(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+    @property
+    def zone(self) -> str:
+        return "UTC" if self.utc else datetime.now().astimezone().strftime("%Z")
+
+
+@dataclass(frozen=True)
+class View:
+    """How one command shows its answer."""
+
+    render: Callable[[Any, Clock], Shown]
+    """The answer as a person reads it."""
+    items: str | None = None
+    """The answer's field holding a list that is shown, and printed a JSON line per item
+    (`orders`, `trades`); None: the answer is shown whole, as one JSON line."""
+
+
+class Out:
+    """Where a client command writes: JSON lines or text, as `form` says."""
+
+    def __init__(self, form: Form, clock: Clock, colour: bool) -> None:
+        self.form = form
+        self.clock = clock
+        self.colour = colour
+
+    @classmethod
+    def for_args(cls, args: argparse.Namespace) -> Out:
+        chosen = getattr(args, "output", None)
+        if chosen is None:
+            chosen = Form.TEXT if sys.stdout.isatty() else Form.JSON
+        return cls(Form(chosen), Clock(utc=getattr(args, "utc", False)), shows_colour(sys.stdout))
+
+    @property
+    def json(self) -> bool:
+        return self.form is Form.JSON
+
+    def show(self, answer: Any, view: View) -> None:
+        if self.json:
+            for item in answer if view.items else [answer]:
+                print_json(item)
+        else:
+            self.print(view.render(answer, self.clock))
+
+    def print(self, shown: Shown) -> None:
+        """Lines as long as they are, never cut to the terminal's width: an amount elided to
+        `289…` would be wrong, and a line the terminal wraps is still one line when copied."""
+        write(sys.stdout, shown, self.colour)
+
+    def records(self, items: Iterable[Any], render: Callable[[Any, Clock], Shown]) -> None:
+        """A stream (events): a JSON line or a rendered line per item, as each comes."""
+        for item in items:
+            if self.json:
+                print_json(item)
+            else:
+                self.print(render(item, self.clock))
+
+
+def output_options(parser: argparse.ArgumentParser, times: bool = False) -> None:
+    """`-o/--output`, `--json` and, where the command shows times, `--utc`."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=[form.value for form in Form],
+        help="text: tables and summaries for a person; json: JSON lines for scripts "
+        "(default: text on a terminal, json otherwise)",
+    )
+    parser.add_argument(
+        "--json", dest="output", action="store_const", const=Form.JSON.value, help="-o json"
+    )
+    if times:
+        parser.add_argument(
+            "--utc", action="store_true", help="show times in UTC (default: local time)"
+        )

@@ -1,0 +1,303 @@
+"""The real `fixgw` against a running gateway, as a person at a terminal and as a script see
+it: in a pseudo-terminal, aligned tables, summaries and one line per event or order, coloured
+unless NO_COLOR says not; through a pipe (or with --json), the JSON lines it always printed,
+byte for byte."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+import pytest
+
+from fixgw.testing import LocalStack, wait_until
+from tests.integration.conftest import EventLog, StackFactory
+from tests.integration.terminal import (
+    COLOUR,
+    Terminal,
+    plain_text,
+    run_in_terminal,
+    terminal_env,
+)
+
+ORDERS = {
+    # cl_ord_id: (side, qty, price); the book's best ask is 1.2 @ 30010, its best bid 29990
+    "fill-a": ("buy", "0.5", "30010"),
+    "rest-b": ("buy", "12", "29000.5"),
+    "rest-c": ("buy", "0.125", "28999.75"),
+}
+
+
+@pytest.fixture
+def traded(make_stack: StackFactory) -> Iterator[LocalStack]:
+    """A gateway with one order filled and two resting, their numbers of unlike decimals."""
+    stack = make_stack(symbols=["BTC/USD", "LTC/USD", "DOGE/USD"])  # the exchange lacks DOGE
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        log = EventLog(gw)
+        for cl_ord_id, (side, qty, price) in ORDERS.items():
+            gw.new_order(
+                symbol="BTC/USD", side=side, type="limit", qty=qty, price=price, cl_ord_id=cl_ord_id
+            )
+        log.find("fill-a", "order.filled")
+        log.find("rest-b", "order.accepted")
+        log.find("rest-c", "order.accepted")
+    yield stack
+
+
+def in_terminal(stack: LocalStack, *args: str, **env: str) -> tuple[int, bytes]:
+    return run_in_terminal([*args, "--socket", stack.socket_path], **env)
+
+
+def piped(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "fixgw", *args, "--socket", stack.socket_path],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def json_lines(*answers: Any) -> bytes:
+    """What the CLI printed for these answers before it had tables: each as one compact line."""
+    return b"".join(msgspec.json.encode(answer) + b"\n" for answer in answers)
+
+
+def points(rows: list[str], values: list[str]) -> set[int]:
+    """Where each row's value has its decimal point (or would have it): one place if the
+    column lines up on the point."""
+    found = set()
+    for row, value in zip(rows, values, strict=True):
+        match = re.search(rf"(?<=  ){re.escape(value)}(?=\s)", row)
+        assert match, (value, row)
+        found.add(match.start() + (value.index(".") if "." in value else len(value)))
+    return found
+
+
+def time_of(event: dict[str, Any]) -> str:
+    """An event's time as a line shows it (with --utc)."""
+    return datetime.fromisoformat(event["ts"]).strftime("%H:%M:%S.%f")[:-3]
+
+
+def event_lines(text: str) -> list[str]:
+    """The lines `fixgw events` printed, without what the terminal echoed (^C)."""
+    return [line for line in text.splitlines() if re.match(r"\d\d:\d\d:\d\d\.\d{3}  ", line)]
+
+
+def table_rows(text: str, header: str, keys: list[str]) -> tuple[str, list[str]]:
+    lines = text.splitlines()
+    (heading,) = (line for line in lines if line.startswith(header))
+    return heading, [next(line for line in lines if line.startswith(key)) for key in keys]
+
+
+# ---------------------------------------------------------------- tables and summaries
+
+
+def test_orders_on_a_terminal_are_a_table_lined_up_on_the_point(traded: LocalStack) -> None:
+    code, output = in_terminal(traded, "orders", "--all")
+    assert code == 0
+    text = plain_text(output)
+    heading, rows = table_rows(text, "CL_ORD_ID", list(ORDERS))
+    assert re.search(r"CL_ORD_ID +SYMBOL +SIDE +TYPE +QTY +PRICE +FILLED +AVG_PX +STATUS", heading)
+    assert len(points(rows, [qty for _, qty, _ in ORDERS.values()])) == 1
+    assert len(points(rows, [price for _, _, price in ORDERS.values()])) == 1
+    assert "filled" in rows[0] and "new" in rows[1]
+    assert COLOUR.search(output), "sides and statuses are coloured on a terminal"
+    assert b"{" not in output
+
+
+def test_no_color_keeps_the_table_and_drops_the_colours(traded: LocalStack) -> None:
+    coloured = in_terminal(traded, "orders", "--all")[1]
+    code, output = in_terminal(traded, "orders", "--all", NO_COLOR="1")
+    assert code == 0
+    assert not COLOUR.search(output)
+    assert plain_text(output) == plain_text(coloured)
+
+
+def test_trades_and_account_on_a_terminal(traded: LocalStack) -> None:
+    code, output = in_terminal(traded, "trades", "--utc")
+    assert code == 0
+    text = plain_text(output)
+    heading, (fill,) = table_rows(text, "TIME", ["20"])
+    assert re.search(r"TIME \(UTC\) +SYMBOL +SIDE +QTY +PRICE +CL_ORD_ID", heading)
+    assert re.search(r"BTC/USD +buy +0\.5 +30010 +fill-a", fill)
+
+    code, output = in_terminal(traded, "account")
+    assert code == 0
+    with traded.client() as gw:
+        balances = gw.request("account")["balances"]
+    text = plain_text(output)
+    heading, rows = table_rows(text, "CURRENCY", sorted(balances))
+    assert re.search(r"CURRENCY +FREE +FROZEN +TOTAL", heading)
+    assert len(points(rows, [balances[c]["free"] for c in sorted(balances)])) == 1
+
+
+def test_times_are_local_on_a_terminal_unless_utc_is_asked_for(traded: LocalStack) -> None:
+    with traded.client() as gw:
+        (fill,) = gw.request("trades")["trades"]
+    at = datetime.fromisoformat(fill["ts"])
+    text = plain_text(in_terminal(traded, "trades", TZ="Asia/Tokyo")[1])
+    assert "TIME (JST)" in text
+    assert (at + timedelta(hours=9)).strftime("%Y-%m-%d %H:%M:%S") in text
+    text = plain_text(in_terminal(traded, "trades", "--utc", TZ="Asia/Tokyo")[1])
+    assert "TIME (UTC)" in text and at.strftime("%Y-%m-%d %H:%M:%S") in text
+
+
+def test_status_on_a_terminal_is_a_short_summary(traded: LocalStack) -> None:
+    code, output = in_terminal(traded, "status")
+    assert code == 0
+    text = plain_text(output)
+    for label in ("session", "connection", "seq nums", "heartbeat rtt", "halted", "uptime"):
+        assert re.search(rf"^{label} +\S", text, re.MULTILINE), label
+    assert re.search(r"^session +up +FIX\.4\.4:\S+ +\(ready\)", text, re.MULTILINE)
+    assert re.search(r"^seq nums +next out \d+, next in \d+", text, re.MULTILINE)
+    assert re.search(r"^orders +2 open, 0 queued", text, re.MULTILINE)
+    assert COLOUR.search(output)
+
+
+def test_halt_and_resume_on_a_terminal_say_what_they_did(traded: LocalStack) -> None:
+    code, output = in_terminal(traded, "halt", "--reason", "lunch")
+    assert code == 0
+    assert plain_text(output).strip() == "halted: new orders refused; cancelling 2 open orders"
+    code, output = in_terminal(traded, "resume")
+    assert code == 0
+    assert plain_text(output).strip() == "resumed: the kill switch is off"
+
+
+def test_session_commands_on_a_terminal_and_through_a_pipe(make_stack: StackFactory) -> None:
+    stack = make_stack()
+    assert stack.sim is not None
+    code, output = in_terminal(stack, "session", "reset-seq")
+    assert code == 1  # refused while the session is up, as before
+    assert "session_up" in plain_text(output)
+    stack.sim.stop()
+    with stack.client() as gw:
+        wait_until(lambda: gw.status()["connection"]["phase"] == "down", 15, "the session to wait")
+    code, output = in_terminal(stack, "session", "reset-seq")
+    assert code == 0
+    assert plain_text(output).strip() == "sequence numbers reset: next out 1, next in 1"
+    done = piped(stack, "session", "reset-seq")
+    assert done.stdout == json_lines({"seq_nums": {"next_sender": 1, "next_target": 1}})
+
+
+# ---------------------------------------------------------------- order new and events
+
+
+def test_order_new_on_a_terminal_says_the_outcome_in_one_line(traded: LocalStack) -> None:
+    code, output = in_terminal(traded, "order", "new", "BTC/USD", "buy", "0.5", "--price", "30010")
+    assert code == 0
+    assert re.fullmatch(
+        r"filled 0\.5 @ 30010 \(order \S+, clOrdID \S+\)", plain_text(output).strip()
+    )
+    code, output = in_terminal(
+        traded, "order", "new", "BTC/USD", "sell", "1", "--price", "31000", "--cl-ord-id", "s-1"
+    )
+    assert code == 0
+    assert re.fullmatch(r"resting as s-1: sell 1 @ 31000 \(order \S+\)", plain_text(output).strip())
+    code, output = in_terminal(traded, "order", "new", "DOGE/USD", "buy", "10", "--price", "0.1")
+    assert code == 3  # rejected, as through a pipe
+    (line,) = plain_text(output).strip().splitlines()
+    assert line.startswith("rejected: ") and "clOrdID" in line
+    assert COLOUR.search(output)
+
+
+def test_events_on_a_terminal_are_a_readable_line_each(traded: LocalStack) -> None:
+    journal = (traded.root / "journal.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in journal]
+    terminal = Terminal(
+        ["events", "--since", "0", "--utc", "--socket", traded.socket_path], terminal_env()
+    )
+    try:
+        terminal.wait_until(lambda: len(event_lines(terminal.text())) == len(events), "events")
+        terminal.type(b"\x03")  # Ctrl-C
+        assert terminal.wait(20) == 0
+    finally:
+        terminal.close()
+    lines = event_lines(terminal.text())
+    for line, event in zip(lines, events, strict=True):
+        assert line.startswith(f"{time_of(event)}  {event['type']} "), (line, event)
+        assert "{" not in line
+    filled = next(line for line in lines if " order.filled " in line)
+    assert (
+        "buy 0.5 BTC/USD @ 30010  fill 0.5 @ 30010; 0.5 of 0.5 filled, avg 30010  fill-a" in filled
+    )
+
+
+# ---------------------------------------------------------------- scripts: pipes and --json
+
+
+def test_through_a_pipe_every_command_prints_the_json_lines_it_always_did(
+    traded: LocalStack,
+) -> None:
+    with traded.client() as gw:
+        orders = gw.request("orders", all=True)["orders"]
+        open_orders = gw.request("orders")["orders"]
+        trades = gw.request("trades")["trades"]
+        account = gw.request("account")
+        status_of = gw.request("order_status", cl_ord_id="rest-b")
+        status = gw.status()
+    expected: dict[tuple[str, ...], bytes] = {
+        ("orders",): json_lines(*open_orders),
+        ("orders", "--all"): json_lines(*orders),
+        ("trades",): json_lines(*trades),
+        ("account",): json_lines(account),
+        ("order", "status", "rest-b"): json_lines(status_of),
+    }
+    for args, lines in expected.items():
+        for form in ((), ("--json",), ("-o", "json")):
+            done = piped(traded, *args, *form)
+            assert done.returncode == 0, done.stderr
+            assert done.stdout == lines, (args, form)
+
+    done = piped(traded, "status")
+    (line,) = done.stdout.splitlines()
+    assert list(json.loads(line)) == list(status)  # the same fields in the same order
+    assert b"\n" not in line and b": " not in line  # one compact line
+
+    done = piped(traded, "order", "new", "BTC/USD", "buy", "0.25", "--price", "30010")
+    first, *events = done.stdout.splitlines()
+    assert list(json.loads(first)) == ["cl_ord_id", "status"]
+    assert [json.loads(e)["type"] for e in events][-1] == "order.filled"
+    assert done.returncode == 0
+
+    cancel = piped(traded, "order", "cancel", "rest-c")
+    assert list(json.loads(cancel.stdout)) == [
+        "cl_ord_id",
+        "order_id",
+        "cancel_cl_ord_id",
+        "status",
+    ]
+
+
+def test_through_a_pipe_events_are_the_journal_lines_themselves(traded: LocalStack) -> None:
+    journal = (traded.root / "journal.jsonl").read_bytes().splitlines(keepends=True)
+    with subprocess.Popen(
+        [sys.executable, "-m", "fixgw", "events", "--since", "0", "--socket", traded.socket_path],
+        stdout=subprocess.PIPE,
+    ) as events:
+        assert events.stdout is not None
+        try:
+            received = [events.stdout.readline() for _ in journal]
+        finally:
+            events.terminate()
+    assert received == journal
+
+
+def test_json_on_a_terminal_is_what_a_pipe_gets(traded: LocalStack) -> None:
+    code, output = in_terminal(traded, "orders", "--all", "--json")
+    assert code == 0
+    assert output.replace(b"\r\n", b"\n") == piped(traded, "orders", "--all").stdout
+    assert not COLOUR.search(output)
+
+
+def test_text_through_a_pipe_has_no_colour(traded: LocalStack) -> None:
+    done = piped(traded, "orders", "-o", "text")
+    assert done.returncode == 0
+    assert b"CL_ORD_ID" in done.stdout and b"rest-b" in done.stdout
+    assert b"\x1b[" not in done.stdout

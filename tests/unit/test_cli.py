@@ -1,0 +1,393 @@
+"""The command line's parts that need no gateway: the help's groups, decimals aligned on the
+point, a line for every event type, an outcome for every status `order new` can stop at, and
+the completion scripts run by bash (and by zsh, where it is installed)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import subprocess
+import sys
+import typing
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from fixgw import domain
+from fixgw.cli import build_parser
+from fixgw.cli.board import Board
+from fixgw.cli.completion import bash_script, walk, zsh_script
+from fixgw.cli.exits import EXIT_NO_TUI
+from fixgw.cli.lines import EVENT_DETAILS, OUTCOMES, event_line, outcome_line
+from fixgw.cli.main import COMMAND_GROUPS
+from fixgw.cli.output import Clock
+from fixgw.cli.render import align_on_point, duration, plain
+from fixgw.cli.styled import Shown, Text, label_grid, lines_of, shows_colour
+from fixgw.cli.styled import table as styled_table
+from fixgw.marketdata.book import OrderBook
+
+UTC = Clock(utc=True)
+
+
+def shown(lines: Shown) -> str:
+    """What a pipe gets of it (`-o text`): the text without colours."""
+    return "".join(f"{line.plain}\n" for line in lines_of(lines))
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+# ---------------------------------------------------------------- help
+
+
+def test_every_command_is_in_one_group_of_the_help() -> None:
+    assert set(subcommands(build_parser())) == set(COMMAND_GROUPS)
+
+
+def test_the_help_lists_the_commands_under_their_groups_in_order() -> None:
+    text = build_parser().format_help()
+    groups = list(dict.fromkeys(COMMAND_GROUPS.values()))
+    assert groups[:5] == ["daemon", "orders", "market data", "controls", "diagnostics"]
+    at = [text.index(f"\n{group}:\n") for group in groups]
+    assert at == sorted(at)
+    for name, group in COMMAND_GROUPS.items():
+        section = text[text.index(f"\n{group}:\n") :].split("\n\n")[0]
+        assert f"\n  {name} " in section, (name, group)
+
+
+# ---------------------------------------------------------------- decimals
+
+
+@pytest.mark.parametrize(
+    ("values", "aligned"),
+    [
+        (["30010", "29000.5", "28999.75"], ["30010   ", "29000.5 ", "28999.75"]),
+        (["0.5", "12", None], [" 0.5", "12  ", " -  "]),
+        (["-0.25", "1E+3", "0.000"], ["  -0.25 ", "1000    ", "   0.000"]),
+        ([Decimal("1.10")], ["1.10"]),
+    ],
+)
+def test_decimals_line_up_on_the_point_with_their_digits_kept(
+    values: list[str | Decimal | None], aligned: list[str]
+) -> None:
+    assert align_on_point(values) == aligned
+
+
+def test_a_column_of_decimals_is_as_wide_as_its_header() -> None:
+    assert align_on_point(["1", "0.5"], min_width=6) == ["   1  ", "   0.5"]
+
+
+def test_plain_never_goes_through_a_float() -> None:
+    assert plain("0.1000000000000000055511151231257827") == "0.1000000000000000055511151231257827"
+    assert plain("1e-7") == "0.0000001"
+
+
+def test_an_uptime_reads_as_a_person_says_it() -> None:
+    assert duration(12.063) == "12 s"
+    assert duration(3725) == "1 h 2 min 5 s"
+    assert duration(90061) == "1 d 1 h 1 min 1 s"
+
+
+def test_times_are_utc_or_local() -> None:
+    ts = "2026-12-05T18:39:18.010000Z"
+    assert UTC.stamp(ts) == "2026-12-05 18:39:18.010"
+    assert UTC.time(ts) == "18:39:18.010"
+    assert UTC.zone == "UTC"
+    local = Clock(utc=False)
+    assert local.moment(ts) == UTC.moment(ts)  # the same moment, told in another zone
+
+
+# ---------------------------------------------------------------- lines
+
+
+def event_types() -> set[str]:
+    """Every event type the gateway publishes, read from the domain's union of events."""
+    return {member.__struct_config__.tag for member in typing.get_args(domain.AnyEvent)}
+
+
+def test_every_event_type_has_its_own_line() -> None:
+    assert event_types() == set(EVENT_DETAILS)
+
+
+ORDER = {
+    "cl_ord_id": "c-1",
+    "order_id": "x-9",
+    "symbol": "BTC/USD",
+    "side": "buy",
+    "order_type": "limit",
+    "qty": "0.5",
+    "price": "30010",
+    "status": "filled",
+    "cum_qty": "0.5",
+    "leaves_qty": "0",
+    "avg_px": "30010",
+}
+
+
+def test_an_event_line_says_what_happened_to_which_order() -> None:
+    event = {
+        **ORDER,
+        "seq": 4,
+        "type": "order.filled",
+        "ts": "2026-12-05T18:39:18.010000Z",
+        "exec_id": "E-2",
+        "last_qty": "0.5",
+        "last_px": "30010",
+        "crc": 1,
+    }
+    line = shown(event_line(event, UTC)).strip()
+    assert line.startswith("18:39:18.010  order.filled ")
+    assert line.endswith(
+        "buy 0.5 BTC/USD @ 30010  fill 0.5 @ 30010; 0.5 of 0.5 filled, avg 30010  c-1"
+    )
+
+
+def test_an_event_of_a_type_not_known_yet_shows_its_fields() -> None:
+    event = {"seq": 1, "type": "session.new_kind", "ts": "2026-12-05T18:39:18Z", "x": 1}
+    assert shown(event_line(event, UTC)).rstrip().endswith("x=1")
+
+
+@pytest.mark.parametrize(
+    ("order", "said"),
+    [
+        (ORDER, "filled 0.5 @ 30010 (order x-9, clOrdID c-1)"),
+        (
+            {**ORDER, "status": "partially_filled", "cum_qty": "0.2", "leaves_qty": "0.3"},
+            "partially filled 0.2 @ 30010, resting 0.3 @ 30010 as c-1 (order x-9)",
+        ),
+        (
+            {**ORDER, "status": "new", "cum_qty": "0", "avg_px": "0"},
+            "resting as c-1: buy 0.5 @ 30010 (order x-9)",
+        ),
+        (
+            {**ORDER, "status": "rejected", "reason": "unknown_symbol", "text": None},
+            "rejected: unknown_symbol (clOrdID c-1)",
+        ),
+        (
+            {**ORDER, "status": "canceled", "cum_qty": "0.2", "text": "IOC"},
+            "canceled: IOC; 0.2 of 0.5 filled (order x-9, clOrdID c-1)",
+        ),
+    ],
+)
+def test_order_new_says_the_outcome_in_one_line(order: dict[str, str], said: str) -> None:
+    assert (
+        shown(outcome_line({"cl_ord_id": "c-1", "status": "pending_new"}, order, 5)).strip() == said
+    )
+
+
+def test_an_order_not_settled_in_time_says_so() -> None:
+    sent = {"cl_ord_id": "c-1", "status": "pending_new"}
+    assert "no answer from the exchange within 5 s" in shown(outcome_line(sent, None, 5))
+    assert "(not followed)" in shown(outcome_line(sent, None, 0))
+
+
+def test_every_status_an_order_can_settle_in_has_an_outcome() -> None:
+    settled = {s.value for s in domain.OrderStatus} - {"pending_new", "pending_cancel"}
+    assert settled <= set(OUTCOMES)
+
+
+# ---------------------------------------------------------------- completion
+
+
+def test_completion_knows_every_command_path_of_the_parser() -> None:
+    paths = {command.path for command in walk(build_parser())}
+    assert {"fixgw", "fixgw order new", "fixgw session reset-seq", "fixgw top"} <= paths
+    assert all(path in bash_script(build_parser()) for path in paths)
+
+
+def bash_completes(script: Path, *words: str) -> list[str]:
+    """What bash offers for the last word, as `complete -F` would call the function."""
+    array = " ".join(f"'{w}'" for w in words)
+    run = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"source {script}; COMP_WORDS=({array}); COMP_CWORD={len(words) - 1}; "
+            'COMPREPLY=(); _fixgw; printf "%s\\n" "${COMPREPLY[@]}"',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return [line for line in run.stdout.splitlines() if line]
+
+
+def test_bash_completes_commands_subcommands_flags_and_their_values(tmp_path: Path) -> None:
+    script = tmp_path / "fixgw.bash"
+    made = subprocess.run(
+        [sys.executable, "-m", "fixgw", "completion", "bash"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    script.write_text(made.stdout)
+    assert bash_completes(script, "fixgw", "or") == ["order", "orders"]
+    assert bash_completes(script, "fixgw", "order", "") == ["new", "cancel", "status"]
+    assert "--price" in bash_completes(script, "fixgw", "order", "new", "BTC/USD", "--")
+    assert bash_completes(script, "fixgw", "orders", "--j") == ["--json"]
+    assert bash_completes(script, "fixgw", "order", "new", "--type", "") == ["limit", "market"]
+    assert bash_completes(script, "fixgw", "trades", "-o", "j") == ["json"]
+    assert bash_completes(script, "fixgw", "completion", "") == ["bash", "zsh"]
+    assert bash_completes(script, "fixgw", "top", "--u") == ["--utc"]
+
+
+ZSH_STUBS = """
+compdef() { : }
+compadd() { [[ $1 == -- ]] && shift; print -rl -- "$@" }
+_describe() { print -rl -- "${(@P)4}" }
+_files() { print -- "<files>" }
+"""
+"""Outside an interactive shell zsh has no completion system: these print what the function
+hands it."""
+
+
+def test_the_zsh_script_holds_every_command() -> None:
+    parser = build_parser()
+    script = zsh_script(parser)
+    assert script.startswith("#compdef fixgw\n")
+    for command in walk(parser):
+        assert f"'{command.path}'" in script or f"{command.path} " in script
+        for name in command.subcommands:
+            assert f"{name}:" in script
+
+
+def test_zsh_reads_the_script_and_completes_with_it(tmp_path: Path) -> None:
+    zsh = shutil.which("zsh")
+    assert zsh is not None, "zsh is needed here: apt-get install zsh (.ci/run installs it)"
+    path = tmp_path / "_fixgw"
+    path.write_text(zsh_script(build_parser()))
+    assert subprocess.run([zsh, "-n", str(path)], timeout=30, check=False).returncode == 0
+    probe = tmp_path / "probe.zsh"
+    probe.write_text(
+        f"{ZSH_STUBS}\nsource {path}\n"
+        "words=(fixgw or); CURRENT=2; _fixgw\n"
+        "print -- ---\n"
+        "words=(fixgw order new --type ''); CURRENT=5; _fixgw\n"
+    )
+    run = subprocess.run(
+        [zsh, "-f", str(probe)], capture_output=True, text=True, timeout=30, check=True
+    )
+    commands, values = run.stdout.split("---\n")
+    assert "order:place, cancel or query one order" in commands.splitlines()
+    assert any(line.startswith("orders:") for line in commands.splitlines())
+    assert values.split() == ["limit", "market"]
+
+
+# ---------------------------------------------------------------- styled text
+
+
+def test_a_table_pads_each_column_to_its_widest_cell_and_aligns_decimals_right() -> None:
+    lines = styled_table(
+        [Text("NAME"), Text("QTY")],
+        [[Text("a"), Text(" 0.5")], [Text("longer", "green"), Text("12  ")]],
+        [False, True],
+    )
+    assert [line.plain for line in lines] == ["NAME     QTY", "a        0.5", "longer  12  "]
+    assert lines[0].ansi().startswith("\x1b[1mNAME\x1b[0m")  # headers bold
+    assert "\x1b[32mlonger\x1b[0m" in lines[2].ansi()
+
+
+def test_labels_line_up_in_a_column() -> None:
+    grid = label_grid([("session", Text("up", "green")), ("seq nums", Text("next out 2"))])
+    assert [line.plain for line in grid] == ["session   up", "seq nums  next out 2"]
+
+
+def test_a_style_the_terminal_codes_do_not_know_fails_where_it_is_written() -> None:
+    with pytest.raises(ValueError, match="no such style"):
+        Text("x", "blink")
+
+
+@pytest.mark.parametrize(
+    ("tty", "env", "colour"),
+    [
+        (True, {"TERM": "xterm"}, True),
+        (True, {"TERM": "xterm", "NO_COLOR": "1"}, False),
+        (True, {"TERM": "xterm", "NO_COLOR": ""}, True),  # no-color.org: set and not empty
+        (True, {"TERM": "dumb"}, False),
+        (False, {"TERM": "xterm"}, False),
+    ],
+)
+def test_colour_only_on_a_terminal_that_shows_it_and_not_against_no_color(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, env: dict[str, str], colour: bool
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    stream = io.StringIO()
+    stream.isatty = lambda: tty  # type: ignore[method-assign]
+    assert shows_colour(stream) is colour
+
+
+def without_rich(code: str) -> subprocess.CompletedProcess[str]:
+    """Python with rich not importable, as where the `tui` extra is not installed."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.modules['rich'] = None\n{code}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_plain_commands_need_no_rich() -> None:
+    done = without_rich(
+        "from fixgw.cli import main\n"
+        "from fixgw.cli.output import Clock\n"
+        "from fixgw.cli.render import render_orders\n"
+        "from fixgw.cli.styled import write\n"
+        f"write(sys.stdout, render_orders([{ORDER!r}], Clock(utc=True)), colour=True)\n"
+        "sys.exit(main(['completion', 'bash']))"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\x1b[32mfilled\x1b[0m" in done.stdout and "complete -o default" in done.stdout
+
+
+def test_top_without_rich_says_how_to_install_it() -> None:
+    done = without_rich(
+        "import os, pty\n"
+        "_, far_end = pty.openpty()\n"
+        "os.dup2(far_end, 0); os.dup2(far_end, 1)\n"
+        "from fixgw.cli import main\n"
+        "sys.exit(main(['top', '--socket', '/nonexistent']))"
+    )
+    assert done.returncode == EXIT_NO_TUI
+    assert "pip install 'fixgw[tui]'" in done.stderr
+
+
+# ---------------------------------------------------------------- top's board
+
+
+def order_event(kind: str, status: str, **fields: str) -> dict[str, object]:
+    return {**ORDER, "seq": 1, "type": kind, "status": status, **fields}
+
+
+def test_the_board_keeps_open_orders_and_the_last_fills_once_each() -> None:
+    board = Board(status={}, fills_shown=2)
+    board.apply(order_event("order.accepted", "new", cum_qty="0"))
+    assert list(board.open_orders) == ["c-1"] and board.status_due
+    fill = {"exec_id": "E-1", "last_qty": "0.5", "last_px": "30010"}
+    board.apply(order_event("order.filled", "filled", **fill))
+    board.take_fill({**ORDER, "exec_id": "E-1"})  # the trades answer had it too
+    assert board.open_orders == {}
+    assert [(f["exec_id"], f["qty"], f["price"]) for f in board.fills] == [("E-1", "0.5", "30010")]
+    for n in (2, 3):
+        board.take_fill({**ORDER, "exec_id": f"E-{n}"})
+    assert [f["exec_id"] for f in board.fills] == ["E-2", "E-3"]  # the last two
+
+
+def test_the_board_takes_market_data_after_its_snapshot_only() -> None:
+    board = Board(status={}, fills_shown=2)
+    board.books["BTC/USD"] = OrderBook("BTC/USD")
+    board.book_seq["BTC/USD"] = 10
+    trade = {"type": "md.trade", "symbol": "BTC/USD", "size": "0.1", "price": "30010"}
+    board.apply({**trade, "seq": 9})
+    assert board.last_trades == {}
+    board.apply({**trade, "seq": 11})
+    assert board.last_trades == {"BTC/USD": "0.1 @ 30010"}
+    assert not board.status_due  # market data changes nothing in the status

@@ -52,6 +52,9 @@ class Order:
     `.rejected`) clients were sent: a report of the same kind again is a repeat."""
     closed: bool = False
     """Counted among the closed orders the tracker keeps."""
+    presumed_unsent: bool = False
+    """Rejected (`not_delivered`) on the gateway's own inference, the venue never having
+    named it: the venue's word about it (an ack, a fill, a status answer) outweighs that."""
 
     @property
     def shown_status(self) -> OrderStatus:

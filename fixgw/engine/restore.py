@@ -14,7 +14,9 @@ from fixgw.domain import (
     OrderFilled,
     OrderPartiallyFilled,
     OrderPendingCancel,
+    OrderRejected,
     OrderStatus,
+    RejectReason,
 )
 from fixgw.engine.order_index import ZERO, Order, OrderIndex, stating
 from fixgw.engine.transitions import PROGRESS
@@ -64,6 +66,11 @@ def restore_orders(index: OrderIndex, events: Iterable[Event]) -> int:
             order.cancel_pending = None
         if isinstance(event, OrderPartiallyFilled | OrderFilled):
             order.exec_ids += (event.exec_id,)
+        order.presumed_unsent = (
+            isinstance(event, OrderRejected)
+            and event.reason is RejectReason.NOT_DELIVERED
+            and order.order_id is None
+        )
         stating(order, event)
     for order in index.all_orders():
         index.note_closed(order)

@@ -25,6 +25,7 @@ from fixgw.domain import (
     CancelRejectReason,
     CancelRejectReport,
     Event,
+    ExecKind,
     ExecutionReport,
     OrderAccepted,
     OrderAnomaly,
@@ -197,6 +198,7 @@ class OrderTracker:
             return []
         order.exec_ids += (report.exec_id,)
         self.index.name(order, report.order_id)
+        self._revive_if_delivered(order, report)
         return self._run(order, ON_REPORT[order.status, report.kind], report)
 
     def reconcile(self, report: ExecutionReport) -> list[Event]:
@@ -207,7 +209,28 @@ class OrderTracker:
             return []
         order.exec_ids += (report.exec_id,)
         self.index.name(order, report.order_id)
+        self._revive_if_delivered(order, report)
         return self._run(order, TABLE[order.status, Input.RECONCILED], report)
+
+    @staticmethod
+    def _revive_if_delivered(order: Order, report: ExecutionReport) -> None:
+        """An order the gateway took for never delivered (a venue that asked for it again
+        after a crash, whose own store had kept it after all) is back to pending_new when
+        the venue reports it as its order, so that its ack and fills reach clients."""
+        if not order.presumed_unsent or report.kind is ExecKind.REJECTED:
+            return
+        if report.kind is ExecKind.ORDER_STATUS and report.status is OrderStatus.REJECTED:
+            return  # the venue does not know it either
+        log.warning(
+            "an order taken for never delivered is known to the exchange after all",
+            cl_ord_id=order.cl_ord_id,
+            order_id=report.order_id,
+            report=report.kind,
+        )
+        order.presumed_unsent = False
+        order.status = OrderStatus.PENDING_NEW
+        order.leaves_qty = order.qty - order.cum_qty
+        order.stated = tuple(k for k in order.stated if k is not ExecKind.REJECTED)
 
     def refused(
         self, cl_ord_id: str, text: str, ts: datetime, not_delivered: bool = False
@@ -242,6 +265,7 @@ class OrderTracker:
             return []
         become(order, step, None)
         order.leaves_qty = ZERO
+        order.presumed_unsent = not_delivered
         self.index.note_closed(order)
         reason = RejectReason.NOT_DELIVERED if not_delivered else RejectReason.OTHER
         event = OrderRejected(ts=ts, **self.snapshot(order), reason=reason, text=text)

@@ -705,3 +705,39 @@ def test_a_rejected_order_has_no_cancel_pending(tracker: OrderTracker, reject: A
         OrderStatus.REJECTED,
         None,
     )
+
+
+def test_an_order_taken_for_never_delivered_that_the_venue_fills_after_all_is_filled(
+    tracker: OrderTracker,
+) -> None:
+    """A venue killed mid-burst asks again for a NewOrderSingle its order book had kept: the
+    gateway rejects it as not delivered, then the venue's status answer and fill say
+    otherwise. The fill reaches clients as a fill, not as an anomaly."""
+    [rejected] = tracker.refused("c1", "not resent", utc_now(), not_delivered=True)
+    assert rejected.status is OrderStatus.REJECTED
+    status = report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "1.0")
+    assert [e.status for e in tracker.apply_execution(status)] == [OrderStatus.NEW]
+    fill = report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("1.0", "100"))
+    assert types(tracker.apply_execution(fill)) == ["OrderFilled"]
+    assert tracker.get("c1") is not None and tracker.get("c1").status is OrderStatus.FILLED  # type: ignore[union-attr]
+
+
+def test_a_fill_alone_revives_an_order_taken_for_never_delivered(tracker: OrderTracker) -> None:
+    tracker.refused("c1", "not resent", utc_now(), not_delivered=True)
+    fill = report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("1.0", "100"))
+    assert types(tracker.apply_execution(fill)) == ["OrderFilled"]
+
+
+def test_an_order_the_venue_refused_is_not_revived_by_a_late_report(tracker: OrderTracker) -> None:
+    tracker.refused("c1", "refused by the venue", utc_now())
+    fill = report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("1.0", "100"))
+    assert types(tracker.apply_execution(fill)) == ["OrderAnomaly"]
+
+
+def test_a_status_answer_that_does_not_know_the_order_leaves_it_rejected(
+    tracker: OrderTracker,
+) -> None:
+    tracker.refused("c1", "not resent", utc_now(), not_delivered=True)
+    unknown = report(ExecKind.ORDER_STATUS, OrderStatus.REJECTED, "0", "0", order_id=None)
+    tracker.apply_execution(unknown)
+    assert tracker.get("c1").status is OrderStatus.REJECTED  # type: ignore[union-attr]

@@ -719,7 +719,8 @@ def test_an_order_taken_for_never_delivered_that_the_venue_fills_after_all_is_fi
     assert [e.status for e in tracker.apply_execution(status)] == [OrderStatus.NEW]
     fill = report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("1.0", "100"))
     assert types(tracker.apply_execution(fill)) == ["OrderFilled"]
-    assert tracker.get("c1") is not None and tracker.get("c1").status is OrderStatus.FILLED  # type: ignore[union-attr]
+    order = tracker.get("c1")
+    assert order is not None and order.status is OrderStatus.FILLED
 
 
 def test_a_fill_alone_revives_an_order_taken_for_never_delivered(tracker: OrderTracker) -> None:
@@ -740,4 +741,5 @@ def test_a_status_answer_that_does_not_know_the_order_leaves_it_rejected(
     tracker.refused("c1", "not resent", utc_now(), not_delivered=True)
     unknown = report(ExecKind.ORDER_STATUS, OrderStatus.REJECTED, "0", "0", order_id=None)
     tracker.apply_execution(unknown)
-    assert tracker.get("c1").status is OrderStatus.REJECTED  # type: ignore[union-attr]
+    order = tracker.get("c1")
+    assert order is not None and order.status is OrderStatus.REJECTED

@@ -8,7 +8,13 @@ import pytest
 from fixgw.api.client import Client
 from fixgw.testing import LocalStack, wait_until
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
-from tests.counterparties.venue import ScriptedVenue, acknowledge, execution_report
+from tests.counterparties.venue import (
+    ScriptedVenue,
+    acknowledge,
+    answer_status,
+    execution_report,
+    fill,
+)
 from tests.integration.conftest import EventLog
 
 
@@ -154,6 +160,37 @@ def test_a_cancel_lost_in_a_venue_crash_is_refused_as_never_delivered(
     )
     assert not [m for m in venue.app if m.msg_type == "F"]
     assert [o["cl_ord_id"] for o in gw.request("orders")["orders"]] == [cl_ord_id]
+
+
+def test_an_order_the_venue_kept_though_it_asked_for_it_again_comes_back_with_its_fill(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """A venue whose session store lagged its order book: it took the order, crashed before
+    its store counted the message, and asks for it again on restart. The gateway gap fills
+    (an order is never sent twice) and rejects it as not delivered; then the venue reports
+    the order it kept. Its fill must reach the client, on the order the client placed."""
+    venue.on("H", answer_status)
+    kept = place(gw, qty="0.7")
+    order = venue.wait_app("D")
+    venue.next_in = order.seq  # the store lost count of the NewOrderSingle it had acted on
+    _restart_losing_what_it_had_not_read(venue)
+    assert events.find(kept, "order.rejected")["reason"] == "not_delivered"
+    acknowledge(venue, order)
+    fill(venue, order, "F-1")
+    filled = events.find(kept, "order.filled")
+    assert (filled["cum_qty"], filled["avg_px"], filled["order_id"]) == (
+        "0.7",
+        "30000",
+        f"V-{kept}",
+    )
+    assert [e["type"] for e in events.seen if e.get("cl_ord_id") == kept] == [
+        "order.pending_new",
+        "order.rejected",
+        "order.accepted",
+        "order.filled",
+    ]
+    assert gw.order_status(cl_ord_id=kept)["status"] == "filled"
+    assert [m.get(11) for m in venue.app if m.msg_type == "D"] == [kept]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from fixgw.domain import Event, OrderEvent, OrderFilled, OrderPartiallyFilled, O
 from fixgw.engine.fills import Fills
 from fixgw.engine.ports import Publisher
 from fixgw.engine.tracker import OrderTracker
-from fixgw.ops.logging import info_lines
+from fixgw.ops.logging import enabled_for, info_lines
 from fixgw.ops.prometheus import Metrics
 
 log = structlog.get_logger("fixgw.orders")
@@ -62,7 +62,7 @@ class OrderEvents:
                 self._metrics.rejects.labels(f"order:{event.reason}").inc()
             elif isinstance(event, OrderPartiallyFilled | OrderFilled):
                 self._fills.note(event)
-        if events and log.is_enabled_for(logging.INFO):
+        if events and enabled_for(logging.INFO):
             if not self._unlogged:
                 self._loop.call_soon(self._log_events)
             self._unlogged += events

@@ -35,11 +35,13 @@ from fixgw.fix.qf import (
     header_of,
     keep_store_across_days,
     make_settings,
+    msg_seq_num,
     msg_type_of,
     raw_field,
     to_quickfix,
 )
 from fixgw.fix.qfpoll import LoopDrivenInitiator
+from fixgw.ops.logging import enabled_for
 from fixgw.ops.prometheus import Metrics
 
 log = structlog.get_logger("fixgw.fix.initiator")
@@ -285,7 +287,7 @@ class _Application(fix.Application):  # type: ignore[misc]
                 self._refused(message)
             self._sent.record(msg_seq_num, msg_type, raw)
             self._count_type("out", msg_type)
-            if log.is_enabled_for(logging.DEBUG):
+            if enabled_for(logging.DEBUG):
                 log.debug("fix out", msg=describe(raw, self._tag_names()))
         except fix.DoNotSend:
             raise
@@ -331,9 +333,9 @@ class _Application(fix.Application):  # type: ignore[misc]
         entry. A message QuickFIX held back for a gap (and handles now) is written again."""
         try:
             raw = self._raw_inbound.last
-            if raw_field(raw, MSG_SEQ_NUM) != header_field(message, MSG_SEQ_NUM):
+            if raw_field(raw, MSG_SEQ_NUM) != msg_seq_num(message):
                 raw = message.toString()
-            if log.is_enabled_for(logging.DEBUG):
+            if enabled_for(logging.DEBUG):
                 log.debug("fix in", msg=describe(raw, self._tag_names()))
             item = Inbound(Happening.APP, raw, datetime.now(UTC))
             if raw_field(raw, 35) in self.settings.handled_after_poll:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import _quickfix  # type: ignore[import-not-found]
 import quickfix as fix
 
 from fixgw.fix.message import SOH, FixMessage
@@ -124,6 +125,15 @@ def header_of(raw: str) -> tuple[str, int]:
     if msg_type is None or msg_seq_num is None:
         raise ValueError(f"no MsgType or MsgSeqNum in {raw!r}")
     return msg_type, int(msg_seq_num)
+
+
+def msg_seq_num(message: fix.Message) -> str | None:
+    """The message's MsgSeqNum, straight from the binding's C functions: `fromApp` asks it of
+    every message received, and the Python wrappers cost more than the lookup."""
+    try:
+        return str(_quickfix.FieldMap_getField(_quickfix.Message_getHeader(message), 34))
+    except fix.FieldNotFound:
+        return None
 
 
 def header_field(message: fix.Message, tag: int) -> str | None:

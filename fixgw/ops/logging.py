@@ -73,6 +73,14 @@ class _Config:
 
 
 _config = _Config()
+
+
+def enabled_for(level: int) -> bool:
+    """Whether a line at `level` would be written. For the per-message paths: asking a
+    module's logger (`log.is_enabled_for`) goes through structlog's lazy proxy each time."""
+    return level >= _config.level
+
+
 _processors: list[Any] = []
 
 

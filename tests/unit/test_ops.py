@@ -167,16 +167,16 @@ def test_a_batch_of_info_lines_follows_the_level_and_the_console_format() -> Non
 _LOG_ACROSS_RECONFIGURES = """
 import logging
 import structlog
-from fixgw.ops.logging import configure
+from fixgw.ops.logging import configure, enabled_for
 log = structlog.get_logger("t")
 configure("warning", "json")
 log.info("info at warning")
 log.debug("debug at warning")
-print(log.is_enabled_for(logging.INFO), flush=True)
+print(log.is_enabled_for(logging.INFO), enabled_for(logging.INFO), flush=True)
 configure("debug", "json")
 log.info("info at debug")
 log.debug("debug at debug")
-print(log.is_enabled_for(logging.DEBUG), flush=True)
+print(log.is_enabled_for(logging.DEBUG), enabled_for(logging.DEBUG), flush=True)
 configure("warning", "console")
 log.info("info at warning again")
 log.warning("warning as a console line")
@@ -192,7 +192,7 @@ def test_a_new_level_and_format_apply_to_loggers_already_in_use() -> None:
         timeout=30,
         check=True,
     )
-    assert done.stdout.split() == ["False", "True"]
+    assert done.stdout.split() == ["False", "False", "True", "True"]
     *lines, console = done.stderr.splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["info at debug", "debug at debug"]
     assert "warning as a console line" in console and not console.startswith("{")

@@ -12,7 +12,7 @@ import quickfix as fix
 from fixgw.config import bundled_dictionary
 from fixgw.fix.initiator import InitiatorSettings, RawInbound, SentLog, _Application
 from fixgw.fix.message import SOH, FixMessage
-from fixgw.fix.qf import InlineInbox, header_of, to_quickfix
+from fixgw.fix.qf import InlineInbox, header_of, msg_seq_num, to_quickfix
 from fixgw.ops.prometheus import Metrics
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "okcoin"
@@ -24,6 +24,13 @@ def test_header_of_matches_quickfix(path: Path) -> None:
     message = fix.Message(raw, False)
     header = message.getHeader()
     assert header_of(message.toString()) == (header.getField(35), int(header.getField(34)))
+
+
+def test_msg_seq_num_is_the_header_s_or_none() -> None:
+    raw = next(iter(sorted(FIXTURES.glob("*.fix")))).read_text().strip().replace("|", SOH)
+    message = fix.Message(raw, False)
+    assert msg_seq_num(message) == message.getHeader().getField(34)
+    assert msg_seq_num(fix.Message()) is None
 
 
 def test_a_message_handed_over_as_a_string_is_the_message_built_field_by_field() -> None:

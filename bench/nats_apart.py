@@ -1,0 +1,143 @@
+"""What publishing to JetStream from a process of its own would cost the order round trip
+(issue 22's 5% target), before building it.
+
+Three gateways, each with its own simulator, one nats-server: NATS off; NATS on (the
+gateway's own publisher, in its event loop); and NATS off with a publisher apart, a process
+that takes the gateway's events from its socket (one more client write per event for the
+gateway, nothing else) and publishes each to JetStream, acks awaited in the same window as
+the gateway's. Round trips one at a time, in turns. The apart side is a lower bound for any
+publisher outside the gateway's thread: the broker and the publisher still share the
+machine's cores with the gateway, the simulator and the client.
+
+    python -m bench.nats_apart [orders per turn]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from bench.jetstream import WINDOW, gateway, gw_orders
+from bench.order_latency import percentiles
+from fixgw.testing import NatsServer, wait_until
+
+ROUNDS = 3
+APART = ("each", "batch10", "batch50", "none")
+"""How the publisher apart publishes: each event as it comes, what came in 10 or 50 ms at
+once, or not at all (it only reads the events: the cost of one more socket subscriber)."""
+STREAM = "APART"
+
+
+async def publish_apart(socket_path: str, url: str, mode: str) -> None:
+    """`mode`: one of APART."""
+    nc = await nats.connect(url)
+    js = nc.jetstream(publish_async_max_pending=WINDOW)
+    stream = f"{STREAM}_{mode.upper()}"
+    await js.add_stream(name=stream, subjects=[f"apart.{mode}.>"])
+    reader, writer = await asyncio.open_unix_connection(socket_path, limit=1 << 20)
+    writer.write(b'{"id":0,"op":"subscribe","topics":["orders","session","account","errors"]}\n')
+    await writer.drain()
+    await reader.readline()
+    print("ready", flush=True)
+    subject = f"apart.{mode}.orders"
+    waiting: list[bytes] = []
+    published = 0
+
+    async def publish(lines: list[bytes]) -> None:
+        nonlocal published
+        for line in lines:
+            published += 1
+            await js.publish_async(subject, line, headers={"Nats-Msg-Id": str(published)})
+
+    async def read() -> None:
+        while line := await reader.readline():
+            if mode == "each":
+                await publish([line[:-1]])
+            elif mode != "none":
+                waiting.append(line[:-1])
+
+    reading = asyncio.create_task(read())
+    if mode.startswith("batch"):
+        every_s = int(mode.removeprefix("batch")) / 1000
+        while not reading.done():
+            await asyncio.sleep(every_s)
+            batch = waiting[:]
+            waiting.clear()
+            await publish(batch)
+    await reading
+
+
+def measure(orders: int) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="fixgw-bench-apart-"))
+    broker = NatsServer(root / "nats")
+    broker.start()
+    sides = ("off", "on", *(f"apart-{mode}" for mode in APART))
+    rtts: dict[str, list[float]] = {side: [] for side in sides}
+    publishers: list[subprocess.Popen[str]] = []
+    try:
+        with contextlib.ExitStack() as stacks:
+            started = {
+                side: stacks.enter_context(
+                    gateway(root / side, broker.url if side == "on" else None)
+                )
+                for side in sides
+            }
+            wait_until(
+                lambda: started["on"].status()["nats"]["connected"], 20, "the gateway to reach NATS"
+            )
+            for mode in APART:
+                command = [sys.executable, "-m", "bench.nats_apart", "--publish"]
+                where = [started[f"apart-{mode}"].socket_path, broker.url, mode]
+                publisher = subprocess.Popen([*command, *where], stdout=subprocess.PIPE, text=True)
+                publishers.append(publisher)
+                assert publisher.stdout is not None
+                if publisher.stdout.readline().strip() != "ready":
+                    raise SystemExit(f"the publisher apart ({mode}) did not start")
+            for n in range(ROUNDS):
+                for side in sides:
+                    rtts[side] += gw_orders(started[side], orders, f"rt{n}")["rtt_us"]
+            for publisher in publishers:
+                publisher.terminate()
+                publisher.wait(10)
+    finally:
+        for publisher in publishers:
+            publisher.kill()
+        broker.stop()
+    result = {side: percentiles(values) for side, values in rtts.items()}
+    off = result["off"]
+    return {
+        "orders": orders * ROUNDS,
+        "sides": {
+            side: {**us, "ratio_p50": us["p50"] / off["p50"], "ratio_p99": us["p99"] / off["p99"]}
+            for side, us in result.items()
+        },
+    }
+
+
+def report(r: dict[str, Any]) -> str:
+    rows = [
+        f"  {side:16} p50 {us['p50']:6.0f} us  p99 {us['p99']:6.0f} us  ratio to off: p50 "
+        f"{us['ratio_p50']:.3f}  p99 {us['ratio_p99']:.3f}"
+        for side, us in r["sides"].items()
+    ]
+    return "\n".join(
+        [
+            f"order round trip one at a time, {r['orders']:,} orders per side in {ROUNDS} turns "
+            "(target for NATS on: p50 <= 1.05 x off)",
+            *rows,
+        ]
+    )
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--publish"]:
+        asyncio.run(publish_apart(sys.argv[2], sys.argv[3], sys.argv[4]))
+    else:
+        print(report(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)))

@@ -398,6 +398,12 @@ class NatsConfig(_Config, frozen=True, kw_only=True):
     cursor_path: NonEmpty | None = None
     """Where the last acknowledged seq is kept; default: beside the journal,
     `<journal.path>.nats`."""
+    publisher: Literal["process", "inline"] = "process"
+    """Who publishes the journal to the stream: `process`, a process of the gateway's own
+    (off the gateway's thread, and so off the order path); `inline`, the gateway's loop."""
+    batch_ms: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    """With `publisher: process`: how often it looks for events newly written to the journal
+    and sends what it found at once (the lag this adds, at most)."""
 
     def __post_init__(self) -> None:
         for url in self.servers:

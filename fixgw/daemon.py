@@ -152,7 +152,12 @@ def nats_for(
 
     assert config.nats is not None
     return NatsTransport(
-        config.nats, secrets, gateway, api.handle_request, fsync=config.journal.fsync
+        config.nats,
+        secrets,
+        gateway,
+        api.handle_request,
+        fsync=config.journal.fsync,
+        log_config=config.log,
     )
 
 

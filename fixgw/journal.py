@@ -115,6 +115,17 @@ class Scan(NamedTuple):
     lines: int
 
 
+def offset_before(index: list[tuple[int, int]], since: int) -> int:
+    """From an index of (seq, byte offset) in seq order: the offset of the last line indexed
+    at or before `since`, where reading for the lines after `since` starts (0: none)."""
+    start = 0
+    for seq, offset in index:
+        if seq > since:
+            break
+        start = offset
+    return start
+
+
 def scan(path: Path) -> Scan:
     """Read the journal once: the last seq, an index of every 1024th line, and every line
     that cannot be trusted. A tail without its newline (a torn last line) is not counted
@@ -477,12 +488,7 @@ class Journal:
     def offset_before(self, since: int) -> int:
         """The byte offset of a line at or before the first line after `since` (from the
         index of every 1024th line): where reading for the lines after `since` starts."""
-        start = 0
-        for seq, offset in self._index:
-            if seq > since:
-                break
-            start = offset
-        return start
+        return offset_before(self._index, since)
 
     def events(self, since: int = 0, prefix: str = "") -> Iterator[AnyEvent]:
         """The journaled events after `since` whose type starts with `prefix`, typed."""

@@ -16,6 +16,8 @@ from pathlib import Path
 import msgspec
 import structlog
 
+from fixgw.config import NatsConfig
+
 log = structlog.get_logger("fixgw.nats")
 
 
@@ -86,3 +88,8 @@ class Cursor:
             return
         self._failing = False
         self._saved = self.seq
+
+
+def cursor_path(config: NatsConfig, journal_path: Path) -> Path:
+    """`nats.cursor_path`, else beside the journal."""
+    return Path(config.cursor_path or f"{journal_path}.nats")

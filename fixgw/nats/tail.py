@@ -8,11 +8,10 @@ take out of the journal.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from pathlib import Path
+from typing import NamedTuple, Protocol
 
 import msgspec
-
-from fixgw.journal import Journal
 
 CHUNK_BYTES = 262_144
 """Read from the file at most this much at a time (more only for a longer line)."""
@@ -40,8 +39,22 @@ class Line(NamedTuple):
     """The byte offset just after it in the journal file."""
 
 
+class TailedJournal(Protocol):
+    """The journal as the tail reads it: `journal.Journal` in the gateway, the publisher
+    process's view of the same file."""
+
+    path: Path
+
+    @property
+    def written_bytes(self) -> int:
+        """Where the whole lines written to the file end."""
+        ...
+
+    def offset_before(self, since: int) -> int: ...
+
+
 class JournalTail:
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: TailedJournal) -> None:
         self._journal = journal
         self._fd = os.open(journal.path, os.O_RDONLY)
         self._offset = 0

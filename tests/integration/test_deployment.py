@@ -164,6 +164,7 @@ def test_the_image_steps_build_wheels_that_install_and_trade(
         check=True,
     )
     assert where.stdout.startswith(str(venv)) and where.stdout.strip().endswith(".so")
+    subprocess.run([python, "-c", "import nats, rich"], check=True, timeout=60)  # NATS, `top`
     for config in (["docker/gateway.yaml"], ["--sim", "docker/sim.yaml"]):
         subprocess.run(
             [str(venv / "bin" / "fixgw"), "check-config", *config],

@@ -2,7 +2,8 @@
 port: events reach a consumer in another process exactly once and in order across a gateway
 SIGKILL mid-burst and across a broker outage mid-burst (which order entry never notices);
 orders placed over NATS fill; the broker's permissions refuse a user who may not publish on
-`cmd`; a malformed request gets the socket's error codes; the CLI works over NATS."""
+`cmd`; a malformed request gets the socket's error codes; the CLI (`top` too) works over
+NATS."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ import pytest
 
 from fixgw.nats.client import NatsClient
 from fixgw.testing import LocalStack, NatsServer, wait_until
-from tests.integration.conftest import StackFactory
+from tests.integration.conftest import EventLog, StackFactory
+from tests.integration.terminal import Terminal, terminal_env
 from tests.integration.test_crashes import BOOKS, burst_with_a_gateway_kill, order_fields, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.nats]
@@ -102,10 +104,35 @@ def consumer(broker: NatsServer) -> Iterator[Consumer]:
     running.stop()
 
 
+def publisher_processes(gateway_pid: int) -> list[int]:
+    """The gateway's publisher processes (`nats.publisher: process`), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rpartition(")")[2].split()[1])
+        if parent == gateway_pid and b"fixgw.nats.publisher_main" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def gateway_pid(stack: LocalStack) -> int:
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    return stack.gateway.popen.pid
+
+
+@pytest.mark.parametrize("publisher", ["process", "inline"])
 def test_events_reach_a_consumer_elsewhere_exactly_once_across_a_gateway_kill(
-    make_stack: StackFactory, broker: NatsServer, consumer: Consumer
+    make_stack: StackFactory, broker: NatsServer, consumer: Consumer, publisher: str
 ) -> None:
-    stack = make_stack(books=BOOKS, symbols=["BTC/USD"], nats=nats_section(broker))
+    stack = make_stack(
+        books=BOOKS, symbols=["BTC/USD"], nats=nats_section(broker, publisher=publisher)
+    )
     burst = burst_with_a_gateway_kill(stack)
     settle(burst, stack)
     journaled = wait_published(stack)
@@ -162,6 +189,41 @@ def test_a_broker_outage_mid_burst_leaves_order_entry_alone_and_the_stream_whole
     journaled = wait_published(stack)
     in_stream = [e["seq"] for e in read_stream(broker.url)]
     assert in_stream[: len(journaled)] == journaled, "not every event once, in order"
+
+
+def test_the_publisher_process_killed_mid_burst_is_started_again_and_the_stream_whole(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    stack = make_stack(books=BOOKS, symbols=["BTC/USD"], nats=nats_section(broker))
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    (first,) = publisher_processes(gateway_pid(stack))
+    with stack.client() as gw:
+        for n in range(200):
+            if n == 100:
+                os.kill(first, signal.SIGKILL)
+            gw.new_order(cl_ord_id=f"k{n:04d}", **order_fields(n))
+    wait_until(
+        lambda: publisher_processes(gateway_pid(stack)) not in ([], [first]),
+        30,
+        "a new publisher process",
+    )
+    journaled = wait_published(stack)
+    in_stream = [e["seq"] for e in read_stream(broker.url)]
+    assert in_stream[: len(journaled)] == journaled, "not every event once, in order"
+    status = stack.status()["nats"]
+    assert status["failures"] >= 1 and "publisher process ended" in str(status["last_error"])
+
+
+def test_no_publisher_process_outlives_its_gateway(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    stack = make_stack(nats=nats_section(broker))
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    pid = gateway_pid(stack)
+    (publisher,) = publisher_processes(pid)
+    assert stack.gateway is not None
+    stack.gateway.stop(signal.SIGKILL)
+    wait_until(lambda: not Path(f"/proc/{publisher}").exists(), 15, "the publisher to leave")
 
 
 def test_market_data_goes_out_on_plain_subjects_and_never_into_the_stream(
@@ -379,3 +441,30 @@ def cli_over_nats(url: str, *args: str) -> list[str]:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
+
+
+def test_top_over_nats_shows_the_session_and_a_fill_as_it_happens(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """`fixgw top` with `--nats`: everything it shows comes through the broker (requests on
+    `cmd`, events from the stream), none through the gateway's socket."""
+    stack = make_stack(books=BOOKS, symbols=["BTC/USD"], nats=nats_section(broker))
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    over_nats = ["--nats", broker.url, "--gateway", GATEWAY]
+    top = Terminal(
+        [*over_nats, "top", "--utc", "--socket", "/nonexistent/fixgw.sock"], terminal_env()
+    )
+    try:
+        top.wait_for("top of book")
+        top.wait_for_match(r"session +up +FIX\.4\.4:\S+ +\(ready\)")
+        with stack.client() as gw:
+            gw.subscribe(["orders"])
+            gw.new_order(cl_ord_id="top-sell", **order_fields(0))
+            gw.new_order(cl_ord_id="top-buy", **order_fields(1))
+            EventLog(gw).find("top-buy", "order.filled")
+        top.wait_for_match(r"\d\d:\d\d:\d\d\.\d{3} +BTC/USD +buy +0\.01 +30000 +top-buy")
+        top.type(b"q")
+        assert top.wait(20) == 0
+        assert "Traceback" not in top.text()
+    finally:
+        top.close()

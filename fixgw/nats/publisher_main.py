@@ -1,0 +1,229 @@
+"""The publisher process (`nats.publisher: process`): the journal's events to the JetStream
+stream, from a process of the gateway's own, off the gateway's thread.
+
+The gateway starts it (`publisher_process.PublisherProcess`) and writes one line to its
+stdin: the `nats` config, its resolved secrets and the journal's path (never on the command
+line or in the environment, where other users could read them). Every `nats.batch_ms` it
+looks at where the journal's written lines end (`mark.WrittenMark`, shared memory, no
+system call for the gateway) and publishes what is new, in order, as `publisher.
+EventPublisher` does inline. It writes its state to stdout as JSON lines when it changes,
+for the gateway's `status` and metrics.
+
+It ends when its stdin does: the gateway stopped (or died), so it publishes for up to
+`drain_s` what is written and leaves. SIGINT and SIGTERM are the gateway's to act on: a
+Ctrl-C or a systemd stop reaches the whole group, and the gateway still has lines to write.
+A publisher left over from a gateway killed a moment ago holds the cursor's lock until it
+has gone; the next one waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+import structlog
+from prometheus_client import CollectorRegistry
+
+from fixgw.config import NatsConfig
+from fixgw.journal import offset_before, scan
+from fixgw.nats.connection import BrokerConnection
+from fixgw.nats.cursor import Cursor, cursor_path
+from fixgw.nats.mark import WrittenMark, mark_path
+from fixgw.nats.metrics import NatsMetrics
+from fixgw.nats.publisher import EventPublisher
+from fixgw.nats.stream import StreamWriter
+from fixgw.nats.subjects import Subjects
+from fixgw.nats.tail import JournalTail
+from fixgw.ops.logging import configure as configure_logging
+
+log = structlog.get_logger("fixgw.nats")
+
+REPORT_EVERY_S = 0.05
+"""State lines to the gateway at most this often."""
+LOCK_WAIT_S = 30.0
+"""How long to wait for the cursor's lock (a publisher of a killed gateway, still draining)."""
+
+
+class Spec(msgspec.Struct, frozen=True, kw_only=True):
+    """What the gateway hands the publisher process on its stdin."""
+
+    config: NatsConfig
+    secrets: dict[str, str]
+    journal_path: str
+    fsync: bool
+    log_level: str = "info"
+    log_format: str = "auto"
+    drain_s: float = 2.0
+
+
+class ApartState(msgspec.Struct, kw_only=True):
+    """What the publisher process reports, a line each time it changes."""
+
+    connected: bool = False
+    acked_seq: int = 0
+    lag_s: float | None = None
+    published: int = 0
+    duplicates: int = 0
+    failures: int = 0
+    last_error: str | None = None
+
+
+class JournalView:
+    """The journal as the publisher process reads it: the file, and how far the gateway has
+    written it (the mark)."""
+
+    def __init__(self, path: Path, mark: WrittenMark) -> None:
+        self.path = path
+        self._mark = mark
+        self._index = scan(path).every_1024th
+
+    @property
+    def written_bytes(self) -> int:
+        return self._mark.load().end
+
+    @property
+    def last_seq(self) -> int:
+        return self._mark.load().last_seq
+
+    @property
+    def reserved_seq(self) -> int:
+        return self._mark.load().reserved_seq
+
+    def offset_before(self, since: int) -> int:
+        return offset_before(self._index, since)
+
+
+def lock_cursor(path: Path) -> int:
+    """Hold `<cursor>.lock` (the fd; released when this process ends)."""
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise SystemExit(f"the cursor {path} is held by another publisher") from None
+            time.sleep(0.1)
+
+
+class PublisherApart:
+    def __init__(self, spec: Spec) -> None:
+        config = self.config = spec.config
+        self.spec = spec
+        journal_path = Path(spec.journal_path)
+        self._mark = WrittenMark(mark_path(journal_path), writer=False)
+        self.view = JournalView(journal_path, self._mark)
+        self.subjects = Subjects(config.subject_prefix, config.gateway)
+        self._tail = JournalTail(self.view)
+        self.publisher = EventPublisher(
+            self._tail,
+            Cursor(
+                cursor_path(config, journal_path), config.stream.name, config.gateway, spec.fsync
+            ),
+            self.subjects,
+            NatsMetrics(CollectorRegistry()),
+            window=config.window,
+            ack_timeout_s=config.ack_timeout_s,
+            reply_prefix="_INBOX.unset",
+        )
+        self.writer = StreamWriter(
+            config,
+            self.subjects,
+            self.publisher,
+            self.view,
+            self._failed,
+            lambda: self.broker.backoff.delay(0),
+        )
+        self.broker = BrokerConnection(
+            config, spec.secrets, self.writer.serve, self._failed, name="publisher"
+        )
+        self.failures = 0
+        self.last_error: str | None = None
+        self._reported: ApartState | None = None
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.failures += 1
+        self.last_error = f"{what}: {exc or type(exc).__name__}"
+        log.warning(what, error=str(exc) or type(exc).__name__, acked_seq=self.publisher.acked_seq)
+
+    def state(self) -> ApartState:
+        p = self.publisher
+        return ApartState(
+            connected=self.broker.connected,
+            acked_seq=p.acked_seq,
+            lag_s=p.lag_s,
+            published=p.published,
+            duplicates=p.duplicates,
+            failures=self.failures,
+            last_error=self.writer.last_error or self.last_error,
+        )
+
+    def report(self) -> None:
+        state = self.state()
+        if state != self._reported:
+            sys.stdout.buffer.write(msgspec.json.encode(state) + b"\n")
+            sys.stdout.buffer.flush()
+            self._reported = state
+
+    async def _watch(self) -> None:
+        """Every batch_ms: the journal's new lines to the publisher; the state, if it
+        changed, to the gateway."""
+        every_s = self.config.batch_ms / 1000
+        seen = 0
+        reported_at = 0.0
+        while True:
+            end = self.view.written_bytes
+            if end > seen:
+                seen = end
+                self.publisher.written(end)
+            now = time.monotonic()
+            if now - reported_at >= REPORT_EVERY_S:
+                self.report()
+                reported_at = now
+            await asyncio.sleep(every_s)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(self.broker.run()), loop.create_task(self._watch())]
+        log.info(
+            "nats publisher process started",
+            pid=os.getpid(),
+            from_seq=self.publisher.acked_seq,
+            batch_ms=self.config.batch_ms,
+        )
+        await loop.run_in_executor(None, sys.stdin.buffer.read)  # until the gateway is gone
+        if self.broker.connected and self.spec.drain_s > 0:
+            self.publisher.written(self.view.written_bytes)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.publisher.caught_up(), self.spec.drain_s)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.broker.close()
+        self.publisher.cursor.save()
+        self.report()
+        self._tail.close()
+        self._mark.close()
+        log.info("nats publisher process stopped", acked_seq=self.publisher.acked_seq)
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    spec = msgspec.json.decode(sys.stdin.buffer.readline(), type=Spec)
+    configure_logging(spec.log_level, spec.log_format)
+    lock_cursor(cursor_path(spec.config, Path(spec.journal_path)))
+    asyncio.run(PublisherApart(spec).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""The gateway's side of the publisher process (`nats.publisher: process`,
+`publisher_main`): started with the transport, started again when it ends, stopped with
+the gateway. The order path's part is one store into shared memory per journal write (the
+mark); publishing, its acknowledgements, and the broker's socket are the other process's.
+
+Why a process: publishing costs 500-900 us of Python per order (two events) and wakes the
+gateway's thread for every acknowledgement; in the gateway's loop that made the order round
+trip one at a time 1.3-1.6 times as long (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Mapping
+
+import msgspec
+import structlog
+
+from fixgw.config import LogConfig, NatsConfig
+from fixgw.fix.reconnect import Backoff
+from fixgw.journal import Journal
+from fixgw.nats.cursor import Cursor, cursor_path
+from fixgw.nats.mark import WrittenMark, mark_path
+from fixgw.nats.metrics import NatsMetrics
+from fixgw.nats.publisher_main import ApartState, Spec
+
+log = structlog.get_logger("fixgw.nats")
+
+_state_decoder = msgspec.json.Decoder(ApartState)
+STOP_GRACE_S = 5.0
+"""Beyond the drain: how long the process has to leave before it is killed."""
+
+
+class PublisherProcess:
+    def __init__(
+        self,
+        config: NatsConfig,
+        secrets: Mapping[str, str],
+        journal: Journal,
+        metrics: NatsMetrics,
+        *,
+        fsync: bool,
+        log_config: LogConfig | None,
+    ) -> None:
+        self._config = config
+        self._secrets = dict(secrets)
+        self._journal = journal
+        self._metrics = metrics
+        self._fsync = fsync
+        self._log = log_config or LogConfig()
+        self._mark = WrittenMark(mark_path(journal.path), writer=True)
+        path = cursor_path(config, journal.path)
+        self.state = ApartState(acked_seq=Cursor(path, config.stream.name, config.gateway).seq)
+        """As the process last said (before it first does: the cursor file's)."""
+        r = config.reconnect
+        self._backoff = Backoff(r.floor_s, r.ceiling_s, r.factor, r.jitter)
+        self._base = self.state
+        """The counts when the running process started."""
+        self.restarts = 0
+        self.last_error: str | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._journal.on_written.append(self._written)
+        self._written()
+        self._task = asyncio.get_running_loop().create_task(self._supervise())
+
+    def _written(self) -> None:
+        j = self._journal
+        self._mark.store(j.written_bytes, j.last_seq, j.reserved_seq)
+
+    def _spec(self, drain_s: float) -> bytes:
+        spec = Spec(
+            config=self._config,
+            secrets=self._secrets,
+            journal_path=str(self._journal.path),
+            fsync=self._fsync,
+            log_level=self._log.level,
+            log_format=self._log.format,
+            drain_s=drain_s,
+        )
+        return msgspec.json.encode(spec) + b"\n"
+
+    async def _supervise(self) -> None:
+        ended_in_a_row = 0
+        while not self._stopping:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "fixgw.nats.publisher_main",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            self._process = process
+            self._base = self.state
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(self._spec(drain_s=2.0))
+            await process.stdin.drain()
+            async for line in process.stdout:
+                self._take(line)
+                ended_in_a_row = 0
+            code = await process.wait()
+            self.state = msgspec.structs.replace(self.state, connected=False)
+            if self._stopping:
+                return
+            self.restarts += 1
+            self._metrics.failures.inc()
+            self.last_error = f"the publisher process ended (exit status {code})"
+            log.warning("nats publisher process ended; starting it again", status=code)
+            await asyncio.sleep(self._backoff.delay(ended_in_a_row))
+            ended_in_a_row += 1
+
+    def _take(self, line: bytes) -> None:
+        """A state line of the process; its counts are since it started, the state's since
+        the gateway did."""
+        try:
+            said = _state_decoder.decode(line)
+        except msgspec.DecodeError:
+            log.warning("nats publisher process: an unreadable line", line=line[:200])
+            return
+        base, before, m = self._base, self.state, self._metrics
+        state = msgspec.structs.replace(
+            said,
+            published=base.published + said.published,
+            duplicates=base.duplicates + said.duplicates,
+            failures=base.failures + said.failures,
+        )
+        if state.published > before.published:
+            m.stored.inc(state.published - before.published)
+        if state.duplicates > before.duplicates:
+            m.duplicate.inc(state.duplicates - before.duplicates)
+        if state.failures > before.failures:
+            m.failures.inc(state.failures - before.failures)
+        if state.lag_s is not None:
+            m.publish_lag.set(state.lag_s)
+        self.state = state
+
+    async def stop(self, drain_s: float) -> None:
+        """Close its stdin: it publishes what is written for up to `drain_s` (as told at its
+        start), and leaves; killed if it has not within STOP_GRACE_S more."""
+        self._stopping = True
+        process = self._process
+        if process is not None and process.returncode is None:
+            assert process.stdin is not None
+            process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), max(drain_s, 0) + STOP_GRACE_S)
+            except TimeoutError:
+                log.warning("nats publisher process did not stop; killed", pid=process.pid)
+                process.kill()
+                await process.wait()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._written in self._journal.on_written:
+            self._journal.on_written.remove(self._written)
+        self._mark.close()

@@ -1,0 +1,199 @@
+"""Publishing the journal to the JetStream stream over one connection: the stream made sure
+of, the publisher started from this gateway's last event in it, and started again after a
+failure, until the connection ends. The same in the gateway's loop (`publisher: inline`)
+and in the publisher process (`publisher_main`)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Protocol
+
+import msgspec
+import nats
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.aio.client import Client as NatsConnection
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
+
+from fixgw.config import NatsConfig
+from fixgw.nats.publisher import Ack, EventPublisher, PublishFailed
+from fixgw.nats.subjects import Subjects, covers
+
+log = structlog.get_logger("fixgw.nats")
+
+_SEQ = re.compile(rb'^\{"seq":(\d+)')
+
+
+class _PubAckError(msgspec.Struct):
+    code: int = 0
+    err_code: int = 0
+    description: str = ""
+
+
+class _PubAck(msgspec.Struct):
+    stream: str | None = None
+    seq: int | None = None
+    duplicate: bool = False
+    error: _PubAckError | None = None
+
+
+_ack_decoder = msgspec.json.Decoder(_PubAck)
+
+
+class JournalEnd(Protocol):
+    """How far the journal has gone: the stream must not be ahead of it."""
+
+    @property
+    def last_seq(self) -> int: ...
+
+    @property
+    def reserved_seq(self) -> int: ...
+
+
+class _Link:
+    def __init__(self, nc: NatsConnection, stream: str) -> None:
+        self._nc = nc
+        self._stream = stream
+
+    async def publish(self, subject: str, data: bytes, msg_id: str, reply_to: str) -> None:
+        await self._nc.publish(
+            subject,
+            data,
+            reply=reply_to,
+            headers={"Nats-Msg-Id": msg_id, "Nats-Expected-Stream": self._stream},
+        )
+
+
+class StreamWriter:
+    def __init__(
+        self,
+        config: NatsConfig,
+        subjects: Subjects,
+        publisher: EventPublisher,
+        journal: JournalEnd,
+        failed: Callable[[str, BaseException], None],
+        pause_s: Callable[[], float],
+    ) -> None:
+        """`failed(what, exc)`: publishing stopped (it starts again after `pause_s()`)."""
+        self.config = config
+        self.subjects = subjects
+        self.publisher = publisher
+        self._journal = journal
+        self._failed = failed
+        self._pause_s = pause_s
+        self.last_error: str | None = None
+        """A problem with the stream itself, beside the failures."""
+
+    async def serve(self, nc: NatsConnection, gone: asyncio.Task[None]) -> None:
+        """Publish until `gone` ends (the connection's end)."""
+        js = nc.jetstream(timeout=self.config.ack_timeout_s)
+        self.publisher.reply_prefix = nc.new_inbox()
+        await nc.subscribe(f"{self.publisher.reply_prefix}.>", cb=self.on_ack)
+        loop = asyncio.get_running_loop()
+        while not gone.done():
+            publishing = loop.create_task(self._publish(js, nc))
+            await asyncio.wait({publishing, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not publishing.done():
+                publishing.cancel()
+                await asyncio.gather(publishing, return_exceptions=True)
+                return
+            try:
+                publishing.result()
+            except nats.errors.ConnectionClosedError:
+                return
+            except (PublishFailed, nats.errors.Error) as exc:
+                self._failed("publishing to the stream stopped; starting again", exc)
+            await asyncio.wait({gone}, timeout=self._pause_s())
+
+    async def _publish(self, js: JetStreamContext, nc: NatsConnection) -> None:
+        await self._ensure_stream(js)
+        self.publisher.skip_to(await self._last_in_stream(js))
+        await self.publisher.run(_Link(nc, self.config.stream.name))
+
+    async def _ensure_stream(self, js: JetStreamContext) -> None:
+        s = self.config.stream
+        want = self.subjects.events
+        try:
+            info = await js.stream_info(s.name)
+        except nats.js.errors.NotFoundError:
+            if not s.create:
+                raise PublishFailed(
+                    f"stream {s.name} does not exist, and nats.stream.create is false"
+                ) from None
+            await js.add_stream(
+                StreamConfig(
+                    name=s.name,
+                    subjects=[self.subjects.stream_subjects],
+                    storage=StorageType.FILE,
+                    num_replicas=s.replicas,
+                    duplicate_window=s.duplicate_window_s,
+                    max_age=s.max_age_s or None,
+                    max_bytes=s.max_bytes,
+                )
+            )
+            log.info("nats stream created", stream=s.name, subjects=self.subjects.stream_subjects)
+            return
+        subjects = list(info.config.subjects or [])
+        if not any(covers(pattern, want) for pattern in subjects):
+            if not s.create:
+                raise PublishFailed(
+                    f"stream {s.name} does not take {want} (its subjects: {subjects}), and "
+                    "nats.stream.create is false"
+                )
+            await js.update_stream(info.config.evolve(subjects=[*subjects, want]))
+            log.info("nats stream takes this gateway's subjects too", stream=s.name, added=want)
+        window = info.config.duplicate_window or 0
+        if window < s.duplicate_window_s:
+            log.warning(
+                "the stream's duplicate window is shorter than nats.stream.duplicate_window_s",
+                stream=s.name,
+                duplicate_window_s=window,
+            )
+
+    async def _last_in_stream(self, js: JetStreamContext) -> int:
+        """The seq of this gateway's last event in the stream (0: none)."""
+        try:
+            msg = await js.get_last_msg(self.config.stream.name, self.subjects.events)
+        except nats.js.errors.NotFoundError:
+            return 0
+        found = _SEQ.match(msg.data or b"")
+        seq = int(found.group(1)) if found else 0
+        journal_end = max(self._journal.last_seq, self._journal.reserved_seq)
+        if seq > journal_end:
+            self.last_error = (
+                f"the stream holds seq {seq} of gateway {self.config.gateway}, beyond this "
+                f"journal's {journal_end}: is another journal publishing under this name?"
+            )
+            log.error(
+                "nats stream is ahead of the journal; events up to its seq are not published",
+                stream=self.config.stream.name,
+                stream_seq=seq,
+                journal_seq=journal_end,
+            )
+        return seq
+
+    async def on_ack(self, msg: Msg) -> None:
+        _, run, seq = msg.subject.rsplit(".", 2)
+        try:
+            run_number, seq_number = int(run), int(seq)
+        except ValueError:
+            return
+        headers = msg.headers or {}
+        if headers.get("Status") == "503":
+            ack = Ack(error="no stream takes this subject (no responders)")
+        else:
+            try:
+                answer = _ack_decoder.decode(msg.data)
+            except msgspec.DecodeError:
+                ack = Ack(error=f"unreadable acknowledgement: {msg.data[:200]!r}")
+            else:
+                if answer.error is not None:
+                    ack = Ack(error=f"{answer.error.description} ({answer.error.err_code})")
+                else:
+                    ack = Ack(duplicate=answer.duplicate)
+        self.publisher.acknowledged(run_number, seq_number, ack)

@@ -49,8 +49,8 @@ bench: install ## benchmarks: print figures and gateway/floor ratios
 fuzz: install ## every fuzz test (pytest -m fuzz; corpus in tests/fuzz.py) at 100,000 examples (CI: 1,500)
 	FIXGW_FUZZ_EXAMPLES=100000 $(BIN)/pytest -q --timeout 0 -m fuzz
 
-wheels: ## build fixgw, its NATS extra and every dependency as wheels in dist/wheels (the Docker image's build stage)
-	$(PYTHON) -m pip wheel --quiet --wheel-dir dist/wheels '.[nats]'
+wheels: ## build fixgw, its NATS and tui extras and every dependency as wheels in dist/wheels (the Docker image's build stage)
+	$(PYTHON) -m pip wheel --quiet --wheel-dir dist/wheels '.[nats,tui]'
 
 clean: ## remove the venv, caches and run state
 	rm -rf $(VENV) var build .pytest_cache .mypy_cache .ruff_cache .hypothesis

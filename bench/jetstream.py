@@ -40,18 +40,18 @@ LAG_RATES = (2000.0, 500.0)
 """Orders per second of the lag runs."""
 
 
-def nats_section(url: str) -> dict[str, Any]:
-    return {"nats": {"servers": [url], "gateway": GATEWAY, "window": WINDOW}}
+def nats_section(url: str, **more: Any) -> dict[str, Any]:
+    return {"nats": {"servers": [url], "gateway": GATEWAY, "window": WINDOW, **more}}
 
 
 @contextmanager
-def gateway(root: Path, url: str | None) -> Iterator[LocalStack]:
+def gateway(root: Path, url: str | None, **more: Any) -> Iterator[LocalStack]:
     """The order benches' simulator and gateway (order_latency.order_stack), with NATS on
-    `url` if given."""
+    `url` if given (`more`: more of the `nats` section)."""
     root.mkdir(parents=True, exist_ok=True)
     stack = order_stack(root)
     if url is not None:
-        stack.gateway_overrides.update(nats_section(url))
+        stack.gateway_overrides.update(nats_section(url, **more))
     try:
         stack.start_sim()
         stack.start_gateway()

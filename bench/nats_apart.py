@@ -1,13 +1,16 @@
-"""What publishing to JetStream from a process of its own would cost the order round trip
-(issue 22's 5% target), before building it.
+"""The order round trip one at a time with NATS off and on, by where the publishing runs
+(issue 22's target: p50 within 5% of NATS off).
 
-Three gateways, each with its own simulator, one nats-server: NATS off; NATS on (the
-gateway's own publisher, in its event loop); and NATS off with a publisher apart, a process
-that takes the gateway's events from its socket (one more client write per event for the
-gateway, nothing else) and publishes each to JetStream, acks awaited in the same window as
-the gateway's. Round trips one at a time, in turns. The apart side is a lower bound for any
-publisher outside the gateway's thread: the broker and the publisher still share the
-machine's cores with the gateway, the simulator and the client.
+Gateways side by side, each with its own simulator, one nats-server; round trips one at a
+time, each side in turn, ROUNDS turns:
+- off: NATS off;
+- inline: the gateway's loop publishes (`nats.publisher: inline`);
+- process: the publisher process (the default), every 10 ms, and every 50 ms;
+- apart: NATS off, with a prototype publisher beside it that takes the events from the
+  gateway's socket (one more client for the gateway) and publishes them: not at all (what
+  one more socket client costs, and how far two gateways doing the same differ on this
+  machine), each event as it comes, or every 10 ms. What measured, before the publisher
+  process was built, that it would pay.
 
     python -m bench.nats_apart [orders per turn]
 """
@@ -26,12 +29,13 @@ import nats
 
 from bench.jetstream import WINDOW, gateway, gw_orders
 from bench.order_latency import percentiles
-from fixgw.testing import NatsServer, wait_until
+from fixgw.testing import LocalStack, NatsServer, wait_until
 
 ROUNDS = 3
-APART = ("each", "batch10", "batch50", "none")
-"""How the publisher apart publishes: each event as it comes, what came in 10 or 50 ms at
-once, or not at all (it only reads the events: the cost of one more socket subscriber)."""
+APART = ("none", "each", "batch10")
+"""How the prototype publisher apart (a socket subscriber) publishes: not at all (it only
+reads the events: one more socket client, and the noise between two gateways), each event as
+it comes, or what came in 10 ms at once."""
 STREAM = "APART"
 
 
@@ -74,34 +78,51 @@ async def publish_apart(socket_path: str, url: str, mode: str) -> None:
     await reading
 
 
+SIDES: dict[str, dict[str, Any] | None] = {
+    "off": None,
+    "inline": {"publisher": "inline"},
+    "process": {"publisher": "process"},
+    "process, 50 ms": {"publisher": "process", "batch_ms": 50},
+    **{f"apart, {mode}": None for mode in APART},
+}
+"""Each side's `nats` section beyond the servers (None: NATS off)."""
+
+
+def wait_connected(stack: LocalStack, side: str) -> None:
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, f"{side} to reach NATS")
+
+
 def measure(orders: int) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="fixgw-bench-apart-"))
     broker = NatsServer(root / "nats")
     broker.start()
-    sides = ("off", "on", *(f"apart-{mode}" for mode in APART))
-    rtts: dict[str, list[float]] = {side: [] for side in sides}
+    rtts: dict[str, list[float]] = {side: [] for side in SIDES}
     publishers: list[subprocess.Popen[str]] = []
     try:
         with contextlib.ExitStack() as stacks:
             started = {
                 side: stacks.enter_context(
-                    gateway(root / side, broker.url if side == "on" else None)
+                    gateway(
+                        root / side.replace(", ", "-").replace(" ", ""),
+                        None if nats is None else broker.url,
+                        **(nats or {}),
+                    )
                 )
-                for side in sides
+                for side, nats in SIDES.items()
             }
-            wait_until(
-                lambda: started["on"].status()["nats"]["connected"], 20, "the gateway to reach NATS"
-            )
+            for side, nats in SIDES.items():
+                if nats is not None:
+                    wait_connected(started[side], side)
             for mode in APART:
                 command = [sys.executable, "-m", "bench.nats_apart", "--publish"]
-                where = [started[f"apart-{mode}"].socket_path, broker.url, mode]
+                where = [started[f"apart, {mode}"].socket_path, broker.url, mode]
                 publisher = subprocess.Popen([*command, *where], stdout=subprocess.PIPE, text=True)
                 publishers.append(publisher)
                 assert publisher.stdout is not None
                 if publisher.stdout.readline().strip() != "ready":
                     raise SystemExit(f"the publisher apart ({mode}) did not start")
             for n in range(ROUNDS):
-                for side in sides:
+                for side in SIDES:
                     rtts[side] += gw_orders(started[side], orders, f"rt{n}")["rtt_us"]
             for publisher in publishers:
                 publisher.terminate()

@@ -47,6 +47,9 @@ log = structlog.get_logger("fixgw.nats")
 
 REPORT_EVERY_S = 0.05
 """State lines to the gateway at most this often."""
+NICENESS = 10
+"""The publisher yields the cores to the order path when both want them (`nice`): on a
+machine without a core to spare, it runs in the gaps."""
 LOCK_WAIT_S = 30.0
 """How long to wait for the cursor's lock (a publisher of a killed gateway, still draining)."""
 
@@ -219,6 +222,10 @@ class PublisherApart:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        os.nice(NICENESS)
+    except OSError as exc:  # a sandbox may refuse it: publish at the gateway's priority
+        log.warning("nats publisher process: niceness not raised", error=str(exc))
     spec = msgspec.json.decode(sys.stdin.buffer.readline(), type=Spec)
     configure_logging(spec.log_level, spec.log_format)
     lock_cursor(cursor_path(spec.config, Path(spec.journal_path)))

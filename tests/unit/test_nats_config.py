@@ -56,6 +56,7 @@ def test_off_unless_present_and_the_defaults(tmp_path: Path) -> None:
     assert nats.stream.duplicate_window_s == 600
     assert (nats.commands, nats.market_data, nats.window) == (True, [], 512)
     assert nats.cursor_path is None
+    assert (nats.publisher, nats.batch_ms) == ("process", 10)
 
 
 def test_secrets_are_read_by_reference(tmp_path: Path) -> None:
@@ -83,6 +84,8 @@ def test_secrets_are_read_by_reference(tmp_path: Path) -> None:
         ("  stream: {name: 'a.b'}\n", "nats.stream.name"),
         ("  subject_prefix: 'a.b'\n", "nats.subject_prefix"),
         ("  windows: 3\n", "nats: Object contains unknown field `windows`"),
+        ("  publisher: thread\n", "nats.publisher: Invalid enum value 'thread'"),
+        ("  batch_ms: 0\n", "nats.batch_ms: Expected `int` >= 1"),
     ],
 )
 def test_a_bad_nats_key_fails_with_its_path(tmp_path: Path, extra: str, message: str) -> None:

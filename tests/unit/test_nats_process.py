@@ -1,0 +1,75 @@
+"""The publisher process's plumbing, without a broker: the shared mark of where the journal's
+written lines end, the journal as the process reads it, and the state it reports, counted
+across its restarts. (Publishing through it to a real nats-server: tests/integration/
+test_nats.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import msgspec
+from prometheus_client import CollectorRegistry
+
+from fixgw.config import NatsConfig
+from fixgw.journal import Journal, sealed
+from fixgw.nats.mark import WrittenMark, mark_path
+from fixgw.nats.metrics import NatsMetrics
+from fixgw.nats.publisher_main import ApartState, JournalView
+from fixgw.nats.publisher_process import PublisherProcess
+from fixgw.nats.tail import JournalTail
+
+
+def journal_with(tmp_path: Path, events: int) -> Journal:
+    journal = Journal(tmp_path / "journal.jsonl", fsync=False)
+    for seq in range(1, events + 1):
+        journal.append(seq, sealed(seq, b'{"type":"order.accepted","ts":"2026-12-06T00:00:00Z"}'))
+    journal.flush()
+    return journal
+
+
+def test_the_mark_shows_the_reader_what_the_writer_stored(tmp_path: Path) -> None:
+    path = mark_path(tmp_path / "journal.jsonl")
+    writer = WrittenMark(path, writer=True)
+    reader = WrittenMark(path, writer=False)
+    assert tuple(reader.load()) == (0, 0, 0)
+    writer.store(4096, 17, 32)
+    assert tuple(reader.load()) == (4096, 17, 32)
+    assert path.stat().st_mode & 0o777 == 0o600
+    writer.close()
+    reader.close()
+
+
+def test_the_process_reads_only_what_the_mark_says_is_written(tmp_path: Path) -> None:
+    journal = journal_with(tmp_path, 3000)
+    writer = WrittenMark(mark_path(journal.path), writer=True)
+    view = JournalView(journal.path, WrittenMark(mark_path(journal.path), writer=False))
+    tail = JournalTail(view)
+    tail.seek(0)
+    assert tail.read(10) == []  # nothing marked written yet
+    lines = journal.path.read_bytes().splitlines(keepends=True)
+    writer.store(sum(map(len, lines[:5])), 5, 5)
+    assert [line.seq for line in tail.read(100)] == [1, 2, 3, 4, 5]
+    writer.store(journal.written_bytes, journal.last_seq, journal.last_seq)
+    tail.seek(2500)  # from the index of every 1024th line, not from the start
+    assert view.offset_before(2500) > 0
+    assert [line.seq for line in tail.read(3)] == [2501, 2502, 2503]
+
+
+def test_the_state_counts_across_restarts_of_the_process(tmp_path: Path) -> None:
+    journal = journal_with(tmp_path, 1)
+    config = msgspec.convert({"servers": ["nats://127.0.0.1:1"], "gateway": "gw"}, NatsConfig)
+    metrics = NatsMetrics(CollectorRegistry())
+
+    async def run() -> PublisherProcess:
+        process = PublisherProcess(config, {}, journal, metrics, fsync=False, log_config=None)
+        process._take(msgspec.json.encode(ApartState(connected=True, acked_seq=5, published=5)))
+        process._base = process.state  # what _supervise does when it starts the next one
+        process._take(msgspec.json.encode(ApartState(acked_seq=7, published=2, duplicates=1)))
+        process._take(b"not json\n")
+        return process
+
+    process = asyncio.run(run())
+    state = process.state
+    assert (state.acked_seq, state.published, state.duplicates) == (7, 7, 1)
+    assert metrics.stored._value.get() == 7 and metrics.duplicate._value.get() == 1

@@ -28,10 +28,11 @@ from typing import NamedTuple, Protocol
 
 import structlog
 
-from fixgw.nats.cursor import Cursor
+from fixgw.config import NatsConfig
+from fixgw.nats.cursor import Cursor, cursor_path
 from fixgw.nats.metrics import NatsMetrics
 from fixgw.nats.subjects import Subjects
-from fixgw.nats.tail import JournalTail
+from fixgw.nats.tail import JournalTail, TailedJournal
 
 log = structlog.get_logger("fixgw.nats")
 
@@ -288,3 +289,24 @@ class EventPublisher:
     @property
     def in_flight(self) -> int:
         return len(self._in_flight)
+
+    def close(self) -> None:
+        """The cursor saved, the journal file closed."""
+        self.cursor.save()
+        self._tail.close()
+
+
+def journal_publisher(
+    config: NatsConfig, journal: TailedJournal, metrics: NatsMetrics, fsync: bool
+) -> EventPublisher:
+    """The publisher of `journal` to the stream `config` names, from its cursor on."""
+    path = cursor_path(config, journal.path)
+    return EventPublisher(
+        JournalTail(journal),
+        Cursor(path, config.stream.name, config.gateway, fsync),
+        Subjects(config.subject_prefix, config.gateway),
+        metrics,
+        window=config.window,
+        ack_timeout_s=config.ack_timeout_s,
+        reply_prefix="_INBOX.unset",
+    )

@@ -34,13 +34,12 @@ from prometheus_client import CollectorRegistry
 from fixgw.config import NatsConfig
 from fixgw.journal import offset_before, scan
 from fixgw.nats.connection import BrokerConnection
-from fixgw.nats.cursor import Cursor, cursor_path
+from fixgw.nats.cursor import cursor_path
 from fixgw.nats.mark import WrittenMark, mark_path
 from fixgw.nats.metrics import NatsMetrics
-from fixgw.nats.publisher import EventPublisher
+from fixgw.nats.publisher import journal_publisher
 from fixgw.nats.stream import StreamWriter
 from fixgw.nats.subjects import Subjects
-from fixgw.nats.tail import JournalTail
 from fixgw.ops.logging import configure as configure_logging
 
 log = structlog.get_logger("fixgw.nats")
@@ -126,17 +125,8 @@ class PublisherApart:
         self._mark = WrittenMark(mark_path(journal_path), writer=False)
         self.view = JournalView(journal_path, self._mark)
         self.subjects = Subjects(config.subject_prefix, config.gateway)
-        self._tail = JournalTail(self.view)
-        self.publisher = EventPublisher(
-            self._tail,
-            Cursor(
-                cursor_path(config, journal_path), config.stream.name, config.gateway, spec.fsync
-            ),
-            self.subjects,
-            NatsMetrics(CollectorRegistry()),
-            window=config.window,
-            ack_timeout_s=config.ack_timeout_s,
-            reply_prefix="_INBOX.unset",
+        self.publisher = journal_publisher(
+            config, self.view, NatsMetrics(CollectorRegistry()), spec.fsync
         )
         self.writer = StreamWriter(
             config,
@@ -212,9 +202,8 @@ class PublisherApart:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.broker.close()
-        self.publisher.cursor.save()
+        self.publisher.close()
         self.report()
-        self._tail.close()
         self._mark.close()
         log.info("nats publisher process stopped", acked_seq=self.publisher.acked_seq)
 

@@ -27,13 +27,11 @@ from fixgw.api.server import Caller
 from fixgw.config import LogConfig, NatsConfig, Secrets
 from fixgw.gateway import Gateway
 from fixgw.nats.connection import BrokerConnection
-from fixgw.nats.cursor import Cursor, cursor_path
 from fixgw.nats.metrics import NatsMetrics
-from fixgw.nats.publisher import EventPublisher
+from fixgw.nats.publisher import EventPublisher, journal_publisher
 from fixgw.nats.publisher_process import PublisherProcess
 from fixgw.nats.stream import StreamWriter
 from fixgw.nats.subjects import Subjects
-from fixgw.nats.tail import JournalTail
 from fixgw.results import NatsState
 
 log = structlog.get_logger("fixgw.nats")
@@ -95,18 +93,7 @@ class NatsTransport:
         self._writer: StreamWriter | None = None
         self._apart: PublisherProcess | None = None
         if config.publisher == "inline":
-            self._tail: JournalTail | None = JournalTail(journal)
-            self.publisher = EventPublisher(
-                self._tail,
-                Cursor(
-                    cursor_path(config, journal.path), config.stream.name, config.gateway, fsync
-                ),
-                self.subjects,
-                self.metrics,
-                window=config.window,
-                ack_timeout_s=config.ack_timeout_s,
-                reply_prefix="_INBOX.unset",
-            )
+            self.publisher = journal_publisher(config, journal, self.metrics, fsync)
             self._writer = StreamWriter(
                 config,
                 self.subjects,
@@ -116,7 +103,6 @@ class NatsTransport:
                 lambda: self._broker.backoff.delay(0),
             )
         else:
-            self._tail = None
             self._apart = PublisherProcess(
                 config, secrets.nats, journal, self.metrics, fsync=fsync, log_config=log_config
             )
@@ -201,9 +187,7 @@ class NatsTransport:
         if self._written in self._journal.on_written:
             self._journal.on_written.remove(self._written)
         if p is not None:
-            p.cursor.save()
-        if self._tail is not None:
-            self._tail.close()
+            p.close()
         self._gateway.nats_state = None
         log.info("nats transport stopped", acked_seq=self.acked_seq)
 

@@ -13,6 +13,9 @@ from typing import NamedTuple, Protocol
 
 import msgspec
 
+from fixgw.journal import offset_before
+
+INDEX_EVERY = 1024
 CHUNK_BYTES = 262_144
 """Read from the file at most this much at a time (more only for a longer line)."""
 
@@ -59,10 +62,15 @@ class JournalTail:
         self._fd = os.open(journal.path, os.O_RDONLY)
         self._offset = 0
         self._after = 0
+        self._seen: list[tuple[int, int]] = []
+        """(seq, byte offset) of every INDEX_EVERY-th line read: a seek after a reconnect
+        starts near its seq, however long ago the journal's own index was made."""
 
     def seek(self, after_seq: int) -> None:
         """Read from the first line with a seq above `after_seq` on."""
-        self._offset = self._journal.offset_before(after_seq)
+        self._offset = max(
+            self._journal.offset_before(after_seq), offset_before(self._seen, after_seq)
+        )
         self._after = after_seq
 
     def behind(self) -> bool:
@@ -84,8 +92,11 @@ class JournalTail:
                 if newline < 0:
                     break
                 raw = data[start:newline]
+                line_at = self._offset + start
                 start = newline + 1
                 head = _decoder.decode(raw)
+                if not self._seen or head.seq >= self._seen[-1][0] + INDEX_EVERY:
+                    self._seen.append((head.seq, line_at))
                 if head.seq > self._after:
                     end_at = self._offset + start
                     out.append(Line(head.seq, head.type, head.ts, head.symbol, raw, end_at))

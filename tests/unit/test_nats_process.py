@@ -56,6 +56,30 @@ def test_the_process_reads_only_what_the_mark_says_is_written(tmp_path: Path) ->
     assert [line.seq for line in tail.read(3)] == [2501, 2502, 2503]
 
 
+def test_a_seek_after_a_long_read_starts_near_its_seq_not_at_the_old_index(
+    tmp_path: Path,
+) -> None:
+    """The process indexes the journal once, at its start; what it read since, the tail
+    indexes itself, so a reconnect does not read the journal again from there."""
+    journal = journal_with(tmp_path, 10)
+    writer = WrittenMark(mark_path(journal.path), writer=True)
+    view = JournalView(journal.path, WrittenMark(mark_path(journal.path), writer=False))
+    for seq in range(11, 5001):
+        journal.append(seq, sealed(seq, b'{"type":"order.accepted"}'))
+    journal.flush()
+    writer.store(journal.written_bytes, journal.last_seq, journal.last_seq)
+    tail = JournalTail(view)
+    tail.seek(0)
+    while tail.read(1000):
+        pass
+    assert view.offset_before(4500) == 0  # the view's index knows only the first 10 lines
+    tail.seek(4500)
+    assert [line.seq for line in tail.read(2)] == [4501, 4502]
+    lines = journal.path.read_bytes().splitlines(keepends=True)
+    tail.seek(4500)
+    assert tail._offset == sum(map(len, lines[:4096]))  # from seq 4097's line, indexed
+
+
 def test_the_state_counts_across_restarts_of_the_process(tmp_path: Path) -> None:
     journal = journal_with(tmp_path, 1)
     config = msgspec.convert({"servers": ["nats://127.0.0.1:1"], "gateway": "gw"}, NatsConfig)

@@ -3,14 +3,14 @@
 
 Gateways side by side, each with its own simulator, one nats-server; round trips one at a
 time, each side in turn, ROUNDS turns:
-- off: NATS off;
+- off: NATS off, and a second gateway just like it ("off, again": how far two gateways
+  that do the same differ here, the noise any other ratio sits in);
 - inline: the gateway's loop publishes (`nats.publisher: inline`);
 - process: the publisher process (the default), every 10 ms, and every 50 ms;
-- apart: NATS off, with a prototype publisher beside it that takes the events from the
-  gateway's socket (one more client for the gateway) and publishes them: not at all (what
-  one more socket client costs, and how far two gateways doing the same differ on this
-  machine), each event as it comes, or every 10 ms. What measured, before the publisher
-  process was built, that it would pay.
+- apart: NATS off, with a process beside it that takes the events from the gateway's socket
+  and publishes nothing (what one more socket client costs). The same prototype publishing
+  each event, or every 10 ms (APART), measured before the publisher process was built that
+  it would pay.
 
     python -m bench.nats_apart [orders per turn]
 """
@@ -32,10 +32,11 @@ from bench.order_latency import percentiles
 from fixgw.testing import LocalStack, NatsServer, wait_until
 
 ROUNDS = 3
-APART = ("none", "each", "batch10")
-"""How the prototype publisher apart (a socket subscriber) publishes: not at all (it only
-reads the events: one more socket client, and the noise between two gateways), each event as
-it comes, or what came in 10 ms at once."""
+APART = ("none",)
+"""How a prototype publisher apart (a socket subscriber) publishes: "none", not at all (what
+one more socket client that wakes for every event costs); also "each" event as it comes, or
+"batch10", what came in 10 ms (the measures that said a process of its own would pay; see
+bench/HISTORY.md)."""
 STREAM = "APART"
 
 
@@ -80,6 +81,7 @@ async def publish_apart(socket_path: str, url: str, mode: str) -> None:
 
 SIDES: dict[str, dict[str, Any] | None] = {
     "off": None,
+    "off, again": None,
     "inline": {"publisher": "inline"},
     "process": {"publisher": "process"},
     "process, 50 ms": {"publisher": "process", "batch_ms": 50},

@@ -10,8 +10,9 @@ EventPublisher` does inline. It writes its state to stdout as JSON lines when it
 for the gateway's `status` and metrics.
 
 It ends when its stdin does: the gateway stopped (or died), so it publishes for up to
-`drain_s` what is written and leaves. SIGINT and SIGTERM are the gateway's to act on: a
-Ctrl-C or a systemd stop reaches the whole group, and the gateway still has lines to write.
+DRAIN_S what is written and leaves (a gateway whose start failed kills it instead). SIGINT
+and SIGTERM are the gateway's to act on: a Ctrl-C or a systemd stop reaches the whole group,
+and the gateway still has lines to write.
 A publisher left over from a gateway killed a moment ago holds the cursor's lock until it
 has gone; the next one waits for it.
 """
@@ -49,6 +50,8 @@ REPORT_EVERY_S = 0.05
 NICENESS = 10
 """The publisher yields the cores to the order path when both want them (`nice`): on a
 machine without a core to spare, it runs in the gaps."""
+DRAIN_S = 2.0
+"""Once its stdin ends: how long it goes on publishing what is written."""
 LOCK_WAIT_S = 30.0
 """How long to wait for the cursor's lock (a publisher of a killed gateway, still draining)."""
 
@@ -62,7 +65,6 @@ class Spec(msgspec.Struct, frozen=True, kw_only=True):
     fsync: bool
     log_level: str = "info"
     log_format: str = "auto"
-    drain_s: float = 2.0
 
 
 class ApartState(msgspec.Struct, kw_only=True):
@@ -194,10 +196,10 @@ class PublisherApart:
             batch_ms=self.config.batch_ms,
         )
         await loop.run_in_executor(None, sys.stdin.buffer.read)  # until the gateway is gone
-        if self.broker.connected and self.spec.drain_s > 0:
+        if self.broker.connected:
             self.publisher.written(self.view.written_bytes)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.publisher.caught_up(), self.spec.drain_s)
+                await asyncio.wait_for(self.publisher.caught_up(), DRAIN_S)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -23,7 +23,7 @@ from fixgw.journal import Journal
 from fixgw.nats.cursor import Cursor, cursor_path
 from fixgw.nats.mark import WrittenMark, mark_path
 from fixgw.nats.metrics import NatsMetrics
-from fixgw.nats.publisher_main import ApartState, Spec
+from fixgw.nats.publisher_main import DRAIN_S, ApartState, Spec
 
 log = structlog.get_logger("fixgw.nats")
 
@@ -72,7 +72,7 @@ class PublisherProcess:
         j = self._journal
         self._mark.store(j.written_bytes, j.last_seq, j.reserved_seq)
 
-    def _spec(self, drain_s: float) -> bytes:
+    def _spec(self) -> bytes:
         spec = Spec(
             config=self._config,
             secrets=self._secrets,
@@ -80,7 +80,6 @@ class PublisherProcess:
             fsync=self._fsync,
             log_level=self._log.level,
             log_format=self._log.format,
-            drain_s=drain_s,
         )
         return msgspec.json.encode(spec) + b"\n"
 
@@ -97,7 +96,7 @@ class PublisherProcess:
             self._process = process
             self._base = self.state
             assert process.stdin is not None and process.stdout is not None
-            process.stdin.write(self._spec(drain_s=2.0))
+            process.stdin.write(self._spec())
             await process.stdin.drain()
             async for line in process.stdout:
                 self._take(line)
@@ -139,15 +138,18 @@ class PublisherProcess:
         self.state = state
 
     async def stop(self, drain_s: float) -> None:
-        """Close its stdin: it publishes what is written for up to `drain_s` (as told at its
-        start), and leaves; killed if it has not within STOP_GRACE_S more."""
+        """Close its stdin: it publishes what is written for up to DRAIN_S and leaves;
+        killed if it has not within STOP_GRACE_S more, or at once if `drain_s` is 0 (a
+        start that failed: nothing to wait for)."""
         self._stopping = True
         process = self._process
         if process is not None and process.returncode is None:
             assert process.stdin is not None
             process.stdin.close()
+            if drain_s <= 0:
+                process.kill()
             try:
-                await asyncio.wait_for(process.wait(), max(drain_s, 0) + STOP_GRACE_S)
+                await asyncio.wait_for(process.wait(), DRAIN_S + STOP_GRACE_S)
             except TimeoutError:
                 log.warning("nats publisher process did not stop; killed", pid=process.pid)
                 process.kill()

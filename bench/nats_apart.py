@@ -7,10 +7,8 @@ time, each side in turn, ROUNDS turns:
   that do the same differ here, the noise any other ratio sits in);
 - inline: the gateway's loop publishes (`nats.publisher: inline`);
 - process: the publisher process (the default), every 10 ms, and every 50 ms;
-- apart: NATS off, with a process beside it that takes the events from the gateway's socket
-  and publishes nothing (what one more socket client costs). The same prototype publishing
-  each event, or every 10 ms (APART), measured before the publisher process was built that
-  it would pay.
+- one more client: NATS off, with a process beside it that reads every event from the
+  gateway's socket (what one more socket client costs).
 
     python -m bench.nats_apart [orders per turn]
 """
@@ -25,58 +23,26 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import nats
-
-from bench.jetstream import WINDOW, gateway, gw_orders
+from bench.jetstream import gateway, gw_orders
 from bench.order_latency import percentiles
 from fixgw.testing import LocalStack, NatsServer, wait_until
 
 ROUNDS = 3
-APART = ("none",)
-"""How a prototype publisher apart (a socket subscriber) publishes: "none", not at all (what
-one more socket client that wakes for every event costs); also "each" event as it comes, or
-"batch10", what came in 10 ms (the measures that said a process of its own would pay; see
-bench/HISTORY.md)."""
-STREAM = "APART"
+CLIENT = "one more client"
+"""The side with NATS off and one more socket client reading every event. (The prototype
+that also published what it read, each event or every 10 ms, and showed that a process of
+its own would pay, is in this file at 3d88746; its figures in bench/HISTORY.md.)"""
 
 
-async def publish_apart(socket_path: str, url: str, mode: str) -> None:
-    """`mode`: one of APART."""
-    nc = await nats.connect(url)
-    js = nc.jetstream(publish_async_max_pending=WINDOW)
-    stream = f"{STREAM}_{mode.upper()}"
-    await js.add_stream(name=stream, subjects=[f"apart.{mode}.>"])
+async def read_events(socket_path: str) -> None:
+    """One more socket client: subscribes to every journaled topic and reads every event."""
     reader, writer = await asyncio.open_unix_connection(socket_path, limit=1 << 20)
     writer.write(b'{"id":0,"op":"subscribe","topics":["orders","session","account","errors"]}\n')
     await writer.drain()
     await reader.readline()
     print("ready", flush=True)
-    subject = f"apart.{mode}.orders"
-    waiting: list[bytes] = []
-    published = 0
-
-    async def publish(lines: list[bytes]) -> None:
-        nonlocal published
-        for line in lines:
-            published += 1
-            await js.publish_async(subject, line, headers={"Nats-Msg-Id": str(published)})
-
-    async def read() -> None:
-        while line := await reader.readline():
-            if mode == "each":
-                await publish([line[:-1]])
-            elif mode != "none":
-                waiting.append(line[:-1])
-
-    reading = asyncio.create_task(read())
-    if mode.startswith("batch"):
-        every_s = int(mode.removeprefix("batch")) / 1000
-        while not reading.done():
-            await asyncio.sleep(every_s)
-            batch = waiting[:]
-            waiting.clear()
-            await publish(batch)
-    await reading
+    while await reader.readline():
+        pass
 
 
 SIDES: dict[str, dict[str, Any] | None] = {
@@ -85,7 +51,7 @@ SIDES: dict[str, dict[str, Any] | None] = {
     "inline": {"publisher": "inline"},
     "process": {"publisher": "process"},
     "process, 50 ms": {"publisher": "process", "batch_ms": 50},
-    **{f"apart, {mode}": None for mode in APART},
+    CLIENT: None,
 }
 """Each side's `nats` section beyond the servers (None: NATS off)."""
 
@@ -99,7 +65,7 @@ def measure(orders: int) -> dict[str, Any]:
     broker = NatsServer(root / "nats")
     broker.start()
     rtts: dict[str, list[float]] = {side: [] for side in SIDES}
-    publishers: list[subprocess.Popen[str]] = []
+    clients: list[subprocess.Popen[str]] = []
     try:
         with contextlib.ExitStack() as stacks:
             started = {
@@ -115,22 +81,23 @@ def measure(orders: int) -> dict[str, Any]:
             for side, nats in SIDES.items():
                 if nats is not None:
                     wait_connected(started[side], side)
-            for mode in APART:
-                command = [sys.executable, "-m", "bench.nats_apart", "--publish"]
-                where = [started[f"apart, {mode}"].socket_path, broker.url, mode]
-                publisher = subprocess.Popen([*command, *where], stdout=subprocess.PIPE, text=True)
-                publishers.append(publisher)
-                assert publisher.stdout is not None
-                if publisher.stdout.readline().strip() != "ready":
-                    raise SystemExit(f"the publisher apart ({mode}) did not start")
+            client = subprocess.Popen(
+                [sys.executable, "-m", "bench.nats_apart", "--read", started[CLIENT].socket_path],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            clients.append(client)
+            assert client.stdout is not None
+            if client.stdout.readline().strip() != "ready":
+                raise SystemExit("the extra client did not start")
             for n in range(ROUNDS):
                 for side in SIDES:
                     rtts[side] += gw_orders(started[side], orders, f"rt{n}")["rtt_us"]
-            for publisher in publishers:
+            for publisher in clients:
                 publisher.terminate()
                 publisher.wait(10)
     finally:
-        for publisher in publishers:
+        for publisher in clients:
             publisher.kill()
         broker.stop()
     result = {side: percentiles(values) for side, values in rtts.items()}
@@ -160,7 +127,7 @@ def report(r: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--publish"]:
-        asyncio.run(publish_apart(sys.argv[2], sys.argv[3], sys.argv[4]))
+    if sys.argv[1:2] == ["--read"]:
+        asyncio.run(read_events(sys.argv[2]))
     else:
         print(report(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)))

@@ -42,6 +42,7 @@ COMPILED = [
     "fixgw/marketdata/holds.py",
     "fixgw/marketdata/streams.py",
     "fixgw/ops/logging.py",
+    "fixgw/ops/tally.py",
     "fixgw/venues/fix44/inbound.py",
     "fixgw/venues/fix44/outbound.py",
     "fixgw/venues/okcoin/enums.py",

@@ -136,6 +136,25 @@ def _line(obj: Any) -> bytes:
     return json.dumps(obj).encode()
 
 
+new_order_lines = st.fixed_dictionaries(
+    {
+        "op": st.just("new_order"),
+        "symbol": st.sampled_from(["LTC/USD", "XYZ/USD"]),
+        "side": st.sampled_from(["buy", "sell", "hold"]),
+        "type": st.sampled_from(["limit", "market"]),
+        "qty": st.one_of(plain_decimals, _values),
+    },
+    optional={
+        "id": st.one_of(st.integers(), st.text(max_size=4), st.booleans(), st.none(), _values),
+        "price": st.one_of(plain_decimals, _values),
+        "cl_ord_id": st.one_of(st.from_regex(r"[A-Za-z0-9.:-]{1,70}", fullmatch=True), _values),
+        "time_in_force": st.sampled_from(["day", "gtc", "ioc", "fok", "GTC"]),
+        "prcie": _values,
+    },
+).map(_line)
+"""`new_order` lines, most of them valid, each field now and then wrong (the order path's
+one-pass reading, `api.protocol.parse_line`, against the long way)."""
+
 hostile_json = st.one_of(
     requests.map(_line),
     orders_with_odd_decimals.map(_line),

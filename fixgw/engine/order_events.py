@@ -11,7 +11,14 @@ from collections.abc import Hashable
 
 import structlog
 
-from fixgw.domain import Event, OrderEvent, OrderFilled, OrderPartiallyFilled, OrderRejected
+from fixgw.domain import (
+    TERMINAL_STATUSES,
+    Event,
+    OrderEvent,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderRejected,
+)
 from fixgw.engine.fills import Fills
 from fixgw.engine.ports import Publisher
 from fixgw.engine.tracker import OrderTracker
@@ -45,7 +52,7 @@ class OrderEvents:
         """ClOrdID -> the API client that placed it, for cancel on disconnect."""
 
     def open_count(self) -> int:
-        return sum(n for status, n in self.status_counts.items() if not status.is_terminal)
+        return sum(n for status, n in self.status_counts.items() if status not in TERMINAL_STATUSES)
 
     def publish(self, events: list[Event]) -> None:
         """The log lines of a whole turn of the loop are written together after it, after the

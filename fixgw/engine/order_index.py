@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from fixgw.domain import (
+    TERMINAL_STATUSES,
     ExecKind,
     OrderAccepted,
     OrderCanceled,
@@ -58,13 +59,13 @@ class Order:
 
     @property
     def shown_status(self) -> OrderStatus:
-        if self.cancel_pending is not None and not self.status.is_terminal:
+        if self.cancel_pending is not None and self.status not in TERMINAL_STATUSES:
             return OrderStatus.PENDING_CANCEL
         return self.status
 
     @property
     def is_open(self) -> bool:
-        return not self.status.is_terminal
+        return self.status not in TERMINAL_STATUSES
 
 
 _STATED_BY: dict[type, ExecKind] = {
@@ -150,7 +151,7 @@ class OrderIndex:
         return self._by_order_id.get(order_id) if order_id is not None else None
 
     def note_closed(self, order: Order) -> None:
-        if not order.closed and order.status.is_terminal:
+        if not order.closed and order.status in TERMINAL_STATUSES:
             order.closed = True
             self._closed.append(order)
 
@@ -161,7 +162,7 @@ class OrderIndex:
             order = self._closed.popleft()
             if self._orders.get(order.cl_ord_id) is not order:
                 continue
-            if not order.status.is_terminal:
+            if order.status not in TERMINAL_STATUSES:
                 order.closed = False  # reopened by a status answer; noted again when it closes
                 continue
             del self._orders[order.cl_ord_id]

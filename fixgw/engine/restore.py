@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fixgw.domain import (
+    TERMINAL_STATUSES,
     Event,
     OrderAnomaly,
     OrderCancelRejected,
@@ -62,7 +63,7 @@ def restore_orders(index: OrderIndex, events: Iterable[Event]) -> int:
             order.status = event.status
         else:  # the status shown while a cancel is out hides the venue's: read it off
             _advance(order, _implied_status(order))
-        if order.status.is_terminal:
+        if order.status in TERMINAL_STATUSES:
             order.cancel_pending = None
         if isinstance(event, OrderPartiallyFilled | OrderFilled):
             order.exec_ids += (event.exec_id,)

@@ -26,9 +26,10 @@ import quickfix as fix
 import structlog
 
 from fixgw.files import private_directory
-from fixgw.fix.message import FixMessage, describe, field_names
+from fixgw.fix.message import FixMessage, body_pairs, describe, encode, field_names
 from fixgw.fix.qf import (
     ALWAYS_ON,
+    BEGIN_STRING,
     VALIDATION,
     InlineInbox,
     header_field,
@@ -110,10 +111,11 @@ class SentLog:
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
-        self._entries: OrderedDict[int, tuple[str, str]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[str, str | FixMessage]] = OrderedDict()
 
-    def record(self, seq: int, msg_type: str, raw: str) -> None:
-        self._entries[seq] = (msg_type, raw)
+    def record(self, seq: int, msg_type: str, sent: str | FixMessage) -> None:
+        """`sent`: the message raw, or as the gateway handed it over (written out if asked)."""
+        self._entries[seq] = (msg_type, sent)
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
 
@@ -123,7 +125,13 @@ class SentLog:
     def get(self, seq: int) -> str | None:
         """The message sent as `seq`, raw."""
         entry = self._entries.get(seq)
-        return None if entry is None else entry[1]
+        if entry is None:
+            return None
+        msg_type, sent = entry
+        if isinstance(sent, str):
+            return sent
+        header = [(35, msg_type), (MSG_SEQ_NUM, str(seq))]
+        return encode(BEGIN_STRING, header, body_pairs(sent))
 
 
 class RawInbound(fix.Log):  # type: ignore[misc]
@@ -197,6 +205,8 @@ class _Application(fix.Application):  # type: ignore[misc]
         self._sent = sent
         self._metrics = metrics
         self._test_requests: dict[str, float] = {}
+        self.sending: FixMessage | None = None
+        """The message `ExchangeSession.send` is handing QuickFIX, until `toApp` sees it."""
         self.heartbeat_round_trip_s: float | None = None
         """The last TestRequest's round trip to the Heartbeat answering it; None before the
         first of a session. Written on QuickFIX's thread, read whole on the loop's."""
@@ -276,16 +286,27 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._on_error("fromAdmin", exc)
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        """A message the gateway is sending now (`sending`) is recorded as it handed it over;
+        one QuickFIX resends from its store is read from QuickFIX."""
+        sending, self.sending = self.sending, None
         try:
+            if sending is not None:
+                seq = msg_seq_num(message)
+                if seq is not None:
+                    self._sent.record(int(seq), sending.msg_type, sending)
+                self._count_type("out", sending.msg_type)
+                if enabled_for(logging.DEBUG):
+                    log.debug("fix out", msg=describe(message.toString(), self._tag_names()))
+                return
             raw = message.toString()
-            msg_type, msg_seq_num = header_of(raw)
+            msg_type, seq_num = header_of(raw)
             if POSS_DUP in raw:
                 log.warning("stale message not resent; gap filled instead", msg_type=msg_type)
                 self._put(Happening.NOT_RESENT, raw)
                 raise fix.DoNotSend()
             if msg_type == "j":
                 self._refused(message)
-            self._sent.record(msg_seq_num, msg_type, raw)
+            self._sent.record(seq_num, msg_type, raw)
             self._count_type("out", msg_type)
             if enabled_for(logging.DEBUG):
                 log.debug("fix out", msg=describe(raw, self._tag_names()))
@@ -536,4 +557,8 @@ class ExchangeSession:
         """False when the session is not logged on: the message was not sent."""
         if not self.logged_on:
             return False
-        return bool(fix.Session.sendToTarget(to_quickfix(message), self.session_id))
+        self._app.sending = message
+        try:
+            return bool(fix.Session.sendToTarget(to_quickfix(message), self.session_id))
+        finally:
+            self._app.sending = None

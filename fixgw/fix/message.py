@@ -248,3 +248,14 @@ def encode(
     head = f"8={begin_string}{SOH}9={len(inner.encode())}{SOH}"
     checksum = sum((head + inner).encode()) % 256
     return f"{head}{inner}10={checksum:03d}{SOH}"
+
+
+def body_pairs(msg: FixMessage) -> list[tuple[int, str]]:
+    """The message's body as (tag, value) pairs: its fields, then each group's count and
+    entries (the order `qf.to_quickfix` hands them to QuickFIX in)."""
+    pairs = list(msg.fields.items())
+    for count_tag, entries in msg.groups.items():
+        pairs.append((count_tag, str(len(entries))))
+        for entry in entries:
+            pairs.extend(entry.items())
+    return pairs

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,6 +21,51 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from fixgw.ops.tally import Buckets, Tally
+
+
+class TallyCollector(Collector):
+    """A `Tally` as a Prometheus counter (`name` without `_total`)."""
+
+    def __init__(self, name: str, documentation: str, tally: Tally, labels: list[str]) -> None:
+        self._name, self._documentation, self._tally, self._labels = (
+            name,
+            documentation,
+            tally,
+            labels,
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=self._labels)
+        for values, count in self._tally.snapshot().items():
+            family.add_metric(list(values), count)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation, labels=self._labels)
+
+
+class BucketsCollector(Collector):
+    """`Buckets` as a Prometheus histogram."""
+
+    def __init__(self, name: str, documentation: str, buckets: Buckets) -> None:
+        self._name, self._documentation, self._buckets = name, documentation, buckets
+
+    def collect(self) -> Iterator[Metric]:
+        cumulative, total = self._buckets.snapshot()
+        bounds = [repr(float(b)) for b in self._buckets.bounds] + ["+Inf"]
+        yield HistogramMetricFamily(
+            self._name,
+            self._documentation,
+            buckets=list(zip(bounds, cumulative, strict=True)),
+            sum_value=total,
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        yield HistogramMetricFamily(self._name, self._documentation)
 
 
 class Metrics:
@@ -39,11 +83,14 @@ class Metrics:
             buckets=(1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 0.5, 1.0, 5.0),
             registry=r,
         )
-        self.messages = Counter(
-            "fixgw_fix_messages_total",
-            "FIX messages by direction and type",
-            ["direction", "msg_type"],
-            registry=r,
+        self.messages = Tally()
+        r.register(
+            TallyCollector(
+                "fixgw_fix_messages",
+                "FIX messages by direction and type",
+                self.messages,
+                ["direction", "msg_type"],
+            )
         )
         self.resend_requests = Counter(
             "fixgw_resend_requests_total", "ResendRequests, by direction", ["direction"], registry=r
@@ -91,29 +138,21 @@ class Metrics:
         self.callback_errors = Counter(
             "fixgw_callback_errors_total", "Exceptions caught in QuickFIX callbacks", registry=r
         )
-        self.order_round_trip = Histogram(
-            "fixgw_order_round_trip_seconds",
-            "new_order received to the first execution report for it",
-            buckets=(
-                5e-5,
-                1e-4,
-                2e-4,
-                3e-4,
-                5e-4,
-                7.5e-4,
-                1e-3,
-                2e-3,
-                5e-3,
-                1e-2,
-                5e-2,
-                0.1,
-                0.5,
-                1.0,
-            ),
-            registry=r,
+        self.order_round_trip = Buckets(
+            (5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 7.5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0)
         )
-        self.md_messages = Counter(
-            "fixgw_md_messages_total", "Market data updates, by symbol", ["symbol"], registry=r
+        r.register(
+            BucketsCollector(
+                "fixgw_order_round_trip_seconds",
+                "new_order received to the first execution report for it",
+                self.order_round_trip,
+            )
+        )
+        self.md_messages = Tally()
+        r.register(
+            TallyCollector(
+                "fixgw_md_messages", "Market data updates, by symbol", self.md_messages, ["symbol"]
+            )
         )
         self.book_stale = Gauge(
             "fixgw_book_stale", "1 while a symbol's book is stale", ["symbol"], registry=r
@@ -149,8 +188,6 @@ class Metrics:
         )
         self.journal_bytes = Gauge("fixgw_journal_bytes", "Size of the event journal", registry=r)
         self._last_inbound = time.monotonic()
-        self._message_children: dict[tuple[str, str], Any] = {}
-        self._md_children: dict[str, Any] = {}
         self.last_inbound.set_function(self.seconds_since_inbound)
 
     def seconds_since_inbound(self) -> float:
@@ -161,20 +198,10 @@ class Metrics:
         self.count_message("in", msg_type)
 
     def count_message(self, direction: str, msg_type: str) -> None:
-        """For every message: the labelled child is looked up once."""
-        child = self._message_children.get((direction, msg_type))
-        if child is None:
-            child = self._message_children[(direction, msg_type)] = self.messages.labels(
-                direction, msg_type
-            )
-        child.inc()
+        self.messages.add((direction, msg_type))
 
     def md_message(self, symbol: str) -> None:
-        """For every market-data message: the labelled child is looked up once per symbol."""
-        child = self._md_children.get(symbol)
-        if child is None:
-            child = self._md_children[symbol] = self.md_messages.labels(symbol)
-        child.inc()
+        self.md_messages.add((symbol,))
 
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))

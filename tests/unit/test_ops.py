@@ -241,3 +241,24 @@ def test_what_python_and_asyncio_would_print_raw_goes_through_the_structured_log
     assert {"event": "from the stdlib: 42", "logger": "some.library"}.items() <= next(
         line for line in lines if line["event"].startswith("from the stdlib")
     ).items()
+
+
+def test_the_per_message_counts_and_the_round_trip_histogram_read_as_prometheus_ones() -> None:
+    """Kept as plain numbers on the order path (`ops.tally`), exported at scrape time."""
+    metrics = Metrics()
+    for _ in range(3):
+        metrics.count_message("out", "D")
+    metrics.md_message("LTC/USD")
+    for seconds in (0.00005, 0.0004, 0.0004, 7.0):
+        metrics.order_round_trip.observe(seconds)
+    value = metrics.registry.get_sample_value
+    assert value("fixgw_fix_messages_total", {"direction": "out", "msg_type": "D"}) == 3
+    assert value("fixgw_md_messages_total", {"symbol": "LTC/USD"}) == 1
+    histogram = "fixgw_order_round_trip_seconds"
+    assert value(f"{histogram}_bucket", {"le": "5e-05"}) == 1  # a bound holds what equals it
+    assert value(f"{histogram}_bucket", {"le": "0.0003"}) == 1
+    assert value(f"{histogram}_bucket", {"le": "0.0005"}) == 3
+    assert value(f"{histogram}_bucket", {"le": "1.0"}) == 3
+    assert value(f"{histogram}_bucket", {"le": "+Inf"}) == 4
+    assert value(f"{histogram}_count", {}) == 4
+    assert value(f"{histogram}_sum", {}) == pytest.approx(7.00085)

@@ -4,16 +4,27 @@ what does can be sent in FIX and checked against the risk limits without blowing
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fixgw.api.protocol import ErrorCode, parse_line, positive_decimal
+from fixgw.api.protocol import (
+    ErrorCode,
+    Request,
+    _checked_decimal,
+    _parse_any,
+    parse_line,
+    positive_decimal,
+)
 from fixgw.decimals import plain_decimal
 from fixgw.errors import RequestError
 from fixgw.venues.okcoin.outbound import fix_decimal
-from tests.fuzz import FUZZ_EXAMPLES, odd_decimals
+from tests.fuzz import FUZZ_EXAMPLES, hostile_json, new_order_lines, odd_decimals
 
 
 @pytest.mark.parametrize(
@@ -105,6 +116,44 @@ def test_whatever_the_text_a_decimal_is_refused_or_exactly_the_digits_written(te
         return
     assert re.fullmatch(r"[0-9]+(\.[0-9]+)?", text, re.ASCII)
     assert str(value) == text or value == Decimal(text)
+
+
+@pytest.mark.fuzz
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True)
+@given(text=odd_decimals)
+def test_the_quick_reading_of_a_quantity_agrees_with_the_long_one(text: str) -> None:
+    """`positive_decimal` reads text that passes without the long way's checks: what it
+    takes, the long way takes as the same value; what it refuses, with the same words."""
+
+    def outcome(read: Callable[[str, str, ErrorCode], Decimal]) -> Decimal | str:
+        try:
+            return read(text, "qty", ErrorCode.INVALID_QTY)
+        except RequestError as refused:
+            return refused.message
+
+    quick, checked = outcome(positive_decimal), outcome(_checked_decimal)
+    assert quick == checked
+    if isinstance(quick, Decimal):
+        assert quick.as_tuple() == checked.as_tuple()  # type: ignore[union-attr]
+
+
+@pytest.mark.fuzz
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True)
+@given(line=st.one_of(hostile_json, new_order_lines))
+def test_a_new_order_read_in_one_pass_is_what_the_long_way_reads(line: bytes) -> None:
+    """`parse_line` reads a `new_order` line straight into the request; whatever the line, it
+    answers what the long way does: the same id and request, or the same refusal."""
+
+    def outcome(parse: Callable[[bytes], tuple[Any, Request]]) -> tuple[Any, ...]:
+        try:
+            request_id, request = parse(line)
+        except RequestError as refused:
+            return ("refused", refused.code, refused.message)
+        fields = msgspec.structs.asdict(request)
+        fields.pop("op", None), fields.pop("id", None)
+        return (request_id, type(request).__mro__[-3], fields)
+
+    assert outcome(parse_line) == outcome(_parse_any)
 
 
 @pytest.mark.parametrize("field", ["cl_ord_id", "cancel_cl_ord_id"])

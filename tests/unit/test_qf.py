@@ -15,6 +15,8 @@ from fixgw.fix.message import SOH, FixMessage
 from fixgw.fix.qf import InlineInbox, header_of, msg_seq_num, to_quickfix
 from fixgw.ops.prometheus import Metrics
 
+QuickFixMessage = fix.Message
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "okcoin"
 
 
@@ -71,6 +73,22 @@ def test_a_reject_finds_the_request_it_names_by_sequence_number_until_it_is_evic
     assert "\x0111=gw-9\x01" in (sent.get(9) or "")
     assert "\x0111=gw-8\x01" in (sent.get(8) or "")
     assert sent.get(7) is None
+
+
+def test_a_message_recorded_as_the_gateway_handed_it_over_reads_back_as_sent() -> None:
+    """Sent by the gateway (not resent by QuickFIX), a message is kept as its FixMessage and
+    written out only when a Reject asks: the same fields and group entries."""
+    sent = SentLog()
+    order = FixMessage("D", {11: "gw-9", 55: "LTC/USD", 54: "1"})
+    request = FixMessage("V", {262: "md-1", 263: "1"}, {146: ({55: "LTC/USD"}, {55: "BTC/USD"})})
+    sent.record(9, "D", order)
+    sent.record(10, "V", request)
+    read = QuickFixMessage(sent.get(9) or "", False)
+    assert msg_seq_num(read) == "9" and read.getHeader().getField(35) == "D"
+    assert [read.getField(tag) for tag in (11, 55, 54)] == ["gw-9", "LTC/USD", "1"]
+    assert SOH + "146=2" + SOH + "55=LTC/USD" + SOH + "55=BTC/USD" + SOH in (sent.get(10) or "")
+    written, again = sent.get(9) or "", read.toString()  # QuickFIX orders the body by tag
+    assert written[-7:] == again[-7:] and written[:15] == again[:15]  # CheckSum, BodyLength
 
 
 def _logon(seq: int) -> fix.Message:

@@ -78,19 +78,24 @@ MODES = {"one at a time": None, "1,000/s": 1000.0, "2,000/s": 2000.0, "flat out"
 of unanswered orders allows (see pacing.py)."""
 
 
+RELAYS = {"relay": "bench.relay", "promise relay": "bench.promise_relay"}
+"""The thinnest out-of-process gateway (relay.py), and the same keeping the gateway's promises
+the cheapest way (promise_relay.py): each run beside the gateway."""
+
+
 @contextmanager
-def relay(sim_port: int, root: Path) -> Iterator[tuple[str, int]]:
-    """The thinnest out-of-process gateway (relay.py), logged on; yields its socket and pid."""
+def relay(sim_port: int, root: Path, module: str = "bench.relay") -> Iterator[tuple[str, int]]:
+    """A relay (`RELAYS`), logged on; yields its socket and pid."""
     path = str(root / "relay.sock")
     popen = subprocess.Popen(
-        [sys.executable, "-m", *bare_command("bench.relay", sim_port), "--socket", path],
+        [sys.executable, "-m", *bare_command(module, sim_port), "--socket", path],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert popen.stdout is not None
         if popen.stdout.readline().strip() != "ready":
-            raise SystemExit("bench.relay did not start")
+            raise SystemExit(f"{module} did not start")
         yield path, popen.pid
     finally:
         try:
@@ -141,47 +146,58 @@ def measure(orders: int) -> dict[str, Any]:
                 floor = run_json([*bare, "--rate", rate_arg, "--prefix", f"bare{n}"])
             floor_cpu = meter.per_order_us(floor, orders)
             paced = [] if rate is None else ["--rate", str(rate)]
-            with relay(stack.sim_port, stack.root) as (relay_socket, relay_pid):
-                with CpuMeter({"simulator": sim_pid, "relay": relay_pid}) as meter:
-                    relayed = run_json(
-                        [
-                            "bench.gw_orders",
-                            "--socket",
-                            relay_socket,
-                            "--orders",
-                            str(orders),
-                            "--prefix",
-                            f"relay{n}",
-                            *paced,
-                        ]
-                    )
-                relay_cpu = meter.per_order_us(relayed, orders)
+            relayed, relay_cpu = {}, {}
+            for name, module in RELAYS.items():
+                with relay(stack.sim_port, stack.root, module) as (relay_socket, relay_pid):
+                    with CpuMeter({"simulator": sim_pid, name: relay_pid}) as meter:
+                        relayed[name] = run_json(
+                            [
+                                "bench.gw_orders",
+                                "--socket",
+                                relay_socket,
+                                "--orders",
+                                str(orders),
+                                "--prefix",
+                                f"{module.rpartition('.')[2]}{n}",
+                                *paced,
+                            ]
+                        )
+                    relay_cpu[name] = meter.per_order_us(relayed[name], orders)
             with CpuMeter({"simulator": sim_pid, "gateway": pid}) as meter:
                 ours = run_json([*gateway, *paced, "--prefix", f"gw{n}"])
             cpu = meter.per_order_us(ours, orders)
-            f, r, g = (
+            f, r, pr, g = (
                 percentiles(run.get("rtt_us") or run["latency_us"])
-                for run in (floor, relayed, ours)
+                for run in (floor, relayed["relay"], relayed["promise relay"], ours)
             )
             runs[mode] = {
                 "bare_us": f,
                 "relay_us": r,
+                "promise_relay_us": pr,
                 "gateway_us": g,
                 "ratio": {k: g[k] / f[k] for k in ("p50", "p99")},
                 "relay_ratio": {k: r[k] / f[k] for k in ("p50", "p99")},
                 "to_relay": {
                     **{k: g[k] / r[k] for k in ("p50", "p99")},
-                    "cpu": cpu["gateway"] / relay_cpu["relay"],
+                    "cpu": cpu["gateway"] / relay_cpu["relay"]["relay"],
                 },
-                "cpu_us_per_order": {"bare": floor_cpu, "relay": relay_cpu, "gateway": cpu},
+                "promise_to_relay": {
+                    **{k: pr[k] / r[k] for k in ("p50", "p99")},
+                    "cpu": relay_cpu["promise relay"]["promise relay"]
+                    / relay_cpu["relay"]["relay"],
+                },
+                "cpu_us_per_order": {"bare": floor_cpu, **relay_cpu, "gateway": cpu},
                 "cores_busy": {
                     "bare": cores_busy(floor_cpu, achieved_rate(floor)),
-                    "relay": cores_busy(relay_cpu, achieved_rate(relayed)),
+                    **{
+                        name: cores_busy(relay_cpu[name], achieved_rate(relayed[name]))
+                        for name in RELAYS
+                    },
                     "gateway": cores_busy(cpu, achieved_rate(ours)),
                 },
                 "orders_per_s": {
                     "bare": floor.get("orders_per_s"),
-                    "relay": relayed.get("orders_per_s"),
+                    **{name: relayed[name].get("orders_per_s") for name in RELAYS},
                     "gateway": ours.get("orders_per_s"),
                 },
             }
@@ -218,21 +234,28 @@ def report(results: dict[str, Any]) -> str:
         f"order round trip: new_order -> order.accepted (floor: NewOrderSingle -> "
         f"ExecutionReport), {results['orders']:,} orders per run; fixed rates count from "
         "when each order was due (coordinated omission corrected); the relay is the "
-        "thinnest out-of-process gateway (bench/relay.py): the floor behind a Unix socket"
+        "thinnest out-of-process gateway (bench/relay.py): the floor behind a Unix socket; "
+        "the promise relay (bench/promise_relay.py) is the relay journaling, reading and "
+        "keeping state the least a gateway keeping fixgw's promises must"
     ]
     for mode, run in results["runs"].items():
         rate, r, rr, tr = run["orders_per_s"], run["ratio"], run["relay_ratio"], run["to_relay"]
+        pr = run["promise_to_relay"]
         lines += [
             f"  {mode}:",
             _latency_line("bare QuickFIX-Python", run["bare_us"], rate["bare"]),
             _latency_line("relay", run["relay_us"], rate["relay"]),
+            _latency_line("promise relay", run["promise_relay_us"], rate["promise relay"]),
             _latency_line("gateway", run["gateway_us"], rate["gateway"]),
             f"    ratio to the floor    relay p50 {rr['p50']:.2f}  p99 {rr['p99']:.2f};"
             f"  gateway p50 {r['p50']:.2f}  p99 {r['p99']:.2f}",
             f"    gateway / relay       p50 {tr['p50']:.2f}  p99 {tr['p99']:.2f}"
             f"  CPU per order {tr['cpu']:.2f}",
+            f"    promise relay / relay p50 {pr['p50']:.2f}  p99 {pr['p99']:.2f}"
+            f"  CPU per order {pr['cpu']:.2f}",
             f"    CPU per order         floor: {_cpu_line(run, 'bare')}",
             f"                          relay: {_cpu_line(run, 'relay')}",
+            f"                          promise relay: {_cpu_line(run, 'promise relay')}",
             f"                          gateway: {_cpu_line(run, 'gateway')}",
         ]
     lines.append(

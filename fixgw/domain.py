@@ -86,10 +86,10 @@ class ExecKind(StrEnum):
 
     @property
     def is_fill(self) -> bool:
-        return self in _FILLS
+        return self in FILL_KINDS
 
 
-_FILLS = frozenset({ExecKind.PARTIAL_FILL, ExecKind.FILL, ExecKind.TRADE})
+FILL_KINDS = frozenset({ExecKind.PARTIAL_FILL, ExecKind.FILL, ExecKind.TRADE})
 
 
 class RejectReason(StrEnum):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 
 from fixgw.domain import (
@@ -28,34 +27,83 @@ UNTRACKED = ""
 id only): no ClOrdID of ours."""
 
 
-@dataclass(slots=True)
 class Order:
-    cl_ord_id: str
-    symbol: str
-    side: Side
-    order_type: OrderType
-    qty: Decimal
-    price: Decimal | None
-    status: OrderStatus = OrderStatus.PENDING_NEW
-    """The venue's last word on the order (PENDING_NEW until it speaks)."""
-    order_id: str | None = None
-    cum_qty: Decimal = ZERO
-    leaves_qty: Decimal = ZERO
-    avg_px: Decimal = ZERO
-    cancel_pending: str | None = None
-    """The ClOrdID of a cancel request sent and not yet answered."""
-    exec_ids: tuple[str, ...] = ()
-    """Seen, to drop duplicates. A tuple: most orders have one or two, and a set costs four
-    times the memory of a one-entry tuple."""
-    cancel_ids: tuple[str, ...] = ()
-    stated: tuple[ExecKind, ...] = ()
-    """Of NEW, CANCELED and REJECTED, those whose event (`order.accepted`, `.canceled`,
-    `.rejected`) clients were sent: a report of the same kind again is a repeat."""
-    closed: bool = False
-    """Counted among the closed orders the tracker keeps."""
-    presumed_unsent: bool = False
-    """Rejected (`not_delivered`) on the gateway's own inference, the venue never having
-    named it: the venue's word about it (an ack, a fill, a status answer) outweighs that."""
+    """One order as the tracker holds it. A class of its own rather than a dataclass:
+    compiled (setup.py), its `__init__` is too, and one is made per order."""
+
+    __slots__ = (
+        "avg_px",
+        "cancel_ids",
+        "cancel_pending",
+        "cl_ord_id",
+        "closed",
+        "cum_qty",
+        "exec_ids",
+        "leaves_qty",
+        "order_id",
+        "order_type",
+        "presumed_unsent",
+        "price",
+        "qty",
+        "side",
+        "stated",
+        "status",
+        "symbol",
+    )
+
+    def __init__(
+        self,
+        cl_ord_id: str,
+        symbol: str,
+        side: Side,
+        order_type: OrderType,
+        qty: Decimal,
+        price: Decimal | None,
+        status: OrderStatus = OrderStatus.PENDING_NEW,
+        order_id: str | None = None,
+        cum_qty: Decimal = ZERO,
+        leaves_qty: Decimal = ZERO,
+        avg_px: Decimal = ZERO,
+        cancel_pending: str | None = None,
+        exec_ids: tuple[str, ...] = (),
+        cancel_ids: tuple[str, ...] = (),
+        stated: tuple[ExecKind, ...] = (),
+        closed: bool = False,
+        presumed_unsent: bool = False,
+    ) -> None:
+        self.cl_ord_id = cl_ord_id
+        self.symbol = symbol
+        self.side = side
+        self.order_type = order_type
+        self.qty = qty
+        self.price = price
+        self.status = status
+        """The venue's last word on the order (PENDING_NEW until it speaks)."""
+        self.order_id = order_id
+        self.cum_qty = cum_qty
+        self.leaves_qty = leaves_qty
+        self.avg_px = avg_px
+        self.cancel_pending = cancel_pending
+        """The ClOrdID of a cancel request sent and not yet answered."""
+        self.exec_ids = exec_ids
+        """Seen, to drop duplicates. A tuple: most orders have one or two, and a set costs
+        four times the memory of a one-entry tuple."""
+        self.cancel_ids = cancel_ids
+        self.stated = stated
+        """Of NEW, CANCELED and REJECTED, those whose event (`order.accepted`, `.canceled`,
+        `.rejected`) clients were sent: a report of the same kind again is a repeat."""
+        self.closed = closed
+        """Counted among the closed orders the tracker keeps."""
+        self.presumed_unsent = presumed_unsent
+        """Rejected (`not_delivered`) on the gateway's own inference, the venue never having
+        named it: the venue's word about it (an ack, a fill, a status answer) outweighs
+        that."""
+
+    def __repr__(self) -> str:
+        return (
+            f"Order({self.cl_ord_id!r}, {self.symbol!r}, {self.side}, {self.status}, "
+            f"order_id={self.order_id!r}, cum_qty={self.cum_qty}, leaves_qty={self.leaves_qty})"
+        )
 
     @property
     def shown_status(self) -> OrderStatus:

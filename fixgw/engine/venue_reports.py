@@ -14,6 +14,7 @@ import structlog
 
 from fixgw.api.protocol import ErrorCode
 from fixgw.domain import (
+    FILL_KINDS,
     AccountBalance,
     AccountInfoReport,
     BookSnapshotReport,
@@ -102,7 +103,7 @@ class VenueReports:
                 self._pending.status_answered(report)
                 return
         self._orders.publish(self._tracker.apply_execution(report))
-        if report.kind.is_fill:
+        if report.kind in FILL_KINDS:
             self._account_refresh.fills_seen()
         if report.kind is ExecKind.ORDER_STATUS and report.order_id is not None:
             self._pending.status_answered(report)

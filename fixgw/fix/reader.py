@@ -21,6 +21,15 @@ _FIX_FLOAT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 spaces, no other script's digits (which `Decimal()` would read)."""
 
 
+def is_fix_float(value: str) -> bool:
+    """`_FIX_FLOAT.fullmatch(value)`, by string tests: five of them per execution report."""
+    digits = value[1:] if value.startswith("-") else value
+    whole, dot, fraction = digits.partition(".")
+    if not digits.isascii() or not (fraction == "" or fraction.isdigit()):
+        return False
+    return whole.isdigit() if whole else bool(dot and fraction)
+
+
 class FieldReader:
     """One message's fields, or one entry of a repeating group in it."""
 
@@ -50,7 +59,7 @@ class FieldReader:
         return None if value is None or value == "" else self.to_decimal(tag, value)
 
     def to_decimal(self, tag: int, value: str) -> Decimal:
-        if not _FIX_FLOAT.fullmatch(value):
+        if not is_fix_float(value):
             raise self.fail(f"not a FIX decimal: {value[:40]!r}", tag)
         return Decimal(value)
 

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fixgw.config import standard_fix44_dictionary
 from fixgw.fix.message import (
+    _UTC_TIMESTAMP,
+    FixParseError,
+    _pairs_one_by_one,
     format_utc_timestamp,
     group_trees,
     mask_secrets,
     miscounted_group,
+    pairs_of,
     parse_utc_timestamp,
     redact,
 )
+from fixgw.fix.reader import _FIX_FLOAT, is_fix_float
+from tests.fuzz import FUZZ_EXAMPLES, odd_decimals
 
 
 @pytest.mark.parametrize(
@@ -92,3 +101,69 @@ def test_group_trees_follow_components_and_nest() -> None:
     assert (parties.delimiter, parties.members) == (448, frozenset({448, 447, 452, 802}))
     assert parties.nested[802].delimiter == 523
     assert set(FIX44_GROUPS["V"]) == {267, 146, 386}
+
+
+_timestamp_like = st.one_of(
+    st.from_regex(r"[0-9]{8}-[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{0,11})?", fullmatch=True),
+    st.text(st.sampled_from(list("0123456789-:. \uff12\u0661")), max_size=30),
+)
+
+
+@pytest.mark.fuzz
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True)
+@given(text=_timestamp_like)
+def test_a_timestamp_read_by_position_is_what_the_pattern_reads(text: str) -> None:
+    """`parse_utc_timestamp` reads the usual shapes by position; the pattern is the rule."""
+
+    def by_pattern() -> datetime | None:
+        match = _UTC_TIMESTAMP.fullmatch(text)
+        if match is None:
+            return None
+        year, month, day, hour, minute, second, fraction = match.groups()
+        micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
+        ints = (int(year), int(month), int(day), int(hour), int(minute), int(second), micro)
+        try:
+            return datetime(*ints, tzinfo=UTC)
+        except ValueError:
+            return None
+
+    try:
+        read: datetime | None = parse_utc_timestamp(text)
+    except ValueError:
+        read = None
+    assert read == by_pattern()
+
+
+@pytest.mark.fuzz
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True)
+@given(text=st.one_of(odd_decimals, odd_decimals.map(lambda t: f"-{t}")))
+def test_a_fix_float_checked_by_string_tests_is_what_the_pattern_takes(text: str) -> None:
+    assert is_fix_float(text) == bool(_FIX_FLOAT.fullmatch(text))
+
+
+@pytest.mark.fuzz
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True)
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.text(st.sampled_from(list("0123456789\u0661=")), min_size=0, max_size=4),
+            st.text(st.sampled_from(list("ab=9 \u00e9")), max_size=5),
+        ),
+        max_size=8,
+    ),
+    end=st.sampled_from(["\x01", "", "\x01\x01"]),
+)
+def test_a_message_cut_by_pattern_gives_the_pairs_the_field_by_field_reading_gives(
+    pairs: list[tuple[str, str]], end: str
+) -> None:
+    """`pairs_of` cuts a well-formed message with two regular expressions; whatever the
+    text, it answers as reading it field by field does (`_pairs_one_by_one`)."""
+    raw = "\x01".join(f"{tag}={value}" for tag, value in pairs) + end
+
+    def outcome(read: Callable[[str], list[tuple[int, str]]]) -> object:
+        try:
+            return read(raw)
+        except (FixParseError, ValueError) as exc:
+            return type(exc)
+
+    assert outcome(pairs_of) == outcome(_pairs_one_by_one)

@@ -14,6 +14,7 @@ from typing import Any
 
 from fixgw.codetable import CodeTable
 from fixgw.domain import (
+    FILL_KINDS,
     BookSnapshotReport,
     BookUpdateReport,
     CancelRejectReason,
@@ -97,6 +98,7 @@ def ids_named(msg: FixMessage, extra: Mapping[str, int] | None = None) -> Messag
 def execution_report(msg: FixMessage, received: datetime, c: Codes = FIX44) -> ExecutionReport:
     r = FieldReader(msg)
     kind = r.code(c.exec_type)
+    fill = kind in FILL_KINDS
     return ExecutionReport(
         exec_id=r.text(Tag.EXEC_ID),
         kind=kind,
@@ -112,8 +114,8 @@ def execution_report(msg: FixMessage, received: datetime, c: Codes = FIX44) -> E
         cum_qty=r.decimal(Tag.CUM_QTY),
         leaves_qty=r.decimal(Tag.LEAVES_QTY),
         avg_px=r.decimal(Tag.AVG_PX),
-        last_qty=r.opt_decimal(Tag.LAST_QTY) if kind.is_fill else None,
-        last_px=r.opt_decimal(Tag.LAST_PX) if kind.is_fill else None,
+        last_qty=r.opt_decimal(Tag.LAST_QTY) if fill else None,
+        last_px=r.opt_decimal(Tag.LAST_PX) if fill else None,
         reject_reason=r.lenient_code(c.ord_rej_reason, RejectReason.OTHER),
         text=r.opt_str(Tag.TEXT),
         ts=r.time(Tag.TRANSACT_TIME) or received,

@@ -127,34 +127,72 @@ class FixMessage:
         return self.groups.get(count_tag, ())
 
 
-_WELL_FORMED = re.compile(r"(?:[0-9]+=[^\x01]*\x01)+")
-_PAIR = re.compile(r"([0-9]+)=([^\x01]*)\x01")
+_TAG_NUMBERS: dict[str, int] = {}
+"""Tag texts already read, and their numbers: a dict lookup costs less than `isdigit` and
+`int` for each field of each message. Bounded: a venue's odd tags cannot grow it far."""
+
+
+def _tag_number(part: str, at: int) -> int:
+    """The tag of field `part` whose '=' is at `at` (-1: none); FixParseError if none."""
+    tag_text = part[:at] if at > 0 else ""
+    tag = _TAG_NUMBERS.get(tag_text)
+    if tag is None:
+        if not tag_text.isdigit():
+            raise FixParseError(f"not a tag=value pair: {part[:40]!r}")
+        tag = int(tag_text)
+        if len(_TAG_NUMBERS) < 4096:
+            _TAG_NUMBERS[tag_text] = tag
+    return tag
 
 
 def pairs_of(raw: str) -> list[tuple[int, str]]:
-    """`tag=value<SOH>...` as (tag, value) pairs, in order, repeated tags and all.
-
-    A message as QuickFIX hands it over (every field ended by SOH) is cut by two regular
-    expressions, in C; anything else goes field by field, which says what is wrong."""
-    if _WELL_FORMED.fullmatch(raw):
-        return [(int(tag), value) for tag, value in _PAIR.findall(raw)]
-    return _pairs_one_by_one(raw)
-
-
-def _pairs_one_by_one(raw: str) -> list[tuple[int, str]]:
+    """`tag=value<SOH>...` as (tag, value) pairs, in order, repeated tags and all."""
     pairs: list[tuple[int, str]] = []
     for part in raw.split(SOH):
-        if not part:
-            continue
-        tag_text, sep, value = part.partition("=")
-        if not sep or not tag_text.isdigit():
-            raise FixParseError(f"not a tag=value pair: {part[:40]!r}")
-        pairs.append((int(tag_text), value))
+        if part:
+            at = part.find("=")
+            pairs.append((_tag_number(part, at), part[at + 1 :]))
     return pairs
 
 
+def _fields_of(raw: str) -> dict[int, str]:
+    """`pairs_of` and the first value of each tag, header and trailer tags left out, in one
+    pass: for a message with no repeating groups to cut out."""
+    fields: dict[int, str] = {}
+    for part in raw.split(SOH):
+        if part:
+            at = part.find("=")
+            tag = _tag_number(part, at)
+            if tag not in fields and tag not in _HEADER_TRAILER_SKIP:
+                fields[tag] = part[at + 1 :]
+    return fields
+
+
+def _msg_type_at_front(raw: str) -> str | None:
+    """MsgType where a message has it, found in the text (None elsewhere)."""
+    start = raw.find(SOH + "35=")
+    if start < 0:
+        return None
+    start += 4
+    end = raw.find(SOH, start)
+    return raw[start:end] if end >= 0 else raw[start:]
+
+
 def parse(raw: str, group_specs: Mapping[str, Iterable[GroupSpec]] | None = None) -> FixMessage:
-    """Split `tag=value<SOH>...` into a FixMessage; groups are cut out by `group_specs`."""
+    """Split `tag=value<SOH>...` into a FixMessage; groups are cut out by `group_specs`.
+
+    A message whose type has no groups to cut (an ExecutionReport) is read in one pass."""
+    msg_type = _msg_type_at_front(raw)
+    if msg_type is not None and not (group_specs and group_specs.get(msg_type)):
+        fields = _fields_of(raw)
+        if fields.get(MSG_TYPE) == msg_type:
+            return FixMessage(msg_type, fields, None, raw)
+    return _parse_pairs(raw, group_specs)
+
+
+def _parse_pairs(
+    raw: str, group_specs: Mapping[str, Iterable[GroupSpec]] | None = None
+) -> FixMessage:
     pairs = pairs_of(raw)
     fields: dict[int, str] = {}
     msg_type = next((v for t, v in pairs if t == MSG_TYPE), None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,17 +13,19 @@ from hypothesis import strategies as st
 from fixgw.config import standard_fix44_dictionary
 from fixgw.fix.message import (
     _UTC_TIMESTAMP,
+    FixMessage,
     FixParseError,
-    _pairs_one_by_one,
+    _parse_pairs,
     format_utc_timestamp,
     group_trees,
     mask_secrets,
     miscounted_group,
-    pairs_of,
+    parse,
     parse_utc_timestamp,
     redact,
 )
 from fixgw.fix.reader import _FIX_FLOAT, is_fix_float
+from fixgw.venues.fix44.inbound import GROUPS
 from tests.fuzz import FUZZ_EXAMPLES, odd_decimals
 
 
@@ -146,24 +149,30 @@ def test_a_fix_float_checked_by_string_tests_is_what_the_pattern_takes(text: str
 @given(
     pairs=st.lists(
         st.tuples(
-            st.text(st.sampled_from(list("0123456789\u0661=")), min_size=0, max_size=4),
-            st.text(st.sampled_from(list("ab=9 \u00e9")), max_size=5),
+            st.sampled_from(["8", "9", "35", "035", "11", "55", "146", "10", "", "\u0661", "1a"]),
+            st.one_of(
+                st.sampled_from(["V", "W", "X", "8"]),
+                st.text(st.sampled_from(list("ab=9VW8 \u00e9")), max_size=4),
+            ),
         ),
         max_size=8,
     ),
+    start=st.sampled_from(["", "\x01"]),
     end=st.sampled_from(["\x01", "", "\x01\x01"]),
+    groups=st.sampled_from([None, GROUPS]),
 )
-def test_a_message_cut_by_pattern_gives_the_pairs_the_field_by_field_reading_gives(
-    pairs: list[tuple[str, str]], end: str
+def test_a_message_read_in_one_pass_is_what_the_general_reading_gives(
+    pairs: list[tuple[str, str]], start: str, end: str, groups: Any
 ) -> None:
-    """`pairs_of` cuts a well-formed message with two regular expressions; whatever the
-    text, it answers as reading it field by field does (`_pairs_one_by_one`)."""
-    raw = "\x01".join(f"{tag}={value}" for tag, value in pairs) + end
+    """`parse` reads a message with no groups to cut in one pass; whatever the text, it
+    answers as the general reading (`_parse_pairs`) does."""
+    raw = start + "\x01".join(f"{tag}={value}" for tag, value in pairs) + end
 
-    def outcome(read: Callable[[str], list[tuple[int, str]]]) -> object:
+    def outcome(read: Callable[[str, Any], FixMessage]) -> object:
         try:
-            return read(raw)
+            msg = read(raw, groups)
         except (FixParseError, ValueError) as exc:
             return type(exc)
+        return msg.msg_type, dict(msg.fields), {k: list(v) for k, v in msg.groups.items()}
 
-    assert outcome(pairs_of) == outcome(_pairs_one_by_one)
+    assert outcome(parse) == outcome(_parse_pairs)

@@ -13,6 +13,7 @@ from fixgw.config import bundled_dictionary
 from fixgw.fix.initiator import InitiatorSettings, RawInbound, SentLog, _Application
 from fixgw.fix.message import SOH, FixMessage
 from fixgw.fix.qf import InlineInbox, header_of, msg_seq_num, to_quickfix
+from fixgw.fix.tags import Tag
 from fixgw.ops.prometheus import Metrics
 
 QuickFixMessage = fix.Message
@@ -35,17 +36,28 @@ def test_msg_seq_num_is_the_header_s_or_none() -> None:
     assert msg_seq_num(fix.Message()) is None
 
 
-def test_a_message_handed_over_as_a_string_is_the_message_built_field_by_field() -> None:
-    msg = FixMessage(
-        msg_type="D",
-        fields={11: "gw-1", 55: "LTC/USD", 54: "1", 38: "0.5", 40: "2", 44: "101.25", 1: "k,s"},
-    )
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {11: "gw-1", 55: "LTC/USD", 54: "1", 38: "0.5", 40: "2", 44: "101.25", 1: "k,s"},
+        {Tag.CL_ORD_ID: "gw-2", Tag.SYMBOL: "LTC/USD", Tag.TEXT: "a=b"},
+    ],
+)
+def test_a_message_handed_over_as_a_string_is_the_message_built_field_by_field(
+    fields: dict[int, str],
+) -> None:
+    msg = FixMessage(msg_type="D", fields=fields)
     by_field = fix.Message()
     by_field.getHeader().setField(fix.BeginString("FIX.4.4"))
     by_field.getHeader().setField(fix.MsgType("D"))
     for tag, value in msg.fields.items():
         by_field.setField(tag, value)
     assert to_quickfix(msg).toString() == by_field.toString()
+
+
+def test_a_field_with_an_empty_value_is_set_field_by_field_and_kept() -> None:
+    raw = to_quickfix(FixMessage("D", {11: "gw-3", 58: "", 55: "LTC/USD"})).toString()
+    assert f"{SOH}11=gw-3{SOH}" in raw and f"{SOH}58={SOH}" in raw
 
 
 def test_a_message_with_groups_keeps_them() -> None:

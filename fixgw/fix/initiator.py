@@ -32,6 +32,8 @@ from fixgw.fix.qf import (
     BEGIN_STRING,
     VALIDATION,
     InlineInbox,
+    expected_sender_num,
+    expected_target_num,
     header_field,
     header_of,
     keep_store_across_days,
@@ -193,11 +195,17 @@ class _Application(fix.Application):  # type: ignore[misc]
         sent: SentLog,
         raw_inbound: RawInbound,
         expected_target: Callable[[], int | None],
+        expected_sender: Callable[[], int | None] = lambda: None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self._raw_inbound = raw_inbound
         self._expected_target = expected_target
+        """MsgSeqNum QuickFIX expects next; inside `fromApp`, the message's own (QuickFIX
+        counts it received once the callback returns)."""
+        self._expected_sender = expected_sender
+        """MsgSeqNum QuickFIX sends next; inside `toApp` of a new message, its own (counted
+        sent once it is)."""
         self._inbox = inbox
         self._on_error = on_error
         self._names: dict[int, str] | None = None
@@ -291,9 +299,12 @@ class _Application(fix.Application):  # type: ignore[misc]
         sending, self.sending = self.sending, None
         try:
             if sending is not None:
-                seq = msg_seq_num(message)
-                if seq is not None:
-                    self._sent.record(int(seq), sending.msg_type, sending)
+                seq = self._expected_sender()
+                self._sent.record(
+                    seq if seq is not None else int(msg_seq_num(message) or 0),
+                    sending.msg_type,
+                    sending,
+                )
                 self._count_type("out", sending.msg_type)
                 if enabled_for(logging.DEBUG):
                     log.debug("fix out", msg=describe(message.toString(), self._tag_names()))
@@ -354,7 +365,9 @@ class _Application(fix.Application):  # type: ignore[misc]
         entry. A message QuickFIX held back for a gap (and handles now) is written again."""
         try:
             raw = self._raw_inbound.last
-            if raw_field(raw, MSG_SEQ_NUM) != msg_seq_num(message):
+            expected = self._expected_target()
+            seq = str(expected) if expected is not None else msg_seq_num(message)
+            if raw_field(raw, MSG_SEQ_NUM) != seq:
                 raw = message.toString()
             if enabled_for(logging.DEBUG):
                 log.debug("fix in", msg=describe(raw, self._tag_names()))
@@ -392,6 +405,7 @@ class ExchangeSession:
             self.sent,
             self._raw_inbound,
             self._expected_target,
+            self._expected_sender,
         )
         # QuickFIX keeps what it sends: the Logon's password, every order's Account (key,secret).
         private_directory(settings.store_dir)
@@ -489,7 +503,11 @@ class ExchangeSession:
 
     def _expected_target(self) -> int | None:
         session = self._session()
-        return None if session is None else int(session.getExpectedTargetNum())
+        return None if session is None else expected_target_num(session)
+
+    def _expected_sender(self) -> int | None:
+        session = self._session()
+        return None if session is None else expected_sender_num(session)
 
     @property
     def logged_on(self) -> bool:

@@ -12,14 +12,14 @@ metrics, no logs, no reconciliation, no throttle, no risk limits.
 
 What it costs over the relay is the part of the gateway/relay ratios that no gateway in
 Python, in a process of its own, keeping these promises, goes below on this machine. Prints
-`ready` once logged on and listening; stops when its client disconnects.
+`ready` once logged on and listening; stops when its client disconnects. Journals in
+`promise-relay/` beside its socket.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import tempfile
 import zlib
 from decimal import Decimal
 from typing import Any
@@ -149,12 +149,14 @@ def serve(app: PromiseRelay, sid: Any, path: str) -> None:
 
 
 def main() -> None:
+    """Journals beside its socket, in `promise-relay/`."""
     args = arguments("--socket")
     options = options_of(args)
-    with tempfile.TemporaryDirectory(prefix="bench-promise-relay-") as directory:
-        app = PromiseRelay(options, Ledger(directory))
-        with logged_on(app, args.port, args.comp_id) as sid:
-            serve(app, sid, args.socket)
+    directory = os.path.join(os.path.dirname(args.socket), "promise-relay")
+    os.makedirs(directory, exist_ok=True)
+    app = PromiseRelay(options, Ledger(directory))
+    with logged_on(app, args.port, args.comp_id) as sid:
+        serve(app, sid, args.socket)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Python, in a process of its own, keeping these promises, goes below on this mach
 from __future__ import annotations
 
 import os
-import socket
 import zlib
 from decimal import Decimal
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 import msgspec
 
 from bench.bare import arguments, logged_on, options_of
-from bench.relay import Relay
+from bench.relay import Relay, serve
 from fixgw.domain import OrderType, Side, SubmitOrder, utc_now
 from fixgw.fix.qf import to_quickfix
 from fixgw.venues.okcoin.outbound import DialectOptions, new_order_single
@@ -127,27 +126,6 @@ class PromiseRelay(Relay):
         self.client.sendall(line)
 
 
-def serve(app: PromiseRelay, sid: Any, path: str) -> None:
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(1)
-    print("ready", flush=True)
-    client, _ = server.accept()
-    app.client = client
-    buffer = b""
-    while data := client.recv(262144):
-        *lines, buffer = (buffer + data).split(b"\n")
-        for line in lines:
-            if b'"new_order"' in line:
-                client.sendall(app.new_order(line, sid))
-            else:  # the client's subscribe
-                client.sendall(b'{"id":0,"result":{}}\n')
-    app.client = None
-    client.close()
-    server.close()
-    os.unlink(path)
-
-
 def main() -> None:
     """Journals beside its socket, in `promise-relay/`."""
     args = arguments("--socket")
@@ -156,7 +134,7 @@ def main() -> None:
     os.makedirs(directory, exist_ok=True)
     app = PromiseRelay(options, Ledger(directory))
     with logged_on(app, args.port, args.comp_id) as sid:
-        serve(app, sid, args.socket)
+        serve(app, args.socket, lambda line: app.new_order(line, sid))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from bench.bare import BareApplication, arguments, logged_on, options_of
@@ -35,29 +36,40 @@ class Relay(BareApplication):
             self.client.sendall(b'{"type":"order.accepted","ts":0,"cl_ord_id":"%s"}\n' % cl_ord_id)
 
 
-def serve(app: Relay, sid: Any, path: str, options: DialectOptions) -> None:
+def serve(app: Relay, path: str, on_order: Callable[[bytes], bytes | None]) -> None:
+    """Serves one client on `path`: each `new_order` line goes to `on_order`, which sends the
+    order and returns what to write back at once (None: nothing); the subscribe gets its
+    reply. Returns when the client disconnects."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(1)
     print("ready", flush=True)
     client, _ = server.accept()
     app.client = client
-    marker = b'"cl_ord_id":"'
     buffer = b""
     while data := client.recv(262144):
         *lines, buffer = (buffer + data).split(b"\n")
         for line in lines:
-            start = line.find(marker)
-            if start < 0:  # the client's subscribe
+            if b'"new_order"' not in line:  # the client's subscribe
                 client.sendall(b'{"id":0,"result":{}}\n')
-                continue
-            start += len(marker)
-            prefix, _, number = line[start : line.index(b'"', start)].decode().rpartition("-")
-            fix.Session.sendToTarget(order(int(number), options, prefix), sid)
+            elif (reply := on_order(line)) is not None:
+                client.sendall(reply)
     app.client = None
     client.close()
     server.close()
     os.unlink(path)
+
+
+def relayed(sid: Any, options: DialectOptions) -> Callable[[bytes], None]:
+    """Sends the order a line names (its ClOrdID's prefix and number), as the floor would."""
+    marker = b'"cl_ord_id":"'
+
+    def on_order(line: bytes) -> None:
+        start = line.find(marker) + len(marker)
+        prefix, _, number = line[start : line.index(b'"', start)].decode().rpartition("-")
+        fix.Session.sendToTarget(order(int(number), options, prefix), sid)
+
+    return on_order
 
 
 def main() -> None:
@@ -65,7 +77,7 @@ def main() -> None:
     options = options_of(args)
     app = Relay(options)
     with logged_on(app, args.port, args.comp_id) as sid:
-        serve(app, sid, args.socket, options)
+        serve(app, args.socket, relayed(sid, options))
 
 
 if __name__ == "__main__":

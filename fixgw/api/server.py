@@ -90,6 +90,11 @@ CONNECTION_OPS = (p.Hello, p.Subscribe, p.Unsubscribe, p.MdSubscribe, p.MdUnsubs
 _OP_NAMES = {kind: op for op, kind in p.OPS.items()}
 
 
+def _awaitable(result: object) -> bool:
+    """`isinstance(result, Awaitable)` without the ABC's Python-level check, per request."""
+    return hasattr(result, "__await__")
+
+
 def error_reply(request_id: Any, exc: Exception, who: str) -> bytes:
     """The reply to a request that failed: its code, or `internal_error` (logged)."""
     if isinstance(exc, RequestError):
@@ -271,7 +276,7 @@ class ClientConnection(asyncio.Protocol):
         try:
             request_id, request = p.parse_line(line)
             result = self.server.dispatch(self, request)
-            if isinstance(result, Awaitable):
+            if _awaitable(result):
                 task = self._loop.create_task(self._answer(request_id, result))
                 task.add_done_callback(self._answered)
                 self._answering = task
@@ -655,7 +660,7 @@ class ApiServer:
                     code=p.ErrorCode.UNKNOWN_OP,
                 )
             result = self.serve(caller, request)
-            if isinstance(result, Awaitable):
+            if _awaitable(result):
                 return self._answer_later(request_id, result, caller.who)
             return p.reply_ok(request_id, result)
         except Exception as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable
+from functools import partial
 from typing import NamedTuple
 
 import structlog
@@ -155,20 +156,26 @@ class OrderEntry:
         if owner is not None:
             self._orders.owners[cmd.cl_ord_id] = owner
 
-        def unsent() -> None:
-            self._watchdog.forget(cmd.cl_ord_id)
-            self._orders.publish(
-                self._tracker.refused(cmd.cl_ord_id, NOT_SENT, utc_now(), not_delivered=True)
-            )
-
+        cl_ord_id = cmd.cl_ord_id
         if delay:
-            self._later("new_order", cmd.cl_ord_id, cmd.cl_ord_id, delay, message, unsent)
+            unsent = partial(self._not_sent, cl_ord_id)
+            self._later("new_order", cl_ord_id, cl_ord_id, delay, message, unsent)
         elif self._session.send(message):
-            self._watchdog.await_answer(cmd.cl_ord_id, cmd.cl_ord_id)
+            self._watchdog.await_answer(cl_ord_id, cl_ord_id)
         else:
-            unsent()
+            self._not_sent(cl_ord_id)
             raise self._lifecycle.not_connected()
-        return OrderAccepted(cl_ord_id=cmd.cl_ord_id, status=event.status)
+        return OrderAccepted(cl_ord_id=cl_ord_id, status=event.status)
+
+    def _not_sent(self, cl_ord_id: str) -> None:
+        """A new order the session went down before sending: rejected, never delivered.
+
+        A method, not a closure in `new_order`: compiled, a closure puts every local of the
+        function it is in into an object of its own."""
+        self._watchdog.forget(cl_ord_id)
+        self._orders.publish(
+            self._tracker.refused(cl_ord_id, NOT_SENT, utc_now(), not_delivered=True)
+        )
 
     def _check_risk(self, cmd: SubmitOrder) -> None:
         reference = self._market_data.reference_price(cmd.symbol)

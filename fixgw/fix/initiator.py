@@ -41,7 +41,7 @@ from fixgw.fix.qf import (
     msg_seq_num,
     msg_type_of,
     raw_field,
-    to_quickfix,
+    send_message,
 )
 from fixgw.fix.qfpoll import LoopDrivenInitiator
 from fixgw.ops.logging import enabled_for
@@ -573,10 +573,11 @@ class ExchangeSession:
 
     def send(self, message: FixMessage) -> bool:
         """False when the session is not logged on: the message was not sent."""
-        if not self.logged_on:
+        session = self._qf_session
+        if session is None:
             return False
         self._app.sending = message
         try:
-            return bool(fix.Session.sendToTarget(to_quickfix(message), self.session_id))
+            return send_message(session, message)
         finally:
             self._app.sending = None

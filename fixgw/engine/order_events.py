@@ -52,7 +52,11 @@ class OrderEvents:
         """ClOrdID -> the API client that placed it, for cancel on disconnect."""
 
     def open_count(self) -> int:
-        return sum(n for status, n in self.status_counts.items() if status not in TERMINAL_STATUSES)
+        count = 0
+        for status, n in self.status_counts.items():
+            if status not in TERMINAL_STATUSES:
+                count += n
+        return count
 
     def publish(self, events: list[Event]) -> None:
         """The log lines of a whole turn of the loop are written together after it, after the

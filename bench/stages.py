@@ -41,7 +41,7 @@ _MARKS = ("T0", "T1", "T2", "T3", "T4", "T5")
 STEPS = [
     ("api.server.p", "parse_line", "the JSON request parsed and checked"),
     ("venues.okcoin.outbound", "new_order_single", "the NewOrderSingle built (the dialect)"),
-    ("fix.initiator", "to_quickfix", "handed to QuickFIX as one string"),
+    ("fix.qf", "message_text", "written as one string for QuickFIX"),
     ("fix.initiator._Application", "toApp", "toApp (sent-message log, metrics)"),
     ("engine.inbound", "parse", "the ExecutionReport split into fields"),
     ("venues.okcoin.venue.OkcoinVenue", "read", "read into the domain's report (Decimals, enums)"),

@@ -3,11 +3,13 @@ the code it times."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from bench.stages import order_marks, stage_times, step_times
+from bench.stages import STEPS, order_marks, stage_times, step_times
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,3 +59,17 @@ def test_the_stages_bench_runs_the_gateway_from_its_python_sources() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert where.stdout.strip() == str(ROOT / "fixgw" / "gateway.py")
+
+
+def test_every_step_the_bench_times_is_a_function_the_gateway_has() -> None:
+    """A step renamed in the code would leave the bench's gateway unable to start."""
+    for where, name, _ in STEPS:
+        owner: Any = importlib.import_module("fixgw")
+        path = "fixgw"
+        for part in where.split("."):
+            path = f"{path}.{part}"
+            try:
+                owner = importlib.import_module(path)
+            except ModuleNotFoundError:
+                owner = getattr(owner, part)
+        assert callable(getattr(owner, name, None)), f"{where}.{name}"

@@ -298,13 +298,9 @@ class _Application(fix.Application):  # type: ignore[misc]
         one QuickFIX resends from its store is read from QuickFIX."""
         sending, self.sending = self.sending, None
         try:
-            if sending is not None:
-                seq = self._expected_sender()
-                self._sent.record(
-                    seq if seq is not None else int(msg_seq_num(message) or 0),
-                    sending.msg_type,
-                    sending,
-                )
+            seq = None if sending is None else self._expected_sender()
+            if sending is not None and seq is not None:
+                self._sent.record(seq, sending.msg_type, sending)
                 self._count_type("out", sending.msg_type)
                 if enabled_for(logging.DEBUG):
                     log.debug("fix out", msg=describe(message.toString(), self._tag_names()))

@@ -113,7 +113,7 @@ def send_message(session: Any, msg: FixMessage) -> bool:
     if not _quickfix.Session_isLoggedOn(session):
         return False
     text = message_text(msg)
-    message = _quickfix.new_Message(text, False) if text is not None else to_quickfix(msg)
+    message = _quickfix.new_Message(text, False) if text is not None else _to_quickfix_by_field(msg)
     return bool(_quickfix.Session_send(session, message))
 
 

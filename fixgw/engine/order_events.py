@@ -22,7 +22,7 @@ from fixgw.domain import (
 from fixgw.engine.fills import Fills
 from fixgw.engine.ports import Publisher
 from fixgw.engine.tracker import OrderTracker
-from fixgw.ops.logging import enabled_for, info_lines
+from fixgw.ops.logging import HeldInfoLines, enabled_for
 from fixgw.ops.prometheus import Metrics
 
 log = structlog.get_logger("fixgw.orders")
@@ -41,13 +41,11 @@ class OrderEvents:
         self._bus = bus
         self._fills = fills
         self._metrics = metrics
-        self._loop = loop
         self._status_of = {o.cl_ord_id: o.shown_status for o in tracker.all_orders()}
         self.status_counts = Counter(self._status_of.values())
         """Orders by status, kept from the order events: read per new order and per scrape
         without walking every order."""
-        self._unlogged: list[Event] = []
-        """Order events published this turn, logged together once it is over."""
+        self._log_lines = HeldInfoLines(log, loop)
         self.owners: dict[str, Hashable] = {}
         """ClOrdID -> the API client that placed it, for cancel on disconnect."""
 
@@ -59,8 +57,8 @@ class OrderEvents:
         return count
 
     def publish(self, events: list[Event]) -> None:
-        """The log lines of a whole turn of the loop are written together after it, after the
-        journal, the FIX message and the clients' writes: nobody waits on them."""
+        """The events' log lines are held and written together, after the journal, the FIX
+        message and the clients' writes: nobody waits on them."""
         for event in events:
             self._bus.publish(event)
             if isinstance(event, OrderEvent):
@@ -74,29 +72,22 @@ class OrderEvents:
             elif isinstance(event, OrderPartiallyFilled | OrderFilled):
                 self._fills.note(event)
         if events and enabled_for(logging.INFO):
-            if not self._unlogged:
-                self._loop.call_soon(self._log_events)
-            self._unlogged += events
+            self._log_lines.add(
+                [
+                    (
+                        str(type(event).__struct_config__.tag),
+                        {
+                            "cl_ord_id": getattr(event, "cl_ord_id", None),
+                            "order_id": getattr(event, "order_id", None),
+                            "symbol": getattr(event, "symbol", None),
+                            "status": getattr(event, "status", None),
+                        },
+                    )
+                    for event in events
+                ]
+            )
         for order in self.tracker.prune():
             status = self._status_of.pop(order.cl_ord_id, None)
             if status is not None:
                 self.status_counts[status] -= 1
             self.owners.pop(order.cl_ord_id, None)
-
-    def _log_events(self) -> None:
-        events, self._unlogged = self._unlogged, []
-        info_lines(
-            log,
-            [
-                (
-                    str(type(event).__struct_config__.tag),
-                    {
-                        "cl_ord_id": getattr(event, "cl_ord_id", None),
-                        "order_id": getattr(event, "order_id", None),
-                        "symbol": getattr(event, "symbol", None),
-                        "status": getattr(event, "status", None),
-                    },
-                )
-                for event in events
-            ],
-        )

@@ -330,7 +330,7 @@ def test_logs_name_every_order_event_and_decode_fix_with_tag_names(
     def logged() -> list[dict[str, str]]:
         return [json.loads(line) for line in gateway.log().splitlines() if line.startswith("{")]
 
-    # Order-event lines are written a turn of the loop after the event reaches clients.
+    # Order-event lines are held for a moment (HOLD_S) after the event reaches clients.
     wait_until(lambda: any(x["event"] == "order.filled" for x in logged()), 10, "the fill's line")
     lines = logged()
     fill_log = next(x for x in lines if x["event"] == "order.filled")

@@ -164,6 +164,60 @@ def test_a_batch_of_info_lines_follows_the_level_and_the_console_format() -> Non
     assert not any("s3cr3t" in line for line in console)
 
 
+_HELD_LINES = """
+import asyncio, os, sys
+import structlog
+from fixgw.ops.logging import HOLD_S, HeldInfoLines, configure
+configure("{level}", "{fmt}")
+log = structlog.get_logger("t")
+
+def line(n):
+    return ("order.pending_new", {{"cl_ord_id": f"c{{n}}", "status": "pending_new", "token": "s3"}})
+
+async def main():
+    held = HeldInfoLines(log, asyncio.get_running_loop())
+    held.add([line(1), line(2)])
+    {then}
+
+asyncio.run(main())
+{end}
+"""
+
+
+def _held(then: str, end: str = "", level: str = "info", fmt: str = "json") -> list[str]:
+    script = _HELD_LINES.format(level=level, fmt=fmt, then=then, end=end)
+    return _logged_by(script)
+
+
+def _order_of(lines: list[str]) -> list[str]:
+    records = [json.loads(line) for line in lines]
+    assert all(r.get("token", "***") == "***" for r in records)
+    return [r.get("cl_ord_id") or r["event"] for r in records]
+
+
+def test_held_order_lines_go_out_after_the_hold_without_waiting_for_exit() -> None:
+    lines = _held("await asyncio.sleep(HOLD_S * 5)", end="os._exit(0)")
+    assert _order_of(lines) == ["c1", "c2"]
+    first, second = (json.loads(line) for line in lines)
+    assert first["level"] == "info" and first["timestamp"] == second["timestamp"]
+
+
+def test_any_other_line_writes_the_held_lines_first_so_the_log_stays_in_order() -> None:
+    then = 'log.warning("between"); held.add([line(3)]); await asyncio.sleep(HOLD_S * 5)'
+    assert _order_of(_held(then, end="os._exit(0)")) == ["c1", "c2", "between", "c3"]
+
+
+def test_held_lines_are_written_at_exit_and_a_killed_process_loses_only_them() -> None:
+    assert _order_of(_held("pass")) == ["c1", "c2"]
+    assert _held("pass", end="os._exit(0)") == []
+
+
+def test_on_a_terminal_format_or_above_info_nothing_is_held() -> None:
+    console = _held("pass", end="os._exit(0)", fmt="console")
+    assert len(console) == 2 and all("c1" in a or "c2" in a for a in console)
+    assert _held("pass", level="warning") == []
+
+
 _LOG_ACROSS_RECONFIGURES = """
 import logging
 import structlog

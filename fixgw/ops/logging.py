@@ -67,8 +67,9 @@ def _records(
 HOLD_S = 0.02
 """How long `HeldInfoLines` keeps lines before writing them."""
 
-_held: list[MutableMapping[str, Any]] = []
-"""Info lines waiting to be written (`HeldInfoLines`), with the time each was logged."""
+_held: list[bytes] = []
+"""Info lines waiting to be written (`HeldInfoLines`), encoded: nothing the collector
+tracks is kept."""
 
 
 def write_held() -> None:
@@ -77,10 +78,10 @@ def write_held() -> None:
     global _held
     if not _held:
         return
-    records, _held = _held, []
+    lines, _held = _held, []
     out = _batch_out
     if out is not None:
-        out.write(_json.encode_lines(records))
+        out.write(b"".join(lines))
         out.flush()
 
 
@@ -105,7 +106,7 @@ class HeldInfoLines:
             return
         if not _held:
             self._loop.call_later(HOLD_S, write_held)
-        _held.extend(_records(lines, datetime.now(UTC)))
+        _held.append(_json.encode_lines(_records(lines, datetime.now(UTC))))
 
 
 class _Config:

@@ -45,6 +45,9 @@ class OrderEvents:
         self.status_counts = Counter(self._status_of.values())
         """Orders by status, kept from the order events: read per new order and per scrape
         without walking every order."""
+        self._loop = loop
+        self._unlogged: list[Event] = []
+        """Order events published this turn, their log lines made once it is over."""
         self._log_lines = HeldInfoLines(log, loop)
         self.owners: dict[str, Hashable] = {}
         """ClOrdID -> the API client that placed it, for cancel on disconnect."""
@@ -57,8 +60,9 @@ class OrderEvents:
         return count
 
     def publish(self, events: list[Event]) -> None:
-        """The events' log lines are held and written together, after the journal, the FIX
-        message and the clients' writes: nobody waits on them."""
+        """The log lines of a whole turn of the loop are made together after it, after the
+        journal, the FIX message and the clients' writes, and held to be written with
+        those of the next turns: nobody waits on them."""
         for event in events:
             self._bus.publish(event)
             if isinstance(event, OrderEvent):
@@ -72,22 +76,28 @@ class OrderEvents:
             elif isinstance(event, OrderPartiallyFilled | OrderFilled):
                 self._fills.note(event)
         if events and enabled_for(logging.INFO):
-            self._log_lines.add(
-                [
-                    (
-                        str(type(event).__struct_config__.tag),
-                        {
-                            "cl_ord_id": getattr(event, "cl_ord_id", None),
-                            "order_id": getattr(event, "order_id", None),
-                            "symbol": getattr(event, "symbol", None),
-                            "status": getattr(event, "status", None),
-                        },
-                    )
-                    for event in events
-                ]
-            )
+            if not self._unlogged:
+                self._loop.call_soon(self._log_events)
+            self._unlogged += events
         for order in self.tracker.prune():
             status = self._status_of.pop(order.cl_ord_id, None)
             if status is not None:
                 self.status_counts[status] -= 1
             self.owners.pop(order.cl_ord_id, None)
+
+    def _log_events(self) -> None:
+        events, self._unlogged = self._unlogged, []
+        self._log_lines.add(
+            [
+                (
+                    str(type(event).__struct_config__.tag),
+                    {
+                        "cl_ord_id": getattr(event, "cl_ord_id", None),
+                        "order_id": getattr(event, "order_id", None),
+                        "symbol": getattr(event, "symbol", None),
+                        "status": getattr(event, "status", None),
+                    },
+                )
+                for event in events
+            ]
+        )

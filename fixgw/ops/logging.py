@@ -89,12 +89,11 @@ atexit.register(write_held)
 
 
 class HeldInfoLines:
-    """Info lines held for up to `HOLD_S` and written together, for the lines of every order
-    event. Where each turn of the loop wrote its own (one at a time, each order's two lines a
-    system call each) they cost about 45 us of CPU an order; held, about 4, as flat out. Each
-    line keeps the time it was logged. A process killed outright loses what is held (the
-    journal has the events themselves). On a terminal, or at a level above info, lines go
-    out at once, as `info_lines` writes them."""
+    """Info lines held for up to `HOLD_S`, encoded, and written together: for the lines of
+    every order event, which one at a time or at a fixed rate had a write of their own each
+    turn of the loop. Each batch keeps the time it was added. A process killed outright
+    loses what is held (the journal has the events themselves). On a terminal, or above
+    info, lines go out at once, as `info_lines` writes them."""
 
     def __init__(self, logger: Any, loop: asyncio.AbstractEventLoop) -> None:
         self._logger = logger

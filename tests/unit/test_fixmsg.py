@@ -149,23 +149,29 @@ def test_a_fix_float_checked_by_string_tests_is_what_the_pattern_takes(text: str
 @given(
     pairs=st.lists(
         st.tuples(
-            st.sampled_from(["8", "9", "35", "035", "11", "55", "146", "10", "", "\u0661", "1a"]),
+            st.sampled_from(
+                ["8", "9", "35", "035", "11", "55", "146", "10", "", "\u0661", "1a"]
+                + ["267", "268", "269", "279", "270"]  # groups of V, W and X and their members
+            ),
             st.one_of(
                 st.sampled_from(["V", "W", "X", "8"]),
                 st.text(st.sampled_from(list("ab=9VW8 \u00e9")), max_size=4),
             ),
         ),
-        max_size=8,
+        max_size=10,
     ),
-    start=st.sampled_from(["", "\x01"]),
+    start=st.sampled_from(
+        ["", "\x01"]
+        + [f"8=FIX.4.4\x019=9\x0135={t}\x01" for t in ("X", "W", "V", "8")]  # a header
+    ),
     end=st.sampled_from(["\x01", "", "\x01\x01"]),
     groups=st.sampled_from([None, GROUPS]),
 )
 def test_a_message_read_in_one_pass_is_what_the_general_reading_gives(
     pairs: list[tuple[str, str]], start: str, end: str, groups: Any
 ) -> None:
-    """`parse` reads a message with no groups to cut in one pass; whatever the text, it
-    answers as the general reading (`_parse_pairs`) does."""
+    """`parse` reads a message in one pass, with groups to cut or without; whatever the
+    text, it answers as the general reading (`_parse_pairs`) does."""
     raw = start + "\x01".join(f"{tag}={value}" for tag, value in pairs) + end
 
     def outcome(read: Callable[[str, Any], FixMessage]) -> object:

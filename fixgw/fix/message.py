@@ -187,56 +187,13 @@ def _msg_type_at_front(raw: str) -> str | None:
 def parse(raw: str, group_specs: Mapping[str, Iterable[GroupSpec]] | None = None) -> FixMessage:
     """Split `tag=value<SOH>...` into a FixMessage; groups are cut out by `group_specs`.
 
-    A message whose MsgType stands where it should is read in one pass: one with no groups
-    to cut (an ExecutionReport) by `_fields_of`, one with groups (market data) by
-    `_fields_and_groups`. Anything else, and a message whose first MsgType is not the one at
-    the front, goes the general way (`_parse_pairs`), whose answers both give."""
+    A message whose type has no groups to cut (an ExecutionReport) is read in one pass."""
     msg_type = _msg_type_at_front(raw)
-    if msg_type is not None:
-        specs = group_specs.get(msg_type) if group_specs else None
-        if not specs:
-            fields = _fields_of(raw)
-            if fields.get(MSG_TYPE) == msg_type:
-                return FixMessage(msg_type, fields, None, raw)
-        else:
-            fields, groups = _fields_and_groups(raw, {s.count_tag: s for s in specs})
-            if fields.get(MSG_TYPE) == msg_type:
-                return FixMessage(msg_type, fields, groups, raw)
+    if msg_type is not None and not (group_specs and group_specs.get(msg_type)):
+        fields = _fields_of(raw)
+        if fields.get(MSG_TYPE) == msg_type:
+            return FixMessage(msg_type, fields, None, raw)
     return _parse_pairs(raw, group_specs)
-
-
-def _fields_and_groups(
-    raw: str, specs: Mapping[int, GroupSpec]
-) -> tuple[dict[int, str], dict[int, tuple[Mapping[int, str], ...]]]:
-    """`_parse_pairs`'s fields and groups in one pass, without a list of pairs: a group runs
-    from its count tag for as long as the tags are its members, an entry starting at its
-    delimiter (or at the first member)."""
-    fields: dict[int, str] = {}
-    groups: dict[int, tuple[Mapping[int, str], ...]] = {}
-    spec: GroupSpec | None = None
-    entries: list[dict[int, str]] = []
-    for part in raw.split(SOH):
-        if not part:
-            continue
-        at = part.find("=")
-        tag = _tag_number(part, at)
-        if spec is not None:
-            if tag in spec.members:
-                if tag == spec.delimiter or not entries:
-                    entries.append({})
-                entries[-1][tag] = part[at + 1 :]
-                continue
-            groups[spec.count_tag] = tuple(entries)
-            spec = None
-        found = specs.get(tag)
-        if found is not None:
-            spec = found
-            entries = []
-        elif tag not in fields and tag not in _HEADER_TRAILER_SKIP:
-            fields[tag] = part[at + 1 :]
-    if spec is not None:
-        groups[spec.count_tag] = tuple(entries)
-    return fields, groups
 
 
 def _parse_pairs(

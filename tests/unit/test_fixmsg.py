@@ -172,8 +172,8 @@ def test_a_fix_float_checked_by_string_tests_is_what_the_pattern_takes(text: str
 def test_a_message_read_in_one_pass_is_what_the_general_reading_gives(
     pairs: list[tuple[str, str]], start: str, end: str, groups: Any
 ) -> None:
-    """`parse` reads a message in one pass, with groups to cut or without; whatever the
-    text, it answers as the general reading (`_parse_pairs`) does."""
+    """`parse` reads a message with no groups to cut in one pass; whatever the text, it
+    answers as the general reading (`_parse_pairs`) does."""
     raw = start + "\x01".join(f"{tag}={value}" for tag, value in pairs) + end
 
     def outcome(read: Callable[[str, Any], FixMessage]) -> object:

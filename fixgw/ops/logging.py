@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import logging
 import sys
+import threading
 from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, cast
@@ -70,15 +71,19 @@ HOLD_S = 0.02
 _held: list[bytes] = []
 """Info lines waiting to be written (`HeldInfoLines`), encoded: nothing the collector
 tracks is kept."""
+_held_lock = threading.Lock()
+"""Lines are held on the loop's thread, and written by any thread that logs (the bridge's
+QuickFIX thread, the metrics server's): none may be appended to a batch already taken."""
 
 
 def write_held() -> None:
     """Write the held info lines now. Every other line, a new configuration and the
     interpreter's exit write them first, so the log stays in order."""
     global _held
-    if not _held:
-        return
-    lines, _held = _held, []
+    with _held_lock:
+        if not _held:
+            return
+        lines, _held = _held, []
     out = _batch_out
     if out is not None:
         out.write(b"".join(lines))
@@ -103,9 +108,12 @@ class HeldInfoLines:
         if _batch_out is None:
             info_lines(self._logger, lines)
             return
-        if not _held:
+        encoded = _json.encode_lines(_records(lines, datetime.now(UTC)))
+        with _held_lock:
+            first = not _held
+            _held.append(encoded)
+        if first:
             self._loop.call_later(HOLD_S, write_held)
-        _held.append(_json.encode_lines(_records(lines, datetime.now(UTC))))
 
 
 class _Config:

@@ -3,7 +3,8 @@ stream, from a process of the gateway's own, off the gateway's thread.
 
 The gateway starts it (`publisher_process.PublisherProcess`) and writes one line to its
 stdin: the `nats` config, its resolved secrets and the journal's path (never on the command
-line or in the environment, where other users could read them). Every `nats.batch_ms` it
+line or in the environment, where other users could read them), then a line of log
+settings each time a SIGHUP changes them (`LogSettings`). Every `nats.batch_ms` it
 looks at where the journal's written lines end (`mark.WrittenMark`, shared memory, no
 system call for the gateway) and publishes what is new, in order, as `publisher.
 EventPublisher` does inline. It writes its state to stdout as JSON lines when it changes,
@@ -65,6 +66,17 @@ class Spec(msgspec.Struct, frozen=True, kw_only=True):
     fsync: bool
     log_level: str = "info"
     log_format: str = "auto"
+
+
+class LogSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """A line on the process's stdin after its Spec: the gateway's log settings changed
+    (SIGHUP)."""
+
+    level: str
+    format: str
+
+
+_log_settings_decoder = msgspec.json.Decoder(LogSettings)
 
 
 class ApartState(msgspec.Struct, kw_only=True):
@@ -195,7 +207,9 @@ class PublisherApart:
             from_seq=self.publisher.acked_seq,
             batch_ms=self.config.batch_ms,
         )
-        await loop.run_in_executor(None, sys.stdin.buffer.read)  # until the gateway is gone
+        while line := await loop.run_in_executor(None, sys.stdin.buffer.readline):
+            take_log_settings(line)
+        # the gateway is gone, or stopping
         if self.broker.connected:
             self.publisher.written(self.view.written_bytes)
             with contextlib.suppress(TimeoutError):
@@ -208,6 +222,16 @@ class PublisherApart:
         self.report()
         self._mark.close()
         log.info("nats publisher process stopped", acked_seq=self.publisher.acked_seq)
+
+
+def take_log_settings(line: bytes) -> None:
+    try:
+        settings = _log_settings_decoder.decode(line)
+        configure_logging(settings.level, settings.format)
+    except (msgspec.DecodeError, KeyError) as exc:
+        log.warning("nats publisher process: log settings not taken", error=str(exc))
+        return
+    log.info("nats publisher process: log settings changed", level=settings.level)
 
 
 def main() -> None:

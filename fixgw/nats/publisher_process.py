@@ -23,7 +23,8 @@ from fixgw.journal import Journal
 from fixgw.nats.cursor import Cursor, cursor_path
 from fixgw.nats.mark import WrittenMark, mark_path
 from fixgw.nats.metrics import NatsMetrics
-from fixgw.nats.publisher_main import DRAIN_S, ApartState, Spec
+from fixgw.nats.publisher_main import DRAIN_S, ApartState, LogSettings, Spec
+from fixgw.ops import logging as ops_logging
 
 log = structlog.get_logger("fixgw.nats")
 
@@ -65,12 +66,26 @@ class PublisherProcess:
 
     def start(self) -> None:
         self._journal.on_written.append(self._written)
+        ops_logging.followers.append(self._log_settings_changed)
         self._written()
         self._task = asyncio.get_running_loop().create_task(self._supervise())
 
     def _written(self) -> None:
         j = self._journal
         self._mark.store(j.written_bytes, j.last_seq, j.reserved_seq)
+
+    def _log_settings_changed(self, level: str, fmt: str) -> None:
+        """For the running process at once, and for the next one started."""
+        self._log = msgspec.structs.replace(self._log, level=level, format=fmt)
+        process = self._process
+        if process is None or process.returncode is not None or process.stdin is None:
+            return
+        line = msgspec.json.encode(LogSettings(level=level, format=fmt)) + b"\n"
+        try:
+            if not process.stdin.is_closing():
+                process.stdin.write(line)
+        except (OSError, RuntimeError) as exc:  # it is ending: the next one starts at `_log`
+            log.warning("nats publisher process: log settings not sent", error=str(exc))
 
     def _spec(self) -> bytes:
         spec = Spec(
@@ -159,4 +174,6 @@ class PublisherProcess:
             await asyncio.gather(self._task, return_exceptions=True)
         if self._written in self._journal.on_written:
             self._journal.on_written.remove(self._written)
+        if self._log_settings_changed in ops_logging.followers:
+            ops_logging.followers.remove(self._log_settings_changed)
         self._mark.close()

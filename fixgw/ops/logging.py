@@ -7,7 +7,7 @@ import atexit
 import logging
 import sys
 import threading
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, cast
 
@@ -240,6 +240,11 @@ class _Filtered:
         return wrapped
 
 
+followers: list[Callable[[str, str], None]] = []
+"""Told each new (level, format) once `configure` has applied it: the processes the gateway
+started, which log on their own (the NATS publisher process)."""
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
     """Set up logging, or change its level and format (SIGHUP) for every logger."""
     global _batch_out
@@ -271,6 +276,8 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         logger_factory=_logger_factory,
         cache_logger_on_first_use=True,
     )
+    for follower in list(followers):
+        follower(level, fmt)
 
 
 def _logger_factory(*_: Any) -> _Out:

@@ -23,6 +23,7 @@ from typing import Any
 import nats
 import nats.errors
 import pytest
+import yaml
 
 from fixgw.nats.client import NatsClient
 from fixgw.testing import LocalStack, NatsServer, wait_until
@@ -212,6 +213,36 @@ def test_the_publisher_process_killed_mid_burst_is_started_again_and_the_stream_
     assert in_stream[: len(journaled)] == journaled, "not every event once, in order"
     status = stack.status()["nats"]
     assert status["failures"] >= 1 and "publisher process ended" in str(status["last_error"])
+
+
+def test_a_log_level_reloaded_by_sighup_reaches_the_publisher_process_and_the_next_one(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    stack = make_stack(nats=nats_section(broker), log={"level": "warning", "format": "json"})
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    (first,) = publisher_processes(gateway_pid(stack))
+
+    def logged(event: str) -> list[dict[str, Any]]:
+        assert stack.gateway is not None
+        lines = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]
+        return [x for x in lines if x["event"] == event]
+
+    assert logged("nats publisher process started") == []  # at warning, not logged
+    path = stack.root / "gateway.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["log"]["level"] = "info"
+    path.write_text(yaml.safe_dump(config))
+    stack.gateway.popen.send_signal(signal.SIGHUP)
+    wait_until(
+        lambda: logged("nats publisher process: log settings changed"), 10, "the process's level"
+    )
+
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: logged("nats publisher process started"), 30, "the next process, at info")
+    (started,) = logged("nats publisher process started")
+    assert started["pid"] not in (first, gateway_pid(stack))
+    assert publisher_processes(gateway_pid(stack)) == [started["pid"]]
 
 
 def test_no_publisher_process_outlives_its_gateway(

@@ -15,7 +15,7 @@ from fixgw.config import NatsConfig
 from fixgw.journal import Journal, sealed
 from fixgw.nats.mark import WrittenMark, mark_path
 from fixgw.nats.metrics import NatsMetrics
-from fixgw.nats.publisher_main import ApartState, JournalView
+from fixgw.nats.publisher_main import ApartState, JournalView, take_log_settings
 from fixgw.nats.publisher_process import PublisherProcess
 from fixgw.nats.tail import JournalTail
 
@@ -97,3 +97,9 @@ def test_the_state_counts_across_restarts_of_the_process(tmp_path: Path) -> None
     state = process.state
     assert (state.acked_seq, state.published, state.duplicates) == (7, 7, 1)
     assert metrics.stored._value.get() == 7 and metrics.duplicate._value.get() == 1
+
+
+def test_log_settings_the_process_cannot_take_leave_it_running() -> None:
+    """A line after the Spec that is not log settings, or names no level: warned, not fatal."""
+    for line in (b"not json\n", b'{"level":"loud","format":"json"}\n', b'{"level":1}\n'):
+        take_log_settings(line)

@@ -23,6 +23,7 @@ from fixgw.engine.wiring import EngineSettings, wire_services
 from fixgw.errors import RequestError
 from fixgw.fix.dictionary import write_lenient_dictionary
 from fixgw.fix.initiator import ExchangeSession, InitiatorSettings
+from fixgw.fix.own_sockets import from_this_process
 from fixgw.fix.reconnect import Backoff, Reconnector
 from fixgw.fix.tls import Endpoint, Pipe, client_context
 from fixgw.gateway import Gateway, Parts
@@ -62,6 +63,7 @@ def tls_pipe(session: SessionConfig) -> Pipe:
         Endpoint("127.0.0.1", 0),
         Endpoint(session.host, session.port, context, t.server_name),
         name="exchange",
+        accept=from_this_process,  # QuickFIX's connection, no other process's
     )
 
 

@@ -13,7 +13,6 @@ QuickFIX closing one never leaves the loop watching a number the system hands ou
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import os
 import socket
@@ -23,41 +22,18 @@ from typing import Any
 
 import structlog
 
+from fixgw.fix.own_sockets import open_fds, peek
+
 log = structlog.get_logger("fixgw.fix.qfpoll")
 
 TICK_S = 0.05
 """QuickFIX's own thread wakes every second; a finer tick makes a connect complete sooner."""
 
 
-def _open_fds(kind: Callable[[int], bool]) -> set[int]:
-    fds = set()
-    for name in os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"):
-        with contextlib.suppress(OSError):
-            if kind(os.fstat(int(name)).st_mode):
-                fds.add(int(name))
-    return fds
-
-
 def _is_wakeup(fd: int) -> bool:
     """QuickFIX's self-signalling pair: an unnamed Unix socket pair."""
-    about = _peek(fd)
+    about = peek(fd)
     return about is not None and about[0] == socket.AF_UNIX and not about[1]
-
-
-def _peek(fd: int) -> tuple[int, Any, Any] | None:
-    """Family, local and peer address of socket `fd`, without taking it over."""
-    try:
-        s = socket.socket(fileno=os.dup(fd))
-    except OSError:
-        return None
-    try:
-        try:
-            peer = s.getpeername()
-        except OSError:
-            peer = None
-        return s.family, s.getsockname(), peer
-    finally:
-        s.close()
 
 
 class LoopDrivenInitiator:
@@ -70,10 +46,10 @@ class LoopDrivenInitiator:
     ) -> None:
         self._loop = loop
         self._host, self._port = host, port
-        before = _open_fds(stat.S_ISSOCK)
+        before = open_fds(stat.S_ISSOCK)
         self.initiator = make_initiator()
         self._wakeups = [
-            os.dup(fd) for fd in sorted(_open_fds(stat.S_ISSOCK) - before) if _is_wakeup(fd)
+            os.dup(fd) for fd in sorted(open_fds(stat.S_ISSOCK) - before) if _is_wakeup(fd)
         ]
         if not self._wakeups:
             raise RuntimeError("QuickFIX's wake-up socket pair not found: cannot poll it")
@@ -106,8 +82,8 @@ class LoopDrivenInitiator:
         """On the Logon sent: the connection QuickFIX opened to the exchange is up."""
         self.unwatch_connection()
         addresses = self._addresses()
-        for fd in sorted(_open_fds(stat.S_ISSOCK)):
-            about = _peek(fd)
+        for fd in sorted(open_fds(stat.S_ISSOCK)):
+            about = peek(fd)
             if (
                 about is not None
                 and about[0] in (socket.AF_INET, socket.AF_INET6)
@@ -134,7 +110,7 @@ class LoopDrivenInitiator:
         """Where the connections the loop watches lead (the exchange, once logged on)."""
         peers = []
         for fd in self._watched:
-            about = _peek(fd)
+            about = peek(fd)
             peers.append(about[2] if about is not None else None)
         return peers
 

@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -55,10 +57,19 @@ class Pipe:
     gateway alike. The last failure to reach the target is kept in `last_error`.
     """
 
-    def __init__(self, listen: Endpoint, target: Endpoint, name: str) -> None:
+    def __init__(
+        self,
+        listen: Endpoint,
+        target: Endpoint,
+        name: str,
+        accept: Callable[[Any, Any], bool] | None = None,
+    ) -> None:
+        """`accept(peer, local)`: whether to carry a connection accepted on `local` from
+        `peer`; None: every one."""
         self.listen = listen
         self.target = target
         self.name = name
+        self.accept = accept
         self.last_error: str | None = None
         self.port = listen.port
         self._loop = asyncio.new_event_loop()
@@ -91,6 +102,15 @@ class Pipe:
         self._server.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer, local = writer.get_extra_info("peername"), writer.get_extra_info("sockname")
+        if self.accept is not None and not self.accept(peer, local):
+            log.warning(
+                "connection refused: not this process's own",
+                pipe=self.name,
+                peer=f"{peer[0]}:{peer[1]}",
+            )
+            writer.close()
+            return
         target = self.target
         try:
             up_reader, up_writer = await asyncio.wait_for(

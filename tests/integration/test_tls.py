@@ -50,9 +50,7 @@ def session_tls(stack: LocalStack) -> dict[str, Any]:
     return {"session": status["session"], **status["tls"]}
 
 
-def test_a_verified_tls_session_trades(make_stack: StackFactory, certs: dict[str, str]) -> None:
-    stack = tls_stack(make_stack, certs, ca_file=certs["ca"], server_name="exchange.test")
-    stack.start_gateway()
+def assert_up_and_trading(stack: LocalStack) -> None:
     assert session_tls(stack) == {"session": "up", "enabled": True, "last_error": None}
     with stack.client() as gw:
         gw.subscribe(["orders"])
@@ -60,6 +58,12 @@ def test_a_verified_tls_session_trades(make_stack: StackFactory, certs: dict[str
             "cl_ord_id"
         ]
         assert EventLog(gw).find(cl_ord_id, "order.filled")["last_px"] == "30010"
+
+
+def test_a_verified_tls_session_trades(make_stack: StackFactory, certs: dict[str, str]) -> None:
+    stack = tls_stack(make_stack, certs, ca_file=certs["ca"], server_name="exchange.test")
+    stack.start_gateway()
+    assert_up_and_trading(stack)
 
 
 @pytest.mark.parametrize(
@@ -137,10 +141,4 @@ def test_the_pipe_to_the_exchange_carries_only_the_gateway_s_own_connection(
         10,
         "the refusal in the log",
     )
-    assert session_tls(stack) == {"session": "up", "enabled": True, "last_error": None}
-    with stack.client() as gw:
-        gw.subscribe(["orders"])
-        cl_ord_id = gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.1")[
-            "cl_ord_id"
-        ]
-        assert EventLog(gw).find(cl_ord_id, "order.filled")["last_px"] == "30010"
+    assert_up_and_trading(stack)

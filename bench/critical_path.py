@@ -192,7 +192,8 @@ def _function_node(tree: ast.Module, qualname: str) -> ast.FunctionDef:
     *owners, name = qualname.split(".")
     body: list[ast.stmt] = tree.body
     for owner in owners:
-        body = next(n for n in body if isinstance(n, ast.ClassDef) and n.name == owner).body
+        classes = [n for n in body if isinstance(n, ast.ClassDef) and n.name == owner]
+        body = classes[0].body if len(classes) == 1 else []
     found = [n for n in body if isinstance(n, ast.FunctionDef) and n.name == name]
     if len(found) != 1:
         raise SystemExit(f"critical_path: no one function {qualname}")

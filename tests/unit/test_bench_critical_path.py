@@ -83,10 +83,14 @@ class Thing:
     assert lines[1] == "from fixgw._bench_marks import mark as _bench_mark"
 
 
-def test_an_anchor_the_code_no_longer_has_stops_the_bench() -> None:
+def test_an_anchor_or_a_function_the_code_no_longer_has_stops_the_bench() -> None:
+    source = (ROOT / "fixgw/engine/order_entry.py").read_text()
     moved = Mark("sending", "fixgw/engine/order_entry.py", "OrderEntry.new_order", "if later:")
     with pytest.raises(SystemExit, match="sending"):
-        marked_source((ROOT / moved.path).read_text(), [(0, moved)])
+        marked_source(source, [(0, moved)])
+    for gone in ("OrderEntry.place", "OrderDesk.new_order"):
+        with pytest.raises(SystemExit, match=gone):
+            marked_source(source, [(0, Mark("order_taken", "x.py", gone, None))])
 
 
 def _order(start_ns: int) -> list[tuple[int, int]]:

@@ -107,7 +107,7 @@ class Pipe:
             log.warning(
                 "connection refused: not this process's own",
                 pipe=self.name,
-                peer=f"{peer[0]}:{peer[1]}",
+                peer=f"{peer[0]}:{peer[1]}" if peer else None,
             )
             writer.close()
             return

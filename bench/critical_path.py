@@ -72,86 +72,69 @@ class Mark(NamedTuple):
     after: bool = False
 
 
+def _around(before: str, after: str, path: str, function: str, anchor: str) -> list[Mark]:
+    """A mark on each side of one line: what the line costs lies between them."""
+    return [Mark(before, path, function, anchor), Mark(after, path, function, anchor, True)]
+
+
+_SERVER, _ENTRY, _QF = "fixgw/api/server.py", "fixgw/engine/order_entry.py", "fixgw/fix/qf.py"
+_SESSION, _INBOUND, _JOURNAL = (
+    "fixgw/fix/initiator.py",
+    "fixgw/engine/inbound.py",
+    "fixgw/journal.py",
+)
+_NEW_ORDER = "OrderEntry.new_order"
+
 MARKS = [
-    Mark("request_read", "fixgw/api/server.py", "ClientConnection.data_received", None),
-    Mark("order_taken", "fixgw/engine/order_entry.py", "OrderEntry.new_order", None),
-    Mark(
+    Mark("request_read", _SERVER, "ClientConnection.data_received", None),
+    Mark("order_taken", _ENTRY, _NEW_ORDER, None),
+    *_around(
         "checked",
-        "fixgw/engine/order_entry.py",
-        "OrderEntry.new_order",
-        "message = venue.new_order(cmd)  # nothing is journaled if it fails",
-    ),
-    Mark(
         "built",
-        "fixgw/engine/order_entry.py",
-        "OrderEntry.new_order",
+        _ENTRY,
+        _NEW_ORDER,
         "message = venue.new_order(cmd)  # nothing is journaled if it fails",
-        after=True,
     ),
     Mark(
         "tracked",
-        "fixgw/engine/order_entry.py",
-        "OrderEntry.new_order",
+        _ENTRY,
+        _NEW_ORDER,
         "self._journal.flush()  # on disk before the exchange can know of it",
     ),
-    Mark("sending", "fixgw/engine/order_entry.py", "OrderEntry.new_order", "if delay:"),
-    Mark(
+    Mark("sending", _ENTRY, _NEW_ORDER, "if delay:"),
+    *_around(
         "text_written",
-        "fixgw/fix/qf.py",
-        "send_message",
-        "message = _quickfix.new_Message(text, False) if text is not None "
-        "else _to_quickfix_by_field(msg)",
-    ),
-    Mark(
         "quickfix_message",
-        "fixgw/fix/qf.py",
+        _QF,
         "send_message",
         "message = _quickfix.new_Message(text, False) if text is not None "
         "else _to_quickfix_by_field(msg)",
-        after=True,
     ),
-    Mark("to_app", "fixgw/fix/initiator.py", "_Application.toApp", None),
-    Mark("order_out", "fixgw/fix/initiator.py", "RawInbound.onOutgoing", None),
+    Mark("to_app", _SESSION, "_Application.toApp", None),
+    Mark("order_out", _SESSION, "RawInbound.onOutgoing", None),
     Mark(
-        "sent",
-        "fixgw/engine/order_entry.py",
-        "OrderEntry.new_order",
-        "return OrderAccepted(cl_ord_id=cl_ord_id, status=event.status)",
+        "sent", _ENTRY, _NEW_ORDER, "return OrderAccepted(cl_ord_id=cl_ord_id, status=event.status)"
     ),
-    Mark("report_in", "fixgw/fix/initiator.py", "RawInbound.onIncoming", None),
-    Mark("from_app", "fixgw/fix/initiator.py", "_Application.fromApp", None),
-    Mark("report_taken", "fixgw/engine/inbound.py", "InboundRouter._take", None),
+    Mark("report_in", _SESSION, "RawInbound.onIncoming", None),
+    Mark("from_app", _SESSION, "_Application.fromApp", None),
+    Mark("report_taken", _INBOUND, "InboundRouter._take", None),
+    Mark("report_read", _INBOUND, "InboundRouter._take", "self._reports.handle(report)"),
     Mark(
-        "report_read",
-        "fixgw/engine/inbound.py",
-        "InboundRouter._take",
-        "self._reports.handle(report)",
+        "report_handled", _INBOUND, "InboundRouter._take", "self._journal.mark_inbound(msg_seq_num)"
     ),
-    Mark(
-        "report_handled",
-        "fixgw/engine/inbound.py",
-        "InboundRouter._take",
-        "self._journal.mark_inbound(msg_seq_num)",
-    ),
-    Mark("journal_flush", "fixgw/journal.py", "Journal._flush", None),
+    Mark("journal_flush", _JOURNAL, "Journal._flush", None),
     Mark(
         "journal_written",
-        "fixgw/journal.py",
+        _JOURNAL,
         "Journal._flush",
         "if self._inbound_seq == self._written_inbound_seq or self._inbound_seq is None:",
     ),
-    Mark(
+    *_around(
         "client_write",
-        "fixgw/api/server.py",
-        "ClientConnection._flush",
-        "self.transport.write(data)",
-    ),
-    Mark(
         "client_written",
-        "fixgw/api/server.py",
+        _SERVER,
         "ClientConnection._flush",
         "self.transport.write(data)",
-        after=True,
     ),
 ]
 
@@ -340,10 +323,11 @@ def run_timed_relay() -> None:
 # ---------------------------------------------------------------- the run
 
 
-def measure(orders: int, copy: Path) -> dict[str, Any]:
-    marked_copy(copy)
-    compile_copy(copy)
-    root = Path(tempfile.mkdtemp(prefix="fixgw-critical-path-"))
+def _run(
+    orders: int, copy: Path, root: Path
+) -> tuple[list[tuple[int, int]], dict[str, list[float]], dict[str, float]]:
+    """The relay, then the marked gateway, on one simulator: the gateway's marks (number,
+    ns), the relay's step times and both round trips' p50 (us)."""
     marks_file, relay_file = root / "marks", root / "relay.json"
     os.environ["FIXGW_BENCH_RELAY"] = str(relay_file)
     os.environ["PYTHONPATH"] = str(copy)  # the relay too builds its orders with compiled code
@@ -377,8 +361,20 @@ def measure(orders: int, copy: Path) -> dict[str, Any]:
         (int(n), int(t))
         for n, t in (line.split() for line in gateway_marks.read_text().split("\n") if line)
     ]
-    paths = order_paths(marks)
     relay_times = json.loads(relay_file.read_text())
+    round_trips = {
+        "relay": statistics.median(relayed["rtt_us"]),
+        "gateway": statistics.median(gateway["rtt_us"]),
+    }
+    return marks, relay_times, round_trips
+
+
+def measure(orders: int, copy: Path) -> dict[str, Any]:
+    marked_copy(copy)
+    compile_copy(copy)
+    with tempfile.TemporaryDirectory(prefix="fixgw-critical-path-") as where:
+        marks, relay_times, round_trips = _run(orders, copy, Path(where))
+    paths = order_paths(marks)
     return {
         "orders": orders,
         "orders_marked": len(paths),
@@ -391,10 +387,7 @@ def measure(orders: int, copy: Path) -> dict[str, Any]:
         "report_p50_us": span_p50(paths, REPORT),
         "relay_order_p50_us": statistics.median(relay_times["order"]),
         "relay_report_p50_us": statistics.median(relay_times["report"]),
-        "round_trip_p50_us": {
-            "relay": statistics.median(relayed["rtt_us"]),
-            "gateway": statistics.median(gateway["rtt_us"]),
-        },
+        "round_trip_p50_us": round_trips,
     }
 
 

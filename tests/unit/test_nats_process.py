@@ -9,6 +9,7 @@ import asyncio
 from pathlib import Path
 
 import msgspec
+import pytest
 from prometheus_client import CollectorRegistry
 
 from fixgw.config import NatsConfig
@@ -99,7 +100,11 @@ def test_the_state_counts_across_restarts_of_the_process(tmp_path: Path) -> None
     assert metrics.stored._value.get() == 7 and metrics.duplicate._value.get() == 1
 
 
-def test_log_settings_the_process_cannot_take_leave_it_running() -> None:
+def test_log_settings_the_process_cannot_take_are_warned_of_and_leave_it_running(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     """A line after the Spec that is not log settings, or names no level: warned, not fatal."""
     for line in (b"not json\n", b'{"level":"loud","format":"json"}\n', b'{"level":1}\n'):
         take_log_settings(line)
+        said = "".join(capfd.readouterr())
+        assert "log settings not taken" in said and "log settings changed" not in said

@@ -93,10 +93,21 @@ FILL_KINDS = frozenset({ExecKind.PARTIAL_FILL, ExecKind.FILL, ExecKind.TRADE})
 
 
 class RejectReason(StrEnum):
+    """Why the exchange refused an order: FIX 4.4's OrdRejReason values that a venue's
+    client can act on, the rest read as OTHER (the exchange's Text says which)."""
+
+    BROKER_OPTION = "broker_option"
     UNKNOWN_SYMBOL = "unknown_symbol"
+    EXCHANGE_CLOSED = "exchange_closed"
     EXCEEDS_LIMIT = "exceeds_limit"
+    TOO_LATE_TO_ENTER = "too_late_to_enter"
+    UNKNOWN_ORDER = "unknown_order"
     DUPLICATE_ORDER = "duplicate_order"
+    STALE_ORDER = "stale_order"
+    UNSUPPORTED_ORDER = "unsupported_order"
     INCORRECT_QUANTITY = "incorrect_quantity"
+    UNKNOWN_ACCOUNT = "unknown_account"
+    INVALID_PRICE_INCREMENT = "invalid_price_increment"
     OTHER = "other"
     NOT_DELIVERED = "not_delivered"
     """The gateway's own, no venue's code: the order never reached the exchange (the session
@@ -107,7 +118,9 @@ class RejectReason(StrEnum):
 class CancelRejectReason(StrEnum):
     TOO_LATE_TO_CANCEL = "too_late_to_cancel"
     UNKNOWN_ORDER = "unknown_order"
+    BROKER_OPTION = "broker_option"
     ALREADY_PENDING = "already_pending"
+    DUPLICATE_CL_ORD_ID = "duplicate_cl_ord_id"
     OTHER = "other"
     NOT_DELIVERED = "not_delivered"
     """The gateway's own: the cancel never reached the exchange."""

@@ -16,6 +16,7 @@ from fixgw.bridge import translate
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.owners import OrderOwners
 from fixgw.bridge.tables import (
+    CXL_REJ_ALREADY_PENDING,
     CXL_REJ_BROKER_OPTION,
     CXL_REJ_REASON_OF_ERROR,
     CXL_REJ_UNKNOWN_ORDER,
@@ -86,20 +87,35 @@ class OmsOrders:
     def cancel(self, oms: str, msg: FixMessage) -> None:
         """The cancel reaches the exchange as prefix + the OMS's ClOrdID for it, so its
         events name it; refusals are answered here with OrderCancelReject."""
+        prefix = self.prefixes[oms]
         try:
-            request = translate.cancel_request(msg, self.prefixes[oms])
+            request = translate.cancel_request(msg, prefix)
         except Refused as exc:
-            self.outbox.send(oms, translate.cancel_reject(msg, exc.text, reason=exc.reason))
+            order = self.gateway.order(prefix + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
+            self.outbox.send(
+                oms,
+                translate.cancel_reject(
+                    msg,
+                    exc.text,
+                    order.order_id if order else None,
+                    order.status if order else None,
+                    reason=exc.reason,
+                ),
+            )
             return
         cancel_id = request.cancel_cl_ord_id or ""
-        if translate.possibly_resent(msg) and self.gateway.in_use(cancel_id):
+        order_key = request.cl_ord_id or ""
+        if translate.possibly_resent(msg) and self.gateway.order_of_cancel(cancel_id) == order_key:
             log.info(
                 "OMS cancel sent again; its reports went out already", cancel_cl_ord_id=cancel_id
             )
             return
+        order = self.gateway.order(order_key)
+        if order is not None and order.cancel_cl_ord_id is not None:
+            self.outbox.send(oms, self._already_pending(oms, msg, order))
+            return
         # Mapped before the gateway acts: an order still in the throttle's queue is canceled
         # there and then, with no pending_cancel, and its order.canceled answers this cancel.
-        order_key = request.cl_ord_id or ""
         before = self.owners.cancel_sent(order_key, msg.fields[Tag.CL_ORD_ID])
         try:
             self.gateway.cancel_order(request)
@@ -116,6 +132,19 @@ class OmsOrders:
                     reason=CXL_REJ_REASON_OF_ERROR.get(exc.code, OTHER),
                 ),
             )
+
+    def _already_pending(self, oms: str, msg: FixMessage, order: OrderView) -> FixMessage:
+        """One cancel at a time: the exchange's answers to the pending one name it, and only
+        it can be answered under its own ClOrdID (CxlRejReason 3, as venues do)."""
+        pending = self.owners.owner(order.cancel_cl_ord_id or "")
+        whose = f"ClOrdID {pending[1]}" if pending and pending[0] == oms else "not this session's"
+        return translate.cancel_reject(
+            msg,
+            f"a cancel of this order is pending already ({whose}); wait for its answer",
+            order.order_id,
+            order.status,
+            reason=CXL_REJ_ALREADY_PENDING,
+        )
 
     def replace(self, oms: str, msg: FixMessage) -> None:
         order = self.gateway.order(self.prefixes[oms] + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
@@ -145,7 +174,16 @@ class OmsOrders:
             )
             return
         except FixgwError as exc:
-            self.outbox.send(oms, self._refused(msg, exc, exec_type="I"))
+            known = self.gateway.order(self.prefixes[oms] + msg.fields.get(Tag.CL_ORD_ID, ""))
+            if known is None or known.order_type is None or known.qty is None:
+                self.outbox.send(oms, self._refused(msg, exc, exec_type="I"))
+            else:
+                # The order stands as the gateway last heard, not rejected: OrdStatus is
+                # always the order's current status. Text says the exchange did not confirm.
+                text = f"as last reported; the exchange did not answer ({exc.code}: {exc.message})"
+                self._send_status(
+                    oms, msg.fields[Tag.CL_ORD_ID], known, translate.status_echo(msg), text
+                )
             return
         self._send_status(
             oms, msg.fields.get(Tag.CL_ORD_ID, ""), answer, translate.status_echo(msg)
@@ -157,10 +195,11 @@ class OmsOrders:
         cl_ord_id: str,
         order: OrderView,
         echo: Mapping[int, str] | None = None,
+        text: str | None = None,
     ) -> None:
         """ExecType I: where the order stands, under the OMS's ClOrdID."""
         self.outbox.send(
-            oms, translate.status_report(order, cl_ord_id, self._exec_id("status"), echo)
+            oms, translate.status_report(order, cl_ord_id, self._exec_id("status"), echo, text)
         )
 
     def _exec_id(self, kind: str) -> str:

@@ -58,6 +58,8 @@ CXL_REJ_REASON_OF_ERROR: Mapping[str, str] = {
 CXL_REJ_UNKNOWN_ORDER = "1"
 CXL_REJ_BROKER_OPTION = "2"
 """A replace: the exchange has none (CxlRejReason 2, broker or exchange option)."""
+CXL_REJ_ALREADY_PENDING = "3"
+"""A cancel of an order with one pending already (the gateway's or the OMS's)."""
 
 BUSINESS_REJECT_OTHER = "0"
 BUSINESS_REJECT_UNSUPPORTED = "3"

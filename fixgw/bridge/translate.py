@@ -22,6 +22,7 @@ from fixgw.bridge.tables import (
     UNSUPPORTED_ORDER,
 )
 from fixgw.domain import (
+    GATEWAY_REJECT_REASONS,
     Level,
     LevelAction,
     MdEntryKind,
@@ -36,7 +37,14 @@ from fixgw.domain import (
     TimeInForce,
 )
 from fixgw.errors import UnknownCode
-from fixgw.fix.codes import MD_ENTRY_TYPE, MD_UPDATE_ACTION, ORD_STATUS, ORD_TYPE, SIDE
+from fixgw.fix.codes import (
+    MD_ENTRY_TYPE,
+    MD_UPDATE_ACTION,
+    ORD_REJ_REASON,
+    ORD_STATUS,
+    ORD_TYPE,
+    SIDE,
+)
 from fixgw.fix.message import FixMessage, GroupSpec, format_utc_timestamp, pairs_of, parse
 from fixgw.fix.tags import Tag
 from fixgw.results import OrderStatusAnswer, OrderView
@@ -137,17 +145,21 @@ def new_order(msg: FixMessage, prefix: str, time_in_force: frozenset[TimeInForce
 
 
 def cancel_request(msg: FixMessage, prefix: str) -> CancelOrderRequest:
+    """Raises Refused: with CxlRejReason 1 (unknown order) for an OrigClOrdID no order can
+    have, 99 for a ClOrdID the gateway cannot take for the cancel."""
     _refuse_fields(msg)
+    order = {"cl_ord_id": prefix + _required(msg, Tag.ORIG_CL_ORD_ID, "OrigClOrdID")}
+    try:
+        msgspec.convert(order, CancelOrderRequest)
+    except msgspec.ValidationError as exc:
+        raise Refused(f"OrigClOrdID (41): {exc}", CXL_REJ_UNKNOWN_ORDER) from None
     try:
         return msgspec.convert(
-            {
-                "cl_ord_id": prefix + _required(msg, Tag.ORIG_CL_ORD_ID, "OrigClOrdID"),
-                "cancel_cl_ord_id": prefix + _required(msg, Tag.CL_ORD_ID, "ClOrdID"),
-            },
+            {**order, "cancel_cl_ord_id": prefix + _required(msg, Tag.CL_ORD_ID, "ClOrdID")},
             CancelOrderRequest,
         )
-    except msgspec.ValidationError as exc:  # no id of an order can be such
-        raise Refused(str(exc), CXL_REJ_UNKNOWN_ORDER) from None
+    except msgspec.ValidationError as exc:
+        raise Refused(f"ClOrdID (11): {exc}") from None
 
 
 def status_request(msg: FixMessage, prefix: str) -> OrderStatusRequest:
@@ -172,19 +184,31 @@ def execution_report(
         event.ts,
         orig_cl_ord_id,
         fill,
-        OTHER if isinstance(event, OrderRejected) else None,
+        ord_rej_reason(event) if isinstance(event, OrderRejected) else None,
         text,
     )
 
 
+def ord_rej_reason(event: OrderRejected) -> str:
+    """The exchange's reason as FIX 4.4's OrdRejReason; 99 for the gateway's own (Text says
+    why)."""
+    return OTHER if event.reason in GATEWAY_REJECT_REASONS else ORD_REJ_REASON.encode(event.reason)
+
+
 def status_report(
-    order: OrderView, cl_ord_id: str, exec_id: str, echo: Mapping[int, str] | None = None
+    order: OrderView,
+    cl_ord_id: str,
+    exec_id: str,
+    echo: Mapping[int, str] | None = None,
+    text: str | None = None,
 ) -> FixMessage:
     """Where an order stands (ExecType I, as an `OrderStatusReported`), under the OMS's
-    ClOrdID; `echo`: fields of the request it answers (OrdStatusReqID)."""
+    ClOrdID; `echo`: fields of the request it answers (OrdStatusReqID); `text`: Text, else
+    the exchange's answer's."""
     if order.order_type is None or order.qty is None:
         raise ValueError(f"order {order.cl_ord_id}: its type and quantity are not known")
-    text = order.text if isinstance(order, OrderStatusAnswer) else None
+    if text is None and isinstance(order, OrderStatusAnswer):
+        text = order.text
     return _order_report(
         order,
         cl_ord_id,

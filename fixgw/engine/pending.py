@@ -80,9 +80,16 @@ class PendingRequests:
         return not (t.by_order_id(order_id) or t.get(report.cl_ord_id or ""))
 
     def status_answered(self, report: ExecutionReport) -> None:
-        if report.order_id is None:
+        """Answers those waiting on the order's status. An exchange that no longer knows the
+        order answers without its OrderID: the order is then found by ClOrdID."""
+        if report.order_id is not None:
+            order_id: str | None = report.order_id
+            order = self._tracker.by_order_id(report.order_id)
+        else:
+            order = self._tracker.get(report.cl_ord_id or "")
+            order_id = order.order_id if order is not None else None
+        if order_id is None:
             return
-        order = self._tracker.by_order_id(report.order_id)
         answer = (
             OrderStatusAnswer(**self._tracker.snapshot(order), source="exchange", text=report.text)
             if order is not None
@@ -102,7 +109,7 @@ class PendingRequests:
                 text=report.text,
             )
         )
-        for waiter in self._status.get(report.order_id, []):
+        for waiter in self._status.get(order_id, []):
             if not waiter.done():
                 waiter.set_result(answer)
 

@@ -105,7 +105,7 @@ class VenueReports:
         self._orders.publish(self._tracker.apply_execution(report))
         if report.kind in FILL_KINDS:
             self._account_refresh.fills_seen()
-        if report.kind is ExecKind.ORDER_STATUS and report.order_id is not None:
+        if report.kind is ExecKind.ORDER_STATUS:
             self._pending.status_answered(report)
 
     def cancel_reject(self, report: CancelRejectReport) -> None:

@@ -76,14 +76,23 @@ ORD_REJ_REASON = CodeTable(
     103,
     "OrdRejReason",
     {
+        "0": RejectReason.BROKER_OPTION,
         "1": RejectReason.UNKNOWN_SYMBOL,
+        "2": RejectReason.EXCHANGE_CLOSED,
         "3": RejectReason.EXCEEDS_LIMIT,
+        "4": RejectReason.TOO_LATE_TO_ENTER,
+        "5": RejectReason.UNKNOWN_ORDER,
         "6": RejectReason.DUPLICATE_ORDER,
+        "8": RejectReason.STALE_ORDER,
+        "11": RejectReason.UNSUPPORTED_ORDER,
         "13": RejectReason.INCORRECT_QUANTITY,
+        "15": RejectReason.UNKNOWN_ACCOUNT,
+        "18": RejectReason.INVALID_PRICE_INCREMENT,
         "99": RejectReason.OTHER,
     },
 )
-"""FIX 4.4's other reasons read as OTHER where a report is read (`lenient_code`)."""
+"""FIX 4.4's other reasons (7, 9, 10, 12, 14) read as OTHER where a report is read
+(`lenient_code`)."""
 
 CXL_REJ_REASON = CodeTable(
     102,
@@ -91,10 +100,13 @@ CXL_REJ_REASON = CodeTable(
     {
         "0": CancelRejectReason.TOO_LATE_TO_CANCEL,
         "1": CancelRejectReason.UNKNOWN_ORDER,
+        "2": CancelRejectReason.BROKER_OPTION,
         "3": CancelRejectReason.ALREADY_PENDING,
+        "6": CancelRejectReason.DUPLICATE_CL_ORD_ID,
         "99": CancelRejectReason.OTHER,
     },
 )
+"""FIX 4.4's other reasons (4, 5) read as OTHER where a report is read."""
 
 MD_ENTRY_TYPE = CodeTable(
     269, "MDEntryType", {"0": MdEntryKind.BID, "1": MdEntryKind.ASK, "2": MdEntryKind.TRADE}

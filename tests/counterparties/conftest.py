@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ import pytest
 
 from fixgw.api.client import Client
 from fixgw.testing import API_KEY, SECRET, LocalStack, free_port
+from tests.counterparties.raw_oms import RawOms
 from tests.counterparties.venue import ScriptedVenue
 from tests.integration.conftest import EventLog
 
@@ -88,3 +91,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()  # type: ignore[attr-defined]
     if report.when == "call":
         item.rep_call = report  # type: ignore[attr-defined]
+
+
+Ends = tuple[ScriptedVenue, LocalStack, RawOms]
+
+
+@contextlib.contextmanager
+def raw_oms_through(
+    make_venue_stack: VenueStackFactory,
+    configure: Callable[[ScriptedVenue], None],
+    **overrides: Any,
+) -> Iterator[Ends]:
+    """The scripted venue (`configure`d), the gateway, and a raw OMS logged on to its bridge;
+    every message the OMS got is checked against FIX44.xml at the end. `overrides`: keyword
+    arguments of `make_venue_stack`."""
+    comp_id = f"RAW-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    venue, stack = make_venue_stack(
+        configure,
+        bridge={"port": port, "store_dir": "bridge-store", "sessions": [{"comp_id": comp_id}]},
+        **overrides,
+    )
+    oms = RawOms(port, comp_id)
+    oms.start()
+    try:
+        yield venue, stack, oms
+    finally:
+        oms.logout()
+    oms.check_valid()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from fixgw.testing import LocalStack, free_port
-from tests.counterparties.conftest import VenueStackFactory
+from fixgw.testing import LocalStack
+from tests.counterparties.conftest import Ends, VenueStackFactory, raw_oms_through
 from tests.counterparties.raw_oms import RawOms
 from tests.counterparties.venue import Handler, Received, ScriptedVenue
 
@@ -31,26 +30,11 @@ def book_yes_trades_no(venue: ScriptedVenue, request: Received) -> None:
     )
 
 
-Ends = tuple[ScriptedVenue, LocalStack, RawOms]
-
-
 @contextlib.contextmanager
 def raw_oms_to(make_venue_stack: VenueStackFactory, answer_v: Handler) -> Iterator[Ends]:
-    """The scripted venue answering V with `answer_v`, the gateway, and a raw OMS logged on
-    to the bridge (every message it gets checked against FIX44.xml at the end)."""
-    comp_id = f"RAW-{uuid.uuid4().hex[:8]}"
-    port = free_port()
-    venue, stack = make_venue_stack(
-        lambda v: v.on("V", answer_v),
-        bridge={"port": port, "store_dir": "bridge-store", "sessions": [{"comp_id": comp_id}]},
-    )
-    oms = RawOms(port, comp_id)
-    oms.start()
-    try:
-        yield venue, stack, oms
-    finally:
-        oms.logout()
-    oms.check_valid()
+    """The scripted venue answering V with `answer_v`, the gateway, and a raw OMS."""
+    with raw_oms_through(make_venue_stack, lambda v: v.on("V", answer_v)) as ends:
+        yield ends
 
 
 SUBSCRIBE_BOOK = [

@@ -160,7 +160,7 @@ def test_unreadable_report_raises_one_typed_error_naming_the_tag(
 
 
 def test_unknown_reject_reason_reads_as_other_rather_than_losing_the_reject() -> None:
-    r = inbound.execution_report(execution_report(t150="8", t39="8", t103="2"), NOW)
+    r = inbound.execution_report(execution_report(t150="8", t39="8", t103="7"), NOW)
     assert r.reject_reason is RejectReason.OTHER
 
 

@@ -1,0 +1,219 @@
+"""An OMS's orders, cancels and status requests through the bridge to a venue we did not
+write: each gets its own answer, under its own ClOrdID, with the order's real status and the
+exchange's own reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.counterparties.conftest import VenueStackFactory, raw_oms_through
+from tests.counterparties.raw_oms import RawOms
+from tests.counterparties.raw_oms import Received as OmsReceived
+from tests.counterparties.venue import (
+    Pairs,
+    Received,
+    ScriptedVenue,
+    acknowledge,
+    execution_report,
+    fill,
+    utc_timestamp,
+)
+
+
+def order(cl_ord_id: str) -> Pairs:
+    return [
+        *((11, cl_ord_id), (21, "1"), (55, "BTC/USD"), (54, "1"), (60, utc_timestamp())),
+        *((38, "0.5"), (40, "2"), (44, "30000")),
+    ]
+
+
+def cancel(cl_ord_id: str, orig_cl_ord_id: str) -> Pairs:
+    return [
+        *((11, cl_ord_id), (41, orig_cl_ord_id), (55, "BTC/USD"), (54, "1")),
+        (60, utc_timestamp()),
+    ]
+
+
+def status_request(cl_ord_id: str, req_id: str) -> Pairs:
+    return [(11, cl_ord_id), (790, req_id), (55, "BTC/USD"), (54, "1")]
+
+
+def report(oms: RawOms, cl_ord_id: str, exec_type: str, timeout: float = 10) -> OmsReceived:
+    return oms.wait_for(
+        lambda m: m.msg_type == "8" and m.get(11) == cl_ord_id and m.get(150) == exec_type,
+        timeout,
+    )
+
+
+def cancel_reject(oms: RawOms, cl_ord_id: str) -> OmsReceived:
+    return oms.wait_for(lambda m: m.msg_type == "9" and m.get(11) == cl_ord_id)
+
+
+def placed(venue: ScriptedVenue, oms: RawOms, cl_ord_id: str) -> Received:
+    """The OMS's order, acknowledged: the NewOrderSingle as the venue took it."""
+    oms.send("D", order(cl_ord_id))
+    report(oms, cl_ord_id, "0")
+    return next(m for m in venue.app if m.msg_type == "D" and (m.get(11) or "").endswith(cl_ord_id))
+
+
+def canceled_by(venue: ScriptedVenue, taken: Received, cancel_request: Received) -> None:
+    """The venue cancels the order, answering the cancel under its ClOrdID."""
+    body = execution_report(
+        taken,
+        exec_id=f"X-{cancel_request.seq}",
+        exec_type="4",
+        ord_status="4",
+        order_id=f"V-{taken.get(11)}",
+        leaves_qty="0",
+    )
+    venue.send(
+        "8",
+        [(11, cancel_request.get(11) or "") if t == 11 else (t, v) for t, v in body]
+        + [(41, taken.get(11) or "")],
+    )
+
+
+def refuse_order_as_over_the_limit(venue: ScriptedVenue, new_order: Received) -> None:
+    body = execution_report(
+        new_order,
+        exec_id=f"R-{new_order.seq}",
+        exec_type="8",
+        ord_status="8",
+        order_id="NONE",
+        leaves_qty="0",
+        extra=[(103, "3")],
+    )
+    venue.send("8", body)
+
+
+def refuse_cancels(venue: ScriptedVenue, request: Received) -> None:
+    """CxlRejReason 2, broker or exchange option."""
+    orig = request.get(41) or ""
+    venue.send(
+        "9",
+        [
+            *((37, f"V-{orig}"), (11, request.get(11) or ""), (41, orig), (39, "0")),
+            *((434, "1"), (102, "2"), (58, "cancels are off")),
+        ],
+    )
+
+
+def forgets_orders(venue: ScriptedVenue, request: Received) -> None:
+    """A status request answered as a venue that has purged the order: unknown, no OrderID."""
+    venue.send(
+        "8",
+        [
+            *((37, "NONE"), (11, request.get(11) or ""), (17, f"S-{request.seq}")),
+            *((150, "I"), (39, "8"), (55, "BTC/USD"), (54, "1")),
+            *((14, "0"), (151, "0"), (6, "0"), (58, "unknown order")),
+        ],
+    )
+
+
+def venue(**handlers: Callable[[ScriptedVenue, Received], None]) -> Callable[[ScriptedVenue], None]:
+    def configure(v: ScriptedVenue) -> None:
+        for msg_type, handler in handlers.items():
+            v.on(msg_type, handler)
+
+    return configure
+
+
+def test_the_exchanges_reason_for_refusing_an_order_reaches_the_oms(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_through(make_venue_stack, venue(D=refuse_order_as_over_the_limit)) as ends:
+        _, _, oms = ends
+        oms.send("D", order("OVER-1"))
+        rejected = report(oms, "OVER-1", "8")
+    assert (rejected[39], rejected[103]) == ("8", "3")
+
+
+def test_the_exchanges_reason_for_refusing_a_cancel_reaches_the_oms(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge, F=refuse_cancels)) as ends:
+        v, _, oms = ends
+        taken = placed(v, oms, "KEEP-1")
+        oms.send("F", cancel("KEEP-C1", "KEEP-1"))
+        refused = cancel_reject(oms, "KEEP-C1")
+    assert (refused[102], refused[58], refused[41]) == ("2", "cancels are off", "KEEP-1")
+    assert (refused[37], refused[39]) == (f"V-{taken.get(11)}", "0")
+
+
+def test_a_second_cancel_while_one_is_pending_is_refused_and_the_first_gets_its_own_answer(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, _, oms = ends
+        taken = placed(v, oms, "TWO-1")
+        oms.send("F", cancel("TWO-C1", "TWO-1"))
+        report(oms, "TWO-C1", "6")
+        oms.send("F", cancel("TWO-C2", "TWO-1"))
+        second = cancel_reject(oms, "TWO-C2")
+        first = v.wait_app("F")
+        canceled_by(v, taken, first)
+        canceled = report(oms, "TWO-C1", "4")
+    assert (second[102], second[39], second[41]) == ("3", "6", "TWO-1")
+    assert "TWO-C1" in second[58]
+    assert [m.get(11) for m in v.app if m.msg_type == "F"] == [first.get(11)]
+    assert (canceled[41], canceled[39]) == ("TWO-1", "4")
+    assert not [m for m in oms.received if m.get(11) == "TWO-C2" and m.msg_type == "8"]
+
+
+def test_a_status_request_the_exchange_does_not_answer_reports_the_order_as_it_stands(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_through(
+        make_venue_stack, venue(D=acknowledge), api={"request_timeout_s": 1}
+    ) as ends:
+        v, _, oms = ends
+        taken = placed(v, oms, "QUIET-1")
+        oms.send("H", status_request("QUIET-1", "ask-1"))
+        answer = report(oms, "QUIET-1", "I")
+    assert (answer[39], answer[37], answer[790]) == ("0", f"V-{taken.get(11)}", "ask-1")
+    assert (answer[14], answer[151]) == ("0", "0.5")
+    assert "the exchange did not answer" in answer[58] and "timeout" in answer[58]
+    assert answer.get(103) is None
+
+
+def test_a_status_request_for_a_filled_order_the_exchange_forgot_reports_it_filled(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    def fill_at_once(v: ScriptedVenue, new_order: Received) -> None:
+        acknowledge(v, new_order)
+        fill(v, new_order, "FILL-1")
+
+    with raw_oms_through(make_venue_stack, venue(D=fill_at_once, H=forgets_orders)) as ends:
+        _, _, oms = ends
+        oms.send("D", order("GONE-1"))
+        report(oms, "GONE-1", "F")
+        oms.send("H", status_request("GONE-1", "ask-2"))
+        answer = report(oms, "GONE-1", "I")
+    assert (answer[39], answer[14], answer[151], answer[6]) == ("2", "0.5", "0", "30000")
+    assert answer[58] == "unknown order"
+
+
+def test_a_cancel_under_a_clordid_the_gateway_cannot_take_is_refused_for_that(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, _, oms = ends
+        taken = placed(v, oms, "LIVE-1")
+        oms.send("F", cancel("CXL#1", "LIVE-1"))
+        refused = cancel_reject(oms, "CXL#1")
+    assert (refused[102], refused[39], refused[37]) == ("99", "0", f"V-{taken.get(11)}")
+    assert refused[58].startswith("ClOrdID (11)")
+    assert not [m for m in v.app if m.msg_type == "F"]
+
+
+def test_a_resent_cancel_under_another_orders_clordid_is_answered(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, _, oms = ends
+        placed(v, oms, "ONE-1")
+        placed(v, oms, "ONE-2")
+        oms.send("F", cancel("ONE-1", "ONE-2"), header=[(97, "Y")])
+        refused = cancel_reject(oms, "ONE-1")
+    assert (refused[102], refused[41], refused[39]) == ("6", "ONE-2", "0")
+    assert not [m for m in v.app if m.msg_type == "F"]

@@ -240,6 +240,15 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._metrics.gap_fills.labels(direction).inc()
         return msg_type
 
+    def _debug_log(self, event: str, raw: str) -> None:
+        """The message with tag names, for the debug log. A line that cannot be written is
+        counted and reported, never in the way of the message: a report is handed over
+        after it."""
+        try:
+            log.debug(event, msg=describe(raw, self._tag_names()))
+        except Exception as exc:
+            self._on_error(f"{event} (debug log)", exc)
+
     def _put(self, what: Happening, raw: str = "") -> None:
         """A change of session state: the gateway learns of it once QuickFIX's call returns."""
         self._inbox.put_later(Inbound(what, raw, datetime.now(UTC)))
@@ -305,7 +314,7 @@ class _Application(fix.Application):  # type: ignore[misc]
                 self._sent.record(seq, sending.msg_type, sending)
                 self._count_type("out", sending.msg_type)
                 if enabled_for(logging.DEBUG):
-                    log.debug("fix out", msg=describe(message.toString(), self._tag_names()))
+                    self._debug_log("fix out", message.toString())
                 return
             raw = message.toString()
             msg_type, seq_num = header_of(raw)
@@ -318,7 +327,7 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._sent.record(seq_num, msg_type, raw)
             self._count_type("out", msg_type)
             if enabled_for(logging.DEBUG):
-                log.debug("fix out", msg=describe(raw, self._tag_names()))
+                self._debug_log("fix out", raw)
         except fix.DoNotSend:
             raise
         except Exception as exc:
@@ -368,7 +377,7 @@ class _Application(fix.Application):  # type: ignore[misc]
             if raw_field(raw, MSG_SEQ_NUM) != seq:
                 raw = latin1_where_not_utf8(message.toString())
             if enabled_for(logging.DEBUG):
-                log.debug("fix in", msg=describe(raw, self._tag_names()))
+                self._debug_log("fix in", raw)
             item = Inbound(Happening.APP, raw, datetime.now(UTC))
             if raw_field(raw, 35) in self.settings.handled_after_poll:
                 self._inbox.put_later(item)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import quickfix as fix
 
 from fixgw.config import bundled_dictionary
+from fixgw.fix import initiator
 from fixgw.fix.initiator import Inbound, InitiatorSettings, RawInbound, SentLog, _Application
 from fixgw.fix.message import SOH, FixMessage
 from fixgw.fix.qf import InlineInbox, header_of, latin1_where_not_utf8, msg_seq_num, to_quickfix
@@ -221,6 +223,23 @@ def test_a_report_whose_text_is_latin1_is_handed_over_with_that_text(
     handed, failed = _received(tmp_path, loop, _report("refusé: marché fermé".encode("latin-1")))
     assert [item.raw for item in handed] == [_report("refusé: marché fermé".encode()).decode()]
     assert failed == []
+
+
+class _UnwritableLog:
+    """A logger whose output has gone (the stream it writes to closed under it)."""
+
+    def debug(self, *_: Any, **__: Any) -> None:
+        raise BrokenPipeError("the log's stream is closed")
+
+
+def test_a_debug_log_line_that_cannot_be_written_does_not_hold_up_the_report(
+    tmp_path: Path, loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(initiator, "enabled_for", lambda level: True)
+    monkeypatch.setattr(initiator, "log", _UnwritableLog())
+    handed, failed = _received(tmp_path, loop, _report(b"market closed"))
+    assert [item.raw for item in handed] == [_report(b"market closed").decode()]
+    assert failed == ["fix in (debug log)"]
 
 
 def test_an_item_put_while_one_is_handled_waits_for_it_and_order_is_kept(

@@ -37,6 +37,7 @@ from fixgw.fix.qf import (
     header_field,
     header_of,
     keep_store_across_days,
+    latin1_where_not_utf8,
     make_settings,
     msg_seq_num,
     msg_type_of,
@@ -144,14 +145,15 @@ class RawInbound(fix.Log):  # type: ignore[misc]
     reads it from here all the same: nothing a venue sends is lost to validation.
 
     QuickFIX validates a message in the same call that received it (one that fails is never
-    queued), so the last message received is the one a refusal names."""
+    queued), so the last message received is the one a refusal names. Bytes in it that are
+    not UTF-8 are read as Latin-1 (`latin1_where_not_utf8`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.last = ""
 
     def onIncoming(self, message: str) -> None:
-        self.last = message
+        self.last = latin1_where_not_utf8(message)
 
     def onOutgoing(self, message: str) -> None:
         pass
@@ -238,6 +240,15 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._metrics.gap_fills.labels(direction).inc()
         return msg_type
 
+    def _debug_log(self, event: str, raw: str) -> None:
+        """The message with tag names, for the debug log. A line that cannot be written is
+        counted and reported, never in the way of the message: a report is handed over
+        after it."""
+        try:
+            log.debug(event, msg=describe(raw, self._tag_names()))
+        except Exception as exc:
+            self._on_error(f"{event} (debug log)", exc)
+
     def _put(self, what: Happening, raw: str = "") -> None:
         """A change of session state: the gateway learns of it once QuickFIX's call returns."""
         self._inbox.put_later(Inbound(what, raw, datetime.now(UTC)))
@@ -282,9 +293,9 @@ class _Application(fix.Application):  # type: ignore[misc]
         try:
             msg_type = self._count("in", message)
             if msg_type == "5":
-                self._put(Happening.LOGOUT_RECEIVED, message.toString())
+                self._put(Happening.LOGOUT_RECEIVED, latin1_where_not_utf8(message.toString()))
             elif msg_type == "3":
-                self._put(Happening.REJECT_RECEIVED, message.toString())
+                self._put(Happening.REJECT_RECEIVED, latin1_where_not_utf8(message.toString()))
             elif msg_type == "0" and message.isSetField(TEST_REQ_ID):
                 sent = self._test_requests.pop(message.getField(TEST_REQ_ID), None)
                 if sent is not None:
@@ -303,7 +314,7 @@ class _Application(fix.Application):  # type: ignore[misc]
                 self._sent.record(seq, sending.msg_type, sending)
                 self._count_type("out", sending.msg_type)
                 if enabled_for(logging.DEBUG):
-                    log.debug("fix out", msg=describe(message.toString(), self._tag_names()))
+                    self._debug_log("fix out", message.toString())
                 return
             raw = message.toString()
             msg_type, seq_num = header_of(raw)
@@ -316,7 +327,7 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._sent.record(seq_num, msg_type, raw)
             self._count_type("out", msg_type)
             if enabled_for(logging.DEBUG):
-                log.debug("fix out", msg=describe(raw, self._tag_names()))
+                self._debug_log("fix out", raw)
         except fix.DoNotSend:
             raise
         except Exception as exc:
@@ -364,9 +375,9 @@ class _Application(fix.Application):  # type: ignore[misc]
             expected = self._expected_target()
             seq = str(expected) if expected is not None else msg_seq_num(message)
             if raw_field(raw, MSG_SEQ_NUM) != seq:
-                raw = message.toString()
+                raw = latin1_where_not_utf8(message.toString())
             if enabled_for(logging.DEBUG):
-                log.debug("fix in", msg=describe(raw, self._tag_names()))
+                self._debug_log("fix in", raw)
             item = Inbound(Happening.APP, raw, datetime.now(UTC))
             if raw_field(raw, 35) in self.settings.handled_after_poll:
                 self._inbox.put_later(item)

@@ -139,6 +139,30 @@ def _to_quickfix_by_field(msg: FixMessage) -> fix.Message:
     return message
 
 
+_ESCAPED_BYTES: dict[int, int] = {0xDC00 + byte: byte for byte in range(0x80, 0x100)}
+"""The lone surrogate Python's `surrogateescape` makes of a byte that is not UTF-8, to the
+Latin-1 character of that byte."""
+
+
+def latin1_where_not_utf8(raw: str) -> str:
+    """A message from a counterparty as QuickFIX's binding hands it over, with the bytes that
+    are not UTF-8 read as Latin-1.
+
+    FIX 4.4 leaves a String field's character set to the counterparties, and many venues
+    write ISO-8859-1 (`refusé` with é as the one byte 0xE9). The binding decodes every
+    message as UTF-8 with `surrogateescape`, so such a byte arrives as a lone surrogate
+    (U+DCE9), which no JSON encoder, journal or log line takes. As the Latin-1 character
+    every byte is kept and the text reads as the venue meant it. Valid UTF-8 is left as it
+    is. Every message received passes here: an ASCII one costs one `isascii`."""
+    if raw.isascii():
+        return raw
+    try:
+        raw.encode()
+    except UnicodeEncodeError:
+        return raw.translate(_ESCAPED_BYTES)
+    return raw
+
+
 def msg_type_of(message: fix.Message) -> str:
     return str(message.getHeader().getField(35))
 

@@ -25,7 +25,9 @@ from datetime import UTC, datetime
 
 import simplefix
 
-Pairs = list[tuple[int, str]]
+Pairs = list[tuple[int, str | bytes]]
+"""Fields the venue sends: a value as text (written as UTF-8), or as bytes that go on the wire
+as they are (a venue writing another character set)."""
 ADMIN = frozenset("0123456A")
 
 
@@ -145,7 +147,7 @@ class ScriptedVenue:
     def send(
         self,
         msg_type: str,
-        body: Iterable[tuple[int, str]],
+        body: Iterable[tuple[int, str | bytes]],
         *,
         seq: int | None = None,
         header: Iterable[tuple[int, str]] = (),
@@ -181,7 +183,7 @@ class ScriptedVenue:
                     self._conn.sendall(data)
                     self._last_sent = time.monotonic()
 
-    def logout(self, text: str, reason: str | None = None) -> None:
+    def logout(self, text: str | bytes, reason: str | None = None) -> None:
         """A Logout of the venue's own (with LogoutReason 8500 if given); the session ends
         when the gateway answers it."""
         with self._lock:
@@ -424,7 +426,7 @@ def execution_report(
     leaves_qty: str | None = None,
     avg_px: str = "0",
     last: tuple[str, str] | None = None,
-    extra: Iterable[tuple[int, str]] = (),
+    extra: Iterable[tuple[int, str | bytes]] = (),
 ) -> Pairs:
     """An ExecutionReport body for `order` (a NewOrderSingle as received), in a venue's
     own field order; `last`: (LastQty, LastPx) of a fill; `extra`: fields and groups a
@@ -467,7 +469,10 @@ def acknowledge(venue: ScriptedVenue, order: Received) -> None:
 
 
 def fill(
-    venue: ScriptedVenue, order: Received, exec_id: str, extra: Iterable[tuple[int, str]] = ()
+    venue: ScriptedVenue,
+    order: Received,
+    exec_id: str,
+    extra: Iterable[tuple[int, str | bytes]] = (),
 ) -> None:
     """The whole order filled at its price, in one report; `extra` as in `execution_report`."""
     qty, price = order.get(38) or "0", order.get(44) or "0"

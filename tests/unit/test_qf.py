@@ -1,18 +1,21 @@
-"""Header fields read off the raw string agree with QuickFIX's own parse."""
+"""QuickFIX glue: header fields read off the raw string agree with QuickFIX's own parse;
+messages go in as QuickFIX would build them and come out as text."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import quickfix as fix
 
 from fixgw.config import bundled_dictionary
-from fixgw.fix.initiator import InitiatorSettings, RawInbound, SentLog, _Application
+from fixgw.fix import initiator
+from fixgw.fix.initiator import Inbound, InitiatorSettings, RawInbound, SentLog, _Application
 from fixgw.fix.message import SOH, FixMessage
-from fixgw.fix.qf import InlineInbox, header_of, msg_seq_num, to_quickfix
+from fixgw.fix.qf import InlineInbox, header_of, latin1_where_not_utf8, msg_seq_num, to_quickfix
 from fixgw.fix.tags import Tag
 from fixgw.ops.prometheus import Metrics
 
@@ -77,6 +80,33 @@ def test_a_value_holding_soh_is_refused_not_sent_as_two_fields() -> None:
         to_quickfix(msg)
 
 
+def as_the_binding_hands_it_over(sent: bytes) -> str:
+    """QuickFIX's SWIG binding makes a Python str of a message as UTF-8 with
+    `surrogateescape`: a byte that is not UTF-8 comes out as a lone surrogate."""
+    return sent.decode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize(
+    ("sent", "read"),
+    [
+        ("58=marché fermé".encode("latin-1"), "58=marché fermé"),
+        ("58=café, ".encode() + "refusé".encode("latin-1"), "58=café, refusé"),
+        (bytes(range(0x80, 0x100)), bytes(range(0x80, 0x100)).decode("latin-1")),
+    ],
+    ids=["latin1", "utf8-and-latin1", "every-byte-not-utf8"],
+)
+def test_bytes_that_are_not_utf8_read_as_their_latin1_characters(sent: bytes, read: str) -> None:
+    text = latin1_where_not_utf8(as_the_binding_hands_it_over(sent))
+    assert text == read
+    assert text.encode()  # no surrogate left for a JSON encoder or a log line to refuse
+
+
+@pytest.mark.parametrize("sent", ["58=market closed", "58=marché fermé", "58=市場休場"])
+def test_ascii_and_utf8_are_left_as_they_are(sent: str) -> None:
+    raw = as_the_binding_hands_it_over(sent.encode())
+    assert latin1_where_not_utf8(raw) is raw
+
+
 def test_a_reject_finds_the_request_it_names_by_sequence_number_until_it_is_evicted() -> None:
     sent = SentLog(size=2)
     for seq, cl_ord_id in ((7, "gw-7"), (8, "gw-8"), (9, "gw-9")):
@@ -110,6 +140,23 @@ def _logon(seq: int) -> fix.Message:
     return logon
 
 
+def _settings(store_dir: Path) -> InitiatorSettings:
+    return InitiatorSettings(
+        host="127.0.0.1",
+        port=1,
+        sender_comp_id="US",
+        target_comp_id="THEM",
+        heartbeat_s=30,
+        store_dir=store_dir,
+        dictionary=bundled_dictionary(),
+        logout_timeout_s=1,
+        logon_fields={},
+    )
+
+
+SESSION = fix.SessionID("FIX.4.4", "US", "THEM")
+
+
 @pytest.mark.parametrize(("logon_seq", "kept"), [(1, False), (42, True)])
 def test_a_logon_that_starts_the_numbering_again_empties_the_sent_log(
     tmp_path: Path, logon_seq: int, kept: bool
@@ -117,23 +164,18 @@ def test_a_logon_that_starts_the_numbering_again_empties_the_sent_log(
     """After a reset, RefSeqNum 9 of a Reject names a new message, not the order sent as 9."""
     sent = SentLog()
     sent.record(9, "D", to_quickfix(FixMessage("D", {11: "gw-9", 55: "LTC/USD"})).toString())
-    settings = InitiatorSettings(
-        host="127.0.0.1",
-        port=1,
-        sender_comp_id="US",
-        target_comp_id="THEM",
-        heartbeat_s=30,
-        store_dir=tmp_path,
-        dictionary=bundled_dictionary(),
-        logout_timeout_s=1,
-        logon_fields={},
-    )
     loop = asyncio.new_event_loop()
     try:
         app = _Application(
-            settings, Metrics(), InlineInbox(loop, print), print, sent, RawInbound(), lambda: 1
+            _settings(tmp_path),
+            Metrics(),
+            InlineInbox(loop, print),
+            print,
+            sent,
+            RawInbound(),
+            lambda: 1,
         )
-        app.toAdmin(_logon(logon_seq), fix.SessionID("FIX.4.4", "US", "THEM"))
+        app.toAdmin(_logon(logon_seq), SESSION)
     finally:
         loop.close()
     assert (sent.get(9) is not None) is kept
@@ -144,6 +186,60 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop = asyncio.new_event_loop()
     yield loop
     loop.close()
+
+
+def _report(text: bytes) -> bytes:
+    return (
+        b"8=FIX.4.4\x019=0\x0135=8\x0149=THEM\x0156=US\x0134=5\x0152=20261206-10:00:00\x01"
+        b"37=V-1\x0111=gw-1\x0117=R-1\x01150=8\x0139=8\x0158=" + text + b"\x0110=000\x01"
+    )
+
+
+def _received(
+    tmp_path: Path, loop: asyncio.AbstractEventLoop, sent: bytes
+) -> tuple[list[Inbound], list[str]]:
+    """What `fromApp` hands the gateway of `sent`, the last message QuickFIX read (MsgSeqNum
+    5, the one it expects), and the callbacks that failed."""
+    handed: list[Inbound] = []
+    failed: list[str] = []
+    raw_inbound = RawInbound()
+    app = _Application(
+        _settings(tmp_path),
+        Metrics(),
+        InlineInbox(loop, handed.append),
+        lambda where, _: failed.append(where),
+        SentLog(),
+        raw_inbound,
+        lambda: 5,
+    )
+    raw_inbound.onIncoming(as_the_binding_hands_it_over(sent))
+    app.fromApp(fix.Message(), SESSION)
+    return handed, failed
+
+
+def test_a_report_whose_text_is_latin1_is_handed_over_with_that_text(
+    tmp_path: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    handed, failed = _received(tmp_path, loop, _report("refusé: marché fermé".encode("latin-1")))
+    assert [item.raw for item in handed] == [_report("refusé: marché fermé".encode()).decode()]
+    assert failed == []
+
+
+class _UnwritableLog:
+    """A logger whose output has gone (the stream it writes to closed under it)."""
+
+    def debug(self, *_: Any, **__: Any) -> None:
+        raise BrokenPipeError("the log's stream is closed")
+
+
+def test_a_debug_log_line_that_cannot_be_written_does_not_hold_up_the_report(
+    tmp_path: Path, loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(initiator, "enabled_for", lambda level: True)
+    monkeypatch.setattr(initiator, "log", _UnwritableLog())
+    handed, failed = _received(tmp_path, loop, _report(b"market closed"))
+    assert [item.raw for item in handed] == [_report(b"market closed").decode()]
+    assert failed == ["fix in (debug log)"]
 
 
 def test_an_item_put_while_one_is_handled_waits_for_it_and_order_is_kept(

@@ -242,6 +242,51 @@ def test_a_malformed_order_gets_a_session_reject_and_is_not_placed(
     assert not oms.messages("5"), "the session holds"
 
 
+LATIN1_E = b"\xe9"
+"""`é` in Latin-1: a byte that is not UTF-8 on its own."""
+MD_REQUEST = [(263, "0"), (264, "1"), (267, "1"), (269, "0"), (146, "1"), (55, "BTC/USD")]
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "body", "ref_tag"),
+    [
+        ("D", [(11, b"ORD-" + LATIN1_E), *order("x", "1", "0.1", "29000")[1:]], "11"),
+        ("D", [*order("ORD-2", "1", "0.1", "29000"), (5001, b"x" + LATIN1_E)], "5001"),
+        ("H", [(11, b"ORD-" + LATIN1_E), (55, "BTC/USD"), (54, "1")], "11"),
+        ("V", [(262, b"md-" + LATIN1_E), *MD_REQUEST], "262"),
+    ],
+    ids=["D-ClOrdID", "D-unlisted-field", "H-ClOrdID", "V-MDReqID"],
+)
+def test_a_value_that_is_not_utf8_gets_a_session_reject_and_is_not_acted_on(
+    raw: tuple[LocalStack, RawOms], msg_type: str, body: list[tuple[int, str | bytes]], ref_tag: str
+) -> None:
+    """It could be neither echoed nor sent on: it went unanswered, and the gateway's log line
+    about it raised in turn, out of the loop's callback."""
+    stack, oms = raw
+    seq = oms.send(msg_type, body)
+    reject = oms.wait_for(lambda m: m.msg_type == "3" and m.get(45) == str(seq))
+    assert (reject[372], reject[371], reject[373]) == (msg_type, ref_tag, "6")
+    assert "not UTF-8" in reject[58]
+    oms.send("H", [(11, "AFTER-LATIN1"), (55, "BTC/USD"), (54, "1")])
+    assert report(oms, "AFTER-LATIN1", "I")[39] == "8"  # the session holds
+    assert [m.msg_type for m in oms.received if m.msg_type not in ("A", "0")] == ["3", "8"]
+    with stack.client() as gw:
+        assert gw.request("orders", all=True)["orders"] == []
+    assert stack.gateway is not None
+    log = stack.gateway.log()
+    assert "surrogates not allowed" not in log and "Exception in callback" not in log
+
+
+def test_free_text_in_latin1_is_taken_as_it_is_neither_read_nor_echoed(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """A European OMS may write its Text in Latin-1."""
+    _, oms = raw
+    oms.send("D", [*order("TEXT-1", "1", "0.1", "29000"), (58, b"caf" + LATIN1_E)])
+    assert report(oms, "TEXT-1", "0")[39] == "0"
+    assert not oms.messages("3")
+
+
 def test_a_message_with_a_garbled_checksum_is_dropped_then_taken_when_resent(
     raw: tuple[LocalStack, RawOms],
 ) -> None:

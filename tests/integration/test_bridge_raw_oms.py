@@ -287,6 +287,57 @@ def test_free_text_in_latin1_is_taken_as_it_is_neither_read_nor_echoed(
     assert not oms.messages("3")
 
 
+CANCEL = [(41, "OBO-1"), (11, "OBO-1-CXL"), (55, "BTC/USD"), (54, "1"), (60, NOW)]
+ROUTED_BACK_TAGS = (128, 129, 145)
+"""DeliverToCompID, DeliverToSubID, DeliverToLocationID."""
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "body", "header", "routed_back"),
+    [
+        ("D", order("OBO-1", "1", "0.1", "29000"), [(115, "CLIENTX")], ["CLIENTX", None, None]),
+        (
+            "F",
+            CANCEL,
+            [(115, "CLIENTX"), (116, "TRADER-7"), (144, "LDN")],
+            ["CLIENTX", "TRADER-7", "LDN"],
+        ),
+        ("V", [(262, "md-obo"), *MD_REQUEST], [(116, "TRADER-7")], [None, "TRADER-7", None]),
+        (
+            "D",
+            order("OBO-1", "1", "0.1", "29000"),
+            [(128, "BROKER-Y"), (129, "DESK-2"), (145, "NYC")],
+            [None, None, None],
+        ),
+    ],
+    ids=["D-on-behalf-of", "F-on-behalf-of-all-three", "V-on-behalf-of-sub", "D-deliver-to"],
+)
+def test_a_message_on_behalf_of_or_to_a_third_party_is_refused_and_the_refusal_routed_back(
+    raw: tuple[LocalStack, RawOms],
+    msg_type: str,
+    body: list[tuple[int, str]],
+    header: list[tuple[int, str]],
+    routed_back: list[str | None],
+) -> None:
+    """FIX 4.4 third-party routing: the answer goes back with DeliverTo* naming the OMS's
+    OnBehalfOf*, so a hub can route it. The bridge keeps no routing per order for its
+    reports, so it places nothing for a third party: the order went on, and its reports back
+    to the hub without DeliverToCompID (and an order sent on with DeliverToCompID, too)."""
+    stack, oms = raw
+    seq = oms.send(msg_type, body, header=header)
+    refused = oms.wait_for(lambda m: m.msg_type == "j" and m.get(45) == str(seq))
+    assert (refused[372], refused[380]) == (msg_type, "0")
+    assert refused.get(379) == (None if msg_type == "V" else dict(body)[11])
+    assert "third-party routing is not supported" in refused[58]
+    assert f"({header[0][0]}) = {header[0][1]}" in refused[58]
+    assert [refused.get(tag) for tag in ROUTED_BACK_TAGS] == routed_back
+    oms.send("H", [(11, "OBO-1"), (55, "BTC/USD"), (54, "1")])
+    assert report(oms, "OBO-1", "I")[103] == "5"  # never placed: an unknown order
+    assert [m.msg_type for m in oms.received if m.msg_type not in ("A", "0")] == ["j", "8"]
+    with stack.client() as gw:
+        assert gw.request("orders", all=True)["orders"] == []
+
+
 def test_a_message_with_a_garbled_checksum_is_dropped_then_taken_when_resent(
     raw: tuple[LocalStack, RawOms],
 ) -> None:

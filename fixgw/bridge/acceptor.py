@@ -103,22 +103,29 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         keep_thread_state()
-        refused = False
+        logon = refused = False
         try:
             msg_type = msg_type_of(message)
             if msg_type == "3":
                 self._put(OmsHappening.SESSION_REJECT, sessionID, message.toString())
             elif msg_type == "A":
+                logon = True
                 oms = sessionID.getTargetCompID().getValue()
                 expected = self._passwords.get(oms)
                 given = message.getField(PASSWORD) if message.isSetField(PASSWORD) else None
                 if expected is not None and (
-                    given is None or not hmac.compare_digest(given.encode(), expected.encode())
+                    given is None
+                    # the bytes as sent: QuickFIX's binding keeps a byte that is not UTF-8
+                    # as a lone surrogate (`surrogateescape`)
+                    or not hmac.compare_digest(
+                        given.encode(errors="surrogateescape"), expected.encode()
+                    )
                 ):
                     log.warning("OMS logon refused: wrong or missing password", oms=oms)
                     refused = True
         except Exception:
             log.exception("bridge fromAdmin failed")
+            refused = logon  # a logon whose password could not be checked is refused
         if refused:
             raise fix.RejectLogon("wrong or missing password")
 

@@ -338,6 +338,29 @@ def test_a_message_on_behalf_of_or_to_a_third_party_is_refused_and_the_refusal_r
         assert gw.request("orders", all=True)["orders"] == []
 
 
+def test_a_wrong_password_with_a_byte_that_is_not_utf8_is_refused(
+    make_stack: StackFactory,
+) -> None:
+    """Its check raised, and a logon whose check raised was taken."""
+    port = free_port()
+    stack = make_stack(start=False)
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [{"comp_id": "RAW-PW", "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}}],
+    }
+    stack.env = {"FIXGW_TEST_OMS_PASSWORD": PASSWORD}
+    stack.start_sim()
+    stack.start_gateway()
+    intruder = RawOms(port, "RAW-PW")
+    intruder.connect()
+    intruder.send("A", [(98, 0), (108, 30), (554, b"guess" + LATIN1_E)])
+    assert intruder.closed.wait(10), "the bridge did not end the connection"
+    assert not intruder.messages("A")
+    assert stack.gateway is not None
+    assert "OMS logon refused" in stack.gateway.log()
+
+
 def test_a_message_with_a_garbled_checksum_is_dropped_then_taken_when_resent(
     raw: tuple[LocalStack, RawOms],
 ) -> None:

@@ -14,10 +14,22 @@ import quickfix as fix
 import structlog
 
 from fixgw.bridge import translate
-from fixgw.bridge.tables import BUSINESS_REJECT_NOT_AVAILABLE, INCORRECT_NUM_IN_GROUP
+from fixgw.bridge.tables import (
+    BUSINESS_REJECT_NOT_AVAILABLE,
+    INCORRECT_DATA_FORMAT,
+    INCORRECT_NUM_IN_GROUP,
+)
 from fixgw.config import BridgeConfig
 from fixgw.files import private_directory
-from fixgw.fix.message import FixMessage, GroupTree, group_trees, miscounted_group, pairs_of, redact
+from fixgw.fix.message import (
+    FixMessage,
+    GroupTree,
+    first_not_utf8,
+    group_trees,
+    miscounted_group,
+    pairs_of,
+    redact,
+)
 from fixgw.fix.qf import (
     ALWAYS_ON,
     VALIDATION,
@@ -28,12 +40,16 @@ from fixgw.fix.qf import (
     to_quickfix,
 )
 from fixgw.fix.qflisten import BoundAcceptor
+from fixgw.fix.tags import Tag
 
 log = structlog.get_logger("fixgw.bridge")
 
 PASSWORD = 554
 REJECT = "j"
 """BusinessMessageReject: never answered with one (a Reject, 3, reaches `fromAdmin`)."""
+FREE_TEXT = frozenset({Tag.TEXT, Tag.ENCODED_TEXT})
+"""Taken in any encoding (a European OMS's Latin-1 Text): the bridge neither reads nor
+echoes them. A value elsewhere that is not UTF-8 gets the message a Reject (3)."""
 HANDOVER_TIMEOUT_S = 2.0
 """How long QuickFIX's thread waits for the loop to take an OMS message (it serves every
 OMS session's heartbeats meanwhile). A loop that slow is stalled or stopping."""
@@ -87,22 +103,29 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         keep_thread_state()
-        refused = False
+        logon = refused = False
         try:
             msg_type = msg_type_of(message)
             if msg_type == "3":
                 self._put(OmsHappening.SESSION_REJECT, sessionID, message.toString())
             elif msg_type == "A":
+                logon = True
                 oms = sessionID.getTargetCompID().getValue()
                 expected = self._passwords.get(oms)
                 given = message.getField(PASSWORD) if message.isSetField(PASSWORD) else None
                 if expected is not None and (
-                    given is None or not hmac.compare_digest(given.encode(), expected.encode())
+                    given is None
+                    # the bytes as sent: QuickFIX's binding keeps a byte that is not UTF-8
+                    # as a lone surrogate (`surrogateescape`)
+                    or not hmac.compare_digest(
+                        given.encode(errors="surrogateescape"), expected.encode()
+                    )
                 ):
                     log.warning("OMS logon refused: wrong or missing password", oms=oms)
                     refused = True
         except Exception:
             log.exception("bridge fromAdmin failed")
+            refused = logon  # a logon whose password could not be checked is refused
         if refused:
             raise fix.RejectLogon("wrong or missing password")
 
@@ -118,7 +141,25 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
             oms = sessionID.getTargetCompID().getValue()
             raw = message.toString()
             msg_type = msg_type_of(message)
-            wrong = miscounted_group(pairs_of(raw), self._groups.get(msg_type, {}))
+            pairs = pairs_of(raw)
+            # one that is not UTF-8 could be neither answered nor echoed (nor sent on)
+            not_utf8 = None if raw.isascii() else first_not_utf8(pairs, FREE_TEXT)
+            if not_utf8 is not None and msg_type != REJECT:  # a reject is only logged
+                log.warning(
+                    "OMS message rejected: a value is not UTF-8",
+                    oms=oms,
+                    msg_type=msg_type,
+                    tag=not_utf8,
+                )
+                reject = translate.session_reject(
+                    translate.parse_oms(raw),
+                    not_utf8,
+                    INCORRECT_DATA_FORMAT,
+                    f"the value of tag {not_utf8} is not UTF-8",
+                )
+                fix.Session.sendToTarget(to_quickfix(reject), sessionID)
+                return
+            wrong = miscounted_group(pairs, self._groups.get(msg_type, {}))
             if wrong is not None:
                 log.warning(
                     "OMS message rejected: a group's NumInGroup is wrong", oms=oms, tag=wrong

@@ -18,7 +18,7 @@ from fixgw.bridge.orders import OmsOrders
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.owners import OrderOwners
 from fixgw.bridge.reports import OrderReports
-from fixgw.bridge.tables import BUSINESS_REJECT_UNSUPPORTED
+from fixgw.bridge.tables import BUSINESS_REJECT_OTHER, BUSINESS_REJECT_UNSUPPORTED
 from fixgw.config import BridgeConfig, standard_fix44_dictionary
 from fixgw.fix.message import FixMessage, redact
 from fixgw.fix.qf import Inbox
@@ -28,6 +28,18 @@ if TYPE_CHECKING:
     from fixgw.gateway import Gateway
 
 log = structlog.get_logger("fixgw.bridge")
+
+THIRD_PARTY_ROUTING = {
+    Tag.ON_BEHALF_OF_COMP_ID: "OnBehalfOfCompID",
+    Tag.ON_BEHALF_OF_SUB_ID: "OnBehalfOfSubID",
+    Tag.ON_BEHALF_OF_LOCATION_ID: "OnBehalfOfLocationID",
+    Tag.DELIVER_TO_COMP_ID: "DeliverToCompID",
+    Tag.DELIVER_TO_SUB_ID: "DeliverToSubID",
+    Tag.DELIVER_TO_LOCATION_ID: "DeliverToLocationID",
+}
+"""Header fields of FIX 4.4's third-party routing. The bridge keeps no routing per order to
+send the order's reports on to whom they name, so it takes no message carrying one: refused
+rather than dropped. The refusal goes back as `translate.ROUTED_BACK` says."""
 
 
 class Bridge:
@@ -87,6 +99,10 @@ class Bridge:
     def _on_oms_message(self, oms: str, msg: FixMessage) -> None:
         """Every OMS message gets an answer, but a reject: one the bridge does not take, or
         fails on, a BusinessMessageReject."""
+        routing = [tag for tag in THIRD_PARTY_ROUTING if tag in msg.fields]
+        if routing and msg.msg_type != REJECT:
+            self._refuse_third_party(oms, msg, routing)
+            return
         handler = self._handlers.get(msg.msg_type)
         if handler is None:
             log.warning("OMS message not supported", oms=oms, msg_type=msg.msg_type)
@@ -106,6 +122,22 @@ class Bridge:
             log.exception("OMS message failed", oms=oms, msg=redact(msg.raw))
             if msg.msg_type != REJECT:  # never a reject of a reject
                 self.outbox.send(oms, self.outbox.failed(msg))
+
+    def _refuse_third_party(self, oms: str, msg: FixMessage, routing: list[Tag]) -> None:
+        """BusinessRejectReason 0 (other): none of FIX 4.4's fits. 4, application not
+        available, says to try again later, and 7, DeliverTo firm not available at this
+        time, that the bridge routes; this refusal is for good."""
+        named = ", ".join(f"{THIRD_PARTY_ROUTING[t]} ({t}) = {msg.fields[t]}" for t in routing)
+        log.warning("OMS message refused: third-party routing", oms=oms, routing=named)
+        self.outbox.send(
+            oms,
+            translate.business_reject(
+                msg,
+                BUSINESS_REJECT_OTHER,
+                f"third-party routing is not supported: {named}; the bridge takes no "
+                "message sent on behalf of or to another firm",
+            ),
+        )
 
     def _reject_received(self, oms: str, msg: FixMessage) -> None:
         """A Reject (3) or BusinessMessageReject (j) from the OMS is logged and counted, and

@@ -67,6 +67,8 @@ BUSINESS_REJECT_NOT_AVAILABLE = "4"
 """BusinessRejectReason (380): 0 other, 3 unsupported message type, 4 application not
 available."""
 
+INCORRECT_DATA_FORMAT = "6"
+"""SessionRejectReason (373) 6, incorrect data format for value: one that is not UTF-8."""
 INCORRECT_NUM_IN_GROUP = "16"
 """SessionRejectReason (373) 16: a repeating group's NumInGroup is not its number of entries."""
 

@@ -45,7 +45,14 @@ from fixgw.fix.codes import (
     ORD_TYPE,
     SIDE,
 )
-from fixgw.fix.message import FixMessage, GroupSpec, format_utc_timestamp, pairs_of, parse
+from fixgw.fix.message import (
+    FixMessage,
+    GroupSpec,
+    format_utc_timestamp,
+    pairs_of,
+    parse,
+    utf8,
+)
 from fixgw.fix.tags import Tag
 from fixgw.results import OrderStatusAnswer, OrderView
 
@@ -418,10 +425,33 @@ def market_data_reject(md_req_id: str, text: str, reason: str | None = "0") -> F
     return FixMessage(msg_type="Y", fields=fields)
 
 
+ROUTED_BACK = {
+    Tag.ON_BEHALF_OF_COMP_ID: Tag.DELIVER_TO_COMP_ID,
+    Tag.ON_BEHALF_OF_SUB_ID: Tag.DELIVER_TO_SUB_ID,
+    Tag.ON_BEHALF_OF_LOCATION_ID: Tag.DELIVER_TO_LOCATION_ID,
+}
+"""FIX 4.4 third-party routing: the answer to a message sent on behalf of a third party goes
+back to it, DeliverTo* naming whom the message's OnBehalfOf* named, so that the hub that
+sent it can route it."""
+
+
+def _routed_back(msg: FixMessage) -> dict[int, str]:
+    """Header fields (QuickFIX sends a header field given in a message's text in its header):
+    only in a reject, as the bridge takes no message sent on behalf of another (`router`).
+    A value that is not UTF-8 could not be sent; its message's reject says so."""
+    f = msg.fields
+    return {
+        deliver_to: f[on_behalf_of]
+        for on_behalf_of, deliver_to in ROUTED_BACK.items()
+        if f.get(on_behalf_of) and utf8(f[on_behalf_of])
+    }
+
+
 def business_reject(msg: FixMessage, reason: str, text: str) -> FixMessage:
     """BusinessMessageReject (j): the OMS's message was not acted on, so it is not left
     waiting for an answer that will not come. `reason` is BusinessRejectReason (380)."""
     fields: dict[int, str] = {
+        **_routed_back(msg),
         Tag.REF_MSG_TYPE: msg.msg_type,
         Tag.BUSINESS_REJECT_REASON: reason,
         Tag.TEXT: text,
@@ -439,6 +469,7 @@ def session_reject(msg: FixMessage, ref_tag: int, reason: str, text: str) -> Fix
     return FixMessage(
         msg_type="3",
         fields={
+            **_routed_back(msg),
             Tag.REF_SEQ_NUM: msg.fields.get(Tag.MSG_SEQ_NUM, "0"),
             Tag.REF_TAG_ID: str(ref_tag),
             Tag.REF_MSG_TYPE: msg.msg_type,

@@ -330,6 +330,27 @@ def _count_entries(
     return i, None if count.isdigit() and int(count) == entries else tree.count_tag
 
 
+def first_not_utf8(pairs: list[tuple[int, str]], skip: frozenset[int]) -> int | None:
+    """The first tag not in `skip` whose value holds a byte that is not UTF-8, or None.
+    QuickFIX's binding decodes what it received as UTF-8 with `surrogateescape`: each such
+    byte is a lone surrogate, which no UTF-8 encoder takes (QuickFIX's own, sending, neither)."""
+    for tag, value in pairs:
+        if tag not in skip and not utf8(value):
+            return tag
+    return None
+
+
+def utf8(value: str) -> bool:
+    """False for a value holding a byte that was not UTF-8 (`first_not_utf8`)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def describe(raw: str, names: Mapping[int, str]) -> str:
     """The message with tag names, secrets masked: `MsgType(35)=D|ClOrdID(11)=...`."""
     out = []

@@ -22,6 +22,7 @@ import _quickfix  # type: ignore[import-not-found]
 import quickfix as fix
 
 from fixgw.fix.message import SOH, FixMessage
+from fixgw.fix.tags import Tag
 
 BEGIN_STRING = "FIX.4.4"
 
@@ -74,6 +75,13 @@ def session_id(sender: str, target: str) -> fix.SessionID:
     return fix.SessionID(BEGIN_STRING, sender, target)
 
 
+HEADER_FIELDS_SENT = frozenset(
+    {Tag.DELIVER_TO_COMP_ID, Tag.DELIVER_TO_SUB_ID, Tag.DELIVER_TO_LOCATION_ID}
+)
+"""The header fields a message fixgw sends may carry (the rest QuickFIX fills in): set on
+the header when a message is built field by field. In a message's text, QuickFIX puts
+every header field in the header itself."""
+
 _FIELD_PREFIXES: dict[int, str] = {}
 """`tag=` by tag, written once: every order's fields are the same few tags."""
 
@@ -125,9 +133,10 @@ def _to_quickfix_by_field(msg: FixMessage) -> fix.Message:
     if any(SOH in value for value in values):
         raise ValueError(f"a field value holds SOH: {msg.msg_type} {list(msg.fields)}")
     message = fix.Message()
-    message.getHeader().setField(fix.MsgType(msg.msg_type))
+    header = message.getHeader()
+    header.setField(fix.MsgType(msg.msg_type))
     for tag, value in msg.fields.items():
-        message.setField(tag, value)
+        (header if tag in HEADER_FIELDS_SENT else message).setField(tag, value)
     for count_tag, entries in msg.groups.items():
         if not entries:
             message.setField(count_tag, "0")

@@ -28,7 +28,8 @@ from fixgw.config import standard_fix44_dictionary
 
 BEGIN_STRING = "FIX.4.4"
 ADMIN = frozenset("012345A")
-Value = str | int
+Value = str | int | bytes
+"""bytes go on the wire as they are: a value in Latin-1, say."""
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,125 @@ def test_a_malformed_order_gets_a_session_reject_and_is_not_placed(
     assert not oms.messages("5"), "the session holds"
 
 
+LATIN1_E = b"\xe9"
+"""`é` in Latin-1: a byte that is not UTF-8 on its own."""
+MD_REQUEST = [(263, "0"), (264, "1"), (267, "1"), (269, "0"), (146, "1"), (55, "BTC/USD")]
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "body", "ref_tag"),
+    [
+        ("D", [(11, b"ORD-" + LATIN1_E), *order("x", "1", "0.1", "29000")[1:]], "11"),
+        ("D", [*order("ORD-2", "1", "0.1", "29000"), (5001, b"x" + LATIN1_E)], "5001"),
+        ("H", [(11, b"ORD-" + LATIN1_E), (55, "BTC/USD"), (54, "1")], "11"),
+        ("V", [(262, b"md-" + LATIN1_E), *MD_REQUEST], "262"),
+    ],
+    ids=["D-ClOrdID", "D-unlisted-field", "H-ClOrdID", "V-MDReqID"],
+)
+def test_a_value_that_is_not_utf8_gets_a_session_reject_and_is_not_acted_on(
+    raw: tuple[LocalStack, RawOms], msg_type: str, body: list[tuple[int, str | bytes]], ref_tag: str
+) -> None:
+    """It could be neither echoed nor sent on: it went unanswered, and the gateway's log line
+    about it raised in turn, out of the loop's callback."""
+    stack, oms = raw
+    seq = oms.send(msg_type, body)
+    reject = oms.wait_for(lambda m: m.msg_type == "3" and m.get(45) == str(seq))
+    assert (reject[372], reject[371], reject[373]) == (msg_type, ref_tag, "6")
+    assert "not UTF-8" in reject[58]
+    oms.send("H", [(11, "AFTER-LATIN1"), (55, "BTC/USD"), (54, "1")])
+    assert report(oms, "AFTER-LATIN1", "I")[39] == "8"  # the session holds
+    assert [m.msg_type for m in oms.received if m.msg_type not in ("A", "0")] == ["3", "8"]
+    with stack.client() as gw:
+        assert gw.request("orders", all=True)["orders"] == []
+    assert stack.gateway is not None
+    log = stack.gateway.log()
+    assert "surrogates not allowed" not in log and "Exception in callback" not in log
+
+
+def test_free_text_in_latin1_is_taken_as_it_is_neither_read_nor_echoed(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """A European OMS may write its Text in Latin-1."""
+    _, oms = raw
+    oms.send("D", [*order("TEXT-1", "1", "0.1", "29000"), (58, b"caf" + LATIN1_E)])
+    assert report(oms, "TEXT-1", "0")[39] == "0"
+    assert not oms.messages("3")
+
+
+CANCEL = [(41, "OBO-1"), (11, "OBO-1-CXL"), (55, "BTC/USD"), (54, "1"), (60, NOW)]
+ROUTED_BACK_TAGS = (128, 129, 145)
+"""DeliverToCompID, DeliverToSubID, DeliverToLocationID."""
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "body", "header", "routed_back"),
+    [
+        ("D", order("OBO-1", "1", "0.1", "29000"), [(115, "CLIENTX")], ["CLIENTX", None, None]),
+        (
+            "F",
+            CANCEL,
+            [(115, "CLIENTX"), (116, "TRADER-7"), (144, "LDN")],
+            ["CLIENTX", "TRADER-7", "LDN"],
+        ),
+        ("V", [(262, "md-obo"), *MD_REQUEST], [(116, "TRADER-7")], [None, "TRADER-7", None]),
+        (
+            "D",
+            order("OBO-1", "1", "0.1", "29000"),
+            [(128, "BROKER-Y"), (129, "DESK-2"), (145, "NYC")],
+            [None, None, None],
+        ),
+    ],
+    ids=["D-on-behalf-of", "F-on-behalf-of-all-three", "V-on-behalf-of-sub", "D-deliver-to"],
+)
+def test_a_message_on_behalf_of_or_to_a_third_party_is_refused_and_the_refusal_routed_back(
+    raw: tuple[LocalStack, RawOms],
+    msg_type: str,
+    body: list[tuple[int, str]],
+    header: list[tuple[int, str]],
+    routed_back: list[str | None],
+) -> None:
+    """FIX 4.4 third-party routing: the answer goes back with DeliverTo* naming the OMS's
+    OnBehalfOf*, so a hub can route it. The bridge keeps no routing per order for its
+    reports, so it places nothing for a third party: the order went on, and its reports back
+    to the hub without DeliverToCompID (and an order sent on with DeliverToCompID, too)."""
+    stack, oms = raw
+    seq = oms.send(msg_type, body, header=header)
+    refused = oms.wait_for(lambda m: m.msg_type == "j" and m.get(45) == str(seq))
+    assert (refused[372], refused[380]) == (msg_type, "0")
+    assert refused.get(379) == (None if msg_type == "V" else dict(body)[11])
+    assert "third-party routing is not supported" in refused[58]
+    assert f"({header[0][0]}) = {header[0][1]}" in refused[58]
+    assert [refused.get(tag) for tag in ROUTED_BACK_TAGS] == routed_back
+    oms.send("H", [(11, "OBO-1"), (55, "BTC/USD"), (54, "1")])
+    assert report(oms, "OBO-1", "I")[103] == "5"  # never placed: an unknown order
+    assert [m.msg_type for m in oms.received if m.msg_type not in ("A", "0")] == ["j", "8"]
+    with stack.client() as gw:
+        assert gw.request("orders", all=True)["orders"] == []
+
+
+def test_a_wrong_password_with_a_byte_that_is_not_utf8_is_refused(
+    make_stack: StackFactory,
+) -> None:
+    """Its check raised, and a logon whose check raised was taken."""
+    port = free_port()
+    stack = make_stack(start=False)
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [{"comp_id": "RAW-PW", "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}}],
+    }
+    stack.env = {"FIXGW_TEST_OMS_PASSWORD": PASSWORD}
+    stack.start_sim()
+    stack.start_gateway()
+    intruder = RawOms(port, "RAW-PW")
+    intruder.connect()
+    intruder.send("A", [(98, 0), (108, 30), (554, b"guess" + LATIN1_E)])
+    assert intruder.closed.wait(10), "the bridge did not end the connection"
+    assert not intruder.messages("A")
+    assert stack.gateway is not None
+    assert "OMS logon refused" in stack.gateway.log()
+
+
 def test_a_message_with_a_garbled_checksum_is_dropped_then_taken_when_resent(
     raw: tuple[LocalStack, RawOms],
 ) -> None:

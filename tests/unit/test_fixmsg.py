@@ -16,6 +16,7 @@ from fixgw.fix.message import (
     FixMessage,
     FixParseError,
     _parse_pairs,
+    first_not_utf8,
     format_utc_timestamp,
     group_trees,
     mask_secrets,
@@ -97,6 +98,15 @@ def test_a_group_count_that_is_not_its_number_of_entries_is_found(
     msg_type: str, body: list[tuple[int, str]], wrong: int | None
 ) -> None:
     assert miscounted_group(body, FIX44_GROUPS[msg_type]) == wrong
+
+
+def test_a_value_that_was_not_utf8_on_the_wire_is_found_unless_its_tag_is_skipped() -> None:
+    """As QuickFIX's binding hands bytes over: UTF-8, each other byte a lone surrogate."""
+    wire = [(11, b"ORD-1"), (58, b"caf\xe9"), (55, "Ü/USD".encode()), (5001, b"x\xe9")]
+    pairs = [(tag, value.decode("utf-8", "surrogateescape")) for tag, value in wire]
+    assert first_not_utf8(pairs, frozenset()) == 58
+    assert first_not_utf8(pairs, frozenset({58})) == 5001
+    assert first_not_utf8(pairs[:1] + pairs[2:3], frozenset()) is None
 
 
 def test_group_trees_follow_components_and_nest() -> None:

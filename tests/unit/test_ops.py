@@ -131,6 +131,38 @@ def test_log_lines_are_json_with_decimals_as_digits_and_secrets_masked(fmt: str)
     assert second["what"] == "<class 'object'>"
 
 
+_LOG_A_BYTE_THAT_IS_NOT_UTF8 = """
+import structlog
+from fixgw.ops.logging import configure, info_lines
+configure("info", "{fmt}")
+log = structlog.get_logger("t")
+latin1 = b"ORD-\\xe9".decode("utf-8", "surrogateescape")  # as QuickFIX's binding hands it over
+try:
+    raise TypeError("cannot send " + latin1)
+except TypeError:
+    log.exception("OMS message failed", msg="11=" + latin1, ids=[latin1], n=1)
+info_lines(log, [("order.accepted", {{"cl_ord_id": latin1}})])
+log.info("after", ok=True)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_a_line_holding_a_byte_that_is_not_utf8_is_written_escaped_and_never_raises(
+    fmt: str,
+) -> None:
+    """An OMS's Latin-1 byte reaches a log line as a lone surrogate, which no UTF-8 encoder
+    takes: the line raised in the logger, from inside the handler of another error."""
+    lines = _logged_by(_LOG_A_BYTE_THAT_IS_NOT_UTF8.format(fmt=fmt))
+    assert not any("UnicodeEncodeError" in line for line in lines), lines
+    if fmt == "console":
+        assert "ORD-\\udce9" in "\n".join(lines) and "after" in lines[-1]
+        return
+    failed, accepted, after = (json.loads(line) for line in lines)
+    assert (failed["msg"], failed["ids"], failed["n"]) == ("11=ORD-\\udce9", ["ORD-\\udce9"], 1)
+    assert "cannot send ORD-\\udce9" in failed["exception"]
+    assert (accepted["cl_ord_id"], after["event"]) == ("ORD-\\udce9", "after")
+
+
 _LOG_ONE_THEN_A_BATCH = """
 import structlog
 from fixgw.ops.logging import configure, info_lines

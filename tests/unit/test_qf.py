@@ -74,6 +74,15 @@ def test_a_message_with_groups_keeps_them() -> None:
     assert f"{SOH}146=1{SOH}55=LTC/USD{SOH}" in raw
 
 
+@pytest.mark.parametrize("text", ["no hub for CLIENTX", ""], ids=["as-a-string", "by-field"])
+def test_deliver_to_goes_in_the_header_however_the_message_is_built(text: str) -> None:
+    """A reject routed back to a third party (FIX 4.4 third-party routing)."""
+    fields = {Tag.DELIVER_TO_COMP_ID: "CLIENTX", Tag.REF_MSG_TYPE: "D", Tag.TEXT: text}
+    message = to_quickfix(FixMessage("j", fields))
+    assert message.getHeader().getField(Tag.DELIVER_TO_COMP_ID) == "CLIENTX"
+    assert not message.isSetField(Tag.DELIVER_TO_COMP_ID)  # not in the body
+
+
 def test_a_value_holding_soh_is_refused_not_sent_as_two_fields() -> None:
     msg = FixMessage(msg_type="D", fields={11: f"x{SOH}54=2", 55: "LTC/USD"})
     with pytest.raises(ValueError, match="SOH"):

@@ -278,9 +278,7 @@ def snapshot_entries(*entries: tuple[int, str]) -> FixMessage:
 def test_a_snapshot_keeps_its_book_and_trades_and_names_what_it_passes_over() -> None:
     r = inbound.market_data_snapshot(snapshot_entries(*BOOK_ENTRIES, *EXTRA_ENTRIES), NOW)
     assert (r.bids, r.asks) == ([(D("29990"), D("1.5"))], [(D("30010"), D("1.2"))])
-    assert [(t.price, t.size, t.aggressor) for t in r.trades] == [
-        (D("30001"), D("0.1"), Side.SELL)
-    ]
+    assert [(t.price, t.size, t.aggressor) for t in r.trades] == [(D("30001"), D("0.1"), Side.SELL)]
     assert r.passed_over == PASSED_OVER
 
 
@@ -291,9 +289,7 @@ def test_an_incremental_refresh_keeps_its_changes_and_names_what_it_passes_over(
         *((279, "0"), (269, "2"), (270, "30000")),
         *((279, "0"), (269, "2"), (270, "30001"), (271, "0.1")),
     ]
-    r = inbound.market_data_incremental(
-        message("X", [(262, "md1"), (268, "4"), *entries]), NOW
-    )
+    r = inbound.market_data_incremental(message("X", [(262, "md1"), (268, "4"), *entries]), NOW)
     assert [(u.price, u.size) for u in r.levels["BTC/USD"]] == [(D("29995"), D("0.7"))]
     assert [(t.price, t.size) for t in r.trades["BTC/USD"]] == [(D("30001"), D("0.1"))]
     assert r.passed_over == ("MDEntryType 4 (opening price)", "a trade without MDEntrySize (271)")

@@ -38,6 +38,7 @@ COMPILED = [
     "fixgw/gateway.py",
     "fixgw/ids.py",
     "fixgw/journal.py",
+    "fixgw/marketdata/backoff.py",
     "fixgw/marketdata/book.py",
     "fixgw/marketdata/holds.py",
     "fixgw/marketdata/streams.py",

@@ -330,6 +330,8 @@ class BookSnapshotReport(msgspec.Struct, frozen=True, kw_only=True):
     asks: list[Level]
     trades: list[Trade]
     ts: datetime
+    passed_over: tuple[str, ...] = ()
+    """What the venue sent that the gateway has no use for, one line per kind."""
 
 
 class BookUpdateReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -339,6 +341,8 @@ class BookUpdateReport(msgspec.Struct, frozen=True, kw_only=True):
     levels: dict[str, list[LevelUpdate]]
     trades: dict[str, list[Trade]]
     ts: datetime
+    passed_over: tuple[str, ...] = ()
+    """As on `BookSnapshotReport`."""
 
 
 class MarketDataRejectReport(msgspec.Struct, frozen=True, kw_only=True):

@@ -112,6 +112,36 @@ MD_ENTRY_TYPE = CodeTable(
     269, "MDEntryType", {"0": MdEntryKind.BID, "1": MdEntryKind.ASK, "2": MdEntryKind.TRADE}
 )
 
+MD_ENTRY_TYPES_PASSED_OVER = {
+    "3": "index value",
+    "4": "opening price",
+    "5": "closing price",
+    "6": "settlement price",
+    "7": "session high",
+    "8": "session low",
+    "9": "session VWAP",
+    "A": "imbalance",
+    "B": "trade volume",
+    "C": "open interest",
+    "D": "composite underlying price",
+    "E": "simulated sell price",
+    "F": "simulated buy price",
+    "G": "margin rate",
+    "H": "mid price",
+    "J": "empty book",
+    "K": "settle high",
+    "L": "settle low",
+    "M": "prior settle",
+    "N": "session high bid",
+    "O": "session low offer",
+    "P": "early prices",
+    "Q": "auction clearing price",
+}
+"""The standard MDEntryType values the gateway has no use for, by name: a venue may add
+such entries to its market data, and they are passed over, not fatal to the message
+(3-C are FIX 4.4's, D-Q came later and FIX 4.4 venues send them too). A value no version
+of FIX defines is still unknown: it could be a venue's own kind of bid or offer."""
+
 MD_UPDATE_ACTION = CodeTable(
     279,
     "MDUpdateAction",

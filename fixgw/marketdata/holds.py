@@ -2,8 +2,7 @@
 
 A hold keeps a stream whatever happens to it: the price checks need the reference price of
 every symbol they check. A held stream the exchange refuses is asked for again after a
-back-off that doubles from `HOLD_RETRY_FLOOR_S` to `HOLD_RETRY_CEILING_S`, and at once at
-every logon; a grant ends the back-off.
+back-off (`fixgw.marketdata.backoff`), and at once at every logon; a grant ends the back-off.
 """
 
 from __future__ import annotations
@@ -11,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-HOLD_RETRY_FLOOR_S = 1.0
-HOLD_RETRY_CEILING_S = 60.0
+from fixgw.marketdata.backoff import next_backoff
 
 StreamKey = tuple[str, str]
 """(symbol, kind): `book` or `trades`."""
@@ -53,11 +51,8 @@ class Holds:
     def refused(self, key: StreamKey, now: float) -> float:
         """The exchange refused held `key`: it is due again after the next back-off, which
         this returns."""
-        retry = self._retries.get(key)
-        if retry is None:
-            retry = self._retries[key] = _Retry(None, HOLD_RETRY_FLOOR_S)
-        else:
-            retry.backoff_s = min(HOLD_RETRY_CEILING_S, retry.backoff_s * 2)
+        retry = self._retries.setdefault(key, _Retry(None, 0.0))
+        retry.backoff_s = next_backoff(retry.backoff_s)
         retry.due = now + retry.backoff_s
         return retry.backoff_s
 

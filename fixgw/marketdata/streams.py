@@ -4,7 +4,14 @@ Bids and offers are one upstream request, trades another (as OKCoin's clients di
 first client to want either starts it, the last to leave ends it. Each symbol's book is
 built from the snapshot and the incremental refreshes. A book that breaks (crossed, an
 update for a level it does not hold) or falls silent for `stale_after_s` is announced as
-stale and asked for afresh; so is every book after a reconnect.
+stale and asked for afresh; so is every book after a reconnect, and every stream a message
+of which could not be read.
+
+Asked for afresh means at once for a live stream that has had no trouble for a minute;
+otherwise (its first answer was unusable, or it keeps breaking) after a back-off of 1 s
+doubling to 60 s (`fixgw.marketdata.backoff`), so that nothing a venue sends can make the
+gateway ask again and again in a loop. What a venue sends that the gateway has no use for
+(named by its reader in `passed_over`) is logged once per kind and stream.
 
 The reference price the risk checks use is only ever taken from a live stream: the last
 trade seen on the current request, else the mid of a live book. A stream that stops, is
@@ -42,6 +49,7 @@ from fixgw.domain import (
 )
 from fixgw.errors import RequestError
 from fixgw.ids import ClOrdIdGenerator
+from fixgw.marketdata.backoff import RETRY_CEILING_S, next_backoff
 from fixgw.marketdata.book import BookIntegrityError, OrderBook
 from fixgw.marketdata.holds import Holds
 from fixgw.results import BookLevels, StreamState
@@ -68,6 +76,12 @@ class _Stream:
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
     last_trade: tuple[Decimal, float] | None = None
     """A trades stream's last trade on its current request: (price, when)."""
+    retry_at: float | None = None
+    """Asked for afresh, waiting out its back-off: when the request goes out."""
+    backoff_s: float | None = None
+    """The last wait before asking afresh (0: asked at once); None: no trouble lately."""
+    passed_over: set[str] = field(default_factory=set)
+    """What the venue sent on it that the gateway has no use for, each logged once."""
 
 
 class MarketData:
@@ -132,8 +146,7 @@ class MarketData:
             if client not in stream.clients:
                 stream.clients.add(client)
                 added.add(kind)
-            if stream.md_req_id is None:
-                self._start(stream)
+            self._ask_if_idle(stream)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within_s
         try:
@@ -153,8 +166,7 @@ class MarketData:
         waits: list[asyncio.Future[None]] = []
         for kind in sorted(what):
             stream = self._streams.setdefault((symbol, kind), _Stream(symbol, kind))
-            if stream.md_req_id is None:
-                self._start(stream)
+            self._ask_if_idle(stream)
             if not stream.live:
                 waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
                 stream.waiters.append(waiter)
@@ -189,8 +201,7 @@ class MarketData:
     def _attach(self, holder: Hashable, symbol: str, kind: str) -> None:
         stream = self._streams.setdefault((symbol, kind), _Stream(symbol, kind))
         stream.clients.add(holder)
-        if stream.md_req_id is None:
-            self._start(stream)
+        self._ask_if_idle(stream)
 
     def reference_price(self, symbol: str, now: float | None = None) -> Decimal | None:
         """The last trade on a live trades stream if it is at most `stale_after_s` old (0:
@@ -235,10 +246,16 @@ class MarketData:
 
     # ------------------------------------------------------------ upstream
 
+    def _ask_if_idle(self, stream: _Stream) -> None:
+        """Ask for a stream that has no request, unless it is waiting out a back-off."""
+        if stream.md_req_id is None and stream.retry_at is None:
+            self._start(stream)
+
     def _start(self, stream: _Stream) -> None:
         stream.md_req_id = self._new_req_id()
         stream.live = False
         stream.last_trade = None
+        stream.retry_at = None
         stream.requested_at = time.monotonic()
         self._by_req_id[stream.md_req_id] = stream
         if self.session_up:
@@ -248,13 +265,14 @@ class MarketData:
         self._end_request(stream)
         self._discard(stream)
 
-    def _end_request(self, stream: _Stream) -> None:
-        """Unsubscribe a granted request; leave one not yet answered to be unsubscribed if
-        the exchange grants it after all."""
+    def _end_request(self, stream: _Stream, answered: bool = False) -> None:
+        """Unsubscribe a granted request (live, or `answered`: the exchange sent something
+        for it); leave one not yet answered to be unsubscribed if the exchange grants it
+        after all."""
         if stream.md_req_id is None:
             return
         self._by_req_id.pop(stream.md_req_id, None)
-        if stream.live:
+        if stream.live or answered:
             if self.session_up:
                 self._send(stream, MdSubscription.UNSUBSCRIBE)
         elif self.session_up:
@@ -281,27 +299,54 @@ class MarketData:
             )
         )
 
-    def _restart(self, stream: _Stream, reason: str) -> None:
-        """Announce the book as stale and ask for it afresh under a new MDReqID."""
+    def _restart(
+        self, stream: _Stream, reason: str, *, answered: bool = False, now: float | None = None
+    ) -> None:
+        """Announce the book as stale and ask for it afresh under a new MDReqID, at once or
+        after the back-off. `answered`: the exchange sent something for the request being
+        ended, so it has started it and is told to stop."""
+        now = time.monotonic() if now is None else now
+        wait = self._wait_to_ask_again(stream, now)
         log.warning(
             "market data stale; asking again",
             symbol=stream.symbol,
             stream=stream.what,
             reason=reason,
+            after_s=wait,
         )
-        self._end_request(stream)
+        self._end_request(stream, answered)
         if stream.what == BOOK:
             self._stale_gauge(stream.symbol).set(1)
             self._publish(BookStale(ts=utc_now(), symbol=stream.symbol, reason=reason))
-        self._start(stream)
+        if wait > 0:
+            stream.md_req_id = None
+            stream.live = False
+            stream.last_trade = None
+            stream.retry_at = now + wait
+        else:
+            self._start(stream)
+
+    @staticmethod
+    def _wait_to_ask_again(stream: _Stream, now: float) -> float:
+        """0 for a live stream's first trouble since it ran a minute live; else the next
+        back-off."""
+        if stream.live and now - stream.requested_at >= RETRY_CEILING_S:
+            stream.backoff_s = None
+        if stream.backoff_s is None:
+            stream.backoff_s = 0.0
+            if stream.live:
+                return 0.0
+        stream.backoff_s = next_backoff(stream.backoff_s)
+        return stream.backoff_s
 
     def ask_again(self, md_req_id: str, reason: str) -> bool:
         """A message of a stream's the gateway could not read: its book cannot be trusted,
-        so it is asked for afresh. False if no current stream has that MDReqID."""
+        so it is asked for afresh (see `_restart`). False if no current stream has that
+        MDReqID."""
         stream = self._by_req_id.get(md_req_id)
         if stream is None:
             return False
-        self._restart(stream, reason)
+        self._restart(stream, reason, answered=True)
         return True
 
     def on_session_up(self) -> None:
@@ -327,21 +372,24 @@ class MarketData:
                 )
 
     def check_staleness(self, now: float | None = None) -> None:
-        """The periodic tick: ask afresh for books silent too long, and again for held
-        streams the exchange refused once their backoff is over."""
+        """The periodic tick: ask afresh for books silent too long, and again for streams
+        whose back-off is over: held streams the exchange refused, and streams asked for
+        afresh."""
         if not self.session_up:
             return
         now = time.monotonic() if now is None else now
         for key in self._holds.due(now):
             self._reattach(key)
-        if self.stale_after_s <= 0:
-            return
         for stream in list(self._streams.values()):
-            if stream.what != BOOK:
+            if stream.retry_at is not None:
+                if now >= stream.retry_at:
+                    self._start(stream)
+                continue
+            if stream.what != BOOK or self.stale_after_s <= 0:
                 continue
             since = stream.last_update if stream.live else stream.requested_at
             if now - since > self.stale_after_s:
-                self._restart(stream, f"no update for {self.stale_after_s:g}s")
+                self._restart(stream, f"no update for {self.stale_after_s:g}s", now=now)
 
     # ------------------------------------------------------------ reports
 
@@ -355,11 +403,12 @@ class MarketData:
         if stream is None:
             log.debug("snapshot for a request no longer active", md_req_id=report.md_req_id)
             return
+        self._note_passed_over(stream, report.passed_over)
         if stream.what == BOOK:
             try:
                 self.books[stream.symbol].apply_snapshot(report.bids, report.asks)
             except BookIntegrityError as exc:
-                self._restart(stream, str(exc))
+                self._restart(stream, str(exc), answered=True)
                 return
             self._publish(
                 BookSnapshot(ts=report.ts, symbol=stream.symbol, bids=report.bids, asks=report.asks)
@@ -377,8 +426,24 @@ class MarketData:
                 waiter.set_result(None)
         stream.waiters.clear()
 
+    def _note_passed_over(self, stream: _Stream, passed_over: tuple[str, ...]) -> None:
+        """Logged once per kind and stream: a venue may send them in every message."""
+        for what in passed_over:
+            if what not in stream.passed_over:
+                stream.passed_over.add(what)
+                log.info(
+                    "market data the gateway has no use for, passed over",
+                    symbol=stream.symbol,
+                    stream=stream.what,
+                    passed_over=what,
+                )
+
     def on_update(self, report: BookUpdateReport) -> None:
         now = time.monotonic()
+        if report.passed_over:
+            stream = self._by_req_id.get(report.md_req_id or "")
+            if stream is not None:
+                self._note_passed_over(stream, report.passed_over)
         for symbol, trades in report.trades.items():
             stream = self._streams.get((symbol, TRADES))
             if stream is None or not stream.live or stream.md_req_id != report.md_req_id:
@@ -404,7 +469,7 @@ class MarketData:
             try:
                 self.books[symbol].apply(changes)
             except BookIntegrityError as exc:
-                self._restart(stream, str(exc))
+                self._restart(stream, str(exc), answered=True, now=now)
                 continue
             self._publish(BookDelta(ts=report.ts, symbol=symbol, changes=changes))
 

@@ -249,3 +249,65 @@ def test_errors_name_the_request_they_answer() -> None:
         "D",
         "1 (tag 58)",
     )
+
+
+BOOK_ENTRIES = [
+    *((269, "0"), (270, "29990"), (271, "1.5")),
+    *((269, "1"), (270, "30010"), (271, "1.2")),
+]
+EXTRA_ENTRIES = [
+    *((269, "4"), (270, "29000"), (271, "10")),  # an opening price
+    *((269, "B"), (270, "29000"), (271, "10")),  # a trade volume
+    *((269, "1"), (270, "30020"), (271, "0")),  # an ask of size 0
+    *((269, "2"), (270, "30000"), (54, "1")),  # a trade without a size
+    *((269, "2"), (270, "30001"), (271, "0.1"), (54, "2")),
+]
+PASSED_OVER = (
+    "MDEntryType 4 (opening price)",
+    "MDEntryType B (trade volume)",
+    "a trade without MDEntrySize (271)",
+    "an ask of size 0 (no level)",
+)
+
+
+def snapshot_entries(*entries: tuple[int, str]) -> FixMessage:
+    count = sum(1 for tag, _ in entries if tag == 269)
+    return message("W", [(262, "md1"), (55, "BTC/USD"), (268, str(count)), *entries])
+
+
+def test_a_snapshot_keeps_its_book_and_trades_and_names_what_it_passes_over() -> None:
+    r = inbound.market_data_snapshot(snapshot_entries(*BOOK_ENTRIES, *EXTRA_ENTRIES), NOW)
+    assert (r.bids, r.asks) == ([(D("29990"), D("1.5"))], [(D("30010"), D("1.2"))])
+    assert [(t.price, t.size, t.aggressor) for t in r.trades] == [(D("30001"), D("0.1"), Side.SELL)]
+    assert r.passed_over == PASSED_OVER
+
+
+def test_an_incremental_refresh_keeps_its_changes_and_names_what_it_passes_over() -> None:
+    entries = [
+        *((279, "0"), (269, "4"), (55, "BTC/USD"), (270, "29000"), (271, "10")),
+        *((279, "0"), (269, "0"), (270, "29995"), (271, "0.7")),  # BTC/USD: the entry before
+        *((279, "0"), (269, "2"), (270, "30000")),
+        *((279, "0"), (269, "2"), (270, "30001"), (271, "0.1")),
+    ]
+    r = inbound.market_data_incremental(message("X", [(262, "md1"), (268, "4"), *entries]), NOW)
+    assert [(u.price, u.size) for u in r.levels["BTC/USD"]] == [(D("29995"), D("0.7"))]
+    assert [(t.price, t.size) for t in r.trades["BTC/USD"]] == [(D("30001"), D("0.1"))]
+    assert r.passed_over == ("MDEntryType 4 (opening price)", "a trade without MDEntrySize (271)")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        [(269, "Z"), (270, "29000"), (271, "10")],  # no FIX version defines Z
+        [(269, "0"), (270, "29000")],  # a bid without a size
+        [(269, "2"), (271, "1")],  # a trade without a price
+    ],
+    ids=["unknown-entry-type", "bid-without-size", "trade-without-price"],
+)
+def test_what_cannot_be_read_still_makes_the_snapshot_unreadable(
+    entry: list[tuple[int, str]],
+) -> None:
+    msg = snapshot_entries(*BOOK_ENTRIES, *entry)
+    with pytest.raises(DialectError) as err:
+        inbound.market_data_snapshot(msg, NOW)
+    assert err.value.msg_type == "W"

@@ -9,6 +9,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from fixgw.domain import (
     BookSide,
@@ -299,3 +300,113 @@ def test_a_refused_hold_is_asked_for_again_with_backoff_and_at_logon() -> None:
     md.release("risk", "BTC/USD", {"book"})
     md.check_staleness(now=time.monotonic() + 100)
     assert len(rec.requests) == asked + 4  # released: no longer asked for
+
+
+# ------------------------------------------------------------ asking afresh, with back-off
+
+
+def subscribes(rec: Recorder) -> list[RequestMarketData]:
+    return [r for r in rec.requests if r.subscription is MdSubscription.SUBSCRIBE]
+
+
+def unreadable(md: MarketData, request: RequestMarketData) -> tuple[float, float]:
+    """A message of `request` the venue's reader could not read: (before, after)."""
+    before = time.monotonic()
+    assert md.ask_again(request.md_req_id, "MDEntryType (269) has no value 'Z'")
+    return before, time.monotonic()
+
+
+def test_a_stream_whose_answers_cannot_be_read_is_asked_again_less_and_less_often() -> None:
+    rec = Recorder()
+    md = manager(rec, stale_after_s=0)
+    md.hold("risk", "BTC/USD", {"book"})
+    for wait in (1, 2, 4, 8, 16, 32, 60, 60):
+        asked = subscribes(rec)[-1]
+        before, after = unreadable(md, asked)
+        # the venue answered it, so its subscription there is ended
+        assert (rec.requests[-1].subscription, rec.requests[-1].md_req_id) == (
+            MdSubscription.UNSUBSCRIBE,
+            asked.md_req_id,
+        )
+        md.check_staleness(now=before + wait - 0.1)
+        assert subscribes(rec)[-1] is asked, f"asked again before {wait}s"
+        md.check_staleness(now=after + wait)
+        assert subscribes(rec)[-1] is not asked, f"not asked again after {wait}s"
+    assert type(rec.events[-1]).__name__ == "BookStale"
+    snapshot_for(md, subscribes(rec)[-1])
+    assert md.reference_price("BTC/USD") == D(100)
+
+
+def test_a_live_book_that_breaks_is_asked_for_at_once_then_with_back_off() -> None:
+    rec = Recorder()
+    md, first_id = live_book(rec)
+    crossing = (LevelAction.NEW, BookSide.BID, D(102), D(1))
+    md.on_update(update(first_id, crossing))
+    assert len(subscribes(rec)) == 2  # at once: the first trouble
+    snapshot_for(md, subscribes(rec)[-1])
+    before = time.monotonic()
+    md.on_update(update(subscribes(rec)[-1].md_req_id, crossing))
+    assert len(subscribes(rec)) == 2  # again within a minute: after a second
+    md.check_staleness(now=before + 0.9)
+    assert len(subscribes(rec)) == 2
+    md.check_staleness(now=time.monotonic() + 1)
+    assert len(subscribes(rec)) == 3
+    snapshot_for(md, subscribes(rec)[-1])
+    # a minute live without trouble: at once again
+    md.check_staleness(now=time.monotonic() + 61)  # silent too long, too
+    assert len(subscribes(rec)) == 4
+
+
+def test_a_client_does_not_cut_a_back_off_short() -> None:
+    rec = Recorder()
+    md = manager(rec, stale_after_s=0)
+    md.hold("risk", "BTC/USD", {"book"})
+    before, after = unreadable(md, subscribes(rec)[-1])
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(md.subscribe("client", "BTC/USD", {"book"}, within_s=5))
+        await asyncio.sleep(0)
+        md.check_staleness(now=before + 0.9)
+        assert len(subscribes(rec)) == 1
+        md.check_staleness(now=after + 1)
+        assert len(subscribes(rec)) == 2
+        snapshot_for(md, subscribes(rec)[-1])
+        await task
+
+    asyncio.run(scenario())
+    assert md.book_levels("BTC/USD", 0).bids == [(D(99), D(1))]
+
+
+def test_what_a_venue_passes_over_is_logged_once_per_kind_and_stream() -> None:
+    rec = Recorder()
+    md = manager(rec)
+    md.hold("risk", "BTC/USD", {"book"})
+    passed_over = ("MDEntryType 4 (opening price)", "an ask of size 0 (no level)")
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            md.on_snapshot(
+                BookSnapshotReport(
+                    md_req_id=subscribes(rec)[-1].md_req_id,
+                    symbol="BTC/USD",
+                    bids=[(D(99), D(1))],
+                    asks=[(D(101), D(1))],
+                    trades=[],
+                    ts=utc_now(),
+                    passed_over=passed_over,
+                )
+            )
+            md.on_update(
+                BookUpdateReport(
+                    md_req_id=subscribes(rec)[-1].md_req_id,
+                    levels={},
+                    trades={},
+                    ts=utc_now(),
+                    passed_over=("MDEntryType B (trade volume)",),
+                )
+            )
+            md.check_staleness(now=time.monotonic() + 100)  # asked afresh: the same stream
+    assert len(subscribes(rec)) == 4
+    logged = [e["passed_over"] for e in logs if "passed_over" in e]
+    assert sorted(logged) == sorted([*passed_over, "MDEntryType B (trade volume)"])
+    assert {e["log_level"] for e in logs if "passed_over" in e} == {"info"}
+    assert md.books["BTC/USD"].levels() == ([(D(99), D(1))], [(D(101), D(1))])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fixgw.marketdata.holds import HOLD_RETRY_CEILING_S, HOLD_RETRY_FLOOR_S, Holds
+from fixgw.marketdata.backoff import RETRY_CEILING_S, RETRY_FLOOR_S
+from fixgw.marketdata.holds import Holds
 
 BOOK = ("BTC/USD", "book")
 
@@ -11,10 +12,10 @@ def test_each_refusal_doubles_the_wait_up_to_the_ceiling_and_a_grant_starts_it_o
     holds = Holds()
     holds.add("risk", BOOK)
     waits = [holds.refused(BOOK, now=0) for _ in range(8)]
-    assert waits[:3] == [HOLD_RETRY_FLOOR_S, 2 * HOLD_RETRY_FLOOR_S, 4 * HOLD_RETRY_FLOOR_S]
-    assert waits[-1] == HOLD_RETRY_CEILING_S
+    assert waits[:3] == [RETRY_FLOOR_S, 2 * RETRY_FLOOR_S, 4 * RETRY_FLOOR_S]
+    assert waits[-1] == RETRY_CEILING_S
     holds.granted(BOOK)
-    assert holds.refused(BOOK, now=0) == HOLD_RETRY_FLOOR_S
+    assert holds.refused(BOOK, now=0) == RETRY_FLOOR_S
 
 
 def test_a_refused_stream_is_due_once_its_wait_is_over_and_only_once() -> None:

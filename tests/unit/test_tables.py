@@ -13,6 +13,7 @@ from fixgw.codetable import CodeTable
 from fixgw.config import standard_fix44_dictionary
 from fixgw.domain import GATEWAY_REJECT_REASONS, AnyEvent, ExecKind, OrderEvent
 from fixgw.errors import UnknownCode
+from fixgw.fix import codes
 from fixgw.fix.codes import ALL_TABLES as FIX44_TABLES
 from fixgw.venues.okcoin.enums import ALL_TABLES as OKCOIN_TABLES
 from fixgw.venues.okcoin.enums import EXEC_TYPE
@@ -69,3 +70,10 @@ def test_the_bridges_reject_reasons_are_standard_fix44_values() -> None:
     )
     assert set(standard.EXEC_TYPE_OF_EVENT.values()) <= _standard_values(150)
     assert set(standard.ORD_REJ_REASON_OF_ERROR) <= set(ErrorCode)
+
+
+def test_every_standard_md_entry_type_is_taken_or_passed_over_never_both() -> None:
+    taken = set(codes.MD_ENTRY_TYPE.forward)
+    passed_over = set(codes.MD_ENTRY_TYPES_PASSED_OVER)
+    assert not taken & passed_over
+    assert _standard_values(269) <= taken | passed_over

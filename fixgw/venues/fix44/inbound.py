@@ -143,18 +143,28 @@ def order_cancel_reject(
 
 
 def market_data_snapshot(msg: FixMessage, received: datetime) -> BookSnapshotReport:
+    """A level of size 0 is no level. What the gateway has no use for is passed over and
+    named in `passed_over`."""
     r = FieldReader(msg)
     bids: list[Level] = []
     asks: list[Level] = []
     trades: list[Trade] = []
+    passed_over: set[str] = set()
     for entry in msg.group(Tag.NO_MD_ENTRIES):
         e = FieldReader(msg, entry)
-        kind = e.code(codes.MD_ENTRY_TYPE)
+        kind = _entry_kind(e, passed_over)
+        if kind is None:
+            continue
         if kind is MdEntryKind.TRADE:
-            trades.append(_trade(e))
-        else:
-            level = (e.decimal(Tag.MD_ENTRY_PX), e.decimal(Tag.MD_ENTRY_SIZE))
-            (bids if kind is MdEntryKind.BID else asks).append(level)
+            trade = _trade(e, passed_over)
+            if trade is not None:
+                trades.append(trade)
+            continue
+        price, size = e.decimal(Tag.MD_ENTRY_PX), e.decimal(Tag.MD_ENTRY_SIZE)
+        if size == 0:
+            passed_over.add(f"{_A_LEVEL[kind]} of size 0 (no level)")
+            continue
+        (bids if kind is MdEntryKind.BID else asks).append((price, size))
     return BookSnapshotReport(
         md_req_id=r.opt_str(Tag.MD_REQ_ID),
         symbol=r.text(Tag.SYMBOL),
@@ -162,40 +172,67 @@ def market_data_snapshot(msg: FixMessage, received: datetime) -> BookSnapshotRep
         asks=asks,
         trades=trades,
         ts=received,
+        passed_over=tuple(sorted(passed_over)),
     )
 
 
 def market_data_incremental(msg: FixMessage, received: datetime) -> BookUpdateReport:
-    """Entries without a Symbol (55) belong to the symbol of the entry before them."""
+    """Entries without a Symbol (55) belong to the symbol of the entry before them. What
+    the gateway has no use for is passed over and named in `passed_over`."""
     r = FieldReader(msg)
     levels: dict[str, list[LevelUpdate]] = {}
     trades: dict[str, list[Trade]] = {}
+    passed_over: set[str] = set()
     symbol = r.opt_str(Tag.SYMBOL)
     for entry in msg.group(Tag.NO_MD_ENTRIES):
         e = FieldReader(msg, entry)
         symbol = e.opt_str(Tag.SYMBOL) or symbol
         if symbol is None:
             raise e.fail("entry without a Symbol", Tag.SYMBOL)
-        kind = e.code(codes.MD_ENTRY_TYPE)
+        kind = _entry_kind(e, passed_over)
+        if kind is None:
+            continue
         action = e.code(codes.MD_UPDATE_ACTION)
         if kind is MdEntryKind.TRADE:
-            trades.setdefault(symbol, []).append(_trade(e))
+            trade = _trade(e, passed_over)
+            if trade is not None:
+                trades.setdefault(symbol, []).append(trade)
             continue
         size = Decimal(0) if action is LevelAction.DELETE else e.decimal(Tag.MD_ENTRY_SIZE)
         levels.setdefault(symbol, []).append(
             LevelUpdate(action, codes.BOOK_SIDE_OF[kind], e.decimal(Tag.MD_ENTRY_PX), size)
         )
     return BookUpdateReport(
-        md_req_id=r.opt_str(Tag.MD_REQ_ID), levels=levels, trades=trades, ts=received
+        md_req_id=r.opt_str(Tag.MD_REQ_ID),
+        levels=levels,
+        trades=trades,
+        ts=received,
+        passed_over=tuple(sorted(passed_over)),
     )
 
 
-def _trade(e: FieldReader) -> Trade:
-    return Trade(
-        price=e.decimal(Tag.MD_ENTRY_PX),
-        size=e.decimal(Tag.MD_ENTRY_SIZE),
-        aggressor=e.opt_code(codes.SIDE),
-    )
+_A_LEVEL = {MdEntryKind.BID: "a bid", MdEntryKind.ASK: "an ask"}
+
+
+def _entry_kind(e: FieldReader, passed_over: set[str]) -> MdEntryKind | None:
+    """None for a standard entry the gateway has no use for (an opening price, say),
+    named in `passed_over`; a code no FIX version defines raises."""
+    code = e.text(Tag.MD_ENTRY_TYPE)
+    name = codes.MD_ENTRY_TYPES_PASSED_OVER.get(code)
+    if name is None:
+        return e.code(codes.MD_ENTRY_TYPE)
+    passed_over.add(f"MDEntryType {code} ({name})")
+    return None
+
+
+def _trade(e: FieldReader, passed_over: set[str]) -> Trade | None:
+    """None for a trade without a size: a trade event always has one (`md.trade`)."""
+    price = e.decimal(Tag.MD_ENTRY_PX)
+    size = e.opt_decimal(Tag.MD_ENTRY_SIZE)
+    if size is None:
+        passed_over.add("a trade without MDEntrySize (271)")
+        return None
+    return Trade(price=price, size=size, aggressor=e.opt_code(codes.SIDE))
 
 
 def market_data_request_reject(msg: FixMessage, received: datetime) -> MarketDataRejectReport:

@@ -395,6 +395,7 @@ class OrderTracker:
         if report.avg_px <= 0:
             order.avg_px = (previous_value + last_px * last_qty) / order.cum_qty
         become(order, step, report)
+        _open_rest(order)
         cls = OrderFilled if order.status is _FILLED else OrderPartiallyFilled
         return self._event(
             cls, order, report, exec_id=report.exec_id, last_qty=last_qty, last_px=last_px
@@ -410,10 +411,7 @@ class OrderTracker:
         )
         self._adopt_quantities(order, report)
         become(order, step, report)
-        if order.status is _PARTIALLY_FILLED and order.leaves_qty == ZERO:
-            # partly filled with nothing left: the rest is what the answer has canceled,
-            # a step of its own; what these fills left was open
-            order.leaves_qty = order.qty - order.cum_qty
+        _open_rest(order)
         return self._event(
             OrderFilled if order.status is OrderStatus.FILLED else OrderPartiallyFilled,
             order,
@@ -456,6 +454,14 @@ class OrderTracker:
             problem=problem.value,
             detail=detail,
         )
+
+
+def _open_rest(order: Order) -> None:
+    """A partial fill from a report that leaves nothing (a status answer, or a fill, whose
+    OrdStatus is Canceled): the rest is what the report cancels, a step of its own; what
+    the fill left was open."""
+    if order.status is _PARTIALLY_FILLED and order.leaves_qty == ZERO:
+        order.leaves_qty = order.qty - order.cum_qty
 
 
 def _problem(step: Step) -> Problem:

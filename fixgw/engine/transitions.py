@@ -87,6 +87,7 @@ class To(StrEnum):
     (the answer's status then follows, in a step of its own)."""
     PENDING_NEW = "pending_new"
     NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
     CANCELED = "canceled"
     REJECTED = "rejected"
 
@@ -94,6 +95,7 @@ class To(StrEnum):
 _FIXED: Final[dict[To, OrderStatus]] = {
     To.PENDING_NEW: OrderStatus.PENDING_NEW,
     To.NEW: OrderStatus.NEW,
+    To.PARTIALLY_FILLED: OrderStatus.PARTIALLY_FILLED,
     To.CANCELED: OrderStatus.CANCELED,
     To.REJECTED: OrderStatus.REJECTED,
 }
@@ -208,6 +210,12 @@ def pending_cancel_goes_back(order: Order, report: ExecutionReport) -> bool:
 def adds_nothing(order: Order, report: ExecutionReport) -> bool:
     """A fill whose cum_qty is not above the known: already counted."""
     return report.cum_qty <= order.cum_qty
+
+
+def cancels_rest(order: Order, report: ExecutionReport) -> bool:
+    """A fill whose OrdStatus is Canceled, short of the order's quantity: the venue filled
+    this much and cancelled the rest in the same report (a market order's unfilled rest)."""
+    return report.status is OrderStatus.CANCELED and report.cum_qty < order.qty
 
 
 def fill_qty(order: Order, report: ExecutionReport) -> Decimal:
@@ -393,12 +401,15 @@ ROWS: Final[tuple[Row, ...]] = (
     ),
     row(CLOSED, Input.PENDING_CANCEL, anomaly(Problem.REPORT_AFTER_CLOSE)),
     #    fills: one already counted is surfaced; one that skips quantity is surfaced and
-    #    applied, the venue's cum_qty adopted
+    #    applied, the venue's cum_qty adopted; one that also cancels the rest is a partial
+    #    fill, then the cancel
     row(
         OPEN,
         FILLS,
         anomaly(Problem.STALE_FILL, when=adds_nothing),
         anomaly(Problem.FILL_GAP, when=skips_quantity, go_on=True),
+        then(To.PARTIALLY_FILLED, Emit.FILL, when=cancels_rest),
+        end(To.CANCELED, Emit.CANCELED, when=cancels_rest, cancel=Cancel.CLEAR),
         end(To.FILLED_OR_PARTIALLY, Emit.FILL, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
     row(CLOSED, FILLS, anomaly(Problem.REPORT_AFTER_CLOSE)),

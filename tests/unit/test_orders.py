@@ -592,6 +592,51 @@ def test_a_status_answer_of_filled_after_missed_fills_is_still_a_fill(
     )
 
 
+@pytest.mark.parametrize("kind", [ExecKind.TRADE, ExecKind.PARTIAL_FILL])
+def test_a_fill_that_cancels_the_rest_is_a_partial_fill_then_a_cancel(
+    tracker: OrderTracker, kind: ExecKind
+) -> None:
+    """One report fills 0.4 of 1 and cancels the rest (OrdStatus Canceled, LeavesQty 0), as
+    a venue ends a market order: the fill, partial (leaves 0.6, as the order was then), then
+    the cancel with the venue's text; once each, never `order.filled`."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    last = report(
+        kind,
+        OrderStatus.CANCELED,
+        "0.4",
+        "0",
+        avg="100",
+        last=("0.4", "100"),
+        text="unfilled rest of market order canceled",
+    )
+    fill, canceled = tracker.apply_execution(last)
+    assert (type(fill).__name__, fill.status, fill.exec_id, fill.last_qty, fill.leaves_qty) == (
+        "OrderPartiallyFilled",
+        OrderStatus.PARTIALLY_FILLED,
+        last.exec_id,
+        D("0.4"),
+        D("0.6"),
+    )
+    assert (type(canceled).__name__, canceled.status, canceled.cum_qty, canceled.leaves_qty) == (
+        "OrderCanceled",
+        OrderStatus.CANCELED,
+        D("0.4"),
+        D("0"),
+    )
+    assert canceled.text == "unfilled rest of market order canceled"
+    assert tracker.apply_execution(last) == []
+    again = report(ExecKind.CANCELED, OrderStatus.CANCELED, "0.4", "0", avg="100")
+    assert tracker.apply_execution(again) == []
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.status, order.cum_qty, order.leaves_qty, order.avg_px) == (
+        OrderStatus.CANCELED,
+        D("0.4"),
+        D("0"),
+        D("100"),
+    )
+
+
 # ------------------------------------------------------------------ closing, and the cancel flag
 
 

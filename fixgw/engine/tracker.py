@@ -237,12 +237,18 @@ class OrderTracker:
     ) -> list[Event]:
         """The exchange refused a message we sent for this ClOrdID before it became an order
         (a session or business reject, an exception response), or it never got it
-        (`not_delivered`)."""
-        orig = self.index.cancel_done(cl_ord_id)
+        (`not_delivered`): of a cancel, only while its order is open (the table's
+        CANCEL_UNDELIVERED rows)."""
+        orig = self.index.cancel_of(cl_ord_id)
         if orig is not None:
             order = self.index.get(orig)
+            what = Input.CANCEL_UNDELIVERED if not_delivered else Input.CANCEL_REJECTED
+            step = step_of(order.status if order is not None else NO_ORDER, what)
+            if step.emit is Emit.NOTHING:
+                return []
+            self.index.cancel_done(cl_ord_id)
             if order is not None:
-                become(order, step_of(order.status, Input.CANCEL_REJECTED), None, cl_ord_id)
+                become(order, step, None, cl_ord_id)
             return [
                 OrderCancelRejected(
                     ts=ts,

@@ -54,6 +54,9 @@ class Input(StrEnum):
     CANCEL_REQUESTED = "cancel_requested"
     CANCEL_UNSENT = "cancel_unsent"
     """A cancel that never left (the session was down)."""
+    CANCEL_UNDELIVERED = "cancel_undelivered"
+    """A cancel the gateway takes for never delivered (the session went down before it was
+    sent, or the venue asked for it again and a stale cancel is never resent)."""
     REFUSED = "refused"
     """The order's message refused (a session or business reject, an exception response) or
     never delivered."""
@@ -459,6 +462,15 @@ ROWS: Final[tuple[Row, ...]] = (
         Input.CANCEL_REJECTED,
         end(To.SAME, Emit.CANCEL_REJECTED, cancel=Cancel.CLEAR_IF_THIS),
     ),
+    #    never delivered is the gateway's inference, told only of a cancel still unanswered:
+    #    whatever closed the order answered it (canceled by it, or too late)
+    row(NO_ORDER, Input.CANCEL_UNDELIVERED, end(To.SAME, Emit.CANCEL_REJECTED)),
+    row(
+        OPEN,
+        Input.CANCEL_UNDELIVERED,
+        end(To.SAME, Emit.CANCEL_REJECTED, cancel=Cancel.CLEAR_IF_THIS),
+    ),
+    row(CLOSED, Input.CANCEL_UNDELIVERED, end(To.SAME, Emit.NOTHING)),
     # -- orders the exchange never took: refused or never delivered, or withdrawn unsent
     row(NO_ORDER, Input.REFUSED, end(To.SAME, Emit.NOTHING)),
     row(

@@ -51,6 +51,7 @@ GATEWAY_INPUTS = {
     Input.CANCEL_REQUESTED,
     Input.CANCEL_UNSENT,
     Input.CANCEL_REJECTED,
+    Input.CANCEL_UNDELIVERED,
     Input.REFUSED,
     Input.WITHDRAWN,
 }
@@ -241,6 +242,16 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [(None, To.SAME, Emit.PENDING_CANCEL, None, True)],
         ),
         (NO_ORDER, Input.CANCEL_REJECTED, [(None, To.SAME, Emit.CANCEL_REJECTED, None, True)]),
+        (
+            OrderStatus.PENDING_CANCEL,
+            Input.CANCEL_UNDELIVERED,
+            [(None, To.SAME, Emit.CANCEL_REJECTED, None, True)],
+        ),
+        (
+            OrderStatus.CANCELED,
+            Input.CANCEL_UNDELIVERED,
+            [(None, To.SAME, Emit.NOTHING, None, True)],
+        ),
     ],
     ids=lambda v: str(v) if not isinstance(v, list) else "",
 )
@@ -337,6 +348,9 @@ def applied(tracker: OrderTracker, what: Input, report: ExecutionReport) -> list
                 ts=ts,
             )
         )
+    if what is Input.CANCEL_UNDELIVERED:
+        tracker.index.cancel_sent("k1", "c1")
+        return tracker.refused("k1", "not resent", ts, not_delivered=True)
     if what is Input.REFUSED:
         return tracker.refused("c1", "refused", ts)
     if what is Input.WITHDRAWN:

@@ -237,12 +237,18 @@ class OrderTracker:
     ) -> list[Event]:
         """The exchange refused a message we sent for this ClOrdID before it became an order
         (a session or business reject, an exception response), or it never got it
-        (`not_delivered`)."""
-        orig = self.index.cancel_done(cl_ord_id)
+        (`not_delivered`): of a cancel, only while its order is open (the table's
+        CANCEL_UNDELIVERED rows)."""
+        orig = self.index.cancel_of(cl_ord_id)
         if orig is not None:
             order = self.index.get(orig)
+            what = Input.CANCEL_UNDELIVERED if not_delivered else Input.CANCEL_REJECTED
+            step = step_of(order.status if order is not None else NO_ORDER, what)
+            if step.emit is Emit.NOTHING:
+                return []
+            self.index.cancel_done(cl_ord_id)
             if order is not None:
-                become(order, step_of(order.status, Input.CANCEL_REJECTED), None, cl_ord_id)
+                become(order, step, None, cl_ord_id)
             return [
                 OrderCancelRejected(
                     ts=ts,
@@ -395,6 +401,7 @@ class OrderTracker:
         if report.avg_px <= 0:
             order.avg_px = (previous_value + last_px * last_qty) / order.cum_qty
         become(order, step, report)
+        _open_rest(order)
         cls = OrderFilled if order.status is _FILLED else OrderPartiallyFilled
         return self._event(
             cls, order, report, exec_id=report.exec_id, last_qty=last_qty, last_px=last_px
@@ -410,10 +417,7 @@ class OrderTracker:
         )
         self._adopt_quantities(order, report)
         become(order, step, report)
-        if order.status is _PARTIALLY_FILLED and order.leaves_qty == ZERO:
-            # partly filled with nothing left: the rest is what the answer has canceled,
-            # a step of its own; what these fills left was open
-            order.leaves_qty = order.qty - order.cum_qty
+        _open_rest(order)
         return self._event(
             OrderFilled if order.status is OrderStatus.FILLED else OrderPartiallyFilled,
             order,
@@ -456,6 +460,14 @@ class OrderTracker:
             problem=problem.value,
             detail=detail,
         )
+
+
+def _open_rest(order: Order) -> None:
+    """A partial fill from a report that leaves nothing (a status answer, or a fill, whose
+    OrdStatus is Canceled): the rest is what the report cancels, a step of its own; what
+    the fill left was open."""
+    if order.status is _PARTIALLY_FILLED and order.leaves_qty == ZERO:
+        order.leaves_qty = order.qty - order.cum_qty
 
 
 def _problem(step: Step) -> Problem:

@@ -54,6 +54,9 @@ class Input(StrEnum):
     CANCEL_REQUESTED = "cancel_requested"
     CANCEL_UNSENT = "cancel_unsent"
     """A cancel that never left (the session was down)."""
+    CANCEL_UNDELIVERED = "cancel_undelivered"
+    """A cancel the gateway takes for never delivered (the session went down before it was
+    sent, or the venue asked for it again and a stale cancel is never resent)."""
     REFUSED = "refused"
     """The order's message refused (a session or business reject, an exception response) or
     never delivered."""
@@ -87,6 +90,7 @@ class To(StrEnum):
     (the answer's status then follows, in a step of its own)."""
     PENDING_NEW = "pending_new"
     NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
     CANCELED = "canceled"
     REJECTED = "rejected"
 
@@ -94,6 +98,7 @@ class To(StrEnum):
 _FIXED: Final[dict[To, OrderStatus]] = {
     To.PENDING_NEW: OrderStatus.PENDING_NEW,
     To.NEW: OrderStatus.NEW,
+    To.PARTIALLY_FILLED: OrderStatus.PARTIALLY_FILLED,
     To.CANCELED: OrderStatus.CANCELED,
     To.REJECTED: OrderStatus.REJECTED,
 }
@@ -208,6 +213,12 @@ def pending_cancel_goes_back(order: Order, report: ExecutionReport) -> bool:
 def adds_nothing(order: Order, report: ExecutionReport) -> bool:
     """A fill whose cum_qty is not above the known: already counted."""
     return report.cum_qty <= order.cum_qty
+
+
+def cancels_rest(order: Order, report: ExecutionReport) -> bool:
+    """A fill whose OrdStatus is Canceled, short of the order's quantity: the venue filled
+    this much and cancelled the rest in the same report (a market order's unfilled rest)."""
+    return report.status is OrderStatus.CANCELED and report.cum_qty < order.qty
 
 
 def fill_qty(order: Order, report: ExecutionReport) -> Decimal:
@@ -393,12 +404,15 @@ ROWS: Final[tuple[Row, ...]] = (
     ),
     row(CLOSED, Input.PENDING_CANCEL, anomaly(Problem.REPORT_AFTER_CLOSE)),
     #    fills: one already counted is surfaced; one that skips quantity is surfaced and
-    #    applied, the venue's cum_qty adopted
+    #    applied, the venue's cum_qty adopted; one that also cancels the rest is a partial
+    #    fill, then the cancel
     row(
         OPEN,
         FILLS,
         anomaly(Problem.STALE_FILL, when=adds_nothing),
         anomaly(Problem.FILL_GAP, when=skips_quantity, go_on=True),
+        then(To.PARTIALLY_FILLED, Emit.FILL, when=cancels_rest),
+        end(To.CANCELED, Emit.CANCELED, when=cancels_rest, cancel=Cancel.CLEAR),
         end(To.FILLED_OR_PARTIALLY, Emit.FILL, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
     row(CLOSED, FILLS, anomaly(Problem.REPORT_AFTER_CLOSE)),
@@ -448,6 +462,15 @@ ROWS: Final[tuple[Row, ...]] = (
         Input.CANCEL_REJECTED,
         end(To.SAME, Emit.CANCEL_REJECTED, cancel=Cancel.CLEAR_IF_THIS),
     ),
+    #    never delivered is the gateway's inference, told only of a cancel still unanswered:
+    #    whatever closed the order answered it (canceled by it, or too late)
+    row(NO_ORDER, Input.CANCEL_UNDELIVERED, end(To.SAME, Emit.CANCEL_REJECTED)),
+    row(
+        OPEN,
+        Input.CANCEL_UNDELIVERED,
+        end(To.SAME, Emit.CANCEL_REJECTED, cancel=Cancel.CLEAR_IF_THIS),
+    ),
+    row(CLOSED, Input.CANCEL_UNDELIVERED, end(To.SAME, Emit.NOTHING)),
     # -- orders the exchange never took: refused or never delivered, or withdrawn unsent
     row(NO_ORDER, Input.REFUSED, end(To.SAME, Emit.NOTHING)),
     row(

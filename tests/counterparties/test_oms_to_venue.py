@@ -10,7 +10,16 @@ import pytest
 from fixgw.testing import LocalStack
 from tests.counterparties.conftest import Ends, VenueStackFactory, raw_oms_through
 from tests.counterparties.raw_oms import RawOms
-from tests.counterparties.venue import Handler, Received, ScriptedVenue
+from tests.counterparties.venue import (
+    Handler,
+    Received,
+    ScriptedVenue,
+    acknowledge,
+    execution_report,
+)
+
+NOW = "20261125-10:00:00.000"
+"""TransactTime on the OMS's orders."""
 
 
 def book_yes_trades_no(venue: ScriptedVenue, request: Received) -> None:
@@ -107,3 +116,47 @@ def test_an_oms_never_gets_a_book_the_gateway_knows_is_broken(
         assert fresh.all(270) == ["29980", "30020"]
         asked = [m for m in venue.app if m.msg_type == "V" and m.get(263) != "2"]
         assert len(asked) == 2  # the broken book was asked for again, once
+
+
+def test_an_oms_market_order_whose_last_fill_cancels_the_rest_gets_the_fill_then_the_cancel(
+    ends: tuple[ScriptedVenue, LocalStack, RawOms],
+) -> None:
+    """The venue ends the OMS's market order for 0.5 with one report: 0.2 filled, the rest
+    canceled (ExecType F, OrdStatus 4). The OMS gets the fill as FIX has it (F, OrdStatus 1,
+    LeavesQty 0.3), then the cancel (4, OrdStatus 4) with the venue's Text."""
+    venue, _, oms = ends
+    venue.on("D", acknowledge)
+    oms.send(
+        "D",
+        [(11, "MKT-1"), (21, "1"), (55, "BTC/USD"), (54, "1"), (60, NOW), (38, "0.5"), (40, "1")],
+    )
+    order = venue.wait_app("D")
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "MKT-1" and m.get(150) == "0")
+    venue.send(
+        "8",
+        execution_report(
+            order,
+            exec_id="F-1",
+            exec_type="F",
+            ord_status="4",
+            order_id=f"V-{order.get(11)}",
+            cum_qty="0.2",
+            leaves_qty="0",
+            avg_px="30000",
+            last=("0.2", "30000"),
+            extra=[(58, "unfilled rest of market order canceled")],
+        ),
+    )
+    canceled = oms.wait_for(lambda m: m.msg_type == "8" and m.get(150) == "4")
+    reports = [m for m in oms.received if m.msg_type == "8" and m.get(11) == "MKT-1"]
+    assert [(m.get(150), m.get(39)) for m in reports] == [
+        *(("A", "A"), ("0", "0")),
+        *(("F", "1"), ("4", "4")),
+    ]
+    fill = reports[2]
+    assert [fill.get(t) for t in (32, 31, 14, 151)] == ["0.2", "30000", "0.2", "0.3"]
+    assert [canceled.get(t) for t in (14, 151, 58)] == [
+        "0.2",
+        "0",
+        "unfilled rest of market order canceled",
+    ]

@@ -52,6 +52,56 @@ def test_a_cancel_the_venue_makes_on_its_own_cancels_the_order(
     assert (canceled["leaves_qty"], canceled["text"]) == ("0", "self-trade prevention")
 
 
+@pytest.mark.parametrize("exec_type", ["F", "1"], ids=["trade", "fix42_partial_fill"])
+def test_a_market_orders_last_fill_that_cancels_the_rest_is_a_fill_then_a_cancel(
+    venue: ScriptedVenue, gw: Client, events: EventLog, exec_type: str
+) -> None:
+    """One report fills 0.2 of a market order for 0.5 and cancels the rest (OrdStatus 4,
+    LeavesQty 0), as a venue ends a market order: clients get the fill, partial, then the
+    cancel with the venue's text; the order ends canceled."""
+    venue.on("D", acknowledge)
+    cl_ord_id = gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.5")["cl_ord_id"]
+    events.find(cl_ord_id, "order.accepted")
+    venue.send(
+        "8",
+        execution_report(
+            venue.wait_app("D"),
+            exec_id="F-1",
+            exec_type=exec_type,
+            ord_status="4",
+            order_id=f"V-{cl_ord_id}",
+            cum_qty="0.2",
+            leaves_qty="0",
+            avg_px="30000",
+            last=("0.2", "30000"),
+            extra=[(58, "unfilled rest of market order canceled")],
+        ),
+    )
+    canceled = events.find(cl_ord_id, "order.canceled")
+    assert (canceled["cum_qty"], canceled["leaves_qty"], canceled["text"]) == (
+        "0.2",
+        "0",
+        "unfilled rest of market order canceled",
+    )
+    seen = [e for e in events.seen if e.get("cl_ord_id") == cl_ord_id]
+    assert [e["type"] for e in seen] == [
+        "order.pending_new",
+        "order.accepted",
+        "order.partially_filled",
+        "order.canceled",
+    ]
+    fill = seen[2]
+    assert (fill["exec_id"], fill["last_qty"], fill["cum_qty"], fill["leaves_qty"]) == (
+        "F-1",
+        "0.2",
+        "0.2",
+        "0.3",
+    )
+    [order] = [o for o in gw.request("orders", all=True)["orders"] if o["cl_ord_id"] == cl_ord_id]
+    assert (order["status"], order["qty"], order["cum_qty"]) == ("canceled", "0.5", "0.2")
+    assert gw.request("trades", symbol="BTC/USD")["trades"][-1]["exec_id"] == "F-1"
+
+
 def test_an_order_the_venue_never_answers_is_asked_about(
     make_venue_stack: VenueStackFactory,
 ) -> None:

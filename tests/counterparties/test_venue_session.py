@@ -9,6 +9,7 @@ from fixgw.api.client import Client
 from fixgw.testing import LocalStack, wait_until
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
 from tests.counterparties.venue import (
+    Received,
     ScriptedVenue,
     acknowledge,
     answer_status,
@@ -191,6 +192,45 @@ def test_an_order_the_venue_kept_though_it_asked_for_it_again_comes_back_with_it
     ]
     assert gw.order_status(cl_ord_id=kept)["status"] == "filled"
     assert [m.get(11) for m in venue.app if m.msg_type == "D"] == [kept]
+
+
+def test_a_cancel_the_venue_acted_on_though_it_asked_for_it_again_is_not_told_as_lost(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    """The same lagging store, with a cancel: the venue cancelled the order, crashed before
+    its store counted the OrderCancelRequest, and asks for it again on restart. The gateway
+    gap fills (a cancel is never sent twice); the order, canceled by it, stays canceled, and
+    no `order.cancel_rejected` says the cancel never arrived."""
+    venue, stack = venue_stack
+    cl_ord_id, order = accepted_order(venue, gw, events)
+
+    def cancel(v: ScriptedVenue, request: Received) -> None:
+        report = execution_report(
+            order, exec_id="C-1", exec_type="4", ord_status="4", order_id=f"V-{cl_ord_id}"
+        )
+        v.send("8", [(t, request.get(11) or "") if t == 11 else (t, x) for t, x in report])
+
+    venue.on("F", cancel)
+    canceled = gw.cancel_order(cl_ord_id=cl_ord_id)["cancel_cl_ord_id"]
+    events.find(cl_ord_id, "order.canceled")
+    venue.next_in = venue.wait_app("F").seq  # the store lost count of the cancel it acted on
+    _restart_losing_what_it_had_not_read(venue)
+    wait_until(
+        lambda: stack.gateway is not None and "exchange never got" in stack.gateway.log(),
+        10,
+        "the gateway to take the cancel for never delivered",
+    )
+    wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+    events.find(place(gw), "order.pending_new")  # whatever was told of the cancel came before
+    assert [e["type"] for e in events.seen if e.get("cl_ord_id") == cl_ord_id] == [
+        "order.pending_new",
+        "order.accepted",
+        "order.pending_cancel",
+        "order.canceled",
+    ]
+    [held] = [o for o in gw.request("orders", all=True)["orders"] if o["cl_ord_id"] == cl_ord_id]
+    assert held["status"] == "canceled"
+    assert [m.get(11) for m in venue.app if m.msg_type == "F"] == [canceled]
 
 
 @pytest.mark.parametrize(

@@ -592,7 +592,91 @@ def test_a_status_answer_of_filled_after_missed_fills_is_still_a_fill(
     )
 
 
+@pytest.mark.parametrize("kind", [ExecKind.TRADE, ExecKind.PARTIAL_FILL])
+def test_a_fill_that_cancels_the_rest_is_a_partial_fill_then_a_cancel(
+    tracker: OrderTracker, kind: ExecKind
+) -> None:
+    """One report fills 0.4 of 1 and cancels the rest (OrdStatus Canceled, LeavesQty 0), as
+    a venue ends a market order: the fill, partial (leaves 0.6, as the order was then), then
+    the cancel with the venue's text; once each, never `order.filled`."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    last = report(
+        kind,
+        OrderStatus.CANCELED,
+        "0.4",
+        "0",
+        avg="100",
+        last=("0.4", "100"),
+        text="unfilled rest of market order canceled",
+    )
+    fill, canceled = tracker.apply_execution(last)
+    assert (type(fill).__name__, fill.status, fill.exec_id, fill.last_qty, fill.leaves_qty) == (
+        "OrderPartiallyFilled",
+        OrderStatus.PARTIALLY_FILLED,
+        last.exec_id,
+        D("0.4"),
+        D("0.6"),
+    )
+    assert (type(canceled).__name__, canceled.status, canceled.cum_qty, canceled.leaves_qty) == (
+        "OrderCanceled",
+        OrderStatus.CANCELED,
+        D("0.4"),
+        D("0"),
+    )
+    assert canceled.text == "unfilled rest of market order canceled"
+    assert tracker.apply_execution(last) == []
+    again = report(ExecKind.CANCELED, OrderStatus.CANCELED, "0.4", "0", avg="100")
+    assert tracker.apply_execution(again) == []
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.status, order.cum_qty, order.leaves_qty, order.avg_px) == (
+        OrderStatus.CANCELED,
+        D("0.4"),
+        D("0"),
+        D("100"),
+    )
+
+
 # ------------------------------------------------------------------ closing, and the cancel flag
+
+
+def test_a_cancel_taken_for_never_delivered_is_refused_while_its_order_is_open(
+    tracker: OrderTracker,
+) -> None:
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.cancel_requested(cancel_of())
+    [refused] = tracker.refused("k1", "not resent", utc_now(), not_delivered=True)
+    assert (type(refused).__name__, refused.cancel_cl_ord_id, refused.reason, refused.status) == (
+        "OrderCancelRejected",
+        "k1",
+        CancelRejectReason.NOT_DELIVERED,
+        OrderStatus.NEW,
+    )
+    order = tracker.get("c1")
+    assert order is not None and order.cancel_pending is None
+
+
+@pytest.mark.parametrize(
+    "closing",
+    [
+        report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0", cl_ord_id="k1", orig="c1"),
+        report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("1.0", "100")),
+    ],
+    ids=["canceled_by_it", "filled"],
+)
+def test_a_cancel_of_an_order_closed_since_is_not_told_as_never_delivered(
+    tracker: OrderTracker, closing: ExecutionReport
+) -> None:
+    """A venue that asks again for a cancel it acted on (its store lagged its book): what
+    closed the order answered the cancel; nothing more is told, and the cancel's ClOrdID
+    still names it."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.cancel_requested(cancel_of())
+    tracker.apply_execution(closing)
+    assert tracker.refused("k1", "not resent", utc_now(), not_delivered=True) == []
+    assert tracker.in_use("k1")
+    order = tracker.get("c1")
+    assert order is not None and order.status is closing.status
 
 
 def test_a_refused_order_is_among_the_closed_ones_forgotten() -> None:

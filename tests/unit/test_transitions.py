@@ -24,6 +24,7 @@ from fixgw.domain import (
 from fixgw.engine.tracker import OrderTracker
 from fixgw.engine.transitions import (
     EXEC_INPUT,
+    FILLS,
     NO_ORDER,
     ON_REPORT,
     OPEN,
@@ -50,6 +51,7 @@ GATEWAY_INPUTS = {
     Input.CANCEL_REQUESTED,
     Input.CANCEL_UNSENT,
     Input.CANCEL_REJECTED,
+    Input.CANCEL_UNDELIVERED,
     Input.REFUSED,
     Input.WITHDRAWN,
 }
@@ -161,6 +163,8 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("adds_nothing", To.SAME, Emit.ANOMALY, Problem.STALE_FILL, True),
                 ("skips_quantity", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
+                ("cancels_rest", To.PARTIALLY_FILLED, Emit.FILL, None, False),
+                ("cancels_rest", To.CANCELED, Emit.CANCELED, None, True),
                 (None, To.FILLED_OR_PARTIALLY, Emit.FILL, None, True),
             ],
         ),
@@ -238,6 +242,16 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [(None, To.SAME, Emit.PENDING_CANCEL, None, True)],
         ),
         (NO_ORDER, Input.CANCEL_REJECTED, [(None, To.SAME, Emit.CANCEL_REJECTED, None, True)]),
+        (
+            OrderStatus.PENDING_CANCEL,
+            Input.CANCEL_UNDELIVERED,
+            [(None, To.SAME, Emit.CANCEL_REJECTED, None, True)],
+        ),
+        (
+            OrderStatus.CANCELED,
+            Input.CANCEL_UNDELIVERED,
+            [(None, To.SAME, Emit.NOTHING, None, True)],
+        ),
     ],
     ids=lambda v: str(v) if not isinstance(v, list) else "",
 )
@@ -334,6 +348,9 @@ def applied(tracker: OrderTracker, what: Input, report: ExecutionReport) -> list
                 ts=ts,
             )
         )
+    if what is Input.CANCEL_UNDELIVERED:
+        tracker.index.cancel_sent("k1", "c1")
+        return tracker.refused("k1", "not resent", ts, not_delivered=True)
     if what is Input.REFUSED:
         return tracker.refused("c1", "refused", ts)
     if what is Input.WITHDRAWN:
@@ -372,10 +389,25 @@ def status_after(to: To, status: OrderStatus, report: ExecutionReport) -> OrderS
     return OrderStatus(to.value)
 
 
-def disagreement(state: State, what: Input) -> str | None:
-    """How the tracker, given a plain input, departs from the table's rule; None if not."""
+def rest_canceling_report(state: State, what: Input) -> ExecutionReport:
+    """A fill of 0.25 more than known whose OrdStatus is Canceled, nothing left: the venue
+    cancelled the rest in the same report."""
+    known = KNOWN_CUM.get(state, D(0)) if state is not None else D(0)
+    return msgspec.structs.replace(
+        plain_report(state, what),
+        status=OrderStatus.CANCELED,
+        cum_qty=known + D("0.25"),
+        leaves_qty=D(0),
+        last_qty=D("0.25"),
+        last_px=D(100),
+    )
+
+
+def disagreement(state: State, what: Input, report: ExecutionReport | None = None) -> str | None:
+    """How the tracker, given `report` (default: a plain input), departs from the table's
+    rule; None if not."""
     tracker = placed_in(state)
-    report = plain_report(state, what)
+    report = report or plain_report(state, what)
     order = tracker.get("c1")
     expected: list[str] = []
     problems: list[str] = []
@@ -418,6 +450,44 @@ def test_the_tracker_does_what_the_table_says_for_every_pair() -> None:
     events, anomalies and status the tracker gives are those the rule's steps name."""
     wrong = {pair_id(p): why for p in PAIRS if (why := disagreement(*p)) is not None}
     assert wrong == {}
+
+
+@pytest.mark.parametrize("what", FILLS)
+def test_the_tracker_does_what_the_table_says_for_a_fill_that_cancels_the_rest(
+    what: Input,
+) -> None:
+    """The other way of the `cancels_rest` steps: every status, given a fill whose OrdStatus
+    is Canceled with quantity left unfilled."""
+    wrong = {
+        pair_id((state, what)): why
+        for state in STATES
+        if (why := disagreement(state, what, rest_canceling_report(state, what))) is not None
+    }
+    assert wrong == {}
+
+
+@pytest.mark.parametrize("what", FILLS)
+@pytest.mark.parametrize(
+    ("cum", "expected"),
+    [
+        ("0.25", ["OrderPartiallyFilled", "OrderCanceled"]),
+        ("1", ["OrderFilled"]),
+    ],
+    ids=["rest_left", "all_filled"],
+)
+def test_a_fill_saying_canceled_is_a_partial_fill_then_a_cancel_unless_all_is_filled(
+    what: Input, cum: str, expected: list[str]
+) -> None:
+    tracker = placed_in(OrderStatus.NEW)
+    report = msgspec.structs.replace(
+        rest_canceling_report(OrderStatus.NEW, what), cum_qty=D(cum), last_qty=D(cum)
+    )
+    events = tracker.apply_execution(report)
+    assert [type(e).__name__ for e in events] == expected
+    order = tracker.get("c1")
+    assert order is not None
+    last_status = OrderStatus.CANCELED if len(expected) == 2 else OrderStatus.FILLED
+    assert (order.status, order.cum_qty, order.leaves_qty) == (last_status, D(cum), D(0))
 
 
 # ------------------------------------------------------------------ a closed order's cancel flag

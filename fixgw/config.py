@@ -545,11 +545,20 @@ _DecimalSafeLoader.add_constructor("tag:yaml.org,2002:float", _number_as_text)
 _DecimalSafeLoader.add_constructor("tag:yaml.org,2002:int", _number_as_text)
 
 
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    """Where a file stops being UTF-8 text, without showing what it holds (it may be a
+    secret)."""
+    line = exc.object.count(b"\n", 0, exc.start) + 1
+    return f"not UTF-8 text (line {line}, byte {exc.start}); save it as UTF-8"
+
+
 def _load_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: {not_utf8(exc)}") from None
     try:
         return yaml.load(text, Loader=_DecimalSafeLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
@@ -610,6 +619,8 @@ def _read_secret(ref: SecretRef, key: str, source: str) -> str:
         lines = Path(ref.file).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(f"{source}: {key}: cannot read {ref.file}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: {key}: {ref.file}: {not_utf8(exc)}") from None
     if not lines or not lines[0].strip():
         raise ConfigError(f"{source}: {key}: {ref.file} is empty")
     return lines[0].strip()

@@ -224,3 +224,18 @@ def test_sighup_adds_changes_and_removes_decimal_risk_limits(make_stack: StackFa
         assert (order("2.5"), order("3")) == ("pending_new", "risk_rejected")
         assert reload_with(stack, max_qty(None))["event"] == "config reloaded"
         assert order("6") == "pending_new"
+
+
+def test_sighup_with_a_file_that_is_not_utf8_is_refused_naming_it(make_stack: StackFactory) -> None:
+    stack = make_stack()
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    path = stack.root / "gateway.yaml"
+    path.write_bytes(path.read_bytes() + b"# caf\xe9\n")
+    stack.gateway.popen.send_signal(signal.SIGHUP)
+    wait_until(lambda: reload_said(stack), 10, "the refusal")
+    (refused,) = reload_said(stack)
+    assert refused["event"] == "reload refused; running on as before"
+    assert refused["error"].startswith(f"{path}: not UTF-8 text (line ")
+    assert "exception" not in refused
+    with stack.client() as gw:
+        assert gw.status()["session"] == "up"

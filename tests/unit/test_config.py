@@ -142,6 +142,27 @@ def test_not_yaml_and_missing_file_are_clear(tmp_path: Path) -> None:
         load_gateway_config(tmp_path / "missing.yaml")
 
 
+def test_a_config_or_secret_file_that_is_not_utf8_is_one_error_naming_it(
+    write, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(GOOD.replace("0b6f3a52-client", "caf\xe9").encode("latin-1"))
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(latin1)
+    assert err.value.message == f"{latin1}: not UTF-8 text (line 3, byte 31); save it as UTF-8"
+    assert main(["check-config", str(latin1)]) == 2
+    assert capsys.readouterr().err == f"fixgw: config error: {err.value.message}\n"
+
+    path = write(GOOD)
+    (tmp_path / "secret").write_bytes(b"\xff\xfes3cr3t\n")
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(path)
+    assert err.value.message == (
+        f"{path}: credentials.secret_key: {tmp_path / 'secret'}: not UTF-8 text "
+        "(line 1, byte 0); save it as UTF-8"
+    )
+
+
 def test_check_config_says_the_same_without_starting(
     write, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]

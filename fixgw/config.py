@@ -434,6 +434,14 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
     """Off unless present (`pip install fixgw[nats]`)."""
 
     def __post_init__(self) -> None:
+        """Limits for a symbol not traded would bind nothing: a misspelt one (`BTC-USD` for
+        `BTC/USD`) would leave the traded symbol unlimited, and say nothing."""
+        untraded = [s for s in self.risk.symbols if s not in self.symbols]
+        if untraded:
+            raise ValueError(
+                f"risk.symbols: not among `symbols` ({', '.join(self.symbols)}): "
+                f"{', '.join(untraded)}"
+            )
         if self.nats is not None:
             unknown = sorted(set(self.nats.market_data) - set(self.symbols))
             if unknown:
@@ -536,6 +544,28 @@ class _DecimalSafeLoader(yaml.SafeLoader):
     an int, which a decimal field must refuse (`fixgw.decimals`) and an int field does
     (msgspec reads only plain digits from text)."""
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A key given twice in one mapping (a second `risk:`) is refused: YAML would keep
+        the last one and drop the first without a word."""
+        first_seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base`: keys given beside it override the merged ones
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = first_seen.setdefault(key, key_node)
+            except TypeError:
+                continue  # a key that is not hashable: SafeLoader refuses it itself
+            if first is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"`{key}` is given twice (first on line {first.start_mark.line + 1}); a "
+                    "key may be given once in a mapping",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep)
+
 
 def _number_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
     return str(loader.construct_scalar(node))
@@ -562,7 +592,18 @@ def _load_yaml(path: Path) -> Any:
     try:
         return yaml.load(text, Loader=_DecimalSafeLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's message on one line: where, what, and in what."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return " ".join(str(exc).split())
+    mark = exc.problem_mark
+    said = f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    if exc.context and exc.context_mark is not None:
+        said += f" ({exc.context} from line {exc.context_mark.line + 1})"
+    return said
 
 
 def convert(data: Any, kind: type[T]) -> T:

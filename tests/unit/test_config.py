@@ -163,6 +163,45 @@ def test_a_config_or_secret_file_that_is_not_utf8_is_one_error_naming_it(
     )
 
 
+def test_limits_for_a_symbol_not_traded_are_refused(write) -> None:  # type: ignore[no-untyped-def]
+    """`BTC-USD` for `BTC/USD` would leave BTC/USD with no limit at all, and say nothing."""
+    path = write(GOOD + "risk:\n  symbols:\n    BTC-USD: {max_qty: 5}\n")
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(path)
+    assert "risk.symbols: not among `symbols` (BTC/USD): BTC-USD" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (
+            "risk:\n  default: {max_qty: 5}\nrisk:\n  max_open_orders: 10\n",
+            "line 10, column 1: `risk`",
+        ),
+        (
+            "risk:\n  default: {max_qty: 5}\n  default: {max_qty: 6}\n",
+            "line 10, column 3: `default`",
+        ),
+        ("risk:\n  default: {max_qty: 5, max_qty: 6}\n", "line 9, column 25: `max_qty`"),
+    ],
+)
+def test_a_key_given_twice_is_refused_naming_it_and_its_line(write, text: str, where: str) -> None:  # type: ignore[no-untyped-def]
+    """YAML keeps the last of two and drops the first without a word: here a limit."""
+    path = write(GOOD + text)
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(path)
+    assert err.value.message.startswith(f"{path}: not valid YAML: {where} is given twice (first")
+
+
+def test_keys_beside_a_yaml_merge_override_the_merged_ones(write) -> None:  # type: ignore[no-untyped-def]
+    limits = "risk:\n  default: &limits {max_qty: 5, sides: [buy]}\n"
+    config = load_gateway_config(
+        write(GOOD + limits + "  symbols:\n    BTC/USD: {<<: *limits, max_qty: 2}\n")
+    )
+    assert config.risk.symbols["BTC/USD"].max_qty == Decimal(2)
+    assert config.risk.symbols["BTC/USD"].sides == ["buy"]
+
+
 def test_check_config_says_the_same_without_starting(
     write, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]

@@ -527,15 +527,78 @@ class Secrets:
         return "Secrets(<redacted>)"
 
 
-_PATH = re.compile(r" - at `\$\.?(.*)`$")
+_PATH = re.compile(r" - at (?:`key` in )?`\$\.?(.*)`$")
+"""Where msgspec says a value (or a map's key: "`key` in `$.throttle.limits`") failed."""
 
 
-def _decode_error(source: str, exc: msgspec.ValidationError) -> ConfigError:
+_STEP = re.compile(r"\.(\w+)|\[([0-9]+)\]|(\[\.\.\.\])")
+"""One step of msgspec's path: `.field`, `[index]`, or `[...]` (an entry of a map)."""
+
+
+def _decode_error(
+    source: str, exc: msgspec.ValidationError, data: Any, kind: type[Any]
+) -> ConfigError:
     text = str(exc)
     match = _PATH.search(text)
-    where = match.group(1) if match and match.group(1) else "(top level)"
+    where = _with_keys(match.group(1), data, kind, text) if match and match.group(1) else None
     what = _PATH.sub("", text)
-    return ConfigError(f"{source}: {where}: {what}")
+    return ConfigError(f"{source}: {where or '(top level)'}: {what}")
+
+
+def _with_keys(path: str, data: Any, kind: type[Any], text: str) -> str:
+    """msgspec's `path` with each `[...]` replaced by the key of the map entry that failed
+    (`risk.symbols.BTC/USD.sides[1]`, not `risk.symbols[...].sides[1]`), or as it is if that
+    cannot be told. The entry is the first whose map, cut down to that entry alone, fails
+    with the same `text`: msgspec reports the first entry that fails, in order."""
+    dotted = path if path.startswith("[") else f".{path}"
+    steps = _STEP.findall(dotted)
+    if "".join(f".{f}" if f else f"[{i}]" if i else e for f, i, e in steps) != dotted:
+        return path
+    at: list[Any] = []
+    named = ""
+    for name, index, _ in steps:
+        if name or index:
+            at.append(name or int(index))
+            named += f".{name}" if name else f"[{index}]"
+            continue
+        try:
+            entries = _value_at(data, at)
+        except (LookupError, TypeError):
+            return path
+        key = _failing_key(entries, data, at, kind, text) if isinstance(entries, dict) else None
+        if key is None:
+            return path
+        data = _replaced(data, at, {key: entries[key]})
+        at.append(key)
+        named += f".{key}"
+    return named.lstrip(".")
+
+
+def _failing_key(
+    entries: dict[Any, Any], data: Any, at: list[Any], kind: type[Any], text: str
+) -> Any:
+    for key, value in entries.items():
+        try:
+            convert(_replaced(data, at, {key: value}), kind)
+        except msgspec.ValidationError as exc:
+            if str(exc) == text:
+                return key
+    return None
+
+
+def _value_at(data: Any, at: list[Any]) -> Any:
+    for step in at:
+        data = data[step]
+    return data
+
+
+def _replaced(data: Any, at: list[Any], value: Any) -> Any:
+    """`data` with what is at `at` replaced by `value`; `data` itself is left as it was."""
+    if not at:
+        return value
+    copy = dict(data) if isinstance(data, dict) else list(data)
+    copy[at[0]] = _replaced(data[at[0]], at[1:], value)  # type: ignore[index]
+    return copy
 
 
 class _DecimalSafeLoader(yaml.SafeLoader):
@@ -620,7 +683,7 @@ def _convert(data: Any, kind: type[T], source: str) -> T:
     try:
         return convert(data, kind)
     except msgspec.ValidationError as exc:
-        raise _decode_error(source, exc) from None
+        raise _decode_error(source, exc, data, kind) from None
 
 
 def load_gateway_config(path: str | Path) -> GatewayConfig:

@@ -172,6 +172,44 @@ def test_limits_for_a_symbol_not_traded_are_refused(write) -> None:  # type: ign
 
 
 @pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "risk:\n  symbols:\n    BTC/USD: {max_qty: 5}\n    LTC/USD: {sides: [buy, sel]}\n",
+            "risk.symbols.LTC/USD.sides[1]: Invalid enum value 'sel'",
+        ),
+        (
+            "risk:\n  symbols:\n    BTC/USD: {max_qty: 5}\n    LTC/USD: {price_band_pct: 150}\n",
+            "risk.symbols.LTC/USD: price_band_pct must be below 100",
+        ),
+        (
+            "throttle:\n  limits:\n    new_order: {per_s: 5}\n    cancel: {per_s: 5, burst: 0}\n",
+            "throttle.limits.cancel.burst: Expected `int` >= 1",
+        ),
+        (
+            "throttle:\n  limits:\n    new_order: {per_s: 5}\n    cancels: {per_s: 5}\n",
+            "throttle.limits: Invalid enum value 'cancels'",
+        ),
+    ],
+)
+def test_an_error_in_an_entry_of_a_map_names_its_key(write, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    path = write(GOOD.replace("[BTC/USD]", "[BTC/USD, LTC/USD]") + text)
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(path)
+    assert err.value.message == f"{path}: {message}"
+
+
+def test_an_error_in_the_simulator_s_maps_names_the_key_too(tmp_path: Path) -> None:
+    path = tmp_path / "sim.yaml"
+    path.write_text(
+        "accounts: [{comp_id: c, api_key: k, secret_key: s, balances: {BTC: 1, USD: x}}]\n"
+        "symbols: {BTC/USD: {}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"sim.yaml: accounts\[0\]\.balances\.USD: not a plain"):
+        load_sim_config(path)
+
+
+@pytest.mark.parametrize(
     ("text", "where"),
     [
         (

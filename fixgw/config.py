@@ -134,6 +134,22 @@ class TcpConfig(_Config, frozen=True, kw_only=True):
             )
 
 
+SOCKET_PATH_MAX_BYTES = 107
+"""The longest path a Unix socket may have: Linux's `sun_path`, 108 bytes, less the NUL
+that ends it (which clients other than Python's need)."""
+
+
+def socket_path_too_long(path: str) -> str | None:
+    """Why no Unix socket can be at `path` (relative to the working directory), or None."""
+    size = len(os.fsencode(path))
+    if size <= SOCKET_PATH_MAX_BYTES:
+        return None
+    return (
+        f"{path} is {size} bytes long, and a Unix socket's path may have at most "
+        f"{SOCKET_PATH_MAX_BYTES}: choose a shorter one"
+    )
+
+
 class ApiConfig(_Config, frozen=True, kw_only=True):
     socket_path: NonEmpty = "/run/fixgw/fixgw.sock"
     """Created at start; a socket left there by a process that is gone is replaced, anything
@@ -149,6 +165,11 @@ class ApiConfig(_Config, frozen=True, kw_only=True):
     """Unsent bytes allowed per client; a client that falls this far behind is disconnected."""
     request_timeout_s: Positive = 5.0
     """How long `order_status` waits for the exchange's answer."""
+
+    def __post_init__(self) -> None:
+        why = socket_path_too_long(self.socket_path)
+        if why is not None:
+            raise ValueError(f"socket_path: {why}")
 
 
 class MarketDataConfig(_Config, frozen=True, kw_only=True):
@@ -540,9 +561,16 @@ def _decode_error(
 ) -> ConfigError:
     text = str(exc)
     match = _PATH.search(text)
-    where = _with_keys(match.group(1), data, kind, text) if match and match.group(1) else None
+    where = _with_keys(match.group(1), data, kind, text) if match and match.group(1) else ""
     what = _PATH.sub("", text)
+    below = _KEY_FIRST.match(what)  # a struct's own check names the key it is about
+    if below:
+        where, what = f"{where}.{below.group(1)}".lstrip("."), what[below.end() :]
     return ConfigError(f"{source}: {where or '(top level)'}: {what}")
+
+
+_KEY_FIRST = re.compile(r"([a-z_]+(?:\.[a-z_]+)*): ")
+"""A message from a struct's `__post_init__` that starts with the key it is about."""
 
 
 def _with_keys(path: str, data: Any, kind: type[Any], text: str) -> str:

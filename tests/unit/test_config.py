@@ -78,6 +78,11 @@ def test_minimal_config_loads_with_documented_defaults(write) -> None:  # type: 
             ("symbols: [BTC/USD]", "symbols: [BTC/USD]\napi: {socket_mode: '0999'}"),
             "api.socket_mode",
         ),
+        (
+            ("symbols: [BTC/USD]", f"symbols: [BTC/USD]\napi: {{socket_path: /{'s' * 107}}}"),
+            f"api.socket_path: /{'s' * 107} is 108 bytes long, and a Unix socket's path may "
+            "have at most 107",
+        ),
     ],
 )
 def test_a_bad_key_fails_with_its_path(write, edit: tuple[str, str], message: str) -> None:  # type: ignore[no-untyped-def]
@@ -120,7 +125,7 @@ def test_oms_prefixes_that_could_name_another_sessions_orders_are_refused(
     """The prefix is what says which OMS an order belongs to, in the journal too."""
     with pytest.raises(ConfigError) as err:
         load_gateway_config(write(bridge(*sessions)))
-    assert "bridge: sessions: " + message in err.value.message
+    assert "bridge.sessions: " + message in err.value.message
 
 
 def test_oms_prefixes_that_do_not_overlap_load(write) -> None:  # type: ignore[no-untyped-def]
@@ -168,7 +173,7 @@ def test_limits_for_a_symbol_not_traded_are_refused(write) -> None:  # type: ign
     path = write(GOOD + "risk:\n  symbols:\n    BTC-USD: {max_qty: 5}\n")
     with pytest.raises(ConfigError) as err:
         load_gateway_config(path)
-    assert "risk.symbols: not among `symbols` (BTC/USD): BTC-USD" in err.value.message
+    assert err.value.message == f"{path}: risk.symbols: not among `symbols` (BTC/USD): BTC-USD"
 
 
 @pytest.mark.parametrize(

@@ -625,7 +625,7 @@ def _replaced(data: Any, at: list[Any], value: Any) -> Any:
     if not at:
         return value
     copy = dict(data) if isinstance(data, dict) else list(data)
-    copy[at[0]] = _replaced(data[at[0]], at[1:], value)  # type: ignore[index]
+    copy[at[0]] = _replaced(data[at[0]], at[1:], value)
     return copy
 
 

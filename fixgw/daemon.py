@@ -180,9 +180,7 @@ def reload(gateway: Gateway, path: Path) -> None:
     try:
         _reload(gateway, path)
     except Exception as exc:
-        log.exception(
-            "reload refused; running on as before", error=f"{type(exc).__name__}: {exc}"
-        )
+        log.exception("reload refused; running on as before", error=f"{type(exc).__name__}: {exc}")
 
 
 def _reload(gateway: Gateway, path: Path) -> None:

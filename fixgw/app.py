@@ -5,6 +5,7 @@ knows every part; `fixgw.gateway.Gateway` is what callers get."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -267,15 +268,15 @@ class Upkeep:
                 md.release(RISK_HOLDER, symbol, kinds)
 
     def reload(self, new: GatewayConfig) -> tuple[list[str], list[str]]:
+        """What may fail is done before anything changes: a reload that raises leaves the
+        gateway as it was."""
         p = self.parts
-        old_flat, new_flat = (
-            _flatten(msgspec.to_builtins(p.config)),
-            _flatten(msgspec.to_builtins(new)),
-        )
+        old_flat, new_flat = _flatten(_builtins(p.config)), _flatten(_builtins(new))
         changed = sorted(
             k for k in old_flat.keys() | new_flat.keys() if old_flat.get(k) != new_flat.get(k)
         )
         applied = [k for k in changed if k.startswith(RELOADABLE)]
+        pre_trade = PreTradeCheck(new.risk)
         api = msgspec.structs.replace(
             p.config.api,
             request_timeout_s=new.api.request_timeout_s,
@@ -296,7 +297,7 @@ class Upkeep:
                 secret_key=new.credentials.secret_key,
             ),
         )
-        p.entry.pre_trade = PreTradeCheck(new.risk)
+        p.entry.pre_trade = pre_trade
         p.throttle.reconfigure(new.throttle)
         p.pending.timeout_s = new.api.request_timeout_s
         symbols = frozenset(new.symbols)
@@ -324,6 +325,17 @@ class Upkeep:
         p.journal.mark_inbound(0)
         log.warning("sequence numbers reset to 1 by the operator", session=p.session.name)
         return seq_nums
+
+
+def _builtins(config: GatewayConfig) -> Any:
+    """The config as plain data to compare, its decimals (`PlainDecimal`) as their text."""
+    return msgspec.to_builtins(config, enc_hook=_decimal_text)
+
+
+def _decimal_text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise NotImplementedError(f"no text for {type(value).__name__}")
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

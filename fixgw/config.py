@@ -134,6 +134,22 @@ class TcpConfig(_Config, frozen=True, kw_only=True):
             )
 
 
+SOCKET_PATH_MAX_BYTES = 107
+"""The longest path a Unix socket may have: Linux's `sun_path`, 108 bytes, less the NUL
+that ends it (which clients other than Python's need)."""
+
+
+def socket_path_too_long(path: str) -> str | None:
+    """Why no Unix socket can be at `path` (relative to the working directory), or None."""
+    size = len(os.fsencode(path))
+    if size <= SOCKET_PATH_MAX_BYTES:
+        return None
+    return (
+        f"{path} is {size} bytes long, and a Unix socket's path may have at most "
+        f"{SOCKET_PATH_MAX_BYTES}: choose a shorter one"
+    )
+
+
 class ApiConfig(_Config, frozen=True, kw_only=True):
     socket_path: NonEmpty = "/run/fixgw/fixgw.sock"
     """Created at start; a socket left there by a process that is gone is replaced, anything
@@ -149,6 +165,11 @@ class ApiConfig(_Config, frozen=True, kw_only=True):
     """Unsent bytes allowed per client; a client that falls this far behind is disconnected."""
     request_timeout_s: Positive = 5.0
     """How long `order_status` waits for the exchange's answer."""
+
+    def __post_init__(self) -> None:
+        why = socket_path_too_long(self.socket_path)
+        if why is not None:
+            raise ValueError(f"socket_path: {why}")
 
 
 class MarketDataConfig(_Config, frozen=True, kw_only=True):
@@ -434,6 +455,14 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
     """Off unless present (`pip install fixgw[nats]`)."""
 
     def __post_init__(self) -> None:
+        """Limits for a symbol not traded would bind nothing: a misspelt one (`BTC-USD` for
+        `BTC/USD`) would leave the traded symbol unlimited, and say nothing."""
+        untraded = [s for s in self.risk.symbols if s not in self.symbols]
+        if untraded:
+            raise ValueError(
+                f"risk.symbols: not among `symbols` ({', '.join(self.symbols)}): "
+                f"{', '.join(untraded)}"
+            )
         if self.nats is not None:
             unknown = sorted(set(self.nats.market_data) - set(self.symbols))
             if unknown:
@@ -519,15 +548,85 @@ class Secrets:
         return "Secrets(<redacted>)"
 
 
-_PATH = re.compile(r" - at `\$\.?(.*)`$")
+_PATH = re.compile(r" - at (?:`key` in )?`\$\.?(.*)`$")
+"""Where msgspec says a value (or a map's key: "`key` in `$.throttle.limits`") failed."""
 
 
-def _decode_error(source: str, exc: msgspec.ValidationError) -> ConfigError:
+_STEP = re.compile(r"\.(\w+)|\[([0-9]+)\]|(\[\.\.\.\])")
+"""One step of msgspec's path: `.field`, `[index]`, or `[...]` (an entry of a map)."""
+
+
+def _decode_error(
+    source: str, exc: msgspec.ValidationError, data: Any, kind: type[Any]
+) -> ConfigError:
     text = str(exc)
     match = _PATH.search(text)
-    where = match.group(1) if match and match.group(1) else "(top level)"
+    where = _with_keys(match.group(1), data, kind, text) if match and match.group(1) else ""
     what = _PATH.sub("", text)
-    return ConfigError(f"{source}: {where}: {what}")
+    below = _KEY_FIRST.match(what)  # a struct's own check names the key it is about
+    if below:
+        where, what = f"{where}.{below.group(1)}".lstrip("."), what[below.end() :]
+    return ConfigError(f"{source}: {where or '(top level)'}: {what}")
+
+
+_KEY_FIRST = re.compile(r"([a-z_]+(?:\.[a-z_]+)*): ")
+"""A message from a struct's `__post_init__` that starts with the key it is about."""
+
+
+def _with_keys(path: str, data: Any, kind: type[Any], text: str) -> str:
+    """msgspec's `path` with each `[...]` replaced by the key of the map entry that failed
+    (`risk.symbols.BTC/USD.sides[1]`, not `risk.symbols[...].sides[1]`), or as it is if that
+    cannot be told. The entry is the first whose map, cut down to that entry alone, fails
+    with the same `text`: msgspec reports the first entry that fails, in order."""
+    dotted = path if path.startswith("[") else f".{path}"
+    steps = _STEP.findall(dotted)
+    if "".join(f".{f}" if f else f"[{i}]" if i else e for f, i, e in steps) != dotted:
+        return path
+    at: list[Any] = []
+    named = ""
+    for name, index, _ in steps:
+        if name or index:
+            at.append(name or int(index))
+            named += f".{name}" if name else f"[{index}]"
+            continue
+        try:
+            entries = _value_at(data, at)
+        except (LookupError, TypeError):
+            return path
+        key = _failing_key(entries, data, at, kind, text) if isinstance(entries, dict) else None
+        if key is None:
+            return path
+        data = _replaced(data, at, {key: entries[key]})
+        at.append(key)
+        named += f".{key}"
+    return named.lstrip(".")
+
+
+def _failing_key(
+    entries: dict[Any, Any], data: Any, at: list[Any], kind: type[Any], text: str
+) -> Any:
+    for key, value in entries.items():
+        try:
+            convert(_replaced(data, at, {key: value}), kind)
+        except msgspec.ValidationError as exc:
+            if str(exc) == text:
+                return key
+    return None
+
+
+def _value_at(data: Any, at: list[Any]) -> Any:
+    for step in at:
+        data = data[step]
+    return data
+
+
+def _replaced(data: Any, at: list[Any], value: Any) -> Any:
+    """`data` with what is at `at` replaced by `value`; `data` itself is left as it was."""
+    if not at:
+        return value
+    copy = dict(data) if isinstance(data, dict) else list(data)
+    copy[at[0]] = _replaced(data[at[0]], at[1:], value)
+    return copy
 
 
 class _DecimalSafeLoader(yaml.SafeLoader):
@@ -535,6 +634,28 @@ class _DecimalSafeLoader(yaml.SafeLoader):
     and the text is checked as written. YAML itself reads `1_000`, `+1`, `0x10` or `0o7` as
     an int, which a decimal field must refuse (`fixgw.decimals`) and an int field does
     (msgspec reads only plain digits from text)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A key given twice in one mapping (a second `risk:`) is refused: YAML would keep
+        the last one and drop the first without a word."""
+        first_seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base`: keys given beside it override the merged ones
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = first_seen.setdefault(key, key_node)
+            except TypeError:
+                continue  # a key that is not hashable: SafeLoader refuses it itself
+            if first is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"`{key}` is given twice (first on line {first.start_mark.line + 1}); a "
+                    "key may be given once in a mapping",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep)
 
 
 def _number_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
@@ -545,15 +666,35 @@ _DecimalSafeLoader.add_constructor("tag:yaml.org,2002:float", _number_as_text)
 _DecimalSafeLoader.add_constructor("tag:yaml.org,2002:int", _number_as_text)
 
 
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    """Where a file stops being UTF-8 text, without showing what it holds (it may be a
+    secret)."""
+    line = exc.object.count(b"\n", 0, exc.start) + 1
+    return f"not UTF-8 text (line {line}, byte {exc.start}); save it as UTF-8"
+
+
 def _load_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: {not_utf8(exc)}") from None
     try:
         return yaml.load(text, Loader=_DecimalSafeLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's message on one line: where, what, and in what."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return " ".join(str(exc).split())
+    mark = exc.problem_mark
+    said = f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    if exc.context and exc.context_mark is not None:
+        said += f" ({exc.context} from line {exc.context_mark.line + 1})"
+    return said
 
 
 def convert(data: Any, kind: type[T]) -> T:
@@ -570,7 +711,7 @@ def _convert(data: Any, kind: type[T], source: str) -> T:
     try:
         return convert(data, kind)
     except msgspec.ValidationError as exc:
-        raise _decode_error(source, exc) from None
+        raise _decode_error(source, exc, data, kind) from None
 
 
 def load_gateway_config(path: str | Path) -> GatewayConfig:
@@ -610,6 +751,8 @@ def _read_secret(ref: SecretRef, key: str, source: str) -> str:
         lines = Path(ref.file).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(f"{source}: {key}: cannot read {ref.file}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: {key}: {ref.file}: {not_utf8(exc)}") from None
     if not lines or not lines[0].strip():
         raise ConfigError(f"{source}: {key}: {ref.file} is empty")
     return lines[0].strip()

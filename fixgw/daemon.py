@@ -173,7 +173,17 @@ async def tell_systemd(gateway: Gateway) -> None:
 
 
 def reload(gateway: Gateway, path: Path) -> None:
-    """SIGHUP: read the config again; apply what can change live, say what cannot."""
+    """SIGHUP: read the config again; apply what can change live, say what cannot.
+
+    A failure nobody foresaw is a refused reload too, logged with its cause, never left to
+    asyncio's handler; `Upkeep.reload` changes nothing until what may fail has passed."""
+    try:
+        _reload(gateway, path)
+    except Exception as exc:
+        log.exception("reload refused; running on as before", error=f"{type(exc).__name__}: {exc}")
+
+
+def _reload(gateway: Gateway, path: Path) -> None:
     try:
         new = load_gateway_config(path)
     except FixgwError as exc:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import re
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from fixgw.api.client import Client
-from fixgw.errors import ConfigError
+from fixgw.config import socket_path_too_long
+from fixgw.errors import ConfigError, FixgwError
 
 DEFAULT_SOCKET = "/run/fixgw/fixgw.sock"
 
@@ -62,29 +64,76 @@ def nats_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def connection_options(parser: argparse.ArgumentParser) -> None:
-    """Where a command finds the gateway: `--socket`, or `--tcp` with a token."""
+class BadArgument(FixgwError):
+    """A command-line argument no gateway could be reached at (`--tcp nonsense`, an empty
+    `--socket`): a usage error, not an unreachable gateway."""
+
+    code = "bad_argument"
+
+
+def connection_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """Where a command finds the gateway: `--socket`, or `--tcp` with a token. They go
+    before the command (`top`: on the top-level parser) or after it; after wins. A command's
+    own are absent from the namespace unless given, so they never hide the top's."""
+    unset = None if top else argparse.SUPPRESS
     parser.add_argument(
         "--socket",
-        default=os.environ.get("FIXGW_SOCKET", DEFAULT_SOCKET),
-        help="the gateway's Unix socket (env FIXGW_SOCKET)",
+        metavar="PATH",
+        default=unset,
+        help=f"the gateway's Unix socket (env FIXGW_SOCKET; default {DEFAULT_SOCKET})",
     )
-    parser.add_argument("--tcp", help="HOST:PORT of the gateway's TCP listener instead")
+    parser.add_argument(
+        "--tcp", metavar="HOST:PORT", default=unset, help="the gateway's TCP listener instead"
+    )
     parser.add_argument(
         "--token-env",
-        default="FIXGW_API_TOKEN",
-        help="environment variable holding the TCP token",
+        metavar="VAR",
+        default=unset,
+        help="environment variable holding the TCP token (default FIXGW_API_TOKEN)",
     )
 
 
 def connect(args: argparse.Namespace) -> GatewayConnection:
+    """A connection to the gateway the arguments name; BadArgument if they name none."""
     if args.nats:
         return _nats(args)
     if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        token = os.environ.get(args.token_env)
-        return Client.connect(host=host or "127.0.0.1", port=int(port), token=token, name=_me())
-    return Client.connect(args.socket, name=_me())
+        host, port = tcp_address(args.tcp)
+        token = os.environ.get(args.token_env or "FIXGW_API_TOKEN")
+        return Client.connect(host=host, port=port, token=token, name=_me())
+    return Client.connect(socket_path(args), name=_me())
+
+
+_HOST_PORT = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>[0-9]{1,5})")
+"""`HOST:PORT`, `:PORT` (loopback), or `[IPv6]:PORT`."""
+
+
+def tcp_address(text: str) -> tuple[str, int]:
+    """(host, port) from `--tcp`; BadArgument naming what is wrong with it."""
+    match = _HOST_PORT.fullmatch(text)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        raise BadArgument(
+            f"--tcp {text!r}: expected HOST:PORT, the port a number from 1 to 65535 "
+            "(127.0.0.1:9000; an IPv6 address in brackets: [::1]:9000)"
+        )
+    return match["v6"] or match["host"] or "127.0.0.1", int(match["port"])
+
+
+def socket_path(args: argparse.Namespace) -> str:
+    """The socket `--socket`, or else FIXGW_SOCKET, names; BadArgument if no socket can be
+    there (empty, or too long for a Unix socket)."""
+    if args.socket is not None:
+        path, named = args.socket, "--socket"
+    elif "FIXGW_SOCKET" in os.environ:
+        path, named = os.environ["FIXGW_SOCKET"], "FIXGW_SOCKET"
+    else:
+        return DEFAULT_SOCKET
+    if not path:
+        raise BadArgument(f"{named} is empty: give the path of the gateway's socket")
+    why = socket_path_too_long(path)
+    if why is not None:
+        raise BadArgument(f"{named}: {why}")
+    return str(path)
 
 
 def _nats(args: argparse.Namespace) -> GatewayConnection:
@@ -114,7 +163,9 @@ def where(args: argparse.Namespace) -> str:
     """The gateway the command was to reach, for the error when it could not."""
     if getattr(args, "nats", None):
         return f"{args.nats} (NATS, gateway {args.gateway})"
-    return f"{args.tcp} (TCP)" if getattr(args, "tcp", None) else str(getattr(args, "socket", ""))
+    if getattr(args, "tcp", None):
+        return f"{args.tcp} (TCP)"
+    return getattr(args, "socket", None) or os.environ.get("FIXGW_SOCKET") or DEFAULT_SOCKET
 
 
 def _me() -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from fixgw import __version__
 from fixgw.api.client import ApiError
 from fixgw.cli.completion import SCRIPTS
-from fixgw.cli.connect import connection_options, nats_options, where
+from fixgw.cli.connect import BadArgument, connection_options, nats_options, where
 from fixgw.cli.daemon_commands import (
     cmd_check_config,
     cmd_demo,
@@ -20,7 +20,7 @@ from fixgw.cli.daemon_commands import (
     cmd_run,
     cmd_sim,
 )
-from fixgw.cli.exits import EXIT_CODES, EXIT_CONFIG, EXIT_NO_TUI
+from fixgw.cli.exits import EXIT_CODES, EXIT_CONFIG, EXIT_NO_TUI, EXIT_USAGE
 from fixgw.cli.gateway_commands import (
     cmd_account,
     cmd_cancel_all,
@@ -118,12 +118,14 @@ def grouped_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fixgw",
-        usage="fixgw [-h] [--version] [--nats URL --gateway NAME] COMMAND ...",
+        usage="fixgw [-h] [--version] [--nats URL --gateway NAME | --socket PATH | "
+        "--tcp HOST:PORT [--token-env VAR]] COMMAND ...",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"fixgw {__version__}")
     nats_options(parser)
+    connection_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, help=argparse.SUPPRESS)
 
     def command(
@@ -303,13 +305,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
+    except BadArgument as exc:
+        print(f"fixgw: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as exc:
         print(f"fixgw: config error: {exc.message}", file=sys.stderr)
         return EXIT_CONFIG
     except ApiError as exc:
         print(f"fixgw: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
-    except (ConnectionError, FileNotFoundError, TimeoutError) as exc:
+    except OSError as exc:  # refused, gone, timed out, no such name, no permission
         if COMMAND_GROUPS[args.command] in LOCAL_GROUPS:
             raise
         print(f"fixgw: cannot reach the gateway at {where(args)}: {exc}", file=sys.stderr)

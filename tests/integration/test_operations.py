@@ -4,6 +4,7 @@ and the metrics endpoint of a live gateway."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -115,3 +116,25 @@ def test_the_demo_refuses_to_start_beside_a_simulator_port_already_in_use(tmp_pa
     assert demo.returncode == 1
     assert f"{sim.host}:{sim.port}, the simulator's port, is in use" in demo.stderr
     assert not (tmp_path / "var").exists()  # neither the simulator nor the gateway started
+
+
+def test_the_cli_finds_the_gateway_with_its_options_before_the_command_or_after_it(
+    make_stack: StackFactory,
+) -> None:
+    """`fixgw --socket PATH status` was argparse's "invalid choice: 'PATH'"."""
+    stack = make_stack()
+    path = str(stack.socket_path)
+    for args in (
+        ["--socket", path, "status", "--json"],
+        ["status", "--json", "--socket", path],
+        ["--socket", "/nonexistent/fixgw.sock", "status", "--json", "--socket", path],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "fixgw", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, (args, done.stderr)
+        assert json.loads(done.stdout)["session"] == "up"

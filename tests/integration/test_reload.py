@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -175,3 +177,65 @@ def test_sighup_to_debug_logs_every_fix_message_and_back_to_info_stops(
         reload_log_level(stack, gw, "info", "ETH/USD")
         place("at-info-again")
     assert not [x for x in fix_lines() if "at-info" in x["msg"]]
+
+
+def reload_said(stack: LocalStack) -> list[dict[str, Any]]:
+    """The gateway's log lines about a reload: `config reloaded` or `reload refused...`."""
+    assert stack.gateway is not None
+    said = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]
+    return [x for x in said if x["event"].startswith(("config reloaded", "reload refused"))]
+
+
+def reload_with(stack: LocalStack, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """SIGHUP with the config file changed by `edit`; the reload's own log line."""
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    path = stack.root / "gateway.yaml"
+    config = yaml.safe_load(path.read_text())
+    edit(config)
+    path.write_text(yaml.safe_dump(config))
+    before = len(reload_said(stack))
+    stack.gateway.popen.send_signal(signal.SIGHUP)
+    wait_until(lambda: len(reload_said(stack)) > before, 10, "the reload")
+    return reload_said(stack)[-1]
+
+
+def test_sighup_adds_changes_and_removes_decimal_risk_limits(make_stack: StackFactory) -> None:
+    """A decimal limit in the old or the new config: the reload is applied, not a crash."""
+    stack = make_stack()
+
+    def max_qty(limit: str | None) -> Callable[[dict[str, Any]], None]:
+        def edit(config: dict[str, Any]) -> None:
+            config["risk"] = {} if limit is None else {"symbols": {"LTC/USD": {"max_qty": limit}}}
+
+        return edit
+
+    def order(qty: str) -> str:
+        fields = {"symbol": "LTC/USD", "side": "buy", "type": "limit", "price": "1"}
+        try:
+            return str(gw.new_order(qty=qty, **fields)["status"])
+        except ApiError as exc:
+            return exc.code
+
+    with stack.client() as gw:
+        assert reload_with(stack, max_qty("5"))["event"] == "config reloaded"
+        assert (order("5"), order("6")) == ("pending_new", "risk_rejected")
+        reloaded = reload_with(stack, max_qty("2.5"))
+        assert reloaded["applied"] == ["risk.symbols.LTC/USD.max_qty"]
+        assert (order("2.5"), order("3")) == ("pending_new", "risk_rejected")
+        assert reload_with(stack, max_qty(None))["event"] == "config reloaded"
+        assert order("6") == "pending_new"
+
+
+def test_sighup_with_a_file_that_is_not_utf8_is_refused_naming_it(make_stack: StackFactory) -> None:
+    stack = make_stack()
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    path = stack.root / "gateway.yaml"
+    path.write_bytes(path.read_bytes() + b"# caf\xe9\n")
+    stack.gateway.popen.send_signal(signal.SIGHUP)
+    wait_until(lambda: reload_said(stack), 10, "the refusal")
+    (refused,) = reload_said(stack)
+    assert refused["event"] == "reload refused; running on as before"
+    assert refused["error"].startswith(f"{path}: not UTF-8 text (line ")
+    assert "exception" not in refused
+    with stack.client() as gw:
+        assert gw.status()["session"] == "up"

@@ -159,6 +159,12 @@ CASES: list[tuple[str, Callable[[Path, int], dict[str, Any]], str, str]] = [
         "is in the way (not a directory)",
     ),
     (
+        "socket path too long for a Unix socket",  # was ok from check-config, refused by run
+        lambda root, port: {"api": {"socket_path": str(root / ("s" * 120 + ".sock"))}},
+        "api.socket_path",
+        "a Unix socket's path may have at most 107",
+    ),
+    (
         "journal directory cannot be created",
         lambda root, port: {"journal": {"path": str(a_file_in_the_way(root) / "j" / "e.jsonl")}},
         "journal.path",

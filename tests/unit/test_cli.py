@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import io
 import shutil
+import socket
 import subprocess
 import sys
 import typing
@@ -16,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from fixgw import domain
-from fixgw.cli import build_parser
+from fixgw.cli import build_parser, main
 from fixgw.cli.board import Board
 from fixgw.cli.completion import bash_script, walk, zsh_script
+from fixgw.cli.connect import socket_path, tcp_address
 from fixgw.cli.exits import EXIT_NO_TUI
 from fixgw.cli.lines import EVENT_DETAILS, OUTCOMES, event_line, outcome_line
 from fixgw.cli.main import COMMAND_GROUPS
@@ -391,3 +393,85 @@ def test_the_board_takes_market_data_after_its_snapshot_only() -> None:
     board.apply({**trade, "seq": 11})
     assert board.last_trades == {"BTC/USD": "0.1 @ 30010"}
     assert not board.status_due  # market data changes nothing in the status
+
+
+# ---------------------------------------------------------------- reaching the gateway
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--tcp", "nonsense"], "fixgw: --tcp 'nonsense': expected HOST:PORT"),
+        (["--tcp", "127.0.0.1:http"], "fixgw: --tcp '127.0.0.1:http': expected HOST:PORT"),
+        (["--tcp", "127.0.0.1:"], "fixgw: --tcp '127.0.0.1:': expected HOST:PORT"),
+        (["--tcp", "127.0.0.1:65536"], "fixgw: --tcp '127.0.0.1:65536': expected HOST:PORT"),
+        (["--tcp", "::1:9000"], "an IPv6 address in brackets: [::1]:9000"),
+        (["--socket", ""], "fixgw: --socket is empty: give the path of the gateway's socket"),
+        (["--socket", "/" + "s" * 107], "is 108 bytes long, and a Unix socket's path may have"),
+    ],
+)
+def test_a_connection_argument_no_gateway_can_be_at_is_one_line_and_exit_2(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was a ValueError or an OSError traceback, exit 1."""
+    assert main(["status", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("fixgw: ") and said in err, err
+
+
+def test_an_empty_fixgw_socket_is_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not taken for unset: the default socket may be another gateway's."""
+    monkeypatch.setenv("FIXGW_SOCKET", "")
+    assert main(["halt"]) == 2
+    assert capsys.readouterr().err == (
+        "fixgw: FIXGW_SOCKET is empty: give the path of the gateway's socket\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("127.0.0.1:9000", ("127.0.0.1", 9000)),
+        ("localhost:1", ("localhost", 1)),
+        (":9000", ("127.0.0.1", 9000)),
+        ("[::1]:9000", ("::1", 9000)),
+    ],
+)
+def test_tcp_takes_host_port_and_an_ipv6_address_in_brackets(
+    text: str, address: tuple[str, int]
+) -> None:
+    assert tcp_address(text) == address
+
+
+def test_a_gateway_not_there_is_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """By socket, and by TCP on [::1] (was socket.gaierror: `[::1]` taken for a name)."""
+    with socket.socket(socket.AF_INET6) as nobody:
+        try:
+            nobody.bind(("::1", 0))
+            port = nobody.getsockname()[1]
+        except OSError:  # no IPv6 here: connecting fails all the same
+            port = 9
+        assert main(["status", "--tcp", f"[::1]:{port}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"fixgw: cannot reach the gateway at [::1]:{port} (TCP): [Errno ")
+    assert err.count("\n") == 1
+    missing = tmp_path / "gw.sock"
+    assert main(["orders", "--socket", str(missing)]) == 1
+    assert capsys.readouterr().err == (
+        f"fixgw: cannot reach the gateway at {missing}: [Errno 2] No such file or directory\n"
+    )
+
+
+def test_the_connection_options_go_before_the_command_or_after_it() -> None:
+    """`fixgw --socket PATH status` was "invalid choice: 'PATH'"; after the command wins."""
+    parser = build_parser()
+    args = parser.parse_args(["--socket", "/a.sock", "status"])
+    assert socket_path(args) == "/a.sock"
+    args = parser.parse_args(["--socket", "/a.sock", "status", "--socket", "/b.sock"])
+    assert socket_path(args) == "/b.sock"
+    args = parser.parse_args(["--tcp", "[::1]:9000", "--token-env", "T", "orders"])
+    assert (tcp_address(args.tcp), args.token_env) == (("::1", 9000), "T")

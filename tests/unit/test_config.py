@@ -78,6 +78,11 @@ def test_minimal_config_loads_with_documented_defaults(write) -> None:  # type: 
             ("symbols: [BTC/USD]", "symbols: [BTC/USD]\napi: {socket_mode: '0999'}"),
             "api.socket_mode",
         ),
+        (
+            ("symbols: [BTC/USD]", f"symbols: [BTC/USD]\napi: {{socket_path: /{'s' * 107}}}"),
+            f"api.socket_path: /{'s' * 107} is 108 bytes long, and a Unix socket's path may "
+            "have at most 107",
+        ),
     ],
 )
 def test_a_bad_key_fails_with_its_path(write, edit: tuple[str, str], message: str) -> None:  # type: ignore[no-untyped-def]
@@ -120,7 +125,7 @@ def test_oms_prefixes_that_could_name_another_sessions_orders_are_refused(
     """The prefix is what says which OMS an order belongs to, in the journal too."""
     with pytest.raises(ConfigError) as err:
         load_gateway_config(write(bridge(*sessions)))
-    assert "bridge: sessions: " + message in err.value.message
+    assert "bridge.sessions: " + message in err.value.message
 
 
 def test_oms_prefixes_that_do_not_overlap_load(write) -> None:  # type: ignore[no-untyped-def]
@@ -140,6 +145,104 @@ def test_not_yaml_and_missing_file_are_clear(tmp_path: Path) -> None:
         load_gateway_config(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         load_gateway_config(tmp_path / "missing.yaml")
+
+
+def test_a_config_or_secret_file_that_is_not_utf8_is_one_error_naming_it(
+    write, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(GOOD.replace("0b6f3a52-client", "caf\xe9").encode("latin-1"))
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(latin1)
+    assert err.value.message == f"{latin1}: not UTF-8 text (line 3, byte 31); save it as UTF-8"
+    assert main(["check-config", str(latin1)]) == 2
+    assert capsys.readouterr().err == f"fixgw: config error: {err.value.message}\n"
+
+    path = write(GOOD)
+    (tmp_path / "secret").write_bytes(b"\xff\xfes3cr3t\n")
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(path)
+    assert err.value.message == (
+        f"{path}: credentials.secret_key: {tmp_path / 'secret'}: not UTF-8 text "
+        "(line 1, byte 0); save it as UTF-8"
+    )
+
+
+def test_limits_for_a_symbol_not_traded_are_refused(write) -> None:  # type: ignore[no-untyped-def]
+    """`BTC-USD` for `BTC/USD` would leave BTC/USD with no limit at all, and say nothing."""
+    path = write(GOOD + "risk:\n  symbols:\n    BTC-USD: {max_qty: 5}\n")
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(path)
+    assert err.value.message == f"{path}: risk.symbols: not among `symbols` (BTC/USD): BTC-USD"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "risk:\n  symbols:\n    BTC/USD: {max_qty: 5}\n    LTC/USD: {sides: [buy, sel]}\n",
+            "risk.symbols.LTC/USD.sides[1]: Invalid enum value 'sel'",
+        ),
+        (
+            "risk:\n  symbols:\n    BTC/USD: {max_qty: 5}\n    LTC/USD: {price_band_pct: 150}\n",
+            "risk.symbols.LTC/USD: price_band_pct must be below 100",
+        ),
+        (
+            "throttle:\n  limits:\n    new_order: {per_s: 5}\n    cancel: {per_s: 5, burst: 0}\n",
+            "throttle.limits.cancel.burst: Expected `int` >= 1",
+        ),
+        (
+            "throttle:\n  limits:\n    new_order: {per_s: 5}\n    cancels: {per_s: 5}\n",
+            "throttle.limits: Invalid enum value 'cancels'",
+        ),
+    ],
+)
+def test_an_error_in_an_entry_of_a_map_names_its_key(write, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    path = write(GOOD.replace("[BTC/USD]", "[BTC/USD, LTC/USD]") + text)
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(path)
+    assert err.value.message == f"{path}: {message}"
+
+
+def test_an_error_in_the_simulator_s_maps_names_the_key_too(tmp_path: Path) -> None:
+    path = tmp_path / "sim.yaml"
+    path.write_text(
+        "accounts: [{comp_id: c, api_key: k, secret_key: s, balances: {BTC: 1, USD: x}}]\n"
+        "symbols: {BTC/USD: {}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"sim.yaml: accounts\[0\]\.balances\.USD: not a plain"):
+        load_sim_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (
+            "risk:\n  default: {max_qty: 5}\nrisk:\n  max_open_orders: 10\n",
+            "line 10, column 1: `risk`",
+        ),
+        (
+            "risk:\n  default: {max_qty: 5}\n  default: {max_qty: 6}\n",
+            "line 10, column 3: `default`",
+        ),
+        ("risk:\n  default: {max_qty: 5, max_qty: 6}\n", "line 9, column 25: `max_qty`"),
+    ],
+)
+def test_a_key_given_twice_is_refused_naming_it_and_its_line(write, text: str, where: str) -> None:  # type: ignore[no-untyped-def]
+    """YAML keeps the last of two and drops the first without a word: here a limit."""
+    path = write(GOOD + text)
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(path)
+    assert err.value.message.startswith(f"{path}: not valid YAML: {where} is given twice (first")
+
+
+def test_keys_beside_a_yaml_merge_override_the_merged_ones(write) -> None:  # type: ignore[no-untyped-def]
+    limits = "risk:\n  default: &limits {max_qty: 5, sides: [buy]}\n"
+    config = load_gateway_config(
+        write(GOOD + limits + "  symbols:\n    BTC/USD: {<<: *limits, max_qty: 2}\n")
+    )
+    assert config.risk.symbols["BTC/USD"].max_qty == Decimal(2)
+    assert config.risk.symbols["BTC/USD"].sides == ["buy"]
 
 
 def test_check_config_says_the_same_without_starting(

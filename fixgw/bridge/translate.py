@@ -184,7 +184,7 @@ def execution_report(
     fill = event if isinstance(event, OrderPartiallyFilled | OrderFilled) else None
     texted = OrderRejected | OrderCanceled | OrderStatusReported | OrderRestated
     text = event.text if isinstance(event, texted) else None
-    restated = (
+    restated: dict[int, str] | None = (
         {Tag.EXEC_RESTATEMENT_REASON: restatement_reason(event)}
         if isinstance(event, OrderRestated)
         else None

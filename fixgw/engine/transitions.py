@@ -375,9 +375,9 @@ _SETTLE: Final[Rule] = (
     anomaly(Problem.CANCEL_LOST, when=cancel_still_out, cancel=Cancel.CLEAR),
     end(To.SAME, Emit.NOTHING, cancel=Cancel.CLEAR_IF_CLOSED),
 )
-"""How a status answer settles a known order: a quantity the venue changed, the fills it missed as one (partial if the
-answer has the rest canceled), a cancel, and a cancel still out (lost while the order is
-open, moot once it is closed)."""
+"""How a status answer settles a known order: a quantity the venue changed, the fills it
+missed as one (partial if the answer has the rest canceled), a cancel, and a cancel still
+out (lost while the order is open, moot once it is closed)."""
 
 
 ROWS: Final[tuple[Row, ...]] = (

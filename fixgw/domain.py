@@ -83,6 +83,9 @@ class ExecKind(StrEnum):
     CANCELED = "canceled"
     REJECTED = "rejected"
     ORDER_STATUS = "order_status"
+    RESTATED = "restated"
+    """The venue changed the order on its own (FIX 4.4's ExecType D): its quantity, price
+    or status, never its fills."""
 
     @property
     def is_fill(self) -> bool:
@@ -113,6 +116,24 @@ class RejectReason(StrEnum):
     """The gateway's own, no venue's code: the order never reached the exchange (the session
     went down before it went out, or the exchange asked for it again after losing it, and a
     stale order is never resent)."""
+
+
+class RestatementReason(StrEnum):
+    """Why the venue restated an order: FIX 4.4's ExecRestatementReason (378)."""
+
+    GT_CORPORATE_ACTION = "gt_corporate_action"
+    GT_RENEWAL = "gt_renewal"
+    VERBAL_CHANGE = "verbal_change"
+    REPRICING = "repricing"
+    BROKER_OPTION = "broker_option"
+    PARTIAL_DECLINE = "partial_decline"
+    """Of the order's quantity."""
+    CANCEL_ON_TRADING_HALT = "cancel_on_trading_halt"
+    CANCEL_ON_SYSTEM_FAILURE = "cancel_on_system_failure"
+    MARKET_OPTION = "market_option"
+    CANCELED_NOT_BEST = "canceled_not_best"
+    WAREHOUSE_RECAP = "warehouse_recap"
+    OTHER = "other"
 
 
 class CancelRejectReason(StrEnum):
@@ -250,6 +271,7 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
     last_qty: Decimal | None = None
     last_px: Decimal | None = None
     reject_reason: RejectReason | None = None
+    restatement_reason: RestatementReason | None = None
     text: str | None = None
     ts: datetime
     poss_dup: bool = False
@@ -420,6 +442,14 @@ class OrderStatusReported(OrderEvent, frozen=True, kw_only=True, tag="order.stat
     text: str | None
 
 
+class OrderRestated(OrderEvent, frozen=True, kw_only=True, tag="order.restated"):
+    """The venue changed the order on its own (its quantity, price or status; never its
+    fills): by a restatement, or as a status answer showed."""
+
+    reason: RestatementReason | None
+    text: str | None
+
+
 class OrderCancelRejected(Event, frozen=True, kw_only=True, tag="order.cancel_rejected"):
     topic: ClassVar[str] = "orders"
     cl_ord_id: str
@@ -548,6 +578,7 @@ AnyEvent = (
     | OrderPendingCancel
     | OrderCanceled
     | OrderStatusReported
+    | OrderRestated
     | OrderCancelRejected
     | OrderAnomaly
     | SessionUp

@@ -17,6 +17,7 @@ from fixgw.domain import (
     OrderPendingCancel,
     OrderPendingNew,
     OrderRejected,
+    OrderRestated,
     OrderStatusReported,
 )
 
@@ -29,6 +30,7 @@ EXEC_TYPE_OF_EVENT: Mapping[type[OrderEvent], str] = {
     OrderCanceled: "4",
     OrderRejected: "8",
     OrderStatusReported: "I",  # and the answer to an OMS's OrderStatusRequest
+    OrderRestated: "D",
 }
 """ExecType (150) of the ExecutionReport each kind of order event becomes."""
 

@@ -31,13 +31,16 @@ from fixgw.domain import (
     OrderFilled,
     OrderPartiallyFilled,
     OrderRejected,
+    OrderRestated,
     OrderStatus,
     OrderStatusReported,
     OrderType,
+    RestatementReason,
     TimeInForce,
 )
 from fixgw.errors import UnknownCode
 from fixgw.fix.codes import (
+    EXEC_RESTATEMENT_REASON,
     MD_ENTRY_TYPE,
     MD_UPDATE_ACTION,
     ORD_REJ_REASON,
@@ -179,8 +182,13 @@ def execution_report(
 ) -> FixMessage:
     """An order event (published as `seq`) as the OMS's ExecutionReport, under its own ids."""
     fill = event if isinstance(event, OrderPartiallyFilled | OrderFilled) else None
-    texted = OrderRejected | OrderCanceled | OrderStatusReported
+    texted = OrderRejected | OrderCanceled | OrderStatusReported | OrderRestated
     text = event.text if isinstance(event, texted) else None
+    restated: dict[int, str] | None = (
+        {Tag.EXEC_RESTATEMENT_REASON: restatement_reason(event)}
+        if isinstance(event, OrderRestated)
+        else None
+    )
     return _order_report(
         event,
         cl_ord_id,
@@ -193,7 +201,14 @@ def execution_report(
         fill,
         ord_rej_reason(event) if isinstance(event, OrderRejected) else None,
         text,
+        restated,
     )
+
+
+def restatement_reason(event: OrderRestated) -> str:
+    """ExecRestatementReason (378), which FIX 4.4 requires of a restatement: 99 (other)
+    where the venue gave none (a status answer that changed the order; Text says so)."""
+    return EXEC_RESTATEMENT_REASON.encode(event.reason or RestatementReason.OTHER)
 
 
 def ord_rej_reason(event: OrderRejected) -> str:
@@ -223,7 +238,7 @@ def status_report(
         EXEC_TYPE_OF_EVENT[OrderStatusReported],
         datetime.now(UTC),
         text=text,
-        echo=echo,
+        more=echo,
     )
 
 
@@ -237,8 +252,9 @@ def _order_report(
     fill: OrderPartiallyFilled | OrderFilled | None = None,
     ord_rej_reason: str | None = None,
     text: str | None = None,
-    echo: Mapping[int, str] | None = None,
+    more: Mapping[int, str] | None = None,
 ) -> FixMessage:
+    """`more`: fields beyond the order's (a status request's echo, a restatement's reason)."""
     assert order.order_type is not None and order.qty is not None  # an OrderView's: checked
     fields: dict[int, str] = {
         Tag.ORDER_ID: order.order_id or "NONE",
@@ -266,7 +282,7 @@ def _order_report(
         fields[Tag.ORD_REJ_REASON] = ord_rej_reason
     if text:
         fields[Tag.TEXT] = text
-    fields.update(echo or {})
+    fields.update(more or {})
     return FixMessage(msg_type="8", fields=fields)
 
 

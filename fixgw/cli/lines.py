@@ -78,6 +78,12 @@ EVENT_DETAILS: dict[str, Detail] = {
     "order.pending_cancel": _order_line(lambda e: f"cancel {e.get('cancel_cl_ord_id')}"),
     "order.canceled": _order_line(lambda e: _done(e) + (f"; {e['text']}" if e["text"] else "")),
     "order.status": _order_line(lambda e: f"{e['status']}; {_done(e)}"),
+    "order.restated": _order_line(
+        lambda e: (
+            f"restated ({e.get('reason') or 'no reason given'}): {e['status']}; {_done(e)}"
+            + (f"; {e['text']}" if e.get("text") else "")
+        )
+    ),
     "order.cancel_rejected": lambda e: Text(
         f"{e['cl_ord_id']}: cancel {e['cancel_cl_ord_id']} rejected: {_why(e)}"
     ),
@@ -116,6 +122,7 @@ TYPE_STYLES = {
     "order.rejected": "red",
     "order.cancel_rejected": "red",
     "order.anomaly": "yellow",
+    "order.restated": "yellow",
     "order.filled": "green",
     "order.partially_filled": "bright_green",
     "order.canceled": "magenta",

@@ -52,6 +52,7 @@ def restore_orders(index: OrderIndex, events: Iterable[Event]) -> int:
             )
             index.add(order)
         index.name(order, event.order_id)
+        order.qty, order.price = event.qty, event.price  # a restatement may change them
         order.cum_qty, order.leaves_qty = event.cum_qty, event.leaves_qty
         order.avg_px = event.avg_px
         if isinstance(event, OrderPendingCancel):

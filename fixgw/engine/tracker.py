@@ -37,6 +37,7 @@ from fixgw.domain import (
     OrderPendingCancel,
     OrderPendingNew,
     OrderRejected,
+    OrderRestated,
     OrderStatus,
     OrderStatusReported,
     RejectReason,
@@ -357,6 +358,21 @@ class OrderTracker:
                 events.append(self._event(OrderStatusReported, order, report, text=report.text))
             elif emit is Emit.MISSED_FILL:
                 events.append(self._missed_fill(order, step, report))
+            elif emit is Emit.RESTATED:
+                _adopt_terms(order, report)
+                self._adopt_quantities(order, report)
+                become(order, step, report)
+                events.append(
+                    self._event(
+                        OrderRestated,
+                        order,
+                        report,
+                        reason=report.restatement_reason,
+                        text=report.text,
+                    )
+                )
+            elif emit is Emit.RESTATED_AS_ANSWERED:
+                events.append(self._restated_as_answered(order, step, report))
             elif emit is Emit.PENDING_CANCEL:
                 become(order, step, report, order.cancel_pending or report.cl_ord_id or "venue")
                 events.append(
@@ -408,7 +424,10 @@ class OrderTracker:
         )
 
     def _missed_fill(self, order: Order, step: Step, report: ExecutionReport) -> Event:
-        """The fills a status answer shows beyond what the gateway knew, as one fill."""
+        """The fills a status answer or a restatement shows beyond what the gateway knew, as
+        one fill: of the order as restated, so that the fill's numbers add up."""
+        if report.kind is ExecKind.RESTATED:
+            _adopt_terms(order, report)
         last_qty = report.cum_qty - order.cum_qty
         last_px = (
             (report.avg_px * report.cum_qty - order.avg_px * order.cum_qty) / last_qty
@@ -426,6 +445,19 @@ class OrderTracker:
             last_qty=last_qty,
             last_px=last_px,
         )
+
+    def _restated_as_answered(self, order: Order, step: Step, report: ExecutionReport) -> Event:
+        """A status answer's OrderQty for a live order whose quantity the gateway holds
+        otherwise: adopted, what is left open following it."""
+        text = (
+            f"the exchange's status answer shows quantity {report.qty} where the gateway "
+            f"held {order.qty}: the exchange changed the order"
+        )
+        if report.qty is not None:
+            order.qty = report.qty
+        order.leaves_qty = max(ZERO, order.qty - order.cum_qty)
+        become(order, step, report)
+        return self._event(OrderRestated, order, report, reason=None, text=text)
 
     @staticmethod
     def _adopt_quantities(order: Order, report: ExecutionReport) -> None:
@@ -470,6 +502,14 @@ def _open_rest(order: Order) -> None:
         order.leaves_qty = order.qty - order.cum_qty
 
 
+def _adopt_terms(order: Order, report: ExecutionReport) -> None:
+    """The quantity and price a restatement gives the order."""
+    if report.qty is not None:
+        order.qty = report.qty
+    if report.price is not None:
+        order.price = report.price
+
+
 def _problem(step: Step) -> Problem:
     if step.problem is None:
         raise ValueError(f"{step} names no problem")
@@ -482,6 +522,11 @@ def _detail(problem: Problem, order: Order, report: ExecutionReport) -> str:
         return (
             f"fill with cum_qty {report.cum_qty} arrived after cum_qty "
             f"{order.cum_qty}; already counted, state unchanged"
+        )
+    if problem is Problem.FILL_GAP and report.kind is ExecKind.RESTATED:
+        return (
+            f"a restatement shows cum_qty {report.cum_qty} where {order.cum_qty} was "
+            "known: a fill report was missed; the difference is told as one fill"
         )
     if problem is Problem.FILL_GAP:
         return (

@@ -43,6 +43,8 @@ class Input(StrEnum):
     REJECTED = "rejected"
     ORDER_STATUS = "order_status"
     """A status answer as an execution report: the venue's view, adopted."""
+    RESTATED = "restated"
+    """The venue changed the order on its own (quantity, price, status): adopted."""
     # The venue's other answers.
     CANCEL_REJECTED = "cancel_rejected"
     """A cancel the venue rejected, or refused, or never got."""
@@ -73,6 +75,7 @@ EXEC_INPUT: Final[dict[ExecKind, Input]] = {
     ExecKind.CANCELED: Input.CANCELED,
     ExecKind.REJECTED: Input.REJECTED,
     ExecKind.ORDER_STATUS: Input.ORDER_STATUS,
+    ExecKind.RESTATED: Input.RESTATED,
 }
 
 
@@ -150,6 +153,12 @@ class Emit(StrEnum):
     """`order.rejected`: the exchange has no such order, so it never arrived."""
     STATUS = "status"
     """`order.status`."""
+    RESTATED = "restated"
+    """`order.restated`, with the report's reason and text: the venue's quantity, price,
+    status and numbers adopted."""
+    RESTATED_AS_ANSWERED = "restated_as_answered"
+    """`order.restated`, no reason, its text saying a status answer changed the order's
+    quantity: that quantity adopted, the rest left to the steps after."""
     CANCEL_REJECTED = "cancel_rejected"
     """`order.cancel_rejected`."""
 
@@ -237,8 +246,19 @@ def shows_less(order: Order, report: ExecutionReport) -> bool:
 
 
 def shows_more(order: Order, report: ExecutionReport) -> bool:
-    """A status answer shows fills the gateway was not told of."""
+    """A status answer or a restatement shows fills the gateway was not told of."""
     return report.cum_qty > order.cum_qty
+
+
+def changes_qty(order: Order, report: ExecutionReport) -> bool:
+    """A status answer, not older than what is known, gives a live order another OrderQty:
+    the venue restated it without saying so."""
+    return (
+        report.qty is not None
+        and report.qty != order.qty
+        and order.status not in TERMINAL_STATUSES
+        and report.cum_qty >= order.cum_qty
+    )
 
 
 def says_open(order: Order, report: ExecutionReport) -> bool:
@@ -349,14 +369,15 @@ def row(states: State | tuple[State, ...], inputs: Input | tuple[Input, ...], *r
 
 
 _SETTLE: Final[Rule] = (
+    then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_qty),
     then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
     then(To.CANCELED, Emit.CANCELED_AS_ANSWERED, when=cancels_open),
     anomaly(Problem.CANCEL_LOST, when=cancel_still_out, cancel=Cancel.CLEAR),
     end(To.SAME, Emit.NOTHING, cancel=Cancel.CLEAR_IF_CLOSED),
 )
-"""How a status answer settles a known order: the fills it missed as one (partial if the
-answer has the rest canceled), a cancel, and a cancel still out (lost while the order is
-open, moot once it is closed)."""
+"""How a status answer settles a known order: a quantity the venue changed, the fills it
+missed as one (partial if the answer has the rest canceled), a cancel, and a cancel still
+out (lost while the order is open, moot once it is closed)."""
 
 
 ROWS: Final[tuple[Row, ...]] = (
@@ -424,6 +445,7 @@ ROWS: Final[tuple[Row, ...]] = (
         Input.ORDER_STATUS,
         anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
         end(To.SAME, Emit.STATUS, when=shows_less),
+        then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_qty),
         then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
         end(To.REPORTED, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
@@ -436,6 +458,18 @@ ROWS: Final[tuple[Row, ...]] = (
         then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
         end(To.REPORTED, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
+    #    a restatement: the venue's quantity, price, status and numbers adopted, the order
+    #    ended if its status is terminal; one older than known is surfaced; fills it shows
+    #    that the gateway was not told of are a gap, told as one fill first
+    row(
+        OPEN,
+        Input.RESTATED,
+        anomaly(Problem.STALE_REPORT, when=pending_cancel_goes_back),
+        anomaly(Problem.FILL_GAP, when=shows_more, go_on=True),
+        then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
+        end(To.REPORTED, Emit.RESTATED, cancel=Cancel.CLEAR_IF_CLOSED),
+    ),
+    row(CLOSED, Input.RESTATED, anomaly(Problem.REPORT_AFTER_CLOSE)),
     # -- a status answer during reconciliation: what happened while the gateway was away
     row(NO_ORDER, Input.RECONCILED, end(To.SAME, Emit.NOTHING)),
     row(

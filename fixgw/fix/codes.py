@@ -19,6 +19,7 @@ from fixgw.domain import (
     OrderStatus,
     OrderType,
     RejectReason,
+    RestatementReason,
     Side,
     TimeInForce,
 )
@@ -69,6 +70,7 @@ EXEC_TYPE = CodeTable(
         "6": ExecKind.PENDING_CANCEL,
         "8": ExecKind.REJECTED,
         "I": ExecKind.ORDER_STATUS,
+        "D": ExecKind.RESTATED,
     },
 )
 
@@ -93,6 +95,26 @@ ORD_REJ_REASON = CodeTable(
 )
 """FIX 4.4's other reasons (7, 9, 10, 12, 14) read as OTHER where a report is read
 (`lenient_code`)."""
+
+EXEC_RESTATEMENT_REASON = CodeTable(
+    378,
+    "ExecRestatementReason",
+    {
+        "0": RestatementReason.GT_CORPORATE_ACTION,
+        "1": RestatementReason.GT_RENEWAL,
+        "2": RestatementReason.VERBAL_CHANGE,
+        "3": RestatementReason.REPRICING,
+        "4": RestatementReason.BROKER_OPTION,
+        "5": RestatementReason.PARTIAL_DECLINE,
+        "6": RestatementReason.CANCEL_ON_TRADING_HALT,
+        "7": RestatementReason.CANCEL_ON_SYSTEM_FAILURE,
+        "8": RestatementReason.MARKET_OPTION,
+        "9": RestatementReason.CANCELED_NOT_BEST,
+        "10": RestatementReason.WAREHOUSE_RECAP,
+        "99": RestatementReason.OTHER,
+    },
+)
+"""Reasons later versions of FIX added read as OTHER where a report is read."""
 
 CXL_REJ_REASON = CodeTable(
     102,
@@ -182,6 +204,7 @@ ALL_TABLES: tuple[CodeTable[Any], ...] = (
     ORD_STATUS,
     EXEC_TYPE,
     ORD_REJ_REASON,
+    EXEC_RESTATEMENT_REASON,
     CXL_REJ_REASON,
     MD_ENTRY_TYPE,
     MD_UPDATE_ACTION,

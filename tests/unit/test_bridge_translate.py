@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from fixgw.bridge.translate import book_changes, book_snapshot, trade_entry
+from fixgw.bridge.translate import book_changes, book_snapshot, execution_report, trade_entry
+from fixgw.domain import (
+    OrderRestated,
+    OrderStatus,
+    OrderType,
+    RestatementReason,
+    Side,
+    utc_now,
+)
 
 SENT = ({D("100"): D("1"), D("99"): D("2")}, {D("101"): D("3")})
 
@@ -55,3 +63,37 @@ def test_a_trade_is_a_new_entry_of_type_2() -> None:
     message = trade_entry("md-1", "BTC/USD", D("30010"), D("0.25"))
     assert (message.msg_type, message.fields) == ("X", {262: "md-1"})
     assert message.groups[268] == ({279: "0", 269: "2", 55: "BTC/USD", 270: "30010", 271: "0.25"},)
+
+
+def restatement(reason: RestatementReason | None) -> OrderRestated:
+    return OrderRestated(
+        ts=utc_now(),
+        cl_ord_id="P-c1",
+        order_id="X1",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        qty=D("0.3"),
+        price=D("30000"),
+        status=OrderStatus.NEW,
+        cum_qty=D(0),
+        leaves_qty=D("0.3"),
+        avg_px=D(0),
+        reason=reason,
+        text=None if reason else "a status answer changed it",
+    )
+
+
+def test_a_restatement_goes_to_the_oms_as_exec_type_d_with_its_reason_or_other() -> None:
+    sent = execution_report(restatement(RestatementReason.REPRICING), 7, "c1").fields
+    assert [sent[t] for t in (11, 150, 39, 38, 151, 14, 378)] == [
+        "c1",
+        "D",
+        "0",
+        "0.3",
+        "0.3",
+        "0",
+        "3",
+    ]
+    unexplained = execution_report(restatement(None), 8, "c1").fields
+    assert (unexplained[378], unexplained[58]) == ("99", "a status answer changed it")

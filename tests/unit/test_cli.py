@@ -148,6 +148,23 @@ def test_an_event_line_says_what_happened_to_which_order() -> None:
     )
 
 
+def test_a_restatement_line_says_why_and_what_the_order_is_now() -> None:
+    event = {
+        **ORDER,
+        "qty": "0.3",
+        "status": "new",
+        "cum_qty": "0",
+        "leaves_qty": "0.3",
+        "avg_px": "0",
+        "type": "order.restated",
+        "ts": "2026-12-05T18:39:18.010000Z",
+        "reason": "repricing",
+        "text": None,
+    }
+    line = shown(event_line(event, UTC)).strip()
+    assert line.endswith("buy 0.3 BTC/USD @ 30010  restated (repricing): new; 0 of 0.3 filled  c-1")
+
+
 def test_an_event_of_a_type_not_known_yet_shows_its_fields() -> None:
     event = {"seq": 1, "type": "session.new_kind", "ts": "2026-12-05T18:39:18Z", "x": 1}
     assert shown(event_line(event, UTC)).rstrip().endswith("x=1")

@@ -14,8 +14,10 @@ from fixgw.domain import (
     ExecKind,
     ExecutionReport,
     OrderPartiallyFilled,
+    OrderRestated,
     OrderStatus,
     RejectReason,
+    RestatementReason,
     Side,
     utc_now,
 )
@@ -827,3 +829,127 @@ def test_a_status_answer_that_does_not_know_the_order_leaves_it_rejected(
     tracker.apply_execution(unknown)
     order = tracker.get("c1")
     assert order is not None and order.status is OrderStatus.REJECTED
+
+
+# ---------------------------------------------------------------- restatements
+
+
+def restated(status: OrderStatus, qty: str, cum: str, leaves: str, **extra: Any) -> ExecutionReport:
+    return report(ExecKind.RESTATED, status, cum, leaves, qty=D(qty), **extra)
+
+
+def test_a_restatement_gives_the_order_the_venues_quantity_price_and_numbers(
+    tracker: OrderTracker,
+) -> None:
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    events = tracker.apply_execution(
+        restated(
+            OrderStatus.NEW,
+            "0.6",
+            "0",
+            "0.6",
+            price=D("99"),
+            restatement_reason=RestatementReason.REPRICING,
+            text="repriced",
+        )
+    )
+    (event,) = events
+    assert isinstance(event, OrderRestated)
+    assert (event.qty, event.price, event.leaves_qty, event.reason, event.text) == (
+        D("0.6"),
+        D("99"),
+        D("0.6"),
+        RestatementReason.REPRICING,
+        "repriced",
+    )
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.qty, order.price, order.leaves_qty, order.status) == (
+        D("0.6"),
+        D("99"),
+        D("0.6"),
+        OrderStatus.NEW,
+    )
+
+
+def test_a_restatement_showing_fills_not_reported_tells_them_as_one_fill_first(
+    tracker: OrderTracker,
+) -> None:
+    """Fills are never invented nor dropped: the gap is surfaced, the fill told of the order
+    as restated (its numbers add up), then the restatement."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    events = tracker.apply_execution(
+        restated(OrderStatus.PARTIALLY_FILLED, "0.6", "0.2", "0.4", avg="100")
+    )
+    assert types(events) == ["OrderAnomaly", "OrderPartiallyFilled", "OrderRestated"]
+    gap, fill, restatement = events
+    assert gap.problem == "fill_gap" and "restatement" in gap.detail
+    assert (fill.last_qty, fill.qty, fill.cum_qty, fill.leaves_qty) == (
+        D("0.2"),
+        D("0.6"),
+        D("0.2"),
+        D("0.4"),
+    )
+    assert (restatement.qty, restatement.cum_qty, restatement.status) == (
+        D("0.6"),
+        D("0.2"),
+        OrderStatus.PARTIALLY_FILLED,
+    )
+
+
+def test_a_restatement_showing_less_filled_than_known_changes_nothing(
+    tracker: OrderTracker,
+) -> None:
+    tracker.apply_execution(
+        report(ExecKind.TRADE, OrderStatus.PARTIALLY_FILLED, "0.3", "0.7", last=("0.3", "100"))
+    )
+    events = tracker.apply_execution(restated(OrderStatus.NEW, "0.6", "0", "0.6"))
+    assert [e.problem for e in events] == ["stale_report"]
+    order = tracker.get("c1")
+    assert order is not None and (order.qty, order.cum_qty) == (D("1.0"), D("0.3"))
+
+
+def test_a_restatement_canceling_the_order_ends_it_and_the_cancel_out(
+    tracker: OrderTracker,
+) -> None:
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.cancel_requested(cancel_of("c1"))
+    (event,) = tracker.apply_execution(
+        restated(
+            OrderStatus.CANCELED,
+            "1.0",
+            "0",
+            "0",
+            restatement_reason=RestatementReason.CANCEL_ON_TRADING_HALT,
+        )
+    )
+    assert (event.status, event.leaves_qty) == (OrderStatus.CANCELED, D(0))
+    order = tracker.get("c1")
+    assert order is not None and not order.is_open and order.cancel_pending is None
+
+
+@pytest.mark.parametrize("asked", ["order_status", "reconciled"])
+def test_a_status_answer_with_another_quantity_restates_a_live_order(
+    tracker: OrderTracker, asked: str
+) -> None:
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    answer = report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "0.6", qty=D("0.6"))
+    events = (
+        tracker.apply_execution(answer) if asked == "order_status" else tracker.reconcile(answer)
+    )
+    restatement = events[0]
+    assert isinstance(restatement, OrderRestated)
+    assert (restatement.qty, restatement.leaves_qty, restatement.reason) == (
+        D("0.6"),
+        D("0.6"),
+        None,
+    )
+    assert "status answer" in (restatement.text or "")
+    order = tracker.get("c1")
+    assert order is not None and (order.qty, order.leaves_qty) == (D("0.6"), D("0.6"))
+
+
+def test_a_status_answer_with_the_same_quantity_restates_nothing(tracker: OrderTracker) -> None:
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    answer = report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "1.0", qty=D("1.0"))
+    assert types(tracker.apply_execution(answer)) == ["OrderStatusReported"]

@@ -125,7 +125,30 @@ def refused(t: OrderTracker) -> list[Event]:
     return t.refused("c1", "refused", utc_now())
 
 
+def restated_smaller(t: OrderTracker) -> list[Event]:
+    """The venue restates the order to 1.5 at 99, half filled."""
+    return t.apply_execution(
+        report(
+            ExecKind.RESTATED,
+            OrderStatus.PARTIALLY_FILLED,
+            "1",
+            "0.5",
+            avg="100",
+            qty=D("1.5"),
+            price=D("99"),
+        )
+    )
+
+
+def answered_smaller(t: OrderTracker) -> list[Event]:
+    """A status answer shows the order as 1.5, the venue having restated it unannounced."""
+    answer = report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "1.5", qty=D("1.5"))
+    return t.apply_execution(answer)
+
+
 LIVES: dict[str, list[Step]] = {
+    "acked, half filled, restated smaller": [placed, acked, half_filled, restated_smaller],
+    "acked, answered with a smaller quantity": [placed, acked, answered_smaller],
     "acked, half filled, filled": [placed, acked, half_filled, filled],
     "acked, canceled": [placed, acked, cancel_sent, canceled],
     "canceled before the ack came": [placed, cancel_sent, acked, canceled],

@@ -11,12 +11,18 @@ from fixgw.api.protocol import ErrorCode
 from fixgw.bridge import tables as standard
 from fixgw.codetable import CodeTable
 from fixgw.config import standard_fix44_dictionary
-from fixgw.domain import GATEWAY_REJECT_REASONS, AnyEvent, ExecKind, OrderEvent
+from fixgw.domain import (
+    GATEWAY_REJECT_REASONS,
+    AnyEvent,
+    ExecKind,
+    OrderEvent,
+    RestatementReason,
+)
 from fixgw.errors import UnknownCode
 from fixgw.fix import codes
 from fixgw.fix.codes import ALL_TABLES as FIX44_TABLES
 from fixgw.venues.okcoin.enums import ALL_TABLES as OKCOIN_TABLES
-from fixgw.venues.okcoin.enums import EXEC_TYPE
+from fixgw.venues.okcoin.enums import EXEC_KINDS_NOT_SENT, EXEC_TYPE
 
 ALL_TABLES = (*OKCOIN_TABLES, *FIX44_TABLES)
 
@@ -33,6 +39,8 @@ def test_every_enum_member_has_a_code(table: CodeTable[Any]) -> None:
     members = set(table.forward.values())
     enum_type = type(next(iter(members)))
     expected = set(enum_type) - GATEWAY_REJECT_REASONS
+    if table is EXEC_TYPE:
+        expected -= EXEC_KINDS_NOT_SENT
     assert members == expected, f"{table.name} leaves {expected - members} unmapped"
 
 
@@ -77,3 +85,16 @@ def test_every_standard_md_entry_type_is_taken_or_passed_over_never_both() -> No
     passed_over = set(codes.MD_ENTRY_TYPES_PASSED_OVER)
     assert not taken & passed_over
     assert _standard_values(269) <= taken | passed_over
+
+
+def test_restatement_reasons_are_fix44s_every_one() -> None:
+    assert set(codes.EXEC_RESTATEMENT_REASON.forward) == _standard_values(378)
+    assert codes.EXEC_RESTATEMENT_REASON.decode("3") is RestatementReason.REPRICING
+    assert codes.EXEC_RESTATEMENT_REASON.encode(RestatementReason.CANCEL_ON_TRADING_HALT) == "6"
+
+
+def test_a_restatement_is_read_from_plain_fix44_and_not_from_okcoin() -> None:
+    assert codes.EXEC_TYPE.decode("D") is ExecKind.RESTATED
+    assert codes.EXEC_TYPE.encode(ExecKind.RESTATED) == "D"
+    with pytest.raises(UnknownCode):
+        EXEC_TYPE.decode("D")

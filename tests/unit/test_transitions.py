@@ -207,6 +207,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("says_unknown", To.REJECTED, Emit.REJECTED_AS_UNKNOWN, None, True),
                 ("says_open", To.NEW, Emit.ACCEPTED, None, False),
+                ("changes_qty", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
                 ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
@@ -218,11 +219,38 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             Input.RECONCILED,
             [
                 ("says_unknown", To.SAME, Emit.ANOMALY, Problem.UNKNOWN_AT_EXCHANGE, True),
+                ("changes_qty", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
                 ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
                 (None, To.SAME, Emit.NOTHING, None, True),
             ],
+        ),
+        (
+            OrderStatus.NEW,
+            Input.ORDER_STATUS,
+            [
+                ("shows_less", To.SAME, Emit.ANOMALY, Problem.STALE_STATUS, False),
+                ("shows_less", To.SAME, Emit.STATUS, None, True),
+                ("changes_qty", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
+                (None, To.REPORTED, Emit.STATUS, None, True),
+            ],
+        ),
+        (
+            OrderStatus.PARTIALLY_FILLED,
+            Input.RESTATED,
+            [
+                ("pending_cancel_goes_back", To.SAME, Emit.ANOMALY, Problem.STALE_REPORT, True),
+                ("shows_more", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
+                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
+                (None, To.REPORTED, Emit.RESTATED, None, True),
+            ],
+        ),
+        (
+            OrderStatus.CANCELED,
+            Input.RESTATED,
+            [(None, To.SAME, Emit.ANOMALY, Problem.REPORT_AFTER_CLOSE, True)],
         ),
         (
             OrderStatus.PARTIALLY_FILLED,
@@ -275,8 +303,8 @@ PLAIN_ANSWER = {
     Input.CANCELED: (ExecKind.CANCELED, OrderStatus.CANCELED),
     Input.REJECTED: (ExecKind.REJECTED, OrderStatus.REJECTED),
 }
-"""The report of each input, with the status it says; a status answer agrees with the
-order."""
+"""The report of each input, with the status it says; a status answer and a restatement
+agree with the order."""
 
 
 def placed_in(state: State) -> OrderTracker:
@@ -301,6 +329,8 @@ def plain_report(state: State, what: Input) -> ExecutionReport:
     known = KNOWN_CUM.get(state, D(0)) if state is not None else D(0)
     if what in (Input.ORDER_STATUS, Input.RECONCILED):
         kind, status = ExecKind.ORDER_STATUS, state or OrderStatus.NEW
+    elif what is Input.RESTATED:
+        kind, status = ExecKind.RESTATED, state or OrderStatus.NEW
     else:  # the gateway's own inputs have no report: any will do
         kind, status = PLAIN_ANSWER.get(what, (ExecKind.NEW, OrderStatus.NEW))
     cum, last = known, None
@@ -369,6 +399,8 @@ EVENT_OF = {
     Emit.REJECTED: "OrderRejected",
     Emit.REJECTED_AS_UNKNOWN: "OrderRejected",
     Emit.STATUS: "OrderStatusReported",
+    Emit.RESTATED: "OrderRestated",
+    Emit.RESTATED_AS_ANSWERED: "OrderRestated",
     Emit.CANCEL_REJECTED: "OrderCancelRejected",
     Emit.ANOMALY: "OrderAnomaly",
 }
@@ -533,3 +565,35 @@ def test_whatever_closes_an_order_ends_the_cancel_out_for_it(state: OrderStatus)
         if order.status in TERMINAL_STATUSES and order.cancel_pending is not None:
             kept.append(f"{what} {says or ''}".strip())
     assert kept == []
+
+
+def changed_report(state: State, what: Input, qty: str, more: str = "0") -> ExecutionReport:
+    """A status answer or a restatement that follows on from the order but gives it the
+    quantity `qty`, and shows `more` filled than known."""
+    report = plain_report(state, what)
+    cum = report.cum_qty + D(more)
+    closed = report.status in TERMINAL_STATUSES
+    return msgspec.structs.replace(
+        report,
+        qty=D(qty),
+        cum_qty=cum,
+        leaves_qty=D(0) if closed else max(D(0), D(qty) - cum),
+    )
+
+
+@pytest.mark.parametrize("what", (Input.RESTATED, Input.ORDER_STATUS, Input.RECONCILED))
+@pytest.mark.parametrize(("qty", "more"), [("0.75", "0"), ("1", "0.25"), ("0.9", "0.25")])
+def test_the_tracker_does_what_the_table_says_for_a_changed_quantity_or_unseen_fills(
+    what: Input, qty: str, more: str
+) -> None:
+    """The other way of the `changes_qty` and `shows_more` steps: every status, given a
+    report with another quantity, or more filled than known, or both. (Not a closed order's
+    reconciliation: the fill it missed reopens the order before the next guard reads it,
+    which `disagreement` does not follow.)"""
+    states = (NO_ORDER, *OPEN) if what is Input.RECONCILED else STATES
+    wrong = {
+        pair_id((state, what)): why
+        for state in states
+        if (why := disagreement(state, what, changed_report(state, what, qty, more))) is not None
+    }
+    assert wrong == {}

@@ -31,6 +31,7 @@ from fixgw.domain import (
     MdRejectReason,
     OrderStatus,
     RejectReason,
+    RestatementReason,
     Trade,
 )
 from fixgw.fix import codes
@@ -72,6 +73,7 @@ class Codes:
     ord_type: CodeTable[Any] = codes.ORD_TYPE
     ord_rej_reason: CodeTable[RejectReason] = codes.ORD_REJ_REASON
     cxl_rej_reason: CodeTable[CancelRejectReason] = codes.CXL_REJ_REASON
+    restatement_reason: CodeTable[RestatementReason] = codes.EXEC_RESTATEMENT_REASON
     no_order_id: tuple[str | None, ...] = NO_ORDER_ID
 
 
@@ -117,6 +119,9 @@ def execution_report(msg: FixMessage, received: datetime, c: Codes = FIX44) -> E
         last_qty=r.opt_decimal(Tag.LAST_QTY) if fill else None,
         last_px=r.opt_decimal(Tag.LAST_PX) if fill else None,
         reject_reason=r.lenient_code(c.ord_rej_reason, RejectReason.OTHER),
+        restatement_reason=r.lenient_code(c.restatement_reason, RestatementReason.OTHER)
+        if kind is ExecKind.RESTATED
+        else None,
         text=r.opt_str(Tag.TEXT),
         ts=r.time(Tag.TRANSACT_TIME) or received,
         poss_dup=msg.fields.get(Tag.POSS_DUP_FLAG) == "Y",

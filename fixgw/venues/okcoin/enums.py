@@ -28,6 +28,7 @@ __all__ = [
     "ALL_TABLES",
     "BOOK_SIDE_OF",
     "CXL_REJ_REASON",
+    "EXEC_KINDS_NOT_SENT",
     "EXEC_TYPE",
     "LOGOUT_REASON",
     "MD_ENTRY_TYPE",
@@ -69,6 +70,9 @@ EXEC_TYPE = CodeTable(
         "I": ExecKind.ORDER_STATUS,
     },
 )
+EXEC_KINDS_NOT_SENT = frozenset({ExecKind.RESTATED})
+"""What the dialect has no ExecType for: a restatement (FIX 4.4's D) from an OKCoin session
+is unreadable, as any code it lacks."""
 
 LOGOUT_REASON = CodeTable(
     8500,

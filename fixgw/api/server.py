@@ -27,6 +27,7 @@ from fixgw.config import ApiConfig
 from fixgw.errors import RequestError, StartupError
 from fixgw.files import directories_for
 from fixgw.gateway import Gateway
+from fixgw.ids import GENERATED_PREFIX
 from fixgw.preflight import (
     can_create_directory,
     group_problem,
@@ -627,11 +628,22 @@ class ApiServer:
                 "api connection refused", client=client.number, peer=client.peer, reason=reason
             )
 
-    def _refuse_oms_id(self, field: str, cl_ord_id: str | None) -> None:
-        """An id that starts with an OMS session's prefix would be taken for that OMS's:
-        its events would go to the OMS, and its disconnect would cancel the order."""
+    def _refuse_reserved_id(self, field: str, cl_ord_id: str | None) -> None:
+        """A client's id may not start as the gateway's own do (`fx`): it could take the id
+        the gateway makes up next. Nor with an OMS session's prefix: it would be taken for
+        that OMS's order, its events would go to the OMS, and its disconnect would cancel
+        the order."""
+        if cl_ord_id is None:
+            return
+        if cl_ord_id.startswith(GENERATED_PREFIX):
+            raise RequestError(
+                f"{field} {cl_ord_id!r} starts with {GENERATED_PREFIX!r}, which the ids the "
+                f"gateway makes up start with ({GENERATED_PREFIX}<start time>-<n>): choose "
+                "another",
+                code=p.ErrorCode.INVALID_FIELD,
+            )
         bridge = self.gateway.config.bridge
-        oms = bridge.oms_of(cl_ord_id) if bridge is not None and cl_ord_id else None
+        oms = bridge.oms_of(cl_ord_id) if bridge is not None else None
         if oms is not None:
             raise RequestError(
                 f"{field} {cl_ord_id!r} starts with {oms.prefix!r}, which names the orders of "
@@ -701,10 +713,10 @@ class ApiServer:
         g = self.gateway
         match request:
             case p.NewOrder():
-                self._refuse_oms_id("cl_ord_id", request.cl_ord_id)
+                self._refuse_reserved_id("cl_ord_id", request.cl_ord_id)
                 return g.new_order(request, owner=caller.number)
             case p.CancelOrderRequest():
-                self._refuse_oms_id("cancel_cl_ord_id", request.cancel_cl_ord_id)
+                self._refuse_reserved_id("cancel_cl_ord_id", request.cancel_cl_ord_id)
                 return g.cancel_order(request)
             case p.OrderStatusRequest():
                 return g.order_status(request)

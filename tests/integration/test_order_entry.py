@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fixgw.api.client import ApiError, Client
+from fixgw.ids import base36
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import EventLog, StackFactory
 from tests.integration.test_controls import fixgw_cli
@@ -274,6 +275,24 @@ def test_a_cancel_reusing_a_cl_ord_id_in_use_is_refused_locally(
         gw.cancel_order(cl_ord_id="reuse-1", cancel_cl_ord_id="reuse-cxl")
     assert a_cancel_id.value.code == "duplicate_cl_ord_id"
     assert {o["cl_ord_id"]: o["status"] for o in gw.orders()} == {"reuse-1": "new"}
+
+
+def test_a_client_may_not_choose_an_id_the_gateway_could_make_up(gw: Client) -> None:
+    """A client that chose the gateway's next id (`fx<start time>-<n>`) made another
+    client's order without an id fail as `duplicate_cl_ord_id`."""
+    order = {"symbol": "LTC/USD", "side": "buy", "type": "limit", "qty": "1", "price": "10"}
+    made = gw.new_order(**order)["cl_ord_id"]
+    stem, _, n = made.rpartition("-")
+    following = [f"{stem}-{base36(int(n, 36) + k)}" for k in (1, 2)]
+    with pytest.raises(ApiError) as an_order:
+        gw.new_order(**order, cl_ord_id=following[0])
+    with pytest.raises(ApiError) as a_cancel:
+        gw.cancel_order(cl_ord_id=made, cancel_cl_ord_id=following[1])
+    for refused in (an_order, a_cancel):
+        assert refused.value.code == "invalid_field"
+        assert "starts with 'fx'" in refused.value.message
+    assert gw.new_order(**order)["cl_ord_id"] == following[0]
+    assert gw.cancel_order(cl_ord_id=made)["cancel_cl_ord_id"] == following[1]
 
 
 def test_generated_cl_ord_ids_are_unique_across_gateway_restarts(stack: LocalStack) -> None:

@@ -213,7 +213,7 @@ class _NewOrderLine(NewOrder, frozen=True, kw_only=True):
     """A `new_order` line read in one pass: a NewOrder with the line's `op` and `id`."""
 
     op: Literal["new_order"]
-    id: int | str | None = None
+    id: int | float | str | msgspec.UnsetType = msgspec.UNSET
 
 
 _new_order_decoder = msgspec.json.Decoder(_NewOrderLine)
@@ -234,8 +234,11 @@ def parse_line(line: bytes) -> tuple[Any, Request]:
         else:
             # Each field named is followed by a `:` of its own: with as many `:` as fields
             # read (one given as null aside), none is named twice; else the long way decides.
-            optional = (order.id, order.price, order.cl_ord_id, order.time_in_force)
-            if line.count(b":") == _NEW_ORDER_FIELDS - optional.count(None):
+            absent = (order.price, order.cl_ord_id, order.time_in_force).count(None)
+            if order.id is msgspec.UNSET:
+                if line.count(b":") == _NEW_ORDER_FIELDS - absent - 1:
+                    return None, order
+            elif line.count(b":") == _NEW_ORDER_FIELDS - absent:
                 return order.id, order
     return _parse_any(line)
 
@@ -250,8 +253,9 @@ def _parse_any(line: bytes) -> tuple[Any, Request]:
     if not isinstance(obj, dict):
         raise _error(None, ErrorCode.INVALID_REQUEST, "a request is a JSON object")
     repeated = _repeated_key(line, obj)
+    id_given = "id" in obj
     request_id = obj.pop("id", None)
-    good_id = request_id is None or isinstance(request_id, int | str)
+    good_id = not id_given or type(request_id) in _ID_TYPES
     if repeated is not None:
         raise _error(
             request_id if good_id and repeated != "id" else None,
@@ -272,6 +276,10 @@ def _parse_any(line: bytes) -> tuple[Any, Request]:
         return request_id, msgspec.convert(obj, kind)
     except msgspec.ValidationError as exc:
         raise _validation_error(request_id, str(exc)) from None
+
+
+_ID_TYPES = (int, float, str)
+"""What a request's `id` may be (a JSON number or string; not a bool, null, object or array)."""
 
 
 def _too_deep() -> RequestError:

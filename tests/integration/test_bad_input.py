@@ -99,6 +99,7 @@ CASES = [
     ),
     ("unknown topic", b'{"id": 16, "op": "subscribe", "topics": ["nope"]}\n', "unknown_topic", 16),
     ("a field named twice", b'{"id": 19, "op": "trades", "op": "book"}\n', "invalid_request", 19),
+    ("an id that is a bool", b'{"id": true, "op": "status"}\n', "invalid_request", None),
     ("invalid utf-8", b'{"id": 17, "op": "\xff\xfe"}\n', "invalid_json", None),
     # was internal_error: msgspec's RecursionError, with a traceback logged per line
     ("nested 1,000 deep", b"[" * 1000 + b"]" * 1000 + b"\n", "invalid_json", None),

@@ -250,3 +250,37 @@ def test_whatever_the_request_a_field_named_twice_is_refused(line: bytes) -> Non
     if refused.value.code != ErrorCode.INVALID_JSON:  # a huge number, an infinity
         assert refused.value.code == ErrorCode.INVALID_REQUEST, refused.value.message
         assert "is given more than once" in refused.value.message
+
+
+REQUESTS = [b'"op": "status"', b'"op": "new_order", %s, "price": "1"' % ORDER_FIELDS]
+
+
+@pytest.mark.parametrize("request_id", [1.5, -2, 0.0, 1e300, "7", "", 12345678901234567890123])
+@pytest.mark.parametrize("fields", REQUESTS)
+def test_an_id_that_is_a_number_or_a_string_is_taken_as_given(
+    request_id: Any, fields: bytes
+) -> None:
+    line = b'{"id": %s, %s}' % (json.dumps(request_id).encode(), fields)
+    for parse in (parse_line, _parse_any):
+        taken, _ = parse(line)
+        assert taken == request_id and type(taken) is type(request_id)
+
+
+@pytest.mark.parametrize("request_id", [b"true", b"false", b"null", b"{}", b'{"a": 1}', b"[1]"])
+@pytest.mark.parametrize("fields", REQUESTS)
+def test_an_id_that_is_neither_a_number_nor_a_string_is_refused(
+    request_id: bytes, fields: bytes
+) -> None:
+    """`true` was taken (Python's bool is an int) and 1.5 refused."""
+    line = b'{"id": %s, %s}' % (request_id, fields)
+    for parse in (parse_line, _parse_any):
+        with pytest.raises(RequestError) as refused:
+            parse(line)
+        assert refused.value.code == ErrorCode.INVALID_REQUEST
+        assert "`id` must be a number or a string" in refused.value.message
+        assert getattr(refused.value, "request_id", "none given") is None
+
+
+def test_a_request_without_an_id_is_answered_with_none() -> None:
+    for fields in REQUESTS:
+        assert parse_line(b"{%s}" % fields)[0] is None

@@ -692,6 +692,7 @@ class ApiServer:
                 return self._subscribe(client, request)
             case p.Unsubscribe():
                 topics = set(request.topics) if request.topics is not None else set(client.topics)
+                self._refuse_unknown_topics(topics - client.topics)
                 g.unsubscribe(client, topics)
                 client.topics -= topics
                 return {"topics": sorted(client.topics)}
@@ -791,12 +792,7 @@ class ApiServer:
         self, client: ClientConnection, request: p.Subscribe
     ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
         topics = set(request.topics)
-        known_md = {t for s in self.gateway.symbols for t in p.md_topics(s, ["book", "trades"])}
-        unknown = topics - p.TOPICS_FIXED - known_md
-        if unknown:
-            raise RequestError(
-                f"unknown topics: {', '.join(sorted(unknown))}", code=p.ErrorCode.UNKNOWN_TOPIC
-            )
+        self._refuse_unknown_topics(topics)
         g = self.gateway
         seq = g.last_seq
         client.topics |= topics
@@ -805,6 +801,16 @@ class ApiServer:
             return {"topics": sorted(client.topics), "seq": seq, "replayed": 0}
         client.hold()
         return self._replay(client, g.replay(request.since, frozenset(topics), until=seq), seq)
+
+    def _refuse_unknown_topics(self, topics: set[str]) -> None:
+        """`unknown_topic` unless each is one of the topics there are (a misspelt `order`
+        would leave the client subscribed to `orders`)."""
+        known_md = {t for s in self.gateway.symbols for t in p.md_topics(s, ["book", "trades"])}
+        unknown = topics - p.TOPICS_FIXED - known_md
+        if unknown:
+            raise RequestError(
+                f"unknown topics: {', '.join(sorted(unknown))}", code=p.ErrorCode.UNKNOWN_TOPIC
+            )
 
     async def _replay(
         self, client: ClientConnection, lines: Iterable[bytes], seq: int

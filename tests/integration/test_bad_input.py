@@ -262,6 +262,23 @@ def test_a_request_that_names_a_field_twice_is_refused_and_nothing_is_done(
     assert "twice" not in (stack.root / "journal.jsonl").read_text()
 
 
+def test_unsubscribe_from_a_topic_there_is_not_is_refused_and_leaves_the_subscriptions(
+    shared_stack: LocalStack,
+) -> None:
+    """`unsubscribe` from a misspelt `order` answered ok and left the client subscribed to
+    `orders`; `subscribe` refused it."""
+    with shared_stack.client() as gw:
+        gw.subscribe(["orders", "session"])
+        for topics in (["order"], ["orders", "md:NOPE/USD"]):
+            with pytest.raises(ApiError) as refused:
+                gw.request("unsubscribe", topics=topics)
+            assert refused.value.code == "unknown_topic"
+            assert topics[-1] in refused.value.message
+        assert gw.request("unsubscribe", topics=["session"])["topics"] == ["orders"]
+        assert gw.request("unsubscribe", topics=["account"])["topics"] == ["orders"]
+        assert gw.request("unsubscribe")["topics"] == []
+
+
 def test_a_client_that_disconnects_mid_line_does_not_disturb_others(
     shared_stack: LocalStack,
 ) -> None:

@@ -206,11 +206,17 @@ class ClientConnection(asyncio.Protocol):
             self._drained = None
 
     def eof_received(self) -> bool:
-        """The client is done sending: every request is answered, then the connection
-        closes."""
+        """The client is done sending: every request is answered, the last one too if its
+        line has no newline, then the connection closes."""
         if self.closed:
             return False  # refused: its last line is on its way
         self._sent_all = True
+        last = bytes(self._buffer)
+        self._buffer.clear()
+        if not self._discarding and last.strip():  # a line too long was answered already
+            self._take(last)
+        if self.closed:
+            return True  # refused: its last line is on its way, the connection lingers
         if self._answering is not None:
             return True
         self._flush()

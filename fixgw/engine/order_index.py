@@ -131,8 +131,8 @@ def stating(order: Order, event: OrderEvent) -> None:
 
 
 IDS_KEPT_PER_CLOSED_ORDER = 10
-"""For each closed order kept whole, the ClOrdIDs of this many forgotten ones are kept: an id
-costs about a tenth of an order's memory, and no client can take it again meanwhile."""
+"""For each closed order kept whole, the ClOrdIDs of this many forgotten ones are kept, so
+that no client can take them again meanwhile: an id costs about 150 bytes, an order 1 KB."""
 
 
 class OrderIndex:

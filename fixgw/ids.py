@@ -10,8 +10,13 @@ from __future__ import annotations
 import itertools
 import string
 import time
+from typing import Final
 
 _DIGITS = string.digits + string.ascii_lowercase
+
+GENERATED_PREFIX: Final = "fx"
+"""What every ClOrdID the gateway makes up starts with: no client may choose one that does,
+or the gateway's next id could be taken."""
 
 
 def base36(n: int) -> str:
@@ -24,7 +29,7 @@ def base36(n: int) -> str:
 
 
 class ClOrdIdGenerator:
-    def __init__(self, prefix: str = "fx", start_us: int | None = None) -> None:
+    def __init__(self, prefix: str = GENERATED_PREFIX, start_us: int | None = None) -> None:
         start = start_us if start_us is not None else time.time_ns() // 1000
         self._stem = f"{prefix}{base36(start)}-"
         self._counter = itertools.count(1)

@@ -6,7 +6,7 @@ by default, as in CI; the connection fuzz a fifth of that), `make fuzz` 100,000:
 - `odd_decimals`: quantities and prices that are not plain decimals (other scripts' digits,
   underscores, signs, exponents, spaces, `1.`), with plain ones among them;
 - `hostile_json`: request lines nested deep, with huge numbers, odd decimals, unknown
-  fields, wrong types, and bytes that are not JSON at all;
+  fields, fields named twice, wrong types, and bytes that are not JSON at all;
 - `connection_acts`: what a TCP client does to its connection: partial lines, lines past
   the bounds, wrong tokens, requests before `hello`, hanging up (silence: the hello
   timeout's own test, tests/integration/test_tcp_listener.py).
@@ -136,7 +136,7 @@ def _line(obj: Any) -> bytes:
     return json.dumps(obj).encode()
 
 
-new_order_lines = st.fixed_dictionaries(
+new_orders = st.fixed_dictionaries(
     {
         "op": st.just("new_order"),
         "symbol": st.sampled_from(["LTC/USD", "XYZ/USD"]),
@@ -151,12 +151,29 @@ new_order_lines = st.fixed_dictionaries(
         "time_in_force": st.sampled_from(["day", "gtc", "ioc", "fok", "GTC"]),
         "prcie": _values,
     },
-).map(_line)
+)
+new_order_lines = new_orders.map(_line)
 """`new_order` lines, most of them valid, each field now and then wrong (the order path's
 one-pass reading, `api.protocol.parse_line`, against the long way)."""
 
+
+def _named_twice(request: dict[str, Any], which: int, value: Any) -> bytes:
+    key = list(request)[which % len(request)]
+    again = b", %s: %s}" % (json.dumps(key).encode(), json.dumps(value).encode())
+    return _line(request)[:-1] + again
+
+
+repeated_keys = st.builds(
+    _named_twice,
+    st.one_of(requests, orders_with_odd_decimals, new_orders),
+    st.integers(0, 20),
+    st.one_of(_scalars, st.sampled_from(["new_order", "halt", "status", "1", "2"])),
+)
+"""Request lines that name one of their fields a second time (msgspec keeps the last)."""
+
 hostile_json = st.one_of(
     requests.map(_line),
+    repeated_keys,
     orders_with_odd_decimals.map(_line),
     deep_nesting,
     huge_numbers,

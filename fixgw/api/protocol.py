@@ -7,6 +7,7 @@ float ever stands for money.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from decimal import Decimal
@@ -212,25 +213,33 @@ class _NewOrderLine(NewOrder, frozen=True, kw_only=True):
     """A `new_order` line read in one pass: a NewOrder with the line's `op` and `id`."""
 
     op: Literal["new_order"]
-    id: int | str | None = None
+    id: int | float | str | msgspec.UnsetType = msgspec.UNSET
 
 
 _new_order_decoder = msgspec.json.Decoder(_NewOrderLine)
+_NEW_ORDER_FIELDS = len(_NewOrderLine.__struct_fields__)
 
 
 def parse_line(line: bytes) -> tuple[Any, Request]:
     """(request id, request). Raises RequestError carrying the id when one was readable.
 
     A line that names `new_order` is first read straight into the request (the order path's
-    one request); any line that does not read so goes the long way, which says what is
-    wrong with it."""
+    one request); any line that does not read so, or might name a field twice, goes the long
+    way, which says what is wrong with it."""
     if b'"new_order"' in line:
         try:
             order = _new_order_decoder.decode(line)
         except Exception:  # noqa: S110 - the long way below reports it
             pass
         else:
-            return order.id, order
+            # Each field named is followed by a `:` of its own: with as many `:` as fields
+            # read (one given as null aside), none is named twice; else the long way decides.
+            absent = (order.price, order.cl_ord_id, order.time_in_force).count(None)
+            if order.id is msgspec.UNSET:
+                if line.count(b":") == _NEW_ORDER_FIELDS - absent - 1:
+                    return None, order
+            elif line.count(b":") == _NEW_ORDER_FIELDS - absent:
+                return order.id, order
     return _parse_any(line)
 
 
@@ -240,13 +249,20 @@ def _parse_any(line: bytes) -> tuple[Any, Request]:
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _error(None, ErrorCode.INVALID_JSON, f"not JSON: {exc}") from None
     except RecursionError:  # msgspec gives up where Python's recursion limit would be
-        raise _error(
-            None, ErrorCode.INVALID_JSON, "not JSON a request can be: nested too deeply"
-        ) from None
+        raise _too_deep() from None
     if not isinstance(obj, dict):
         raise _error(None, ErrorCode.INVALID_REQUEST, "a request is a JSON object")
+    repeated = _repeated_key(line, obj)
+    id_given = "id" in obj
     request_id = obj.pop("id", None)
-    if request_id is not None and not isinstance(request_id, int | str):
+    good_id = not id_given or type(request_id) in _ID_TYPES
+    if repeated is not None:
+        raise _error(
+            request_id if good_id and repeated != "id" else None,
+            ErrorCode.INVALID_REQUEST,
+            f"`{_shown(repeated)}` is given more than once: a request names each field once",
+        )
+    if not good_id:
         raise _error(None, ErrorCode.INVALID_REQUEST, "`id` must be a number or a string")
     op = obj.pop("op", None)
     if not isinstance(op, str):
@@ -260,6 +276,58 @@ def _parse_any(line: bytes) -> tuple[Any, Request]:
         return request_id, msgspec.convert(obj, kind)
     except msgspec.ValidationError as exc:
         raise _validation_error(request_id, str(exc)) from None
+
+
+_ID_TYPES = (int, float, str)
+"""What a request's `id` may be (a JSON number or string; not a bool, null, object or array)."""
+
+
+def _too_deep() -> RequestError:
+    return _error(None, ErrorCode.INVALID_JSON, "not JSON a request can be: nested too deeply")
+
+
+class _Repeated(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _refuse_repeats(pairs: list[tuple[str, Any]]) -> None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _Repeated(key)
+        seen.add(key)
+
+
+def _repeated_key(line: bytes, obj: dict[str, Any]) -> str | None:
+    """A key the line names twice in one object, at any level (msgspec keeps the last).
+
+    Each key the line names is followed by a `:` of its own, so a line with no more `:`
+    than the object has keys names none twice, and holds no object within; only a line
+    with more (a `:` inside a string, an object within, or a repeat) is read again, by a
+    reader that sees every key."""
+    if line.count(b":") == len(obj):
+        return None
+    try:
+        json.loads(
+            line.decode(),
+            object_pairs_hook=_refuse_repeats,
+            parse_int=len,
+            parse_float=len,
+            parse_constant=len,
+            strict=False,
+        )
+    except _Repeated as repeat:
+        return repeat.key
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as exc:  # what msgspec read, json should: refused rather than unread
+        raise _error(None, ErrorCode.INVALID_JSON, f"not JSON: {exc}") from None
+    return None
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:40]}..."
 
 
 def _validation_error(request_id: Any, text: str) -> RequestError:
@@ -310,7 +378,7 @@ def positive_decimal(value: str, field: str, code: ErrorCode) -> Decimal:
 
 
 def _checked_decimal(value: str, field: str, code: ErrorCode) -> Decimal:
-    shown = value if len(value) <= 40 else f"{value[:40]}..."
+    shown = _shown(value)
     try:
         result = plain_decimal(value)
     except ValueError:

@@ -27,6 +27,7 @@ from fixgw.config import ApiConfig
 from fixgw.errors import RequestError, StartupError
 from fixgw.files import directories_for
 from fixgw.gateway import Gateway
+from fixgw.ids import GENERATED_PREFIX
 from fixgw.preflight import (
     can_create_directory,
     group_problem,
@@ -205,11 +206,17 @@ class ClientConnection(asyncio.Protocol):
             self._drained = None
 
     def eof_received(self) -> bool:
-        """The client is done sending: every request is answered, then the connection
-        closes."""
+        """The client is done sending: every request is answered, the last one too if its
+        line has no newline, then the connection closes."""
         if self.closed:
             return False  # refused: its last line is on its way
         self._sent_all = True
+        last = bytes(self._buffer)
+        self._buffer.clear()
+        if not self._discarding and last.strip():  # a line too long was answered already
+            self._take(last)
+        if self.closed:
+            return True  # refused: its last line is on its way, the connection lingers
         if self._answering is not None:
             return True
         self._flush()
@@ -627,11 +634,22 @@ class ApiServer:
                 "api connection refused", client=client.number, peer=client.peer, reason=reason
             )
 
-    def _refuse_oms_id(self, field: str, cl_ord_id: str | None) -> None:
-        """An id that starts with an OMS session's prefix would be taken for that OMS's:
-        its events would go to the OMS, and its disconnect would cancel the order."""
+    def _refuse_reserved_id(self, field: str, cl_ord_id: str | None) -> None:
+        """A client's id may not start as the gateway's own do (`fx`): it could take the id
+        the gateway makes up next. Nor with an OMS session's prefix: it would be taken for
+        that OMS's order, its events would go to the OMS, and its disconnect would cancel
+        the order."""
+        if cl_ord_id is None:
+            return
+        if cl_ord_id.startswith(GENERATED_PREFIX):
+            raise RequestError(
+                f"{field} {cl_ord_id!r} starts with {GENERATED_PREFIX!r}, which the ids the "
+                f"gateway makes up start with ({GENERATED_PREFIX}<start time>-<n>): choose "
+                "another",
+                code=p.ErrorCode.INVALID_FIELD,
+            )
         bridge = self.gateway.config.bridge
-        oms = bridge.oms_of(cl_ord_id) if bridge is not None and cl_ord_id else None
+        oms = bridge.oms_of(cl_ord_id) if bridge is not None else None
         if oms is not None:
             raise RequestError(
                 f"{field} {cl_ord_id!r} starts with {oms.prefix!r}, which names the orders of "
@@ -680,6 +698,7 @@ class ApiServer:
                 return self._subscribe(client, request)
             case p.Unsubscribe():
                 topics = set(request.topics) if request.topics is not None else set(client.topics)
+                self._refuse_unknown_topics(topics - client.topics)
                 g.unsubscribe(client, topics)
                 client.topics -= topics
                 return {"topics": sorted(client.topics)}
@@ -701,10 +720,10 @@ class ApiServer:
         g = self.gateway
         match request:
             case p.NewOrder():
-                self._refuse_oms_id("cl_ord_id", request.cl_ord_id)
+                self._refuse_reserved_id("cl_ord_id", request.cl_ord_id)
                 return g.new_order(request, owner=caller.number)
             case p.CancelOrderRequest():
-                self._refuse_oms_id("cancel_cl_ord_id", request.cancel_cl_ord_id)
+                self._refuse_reserved_id("cancel_cl_ord_id", request.cancel_cl_ord_id)
                 return g.cancel_order(request)
             case p.OrderStatusRequest():
                 return g.order_status(request)
@@ -779,12 +798,7 @@ class ApiServer:
         self, client: ClientConnection, request: p.Subscribe
     ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
         topics = set(request.topics)
-        known_md = {t for s in self.gateway.symbols for t in p.md_topics(s, ["book", "trades"])}
-        unknown = topics - p.TOPICS_FIXED - known_md
-        if unknown:
-            raise RequestError(
-                f"unknown topics: {', '.join(sorted(unknown))}", code=p.ErrorCode.UNKNOWN_TOPIC
-            )
+        self._refuse_unknown_topics(topics)
         g = self.gateway
         seq = g.last_seq
         client.topics |= topics
@@ -793,6 +807,16 @@ class ApiServer:
             return {"topics": sorted(client.topics), "seq": seq, "replayed": 0}
         client.hold()
         return self._replay(client, g.replay(request.since, frozenset(topics), until=seq), seq)
+
+    def _refuse_unknown_topics(self, topics: set[str]) -> None:
+        """`unknown_topic` unless each is one of the topics there are (a misspelt `order`
+        would leave the client subscribed to `orders`)."""
+        known_md = {t for s in self.gateway.symbols for t in p.md_topics(s, ["book", "trades"])}
+        unknown = topics - p.TOPICS_FIXED - known_md
+        if unknown:
+            raise RequestError(
+                f"unknown topics: {', '.join(sorted(unknown))}", code=p.ErrorCode.UNKNOWN_TOPIC
+            )
 
     async def _replay(
         self, client: ClientConnection, lines: Iterable[bytes], seq: int

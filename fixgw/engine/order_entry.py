@@ -284,6 +284,7 @@ class OrderEntry:
                 raise RequestError(
                     f"no order with cl_ord_id {ref.cl_ord_id!r}", code=ErrorCode.UNKNOWN_ORDER
                 )
+            _refuse_another_order(order, ref)
             return Target(order, order.cl_ord_id, order.order_id, order.symbol, order.side)
         if ref.order_id is None:
             raise RequestError(
@@ -292,6 +293,7 @@ class OrderEntry:
             )
         order = self._tracker.by_order_id(ref.order_id)
         if order is not None:
+            _refuse_another_order(order, ref)
             return Target(order, order.cl_ord_id, order.order_id, order.symbol, order.side)
         if ref.symbol is None or ref.side is None:
             raise RequestError(
@@ -301,3 +303,20 @@ class OrderEntry:
         if ref.symbol not in self.symbols:
             raise RequestError(f"unknown symbol {ref.symbol!r}", code=ErrorCode.UNKNOWN_SYMBOL)
         return Target(None, None, ref.order_id, ref.symbol, ref.side)
+
+
+def _refuse_another_order(order: Order, ref: OrderRef) -> None:
+    """Every id, symbol and side a request gives must be those of the one order it is about:
+    a cancel with one order's cl_ord_id and another's order_id cancelled the first."""
+    for field, given, its in (
+        ("order_id", ref.order_id, order.order_id),
+        ("symbol", ref.symbol, order.symbol),
+        ("side", ref.side, order.side),
+    ):
+        if given is not None and given != its:
+            raise RequestError(
+                f"`{field}` {str(given)!r} is not that of order {order.cl_ord_id} "
+                f"({'none yet' if its is None else repr(str(its))}): the request names two "
+                "orders; nothing was done",
+                code=ErrorCode.INVALID_REQUEST,
+            )

@@ -3,7 +3,7 @@ cancel's ClOrdID; the closed ones forgotten beyond `keep_closed`."""
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -130,10 +130,17 @@ def stating(order: Order, event: OrderEvent) -> None:
         order.stated += (kind,)
 
 
+IDS_KEPT_PER_CLOSED_ORDER = 10
+"""For each closed order kept whole, the ClOrdIDs of this many forgotten ones are kept, so
+that no client can take them again meanwhile: an id costs about 150 bytes, an order 1 KB."""
+
+
 class OrderIndex:
     """`keep_closed`: how many closed orders (filled, canceled, rejected) are remembered, the
     most recently closed; older ones are forgotten by `prune`, so that memory follows the
-    open orders, not the day's order count. The exchange still answers for a forgotten one."""
+    open orders, not the day's order count. The exchange still answers for a forgotten one.
+    The ClOrdIDs (the order's and its cancels') of the last `IDS_KEPT_PER_CLOSED_ORDER *
+    keep_closed` forgotten are still refused to a new order or cancel."""
 
     def __init__(self, keep_closed: int = 10_000) -> None:
         self._orders: dict[str, Order] = {}
@@ -143,13 +150,16 @@ class OrderIndex:
         the exchange's id)."""
         self._keep_closed = keep_closed
         self._closed: deque[Order] = deque()
+        self._forgotten_ids: OrderedDict[str, None] = OrderedDict()
+        """The ids of forgotten orders, oldest first (a set that keeps its order)."""
+        self._keep_forgotten_ids = IDS_KEPT_PER_CLOSED_ORDER * keep_closed
 
     def in_use(self, cl_ord_id: str) -> bool:
         """Names an order or a cancel this gateway tracks."""
         return cl_ord_id in self._orders or cl_ord_id in self._cancels
 
     def refuse_if_in_use(self, cl_ord_id: str) -> None:
-        if self.in_use(cl_ord_id):
+        if self.in_use(cl_ord_id) or cl_ord_id in self._forgotten_ids:
             raise RequestError(
                 f"cl_ord_id {cl_ord_id!r} is already in use", code="duplicate_cl_ord_id"
             )
@@ -219,4 +229,12 @@ class OrderIndex:
             for cancel_id in order.cancel_ids:
                 self._cancels.pop(cancel_id, None)
             forgotten.append(order)
+            self._remember_ids(order)
         return forgotten
+
+    def _remember_ids(self, order: Order) -> None:
+        ids = self._forgotten_ids
+        for cl_ord_id in (order.cl_ord_id, *order.cancel_ids):
+            ids[cl_ord_id] = None
+        while len(ids) > self._keep_forgotten_ids:
+            ids.popitem(last=False)

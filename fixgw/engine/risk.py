@@ -8,12 +8,17 @@ gateway's (it cancels orders); its state lives in the journal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_FLOOR, Context, Decimal
 
 from fixgw.config import RiskConfig, SymbolLimits, ThrottleConfig, ThrottleKind
 from fixgw.domain import OrderType, SubmitOrder
 
 HUNDRED = Decimal(100)
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+"""Where a notional is computed in full: a quantity times a price has no more digits than
+the two together (66 at most from the API's bounds), so none is rounded away."""
+FLOOR = Context(rounding=ROUND_FLOOR)
+"""The default context's 28 digits, rounding down."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,13 @@ class Breach:
 class PreTradeCheck:
     def __init__(self, config: RiskConfig) -> None:
         self.config = config
+        every = [config.default, *config.symbols.values()]
+        self._notional_floors = {
+            limits.max_notional: FLOOR.plus(limits.max_notional)
+            for limits in every
+            if limits.max_notional is not None
+        }
+        """Each `max_notional` rounded down to 28 digits (see `breach`)."""
 
     def limits(self, symbol: str) -> SymbolLimits:
         return self.config.symbols.get(symbol, self.config.default)
@@ -58,13 +70,19 @@ class PreTradeCheck:
                     "no_reference_price",
                     f"no price for {order.symbol} yet to check a market order's notional",
                 )
-            notional = order.qty * price
-            if notional > limits.max_notional:
-                return Breach(
-                    "max_notional",
-                    f"notional {notional} is above the limit {limits.max_notional} "
-                    f"for {order.symbol}",
-                )
+            # Exact, whatever the digits, at the operator's cost for most orders: rounding
+            # to the default context's 28 digits (which let an order a hair above the limit
+            # through) never crosses a number it can represent, so a product rounded to
+            # below the limit's 28-digit floor was below the limit. Only one that reaches
+            # the floor is computed in full (a context's method costs several operators).
+            limit = limits.max_notional
+            if order.qty * price >= self._notional_floors[limit]:
+                notional = EXACT.multiply(order.qty, price)
+                if notional > limit:
+                    return Breach(
+                        "max_notional",
+                        f"notional {notional} is above the limit {limit} for {order.symbol}",
+                    )
         band = limits.price_band_pct
         if band is not None and order.order_type is OrderType.LIMIT:
             if reference is None:

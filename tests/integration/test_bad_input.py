@@ -98,6 +98,8 @@ CASES = [
         15,
     ),
     ("unknown topic", b'{"id": 16, "op": "subscribe", "topics": ["nope"]}\n', "unknown_topic", 16),
+    ("a field named twice", b'{"id": 19, "op": "trades", "op": "book"}\n', "invalid_request", 19),
+    ("an id that is a bool", b'{"id": true, "op": "status"}\n', "invalid_request", None),
     ("invalid utf-8", b'{"id": 17, "op": "\xff\xfe"}\n', "invalid_json", None),
     # was internal_error: msgspec's RecursionError, with a traceback logged per line
     ("nested 1,000 deep", b"[" * 1000 + b"]" * 1000 + b"\n", "invalid_json", None),
@@ -236,6 +238,45 @@ def test_deep_nesting_is_invalid_json_in_one_line_of_reply_and_no_error_in_the_l
     written = gateway.log()[log_before:]
     assert "Traceback" not in written and "RecursionError" not in written
     assert '"level":"error"' not in written
+
+
+def test_a_request_that_names_a_field_twice_is_refused_and_nothing_is_done(
+    make_stack: StackFactory,
+) -> None:
+    """The JSON decoder keeps a repeated key's last value: a `status` with a second `op`
+    halted trading, an order with two prices was sent at the second."""
+    stack = make_stack()
+    order = b'"op": "new_order", "symbol": "BTC/USD", "side": "buy", "type": "limit", "qty": "1"'
+    with stack.client() as gw:
+        gw.send_raw(b'{"id": 1, "op": "status", "op": "halt"}\n')
+        gw.send_raw(b'{"id": 2, %s, "price": "1", "price": "2", "cl_ord_id": "twice"}\n' % order)
+        replies = [gw.read_message(5) for _ in range(2)]
+        assert [(r["id"], r["ok"], r["error"]["code"]) for r in replies] == [
+            (1, False, "invalid_request"),
+            (2, False, "invalid_request"),
+        ]
+        assert "`op` is given more than once" in replies[0]["error"]["message"]
+        assert "`price` is given more than once" in replies[1]["error"]["message"]
+        assert gw.status()["halted"] is None
+        assert gw.orders(all=True) == []
+    assert "twice" not in (stack.root / "journal.jsonl").read_text()
+
+
+def test_unsubscribe_from_a_topic_there_is_not_is_refused_and_leaves_the_subscriptions(
+    shared_stack: LocalStack,
+) -> None:
+    """`unsubscribe` from a misspelt `order` answered ok and left the client subscribed to
+    `orders`; `subscribe` refused it."""
+    with shared_stack.client() as gw:
+        gw.subscribe(["orders", "session"])
+        for topics in (["order"], ["orders", "md:NOPE/USD"]):
+            with pytest.raises(ApiError) as refused:
+                gw.request("unsubscribe", topics=topics)
+            assert refused.value.code == "unknown_topic"
+            assert topics[-1] in refused.value.message
+        assert gw.request("unsubscribe", topics=["session"])["topics"] == ["orders"]
+        assert gw.request("unsubscribe", topics=["account"])["topics"] == ["orders"]
+        assert gw.request("unsubscribe")["topics"] == []
 
 
 def test_a_client_that_disconnects_mid_line_does_not_disturb_others(

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fixgw.api.client import ApiError, Client
+from fixgw.ids import base36
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import EventLog, StackFactory
 from tests.integration.test_controls import fixgw_cli
@@ -202,6 +203,37 @@ def test_requests_written_together_are_answered_in_order_and_after_the_client_st
     assert replies[2]["result"]["session"] == "up"
 
 
+@pytest.mark.parametrize("behind_a_wait", [False, True], ids=["at once", "behind a wait"])
+def test_a_last_request_without_its_newline_is_answered_when_the_client_stops_sending(
+    stack: LocalStack, gw: Client, events: EventLog, behind_a_wait: bool
+) -> None:
+    """A client that shut its side after a last line with no newline got no reply to it:
+    it is answered, or refused if it is not a request, then the connection closes."""
+    cl_ord_id = gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="38")[
+        "cl_ord_id"
+    ]
+    events.find(cl_ord_id, "order.accepted")
+    first = {"id": 1, "op": "order_status" if behind_a_wait else "orders", "cl_ord_id": cl_ord_id}
+    if not behind_a_wait:
+        del first["cl_ord_id"]
+    for last, answer in (
+        (b'{"id": 2, "op": "status"}', (2, True)),
+        (b'{"id": 2, "op": "sta', (None, False)),
+    ):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+            raw.settimeout(10)
+            raw.connect(stack.socket_path)
+            raw.sendall(json.dumps(first).encode() + b"\n" + last)
+            raw.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := raw.recv(65536):
+                received += chunk
+        replies = [json.loads(line) for line in received.splitlines()]
+        assert [(r["id"], r["ok"]) for r in replies] == [(1, True), answer], replies
+        if not answer[1]:
+            assert replies[1]["error"]["code"] == "invalid_json"
+
+
 def test_thousands_of_lines_behind_a_request_that_waits_are_all_answered_in_order(
     stack: LocalStack, gw: Client, events: EventLog
 ) -> None:
@@ -274,6 +306,24 @@ def test_a_cancel_reusing_a_cl_ord_id_in_use_is_refused_locally(
         gw.cancel_order(cl_ord_id="reuse-1", cancel_cl_ord_id="reuse-cxl")
     assert a_cancel_id.value.code == "duplicate_cl_ord_id"
     assert {o["cl_ord_id"]: o["status"] for o in gw.orders()} == {"reuse-1": "new"}
+
+
+def test_a_client_may_not_choose_an_id_the_gateway_could_make_up(gw: Client) -> None:
+    """A client that chose the gateway's next id (`fx<start time>-<n>`) made another
+    client's order without an id fail as `duplicate_cl_ord_id`."""
+    order = {"symbol": "LTC/USD", "side": "buy", "type": "limit", "qty": "1", "price": "10"}
+    made = gw.new_order(**order)["cl_ord_id"]
+    stem, _, n = made.rpartition("-")
+    following = [f"{stem}-{base36(int(n, 36) + k)}" for k in (1, 2)]
+    with pytest.raises(ApiError) as an_order:
+        gw.new_order(**order, cl_ord_id=following[0])
+    with pytest.raises(ApiError) as a_cancel:
+        gw.cancel_order(cl_ord_id=made, cancel_cl_ord_id=following[1])
+    for refused in (an_order, a_cancel):
+        assert refused.value.code == "invalid_field"
+        assert "starts with 'fx'" in refused.value.message
+    assert gw.new_order(**order)["cl_ord_id"] == following[0]
+    assert gw.cancel_order(cl_ord_id=made)["cancel_cl_ord_id"] == following[1]
 
 
 def test_generated_cl_ord_ids_are_unique_across_gateway_restarts(stack: LocalStack) -> None:

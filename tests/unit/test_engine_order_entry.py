@@ -9,10 +9,11 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from fixgw.api.protocol import CancelOrderRequest, ErrorCode, NewOrder
+from fixgw.api.protocol import CancelOrderRequest, ErrorCode, NewOrder, OrderStatusRequest
 from fixgw.bus import EventBus
 from fixgw.config import RiskConfig, SymbolLimits, ThrottleConfig, ThrottleLimit
 from fixgw.decimals import PlainDecimal
@@ -304,3 +305,45 @@ def test_a_cancel_of_an_unknown_or_closed_order_is_refused(engine: Engine) -> No
         ErrorCode.ORDER_CLOSED,
         "order maker-1 is already filled",
     )
+
+
+@pytest.mark.parametrize(
+    ("names", "which"),
+    [
+        ({"cl_ord_id": "maker-1", "order_id": "hohd4bojt7-13"}, "order_id"),  # resting-1's
+        ({"cl_ord_id": "resting-1", "symbol": "BTC/USD"}, "symbol"),
+        ({"cl_ord_id": "resting-1", "side": Side.SELL}, "side"),
+        ({"order_id": "hohd4bojt7-13", "symbol": "LTC/USD", "side": Side.SELL}, "side"),
+        ({"cl_ord_id": "unacked-1", "order_id": "hohd4bojt7-13"}, "order_id"),
+    ],
+)
+def test_a_cancel_or_status_request_naming_two_orders_is_refused_and_nothing_is_sent(
+    engine: Engine, names: dict[str, Any], which: str
+) -> None:
+    """A cancel with one order's cl_ord_id and another's order_id, symbol and side
+    cancelled the first."""
+    engine.resting()
+    engine.maker()
+    engine.place("unacked-1")
+    engine.session.take()
+    before = {o: engine.order(o).status for o in ("resting-1", "maker-1", "unacked-1")}
+    cancelling = refused(
+        lambda: engine.clock.call(engine.entry.cancel_order, CancelOrderRequest(**names))
+    )
+    asking = refused(lambda: engine.entry.locate(OrderStatusRequest(**names)))
+    for error in (cancelling, asking):
+        assert error.code == ErrorCode.INVALID_REQUEST
+        assert f"`{which}`" in error.message and "names two orders" in error.message
+    assert engine.session.sent == []
+    assert {o: engine.order(o).status for o in before} == before
+
+
+def test_ids_a_symbol_and_a_side_that_name_one_order_are_taken(engine: Engine) -> None:
+    engine.resting()
+    engine.session.take()
+    names = {"order_id": "hohd4bojt7-13", "symbol": "LTC/USD", "side": Side.BUY}
+    assert engine.entry.locate(OrderStatusRequest(**names)).cl_ord_id == "resting-1"
+    request = CancelOrderRequest(cl_ord_id="resting-1", **names)
+    accepted = engine.clock.call(engine.entry.cancel_order, request)
+    assert accepted.order_id == "hohd4bojt7-13"
+    assert [m.get(41) for m in engine.session.take()] == ["resting-1"]

@@ -953,3 +953,46 @@ def test_a_status_answer_with_the_same_quantity_restates_nothing(tracker: OrderT
     tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
     answer = report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "1.0", qty=D("1.0"))
     assert types(tracker.apply_execution(answer)) == ["OrderStatusReported"]
+
+
+def test_the_ids_of_forgotten_orders_are_refused_for_ten_times_keep_closed_more() -> None:
+    """A closed order's cl_ord_id (or a cancel's) could be taken again the moment the order
+    was forgotten: the exchange would see a ClOrdID twice."""
+    tracker = OrderTracker(keep_closed=1)
+    for n in range(13):
+        submit(tracker, f"c{n}")
+        tracker.apply_execution(
+            report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0", cl_ord_id=f"c{n}", order_id=f"X{n}")
+        )
+        tracker.cancel_requested(
+            CancelOrder(
+                ts=utc_now(),
+                cl_ord_id=f"k{n}",
+                orig_cl_ord_id=f"c{n}",
+                symbol="BTC/USD",
+                side=Side.BUY,
+                order_id=f"X{n}",
+            )
+        )
+        tracker.apply_execution(
+            report(
+                ExecKind.CANCELED,
+                OrderStatus.CANCELED,
+                "0",
+                "0",
+                cl_ord_id=f"k{n}",
+                orig=f"c{n}",
+                order_id=f"X{n}",
+            )
+        )
+        tracker.prune()
+    assert [o.cl_ord_id for o in tracker.all_orders()] == ["c12"]
+    # 12 orders forgotten, 2 ids each: the last 10 ids (c7 to c11 and their cancels) are kept
+    for n in range(7, 12):
+        for cl_ord_id in (f"c{n}", f"k{n}"):
+            with pytest.raises(RequestError) as refused:
+                tracker.refuse_if_in_use(cl_ord_id)
+            assert refused.value.code == "duplicate_cl_ord_id"
+    for n in range(7):
+        tracker.refuse_if_in_use(f"c{n}")
+        tracker.refuse_if_in_use(f"k{n}")

@@ -3,6 +3,7 @@ what does can be sent in FIX and checked against the risk limits without blowing
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -24,7 +25,13 @@ from fixgw.api.protocol import (
 from fixgw.decimals import plain_decimal
 from fixgw.errors import RequestError
 from fixgw.venues.okcoin.outbound import fix_decimal
-from tests.fuzz import FUZZ_EXAMPLES, hostile_json, new_order_lines, odd_decimals
+from tests.fuzz import (
+    FUZZ_EXAMPLES,
+    hostile_json,
+    new_order_lines,
+    odd_decimals,
+    repeated_keys,
+)
 
 
 @pytest.mark.parametrize(
@@ -139,7 +146,7 @@ def test_the_quick_reading_of_a_quantity_agrees_with_the_long_one(text: str) -> 
 
 @pytest.mark.fuzz
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True)
-@given(line=st.one_of(hostile_json, new_order_lines))
+@given(line=st.one_of(hostile_json, new_order_lines, repeated_keys))
 def test_a_new_order_read_in_one_pass_is_what_the_long_way_reads(line: bytes) -> None:
     """`parse_line` reads a `new_order` line straight into the request; whatever the line, it
     answers what the long way does: the same id and request, or the same refusal."""
@@ -160,9 +167,120 @@ def test_a_new_order_read_in_one_pass_is_what_the_long_way_reads(line: bytes) ->
 def test_none_is_not_an_id_a_client_may_choose(field: str) -> None:
     """A venue's report about an order it does not know says ClOrdID NONE: an order of that
     name would take it for its own."""
-    line = b'{"id": 1, "op": "cancel_order", "cl_ord_id": "A-1", "%s": "NONE"}' % field.encode()
+    line = json.dumps({"id": 1, "op": "cancel_order", "cl_ord_id": "A-1", field: "NONE"}).encode()
     with pytest.raises(RequestError) as refused:
         parse_line(line)
     assert refused.value.code == ErrorCode.INVALID_FIELD and field in refused.value.message
     _, request = parse_line(line.replace(b'"NONE"', b'"NONE-1"'))
     assert getattr(request, field) == "NONE-1"
+
+
+ORDER_FIELDS = b'"symbol": "LTC/USD", "side": "buy", "type": "limit", "qty": "1"'
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "request_id"),
+    [
+        (b'{"id": 1, "op": "status", "op": "halt"}', "op", 1),  # was run as `halt`
+        (b'{"id": 2, "op": "halt", "op": "status"}', "op", 2),
+        (
+            b'{"id": 3, "op": "new_order", %s, "price": "1", "price": "2"}' % ORDER_FIELDS,
+            "price",
+            3,
+        ),
+        (
+            b'{"id": 4, "op": "new_order", "op": "new_order", %s, "price": "1"}' % ORDER_FIELDS,
+            "op",
+            4,
+        ),
+        (b'{"id": 5, "op": "halt", "op": "new_order", %s, "price": "1"}' % ORDER_FIELDS, "op", 5),
+        (
+            b'{"id": 6, "op": "new_order", %s, "price": "1", "pr\\u0069ce": "2"}' % ORDER_FIELDS,
+            "price",
+            6,
+        ),
+        (b'{"id": 7, "id": 8, "op": "status"}', "id", None),
+        (b'{"id": 9, "op": "trades", "x": {"a": 1, "a": 2}}', "a", 9),
+        (
+            b'{"id": 10, "op": "cancel_order", "cl_ord_id": "a:b", "cl_ord_id": "c"}',
+            "cl_ord_id",
+            10,
+        ),
+    ],
+)
+def test_a_request_that_names_a_field_twice_is_refused_naming_it(
+    line: bytes, key: str, request_id: Any
+) -> None:
+    """msgspec keeps a repeated key's last value: `status` with a second `op` ran `halt`."""
+    for parse in (parse_line, _parse_any):
+        with pytest.raises(RequestError) as refused:
+            parse(line)
+        assert refused.value.code == ErrorCode.INVALID_REQUEST
+        assert f"`{key}` is given more than once" in refused.value.message
+        assert getattr(refused.value, "request_id", None) == request_id
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"id": 1, "op": "new_order", %s, "price": "1", "cl_ord_id": "a:b:c"}' % ORDER_FIELDS,
+        b'{"id": "x:1", "op": "new_order", %s, "price": null}' % ORDER_FIELDS,
+        b'{"id": 2, "op": "subscribe", "topics": ["md:BTC/USD", "md:BTC/USD:trades"]}',
+        b'{"id": 3, "op": "new_order", "symbol": "LTC/USD", "side": "buy", "type": "market", '
+        b'"qty": "1"}',
+    ],
+)
+def test_a_colon_in_a_string_or_a_null_field_is_no_repeat(line: bytes) -> None:
+    """Lines with more `:` than fields are read again, key by key, and pass when no key
+    is named twice."""
+    fields = json.loads(line)
+    request_id, request = parse_line(line)
+    assert request_id == fields.pop("id")
+    assert {k: getattr(request, k) for k in fields if k != "op"} == {
+        k: v for k, v in fields.items() if k != "op"
+    }
+
+
+@pytest.mark.fuzz
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True)
+@given(line=repeated_keys)
+def test_whatever_the_request_a_field_named_twice_is_refused(line: bytes) -> None:
+    with pytest.raises(RequestError) as refused:
+        parse_line(line)
+    if refused.value.code != ErrorCode.INVALID_JSON:  # a huge number, an infinity
+        assert refused.value.code == ErrorCode.INVALID_REQUEST, refused.value.message
+        assert "is given more than once" in refused.value.message
+
+
+REQUESTS = [b'"op": "status"', b'"op": "new_order", %s, "price": "1"' % ORDER_FIELDS]
+
+
+@pytest.mark.parametrize("request_id", [1.5, -2, 0.0, 1e300, "7", "", 12345678901234567890123])
+@pytest.mark.parametrize("fields", REQUESTS)
+def test_an_id_that_is_a_number_or_a_string_is_taken_as_given(
+    request_id: Any, fields: bytes
+) -> None:
+    line = b'{"id": %s, %s}' % (json.dumps(request_id).encode(), fields)
+    for parse in (parse_line, _parse_any):
+        taken, _ = parse(line)
+        assert taken == request_id and type(taken) is type(request_id)
+
+
+@pytest.mark.parametrize("request_id", [b"true", b"false", b"null", b"{}", b'{"a": 1}', b"[1]"])
+@pytest.mark.parametrize("fields", REQUESTS)
+def test_an_id_that_is_neither_a_number_nor_a_string_is_refused(
+    request_id: bytes, fields: bytes
+) -> None:
+    """`true` was taken (Python's bool is an int) and 1.5 refused."""
+    line = b'{"id": %s, %s}' % (request_id, fields)
+    for parse in (parse_line, _parse_any):
+        with pytest.raises(RequestError) as refused:
+            parse(line)
+        assert refused.value.code == ErrorCode.INVALID_REQUEST
+        assert "`id` must be a number or a string" in refused.value.message
+        assert getattr(refused.value, "request_id", "none given") is None
+
+
+def test_a_request_without_an_id_is_answered_with_none() -> None:
+    for fields in REQUESTS:
+        assert parse_line(b"{%s}" % fields)[0] is None

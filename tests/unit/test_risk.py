@@ -6,10 +6,13 @@ from decimal import Decimal as D
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fixgw.config import RiskConfig, ThrottleConfig, convert
 from fixgw.domain import OrderType, Side, SubmitOrder, utc_now
 from fixgw.engine.risk import PreTradeCheck, Throttle
+from tests.fuzz import FUZZ_EXAMPLES
 
 RISK = convert(
     {
@@ -139,3 +142,47 @@ def test_new_limits_apply_to_a_running_bucket_and_queued_messages_keep_their_pla
 def test_every_limit_that_needs_a_price_asks_for_one(limits: dict[str, str], needs: bool) -> None:
     check = PreTradeCheck(convert({"symbols": {"BTC/USD": limits}}, RiskConfig))
     assert check.needs_reference("BTC/USD") is needs
+
+
+@pytest.mark.parametrize(
+    ("qty", "price"),
+    [
+        ("1000000000000.000000000000000001", "1"),  # passed: rounded to 28 digits, 10**12
+        ("1", "1000000000000.000000000000000001"),
+        ("999999999999999.999999999999999999", "999999999999999.999999999999999999"),
+    ],
+)
+def test_a_notional_above_the_limit_by_any_amount_is_refused(qty: str, price: str) -> None:
+    """The largest quantity and price the protocol takes have 33 digits each: their
+    product is compared in full."""
+    notional = attos(qty) * attos(price)  # in units of 1e-36, by integers
+    for limit, breached in ((notional, False), (notional - 1, True)):
+        text = format(D(f"{limit}e-36"), "f")
+        check = PreTradeCheck(convert({"symbols": {"BTC/USD": {"max_notional": text}}}, RiskConfig))
+        breach = check.breach(order(qty, price), None, 0)
+        assert (breach is not None and breach.limit == "max_notional") is breached, (text, breach)
+
+
+def attos(text: str) -> int:
+    """A plain decimal of at most 18 places in units of 1e-18."""
+    whole, _, fraction = text.partition(".")
+    return int(whole + fraction.ljust(18, "0"))
+
+
+_money = st.from_regex(r"[1-9][0-9]{0,14}(\.[0-9]{1,18})?|0\.[0-9]{0,17}[1-9]", fullmatch=True)
+
+
+@pytest.mark.fuzz
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True)
+@given(qty=_money, price=_money, digits=st.integers(1, 40), offset=st.integers(-3, 3))
+def test_the_notional_check_is_exact_for_any_quantity_price_and_limit(
+    qty: str, price: str, digits: int, offset: int
+) -> None:
+    """A limit near the product, of few digits or many: refused exactly when the product,
+    by integers, is above it (most products are settled in 28 digits, the rest in full)."""
+    notional = attos(qty) * attos(price)
+    limit = max(1, (notional // 10 ** max(0, 36 - digits) + offset) * 10 ** max(0, 36 - digits))
+    text = format(D(f"{limit}e-36"), "f")
+    check = PreTradeCheck(convert({"symbols": {"BTC/USD": {"max_notional": text}}}, RiskConfig))
+    breach = check.breach(order(qty, price), None, 0)
+    assert (breach is not None) is (notional > limit), (text, breach)

@@ -141,35 +141,11 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
             oms = sessionID.getTargetCompID().getValue()
             raw = message.toString()
             msg_type = msg_type_of(message)
-            pairs = pairs_of(raw)
-            # one that is not UTF-8 could be neither answered nor echoed (nor sent on)
-            not_utf8 = None if raw.isascii() else first_not_utf8(pairs, FREE_TEXT)
-            if not_utf8 is not None and msg_type != REJECT:  # a reject is only logged
-                log.warning(
-                    "OMS message rejected: a value is not UTF-8",
-                    oms=oms,
-                    msg_type=msg_type,
-                    tag=not_utf8,
-                )
-                reject = translate.session_reject(
-                    translate.parse_oms(raw),
-                    not_utf8,
-                    INCORRECT_DATA_FORMAT,
-                    f"the value of tag {not_utf8} is not UTF-8",
-                )
-                fix.Session.sendToTarget(to_quickfix(reject), sessionID)
-                return
-            wrong = miscounted_group(pairs, self._groups.get(msg_type, {}))
-            if wrong is not None:
-                log.warning(
-                    "OMS message rejected: a group's NumInGroup is wrong", oms=oms, tag=wrong
-                )
-                reject = translate.session_reject(
-                    translate.parse_oms(raw),
-                    wrong,
-                    INCORRECT_NUM_IN_GROUP,
-                    f"NumInGroup ({wrong}) is not the number of entries in the group",
-                )
+            malformed = self._malformed(raw, msg_type)
+            if malformed is not None:
+                tag, reason, text = malformed
+                log.warning("OMS message rejected", oms=oms, msg_type=msg_type, why=text)
+                reject = translate.session_reject(translate.parse_oms(raw), tag, reason, text)
                 fix.Session.sendToTarget(to_quickfix(reject), sessionID)
                 return
             if self.stopping and msg_type == REJECT:
@@ -193,6 +169,22 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
                 )
         except Exception:
             log.exception("bridge fromApp failed")
+
+    def _malformed(self, raw: str, msg_type: str) -> tuple[int, str, str] | None:
+        """What QuickFIX lets through and the bridge answers with a Reject (3): the tag, the
+        SessionRejectReason and Text. A value that is not UTF-8 could be neither answered nor
+        echoed nor sent on (a reject from the OMS is only logged, never rejected); QuickFIX
+        does not count groups while it lets unknown fields through."""
+        pairs = pairs_of(raw)
+        if msg_type != REJECT and not raw.isascii():
+            tag = first_not_utf8(pairs, FREE_TEXT)
+            if tag is not None:
+                return tag, INCORRECT_DATA_FORMAT, f"the value of tag {tag} is not UTF-8"
+        wrong = miscounted_group(pairs, self._groups.get(msg_type, {}))
+        if wrong is not None:
+            text = f"NumInGroup ({wrong}) is not the number of entries in the group"
+            return wrong, INCORRECT_NUM_IN_GROUP, text
+        return None
 
     def _put(self, what: OmsHappening, sessionID: fix.SessionID, raw: str = "") -> None:
         try:

@@ -16,6 +16,7 @@ from tests.counterparties.venue import (
     acknowledge,
     execution_report,
     fill,
+    refuse_cancel,
     utc_timestamp,
 )
 
@@ -88,14 +89,7 @@ def refuse_order_as_over_the_limit(venue: ScriptedVenue, new_order: Received) ->
 
 def refuse_cancels(venue: ScriptedVenue, request: Received) -> None:
     """CxlRejReason 2, broker or exchange option."""
-    orig = request.get(41) or ""
-    venue.send(
-        "9",
-        [
-            *((37, f"V-{orig}"), (11, request.get(11) or ""), (41, orig), (39, "0")),
-            *((434, "1"), (102, "2"), (58, "cancels are off")),
-        ],
-    )
+    refuse_cancel(venue, request, "0", "2", "cancels are off")
 
 
 def forgets_orders(venue: ScriptedVenue, request: Received) -> None:

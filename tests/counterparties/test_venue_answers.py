@@ -18,6 +18,7 @@ from tests.counterparties.venue import (
     answer_status,
     execution_report,
     fill,
+    refuse_cancel,
 )
 from tests.integration.conftest import EventLog
 
@@ -153,13 +154,7 @@ def test_a_cancel_of_an_order_this_gateway_did_not_send_names_it_as_the_dialect_
 ) -> None:
     venue.on(
         "F",
-        lambda v, m: v.send(
-            "9",
-            [
-                *((37, m.get(37) or ""), (11, m.get(11) or ""), (41, m.get(41) or "")),
-                *((39, "8"), (434, "1"), (102, "1"), (58, "unknown order")),
-            ],
-        ),
+        lambda v, m: refuse_cancel(v, m, "8", "1", "unknown order"),
     )
     reply = gw.cancel_order(order_id="V-999", symbol="BTC/USD", side="buy")
     assert (reply["cl_ord_id"], reply["order_id"]) == (None, "V-999")
@@ -267,13 +262,7 @@ def test_a_cancel_reject_that_says_the_order_is_unknown_leaves_it_open_and_asks(
     cl_ord_id, order = accepted_order(venue, gw, events)
     venue.on(
         "F",
-        lambda v, m: v.send(
-            "9",
-            [
-                *((37, m.get(37) or ""), (11, m.get(11) or ""), (41, m.get(41) or "")),
-                *((39, "8"), (434, "1"), (102, "1"), (58, "unknown order")),
-            ],
-        ),
+        lambda v, m: refuse_cancel(v, m, "8", "1", "unknown order"),
     )
     gw.cancel_order(cl_ord_id=cl_ord_id)
     refused = events.find(cl_ord_id, "order.cancel_rejected")

@@ -9,7 +9,7 @@ import pytest
 from fixgw.api.client import Client
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.test_venue_extra_fields import accepted_order, journaled, place
-from tests.counterparties.venue import ScriptedVenue, execution_report, fill
+from tests.counterparties.venue import ScriptedVenue, execution_report, fill, refuse_cancel
 from tests.integration.conftest import EventLog
 
 TEXT = "refusé: marché fermé"
@@ -50,13 +50,7 @@ def test_a_cancel_refused_in_latin1_ends_the_pending_cancel_with_the_venue_s_tex
     cl_ord_id, _ = accepted_order(venue, gw, events)
     venue.on(
         "F",
-        lambda v, m: v.send(
-            "9",
-            [
-                *((37, m.get(37) or ""), (11, m.get(11) or ""), (41, m.get(41) or "")),
-                *((39, "0"), (434, "1"), (102, "0"), (58, LATIN1)),
-            ],
-        ),
+        lambda v, m: refuse_cancel(v, m, "0", "0", LATIN1),
     )
     gw.cancel_order(cl_ord_id=cl_ord_id)
     refused = events.find(cl_ord_id, "order.cancel_rejected")

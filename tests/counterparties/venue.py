@@ -493,6 +493,24 @@ def fill(
     )
 
 
+def refuse_cancel(
+    venue: ScriptedVenue, request: Received, ord_status: str, reason: str, text: str | bytes
+) -> None:
+    """An OrderCancelReject (9) of `request`, an OrderCancelRequest as received: the order
+    left in `ord_status`, CxlRejReason `reason`."""
+    venue.send(
+        "9",
+        [
+            *(
+                (37, request.get(37) or ""),
+                (11, request.get(11) or ""),
+                (41, request.get(41) or ""),
+            ),
+            *((39, ord_status), (434, "1"), (102, reason), (58, text)),
+        ],
+    )
+
+
 def answer_status(venue: ScriptedVenue, request: Received) -> None:
     """An OrderStatusRequest answered as a venue that keeps no state beyond the orders it
     took: open (New) if it took the order, else rejected as unknown."""

@@ -368,6 +368,31 @@ def test_duplicate_cl_ord_id_is_refused(tracker: OrderTracker) -> None:
     assert err.value.code == "duplicate_cl_ord_id"
 
 
+def canceled_by_cancel(tracker: OrderTracker, n: int) -> None:
+    """Order c<n> (the exchange's X<n>) canceled by cancel k<n>."""
+    tracker.cancel_requested(
+        CancelOrder(
+            ts=utc_now(),
+            cl_ord_id=f"k{n}",
+            orig_cl_ord_id=f"c{n}",
+            symbol="BTC/USD",
+            side=Side.BUY,
+            order_id=f"X{n}",
+        )
+    )
+    tracker.apply_execution(
+        report(
+            ExecKind.CANCELED,
+            OrderStatus.CANCELED,
+            "0",
+            "0",
+            cl_ord_id=f"k{n}",
+            orig=f"c{n}",
+            order_id=f"X{n}",
+        )
+    )
+
+
 def test_only_the_most_recently_closed_orders_are_remembered() -> None:
     tracker = OrderTracker(keep_closed=2)
     for n in range(5):
@@ -376,27 +401,7 @@ def test_only_the_most_recently_closed_orders_are_remembered() -> None:
             report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0", cl_ord_id=f"c{n}", order_id=f"X{n}")
         )
     for n in (3, 0, 1):
-        tracker.cancel_requested(
-            CancelOrder(
-                ts=utc_now(),
-                cl_ord_id=f"k{n}",
-                orig_cl_ord_id=f"c{n}",
-                symbol="BTC/USD",
-                side=Side.BUY,
-                order_id=f"X{n}",
-            )
-        )
-        tracker.apply_execution(
-            report(
-                ExecKind.CANCELED,
-                OrderStatus.CANCELED,
-                "0",
-                "0",
-                cl_ord_id=f"k{n}",
-                orig=f"c{n}",
-                order_id=f"X{n}",
-            )
-        )
+        canceled_by_cancel(tracker, n)
     assert tracker.get("c3") is not None  # forgotten only by prune
 
     forgotten = tracker.prune()
@@ -964,27 +969,7 @@ def test_the_ids_of_forgotten_orders_are_refused_for_ten_times_keep_closed_more(
         tracker.apply_execution(
             report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0", cl_ord_id=f"c{n}", order_id=f"X{n}")
         )
-        tracker.cancel_requested(
-            CancelOrder(
-                ts=utc_now(),
-                cl_ord_id=f"k{n}",
-                orig_cl_ord_id=f"c{n}",
-                symbol="BTC/USD",
-                side=Side.BUY,
-                order_id=f"X{n}",
-            )
-        )
-        tracker.apply_execution(
-            report(
-                ExecKind.CANCELED,
-                OrderStatus.CANCELED,
-                "0",
-                "0",
-                cl_ord_id=f"k{n}",
-                orig=f"c{n}",
-                order_id=f"X{n}",
-            )
-        )
+        canceled_by_cancel(tracker, n)
         tracker.prune()
     assert [o.cl_ord_id for o in tracker.all_orders()] == ["c12"]
     # 12 orders forgotten, 2 ids each: the last 10 ids (c7 to c11 and their cancels) are kept

@@ -50,6 +50,7 @@ COMPILED = [
     "fixgw/venues/okcoin/outbound.py",
     "fixgw/venues/okcoin/tags.py",
     "fixgw/venues/okcoin/venue.py",
+    "fixgw/wire.py",
 ]
 
 

@@ -50,12 +50,13 @@ def time_text(value: datetime) -> str:
 
 _plain = msgspec.json.Encoder(decimal_format=plain_decimal_text)
 
-_EXPONENT = re.compile(rb"E[-+]")
-"""What `str(Decimal)` writes in exponent form (the default context's capital `E`); also in
-a client's id or a venue's text now and then, which costs only the second encoding."""
 _WHOLE_SECOND = re.compile(rb':[0-9][0-9]Z"')
 """How msgspec ends a UTC time without a fraction."""
 _E = ord("E")
+_PLUS = ord("+")
+"""A decimal in exponent form has `E-` or `E+` (the default context's capital `E`). A line
+is looked at for an `E` first (one memchr, where most lines stop); an `E` or a `+` of
+something else (a client's id, a venue's text) costs only the second encoding."""
 _Z = ord("Z")
 _TS_END = len(b'"ts":"2026-12-06T10:00:00')
 """From the start of an event's `"ts":"` to where a time with a fraction has its point."""
@@ -64,7 +65,7 @@ _TS_END = len(b'"ts":"2026-12-06T10:00:00')
 def encode(obj: Any) -> bytes:
     """`obj` (results, replies, requests, anything msgspec encodes) as one JSON object."""
     out = _fast.encode(obj)
-    if _E in out and _EXPONENT.search(out) is not None:
+    if _E in out and (out.find(b"E-") >= 0 or _PLUS in out):
         out = _plain.encode(obj)
     if _Z in out and _WHOLE_SECOND.search(out) is not None:
         out = _plain.encode(_wire_times(msgspec.to_builtins(obj, builtin_types=_KEPT)))
@@ -75,7 +76,7 @@ def encode_event(event: Event) -> bytes:
     """An event as one JSON object: `encode`, for the order path. An event's one time is
     its `ts`, its first field after `type` (tests/unit/test_wire.py checks both)."""
     out = _fast.encode(event)
-    if _E in out and _EXPONENT.search(out) is not None:
+    if _E in out and (out.find(b"E-") >= 0 or _PLUS in out):
         out = _plain.encode(event)
     if event.ts.microsecond == 0:
         at = out.find(b'"ts":"') + _TS_END

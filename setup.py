@@ -51,6 +51,7 @@ COMPILED = [
     "fixgw/venues/okcoin/outbound.py",
     "fixgw/venues/okcoin/tags.py",
     "fixgw/venues/okcoin/venue.py",
+    "fixgw/wire.py",
 ]
 
 

@@ -17,10 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Protocol, TypeVar
 
-import msgspec
-
 from fixgw.domain import Event
 from fixgw.journal import Journal, sealed
+from fixgw.wire import encode_event
 
 TOPIC_OF_TYPE = {
     "order": "orders",
@@ -45,8 +44,6 @@ class EventSubscriber(Protocol):
 S = TypeVar("S")
 
 
-_encoder = msgspec.json.Encoder(decimal_format="string")
-
 SEQ_BLOCK = 100_000
 """Seqs reserved in the journal at a time: one small write per block, and a restart skips
 at most this many."""
@@ -70,9 +67,9 @@ class EventBus:
             self._reserved = self.seq + SEQ_BLOCK - 1
         topic = event.route()
         if topic.startswith("md:"):
-            line = b'{"seq":%d,%s\n' % (self.seq, _encoder.encode(event)[1:])
+            line = b'{"seq":%d,%s\n' % (self.seq, encode_event(event)[1:])
         else:
-            line = sealed(self.seq, _encoder.encode(event))
+            line = sealed(self.seq, encode_event(event))
             self.journal.append(self.seq, line)
         seq = self.seq
         for subscriber in self._subscribers.get(topic, ()):

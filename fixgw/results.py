@@ -113,7 +113,7 @@ class Connection(Result, frozen=True, kw_only=True):
     phase: str
     attempts: int
     failures_in_a_row: int
-    next_attempt_at: str | None
+    next_attempt_at: datetime | None
     held: str | None
 
 

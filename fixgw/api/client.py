@@ -25,6 +25,7 @@ import msgspec
 from fixgw.domain import BookSide, LevelAction, LevelUpdate
 from fixgw.errors import FixgwError
 from fixgw.marketdata.book import OrderBook
+from fixgw.wire import encode
 
 
 class ApiError(FixgwError):
@@ -116,7 +117,6 @@ class Client(GatewayClient):
         self._events: deque[dict[str, Any]] = deque()
         self._ids = itertools.count(1)
         self._decoder = msgspec.json.Decoder()
-        self._encoder = msgspec.json.Encoder()
 
     @classmethod
     def connect(
@@ -162,7 +162,7 @@ class Client(GatewayClient):
         long, not JSON): replies keep the order of requests, so here it is this one's."""
         request_id = next(self._ids)
         body = {"id": request_id, "op": op, **{k: v for k, v in fields.items() if v is not None}}
-        self.send_raw(self._encoder.encode(body) + b"\n")
+        self.send_raw(encode(body) + b"\n")
         reply = self._read_until(
             lambda m: "seq" not in m and m.get("id") in (request_id, None), timeout
         )

@@ -19,6 +19,7 @@ import msgspec
 from fixgw.decimals import RULE, plain_decimal
 from fixgw.domain import OrderType, Side, TimeInForce
 from fixgw.errors import RequestError
+from fixgw.wire import encode
 
 TOPICS_FIXED = frozenset({"orders", "session", "account", "errors"})
 
@@ -203,7 +204,6 @@ OPS: dict[str, type[Request]] = {
 }
 
 _decoder = msgspec.json.Decoder()
-_encoder = msgspec.json.Encoder(decimal_format="string")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 _UNKNOWN = re.compile(r"unknown field `([^`]+)`")
 _AT = re.compile(r" - at `\$\.?([^`]*)`")
@@ -397,13 +397,10 @@ def _checked_decimal(value: str, field: str, code: ErrorCode) -> Decimal:
 
 
 def reply_ok(request_id: Any, result: Any) -> bytes:
-    return _encoder.encode({"id": request_id, "ok": True, "result": result}) + b"\n"
+    return encode({"id": request_id, "ok": True, "result": result}) + b"\n"
 
 
 def reply_error(request_id: Any, code: str, message: str) -> bytes:
     return (
-        _encoder.encode(
-            {"id": request_id, "ok": False, "error": {"code": code, "message": message}}
-        )
-        + b"\n"
+        encode({"id": request_id, "ok": False, "error": {"code": code, "message": message}}) + b"\n"
     )

@@ -12,16 +12,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import msgspec
-
 from fixgw.cli.styled import Shown, shows_colour, write
-
-_json = msgspec.json.Encoder(decimal_format="string")
+from fixgw.wire import encode
 
 
 def print_json(obj: Any) -> None:
     """One JSON line, as every command printed before there were tables."""
-    sys.stdout.write(_json.encode(obj).decode() + "\n")
+    sys.stdout.write(encode(obj).decode() + "\n")
     sys.stdout.flush()
 
 

@@ -123,7 +123,7 @@ class Reconnector:
             "phase": self.phase.value,
             "attempts": self.attempts,
             "failures_in_a_row": self.failures,
-            "next_attempt_at": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
+            "next_attempt_at": self.next_attempt_at,
             "held": self.held,
         }
 

@@ -32,6 +32,7 @@ from fixgw.api.client import ApiError, GatewayClient
 from fixgw.api.protocol import TOPICS_FIXED
 from fixgw.nats.consumer import stream_seq_after
 from fixgw.nats.subjects import EVENT_TOPICS, Subjects
+from fixgw.wire import encode
 
 T = TypeVar("T")
 
@@ -48,7 +49,6 @@ class NatsClient(GatewayClient):
         self._since = 0
         self._ids = itertools.count(1)
         self._decoder = msgspec.json.Decoder()
-        self._encoder = msgspec.json.Encoder()
         self._subscription: Any = None
 
     @classmethod
@@ -124,7 +124,7 @@ class NatsClient(GatewayClient):
         nc = self._connection()
         try:
             msg = self._call(
-                nc.request(self.subjects.commands, self._encoder.encode(body), timeout=timeout),
+                nc.request(self.subjects.commands, encode(body), timeout=timeout),
                 timeout + 1,
             )
         except nats.errors.NoRespondersError:

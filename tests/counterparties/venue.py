@@ -426,10 +426,12 @@ def execution_report(
     leaves_qty: str | None = None,
     avg_px: str = "0",
     last: tuple[str, str] | None = None,
+    transact_time: str | None = None,
     extra: Iterable[tuple[int, str | bytes]] = (),
 ) -> Pairs:
     """An ExecutionReport body for `order` (a NewOrderSingle as received), in a venue's
-    own field order; `last`: (LastQty, LastPx) of a fill; `extra`: fields and groups a
+    own field order; `last`: (LastQty, LastPx) of a fill; `transact_time`: TransactTime as
+    the venue writes it (default: now, with milliseconds); `extra`: fields and groups a
     venue adds, placed where a venue puts them (here, after the core fields)."""
     qty = order.get(38) or "0"
     pairs: Pairs = [
@@ -448,7 +450,7 @@ def execution_report(
     pairs += [(14, cum_qty), (151, leaves_qty if leaves_qty is not None else qty), (6, avg_px)]
     if last is not None:
         pairs += [(32, last[0]), (31, last[1])]
-    pairs.append((60, utc_timestamp()))
+    pairs.append((60, transact_time if transact_time is not None else utc_timestamp()))
     pairs += list(extra)
     return pairs
 

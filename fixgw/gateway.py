@@ -152,7 +152,7 @@ class Gateway:
 
     def order_of_cancel(self, cancel_cl_ord_id: str) -> str | None:
         """The ClOrdID of the order a cancel this gateway sent was for."""
-        return self.parts.tracker.index.cancel_of(cancel_cl_ord_id)
+        return self.parts.tracker.order_of_cancel(cancel_cl_ord_id)
 
     async def orders_from_exchange(self, symbol: str | None) -> list[OrderView]:
         return await self.parts.queries.orders_from_exchange(symbol)

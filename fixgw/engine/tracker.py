@@ -86,6 +86,10 @@ class OrderTracker:
     def refuse_if_in_use(self, cl_ord_id: str) -> None:
         self.index.refuse_if_in_use(cl_ord_id)
 
+    def order_of_cancel(self, cancel_cl_ord_id: str) -> str | None:
+        """The ClOrdID of the order a cancel this gateway sent was for."""
+        return self.index.cancel_of(cancel_cl_ord_id)
+
     def submit(self, cmd: SubmitOrder) -> OrderPendingNew:
         """The table's SUBMITTED rows: an order under a ClOrdID in use (an order's, or a
         cancel's) is refused; a new one starts as PENDING_NEW, `Order`'s first status."""

@@ -52,8 +52,9 @@ def _levels(rows: list[list[str]]) -> list[tuple[Decimal, Decimal]]:
 
 
 class GatewayClient(ABC):
-    """What the socket's `Client` and NATS's `fixgw.nats.client.NatsClient` share: requests
-    by name, and waiting for events. Each brings its own `request` and `next_event`."""
+    """What the socket's `Client` and NATS's `fixgw.nats.client.NatsClient` share, and all
+    the command line uses of either: requests by name, and events. Each brings its own
+    transport."""
 
     def __enter__(self) -> Self:
         return self
@@ -74,8 +75,16 @@ class GatewayClient(ABC):
         """Send one request and return its `result`; raises ApiError on an error reply."""
 
     @abstractmethod
+    def subscribe(self, topics: list[str], since: int | None = None) -> Any:
+        """Events on `topics` from now on, or those after the event numbered `since`."""
+
+    @abstractmethod
     def next_event(self, timeout: float = 10.0) -> dict[str, Any]:
         """The next event subscribed to; TimeoutError if none comes within `timeout`."""
+
+    @abstractmethod
+    def take_events(self) -> list[dict[str, Any]]:
+        """The events already here, handed over without waiting."""
 
     def new_order(self, **fields: Any) -> Any:
         return self.request("new_order", **fields)

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from fixgw.api.client import ApiError, apply_market_data
-from fixgw.cli.connect import GatewayConnection
+from fixgw.api.client import ApiError, GatewayClient, apply_market_data
 from fixgw.cli.render import Col, Kind
 from fixgw.domain import OrderStatus
 from fixgw.marketdata.book import BookIntegrityError, OrderBook
@@ -122,7 +121,7 @@ class Board:
         return rows
 
 
-def load(gw: GatewayConnection, fills_shown: int) -> Board:
+def load(gw: GatewayClient, fills_shown: int) -> Board:
     """The state as of now, then every event after it: events that came before the open
     orders' answer are in it already, and fills are told apart by their ExecID."""
     gw.subscribe(["orders", "session", "errors"])
@@ -140,7 +139,7 @@ def load(gw: GatewayConnection, fills_shown: int) -> Board:
     return board
 
 
-def watch_books(gw: GatewayConnection, board: Board, wanted: set[str]) -> bool:
+def watch_books(gw: GatewayClient, board: Board, wanted: set[str]) -> bool:
     """Subscribe to the books of symbols not watched yet; True if there were any."""
     new = sorted(wanted - board.books.keys())
     offered = "market_data" in board.status.get("venue", {}).get("offers", [])

@@ -8,42 +8,12 @@ import argparse
 import getpass
 import os
 import re
-from collections.abc import Iterator
-from types import TracebackType
-from typing import Any, Protocol, Self
 
-from fixgw.api.client import Client
+from fixgw.api.client import Client, GatewayClient
 from fixgw.config import socket_path_too_long
 from fixgw.errors import ConfigError, FixgwError
 
 DEFAULT_SOCKET = "/run/fixgw/fixgw.sock"
-
-
-class GatewayConnection(Protocol):
-    """What the commands use of a connection to the gateway (fixgw.api.client.Client)."""
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def request(self, op: str, timeout: float = 10.0, **fields: Any) -> Any: ...
-
-    def subscribe(self, topics: list[str], since: int | None = None) -> Any: ...
-
-    def new_order(self, **fields: Any) -> Any: ...
-
-    def status(self) -> dict[str, Any]: ...
-
-    def next_event(self, timeout: float = 10.0) -> dict[str, Any]: ...
-
-    def take_events(self) -> list[dict[str, Any]]: ...
-
-    def events(self, timeout: float | None = None) -> Iterator[dict[str, Any]]: ...
 
 
 def nats_options(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +63,7 @@ def connection_options(parser: argparse.ArgumentParser, *, top: bool = False) ->
     )
 
 
-def connect(args: argparse.Namespace) -> GatewayConnection:
+def connect(args: argparse.Namespace) -> GatewayClient:
     """A connection to the gateway the arguments name; BadArgument if they name none."""
     if args.nats:
         return _nats(args)
@@ -136,7 +106,7 @@ def socket_path(args: argparse.Namespace) -> str:
     return str(path)
 
 
-def _nats(args: argparse.Namespace) -> GatewayConnection:
+def _nats(args: argparse.Namespace) -> GatewayClient:
     """The gateway over NATS (`--nats URL --gateway NAME`); credentials from the environment:
     FIXGW_NATS_CREDS (a creds file), FIXGW_NATS_USER and FIXGW_NATS_PASSWORD, or
     FIXGW_NATS_TOKEN."""

@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from fixgw.api.client import apply_market_data
-from fixgw.cli.connect import GatewayConnection, connect
+from fixgw.api.client import GatewayClient, apply_market_data
+from fixgw.cli.connect import connect
 from fixgw.cli.exits import EXIT_NOT_CANCELLED, EXIT_REJECTED
 from fixgw.cli.lines import event_line, outcome_line
 from fixgw.cli.output import Out, print_json
@@ -58,7 +58,7 @@ def cmd_order_new(args: argparse.Namespace) -> int:
     return 0
 
 
-def _events_of(gw: GatewayConnection, cl_ord_id: str, seconds: float) -> Iterator[dict[str, Any]]:
+def _events_of(gw: GatewayClient, cl_ord_id: str, seconds: float) -> Iterator[dict[str, Any]]:
     """The order's events until it closes, or until it rests on the book with no fill for a
     moment, or until time runs out."""
     deadline = time.monotonic() + seconds

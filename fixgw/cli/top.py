@@ -26,8 +26,9 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text as RichText
 
+from fixgw.api.client import GatewayClient
 from fixgw.cli.board import BOOK_COLUMNS, Board, load, watch_books
-from fixgw.cli.connect import GatewayConnection, connect
+from fixgw.cli.connect import connect
 from fixgw.cli.lines import event_line
 from fixgw.cli.output import Clock
 from fixgw.cli.render import (
@@ -135,7 +136,7 @@ class Keyboard:
         return b"q" in os.read(self.fd, 64).lower()
 
 
-def _events_now(gw: GatewayConnection, wait_s: float) -> list[dict[str, Any]]:
+def _events_now(gw: GatewayClient, wait_s: float) -> list[dict[str, Any]]:
     """The events that have come, waiting at most `wait_s` for the first."""
     events: list[dict[str, Any]] = []
     with contextlib.suppress(TimeoutError):
@@ -145,7 +146,7 @@ def _events_now(gw: GatewayConnection, wait_s: float) -> list[dict[str, Any]]:
     return events
 
 
-def show(gw: GatewayConnection, board: Board, args: argparse.Namespace, keyboard: Keyboard) -> None:
+def show(gw: GatewayClient, board: Board, args: argparse.Namespace, keyboard: Keyboard) -> None:
     """Until asked to quit: each turn takes the events that came, asks the status again if
     they changed it (at most every STATUS_AT_MOST_EVERY_S), and redraws if anything
     changed, or the terminal's size did."""

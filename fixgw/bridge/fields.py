@@ -628,6 +628,15 @@ NEW_ORDER = MessageFields(
 # ------------------------------------------------------------ OrderCancelRequest (F)
 
 _NAMES_THE_ORDER = "the order is the one OrigClOrdID names; this adds nothing to the cancel"
+_MUST_BE_THE_ORDERS = (
+    "must be that of the order OrigClOrdID names, as venues require: a cancel that names "
+    "two orders is refused (OrderCancelReject, CxlRejReason 99, Text naming the field), and "
+    "nothing is cancelled"
+)
+_CHECKED_AGAINST_THE_ORDER = (
+    "checked against the order ClOrdID names: the answer is that order's status, with its "
+    "own Symbol and Side, and Text says which the request got wrong"
+)
 
 CANCEL = MessageFields(
     "F",
@@ -637,8 +646,8 @@ CANCEL = MessageFields(
             Field(41, "OrigClOrdID", honoured("the order to cancel (the session's prefix + it)")),
             Field(11, "ClOrdID", honoured("the cancel's own id; its reports come under it")),
             Field(37, "OrderID", ignored(_NAMES_THE_ORDER)),
-            Field(55, "Symbol", ignored(_NAMES_THE_ORDER)),
-            Field(54, "Side", ignored(_NAMES_THE_ORDER)),
+            Field(55, "Symbol", honoured(_MUST_BE_THE_ORDERS)),
+            Field(54, "Side", honoured(_MUST_BE_THE_ORDERS)),
             Field(38, "OrderQty", ignored("a cancel cancels all that is left of the order")),
             Field(152, "CashOrderQty", ignored("a cancel cancels all that is left of the order")),
             Field(60, "TransactTime", ignored("when the OMS made the cancel")),
@@ -663,8 +672,8 @@ STATUS = MessageFields(
             Field(11, "ClOrdID", honoured("the order asked about (the session's prefix + it)")),
             Field(790, "OrdStatusReqID", honoured("echoed on the ExecutionReport that answers")),
             Field(37, "OrderID", ignored("the order is the one ClOrdID names")),
-            Field(55, "Symbol", ignored("the order is the one ClOrdID names")),
-            Field(54, "Side", ignored("the order is the one ClOrdID names")),
+            Field(55, "Symbol", honoured(_CHECKED_AGAINST_THE_ORDER)),
+            Field(54, "Side", honoured(_CHECKED_AGAINST_THE_ORDER)),
             Field(1, "Account", ignored(_ONE_ACCOUNT)),
             Field(453, "NoPartyIDs", ignored(_WHO)),
         ]

@@ -111,6 +111,20 @@ class OmsOrders:
             )
             return
         order = self.gateway.order(order_key)
+        mismatch = translate.another_order(msg, order) if order is not None else None
+        if order is not None and mismatch is not None:
+            log.warning("OMS cancel refused: it names two orders", oms=oms, why=mismatch)
+            self.outbox.send(
+                oms,
+                translate.cancel_reject(
+                    msg,
+                    f"{mismatch}: the cancel names two orders; nothing was done",
+                    order.order_id,
+                    order.status,
+                    reason=OTHER,
+                ),
+            )
+            return
         if order is not None and order.cancel_cl_ord_id is not None:
             self.outbox.send(oms, self._already_pending(oms, msg, order))
             return
@@ -147,12 +161,16 @@ class OmsOrders:
         )
 
     def replace(self, oms: str, msg: FixMessage) -> None:
+        """Refused whatever it says (CxlRejReason 2); Text also names a Symbol or Side that
+        is not the order's, as a cancel of it would be refused for that."""
         order = self.gateway.order(self.prefixes[oms] + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
+        mismatch = translate.another_order(msg, order) if order is not None else None
         self.outbox.send(
             oms,
             translate.cancel_reject(
                 msg,
-                "the exchange cannot replace an order: cancel it and send a new one",
+                "the exchange cannot replace an order: cancel it and send a new one"
+                + (f"; and {mismatch}" if mismatch else ""),
                 order.order_id if order else None,
                 order.status if order else None,
                 response_to="2",
@@ -164,6 +182,11 @@ class OmsOrders:
         self.outbox.spawn(oms, msg, self._answer_status(oms, msg))
 
     async def _answer_status(self, oms: str, msg: FixMessage) -> None:
+        """The order ClOrdID names, also when the request's Symbol or Side is another's: the
+        answer carries the order's own, and Text says which differ. "Unknown order" (OrdStatus
+        8) would tell the OMS that a live order was rejected."""
+        named = self.gateway.order(self.prefixes[oms] + msg.fields.get(Tag.CL_ORD_ID, ""))
+        mismatch = translate.another_order(msg, named) if named is not None else None
         try:
             answer = await self.gateway.order_status(
                 translate.status_request(msg, self.prefixes[oms])
@@ -182,11 +205,19 @@ class OmsOrders:
                 # always the order's current status. Text says the exchange did not confirm.
                 text = f"as last reported; the exchange did not answer ({exc.code}: {exc.message})"
                 self._send_status(
-                    oms, msg.fields[Tag.CL_ORD_ID], known, translate.status_echo(msg), text
+                    oms,
+                    msg.fields[Tag.CL_ORD_ID],
+                    known,
+                    translate.status_echo(msg),
+                    "; ".join(t for t in (text, mismatch) if t),
                 )
             return
         self._send_status(
-            oms, msg.fields.get(Tag.CL_ORD_ID, ""), answer, translate.status_echo(msg)
+            oms,
+            msg.fields.get(Tag.CL_ORD_ID, ""),
+            answer,
+            translate.status_echo(msg),
+            "; ".join(t for t in (answer.text, mismatch) if t) or None,
         )
 
     def _send_status(

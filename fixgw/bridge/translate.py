@@ -177,6 +177,25 @@ def status_request(msg: FixMessage, prefix: str) -> OrderStatusRequest:
     return OrderStatusRequest(cl_ord_id=prefix + _required(msg, Tag.CL_ORD_ID, "ClOrdID"))
 
 
+def another_order(msg: FixMessage, order: OrderView) -> str | None:
+    """What an OMS's cancel, replace or status request says of the order its OrigClOrdID (H:
+    ClOrdID) names that is not so, as Text: a Symbol (55) or Side (54) not the order's. None
+    when all it says is so. Venues refuse a cancel that names two orders: an OMS that sent
+    the wrong OrigClOrdID with the Symbol and Side of the order it meant would otherwise get
+    another order cancelled."""
+    f = msg.fields
+    named = f.get(Tag.CL_ORD_ID if msg.msg_type == "H" else Tag.ORIG_CL_ORD_ID, "")
+    wrong = [
+        f"{name} ({tag}) {f[tag]} is not that of order {named} ({its})"
+        for tag, name, its in (
+            (Tag.SYMBOL, "Symbol", order.symbol),
+            (Tag.SIDE, "Side", SIDE.encode(order.side)),
+        )
+        if tag in f and f[tag] != its
+    ]
+    return "; ".join(wrong) or None
+
+
 def execution_report(
     event: OrderEvent, seq: int, cl_ord_id: str, orig_cl_ord_id: str | None = None
 ) -> FixMessage:

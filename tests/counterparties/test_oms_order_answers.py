@@ -14,6 +14,7 @@ from tests.counterparties.venue import (
     Received,
     ScriptedVenue,
     acknowledge,
+    answer_status,
     execution_report,
     fill,
     refuse_cancel,
@@ -21,22 +22,22 @@ from tests.counterparties.venue import (
 )
 
 
-def order(cl_ord_id: str) -> Pairs:
+def order(cl_ord_id: str, side: str = "1") -> Pairs:
     return [
-        *((11, cl_ord_id), (21, "1"), (55, "BTC/USD"), (54, "1"), (60, utc_timestamp())),
+        *((11, cl_ord_id), (21, "1"), (55, "BTC/USD"), (54, side), (60, utc_timestamp())),
         *((38, "0.5"), (40, "2"), (44, "30000")),
     ]
 
 
-def cancel(cl_ord_id: str, orig_cl_ord_id: str) -> Pairs:
+def cancel(cl_ord_id: str, orig_cl_ord_id: str, symbol: str = "BTC/USD", side: str = "1") -> Pairs:
     return [
-        *((11, cl_ord_id), (41, orig_cl_ord_id), (55, "BTC/USD"), (54, "1")),
+        *((11, cl_ord_id), (41, orig_cl_ord_id), (55, symbol), (54, side)),
         (60, utc_timestamp()),
     ]
 
 
-def status_request(cl_ord_id: str, req_id: str) -> Pairs:
-    return [(11, cl_ord_id), (790, req_id), (55, "BTC/USD"), (54, "1")]
+def status_request(cl_ord_id: str, req_id: str, side: str = "1") -> Pairs:
+    return [(11, cl_ord_id), (790, req_id), (55, "BTC/USD"), (54, side)]
 
 
 def report(oms: RawOms, cl_ord_id: str, exec_type: str, timeout: float = 10) -> OmsReceived:
@@ -50,9 +51,9 @@ def cancel_reject(oms: RawOms, cl_ord_id: str) -> OmsReceived:
     return oms.wait_for(lambda m: m.msg_type == "9" and m.get(11) == cl_ord_id)
 
 
-def placed(venue: ScriptedVenue, oms: RawOms, cl_ord_id: str) -> Received:
+def placed(venue: ScriptedVenue, oms: RawOms, cl_ord_id: str, side: str = "1") -> Received:
     """The OMS's order, acknowledged: the NewOrderSingle as the venue took it."""
-    oms.send("D", order(cl_ord_id))
+    oms.send("D", order(cl_ord_id, side))
     report(oms, cl_ord_id, "0")
     return next(m for m in venue.app if m.msg_type == "D" and (m.get(11) or "").endswith(cl_ord_id))
 
@@ -72,6 +73,18 @@ def canceled_by(venue: ScriptedVenue, taken: Received, cancel_request: Received)
         [(11, cancel_request.get(11) or "") if t == 11 else (t, v) for t, v in body]
         + [(41, taken.get(11) or "")],
     )
+
+
+def cancel_to_the_end(
+    venue: ScriptedVenue, oms: RawOms, taken: Received, cl_ord_id: str, orig_cl_ord_id: str
+) -> OmsReceived:
+    """A cancel that names the order as it is: sent on to the venue, which cancels it; the
+    OMS's ExecType 4 under the cancel's ClOrdID."""
+    oms.send("F", cancel(cl_ord_id, orig_cl_ord_id))
+    sent_on = venue.wait_app("F")
+    assert sent_on.get(41) == taken.get(11)
+    canceled_by(venue, taken, sent_on)
+    return report(oms, cl_ord_id, "4")
 
 
 def refuse_order_as_over_the_limit(venue: ScriptedVenue, new_order: Received) -> None:
@@ -211,3 +224,68 @@ def test_a_resent_cancel_under_another_orders_clordid_is_answered(
         refused = cancel_reject(oms, "ONE-1")
     assert (refused[102], refused[41], refused[39]) == ("6", "ONE-2", "0")
     assert not [m for m in v.app if m.msg_type == "F"]
+
+
+def test_a_cancel_with_another_orders_side_is_refused_and_the_order_it_names_stays_open(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The OMS meant its sell, SELL-1, but sent BUY-1's OrigClOrdID with SELL-1's Side."""
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, _, oms = ends
+        buy = placed(v, oms, "BUY-1")
+        placed(v, oms, "SELL-1", side="2")
+        oms.send("F", cancel("MEANT-SELL", "BUY-1", side="2"))
+        refused = cancel_reject(oms, "MEANT-SELL")
+        assert not [m for m in v.app if m.msg_type == "F"]
+        canceled = cancel_to_the_end(v, oms, buy, "BUY-C1", "BUY-1")
+    assert (refused[434], refused[102], refused[41]) == ("1", "99", "BUY-1")
+    assert (refused[37], refused[39]) == (f"V-{buy.get(11)}", "0")
+    assert refused[58].startswith("Side (54) 2 is not that of order BUY-1 (1)")
+    assert (canceled[41], canceled[39]) == ("BUY-1", "4")
+    assert [m.get(41) for m in v.app if m.msg_type == "F"] == [buy.get(11)]
+
+
+def test_a_cancel_with_another_symbol_is_refused_and_the_order_it_names_stays_open(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, _, oms = ends
+        taken = placed(v, oms, "BTC-1")
+        oms.send("F", cancel("MEANT-LTC", "BTC-1", symbol="LTC/USD"))
+        refused = cancel_reject(oms, "MEANT-LTC")
+        assert not [m for m in v.app if m.msg_type == "F"]
+        canceled = cancel_to_the_end(v, oms, taken, "BTC-C1", "BTC-1")
+    assert (refused[434], refused[102], refused[41]) == ("1", "99", "BTC-1")
+    assert (refused[37], refused[39]) == (f"V-{taken.get(11)}", "0")
+    assert "Symbol (55) LTC/USD is not that of order BTC-1 (BTC/USD)" in refused[58]
+    assert (canceled[41], canceled[39]) == ("BTC-1", "4")
+
+
+def test_a_status_request_with_another_side_gets_the_orders_own_status_and_says_so(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """Not "unknown order": OrdStatus 8 under that ClOrdID would tell the OMS that its live
+    order was rejected."""
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge, H=answer_status)) as ends:
+        v, _, oms = ends
+        taken = placed(v, oms, "ASKED-1")
+        oms.send("H", status_request("ASKED-1", "ask-3", side="2"))
+        answer = report(oms, "ASKED-1", "I")
+    assert (answer[39], answer[37], answer[790]) == ("0", f"V-{taken.get(11)}", "ask-3")
+    assert (answer[55], answer[54]) == ("BTC/USD", "1")
+    assert "Side (54) 2 is not that of order ASKED-1 (1)" in answer[58]
+
+
+def test_a_replace_with_another_symbol_is_refused_and_says_so(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, _, oms = ends
+        taken = placed(v, oms, "REPL-1")
+        replace = [(11, "REPL-R1"), (41, "REPL-1"), (55, "LTC/USD"), (54, "1")]
+        oms.send("G", [*replace, (60, utc_timestamp()), (38, "0.3"), (40, "2"), (44, "29001")])
+        refused = cancel_reject(oms, "REPL-R1")
+    assert (refused[434], refused[102], refused[39]) == ("2", "2", "0")
+    assert refused[37] == f"V-{taken.get(11)}"
+    assert "Symbol (55) LTC/USD is not that of order REPL-1 (BTC/USD)" in refused[58]
+    assert not [m for m in v.app if m.msg_type in ("F", "G")]

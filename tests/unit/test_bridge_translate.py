@@ -1,11 +1,18 @@
 """What a market-data subscriber of the bridge is sent: the change from the book it was last
-sent to the book now, in the levels it sees (X); full refreshes (W) and trades."""
+sent to the book now, in the levels it sees (X); full refreshes (W) and trades. What an
+OMS's request says of its order that is not so."""
 
 from __future__ import annotations
 
 from decimal import Decimal as D
 
-from fixgw.bridge.translate import book_changes, book_snapshot, execution_report, trade_entry
+from fixgw.bridge.translate import (
+    another_order,
+    book_changes,
+    book_snapshot,
+    execution_report,
+    trade_entry,
+)
 from fixgw.domain import (
     OrderRestated,
     OrderStatus,
@@ -14,6 +21,8 @@ from fixgw.domain import (
     Side,
     utc_now,
 )
+from fixgw.fix.message import FixMessage
+from fixgw.results import OrderView
 
 SENT = ({D("100"): D("1"), D("99"): D("2")}, {D("101"): D("3")})
 
@@ -97,3 +106,33 @@ def test_a_restatement_goes_to_the_oms_as_exec_type_d_with_its_reason_or_other()
     ]
     unexplained = execution_report(restatement(None), 8, "c1").fields
     assert (unexplained[378], unexplained[58]) == ("99", "a status answer changed it")
+
+
+RESTING_BUY = OrderView(
+    cl_ord_id="OMS-A-1",
+    order_id="X-9",
+    symbol="BTC/USD",
+    side=Side.BUY,
+    order_type=OrderType.LIMIT,
+    qty=D("0.5"),
+    price=D("30000"),
+    status=OrderStatus.NEW,
+    cum_qty=D("0"),
+    leaves_qty=D("0.5"),
+    avg_px=D("0"),
+)
+
+
+def test_a_symbol_or_side_not_the_orders_is_named_with_the_orders_own() -> None:
+    cancel = FixMessage("F", {11: "C-1", 41: "A-1", 55: "LTC/USD", 54: "2"})
+    assert another_order(cancel, RESTING_BUY) == (
+        "Symbol (55) LTC/USD is not that of order A-1 (BTC/USD); "
+        "Side (54) 2 is not that of order A-1 (1)"
+    )
+    status = FixMessage("H", {11: "A-1", 55: "BTC/USD", 54: "5"})
+    assert another_order(status, RESTING_BUY) == "Side (54) 5 is not that of order A-1 (1)"
+
+
+def test_a_request_that_says_only_what_is_so_names_no_other_order() -> None:
+    assert another_order(FixMessage("F", {41: "A-1", 55: "BTC/USD", 54: "1"}), RESTING_BUY) is None
+    assert another_order(FixMessage("G", {41: "A-1"}), RESTING_BUY) is None

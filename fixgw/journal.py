@@ -492,9 +492,14 @@ class Journal:
 
     def events(self, since: int = 0, prefix: str = "") -> Iterator[AnyEvent]:
         """The journaled events after `since` whose type starts with `prefix`, typed."""
-        for _, type_, line in self.lines(since):
+        for _, event in self.numbered_events(since, prefix):
+            yield event
+
+    def numbered_events(self, since: int = 0, prefix: str = "") -> Iterator[tuple[int, AnyEvent]]:
+        """`events`, each with its seq."""
+        for seq, type_, line in self.lines(since):
             if type_.startswith(prefix):
-                yield _decoder.decode(line)
+                yield seq, _decoder.decode(line)
 
 
 class Repaired(NamedTuple):

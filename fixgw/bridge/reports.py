@@ -1,5 +1,9 @@
 """The gateway's order events back to the OMS that placed each order: ExecutionReports (8)
-under its own ids, and OrderCancelRejects (9) for its cancels that failed."""
+under its own ids, and OrderCancelRejects (9) for its cancels that failed.
+
+A report is held until its event's journal line is written, as a client's line is: an OMS
+is never told what a restarted gateway would not know (`reported.ReportedMark` says what
+happens on the other side of that write)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import structlog
 from fixgw.bridge import translate
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.owners import OrderOwners
+from fixgw.bridge.reported import ReportedMark
 from fixgw.bridge.tables import OTHER
 from fixgw.domain import (
     GATEWAY_REJECT_REASONS,
@@ -33,22 +38,79 @@ log = structlog.get_logger("fixgw.bridge")
 
 
 class OrderReports:
-    def __init__(self, gateway: Gateway, owners: OrderOwners, outbox: Outbox) -> None:
+    def __init__(
+        self, gateway: Gateway, owners: OrderOwners, outbox: Outbox, reported: ReportedMark
+    ) -> None:
         self.gateway = gateway
         self.owners = owners
         self.outbox = outbox
+        self.reported = reported
+        self._held: list[tuple[str, FixMessage]] = []
+        """Reports of events whose journal lines are not yet written."""
+        self._held_upto = 0
+        """The seq of the last event held."""
+        self._resending = False
 
     def start(self) -> None:
-        """Cancels pending before a restart are known again, then each order event comes."""
+        """Cancels pending before a restart are known again; the reports of events after the
+        mark are sent again (PossResend); then each order event comes. After the acceptor
+        starts: QuickFIX has no session to send on before."""
         for order in self.gateway.open_orders():
             if order.cl_ord_id is not None:
                 self.owners.note_cancel(order.cl_ord_id, order.cancel_cl_ord_id)
+        last = self.gateway.journal.last_seq
+        if self.reported.seq is not None and self.reported.seq < last:
+            self._resend_after(self.reported.seq)
+        self.reported.write(last)
+        self.gateway.journal.on_written.append(self._journaled)
         self.gateway.subscribe_events(self, ["orders"])
+
+    def stop(self) -> None:
+        """What is held goes out if the journal can write it; else a restart sends it."""
+        try:
+            self.gateway.flush_journal()
+        except OSError:
+            log.error("OMS reports held: the journal cannot be written; a restart sends them")
+        if self._journaled in self.gateway.journal.on_written:
+            self.gateway.journal.on_written.remove(self._journaled)
+        self.reported.close()
+
+    def _resend_after(self, seq: int) -> None:
+        self._resending = True
+        try:
+            for event_seq, event in self.gateway.journal.numbered_events(seq, "order."):
+                self.on_event(event_seq, event)
+        finally:
+            self._resending = False
+        resent = len(self._held)
+        self._journaled()
+        log.warning(
+            "OMS reports sent again after a restart, marked PossResend",
+            after_seq=seq,
+            reports=resent,
+        )
+
+    def _journaled(self) -> None:
+        """The journal wrote its lines: the reports held for them go out."""
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        for oms, report in held:
+            self.outbox.send(oms, report)
+        self.reported.write(self._held_upto)
+
+    def _send(self, oms: str, report: FixMessage) -> None:
+        if self._resending:
+            report = FixMessage(
+                report.msg_type, {**report.fields, Tag.POSS_RESEND: "Y"}, report.groups
+            )
+        self._held.append((oms, report))
 
     def on_event(self, seq: int, event: Event) -> None:
         """The bus calls this with each order event. `OrderStatusReported` answers go to
         whoever asked (an OMS's, `OmsOrders.status`); cancel rejects, and an anomaly
         `cancel_lost`, are answered as 9; the rest of the anomalies stay with the gateway."""
+        self._held_upto = seq
         try:
             if isinstance(event, OrderCancelRejected):
                 self._cancel_rejected(event)
@@ -74,7 +136,7 @@ class OrderReports:
             report = translate.execution_report(event, seq, oms_cl_ord_id)
         if event.status.is_terminal:
             self.owners.cancel_ended(event.cl_ord_id)
-        self.outbox.send(oms, report)
+        self._send(oms, report)
 
     def _cancel_rejected(self, event: OrderCancelRejected) -> None:
         cancel = self.owners.owner(event.cancel_cl_ord_id)
@@ -119,6 +181,4 @@ class OrderReports:
         message = FixMessage(
             msg_type="F", fields={Tag.CL_ORD_ID: cancel_id, Tag.ORIG_CL_ORD_ID: oms_cl_ord_id}
         )
-        self.outbox.send(
-            oms, translate.cancel_reject(message, text, order_id, status, reason=reason)
-        )
+        self._send(oms, translate.cancel_reject(message, text, order_id, status, reason=reason))

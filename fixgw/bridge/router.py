@@ -17,6 +17,7 @@ from fixgw.bridge.market_data import OmsMarketData
 from fixgw.bridge.orders import OmsOrders
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.owners import OrderOwners
+from fixgw.bridge.reported import ReportedMark
 from fixgw.bridge.reports import OrderReports
 from fixgw.bridge.tables import BUSINESS_REJECT_OTHER, BUSINESS_REJECT_UNSUPPORTED
 from fixgw.config import BridgeConfig, standard_fix44_dictionary
@@ -62,7 +63,9 @@ class Bridge:
         owners = OrderOwners(config)
         self.orders = OmsOrders(config, gateway, owners, self.outbox)
         self.market_data = OmsMarketData(gateway, self.outbox)
-        self.reports = OrderReports(gateway, owners, self.outbox)
+        self.reports = OrderReports(
+            gateway, owners, self.outbox, ReportedMark(Path(config.store_dir))
+        )
         self._handlers: dict[str, Callable[[str, FixMessage], None]] = {
             "D": self.orders.new_order,
             "F": self.orders.cancel,
@@ -73,10 +76,11 @@ class Bridge:
         }
 
     def start(self) -> None:
-        self.reports.start()
         self.acceptor.start()
+        self.reports.start()
 
     def stop(self) -> None:
+        self.reports.stop()
         self.acceptor.stop()
 
     def on_inbound(self, item: OmsInbound) -> None:

@@ -161,6 +161,23 @@ class RawOms:
         self.connect()
         return self.logon()
 
+    def carried_over(self) -> RawOms:
+        """The same OMS on a new connection (after the gateway's restart), its sequence
+        numbers and sent messages carried over; not yet logged on."""
+        again = RawOms(
+            self.port,
+            self.sender,
+            self.target,
+            host=self.host,
+            password=self.password,
+            heartbeat_s=self.heartbeat_s,
+        )
+        again.next_out = self.next_out
+        again._app_sent = dict(self._app_sent)
+        again.inbound.expected = self.inbound.expected
+        again.connect()
+        return again
+
     def logout(self, timeout: float = 5) -> None:
         if self._sock is None or self.closed.is_set():
             return

@@ -1,0 +1,34 @@
+"""How far the OMS sessions have been told: the seq of the last journaled event whose report
+the bridge handed to QuickFIX, kept in a file beside the bridge's FIX store.
+
+An OMS's report goes out only once its event is on disk (`reports.OrderReports`), and this
+mark is written after it. A crash between the journal and the report, or between the
+report and the mark, leaves the mark behind: the restarted bridge sends the reports of the
+events after it again, with PossResend (97=Y), FIX's flag for "may have been sent under
+another MsgSeqNum", and the OMS knows each fill by its ExecID. Without the mark, a fill told
+before the crash and not yet journaled came back from the exchange's resend as new, and was
+told again as a fresh message."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+FILE_NAME = "reported.seq"
+
+
+class ReportedMark:
+    def __init__(self, store_dir: Path) -> None:
+        self.path = store_dir / FILE_NAME
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        text = os.pread(self._fd, 32, 0).strip()
+        self.seq: int | None = int(text) if text.isdigit() else None
+        """None before the first write: a store the bridge has not told from yet."""
+
+    def write(self, seq: int) -> None:
+        if seq != self.seq:
+            os.pwrite(self._fd, b"%020d\n" % seq, 0)
+            self.seq = seq
+
+    def close(self) -> None:
+        os.close(self._fd)

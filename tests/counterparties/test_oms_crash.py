@@ -1,0 +1,160 @@
+"""An OMS's fills across crashes of the gateway: each execution reaches the OMS once as new;
+a report the OMS may have had comes again only marked PossResend (97=Y), with the
+exchange's ExecID, as FIX 4.4 has a message that "may have been sent under another
+sequence number"."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from fixgw.bridge.reported import FILE_NAME
+from fixgw.testing import LocalStack, wait_until
+from tests.counterparties.conftest import VenueStackFactory, raw_oms_through
+from tests.counterparties.raw_oms import RawOms
+from tests.counterparties.raw_oms import Received as OmsReceived
+from tests.counterparties.test_oms_order_answers import order, report
+from tests.counterparties.venue import Received, ScriptedVenue, acknowledge, execution_report
+
+
+def fill_part(venue: ScriptedVenue, order: Received, qty: str, cum: str, exec_id: str) -> None:
+    left = Decimal(order.get(38) or "0") - Decimal(cum)
+    venue.send(
+        "8",
+        execution_report(
+            order,
+            exec_id=exec_id,
+            exec_type="F",
+            ord_status="2" if left == 0 else "1",
+            order_id=f"V-{order.get(11)}",
+            cum_qty=cum,
+            leaves_qty=str(left),
+            avg_px=order.get(44) or "0",
+            last=(qty, order.get(44) or "0"),
+        ),
+    )
+
+
+def fill_in_fifths(venue: ScriptedVenue, orders: dict[str, Received]) -> None:
+    """Each order (of 0.5) filled in five reports, the orders in turn."""
+    for part in range(1, 6):
+        for name, taken in orders.items():
+            fill_part(venue, taken, "0.1", str(Decimal("0.1") * part), f"F-{name}-{part}")
+
+
+def placed_as(venue: ScriptedVenue, oms_cl_ord_id: str) -> Received:
+    """The OMS's order as the venue took it (under the bridge's prefix)."""
+    return next(
+        m for m in venue.app if m.msg_type == "D" and (m.get(11) or "").endswith(oms_cl_ord_id)
+    )
+
+
+def acknowledging(venue: ScriptedVenue) -> None:
+    venue.on("D", lambda v, m: acknowledge(v, m))
+
+
+def killed_and_back(stack: LocalStack, oms: RawOms) -> RawOms:
+    """SIGKILL of the gateway, a new one on the same files, the OMS logged on to it again."""
+    assert stack.gateway is not None
+    stack.gateway.stop(signal.SIGKILL)
+    oms.close()
+    Path(stack.socket_path).unlink(missing_ok=True)
+    stack.start_gateway()
+    again = oms.carried_over()
+    again.logon()
+    return again
+
+
+def fills(sessions: list[RawOms]) -> list[OmsReceived]:
+    return [m for s in sessions for m in s.received if m.msg_type == "8" and m.get(150) == "F"]
+
+
+def test_a_fill_reaches_the_oms_once_while_the_gateway_is_killed_in_bursts_of_fills(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The exchange resends what the killed gateway had not journaled; the OMS must not have
+    been told of it before. Several rounds: the window is a few ms per fill."""
+    with raw_oms_through(make_venue_stack, acknowledging) as (venue, stack, oms):
+        sessions = [oms]
+        for round_ in range(5):
+            names = [f"K{round_}-{i}" for i in range(8)]
+            for name in names:
+                oms.send("D", order(name))
+            for name in names:
+                report(oms, name, "0")
+            taken = {name: placed_as(venue, name) for name in names}
+
+            filling = threading.Thread(target=fill_in_fifths, args=(venue, taken))
+            filling.start()
+            time.sleep(0.02 + 0.01 * round_)
+            oms = killed_and_back(stack, oms)
+            sessions.append(oms)
+            filling.join()
+            wait_until(
+                lambda names=names: (
+                    {m.get(11) for m in fills(sessions) if m.get(39) == "2"} >= set(names)
+                ),
+                30,
+                "every order filled, as the OMS heard",
+            )
+        time.sleep(1)
+        told = fills(sessions)
+        as_new = [m for m in told if m.get(97) != "Y"]
+        exec_ids = [m[17] for m in as_new]
+        assert len(exec_ids) == len(set(exec_ids)), "a fill reached the OMS twice as new"
+        assert len(exec_ids) == 5 * 8 * 5
+        for m in told:
+            if m.get(97) == "Y":
+                assert m[17] in exec_ids, "a PossResend report of a fill never told"
+        for s in sessions[1:-1]:
+            s.check_valid()
+
+
+def test_reports_the_oms_may_not_have_had_come_again_after_a_crash_marked_poss_resend(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """A crash after a fill was journaled and before its report went out (or before the
+    bridge noted that it had): played by putting the bridge's mark back before the fill."""
+    with raw_oms_through(make_venue_stack, acknowledging) as (venue, stack, oms):
+        oms.send("D", order("ORD-1"))
+        report(oms, "ORD-1", "0")
+        taken = placed_as(venue, "ORD-1")
+        fill_part(venue, taken, "0.2", "0.2", "FILL-1")
+        first = report(oms, "ORD-1", "F")
+        assert first.get(97) is None
+        journal = Path(stack.root / "journal.jsonl")
+        fill_seq = next(
+            line["seq"]
+            for line in map(json.loads, journal.read_text().splitlines())
+            if line.get("type") == "order.partially_filled"
+        )
+        assert stack.gateway is not None
+        stack.gateway.stop(signal.SIGKILL)
+        oms.close()
+        (stack.root / "bridge-store" / FILE_NAME).write_text(f"{fill_seq - 1:020d}\n")
+        Path(stack.socket_path).unlink(missing_ok=True)
+        stack.start_gateway()
+        oms = oms.carried_over()
+        oms.logon()
+
+        again = oms.wait_for(lambda m: m.msg_type == "8" and m.get(17) == "FILL-1")
+        assert again.get(97) == "Y"
+        assert (again.get(32), again.get(14), again.get(151)) == ("0.2", "0.2", "0.3")
+        assert again.get(11) == "ORD-1"
+
+        fill_part(venue, taken, "0.3", "0.5", "FILL-2")
+        last = oms.wait_for(lambda m: m.msg_type == "8" and m.get(17) == "FILL-2")
+        assert (last.get(17), last.get(97), last.get(14), last.get(39)) == (
+            "FILL-2",
+            None,
+            "0.5",
+            "2",
+        )
+        assert [m.get(17) for m in oms.received if m.msg_type == "8" and m.get(150) == "F"] == [
+            "FILL-1",
+            "FILL-2",
+        ]

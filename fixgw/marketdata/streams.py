@@ -467,11 +467,12 @@ class MarketData:
                 continue
             stream.last_update = now
             try:
-                self.books[symbol].apply(changes)
+                applied = self.books[symbol].apply(changes)
             except BookIntegrityError as exc:
                 self._restart(stream, str(exc), answered=True, now=now)
                 continue
-            self._publish(BookDelta(ts=report.ts, symbol=symbol, changes=changes))
+            if applied:
+                self._publish(BookDelta(ts=report.ts, symbol=symbol, changes=applied))
 
     def on_reject(self, report: MarketDataRejectReport) -> None:
         """One refusal per subscription: clients waiting on this stream leave the other

@@ -120,3 +120,35 @@ def test_a_snapshot_that_stays_unreadable_is_asked_for_again_less_and_less_often
     # each answered request was ended at the venue, which had started it
     assert {m.get(262) for m in ended} >= {m.get(262) for m in asked[:-1]}
     assert "MDEntryType" in str(logged(stack, "unreadable message from the exchange")[0]["error"])
+
+
+def test_a_new_or_change_of_size_0_deletes_its_level_and_the_book_stays_live(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client
+) -> None:
+    """Several FIX 4.4 venues say a level is gone with a size of 0; OKCoin's sizes are
+    absolute. A new of size 0 of a level the book does not hold is nothing."""
+    venue, _ = venue_stack
+    deeper = [*((269, "0"), (270, "29980"), (271, "2")), *((269, "1"), (270, "30020"), (271, "3"))]
+    venue.on("V", serving([*BOOK, *deeper]))
+    gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+    seen = EventLog(gw)
+    venue.send(
+        "X",
+        [
+            *((262, book_requests(venue)[0].get(262) or ""), (268, "4")),
+            *((279, "1"), (269, "0"), (55, "BTC/USD"), (270, "29990"), (271, "0")),
+            *((279, "0"), (269, "1"), (55, "BTC/USD"), (270, "30020"), (271, "0.00")),
+            *((279, "0"), (269, "1"), (55, "BTC/USD"), (270, "30030"), (271, "0")),  # not held
+            *((279, "0"), (269, "0"), (55, "BTC/USD"), (270, "29985"), (271, "1")),
+        ],
+    )
+    delta = seen.first(lambda e: e["type"] in ("md.delta", "md.stale"))
+    assert delta["type"] == "md.delta", delta
+    assert delta["changes"] == [
+        ["delete", "bid", "29990", "0"],
+        ["delete", "ask", "30020", "0"],
+        ["new", "bid", "29985", "1"],
+    ]
+    now = gw.request("book", symbol="BTC/USD", depth=5)
+    assert (now["bids"], now["asks"]) == ([["29985", "1"], ["29980", "2"]], [["30010", "1.2"]])
+    assert len(book_requests(venue)) == 1

@@ -182,8 +182,9 @@ def market_data_snapshot(msg: FixMessage, received: datetime) -> BookSnapshotRep
 
 
 def market_data_incremental(msg: FixMessage, received: datetime) -> BookUpdateReport:
-    """Entries without a Symbol (55) belong to the symbol of the entry before them. What
-    the gateway has no use for is passed over and named in `passed_over`."""
+    """Entries without a Symbol (55) belong to the symbol of the entry before them. A new
+    or change of size 0 is a delete (`ACTION_AT_SIZE_0`). What the gateway has no use for
+    is passed over and named in `passed_over`."""
     r = FieldReader(msg)
     levels: dict[str, list[LevelUpdate]] = {}
     trades: dict[str, list[Trade]] = {}
@@ -204,6 +205,8 @@ def market_data_incremental(msg: FixMessage, received: datetime) -> BookUpdateRe
                 trades.setdefault(symbol, []).append(trade)
             continue
         size = Decimal(0) if action is LevelAction.DELETE else e.decimal(Tag.MD_ENTRY_SIZE)
+        if size == 0:
+            action = ACTION_AT_SIZE_0.get(action, action)
         levels.setdefault(symbol, []).append(
             LevelUpdate(action, codes.BOOK_SIDE_OF[kind], e.decimal(Tag.MD_ENTRY_PX), size)
         )
@@ -215,6 +218,15 @@ def market_data_incremental(msg: FixMessage, received: datetime) -> BookUpdateRe
         passed_over=tuple(sorted(passed_over)),
     )
 
+
+ACTION_AT_SIZE_0 = {
+    LevelAction.NEW: LevelAction.DELETE_IF_HELD,
+    LevelAction.CHANGE: LevelAction.DELETE,
+}
+"""What a new or change (279=0, 1) that leaves a level at size 0 is: the level is gone, as
+several FIX 4.4 venues send it, and as OKCoin's absolute sizes say. A new of size 0 of a
+level the book does not hold is nothing; a change of one is still a change of a missing
+level (the book is broken)."""
 
 _A_LEVEL = {MdEntryKind.BID: "a bid", MdEntryKind.ASK: "an ask"}
 

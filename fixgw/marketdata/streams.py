@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Hashable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -59,6 +60,14 @@ log = structlog.get_logger("fixgw.marketdata.streams")
 BOOK = "book"
 TRADES = "trades"
 _KINDS = {BOOK: (MdEntryKind.BID, MdEntryKind.ASK), TRADES: (MdEntryKind.TRADE,)}
+
+LIVE = "live"
+REQUESTED = "requested"
+"""Asked for; no snapshot yet."""
+BACKING_OFF = "backing_off"
+"""To be asked for again once its back-off is over (`next_request_at`)."""
+WAITING_FOR_LOGON = "waiting_for_logon"
+"""To be asked for at the next logon."""
 
 
 @dataclass(slots=True)
@@ -239,10 +248,37 @@ class MarketData:
         return BookLevels(symbol=symbol, bids=bids, asks=asks)
 
     def status(self) -> dict[str, StreamState]:
-        return {
-            f"{s}:{k}": StreamState(clients=len(st.clients), live=st.live, md_req_id=st.md_req_id)
+        """Every stream, with the held streams the exchange refused that wait to be asked
+        for again."""
+        now, wall = time.monotonic(), utc_now()
+        streams = {
+            f"{s}:{k}": StreamState(
+                clients=len(st.clients),
+                live=st.live,
+                md_req_id=st.md_req_id,
+                state=self._state(st),
+                next_request_at=_wall_time(st.retry_at, now, wall) if self.session_up else None,
+            )
             for (s, k), st in self._streams.items()
         }
+        for (symbol, kind), due in self._holds.waiting().items():
+            if (symbol, kind) in self._streams:
+                continue
+            streams[f"{symbol}:{kind}"] = StreamState(
+                clients=len(self._holds.holders((symbol, kind))),
+                live=False,
+                md_req_id=None,
+                state=BACKING_OFF if self.session_up else WAITING_FOR_LOGON,
+                next_request_at=_wall_time(due, now, wall) if self.session_up else None,
+            )
+        return streams
+
+    def _state(self, stream: _Stream) -> str:
+        if stream.live:
+            return LIVE
+        if not self.session_up:
+            return WAITING_FOR_LOGON
+        return REQUESTED if stream.retry_at is None else BACKING_OFF
 
     # ------------------------------------------------------------ upstream
 
@@ -528,3 +564,8 @@ class MarketData:
         symbol, kind = key
         for holder in self._holds.holders(key):
             self._attach(holder, symbol, kind)
+
+
+def _wall_time(due: float | None, now: float, wall: datetime) -> datetime | None:
+    """Monotonic `due` as a UTC time, given that monotonic `now` is `wall`."""
+    return None if due is None else wall + timedelta(seconds=max(0.0, due - now))

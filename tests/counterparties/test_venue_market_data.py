@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from fixgw.api.client import Client
-from fixgw.testing import LocalStack
+from fixgw.testing import LocalStack, wait_until
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.venue import Received, ScriptedVenue
 from tests.integration.conftest import EventLog
@@ -152,3 +155,41 @@ def test_a_new_or_change_of_size_0_deletes_its_level_and_the_book_stays_live(
     now = gw.request("book", symbol="BTC/USD", depth=5)
     assert (now["bids"], now["asks"]) == ([["29985", "1"], ["29980", "2"]], [["30010", "1.2"]])
     assert len(book_requests(venue)) == 1
+
+
+def _refusing(venue: ScriptedVenue, request: Received) -> None:
+    if request.get(263) == "1":
+        venue.send("Y", [(262, request.get(262) or ""), (281, "4"), (58, "not now")])
+
+
+def sent_at(m: Received) -> datetime:
+    return datetime.strptime(m.get(52) or "", "%Y%m%d-%H:%M:%S.%f").replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [serving([*BOOK, (269, "Z"), (270, "29000"), (271, "10")]), _refusing],
+    ids=["unreadable", "refused"],
+)
+def test_a_stream_waiting_out_its_back_off_says_so_in_status_and_when_it_is_asked_again(
+    make_venue_stack: VenueStackFactory, answer: Callable[[ScriptedVenue, Received], None]
+) -> None:
+    """The book a price band holds, answered unreadably or refused every time."""
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", answer), risk={"symbols": {"BTC/USD": {"price_band_pct": 5}}}
+    )
+    waiting: dict[str, object] = {}
+
+    def backing_off() -> bool:
+        waiting.update(stack.status()["market_data"].get("BTC/USD:book", {}))
+        return waiting.get("state") == "backing_off"
+
+    wait_until(backing_off, 10, "the book to wait out its back-off")
+    asked = len(book_requests(venue))
+    assert (waiting["clients"], waiting["live"], waiting["md_req_id"]) == (1, False, None)
+    due = datetime.fromisoformat(str(waiting["next_request_at"]))
+    assert due > datetime.now(UTC)
+    again = venue.wait_for(lambda m: m in book_requests(venue)[asked:], what="the next request")
+    # on the gateway's periodic tick once the back-off is over (every 0.625 s here);
+    # SendingTime has milliseconds only
+    assert due - timedelta(milliseconds=1) <= sent_at(again) < due + timedelta(seconds=1.5)

@@ -364,7 +364,9 @@ class BookSnapshotReport(msgspec.Struct, frozen=True, kw_only=True):
     trades: list[Trade]
     ts: datetime
     passed_over: tuple[str, ...] = ()
-    """What the venue sent that the gateway has no use for, one line per kind."""
+    """The entries the venue sent that the gateway has no use for, one line each naming its
+    kind (`MDEntryType 4 (opening price)`): a name from a fixed list, never a value, so
+    that it can label a metric."""
 
 
 class BookUpdateReport(msgspec.Struct, frozen=True, kw_only=True):

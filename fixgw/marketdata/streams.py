@@ -11,7 +11,8 @@ Asked for afresh means at once for a live stream that has had no trouble for a m
 otherwise (its first answer was unusable, or it keeps breaking) after a back-off of 1 s
 doubling to 60 s (`fixgw.marketdata.backoff`), so that nothing a venue sends can make the
 gateway ask again and again in a loop. What a venue sends that the gateway has no use for
-(named by its reader in `passed_over`) is logged once per kind and stream.
+(named by its reader in `passed_over`) is counted by entry and logged once per kind and
+stream.
 
 The reference price the risk checks use is only ever taken from a live stream: the last
 trade seen on the current request, else the mid of a live book. A stream that stops, is
@@ -100,6 +101,7 @@ class MarketData:
         request: Callable[[RequestMarketData], bool],
         publish: Callable[[Event], Any],
         stale_gauge: Callable[[str], Any],
+        count_passed_over: Callable[[str], Any],
         *,
         upstream_depth: int,
         stale_after_s: float,
@@ -110,6 +112,8 @@ class MarketData:
         self._publish = publish
         self._stale_gauge = stale_gauge
         """symbol -> a gauge child: 1 while that book is stale."""
+        self._count_passed_over = count_passed_over
+        """Counts one entry passed over, by what its reader named it."""
         self.upstream_depth = upstream_depth
         self.stale_after_s = stale_after_s
         self.max_depth = max_depth
@@ -463,8 +467,10 @@ class MarketData:
         stream.waiters.clear()
 
     def _note_passed_over(self, stream: _Stream, passed_over: tuple[str, ...]) -> None:
-        """Logged once per kind and stream: a venue may send them in every message."""
+        """Counted by entry, logged once per kind and stream: a venue may send them in every
+        message."""
         for what in passed_over:
+            self._count_passed_over(what)
             if what not in stream.passed_over:
                 stream.passed_over.add(what)
                 log.info(

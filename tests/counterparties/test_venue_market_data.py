@@ -5,14 +5,16 @@ whatever the venue sends, the gateway never asks for a stream again and again in
 from __future__ import annotations
 
 import json
+import re
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from fixgw.api.client import Client
-from fixgw.testing import LocalStack, wait_until
+from fixgw.testing import LocalStack, free_port, wait_until
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.venue import Received, ScriptedVenue
 from tests.integration.conftest import EventLog
@@ -60,11 +62,23 @@ def logged(stack: LocalStack, event: str) -> list[dict[str, object]]:
     return [line for line in lines if line.get("event") == event]
 
 
+def passed_over_counts(metrics_port: int) -> dict[str, int]:
+    """`fixgw_md_entries_passed_over_total` by `entry`, scraped."""
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        text = r.read().decode()
+    found = re.findall(r'^fixgw_md_entries_passed_over_total\{entry="([^"]*)"\} (\S+)$', text, re.M)
+    return {entry: int(float(count)) for entry, count in found}
+
+
 def test_a_snapshot_with_entries_the_gateway_has_no_use_for_gives_its_book(
-    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client
+    make_venue_stack: VenueStackFactory,
 ) -> None:
-    venue, stack = venue_stack
-    venue.on("V", serving([*BOOK, *NO_USE]))
+    port = free_port()
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", serving([*BOOK, *NO_USE])), ops={"metrics_port": port}
+    )
+    gw = stack.client()
     watcher = stack.client("watcher")
     watcher.subscribe(["md:BTC/USD", "md:BTC/USD:trades", "errors"])
     seen = EventLog(watcher)
@@ -103,7 +117,15 @@ def test_a_snapshot_with_entries_the_gateway_has_no_use_for_gives_its_book(
         ("trades", "MDEntryType 4 (opening price)"),
         ("trades", "a trade without MDEntrySize (271)"),
     ]
+    # counted by entry: the snapshot's four, and two in each incremental refresh
+    assert passed_over_counts(port) == {
+        "MDEntryType 4 (opening price)": 3,
+        "MDEntryType B (trade volume)": 1,
+        "a trade without MDEntrySize (271)": 3,
+        "an ask of size 0 (no level)": 1,
+    }
     watcher.close()
+    gw.close()
 
 
 def test_a_snapshot_that_stays_unreadable_is_asked_for_again_less_and_less_often(

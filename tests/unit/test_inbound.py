@@ -267,9 +267,10 @@ EXTRA_ENTRIES = [
 PASSED_OVER = (
     "MDEntryType 4 (opening price)",
     "MDEntryType B (trade volume)",
-    "a trade without MDEntrySize (271)",
     "an ask of size 0 (no level)",
+    "a trade without MDEntrySize (271)",
 )
+"""One per entry, in the message's order."""
 
 
 def snapshot_entries(*entries: tuple[int, str]) -> FixMessage:

@@ -40,11 +40,13 @@ class Recorder:
 
 
 def manager(rec: Recorder, stale_after_s: float = 5) -> MarketData:
+    metrics = Metrics()
     md = MarketData(
         frozenset({"BTC/USD"}),
         lambda r: rec.requests.append(r) is None,
         rec.events.append,
-        Metrics().book_stale.labels,
+        metrics.book_stale.labels,
+        metrics.md_entry_passed_over,
         upstream_depth=0,
         stale_after_s=stale_after_s,
         max_depth=100,

@@ -168,7 +168,18 @@ class BookSide(StrEnum):
 class LevelAction(StrEnum):
     NEW = "new"
     CHANGE = "change"
+    """Of a level the book holds."""
     DELETE = "delete"
+    """Of a level the book holds."""
+    DELETE_IF_HELD = "delete_if_held"
+    """The level is gone, and was perhaps never there: a venue's reader makes it of a new
+    level of size 0 (`fixgw.venues.fix44.inbound`), and a book passes it on as the delete
+    it was, or not at all."""
+
+
+LEVEL_ACTIONS_NOT_SENT: frozenset[LevelAction] = frozenset({LevelAction.DELETE_IF_HELD})
+"""Actions no FIX message names: translation tables leave them out, and no event carries
+them."""
 
 
 class MdEntryKind(StrEnum):
@@ -353,7 +364,9 @@ class BookSnapshotReport(msgspec.Struct, frozen=True, kw_only=True):
     trades: list[Trade]
     ts: datetime
     passed_over: tuple[str, ...] = ()
-    """What the venue sent that the gateway has no use for, one line per kind."""
+    """The entries the venue sent that the gateway has no use for, one line each naming its
+    kind (`MDEntryType 4 (opening price)`): a name from a fixed list, never a value, so
+    that it can label a metric."""
 
 
 class BookUpdateReport(msgspec.Struct, frozen=True, kw_only=True):

@@ -154,6 +154,11 @@ class StreamState(Result, frozen=True, kw_only=True):
     clients: int
     live: bool
     md_req_id: str | None
+    state: str
+    """`requested`, `live`, `backing_off` or `waiting_for_logon`
+    (`fixgw.marketdata.streams`)."""
+    next_request_at: datetime | None
+    """While `backing_off`: when it is asked for again."""
 
 
 class TlsState(Result, frozen=True, kw_only=True):

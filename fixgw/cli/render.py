@@ -238,12 +238,14 @@ def _market_data(status: Row, clock: Clock) -> Text:
     streams = status["market_data"]
     if not streams:
         return Text("no streams")
-    return Text(
-        ", ".join(
-            f"{name} {'live' if s['live'] else 'waiting'} ({s['clients']} clients)"
-            for name, s in sorted(streams.items())
-        )
-    )
+    return Text(", ".join(_stream(name, s, clock) for name, s in sorted(streams.items())))
+
+
+def _stream(name: str, stream: Row, clock: Clock) -> str:
+    state = str(stream["state"]).replace("_", " ")
+    if stream.get("next_request_at"):
+        state += f", next request at {clock.stamp(stream['next_request_at'])}"
+    return f"{name} {state} ({stream['clients']} clients)"
 
 
 def _tls(status: Row, clock: Clock) -> Text:

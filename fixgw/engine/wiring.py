@@ -110,6 +110,7 @@ def wire_services(
         lambda cmd: session.send(venue.market_data(cmd)),
         bus.publish,
         metrics.book_stale.labels,
+        metrics.md_entry_passed_over,
         upstream_depth=settings.upstream_depth,
         stale_after_s=settings.stale_after_s,
         max_depth=settings.max_depth,

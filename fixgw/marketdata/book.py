@@ -3,7 +3,8 @@
 Sizes are absolute (the dialect's rule): a change carries the level's new size. A change or
 delete of a level the book does not hold, a non-positive size, or a crossed book after an
 update means the book can no longer be trusted: `BookIntegrityError`, and the caller asks
-for a fresh snapshot. Until then the book is left as the failed update made it.
+for a fresh snapshot. Until then the book is left as the failed update made it. A
+`DELETE_IF_HELD` of a level the book does not hold is nothing.
 """
 
 from __future__ import annotations
@@ -78,9 +79,20 @@ class OrderBook:
                 ladder.set(price, size)
         self._check_not_crossed()
 
-    def apply(self, updates: Iterable[LevelUpdate]) -> None:
+    def apply(self, updates: Iterable[LevelUpdate]) -> list[LevelUpdate]:
+        """The updates as they changed the book: a `DELETE_IF_HELD` as a `DELETE`, or left
+        out for a level the book does not hold."""
+        applied: list[LevelUpdate] = []
         for update in updates:
             ladder = self._side(update.side)
+            if update.action is LevelAction.DELETE_IF_HELD:
+                if update.price not in ladder.sizes:
+                    continue
+                ladder.delete(update.price)
+                applied.append(
+                    LevelUpdate(LevelAction.DELETE, update.side, update.price, Decimal(0))
+                )
+                continue
             if update.action is LevelAction.DELETE:
                 if update.price not in ladder.sizes:
                     raise BookIntegrityError(
@@ -88,6 +100,7 @@ class OrderBook:
                         "that the book does not hold"
                     )
                 ladder.delete(update.price)
+                applied.append(update)
                 continue
             if update.action is LevelAction.CHANGE and update.price not in ladder.sizes:
                 raise BookIntegrityError(
@@ -96,7 +109,9 @@ class OrderBook:
                 )
             self._check_size(update.side, update.price, update.size)
             ladder.set(update.price, update.size)
+            applied.append(update)
         self._check_not_crossed()
+        return applied
 
     def _check_size(self, side: BookSide, price: Decimal, size: Decimal) -> None:
         if size <= 0 or price <= 0:

@@ -59,6 +59,10 @@ class Holds:
     def granted(self, key: StreamKey) -> None:
         self._retries.pop(key, None)
 
+    def waiting(self) -> dict[StreamKey, float]:
+        """The refused streams waiting out their back-off, and when each is due."""
+        return {key: r.due for key, r in self._retries.items() if r.due is not None}
+
     def due(self, now: float | None = None) -> list[StreamKey]:
         """The refused streams to ask for again now (every one waiting, if `now` is None: a
         logon); each is taken off the wait, its back-off kept until it is granted."""

@@ -11,7 +11,8 @@ Asked for afresh means at once for a live stream that has had no trouble for a m
 otherwise (its first answer was unusable, or it keeps breaking) after a back-off of 1 s
 doubling to 60 s (`fixgw.marketdata.backoff`), so that nothing a venue sends can make the
 gateway ask again and again in a loop. What a venue sends that the gateway has no use for
-(named by its reader in `passed_over`) is logged once per kind and stream.
+(named by its reader in `passed_over`) is counted by entry and logged once per kind and
+stream.
 
 The reference price the risk checks use is only ever taken from a live stream: the last
 trade seen on the current request, else the mid of a live book. A stream that stops, is
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable, Hashable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -60,6 +62,14 @@ BOOK = "book"
 TRADES = "trades"
 _KINDS = {BOOK: (MdEntryKind.BID, MdEntryKind.ASK), TRADES: (MdEntryKind.TRADE,)}
 
+LIVE = "live"
+REQUESTED = "requested"
+"""Asked for; no snapshot yet."""
+BACKING_OFF = "backing_off"
+"""To be asked for again once its back-off is over (`next_request_at`)."""
+WAITING_FOR_LOGON = "waiting_for_logon"
+"""To be asked for at the next logon."""
+
 
 @dataclass(slots=True)
 class _Stream:
@@ -91,6 +101,7 @@ class MarketData:
         request: Callable[[RequestMarketData], bool],
         publish: Callable[[Event], Any],
         stale_gauge: Callable[[str], Any],
+        count_passed_over: Callable[[str], Any],
         *,
         upstream_depth: int,
         stale_after_s: float,
@@ -101,6 +112,8 @@ class MarketData:
         self._publish = publish
         self._stale_gauge = stale_gauge
         """symbol -> a gauge child: 1 while that book is stale."""
+        self._count_passed_over = count_passed_over
+        """Counts one entry passed over, by what its reader named it."""
         self.upstream_depth = upstream_depth
         self.stale_after_s = stale_after_s
         self.max_depth = max_depth
@@ -239,10 +252,37 @@ class MarketData:
         return BookLevels(symbol=symbol, bids=bids, asks=asks)
 
     def status(self) -> dict[str, StreamState]:
-        return {
-            f"{s}:{k}": StreamState(clients=len(st.clients), live=st.live, md_req_id=st.md_req_id)
+        """Every stream, with the held streams the exchange refused that wait to be asked
+        for again."""
+        now, wall = time.monotonic(), utc_now()
+        streams = {
+            f"{s}:{k}": StreamState(
+                clients=len(st.clients),
+                live=st.live,
+                md_req_id=st.md_req_id,
+                state=self._state(st),
+                next_request_at=_wall_time(st.retry_at, now, wall) if self.session_up else None,
+            )
             for (s, k), st in self._streams.items()
         }
+        for (symbol, kind), due in self._holds.waiting().items():
+            if (symbol, kind) in self._streams:
+                continue
+            streams[f"{symbol}:{kind}"] = StreamState(
+                clients=len(self._holds.holders((symbol, kind))),
+                live=False,
+                md_req_id=None,
+                state=BACKING_OFF if self.session_up else WAITING_FOR_LOGON,
+                next_request_at=_wall_time(due, now, wall) if self.session_up else None,
+            )
+        return streams
+
+    def _state(self, stream: _Stream) -> str:
+        if stream.live:
+            return LIVE
+        if not self.session_up:
+            return WAITING_FOR_LOGON
+        return REQUESTED if stream.retry_at is None else BACKING_OFF
 
     # ------------------------------------------------------------ upstream
 
@@ -427,8 +467,10 @@ class MarketData:
         stream.waiters.clear()
 
     def _note_passed_over(self, stream: _Stream, passed_over: tuple[str, ...]) -> None:
-        """Logged once per kind and stream: a venue may send them in every message."""
+        """Counted by entry, logged once per kind and stream: a venue may send them in every
+        message."""
         for what in passed_over:
+            self._count_passed_over(what)
             if what not in stream.passed_over:
                 stream.passed_over.add(what)
                 log.info(
@@ -467,11 +509,12 @@ class MarketData:
                 continue
             stream.last_update = now
             try:
-                self.books[symbol].apply(changes)
+                applied = self.books[symbol].apply(changes)
             except BookIntegrityError as exc:
                 self._restart(stream, str(exc), answered=True, now=now)
                 continue
-            self._publish(BookDelta(ts=report.ts, symbol=symbol, changes=changes))
+            if applied:
+                self._publish(BookDelta(ts=report.ts, symbol=symbol, changes=applied))
 
     def on_reject(self, report: MarketDataRejectReport) -> None:
         """One refusal per subscription: clients waiting on this stream leave the other
@@ -527,3 +570,8 @@ class MarketData:
         symbol, kind = key
         for holder in self._holds.holders(key):
             self._attach(holder, symbol, kind)
+
+
+def _wall_time(due: float | None, now: float, wall: datetime) -> datetime | None:
+    """Monotonic `due` as a UTC time, given that monotonic `now` is `wall`."""
+    return None if due is None else wall + timedelta(seconds=max(0.0, due - now))

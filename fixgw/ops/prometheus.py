@@ -154,6 +154,15 @@ class Metrics:
                 "fixgw_md_messages", "Market data updates, by symbol", self.md_messages, ["symbol"]
             )
         )
+        self.md_passed_over = Tally()
+        r.register(
+            TallyCollector(
+                "fixgw_md_entries_passed_over",
+                "Market-data entries from the exchange the gateway has no use for, by kind",
+                self.md_passed_over,
+                ["entry"],
+            )
+        )
         self.book_stale = Gauge(
             "fixgw_book_stale", "1 while a symbol's book is stale", ["symbol"], registry=r
         )
@@ -202,6 +211,10 @@ class Metrics:
 
     def md_message(self, symbol: str) -> None:
         self.md_messages.add((symbol,))
+
+    def md_entry_passed_over(self, entry: str) -> None:
+        """`entry` names a kind from a fixed list (`BookSnapshotReport.passed_over`)."""
+        self.md_passed_over.add((entry,))
 
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))

@@ -448,6 +448,31 @@ def test_market_data_a_request_its_full_refresh_and_an_incremental_one(
     )
 
 
+def test_market_data_a_new_or_change_of_size_0_is_a_delete(
+    venue: ScriptedVenue, gw: Client
+) -> None:
+    """How several FIX 4.4 venues say a level is gone; a new of size 0 of a level the book
+    does not hold is nothing. The book stays live: nothing is asked for again."""
+    venue.on("V", _serve_market_data)
+    gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+    book_request = next(m for m in venue.app if m.msg_type == "V" and "2" not in m.all(269))
+    seen = EventLog(gw)
+    venue.send(
+        "X",
+        [
+            *((262, book_request.get(262) or ""), (268, "3")),
+            *((279, "0"), (269, "0"), (55, "BTC/USD"), (270, "29980"), (271, "0")),  # not held
+            *((279, "1"), (269, "1"), (55, "BTC/USD"), (270, "30010"), (271, "0")),
+            *((279, "0"), (269, "1"), (55, "BTC/USD"), (270, "30015"), (271, "0.3")),
+        ],
+    )
+    delta = seen.first(lambda e: e["type"] in ("md.delta", "md.stale"))
+    assert delta.get("changes") == [["delete", "ask", "30010", "0"], ["new", "ask", "30015", "0.3"]]
+    now = gw.request("book", symbol="BTC/USD", depth=5)
+    assert (now["bids"], now["asks"]) == ([["29990", "1.5"]], [["30015", "0.3"]])
+    assert len([m for m in venue.app if m.msg_type == "V"]) == 2  # the book and the trades
+
+
 # ------------------------------------------------------------ session
 
 

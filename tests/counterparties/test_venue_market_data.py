@@ -5,11 +5,16 @@ whatever the venue sends, the gateway never asks for a stream again and again in
 from __future__ import annotations
 
 import json
+import re
 import time
+import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from fixgw.api.client import Client
-from fixgw.testing import LocalStack
+from fixgw.testing import LocalStack, free_port, wait_until
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.venue import Received, ScriptedVenue
 from tests.integration.conftest import EventLog
@@ -57,11 +62,23 @@ def logged(stack: LocalStack, event: str) -> list[dict[str, object]]:
     return [line for line in lines if line.get("event") == event]
 
 
+def passed_over_counts(metrics_port: int) -> dict[str, int]:
+    """`fixgw_md_entries_passed_over_total` by `entry`, scraped."""
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        text = r.read().decode()
+    found = re.findall(r'^fixgw_md_entries_passed_over_total\{entry="([^"]*)"\} (\S+)$', text, re.M)
+    return {entry: int(float(count)) for entry, count in found}
+
+
 def test_a_snapshot_with_entries_the_gateway_has_no_use_for_gives_its_book(
-    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client
+    make_venue_stack: VenueStackFactory,
 ) -> None:
-    venue, stack = venue_stack
-    venue.on("V", serving([*BOOK, *NO_USE]))
+    port = free_port()
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", serving([*BOOK, *NO_USE])), ops={"metrics_port": port}
+    )
+    gw = stack.client()
     watcher = stack.client("watcher")
     watcher.subscribe(["md:BTC/USD", "md:BTC/USD:trades", "errors"])
     seen = EventLog(watcher)
@@ -100,7 +117,15 @@ def test_a_snapshot_with_entries_the_gateway_has_no_use_for_gives_its_book(
         ("trades", "MDEntryType 4 (opening price)"),
         ("trades", "a trade without MDEntrySize (271)"),
     ]
+    # counted by entry: the snapshot's four, and two in each incremental refresh
+    assert passed_over_counts(port) == {
+        "MDEntryType 4 (opening price)": 3,
+        "MDEntryType B (trade volume)": 1,
+        "a trade without MDEntrySize (271)": 3,
+        "an ask of size 0 (no level)": 1,
+    }
     watcher.close()
+    gw.close()
 
 
 def test_a_snapshot_that_stays_unreadable_is_asked_for_again_less_and_less_often(
@@ -120,3 +145,73 @@ def test_a_snapshot_that_stays_unreadable_is_asked_for_again_less_and_less_often
     # each answered request was ended at the venue, which had started it
     assert {m.get(262) for m in ended} >= {m.get(262) for m in asked[:-1]}
     assert "MDEntryType" in str(logged(stack, "unreadable message from the exchange")[0]["error"])
+
+
+def test_a_new_or_change_of_size_0_deletes_its_level_and_the_book_stays_live(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client
+) -> None:
+    """Several FIX 4.4 venues say a level is gone with a size of 0; OKCoin's sizes are
+    absolute. A new of size 0 of a level the book does not hold is nothing."""
+    venue, _ = venue_stack
+    deeper = [*((269, "0"), (270, "29980"), (271, "2")), *((269, "1"), (270, "30020"), (271, "3"))]
+    venue.on("V", serving([*BOOK, *deeper]))
+    gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+    seen = EventLog(gw)
+    venue.send(
+        "X",
+        [
+            *((262, book_requests(venue)[0].get(262) or ""), (268, "4")),
+            *((279, "1"), (269, "0"), (55, "BTC/USD"), (270, "29990"), (271, "0")),
+            *((279, "0"), (269, "1"), (55, "BTC/USD"), (270, "30020"), (271, "0.00")),
+            *((279, "0"), (269, "1"), (55, "BTC/USD"), (270, "30030"), (271, "0")),  # not held
+            *((279, "0"), (269, "0"), (55, "BTC/USD"), (270, "29985"), (271, "1")),
+        ],
+    )
+    delta = seen.first(lambda e: e["type"] in ("md.delta", "md.stale"))
+    assert delta["type"] == "md.delta", delta
+    assert delta["changes"] == [
+        ["delete", "bid", "29990", "0"],
+        ["delete", "ask", "30020", "0"],
+        ["new", "bid", "29985", "1"],
+    ]
+    now = gw.request("book", symbol="BTC/USD", depth=5)
+    assert (now["bids"], now["asks"]) == ([["29985", "1"], ["29980", "2"]], [["30010", "1.2"]])
+    assert len(book_requests(venue)) == 1
+
+
+def _refusing(venue: ScriptedVenue, request: Received) -> None:
+    if request.get(263) == "1":
+        venue.send("Y", [(262, request.get(262) or ""), (281, "4"), (58, "not now")])
+
+
+def sent_at(m: Received) -> datetime:
+    return datetime.strptime(m.get(52) or "", "%Y%m%d-%H:%M:%S.%f").replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [serving([*BOOK, (269, "Z"), (270, "29000"), (271, "10")]), _refusing],
+    ids=["unreadable", "refused"],
+)
+def test_a_stream_waiting_out_its_back_off_says_so_in_status_and_when_it_is_asked_again(
+    make_venue_stack: VenueStackFactory, answer: Callable[[ScriptedVenue, Received], None]
+) -> None:
+    """The book a price band holds, answered unreadably or refused every time."""
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", answer), risk={"symbols": {"BTC/USD": {"price_band_pct": 5}}}
+    )
+    waiting: dict[str, object] = {}
+
+    def backing_off() -> bool:
+        waiting.update(stack.status()["market_data"].get("BTC/USD:book", {}))
+        return waiting.get("state") == "backing_off"
+
+    wait_until(backing_off, 10, "the book to wait out its back-off")
+    asked = len(book_requests(venue))
+    assert (waiting["clients"], waiting["live"], waiting["md_req_id"]) == (1, False, None)
+    due = datetime.fromisoformat(str(waiting["next_request_at"]))
+    assert due > datetime.now(UTC)
+    again = venue.wait_for(lambda m: m in book_requests(venue)[asked:], what="the next request")
+    # on the gateway's periodic tick once the back-off is over (every 0.625 s here);
+    # SendingTime has milliseconds only
+    assert due - timedelta(milliseconds=1) <= sent_at(again) < due + timedelta(seconds=1.5)

@@ -105,6 +105,22 @@ def test_integrity_breaches_are_refused(update: LevelUpdate, match: str) -> None
         seeded().apply([update])
 
 
+def test_a_delete_if_held_deletes_a_level_held_and_is_nothing_for_one_not_held() -> None:
+    book = seeded()
+    applied = book.apply(
+        [
+            LevelUpdate(LevelAction.DELETE_IF_HELD, BID, D("98"), D("0")),
+            LevelUpdate(LevelAction.DELETE_IF_HELD, ASK, D("101"), D("0")),
+            LevelUpdate(NEW, ASK, D("102"), D("1")),
+        ]
+    )
+    assert book.levels() == ([(D("99"), D("1"))], [(D("102"), D("1"))])
+    assert applied == [
+        LevelUpdate(DELETE, ASK, D("101"), D("0")),
+        LevelUpdate(NEW, ASK, D("102"), D("1")),
+    ]
+
+
 def test_crossed_snapshot_is_refused_and_a_good_one_replaces_the_book() -> None:
     book = seeded()
     with pytest.raises(BookIntegrityError, match="crossed"):

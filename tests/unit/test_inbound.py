@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from fixgw.domain import (
+    BookSide,
     CancelRejectReason,
     ExecKind,
+    LevelAction,
     LogoutReason,
     OrderStatus,
     OrderType,
@@ -265,9 +267,10 @@ EXTRA_ENTRIES = [
 PASSED_OVER = (
     "MDEntryType 4 (opening price)",
     "MDEntryType B (trade volume)",
-    "a trade without MDEntrySize (271)",
     "an ask of size 0 (no level)",
+    "a trade without MDEntrySize (271)",
 )
+"""One per entry, in the message's order."""
 
 
 def snapshot_entries(*entries: tuple[int, str]) -> FixMessage:
@@ -293,6 +296,25 @@ def test_an_incremental_refresh_keeps_its_changes_and_names_what_it_passes_over(
     assert [(u.price, u.size) for u in r.levels["BTC/USD"]] == [(D("29995"), D("0.7"))]
     assert [(t.price, t.size) for t in r.trades["BTC/USD"]] == [(D("30001"), D("0.1"))]
     assert r.passed_over == ("MDEntryType 4 (opening price)", "a trade without MDEntrySize (271)")
+
+
+def test_an_incremental_new_or_change_of_size_0_is_a_delete() -> None:
+    """Several FIX 4.4 venues say a level is gone so; OKCoin's sizes are absolute. A new
+    of size 0 may be of a level the book never held: the book decides."""
+    entries = [
+        *((279, "1"), (269, "0"), (55, "BTC/USD"), (270, "29990"), (271, "0")),
+        *((279, "0"), (269, "1"), (270, "30010"), (271, "0.000")),
+        *((279, "2"), (269, "1"), (270, "30020")),
+        *((279, "0"), (269, "1"), (270, "30030"), (271, "0.5")),
+    ]
+    r = inbound.market_data_incremental(message("X", [(262, "md1"), (268, "4"), *entries]), NOW)
+    assert [(u.action, u.side, u.price, u.size) for u in r.levels["BTC/USD"]] == [
+        (LevelAction.DELETE, BookSide.BID, D("29990"), D(0)),
+        (LevelAction.DELETE_IF_HELD, BookSide.ASK, D("30010"), D(0)),
+        (LevelAction.DELETE, BookSide.ASK, D("30020"), D(0)),
+        (LevelAction.NEW, BookSide.ASK, D("30030"), D("0.5")),
+    ]
+    assert r.passed_over == ()
 
 
 @pytest.mark.parametrize(

@@ -40,11 +40,13 @@ class Recorder:
 
 
 def manager(rec: Recorder, stale_after_s: float = 5) -> MarketData:
+    metrics = Metrics()
     md = MarketData(
         frozenset({"BTC/USD"}),
         lambda r: rec.requests.append(r) is None,
         rec.events.append,
-        Metrics().book_stale.labels,
+        metrics.book_stale.labels,
+        metrics.md_entry_passed_over,
         upstream_depth=0,
         stale_after_s=stale_after_s,
         max_depth=100,
@@ -259,7 +261,9 @@ def test_a_failed_resubscribe_leaves_the_streams_the_client_already_had() -> Non
 
     asyncio.run(resubscribe())
     assert md.subscriptions_of("client") == [("BTC/USD", "book")]
-    assert md.status()["BTC/USD:book"] == StreamState(clients=1, live=True, md_req_id=book_id)
+    assert md.status()["BTC/USD:book"] == StreamState(
+        clients=1, live=True, md_req_id=book_id, state="live", next_request_at=None
+    )
     assert not [r for r in rec.requests if r.subscription is MdSubscription.UNSUBSCRIBE]
 
 
@@ -274,7 +278,11 @@ def test_a_refused_hold_is_asked_for_again_with_backoff_and_at_logon() -> None:
         return before, time.monotonic()
 
     before, after = refused()
-    assert md.status() == {} and type(rec.events[-1]).__name__ == "MarketDataRejected"
+    assert type(rec.events[-1]).__name__ == "MarketDataRejected"
+    waiting = md.status()["BTC/USD:book"]
+    assert (waiting.state, waiting.clients, waiting.live) == ("backing_off", 1, False)
+    assert waiting.next_request_at is not None
+    assert 0.5 < (waiting.next_request_at - utc_now()).total_seconds() <= 1
     asked = len(rec.requests)
     md.check_staleness(now=before + 0.9)
     assert len(rec.requests) == asked

@@ -154,7 +154,7 @@ def market_data_snapshot(msg: FixMessage, received: datetime) -> BookSnapshotRep
     bids: list[Level] = []
     asks: list[Level] = []
     trades: list[Trade] = []
-    passed_over: set[str] = set()
+    passed_over: list[str] = []
     for entry in msg.group(Tag.NO_MD_ENTRIES):
         e = FieldReader(msg, entry)
         kind = _entry_kind(e, passed_over)
@@ -167,7 +167,7 @@ def market_data_snapshot(msg: FixMessage, received: datetime) -> BookSnapshotRep
             continue
         price, size = e.decimal(Tag.MD_ENTRY_PX), e.decimal(Tag.MD_ENTRY_SIZE)
         if size == 0:
-            passed_over.add(f"{_A_LEVEL[kind]} of size 0 (no level)")
+            passed_over.append(f"{_A_LEVEL[kind]} of size 0 (no level)")
             continue
         (bids if kind is MdEntryKind.BID else asks).append((price, size))
     return BookSnapshotReport(
@@ -177,17 +177,18 @@ def market_data_snapshot(msg: FixMessage, received: datetime) -> BookSnapshotRep
         asks=asks,
         trades=trades,
         ts=received,
-        passed_over=tuple(sorted(passed_over)),
+        passed_over=tuple(passed_over),
     )
 
 
 def market_data_incremental(msg: FixMessage, received: datetime) -> BookUpdateReport:
-    """Entries without a Symbol (55) belong to the symbol of the entry before them. What
-    the gateway has no use for is passed over and named in `passed_over`."""
+    """Entries without a Symbol (55) belong to the symbol of the entry before them. A new
+    or change of size 0 is a delete (`ACTION_AT_SIZE_0`). What the gateway has no use for
+    is passed over and named in `passed_over`."""
     r = FieldReader(msg)
     levels: dict[str, list[LevelUpdate]] = {}
     trades: dict[str, list[Trade]] = {}
-    passed_over: set[str] = set()
+    passed_over: list[str] = []
     symbol = r.opt_str(Tag.SYMBOL)
     for entry in msg.group(Tag.NO_MD_ENTRIES):
         e = FieldReader(msg, entry)
@@ -204,6 +205,8 @@ def market_data_incremental(msg: FixMessage, received: datetime) -> BookUpdateRe
                 trades.setdefault(symbol, []).append(trade)
             continue
         size = Decimal(0) if action is LevelAction.DELETE else e.decimal(Tag.MD_ENTRY_SIZE)
+        if size == 0:
+            action = ACTION_AT_SIZE_0.get(action, action)
         levels.setdefault(symbol, []).append(
             LevelUpdate(action, codes.BOOK_SIDE_OF[kind], e.decimal(Tag.MD_ENTRY_PX), size)
         )
@@ -212,30 +215,39 @@ def market_data_incremental(msg: FixMessage, received: datetime) -> BookUpdateRe
         levels=levels,
         trades=trades,
         ts=received,
-        passed_over=tuple(sorted(passed_over)),
+        passed_over=tuple(passed_over),
     )
 
+
+ACTION_AT_SIZE_0 = {
+    LevelAction.NEW: LevelAction.DELETE_IF_HELD,
+    LevelAction.CHANGE: LevelAction.DELETE,
+}
+"""What a new or change (279=0, 1) that leaves a level at size 0 is: the level is gone, as
+several FIX 4.4 venues send it, and as OKCoin's absolute sizes say. A new of size 0 of a
+level the book does not hold is nothing; a change of one is still a change of a missing
+level (the book is broken)."""
 
 _A_LEVEL = {MdEntryKind.BID: "a bid", MdEntryKind.ASK: "an ask"}
 
 
-def _entry_kind(e: FieldReader, passed_over: set[str]) -> MdEntryKind | None:
+def _entry_kind(e: FieldReader, passed_over: list[str]) -> MdEntryKind | None:
     """None for a standard entry the gateway has no use for (an opening price, say),
     named in `passed_over`; a code no FIX version defines raises."""
     code = e.text(Tag.MD_ENTRY_TYPE)
     name = codes.MD_ENTRY_TYPES_PASSED_OVER.get(code)
     if name is None:
         return e.code(codes.MD_ENTRY_TYPE)
-    passed_over.add(f"MDEntryType {code} ({name})")
+    passed_over.append(f"MDEntryType {code} ({name})")
     return None
 
 
-def _trade(e: FieldReader, passed_over: set[str]) -> Trade | None:
+def _trade(e: FieldReader, passed_over: list[str]) -> Trade | None:
     """None for a trade without a size: a trade event always has one (`md.trade`)."""
     price = e.decimal(Tag.MD_ENTRY_PX)
     size = e.opt_decimal(Tag.MD_ENTRY_SIZE)
     if size is None:
-        passed_over.add("a trade without MDEntrySize (271)")
+        passed_over.append("a trade without MDEntrySize (271)")
         return None
     return Trade(price=price, size=size, aggressor=e.opt_code(codes.SIDE))
 

@@ -23,14 +23,10 @@ from typing import Any
 
 import msgspec
 
+from fixgw.decimals import plain_decimal_text
 from fixgw.domain import Event
 
 _fast = msgspec.json.Encoder(decimal_format="string")
-
-
-def plain_decimal_text(value: Decimal) -> str:
-    """A decimal as ASCII digits and at most one point, every digit of the value kept."""
-    return format(value, "f")
 
 
 def time_text(value: datetime) -> str:

@@ -461,12 +461,12 @@ class OrderTracker:
     def _restated_as_answered(self, order: Order, step: Step, report: ExecutionReport) -> Event:
         """A status answer's OrderQty for a live order whose quantity the gateway holds
         otherwise: adopted, what is left open following it."""
+        assert report.qty is not None  # `changes_qty`
         text = (
-            f"the exchange's status answer shows quantity {report.qty} where the gateway "
-            f"held {order.qty}: the exchange changed the order"
+            f"the exchange's status answer shows quantity {report.qty:f} where the gateway "
+            f"held {order.qty:f}: the exchange changed the order"
         )
-        if report.qty is not None:
-            order.qty = report.qty
+        order.qty = report.qty
         order.leaves_qty = max(ZERO, EXACT.subtract(order.qty, order.cum_qty))
         become(order, step, report)
         return self._event(OrderRestated, order, report, reason=None, text=text)
@@ -532,31 +532,31 @@ def _detail(problem: Problem, order: Order, report: ExecutionReport) -> str:
     """What an anomaly's `detail` says, from the order as it was."""
     if problem is Problem.STALE_FILL:
         return (
-            f"fill with cum_qty {report.cum_qty} arrived after cum_qty "
-            f"{order.cum_qty}; already counted, state unchanged"
+            f"fill with cum_qty {report.cum_qty:f} arrived after cum_qty "
+            f"{order.cum_qty:f}; already counted, state unchanged"
         )
     if problem is Problem.FILL_GAP and report.kind is ExecKind.RESTATED:
         return (
-            f"a restatement shows cum_qty {report.cum_qty} where {order.cum_qty} was "
+            f"a restatement shows cum_qty {report.cum_qty:f} where {order.cum_qty:f} was "
             "known: a fill report was missed; the difference is told as one fill"
         )
     if problem is Problem.FILL_GAP:
         return (
-            f"cum_qty moved from {order.cum_qty} to {report.cum_qty} but last_qty is "
-            f"{fill_qty(order, report)}: a report was missed; the venue's cum_qty is adopted"
+            f"cum_qty moved from {order.cum_qty:f} to {report.cum_qty:f} but last_qty is "
+            f"{fill_qty(order, report):f}: a report was missed; the venue's cum_qty is adopted"
         )
     if problem is Problem.STALE_REPORT:
         return (
-            f"{report.kind} ({report.status}, cum_qty {report.cum_qty}) "
-            f"arrived after {order.status} (cum_qty {order.cum_qty}); "
+            f"{report.kind} ({report.status}, cum_qty {report.cum_qty:f}) "
+            f"arrived after {order.status} (cum_qty {order.cum_qty:f}); "
             "state unchanged"
         )
     if problem is Problem.REPORT_AFTER_CLOSE:
         return f"{report.kind} after the order was {order.status}; state unchanged"
     if problem is Problem.STALE_STATUS:
         return (
-            f"status shows cum_qty {report.cum_qty}, below the known "
-            f"{order.cum_qty}; state unchanged"
+            f"status shows cum_qty {report.cum_qty:f}, below the known "
+            f"{order.cum_qty:f}; state unchanged"
         )
     if problem is Problem.UNKNOWN_AT_EXCHANGE:
         return f"the exchange does not know order {order.order_id}; state unchanged"

@@ -55,7 +55,7 @@ class Ledger:
             self.totals[client].get(currency, ZERO), self.frozen[client].get(currency, ZERO)
         )
         if needed > free:
-            return f"insufficient {currency}: the order needs {needed}, {free} is free"
+            return f"insufficient {currency}: the order needs {needed:f}, {free:f} is free"
         return None
 
     def hold(self, order: SimOrder) -> None:

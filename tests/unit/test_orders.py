@@ -1027,3 +1027,17 @@ def test_a_fill_found_by_a_status_answer_has_its_exact_quantity() -> None:
         report(ExecKind.ORDER_STATUS, OrderStatus.FILLED, BIG, "0", avg="1")
     )
     assert (fill.last_qty, fill.last_px) == (D("999999999999999.999999999999999998"), D(1))
+
+
+def test_an_anomaly_tells_its_quantities_as_plain_decimals(tracker: OrderTracker) -> None:
+    """As the wire and the log have amounts: `0.00000001`, not `1E-8`."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    small = ("0.00000001", "100")
+    tracker.apply_execution(
+        report(ExecKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED, small[0], "1", last=small)
+    )
+    gap = report(ExecKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED, "0.00000003", "1", last=small)
+    anomaly = next(e for e in tracker.apply_execution(gap) if type(e).__name__ == "OrderAnomaly")
+    assert anomaly.detail.startswith(
+        "cum_qty moved from 0.00000001 to 0.00000003 but last_qty is 0.00000001:"
+    ), anomaly.detail

@@ -236,3 +236,10 @@ def test_the_price_band_is_exact_for_any_reference_and_band(
         price = edge + offset
         if 0 < price < 10**33:
             assert band_breached(reference, band, price) is not (lowest <= price <= highest)
+
+
+def test_a_breach_tells_its_amounts_as_plain_decimals() -> None:
+    check = PreTradeCheck(convert({"symbols": {"BTC/USD": {"max_qty": "0.000000001"}}}, RiskConfig))
+    breach = check.breach(order("0.00000001"), None, 0)
+    assert breach is not None
+    assert breach.message == "qty 0.00000001 is above the limit 0.000000001 for BTC/USD"

@@ -136,7 +136,8 @@ class TcpConfig(_Config, frozen=True, kw_only=True):
 
 SOCKET_PATH_MAX_BYTES = 107
 """The longest path a Unix socket may have: Linux's `sun_path`, 108 bytes, less the NUL
-that ends it (which clients other than Python's need)."""
+that ends it. The kernel would take 108 without it, but Python (its `socket` module, which
+asyncio and uvloop bind with too) refuses 108 as too long, and so does Go's."""
 
 
 def socket_path_too_long(path: str) -> str | None:

@@ -9,7 +9,7 @@ takes only ASCII digits with at most one decimal point, with digits on both side
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any
 
 _PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?")
@@ -26,6 +26,19 @@ def plain_decimal(text: str) -> Decimal:
         shown = text if len(text) <= 40 else f"{text[:40]}..."
         raise ValueError(f"not a plain decimal ({RULE}): {shown!r}")
     return Decimal(text)
+
+
+def plain_decimal_text(value: Decimal) -> str:
+    """A decimal as ASCII digits and at most one point, every digit of the value kept (not
+    `str()`'s exponent form: `1E-8`, `1E+2`)."""
+    return format(value, "f")
+
+
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+"""Where money is added, subtracted and multiplied in full. Python's operators round each
+result to the default context's 28 significant digits, and a quantity or price may have 33
+(a venue's, any number): `EXACT.add(a, b)` is `a + b` with every digit kept. Not for a
+quotient that may not end (`1 / 3`): at this precision that is a MemoryError."""
 
 
 class PlainDecimal(Decimal):

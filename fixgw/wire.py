@@ -23,14 +23,10 @@ from typing import Any
 
 import msgspec
 
+from fixgw.decimals import plain_decimal_text
 from fixgw.domain import Event
 
 _fast = msgspec.json.Encoder(decimal_format="string")
-
-
-def plain_decimal_text(value: Decimal) -> str:
-    """A decimal as ASCII digits and at most one point, every digit of the value kept."""
-    return format(value, "f")
 
 
 def time_text(value: datetime) -> str:
@@ -62,10 +58,15 @@ _TS_END = len(b'"ts":"2026-12-06T10:00:00')
 """From the start of an event's `"ts":"` to where a time with a fraction has its point."""
 
 
+def may_hold_exponent_form(out: bytes) -> bool:
+    """Whether JSON msgspec wrote may hold a decimal in exponent form: false for most."""
+    return _E in out and (out.find(b"E-") >= 0 or _PLUS in out)
+
+
 def encode(obj: Any) -> bytes:
     """`obj` (results, replies, requests, anything msgspec encodes) as one JSON object."""
     out = _fast.encode(obj)
-    if _E in out and (out.find(b"E-") >= 0 or _PLUS in out):
+    if may_hold_exponent_form(out):
         out = _plain.encode(obj)
     if _Z in out and _WHOLE_SECOND.search(out) is not None:
         out = _plain.encode(_wire_times(msgspec.to_builtins(obj, builtin_types=_KEPT)))
@@ -76,7 +77,7 @@ def encode_event(event: Event) -> bytes:
     """An event as one JSON object: `encode`, for the order path. An event's one time is
     its `ts`, its first field after `type` (tests/unit/test_wire.py checks both)."""
     out = _fast.encode(event)
-    if _E in out and (out.find(b"E-") >= 0 or _PLUS in out):
+    if may_hold_exponent_form(out):
         out = _plain.encode(event)
     if event.ts.microsecond == 0:
         at = out.find(b'"ts":"') + _TS_END

@@ -8,15 +8,13 @@ gateway's (it cancels orders); its state lives in the journal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_FLOOR, Context, Decimal
+from decimal import ROUND_FLOOR, Context, Decimal
 
 from fixgw.config import RiskConfig, SymbolLimits, ThrottleConfig, ThrottleKind
+from fixgw.decimals import EXACT, plain_decimal_text
 from fixgw.domain import OrderType, SubmitOrder
 
 HUNDRED = Decimal(100)
-EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
-"""Where a notional is computed in full: a quantity times a price has no more digits than
-the two together (66 at most from the API's bounds), so none is rounded away."""
 FLOOR = Context(rounding=ROUND_FLOOR)
 """The default context's 28 digits, rounding down."""
 
@@ -39,6 +37,12 @@ class PreTradeCheck:
             if limits.max_notional is not None
         }
         """Each `max_notional` rounded down to 28 digits (see `breach`)."""
+        self._band_factors = {
+            limits.price_band_pct: _band_factors(limits.price_band_pct)
+            for limits in every
+            if limits.price_band_pct is not None
+        }
+        """Each `price_band_pct` as the two factors of the reference price that bound it."""
 
     def limits(self, symbol: str) -> SymbolLimits:
         return self.config.symbols.get(symbol, self.config.default)
@@ -61,7 +65,9 @@ class PreTradeCheck:
             return Breach("side", f"{order.side} orders are not allowed on {order.symbol}")
         if limits.max_qty is not None and order.qty > limits.max_qty:
             return Breach(
-                "max_qty", f"qty {order.qty} is above the limit {limits.max_qty} for {order.symbol}"
+                "max_qty",
+                f"qty {plain_decimal_text(order.qty)} is above the limit "
+                f"{plain_decimal_text(limits.max_qty)} for {order.symbol}",
             )
         price = order.price if order.order_type is OrderType.LIMIT else reference
         if limits.max_notional is not None:
@@ -81,7 +87,8 @@ class PreTradeCheck:
                 if notional > limit:
                     return Breach(
                         "max_notional",
-                        f"notional {notional} is above the limit {limit} for {order.symbol}",
+                        f"notional {plain_decimal_text(notional)} is above the limit "
+                        f"{plain_decimal_text(limit)} for {order.symbol}",
                     )
         band = limits.price_band_pct
         if band is not None and order.order_type is OrderType.LIMIT:
@@ -90,14 +97,26 @@ class PreTradeCheck:
                     "no_reference_price",
                     f"no last trade or mid for {order.symbol} yet to check the price band",
                 )
-            low, high = reference * (1 - band / HUNDRED), reference * (1 + band / HUNDRED)
+            below, above = self._band_factors[band]
+            low, high = EXACT.multiply(reference, below), EXACT.multiply(reference, above)
             assert order.price is not None
             if not low <= order.price <= high:
                 return Breach(
                     "price_band",
-                    f"price {order.price} is outside {band}% of {reference} ({low} to {high})",
+                    f"price {plain_decimal_text(order.price)} is outside "
+                    f"{plain_decimal_text(band)}% of {plain_decimal_text(reference)} "
+                    f"({plain_decimal_text(low)} to {plain_decimal_text(high)})",
                 )
         return None
+
+
+def _band_factors(band: Decimal) -> tuple[Decimal, Decimal]:
+    """`1 - band/100` and `1 + band/100`, exactly: the band's edges are the reference price
+    times these, every digit kept (in 28 digits, a price just outside could pass)."""
+    return (
+        EXACT.scaleb(EXACT.subtract(HUNDRED, band), Decimal(-2)),
+        EXACT.scaleb(EXACT.add(HUNDRED, band), Decimal(-2)),
+    )
 
 
 @dataclass

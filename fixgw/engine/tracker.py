@@ -20,6 +20,7 @@ from typing import Any, Final, TypeVar
 
 import structlog
 
+from fixgw.decimals import EXACT
 from fixgw.domain import (
     CancelOrder,
     CancelRejectReason,
@@ -234,7 +235,7 @@ class OrderTracker:
         )
         order.presumed_unsent = False
         order.status = OrderStatus.PENDING_NEW
-        order.leaves_qty = order.qty - order.cum_qty
+        order.leaves_qty = EXACT.subtract(order.qty, order.cum_qty)
         order.stated = tuple(k for k in order.stated if k is not ExecKind.REJECTED)
 
     def refused(
@@ -416,10 +417,13 @@ class OrderTracker:
     def _fill(self, order: Order, step: Step, report: ExecutionReport) -> Event:
         last_qty = fill_qty(order, report)
         last_px = report.last_px if report.last_px is not None else report.avg_px
-        previous_value = order.avg_px * order.cum_qty
-        self._adopt_quantities(order, report)
-        if report.avg_px <= 0:
-            order.avg_px = (previous_value + last_px * last_qty) / order.cum_qty
+        if report.avg_px > 0:
+            self._adopt_quantities(order, report)
+        else:  # the average, from every fill's exact value; only the quotient is rounded
+            previous = EXACT.multiply(order.avg_px, order.cum_qty)
+            value = EXACT.add(previous, EXACT.multiply(last_px, last_qty))
+            self._adopt_quantities(order, report)
+            order.avg_px = value / order.cum_qty
         become(order, step, report)
         _open_rest(order)
         cls = OrderFilled if order.status is _FILLED else OrderPartiallyFilled
@@ -432,9 +436,13 @@ class OrderTracker:
         one fill: of the order as restated, so that the fill's numbers add up."""
         if report.kind is ExecKind.RESTATED:
             _adopt_terms(order, report)
-        last_qty = report.cum_qty - order.cum_qty
+        last_qty = EXACT.subtract(report.cum_qty, order.cum_qty)
         last_px = (
-            (report.avg_px * report.cum_qty - order.avg_px * order.cum_qty) / last_qty
+            EXACT.subtract(
+                EXACT.multiply(report.avg_px, report.cum_qty),
+                EXACT.multiply(order.avg_px, order.cum_qty),
+            )
+            / last_qty
             if report.avg_px > 0
             else report.avg_px
         )
@@ -453,13 +461,13 @@ class OrderTracker:
     def _restated_as_answered(self, order: Order, step: Step, report: ExecutionReport) -> Event:
         """A status answer's OrderQty for a live order whose quantity the gateway holds
         otherwise: adopted, what is left open following it."""
+        assert report.qty is not None  # `changes_qty`
         text = (
-            f"the exchange's status answer shows quantity {report.qty} where the gateway "
-            f"held {order.qty}: the exchange changed the order"
+            f"the exchange's status answer shows quantity {report.qty:f} where the gateway "
+            f"held {order.qty:f}: the exchange changed the order"
         )
-        if report.qty is not None:
-            order.qty = report.qty
-        order.leaves_qty = max(ZERO, order.qty - order.cum_qty)
+        order.qty = report.qty
+        order.leaves_qty = max(ZERO, EXACT.subtract(order.qty, order.cum_qty))
         become(order, step, report)
         return self._event(OrderRestated, order, report, reason=None, text=text)
 
@@ -503,7 +511,7 @@ def _open_rest(order: Order) -> None:
     OrdStatus is Canceled): the rest is what the report cancels, a step of its own; what
     the fill left was open."""
     if order.status is _PARTIALLY_FILLED and order.leaves_qty == ZERO:
-        order.leaves_qty = order.qty - order.cum_qty
+        order.leaves_qty = EXACT.subtract(order.qty, order.cum_qty)
 
 
 def _adopt_terms(order: Order, report: ExecutionReport) -> None:
@@ -524,31 +532,31 @@ def _detail(problem: Problem, order: Order, report: ExecutionReport) -> str:
     """What an anomaly's `detail` says, from the order as it was."""
     if problem is Problem.STALE_FILL:
         return (
-            f"fill with cum_qty {report.cum_qty} arrived after cum_qty "
-            f"{order.cum_qty}; already counted, state unchanged"
+            f"fill with cum_qty {report.cum_qty:f} arrived after cum_qty "
+            f"{order.cum_qty:f}; already counted, state unchanged"
         )
     if problem is Problem.FILL_GAP and report.kind is ExecKind.RESTATED:
         return (
-            f"a restatement shows cum_qty {report.cum_qty} where {order.cum_qty} was "
+            f"a restatement shows cum_qty {report.cum_qty:f} where {order.cum_qty:f} was "
             "known: a fill report was missed; the difference is told as one fill"
         )
     if problem is Problem.FILL_GAP:
         return (
-            f"cum_qty moved from {order.cum_qty} to {report.cum_qty} but last_qty is "
-            f"{fill_qty(order, report)}: a report was missed; the venue's cum_qty is adopted"
+            f"cum_qty moved from {order.cum_qty:f} to {report.cum_qty:f} but last_qty is "
+            f"{fill_qty(order, report):f}: a report was missed; the venue's cum_qty is adopted"
         )
     if problem is Problem.STALE_REPORT:
         return (
-            f"{report.kind} ({report.status}, cum_qty {report.cum_qty}) "
-            f"arrived after {order.status} (cum_qty {order.cum_qty}); "
+            f"{report.kind} ({report.status}, cum_qty {report.cum_qty:f}) "
+            f"arrived after {order.status} (cum_qty {order.cum_qty:f}); "
             "state unchanged"
         )
     if problem is Problem.REPORT_AFTER_CLOSE:
         return f"{report.kind} after the order was {order.status}; state unchanged"
     if problem is Problem.STALE_STATUS:
         return (
-            f"status shows cum_qty {report.cum_qty}, below the known "
-            f"{order.cum_qty}; state unchanged"
+            f"status shows cum_qty {report.cum_qty:f}, below the known "
+            f"{order.cum_qty:f}; state unchanged"
         )
     if problem is Problem.UNKNOWN_AT_EXCHANGE:
         return f"the exchange does not know order {order.order_id}; state unchanged"

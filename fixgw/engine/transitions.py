@@ -24,6 +24,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
+from fixgw.decimals import EXACT
 from fixgw.domain import TERMINAL_STATUSES, ExecKind, ExecutionReport, OrderStatus
 
 if TYPE_CHECKING:
@@ -232,12 +233,14 @@ def cancels_rest(order: Order, report: ExecutionReport) -> bool:
 
 def fill_qty(order: Order, report: ExecutionReport) -> Decimal:
     """The quantity a fill report says was filled (its LastQty, or what cum_qty moved)."""
-    return report.last_qty if report.last_qty is not None else report.cum_qty - order.cum_qty
+    if report.last_qty is not None:
+        return report.last_qty
+    return EXACT.subtract(report.cum_qty, order.cum_qty)
 
 
 def skips_quantity(order: Order, report: ExecutionReport) -> bool:
     """cum_qty moved by more or less than the fill: a report was missed."""
-    return order.cum_qty + fill_qty(order, report) != report.cum_qty
+    return EXACT.add(order.cum_qty, fill_qty(order, report)) != report.cum_qty
 
 
 def shows_less(order: Order, report: ExecutionReport) -> bool:

@@ -22,33 +22,38 @@ class BookIntegrityError(FixgwError):
 
 
 class _Ladder:
-    """One side: sizes by price, and the prices kept sorted best first via a sort key."""
+    """One side: sizes by price, and the prices kept sorted best first via a sort key (a
+    bid's price negated: `copy_negate`, which keeps every digit where `-price` rounds a
+    venue's long price to 28 and loses its level)."""
 
-    __slots__ = ("_keys", "_sign", "sizes")
+    __slots__ = ("_descending", "_keys", "sizes")
 
     def __init__(self, best_is_highest: bool) -> None:
-        self._sign = -1 if best_is_highest else 1
+        self._descending = best_is_highest
         self._keys: list[Decimal] = []
         self.sizes: dict[Decimal, Decimal] = {}
 
+    def _flip(self, value: Decimal) -> Decimal:
+        """A price as its sort key, and back."""
+        return value.copy_negate() if self._descending else value
+
     def set(self, price: Decimal, size: Decimal) -> None:
         if price not in self.sizes:
-            bisect.insort(self._keys, price * self._sign)
+            bisect.insort(self._keys, self._flip(price))
         self.sizes[price] = size
 
     def delete(self, price: Decimal) -> None:
         del self.sizes[price]
-        key = price * self._sign
-        del self._keys[bisect.bisect_left(self._keys, key)]
+        del self._keys[bisect.bisect_left(self._keys, self._flip(price))]
 
     def best(self) -> Decimal | None:
-        return self._keys[0] * self._sign if self._keys else None
+        return self._flip(self._keys[0]) if self._keys else None
 
     def levels(self, depth: int = 0) -> list[Level]:
         keys = self._keys[:depth] if depth > 0 else self._keys
+        prices = [k.copy_negate() for k in keys] if self._descending else keys
         sizes = self.sizes
-        sign = self._sign
-        return [(k * sign, sizes[k * sign]) for k in keys]
+        return [(p, sizes[p]) for p in prices]
 
     def clear(self) -> None:
         self._keys.clear()

@@ -34,6 +34,7 @@ from typing import Any
 
 import structlog
 
+from fixgw.decimals import EXACT
 from fixgw.domain import (
     BookDelta,
     BookSnapshot,
@@ -61,6 +62,9 @@ log = structlog.get_logger("fixgw.marketdata.streams")
 BOOK = "book"
 TRADES = "trades"
 _KINDS = {BOOK: (MdEntryKind.BID, MdEntryKind.ASK), TRADES: (MdEntryKind.TRADE,)}
+HALF = Decimal("0.5")
+"""The mid is the best bid and ask's sum times this: exact, every digit of a venue's prices
+kept (the sum and `/ 2` in the default context round to 28, which moves a price band)."""
 
 LIVE = "live"
 REQUESTED = "requested"
@@ -218,7 +222,7 @@ class MarketData:
 
     def reference_price(self, symbol: str, now: float | None = None) -> Decimal | None:
         """The last trade on a live trades stream if it is at most `stale_after_s` old (0:
-        any age), else the mid of a live book, else None."""
+        any age), else the mid of a live book (exact), else None."""
         trades = self._streams.get((symbol, TRADES))
         if trades is not None and trades.live and trades.last_trade is not None:
             price, at = trades.last_trade
@@ -231,7 +235,7 @@ class MarketData:
         bids, asks = self.books[symbol].levels(1)
         if not bids or not asks:
             return None
-        return (bids[0][0] + asks[0][0]) / 2
+        return EXACT.multiply(EXACT.add(bids[0][0], asks[0][0]), HALF)
 
     def client_gone(self, client: Hashable) -> None:
         for (symbol, kind), stream in list(self._streams.items()):

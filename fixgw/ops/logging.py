@@ -9,10 +9,14 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, BinaryIO, cast
 
 import msgspec
 import structlog
+
+from fixgw.decimals import plain_decimal_text
+from fixgw.wire import may_hold_exponent_form
 
 SECRET_KEYS = frozenset({"password", "secret", "secret_key", "token", "api_token", "account"})
 
@@ -24,6 +28,9 @@ def _redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutable
 
 
 _json = msgspec.json.Encoder(enc_hook=repr)
+_json_plain = msgspec.json.Encoder(enc_hook=repr, decimal_format=plain_decimal_text)
+"""Amounts as the local wire writes them (fixgw.wire): `0.00000001`, never `1E-8`. Only a
+line that may hold a decimal in exponent form is encoded again, this way."""
 
 
 def _escaped(text: str) -> str:
@@ -42,28 +49,50 @@ def _surrogates_escaped(value: Any) -> Any:
     return value
 
 
-_json_escaping = msgspec.json.Encoder(enc_hook=lambda obj: _escaped(repr(obj)))
+_json_escaping = msgspec.json.Encoder(
+    enc_hook=lambda obj: _escaped(repr(obj)), decimal_format=plain_decimal_text
+)
 
 
 def _encode(event: Any) -> bytes:
     """A log line never raises for what it holds: a string with a lone surrogate is written
     escaped. Only such a line pays for it; a `try` costs an ordinary one nothing."""
     try:
-        return _json.encode(event)
+        out = _json.encode(event)
     except UnicodeEncodeError:
         return _json_escaping.encode(_surrogates_escaped(event))
+    return _json_plain.encode(event) if may_hold_exponent_form(out) else out
 
 
 def _encode_lines(events: Sequence[Any]) -> bytes:
     try:
-        return _json.encode_lines(events)
+        out = _json.encode_lines(events)
     except UnicodeEncodeError:
         return _json_escaping.encode_lines([_surrogates_escaped(e) for e in events])
+    return _json_plain.encode_lines(events) if may_hold_exponent_form(out) else out
+
+
+def _plain_decimals(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """For the console renderer, which writes a value's repr (`Decimal('1E-8')`): each
+    decimal as the JSON lines have it, in lists and mappings too."""
+    for key, value in event.items():
+        event[key] = _plain(value)
+    return event
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return plain_decimal_text(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _json_bytes(event: Any, **_: Any) -> bytes:
     """msgspec instead of the json module: a third less time per line, which counts at info,
-    where every order event is logged. Decimals come out as their digits, anything unknown
+    where every order event is logged. Decimals come out as plain digits, anything unknown
     as its repr."""
     return _encode(event)
 
@@ -287,13 +316,13 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     json_lines = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     binary = getattr(sys.stderr, "buffer", None) if json_lines else None
     number = logging.getLevelNamesMapping()[level.upper()]
-    renderer: Any
+    rendering: list[Any]
     if binary is not None:
-        renderer = structlog.processors.JSONRenderer(serializer=_json_bytes)
+        rendering = [structlog.processors.JSONRenderer(serializer=_json_bytes)]
     elif json_lines:
-        renderer = structlog.processors.JSONRenderer(serializer=_json_text)
+        rendering = [structlog.processors.JSONRenderer(serializer=_json_text)]
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        rendering = [_plain_decimals, structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
     _config.level = number
     _config.binary = binary
     _batch_out = binary if number <= logging.INFO else None
@@ -303,7 +332,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         _redact_secrets,
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
-        renderer,
+        *rendering,
     ]
     structlog.configure(
         processors=_processors,

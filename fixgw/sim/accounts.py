@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from fixgw.config import SimAccount
+from fixgw.decimals import EXACT
 from fixgw.domain import Side
 from fixgw.sim.matching import Fill, SimOrder
 
@@ -46,12 +47,15 @@ class Ledger:
         sell its qty of the base."""
         base, quote = split_symbol(symbol)
         if side is Side.BUY:
-            currency, needed = quote, qty * price if price is not None else market_cost
+            needed = EXACT.multiply(qty, price) if price is not None else market_cost
+            currency = quote
         else:
             currency, needed = base, qty
-        free = self.totals[client].get(currency, ZERO) - self.frozen[client].get(currency, ZERO)
+        free = EXACT.subtract(
+            self.totals[client].get(currency, ZERO), self.frozen[client].get(currency, ZERO)
+        )
         if needed > free:
-            return f"insufficient {currency}: the order needs {needed}, {free} is free"
+            return f"insufficient {currency}: the order needs {needed:f}, {free:f} is free"
         return None
 
     def hold(self, order: SimOrder) -> None:
@@ -69,17 +73,19 @@ class Ledger:
             base, quote = split_symbol(order.symbol)
             sign = 1 if order.side is Side.BUY else -1
             totals = self.totals[order.owner]
-            totals[base] = totals.get(base, ZERO) + sign * fill.qty
-            totals[quote] = totals.get(quote, ZERO) - sign * fill.qty * fill.price
+            cost = EXACT.multiply(fill.qty, fill.price)
+            totals[base] = EXACT.add(totals.get(base, ZERO), EXACT.multiply(sign, fill.qty))
+            totals[quote] = EXACT.subtract(totals.get(quote, ZERO), EXACT.multiply(sign, cost))
             self._move_held(order, fill.qty, -1)
 
     def _move_held(self, order: SimOrder, qty: Decimal, sign: int) -> None:
         if order.owner is None or order.price is None:
             return  # seeded liquidity, or a market order: nothing is held
         base, quote = split_symbol(order.symbol)
-        currency, amount = (quote, qty * order.price) if order.side is Side.BUY else (base, qty)
+        buy = order.side is Side.BUY
+        currency, amount = (quote, EXACT.multiply(qty, order.price)) if buy else (base, qty)
         frozen = self.frozen[order.owner]
-        frozen[currency] = frozen.get(currency, ZERO) + sign * amount
+        frozen[currency] = EXACT.add(frozen.get(currency, ZERO), EXACT.multiply(sign, amount))
 
     def balances(self, client: str) -> dict[str, tuple[Decimal, Decimal]]:
         """(free, frozen) per currency."""

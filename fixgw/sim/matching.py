@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from fixgw.decimals import EXACT
 from fixgw.domain import OrderStatus, OrderType, Side
 
 ZERO = Decimal(0)
@@ -30,15 +32,15 @@ class SimOrder:
 
     @property
     def leaves_qty(self) -> Decimal:
-        return ZERO if self.status.is_terminal else self.qty - self.cum_qty
+        return ZERO if self.status.is_terminal else EXACT.subtract(self.qty, self.cum_qty)
 
     @property
     def avg_px(self) -> Decimal:
         return self.notional / self.cum_qty if self.cum_qty else ZERO
 
     def fill(self, qty: Decimal, price: Decimal) -> None:
-        self.cum_qty += qty
-        self.notional += qty * price
+        self.cum_qty = EXACT.add(self.cum_qty, qty)
+        self.notional = EXACT.add(self.notional, EXACT.multiply(qty, price))
         self.status = (
             OrderStatus.FILLED if self.cum_qty == self.qty else OrderStatus.PARTIALLY_FILLED
         )
@@ -64,7 +66,7 @@ class _Side:
     levels: dict[Decimal, deque[SimOrder]] = field(default_factory=dict)
 
     def _key(self, price: Decimal) -> Decimal:
-        return -price if self.descending else price
+        return price.copy_negate() if self.descending else price
 
     def best(self) -> Decimal | None:
         return self.prices[0] if self.prices else None
@@ -91,7 +93,7 @@ class _Side:
 
     def depth(self, levels: int) -> list[tuple[Decimal, Decimal]]:
         return [
-            (p, sum((o.leaves_qty for o in self.levels[p]), ZERO))
+            (p, functools.reduce(EXACT.add, (o.leaves_qty for o in self.levels[p]), ZERO))
             for p in self.prices[: levels or None]
         ]
 
@@ -138,8 +140,8 @@ class OrderBook:
         for price in opposite.prices:
             for maker in opposite.levels[price]:
                 take = min(left, maker.leaves_qty)
-                cost += take * price
-                left -= take
+                cost = EXACT.add(cost, EXACT.multiply(take, price))
+                left = EXACT.subtract(left, take)
                 if not left:
                     return cost
         return cost

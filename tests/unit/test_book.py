@@ -127,3 +127,15 @@ def test_crossed_snapshot_is_refused_and_a_good_one_replaces_the_book() -> None:
         book.apply_snapshot([(D("101"), D("1"))], [(D("100"), D("1"))])
     book.apply_snapshot([(D("50"), D("3"))], [])
     assert book.levels() == ([(D("50"), D("3"))], [])
+
+
+def test_prices_of_any_number_of_digits_keep_their_levels() -> None:
+    """A venue's price of more digits than the default context's 28 (a bid's sort key was
+    rounded, and its level lost: KeyError)."""
+    bid, ask = D("30000.0000000000000000000000000001"), D("30000.0000000000000000000000000003")
+    book = OrderBook("BTC/USD")
+    book.apply_snapshot([(bid, D("1")), (D("29999"), D("2"))], [(ask, D("1"))])
+    assert book.levels() == ([(bid, D("1")), (D("29999"), D("2"))], [(ask, D("1"))])
+    assert (book.bids.best(), book.asks.best()) == (bid, ask)
+    book.apply([LevelUpdate(DELETE, BID, bid, D("0")), LevelUpdate(DELETE, ASK, ask, D("0"))])
+    assert book.levels() == ([(D("29999"), D("2"))], [])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -252,6 +255,27 @@ def test_check_config_says_the_same_without_starting(
     assert capsys.readouterr().out.endswith(": ok\n")
     assert main(["check-config", str(write(GOOD.replace("symbols", "symbol")))]) == 2
     assert "unknown field `symbol`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("size", [107, 108])
+def test_check_config_refuses_a_socket_path_exactly_when_no_socket_can_be_bound_there(
+    write, size: int, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    """Linux's `sun_path` has 108 bytes, but Python, and so the gateway, keeps one for the
+    NUL that ends a path: 108 bytes are refused as too long when the socket is bound."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:
+        path = os.path.join(folder, "s" * (size - len(folder) - 1))
+        assert len(os.fsencode(path)) == size
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.bind(path)
+            except OSError:
+                binds = False
+            else:
+                binds = True
+                os.unlink(path)
+        config = write(GOOD + f"api: {{socket_path: {path}}}\n")
+        assert (main(["check-config", str(config)]) == 0) is binds, capsys.readouterr().err
 
 
 def test_bundled_demo_configs_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:

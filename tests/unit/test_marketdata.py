@@ -418,3 +418,23 @@ def test_what_a_venue_passes_over_is_logged_once_per_kind_and_stream() -> None:
     assert sorted(logged) == sorted([*passed_over, "MDEntryType B (trade volume)"])
     assert {e["log_level"] for e in logs if "passed_over" in e} == {"info"}
     assert md.books["BTC/USD"].levels() == ([(D(99), D(1))], [(D(101), D(1))])
+
+
+def test_the_mid_keeps_every_digit_of_the_venue_s_prices() -> None:
+    """The mid of a bid and an ask of 33 digits each (in 28 digits it moved by 1e-14, and a
+    price band around it with it)."""
+    rec = Recorder()
+    md = manager(rec)
+    subscribed(md, rec, "client", {"book"})
+    bid, ask = D("123456789012345.123456789012345678"), D("123456789012345.123456789012345681")
+    md.on_snapshot(
+        BookSnapshotReport(
+            md_req_id=rec.requests[-1].md_req_id,
+            symbol="BTC/USD",
+            bids=[(bid, D(1))],
+            asks=[(ask, D(1))],
+            trades=[],
+            ts=utc_now(),
+        )
+    )
+    assert md.reference_price("BTC/USD") == D("123456789012345.1234567890123456795")

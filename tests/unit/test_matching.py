@@ -65,3 +65,17 @@ def test_limit_order_that_does_not_cross_rests_and_can_be_canceled() -> None:
     book.cancel(bid)
     assert bid.status is OrderStatus.CANCELED and bid.leaves_qty == 0
     assert book.depth()[0] == []
+
+
+def test_quantities_of_33_digits_fill_exactly() -> None:
+    """After a fill of 1e-18, what is left of the largest quantity the protocol takes is
+    all but 1e-18 (rounded to 28 digits it was 1e15, and the taker filled beyond its qty)."""
+    big = "999999999999999.999999999999999999"
+    book = OrderBook("BTC/USD")
+    small_bid, big_bid = order(Side.BUY, "0.000000000000000001", "2"), order(Side.BUY, big, "1")
+    book.submit(small_bid, lambda f: None)
+    book.submit(big_bid, lambda f: None)
+    taker = order(Side.SELL, big, "1")
+    book.submit(taker, lambda f: None)
+    assert (taker.cum_qty, taker.status) == (D(big), OrderStatus.FILLED)
+    assert book.depth() == ([(D("1"), D("0.000000000000000001"))], [])

@@ -131,6 +131,34 @@ def test_log_lines_are_json_with_decimals_as_digits_and_secrets_masked(fmt: str)
     assert second["what"] == "<class 'object'>"
 
 
+_LOG_AMOUNTS = """
+from decimal import Decimal
+import structlog
+from fixgw.ops.logging import configure, info_lines
+configure("info", "{fmt}")
+log = structlog.get_logger("t")
+amounts = {{"qty": Decimal("0.00000001"), "px": Decimal("1E+2"), "fee": Decimal("0E-8")}}
+log.info("fill", **amounts, text="E-mail +1", levels=[(Decimal("1E-7"), Decimal("2"))])
+info_lines(log, [("balance", amounts)])
+"""
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_log_lines_write_amounts_as_plain_decimals_as_the_wire_does(fmt: str) -> None:
+    """Not `str()`'s exponent form (`1E-8`, `1E+2`, `0E-8`), which the gateway itself refuses
+    as a decimal: every digit of the value, as FIX and the local wire have it."""
+    lines = _logged_by(_LOG_AMOUNTS.format(fmt=fmt))
+    plain = {"qty": "0.00000001", "px": "100", "fee": "0.00000000"}
+    if fmt == "console":
+        for line in lines:
+            assert "E-" not in line.replace("E-mail", "") and "E+" not in line, line
+            assert all(f"{k}={v}" in line for k, v in plain.items()), line
+        return
+    fill, balance = (json.loads(line) for line in lines)
+    assert {k: fill[k] for k in plain} == plain == {k: balance[k] for k in plain}
+    assert (fill["text"], fill["levels"]) == ("E-mail +1", [["0.0000001", "2"]])
+
+
 _LOG_A_BYTE_THAT_IS_NOT_UTF8 = """
 import structlog
 from fixgw.ops.logging import configure, info_lines

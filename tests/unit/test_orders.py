@@ -981,3 +981,63 @@ def test_the_ids_of_forgotten_orders_are_refused_for_ten_times_keep_closed_more(
     for n in range(7):
         tracker.refuse_if_in_use(f"c{n}")
         tracker.refuse_if_in_use(f"k{n}")
+
+
+BIG = "999999999999999.999999999999999999"
+"""The largest quantity the protocol takes: 33 digits, beyond the default context's 28."""
+
+
+def test_quantities_of_33_digits_add_up_exactly() -> None:
+    """A fill of all but 1e-18, after one of 1e-18, fills the order: no gap reported (cum_qty
+    plus the fill was rounded to 28 digits, 1e15, and the venue's cum_qty did not match)."""
+    tracker = OrderTracker()
+    submit(tracker, qty=BIG, price="1")
+    rest = "999999999999999.999999999999999998"
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", BIG))
+    partial = report(
+        ExecKind.PARTIAL_FILL,
+        OrderStatus.PARTIALLY_FILLED,
+        "0.000000000000000001",
+        rest,
+        last=("0.000000000000000001", "1"),
+    )
+    assert types(tracker.apply_execution(partial)) == ["OrderPartiallyFilled"]
+    fill = report(ExecKind.FILL, OrderStatus.FILLED, BIG, "0", last=(rest, "1"))
+    [filled] = tracker.apply_execution(fill)
+    assert type(filled).__name__ == "OrderFilled"
+    assert (filled.cum_qty, filled.last_qty, filled.avg_px) == (D(BIG), D(rest), D(1))
+
+
+def test_a_fill_found_by_a_status_answer_has_its_exact_quantity() -> None:
+    """What cum_qty moved by, every digit kept (in 28 digits it was 1e15)."""
+    tracker = OrderTracker()
+    submit(tracker, qty=BIG, price="1")
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", BIG))
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.000000000000000001",
+            "999999999999999.999999999999999998",
+            avg="1",
+            last=("0.000000000000000001", "1"),
+        )
+    )
+    fill, _ = tracker.apply_execution(
+        report(ExecKind.ORDER_STATUS, OrderStatus.FILLED, BIG, "0", avg="1")
+    )
+    assert (fill.last_qty, fill.last_px) == (D("999999999999999.999999999999999998"), D(1))
+
+
+def test_an_anomaly_tells_its_quantities_as_plain_decimals(tracker: OrderTracker) -> None:
+    """As the wire and the log have amounts: `0.00000001`, not `1E-8`."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    small = ("0.00000001", "100")
+    tracker.apply_execution(
+        report(ExecKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED, small[0], "1", last=small)
+    )
+    gap = report(ExecKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED, "0.00000003", "1", last=small)
+    anomaly = next(e for e in tracker.apply_execution(gap) if type(e).__name__ == "OrderAnomaly")
+    assert anomaly.detail.startswith(
+        "cum_qty moved from 0.00000001 to 0.00000003 but last_qty is 0.00000001:"
+    ), anomaly.detail

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal as D
+from fractions import Fraction
 
 import msgspec
 import pytest
@@ -186,3 +188,58 @@ def test_the_notional_check_is_exact_for_any_quantity_price_and_limit(
     check = PreTradeCheck(convert({"symbols": {"BTC/USD": {"max_notional": text}}}, RiskConfig))
     breach = check.breach(order(qty, price), None, 0)
     assert (breach is not None) is (notional > limit), (text, breach)
+
+
+def edges(reference: str, band: str) -> tuple[int, int]:
+    """The band's edges around `reference` in units of 1e-18, by fractions: the lowest
+    price inside it and the highest (each of 18 places at most, as the protocol takes)."""
+    share, scaled = Fraction(band) / 100, Fraction(reference) * 10**18
+    return math.ceil(scaled * (1 - share)), math.floor(scaled * (1 + share))
+
+
+def band_breached(reference: str, band: str, price: int) -> bool:
+    check = PreTradeCheck(convert({"symbols": {"BTC/USD": {"price_band_pct": band}}}, RiskConfig))
+    breach = check.breach(order("1", format(D(f"{price}e-18"), "f")), D(reference), 0)
+    return breach is not None and breach.limit == "price_band"
+
+
+@pytest.mark.parametrize(
+    ("reference", "band"),
+    [
+        ("123456789012345.123456789012345678", "5"),  # both edges rounded in 28 digits
+        ("999999999999999.999999999999999999", "0.000000000000000001"),
+    ],
+)
+def test_the_price_band_is_exact_at_both_edges(reference: str, band: str) -> None:
+    """A price on the band's edge is inside it, one 1e-18 beyond is outside, however many
+    digits the reference price and the band have (a reference is a venue's price)."""
+    lowest, highest = edges(reference, band)
+    assert not band_breached(reference, band, lowest)
+    assert not band_breached(reference, band, highest)
+    assert band_breached(reference, band, lowest - 1)
+    assert band_breached(reference, band, highest + 1)
+
+
+@pytest.mark.fuzz
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True)
+@given(
+    reference=_money,
+    band=st.from_regex(r"[1-9][0-9]?(\.[0-9]{1,18})?|0\.[0-9]{0,17}[1-9]", fullmatch=True),
+    offset=st.integers(-2, 2),
+)
+def test_the_price_band_is_exact_for_any_reference_and_band(
+    reference: str, band: str, offset: int
+) -> None:
+    """Prices around either edge: refused exactly when outside the band by integers."""
+    lowest, highest = edges(reference, band)
+    for edge in (lowest, highest):
+        price = edge + offset
+        if 0 < price < 10**33:
+            assert band_breached(reference, band, price) is not (lowest <= price <= highest)
+
+
+def test_a_breach_tells_its_amounts_as_plain_decimals() -> None:
+    check = PreTradeCheck(convert({"symbols": {"BTC/USD": {"max_qty": "0.000000001"}}}, RiskConfig))
+    breach = check.breach(order("0.00000001"), None, 0)
+    assert breach is not None
+    assert breach.message == "qty 0.00000001 is above the limit 0.000000001 for BTC/USD"

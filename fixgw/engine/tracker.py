@@ -387,6 +387,7 @@ class OrderTracker:
             elif emit is Emit.CANCELED or emit is Emit.CANCELED_AS_ANSWERED:
                 self._adopt_quantities(order, report)
                 become(order, step, report)
+                order.leaves_qty = ZERO  # over: nothing is left, whatever LeavesQty says
                 text = report.text
                 if emit is Emit.CANCELED_AS_ANSWERED:
                     text = text or "canceled, as the exchange answered when asked"

@@ -224,10 +224,18 @@ def adds_nothing(order: Order, report: ExecutionReport) -> bool:
     return report.cum_qty <= order.cum_qty
 
 
+ENDS_REST: Final = frozenset({OrderStatus.CANCELED, OrderStatus.REJECTED})
+"""The OrdStatus of a fill that ends the order's unfilled rest."""
+
+
 def cancels_rest(order: Order, report: ExecutionReport) -> bool:
-    """A fill whose OrdStatus is Canceled, short of the order's quantity: the venue filled
-    this much and cancelled the rest in the same report (a market order's unfilled rest)."""
-    return report.status is OrderStatus.CANCELED and report.cum_qty < order.qty
+    """A fill whose OrdStatus ends the order (Canceled, or Rejected) short of its quantity:
+    the venue filled this much and ended the rest in the same report (a market order's
+    unfilled rest). Rejected reads as Canceled here: the fill shows the order was taken and
+    traded, so it was not refused; what the venue refused is the rest, which ends unfilled
+    as a cancelled rest does (`order.canceled`, the venue's Text saying why).
+    `order.rejected` would tell clients, and an OMS, that nothing was done."""
+    return report.status in ENDS_REST and report.cum_qty < order.qty
 
 
 def fill_qty(order: Order, report: ExecutionReport) -> Decimal:
@@ -425,8 +433,8 @@ ROWS: Final[tuple[Row, ...]] = (
     ),
     row(CLOSED, Input.PENDING_CANCEL, anomaly(Problem.REPORT_AFTER_CLOSE)),
     #    fills: one already counted is surfaced; one that skips quantity is surfaced and
-    #    applied, the venue's cum_qty adopted; one that also cancels the rest is a partial
-    #    fill, then the cancel
+    #    applied, the venue's cum_qty adopted; one that also ends the rest (canceled, or
+    #    rejected) is a partial fill, then the cancel
     row(
         OPEN,
         FILLS,

@@ -272,6 +272,44 @@ def test_an_iocs_rest_expired_by_the_venue_ends_the_order_canceled(
     assert not [e for e in events.seen if e["type"] == "order.anomaly"]
 
 
+@pytest.mark.parametrize("leaves_qty", ["0", "0.3"])
+def test_a_fill_whose_status_says_rejected_is_kept_and_the_rest_ends_canceled(
+    venue: ScriptedVenue, gw: Client, events: EventLog, leaves_qty: str
+) -> None:
+    """One report fills 0.2 of 0.5 with OrdStatus 8 (rejected): the venue traded the order,
+    then refused the rest. The fill is kept, partial; the rest ends canceled with the
+    venue's Text, never `filled` (0.3 was not) and never `rejected` (0.2 was traded)."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    send_report(
+        venue,
+        order,
+        "F-1",
+        "F",
+        "8",
+        cum_qty="0.2",
+        leaves_qty=leaves_qty,
+        avg_px="30000",
+        last=("0.2", "30000"),
+        extra=[(58, "rest refused: price band")],
+    )
+    kept = events.first(lambda e: e.get("exec_id") == "F-1")
+    assert (kept["type"], kept["last_qty"]) == ("order.partially_filled", "0.2")
+    ended = events.find(cl_ord_id, "order.canceled")
+    assert [
+        (e["type"], e["status"], e["cum_qty"], e["leaves_qty"])
+        for e in events.seen
+        if e.get("cl_ord_id") == cl_ord_id and e["type"] != "order.pending_new"
+    ] == [
+        ("order.accepted", "new", "0", "0.5"),
+        ("order.partially_filled", "partially_filled", "0.2", "0.3"),
+        ("order.canceled", "canceled", "0.2", "0"),
+    ]
+    assert ended["text"] == "rest refused: price band"
+    [held] = gw.orders(all=True)
+    assert (held["status"], held["cum_qty"], held["leaves_qty"]) == ("canceled", "0.2", "0")
+    assert not [e for e in events.seen if e["type"] == "order.anomaly"]
+
+
 def test_a_cancel_goes_out_as_a_standard_cancel_request_and_its_report_cancels(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:

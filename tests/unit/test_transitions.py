@@ -421,13 +421,15 @@ def status_after(to: To, status: OrderStatus, report: ExecutionReport) -> OrderS
     return OrderStatus(to.value)
 
 
-def rest_canceling_report(state: State, what: Input) -> ExecutionReport:
-    """A fill of 0.25 more than known whose OrdStatus is Canceled, nothing left: the venue
-    cancelled the rest in the same report."""
+def rest_canceling_report(
+    state: State, what: Input, status: OrderStatus = OrderStatus.CANCELED
+) -> ExecutionReport:
+    """A fill of 0.25 more than known whose OrdStatus (`status`) ends the order, nothing
+    left: the venue ended the rest in the same report."""
     known = KNOWN_CUM.get(state, D(0)) if state is not None else D(0)
     return msgspec.structs.replace(
         plain_report(state, what),
-        status=OrderStatus.CANCELED,
+        status=status,
         cum_qty=known + D("0.25"),
         leaves_qty=D(0),
         last_qty=D("0.25"),
@@ -485,20 +487,23 @@ def test_the_tracker_does_what_the_table_says_for_every_pair() -> None:
 
 
 @pytest.mark.parametrize("what", FILLS)
+@pytest.mark.parametrize("says", [OrderStatus.CANCELED, OrderStatus.REJECTED])
 def test_the_tracker_does_what_the_table_says_for_a_fill_that_cancels_the_rest(
-    what: Input,
+    what: Input, says: OrderStatus
 ) -> None:
     """The other way of the `cancels_rest` steps: every status, given a fill whose OrdStatus
-    is Canceled with quantity left unfilled."""
+    is Canceled, or Rejected, with quantity left unfilled."""
     wrong = {
         pair_id((state, what)): why
         for state in STATES
-        if (why := disagreement(state, what, rest_canceling_report(state, what))) is not None
+        if (why := disagreement(state, what, rest_canceling_report(state, what, says)))
+        is not None
     }
     assert wrong == {}
 
 
 @pytest.mark.parametrize("what", FILLS)
+@pytest.mark.parametrize("says", [OrderStatus.CANCELED, OrderStatus.REJECTED])
 @pytest.mark.parametrize(
     ("cum", "expected"),
     [
@@ -508,11 +513,12 @@ def test_the_tracker_does_what_the_table_says_for_a_fill_that_cancels_the_rest(
     ids=["rest_left", "all_filled"],
 )
 def test_a_fill_saying_canceled_is_a_partial_fill_then_a_cancel_unless_all_is_filled(
-    what: Input, cum: str, expected: list[str]
+    what: Input, says: OrderStatus, cum: str, expected: list[str]
 ) -> None:
+    """Also a fill saying rejected: the order traded, so only its rest was refused."""
     tracker = placed_in(OrderStatus.NEW)
     report = msgspec.structs.replace(
-        rest_canceling_report(OrderStatus.NEW, what), cum_qty=D(cum), last_qty=D(cum)
+        rest_canceling_report(OrderStatus.NEW, what, says), cum_qty=D(cum), last_qty=D(cum)
     )
     events = tracker.apply_execution(report)
     assert [type(e).__name__ for e in events] == expected

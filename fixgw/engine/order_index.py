@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Final
 
 from fixgw.domain import (
     TERMINAL_STATUSES,
@@ -14,6 +15,7 @@ from fixgw.domain import (
     OrderCanceled,
     OrderEvent,
     OrderRejected,
+    OrderRestated,
     OrderStatus,
     OrderType,
     Side,
@@ -21,6 +23,7 @@ from fixgw.domain import (
 from fixgw.errors import RequestError
 
 ZERO = Decimal(0)
+_CANCELED: Final = OrderStatus.CANCELED
 
 UNTRACKED = ""
 """What a cancel's order is for an order this gateway did not send (known by the exchange's
@@ -91,7 +94,8 @@ class Order:
         self.cancel_ids = cancel_ids
         self.stated = stated
         """Of NEW, CANCELED and REJECTED, those whose event (`order.accepted`, `.canceled`,
-        `.rejected`) clients were sent: a report of the same kind again is a repeat."""
+        `.rejected`, or an `order.restated` that canceled it) clients were sent: a report
+        of the same kind again is a repeat."""
         self.closed = closed
         """Counted among the closed orders the tracker keeps."""
         self.presumed_unsent = presumed_unsent
@@ -125,7 +129,11 @@ _STATED_BY: dict[type, ExecKind] = {
 
 
 def stating(order: Order, event: OrderEvent) -> None:
+    """A restatement that closes the order as canceled states the cancel: clients were told
+    the venue ended it, so its cancel report after is a repeat, not news."""
     kind = _STATED_BY.get(type(event))
+    if kind is None and isinstance(event, OrderRestated) and event.status is _CANCELED:
+        kind = ExecKind.CANCELED
     if kind is not None and kind not in order.stated:
         order.stated += (kind,)
 

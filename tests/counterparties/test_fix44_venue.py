@@ -687,6 +687,31 @@ def test_a_restatement_that_cancels_on_a_halt_ends_the_order(
     assert [o["status"] for o in gw.orders(all=True)] == ["canceled"]
 
 
+@pytest.mark.parametrize("ord_status", ["4", "C"])
+def test_a_cancel_report_after_a_restatement_that_canceled_the_order_is_taken_as_a_repeat(
+    venue: ScriptedVenue, gw: Client, events: EventLog, ord_status: str
+) -> None:
+    """The venue ends the order by a restatement (OrdStatus 4, or C), then confirms the
+    cancel with ExecType 4: clients were told it ended, so the confirmation tells them
+    nothing new; no anomaly, no second event."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.send(
+        "8", restatement(order, "R-1", "0.5", ord_status=ord_status, leaves_qty="0", reason="6")
+    )
+    assert events.find(cl_ord_id, "order.restated")["status"] == "canceled"
+    send_report(venue, order, "X-1", "4", "4", leaves_qty="0", extra=[(58, "halted")])
+    events.find(place(gw), "order.accepted")  # acknowledged after the cancel report: read after
+    assert [e["type"] for e in events.seen if e.get("cl_ord_id") == cl_ord_id] == [
+        "order.pending_new",
+        "order.accepted",
+        "order.restated",
+    ]
+    assert not [e for e in events.seen if e["type"] == "order.anomaly"]
+    assert [o["status"] for o in gw.orders(all=True) if o["cl_ord_id"] == cl_ord_id] == [
+        "canceled"
+    ]
+
+
 def test_a_status_answer_with_another_quantity_restates_the_order(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:

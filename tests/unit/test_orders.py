@@ -933,6 +933,19 @@ def test_a_restatement_canceling_the_order_ends_it_and_the_cancel_out(
     assert order is not None and not order.is_open and order.cancel_pending is None
 
 
+def test_a_cancel_report_after_a_restatement_that_canceled_the_order_is_a_repeat(
+    tracker: OrderTracker,
+) -> None:
+    """Also once the order is restored from the journal after a restart."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    journal = tracker.apply_execution(restated(OrderStatus.CANCELED, "1.0", "0", "0"))
+    confirmed = report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0", text="halted")
+    assert tracker.apply_execution(confirmed) == []
+    restarted = OrderTracker()
+    restarted.restore([submit(OrderTracker()), *journal])
+    assert restarted.apply_execution(confirmed) == []
+
+
 @pytest.mark.parametrize("asked", ["order_status", "reconciled"])
 def test_a_status_answer_with_another_quantity_restates_a_live_order(
     tracker: OrderTracker, asked: str

@@ -57,6 +57,8 @@ from fixgw.engine.transitions import (
     To,
     become,
     fill_qty,
+    other_price,
+    other_qty,
     step_of,
 )
 
@@ -452,14 +454,20 @@ class OrderTracker:
         )
 
     def _restated_as_answered(self, order: Order, step: Step, report: ExecutionReport) -> Event:
-        """A status answer's OrderQty for a live order whose quantity the gateway holds
-        otherwise: adopted, what is left open following it."""
+        """A status answer's OrderQty or Price for a live order whose quantity or price the
+        gateway holds otherwise: adopted, what is left open following the quantity."""
+        qty, price = other_qty(order, report), other_price(order, report)
+        shows: list[str] = []
+        if qty is not None:
+            shows.append(f"quantity {qty} where the gateway held {order.qty}")
+            order.qty = qty
+        if price is not None:
+            shows.append(f"price {price} where the gateway held {order.price}")
+            order.price = price
         text = (
-            f"the exchange's status answer shows quantity {report.qty} where the gateway "
-            f"held {order.qty}: the exchange changed the order"
+            f"the exchange's status answer shows {' and '.join(shows)}: "
+            "the exchange changed the order"
         )
-        if report.qty is not None:
-            order.qty = report.qty
         order.leaves_qty = max(ZERO, order.qty - order.cum_qty)
         become(order, step, report)
         return self._event(OrderRestated, order, report, reason=None, text=text)

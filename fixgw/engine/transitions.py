@@ -158,7 +158,7 @@ class Emit(StrEnum):
     status and numbers adopted."""
     RESTATED_AS_ANSWERED = "restated_as_answered"
     """`order.restated`, no reason, its text saying a status answer changed the order's
-    quantity: that quantity adopted, the rest left to the steps after."""
+    quantity or price: those adopted, the rest left to the steps after."""
     CANCEL_REJECTED = "cancel_rejected"
     """`order.cancel_rejected`."""
 
@@ -258,12 +258,24 @@ def shows_more(order: Order, report: ExecutionReport) -> bool:
     return report.cum_qty > order.cum_qty
 
 
-def changes_qty(order: Order, report: ExecutionReport) -> bool:
-    """A status answer, not older than what is known, gives a live order another OrderQty:
-    the venue restated it without saying so."""
+def other_qty(order: Order, report: ExecutionReport) -> Decimal | None:
+    """The report's OrderQty, if it is not the order's."""
+    return report.qty if report.qty is not None and report.qty != order.qty else None
+
+
+def other_price(order: Order, report: ExecutionReport) -> Decimal | None:
+    """The report's Price, if the order has one and it is another. An order without one (a
+    market order) has none to change: a venue may write its fill price, or 0, there."""
+    if report.price is None or order.price is None or report.price == order.price:
+        return None
+    return report.price
+
+
+def changes_terms(order: Order, report: ExecutionReport) -> bool:
+    """A status answer, not older than what is known, gives a live order another OrderQty or
+    Price: the venue restated it without saying so."""
     return (
-        report.qty is not None
-        and report.qty != order.qty
+        (other_qty(order, report) is not None or other_price(order, report) is not None)
         and order.status not in TERMINAL_STATUSES
         and report.cum_qty >= order.cum_qty
     )
@@ -377,15 +389,15 @@ def row(states: State | tuple[State, ...], inputs: Input | tuple[Input, ...], *r
 
 
 _SETTLE: Final[Rule] = (
-    then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_qty),
+    then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_terms),
     then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
     then(To.CANCELED, Emit.CANCELED_AS_ANSWERED, when=cancels_open),
     anomaly(Problem.CANCEL_LOST, when=cancel_still_out, cancel=Cancel.CLEAR),
     end(To.SAME, Emit.NOTHING, cancel=Cancel.CLEAR_IF_CLOSED),
 )
-"""How a status answer settles a known order: a quantity the venue changed, the fills it
-missed as one (partial if the answer has the rest canceled), a cancel, and a cancel still
-out (lost while the order is open, moot once it is closed)."""
+"""How a status answer settles a known order: a quantity or price the venue changed, the
+fills it missed as one (partial if the answer has the rest canceled), a cancel, and a cancel
+still out (lost while the order is open, moot once it is closed)."""
 
 
 ROWS: Final[tuple[Row, ...]] = (
@@ -453,7 +465,7 @@ ROWS: Final[tuple[Row, ...]] = (
         Input.ORDER_STATUS,
         anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
         end(To.SAME, Emit.STATUS, when=shows_less),
-        then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_qty),
+        then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_terms),
         then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
         end(To.REPORTED, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
     ),

@@ -707,9 +707,7 @@ def test_a_cancel_report_after_a_restatement_that_canceled_the_order_is_taken_as
         "order.restated",
     ]
     assert not [e for e in events.seen if e["type"] == "order.anomaly"]
-    assert [o["status"] for o in gw.orders(all=True) if o["cl_ord_id"] == cl_ord_id] == [
-        "canceled"
-    ]
+    assert [o["status"] for o in gw.orders(all=True) if o["cl_ord_id"] == cl_ord_id] == ["canceled"]
 
 
 def test_a_status_answer_with_another_quantity_restates_the_order(
@@ -735,6 +733,33 @@ def test_a_status_answer_with_another_quantity_restates_the_order(
     assert "status answer" in restated["text"]
     (held,) = gw.orders()
     assert (held["qty"], held["leaves_qty"]) == ("0.3", "0.3")
+
+
+def test_a_status_answer_with_another_price_restates_the_order(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """As with another quantity: the venue repriced the order (30000 to 29950) without
+    saying so, and its status answer shows it."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+
+    def repriced_quietly(v: ScriptedVenue, request: Received) -> None:
+        report = execution_report(
+            order,
+            exec_id=f"S-{request.seq}",
+            exec_type="I",
+            ord_status="0",
+            order_id=f"V-{cl_ord_id}",
+        )
+        v.send("8", [(t, "29950" if t == 44 else value) for t, value in report])
+
+    venue.on("H", repriced_quietly)
+    gw.order_status(cl_ord_id=cl_ord_id)
+    events.find(cl_ord_id, "order.status")  # the answer's last event
+    [restated] = [e for e in events.seen if e["type"] == "order.restated"]
+    assert (restated["price"], restated["qty"], restated["reason"]) == ("29950", "0.5", None)
+    assert "price 29950 where the gateway held 30000" in restated["text"]
+    (held,) = gw.orders()
+    assert (held["price"], held["qty"], held["leaves_qty"]) == ("29950", "0.5", "0.5")
 
 
 def test_an_oms_gets_the_restatement_as_fix44s_exec_type_d(

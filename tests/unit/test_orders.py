@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 from typing import Any
 
+import msgspec
 import pytest
 
 from fixgw.domain import (
@@ -16,6 +17,7 @@ from fixgw.domain import (
     OrderPartiallyFilled,
     OrderRestated,
     OrderStatus,
+    OrderType,
     RejectReason,
     RestatementReason,
     Side,
@@ -965,6 +967,38 @@ def test_a_status_answer_with_another_quantity_restates_a_live_order(
     assert "status answer" in (restatement.text or "")
     order = tracker.get("c1")
     assert order is not None and (order.qty, order.leaves_qty) == (D("0.6"), D("0.6"))
+
+
+@pytest.mark.parametrize("asked", ["order_status", "reconciled"])
+def test_a_status_answer_with_another_price_restates_a_live_order(
+    tracker: OrderTracker, asked: str
+) -> None:
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    answer = report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "1.0", price=D("99.5"))
+    events = (
+        tracker.apply_execution(answer) if asked == "order_status" else tracker.reconcile(answer)
+    )
+    restatement = events[0]
+    assert isinstance(restatement, OrderRestated)
+    assert (restatement.price, restatement.qty, restatement.leaves_qty) == (
+        D("99.5"),
+        D("1.0"),
+        D("1.0"),
+    )
+    assert "price 99.5 where the gateway held 100" in (restatement.text or "")
+    order = tracker.get("c1")
+    assert order is not None and order.price == D("99.5")
+
+
+def test_a_status_answer_with_a_price_for_an_order_without_one_restates_nothing() -> None:
+    """A market order has no price to change: a venue may write its fill price there."""
+    tracker = OrderTracker()
+    tracker.submit(
+        msgspec.structs.replace(limit_buy("c1"), order_type=OrderType.MARKET, price=None)
+    )
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1"))
+    answer = report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "1", price=D("100"))
+    assert types(tracker.apply_execution(answer)) == ["OrderStatusReported"]
 
 
 def test_a_status_answer_with_the_same_quantity_restates_nothing(tracker: OrderTracker) -> None:

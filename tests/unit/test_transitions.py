@@ -207,7 +207,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("says_unknown", To.REJECTED, Emit.REJECTED_AS_UNKNOWN, None, True),
                 ("says_open", To.NEW, Emit.ACCEPTED, None, False),
-                ("changes_qty", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
                 ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
@@ -219,7 +219,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             Input.RECONCILED,
             [
                 ("says_unknown", To.SAME, Emit.ANOMALY, Problem.UNKNOWN_AT_EXCHANGE, True),
-                ("changes_qty", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
                 ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
@@ -232,7 +232,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.STALE_STATUS, False),
                 ("shows_less", To.SAME, Emit.STATUS, None, True),
-                ("changes_qty", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 (None, To.REPORTED, Emit.STATUS, None, True),
             ],
@@ -592,7 +592,7 @@ def changed_report(state: State, what: Input, qty: str, more: str = "0") -> Exec
 def test_the_tracker_does_what_the_table_says_for_a_changed_quantity_or_unseen_fills(
     what: Input, qty: str, more: str
 ) -> None:
-    """The other way of the `changes_qty` and `shows_more` steps: every status, given a
+    """The other way of the `changes_terms` and `shows_more` steps: every status, given a
     report with another quantity, or more filled than known, or both. (Not a closed order's
     reconciliation: the fill it missed reopens the order before the next guard reads it,
     which `disagreement` does not follow.)"""

@@ -156,6 +156,9 @@ class OrderIndex:
         self._cancels: dict[str, str] = {}
         """Cancel ClOrdIDs -> the order's ClOrdID (`UNTRACKED` for an order known only by
         the exchange's id)."""
+        self._acknowledged: set[str] = set()
+        """The cancels (of `_cancels`) the exchange said are pending (ExecType 6): it has
+        them."""
         self._keep_closed = keep_closed
         self._closed: deque[Order] = deque()
         self._forgotten_ids: OrderedDict[str, None] = OrderedDict()
@@ -202,7 +205,16 @@ class OrderIndex:
         return self._cancels.get(cancel_cl_ord_id)
 
     def cancel_done(self, cancel_cl_ord_id: str) -> str | None:
+        self._acknowledged.discard(cancel_cl_ord_id)
         return self._cancels.pop(cancel_cl_ord_id, None)
+
+    def cancel_acknowledged(self, cancel_cl_ord_id: str) -> None:
+        """The exchange said this cancel is pending: it got it."""
+        if cancel_cl_ord_id in self._cancels:
+            self._acknowledged.add(cancel_cl_ord_id)
+
+    def acknowledged(self, cancel_cl_ord_id: str) -> bool:
+        return cancel_cl_ord_id in self._acknowledged
 
     def find(
         self, cl_ord_id: str | None, orig_cl_ord_id: str | None, order_id: str | None
@@ -236,6 +248,7 @@ class OrderIndex:
                 del self._by_order_id[order.order_id]
             for cancel_id in order.cancel_ids:
                 self._cancels.pop(cancel_id, None)
+                self._acknowledged.discard(cancel_id)
             forgotten.append(order)
             self._remember_ids(order)
         return forgotten

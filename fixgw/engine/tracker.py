@@ -244,12 +244,19 @@ class OrderTracker:
     ) -> list[Event]:
         """The exchange refused a message we sent for this ClOrdID before it became an order
         (a session or business reject, an exception response), or it never got it
-        (`not_delivered`): of a cancel, only while its order is open (the table's
-        CANCEL_UNDELIVERED rows)."""
+        (`not_delivered`): of a cancel, only while its order is open and never of one the
+        exchange acknowledged (the table's CANCEL_UNDELIVERED and ACKED_CANCEL_ASKED_AGAIN
+        rows)."""
         orig = self.index.cancel_of(cl_ord_id)
         if orig is not None:
             order = self.index.get(orig)
-            what = Input.CANCEL_UNDELIVERED if not_delivered else Input.CANCEL_REJECTED
+            what = Input.CANCEL_REJECTED
+            if not_delivered:
+                what = (
+                    Input.ACKED_CANCEL_ASKED_AGAIN
+                    if self.index.acknowledged(cl_ord_id)
+                    else Input.CANCEL_UNDELIVERED
+                )
             step = step_of(order.status if order is not None else NO_ORDER, what)
             if step.emit is Emit.NOTHING:
                 return []
@@ -380,6 +387,10 @@ class OrderTracker:
             elif emit is Emit.RESTATED_AS_ANSWERED:
                 events.append(self._restated_as_answered(order, step, report))
             elif emit is Emit.PENDING_CANCEL:
+                acknowledged = report.cl_ord_id or ""
+                if acknowledged not in order.cancel_ids:
+                    acknowledged = order.cancel_pending or ""  # named by the order's ClOrdID
+                self.index.cancel_acknowledged(acknowledged)
                 become(order, step, report, order.cancel_pending or report.cl_ord_id or "venue")
                 events.append(
                     self._event(

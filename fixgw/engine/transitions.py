@@ -59,6 +59,9 @@ class Input(StrEnum):
     CANCEL_UNDELIVERED = "cancel_undelivered"
     """A cancel the gateway takes for never delivered (the session went down before it was
     sent, or the venue asked for it again and a stale cancel is never resent)."""
+    ACKED_CANCEL_ASKED_AGAIN = "acked_cancel_asked_again"
+    """A cancel the venue acknowledged (its pending cancel, ExecType 6), then asked for
+    again: gap filled, as anything stale is, but delivered; never taken for undelivered."""
     REFUSED = "refused"
     """The order's message refused (a session or business reject, an exception response) or
     never delivered."""
@@ -525,6 +528,9 @@ ROWS: Final[tuple[Row, ...]] = (
         end(To.SAME, Emit.CANCEL_REJECTED, cancel=Cancel.CLEAR_IF_THIS),
     ),
     row(CLOSED, Input.CANCEL_UNDELIVERED, end(To.SAME, Emit.NOTHING)),
+    #    nor of one the venue acknowledged, whatever its store lost since: it has the cancel,
+    #    which stays out until the venue answers it
+    row(STATES, Input.ACKED_CANCEL_ASKED_AGAIN, end(To.SAME, Emit.NOTHING)),
     # -- orders the exchange never took: refused or never delivered, or withdrawn unsent
     row(NO_ORDER, Input.REFUSED, end(To.SAME, Emit.NOTHING)),
     row(

@@ -688,6 +688,58 @@ def test_a_cancel_of_an_order_closed_since_is_not_told_as_never_delivered(
     assert order is not None and order.status is closing.status
 
 
+@pytest.mark.parametrize("named_by", ["k1", "c1"], ids=["the_cancel", "the_order"])
+def test_a_cancel_the_venue_acknowledged_is_not_told_as_never_delivered(
+    tracker: OrderTracker, named_by: str
+) -> None:
+    """Its pending cancel (ExecType 6, under the cancel's ClOrdID or the order's) says the
+    venue has the cancel: asked for again, it is gap filled, and nothing is told; the cancel
+    stays out until the venue answers it."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.cancel_requested(cancel_of())
+    pending = report(
+        ExecKind.PENDING_CANCEL,
+        OrderStatus.PENDING_CANCEL,
+        "0",
+        "1.0",
+        cl_ord_id=named_by,
+        orig="c1" if named_by == "k1" else None,
+    )
+    tracker.apply_execution(pending)
+    assert tracker.refused("k1", "not resent", utc_now(), not_delivered=True) == []
+    order = tracker.get("c1")
+    assert order is not None and (order.cancel_pending, order.shown_status) == (
+        "k1",
+        OrderStatus.PENDING_CANCEL,
+    )
+    canceled = report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0", cl_ord_id="k1")
+    assert types(tracker.apply_execution(canceled)) == ["OrderCanceled"]
+
+
+def test_only_the_cancel_the_venue_acknowledged_is_spared(tracker: OrderTracker) -> None:
+    """Acknowledged, then refused: a second cancel, never acknowledged, is told as never
+    delivered."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.cancel_requested(cancel_of())
+    tracker.apply_execution(
+        report(ExecKind.PENDING_CANCEL, OrderStatus.PENDING_CANCEL, "0", "1.0", cl_ord_id="k1")
+    )
+    tracker.apply_cancel_reject(
+        CancelRejectReport(
+            cl_ord_id="k1",
+            orig_cl_ord_id="c1",
+            order_id="X1",
+            status=OrderStatus.NEW,
+            reason=CancelRejectReason.TOO_LATE_TO_CANCEL,
+            ts=utc_now(),
+        )
+    )
+    assert not tracker.index.acknowledged("k1")
+    tracker.cancel_requested(msgspec.structs.replace(cancel_of(), cl_ord_id="k2"))
+    [refused] = tracker.refused("k2", "not resent", utc_now(), not_delivered=True)
+    assert (refused.cancel_cl_ord_id, refused.reason) == ("k2", CancelRejectReason.NOT_DELIVERED)
+
+
 def test_a_refused_order_is_among_the_closed_ones_forgotten() -> None:
     tracker = OrderTracker(keep_closed=0)
     submit(tracker, "c1")

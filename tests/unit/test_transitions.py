@@ -52,6 +52,7 @@ GATEWAY_INPUTS = {
     Input.CANCEL_UNSENT,
     Input.CANCEL_REJECTED,
     Input.CANCEL_UNDELIVERED,
+    Input.ACKED_CANCEL_ASKED_AGAIN,
     Input.REFUSED,
     Input.WITHDRAWN,
 }
@@ -280,6 +281,11 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             Input.CANCEL_UNDELIVERED,
             [(None, To.SAME, Emit.NOTHING, None, True)],
         ),
+        (
+            OrderStatus.PENDING_CANCEL,
+            Input.ACKED_CANCEL_ASKED_AGAIN,
+            [(None, To.SAME, Emit.NOTHING, None, True)],
+        ),
     ],
     ids=lambda v: str(v) if not isinstance(v, list) else "",
 )
@@ -380,6 +386,10 @@ def applied(tracker: OrderTracker, what: Input, report: ExecutionReport) -> list
         )
     if what is Input.CANCEL_UNDELIVERED:
         tracker.index.cancel_sent("k1", "c1")
+        return tracker.refused("k1", "not resent", ts, not_delivered=True)
+    if what is Input.ACKED_CANCEL_ASKED_AGAIN:
+        tracker.index.cancel_sent("k1", "c1")
+        tracker.index.cancel_acknowledged("k1")
         return tracker.refused("k1", "not resent", ts, not_delivered=True)
     if what is Input.REFUSED:
         return tracker.refused("c1", "refused", ts)
@@ -496,8 +506,7 @@ def test_the_tracker_does_what_the_table_says_for_a_fill_that_cancels_the_rest(
     wrong = {
         pair_id((state, what)): why
         for state in STATES
-        if (why := disagreement(state, what, rest_canceling_report(state, what, says)))
-        is not None
+        if (why := disagreement(state, what, rest_canceling_report(state, what, says))) is not None
     }
     assert wrong == {}
 

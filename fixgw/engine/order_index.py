@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Final
 
 from fixgw.domain import (
     TERMINAL_STATUSES,
@@ -14,6 +15,7 @@ from fixgw.domain import (
     OrderCanceled,
     OrderEvent,
     OrderRejected,
+    OrderRestated,
     OrderStatus,
     OrderType,
     Side,
@@ -21,6 +23,7 @@ from fixgw.domain import (
 from fixgw.errors import RequestError
 
 ZERO = Decimal(0)
+_CANCELED: Final = OrderStatus.CANCELED
 
 UNTRACKED = ""
 """What a cancel's order is for an order this gateway did not send (known by the exchange's
@@ -91,7 +94,8 @@ class Order:
         self.cancel_ids = cancel_ids
         self.stated = stated
         """Of NEW, CANCELED and REJECTED, those whose event (`order.accepted`, `.canceled`,
-        `.rejected`) clients were sent: a report of the same kind again is a repeat."""
+        `.rejected`, or an `order.restated` that canceled it) clients were sent: a report
+        of the same kind again is a repeat."""
         self.closed = closed
         """Counted among the closed orders the tracker keeps."""
         self.presumed_unsent = presumed_unsent
@@ -125,7 +129,11 @@ _STATED_BY: dict[type, ExecKind] = {
 
 
 def stating(order: Order, event: OrderEvent) -> None:
+    """A restatement that closes the order as canceled states the cancel: clients were told
+    the venue ended it, so its cancel report after is a repeat, not news."""
     kind = _STATED_BY.get(type(event))
+    if kind is None and isinstance(event, OrderRestated) and event.status is _CANCELED:
+        kind = ExecKind.CANCELED
     if kind is not None and kind not in order.stated:
         order.stated += (kind,)
 
@@ -148,6 +156,9 @@ class OrderIndex:
         self._cancels: dict[str, str] = {}
         """Cancel ClOrdIDs -> the order's ClOrdID (`UNTRACKED` for an order known only by
         the exchange's id)."""
+        self._acknowledged: set[str] = set()
+        """The cancels (of `_cancels`) the exchange said are pending (ExecType 6): it has
+        them."""
         self._keep_closed = keep_closed
         self._closed: deque[Order] = deque()
         self._forgotten_ids: OrderedDict[str, None] = OrderedDict()
@@ -194,7 +205,16 @@ class OrderIndex:
         return self._cancels.get(cancel_cl_ord_id)
 
     def cancel_done(self, cancel_cl_ord_id: str) -> str | None:
+        self._acknowledged.discard(cancel_cl_ord_id)
         return self._cancels.pop(cancel_cl_ord_id, None)
+
+    def cancel_acknowledged(self, cancel_cl_ord_id: str) -> None:
+        """The exchange said this cancel is pending: it got it."""
+        if cancel_cl_ord_id in self._cancels:
+            self._acknowledged.add(cancel_cl_ord_id)
+
+    def acknowledged(self, cancel_cl_ord_id: str) -> bool:
+        return cancel_cl_ord_id in self._acknowledged
 
     def find(
         self, cl_ord_id: str | None, orig_cl_ord_id: str | None, order_id: str | None
@@ -228,6 +248,7 @@ class OrderIndex:
                 del self._by_order_id[order.order_id]
             for cancel_id in order.cancel_ids:
                 self._cancels.pop(cancel_id, None)
+                self._acknowledged.discard(cancel_id)
             forgotten.append(order)
             self._remember_ids(order)
         return forgotten

@@ -58,6 +58,8 @@ from fixgw.engine.transitions import (
     To,
     become,
     fill_qty,
+    other_price,
+    other_qty,
     step_of,
 )
 
@@ -243,12 +245,19 @@ class OrderTracker:
     ) -> list[Event]:
         """The exchange refused a message we sent for this ClOrdID before it became an order
         (a session or business reject, an exception response), or it never got it
-        (`not_delivered`): of a cancel, only while its order is open (the table's
-        CANCEL_UNDELIVERED rows)."""
+        (`not_delivered`): of a cancel, only while its order is open and never of one the
+        exchange acknowledged (the table's CANCEL_UNDELIVERED and ACKED_CANCEL_ASKED_AGAIN
+        rows)."""
         orig = self.index.cancel_of(cl_ord_id)
         if orig is not None:
             order = self.index.get(orig)
-            what = Input.CANCEL_UNDELIVERED if not_delivered else Input.CANCEL_REJECTED
+            what = Input.CANCEL_REJECTED
+            if not_delivered:
+                what = (
+                    Input.ACKED_CANCEL_ASKED_AGAIN
+                    if self.index.acknowledged(cl_ord_id)
+                    else Input.CANCEL_UNDELIVERED
+                )
             step = step_of(order.status if order is not None else NO_ORDER, what)
             if step.emit is Emit.NOTHING:
                 return []
@@ -379,6 +388,10 @@ class OrderTracker:
             elif emit is Emit.RESTATED_AS_ANSWERED:
                 events.append(self._restated_as_answered(order, step, report))
             elif emit is Emit.PENDING_CANCEL:
+                acknowledged = report.cl_ord_id or ""
+                if acknowledged not in order.cancel_ids:
+                    acknowledged = order.cancel_pending or ""  # named by the order's ClOrdID
+                self.index.cancel_acknowledged(acknowledged)
                 become(order, step, report, order.cancel_pending or report.cl_ord_id or "venue")
                 events.append(
                     self._event(
@@ -388,6 +401,7 @@ class OrderTracker:
             elif emit is Emit.CANCELED or emit is Emit.CANCELED_AS_ANSWERED:
                 self._adopt_quantities(order, report)
                 become(order, step, report)
+                order.leaves_qty = ZERO  # over: nothing is left, whatever LeavesQty says
                 text = report.text
                 if emit is Emit.CANCELED_AS_ANSWERED:
                     text = text or "canceled, as the exchange answered when asked"
@@ -459,14 +473,21 @@ class OrderTracker:
         )
 
     def _restated_as_answered(self, order: Order, step: Step, report: ExecutionReport) -> Event:
-        """A status answer's OrderQty for a live order whose quantity the gateway holds
-        otherwise: adopted, what is left open following it."""
-        assert report.qty is not None  # `changes_qty`
+        """A status answer's OrderQty or Price for a live order whose quantity or price the
+        gateway holds otherwise: adopted, what is left open following the quantity."""
+        qty, price = other_qty(order, report), other_price(order, report)
+        shows: list[str] = []
+        if qty is not None:
+            shows.append(f"quantity {qty:f} where the gateway held {order.qty:f}")
+            order.qty = qty
+        if price is not None:
+            held = "none" if order.price is None else f"{order.price:f}"
+            shows.append(f"price {price:f} where the gateway held {held}")
+            order.price = price
         text = (
-            f"the exchange's status answer shows quantity {report.qty:f} where the gateway "
-            f"held {order.qty:f}: the exchange changed the order"
+            f"the exchange's status answer shows {' and '.join(shows)}: "
+            "the exchange changed the order"
         )
-        order.qty = report.qty
         order.leaves_qty = max(ZERO, EXACT.subtract(order.qty, order.cum_qty))
         become(order, step, report)
         return self._event(OrderRestated, order, report, reason=None, text=text)

@@ -60,6 +60,9 @@ class Input(StrEnum):
     CANCEL_UNDELIVERED = "cancel_undelivered"
     """A cancel the gateway takes for never delivered (the session went down before it was
     sent, or the venue asked for it again and a stale cancel is never resent)."""
+    ACKED_CANCEL_ASKED_AGAIN = "acked_cancel_asked_again"
+    """A cancel the venue acknowledged (its pending cancel, ExecType 6), then asked for
+    again: gap filled, as anything stale is, but delivered; never taken for undelivered."""
     REFUSED = "refused"
     """The order's message refused (a session or business reject, an exception response) or
     never delivered."""
@@ -159,7 +162,7 @@ class Emit(StrEnum):
     status and numbers adopted."""
     RESTATED_AS_ANSWERED = "restated_as_answered"
     """`order.restated`, no reason, its text saying a status answer changed the order's
-    quantity: that quantity adopted, the rest left to the steps after."""
+    quantity or price: those adopted, the rest left to the steps after."""
     CANCEL_REJECTED = "cancel_rejected"
     """`order.cancel_rejected`."""
 
@@ -225,10 +228,18 @@ def adds_nothing(order: Order, report: ExecutionReport) -> bool:
     return report.cum_qty <= order.cum_qty
 
 
+ENDS_REST: Final = frozenset({OrderStatus.CANCELED, OrderStatus.REJECTED})
+"""The OrdStatus of a fill that ends the order's unfilled rest."""
+
+
 def cancels_rest(order: Order, report: ExecutionReport) -> bool:
-    """A fill whose OrdStatus is Canceled, short of the order's quantity: the venue filled
-    this much and cancelled the rest in the same report (a market order's unfilled rest)."""
-    return report.status is OrderStatus.CANCELED and report.cum_qty < order.qty
+    """A fill whose OrdStatus ends the order (Canceled, or Rejected) short of its quantity:
+    the venue filled this much and ended the rest in the same report (a market order's
+    unfilled rest). Rejected reads as Canceled here: the fill shows the order was taken and
+    traded, so it was not refused; what the venue refused is the rest, which ends unfilled
+    as a cancelled rest does (`order.canceled`, the venue's Text saying why).
+    `order.rejected` would tell clients, and an OMS, that nothing was done."""
+    return report.status in ENDS_REST and report.cum_qty < order.qty
 
 
 def fill_qty(order: Order, report: ExecutionReport) -> Decimal:
@@ -253,12 +264,24 @@ def shows_more(order: Order, report: ExecutionReport) -> bool:
     return report.cum_qty > order.cum_qty
 
 
-def changes_qty(order: Order, report: ExecutionReport) -> bool:
-    """A status answer, not older than what is known, gives a live order another OrderQty:
-    the venue restated it without saying so."""
+def other_qty(order: Order, report: ExecutionReport) -> Decimal | None:
+    """The report's OrderQty, if it is not the order's."""
+    return report.qty if report.qty is not None and report.qty != order.qty else None
+
+
+def other_price(order: Order, report: ExecutionReport) -> Decimal | None:
+    """The report's Price, if the order has one and it is another. An order without one (a
+    market order) has none to change: a venue may write its fill price, or 0, there."""
+    if report.price is None or order.price is None or report.price == order.price:
+        return None
+    return report.price
+
+
+def changes_terms(order: Order, report: ExecutionReport) -> bool:
+    """A status answer, not older than what is known, gives a live order another OrderQty or
+    Price: the venue restated it without saying so."""
     return (
-        report.qty is not None
-        and report.qty != order.qty
+        (other_qty(order, report) is not None or other_price(order, report) is not None)
         and order.status not in TERMINAL_STATUSES
         and report.cum_qty >= order.cum_qty
     )
@@ -372,15 +395,15 @@ def row(states: State | tuple[State, ...], inputs: Input | tuple[Input, ...], *r
 
 
 _SETTLE: Final[Rule] = (
-    then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_qty),
+    then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_terms),
     then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
     then(To.CANCELED, Emit.CANCELED_AS_ANSWERED, when=cancels_open),
     anomaly(Problem.CANCEL_LOST, when=cancel_still_out, cancel=Cancel.CLEAR),
     end(To.SAME, Emit.NOTHING, cancel=Cancel.CLEAR_IF_CLOSED),
 )
-"""How a status answer settles a known order: a quantity the venue changed, the fills it
-missed as one (partial if the answer has the rest canceled), a cancel, and a cancel still
-out (lost while the order is open, moot once it is closed)."""
+"""How a status answer settles a known order: a quantity or price the venue changed, the
+fills it missed as one (partial if the answer has the rest canceled), a cancel, and a cancel
+still out (lost while the order is open, moot once it is closed)."""
 
 
 ROWS: Final[tuple[Row, ...]] = (
@@ -428,8 +451,8 @@ ROWS: Final[tuple[Row, ...]] = (
     ),
     row(CLOSED, Input.PENDING_CANCEL, anomaly(Problem.REPORT_AFTER_CLOSE)),
     #    fills: one already counted is surfaced; one that skips quantity is surfaced and
-    #    applied, the venue's cum_qty adopted; one that also cancels the rest is a partial
-    #    fill, then the cancel
+    #    applied, the venue's cum_qty adopted; one that also ends the rest (canceled, or
+    #    rejected) is a partial fill, then the cancel
     row(
         OPEN,
         FILLS,
@@ -448,7 +471,7 @@ ROWS: Final[tuple[Row, ...]] = (
         Input.ORDER_STATUS,
         anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
         end(To.SAME, Emit.STATUS, when=shows_less),
-        then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_qty),
+        then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_terms),
         then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
         end(To.REPORTED, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
@@ -508,6 +531,9 @@ ROWS: Final[tuple[Row, ...]] = (
         end(To.SAME, Emit.CANCEL_REJECTED, cancel=Cancel.CLEAR_IF_THIS),
     ),
     row(CLOSED, Input.CANCEL_UNDELIVERED, end(To.SAME, Emit.NOTHING)),
+    #    nor of one the venue acknowledged, whatever its store lost since: it has the cancel,
+    #    which stays out until the venue answers it
+    row(STATES, Input.ACKED_CANCEL_ASKED_AGAIN, end(To.SAME, Emit.NOTHING)),
     # -- orders the exchange never took: refused or never delivered, or withdrawn unsent
     row(NO_ORDER, Input.REFUSED, end(To.SAME, Emit.NOTHING)),
     row(

@@ -272,6 +272,44 @@ def test_an_iocs_rest_expired_by_the_venue_ends_the_order_canceled(
     assert not [e for e in events.seen if e["type"] == "order.anomaly"]
 
 
+@pytest.mark.parametrize("leaves_qty", ["0", "0.3"])
+def test_a_fill_whose_status_says_rejected_is_kept_and_the_rest_ends_canceled(
+    venue: ScriptedVenue, gw: Client, events: EventLog, leaves_qty: str
+) -> None:
+    """One report fills 0.2 of 0.5 with OrdStatus 8 (rejected): the venue traded the order,
+    then refused the rest. The fill is kept, partial; the rest ends canceled with the
+    venue's Text, never `filled` (0.3 was not) and never `rejected` (0.2 was traded)."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    send_report(
+        venue,
+        order,
+        "F-1",
+        "F",
+        "8",
+        cum_qty="0.2",
+        leaves_qty=leaves_qty,
+        avg_px="30000",
+        last=("0.2", "30000"),
+        extra=[(58, "rest refused: price band")],
+    )
+    kept = events.first(lambda e: e.get("exec_id") == "F-1")
+    assert (kept["type"], kept["last_qty"]) == ("order.partially_filled", "0.2")
+    ended = events.find(cl_ord_id, "order.canceled")
+    assert [
+        (e["type"], e["status"], e["cum_qty"], e["leaves_qty"])
+        for e in events.seen
+        if e.get("cl_ord_id") == cl_ord_id and e["type"] != "order.pending_new"
+    ] == [
+        ("order.accepted", "new", "0", "0.5"),
+        ("order.partially_filled", "partially_filled", "0.2", "0.3"),
+        ("order.canceled", "canceled", "0.2", "0"),
+    ]
+    assert ended["text"] == "rest refused: price band"
+    [held] = gw.orders(all=True)
+    assert (held["status"], held["cum_qty"], held["leaves_qty"]) == ("canceled", "0.2", "0")
+    assert not [e for e in events.seen if e["type"] == "order.anomaly"]
+
+
 def test_a_cancel_goes_out_as_a_standard_cancel_request_and_its_report_cancels(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:
@@ -674,6 +712,29 @@ def test_a_restatement_that_cancels_on_a_halt_ends_the_order(
     assert [o["status"] for o in gw.orders(all=True)] == ["canceled"]
 
 
+@pytest.mark.parametrize("ord_status", ["4", "C"])
+def test_a_cancel_report_after_a_restatement_that_canceled_the_order_is_taken_as_a_repeat(
+    venue: ScriptedVenue, gw: Client, events: EventLog, ord_status: str
+) -> None:
+    """The venue ends the order by a restatement (OrdStatus 4, or C), then confirms the
+    cancel with ExecType 4: clients were told it ended, so the confirmation tells them
+    nothing new; no anomaly, no second event."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.send(
+        "8", restatement(order, "R-1", "0.5", ord_status=ord_status, leaves_qty="0", reason="6")
+    )
+    assert events.find(cl_ord_id, "order.restated")["status"] == "canceled"
+    send_report(venue, order, "X-1", "4", "4", leaves_qty="0", extra=[(58, "halted")])
+    events.find(place(gw), "order.accepted")  # acknowledged after the cancel report: read after
+    assert [e["type"] for e in events.seen if e.get("cl_ord_id") == cl_ord_id] == [
+        "order.pending_new",
+        "order.accepted",
+        "order.restated",
+    ]
+    assert not [e for e in events.seen if e["type"] == "order.anomaly"]
+    assert [o["status"] for o in gw.orders(all=True) if o["cl_ord_id"] == cl_ord_id] == ["canceled"]
+
+
 def test_a_status_answer_with_another_quantity_restates_the_order(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:
@@ -697,6 +758,33 @@ def test_a_status_answer_with_another_quantity_restates_the_order(
     assert "status answer" in restated["text"]
     (held,) = gw.orders()
     assert (held["qty"], held["leaves_qty"]) == ("0.3", "0.3")
+
+
+def test_a_status_answer_with_another_price_restates_the_order(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """As with another quantity: the venue repriced the order (30000 to 29950) without
+    saying so, and its status answer shows it."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+
+    def repriced_quietly(v: ScriptedVenue, request: Received) -> None:
+        report = execution_report(
+            order,
+            exec_id=f"S-{request.seq}",
+            exec_type="I",
+            ord_status="0",
+            order_id=f"V-{cl_ord_id}",
+        )
+        v.send("8", [(t, "29950" if t == 44 else value) for t, value in report])
+
+    venue.on("H", repriced_quietly)
+    gw.order_status(cl_ord_id=cl_ord_id)
+    events.find(cl_ord_id, "order.status")  # the answer's last event
+    [restated] = [e for e in events.seen if e["type"] == "order.restated"]
+    assert (restated["price"], restated["qty"], restated["reason"]) == ("29950", "0.5", None)
+    assert "price 29950 where the gateway held 30000" in restated["text"]
+    (held,) = gw.orders()
+    assert (held["price"], held["qty"], held["leaves_qty"]) == ("29950", "0.5", "0.5")
 
 
 def test_an_oms_gets_the_restatement_as_fix44s_exec_type_d(

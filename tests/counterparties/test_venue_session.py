@@ -233,6 +233,44 @@ def test_a_cancel_the_venue_acted_on_though_it_asked_for_it_again_is_not_told_as
     assert [m.get(11) for m in venue.app if m.msg_type == "F"] == [canceled]
 
 
+def test_a_cancel_the_venue_acknowledged_then_asked_for_again_is_not_told_as_lost(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """The venue answers a cancel with a pending cancel (ExecType 6) only, then asks for the
+    cancel again (a ResendRequest covering it). The gateway gap fills it (a cancel is never
+    sent twice), but the venue had acknowledged it: nothing says it never arrived, and the
+    order stays pending_cancel until the venue's ExecType 4."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+
+    def pending(v: ScriptedVenue, request: Received) -> None:
+        report = execution_report(
+            order, exec_id="P-1", exec_type="6", ord_status="6", order_id=f"V-{cl_ord_id}"
+        )
+        under_the_cancel = [(t, request.get(11) or "") if t == 11 else (t, x) for t, x in report]
+        v.send("8", [*under_the_cancel, (41, cl_ord_id)])
+
+    venue.on("F", pending)
+    canceled = gw.cancel_order(cl_ord_id=cl_ord_id)["cancel_cl_ord_id"]
+    venue.send("2", [(7, str(venue.wait_app("F").seq)), (16, "0")], store=False)
+    venue.wait_for(lambda m: m.msg_type == "4" and m.get(123) == "Y", what="the gap fill")
+    assert [(o["cl_ord_id"], o["status"]) for o in gw.orders()] == [(cl_ord_id, "pending_cancel")]
+    venue.send(
+        "8",
+        execution_report(
+            order, exec_id="C-1", exec_type="4", ord_status="4", order_id=f"V-{cl_ord_id}"
+        ),
+    )
+    events.find(cl_ord_id, "order.canceled")
+    assert [e["type"] for e in events.seen if e.get("cl_ord_id") == cl_ord_id] == [
+        "order.pending_new",
+        "order.accepted",
+        "order.pending_cancel",
+        "order.pending_cancel",
+        "order.canceled",
+    ]
+    assert [m.get(11) for m in venue.app if m.msg_type == "F"] == [canceled]
+
+
 @pytest.mark.parametrize(
     ("reason", "expected"),
     [("0", "client_logout"), ("2", "timeout"), ("3", "server_error"), ("7", "server_error")],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 from typing import Any
 
+import msgspec
 import pytest
 
 from fixgw.domain import (
@@ -16,6 +17,7 @@ from fixgw.domain import (
     OrderPartiallyFilled,
     OrderRestated,
     OrderStatus,
+    OrderType,
     RejectReason,
     RestatementReason,
     Side,
@@ -686,6 +688,58 @@ def test_a_cancel_of_an_order_closed_since_is_not_told_as_never_delivered(
     assert order is not None and order.status is closing.status
 
 
+@pytest.mark.parametrize("named_by", ["k1", "c1"], ids=["the_cancel", "the_order"])
+def test_a_cancel_the_venue_acknowledged_is_not_told_as_never_delivered(
+    tracker: OrderTracker, named_by: str
+) -> None:
+    """Its pending cancel (ExecType 6, under the cancel's ClOrdID or the order's) says the
+    venue has the cancel: asked for again, it is gap filled, and nothing is told; the cancel
+    stays out until the venue answers it."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.cancel_requested(cancel_of())
+    pending = report(
+        ExecKind.PENDING_CANCEL,
+        OrderStatus.PENDING_CANCEL,
+        "0",
+        "1.0",
+        cl_ord_id=named_by,
+        orig="c1" if named_by == "k1" else None,
+    )
+    tracker.apply_execution(pending)
+    assert tracker.refused("k1", "not resent", utc_now(), not_delivered=True) == []
+    order = tracker.get("c1")
+    assert order is not None and (order.cancel_pending, order.shown_status) == (
+        "k1",
+        OrderStatus.PENDING_CANCEL,
+    )
+    canceled = report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0", cl_ord_id="k1")
+    assert types(tracker.apply_execution(canceled)) == ["OrderCanceled"]
+
+
+def test_only_the_cancel_the_venue_acknowledged_is_spared(tracker: OrderTracker) -> None:
+    """Acknowledged, then refused: a second cancel, never acknowledged, is told as never
+    delivered."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.cancel_requested(cancel_of())
+    tracker.apply_execution(
+        report(ExecKind.PENDING_CANCEL, OrderStatus.PENDING_CANCEL, "0", "1.0", cl_ord_id="k1")
+    )
+    tracker.apply_cancel_reject(
+        CancelRejectReport(
+            cl_ord_id="k1",
+            orig_cl_ord_id="c1",
+            order_id="X1",
+            status=OrderStatus.NEW,
+            reason=CancelRejectReason.TOO_LATE_TO_CANCEL,
+            ts=utc_now(),
+        )
+    )
+    assert not tracker.index.acknowledged("k1")
+    tracker.cancel_requested(msgspec.structs.replace(cancel_of(), cl_ord_id="k2"))
+    [refused] = tracker.refused("k2", "not resent", utc_now(), not_delivered=True)
+    assert (refused.cancel_cl_ord_id, refused.reason) == ("k2", CancelRejectReason.NOT_DELIVERED)
+
+
 def test_a_refused_order_is_among_the_closed_ones_forgotten() -> None:
     tracker = OrderTracker(keep_closed=0)
     submit(tracker, "c1")
@@ -933,6 +987,19 @@ def test_a_restatement_canceling_the_order_ends_it_and_the_cancel_out(
     assert order is not None and not order.is_open and order.cancel_pending is None
 
 
+def test_a_cancel_report_after_a_restatement_that_canceled_the_order_is_a_repeat(
+    tracker: OrderTracker,
+) -> None:
+    """Also once the order is restored from the journal after a restart."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    journal = tracker.apply_execution(restated(OrderStatus.CANCELED, "1.0", "0", "0"))
+    confirmed = report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0", text="halted")
+    assert tracker.apply_execution(confirmed) == []
+    restarted = OrderTracker()
+    restarted.restore([submit(OrderTracker()), *journal])
+    assert restarted.apply_execution(confirmed) == []
+
+
 @pytest.mark.parametrize("asked", ["order_status", "reconciled"])
 def test_a_status_answer_with_another_quantity_restates_a_live_order(
     tracker: OrderTracker, asked: str
@@ -952,6 +1019,38 @@ def test_a_status_answer_with_another_quantity_restates_a_live_order(
     assert "status answer" in (restatement.text or "")
     order = tracker.get("c1")
     assert order is not None and (order.qty, order.leaves_qty) == (D("0.6"), D("0.6"))
+
+
+@pytest.mark.parametrize("asked", ["order_status", "reconciled"])
+def test_a_status_answer_with_another_price_restates_a_live_order(
+    tracker: OrderTracker, asked: str
+) -> None:
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    answer = report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "1.0", price=D("99.5"))
+    events = (
+        tracker.apply_execution(answer) if asked == "order_status" else tracker.reconcile(answer)
+    )
+    restatement = events[0]
+    assert isinstance(restatement, OrderRestated)
+    assert (restatement.price, restatement.qty, restatement.leaves_qty) == (
+        D("99.5"),
+        D("1.0"),
+        D("1.0"),
+    )
+    assert "price 99.5 where the gateway held 100" in (restatement.text or "")
+    order = tracker.get("c1")
+    assert order is not None and order.price == D("99.5")
+
+
+def test_a_status_answer_with_a_price_for_an_order_without_one_restates_nothing() -> None:
+    """A market order has no price to change: a venue may write its fill price there."""
+    tracker = OrderTracker()
+    tracker.submit(
+        msgspec.structs.replace(limit_buy("c1"), order_type=OrderType.MARKET, price=None)
+    )
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1"))
+    answer = report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "1", price=D("100"))
+    assert types(tracker.apply_execution(answer)) == ["OrderStatusReported"]
 
 
 def test_a_status_answer_with_the_same_quantity_restates_nothing(tracker: OrderTracker) -> None:

@@ -52,6 +52,7 @@ GATEWAY_INPUTS = {
     Input.CANCEL_UNSENT,
     Input.CANCEL_REJECTED,
     Input.CANCEL_UNDELIVERED,
+    Input.ACKED_CANCEL_ASKED_AGAIN,
     Input.REFUSED,
     Input.WITHDRAWN,
 }
@@ -207,7 +208,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("says_unknown", To.REJECTED, Emit.REJECTED_AS_UNKNOWN, None, True),
                 ("says_open", To.NEW, Emit.ACCEPTED, None, False),
-                ("changes_qty", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
                 ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
@@ -219,7 +220,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             Input.RECONCILED,
             [
                 ("says_unknown", To.SAME, Emit.ANOMALY, Problem.UNKNOWN_AT_EXCHANGE, True),
-                ("changes_qty", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
                 ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
@@ -232,7 +233,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.STALE_STATUS, False),
                 ("shows_less", To.SAME, Emit.STATUS, None, True),
-                ("changes_qty", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 (None, To.REPORTED, Emit.STATUS, None, True),
             ],
@@ -278,6 +279,11 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
         (
             OrderStatus.CANCELED,
             Input.CANCEL_UNDELIVERED,
+            [(None, To.SAME, Emit.NOTHING, None, True)],
+        ),
+        (
+            OrderStatus.PENDING_CANCEL,
+            Input.ACKED_CANCEL_ASKED_AGAIN,
             [(None, To.SAME, Emit.NOTHING, None, True)],
         ),
     ],
@@ -381,6 +387,10 @@ def applied(tracker: OrderTracker, what: Input, report: ExecutionReport) -> list
     if what is Input.CANCEL_UNDELIVERED:
         tracker.index.cancel_sent("k1", "c1")
         return tracker.refused("k1", "not resent", ts, not_delivered=True)
+    if what is Input.ACKED_CANCEL_ASKED_AGAIN:
+        tracker.index.cancel_sent("k1", "c1")
+        tracker.index.cancel_acknowledged("k1")
+        return tracker.refused("k1", "not resent", ts, not_delivered=True)
     if what is Input.REFUSED:
         return tracker.refused("c1", "refused", ts)
     if what is Input.WITHDRAWN:
@@ -421,13 +431,15 @@ def status_after(to: To, status: OrderStatus, report: ExecutionReport) -> OrderS
     return OrderStatus(to.value)
 
 
-def rest_canceling_report(state: State, what: Input) -> ExecutionReport:
-    """A fill of 0.25 more than known whose OrdStatus is Canceled, nothing left: the venue
-    cancelled the rest in the same report."""
+def rest_canceling_report(
+    state: State, what: Input, status: OrderStatus = OrderStatus.CANCELED
+) -> ExecutionReport:
+    """A fill of 0.25 more than known whose OrdStatus (`status`) ends the order, nothing
+    left: the venue ended the rest in the same report."""
     known = KNOWN_CUM.get(state, D(0)) if state is not None else D(0)
     return msgspec.structs.replace(
         plain_report(state, what),
-        status=OrderStatus.CANCELED,
+        status=status,
         cum_qty=known + D("0.25"),
         leaves_qty=D(0),
         last_qty=D("0.25"),
@@ -485,20 +497,22 @@ def test_the_tracker_does_what_the_table_says_for_every_pair() -> None:
 
 
 @pytest.mark.parametrize("what", FILLS)
+@pytest.mark.parametrize("says", [OrderStatus.CANCELED, OrderStatus.REJECTED])
 def test_the_tracker_does_what_the_table_says_for_a_fill_that_cancels_the_rest(
-    what: Input,
+    what: Input, says: OrderStatus
 ) -> None:
     """The other way of the `cancels_rest` steps: every status, given a fill whose OrdStatus
-    is Canceled with quantity left unfilled."""
+    is Canceled, or Rejected, with quantity left unfilled."""
     wrong = {
         pair_id((state, what)): why
         for state in STATES
-        if (why := disagreement(state, what, rest_canceling_report(state, what))) is not None
+        if (why := disagreement(state, what, rest_canceling_report(state, what, says))) is not None
     }
     assert wrong == {}
 
 
 @pytest.mark.parametrize("what", FILLS)
+@pytest.mark.parametrize("says", [OrderStatus.CANCELED, OrderStatus.REJECTED])
 @pytest.mark.parametrize(
     ("cum", "expected"),
     [
@@ -508,11 +522,12 @@ def test_the_tracker_does_what_the_table_says_for_a_fill_that_cancels_the_rest(
     ids=["rest_left", "all_filled"],
 )
 def test_a_fill_saying_canceled_is_a_partial_fill_then_a_cancel_unless_all_is_filled(
-    what: Input, cum: str, expected: list[str]
+    what: Input, says: OrderStatus, cum: str, expected: list[str]
 ) -> None:
+    """Also a fill saying rejected: the order traded, so only its rest was refused."""
     tracker = placed_in(OrderStatus.NEW)
     report = msgspec.structs.replace(
-        rest_canceling_report(OrderStatus.NEW, what), cum_qty=D(cum), last_qty=D(cum)
+        rest_canceling_report(OrderStatus.NEW, what, says), cum_qty=D(cum), last_qty=D(cum)
     )
     events = tracker.apply_execution(report)
     assert [type(e).__name__ for e in events] == expected
@@ -586,7 +601,7 @@ def changed_report(state: State, what: Input, qty: str, more: str = "0") -> Exec
 def test_the_tracker_does_what_the_table_says_for_a_changed_quantity_or_unseen_fills(
     what: Input, qty: str, more: str
 ) -> None:
-    """The other way of the `changes_qty` and `shows_more` steps: every status, given a
+    """The other way of the `changes_terms` and `shows_more` steps: every status, given a
     report with another quantity, or more filled than known, or both. (Not a closed order's
     reconciliation: the fill it missed reopens the order before the next guard reads it,
     which `disagreement` does not follow.)"""

@@ -3,19 +3,22 @@ ExecutionReport each kind becomes, the ExecID rule, and the cancels an OMS waits
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fixgw.bridge import translate
 from fixgw.bridge.owners import OrderOwners
+from fixgw.bridge.reported import ReportedMark
 from fixgw.bridge.reports import OrderReports
 from fixgw.config import BridgeConfig, BridgeSessionConfig
 from fixgw.domain import (
     CancelRejectReason,
+    Event,
     OrderAccepted,
     OrderAnomaly,
     OrderCanceled,
@@ -110,10 +113,28 @@ class Outbox:
         self.sent.append((oms, message))
 
 
+class Journal:
+    """The journal as the bridge's reports see it: events by seq, and `write` to run its
+    `on_written` callbacks as a write of its pending lines does."""
+
+    def __init__(self, *events: tuple[int, Event]) -> None:
+        self.events = list(events)
+        self.last_seq = events[-1][0] if events else 0
+        self.on_written: list[Callable[[], None]] = []
+
+    def numbered_events(self, since: int, prefix: str) -> Iterator[tuple[int, Event]]:
+        return iter([(seq, e) for seq, e in self.events if seq > since])
+
+    def write(self) -> None:
+        for callback in self.on_written:
+            callback()
+
+
 class Gateway:
-    def __init__(self, *orders: OrderView) -> None:
+    def __init__(self, *orders: OrderView, journal: Journal | None = None) -> None:
         self.orders = {o.cl_ord_id: o for o in orders}
         self.topics: list[str] = []
+        self.journal = journal or Journal()
 
     def open_orders(self) -> Iterator[OrderView]:
         return iter(self.orders.values())
@@ -124,21 +145,48 @@ class Gateway:
     def subscribe_events(self, subscriber: object, topics: list[str]) -> None:
         self.topics += topics
 
+    def flush_journal(self) -> None:
+        self.journal.write()
+
 
 CONFIG = BridgeConfig(
     port=9999, sessions=[BridgeSessionConfig(comp_id="OMS-A"), BridgeSessionConfig(comp_id="B")]
 )
 
 
+def reports_to(
+    outbox: Outbox, gateway: Gateway, store: Path, owners: OrderOwners | None = None
+) -> OrderReports:
+    """The bridge's reports, started, for `gateway`, its mark in `store`."""
+    reports = OrderReports(
+        gateway,  # type: ignore[arg-type]
+        owners or OrderOwners(CONFIG),
+        outbox,  # type: ignore[arg-type]
+        ReportedMark(store),
+    )
+    reports.start()
+    return reports
+
+
+class Bridged:
+    """Events in, as the bus hands them, the OMS's messages out once the journal wrote."""
+
+    def __init__(self, reports: OrderReports, gateway: Gateway) -> None:
+        self.reports, self.gateway = reports, gateway
+
+    def on_event(self, seq: int, event: Event) -> None:
+        self.reports.on_event(seq, event)
+        self.gateway.journal.write()
+
+
 @pytest.fixture
-def bridge() -> tuple[OrderReports, OrderOwners, Outbox]:
-    owners, outbox = OrderOwners(CONFIG), Outbox()
-    reports = OrderReports(Gateway(), owners, outbox)  # type: ignore[arg-type]
-    return reports, owners, outbox
+def bridge(tmp_path: Path) -> tuple[Bridged, OrderOwners, Outbox]:
+    owners, outbox, gateway = OrderOwners(CONFIG), Outbox(), Gateway()
+    return Bridged(reports_to(outbox, gateway, tmp_path, owners), gateway), owners, outbox
 
 
 def test_an_oms_cancel_is_answered_under_its_own_id_until_the_order_is_done(
-    bridge: tuple[OrderReports, OrderOwners, Outbox],
+    bridge: tuple[Bridged, OrderOwners, Outbox],
 ) -> None:
     reports, owners, outbox = bridge
     assert owners.cancel_sent("OMS-A-1", "CXL-1") is None
@@ -155,7 +203,7 @@ def test_an_oms_cancel_is_answered_under_its_own_id_until_the_order_is_done(
 
 
 def test_a_cancel_by_someone_else_ends_the_oms_cancels_mapping(
-    bridge: tuple[OrderReports, OrderOwners, Outbox],
+    bridge: tuple[Bridged, OrderOwners, Outbox],
 ) -> None:
     reports, owners, outbox = bridge
     owners.cancel_sent("OMS-A-1", "CXL-1")
@@ -167,7 +215,7 @@ def test_a_cancel_by_someone_else_ends_the_oms_cancels_mapping(
 
 
 def test_cancel_rejects_go_to_the_oms_whose_cancel_it_was_and_status_answers_to_no_one(
-    bridge: tuple[OrderReports, OrderOwners, Outbox],
+    bridge: tuple[Bridged, OrderOwners, Outbox],
 ) -> None:
     reports, owners, outbox = bridge
     owners.cancel_sent("OMS-A-1", "CXL-1")
@@ -205,11 +253,50 @@ def test_cancel_rejects_go_to_the_oms_whose_cancel_it_was_and_status_answers_to_
     assert owners.cancel_of("OMS-A-1") is None
 
 
-def test_pending_cancels_of_before_a_restart_are_known_again_at_start() -> None:
+def test_pending_cancels_of_before_a_restart_are_known_again_at_start(tmp_path: Path) -> None:
     resting = OrderView(
         **{k: v for k, v in order(OrderStatus.PENDING_CANCEL).items() if k != "ts"},
         cancel_cl_ord_id="OMS-A-CXL-1",
     )
     owners, gateway = OrderOwners(CONFIG), Gateway(resting)
-    OrderReports(gateway, owners, Outbox()).start()  # type: ignore[arg-type]
+    reports_to(Outbox(), gateway, tmp_path, owners)
     assert owners.cancel_of("OMS-A-1") == "CXL-1" and gateway.topics == ["orders"]
+
+
+def test_a_report_waits_for_its_event_to_be_journaled_and_the_mark_follows(
+    tmp_path: Path,
+) -> None:
+    gateway, outbox = Gateway(), Outbox()
+    reports = reports_to(outbox, gateway, tmp_path)
+    reports.on_event(7, OrderAccepted(**order()))
+    assert outbox.sent == []
+    gateway.journal.write()
+    assert [m.fields[17] for _, m in outbox.sent] == ["seq-7"]
+    assert ReportedMark(tmp_path).seq == 7
+
+
+def test_after_a_crash_the_reports_after_the_mark_are_sent_again_marked_poss_resend(
+    tmp_path: Path,
+) -> None:
+    fill = OrderFilled(
+        **order(OrderStatus.FILLED, cum_qty=D("0.5"), leaves_qty=D("0"), avg_px=D("30000")),
+        exec_id="T-7",
+        last_qty=D("0.5"),
+        last_px=D("30000"),
+    )
+    journal = Journal((4, OrderAccepted(**order())), (5, fill))
+    ReportedMark(tmp_path).write(4)
+    gateway, outbox = Gateway(journal=journal), Outbox()
+    reports = reports_to(outbox, gateway, tmp_path)
+    assert [(oms, m.fields[17], m.fields[97]) for oms, m in outbox.sent] == [("OMS-A", "T-7", "Y")]
+    assert ReportedMark(tmp_path).seq == 5
+    reports.on_event(6, OrderCanceled(**order(OrderStatus.CANCELED), text=None))
+    gateway.journal.write()
+    assert 97 not in outbox.sent[-1][1].fields
+
+
+def test_a_store_never_told_from_sends_nothing_again(tmp_path: Path) -> None:
+    journal = Journal((4, OrderAccepted(**order())))
+    outbox = Outbox()
+    reports_to(outbox, Gateway(journal=journal), tmp_path)
+    assert outbox.sent == [] and ReportedMark(tmp_path).seq == 4

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from fixgw.api.protocol import ErrorCode
 from fixgw.domain import (
+    MdRejectReason,
     OrderAccepted,
     OrderCanceled,
     OrderEvent,
@@ -73,6 +74,23 @@ INCORRECT_DATA_FORMAT = "6"
 """SessionRejectReason (373) 6, incorrect data format for value: one that is not UTF-8."""
 INCORRECT_NUM_IN_GROUP = "16"
 """SessionRejectReason (373) 16: a repeating group's NumInGroup is not its number of entries."""
+
+MD_REQ_REJ_REASON_OF_ERROR: Mapping[str, str] = {ErrorCode.UNKNOWN_SYMBOL: "0"}
+"""MDReqRejReason (281) of a MarketDataRequest the gateway refused, by its error code. The
+rest (no snapshot in time, the session down) have none of FIX 4.4's: no 281, Text says why."""
+
+MD_REJECT_REASONS_PASSED_ON = frozenset(
+    {
+        MdRejectReason.UNKNOWN_SYMBOL,
+        MdRejectReason.INSUFFICIENT_BANDWIDTH,
+        MdRejectReason.INSUFFICIENT_PERMISSIONS,
+        MdRejectReason.UNSUPPORTED_ENTRY_TYPE,
+    }
+)
+"""The exchange's reasons for refusing a stream that hold for the OMS's request as well: the
+symbol, the firm's entitlement, an entry type the OMS asked for. They reach the OMS as the
+exchange's 281. The others are about the gateway's own request upstream (its MDReqID,
+depth, subscription or update type, ...), not the OMS's: no 281, Text gives the exchange's."""
 
 INCREMENTAL = "1"
 """MDUpdateType (265) 1: the OMS asks for incremental refreshes (X); 0 or none, full (W)."""

@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from fixgw.api.protocol import CancelOrderRequest
+from fixgw.api.protocol import CancelOrderRequest, ErrorCode
 from fixgw.bridge import translate
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.owners import OrderOwners
 from fixgw.bridge.tables import (
-    CXL_REJ_ALREADY_PENDING,
     CXL_REJ_BROKER_OPTION,
     CXL_REJ_REASON_OF_ERROR,
     CXL_REJ_UNKNOWN_ORDER,
@@ -125,9 +124,6 @@ class OmsOrders:
                 ),
             )
             return
-        if order is not None and order.cancel_cl_ord_id is not None:
-            self.outbox.send(oms, self._already_pending(oms, msg, order))
-            return
         # Mapped before the gateway acts: an order still in the throttle's queue is canceled
         # there and then, with no pending_cancel, and its order.canceled answers this cancel.
         before = self.owners.cancel_sent(order_key, msg.fields[Tag.CL_ORD_ID])
@@ -136,6 +132,9 @@ class OmsOrders:
         except FixgwError as exc:
             self.owners.cancel_refused(order_key, before)
             order = self.gateway.order(order_key)
+            if order is not None and exc.code == ErrorCode.CANCEL_PENDING:
+                self.outbox.send(oms, self._already_pending(oms, msg, order))
+                return
             self.outbox.send(
                 oms,
                 translate.cancel_reject(
@@ -148,8 +147,9 @@ class OmsOrders:
             )
 
     def _already_pending(self, oms: str, msg: FixMessage, order: OrderView) -> FixMessage:
-        """One cancel at a time: the exchange's answers to the pending one name it, and only
-        it can be answered under its own ClOrdID (CxlRejReason 3, as venues do)."""
+        """One cancel of an order at a time, whoever sent the pending one (the gateway's
+        rule, `OrderEntry.cancel_order`): CxlRejReason 3, as venues do, and Text naming the
+        pending cancel only if it is this session's."""
         pending = self.owners.owner(order.cancel_cl_ord_id or "")
         whose = f"ClOrdID {pending[1]}" if pending and pending[0] == oms else "not this session's"
         return translate.cancel_reject(
@@ -157,7 +157,7 @@ class OmsOrders:
             f"a cancel of this order is pending already ({whose}); wait for its answer",
             order.order_id,
             order.status,
-            reason=CXL_REJ_ALREADY_PENDING,
+            reason=CXL_REJ_REASON_OF_ERROR[ErrorCode.CANCEL_PENDING],
         )
 
     def replace(self, oms: str, msg: FixMessage) -> None:

@@ -53,6 +53,7 @@ rest are 99 (other). The code and the reason are in Text either way."""
 CXL_REJ_REASON_OF_ERROR: Mapping[str, str] = {
     ErrorCode.ORDER_CLOSED: "0",  # too late to cancel: filled, canceled or rejected already
     ErrorCode.UNKNOWN_ORDER: "1",
+    ErrorCode.CANCEL_PENDING: "3",
     ErrorCode.DUPLICATE_CL_ORD_ID: "6",  # the cancel's own ClOrdID is in use
 }
 """CxlRejReason (102) of a cancel the gateway refused, by its error code; the rest are 99
@@ -61,9 +62,6 @@ CXL_REJ_REASON_OF_ERROR: Mapping[str, str] = {
 CXL_REJ_UNKNOWN_ORDER = "1"
 CXL_REJ_BROKER_OPTION = "2"
 """A replace: the exchange has none (CxlRejReason 2, broker or exchange option)."""
-CXL_REJ_ALREADY_PENDING = "3"
-"""A cancel of an order with one pending already (the gateway's or the OMS's)."""
-
 BUSINESS_REJECT_OTHER = "0"
 BUSINESS_REJECT_UNSUPPORTED = "3"
 BUSINESS_REJECT_NOT_AVAILABLE = "4"

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
+from fixgw.api.client import ApiError
 from tests.counterparties.conftest import VenueStackFactory, raw_oms_through
 from tests.counterparties.raw_oms import RawOms
 from tests.counterparties.raw_oms import Received as OmsReceived
@@ -165,6 +168,43 @@ def test_a_second_cancel_while_one_is_pending_is_refused_and_the_first_gets_its_
     assert [m.get(11) for m in v.app if m.msg_type == "F"] == [first.get(11)]
     assert (canceled[41], canceled[39]) == ("TWO-1", "4")
     assert not [m for m in oms.received if m.get(11) == "TWO-C2" and m.msg_type == "8"]
+
+
+def test_an_api_cancel_while_an_oms_cancel_is_pending_is_refused_and_the_oms_gets_its_answer(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """A second cancel reached the venue, and the venue's 4 for the OMS's went out under the
+    order's ClOrdID: the OMS's cancel was never answered."""
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, stack, oms = ends
+        taken = placed(v, oms, "BOTH-1")
+        oms.send("F", cancel("BOTH-C1", "BOTH-1"))
+        report(oms, "BOTH-C1", "6")
+        with stack.client() as gw, pytest.raises(ApiError) as api_cancel:
+            gw.cancel_order(cl_ord_id=taken.get(11))
+        first = v.wait_app("F")
+        canceled_by(v, taken, first)
+        canceled = report(oms, "BOTH-C1", "4")
+    assert api_cancel.value.code == "cancel_pending"
+    assert [m.get(11) for m in v.app if m.msg_type == "F"] == [first.get(11)]
+    assert (canceled[41], canceled[39]) == ("BOTH-1", "4")
+    assert not [m for m in oms.received if m.get(11) == "BOTH-1" and m.get(150) in ("6", "4")]
+
+
+def test_an_oms_cancel_while_an_api_cancel_is_pending_is_refused_as_not_this_sessions(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, stack, oms = ends
+        taken = placed(v, oms, "API-FIRST-1")
+        with stack.client() as gw:
+            gw.cancel_order(cl_ord_id=taken.get(11))
+        v.wait_app("F")
+        oms.send("F", cancel("API-FIRST-C1", "API-FIRST-1"))
+        refused = cancel_reject(oms, "API-FIRST-C1")
+    assert (refused[102], refused[39], refused[41]) == ("3", "6", "API-FIRST-1")
+    assert "not this session's" in refused[58]
+    assert len([m for m in v.app if m.msg_type == "F"]) == 1
 
 
 def test_a_status_request_the_exchange_does_not_answer_reports_the_order_as_it_stands(

@@ -5,8 +5,11 @@ events (`reports.OrderReports`)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
@@ -23,6 +26,7 @@ from fixgw.bridge.tables import (
     OTHER,
 )
 from fixgw.bridge.translate import Refused
+from fixgw.bridge.unanswered import UnansweredRequests
 from fixgw.config import BridgeConfig
 from fixgw.errors import FixgwError
 from fixgw.fix.message import FixMessage
@@ -37,11 +41,17 @@ log = structlog.get_logger("fixgw.bridge")
 
 class OmsOrders:
     def __init__(
-        self, config: BridgeConfig, gateway: Gateway, owners: OrderOwners, outbox: Outbox
+        self,
+        config: BridgeConfig,
+        gateway: Gateway,
+        owners: OrderOwners,
+        outbox: Outbox,
+        unanswered: UnansweredRequests,
     ) -> None:
         self.gateway = gateway
         self.owners = owners
         self.outbox = outbox
+        self.unanswered = unanswered
         self.prefixes = owners.prefixes
         self.time_in_force = gateway.venue.time_in_force
         """What the venue's orders carry: an OMS's TimeInForce among them goes on as the
@@ -179,7 +189,43 @@ class OmsOrders:
         )
 
     def status(self, oms: str, msg: FixMessage) -> None:
-        self.outbox.spawn(oms, msg, self._answer_status(oms, msg))
+        """Kept on disk until answered (`UnansweredRequests`): QuickFIX counts it received
+        when this returns, and a crash before the exchange's answer must not lose it."""
+        kept = self.unanswered.taken(oms, msg.raw)
+        self.outbox.spawn(
+            oms, msg, self._answer_status(oms, msg), partial(self.unanswered.answered, kept)
+        )
+
+    def answer_left(self) -> None:
+        """Status requests taken before a crash (or a stop) and never answered: each is
+        answered as any other, once the gateway is logged on and reconciled again, or
+        `api.request_timeout_s` after the start if it is not by then (the answer then says
+        why the exchange did not)."""
+        for kept, oms, raw in self.unanswered.left():
+            if oms not in self.prefixes:
+                log.warning("status request of an OMS no longer configured dropped", oms=oms)
+                self.unanswered.answered(kept)
+                continue
+            msg = translate.parse_oms(raw)
+            log.info(
+                "answering a status request taken before the restart",
+                oms=oms,
+                cl_ord_id=msg.fields.get(Tag.CL_ORD_ID),
+                ord_status_req_id=msg.fields.get(Tag.ORD_STATUS_REQ_ID),
+            )
+            self.outbox.spawn(
+                oms,
+                msg,
+                self._answer_once_ready(oms, msg),
+                partial(self.unanswered.answered, kept),
+            )
+
+    async def _answer_once_ready(self, oms: str, msg: FixMessage) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self.gateway.became_ready.wait(), self.gateway.config.api.request_timeout_s
+            )
+        await self._answer_status(oms, msg)
 
     async def _answer_status(self, oms: str, msg: FixMessage) -> None:
         """The order ClOrdID names, also when the request's Symbol or Side is another's: the

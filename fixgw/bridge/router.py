@@ -19,6 +19,7 @@ from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.owners import OrderOwners
 from fixgw.bridge.reports import OrderReports
 from fixgw.bridge.tables import BUSINESS_REJECT_OTHER, BUSINESS_REJECT_UNSUPPORTED
+from fixgw.bridge.unanswered import UnansweredRequests
 from fixgw.config import BridgeConfig, standard_fix44_dictionary
 from fixgw.fix.message import FixMessage, redact
 from fixgw.fix.qf import Inbox
@@ -60,7 +61,8 @@ class Bridge:
         )
         self.outbox = Outbox(self.acceptor, loop)
         owners = OrderOwners(config)
-        self.orders = OmsOrders(config, gateway, owners, self.outbox)
+        unanswered = UnansweredRequests(Path(config.store_dir) / "unanswered")
+        self.orders = OmsOrders(config, gateway, owners, self.outbox, unanswered)
         self.market_data = OmsMarketData(gateway, self.outbox)
         self.reports = OrderReports(gateway, owners, self.outbox)
         self._handlers: dict[str, Callable[[str, FixMessage], None]] = {
@@ -75,6 +77,7 @@ class Bridge:
     def start(self) -> None:
         self.reports.start()
         self.acceptor.start()
+        self.orders.answer_left()
 
     def stop(self) -> None:
         self.acceptor.stop()

@@ -161,6 +161,17 @@ class RawOms:
         self.connect()
         return self.logon()
 
+    def reconnect(self) -> Received:
+        """The same OMS logs on again on a new connection (the bridge's end went away, say),
+        its sequence numbers carried on: what it missed comes by resend."""
+        self.close()
+        for thread in self._threads:
+            thread.join(5)
+        self._threads.clear()
+        self.closed.clear()
+        self.logged_on = self._logging_out = False
+        return self.start()
+
     def logout(self, timeout: float = 5) -> None:
         if self._sock is None or self.closed.is_set():
             return

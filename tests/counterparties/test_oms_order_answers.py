@@ -4,7 +4,10 @@ exchange's own reason."""
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -221,6 +224,34 @@ def test_a_status_request_the_exchange_does_not_answer_reports_the_order_as_it_s
     assert (answer[14], answer[151]) == ("0", "0.5")
     assert "the exchange did not answer" in answer[58] and "timeout" in answer[58]
     assert answer.get(103) is None
+
+
+def test_a_status_request_in_flight_when_the_gateway_is_killed_is_answered_after_the_restart(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """QuickFIX counted the H received once it went on to the exchange, so the OMS does not
+    send it again; the answer was to come from memory."""
+    back = threading.Event()
+
+    def answer_status_once_back(v: ScriptedVenue, request: Received) -> None:
+        if back.is_set():
+            answer_status(v, request)
+
+    handlers = venue(D=acknowledge, H=answer_status_once_back)
+    with raw_oms_through(make_venue_stack, handlers) as ends:
+        v, stack, oms = ends
+        taken = placed(v, oms, "ASKED-1")
+        oms.send("H", status_request("ASKED-1", "ask-3"))
+        v.wait_app("H")
+        assert stack.gateway is not None
+        stack.gateway.stop(signal.SIGKILL)
+        back.set()
+        Path(stack.socket_path).unlink(missing_ok=True)
+        stack.start_gateway()
+        oms.reconnect()
+        answer = oms.wait_for(lambda m: m.msg_type == "8" and m.get(790) == "ask-3")
+    assert (answer[150], answer[11], answer[39]) == ("I", "ASKED-1", "0")
+    assert answer[37] == f"V-{taken.get(11)}"
 
 
 def test_a_status_request_for_a_filled_order_the_exchange_forgot_reports_it_filled(

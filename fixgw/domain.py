@@ -195,11 +195,24 @@ class MdSubscription(StrEnum):
 
 
 class MdRejectReason(StrEnum):
+    """Why the venue refused market data: FIX 4.4's MDReqRejReason (281)."""
+
     UNKNOWN_SYMBOL = "unknown_symbol"
     DUPLICATE_MD_REQ_ID = "duplicate_md_req_id"
+    INSUFFICIENT_BANDWIDTH = "insufficient_bandwidth"
+    INSUFFICIENT_PERMISSIONS = "insufficient_permissions"
     UNSUPPORTED_SUBSCRIPTION = "unsupported_subscription"
     UNSUPPORTED_DEPTH = "unsupported_depth"
+    UNSUPPORTED_UPDATE_TYPE = "unsupported_update_type"
+    UNSUPPORTED_AGGREGATED_BOOK = "unsupported_aggregated_book"
+    UNSUPPORTED_ENTRY_TYPE = "unsupported_entry_type"
+    UNSUPPORTED_TRADING_SESSION = "unsupported_trading_session"
+    UNSUPPORTED_SCOPE = "unsupported_scope"
+    UNSUPPORTED_OPEN_CLOSE_SETTLE_FLAG = "unsupported_open_close_settle_flag"
+    UNSUPPORTED_IMPLICIT_DELETE = "unsupported_implicit_delete"
     OTHER = "other"
+    """The gateway's own: a refusal whose reason it could not read (FIX 4.4 has no code
+    for "other" here)."""
 
 
 Level = tuple[Decimal, Decimal]

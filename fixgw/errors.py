@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fixgw.domain import MdRejectReason
+
 
 class FixgwError(Exception):
     code = "internal_error"
@@ -42,3 +44,13 @@ class UnknownCode(FixgwError):
 
 class RequestError(FixgwError):
     """A client request refused by the gateway; `code` is one of `api.protocol.ErrorCode`."""
+
+
+class MarketDataRefused(RequestError):
+    """The exchange refused a market-data stream a client waited for, for `reason`."""
+
+    code = "md_rejected"
+
+    def __init__(self, message: str, *, reason: MdRejectReason) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -47,6 +47,7 @@ class ErrorCode(StrEnum):
     DUPLICATE_CL_ORD_ID = "duplicate_cl_ord_id"
     UNKNOWN_ORDER = "unknown_order"
     ORDER_CLOSED = "order_closed"
+    CANCEL_PENDING = "cancel_pending"
     NOT_CONNECTED = "not_connected"
     NOT_READY = "not_ready"
     SESSION_UP = "session_up"

@@ -14,7 +14,11 @@ import structlog
 from fixgw.api.protocol import md_topics
 from fixgw.bridge import translate
 from fixgw.bridge.outbox import Outbox
-from fixgw.bridge.tables import INCREMENTAL
+from fixgw.bridge.tables import (
+    INCREMENTAL,
+    MD_REJECT_REASONS_PASSED_ON,
+    MD_REQ_REJ_REASON_OF_ERROR,
+)
 from fixgw.domain import (
     BookStale,
     Event,
@@ -22,10 +26,11 @@ from fixgw.domain import (
     MarketDataEvent,
     MarketDataRejected,
     MdEntryKind,
+    MdRejectReason,
     TradeReported,
 )
-from fixgw.errors import FixgwError
-from fixgw.fix.codes import MD_ENTRY_TYPE
+from fixgw.errors import FixgwError, MarketDataRefused
+from fixgw.fix.codes import MD_ENTRY_TYPE, MD_REQ_REJ_REASON
 from fixgw.fix.message import FixMessage
 from fixgw.fix.tags import Tag
 from fixgw.marketdata.streams import BOOK, TRADES
@@ -79,6 +84,19 @@ class _MdSubscription:
     def holder(self) -> str:
         """Its name as a client of the gateway's market data."""
         return f"bridge:{self.oms}:{self.md_req_id}"
+
+
+def _reason_of_error(exc: FixgwError) -> str | None:
+    """The MDReqRejReason (281) of a request the gateway could not serve, if one fits."""
+    if isinstance(exc, MarketDataRefused):
+        return _exchange_reason(exc.reason)
+    return MD_REQ_REJ_REASON_OF_ERROR.get(exc.code)
+
+
+def _exchange_reason(reason: MdRejectReason) -> str | None:
+    """The exchange's reason for refusing a stream, as the OMS gets it: the same whether
+    the refusal answers its request or ends its live subscription."""
+    return MD_REQ_REJ_REASON.encode(reason) if reason in MD_REJECT_REASONS_PASSED_ON else None
 
 
 class OmsMarketData:
@@ -139,7 +157,7 @@ class OmsMarketData:
             )
         except FixgwError as exc:
             self._forget(sub)
-            self.outbox.send(sub.oms, translate.market_data_reject(sub.md_req_id, exc.message))
+            self._reject(sub.oms, sub.md_req_id, exc.message, _reason_of_error(exc))
             return
         except BaseException:
             self._forget(sub)
@@ -209,7 +227,7 @@ class OmsMarketData:
                 del self._md[(sub.oms, sub.md_req_id)]
                 self._release(sub)
                 text = f"the exchange refused market data: {event.text or event.reason}"
-                self._reject(sub.oms, sub.md_req_id, text, None)
+                self._reject(sub.oms, sub.md_req_id, text, _exchange_reason(event.reason))
             else:  # a snapshot or a delta: only a live book has them
                 self._send_book(sub)
 

@@ -5,18 +5,20 @@ events (`reports.OrderReports`)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
 
-from fixgw.api.protocol import CancelOrderRequest
+from fixgw.api.protocol import CancelOrderRequest, ErrorCode
 from fixgw.bridge import translate
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.owners import OrderOwners
 from fixgw.bridge.tables import (
-    CXL_REJ_ALREADY_PENDING,
     CXL_REJ_BROKER_OPTION,
     CXL_REJ_REASON_OF_ERROR,
     CXL_REJ_UNKNOWN_ORDER,
@@ -24,6 +26,7 @@ from fixgw.bridge.tables import (
     OTHER,
 )
 from fixgw.bridge.translate import Refused
+from fixgw.bridge.unanswered import UnansweredRequests
 from fixgw.config import BridgeConfig
 from fixgw.errors import FixgwError
 from fixgw.fix.message import FixMessage
@@ -38,11 +41,17 @@ log = structlog.get_logger("fixgw.bridge")
 
 class OmsOrders:
     def __init__(
-        self, config: BridgeConfig, gateway: Gateway, owners: OrderOwners, outbox: Outbox
+        self,
+        config: BridgeConfig,
+        gateway: Gateway,
+        owners: OrderOwners,
+        outbox: Outbox,
+        unanswered: UnansweredRequests,
     ) -> None:
         self.gateway = gateway
         self.owners = owners
         self.outbox = outbox
+        self.unanswered = unanswered
         self.prefixes = owners.prefixes
         self.time_in_force = gateway.venue.time_in_force
         """What the venue's orders carry: an OMS's TimeInForce among them goes on as the
@@ -125,9 +134,6 @@ class OmsOrders:
                 ),
             )
             return
-        if order is not None and order.cancel_cl_ord_id is not None:
-            self.outbox.send(oms, self._already_pending(oms, msg, order))
-            return
         # Mapped before the gateway acts: an order still in the throttle's queue is canceled
         # there and then, with no pending_cancel, and its order.canceled answers this cancel.
         before = self.owners.cancel_sent(order_key, msg.fields[Tag.CL_ORD_ID])
@@ -136,6 +142,9 @@ class OmsOrders:
         except FixgwError as exc:
             self.owners.cancel_refused(order_key, before)
             order = self.gateway.order(order_key)
+            if order is not None and exc.code == ErrorCode.CANCEL_PENDING:
+                self.outbox.send(oms, self._already_pending(oms, msg, order))
+                return
             self.outbox.send(
                 oms,
                 translate.cancel_reject(
@@ -148,8 +157,9 @@ class OmsOrders:
             )
 
     def _already_pending(self, oms: str, msg: FixMessage, order: OrderView) -> FixMessage:
-        """One cancel at a time: the exchange's answers to the pending one name it, and only
-        it can be answered under its own ClOrdID (CxlRejReason 3, as venues do)."""
+        """One cancel of an order at a time, whoever sent the pending one (the gateway's
+        rule, `OrderEntry.cancel_order`): CxlRejReason 3, as venues do, and Text naming the
+        pending cancel only if it is this session's."""
         pending = self.owners.owner(order.cancel_cl_ord_id or "")
         whose = f"ClOrdID {pending[1]}" if pending and pending[0] == oms else "not this session's"
         return translate.cancel_reject(
@@ -157,7 +167,7 @@ class OmsOrders:
             f"a cancel of this order is pending already ({whose}); wait for its answer",
             order.order_id,
             order.status,
-            reason=CXL_REJ_ALREADY_PENDING,
+            reason=CXL_REJ_REASON_OF_ERROR[ErrorCode.CANCEL_PENDING],
         )
 
     def replace(self, oms: str, msg: FixMessage) -> None:
@@ -179,7 +189,43 @@ class OmsOrders:
         )
 
     def status(self, oms: str, msg: FixMessage) -> None:
-        self.outbox.spawn(oms, msg, self._answer_status(oms, msg))
+        """Kept on disk until answered (`UnansweredRequests`): QuickFIX counts it received
+        when this returns, and a crash before the exchange's answer must not lose it."""
+        kept = self.unanswered.taken(oms, msg.raw)
+        self.outbox.spawn(
+            oms, msg, self._answer_status(oms, msg), partial(self.unanswered.answered, kept)
+        )
+
+    def answer_left(self) -> None:
+        """Status requests taken before a crash (or a stop) and never answered: each is
+        answered as any other, once the gateway is logged on and reconciled again, or
+        `api.request_timeout_s` after the start if it is not by then (the answer then says
+        why the exchange did not)."""
+        for kept, oms, raw in self.unanswered.left():
+            if oms not in self.prefixes:
+                log.warning("status request of an OMS no longer configured dropped", oms=oms)
+                self.unanswered.answered(kept)
+                continue
+            msg = translate.parse_oms(raw)
+            log.info(
+                "answering a status request taken before the restart",
+                oms=oms,
+                cl_ord_id=msg.fields.get(Tag.CL_ORD_ID),
+                ord_status_req_id=msg.fields.get(Tag.ORD_STATUS_REQ_ID),
+            )
+            self.outbox.spawn(
+                oms,
+                msg,
+                self._answer_once_ready(oms, msg),
+                partial(self.unanswered.answered, kept),
+            )
+
+    async def _answer_once_ready(self, oms: str, msg: FixMessage) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self.gateway.became_ready.wait(), self.gateway.config.api.request_timeout_s
+            )
+        await self._answer_status(oms, msg)
 
     async def _answer_status(self, oms: str, msg: FixMessage) -> None:
         """The order ClOrdID names, also when the request's Symbol or Side is another's: the

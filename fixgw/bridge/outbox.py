@@ -4,7 +4,7 @@ the exchange, with a BusinessMessageReject if that work fails."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import structlog
@@ -43,10 +43,15 @@ class Outbox:
         )
 
     def spawn(
-        self, oms: str, msg: FixMessage, work: Coroutine[Any, Any, None]
+        self,
+        oms: str,
+        msg: FixMessage,
+        work: Coroutine[Any, Any, None],
+        answered: Callable[[], None] | None = None,
     ) -> asyncio.Task[None]:
         """Runs `work` (which waits on the exchange); if it fails, `msg` is answered as a
-        message the bridge fails on is (`failed`)."""
+        message the bridge fails on is (`failed`). `answered` is called once `msg` has had
+        its answer either way; not if the task is cancelled (the gateway stopping)."""
 
         async def guarded() -> None:
             try:
@@ -54,6 +59,8 @@ class Outbox:
             except Exception:
                 log.exception("OMS message failed", oms=oms, msg=redact(msg.raw))
                 self.send(oms, self.failed(msg))
+            if answered is not None:
+                answered()
 
         task = self._loop.create_task(guarded())
         self._tasks.add(task)

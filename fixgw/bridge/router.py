@@ -20,6 +20,7 @@ from fixgw.bridge.owners import OrderOwners
 from fixgw.bridge.reported import ReportedMark
 from fixgw.bridge.reports import OrderReports
 from fixgw.bridge.tables import BUSINESS_REJECT_OTHER, BUSINESS_REJECT_UNSUPPORTED
+from fixgw.bridge.unanswered import UnansweredRequests
 from fixgw.config import BridgeConfig, standard_fix44_dictionary
 from fixgw.fix.message import FixMessage, redact
 from fixgw.fix.qf import Inbox
@@ -61,7 +62,8 @@ class Bridge:
         )
         self.outbox = Outbox(self.acceptor, loop)
         owners = OrderOwners(config)
-        self.orders = OmsOrders(config, gateway, owners, self.outbox)
+        unanswered = UnansweredRequests(Path(config.store_dir) / "unanswered")
+        self.orders = OmsOrders(config, gateway, owners, self.outbox, unanswered)
         self.market_data = OmsMarketData(gateway, self.outbox)
         self.reports = OrderReports(
             gateway, owners, self.outbox, ReportedMark(Path(config.store_dir))
@@ -78,6 +80,7 @@ class Bridge:
     def start(self) -> None:
         self.acceptor.start()
         self.reports.start()
+        self.orders.answer_left()
 
     def stop(self) -> None:
         self.reports.stop()

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from fixgw.api.protocol import ErrorCode
 from fixgw.domain import (
+    MdRejectReason,
     OrderAccepted,
     OrderCanceled,
     OrderEvent,
@@ -52,6 +53,7 @@ rest are 99 (other). The code and the reason are in Text either way."""
 CXL_REJ_REASON_OF_ERROR: Mapping[str, str] = {
     ErrorCode.ORDER_CLOSED: "0",  # too late to cancel: filled, canceled or rejected already
     ErrorCode.UNKNOWN_ORDER: "1",
+    ErrorCode.CANCEL_PENDING: "3",
     ErrorCode.DUPLICATE_CL_ORD_ID: "6",  # the cancel's own ClOrdID is in use
 }
 """CxlRejReason (102) of a cancel the gateway refused, by its error code; the rest are 99
@@ -60,9 +62,6 @@ CXL_REJ_REASON_OF_ERROR: Mapping[str, str] = {
 CXL_REJ_UNKNOWN_ORDER = "1"
 CXL_REJ_BROKER_OPTION = "2"
 """A replace: the exchange has none (CxlRejReason 2, broker or exchange option)."""
-CXL_REJ_ALREADY_PENDING = "3"
-"""A cancel of an order with one pending already (the gateway's or the OMS's)."""
-
 BUSINESS_REJECT_OTHER = "0"
 BUSINESS_REJECT_UNSUPPORTED = "3"
 BUSINESS_REJECT_NOT_AVAILABLE = "4"
@@ -73,6 +72,23 @@ INCORRECT_DATA_FORMAT = "6"
 """SessionRejectReason (373) 6, incorrect data format for value: one that is not UTF-8."""
 INCORRECT_NUM_IN_GROUP = "16"
 """SessionRejectReason (373) 16: a repeating group's NumInGroup is not its number of entries."""
+
+MD_REQ_REJ_REASON_OF_ERROR: Mapping[str, str] = {ErrorCode.UNKNOWN_SYMBOL: "0"}
+"""MDReqRejReason (281) of a MarketDataRequest the gateway refused, by its error code. The
+rest (no snapshot in time, the session down) have none of FIX 4.4's: no 281, Text says why."""
+
+MD_REJECT_REASONS_PASSED_ON = frozenset(
+    {
+        MdRejectReason.UNKNOWN_SYMBOL,
+        MdRejectReason.INSUFFICIENT_BANDWIDTH,
+        MdRejectReason.INSUFFICIENT_PERMISSIONS,
+        MdRejectReason.UNSUPPORTED_ENTRY_TYPE,
+    }
+)
+"""The exchange's reasons for refusing a stream that hold for the OMS's request as well: the
+symbol, the firm's entitlement, an entry type the OMS asked for. They reach the OMS as the
+exchange's 281. The others are about the gateway's own request upstream (its MDReqID,
+depth, subscription or update type, ...), not the OMS's: no 281, Text gives the exchange's."""
 
 INCREMENTAL = "1"
 """MDUpdateType (265) 1: the OMS asks for incremental refreshes (X); 0 or none, full (W)."""

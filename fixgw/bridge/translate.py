@@ -451,9 +451,9 @@ def _level_entry(
     return entry
 
 
-def market_data_reject(md_req_id: str, text: str, reason: str | None = "0") -> FixMessage:
-    """MarketDataRequestReject (Y); reason 0 unknown symbol, 1 duplicate MDReqID, 5
-    unsupported request type, None: no standard reason fits (Text says why)."""
+def market_data_reject(md_req_id: str, text: str, reason: str | None) -> FixMessage:
+    """MarketDataRequestReject (Y); reason: MDReqRejReason (281), None where no standard
+    reason fits (Text says why)."""
     fields: dict[int, str] = {Tag.MD_REQ_ID: md_req_id, Tag.TEXT: text}
     if reason is not None:
         fields[Tag.MD_REQ_REJ_REASON] = reason

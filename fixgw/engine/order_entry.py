@@ -215,10 +215,19 @@ class OrderEntry:
     # ------------------------------------------------------------ cancels
 
     def cancel_order(self, req: CancelOrderRequest) -> CancelAccepted:
+        """One cancel of an order at a time, whoever sends it: the exchange's answers to the
+        pending one name it, and each cancel gets its own answer (a bridge OMS's under its
+        own ClOrdID). The kill switch and cancel on disconnect leave such orders be."""
         order, cl_ord_id, order_id, symbol, side = self.locate(req)
         if order is not None and not order.is_open:
             raise RequestError(
                 f"order {order.cl_ord_id} is already {order.status}", code=ErrorCode.ORDER_CLOSED
+            )
+        if order is not None and order.cancel_pending is not None:
+            raise RequestError(
+                f"a cancel of order {order.cl_ord_id} is pending already "
+                f"({order.cancel_pending}); wait for its answer",
+                code=ErrorCode.CANCEL_PENDING,
             )
         if req.cancel_cl_ord_id is not None:
             self._tracker.refuse_if_in_use(req.cancel_cl_ord_id)

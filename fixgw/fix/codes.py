@@ -186,13 +186,22 @@ MD_REQ_REJ_REASON = CodeTable(
     {
         "0": MdRejectReason.UNKNOWN_SYMBOL,
         "1": MdRejectReason.DUPLICATE_MD_REQ_ID,
+        "2": MdRejectReason.INSUFFICIENT_BANDWIDTH,
+        "3": MdRejectReason.INSUFFICIENT_PERMISSIONS,
         "4": MdRejectReason.UNSUPPORTED_SUBSCRIPTION,
         "5": MdRejectReason.UNSUPPORTED_DEPTH,
-        # Lossy: FIX 4.4's other reasons (bandwidth, permissions, unsupported update type,
-        # entry type, ...) all read as OTHER; the reject's Text says which.
-        **dict.fromkeys(("2", "3", "6", "7", "8", "9", "A", "B", "C"), MdRejectReason.OTHER),
+        "6": MdRejectReason.UNSUPPORTED_UPDATE_TYPE,
+        "7": MdRejectReason.UNSUPPORTED_AGGREGATED_BOOK,
+        "8": MdRejectReason.UNSUPPORTED_ENTRY_TYPE,
+        "9": MdRejectReason.UNSUPPORTED_TRADING_SESSION,
+        "A": MdRejectReason.UNSUPPORTED_SCOPE,
+        "B": MdRejectReason.UNSUPPORTED_OPEN_CLOSE_SETTLE_FLAG,
+        "C": MdRejectReason.UNSUPPORTED_IMPLICIT_DELETE,
     },
 )
+"""Every FIX 4.4 reason (OKCoin's dictionary lists them all). A code no version has reads as
+`MdRejectReason.OTHER` where a reject is read (`lenient_code`); OTHER has no code to send."""
+MD_REJECT_REASONS_NOT_SENT = frozenset({MdRejectReason.OTHER})
 
 BOOK_SIDE_OF = {MdEntryKind.BID: BookSide.BID, MdEntryKind.ASK: BookSide.ASK}
 """Which side of the book a bid or offer entry is on (trade entries have none)."""

@@ -50,7 +50,7 @@ from fixgw.domain import (
     TradeReported,
     utc_now,
 )
-from fixgw.errors import RequestError
+from fixgw.errors import MarketDataRefused, RequestError
 from fixgw.ids import ClOrdIdGenerator
 from fixgw.marketdata.backoff import RETRY_CEILING_S, next_backoff
 from fixgw.marketdata.book import BookIntegrityError, OrderBook
@@ -540,10 +540,10 @@ class MarketData:
         )
         if not stream.live:
             self._leave_siblings(stream)
-        error = RequestError(
+        error = MarketDataRefused(
             f"the exchange refused market data for {stream.symbol}: "
             f"{report.reason} ({report.text})",
-            code="md_rejected",
+            reason=report.reason,
         )
         for waiter in stream.waiters:
             if not waiter.done():

@@ -122,7 +122,7 @@ class MarketDataPublisher:
                 for e in msg.group(Tag.NO_MD_ENTRY_TYPES)
             }
         except UnknownCode as exc:
-            raise _Refused(MdRejectReason.OTHER, str(exc)) from None
+            raise _Refused(MdRejectReason.UNSUPPORTED_ENTRY_TYPE, str(exc)) from None
         sub = _Subscription(
             client=client,
             md_req_id=md_req_id,

@@ -161,22 +161,16 @@ class RawOms:
         self.connect()
         return self.logon()
 
-    def carried_over(self) -> RawOms:
-        """The same OMS on a new connection (after the gateway's restart), its sequence
-        numbers and sent messages carried over; not yet logged on."""
-        again = RawOms(
-            self.port,
-            self.sender,
-            self.target,
-            host=self.host,
-            password=self.password,
-            heartbeat_s=self.heartbeat_s,
-        )
-        again.next_out = self.next_out
-        again._app_sent = dict(self._app_sent)
-        again.inbound.expected = self.inbound.expected
-        again.connect()
-        return again
+    def reconnect(self) -> Received:
+        """The same OMS logs on again on a new connection (the bridge's end went away, say),
+        its sequence numbers carried on: what it missed comes by resend."""
+        self.close()
+        for thread in self._threads:
+            thread.join(5)
+        self._threads.clear()
+        self.closed.clear()
+        self.logged_on = self._logging_out = False
+        return self.start()
 
     def logout(self, timeout: float = 5) -> None:
         if self._sock is None or self.closed.is_set():

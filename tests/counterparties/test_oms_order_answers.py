@@ -4,8 +4,14 @@ exchange's own reason."""
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
+
+from fixgw.api.client import ApiError
 from tests.counterparties.conftest import VenueStackFactory, raw_oms_through
 from tests.counterparties.raw_oms import RawOms
 from tests.counterparties.raw_oms import Received as OmsReceived
@@ -167,6 +173,43 @@ def test_a_second_cancel_while_one_is_pending_is_refused_and_the_first_gets_its_
     assert not [m for m in oms.received if m.get(11) == "TWO-C2" and m.msg_type == "8"]
 
 
+def test_an_api_cancel_while_an_oms_cancel_is_pending_is_refused_and_the_oms_gets_its_answer(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """A second cancel reached the venue, and the venue's 4 for the OMS's went out under the
+    order's ClOrdID: the OMS's cancel was never answered."""
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, stack, oms = ends
+        taken = placed(v, oms, "BOTH-1")
+        oms.send("F", cancel("BOTH-C1", "BOTH-1"))
+        report(oms, "BOTH-C1", "6")
+        with stack.client() as gw, pytest.raises(ApiError) as api_cancel:
+            gw.cancel_order(cl_ord_id=taken.get(11))
+        first = v.wait_app("F")
+        canceled_by(v, taken, first)
+        canceled = report(oms, "BOTH-C1", "4")
+    assert api_cancel.value.code == "cancel_pending"
+    assert [m.get(11) for m in v.app if m.msg_type == "F"] == [first.get(11)]
+    assert (canceled[41], canceled[39]) == ("BOTH-1", "4")
+    assert not [m for m in oms.received if m.get(11) == "BOTH-1" and m.get(150) in ("6", "4")]
+
+
+def test_an_oms_cancel_while_an_api_cancel_is_pending_is_refused_as_not_this_sessions(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, stack, oms = ends
+        taken = placed(v, oms, "API-FIRST-1")
+        with stack.client() as gw:
+            gw.cancel_order(cl_ord_id=taken.get(11))
+        v.wait_app("F")
+        oms.send("F", cancel("API-FIRST-C1", "API-FIRST-1"))
+        refused = cancel_reject(oms, "API-FIRST-C1")
+    assert (refused[102], refused[39], refused[41]) == ("3", "6", "API-FIRST-1")
+    assert "not this session's" in refused[58]
+    assert len([m for m in v.app if m.msg_type == "F"]) == 1
+
+
 def test_a_status_request_the_exchange_does_not_answer_reports_the_order_as_it_stands(
     make_venue_stack: VenueStackFactory,
 ) -> None:
@@ -181,6 +224,34 @@ def test_a_status_request_the_exchange_does_not_answer_reports_the_order_as_it_s
     assert (answer[14], answer[151]) == ("0", "0.5")
     assert "the exchange did not answer" in answer[58] and "timeout" in answer[58]
     assert answer.get(103) is None
+
+
+def test_a_status_request_in_flight_when_the_gateway_is_killed_is_answered_after_the_restart(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """QuickFIX counted the H received once it went on to the exchange, so the OMS does not
+    send it again; the answer was to come from memory."""
+    back = threading.Event()
+
+    def answer_status_once_back(v: ScriptedVenue, request: Received) -> None:
+        if back.is_set():
+            answer_status(v, request)
+
+    handlers = venue(D=acknowledge, H=answer_status_once_back)
+    with raw_oms_through(make_venue_stack, handlers) as ends:
+        v, stack, oms = ends
+        taken = placed(v, oms, "ASKED-1")
+        oms.send("H", status_request("ASKED-1", "ask-3"))
+        v.wait_app("H")
+        assert stack.gateway is not None
+        stack.gateway.stop(signal.SIGKILL)
+        back.set()
+        Path(stack.socket_path).unlink(missing_ok=True)
+        stack.start_gateway()
+        oms.reconnect()
+        answer = oms.wait_for(lambda m: m.msg_type == "8" and m.get(790) == "ask-3")
+    assert (answer[150], answer[11], answer[39]) == ("I", "ASKED-1", "0")
+    assert answer[37] == f"V-{taken.get(11)}"
 
 
 def test_a_status_request_for_a_filled_order_the_exchange_forgot_reports_it_filled(

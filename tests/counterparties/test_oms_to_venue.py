@@ -10,6 +10,7 @@ import pytest
 from fixgw.testing import LocalStack
 from tests.counterparties.conftest import Ends, VenueStackFactory, raw_oms_through
 from tests.counterparties.raw_oms import RawOms
+from tests.counterparties.raw_oms import Received as OmsReceived
 from tests.counterparties.venue import (
     Handler,
     Received,
@@ -160,3 +161,67 @@ def test_an_oms_market_order_whose_last_fill_cancels_the_rest_gets_the_fill_then
         "0",
         "unfilled rest of market order canceled",
     ]
+
+
+def silent(venue: ScriptedVenue, request: Received) -> None:
+    """Market data requests go unanswered."""
+
+
+def refuses_with(reason: str, text: str) -> Handler:
+    def refuse(venue: ScriptedVenue, request: Received) -> None:
+        if request.get(263) != "2":
+            venue.send("Y", [(262, request.get(262) or ""), (281, reason), (58, text)])
+
+    return refuse
+
+
+def refused(oms: RawOms, md_req_id: str) -> OmsReceived:
+    return oms.wait_for(lambda m: m.msg_type == "Y" and m.get(262) == md_req_id, timeout=15)
+
+
+def test_a_book_the_exchange_does_not_send_in_time_is_refused_with_no_reason_code(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """281=0 would tell the OMS that BTC/USD does not exist; FIX 4.4 has no reason for "the
+    exchange did not answer", so Text alone says it."""
+    with raw_oms_through(
+        make_venue_stack, lambda v: v.on("V", silent), api={"request_timeout_s": 1}
+    ) as ends:
+        _, _, oms = ends
+        oms.send("V", SUBSCRIBE_BOOK)
+        answer = refused(oms, "BOOK-1")
+    assert answer.get(281) is None
+    assert "no market data for BTC/USD from the exchange" in answer[58]
+
+
+@pytest.mark.parametrize(
+    ("exchanges", "omss"),
+    [
+        ("3", "3"),  # insufficient permissions: the OMS's request is refused for it too
+        ("5", None),  # unsupported MarketDepth: the gateway's depth upstream, not the OMS's
+    ],
+)
+def test_the_exchanges_refusal_reaches_the_oms_with_its_reason_where_it_holds_for_the_oms(
+    make_venue_stack: VenueStackFactory, exchanges: str, omss: str | None
+) -> None:
+    with raw_oms_to(make_venue_stack, refuses_with(exchanges, "not entitled")) as ends:
+        _, _, oms = ends
+        oms.send("V", SUBSCRIBE_BOOK)
+        answer = refused(oms, "BOOK-1")
+    assert answer.get(281) == omss
+    assert "not entitled" in answer[58]
+
+
+def test_a_live_subscription_the_exchange_ends_gets_its_reason_as_a_new_one_would(
+    ends: tuple[ScriptedVenue, LocalStack, RawOms],
+) -> None:
+    venue, _, oms = ends
+    oms.send("V", SUBSCRIBE_BOOK)
+    oms.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "BOOK-1")
+    book = [m for m in venue.app if m.msg_type == "V" and "2" not in m.all(269)][-1]
+    venue.send("Y", [(262, book.get(262) or ""), (281, "3"), (58, "entitlement withdrawn")])
+    answer = refused(oms, "BOOK-1")
+    assert (answer.get(281), answer[58]) == (
+        "3",
+        "the exchange refused market data: entitlement withdrawn",
+    )

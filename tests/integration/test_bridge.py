@@ -401,7 +401,8 @@ def test_market_data_is_served_from_the_gateways_book(bridged: tuple[LocalStack,
         gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="2", price="30500")
     oms.wait_for(lambda m: m.msg_type == "W" and ("1", "30500", "2") in _levels(m))
     oms.send("V", {262: "md-2", 263: "1", 264: "0"}, {267: ({269: "0"},), 146: ({55: "X/Y"},)})
-    assert oms.wait_for(lambda m: m.msg_type == "Y" and m.fields[262] == "md-2")
+    unknown = oms.wait_for(lambda m: m.msg_type == "Y" and m.fields[262] == "md-2")
+    assert unknown.fields[281] == "0"  # unknown symbol: one the gateway does not serve
     oms.send("V", {262: "md-3", 263: "1", 264: "-1", 265: "1"}, BOOK_REQUEST)
     refused = oms.wait_for(lambda m: m.msg_type == "Y" and m.fields[262] == "md-3")
     assert refused.fields[281] == "5"  # unsupported MarketDepth

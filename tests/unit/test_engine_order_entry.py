@@ -278,6 +278,27 @@ def test_a_cancel_goes_out_naming_the_order_and_the_exchanges_id(engine: Engine)
     assert engine.order("resting-1").cancel_pending == accepted.cancel_cl_ord_id
 
 
+def test_a_second_cancel_while_one_is_pending_is_refused_and_nothing_is_sent(
+    engine: Engine,
+) -> None:
+    """Whoever sends it (an API client, an OMS through the bridge): the exchange's answers
+    name the pending cancel, and each cancel gets its own answer."""
+    engine.resting()
+    engine.session.take()
+    first = cancel(engine)
+    engine.session.take()
+
+    second = refused(lambda: cancel(engine))
+
+    assert (second.code, second.message) == (
+        ErrorCode.CANCEL_PENDING,
+        f"a cancel of order resting-1 is pending already ({first.cancel_cl_ord_id}); "
+        "wait for its answer",
+    )
+    assert engine.session.sent == []
+    assert engine.order("resting-1").cancel_pending == first.cancel_cl_ord_id
+
+
 @pytest.mark.parametrize("how", ["down", "ending"])
 def test_a_cancel_that_could_not_be_sent_leaves_the_order_as_it_was(
     engine: Engine, how: str

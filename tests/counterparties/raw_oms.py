@@ -152,8 +152,9 @@ class RawOms:
         body: list[tuple[int, Value]] = [(98, 0), (108, self.heartbeat_s)]
         if self.password is not None:
             body.append((554, self.password))
+        already = len(self.received)
         self.send("A", body)
-        logon = self.wait_for(lambda m: m.msg_type == "A", timeout)
+        logon = self.wait_for(lambda m: m.msg_type == "A", timeout, after=already)
         self.logged_on = True
         return logon
 
@@ -272,10 +273,13 @@ class RawOms:
 
     # ------------------------------------------------------------ receiving
 
-    def wait_for(self, match: Callable[[Received], bool], timeout: float = 10) -> Received:
-        """The first message received so far, or within `timeout`, that `match`es."""
+    def wait_for(
+        self, match: Callable[[Received], bool], timeout: float = 10, *, after: int = 0
+    ) -> Received:
+        """The first message received so far (the `after` first passed over), or within
+        `timeout`, that `match`es."""
         deadline = time.monotonic() + timeout
-        checked = 0
+        checked = after
         with self._changed:
             while True:
                 self.check_valid()

@@ -21,40 +21,57 @@ from tests.counterparties.test_oms_order_answers import order, report
 from tests.counterparties.venue import Received, ScriptedVenue, acknowledge, execution_report
 
 
-def fill_part(venue: ScriptedVenue, order: Received, qty: str, cum: str, exec_id: str) -> None:
-    left = Decimal(order.get(38) or "0") - Decimal(cum)
-    venue.send(
-        "8",
-        execution_report(
+class FillingVenue:
+    """A venue that acknowledges each order, fills it when told, and answers a status
+    request with what it has filled (the gateway's reconciliation asks after a restart)."""
+
+    def __init__(self, venue: ScriptedVenue) -> None:
+        self.venue = venue
+        self.filled: dict[str, Decimal] = {}
+        venue.on("D", lambda v, m: acknowledge(v, m))
+        venue.on("H", self._answer_status)
+
+    def order(self, oms_cl_ord_id: str) -> Received:
+        """The OMS's order as the venue took it (under the bridge's prefix)."""
+        return next(
+            m
+            for m in self.venue.app
+            if m.msg_type == "D" and (m.get(11) or "").endswith(oms_cl_ord_id)
+        )
+
+    def fill(self, order: Received, qty: str, exec_id: str) -> None:
+        cl_ord_id = order.get(11) or ""
+        cum = self.filled[cl_ord_id] = self.filled.get(cl_ord_id, Decimal(0)) + Decimal(qty)
+        self.venue.send("8", self._report(order, exec_id, "F", cum, (qty, order.get(44) or "0")))
+
+    def fill_in_fifths(self, oms_cl_ord_ids: list[str]) -> None:
+        """Each order (of 0.5) filled in five reports, the orders in turn."""
+        orders = [self.order(name) for name in oms_cl_ord_ids]
+        for part in range(1, 6):
+            for name, taken in zip(oms_cl_ord_ids, orders, strict=True):
+                self.fill(taken, "0.1", f"F-{name}-{part}")
+
+    def _answer_status(self, venue: ScriptedVenue, request: Received) -> None:
+        order = next(m for m in venue.app if m.msg_type == "D" and m.get(11) == request.get(11))
+        cum = self.filled.get(order.get(11) or "", Decimal(0))
+        venue.send("8", self._report(order, f"S-{request.seq}", "I", cum, None))
+
+    @staticmethod
+    def _report(
+        order: Received, exec_id: str, exec_type: str, cum: Decimal, last: tuple[str, str] | None
+    ) -> list[tuple[int, str | bytes]]:
+        left = Decimal(order.get(38) or "0") - cum
+        return execution_report(
             order,
             exec_id=exec_id,
-            exec_type="F",
-            ord_status="2" if left == 0 else "1",
+            exec_type=exec_type,
+            ord_status="2" if left == 0 else "1" if cum else "0",
             order_id=f"V-{order.get(11)}",
-            cum_qty=cum,
+            cum_qty=str(cum),
             leaves_qty=str(left),
-            avg_px=order.get(44) or "0",
-            last=(qty, order.get(44) or "0"),
-        ),
-    )
-
-
-def fill_in_fifths(venue: ScriptedVenue, orders: dict[str, Received]) -> None:
-    """Each order (of 0.5) filled in five reports, the orders in turn."""
-    for part in range(1, 6):
-        for name, taken in orders.items():
-            fill_part(venue, taken, "0.1", str(Decimal("0.1") * part), f"F-{name}-{part}")
-
-
-def placed_as(venue: ScriptedVenue, oms_cl_ord_id: str) -> Received:
-    """The OMS's order as the venue took it (under the bridge's prefix)."""
-    return next(
-        m for m in venue.app if m.msg_type == "D" and (m.get(11) or "").endswith(oms_cl_ord_id)
-    )
-
-
-def acknowledging(venue: ScriptedVenue) -> None:
-    venue.on("D", lambda v, m: acknowledge(v, m))
+            avg_px=order.get(44) if cum else "0",
+            last=last,
+        )
 
 
 def killed_and_back(stack: LocalStack, oms: RawOms) -> None:
@@ -76,16 +93,20 @@ def test_a_fill_reaches_the_oms_once_while_the_gateway_is_killed_in_bursts_of_fi
 ) -> None:
     """The exchange resends what the killed gateway had not journaled; the OMS must not have
     been told of it before. Several rounds: the window is a few ms per fill."""
-    with raw_oms_through(make_venue_stack, acknowledging) as (venue, stack, oms):
+    venues: list[FillingVenue] = []
+    with raw_oms_through(make_venue_stack, lambda v: venues.append(FillingVenue(v))) as (
+        _,
+        stack,
+        oms,
+    ):
+        venue = venues[0]
         for round_ in range(5):
             names = [f"K{round_}-{i}" for i in range(8)]
             for name in names:
                 oms.send("D", order(name))
             for name in names:
                 report(oms, name, "0")
-            taken = {name: placed_as(venue, name) for name in names}
-
-            filling = threading.Thread(target=fill_in_fifths, args=(venue, taken))
+            filling = threading.Thread(target=venue.fill_in_fifths, args=(names,))
             filling.start()
             time.sleep(0.02 + 0.01 * round_)
             killed_and_back(stack, oms)
@@ -113,11 +134,17 @@ def test_reports_the_oms_may_not_have_had_come_again_after_a_crash_marked_poss_r
 ) -> None:
     """A crash after a fill was journaled and before its report went out (or before the
     bridge noted that it had): played by putting the bridge's mark back before the fill."""
-    with raw_oms_through(make_venue_stack, acknowledging) as (venue, stack, oms):
+    venues: list[FillingVenue] = []
+    with raw_oms_through(make_venue_stack, lambda v: venues.append(FillingVenue(v))) as (
+        _,
+        stack,
+        oms,
+    ):
+        venue = venues[0]
         oms.send("D", order("ORD-1"))
         report(oms, "ORD-1", "0")
-        taken = placed_as(venue, "ORD-1")
-        fill_part(venue, taken, "0.2", "0.2", "FILL-1")
+        taken = venue.order("ORD-1")
+        venue.fill(taken, "0.2", "FILL-1")
         first = report(oms, "ORD-1", "F")
         assert first.get(97) is None
         journal = Path(stack.root / "journal.jsonl")
@@ -137,7 +164,7 @@ def test_reports_the_oms_may_not_have_had_come_again_after_a_crash_marked_poss_r
         assert (again.get(32), again.get(14), again.get(151)) == ("0.2", "0.2", "0.3")
         assert again.get(11) == "ORD-1"
 
-        fill_part(venue, taken, "0.3", "0.5", "FILL-2")
+        venue.fill(taken, "0.3", "FILL-2")
         last = oms.wait_for(lambda m: m.msg_type == "8" and m.get(17) == "FILL-2")
         assert (last.get(17), last.get(97), last.get(14), last.get(39)) == (
             "FILL-2",

@@ -163,12 +163,10 @@ class NatsClient(GatewayClient):
         )
         # The broker finds a stream by a subject it takes, not by a wildcard.
         stream = await js.find_stream_name_by_subject(self.subjects.event("session.up", None))
-        start = None
-        if since is not None:
-            start = await stream_seq_after(js, stream, self.subjects.events, since)
-        if start is None:
+        if since is None:
             config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
         else:
+            start = await stream_seq_after(js, stream, self.subjects.events, since)
             config = ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start
             )

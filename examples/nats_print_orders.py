@@ -29,11 +29,7 @@ async def print_orders(url: str, gateway: str, durable: str, after_seq: int | No
         from fixgw.nats.consumer import stream_seq_after
 
         start = await stream_seq_after(js, "FIXGW", subjects, after_seq)
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
-        if start is not None:
-            config = ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start
-            )
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
         sub = await js.pull_subscribe(subjects, stream="FIXGW", config=config)
     while True:
         try:

@@ -8,7 +8,8 @@
 
 Requests go to `<prefix>.<gateway>.cmd` (request/reply); events come from the stream, by an
 ordered consumer that starts at the next event (or after `since`). The NATS client runs on
-a loop in a thread of its own.
+a loop in a thread of its own. One connection, made by one attempt: a broker that cannot be
+reached, or that ends the connection, is a ConnectionError, as a gateway's socket is.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from fixgw.api.client import ApiError, GatewayClient
 from fixgw.api.protocol import TOPICS_FIXED
+from fixgw.nats.connection import connect_once
 from fixgw.nats.consumer import stream_seq_after
 from fixgw.nats.subjects import EVENT_TOPICS, Subjects
 from fixgw.wire import encode
@@ -50,6 +52,7 @@ class NatsClient(GatewayClient):
         self._ids = itertools.count(1)
         self._decoder = msgspec.json.Decoder()
         self._subscription: Any = None
+        self._ended = False
 
     @classmethod
     def connect(
@@ -63,22 +66,26 @@ class NatsClient(GatewayClient):
     ) -> NatsClient:
         """`auth`: nats.connect's credentials (`user` and `password`, `token`,
         `user_credentials` for a creds file). ConnectionError if the broker cannot be
-        reached."""
+        reached, naming why."""
         client = cls(Subjects(subject_prefix, gateway))
+        options = {
+            "servers": url,
+            "name": "fixgw-cli",
+            "connect_timeout": max(1, round(timeout)),
+            "closed_cb": client._on_closed,
+            **{k: v for k, v in auth.items() if v is not None},
+        }
         try:
-            client._nc = client._call(
-                nats.connect(
-                    url,
-                    name="fixgw-cli",
-                    connect_timeout=max(1, round(timeout)),
-                    max_reconnect_attempts=0,
-                    **{k: v for k, v in auth.items() if v is not None},
-                ),
-                timeout + 1,
-            )
-        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            client._nc = client._call(connect_once(options), timeout + 1)
+        except TimeoutError:
             client.close()
-            raise ConnectionError(f"cannot reach the NATS broker at {url}: {exc}") from None
+            raise ConnectionError(
+                f"cannot reach the NATS broker at {url}: no answer in {timeout:g} s"
+            ) from None
+        except (nats.errors.Error, OSError) as exc:
+            client.close()
+            why = str(exc) or type(exc).__name__
+            raise ConnectionError(f"cannot reach the NATS broker at {url}: {why}") from None
         return client
 
     def close(self) -> None:
@@ -109,9 +116,13 @@ class NatsClient(GatewayClient):
             raise
 
     def _connection(self) -> NatsConnection:
-        if self._nc is None:
-            raise ConnectionError("not connected")
+        if self._nc is None or self._ended:
+            raise ConnectionError("the connection to the NATS broker ended")
         return self._nc
+
+    async def _on_closed(self) -> None:
+        self._ended = True
+        self._events.put(_ENDED)
 
     # ------------------------------------------------------------ requests
 
@@ -133,6 +144,8 @@ class NatsClient(GatewayClient):
             ) from None
         except nats.errors.TimeoutError:
             raise TimeoutError("no answer from the gateway") from None
+        except nats.errors.ConnectionClosedError:
+            raise ConnectionError("the connection to the NATS broker ended") from None
         reply = self._decoder.decode(msg.data)
         if not reply.get("ok"):
             error = reply.get("error", {})
@@ -163,12 +176,10 @@ class NatsClient(GatewayClient):
         )
         # The broker finds a stream by a subject it takes, not by a wildcard.
         stream = await js.find_stream_name_by_subject(self.subjects.event("session.up", None))
-        start = None
-        if since is not None:
-            start = await stream_seq_after(js, stream, self.subjects.events, since)
-        if start is None:
+        if since is None:
             config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
         else:
+            start = await stream_seq_after(js, stream, self.subjects.events, since)
             config = ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start
             )
@@ -188,14 +199,26 @@ class NatsClient(GatewayClient):
 
     def next_event(self, timeout: float = 10.0) -> dict[str, Any]:
         try:
-            return self._events.get(timeout=max(0.0, timeout))
+            event = self._events.get(timeout=max(0.0, timeout))
         except queue.Empty:
             raise TimeoutError("no event from the stream") from None
+        if event is _ENDED:
+            self._events.put(_ENDED)
+            raise ConnectionError("the connection to the NATS broker ended")
+        return event
 
     def take_events(self) -> list[dict[str, Any]]:
-        events = []
+        events: list[dict[str, Any]] = []
         while True:
             try:
-                events.append(self._events.get_nowait())
+                event = self._events.get_nowait()
             except queue.Empty:
                 return events
+            if event is _ENDED:
+                self._events.put(_ENDED)
+                return events
+            events.append(event)
+
+
+_ENDED: dict[str, Any] = {}
+"""Put after the last event when the connection ends."""

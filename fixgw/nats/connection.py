@@ -4,7 +4,7 @@ gateway's transport and the publisher process both keep theirs this way.
 The client's own reconnect is off: after a reconnect, nats-py sends what it buffered while
 away, and an event lost in the dropped connection would then come after later ones. Each
 connection is new instead, and publishing starts again from the first event the stream has
-not acknowledged.
+not acknowledged. Each attempt is one `connect_once`, paced by the configured backoff.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import nats
+import nats.errors
 import structlog
 from nats.aio.client import Client as NatsConnection
+from nats.aio.client import ErrorCallback
 
 from fixgw.config import NatsConfig
 from fixgw.fix.reconnect import Backoff
@@ -47,7 +49,6 @@ def connect_options(config: NatsConfig, secrets: Mapping[str, str]) -> dict[str,
     options: dict[str, Any] = {
         "servers": list(config.servers),
         "name": f"fixgw {config.gateway}",
-        "allow_reconnect": False,
         "connect_timeout": max(1, math.ceil(config.connect_timeout_s)),
         "ping_interval": PING_INTERVAL_S,
         "max_outstanding_pings": 2,
@@ -65,6 +66,43 @@ def connect_options(config: NatsConfig, secrets: Mapping[str, str]) -> dict[str,
     if context is not None:
         options["tls"] = context
     return options
+
+
+ONE_ATTEMPT: dict[str, Any] = {
+    "allow_reconnect": False,
+    "max_reconnect_attempts": 1,
+    "reconnect_time_wait": 0,
+}
+"""nats.connect's keywords for one attempt. nats-py retries a refused first connection
+inside the call, every `reconnect_time_wait` (2 s) up to `max_reconnect_attempts` times (60;
+0 or less: for ever), even with `allow_reconnect` off (nats-io/nats.py#352); 1 is the fewest
+it takes: each server that refuses the connection tried twice, with no wait."""
+
+
+async def connect_once(
+    options: Mapping[str, Any], error_cb: ErrorCallback | None = None
+) -> NatsConnection:
+    """A connection by one attempt at the servers, with no reconnect once made. It raises why
+    the attempt failed (connection refused, `Authorization Violation`, ...), not nats-py's
+    "no servers available". `error_cb`: the connection's errors once it is made."""
+    connected = False
+    why: Exception | None = None
+
+    async def on_error(exc: Exception) -> None:
+        nonlocal why
+        if not connected:
+            why = exc
+        elif error_cb is not None:
+            await error_cb(exc)
+
+    try:
+        nc = await nats.connect(**options, **ONE_ATTEMPT, error_cb=on_error)
+    except nats.errors.NoServersError:
+        if why is not None:
+            raise why from None
+        raise
+    connected = True
+    return nc
 
 
 class BrokerConnection:
@@ -132,8 +170,8 @@ class BrokerConnection:
         options = connect_options(self._config, self._secrets)
         if self._name:
             options["name"] += f" {self._name}"
-        nc = await nats.connect(
-            **options, closed_cb=on_closed, disconnected_cb=on_closed, error_cb=on_error
+        nc = await connect_once(
+            {**options, "closed_cb": on_closed, "disconnected_cb": on_closed}, on_error
         )
         self.nc = nc
         self._gone = gone

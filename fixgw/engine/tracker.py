@@ -221,20 +221,22 @@ class OrderTracker:
 
     @staticmethod
     def _revive_if_delivered(order: Order, report: ExecutionReport) -> None:
-        """An order the gateway took for never delivered (a venue that asked for it again
-        after a crash, whose own store had kept it after all) is back to pending_new when
-        the venue reports it as its order, so that its ack and fills reach clients."""
-        if not order.presumed_unsent or report.kind is ExecKind.REJECTED:
+        """An order the gateway rejected on its own inference (never delivered: a venue that
+        asked for it again after a crash, whose own store had kept it after all; unknown at
+        the exchange: a venue whose order entry lagged its answer to a status request) is
+        back to pending_new when the venue reports it as its order, so that the table takes
+        its ack and fills as any pending order's, and they reach clients."""
+        if not order.rejected_by_inference or report.kind is ExecKind.REJECTED:
             return
         if report.kind is ExecKind.ORDER_STATUS and report.status is OrderStatus.REJECTED:
             return  # the venue does not know it either
         log.warning(
-            "an order taken for never delivered is known to the exchange after all",
+            "an order rejected on the gateway's inference is known to the exchange after all",
             cl_ord_id=order.cl_ord_id,
             order_id=report.order_id,
             report=report.kind,
         )
-        order.presumed_unsent = False
+        order.rejected_by_inference = False
         order.status = OrderStatus.PENDING_NEW
         order.leaves_qty = order.qty - order.cum_qty
         order.stated = tuple(k for k in order.stated if k is not ExecKind.REJECTED)
@@ -285,7 +287,7 @@ class OrderTracker:
             return []
         become(order, step, None)
         order.leaves_qty = ZERO
-        order.presumed_unsent = not_delivered
+        order.rejected_by_inference = not_delivered
         self.index.note_closed(order)
         reason = RejectReason.NOT_DELIVERED if not_delivered else RejectReason.OTHER
         event = OrderRejected(ts=ts, **self.snapshot(order), reason=reason, text=text)
@@ -415,9 +417,16 @@ class OrderTracker:
             elif emit is Emit.REJECTED_AS_UNKNOWN:
                 become(order, step, report)
                 order.leaves_qty = ZERO
+                order.rejected_by_inference = True
                 text = f"the exchange has no such order ({report.text or 'no reason given'})"
                 events.append(
-                    self._event(OrderRejected, order, report, reason=RejectReason.OTHER, text=text)
+                    self._event(
+                        OrderRejected,
+                        order,
+                        report,
+                        reason=RejectReason.UNKNOWN_AT_EXCHANGE,
+                        text=text,
+                    )
                 )
             elif emit is Emit.NOTHING:
                 become(order, step, report)

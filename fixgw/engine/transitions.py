@@ -153,7 +153,9 @@ class Emit(StrEnum):
     REJECTED = "rejected"
     """`order.rejected`, with the report's reason and text, or the refusal's."""
     REJECTED_AS_UNKNOWN = "rejected_as_unknown"
-    """`order.rejected`: the exchange has no such order, so it never arrived."""
+    """`order.rejected`, reason `unknown_at_exchange`: the exchange has no such order, so it
+    has not arrived. The gateway's inference: the order comes back if the exchange reports
+    it after all (`OrderTracker._revive_if_delivered`)."""
     STATUS = "status"
     """`order.status`."""
     RESTATED = "restated"

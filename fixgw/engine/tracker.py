@@ -246,9 +246,9 @@ class OrderTracker:
     ) -> list[Event]:
         """The exchange refused a message we sent for this ClOrdID before it became an order
         (a session or business reject, an exception response), or it never got it
-        (`not_delivered`): of a cancel, only while its order is open and never of one the
-        exchange acknowledged (the table's CANCEL_UNDELIVERED and ACKED_CANCEL_ASKED_AGAIN
-        rows)."""
+        (`not_delivered`): never of an order or cancel the exchange acknowledged, and of a
+        cancel only while its order is open (the table's ACKED_ORDER_ASKED_AGAIN,
+        ACKED_CANCEL_ASKED_AGAIN and CANCEL_UNDELIVERED rows)."""
         orig = self.index.cancel_of(cl_ord_id)
         if orig is not None:
             order = self.index.get(orig)
@@ -282,7 +282,9 @@ class OrderTracker:
         order = self.index.get(cl_ord_id)
         if order is None:  # NO_ORDER: nothing
             return []
-        step = step_of(order.status, Input.REFUSED)
+        named = order.order_id is not None  # the exchange acknowledged it under its OrderID
+        what = Input.ACKED_ORDER_ASKED_AGAIN if not_delivered and named else Input.REFUSED
+        step = step_of(order.status, what)
         if step.emit is Emit.NOTHING:
             return []
         become(order, step, None)

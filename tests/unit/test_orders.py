@@ -939,6 +939,34 @@ def test_an_order_the_venue_rejected_itself_is_not_revived_after_a_restart() -> 
     assert types(restarted.apply_execution(fill)) == ["OrderAnomaly"]
 
 
+def test_an_order_the_venue_acknowledged_as_pending_new_is_not_told_as_never_delivered(
+    tracker: OrderTracker,
+) -> None:
+    """A plain FIX 4.4 venue's Pending New (ExecType A) under its OrderID says it has the
+    order: asked for again, the NewOrderSingle is gap filled, and nothing is told; the
+    venue's New then accepts it."""
+    pending_new = report(ExecKind.NEW, OrderStatus.PENDING_NEW, "0", "1.0")
+    assert [e.status for e in tracker.apply_execution(pending_new)] == [OrderStatus.PENDING_NEW]
+    assert tracker.refused("c1", "not resent", utc_now(), not_delivered=True) == []
+    order = tracker.get("c1")
+    assert order is not None and (order.status, order.leaves_qty) == (
+        OrderStatus.PENDING_NEW,
+        D("1.0"),
+    )
+    accepted = tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    assert [(type(e).__name__, e.status) for e in accepted] == [("OrderAccepted", OrderStatus.NEW)]
+
+
+def test_an_order_the_venue_refuses_after_its_pending_new_is_rejected(
+    tracker: OrderTracker,
+) -> None:
+    """Only not_delivered spares an acknowledged order: the venue's own refusal (a session
+    reject of the NewOrderSingle) still ends it."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.PENDING_NEW, "0", "1.0"))
+    [rejected] = tracker.refused("c1", "refused", utc_now())
+    assert (rejected.status, rejected.reason) == (OrderStatus.REJECTED, RejectReason.OTHER)
+
+
 # ---------------------------------------------------------------- restatements
 
 

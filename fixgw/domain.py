@@ -116,6 +116,10 @@ class RejectReason(StrEnum):
     """The gateway's own, no venue's code: the order never reached the exchange (the session
     went down before it went out, or the exchange asked for it again after losing it, and a
     stale order is never resent)."""
+    UNKNOWN_AT_EXCHANGE = "unknown_at_exchange"
+    """The gateway's own, no venue's code: asked about an order it had not acknowledged, the
+    exchange answered it has no such order (it may yet take it: its order entry lagging its
+    session)."""
 
 
 class RestatementReason(StrEnum):
@@ -148,9 +152,14 @@ class CancelRejectReason(StrEnum):
 
 
 GATEWAY_REJECT_REASONS: frozenset[StrEnum] = frozenset(
-    {RejectReason.NOT_DELIVERED, CancelRejectReason.NOT_DELIVERED}
+    {
+        RejectReason.NOT_DELIVERED,
+        RejectReason.UNKNOWN_AT_EXCHANGE,
+        CancelRejectReason.NOT_DELIVERED,
+    }
 )
-"""Reasons no venue sends: translation tables leave them out."""
+"""Reasons no venue sends: translation tables leave them out. Each is the gateway's
+inference, not the exchange's word."""
 
 
 class LogoutReason(StrEnum):

@@ -189,9 +189,11 @@ class InboundRouter:
 
     def _not_delivered(self, raw: str) -> None:
         """A message of ours the exchange asked for again, gap filled instead of resent
-        (`fix.initiator`): the exchange never got it. An order ends rejected, a cancel
-        refused, both with reason `not_delivered`; a query or subscription needs nothing
-        (their waiters failed when the session went down, and every logon asks afresh)."""
+        (`fix.initiator`): the exchange never got it, unless it acknowledged it already. An
+        order ends rejected, a cancel refused, both with reason `not_delivered`, if the
+        exchange had not acknowledged it (`OrderTracker.refused`); a query or subscription
+        needs nothing (their waiters failed when the session went down, and every logon asks
+        afresh)."""
         ids = self._venue.ids_named(parse(raw, self._venue.groups))
         log.warning(
             "a message the exchange never got, not resent",

@@ -45,9 +45,9 @@ class Order:
         "leaves_qty",
         "order_id",
         "order_type",
-        "presumed_unsent",
         "price",
         "qty",
+        "rejected_by_inference",
         "side",
         "stated",
         "status",
@@ -72,7 +72,7 @@ class Order:
         cancel_ids: tuple[str, ...] = (),
         stated: tuple[ExecKind, ...] = (),
         closed: bool = False,
-        presumed_unsent: bool = False,
+        rejected_by_inference: bool = False,
     ) -> None:
         self.cl_ord_id = cl_ord_id
         self.symbol = symbol
@@ -98,10 +98,11 @@ class Order:
         of the same kind again is a repeat."""
         self.closed = closed
         """Counted among the closed orders the tracker keeps."""
-        self.presumed_unsent = presumed_unsent
-        """Rejected (`not_delivered`) on the gateway's own inference, the venue never having
-        named it: the venue's word about it (an ack, a fill, a status answer) outweighs
-        that."""
+        self.rejected_by_inference = rejected_by_inference
+        """Rejected on the gateway's own inference (`not_delivered`, `unknown_at_exchange`:
+        the exchange never got it, or said it had no such order before it acknowledged it),
+        not on the exchange's word: the exchange's word about it since (an ack, a fill, a
+        status answer that knows it) outweighs that."""
 
     def __repr__(self) -> str:
         return (

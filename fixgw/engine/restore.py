@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fixgw.domain import (
+    GATEWAY_REJECT_REASONS,
     TERMINAL_STATUSES,
     Event,
     OrderAnomaly,
@@ -17,7 +18,6 @@ from fixgw.domain import (
     OrderPendingCancel,
     OrderRejected,
     OrderStatus,
-    RejectReason,
 )
 from fixgw.engine.order_index import ZERO, Order, OrderIndex, stating
 from fixgw.engine.transitions import PROGRESS
@@ -68,10 +68,8 @@ def restore_orders(index: OrderIndex, events: Iterable[Event]) -> int:
             order.cancel_pending = None
         if isinstance(event, OrderPartiallyFilled | OrderFilled):
             order.exec_ids += (event.exec_id,)
-        order.presumed_unsent = (
-            isinstance(event, OrderRejected)
-            and event.reason is RejectReason.NOT_DELIVERED
-            and order.order_id is None
+        order.rejected_by_inference = (
+            isinstance(event, OrderRejected) and event.reason in GATEWAY_REJECT_REASONS
         )
         stating(order, event)
     for order in index.all_orders():

@@ -222,20 +222,22 @@ class OrderTracker:
 
     @staticmethod
     def _revive_if_delivered(order: Order, report: ExecutionReport) -> None:
-        """An order the gateway took for never delivered (a venue that asked for it again
-        after a crash, whose own store had kept it after all) is back to pending_new when
-        the venue reports it as its order, so that its ack and fills reach clients."""
-        if not order.presumed_unsent or report.kind is ExecKind.REJECTED:
+        """An order the gateway rejected on its own inference (never delivered: a venue that
+        asked for it again after a crash, whose own store had kept it after all; unknown at
+        the exchange: a venue whose order entry lagged its answer to a status request) is
+        back to pending_new when the venue reports it as its order, so that the table takes
+        its ack and fills as any pending order's, and they reach clients."""
+        if not order.rejected_by_inference or report.kind is ExecKind.REJECTED:
             return
         if report.kind is ExecKind.ORDER_STATUS and report.status is OrderStatus.REJECTED:
             return  # the venue does not know it either
         log.warning(
-            "an order taken for never delivered is known to the exchange after all",
+            "an order rejected on the gateway's inference is known to the exchange after all",
             cl_ord_id=order.cl_ord_id,
             order_id=report.order_id,
             report=report.kind,
         )
-        order.presumed_unsent = False
+        order.rejected_by_inference = False
         order.status = OrderStatus.PENDING_NEW
         order.leaves_qty = EXACT.subtract(order.qty, order.cum_qty)
         order.stated = tuple(k for k in order.stated if k is not ExecKind.REJECTED)
@@ -245,9 +247,9 @@ class OrderTracker:
     ) -> list[Event]:
         """The exchange refused a message we sent for this ClOrdID before it became an order
         (a session or business reject, an exception response), or it never got it
-        (`not_delivered`): of a cancel, only while its order is open and never of one the
-        exchange acknowledged (the table's CANCEL_UNDELIVERED and ACKED_CANCEL_ASKED_AGAIN
-        rows)."""
+        (`not_delivered`): never of an order or cancel the exchange acknowledged, and of a
+        cancel only while its order is open (the table's ACKED_ORDER_ASKED_AGAIN,
+        ACKED_CANCEL_ASKED_AGAIN and CANCEL_UNDELIVERED rows)."""
         orig = self.index.cancel_of(cl_ord_id)
         if orig is not None:
             order = self.index.get(orig)
@@ -281,12 +283,14 @@ class OrderTracker:
         order = self.index.get(cl_ord_id)
         if order is None:  # NO_ORDER: nothing
             return []
-        step = step_of(order.status, Input.REFUSED)
+        named = order.order_id is not None  # the exchange acknowledged it under its OrderID
+        what = Input.ACKED_ORDER_ASKED_AGAIN if not_delivered and named else Input.REFUSED
+        step = step_of(order.status, what)
         if step.emit is Emit.NOTHING:
             return []
         become(order, step, None)
         order.leaves_qty = ZERO
-        order.presumed_unsent = not_delivered
+        order.rejected_by_inference = not_delivered
         self.index.note_closed(order)
         reason = RejectReason.NOT_DELIVERED if not_delivered else RejectReason.OTHER
         event = OrderRejected(ts=ts, **self.snapshot(order), reason=reason, text=text)
@@ -416,9 +420,16 @@ class OrderTracker:
             elif emit is Emit.REJECTED_AS_UNKNOWN:
                 become(order, step, report)
                 order.leaves_qty = ZERO
+                order.rejected_by_inference = True
                 text = f"the exchange has no such order ({report.text or 'no reason given'})"
                 events.append(
-                    self._event(OrderRejected, order, report, reason=RejectReason.OTHER, text=text)
+                    self._event(
+                        OrderRejected,
+                        order,
+                        report,
+                        reason=RejectReason.UNKNOWN_AT_EXCHANGE,
+                        text=text,
+                    )
                 )
             elif emit is Emit.NOTHING:
                 become(order, step, report)

@@ -66,6 +66,10 @@ class Input(StrEnum):
     REFUSED = "refused"
     """The order's message refused (a session or business reject, an exception response) or
     never delivered."""
+    ACKED_ORDER_ASKED_AGAIN = "acked_order_asked_again"
+    """An order the venue acknowledged (named it: its OrderID, as on a Pending New, ExecType
+    A), then asked for again: gap filled, as anything stale is, but delivered; never taken
+    for undelivered."""
     WITHDRAWN = "withdrawn"
     """Canceled by the gateway while it waited in the throttle's queue, never sent."""
 
@@ -154,7 +158,9 @@ class Emit(StrEnum):
     REJECTED = "rejected"
     """`order.rejected`, with the report's reason and text, or the refusal's."""
     REJECTED_AS_UNKNOWN = "rejected_as_unknown"
-    """`order.rejected`: the exchange has no such order, so it never arrived."""
+    """`order.rejected`, reason `unknown_at_exchange`: the exchange has no such order, so it
+    has not arrived. The gateway's inference: the order comes back if the exchange reports
+    it after all (`OrderTracker._revive_if_delivered`)."""
     STATUS = "status"
     """`order.status`."""
     RESTATED = "restated"
@@ -542,6 +548,9 @@ ROWS: Final[tuple[Row, ...]] = (
         end(To.REJECTED, Emit.REJECTED, cancel=Cancel.CLEAR),
     ),
     row(ACKED + CLOSED, Input.REFUSED, end(To.SAME, Emit.NOTHING)),
+    #    never delivered is not told of an order the venue acknowledged (a Pending New under
+    #    its OrderID), whatever its store lost since: it has the order
+    row(STATES, Input.ACKED_ORDER_ASKED_AGAIN, end(To.SAME, Emit.NOTHING)),
     row(NO_ORDER, Input.WITHDRAWN, end(To.SAME, Emit.NOTHING)),
     row(OPEN, Input.WITHDRAWN, end(To.CANCELED, Emit.CANCELED, cancel=Cancel.CLEAR)),
     row(CLOSED, Input.WITHDRAWN, end(To.SAME, Emit.NOTHING)),

@@ -205,6 +205,30 @@ def test_a_limit_order_is_acknowledged_and_filled(
     assert not [e for e in events.seen if e["type"] == "order.anomaly"]
 
 
+def test_an_order_the_venue_acknowledged_as_pending_new_then_asked_for_again_is_not_lost(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """The broker answers the NewOrderSingle with Pending New (ExecType A) under its OrderID,
+    then asks for it again (a ResendRequest covering it, as from a store that lost count).
+    The gateway gap fills it (an order is never sent twice), but the broker has the order:
+    nothing says it never arrived, the order stays pending_new, and the broker's New
+    accepts it."""
+    venue.on("D", lambda v, order: send_report(v, order, "PN-1", "A", "A"))
+    cl_ord_id = place(gw)
+    assert events.find(cl_ord_id, "order.accepted")["status"] == "pending_new"
+    venue.send("2", [(7, str(venue.wait_app("D").seq)), (16, "0")], store=False)
+    venue.wait_for(lambda m: m.msg_type == "4" and m.get(123) == "Y", what="the gap fill")
+    assert [(o["cl_ord_id"], o["status"]) for o in gw.orders()] == [(cl_ord_id, "pending_new")]
+    send_report(venue, venue.wait_app("D"), "N-1", "0", "0")
+    events.first(lambda e: e["type"] == "order.accepted" and e["status"] == "new")
+    assert [(e["type"], e["status"]) for e in events.seen if e.get("cl_ord_id") == cl_ord_id] == [
+        ("order.pending_new", "pending_new"),
+        ("order.accepted", "pending_new"),
+        ("order.accepted", "new"),
+    ]
+    assert [m.get(11) for m in venue.app if m.msg_type == "D"] == [cl_ord_id]
+
+
 @pytest.mark.parametrize(
     ("time_in_force", "code"), [("ioc", "3"), ("fok", "4"), ("day", "0"), ("gtc", "1")]
 )

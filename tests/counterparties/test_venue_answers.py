@@ -16,6 +16,7 @@ from tests.counterparties.venue import (
     ScriptedVenue,
     acknowledge,
     answer_status,
+    answer_unknown,
     execution_report,
     fill,
     refuse_cancel,
@@ -295,3 +296,39 @@ def test_an_ack_slower_than_the_ack_timeout_is_taken_once(
             "order.filled",
         ]
         assert accepted["order_id"] == f"V-{cl_ord_id}"
+
+
+def test_an_order_the_venue_did_not_know_yet_when_asked_comes_back_with_its_fill(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The venue is slow to take an order: asked about it after the ack timeout, it answers
+    it has no such order, and the order ends rejected, reason `unknown_at_exchange` (the
+    gateway's inference). Then the venue acknowledges and fills it: the order comes back,
+    and the fill reaches the client as a fill, with the venue's numbers."""
+    venue, stack = make_venue_stack(orders={"ack_timeout_s": 1})
+    late: list[Received] = []
+    venue.on("D", lambda v, order: late.append(order))
+    venue.on("H", answer_unknown)
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        cl_ord_id = place(gw)
+        rejected = events.find(cl_ord_id, "order.rejected", timeout=15)
+        assert (rejected["reason"], rejected["order_id"]) == ("unknown_at_exchange", None)
+        acknowledge(venue, late[0])
+        fill(venue, late[0], "F-1")
+        filled = events.find(cl_ord_id, "order.filled")
+        assert (filled["cum_qty"], filled["leaves_qty"], filled["order_id"]) == (
+            "0.5",
+            "0",
+            f"V-{cl_ord_id}",
+        )
+        assert [e["type"] for e in events.seen if e.get("cl_ord_id") == cl_ord_id] == [
+            "order.pending_new",
+            "order.rejected",
+            "order.accepted",
+            "order.filled",
+        ]
+        [held] = [o for o in gw.orders(all=True) if o["cl_ord_id"] == cl_ord_id]
+        assert (held["status"], held["cum_qty"]) == ("filled", "0.5")
+        assert gw.request("trades", symbol="BTC/USD")["trades"][-1]["exec_id"] == "F-1"

@@ -13,6 +13,7 @@ from tests.counterparties.venue import (
     ScriptedVenue,
     acknowledge,
     answer_status,
+    answer_unknown,
     execution_report,
     fill,
 )
@@ -269,6 +270,39 @@ def test_a_cancel_the_venue_acknowledged_then_asked_for_again_is_not_told_as_los
         "order.canceled",
     ]
     assert [m.get(11) for m in venue.app if m.msg_type == "F"] == [canceled]
+
+
+def test_an_order_the_venue_did_not_know_yet_after_a_reconnect_comes_back_with_its_fill(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """The venue takes an order and logs out before answering it. Reconciliation after the
+    logon asks about the order, and the venue, not having got to it yet, answers it has no
+    such order: rejected, reason `unknown_at_exchange`. Then the venue acknowledges and
+    fills it: the order comes back with its ack and fill, and is never sent again."""
+    taken: list[Received] = []
+
+    def take_and_log_out(v: ScriptedVenue, order: Received) -> None:
+        taken.append(order)
+        v.logout("maintenance", "3")
+
+    venue.on("D", take_and_log_out)
+    venue.on("H", answer_unknown)
+    cl_ord_id = place(gw)
+    events.first(lambda e: e["type"] == "session.down")
+    rejected = events.find(cl_ord_id, "order.rejected", timeout=20)
+    assert rejected["reason"] == "unknown_at_exchange"
+    acknowledge(venue, taken[0])
+    fill(venue, taken[0], "F-1")
+    filled = events.find(cl_ord_id, "order.filled")
+    assert (filled["cum_qty"], filled["order_id"]) == ("0.5", f"V-{cl_ord_id}")
+    assert [e["type"] for e in events.seen if e.get("cl_ord_id") == cl_ord_id] == [
+        "order.pending_new",
+        "order.rejected",
+        "order.accepted",
+        "order.filled",
+    ]
+    assert [o["status"] for o in gw.orders(all=True)] == ["filled"]
+    assert [m.get(11) for m in venue.app if m.msg_type == "D"] == [cl_ord_id]
 
 
 @pytest.mark.parametrize(

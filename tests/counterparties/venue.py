@@ -518,26 +518,34 @@ def answer_status(venue: ScriptedVenue, request: Received) -> None:
     took: open (New) if it took the order, else rejected as unknown."""
     cl_ord_id = request.get(11)
     taken = [m for m in venue.app if m.msg_type == "D" and m.get(11) == cl_ord_id]
-    if taken:
-        report = execution_report(
-            taken[0],
-            exec_id=f"S-{request.seq}",
-            exec_type="I",
-            ord_status="0",
-            order_id=f"V-{cl_ord_id}",
-        )
-    else:
-        report = [
-            (37, request.get(37) or "NONE"),
-            (11, cl_ord_id or ""),
-            (17, f"S-{request.seq}"),
-            (150, "I"),
-            (39, "8"),
-            (55, request.get(55) or ""),
-            (54, request.get(54) or ""),
-            (14, "0"),
-            (151, "0"),
-            (6, "0"),
-            (58, "unknown order"),
-        ]
+    if not taken:
+        answer_unknown(venue, request)
+        return
+    report = execution_report(
+        taken[0],
+        exec_id=f"S-{request.seq}",
+        exec_type="I",
+        ord_status="0",
+        order_id=f"V-{cl_ord_id}",
+    )
+    venue.send("8", report)
+
+
+def answer_unknown(venue: ScriptedVenue, request: Received) -> None:
+    """An OrderStatusRequest answered "unknown order" (OrdStatus 8, OrderID NONE): a venue
+    that never got the order, or has not got to it yet (its order entry lagging its
+    session)."""
+    report = [
+        (37, request.get(37) or "NONE"),
+        (11, request.get(11) or ""),
+        (17, f"S-{request.seq}"),
+        (150, "I"),
+        (39, "8"),
+        (55, request.get(55) or ""),
+        (54, request.get(54) or ""),
+        (14, "0"),
+        (151, "0"),
+        (6, "0"),
+        (58, "unknown order"),
+    ]
     venue.send("8", report)

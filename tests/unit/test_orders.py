@@ -890,6 +890,83 @@ def test_a_status_answer_that_does_not_know_the_order_leaves_it_rejected(
     assert order is not None and order.status is OrderStatus.REJECTED
 
 
+def unknown_at_exchange() -> ExecutionReport:
+    """A status answer about an order the venue has not taken (yet): OrdStatus 8, no
+    OrderID."""
+    return report(
+        ExecKind.ORDER_STATUS, OrderStatus.REJECTED, "0", "0", order_id=None, text="unknown order"
+    )
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["in_session", "after_a_restart"])
+def test_an_order_rejected_as_unknown_at_the_exchange_comes_back_with_its_ack_and_fill(
+    tracker: OrderTracker, restarted: bool
+) -> None:
+    """Asked about before the venue acknowledged it (the ack watchdog, or reconciliation
+    after a reconnect), the venue did not know the order yet: rejected, reason
+    `unknown_at_exchange`, the gateway's inference. The venue then takes it and fills it:
+    its ack and fill reach clients as any pending order's."""
+    [rejected] = tracker.reconcile(unknown_at_exchange())
+    assert (rejected.status, rejected.reason) == (
+        OrderStatus.REJECTED,
+        RejectReason.UNKNOWN_AT_EXCHANGE,
+    )
+    if restarted:
+        journal = [submit(OrderTracker()), rejected]
+        tracker = OrderTracker()
+        tracker.restore(journal)
+    accepted = tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    assert [(type(e).__name__, e.status) for e in accepted] == [("OrderAccepted", OrderStatus.NEW)]
+    fill = report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("1.0", "100"))
+    [filled] = tracker.apply_execution(fill)
+    assert (type(filled).__name__, filled.cum_qty, filled.leaves_qty) == (
+        "OrderFilled",
+        D("1.0"),
+        D("0"),
+    )
+    order = tracker.get("c1")
+    assert order is not None and (order.status, order.order_id) == (OrderStatus.FILLED, "X1")
+
+
+def test_an_order_the_venue_rejected_itself_is_not_revived_after_a_restart() -> None:
+    """Only the gateway's own inferences come back: not the venue's reject."""
+    tracker = OrderTracker()
+    pending = submit(tracker)
+    rejected = tracker.apply_execution(report(ExecKind.REJECTED, OrderStatus.REJECTED, "0", "0"))
+    restarted = OrderTracker()
+    restarted.restore([pending, *rejected])
+    fill = report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("1.0", "100"))
+    assert types(restarted.apply_execution(fill)) == ["OrderAnomaly"]
+
+
+def test_an_order_the_venue_acknowledged_as_pending_new_is_not_told_as_never_delivered(
+    tracker: OrderTracker,
+) -> None:
+    """A plain FIX 4.4 venue's Pending New (ExecType A) under its OrderID says it has the
+    order: asked for again, the NewOrderSingle is gap filled, and nothing is told; the
+    venue's New then accepts it."""
+    pending_new = report(ExecKind.NEW, OrderStatus.PENDING_NEW, "0", "1.0")
+    assert [e.status for e in tracker.apply_execution(pending_new)] == [OrderStatus.PENDING_NEW]
+    assert tracker.refused("c1", "not resent", utc_now(), not_delivered=True) == []
+    order = tracker.get("c1")
+    assert order is not None and (order.status, order.leaves_qty) == (
+        OrderStatus.PENDING_NEW,
+        D("1.0"),
+    )
+    accepted = tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    assert [(type(e).__name__, e.status) for e in accepted] == [("OrderAccepted", OrderStatus.NEW)]
+
+
+def test_an_order_the_venue_refuses_after_its_pending_new_is_rejected(
+    tracker: OrderTracker,
+) -> None:
+    """Only not_delivered spares an acknowledged order: the venue's own refusal (a session
+    reject of the NewOrderSingle) still ends it."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.PENDING_NEW, "0", "1.0"))
+    [rejected] = tracker.refused("c1", "refused", utc_now())
+    assert (rejected.status, rejected.reason) == (OrderStatus.REJECTED, RejectReason.OTHER)
+
+
 # ---------------------------------------------------------------- restatements
 
 

@@ -54,6 +54,7 @@ GATEWAY_INPUTS = {
     Input.CANCEL_UNDELIVERED,
     Input.ACKED_CANCEL_ASKED_AGAIN,
     Input.REFUSED,
+    Input.ACKED_ORDER_ASKED_AGAIN,
     Input.WITHDRAWN,
 }
 
@@ -263,6 +264,11 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
         ),
         (OrderStatus.PENDING_NEW, Input.REFUSED, [(None, To.REJECTED, Emit.REJECTED, None, True)]),
         (OrderStatus.NEW, Input.REFUSED, [(None, To.SAME, Emit.NOTHING, None, True)]),
+        (
+            OrderStatus.PENDING_NEW,
+            Input.ACKED_ORDER_ASKED_AGAIN,
+            [(None, To.SAME, Emit.NOTHING, None, True)],
+        ),
         (OrderStatus.NEW, Input.WITHDRAWN, [(None, To.CANCELED, Emit.CANCELED, None, True)]),
         (OrderStatus.CANCELED, Input.WITHDRAWN, [(None, To.SAME, Emit.NOTHING, None, True)]),
         (
@@ -393,6 +399,11 @@ def applied(tracker: OrderTracker, what: Input, report: ExecutionReport) -> list
         return tracker.refused("k1", "not resent", ts, not_delivered=True)
     if what is Input.REFUSED:
         return tracker.refused("c1", "refused", ts)
+    if what is Input.ACKED_ORDER_ASKED_AGAIN:
+        order = tracker.get("c1")
+        if order is not None:
+            tracker.index.name(order, "X1")  # acknowledged: a pending order, as Pending New
+        return tracker.refused("c1", "not resent", ts, not_delivered=True)
     if what is Input.WITHDRAWN:
         return tracker.withdrawn("c1", "withdrawn", ts)
     if what is Input.RECONCILED:

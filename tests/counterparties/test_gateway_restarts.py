@@ -1,5 +1,5 @@
 """The gateway stopped and started again against a venue: what it asks the venue for again
-(the journal's checkpoint, docs/operations.md)."""
+(the journal's checkpoint, docs/operations.md), and what it takes for a repeat."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import signal
 from pathlib import Path
 
 from fixgw.testing import LocalStack
-from tests.counterparties.test_venue_extra_fields import accepted_order
-from tests.counterparties.venue import Received, ScriptedVenue, execution_report
+from tests.counterparties.test_venue_extra_fields import accepted_order, place
+from tests.counterparties.venue import Received, ScriptedVenue, execution_report, refuse_cancel
 from tests.integration.conftest import EventLog
+
+POSS_DUP = [(43, "Y"), (122, "20200101-00:00:00.000")]
 
 
 def journal_path(stack: LocalStack) -> Path:
@@ -99,3 +101,36 @@ def test_a_clean_stop_leaves_the_venue_nothing_to_send_again(
     assert not [m for m in venue.admin if m.msg_type == "2"]
     assert stack.gateway is not None
     assert "not journaled before the last stop" not in stack.gateway.log()
+
+
+def test_reports_the_venue_sends_again_after_a_restart_tell_clients_nothing(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    """PossDupFlag=Y, as a venue whose store lagged what it had sent: the ack of an order
+    filled in part since (same ExecID; before the fix only fills' ExecIDs were known after a
+    restart, and it was an `order.anomaly`), and the refusal of a cancel already told."""
+    venue, stack = venue_stack
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        acked, order = accepted_order(venue, gw, events)
+        ack = venue.store[venue.next_out - 1]
+        venue.send("8", tenth_filled(order, 1))
+        events.first(lambda e: e.get("exec_id") == "F-1")
+        refused, _ = accepted_order(venue, gw, events)
+        venue.on("F", lambda v, m: refuse_cancel(v, m, "0", "0", "not now"))
+        gw.cancel_order(cl_ord_id=refused)
+        events.find(refused, "order.cancel_rejected")
+        refusal = venue.store[venue.next_out - 1]
+        since = events.seen[-1]["seq"]
+    restarted(stack)
+    with stack.client() as gw:
+        gw.subscribe(["orders"], since=since)
+        events = EventLog(gw)
+        venue.send("8", ack.body, header=POSS_DUP)
+        venue.send("9", refusal.body, header=POSS_DUP)
+        behind = place(gw)  # its ack comes after the repeats: they have been handled
+        events.find(behind, "order.accepted")
+        told = [e for e in events.seen if e["cl_ord_id"] in (acked, refused)]
+        assert told == []
+        assert gw.order_status(cl_ord_id=acked)["cum_qty"] == "0.1"

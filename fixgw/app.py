@@ -204,7 +204,9 @@ class Upkeep:
         for task in self._tasks:
             task.cancel()
         p.kill_switch.stop()
-        await p.session.stop()
+        handled = await p.session.stop()
+        if handled is not None:  # a clean stop: nothing for the next start to ask again
+            p.journal.mark_inbound(handled)
         if p.tls_pipe is not None:
             p.tls_pipe.stop()
         p.journal.close()

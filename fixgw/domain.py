@@ -361,6 +361,7 @@ class CancelRejectReport(msgspec.Struct, frozen=True, kw_only=True):
     reason: CancelRejectReason
     text: str | None = None
     ts: datetime
+    poss_dup: bool = False
 
 
 class LevelUpdate(msgspec.Struct, frozen=True, array_like=True):
@@ -443,7 +444,8 @@ class OrderPendingNew(OrderEvent, frozen=True, kw_only=True, tag="order.pending_
 
 
 class OrderAccepted(OrderEvent, frozen=True, kw_only=True, tag="order.accepted"):
-    pass
+    exec_id: str | None = None
+    """The ExecID of the exchange's ack: journaled, so that a restart knows it again."""
 
 
 class OrderRejected(OrderEvent, frozen=True, kw_only=True, tag="order.rejected"):
@@ -465,6 +467,8 @@ class OrderFilled(OrderEvent, frozen=True, kw_only=True, tag="order.filled"):
 
 class OrderPendingCancel(OrderEvent, frozen=True, kw_only=True, tag="order.pending_cancel"):
     cancel_cl_ord_id: str | None
+    exec_id: str | None = None
+    """The ExecID of the exchange's report (ExecType 6); None for the gateway's own cancel."""
 
 
 class OrderCanceled(OrderEvent, frozen=True, kw_only=True, tag="order.canceled"):

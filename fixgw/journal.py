@@ -345,9 +345,18 @@ class Journal:
         Written with the lines it follows; when there are none (market data, a duplicate),
         at most once a second: a restart then takes a few messages again, which is harmless
         (duplicates are dropped by ExecID, old market data by its MDReqID), and a flood of
-        market data costs no system call per message."""
+        market data costs no system call per message.
+
+        A number lower than the one written (the exchange's numbering started again: its
+        Logon with ResetSeqNumFlag, the operator's reset) is written at once: until it is,
+        a restart would take the messages of the new numbering up to the old number for
+        handled, and ask for none of them."""
         self._inbound_seq = msg_seq_num
-        self._schedule_flush()
+        written = self._written_inbound_seq
+        if written is not None and msg_seq_num < written:
+            self._flush(checkpoint=True)
+        else:
+            self._schedule_flush()
 
     def reserve_seq(self, upto: int) -> bool:
         """Record that seqs up to `upto` may be handed out, before one of them is.

@@ -78,6 +78,8 @@ class InboundRouter:
                 self._lifecycle.logon_sent()
             elif what is Happening.LOGON:
                 self._lifecycle.logged_on()
+            elif what is Happening.NUMBERING_RESET:
+                self._numbering_reset(item.raw)
             elif what is Happening.DOWN:
                 self._lifecycle.ended()
             elif what is Happening.LOGOUT_RECEIVED:
@@ -111,6 +113,14 @@ class InboundRouter:
             self._unreadable(item, msg, exc)
         else:
             self._reports.handle(report)
+        self._journal.mark_inbound(msg_seq_num)
+
+    def _numbering_reset(self, raw: str) -> None:
+        """The exchange numbers its messages from its Logon again: the checkpoint follows, so
+        that a restart asks again for every message after the Logon, not after the last one
+        handled of the old numbering."""
+        msg_seq_num = header_of(raw)[1]
+        log.info("the exchange reset its sequence numbers", msg_seq_num=msg_seq_num)
         self._journal.mark_inbound(msg_seq_num)
 
     def _refused_by_quickfix(self, item: Inbound) -> None:

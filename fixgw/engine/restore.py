@@ -10,6 +10,7 @@ from fixgw.domain import (
     GATEWAY_REJECT_REASONS,
     TERMINAL_STATUSES,
     Event,
+    OrderAccepted,
     OrderAnomaly,
     OrderCancelRejected,
     OrderEvent,
@@ -66,8 +67,9 @@ def restore_orders(index: OrderIndex, events: Iterable[Event]) -> int:
             _advance(order, _implied_status(order))
         if order.status in TERMINAL_STATUSES:
             order.cancel_pending = None
-        if isinstance(event, OrderPartiallyFilled | OrderFilled):
-            order.exec_ids += (event.exec_id,)
+        exec_id = _exec_id_kept(event)
+        if exec_id is not None:
+            order.exec_ids += (exec_id,)
         order.rejected_by_inference = (
             isinstance(event, OrderRejected) and event.reason in GATEWAY_REJECT_REASONS
         )
@@ -75,6 +77,16 @@ def restore_orders(index: OrderIndex, events: Iterable[Event]) -> int:
     for order in index.all_orders():
         index.note_closed(order)
     return sum(1 for _ in index.open_orders())
+
+
+def _exec_id_kept(event: OrderEvent) -> str | None:
+    """The ExecID of the exchange's report an event came from, for the reports whose repeat
+    would be taken for news (fills counted again; an ack or pending cancel after the order
+    moved on): one per fill, ack and cancel, as many as the order's own history. Status
+    answers' are not kept: one per status request, and a repeat only states the order again."""
+    if isinstance(event, OrderPartiallyFilled | OrderFilled | OrderAccepted | OrderPendingCancel):
+        return event.exec_id
+    return None
 
 
 def _advance(order: Order, status: OrderStatus) -> None:

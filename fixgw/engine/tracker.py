@@ -323,8 +323,17 @@ class OrderTracker:
     def apply_cancel_reject(self, report: CancelRejectReport) -> list[Event]:
         """A cancel reject tells about the cancel, not the order: the order keeps its state
         (its OrdStatus may be a venue's guess, such as Rejected for an order it cannot find;
-        `disputed_by` says when to ask the exchange about the order instead)."""
+        `disputed_by` says when to ask the exchange about the order instead). A repeat
+        (PossDupFlag) of the answer to a cancel already answered is dropped."""
         orig, order = self._cancel_target(report)
+        if order is not None and report.poss_dup and _answered(order, report.cl_ord_id):
+            log.info(
+                "repeated cancel reject dropped",
+                cancel_cl_ord_id=report.cl_ord_id,
+                cl_ord_id=order.cl_ord_id,
+                poss_dup=True,
+            )
+            return []
         self.index.cancel_done(report.cl_ord_id)
         if order is not None:
             become(order, step_of(order.status, Input.CANCEL_REJECTED), None, report.cl_ord_id)
@@ -355,7 +364,7 @@ class OrderTracker:
                 events.append(self._fill(order, step, report))
             elif emit is _ACCEPTED:
                 become(order, step, report)
-                events.append(self._event(OrderAccepted, order, report))
+                events.append(self._event(OrderAccepted, order, report, exec_id=report.exec_id))
             elif emit is Emit.ANOMALY:
                 problem = _problem(step)
                 detail = _detail(problem, order, report)
@@ -399,7 +408,11 @@ class OrderTracker:
                 become(order, step, report, order.cancel_pending or report.cl_ord_id or "venue")
                 events.append(
                     self._event(
-                        OrderPendingCancel, order, report, cancel_cl_ord_id=order.cancel_pending
+                        OrderPendingCancel,
+                        order,
+                        report,
+                        cancel_cl_ord_id=order.cancel_pending,
+                        exec_id=report.exec_id,
                     )
                 )
             elif emit is Emit.CANCELED or emit is Emit.CANCELED_AS_ANSWERED:
@@ -536,6 +549,12 @@ class OrderTracker:
             problem=problem.value,
             detail=detail,
         )
+
+
+def _answered(order: Order, cancel_cl_ord_id: str) -> bool:
+    """A cancel of `order` the gateway sent, no longer out: refused, taken for lost, or
+    answered by what closed the order."""
+    return cancel_cl_ord_id in order.cancel_ids and order.cancel_pending != cancel_cl_ord_id
 
 
 def _open_rest(order: Order) -> None:

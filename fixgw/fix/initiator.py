@@ -54,6 +54,10 @@ log = structlog.get_logger("fixgw.fix.initiator")
 class Happening(StrEnum):
     LOGON_SENT = "logon_sent"
     LOGON = "logon"
+    NUMBERING_RESET = "numbering_reset"
+    """The exchange's Logon set its numbering back to its MsgSeqNum (ResetSeqNumFlag=Y, at
+    a logon or in mid-session): `raw` is that Logon. Handed over inside `fromAdmin`, before
+    QuickFIX reads the next message, so that the checkpoint follows the numbering first."""
     LOGOUT_RECEIVED = "logout_received"
     APP_REFUSED = "app_refused"
     """QuickFIX refused an application message from the exchange at session level (it never
@@ -105,6 +109,7 @@ SESSION_REJECT_REASON = 373
 COMP_ID_PROBLEM = "9"
 ADMIN_MSG_TYPES = frozenset("0123456A")
 POSS_DUP = "\x0143=Y\x01"
+RESET_SEQ_NUM_FLAG = 141
 
 
 class SentLog:
@@ -294,6 +299,13 @@ class _Application(fix.Application):  # type: ignore[misc]
             msg_type = self._count("in", message)
             if msg_type == "5":
                 self._put(Happening.LOGOUT_RECEIVED, latin1_where_not_utf8(message.toString()))
+            elif (
+                msg_type == "A"
+                and message.isSetField(RESET_SEQ_NUM_FLAG)
+                and message.getField(RESET_SEQ_NUM_FLAG) == "Y"
+            ):
+                raw = latin1_where_not_utf8(message.toString())
+                self._inbox.put(Inbound(Happening.NUMBERING_RESET, raw, datetime.now(UTC)))
             elif msg_type == "3":
                 self._put(Happening.REJECT_RECEIVED, latin1_where_not_utf8(message.toString()))
             elif msg_type == "0" and message.isSetField(TEST_REQ_ID):
@@ -491,19 +503,25 @@ class ExchangeSession:
             log.exception("watching QuickFIX's connection failed; it is polled on the tick")
         self._handler(item)
 
-    async def stop(self) -> None:
+    async def stop(self) -> int | None:
         """Logout, wait for the session to end up to LogoutTimeout (the loop keeps polling
-        QuickFIX meanwhile), close."""
+        QuickFIX meanwhile), close. Returns the exchange's last MsgSeqNum QuickFIX took if
+        the gateway has handled every message it was handed (the checkpoint may follow it:
+        nothing is left to ask again), else None."""
         driver, session = self.driver, self._qf_session
         if driver is None:
-            return
+            return None
         if session is not None and (session.isLoggedOn() or session.sentLogon()):
             session.logout()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._down.wait(), self.settings.logout_timeout_s + 1)
+        handled = None
+        if session is not None and self.inbox.idle:
+            handled = expected_target_num(session) - 1
         self._qf_session = None
         self.driver = None
         driver.stop()
+        return handled
 
     def _session(self) -> Any:
         return self._qf_session

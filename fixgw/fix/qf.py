@@ -311,7 +311,7 @@ class InlineInbox(Generic[T]):
     `put` hands an item to the handler at once, inside the callback: a report thus
     reaches the gateway before QuickFIX's own work after `fromApp` (storing the sequence
     number, reading on), not after it and a turn of the loop. Only from `fromApp`, where
-    QuickFIX lets the application send in turn.
+    QuickFIX lets the application send in turn, or for an item whose handling sends nothing.
 
     `put_later` hands it over right after the poll, on the loop: for every other callback,
     and for bursts. In `toAdmin` a message is half sent, and one the handler sent from
@@ -333,6 +333,11 @@ class InlineInbox(Generic[T]):
         self._items.append(item)
         if not (self._handling or self._scheduled):
             self._drain()
+
+    @property
+    def idle(self) -> bool:
+        """Every item put has been handled."""
+        return not self._items and not self._handling
 
     def put_later(self, item: T) -> None:
         self._items.append(item)

@@ -16,6 +16,7 @@ from tests.counterparties.venue import (
     answer_unknown,
     execution_report,
     fill,
+    refuse_cancel,
 )
 from tests.integration.conftest import EventLog
 
@@ -53,9 +54,7 @@ def test_a_report_lost_on_the_way_is_asked_for_again_and_taken_once_in_order(
         ),
     )
     venue.wait_for(lambda m: m.msg_type == "2", what="a ResendRequest")
-    first = events.first(
-        lambda e: e["type"].startswith("order.") and "exec_id" in e and e["exec_id"]
-    )
+    first = events.first(lambda e: e["type"] in ("order.partially_filled", "order.filled"))
     filled = events.find(cl_ord_id, "order.filled")
     assert (first["exec_id"], filled["exec_id"], filled["cum_qty"]) == ("F-1", "F-2", "0.5")
     fills = [e for e in events.seen if e.get("exec_id") in ("F-1", "F-2")]
@@ -303,6 +302,33 @@ def test_an_order_the_venue_did_not_know_yet_after_a_reconnect_comes_back_with_i
     ]
     assert [o["status"] for o in gw.orders(all=True)] == ["filled"]
     assert [m.get(11) for m in venue.app if m.msg_type == "D"] == [cl_ord_id]
+
+
+def test_a_cancel_reject_sent_again_after_a_later_cancel_closed_the_order_is_not_told_again(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """A venue sends its refusal of the first cancel again (PossDupFlag=Y, under a new
+    MsgSeqNum) after the second cancel closed the order: that cancel was answered, and its
+    `order.cancel_rejected` is not told twice (FIX 4.4, PossDupFlag: the receiver checks
+    whether it took the message before)."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("F", lambda v, m: None)
+    gw.cancel_order(cl_ord_id=cl_ord_id)
+    refuse_cancel(venue, venue.wait_app("F"), "0", "0", "not now")
+    refusal = venue.store[venue.next_out - 1]
+    events.find(cl_ord_id, "order.cancel_rejected")
+    second = gw.cancel_order(cl_ord_id=cl_ord_id)["cancel_cl_ord_id"]
+    venue.wait_app("F", 2)
+    canceled = execution_report(
+        order, exec_id="C-1", exec_type="4", ord_status="4", order_id=f"V-{cl_ord_id}"
+    )
+    venue.send("8", [(11, second) if t == 11 else (t, x) for t, x in canceled] + [(41, cl_ord_id)])
+    events.find(cl_ord_id, "order.canceled")
+    venue.send("9", refusal.body, header=[(43, "Y"), (122, "20200101-00:00:00.000")])
+    events.find(place(gw), "order.accepted")  # acked after the repeat: it has been handled
+    told = [e["type"] for e in events.seen if e.get("cl_ord_id") == cl_ord_id]
+    assert told.count("order.cancel_rejected") == 1
+    assert gw.order_status(cl_ord_id=cl_ord_id)["status"] == "canceled"
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,7 @@ class ScriptedVenue:
     _last_sent: float = 0.0
     _asked_resend_from: int | None = None
     _logging_out: bool = False
+    _resetting: bool = False
 
     def __post_init__(self) -> None:
         self._changed = threading.Condition(self._lock)
@@ -191,6 +192,17 @@ class ScriptedVenue:
             self.send(
                 "5", [(58, text), *([(8500, reason)] if reason is not None else [])], store=False
             )
+
+    def reset_numbering(self) -> None:
+        """A Logon with ResetSeqNumFlag=Y in mid-session (FIX 4.4): both sides number from 1
+        again, the store emptied. The gateway's Logon answering it ends the reset; it is not
+        answered in turn."""
+        with self._lock:
+            self._resetting = True
+            self.next_out = 1
+            self.store.clear()
+            heartbeat = str(round(self._heartbeat_s))
+            self.send("A", [(98, "0"), (108, heartbeat), (141, "Y")], store=False)
 
     def send_raw(self, data: bytes) -> None:
         """Bytes as they are, for garbled input."""
@@ -356,6 +368,10 @@ class ScriptedVenue:
 
     def _logon(self, m: Received) -> None:
         self.admin.append(m)
+        if self._resetting and m.get(141) == "Y":
+            self._resetting = False
+            self.next_in = m.seq + 1
+            return
         if m.get(141) == "Y":
             self.next_in = 1
             self.next_out = 1

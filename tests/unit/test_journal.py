@@ -162,6 +162,26 @@ def test_the_checkpoint_follows_journaled_lines_at_once_and_other_messages_lazil
     assert Journal(path, fsync=False).inbound_checkpoint() == 13
 
 
+def test_a_checkpoint_set_back_by_a_reset_of_the_numbering_is_written_at_once(
+    tmp_path: Path,
+) -> None:
+    """Until it is, a crash would leave the old number, and a restart would take the first
+    messages of the new numbering for handled."""
+    path = tmp_path / "events.jsonl"
+    journal = Journal(path, fsync=False)
+
+    async def handled(seq_num: int) -> int | None:
+        journal.mark_inbound(seq_num)
+        await asyncio.sleep(0)
+        return journal.inbound_checkpoint()
+
+    async def scenario() -> list[int | None]:
+        return [await handled(n) for n in (7, 1, 2, 0)]
+
+    assert asyncio.run(scenario()) == [7, 1, 1, 0]
+    journal.close()
+
+
 def test_lines_a_failing_disk_refused_are_kept_and_written_later_and_hold_back_the_checkpoint(
     tmp_path: Path,
 ) -> None:

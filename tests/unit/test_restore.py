@@ -68,7 +68,7 @@ def canceled(t: OrderTracker) -> list[Event]:
     )
 
 
-def cancel_refused(status: OrderStatus) -> Step:
+def cancel_refused(status: OrderStatus, poss_dup: bool = False) -> Step:
     def step(t: OrderTracker) -> list[Event]:
         return t.apply_cancel_reject(
             CancelRejectReport(
@@ -79,6 +79,7 @@ def cancel_refused(status: OrderStatus) -> Step:
                 reason=CancelRejectReason.TOO_LATE_TO_CANCEL,
                 text="too late",
                 ts=utc_now(),
+                poss_dup=poss_dup,
             )
         )
 
@@ -222,7 +223,7 @@ def test_a_restart_rebuilds_the_order_as_it_was(life: list[Step]) -> None:
 
 def resent(step: Step) -> Step:
     """The exchange sends a report again under a new ExecID (and PossDupFlag), as after a
-    restart: the journal keeps the ExecIDs of fills only."""
+    restart."""
 
     def again(t: OrderTracker) -> list[Event]:
         if step is acked:
@@ -260,3 +261,68 @@ def test_a_report_sent_again_after_a_restart_tells_clients_nothing(
     before = state(rebuilt)
     assert again(rebuilt) == []
     assert state(rebuilt) == before
+
+
+def sent_again(kind: ExecKind, status: OrderStatus, cum: str, leaves: str, **ids: Any) -> Step:
+    """A report under the ExecID `exec_id`: the first time, or again with PossDupFlag."""
+
+    def step(t: OrderTracker) -> list[Event]:
+        first = all(e != ids["exec_id"] for o in t.all_orders() for e in o.exec_ids)
+        again = report(kind, status, cum, leaves, avg="100", poss_dup=not first, **ids)
+        return t.apply_execution(again)
+
+    return step
+
+
+ack_a1 = sent_again(ExecKind.NEW, OrderStatus.NEW, "0", "2", exec_id="A1")
+pending_cancel_p1 = sent_again(
+    ExecKind.PENDING_CANCEL,
+    OrderStatus.PENDING_CANCEL,
+    "0",
+    "2",
+    exec_id="P1",
+    cl_ord_id="k1",
+    orig="c1",
+)
+
+SAME_EXEC_ID: dict[str, tuple[list[Step], Step]] = {
+    "the ack of an order half filled since": ([placed, ack_a1, half_filled], ack_a1),
+    "the ack of an order filled since": ([placed, ack_a1, half_filled, filled], ack_a1),
+    "the venue's pending cancel of a cancel refused since": (
+        [placed, ack_a1, cancel_sent, pending_cancel_p1, cancel_refused(OrderStatus.NEW)],
+        pending_cancel_p1,
+    ),
+}
+
+
+@pytest.mark.parametrize("life, again", list(SAME_EXEC_ID.values()), ids=list(SAME_EXEC_ID))
+def test_a_report_sent_again_under_its_exec_id_is_dropped_after_a_restart_as_before(
+    life: list[Step], again: Step
+) -> None:
+    """docs/protocol.md: duplicates (same ExecID) are dropped, as after a restart."""
+    live = OrderTracker()
+    events = [event for step in life for event in step(live)]
+    rebuilt = OrderTracker()
+    rebuilt.restore(msgspec.json.decode(msgspec.json.encode(events), type=list[AnyEvent]))
+    before = state(rebuilt)
+    assert again(live) == []
+    assert again(rebuilt) == []
+    assert state(rebuilt) == before
+
+
+def test_a_cancel_reject_sent_again_is_dropped_once_its_cancel_was_answered() -> None:
+    """FIX 4.4 PossDupFlag: the receiver checks whether it took the message before. A
+    CancelReject has no ExecID: a repeat is one for a cancel no longer out."""
+    live = OrderTracker()
+    life = [placed, acked, cancel_sent, cancel_refused(OrderStatus.NEW)]
+    events = [event for step in life for event in step(live)]
+    rebuilt = OrderTracker()
+    rebuilt.restore(msgspec.json.decode(msgspec.json.encode(events), type=list[AnyEvent]))
+    again = cancel_refused(OrderStatus.NEW, poss_dup=True)
+    assert again(live) == []
+    assert again(rebuilt) == []
+    out = OrderTracker()
+    for step in (placed, acked, cancel_sent):
+        step(out)
+    [told] = again(out)  # PossDupFlag on the first the gateway sees: the cancel was out
+    assert (told.cancel_cl_ord_id, told.status) == ("k1", OrderStatus.NEW)

@@ -144,6 +144,7 @@ def order_cancel_reject(
         reason=reason or CancelRejectReason.OTHER,
         text=r.opt_str(Tag.TEXT),
         ts=r.time(Tag.TRANSACT_TIME) or received,
+        poss_dup=msg.fields.get(Tag.POSS_DUP_FLAG) == "Y",
     )
 
 

@@ -1,5 +1,20 @@
+"""`python -m fixgw`, and the `fixgw` command: the daemon's signals are held (see
+`fixgw.ops.held_signals`) before the command line and all it needs are imported."""
+
 import sys
 
-from fixgw.cli import main
+from fixgw.ops import held_signals
 
-sys.exit(main())
+
+def main() -> int:
+    held_signals.hold()
+    try:
+        from fixgw.cli import main as command_line
+
+        return command_line()
+    finally:
+        held_signals.let_through()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -24,7 +24,7 @@ from fixgw.bridge.router import Bridge
 from fixgw.config import GatewayConfig, Secrets, SimConfig, load_gateway_config, resolve_secrets
 from fixgw.errors import FixgwError, StartupError
 from fixgw.gateway import Gateway
-from fixgw.ops import notify
+from fixgw.ops import held_signals, notify
 from fixgw.ops.capture import loop_exception_handler
 from fixgw.ops.logging import configure as configure_logging
 from fixgw.ops.prometheus import MetricsServer
@@ -68,11 +68,18 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
         raise
     api = ApiServer(gateway, secrets.api_token)
     stopping = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    loop.add_signal_handler(signal.SIGUSR1, gateway.halt, "SIGUSR1", "kill switch signal")
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        loop.add_signal_handler(sig, on_signal, sig, gateway, path, stopping)
     if path is not None:
-        loop.add_signal_handler(signal.SIGHUP, reload, gateway, path)
+        loop.add_signal_handler(signal.SIGHUP, on_signal, signal.SIGHUP, gateway, path, stopping)
+    for sig in held_signals.take():
+        log.warning("signal received while starting: acted on now", signal=sig.name)
+        on_signal(sig, gateway, path, stopping, while_starting=True)
+    if stopping.is_set():
+        await gateway.stop()
+        os.close(journal_lock)
+        log.info("gateway stopped before it started")
+        return 0
     metrics_server = None
     bridge = None
     nats_transport = None
@@ -170,6 +177,27 @@ async def tell_systemd(gateway: Gateway) -> None:
     while period is not None:
         notify.watchdog()
         await asyncio.sleep(period)
+
+
+def on_signal(
+    sig: signal.Signals,
+    gateway: Gateway,
+    path: Path | None,
+    stopping: asyncio.Event,
+    while_starting: bool = False,
+) -> None:
+    """docs/operations.md, Signals. `while_starting`: it was held while the gateway started
+    (`fixgw.ops.held_signals`) and is acted on before the session starts. A SIGHUP held is a
+    reload all the same: it may have come after the config was read."""
+    if sig in (signal.SIGINT, signal.SIGTERM):
+        stopping.set()
+    elif sig == signal.SIGUSR1:
+        reason = "kill switch signal" + (", received while starting" if while_starting else "")
+        gateway.halt(sig.name, reason)
+    elif path is not None:
+        reload(gateway, path)
+    else:
+        log.warning("no config file to read again: SIGHUP ignored")
 
 
 def reload(gateway: Gateway, path: Path) -> None:

@@ -20,6 +20,7 @@ from fixgw.config import load_gateway_config, load_sim_config
 from fixgw.errors import ConfigError, StartupError
 from fixgw.files import private_umask
 from fixgw.journal import JournalDamaged, side_file
+from fixgw.ops import held_signals
 from fixgw.ops.capture import capture as capture_python_output
 from fixgw.ops.logging import configure as configure_logging
 
@@ -30,6 +31,15 @@ DEMO_ENV = {"FIXGW_API_KEY": "demo-api-key", "FIXGW_SECRET_KEY": "demo-secret"}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    held_signals.hold()  # already held when started as `fixgw run`; not from `demo`
+    try:
+        return _run(args)
+    finally:
+        for sig in held_signals.take():  # the gateway did not get as far as taking them
+            print(f"fixgw: {sig.name} came while starting: not acted on", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
     from fixgw import preflight
     from fixgw.daemon import run_gateway
 

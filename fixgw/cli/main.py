@@ -39,6 +39,7 @@ from fixgw.cli.gateway_commands import (
 )
 from fixgw.cli.output import output_options
 from fixgw.errors import ConfigError
+from fixgw.ops import held_signals
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -303,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.handler is not cmd_run:
+        held_signals.let_through()  # held for the daemon only (`fixgw.__main__`)
     try:
         return int(args.handler(args))
     except BadArgument as exc:

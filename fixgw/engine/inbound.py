@@ -84,6 +84,8 @@ class InboundRouter:
                 self._lifecycle.ended()
             elif what is Happening.LOGOUT_RECEIVED:
                 self._lifecycle.logout_received(parse(item.raw))
+            elif what is Happening.PROTOCOL_ERROR:
+                self._lifecycle.protocol_error(item.raw)
             elif what is Happening.APP_REFUSED:
                 self._refused_by_quickfix(item)
             elif what is Happening.NOT_RESENT:

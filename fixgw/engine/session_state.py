@@ -107,6 +107,10 @@ class SessionLifecycle:
         if self._logout_reason is LogoutReason.INVALID_CREDENTIALS:
             self._credentials_refused(self._logout_text)
 
+    def protocol_error(self, why: str) -> None:
+        """The session layer logs the exchange out for `why`; the session's end says so."""
+        self._logout_text = f"protocol error: {why}"
+
     def ended(self) -> None:
         self.reconnector.down()
         if self._down_said:

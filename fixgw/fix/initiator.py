@@ -67,6 +67,9 @@ class Happening(StrEnum):
     NOT_RESENT = "not_resent"
     """The exchange asked again for an application message we sent, which was gap filled
     instead: it never reached the exchange. `raw` is the message."""
+    PROTOCOL_ERROR = "protocol_error"
+    """The gateway logs the session out: the exchange broke the session protocol (`raw`
+    says how)."""
     DOWN = "down"
     APP = "app"
 
@@ -110,6 +113,10 @@ COMP_ID_PROBLEM = "9"
 ADMIN_MSG_TYPES = frozenset("0123456A")
 POSS_DUP = "\x0143=Y\x01"
 RESET_SEQ_NUM_FLAG = 141
+LOGON_ANSWERED = "a second Logon in a row in a session already logged on"
+"""Why the session is logged out when the exchange sends that. One is its reset (141=Y),
+answered with a Logon 141=Y; the exchange must not answer that answer (FIX 4.4, Vol 2), and
+if it did, QuickFIX would answer each one, both sides resetting, endlessly."""
 
 
 class SentLog:
@@ -225,6 +232,9 @@ class _Application(fix.Application):  # type: ignore[misc]
         self.heartbeat_round_trip_s: float | None = None
         """The last TestRequest's round trip to the Heartbeat answering it; None before the
         first of a session. Written on QuickFIX's thread, read whole on the loop's."""
+        self._logged_on = False
+        self._logons_in_a_row = 0
+        """Logons the exchange sent in the session logged on, with nothing else between."""
 
     def _tag_names(self) -> dict[int, str]:
         if self._names is None:
@@ -263,12 +273,15 @@ class _Application(fix.Application):  # type: ignore[misc]
 
     def onLogon(self, sessionID: fix.SessionID) -> None:
         try:
+            self._logged_on = True
             self._put(Happening.LOGON)
         except Exception as exc:
             self._on_error("onLogon", exc)
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
         try:
+            self._logged_on = False
+            self._logons_in_a_row = 0
             self._put(Happening.DOWN)
         except Exception as exc:
             self._on_error("onLogout", exc)
@@ -295,9 +308,18 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._on_error("toAdmin", exc)
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        """A second Logon in a row, once logged on, ends the session (`LOGON_ANSWERED`):
+        QuickFIX logs out with the exception's text and disconnects."""
+        logon_answered = False
         try:
             msg_type = self._count("in", message)
-            if msg_type == "5":
+            in_session = msg_type == "A" and self._logged_on
+            self._logons_in_a_row = self._logons_in_a_row + 1 if in_session else 0
+            logon_answered = self._logons_in_a_row > 1
+            if logon_answered:
+                log.error("exchange broke the session protocol; logging out", why=LOGON_ANSWERED)
+                self._put(Happening.PROTOCOL_ERROR, LOGON_ANSWERED)
+            elif msg_type == "5":
                 self._put(Happening.LOGOUT_RECEIVED, latin1_where_not_utf8(message.toString()))
             elif (
                 msg_type == "A"
@@ -315,6 +337,8 @@ class _Application(fix.Application):  # type: ignore[misc]
                     self._metrics.heartbeat_round_trip.observe(self.heartbeat_round_trip_s)
         except Exception as exc:
             self._on_error("fromAdmin", exc)
+        if logon_answered:
+            raise fix.RejectLogon(LOGON_ANSWERED)
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         """A message the gateway is sending now (`sending`) is recorded as it handed it over;
@@ -383,6 +407,7 @@ class _Application(fix.Application):  # type: ignore[misc]
         puts in a group entry the dictionary does not list there would come out of the
         entry. A message QuickFIX held back for a gap (and handles now) is written again."""
         try:
+            self._logons_in_a_row = 0
             raw = self._raw_inbound.last
             expected = self._expected_target()
             seq = str(expected) if expected is not None else msg_seq_num(message)

@@ -72,7 +72,7 @@ def test_after_the_venue_reset_its_numbering_a_fill_the_journal_had_not_taken_is
         for n in (1, 2, 3):
             venue.send("8", tenth_filled(order, n))
         events.first(lambda e: e.get("exec_id") == "F-3")
-        venue.reset_numbering()
+        venue.reset_sequence_numbers()
         venue.wait_for(lambda m: m.msg_type == "A" and m.get(141) == "Y", what="the answer")
         before_the_fill = checkpoint(stack)
         venue.send("8", tenth_filled(order, 4))

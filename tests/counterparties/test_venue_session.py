@@ -3,10 +3,15 @@ and restart from its store, and its Logouts."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from pathlib import Path
+
 import pytest
 
 from fixgw.api.client import Client
 from fixgw.testing import LocalStack, wait_until
+from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
 from tests.counterparties.venue import (
     Received,
@@ -356,3 +361,48 @@ def test_a_logout_saying_the_credentials_are_wrong_holds_further_logons(
     assert venue.logons == 0 and gw.status()["connection"]["attempts"] == 1
     gw.request("session_logon")
     events.first(lambda e: e["type"] == "session.up", timeout=15)
+
+
+def session_events(stack: LocalStack) -> list[str]:
+    path = Path(stack.gateway_config()["journal"]["path"])
+    types = (json.loads(line)["type"] for line in path.read_text().splitlines())
+    return [t for t in types if t.startswith("session.")]
+
+
+def test_a_reset_logon_from_the_venue_is_answered_once_and_the_session_goes_on(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    venue, stack = venue_stack
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.reset_sequence_numbers()
+    answer = venue.wait_for(lambda m: m.msg_type == "A" and m.get(141) == "Y", what="the answer")
+    assert answer.seq == 1
+    fill(venue, order, "F-1")
+    assert events.find(cl_ord_id, "order.filled")["cum_qty"] == "0.5"
+    events.find(place(gw), "order.accepted")
+    assert session_events(stack) == ["session.up", "session.up"]
+
+
+def test_a_venue_answering_the_answer_to_its_reset_logon_is_logged_out_not_answered_forever(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    def answering_every_logon(venue: ScriptedVenue) -> None:
+        venue.answers_its_reset_answer = True
+
+    venue, stack = make_venue_stack(answering_every_logon)
+    with stack.client() as gw:
+        gw.subscribe(["orders", "session"])
+        events = EventLog(gw)
+        venue.reset_sequence_numbers()
+        down = events.first(lambda e: e["type"] == "session.down")
+        assert down["reason"] == (
+            "protocol error: a second Logon in a row in a session already logged on"
+        )
+        up = events.first(lambda e: e["type"] == "session.up" and e["seq"] > down["seq"])
+        backed_off = datetime.fromisoformat(up["ts"]) - datetime.fromisoformat(down["ts"])
+        assert backed_off.total_seconds() >= 1  # reconnect.floor_s at least
+        wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+        accepted_order(venue, gw, events)
+    gateway_logons = [m for m in venue.admin if m.msg_type == "A"]
+    assert len(gateway_logons) == 3  # the first, the answer to the reset, the next session's
+    assert session_events(stack) == ["session.up", "session.up", "session.down", "session.up"]

@@ -7,7 +7,8 @@ crash and come back from its store. Nothing here comes from fixgw's own code, so
 gateway's assumptions are not repeated in its counterpart.
 
 Session layer, as FIX 4.4 asks and no more: Logon (answered; a Logon beyond the expected
-sequence number is answered, then a ResendRequest), Heartbeat and TestRequest,
+sequence number is answered, then a ResendRequest; a reset Logon of its own, whose answer
+it takes), Heartbeat and TestRequest,
 ResendRequest (application messages resent with PossDupFlag and OrigSendingTime, the rest
 gap-filled), SequenceReset (gap fill and reset), Logout, and a ResendRequest of its own
 for any gap it sees.
@@ -79,6 +80,10 @@ class ScriptedVenue:
     """Every application message taken (in sequence), PossDup resends included."""
     admin: list[Received] = field(default_factory=list)
     logons: int = 0
+    answers_its_reset_answer: bool = False
+    """Play a venue that answers the Logon answering its own reset Logon, as it answers
+    any Logon; FIX 4.4 says the initiator of a reset does not."""
+    _resetting: bool = False
     _listener: socket.socket | None = None
     _conn: socket.socket | None = None
     _peer_comp_id: str = ""
@@ -92,7 +97,6 @@ class ScriptedVenue:
     _last_sent: float = 0.0
     _asked_resend_from: int | None = None
     _logging_out: bool = False
-    _resetting: bool = False
 
     def __post_init__(self) -> None:
         self._changed = threading.Condition(self._lock)
@@ -193,10 +197,10 @@ class ScriptedVenue:
                 "5", [(58, text), *([(8500, reason)] if reason is not None else [])], store=False
             )
 
-    def reset_numbering(self) -> None:
-        """A Logon with ResetSeqNumFlag=Y in mid-session (FIX 4.4): both sides number from 1
-        again, the store emptied. The gateway's Logon answering it ends the reset; it is not
-        answered in turn."""
+    def reset_sequence_numbers(self) -> None:
+        """A Logon with ResetSeqNumFlag=Y in the session: both sides number from 1 again.
+        The gateway's Logon 141=Y answering it is taken, not answered (unless
+        `answers_its_reset_answer`)."""
         with self._lock:
             self._resetting = True
             self.next_out = 1
@@ -368,8 +372,8 @@ class ScriptedVenue:
 
     def _logon(self, m: Received) -> None:
         self.admin.append(m)
-        if self._resetting and m.get(141) == "Y":
-            self._resetting = False
+        resetting, self._resetting = self._resetting, False
+        if resetting and m.get(141) == "Y" and not self.answers_its_reset_answer:
             self.next_in = m.seq + 1
             return
         if m.get(141) == "Y":

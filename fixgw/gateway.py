@@ -178,6 +178,11 @@ class Gateway:
     def client_gone(self, owner: Hashable, cancel_open_orders: bool) -> None:
         self.parts.kill_switch.client_gone(owner, cancel_open_orders)
 
+    def owe_cancels(self, by: str, cl_ord_ids: Iterable[str]) -> None:
+        """Cancel on disconnect for orders the caller knows the owner of (the bridge's, by
+        prefix): cancelled now, or as soon as the gateway can."""
+        self.parts.kill_switch.owe_cancels(by, cl_ord_ids)
+
     def logon_again(self, by: str) -> LoggingOnAgain:
         return LoggingOnAgain(connection=self.parts.lifecycle.logon_again(by))
 

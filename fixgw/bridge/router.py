@@ -74,6 +74,7 @@ class Bridge:
 
     def start(self) -> None:
         self.reports.start()
+        self.orders.sessions_ended()
         self.acceptor.start()
 
     def stop(self) -> None:

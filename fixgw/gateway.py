@@ -125,8 +125,10 @@ class Gateway:
 
     # ------------------------------------------------------------ orders
 
-    def new_order(self, req: NewOrder, owner: Hashable | None = None) -> OrderAccepted:
-        return self.parts.entry.new_order(req, owner)
+    def new_order(
+        self, req: NewOrder, owner: Hashable | None = None, cancel_on_disconnect: bool = False
+    ) -> OrderAccepted:
+        return self.parts.entry.new_order(req, owner, cancel_on_disconnect)
 
     def cancel_order(self, req: CancelOrderRequest) -> CancelAccepted:
         return self.parts.entry.cancel_order(req)

@@ -34,6 +34,7 @@ class Order:
     __slots__ = (
         "avg_px",
         "cancel_ids",
+        "cancel_on_disconnect",
         "cancel_pending",
         "cl_ord_id",
         "closed",
@@ -70,6 +71,7 @@ class Order:
         stated: tuple[ExecKind, ...] = (),
         closed: bool = False,
         presumed_unsent: bool = False,
+        cancel_on_disconnect: bool = False,
     ) -> None:
         self.cl_ord_id = cl_ord_id
         self.symbol = symbol
@@ -98,6 +100,8 @@ class Order:
         """Rejected (`not_delivered`) on the gateway's own inference, the venue never having
         named it: the venue's word about it (an ack, a fill, a status answer) outweighs
         that."""
+        self.cancel_on_disconnect = cancel_on_disconnect
+        """Placed by an API client that asked for cancel on disconnect (`OrderPendingNew`)."""
 
     def __repr__(self) -> str:
         return (

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -482,6 +483,33 @@ def test_cancel_on_disconnect_while_the_session_is_down_cancels_once_it_is_back(
             assert (at_exchange["source"], at_exchange["status"]) == ("exchange", "canceled")
     finally:
         proxy.close()
+
+
+def test_cancel_on_disconnect_holds_across_a_crash(make_stack: StackFactory) -> None:
+    """A stop ends the connection and cancels; a crash ends it with no time to: the order
+    says it was placed with cancel on disconnect, and the restarted gateway cancels it once
+    reconciled, as a stop would have. The order of a client that did not ask stays open."""
+    stack = make_stack()
+    with stack.client("keeper") as keeper:
+        rest(keeper, "kept")
+        careful = Client.connect(stack.socket_path, name="careful", cancel_on_disconnect=True)
+        rest(careful, "placed-before-the-stop")
+        wait_until(lambda: {o["status"] for o in keeper.orders()} == {"new"}, 10, "both accepted")
+    assert stack.gateway is not None
+    stack.gateway.stop(signal.SIGKILL)
+    careful.close()
+    Path(stack.socket_path).unlink(missing_ok=True)
+
+    stack.start_gateway()
+
+    with stack.client("watcher") as watcher:
+        wait_until(
+            lambda: [o["cl_ord_id"] for o in watcher.orders()] == ["kept"],
+            15,
+            "the careful client's order cancelled",
+        )
+        at_exchange = watcher.request("order_status", cl_ord_id="placed-before-the-stop")
+        assert (at_exchange["source"], at_exchange["status"]) == ("exchange", "canceled")
 
 
 def test_a_cancel_on_disconnect_the_exchange_refuses_is_checked_and_sent_again(

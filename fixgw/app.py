@@ -176,6 +176,10 @@ def build_gateway(
     upkeep = Upkeep(parts, loop)
     gateway = Gateway(parts, upkeep)
     upkeep.gateway = gateway
+    services.kill_switch.owe_cancels(
+        "restart: every API connection ended",
+        [o.cl_ord_id for o in tracker.open_orders() if o.cancel_on_disconnect],
+    )
     return gateway
 
 

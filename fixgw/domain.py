@@ -439,8 +439,12 @@ class OrderEvent(Event, frozen=True, kw_only=True):
     avg_px: Decimal
 
 
-class OrderPendingNew(OrderEvent, frozen=True, kw_only=True, tag="order.pending_new"):
-    pass
+class OrderPendingNew(
+    OrderEvent, frozen=True, kw_only=True, tag="order.pending_new", omit_defaults=True
+):
+    cancel_on_disconnect: bool = False
+    """Placed by an API client that asked for cancel on disconnect (written only when true):
+    after a restart, which ended every connection, the order is cancelled."""
 
 
 class OrderAccepted(OrderEvent, frozen=True, kw_only=True, tag="order.accepted"):

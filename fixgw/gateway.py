@@ -125,8 +125,10 @@ class Gateway:
 
     # ------------------------------------------------------------ orders
 
-    def new_order(self, req: NewOrder, owner: Hashable | None = None) -> OrderAccepted:
-        return self.parts.entry.new_order(req, owner)
+    def new_order(
+        self, req: NewOrder, owner: Hashable | None = None, cancel_on_disconnect: bool = False
+    ) -> OrderAccepted:
+        return self.parts.entry.new_order(req, owner, cancel_on_disconnect)
 
     def cancel_order(self, req: CancelOrderRequest) -> CancelAccepted:
         return self.parts.entry.cancel_order(req)
@@ -177,6 +179,11 @@ class Gateway:
 
     def client_gone(self, owner: Hashable, cancel_open_orders: bool) -> None:
         self.parts.kill_switch.client_gone(owner, cancel_open_orders)
+
+    def owe_cancels(self, by: str, cl_ord_ids: Iterable[str]) -> None:
+        """Cancel on disconnect for orders the caller knows the owner of (the bridge's, by
+        prefix): cancelled now, or as soon as the gateway can."""
+        self.parts.kill_switch.owe_cancels(by, cl_ord_ids)
 
     def logon_again(self, by: str) -> LoggingOnAgain:
         return LoggingOnAgain(connection=self.parts.lifecycle.logon_again(by))

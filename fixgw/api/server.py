@@ -76,11 +76,14 @@ _REFUSAL_CODES = {
 
 class Caller(Protocol):
     """Who sent a request, as the order path knows it: `number` owns the orders it places
-    (a socket client's are cancelled when it goes, if it asked), `who` names it in the
-    journal."""
+    (a socket client's are cancelled when it goes, if it asked: `cancel_on_disconnect`),
+    `who` names it in the journal."""
 
     @property
     def number(self) -> Hashable: ...
+
+    @property
+    def cancel_on_disconnect(self) -> bool: ...
 
     @property
     def who(self) -> str: ...
@@ -721,7 +724,11 @@ class ApiServer:
         match request:
             case p.NewOrder():
                 self._refuse_reserved_id("cl_ord_id", request.cl_ord_id)
-                return g.new_order(request, owner=caller.number)
+                return g.new_order(
+                    request,
+                    owner=caller.number,
+                    cancel_on_disconnect=caller.cancel_on_disconnect,
+                )
             case p.CancelOrderRequest():
                 self._refuse_reserved_id("cancel_cl_ord_id", request.cancel_cl_ord_id)
                 return g.cancel_order(request)

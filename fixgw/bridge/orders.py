@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from fixgw.api.protocol import CancelOrderRequest, ErrorCode
+from fixgw.api.protocol import ErrorCode
 from fixgw.bridge import translate
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.owners import OrderOwners
@@ -288,14 +288,25 @@ class OmsOrders:
 
     def oms_gone(self, oms: str) -> None:
         """An OMS session that asked for it (`cancel_on_disconnect`) has its open orders
-        cancelled when it logs out, but those with a cancel pending already."""
-        if oms not in self._cancel_on_disconnect:
-            return
+        cancelled when it logs out: now, or once the exchange session is back and reconciled,
+        and again should the exchange refuse (a cancel the OMS sent before it left too)."""
+        if oms in self._cancel_on_disconnect:
+            self._owe_cancels(oms, f"logout of OMS {oms}")
+
+    def sessions_ended(self) -> None:
+        """At start no OMS is logged on: the sessions of the last run ended with it, also in
+        a crash that left no time to log them out, so the open orders of every OMS that asked
+        for `cancel_on_disconnect` are cancelled once the gateway is reconciled."""
+        for oms in sorted(self._cancel_on_disconnect):
+            self._owe_cancels(oms, f"restart: OMS {oms} not logged on")
+
+    def _owe_cancels(self, oms: str, by: str) -> None:
         prefix = self.prefixes[oms]
-        for order in list(self.gateway.open_orders()):
-            cl_ord_id = order.cl_ord_id or ""
-            if cl_ord_id.startswith(prefix) and order.cancel_cl_ord_id is None:
-                try:
-                    self.gateway.cancel_order(CancelOrderRequest(cl_ord_id=cl_ord_id))
-                except FixgwError as exc:
-                    log.error("cancel on OMS disconnect failed", error=exc.message)
+        self.gateway.owe_cancels(
+            by,
+            [
+                order.cl_ord_id
+                for order in self.gateway.open_orders()
+                if order.cl_ord_id is not None and order.cl_ord_id.startswith(prefix)
+            ],
+        )

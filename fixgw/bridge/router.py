@@ -78,6 +78,7 @@ class Bridge:
         }
 
     def start(self) -> None:
+        self.orders.sessions_ended()
         self.acceptor.start()
         self.reports.start()
         self.orders.answer_left()

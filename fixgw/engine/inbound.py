@@ -222,4 +222,4 @@ class InboundRouter:
             self._tracker.refused(ids.cl_ord_id, NOT_DELIVERED, utc_now(), not_delivered=True)
         )
         if ids.msg_type == MsgType.ORDER_CANCEL_REQUEST:
-            self._kill_switch.recheck_while_halted()
+            self._kill_switch.recheck_left_open()

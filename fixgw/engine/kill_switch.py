@@ -3,7 +3,12 @@ cancelling while halted (after each logon's reconciliation, after the cancel rat
 and when the exchange refuses a cancel: it is asked about the order, and a cancel sent
 again while it is still open, each round waiting twice as long, up to a minute). `resume`
 lifts it; a halt holds across restarts (read back from the journal). `cancel_all` cancels
-without halting, once."""
+without halting, once.
+
+Cancel on disconnect owes the orders of a client that went away a cancel (`owe_cancels`), and
+pays it as a halt does: those no cancel can be sent for now are cancelled once the session
+is back and reconciled, and those whose cancel the exchange refuses are asked about and
+cancelled again while they stay open. Only those orders: a halt's reach is every order."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import structlog
 
 from fixgw.api.protocol import CancelOrderRequest, ErrorCode
 from fixgw.domain import AnyEvent, TradingHalted, TradingResumed, utc_now
+from fixgw.engine.order_index import Order
 from fixgw.engine.ports import Publisher
 from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.tracker import OrderTracker
@@ -55,6 +61,9 @@ class KillSwitch:
         self._loop = loop
         self.halted: TradingHalted | None = None
         """As last journaled: it holds across restarts."""
+        self._owed: dict[str, str] = {}
+        """ClOrdID -> who went away, of the orders cancel on disconnect owes a cancel, until
+        they are closed."""
         self._retry: asyncio.TimerHandle | None = None
         self._recheck: asyncio.TimerHandle | None = None
         self._recheck_s = HALT_RETRY_S
@@ -115,7 +124,7 @@ class KillSwitch:
     def resume(self, by: str) -> ResumeResult:
         if self.halted is not None:
             self.halted = None
-            if self._recheck is not None:
+            if self._recheck is not None and not self._owed:
                 self._recheck.cancel()
                 self._recheck = None
             self._bus.publish(TradingResumed(ts=utc_now(), by=by))
@@ -129,11 +138,19 @@ class KillSwitch:
         ClOrdIDs of those with a cancel under way, and `not_cancelled`, those no cancel could
         be sent for, with why. `only_without_cancel`: leave out of `cancelling` those that
         already had one."""
+        orders = [
+            order
+            for order in self._tracker.open_orders()
+            if owner is None or self._owners.get(order.cl_ord_id) == owner
+        ]
+        return self._cancel_each(orders, by, only_without_cancel)
+
+    def _cancel_each(
+        self, orders: list[Order], by: str, only_without_cancel: bool
+    ) -> CancelAllResult:
         cancelling: list[str] = []
         not_cancelled: list[NotCancelled] = []
-        for order in list(self._tracker.open_orders()):
-            if owner is not None and self._owners.get(order.cl_ord_id) != owner:
-                continue
+        for order in orders:
             if order.cancel_pending is not None:
                 if not only_without_cancel:
                     cancelling.append(order.cl_ord_id)
@@ -150,47 +167,96 @@ class KillSwitch:
 
     def client_gone(self, owner: Hashable, cancel_open_orders: bool) -> None:
         if cancel_open_orders:
-            cancelling = self.cancel_all(f"disconnect of {owner}", owner).cancelling
-            if cancelling:
-                log.warning("client gone: its open orders cancelled", cancelling=cancelling)
+            self.owe_cancels(
+                f"disconnect of {owner}",
+                [k for k, v in self._owners.items() if v == owner],
+            )
         for cl_ord_id in [k for k, v in self._owners.items() if v == owner]:
             del self._owners[cl_ord_id]
 
-    # ------------------------------------------------------------ while halted
-
-    def cancel_while_halted(self) -> None:
-        """While halted, a cancel for every open order that has none under way: after each
-        reconciliation (so after a logon, once the exchange has said what is open), and
-        again shortly after the cancel rate limit refused some."""
-        if self.halted is None or not self._ready():
+    def owe_cancels(self, by: str, cl_ord_ids: Iterable[str]) -> None:
+        """Cancel on disconnect: each of these orders still open is cancelled now if the
+        gateway is ready, or once it is (after the next logon's reconciliation), and again
+        while the exchange refuses and it stays open. Those with a cancel under way already
+        are owed one too, should the exchange refuse it."""
+        owed = [cl_ord_id for cl_ord_id in cl_ord_ids if self._open(cl_ord_id) is not None]
+        if not owed:
             return
-        done = self.cancel_all(self.halted.by, only_without_cancel=True)
-        if done.cancelling or done.not_cancelled:
-            log.warning(
-                "halted: cancelling the open orders left",
-                cancelling=done.cancelling,
-                not_cancelled=[r.cl_ord_id for r in done.not_cancelled],
-            )
-        self._retry_if_throttled(done.not_cancelled)
+        if not self._owed and self.halted is None:
+            self._recheck_s = HALT_RETRY_S
+        for cl_ord_id in owed:
+            self._owed[cl_ord_id] = by
+        log.warning("client gone: its open orders to be cancelled", by=by, orders=owed)
+        self.cancel_left_open()
 
-    def recheck_while_halted(self) -> None:
-        """While halted, a cancel the exchange refused may leave an order open that nothing
-        would cancel again: the exchange is asked about it, and an answer that finds it
-        still open has it cancelled again (`cancel_while_halted`)."""
-        if self.halted is not None and self._recheck is None:
+    @property
+    def cancelling_left_open(self) -> bool:
+        """Halted, or a cancel owed: an order found open is to be cancelled."""
+        return self.halted is not None or bool(self._owed)
+
+    def _open(self, cl_ord_id: str) -> Order | None:
+        order = self._tracker.get(cl_ord_id)
+        return order if order is not None and order.is_open else None
+
+    def _owed_orders(self) -> list[Order]:
+        """The open orders cancels are owed; those closed since are owed nothing more."""
+        orders: list[Order] = []
+        for cl_ord_id in list(self._owed):
+            order = self._open(cl_ord_id)
+            if order is None:
+                del self._owed[cl_ord_id]
+            else:
+                orders.append(order)
+        return orders
+
+    # ------------------------------------------------------------ while cancels are left
+
+    def cancel_left_open(self) -> None:
+        """While halted, a cancel for every open order that has none under way; and for
+        every order a cancel is owed (`owe_cancels`): after each reconciliation (so after a
+        logon, once the exchange has said what is open), after a check found an order open,
+        and again shortly after the cancel rate limit refused some."""
+        if not self.cancelling_left_open or not self._ready():
+            return
+        if self.halted is not None:
+            done = self.cancel_all(self.halted.by, only_without_cancel=True)
+            if done.cancelling or done.not_cancelled:
+                log.warning(
+                    "halted: cancelling the open orders left",
+                    cancelling=done.cancelling,
+                    not_cancelled=[r.cl_ord_id for r in done.not_cancelled],
+                )
+            self._retry_if_throttled(done.not_cancelled)
+        for order in self._owed_orders():
+            if order.cancel_pending is None:
+                by = self._owed[order.cl_ord_id]
+                owed = self._cancel_each([order], by, only_without_cancel=True)
+                if owed.cancelling:
+                    log.warning("cancel on disconnect sent", cl_ord_id=order.cl_ord_id, by=by)
+                self._retry_if_throttled(owed.not_cancelled)
+
+    def recheck_left_open(self) -> None:
+        """While halted or a cancel is owed, a cancel the exchange refused may leave an
+        order open that nothing would cancel again: the exchange is asked about it, and an
+        answer that finds it still open has it cancelled again (`cancel_left_open`)."""
+        if self.cancelling_left_open and self._recheck is None:
             self._recheck = self._loop.call_later(self._recheck_s, self._recheck_open_orders)
 
     def _recheck_open_orders(self) -> None:
-        """Asks about the open orders no cancel is under way for (one out or queued by the
-        throttle counts), without holding anything back. While the exchange goes on
-        refusing, each round waits twice as long as the one before, up to a minute."""
+        """Asks about the open orders to be cancelled that no cancel is under way for (one
+        out or queued by the throttle counts), without holding anything back. While the
+        exchange goes on refusing, each round waits twice as long as the one before, up to
+        a minute."""
         self._recheck = None
-        if self.halted is None or not self._ready():
+        if not self.cancelling_left_open or not self._ready():
             return  # after a logon, reconciliation asks about every open order anyway
-        uncancelled = [o for o in self._tracker.open_orders() if o.cancel_pending is None]
+        to_cancel = (
+            list(self._tracker.open_orders()) if self.halted is not None else self._owed_orders()
+        )
+        uncancelled = [o for o in to_cancel if o.cancel_pending is None]
         if uncancelled and self._reconciler.check(uncancelled):
             log.warning(
-                "halted: asking the exchange about orders it refused to cancel",
+                "asking the exchange about orders it refused to cancel",
                 orders=[o.cl_ord_id for o in uncancelled],
             )
             self._recheck_s = min(2 * self._recheck_s, HALT_RECHECK_MAX_S)
@@ -202,4 +268,4 @@ class KillSwitch:
 
     def _retry_cancels(self) -> None:
         self._retry = None
-        self.cancel_while_halted()
+        self.cancel_left_open()

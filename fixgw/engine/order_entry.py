@@ -94,8 +94,12 @@ class OrderEntry:
 
     # ------------------------------------------------------------ new orders
 
-    def new_order(self, req: NewOrder, owner: Hashable | None = None) -> OrderAccepted:
-        """`owner`: the API connection placing it, for cancel on disconnect."""
+    def new_order(
+        self, req: NewOrder, owner: Hashable | None = None, cancel_on_disconnect: bool = False
+    ) -> OrderAccepted:
+        """`owner`: the API connection placing it, for cancel on disconnect;
+        `cancel_on_disconnect`: that connection asked for it (journaled with the order, for
+        a restart)."""
         arrived = time.perf_counter()
         if req.symbol not in self.symbols:
             raise RequestError(
@@ -141,7 +145,7 @@ class OrderEntry:
         self._check_risk(cmd)
         message = venue.new_order(cmd)  # nothing is journaled if it fails
         delay = self._throttle.pace("new_order")
-        event = self._tracker.submit(cmd)
+        event = self._tracker.submit(cmd, cancel_on_disconnect)
         self._orders.publish([event])
         try:
             self._journal.flush()  # on disk before the exchange can know of it

@@ -37,6 +37,7 @@ class Order:
     __slots__ = (
         "avg_px",
         "cancel_ids",
+        "cancel_on_disconnect",
         "cancel_pending",
         "cl_ord_id",
         "closed",
@@ -73,6 +74,7 @@ class Order:
         stated: tuple[ExecKind, ...] = (),
         closed: bool = False,
         rejected_by_inference: bool = False,
+        cancel_on_disconnect: bool = False,
     ) -> None:
         self.cl_ord_id = cl_ord_id
         self.symbol = symbol
@@ -103,6 +105,8 @@ class Order:
         the exchange never got it, or said it had no such order before it acknowledged it),
         not on the exchange's word: the exchange's word about it since (an ack, a fill, a
         status answer that knows it) outweighs that."""
+        self.cancel_on_disconnect = cancel_on_disconnect
+        """Placed by an API client that asked for cancel on disconnect (`OrderPendingNew`)."""
 
     def __repr__(self) -> str:
         return (

@@ -17,6 +17,7 @@ from fixgw.domain import (
     OrderFilled,
     OrderPartiallyFilled,
     OrderPendingCancel,
+    OrderPendingNew,
     OrderRejected,
     OrderStatus,
 )
@@ -50,6 +51,8 @@ def restore_orders(index: OrderIndex, events: Iterable[Event]) -> int:
                 order_type=event.order_type,
                 qty=event.qty,
                 price=event.price,
+                cancel_on_disconnect=isinstance(event, OrderPendingNew)
+                and event.cancel_on_disconnect,
             )
             index.add(order)
         index.name(order, event.order_id)

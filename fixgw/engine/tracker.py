@@ -93,7 +93,7 @@ class OrderTracker:
         """The ClOrdID of the order a cancel this gateway sent was for."""
         return self.index.cancel_of(cancel_cl_ord_id)
 
-    def submit(self, cmd: SubmitOrder) -> OrderPendingNew:
+    def submit(self, cmd: SubmitOrder, cancel_on_disconnect: bool = False) -> OrderPendingNew:
         """The table's SUBMITTED rows: an order under a ClOrdID in use (an order's, or a
         cancel's) is refused; a new one starts as PENDING_NEW, `Order`'s first status."""
         self.index.refuse_if_in_use(cmd.cl_ord_id)
@@ -105,9 +105,10 @@ class OrderTracker:
             qty=cmd.qty,
             price=cmd.price,
             leaves_qty=cmd.qty,
+            cancel_on_disconnect=cancel_on_disconnect,
         )
         self.index.add(order)
-        return self._event(OrderPendingNew, order, cmd)
+        return self._event(OrderPendingNew, order, cmd, cancel_on_disconnect=cancel_on_disconnect)
 
     def cancel_requested(self, cmd: CancelOrder) -> OrderPendingCancel | None:
         """Record a cancel sent; the event only for an order this gateway tracks."""

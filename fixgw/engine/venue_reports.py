@@ -95,8 +95,8 @@ class VenueReports:
         if report.kind is ExecKind.ORDER_STATUS:
             checked = self._reconciler.ready  # an answer to a `check`, not to reconciliation
             if self._pending.take_mass_status(report) or self._reconciler.on_status(report):
-                if checked and self._kill_switch.halted is not None:
-                    self._kill_switch.cancel_while_halted()  # an order the check found open
+                if checked and self._kill_switch.cancelling_left_open:
+                    self._kill_switch.cancel_left_open()  # an order the check found open
                 return
             if self._pending.answers_a_question_only(report):
                 log.info("status of an untracked order", order_id=report.order_id)
@@ -116,7 +116,7 @@ class VenueReports:
             self._reconciler.ask_about(
                 [order], f"a cancel reject said the order is {report.status}"
             )
-        self._kill_switch.recheck_while_halted()
+        self._kill_switch.recheck_left_open()
 
     # ------------------------------------------------------------ market data and account
 
@@ -175,7 +175,7 @@ class VenueReports:
             else:
                 self._watchdog.answered(report.cl_ord_id)
                 self._orders.publish(self._tracker.refused(report.cl_ord_id, why, report.ts))
-                self._kill_switch.recheck_while_halted()
+                self._kill_switch.recheck_left_open()
         if ids is not None and ids.mass_status_req_id is not None:
             self._pending.mass_status_refused(ids.mass_status_req_id, error)
 

@@ -121,7 +121,7 @@ def wire_services(
 
     def reconciled() -> None:
         on_reconciled()
-        kill_switch.cancel_while_halted()
+        kill_switch.cancel_left_open()
 
     reconciler = Reconciler(
         tracker,

@@ -55,6 +55,7 @@ class NatsCaller:
     def __init__(self, subject: str) -> None:
         self.number = f"nats:{subject}"
         self.who = f"nats request on {subject}"
+        self.cancel_on_disconnect = False
 
 
 class _MarketDataOut:

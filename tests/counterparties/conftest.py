@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -100,16 +100,19 @@ Ends = tuple[ScriptedVenue, LocalStack, RawOms]
 def raw_oms_through(
     make_venue_stack: VenueStackFactory,
     configure: Callable[[ScriptedVenue], None],
+    oms_session: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> Iterator[Ends]:
     """The scripted venue (`configure`d), the gateway, and a raw OMS logged on to its bridge;
-    every message the OMS got is checked against FIX44.xml at the end. `overrides`: keyword
-    arguments of `make_venue_stack`."""
+    every message the OMS got is checked against FIX44.xml at the end. `oms_session`: more
+    of the OMS's `bridge.sessions[]` config; `overrides`: keyword arguments of
+    `make_venue_stack`."""
     comp_id = f"RAW-{uuid.uuid4().hex[:8]}"
     port = free_port()
+    session = {"comp_id": comp_id, **(oms_session or {})}
     venue, stack = make_venue_stack(
         configure,
-        bridge={"port": port, "store_dir": "bridge-store", "sessions": [{"comp_id": comp_id}]},
+        bridge={"port": port, "store_dir": "bridge-store", "sessions": [session]},
         **overrides,
     )
     oms = RawOms(port, comp_id)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -442,6 +443,99 @@ def test_cancel_on_disconnect_cancels_only_that_clients_orders(make_stack: Stack
         assert (at_exchange["source"], at_exchange["status"]) == ("exchange", "new")
         statuses = {o["cl_ord_id"]: o["status"] for o in watcher.orders()}
         assert statuses["kept"] == "new"
+
+
+def gone(stack: LocalStack, name: str) -> bool:
+    """The gateway has seen the API client `name` go away."""
+    assert stack.gateway is not None
+    return any(
+        '"client gone"' in line and f'"name":"{name}"' in line
+        for line in stack.gateway.log().splitlines()
+    )
+
+
+def test_cancel_on_disconnect_while_the_session_is_down_cancels_once_it_is_back(
+    make_stack: StackFactory,
+) -> None:
+    """As a halt's: the cancel owed when the client went away waits for the session, and
+    goes out once it is back and reconciled."""
+    stack = make_stack(start=False)
+    proxy = between(stack)
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client("watcher") as watcher:
+            watcher.subscribe(["orders", "session"])
+            log = EventLog(watcher)
+            careful = Client.connect(stack.socket_path, name="careful", cancel_on_disconnect=True)
+            rest(careful, "gone-in-outage")
+            log.find("gone-in-outage", "order.accepted")
+            proxy.refusing = True
+            proxy.drop()
+            down = log.first(lambda e: e["type"] == "session.down")
+            careful.close()
+            wait_until(lambda: gone(stack, "careful"), 10, "the client gone")
+
+            proxy.refusing = False
+            log.first(lambda e: e["type"] == "session.up" and e["seq"] > down["seq"], timeout=20)
+            log.find("gone-in-outage", "order.canceled")
+            at_exchange = watcher.request("order_status", cl_ord_id="gone-in-outage")
+            assert (at_exchange["source"], at_exchange["status"]) == ("exchange", "canceled")
+    finally:
+        proxy.close()
+
+
+def test_cancel_on_disconnect_holds_across_a_crash(make_stack: StackFactory) -> None:
+    """A stop ends the connection and cancels; a crash ends it with no time to: the order
+    says it was placed with cancel on disconnect, and the restarted gateway cancels it once
+    reconciled, as a stop would have. The order of a client that did not ask stays open."""
+    stack = make_stack()
+    with stack.client("keeper") as keeper:
+        rest(keeper, "kept")
+        careful = Client.connect(stack.socket_path, name="careful", cancel_on_disconnect=True)
+        rest(careful, "placed-before-the-stop")
+        wait_until(lambda: {o["status"] for o in keeper.orders()} == {"new"}, 10, "both accepted")
+    assert stack.gateway is not None
+    stack.gateway.stop(signal.SIGKILL)
+    careful.close()
+    Path(stack.socket_path).unlink(missing_ok=True)
+
+    stack.start_gateway()
+
+    with stack.client("watcher") as watcher:
+        wait_until(
+            lambda: [o["cl_ord_id"] for o in watcher.orders()] == ["kept"],
+            15,
+            "the careful client's order cancelled",
+        )
+        at_exchange = watcher.request("order_status", cl_ord_id="placed-before-the-stop")
+        assert (at_exchange["source"], at_exchange["status"]) == ("exchange", "canceled")
+
+
+def test_a_cancel_on_disconnect_the_exchange_refuses_is_checked_and_sent_again(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(start=False)
+    proxy = between(stack)
+    refused: list[bytes] = []
+    proxy.rewrite = refusing_the_first_cancel(refused)
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client("watcher") as watcher:
+            watcher.subscribe(["orders"])
+            log = EventLog(watcher)
+            careful = Client.connect(stack.socket_path, name="careful", cancel_on_disconnect=True)
+            rest(careful, "refused-once")
+            log.find("refused-once", "order.accepted")
+            careful.close()
+            wait_until(lambda: refused, 10, "the cancel refused")
+            rejected = log.find("refused-once", "order.cancel_rejected")
+            assert rejected["status"] == "new"
+            log.find("refused-once", "order.canceled", timeout=15)
+            assert watcher.orders() == []
+    finally:
+        proxy.close()
 
 
 def exchange_requests(stack: LocalStack) -> str:

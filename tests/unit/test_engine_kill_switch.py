@@ -264,7 +264,7 @@ def test_an_order_canceled_while_halted_is_not_cancelled_again(
     engine.kill_switch.halt("desk")
     engine.feed("execution_report_canceled")
     engine.session.take()
-    engine.kill_switch.cancel_while_halted()
+    engine.kill_switch.cancel_left_open()
     clock.advance(2 * HALT_RECHECK_MAX_S)
     assert engine.session.sent == []
     assert [e.cl_ord_id for e in engine.bus.of(OrderCanceled)] == ["resting-1"]

@@ -21,7 +21,7 @@ from fixgw.domain import (
     utc_now,
 )
 from fixgw.engine.tracker import OrderTracker
-from tests.unit.orders_made import cancel_of
+from tests.unit.orders_made import cancel_of, limit_buy
 from tests.unit.test_orders import report, submit
 
 Step = Callable[[OrderTracker], list[Event]]
@@ -326,3 +326,20 @@ def test_a_cancel_reject_sent_again_is_dropped_once_its_cancel_was_answered() ->
         step(out)
     [told] = again(out)  # PossDupFlag on the first the gateway sees: the cancel was out
     assert (told.cancel_cl_ord_id, told.status) == ("k1", OrderStatus.NEW)
+
+
+def test_an_order_placed_with_cancel_on_disconnect_says_so_after_a_restart() -> None:
+    """The journal keeps it on the order's first event (and only there, only when true: no
+    other client sees a field it did not ask for)."""
+    live = OrderTracker()
+    careful = live.submit(limit_buy("c1", "1", "100"), cancel_on_disconnect=True)
+    plain = submit(live, cl_ord_id="c2")
+    lines = [msgspec.json.encode(e) for e in (careful, plain)]
+    assert b'"cancel_on_disconnect":true' in lines[0]
+    assert b"cancel_on_disconnect" not in lines[1]
+    rebuilt = OrderTracker()
+    rebuilt.restore([msgspec.json.decode(line, type=AnyEvent) for line in lines])
+    assert [(o.cl_ord_id, o.cancel_on_disconnect) for o in rebuilt.open_orders()] == [
+        ("c1", True),
+        ("c2", False),
+    ]

@@ -83,7 +83,8 @@ def test_every_file_the_gateway_writes_is_its_own(
         assert mode(store) == 0o700, store
         inside = list(store.iterdir())
         assert len(inside) > 1, store
-        assert {p.name: oct(mode(p)) for p in inside if mode(p) != 0o600} == {}
+        private = {p.name: oct(mode(p)) for p in inside}
+        assert private == {p.name: oct(0o700 if p.is_dir() else 0o600) for p in inside}
 
 
 def test_a_directory_made_for_the_socket_lets_in_only_whom_the_socket_mode_does(

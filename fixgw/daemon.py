@@ -134,8 +134,11 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     if nats_transport is not None:
         await nats_transport.stop_taking_commands()
     if bridge is not None:
+        bridge.send_held()
         await asyncio.to_thread(bridge.stop)
     await gateway.stop()
+    if bridge is not None:
+        bridge.close()
     if nats_transport is not None:
         await nats_transport.stop()
     if metrics_server is not None:

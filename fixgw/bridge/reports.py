@@ -65,12 +65,14 @@ class OrderReports:
         self.gateway.journal.on_written.append(self._journaled)
         self.gateway.subscribe_events(self, ["orders"])
 
-    def stop(self) -> None:
+    def send_held(self) -> None:
         """What is held goes out if the journal can write it; else a restart sends it."""
         try:
             self.gateway.flush_journal()
         except OSError:
             log.error("OMS reports held: the journal cannot be written; a restart sends them")
+
+    def close(self) -> None:
         if self._journaled in self.gateway.journal.on_written:
             self.gateway.journal.on_written.remove(self._journaled)
         self.reported.close()

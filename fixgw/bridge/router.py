@@ -83,9 +83,19 @@ class Bridge:
         self.reports.start()
         self.orders.answer_left()
 
+    def send_held(self) -> None:
+        """On the loop, before `stop`: the reports held for the journal go out while the OMS
+        sessions are still logged on."""
+        self.reports.send_held()
+
     def stop(self) -> None:
-        self.reports.stop()
+        """Off the loop (it waits for the OMS sessions' Logouts)."""
         self.acceptor.stop()
+
+    def close(self) -> None:
+        """On the loop, once the gateway's journal is closed (its last write sent the last
+        reports held, to QuickFIX's store)."""
+        self.reports.close()
 
     def on_inbound(self, item: OmsInbound) -> None:
         try:

@@ -45,7 +45,7 @@ class OrderReports:
         self.owners = owners
         self.outbox = outbox
         self.reported = reported
-        self._held: list[tuple[str, FixMessage]] = []
+        self._held: list[tuple[int, str, FixMessage]] = []
         """Reports of events whose journal lines are not yet written."""
         self._held_upto = 0
         """The seq of the last event held."""
@@ -97,8 +97,10 @@ class OrderReports:
         if not self._held:
             return
         held, self._held = self._held, []
-        for oms, report in held:
+        for seq, oms, report in held:
             self.outbox.send(oms, report)
+            # after each: a crash in a burst leaves the fewest to send again
+            self.reported.write(seq)
         self.reported.write(self._held_upto)
 
     def _send(self, oms: str, report: FixMessage) -> None:
@@ -106,7 +108,7 @@ class OrderReports:
             report = FixMessage(
                 report.msg_type, {**report.fields, Tag.POSS_RESEND: "Y"}, report.groups
             )
-        self._held.append((oms, report))
+        self._held.append((self._held_upto, oms, report))
 
     def on_event(self, seq: int, event: Event) -> None:
         """The bus calls this with each order event. `OrderStatusReported` answers go to

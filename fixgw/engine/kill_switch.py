@@ -166,12 +166,10 @@ class KillSwitch:
         return CancelAllResult(cancelling=cancelling, not_cancelled=not_cancelled)
 
     def client_gone(self, owner: Hashable, cancel_open_orders: bool) -> None:
+        its = [cl_ord_id for cl_ord_id, whose in self._owners.items() if whose == owner]
         if cancel_open_orders:
-            self.owe_cancels(
-                f"disconnect of {owner}",
-                [k for k, v in self._owners.items() if v == owner],
-            )
-        for cl_ord_id in [k for k, v in self._owners.items() if v == owner]:
+            self.owe_cancels(f"disconnect of {owner}", its)
+        for cl_ord_id in its:
             del self._owners[cl_ord_id]
 
     def owe_cancels(self, by: str, cl_ord_ids: Iterable[str]) -> None:

@@ -48,7 +48,7 @@ class OrderReports:
         self._held: list[tuple[int, str, FixMessage]] = []
         """Reports of events whose journal lines are not yet written."""
         self._held_upto = 0
-        """The seq of the last event held."""
+        """The seq of the last order event seen."""
         self._resending = False
 
     def start(self) -> None:
@@ -73,8 +73,12 @@ class OrderReports:
             log.error("OMS reports held: the journal cannot be written; a restart sends them")
 
     def close(self) -> None:
+        """After the journal's last write, which sent what was held: every event is told,
+        the API clients' since the last report too, so the next start reads nothing again."""
         if self._journaled in self.gateway.journal.on_written:
             self.gateway.journal.on_written.remove(self._journaled)
+        if not self._held:
+            self.reported.write(self.gateway.journal.last_seq)
         self.reported.close()
 
     def _resend_after(self, seq: int) -> None:
@@ -86,11 +90,12 @@ class OrderReports:
             self._resending = False
         resent = len(self._held)
         self._journaled()
-        log.warning(
-            "OMS reports sent again after a restart, marked PossResend",
-            after_seq=seq,
-            reports=resent,
-        )
+        if resent:
+            log.warning(
+                "OMS reports sent again after a restart, marked PossResend",
+                after_seq=seq,
+                reports=resent,
+            )
 
     def _journaled(self) -> None:
         """The journal wrote its lines: the reports held for them go out."""

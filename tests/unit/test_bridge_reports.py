@@ -300,3 +300,18 @@ def test_a_store_never_told_from_sends_nothing_again(tmp_path: Path) -> None:
     outbox = Outbox()
     reports_to(outbox, Gateway(journal=journal), tmp_path)
     assert outbox.sent == [] and ReportedMark(tmp_path).seq == 4
+
+
+def test_a_clean_stop_marks_every_event_told_the_api_clients_too(tmp_path: Path) -> None:
+    """An API client's order after the last OMS report moves the mark only at the stop: the
+    next start reads nothing again."""
+    gateway, outbox = Gateway(), Outbox()
+    reports = reports_to(outbox, gateway, tmp_path)
+    reports.on_event(1, OrderAccepted(**order()))
+    gateway.journal.write()
+    gateway.journal.last_seq = 2
+    reports.on_event(2, OrderAccepted(**order(cl_ord_id="api-7")))
+    gateway.journal.write()
+    assert ReportedMark(tmp_path).seq == 1 and len(outbox.sent) == 1
+    reports.close()
+    assert ReportedMark(tmp_path).seq == 2

@@ -133,7 +133,7 @@ MARKS = [
         "client_write",
         "client_written",
         _SERVER,
-        "ClientConnection._flush",
+        "ClientConnection.flush",
         "self.transport.write(data)",
     ),
 ]

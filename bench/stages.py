@@ -48,7 +48,7 @@ STEPS = [
     ("engine.tracker.OrderTracker", "apply_execution", "the order's state updated"),
     ("engine.order_events.OrderEvents", "publish", "events encoded, journaled, queued"),
     ("journal.Journal", "flush", "the journal written"),
-    ("api.server.ClientConnection", "_flush", "written to the client"),
+    ("api.server.ClientConnection", "flush", "written to the client"),
 ]
 """(where, function, what it does): timed where the gateway calls it, by the stage it ran in."""
 
@@ -134,7 +134,7 @@ def run_gateway() -> None:
     before(session._Application, "fromApp", "T3", lambda *_: True)
     app = session.Happening.APP
     before(inbound.InboundRouter, "on_inbound", "T4", lambda _, item: item.what is app)
-    replace(server.ClientConnection, "_flush", after_flush)
+    replace(server.ClientConnection, "flush", after_flush)
 
     def write() -> None:
         Path(os.environ["FIXGW_BENCH_STAGES_OUT"]).write_text(json.dumps([marks, steps]))

@@ -205,6 +205,7 @@ class Upkeep:
     async def stop(self) -> None:
         p = self.parts
         p.account_refresh.stop()
+        p.throttle.close()
         for task in self._tasks:
             task.cancel()
         p.kill_switch.stop()

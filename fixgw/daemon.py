@@ -130,6 +130,7 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     notify.stopping()
     systemd.cancel()
     log.info("gateway stopping: no new requests; logging out")
+    gateway.stop_holding()
     await api.stop()
     if nats_transport is not None:
         await nats_transport.stop_taking_commands()

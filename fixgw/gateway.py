@@ -108,6 +108,12 @@ class Gateway:
     def start(self) -> None:
         self._upkeep.start()
 
+    def stop_holding(self) -> None:
+        """The first step of a stop: orders and cancels held back by the throttle are
+        refused (never sent), each with its event, while clients are still connected to
+        see it; and nothing more is held."""
+        self.parts.throttle.close()
+
     async def stop(self) -> None:
         await self._upkeep.stop()
 

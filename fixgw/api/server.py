@@ -222,7 +222,7 @@ class ClientConnection(asyncio.Protocol):
             return True  # refused: its last line is on its way, the connection lingers
         if self._answering is not None:
             return True
-        self._flush()
+        self.flush()
         return False
 
     def data_received(self, data: bytes) -> None:
@@ -316,7 +316,7 @@ class ClientConnection(asyncio.Protocol):
         if self._busy() or self.closed:
             return
         if self._sent_all:
-            self._flush()
+            self.flush()
             self.transport.close()
         elif self._paused:
             self._paused = False
@@ -371,7 +371,7 @@ class ClientConnection(asyncio.Protocol):
         counts as a client no more, and nothing it sends meanwhile is read."""
         server = self.server
         server.refused(reason, self)
-        self._flush()
+        self.flush()
         self.close()
         server.clients.discard(self)
         server.waiting_for_hello.discard(self)
@@ -431,9 +431,9 @@ class ClientConnection(asyncio.Protocol):
         self._pending.append(line)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self.flush)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         self._flush_scheduled = False
         if self.closed or not self._pending:
             return
@@ -456,7 +456,7 @@ class ClientConnection(asyncio.Protocol):
     async def write_replay(self, lines: Iterable[bytes]) -> int:
         """Write `lines` in chunks, each once the client has read most of the one before,
         so that a replay larger than the client's bound is no reason to drop it; how many."""
-        self._flush()  # what was queued before the request goes first
+        self.flush()  # what was queued before the request goes first
         chunk_bytes = min(_REPLAY_CHUNK_BYTES, self.server.config.client_buffer_bytes // 4)
         self.transport.set_write_buffer_limits(high=chunk_bytes)
         count = 0
@@ -591,6 +591,7 @@ class ApiServer:
         for server in self._servers:
             server.close()
         for client in list(self.clients):
+            client.flush()  # what the stop itself told (orders the throttle held) goes out
             client.close()
             client.transport.close()
         for server in self._servers:

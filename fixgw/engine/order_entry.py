@@ -42,6 +42,7 @@ from fixgw.venues.base import Venue
 log = structlog.get_logger("fixgw.orders")
 
 NOT_SENT = "not sent: the session went down"
+NOT_SENT_STOPPING = "not sent: the gateway stopped before the rate limit let it out"
 NOT_JOURNALED = "not sent: the journal could not be written"
 
 
@@ -171,15 +172,14 @@ class OrderEntry:
             raise self._lifecycle.not_connected()
         return OrderAccepted(cl_ord_id=cl_ord_id, status=event.status)
 
-    def _not_sent(self, cl_ord_id: str) -> None:
-        """A new order the session went down before sending: rejected, never delivered.
+    def _not_sent(self, cl_ord_id: str, why: str = NOT_SENT) -> None:
+        """A new order the session went down (or the gateway stopped) before sending:
+        rejected, never delivered.
 
         A method, not a closure in `new_order`: compiled, a closure puts every local of the
         function it is in into an object of its own."""
         self._watchdog.forget(cl_ord_id)
-        self._orders.publish(
-            self._tracker.refused(cl_ord_id, NOT_SENT, utc_now(), not_delivered=True)
-        )
+        self._orders.publish(self._tracker.refused(cl_ord_id, why, utc_now(), not_delivered=True))
 
     def _check_risk(self, cmd: SubmitOrder) -> None:
         reference = self._market_data.reference_price(cmd.symbol)
@@ -203,7 +203,7 @@ class OrderEntry:
         cl_ord_id: str | None,
         delay: float,
         message: FixMessage,
-        unsent: Callable[[], None],
+        unsent: Callable[[str], None],
     ) -> None:
         """Sent when the throttle says; `request`: its ClOrdID (the order's or the cancel's),
         `cl_ord_id`: the order's, for the watchdog."""
@@ -212,9 +212,9 @@ class OrderEntry:
             if self._session.send(message):
                 self._watchdog.await_answer(request, cl_ord_id)
             else:
-                unsent()
+                unsent(NOT_SENT)
 
-        self._throttle.later(kind, request, delay, send)
+        self._throttle.later(kind, request, delay, send, partial(unsent, NOT_SENT_STOPPING))
 
     # ------------------------------------------------------------ cancels
 
@@ -266,9 +266,9 @@ class OrderEntry:
         message = self._venue.cancel(cmd)
         if delay:
 
-            def unsent() -> None:
+            def unsent(why: str) -> None:
                 self._orders.publish(
-                    self._tracker.refused(cmd.cl_ord_id, NOT_SENT, utc_now(), not_delivered=True)
+                    self._tracker.refused(cmd.cl_ord_id, why, utc_now(), not_delivered=True)
                 )
 
             self._later("cancel", cmd.cl_ord_id, cmd.orig_cl_ord_id, delay, message, unsent)

@@ -20,8 +20,10 @@ class ThrottleQueue:
         self.throttle = Throttle(config)
         self._metrics = metrics
         self._loop = loop
-        self._queued: dict[str, tuple[ThrottleKind, asyncio.TimerHandle]] = {}
-        """Messages held back, by the request's ClOrdID (an order's, or a cancel's)."""
+        self._queued: dict[str, tuple[ThrottleKind, asyncio.TimerHandle, Callable[[], None]]] = {}
+        """Messages held back, by the request's ClOrdID (an order's, or a cancel's), with
+        what to do if one is never sent."""
+        self._closed = False
 
     def reconfigure(self, config: ThrottleConfig) -> None:
         """New rates apply to the running buckets at once; what is queued keeps its turn."""
@@ -35,21 +37,43 @@ class ThrottleQueue:
             raise RequestError(
                 f"over the {kind} rate limit; try again shortly", code=ErrorCode.THROTTLED
             )
+        if delay and self._closed:
+            self.throttle.release(kind)
+            self._metrics.throttled.labels(kind, "rejected").inc()
+            raise RequestError(
+                f"over the {kind} rate limit, and the gateway is stopping: not held",
+                code=ErrorCode.THROTTLED,
+            )
         if delay:
             self._metrics.throttled.labels(kind, "queued").inc()
         return delay
 
     def later(
-        self, kind: ThrottleKind, request: str, delay: float, send: Callable[[], None]
+        self,
+        kind: ThrottleKind,
+        request: str,
+        delay: float,
+        send: Callable[[], None],
+        unsent: Callable[[], None],
     ) -> None:
-        """`send` when the turn of `request` comes, unless withdrawn first."""
+        """`send` when the turn of `request` comes, unless withdrawn first; `unsent` if the
+        queue is closed before then."""
 
         def due() -> None:
             del self._queued[request]
             self.throttle.sent_queued(kind)
             send()
 
-        self._queued[request] = (kind, self._loop.call_later(delay, due))
+        self._queued[request] = (kind, self._loop.call_later(delay, due), unsent)
+
+    def close(self) -> None:
+        """The gateway is stopping: what is held is never sent (each `unsent` tells its
+        client), and nothing more is held; what the rate allows now still goes out."""
+        self._closed = True
+        for request in list(self._queued):
+            unsent = self._queued[request][2]
+            self.withdraw(request)
+            unsent()
 
     def withdraw(self, request: str) -> bool:
         """Take a message out of the queue before it is sent; False if it is not (or no
@@ -57,7 +81,7 @@ class ThrottleQueue:
         entry = self._queued.pop(request, None)
         if entry is None:
             return False
-        kind, timer = entry
+        kind, timer, _ = entry
         timer.cancel()
         self.throttle.release(kind)
         return True

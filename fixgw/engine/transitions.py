@@ -471,7 +471,8 @@ ROWS: Final[tuple[Row, ...]] = (
     row(CLOSED, FILLS, anomaly(Problem.REPORT_AFTER_CLOSE)),
     #    a status answer: the venue's view is adopted, unless it shows less filled than
     #    known; a closed order is not reopened by an answer that says open; the fills it
-    #    shows are partial if it has the rest canceled
+    #    shows are partial if it has the rest canceled, and an open order it shows canceled
+    #    is told canceled (as reconciliation tells it), not just restated
     row(
         OPEN,
         Input.ORDER_STATUS,
@@ -479,6 +480,7 @@ ROWS: Final[tuple[Row, ...]] = (
         end(To.SAME, Emit.STATUS, when=shows_less),
         then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_terms),
         then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
+        end(To.CANCELED, Emit.CANCELED_AS_ANSWERED, when=cancels_open, cancel=Cancel.CLEAR),
         end(To.REPORTED, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
     row(

@@ -94,7 +94,10 @@ class VenueReports:
         self._watchdog.answered(report.cl_ord_id)
         if report.kind is ExecKind.ORDER_STATUS:
             checked = self._reconciler.ready  # an answer to a `check`, not to reconciliation
-            if self._pending.take_mass_status(report) or self._reconciler.on_status(report):
+            if self._pending.take_mass_status(report):
+                return
+            if self._reconciler.on_status(report):
+                self._pending.status_answered(report)  # a client may have asked it too
                 if checked and self._kill_switch.cancelling_left_open:
                     self._kill_switch.cancel_left_open()  # an order the check found open
                 return

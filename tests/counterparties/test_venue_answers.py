@@ -332,3 +332,33 @@ def test_an_order_the_venue_did_not_know_yet_when_asked_comes_back_with_its_fill
         [held] = [o for o in gw.orders(all=True) if o["cl_ord_id"] == cl_ord_id]
         assert (held["status"], held["cum_qty"]) == ("filled", "0.5")
         assert gw.request("trades", symbol="BTC/USD")["trades"][-1]["exec_id"] == "F-1"
+
+
+def test_a_status_answer_that_shows_the_order_canceled_is_told_as_canceled(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """The venue cancelled the order without a report of it (an expiry, a venue-side
+    cancel it did not send): a client asking the order's status learns it, and so does every
+    subscriber, as `order.canceled`, the event a client watches for, not as a restatement."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+
+    def answer_canceled(v: ScriptedVenue, request: Received) -> None:
+        report = execution_report(
+            order,
+            exec_id=f"S-{request.seq}",
+            exec_type="I",
+            ord_status="4",
+            order_id=f"V-{cl_ord_id}",
+        )
+        v.send("8", [*report, (58, "expired at the session's end")])
+
+    venue.on("H", answer_canceled)
+    answer = gw.order_status(cl_ord_id=cl_ord_id)
+    assert (answer["status"], answer["source"]) == ("canceled", "exchange")
+    canceled = events.find(cl_ord_id, "order.canceled")
+    assert (canceled["status"], canceled["leaves_qty"], canceled["text"]) == (
+        "canceled",
+        "0",
+        "expired at the session's end",
+    )
+    assert gw.request("orders")["orders"] == []

@@ -4,6 +4,7 @@ and restart from its store, and its Logouts."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -406,3 +407,25 @@ def test_a_venue_answering_the_answer_to_its_reset_logon_is_logged_out_not_answe
     gateway_logons = [m for m in venue.admin if m.msg_type == "A"]
     assert len(gateway_logons) == 3  # the first, the answer to the reset, the next session's
     assert session_events(stack) == ["session.up", "session.up", "session.down", "session.up"]
+
+
+def test_a_client_asking_an_order_status_while_reconciliation_asks_it_too_gets_the_answer(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    """After a venue restart, reconciliation asks about the open order; a client asks about
+    it too. The venue answers one of the two questions (here, reconciliation's): that answer
+    is the client's as well, not a time-out."""
+    venue, stack = venue_stack
+    cl_ord_id, _ = accepted_order(venue, gw, events)
+    venue.on("H", lambda v, m: None)
+    before = len([m for m in venue.app if m.msg_type == "H"])
+    venue.crash()
+    venue.restart()
+    asked_by_reconciliation = venue.wait_app("H", nth=before + 1, timeout=15)
+    with stack.client() as other, ThreadPoolExecutor(1) as pool:
+        asked = pool.submit(other.order_status, cl_ord_id=cl_ord_id)
+        venue.wait_app("H", nth=before + 2)
+        answer_status(venue, asked_by_reconciliation)
+        answer = asked.result(timeout=15)
+    assert (answer["status"], answer["source"]) == ("new", "exchange")
+    wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")

@@ -199,6 +199,34 @@ def test_the_throttle_queues_orders_over_the_rate_and_sends_them_spaced(
     assert [a["seq"] for a in accepted] == sorted(a["seq"] for a in accepted)
 
 
+def test_orders_the_throttle_holds_at_a_stop_are_rejected_as_never_sent_and_told(
+    make_stack: StackFactory,
+) -> None:
+    """SIGTERM with orders waiting their turn under the rate limit: each is rejected, never
+    delivered, while its client is still connected; and the journal keeps it so after the
+    restart nothing of them is pending."""
+    stack = make_stack(throttle={"limits": {"new_order": {"per_s": 0.05, "burst": 1}}})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        log = EventLog(gw)
+        for n in range(3):
+            rest(gw, f"s{n}")
+        log.find("s0", "order.accepted")
+        assert gw.status()["throttle_queued"] == 2
+        assert stack.gateway is not None and stack.gateway.popen is not None
+        stack.gateway.popen.send_signal(signal.SIGTERM)
+        for n in (1, 2):
+            rejected = log.find(f"s{n}", "order.rejected")
+            assert rejected["reason"] == "not_delivered"
+            assert "gateway stopped" in str(rejected["text"])
+    assert stack.gateway.stop() == 0
+    stack.start_gateway()
+    with stack.client() as gw:
+        assert [o["cl_ord_id"] for o in gw.request("orders")["orders"]] == ["s0"]
+        assert gw.order_status(cl_ord_id="s1")["status"] == "rejected"
+    assert sent_to_exchange(stack, last="s0") == ["s0"]
+
+
 def test_the_reject_policy_refuses_over_the_rate(make_stack: StackFactory) -> None:
     stack = make_stack(
         throttle={"limits": {"new_order": {"per_s": 0.1, "burst": 2}}, "policy": "reject"}

@@ -15,6 +15,10 @@ from fixgw.ops.prometheus import Metrics
 from tests.unit.engine_kit import Clock, refused, sample
 
 
+def never() -> None:
+    raise AssertionError("a held message was taken for never sent")
+
+
 def queue(
     clock: Clock,
     kind: ThrottleKind = "new_order",
@@ -45,7 +49,7 @@ def test_a_queued_message_is_sent_when_its_turn_comes(clock: Clock) -> None:
     throttle, _ = queue(clock, per_s=2)
     sent: list[str] = []
     throttle.pace("new_order")
-    throttle.later("new_order", "b", throttle.pace("new_order"), lambda: sent.append("b"))
+    throttle.later("new_order", "b", throttle.pace("new_order"), lambda: sent.append("b"), never)
     assert throttle.holds("b") and throttle.queued() == 1
     clock.advance(0.499)
     assert sent == []
@@ -59,7 +63,7 @@ def test_a_withdrawn_message_is_never_sent_and_gives_its_place_back(clock: Clock
     throttle, _ = queue(clock, per_s=2)
     sent: list[str] = []
     throttle.pace("new_order")
-    throttle.later("new_order", "b", throttle.pace("new_order"), lambda: sent.append("b"))
+    throttle.later("new_order", "b", throttle.pace("new_order"), lambda: sent.append("b"), never)
 
     assert throttle.withdraw("b")
 
@@ -68,6 +72,36 @@ def test_a_withdrawn_message_is_never_sent_and_gives_its_place_back(clock: Clock
     clock.advance(10)
     assert sent == []
     assert not throttle.withdraw("b")
+
+
+def test_closing_refuses_what_is_held_and_holds_nothing_more(clock: Clock) -> None:
+    """A stopping gateway: each held message is told it will never be sent, at once; what
+    the rate allows still goes out, and what it does not is refused rather than held."""
+    throttle, metrics = queue(clock, per_s=2)
+    sent: list[str] = []
+    unsent: list[str] = []
+    throttle.pace("new_order")
+    for request in ("b", "c"):
+        delay = throttle.pace("new_order")
+        throttle.later(
+            "new_order",
+            request,
+            delay,
+            lambda r=request: sent.append(r),
+            lambda r=request: unsent.append(r),
+        )
+
+    throttle.close()
+
+    assert unsent == ["b", "c"] and throttle.queued() == 0
+    clock.advance(0.5)
+    assert throttle.pace("new_order") == 0  # the rate allows it: it goes now
+    error = refused(lambda: throttle.pace("new_order"))
+    assert error.code == ErrorCode.THROTTLED and "stopping" in error.message
+    assert throttle.queued() == 0
+    assert sample(metrics, "fixgw_throttled_total", kind="new_order", outcome="rejected") == 1
+    clock.advance(10)
+    assert sent == []
 
 
 def test_the_reject_policy_refuses_over_the_rate_with_the_throttled_code(clock: Clock) -> None:
@@ -91,7 +125,9 @@ def test_new_rates_apply_at_once_and_what_is_queued_keeps_its_turn(clock: Clock)
     throttle, _ = queue(clock, per_s=1)
     sent: list[float] = []
     throttle.pace("new_order")
-    throttle.later("new_order", "b", throttle.pace("new_order"), lambda: sent.append(clock.now))
+    throttle.later(
+        "new_order", "b", throttle.pace("new_order"), lambda: sent.append(clock.now), never
+    )
     start = clock.now
     throttle.reconfigure(ThrottleConfig(limits={"new_order": ThrottleLimit(per_s=10)}))
     clock.advance(2)

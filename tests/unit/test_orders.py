@@ -541,7 +541,7 @@ def test_a_cancel_after_more_fills_than_known_while_away_reports_only_the_differ
 
 def test_a_status_answer_of_canceled_after_a_missed_partial_fill(tracker: OrderTracker) -> None:
     """The same answer to an `order_status`: the fill is partial, and the answer's status
-    (canceled) closes the order, as an `order.status` as ever."""
+    closes the order as `order.canceled`, as reconciliation tells it."""
     tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
     fill, status = tracker.apply_execution(
         report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "0.4", "0", avg="100")
@@ -553,7 +553,7 @@ def test_a_status_answer_of_canceled_after_a_missed_partial_fill(tracker: OrderT
         D("0.6"),
     )
     assert (type(status).__name__, status.status, status.cum_qty, status.leaves_qty) == (
-        "OrderStatusReported",
+        "OrderCanceled",
         OrderStatus.CANCELED,
         D("0.4"),
         D("0"),

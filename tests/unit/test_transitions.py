@@ -236,6 +236,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("shows_less", To.SAME, Emit.STATUS, None, True),
                 ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
+                ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, True),
                 (None, To.REPORTED, Emit.STATUS, None, True),
             ],
         ),

@@ -179,10 +179,11 @@ def status_request(msg: FixMessage, prefix: str) -> OrderStatusRequest:
 
 def another_order(msg: FixMessage, order: OrderView) -> str | None:
     """What an OMS's cancel, replace or status request says of the order its OrigClOrdID (H:
-    ClOrdID) names that is not so, as Text: a Symbol (55) or Side (54) not the order's. None
-    when all it says is so. Venues refuse a cancel that names two orders: an OMS that sent
-    the wrong OrigClOrdID with the Symbol and Side of the order it meant would otherwise get
-    another order cancelled."""
+    ClOrdID) names that is not so, as Text: a Symbol (55), Side (54) or OrderID (37) not the
+    order's. None when all it says is so. OrderID NONE is the order's while the OMS may
+    not have heard the exchange's yet (its cancel crossing the ack). Venues refuse a cancel
+    that names two orders: an OMS that sent the wrong OrigClOrdID with the Symbol, Side or
+    OrderID of the order it meant would otherwise get another order cancelled."""
     f = msg.fields
     named = f.get(Tag.CL_ORD_ID if msg.msg_type == "H" else Tag.ORIG_CL_ORD_ID, "")
     wrong = [
@@ -190,8 +191,9 @@ def another_order(msg: FixMessage, order: OrderView) -> str | None:
         for tag, name, its in (
             (Tag.SYMBOL, "Symbol", order.symbol),
             (Tag.SIDE, "Side", SIDE.encode(order.side)),
+            (Tag.ORDER_ID, "OrderID", order.order_id or "NONE"),
         )
-        if tag in f and f[tag] != its
+        if tag in f and f[tag] != its and not (tag == Tag.ORDER_ID and f[tag] == "NONE")
     ]
     return "; ".join(wrong) or None
 

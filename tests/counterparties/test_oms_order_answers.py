@@ -332,6 +332,29 @@ def test_a_cancel_with_another_symbol_is_refused_and_the_order_it_names_stays_op
     assert (canceled[41], canceled[39]) == ("BTC-1", "4")
 
 
+def test_a_cancel_with_another_orders_order_id_is_refused_and_the_order_it_names_stays_open(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """Both orders on one symbol and side: only the OrderID (37) the OMS took from the order
+    it meant tells the OrigClOrdID is wrong. A cancel crossing the ack (OrderID NONE) is the
+    order's."""
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, _, oms = ends
+        first = placed(v, oms, "SAME-1")
+        second = placed(v, oms, "SAME-2")
+        oms.send("F", [(37, f"V-{second.get(11)}"), *cancel("MEANT-2", "SAME-1")])
+        refused = cancel_reject(oms, "MEANT-2")
+        assert not [m for m in v.app if m.msg_type == "F"]
+        oms.send("F", [(37, "NONE"), *cancel("SAME-1-C", "SAME-1")])
+        v.wait_app("F")
+    assert (refused[434], refused[102], refused[41]) == ("1", "99", "SAME-1")
+    assert (refused[37], refused[39]) == (f"V-{first.get(11)}", "0")
+    assert refused[58].startswith(
+        f"OrderID (37) V-{second.get(11)} is not that of order SAME-1 (V-{first.get(11)})"
+    )
+    assert [m.get(41) for m in v.app if m.msg_type == "F"] == [first.get(11)]
+
+
 def test_a_status_request_with_another_side_gets_the_orders_own_status_and_says_so(
     make_venue_stack: VenueStackFactory,
 ) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import msgspec
+
 from fixgw.bridge.translate import (
     another_order,
     book_changes,
@@ -133,6 +135,16 @@ def test_a_symbol_or_side_not_the_orders_is_named_with_the_orders_own() -> None:
     assert another_order(status, RESTING_BUY) == "Side (54) 5 is not that of order A-1 (1)"
 
 
+def test_an_order_id_not_the_orders_is_named_and_none_is_the_order_not_yet_named() -> None:
+    cancel = FixMessage("F", {11: "C-1", 41: "A-1", 37: "X-7", 55: "BTC/USD", 54: "1"})
+    assert another_order(cancel, RESTING_BUY) == "OrderID (37) X-7 is not that of order A-1 (X-9)"
+    unacked = msgspec.structs.replace(RESTING_BUY, order_id=None)
+    assert another_order(cancel, unacked) == "OrderID (37) X-7 is not that of order A-1 (NONE)"
+    crossing_the_ack = FixMessage("F", {11: "C-1", 41: "A-1", 37: "NONE"})
+    assert another_order(crossing_the_ack, RESTING_BUY) is None
+
+
 def test_a_request_that_says_only_what_is_so_names_no_other_order() -> None:
     assert another_order(FixMessage("F", {41: "A-1", 55: "BTC/USD", 54: "1"}), RESTING_BUY) is None
+    assert another_order(FixMessage("F", {41: "A-1", 37: "X-9"}), RESTING_BUY) is None
     assert another_order(FixMessage("G", {41: "A-1"}), RESTING_BUY) is None

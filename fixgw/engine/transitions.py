@@ -412,6 +412,17 @@ fills it missed as one (partial if the answer has the rest canceled), a cancel, 
 still out (lost while the order is open, moot once it is closed)."""
 
 
+_ANSWERED: Final[Rule] = (
+    anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
+    end(To.SAME, Emit.STATUS, when=shows_less, cancel=Cancel.CLEAR_IF_CLOSED),
+    then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_terms),
+    then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
+    end(To.CANCELED, Emit.CANCELED_AS_ANSWERED, when=cancels_open, cancel=Cancel.CLEAR),
+    end(To.REPORTED, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
+)
+"""How a status answer a client asked for updates an open order the exchange knows."""
+
+
 ROWS: Final[tuple[Row, ...]] = (
     # -- the gateway sends an order; its ClOrdID must be new
     row(NO_ORDER, Input.SUBMITTED, end(To.PENDING_NEW, Emit.PENDING_NEW)),
@@ -473,15 +484,19 @@ ROWS: Final[tuple[Row, ...]] = (
     #    known; a closed order is not reopened by an answer that says open; the fills it
     #    shows are partial if it has the rest canceled, and an open order it shows canceled
     #    is told canceled (as reconciliation tells it), not just restated
+    #    (an answer that does not know the order is taken as reconciliation takes it: a
+    #    pending order is rejected on that inference, revivable; an acknowledged one stays)
     row(
-        OPEN,
+        OrderStatus.PENDING_NEW,
         Input.ORDER_STATUS,
-        anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
-        end(To.SAME, Emit.STATUS, when=shows_less),
-        then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_terms),
-        then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
-        end(To.CANCELED, Emit.CANCELED_AS_ANSWERED, when=cancels_open, cancel=Cancel.CLEAR),
-        end(To.REPORTED, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
+        end(To.REJECTED, Emit.REJECTED_AS_UNKNOWN, when=says_unknown, cancel=Cancel.CLEAR),
+        *_ANSWERED,
+    ),
+    row(
+        ACKED,
+        Input.ORDER_STATUS,
+        anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
+        *_ANSWERED,
     ),
     row(
         CLOSED,

@@ -362,3 +362,21 @@ def test_a_status_answer_that_shows_the_order_canceled_is_told_as_canceled(
         "expired at the session's end",
     )
     assert gw.request("orders")["orders"] == []
+
+
+def test_an_unknown_order_answer_to_a_clients_status_request_leaves_an_acked_order_live(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """The venue's status service answers "unknown order" about an order it acknowledged
+    (lagging, or pruned): the order is not taken for rejected on that word; its fill, when
+    it comes, reaches the client as a fill."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", answer_unknown)
+    answer = gw.order_status(cl_ord_id=cl_ord_id)
+    assert (answer["status"], answer["text"]) == ("new", "unknown order")
+    anomaly = events.find(cl_ord_id, "order.anomaly")
+    assert anomaly["problem"] == "unknown_at_exchange"
+    fill(venue, order, "F-1")
+    filled = events.find(cl_ord_id, "order.filled")
+    assert (filled["cum_qty"], filled["order_id"]) == ("0.5", f"V-{cl_ord_id}")
+    assert not [e for e in events.seen if e["type"] == "order.rejected"]

@@ -232,6 +232,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             OrderStatus.NEW,
             Input.ORDER_STATUS,
             [
+                ("says_unknown", To.SAME, Emit.ANOMALY, Problem.UNKNOWN_AT_EXCHANGE, True),
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.STALE_STATUS, False),
                 ("shows_less", To.SAME, Emit.STATUS, None, True),
                 ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),

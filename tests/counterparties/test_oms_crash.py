@@ -28,6 +28,10 @@ class FillingVenue:
     def __init__(self, venue: ScriptedVenue) -> None:
         self.venue = venue
         self.filled: dict[str, Decimal] = {}
+        self._book = threading.Lock()
+        """A fill is counted and sent in one step, as a venue's matching engine and its
+        session keep one order: a status answer never shows a fill its session has yet to
+        send (the gateway would take the fill, coming after, for a stale one)."""
         venue.on("D", lambda v, m: acknowledge(v, m))
         venue.on("H", self._answer_status)
 
@@ -41,8 +45,10 @@ class FillingVenue:
 
     def fill(self, order: Received, qty: str, exec_id: str) -> None:
         cl_ord_id = order.get(11) or ""
-        cum = self.filled[cl_ord_id] = self.filled.get(cl_ord_id, Decimal(0)) + Decimal(qty)
-        self.venue.send("8", self._report(order, exec_id, "F", cum, (qty, order.get(44) or "0")))
+        last = (qty, order.get(44) or "0")
+        with self._book:
+            cum = self.filled[cl_ord_id] = self.filled.get(cl_ord_id, Decimal(0)) + Decimal(qty)
+            self.venue.send("8", self._report(order, exec_id, "F", cum, last))
 
     def fill_in_fifths(self, oms_cl_ord_ids: list[str]) -> None:
         """Each order (of 0.5) filled in five reports, the orders in turn."""
@@ -53,8 +59,9 @@ class FillingVenue:
 
     def _answer_status(self, venue: ScriptedVenue, request: Received) -> None:
         order = next(m for m in venue.app if m.msg_type == "D" and m.get(11) == request.get(11))
-        cum = self.filled.get(order.get(11) or "", Decimal(0))
-        venue.send("8", self._report(order, f"S-{request.seq}", "I", cum, None))
+        with self._book:
+            cum = self.filled.get(order.get(11) or "", Decimal(0))
+            venue.send("8", self._report(order, f"S-{request.seq}", "I", cum, None))
 
     @staticmethod
     def _report(

@@ -99,7 +99,8 @@ def test_a_fill_reaches_the_oms_once_while_the_gateway_is_killed_in_bursts_of_fi
     make_venue_stack: VenueStackFactory,
 ) -> None:
     """The exchange resends what the killed gateway had not journaled; the OMS must not have
-    been told of it before. Several rounds: the window is a few ms per fill."""
+    been told of it before as new. Every fill reaches the OMS. Several rounds: the window is
+    a few ms per fill."""
     venues: list[FillingVenue] = []
     with raw_oms_through(make_venue_stack, lambda v: venues.append(FillingVenue(v))) as (
         _,
@@ -127,13 +128,12 @@ def test_a_fill_reaches_the_oms_once_while_the_gateway_is_killed_in_bursts_of_fi
             )
         time.sleep(1)
         told = fills(oms)
-        as_new = [m for m in told if m.get(97) != "Y"]
-        exec_ids = [m[17] for m in as_new]
-        assert len(exec_ids) == len(set(exec_ids)), "a fill reached the OMS twice as new"
-        assert len(exec_ids) == 5 * 8 * 5
-        for m in told:
-            if m.get(97) == "Y":
-                assert m[17] in exec_ids, "a PossResend report of a fill never told"
+        as_new = [m[17] for m in told if m.get(97) != "Y"]
+        assert len(as_new) == len(set(as_new)), "a fill reached the OMS twice as new"
+        made = {f"F-K{r}-{i}-{part}" for r in range(5) for i in range(8) for part in range(1, 6)}
+        # a fill journaled but not yet reported at the kill comes only marked PossResend:
+        # the gateway cannot know whether it went out; FIX 4.4 has the OMS check its ExecID
+        assert {m[17] for m in told} == made, "a fill never reached the OMS"
 
 
 def test_reports_the_oms_may_not_have_had_come_again_after_a_crash_marked_poss_resend(

@@ -205,7 +205,7 @@ class Upkeep:
     async def stop(self) -> None:
         p = self.parts
         p.account_refresh.stop()
-        p.throttle.close()
+        await p.throttle.drain(p.config.session.logout_timeout_s if p.lifecycle.up else 0)
         for task in self._tasks:
             task.cancel()
         p.kill_switch.stop()

@@ -109,9 +109,10 @@ class Gateway:
         self._upkeep.start()
 
     def stop_holding(self) -> None:
-        """The first step of a stop: orders and cancels held back by the throttle are
-        refused (never sent), each with its event, while clients are still connected to
-        see it; and nothing more is held."""
+        """The first step of a stop: new orders held back by the throttle are refused
+        (never sent), each with its event, while clients are still connected to see it; and
+        no more are held. Cancels still are: `stop` sends them as the rate allows, for at
+        most `session.logout_timeout_s`, before logging out."""
         self.parts.throttle.close()
 
     async def stop(self) -> None:

@@ -50,14 +50,17 @@ class KillSwitch:
         reconciler: Reconciler,
         bus: Publisher,
         ready: Callable[[], bool],
+        held: Callable[[str], bool],
         loop: asyncio.AbstractEventLoop,
     ) -> None:
+        """`held`: whether the throttle's queue still holds the order (never sent)."""
         self._tracker = tracker
         self._owners = owners
         self._cancel = cancel
         self._reconciler = reconciler
         self._bus = bus
         self._ready = ready
+        self._held = held
         self._loop = loop
         self.halted: TradingHalted | None = None
         """As last journaled: it holds across restarts."""
@@ -214,7 +217,10 @@ class KillSwitch:
         every order a cancel is owed (`owe_cancels`): after each reconciliation (so after a
         logon, once the exchange has said what is open), after a check found an order open,
         and again shortly after the cancel rate limit refused some."""
-        if not self.cancelling_left_open or not self._ready():
+        if not self.cancelling_left_open:
+            return
+        if not self._ready():
+            self._withdraw_held()
             return
         if self.halted is not None:
             done = self.cancel_all(self.halted.by, only_without_cancel=True)
@@ -232,6 +238,14 @@ class KillSwitch:
                 if owed.cancelling:
                     log.warning("cancel on disconnect sent", cl_ord_id=order.cl_ord_id, by=by)
                 self._retry_if_throttled(owed.not_cancelled)
+
+    def _withdraw_held(self) -> None:
+        """An owed order still in the throttle's queue needs no session, nor reconciliation,
+        to be cancelled: it is taken out of the queue at once, never sent. (A halt takes
+        them out as it starts.)"""
+        for order in self._owed_orders():
+            if self._held(order.cl_ord_id):
+                self._cancel_each([order], self._owed[order.cl_ord_id], only_without_cancel=True)
 
     def recheck_left_open(self) -> None:
         """While halted or a cancel is owed, a cancel the exchange refused may leave an

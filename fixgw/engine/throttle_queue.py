@@ -4,6 +4,7 @@ sent when its turn comes, or withdrawn (never sent) when what it was for is canc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from fixgw.api.protocol import ErrorCode
@@ -24,6 +25,8 @@ class ThrottleQueue:
         """Messages held back, by the request's ClOrdID (an order's, or a cancel's), with
         what to do if one is never sent."""
         self._closed = False
+        self._emptied: asyncio.Event | None = None
+        """Set once nothing is held, while a stop waits for the cancels to go out."""
 
     def reconfigure(self, config: ThrottleConfig) -> None:
         """New rates apply to the running buckets at once; what is queued keeps its turn."""
@@ -37,7 +40,7 @@ class ThrottleQueue:
             raise RequestError(
                 f"over the {kind} rate limit; try again shortly", code=ErrorCode.THROTTLED
             )
-        if delay and self._closed:
+        if delay and self._closed and kind != "cancel":
             self.throttle.release(kind)
             self._metrics.throttled.labels(kind, "rejected").inc()
             raise RequestError(
@@ -63,17 +66,37 @@ class ThrottleQueue:
             del self._queued[request]
             self.throttle.sent_queued(kind)
             send()
+            self._tell_if_emptied()
 
         self._queued[request] = (kind, self._loop.call_later(delay, due), unsent)
 
     def close(self) -> None:
-        """The gateway is stopping: what is held is never sent (each `unsent` tells its
-        client), and nothing more is held; what the rate allows now still goes out."""
+        """The gateway is stopping: the new orders held are never sent (each `unsent` tells
+        its client), and no more are held; what the rate allows now still goes out. Cancels
+        are still held, to go out as the rate allows until `drain` ends."""
         self._closed = True
-        for request in list(self._queued):
-            unsent = self._queued[request][2]
-            self.withdraw(request)
-            unsent()
+        self._give_up(lambda kind: kind != "cancel")
+
+    async def drain(self, timeout_s: float) -> None:
+        """The last step before the session logs out: the cancels held (a client's, or
+        cancel on disconnect's as clients left) go out as the rate allows, for at most
+        `timeout_s`; what is left then is never sent, each `unsent` telling why."""
+        self.close()
+        if self._queued:
+            self._emptied = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._emptied.wait(), timeout_s)
+        self._give_up(lambda kind: True)
+
+    def _give_up(self, which: Callable[[ThrottleKind], bool]) -> None:
+        for request, (kind, _, unsent) in list(self._queued.items()):
+            if which(kind):
+                self.withdraw(request)
+                unsent()
+
+    def _tell_if_emptied(self) -> None:
+        if self._emptied is not None and not self._queued:
+            self._emptied.set()
 
     def withdraw(self, request: str) -> bool:
         """Take a message out of the queue before it is sent; False if it is not (or no
@@ -84,6 +107,7 @@ class ThrottleQueue:
         kind, timer, _ = entry
         timer.cancel()
         self.throttle.release(kind)
+        self._tell_if_emptied()
         return True
 
     def holds(self, request: str) -> bool:

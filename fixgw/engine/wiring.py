@@ -157,7 +157,7 @@ def wire_services(
         entry=entry,
     )
     kill_switch = KillSwitch(
-        tracker, orders.owners, entry.cancel_order, reconciler, bus, ready, loop
+        tracker, orders.owners, entry.cancel_order, reconciler, bus, ready, throttle.holds, loop
     )
     offers_account = Capability.ACCOUNT in venue.offers
     account_refresh = AccountRefresh(

@@ -513,6 +513,36 @@ def test_cancel_on_disconnect_while_the_session_is_down_cancels_once_it_is_back(
         proxy.close()
 
 
+def test_a_clean_stop_cancels_on_disconnect_as_the_cancel_rate_allows(
+    make_stack: StackFactory,
+) -> None:
+    """SIGTERM closes the careful client's connection, which owes its three orders a cancel;
+    the cancel rate holds two of them back: the stop sends them at their turn before it logs
+    out (within `session.logout_timeout_s`), rather than leave the orders live."""
+    stack = make_stack(throttle={"limits": {"cancel": {"per_s": 2, "burst": 1}}})
+    careful = Client.connect(stack.socket_path, name="careful", cancel_on_disconnect=True)
+    with stack.client("watcher") as watcher:
+        watcher.subscribe(["orders"])
+        log = EventLog(watcher)
+        for n in range(3):
+            rest(careful, f"cod{n}")
+            log.find(f"cod{n}", "order.accepted")
+    assert stack.gateway is not None and stack.gateway.stop() == 0
+    careful.close()
+    sent = cancels_sent(stack)
+    assert sorted(sent) == ["cod0", "cod1", "cod2"]
+
+
+def cancels_sent(stack: LocalStack) -> list[str]:
+    """OrigClOrdIDs of the OrderCancelRequests the simulator received."""
+    path = stack.root / "sim-store" / "orders.jsonl"
+    return [
+        raw.split("\x0141=")[1].split("\x01")[0]
+        for line in path.read_text().splitlines()
+        if "\x0135=F\x01" in (raw := json.loads(line).get("raw", ""))
+    ]
+
+
 def test_cancel_on_disconnect_holds_across_a_crash(make_stack: StackFactory) -> None:
     """A stop ends the connection and cancels; a crash ends it with no time to: the order
     says it was placed with cancel on disconnect, and the restarted gateway cancels it once

@@ -214,6 +214,36 @@ def test_a_client_gone_has_its_own_open_orders_cancelled_only(engine: Engine) ->
     assert engine.kill_switch.halted is None
 
 
+def test_a_gone_clients_order_the_throttle_holds_is_withdrawn_while_reconciling(
+    clock: Clock, tmp_path: Path
+) -> None:
+    """Its client gone while the gateway reconciles after a logon: the order still waiting
+    its turn under the rate limit is taken out of the queue at once, never sent; no session
+    or reconciliation is needed for that."""
+    engine = Engine(
+        clock,
+        tmp_path,
+        throttle=ThrottleConfig(limits={"new_order": ThrottleLimit(per_s=0.05, burst=1)}),
+    )
+    engine.logon()
+    engine.place("resting-1", owner="client-a")
+    engine.feed("execution_report_new_resting")
+    engine.place("held-1", owner="client-a")
+    assert engine.throttle.holds("held-1")
+    engine.down()
+    engine.logon()  # reconciliation asks about resting-1, and waits for the answer
+    engine.session.take()
+    assert not engine.ready()
+
+    engine.kill_switch.client_gone("client-a", cancel_open_orders=True)
+
+    assert engine.order("held-1").status is OrderStatus.CANCELED
+    assert not engine.throttle.holds("held-1")
+    clock.advance(60)
+    sent = engine.session.take()
+    assert "held-1" not in [m.get(11) for m in sent]
+
+
 def test_cancel_all_without_a_halt_cancels_once(engine: Engine, clock: Clock) -> None:
     engine.resting()
     engine.session.take()
@@ -237,7 +267,14 @@ def test_a_halt_holds_across_a_restart_read_back_from_the_journal(
         tracker = OrderTracker()
         reconciler = Reconciler(tracker, lambda _: True, lambda _: None, timeout_s=30)
         return KillSwitch(
-            tracker, {}, cancels.append, reconciler, EventBus(journal), lambda: True, clock
+            tracker,
+            {},
+            cancels.append,
+            reconciler,
+            EventBus(journal),
+            lambda: True,
+            lambda _: False,
+            clock,
         )
 
     with Journal(path, fsync=False) as journal:

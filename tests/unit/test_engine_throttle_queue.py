@@ -104,6 +104,35 @@ def test_closing_refuses_what_is_held_and_holds_nothing_more(clock: Clock) -> No
     assert sent == []
 
 
+def test_a_stop_drains_the_cancels_held_as_the_rate_allows_and_gives_up_the_rest(
+    clock: Clock,
+) -> None:
+    """Closed, the queue still holds cancels (cancel on disconnect's, as clients leave);
+    `drain` lets them go out at their turn for as long as it is given, and gives up on
+    what is left then."""
+    throttle, _ = queue(clock, kind="cancel", per_s=1)
+    sent: list[str] = []
+    unsent: list[str] = []
+
+    def hold(request: str) -> None:
+        delay = throttle.pace("cancel")
+        throttle.later(
+            "cancel", request, delay, lambda: sent.append(request), lambda: unsent.append(request)
+        )
+
+    throttle.pace("cancel")
+    hold("x1")
+    throttle.close()
+    hold("x2")  # held after the close: a cancel is not refused
+    hold("x3")
+    assert unsent == [] and throttle.queued() == 3
+    draining = clock.start(throttle.drain(2.5))
+    clock.advance(2.5)
+    assert draining.done()
+    assert (sent, unsent) == (["x1", "x2"], ["x3"])
+    assert throttle.queued() == 0
+
+
 def test_the_reject_policy_refuses_over_the_rate_with_the_throttled_code(clock: Clock) -> None:
     throttle, metrics = queue(clock, kind="cancel", per_s=4, policy="reject")
     assert throttle.pace("cancel") == 0

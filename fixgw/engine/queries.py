@@ -61,11 +61,13 @@ class Queries:
             self._lifecycle.not_connected(),
         )
 
-    def ask_about(self, order: Order) -> bool:
+    def ask_about(self, order: Order) -> float | None:
         """OrderID is required on H; before the exchange has named the order, ask by
-        ClOrdID. An order still in the throttle's queue was never sent: nothing to ask."""
+        ClOrdID. Paced by the `status` rate limit: seconds until the question goes, or None
+        if it is not asked. An order still in the throttle's queue was never sent: nothing
+        to ask."""
         if self._throttle.holds(order.cl_ord_id):
-            return False
+            return None
         cmd = QueryOrder(
             ts=utc_now(),
             order_id=order.order_id or "NONE",
@@ -73,7 +75,10 @@ class Queries:
             symbol=order.symbol,
             side=order.side,
         )
-        return self._session.send(self._venue.order_status(cmd))
+        message = self._venue.order_status(cmd)
+        return self._throttle.own(
+            "status", f"status of {order.cl_ord_id}", lambda: self._session.send(message)
+        )
 
     async def account(self) -> Account:
         self._lifecycle.require()

@@ -31,7 +31,7 @@ class Reconciler:
     def __init__(
         self,
         tracker: OrderTracker,
-        query: Callable[[Order], bool],
+        query: Callable[[Order], float | None],
         publish: Callable[[Event], object],
         timeout_s: float,
         on_ready: Callable[[], object] = lambda: None,
@@ -42,6 +42,8 @@ class Reconciler:
         self._again: str | None = None
         """Why every open order is to be asked about again once this round is over."""
         self._query = query
+        """Asks the exchange about the order: seconds until the question goes (the status
+        rate limit paces them), or None if it is not asked."""
         self._publish = publish
         self._on_ready = on_ready
         self.timeout_s = timeout_s
@@ -59,17 +61,27 @@ class Reconciler:
         self.ready = False
         self._changed = 0
         orders = list(self._tracker.open_orders())
-        self._pending = {o.cl_ord_id for o in orders if self._query(o)}
-        log.info("reconciling open orders", orders=len(orders), asked=len(self._pending))
+        asked = {o.cl_ord_id: delay for o in orders if (delay := self._query(o)) is not None}
+        self._pending = set(asked)
+        last = max(asked.values(), default=0.0)
+        log.info(
+            "reconciling open orders", orders=len(orders), asked=len(self._pending), paced_s=last
+        )
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(self.timeout_s, self._give_up)
+        # the time-out counts from the last question out, however the rate spaces them
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.timeout_s + last, self._give_up)
         self._finish_if_done()
 
     def check(self, orders: list[Order]) -> int:
         """Ask about these orders without holding new ones back; returns how many were asked.
         Each answer settles its order as an answer after a logon does."""
-        asked = [o.cl_ord_id for o in orders if o.cl_ord_id not in self._pending and self._query(o)]
+        asked = [
+            o.cl_ord_id
+            for o in orders
+            if o.cl_ord_id not in self._pending and self._query(o) is not None
+        ]
         self._checking.update(asked)
         return len(asked)
 

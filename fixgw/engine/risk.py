@@ -141,8 +141,9 @@ class Throttle:
     config: ThrottleConfig
     _buckets: dict[ThrottleKind, _Bucket] = field(default_factory=dict)
 
-    def admit(self, kind: ThrottleKind, now: float) -> float | None:
-        """Seconds to wait before sending (0: now), or None: refused."""
+    def admit(self, kind: ThrottleKind, now: float, must: bool = False) -> float | None:
+        """Seconds to wait before sending (0: now), or None: refused. `must`: the gateway's
+        own message, which the protocol needs: spaced out like the rest, never refused."""
         limit = self.config.limits.get(kind)
         if limit is None:
             return 0.0
@@ -155,7 +156,7 @@ class Throttle:
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0.0
-        if self.config.policy == "reject" or bucket.queued >= self.config.queue_max:
+        if not must and (self.config.policy == "reject" or bucket.queued >= self.config.queue_max):
             return None
         bucket.tokens -= 1
         bucket.queued += 1

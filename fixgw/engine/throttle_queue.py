@@ -56,7 +56,7 @@ class ThrottleQueue:
         kind: ThrottleKind,
         request: str,
         delay: float,
-        send: Callable[[], None],
+        send: Callable[[], object],
         unsent: Callable[[], None],
     ) -> None:
         """`send` when the turn of `request` comes, unless withdrawn first; `unsent` if the
@@ -69,6 +69,26 @@ class ThrottleQueue:
             self._tell_if_emptied()
 
         self._queued[request] = (kind, self._loop.call_later(delay, due), unsent)
+
+    def own(self, kind: ThrottleKind, request: str, send: Callable[[], bool]) -> float | None:
+        """A message the gateway sends on its own (a status request of reconciliation, or
+        of a check): under the same limit as clients' (the venue counts them all), never
+        refused for the policy or a full queue. Seconds until it goes (0: it went), or
+        None: not sent (the session is down, or the gateway is stopping). One `request` is
+        held once."""
+        held = self._queued.get(request)
+        if held is not None:
+            return max(0.0, held[1].when() - self._loop.time())
+        delay = self.throttle.admit(kind, self._loop.time(), must=True)
+        assert delay is not None
+        if not delay:
+            return 0.0 if send() else None
+        if self._closed:
+            self.throttle.release(kind)
+            return None
+        self._metrics.throttled.labels(kind, "queued").inc()
+        self.later(kind, request, delay, send, lambda: None)
+        return delay
 
     def close(self) -> None:
         """The gateway is stopping: the new orders held are never sent (each `unsent` tells

@@ -3,6 +3,7 @@ limits, the outbound throttle, the kill switch and cancel on disconnect."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import signal
@@ -225,6 +226,45 @@ def test_orders_the_throttle_holds_at_a_stop_are_rejected_as_never_sent_and_told
         assert [o["cl_ord_id"] for o in gw.request("orders")["orders"]] == ["s0"]
         assert gw.order_status(cl_ord_id="s1")["status"] == "rejected"
     assert sent_to_exchange(stack, last="s0") == ["s0"]
+
+
+def test_reconciliation_keeps_its_status_requests_to_the_status_rate_limit(
+    make_stack: StackFactory,
+) -> None:
+    """`throttle.limits.status` is the account's: the gateway's own status requests after a
+    logon are spaced out by it as a client's are, and reconciliation still completes (its
+    time-out counts from the last request out)."""
+    stack = make_stack(
+        start=False,
+        throttle={"limits": {"status": {"per_s": 2, "burst": 1}}, "policy": "reject"},
+        session={"reconcile_timeout_s": 1},
+    )
+    proxy = between(stack)
+    asked_at: list[float] = []
+
+    def timed(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        if dict(fields).get(35) == b"H":
+            asked_at.append(time.monotonic())
+        return fields
+
+    proxy.rewrite_outbound = timed
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client() as gw:
+            gw.subscribe(["orders", "session"])
+            log = EventLog(gw)
+            rest_accepted(gw, log, "r", 4)
+            proxy.drop()
+            down = log.first(lambda e: e["type"] == "session.down")
+            log.first(lambda e: e["type"] == "session.up" and e["seq"] > down["seq"], timeout=15)
+            wait_until(lambda: gw.status()["ready"], 15, "reconciled")
+            assert not [e for e in log.seen if e["type"] == "order.anomaly"]
+        assert stack.gateway is not None and "taking orders anyway" not in stack.gateway.log()
+        gaps = [later - sooner for sooner, later in itertools.pairwise(asked_at)]
+        assert len(asked_at) == 4 and min(gaps) >= 0.45, gaps
+    finally:
+        proxy.close()
 
 
 def test_the_reject_policy_refuses_over_the_rate(make_stack: StackFactory) -> None:

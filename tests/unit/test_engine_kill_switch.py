@@ -265,7 +265,7 @@ def test_a_halt_holds_across_a_restart_read_back_from_the_journal(
 
     def kill_switch(journal: Journal) -> KillSwitch:
         tracker = OrderTracker()
-        reconciler = Reconciler(tracker, lambda _: True, lambda _: None, timeout_s=30)
+        reconciler = Reconciler(tracker, lambda _: 0.0, lambda _: None, timeout_s=30)
         return KillSwitch(
             tracker,
             {},

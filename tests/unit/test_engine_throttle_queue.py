@@ -133,6 +133,23 @@ def test_a_stop_drains_the_cancels_held_as_the_rate_allows_and_gives_up_the_rest
     assert throttle.queued() == 0
 
 
+def test_the_gateways_own_messages_are_spaced_out_and_never_refused(clock: Clock) -> None:
+    """Reconciliation's status requests: under the `status` limit as a client's are, but
+    the reject policy and a full queue do not refuse them; one held is not held twice."""
+    throttle, _ = queue(clock, kind="status", per_s=2, policy="reject", queue_max=1)
+    sent: list[str] = []
+
+    def ask(request: str) -> float | None:
+        return throttle.own("status", request, lambda: sent.append(request) is None)
+
+    assert [ask(r) for r in ("a", "b", "c")] == [0, 0.5, 1.0]
+    assert ask("b") == 0.5  # asked again before its turn: still the one question
+    assert refused(lambda: throttle.pace("status")).code == ErrorCode.THROTTLED  # a client's
+    clock.advance(1.0)
+    assert sent == ["a", "b", "c"]
+    assert throttle.queued() == 0
+
+
 def test_the_reject_policy_refuses_over_the_rate_with_the_throttled_code(clock: Clock) -> None:
     throttle, metrics = queue(clock, kind="cancel", per_s=4, policy="reject")
     assert throttle.pace("cancel") == 0

@@ -35,13 +35,13 @@ def submit(tracker: OrderTracker, cl_ord_id: str) -> Order:
     return order
 
 
-def recording_query() -> tuple[list[str], Callable[[Order], bool]]:
-    """A status query that always goes out, and the ClOrdIDs it was asked for."""
+def recording_query() -> tuple[list[str], Callable[[Order], float | None]]:
+    """A status query that always goes out at once, and the ClOrdIDs it was asked for."""
     asked: list[str] = []
 
-    def query(order: Order) -> bool:
+    def query(order: Order) -> float | None:
         asked.append(order.cl_ord_id)
-        return True
+        return 0.0
 
     return asked, query
 
@@ -88,10 +88,10 @@ def test_not_ready_until_every_open_order_is_answered() -> None:
 
 def test_ready_at_once_without_open_orders_and_after_a_timeout_without_answers() -> None:
     async def scenario() -> tuple[bool, bool, bool]:
-        empty = Reconciler(OrderTracker(), lambda o: True, lambda e: None, timeout_s=30)
+        empty = Reconciler(OrderTracker(), lambda o: 0.0, lambda e: None, timeout_s=30)
         empty.start()
         silent = Reconciler(
-            tracker_with_open_orders("a"), lambda o: True, lambda e: None, timeout_s=0.05
+            tracker_with_open_orders("a"), lambda o: 0.0, lambda e: None, timeout_s=0.05
         )
         silent.start()
         before = silent.ready

@@ -14,7 +14,13 @@ import structlog
 
 from fixgw.api.protocol import ErrorCode
 from fixgw.bus import EventBus
-from fixgw.config import GatewayConfig, Secrets, SessionConfig, standard_fix44_dictionary
+from fixgw.config import (
+    GatewayConfig,
+    Secrets,
+    SessionConfig,
+    changed_secrets,
+    standard_fix44_dictionary,
+)
 from fixgw.domain import OrderStatus, SessionState
 from fixgw.engine.fills import Fills
 from fixgw.engine.risk import PreTradeCheck
@@ -53,7 +59,8 @@ RELOADABLE = (
 )
 """Config keys SIGHUP applies (the API and secret keys, also when only what their files
 hold changed); the rest (session, the API token and OMS passwords, sockets, journal,
-market_data.depth) needs a restart."""
+market_data.depth) needs a restart, and is named for it also when only a secret's value
+changed behind the same reference."""
 
 
 def tls_pipe(session: SessionConfig) -> Pipe:
@@ -173,7 +180,7 @@ def build_gateway(
         router=router,
         watchdog=services.watchdog,
     )
-    upkeep = Upkeep(parts, loop)
+    upkeep = Upkeep(parts, loop, secrets)
     gateway = Gateway(parts, upkeep)
     upkeep.gateway = gateway
     services.kill_switch.owe_cancels(
@@ -187,9 +194,12 @@ class Upkeep:
     """Keeps the built gateway running: starts and stops its parts, runs the periodic
     checks, applies a reload."""
 
-    def __init__(self, parts: Parts, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, parts: Parts, loop: asyncio.AbstractEventLoop, secrets: Secrets) -> None:
         self.parts = parts
         self._loop = loop
+        self._secrets_at_start = secrets
+        """Those that need a restart are in force as read then (the credentials are
+        compared by `SessionLifecycle.set_credentials`)."""
         self.gateway: Gateway | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -274,14 +284,19 @@ class Upkeep:
             if held and (symbol not in symbols or not pre_trade.needs_reference(symbol)):
                 md.release(RISK_HOLDER, symbol, kinds)
 
-    def reload(self, new: GatewayConfig) -> tuple[list[str], list[str]]:
+    def reload(self, new: GatewayConfig, secrets: Secrets) -> tuple[list[str], list[str]]:
         """What may fail is done before anything changes: a reload that raises leaves the
-        gateway as it was."""
+        gateway as it was. `secrets`: `new`'s, read."""
         p = self.parts
         old_flat, new_flat = _flatten(_builtins(p.config)), _flatten(_builtins(new))
         changed = sorted(
             k for k in old_flat.keys() | new_flat.keys() if old_flat.get(k) != new_flat.get(k)
         )
+        rewritten = [
+            k
+            for k in changed_secrets(self._secrets_at_start, secrets)
+            if not k.startswith(RELOADABLE) and not any(_names(c, k) for c in changed)
+        ]
         applied = [k for k in changed if k.startswith(RELOADABLE)]
         pre_trade = PreTradeCheck(new.risk)
         api = msgspec.structs.replace(
@@ -315,7 +330,7 @@ class Upkeep:
         self._hold_reference_prices()
         if Capability.ACCOUNT in p.venue.offers:
             p.account_refresh.reconfigure(new.account.refresh_s, new.account.after_fill)
-        return applied, [k for k in changed if k not in applied]
+        return applied, sorted([k for k in changed if k not in applied] + rewritten)
 
     def reset_sequence_numbers(self) -> dict[str, int]:
         """The operator's `fixgw session reset-seq`: refused while the session is up."""
@@ -343,6 +358,16 @@ def _decimal_text(value: Any) -> str:
     if isinstance(value, Decimal):
         return str(value)
     raise NotImplementedError(f"no text for {type(value).__name__}")
+
+
+def _names(changed: str, secret: str) -> bool:
+    """A changed config key already names the secret's key: its reference
+    (`api.tcp.token.file`) or what holds it (`bridge.sessions`)."""
+    return (
+        changed == secret
+        or changed.startswith(f"{secret}.")
+        or secret.startswith((f"{changed}.", f"{changed}["))
+    )
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

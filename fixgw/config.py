@@ -544,9 +544,19 @@ class Secrets:
     """OMS comp_id -> the password its Logon must carry."""
     nats: dict[str, str] = field(default_factory=dict)
     """`nats.auth`'s secrets read: `nkey_seed`, `password` or `token`."""
+    by_key: dict[str, str] = field(default_factory=dict)
+    """Every secret read, by the key that names it (`api.tcp.token`,
+    `bridge.sessions[0].password`): what a reload compares (`changed_secrets`)."""
 
     def __repr__(self) -> str:
         return "Secrets(<redacted>)"
+
+
+def changed_secrets(before: Secrets, after: Secrets) -> list[str]:
+    """The keys of the secrets whose values differ, added or gone ones included, never the
+    values: a file or variable rewritten behind the same reference is a change."""
+    old, new = before.by_key, after.by_key
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 
 
 _PATH = re.compile(r" - at (?:`key` in )?`\$\.?(.*)`$")
@@ -735,10 +745,6 @@ def load_sim_config(path: str | Path) -> SimConfig:
     return config
 
 
-def _optional_secret(ref: SecretRef | None, key: str, source: str) -> str | None:
-    return None if ref is None else _read_secret(ref, key, source)
-
-
 def _read_secret(ref: SecretRef, key: str, source: str) -> str:
     if (ref.env is None) == (ref.file is None):
         raise ConfigError(f"{source}: {key}: give exactly one of `env` or `file`")
@@ -794,17 +800,26 @@ def token_weakness(token: str) -> str | None:
 
 
 def resolve_secrets(config: GatewayConfig, source: str = "config") -> Secrets:
+    by_key: dict[str, str] = {}
+
+    def read(ref: SecretRef | None, key: str) -> str | None:
+        if ref is None:
+            return None
+        by_key[key] = _read_secret(ref, key, source)
+        return by_key[key]
+
     token = None
     if config.api.tcp is not None:
-        token = _read_secret(config.api.tcp.token, "api.tcp.token", source)
+        token = read(config.api.tcp.token, "api.tcp.token")
+        assert token is not None
         why = token_weakness(token)
         if why is not None:
             raise ConfigError(f"{source}: api.tcp.token: {why}")
     passwords = {}
     for n, oms in enumerate(config.bridge.sessions if config.bridge else []):
-        if oms.password is not None:
-            key = f"bridge.sessions[{n}].password"
-            passwords[oms.comp_id] = _read_secret(oms.password, key, source)
+        password = read(oms.password, f"bridge.sessions[{n}].password")
+        if password is not None:
+            passwords[oms.comp_id] = password
     nats = {}
     if config.nats is not None:
         auth = config.nats.auth
@@ -813,16 +828,16 @@ def resolve_secrets(config: GatewayConfig, source: str = "config") -> Secrets:
             ("password", auth.password),
             ("token", auth.token),
         ):
-            if ref is not None:
-                nats[name] = _read_secret(ref, f"nats.auth.{name}", source)
+            value = read(ref, f"nats.auth.{name}")
+            if value is not None:
+                nats[name] = value
     return Secrets(
-        api_key=_optional_secret(config.credentials.api_key, "credentials.api_key", source),
-        secret_key=_optional_secret(
-            config.credentials.secret_key, "credentials.secret_key", source
-        ),
+        api_key=read(config.credentials.api_key, "credentials.api_key"),
+        secret_key=read(config.credentials.secret_key, "credentials.secret_key"),
         api_token=token,
         bridge_passwords=passwords,
         nats=nats,
+        by_key=by_key,
     )
 
 

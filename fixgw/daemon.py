@@ -226,7 +226,7 @@ def _reload(gateway: Gateway, path: Path) -> None:
     except FixgwError as exc:
         log.error("reload refused: the credentials cannot be read", error=exc.message)
         return
-    applied, needs_restart = gateway.reload(new)
+    applied, needs_restart = gateway.reload(new, secrets)
     if gateway.set_credentials(secrets) and not any(k.startswith("credentials.") for k in applied):
         applied.append("credentials")
     configure_logging(new.log.level, new.log.format)

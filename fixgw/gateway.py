@@ -118,10 +118,11 @@ class Gateway:
     async def stop(self) -> None:
         await self._upkeep.stop()
 
-    def reload(self, new: GatewayConfig) -> tuple[list[str], list[str]]:
+    def reload(self, new: GatewayConfig, secrets: Secrets) -> tuple[list[str], list[str]]:
         """Apply what can change without dropping the session; returns (applied, needs a
-        restart), as lists of the config keys that changed."""
-        applied, needs_restart = self._upkeep.reload(new)
+        restart), as lists of the config keys that changed, or whose secrets (`secrets`,
+        `new`'s, read) did."""
+        applied, needs_restart = self._upkeep.reload(new, secrets)
         self.config = self.parts.config
         return applied, needs_restart
 

@@ -5,6 +5,9 @@ its `Application` callbacks run on the loop's thread, inside a poll: each catche
 everything (an escaping exception would unwind through QuickFIX). `fromApp` hands an
 order's report to the gateway there and then; market data and changes of session state
 reach it right after the poll (`InlineInbox`).
+
+Everything handed over has the secrets the Logon carries masked (`SecretValues`), wherever
+the exchange quotes them: the one door venue text comes in by.
 """
 
 from __future__ import annotations
@@ -26,7 +29,15 @@ import quickfix as fix
 import structlog
 
 from fixgw.files import private_directory
-from fixgw.fix.message import FixMessage, body_pairs, describe, encode, field_names
+from fixgw.fix.message import (
+    SECRET_TAGS,
+    FixMessage,
+    SecretValues,
+    body_pairs,
+    describe,
+    encode,
+    field_names,
+)
 from fixgw.fix.qf import (
     ALWAYS_ON,
     BEGIN_STRING,
@@ -210,9 +221,12 @@ class _Application(fix.Application):  # type: ignore[misc]
         raw_inbound: RawInbound,
         expected_target: Callable[[], int | None],
         expected_sender: Callable[[], int | None] = lambda: None,
+        secrets: SecretValues | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
+        self._secrets = secrets if secrets is not None else SecretValues()
+        """Masked in everything handed over (`ExchangeSession.set_logon_fields`)."""
         self._raw_inbound = raw_inbound
         self._expected_target = expected_target
         """MsgSeqNum QuickFIX expects next; inside `fromApp`, the message's own (QuickFIX
@@ -264,9 +278,12 @@ class _Application(fix.Application):  # type: ignore[misc]
         except Exception as exc:
             self._on_error(f"{event} (debug log)", exc)
 
+    def _inbound(self, what: Happening, raw: str) -> Inbound:
+        return Inbound(what, self._secrets.mask(raw), datetime.now(UTC))
+
     def _put(self, what: Happening, raw: str = "") -> None:
         """A change of session state: the gateway learns of it once QuickFIX's call returns."""
-        self._inbox.put_later(Inbound(what, raw, datetime.now(UTC)))
+        self._inbox.put_later(self._inbound(what, raw))
 
     def onCreate(self, sessionID: fix.SessionID) -> None:
         pass
@@ -327,7 +344,7 @@ class _Application(fix.Application):  # type: ignore[misc]
                 and message.getField(RESET_SEQ_NUM_FLAG) == "Y"
             ):
                 raw = latin1_where_not_utf8(message.toString())
-                self._inbox.put(Inbound(Happening.NUMBERING_RESET, raw, datetime.now(UTC)))
+                self._inbox.put(self._inbound(Happening.NUMBERING_RESET, raw))
             elif msg_type == "3":
                 self._put(Happening.REJECT_RECEIVED, latin1_where_not_utf8(message.toString()))
             elif msg_type == "0" and message.isSetField(TEST_REQ_ID):
@@ -413,10 +430,10 @@ class _Application(fix.Application):  # type: ignore[misc]
             seq = str(expected) if expected is not None else msg_seq_num(message)
             if raw_field(raw, MSG_SEQ_NUM) != seq:
                 raw = latin1_where_not_utf8(message.toString())
+            item = self._inbound(Happening.APP, raw)
             if enabled_for(logging.DEBUG):
-                self._debug_log("fix in", raw)
-            item = Inbound(Happening.APP, raw, datetime.now(UTC))
-            if raw_field(raw, 35) in self.settings.handled_after_poll:
+                self._debug_log("fix in", item.raw)
+            if raw_field(item.raw, 35) in self.settings.handled_after_poll:
                 self._inbox.put_later(item)
             else:
                 self._inbox.put(item)
@@ -441,6 +458,8 @@ class ExchangeSession:
         self.sent = SentLog()
         self._raw_inbound = RawInbound()
         self._log_factory = _RawInboundFactory(self._raw_inbound)
+        self.secrets = SecretValues()
+        self._mask_secrets_of(settings.logon_fields)
         self._app = _Application(
             settings,
             metrics,
@@ -450,6 +469,7 @@ class ExchangeSession:
             self._raw_inbound,
             self._expected_target,
             self._expected_sender,
+            self.secrets,
         )
         # QuickFIX keeps what it sends: the Logon's password, every order's Account (key,secret).
         private_directory(settings.store_dir)
@@ -566,8 +586,15 @@ class ExchangeSession:
 
     def set_logon_fields(self, fields: Mapping[int, str]) -> None:
         """What the next Logon carries (credentials put right by a reload)."""
+        self._mask_secrets_of(fields)
         self.settings = dataclasses.replace(self.settings, logon_fields=dict(fields))
         self._app.settings = self.settings
+
+    def _mask_secrets_of(self, logon_fields: Mapping[int, str]) -> None:
+        """The Logon's secret (Password, 554) is masked in all the exchange sends from now
+        on, also once replaced (OKCoin's Account carries the same secret key)."""
+        for tag in SECRET_TAGS & logon_fields.keys():
+            self.secrets.add(logon_fields[tag])
 
     def disconnect(self) -> None:
         """Drop the connection without a Logout (the peer is not answering)."""

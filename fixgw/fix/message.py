@@ -23,6 +23,8 @@ MSG_TYPE = 35
 _HEADER_TRAILER_SKIP = frozenset({8, 9, 10})
 SECRET_TAGS = frozenset({554, 1})
 """Password (554) and Account (1, which OKCoin wants as `apiKey,secretKey`)."""
+MASK = "***"
+"""What a secret is written as."""
 
 
 class FixParseError(ValueError):
@@ -232,7 +234,35 @@ _SECRET_FIELD = re.compile(f"(?<![^\x01])(0*(?:{_SECRET_TAG_NUMBERS}))=[^\x01]*"
 
 def mask_secrets(raw: str) -> str:
     """The raw message with the values of secret tags replaced by `***`."""
-    return _SECRET_FIELD.sub(r"\1=***", raw)
+    return _SECRET_FIELD.sub(rf"\1={MASK}", raw)
+
+
+class SecretValues:
+    """Secret values masked wherever a venue's message quotes them, in whatever field: the
+    Logon's Password (554), which OKCoin's Account (1) carries too (`Invalid Account:
+    key,***`). A value once added stays masked: a rotated secret is still a secret."""
+
+    def __init__(self) -> None:
+        self._values: tuple[str, ...] = ()
+
+    def add(self, value: str) -> None:
+        if value and value not in self._values:
+            self._values = tuple(sorted((*self._values, value), key=len, reverse=True))
+
+    def mask(self, raw: str) -> str:
+        """`raw` with each value replaced by `***` in every field's value; tags and
+        delimiters stay as they were. Most messages hold none: one search each."""
+        present = [v for v in self._values if v in raw]
+        if not present:
+            return raw
+        fields = raw.split(SOH)
+        for i, field in enumerate(fields):
+            tag, sep, value = field.partition("=")
+            if sep and any(v in value for v in present):
+                for secret in present:
+                    value = value.replace(secret, MASK)
+                fields[i] = f"{tag}={value}"
+        return SOH.join(fields)
 
 
 def redact(raw: str) -> str:

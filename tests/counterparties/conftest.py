@@ -61,6 +61,13 @@ def make_venue_stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
             print(stack.logs())
     leaked = [s.root.name for _, s in made if s.gateway is not None and SECRET in s.gateway.log()]
     assert not leaked, f"the secret key is in these logs: {leaked}"
+    journaled = [s.root.name for _, s in made if SECRET in _journal_text(s)]
+    assert not journaled, f"the secret key is in these journals: {journaled}"
+
+
+def _journal_text(stack: LocalStack) -> str:
+    path = Path(stack.gateway_config()["journal"]["path"])
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 @pytest.fixture

@@ -3,12 +3,16 @@ own, silence, refusals of what it does not serve, and the gateway's own requests
 
 from __future__ import annotations
 
+import json
+import signal
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from fixgw.api.client import ApiError, Client
-from fixgw.testing import LocalStack
+from fixgw.testing import API_KEY, SECRET, LocalStack, wait_until
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
 from tests.counterparties.venue import (
@@ -380,3 +384,71 @@ def test_an_unknown_order_answer_to_a_clients_status_request_leaves_an_acked_ord
     filled = events.find(cl_ord_id, "order.filled")
     assert (filled["cum_qty"], filled["order_id"]) == ("0.5", f"V-{cl_ord_id}")
     assert not [e for e in events.seen if e["type"] == "order.rejected"]
+
+
+def refuse_quoting_the_account(how: str) -> Callable[[ScriptedVenue, Received], None]:
+    """A venue refusing an order's Account says which: `Invalid Account: <Account (1)>`,
+    which OKCoin's orders carry as `apiKey,secretKey`."""
+
+    def refuse(v: ScriptedVenue, order: Received) -> None:
+        text = f"Invalid Account: {order.get(1)}"
+        if how == "session_reject":
+            v.send("3", [(45, str(order.seq)), (372, "D"), (373, "5"), (371, "1"), (58, text)])
+        elif how == "exception_response":
+            v.send("E1000", [(11, order.get(11) or ""), (58, text)])
+        else:
+            v.logout(text, "1" if how == "logout_invalid_credentials" else "3")
+
+    return refuse
+
+
+def holding(secret: str, stack: LocalStack, events: EventLog) -> list[str]:
+    """Where `secret` is: what clients got, the journal, the status, the log."""
+    assert stack.gateway is not None
+    places = {
+        "events": json.dumps(events.seen),
+        "journal": Path(stack.gateway_config()["journal"]["path"]).read_text(),
+        "status": json.dumps(stack.status()),
+        "log": stack.gateway.log(),
+    }
+    return [name for name, text in places.items() if secret in text]
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["session_reject", "exception_response", "logout_server_error", "logout_invalid_credentials"],
+)
+def test_the_secret_key_a_venue_quotes_in_its_text_is_masked_everywhere(
+    make_venue_stack: VenueStackFactory, how: str
+) -> None:
+    _, stack = make_venue_stack(lambda v: v.on("D", refuse_quoting_the_account(how)))
+    with stack.client() as gw:
+        gw.subscribe(["orders", "errors", "session"])
+        events = EventLog(gw)
+        place(gw)
+        told = events.first(lambda e: "Invalid Account" in json.dumps(e))
+        assert f"Invalid Account: {API_KEY},***" in json.dumps(told)
+        assert holding(SECRET, stack, events) == []
+
+
+def test_a_secret_key_rotated_by_a_reload_is_masked_as_the_old_one_was(
+    make_venue_stack: VenueStackFactory, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(f"{SECRET}\n")
+    venue, stack = make_venue_stack(
+        venue_credentials=None, credentials={"secret_key": {"file": str(secret_file)}}
+    )
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    rotated = "it-rotated-secret-key"
+    secret_file.write_text(f"{rotated}\n")
+    stack.gateway.popen.send_signal(signal.SIGHUP)
+    wait_until(lambda: "config reloaded" in stack.gateway.log(), 10, "the reload")  # type: ignore[union-attr]
+    venue.on("D", refuse_quoting_the_account("session_reject"))
+    with stack.client() as gw:
+        gw.subscribe(["orders", "errors", "session"])
+        events = EventLog(gw)
+        rejected = events.find(place(gw), "order.rejected")
+        assert venue.wait_app("D").get(1) == f"{API_KEY},{rotated}"
+        assert rejected["text"].endswith(f"Invalid Account: {API_KEY},***")
+        assert holding(rotated, stack, events) == []

@@ -6,13 +6,15 @@ import json
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 import pytest
 import yaml
 
 from fixgw.api.client import ApiError, Client
-from fixgw.testing import LocalStack, wait_until
+from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
 
 pytestmark = pytest.mark.integration
@@ -46,6 +48,44 @@ def test_sighup_applies_symbols_and_names_what_needs_a_restart(make_stack: Stack
     )
     assert reloaded["applied"] == ["symbols"]
     assert reloaded["needs_restart"] == ["session.heartbeat_s"]
+
+
+def test_sighup_names_a_token_and_a_password_rewritten_in_their_files_as_needing_a_restart(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    """The operator rotates the API token and an OMS password in the files the config names:
+    the references are the same, the values are not. Both wait for a restart, and the
+    reload says so, naming the keys, never the values."""
+    token_file, password_file = tmp_path / "token", tmp_path / "oms-password"
+    old_token, new_token = token_urlsafe(32), token_urlsafe(32)
+    token_file.write_text(f"{old_token}\n")
+    password_file.write_text("the-first-oms-password\n")
+    api_port = free_port()
+    stack = make_stack(
+        api={"tcp": {"port": api_port, "token": {"file": str(token_file)}}},
+        bridge={
+            "port": free_port(),
+            "store_dir": str(tmp_path / "bridge-store"),
+            "sessions": [{"comp_id": "OMS-PW", "password": {"file": str(password_file)}}],
+        },
+    )
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    token_file.write_text(f"{new_token}\n")
+    password_file.write_text("the-second-oms-password\n")
+    stack.gateway.popen.send_signal(signal.SIGHUP)
+    wait_until(lambda: "config reloaded" in stack.gateway.log(), 10, "the reload")  # type: ignore[union-attr]
+
+    reloaded = next(
+        json.loads(line) for line in stack.gateway.log().splitlines() if "config reloaded" in line
+    )
+    assert (reloaded["applied"], reloaded["needs_restart"]) == (
+        None,
+        ["api.tcp.token", "bridge.sessions[0].password"],
+    )
+    with Client.connect(host="127.0.0.1", port=api_port, token=old_token) as until_restarted:
+        assert until_restarted.status()["session"] == "up"
+    log = stack.gateway.log()
+    assert [s for s in (old_token, new_token, "oms-password") if s in log] == []
 
 
 def test_sighup_with_a_broken_file_keeps_the_running_config(make_stack: StackFactory) -> None:

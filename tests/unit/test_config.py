@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fixgw.cli import DEMO_GATEWAY, DEMO_SIM, main
-from fixgw.config import load_gateway_config, load_sim_config, resolve_secrets
+from fixgw.config import changed_secrets, load_gateway_config, load_sim_config, resolve_secrets
 from fixgw.errors import ConfigError
 
 GOOD = """
@@ -50,6 +50,17 @@ def test_minimal_config_loads_with_documented_defaults(write) -> None:  # type: 
     secrets = resolve_secrets(config)
     assert (secrets.api_key, secrets.secret_key) == ("key-1", "s3cr3t")
     assert "s3cr3t" not in repr(secrets)
+
+
+def test_a_secret_rewritten_behind_the_same_reference_is_a_change_named_by_its_key(  # type: ignore[no-untyped-def]
+    write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_gateway_config(write(GOOD))
+    before = resolve_secrets(config)
+    assert changed_secrets(before, resolve_secrets(config)) == []
+    monkeypatch.setenv("T_API_KEY", "key-2")
+    assert changed_secrets(before, resolve_secrets(config)) == ["credentials.api_key"]
+    assert "key-2" not in repr(resolve_secrets(config))
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from fixgw.config import GatewayConfig
+from fixgw.config import GatewayConfig, Secrets
 from fixgw.daemon import reload
 
 CONFIG = """
@@ -21,7 +21,7 @@ symbols: [BTC/USD]
 class GatewayWhoseReloadFails:
     """Stands for the gateway: its reload raises what nobody foresaw."""
 
-    def reload(self, new: GatewayConfig) -> tuple[list[str], list[str]]:
+    def reload(self, new: GatewayConfig, secrets: Secrets) -> tuple[list[str], list[str]]:
         raise TypeError("a failure nobody foresaw")
 
 

@@ -15,6 +15,7 @@ from fixgw.fix.message import (
     _UTC_TIMESTAMP,
     FixMessage,
     FixParseError,
+    SecretValues,
     _parse_pairs,
     first_not_utf8,
     format_utc_timestamp,
@@ -73,6 +74,17 @@ def test_secret_tags_are_masked_wherever_they_stand_and_no_other_tag_is() -> Non
     raw = "1=key,secret\x0111=c1\x01554=pw\x01101=x\x015540=y\x0115=USD\x01554=again"
     assert mask_secrets(raw) == "1=***\x0111=c1\x01554=***\x01101=x\x015540=y\x0115=USD\x01554=***"
     assert redact(raw) == "1=***|11=c1|554=***|101=x|5540=y|15=USD|554=***"
+
+
+def test_secret_values_are_masked_in_any_field_and_the_fields_stay_whole() -> None:
+    secrets = SecretValues()
+    for value in ("s3cret", "", "s3cret=x", "s3cret"):
+        secrets.add(value)
+    raw = "35=3\x0158=Invalid Account: key,s3cret=x (was key,s3cret)\x01355=s3cret\x01372=D\x01"
+    assert secrets.mask(raw) == (
+        "35=3\x0158=Invalid Account: key,*** (was key,***)\x01355=***\x01372=D\x01"
+    )
+    assert secrets.mask("35=0\x01112=t\x01") == "35=0\x01112=t\x01"
 
 
 FIX44_GROUPS = group_trees(standard_fix44_dictionary())

@@ -14,10 +14,12 @@ import structlog
 from fixgw.domain import (
     TERMINAL_STATUSES,
     Event,
+    OrderCancelRejected,
     OrderEvent,
     OrderFilled,
     OrderPartiallyFilled,
     OrderRejected,
+    OrderStatus,
 )
 from fixgw.engine.fills import Fills
 from fixgw.engine.ports import Publisher
@@ -66,11 +68,9 @@ class OrderEvents:
         for event in events:
             self._bus.publish(event)
             if isinstance(event, OrderEvent):
-                before = self._status_of.get(event.cl_ord_id)
-                if before is not None:
-                    self.status_counts[before] -= 1
-                self._status_of[event.cl_ord_id] = event.status
-                self.status_counts[event.status] += 1
+                self._count(event.cl_ord_id, event.status)
+            elif isinstance(event, OrderCancelRejected):
+                self._cancel_refused(event)
             if isinstance(event, OrderRejected):
                 self._metrics.rejects.labels(f"order:{event.reason}").inc()
             elif isinstance(event, OrderPartiallyFilled | OrderFilled):
@@ -84,6 +84,18 @@ class OrderEvents:
             if status is not None:
                 self.status_counts[status] -= 1
             self.owners.pop(order.cl_ord_id, None)
+
+    def _cancel_refused(self, event: OrderCancelRejected) -> None:
+        """A tracked order pending_cancel no more: counted under the status it is back to."""
+        if event.status is not None and event.cl_ord_id in self._status_of:
+            self._count(event.cl_ord_id, event.status)
+
+    def _count(self, cl_ord_id: str, status: OrderStatus) -> None:
+        before = self._status_of.get(cl_ord_id)
+        if before is not None:
+            self.status_counts[before] -= 1
+        self._status_of[cl_ord_id] = status
+        self.status_counts[status] += 1
 
     def _log_events(self) -> None:
         events, self._unlogged = self._unlogged, []

@@ -114,6 +114,8 @@ def test_a_cancel_refused_leaves_the_order_open(engine: Engine) -> None:
     order = engine.order("resting-1")
     assert (order.status, order.cancel_pending) == (OrderStatus.NEW, None)
     assert engine.session.sent == []  # it agrees with what the gateway holds: nothing to ask
+    counts = engine.orders.status_counts  # fixgw_orders{status}: new again, not pending_cancel
+    assert (counts[OrderStatus.NEW], counts[OrderStatus.PENDING_CANCEL]) == (1, 0)
 
 
 def test_a_cancel_reject_that_disputes_the_orders_state_has_it_asked_about(

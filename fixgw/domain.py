@@ -349,6 +349,7 @@ class ExchangeErrorReport(msgspec.Struct, frozen=True, kw_only=True):
     cl_ord_id: str | None = None
     acc_req_id: str | None = None
     md_req_id: str | None = None
+    mass_status_req_id: str | None = None
     ts: datetime
 
 
@@ -475,8 +476,18 @@ class OrderPendingCancel(OrderEvent, frozen=True, kw_only=True, tag="order.pendi
     """The ExecID of the exchange's report (ExecType 6); None for the gateway's own cancel."""
 
 
-class OrderCanceled(OrderEvent, frozen=True, kw_only=True, tag="order.canceled"):
+class OrderCanceled(
+    OrderEvent, frozen=True, kw_only=True, tag="order.canceled", omit_defaults=True
+):
     text: str | None
+    cancel_cl_ord_id: str | None = None
+    """Of an order this gateway did not send only (written only then): the cancel that
+    canceled it, whose id is the event's `cl_ord_id` too, as on its `order.cancel_rejected`."""
+
+    @property
+    def of_untracked_order(self) -> bool:
+        """No order of this gateway's: a cancel's id is never an order's."""
+        return self.cancel_cl_ord_id == self.cl_ord_id
 
 
 class OrderStatusReported(OrderEvent, frozen=True, kw_only=True, tag="order.status"):
@@ -570,6 +581,7 @@ class ExchangeError(Event, frozen=True, kw_only=True, tag="exchange.error"):
     md_req_id: str | None
     raw: str | None = None
     """The message as received, `|`-separated and secrets masked (source `unreadable`)."""
+    mass_status_req_id: str | None = None
 
 
 class MarketDataEvent(Event, frozen=True, kw_only=True):

@@ -173,6 +173,7 @@ class InboundRouter:
                 cl_ord_id=ids.cl_ord_id if ids else None,
                 acc_req_id=ids.acc_req_id if ids else None,
                 md_req_id=ids.md_req_id if ids else None,
+                mass_status_req_id=ids.mass_status_req_id if ids else None,
                 raw=shown,
             )
         )

@@ -14,6 +14,7 @@ import structlog
 from fixgw.domain import (
     TERMINAL_STATUSES,
     Event,
+    OrderCanceled,
     OrderCancelRejected,
     OrderEvent,
     OrderFilled,
@@ -67,7 +68,7 @@ class OrderEvents:
         those of the next turns: nobody waits on them."""
         for event in events:
             self._bus.publish(event)
-            if isinstance(event, OrderEvent):
+            if isinstance(event, OrderEvent) and not _of_untracked_order(event):
                 self._count(event.cl_ord_id, event.status)
             elif isinstance(event, OrderCancelRejected):
                 self._cancel_refused(event)
@@ -113,3 +114,8 @@ class OrderEvents:
                 for event in events
             ]
         )
+
+
+def _of_untracked_order(event: OrderEvent) -> bool:
+    """An order this gateway did not send, known from its cancel only: not one it counts."""
+    return isinstance(event, OrderCanceled) and event.of_untracked_order

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fixgw.api.protocol import ErrorCode
-from fixgw.domain import AccountInfoReport, ExecutionReport
+from fixgw.domain import AccountInfoReport, ExecutionReport, QueryOrder, Side
 from fixgw.engine.tracker import OrderTracker
 from fixgw.errors import RequestError
 from fixgw.results import Account, OrderStatusAnswer
@@ -29,9 +29,9 @@ class PendingRequests:
         self.timeout_s = timeout_s
         self._status: dict[str, list[asyncio.Future[OrderStatusAnswer]]] = {}
         """By the exchange's order id."""
-        self._untracked: OrderedDict[str, None] = OrderedDict()
-        """Exchange order ids a client asked the status of that no tracked order has: the
-        answer is that client's reply, not an event."""
+        self._untracked: OrderedDict[str, tuple[str, Side]] = OrderedDict()
+        """Exchange order ids a client asked the status of that no tracked order has, with
+        the symbol and side asked: the answer is that client's reply, not an event."""
         self._account: dict[str, asyncio.Future[Account]] = {}
         self._mass_status: dict[str, tuple[asyncio.Future[None], list[ExecutionReport]]] = {}
 
@@ -43,11 +43,13 @@ class PendingRequests:
     # ------------------------------------------------------------ order status
 
     async def order_status(
-        self, order_id: str, untracked: bool, send: Callable[[], bool], not_sent: RequestError
+        self, cmd: QueryOrder, untracked: bool, send: Callable[[], bool], not_sent: RequestError
     ) -> OrderStatusAnswer:
-        """`send` the request; `not_sent` is raised if it could not be."""
+        """`send` the request `cmd`; `not_sent` is raised if it could not be."""
+        order_id = cmd.order_id
         if untracked:
-            self._untracked[order_id] = None
+            self._untracked[order_id] = (cmd.symbol, cmd.side)
+            self._untracked.move_to_end(order_id)
             if len(self._untracked) > UNTRACKED_KEPT:
                 self._untracked.popitem(last=False)
         waiter: asyncio.Future[OrderStatusAnswer] = self._loop.create_future()
@@ -70,20 +72,49 @@ class PendingRequests:
     def asking_status(self, order_id: str | None) -> bool:
         return order_id is not None and order_id in self._status
 
-    def answers_a_question_only(self, report: ExecutionReport) -> bool:
-        """A status a client asked about an order no tracked order is: that client's reply
-        only, neither published to every subscriber nor journaled."""
-        order_id = report.order_id
-        if order_id is None or order_id not in self._untracked:
-            return False
-        t = self._tracker
-        return not (t.by_order_id(order_id) or t.get(report.cl_ord_id or ""))
+    def untracked_asked(self, report: ExecutionReport) -> tuple[str, ...]:
+        """The exchange ids of the orders nobody tracks whose status a client asked that
+        this status answer may answer: that client's reply only, neither published to every
+        subscriber nor journaled. Empty: none.
 
-    def status_answered(self, report: ExecutionReport) -> None:
-        """Answers those waiting on the order's status. An exchange that no longer knows the
-        order answers without its OrderID: the order is then found by ClOrdID."""
+        An answer that does not know the order names none (OrderID NONE): it answers the
+        question its ClOrdID names, which for such an order is the exchange's id (FIX 4.4's
+        request carries it there); one without a ClOrdID either answers a request without
+        one, which only a question about such an order is (OKCoin's names it by OrderID
+        alone, while the gateway's own carry its ClOrdID, which FIX 4.4 has an answer
+        echo): the one waiting with the answer's Symbol and Side. Several waiting with
+        those cannot be told apart: each is left to its own answer, or its time-out."""
+        t = self._tracker
+        if t.get(report.cl_ord_id or ""):
+            return ()
         if report.order_id is not None:
-            order_id: str | None = report.order_id
+            known = report.order_id in self._untracked and not t.by_order_id(report.order_id)
+            return (report.order_id,) if known else ()
+        if report.cl_ord_id is not None:
+            return (report.cl_ord_id,) if report.cl_ord_id in self._asked_untracked() else ()
+        return tuple(
+            order_id
+            for order_id, asked in self._asked_untracked().items()
+            if asked == (report.symbol, report.side)
+        )
+
+    def _asked_untracked(self) -> dict[str, tuple[str, Side]]:
+        """The questions about orders nobody tracks still waiting, by the exchange's id."""
+        return {
+            order_id: self._untracked[order_id]
+            for order_id, waiters in self._status.items()
+            if order_id in self._untracked and not all(w.done() for w in waiters)
+        }
+
+    def status_answered(self, report: ExecutionReport, untracked_id: str | None = None) -> None:
+        """Answers those waiting on the order's status. An exchange that no longer knows the
+        order answers without its OrderID: the order is then found by ClOrdID, or is the
+        order nobody tracks `untracked_id` (`untracked_asked`)."""
+        if untracked_id is not None:
+            order_id: str | None = untracked_id
+            order = None
+        elif report.order_id is not None:
+            order_id = report.order_id
             order = self._tracker.by_order_id(report.order_id)
         else:
             order = self._tracker.get(report.cl_ord_id or "")
@@ -95,7 +126,7 @@ class PendingRequests:
             if order is not None
             else OrderStatusAnswer(
                 cl_ord_id=report.cl_ord_id,
-                order_id=report.order_id,
+                order_id=order_id,
                 symbol=report.symbol,
                 side=report.side,
                 order_type=report.order_type,

@@ -55,7 +55,7 @@ class Queries:
         )
         message = self._venue.order_status(cmd)
         return await self._pending.order_status(
-            order_id,
+            cmd,
             order is None,
             lambda: self._session.send(message),
             self._lifecycle.not_connected(),

@@ -12,6 +12,7 @@ from fixgw.domain import (
     Event,
     OrderAccepted,
     OrderAnomaly,
+    OrderCanceled,
     OrderCancelRejected,
     OrderEvent,
     OrderFilled,
@@ -42,6 +43,8 @@ def restore_orders(index: OrderIndex, events: Iterable[Event]) -> int:
             continue
         if not isinstance(event, OrderEvent):
             continue
+        if isinstance(event, OrderCanceled) and event.of_untracked_order:
+            continue  # an order this gateway did not send: nothing to hold
         order = index.get(event.cl_ord_id)
         if order is None:
             order = Order(

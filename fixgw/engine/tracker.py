@@ -41,6 +41,7 @@ from fixgw.domain import (
     OrderRestated,
     OrderStatus,
     OrderStatusReported,
+    OrderType,
     RejectReason,
     SubmitOrder,
 )
@@ -189,6 +190,13 @@ class OrderTracker:
     def apply_execution(self, report: ExecutionReport) -> list[Event]:
         order = self.index.find(report.cl_ord_id, report.orig_cl_ord_id, report.order_id)
         if order is None:
+            cancel_cl_ord_id = report.cl_ord_id
+            if (
+                report.kind is ExecKind.CANCELED
+                and cancel_cl_ord_id is not None
+                and self.index.cancel_of(cancel_cl_ord_id) == UNTRACKED
+            ):
+                return self._untracked_canceled(cancel_cl_ord_id, report)
             return [
                 self._anomaly(
                     report,
@@ -297,6 +305,38 @@ class OrderTracker:
         event = OrderRejected(ts=ts, **self.snapshot(order), reason=reason, text=text)
         stating(order, event)
         return [event]
+
+    def _untracked_canceled(self, cancel_cl_ord_id: str, report: ExecutionReport) -> list[Event]:
+        """A cancel this gateway sent for an order it does not track, carried out: told as
+        `order.canceled` under the cancel's id, as its refusal would be, with the report's
+        numbers. The order's id is the report's OrderID, else the OrigClOrdID the cancel
+        carried it in. OrdType and OrderQty are optional in a FIX 4.4 report: without them,
+        a limit order (what rests to be cancelled), of what the report accounts for."""
+        step = step_of(NO_ORDER, Input.UNTRACKED_CANCELED)
+        if step.emit is Emit.NOTHING:
+            return []
+        self.index.cancel_done(cancel_cl_ord_id)
+        qty = report.qty
+        if qty is None:
+            qty = EXACT.add(report.cum_qty, report.leaves_qty)
+        return [
+            OrderCanceled(
+                ts=report.ts,
+                cl_ord_id=cancel_cl_ord_id,
+                cancel_cl_ord_id=cancel_cl_ord_id,
+                order_id=report.order_id or report.orig_cl_ord_id,
+                symbol=report.symbol,
+                side=report.side,
+                order_type=report.order_type or OrderType.LIMIT,
+                qty=qty,
+                price=report.price,
+                status=OrderStatus.CANCELED,
+                cum_qty=report.cum_qty,
+                leaves_qty=ZERO,
+                avg_px=report.avg_px,
+                text=report.text,
+            )
+        ]
 
     def cancelled_order(self, report: CancelRejectReport) -> Order | None:
         """The order a cancel reject is about, if this gateway tracks it."""

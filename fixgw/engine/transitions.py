@@ -49,6 +49,9 @@ class Input(StrEnum):
     # The venue's other answers.
     CANCEL_REJECTED = "cancel_rejected"
     """A cancel the venue rejected, or refused, or never got."""
+    UNTRACKED_CANCELED = "untracked_canceled"
+    """The venue's cancel report (ExecType 4) under a cancel this gateway sent for an order
+    it does not track (known by the exchange's id only, `order_index.UNTRACKED`)."""
     RECONCILED = "reconciled"
     """A status answer after a logon, or about an overdue order: the events of what happened
     while the gateway was not told."""
@@ -545,6 +548,9 @@ ROWS: Final[tuple[Row, ...]] = (
         Input.CANCEL_REJECTED,
         end(To.SAME, Emit.CANCEL_REJECTED, cancel=Cancel.CLEAR_IF_THIS),
     ),
+    #    a cancel of an order this gateway did not send, carried out: told as its refusal
+    #    is, under the cancel's id; whatever orders the gateway holds, none is that order
+    row(STATES, Input.UNTRACKED_CANCELED, end(To.SAME, Emit.CANCELED)),
     #    never delivered is the gateway's inference, told only of a cancel still unanswered:
     #    whatever closed the order answered it (canceled by it, or too late)
     row(NO_ORDER, Input.CANCEL_UNDELIVERED, end(To.SAME, Emit.CANCEL_REJECTED)),

@@ -101,9 +101,18 @@ class VenueReports:
                 if checked and self._kill_switch.cancelling_left_open:
                     self._kill_switch.cancel_left_open()  # an order the check found open
                 return
-            if self._pending.answers_a_question_only(report):
-                log.info("status of an untracked order", order_id=report.order_id)
-                self._pending.status_answered(report)
+            asked = self._pending.untracked_asked(report)
+            if len(asked) == 1:
+                log.info("status of an untracked order", order_id=asked[0])
+                self._pending.status_answered(report, asked[0])
+                return
+            if asked:
+                log.warning(
+                    "a status answer that names no order, for one of several orders nobody "
+                    "tracks asked about with its symbol and side: left to their own answers",
+                    exec_id=report.exec_id,
+                    asked=asked,
+                )
                 return
         self._orders.publish(self._tracker.apply_execution(report))
         if report.kind in FILL_KINDS:
@@ -153,6 +162,7 @@ class VenueReports:
                 cl_ord_id=report.cl_ord_id or ids.cl_ord_id,
                 acc_req_id=report.acc_req_id or ids.acc_req_id,
                 md_req_id=report.md_req_id or ids.md_req_id,
+                mass_status_req_id=report.mass_status_req_id or ids.mass_status_req_id,
             )
         fields = msgspec.structs.asdict(report)
         del fields["ref_seq_num"]
@@ -172,15 +182,17 @@ class VenueReports:
                     md_req_id=report.md_req_id, reason=MdRejectReason.OTHER, text=why, ts=report.ts
                 )
             )
+        asked_by_order_id = ids.order_id if ids is not None else None
         if report.cl_ord_id is not None:
             if self._refused_status_request(report, report.cl_ord_id):
-                self._status_refused(report.cl_ord_id, error)
+                self._status_refused(report.cl_ord_id, asked_by_order_id, error)
             else:
                 self._watchdog.answered(report.cl_ord_id)
                 self._orders.publish(self._tracker.refused(report.cl_ord_id, why, report.ts))
                 self._kill_switch.recheck_left_open()
-        if ids is not None and ids.mass_status_req_id is not None:
-            self._pending.mass_status_refused(ids.mass_status_req_id, error)
+        elif report.ref_msg_type == MsgType.ORDER_STATUS_REQUEST:
+            self._status_refused(None, asked_by_order_id, error)
+        self._pending.mass_status_refused(report.mass_status_req_id, error)
 
     def account_unreadable(self, acc_req_id: str, why: str, ts: datetime) -> None:
         """An account answer that could not be read: it carries no execution, so it fails
@@ -201,10 +213,23 @@ class VenueReports:
             order is not None and self._pending.asking_status(order.order_id)
         )
 
-    def _status_refused(self, cl_ord_id: str, error: RequestError) -> None:
-        """The order's state stays as it is; whoever waits on the answer gets the error."""
-        log.warning("order status request refused; the order is left as it is", cl_ord_id=cl_ord_id)
-        self._reconciler.refused(cl_ord_id)
-        order = self._tracker.get(cl_ord_id)
-        if order is not None and order.order_id is not None:
-            self._pending.status_refused(order.order_id, error)
+    def _status_refused(
+        self, cl_ord_id: str | None, order_id: str | None, error: RequestError
+    ) -> None:
+        """The order's state stays as it is; whoever waits on the answer gets the error.
+        `order_id`: the refused request's OrderID, where the refusal names the request (by
+        RefSeqNum). An order this gateway did not send has no ClOrdID of ours: a request for
+        it carries the exchange's id alone (OKCoin), or in ClOrdID too (FIX 4.4), which is
+        all a refusal that names no request (BusinessRejectRefID) can give back."""
+        log.warning(
+            "order status request refused; the order is left as it is",
+            cl_ord_id=cl_ord_id,
+            order_id=order_id,
+        )
+        order = None
+        if cl_ord_id is not None:
+            self._reconciler.refused(cl_ord_id)
+            order = self._tracker.get(cl_ord_id)
+        asked = order.order_id if order is not None else (order_id or cl_ord_id)
+        if asked is not None:
+            self._pending.status_refused(asked, error)

@@ -422,6 +422,42 @@ def test_a_status_request_for_an_order_placed_elsewhere_names_it_as_fix44_requir
     assert (answer["order_id"], answer["status"]) == ("V-ELSEWHERE", "new")
 
 
+@pytest.mark.parametrize("answer", ["unknown_order", "business_reject"])
+def test_a_status_request_for_an_order_placed_elsewhere_that_the_broker_does_not_know(
+    venue: ScriptedVenue, gw: Client, answer: str
+) -> None:
+    """The broker's answer names no order (OrderID NONE) and echoes the request's ClOrdID,
+    the venue's id for such an order; or it refuses the request naming that ClOrdID
+    (BusinessRejectRefID, no RefSeqNum). Either is the asker's answer, not a time-out."""
+
+    def not_known(v: ScriptedVenue, request: Received) -> None:
+        if answer == "business_reject":
+            v.send("j", [(372, "H"), (379, request.get(11) or ""), (380, "0"), (58, "unknown")])
+            return
+        v.send(
+            "8",
+            [
+                *((37, "NONE"), (11, request.get(11) or ""), (17, "S-1"), (150, "I")),
+                *((39, "8"), (55, request.get(55) or ""), (54, request.get(54) or "")),
+                *((14, "0"), (151, "0"), (6, "0"), (58, "unknown order")),
+            ],
+        )
+
+    venue.on("H", not_known)
+    elsewhere = {"order_id": "V-ELSEWHERE", "symbol": "BTC/USD", "side": "sell"}
+    if answer == "business_reject":
+        with pytest.raises(ApiError) as refused:
+            gw.order_status(**elsewhere)
+        assert refused.value.code == "exchange_error"
+        return
+    reply = gw.order_status(**elsewhere)
+    assert (reply["order_id"], reply["status"], reply["text"]) == (
+        "V-ELSEWHERE",
+        "rejected",
+        "unknown order",
+    )
+
+
 def test_account_and_mass_status_are_refused_as_not_offered_and_nothing_is_sent(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:

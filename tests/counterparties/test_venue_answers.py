@@ -452,3 +452,142 @@ def test_a_secret_key_rotated_by_a_reload_is_masked_as_the_old_one_was(
         assert venue.wait_app("D").get(1) == f"{API_KEY},{rotated}"
         assert rejected["text"].endswith(f"Invalid Account: {API_KEY},***")
         assert holding(rotated, stack, events) == []
+
+
+# ---------------------------------------------------------------- orders placed elsewhere
+
+ELSEWHERE = {"order_id": "V-55", "symbol": "BTC/USD", "side": "buy"}
+"""An order this gateway did not send, named as a client names it."""
+
+NO_GATEWAY_TIME_OUT = {"request_timeout_s": 60}
+"""`api` config: the gateway's time-out of a request beyond the client's own wait, so that a
+request left to time out fails the test by the client's `TimeoutError`."""
+
+
+@pytest.mark.parametrize(
+    "refusal", ["session_reject", "business_reject", "business_reject_by_order_id"]
+)
+def test_a_refused_status_request_for_an_order_this_gateway_did_not_send_fails_at_once(
+    make_venue_stack: VenueStackFactory, refusal: str
+) -> None:
+    """OKCoin's request names such an order by OrderID alone. The venue refuses it by a
+    Reject naming its MsgSeqNum, by a BusinessMessageReject naming it too, or by one naming
+    only its id (BusinessRejectRefID): the asker's answer is `exchange_error`."""
+
+    def refuse(v: ScriptedVenue, m: Received) -> None:
+        if refusal == "session_reject":
+            v.send("3", [(45, str(m.seq)), (372, "H"), (373, "5"), (371, "37"), (58, "no")])
+            return
+        named = [(45, str(m.seq))] if refusal == "business_reject" else []
+        v.send("j", [*named, (372, "H"), (379, m.get(37) or ""), (380, "0"), (58, "no")])
+
+    venue, stack = make_venue_stack(lambda v: v.on("H", refuse), api=NO_GATEWAY_TIME_OUT)
+    with stack.client() as gw, pytest.raises(ApiError) as refused:
+        gw.order_status(**ELSEWHERE)
+    assert refused.value.code == "exchange_error"
+    request = venue.wait_app("H")
+    assert (request.get(37), request.get(11)) == ("V-55", None)
+
+
+@pytest.mark.parametrize("order_id", ["NONE", "refused"])
+def test_an_unknown_order_answer_about_an_order_placed_elsewhere_is_the_askers_reply_only(
+    make_venue_stack: VenueStackFactory, order_id: str
+) -> None:
+    """The venue does not know the order: its answer names none (OrderID NONE, or the
+    `refused` OKCoin's clients saw) and, to a request without a ClOrdID, no ClOrdID either.
+    It answers the one such question waiting with its Symbol and Side: the asker's reply,
+    no event for anyone, nothing journaled."""
+
+    def not_found(v: ScriptedVenue, m: Received) -> None:
+        v.send(
+            "8",
+            [
+                *((37, order_id), (17, f"S-{m.seq}"), (150, "I"), (39, "8")),
+                *((55, m.get(55) or ""), (54, m.get(54) or "")),
+                *((14, "0"), (151, "0"), (6, "0"), (58, "order not found")),
+            ],
+        )
+
+    def script(v: ScriptedVenue) -> None:
+        v.on("H", not_found)
+        v.on("D", acknowledge)
+
+    _, stack = make_venue_stack(script, api=NO_GATEWAY_TIME_OUT)
+    with stack.client("watcher") as watcher, stack.client() as gw:
+        watcher.subscribe(["orders", "errors"])
+        answer = gw.order_status(**ELSEWHERE)
+        assert (answer["order_id"], answer["status"], answer["text"]) == (
+            "V-55",
+            "rejected",
+            "order not found",
+        )
+        marker = place(gw)
+        seen = EventLog(watcher)
+        seen.find(marker, "order.accepted")  # every event before it has arrived
+        assert [e["type"] for e in seen.seen] == ["order.pending_new", "order.accepted"]
+    journal = Path(stack.gateway_config()["journal"]["path"]).read_text()
+    assert "order.anomaly" not in journal and "V-55" not in journal
+
+
+def test_a_business_reject_naming_the_mass_status_request_by_its_id_fails_it_at_once(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """FIX 4.4's BusinessMessageReject names the message it refuses by its business id
+    (BusinessRejectRefID: the MassStatusReqID); RefSeqNum is optional, and absent here."""
+
+    def refuse(v: ScriptedVenue, m: Received) -> None:
+        v.send("j", [(372, "AF"), (379, m.get(584) or ""), (380, "3"), (58, "unsupported")])
+
+    venue, stack = make_venue_stack(lambda v: v.on("AF", refuse), api=NO_GATEWAY_TIME_OUT)
+    with stack.client() as gw:
+        gw.subscribe(["errors"])
+        events = EventLog(gw)
+        with pytest.raises(ApiError) as refused:
+            gw.request("orders", from_exchange=True)
+        assert refused.value.code == "exchange_error"
+        error = events.first(lambda e: e["type"] == "exchange.error")
+    assert (error["ref_msg_type"], error["mass_status_req_id"]) == (
+        "AF",
+        venue.wait_app("AF").get(584),
+    )
+
+
+def test_a_cancel_of_an_order_this_gateway_did_not_send_carried_out_is_told_as_canceled(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """The venue cancels the order (ExecType 4 under the cancel's ClOrdID, its own id in
+    OrigClOrdID and OrderID): `order.canceled` under the cancel's id, as its refusal would
+    be `order.cancel_rejected`; no anomaly, and no order of the gateway's."""
+
+    def carry_out(v: ScriptedVenue, m: Received) -> None:
+        v.send(
+            "8",
+            [
+                *((37, m.get(37) or ""), (11, m.get(11) or ""), (41, m.get(41) or "")),
+                *((17, f"C-{m.seq}"), (150, "4"), (39, "4")),
+                *((55, m.get(55) or ""), (54, m.get(54) or ""), (38, "1"), (40, "2")),
+                *((44, "31000"), (14, "0.25"), (151, "0"), (6, "30990")),
+            ],
+        )
+
+    venue.on("F", carry_out)
+    venue.on("D", acknowledge)
+    reply = gw.cancel_order(order_id="V-888", symbol="BTC/USD", side="buy")
+    canceled = events.first(lambda e: e["type"] == "order.canceled")
+    cancel_cl_ord_id = reply["cancel_cl_ord_id"]
+    assert {k: canceled[k] for k in ("cl_ord_id", "cancel_cl_ord_id", "order_id")} == {
+        "cl_ord_id": cancel_cl_ord_id,
+        "cancel_cl_ord_id": cancel_cl_ord_id,
+        "order_id": "V-888",
+    }
+    assert [canceled[k] for k in ("status", "qty", "cum_qty", "leaves_qty")] == [
+        "canceled",
+        "1",
+        "0.25",
+        "0",
+    ]
+    marker = place(gw)
+    events.find(marker, "order.accepted")  # every event before it has arrived
+    assert [e for e in events.seen if e["type"] == "order.anomaly"] == []
+    orders = gw.request("orders", all=True)["orders"]
+    assert [o["cl_ord_id"] for o in orders] == [marker]

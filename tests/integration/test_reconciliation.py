@@ -72,7 +72,7 @@ def test_changes_made_while_the_gateway_was_stopped_are_reported_once(
         gw.subscribe(["orders"])
         gw.cancel_order(order_id=order_id_to_cancel, symbol="LTC/USD", side="sell")
         EventLog(gw).first(
-            lambda e: e["type"] == "order.anomaly" and e["order_id"] == order_id_to_cancel
+            lambda e: e["type"] == "order.canceled" and e["order_id"] == order_id_to_cancel
         )
     tool.stop()
 

@@ -1,8 +1,8 @@
 """Requests that wait on the exchange's answer: `PendingRequests` built alone (a tracker, a
 clock of its own) and given the captured answers as OKCoin's dialect reads them; then through
 the engine's real services (`Queries` out, the inbound router in) for what names the request:
-an ExceptionResponse naming the AccReqID, a BusinessMessageReject naming only the
-sequence number of a mass status request, the status of an order nobody tracks."""
+an ExceptionResponse naming the AccReqID, a BusinessMessageReject of a mass status request,
+the status of an order nobody tracks."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from fixgw.api.protocol import ErrorCode, OrderStatusRequest
@@ -23,6 +24,7 @@ from fixgw.domain import (
     ExecutionReport,
     OrderStatus,
     OrderType,
+    QueryOrder,
     Side,
     SubmitOrder,
     utc_now,
@@ -39,6 +41,10 @@ NOT_SENT = RequestError("not sent", code=ErrorCode.NOT_CONNECTED)
 REFUSED = RequestError("refused by the exchange", code=ErrorCode.EXCHANGE_ERROR)
 RESTING_ID = "hohd4bojt7-13"
 """The exchange's id of the captured `resting-1`."""
+RESTING = QueryOrder(
+    ts=RECEIVED, order_id=RESTING_ID, cl_ord_id=None, symbol="LTC/USD", side=Side.BUY
+)
+"""A status request for it by the exchange's id."""
 
 
 def read(name: str) -> Any:
@@ -98,8 +104,8 @@ def test_the_status_answer_reaches_everyone_who_asked(
     clock: Clock, pending: PendingRequests
 ) -> None:
     send = Sender()
-    first = clock.start(pending.order_status(RESTING_ID, False, send, NOT_SENT))
-    second = clock.start(pending.order_status(RESTING_ID, False, send, NOT_SENT))
+    first = clock.start(pending.order_status(RESTING, False, send, NOT_SENT))
+    second = clock.start(pending.order_status(RESTING, False, send, NOT_SENT))
     assert send.calls == 2 and not first.done() and pending.asking_status(RESTING_ID)
 
     pending.status_answered(report("execution_report_order_status"))
@@ -117,7 +123,7 @@ def test_the_status_answer_reaches_everyone_who_asked(
 
 
 def test_a_refused_status_request_fails_who_asked(clock: Clock, pending: PendingRequests) -> None:
-    task = clock.start(pending.order_status(RESTING_ID, False, Sender(), NOT_SENT))
+    task = clock.start(pending.order_status(RESTING, False, Sender(), NOT_SENT))
     pending.status_refused(RESTING_ID, REFUSED)
     clock.settle()
     assert failure(task) is REFUSED
@@ -127,13 +133,13 @@ def test_a_refused_status_request_fails_who_asked(clock: Clock, pending: Pending
 def test_a_status_request_that_could_not_be_sent_fails_at_once(
     clock: Clock, pending: PendingRequests
 ) -> None:
-    task = clock.start(pending.order_status(RESTING_ID, False, Sender(False), NOT_SENT))
+    task = clock.start(pending.order_status(RESTING, False, Sender(False), NOT_SENT))
     assert failure(task) is NOT_SENT
     assert not pending.asking_status(RESTING_ID)
 
 
 def test_an_unanswered_status_request_times_out(clock: Clock, pending: PendingRequests) -> None:
-    task = clock.start(pending.order_status(RESTING_ID, False, Sender(), NOT_SENT))
+    task = clock.start(pending.order_status(RESTING, False, Sender(), NOT_SENT))
     clock.advance(TIMEOUT_S - 0.001)
     assert not task.done()
     clock.advance(0.001)
@@ -148,17 +154,60 @@ def test_an_unanswered_status_request_times_out(clock: Clock, pending: PendingRe
 def test_the_status_of_an_order_nobody_tracks_answers_that_question_only(clock: Clock) -> None:
     pending = PendingRequests(clock, OrderTracker(), TIMEOUT_S)
     answer = report("execution_report_order_status")
-    assert not pending.answers_a_question_only(answer)  # nobody asked
+    assert pending.untracked_asked(answer) == ()  # nobody asked
 
-    task = clock.start(pending.order_status(RESTING_ID, True, Sender(), NOT_SENT))
-    assert pending.answers_a_question_only(answer)
-    pending.status_answered(answer)
+    task = clock.start(pending.order_status(RESTING, True, Sender(), NOT_SENT))
+    assert pending.untracked_asked(answer) == (RESTING_ID,)
+    pending.status_answered(answer, RESTING_ID)
     clock.settle()
     assert (task.result().cl_ord_id, task.result().source) == ("resting-1", "exchange")
 
     tracked = PendingRequests(clock, tracker_with_resting(), TIMEOUT_S)
-    clock.start(tracked.order_status(RESTING_ID, True, Sender(), NOT_SENT))
-    assert not tracked.answers_a_question_only(answer)  # an order tracked here: an event
+    clock.start(tracked.order_status(RESTING, True, Sender(), NOT_SENT))
+    assert tracked.untracked_asked(answer) == ()  # an order tracked here: an event
+
+
+def test_an_answer_naming_no_order_answers_the_one_question_with_its_symbol_and_side(
+    clock: Clock,
+) -> None:
+    """OKCoin asks about an order placed elsewhere by OrderID alone, and a venue that does
+    not know it answers naming no order (OrderID NONE, no ClOrdID): the answer is the one
+    question's waiting with its Symbol and Side. Two waiting with them cannot be told
+    apart: neither is answered by it."""
+    pending = PendingRequests(clock, OrderTracker(), TIMEOUT_S)
+    unknown = msgspec.structs.replace(
+        report("execution_report_order_status"),  # LTC/USD, buy
+        order_id=None,
+        cl_ord_id=None,
+        status=OrderStatus.REJECTED,
+        text="order not found",
+    )
+    ltc = clock.start(pending.order_status(RESTING, True, Sender(), NOT_SENT))
+    btc = clock.start(
+        pending.order_status(
+            msgspec.structs.replace(RESTING, order_id="V-BTC", symbol="BTC/USD"),
+            True,
+            Sender(),
+            NOT_SENT,
+        )
+    )
+    assert pending.untracked_asked(unknown) == (RESTING_ID,)
+    pending.status_answered(unknown, RESTING_ID)
+    clock.settle()
+    assert (ltc.result().order_id, ltc.result().status, ltc.result().text) == (
+        RESTING_ID,
+        OrderStatus.REJECTED,
+        "order not found",
+    )
+    assert not btc.done()
+
+    for order_id in ("V-LTC-1", "V-LTC-2"):
+        clock.start(
+            pending.order_status(
+                msgspec.structs.replace(RESTING, order_id=order_id), True, Sender(), NOT_SENT
+            )
+        )
+    assert pending.untracked_asked(unknown) == ("V-LTC-1", "V-LTC-2")
 
 
 # ---------------------------------------------------------------- account
@@ -248,7 +297,7 @@ def test_the_end_of_the_session_fails_everything_under_way(
 ) -> None:
     gone = RequestError("the session went down", code=ErrorCode.NOT_CONNECTED)
     tasks = [
-        clock.start(pending.order_status(RESTING_ID, False, Sender(), NOT_SENT)),
+        clock.start(pending.order_status(RESTING, False, Sender(), NOT_SENT)),
         clock.start(pending.account("rq-1", Sender(), NOT_SENT)),
         clock.start(pending.mass_status(MASS_STATUS_ID, Sender(), NOT_SENT)),
     ]
@@ -292,22 +341,24 @@ def test_an_exception_response_naming_the_account_request_fails_it_and_is_publis
     assert (published.source, published.acc_req_id) == (ErrorSource.EXCEPTION, acc_req_id)
 
 
-def test_a_business_reject_naming_only_the_sequence_number_fails_the_mass_status(
+def test_a_business_reject_of_the_mass_status_fails_it_and_is_published_naming_it(
     engine: Engine,
 ) -> None:
     task, seq = asked(engine, lambda: engine.queries.orders_from_exchange(None))
     [request] = engine.session.take()
     assert request.msg_type == MsgType.ORDER_MASS_STATUS_REQUEST
+    req_id = str(request.get(584))
 
-    engine.feed("business_message_reject_mass_status", {45: str(seq)})
+    engine.feed("business_message_reject_mass_status", {45: str(seq), 379: req_id})
 
     assert failure(task).code == ErrorCode.EXCHANGE_ERROR
     [published] = engine.bus.of(ExchangeError)
-    assert (published.source, published.ref_msg_type, published.reason) == (
-        ErrorSource.BUSINESS_REJECT,
-        "AF",
-        "3",
-    )
+    assert (
+        published.source,
+        published.ref_msg_type,
+        published.reason,
+        published.mass_status_req_id,
+    ) == (ErrorSource.BUSINESS_REJECT, "AF", "3", req_id)
 
 
 def test_a_mass_status_that_finds_no_open_order_is_an_empty_list(engine: Engine) -> None:

@@ -20,6 +20,7 @@ from fixgw.domain import (
     OrderStatus,
     utc_now,
 )
+from fixgw.engine.order_index import UNTRACKED
 from fixgw.engine.tracker import OrderTracker
 from tests.unit.orders_made import cancel_of, limit_buy
 from tests.unit.test_orders import report, submit
@@ -343,3 +344,22 @@ def test_an_order_placed_with_cancel_on_disconnect_says_so_after_a_restart() -> 
         ("c1", True),
         ("c2", False),
     ]
+
+
+def test_the_cancel_of_an_order_this_gateway_did_not_send_restores_no_order() -> None:
+    """Its `order.canceled` is journaled under the cancel's id; a restart holds no order for
+    it, as the gateway did not before."""
+    live = OrderTracker()
+    live.cancel_requested(cancel_of(UNTRACKED, order_id="V-9"))
+    events = live.apply_execution(
+        report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0", cl_ord_id="k1", orig="V-9")
+    )
+    assert [(type(e).__name__, getattr(e, "cancel_cl_ord_id", None)) for e in events] == [
+        ("OrderCanceled", "k1")
+    ]
+    assert list(live.all_orders()) == []
+    rebuilt = OrderTracker()
+    assert (
+        rebuilt.restore(msgspec.json.decode(msgspec.json.encode(events), type=list[AnyEvent])) == 0
+    )
+    assert list(rebuilt.all_orders()) == []

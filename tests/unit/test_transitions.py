@@ -21,6 +21,7 @@ from fixgw.domain import (
     Side,
     utc_now,
 )
+from fixgw.engine.order_index import UNTRACKED
 from fixgw.engine.tracker import OrderTracker
 from fixgw.engine.transitions import (
     EXEC_INPUT,
@@ -408,6 +409,17 @@ def applied(tracker: OrderTracker, what: Input, report: ExecutionReport) -> list
         return tracker.refused("c1", "not resent", ts, not_delivered=True)
     if what is Input.WITHDRAWN:
         return tracker.withdrawn("c1", "withdrawn", ts)
+    if what is Input.UNTRACKED_CANCELED:
+        tracker.index.cancel_sent("k1", UNTRACKED)
+        elsewhere = msgspec.structs.replace(
+            report,
+            kind=ExecKind.CANCELED,
+            status=OrderStatus.CANCELED,
+            cl_ord_id="k1",
+            orig_cl_ord_id="V-9",
+            order_id="V-9",
+        )
+        return tracker.apply_execution(elsewhere)
     if what is Input.RECONCILED:
         return tracker.reconcile(report)
     return tracker.apply_execution(report)

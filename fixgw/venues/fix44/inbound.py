@@ -285,8 +285,10 @@ ID_OF_REJECTED: dict[str, str] = {
     MsgType.ORDER_CANCEL_REQUEST: "cl_ord_id",
     MsgType.ORDER_STATUS_REQUEST: "cl_ord_id",
     MsgType.MARKET_DATA_REQUEST: "md_req_id",
+    MsgType.ORDER_MASS_STATUS_REQUEST: "mass_status_req_id",
 }
-"""What BusinessRejectRefID (379) holds, by the rejected message's type."""
+"""What BusinessRejectRefID (379) holds, by the rejected message's type: its business id
+(FIX 4.4; RefSeqNum is optional in a BusinessMessageReject)."""
 
 
 def business_message_reject(

@@ -173,14 +173,29 @@ def nats_for(
 
 
 async def tell_systemd(gateway: Gateway) -> None:
-    """READY=1 once logged on and reconciled; then WATCHDOG=1 at half of WatchdogSec, from
-    the loop itself, so a stuck loop stops the pings and systemd restarts the service."""
-    await gateway.became_ready.wait()
-    notify.ready(f"logged on as {gateway.session_id}")
+    """READY=1 once logged on and reconciled, or once the logon is held back (the exchange
+    refused the credentials), STATUS saying which: held, the gateway waits for the
+    operator, and systemd taking that wait for a start that failed would restart it, to log
+    on again with the refused key. Then WATCHDOG=1 at half of WatchdogSec, from the loop
+    itself, so a stuck loop stops the pings and systemd restarts the service."""
+    waits = [asyncio.ensure_future(e.wait()) for e in (gateway.became_ready, gateway.logon_held)]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for wait in waits:
+        wait.cancel()
+    if gateway.became_ready.is_set():
+        notify.ready(f"logged on as {gateway.session_id}")
+    else:
+        notify.ready(f"not logged on: {gateway.held_because}")
+        asyncio.get_running_loop().create_task(_logged_on_later(gateway))
     period = notify.watchdog_period_s()
     while period is not None:
         notify.watchdog()
         await asyncio.sleep(period)
+
+
+async def _logged_on_later(gateway: Gateway) -> None:
+    await gateway.became_ready.wait()
+    notify.status(f"logged on as {gateway.session_id}")
 
 
 def on_signal(

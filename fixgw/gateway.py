@@ -290,6 +290,15 @@ class Gateway:
     def session_state(self) -> str:
         return self.parts.lifecycle.state.value
 
+    @property
+    def logon_held(self) -> asyncio.Event:
+        """Set while the logon is held back (the exchange refused the credentials)."""
+        return self.parts.lifecycle.reconnector.held_back
+
+    @property
+    def held_because(self) -> str | None:
+        return self.parts.lifecycle.reconnector.held
+
     def ready(self) -> bool:
         """Logged on and reconciled: what /readyz and systemd's READY=1 mean."""
         return self.parts.lifecycle.up and self.parts.reconciler.ready

@@ -82,11 +82,14 @@ class Reconnector:
         self._happenings: asyncio.Queue[_Happening] = asyncio.Queue()
         self.held: str | None = None
         """Why attempts are held (`hold`), or None."""
+        self.held_back = asyncio.Event()
+        """Set while attempts are held."""
         self._released = asyncio.Event()
 
     def hold(self, reason: str) -> None:
         """Make no further attempt once the current session or attempt is over."""
         self.held = reason
+        self.held_back.set()
         self._released.clear()
 
     def release(self) -> bool:
@@ -94,6 +97,7 @@ class Reconnector:
         if self.held is None:
             return False
         self.held = None
+        self.held_back.clear()
         self.failures = 0
         self._released.set()
         return True

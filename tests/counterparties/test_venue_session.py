@@ -355,11 +355,14 @@ def test_a_logout_from_the_venue_names_its_reason_and_the_gateway_logs_on_again(
 def test_a_logout_saying_the_credentials_are_wrong_holds_further_logons(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:
+    logons = [m for m in venue.admin if m.msg_type == "A"]
     venue.logout("api key revoked", "1")
     down = events.first(lambda e: e["type"] == "session.down")
     assert down["logout_reason"] == "invalid_credentials"
     wait_until(lambda: gw.status()["connection"]["phase"] == "held", 10, "the logon held back")
-    assert venue.logons == 0 and gw.status()["connection"]["attempts"] == 1
+    wait_until(lambda: not venue.logged_on, 10, "the venue's end of the session")
+    assert [m for m in venue.admin if m.msg_type == "A"] == logons
+    assert gw.status()["connection"]["attempts"] == 1
     gw.request("session_logon")
     events.first(lambda e: e["type"] == "session.up", timeout=15)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -89,3 +90,34 @@ def test_a_reload_with_the_right_secret_logs_on(make_stack: StackFactory, tmp_pa
     assert nothing_held.value.code == "invalid_request"
     config = yaml.safe_load((stack.root / "gateway.yaml").read_text())
     assert config["credentials"]["secret_key"] == {"file": str(secret_file)}
+
+
+def test_under_systemd_a_held_logon_is_a_started_service_that_says_why(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    """Held back, the gateway will not log on until the operator acts: systemd must take it
+    for started (READY=1, with the why in STATUS), else TimeoutStartSec fails the start and
+    Restart=on-failure knocks again with the refused key, every two minutes. Once a reload
+    brings the right secret, STATUS says it is logged on."""
+    address = str(tmp_path / "notify")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(address)
+    notify.settimeout(20)
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("not-the-secret\n")
+    stack = make_stack(start=False, credentials={"secret_key": {"file": str(secret_file)}})
+    stack.env = {"NOTIFY_SOCKET": address}
+    stack.start_sim()
+    stack.start_gateway(wait_for_logon=False)
+    messages = [notify.recv(512)]
+    while not messages[-1].startswith(b"READY=1"):
+        messages.append(notify.recv(512))
+    assert held(stack)
+    assert messages[-1].startswith(b"READY=1\nSTATUS=not logged on: the exchange refused")
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    secret_file.write_text(SECRET + "\n")
+    stack.gateway.popen.send_signal(signal.SIGHUP)
+    while not (message := notify.recv(512)).startswith(b"STATUS=logged on as FIX.4.4:"):
+        assert not message.startswith(b"READY=1")
+    assert stack.status()["ready"]
+    notify.close()

@@ -725,9 +725,15 @@ def _convert(data: Any, kind: type[T], source: str) -> T:
         raise _decode_error(source, exc, data, kind) from None
 
 
-def load_gateway_config(path: str | Path) -> GatewayConfig:
+def read_gateway_config(path: str | Path) -> GatewayConfig:
+    """The file as a config, its secrets not read yet (`secret_problems`, `resolve_secrets`)."""
     path = Path(path)
     config: GatewayConfig = _convert(_load_yaml(path), GatewayConfig, str(path))
+    return config
+
+
+def load_gateway_config(path: str | Path) -> GatewayConfig:
+    config = read_gateway_config(path)
     resolve_secrets(config, str(path))
     return config
 
@@ -745,23 +751,34 @@ def load_sim_config(path: str | Path) -> SimConfig:
     return config
 
 
-def _read_secret(ref: SecretRef, key: str, source: str) -> str:
+def _read_secret(ref: SecretRef, key: str) -> str:
+    """The secret's value; ConfigError `key: cause` if it cannot be read, or (the API's
+    token) is too weak."""
     if (ref.env is None) == (ref.file is None):
-        raise ConfigError(f"{source}: {key}: give exactly one of `env` or `file`")
-    if ref.env is not None:
-        value = os.environ.get(ref.env)
+        raise ConfigError(f"{key}: give exactly one of `env` or `file`")
+    if ref.file is not None:
+        value = _first_line(ref.file, key)
+    else:
+        assert ref.env is not None
+        value = os.environ.get(ref.env, "")
         if not value:
-            raise ConfigError(f"{source}: {key}: environment variable {ref.env} is not set")
-        return value
-    assert ref.file is not None
+            raise ConfigError(f"{key}: environment variable {ref.env} is not set")
+    if key == API_TOKEN_KEY:
+        why = token_weakness(value)
+        if why is not None:
+            raise ConfigError(f"{key}: {why}")
+    return value
+
+
+def _first_line(file: str, key: str) -> str:
     try:
-        lines = Path(ref.file).read_text(encoding="utf-8").splitlines()
+        lines = Path(file).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise ConfigError(f"{source}: {key}: cannot read {ref.file}: {exc.strerror}") from None
+        raise ConfigError(f"{key}: cannot read {file}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{source}: {key}: {ref.file}: {not_utf8(exc)}") from None
+        raise ConfigError(f"{key}: {file}: {not_utf8(exc)}") from None
     if not lines or not lines[0].strip():
-        raise ConfigError(f"{source}: {key}: {ref.file} is empty")
+        raise ConfigError(f"{key}: {file} is empty")
     return lines[0].strip()
 
 
@@ -799,44 +816,65 @@ def token_weakness(token: str) -> str | None:
     return None
 
 
-def resolve_secrets(config: GatewayConfig, source: str = "config") -> Secrets:
-    by_key: dict[str, str] = {}
+API_TOKEN_KEY = "api.tcp.token"  # noqa: S105 - the key that names it, not a token
+_NATS_AUTH = "nats.auth."
 
-    def read(ref: SecretRef | None, key: str) -> str | None:
-        if ref is None:
-            return None
-        by_key[key] = _read_secret(ref, key, source)
-        return by_key[key]
 
-    token = None
+def _secret_refs(config: GatewayConfig) -> list[tuple[str, SecretRef]]:
+    """Every secret the config names, by its key, in the order they are read."""
+    named: list[tuple[str, SecretRef | None]] = []
     if config.api.tcp is not None:
-        token = read(config.api.tcp.token, "api.tcp.token")
-        assert token is not None
-        why = token_weakness(token)
-        if why is not None:
-            raise ConfigError(f"{source}: api.tcp.token: {why}")
-    passwords = {}
-    for n, oms in enumerate(config.bridge.sessions if config.bridge else []):
-        password = read(oms.password, f"bridge.sessions[{n}].password")
-        if password is not None:
-            passwords[oms.comp_id] = password
-    nats = {}
+        named.append((API_TOKEN_KEY, config.api.tcp.token))
+    sessions = config.bridge.sessions if config.bridge else []
+    named += [(f"bridge.sessions[{n}].password", oms.password) for n, oms in enumerate(sessions)]
     if config.nats is not None:
         auth = config.nats.auth
-        for name, ref in (
-            ("nkey_seed", auth.nkey_seed),
-            ("password", auth.password),
-            ("token", auth.token),
-        ):
-            value = read(ref, f"nats.auth.{name}")
-            if value is not None:
-                nats[name] = value
+        named += [
+            (f"{_NATS_AUTH}nkey_seed", auth.nkey_seed),
+            (f"{_NATS_AUTH}password", auth.password),
+            (f"{_NATS_AUTH}token", auth.token),
+        ]
+    named += [
+        ("credentials.api_key", config.credentials.api_key),
+        ("credentials.secret_key", config.credentials.secret_key),
+    ]
+    return [(key, ref) for key, ref in named if ref is not None]
+
+
+def secret_problems(config: GatewayConfig) -> list[str]:
+    """Every secret that cannot be read or used, a `key: cause` line each (where
+    `resolve_secrets` stops at the first)."""
+    problems = []
+    for key, ref in _secret_refs(config):
+        try:
+            _read_secret(ref, key)
+        except ConfigError as exc:
+            problems.append(exc.message)
+    return problems
+
+
+def resolve_secrets(config: GatewayConfig, source: str = "config") -> Secrets:
+    by_key: dict[str, str] = {}
+    for key, ref in _secret_refs(config):
+        try:
+            by_key[key] = _read_secret(ref, key)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc.message}") from None
+    sessions = config.bridge.sessions if config.bridge else []
     return Secrets(
-        api_key=read(config.credentials.api_key, "credentials.api_key"),
-        secret_key=read(config.credentials.secret_key, "credentials.secret_key"),
-        api_token=token,
-        bridge_passwords=passwords,
-        nats=nats,
+        api_key=by_key.get("credentials.api_key"),
+        secret_key=by_key.get("credentials.secret_key"),
+        api_token=by_key.get(API_TOKEN_KEY),
+        bridge_passwords={
+            oms.comp_id: by_key[f"bridge.sessions[{n}].password"]
+            for n, oms in enumerate(sessions)
+            if oms.password is not None
+        },
+        nats={
+            key.removeprefix(_NATS_AUTH): value
+            for key, value in by_key.items()
+            if key.startswith(_NATS_AUTH)
+        },
         by_key=by_key,
     )
 

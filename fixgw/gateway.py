@@ -144,9 +144,13 @@ class Gateway:
     async def order_status(self, req: OrderStatusRequest) -> OrderStatusAnswer:
         return await self.parts.queries.order_status(req)
 
-    def orders(self, include_closed: bool) -> list[OrderView]:
+    def orders(self, include_closed: bool, symbol: str | None = None) -> list[OrderView]:
+        """This gateway's open orders (`include_closed`: every order it keeps), of `symbol`
+        only if given."""
+        self.parts.entry.refuse_unknown_symbol(symbol)
         t = self.parts.tracker
-        return [view(t, o) for o in (t.all_orders() if include_closed else t.open_orders())]
+        kept = t.all_orders() if include_closed else t.open_orders()
+        return [view(t, o) for o in kept if symbol is None or o.symbol == symbol]
 
     def order(self, cl_ord_id: str) -> OrderView | None:
         order = self.parts.tracker.get(cl_ord_id)
@@ -165,6 +169,7 @@ class Gateway:
         return self.parts.tracker.order_of_cancel(cancel_cl_ord_id)
 
     async def orders_from_exchange(self, symbol: str | None) -> list[OrderView]:
+        self.parts.entry.refuse_unknown_symbol(symbol)
         return await self.parts.queries.orders_from_exchange(symbol)
 
     async def account(self) -> Account:
@@ -172,6 +177,7 @@ class Gateway:
 
     def trades(self, symbol: str | None, limit: int) -> list[Fill]:
         """This gateway's fills, newest last."""
+        self.parts.entry.refuse_unknown_symbol(symbol)
         return self.parts.fills.last(symbol, limit)
 
     # ------------------------------------------------------------ controls

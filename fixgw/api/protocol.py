@@ -273,11 +273,22 @@ def _parse_any(line: bytes) -> tuple[Any, Request]:
         raise _error(
             request_id, ErrorCode.UNKNOWN_OP, f"unknown op {op!r}; ops: {', '.join(sorted(OPS))}"
         )
+    listed = _ONE_OR_A_LIST.get(kind, "")
+    alone = bool(listed) and isinstance(obj.get(listed), str)
+    if alone:
+        obj[listed] = [obj[listed]]
     try:
         return request_id, msgspec.convert(obj, kind)
     except msgspec.ValidationError as exc:
-        raise _validation_error(request_id, str(exc)) from None
+        text = str(exc)
+        if alone:  # the error names the field the client gave, not the list made of it
+            text = text.replace(f"`$.{listed}[0]`", f"`$.{listed}`")
+        raise _validation_error(request_id, text) from None
 
+
+_ONE_OR_A_LIST: dict[type[Request], str] = {MdSubscribe: "what", MdUnsubscribe: "what"}
+"""Each request's field that takes a list of kinds or one kind alone (`"what": "book"`),
+which reads as a list of that one."""
 
 _ID_TYPES = (int, float, str)
 """What a request's `id` may be (a JSON number or string; not a bool, null, object or array)."""

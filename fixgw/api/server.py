@@ -738,7 +738,7 @@ class ApiServer:
             case p.ListOrders() if request.from_exchange:
                 return self._orders_from_exchange(request.symbol)
             case p.ListOrders():
-                return Orders(orders=g.orders(request.all))
+                return Orders(orders=g.orders(request.all, request.symbol))
             case p.AccountRequest():
                 return g.account()
             case p.TradesRequest():

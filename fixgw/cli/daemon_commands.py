@@ -16,7 +16,13 @@ import uvloop
 
 from fixgw import journal
 from fixgw.cli.exits import EXIT_CONFIG, EXIT_JOURNAL_DAMAGED
-from fixgw.config import load_gateway_config, load_sim_config
+from fixgw.config import (
+    GatewayConfig,
+    load_gateway_config,
+    load_sim_config,
+    read_gateway_config,
+    secret_problems,
+)
 from fixgw.errors import ConfigError, StartupError
 from fixgw.files import private_umask
 from fixgw.journal import JournalDamaged, side_file
@@ -40,11 +46,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fixgw import preflight
     from fixgw.daemon import run_gateway
 
-    config = load_gateway_config(args.config)
-    problems = preflight.gateway_problems(config)
+    config, problems = _gateway_config(args.config)
     if problems:
         return _cannot_start(args.config, problems)
     configure_logging(config.log.level, config.log.format)
@@ -83,6 +87,15 @@ def cmd_sim(args: argparse.Namespace) -> int:
         return _cannot_start(source, [exc.message])
 
 
+def _gateway_config(path: str, running: bool = False) -> tuple[GatewayConfig, list[str]]:
+    """The config, and every problem that would stop it from starting: each secret that
+    cannot be read, then what preflight finds."""
+    from fixgw import preflight
+
+    config = read_gateway_config(path)
+    return config, secret_problems(config) + preflight.gateway_problems(config, running)
+
+
 def _cannot_start(source: str | Path, problems: list[str]) -> int:
     """One line per problem, each naming the config key; the exit status of a config error."""
     for problem in problems:
@@ -97,7 +110,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if args.sim:
         problems = preflight.sim_problems(load_sim_config(args.file))
     else:
-        problems = preflight.gateway_problems(load_gateway_config(args.file), args.running)
+        problems = _gateway_config(args.file, args.running)[1]
     if problems:
         return _cannot_start(args.file, problems)
     print(f"{args.file}: ok")

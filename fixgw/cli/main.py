@@ -70,6 +70,22 @@ LOCAL_GROUPS = frozenset({"daemon", "shell"})
 reaching the gateway."""
 
 
+def seconds(text: str) -> float:
+    """An option's time to wait: 0 or more seconds (argparse names a non-number itself)."""
+    value = float(text)
+    if not value >= 0:  # nan too
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text!r}")
+    return value
+
+
+def levels(text: str) -> int:
+    """An option's number of book levels a side: 0 or more."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more levels, got {text!r}")
+    return value
+
+
 def cmd_top(args: argparse.Namespace) -> int:
     """`fixgw top` where it can run: on a terminal, with rich (an optional extra) installed;
     the plain commands never import rich."""
@@ -197,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cl-ord-id")
     p.add_argument(
         "--follow",
-        type=float,
+        type=seconds,
         default=5.0,
         metavar="SECONDS",
         help="wait at most this long for the order to settle, printing its events (json) or "
@@ -222,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     md_sub = md.add_subparsers(dest="md_command", required=True)
     p = command("watch", cmd_md_watch, "print a live top of book and the trades", md_sub)
     p.add_argument("symbol")
-    p.add_argument("--depth", type=int, default=1, help="levels per side to print")
+    p.add_argument(
+        "--depth", type=levels, default=1, help="levels per side to print (0: the whole book)"
+    )
     connection_options(p)
     p = command("orders", cmd_orders, "list open orders from the gateway's state")
     output_options(p)
@@ -232,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the exchange's open orders (OrderMassStatusRequest)",
     )
-    p.add_argument("--symbol", help="with --from-exchange: one symbol's orders")
+    p.add_argument("--symbol", help="one symbol's orders only")
     connection_options(p)
     p = command("account", cmd_account, "balances, from the exchange's account info")
     output_options(p)

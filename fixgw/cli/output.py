@@ -47,13 +47,21 @@ class Clock:
         """`HH:MM:SS.mmm`: events, which a person reads as they come."""
         return self.moment(ts).strftime("%H:%M:%S.%f")[:-3]
 
-    def stamp(self, ts: str) -> str:
-        """`YYYY-MM-DD HH:MM:SS.mmm`: fills and other records read later."""
-        return self.moment(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    def stamp(self, ts: str, zone: bool = False) -> str:
+        """`YYYY-MM-DD HH:MM:SS.mmm`: fills and other records read later; `zone`: followed by
+        the zone's name at that time (`zone_at`)."""
+        shown = self.moment(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        return f"{shown} {self.zone_at(ts)}" if zone else shown
 
     @property
     def zone(self) -> str:
+        """The zone's name now: a time of another date may be in another (`zone_at`)."""
         return "UTC" if self.utc else datetime.now().astimezone().strftime("%Z")
+
+    def zone_at(self, ts: str) -> str:
+        """The zone's name at `ts`, as `stamp` shows it: `CEST` for a July time in Paris,
+        `CET` for a January one."""
+        return self.moment(ts).strftime("%Z")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from fixgw.cli.output import Clock, View
 from fixgw.cli.styled import Shown, Text, label_grid
 from fixgw.cli.styled import table as styled_table
+from fixgw.decimals import EXACT
 
 SIDE_STYLES = {"buy": "green", "sell": "red"}
 STATUS_STYLES = {
@@ -67,9 +69,13 @@ class Col:
     field: str
     kind: Kind = Kind.TEXT
 
-    def title(self, clock: Clock) -> Text:
+    def title(self, rows: Sequence[Row], clock: Clock) -> Text:
+        """A column of times names their zone, where they are all in one (not a winter
+        time and a summer time: then each time names its own)."""
         if self.kind is Kind.TIME:
-            return Text(f"{self.header} ({clock.zone})")
+            zones = self._zones(rows, clock)
+            if len(zones) <= 1:
+                return Text(f"{self.header} ({zones.pop()[0] if zones else clock.zone})")
         return Text(self.header)
 
     def cells(self, rows: Sequence[Row], clock: Clock) -> list[Text]:
@@ -81,15 +87,22 @@ class Col:
         if self.kind is Kind.STATUS:
             return [styled(value, STATUS_STYLES) for value in values]
         if self.kind is Kind.TIME:
-            return [Text(clock.stamp(value) if value else NONE) for value in values]
+            own_zone = len(self._zones(rows, clock)) > 1
+            return [Text(clock.stamp(value, own_zone) if value else NONE) for value in values]
         return [Text(str(value) if value is not None else NONE) for value in values]
+
+    def _zones(self, rows: Sequence[Row], clock: Clock) -> set[tuple[str, timedelta | None]]:
+        """The zones the column's times are shown in: name and offset (a name may have
+        meant another offset in another year)."""
+        moments = (clock.moment(row[self.field]) for row in rows if row.get(self.field))
+        return {(at.strftime("%Z"), at.utcoffset()) for at in moments}
 
 
 def table(columns: Sequence[Col], rows: Sequence[Row], clock: Clock) -> list[Text]:
     """Headers over aligned columns, no rules: as kubectl and docker print; decimals to the
     right, lined up on the point."""
     return styled_table(
-        [column.title(clock) for column in columns],
+        [column.title(rows, clock) for column in columns],
         list(zip(*(column.cells(rows, clock) for column in columns), strict=True)),
         [column.kind is Kind.DECIMAL for column in columns],
     )
@@ -150,7 +163,7 @@ def render_account(account: Row, clock: Clock) -> Shown:
             "currency": currency,
             **held,
             "total": (
-                Decimal(held["free"]) + Decimal(held["frozen"])
+                EXACT.add(Decimal(held["free"]), Decimal(held["frozen"]))
                 if held.get("free") is not None and held.get("frozen") is not None
                 else None
             ),

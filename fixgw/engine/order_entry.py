@@ -93,6 +93,19 @@ class OrderEntry:
         self._metrics = metrics
         self.new_cl_ord_id = ClOrdIdGenerator()
 
+    def unknown_symbol(self, symbol: str) -> RequestError:
+        """`unknown_symbol`: not one of the config's `symbols`."""
+        return RequestError(
+            f"unknown symbol {symbol!r}; known: {', '.join(sorted(self.symbols))}",
+            code=ErrorCode.UNKNOWN_SYMBOL,
+        )
+
+    def refuse_unknown_symbol(self, symbol: str | None) -> None:
+        """A request about one symbol (`orders`, `trades`) names one of the config's, if any:
+        a misspelt one is refused, not answered with nothing."""
+        if symbol is not None and symbol not in self.symbols:
+            raise self.unknown_symbol(symbol)
+
     # ------------------------------------------------------------ new orders
 
     def new_order(
@@ -103,10 +116,7 @@ class OrderEntry:
         a restart)."""
         arrived = time.perf_counter()
         if req.symbol not in self.symbols:
-            raise RequestError(
-                f"unknown symbol {req.symbol!r}; known: {', '.join(sorted(self.symbols))}",
-                code=ErrorCode.UNKNOWN_SYMBOL,
-            )
+            raise self.unknown_symbol(req.symbol)
         qty = positive_decimal(req.qty, "qty", ErrorCode.INVALID_QTY)
         if req.type is OrderType.MARKET and req.price is not None:
             raise RequestError("a market order takes no price", code=ErrorCode.INVALID_PRICE)

@@ -91,6 +91,6 @@ class Ledger:
         """(free, frozen) per currency."""
         totals, frozen = self.totals[client], self.frozen[client]
         return {
-            c: (totals.get(c, ZERO) - frozen.get(c, ZERO), frozen.get(c, ZERO))
+            c: (EXACT.subtract(totals.get(c, ZERO), frozen.get(c, ZERO)), frozen.get(c, ZERO))
             for c in sorted(set(totals) | set(frozen))
         }

@@ -151,6 +151,57 @@ def test_orders_from_the_exchange_by_mass_status(make_stack: StackFactory) -> No
     assert sorted(o["price"] for o in ltc) == ["10", "11"]
 
 
+def test_orders_of_one_symbol_are_that_symbols_only(make_stack: StackFactory) -> None:
+    """`symbol` without `from_exchange` was dropped: asking for LTC/USD's open orders gave
+    BTC/USD's too, which a strategy cancelling its LTC/USD orders would have cancelled."""
+    stack = make_stack()
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        log = EventLog(gw)
+        for cl_ord_id, symbol, price in (
+            ("btc-1", "BTC/USD", "100"),
+            ("ltc-1", "LTC/USD", "10"),
+            ("ltc-2", "LTC/USD", "11"),
+        ):
+            gw.new_order(
+                symbol=symbol, side="buy", type="limit", qty="1", price=price, cl_ord_id=cl_ord_id
+            )
+            log.find(cl_ord_id, "order.accepted")
+        gw.cancel_order(cl_ord_id="ltc-2")
+        log.find("ltc-2", "order.canceled")
+        open_ltc = gw.request("orders", symbol="LTC/USD")["orders"]
+        every_ltc = gw.request("orders", symbol="LTC/USD", all=True)["orders"]
+        every_order = gw.request("orders", all=True)["orders"]
+    assert [o["cl_ord_id"] for o in open_ltc] == ["ltc-1"]
+    assert sorted(o["cl_ord_id"] for o in every_ltc) == ["ltc-1", "ltc-2"]
+    assert sorted(o["cl_ord_id"] for o in every_order) == ["btc-1", "ltc-1", "ltc-2"]
+
+
+def test_a_symbol_not_in_the_config_is_refused_by_orders_and_trades(
+    make_stack: StackFactory,
+) -> None:
+    """They answered a misspelt symbol with an empty list, as if there were no fills or open
+    orders; `orders` with `from_exchange` even asked the exchange about it."""
+    stack = make_stack()
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="0.5", price="30010")
+        EventLog(gw).first(lambda e: e["type"] == "order.filled")
+        for op, fields in (
+            ("trades", {}),
+            ("orders", {}),
+            ("orders", {"all": True}),
+            ("orders", {"from_exchange": True}),
+        ):
+            with pytest.raises(ApiError) as refused:
+                gw.request(op, symbol="BTC-USD", **fields)
+            assert refused.value.code == "unknown_symbol", (op, fields)
+            assert "known: BTC/USD, LTC/USD" in refused.value.message
+    sent = "".join(body.read_text() for body in (stack.root / "store").glob("*.body"))
+    assert "\x0155=BTC/USD\x01" in sent  # the order: the store holds what was sent
+    assert "\x0155=BTC-USD\x01" not in sent
+
+
 def test_trades_are_this_gateways_fills(make_stack: StackFactory) -> None:
     stack = make_stack()
     with stack.client() as gw:

@@ -343,3 +343,32 @@ def _answers(path: Path) -> bool:
         except OSError:
             return False
     return True
+
+
+def test_every_problem_is_a_line_of_its_own_unreadable_secrets_and_all(tmp_path: Path) -> None:
+    """`check-config` and `run` stopped at the first secret they could not read, and said
+    nothing of the rest: an operator mended one problem a run."""
+    blocker = a_file_in_the_way(tmp_path)
+    path = gateway_config(
+        tmp_path,
+        session={"store_dir": str(blocker / "store")},
+        journal={"path": str(blocker / "journal.jsonl")},
+        api={"socket_path": str(blocker / "gw.sock")},
+    )
+    unset = {"FIXGW_TEST_API_KEY": "", "FIXGW_TEST_SECRET": ""}
+    for done in (
+        fixgw("check-config", str(path), env=unset),
+        fixgw("run", "-c", str(path), env=unset),
+    ):
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.splitlines()
+        assert all(line.startswith(f"fixgw: config error: {path}: ") for line in lines), lines
+        keys = [line.removeprefix(f"fixgw: config error: {path}: ").split(":")[0] for line in lines]
+        assert keys == [
+            "credentials.api_key",
+            "credentials.secret_key",
+            "session.store_dir",
+            "journal.path",
+            "api.socket_path",
+        ], lines
+        assert "environment variable FIXGW_TEST_SECRET is not set" in lines[1]

@@ -10,7 +10,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import typing
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from fixgw.cli.exits import EXIT_NO_TUI
 from fixgw.cli.lines import EVENT_DETAILS, OUTCOMES, event_line, outcome_line
 from fixgw.cli.main import COMMAND_GROUPS
 from fixgw.cli.output import Clock
-from fixgw.cli.render import align_on_point, duration, plain
+from fixgw.cli.render import align_on_point, duration, plain, render_account, render_trades
 from fixgw.cli.styled import Shown, Text, label_grid, lines_of, shows_colour
 from fixgw.cli.styled import table as styled_table
 from fixgw.marketdata.book import OrderBook
@@ -101,6 +103,68 @@ def test_times_are_utc_or_local() -> None:
     assert UTC.zone == "UTC"
     local = Clock(utc=False)
     assert local.moment(ts) == UTC.moment(ts)  # the same moment, told in another zone
+
+
+@pytest.fixture
+def in_paris(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's local time is Paris's: CET in winter, CEST in summer."""
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def a_fill(ts: str, exec_id: str) -> dict[str, str]:
+    return {
+        "ts": ts,
+        "symbol": "BTC/USD",
+        "side": "buy",
+        "qty": "0.5",
+        "price": "30010",
+        "cl_ord_id": f"c-{exec_id}",
+        "order_id": f"o-{exec_id}",
+        "exec_id": exec_id,
+    }
+
+
+def test_a_time_is_shown_with_the_zone_it_is_in_across_a_change_of_summer_time(
+    in_paris: None,
+) -> None:
+    """The header named today's zone while each time is shown in its own date's: a July fill
+    at 12:00 UTC read 14:00 under `TIME (CET)`, an hour off. Times in two zones now name
+    their own; times all in one, the header names it, whatever the zone today."""
+    local = Clock(utc=False)
+    july = a_fill("2025-07-01T12:00:00.000000Z", "a")
+    january = a_fill("2026-01-05T12:00:00.000000Z", "b")
+    header, summer, winter = shown(render_trades([july, january], local)).splitlines()
+    assert header.split()[:2] == ["TIME", "SYMBOL"]
+    assert summer.startswith("2025-07-01 14:00:00.000 CEST  BTC/USD")
+    assert winter.startswith("2026-01-05 13:00:00.000 CET   BTC/USD")
+    header, summer = shown(render_trades([july], local)).splitlines()
+    assert header.startswith("TIME (CEST)  ")
+    assert summer.startswith("2025-07-01 14:00:00.000  BTC/USD")
+    header, summer, winter = shown(render_trades([july, january], UTC)).splitlines()
+    assert header.startswith("TIME (UTC)  ")
+    assert winter.startswith("2026-01-05 12:00:00.000  BTC/USD")
+
+
+def test_an_accounts_total_keeps_every_digit() -> None:
+    """TOTAL was free + frozen with Python's `+`, which rounds to 28 significant digits:
+    12345678901.12345678901234568 for 12345678901.123456789012345679."""
+    account = {
+        "currency": "USD",
+        "balances": {
+            "ETH": {"free": "12345678901.123456789012345678", "frozen": "0.000000000000000001"}
+        },
+    }
+    _, eth = shown(render_account(account, UTC)).splitlines()
+    assert eth.split() == [
+        "ETH",
+        "12345678901.123456789012345678",
+        "0.000000000000000001",
+        "12345678901.123456789012345679",
+    ]
 
 
 # ---------------------------------------------------------------- lines
@@ -202,6 +266,27 @@ def test_an_order_not_settled_in_time_says_so() -> None:
     sent = {"cl_ord_id": "c-1", "status": "pending_new"}
     assert "no answer from the exchange within 5 s" in shown(outcome_line(sent, None, 5))
     assert "(not followed)" in shown(outcome_line(sent, None, 0))
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["order", "new", "BTC/USD", "buy", "0.1", "--price", "30010", "--follow", "-1"],
+            "argument --follow: must be 0 or more seconds, got '-1'",
+        ),
+        (["md", "watch", "BTC/USD", "--depth", "-2"], "argument --depth: must be 0 or more levels"),
+    ],
+)
+def test_a_negative_time_or_depth_is_a_bad_command_line(
+    args: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--follow -1` sent the order and said "no answer from the exchange within -1 s";
+    `--depth -1` showed the whole book. Now exit 2 before any gateway is asked."""
+    with pytest.raises(SystemExit) as usage:
+        main([*args, "--socket", str(tmp_path / "no-gateway.sock")])
+    assert usage.value.code == 2
+    assert said in capsys.readouterr().err
 
 
 def test_every_status_an_order_can_settle_in_has_an_outcome() -> None:

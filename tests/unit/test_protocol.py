@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from fixgw.api.protocol import (
     ErrorCode,
+    MdSubscribe,
+    MdUnsubscribe,
     Request,
     _checked_decimal,
     _parse_any,
@@ -284,3 +286,32 @@ def test_an_id_that_is_neither_a_number_nor_a_string_is_refused(
 def test_a_request_without_an_id_is_answered_with_none() -> None:
     for fields in REQUESTS:
         assert parse_line(b"{%s}" % fields)[0] is None
+
+
+@pytest.mark.parametrize("op", ["md_subscribe", "md_unsubscribe"])
+@pytest.mark.parametrize(
+    ("what", "kinds"),
+    [('"book"', ["book"]), ('"trades"', ["trades"]), ('["book", "trades"]', ["book", "trades"])],
+)
+def test_what_market_data_is_one_kind_or_a_list_of_them(
+    op: str, what: str, kinds: list[str]
+) -> None:
+    """protocol.md gives `what` as `book` or `trades`; a single kind was refused ("Expected
+    `array`, got `str`"), only a list was taken."""
+    request_id, request = parse_line(
+        f'{{"id": 1, "op": "{op}", "symbol": "BTC/USD", "what": {what}}}'.encode()
+    )
+    assert isinstance(request, MdSubscribe | MdUnsubscribe)
+    assert (request_id, request.what) == (1, kinds)
+
+
+def test_a_kind_of_market_data_there_is_not_is_refused_naming_the_field() -> None:
+    for what in ('"bids"', '["bids"]'):
+        with pytest.raises(RequestError) as refused:
+            parse_line(f'{{"op": "md_subscribe", "symbol": "BTC/USD", "what": {what}}}'.encode())
+        assert refused.value.code == ErrorCode.INVALID_FIELD
+        assert "'bids'" in refused.value.message
+    assert refused.value.message.startswith("`what[0]`: ")
+    with pytest.raises(RequestError) as refused:
+        parse_line(b'{"op": "md_subscribe", "symbol": "BTC/USD", "what": "bids"}')
+    assert refused.value.message.startswith("`what`: ")

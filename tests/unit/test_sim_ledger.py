@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from fixgw.config import SimAccount
+from fixgw.decimals import EXACT
 from fixgw.domain import Side
 from fixgw.sim.accounts import Ledger
 from fixgw.sim.matching import OrderBook, SimOrder
@@ -75,3 +76,14 @@ def test_a_market_buy_costs_what_the_book_would_take() -> None:
     assert book.market_cost(Side.BUY, D("2")) == 30000 + 30100
     assert book.market_cost(Side.BUY, D("5")) == 30000 + 2 * 30100  # as far as the book goes
     assert book.market_cost(Side.SELL, D("1")) == 0
+
+
+def test_free_and_frozen_add_up_to_what_the_account_holds_every_digit_kept() -> None:
+    """Free was total less frozen with Python's `-`, rounded to 28 significant digits:
+    999999.9999999900000000000000 free beside 0.00000001000000000000000001 frozen."""
+    ledger = Ledger([account("a")])
+    ledger.hold(order(Side.BUY, "0.00000001", "1.000000000000000001", owner="a"))
+    free, frozen = ledger.balances("a")["USD"]
+    assert frozen == D("0.00000001000000000000000001")
+    assert free == D("99999.99999998999999999999999999")
+    assert EXACT.add(free, frozen) == D(100_000)

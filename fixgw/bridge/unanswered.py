@@ -77,5 +77,7 @@ class UnansweredRequests:
         torn last line aside): the start goes on, and it is not read again."""
         aside = path.with_name(path.name + UNREADABLE)
         path.replace(aside)
-        log.warning("unreadable status request set aside", file=str(path), set_aside_as=str(aside), why=why)
+        log.warning(
+            "unreadable status request set aside", file=str(path), set_aside_as=str(aside), why=why
+        )
         return aside

@@ -89,6 +89,12 @@ def a_file_in_the_way(root: Path) -> Path:
     return blocker
 
 
+def a_directory_at_the_nats_cursor_lock(root: Path) -> dict[str, Any]:
+    """NATS (a broker nobody need answer), its cursor's lock a directory."""
+    (root / "journal.jsonl.nats.lock").mkdir()
+    return {"nats": {"servers": [f"nats://127.0.0.1:{free_port()}"], "gateway": "t"}}
+
+
 CASES: list[tuple[str, Callable[[Path, int], dict[str, Any]], str, str]] = [
     (
         "unknown socket group",  # was KeyError from getgrnam
@@ -129,6 +135,12 @@ CASES: list[tuple[str, Callable[[Path, int], dict[str, Any]], str, str]] = [
         lambda root, port: {"journal": {"path": str(root)}},
         "journal.path",
         "{root} is not a file",
+    ),
+    (
+        "NATS cursor lock is a directory",  # was ok; then the publisher died at every start
+        lambda root, port: a_directory_at_the_nats_cursor_lock(root),
+        "nats.cursor_path",
+        "{root}/journal.jsonl.nats.lock is not a file",
     ),
     (
         "missing dictionary",

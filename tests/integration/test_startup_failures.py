@@ -143,6 +143,30 @@ CASES: list[tuple[str, Callable[[Path, int], dict[str, Any]], str, str]] = [
         "{root}/journal.jsonl.nats.lock is not a file",
     ),
     (
+        "an infinite logout timeout",  # was ok; then run crashed: OverflowError, a traceback
+        lambda root, port: {"session": {"logout_timeout_s": "Infinity"}},
+        "session.logout_timeout_s",
+        "Expected `float` <= 60",
+    ),
+    (
+        "a logout timeout QuickFIX cannot take",  # was ok; then run named `session` alone
+        lambda root, port: {"session": {"logout_timeout_s": "1e20"}},
+        "session.logout_timeout_s",
+        "Expected `float` <= 60",
+    ),
+    (
+        "a client key without its certificate",  # was ok, and the key was never used
+        lambda root, port: {"session": {"tls": {"enabled": True, "client_key": str(root / "k")}}},
+        "session.tls.client_key",
+        "given without client_cert",
+    ),
+    (
+        "a client certificate without its key",
+        lambda root, port: {"session": {"tls": {"enabled": True, "client_cert": str(root / "c")}}},
+        "session.tls.client_cert",
+        "given without client_key",
+    ),
+    (
         "missing dictionary",
         lambda root, port: {"session": {"dictionary": str(root / "missing.xml")}},
         "session.dictionary",

@@ -3,9 +3,9 @@
 The daemons (`fixgw run`, `fixgw sim`) run with umask 077, whatever they were started with:
 every file they or QuickFIX create is 0600 and every directory 0700, unless fixgw says
 otherwise (the API socket takes `api.socket_mode`; a directory made for it lets through
-those the mode lets in, and has the socket's group). QuickFIX's stores hold what was sent as sent, Account (1) =
-`apiKey,secretKey` among it: `private_directory` also tightens a store an older version or
-another umask left open.
+those the mode lets in, and has the socket's group). QuickFIX's stores hold what was sent
+as sent, Account (1) = `apiKey,secretKey` among it: `private_directory` also tightens a
+store an older version or another umask left open.
 """
 
 from __future__ import annotations

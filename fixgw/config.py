@@ -30,7 +30,6 @@ T = TypeVar("T")
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
-Positive = Annotated[float, msgspec.Meta(gt=0)]
 FileMode = Annotated[str, msgspec.Meta(pattern=r"^0?[0-7]{3}$")]
 
 
@@ -54,8 +53,24 @@ class TlsConfig(_Config, frozen=True, kw_only=True):
     """The name the exchange's certificate must carry; default: `session.host`."""
     client_cert: str | None = None
     client_key: str | None = None
+    """Both or neither (a file that holds both is named twice)."""
     verify: bool = True
     """Off only for testing: no certificate or host name check at all."""
+
+    def __post_init__(self) -> None:
+        _both_or_neither(self.client_cert, self.client_key)
+
+
+def _both_or_neither(client_cert: str | None, client_key: str | None) -> None:
+    """A client certificate is its certificate and its key: one alone was ignored (a key)
+    or failed only at the handshake (a certificate)."""
+    if client_key is not None and client_cert is None:
+        raise ValueError("client_key: given without client_cert; give both, or neither")
+    if client_cert is not None and client_key is None:
+        raise ValueError(
+            "client_cert: given without client_key; give both (the same file, if it holds "
+            "both), or neither"
+        )
 
 
 class ReconnectConfig(_Config, frozen=True, kw_only=True):
@@ -89,11 +104,14 @@ class SessionConfig(_Config, frozen=True, kw_only=True):
     reset_seq_num_on_logon: bool = False
     """Sends 141=Y on every logon. Off: sequence numbers persist and gaps are resent."""
     store_dir: NonEmpty = "var/store"
-    logout_timeout_s: Positive = 5.0
+    logout_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
+    """Shutdown waits this long for the exchange's answer to its Logout (QuickFIX's
+    LogoutTimeout, whole seconds); at most a minute, within a service manager's stop
+    timeout."""
     send_buffer_bytes: Annotated[int, msgspec.Meta(ge=4096)] | None = None
     """The connection's socket send buffer; default: the kernel sizes it. While the exchange
     does not read, what does not fit waits in QuickFIX's queue."""
-    reconcile_timeout_s: Positive = 10.0
+    reconcile_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
     """After a logon, how long to wait for the status of the orders believed open before
     taking new orders anyway (with an error in the log)."""
     dictionary: str | None = None
@@ -164,7 +182,7 @@ class ApiConfig(_Config, frozen=True, kw_only=True):
     max_line_bytes: Annotated[int, msgspec.Meta(ge=256, le=16 * 1024 * 1024)] = 65536
     client_buffer_bytes: Annotated[int, msgspec.Meta(ge=65536)] = 16 * 1024 * 1024
     """Unsent bytes allowed per client; a client that falls this far behind is disconnected."""
-    request_timeout_s: Positive = 5.0
+    request_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
     """How long `order_status` waits for the exchange's answer."""
 
     def __post_init__(self) -> None:
@@ -178,13 +196,13 @@ class MarketDataConfig(_Config, frozen=True, kw_only=True):
     """Levels asked of the exchange per symbol; 0 = the whole book."""
     max_depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1000
     """The largest depth a client may ask for in `md_subscribe` and `book`."""
-    stale_after_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    stale_after_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 30.0
     """A book with no update for this long is announced stale and asked for afresh
     (0: never). On a quiet symbol that means a fresh snapshot every interval."""
 
 
 class AccountConfig(_Config, frozen=True, kw_only=True):
-    refresh_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    refresh_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 60.0
     """Ask the exchange for balances this often while logged on (0: only on request)."""
     after_fill: bool = True
     """Also ask shortly after fills (once per burst of fills)."""
@@ -195,7 +213,7 @@ class OrdersConfig(_Config, frozen=True, kw_only=True):
     """Closed orders (filled, canceled, rejected) remembered, the most recently closed; an
     older one is forgotten: its events stay in the journal, and `order_status` with its
     order_id asks the exchange. Memory then follows the open orders, not the day's count."""
-    ack_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    ack_timeout_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 5.0
     """An order or cancel the exchange has not answered within this time is asked about
     (OrderStatusRequest), and the answer settles it: an exchange that drops a message without
     a word leaves no order pending. 0: only the check after each logon."""
@@ -235,7 +253,7 @@ class RiskConfig(_Config, frozen=True, kw_only=True):
 
 
 class ThrottleLimit(_Config, frozen=True, kw_only=True):
-    per_s: Annotated[float, msgspec.Meta(gt=0)]
+    per_s: Annotated[float, msgspec.Meta(gt=0, le=100_000)]
     burst: Annotated[int, msgspec.Meta(ge=1)] = 1
 
 
@@ -358,8 +376,12 @@ class NatsTls(_Config, frozen=True, kw_only=True):
     """CA bundle to verify the broker with; default: the system store."""
     client_cert: str | None = None
     client_key: str | None = None
+    """Both or neither, as `session.tls`'s."""
     verify: bool = True
     """Off only for testing."""
+
+    def __post_init__(self) -> None:
+        _both_or_neither(self.client_cert, self.client_key)
 
 
 class NatsStream(_Config, frozen=True, kw_only=True):

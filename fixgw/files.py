@@ -3,9 +3,9 @@
 The daemons (`fixgw run`, `fixgw sim`) run with umask 077, whatever they were started with:
 every file they or QuickFIX create is 0600 and every directory 0700, unless fixgw says
 otherwise (the API socket takes `api.socket_mode`; a directory made for it lets through
-those the mode lets in). QuickFIX's stores hold what was sent as sent, Account (1) =
-`apiKey,secretKey` among it: `private_directory` also tightens a store an older version or
-another umask left open.
+those the mode lets in, and has the socket's group). QuickFIX's stores hold what was sent
+as sent, Account (1) = `apiKey,secretKey` among it: `private_directory` also tightens a
+store an older version or another umask left open.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ def private_directory(path: Path) -> None:
             entry.chmod(0o600)
 
 
-def directories_for(path: Path, mode: int) -> None:
-    """Make `path`'s missing directories with `mode` (not the umask's); those there stay."""
+def directories_for(path: Path, mode: int, gid: int | None = None) -> None:
+    """Make `path`'s missing directories with `mode` (not the umask's), and group `gid` if
+    given (not the process's); those there stay."""
     missing = []
     for parent in (path, *path.parents):
         if parent.exists():
@@ -39,4 +40,6 @@ def directories_for(path: Path, mode: int) -> None:
         missing.append(parent)
     for directory in reversed(missing):
         directory.mkdir(exist_ok=True)
+        if gid is not None:
+            os.chown(directory, -1, gid)
         directory.chmod(mode)

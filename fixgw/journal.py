@@ -519,12 +519,25 @@ class Repaired(NamedTuple):
     side_file: Path | None
 
 
+def _owned_like(fd: int, original: os.stat_result) -> None:
+    made = os.fstat(fd)
+    if (made.st_uid, made.st_gid) != (original.st_uid, original.st_gid):
+        os.fchown(fd, original.st_uid, original.st_gid)
+
+
 def repair(path: Path) -> Repaired:
     """Keep every line that can be trusted, byte for byte and in order; move the others
     (and a torn tail) to the side file first. Under the journal's lock (StartupError while
-    a gateway runs on it); the journal is replaced in one rename."""
+    a gateway runs on it); the journal is replaced in one rename.
+
+    The files it makes keep the journal's owner and group, as the journal keeps its mode:
+    repair is run as root (sudo) on the journal of a gateway that runs as its own user."""
+    original = os.stat(path)
+    lock_made = not lock_path(path).exists()
     held = lock(path)
     try:
+        if lock_made:
+            _owned_like(held, original)
         found = scan(path)
         records = list(found.damaged)
         if found.good_end != found.size:
@@ -537,12 +550,20 @@ def repair(path: Path) -> Repaired:
                 )
         if not records:
             return Repaired(found.lines, [], None)
-        aside = set_aside(path, records, "fixgw journal repair")
-        damaged_at = {d.offset for d in found.damaged}
-        mode = os.stat(path).st_mode & FILE_MODE
         temporary = path.with_name(path.name + ".repairing")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, original.st_mode & FILE_MODE)
+        try:
+            _owned_like(fd, original)
+        except OSError:
+            os.close(fd)
+            temporary.unlink()
+            raise
+        damaged_at = {d.offset for d in found.damaged}
         with os.fdopen(fd, "wb") as out, path.open("rb") as source:
+            side_made = not side_file(path).exists()
+            aside = set_aside(path, records, "fixgw journal repair")
+            if side_made:
+                os.chown(aside, original.st_uid, original.st_gid, follow_symlinks=False)
             offset = 0
             for line in source:
                 if offset >= found.good_end:

@@ -38,6 +38,7 @@ from fixgw.errors import ConfigError
 from fixgw.fix.qflisten import check_listen_host
 from fixgw.fix.tls import client_context, server_context
 from fixgw.nats import INSTALL_HINT, client_missing
+from fixgw.nats.cursor import cursor_path
 from fixgw.venues import venue_dictionary
 
 Problems = list[str]
@@ -184,8 +185,12 @@ def _nats(problems: Problems, config: GatewayConfig) -> None:
             "nats.tls",
             lambda: client_context(t.ca_file, t.client_cert, t.client_key, t.verify),
         )
-    cursor = Path(nats.cursor_path) if nats.cursor_path else Path(f"{config.journal.path}.nats")
-    _directory(problems, "nats.cursor_path", cursor.parent)
+    cursor = cursor_path(nats, Path(config.journal.path))
+    why = can_create_directory(cursor.parent)
+    if why is not None:
+        problems.append(f"nats.cursor_path: {why}")
+        return
+    _own_files(problems, "nats.cursor_path", (cursor, Path(f"{cursor}.lock")))
 
 
 def _installed(module: str) -> bool:
@@ -241,22 +246,31 @@ def _journal(problems: Problems, path: Path, running: bool) -> None:
     if why is not None:
         problems.append(f"journal.path: {why}")
         return
-    for file in (
-        path,
-        path.with_name(path.name + ".fixseq"),
-        path.with_name(path.name + ".seqmark"),
-        journal.lock_path(path),
-    ):
-        if not (file.exists() or file.is_symlink()):
-            continue
-        if not file.is_file():
-            problems.append(f"journal.path: {file} is not a file")
-        elif not os.access(file, os.R_OK | os.W_OK):
-            problems.append(f"journal.path: {file} is not readable and writable by this user")
+    _own_files(
+        problems,
+        "journal.path",
+        (
+            path,
+            path.with_name(path.name + ".fixseq"),
+            path.with_name(path.name + ".seqmark"),
+            journal.lock_path(path),
+        ),
+    )
     if not running:
         holder = journal_lock_holder(path)
         if holder is not None:
             problems.append(f"journal.path: {holder}")
+
+
+def _own_files(problems: Problems, key: str, files: tuple[Path, ...]) -> None:
+    """Those of `files` already there are files this user can read and write."""
+    for file in files:
+        if not (file.exists() or file.is_symlink()):
+            continue
+        if not file.is_file():
+            problems.append(f"{key}: {file} is not a file")
+        elif not os.access(file, os.R_OK | os.W_OK):
+            problems.append(f"{key}: {file} is not readable and writable by this user")
 
 
 def journal_lock_holder(path: Path) -> str | None:

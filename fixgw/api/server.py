@@ -537,7 +537,14 @@ class ApiServer:
     async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
         path = Path(self.config.socket_path)
-        _claim_socket_path(path, int(self.config.socket_mode, 8))
+        group = self.config.socket_group
+        gid = None
+        if group:
+            why = group_problem(group)
+            if why is not None:
+                raise StartupError(f"api.socket_group: {why}")
+            gid = grp.getgrnam(group).gr_gid
+        _claim_socket_path(path, int(self.config.socket_mode, 8), gid)
         self._socket_claimed = True
         # Created with the final mode: no window in which the socket is open to others.
         old_umask = os.umask(0o777 & ~int(self.config.socket_mode, 8))
@@ -550,13 +557,9 @@ class ApiServer:
         finally:
             os.umask(old_umask)
         self._servers.append(server)
-        group = self.config.socket_group
-        if group:
-            why = group_problem(group)
-            if why is not None:
-                raise StartupError(f"api.socket_group: {why}")
+        if gid is not None:
             try:
-                os.chown(path, -1, grp.getgrnam(group).gr_gid)
+                os.chown(path, -1, gid)
             except OSError as exc:
                 raise StartupError(
                     f"api.socket_group: cannot give {path} to {group!r}: {exc}"
@@ -835,14 +838,18 @@ class ApiServer:
         return {"topics": sorted(client.topics), "seq": seq, "replayed": replayed}
 
 
-def _claim_socket_path(path: Path, socket_mode: int) -> None:
+def _claim_socket_path(path: Path, socket_mode: int, gid: int | None) -> None:
     """Remove a stale socket (one nobody listens on); refuse anything else at the path.
-    Directories made for it let through whom `socket_mode` lets in (search only)."""
+    Directories made for it let through whom `socket_mode` lets in (search only), and have
+    the socket's group `gid` (else the process's): the group the mode lets in."""
     why = can_create_directory(path.parent)
     if why is not None:
         raise StartupError(f"api.socket_path: {why}")
     search = 0o700 | (0o010 if socket_mode & 0o070 else 0) | (0o001 if socket_mode & 0o007 else 0)
-    directories_for(path.parent, search)
+    try:
+        directories_for(path.parent, search, gid)
+    except OSError as exc:
+        raise StartupError(f"api.socket_path: cannot create {path.parent}: {exc}") from None
     why, stale = socket_path_problem(path)
     if why is not None:
         raise StartupError(f"api.socket_path: {why}")

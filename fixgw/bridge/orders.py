@@ -29,7 +29,7 @@ from fixgw.bridge.translate import Refused
 from fixgw.bridge.unanswered import UnansweredRequests
 from fixgw.config import BridgeConfig
 from fixgw.errors import FixgwError
-from fixgw.fix.message import FixMessage
+from fixgw.fix.message import FixMessage, FixParseError
 from fixgw.fix.tags import Tag
 from fixgw.results import OrderView
 
@@ -206,7 +206,14 @@ class OmsOrders:
                 log.warning("status request of an OMS no longer configured dropped", oms=oms)
                 self.unanswered.answered(kept)
                 continue
-            msg = translate.parse_oms(raw)
+            try:
+                msg = translate.parse_oms(raw)
+            except FixParseError as exc:
+                self.unanswered.set_aside(kept, f"not a FIX message: {exc}")
+                continue
+            if msg.msg_type != "H":
+                self.unanswered.set_aside(kept, "not a status request (MsgType not H)")
+                continue
             log.info(
                 "answering a status request taken before the restart",
                 oms=oms,

@@ -27,6 +27,9 @@ KEPT = ".fix"
 BEING_WRITTEN = ".tmp"
 """A file a crash cut short: its message was not counted received yet, so the OMS sends it
 again; the file is dropped at start."""
+UNREADABLE = ".damaged"
+"""Added to the name of a kept file whose request cannot be read (damaged on disk): kept for
+a person to look at, never read again."""
 
 
 class UnansweredRequests:
@@ -68,3 +71,13 @@ class UnansweredRequests:
             oms, _, raw = path.read_bytes().decode(errors="surrogateescape").partition("\n")
             left.append((path, oms, raw))
         return left
+
+    def set_aside(self, path: Path, why: str) -> Path:
+        """A kept request that cannot be read, renamed out of the way (as the journal sets a
+        torn last line aside): the start goes on, and it is not read again."""
+        aside = path.with_name(path.name + UNREADABLE)
+        path.replace(aside)
+        log.warning(
+            "unreadable status request set aside", file=str(path), set_aside_as=str(aside), why=why
+        )
+        return aside

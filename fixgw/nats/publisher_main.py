@@ -42,6 +42,7 @@ from fixgw.nats.metrics import NatsMetrics
 from fixgw.nats.publisher import journal_publisher
 from fixgw.nats.stream import StreamWriter
 from fixgw.nats.subjects import Subjects
+from fixgw.ops.capture import capture as capture_python_output
 from fixgw.ops.logging import configure as configure_logging
 
 log = structlog.get_logger("fixgw.nats")
@@ -116,9 +117,20 @@ class JournalView:
         return offset_before(self._index, since)
 
 
+EXIT_CURSOR_UNUSABLE = 3
+"""The process's exit status when it cannot hold its cursor's lock (logged first): the
+gateway starts it again at `nats.reconnect`'s backoff."""
+
+
 def lock_cursor(path: Path) -> int:
-    """Hold `<cursor>.lock` (the fd; released when this process ends)."""
-    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    """Hold `<cursor>.lock` (the fd; released when this process ends). If it cannot be
+    opened or is held past LOCK_WAIT_S: one error line, and the process exits."""
+    lock = f"{path}.lock"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        log.error("nats cursor lock cannot be opened", lock=lock, error=exc.strerror)
+        raise SystemExit(EXIT_CURSOR_UNUSABLE) from None
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         try:
@@ -127,7 +139,8 @@ def lock_cursor(path: Path) -> int:
         except BlockingIOError:
             if time.monotonic() > deadline:
                 os.close(fd)
-                raise SystemExit(f"the cursor {path} is held by another publisher") from None
+                log.error("nats cursor is held by another publisher", lock=lock)
+                raise SystemExit(EXIT_CURSOR_UNUSABLE) from None
             time.sleep(0.1)
 
 
@@ -243,8 +256,13 @@ def main() -> None:
         log.warning("nats publisher process: niceness not raised", error=str(exc))
     spec = msgspec.json.decode(sys.stdin.buffer.readline(), type=Spec)
     configure_logging(spec.log_level, spec.log_format)
+    capture_python_output()
     lock_cursor(cursor_path(spec.config, Path(spec.journal_path)))
-    asyncio.run(PublisherApart(spec).run())
+    try:
+        asyncio.run(PublisherApart(spec).run())
+    except Exception:  # the gateway's log is JSON lines: no raw traceback in it
+        log.exception("nats publisher process failed")
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -254,6 +254,41 @@ def test_a_status_request_in_flight_when_the_gateway_is_killed_is_answered_after
     assert answer[37] == f"V-{taken.get(11)}"
 
 
+def test_a_kept_status_request_damaged_on_disk_is_set_aside_and_the_others_are_answered(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """Before, the unreadable file stopped every start with a traceback, after the logon:
+    the gateway came up and went down again for good."""
+    back = threading.Event()
+
+    def answer_status_once_back(v: ScriptedVenue, request: Received) -> None:
+        if back.is_set():
+            answer_status(v, request)
+
+    handlers = venue(D=acknowledge, H=answer_status_once_back)
+    with raw_oms_through(make_venue_stack, handlers) as ends:
+        v, stack, oms = ends
+        placed(v, oms, "ASKED-1")
+        oms.send("H", status_request("ASKED-1", "ask-4"))
+        v.wait_app("H")
+        assert stack.gateway is not None
+        stack.gateway.stop(signal.SIGKILL)
+        back.set()
+        damaged = stack.root / "bridge-store" / "unanswered" / "0000000000000-000000000001.fix"
+        cut_off = b"%s\n8=FIX.4.4\x019=60\x0135=H\x0134=7\x0111" % oms.sender.encode()
+        damaged.write_bytes(cut_off)
+        Path(stack.socket_path).unlink(missing_ok=True)
+        stack.start_gateway()
+        oms.reconnect()
+        answer = oms.wait_for(lambda m: m.msg_type == "8" and m.get(790) == "ask-4")
+        log = stack.gateway.log()
+    assert (answer[150], answer[11], answer[39]) == ("I", "ASKED-1", "0")
+    assert not damaged.exists()
+    assert damaged.with_name(damaged.name + ".damaged").read_bytes() == cut_off
+    assert log.count("unreadable status request set aside") == 1
+    assert "Traceback" not in log
+
+
 def test_a_status_request_for_a_filled_order_the_exchange_forgot_reports_it_filled(
     make_venue_stack: VenueStackFactory,
 ) -> None:

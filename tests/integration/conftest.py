@@ -7,10 +7,13 @@ the gateway through its real Unix socket with the real client.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +148,33 @@ def broker(tmp_path: Path) -> Iterator[NatsServer]:
     server.start()
     yield server
     server.stop()
+
+
+SERVICE_USER = 65534
+"""nobody (its group too): the user a gateway runs as under the shipped unit is not root."""
+
+
+@pytest.fixture
+def service_root() -> Iterator[Path]:
+    """A directory the service user owns and may reach (pytest's own is root's alone), for
+    a gateway run as that user (`as_service_user`). Needs root, as CI runs the tests."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("running the gateway as another user needs root and setpriv")
+    root = Path(tempfile.mkdtemp(prefix="fixgw-service-"))
+    os.chown(root, SERVICE_USER, SERVICE_USER)
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def as_service_user(directory: Path, groups: Sequence[int] = ()) -> str:
+    """An interpreter (a `LocalStack`'s `python`) that runs as the service user, in
+    `groups` besides its own and no other."""
+    script = directory / "as-service-user.sh"
+    given = f"--groups {','.join(map(str, groups))}" if groups else "--clear-groups"
+    script.write_text(
+        f"#!/bin/sh\nexec setpriv --reuid {SERVICE_USER} --regid {SERVICE_USER} {given} "
+        f'{sys.executable} "$@"\n'
+    )
+    script.chmod(0o755)
+    return str(script)

@@ -5,6 +5,7 @@ The journal was 0644 under the default umask, readable by every local user."""
 
 from __future__ import annotations
 
+import grp
 import os
 import stat
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from fixgw.testing import LocalStack, free_port, wait_until
-from tests.integration.conftest import EventLog, StackFactory
+from tests.integration.conftest import SERVICE_USER, EventLog, StackFactory, as_service_user
 from tests.integration.oms import Oms
 
 pytestmark = pytest.mark.integration
@@ -109,6 +110,60 @@ def test_a_directory_made_for_the_socket_lets_in_only_whom_the_socket_mode_does(
         wait_until(socket_path.exists, 20, "the socket")
         assert mode(socket_path) == 0o660
         assert mode(socket_path.parent) == mode(socket_path.parent.parent) == 0o710
+    finally:
+        gateway.terminate()
+        assert gateway.wait(30) == 0
+
+
+CLIENT_UID = SERVICE_USER - 1
+"""A user other than the service's, let in by the socket's group alone."""
+
+
+def test_a_member_of_the_socket_group_reaches_the_socket_through_a_directory_made_for_it(
+    service_root: Path,
+) -> None:
+    """The directory had the process's group, so the group the socket was given could not
+    search it: its members got EACCES though the socket's own mode let them in."""
+    group = next(g for g in grp.getgrall() if g.gr_gid not in (0, SERVICE_USER))
+    stack = LocalStack(root=service_root, sim_port=free_port(), books={}, symbols=["BTC/USD"])
+    config = stack.gateway_config()
+    socket_path = service_root / "run" / "fixgw" / "gw.sock"
+    config["api"].update(socket_path=str(socket_path), socket_group=group.gr_name)
+    path = service_root / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    gateway = subprocess.Popen(
+        [
+            as_service_user(service_root, groups=[group.gr_gid]),
+            "-m",
+            "fixgw",
+            "run",
+            "-c",
+            str(path),
+        ],
+        env=stack._env(),
+        cwd=service_root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(socket_path.exists, 20, "the socket")
+        member = subprocess.run(
+            [
+                *("setpriv", "--reuid", str(CLIENT_UID), "--regid", str(CLIENT_UID)),
+                *("--groups", str(group.gr_gid), sys.executable, "-c"),
+                "import sys; from fixgw.api.client import Client; "
+                "print(Client.connect(sys.argv[1], name='member').status()['session'])",
+                str(socket_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert member.returncode == 0, member.stderr[-2000:]
+        for directory in (socket_path.parent, socket_path.parent.parent):
+            assert (directory.stat().st_gid, mode(directory)) == (group.gr_gid, 0o710), directory
+        assert socket_path.stat().st_gid == group.gr_gid
     finally:
         gateway.terminate()
         assert gateway.wait(30) == 0

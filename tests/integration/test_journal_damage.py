@@ -20,8 +20,14 @@ from typing import Any
 import pytest
 
 from fixgw.api.client import ApiError
-from fixgw.testing import LocalStack
-from tests.integration.conftest import EventLog, StackFactory
+from fixgw.testing import LocalStack, free_port
+from tests.integration.conftest import (
+    DEFAULT_BOOKS,
+    SERVICE_USER,
+    EventLog,
+    StackFactory,
+    as_service_user,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -152,3 +158,39 @@ def test_repair_is_refused_while_a_gateway_runs_on_the_journal(make_stack: Stack
     assert "is in use by another process" in repair.stderr and "stop the gateway" in repair.stderr
     assert hashlib.sha256(journal.read_bytes()).hexdigest() == before
     assert stack.status()["session"] == "up"
+
+
+def test_repair_run_as_root_keeps_the_owner_and_the_service_users_gateway_starts(
+    service_root: Path,
+) -> None:
+    """The journal of a gateway run as its own user, repaired by root (sudo, as the shipped
+    unit's private state directory makes it): the journal, its side file and its lock were
+    left root's, 0600, and the gateway refused to start (journal.path: not readable and
+    writable by this user)."""
+    stack = LocalStack(
+        root=service_root, sim_port=free_port(), books=DEFAULT_BOOKS, symbols=list(DEFAULT_BOOKS),
+        python=as_service_user(service_root),
+    )  # fmt: skip
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        trade(stack, resting=3, filling=0)
+        assert stack.gateway is not None
+        assert stack.gateway.stop() == 0
+        journal = service_root / "journal.jsonl"
+        lock = service_root / "journal.jsonl.lock"
+        lock.unlink()  # repair makes it: its owner must be the journal's too
+        lines = journal.read_bytes().splitlines(keepends=True)
+        lines[1] = lines[1][:40] + lines[1][-30:]
+        journal.write_bytes(b"".join(lines))
+
+        repair = fixgw(stack, "journal", "repair", "--path", str(journal))
+
+        assert repair.returncode == 0, repair.stderr
+        for made in (journal, service_root / "journal.jsonl.damaged", lock):
+            owner = made.stat()
+            assert (owner.st_uid, owner.st_gid) == (SERVICE_USER, SERVICE_USER), made
+        stack.start_gateway()  # as the service user: up and reconciled
+        assert stack.status()["ready"]
+    finally:
+        stack.stop()

@@ -215,6 +215,31 @@ def test_the_publisher_process_killed_mid_burst_is_started_again_and_the_stream_
     assert status["failures"] >= 1 and "publisher process ended" in str(status["last_error"])
 
 
+def test_a_publisher_process_that_cannot_open_its_cursor_lock_says_so_in_one_json_line(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """The lock made unusable under a running gateway (check-config refuses it at start):
+    each publisher process started again died with a raw traceback in the JSON log."""
+    stack = make_stack(nats=nats_section(broker), log={"level": "info", "format": "json"})
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    (first,) = publisher_processes(gateway_pid(stack))
+    lock = stack.root / "journal.jsonl.nats.lock"
+    lock.unlink()
+    lock.mkdir()
+    os.kill(first, signal.SIGKILL)
+    assert stack.gateway is not None
+
+    def refused() -> list[dict[str, Any]]:
+        assert stack.gateway is not None
+        lines = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]
+        return [x for x in lines if x["event"] == "nats cursor lock cannot be opened"]
+
+    wait_until(lambda: len(refused()) >= 2, 30, "the next two publisher processes to fail")
+    assert refused()[0]["lock"] == str(lock) and refused()[0]["error"] == "Is a directory"
+    assert [x for x in stack.gateway.log().splitlines() if not x.startswith("{")] == []
+    assert stack.status()["ready"]
+
+
 def test_a_log_level_reloaded_by_sighup_reaches_the_publisher_process_and_the_next_one(
     make_stack: StackFactory, broker: NatsServer
 ) -> None:

@@ -89,6 +89,12 @@ def a_file_in_the_way(root: Path) -> Path:
     return blocker
 
 
+def a_directory_at_the_nats_cursor_lock(root: Path) -> dict[str, Any]:
+    """NATS (a broker nobody need answer), its cursor's lock a directory."""
+    (root / "journal.jsonl.nats.lock").mkdir()
+    return {"nats": {"servers": [f"nats://127.0.0.1:{free_port()}"], "gateway": "t"}}
+
+
 CASES: list[tuple[str, Callable[[Path, int], dict[str, Any]], str, str]] = [
     (
         "unknown socket group",  # was KeyError from getgrnam
@@ -129,6 +135,36 @@ CASES: list[tuple[str, Callable[[Path, int], dict[str, Any]], str, str]] = [
         lambda root, port: {"journal": {"path": str(root)}},
         "journal.path",
         "{root} is not a file",
+    ),
+    (
+        "NATS cursor lock is a directory",  # was ok; then the publisher died at every start
+        lambda root, port: a_directory_at_the_nats_cursor_lock(root),
+        "nats.cursor_path",
+        "{root}/journal.jsonl.nats.lock is not a file",
+    ),
+    (
+        "an infinite logout timeout",  # was ok; then run crashed: OverflowError, a traceback
+        lambda root, port: {"session": {"logout_timeout_s": "Infinity"}},
+        "session.logout_timeout_s",
+        "Expected `float` <= 60",
+    ),
+    (
+        "a logout timeout QuickFIX cannot take",  # was ok; then run named `session` alone
+        lambda root, port: {"session": {"logout_timeout_s": "1e20"}},
+        "session.logout_timeout_s",
+        "Expected `float` <= 60",
+    ),
+    (
+        "a client key without its certificate",  # was ok, and the key was never used
+        lambda root, port: {"session": {"tls": {"enabled": True, "client_key": str(root / "k")}}},
+        "session.tls.client_key",
+        "given without client_cert",
+    ),
+    (
+        "a client certificate without its key",
+        lambda root, port: {"session": {"tls": {"enabled": True, "client_cert": str(root / "c")}}},
+        "session.tls.client_cert",
+        "given without client_key",
     ),
     (
         "missing dictionary",

@@ -92,6 +92,39 @@ def test_a_secret_rewritten_behind_the_same_reference_is_a_change_named_by_its_k
             ("symbols: [BTC/USD]", "symbols: [BTC/USD]\napi: {socket_mode: '0999'}"),
             "api.socket_mode",
         ),
+        *(  # a YAML string msgspec reads as a float: check-config said ok
+            (
+                ("  sender_comp_id", f"  {key}: {value}\n  sender_comp_id"),
+                f"session.{key}: Expected `float` <=",
+            )
+            for key, value in (("logout_timeout_s", "Infinity"), ("reconcile_timeout_s", "inf"))
+        ),
+        *(
+            (
+                ("symbols: [BTC/USD]", f"symbols: [BTC/USD]\n{section}: {{{key}: {value}}}"),
+                f"{section}.{key}: Expected `float` <=",
+            )
+            for section, key, value in (
+                ("api", "request_timeout_s", "Infinity"),
+                ("market_data", "stale_after_s", "inf"),
+                ("account", "refresh_s", "inf"),
+                ("orders", "ack_timeout_s", "1e20"),
+            )
+        ),
+        (
+            (
+                "symbols: [BTC/USD]",
+                "symbols: [BTC/USD]\nthrottle: {limits: {cancel: {per_s: inf}}}",
+            ),
+            "throttle.limits.cancel.per_s: Expected `float` <=",
+        ),
+        (
+            (
+                "symbols: [BTC/USD]",
+                "symbols: [BTC/USD]\nnats: {servers: [nats://h], gateway: g, tls: {client_key: k}}",
+            ),
+            "nats.tls.client_key: given without client_cert",
+        ),
         (
             ("symbols: [BTC/USD]", f"symbols: [BTC/USD]\napi: {{socket_path: /{'s' * 107}}}"),
             f"api.socket_path: /{'s' * 107} is 108 bytes long, and a Unix socket's path may "

@@ -36,9 +36,11 @@ def main() -> None:
         sel.register(sock, selectors.EVENT_READ, i)
         socks.append(sock)
     # The first counter starts the upstream stream; its reply is read as bytes like the rest.
+    # Depth 0 (the whole book): every client counts the same shared line of every delta (a
+    # client at a depth gets only the deltas that change its top levels).
     socks[0].sendall(
         json.dumps(
-            {"id": 1, "op": "md_subscribe", "symbol": args.symbol, "what": ["book"], "depth": 1}
+            {"id": 1, "op": "md_subscribe", "symbol": args.symbol, "what": ["book"], "depth": 0}
         ).encode()
         + b"\n"
     )

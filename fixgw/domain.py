@@ -505,13 +505,25 @@ class OrderRestated(OrderEvent, frozen=True, kw_only=True, tag="order.restated")
 
 
 class OrderCancelRejected(Event, frozen=True, kw_only=True, tag="order.cancel_rejected"):
+    """A cancel failed. Of an order the gateway tracks it carries the whole order, as every
+    order event does; of one it does not (a cancel by the exchange's id), what the answer
+    tells: `order_id` and `status`, the rest None. Journals written before the order's
+    fields were added lack them: they decode as None."""
+
     topic: ClassVar[str] = "orders"
     cl_ord_id: str
     """The order the cancel was for (the cancel request's own id where the order is unknown)."""
     cancel_cl_ord_id: str
     order_id: str | None
     symbol: str | None
+    side: Side | None = None
+    order_type: OrderType | None = None
+    qty: Decimal | None = None
+    price: Decimal | None = None
     status: OrderStatus | None
+    cum_qty: Decimal | None = None
+    leaves_qty: Decimal | None = None
+    avg_px: Decimal | None = None
     reason: CancelRejectReason
     text: str | None
 

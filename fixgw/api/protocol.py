@@ -167,7 +167,8 @@ MdKind = Literal["book", "trades"]
 class MdSubscribe(Request, frozen=True, kw_only=True):
     symbol: str
     depth: int = 10
-    """Levels of the book in the reply; 0 = all. Deltas cover every level the gateway holds."""
+    """Levels of the book in the reply, and of the book events after it; 0 = all (the
+    events then cover every level the gateway holds)."""
     what: Annotated[list[MdKind], msgspec.Meta(min_length=1)] = msgspec.field(
         default_factory=lambda: ["book", "trades"]
     )

@@ -23,6 +23,7 @@ import structlog
 
 from fixgw import __version__
 from fixgw.api import protocol as p
+from fixgw.api.book_views import BookViews
 from fixgw.config import ApiConfig
 from fixgw.errors import RequestError, StartupError
 from fixgw.files import directories_for
@@ -495,6 +496,7 @@ class ClientConnection(asyncio.Protocol):
             return
         self.closed = True
         self.server.gateway.unsubscribe(self)
+        self.server.book_views.leave(self)
         self.server.gateway.md_client_gone(self)
 
 
@@ -502,6 +504,8 @@ class ApiServer:
     def __init__(self, gateway: Gateway, token: str | None) -> None:
         self.gateway = gateway
         self._token = token
+        self.book_views = BookViews(gateway)
+        """The book events of clients that asked for a depth, cut to it."""
         self._servers: list[asyncio.Server] = []
         self.clients: set[ClientConnection] = set()
         self.waiting_for_hello: set[ClientConnection] = set()
@@ -707,6 +711,7 @@ class ApiServer:
                 topics = set(request.topics) if request.topics is not None else set(client.topics)
                 self._refuse_unknown_topics(topics - client.topics)
                 g.unsubscribe(client, topics)
+                self.book_views.leave_topics(client, topics)
                 client.topics -= topics
                 return {"topics": sorted(client.topics)}
             case p.Hello():
@@ -717,6 +722,7 @@ class ApiServer:
                 g.md_unsubscribe(client, request.symbol, set(request.what))
                 topics = p.md_topics(request.symbol, request.what)
                 g.unsubscribe(client, topics)
+                self.book_views.leave_topics(client, topics)
                 client.topics -= topics
                 return {"symbol": request.symbol, "topics": sorted(client.topics)}
         return self.serve(client, request)
@@ -784,13 +790,15 @@ class ApiServer:
         }
 
     async def _md_subscribe(self, client: ClientConnection, request: p.MdSubscribe) -> Any:
-        """The reply holds the book as of `seq`: apply events with a higher seq on top of it."""
+        """The reply holds the book at `depth` as of `seq`: apply events with a higher seq on
+        top of it. From the reply on, the client's book events are those of that depth
+        (`BookViews`); until then, and if it fails, those it had."""
         g = self.gateway
         what = set(request.what)
         topics = p.md_topics(request.symbol, what)
         added = topics - client.topics  # on failure the client keeps what it had before
         client.topics |= topics
-        g.subscribe(client, topics)
+        g.subscribe(client, topics - self.book_views.topics_of(client))
         try:
             await g.md_subscribe(
                 client, request.symbol, what, self.config.request_timeout_s, request.depth
@@ -801,6 +809,7 @@ class ApiServer:
             raise
         result: dict[str, Any] = {"symbol": request.symbol, "what": sorted(what), "seq": g.last_seq}
         if "book" in what:
+            self._show_book_at(client, request.symbol, request.depth)
             book = g.book(request.symbol, request.depth)
             result.update(bids=book.bids, asks=book.asks)
         return result
@@ -813,11 +822,22 @@ class ApiServer:
         g = self.gateway
         seq = g.last_seq
         client.topics |= topics
-        g.subscribe(client, topics)
+        g.subscribe(client, topics - self.book_views.topics_of(client))
         if request.since is None:
             return {"topics": sorted(client.topics), "seq": seq, "replayed": 0}
         client.hold()
         return self._replay(client, g.replay(request.since, frozenset(topics), until=seq), seq)
+
+    def _show_book_at(self, client: ClientConnection, symbol: str, depth: int) -> None:
+        """The client's book events of `symbol` from now on: the bus's own line for the whole
+        book (depth 0), a view's cut to `depth` otherwise."""
+        topic = p.md_topics(symbol, ["book"])
+        if depth == 0:
+            self.book_views.leave(client, symbol)
+            self.gateway.subscribe(client, topic)
+        else:
+            self.gateway.unsubscribe(client, topic)
+            self.book_views.place(client, symbol, depth)
 
     def _refuse_unknown_topics(self, topics: set[str]) -> None:
         """`unknown_topic` unless each is one of the topics there are (a misspelt `order`

@@ -276,13 +276,13 @@ class OrderTracker:
             if order is not None:
                 become(order, step, None, cl_ord_id)
             return [
-                OrderCancelRejected(
+                self._cancel_rejected(
+                    order,
                     ts=ts,
                     cl_ord_id=orig or cl_ord_id,
                     cancel_cl_ord_id=cl_ord_id,
-                    order_id=order.order_id if order else None,
-                    symbol=order.symbol if order else None,
-                    status=order.shown_status if order else None,
+                    order_id=None,
+                    status=None,
                     reason=CancelRejectReason.NOT_DELIVERED
                     if not_delivered
                     else CancelRejectReason.OTHER,
@@ -379,17 +379,49 @@ class OrderTracker:
         if order is not None:
             become(order, step_of(order.status, Input.CANCEL_REJECTED), None, report.cl_ord_id)
         return [
-            OrderCancelRejected(
+            self._cancel_rejected(
+                order,
                 ts=report.ts,
-                cl_ord_id=order.cl_ord_id if order else (orig or report.cl_ord_id),
+                cl_ord_id=orig or report.cl_ord_id,
                 cancel_cl_ord_id=report.cl_ord_id,
-                order_id=(order.order_id if order else None) or report.order_id,
-                symbol=order.symbol if order else None,
-                status=order.shown_status if order else report.status,
+                order_id=report.order_id,
+                status=report.status,
                 reason=report.reason,
                 text=report.text,
             )
         ]
+
+    def _cancel_rejected(
+        self,
+        order: Order | None,
+        *,
+        ts: datetime,
+        cl_ord_id: str,
+        cancel_cl_ord_id: str,
+        order_id: str | None,
+        status: OrderStatus | None,
+        reason: CancelRejectReason,
+        text: str | None,
+    ) -> OrderCancelRejected:
+        """The whole order, as every order event carries it, where the gateway tracks it
+        (its `order_id` the exchange's answer's until the order has its own); else what the
+        answer tells: `cl_ord_id`, `order_id`, `status`, the order's other fields None."""
+        if order is None:
+            return OrderCancelRejected(
+                ts=ts,
+                cl_ord_id=cl_ord_id,
+                cancel_cl_ord_id=cancel_cl_ord_id,
+                order_id=order_id,
+                symbol=None,
+                status=status,
+                reason=reason,
+                text=text,
+            )
+        whole = self.snapshot(order)
+        whole["order_id"] = order.order_id or order_id
+        return OrderCancelRejected(
+            ts=ts, **whole, cancel_cl_ord_id=cancel_cl_ord_id, reason=reason, text=text
+        )
 
     # ------------------------------------------------------------ internals
 

@@ -10,7 +10,7 @@ for a fresh snapshot. Until then the book is left as the failed update made it. 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from fixgw.domain import BookSide, Level, LevelAction, LevelUpdate
@@ -133,3 +133,25 @@ class OrderBook:
     def clear(self) -> None:
         self.bids.clear()
         self.asks.clear()
+
+
+Sides = tuple[Mapping[Decimal, Decimal], Mapping[Decimal, Decimal]]
+"""A book's bids and asks as held somewhere else (price -> size), such as by a client."""
+
+
+def changes_between(before: Sides, after: Sides) -> list[LevelUpdate]:
+    """The level updates that take `before` to `after`: deletes first (a holder of the top
+    N levels never holds more), then new and changed levels, bids then asks, best first
+    within a side as `after` lists them."""
+    deleted: list[LevelUpdate] = []
+    changed: list[LevelUpdate] = []
+    for side, was, now in zip((BookSide.BID, BookSide.ASK), before, after, strict=True):
+        for price in [p for p in was if p not in now]:
+            deleted.append(LevelUpdate(LevelAction.DELETE, side, price, Decimal(0)))
+        for price, size in now.items():
+            old = was.get(price)
+            if old is None:
+                changed.append(LevelUpdate(LevelAction.NEW, side, price, size))
+            elif old != size:
+                changed.append(LevelUpdate(LevelAction.CHANGE, side, price, size))
+    return deleted + changed

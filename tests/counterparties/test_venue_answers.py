@@ -175,6 +175,10 @@ def test_a_cancel_of_an_order_this_gateway_did_not_send_names_it_as_the_dialect_
         "V-999",
         "unknown_order",
     )
+    # the OrderCancelReject's OrdStatus; the order's numbers, which no one told, are null
+    unknown = ("symbol", "side", "order_type", "qty", "price", "cum_qty", "leaves_qty", "avg_px")
+    assert refused["status"] == "rejected"
+    assert {k: refused[k] for k in unknown} == dict.fromkeys(unknown)
 
 
 def _sent_at(m: Received) -> datetime:
@@ -272,6 +276,10 @@ def test_a_cancel_reject_that_says_the_order_is_unknown_leaves_it_open_and_asks(
     gw.cancel_order(cl_ord_id=cl_ord_id)
     refused = events.find(cl_ord_id, "order.cancel_rejected")
     assert (refused["reason"], refused["status"]) == ("unknown_order", "new")
+    accepted = events.find(cl_ord_id, "order.accepted")  # the whole order, as it carries
+    whole = ("order_id", "symbol", "side", "order_type", "qty", "price")
+    numbers = ("cum_qty", "leaves_qty", "avg_px")
+    assert {k: refused[k] for k in whole + numbers} == {k: accepted[k] for k in whole + numbers}
     assert venue.wait_app("H").get(11) == cl_ord_id  # asked, and answered: still open
     fill(venue, order, "F-1")
     assert events.find(cl_ord_id, "order.filled")["cum_qty"] == "0.5"

@@ -80,6 +80,80 @@ def test_snapshot_then_deltas_build_the_simulators_book(stack: LocalStack) -> No
     assert (levels(fresh["bids"]), levels(fresh["asks"])) == built.levels()
 
 
+def test_clients_at_different_depths_each_keep_the_top_of_the_book_they_asked_for(
+    stack: LocalStack,
+) -> None:
+    """docs/protocol.md, `md_subscribe`: the reply is the book at `depth`, and the events
+    after it take that book to the next top `depth` levels. A bid rests at 29950, the third
+    level, before the clients subscribe at depths 1, 2 and 0 (the whole book). Then: 29950
+    grows (below depth 1 and 2), the best bid is taken (29980, then 29950, move up into
+    the top), a new best bid comes (the last level of each top drops out)."""
+    with (
+        stack.client("trader") as trader,
+        stack.client("top") as top,
+        stack.client("two") as two,
+        stack.client("all") as everything,
+    ):
+        trader.subscribe(["orders"])
+        resting = trader.new_order(
+            symbol="BTC/USD", side="buy", type="limit", qty="5", price="29950"
+        )
+        EventLog(trader).find(resting["cl_ord_id"], "order.accepted")
+        watchers = {1: top, 2: two, 0: everything}
+        replies = {
+            depth: client.request("md_subscribe", symbol="BTC/USD", depth=depth, what=["book"])
+            for depth, client in watchers.items()
+        }
+        assert [len(replies[d]["bids"]) for d in (1, 2, 0)] == [1, 2, 3]
+        trader.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="29950")
+        trader.new_order(symbol="BTC/USD", side="sell", type="limit", qty="1.5", price="29990")
+        trader.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="29985")
+        books: dict[int, OrderBook] = {}
+        most_held: dict[int, int] = {}
+        for depth, client in watchers.items():
+            log = EventLog(client)
+            log.first(
+                lambda e: e["type"] == "md.delta" and ["new", "bid", "29985", "1"] in e["changes"]
+            )
+            book = OrderBook("BTC/USD")
+            apply_market_data(book, {**replies[depth], "type": "md.snapshot"})
+            most_held[depth] = len(book.levels()[0])
+            for event in log.seen:
+                if event["seq"] > replies[depth]["seq"]:
+                    apply_market_data(book, event)  # raised BookIntegrityError for depth 2
+                    most_held[depth] = max(most_held[depth], len(book.levels()[0]))
+            books[depth] = book
+        served = {d: trader.request("book", symbol="BTC/USD", depth=d) for d in watchers}
+    bids = [("29985", "1"), ("29980", "0.3"), ("29950", "6")]
+    for depth, book in books.items():
+        expected = bids[: depth or None]
+        assert [(str(p), str(z)) for p, z in book.levels()[0]] == expected, depth
+        assert (levels(served[depth]["bids"]), levels(served[depth]["asks"])) == book.levels()
+    assert most_held == {1: 1, 2: 2, 0: 3}
+
+
+def test_a_client_subscribing_again_at_another_depth_gets_that_depths_events_once(
+    stack: LocalStack,
+) -> None:
+    """Each `md_subscribe` answers the book at its depth; the events after it are that
+    depth's, never those of the depth before as well: at depth 1, the bid at 28000 is no
+    event, and the first delta is the new best bid's."""
+    with stack.client("trader") as trader, stack.client("watcher") as watcher:
+        watcher.request("md_subscribe", symbol="BTC/USD", depth=1, what=["book"])
+        whole = watcher.request("md_subscribe", symbol="BTC/USD", depth=0, what=["book"])
+        trader.new_order(symbol="BTC/USD", side="buy", type="limit", qty="2", price="29000")
+        log = EventLog(watcher)
+        deep = log.first(lambda e: e["type"] == "md.delta")
+        top = watcher.request("md_subscribe", symbol="BTC/USD", depth=1, what=["book"])
+        trader.new_order(symbol="BTC/USD", side="buy", type="limit", qty="3", price="28000")
+        trader.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="29995")
+        best = log.first(lambda e: e["type"] == "md.delta" and e["seq"] > top["seq"])
+    assert len(whole["bids"]) == 2 and top["bids"] == [["29990", "1.5"]]
+    assert deep["changes"] == [["new", "bid", "29000", "2"]]
+    assert [e["seq"] for e in log.seen].count(deep["seq"]) == 1
+    assert best["changes"] == [["delete", "bid", "29990", "0"], ["new", "bid", "29995", "1"]]
+
+
 def test_trades_appear_when_orders_cross(stack: LocalStack) -> None:
     with stack.client() as gw:
         gw.request("md_subscribe", symbol="BTC/USD", what=["trades"])

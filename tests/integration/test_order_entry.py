@@ -142,7 +142,30 @@ def test_cancel_of_an_order_the_exchange_does_not_know_is_rejected(
             and e["cancel_cl_ord_id"] == result["cancel_cl_ord_id"]
         )
     )
-    assert rejected["reason"] == "unknown_order"
+    assert (rejected["reason"], rejected["order_id"]) == ("unknown_order", "no-such-order")
+    # no order of the gateway's: what the exchange's answer tells, and nulls for the rest
+    unknown = ("symbol", "side", "order_type", "qty", "price", "cum_qty", "leaves_qty", "avg_px")
+    assert {k: rejected[k] for k in unknown} == dict.fromkeys(unknown)
+
+
+def test_a_refused_cancel_of_a_partly_filled_order_carries_the_whole_order(
+    make_stack: StackFactory,
+) -> None:
+    """docs/protocol.md: every order event carries the whole order. The exchange answers
+    cancels with a BusinessMessageReject; the order it refuses to cancel has filled 1.2 of 2."""
+    stack = make_stack(sim={"unsupported": ["F"]})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        log = EventLog(gw)
+        order = gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="2", price="30010")
+        cl_ord_id = order["cl_ord_id"]
+        filled = log.find(cl_ord_id, "order.partially_filled")
+        gw.cancel_order(cl_ord_id=cl_ord_id)
+        rejected = log.find(cl_ord_id, "order.cancel_rejected")
+    whole = ("order_id", "symbol", "side", "order_type", "qty", "price", "status")
+    assert {k: rejected[k] for k in whole} == {k: filled[k] for k in whole}
+    assert [rejected[k] for k in ("cum_qty", "leaves_qty", "avg_px")] == ["1.2", "0.8", "30010"]
+    assert rejected["status"] == "partially_filled"
 
 
 def test_cancel_of_an_order_unknown_to_the_gateway_is_refused_locally(

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fixgw.domain import BookSide, Level, LevelAction, LevelUpdate
-from fixgw.marketdata.book import BookIntegrityError, OrderBook
+from fixgw.marketdata.book import BookIntegrityError, OrderBook, changes_between
 
 BID, ASK = BookSide.BID, BookSide.ASK
 NEW, CHANGE, DELETE = LevelAction.NEW, LevelAction.CHANGE, LevelAction.DELETE
@@ -139,3 +139,22 @@ def test_prices_of_any_number_of_digits_keep_their_levels() -> None:
     assert (book.bids.best(), book.asks.best()) == (bid, ask)
     book.apply([LevelUpdate(DELETE, BID, bid, D("0")), LevelUpdate(DELETE, ASK, ask, D("0"))])
     assert book.levels() == ([(D("29999"), D("2"))], [])
+
+
+def test_the_changes_between_two_tops_of_a_book_delete_first_and_rebuild_the_second() -> None:
+    """What a client at depth 2 is sent when the best bid goes and a new best ask comes:
+    the level that left its top, then the ones that entered it."""
+    before = ({D(10): D(1), D(9): D(2)}, {D(11): D(1), D(12): D(3)})
+    after = ({D(9): D(2), D(8): D(5)}, {D("10.5"): D(4), D(11): D("0.5")})
+    changes = changes_between(before, after)
+    assert changes == [
+        LevelUpdate(DELETE, BID, D(10), D(0)),
+        LevelUpdate(DELETE, ASK, D(12), D(0)),
+        LevelUpdate(NEW, BID, D(8), D(5)),
+        LevelUpdate(NEW, ASK, D("10.5"), D(4)),
+        LevelUpdate(CHANGE, ASK, D(11), D("0.5")),
+    ]
+    book = OrderBook("X")
+    book.apply_snapshot(*(list(side.items()) for side in before))
+    book.apply(changes)
+    assert book.levels() == tuple(list(side.items()) for side in after)

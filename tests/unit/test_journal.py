@@ -16,13 +16,16 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from fixgw.bus import EventBus
 from fixgw.domain import (
+    AnyEvent,
     CancelOrder,
     ExecKind,
     ExecutionReport,
+    OrderCancelRejected,
     OrderStatus,
     SessionUp,
     Side,
@@ -30,6 +33,7 @@ from fixgw.domain import (
 )
 from fixgw.engine.tracker import OrderTracker
 from fixgw.journal import Journal, JournalDamaged, repair, scan, sealed, side_file
+from fixgw.wire import encode_event
 from tests.unit.orders_made import limit_buy
 
 
@@ -337,3 +341,79 @@ def test_the_journal_and_the_files_beside_it_are_0640_or_tighter(tmp_path: Path)
         os.umask(old_umask)
     for name in ("j.jsonl", "j.jsonl.fixseq", "j.jsonl.seqmark"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) & 0o137 == 0, name
+
+
+_CANCEL_REJECTED_BEFORE_THE_ORDER = (
+    b'{"type":"order.cancel_rejected","ts":"2026-12-06T18:04:59.951094Z","cl_ord_id":"pf-1",'
+    b'"cancel_cl_ord_id":"k1","order_id":"X1","symbol":"BTC/USD","status":"partially_filled",'
+    b'"reason":"other","text":"message type F is not supported"}'
+)
+"""An `order.cancel_rejected` as fixgw journaled it before the event carried the whole order
+(no side, qty, price, cum_qty, leaves_qty, avg_px)."""
+
+
+def test_a_journal_from_before_cancel_rejects_carried_the_order_still_loads(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.jsonl"
+    bus = EventBus(Journal(path, fsync=False))
+    tracker = OrderTracker()
+    bus.publish(tracker.submit(limit_buy("pf-1", "2", "100")))
+    fill = ExecutionReport(
+        exec_id="e1",
+        kind=ExecKind.PARTIAL_FILL,
+        status=OrderStatus.PARTIALLY_FILLED,
+        cl_ord_id="pf-1",
+        order_id="X1",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        cum_qty=D("1.2"),
+        leaves_qty=D("0.8"),
+        avg_px=D("100"),
+        last_qty=D("1.2"),
+        last_px=D("100"),
+        ts=utc_now(),
+    )
+    bus.publish_all(tracker.apply_execution(fill))
+    cancel = CancelOrder(
+        ts=utc_now(),
+        cl_ord_id="k1",
+        orig_cl_ord_id="pf-1",
+        order_id="X1",
+        symbol="BTC/USD",
+        side=Side.BUY,
+    )
+    pending = tracker.cancel_requested(cancel)
+    assert pending is not None
+    bus.publish(pending)
+    bus.journal.append(bus.seq + 1, sealed(bus.seq + 1, _CANCEL_REJECTED_BEFORE_THE_ORDER))
+    bus.journal.close()
+
+    with Journal(path, fsync=False) as journal:
+        *_, old = journal.events(prefix="order.")
+        assert isinstance(old, OrderCancelRejected)
+        assert (old.status, old.cum_qty, old.leaves_qty, old.avg_px) == (
+            OrderStatus.PARTIALLY_FILLED,
+            None,
+            None,
+            None,
+        )
+        rebuilt = OrderTracker()
+        assert rebuilt.restore(journal.events(prefix="order.")) == 1
+    [order] = rebuilt.open_orders()
+    assert (order.shown_status, order.cancel_pending, order.cum_qty) == (
+        OrderStatus.PARTIALLY_FILLED,
+        None,
+        D("1.2"),
+    )
+    # the same refusal told today carries the whole order, and reads back as it was written
+    rebuilt.cancel_requested(msgspec.structs.replace(cancel, cl_ord_id="k2"))
+    [now] = rebuilt.refused("k2", "message type F is not supported", utc_now())
+    assert msgspec.json.decode(encode_event(now), type=AnyEvent) == now
+    assert (now.side, now.qty, now.cum_qty, now.leaves_qty, now.avg_px) == (
+        Side.BUY,
+        D("2"),
+        D("1.2"),
+        D("0.8"),
+        D("100"),
+    )

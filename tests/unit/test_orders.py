@@ -288,6 +288,48 @@ def test_cancel_rejected_returns_the_order_to_its_status(tracker: OrderTracker) 
     )
 
 
+def test_a_refused_cancel_of_a_partly_filled_order_carries_the_whole_order(
+    tracker: OrderTracker,
+) -> None:
+    """docs/protocol.md: every order event carries the whole order, `order.cancel_rejected`
+    too: refused by the exchange's OrderCancelReject (9), or by a reject of the message."""
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.4",
+            "0.6",
+            avg="100",
+            last=("0.4", "100"),
+        )
+    )
+    tracker.cancel_requested(cancel_of())
+    [by_cancel_reject] = tracker.apply_cancel_reject(
+        CancelRejectReport(
+            cl_ord_id="k1",
+            orig_cl_ord_id="c1",
+            order_id="X1",
+            status=OrderStatus.PARTIALLY_FILLED,
+            reason=CancelRejectReason.TOO_LATE_TO_CANCEL,
+            ts=utc_now(),
+        )
+    )
+    tracker.cancel_requested(msgspec.structs.replace(cancel_of(), cl_ord_id="k2"))
+    [by_reject] = tracker.refused("k2", "message type F is not supported", utc_now())
+    order = tracker.get("c1")
+    assert order is not None
+    whole = tracker.snapshot(order)
+    assert whole["status"] is OrderStatus.PARTIALLY_FILLED
+    for rejected in (by_cancel_reject, by_reject):
+        shown = {k: getattr(rejected, k) for k in whole}
+        assert shown == whole
+        assert (shown["cum_qty"], shown["leaves_qty"], shown["avg_px"]) == (
+            D("0.4"),
+            D("0.6"),
+            D("100"),
+        )
+
+
 def test_cancel_reject_for_an_order_nobody_tracks_still_reaches_clients() -> None:
     tracker = OrderTracker()
     tracker.cancel_requested(
@@ -311,11 +353,13 @@ def test_cancel_reject_for_an_order_nobody_tracks_still_reaches_clients() -> Non
             ts=utc_now(),
         )
     )
-    assert (rejected.cl_ord_id, rejected.reason, rejected.symbol) == (
+    assert (rejected.cl_ord_id, rejected.reason, rejected.status) == (
         "X404",
         CancelRejectReason.UNKNOWN_ORDER,
-        None,
+        OrderStatus.REJECTED,
     )
+    unknown = ("symbol", "side", "order_type", "qty", "price", "cum_qty", "leaves_qty", "avg_px")
+    assert [getattr(rejected, k) for k in unknown] == [None] * len(unknown)
 
 
 def test_rejected_order(tracker: OrderTracker) -> None:

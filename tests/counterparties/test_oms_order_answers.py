@@ -226,18 +226,23 @@ def test_a_status_request_the_exchange_does_not_answer_reports_the_order_as_it_s
     assert answer.get(103) is None
 
 
+def answering_status_once(back: threading.Event) -> Callable[[ScriptedVenue, Received], None]:
+    """A venue that answers status requests only once `back` is set (a gateway restarted)."""
+
+    def answer(v: ScriptedVenue, request: Received) -> None:
+        if back.is_set():
+            answer_status(v, request)
+
+    return answer
+
+
 def test_a_status_request_in_flight_when_the_gateway_is_killed_is_answered_after_the_restart(
     make_venue_stack: VenueStackFactory,
 ) -> None:
     """QuickFIX counted the H received once it went on to the exchange, so the OMS does not
     send it again; the answer was to come from memory."""
     back = threading.Event()
-
-    def answer_status_once_back(v: ScriptedVenue, request: Received) -> None:
-        if back.is_set():
-            answer_status(v, request)
-
-    handlers = venue(D=acknowledge, H=answer_status_once_back)
+    handlers = venue(D=acknowledge, H=answering_status_once(back))
     with raw_oms_through(make_venue_stack, handlers) as ends:
         v, stack, oms = ends
         taken = placed(v, oms, "ASKED-1")
@@ -260,12 +265,7 @@ def test_a_kept_status_request_damaged_on_disk_is_set_aside_and_the_others_are_a
     """Before, the unreadable file stopped every start with a traceback, after the logon:
     the gateway came up and went down again for good."""
     back = threading.Event()
-
-    def answer_status_once_back(v: ScriptedVenue, request: Received) -> None:
-        if back.is_set():
-            answer_status(v, request)
-
-    handlers = venue(D=acknowledge, H=answer_status_once_back)
+    handlers = venue(D=acknowledge, H=answering_status_once(back))
     with raw_oms_through(make_venue_stack, handlers) as ends:
         v, stack, oms = ends
         placed(v, oms, "ASKED-1")

@@ -39,6 +39,15 @@ from fixgw.errors import FixgwError, StartupError
 
 log = structlog.get_logger("fixgw.journal")
 
+
+def _warn_if_unreadable(fd: int, path: Path, then: str) -> None:
+    """A state file beside the journal holds one number, or nothing yet; anything else is
+    damage (the disk, a hand), read as nothing: said once, at start."""
+    text = os.pread(fd, 32, 0).strip()
+    if text and not text.isdigit():
+        log.warning("unreadable state file read as empty", file=str(path), then=then)
+
+
 _decoder = msgspec.json.Decoder(AnyEvent)
 
 
@@ -281,6 +290,17 @@ class Journal:
         self._seq_mark_fd = _open(path.with_name(path.name + ".seqmark"), os.O_RDWR)
         text = os.pread(self._seq_mark_fd, 32, 0).strip()
         self.reserved_seq = int(text) if text.isdigit() else 0
+        _warn_if_unreadable(
+            self._checkpoint_fd,
+            self._checkpoint_path,
+            "no checkpoint: a message the exchange sent before a crash that was not journaled "
+            "is not asked for again",
+        )
+        _warn_if_unreadable(
+            self._seq_mark_fd,
+            path.with_name(path.name + ".seqmark"),
+            "market data after the last journaled event may get seqs clients have seen",
+        )
         """The highest `seq` that may have been handed out (see `reserve_seq`)."""
         self._reserve_failing = False
         self.on_written: list[Callable[[], None]] = []

@@ -745,6 +745,11 @@ class ApiServer:
             case p.OrderStatusRequest():
                 return g.order_status(request)
             case p.ListOrders() if request.from_exchange:
+                if request.all:
+                    raise RequestError(
+                        "`all` with `from_exchange`: the exchange lists its open orders only",
+                        code=p.ErrorCode.INVALID_REQUEST,
+                    )
                 return self._orders_from_exchange(request.symbol)
             case p.ListOrders():
                 return Orders(orders=g.orders(request.all, request.symbol))

@@ -202,9 +202,8 @@ class OmsOrders:
         `api.request_timeout_s` after the start if it is not by then (the answer then says
         why the exchange did not)."""
         for kept, oms, raw in self.unanswered.left():
-            if oms not in self.prefixes:
-                log.warning("status request of an OMS no longer configured dropped", oms=oms)
-                self.unanswered.answered(kept)
+            if oms not in self.prefixes:  # or the file's first line is damaged
+                self.unanswered.set_aside(kept, f"no OMS configured as {oms!r}")
                 continue
             try:
                 msg = translate.parse_oms(raw)

@@ -78,6 +78,14 @@ def seconds(text: str) -> float:
     return value
 
 
+def how_many(text: str) -> int:
+    """An option's count of things to show: 1 or more."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text!r}")
+    return value
+
+
 def levels(text: str) -> int:
     """An option's number of book levels a side: 0 or more."""
     value = int(text)
@@ -257,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     connection_options(p)
     p = command("trades", cmd_trades, "this gateway's fills, newest last")
     p.add_argument("--symbol")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--limit", type=how_many, default=100, help="the last N fills (100)")
     output_options(p, times=True)
     connection_options(p)
     p = command("status", cmd_status, "session state, sequence numbers, uptime")
@@ -311,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="a book to show (repeatable; default: the symbols of the orders and fills shown)",
     )
-    p.add_argument("--fills", type=int, default=10, metavar="N", help="the last N fills (10)")
+    p.add_argument("--fills", type=how_many, default=10, metavar="N", help="the last N fills (10)")
     p.add_argument("--utc", action="store_true", help="show times in UTC (default: local time)")
     connection_options(p)
     p = command("completion", cmd_completion, "print a shell completion script (see docs/cli.md)")

@@ -263,7 +263,8 @@ def test_a_kept_status_request_damaged_on_disk_is_set_aside_and_the_others_are_a
     make_venue_stack: VenueStackFactory,
 ) -> None:
     """Before, the unreadable file stopped every start with a traceback, after the logon:
-    the gateway came up and went down again for good."""
+    the gateway came up and went down again for good. One whose OMS line is damaged (or
+    names an OMS no longer configured) is set aside too, not deleted."""
     back = threading.Event()
     handlers = venue(D=acknowledge, H=answering_status_once(back))
     with raw_oms_through(make_venue_stack, handlers) as ends:
@@ -277,6 +278,9 @@ def test_a_kept_status_request_damaged_on_disk_is_set_aside_and_the_others_are_a
         damaged = stack.root / "bridge-store" / "unanswered" / "0000000000000-000000000001.fix"
         cut_off = b"%s\n8=FIX.4.4\x019=60\x0135=H\x0134=7\x0111" % oms.sender.encode()
         damaged.write_bytes(cut_off)
+        unnamed = damaged.with_name("0000000000000-000000000002.fix")
+        no_oms = b"\xff\xfeOMS\n8=FIX.4.4\x019=5\x0135=H\x0110=000\x01"  # its first line damaged
+        unnamed.write_bytes(no_oms)
         Path(stack.socket_path).unlink(missing_ok=True)
         stack.start_gateway()
         oms.reconnect()
@@ -285,7 +289,8 @@ def test_a_kept_status_request_damaged_on_disk_is_set_aside_and_the_others_are_a
     assert (answer[150], answer[11], answer[39]) == ("I", "ASKED-1", "0")
     assert not damaged.exists()
     assert damaged.with_name(damaged.name + ".damaged").read_bytes() == cut_off
-    assert log.count("unreadable status request set aside") == 1
+    assert unnamed.with_name(unnamed.name + ".damaged").read_bytes() == no_oms
+    assert log.count("unreadable status request set aside") == 2
     assert "Traceback" not in log
 
 

@@ -177,6 +177,16 @@ def test_orders_of_one_symbol_are_that_symbols_only(make_stack: StackFactory) ->
     assert sorted(o["cl_ord_id"] for o in every_order) == ["btc-1", "ltc-1", "ltc-2"]
 
 
+def test_closed_orders_from_the_exchange_are_refused_not_dropped(make_stack: StackFactory) -> None:
+    """The exchange lists its open orders only: `all` with `from_exchange` was dropped
+    silently; it is refused, and nothing is asked of the exchange."""
+    stack = make_stack()
+    with stack.client() as gw, pytest.raises(ApiError) as refused:
+        gw.request("orders", all=True, from_exchange=True)
+    assert refused.value.code == "invalid_request"
+    assert "open orders only" in refused.value.message
+
+
 def test_a_symbol_not_in_the_config_is_refused_by_orders_and_trades(
     make_stack: StackFactory,
 ) -> None:

@@ -276,6 +276,8 @@ def test_an_order_not_settled_in_time_says_so() -> None:
             "argument --follow: must be 0 or more seconds, got '-1'",
         ),
         (["md", "watch", "BTC/USD", "--depth", "-2"], "argument --depth: must be 0 or more levels"),
+        (["trades", "--limit", "-1"], "argument --limit: must be 1 or more, got '-1'"),
+        (["top", "--fills", "0"], "argument --fills: must be 1 or more, got '0'"),
     ],
 )
 def test_a_negative_time_or_depth_is_a_bad_command_line(

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 import pytest
+import structlog.testing
 
 from fixgw.bus import EventBus
 from fixgw.domain import (
@@ -417,3 +418,20 @@ def test_a_journal_from_before_cancel_rejects_carried_the_order_still_loads(
         D("0.8"),
         D("100"),
     )
+
+
+def test_a_damaged_state_file_beside_the_journal_is_said_and_read_as_empty(
+    tmp_path: Path,
+) -> None:
+    """The checkpoint and the seq mark hold one number each: damage is read as nothing, as
+    before, but no longer silently (what it may cost is in the line)."""
+    path = tmp_path / "events.jsonl"
+    with Journal(path, fsync=False):
+        pass
+    path.with_name(path.name + ".fixseq").write_bytes(b"\x00garbage")
+    path.with_name(path.name + ".seqmark").write_bytes(b"12x")
+    with structlog.testing.capture_logs() as logs, Journal(path, fsync=False) as journal:
+        assert (journal.inbound_checkpoint(), journal.reserved_seq) == (None, 0)
+    said = [e for e in logs if e["event"] == "unreadable state file read as empty"]
+    assert [Path(e["file"]).suffix for e in said] == [".fixseq", ".seqmark"]
+    assert "not asked for again" in said[0]["then"]

@@ -14,6 +14,7 @@ import os
 from setuptools import setup
 
 COMPILED = [
+    "fixgw/api/book_views.py",
     "fixgw/api/server.py",
     "fixgw/bus.py",
     "fixgw/codetable.py",

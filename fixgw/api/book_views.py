@@ -7,8 +7,9 @@ the events of a view of the book at their depth: an `md.snapshot` of the top N, 
 it is deleted, one that enters it is new, deletes first), none when nothing there changed.
 `md.stale` and `md.rejected` go out as they are.
 
-One view per symbol and depth, shared by its clients: per book event it costs one read of
-the top N levels, one comparison and one encoding, however many clients share it. Clients
+One view per symbol and depth, shared by its clients: per book event that reaches its top
+N levels it costs one read of them, one comparison and one encoding, however many clients
+share it; an event whose changes all lie below them, a price comparison each. Clients
 that asked for the whole book (depth 0) are not here: they get the bus's own line.
 
 A view reads the gateway's book as the event is published (the bus calls `on_event` then),
@@ -24,7 +25,15 @@ from decimal import Decimal
 
 from fixgw.api.protocol import md_topics
 from fixgw.bus import Subscriber, market_data_line
-from fixgw.domain import BookDelta, BookSnapshot, Event, Level, MarketDataEvent
+from fixgw.domain import (
+    BookDelta,
+    BookSide,
+    BookSnapshot,
+    Event,
+    Level,
+    LevelUpdate,
+    MarketDataEvent,
+)
 from fixgw.gateway import Gateway
 from fixgw.marketdata.book import changes_between
 
@@ -38,6 +47,21 @@ class _View:
     bids: dict[Decimal, Decimal] = field(default_factory=dict)
     """The levels its clients hold, price -> size: the top `depth` as of its last event."""
     asks: dict[Decimal, Decimal] = field(default_factory=dict)
+    last_bid: Decimal | None = None
+    """The lowest bid it holds if it holds `depth` bids (a level below cannot enter it);
+    else None."""
+    last_ask: Decimal | None = None
+
+    def untouched_by(self, changes: list[LevelUpdate]) -> bool:
+        """Each change is below the levels the view holds in full on its side: none of its
+        levels can change, nor one enter it. The common case needs no read of the book."""
+        for change in changes:
+            if change.side is BookSide.BID:
+                if self.last_bid is None or change.price >= self.last_bid:
+                    return False
+            elif self.last_ask is None or change.price <= self.last_ask:
+                return False
+        return True
 
 
 class BookViews:
@@ -98,6 +122,8 @@ class BookViews:
                     seq, BookSnapshot(ts=event.ts, symbol=event.symbol, bids=bids, asks=asks)
                 )
             elif isinstance(event, BookDelta):
+                if view.untouched_by(event.changes):
+                    continue
                 before = (view.bids, view.asks)
                 self._read(view)
                 changes = changes_between(before, (view.bids, view.asks))
@@ -118,4 +144,7 @@ class BookViews:
         hold."""
         book = self.gateway.subscribed_book(view.symbol, view.depth)
         view.bids, view.asks = dict(book.bids), dict(book.asks)
+        full = view.depth
+        view.last_bid = book.bids[-1][0] if len(book.bids) == full else None
+        view.last_ask = book.asks[-1][0] if len(book.asks) == full else None
         return book.bids, book.asks

@@ -40,6 +40,7 @@ from fixgw.domain import (
 )
 from fixgw.errors import UnknownCode
 from fixgw.fix.codes import (
+    ENTRY_KIND_OF,
     EXEC_RESTATEMENT_REASON,
     MD_ENTRY_TYPE,
     MD_UPDATE_ACTION,
@@ -57,6 +58,7 @@ from fixgw.fix.message import (
     utf8,
 )
 from fixgw.fix.tags import Tag
+from fixgw.marketdata.book import changes_between
 from fixgw.results import OrderStatusAnswer, OrderView
 
 OMS_GROUPS = {
@@ -419,23 +421,21 @@ def book_changes(
     """MarketDataIncrementalRefresh (X) that takes a book an OMS was sent (`sent`: bids,
     asks) to `now`; None if they are the same. Deletes come first, so an OMS that applies
     the entries in order never holds more levels than its depth."""
-    removed: list[dict[int, str]] = []
-    changed: list[dict[int, str]] = []
-    for kind, before, after in zip((MdEntryKind.BID, MdEntryKind.ASK), sent, now, strict=True):
-        for price in sorted(before.keys() - after.keys()):
-            removed.append(_level_entry(LevelAction.DELETE, kind, symbol, price, None))
-        for price, size in after.items():
-            was = before.get(price)
-            if was is None:
-                changed.append(_level_entry(LevelAction.NEW, kind, symbol, price, size))
-            elif was != size:
-                changed.append(_level_entry(LevelAction.CHANGE, kind, symbol, price, size))
-    if not removed and not changed:
+    changes = changes_between(sent, now)
+    if not changes:
         return None
+    entries = tuple(
+        _level_entry(
+            u.action,
+            ENTRY_KIND_OF[u.side],
+            symbol,
+            u.price,
+            None if u.action is LevelAction.DELETE else u.size,
+        )
+        for u in changes
+    )
     return FixMessage(
-        msg_type="X",
-        fields={Tag.MD_REQ_ID: md_req_id},
-        groups={Tag.NO_MD_ENTRIES: (*removed, *changed)},
+        msg_type="X", fields={Tag.MD_REQ_ID: md_req_id}, groups={Tag.NO_MD_ENTRIES: entries}
     )
 
 

@@ -205,6 +205,7 @@ MD_REJECT_REASONS_NOT_SENT = frozenset({MdRejectReason.OTHER})
 
 BOOK_SIDE_OF = {MdEntryKind.BID: BookSide.BID, MdEntryKind.ASK: BookSide.ASK}
 """Which side of the book a bid or offer entry is on (trade entries have none)."""
+ENTRY_KIND_OF = {side: kind for kind, side in BOOK_SIDE_OF.items()}
 
 ALL_TABLES: tuple[CodeTable[Any], ...] = (
     SIDE,

@@ -10,29 +10,15 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from bench.md_throughput import BARE, SYMBOL, cpu_seconds
-from fixgw.testing import LocalStack, free_port
+from bench.md_throughput import SYMBOL, cpu_seconds, feed_stack
 
 CLIENTS = 10
 
 
 def gateway_cpu_us_per_message(depth: int, messages: int) -> float:
-    stack = LocalStack(
-        root=Path(tempfile.mkdtemp(prefix="fixgw-bench-md-depth-")),
-        sim_port=free_port(),
-        books={},
-        symbols=[SYMBOL],
-        log_level="warning",
-        sim_overrides={
-            "accounts": [BARE],
-            "load_feeds": {SYMBOL: {"messages": messages, "entries": 2}},
-        },
-        gateway_overrides={"market_data": {"stale_after_s": 0}},
-    )
+    stack = feed_stack(messages)
     try:
         stack.start_sim()
         stack.start_gateway()

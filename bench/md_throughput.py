@@ -87,10 +87,11 @@ def run_json(args: list[str]) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def measure(messages: int) -> dict[str, Any]:
-    root = Path(tempfile.mkdtemp(prefix="fixgw-bench-md-"))
-    stack = LocalStack(
-        root=root,
+def feed_stack(messages: int) -> LocalStack:
+    """A simulator that sends `messages` incremental refreshes of SYMBOL once subscribed,
+    and a gateway for it (not started)."""
+    return LocalStack(
+        root=Path(tempfile.mkdtemp(prefix="fixgw-bench-md-")),
         sim_port=free_port(),
         books={},
         symbols=[SYMBOL],
@@ -101,6 +102,10 @@ def measure(messages: int) -> dict[str, Any]:
         },
         gateway_overrides={"market_data": {"stale_after_s": 0}},
     )
+
+
+def measure(messages: int) -> dict[str, Any]:
+    stack = feed_stack(messages)
     try:
         stack.start_sim()
         bare = run_json(

@@ -213,7 +213,7 @@ class OrderTracker:
                 poss_dup=report.poss_dup,
             )
             return []
-        order.exec_ids += (report.exec_id,)
+        _remember_exec_id(order, report)
         self.index.name(order, report.order_id)
         self._revive_if_delivered(order, report)
         return self._run(order, ON_REPORT[order.status, report.kind], report)
@@ -224,7 +224,7 @@ class OrderTracker:
         order = self.resolve(report)
         if order is None or report.exec_id in order.exec_ids:  # NO_ORDER, or answered
             return []
-        order.exec_ids += (report.exec_id,)
+        _remember_exec_id(order, report)
         self.index.name(order, report.order_id)
         self._revive_if_delivered(order, report)
         return self._run(order, TABLE[order.status, Input.RECONCILED], report)
@@ -622,6 +622,15 @@ class OrderTracker:
             problem=problem.value,
             detail=detail,
         )
+
+
+def _remember_exec_id(order: Order, report: ExecutionReport) -> None:
+    """Keep the ExecID of a report whose repeat would be taken for news (a fill counted
+    again). A status answer's is not kept, as the journal keeps none (restore): there is
+    one per status request, so an order asked about every second would keep a growing list
+    and search it on every report; a repeated answer only states the order again."""
+    if report.kind is not ExecKind.ORDER_STATUS:
+        order.exec_ids += (report.exec_id,)
 
 
 def _answered(order: Order, cancel_cl_ord_id: str) -> bool:

@@ -408,6 +408,34 @@ def test_status_report_adopts_the_venues_view_and_reports_the_fills_it_shows(
     assert types(tracker.apply_execution(again)) == ["OrderStatusReported"]
 
 
+def test_an_order_asked_about_again_and_again_keeps_only_its_own_reports_exec_ids(
+    tracker: OrderTracker,
+) -> None:
+    """A strategy polling a resting order's status every second for a week: each answer has
+    an ExecID of its own, and keeping them all would grow without end (and be searched on
+    every report). The order keeps its ack's and fill's, which a repeat could count again."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0", exec_id="ack"))
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.3",
+            "0.7",
+            avg="101",
+            last=("0.3", "101"),
+            exec_id="fill",
+        )
+    )
+    for _ in range(50):
+        answer = report(
+            ExecKind.ORDER_STATUS, OrderStatus.PARTIALLY_FILLED, "0.3", "0.7", avg="101"
+        )
+        assert types(tracker.apply_execution(answer)) == ["OrderStatusReported"]
+        assert types(tracker.reconcile(answer)) == []
+    [order] = tracker.all_orders()
+    assert order.exec_ids == ("ack", "fill")
+
+
 def test_duplicate_cl_ord_id_is_refused(tracker: OrderTracker) -> None:
     with pytest.raises(RequestError) as err:
         submit(tracker)

@@ -212,7 +212,7 @@ def set_aside(path: Path, records: list[Damage], by: str) -> Path:
         + b"\n"
         for d in records
     )
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     try:
         os.write(fd, lines)
         os.fsync(fd)
@@ -232,7 +232,7 @@ def lock(path: Path) -> int:
     target = lock_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(target, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
     except OSError as exc:
         raise StartupError(f"journal.path: cannot create {target}: {exc.strerror}") from None
     try:
@@ -551,7 +551,9 @@ def repair(path: Path) -> Repaired:
     a gateway runs on it); the journal is replaced in one rename.
 
     The files it makes keep the journal's owner and group, as the journal keeps its mode:
-    repair is run as root (sudo) on the journal of a gateway that runs as its own user."""
+    repair is run as root (sudo) on the journal of a gateway that runs as its own user. So
+    it follows no symbolic link to the files it writes: the service user owns the directory
+    and could plant one, to have root write over a file of its choosing."""
     original = os.stat(path)
     lock_made = not lock_path(path).exists()
     held = lock(path)
@@ -571,7 +573,12 @@ def repair(path: Path) -> Repaired:
         if not records:
             return Repaired(found.lines, [], None)
         temporary = path.with_name(path.name + ".repairing")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, original.st_mode & FILE_MODE)
+        temporary.unlink(missing_ok=True)  # one left by a repair that died, or planted
+        fd = os.open(
+            temporary,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+            original.st_mode & FILE_MODE,
+        )
         try:
             _owned_like(fd, original)
         except OSError:

@@ -33,6 +33,7 @@ from fixgw.domain import (
     utc_now,
 )
 from fixgw.engine.tracker import OrderTracker
+from fixgw.errors import StartupError
 from fixgw.journal import Journal, JournalDamaged, repair, scan, sealed, side_file
 from fixgw.wire import encode_event
 from tests.unit.orders_made import limit_buy
@@ -328,6 +329,42 @@ def test_repair_sets_damaged_records_and_a_torn_tail_aside_and_keeps_the_rest_as
     assert repair(path).set_aside == []  # nothing left to repair
     with Journal(path, fsync=False) as journal:
         assert journal.last_seq == 6
+
+
+def test_repair_writes_through_no_link_planted_beside_the_journal(tmp_path: Path) -> None:
+    """Repair runs as root in a directory the service user owns: a link planted where it
+    writes (its temporary, the side file, the lock) must not have root write elsewhere."""
+    path = tmp_path / "j.jsonl"
+    with Journal(path, fsync=False) as journal:
+        bus = EventBus(journal)
+        for _ in range(3):
+            bus.publish(SessionUp(ts=utc_now(), session_id="s"))
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + b"garbage\n" + lines[2])
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    planted = path.with_name(path.name + ".repairing")
+    planted.symlink_to(victim)
+    repaired = repair(path)
+    assert [d.line for d in repaired.set_aside] == [2]
+    assert path.read_bytes() == lines[0] + lines[2]
+    assert victim.read_bytes() == b"precious\n"
+
+    path.write_bytes(lines[0] + b"garbage\n" + lines[2])
+    side_file(path).unlink()
+    side_file(path).symlink_to(victim)
+    with pytest.raises(OSError):
+        repair(path)
+    assert victim.read_bytes() == b"precious\n"
+    assert path.read_bytes() == lines[0] + b"garbage\n" + lines[2]  # nothing replaced
+
+    side_file(path).unlink()
+    lock_file = path.with_name(path.name + ".lock")
+    lock_file.unlink()
+    lock_file.symlink_to(victim)
+    with pytest.raises(StartupError):
+        repair(path)
+    assert victim.read_bytes() == b"precious\n"
 
 
 def test_the_journal_and_the_files_beside_it_are_0640_or_tighter(tmp_path: Path) -> None:

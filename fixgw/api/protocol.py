@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -222,8 +222,9 @@ _new_order_decoder = msgspec.json.Decoder(_NewOrderLine)
 _NEW_ORDER_FIELDS = len(_NewOrderLine.__struct_fields__)
 
 
-def parse_line(line: bytes) -> tuple[Any, Request]:
-    """(request id, request). Raises RequestError carrying the id when one was readable.
+def parse_line(line: bytes, ops_served: Collection[str] = ()) -> tuple[Any, Request]:
+    """(request id, request). Raises RequestError carrying the id when one was readable;
+    an unknown op's names the ops `ops_served` (default: every op).
 
     A line that names `new_order` is first read straight into the request (the order path's
     one request); any line that does not read so, or might name a field twice, goes the long
@@ -242,10 +243,10 @@ def parse_line(line: bytes) -> tuple[Any, Request]:
                     return None, order
             elif line.count(b":") == _NEW_ORDER_FIELDS - absent:
                 return order.id, order
-    return _parse_any(line)
+    return _parse_any(line, ops_served or OPS)
 
 
-def _parse_any(line: bytes) -> tuple[Any, Request]:
+def _parse_any(line: bytes, ops_served: Collection[str]) -> tuple[Any, Request]:
     try:
         obj = _decoder.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -272,7 +273,9 @@ def _parse_any(line: bytes) -> tuple[Any, Request]:
     kind = OPS.get(op)
     if kind is None:
         raise _error(
-            request_id, ErrorCode.UNKNOWN_OP, f"unknown op {op!r}; ops: {', '.join(sorted(OPS))}"
+            request_id,
+            ErrorCode.UNKNOWN_OP,
+            f"unknown op {op!r}; ops: {', '.join(sorted(ops_served))}",
         )
     listed = _ONE_OR_A_LIST.get(kind, "")
     alone = bool(listed) and isinstance(obj.get(listed), str)

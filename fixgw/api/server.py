@@ -93,6 +93,10 @@ class Caller(Protocol):
 CONNECTION_OPS = (p.Hello, p.Subscribe, p.Unsubscribe, p.MdSubscribe, p.MdUnsubscribe)
 """Requests about the connection they come on: served on the socket only."""
 _OP_NAMES = {kind: op for op, kind in p.OPS.items()}
+_OPS_WITHOUT_A_CONNECTION = frozenset(
+    op for op, kind in p.OPS.items() if not issubclass(kind, CONNECTION_OPS)
+)
+"""What `handle_request` serves (NATS): an unknown op's error names only these."""
 
 
 def _awaitable(result: object) -> bool:
@@ -681,7 +685,7 @@ class ApiServer:
                 raise RequestError(
                     f"a line may hold at most {limit} bytes", code=p.ErrorCode.LINE_TOO_LONG
                 )
-            request_id, request = p.parse_line(line)
+            request_id, request = p.parse_line(line, _OPS_WITHOUT_A_CONNECTION)
             if isinstance(request, CONNECTION_OPS):
                 raise RequestError(
                     f"op {_OP_NAMES[type(request)]!r} is about a connection: served on the "

@@ -17,7 +17,7 @@ DEFAULT_SOCKET = "/run/fixgw/fixgw.sock"
 
 
 def nats_options(parser: argparse.ArgumentParser) -> None:
-    """`--nats URL --gateway NAME`: global, before the command."""
+    """`--nats URL --gateway NAME [--subject-prefix PREFIX]`: global, before the command."""
     parser.add_argument(
         "--nats",
         metavar="URL",
@@ -31,6 +31,13 @@ def nats_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         default=os.environ.get("FIXGW_GATEWAY"),
         help="with --nats: the gateway's name (nats.gateway in its config; env FIXGW_GATEWAY)",
+    )
+    parser.add_argument(
+        "--subject-prefix",
+        metavar="PREFIX",
+        default=os.environ.get("FIXGW_SUBJECT_PREFIX") or "fixgw",
+        help="with --nats: the first token of the gateway's subjects (nats.subject_prefix in "
+        "its config; env FIXGW_SUBJECT_PREFIX; default fixgw)",
     )
 
 
@@ -122,6 +129,7 @@ def _nats(args: argparse.Namespace) -> GatewayClient:
     return NatsClient.connect(
         args.nats,
         gateway=args.gateway,
+        subject_prefix=args.subject_prefix,
         user_credentials=env("FIXGW_NATS_CREDS"),
         user=env("FIXGW_NATS_USER"),
         password=env("FIXGW_NATS_PASSWORD"),

@@ -4,7 +4,10 @@ One small JSON file, replaced whole (written beside, then renamed), so a crash l
 old cursor or the new one, never a torn one. It names the stream and the gateway it counts
 for: a cursor of another stream or name counts as none. A cursor a little behind is
 harmless: what is published again within the stream's duplicate window is dropped by the
-broker, and at start the stream's own last event moves a cursor that is behind forward.
+broker. Only when there is no cursor to go by (`found` false) does the stream's own last
+event of the gateway say where to start; a cursor read is never moved past an event the
+stream has not acknowledged, since a later event in the stream proves nothing about the
+ones before it (one refused by a stream limit, say).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class Cursor:
         self.stream = stream
         self.gateway = gateway
         self.fsync = fsync
+        self.found = False
+        """A cursor of this stream and gateway was read."""
         self.seq = self._load()
         self._saved = self.seq
         self._failing = False
@@ -44,7 +49,7 @@ class Cursor:
             return 0
         except (OSError, msgspec.DecodeError) as exc:
             log.warning(
-                "nats cursor unreadable; publishing from the stream's last event",
+                "nats cursor unreadable; publishing after this gateway's last event in the stream",
                 path=str(self.path),
                 error=str(exc),
             )
@@ -57,6 +62,7 @@ class Cursor:
                 gateway=saved.gateway,
             )
             return 0
+        self.found = True
         return saved.seq
 
     def save(self) -> None:

@@ -116,16 +116,27 @@ class EventPublisher:
         self.lag_s: float | None = None
         self.published = 0
         self.duplicates = 0
+        tail.seek(cursor.seq)
 
     @property
     def acked_seq(self) -> int:
         return self.cursor.seq
 
+    @property
+    def backlog(self) -> int:
+        """The journal's events after the cursor: those waiting to be published, and those
+        published and not yet acknowledged (seqs skip; events are counted)."""
+        return len(self._in_flight) + self._tail.unread()
+
     def skip_to(self, seq: int) -> None:
-        """The stream already holds every event up to `seq`: start after it."""
+        """Start after `seq` (the stream's last event of this gateway, when there is no
+        cursor to go by, or when the stream is ahead of the journal)."""
         if seq > self.cursor.seq:
             self.cursor.seq = seq
             self.cursor.save()
+            self._in_flight.clear()
+            self._by_seq.clear()
+            self._tail.seek(seq)
 
     def written(self, end: int) -> None:
         """The journal wrote lines up to byte `end` (its `on_written`)."""

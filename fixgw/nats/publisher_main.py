@@ -85,6 +85,8 @@ class ApartState(msgspec.Struct, kw_only=True):
 
     connected: bool = False
     acked_seq: int = 0
+    backlog: int = 0
+    """The journal's events after the cursor."""
     lag_s: float | None = None
     published: int = 0
     duplicates: int = 0
@@ -161,7 +163,6 @@ class PublisherApart:
             self.publisher,
             self.view,
             self._failed,
-            lambda: self.broker.backoff.delay(0),
         )
         self.broker = BrokerConnection(
             config, spec.secrets, self.writer.serve, self._failed, name="publisher"
@@ -170,16 +171,21 @@ class PublisherApart:
         self.last_error: str | None = None
         self._reported: ApartState | None = None
 
-    def _failed(self, what: str, exc: BaseException) -> None:
+    def _failed(self, what: str, exc: BaseException, logged: bool = True) -> None:
+        """Counted and shown in `last_error`; logged unless the caller logs it its way."""
         self.failures += 1
         self.last_error = f"{what}: {exc or type(exc).__name__}"
-        log.warning(what, error=str(exc) or type(exc).__name__, acked_seq=self.publisher.acked_seq)
+        if logged:
+            log.warning(
+                what, error=str(exc) or type(exc).__name__, acked_seq=self.publisher.acked_seq
+            )
 
     def state(self) -> ApartState:
         p = self.publisher
         return ApartState(
             connected=self.broker.connected,
             acked_seq=p.acked_seq,
+            backlog=p.backlog,
             lag_s=p.lag_s,
             published=p.published,
             duplicates=p.duplicates,
@@ -231,8 +237,8 @@ class PublisherApart:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.broker.close()
-        self.publisher.close()
         self.report()
+        self.publisher.close()
         self._mark.close()
         log.info("nats publisher process stopped", acked_seq=self.publisher.acked_seq)
 

@@ -1,7 +1,7 @@
 """Publishing the journal to the JetStream stream over one connection: the stream made sure
-of, the publisher started from this gateway's last event in it, and started again after a
-failure, until the connection ends. The same in the gateway's loop (`publisher: inline`)
-and in the publisher process (`publisher_main`)."""
+of, the publisher started from its cursor, and started again after a failure (at a backoff
+that grows while the same failure repeats), until the connection ends. The same in the
+gateway's loop (`publisher: inline`) and in the publisher process (`publisher_main`)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,16 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 
 from fixgw.config import NatsConfig
+from fixgw.fix.reconnect import Backoff
 from fixgw.nats.publisher import Ack, EventPublisher, PublishFailed
-from fixgw.nats.subjects import Subjects, covers
+from fixgw.nats.subjects import Subjects, covers, overlaps
 
 log = structlog.get_logger("fixgw.nats")
+
+RETRY_CEILING_S = 30.0
+"""Publishing that keeps failing the same way (an event the stream refuses until its limits
+change, say) is started again at most this far apart, or at `nats.reconnect.ceiling_s` if
+that is longer."""
 
 _SEQ = re.compile(rb'^\{"seq":(\d+)')
 
@@ -76,16 +82,20 @@ class StreamWriter:
         subjects: Subjects,
         publisher: EventPublisher,
         journal: JournalEnd,
-        failed: Callable[[str, BaseException], None],
-        pause_s: Callable[[], float],
+        failed: Callable[[str, BaseException, bool], None],
     ) -> None:
-        """`failed(what, exc)`: publishing stopped (it starts again after `pause_s()`)."""
+        """`failed(what, exc, logged)`: publishing stopped (counted, shown in `last_error`);
+        it starts again after a backoff. The writer logs it itself (`logged` false), once
+        per step of the backoff while the same failure repeats."""
         self.config = config
         self.subjects = subjects
         self.publisher = publisher
         self._journal = journal
         self._failed = failed
-        self._pause_s = pause_s
+        r = config.reconnect
+        self.backoff = Backoff(r.floor_s, max(r.ceiling_s, RETRY_CEILING_S), r.factor, r.jitter)
+        self._cursor_trusted = publisher.cursor.found
+        """Read from its file, or set from the stream once: publishing never starts past it."""
         self.last_error: str | None = None
         """A problem with the stream itself, beside the failures."""
 
@@ -95,25 +105,71 @@ class StreamWriter:
         self.publisher.reply_prefix = nc.new_inbox()
         await nc.subscribe(f"{self.publisher.reply_prefix}.>", cb=self.on_ack)
         loop = asyncio.get_running_loop()
+        failures_in_a_row = 0
+        logged: tuple[str, float] | None = None
         while not gone.done():
+            acked_before = self.publisher.acked_seq
             publishing = loop.create_task(self._publish(js, nc))
             await asyncio.wait({publishing, gone}, return_when=asyncio.FIRST_COMPLETED)
             if not publishing.done():
                 publishing.cancel()
                 await asyncio.gather(publishing, return_exceptions=True)
                 return
+            if self.publisher.acked_seq > acked_before:
+                failures_in_a_row = 0
             try:
                 publishing.result()
             except nats.errors.ConnectionClosedError:
                 return
             except (PublishFailed, nats.errors.Error) as exc:
-                self._failed("publishing to the stream stopped; starting again", exc)
-            await asyncio.wait({gone}, timeout=self._pause_s())
+                what = "publishing to the stream stopped; starting again"
+                self._failed(what, exc, False)
+                why = str(exc) or type(exc).__name__
+                step = (why, self.backoff.delay(failures_in_a_row, draw=lambda: 0.0))
+                if step != logged:
+                    log.warning(
+                        what,
+                        error=why,
+                        acked_seq=self.publisher.acked_seq,
+                        retry_in_s=round(step[1], 3),
+                    )
+                    logged = step
+            await asyncio.wait({gone}, timeout=self.backoff.delay(failures_in_a_row))
+            failures_in_a_row += 1
 
     async def _publish(self, js: JetStreamContext, nc: NatsConnection) -> None:
         await self._ensure_stream(js)
-        self.publisher.skip_to(await self._last_in_stream(js))
+        await self._start_from_stream(js)
         await self.publisher.run(_Link(nc, self.config.stream.name))
+
+    async def _start_from_stream(self, js: JetStreamContext) -> None:
+        """Publishing starts after the cursor, never past an event the stream has not
+        acknowledged: a later event in the stream says nothing of those before it (one a
+        stream limit refused, say). Only with no cursor to go by (none saved yet, or one
+        lost) does it start after this gateway's last event in the stream; and after a
+        stream's that is ahead of the journal (another journal under this name)."""
+        last = await self._last_in_stream(js)
+        journal_end = max(self._journal.last_seq, self._journal.reserved_seq)
+        if last > journal_end:
+            self.last_error = (
+                f"the stream holds seq {last} of gateway {self.config.gateway}, beyond this "
+                f"journal's {journal_end}: is another journal publishing under this name?"
+            )
+            log.error(
+                "nats stream is ahead of the journal; events up to its seq are not published",
+                stream=self.config.stream.name,
+                stream_seq=last,
+                journal_seq=journal_end,
+            )
+            self.publisher.skip_to(last)
+        elif not self._cursor_trusted and last > self.publisher.acked_seq:
+            log.warning(
+                "nats cursor not found; publishing after this gateway's last event in the stream",
+                stream=self.config.stream.name,
+                after_seq=last,
+            )
+            self.publisher.skip_to(last)
+        self._cursor_trusted = True
 
     async def _ensure_stream(self, js: JetStreamContext) -> None:
         s = self.config.stream
@@ -138,6 +194,11 @@ class StreamWriter:
             )
             log.info("nats stream created", stream=s.name, subjects=self.subjects.stream_subjects)
             return
+        if info.config.no_ack:
+            raise PublishFailed(
+                f"stream {s.name} does not acknowledge what it stores (no_ack): the gateway "
+                "cannot know which events reached it; turn no_ack off"
+            )
         subjects = list(info.config.subjects or [])
         if not any(covers(pattern, want) for pattern in subjects):
             if not s.create:
@@ -145,8 +206,13 @@ class StreamWriter:
                     f"stream {s.name} does not take {want} (its subjects: {subjects}), and "
                     "nats.stream.create is false"
                 )
-            await js.update_stream(info.config.evolve(subjects=[*subjects, want]))
-            log.info("nats stream takes this gateway's subjects too", stream=s.name, added=want)
+            await js.update_stream(info.config.evolve(subjects=self._with_ours(subjects)))
+            log.info(
+                "nats stream takes this gateway's subjects too",
+                stream=s.name,
+                added=want,
+                replaced=[p for p in subjects if covers(want, p)],
+            )
         window = info.config.duplicate_window or 0
         if window < s.duplicate_window_s:
             log.warning(
@@ -155,6 +221,21 @@ class StreamWriter:
                 duplicate_window_s=window,
             )
 
+    def _with_ours(self, subjects: list[str]) -> list[str]:
+        """A stream's subjects with this gateway's events added: those of its subjects that
+        ours cover are replaced by ours (the broker refuses overlapping subjects in a stream;
+        nothing they took is lost). One that overlaps ours without being covered (another
+        gateway's events are in it too) is for the firm to change."""
+        want = self.subjects.events
+        partly = [p for p in subjects if overlaps(p, want) and not covers(want, p)]
+        if partly:
+            raise PublishFailed(
+                f"stream {self.config.stream.name} takes {', '.join(partly)}, which overlaps "
+                f"{want} without taking all of it: change the stream's subjects by hand to "
+                f"take {want} (as {self.subjects.stream_subjects} does)"
+            )
+        return [*(p for p in subjects if not covers(want, p)), want]
+
     async def _last_in_stream(self, js: JetStreamContext) -> int:
         """The seq of this gateway's last event in the stream (0: none)."""
         try:
@@ -162,20 +243,7 @@ class StreamWriter:
         except nats.js.errors.NotFoundError:
             return 0
         found = _SEQ.match(msg.data or b"")
-        seq = int(found.group(1)) if found else 0
-        journal_end = max(self._journal.last_seq, self._journal.reserved_seq)
-        if seq > journal_end:
-            self.last_error = (
-                f"the stream holds seq {seq} of gateway {self.config.gateway}, beyond this "
-                f"journal's {journal_end}: is another journal publishing under this name?"
-            )
-            log.error(
-                "nats stream is ahead of the journal; events up to its seq are not published",
-                stream=self.config.stream.name,
-                stream_seq=seq,
-                journal_seq=journal_end,
-            )
-        return seq
+        return int(found.group(1)) if found else 0
 
     async def on_ack(self, msg: Msg) -> None:
         _, run, seq = msg.subject.rsplit(".", 2)

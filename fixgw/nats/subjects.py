@@ -76,3 +76,17 @@ def covers(pattern: str, subjects: str) -> bool:
         if part != "*" and part != want[i]:
             return False
     return len(want) == len(have)
+
+
+def overlaps(first: str, second: str) -> bool:
+    """Whether some subject matches both patterns (the broker refuses such two in one
+    stream)."""
+    a, b = first.split("."), second.split(".")
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x == ">" or y == ">":
+            return True
+        if x != y and "*" not in (x, y):
+            return False
+        if i == len(a) - 1 or i == len(b) - 1:
+            return len(a) == len(b)
+    return False

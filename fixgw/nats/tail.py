@@ -65,17 +65,64 @@ class JournalTail:
         self._seen: list[tuple[int, int]] = []
         """(seq, byte offset) of every INDEX_EVERY-th line read: a seek after a reconnect
         starts near its seq, however long ago the journal's own index was made."""
+        self._counted_to = 0
+        self._unread = 0
+        """The whole lines from `_offset` to `_counted_to`: `unread` counts only what was
+        written since it last counted."""
 
     def seek(self, after_seq: int) -> None:
         """Read from the first line with a seq above `after_seq` on."""
-        self._offset = max(
-            self._journal.offset_before(after_seq), offset_before(self._seen, after_seq)
-        )
+        start = max(self._journal.offset_before(after_seq), offset_before(self._seen, after_seq))
+        offset = self._first_after(start, after_seq)
+        if self._offset <= self._counted_to and offset <= self._offset:
+            self._unread += self._lines_between(offset, self._offset)
+        else:
+            self._counted_to, self._unread = offset, 0
+        self._offset = offset
         self._after = after_seq
+
+    def _first_after(self, offset: int, after_seq: int) -> int:
+        """The offset of the first written line from `offset` on with a seq above
+        `after_seq` (the written end if none is)."""
+        end = self._journal.written_bytes
+        size = CHUNK_BYTES
+        while offset < end:
+            data = os.pread(self._fd, min(size, end - offset), offset)
+            start = 0
+            while (newline := data.find(b"\n", start)) >= 0:
+                if _decoder.decode(data[start:newline]).seq > after_seq:
+                    return offset + start
+                start = newline + 1
+            if start == 0:
+                if len(data) == end - offset:
+                    break  # no whole line left (the journal writes whole lines)
+                size *= 2
+                continue
+            offset += start
+            size = CHUNK_BYTES
+        return offset
+
+    def _lines_between(self, start: int, end: int) -> int:
+        count = 0
+        while start < end:
+            data = os.pread(self._fd, min(CHUNK_BYTES, end - start), start)
+            if not data:
+                break
+            count += data.count(b"\n")
+            start += len(data)
+        return count
 
     def behind(self) -> bool:
         """Written lines wait to be read."""
         return self._offset < self._journal.written_bytes
+
+    def unread(self) -> int:
+        """The whole lines written after the last one read."""
+        end = self._journal.written_bytes
+        if end > self._counted_to:
+            self._unread += self._lines_between(self._counted_to, end)
+            self._counted_to = end
+        return self._unread
 
     def read(self, max_lines: int) -> list[Line]:
         """The next written lines, at most `max_lines`; none if nothing more is written."""
@@ -106,9 +153,16 @@ class JournalTail:
                     break  # no whole line left (cannot happen: the journal writes whole lines)
                 size *= 2  # a line longer than what was read: read more of it
                 continue
-            self._offset += start
+            self._consumed(start, data.count(b"\n", 0, start))
             size = CHUNK_BYTES
         return out
+
+    def _consumed(self, length: int, lines: int) -> None:
+        self._offset += length
+        if self._offset <= self._counted_to:
+            self._unread -= lines
+        else:
+            self._counted_to, self._unread = self._offset, 0
 
     def close(self) -> None:
         os.close(self._fd)

@@ -101,7 +101,6 @@ class NatsTransport:
                 self.publisher,
                 journal,
                 self._failed,
-                lambda: self._broker.backoff.delay(0),
             )
         else:
             self._apart = PublisherProcess(
@@ -122,7 +121,7 @@ class NatsTransport:
         m = self.metrics
         m.connected.set_function(lambda: 1 if self.connected else 0)
         m.acked_seq.set_function(lambda: self.acked_seq)
-        m.backlog.set_function(lambda: max(0, self._journal.last_seq - self.acked_seq))
+        m.backlog.set_function(lambda: self.backlog)
 
     @property
     def acked_seq(self) -> int:
@@ -130,6 +129,14 @@ class NatsTransport:
             return self.publisher.acked_seq
         assert self._apart is not None
         return self._apart.state.acked_seq
+
+    @property
+    def backlog(self) -> int:
+        """The journal's events after the cursor (not seqs: they skip)."""
+        if self.publisher is not None:
+            return self.publisher.backlog
+        assert self._apart is not None
+        return self._apart.state.backlog
 
     # ------------------------------------------------------------ lifecycle
 
@@ -226,7 +233,7 @@ class NatsTransport:
             subjects=f"{self.subjects.root}.>",
             acked_seq=acked,
             journal_seq=journal_seq,
-            backlog=max(0, journal_seq - acked),
+            backlog=self.backlog,
             publish_lag_s=None if lag_s is None else round(lag_s, 6),
             published=published,
             duplicates=duplicates,
@@ -254,11 +261,13 @@ class NatsTransport:
             self._commands_sub = None
             md.cancel()
 
-    def _failed(self, what: str, exc: BaseException) -> None:
+    def _failed(self, what: str, exc: BaseException, logged: bool = True) -> None:
+        """Counted and shown in `last_error`; logged unless the caller logs it its way."""
         self.failures += 1
         self.metrics.failures.inc()
         self.last_error = f"{what}: {exc or type(exc).__name__}"
-        log.warning(what, error=str(exc) or type(exc).__name__, acked_seq=self.acked_seq)
+        if logged:
+            log.warning(what, error=str(exc) or type(exc).__name__, acked_seq=self.acked_seq)
 
     # ------------------------------------------------------------ commands
 

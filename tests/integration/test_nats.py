@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import pytest
 import yaml
 
 from fixgw.nats.client import NatsClient
-from fixgw.testing import LocalStack, NatsServer, wait_until
+from fixgw.testing import LocalStack, NatsServer, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
 from tests.integration.terminal import Terminal, terminal_env
 from tests.integration.test_crashes import BOOKS, burst_with_a_gateway_kill, order_fields, settle
@@ -190,6 +191,49 @@ def test_a_broker_outage_mid_burst_leaves_order_entry_alone_and_the_stream_whole
     journaled = wait_published(stack)
     in_stream = [e["seq"] for e in read_stream(broker.url)]
     assert in_stream[: len(journaled)] == journaled, "not every event once, in order"
+
+
+@pytest.mark.parametrize("publisher", ["process", "inline"])
+def test_the_backlog_counts_the_events_waiting_not_the_seqs_skipped_by_a_restart(
+    make_stack: StackFactory, broker: NatsServer, publisher: str
+) -> None:
+    """A restart starts the seq above a reserved block of 100,000: with the broker away
+    after it, `backlog` and `fixgw_nats_backlog` are the events waiting, not a seq
+    difference."""
+    port = free_port()
+    stack = make_stack(
+        books=BOOKS,
+        symbols=["BTC/USD"],
+        nats=nats_section(broker, publisher=publisher),
+        ops={"metrics_port": port},
+        account={"refresh_s": 0, "after_fill": False},  # no events but the order's
+    )
+    wait_published(stack)
+    assert stack.gateway is not None
+    stack.gateway.stop(signal.SIGTERM)
+    broker.stop(signal.SIGKILL)
+    stack.start_gateway()
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        gw.new_order(cl_ord_id="waits", **order_fields(0))
+        EventLog(gw).find("waits", "order.accepted")
+    acked = stack.status()["nats"]["acked_seq"]
+    waiting = [seq for seq in journal_seqs(stack) if seq > acked]
+    assert waiting[-1] - acked > 100_000 > len(waiting)
+
+    def gauge() -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
+            text = page.read().decode()
+        (line,) = [x for x in text.splitlines() if x.startswith("fixgw_nats_backlog ")]
+        return float(line.split()[1])
+
+    wait_until(
+        lambda: stack.status()["nats"]["backlog"] == len(waiting) == gauge(),
+        10,
+        f"a backlog of {len(waiting)} events in status and the metric",
+    )
+    status = stack.status()["nats"]
+    assert (status["acked_seq"], status["journal_seq"]) == (acked, waiting[-1])
 
 
 def test_the_publisher_process_killed_mid_burst_is_started_again_and_the_stream_whole(
@@ -386,6 +430,10 @@ MALFORMED = [
 ]
 
 
+CONNECTION_OPS = {"hello", "subscribe", "unsubscribe", "md_subscribe", "md_unsubscribe"}
+"""Served on the socket only (docs/nats.md, Commands)."""
+
+
 def test_orders_over_nats_fill_permissions_refuse_and_errors_match_the_socket(
     make_stack: StackFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -424,6 +472,14 @@ def test_orders_over_nats_fill_permissions_refuse_and_errors_match_the_socket(
                     socket_client.send_raw(line + b"\n")
                     over_socket = socket_client.read_message()
                     over_nats = nats_request(broker.url, line, **strategy)
+                    if over_socket["error"]["code"] == "unknown_op":  # NATS names its own ops
+                        ops = {
+                            way: set(
+                                reply["error"].pop("message").partition("ops: ")[2].split(", ")
+                            )
+                            for way, reply in (("socket", over_socket), ("nats", over_nats))
+                        }
+                        assert ops["nats"] == ops["socket"] - CONNECTION_OPS
                     assert over_nats == over_socket, line[:80]
                     assert over_nats["ok"] is False
                     # a request about a connection has no place on the cmd subject
@@ -497,6 +553,28 @@ def cli_over_nats(url: str, *args: str) -> list[str]:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
+
+
+def test_the_cli_reaches_a_gateway_of_another_subject_prefix_by_option_or_environment(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    stack = make_stack(nats=nats_section(broker, subject_prefix="desk1"))
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    over_nats = [sys.executable, "-m", "fixgw", "--nats", broker.url, "--gateway", GATEWAY]
+    for extra, env in (
+        (["--subject-prefix", "desk1"], {}),
+        ([], {"FIXGW_SUBJECT_PREFIX": "desk1"}),
+    ):
+        done = subprocess.run(
+            [*over_nats, *extra, "status", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, **env},
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["nats"]["subjects"] == f"desk1.{GATEWAY}.>"
 
 
 def test_top_over_nats_shows_the_session_and_a_fill_as_it_happens(

@@ -1,0 +1,242 @@
+"""A firm's own JetStream stream, with limits and subjects of its choosing, against a real
+nats-server: an event the stream refuses is published once its limits allow, never skipped
+because a later event got in (across a gateway restart too); a refusal that repeats is tried
+again at a growing backoff and logged once per step of it; a stream that takes only part of
+a gateway's events is given all of them, or the gateway says what to change by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+import pytest
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+
+from fixgw.testing import LocalStack, NatsServer, wait_until
+from tests.integration.conftest import StackFactory
+from tests.integration.test_crashes import BOOKS
+from tests.integration.test_nats import GATEWAY, nats_section, wait_published
+
+pytestmark = [pytest.mark.integration, pytest.mark.nats]
+
+RESTING_SELL = {"symbol": "BTC/USD", "side": "sell", "type": "limit", "price": "30500"}
+"""Between the book's bid and ask: it rests, an order.accepted after its order.pending_new."""
+RETRYING = "publishing to the stream stopped; starting again"
+
+
+def on_stream(url: str, change: Callable[[JetStreamContext], Awaitable[Any]]) -> Any:
+    """`change(js)` on a connection of the test's own, as a firm's operator would."""
+
+    async def go() -> Any:
+        nc = await nats.connect(url)
+        try:
+            return await change(nc.jetstream())
+        finally:
+            await nc.close()
+
+    return asyncio.run(go())
+
+
+def stream_seqs(url: str) -> list[int]:
+    """The gateway seq of each of this gateway's events in the stream, in the stream's order."""
+
+    async def read(js: JetStreamContext) -> list[int]:
+        info = await js.stream_info("FIXGW")
+        seqs = []
+        for stream_seq in range(info.state.first_seq, info.state.last_seq + 1):
+            try:
+                msg = await js.get_msg("FIXGW", stream_seq)
+            except nats.js.errors.NotFoundError:
+                continue
+            if msg.subject.startswith(f"fixgw.{GATEWAY}.ev."):
+                seqs.append(json.loads(msg.data or b"{}")["seq"])
+        return seqs
+
+    return list(on_stream(url, read))
+
+
+def wait_until_journaled(stack: LocalStack, event_type: str) -> int:
+    """The seq of the journal's first event of that type, once it is there."""
+    found: list[int] = []
+
+    def journaled() -> bool:
+        lines = (stack.root / "journal.jsonl").read_bytes().splitlines()
+        found[:] = [e["seq"] for e in map(json.loads, lines) if e["type"] == event_type]
+        return bool(found)
+
+    wait_until(journaled, 20, f"a {event_type} in the journal")
+    return found[0]
+
+
+def logged(stack: LocalStack, event: str) -> list[dict[str, Any]]:
+    assert stack.gateway is not None
+    lines = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]
+    return [x for x in lines if x.get("event") == event]
+
+
+@pytest.mark.parametrize("publisher", ["process", "inline"])
+def test_an_event_the_stream_refused_is_published_once_allowed_though_a_later_one_got_in(
+    make_stack: StackFactory, broker: NatsServer, publisher: str
+) -> None:
+    """The firm's stream takes one message per subject: an order's order.accepted is refused
+    (its pending_new holds the subject), the halt after it stored (on ev.session). The
+    stream's last event is then the halt; publishing must still start from the refused one,
+    in the running gateway and after a restart, once the operator lifts the limit."""
+
+    async def create(js: JetStreamContext) -> None:
+        await js.add_stream(
+            StreamConfig(
+                name="FIXGW",
+                subjects=["fixgw.*.ev.>"],
+                storage=StorageType.FILE,
+                duplicate_window=600,
+            )
+        )
+
+    on_stream(broker.url, create)
+    stack = make_stack(
+        books=BOOKS,
+        symbols=["BTC/USD"],
+        nats=nats_section(
+            broker,
+            publisher=publisher,
+            stream={"create": False},
+            reconnect={"floor_s": 0.1, "ceiling_s": 0.2, "jitter": 0},
+        ),
+    )
+    before = wait_published(stack)[-1]
+
+    async def one_per_subject(js: JetStreamContext) -> None:
+        await js.purge_stream("FIXGW")
+        info = await js.stream_info("FIXGW")
+        await js.update_stream(
+            info.config.evolve(
+                max_msgs_per_subject=1, discard=DiscardPolicy.NEW, discard_new_per_subject=True
+            )
+        )
+
+    on_stream(broker.url, one_per_subject)
+    with stack.client() as gw:
+        gw.new_order(cl_ord_id="refused-accept", qty="0.01", **RESTING_SELL)
+        gw.request("halt", reason="a later event the stream stores")
+    halted = wait_until_journaled(stack, "session.halted")
+    wait_until(lambda: halted in stream_seqs(broker.url), 20, "the halt in the stream")
+    wait_until(lambda: "refused" in str(stack.status()["nats"]["last_error"]), 20, "the refusal")
+    wait_until(lambda: stack.status()["nats"]["failures"] >= 3, 20, "publishing tried again")
+    refused = stack.status()["nats"]["acked_seq"] + 1
+    assert refused < halted
+    assert refused not in stream_seqs(broker.url)
+
+    assert stack.gateway is not None
+    stack.gateway.stop(signal.SIGTERM)
+
+    async def no_limit(js: JetStreamContext) -> None:
+        info = await js.stream_info("FIXGW")
+        await js.update_stream(
+            info.config.evolve(
+                max_msgs_per_subject=-1, discard=DiscardPolicy.OLD, discard_new_per_subject=False
+            )
+        )
+
+    on_stream(broker.url, no_limit)
+    stack.start_gateway()
+    journaled = [s for s in wait_published(stack) if s > before]
+    in_stream = stream_seqs(broker.url)
+    assert sorted(in_stream) == journaled, "not every journaled event once in the stream"
+    assert stack.status()["nats"]["backlog"] == 0
+
+
+@pytest.mark.parametrize(
+    ("factor", "retry_in_s"),
+    [(2.0, [0.05, 0.1, 0.2, 0.4, 0.8]), (1.0, [0.05])],
+    ids=["growing", "at-its-ceiling"],
+)
+def test_a_refusal_that_repeats_is_tried_again_at_a_growing_backoff_logged_once_a_step(
+    make_stack: StackFactory, broker: NatsServer, factor: float, retry_in_s: list[float]
+) -> None:
+    """A full stream (`discard: new`) refuses the same event until its limit changes: each
+    try is counted and shown in `last_error`, but it waits longer each time (up to 30 s) and
+    is logged once per step of the backoff (with a factor of 1 the first step is the last)."""
+
+    async def create(js: JetStreamContext) -> None:
+        await js.add_stream(
+            StreamConfig(
+                name="FIXGW", subjects=["fixgw.*.ev.>"], max_msgs=1, discard=DiscardPolicy.NEW
+            )
+        )
+
+    on_stream(broker.url, create)
+    stack = make_stack(
+        books=BOOKS,
+        symbols=["BTC/USD"],
+        nats=nats_section(
+            broker,
+            stream={"create": False},
+            reconnect={"floor_s": 0.05, "ceiling_s": 0.05, "factor": factor, "jitter": 0},
+        ),
+    )
+    with stack.client() as gw:
+        gw.new_order(cl_ord_id="one-too-many", qty="0.01", **RESTING_SELL)
+    tries = len(retry_in_s) + 3
+    wait_until(lambda: stack.status()["nats"]["failures"] >= tries, 30, f"{tries} tries")
+    status = stack.status()["nats"]
+    assert "maximum messages exceeded" in status["last_error"]
+    steps = [line["retry_in_s"] for line in logged(stack, RETRYING)]
+    assert steps[: len(retry_in_s)] == retry_in_s
+    assert len(set(steps)) == len(steps), "a step of the backoff logged more than once"
+
+
+def test_a_stream_taking_part_of_the_gateways_events_has_them_replaced_by_all_of_them(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """`stream.create: true` and a firm's stream on `fixgw.acct-1.ev.orders.>`: the broker
+    refuses a stream whose subjects overlap, so the ones the gateway's cover are replaced by
+    `fixgw.acct-1.ev.>` (nothing they took is lost); the firm's others are kept."""
+
+    async def create(js: JetStreamContext) -> None:
+        await js.add_stream(
+            StreamConfig(name="FIXGW", subjects=["fixgw.acct-1.ev.orders.>", "audit.>"])
+        )
+
+    on_stream(broker.url, create)
+    stack = make_stack(books=BOOKS, symbols=["BTC/USD"], nats=nats_section(broker))
+    with stack.client() as gw:
+        gw.new_order(cl_ord_id="all-of-them", qty="0.01", **RESTING_SELL)
+    journaled = wait_published(stack, 30)
+    assert stream_seqs(broker.url) == journaled
+    assert stack.status()["nats"]["last_error"] is None
+
+    async def subjects(js: JetStreamContext) -> list[str]:
+        return list((await js.stream_info("FIXGW")).config.subjects or [])
+
+    assert on_stream(broker.url, subjects) == ["audit.>", f"fixgw.{GATEWAY}.ev.>"]
+
+
+def test_a_stream_overlapping_the_gateways_events_otherwise_is_named_for_a_change_by_hand(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """`fixgw.*.ev.orders.>` takes other gateways' orders too: not the gateway's to replace.
+    It says what to change, and tries again at its backoff (the firm may change it)."""
+
+    async def create(js: JetStreamContext) -> None:
+        await js.add_stream(StreamConfig(name="FIXGW", subjects=["fixgw.*.ev.orders.>"]))
+
+    on_stream(broker.url, create)
+    stack = make_stack(
+        books=BOOKS,
+        symbols=["BTC/USD"],
+        nats=nats_section(broker, reconnect={"floor_s": 0.05, "ceiling_s": 0.05, "jitter": 0}),
+    )
+    wait_until(lambda: stack.status()["nats"]["failures"] >= 3, 30, "three tries")
+    status = stack.status()["nats"]
+    assert status["acked_seq"] == 0
+    assert status["last_error"] == (
+        f"{RETRYING}: stream FIXGW takes fixgw.*.ev.orders.>, which overlaps "
+        f"fixgw.{GATEWAY}.ev.> without taking all of it: change the stream's subjects by hand "
+        f"to take fixgw.{GATEWAY}.ev.> (as fixgw.*.ev.> does)"
+    )

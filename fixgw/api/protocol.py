@@ -243,10 +243,10 @@ def parse_line(line: bytes, ops_served: Collection[str] = ()) -> tuple[Any, Requ
                     return None, order
             elif line.count(b":") == _NEW_ORDER_FIELDS - absent:
                 return order.id, order
-    return _parse_any(line, ops_served or OPS)
+    return _parse_any(line, ops_served)
 
 
-def _parse_any(line: bytes, ops_served: Collection[str]) -> tuple[Any, Request]:
+def _parse_any(line: bytes, ops_served: Collection[str] = ()) -> tuple[Any, Request]:
     try:
         obj = _decoder.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -275,7 +275,7 @@ def _parse_any(line: bytes, ops_served: Collection[str]) -> tuple[Any, Request]:
         raise _error(
             request_id,
             ErrorCode.UNKNOWN_OP,
-            f"unknown op {op!r}; ops: {', '.join(sorted(ops_served))}",
+            f"unknown op {op!r}; ops: {', '.join(sorted(ops_served or OPS))}",
         )
     listed = _ONE_OR_A_LIST.get(kind, "")
     alone = bool(listed) and isinstance(obj.get(listed), str)

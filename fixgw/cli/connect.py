@@ -114,7 +114,8 @@ def socket_path(args: argparse.Namespace) -> str:
 
 
 def _nats(args: argparse.Namespace) -> GatewayClient:
-    """The gateway over NATS (`--nats URL --gateway NAME`); credentials from the environment:
+    """The gateway over NATS (`--nats URL --gateway NAME [--subject-prefix PREFIX]`);
+    credentials from the environment:
     FIXGW_NATS_CREDS (a creds file), FIXGW_NATS_USER and FIXGW_NATS_PASSWORD, or
     FIXGW_NATS_TOKEN."""
     from fixgw.nats import client_missing

@@ -143,8 +143,8 @@ def grouped_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fixgw",
-        usage="fixgw [-h] [--version] [--nats URL --gateway NAME | --socket PATH | "
-        "--tcp HOST:PORT [--token-env VAR]] COMMAND ...",
+        usage="fixgw [-h] [--version] [--nats URL --gateway NAME [--subject-prefix PREFIX] | "
+        "--socket PATH | --tcp HOST:PORT [--token-env VAR]] COMMAND ...",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

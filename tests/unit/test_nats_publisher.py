@@ -6,6 +6,7 @@ event not acknowledged, and what the broker already holds it drops as a duplicat
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from fixgw.journal import Journal, sealed
 from fixgw.nats.cursor import Cursor
 from fixgw.nats.metrics import NatsMetrics
 from fixgw.nats.publisher import CURSOR_EVERY_S, Ack, EventPublisher, PublishFailed
-from fixgw.nats.subjects import Subjects, covers, token
+from fixgw.nats.subjects import Subjects, covers, overlaps, token
 from fixgw.nats.tail import JournalTail
 
 
@@ -308,6 +309,58 @@ def test_subjects() -> None:
 )
 def test_covers(pattern: str, subjects: str, expected: bool) -> None:
     assert covers(pattern, subjects) is expected
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("fixgw.acct-1.ev.orders.>", "fixgw.acct-1.ev.>", True),
+        ("fixgw.*.ev.orders.>", "fixgw.acct-1.ev.>", True),
+        ("fixgw.acct-2.ev.>", "fixgw.acct-1.ev.>", False),
+        ("fixgw.acct-1.ev", "fixgw.acct-1.ev.>", False),
+        ("fixgw.acct-1.ev.session", "fixgw.acct-1.ev.>", True),
+        ("fixgw.*.ev.*", "fixgw.acct-1.ev.orders.BTC/USD", False),
+        ("audit.>", "fixgw.acct-1.ev.>", False),
+        (">", "fixgw.acct-1.cmd", True),
+    ],
+)
+def test_overlaps(first: str, second: str, expected: bool) -> None:
+    assert overlaps(first, second) is expected
+    assert overlaps(second, first) is expected
+
+
+async def until(check: Callable[[], bool]) -> None:
+    for _ in range(5000):
+        if check():
+            return
+        await asyncio.sleep(0.001)
+    raise TimeoutError("the check never held")
+
+
+def test_the_backlog_counts_events_after_the_cursor_not_seqs(tmp_path: Path) -> None:
+    """Seqs skip (a restart's reserved block, market data): the backlog is lines, in flight
+    or not read yet, and the same after a failure sends the publisher back to the cursor."""
+    journal, publisher, broker = make(tmp_path, window=4)
+    append(journal, range(1, 4))
+    append(journal, range(100_001, 100_006))
+    assert publisher.backlog == 8
+    broker.hold_acks = True
+
+    async def scenario() -> None:
+        task = asyncio.get_running_loop().create_task(publisher.run(broker))
+        await until(lambda: len(broker.published) == 4)
+        assert publisher.backlog == 8  # 4 in flight, 4 not read yet
+        broker.release()
+        await until(lambda: publisher.acked_seq == 100_001)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert publisher.backlog == 4
+        publisher.skip_to(100_003)
+        assert publisher.backlog == 2
+        append(journal, range(100_006, 100_008))
+        assert publisher.backlog == 4
+
+    asyncio.run(scenario())
 
 
 def test_the_cursor_is_written_at_most_every_tenth_of_a_second_and_soon_after_catching_up(

@@ -80,7 +80,8 @@ class OmsOrders:
             if exc.code == ErrorCode.DUPLICATE_CL_ORD_ID or self.gateway.order(
                 request.cl_ord_id or ""
             ):
-                # another order's ClOrdID; or an order after all, whose events answer it
+                # another order's ClOrdID, or refused once an order (its events tell it):
+                # no refusal of its own to keep
                 self.outbox.send(oms, self._refused(msg, exc))
             else:
                 reason = ORD_REJ_REASON_OF_ERROR.get(exc.code, OTHER)

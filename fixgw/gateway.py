@@ -164,6 +164,16 @@ class Gateway:
         """An order's or a cancel's ClOrdID this gateway knows."""
         return self.parts.tracker.in_use(cl_ord_id)
 
+    def forgotten(self, cl_ord_id: str) -> bool:
+        """An order's or a cancel's ClOrdID this gateway forgot (`orders.keep_closed`) and
+        still refuses to a new one."""
+        return self.parts.tracker.forgotten(cl_ord_id)
+
+    def cancels_of(self, cl_ord_id: str) -> tuple[str, ...]:
+        """The ClOrdIDs of the cancels sent for an order this gateway keeps, oldest first."""
+        order = self.parts.tracker.get(cl_ord_id)
+        return () if order is None else order.cancel_ids
+
     def order_of_cancel(self, cancel_cl_ord_id: str) -> str | None:
         """The ClOrdID of the order a cancel this gateway sent was for."""
         return self.parts.tracker.order_of_cancel(cancel_cl_ord_id)

@@ -18,6 +18,7 @@ from fixgw.api.protocol import ErrorCode
 from fixgw.bridge import translate
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.owners import OrderOwners
+from fixgw.bridge.refusals import RefusedOrders
 from fixgw.bridge.tables import (
     CXL_REJ_BROKER_OPTION,
     CXL_REJ_REASON_OF_ERROR,
@@ -47,11 +48,13 @@ class OmsOrders:
         owners: OrderOwners,
         outbox: Outbox,
         unanswered: UnansweredRequests,
+        refusals: RefusedOrders,
     ) -> None:
         self.gateway = gateway
         self.owners = owners
         self.outbox = outbox
         self.unanswered = unanswered
+        self.refusals = refusals
         self.prefixes = owners.prefixes
         self.time_in_force = gateway.venue.time_in_force
         """What the venue's orders carry: an OMS's TimeInForce among them goes on as the
@@ -64,25 +67,68 @@ class OmsOrders:
         """For the ExecIDs the bridge makes up (`_exec_id`)."""
 
     def new_order(self, oms: str, msg: FixMessage) -> None:
+        if translate.possibly_resent(msg) and self._answered_before(oms, msg):
+            return
         try:
             request = translate.new_order(msg, self.prefixes[oms], self.time_in_force)
         except Refused as exc:
-            self.outbox.send(
-                oms,
-                translate.refused_order(msg, self._exec_id("refused"), exc.text, reason=exc.reason),
-            )
-            return
-        known = self.gateway.order(request.cl_ord_id or "")
-        if known is not None and translate.possibly_resent(msg):
-            log.info(
-                "OMS order sent again; answered with its status", oms=oms, cl_ord_id=known.cl_ord_id
-            )
-            self._send_status(oms, msg.fields[Tag.CL_ORD_ID], known)
+            self._refuse(oms, msg, exc.text, exc.reason)
             return
         try:
             self.gateway.new_order(request, owner=f"bridge:{oms}")
         except FixgwError as exc:
-            self.outbox.send(oms, self._refused(msg, exc))
+            if exc.code == ErrorCode.DUPLICATE_CL_ORD_ID or self.gateway.order(
+                request.cl_ord_id or ""
+            ):
+                # another order's ClOrdID, or refused once an order (its events tell it):
+                # no refusal of its own to keep
+                self.outbox.send(oms, self._refused(msg, exc))
+            else:
+                reason = ORD_REJ_REASON_OF_ERROR.get(exc.code, OTHER)
+                self._refuse(oms, msg, f"{exc.code}: {exc.message}", reason)
+
+    def _answered_before(self, oms: str, msg: FixMessage) -> bool:
+        """A NewOrderSingle sent again whose ClOrdID the gateway has processed is never acted
+        on again: an order it has is answered with its status; one it refused, with that
+        refusal; one it has forgotten (`orders.keep_closed`), not at all, as its state is
+        gone and FIX 4.4 lets a resend of what was processed go unanswered."""
+        oms_cl_ord_id = msg.fields.get(Tag.CL_ORD_ID, "")
+        cl_ord_id = self.prefixes[oms] + oms_cl_ord_id
+        known = self.gateway.order(cl_ord_id)
+        if known is not None:
+            log.info("OMS order sent again; answered with its status", oms=oms, cl_ord_id=cl_ord_id)
+            self._send_status(oms, oms_cl_ord_id, known)
+            return True
+        if self.gateway.forgotten(cl_ord_id):
+            log.warning(
+                "OMS order sent again after the gateway forgot it (orders.keep_closed); "
+                "not placed again, and not answered: its state is no longer known",
+                oms=oms,
+                cl_ord_id=cl_ord_id,
+            )
+            return True
+        refusal = self.refusals.refusal(oms, oms_cl_ord_id)
+        if refusal is not None:
+            log.info(
+                "OMS order sent again; answered with its refusal", oms=oms, cl_ord_id=cl_ord_id
+            )
+            self.outbox.send(
+                oms,
+                translate.refused_order(
+                    msg, self._exec_id("status"), refusal.text, "I", refusal.reason
+                ),
+            )
+            return True
+        return False
+
+    def _refuse(self, oms: str, msg: FixMessage, text: str, reason: str) -> None:
+        """ExecType 8 for an order refused before it became one, kept (`RefusedOrders`)."""
+        cl_ord_id = msg.fields.get(Tag.CL_ORD_ID)
+        if cl_ord_id is not None:
+            self.refusals.refused(oms, cl_ord_id, reason, text)
+        self.outbox.send(
+            oms, translate.refused_order(msg, self._exec_id("refused"), text, reason=reason)
+        )
 
     def _refused(self, msg: FixMessage, exc: FixgwError, exec_type: str = "8") -> FixMessage:
         return translate.refused_order(

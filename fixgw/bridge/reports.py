@@ -83,8 +83,12 @@ class OrderReports:
 
     def _resend_after(self, seq: int) -> None:
         self._resending = True
+        replayed: set[str] = set()
         try:
             for event_seq, event in self.gateway.journal.numbered_events(seq, "order."):
+                if isinstance(event, OrderEvent) and event.cl_ord_id not in replayed:
+                    replayed.add(event.cl_ord_id)
+                    self._cancel_of_closed_order(event.cl_ord_id)
                 self.on_event(event_seq, event)
         finally:
             self._resending = False
@@ -96,6 +100,16 @@ class OrderReports:
                 after_seq=seq,
                 reports=resent,
             )
+
+    def _cancel_of_closed_order(self, cl_ord_id: str) -> None:
+        """An order closed since the mark (`start` maps the open ones' pending cancels): its
+        last cancel, under which its PendingCancel and Canceled reports went out, so that
+        the report sent again is the same report (ClOrdID the cancel's, OrigClOrdID the
+        order's). Its events after the mark map and end it as they did the first time."""
+        order = self.gateway.order(cl_ord_id)
+        cancels = self.gateway.cancels_of(cl_ord_id)
+        if order is not None and order.status.is_terminal and cancels:
+            self.owners.note_cancel(cl_ord_id, cancels[-1])
 
     def _journaled(self) -> None:
         """The journal wrote its lines: the reports held for them go out."""

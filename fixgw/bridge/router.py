@@ -17,6 +17,7 @@ from fixgw.bridge.market_data import OmsMarketData
 from fixgw.bridge.orders import OmsOrders
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.owners import OrderOwners
+from fixgw.bridge.refusals import RefusedOrders
 from fixgw.bridge.reported import ReportedMark
 from fixgw.bridge.reports import OrderReports
 from fixgw.bridge.tables import BUSINESS_REJECT_OTHER, BUSINESS_REJECT_UNSUPPORTED
@@ -63,7 +64,8 @@ class Bridge:
         self.outbox = Outbox(self.acceptor, loop)
         owners = OrderOwners(config)
         unanswered = UnansweredRequests(Path(config.store_dir) / "unanswered")
-        self.orders = OmsOrders(config, gateway, owners, self.outbox, unanswered)
+        self.refusals = RefusedOrders(Path(config.store_dir))
+        self.orders = OmsOrders(config, gateway, owners, self.outbox, unanswered, self.refusals)
         self.market_data = OmsMarketData(gateway, self.outbox)
         self.reports = OrderReports(
             gateway, owners, self.outbox, ReportedMark(Path(config.store_dir))
@@ -96,6 +98,7 @@ class Bridge:
         """On the loop, once the gateway's journal is closed (its last write sent the last
         reports held, to QuickFIX's store)."""
         self.reports.close()
+        self.refusals.close()
 
     def on_inbound(self, item: OmsInbound) -> None:
         try:

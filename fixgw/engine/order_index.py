@@ -145,7 +145,9 @@ def stating(order: Order, event: OrderEvent) -> None:
 
 IDS_KEPT_PER_CLOSED_ORDER = 10
 """For each closed order kept whole, the ClOrdIDs of this many forgotten ones are kept, so
-that no client can take them again meanwhile: an id costs about 150 bytes, an order 1 KB."""
+that no client can take them again meanwhile: an id costs about 150 bytes, an order 1 KB.
+`keep_closed` 0 keeps the ids as 1 does: else an order sent again (a FIX bridge's OMS
+resend) the moment it closed could not be told from a new one, and was placed twice."""
 
 
 class OrderIndex:
@@ -153,7 +155,8 @@ class OrderIndex:
     most recently closed; older ones are forgotten by `prune`, so that memory follows the
     open orders, not the day's order count. The exchange still answers for a forgotten one.
     The ClOrdIDs (the order's and its cancels') of the last `IDS_KEPT_PER_CLOSED_ORDER *
-    keep_closed` forgotten are still refused to a new order or cancel."""
+    keep_closed` forgotten (`keep_closed` at least 1 there) are still refused to a new order
+    or cancel."""
 
     def __init__(self, keep_closed: int = 10_000) -> None:
         self._orders: dict[str, Order] = {}
@@ -168,11 +171,15 @@ class OrderIndex:
         self._closed: deque[Order] = deque()
         self._forgotten_ids: OrderedDict[str, None] = OrderedDict()
         """The ids of forgotten orders, oldest first (a set that keeps its order)."""
-        self._keep_forgotten_ids = IDS_KEPT_PER_CLOSED_ORDER * keep_closed
+        self._keep_forgotten_ids = IDS_KEPT_PER_CLOSED_ORDER * max(keep_closed, 1)
 
     def in_use(self, cl_ord_id: str) -> bool:
         """Names an order or a cancel this gateway tracks."""
         return cl_ord_id in self._orders or cl_ord_id in self._cancels
+
+    def forgotten(self, cl_ord_id: str) -> bool:
+        """Names an order (or a cancel) forgotten, among the ids still refused."""
+        return cl_ord_id in self._forgotten_ids
 
     def refuse_if_in_use(self, cl_ord_id: str) -> None:
         if self.in_use(cl_ord_id) or cl_ord_id in self._forgotten_ids:

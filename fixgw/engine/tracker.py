@@ -90,6 +90,9 @@ class OrderTracker:
     def refuse_if_in_use(self, cl_ord_id: str) -> None:
         self.index.refuse_if_in_use(cl_ord_id)
 
+    def forgotten(self, cl_ord_id: str) -> bool:
+        return self.index.forgotten(cl_ord_id)
+
     def order_of_cancel(self, cancel_cl_ord_id: str) -> str | None:
         """The ClOrdID of the order a cancel this gateway sent was for."""
         return self.index.cancel_of(cancel_cl_ord_id)

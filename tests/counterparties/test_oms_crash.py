@@ -17,7 +17,7 @@ from fixgw.testing import LocalStack, wait_until
 from tests.counterparties.conftest import VenueStackFactory, raw_oms_through
 from tests.counterparties.raw_oms import RawOms
 from tests.counterparties.raw_oms import Received as OmsReceived
-from tests.counterparties.test_oms_order_answers import order, report
+from tests.counterparties.test_oms_order_answers import cancel, canceled_by, order, report, venue
 from tests.counterparties.venue import Received, ScriptedVenue, acknowledge, execution_report
 
 
@@ -184,3 +184,39 @@ def test_reports_the_oms_may_not_have_had_come_again_after_a_crash_marked_poss_r
             ("FILL-1", "Y"),
             ("FILL-2", None),
         ]
+
+
+def test_a_cancel_report_sent_again_after_a_crash_is_the_same_report_under_the_cancels_id(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """A crash after the OMS's cancel was journaled as done and before its report went out
+    (the mark put back before `order.canceled`). The order is closed at the restart, and
+    only open orders had their pending cancels mapped again: the ExecType 4 came under the
+    order's ClOrdID with no OrigClOrdID, the same ExecID on another report, and the OMS's
+    cancel was never answered."""
+
+    def cancel_it(v: ScriptedVenue, request: Received) -> None:
+        taken = next(m for m in v.app if m.msg_type == "D" and m.get(11) == request.get(41))
+        canceled_by(v, taken, request)
+
+    configure = venue(D=acknowledge, F=cancel_it)
+    with raw_oms_through(make_venue_stack, configure) as (_, stack, oms):
+        oms.send("D", order("ORD-1"))
+        report(oms, "ORD-1", "0")
+        oms.send("F", cancel("CXL-1", "ORD-1"))
+        first = report(oms, "CXL-1", "4")
+        journal = Path(stack.root / "journal.jsonl")
+        canceled_seq = next(
+            line["seq"]
+            for line in map(json.loads, journal.read_text().splitlines())
+            if line.get("type") == "order.canceled"
+        )
+        assert stack.gateway is not None
+        stack.gateway.stop(signal.SIGKILL)
+        (stack.root / "bridge-store" / FILE_NAME).write_text(f"{canceled_seq - 1:020d}\n")
+        Path(stack.socket_path).unlink(missing_ok=True)
+        stack.start_gateway()
+        oms.reconnect()
+        again = oms.wait_for(lambda m: m.msg_type == "8" and m.get(97) == "Y")
+    assert (first.get(11), first.get(41), first.get(97)) == ("CXL-1", "ORD-1", None)
+    assert (again[150], again[11], again.get(41), again[17]) == ("4", "CXL-1", "ORD-1", first[17])

@@ -423,3 +423,94 @@ def test_a_replace_with_another_symbol_is_refused_and_says_so(
     assert refused[37] == f"V-{taken.get(11)}"
     assert "Symbol (55) LTC/USD is not that of order REPL-1 (BTC/USD)" in refused[58]
     assert not [m for m in v.app if m.msg_type in ("F", "G")]
+
+
+def sent_again(oms: RawOms, cl_ord_id: str, mark: Pairs) -> OmsReceived:
+    """The OMS's order sent again, `mark`ed so in the header; the report that answers it."""
+    seen = len(oms.received)
+    oms.send("D", order(cl_ord_id), header=mark)
+    return oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == cl_ord_id, after=seen)
+
+
+def sent_on(v: ScriptedVenue, oms_cl_ord_id: str) -> list[Received]:
+    """The NewOrderSingles the venue got for the OMS's ClOrdID (under the bridge's prefix)."""
+    return [m for m in v.app if m.msg_type == "D" and (m.get(11) or "").endswith(oms_cl_ord_id)]
+
+
+def test_an_order_refused_while_halted_and_sent_again_is_answered_with_its_refusal(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The OMS lost its connection before the reject came, and sends its order again once
+    trading resumed, marked PossResend or PossDupFlag; also after a crash of the gateway.
+    The gateway had kept no order for it (refused before it became one): it was placed, an
+    order at the exchange under a ClOrdID the OMS holds as rejected."""
+    handlers = venue(D=acknowledge, H=answer_status)
+    with raw_oms_through(make_venue_stack, handlers) as ends:
+        v, stack, oms = ends
+        with stack.client("desk") as desk:
+            desk.request("halt", reason="drill")
+            oms.send("D", order("HALT-1"))
+            refused = report(oms, "HALT-1", "8")
+            desk.request("resume")
+        assert (refused[39], refused[103]) == ("8", "0")
+        again = sent_again(oms, "HALT-1", [(97, "Y")])
+        once_more = sent_again(oms, "HALT-1", [(43, "Y"), (122, utc_timestamp())])
+        assert stack.gateway is not None
+        stack.gateway.stop(signal.SIGKILL)
+        Path(stack.socket_path).unlink(missing_ok=True)
+        stack.start_gateway()
+        oms.reconnect()
+        after_the_crash = sent_again(oms, "HALT-1", [(97, "Y")])
+        placed(v, oms, "AFTER-1")  # taken after the three: had they been placed, first
+    for answer in (again, once_more, after_the_crash):
+        assert (answer[150], answer[39], answer[103]) == ("I", "8", "0")
+        assert answer[58] == refused[58]
+        assert (answer[37], answer[14], answer[151]) == ("NONE", "0", "0")
+    assert len({m[17] for m in (refused, again, once_more, after_the_crash)}) == 4
+    assert not sent_on(v, "HALT-1")
+
+
+def test_an_order_refused_by_a_risk_limit_and_sent_again_once_within_it_is_not_placed(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_through(
+        make_venue_stack, venue(D=acknowledge), risk={"max_open_orders": 1}
+    ) as ends:
+        v, _, oms = ends
+        taken = placed(v, oms, "LIMIT-1")
+        oms.send("D", order("LIMIT-2"))
+        refused = report(oms, "LIMIT-2", "8")
+        cancel_to_the_end(v, oms, taken, "LIMIT-1-C", "LIMIT-1")
+        again = sent_again(oms, "LIMIT-2", [(97, "Y")])
+        placed(v, oms, "LIMIT-3")
+    assert (refused[103], again[150], again[39], again[103]) == ("3", "I", "8", "3")
+    assert again[58] == refused[58] and "max_open_orders" in again[58]
+    assert not sent_on(v, "LIMIT-2")
+
+
+@pytest.mark.parametrize("keep_closed", [1, 0])
+def test_a_filled_order_sent_again_after_the_gateway_forgot_it_is_neither_placed_nor_rejected(
+    make_venue_stack: VenueStackFactory, keep_closed: int
+) -> None:
+    """`orders.keep_closed` 1: FILL-0 forgotten once two more closed; 0: at once. Its state
+    is gone with it; its ClOrdID is still known as taken. It was answered Rejected (a
+    duplicate ClOrdID) with 1, and placed again with 0 (the gateway kept no ids then)."""
+
+    def fill_at_once(v: ScriptedVenue, new_order: Received) -> None:
+        acknowledge(v, new_order)
+        fill(v, new_order, f"FILL-{new_order.seq}")
+
+    with raw_oms_through(
+        make_venue_stack, venue(D=fill_at_once), orders={"keep_closed": keep_closed}
+    ) as ends:
+        v, _, oms = ends
+        for n in range(3):
+            oms.send("D", order(f"FILL-{n}"))
+            report(oms, f"FILL-{n}", "F")
+        told = [m for m in oms.messages("8") if m.get(11) == "FILL-0"]
+        oms.send("D", order("FILL-0"), header=[(97, "Y")])
+        oms.send("D", order("MARK-1"))
+        report(oms, "MARK-1", "F")  # the resend, taken before it, was handled by then
+        told_after = [m for m in oms.messages("8") if m.get(11) == "FILL-0"]
+    assert len(sent_on(v, "FILL-0")) == 1
+    assert told_after == told

@@ -131,8 +131,15 @@ class Journal:
 
 
 class Gateway:
-    def __init__(self, *orders: OrderView, journal: Journal | None = None) -> None:
+    def __init__(
+        self,
+        *orders: OrderView,
+        journal: Journal | None = None,
+        cancels: dict[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.orders = {o.cl_ord_id: o for o in orders}
+        self.cancels = cancels or {}
+        """The cancels sent for each order, by its ClOrdID, oldest first."""
         self.topics: list[str] = []
         self.journal = journal or Journal()
 
@@ -141,6 +148,9 @@ class Gateway:
 
     def order(self, cl_ord_id: str) -> OrderView | None:
         return self.orders.get(cl_ord_id)
+
+    def cancels_of(self, cl_ord_id: str) -> tuple[str, ...]:
+        return self.cancels.get(cl_ord_id, ())
 
     def subscribe_events(self, subscriber: object, topics: list[str]) -> None:
         self.topics += topics
@@ -293,6 +303,25 @@ def test_after_a_crash_the_reports_after_the_mark_are_sent_again_marked_poss_res
     reports.on_event(6, OrderCanceled(**order(OrderStatus.CANCELED), text=None))
     gateway.journal.write()
     assert 97 not in outbox.sent[-1][1].fields
+
+
+def test_after_a_crash_a_closed_orders_cancel_report_comes_again_under_the_cancels_id(
+    tmp_path: Path,
+) -> None:
+    """The order is closed at the start, so no pending cancel maps it: its 4 went out again
+    under the order's ClOrdID, with no OrigClOrdID, and the OMS's cancel had no answer."""
+    pending = OrderPendingCancel(
+        **order(OrderStatus.PENDING_CANCEL), cancel_cl_ord_id="OMS-A-CXL-1"
+    )
+    journal = Journal((5, pending), (6, OrderCanceled(**order(OrderStatus.CANCELED), text=None)))
+    ReportedMark(tmp_path).write(5)
+    closed = OrderView(**{k: v for k, v in order(OrderStatus.CANCELED).items() if k != "ts"})
+    gateway = Gateway(closed, journal=journal, cancels={"OMS-A-1": ("OMS-A-CXL-1",)})
+    outbox = Outbox()
+    reports_to(outbox, gateway, tmp_path)
+    assert [(oms, m.fields[11], m.fields.get(41), m.fields[17]) for oms, m in outbox.sent] == [
+        ("OMS-A", "CXL-1", "1", "seq-6")
+    ]
 
 
 def test_a_store_never_told_from_sends_nothing_again(tmp_path: Path) -> None:

@@ -1231,6 +1231,26 @@ def test_the_ids_of_forgotten_orders_are_refused_for_ten_times_keep_closed_more(
         tracker.refuse_if_in_use(f"k{n}")
 
 
+def test_with_keep_closed_0_the_ids_of_the_last_ten_forgotten_are_still_refused() -> None:
+    """No closed order kept, and before, no id either: an order's ClOrdID could be taken
+    again the moment it closed, and a FIX bridge OMS's order sent again was placed twice."""
+    tracker = OrderTracker(keep_closed=0)
+    for n in range(6):
+        submit(tracker, f"c{n}")
+        tracker.apply_execution(
+            report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0", cl_ord_id=f"c{n}", order_id=f"X{n}")
+        )
+        canceled_by_cancel(tracker, n)
+        tracker.prune()
+    assert list(tracker.all_orders()) == []
+    for n in range(1, 6):
+        assert tracker.forgotten(f"c{n}") and tracker.forgotten(f"k{n}")
+        with pytest.raises(RequestError):
+            tracker.refuse_if_in_use(f"c{n}")
+    assert not tracker.forgotten("c0")
+    tracker.refuse_if_in_use("c0")
+
+
 BIG = "999999999999999.999999999999999999"
 """The largest quantity the protocol takes: 33 digits, beyond the default context's 28."""
 

@@ -115,6 +115,8 @@ class Connection(Result, frozen=True, kw_only=True):
     failures_in_a_row: int
     next_attempt_at: datetime | None
     held: str | None
+    last_down_reason: str | None = None
+    """Why the session last ended or a logon last failed; None until one has."""
 
 
 class LoggingOnAgain(Result, frozen=True, kw_only=True):

@@ -234,6 +234,8 @@ def _connection(status: Row, clock: Clock) -> Text:
     said = f"{c['phase']}; attempts {c['attempts']}, failures in a row {c['failures_in_a_row']}"
     if c.get("next_attempt_at"):
         said += f", next at {clock.stamp(c['next_attempt_at'])}"
+    if c["phase"] != "up" and c.get("last_down_reason"):
+        said += f"; last down: {c['last_down_reason']}"
     if c.get("held"):
         return Text(f"{said}; held: {c['held']}", style="red")
     return Text(said)

@@ -18,9 +18,9 @@ from fixgw.engine.session_state import SessionLifecycle
 from fixgw.engine.tracker import OrderTracker
 from fixgw.engine.venue_reports import VenueReports
 from fixgw.errors import DialectError
-from fixgw.fix.initiator import Happening, Inbound
+from fixgw.fix.initiator import NEW_SEQ_NO, Happening, Inbound
 from fixgw.fix.message import FixMessage, FixParseError, parse, redact
-from fixgw.fix.qf import header_of
+from fixgw.fix.qf import header_of, raw_field
 from fixgw.fix.tags import MsgType
 from fixgw.journal import Journal
 from fixgw.marketdata.streams import MarketData
@@ -86,6 +86,10 @@ class InboundRouter:
                 self._lifecycle.logout_received(parse(item.raw))
             elif what is Happening.PROTOCOL_ERROR:
                 self._lifecycle.protocol_error(item.raw)
+            elif what is Happening.LOGOUT_SENT:
+                self._lifecycle.logout_sent(parse(item.raw))
+            elif what is Happening.GAP_FILLED:
+                self._gap_filled(item.raw)
             elif what is Happening.APP_REFUSED:
                 self._refused_by_quickfix(item)
             elif what is Happening.NOT_RESENT:
@@ -124,6 +128,21 @@ class InboundRouter:
         msg_seq_num = header_of(raw)[1]
         log.info("the exchange reset its sequence numbers", msg_seq_num=msg_seq_num)
         self._journal.mark_inbound(msg_seq_num)
+
+    def _gap_filled(self, raw: str) -> None:
+        """Messages the exchange gap filled rather than resent are never seen: FIX 4.4 lets a
+        sender do so with application messages too, and any of them may have carried an
+        execution. Every open order is asked about, as for a message that could not be
+        read (`Reconciler.gap_filled`)."""
+        msg_seq_num = header_of(raw)[1]
+        new_seq_no = raw_field(raw, NEW_SEQ_NO)
+        skipped = f"{msg_seq_num}-{int(new_seq_no or msg_seq_num) - 1}"
+        log.warning(
+            "the exchange gap filled messages instead of resending them; "
+            "any may have carried an execution",
+            skipped=skipped,
+        )
+        self._reconciler.gap_filled(f"the exchange gap filled its messages {skipped}", redact(raw))
 
     def _refused_by_quickfix(self, item: Inbound) -> None:
         """An application message QuickFIX refused at session level: read all the same."""
@@ -204,9 +223,9 @@ class InboundRouter:
         """A message of ours the exchange asked for again, gap filled instead of resent
         (`fix.initiator`): the exchange never got it, unless it acknowledged it already. An
         order ends rejected, a cancel refused, both with reason `not_delivered`, if the
-        exchange had not acknowledged it (`OrderTracker.refused`); a query or subscription
-        needs nothing (their waiters failed when the session went down, and every logon asks
-        afresh)."""
+        exchange had not acknowledged it (`OrderTracker.refused`); a query fails whoever
+        waits on it, or is asked again if the gateway asked it on its own
+        (`VenueReports.query_not_delivered`)."""
         ids = self._venue.ids_named(parse(raw, self._venue.groups))
         log.warning(
             "a message the exchange never got, not resent",
@@ -214,6 +233,7 @@ class InboundRouter:
             cl_ord_id=ids.cl_ord_id,
         )
         if ids.msg_type not in (MsgType.NEW_ORDER_SINGLE, MsgType.ORDER_CANCEL_REQUEST):
+            self._reports.query_not_delivered(ids)
             return
         if ids.cl_ord_id is None:
             return

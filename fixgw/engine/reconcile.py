@@ -10,7 +10,9 @@ applied as usual; an answer then finds nothing left to report.
 exchange has not acknowledged in time. `ask_about` and `check_all_again` do it for what a
 message the gateway could not read may have been about; while a reconciliation is under
 way (whose answers may predate that message) they have every open order asked about again
-once it is over.
+once it is over. `gap_filled` does it for messages the exchange gap filled rather than
+resent. A status request the exchange asked for again (it lost it; it was gap filled, not
+resent) is asked once more (`ask_again`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ class Reconciler:
         self.ready = False
         self._pending: set[str] = set()
         self._checking: set[str] = set()
+        self._asked_again: set[str] = set()
+        """Orders whose status request the exchange lost, asked once more."""
+        self._answered = 0
+        """Answers this round has taken."""
         self._changed = 0
         self._timer: asyncio.TimerHandle | None = None
 
@@ -60,6 +66,7 @@ class Reconciler:
     def start(self) -> None:
         self.ready = False
         self._changed = 0
+        self._answered = 0
         orders = list(self._tracker.open_orders())
         asked = {o.cl_ord_id: delay for o in orders if (delay := self._query(o)) is not None}
         self._pending = set(asked)
@@ -111,6 +118,34 @@ class Reconciler:
         log.warning("asking the exchange about open orders again", why=why, msg=shown)
         self.start()
 
+    def gap_filled(self, why: str, shown: str) -> None:
+        """The exchange gap filled messages it sent: any may have carried an execution, so
+        every open order is asked about (`check_all_again`). Not while a reconciliation that
+        has taken no answer yet is under way: each of its answers comes after the gap fill,
+        and tells what the skipped messages did (a logon's reconciliation asks after the
+        ResendRequest the gap fill answers). `shown`: the SequenceReset, for the log."""
+        if not self.ready and self._pending and not self._answered:
+            log.info("the reconciliation under way covers the messages gap filled", why=why)
+            return
+        self.check_all_again(why, shown)
+
+    def ask_again(self, order: Order) -> None:
+        """The exchange lost our status request about `order` (it asked for it again, and it
+        was gap filled): asked once more, paced as ever. Lost again, the order is left as
+        when the exchange will not answer (`refused`): a venue asking for every one again
+        is not asked for ever."""
+        if not self.asking(order.cl_ord_id):
+            return
+        if order.cl_ord_id in self._asked_again or self._query(order) is None:
+            log.warning(
+                "the exchange lost the status request again; the order is left as it is",
+                cl_ord_id=order.cl_ord_id,
+            )
+            self.refused(order.cl_ord_id)
+            return
+        self._asked_again.add(order.cl_ord_id)
+        log.warning("the exchange lost a status request; asked again", cl_ord_id=order.cl_ord_id)
+
     def asking(self, cl_ord_id: str) -> bool:
         """A status request for this order is out and unanswered."""
         return cl_ord_id in self._pending or cl_ord_id in self._checking
@@ -118,6 +153,7 @@ class Reconciler:
     def refused(self, cl_ord_id: str) -> None:
         """The exchange would not answer a status request: the order stays as it is, unknown,
         until the next logon asks again; reconciliation does not wait for it."""
+        self._asked_again.discard(cl_ord_id)
         if cl_ord_id in self._pending:
             self._pending.discard(cl_ord_id)
             self._finish_if_done()
@@ -129,6 +165,7 @@ class Reconciler:
         self._again = None  # the next logon asks anyway
         self._pending.clear()
         self._checking.clear()
+        self._asked_again.clear()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -140,12 +177,15 @@ class Reconciler:
             return False
         if order.cl_ord_id in self._pending:
             self._changed += self._settle(report)
+            self._answered += 1
             self._pending.discard(order.cl_ord_id)
+            self._asked_again.discard(order.cl_ord_id)
             self._finish_if_done()
             return True
         if order.cl_ord_id in self._checking:
             self._settle(report)
             self._checking.discard(order.cl_ord_id)
+            self._asked_again.discard(order.cl_ord_id)
             return True
         return False
 

@@ -64,7 +64,9 @@ class SessionLifecycle:
         self._down_said = False
         """A `session.down` went out since the last logon: QuickFIX reports the end of a
         session more than once (Logout, then disconnect), and a refused logon after a
-        session ended is no news."""
+        session ended is no news, unless it gives a reason not said yet."""
+        self.last_down_reason: str | None = None
+        """Why the session last ended or a logon last failed, as `session.down` says it."""
 
     @property
     def state(self) -> SessionState:
@@ -82,6 +84,7 @@ class SessionLifecycle:
             failures_in_a_row=s["failures_in_a_row"],
             next_attempt_at=s["next_attempt_at"],
             held=s["held"],
+            last_down_reason=self.last_down_reason,
         )
 
     # ------------------------------------------------------------ what QuickFIX reports
@@ -102,8 +105,11 @@ class SessionLifecycle:
             listener()
 
     def logout_received(self, msg: FixMessage) -> None:
+        """The exchange's Logout: its Text is why the session ends, unless it answers a
+        Logout of the gateway's, which said why."""
         self._logout_reason = self._venue.logout_reason(msg)
-        self._logout_text = msg.get(58)
+        if self._logout_text is None:
+            self._logout_text = msg.get(58)
         if self._logout_reason is LogoutReason.INVALID_CREDENTIALS:
             self._credentials_refused(self._logout_text)
 
@@ -111,32 +117,46 @@ class SessionLifecycle:
         """The session layer logs the exchange out for `why`; the session's end says so."""
         self._logout_text = f"protocol error: {why}"
 
+    def logout_sent(self, msg: FixMessage) -> None:
+        """QuickFIX logs the exchange out on its own (FIX 4.4's answer to a MsgSeqNum too
+        low, a SendingTime far off): `msg` is its Logout, or the Reject before one without
+        Text. The session's end says why, unless it is already known."""
+        if self._logout_text is None:
+            why = msg.get(58) or f"SessionRejectReason {msg.get(373)}"
+            self._logout_text = f"logged out by the gateway: {why}"
+
     def ended(self) -> None:
         self.reconnector.down()
-        if self._down_said:
+        reason, logout_reason = self._logout_text, self._logout_reason
+        self._logout_reason = None
+        self._logout_text = None
+        if self._down_said and (reason is None or reason == self.last_down_reason):
+            if reason is not None:
+                log.warning("logon failed", session=self._session.name, reason=reason)
             return
+        first = not self._down_said
         self._down_said = True
-        reason = self._logout_text or "disconnected"
-        self._metrics.session_up.set(0)
-        self._metrics.disconnects.inc()
+        reason = reason or "disconnected"
+        self.last_down_reason = reason
         log.warning(
-            "session down",
+            "session down" if first else "logon failed",
             session=self._session.name,
             reason=reason,
-            logout_reason=self._logout_reason,
+            logout_reason=logout_reason,
         )
-        for listener in self.on_down:
-            listener()
+        if first:
+            self._metrics.session_up.set(0)
+            self._metrics.disconnects.inc()
+            for listener in self.on_down:
+                listener()
         self._bus.publish(
             SessionDown(
                 ts=utc_now(),
                 session_id=self._session.name,
                 reason=reason,
-                logout_reason=self._logout_reason,
+                logout_reason=logout_reason,
             )
         )
-        self._logout_reason = None
-        self._logout_text = None
 
     # ------------------------------------------------------------ a silent exchange
 

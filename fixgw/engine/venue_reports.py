@@ -40,9 +40,14 @@ from fixgw.fix.message import parse
 from fixgw.fix.tags import MsgType
 from fixgw.marketdata.streams import MarketData
 from fixgw.ops.prometheus import Metrics
-from fixgw.venues.base import Venue, VenueReport
+from fixgw.venues.base import MessageIds, Venue, VenueReport
 
 log = structlog.get_logger("fixgw.venue_reports")
+
+QUERY_NOT_DELIVERED = (
+    "did not reach the exchange: it asked for this request again after losing it, and a "
+    "query is not resent; ask again"
+)
 
 
 class VenueReports:
@@ -193,6 +198,27 @@ class VenueReports:
         elif report.ref_msg_type == MsgType.ORDER_STATUS_REQUEST:
             self._status_refused(None, asked_by_order_id, error)
         self._pending.mass_status_refused(report.mass_status_req_id, error)
+
+    def query_not_delivered(self, ids: MessageIds) -> None:
+        """A query of ours the exchange asked for again, gap filled rather than resent: it
+        never got it. Whoever waits on it fails now, not at the time-out; a status request
+        reconciliation or a check is waiting on is asked again, paced by the status rate
+        limit, and its answer is the waiting client's too. A resend would bypass that limit:
+        a ResendRequest over a reconciliation's questions would put them all on the wire at
+        once. (A subscription is left to the market-data watchdog.)"""
+        error = RequestError(QUERY_NOT_DELIVERED, code=ErrorCode.EXCHANGE_ERROR)
+        self._pending.account_refused(ids.acc_req_id, error)
+        self._pending.mass_status_refused(ids.mass_status_req_id, error)
+        if ids.msg_type != MsgType.ORDER_STATUS_REQUEST:
+            return
+        order = self._tracker.get(ids.cl_ord_id or "")
+        if order is not None and self._reconciler.asking(order.cl_ord_id):
+            self._reconciler.ask_again(order)
+            if self._reconciler.asking(order.cl_ord_id):
+                return
+        asked = order.order_id if order is not None else (ids.order_id or ids.cl_ord_id)
+        if asked is not None:
+            self._pending.status_refused(asked, error)
 
     def account_unreadable(self, acc_req_id: str, why: str, ts: datetime) -> None:
         """An account answer that could not be read: it carries no execution, so it fails

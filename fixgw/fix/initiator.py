@@ -81,6 +81,14 @@ class Happening(StrEnum):
     PROTOCOL_ERROR = "protocol_error"
     """The gateway logs the session out: the exchange broke the session protocol (`raw`
     says how)."""
+    LOGOUT_SENT = "logout_sent"
+    """QuickFIX logs the exchange out on its own (a MsgSeqNum too low, a SendingTime far
+    off): `raw` is the Logout, or, for one without Text, the Reject sent just before it,
+    whose Text says why."""
+    GAP_FILLED = "gap_filled"
+    """The exchange gap filled MsgSeqNums (SequenceReset-GapFill): messages it sent that the
+    gateway will never see, any of which may have carried an execution. `raw` is the
+    SequenceReset."""
     DOWN = "down"
     APP = "app"
 
@@ -124,6 +132,8 @@ COMP_ID_PROBLEM = "9"
 ADMIN_MSG_TYPES = frozenset("0123456A")
 POSS_DUP = "\x0143=Y\x01"
 RESET_SEQ_NUM_FLAG = 141
+NEW_SEQ_NO = 36
+GAP_FILL_FLAG = 123
 LOGON_ANSWERED = "a second Logon in a row in a session already logged on"
 """Why the session is logged out when the exchange sends that. One is its reset (141=Y),
 answered with a Logon 141=Y; the exchange must not answer that answer (FIX 4.4, Vol 2), and
@@ -249,6 +259,9 @@ class _Application(fix.Application):  # type: ignore[misc]
         self._logged_on = False
         self._logons_in_a_row = 0
         """Logons the exchange sent in the session logged on, with nothing else between."""
+        self._reject_sent = ""
+        """The session-level Reject QuickFIX sent last, raw, if nothing went out after it:
+        what a Logout without Text right after it ends the session for."""
 
     def _tag_names(self) -> dict[int, str]:
         if self._names is None:
@@ -306,6 +319,7 @@ class _Application(fix.Application):  # type: ignore[misc]
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         try:
             msg_type = self._count("out", message)
+            reject_sent, self._reject_sent = self._reject_sent, ""
             if msg_type == "A":
                 if header_field(message, MSG_SEQ_NUM) == "1":
                     self._sent.clear()  # numbering starts again: old entries name other messages
@@ -316,13 +330,36 @@ class _Application(fix.Application):  # type: ignore[misc]
                 for tag, value in self.settings.logon_fields.items():
                     message.setField(tag, value)
             elif msg_type == "3":
+                self._reject_sent = latin1_where_not_utf8(message.toString())
                 self._refused(message)
+            elif msg_type == "5":
+                self._logging_out(message, reject_sent)
             elif msg_type == "1" and message.isSetField(TEST_REQ_ID):
                 if len(self._test_requests) >= 64:
                     self._test_requests.clear()
                 self._test_requests[message.getField(TEST_REQ_ID)] = time.monotonic()
         except Exception as exc:
             self._on_error("toAdmin", exc)
+
+    def _logging_out(self, message: fix.Message, reject_sent: str) -> None:
+        """A Logout saying why (its Text, or the Reject just before it) is QuickFIX ending
+        the session on its own: the gateway's stop and its answer to the exchange's Logout
+        say nothing."""
+        if message.isSetField(TEXT):
+            self._put(Happening.LOGOUT_SENT, latin1_where_not_utf8(message.toString()))
+        elif reject_sent:
+            self._put(Happening.LOGOUT_SENT, reject_sent)
+
+    def _gap_filled(self, message: fix.Message) -> None:
+        """A GapFill replaces the messages from its own MsgSeqNum up to NewSeqNo: at least
+        one, unless NewSeqNo is not past it."""
+        if not message.isSetField(GAP_FILL_FLAG) or message.getField(GAP_FILL_FLAG) != "Y":
+            return
+        seq = msg_seq_num(message)
+        if seq is None or not message.isSetField(NEW_SEQ_NO):
+            return
+        if int(message.getField(NEW_SEQ_NO)) > int(seq):
+            self._put(Happening.GAP_FILLED, latin1_where_not_utf8(message.toString()))
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         """A second Logon in a row, once logged on, ends the session (`LOGON_ANSWERED`):
@@ -347,6 +384,8 @@ class _Application(fix.Application):  # type: ignore[misc]
                 self._inbox.put(self._inbound(Happening.NUMBERING_RESET, raw))
             elif msg_type == "3":
                 self._put(Happening.REJECT_RECEIVED, latin1_where_not_utf8(message.toString()))
+            elif msg_type == "4":
+                self._gap_filled(message)
             elif msg_type == "0" and message.isSetField(TEST_REQ_ID):
                 sent = self._test_requests.pop(message.getField(TEST_REQ_ID), None)
                 if sent is not None:
@@ -361,6 +400,7 @@ class _Application(fix.Application):  # type: ignore[misc]
         """A message the gateway is sending now (`sending`) is recorded as it handed it over;
         one QuickFIX resends from its store is read from QuickFIX."""
         sending, self.sending = self.sending, None
+        self._reject_sent = ""
         try:
             seq = None if sending is None else self._expected_sender()
             if sending is not None and seq is not None:

@@ -4,17 +4,21 @@ and restart from its store, and its Logouts."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from fixgw.api.client import Client
+from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, wait_until
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
 from tests.counterparties.venue import (
+    Handler,
+    Pairs,
     Received,
     ScriptedVenue,
     acknowledge,
@@ -112,8 +116,9 @@ def test_the_venue_gap_fills_what_it_will_not_resend_and_resets_its_numbering(
     )
     assert events.find(cl_ord_id, "order.partially_filled")["exec_id"] == "F-1"
     assert any(m.msg_type == "2" for m in venue.admin)
-    venue.send("4", [(36, str(venue.next_out + 100))])  # SequenceReset-Reset
-    venue.next_out += 100
+    numbered_from = venue.next_out + 100
+    venue.send("4", [(36, str(numbered_from))])  # SequenceReset-Reset
+    venue.next_out = numbered_from
     venue.send(
         "8",
         execution_report(
@@ -130,6 +135,134 @@ def test_the_venue_gap_fills_what_it_will_not_resend_and_resets_its_numbering(
     )
     assert events.find(cl_ord_id, "order.filled")["exec_id"] == "F-2"
     assert stack.status()["seq_nums"]["next_target"] == venue.next_out
+
+
+def filled_at_the_venue(order: Received, cum_qty: str = "0.5") -> Pairs:
+    """A fill at 30000 that brings the order (0.5) to `cum_qty`, as the venue sends it (or
+    numbers it and loses it)."""
+    leaves = Decimal(order.get(38) or "0") - Decimal(cum_qty)
+    return execution_report(
+        order,
+        exec_id="F-1",
+        exec_type="F",
+        ord_status="1" if leaves else "2",
+        order_id=f"V-{order.get(11)}",
+        cum_qty=cum_qty,
+        leaves_qty=str(leaves),
+        avg_px="30000",
+        last=(cum_qty, "30000"),
+    )
+
+
+def answering_filled(cum_qty: str = "0.5") -> Handler:
+    """Status answers: the order the request names is filled to `cum_qty` at 30000."""
+
+    def answer(venue: ScriptedVenue, request: Received) -> None:
+        taken = next(m for m in venue.app if m.msg_type == "D" and m.get(11) == request.get(11))
+        leaves = Decimal(taken.get(38) or "0") - Decimal(cum_qty)
+        report = execution_report(
+            taken,
+            exec_id=f"S-{request.seq}",
+            exec_type="I",
+            ord_status="1" if leaves else "2",
+            order_id=f"V-{request.get(11)}",
+            cum_qty=cum_qty,
+            leaves_qty=str(leaves),
+            avg_px="30000",
+        )
+        venue.send("8", report)
+
+    return answer
+
+
+def status_requests(venue: ScriptedVenue) -> list[Received]:
+    return [m for m in venue.app if m.msg_type == "H"]
+
+
+def test_a_fill_the_venue_gap_fills_instead_of_resending_is_asked_about_and_not_lost(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    """The venue loses a fill on the way, and answers the gateway's ResendRequest with a
+    gap fill over it (FIX 4.4 lets a sender gap fill application messages). The session
+    goes on; the gateway asks about every open order, and the fill arrives as one."""
+    venue, stack = venue_stack
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", answering_filled())
+    lost = venue.send("8", filled_at_the_venue(order), lose=True, store=False)
+    venue.send("0", [], store=False)  # the next message shows the gap
+    filled = events.find(cl_ord_id, "order.filled")
+    assert (filled["exec_id"].startswith("reconciled:"), filled["cum_qty"]) == (True, "0.5")
+    assert [m.get(11) for m in status_requests(venue)] == [cl_ord_id]
+    assert stack.gateway is not None
+    assert f'"skipped":"{lost}-{lost + 1}"' in stack.gateway.log()
+    wait_until(lambda: gw.status()["ready"], 10, "the gateway to be ready again")
+    assert not [e for e in events.seen if e["type"] == "session.down"]
+
+
+def test_a_fill_gap_filled_at_logon_is_found_by_the_logons_reconciliation_asking_once(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    """The venue fills part of the order while the gateway is away, and at the logon gap
+    fills the fill rather than resending it. The logon's reconciliation finds it: the gap
+    fill answers the logon's ResendRequest, ahead of every status answer, so the order is
+    asked about once, not again for the gap fill."""
+    venue, stack = venue_stack
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", answering_filled("0.2"))
+    venue.crash()
+    venue.send("8", filled_at_the_venue(order, "0.2"), store=False)  # nobody there to get it
+    venue.restart()
+    filled = events.find(cl_ord_id, "order.partially_filled", timeout=20)
+    assert (filled["exec_id"].startswith("reconciled:"), filled["cum_qty"]) == (True, "0.2")
+    wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+    assert [m.get(11) for m in status_requests(venue)] == [cl_ord_id]
+    assert stack.gateway is not None
+    assert "the reconciliation under way covers the messages gap filled" in stack.gateway.log()
+
+
+def test_a_status_request_the_venue_asks_for_again_fails_at_once_as_never_delivered(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """The venue asks again (a ResendRequest, the session going on) for the status request
+    a client waits on. The gateway gap fills it, as every message of its own: the client
+    hears at once that the request never reached the exchange, not a time-out."""
+    cl_ord_id, _ = accepted_order(venue, gw, events)
+
+    def lost(v: ScriptedVenue, request: Received) -> None:
+        v.send("2", [(7, str(request.seq)), (16, "0")], store=False)
+
+    venue.on("H", lost)
+    with pytest.raises(ApiError) as refused:
+        gw.order_status(cl_ord_id=cl_ord_id)
+    assert refused.value.code == "exchange_error"
+    assert "did not reach the exchange" in str(refused.value)
+    assert [m.get(11) for m in status_requests(venue)] == [cl_ord_id]
+    assert gw.status()["ready"]
+
+
+def test_a_status_request_of_reconciliation_the_venue_asks_for_again_is_asked_again(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """After the logon the venue asks again for reconciliation's question about an order
+    it filled while the gateway was away (and gap filled). The gateway gap fills the
+    question, as every message of its own, and asks it again, paced as its own questions
+    are: the answer brings the fill, rather than reconciliation giving up on the order."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+
+    def lose_the_first(v: ScriptedVenue, request: Received) -> None:
+        if len(status_requests(v)) == 1:
+            v.send("2", [(7, str(request.seq)), (16, "0")], store=False)
+        else:
+            answering_filled()(v, request)
+
+    venue.on("H", lose_the_first)
+    venue.crash()
+    venue.send("8", filled_at_the_venue(order), store=False)
+    venue.restart()
+    filled = events.find(cl_ord_id, "order.filled", timeout=20)
+    assert (filled["exec_id"].startswith("reconciled:"), filled["cum_qty"]) == (True, "0.5")
+    wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+    assert [m.get(11) for m in status_requests(venue)] == [cl_ord_id, cl_ord_id]
 
 
 def _restart_losing_what_it_had_not_read(venue: ScriptedVenue) -> None:
@@ -365,6 +498,64 @@ def test_a_logout_saying_the_credentials_are_wrong_holds_further_logons(
     assert gw.status()["connection"]["attempts"] == 1
     gw.request("session_logon")
     events.first(lambda e: e["type"] == "session.up", timeout=15)
+
+
+@pytest.mark.parametrize(
+    ("venue_does", "why"),
+    [
+        (lambda v: v.send("0", [], seq=1, store=False), "MsgSeqNum too low, expecting "),
+        (
+            lambda v: v.send(
+                "0", [], store=False, sent_at=datetime.now(UTC) - timedelta(minutes=5)
+            ),
+            "SendingTime accuracy problem",
+        ),
+    ],
+    ids=["numbered_too_low_without_poss_dup", "sending_time_five_minutes_off"],
+)
+def test_a_session_the_gateway_logs_out_itself_ends_saying_why(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+    gw: Client,
+    events: EventLog,
+    venue_does: Callable[[ScriptedVenue], object],
+    why: str,
+) -> None:
+    """QuickFIX ends the session as FIX 4.4 asks (a Logout, after a Reject for the
+    SendingTime): `session.down`, the log and `status` say why, not just "disconnected"."""
+    venue, stack = venue_stack
+    accepted_order(venue, gw, events)
+    venue_does(venue)
+    down = events.first(lambda e: e["type"] == "session.down")
+    assert down["reason"].startswith(f"logged out by the gateway: {why}")
+    assert stack.gateway is not None
+    assert down["reason"] in stack.gateway.log()
+    assert gw.status()["connection"]["last_down_reason"] == down["reason"]
+    events.first(lambda e: e["type"] == "session.up", timeout=15)
+
+
+def test_a_venue_numbering_from_1_again_unannounced_is_refused_at_logon_saying_why(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    """The venue restarts its numbering at 1 without ResetSeqNumFlag (a weekly restart):
+    its Logon answer is numbered too low, and QuickFIX logs out. That needs the operator
+    (FIX 4.4), so the cause must show, though clients were told the session was down:
+    `session.down` says it, and the log and `status` keep it."""
+    venue, stack = venue_stack
+    accepted_order(venue, gw, events)
+    venue.logout("weekly restart", "3")
+    events.first(lambda e: e["type"] == "session.down")
+    wait_until(lambda: not venue.logged_on, 10, "the venue's end of the session")
+    venue.next_out = 1
+    venue.store.clear()
+    refused = events.first(
+        lambda e: e["type"] == "session.down" and e["reason"] != "weekly restart", timeout=15
+    )
+    assert refused["reason"].startswith("logged out by the gateway: MsgSeqNum too low, expecting")
+    assert "MsgSeqNum too low" in gw.status()["connection"]["last_down_reason"]
+    assert stack.gateway is not None
+    logged = [json.loads(line) for line in stack.gateway.log().splitlines() if line[:1] == "{"]
+    failed = [e for e in logged if e["event"] == "logon failed"]
+    assert (failed[0]["level"], failed[0]["reason"]) == ("warning", refused["reason"])
 
 
 def session_events(stack: LocalStack) -> list[str]:

@@ -158,13 +158,15 @@ class ScriptedVenue:
         header: Iterable[tuple[int, str]] = (),
         store: bool = True,
         lose: bool = False,
+        sent_at: datetime | None = None,
     ) -> int:
         """Sends now under the next sequence number (or `seq`, to play a venue that gets
         numbering wrong); returns the number used. `lose`: numbered and stored, but lost on
-        the way (the gateway sees a gap and asks for it again)."""
+        the way (the gateway sees a gap and asks for it again). `sent_at`: the SendingTime
+        written, for a venue whose clock is off (default: now)."""
         with self._lock:
             number = self.next_out if seq is None else seq
-            sending_time = utc_timestamp()
+            sending_time = utc_timestamp(sent_at)
             if not lose:
                 self._write(msg_type, number, list(body), sending_time, list(header))
             if seq is None:

@@ -12,6 +12,7 @@ import pytest
 from fixgw.api.protocol import ErrorCode
 from fixgw.domain import LogoutReason, SessionDown, SessionState, SessionUp
 from fixgw.engine.session_state import SessionLifecycle
+from fixgw.fix.message import FixMessage
 from fixgw.fix.reconnect import Backoff, Reconnector
 from fixgw.ops.prometheus import Metrics
 from fixgw.venues.base import Credentials
@@ -86,6 +87,32 @@ def test_one_session_down_per_session_however_often_quickfix_reports_the_end(
     alone.end()
     assert alone.bus.types() == ["session.up", "session.down", "session.up", "session.down"]
     assert alone.bus.of(SessionDown)[1].logout_reason is None  # the last one's is forgotten
+
+
+def test_a_logout_of_the_session_layer_says_why_and_a_logon_it_refuses_later_says_it_again(
+    alone: Alone,
+) -> None:
+    """QuickFIX's own Logout (a MsgSeqNum too low) names the cause, which the exchange's
+    answer to it does not replace; a logon refused after the session ended is news only for
+    a reason not said yet, and `status` keeps the last."""
+    too_low = "MsgSeqNum too low, expecting 4 but received 1"
+    alone.logon()
+    alone.lifecycle.logout_sent(FixMessage("5", {58: too_low}))
+    alone.lifecycle.logout_received(FixMessage("5", {}))  # the exchange answers it
+    alone.end()
+    alone.end()  # a logon refused for no reason given
+    alone.lifecycle.logout_sent(FixMessage("5", {58: too_low}))
+    alone.end()  # refused for the same reason
+    alone.lifecycle.logout_sent(FixMessage("3", {58: "SendingTime accuracy problem"}))
+    alone.end()  # refused for another
+    assert [d.reason for d in alone.bus.of(SessionDown)] == [
+        f"logged out by the gateway: {too_low}",
+        "logged out by the gateway: SendingTime accuracy problem",
+    ]
+    assert alone.heard == ["up", "down"]
+    assert alone.lifecycle.connection().last_down_reason == (
+        "logged out by the gateway: SendingTime accuracy problem"
+    )
 
 
 def test_refused_credentials_hold_the_logons_until_the_operator_says_so(alone: Alone) -> None:

@@ -147,3 +147,48 @@ def test_a_refused_status_request_leaves_the_order_as_it_is_and_is_not_waited_fo
     assert ready
     assert [e.cl_ord_id for e in events if isinstance(e, OrderEvent)] == ["a"]
     assert left is OrderStatus.PENDING_NEW
+
+
+def test_a_gap_fill_asks_about_open_orders_unless_a_round_not_yet_answered_covers_it() -> None:
+    """Answers taken before a gap fill may predate what it skipped; those after it cannot.
+    A logon's round has taken none when the gap fill answering its ResendRequest arrives."""
+
+    async def scenario() -> list[list[str]]:
+        tracker = tracker_with_open_orders("a", "b")
+        asked, query = recording_query()
+        reconciler = Reconciler(tracker, query, lambda e: None, timeout_s=30)
+        seen = []
+        reconciler.start()
+        reconciler.gap_filled("gap filled at the logon", "")  # nothing answered yet: covered
+        reconciler.on_status(status("a", OrderStatus.NEW, "0"))
+        reconciler.on_status(status("b", OrderStatus.NEW, "0"))
+        seen.append(asked[:])
+        reconciler.gap_filled("gap filled mid-session", "")  # ready: asked at once
+        reconciler.on_status(status("a", OrderStatus.NEW, "0"))
+        seen.append(asked[:])
+        reconciler.gap_filled("gap filled mid-round", "")  # a's answer may predate it
+        reconciler.on_status(status("b", OrderStatus.NEW, "0"))  # round over: asked again
+        seen.append(asked[:])
+        return seen
+
+    assert asyncio.run(scenario()) == [
+        ["a", "b"],
+        ["a", "b", "a", "b"],
+        ["a", "b", "a", "b", "a", "b"],
+    ]
+
+
+def test_a_status_request_the_exchange_lost_is_asked_once_more_then_left() -> None:
+    async def scenario() -> tuple[list[str], bool, bool]:
+        tracker = tracker_with_open_orders("a", "b")
+        asked, query = recording_query()
+        reconciler = Reconciler(tracker, query, lambda e: None, timeout_s=30)
+        reconciler.start()
+        a = tracker.get("a")
+        assert a is not None
+        reconciler.ask_again(a)
+        reconciler.ask_again(a)  # lost again: left as it is, not waited for
+        assert reconciler.on_status(status("b", OrderStatus.NEW, "0"))
+        return asked, reconciler.asking("a"), reconciler.ready
+
+    assert asyncio.run(scenario()) == (["a", "b", "a"], False, True)

@@ -20,8 +20,8 @@ from fixgw.engine.venue_reports import VenueReports
 from fixgw.errors import DialectError
 from fixgw.fix.initiator import Happening, Inbound
 from fixgw.fix.message import FixMessage, FixParseError, parse, redact
-from fixgw.fix.qf import header_of
-from fixgw.fix.tags import MsgType
+from fixgw.fix.qf import header_of, raw_field
+from fixgw.fix.tags import MsgType, Tag
 from fixgw.journal import Journal
 from fixgw.marketdata.streams import MarketData
 from fixgw.ops.prometheus import Metrics
@@ -88,6 +88,8 @@ class InboundRouter:
                 self._lifecycle.protocol_error(item.raw)
             elif what is Happening.APP_REFUSED:
                 self._refused_by_quickfix(item)
+            elif what is Happening.MESSAGES_SKIPPED:
+                self._messages_skipped(item.raw)
             elif what is Happening.NOT_RESENT:
                 self._not_delivered(item.raw)
             elif what is Happening.REJECT_RECEIVED:
@@ -124,6 +126,21 @@ class InboundRouter:
         msg_seq_num = header_of(raw)[1]
         log.info("the exchange reset its sequence numbers", msg_seq_num=msg_seq_num)
         self._journal.mark_inbound(msg_seq_num)
+
+    def _messages_skipped(self, sequence_reset: str) -> None:
+        """The exchange skipped messages it will never deliver (`Happening.MESSAGES_SKIPPED`):
+        any of them may have changed a book, so every live book is asked for afresh."""
+        _, msg_seq_num = header_of(sequence_reset)
+        new_seq_no = raw_field(sequence_reset, Tag.NEW_SEQ_NO)
+        reason = (
+            f"the exchange skipped messages it will never deliver (SequenceReset to {new_seq_no})"
+        )
+        log.warning(
+            "the exchange skipped messages it will never deliver",
+            msg_seq_num=msg_seq_num,
+            new_seq_no=new_seq_no,
+        )
+        self._market_data.messages_skipped(reason)
 
     def _refused_by_quickfix(self, item: Inbound) -> None:
         """An application message QuickFIX refused at session level: read all the same."""

@@ -78,6 +78,11 @@ class Happening(StrEnum):
     NOT_RESENT = "not_resent"
     """The exchange asked again for an application message we sent, which was gap filled
     instead: it never reached the exchange. `raw` is the message."""
+    MESSAGES_SKIPPED = "messages_skipped"
+    """In the session logged on, the exchange's SequenceReset (`raw`) moved its numbering past
+    messages it will never deliver (`skipped_by`): a GapFill answering a ResendRequest, as
+    many venues answer for market data, or a Reset. Any of them may have been market data or
+    an execution report."""
     PROTOCOL_ERROR = "protocol_error"
     """The gateway logs the session out: the exchange broke the session protocol (`raw`
     says how)."""
@@ -124,10 +129,24 @@ COMP_ID_PROBLEM = "9"
 ADMIN_MSG_TYPES = frozenset("0123456A")
 POSS_DUP = "\x0143=Y\x01"
 RESET_SEQ_NUM_FLAG = 141
+NEW_SEQ_NO = 36
+GAP_FILL_FLAG = 123
 LOGON_ANSWERED = "a second Logon in a row in a session already logged on"
 """Why the session is logged out when the exchange sends that. One is its reset (141=Y),
 answered with a Logon 141=Y; the exchange must not answer that answer (FIX 4.4, Vol 2), and
 if it did, QuickFIX would answer each one, both sides resetting, endlessly."""
+
+
+def skipped_by(sequence_reset: str, expected: int | None) -> range:
+    """The exchange's MsgSeqNums a SequenceReset (raw) says it will never deliver: a GapFill's
+    from its own MsgSeqNum, a Reset's from the one QuickFIX expects next (FIX 4.4 ignores a
+    Reset's MsgSeqNum; in `fromAdmin` QuickFIX has not applied it yet), up to NewSeqNo."""
+    new_seq_no = raw_field(sequence_reset, NEW_SEQ_NO)
+    if new_seq_no is None or not new_seq_no.isdigit():
+        return range(0)
+    gap_fill = raw_field(sequence_reset, GAP_FILL_FLAG) == "Y"
+    first = header_of(sequence_reset)[1] if gap_fill else expected
+    return range(0) if first is None else range(first, int(new_seq_no))
 
 
 class SentLog:
@@ -347,6 +366,10 @@ class _Application(fix.Application):  # type: ignore[misc]
                 self._inbox.put(self._inbound(Happening.NUMBERING_RESET, raw))
             elif msg_type == "3":
                 self._put(Happening.REJECT_RECEIVED, latin1_where_not_utf8(message.toString()))
+            elif msg_type == "4" and self._logged_on:
+                raw = latin1_where_not_utf8(message.toString())
+                if skipped_by(raw, self._expected_target()):
+                    self._put(Happening.MESSAGES_SKIPPED, raw)
             elif msg_type == "0" and message.isSetField(TEST_REQ_ID):
                 sent = self._test_requests.pop(message.getField(TEST_REQ_ID), None)
                 if sent is not None:

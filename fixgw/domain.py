@@ -629,6 +629,10 @@ class MarketDataRejected(MarketDataEvent, frozen=True, kw_only=True, tag="md.rej
     reason: MdRejectReason
     text: str | None
 
+    def route(self) -> str:
+        """The refused stream's own topic: a client of the trades alone is told too."""
+        return f"md:{self.symbol}:trades" if self.what == "trades" else f"md:{self.symbol}"
+
 
 class BookStale(MarketDataEvent, frozen=True, kw_only=True, tag="md.stale"):
     """The book can no longer be trusted; a fresh snapshot has been asked for."""

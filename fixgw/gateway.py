@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fixgw import __version__
 from fixgw.api.protocol import CancelOrderRequest, NewOrder, OrderStatusRequest
@@ -273,6 +273,11 @@ class Gateway:
 
     def md_release(self, holder: Hashable, symbol: str, what: AbstractSet[str]) -> None:
         self.parts.market_data.release(holder, symbol, what)
+
+    def md_when_refused(self, told: Callable[[Hashable, str, str], Any]) -> None:
+        """`told(holder, symbol, what)` of each holder of a stream the exchange ended
+        (`md.rejected`), but for holds and the `md_subscribe` calls it fails."""
+        self.parts.market_data.refused_clients = told
 
     def md_client_gone(self, holder: Hashable) -> None:
         """`holder` leaves every stream it holds."""

@@ -29,6 +29,17 @@ def md_topics(symbol: str, what: Iterable[str]) -> set[str]:
     return {f"md:{symbol}" if kind == "book" else f"md:{symbol}:trades" for kind in what}
 
 
+def md_stream_of(topic: str) -> tuple[str, str] | None:
+    """The symbol and stream (`book`, `trades`) a market-data topic carries (`md_topics`
+    inverted); None for another topic."""
+    if not topic.startswith("md:"):
+        return None
+    symbol = topic.removeprefix("md:")
+    if symbol.endswith(":trades"):
+        return symbol.removesuffix(":trades"), "trades"
+    return symbol, "book"
+
+
 class ErrorCode(StrEnum):
     INVALID_JSON = "invalid_json"
     INVALID_REQUEST = "invalid_request"

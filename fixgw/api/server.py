@@ -510,6 +510,7 @@ class ApiServer:
         self._token = token
         self.book_views = BookViews(gateway)
         """The book events of clients that asked for a depth, cut to it."""
+        gateway.md_when_refused(self._stream_refused)
         self._servers: list[asyncio.Server] = []
         self.clients: set[ClientConnection] = set()
         self.waiting_for_hello: set[ClientConnection] = set()
@@ -714,9 +715,9 @@ class ApiServer:
             case p.Unsubscribe():
                 topics = set(request.topics) if request.topics is not None else set(client.topics)
                 self._refuse_unknown_topics(topics - client.topics)
-                g.unsubscribe(client, topics)
-                self.book_views.leave_topics(client, topics)
-                client.topics -= topics
+                for symbol, kind in filter(None, map(p.md_stream_of, topics)):
+                    g.md_unsubscribe(client, symbol, {kind})
+                self._leave_topics(client, topics)
                 return {"topics": sorted(client.topics)}
             case p.Hello():
                 return self.greet(client, request)
@@ -724,12 +725,21 @@ class ApiServer:
                 return self._md_subscribe(client, request)
             case p.MdUnsubscribe():
                 g.md_unsubscribe(client, request.symbol, set(request.what))
-                topics = p.md_topics(request.symbol, request.what)
-                g.unsubscribe(client, topics)
-                self.book_views.leave_topics(client, topics)
-                client.topics -= topics
+                self._leave_topics(client, p.md_topics(request.symbol, request.what))
                 return {"symbol": request.symbol, "topics": sorted(client.topics)}
         return self.serve(client, request)
+
+    def _leave_topics(self, client: ClientConnection, topics: set[str]) -> None:
+        self.gateway.unsubscribe(client, topics)
+        self.book_views.leave_topics(client, topics)
+        client.topics -= topics
+
+    def _stream_refused(self, holder: Hashable, symbol: str, what: str) -> None:
+        """A client's stream the exchange ended (it has had the `md.rejected`): it leaves the
+        stream's topic, so that it is never fed a stream of that symbol another client starts
+        later, unawares. It subscribes again to have one."""
+        if isinstance(holder, ClientConnection) and holder in self.clients:
+            self._leave_topics(holder, p.md_topics(symbol, [what]))
 
     def serve(self, caller: Caller, request: p.Request) -> Any:
         """A request about no connection, as every transport serves it: the answer, or an

@@ -18,10 +18,10 @@ from fixgw.engine.session_state import SessionLifecycle
 from fixgw.engine.tracker import OrderTracker
 from fixgw.engine.venue_reports import VenueReports
 from fixgw.errors import DialectError
-from fixgw.fix.initiator import NEW_SEQ_NO, Happening, Inbound
+from fixgw.fix.initiator import Happening, Inbound
 from fixgw.fix.message import FixMessage, FixParseError, parse, redact
 from fixgw.fix.qf import header_of, raw_field
-from fixgw.fix.tags import MsgType
+from fixgw.fix.tags import MsgType, Tag
 from fixgw.journal import Journal
 from fixgw.marketdata.streams import MarketData
 from fixgw.ops.prometheus import Metrics
@@ -88,10 +88,10 @@ class InboundRouter:
                 self._lifecycle.protocol_error(item.raw)
             elif what is Happening.LOGOUT_SENT:
                 self._lifecycle.logout_sent(parse(item.raw))
-            elif what is Happening.GAP_FILLED:
-                self._gap_filled(item.raw)
             elif what is Happening.APP_REFUSED:
                 self._refused_by_quickfix(item)
+            elif what is Happening.MESSAGES_SKIPPED:
+                self._messages_skipped(item.raw)
             elif what is Happening.NOT_RESENT:
                 self._not_delivered(item.raw)
             elif what is Happening.REJECT_RECEIVED:
@@ -129,20 +129,25 @@ class InboundRouter:
         log.info("the exchange reset its sequence numbers", msg_seq_num=msg_seq_num)
         self._journal.mark_inbound(msg_seq_num)
 
-    def _gap_filled(self, raw: str) -> None:
-        """Messages the exchange gap filled rather than resent are never seen: FIX 4.4 lets a
-        sender do so with application messages too, and any of them may have carried an
-        execution. Every open order is asked about, as for a message that could not be
-        read (`Reconciler.gap_filled`)."""
-        msg_seq_num = header_of(raw)[1]
-        new_seq_no = raw_field(raw, NEW_SEQ_NO)
-        skipped = f"{msg_seq_num}-{int(new_seq_no or msg_seq_num) - 1}"
+    def _messages_skipped(self, sequence_reset: str) -> None:
+        """The exchange skipped messages it will never deliver (`Happening.MESSAGES_SKIPPED`):
+        FIX 4.4 lets a sender gap fill application messages too. Any of them may have
+        changed a book, so every live book is asked for afresh; or carried an execution, so
+        every open order is asked about, as for a message that could not be read
+        (`Reconciler.gap_filled`)."""
+        _, msg_seq_num = header_of(sequence_reset)
+        last = int(raw_field(sequence_reset, Tag.NEW_SEQ_NO) or 0) - 1
+        gap_fill = raw_field(sequence_reset, Tag.GAP_FILL_FLAG) == "Y"
+        skipped = f"{msg_seq_num}-{last}" if gap_fill else f"up to {last}"
+        reason = f"the exchange skipped messages it will never deliver ({skipped})"
         log.warning(
-            "the exchange gap filled messages instead of resending them; "
-            "any may have carried an execution",
+            "the exchange skipped messages it will never deliver; any may have carried an "
+            "execution or changed a book",
             skipped=skipped,
+            gap_fill=gap_fill,
         )
-        self._reconciler.gap_filled(f"the exchange gap filled its messages {skipped}", redact(raw))
+        self._market_data.messages_skipped(reason)
+        self._reconciler.gap_filled(reason, redact(sequence_reset))
 
     def _refused_by_quickfix(self, item: Inbound) -> None:
         """An application message QuickFIX refused at session level: read all the same."""

@@ -78,6 +78,11 @@ class Happening(StrEnum):
     NOT_RESENT = "not_resent"
     """The exchange asked again for an application message we sent, which was gap filled
     instead: it never reached the exchange. `raw` is the message."""
+    MESSAGES_SKIPPED = "messages_skipped"
+    """In the session logged on, the exchange's SequenceReset (`raw`) moved its numbering past
+    messages it will never deliver (`skipped_by`): a GapFill answering a ResendRequest, as
+    many venues answer for market data, or a Reset. Any of them may have been market data or
+    an execution report."""
     PROTOCOL_ERROR = "protocol_error"
     """The gateway logs the session out: the exchange broke the session protocol (`raw`
     says how)."""
@@ -85,10 +90,6 @@ class Happening(StrEnum):
     """QuickFIX logs the exchange out on its own (a MsgSeqNum too low, a SendingTime far
     off): `raw` is the Logout, or, for one without Text, the Reject sent just before it,
     whose Text says why."""
-    GAP_FILLED = "gap_filled"
-    """The exchange gap filled MsgSeqNums (SequenceReset-GapFill): messages it sent that the
-    gateway will never see, any of which may have carried an execution. `raw` is the
-    SequenceReset."""
     DOWN = "down"
     APP = "app"
 
@@ -138,6 +139,18 @@ LOGON_ANSWERED = "a second Logon in a row in a session already logged on"
 """Why the session is logged out when the exchange sends that. One is its reset (141=Y),
 answered with a Logon 141=Y; the exchange must not answer that answer (FIX 4.4, Vol 2), and
 if it did, QuickFIX would answer each one, both sides resetting, endlessly."""
+
+
+def skipped_by(sequence_reset: str, expected: int | None) -> range:
+    """The exchange's MsgSeqNums a SequenceReset (raw) says it will never deliver: a GapFill's
+    from its own MsgSeqNum, a Reset's from the one QuickFIX expects next (FIX 4.4 ignores a
+    Reset's MsgSeqNum; in `fromAdmin` QuickFIX has not applied it yet), up to NewSeqNo."""
+    new_seq_no = raw_field(sequence_reset, NEW_SEQ_NO)
+    if new_seq_no is None or not new_seq_no.isdigit():
+        return range(0)
+    gap_fill = raw_field(sequence_reset, GAP_FILL_FLAG) == "Y"
+    first = header_of(sequence_reset)[1] if gap_fill else expected
+    return range(0) if first is None else range(first, int(new_seq_no))
 
 
 class SentLog:
@@ -350,17 +363,6 @@ class _Application(fix.Application):  # type: ignore[misc]
         elif reject_sent:
             self._put(Happening.LOGOUT_SENT, reject_sent)
 
-    def _gap_filled(self, message: fix.Message) -> None:
-        """A GapFill replaces the messages from its own MsgSeqNum up to NewSeqNo: at least
-        one, unless NewSeqNo is not past it."""
-        if not message.isSetField(GAP_FILL_FLAG) or message.getField(GAP_FILL_FLAG) != "Y":
-            return
-        seq = msg_seq_num(message)
-        if seq is None or not message.isSetField(NEW_SEQ_NO):
-            return
-        if int(message.getField(NEW_SEQ_NO)) > int(seq):
-            self._put(Happening.GAP_FILLED, latin1_where_not_utf8(message.toString()))
-
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         """A second Logon in a row, once logged on, ends the session (`LOGON_ANSWERED`):
         QuickFIX logs out with the exception's text and disconnects."""
@@ -384,8 +386,10 @@ class _Application(fix.Application):  # type: ignore[misc]
                 self._inbox.put(self._inbound(Happening.NUMBERING_RESET, raw))
             elif msg_type == "3":
                 self._put(Happening.REJECT_RECEIVED, latin1_where_not_utf8(message.toString()))
-            elif msg_type == "4":
-                self._gap_filled(message)
+            elif msg_type == "4" and self._logged_on:
+                raw = latin1_where_not_utf8(message.toString())
+                if skipped_by(raw, self._expected_target()):
+                    self._put(Happening.MESSAGES_SKIPPED, raw)
             elif msg_type == "0" and message.isSetField(TEST_REQ_ID):
                 sent = self._test_requests.pop(message.getField(TEST_REQ_ID), None)
                 if sent is not None:

@@ -4,8 +4,10 @@ Bids and offers are one upstream request, trades another (as OKCoin's clients di
 first client to want either starts it, the last to leave ends it. Each symbol's book is
 built from the snapshot and the incremental refreshes. A book that breaks (crossed, an
 update for a level it does not hold) or falls silent for `stale_after_s` is announced as
-stale and asked for afresh; so is every book after a reconnect, and every stream a message
-of which could not be read.
+stale and asked for afresh; so is every book after a reconnect or after the exchange skipped
+messages (`messages_skipped`), and every stream a message of which could not be read. A
+trades stream that sends a trade at a price or size of 0 or below is asked for afresh too,
+that trade and those after it in its message told to nobody, as a book refuses such a level.
 
 Asked for afresh means at once for a live stream that has had no trouble for a minute;
 otherwise (its first answer was unusable, or it keeps breaking) after a back-off of 1 s
@@ -74,6 +76,10 @@ BACKING_OFF = "backing_off"
 WAITING_FOR_LOGON = "waiting_for_logon"
 """To be asked for at the next logon."""
 
+UPDATES_BEFORE_SNAPSHOT = "incremental refreshes (X) came, but no snapshot (W) to start from"
+"""A stream's trouble when the exchange sends updates for a request it sent no snapshot for:
+they are ignored (the dialect sends a W first)."""
+
 
 @dataclass(slots=True)
 class _Stream:
@@ -96,6 +102,10 @@ class _Stream:
     """The last wait before asking afresh (0: asked at once); None: no trouble lately."""
     passed_over: set[str] = field(default_factory=set)
     """What the venue sent on it that the gateway has no use for, each logged once."""
+    joining: set[Hashable] = field(default_factory=set)
+    """Clients a `subscribe` still waiting added: a refusal fails that call."""
+    trouble: str | None = None
+    """Why the exchange's last answer could not be used, until it goes live."""
 
 
 class MarketData:
@@ -127,6 +137,9 @@ class MarketData:
         self._new_req_id = ClOrdIdGenerator(prefix="md")
         self.session_up = False
         self._holds = Holds()
+        self.refused_clients: Callable[[Hashable, str, str], Any] = lambda *_: None
+        """Told (client, symbol, what) of each client, not a holder, that a refusal took off
+        a stream it held (`on_reject`): its subscription ends with the stream."""
         self._abandoned: dict[str, _Stream] = {}
         """Requests nobody wants any more that the exchange has not answered yet, by MDReqID:
         never unsubscribed before they are granted (a venue refuses an unsubscribe of a
@@ -162,6 +175,7 @@ class MarketData:
             stream = self._streams.setdefault((symbol, kind), _Stream(symbol, kind))
             if client not in stream.clients:
                 stream.clients.add(client)
+                stream.joining.add(client)
                 added.add(kind)
             self._ask_if_idle(stream)
         loop = asyncio.get_running_loop()
@@ -170,13 +184,29 @@ class MarketData:
             while waits := self._waiters(symbol, what):
                 await asyncio.wait_for(asyncio.gather(*waits), max(0.0, deadline - loop.time()))
         except TimeoutError:
+            why = self._troubles(symbol, what)
             self.unsubscribe(client, symbol, added)
             raise RequestError(
-                f"no market data for {symbol} from the exchange within {within_s}s", code="timeout"
+                f"no market data for {symbol} from the exchange within {within_s}s{why}",
+                code="timeout",
             ) from None
         except (RequestError, asyncio.CancelledError):
             self.unsubscribe(client, symbol, added)
             raise
+        finally:
+            for kind in added:
+                if (joined := self._streams.get((symbol, kind))) is not None:
+                    joined.joining.discard(client)
+
+    def _troubles(self, symbol: str, what: AbstractSet[str]) -> str:
+        """Why the exchange's last answers for `symbol`'s streams `what` could not be used, if
+        they could not: for a timeout's error."""
+        said = [
+            f"{kind}: {stream.trouble}"
+            for kind in sorted(what)
+            if (stream := self._streams.get((symbol, kind))) is not None and stream.trouble
+        ]
+        return f" that could be used ({'; '.join(said)})" if said else ""
 
     def _waiters(self, symbol: str, what: AbstractSet[str]) -> list[asyncio.Future[None]]:
         """One future per stream of `what` that is not live, done when it is."""
@@ -359,6 +389,7 @@ class MarketData:
             after_s=wait,
         )
         self._end_request(stream, answered)
+        stream.trouble = reason
         if stream.what == BOOK:
             self._stale_gauge(stream.symbol).set(1)
             self._publish(BookStale(ts=utc_now(), symbol=stream.symbol, reason=reason))
@@ -392,6 +423,14 @@ class MarketData:
             return False
         self._restart(stream, reason, answered=True)
         return True
+
+    def messages_skipped(self, reason: str) -> None:
+        """The exchange skipped messages in the session, never to deliver them: any may have
+        changed a book, so every live book is announced stale and asked for afresh (see
+        `_restart`), as after a session drop."""
+        for stream in list(self._streams.values()):
+            if stream.what == BOOK and stream.live:
+                self._restart(stream, reason, answered=True)
 
     def on_session_up(self) -> None:
         self.session_up = True
@@ -449,18 +488,19 @@ class MarketData:
             return
         self._note_passed_over(stream, report.passed_over)
         if stream.what == BOOK:
+            book = self.books[stream.symbol]
             try:
-                self.books[stream.symbol].apply_snapshot(report.bids, report.asks)
+                book.apply_snapshot(report.bids, report.asks)
             except BookIntegrityError as exc:
                 self._restart(stream, str(exc), answered=True)
                 return
-            self._publish(
-                BookSnapshot(ts=report.ts, symbol=stream.symbol, bids=report.bids, asks=report.asks)
-            )
+            bids, asks = book.levels()  # best first, one level a price, whatever the W's order
+            self._publish(BookSnapshot(ts=report.ts, symbol=stream.symbol, bids=bids, asks=asks))
         self._went_live(stream)
 
     def _went_live(self, stream: _Stream) -> None:
         stream.live = True
+        stream.trouble = None
         self._holds.granted((stream.symbol, stream.what))
         if stream.what == BOOK:
             self._stale_gauge(stream.symbol).set(0)
@@ -492,12 +532,18 @@ class MarketData:
                 self._note_passed_over(stream, report.passed_over)
         for symbol, trades in report.trades.items():
             stream = self._streams.get((symbol, TRADES))
-            if stream is None or not stream.live or stream.md_req_id != report.md_req_id:
+            if stream is None or stream.md_req_id != report.md_req_id:
+                continue
+            if not stream.live:
+                stream.trouble = UPDATES_BEFORE_SNAPSHOT
                 continue
             stream.last_update = now
-            if trades:
-                stream.last_trade = (trades[-1].price, now)
             for trade in trades:
+                if trade.price <= 0 or trade.size <= 0:
+                    broken = f"{symbol}: trade at {trade.price} with size {trade.size}"
+                    self._restart(stream, broken, answered=True, now=now)
+                    break
+                stream.last_trade = (trade.price, now)
                 self._publish(
                     TradeReported(
                         ts=report.ts,
@@ -509,7 +555,10 @@ class MarketData:
                 )
         for symbol, changes in report.levels.items():
             stream = self._streams.get((symbol, BOOK))
-            if stream is None or not stream.live or stream.md_req_id != report.md_req_id:
+            if stream is None or stream.md_req_id != report.md_req_id:
+                continue
+            if not stream.live:
+                stream.trouble = UPDATES_BEFORE_SNAPSHOT
                 continue
             stream.last_update = now
             try:
@@ -523,7 +572,8 @@ class MarketData:
     def on_reject(self, report: MarketDataRejectReport) -> None:
         """One refusal per subscription: clients waiting on this stream leave the other
         stream of the same symbol they were waiting on too (their `md_subscribe` fails as a
-        whole), so its refusal, if it comes, ends a request nobody wants, quietly."""
+        whole), so its refusal, if it comes, ends a request nobody wants, quietly. Clients
+        that held it are told (`refused_clients`) after the event."""
         if self._abandoned.pop(report.md_req_id, None) is not None:
             return
         stream = self._by_req_id.pop(report.md_req_id, None)
@@ -538,6 +588,9 @@ class MarketData:
                 text=report.text,
             )
         )
+        held = self._holds.holders((stream.symbol, stream.what))
+        for client in stream.clients - stream.joining - held:
+            self.refused_clients(client, stream.symbol, stream.what)
         if not stream.live:
             self._leave_siblings(stream)
         error = MarketDataRefused(

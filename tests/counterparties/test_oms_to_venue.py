@@ -225,3 +225,38 @@ def test_a_live_subscription_the_exchange_ends_gets_its_reason_as_a_new_one_woul
         "3",
         "the exchange refused market data: entitlement withdrawn",
     )
+
+
+def test_an_oms_is_told_a_book_whose_update_the_venue_gap_filled_is_not_to_be_trusted(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The venue answers the ResendRequest for a lost update with a SequenceReset-GapFill:
+    the OMS gets the book empty (not to be trusted), then the venue's book afresh."""
+    bid = {"29990": "1.5"}
+
+    def answer(venue: ScriptedVenue, request: Received) -> None:
+        if request.get(263) != "2":
+            venue.send(
+                "W",
+                [
+                    *((262, request.get(262) or ""), (55, "BTC/USD"), (268, "2")),
+                    *((269, "0"), (270, "29990"), (271, bid["29990"])),
+                    *((269, "1"), (270, "30010"), (271, "1.2")),
+                ],
+            )
+
+    with raw_oms_to(make_venue_stack, answer) as (venue, _, oms):
+        oms.send("V", SUBSCRIBE_BOOK)
+        first = oms.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "BOOK-1")
+        md_req_id = next(m for m in venue.app if m.msg_type == "V").get(262) or ""
+        bid["29990"] = "7"
+        change = [
+            *((262, md_req_id), (268, "1")),
+            *((279, "1"), (269, "0"), (55, "BTC/USD"), (270, "29990"), (271, "7")),
+        ]
+        venue.send("X", change, store=False, lose=True)
+        venue.send_together([("0", [])])  # the next message shows the gap
+        fresh = oms.wait_for(lambda m: m.msg_type == "W" and "7" in m.all(271))
+        books = [m for m in oms.received if m.msg_type == "W" and m.get(262) == "BOOK-1"]
+        assert [m.all(271) for m in books] == [["1.5", "1.2"], [], ["7", "1.2"]]
+        assert (first.all(271), fresh.all(270)) == (["1.5", "1.2"], ["29990", "30010"])

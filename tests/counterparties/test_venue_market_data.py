@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fixgw.api.client import Client
+from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.venue import Received, ScriptedVenue
@@ -215,3 +215,187 @@ def test_a_stream_waiting_out_its_back_off_says_so_in_status_and_when_it_is_aske
     # on the gateway's periodic tick once the back-off is over (every 0.625 s here);
     # SendingTime has milliseconds only
     assert due - timedelta(milliseconds=1) <= sent_at(again) < due + timedelta(seconds=1.5)
+
+
+def level_change(md_req_id: str, side: str, price: str, size: str) -> list[tuple[int, str]]:
+    """An incremental refresh (X) changing one level of BTC/USD (side: 0 bid, 1 offer)."""
+    return [
+        *((262, md_req_id), (268, "1")),
+        *((279, "1"), (269, side), (55, "BTC/USD"), (270, price), (271, size)),
+    ]
+
+
+def test_a_book_update_gap_filled_instead_of_resent_makes_the_book_stale_until_a_snapshot(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client
+) -> None:
+    """Many venues answer a ResendRequest for market data with a SequenceReset-GapFill: the
+    lost update never comes, so no book built from the stream can be trusted."""
+    venue, _ = venue_stack
+    book = list(BOOK)
+    venue.on("V", serving(book))
+    gw.request("md_subscribe", symbol="BTC/USD", depth=5, what=["book"])
+    seen = EventLog(gw)
+    md_req_id = book_requests(venue)[0].get(262) or ""
+    book[2] = (271, "7")  # the venue's bid 29990 is now 7; the X saying so is lost
+    venue.send("X", level_change(md_req_id, "0", "29990", "7"), store=False, lose=True)
+    book[5] = (271, "0.5")
+    venue.send("X", level_change(md_req_id, "1", "30010", "0.5"))
+    venue.wait_for(lambda m: m.msg_type == "2", what="a ResendRequest")
+    stale = seen.first(lambda e: e["type"] in ("md.stale", "md.delta"))
+    assert stale["type"] == "md.stale" and "SequenceReset" in stale["reason"], stale
+    snapshot = seen.first(lambda e: e["type"] == "md.snapshot" and e["seq"] > stale["seq"])
+    assert (snapshot["bids"], snapshot["asks"]) == ([["29990", "7"]], [["30010", "0.5"]])
+    now = gw.request("book", symbol="BTC/USD", depth=5)
+    assert (now["bids"], now["asks"]) == ([["29990", "7"]], [["30010", "0.5"]])
+    assert len(book_requests(venue)) == 2
+    assert not [e for e in seen.seen if e["type"] == "md.delta"]
+
+
+def trade_entry(md_req_id: str, price: str, size: str, action: str = "0") -> list[tuple[int, str]]:
+    """An incremental refresh (X) with one trade of BTC/USD (action: 0 new, 1 change, 2
+    delete)."""
+    return [
+        *((262, md_req_id), (268, "1")),
+        *((279, action), (269, "2"), (55, "BTC/USD"), (270, price), (271, size), (54, "1")),
+    ]
+
+
+def trades_requests(venue: ScriptedVenue) -> list[Received]:
+    return [m for m in venue.app if m.msg_type == "V" and m.get(263) == "1" and "2" in m.all(269)]
+
+
+def test_a_trade_the_venue_withdraws_or_corrects_is_passed_over_not_told_as_a_new_trade(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client
+) -> None:
+    """MDUpdateAction 2 on a trade entry withdraws a trade told before (a bust), 1 corrects
+    one (FIX 4.4): neither is a trade, nor the last trade risk checks take a price from."""
+    venue, stack = venue_stack
+    venue.on("V", serving(BOOK))
+    gw.request("md_subscribe", symbol="BTC/USD", what=["trades"])
+    seen = EventLog(gw)
+    md_req_id = trades_requests(venue)[0].get(262) or ""
+    venue.send("X", trade_entry(md_req_id, "30000", "0.1"))
+    venue.send("X", trade_entry(md_req_id, "30000", "0.1", action="2"))
+    venue.send("X", trade_entry(md_req_id, "30000", "0.2", action="1"))
+    venue.send("X", trade_entry(md_req_id, "30001", "0.3"))
+    seen.first(lambda e: e.get("price") == "30001")
+    told = [(e["type"], e["price"], e["size"]) for e in seen.seen]
+    assert told == [("md.trade", "30000", "0.1"), ("md.trade", "30001", "0.3")]
+    said = sorted(
+        str(line["passed_over"])
+        for line in logged(stack, "market data the gateway has no use for, passed over")
+    )
+    assert said == [
+        "a trade entry with MDUpdateAction 1 (change): a trade corrected",
+        "a trade entry with MDUpdateAction 2 (delete): a trade withdrawn",
+    ]
+
+
+def test_a_trade_at_a_price_of_0_is_no_trade_and_lets_no_market_order_past_max_notional(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The reference price of a market order's notional is the last trade: a venue's trade
+    at 0 would make any order's notional 0. Refused as the book refuses a level at 0: its
+    stream is asked for afresh, and the price is the book's mid (30000) meanwhile."""
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", serving(BOOK)), risk={"symbols": {"BTC/USD": {"max_notional": 100000}}}
+    )
+    wait_until(
+        lambda: stack.status()["market_data"].get("BTC/USD:trades", {}).get("live"),
+        10,
+        "the trades the gateway holds for max_notional",
+    )
+    with stack.client("c") as gw:
+        gw.request("md_subscribe", symbol="BTC/USD", what=["trades"])
+        seen = EventLog(gw)
+        md_req_id = trades_requests(venue)[-1].get(262) or ""
+        venue.send("X", trade_entry(md_req_id, "30000", "1"))
+        assert seen.first(lambda e: e["type"] == "md.trade")["price"] == "30000"
+        venue.send("X", trade_entry(md_req_id, "0", "1"))
+        venue.wait_for(lambda _: len(trades_requests(venue)) == 2, what="the trades asked again")
+        wait_until(
+            lambda: stack.status()["market_data"]["BTC/USD:trades"]["live"],
+            10,
+            "the trades live again",
+        )
+        with pytest.raises(ApiError) as refused:
+            gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="10")
+        assert refused.value.code == "risk_rejected" and "notional 300000" in str(refused.value)
+        assert not [e for e in gw.take_events() if e["type"] == "md.trade"]
+        assert not [m for m in venue.app if m.msg_type == "D"]
+        stale = logged(stack, "market data stale; asking again")
+        assert [line["reason"] for line in stale] == ["BTC/USD: trade at 0 with size 1"]
+
+
+def test_a_client_of_the_trades_alone_is_told_when_the_exchange_ends_them(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client
+) -> None:
+    venue, stack = venue_stack
+    venue.on("V", serving(BOOK))
+    gw.request("md_subscribe", symbol="BTC/USD", what=["trades"])
+    md_req_id = trades_requests(venue)[0].get(262) or ""
+    venue.send("Y", [(262, md_req_id), (281, "3"), (58, "entitlement withdrawn")])
+    ended = EventLog(gw).first(lambda e: e["type"] == "md.rejected")
+    assert (ended["what"], ended["reason"], ended["text"]) == (
+        "trades",
+        "insufficient_permissions",
+        "entitlement withdrawn",
+    )
+    assert stack.status()["market_data"] == {}
+
+
+def test_a_client_whose_book_the_exchange_ended_is_not_fed_the_book_another_client_asks_for(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """`md.rejected` ends the client's subscription to the book with the stream: were it fed
+    the stream another client starts later, it would not be told when that one ends."""
+    venue, stack = make_venue_stack(lambda v: v.on("V", serving(BOOK)))
+    with stack.client("a") as a, stack.client("b") as b:
+        a.request("md_subscribe", symbol="BTC/USD", depth=5, what=["book"])
+        a.subscribe(["session"])
+        first = book_requests(venue)[0].get(262) or ""
+        venue.send("Y", [(262, first), (281, "2"), (58, "insufficient bandwidth")])
+        assert EventLog(a).first(lambda e: e["type"] == "md.rejected")["what"] == "book"
+        b.request("md_subscribe", symbol="BTC/USD", depth=5, what=["book"])
+        second = book_requests(venue)[1].get(262) or ""
+        venue.send("X", level_change(second, "0", "29990", "3"))
+        EventLog(b).first(lambda e: e["type"] == "md.delta")
+        # a request of A's is answered after every event published before it
+        assert a.request("subscribe", topics=["session"])["topics"] == ["session"]
+        assert not [e for e in a.take_events() if e["type"].startswith("md.")]
+        a.request("md_subscribe", symbol="BTC/USD", depth=5, what=["book"])  # subscribes again
+        assert stack.status()["market_data"]["BTC/USD:book"]["clients"] == 2
+
+
+def test_a_snapshot_out_of_order_with_a_price_twice_reaches_a_whole_book_client_as_the_book(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client
+) -> None:
+    """FIX 4.4 puts no order on a W's entries; `md.snapshot` is best first, a level a price."""
+    venue, _ = venue_stack
+    worst_first = [
+        *((269, "0"), (270, "29980"), (271, "2")),
+        *((269, "0"), (270, "29990"), (271, "1.5")),
+        *((269, "0"), (270, "29990"), (271, "4")),  # the same price again: the later holds
+        *((269, "1"), (270, "30020"), (271, "3")),
+        *((269, "1"), (270, "30010"), (271, "1.2")),
+    ]
+    venue.on("V", serving(worst_first))
+    gw.subscribe(["md:BTC/USD"])
+    reply = gw.request("md_subscribe", symbol="BTC/USD", depth=0, what=["book"])
+    snapshot = EventLog(gw).first(lambda e: e["type"] == "md.snapshot")
+    book = ([["29990", "4"], ["29980", "2"]], [["30010", "1.2"], ["30020", "3"]])
+    assert (snapshot["bids"], snapshot["asks"]) == book
+    assert (reply["bids"], reply["asks"]) == book
+
+
+def test_a_venue_that_always_sends_a_crossed_book_fails_md_subscribe_saying_so(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    crossed = [*((269, "0"), (270, "30020"), (271, "1")), *((269, "1"), (270, "30010"), (271, "1"))]
+    _, stack = make_venue_stack(lambda v: v.on("V", serving(crossed)), api={"request_timeout_s": 2})
+    with stack.client() as gw, pytest.raises(ApiError) as failed:
+        gw.request("md_subscribe", symbol="BTC/USD", what=["book"])
+    assert failed.value.code == "timeout"
+    assert str(failed.value).endswith(
+        "could be used (book: BTC/USD: crossed book, bid 30020 >= ask 30010)"
+    ), str(failed.value)

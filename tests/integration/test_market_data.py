@@ -282,3 +282,20 @@ def test_bad_subscriptions_get_an_error_and_disturb_nothing(
     with pytest.raises(ApiError) as err:
         Client.connect(stack.socket_path).request("book", symbol="LTC/USD")
     assert err.value.code == "not_subscribed"
+
+
+def test_unsubscribe_of_a_market_data_topic_leaves_its_stream_as_md_unsubscribe_does(
+    stack: LocalStack,
+) -> None:
+    with stack.client("a") as a:
+        a.request("md_subscribe", symbol="BTC/USD")  # the book and the trades
+        left = a.request("unsubscribe", topics=["md:BTC/USD"])
+        assert left["topics"] == ["md:BTC/USD:trades"]
+        sim = stack.sim
+        assert sim is not None
+        wait_until(lambda: "market data unsubscribed" in sim.log(), 10, "the upstream unsubscribe")
+        assert list(streams(stack)) == ["BTC/USD:trades"]
+        a.request("unsubscribe")  # every topic it has
+        assert streams(stack) == {}
+    ended = "market data unsubscribed"
+    wait_until(lambda: sim.log().count(ended) == 2, 10, "the trades' upstream unsubscribe")

@@ -201,7 +201,7 @@ def subscribed(md: MarketData, rec: Recorder, client: str, what: set[str]) -> No
     asyncio.run(run())
 
 
-def trade(md: MarketData, rec: Recorder, price: str) -> None:
+def trade(md: MarketData, rec: Recorder, price: str, size: str = "1") -> None:
     trades = next(
         r for r in reversed(rec.requests) if r.kinds == (MdEntryKind.TRADE,) and r.subscription
     )
@@ -209,7 +209,7 @@ def trade(md: MarketData, rec: Recorder, price: str) -> None:
         BookUpdateReport(
             md_req_id=trades.md_req_id,
             levels={},
-            trades={"BTC/USD": [Trade(price=D(price), size=D(1), aggressor=Side.BUY)]},
+            trades={"BTC/USD": [Trade(price=D(price), size=D(size), aggressor=Side.BUY)]},
             ts=utc_now(),
         )
     )
@@ -438,3 +438,45 @@ def test_the_mid_keeps_every_digit_of_the_venue_s_prices() -> None:
         )
     )
     assert md.reference_price("BTC/USD") == D("123456789012345.1234567890123456795")
+
+
+@pytest.mark.parametrize(("price", "size"), [("0", "1"), ("-150", "1"), ("150", "0")])
+def test_a_trade_at_a_price_or_size_of_0_or_below_is_no_trade_and_its_stream_is_asked_again(
+    price: str, size: str
+) -> None:
+    rec = Recorder()
+    md = manager(rec)
+    subscribed(md, rec, "client", {"book", "trades"})
+    trade(md, rec, "150")
+    asked = len(rec.requests)
+    told = len(rec.events)
+    trade(md, rec, price, size)
+    assert rec.events[told:] == []
+    assert md.reference_price("BTC/USD") == D(100)  # the mid: the last trade is not known
+    assert [(r.subscription, r.kinds) for r in rec.requests[asked:]] == [
+        (MdSubscription.UNSUBSCRIBE, (MdEntryKind.TRADE,)),
+        (MdSubscription.SUBSCRIBE, (MdEntryKind.TRADE,)),
+    ]
+
+
+def test_the_clients_of_a_stream_the_exchange_ends_are_told_but_not_one_waiting_for_it() -> None:
+    """A client waiting for the stream has its `subscribe` fail instead (and keeps what it
+    had); a holder asks again."""
+    rec = Recorder()
+    md = manager(rec)
+    told: list[tuple[object, str, str]] = []
+    md.refused_clients = lambda *client_symbol_what: told.append(client_symbol_what)
+    subscribed(md, rec, "held it", {"book"})
+    md.hold("risk", "BTC/USD", {"book"})
+    md.on_update(update(rec.requests[-1].md_req_id, (LevelAction.NEW, BookSide.BID, D(102), D(1))))
+
+    async def join_then_refused() -> None:
+        task = asyncio.ensure_future(md.subscribe("joining", "BTC/USD", {"book"}, 5))
+        await asyncio.sleep(0)
+        reject(md, rec.requests[-1])  # the request asking for the crossed book afresh
+        with pytest.raises(RequestError):
+            await task
+
+    asyncio.run(join_then_refused())
+    assert told == [("held it", "BTC/USD", "book")]
+    assert [type(e).__name__ for e in rec.events][-1] == "MarketDataRejected"

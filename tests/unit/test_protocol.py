@@ -21,6 +21,8 @@ from fixgw.api.protocol import (
     Request,
     _checked_decimal,
     _parse_any,
+    md_stream_of,
+    md_topics,
     parse_line,
     positive_decimal,
 )
@@ -315,3 +317,15 @@ def test_a_kind_of_market_data_there_is_not_is_refused_naming_the_field() -> Non
     with pytest.raises(RequestError) as refused:
         parse_line(b'{"op": "md_subscribe", "symbol": "BTC/USD", "what": "bids"}')
     assert refused.value.message.startswith("`what`: ")
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USD", "A:B", "trades"])
+@pytest.mark.parametrize("kind", ["book", "trades"])
+def test_a_market_data_topic_names_its_symbol_and_stream(symbol: str, kind: str) -> None:
+    (topic,) = md_topics(symbol, [kind])
+    assert md_stream_of(topic) == (symbol, kind)
+
+
+@pytest.mark.parametrize("topic", ["orders", "session", "errors", "account"])
+def test_another_topic_names_no_market_data_stream(topic: str) -> None:
+    assert md_stream_of(topic) is None

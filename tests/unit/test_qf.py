@@ -13,7 +13,14 @@ import quickfix as fix
 
 from fixgw.config import bundled_dictionary
 from fixgw.fix import initiator
-from fixgw.fix.initiator import Inbound, InitiatorSettings, RawInbound, SentLog, _Application
+from fixgw.fix.initiator import (
+    Inbound,
+    InitiatorSettings,
+    RawInbound,
+    SentLog,
+    _Application,
+    skipped_by,
+)
 from fixgw.fix.message import SOH, FixMessage
 from fixgw.fix.qf import InlineInbox, header_of, latin1_where_not_utf8, msg_seq_num, to_quickfix
 from fixgw.fix.tags import Tag
@@ -316,3 +323,22 @@ def test_an_item_whose_handler_fails_does_not_hold_up_the_ones_behind_it() -> No
     during, after = asyncio.run(scenario())
     assert during == []
     assert after == ["behind it", "next"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected", "skipped"),
+    [
+        ("34=3\x0143=Y\x01123=Y\x0136=5", 3, range(3, 5)),  # a GapFill over 3 and 4
+        ("34=3\x0143=Y\x01123=Y\x0136=5", None, range(3, 5)),
+        ("34=3\x01123=Y\x0136=3", 3, range(0)),  # skips nothing
+        ("34=1\x01123=N\x0136=9", 7, range(7, 9)),  # a Reset: from the one expected
+        ("34=1\x0136=9", 7, range(7, 9)),
+        ("34=1\x0136=5", 7, range(0)),  # backwards: QuickFIX refuses it
+        ("34=1\x0136=9", None, range(0)),
+    ],
+)
+def test_a_sequence_reset_names_the_messages_it_skips(
+    fields: str, expected: int | None, skipped: range
+) -> None:
+    raw = f"8=FIX.4.4\x019=40\x0135=4\x01{fields}\x0110=000\x01"
+    assert skipped_by(raw, expected) == skipped

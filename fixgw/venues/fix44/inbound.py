@@ -185,7 +185,8 @@ def market_data_snapshot(msg: FixMessage, received: datetime) -> BookSnapshotRep
 def market_data_incremental(msg: FixMessage, received: datetime) -> BookUpdateReport:
     """Entries without a Symbol (55) belong to the symbol of the entry before them. A new
     or change of size 0 is a delete (`ACTION_AT_SIZE_0`). What the gateway has no use for
-    is passed over and named in `passed_over`."""
+    (a trade corrected or withdrawn among it: `TRADE_ACTIONS_PASSED_OVER`) is passed over
+    and named in `passed_over`."""
     r = FieldReader(msg)
     levels: dict[str, list[LevelUpdate]] = {}
     trades: dict[str, list[Trade]] = {}
@@ -201,6 +202,9 @@ def market_data_incremental(msg: FixMessage, received: datetime) -> BookUpdateRe
             continue
         action = e.code(codes.MD_UPDATE_ACTION)
         if kind is MdEntryKind.TRADE:
+            if action in TRADE_ACTIONS_PASSED_OVER:
+                passed_over.append(TRADE_ACTIONS_PASSED_OVER[action])
+                continue
             trade = _trade(e, passed_over)
             if trade is not None:
                 trades.setdefault(symbol, []).append(trade)
@@ -228,6 +232,13 @@ ACTION_AT_SIZE_0 = {
 several FIX 4.4 venues send it, and as OKCoin's absolute sizes say. A new of size 0 of a
 level the book does not hold is nothing; a change of one is still a change of a missing
 level (the book is broken)."""
+
+TRADE_ACTIONS_PASSED_OVER = {
+    LevelAction.CHANGE: "a trade entry with MDUpdateAction 1 (change): a trade corrected",
+    LevelAction.DELETE: "a trade entry with MDUpdateAction 2 (delete): a trade withdrawn",
+}
+"""A trade entry that is not new (279=1, 2) corrects or withdraws a trade told before (FIX
+4.4): it is no trade, and the gateway tells trades only."""
 
 _A_LEVEL = {MdEntryKind.BID: "a bid", MdEntryKind.ASK: "an ask"}
 

@@ -139,7 +139,7 @@ class InboundRouter:
         last = int(raw_field(sequence_reset, Tag.NEW_SEQ_NO) or 0) - 1
         gap_fill = raw_field(sequence_reset, Tag.GAP_FILL_FLAG) == "Y"
         skipped = f"{msg_seq_num}-{last}" if gap_fill else f"up to {last}"
-        reason = f"the exchange skipped messages it will never deliver ({skipped})"
+        reason = f"the exchange skipped messages it will never deliver (SequenceReset: {skipped})"
         log.warning(
             "the exchange skipped messages it will never deliver; any may have carried an "
             "execution or changed a book",

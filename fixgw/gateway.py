@@ -201,8 +201,8 @@ class Gateway:
     def cancel_all(self, by: str) -> CancelAllResult:
         return self.parts.kill_switch.cancel_all(by)
 
-    def client_gone(self, owner: Hashable, cancel_open_orders: bool) -> None:
-        self.parts.kill_switch.client_gone(owner, cancel_open_orders)
+    def client_gone(self, owner: Hashable) -> None:
+        self.parts.kill_switch.client_gone(owner)
 
     def owe_cancels(self, by: str, cl_ord_ids: Iterable[str]) -> None:
         """Cancel on disconnect for orders the caller knows the owner of (the bridge's, by

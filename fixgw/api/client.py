@@ -6,6 +6,17 @@
         event = gw.next_event(timeout=5)
 
 Events that arrive while a reply is awaited are kept, in order, for `next_event`.
+
+A request with no reply within its `timeout` closes the connection (connect again): the
+gateway serves a connection's lines in order, so a request written behind one still being
+answered would otherwise be carried out after the caller gave up on it. Whether the one
+that timed out was carried out is unknown; see `Client.request`. The default timeout, 10 s,
+is longer than the gateway's `api.request_timeout_s` (5 s by default, up to 3600), so a
+request that waits on the exchange gets the gateway's own `timeout` error first: a gateway
+configured to wait longer needs a longer `timeout` on such requests.
+
+A `Client` is not thread-safe: one thread at a time uses it, for requests and events both
+(a thread waiting in `next_event` would read, and drop, another's reply).
 """
 
 from __future__ import annotations
@@ -33,11 +44,13 @@ class ApiError(FixgwError):
 
 
 def apply_market_data(book: OrderBook, event: dict[str, Any]) -> bool:
-    """Bring a client-side book up to date with one `md.snapshot` or `md.delta` event;
-    False for any other event."""
-    if event["type"] == "md.snapshot":
+    """Bring a client-side book up to date with one `md.snapshot` or `md.delta` event, or
+    with the `md_subscribe` reply's book (its `result`: `bids` and `asks`, no `type`), to
+    start from; False for any other event."""
+    kind = event.get("type")
+    if kind == "md.snapshot" or (kind is None and "bids" in event and "asks" in event):
         book.apply_snapshot(_levels(event["bids"]), _levels(event["asks"]))
-    elif event["type"] == "md.delta":
+    elif kind == "md.delta":
         book.apply(
             LevelUpdate(LevelAction(a), BookSide(s), Decimal(p), Decimal(z))
             for a, s, p, z in event["changes"]
@@ -104,7 +117,8 @@ class GatewayClient(ABC):
     def wait_for(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
     ) -> dict[str, Any]:
-        """The first event matching `predicate`; events before it are consumed."""
+        """The first event matching `predicate`; events before it are consumed, and lost to
+        the caller: with other orders live, read `next_event` and handle every event."""
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -120,8 +134,12 @@ class GatewayClient(ABC):
 
 
 class Client(GatewayClient):
+    """The local socket's client (see the module's docstring: timeouts, threads)."""
+
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+        self._closed_why: str | None = None
+        """Set once a request timed out: the connection was closed for it."""
         self._buffer = bytearray()
         self._events: deque[dict[str, Any]] = deque()
         self._ids = itertools.count(1)
@@ -167,14 +185,26 @@ class Client(GatewayClient):
     def request(self, op: str, timeout: float = 10.0, **fields: Any) -> Any:
         """Send one request and return its `result`; raises ApiError on an error reply.
 
+        With no reply within `timeout`: TimeoutError, and the connection is closed, so that
+        nothing written after it is carried out behind the caller's back. The request itself
+        may have been carried out (a `new_order` sent to the exchange cannot be called
+        back): connect again and ask (`order_status` with the `cl_ord_id`, or `orders`),
+        which needs a `cl_ord_id` the caller chose.
+
         A reply with a null `id` is the gateway's answer to a line it could not read (too
         long, not JSON): replies keep the order of requests, so here it is this one's."""
         request_id = next(self._ids)
         body = {"id": request_id, "op": op, **{k: v for k, v in fields.items() if v is not None}}
         self.send_raw(encode(body) + b"\n")
-        reply = self._read_until(
-            lambda m: "seq" not in m and m.get("id") in (request_id, None), timeout
-        )
+        try:
+            reply = self._read_until(
+                lambda m: "seq" not in m and m.get("id") in (request_id, None), timeout
+            )
+        except TimeoutError:
+            why = _unanswered(op, timeout, fields.get("cl_ord_id"))
+            self._closed_why = why
+            self._sock.close()
+            raise TimeoutError(why) from None
         if not reply.get("ok"):
             error = reply.get("error", {})
             raise ApiError(error.get("message", "error"), code=error.get("code", "unknown"))
@@ -199,7 +229,12 @@ class Client(GatewayClient):
     # ------------------------------------------------------------ transport
 
     def send_raw(self, data: bytes) -> None:
+        self._refuse_if_closed()
         self._sock.sendall(data)
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed_why is not None:
+            raise ConnectionError(f"this connection is closed ({self._closed_why})")
 
     def read_message(self, timeout: float = 10.0) -> dict[str, Any]:
         """The next line from the gateway, whatever it is (for protocol tests)."""
@@ -208,6 +243,7 @@ class Client(GatewayClient):
     def _read_until(
         self, accept: Callable[[dict[str, Any]], bool], timeout: float, keep_events: bool = True
     ) -> dict[str, Any]:
+        self._refuse_if_closed()
         deadline = time.monotonic() + timeout
         while True:
             end = self._buffer.find(b"\n")
@@ -231,3 +267,22 @@ class Client(GatewayClient):
             if not chunk:
                 raise ConnectionError("the gateway closed the connection")
             self._buffer += chunk
+
+
+_CARRIED_OUT_AT_THE_EXCHANGE = frozenset({"new_order", "cancel_order"})
+
+
+def _unanswered(op: str, timeout: float, cl_ord_id: object) -> str:
+    """What a request's timeout means: the connection is gone, the request's fate unknown."""
+    why = (
+        f"no answer to {op} from the gateway within {timeout:g} s; the connection is closed, "
+        "so that no request written after it is carried out: connect again"
+    )
+    if op not in _CARRIED_OUT_AT_THE_EXCHANGE:
+        return why
+    ask = f"order_status with cl_ord_id {cl_ord_id!r}" if cl_ord_id else "`orders`"
+    return (
+        f"{why}. Whether the {op} reached the exchange is unknown: ask ({ask}) before "
+        "sending it again"
+        + ("" if cl_ord_id else "; choose your own cl_ord_id to be able to ask about it")
+    )

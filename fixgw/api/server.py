@@ -13,6 +13,7 @@ import grp
 import hmac
 import itertools
 import os
+import select
 import time
 from collections import deque
 from collections.abc import Awaitable, Hashable, Iterable
@@ -77,8 +78,8 @@ _REFUSAL_CODES = {
 
 class Caller(Protocol):
     """Who sent a request, as the order path knows it: `number` owns the orders it places
-    (a socket client's are cancelled when it goes, if it asked: `cancel_on_disconnect`),
-    `who` names it in the journal."""
+    (a socket client's are cancelled when it goes, those it placed while it asked:
+    `cancel_on_disconnect`), `who` names it in the journal."""
 
     @property
     def number(self) -> Hashable: ...
@@ -202,7 +203,7 @@ class ClientConnection(asyncio.Protocol):
         self.server.clients.discard(self)
         self.server.waiting_for_hello.discard(self)
         log.info("client gone", client=self.number, name=self.name)
-        self.server.gateway.client_gone(self.number, self.cancel_on_disconnect)
+        self.server.gateway.client_gone(self.number)
 
     def pause_writing(self) -> None:
         if self._drained is None:
@@ -226,9 +227,23 @@ class ClientConnection(asyncio.Protocol):
         if self.closed:
             return True  # refused: its last line is on its way, the connection lingers
         if self._answering is not None:
+            if self._hung_up():
+                self.close()  # connection_lost follows: the lines waiting are never served
+                return False
             return True
         self.flush()
         return False
+
+    def _hung_up(self) -> bool:
+        """The client closed its end, not only its sending side: it reads no more replies.
+        Told apart on the Unix socket, and on TCP once the client reset the connection; a
+        TCP close without a reset looks like a shut sending side until the gateway writes."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        poller = select.poll()
+        poller.register(sock.fileno(), 0)  # POLLHUP and POLLERR are reported regardless
+        return bool(poller.poll(0))
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -312,6 +327,9 @@ class ClientConnection(asyncio.Protocol):
         for line in held or ():
             self.deliver(line)
         self._answering = None
+        if self._waiting and self._hung_up():
+            self.drop("closed its connection while a request was answered")
+            return
         # `_busy()`, not `self._answering` read here: after the line above, mypy takes the
         # attribute to be None for the rest of the method, and mypyc checks that at run time
         # (a line handled below may have started the next answer: TypeError, 'None object
@@ -798,7 +816,8 @@ class ApiServer:
 
     def greet(self, client: ClientConnection, request: p.Hello) -> dict[str, Any]:
         """A `hello` from a client already authorized (by the Unix socket's mode, or by the
-        token: see ClientConnection._authenticate)."""
+        token: see ClientConnection._authenticate). Its `cancel_on_disconnect` holds for the
+        orders placed from now on; each order placed before keeps the one it was placed with."""
         client.name = request.name
         client.cancel_on_disconnect = request.cancel_on_disconnect
         return {

@@ -153,6 +153,6 @@ def watch_books(gw: GatewayClient, board: Board, wanted: set[str]) -> bool:
         except (ApiError, TimeoutError) as exc:
             board.book_notes[symbol] = f"no book: {exc}"
             continue
-        apply_market_data(book, {**reply, "type": "md.snapshot"})
+        apply_market_data(book, reply)
         board.book_seq[symbol] = reply["seq"]
     return bool(new)

@@ -180,7 +180,7 @@ def cmd_md_watch(args: argparse.Namespace) -> int:
     book = OrderBook(args.symbol)
     with connect(args) as gw:
         reply = gw.request("md_subscribe", symbol=args.symbol, depth=0)
-        apply_market_data(book, {**reply, "type": "md.snapshot"})
+        apply_market_data(book, reply)
         print(_top_line(book, args.depth), flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             for event in gw.events():

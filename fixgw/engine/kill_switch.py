@@ -168,10 +168,20 @@ class KillSwitch:
                 )
         return CancelAllResult(cancelling=cancelling, not_cancelled=not_cancelled)
 
-    def client_gone(self, owner: Hashable, cancel_open_orders: bool) -> None:
+    def client_gone(self, owner: Hashable) -> None:
+        """Its orders placed with cancel on disconnect are owed a cancel: each order's own
+        flag, as a restart after a crash reads it from the journal, not the connection's last
+        word (a later `hello` changes it for later orders only)."""
         its = [cl_ord_id for cl_ord_id, whose in self._owners.items() if whose == owner]
-        if cancel_open_orders:
-            self.owe_cancels(f"disconnect of {owner}", its)
+        self.owe_cancels(
+            f"disconnect of {owner}",
+            [
+                cl_ord_id
+                for cl_ord_id in its
+                if (order := self._tracker.get(cl_ord_id)) is not None
+                and order.cancel_on_disconnect
+            ],
+        )
         for cl_ord_id in its:
             del self._owners[cl_ord_id]
 

@@ -514,6 +514,33 @@ def test_cancel_on_disconnect_cancels_only_that_clients_orders(make_stack: Stack
         assert statuses["kept"] == "new"
 
 
+def test_a_later_hello_changes_cancel_on_disconnect_for_the_orders_placed_after_it_only(
+    make_stack: StackFactory,
+) -> None:
+    """Each order keeps the word its client gave when it was placed, as the journal keeps it
+    for a restart after a crash: a `hello` that asks for cancel on disconnect does not reach
+    back to an order placed before, and one that says nothing of it (to read `seq`, say)
+    does not let off the orders placed while it was asked for."""
+    stack = make_stack()
+    with stack.client("watcher") as watcher:
+        watcher.subscribe(["orders"])
+        log = EventLog(watcher)
+        careful = Client.connect(stack.socket_path, name="careful")
+        rest(careful, "placed-before-asking")
+        careful.request("hello", name="careful", cancel_on_disconnect=True)
+        rest(careful, "placed-asking")
+        careful.request("hello", name="careful")
+        rest(careful, "placed-after-asking")
+        for cl_ord_id in ("placed-before-asking", "placed-asking", "placed-after-asking"):
+            log.find(cl_ord_id, "order.accepted")
+        careful.close()
+        log.find("placed-asking", "order.canceled")
+        # the exchange answers after any cancel the gateway might wrongly have sent
+        watcher.request("order_status", cl_ord_id="placed-after-asking")
+        statuses = {o["cl_ord_id"]: o["status"] for o in watcher.orders()}
+    assert statuses == {"placed-before-asking": "new", "placed-after-asking": "new"}
+
+
 def gone(stack: LocalStack, name: str) -> bool:
     """The gateway has seen the API client `name` go away."""
     assert stack.gateway is not None

@@ -24,7 +24,7 @@ SEEDED_ASKS = [["30010", "1.2"]]
 def rebuild(reply: dict[str, Any], events: list[dict[str, Any]]) -> OrderBook:
     """What a client builds: the book in the md_subscribe reply, then later events."""
     book = OrderBook("BTC/USD")
-    apply_market_data(book, {**reply, "type": "md.snapshot"})
+    apply_market_data(book, reply)
     for event in events:
         if event["seq"] > reply["seq"]:
             apply_market_data(book, event)
@@ -116,7 +116,7 @@ def test_clients_at_different_depths_each_keep_the_top_of_the_book_they_asked_fo
                 lambda e: e["type"] == "md.delta" and ["new", "bid", "29985", "1"] in e["changes"]
             )
             book = OrderBook("BTC/USD")
-            apply_market_data(book, {**replies[depth], "type": "md.snapshot"})
+            apply_market_data(book, replies[depth])
             most_held[depth] = len(book.levels()[0])
             for event in log.seen:
                 if event["seq"] > replies[depth]["seq"]:

@@ -19,7 +19,7 @@ from fixgw.api.client import ApiError, Client
 from fixgw.ids import base36
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import EventLog, StackFactory
-from tests.integration.test_controls import fixgw_cli
+from tests.integration.test_controls import fixgw_cli, gone
 
 pytestmark = pytest.mark.integration
 
@@ -275,6 +275,100 @@ def test_thousands_of_lines_behind_a_request_that_waits_are_all_answered_in_orde
     assert [r["id"] for r in replies] == list(range(3001))
     assert [r for r in replies if not r["ok"]] == []
     assert replies[0]["result"]["source"] == "exchange"
+
+
+def write_and_close(stack: LocalStack, name: str, requests: list[dict[str, object]]) -> None:
+    """A client that writes `requests` back to back and closes its connection at once,
+    reading no reply."""
+    with Client.connect(stack.socket_path, name=name) as gw:
+        gw.send_raw(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
+
+
+def ever_placed(stack: LocalStack, cl_ord_id: str) -> bool:
+    with stack.client("checker") as checker:
+        return cl_ord_id in [o["cl_ord_id"] for o in checker.orders(all=True)]
+
+
+def test_a_client_that_closes_while_a_request_waits_is_gone_at_once_and_nothing_behind_it_runs(
+    make_stack: StackFactory,
+) -> None:
+    """The exchange never answers the status request, and the gateway would wait a minute
+    for it; the client closes its connection (not only its sending side). The order it wrote
+    behind the status request is never placed, and the client is gone at once, not once the
+    wait is over."""
+    stack = make_stack(sim={"unanswered": ["H"]}, api={"request_timeout_s": 60})
+    order = {"symbol": "LTC/USD", "side": "buy", "type": "limit", "qty": "1"}
+    with stack.client("resting") as gw:
+        gw.new_order(cl_ord_id="asked-about", price="40", **order)
+    write_and_close(
+        stack,
+        "gave-up",
+        [
+            {"id": 1, "op": "order_status", "cl_ord_id": "asked-about"},
+            {"id": 2, "op": "new_order", "cl_ord_id": "behind-the-wait", "price": "41"} | order,
+        ],
+    )
+    wait_until(lambda: gone(stack, "gave-up"), 10, "the client gone")
+    assert not ever_placed(stack, "behind-the-wait")
+
+
+def test_lines_the_gateway_stopped_reading_behind_a_wait_are_not_served_once_the_client_closed(
+    make_stack: StackFactory,
+) -> None:
+    """More lines than the gateway holds back behind a request that waits: it stops reading
+    the connection, so it does not see the client close it until the wait is over. Then the
+    lines it holds, an order among them, are dropped rather than served."""
+    stack = make_stack(sim={"unanswered": ["H"]}, api={"request_timeout_s": 2})
+    order = {"symbol": "LTC/USD", "side": "buy", "type": "limit", "qty": "1"}
+    with stack.client("resting") as gw:
+        gw.new_order(cl_ord_id="asked-about", price="40", **order)
+    write_and_close(
+        stack,
+        "gave-up",
+        [
+            {"id": 1, "op": "order_status", "cl_ord_id": "asked-about"},
+            {"id": 2, "op": "new_order", "cl_ord_id": "behind-the-wait", "price": "41"} | order,
+            *({"id": n, "op": "orders"} for n in range(3, 1200)),
+        ],
+    )
+    wait_until(lambda: gone(stack, "gave-up"), 10, "the client gone")
+    assert not ever_placed(stack, "behind-the-wait")
+
+
+def test_a_request_the_client_gave_up_on_closes_its_connection_so_none_runs_behind_its_back(
+    make_stack: StackFactory,
+) -> None:
+    """The exchange never answers status requests. The client gives up on one before the
+    gateway does: the connection is closed, so the order the strategy places next cannot
+    wait behind the unanswered request and be placed after the strategy was told it had no
+    answer. It connects again, and the order is placed once."""
+    stack = make_stack(sim={"unanswered": ["H"]})
+    order = {"symbol": "LTC/USD", "side": "buy", "type": "limit", "qty": "1", "price": "40"}
+    with stack.client("strategy") as gw:
+        gw.new_order(cl_ord_id="s1", **order)
+        with pytest.raises(TimeoutError, match=r"the connection is closed.*connect again"):
+            gw.order_status(cl_ord_id="s1", timeout=1)
+        with pytest.raises(ConnectionError, match="connect again"):
+            gw.new_order(cl_ord_id="s2", **order)
+    with stack.client("strategy") as again:
+        again.new_order(cl_ord_id="s2", **order)
+    with stack.client("checker") as checker:
+        assert sorted(o["cl_ord_id"] for o in checker.orders()) == ["s1", "s2"]
+
+
+def test_a_new_order_given_up_on_says_it_may_be_placed_and_how_to_ask(stack: LocalStack) -> None:
+    """The gateway places an order as soon as it reads it: a client that gave up waiting for
+    the reply is told the outcome is unknown, and which question finds it out."""
+    order = {"symbol": "LTC/USD", "side": "buy", "type": "limit", "qty": "1", "price": "40"}
+    with stack.client("impatient") as gw, pytest.raises(TimeoutError) as unanswered:
+        gw.new_order(cl_ord_id="maybe", timeout=0, **order)
+    with stack.client("impatient") as gw, pytest.raises(TimeoutError) as unnamed:
+        gw.new_order(timeout=0, **order)
+    assert "unknown" in str(unanswered.value)
+    assert "order_status with cl_ord_id 'maybe'" in str(unanswered.value)
+    assert "choose your own cl_ord_id" in str(unnamed.value)
+    with stack.client("impatient") as gw:
+        wait_until(lambda: gw.order_status(cl_ord_id="maybe")["status"] == "new", 10, "placed")
 
 
 def test_order_the_exchange_rejects_becomes_order_rejected(make_stack: StackFactory) -> None:

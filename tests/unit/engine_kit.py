@@ -347,6 +347,7 @@ class Engine:
         qty: str = "1",
         price: str | None = "60",
         owner: str | None = None,
+        cancel_on_disconnect: bool = False,
     ) -> OrderAccepted:
         order = NewOrder(
             symbol=symbol,
@@ -356,7 +357,9 @@ class Engine:
             price=price,
             cl_ord_id=cl_ord_id,
         )
-        accepted: OrderAccepted = self.clock.call(self.entry.new_order, order, owner)
+        accepted: OrderAccepted = self.clock.call(
+            self.entry.new_order, order, owner, cancel_on_disconnect
+        )
         return accepted
 
     def resting(self) -> Order:

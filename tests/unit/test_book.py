@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fixgw.api.client import apply_market_data
 from fixgw.domain import BookSide, Level, LevelAction, LevelUpdate
 from fixgw.marketdata.book import BookIntegrityError, OrderBook, changes_between
 
@@ -158,3 +159,28 @@ def test_the_changes_between_two_tops_of_a_book_delete_first_and_rebuild_the_sec
     book.apply_snapshot(*(list(side.items()) for side in before))
     book.apply(changes)
     assert book.levels() == tuple(list(side.items()) for side in after)
+
+
+def test_a_client_book_starts_from_the_md_subscribe_reply_and_follows_its_events() -> None:
+    """The documented recipe, with the public helper only: the reply's book, then each
+    event with a higher seq on top; anything else is not market data."""
+    reply = {
+        "symbol": "LTC/USD",
+        "what": ["book"],
+        "seq": 7,
+        "bids": [["0.2", "0.2"], ["0.1", "0.1"]],
+        "asks": [["0.3", "0.3"]],
+    }
+    delta = {
+        "seq": 8,
+        "type": "md.delta",
+        "symbol": "LTC/USD",
+        "changes": [["delete", "bid", "0.1", "0"], ["new", "ask", "0.4", "1"]],
+    }
+    book = OrderBook("LTC/USD")
+
+    assert apply_market_data(book, reply)
+    assert apply_market_data(book, delta)
+    assert not apply_market_data(book, {"seq": 9, "type": "order.accepted"})
+
+    assert book.levels() == ([(D("0.2"), D("0.2"))], [(D("0.3"), D("0.3")), (D("0.4"), D("1"))])

@@ -201,17 +201,35 @@ def test_resume_lifts_the_halt_and_cancels_the_recheck(engine: Engine, clock: Cl
 
 
 def test_a_client_gone_has_its_own_open_orders_cancelled_only(engine: Engine) -> None:
-    engine.place("resting-1", owner="client-a")
+    engine.place("resting-1", owner="client-a", cancel_on_disconnect=True)
     engine.feed("execution_report_new_resting")
     engine.place("maker-1", side=Side.SELL, qty="2", price="70", owner="client-b")
     engine.feed("execution_report_new")
     engine.session.take()
 
-    engine.kill_switch.client_gone("client-a", cancel_open_orders=True)
+    engine.kill_switch.client_gone("client-a")
 
     assert [m.get(41) for m in engine.session.take()] == ["resting-1"]
     assert engine.orders.owners == {"maker-1": "client-b"}
     assert engine.kill_switch.halted is None
+
+
+def test_a_client_gone_has_cancelled_the_orders_it_placed_asking_for_it_only(
+    engine: Engine,
+) -> None:
+    """Each order keeps the word it was placed with, as the journal does for a restart: a
+    later `hello` without cancel on disconnect does not take it back, and one that asks for
+    it does not reach the orders placed before."""
+    engine.place("resting-1", owner="client-a", cancel_on_disconnect=True)
+    engine.feed("execution_report_new_resting")
+    engine.place("maker-1", side=Side.SELL, qty="2", price="70", owner="client-a")
+    engine.feed("execution_report_new")
+    engine.session.take()
+
+    engine.kill_switch.client_gone("client-a")
+
+    assert [m.get(41) for m in engine.session.take()] == ["resting-1"]
+    assert engine.orders.owners == {}
 
 
 def test_a_gone_clients_order_the_throttle_holds_is_withdrawn_while_reconciling(
@@ -226,16 +244,16 @@ def test_a_gone_clients_order_the_throttle_holds_is_withdrawn_while_reconciling(
         throttle=ThrottleConfig(limits={"new_order": ThrottleLimit(per_s=0.05, burst=1)}),
     )
     engine.logon()
-    engine.place("resting-1", owner="client-a")
+    engine.place("resting-1", owner="client-a", cancel_on_disconnect=True)
     engine.feed("execution_report_new_resting")
-    engine.place("held-1", owner="client-a")
+    engine.place("held-1", owner="client-a", cancel_on_disconnect=True)
     assert engine.throttle.holds("held-1")
     engine.down()
     engine.logon()  # reconciliation asks about resting-1, and waits for the answer
     engine.session.take()
     assert not engine.ready()
 
-    engine.kill_switch.client_gone("client-a", cancel_open_orders=True)
+    engine.kill_switch.client_gone("client-a")
 
     assert engine.order("held-1").status is OrderStatus.CANCELED
     assert not engine.throttle.holds("held-1")

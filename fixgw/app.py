@@ -5,6 +5,8 @@ knows every part; `fixgw.gateway.Gateway` is what callers get."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import ssl
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,12 +14,14 @@ from typing import Any
 import msgspec
 import structlog
 
+from fixgw import preflight
 from fixgw.api.protocol import ErrorCode
 from fixgw.bus import EventBus
 from fixgw.config import (
     GatewayConfig,
     Secrets,
     SessionConfig,
+    TlsConfig,
     changed_secrets,
     standard_fix44_dictionary,
 )
@@ -27,7 +31,7 @@ from fixgw.engine.risk import PreTradeCheck
 from fixgw.engine.session_state import SessionLifecycle
 from fixgw.engine.tracker import OrderTracker
 from fixgw.engine.wiring import EngineSettings, wire_services
-from fixgw.errors import RequestError
+from fixgw.errors import ConfigError, RequestError
 from fixgw.fix.dictionary import write_lenient_dictionary
 from fixgw.fix.initiator import ExchangeSession, InitiatorSettings
 from fixgw.fix.own_sockets import from_this_process
@@ -60,7 +64,25 @@ RELOADABLE = (
 """Config keys SIGHUP applies (the API and secret keys, also when only what their files
 hold changed); the rest (session, the API token and OMS passwords, sockets, journal,
 market_data.depth) needs a restart, and is named for it also when only a secret's value
-changed behind the same reference."""
+changed behind the same reference. Except `session.tls`'s files renewed in place (the same
+paths): SIGHUP takes them for the next connection to the exchange."""
+
+TLS_FILES = ("ca_file", "client_cert", "client_key")
+"""The keys of `session.tls` that name files."""
+
+
+def tls_file_digests(t: TlsConfig) -> dict[str, str]:
+    """What `session.tls`'s files hold, as a digest by config key ("" unreadable): to tell
+    a file renewed in place."""
+    digests = {}
+    for key in TLS_FILES:
+        name = getattr(t, key)
+        if name is not None:
+            try:
+                digests[f"session.tls.{key}"] = hashlib.sha256(Path(name).read_bytes()).hexdigest()
+            except OSError:
+                digests[f"session.tls.{key}"] = ""
+    return digests
 
 
 def tls_pipe(session: SessionConfig) -> Pipe:
@@ -100,6 +122,7 @@ def build_gateway(
     tracker.prune()
     credentials = Credentials(secrets.api_key, secrets.secret_key)
     venue = venue_for(config, credentials)
+    tls_files = tls_file_digests(s.tls)
     pipe = tls_pipe(s) if s.tls.enabled else None
 
     def on_inbound(item: Any) -> None:
@@ -180,7 +203,7 @@ def build_gateway(
         router=router,
         watchdog=services.watchdog,
     )
-    upkeep = Upkeep(parts, loop, secrets)
+    upkeep = Upkeep(parts, loop, secrets, tls_files)
     gateway = Gateway(parts, upkeep)
     upkeep.gateway = gateway
     services.kill_switch.owe_cancels(
@@ -194,12 +217,20 @@ class Upkeep:
     """Keeps the built gateway running: starts and stops its parts, runs the periodic
     checks, applies a reload."""
 
-    def __init__(self, parts: Parts, loop: asyncio.AbstractEventLoop, secrets: Secrets) -> None:
+    def __init__(
+        self,
+        parts: Parts,
+        loop: asyncio.AbstractEventLoop,
+        secrets: Secrets,
+        tls_files: dict[str, str],
+    ) -> None:
         self.parts = parts
         self._loop = loop
         self._secrets_at_start = secrets
         """Those that need a restart are in force as read then (the credentials are
         compared by `SessionLifecycle.set_credentials`)."""
+        self._tls_files = tls_files
+        """`tls_file_digests` of the TLS context in force."""
         self.gateway: Gateway | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -298,6 +329,15 @@ class Upkeep:
             if not k.startswith(RELOADABLE) and not any(_names(c, k) for c in changed)
         ]
         applied = [k for k in changed if k.startswith(RELOADABLE)]
+        tls_files = tls_file_digests(p.config.session.tls)
+        renewed = sorted(k for k, v in tls_files.items() if v != self._tls_files.get(k))
+        context = None
+        if (
+            renewed
+            and p.tls_pipe is not None
+            and not any(_names("session.tls", k) for k in changed)
+        ):
+            context = self._renewed_tls_context(renewed)
         pre_trade = PreTradeCheck(new.risk)
         api = msgspec.structs.replace(
             p.config.api,
@@ -330,7 +370,24 @@ class Upkeep:
         self._hold_reference_prices()
         if Capability.ACCOUNT in p.venue.offers:
             p.account_refresh.reconfigure(new.account.refresh_s, new.account.after_fill)
+        if context is not None:
+            assert p.tls_pipe is not None
+            p.tls_pipe.use_tls(context)
+            self._tls_files = tls_files
+            applied += renewed
         return applied, sorted([k for k in changed if k not in applied] + rewritten)
+
+    def _renewed_tls_context(self, renewed: list[str]) -> ssl.SSLContext:
+        """The TLS context of `session.tls`'s files as they are now; ConfigError (the reload
+        is refused, the context in force kept) if they do not make one."""
+        t = self.parts.config.session.tls
+        problems = preflight.session_tls_problems(t)
+        if problems:
+            raise ConfigError(
+                f"{', '.join(renewed)} changed and cannot be used; the TLS files in force are "
+                f"kept: {'; '.join(problems)}"
+            )
+        return client_context(t.ca_file, t.client_cert, t.client_key, verify=t.verify)
 
     def reset_sequence_numbers(self) -> dict[str, int]:
         """The operator's `fixgw session reset-seq`: refused while the session is up."""

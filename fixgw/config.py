@@ -59,6 +59,22 @@ class TlsConfig(_Config, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         _both_or_neither(self.client_cert, self.client_key)
+        if self.server_name is not None:
+            why = _host_name_problem(self.server_name)
+            if why is not None:
+                raise ValueError(f"server_name: {self.server_name!r} {why}")
+
+
+def _host_name_problem(name: str) -> str | None:
+    """Why TLS cannot send `name` as the server's name (each connection would fail on it),
+    or None."""
+    if any(not c.isprintable() or c.isspace() for c in name):
+        return "holds a space or a control character"
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        return "has an empty label (two dots in a row, or a dot first) or one over 63 characters"
+    return None
 
 
 def _both_or_neither(client_cert: str | None, client_key: str | None) -> None:

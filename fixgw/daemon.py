@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 import quickfix as fix
 import structlog
 
-from fixgw import journal
+from fixgw import journal, preflight
 from fixgw.api.server import ApiServer
 from fixgw.app import build_gateway
 from fixgw.bridge.router import Bridge
@@ -58,6 +58,8 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     StartupError if a part cannot start: what had started is stopped first."""
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(loop_exception_handler)
+    for warning in preflight.gateway_warnings(config):
+        log.warning("allowed, but unsafe", warning=warning)
     secrets = resolve_secrets(config)
     journal_lock = journal.lock(Path(config.journal.path))  # held until the process ends
     try:
@@ -241,7 +243,11 @@ def _reload(gateway: Gateway, path: Path) -> None:
     except FixgwError as exc:
         log.error("reload refused: the credentials cannot be read", error=exc.message)
         return
-    applied, needs_restart = gateway.reload(new, secrets)
+    try:
+        applied, needs_restart = gateway.reload(new, secrets)
+    except FixgwError as exc:
+        log.error("reload refused; running on as before", error=exc.message)
+        return
     if gateway.set_credentials(secrets) and not any(k.startswith("credentials.") for k in applied):
         applied.append("credentials")
     configure_logging(new.log.level, new.log.format)

@@ -30,13 +30,15 @@ import quickfix as fix
 from fixgw import journal
 from fixgw.config import (
     GatewayConfig,
+    NatsTls,
     SimConfig,
+    TlsConfig,
     bundled_dictionary,
     standard_fix44_dictionary,
 )
 from fixgw.errors import ConfigError
 from fixgw.fix.qflisten import check_listen_host
-from fixgw.fix.tls import client_context, server_context
+from fixgw.fix.tls import EncryptedKeyError, client_context, server_context
 from fixgw.nats import INSTALL_HINT, client_missing
 from fixgw.nats.cursor import cursor_path
 from fixgw.venues import venue_dictionary
@@ -53,7 +55,7 @@ def gateway_problems(config: GatewayConfig, running: bool = False) -> Problems:
     s = config.session
     _dictionary(problems, "session.dictionary", s.dictionary or str(venue_dictionary(s.venue)))
     if s.tls.enabled:
-        _tls_client(problems, config)
+        problems += session_tls_problems(s.tls)
     _directory(problems, "session.store_dir", Path(s.store_dir))
     _journal(problems, Path(config.journal.path), running)
     _socket_path(problems, Path(config.api.socket_path), running)
@@ -137,9 +139,10 @@ def _dictionary(problems: Problems, key: str, name: str) -> None:
             problems.append(f"{key}: {path} is not a QuickFIX data dictionary QuickFIX can read")
 
 
-def _tls_client(problems: Problems, config: GatewayConfig) -> None:
-    t = config.session.tls
-    before = len(problems)
+def session_tls_problems(t: TlsConfig) -> Problems:
+    """`session.tls`'s files can be read and make a TLS context (also what a reload checks
+    before it takes files renewed in place)."""
+    problems: Problems = []
     for key, name in (
         ("session.tls.ca_file", t.ca_file),
         ("session.tls.client_cert", t.client_cert),
@@ -147,12 +150,49 @@ def _tls_client(problems: Problems, config: GatewayConfig) -> None:
     ):
         if name is not None:
             _readable_file(problems, key, Path(name))
-    if len(problems) == before:
-        _try(
-            problems,
-            "session.tls",
-            lambda: client_context(t.ca_file, t.client_cert, t.client_key, t.verify),
-        )
+    if not problems:
+        _tls_context(problems, "session.tls", t)
+    return problems
+
+
+def _tls_context(problems: Problems, key: str, t: TlsConfig | NatsTls) -> None:
+    try:
+        client_context(t.ca_file, t.client_cert, t.client_key, t.verify)
+    except EncryptedKeyError as exc:
+        problems.append(f"{key}.client_key: {exc}")
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        problems.append(f"{key}: {_cause(exc)}")
+
+
+def gateway_warnings(config: GatewayConfig) -> list[str]:
+    """What the config allows but the docs advise against, as `key: cause` lines: the Logon
+    (its secret key) and the orders sent in clear, or to a server nobody verified, beyond
+    this machine. No name is resolved: only an address of loopback or `localhost` counts as
+    this machine."""
+    s = config.session
+    if _is_loopback(s.host):
+        return []
+    if not s.tls.enabled:
+        return [
+            f"session.tls.enabled: false toward {s.host}, not loopback: the Logon's secret key "
+            "and every order cross the network in clear"
+        ]
+    if not s.tls.verify:
+        return [
+            f"session.tls.verify: false toward {s.host}, not loopback: the exchange's "
+            "certificate is not checked, so whoever is on the path can pose as it and read "
+            "the Logon's secret key"
+        ]
+    return []
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _nats(problems: Problems, config: GatewayConfig) -> None:
@@ -180,11 +220,7 @@ def _nats(problems: Problems, config: GatewayConfig) -> None:
         if name is not None:
             _readable_file(problems, key, Path(name))
     if len(problems) == before and (t.enabled or t.client_cert is not None):
-        _try(
-            problems,
-            "nats.tls",
-            lambda: client_context(t.ca_file, t.client_cert, t.client_key, t.verify),
-        )
+        _tls_context(problems, "nats.tls", t)
     cursor = cursor_path(nats, Path(config.journal.path))
     why = can_create_directory(cursor.parent)
     if why is not None:

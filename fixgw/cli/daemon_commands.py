@@ -107,10 +107,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Everything `run` (or `sim`) would find wrong at start, without starting anything."""
     from fixgw import preflight
 
+    warnings: list[str] = []
     if args.sim:
         problems = preflight.sim_problems(load_sim_config(args.file))
     else:
-        problems = _gateway_config(args.file, args.running)[1]
+        config, problems = _gateway_config(args.file, args.running)
+        warnings = preflight.gateway_warnings(config)
+    for warning in warnings:
+        print(f"fixgw: warning: {args.file}: {warning}", file=sys.stderr)
     if problems:
         return _cannot_start(args.file, problems)
     print(f"{args.file}: ok")

@@ -15,7 +15,7 @@ import contextlib
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -23,22 +23,42 @@ import structlog
 log = structlog.get_logger("fixgw.fix.tls")
 
 
+class EncryptedKeyError(ValueError):
+    """A TLS key is encrypted: fixgw has no passphrase to give it."""
+
+
 def client_context(
     ca_file: str | None, client_cert: str | None, client_key: str | None, verify: bool = True
 ) -> ssl.SSLContext:
+    """EncryptedKeyError for a key with a passphrase: OpenSSL is never let prompt for one (on
+    a terminal `run` would wait for input; elsewhere the prompt goes to the log)."""
     context = ssl.create_default_context(cafile=ca_file)
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if client_cert is not None:
-        context.load_cert_chain(client_cert, client_key)
+        context.load_cert_chain(
+            client_cert, client_key, password=_no_passphrase(client_key or client_cert)
+        )
     return context
 
 
 def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
+    context.load_cert_chain(cert_file, key_file, password=_no_passphrase(key_file))
     return context
+
+
+def _no_passphrase(key_file: str) -> Callable[[], str]:
+    """OpenSSL's callback for a key's passphrase: there is none to give."""
+
+    def refuse() -> str:
+        raise EncryptedKeyError(
+            f"{key_file} is encrypted (it has a passphrase), which fixgw does not support: "
+            "give it the key without one"
+        )
+
+    return refuse
 
 
 @dataclass
@@ -54,7 +74,9 @@ class Pipe:
     """Accepts on `listen`, connects each connection to `target`, copies bytes both ways.
 
     Runs its own event loop on a thread, so it serves a thread-based acceptor and an asyncio
-    gateway alike. The last failure to reach the target is kept in `last_error`.
+    gateway alike. The last failure to reach the target is kept in `last_error`, until the
+    target next answers: under TLS 1.3 a server refuses a client certificate after our side
+    of the handshake is done, with an alert that comes on the first read.
     """
 
     def __init__(
@@ -83,6 +105,10 @@ class Pipe:
         if not self._started.wait(10):
             raise RuntimeError(f"{self.name}: pipe did not start")
         return self.port
+
+    def use_tls(self, context: ssl.SSLContext) -> None:
+        """The target's TLS from the next connection on; the one open keeps its own."""
+        self.target = replace(self.target, tls=context)
 
     def stop(self) -> None:
         if self._loop.is_running():
@@ -122,33 +148,93 @@ class Pipe:
                 ),
                 15,
             )
-        except (OSError, TimeoutError) as exc:
+        except Exception as exc:  # a bad name is a UnicodeError: any failure is said, once
             self.last_error = _describe(exc, target)
             log.error("cannot reach the other end", pipe=self.name, error=self.last_error)
             writer.close()
             return
-        self.last_error = None
-        await asyncio.gather(_copy(reader, up_writer), _copy(up_reader, writer))
+        answered = False
+
+        def on_answer() -> None:
+            nonlocal answered
+            answered = True
+            self.last_error = None
+
+        _, ended_by = await asyncio.gather(
+            _copy(reader, up_writer), _copy(up_reader, writer, on_data=on_answer)
+        )
+        if isinstance(ended_by, ssl.SSLError) or (ended_by is not None and not answered):
+            self.last_error = _describe(ended_by, target, connected=True)
+            log.error("the other end ended the connection", pipe=self.name, error=self.last_error)
+        elif not answered:
+            self.last_error = None
 
 
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _copy(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    on_data: Callable[[], None] | None = None,
+) -> OSError | None:
+    """Copies until either end closes; returns the error reading ended on (a TLS alert, a
+    reset), if any. `on_data`: called once, before the first bytes read are passed on."""
     try:
-        while chunk := await reader.read(65536):
+        while True:
+            try:
+                chunk = await reader.read(65536)
+            except OSError as exc:
+                return exc
+            if not chunk:
+                return None
+            if on_data is not None:
+                on_data()
+                on_data = None
             writer.write(chunk)
             await writer.drain()
-    except (OSError, asyncio.IncompleteReadError):
-        pass
+    except OSError:
+        return None  # the other side's end closed: its own copy says how
     finally:
         with contextlib.suppress(Exception):
             writer.close()
 
 
-def _describe(exc: BaseException, target: Endpoint) -> str:
+OUR_CERTIFICATE_REFUSED = frozenset(
+    {
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+        "SSLV3_ALERT_CERTIFICATE_REVOKED",
+        "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+    }
+)
+"""The alerts by which a server refuses the client's certificate (or its absence)."""
+
+
+def _describe(exc: BaseException, target: Endpoint, connected: bool = False) -> str:
+    """`connected`: `exc` ended a connection made (our side of the TLS handshake done):
+    before the other end answered, or by a TLS alert."""
     where = f"{target.host}:{target.port}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate of {where} refused: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):
-        return f"TLS with {where} failed: {exc.reason or exc}"
+        why = f"TLS with {where} failed: {exc.reason or exc}"
+        if exc.reason in OUR_CERTIFICATE_REFUSED:
+            return f"{why} (the server refused our client certificate, or the lack of one)"
+        return why
     if isinstance(exc, TimeoutError):
         return f"no answer from {where}"
+    if connected:
+        cause = (exc.strerror if isinstance(exc, OSError) else None) or exc
+        why = f"the server ended the connection before answering ({cause})"
+        if target.tls is None:
+            return f"connection to {where} failed: {why}"
+        return (
+            f"TLS with {where} failed: {why}, just after the handshake (as a server refusing "
+            "our client certificate under TLS 1.3 does, if its alert is lost)"
+        )
+    if target.tls is not None and isinstance(exc, ConnectionResetError) and not str(exc):
+        return f"TLS with {where} failed: the server closed the connection during the handshake"
+    if not isinstance(exc, OSError):
+        return f"cannot connect to {where}: {type(exc).__name__}: {exc}"
     return f"cannot connect to {where}: {exc}"

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 import yaml
+from cryptography.hazmat.primitives import serialization
 
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import DEFAULT_BOOKS
@@ -95,6 +97,22 @@ def a_directory_at_the_nats_cursor_lock(root: Path) -> dict[str, Any]:
     return {"nats": {"servers": [f"nats://127.0.0.1:{free_port()}"], "gateway": "t"}}
 
 
+def a_client_key_with_a_passphrase(root: Path) -> dict[str, Any]:
+    """A client certificate whose key is encrypted (as some CA portals issue them)."""
+    issued = trustme.CA().issue_cert("fixgw.test")
+    key = serialization.load_pem_private_key(issued.private_key_pem.bytes(), password=None)
+    (root / "client.pem").write_bytes(issued.cert_chain_pems[0].bytes())
+    (root / "client.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"the passphrase"),
+        )
+    )
+    tls = {"client_cert": str(root / "client.pem"), "client_key": str(root / "client.key")}
+    return {"session": {"tls": {"enabled": True, **tls}}}
+
+
 CASES: list[tuple[str, Callable[[Path, int], dict[str, Any]], str, str]] = [
     (
         "unknown socket group",  # was KeyError from getgrnam
@@ -165,6 +183,18 @@ CASES: list[tuple[str, Callable[[Path, int], dict[str, Any]], str, str]] = [
         lambda root, port: {"session": {"tls": {"enabled": True, "client_cert": str(root / "c")}}},
         "session.tls.client_cert",
         "given without client_key",
+    ),
+    (
+        "a client key with a passphrase",  # was a prompt for it, then "Invalid argument"
+        lambda root, port: a_client_key_with_a_passphrase(root),
+        "session.tls.client_key",
+        "{root}/client.key is encrypted (it has a passphrase), which fixgw does not support",
+    ),
+    (
+        "a server name with an empty label",  # was ok; then each attempt a traceback
+        lambda root, port: {"session": {"tls": {"enabled": True, "server_name": "exchange..test"}}},
+        "session.tls.server_name",
+        "'exchange..test' has an empty label",
     ),
     (
         "missing dictionary",

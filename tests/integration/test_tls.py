@@ -4,14 +4,24 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
+import signal
 import socket
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
+import yaml
 
+from fixgw.fix.tls import server_context
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import EventLog, StackFactory
 
@@ -21,18 +31,26 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("certs")
-    ca, stranger = trustme.CA(), trustme.CA()
+    ca, stranger, clients_ca = trustme.CA(), trustme.CA(), trustme.CA()
     server = ca.issue_cert("exchange.test")
+    ours, strangers = clients_ca.issue_cert("fixgw.test"), stranger.issue_cert("fixgw.test")
     paths = {
         "ca": root / "ca.pem",
         "stranger_ca": root / "stranger.pem",
         "cert": root / "server.pem",
         "key": root / "server.key",
+        "clients_ca": root / "clients-ca.pem",
+        "client_cert": root / "client.pem",
+        "client_key": root / "client.key",
+        "stranger_client_cert": root / "stranger-client.pem",
+        "stranger_client_key": root / "stranger-client.key",
     }
     ca.cert_pem.write_to_path(str(paths["ca"]))
     stranger.cert_pem.write_to_path(str(paths["stranger_ca"]))
-    server.cert_chain_pems[0].write_to_path(str(paths["cert"]))
-    server.private_key_pem.write_to_path(str(paths["key"]))
+    clients_ca.cert_pem.write_to_path(str(paths["clients_ca"]))
+    for name, issued in (("", server), ("client_", ours), ("stranger_client_", strangers)):
+        issued.cert_chain_pems[0].write_to_path(str(paths[f"{name}cert"]))
+        issued.private_key_pem.write_to_path(str(paths[f"{name}key"]))
     return {k: str(v) for k, v in paths.items()}
 
 
@@ -142,3 +160,239 @@ def test_the_pipe_to_the_exchange_carries_only_the_gateway_s_own_connection(
         "the refusal in the log",
     )
     assert_up_and_trading(stack)
+
+
+@contextlib.contextmanager
+def serving(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A loopback server that hands each connection to `handle`, on a thread. Yields its
+    port."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                connection, _ = server.accept()
+                connection.settimeout(5)
+                with connection:
+                    handle(connection)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        stopping.set()
+        thread.join(10)
+        server.close()
+
+
+def refusing_client_certificates(
+    certs: dict[str, str], abruptly: bool
+) -> Callable[[socket.socket], None]:
+    """The exchange's TLS front, requiring a client certificate its clients' CA signed
+    (mutual TLS), which ours is not. Under TLS 1.3 it refuses after our side of the
+    handshake is done, with an alert. Then it closes as a careful server does (reading what
+    came before it closes), or `abruptly`: what we sent after the handshake, unread, makes
+    the close a reset, which may overtake the alert."""
+    context = server_context(certs["cert"], certs["key"])
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(certs["clients_ca"])
+
+    def handle(connection: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            context.wrap_socket(connection, server_side=True)
+        if abruptly:
+            return
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_WR)
+            while connection.recv(4096):
+                pass
+
+    return handle
+
+
+@pytest.mark.parametrize(
+    ("client", "abruptly", "said"),
+    [
+        (None, False, "failed: TLSV13_ALERT_CERTIFICATE_REQUIRED (the server refused our client "),
+        (
+            "stranger_client_",
+            False,
+            "failed: TLSV1_ALERT_UNKNOWN_CA (the server refused our client ",
+        ),
+        (None, True, "client certificate"),
+    ],
+    ids=["no certificate", "a certificate of a CA it does not trust", "closing with a reset"],
+)
+def test_an_exchange_refusing_our_client_certificate_is_said_in_status_and_the_log(
+    make_stack: StackFactory,
+    certs: dict[str, str],
+    client: str | None,
+    abruptly: bool,
+    said: str,
+) -> None:
+    """Under TLS 1.3 our side of the handshake is done before the exchange checks our
+    certificate: its refusal comes on the first read, after the connection looked made.
+    It was dropped without a word: `last_error` null, the log saying only "disconnected"."""
+    ours = {}
+    if client is not None:
+        ours = {"client_cert": certs[f"{client}cert"], "client_key": certs[f"{client}key"]}
+    with serving(refusing_client_certificates(certs, abruptly)) as port:
+        stack = make_stack(start=False)
+        stack.gateway_overrides["session"] = {
+            "port": port,
+            "tls": {
+                "enabled": True,
+                "ca_file": certs["ca"],
+                "server_name": "exchange.test",
+                **ours,
+            },
+        }
+        stack.start_gateway(wait_for_logon=False)
+        wait_until(lambda: session_tls(stack)["last_error"] is not None, 15, "the refusal")
+        state = session_tls(stack)
+        assert state["session"] != "up"
+        assert state["last_error"].startswith(f"TLS with 127.0.0.1:{port} failed: ")
+        assert said in state["last_error"]
+        assert stack.gateway is not None
+        logged = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]
+        assert any(
+            x["event"] == "the other end ended the connection" and said in x["error"]
+            for x in logged
+        )
+
+
+def closing_on_the_client_hello(connection: socket.socket) -> None:
+    """A server that takes the TCP connection, reads the ClientHello and closes (a load
+    balancer with no TLS backend, a port of the wrong kind)."""
+    with contextlib.suppress(OSError):
+        connection.recv(4096)
+
+
+def test_a_server_closing_during_the_handshake_is_said_so(
+    make_stack: StackFactory, certs: dict[str, str]
+) -> None:
+    """It was "cannot connect to host:port: ", with no reason, when the TCP connection had
+    been made."""
+    with serving(closing_on_the_client_hello) as port:
+        stack = make_stack(start=False)
+        stack.gateway_overrides["session"] = {
+            "port": port,
+            "tls": {"enabled": True, "ca_file": certs["ca"], "server_name": "exchange.test"},
+        }
+        stack.start_gateway(wait_for_logon=False)
+        wait_until(lambda: session_tls(stack)["last_error"] is not None, 15, "the failure")
+        assert session_tls(stack)["last_error"] == (
+            f"TLS with 127.0.0.1:{port} failed: the server closed the connection during the "
+            "handshake"
+        )
+
+
+def reloaded(stack: LocalStack, event: str) -> dict[str, Any]:
+    """The last `event` of the gateway's log, once there is one."""
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    stack.gateway.popen.send_signal(signal.SIGHUP)
+
+    def found() -> list[dict[str, Any]]:
+        assert stack.gateway is not None
+        lines = stack.gateway.log().splitlines()
+        return [json.loads(x) for x in lines if x.startswith("{") and f'"{event}"' in x]
+
+    wait_until(lambda: bool(found()), 10, event)
+    return found()[-1]
+
+
+def test_a_ca_file_renewed_in_place_is_taken_at_sighup(
+    make_stack: StackFactory, certs: dict[str, str], tmp_path: Path
+) -> None:
+    """The exchange moved to a new CA; the operator writes it into the file `ca_file` names
+    (the same path) and sends SIGHUP. The context built at start was kept, and the reload
+    said nothing needed a restart."""
+    ca_file = tmp_path / "exchange-ca.pem"
+    shutil.copy(certs["stranger_ca"], ca_file)  # the exchange's CA before it moved
+    stack = tls_stack(make_stack, certs, ca_file=str(ca_file), server_name="exchange.test")
+    stack.start_gateway(wait_for_logon=False)
+    wait_until(lambda: session_tls(stack)["last_error"] is not None, 15, "the refusal")
+    assert "unable to get local issuer" in session_tls(stack)["last_error"]
+
+    shutil.copy(certs["ca"], ca_file)
+    assert reloaded(stack, "config reloaded")["applied"] == ["session.tls.ca_file"]
+    wait_until(lambda: stack.status()["ready"], 20, "the logon with the new CA")
+    assert_up_and_trading(stack)
+
+
+def test_a_renewed_tls_file_that_cannot_be_used_is_refused_and_the_session_trades_on(
+    make_stack: StackFactory, certs: dict[str, str], tmp_path: Path
+) -> None:
+    ca_file = tmp_path / "exchange-ca.pem"
+    shutil.copy(certs["ca"], ca_file)
+    stack = tls_stack(make_stack, certs, ca_file=str(ca_file), server_name="exchange.test")
+    stack.start_gateway()
+    ca_file.write_text("half a certificate, written by a renewal that failed\n")
+    refusal = reloaded(stack, "reload refused; running on as before")
+    assert refusal["error"].startswith(
+        "session.tls.ca_file changed and cannot be used; the TLS files in force are kept: "
+        "session.tls: "
+    )
+    assert_up_and_trading(stack)
+
+
+def check_config(path: Path, stack: LocalStack) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fixgw", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "FIXGW_TEST_API_KEY": stack.api_key,
+            "FIXGW_TEST_SECRET": stack.secret,
+        },
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("tls", "warning"),
+    [
+        ({"enabled": False}, "session.tls.enabled: false toward {host}, not loopback"),
+        (
+            {"enabled": True, "verify": False},
+            "session.tls.verify: false toward {host}, not loopback",
+        ),
+    ],
+    ids=["in clear", "unverified"],
+)
+def test_an_unprotected_connection_beyond_loopback_is_warned_of_by_check_config_and_run(
+    make_stack: StackFactory, tls: dict[str, Any], warning: str
+) -> None:
+    """Allowed (the docs advise against it), but no longer in silence: the Logon's secret
+    key would cross the network in clear, or to a server nobody verified. The host is a
+    name (this machine's), and names are not resolved: only loopback addresses and
+    `localhost` are taken for this machine."""
+    host = socket.gethostname()
+    stack = make_stack(start=False)
+    stack.gateway_overrides["session"] = {"host": host, "tls": tls}
+    path = stack.root / "gateway.yaml"
+    path.write_text(yaml.safe_dump(stack.gateway_config()))
+    done = check_config(path, stack)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{path}: ok\n"
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"fixgw: warning: {path}: {warning.format(host=host)}: ")
+
+    stack.start_gateway(wait_for_logon=False)
+    assert stack.gateway is not None
+    logged = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]
+    [said] = [x for x in logged if x["event"] == "allowed, but unsafe"]
+    assert said["level"] == "warning" and said["warning"] == line.split(f"{path}: ", 1)[1]
+
+
+def test_cleartext_to_an_exchange_on_loopback_is_not_warned_of(make_stack: StackFactory) -> None:
+    stack = make_stack(start=False)
+    path = stack.root / "gateway.yaml"
+    path.write_text(yaml.safe_dump(stack.gateway_config()))  # tls off, 127.0.0.1
+    done = check_config(path, stack)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{path}: ok\n", "")

@@ -38,6 +38,7 @@ from fixgw.fix.initiator import ExchangeSession
 from fixgw.fix.tls import Pipe
 from fixgw.journal import Journal
 from fixgw.marketdata.streams import MarketData
+from fixgw.ops.logging import lines_dropped
 from fixgw.ops.prometheus import Metrics
 from fixgw.results import (
     Account,
@@ -322,7 +323,8 @@ class Gateway:
 
     def ready(self) -> bool:
         """Logged on and reconciled: what /readyz and systemd's READY=1 mean."""
-        return self.parts.lifecycle.up and self.parts.reconciler.ready
+        p = self.parts
+        return p.lifecycle.up and p.reconciler.ready and p.session.store_error is None
 
     def not_ready_because(self) -> str | None:
         """Why /readyz says not ready; None when ready."""
@@ -331,6 +333,10 @@ class Gateway:
         lifecycle = self.parts.lifecycle
         if lifecycle.reconnector.held is not None:
             return lifecycle.reconnector.held
+        store_error = self.parts.session.store_error
+        if store_error is not None:
+            state = lifecycle.state
+            return f"QuickFIX's store cannot be written ({store_error}); the session is {state}"
         if not lifecycle.up:
             return f"the exchange session is {lifecycle.state}"
         return f"reconciling {self.parts.reconciler.pending} open orders with the exchange"
@@ -363,6 +369,7 @@ class Gateway:
             inbound_refused=p.router.inbound_refused,
             callback_errors=p.router.callback_errors,
             dialect_errors=p.router.dialect_errors,
+            log_lines_dropped=lines_dropped(),
             market_data=p.market_data.status(),
             tls=TlsState(
                 enabled=p.tls_pipe is not None,

@@ -214,6 +214,8 @@ class Status(Result, frozen=True, kw_only=True):
     inbound_refused: int
     callback_errors: int
     dialect_errors: int
+    log_lines_dropped: int
+    """Log lines the gateway could not write (a full disk, a log reader gone), dropped."""
     market_data: dict[str, StreamState]
     tls: TlsState
     nats: NatsState | None = None

@@ -86,6 +86,8 @@ class InboundRouter:
                 self._lifecycle.logout_received(parse(item.raw))
             elif what is Happening.PROTOCOL_ERROR:
                 self._lifecycle.protocol_error(item.raw)
+            elif what is Happening.STORE_FAILED:
+                self._lifecycle.store_failed(item.raw)
             elif what is Happening.LOGOUT_SENT:
                 self._lifecycle.logout_sent(parse(item.raw))
             elif what is Happening.APP_REFUSED:

@@ -32,6 +32,8 @@ class _Session(Protocol):
     def name(self) -> str: ...
     @property
     def logged_on(self) -> bool: ...
+    @property
+    def store_error(self) -> str | None: ...
     def disconnect(self) -> None: ...
     def set_logon_fields(self, fields: dict[int, str]) -> None: ...
 
@@ -116,6 +118,19 @@ class SessionLifecycle:
     def protocol_error(self, why: str) -> None:
         """The session layer logs the exchange out for `why`; the session's end says so."""
         self._logout_text = f"protocol error: {why}"
+
+    def store_failed(self, why: str) -> None:
+        """QuickFIX cannot write its store, so it sends nothing, not even a heartbeat or a
+        Logout: the connection is dropped now, not left looking up until the exchange gives
+        up on it. The next logon waits until the store can be written (`ExchangeSession`)."""
+        self._logout_text = f"QuickFIX's store cannot be written: {why}"
+        log.error(
+            "QuickFIX's store cannot be written; disconnecting, and logging on again once it "
+            "can be",
+            session=self._session.name,
+            why=why,
+        )
+        self._session.disconnect()
 
     def logout_sent(self, msg: FixMessage) -> None:
         """QuickFIX logs the exchange out on its own (FIX 4.4's answer to a MsgSeqNum too
@@ -223,6 +238,13 @@ class SessionLifecycle:
         """Said when QuickFIX is not logged on. The state may still say up: QuickFIX leaves
         a session inside a poll, and the engine hears of it right after."""
         state = self.state
+        store_error = self._session.store_error
+        if store_error is not None:
+            return RequestError(
+                f"the exchange session cannot send: QuickFIX's store cannot be written "
+                f"({store_error}; see the log); nothing was sent",
+                code=ErrorCode.NOT_CONNECTED,
+            )
         if state is SessionState.UP:
             shown = "not logged on (it is ending)"
         elif state in (SessionState.CONNECTING, SessionState.LOGGING_ON):

@@ -56,6 +56,7 @@ from fixgw.fix.qf import (
     send_message,
 )
 from fixgw.fix.qfpoll import LoopDrivenInitiator
+from fixgw.fix.store import is_store_failure, reopen, write_error
 from fixgw.ops.logging import enabled_for
 from fixgw.ops.prometheus import Metrics
 
@@ -90,6 +91,9 @@ class Happening(StrEnum):
     """QuickFIX logs the exchange out on its own (a MsgSeqNum too low, a SendingTime far
     off): `raw` is the Logout, or, for one without Text, the Reject sent just before it,
     whose Text says why."""
+    STORE_FAILED = "store_failed"
+    """QuickFIX could not write its store (`fix.store`): nothing it sends goes out. `raw`
+    says why: QuickFIX's words, the store's directory and the OS error."""
     DOWN = "down"
     APP = "app"
 
@@ -194,9 +198,10 @@ class RawInbound(fix.Log):  # type: ignore[misc]
     queued), so the last message received is the one a refusal names. Bytes in it that are
     not UTF-8 are read as Latin-1 (`latin1_where_not_utf8`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_store_failure: Callable[[str], None] = lambda _: None) -> None:
         super().__init__()
         self.last = ""
+        self._on_store_failure = on_store_failure
 
     def onIncoming(self, message: str) -> None:
         self.last = latin1_where_not_utf8(message)
@@ -205,7 +210,12 @@ class RawInbound(fix.Log):  # type: ignore[misc]
         pass
 
     def onEvent(self, text: str) -> None:
-        pass
+        """QuickFIX's store failing is said here, and nowhere else."""
+        try:
+            if is_store_failure(text):
+                self._on_store_failure(text)
+        except Exception:
+            log.exception("reading QuickFIX's session log failed", text=text)
 
     def clear(self) -> None:
         pass
@@ -500,7 +510,10 @@ class ExchangeSession:
         self._handler = handler
         self.inbox: InlineInbox[Inbound] = InlineInbox(loop, self._on_inbound)
         self.sent = SentLog()
-        self._raw_inbound = RawInbound()
+        self._raw_inbound = RawInbound(self._store_failed)
+        self.store_error: str | None = None
+        """QuickFIX's words for its store's failure, until the store is reopened: nothing
+        can be sent meanwhile."""
         self._log_factory = _RawInboundFactory(self._raw_inbound)
         self.secrets = SecretValues()
         self._mask_secrets_of(settings.logon_fields)
@@ -578,7 +591,16 @@ class ExchangeSession:
                 session.setNextTargetMsgSeqNum(handled_up_to + 1)
         self.driver.start()
 
+    def _store_failed(self, text: str) -> None:
+        """Inside QuickFIX's call: the gateway hears of it once the call is over."""
+        if self.store_error is None:
+            self.store_error = text
+            self.inbox.put_later(Inbound(Happening.STORE_FAILED, text, datetime.now(UTC)))
+
     def _on_inbound(self, item: Inbound) -> None:
+        if item.what is Happening.STORE_FAILED:
+            error = write_error(self.settings.store_dir) or "a test write there succeeds now"
+            item = item._replace(raw=f"{item.raw} (session.store_dir: {error})")
         try:
             if item.what is Happening.LOGON_SENT:
                 self._down.clear()
@@ -647,10 +669,38 @@ class ExchangeSession:
             session.disconnect()
 
     def enable(self) -> None:
-        """Let QuickFIX connect on its next tick."""
+        """Let QuickFIX connect on its next tick; after its store failed, only once the store
+        can be written and is reopened (`fix.store`): no Logon could go out before."""
         session = self._session()
-        if session is not None:
-            session.logon()
+        if session is None:
+            return
+        store_failed = self.store_error is not None and not session.isLoggedOn()
+        if store_failed and not self._store_reopened(session):
+            return
+        session.logon()
+
+    def _store_reopened(self, session: Any) -> bool:
+        store_dir = str(self.settings.store_dir)
+        error = write_error(self.settings.store_dir)
+        if error is not None:
+            log.warning(
+                "QuickFIX's store still cannot be written; no logon",
+                store_dir=store_dir,
+                error=error,
+            )
+            return False
+        try:
+            reopen(session)
+        except Exception as exc:
+            log.error(
+                "QuickFIX's store cannot be reopened; no logon", store_dir=store_dir, error=str(exc)
+            )
+            return False
+        self.store_error = None
+        log.warning(
+            "QuickFIX's store can be written again: reopened; logging on", store_dir=store_dir
+        )
+        return True
 
     def disable(self) -> None:
         """Keep QuickFIX from connecting; never while logged on (it would log out)."""

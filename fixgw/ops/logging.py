@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import errno
+import io
 import logging
 import sys
 import threading
@@ -101,8 +103,104 @@ def _json_text(event: Any, **_: Any) -> str:
     return _encode(event).decode()
 
 
-_batch_out: BinaryIO | None = None
-"""Where `info_lines` writes JSON lines itself; None: through structlog."""
+_batching = False
+"""Whether `info_lines` encodes and writes JSON lines itself; if not, through structlog."""
+
+
+class _Losses:
+    """Log lines that could not be written (a full disk, a log reader gone: EPIPE) or
+    rendered. The log is a side channel: such a line is dropped and counted, never raised
+    into the order, request or session that logged it. Once lines can be written again, the
+    first write says first how many were dropped."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.unsaid = 0
+        """Dropped since the log last said so."""
+        self.error = ""
+        """Why the last one was dropped."""
+        self.torn = False
+        """A write stopped inside a line: the next one starts on a new line."""
+
+
+_losses = _Losses()
+_write_lock = threading.RLock()
+"""Lines are written by any thread that logs, and the counts with them. Reentrant: a
+Python signal handler runs on the thread it interrupts."""
+
+
+def lines_dropped() -> int:
+    """Log lines dropped since the process started (`fixgw_log_lines_dropped_total`)."""
+    return _losses.total
+
+
+def _write_all(data: bytes) -> tuple[int, BaseException | None]:
+    """How many bytes of `data` were written (all, or those before the error), and the
+    error. Through a buffer, nothing counts as written until it is flushed."""
+    out = _config.out
+    written = 0
+    try:
+        if out is None:
+            sys.stderr.write(data.decode(_config.encoding, "replace"))
+            sys.stderr.flush()
+            return len(data), None
+        view = memoryview(data)
+        while written < len(data):
+            n = out.write(view[written:])
+            if n is None:  # a non-blocking stream that is full
+                raise BlockingIOError(errno.EAGAIN, "the log stream takes nothing now")
+            written += n
+        out.flush()
+    except (OSError, ValueError) as exc:  # ValueError: the stream was closed
+        return (written if out is not None and out is _config.raw else 0), exc
+    return written, None
+
+
+def _write(data: bytes) -> None:
+    """Write `data`, whole log lines; never raises. Lines that cannot be written are
+    dropped and counted (`_Losses`)."""
+    with _write_lock:
+        unsaid = _losses.unsaid
+        head = _gap_notice(unsaid) if unsaid or _losses.torn else b""
+        written, error = _write_all(head + data)
+        if written:
+            _losses.torn = (head + data)[written - 1] != ord("\n")
+        if written >= len(head):
+            _losses.unsaid -= unsaid
+        if error is not None:
+            lost = data[max(written - len(head), 0) :].count(b"\n")
+            _losses.total += lost
+            _losses.unsaid += lost
+            _losses.error = str(error) or repr(error)
+
+
+def _gap_notice(unsaid: int) -> bytes:
+    """What goes before the first lines written after some were dropped: a newline after a
+    line cut short, and one warning line saying how many were dropped and why."""
+    head = b"\n" if _losses.torn else b""
+    if unsaid and _processors and _config.level <= logging.WARNING:
+        notice: Any = {
+            "event": "log lines dropped",
+            "logger": "fixgw.log",
+            "dropped": unsaid,
+            "error": _losses.error,
+        }
+        for processor in _processors:
+            notice = processor(None, "warning", notice)
+        head += _as_bytes(notice) + b"\n"
+    return head
+
+
+def _unrendered(exc: BaseException) -> None:
+    """A line that could not be rendered (a value whose repr raises, say): dropped too."""
+    with _write_lock:
+        _losses.total += 1
+        _losses.unsaid += 1
+        _losses.error = f"a line could not be rendered: {exc!r}"
+
+
+def _as_bytes(line: str | bytes) -> bytes:
+    return line if isinstance(line, bytes) else line.encode(_config.encoding, "backslashreplace")
 
 
 def info_lines(logger: Any, lines: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
@@ -111,13 +209,17 @@ def info_lines(logger: Any, lines: Sequence[tuple[str, Mapping[str, Any]]]) -> N
     With JSON lines on a byte stream (as under systemd), they share one timestamp and are
     encoded and written in one go: structlog's processors cost about 10 us a line, and at
     info every order event is logged, two lines an order."""
-    out = _batch_out
-    if out is None:
+    if not _batching:
         for event, fields in lines:
             logger.info(event, **fields)
         return
-    out.write(_encode_lines(_records(lines, datetime.now(UTC))))
-    out.flush()
+    try:
+        encoded = _encode_lines(_records(lines, datetime.now(UTC)))
+    except Exception as exc:
+        _unrendered(exc)
+        return
+    write_held()
+    _write(encoded)
 
 
 def _records(
@@ -148,10 +250,7 @@ def write_held() -> None:
         if not _held:
             return
         lines, _held = _held, []
-    out = _batch_out
-    if out is not None:
-        out.write(b"".join(lines))
-        out.flush()
+    _write(b"".join(lines))
 
 
 atexit.register(write_held)
@@ -169,10 +268,14 @@ class HeldInfoLines:
         self._loop = loop
 
     def add(self, lines: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        if _batch_out is None:
+        if not _batching:
             info_lines(self._logger, lines)
             return
-        encoded = _encode_lines(_records(lines, datetime.now(UTC)))
+        try:
+            encoded = _encode_lines(_records(lines, datetime.now(UTC)))
+        except Exception as exc:
+            _unrendered(exc)
+            return
         with _held_lock:
             first = not _held
             _held.append(encoded)
@@ -190,8 +293,15 @@ class _Config:
 
     def __init__(self) -> None:
         self.level = logging.INFO
-        self.binary: BinaryIO | None = None
-        """JSON lines as bytes to this stream; None: text to stderr."""
+        self.binary = False
+        """JSON lines rendered as bytes; if not, as text."""
+        self.raw: io.RawIOBase | None = None
+        """stderr's own file, unbuffered: a line it cannot take is not kept in a buffer to
+        come out later, or to fail the interpreter's exit."""
+        self.out: io.RawIOBase | BinaryIO | None = None
+        """Where lines go as bytes: `raw`, else stderr's buffer; None: stderr as text."""
+        self.encoding = "utf-8"
+        """stderr's, for lines rendered as text."""
 
 
 _config = _Config()
@@ -211,14 +321,7 @@ class _Out:
 
     def msg(self, message: str | bytes) -> None:
         write_held()
-        binary = _config.binary
-        if isinstance(message, bytes) and binary is not None:
-            binary.write(message + b"\n")
-            binary.flush()
-        else:
-            text = message.decode() if isinstance(message, bytes) else message
-            sys.stderr.write(text + "\n")
-            sys.stderr.flush()
+        _write(_as_bytes(message) + b"\n")
 
     def debug(self, message: str | bytes) -> None:
         self.msg(message)
@@ -242,7 +345,8 @@ _PASS_ALL: Any = structlog.make_filtering_bound_logger(logging.NOTSET)
 
 class _Filtered:
     """structlog's wrapper class: drops lines below `_config.level`, as read at each call
-    (one comparison), and hands the rest to structlog's own bound logger."""
+    (one comparison), and hands the rest to structlog's own bound logger. A log call never
+    raises: a line that cannot be rendered is dropped and counted (`_unrendered`)."""
 
     def __init__(self, logger: Any, processors: Any = None, context: Any = None) -> None:
         self._inner: Any = _PASS_ALL(logger, processors=processors, context=context)
@@ -256,37 +360,58 @@ class _Filtered:
     def debug(self, event: str, *args: Any, **kw: Any) -> Any:
         if _config.level > logging.DEBUG:
             return None
-        return self._inner.debug(event, *args, **kw)
+        try:
+            return self._inner.debug(event, *args, **kw)
+        except Exception as exc:
+            return _unrendered(exc)
 
     def info(self, event: str, *args: Any, **kw: Any) -> Any:
         if _config.level > logging.INFO:
             return None
-        return self._inner.info(event, *args, **kw)
+        try:
+            return self._inner.info(event, *args, **kw)
+        except Exception as exc:
+            return _unrendered(exc)
 
     def warning(self, event: str, *args: Any, **kw: Any) -> Any:
         if _config.level > logging.WARNING:
             return None
-        return self._inner.warning(event, *args, **kw)
+        try:
+            return self._inner.warning(event, *args, **kw)
+        except Exception as exc:
+            return _unrendered(exc)
 
     def error(self, event: str, *args: Any, **kw: Any) -> Any:
         if _config.level > logging.ERROR:
             return None
-        return self._inner.error(event, *args, **kw)
+        try:
+            return self._inner.error(event, *args, **kw)
+        except Exception as exc:
+            return _unrendered(exc)
 
     def exception(self, event: str, *args: Any, **kw: Any) -> Any:
         if _config.level > logging.ERROR:
             return None
-        return self._inner.exception(event, *args, **kw)
+        try:
+            return self._inner.exception(event, *args, **kw)
+        except Exception as exc:
+            return _unrendered(exc)
 
     def critical(self, event: str, *args: Any, **kw: Any) -> Any:
         if _config.level > logging.CRITICAL:
             return None
-        return self._inner.critical(event, *args, **kw)
+        try:
+            return self._inner.critical(event, *args, **kw)
+        except Exception as exc:
+            return _unrendered(exc)
 
     def log(self, level: int, event: str, *args: Any, **kw: Any) -> Any:
         if _config.level > level:
             return None
-        return self._inner.log(level, event, *args, **kw)
+        try:
+            return self._inner.log(level, event, *args, **kw)
+        except Exception as exc:
+            return _unrendered(exc)
 
     def bind(self, **new_values: Any) -> _Filtered:
         return self._rewrap(self._inner.bind(**new_values))
@@ -311,13 +436,15 @@ started, which log on their own (the NATS publisher process)."""
 
 def configure(level: str = "info", fmt: str = "auto") -> None:
     """Set up logging, or change its level and format (SIGHUP) for every logger."""
-    global _batch_out
+    global _batching
     write_held()
     json_lines = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    binary = getattr(sys.stderr, "buffer", None) if json_lines else None
+    buffer = getattr(sys.stderr, "buffer", None)
+    raw = getattr(buffer, "raw", None)
+    binary = json_lines and buffer is not None
     number = logging.getLevelNamesMapping()[level.upper()]
     rendering: list[Any]
-    if binary is not None:
+    if binary:
         rendering = [structlog.processors.JSONRenderer(serializer=_json_bytes)]
     elif json_lines:
         rendering = [structlog.processors.JSONRenderer(serializer=_json_text)]
@@ -325,7 +452,10 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         rendering = [_plain_decimals, structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
     _config.level = number
     _config.binary = binary
-    _batch_out = binary if number <= logging.INFO else None
+    _config.raw = raw if isinstance(raw, io.FileIO) else None
+    _config.out = _config.raw or buffer
+    _config.encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    _batching = binary and number <= logging.INFO
     _processors[:] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

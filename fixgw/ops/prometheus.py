@@ -24,6 +24,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from fixgw.ops.logging import lines_dropped
 from fixgw.ops.tally import Buckets, Tally
 
 
@@ -46,6 +47,20 @@ class TallyCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         yield CounterMetricFamily(self._name, self._documentation, labels=self._labels)
+
+
+class CountCollector(Collector):
+    """A count kept elsewhere (`read` returns it) as a Prometheus counter (`name` without
+    `_total`)."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], int]) -> None:
+        self._name, self._documentation, self._read = name, documentation, read
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation, value=self._read())
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation)
 
 
 class BucketsCollector(Collector):
@@ -196,6 +211,13 @@ class Metrics:
             registry=r,
         )
         self.journal_bytes = Gauge("fixgw_journal_bytes", "Size of the event journal", registry=r)
+        r.register(
+            CountCollector(
+                "fixgw_log_lines_dropped",
+                "Log lines that could not be written (or rendered), dropped",
+                lines_dropped,
+            )
+        )
         self._last_inbound = time.monotonic()
         self.last_inbound.set_function(self.seconds_since_inbound)
 

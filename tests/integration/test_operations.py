@@ -7,15 +7,19 @@ import contextlib
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from fixgw.api.client import ApiError
 from fixgw.cli import DEMO_SIM
 from fixgw.config import load_sim_config
 from fixgw.testing import free_port, wait_until
@@ -91,6 +95,94 @@ def test_a_live_gateway_serves_its_metrics(make_stack: StackFactory) -> None:
         "fixgw_seconds_since_last_inbound",
     ):
         assert expected in text, expected
+
+
+def metric(port: int, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)$", scrape(port), re.M)
+    assert found, name
+    return float(found.group(1))
+
+
+class LogShipper:
+    """Reads the gateway's stderr from a FIFO, as journald or a container runtime reads a
+    pipe, until it dies (`stop`): from then on the gateway's writes fail with EPIPE, until
+    another shipper opens the FIFO."""
+
+    def __init__(self, fifo: Path) -> None:
+        self._fd = os.open(fifo, os.O_RDWR)  # neither waits for a writer nor reads an end
+        self.received = bytearray()
+        self._dead = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._dead.is_set():
+            if select.select([self._fd], [], [], 0.05)[0]:
+                self.received += os.read(self._fd, 65536)
+
+    def stop(self) -> None:
+        if not self._dead.is_set():
+            self._dead.set()
+            self._thread.join(5)
+            os.close(self._fd)
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in bytes(self.received).splitlines()]
+
+
+def test_a_log_nobody_reads_drops_its_lines_while_the_gateway_answers_trades_and_reconnects(
+    make_stack: StackFactory,
+) -> None:
+    """Every log call raised once stderr could not be written (EPIPE here; ENOSPC on a full
+    log disk alike): a refused order closed its client's connection, a new client was never
+    answered (nor `fixgw halt`), and the reconnector died with the session, while status
+    still said up. Lines are dropped and counted instead, and the next reader is told."""
+    stack = make_stack(start=False, risk={"default": {"max_qty": "5"}})
+    stack.log_level = "info"
+    stack.metrics_port = port = free_port()
+    log_path = stack.root / "gateway.log"
+    os.mkfifo(log_path)
+    shipper = LogShipper(log_path)
+    received = b""
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client() as gw:
+            gw.subscribe(["orders", "session"])
+            events = EventLog(gw)
+            shipper.stop()
+            received += shipper.received
+            filled = gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.1")
+            events.find(filled["cl_ord_id"], "order.filled")
+            with pytest.raises(ApiError) as over_the_limit:
+                gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="50")
+            assert over_the_limit.value.code == "risk_rejected"
+            with stack.client("a new client") as another:
+                assert another.status()["session"] == "up"
+            assert stack.sim is not None
+            stack.sim.stop(signal.SIGKILL)
+            events.first(lambda e: e["type"] == "session.down")
+            stack.start_sim()
+            events.first(lambda e: e["type"] == "session.up", timeout=30)
+            dropped = gw.status()["log_lines_dropped"]
+        assert dropped > 0
+        assert metric(port, "fixgw_log_lines_dropped_total") >= dropped
+        assert metric(port, "fixgw_logons_total") == 2
+
+        shipper = LogShipper(log_path)
+        with stack.client() as gw:
+            gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.1")
+        wait_until(lambda: any(r["event"] == "order.filled" for r in shipper.records()), 10, "log")
+        notice, *_ = (r for r in shipper.records() if r["event"] == "log lines dropped")
+        assert notice["level"] == "warning" and notice["dropped"] >= dropped
+        assert "Broken pipe" in notice["error"]
+        shipper.stop()
+        assert stack.gateway is not None and stack.gateway.stop() == 0  # nobody reading
+    finally:
+        shipper.stop()
+        stack.stop()
+        log_path.unlink()
+        log_path.write_bytes(received + shipper.received)  # for the fixture's checks
 
 
 def test_the_demo_refuses_to_start_beside_a_simulator_port_already_in_use(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from fixgw.api.client import ApiError
 from fixgw.config import standard_fix44_dictionary
 from fixgw.fix.qf import ALWAYS_ON, make_settings
 from fixgw.testing import LocalStack, wait_until
-from tests.integration.conftest import StackFactory, in_own_process
+from tests.integration.conftest import EventLog, StackFactory, in_own_process
 from tests.integration.qfapp import QuietApplication
 
 pytestmark = pytest.mark.integration
@@ -78,6 +80,74 @@ def test_a_session_that_ends_soon_after_its_logon_counts_as_a_failed_attempt(
         stack.sim.stop(signal.SIGKILL)
         wait_until(lambda: len(scheduled_delays(stack, at_kill)) >= 2, 30, "two scheduled attempts")
         assert scheduled_delays(stack, at_kill)[:2] == [2, 4]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A file system of 256 KB of its own (tmpfs). Needs root, as CI runs the tests."""
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)]
+    if os.geteuid() != 0 or subprocess.run(mount, check=False).returncode != 0:
+        pytest.skip("a file system of its own needs root (mount)")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill_up(disk: Path) -> Path:
+    """A file that takes every block `disk` had left."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, bytes(4096)):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_store_that_cannot_be_written_ends_the_session_until_it_can_and_nothing_is_doubled(
+    make_stack: StackFactory, small_disk: Path
+) -> None:
+    """QuickFIX sends nothing it cannot store (heartbeats neither), and said so only to its
+    own log: the session looked up and ready while every order was refused as "not logged
+    on (it is ending)", until the exchange dropped it; and the store's files stayed failed,
+    so no Logon went out again before a restart."""
+    store_dir = small_disk / "store"
+    stack = make_stack(session={"store_dir": str(store_dir)})
+    with stack.client() as gw:
+        gw.subscribe(["orders", "session"])
+        events = EventLog(gw)
+        filler = fill_up(small_disk)
+        placed: list[str] = []
+        with pytest.raises(ApiError) as refused:  # the store's last block takes a few
+            for _ in range(200):
+                order = gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.01")
+                placed.append(order["cl_ord_id"])
+        assert refused.value.code == "not_connected"
+        assert "QuickFIX's store cannot be written" in str(refused.value)
+        down = events.first(lambda e: e["type"] == "session.down")
+        assert down["reason"].startswith("QuickFIX's store cannot be written")
+        assert f"{store_dir}/" in down["reason"] and "No space left on device" in down["reason"]
+        status = gw.status()
+        assert status["session"] != "up" and not status["ready"]
+        with pytest.raises(ApiError, match="QuickFIX's store cannot be written"):
+            gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.01")
+
+        filler.unlink()
+        events.first(lambda e: e["type"] == "session.up", timeout=30)
+        wait_until(lambda: gw.status()["ready"], 15, "the gateway to reconcile")
+        order = gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.01")
+        placed.append(order["cl_ord_id"])
+        for cl_ord_id in placed:
+            events.find(cl_ord_id, "order.filled")
+        trades = gw.request("trades", limit=1000)["trades"]
+    assert sorted(t["cl_ord_id"] for t in trades) == sorted(placed)
+    assert stack.gateway is not None
+    errors = [json.loads(line) for line in stack.gateway.log().splitlines() if '"error"' in line]
+    assert any(str(store_dir) in e.get("why", "") for e in errors if e["level"] == "error")
 
 
 def test_sequence_numbers_reset_only_on_request_and_only_while_the_session_is_down(

@@ -154,6 +154,7 @@ class FakeSession:
     def __init__(self) -> None:
         self.logged_on = False
         self.ending = False
+        self.store_error: str | None = None
         self.sent: list[FixMessage] = []
         self.raw_sent: dict[int, str] = {}
         self.seq = 1

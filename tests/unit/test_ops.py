@@ -117,6 +117,35 @@ def _logged_by(script: str) -> list[str]:
     return done.stderr.splitlines()
 
 
+_LOG_TO_A_FULL_DISK = """
+import structlog
+from fixgw.ops.logging import configure, lines_dropped
+configure("info", "{fmt}")
+log = structlog.get_logger("t")
+for n in range(3):
+    log.info("order.accepted", n=n)
+log.error("an error line too")
+print(lines_dropped())
+"""
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_a_log_that_cannot_be_written_drops_and_counts_its_lines_and_never_raises(
+    fmt: str,
+) -> None:
+    """stderr on a full disk (/dev/full: every write fails with ENOSPC)."""
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [sys.executable, "-c", _LOG_TO_A_FULL_DISK.format(fmt=fmt)],
+            stdout=subprocess.PIPE,
+            stderr=full,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert (done.returncode, done.stdout) == (0, "4\n")
+
+
 @pytest.mark.parametrize("fmt", ["json", "auto"])
 def test_log_lines_are_json_with_decimals_as_digits_and_secrets_masked(fmt: str) -> None:
     first, second = (json.loads(line) for line in _logged_by(_LOG_TWO_LINES.format(fmt=fmt)))

@@ -12,6 +12,7 @@ session out at once must not be knocked on every second).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -132,25 +133,20 @@ class Reconnector:
         }
 
     async def run(self) -> None:
+        """Attempts for as long as the gateway runs. An unexpected error in one (a bug, an OS
+        error nobody foresaw) is logged and counted as a failed attempt: the loop that
+        brings the session back must never end while the process looks alive."""
         try:
             while True:
-                self.attempts += 1
-                self.phase = SessionState.CONNECTING
-                self.next_attempt_at = None
-                self.session.enable()
-                if self.session.logged_on or await self._attempt():
-                    self.phase = SessionState.UP
-                    before, self.failures = self.failures, 0
-                    if not await self._stayed_up():
-                        self.failures = before + 1
-                else:
+                try:
+                    held = await self._round()
+                except Exception:
+                    log.exception("reconnect attempt failed unexpectedly; trying again")
                     self.failures += 1
-                self.session.disable()
-                if self.held is not None:
-                    self.phase = SessionState.HELD
-                    self.next_attempt_at = None
-                    await self._released.wait()
-                    self._drain()
+                    held = False
+                    with contextlib.suppress(Exception):
+                        self.session.disable()
+                if held:
                     continue
                 delay = self.backoff.delay(self.failures)
                 self.phase = SessionState.DOWN
@@ -164,6 +160,29 @@ class Reconnector:
                 self._drain()
         finally:
             self.phase = SessionState.STOPPED
+
+    async def _round(self) -> bool:
+        """One attempt and the session it brings, until it ends; True if attempts were held
+        meanwhile and have been released (the next one is due at once)."""
+        self.attempts += 1
+        self.phase = SessionState.CONNECTING
+        self.next_attempt_at = None
+        self.session.enable()
+        if self.session.logged_on or await self._attempt():
+            self.phase = SessionState.UP
+            before, self.failures = self.failures, 0
+            if not await self._stayed_up():
+                self.failures = before + 1
+        else:
+            self.failures += 1
+        self.session.disable()
+        if self.held is None:
+            return False
+        self.phase = SessionState.HELD
+        self.next_attempt_at = None
+        await self._released.wait()
+        self._drain()
+        return True
 
     async def _attempt(self) -> bool:
         if await self._next(self.connect_window_s) is not _Happening.LOGON_SENT:

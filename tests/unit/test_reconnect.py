@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
+import structlog.testing
 
 from fixgw.domain import SessionState
 from fixgw.fix.reconnect import Backoff, Reconnector
@@ -113,6 +114,39 @@ def test_sessions_the_exchange_ends_right_after_logon_back_off_like_failed_attem
             pacer.down()  # logged out at once
             await until(lambda n=failures: pacer.failures == n)
             assert pacer.phase is SessionState.DOWN and pacer.next_attempt_at is not None
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+
+
+def test_an_attempt_that_fails_unexpectedly_is_logged_and_the_next_one_still_comes() -> None:
+    """A bug or an unforeseen OS error in one attempt must not end the loop that brings the
+    session back: the process would look alive with nothing reconnecting, for ever."""
+
+    class Breaking(Switch):
+        def enable(self) -> None:
+            super().enable()
+            if self.calls.count("enable") == 1:
+                raise OSError(28, "No space left on device")
+
+    async def scenario() -> None:
+        switch = Breaking()
+        pacer = paced(switch, ceiling_s=0.04, connect_s=0.02, logon_s=0.05, stable_s=0.05)
+        task = asyncio.create_task(pacer.run())
+        with structlog.testing.capture_logs() as logs:
+            await until(lambda: switch.calls.count("enable") == 2)
+        assert not task.done()
+        assert pacer.failures >= 1
+        assert [e["event"] for e in logs if e["log_level"] == "error"] == [
+            "reconnect attempt failed unexpectedly; trying again"
+        ]
+        await until(lambda: pacer.phase is SessionState.CONNECTING)
+        pacer.logon_sent()
+        pacer.up()
+        await settle()
+        assert pacer.phase is SessionState.UP and pacer.failures == 0
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -358,7 +358,7 @@ class Gateway:
             heartbeat_rtt_ms=p.session.heartbeat_round_trip_ms(),
             uptime_s=round(time.monotonic() - self.started, 3),
             last_event_seq=p.bus.seq,
-            ready=p.reconciler.ready,
+            ready=self.ready(),
             reconciling=p.reconciler.pending,
             open_orders=p.orders.open_count(),
             halted=(

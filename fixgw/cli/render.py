@@ -210,7 +210,12 @@ def halted_text(halted: Row | None, clock: Clock) -> Text:
 
 def session_text(status: Row) -> Text:
     state = status["session"]
-    ready = "ready" if status["ready"] else f"reconciling {status['reconciling']} orders"
+    if status["ready"]:
+        ready = "ready"
+    elif state == "up":
+        ready = f"reconciling {status['reconciling']} orders"
+    else:
+        ready = "not ready"
     return Text.assemble(
         (state, SESSION_STYLES.get(state, "yellow")), f"  {status['session_id']}  ({ready})"
     )

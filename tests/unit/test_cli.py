@@ -27,7 +27,14 @@ from fixgw.cli.exits import EXIT_NO_TUI
 from fixgw.cli.lines import EVENT_DETAILS, OUTCOMES, event_line, outcome_line
 from fixgw.cli.main import COMMAND_GROUPS
 from fixgw.cli.output import Clock
-from fixgw.cli.render import align_on_point, duration, plain, render_account, render_trades
+from fixgw.cli.render import (
+    align_on_point,
+    duration,
+    plain,
+    render_account,
+    render_trades,
+    session_text,
+)
 from fixgw.cli.styled import Shown, Text, label_grid, lines_of, shows_colour
 from fixgw.cli.styled import table as styled_table
 from fixgw.marketdata.book import OrderBook
@@ -579,3 +586,18 @@ def test_the_connection_options_go_before_the_command_or_after_it() -> None:
     assert socket_path(args) == "/b.sock"
     args = parser.parse_args(["--tcp", "[::1]:9000", "--token-env", "T", "orders"])
     assert (tcp_address(args.tcp), args.token_env) == (("::1", 9000), "T")
+
+
+@pytest.mark.parametrize(
+    ("session", "ready", "reconciling", "shown"),
+    [
+        ("up", True, 0, "up  s1  (ready)"),
+        ("up", False, 3, "up  s1  (reconciling 3 orders)"),
+        ("down", False, 0, "down  s1  (not ready)"),
+    ],
+)
+def test_the_session_line_says_reconciling_only_while_the_session_is_up(
+    session: str, ready: bool, reconciling: int, shown: str
+) -> None:
+    status = {"session": session, "session_id": "s1", "ready": ready, "reconciling": reconciling}
+    assert session_text(status).plain == shown

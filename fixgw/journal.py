@@ -570,7 +570,7 @@ class Journal:
                     return
                 if head.seq > since:
                     yield head.seq, head.type, line
-        for line in unwritten:  # a failing disk: clients had them, a replay has them too
+        for line in unwritten:  # a failing disk: a replay's tail, sent once they are written
             head = msgspec.json.decode(line, type=_Head)
             if until is not None and head.seq > until:
                 return

@@ -38,6 +38,7 @@ from fixgw.fix.own_sockets import from_this_process
 from fixgw.fix.reconnect import Backoff, Reconnector
 from fixgw.fix.tls import Endpoint, Pipe, client_context
 from fixgw.gateway import Gateway, Parts
+from fixgw.halt_record import HaltRecord
 from fixgw.journal import Journal
 from fixgw.ops.prometheus import Metrics
 from fixgw.venues import venue_for
@@ -178,7 +179,7 @@ def build_gateway(
         ready=lambda: gateway.ready(),
         on_reconciled=lambda: gateway.became_ready.set(),
     )
-    services.kill_switch.restore(journal.events(prefix="session."))
+    services.kill_switch.restore(journal.numbered_events(prefix="session."), HaltRecord(journal))
     router = services.router
     parts = Parts(
         config=config,

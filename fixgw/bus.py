@@ -7,7 +7,9 @@ line to decode; the lines' subscribers pay nothing for them.
 
 Every event but market data is appended to the journal before it is fanned out, with its
 checksum at the end (`journal.sealed`; clients get the same line), and `replay` serves a
-reconnecting client what it missed from there.
+reconnecting client what it missed from there. The API server writes a client's lines only
+once the journal has its lines on disk (`ClientConnection.flush`), the bridge its reports
+likewise: nobody is told an event a restart would not know.
 Market data is not journaled: a client that missed deltas needs a fresh book, not old deltas.
 Its seqs are covered by a block reserved in the journal, so a restart never reuses one.
 """

@@ -40,6 +40,19 @@ from fixgw.errors import FixgwError, StartupError
 log = structlog.get_logger("fixgw.journal")
 
 
+STATE_FILE_BYTES = 21
+"""A state file beside the journal holds one number in 20 digits and a newline."""
+
+
+def preallocate(fd: int, size: int) -> None:
+    """Give an empty state file its bytes (spaces, read as nothing) at start, so that
+    rewriting it in place later needs no new block of the disk: it can still be written
+    when the disk is full. A failure here is left to the first real write to say."""
+    if os.fstat(fd).st_size == 0:
+        with contextlib.suppress(OSError):
+            os.pwrite(fd, b" " * (size - 1) + b"\n", 0)
+
+
 def _warn_if_unreadable(fd: int, path: Path, then: str) -> None:
     """A state file beside the journal holds one number, or nothing yet; anything else is
     damage (the disk, a hand), read as nothing: said once, at start."""
@@ -280,8 +293,11 @@ class Journal:
             raise
         self._pending: list[bytes] = []
         """Lines not yet on disk; they stay here until a write succeeds."""
+        self.written_seq = self.last_seq
+        """The seq of the last line on disk: no client is sent a line after it."""
         self._flush_scheduled = False
         self._write_failing = False
+        self._checkpoint_failing = False
         self._retry_scheduled = False
         self._checkpoint_path = path.with_name(path.name + ".fixseq")
         self._checkpoint_fd = _open(self._checkpoint_path, os.O_RDWR)
@@ -303,12 +319,20 @@ class Journal:
         )
         """The highest `seq` that may have been handed out (see `reserve_seq`)."""
         self._reserve_failing = False
+        preallocate(self._checkpoint_fd, STATE_FILE_BYTES)
+        preallocate(self._seq_mark_fd, STATE_FILE_BYTES)
         self.on_written: list[Callable[[], None]] = []
         """Called after lines reach the file, where the NATS publisher reads them."""
 
     @property
     def size_bytes(self) -> int:
         return self._size + sum(map(len, self._pending))
+
+    @property
+    def unwritten(self) -> bool:
+        """Lines are waiting to be written: on a failing disk, or until the flush due in this
+        turn of the loop."""
+        return bool(self._pending)
 
     @property
     def written_bytes(self) -> int:
@@ -353,9 +377,16 @@ class Journal:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             try:
-                asyncio.get_running_loop().call_soon(self._flush)
+                asyncio.get_running_loop().call_soon(self.write_due)
             except RuntimeError:  # no loop (tools, tests): write now
                 self._flush()
+
+    def write_due(self) -> None:
+        """The flush due in this turn of the loop, now if it has not been made: whoever is
+        about to hand lines to a client calls this first, so that the lines reach the disk
+        before anyone is told of them. The same one write per turn, only earlier."""
+        if self._flush_scheduled:
+            self._flush()
 
     def mark_inbound(self, msg_seq_num: int) -> None:
         """The exchange's MsgSeqNum of the last message fully handled: its events are
@@ -422,12 +453,33 @@ class Journal:
             return True
         now = time.monotonic()
         if wrote or checkpoint or now - self._checkpoint_written_at >= 1.0:
-            os.pwrite(self._checkpoint_fd, b"%020d\n" % self._inbound_seq, 0)
+            self._write_checkpoint(self._inbound_seq, now)
+        return True
+
+    def _write_checkpoint(self, inbound_seq: int, now: float) -> None:
+        """A checkpoint that cannot be written is logged once and written again at the next
+        flush: until then a restart asks the exchange for a few messages more, whose
+        duplicates are dropped. The lines themselves are written: nothing is refused."""
+        try:
+            os.pwrite(self._checkpoint_fd, b"%020d\n" % inbound_seq, 0)
             if self.fsync:
                 os.fsync(self._checkpoint_fd)
-            self._written_inbound_seq = self._inbound_seq
+        except OSError as exc:
+            if not self._checkpoint_failing:
+                log.error(
+                    "journal checkpoint write failed; written again at the next flush",
+                    file=str(self._checkpoint_path),
+                    error=str(exc),
+                )
+            self._checkpoint_failing = True
             self._checkpoint_written_at = now
-        return True
+            self._retry_later()
+            return
+        if self._checkpoint_failing:
+            log.warning("journal checkpoint written again", file=str(self._checkpoint_path))
+            self._checkpoint_failing = False
+        self._written_inbound_seq = inbound_seq
+        self._checkpoint_written_at = now
 
     def _write_pending(self) -> bool:
         data = b"".join(self._pending)
@@ -454,6 +506,7 @@ class Journal:
             self._write_failing = False
         self._pending.clear()
         self._size += len(data)
+        self.written_seq = self.last_seq
         for callback in self.on_written:
             callback()
         return True
@@ -480,7 +533,17 @@ class Journal:
         self._flush(checkpoint=True)
         if self._pending:
             log.error(
-                "journal closed with lines not written", lines_bytes=self.size_bytes - self._size
+                "journal closed with lines not written; no client was sent them, and a "
+                "restart asks the exchange again for what they told",
+                path=str(self.path),
+                lines_bytes=self.size_bytes - self._size,
+                seqs=f"{self.written_seq + 1}-{self.last_seq}",
+            )
+        elif self._checkpoint_failing:
+            log.error(
+                "journal closed with its checkpoint not written; a restart asks the exchange "
+                "again for messages already journaled (their duplicates are dropped)",
+                file=str(self._checkpoint_path),
             )
         os.close(self._fd)
         os.close(self._checkpoint_fd)
@@ -507,7 +570,7 @@ class Journal:
                     return
                 if head.seq > since:
                     yield head.seq, head.type, line
-        for line in unwritten:  # a failing disk: clients had them, a replay has them too
+        for line in unwritten:  # a failing disk: a replay's tail, sent once they are written
             head = msgspec.json.decode(line, type=_Head)
             if until is not None and head.seq > until:
                 return

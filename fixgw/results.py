@@ -70,14 +70,18 @@ class CancelAllResult(Result, frozen=True, kw_only=True):
     not_cancelled: list[NotCancelled]
 
 
-class HaltResult(Result, frozen=True, kw_only=True):
+class HaltResult(Result, frozen=True, kw_only=True, omit_defaults=True):
     halted: bool
-    cancelling: list[str] = msgspec.field(default_factory=list)
-    waiting: list[NotCancelled] = msgspec.field(default_factory=list)
+    cancelling: list[str]
+    waiting: list[NotCancelled]
+    warning: str | None = None
+    """Only when the halt, in force, could not be recorded: a restart would not know it."""
 
 
-class ResumeResult(Result, frozen=True, kw_only=True):
-    halted: bool = False
+class ResumeResult(Result, frozen=True, kw_only=True, omit_defaults=True):
+    halted: bool
+    warning: str | None = None
+    """Only when the resume could not be recorded: a restart would be halted again."""
 
 
 class Fill(Result, frozen=True, kw_only=True):

@@ -131,6 +131,11 @@ class ClientConnection(asyncio.Protocol):
         self.topics: set[str] = set()
         self.closed = False
         self._pending: list[bytes] = []
+        self._replies_at: list[int] = []
+        """Where replies are in `_pending`: they go out while the journal holds events back."""
+        self._behind_journal: list[bytes] = []
+        """Lines held until the journal's lines are on disk (a failing disk), in order."""
+        self._behind_journal_bytes = 0
         self._flush_scheduled = False
         self._loop = asyncio.get_running_loop()
         self._buffer = bytearray()
@@ -294,7 +299,7 @@ class ClientConnection(asyncio.Protocol):
             self.handle(line)
             return
         limit = self.server.config.max_line_bytes
-        self.deliver(
+        self._reply(
             p.reply_error(None, p.ErrorCode.LINE_TOO_LONG, f"a line may hold at most {limit} bytes")
         )
 
@@ -311,9 +316,9 @@ class ClientConnection(asyncio.Protocol):
                 task.add_done_callback(self._answered)
                 self._answering = task
                 return
-            self.deliver(p.reply_ok(request_id, result))
+            self._reply(p.reply_ok(request_id, result))
         except Exception as exc:
-            self.deliver(self._error_reply(request_id, exc))
+            self._reply(self._error_reply(request_id, exc))
 
     async def _answer(self, request_id: Any, result: Awaitable[Any]) -> None:
         try:
@@ -323,7 +328,7 @@ class ClientConnection(asyncio.Protocol):
         except Exception as exc:
             reply = self._error_reply(request_id, exc)
         held, self._held = self._held, None
-        self.deliver(reply)
+        self._reply(reply)
         for line in held or ():
             self.deliver(line)
         self._answering = None
@@ -387,7 +392,7 @@ class ClientConnection(asyncio.Protocol):
         if self._hello_timer is not None:
             self._hello_timer.cancel()
             self._hello_timer = None
-        self.deliver(p.reply_ok(request_id, server.greet(self, request)))
+        self._reply(p.reply_ok(request_id, server.greet(self, request)))
 
     def refuse(self, reason: str, request_id: Any, message: str, delay: float = 0.0) -> None:
         """Close the connection after one error line, sent `delay` seconds from now; it
@@ -439,7 +444,7 @@ class ClientConnection(asyncio.Protocol):
         return f"api client {self.number}" + (f" ({self.name})" if self.name else "")
 
     def deliver(self, line: bytes) -> None:
-        """Queue one line (an event, or a reply) for this client.
+        """Queue one line with a seq (an event, market data) for this client.
 
         Lines are written together once per turn of the loop: one system call per client
         for a whole burst of events rather than one per event, and replies keep their
@@ -456,14 +461,65 @@ class ClientConnection(asyncio.Protocol):
             self._flush_scheduled = True
             self._loop.call_soon(self.flush)
 
+    def _reply(self, line: bytes) -> None:
+        """Queue a reply, in its place among the events; ahead of those the journal holds
+        back (`flush`)."""
+        if self.closed:
+            return
+        if self._held is not None:
+            self.deliver(line)
+            return
+        self._replies_at.append(len(self._pending))
+        self._pending.append(line)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
+
     def flush(self) -> None:
+        """Write what is queued, once the journal has its lines on disk: the journal's write
+        due in this turn is made first if it has not been. If the journal cannot write them,
+        every line with a seq waits (in order, from the first of them on; market data too,
+        so that no client sees a seq past an event it was not given), and the replies go out:
+        a client never holds an event a restart would not know, and number again."""
         self._flush_scheduled = False
         if self.closed or not self._pending:
             return
+        journal = self.server.journal
+        journal.write_due()
+        if journal.unwritten or self._behind_journal:
+            self._hold_for_journal()
+            if not self._pending:
+                return
         data = b"".join(self._pending)
         self._pending.clear()
+        if self._replies_at:
+            self._replies_at.clear()
         self.transport.write(data)
-        self._check_bound()
+        self._check_bound(self._behind_journal_bytes)
+
+    def _hold_for_journal(self) -> None:
+        replies_at = set(self._replies_at)
+        replies = []
+        for at, line in enumerate(self._pending):
+            if at in replies_at:
+                replies.append(line)
+            else:
+                self._behind_journal.append(line)
+                self._behind_journal_bytes += len(line)
+        self._pending = replies
+        self._replies_at = list(range(len(replies)))
+        self.server.behind_journal.add(self)
+
+    def journal_written(self) -> None:
+        """The journal's lines are on disk: what waited for them goes out, before the rest."""
+        self._pending[:0] = self._behind_journal
+        moved = len(self._behind_journal)
+        self._replies_at = [at + moved for at in self._replies_at]
+        self._behind_journal = []
+        self._behind_journal_bytes = 0
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
 
     def _check_bound(self, held: int = 0) -> None:
         bound = self.server.config.client_buffer_bytes
@@ -475,6 +531,13 @@ class ClientConnection(asyncio.Protocol):
         behind it: a replay is being written."""
         self._held = []
         self._held_bytes = 0
+
+    def hold_first(self, lines: Iterable[bytes]) -> None:
+        """Lines that follow the reply before those delivered meanwhile (after `hold`)."""
+        assert self._held is not None
+        self._held.extend(lines)
+        self._held_bytes = sum(map(len, self._held))
+        self._check_bound(self._held_bytes)
 
     async def write_replay(self, lines: Iterable[bytes]) -> int:
         """Write `lines` in chunks, each once the client has read most of the one before,
@@ -517,6 +580,7 @@ class ClientConnection(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
+        self.server.behind_journal.discard(self)
         self.server.gateway.unsubscribe(self)
         self.server.book_views.leave(self)
         self.server.gateway.md_client_gone(self)
@@ -526,6 +590,10 @@ class ApiServer:
     def __init__(self, gateway: Gateway, token: str | None) -> None:
         self.gateway = gateway
         self._token = token
+        self.journal = gateway.journal
+        self.behind_journal: set[ClientConnection] = set()
+        """Clients holding lines until the journal's are on disk."""
+        self.journal.on_written.append(self._journal_written)
         self.book_views = BookViews(gateway)
         """The book events of clients that asked for a depth, cut to it."""
         gateway.md_when_refused(self._stream_refused)
@@ -538,6 +606,12 @@ class ApiServer:
         self._auth_failures: dict[str, tuple[int, float]] = {}
         """Wrong tokens by peer address: how many in a row, and when the last came."""
         self._socket_claimed = False
+
+    def _journal_written(self) -> None:
+        if self.behind_journal:
+            waiting, self.behind_journal = self.behind_journal, set()
+            for client in waiting:
+                client.journal_written()
 
     def served(self) -> int:
         """Clients that count towards `api.max_clients`: all but those yet to say hello."""
@@ -864,7 +938,13 @@ class ApiServer:
         if request.since is None:
             return {"topics": sorted(client.topics), "seq": seq, "replayed": 0}
         client.hold()
-        return self._replay(client, g.replay(request.since, frozenset(topics), until=seq), seq)
+        self.journal.write_due()
+        on_disk = min(seq, self.journal.written_seq)
+        if on_disk < seq:  # the journal cannot write: the rest follows the reply, once it can
+            later = g.replay(max(request.since, on_disk), frozenset(topics), until=seq)
+            client.hold_first(later)
+        lines = g.replay(request.since, frozenset(topics), until=on_disk)
+        return self._replay(client, lines, seq)
 
     def _show_book_at(self, client: ClientConnection, symbol: str, depth: int) -> None:
         """The client's book events of `symbol` from now on: the bus's own line for the whole

@@ -315,11 +315,17 @@ def _left_open(rows: Sequence[Row]) -> str:
     return f", {len(rows)} not cancelled now" if rows else ""
 
 
+def _not_recorded(result: Row) -> tuple[str, str]:
+    warning = result.get("warning")
+    return (f"\nwarning: {warning}", "bold red") if warning else ("", "")
+
+
 def render_halt(result: Row, clock: Clock) -> Shown:
     return Text.assemble(
         ("halted", "red"),
         f": new orders refused; cancelling {len(result['cancelling'])} open orders"
         f"{_left_open(result['waiting'])}",
+        _not_recorded(result),
     )
 
 
@@ -330,7 +336,7 @@ def render_cancel_all(result: Row, clock: Clock) -> Shown:
 
 
 def render_resume(result: Row, clock: Clock) -> Shown:
-    return Text.assemble(("resumed", "green"), ": the kill switch is off")
+    return Text.assemble(("resumed", "green"), ": the kill switch is off", _not_recorded(result))
 
 
 def render_cancel(result: Row, clock: Clock) -> Shown:

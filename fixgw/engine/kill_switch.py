@@ -2,7 +2,8 @@
 cancelling while halted (after each logon's reconciliation, after the cancel rate limit,
 and when the exchange refuses a cancel: it is asked about the order, and a cancel sent
 again while it is still open, each round waiting twice as long, up to a minute). `resume`
-lifts it; a halt holds across restarts (read back from the journal). `cancel_all` cancels
+lifts it; a halt holds across restarts (read back from the journal, and from the kill switch
+file beside it, which a full disk does not stop: `fixgw.halt_record`). `cancel_all` cancels
 without halting, once.
 
 Cancel on disconnect owes the orders of a client that went away a cancel (`owe_cancels`), and
@@ -24,6 +25,7 @@ from fixgw.engine.ports import Publisher
 from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.tracker import OrderTracker
 from fixgw.errors import RequestError
+from fixgw.halt_record import HaltRecord
 from fixgw.results import CancelAllResult, HaltResult, NotCancelled, ResumeResult
 
 log = structlog.get_logger("fixgw.kill_switch")
@@ -70,16 +72,35 @@ class KillSwitch:
         self._retry: asyncio.TimerHandle | None = None
         self._recheck: asyncio.TimerHandle | None = None
         self._recheck_s = HALT_RETRY_S
+        self._record: HaltRecord | None = None
 
-    def restore(self, events: Iterable[AnyEvent]) -> None:
-        for event in events:
+    def restore(
+        self, numbered: Iterable[tuple[int, AnyEvent]], record: HaltRecord | None = None
+    ) -> None:
+        """From the journal's events (with their seqs) and the kill switch file, whichever
+        spoke last. `record` is written at each halt and resume from now on."""
+        said_at = 0
+        for seq, event in numbered:
             if isinstance(event, TradingHalted | TradingResumed):
                 self.halted = event if isinstance(event, TradingHalted) else None
+                said_at = seq
+        self._record = record
+        recorded = record.recorded if record is not None else None
+        if recorded is not None and recorded.seq > said_at:
+            self.halted = recorded.event()
+            log.warning(
+                "kill switch as its file says: the journal did not write its last word",
+                file=str(record.path) if record is not None else None,
+                halted=self.halted is not None,
+                seq=recorded.seq,
+            )
 
     def stop(self) -> None:
         for timer in (self._retry, self._recheck):
             if timer is not None:
                 timer.cancel()
+        if self._record is not None:
+            self._record.close()
 
     def refuse_new_orders(self) -> None:
         if self.halted is not None:
@@ -113,7 +134,7 @@ class KillSwitch:
         )
         self.halted = event
         self._recheck_s = HALT_RETRY_S
-        self._bus.publish(event)
+        warning = self._recorded(self._bus.publish(event), event)
         log.warning(
             "trading halted",
             by=by,
@@ -122,17 +143,22 @@ class KillSwitch:
             waiting=len(waiting),
         )
         self._retry_if_throttled(done.not_cancelled)
-        return HaltResult(halted=True, cancelling=done.cancelling, waiting=waiting)
+        return HaltResult(halted=True, cancelling=done.cancelling, waiting=waiting, warning=warning)
 
     def resume(self, by: str) -> ResumeResult:
+        warning = None
         if self.halted is not None:
             self.halted = None
             if self._recheck is not None and not self._owed:
                 self._recheck.cancel()
                 self._recheck = None
-            self._bus.publish(TradingResumed(ts=utc_now(), by=by))
+            warning = self._recorded(self._bus.publish(TradingResumed(ts=utc_now(), by=by)), None)
             log.warning("trading resumed", by=by)
-        return ResumeResult()
+        return ResumeResult(halted=False, warning=warning)
+
+    def _recorded(self, seq: int, halted: TradingHalted | None) -> str | None:
+        """Written down before the answer: why not, if it could not be."""
+        return None if self._record is None else self._record.write(seq, halted)
 
     def cancel_all(
         self, by: str, owner: Hashable | None = None, only_without_cancel: bool = False

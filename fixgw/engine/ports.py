@@ -20,4 +20,6 @@ class SessionPort(Protocol):
 
 
 class Publisher(Protocol):
-    def publish(self, event: Event) -> object: ...
+    def publish(self, event: Event) -> int:
+        """The event's seq."""
+        ...

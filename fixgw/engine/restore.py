@@ -27,62 +27,75 @@ from fixgw.engine.transitions import PROGRESS
 
 
 def restore_orders(index: OrderIndex, events: Iterable[Event]) -> int:
-    """Rebuild `index` from journaled events; returns how many orders are open."""
+    """Rebuild `index` from journaled events; returns how many orders are open.
+
+    An order is noted closed as the event that closes it is read, and the closed ones
+    beyond `keep_closed` are forgotten as the replay goes, as the running gateway forgot
+    them: memory at start follows the open orders and `keep_closed`, not the journal's
+    history, and the orders kept (and the forgotten ids still refused) are those the
+    gateway held when it stopped. A forgotten order's later events were never of an order
+    it tracked (an `order.anomaly` at most), so forgetting it early changes nothing."""
     for event in events:
-        if isinstance(event, OrderCancelRejected):
-            order = index.get(event.cl_ord_id)
-            if order is not None and order.cancel_pending == event.cancel_cl_ord_id:
-                order.cancel_pending = None
-            if order is not None and event.status is not None:
-                _advance(order, event.status)
-            continue
-        if isinstance(event, OrderAnomaly) and event.problem == "cancel_lost":
-            lost = index.get(event.cl_ord_id or "")
-            if lost is not None:
-                lost.cancel_pending = None
-            continue
-        if not isinstance(event, OrderEvent):
-            continue
-        if isinstance(event, OrderCanceled) and event.of_untracked_order:
-            continue  # an order this gateway did not send: nothing to hold
-        order = index.get(event.cl_ord_id)
-        if order is None:
-            order = Order(
-                cl_ord_id=event.cl_ord_id,
-                symbol=event.symbol,
-                side=event.side,
-                order_type=event.order_type,
-                qty=event.qty,
-                price=event.price,
-                cancel_on_disconnect=isinstance(event, OrderPendingNew)
-                and event.cancel_on_disconnect,
-            )
-            index.add(order)
-        index.name(order, event.order_id)
-        order.qty, order.price = event.qty, event.price  # a restatement may change them
-        order.cum_qty, order.leaves_qty = event.cum_qty, event.leaves_qty
-        order.avg_px = event.avg_px
-        if isinstance(event, OrderPendingCancel):
-            order.cancel_pending = event.cancel_cl_ord_id
-            if event.cancel_cl_ord_id is not None:
-                index.cancel_sent(event.cancel_cl_ord_id, order.cl_ord_id)
-                order.cancel_ids += (event.cancel_cl_ord_id,)
-        elif event.status is not OrderStatus.PENDING_CANCEL:
-            order.status = event.status
-        else:  # the status shown while a cancel is out hides the venue's: read it off
-            _advance(order, _implied_status(order))
-        if order.status in TERMINAL_STATUSES:
-            order.cancel_pending = None
-        exec_id = _exec_id_kept(event)
-        if exec_id is not None:
-            order.exec_ids += (exec_id,)
-        order.rejected_by_inference = (
-            isinstance(event, OrderRejected) and event.reason in GATEWAY_REJECT_REASONS
-        )
-        stating(order, event)
-    for order in index.all_orders():
-        index.note_closed(order)
+        order = _apply(index, event)
+        if order is not None:
+            index.note_closed(order)
+            index.prune()
     return sum(1 for _ in index.open_orders())
+
+
+def _apply(index: OrderIndex, event: Event) -> Order | None:
+    """The order `event` changed, if any."""
+    if isinstance(event, OrderCancelRejected):
+        order = index.get(event.cl_ord_id)
+        if order is not None and order.cancel_pending == event.cancel_cl_ord_id:
+            order.cancel_pending = None
+        if order is not None and event.status is not None:
+            _advance(order, event.status)
+        return order
+    if isinstance(event, OrderAnomaly) and event.problem == "cancel_lost":
+        lost = index.get(event.cl_ord_id or "")
+        if lost is not None:
+            lost.cancel_pending = None
+        return None
+    if not isinstance(event, OrderEvent):
+        return None
+    if isinstance(event, OrderCanceled) and event.of_untracked_order:
+        return None  # an order this gateway did not send: nothing to hold
+    order = index.get(event.cl_ord_id)
+    if order is None:
+        order = Order(
+            cl_ord_id=event.cl_ord_id,
+            symbol=event.symbol,
+            side=event.side,
+            order_type=event.order_type,
+            qty=event.qty,
+            price=event.price,
+            cancel_on_disconnect=isinstance(event, OrderPendingNew) and event.cancel_on_disconnect,
+        )
+        index.add(order)
+    index.name(order, event.order_id)
+    order.qty, order.price = event.qty, event.price  # a restatement may change them
+    order.cum_qty, order.leaves_qty = event.cum_qty, event.leaves_qty
+    order.avg_px = event.avg_px
+    if isinstance(event, OrderPendingCancel):
+        order.cancel_pending = event.cancel_cl_ord_id
+        if event.cancel_cl_ord_id is not None:
+            index.cancel_sent(event.cancel_cl_ord_id, order.cl_ord_id)
+            order.cancel_ids += (event.cancel_cl_ord_id,)
+    elif event.status is not OrderStatus.PENDING_CANCEL:
+        order.status = event.status
+    else:  # the status shown while a cancel is out hides the venue's: read it off
+        _advance(order, _implied_status(order))
+    if order.status in TERMINAL_STATUSES:
+        order.cancel_pending = None
+    exec_id = _exec_id_kept(event)
+    if exec_id is not None:
+        order.exec_ids += (exec_id,)
+    order.rejected_by_inference = (
+        isinstance(event, OrderRejected) and event.reason in GATEWAY_REJECT_REASONS
+    )
+    stating(order, event)
+    return order
 
 
 def _exec_id_kept(event: OrderEvent) -> str | None:

@@ -23,8 +23,10 @@ from fixgw.engine.kill_switch import HALT_RECHECK_MAX_S, HALT_RETRY_S, KillSwitc
 from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.tracker import OrderTracker
 from fixgw.fix.tags import MsgType
+from fixgw.halt_record import HaltRecord
 from fixgw.journal import Journal
 from tests.unit.engine_kit import Clock, Engine, refused, status_of
+from tests.unit.test_engine_order_entry import fd_read_only, journal_refusing_writes
 
 
 @pytest.fixture
@@ -299,17 +301,60 @@ def test_a_halt_holds_across_a_restart_read_back_from_the_journal(
         kill_switch(journal).halt("desk", "runaway strategy")
     with Journal(path, fsync=False) as journal:
         restarted = kill_switch(journal)
-        restarted.restore(journal.events(prefix="session."))
+        restarted.restore(journal.numbered_events(prefix="session."))
         assert restarted.halted is not None
         assert (restarted.halted.by, restarted.halted.reason) == ("desk", "runaway strategy")
         assert refused(restarted.refuse_new_orders).code == ErrorCode.HALTED
         restarted.resume("operator")
     with Journal(path, fsync=False) as journal:
         again = kill_switch(journal)
-        again.restore(journal.events(prefix="session."))
+        again.restore(journal.numbered_events(prefix="session."))
         assert again.halted is None
         again.refuse_new_orders()
     assert cancels == []  # nothing was open
+
+
+def test_a_halt_neither_the_kill_switch_file_nor_the_journal_can_keep_says_so(
+    clock: Clock, tmp_path: Path
+) -> None:
+    """The halt is in force at once all the same; the answer and the log say a restart
+    would not know it. With the file writable, the journal's failure is no matter: the file
+    holds it across a restart."""
+    path = tmp_path / "events.jsonl"
+
+    def kill_switch(journal: Journal, record: HaltRecord) -> KillSwitch:
+        tracker = OrderTracker()
+        reconciler = Reconciler(tracker, lambda _: 0.0, lambda _: None, timeout_s=30)
+        switch = KillSwitch(
+            tracker,
+            {},
+            lambda _: None,
+            reconciler,
+            EventBus(journal),
+            lambda: True,
+            lambda _: False,
+            clock,
+        )
+        switch.restore(journal.numbered_events(prefix="session."), record)
+        return switch
+
+    with Journal(path, fsync=False) as journal:
+        record = HaltRecord(journal)
+        switch = kill_switch(journal, record)
+        with journal_refusing_writes(journal), fd_read_only(record._fd, record.path):
+            result = switch.halt("desk", "runaway strategy")
+            assert result.warning is not None
+            assert "in force but not recorded: a restart would not know of it" in result.warning
+            assert switch.halted is not None
+            assert refused(switch.refuse_new_orders).code == ErrorCode.HALTED
+        with journal_refusing_writes(journal):
+            assert switch.resume("desk").warning is None
+            assert switch.halt("desk", "again").warning is None
+            journal._pending.clear()  # lost, as in a stop with the disk still full
+    with Journal(path, fsync=False) as journal:
+        restarted = kill_switch(journal, HaltRecord(journal))
+        assert restarted.halted is not None
+        assert restarted.halted.reason == "again"
 
 
 def test_an_order_canceled_while_halted_is_not_cancelled_again(

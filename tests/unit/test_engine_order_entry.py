@@ -156,9 +156,15 @@ def test_an_order_is_on_disk_before_it_is_sent(clock: Clock, tmp_path: Path) -> 
 def journal_refusing_writes(journal: Journal) -> Iterator[None]:
     """The journal's file descriptor made read-only underneath it: its writes fail as a
     refusing disk's would (EBADF rather than ENOSPC), and work again afterwards."""
-    fd = journal._fd
+    with fd_read_only(journal._fd, journal.path):
+        yield
+
+
+@contextlib.contextmanager
+def fd_read_only(fd: int | None, path: Path) -> Iterator[None]:
+    assert fd is not None
     saved = os.dup(fd)
-    read_only = os.open(journal.path, os.O_RDONLY)
+    read_only = os.open(path, os.O_RDONLY)
     try:
         os.dup2(read_only, fd)
         yield

@@ -4,7 +4,7 @@ JSON as the journal keeps them, and a fresh tracker restored from them must agre
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from typing import Any
 
@@ -13,11 +13,13 @@ import pytest
 
 from fixgw.domain import (
     AnyEvent,
+    CancelOrder,
     CancelRejectReason,
     CancelRejectReport,
     Event,
     ExecKind,
     OrderStatus,
+    Side,
     utc_now,
 )
 from fixgw.engine.order_index import UNTRACKED
@@ -363,3 +365,87 @@ def test_the_cancel_of_an_order_this_gateway_did_not_send_restores_no_order() ->
         rebuilt.restore(msgspec.json.decode(msgspec.json.encode(events), type=list[AnyEvent])) == 0
     )
     assert list(rebuilt.all_orders()) == []
+
+
+def _trading_day(live: OrderTracker, orders: int) -> list[Event]:
+    """Orders placed in turn that close out of turn: the even ones fill at once, the odd
+    ones rest, and each is cancelled (every third) or filled three orders later; the last
+    three stay open. Pruned after each report, as the running gateway prunes after each."""
+    journal: list[Event] = []
+
+    def step(events: list[Event]) -> None:
+        journal.extend(events)
+        live.prune()
+
+    def execution(n: int, kind: ExecKind, status: OrderStatus, cum: str, **extra: Any) -> None:
+        leaves = "0" if status in (OrderStatus.FILLED, OrderStatus.CANCELED) else "1"
+        extra.setdefault("cl_ord_id", f"o{n}")
+        step(live.apply_execution(report(kind, status, cum, leaves, order_id=f"X{n}", **extra)))
+
+    def cancelled(n: int) -> None:
+        cancel = CancelOrder(
+            ts=utc_now(),
+            cl_ord_id=f"k{n}",
+            orig_cl_ord_id=f"o{n}",
+            order_id=None,
+            symbol="BTC/USD",
+            side=Side.BUY,
+        )
+        step([e for e in [live.cancel_requested(cancel)] if e is not None])
+        execution(n, ExecKind.CANCELED, OrderStatus.CANCELED, "0", cl_ord_id=f"k{n}", orig=f"o{n}")
+
+    resting: list[int] = []
+    for n in range(orders):
+        step([live.submit(limit_buy(f"o{n}"))])
+        execution(n, ExecKind.NEW, OrderStatus.NEW, "0")
+        if n % 2 == 0:
+            execution(n, ExecKind.FILL, OrderStatus.FILLED, "1", avg="100", last=("1", "100"))
+            continue
+        resting.append(n)
+        if len(resting) > 3:
+            oldest = resting.pop(0)
+            if oldest % 3 == 0:
+                cancelled(oldest)
+            else:
+                execution(
+                    oldest, ExecKind.FILL, OrderStatus.FILLED, "1", avg="100", last=("1", "100")
+                )
+    return journal
+
+
+def _held(t: OrderTracker, ids: list[str]) -> dict[str, Any]:
+    return {
+        "orders": {o.cl_ord_id: (t.snapshot(o), o.status, o.cancel_ids) for o in t.all_orders()},
+        "refused ids": [i for i in ids if t.index.in_use(i) or t.index.forgotten(i)],
+    }
+
+
+def test_a_restart_keeps_the_closed_orders_and_refused_ids_the_running_gateway_kept() -> None:
+    """docs/operations.md, Memory follows open orders: the last `keep_closed` closed, by when
+    they closed, and the ids of the 10 x `keep_closed` forgotten before them."""
+    live = OrderTracker(keep_closed=5)
+    journal = _trading_day(live, 80)
+    ids = [f"{kind}{n}" for n in range(80) for kind in ("o", "k")]
+    rebuilt = OrderTracker(keep_closed=5)
+    rebuilt.restore(msgspec.json.decode(msgspec.json.encode(journal), type=list[AnyEvent]))
+    assert _held(rebuilt, ids) == _held(live, ids)
+    assert len(list(rebuilt.open_orders())) == 3
+    assert len(_held(live, ids)["refused ids"]) >= 3 + 5 + 50  # the window is full
+
+
+def test_the_tracker_holds_no_more_than_keep_closed_closed_orders_while_it_restores() -> None:
+    """Memory at start follows the open orders and `keep_closed`, not the journal's history
+    (a start after months of trading was killed for memory)."""
+    live = OrderTracker(keep_closed=5)
+    journal = msgspec.json.decode(msgspec.json.encode(_trading_day(live, 400)), type=list[AnyEvent])
+    rebuilt = OrderTracker(keep_closed=5)
+    most = 0
+
+    def read() -> Iterator[AnyEvent]:
+        nonlocal most
+        for event in journal:
+            yield event
+            most = max(most, sum(1 for _ in rebuilt.all_orders()))
+
+    rebuilt.restore(read())
+    assert most <= 5 + 4 + 1  # kept closed, the most open at once, the one just closing

@@ -1,0 +1,200 @@
+"""The journal's disk fills up under a running gateway (a 256 KB tmpfs the test mounts:
+these tests run as root, as CI does). The operator's way out is to free space, with or
+without a restart. Whatever happens meanwhile, no client is told an event that a restart
+would not know and number again, a halt holds, and a stop is clean."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixgw.api.client import Client
+from fixgw.journal import sealed
+from fixgw.testing import LocalStack, wait_until
+from tests.integration.conftest import StackFactory
+
+pytestmark = pytest.mark.integration
+
+BOOKS = {"BTC/USD": {"bids": [["29990", "100"]], "asks": [["30010", "100"]]}}
+ORDERS = 6
+SLOW_ORDERS = {"limits": {"new_order": {"per_s": 2, "burst": 1}}}
+"""Six orders journaled at once, sent (and filled) half a second apart: after the disk fills."""
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    disk = tmp_path / "journal-disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], check=True)
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill_up(disk: Path) -> None:
+    """Every page, then every byte of the last one."""
+    for name, block in (("filler", 4096), ("filler-bytes", 1)):
+        with (disk / name).open("ab", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * block)
+            except OSError:
+                pass
+
+
+def free_up(disk: Path) -> None:
+    for name in ("filler", "filler-bytes"):
+        (disk / name).unlink(missing_ok=True)
+
+
+def on_small_disk(make_stack: StackFactory, disk: Path, **overrides: Any) -> LocalStack:
+    return make_stack(
+        books=BOOKS,
+        symbols=["BTC/USD"],
+        journal={"path": str(disk / "journal.jsonl")},
+        **overrides,
+    )
+
+
+def market_buys(client: Client) -> None:
+    for _ in range(ORDERS):
+        client.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.01")
+
+
+def all_filled(stack: LocalStack) -> bool:
+    with stack.client("probe") as c:
+        return sum(o["status"] == "filled" for o in c.orders(all=True)) == ORDERS
+
+
+def received(client: Client) -> list[dict[str, Any]]:
+    """The events the gateway has sent the client: a reply comes after every event sent
+    before it."""
+    client.status()
+    return client.take_events()
+
+
+def fills(events: list[dict[str, Any]]) -> list[str]:
+    return [e["exec_id"] for e in events if e["type"] == "order.filled"]
+
+
+def test_fills_told_while_the_journal_could_not_write_them_are_not_told_again_after_a_restart(
+    make_stack: StackFactory, small_disk: Path
+) -> None:
+    """protocol.md, Replay with `since`: each event exactly once. The fills that came while
+    the disk was full are not sent before they are on disk; the operator stops the gateway
+    (those lines are lost), frees space and starts it: the exchange sends them again, and a
+    client resuming from the last seq it saw gets each fill once, counted once."""
+    stack = on_small_disk(make_stack, small_disk, throttle=SLOW_ORDERS)
+    with stack.client() as client:
+        client.subscribe(["orders"])
+        market_buys(client)
+        fill_up(small_disk)
+        wait_until(lambda: all_filled(stack), 20, "the exchange to fill every order")
+        before = received(client)
+    assert stack.gateway is not None
+    assert stack.gateway.stop() == 0
+    assert "journal closed with lines not written" in stack.gateway.log()
+    free_up(small_disk)
+    stack.start_gateway()
+    last_seen = max(e["seq"] for e in before)
+    with stack.client() as client:
+        client.subscribe(["orders"], since=last_seen)
+        after: list[dict[str, Any]] = []
+        while len(set(fills(before + after))) < ORDERS:
+            after.append(client.next_event(10))
+        after += received(client)
+    told = Counter(fills(before + after))
+    assert len(told) == ORDERS
+    assert [exec_id for exec_id, times in told.items() if times > 1] == []
+
+
+def test_events_the_journal_could_not_write_reach_clients_in_order_once_it_can(
+    make_stack: StackFactory, small_disk: Path
+) -> None:
+    """operations.md, The journal: while its writes fail, events wait with their lines; once
+    space is back they go out, in seq order, to the clients that had subscribed and to one
+    that replayed from `since` meanwhile (after its reply), each once."""
+    stack = on_small_disk(make_stack, small_disk, throttle=SLOW_ORDERS)
+    with stack.client("live") as live, stack.client("replaying") as replaying:
+        live.subscribe(["orders"])
+        market_buys(live)
+        fill_up(small_disk)
+        wait_until(lambda: all_filled(stack), 20, "the exchange to fill every order")
+        held_back = received(live)
+        assert len(fills(held_back)) < ORDERS
+        replay = replaying.subscribe(["orders"], since=0)
+        replayed = replaying.take_events()
+        assert len(replayed) == replay["replayed"]
+        assert fills(replayed) == fills(held_back)
+        free_up(small_disk)
+        for client, seen in ((live, held_back), (replaying, replayed)):
+            while len(fills(seen)) < ORDERS:
+                seen.append(client.next_event(10))
+            seen += received(client)
+            seqs = [e["seq"] for e in seen]
+            assert seqs == sorted(set(seqs))
+            assert len(set(fills(seen))) == ORDERS
+        assert [e["seq"] for e in replayed] == [e["seq"] for e in held_back]
+
+
+def test_a_halt_taken_while_the_journal_cannot_write_holds_across_a_restart(
+    make_stack: StackFactory, small_disk: Path
+) -> None:
+    """risk.md: a halt holds across restarts. Its journal line cannot be written; the kill
+    switch file beside the journal (its bytes taken at start) can."""
+    stack = on_small_disk(make_stack, small_disk)
+    fill_up(small_disk)
+    with stack.client("desk") as client:
+        with pytest.raises(Exception, match="the order was not sent"):
+            for _ in range(50):  # until the journal's last page is full
+                client.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.01")
+        answer = client.request("halt", reason="disk trouble")
+    assert answer["halted"] is True
+    assert "warning" not in answer
+    assert stack.gateway is not None
+    assert stack.gateway.stop() == 0
+    free_up(small_disk)
+    stack.start_gateway()
+    halted = stack.status()["halted"]
+    assert halted is not None
+    assert halted["by"].endswith("(desk)")
+    assert halted["reason"] == "disk trouble"
+    with stack.client() as client:
+        with pytest.raises(Exception, match="trading is halted"):
+            client.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.01")
+        client.request("resume")
+    stack.gateway.stop()
+    stack.start_gateway()
+    assert stack.status()["halted"] is None
+
+
+def test_a_checkpoint_the_full_disk_refuses_is_logged_once_and_a_stop_is_clean(
+    make_stack: StackFactory, small_disk: Path
+) -> None:
+    """operations.md, Signals: SIGTERM ... exits 0. The disk is full before the gateway
+    starts: the journal's lines still fit in its last page, its new checkpoint file gets no
+    byte. Orders go out; the checkpoint's failure is logged once, with the file, and the
+    stop says what was not written, in the JSON log: no traceback, exit 0."""
+    journal = small_disk / "journal.jsonl"
+    journal.write_bytes(
+        sealed(1, b'{"type":"session.up","ts":"2026-11-01T10:00:00.000000Z","session_id":"s"}')
+    )
+    fill_up(small_disk)
+    stack = on_small_disk(make_stack, small_disk)
+    with stack.client() as client:
+        placed = client.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.01")
+        assert placed["status"] == "pending_new"
+    assert stack.gateway is not None
+    assert stack.gateway.stop() == 0
+    log = stack.gateway.log()
+    assert "Traceback" not in log
+    failed = [line for line in log.splitlines() if "checkpoint write failed" in line]
+    assert len(failed) == 1
+    assert str(journal) + ".fixseq" in failed[0]
+    assert "journal closed with its checkpoint not written" in log
+    assert os.path.getsize(str(journal) + ".fixseq") == 0

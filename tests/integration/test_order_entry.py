@@ -331,6 +331,8 @@ def test_a_request_the_client_gave_up_on_closes_its_connection_so_none_runs_behi
     order = {"symbol": "LTC/USD", "side": "buy", "type": "limit", "qty": "1", "price": "40"}
     with stack.client("strategy") as gw:
         gw.new_order(cl_ord_id="s1", **order)
+        # acknowledged, so that order_status asks the exchange (it names the OrderID)
+        wait_until(lambda: gw.orders()[0]["status"] == "new", 10, "the exchange's ack")
         with pytest.raises(TimeoutError, match=r"the connection is closed.*connect again"):
             gw.order_status(cl_ord_id="s1", timeout=1)
         with pytest.raises(ConnectionError, match="connect again"):

@@ -57,6 +57,7 @@ from fixgw.fix.qf import (
 )
 from fixgw.fix.qfpoll import LoopDrivenInitiator
 from fixgw.fix.store import is_store_failure, reopen, write_error
+from fixgw.fix.tags import Tag
 from fixgw.ops.logging import enabled_for
 from fixgw.ops.prometheus import Metrics
 
@@ -137,8 +138,6 @@ COMP_ID_PROBLEM = "9"
 ADMIN_MSG_TYPES = frozenset("0123456A")
 POSS_DUP = "\x0143=Y\x01"
 RESET_SEQ_NUM_FLAG = 141
-NEW_SEQ_NO = 36
-GAP_FILL_FLAG = 123
 LOGON_ANSWERED = "a second Logon in a row in a session already logged on"
 """Why the session is logged out when the exchange sends that. One is its reset (141=Y),
 answered with a Logon 141=Y; the exchange must not answer that answer (FIX 4.4, Vol 2), and
@@ -149,10 +148,10 @@ def skipped_by(sequence_reset: str, expected: int | None) -> range:
     """The exchange's MsgSeqNums a SequenceReset (raw) says it will never deliver: a GapFill's
     from its own MsgSeqNum, a Reset's from the one QuickFIX expects next (FIX 4.4 ignores a
     Reset's MsgSeqNum; in `fromAdmin` QuickFIX has not applied it yet), up to NewSeqNo."""
-    new_seq_no = raw_field(sequence_reset, NEW_SEQ_NO)
+    new_seq_no = raw_field(sequence_reset, Tag.NEW_SEQ_NO)
     if new_seq_no is None or not new_seq_no.isdigit():
         return range(0)
-    gap_fill = raw_field(sequence_reset, GAP_FILL_FLAG) == "Y"
+    gap_fill = raw_field(sequence_reset, Tag.GAP_FILL_FLAG) == "Y"
     first = header_of(sequence_reset)[1] if gap_fill else expected
     return range(0) if first is None else range(first, int(new_seq_no))
 

@@ -194,6 +194,8 @@ class NatsState(Result, frozen=True, kw_only=True):
     """Published again (after a restart or a failure) and dropped by the stream."""
     failures: int
     commands: int
+    commands_without_reply: int
+    """Requests published with no reply subject: not taken."""
     last_error: str | None
 
 

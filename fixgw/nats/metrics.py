@@ -40,7 +40,7 @@ class NatsMetrics:
         )
         self.commands = Counter(
             "fixgw_nats_commands_total",
-            "Requests taken on the cmd subject, by outcome (ok, error)",
+            "Requests on the cmd subject, by outcome (ok, error; no_reply_subject: not taken)",
             ["outcome"],
             registry=r,
         )

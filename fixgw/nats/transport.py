@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -47,6 +48,7 @@ QUEUE_GROUP = "fixgw"
 """Commands are taken in a queue group: two processes under one gateway name (a mistake)
 never both place the same order."""
 _REFUSED = b'"ok":false,"error":{'
+UNANSWERABLE_LOG_INTERVAL_S = 60.0
 
 
 class NatsCaller:
@@ -117,6 +119,9 @@ class NatsTransport:
         self._md_outs: list[tuple[_MarketDataOut, list[str]]] = []
         self.failures = 0
         self.commands = 0
+        self.commands_unanswerable = 0
+        """Requests published with no reply subject: not taken (see `_unanswerable`)."""
+        self._unanswerable_said_at: float | None = None
         self.last_error: str | None = None
         m = self.metrics
         m.connected.set_function(lambda: 1 if self.connected else 0)
@@ -239,6 +244,7 @@ class NatsTransport:
             duplicates=duplicates,
             failures=failures,
             commands=self.commands,
+            commands_without_reply=self.commands_unanswerable,
             last_error=last_error,
         )
 
@@ -273,7 +279,8 @@ class NatsTransport:
 
     async def _on_command(self, msg: Msg) -> None:
         if not msg.reply:
-            return  # nobody to answer: a request needs a reply subject
+            self._unanswerable(msg)
+            return
         nc = self._broker.nc
         if not self._taking_commands or nc is None:
             return
@@ -295,6 +302,24 @@ class NatsTransport:
         task = asyncio.get_running_loop().create_task(self._reply_later(nc, msg.reply, answer))
         self._waiting.add(task)
         task.add_done_callback(self._waiting.discard)
+
+    def _unanswerable(self, msg: Msg) -> None:
+        """A request published without a reply subject (`publish`, not `request`) is not
+        taken: whoever sent it could never learn whether an order was placed. Counted, and
+        logged at once and then at most once a minute, with the count."""
+        self.commands_unanswerable += 1
+        self.metrics.commands.labels("no_reply_subject").inc()
+        now = time.monotonic()
+        said = self._unanswerable_said_at
+        if said is not None and now - said < UNANSWERABLE_LOG_INTERVAL_S:
+            return
+        self._unanswerable_said_at = now
+        log.warning(
+            "nats request without a reply subject not taken; send it as a request",
+            subject=msg.subject,
+            bytes=len(msg.data),
+            not_taken_so_far=self.commands_unanswerable,
+        )
 
     async def _reply_later(self, nc: NatsConnection, to: str, answer: Awaitable[bytes]) -> None:
         await self._reply(nc, to, await answer)

@@ -488,11 +488,21 @@ def test_orders_over_nats_fill_permissions_refuse_and_errors_match_the_socket(
                     "unknown_op"
                 )
 
+        published_not_requested(broker.url, strategy, cl_ord_id="no-reply-1")
+        wait_until(
+            lambda: stack.status()["nats"]["commands_without_reply"] == 1,
+            10,
+            "the request without a reply subject to be counted",
+        )
+        assert stack.gateway is not None
+        assert "nats request without a reply subject not taken" in stack.gateway.log()
+
         refused = risk_tries_to_order(broker.url)
         assert "permissions violation for publish" in refused.lower()
         with stack.client() as socket_client:
             orders = socket_client.request("orders", all=True)["orders"]
         assert "w-1" not in {o["cl_ord_id"] for o in orders}
+        assert "no-reply-1" not in {o["cl_ord_id"] for o in orders}
         assert stack.gateway is not None
         assert PASSWORDS[GATEWAY] not in stack.gateway.log()
 
@@ -518,6 +528,19 @@ def nats_request(url: str, data: bytes, **auth: Any) -> dict[str, Any]:
         return dict(json.loads(msg.data))
 
     return asyncio.run(ask())
+
+
+def published_not_requested(url: str, auth: dict[str, str], cl_ord_id: str) -> None:
+    """An order published on the cmd subject, not requested: no one could be answered."""
+
+    async def publish() -> None:
+        nc = await nats.connect(url, **auth)
+        order = {"id": 1, "op": "new_order", "cl_ord_id": cl_ord_id, **order_fields(0)}
+        await nc.publish(f"fixgw.{GATEWAY}.cmd", json.dumps(order).encode())
+        await nc.flush()
+        await nc.close()
+
+    asyncio.run(publish())
 
 
 def risk_tries_to_order(url: str) -> str:

@@ -275,6 +275,17 @@ def _tls(status: Row, clock: Clock) -> Text:
     return Text(f"on; last error: {tls['last_error']}" if tls.get("last_error") else "on")
 
 
+def _errors(status: Row, clock: Clock) -> Text:
+    counts = Text(
+        f"{status['inbound_refused']} refused inbound, {status['callback_errors']} in callbacks, "
+        f"{status['dialect_errors']} in the dialect"
+    )
+    dropped = status.get("log_lines_dropped", 0)
+    if not dropped:
+        return counts
+    return Text.assemble(counts, "; ", (f"{dropped} log lines dropped", "red"))
+
+
 StatusLine = Callable[[Row, Clock], Text]
 STATUS_LINES: tuple[tuple[str, StatusLine], ...] = (
     ("session", lambda s, _: session_text(s)),
@@ -292,13 +303,7 @@ STATUS_LINES: tuple[tuple[str, StatusLine], ...] = (
         ),
     ),
     ("tls", _tls),
-    (
-        "errors",
-        lambda s, _: Text(
-            f"{s['inbound_refused']} refused inbound, {s['callback_errors']} in callbacks, "
-            f"{s['dialect_errors']} in the dialect"
-        ),
-    ),
+    ("errors", _errors),
     ("uptime", lambda s, _: Text(f"{duration(s['uptime_s'])}, fixgw {s['version']}")),
     ("last event", lambda s, _: Text(f"seq {s['last_event_seq']}")),
 )

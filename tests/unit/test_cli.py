@@ -28,6 +28,7 @@ from fixgw.cli.lines import EVENT_DETAILS, OUTCOMES, event_line, outcome_line
 from fixgw.cli.main import COMMAND_GROUPS
 from fixgw.cli.output import Clock
 from fixgw.cli.render import (
+    STATUS_LINES,
     align_on_point,
     duration,
     plain,
@@ -409,6 +410,16 @@ def test_a_table_pads_each_column_to_its_widest_cell_and_aligns_decimals_right()
 def test_labels_line_up_in_a_column() -> None:
     grid = label_grid([("session", Text("up", "green")), ("seq nums", Text("next out 2"))])
     assert [line.plain for line in grid] == ["session   up", "seq nums  next out 2"]
+
+
+def test_status_says_log_lines_dropped_in_red_and_nothing_of_them_when_none_were() -> None:
+    errors = dict(STATUS_LINES)["errors"]
+    counts = {"inbound_refused": 1, "callback_errors": 0, "dialect_errors": 2}
+    quiet = errors({**counts, "log_lines_dropped": 0}, UTC)
+    assert quiet.plain == "1 refused inbound, 0 in callbacks, 2 in the dialect"
+    loud = errors({**counts, "log_lines_dropped": 7}, UTC)
+    assert loud.plain.endswith("in the dialect; 7 log lines dropped")
+    assert "\x1b[31m7 log lines dropped" in loud.ansi()
 
 
 def test_a_style_the_terminal_codes_do_not_know_fails_where_it_is_written() -> None:

@@ -61,6 +61,30 @@ def _warn_if_unreadable(fd: int, path: Path, then: str) -> None:
         log.warning("unreadable state file read as empty", file=str(path), then=then)
 
 
+def compacted_record(path: Path) -> Path:
+    """Where `fixgw journal compact` records its horizon: the seq at or below which the
+    journal keeps only what a restart needs, so that a `since` replay from below it is
+    incomplete."""
+    return path.with_name(path.name + ".compacted")
+
+
+def compacted_through(path: Path) -> int:
+    """The horizon of the journal at `path` (0: never compacted, or the record unreadable:
+    said)."""
+    record = compacted_record(path)
+    try:
+        text = record.read_bytes()[:32].strip()
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        log.warning("compaction record unreadable", file=str(record), error=str(exc))
+        return 0
+    if not text.isdigit():
+        log.warning("compaction record unreadable", file=str(record))
+        return 0
+    return int(text)
+
+
 _decoder = msgspec.json.Decoder(AnyEvent)
 
 
@@ -291,6 +315,8 @@ class Journal:
         except BaseException:
             os.close(self._fd)
             raise
+        self.compacted_through = compacted_through(path)
+        """`fixgw journal compact`'s horizon: a replay from below it is incomplete."""
         self._pending: list[bytes] = []
         """Lines not yet on disk; they stay here until a write succeeds."""
         self.written_seq = self.last_seq

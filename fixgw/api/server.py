@@ -944,7 +944,8 @@ class ApiServer:
             later = g.replay(max(request.since, on_disk), frozenset(topics), until=seq)
             client.hold_first(later)
         lines = g.replay(request.since, frozenset(topics), until=on_disk)
-        return self._replay(client, lines, seq)
+        compacted = self.journal.compacted_through
+        return self._replay(client, lines, seq, compacted if request.since < compacted else 0)
 
     def _show_book_at(self, client: ClientConnection, symbol: str, depth: int) -> None:
         """The client's book events of `symbol` from now on: the bus's own line for the whole
@@ -968,12 +969,16 @@ class ApiServer:
             )
 
     async def _replay(
-        self, client: ClientConnection, lines: Iterable[bytes], seq: int
+        self, client: ClientConnection, lines: Iterable[bytes], seq: int, compacted_through: int
     ) -> dict[str, Any]:
         """The journal up to `seq`, written as the client reads it; events published
-        meanwhile are held back and follow the reply."""
+        meanwhile are held back and follow the reply. `compacted_through`: the journal was
+        compacted up to that seq, above the replay's start (0: the replay is whole)."""
         replayed = await client.write_replay(lines)
-        return {"topics": sorted(client.topics), "seq": seq, "replayed": replayed}
+        reply: dict[str, Any] = {"topics": sorted(client.topics), "seq": seq, "replayed": replayed}
+        if compacted_through:
+            reply["compacted_through"] = compacted_through
+        return reply
 
 
 def _claim_socket_path(path: Path, socket_mode: int, gid: int | None) -> None:

@@ -1,5 +1,5 @@
 """The commands that run something or look at files, not at a running gateway: `run`, `sim`,
-`demo`, `check-config`, `journal check|repair`."""
+`demo`, `check-config`, `journal check|repair|compact`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvloop
 
@@ -29,6 +30,9 @@ from fixgw.journal import JournalDamaged, side_file
 from fixgw.ops import held_signals
 from fixgw.ops.capture import capture as capture_python_output
 from fixgw.ops.logging import configure as configure_logging
+
+if TYPE_CHECKING:
+    from fixgw.compaction import Compacted
 
 DEFAULTS = Path(__file__).resolve().parent.parent / "defaults"
 DEMO_SIM = DEFAULTS / "demo-sim.yaml"
@@ -183,6 +187,87 @@ def cmd_journal_repair(args: argparse.Namespace) -> int:
         "`fixgw orders --from-exchange` with `fixgw orders` once it is up"
     )
     return 0
+
+
+def cmd_journal_compact(args: argparse.Namespace) -> int:
+    """The journal kept to what a restart needs and the history of the last `--keep-days`
+    (`fixgw.compaction`). Refused while a gateway runs on the journal."""
+    from fixgw import compaction
+
+    config = read_gateway_config(args.config)
+    path = Path(config.journal.path)
+    if not path.is_file():
+        raise ConfigError(f"journal.path: {path}: no journal there")
+    size = path.stat().st_size
+    if args.if_larger_than is not None and size <= args.if_larger_than:
+        print(f"{path}: {_size(size)}, not larger than {_size(args.if_larger_than)}: left as it is")
+        return 0
+    try:
+        done = compaction.compact(
+            path,
+            config.orders.keep_closed,
+            args.keep_days,
+            compaction.holders(config, path),
+            keep_trades=args.keep_trades,
+            dry_run=args.dry_run,
+        )
+    except StartupError as exc:
+        print(f"fixgw: {exc.message}; stop the gateway first", file=sys.stderr)
+        return 1
+    except JournalDamaged as exc:
+        print(
+            f"fixgw: {exc.message}; not compacted: run `fixgw journal repair -c {args.config}` "
+            "first",
+            file=sys.stderr,
+        )
+        return EXIT_JOURNAL_DAMAGED
+    except compaction.CompactionRefused as exc:
+        print(f"fixgw: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"fixgw: cannot compact {path}: {exc}; nothing was replaced", file=sys.stderr)
+        return 1
+    for line in _compaction_report(path, done, args.dry_run):
+        print(line)
+    return 0
+
+
+def _compaction_report(path: Path, done: Compacted, dry_run: bool) -> list[str]:
+    would = "would keep" if dry_run else "kept"
+    kept = done.orders_kept
+    lines = [
+        f"{path}: horizon seq {done.horizon}, set by {' and '.join(done.set_by)}; every line "
+        "after it kept as it was",
+        f"{path}: up to the horizon, {would} the lines of the orders held there: "
+        f"{kept['open']} open orders, {kept['closed']} closed ones kept (orders.keep_closed), "
+        f"{kept['ids']} forgotten ones "
+        f"whose ids are still refused, {kept['trades']} for their fills (trades), and "
+        f"{done.kill_switch_lines} halt/resume lines",
+    ]
+    if not done.dropped:
+        lines.append(
+            f"{path}: nothing to drop ({done.lines_before} lines, {_size(done.bytes_before)}): "
+            "left as it is"
+        )
+        return lines
+    lines.append(
+        f"{path}: {done.lines_before} lines, {_size(done.bytes_before)} -> {done.lines_after} "
+        f"lines, {_size(done.bytes_after)}" + (" (dry run: nothing changed)" if dry_run else "")
+    )
+    if done.previous is not None:
+        lines.append(
+            f"{path}: the journal as it was: {done.previous}, {_size(done.bytes_before)}; "
+            "delete it once the gateway runs as it should. A `since` replay from before seq "
+            f"{done.horizon} is now incomplete, and says so (recorded in {path}.compacted)"
+        )
+    return lines
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit} ({n} bytes)"
+    return f"{n} bytes"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -169,7 +169,14 @@ def cmd_session_logon(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     out = Out.for_args(args)
     with connect(args) as gw:
-        gw.subscribe(args.topic or ["orders", "session", "errors"], since=args.since)
+        reply = gw.subscribe(args.topic or ["orders", "session", "errors"], since=args.since)
+        if isinstance(reply, dict) and reply.get("compacted_through"):
+            print(
+                f"fixgw: the journal was compacted through seq {reply['compacted_through']}: "
+                "the events replayed up to it are only those a restart needs; `fixgw orders` "
+                "has the state",
+                file=sys.stderr,
+            )
         with contextlib.suppress(KeyboardInterrupt):
             out.records(gw.events(), event_line)
     return 0

@@ -16,6 +16,7 @@ from fixgw.cli.daemon_commands import (
     cmd_check_config,
     cmd_demo,
     cmd_journal_check,
+    cmd_journal_compact,
     cmd_journal_repair,
     cmd_run,
     cmd_sim,
@@ -38,6 +39,7 @@ from fixgw.cli.gateway_commands import (
     cmd_trades,
 )
 from fixgw.cli.output import output_options
+from fixgw.engine.fills import TRADES_KEPT
 from fixgw.errors import ConfigError
 from fixgw.ops import held_signals
 
@@ -91,6 +93,34 @@ def levels(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more levels, got {text!r}")
+    return value
+
+
+SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def size(text: str) -> int:
+    """A size in bytes: `500MB`, `500M`, `2GiB`, `1048576`; K, M, G and T are powers of 1024,
+    as `du -h` counts."""
+    number = text.strip().upper().removesuffix("B").removesuffix("I")
+    digits = number.rstrip("KMGT")
+    unit = number[len(digits) :]
+    if unit not in SIZE_UNITS or not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"not a size (500MB, 2G, 1048576): {text!r}")
+    return int(digits) * SIZE_UNITS[unit]
+
+
+def days(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more days, got {text!r}")
+    return value
+
+
+def trades_kept(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= TRADES_KEPT:
+        raise argparse.ArgumentTypeError(f"must be 0 to {TRADES_KEPT}, got {text!r}")
     return value
 
 
@@ -188,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         "socket and journal lock are not reported as taken",
     )
     command("demo", cmd_demo, "run the simulator and the gateway on the bundled demo configs")
-    journal_parser = command("journal", None, "check or repair the event journal")
+    journal_parser = command("journal", None, "check, repair or compact the event journal")
     journal_sub = journal_parser.add_subparsers(dest="journal_command", required=True)
     for name, handler, help_ in (
         (
@@ -208,6 +238,41 @@ def build_parser() -> argparse.ArgumentParser:
         where = p.add_mutually_exclusive_group(required=True)
         where.add_argument("-c", "--config", help="the gateway config naming journal.path")
         where.add_argument("--path", help="the journal file itself")
+    p = command(
+        "compact",
+        cmd_journal_compact,
+        "keep of the journal what a restart needs and the last days' events whole; the "
+        "journal as it was stays in <journal>.precompact (the gateway must be stopped)",
+        journal_sub,
+    )
+    with_exit_codes(p)
+    p.add_argument(
+        "-c", "--config", required=True, help="the gateway config (journal, orders, nats, bridge)"
+    )
+    p.add_argument(
+        "--keep-days",
+        type=days,
+        default=7.0,
+        metavar="D",
+        help="events newer than D days are kept whole (7)",
+    )
+    p.add_argument(
+        "--keep-trades",
+        type=trades_kept,
+        default=TRADES_KEPT,
+        metavar="N",
+        help=f"the orders of the last N fills before that are kept, overall and of each "
+        f"symbol, for `trades` ({TRADES_KEPT}, the most it lists)",
+    )
+    p.add_argument(
+        "--if-larger-than",
+        type=size,
+        metavar="SIZE",
+        help="do nothing (exit 0) unless the journal is larger than SIZE (500MB, 2G)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="say what would be kept and dropped; change nothing"
+    )
 
     order = command("order", None, "place, cancel or query one order")
     order_sub = order.add_subparsers(dest="order_command", required=True)

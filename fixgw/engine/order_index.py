@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Final
+from typing import Final, NamedTuple
 
 from fixgw.domain import (
     TERMINAL_STATUSES,
@@ -143,6 +143,14 @@ def stating(order: Order, event: OrderEvent) -> None:
         order.stated += (kind,)
 
 
+class IndexState(NamedTuple):
+    orders: list[tuple[object, ...]]
+    closed: list[str]
+    forgotten_ids: list[str]
+    order_ids: list[tuple[str, str]]
+    cancels: list[tuple[str, str, bool]]
+
+
 IDS_KEPT_PER_CLOSED_ORDER = 10
 """For each closed order kept whole, the ClOrdIDs of this many forgotten ones are kept, so
 that no client can take them again meanwhile: an id costs about 150 bytes, an order 1 KB.
@@ -265,9 +273,31 @@ class OrderIndex:
             self._remember_ids(order)
         return forgotten
 
+    def state(self) -> IndexState:
+        """Everything the index holds, in the order it holds it: the orders (every field),
+        the closed ones in the order they are forgotten, the forgotten ids still refused
+        (oldest first), the exchange's ids and the cancels'. Two indexes of equal state
+        answer alike, now and after the same events: `fixgw journal compact` checks the
+        journal it writes by it."""
+        return IndexState(
+            [_fields(o) for o in self._orders.values()],
+            [o.cl_ord_id for o in self._closed],
+            list(self._forgotten_ids),
+            sorted((k, o.cl_ord_id) for k, o in self._by_order_id.items()),
+            sorted((k, v, k in self._acknowledged) for k, v in self._cancels.items()),
+        )
+
     def _remember_ids(self, order: Order) -> None:
         ids = self._forgotten_ids
         for cl_ord_id in (order.cl_ord_id, *order.cancel_ids):
             ids[cl_ord_id] = None
         while len(ids) > self._keep_forgotten_ids:
             ids.popitem(last=False)
+
+
+def _fields(o: Order) -> tuple[object, ...]:
+    return (
+        o.cl_ord_id, o.symbol, o.side, o.order_type, o.qty, o.price, o.status, o.order_id,
+        o.cum_qty, o.leaves_qty, o.avg_px, o.cancel_pending, o.exec_ids, o.cancel_ids,
+        o.stated, o.closed, o.rejected_by_inference, o.cancel_on_disconnect,
+    )  # fmt: skip

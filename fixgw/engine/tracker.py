@@ -62,6 +62,7 @@ from fixgw.engine.transitions import (
     other_price,
     other_qty,
     step_of,
+    told_fill_qty,
 )
 
 log = structlog.get_logger("fixgw.engine.tracker")
@@ -461,6 +462,8 @@ class OrderTracker:
                 events.append(self._event(OrderStatusReported, order, report, text=report.text))
             elif emit is Emit.MISSED_FILL:
                 events.append(self._missed_fill(order, step, report))
+            elif emit is Emit.GAP_FILL:
+                events.append(self._gap_fill(order, step, report))
             elif emit is Emit.RESTATED:
                 _adopt_terms(order, report)
                 self._adopt_quantities(order, report)
@@ -529,8 +532,9 @@ class OrderTracker:
         return events
 
     def _fill(self, order: Order, step: Step, report: ExecutionReport) -> Event:
-        last_qty = fill_qty(order, report)
+        last_qty = told_fill_qty(order, report)
         last_px = report.last_px if report.last_px is not None else report.avg_px
+        was_open = order.is_open
         if report.avg_px > 0:
             self._adopt_quantities(order, report)
         else:  # the average, from every fill's exact value; only the quotient is rounded
@@ -539,6 +543,8 @@ class OrderTracker:
             self._adopt_quantities(order, report)
             order.avg_px = value / order.cum_qty
         become(order, step, report)
+        if not was_open:  # an execution on a closed order: nothing is open after it
+            order.leaves_qty = ZERO
         _open_rest(order)
         cls = OrderFilled if order.status is _FILLED else OrderPartiallyFilled
         return self._event(
@@ -569,6 +575,37 @@ class OrderTracker:
             report,
             exec_id=f"reconciled:{report.exec_id}",
             last_qty=last_qty,
+            last_px=last_px,
+        )
+
+    def _gap_fill(self, order: Order, step: Step, report: ExecutionReport) -> Event:
+        """What a fill report's cum_qty rose by beyond its own fill, as one fill before it:
+        priced at what the report's AvgPx leaves for it once the known fills and the
+        report's own are taken out, else (no AvgPx, or none that leaves a price) at the
+        report's LastPx. The report's fill follows, from the numbers this one leaves."""
+        fill = fill_qty(order, report)
+        gap = EXACT.subtract(EXACT.subtract(report.cum_qty, order.cum_qty), fill)
+        fill_px = report.last_px if report.last_px is not None else report.avg_px
+        known_value = EXACT.multiply(order.avg_px, order.cum_qty)
+        last_px = fill_px
+        if report.avg_px > 0:
+            left = EXACT.subtract(
+                EXACT.subtract(EXACT.multiply(report.avg_px, report.cum_qty), known_value),
+                EXACT.multiply(fill_px, fill),
+            )
+            if left > 0:
+                last_px = left / gap
+        was_open = order.is_open
+        order.cum_qty = EXACT.add(order.cum_qty, gap)
+        order.avg_px = EXACT.add(known_value, EXACT.multiply(last_px, gap)) / order.cum_qty
+        order.leaves_qty = max(ZERO, EXACT.subtract(order.qty, order.cum_qty)) if was_open else ZERO
+        become(order, step, report)
+        return self._event(
+            OrderFilled if order.status is _FILLED else OrderPartiallyFilled,
+            order,
+            report,
+            exec_id=f"reconciled:{report.exec_id}",
+            last_qty=gap,
             last_px=last_px,
         )
 
@@ -658,6 +695,13 @@ def _adopt_terms(order: Order, report: ExecutionReport) -> None:
         order.price = report.price
 
 
+_REPORT_NAMED: Final[dict[ExecKind, str]] = {
+    ExecKind.RESTATED: "a restatement",
+    ExecKind.CANCELED: "a cancel report",
+    ExecKind.REJECTED: "a reject report",
+}
+
+
 def _problem(step: Step) -> Problem:
     if step.problem is None:
         raise ValueError(f"{step} names no problem")
@@ -671,21 +715,40 @@ def _detail(problem: Problem, order: Order, report: ExecutionReport) -> str:
             f"fill with cum_qty {report.cum_qty:f} arrived after cum_qty "
             f"{order.cum_qty:f}; already counted, state unchanged"
         )
-    if problem is Problem.FILL_GAP and report.kind is ExecKind.RESTATED:
+    if problem is Problem.FILL_GAP and not report.kind.is_fill:
+        what = _REPORT_NAMED.get(report.kind, f"a {report.kind} report")
         return (
-            f"a restatement shows cum_qty {report.cum_qty:f} where {order.cum_qty:f} was "
+            f"{what} shows cum_qty {report.cum_qty:f} where {order.cum_qty:f} was "
             "known: a fill report was missed; the difference is told as one fill"
         )
     if problem is Problem.FILL_GAP:
+        fill = fill_qty(order, report)
+        told = (
+            "the difference is told as one fill first"
+            if EXACT.add(order.cum_qty, fill) < report.cum_qty
+            else f"the fill is told as {told_fill_qty(order, report):f}, what cum_qty rose by"
+        )
         return (
             f"cum_qty moved from {order.cum_qty:f} to {report.cum_qty:f} but last_qty is "
-            f"{fill_qty(order, report):f}: a report was missed; the venue's cum_qty is adopted"
+            f"{fill:f}: a report was missed or is out of order; the venue's cum_qty is "
+            f"adopted, and {told}"
         )
     if problem is Problem.STALE_REPORT:
         return (
             f"{report.kind} ({report.status}, cum_qty {report.cum_qty:f}) "
             f"arrived after {order.status} (cum_qty {order.cum_qty:f}); "
             "state unchanged"
+        )
+    if problem is Problem.REPORT_AFTER_CLOSE and report.kind.is_fill:
+        if report.cum_qty <= order.cum_qty:
+            return (
+                f"{report.kind} with cum_qty {report.cum_qty:f} after the order was "
+                f"{order.status} with cum_qty {order.cum_qty:f}; already counted, state unchanged"
+            )
+        return (
+            f"{report.kind} after the order was {order.status}: an execution the venue made "
+            f"(cum_qty {order.cum_qty:f} to {report.cum_qty:f}), told as a fill; the order "
+            "stays closed"
         )
     if problem is Problem.REPORT_AFTER_CLOSE:
         return f"{report.kind} after the order was {order.status}; state unchanged"

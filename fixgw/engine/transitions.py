@@ -97,11 +97,19 @@ class To(StrEnum):
     REPORTED = "reported"
     """The report's OrdStatus."""
     FILLED_OR_PARTIALLY = "filled_or_partially_filled"
-    """FILLED if the report says so or nothing is left, else PARTIALLY_FILLED."""
+    """FILLED if the report says so or the order's whole quantity is filled; else
+    PARTIALLY_FILLED if the report says so (a venue ending an IOC may write LeavesQty 0 on
+    its last partial fill, and cancel the rest in a report of its own); else FILLED if
+    nothing is left."""
     FILLED_IF_ALL = "filled_if_all_filled"
     """FILLED if the report says so or the order's whole quantity is filled, else
     PARTIALLY_FILLED: the fills a status answer shows, where nothing left may be a cancel's
     (the answer's status then follows, in a step of its own)."""
+    STAYS_CLOSED = "stays_closed"
+    """An execution on a closed order: FILLED if the report says so or the order's whole
+    quantity is filled, else the order's own status, Rejected read as Canceled (an order
+    that traded was not refused). Never open again: the venue ended the order, and the
+    execution only adds to what it filled."""
     PENDING_NEW = "pending_new"
     NEW = "new"
     PARTIALLY_FILLED = "partially_filled"
@@ -149,8 +157,12 @@ class Emit(StrEnum):
     """`order.partially_filled` or `order.filled` (as the status after the step): the
     report's fill."""
     MISSED_FILL = "missed_fill"
-    """The same, one for all the fills a status answer shows beyond the known quantity (its
-    last_qty the difference)."""
+    """The same, one for all the fills a status answer (or a restatement, a cancel, a
+    reject) shows beyond the known quantity (its last_qty the difference)."""
+    GAP_FILL = "gap_fill"
+    """The same, one for what a fill report's cum_qty rose by beyond its own fill (reports
+    missed, or to come late): told before the report's fill, so that the fills told add
+    up to cum_qty."""
     PENDING_CANCEL = "pending_cancel"
     """`order.pending_cancel`."""
     CANCELED = "canceled"
@@ -258,9 +270,26 @@ def fill_qty(order: Order, report: ExecutionReport) -> Decimal:
     return EXACT.subtract(report.cum_qty, order.cum_qty)
 
 
+def told_fill_qty(order: Order, report: ExecutionReport) -> Decimal:
+    """The quantity a fill report is told as: its fill, but never more than cum_qty rose by
+    (a LastQty above that was counted already), so that the fills told add up to cum_qty."""
+    return min(fill_qty(order, report), EXACT.subtract(report.cum_qty, order.cum_qty))
+
+
 def skips_quantity(order: Order, report: ExecutionReport) -> bool:
     """cum_qty moved by more or less than the fill: a report was missed."""
     return EXACT.add(order.cum_qty, fill_qty(order, report)) != report.cum_qty
+
+
+def rises_past_fill(order: Order, report: ExecutionReport) -> bool:
+    """A fill report's cum_qty rose by more than its fill: executions before it were not
+    told (their reports missed, or out of order)."""
+    return EXACT.add(order.cum_qty, fill_qty(order, report)) < report.cum_qty
+
+
+def has_traded(order: Order, report: ExecutionReport) -> bool:
+    """The order filled some quantity, as the report shows or as was known."""
+    return report.cum_qty > 0 or order.cum_qty > 0
 
 
 def shows_less(order: Order, report: ExecutionReport) -> bool:
@@ -403,6 +432,15 @@ def row(states: State | tuple[State, ...], inputs: Input | tuple[Input, ...], *r
     )
 
 
+_GAP_TOLD: Final[Rule] = (
+    anomaly(Problem.FILL_GAP, when=shows_more, go_on=True),
+    then(To.PARTIALLY_FILLED, Emit.MISSED_FILL, when=shows_more),
+)
+"""A cancel or reject report that shows more filled than the gateway was told: the fill it
+carries (a trade just before the cancel, whose own report may follow it) is a gap, told as
+one partial fill before the cancel; the late fill report is then already counted."""
+
+
 _SETTLE: Final[Rule] = (
     then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_terms),
     then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
@@ -441,11 +479,15 @@ ROWS: Final[tuple[Row, ...]] = (
         anomaly(Problem.STALE_REPORT, when=goes_back),
         end(To.REPORTED, Emit.ACCEPTED, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
+    #    (a cancel or reject showing fills the gateway was not told of: a gap, told as one
+    #    fill first; a reject of an order that traded ends its rest canceled, as a fill
+    #    report saying Rejected does)
     row(
         OPEN,
         Input.CANCELED,
         drop(when=repeats),
         anomaly(Problem.STALE_REPORT, when=goes_back),
+        *_GAP_TOLD,
         end(To.CANCELED, Emit.CANCELED, cancel=Cancel.CLEAR),
     ),
     row(
@@ -453,6 +495,8 @@ ROWS: Final[tuple[Row, ...]] = (
         Input.REJECTED,
         drop(when=repeats),
         anomaly(Problem.STALE_REPORT, when=goes_back),
+        *_GAP_TOLD,
+        end(To.CANCELED, Emit.CANCELED, when=has_traded, cancel=Cancel.CLEAR),
         end(To.REJECTED, Emit.REJECTED, cancel=Cancel.CLEAR),
     ),
     #    the venue's pending cancel: the order's status stays (a partly filled order stays
@@ -471,18 +515,31 @@ ROWS: Final[tuple[Row, ...]] = (
     ),
     row(CLOSED, Input.PENDING_CANCEL, anomaly(Problem.REPORT_AFTER_CLOSE)),
     #    fills: one already counted is surfaced; one that skips quantity is surfaced and
-    #    applied, the venue's cum_qty adopted; one that also ends the rest (canceled, or
-    #    rejected) is a partial fill, then the cancel
+    #    applied, the venue's cum_qty adopted, what it rose by beyond the fill told as one
+    #    fill first; one that also ends the rest (canceled, or rejected) is a partial fill,
+    #    then the cancel
     row(
         OPEN,
         FILLS,
         anomaly(Problem.STALE_FILL, when=adds_nothing),
         anomaly(Problem.FILL_GAP, when=skips_quantity, go_on=True),
+        then(To.PARTIALLY_FILLED, Emit.GAP_FILL, when=rises_past_fill),
         then(To.PARTIALLY_FILLED, Emit.FILL, when=cancels_rest),
         end(To.CANCELED, Emit.CANCELED, when=cancels_rest, cancel=Cancel.CLEAR),
         end(To.FILLED_OR_PARTIALLY, Emit.FILL, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
-    row(CLOSED, FILLS, anomaly(Problem.REPORT_AFTER_CLOSE)),
+    #    an execution on a closed order (a trade that crossed the cancel, an overfill) is
+    #    surfaced and told as a fill, the venue's cum_qty adopted; the order stays closed.
+    #    One already counted (a cancel that carried its quantity) is surfaced only
+    row(
+        CLOSED,
+        FILLS,
+        anomaly(Problem.REPORT_AFTER_CLOSE, when=adds_nothing),
+        anomaly(Problem.REPORT_AFTER_CLOSE, go_on=True),
+        anomaly(Problem.FILL_GAP, when=skips_quantity, go_on=True),
+        then(To.SAME, Emit.GAP_FILL, when=rises_past_fill),
+        end(To.STAYS_CLOSED, Emit.FILL, cancel=Cancel.CLEAR_IF_CLOSED),
+    ),
     #    a status answer: the venue's view is adopted, unless it shows less filled than
     #    known; a closed order is not reopened by an answer that says open; the fills it
     #    shows are partial if it has the rest canceled, and an open order it shows canceled
@@ -620,6 +677,8 @@ _CLEAR: Final = Cancel.CLEAR
 _CLEAR_IF_CLOSED: Final = Cancel.CLEAR_IF_CLOSED
 _FILLED: Final = OrderStatus.FILLED
 _PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
+_CANCELED: Final = OrderStatus.CANCELED
+_REJECTED: Final = OrderStatus.REJECTED
 
 
 def status_after(to: To, order: Order, report: ExecutionReport | None) -> OrderStatus:
@@ -636,9 +695,13 @@ def status_after(to: To, order: Order, report: ExecutionReport | None) -> OrderS
         if report.status is _FILLED or report.cum_qty >= order.qty:
             return _FILLED
         return _PARTIALLY_FILLED
-    if report.status is _FILLED or order.leaves_qty == 0:  # To.FILLED_OR_PARTIALLY
+    if report.status is _FILLED or report.cum_qty >= order.qty:
         return _FILLED
-    return _PARTIALLY_FILLED
+    if to is To.STAYS_CLOSED:
+        return _CANCELED if order.status is _REJECTED else order.status
+    if report.status is _PARTIALLY_FILLED:  # To.FILLED_OR_PARTIALLY: trusted over LeavesQty 0
+        return _PARTIALLY_FILLED
+    return _FILLED if order.leaves_qty == 0 else _PARTIALLY_FILLED
 
 
 def become(

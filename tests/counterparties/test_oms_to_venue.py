@@ -163,6 +163,50 @@ def test_an_oms_market_order_whose_last_fill_cancels_the_rest_gets_the_fill_then
     ]
 
 
+def test_an_oms_is_told_a_trade_on_its_canceled_order_as_a_fill_that_keeps_it_canceled(
+    ends: tuple[ScriptedVenue, LocalStack, RawOms],
+) -> None:
+    """The venue cancels the OMS's order on its own, then reports a trade of 0.2 that
+    crossed the cancel: the OMS books it from ExecType F, whose OrdStatus stays 4
+    (Canceled): the order it was told is done is never reopened, nor canceled twice."""
+    venue, _, oms = ends
+    venue.on("D", acknowledge)
+    oms.send(
+        "D",
+        [
+            *((11, "LATE-1"), (21, "1"), (55, "BTC/USD"), (54, "1"), (60, NOW)),
+            *((38, "0.5"), (40, "2"), (44, "30000")),
+        ],
+    )
+    order = venue.wait_app("D")
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "LATE-1" and m.get(150) == "0")
+    for exec_id, exec_type, cum_qty, last in (
+        ("X-1", "4", "0", None),
+        ("F-1", "F", "0.2", ("0.2", "30000")),
+    ):
+        venue.send(
+            "8",
+            execution_report(
+                order,
+                exec_id=exec_id,
+                exec_type=exec_type,
+                ord_status="4",
+                order_id=f"V-{order.get(11)}",
+                cum_qty=cum_qty,
+                leaves_qty="0",
+                avg_px="30000",
+                last=last,
+            ),
+        )
+    fill = oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "LATE-1" and m.get(150) == "F")
+    reports = [m for m in oms.received if m.msg_type == "8" and m.get(11) == "LATE-1"]
+    assert [(m.get(150), m.get(39)) for m in reports] == [
+        *(("A", "A"), ("0", "0")),
+        *(("4", "4"), ("F", "4")),
+    ]
+    assert [fill.get(t) for t in (17, 32, 31, 14, 151)] == ["F-1", "0.2", "30000", "0.2", "0"]
+
+
 def silent(venue: ScriptedVenue, request: Received) -> None:
     """Market data requests go unanswered."""
 

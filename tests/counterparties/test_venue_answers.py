@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -106,6 +106,197 @@ def test_a_market_orders_last_fill_that_cancels_the_rest_is_a_fill_then_a_cancel
     [order] = [o for o in gw.request("orders", all=True)["orders"] if o["cl_ord_id"] == cl_ord_id]
     assert (order["status"], order["qty"], order["cum_qty"]) == ("canceled", "0.5", "0.2")
     assert gw.request("trades", symbol="BTC/USD")["trades"][-1]["exec_id"] == "F-1"
+
+
+def report_of(
+    order: Received,
+    exec_id: str,
+    exec_type: str,
+    ord_status: str,
+    cum_qty: str,
+    leaves_qty: str,
+    last: tuple[str, str] | None = None,
+    extra: Iterable[tuple[int, str | bytes]] = (),
+) -> list[tuple[int, str | bytes]]:
+    """An ExecutionReport for `order` at an average of 30000 (the venue's OrderID V-<ClOrdID>)."""
+    return execution_report(
+        order,
+        exec_id=exec_id,
+        exec_type=exec_type,
+        ord_status=ord_status,
+        order_id=f"V-{order.get(11)}",
+        cum_qty=cum_qty,
+        leaves_qty=leaves_qty,
+        avg_px="30000",
+        last=last,
+        extra=extra,
+    )
+
+
+def told(events: EventLog, cl_ord_id: str) -> list[tuple[str, str | None, str | None]]:
+    """The order's events as (type, status or anomaly's problem, fill's last_qty)."""
+    return [
+        (e["type"], e.get("problem") or e.get("status"), e.get("last_qty"))
+        for e in events.seen
+        if e.get("cl_ord_id") == cl_ord_id
+    ]
+
+
+def trades_of(gw: Client, cl_ord_id: str) -> list[tuple[str, str]]:
+    """The order's fills in `trades`, as (exec_id, qty)."""
+    trades = gw.request("trades", symbol="BTC/USD")["trades"]
+    return [(t["exec_id"], t["qty"]) for t in trades if t["cl_ord_id"] == cl_ord_id]
+
+
+def held(gw: Client, cl_ord_id: str) -> tuple[str, str, str]:
+    [order] = [o for o in gw.orders(all=True) if o["cl_ord_id"] == cl_ord_id]
+    return order["status"], order["cum_qty"], order["leaves_qty"]
+
+
+def test_a_cancel_carrying_a_fill_tells_the_fill_once_before_the_cancel(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """The venue's cancel says 0.2 filled (a trade just before it), and the trade's own
+    report comes after it: the 0.2 is told once, as a fill before the cancel, and the late
+    report is already counted."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.send("8", report_of(order, "X-1", "4", "4", "0.2", "0"))
+    venue.send("8", report_of(order, "F-1", "1", "1", "0.2", "0.3", last=("0.2", "30000")))
+    late = events.first(lambda e: e["type"] == "order.anomaly" and e["exec_id"] == "F-1")
+    assert (late["problem"], "already counted" in late["detail"]) == ("report_after_close", True)
+    assert told(events, cl_ord_id)[2:] == [
+        ("order.anomaly", "fill_gap", None),
+        ("order.partially_filled", "partially_filled", "0.2"),
+        ("order.canceled", "canceled", None),
+        ("order.anomaly", "report_after_close", None),
+    ]
+    assert trades_of(gw, cl_ord_id) == [("reconciled:X-1", "0.2")]
+    assert held(gw, cl_ord_id) == ("canceled", "0.2", "0")
+
+
+@pytest.mark.parametrize(
+    ("reports", "last_told", "fills"),
+    [
+        (
+            [("F-2", "0.3", "0.2"), ("F-1", "0.1", "0.1")],
+            ("order.anomaly", "F-1"),
+            [("reconciled:F-2", "0.1"), ("F-2", "0.2")],
+        ),
+        (
+            [("F-1", "0.3", "0.1")],
+            ("order.partially_filled", "F-1"),
+            [("reconciled:F-1", "0.2"), ("F-1", "0.1")],
+        ),
+    ],
+    ids=["out_of_order", "last_qty_short_of_cum_qty"],
+)
+def test_fills_whose_cum_qty_rises_past_last_qty_are_told_in_full(
+    venue: ScriptedVenue,
+    gw: Client,
+    events: EventLog,
+    reports: list[tuple[str, str, str]],
+    last_told: tuple[str, str],
+    fills: list[tuple[str, str]],
+) -> None:
+    """Two executions reported in the wrong order (F-2: LastQty 0.2, CumQty 0.3, before
+    F-1: LastQty 0.1, CumQty 0.1), or one report whose CumQty counts an execution whose
+    report was lost: what CumQty rose by beyond LastQty is told as one fill first, so the
+    fills told add up to CumQty 0.3; the late F-1 is then truly already counted."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.send_together(
+        ("8", report_of(order, exec_id, "1", "1", cum, "0.2", last=(last, "30000")))
+        for exec_id, cum, last in reports
+    )
+    last = events.first(lambda e: (e["type"], e.get("exec_id")) == last_told)
+    if last["type"] == "order.anomaly":
+        assert (last["problem"], "already counted" in last["detail"]) == ("stale_fill", True)
+    assert trades_of(gw, cl_ord_id) == fills
+    assert [q for t, _, q in told(events, cl_ord_id) if t == "order.partially_filled"] == [
+        qty for _, qty in fills
+    ]
+    assert held(gw, cl_ord_id) == ("partially_filled", "0.3", "0.2")
+
+
+def test_a_fill_after_the_cancel_was_acknowledged_is_told_and_survives_a_restart(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    """The venue acknowledges the cancel (CumQty 0), then reports a trade of the whole order
+    that crossed the cancel in its engine: the trade is the firm's. It is told as a fill
+    (after an anomaly that says so), the order stays closed, and a restart knows it."""
+    venue, stack = venue_stack
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        cl_ord_id, order = accepted_order(venue, gw, events)
+        venue.on("F", lambda v, m: v.send("8", report_of(order, "X-1", "4", "4", "0", "0")))
+        gw.cancel_order(cl_ord_id=cl_ord_id)
+        events.find(cl_ord_id, "order.canceled")
+        venue.send("8", report_of(order, "F-1", "2", "2", "0.5", "0", last=("0.5", "30000")))
+        filled = events.find(cl_ord_id, "order.filled")
+        assert (filled["exec_id"], filled["cum_qty"], filled["leaves_qty"]) == ("F-1", "0.5", "0")
+        assert told(events, cl_ord_id)[-2:] == [
+            ("order.anomaly", "report_after_close", None),
+            ("order.filled", "filled", "0.5"),
+        ]
+        assert trades_of(gw, cl_ord_id) == [("F-1", "0.5")]
+        assert gw.status()["open_orders"] == 0
+    assert stack.gateway is not None
+    assert stack.gateway.stop(signal.SIGTERM) == 0
+    Path(stack.socket_path).unlink(missing_ok=True)
+    stack.start_gateway()
+    with stack.client() as gw:
+        assert held(gw, cl_ord_id) == ("filled", "0.5", "0")
+        assert trades_of(gw, cl_ord_id) == [("F-1", "0.5")]
+
+
+def test_an_overfill_after_the_order_filled_is_told_and_counted(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """One more execution of 0.1 after the order of 0.5 filled (CumQty 0.6): the firm holds
+    0.6, so the fill is told, and the order stays filled with the venue's CumQty."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.send("8", report_of(order, "F-1", "2", "2", "0.5", "0", last=("0.5", "30000")))
+    events.find(cl_ord_id, "order.filled")
+    venue.send("8", report_of(order, "F-2", "2", "2", "0.6", "0", last=("0.1", "30000")))
+    overfill = events.first(lambda e: e.get("exec_id") == "F-2" and e["type"] == "order.filled")
+    assert (overfill["cum_qty"], overfill["last_qty"], overfill["status"]) == (
+        "0.6",
+        "0.1",
+        "filled",
+    )
+    assert trades_of(gw, cl_ord_id) == [("F-1", "0.5"), ("F-2", "0.1")]
+    assert held(gw, cl_ord_id) == ("filled", "0.6", "0")
+
+
+def test_a_fill_saying_partially_filled_with_leaves_0_then_the_cancel_ends_it_canceled(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """As some venues end an IOC: a fill of 0.2 of 0.5 with OrdStatus 1 and LeavesQty 0,
+    then the venue's cancel of the rest. The venue said partially filled: never `filled`."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.send("8", report_of(order, "F-1", "1", "1", "0.2", "0", last=("0.2", "30000")))
+    venue.send("8", report_of(order, "X-1", "4", "4", "0.2", "0"))
+    canceled = events.find(cl_ord_id, "order.canceled")
+    assert (canceled["cum_qty"], canceled["leaves_qty"]) == ("0.2", "0")
+    assert told(events, cl_ord_id)[2:] == [
+        ("order.partially_filled", "partially_filled", "0.2"),
+        ("order.canceled", "canceled", None),
+    ]
+    assert held(gw, cl_ord_id) == ("canceled", "0.2", "0")
+
+
+def test_a_reject_report_after_a_partial_fill_ends_the_order_canceled(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """ExecType 8 after a fill of 0.2 (a risk system pulling the rest): the order traded,
+    so it is never told `rejected`; its rest ends canceled, with the venue's Text."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.send("8", report_of(order, "F-1", "1", "1", "0.2", "0.3", last=("0.2", "30000")))
+    venue.send("8", report_of(order, "R-1", "8", "8", "0.2", "0", extra=[(58, "risk limit")]))
+    canceled = events.find(cl_ord_id, "order.canceled")
+    assert (canceled["cum_qty"], canceled["text"]) == ("0.2", "risk limit")
+    assert "order.rejected" not in [t for t, _, _ in told(events, cl_ord_id)]
+    assert held(gw, cl_ord_id) == ("canceled", "0.2", "0")
 
 
 def test_an_order_the_venue_never_answers_is_asked_about(

@@ -204,16 +204,21 @@ def test_fill_before_acknowledgement_then_late_ack_is_surfaced_not_applied(
 
 def test_final_fill_before_partial_fill_leaves_the_order_filled(tracker: OrderTracker) -> None:
     tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
-    [gap, filled] = tracker.apply_execution(
+    [gap, missed, filled] = tracker.apply_execution(
         report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("0.6", "100"))
     )
-    assert (gap.problem, type(filled).__name__) == ("fill_gap", "OrderFilled")
+    assert (gap.problem, type(missed).__name__, type(filled).__name__) == (
+        "fill_gap",
+        "OrderPartiallyFilled",
+        "OrderFilled",
+    )
+    assert (missed.last_qty, missed.last_px, filled.last_qty) == (D("0.4"), D("100"), D("0.6"))
     [late] = tracker.apply_execution(
         report(
             ExecKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED, "0.4", "0.6", last=("0.4", "100")
         )
     )
-    assert late.problem == "report_after_close"
+    assert late.problem == "report_after_close" and "already counted" in late.detail
     order = tracker.get("c1")
     assert order is not None and (order.status, order.cum_qty) == (OrderStatus.FILLED, D("1.0"))
 
@@ -947,9 +952,12 @@ def test_a_fill_alone_revives_an_order_taken_for_never_delivered(tracker: OrderT
 
 
 def test_an_order_the_venue_refused_is_not_revived_by_a_late_report(tracker: OrderTracker) -> None:
+    """Not pending again: the venue's execution on it is told, and the order stays closed."""
     tracker.refused("c1", "refused by the venue", utc_now())
     fill = report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("1.0", "100"))
-    assert types(tracker.apply_execution(fill)) == ["OrderAnomaly"]
+    assert types(tracker.apply_execution(fill)) == ["OrderAnomaly", "OrderFilled"]
+    order = tracker.get("c1")
+    assert order is not None and not order.is_open
 
 
 def test_a_status_answer_that_does_not_know_the_order_leaves_it_rejected(
@@ -1008,7 +1016,9 @@ def test_an_order_the_venue_rejected_itself_is_not_revived_after_a_restart() -> 
     restarted = OrderTracker()
     restarted.restore([pending, *rejected])
     fill = report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("1.0", "100"))
-    assert types(restarted.apply_execution(fill)) == ["OrderAnomaly"]
+    assert types(restarted.apply_execution(fill)) == ["OrderAnomaly", "OrderFilled"]
+    order = restarted.get("c1")
+    assert order is not None and not order.is_open
 
 
 def test_an_order_the_venue_acknowledged_as_pending_new_is_not_told_as_never_delivered(

@@ -18,6 +18,8 @@ from fixgw.domain import (
     CancelRejectReport,
     Event,
     ExecKind,
+    OrderFilled,
+    OrderPartiallyFilled,
     OrderStatus,
     Side,
     utc_now,
@@ -150,7 +152,99 @@ def answered_smaller(t: OrderTracker) -> list[Event]:
     return t.apply_execution(answer)
 
 
+def canceled_carrying_half(t: OrderTracker) -> list[Event]:
+    """The venue's cancel shows 1 filled: a fill just before it, whose report comes after."""
+    return t.apply_execution(
+        report(
+            ExecKind.CANCELED, OrderStatus.CANCELED, "1", "0", avg="100", cl_ord_id="k1", orig="c1"
+        )
+    )
+
+
+def half_filled_leaving_nothing(t: OrderTracker) -> list[Event]:
+    """A partial fill saying partially filled with LeavesQty 0, as a venue ends an IOC."""
+    return t.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "1",
+            "0",
+            avg="100",
+            last=("1", "100"),
+            exec_id="F1",
+        )
+    )
+
+
+def half_fill_reported_late(t: OrderTracker) -> list[Event]:
+    """The half fill's own report, after a report that counted it: an anomaly only. Its
+    ExecID is not journaled (no fill told), so `state` leaves it out: sent again after a
+    restart, it is already counted all the same."""
+    return t.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "1",
+            "1",
+            avg="100",
+            last=("1", "100"),
+            exec_id="L1",
+        )
+    )
+
+
+def rest_canceled(t: OrderTracker) -> list[Event]:
+    return t.apply_execution(report(ExecKind.CANCELED, OrderStatus.CANCELED, "1", "0", avg="100"))
+
+
+def rest_rejected(t: OrderTracker) -> list[Event]:
+    return t.apply_execution(report(ExecKind.REJECTED, OrderStatus.REJECTED, "1", "0", avg="100"))
+
+
+def overfilled(t: OrderTracker) -> list[Event]:
+    return t.apply_execution(
+        report(
+            ExecKind.FILL,
+            OrderStatus.FILLED,
+            "2.5",
+            "0",
+            avg="100",
+            last=("0.5", "100"),
+            exec_id="F3",
+        )
+    )
+
+
 LIVES: dict[str, list[Step]] = {
+    "canceled carrying a fill, the fill's report after": [
+        placed,
+        acked,
+        cancel_sent,
+        canceled_carrying_half,
+        half_fill_reported_late,
+    ],
+    "filled, then the half fill before it (out of order)": [
+        placed,
+        acked,
+        filled,
+        half_fill_reported_late,
+    ],
+    "half filled after the cancel was acknowledged": [
+        placed,
+        acked,
+        cancel_sent,
+        canceled,
+        half_filled,
+    ],
+    "filled after the cancel was acknowledged": [placed, acked, cancel_sent, canceled, filled],
+    "overfilled after it filled": [placed, acked, half_filled, filled, overfilled],
+    "half filled saying leaves 0, then the rest canceled": [
+        placed,
+        acked,
+        half_filled_leaving_nothing,
+        rest_canceled,
+    ],
+    "half filled, then the rest rejected": [placed, acked, half_filled, rest_rejected],
     "acked, half filled, restated smaller": [placed, acked, half_filled, restated_smaller],
     "acked, answered with a smaller quantity": [placed, acked, answered_smaller],
     "acked, half filled, filled": [placed, acked, half_filled, filled],
@@ -221,7 +315,9 @@ def test_a_restart_rebuilds_the_order_as_it_was(life: list[Step]) -> None:
     rebuilt = OrderTracker()
     rebuilt.restore(journaled)
     assert state(rebuilt) == state(live)
-    assert state(live)["cum_qty"] in (D("0"), D("1"), D("2"))
+    assert state(live)["cum_qty"] in (D("0"), D("1"), D("2"), D("2.5"))
+    told = [e for e in journaled if isinstance(e, OrderPartiallyFilled | OrderFilled)]
+    assert sum((e.last_qty for e in told), D(0)) == state(live)["cum_qty"]
 
 
 def resent(step: Step) -> Step:

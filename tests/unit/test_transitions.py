@@ -110,7 +110,8 @@ def test_anomalies_drops_and_refusals_leave_the_status_and_only_anomalies_name_a
             assert (step.problem is not None) == (step.emit is Emit.ANOMALY), pair_id(pair)
 
 
-def test_only_a_status_answer_moves_a_closed_order() -> None:
+def test_only_a_status_answer_or_an_execution_moves_a_closed_order() -> None:
+    """An execution moves it only to a closed status (`To.STAYS_CLOSED`): never reopened."""
     moving = {
         (state, what)
         for state, what in PAIRS
@@ -119,8 +120,10 @@ def test_only_a_status_answer_moves_a_closed_order() -> None:
     assert moving == {
         (state, what)
         for state in TERMINAL_STATUSES
-        for what in (Input.ORDER_STATUS, Input.RECONCILED)
+        for what in (Input.ORDER_STATUS, Input.RECONCILED, *FILLS)
     }
+    for state, what in itertools.product(TERMINAL_STATUSES, FILLS):
+        assert {s.to for s in TABLE[state, what]} == {To.SAME, To.STAYS_CLOSED}
 
 
 MAY_CLOSE = {To.REPORTED, To.FILLED_OR_PARTIALLY, To.FILLED_IF_ALL, To.CANCELED, To.REJECTED}
@@ -166,6 +169,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("adds_nothing", To.SAME, Emit.ANOMALY, Problem.STALE_FILL, True),
                 ("skips_quantity", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
+                ("rises_past_fill", To.PARTIALLY_FILLED, Emit.GAP_FILL, None, False),
                 ("cancels_rest", To.PARTIALLY_FILLED, Emit.FILL, None, False),
                 ("cancels_rest", To.CANCELED, Emit.CANCELED, None, True),
                 (None, To.FILLED_OR_PARTIALLY, Emit.FILL, None, True),
@@ -191,7 +195,36 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
         (
             OrderStatus.FILLED,
             Input.TRADE,
-            [(None, To.SAME, Emit.ANOMALY, Problem.REPORT_AFTER_CLOSE, True)],
+            [
+                ("adds_nothing", To.SAME, Emit.ANOMALY, Problem.REPORT_AFTER_CLOSE, True),
+                (None, To.SAME, Emit.ANOMALY, Problem.REPORT_AFTER_CLOSE, False),
+                ("skips_quantity", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
+                ("rises_past_fill", To.SAME, Emit.GAP_FILL, None, False),
+                (None, To.STAYS_CLOSED, Emit.FILL, None, True),
+            ],
+        ),
+        (
+            OrderStatus.NEW,
+            Input.CANCELED,
+            [
+                ("repeats", To.SAME, Emit.DROP, None, True),
+                ("goes_back", To.SAME, Emit.ANOMALY, Problem.STALE_REPORT, True),
+                ("shows_more", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
+                ("shows_more", To.PARTIALLY_FILLED, Emit.MISSED_FILL, None, False),
+                (None, To.CANCELED, Emit.CANCELED, None, True),
+            ],
+        ),
+        (
+            OrderStatus.PARTIALLY_FILLED,
+            Input.REJECTED,
+            [
+                ("repeats", To.SAME, Emit.DROP, None, True),
+                ("goes_back", To.SAME, Emit.ANOMALY, Problem.STALE_REPORT, True),
+                ("shows_more", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
+                ("shows_more", To.PARTIALLY_FILLED, Emit.MISSED_FILL, None, False),
+                ("has_traded", To.CANCELED, Emit.CANCELED, None, True),
+                (None, To.REJECTED, Emit.REJECTED, None, True),
+            ],
         ),
         (
             OrderStatus.FILLED,
@@ -447,9 +480,17 @@ def status_after(to: To, status: OrderStatus, report: ExecutionReport) -> OrderS
         return status
     if to is To.REPORTED:
         return report.status
+    all_filled = report.status is OrderStatus.FILLED or report.cum_qty >= D(1)
     if to is To.FILLED_OR_PARTIALLY:
-        done = report.status is OrderStatus.FILLED or report.leaves_qty == 0
-        return OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+        if all_filled:
+            return OrderStatus.FILLED
+        if report.status is OrderStatus.PARTIALLY_FILLED:
+            return OrderStatus.PARTIALLY_FILLED
+        return OrderStatus.FILLED if report.leaves_qty == 0 else OrderStatus.PARTIALLY_FILLED
+    if to is To.STAYS_CLOSED:
+        if all_filled:
+            return OrderStatus.FILLED
+        return OrderStatus.CANCELED if status is OrderStatus.REJECTED else status
     if to is To.FILLED_IF_ALL:
         done = report.status is OrderStatus.FILLED or report.cum_qty == D(1)
         return OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
@@ -487,7 +528,7 @@ def disagreement(state: State, what: Input, report: ExecutionReport | None = Non
             continue
         if status is not None:
             status = status_after(step.to, status, report)
-        if step.emit in (Emit.FILL, Emit.MISSED_FILL):
+        if step.emit in (Emit.FILL, Emit.MISSED_FILL, Emit.GAP_FILL):
             filled = status is OrderStatus.FILLED
             expected.append("OrderFilled" if filled else "OrderPartiallyFilled")
         elif step.emit in EVENT_OF:

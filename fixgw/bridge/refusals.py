@@ -28,6 +28,8 @@ from typing import NamedTuple
 import msgspec
 import structlog
 
+from fixgw.journal import write_at
+
 log = structlog.get_logger("fixgw.bridge")
 
 FILE_NAME = "refused.jsonl"
@@ -89,7 +91,7 @@ class RefusedOrders:
         self._remember(oms, cl_ord_id, Refusal(reason, text))
         try:
             line = _encoded(oms, cl_ord_id, reason, text)
-            _write_at(self._fd, line, self._end)
+            write_at(self._fd, line, self._end)
         except (OSError, ValueError) as exc:  # ValueError: text not UTF-8
             self._cut_back()
             log.error("refused order not kept for a restart", oms=oms, error=str(exc))
@@ -123,16 +125,11 @@ class RefusedOrders:
         try:
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                _write_at(fd, data, 0)
+                write_at(fd, data, 0)
                 os.fsync(fd)
             finally:
                 os.close(fd)
             partial.replace(self.path)
-            directory = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 partial.unlink()
@@ -142,17 +139,17 @@ class RefusedOrders:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
         self._end = len(data)
         self._lines = len(self._refused)
+        try:
+            directory = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        except OSError as exc:
+            log.error("refused orders file compacted, its rename not synced", error=str(exc))
 
     def close(self) -> None:
         os.close(self._fd)
-
-
-def _write_at(fd: int, data: bytes, offset: int) -> None:
-    """All of `data` at `offset`, or OSError: a write the disk takes part of is continued,
-    and the next part raises why it cannot be written."""
-    done = 0
-    while done < len(data):
-        done += os.pwrite(fd, data[done:], offset + done)
 
 
 def _encoded(oms: str, cl_ord_id: str, reason: str, text: str) -> bytes:

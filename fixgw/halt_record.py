@@ -17,13 +17,17 @@ import msgspec
 import structlog
 
 from fixgw.domain import TradingHalted
-from fixgw.journal import FILE_MODE, Journal, preallocate
+from fixgw.journal import FILE_MODE, Journal, preallocate, write_at
 
 log = structlog.get_logger("fixgw.kill_switch")
 
 RECORD_BYTES = 4096
-TEXT_KEPT = 1000
-"""The most of `by` and `reason` the file keeps (the journal's line keeps them whole)."""
+TEXT_BYTES = 1900
+"""The most of `by` and `reason` the file keeps, each, in bytes as its JSON has them (the
+journal's line keeps them whole): with the rest of a record (under 100 bytes) it always fits
+the file, whatever characters they are (a character takes up to 6 bytes there)."""
+CUT = " [cut]"
+"""The end of a `by` or `reason` the file could not keep whole."""
 
 
 class _Halt(msgspec.Struct, frozen=True):
@@ -80,15 +84,15 @@ class HaltRecord:
             if halted is None
             else _Halt(
                 halted.ts,
-                halted.by[:TEXT_KEPT],
-                None if halted.reason is None else halted.reason[:TEXT_KEPT],
+                _kept(halted.by),
+                None if halted.reason is None else _kept(halted.reason),
             ),
         )
         line = msgspec.json.encode(record)
         try:
             if self._fd is None:
                 raise OSError(f"{self.path} could not be opened at start")
-            os.pwrite(self._fd, line.ljust(RECORD_BYTES - 1) + b"\n", 0)
+            write_at(self._fd, line.ljust(RECORD_BYTES - 1) + b"\n", 0)
             os.fsync(self._fd)
         except OSError as exc:
             file_error = f"{self.path}: {exc}"
@@ -111,3 +115,14 @@ class HaltRecord:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _kept(text: str) -> str:
+    """`text`, or as much of it as takes `TEXT_BYTES` with `CUT` after it: cut between
+    characters, never inside one."""
+    if len(msgspec.json.encode(text)) <= TEXT_BYTES:
+        return text
+    kept = text.encode()[: TEXT_BYTES - len(CUT) - 2].decode("utf-8", "ignore")
+    while (over := len(msgspec.json.encode(kept + CUT)) - TEXT_BYTES) > 0:
+        kept = kept[: -(over // 6 + 1)]  # each character takes 1 to 6 of the bytes over
+    return kept + CUT

@@ -53,12 +53,23 @@ def preallocate(fd: int, size: int) -> None:
             os.pwrite(fd, b" " * (size - 1) + b"\n", 0)
 
 
-def _warn_if_unreadable(fd: int, path: Path, then: str) -> None:
-    """A state file beside the journal holds one number, or nothing yet; anything else is
-    damage (the disk, a hand), read as nothing: said once, at start."""
+def write_at(fd: int, data: bytes, offset: int) -> None:
+    """All of `data` at `offset`, or OSError: a write the disk takes only part of (a short
+    write: a full disk) is carried on, and the next part raises why it cannot be written."""
+    done = 0
+    while done < len(data):
+        done += os.pwrite(fd, data[done:], offset + done)
+
+
+def warn_if_unreadable(fd: int, path: Path, then: str) -> bool:
+    """A state file (beside the journal, or the bridge's `reported.seq`) holds one number,
+    or nothing yet; anything else is damage (the disk, a hand), read as nothing: said once,
+    at start. True if it is."""
     text = os.pread(fd, 32, 0).strip()
     if text and not text.isdigit():
         log.warning("unreadable state file read as empty", file=str(path), then=then)
+        return True
+    return False
 
 
 def compacted_record(path: Path) -> Path:
@@ -228,7 +239,8 @@ def side_file(path: Path) -> Path:
 
 def set_aside(path: Path, records: list[Damage], by: str) -> Path:
     """Append `records` to the journal's side file (created 0600), synced: their bytes
-    exactly (`raw_b64`), where they were, and why they were set aside."""
+    exactly (`raw_b64`), where they were, and why they were set aside. All of them or, with
+    OSError, none: what the disk took of them is cut off again."""
     target = side_file(path)
     now = datetime.now(UTC).isoformat()
     lines = b"".join(
@@ -249,10 +261,16 @@ def set_aside(path: Path, records: list[Damage], by: str) -> Path:
         + b"\n"
         for d in records
     )
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
-        os.write(fd, lines)
-        os.fsync(fd)
+        end = os.fstat(fd).st_size
+        try:
+            write_at(fd, lines, end)
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)
+            raise
     finally:
         os.close(fd)
     return target
@@ -326,19 +344,19 @@ class Journal:
         self._checkpoint_failing = False
         self._retry_scheduled = False
         self._checkpoint_path = path.with_name(path.name + ".fixseq")
-        self._checkpoint_fd = _open(self._checkpoint_path, os.O_RDWR)
+        self._checkpoint_fd = self._open_state_file(self._checkpoint_path)
         self._inbound_seq = self._written_inbound_seq = self.inbound_checkpoint()
         self._checkpoint_written_at = 0.0
-        self._seq_mark_fd = _open(path.with_name(path.name + ".seqmark"), os.O_RDWR)
+        self._seq_mark_fd = self._open_state_file(path.with_name(path.name + ".seqmark"))
         text = os.pread(self._seq_mark_fd, 32, 0).strip()
         self.reserved_seq = int(text) if text.isdigit() else 0
-        _warn_if_unreadable(
+        warn_if_unreadable(
             self._checkpoint_fd,
             self._checkpoint_path,
             "no checkpoint: a message the exchange sent before a crash that was not journaled "
             "is not asked for again",
         )
-        _warn_if_unreadable(
+        warn_if_unreadable(
             self._seq_mark_fd,
             path.with_name(path.name + ".seqmark"),
             "market data after the last journaled event may get seqs clients have seen",
@@ -349,6 +367,13 @@ class Journal:
         preallocate(self._seq_mark_fd, STATE_FILE_BYTES)
         self.on_written: list[Callable[[], None]] = []
         """Called after lines reach the file, where the NATS publisher reads them."""
+
+    def _open_state_file(self, path: Path) -> int:
+        try:
+            return _open(path, os.O_RDWR)
+        except OSError as exc:
+            os.close(self._fd)
+            raise StartupError(f"journal.path: cannot open {path}: {exc.strerror}") from None
 
     @property
     def size_bytes(self) -> int:
@@ -377,18 +402,27 @@ class Journal:
             with self.path.open("rb") as f:
                 f.seek(found.good_end)
                 torn = f.read()
-            aside = set_aside(
-                self.path,
-                [Damage(found.lines + 1, found.good_end, torn, "a torn last line, cut at start")],
-                "gateway start",
-            )
+            cut = Damage(found.lines + 1, found.good_end, torn, "a torn last line, cut at start")
+            try:
+                aside = set_aside(self.path, [cut], "gateway start")
+            except OSError as exc:
+                raise StartupError(
+                    f"journal.path: {self.path} ends in a torn line ({len(torn)} bytes), not "
+                    f"cut: its bytes could not be written to {side_file(self.path)}: "
+                    f"{exc.strerror}"
+                ) from None
             log.warning(
                 "journal ended in a torn line; cut",
                 kept_bytes=found.good_end,
                 cut_bytes=len(torn),
                 set_aside_in=str(aside),
             )
-            os.ftruncate(self._fd, found.good_end)
+            try:
+                os.ftruncate(self._fd, found.good_end)
+            except OSError as exc:
+                raise StartupError(
+                    f"journal.path: cannot cut the torn last line of {self.path}: {exc.strerror}"
+                ) from None
         self.last_seq = found.last_seq
         self._index = found.every_1024th
         self._size = found.good_end

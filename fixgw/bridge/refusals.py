@@ -9,13 +9,17 @@ the order again marked so at its next logon (FIX 4.4: checked against the ClOrdI
 processed); placed then, it would live at the exchange under a ClOrdID the OMS holds as
 rejected.
 
-One line per refusal, appended (not fsync'd: it survives the process being killed, as
-QuickFIX's own store does); the last `KEPT` are remembered, and the file is written again
-with those alone once it holds twice as many. A line a crash cut short is passed over.
+One line per refusal, written at the end of the last whole line by position (not fsync'd: it
+survives the process being killed, as QuickFIX's own store does). A line the disk took only
+part of (a full disk: a short write) is cut off again and counts as not written, so a later
+line never joins it. The last `KEPT` are remembered, and the file is written again (synced,
+then renamed) with those alone once it holds twice as many. A line a crash cut short is
+passed over, and cut at start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -23,6 +27,8 @@ from typing import NamedTuple
 
 import msgspec
 import structlog
+
+from fixgw.journal import write_at
 
 log = structlog.get_logger("fixgw.bridge")
 
@@ -52,18 +58,19 @@ class RefusedOrders:
         """(OMS, its ClOrdID) -> the refusal, oldest first."""
         self._lines = 0
         """In the file: compacted past twice `kept`."""
-        cut_short = self._read()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        if cut_short:  # the next line starts on a line of its own
-            os.write(self._fd, b"\n")
+        self._end = self._read()
+        """Where the last whole line ends: the next one is written there."""
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+        self._cut_back()
 
-    def _read(self) -> bool:
-        """True if the last line is cut short (no newline)."""
+    def _read(self) -> int:
+        """Remember the refusals in the file; where its last whole line ends."""
         if not self.path.exists():
-            return False
+            return 0
         data = self.path.read_bytes()
+        whole = data.rfind(b"\n") + 1
         decoder = msgspec.json.Decoder(_Line)
-        for raw in data.splitlines():
+        for raw in data[:whole].splitlines():
             self._lines += 1
             try:
                 line = decoder.decode(raw)
@@ -71,7 +78,9 @@ class RefusedOrders:
                 log.warning("refused order record unreadable; passed over", file=str(self.path))
                 continue
             self._remember(line.oms, line.cl_ord_id, Refusal(line.reason, line.text))
-        return not data.endswith(b"\n") and bool(data)
+        if whole < len(data):
+            log.warning("refused order record cut short; passed over", file=str(self.path))
+        return whole
 
     def refusal(self, oms: str, cl_ord_id: str) -> Refusal | None:
         return self._refused.get((oms, cl_ord_id))
@@ -81,12 +90,22 @@ class RefusedOrders:
         (logged), remembered until a restart only."""
         self._remember(oms, cl_ord_id, Refusal(reason, text))
         try:
-            os.write(self._fd, _encoded(oms, cl_ord_id, reason, text))
-            self._lines += 1
-            if self._lines > 2 * self._kept:
-                self._compact()
+            line = _encoded(oms, cl_ord_id, reason, text)
+            write_at(self._fd, line, self._end)
         except (OSError, ValueError) as exc:  # ValueError: text not UTF-8
+            self._cut_back()
             log.error("refused order not kept for a restart", oms=oms, error=str(exc))
+            return
+        self._end += len(line)
+        self._lines += 1
+        if self._lines > 2 * self._kept:
+            self._compact()
+
+    def _cut_back(self) -> None:
+        """Drop what follows the last whole line. Should that fail too, the next line is
+        written over it all the same, and what is left of it is passed over at start."""
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self._end)
 
     def _remember(self, oms: str, cl_ord_id: str, refusal: Refusal) -> None:
         key = (oms, cl_ord_id)
@@ -96,23 +115,38 @@ class RefusedOrders:
             self._refused.popitem(last=False)
 
     def _compact(self) -> None:
-        """The file written again with what is remembered, whole or not at all."""
+        """The file written again with what is remembered, whole or not at all, also across
+        a power loss: synced before the rename, and the rename synced."""
         partial = self.path.with_suffix(".tmp")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        data = b"".join(
+            _encoded(oms, cl_ord_id, *refusal)
+            for (oms, cl_ord_id), refusal in self._refused.items()
+        )
         try:
-            os.write(
-                fd,
-                b"".join(
-                    _encoded(oms, cl_ord_id, *refusal)
-                    for (oms, cl_ord_id), refusal in self._refused.items()
-                ),
-            )
-        finally:
-            os.close(fd)
-        partial.replace(self.path)
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                write_at(fd, data, 0)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            partial.replace(self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            log.error("refused orders file not compacted", file=str(self.path), error=str(exc))
+            return
         os.close(self._fd)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+        self._end = len(data)
         self._lines = len(self._refused)
+        try:
+            directory = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        except OSError as exc:
+            log.error("refused orders file compacted, its rename not synced", error=str(exc))
 
     def close(self) -> None:
         os.close(self._fd)

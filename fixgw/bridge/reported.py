@@ -7,12 +7,18 @@ report and the mark, leaves the mark behind: the restarted bridge sends the repo
 events after it again, with PossResend (97=Y), FIX's flag for "may have been sent under
 another MsgSeqNum", and the OMS knows each fill by its ExecID. Without the mark, a fill told
 before the crash and not yet journaled came back from the exchange's resend as new, and was
-told again as a fresh message."""
+told again as a fresh message.
+
+A mark that cannot be read (damaged on disk) could be anywhere behind: it is said, naming
+the file, and read as the start of the journal, so every report is sent again (PossResend)
+rather than one the OMS may be owed never."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from fixgw.journal import warn_if_unreadable
 
 FILE_NAME = "reported.seq"
 
@@ -24,6 +30,12 @@ class ReportedMark:
         text = os.pread(self._fd, 32, 0).strip()
         self.seq: int | None = int(text) if text.isdigit() else None
         """None before the first write: a store the bridge has not told from yet."""
+        if warn_if_unreadable(
+            self._fd,
+            self.path,
+            "OMS reports are sent again from the start of the journal, marked PossResend",
+        ):
+            self.seq = 0
 
     def write(self, seq: int) -> None:
         if seq != self.seq:

@@ -6,6 +6,7 @@ would not know and number again, a halt holds, and a stop is clean."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from fixgw.api.client import Client
 from fixgw.journal import sealed
@@ -171,6 +173,64 @@ def test_a_halt_taken_while_the_journal_cannot_write_holds_across_a_restart(
     stack.gateway.stop()
     stack.start_gateway()
     assert stack.status()["halted"] is None
+
+
+def test_a_halt_whose_reason_is_longer_than_its_file_holds_across_a_kill_on_a_full_disk(
+    make_stack: StackFactory, small_disk: Path
+) -> None:
+    """A reason of 4-byte characters and control characters made a record longer than the
+    file's 4096 bytes: the full disk took the file's bytes and no more, unchecked, the halt
+    was answered without a warning, and the restart read the file as damage: trading open.
+    Kept by bytes, the reason is cut and says so; the journal would have had it whole."""
+    stack = on_small_disk(make_stack, small_disk)
+    fill_up(small_disk)
+    with stack.client("desk") as client:
+        with pytest.raises(Exception, match="the order was not sent"):
+            for _ in range(50):  # until the journal's last page is full
+                client.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.01")
+        answer = client.request("halt", reason="\U0001f6a8" * 990 + "\x01" * 10)
+    assert answer["halted"] is True
+    assert "warning" not in answer
+    assert stack.gateway is not None
+    stack.gateway.stop(signal.SIGKILL)
+    Path(stack.socket_path).unlink(missing_ok=True)
+    free_up(small_disk)
+    stack.start_gateway()
+    halted = stack.status()["halted"]
+    assert halted is not None
+    assert halted["reason"].startswith("\U0001f6a8" * 100)
+    assert halted["reason"].endswith(" [cut]")
+
+
+def test_a_torn_journal_that_cannot_be_cut_on_a_full_disk_names_the_journal_and_the_file(
+    make_stack: StackFactory, small_disk: Path
+) -> None:
+    """operations.md: a start-up failure is one line naming its key. A kill mid-write on a
+    full disk, started again with the disk still full: the torn line's bytes cannot be set
+    aside in `<journal>.damaged`, and the line said `session: ... (session.store_dir,
+    dictionary, tls): No space left on device`, another key and another disk."""
+    journal = small_disk / "journal.jsonl"
+    whole = sealed(1, b'{"type":"session.up","ts":"2026-11-01T10:00:00.000000Z","session_id":"s"}')
+    journal.write_bytes(whole + b'{"seq":2,"type":"order.fil')
+    fill_up(small_disk)
+    stack = on_small_disk(make_stack, small_disk, start=False)
+    config = stack.root / "gateway.yaml"
+    config.write_text(yaml.safe_dump(stack.gateway_config()))
+    done = subprocess.run(
+        [stack.python, "-m", "fixgw", "run", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=stack.root,
+        env=stack._env(),
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    [said] = [line for line in done.stderr.splitlines() if line.startswith("fixgw: ")]
+    assert f"{config}: journal.path: {journal} ends in a torn line" in said
+    assert f"could not be written to {journal}.damaged: No space left on device" in said
+    assert journal.read_bytes().startswith(whole)
 
 
 def test_a_checkpoint_the_full_disk_refuses_is_logged_once_and_a_stop_is_clean(

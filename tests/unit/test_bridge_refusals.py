@@ -3,7 +3,13 @@ the next still answers a resend with, the latest `kept` only, in a file that sta
 
 from __future__ import annotations
 
+import contextlib
+import resource
+import signal
+from collections.abc import Iterator
 from pathlib import Path
+
+import structlog.testing
 
 from fixgw.bridge.refusals import FILE_NAME, Refusal, RefusedOrders
 
@@ -53,3 +59,38 @@ def test_a_line_a_crash_cut_short_is_passed_over(tmp_path: Path) -> None:
     assert after.refusal("OMS1", "R-2") is None
     after.close()
     assert RefusedOrders(tmp_path).refusal("OMS1", "R-3") == Refusal("3", "risk")
+
+
+@contextlib.contextmanager
+def disk_room(room: int, path: Path) -> Iterator[None]:
+    """`room` bytes more for `path` on its disk: a real file past RLIMIT_FSIZE, whose
+    write the kernel takes part of and says nothing (a short write), then refuses."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    sigxfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size + room, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, sigxfsz)
+
+
+def test_a_refusal_the_disk_took_part_of_is_not_kept_and_the_next_is_written_whole(
+    tmp_path: Path,
+) -> None:
+    """The disk had room for part of FULL-1's line: unnoticed, ROOM-2 was appended onto
+    it once there was room again, and the restart passed the joined line over: a resend of
+    ROOM-2 was placed. FULL-1 is said not kept, as when the write fails outright."""
+    refusals = RefusedOrders(tmp_path)
+    refusals.refused("OMS1", "OLD-1", "0", "x" * 1_000_000)
+    with structlog.testing.capture_logs() as logs, disk_room(20, tmp_path / FILE_NAME):
+        refusals.refused("OMS1", "FULL-1", "0", "halted: trading is halted (drill)")
+    refusals.refused("OMS1", "ROOM-2", "0", "halted: trading is halted (drill)")
+    refusals.close()
+
+    after = RefusedOrders(tmp_path)
+
+    assert [e["event"] for e in logs] == ["refused order not kept for a restart"]
+    assert after.refusal("OMS1", "ROOM-2") == Refusal("0", "halted: trading is halted (drill)")
+    assert after.refusal("OMS1", "FULL-1") is None
+    assert after.refusal("OMS1", "OLD-1") is not None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from fixgw.bridge import translate
 from fixgw.bridge.owners import OrderOwners
@@ -329,6 +330,29 @@ def test_a_store_never_told_from_sends_nothing_again(tmp_path: Path) -> None:
     outbox = Outbox()
     reports_to(outbox, Gateway(journal=journal), tmp_path)
     assert outbox.sent == [] and ReportedMark(tmp_path).seq == 4
+
+
+def test_a_damaged_mark_is_said_and_every_report_is_sent_again_marked_poss_resend(
+    tmp_path: Path,
+) -> None:
+    """It was read as a store never told from, silently: a fill journaled and not yet
+    reported at a crash never reached the OMS. How far behind the mark was is lost: every
+    report in the journal goes again, and the OMS drops those it has by ExecID."""
+    fill = OrderFilled(
+        **order(OrderStatus.FILLED, cum_qty=D("0.5"), leaves_qty=D("0"), avg_px=D("30000")),
+        exec_id="T-7",
+        last_qty=D("0.5"),
+        last_px=D("30000"),
+    )
+    journal = Journal((4, OrderAccepted(**order())), (5, fill))
+    (tmp_path / "reported.seq").write_bytes(b"0000000000000000001x\n")
+    outbox = Outbox()
+    with structlog.testing.capture_logs() as logs:
+        reports_to(outbox, Gateway(journal=journal), tmp_path)
+    [said] = [e for e in logs if e["event"] == "unreadable state file read as empty"]
+    assert said["file"] == str(tmp_path / "reported.seq")
+    assert [(m.fields[17], m.fields[97]) for _, m in outbox.sent] == [("seq-4", "Y"), ("T-7", "Y")]
+    assert ReportedMark(tmp_path).seq == 5
 
 
 def test_a_clean_stop_marks_every_event_told_the_api_clients_too(tmp_path: Path) -> None:

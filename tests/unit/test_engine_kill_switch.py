@@ -18,12 +18,13 @@ from fixgw.domain import (
     Side,
     TradingHalted,
     TradingResumed,
+    utc_now,
 )
 from fixgw.engine.kill_switch import HALT_RECHECK_MAX_S, HALT_RETRY_S, KillSwitch
 from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.tracker import OrderTracker
 from fixgw.fix.tags import MsgType
-from fixgw.halt_record import HaltRecord
+from fixgw.halt_record import RECORD_BYTES, HaltRecord
 from fixgw.journal import Journal
 from tests.unit.engine_kit import Clock, Engine, refused, status_of
 from tests.unit.test_engine_order_entry import fd_read_only, journal_refusing_writes
@@ -355,6 +356,27 @@ def test_a_halt_neither_the_kill_switch_file_nor_the_journal_can_keep_says_so(
         restarted = kill_switch(journal, HaltRecord(journal))
         assert restarted.halted is not None
         assert restarted.halted.reason == "again"
+
+
+def test_a_halt_whose_reason_takes_more_bytes_than_the_file_holds_is_kept_cut_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """1000 characters of `reason` were kept, but a character takes up to 4 bytes in UTF-8
+    (6 escaped): the record ran past the file's 4096 bytes, and read back as damage, a
+    halt the file no longer knew. Cut by bytes, between characters, it fits."""
+    reason = "\U0001f6a8" * 990 + "\x01" * 10
+    with Journal(tmp_path / "events.jsonl", fsync=False) as journal:
+        record = HaltRecord(journal)
+        halt = TradingHalted(ts=utc_now(), by="desk", reason=reason, cancelling=[])
+        assert record.write(7, halt) is None
+        record.close()
+        recorded = HaltRecord(journal).recorded
+    assert recorded is not None and recorded.seq == 7
+    restored = recorded.event()
+    assert restored is not None and restored.by == "desk"
+    assert restored.reason is not None and restored.reason.endswith(" [cut]")
+    assert reason.startswith(restored.reason.removesuffix(" [cut]"))
+    assert (tmp_path / "events.jsonl.halt").stat().st_size == RECORD_BYTES
 
 
 def test_an_order_canceled_while_halted_is_not_cancelled_again(

@@ -57,6 +57,24 @@ def test_seq_and_events_survive_a_restart_and_a_torn_line(tmp_path: Path) -> Non
     assert base64.b64decode(json.loads(aside)["raw_b64"]) == b'{"seq":2501,"type":"sess'
 
 
+def test_a_torn_line_that_cannot_be_set_aside_stops_the_start_naming_the_journal(
+    tmp_path: Path,
+) -> None:
+    """Its bytes go to `<journal>.damaged` before the cut, and that file cannot be written
+    (a full disk; here a directory in its place): the start said only the OSError, and the
+    gateway put it down to `session`. Nothing is cut."""
+    path = tmp_path / "j.jsonl"
+    torn = _session_up(1) + b'{"seq":2,"type":"sess'
+    path.write_bytes(torn)
+    side_file(path).mkdir()
+    with pytest.raises(StartupError) as refused:
+        Journal(path, fsync=False)
+    said = str(refused.value)
+    assert said.startswith(f"journal.path: {path} ends in a torn line")
+    assert f"could not be written to {side_file(path)}" in said
+    assert path.read_bytes() == torn
+
+
 def test_the_tracker_is_rebuilt_from_journaled_order_events(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     bus = EventBus(Journal(path, fsync=False))

@@ -150,7 +150,34 @@ def answered_smaller(t: OrderTracker) -> list[Event]:
     return t.apply_execution(answer)
 
 
+def busted(status: OrderStatus, cum: str, leaves: str) -> Step:
+    """Asked about after a report it could not read (a trade bust), the venue answers with
+    less filled than known: fills taken back, the order live again."""
+
+    def step(t: OrderTracker) -> list[Event]:
+        answer = report(
+            ExecKind.ORDER_STATUS, status, cum, leaves, avg="100" if cum != "0" else "0"
+        )
+        return t.reconcile(answer, after_unreadable=True)
+
+    return step
+
+
 LIVES: dict[str, list[Step]] = {
+    "filled, then a fill busted": [
+        placed,
+        acked,
+        half_filled,
+        filled,
+        busted(OrderStatus.PARTIALLY_FILLED, "1", "1"),
+    ],
+    "half filled with a cancel out, then the fill busted": [
+        placed,
+        acked,
+        half_filled,
+        cancel_sent,
+        busted(OrderStatus.NEW, "0", "2"),
+    ],
     "acked, half filled, restated smaller": [placed, acked, half_filled, restated_smaller],
     "acked, answered with a smaller quantity": [placed, acked, answered_smaller],
     "acked, half filled, filled": [placed, acked, half_filled, filled],

@@ -497,8 +497,11 @@ class OrderStatusReported(OrderEvent, frozen=True, kw_only=True, tag="order.stat
 
 
 class OrderRestated(OrderEvent, frozen=True, kw_only=True, tag="order.restated"):
-    """The venue changed the order on its own (its quantity, price or status; never its
-    fills): by a restatement, or as a status answer showed."""
+    """The venue changed the order on its own (its quantity, price or status): by a
+    restatement, or as a status answer showed. It adds no fills (those are fill events
+    first); it takes fills back only as the answer to a question asked after a report the
+    gateway could not read (a trade bust), which an `order.anomaly` `fills_taken_back`
+    tells first."""
 
     reason: RestatementReason | None
     text: str | None

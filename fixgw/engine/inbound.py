@@ -187,7 +187,9 @@ class InboundRouter:
                     )
                 ]
             )
-            self._reconciler.ask_about([order], "a message about it could not be read")
+            self._reconciler.ask_about(
+                [order], "a message about it could not be read", unreadable=True
+            )
             return
         self._bus.publish(
             ExchangeError(

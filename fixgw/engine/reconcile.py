@@ -54,6 +54,10 @@ class Reconciler:
         self._checking: set[str] = set()
         self._asked_again: set[str] = set()
         """Orders whose status request the exchange lost, asked once more."""
+        self._unread: set[str] = set()
+        """Orders asked about because a report of theirs could not be read, until answered:
+        the answer may show fills taken back (`OrderTracker.reconcile`), and is asked for a
+        closed order too (a trade bust reopens a filled one)."""
         self._answered = 0
         """Answers this round has taken."""
         self._changed = 0
@@ -67,7 +71,7 @@ class Reconciler:
         self.ready = False
         self._changed = 0
         self._answered = 0
-        orders = list(self._tracker.open_orders())
+        orders = [*self._tracker.open_orders(), *self._closed_unread()]
         asked = {o.cl_ord_id: delay for o in orders if (delay := self._query(o)) is not None}
         self._pending = set(asked)
         last = max(asked.values(), default=0.0)
@@ -92,10 +96,13 @@ class Reconciler:
         self._checking.update(asked)
         return len(asked)
 
-    def ask_about(self, orders: list[Order], why: str) -> None:
-        """A status request for each, now; or every open order once this round is over."""
+    def ask_about(self, orders: list[Order], why: str, unreadable: bool = False) -> None:
+        """A status request for each, now; or every open order once this round is over.
+        `unreadable`: a report of theirs could not be read (see `_unread`)."""
+        if unreadable:
+            self._unread.update(o.cl_ord_id for o in orders)
         if not self._session_up():
-            return  # the next logon asks about every open order
+            return  # the next logon asks about every open order, and these
         if not self.ready:
             log.warning("open orders to be asked about again after this check", why=why)
             self._again = why
@@ -154,6 +161,7 @@ class Reconciler:
         """The exchange would not answer a status request: the order stays as it is, unknown,
         until the next logon asks again; reconciliation does not wait for it."""
         self._asked_again.discard(cl_ord_id)
+        self._unread.discard(cl_ord_id)
         if cl_ord_id in self._pending:
             self._pending.discard(cl_ord_id)
             self._finish_if_done()
@@ -176,24 +184,33 @@ class Reconciler:
         if order is None:
             return False
         if order.cl_ord_id in self._pending:
-            self._changed += self._settle(report)
+            self._changed += self._settle(report, order)
             self._answered += 1
             self._pending.discard(order.cl_ord_id)
             self._asked_again.discard(order.cl_ord_id)
             self._finish_if_done()
             return True
         if order.cl_ord_id in self._checking:
-            self._settle(report)
+            self._settle(report, order)
             self._checking.discard(order.cl_ord_id)
             self._asked_again.discard(order.cl_ord_id)
             return True
         return False
 
-    def _settle(self, report: ExecutionReport) -> int:
-        events = self._tracker.reconcile(report)
+    def _settle(self, report: ExecutionReport, order: Order) -> int:
+        unread = order.cl_ord_id in self._unread
+        self._unread.discard(order.cl_ord_id)
+        events = self._tracker.reconcile(report, after_unreadable=unread)
         for event in events:
             self._publish(event)
         return len(events)
+
+    def _closed_unread(self) -> list[Order]:
+        """The closed orders still to be asked about after an unreadable report (an open one
+        is asked with the rest); those the tracker no longer holds are let go."""
+        orders = [o for o in map(self._tracker.get, self._unread) if o is not None]
+        self._unread = {o.cl_ord_id for o in orders}
+        return [o for o in orders if not o.is_open]
 
     def _finish_if_done(self) -> None:
         if self._pending:

@@ -20,6 +20,7 @@ from fixgw.domain import (
     OrderPendingCancel,
     OrderPendingNew,
     OrderRejected,
+    OrderRestated,
     OrderStatus,
 )
 from fixgw.engine.order_index import ZERO, Order, OrderIndex, stating
@@ -84,6 +85,8 @@ def _apply(index: OrderIndex, event: Event) -> Order | None:
             order.cancel_ids += (event.cancel_cl_ord_id,)
     elif event.status is not OrderStatus.PENDING_CANCEL:
         order.status = event.status
+    elif isinstance(event, OrderRestated):  # may have taken fills back: its numbers rule
+        order.status = _implied_status(order)
     else:  # the status shown while a cancel is out hides the venue's: read it off
         _advance(order, _implied_status(order))
     if order.status in TERMINAL_STATUSES:

@@ -222,16 +222,19 @@ class OrderTracker:
         self._revive_if_delivered(order, report)
         return self._run(order, ON_REPORT[order.status, report.kind], report)
 
-    def reconcile(self, report: ExecutionReport) -> list[Event]:
+    def reconcile(self, report: ExecutionReport, after_unreadable: bool = False) -> list[Event]:
         """A status answer after a logon: the events of whatever happened while the gateway was
-        away (fills as one fill per order, a cancel, a reject), and nothing if nothing did."""
+        away (fills as one fill per order, a cancel, a reject), and nothing if nothing did.
+        `after_unreadable`: asked because a report of the order could not be read, so fewer
+        fills than known are fills the venue took back (`Input.RECONCILED_AFTER_UNREADABLE`)."""
         order = self.resolve(report)
         if order is None or report.exec_id in order.exec_ids:  # NO_ORDER, or answered
             return []
         _remember_exec_id(order, report)
         self.index.name(order, report.order_id)
         self._revive_if_delivered(order, report)
-        return self._run(order, TABLE[order.status, Input.RECONCILED], report)
+        what = Input.RECONCILED_AFTER_UNREADABLE if after_unreadable else Input.RECONCILED
+        return self._run(order, TABLE[order.status, what], report)
 
     @staticmethod
     def _revive_if_delivered(order: Order, report: ExecutionReport) -> None:
@@ -348,13 +351,27 @@ class OrderTracker:
 
     def _cancel_target(self, report: CancelRejectReport) -> tuple[str | None, Order | None]:
         """The ClOrdID the cancel was for (None: an order known by the exchange's id only),
-        and the order, if tracked."""
+        and the order, if tracked. FIX 4.4 lets the reject's ClOrdID be the cancel's or the
+        order's (or NONE): the order is then the one OrigClOrdID or OrderID names."""
         orig = self.index.cancel_of(report.cl_ord_id)
         if orig == UNTRACKED:
             return None, None
         if orig is None:
-            orig = report.orig_cl_ord_id
+            order = self.index.find(report.cl_ord_id, report.orig_cl_ord_id, report.order_id)
+            return (order.cl_ord_id if order else report.orig_cl_ord_id), order
         return orig, self.index.find(orig, None, report.order_id)
+
+    def _rejected_cancel(self, report: CancelRejectReport, order: Order | None) -> str:
+        """The ClOrdID of the cancel a reject answers: its ClOrdID where that is a cancel
+        this gateway sent, else its OrigClOrdID where that is one, else the order's cancel
+        pending (a venue that puts the order's own ClOrdID, or NONE, in the reject's:
+        there is one cancel of an order out at a time)."""
+        for named in (report.cl_ord_id, report.orig_cl_ord_id):
+            if named is not None and self.index.cancel_of(named) is not None:
+                return named
+        if order is not None and order.cancel_pending is not None:
+            return order.cancel_pending
+        return report.cl_ord_id
 
     @staticmethod
     def disputed_by(order: Order, report: CancelRejectReport) -> bool:
@@ -371,23 +388,24 @@ class OrderTracker:
         `disputed_by` says when to ask the exchange about the order instead). A repeat
         (PossDupFlag) of the answer to a cancel already answered is dropped."""
         orig, order = self._cancel_target(report)
-        if order is not None and report.poss_dup and _answered(order, report.cl_ord_id):
+        cancel_cl_ord_id = self._rejected_cancel(report, order)
+        if order is not None and report.poss_dup and _answered(order, cancel_cl_ord_id):
             log.info(
                 "repeated cancel reject dropped",
-                cancel_cl_ord_id=report.cl_ord_id,
+                cancel_cl_ord_id=cancel_cl_ord_id,
                 cl_ord_id=order.cl_ord_id,
                 poss_dup=True,
             )
             return []
-        self.index.cancel_done(report.cl_ord_id)
+        self.index.cancel_done(cancel_cl_ord_id)
         if order is not None:
-            become(order, step_of(order.status, Input.CANCEL_REJECTED), None, report.cl_ord_id)
+            become(order, step_of(order.status, Input.CANCEL_REJECTED), None, cancel_cl_ord_id)
         return [
             self._cancel_rejected(
                 order,
                 ts=report.ts,
                 cl_ord_id=orig or report.cl_ord_id,
-                cancel_cl_ord_id=report.cl_ord_id,
+                cancel_cl_ord_id=cancel_cl_ord_id,
                 order_id=report.order_id,
                 status=report.status,
                 reason=report.reason,
@@ -479,6 +497,8 @@ class OrderTracker:
                 )
             elif emit is Emit.RESTATED_AS_ANSWERED:
                 events.append(self._restated_as_answered(order, step, report))
+            elif emit is Emit.TAKEN_BACK:
+                events.append(self._taken_back(order, step, report))
             elif emit is Emit.PENDING_CANCEL:
                 acknowledged = report.cl_ord_id or ""
                 if acknowledged not in order.cancel_ids:
@@ -629,6 +649,24 @@ class OrderTracker:
         become(order, step, report)
         return self._event(OrderRestated, order, report, reason=None, text=text)
 
+    def _taken_back(self, order: Order, step: Step, report: ExecutionReport) -> Event:
+        """A status answer showing fewer fills than the gateway told (asked about after a
+        report it could not read, such as a trade bust): the venue's status and numbers
+        adopted, the order open again if the venue says so. The fills told stand in
+        `trades`; this event and the anomaly before it say what was taken back."""
+        held = order.cum_qty
+        order.cum_qty = report.cum_qty
+        order.leaves_qty = report.leaves_qty
+        if report.avg_px > 0 or report.cum_qty == ZERO:
+            order.avg_px = report.avg_px
+        become(order, step, report)
+        text = (
+            f"the exchange's status answer shows cum_qty {report.cum_qty:f} where "
+            f"{held:f} was told: {EXACT.subtract(held, report.cum_qty):f} taken back "
+            "(a trade bust or correction)"
+        )
+        return self._event(OrderRestated, order, report, reason=None, text=text)
+
     @staticmethod
     def _adopt_quantities(order: Order, report: ExecutionReport) -> None:
         order.cum_qty = report.cum_qty
@@ -761,4 +799,11 @@ def _detail(problem: Problem, order: Order, report: ExecutionReport) -> str:
         return f"the exchange does not know order {order.order_id}; state unchanged"
     if problem is Problem.CANCEL_LOST:
         return "a cancel did not reach the exchange; the order is open"
+    if problem is Problem.FILLS_TAKEN_BACK:
+        return (
+            f"{EXACT.subtract(order.cum_qty, report.cum_qty):f} of the fills taken back: "
+            f"asked after a report it could not read, the exchange shows cum_qty "
+            f"{report.cum_qty:f} ({report.status}) where {order.cum_qty:f} was told; "
+            "the exchange's numbers are adopted"
+        )
     raise ValueError(f"no detail for {problem}")

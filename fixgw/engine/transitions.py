@@ -55,6 +55,11 @@ class Input(StrEnum):
     RECONCILED = "reconciled"
     """A status answer after a logon, or about an overdue order: the events of what happened
     while the gateway was not told."""
+    RECONCILED_AFTER_UNREADABLE = "reconciled_after_unreadable"
+    """The same, of an order asked about because a report of it could not be read: the
+    venue's answer, sent after that report, is its word after every report it sent of the
+    order, so one showing less filled than known took fills back (a trade bust, ExecType H,
+    is unreadable) and is applied."""
     # The gateway's own doing.
     SUBMITTED = "submitted"
     CANCEL_REQUESTED = "cancel_requested"
@@ -181,6 +186,9 @@ class Emit(StrEnum):
     RESTATED = "restated"
     """`order.restated`, with the report's reason and text: the venue's quantity, price,
     status and numbers adopted."""
+    TAKEN_BACK = "taken_back"
+    """`order.restated`, no reason, its text naming the quantity taken back: the status
+    answer's status and numbers adopted, fills fewer than known (`FILLS_TAKEN_BACK`)."""
     RESTATED_AS_ANSWERED = "restated_as_answered"
     """`order.restated`, no reason, its text saying a status answer changed the order's
     quantity or price: those adopted, the rest left to the steps after."""
@@ -199,6 +207,7 @@ class Problem(StrEnum):
     STALE_STATUS = "stale_status"
     UNKNOWN_AT_EXCHANGE = "unknown_at_exchange"
     CANCEL_LOST = "cancel_lost"
+    FILLS_TAKEN_BACK = "fills_taken_back"
 
 
 PROGRESS: Final[dict[OrderStatus, int]] = {
@@ -415,6 +424,7 @@ STATES: Final[tuple[State, ...]] = (NO_ORDER, *ANY)
 
 FILLS: Final = (Input.PARTIAL_FILL, Input.FILL, Input.TRADE)
 REPORTS: Final = tuple(EXEC_INPUT.values())
+RECONCILING: Final = (Input.RECONCILED, Input.RECONCILED_AFTER_UNREADABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -580,10 +590,10 @@ ROWS: Final[tuple[Row, ...]] = (
     ),
     row(CLOSED, Input.RESTATED, anomaly(Problem.REPORT_AFTER_CLOSE)),
     # -- a status answer during reconciliation: what happened while the gateway was away
-    row(NO_ORDER, Input.RECONCILED, end(To.SAME, Emit.NOTHING)),
+    row(NO_ORDER, RECONCILING, end(To.SAME, Emit.NOTHING)),
     row(
         OrderStatus.PENDING_NEW,
-        Input.RECONCILED,
+        RECONCILING,
         end(To.REJECTED, Emit.REJECTED_AS_UNKNOWN, when=says_unknown, cancel=Cancel.CLEAR),
         then(To.NEW, Emit.ACCEPTED, when=says_open),
         *_SETTLE,
@@ -592,6 +602,17 @@ ROWS: Final[tuple[Row, ...]] = (
         ACKED + CLOSED,
         Input.RECONCILED,
         anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
+        *_SETTLE,
+    ),
+    #    the same after a report the gateway could not read: the answer is the venue's word
+    #    after it, so less filled than known is fills taken back, told, and applied, the
+    #    order open again if the answer says so (a pending order has no fills to take back)
+    row(
+        ACKED + CLOSED,
+        Input.RECONCILED_AFTER_UNREADABLE,
+        anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
+        anomaly(Problem.FILLS_TAKEN_BACK, when=shows_less, go_on=True),
+        end(To.REPORTED, Emit.TAKEN_BACK, when=shows_less, cancel=Cancel.CLEAR_IF_CLOSED),
         *_SETTLE,
     ),
     # -- cancels: the flag shows an open order pending_cancel until the cancel is answered

@@ -17,6 +17,7 @@ from fixgw.api.client import ApiError, Client
 from fixgw.testing import API_KEY, SECRET, LocalStack, free_port, wait_until
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.raw_oms import Fix44Validator, RawOms
+from tests.counterparties.test_gateway_restarts import restarted
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
 from tests.counterparties.venue import (
     Received,
@@ -884,3 +885,120 @@ def test_okcoin_sends_no_restatement_so_one_is_unreadable_and_the_order_asked_ab
         assert unreadable["cl_ord_id"] == cl_ord_id
         venue.wait_for(lambda m: m.msg_type == "H", what="the order asked about")
         assert not [e for e in events.seen if e["type"] == "order.restated"]
+
+
+# A broker busts a trade (ExecType H, Trade Cancel): the gateway cannot read the bust, so it
+# asks about the order, and the broker's answer, sent after the bust, is its word on the
+# order: the fills it no longer shows are taken back, and the order is live again.
+
+
+def answering_live(order: Received) -> Callable[[ScriptedVenue, Received], None]:
+    """An OrderStatusRequest about `order` answered: live, nothing filled (after a bust)."""
+
+    def answer(venue: ScriptedVenue, request: Received) -> None:
+        send_report(venue, order, f"S-{request.seq}", "I", "0", leaves_qty="0.5")
+
+    return answer
+
+
+def filled_whole(venue: ScriptedVenue, order: Received) -> None:
+    """`order`, 0.5, filled in one report, ExecID F-1."""
+    send_report(
+        venue,
+        order,
+        "F-1",
+        "F",
+        "2",
+        cum_qty="0.5",
+        leaves_qty="0",
+        avg_px="30000",
+        last=("0.5", "30000"),
+    )
+
+
+def bust(venue: ScriptedVenue, order: Received, exec_id: str, busted: str) -> None:
+    """The broker's Trade Cancel of the fill `busted`: the order live again, nothing filled."""
+    send_report(
+        venue,
+        order,
+        exec_id,
+        "H",
+        "0",
+        leaves_qty="0.5",
+        last=("0.5", "30000"),
+        extra=[(19, busted), (58, "trade busted")],
+    )
+
+
+def test_a_trade_bust_reopens_the_filled_order_as_the_venues_answer_says_also_after_a_restart(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    """Before the fix the answer was taken for a stale one: the order stayed filled with
+    cum_qty 0.5, and its cancel was refused `order_closed` though it rested at the broker."""
+    venue, stack = venue_stack
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        cl_ord_id, order = accepted_order(venue, gw, events)
+        venue.on("H", answering_live(order))
+        filled_whole(venue, order)
+        events.find(cl_ord_id, "order.filled")
+        bust(venue, order, "B-1", "F-1")
+        restated = events.find(cl_ord_id, "order.restated")
+        problems = [e["problem"] for e in events.seen if e["type"] == "order.anomaly"]
+        assert problems == ["unreadable", "fills_taken_back"]
+        taken_back = events.seen[-2]
+        assert "0.5 of the fills taken back" in taken_back["detail"]
+        assert [restated[k] for k in ("status", "cum_qty", "leaves_qty", "avg_px")] == [
+            "new",
+            "0",
+            "0.5",
+            "0",
+        ]
+        assert "0.5 taken back" in restated["text"]
+    restarted(stack)
+    with stack.client() as gw:
+        (held,) = gw.orders()
+        assert (held["cl_ord_id"], held["status"], held["cum_qty"]) == (cl_ord_id, "new", "0")
+        assert gw.cancel_order(cl_ord_id=cl_ord_id)["status"] == "pending_cancel"
+    assert venue.wait_app("F").get(41) == cl_ord_id
+
+
+def test_an_answer_showing_less_filled_not_asked_after_an_unreadable_report_changes_nothing(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """Only the answer to a question asked after an unreadable report takes fills back: a
+    client's status answer showing less filled is `stale_status`, the order as it was."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", answering_live(order))
+    filled_whole(venue, order)
+    events.find(cl_ord_id, "order.filled")
+    assert gw.order_status(cl_ord_id=cl_ord_id)["cum_qty"] == "0.5"
+    assert events.find(cl_ord_id, "order.anomaly")["problem"] == "stale_status"
+    (held,) = gw.orders(all=True)
+    assert (held["status"], held["cum_qty"]) == ("filled", "0.5")
+
+
+def test_an_oms_gets_a_trade_bust_as_a_restatement_of_the_venues_numbers(
+    oms_to_broker: tuple[ScriptedVenue, RawOms],
+) -> None:
+    """ExecType D, OrdStatus 0, CumQty 0, LeavesQty 0.5, ExecRestatementReason 99 with Text:
+    valid FIX 4.4 by the stock FIX44.xml (the raw OMS checks every message)."""
+    venue, oms = oms_to_broker
+    oms.send("D", oms_order("BU-1"))
+    order = venue.wait_app("D")
+    venue.on("H", answering_live(order))
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "BU-1" and m.get(150) == "0")
+    filled_whole(venue, order)
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "BU-1" and m.get(150) == "F")
+    bust(venue, order, "B-1", "F-1")
+    restated = oms.wait_for(
+        lambda m: m.msg_type == "8" and m.get(11) == "BU-1" and m.get(150) == "D"
+    )
+    assert [(t, restated.get(t)) for t in (39, 14, 151, 378)] == [
+        (39, "0"),
+        (14, "0"),
+        (151, "0.5"),
+        (378, "99"),
+    ]
+    assert "taken back" in (restated.get(58) or "")

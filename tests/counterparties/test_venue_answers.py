@@ -790,3 +790,85 @@ def test_a_cancel_of_an_order_this_gateway_did_not_send_carried_out_is_told_as_c
     assert [e for e in events.seen if e["type"] == "order.anomaly"] == []
     orders = gw.request("orders", all=True)["orders"]
     assert [o["cl_ord_id"] for o in orders] == [marker]
+
+
+@pytest.mark.parametrize("named", ["the_order", "NONE"])
+def test_a_cancel_reject_naming_the_order_not_the_cancel_ends_the_pending_cancel(
+    venue: ScriptedVenue, gw: Client, events: EventLog, named: str
+) -> None:
+    """FIX 4.4 lets an OrderCancelReject carry in ClOrdID (11) the original order's id
+    rather than the cancel's, or NONE: it still answers the one cancel of the order out.
+    The order is back to new, and the kill switch's cancel of it goes to the venue (before
+    the fix it stayed pending_cancel: `cancel_all` said `cancelling` and sent nothing)."""
+    cl_ord_id, _ = accepted_order(venue, gw, events)
+    in_11 = cl_ord_id if named == "the_order" else "NONE"
+
+    def refuse_naming_the_order(v: ScriptedVenue, m: Received) -> None:
+        v.send(
+            "9",
+            [
+                *((37, m.get(37) or ""), (11, in_11), (41, cl_ord_id), (39, "0")),
+                *((434, "1"), (102, "0"), (58, "cannot cancel now")),
+            ],
+        )
+
+    venue.on("F", refuse_naming_the_order)
+    cancel_cl_ord_id = gw.cancel_order(cl_ord_id=cl_ord_id)["cancel_cl_ord_id"]
+    refused = events.find(cl_ord_id, "order.cancel_rejected")
+    assert (refused["cancel_cl_ord_id"], refused["status"]) == (cancel_cl_ord_id, "new")
+    (held,) = gw.orders()
+    assert held["status"] == "new"
+    venue.on("F", lambda v, m: None)
+    assert gw.request("cancel_all")["cancelling"] == [cl_ord_id]
+    again = venue.wait_app("F", nth=2)
+    assert (again.get(41), again.get(11) != cancel_cl_ord_id) == (cl_ord_id, True)
+
+
+@pytest.mark.parametrize("last_px", [None, "0"], ids=["no_last_px", "last_px_0"])
+def test_a_fill_without_a_price_is_unreadable_and_the_answer_brings_it_at_the_venues_price(
+    venue: ScriptedVenue, gw: Client, events: EventLog, last_px: str | None
+) -> None:
+    """A fill with no LastPx (31), or LastPx 0, and AvgPx 0: FIX 4.4 and the dialect
+    require LastPx on a fill, so the report is unreadable and the order asked about; the
+    answer's fill is told at the venue's price, never at 0 (before the fix it was told,
+    journaled and listed in `trades` at price 0)."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+
+    def answer_filled(v: ScriptedVenue, m: Received) -> None:
+        v.send(
+            "8",
+            execution_report(
+                order,
+                exec_id=f"S-{m.seq}",
+                exec_type="I",
+                ord_status="2",
+                order_id=f"V-{cl_ord_id}",
+                cum_qty="0.5",
+                leaves_qty="0",
+                avg_px="30000",
+            ),
+        )
+
+    venue.on("H", answer_filled)
+    priceless = execution_report(
+        order,
+        exec_id="F-1",
+        exec_type="2",
+        ord_status="2",
+        order_id=f"V-{cl_ord_id}",
+        cum_qty="0.5",
+        leaves_qty="0",
+        avg_px="0",
+        last=("0.5", last_px or "30000"),
+    )
+    venue.send("8", [(t, v) for t, v in priceless if t != 31 or last_px is not None])
+    unreadable = events.find(cl_ord_id, "order.anomaly")
+    assert unreadable["problem"] == "unreadable" and "LastPx" in unreadable["detail"]
+    filled = events.find(cl_ord_id, "order.filled")
+    assert (filled["exec_id"], filled["last_qty"], filled["last_px"]) == (
+        f"reconciled:S-{venue.wait_app('H').seq}",
+        "0.5",
+        "30000",
+    )
+    trades = gw.request("trades", symbol="BTC/USD")["trades"]
+    assert [(t["qty"], t["price"]) for t in trades] == [("0.5", "30000")]

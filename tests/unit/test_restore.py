@@ -18,8 +18,10 @@ from fixgw.domain import (
     CancelRejectReport,
     Event,
     ExecKind,
+    OrderEvent,
     OrderFilled,
     OrderPartiallyFilled,
+    OrderRestated,
     OrderStatus,
     Side,
     utc_now,
@@ -215,6 +217,19 @@ def overfilled(t: OrderTracker) -> list[Event]:
     )
 
 
+def busted(status: OrderStatus, cum: str, leaves: str) -> Step:
+    """Asked about after a report it could not read (a trade bust), the venue answers with
+    less filled than known: fills taken back, the order live again."""
+
+    def step(t: OrderTracker) -> list[Event]:
+        answer = report(
+            ExecKind.ORDER_STATUS, status, cum, leaves, avg="100" if cum != "0" else "0"
+        )
+        return t.reconcile(answer, after_unreadable=True)
+
+    return step
+
+
 LIVES: dict[str, list[Step]] = {
     "canceled carrying a fill, the fill's report after": [
         placed,
@@ -245,6 +260,20 @@ LIVES: dict[str, list[Step]] = {
         rest_canceled,
     ],
     "half filled, then the rest rejected": [placed, acked, half_filled, rest_rejected],
+    "filled, then a fill busted": [
+        placed,
+        acked,
+        half_filled,
+        filled,
+        busted(OrderStatus.PARTIALLY_FILLED, "1", "1"),
+    ],
+    "half filled with a cancel out, then the fill busted": [
+        placed,
+        acked,
+        half_filled,
+        cancel_sent,
+        busted(OrderStatus.NEW, "0", "2"),
+    ],
     "acked, half filled, restated smaller": [placed, acked, half_filled, restated_smaller],
     "acked, answered with a smaller quantity": [placed, acked, answered_smaller],
     "acked, half filled, filled": [placed, acked, half_filled, filled],
@@ -316,8 +345,22 @@ def test_a_restart_rebuilds_the_order_as_it_was(life: list[Step]) -> None:
     rebuilt.restore(journaled)
     assert state(rebuilt) == state(live)
     assert state(live)["cum_qty"] in (D("0"), D("1"), D("2"), D("2.5"))
-    told = [e for e in journaled if isinstance(e, OrderPartiallyFilled | OrderFilled)]
-    assert sum((e.last_qty for e in told), D(0)) == state(live)["cum_qty"]
+    told = sum(
+        (e.last_qty for e in journaled if isinstance(e, OrderPartiallyFilled | OrderFilled)),
+        D(0),
+    )
+    assert told - taken_back(journaled) == state(live)["cum_qty"]
+
+
+def taken_back(events: list[AnyEvent]) -> D:
+    """What restatements after a trade bust took back of the fills told."""
+    back, cum = D(0), D(0)
+    for event in events:
+        if isinstance(event, OrderEvent):
+            if isinstance(event, OrderRestated) and event.cum_qty < cum:
+                back += cum - event.cum_qty
+            cum = event.cum_qty
+    return back
 
 
 def resent(step: Step) -> Step:

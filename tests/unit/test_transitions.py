@@ -47,6 +47,8 @@ from fixgw.errors import RequestError
 from tests.unit.orders_made import cancel_of, limit_buy
 
 PAIRS = list(itertools.product(STATES, Input))
+ANSWERS = (Input.ORDER_STATUS, Input.RECONCILED, Input.RECONCILED_AFTER_UNREADABLE)
+"""The inputs that are a status answer."""
 GATEWAY_INPUTS = {
     Input.SUBMITTED,
     Input.CANCEL_REQUESTED,
@@ -117,11 +119,7 @@ def test_only_a_status_answer_or_an_execution_moves_a_closed_order() -> None:
         for state, what in PAIRS
         if state in TERMINAL_STATUSES and any(s.to is not To.SAME for s in TABLE[state, what])
     }
-    assert moving == {
-        (state, what)
-        for state in TERMINAL_STATUSES
-        for what in (Input.ORDER_STATUS, Input.RECONCILED, *FILLS)
-    }
+    assert moving == {(state, what) for state in TERMINAL_STATUSES for what in (*ANSWERS, *FILLS)}
     for state, what in itertools.product(TERMINAL_STATUSES, FILLS):
         assert {s.to for s in TABLE[state, what]} == {To.SAME, To.STAYS_CLOSED}
 
@@ -263,6 +261,20 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             ],
         ),
         (
+            OrderStatus.FILLED,
+            Input.RECONCILED_AFTER_UNREADABLE,
+            [
+                ("says_unknown", To.SAME, Emit.ANOMALY, Problem.UNKNOWN_AT_EXCHANGE, True),
+                ("shows_less", To.SAME, Emit.ANOMALY, Problem.FILLS_TAKEN_BACK, False),
+                ("shows_less", To.REPORTED, Emit.TAKEN_BACK, None, True),
+                ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
+                ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
+                ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
+                (None, To.SAME, Emit.NOTHING, None, True),
+            ],
+        ),
+        (
             OrderStatus.NEW,
             Input.ORDER_STATUS,
             [
@@ -375,7 +387,7 @@ def plain_report(state: State, what: Input) -> ExecutionReport:
     """A report that follows on from the order: fills add what they say, nothing is
     repeated, and a status answer agrees with the order."""
     known = KNOWN_CUM.get(state, D(0)) if state is not None else D(0)
-    if what in (Input.ORDER_STATUS, Input.RECONCILED):
+    if what in ANSWERS:
         kind, status = ExecKind.ORDER_STATUS, state or OrderStatus.NEW
     elif what is Input.RESTATED:
         kind, status = ExecKind.RESTATED, state or OrderStatus.NEW
@@ -455,6 +467,8 @@ def applied(tracker: OrderTracker, what: Input, report: ExecutionReport) -> list
         return tracker.apply_execution(elsewhere)
     if what is Input.RECONCILED:
         return tracker.reconcile(report)
+    if what is Input.RECONCILED_AFTER_UNREADABLE:
+        return tracker.reconcile(report, after_unreadable=True)
     return tracker.apply_execution(report)
 
 
@@ -469,6 +483,7 @@ EVENT_OF = {
     Emit.STATUS: "OrderStatusReported",
     Emit.RESTATED: "OrderRestated",
     Emit.RESTATED_AS_ANSWERED: "OrderRestated",
+    Emit.TAKEN_BACK: "OrderRestated",
     Emit.CANCEL_REJECTED: "OrderCancelRejected",
     Emit.ANOMALY: "OrderAnomaly",
 }
@@ -608,9 +623,8 @@ def test_a_fill_saying_canceled_is_a_partial_fill_then_a_cancel_unless_all_is_fi
 
 def inputs_to_close() -> list[tuple[Input, OrderStatus | None]]:
     """Every input; a status answer once of every status (None: the plain input)."""
-    answers = (Input.ORDER_STATUS, Input.RECONCILED)
-    return [(what, None) for what in Input if what not in answers] + [
-        (what, says) for what in answers for says in OrderStatus
+    return [(what, None) for what in Input if what not in ANSWERS] + [
+        (what, says) for what in ANSWERS for says in OrderStatus
     ]
 
 
@@ -678,3 +692,46 @@ def test_the_tracker_does_what_the_table_says_for_a_changed_quantity_or_unseen_f
         if (why := disagreement(state, what, changed_report(state, what, qty, more))) is not None
     }
     assert wrong == {}
+
+
+@pytest.mark.parametrize("what", ANSWERS)
+@pytest.mark.parametrize("says", [OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED])
+def test_the_tracker_does_what_the_table_says_for_an_answer_showing_less_filled(
+    what: Input, says: OrderStatus
+) -> None:
+    """The other way of the `shows_less` steps: every status, given a status answer that
+    shows less filled than known, live. Only the answer asked for after an unreadable report
+    takes fills back; the others leave the order as it was."""
+    wrong = {}
+    for state in STATES:
+        known = KNOWN_CUM.get(state, D(0)) if state is not None else D(0)
+        less = msgspec.structs.replace(
+            plain_report(state, what),
+            status=says,
+            cum_qty=known / 2,
+            leaves_qty=D(1) - known / 2,
+        )
+        if (why := disagreement(state, what, less)) is not None:
+            wrong[pair_id((state, what))] = why
+    assert wrong == {}
+
+
+def test_fills_taken_back_reopen_a_filled_order_with_the_venues_numbers() -> None:
+    tracker = placed_in(OrderStatus.FILLED)
+    answer = msgspec.structs.replace(
+        plain_report(OrderStatus.FILLED, Input.RECONCILED_AFTER_UNREADABLE),
+        status=OrderStatus.NEW,
+        cum_qty=D(0),
+        leaves_qty=D(1),
+        avg_px=D(0),
+    )
+    taken_back, restated = tracker.reconcile(answer, after_unreadable=True)
+    assert isinstance(taken_back, OrderAnomaly) and taken_back.problem == "fills_taken_back"
+    assert taken_back.detail.startswith("1 of the fills taken back")
+    assert (restated.status, restated.cum_qty, restated.leaves_qty, restated.avg_px) == (
+        OrderStatus.NEW,
+        D(0),
+        D(1),
+        D(0),
+    )
+    assert [o.cl_ord_id for o in tracker.open_orders()] == ["c1"]

@@ -101,6 +101,7 @@ def execution_report(msg: FixMessage, received: datetime, c: Codes = FIX44) -> E
     r = FieldReader(msg)
     kind = r.code(c.exec_type)
     fill = kind in FILL_KINDS
+    last_px = _fill_price(r) if fill else None
     return ExecutionReport(
         exec_id=r.text(Tag.EXEC_ID),
         kind=kind,
@@ -117,7 +118,7 @@ def execution_report(msg: FixMessage, received: datetime, c: Codes = FIX44) -> E
         leaves_qty=r.decimal(Tag.LEAVES_QTY),
         avg_px=r.decimal(Tag.AVG_PX),
         last_qty=r.opt_decimal(Tag.LAST_QTY) if fill else None,
-        last_px=r.opt_decimal(Tag.LAST_PX) if fill else None,
+        last_px=last_px,
         reject_reason=r.lenient_code(c.ord_rej_reason, RejectReason.OTHER),
         restatement_reason=r.lenient_code(c.restatement_reason, RestatementReason.OTHER)
         if kind is ExecKind.RESTATED
@@ -128,6 +129,18 @@ def execution_report(msg: FixMessage, received: datetime, c: Codes = FIX44) -> E
         mass_status_req_id=r.opt_str(Tag.MASS_STATUS_REQ_ID),
         last_report=r.opt_str(Tag.LAST_RPT_REQUESTED) == "Y",
     )
+
+
+def _fill_price(r: FieldReader) -> Decimal:
+    """A fill's LastPx (31), which FIX 4.4 requires on a fill: without one above 0 the fill
+    cannot be valued, so the report is unreadable (its order asked about), never a trade at
+    a price made up (AvgPx 0, say)."""
+    last_px = r.opt_decimal(Tag.LAST_PX)
+    if last_px is None:
+        raise r.fail("a fill without LastPx", Tag.LAST_PX)
+    if last_px <= 0:
+        raise r.fail(f"a fill at LastPx {last_px:f}, not above 0", Tag.LAST_PX)
+    return last_px
 
 
 def order_cancel_reject(

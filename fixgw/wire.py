@@ -85,9 +85,9 @@ def encode_event(event: Event) -> bytes:
     return out
 
 
-_KEPT = (datetime, Decimal)
+_KEPT = (datetime, Decimal, msgspec.Raw)
 """What `msgspec.to_builtins` leaves as it is for the exact way: times for `_wire_times`,
-decimals for `_plain`."""
+decimals for `_plain`, JSON text (a request's id as sent) as it is."""
 
 
 def _wire_times(value: Any) -> Any:

@@ -226,7 +226,9 @@ class _NewOrderLine(NewOrder, frozen=True, kw_only=True):
     """A `new_order` line read in one pass: a NewOrder with the line's `op` and `id`."""
 
     op: Literal["new_order"]
-    id: int | float | str | msgspec.UnsetType = msgspec.UNSET
+    id: int | str | msgspec.UnsetType = msgspec.UNSET
+    """Not a number with a fraction or an exponent: that one goes the long way, which keeps
+    its text (`_id_as_sent`)."""
 
 
 _new_order_decoder = msgspec.json.Decoder(_NewOrderLine)
@@ -270,6 +272,8 @@ def _parse_any(line: bytes, ops_served: Collection[str] = ()) -> tuple[Any, Requ
     id_given = "id" in obj
     request_id = obj.pop("id", None)
     good_id = not id_given or type(request_id) in _ID_TYPES
+    if type(request_id) is float and repeated != "id":
+        request_id = _id_as_sent(line)
     if repeated is not None:
         raise _error(
             request_id if good_id and repeated != "id" else None,
@@ -307,6 +311,19 @@ which reads as a list of that one."""
 
 _ID_TYPES = (int, float, str)
 """What a request's `id` may be (a JSON number or string; not a bool, null, object or array)."""
+
+
+class _IdText(msgspec.Struct):
+    id: msgspec.Raw
+
+
+_id_text_decoder = msgspec.json.Decoder(_IdText)
+
+
+def _id_as_sent(line: bytes) -> msgspec.Raw:
+    """A number id with a fraction or an exponent, as its JSON text: echoed so, not as a
+    binary float's (`0.10000000000000001` would come back `0.1`, `1E2` as `100.0`)."""
+    return _id_text_decoder.decode(line).id
 
 
 def _too_deep() -> RequestError:

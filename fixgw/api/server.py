@@ -816,6 +816,7 @@ class ApiServer:
             case p.MdSubscribe():
                 return self._md_subscribe(client, request)
             case p.MdUnsubscribe():
+                self._refuse_unknown_md_symbol(client, request.symbol)
                 g.md_unsubscribe(client, request.symbol, set(request.what))
                 self._leave_topics(client, p.md_topics(request.symbol, request.what))
                 return {"symbol": request.symbol, "topics": sorted(client.topics)}
@@ -957,6 +958,15 @@ class ApiServer:
         else:
             self.gateway.unsubscribe(client, topic)
             self.book_views.place(client, symbol, depth)
+
+    def _refuse_unknown_md_symbol(self, client: ClientConnection, symbol: str) -> None:
+        """`unknown_symbol` for a symbol neither in the config nor among the client's topics
+        (one a reload dropped keeps serving those on it, who may leave it): a misspelt one
+        is refused, rather than answered ok while the client keeps the stream it meant to
+        leave."""
+        held = p.md_topics(symbol, ["book", "trades"]) & client.topics
+        if symbol not in self.gateway.symbols and not held:
+            raise RequestError(f"unknown symbol {symbol!r}", code=p.ErrorCode.UNKNOWN_SYMBOL)
 
     def _refuse_unknown_topics(self, topics: set[str]) -> None:
         """`unknown_topic` unless each is one of the topics there are (a misspelt `order`

@@ -172,6 +172,10 @@ class OrderIndex:
         self._cancels: dict[str, str] = {}
         """Cancel ClOrdIDs -> the order's ClOrdID (`UNTRACKED` for an order known only by
         the exchange's id)."""
+        self._answered: set[str] = set()
+        """The ClOrdIDs of the cancels of kept orders that were answered, refused or not
+        delivered (`cancel_done`): the exchange may have had them, so they stay in use as
+        long as their order is kept, as the journal's replay keeps them (`restore`)."""
         self._acknowledged: set[str] = set()
         """The cancels (of `_cancels`) the exchange said are pending (ExecType 6): it has
         them."""
@@ -183,7 +187,9 @@ class OrderIndex:
 
     def in_use(self, cl_ord_id: str) -> bool:
         """Names an order or a cancel this gateway tracks."""
-        return cl_ord_id in self._orders or cl_ord_id in self._cancels
+        return (
+            cl_ord_id in self._orders or cl_ord_id in self._cancels or cl_ord_id in self._answered
+        )
 
     def forgotten(self, cl_ord_id: str) -> bool:
         """Names an order (or a cancel) forgotten, among the ids still refused."""
@@ -224,9 +230,19 @@ class OrderIndex:
         """The ClOrdID of the order a cancel was for; None: not a cancel this gateway sent."""
         return self._cancels.get(cancel_cl_ord_id)
 
-    def cancel_done(self, cancel_cl_ord_id: str) -> str | None:
+    def cancel_done(self, cancel_cl_ord_id: str) -> None:
+        """A cancel answered (refused, not delivered; an untracked order's carried out): no
+        longer out, but its id is still in use while its order is kept."""
         self._acknowledged.discard(cancel_cl_ord_id)
-        return self._cancels.pop(cancel_cl_ord_id, None)
+        cl_ord_id = self._cancels.pop(cancel_cl_ord_id, None)
+        if cl_ord_id in self._orders:
+            self._answered.add(cancel_cl_ord_id)
+
+    def cancel_unsent(self, cancel_cl_ord_id: str) -> None:
+        """A cancel that never left (session down): the exchange never had its id, nor the
+        journal, so it is free again."""
+        self._acknowledged.discard(cancel_cl_ord_id)
+        self._cancels.pop(cancel_cl_ord_id, None)
 
     def cancel_acknowledged(self, cancel_cl_ord_id: str) -> None:
         """The exchange said this cancel is pending: it got it."""
@@ -269,6 +285,7 @@ class OrderIndex:
             for cancel_id in order.cancel_ids:
                 self._cancels.pop(cancel_id, None)
                 self._acknowledged.discard(cancel_id)
+                self._answered.discard(cancel_id)
             forgotten.append(order)
             self._remember_ids(order)
         return forgotten

@@ -122,7 +122,12 @@ class PendingRequests:
         if order_id is None:
             return
         answer = (
-            OrderStatusAnswer(**self._tracker.snapshot(order), source="exchange", text=report.text)
+            OrderStatusAnswer(
+                **self._tracker.snapshot(order),
+                cancel_cl_ord_id=order.cancel_pending,
+                source="exchange",
+                text=report.text,
+            )
             if order is not None
             else OrderStatusAnswer(
                 cl_ord_id=report.cl_ord_id,

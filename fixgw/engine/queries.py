@@ -43,7 +43,11 @@ class Queries:
         order, _, order_id, symbol, side = self._entry.locate(req)
         if order_id is None:
             assert order is not None
-            return OrderStatusAnswer(**self._tracker.snapshot(order), source="local")
+            return OrderStatusAnswer(
+                **self._tracker.snapshot(order),
+                cancel_cl_ord_id=order.cancel_pending,
+                source="local",
+            )
         self._lifecycle.require()
         await self._throttle.wait_turn("status")
         cmd = QueryOrder(

@@ -127,7 +127,7 @@ class OrderTracker:
 
     def cancel_unsent(self, cmd: CancelOrder) -> None:
         """Undo `cancel_requested` for a cancel that never left (session down)."""
-        self.index.cancel_done(cmd.cl_ord_id)
+        self.index.cancel_unsent(cmd.cl_ord_id)
         order = self.index.get(cmd.orig_cl_ord_id or UNTRACKED)
         if order is not None:
             become(order, step_of(order.status, Input.CANCEL_UNSENT), None, cmd.cl_ord_id)

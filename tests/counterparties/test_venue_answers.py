@@ -567,6 +567,34 @@ def test_a_status_answer_that_shows_the_order_canceled_is_told_as_canceled(
     assert gw.request("orders")["orders"] == []
 
 
+def test_order_status_names_the_cancel_still_out_as_orders_does(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The venue leaves cancels unanswered. `order_status` said `cancel_cl_ord_id: null`
+    for an order `pending_cancel`, where `orders` named the cancel: a client asking which
+    cancel is out, to match the answer to come, was told none is. Both answers: the local
+    one (the venue has not acknowledged the order) and the venue's. No ack timeout: nothing
+    asks the venue about the order it leaves unacknowledged."""
+    venue, stack = make_venue_stack(orders={"ack_timeout_s": 0})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        unacked = place(gw)
+        events.find(unacked, "order.pending_new")
+        acked, _ = accepted_order(venue, gw, events)
+        cancels = {
+            cl_ord_id: gw.cancel_order(cl_ord_id=cl_ord_id)["cancel_cl_ord_id"]
+            for cl_ord_id in (unacked, acked)
+        }
+        listed = {o["cl_ord_id"]: o["cancel_cl_ord_id"] for o in gw.orders()}
+        answers = {cl_ord_id: gw.order_status(cl_ord_id=cl_ord_id) for cl_ord_id in cancels}
+    assert {c: (a["source"], a["status"]) for c, a in answers.items()} == {
+        unacked: ("local", "pending_cancel"),
+        acked: ("exchange", "pending_cancel"),
+    }
+    assert {c: a["cancel_cl_ord_id"] for c, a in answers.items()} == listed == cancels
+
+
 def test_an_unknown_order_answer_to_a_clients_status_request_leaves_an_acked_order_live(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,26 @@ def test_many_bad_lines_in_one_write_each_get_a_reply(shared_stack: LocalStack) 
         gw.send_raw(b"".join(c[1] for c in CASES))
         codes = [gw.read_message(5)["error"]["code"] for _ in CASES]
         assert codes == [c[2] for c in CASES]
+
+
+def test_an_id_with_a_fraction_is_echoed_as_the_client_wrote_it(shared_stack: LocalStack) -> None:
+    """It went through a binary float: `0.1` and `0.10000000000000001` both came back as
+    `0.1`, and `1E2` as `100.0`, so a client reading numbers as decimals could not tell
+    which of its pipelined requests a reply answers."""
+    sent = [b"0.1", b"0.10000000000000001", b"9007199254740993.5", b"1E2", b"9007199254740993"]
+    lines = [b'{"id":%s,"op":"status"}\n' % request_id for request_id in sent]
+    lines.append(b'{"id":-1.50,%s,"qty":"0","price":"1"}\n' % ORDER.encode())  # refused
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(shared_stack.socket_path))
+        sock.sendall(b"".join(lines))
+        received = b""
+        while received.count(b"\n") < len(lines):
+            chunk = sock.recv(65536)
+            assert chunk, received
+            received += chunk
+    echoed = [line[: line.index(b',"ok":')] for line in received.splitlines()]
+    assert echoed == [b'{"id":%s' % request_id for request_id in [*sent, b"-1.50"]]
 
 
 def test_deep_nesting_is_invalid_json_in_one_line_of_reply_and_no_error_in_the_log(

@@ -284,6 +284,20 @@ def test_bad_subscriptions_get_an_error_and_disturb_nothing(
     assert err.value.code == "not_subscribed"
 
 
+def test_md_unsubscribe_of_a_misspelt_symbol_is_unknown_symbol_and_leaves_the_streams(
+    stack: LocalStack,
+) -> None:
+    """It answered ok, while the client kept the streams it meant to leave; every other
+    request naming a symbol answers `unknown_symbol`."""
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="BTC/USD")
+        with pytest.raises(ApiError) as refused:
+            gw.request("md_unsubscribe", symbol="btc/usd")
+        assert refused.value.code == "unknown_symbol"
+        assert sorted(streams(stack)) == ["BTC/USD:book", "BTC/USD:trades"]
+        assert gw.request("md_unsubscribe", symbol="BTC/USD")["topics"] == []
+
+
 def test_unsubscribe_of_a_market_data_topic_leaves_its_stream_as_md_unsubscribe_does(
     stack: LocalStack,
 ) -> None:

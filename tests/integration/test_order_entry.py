@@ -412,6 +412,36 @@ def test_a_cancel_reusing_a_cl_ord_id_in_use_is_refused_locally(
     assert {o["cl_ord_id"]: o["status"] for o in gw.orders()} == {"reuse-1": "new"}
 
 
+def test_a_refused_cancels_id_stays_in_use_while_its_order_is_open_and_after_a_restart(
+    make_stack: StackFactory,
+) -> None:
+    """The exchange refuses cancels (E1000). The refused cancel's ClOrdID was freed while
+    its order stayed open: a second cancel and then a new order took it, and each was sent
+    to the exchange, which had had it already (FIX wants ClOrdIDs unique); after a restart
+    the same new order was refused. It is refused both times now, and sent once."""
+    stack = make_stack(sim={"unavailable": ["F"]})
+    order = {"symbol": "LTC/USD", "side": "sell", "type": "limit", "qty": "1", "price": "99"}
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        log = EventLog(gw)
+        gw.new_order(**order, cl_ord_id="open-1")
+        log.find("open-1", "order.accepted")
+        gw.cancel_order(cl_ord_id="open-1", cancel_cl_ord_id="refused-cxl")
+        assert log.find("open-1", "order.cancel_rejected")["status"] == "new"
+        with pytest.raises(ApiError) as a_cancel:
+            gw.cancel_order(cl_ord_id="open-1", cancel_cl_ord_id="refused-cxl")
+        with pytest.raises(ApiError) as an_order:
+            gw.new_order(**order, cl_ord_id="refused-cxl")
+        assert [a_cancel.value.code, an_order.value.code] == ["duplicate_cl_ord_id"] * 2
+    sent = "".join(body.read_text() for body in (stack.root / "store").glob("*.body"))
+    assert sent.count("\x0111=refused-cxl\x01") == 1
+    assert stack.gateway is not None and stack.gateway.stop() == 0
+    stack.start_gateway()
+    with stack.client() as gw, pytest.raises(ApiError) as after_a_restart:
+        gw.new_order(**order, cl_ord_id="refused-cxl")
+    assert after_a_restart.value.code == "duplicate_cl_ord_id"
+
+
 def test_a_client_may_not_choose_an_id_the_gateway_could_make_up(gw: Client) -> None:
     """A client that chose the gateway's next id (`fx<start time>-<n>`) made another
     client's order without an id fail as `duplicate_cl_ord_id`."""

@@ -50,6 +50,27 @@ def test_sighup_applies_symbols_and_names_what_needs_a_restart(make_stack: Stack
     assert reloaded["needs_restart"] == ["session.heartbeat_s"]
 
 
+def test_a_client_on_the_stream_of_a_symbol_a_reload_dropped_may_still_leave_it(
+    make_stack: StackFactory,
+) -> None:
+    """A dropped symbol's stream keeps serving the clients on it; `md_unsubscribe` refuses
+    a symbol not in the config, but not one the client holds a stream of."""
+    stack = make_stack()
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="LTC/USD", what=["trades"])
+        path = stack.root / "gateway.yaml"
+        config = yaml.safe_load(path.read_text())
+        config["symbols"].remove("LTC/USD")
+        path.write_text(yaml.safe_dump(config))
+        stack.gateway.popen.send_signal(signal.SIGHUP)
+        wait_until(lambda: "config reloaded" in stack.gateway.log(), 10, "the reload")  # type: ignore[union-attr]
+        assert gw.request("md_unsubscribe", symbol="LTC/USD")["topics"] == []
+        with pytest.raises(ApiError) as left_already:
+            gw.request("md_unsubscribe", symbol="LTC/USD")
+        assert left_already.value.code == "unknown_symbol"
+
+
 def test_sighup_names_a_token_and_a_password_rewritten_in_their_files_as_needing_a_restart(
     make_stack: StackFactory, tmp_path: Path
 ) -> None:

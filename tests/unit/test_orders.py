@@ -447,6 +447,49 @@ def test_duplicate_cl_ord_id_is_refused(tracker: OrderTracker) -> None:
     assert err.value.code == "duplicate_cl_ord_id"
 
 
+@pytest.mark.parametrize("answer", ["rejected", "not_delivered"])
+def test_an_answered_cancels_id_stays_in_use_while_its_order_is_kept(answer: str) -> None:
+    """A cancel refused (or taken for never delivered) freed its ClOrdID while its order was
+    open: the same id was taken again as a cancel or an order, and sent to the exchange,
+    which had had it; after a restart the journal's replay refused it. Then, forgotten with
+    its order, it is among the forgotten ids still refused."""
+    tracker = OrderTracker(keep_closed=0)
+    submit(tracker)
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.cancel_requested(cancel_of())
+    if answer == "rejected":
+        reject = CancelRejectReport(
+            cl_ord_id="k1",
+            orig_cl_ord_id="c1",
+            order_id="X1",
+            status=OrderStatus.NEW,
+            reason=CancelRejectReason.OTHER,
+            text="busy",
+            ts=utc_now(),
+        )
+        assert types(tracker.apply_cancel_reject(reject)) == ["OrderCancelRejected"]
+    else:
+        refused = tracker.refused("k1", "not resent", utc_now(), not_delivered=True)
+        assert types(refused) == ["OrderCancelRejected"]
+    with pytest.raises(RequestError) as taken_again:
+        tracker.refuse_if_in_use("k1")
+    assert taken_again.value.code == "duplicate_cl_ord_id"
+    tracker.apply_execution(
+        report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("1.0", "100"))
+    )
+    assert [o.cl_ord_id for o in tracker.prune()] == ["c1"]
+    assert tracker.forgotten("k1")
+
+
+def test_a_cancel_that_never_left_frees_its_id(tracker: OrderTracker) -> None:
+    """The session was down: the exchange never had the cancel, nor the journal; the client
+    may send it again under the same id."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.cancel_requested(cancel_of())
+    tracker.cancel_unsent(cancel_of())
+    tracker.refuse_if_in_use("k1")
+
+
 def canceled_by_cancel(tracker: OrderTracker, n: int) -> None:
     """Order c<n> (the exchange's X<n>) canceled by cancel k<n>."""
     tracker.cancel_requested(

@@ -25,6 +25,8 @@ from fixgw.api.protocol import (
     md_topics,
     parse_line,
     positive_decimal,
+    reply_error,
+    reply_ok,
 )
 from fixgw.decimals import plain_decimal
 from fixgw.errors import RequestError
@@ -259,15 +261,36 @@ def test_whatever_the_request_a_field_named_twice_is_refused(line: bytes) -> Non
 REQUESTS = [b'"op": "status"', b'"op": "new_order", %s, "price": "1"' % ORDER_FIELDS]
 
 
-@pytest.mark.parametrize("request_id", [1.5, -2, 0.0, 1e300, "7", "", 12345678901234567890123])
+@pytest.mark.parametrize("request_id", [-2, "7", "", 12345678901234567890123])
 @pytest.mark.parametrize("fields", REQUESTS)
-def test_an_id_that_is_a_number_or_a_string_is_taken_as_given(
+def test_an_id_that_is_a_whole_number_or_a_string_is_taken_as_given(
     request_id: Any, fields: bytes
 ) -> None:
     line = b'{"id": %s, %s}' % (json.dumps(request_id).encode(), fields)
     for parse in (parse_line, _parse_any):
         taken, _ = parse(line)
         assert taken == request_id and type(taken) is type(request_id)
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    [b"1.5", b"0.0", b"1e300", b"0.1", b"0.10000000000000001", b"9007199254740993.5", b"1E2"],
+)
+@pytest.mark.parametrize("fields", REQUESTS)
+def test_an_id_with_a_fraction_or_an_exponent_is_echoed_as_sent(
+    request_id: bytes, fields: bytes
+) -> None:
+    """It went through a binary float: `0.10000000000000001` came back as `0.1`, the id of
+    another request, and `1E2` as `100.0`; a client reading numbers as decimals could not
+    tell which request a reply answers."""
+    line = b'{"id": %s, %s}' % (request_id, fields)
+    for parse in (parse_line, _parse_any):
+        taken, _ = parse(line)
+        assert reply_ok(taken, {}).startswith(b'{"id":%s,"ok":true' % request_id)
+        with pytest.raises(RequestError) as refused:
+            parse(line.replace(b'"op": "', b'"op": "no_'))
+        refusal = reply_error(getattr(refused.value, "request_id", None), "unknown_op", "no")
+        assert refusal.startswith(b'{"id":%s,"ok":false' % request_id)
 
 
 @pytest.mark.parametrize("request_id", [b"true", b"false", b"null", b"{}", b'{"a": 1}', b"[1]"])

@@ -169,7 +169,9 @@ def test_a_reply_s_times_have_microseconds_and_its_lookalike_text_is_left_alone(
         qty=Decimal("1E-8"),
         price=Decimal("30000"),
     )
-    written = msgspec.json.decode(reply_ok(3, Trades(trades=[fill])))["result"]["trades"][0]
+    reply = reply_ok(msgspec.Raw(b"3.0E+0"), Trades(trades=[fill]))
+    assert reply.startswith(b'{"id":3.0E+0,')  # an id with a fraction, as the client sent it
+    written = msgspec.json.decode(reply)["result"]["trades"][0]
     assert written["ts"] == "2026-12-06T10:00:00.000000Z" and TIME.fullmatch(written["ts"])
     assert (written["exec_id"], written["cl_ord_id"]) == ("1E-8", "2026-12-06T10:00:00Z")
     assert (written["qty"], written["price"]) == ("0.00000001", "30000")

@@ -348,7 +348,11 @@ class Upkeep:
         p.config = msgspec.structs.replace(
             p.config,
             symbols=new.symbols,
-            market_data=new.market_data,
+            market_data=msgspec.structs.replace(
+                p.config.market_data,
+                stale_after_s=new.market_data.stale_after_s,
+                max_depth=new.market_data.max_depth,
+            ),
             account=new.account,
             log=new.log,
             api=api,
@@ -365,6 +369,13 @@ class Upkeep:
         p.pending.timeout_s = new.api.request_timeout_s
         symbols = frozenset(new.symbols)
         p.entry.symbols = symbols
+        withdrawn = sorted({o.symbol for o in p.tracker.open_orders()} - symbols)
+        if withdrawn:
+            log.warning(
+                "symbols removed while orders of theirs are open: no new ones are taken; "
+                "the open ones stay at the exchange, listed and cancellable",
+                symbols=withdrawn,
+            )
         md = p.market_data
         md.set_symbols(symbols)
         md.stale_after_s, md.max_depth = new.market_data.stale_after_s, new.market_data.max_depth

@@ -468,10 +468,22 @@ class NatsConfig(_Config, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         for url in self.servers:
             scheme, sep, rest = url.partition("://")
-            if not sep or scheme not in ("nats", "tls"):
-                raise ValueError(f"servers: {url!r} is not a nats:// or tls:// URL")
-            if "@" in rest.partition("/")[0]:
+            if "@" in (rest if sep else url).partition("/")[0]:
                 raise ValueError("servers: credentials in a URL are inline secrets; use nats.auth")
+            if not sep or scheme not in ("nats", "tls"):
+                raise ValueError(
+                    f"servers: {without_userinfo(url)!r} is not a nats:// or tls:// URL"
+                )
+
+
+def without_userinfo(url: str) -> str:
+    """`url` as an error may quote it: whatever precedes its last `@` (a user and a
+    password) shown as `***`."""
+    head, at, host = url.rpartition("@")
+    if not at:
+        return url
+    scheme, sep, _ = head.partition("://")
+    return f"{scheme}{sep}***@{host}" if sep else f"***@{host}"
 
 
 class GatewayConfig(_Config, frozen=True, kw_only=True):
@@ -798,9 +810,16 @@ def _read_secret(ref: SecretRef, key: str) -> str:
         value = _first_line(ref.file, key)
     else:
         assert ref.env is not None
-        value = os.environ.get(ref.env, "")
+        if not _ENV_NAME.fullmatch(ref.env):
+            raise ConfigError(
+                f"{key}: `env` is not an environment variable's name (letters, digits and _, "
+                "not a digit first); it is not shown, in case it is the secret itself: name "
+                "the variable that holds the secret"
+            )
+        value = os.environ.get(ref.env, "").strip()
         if not value:
-            raise ConfigError(f"{key}: environment variable {ref.env} is not set")
+            shown = ref.env if _reads_as_a_name(ref.env) else "named in `env`"
+            raise ConfigError(f"{key}: environment variable {shown} is not set")
     if key == API_TOKEN_KEY:
         why = token_weakness(value)
         if why is not None:
@@ -808,10 +827,26 @@ def _read_secret(ref: SecretRef, key: str) -> str:
     return value
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _reads_as_a_name(name: str) -> bool:
+    """Whether an environment variable's name may be shown in an error: not one that could
+    be a key pasted in its place (16 or more letters and digits, mixed, without an _)."""
+    looks_random = len(name) >= 16 and "_" not in name
+    return not (looks_random and any(c.isdigit() for c in name) and any(c.isalpha() for c in name))
+
+
 def _first_line(file: str, key: str) -> str:
     try:
         lines = Path(file).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and not os.path.isabs(file):
+            raise ConfigError(
+                f"{key}: cannot read the file `file` names, relative to {os.getcwd()}: "
+                f"{exc.strerror} (a relative path that names no file is not shown, in case it "
+                "is the secret itself)"
+            ) from None
         raise ConfigError(f"{key}: cannot read {file}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{key}: {file}: {not_utf8(exc)}") from None

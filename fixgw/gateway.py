@@ -148,7 +148,7 @@ class Gateway:
     def orders(self, include_closed: bool, symbol: str | None = None) -> list[OrderView]:
         """This gateway's open orders (`include_closed`: every order it keeps), of `symbol`
         only if given."""
-        self.parts.entry.refuse_unknown_symbol(symbol)
+        self._refuse_unknown_symbol_to_read(symbol)
         t = self.parts.tracker
         kept = t.all_orders() if include_closed else t.open_orders()
         return [view(t, o) for o in kept if symbol is None or o.symbol == symbol]
@@ -180,7 +180,7 @@ class Gateway:
         return self.parts.tracker.order_of_cancel(cancel_cl_ord_id)
 
     async def orders_from_exchange(self, symbol: str | None) -> list[OrderView]:
-        self.parts.entry.refuse_unknown_symbol(symbol)
+        self._refuse_unknown_symbol_to_read(symbol)
         return await self.parts.queries.orders_from_exchange(symbol)
 
     async def account(self) -> Account:
@@ -188,8 +188,19 @@ class Gateway:
 
     def trades(self, symbol: str | None, limit: int) -> list[Fill]:
         """This gateway's fills, newest last."""
-        self.parts.entry.refuse_unknown_symbol(symbol)
+        self._refuse_unknown_symbol_to_read(symbol)
         return self.parts.fills.last(symbol, limit)
+
+    def _refuse_unknown_symbol_to_read(self, symbol: str | None) -> None:
+        """A request that reads (`orders`, `trades`) may name a symbol the config no longer
+        has (removed by a reload) while this gateway keeps orders or fills of it; any other
+        is refused as misspelt, not answered with nothing."""
+        p = self.parts
+        if symbol is None or symbol in p.entry.symbols:
+            return
+        if p.fills.last(symbol, 1) or any(o.symbol == symbol for o in p.tracker.all_orders()):
+            return
+        raise p.entry.unknown_symbol(symbol)
 
     # ------------------------------------------------------------ controls
 

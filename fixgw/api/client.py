@@ -43,6 +43,11 @@ class ApiError(FixgwError):
     """The gateway refused a request; `code` is the protocol's error code."""
 
 
+class NotAGateway(ConnectionError):
+    """What answered at the address is not a fixgw gateway: its first line is not a JSON
+    object (an HTTP server, another program's socket)."""
+
+
 def apply_market_data(book: OrderBook, event: dict[str, Any]) -> bool:
     """Bring a client-side book up to date with one `md.snapshot` or `md.delta` event, or
     with the `md_subscribe` reply's book (its `result`: `bids` and `asks`, no `type`), to
@@ -250,7 +255,7 @@ class Client(GatewayClient):
             if end >= 0:
                 line = bytes(self._buffer[:end])
                 del self._buffer[: end + 1]
-                message = self._decoder.decode(line)
+                message = self._message(line)
                 if accept(message):
                     return dict(message)
                 if keep_events and "seq" in message:
@@ -267,6 +272,15 @@ class Client(GatewayClient):
             if not chunk:
                 raise ConnectionError("the gateway closed the connection")
             self._buffer += chunk
+
+    def _message(self, line: bytes) -> dict[str, Any]:
+        try:
+            message = self._decoder.decode(line)
+        except msgspec.DecodeError as exc:
+            raise NotAGateway(f"it answered with a line that is not JSON ({exc})") from None
+        if not isinstance(message, dict):
+            raise NotAGateway("it answered with JSON that is not an object")
+        return message
 
 
 _CARRIED_OUT_AT_THE_EXCHANGE = frozenset({"new_order", "cancel_order"})

@@ -10,7 +10,7 @@ import os
 import re
 
 from fixgw.api.client import Client, GatewayClient
-from fixgw.config import socket_path_too_long
+from fixgw.config import socket_path_too_long, without_userinfo
 from fixgw.errors import ConfigError, FixgwError
 
 DEFAULT_SOCKET = "/run/fixgw/fixgw.sock"
@@ -75,6 +75,11 @@ def connect(args: argparse.Namespace) -> GatewayClient:
     if args.nats:
         return _nats(args)
     if args.tcp:
+        if args.socket is not None:
+            raise BadArgument(
+                f"--socket {args.socket} and --tcp {args.tcp} name two ways to the gateway: "
+                "give one"
+            )
         host, port = tcp_address(args.tcp)
         token = os.environ.get(args.token_env or "FIXGW_API_TOKEN")
         return Client.connect(host=host, port=port, token=token, name=_me())
@@ -141,7 +146,7 @@ def _nats(args: argparse.Namespace) -> GatewayClient:
 def where(args: argparse.Namespace) -> str:
     """The gateway the command was to reach, for the error when it could not."""
     if getattr(args, "nats", None):
-        return f"{args.nats} (NATS, gateway {args.gateway})"
+        return f"{without_userinfo(args.nats)} (NATS, gateway {args.gateway})"
     if getattr(args, "tcp", None):
         return f"{args.tcp} (TCP)"
     return getattr(args, "socket", None) or os.environ.get("FIXGW_SOCKET") or DEFAULT_SOCKET

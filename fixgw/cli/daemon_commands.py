@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import uvloop
 
 from fixgw import journal
+from fixgw.cli.connect import BadArgument
 from fixgw.cli.exits import EXIT_CONFIG, EXIT_JOURNAL_DAMAGED
 from fixgw.config import (
     GatewayConfig,
@@ -126,12 +127,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _journal_path(args: argparse.Namespace) -> Path:
-    """The journal the command is about; ConfigError if there is none to look at."""
-    path = Path(args.path) if args.path is not None else None
-    if path is None:
-        path = Path(load_gateway_config(args.config).journal.path)
+    """The journal the command is about; if there is none to look at, BadArgument (`--path`)
+    or ConfigError (the config's `journal.path`): exit status 2, as for any path named
+    that cannot be used."""
+    if args.path is not None:
+        path = Path(args.path)
+        if not path.is_file():
+            raise BadArgument(f"--path {path}: no journal there")
+        return path
+    path = Path(load_gateway_config(args.config).journal.path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no journal there")
+        raise ConfigError(f"{args.config}: journal.path: {path}: no journal there")
     return path
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fixgw import __version__
-from fixgw.api.client import ApiError
+from fixgw.api.client import ApiError, NotAGateway
 from fixgw.cli.completion import SCRIPTS
 from fixgw.cli.connect import BadArgument, connection_options, nats_options, where
 from fixgw.cli.daemon_commands import (
@@ -38,7 +38,7 @@ from fixgw.cli.gateway_commands import (
     cmd_status,
     cmd_trades,
 )
-from fixgw.cli.output import output_options
+from fixgw.cli.output import end_as_a_closed_pipe_ends_a_unix_tool, output_options, stdout_closed
 from fixgw.engine.fills import TRADES_KEPT
 from fixgw.errors import ConfigError
 from fixgw.ops import held_signals
@@ -398,7 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.handler is not cmd_run:
         held_signals.let_through()  # held for the daemon only (`fixgw.__main__`)
     try:
-        return int(args.handler(args))
+        status = int(args.handler(args))
+        sys.stdout.flush()  # a closed stdout fails here, while it can be told apart
+        return status
     except BadArgument as exc:
         print(f"fixgw: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
@@ -408,7 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as exc:
         print(f"fixgw: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
+    except NotAGateway as exc:
+        print(f"fixgw: {where(args)} is not a fixgw gateway: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # refused, gone, timed out, no such name, no permission
+        if isinstance(exc, BrokenPipeError) and stdout_closed():
+            return end_as_a_closed_pipe_ends_a_unix_tool()
         if COMMAND_GROUPS[args.command] in LOCAL_GROUPS:
             raise
         print(f"fixgw: cannot reach the gateway at {where(args)}: {exc}", file=sys.stderr)

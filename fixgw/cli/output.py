@@ -5,6 +5,9 @@ byte for byte."""
 from __future__ import annotations
 
 import argparse
+import os
+import select
+import signal
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,6 +23,28 @@ def print_json(obj: Any) -> None:
     """One JSON line, as every command printed before there were tables."""
     sys.stdout.write(encode(obj).decode() + "\n")
     sys.stdout.flush()
+
+
+def stdout_closed() -> bool:
+    """Whether whoever read the output has gone (`fixgw orders | head -1`): a pipe whose
+    reader closed it reports an error to its writer. A broken pipe to the gateway is not
+    this."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ready & (select.POLLERR | select.POLLHUP) for _, ready in poller.poll(0))
+    except (OSError, ValueError):  # no file descriptor behind sys.stdout
+        return False
+
+
+def end_as_a_closed_pipe_ends_a_unix_tool() -> int:
+    """End without a word, killed by SIGPIPE as `cat` or `grep` is when its reader goes:
+    the shell shows status 141, and nothing claims the gateway failed."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # what is left unwritten goes nowhere at exit
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    return 128 + signal.SIGPIPE  # where a signal cannot end the process
 
 
 class Form(StrEnum):

@@ -100,12 +100,6 @@ class OrderEntry:
             code=ErrorCode.UNKNOWN_SYMBOL,
         )
 
-    def refuse_unknown_symbol(self, symbol: str | None) -> None:
-        """A request about one symbol (`orders`, `trades`) names one of the config's, if any:
-        a misspelt one is refused, not answered with nothing."""
-        if symbol is not None and symbol not in self.symbols:
-            raise self.unknown_symbol(symbol)
-
     # ------------------------------------------------------------ new orders
 
     def new_order(

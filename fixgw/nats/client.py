@@ -31,6 +31,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from fixgw.api.client import ApiError, GatewayClient
 from fixgw.api.protocol import TOPICS_FIXED
+from fixgw.config import without_userinfo
 from fixgw.nats.connection import connect_once
 from fixgw.nats.consumer import stream_seq_after
 from fixgw.nats.subjects import EVENT_TOPICS, Subjects
@@ -75,17 +76,18 @@ class NatsClient(GatewayClient):
             "closed_cb": client._on_closed,
             **{k: v for k, v in auth.items() if v is not None},
         }
+        shown = without_userinfo(url)
         try:
             client._nc = client._call(connect_once(options), timeout + 1)
         except TimeoutError:
             client.close()
             raise ConnectionError(
-                f"cannot reach the NATS broker at {url}: no answer in {timeout:g} s"
+                f"cannot reach the NATS broker at {shown}: no answer in {timeout:g} s"
             ) from None
         except (nats.errors.Error, OSError) as exc:
             client.close()
             why = str(exc) or type(exc).__name__
-            raise ConnectionError(f"cannot reach the NATS broker at {url}: {why}") from None
+            raise ConnectionError(f"cannot reach the NATS broker at {shown}: {why}") from None
         return client
 
     def close(self) -> None:

@@ -6,7 +6,9 @@ byte for byte."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -301,3 +303,26 @@ def test_text_through_a_pipe_has_no_colour(traded: LocalStack) -> None:
     assert done.returncode == 0
     assert b"CL_ORD_ID" in done.stdout and b"rest-b" in done.stdout
     assert b"\x1b[" not in done.stdout
+
+
+# ---------------------------------------------------------------- a reader that went away
+
+
+def test_a_reader_gone_before_the_answer_ends_the_command_as_sigpipe_ends_a_unix_tool(
+    traded: LocalStack,
+) -> None:
+    """`fixgw orders | head -1`: was "cannot reach the gateway ...: [Errno 32] Broken pipe"
+    and exit 1, the gateway blamed for an answer it gave. Now the command ends as `cat`
+    does, killed by SIGPIPE (the shell's 141), without a word."""
+    for command in (["orders"], ["status"], ["orders", "-o", "text"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone before anything is written
+        with os.fdopen(write_end, "wb") as closed_pipe:
+            done = subprocess.run(
+                [sys.executable, "-m", "fixgw", *command, "--socket", traded.socket_path],
+                stdout=closed_pipe,
+                stderr=subprocess.PIPE,
+                timeout=60,
+                check=False,
+            )
+        assert (done.returncode, done.stderr) == (-signal.SIGPIPE, b""), command

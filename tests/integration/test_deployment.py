@@ -127,6 +127,13 @@ def dockerfile_runs() -> list[str]:
     return [" ".join(line.split()[1:]) for line in dockerfile_lines() if line.startswith("RUN ")]
 
 
+def test_the_cli_page_names_the_extras_the_image_installs() -> None:
+    """docs/cli.md said the image had no `tui` extra, while the Dockerfile installed it."""
+    (installed,) = re.findall(r"'(fixgw\[[a-z,]+\])'", (DOCKER / "Dockerfile").read_text())
+    cli_page = " ".join((ROOT / "docs" / "cli.md").read_text().split())
+    assert f"The Docker image installs fixgw with it (`{installed}`)" in cli_page
+
+
 @pytest.mark.timeout(1800)  # builds QuickFIX from source when pip has no wheel cached
 def test_the_image_steps_build_wheels_that_install_and_trade(
     make_stack: StackFactory, tmp_path: Path

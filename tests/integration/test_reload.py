@@ -300,3 +300,53 @@ def test_sighup_with_a_file_that_is_not_utf8_is_refused_naming_it(make_stack: St
     assert "exception" not in refused
     with stack.client() as gw:
         assert gw.status()["session"] == "up"
+
+
+def test_a_restart_only_key_stays_named_until_the_restart(make_stack: StackFactory) -> None:
+    """`market_data.depth` was taken into the running config by the first reload: the same
+    file again named nothing waiting for it, and going back named it."""
+    stack = make_stack()
+
+    def deeper_and_slower(config: dict[str, Any]) -> None:
+        config.setdefault("market_data", {})["depth"] = 5
+        config["session"]["heartbeat_s"] = 7
+
+    def as_it_runs(config: dict[str, Any]) -> None:
+        config["market_data"]["depth"] = 0
+        config["session"]["heartbeat_s"] = 5
+
+    waiting = ["market_data.depth", "session.heartbeat_s"]
+    assert reload_with(stack, deeper_and_slower)["needs_restart"] == waiting
+    assert reload_with(stack, lambda config: None)["needs_restart"] == waiting
+    assert reload_with(stack, as_it_runs)["needs_restart"] is None
+
+
+def test_the_orders_of_a_symbol_a_reload_removed_can_still_be_listed(
+    make_stack: StackFactory,
+) -> None:
+    """`orders --symbol LTC/USD` answered unknown_symbol once LTC/USD left `symbols`, while
+    its order stayed open at the exchange; a misspelt symbol is still refused."""
+    stack = make_stack()
+    with stack.client() as gw:
+        gw.new_order(
+            symbol="LTC/USD", side="buy", type="limit", qty="1", price="50", cl_ord_id="ltc-1"
+        )
+        wait_until(lambda: gw.orders()[0]["status"] == "new", 10, "the order to rest")
+
+        def without_ltc(config: dict[str, Any]) -> None:
+            config["symbols"] = ["BTC/USD"]
+
+        assert reload_with(stack, without_ltc)["applied"] == ["symbols"]
+        assert stack.gateway is not None
+        logged = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]
+        (warned,) = [x for x in logged if x["event"].startswith("symbols removed while orders")]
+        assert (warned["level"], warned["symbols"]) == ("warning", ["LTC/USD"])
+        listed = gw.request("orders", symbol="LTC/USD")["orders"]
+        assert [o["cl_ord_id"] for o in listed] == ["ltc-1"]
+        assert gw.request("trades", symbol="LTC/USD")["trades"] == []
+        with pytest.raises(ApiError) as misspelt:
+            gw.request("orders", symbol="LTC/USDT")
+        assert misspelt.value.code == "unknown_symbol"
+        with pytest.raises(ApiError) as withdrawn:
+            gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="50")
+        assert withdrawn.value.code == "unknown_symbol"

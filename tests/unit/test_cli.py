@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import typing
 from collections.abc import Iterator
@@ -586,6 +587,80 @@ def test_a_gateway_not_there_is_one_line_and_exit_1(
     assert capsys.readouterr().err == (
         f"fixgw: cannot reach the gateway at {missing}: [Errno 2] No such file or directory\n"
     )
+
+
+def answer_once(listener: socket.socket, reply: bytes) -> None:
+    """Another program at the address: it reads what it is sent and answers in its tongue."""
+    conn, _ = listener.accept()
+    with conn:
+        conn.recv(65536)
+        conn.sendall(reply)
+
+
+@pytest.mark.parametrize(
+    ("family", "reply"),
+    [
+        (socket.AF_INET, b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
+        (socket.AF_UNIX, b"\x00\x01binary\n"),
+        (socket.AF_UNIX, b"[1, 2]\n"),
+    ],
+)
+def test_an_address_where_something_else_answers_is_one_line_and_exit_1(
+    family: socket.AddressFamily, reply: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--tcp` at an HTTP port, `--socket` at another program's socket: was a traceback of
+    msgspec's DecodeError."""
+    with socket.socket(family) as listener:
+        if family == socket.AF_UNIX:
+            where = str(tmp_path / "other.sock")
+            listener.bind(where)
+            args = ["--socket", where]
+        else:
+            listener.bind(("127.0.0.1", 0))
+            where = f"127.0.0.1:{listener.getsockname()[1]} (TCP)"
+            args = ["--tcp", where.split()[0]]
+        listener.listen(1)
+        other = threading.Thread(target=answer_once, args=(listener, reply), daemon=True)
+        other.start()
+        assert main(["status", *args]) == 1
+        other.join(10)
+    err = capsys.readouterr().err
+    assert err.startswith(f"fixgw: {where} is not a fixgw gateway: it answered with ")
+    assert err.count("\n") == 1, err
+
+
+def test_socket_and_tcp_together_are_a_bad_command_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Given both, TCP silently won."""
+    assert main(["--socket", "/a.sock", "status", "--tcp", "127.0.0.1:9"]) == 2
+    assert capsys.readouterr().err == (
+        "fixgw: --socket /a.sock and --tcp 127.0.0.1:9 name two ways to the gateway: give one\n"
+    )
+
+
+def test_a_nats_url_is_named_without_its_password_when_the_broker_cannot_be_reached(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("nats")
+    with socket.socket() as nobody:
+        nobody.bind(("127.0.0.1", 0))
+        port = nobody.getsockname()[1]
+        url = f"nats://fixgw:Nats-Pa55w0rd@127.0.0.1:{port}"
+        assert main(["--nats", url, "--gateway", "g", "status"]) == 1
+    err = capsys.readouterr().err
+    assert "Nats-Pa55w0rd" not in err
+    assert err.startswith(f"fixgw: cannot reach the gateway at nats://***@127.0.0.1:{port} ")
+
+
+@pytest.mark.parametrize("command", ["check", "repair"])
+def test_a_journal_path_with_no_journal_is_a_bad_command_line(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said `config error` for a `--path` given on the command line."""
+    missing = tmp_path / "events.jsonl"
+    assert main(["journal", command, "--path", str(missing)]) == 2
+    assert capsys.readouterr().err == f"fixgw: --path {missing}: no journal there\n"
 
 
 def test_the_connection_options_go_before_the_command_or_after_it() -> None:

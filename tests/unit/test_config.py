@@ -185,6 +185,45 @@ def test_oms_prefixes_that_do_not_overlap_load(write) -> None:  # type: ignore[n
     assert config.bridge.oms_of("fxabc-1") is None
 
 
+@pytest.mark.parametrize(
+    ("reference", "said"),
+    [
+        (
+            "{env: Nats-Pa55w0rd-do-not-print}",
+            "credentials.api_key: `env` is not an environment variable's name",
+        ),
+        (  # an OKCoin secret key (32 hex digits) is a valid name: it is not shown either
+            "{env: A1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D6}",
+            "credentials.api_key: environment variable named in `env` is not set",
+        ),
+        (
+            "{file: Nats-Pa55w0rd-do-not-print}",
+            "credentials.api_key: cannot read the file `file` names, relative to",
+        ),
+    ],
+)
+def test_a_secret_pasted_where_its_name_or_path_goes_is_not_repeated(  # type: ignore[no-untyped-def]
+    write, reference: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`environment variable <the secret> is not set` printed the secret."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as refused:
+        load_gateway_config(write(GOOD.replace("{env: T_API_KEY}", reference)))
+    assert said in refused.value.message
+    assert "Pa55w0rd" not in refused.value.message and "A1B2C3D4" not in refused.value.message
+
+
+def test_a_secret_in_the_environment_is_stripped_as_one_in_a_file_is(  # type: ignore[no-untyped-def]
+    write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`export KEY="$(cat key)  "` or a trailing newline: the exchange refused the logon."""
+    monkeypatch.setenv("T_API_KEY", " key-1\n")
+    assert resolve_secrets(load_gateway_config(write(GOOD))).api_key == "key-1"
+    monkeypatch.setenv("T_API_KEY", " \n")
+    with pytest.raises(ConfigError, match="environment variable T_API_KEY is not set"):
+        load_gateway_config(write(GOOD))
+
+
 def test_not_yaml_and_missing_file_are_clear(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("session: [unclosed\n")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fixgw.config import load_gateway_config, resolve_secrets
+from fixgw.cli import main
+from fixgw.config import load_gateway_config, resolve_secrets, without_userinfo
 from fixgw.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,6 +108,35 @@ def test_servers_are_nats_urls_without_credentials(
     text = NATS.replace("[nats://127.0.0.1:4222]", servers)
     with pytest.raises(ConfigError, match=message):
         load_gateway_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "wss://fixgw:Nats-Pa55w0rd@broker.example:443",  # NATS serves websockets too
+        "nast://fixgw:Nats-Pa55w0rd@127.0.0.1:4222",  # a typo in the scheme
+        "fixgw:Nats-Pa55w0rd@127.0.0.1:4222",  # no scheme
+    ],
+)
+def test_a_server_url_with_a_password_and_a_wrong_scheme_never_shows_the_password(
+    tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scheme was checked first, its error quoting the whole URL: check-config and run
+    printed the password (to journald, under the unit's ExecStartPre)."""
+    path = write(tmp_path, NATS.replace("nats://127.0.0.1:4222", url))
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "nats.servers: credentials in a URL are inline secrets; use nats.auth" in err
+    assert "Nats-Pa55w0rd" not in err
+
+
+def test_a_url_quoted_in_an_error_is_shown_without_its_user_and_password() -> None:
+    assert (
+        without_userinfo("wss://fixgw:pw@broker.example:443/x") == "wss://***@broker.example:443/x"
+    )
+    assert without_userinfo("fixgw:pw@host:4222") == "***@host:4222"
+    assert without_userinfo("nats://a:b@c@host:4222") == "nats://***@host:4222"
+    assert without_userinfo("nats://host:4222") == "nats://host:4222"
 
 
 HIDE_NATS = """

@@ -74,7 +74,13 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
-ClientId = Annotated[str, msgspec.Meta(pattern=r"^(?!NONE$)[A-Za-z0-9._:/+-]{1,64}$")]
+CLIENT_ID_MAX_LENGTH = 64
+CLIENT_ID_CHARACTERS = "A-Za-z0-9._:/+-"
+"""The characters of a client's id, as a regex character class holds them."""
+ClientId = Annotated[
+    str,
+    msgspec.Meta(pattern=f"^(?!NONE$)[{CLIENT_ID_CHARACTERS}]{{1,{CLIENT_ID_MAX_LENGTH}}}$"),
+]
 """Ids a client may choose: printable, no FIX delimiter or `=`, at most 64 characters; not
 `NONE`, which venues send in a report about no order of ours (an order they do not know)."""
 

@@ -14,6 +14,7 @@ import quickfix as fix
 import structlog
 
 from fixgw.bridge import translate
+from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.tables import (
     BUSINESS_REJECT_NOT_AVAILABLE,
     INCORRECT_DATA_FORMAT,
@@ -22,6 +23,7 @@ from fixgw.bridge.tables import (
 from fixgw.config import BridgeConfig
 from fixgw.files import private_directory
 from fixgw.fix.message import (
+    DATA_LENGTH_TAGS,
     FixMessage,
     GroupTree,
     first_not_utf8,
@@ -47,9 +49,10 @@ log = structlog.get_logger("fixgw.bridge")
 PASSWORD = 554
 REJECT = "j"
 """BusinessMessageReject: never answered with one (a Reject, 3, reaches `fromAdmin`)."""
-FREE_TEXT = frozenset({Tag.TEXT, Tag.ENCODED_TEXT})
-"""Taken in any encoding (a European OMS's Latin-1 Text): the bridge neither reads nor
-echoes them. A value elsewhere that is not UTF-8 gets the message a Reject (3)."""
+ANY_BYTES = frozenset({Tag.TEXT, *DATA_LENGTH_TAGS})
+"""Taken in any encoding (a European OMS's Latin-1 Text), and FIX's data fields (EncodedText,
+SecureData, ...) holding any byte: the bridge neither reads nor echoes them. A value
+elsewhere that is not UTF-8 gets the message a Reject (3)."""
 HANDOVER_TIMEOUT_S = 2.0
 """How long QuickFIX's thread waits for the loop to take an OMS message (it serves every
 OMS session's heartbeats meanwhile). A loop that slow is stalled or stopping."""
@@ -137,6 +140,7 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         sent on): only then does QuickFIX store it as received, so a crash in between
         leaves the OMS to resend it on the next logon rather than lose it."""
         keep_thread_state()
+        raw = ""
         try:
             oms = sessionID.getTargetCompID().getValue()
             raw = message.toString()
@@ -168,7 +172,20 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
                     waited_s=HANDOVER_TIMEOUT_S,
                 )
         except Exception:
-            log.exception("bridge fromApp failed")
+            log.exception("bridge fromApp failed", msg=redact(raw))
+            self._answer_failure(raw, sessionID)
+
+    @staticmethod
+    def _answer_failure(raw: str, sessionID: fix.SessionID) -> None:
+        """A message the bridge failed on is answered as the loop answers one (`Outbox.failed`),
+        so that the OMS asks for the order's status rather than wait: QuickFIX counts it
+        received all the same, and it is never resent."""
+        try:
+            msg = translate.unread(raw)
+            if msg.msg_type != REJECT:  # never a reject of a reject
+                fix.Session.sendToTarget(to_quickfix(Outbox.failed(msg)), sessionID)
+        except Exception:
+            log.exception("answering an OMS message the bridge failed on failed")
 
     def _malformed(self, raw: str, msg_type: str) -> tuple[int, str, str] | None:
         """What QuickFIX lets through and the bridge answers with a Reject (3): the tag, the
@@ -177,7 +194,7 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         does not count groups while it lets unknown fields through."""
         pairs = pairs_of(raw)
         if msg_type != REJECT and not raw.isascii():
-            tag = first_not_utf8(pairs, FREE_TEXT)
+            tag = first_not_utf8(pairs, ANY_BYTES)
             if tag is not None:
                 return tag, INCORRECT_DATA_FORMAT, f"the value of tag {tag} is not UTF-8"
         wrong = miscounted_group(pairs, self._groups.get(msg_type, {}))

@@ -7,13 +7,20 @@ the OMS session that owns it and the OMS's own id, across restarts, with no tabl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import msgspec
 
-from fixgw.api.protocol import CancelOrderRequest, NewOrder, OrderStatusRequest
+from fixgw.api.protocol import (
+    CLIENT_ID_CHARACTERS,
+    CLIENT_ID_MAX_LENGTH,
+    CancelOrderRequest,
+    NewOrder,
+    OrderStatusRequest,
+)
 from fixgw.bridge import fields as field_rules
 from fixgw.bridge.tables import (
     CXL_REJ_UNKNOWN_ORDER,
@@ -50,6 +57,7 @@ from fixgw.fix.codes import (
     SIDE,
 )
 from fixgw.fix.message import (
+    SOH,
     FixMessage,
     GroupSpec,
     format_utc_timestamp,
@@ -125,6 +133,32 @@ def _required(msg: FixMessage, tag: int, name: str) -> str:
     return value
 
 
+_ID_CHARACTER = re.compile(f"[{CLIENT_ID_CHARACTERS}]")
+_ID_CHARACTERS_TEXT = "letters A-Z and a-z, digits and . _ : / + -"
+"""`CLIENT_ID_CHARACTERS` as an OMS is told them."""
+
+
+def _oms_id(msg: FixMessage, tag: int, name: str, prefix: str, reason: str = OTHER) -> str:
+    """`prefix` + the OMS's id in `tag`. Raises Refused, with `reason` and Text stating what
+    the OMS's own id may be, for one the gateway cannot take: the prefix, which the OMS never
+    sees, counts against `CLIENT_ID_MAX_LENGTH` (a prefix is never empty, so the id is never
+    `NONE`)."""
+    value = _required(msg, tag, name)
+    limit = CLIENT_ID_MAX_LENGTH - len(prefix)
+    wrong = next((c for c in value if not _ID_CHARACTER.fullmatch(c)), None)
+    if wrong is not None:
+        what = f"holds {wrong!r} (U+{ord(wrong):04X})"
+    elif len(value) > limit:
+        what = f"is {len(value)} characters long"
+    else:
+        return prefix + value
+    raise Refused(
+        f"{name} ({tag}) {what}: this session's may be 1 to {limit} characters, "
+        f"of {_ID_CHARACTERS_TEXT}",
+        reason,
+    )
+
+
 def new_order(msg: FixMessage, prefix: str, time_in_force: frozenset[TimeInForce]) -> NewOrder:
     """The order for a venue that carries the TimeInForce values `time_in_force` (its
     `Venue.time_in_force`): a TimeInForce (59) it carries goes on as the order's. Raises
@@ -140,7 +174,7 @@ def new_order(msg: FixMessage, prefix: str, time_in_force: frozenset[TimeInForce
             f"{exc}: the exchange takes buy/sell, market/limit", UNSUPPORTED_ORDER
         ) from None
     request = {
-        "cl_ord_id": prefix + _required(msg, Tag.CL_ORD_ID, "ClOrdID"),
+        "cl_ord_id": _oms_id(msg, Tag.CL_ORD_ID, "ClOrdID", prefix),
         "symbol": _required(msg, Tag.SYMBOL, "Symbol"),
         "side": side,
         "type": order_type,
@@ -160,14 +194,16 @@ def cancel_request(msg: FixMessage, prefix: str) -> CancelOrderRequest:
     """Raises Refused: with CxlRejReason 1 (unknown order) for an OrigClOrdID no order can
     have, 99 for a ClOrdID the gateway cannot take for the cancel."""
     _refuse_fields(msg)
-    order = {"cl_ord_id": prefix + _required(msg, Tag.ORIG_CL_ORD_ID, "OrigClOrdID")}
+    order = {
+        "cl_ord_id": _oms_id(msg, Tag.ORIG_CL_ORD_ID, "OrigClOrdID", prefix, CXL_REJ_UNKNOWN_ORDER)
+    }
     try:
         msgspec.convert(order, CancelOrderRequest)
     except msgspec.ValidationError as exc:
         raise Refused(f"OrigClOrdID (41): {exc}", CXL_REJ_UNKNOWN_ORDER) from None
     try:
         return msgspec.convert(
-            {**order, "cancel_cl_ord_id": prefix + _required(msg, Tag.CL_ORD_ID, "ClOrdID")},
+            {**order, "cancel_cl_ord_id": _oms_id(msg, Tag.CL_ORD_ID, "ClOrdID", prefix)},
             CancelOrderRequest,
         )
     except msgspec.ValidationError as exc:
@@ -482,6 +518,21 @@ def _routed_back(msg: FixMessage) -> dict[int, str]:
         for on_behalf_of, deliver_to in ROUTED_BACK.items()
         if f.get(on_behalf_of) and utf8(f[on_behalf_of])
     }
+
+
+def unread(raw: str) -> FixMessage:
+    """A message the bridge failed on, as far as its answer needs it: MsgType, MsgSeqNum,
+    ClOrdID and who it was sent on behalf of, each the first found in the text (not read by
+    `parse_oms`, which may be what failed)."""
+    wanted = {Tag.MSG_TYPE, Tag.MSG_SEQ_NUM, Tag.CL_ORD_ID, *ROUTED_BACK}
+    fields: dict[int, str] = {}
+    for part in raw.split(SOH):
+        tag_text, sep, value = part.partition("=")
+        if sep and tag_text.isascii() and tag_text.isdigit() and value and utf8(value):
+            tag = int(tag_text)
+            if tag in wanted:
+                fields.setdefault(tag, value)
+    return FixMessage(fields.get(Tag.MSG_TYPE, ""), fields, raw=raw)
 
 
 def business_reject(msg: FixMessage, reason: str, text: str) -> FixMessage:

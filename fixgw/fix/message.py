@@ -21,6 +21,26 @@ SOH = "\x01"
 
 MSG_TYPE = 35
 _HEADER_TRAILER_SKIP = frozenset({8, 9, 10})
+DATA_LENGTH_TAGS: Final[dict[int, int]] = {
+    89: 93,  # Signature, SignatureLength: the one not right after its length's number
+    91: 90,  # SecureData
+    96: 95,  # RawData
+    213: 212,  # XmlData
+    349: 348,  # EncodedIssuer
+    351: 350,  # EncodedSecurityDesc
+    353: 352,  # EncodedListExecInst
+    355: 354,  # EncodedText
+    357: 356,  # EncodedSubject
+    359: 358,  # EncodedHeadline
+    361: 360,  # EncodedAllocText
+    363: 362,  # EncodedUnderlyingIssuer
+    365: 364,  # EncodedUnderlyingSecurityDesc
+    446: 445,  # EncodedListStatusText
+    619: 618,  # EncodedLegIssuer
+    622: 621,  # EncodedLegSecurityDesc
+}
+"""FIX 4.4's data fields (type `data`), each with the tag of its length field: a data value
+is as many bytes as that says, and may hold any byte, SOH included."""
 SECRET_TAGS = frozenset({554, 1})
 """Password (554) and Account (1, which OKCoin wants as `apiKey,secretKey`)."""
 MASK = "***"
@@ -154,24 +174,84 @@ def _tag_number(part: str, at: int) -> int:
 
 
 def pairs_of(raw: str) -> list[tuple[int, str]]:
-    """`tag=value<SOH>...` as (tag, value) pairs, in order, repeated tags and all."""
+    """`tag=value<SOH>...` as (tag, value) pairs, in order, repeated tags and all. A data
+    field's value is as long as its length field says, SOH and all (`DATA_LENGTH_TAGS`)."""
     pairs: list[tuple[int, str]] = []
     for part in raw.split(SOH):
         if part:
             at = part.find("=")
-            pairs.append((_tag_number(part, at), part[at + 1 :]))
+            tag = _tag_number(part, at)
+            if tag in DATA_LENGTH_TAGS:
+                return _pairs_by_length(raw)
+            pairs.append((tag, part[at + 1 :]))
     return pairs
 
 
-def _fields_of(raw: str) -> dict[int, str]:
+def _pairs_by_length(raw: str) -> list[tuple[int, str]]:
+    """`pairs_of` for a message holding a data field, read field by field."""
+    pairs: list[tuple[int, str]] = []
+    lengths: dict[int, str] = {}
+    start = 0
+    end = len(raw)
+    while start < end:
+        soh = raw.find(SOH, start)
+        if soh < 0:
+            soh = end
+        if soh == start:
+            start += 1
+            continue
+        at = raw.find("=", start, soh)
+        tag = _tag_number(raw[start:soh], at - start if at >= 0 else -1)
+        length_tag = DATA_LENGTH_TAGS.get(tag)
+        if length_tag is not None:
+            soh = _data_end(raw, at + 1, lengths.get(length_tag), soh)
+        value = raw[at + 1 : soh]
+        lengths[tag] = value  # the last of each tag: a length field's for the data after it
+        pairs.append((tag, value))
+        start = soh + 1
+    return pairs
+
+
+def _data_end(raw: str, start: int, length: str | None, first_soh: int) -> int:
+    """Where the data value at `raw[start]`, of `length` bytes, ends: at the SOH after that
+    many bytes. A counterparty's bytes that were not UTF-8 may have been read as Latin-1
+    (`latin1_where_not_utf8`), so U+0080 to U+00FF count as one byte or two. With no length,
+    or none that fits, the value ends at the first SOH (`first_soh`), as any other does."""
+    if length is None or not length.isdigit():
+        return first_soh
+    wanted = int(length)
+    fewest = most = 0
+    i = start
+    while i < len(raw) and fewest <= wanted:
+        if raw[i] == SOH and fewest <= wanted <= most:
+            return i
+        code = ord(raw[i])
+        if code < 0x80 or 0xDC80 <= code <= 0xDCFF:  # ASCII, or a byte kept as a surrogate
+            fewest += 1
+            most += 1
+        elif code <= 0xFF:
+            fewest += 1
+            most += 2
+        else:
+            width = 2 if code < 0x800 else 3 if code < 0x10000 else 4
+            fewest += width
+            most += width
+        i += 1
+    return i if i == len(raw) and fewest <= wanted <= most else first_soh
+
+
+def _fields_of(raw: str) -> dict[int, str] | None:
     """`pairs_of` and the first value of each tag, header and trailer tags left out, in one
-    pass: for a message with no repeating groups to cut out."""
+    pass: for a message with no repeating groups to cut out. None for one holding a data
+    field, which is read by its length (`pairs_of`)."""
     fields: dict[int, str] = {}
     for part in raw.split(SOH):
         if part:
             at = part.find("=")
             tag = _tag_number(part, at)
             if tag not in fields and tag not in _HEADER_TRAILER_SKIP:
+                if tag in DATA_LENGTH_TAGS:
+                    return None
                 fields[tag] = part[at + 1 :]
     return fields
 
@@ -193,7 +273,7 @@ def parse(raw: str, group_specs: Mapping[str, Iterable[GroupSpec]] | None = None
     msg_type = _msg_type_at_front(raw)
     if msg_type is not None and not (group_specs and group_specs.get(msg_type)):
         fields = _fields_of(raw)
-        if fields.get(MSG_TYPE) == msg_type:
+        if fields is not None and fields.get(MSG_TYPE) == msg_type:
             return FixMessage(msg_type, fields, None, raw)
     return _parse_pairs(raw, group_specs)
 

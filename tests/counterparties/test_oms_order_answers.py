@@ -324,6 +324,117 @@ def test_a_cancel_under_a_clordid_the_gateway_cannot_take_is_refused_for_that(
     assert not [m for m in v.app if m.msg_type == "F"]
 
 
+def id_limit_text(name: str, tag: int, what: str, limit: int) -> str:
+    return (
+        f"{name} ({tag}) {what}: this session's may be 1 to {limit} characters, "
+        "of letters A-Z and a-z, digits and . _ : / + -"
+    )
+
+
+def test_a_clordid_too_long_with_the_sessions_prefix_is_refused_with_the_omss_own_limit(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The prefix the ClOrdID reaches the exchange with counts against its 64 characters; the
+    OMS never sees it, so the Text states the limit on the OMS's own ClOrdID."""
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, _, oms = ends
+        limit = 64 - len(f"{oms.sender}-")
+        longest, too_long = "L" * limit, "L" * (limit + 1)
+        oms.send("D", order(too_long))
+        refused = report(oms, too_long, "8")
+        oms.send("D", order(longest))
+        report(oms, longest, "0")
+    assert (refused[39], refused[103]) == ("8", "99")
+    assert refused[58] == id_limit_text("ClOrdID", 11, f"is {limit + 1} characters long", limit)
+    assert [m.get(11) for m in v.app if m.msg_type == "D"] == [f"{oms.sender}-{longest}"]
+
+
+@pytest.mark.parametrize("character", [" ", "É"])
+def test_a_clordid_with_a_character_the_gateway_cannot_take_is_refused_naming_it(
+    make_venue_stack: VenueStackFactory, character: str
+) -> None:
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        _, _, oms = ends
+        limit = 64 - len(f"{oms.sender}-")
+        cl_ord_id = f"ORD{character}1"
+        oms.send("D", order(cl_ord_id))
+        refused = report(oms, cl_ord_id, "8")
+    named = f"holds {character!r} (U+{ord(character):04X})"
+    assert refused[58] == id_limit_text("ClOrdID", 11, named, limit)
+
+
+def test_a_cancel_whose_ids_are_too_long_with_the_prefix_is_refused_with_the_omss_own_limit(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """An OrigClOrdID no order can have is an unknown order (CxlRejReason 1); a ClOrdID the
+    cancel cannot have, 99. Either Text states the limit on the OMS's own id."""
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, _, oms = ends
+        placed(v, oms, "LIVE-1")
+        limit = 64 - len(f"{oms.sender}-")
+        too_long = "C" * (limit + 1)
+        oms.send("F", cancel("CXL-1", too_long))
+        unknown = cancel_reject(oms, "CXL-1")
+        oms.send("F", cancel(too_long, "LIVE-1"))
+        refused = cancel_reject(oms, too_long)
+    long_text = f"is {limit + 1} characters long"
+    assert unknown[102] == "1"
+    assert unknown[58] == id_limit_text("OrigClOrdID", 41, long_text, limit)
+    assert (refused[102], refused[39]) == ("99", "0")
+    assert refused[58] == id_limit_text("ClOrdID", 11, long_text, limit)
+    assert not [m for m in v.app if m.msg_type == "F"]
+
+
+UTF16_WITH_SOH = "Łódź".encode("utf-16-be")
+"""EncodedText as an OMS may write it: 'Ł' is U+0141, the bytes 01 41, an SOH among them."""
+BINARY_WITH_SOH = bytes([0x10, 0x01, 0x7F, 0xFF, 0x01, 0x02])
+"""SecureData: any bytes, SOH and bytes that are not UTF-8 among them."""
+
+
+def encoded_text(value: bytes) -> Pairs:
+    return [(354, str(len(value))), (355, value)]
+
+
+def test_an_order_whose_encoded_text_holds_an_soh_byte_is_placed(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """FIX 4.4's data fields carry their length so that they may hold any byte: the order is
+    read by EncodedTextLen (354), as QuickFIX reads it, not split at the SOH in its text."""
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, stack, oms = ends
+        oms.send("D", order("ENC-1") + encoded_text(UTF16_WITH_SOH))
+        accepted = report(oms, "ENC-1", "0")
+    assert accepted[39] == "0"
+    assert [m.get(11) for m in v.app if m.msg_type == "D"] == [f"{oms.sender}-ENC-1"]
+    assert stack.gateway is not None
+    assert "bridge fromApp failed" not in stack.gateway.log()
+
+
+def test_an_order_whose_secure_data_holds_any_byte_is_placed(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, _, oms = ends
+        secure_data = [(90, str(len(BINARY_WITH_SOH))), (91, BINARY_WITH_SOH)]
+        oms.send("D", order("SEC-1"), header=secure_data)
+        report(oms, "SEC-1", "0")
+    assert [m.get(11) for m in v.app if m.msg_type == "D"] == [f"{oms.sender}-SEC-1"]
+
+
+def test_a_cancel_whose_encoded_text_holds_an_soh_byte_cancels_the_order(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """Left unanswered, the order would go on trading while the OMS waits on its cancel."""
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, _, oms = ends
+        taken = placed(v, oms, "LIVE-1")
+        oms.send("F", cancel("LIVE-1-C", "LIVE-1") + encoded_text(UTF16_WITH_SOH))
+        sent_on = v.wait_app("F")
+        canceled_by(v, taken, sent_on)
+        canceled = report(oms, "LIVE-1-C", "4")
+    assert (canceled[41], canceled[39]) == ("LIVE-1", "4")
+
+
 def test_a_resent_cancel_under_another_orders_clordid_is_answered(
     make_venue_stack: VenueStackFactory,
 ) -> None:

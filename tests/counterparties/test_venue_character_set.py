@@ -1,20 +1,29 @@
 """A venue writes Text (58) in Latin-1, not UTF-8: FIX 4.4 leaves a String field's character
 set to the counterparties. Every message is taken all the same, and its text reaches
-clients, the journal and the log as the venue meant it."""
+clients, the journal and the log as the venue meant it. A data field (EncodedText, 355) holds
+any bytes, SOH among them: it is read by its length, as FIX 4.4 has it."""
 
 from __future__ import annotations
 
 import pytest
 
 from fixgw.api.client import Client
+from fixgw.testing import LocalStack
 from tests.counterparties.conftest import VenueStackFactory
-from tests.counterparties.test_venue_extra_fields import accepted_order, journaled, place
+from tests.counterparties.test_venue_extra_fields import (
+    accepted_order,
+    journaled,
+    place,
+    rejects_sent,
+)
 from tests.counterparties.venue import ScriptedVenue, execution_report, fill, refuse_cancel
 from tests.integration.conftest import EventLog
 
 TEXT = "refusé: marché fermé"
 LATIN1 = TEXT.encode("latin-1")
 """é as the one byte 0xE9, which is not UTF-8."""
+UTF16_WITH_SOH = "Łódź".encode("utf-16-be")
+"""'Ł' is U+0141, the bytes 01 41: an SOH; 'ó' the bytes 00 F3, not UTF-8."""
 
 
 def test_an_order_rejected_in_latin1_ends_rejected_with_the_venue_s_text(
@@ -81,3 +90,19 @@ def test_a_logout_with_latin1_text_is_told_to_clients_with_it(
     venue.logout(LATIN1, "3")
     down = events.first(lambda e: e["type"] == "session.down")
     assert (down["reason"], down["logout_reason"]) == (TEXT, "server_error")
+
+
+def test_a_fill_whose_encoded_text_holds_an_soh_byte_is_applied(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    """Split at the SOH in its EncodedText, the report would be unreadable: the fill known
+    only once a status request found it, and not as the venue's execution."""
+    venue, stack = venue_stack
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    encoded_text = [(354, str(len(UTF16_WITH_SOH))), (355, UTF16_WITH_SOH)]
+    fill(venue, order, "F-1", extra=[(58, "filled"), *encoded_text])
+    filled = events.find(cl_ord_id, "order.filled")
+    assert (filled["exec_id"], filled["cum_qty"]) == ("F-1", "0.5")
+    status = stack.status()
+    assert (status["dialect_errors"], status["callback_errors"]) == (0, 0)
+    assert rejects_sent(venue) == []

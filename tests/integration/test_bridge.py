@@ -807,3 +807,49 @@ def test_a_reject_that_comes_in_while_the_bridge_stops_is_not_answered_either(
 ) -> None:
     seen = in_own_process(__name__, "_a_reject_while_stopping", str(tmp_path))
     assert seen["answers"] == ["q"]
+
+
+class _FailingInbox(Inbox[OmsInbound]):
+    """A gateway that fails on every OMS message it is handed (a bug)."""
+
+    def put_and_wait(self, item: OmsInbound, timeout: float) -> bool:
+        raise RuntimeError("a bug in the gateway")
+
+
+def _fail_on_every_message(root: str) -> None:
+    """In a process of its own: the bridge's real acceptor, a real OMS, and a gateway that
+    fails on whatever it is handed. The OMS sends a reject of its own, then an order. Prints
+    what the OMS was answered with."""
+    config = BridgeConfig(
+        port=free_port(),
+        store_dir=str(Path(root) / "bridge-store"),
+        sessions=[BridgeSessionConfig(comp_id="OMS-F")],
+    )
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    acceptor = BridgeAcceptor(
+        config, {}, _FailingInbox(loop, lambda item: None), standard_fix44_dictionary()
+    )
+    acceptor.start()
+    oms = Oms(Path(root) / "oms", config.port, "OMS-F")
+    oms.start()
+    oms.wait_logged_on()
+    oms.send("j", {45: "2", 372: "8", 380: "0", 58: "we cannot take your report"})
+    new_order(oms, "FAIL-1", "1", "0.5", "29000")
+    oms.wait_for(lambda m: m.msg_type == "j" and m.fields[372] == "D")
+    answers = [m.fields for m in oms.seen if m.msg_type == "j"]
+    print(json.dumps({"answers": answers}))
+    os._exit(0)
+
+
+def test_an_oms_message_the_bridge_fails_on_before_the_gateway_takes_it_is_answered(
+    tmp_path: Path,
+) -> None:
+    """QuickFIX counts it received all the same, so the OMS would never resend it: left
+    unanswered, the OMS would wait on the order for ever."""
+    seen = in_own_process(__name__, "_fail_on_every_message", str(tmp_path))
+    (answer,) = seen["answers"]  # the OMS's own reject is not answered
+    assert (answer["372"], answer["380"], answer["379"]) == ("D", "0", "FAIL-1")
+    assert answer["58"] == (
+        "the gateway failed on this message and may not have acted on it; ask the order's status"
+    )

@@ -1,10 +1,12 @@
-"""UTCTimestamps, both ways; secrets masked; repeating groups counted."""
+"""UTCTimestamps, both ways; secrets masked; repeating groups counted; data fields read by
+their length."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from fixgw.config import standard_fix44_dictionary
 from fixgw.fix.message import (
     _UTC_TIMESTAMP,
+    DATA_LENGTH_TAGS,
     FixMessage,
     FixParseError,
     SecretValues,
@@ -22,10 +25,12 @@ from fixgw.fix.message import (
     group_trees,
     mask_secrets,
     miscounted_group,
+    pairs_of,
     parse,
     parse_utc_timestamp,
     redact,
 )
+from fixgw.fix.qf import latin1_where_not_utf8
 from fixgw.fix.reader import _FIX_FLOAT, is_fix_float
 from fixgw.venues.fix44.inbound import GROUPS
 from tests.fuzz import FUZZ_EXAMPLES, odd_decimals
@@ -119,6 +124,58 @@ def test_a_value_that_was_not_utf8_on_the_wire_is_found_unless_its_tag_is_skippe
     assert first_not_utf8(pairs, frozenset()) == 58
     assert first_not_utf8(pairs, frozenset({58})) == 5001
     assert first_not_utf8(pairs[:1] + pairs[2:3], frozenset()) is None
+
+
+def test_every_data_field_of_fix44_is_read_by_its_own_length_field() -> None:
+    root = ElementTree.parse(standard_fix44_dictionary()).getroot()  # noqa: S314
+    fields = {
+        int(f.get("number", "")): (f.get("name", ""), f.get("type", ""))
+        for f in root.iterfind("fields/field")
+    }
+    assert set(DATA_LENGTH_TAGS) == {tag for tag, (_, kind) in fields.items() if kind == "DATA"}
+    for data_tag, length_tag in DATA_LENGTH_TAGS.items():
+        name, length = fields[data_tag][0], fields[length_tag]
+        assert length in ((f"{name}Len", "LENGTH"), (f"{name}Length", "LENGTH"))
+
+
+def binding(wire: bytes) -> str:
+    """As QuickFIX's binding hands bytes over: UTF-8, each other byte a lone surrogate."""
+    return wire.decode("utf-8", "surrogateescape")
+
+
+def venue_text(wire: bytes) -> str:
+    """As the gateway keeps a venue's message: bytes that are not UTF-8 read as Latin-1."""
+    return latin1_where_not_utf8(binding(wire))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "Łódź".encode("utf-16-be"),  # 01 41 00 F3 00 64 01 7A: SOH, and bytes not UTF-8
+        "é\x01=x".encode(),
+        b"\x0158=not a field\x01",
+        b"\x01",
+        b"",
+    ],
+)
+@pytest.mark.parametrize("read", [binding, venue_text])
+def test_a_data_value_is_as_many_bytes_as_its_length_says_soh_and_all(
+    data: bytes, read: Callable[[bytes], str]
+) -> None:
+    wire = b"8=FIX.4.4\x019=9\x0135=8\x0111=A\x01354=%d\x01355=%b\x0158=x\x0110=000\x01"
+    raw = read(wire % (len(data), data))
+    assert pairs_of(raw)[4:7] == [(354, str(len(data))), (355, read(data)), (58, "x")]
+    fields = parse(raw).fields
+    assert (fields[355], fields[58]) == (read(data), "x")
+
+
+@pytest.mark.parametrize("length", [None, "1", "99", "x"])
+def test_a_data_value_with_no_length_that_fits_ends_at_the_soh_as_any_other_does(
+    length: str | None,
+) -> None:
+    length_field = "" if length is None else f"354={length}\x01"
+    raw = f"8=FIX.4.4\x0135=8\x0111=A\x01{length_field}355=abc\x0158=x\x01"
+    assert pairs_of(raw)[-2:] == [(355, "abc"), (58, "x")]
 
 
 def test_group_trees_follow_components_and_nest() -> None:

@@ -102,7 +102,7 @@ class InboundRouter:
                 )
         except Exception:
             self.callback_errors += 1
-            log.exception("inbound handling failed", what=item.what, msg=redact(item.raw))
+            log.exception("inbound handling failed", what=item.what, msg=redact(item.shown))
 
     def on_callback_error(self, where: str, exc: BaseException) -> None:
         """Called from inside a QuickFIX callback: count and log, never raise."""
@@ -169,7 +169,7 @@ class InboundRouter:
         it names is asked for afresh, and a message that names nothing may have carried an
         execution: every open order is asked about."""
         self.dialect_errors += 1
-        shown = redact(item.raw)
+        shown = redact(item.shown)
         log.error("unreadable message from the exchange", error=str(exc), msg=shown)
         ids = self._venue.ids_named(msg) if msg is not None else None
         order = self._named_order(ids) if ids is not None else None

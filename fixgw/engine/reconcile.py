@@ -13,20 +13,37 @@ way (whose answers may predate that message) they have every open order asked ab
 once it is over. `gap_filled` does it for messages the exchange gap filled rather than
 resent. A status request the exchange asked for again (it lost it; it was gap filled, not
 resent) is asked once more (`ask_again`).
+
+An order `ask_about` asked about is asked about again, until the exchange answers about it
+in a way the gateway can read, only after a wait that doubles from 1 s to a minute: an
+exchange whose answer to the question is itself unreadable would otherwise be asked again
+as fast as it answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
 from fixgw.domain import Event, ExecutionReport
 from fixgw.engine.order_index import Order
 from fixgw.engine.tracker import OrderTracker
+from fixgw.marketdata.backoff import next_backoff
 
 log = structlog.get_logger("fixgw.engine.reconcile")
+
+
+@dataclass(slots=True)
+class _AskedAbout:
+    """An order `ask_about` asked about that has no readable answer since."""
+
+    wait_s: float
+    """Before it is asked about again."""
+    timer: asyncio.TimerHandle | None = None
+    """The next question about it, while one waits."""
 
 
 class Reconciler:
@@ -58,6 +75,7 @@ class Reconciler:
         """Orders asked about because a report of theirs could not be read, until answered:
         the answer may show fills taken back (`OrderTracker.reconcile`), and is asked for a
         closed order too (a trade bust reopens a filled one)."""
+        self._asked_about: dict[str, _AskedAbout] = {}
         self._answered = 0
         """Answers this round has taken."""
         self._changed = 0
@@ -97,12 +115,60 @@ class Reconciler:
         return len(asked)
 
     def ask_about(self, orders: list[Order], why: str, unreadable: bool = False) -> None:
-        """A status request for each, now; or every open order once this round is over.
+        """A status request for each, now; or every open order once this round is over. An
+        order asked about before and not answered readably since waits its turn first.
         `unreadable`: a report of theirs could not be read (see `_unread`)."""
         if unreadable:
             self._unread.update(o.cl_ord_id for o in orders)
         if not self._session_up():
             return  # the next logon asks about every open order, and these
+        orders = [o for o in orders if self._asking_now(o.cl_ord_id, why)]
+        if orders:
+            self._ask_about(orders, why)
+
+    def _asking_now(self, cl_ord_id: str, why: str) -> bool:
+        asked = self._asked_about.get(cl_ord_id)
+        if asked is None:
+            self._asked_about[cl_ord_id] = _AskedAbout(wait_s=next_backoff(0))
+            return True
+        if asked.timer is None:
+            loop = asyncio.get_running_loop()
+            asked.timer = loop.call_later(asked.wait_s, self._ask_about_later, cl_ord_id, why)
+            log.warning(
+                "asking the exchange about the order again later",
+                cl_ord_id=cl_ord_id,
+                why=why,
+                wait_s=asked.wait_s,
+            )
+            asked.wait_s = next_backoff(asked.wait_s)
+        return False
+
+    def _ask_about_later(self, cl_ord_id: str, why: str) -> None:
+        """An order's turn has come: asked about if it is still open, or still owed an answer
+        after an unreadable report (a closed one too). While a round is under way (which
+        asked about it), it waits once more."""
+        asked = self._asked_about.get(cl_ord_id)
+        if asked is None:
+            return
+        asked.timer = None
+        order = self._tracker.get(cl_ord_id)
+        if (
+            order is None
+            or not (order.is_open or cl_ord_id in self._unread)
+            or not self._session_up()
+        ):
+            del self._asked_about[cl_ord_id]
+        elif not self.ready:
+            self._asking_now(cl_ord_id, why)
+        else:
+            self._ask_about([order], why)
+
+    def _forget_asked_about(self, cl_ord_id: str) -> None:
+        asked = self._asked_about.pop(cl_ord_id, None)
+        if asked is not None and asked.timer is not None:
+            asked.timer.cancel()
+
+    def _ask_about(self, orders: list[Order], why: str) -> None:
         if not self.ready:
             log.warning("open orders to be asked about again after this check", why=why)
             self._again = why
@@ -174,6 +240,8 @@ class Reconciler:
         self._pending.clear()
         self._checking.clear()
         self._asked_again.clear()
+        for cl_ord_id in list(self._asked_about):
+            self._forget_asked_about(cl_ord_id)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -183,6 +251,7 @@ class Reconciler:
         order = self._tracker.resolve(report)
         if order is None:
             return False
+        self._forget_asked_about(order.cl_ord_id)
         if order.cl_ord_id in self._pending:
             self._changed += self._settle(report, order)
             self._answered += 1

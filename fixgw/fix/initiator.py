@@ -6,8 +6,10 @@ everything (an escaping exception would unwind through QuickFIX). `fromApp` hand
 order's report to the gateway there and then; market data and changes of session state
 reach it right after the poll (`InlineInbox`).
 
-Everything handed over has the secrets the Logon carries masked (`SecretValues`), wherever
-the exchange quotes them: the one door venue text comes in by.
+Everything handed over has the secrets the Logon carries masked (`SecretValues`) where the
+exchange quotes them: in its free text in the message the gateway reads (never in a field
+it reads a value from), in every field in the message as it is shown (logged, journaled):
+the one door venue text comes in by.
 """
 
 from __future__ import annotations
@@ -105,7 +107,17 @@ class Inbound(NamedTuple):
 
     what: Happening
     raw: str
+    """What the gateway reads: the message as the exchange sent it, but for the secrets
+    masked in its free text."""
     received: datetime
+    masked: str | None = None
+    """`raw` with the secrets masked in every field, where that differs."""
+
+    @property
+    def shown(self) -> str:
+        """What may be logged or journaled of `raw` (with `redact`, which masks the secret
+        tags)."""
+        return self.raw if self.masked is None else self.masked
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +326,8 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._on_error(f"{event} (debug log)", exc)
 
     def _inbound(self, what: Happening, raw: str) -> Inbound:
-        return Inbound(what, self._secrets.mask(raw), datetime.now(UTC))
+        read, shown = self._secrets.mask(raw)
+        return Inbound(what, read, datetime.now(UTC), None if shown is read else shown)
 
     def _put(self, what: Happening, raw: str = "") -> None:
         """A change of session state: the gateway learns of it once QuickFIX's call returns."""
@@ -485,7 +498,7 @@ class _Application(fix.Application):  # type: ignore[misc]
                 raw = latin1_where_not_utf8(message.toString())
             item = self._inbound(Happening.APP, raw)
             if enabled_for(logging.DEBUG):
-                self._debug_log("fix in", item.raw)
+                self._debug_log("fix in", item.shown)
             if raw_field(item.raw, 35) in self.settings.handled_after_poll:
                 self._inbox.put_later(item)
             else:

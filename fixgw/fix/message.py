@@ -41,8 +41,10 @@ DATA_LENGTH_TAGS: Final[dict[int, int]] = {
 }
 """FIX 4.4's data fields (type `data`), each with the tag of its length field: a data value
 is as many bytes as that says, and may hold any byte, SOH included."""
-SECRET_TAGS = frozenset({554, 1})
-"""Password (554) and Account (1, which OKCoin wants as `apiKey,secretKey`)."""
+SECRET_TAGS = frozenset({554, 925, 96, 1})
+"""Password (554), NewPassword (925), RawData (96, a Logon's signature or key where a venue
+wants one) and Account (1, which OKCoin wants as `apiKey,secretKey`): masked by tag in
+whatever is logged, whatever their length."""
 MASK = "***"
 """What a secret is written as."""
 
@@ -317,32 +319,48 @@ def mask_secrets(raw: str) -> str:
     return _SECRET_FIELD.sub(rf"\1={MASK}", raw)
 
 
+MASKED_BY_VALUE_FROM = 8
+"""A secret this long or longer is masked wherever its value stands; a shorter one would
+hide innocent text where it happens to occur (a price, an id), and is masked by its tag
+only (`mask_secrets`)."""
+FREE_TEXT_TAGS = frozenset({58})
+"""Text (58): the exchange's own words, which the gateway passes on and never reads a value
+from."""
+
+
 class SecretValues:
-    """Secret values masked wherever a venue's message quotes them, in whatever field: the
-    Logon's Password (554), which OKCoin's Account (1) carries too (`Invalid Account:
-    key,***`). A value once added stays masked: a rotated secret is still a secret."""
+    """Secret values masked wherever a venue's message quotes them: the Logon's Password
+    (554), which OKCoin's Account (1) carries too (`Invalid Account: key,***`). Only those
+    of `MASKED_BY_VALUE_FROM` characters or more. A value once added stays masked: a
+    rotated secret is still a secret."""
 
     def __init__(self) -> None:
         self._values: tuple[str, ...] = ()
 
     def add(self, value: str) -> None:
-        if value and value not in self._values:
+        if len(value) >= MASKED_BY_VALUE_FROM and value not in self._values:
             self._values = tuple(sorted((*self._values, value), key=len, reverse=True))
 
-    def mask(self, raw: str) -> str:
-        """`raw` with each value replaced by `***` in every field's value; tags and
-        delimiters stay as they were. Most messages hold none: one search each."""
+    def mask(self, raw: str) -> tuple[str, str]:
+        """`raw` to read: each value replaced by `***` in its free text (`FREE_TEXT_TAGS`),
+        every other field as the exchange sent it; and `raw` to show (log, journal): each
+        value replaced in every field's value. Tags and delimiters stay as they were. Most
+        messages hold none: one search each, and `raw` itself twice."""
         present = [v for v in self._values if v in raw]
         if not present:
-            return raw
-        fields = raw.split(SOH)
-        for i, field in enumerate(fields):
+            return raw, raw
+        read = raw.split(SOH)
+        shown = read[:]
+        for i, field in enumerate(read):
             tag, sep, value = field.partition("=")
-            if sep and any(v in value for v in present):
-                for secret in present:
-                    value = value.replace(secret, MASK)
-                fields[i] = f"{tag}={value}"
-        return SOH.join(fields)
+            if not sep or not any(v in value for v in present):
+                continue
+            for secret in present:
+                value = value.replace(secret, MASK)
+            shown[i] = f"{tag}={value}"
+            if tag.isdigit() and int(tag) in FREE_TEXT_TAGS:
+                read[i] = shown[i]
+        return SOH.join(read), SOH.join(shown)
 
 
 def redact(raw: str) -> str:

@@ -1,5 +1,7 @@
 """How long the gateway waits before asking the exchange again for a stream that failed
-(refused, or its answers unusable) while it keeps failing: 1 s, doubling to 60 s."""
+(refused, or its answers unusable) while it keeps failing: 1 s, doubling to 60 s. The same
+wait paces the questions about an order whose answers stay unreadable
+(`engine.reconcile`)."""
 
 from __future__ import annotations
 

@@ -681,6 +681,30 @@ def test_a_secret_key_rotated_by_a_reload_is_masked_as_the_old_one_was(
         assert holding(rotated, stack, events) == []
 
 
+def test_a_fill_at_a_price_that_is_also_a_short_secret_key_is_read_as_the_venue_sent_it(
+    make_venue_stack: VenueStackFactory, tmp_path: Path
+) -> None:
+    """A weak secret key (`30010`, a UAT password, say) that is also the price of a fill:
+    masking what is shown never changes what the gateway reads, so the fill is taken."""
+    weak = "30010"
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(f"{weak}\n")
+    venue, stack = make_venue_stack(
+        lambda v: v.on("D", acknowledge),
+        venue_credentials=(API_KEY, weak),
+        credentials={"secret_key": {"file": str(secret_file)}},
+    )
+    with stack.client() as gw:
+        gw.subscribe(["orders", "errors"])
+        events = EventLog(gw)
+        cl_ord_id = place(gw, price=weak)
+        events.find(cl_ord_id, "order.accepted")
+        fill(venue, venue.wait_app("D"), "F-1")
+        filled = events.find(cl_ord_id, "order.filled")
+        assert (filled["last_px"], filled["avg_px"], filled["status"]) == (weak, weak, "filled")
+        assert gw.status()["dialect_errors"] == 0
+
+
 # ---------------------------------------------------------------- orders placed elsewhere
 
 ELSEWHERE = {"order_id": "V-55", "symbol": "BTC/USD", "side": "buy"}

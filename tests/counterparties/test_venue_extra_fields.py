@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from fixgw.api.client import Client
-from fixgw.testing import LocalStack
+from fixgw.testing import LocalStack, wait_until
 from tests.counterparties.venue import (
     Received,
     ScriptedVenue,
@@ -128,6 +128,47 @@ def test_a_report_the_dialect_cannot_read_is_journaled_raised_and_its_order_aske
     assert any(
         e["type"] == "order.anomaly" and e["problem"] == "unreadable" for e in journaled(stack)
     )
+
+
+def unreadable(report: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The report with a CumQty that is not a number."""
+    return [(t, "not-a-number") if t == 14 else (t, v) for t, v in report]
+
+
+def answer_status_unreadably(venue: ScriptedVenue, request: Received) -> None:
+    order = next(m for m in venue.app if m.msg_type == "D" and m.get(11) == request.get(11))
+    status = execution_report(
+        order, exec_id=f"S-{request.seq}", exec_type="I", ord_status="0", order_id="V-1"
+    )
+    venue.send("8", unreadable(status))
+
+
+def waits_before_asking_again(stack: LocalStack, cl_ord_id: str) -> list[float]:
+    assert stack.gateway is not None
+    lines = [json.loads(line) for line in stack.gateway.log().splitlines() if line.startswith("{")]
+    return [
+        line["wait_s"]
+        for line in lines
+        if line.get("event") == "asking the exchange about the order again later"
+        and line.get("cl_ord_id") == cl_ord_id
+    ]
+
+
+def test_an_order_whose_status_answers_are_unreadable_too_is_asked_about_less_and_less_often(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    """The venue answers each OrderStatusRequest about the order unreadably as well: the
+    order is asked about at once, then after 1 s, 2 s, 4 s..., not again as fast as the
+    venue answers."""
+    venue, stack = venue_stack
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", answer_status_unreadably)
+    report = execution_report(order, exec_id="F-1", exec_type="F", ord_status="2", order_id="V-1")
+    venue.send("8", unreadable(report))
+    wait_until(lambda: len(waits_before_asking_again(stack, cl_ord_id)) >= 3, 20, "three waits")
+    asked = [m for m in venue.app if m.msg_type == "H" and m.get(11) == cl_ord_id]
+    assert len(asked) == 3
+    assert waits_before_asking_again(stack, cl_ord_id)[:3] == [1.0, 2.0, 4.0]
 
 
 def test_a_message_type_the_gateway_does_not_take_is_raised_and_open_orders_asked_about(

@@ -81,15 +81,30 @@ def test_secret_tags_are_masked_wherever_they_stand_and_no_other_tag_is() -> Non
     assert redact(raw) == "1=***|11=c1|554=***|101=x|5540=y|15=USD|554=***"
 
 
-def test_secret_values_are_masked_in_any_field_and_the_fields_stay_whole() -> None:
+def test_secret_values_are_masked_in_free_text_to_read_and_in_any_field_to_show() -> None:
     secrets = SecretValues()
-    for value in ("s3cret", "", "s3cret=x", "s3cret"):
+    for value in ("s3cret-key", "", "s3cret-key=x", "s3cret-key"):
         secrets.add(value)
-    raw = "35=3\x0158=Invalid Account: key,s3cret=x (was key,s3cret)\x01355=s3cret\x01372=D\x01"
-    assert secrets.mask(raw) == (
-        "35=3\x0158=Invalid Account: key,*** (was key,***)\x01355=***\x01372=D\x01"
+    raw = (
+        "35=3\x0158=Invalid Account: key,s3cret-key=x (was key,s3cret-key)\x01"
+        "355=s3cret-key\x01372=D\x01"
     )
-    assert secrets.mask("35=0\x01112=t\x01") == "35=0\x01112=t\x01"
+    read, shown = secrets.mask(raw)
+    text = "58=Invalid Account: key,*** (was key,***)"
+    assert read == f"35=3\x01{text}\x01355=s3cret-key\x01372=D\x01"
+    assert shown == f"35=3\x01{text}\x01355=***\x01372=D\x01"
+    assert secrets.mask("35=0\x01112=t\x01") == ("35=0\x01112=t\x01", "35=0\x01112=t\x01")
+
+
+def test_a_secret_shorter_than_eight_characters_is_masked_by_its_tag_only() -> None:
+    """A secret key that is also a price: the fill at that price is read as sent, and its
+    log line shows the price; the Password and Account fields are masked by tag."""
+    secrets = SecretValues()
+    secrets.add("30010")
+    fill = "35=8\x0144=30010\x016=30010\x0158=filled at 30010\x01"
+    assert secrets.mask(fill) == (fill, fill)
+    assert redact("35=A\x01554=30010\x01") == "35=A|554=***|"
+    assert redact("35=D\x011=key,30010\x0144=30010\x01") == "35=D|1=***|44=30010|"
 
 
 FIX44_GROUPS = group_trees(standard_fix44_dictionary())

@@ -192,3 +192,34 @@ def test_a_status_request_the_exchange_lost_is_asked_once_more_then_left() -> No
         return asked, reconciler.asking("a"), reconciler.ready
 
     assert asyncio.run(scenario()) == (["a", "b", "a"], False, True)
+
+
+def test_an_order_asked_about_again_before_a_readable_answer_waits_its_turn() -> None:
+    """Each unreadable message about an order has it asked about; one that comes before any
+    readable answer (the answer itself unreadable) does not have it asked again at once. A
+    readable answer ends the wait: the next message about the order asks at once."""
+
+    async def scenario() -> list[list[str]]:
+        tracker = tracker_with_open_orders("a", "b")
+        asked, query = recording_query()
+        reconciler = Reconciler(tracker, query, lambda e: None, timeout_s=30)
+        reconciler.start()
+        reconciler.on_status(status("a", OrderStatus.NEW, "0"))
+        reconciler.on_status(status("b", OrderStatus.NEW, "0"))
+        a, b = tracker.get("a"), tracker.get("b")
+        assert a is not None and b is not None
+        seen = []
+        asked.clear()
+        reconciler.ask_about([a], "a message about it could not be read")
+        seen.append(asked[:])
+        for _ in range(3):
+            reconciler.ask_about([a], "a message about it could not be read")
+        reconciler.ask_about([b], "a message about it could not be read")
+        seen.append(asked[:])
+        reconciler.on_status(status("a", OrderStatus.NEW, "0"))
+        reconciler.ask_about([a], "a message about it could not be read")
+        seen.append(asked[:])
+        reconciler.stop()
+        return seen
+
+    assert asyncio.run(scenario()) == [["a"], ["a", "b"], ["a", "b", "a"]]

@@ -273,6 +273,7 @@ class Upkeep:
                 if self._loop.time() >= next_probe and p.session.probe():
                     next_probe = self._loop.time() + p.config.session.heartbeat_s
                 p.lifecycle.drop_if_silent(p.metrics.seconds_since_inbound())
+                p.lifecycle.drop_if_test_request_unanswered(p.session.test_request_waiting_s())
             except Exception:
                 log.exception("periodic check failed")
 

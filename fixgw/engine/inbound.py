@@ -90,6 +90,8 @@ class InboundRouter:
                 self._lifecycle.store_failed(item.raw)
             elif what is Happening.LOGOUT_SENT:
                 self._lifecycle.logout_sent(parse(item.raw))
+            elif what is Happening.LOGON_FAILED:
+                self._lifecycle.logon_failed(item.raw)
             elif what is Happening.APP_REFUSED:
                 self._refused_by_quickfix(item)
             elif what is Happening.MESSAGES_SKIPPED:
@@ -97,12 +99,17 @@ class InboundRouter:
             elif what is Happening.NOT_RESENT:
                 self._not_delivered(item.raw)
             elif what is Happening.REJECT_RECEIVED:
-                self._reports.exchange_error(
-                    self._venue.session_reject(parse(item.raw), item.received)
-                )
+                self._reject_received(item)
         except Exception:
             self.callback_errors += 1
             log.exception("inbound handling failed", what=item.what, msg=redact(item.shown))
+
+    def _reject_received(self, item: Inbound) -> None:
+        """A session-level Reject: an `exchange.error`; one of our Logon fails the logon."""
+        reject = parse(item.raw)
+        self._reports.exchange_error(self._venue.session_reject(reject, item.received))
+        if reject.get(Tag.REF_MSG_TYPE) == MsgType.LOGON and not self._lifecycle.up:
+            self._lifecycle.logon_rejected(reject)
 
     def on_callback_error(self, where: str, exc: BaseException) -> None:
         """Called from inside a QuickFIX callback: count and log, never raise."""

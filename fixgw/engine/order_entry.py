@@ -28,7 +28,7 @@ from fixgw.engine.ports import SessionPort
 from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.risk import PreTradeCheck
 from fixgw.engine.session_state import SessionLifecycle
-from fixgw.engine.throttle_queue import ThrottleQueue
+from fixgw.engine.throttle_queue import NOT_SENT, ThrottleQueue
 from fixgw.engine.tracker import OrderTracker
 from fixgw.errors import RequestError
 from fixgw.fix.message import FixMessage
@@ -41,8 +41,6 @@ from fixgw.venues.base import Venue
 
 log = structlog.get_logger("fixgw.orders")
 
-NOT_SENT = "not sent: the session went down"
-NOT_SENT_STOPPING = "not sent: the gateway stopped before the rate limit let it out"
 NOT_JOURNALED = "not sent: the journal could not be written"
 
 
@@ -218,7 +216,7 @@ class OrderEntry:
             else:
                 unsent(NOT_SENT)
 
-        self._throttle.later(kind, request, delay, send, partial(unsent, NOT_SENT_STOPPING))
+        self._throttle.later(kind, request, delay, send, unsent)
 
     # ------------------------------------------------------------ cancels
 

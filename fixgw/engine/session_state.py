@@ -35,6 +35,7 @@ class _Session(Protocol):
     @property
     def store_error(self) -> str | None: ...
     def disconnect(self) -> None: ...
+    def log_out_now(self, text: str) -> None: ...
     def set_logon_fields(self, fields: dict[int, str]) -> None: ...
 
 
@@ -136,9 +137,26 @@ class SessionLifecycle:
         """QuickFIX logs the exchange out on its own (FIX 4.4's answer to a MsgSeqNum too
         low, a SendingTime far off): `msg` is its Logout, or the Reject before one without
         Text. The session's end says why, unless it is already known."""
+        why = msg.get(58) or f"SessionRejectReason {msg.get(373)}"
+        self.ends_because(f"logged out by the gateway: {why}")
+
+    def logon_failed(self, why: str) -> None:
+        """QuickFIX gave up on a logon, saying why in its event log only (it refused the
+        exchange's answer, or none came): the failed logon's end says it."""
+        self.ends_because(why)
+
+    def logon_rejected(self, reject: FixMessage) -> None:
+        """The exchange answered the Logon with a session-level Reject: no logon follows,
+        so the connection is dropped now rather than at QuickFIX's LogonTimeout."""
+        why = reject.get(58) or f"SessionRejectReason {reject.get(373)}"
+        self.ends_because(f"the exchange rejected the Logon: {why}")
+        self._session.disconnect()
+
+    def ends_because(self, why: str) -> None:
+        """What the session's end (or the failed logon's) says, unless it is known already:
+        `session.down`, the log and `last_down_reason` (`ended`)."""
         if self._logout_text is None:
-            why = msg.get(58) or f"SessionRejectReason {msg.get(373)}"
-            self._logout_text = f"logged out by the gateway: {why}"
+            self._logout_text = why
 
     def ended(self) -> None:
         self.reconnector.down()
@@ -185,6 +203,24 @@ class SessionLifecycle:
             )
             self._logout_text = f"exchange silent for {silent_s:.1f} s"
             self._session.disconnect()
+
+    def drop_if_test_request_unanswered(self, waiting_s: float | None) -> None:
+        """FIX 4.4: a TestRequest not answered means the session is lost. An exchange that
+        goes on heartbeating but answers nothing (its order entry hung) is not silent, and
+        would look up for ever. Two intervals, as for silence: the answer to a TestRequest
+        is due at once, and one goes out every interval (`probe`), QuickFIX's own only
+        after a silence."""
+        if waiting_s is None or waiting_s <= 2 * self.heartbeat_s:
+            return
+        if not (self.up and self._session.logged_on):
+            return
+        why = f"TestRequest not answered in {waiting_s:.1f} s"
+        log.error(
+            "the exchange has not answered a TestRequest for two heartbeat intervals; logging out",
+            waiting_s=round(waiting_s, 3),
+        )
+        self._logout_text = why
+        self._session.log_out_now(why)
 
     # ------------------------------------------------------------ credentials
 

@@ -13,6 +13,9 @@ from fixgw.engine.risk import Throttle
 from fixgw.errors import RequestError
 from fixgw.ops.prometheus import Metrics
 
+NOT_SENT = "not sent: the session went down"
+NOT_SENT_STOPPING = "not sent: the gateway stopped before the rate limit let it out"
+
 
 class ThrottleQueue:
     def __init__(
@@ -21,9 +24,11 @@ class ThrottleQueue:
         self.throttle = Throttle(config)
         self._metrics = metrics
         self._loop = loop
-        self._queued: dict[str, tuple[ThrottleKind, asyncio.TimerHandle, Callable[[], None]]] = {}
+        self._queued: dict[
+            str, tuple[ThrottleKind, asyncio.TimerHandle, Callable[[str], None]]
+        ] = {}
         """Messages held back, by the request's ClOrdID (an order's, or a cancel's), with
-        what to do if one is never sent."""
+        what to do if one is never sent (given why)."""
         self._closed = False
         self._emptied: asyncio.Event | None = None
         """Set once nothing is held, while a stop waits for the cancels to go out."""
@@ -57,10 +62,10 @@ class ThrottleQueue:
         request: str,
         delay: float,
         send: Callable[[], object],
-        unsent: Callable[[], None],
+        unsent: Callable[[str], None],
     ) -> None:
-        """`send` when the turn of `request` comes, unless withdrawn first; `unsent` if the
-        queue is closed before then."""
+        """`send` when the turn of `request` comes, unless withdrawn first; `unsent`, with
+        why, if it is given up before then (the gateway stopping, the session down)."""
 
         def due() -> None:
             del self._queued[request]
@@ -87,7 +92,7 @@ class ThrottleQueue:
             self.throttle.release(kind)
             return None
         self._metrics.throttled.labels(kind, "queued").inc()
-        self.later(kind, request, delay, send, lambda: None)
+        self.later(kind, request, delay, send, lambda _: None)
         return delay
 
     def close(self) -> None:
@@ -95,7 +100,13 @@ class ThrottleQueue:
         its client), and no more are held; what the rate allows now still goes out. Cancels
         are still held, to go out as the rate allows until `drain` ends."""
         self._closed = True
-        self._give_up(lambda kind: kind != "cancel")
+        self._give_up(lambda kind: kind != "cancel", NOT_SENT_STOPPING)
+
+    def session_down(self) -> None:
+        """The new orders held are never sent (each `unsent` tells its client): after the
+        next logon, one would go out while reconciliation still holds new orders back,
+        checked against a price from before the outage. Cancels still go at their turn."""
+        self._give_up(lambda kind: kind == "new_order", NOT_SENT)
 
     async def drain(self, timeout_s: float) -> None:
         """The last step before the session logs out: the cancels held (a client's, or
@@ -106,13 +117,13 @@ class ThrottleQueue:
             self._emptied = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._emptied.wait(), timeout_s)
-        self._give_up(lambda kind: True)
+        self._give_up(lambda kind: True, NOT_SENT_STOPPING)
 
-    def _give_up(self, which: Callable[[ThrottleKind], bool]) -> None:
+    def _give_up(self, which: Callable[[ThrottleKind], bool], why: str) -> None:
         for request, (kind, _, unsent) in list(self._queued.items()):
             if which(kind):
                 self.withdraw(request)
-                unsent()
+                unsent(why)
 
     def _tell_if_emptied(self) -> None:
         if self._emptied is not None and not self._queued:

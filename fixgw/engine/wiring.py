@@ -205,6 +205,7 @@ def wire_services(
         reconciler.stop,
         lambda: pending.fail_all(gone),
         market_data.on_session_down,
+        throttle.session_down,
     ]
     return Services(
         orders=orders,

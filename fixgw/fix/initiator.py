@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -94,6 +95,10 @@ class Happening(StrEnum):
     """QuickFIX logs the exchange out on its own (a MsgSeqNum too low, a SendingTime far
     off): `raw` is the Logout, or, for one without Text, the Reject sent just before it,
     whose Text says why."""
+    LOGON_FAILED = "logon_failed"
+    """QuickFIX gave up on a logon and says why only in its event log (`logon_failure`):
+    it refused the exchange's Logon answer (a SendingTime far off, other CompIDs), which it
+    cannot answer with a Reject before logon, or no answer came. `raw` says why."""
     STORE_FAILED = "store_failed"
     """QuickFIX could not write its store (`fix.store`): nothing it sends goes out. `raw`
     says why: QuickFIX's words, the store's directory and the OS error."""
@@ -156,6 +161,29 @@ answered with a Logon 141=Y; the exchange must not answer that answer (FIX 4.4, 
 if it did, QuickFIX would answer each one, both sides resetting, endlessly."""
 
 
+ANSWER_REFUSED = re.compile(r"Message \d+ Rejected: (?P<why>.+)", re.S)
+LOGON_TIMED_OUT = "Timed out waiting for logon response"
+COMP_ID_PROBLEM_TEXT = "CompID problem"
+
+
+def logon_failure(event: str, answer: str) -> str | None:
+    """Why a logon failed, from a line of QuickFIX's event log while not logged on, or None
+    if the line says nothing of it. `answer`: the last message received, raw (for a CompID
+    problem, the CompIDs it carried)."""
+    refused = ANSWER_REFUSED.fullmatch(event)
+    if refused is not None:
+        why = refused["why"]
+        if why == COMP_ID_PROBLEM_TEXT:
+            why += (
+                f" (the answer's SenderCompID {raw_field(answer, 49)}, "
+                f"TargetCompID {raw_field(answer, 56)})"
+            )
+        return f"the gateway refused the exchange's Logon answer: {why}"
+    if event == LOGON_TIMED_OUT:
+        return f"no answer to the Logon: {event}"
+    return None
+
+
 def skipped_by(sequence_reset: str, expected: int | None) -> range:
     """The exchange's MsgSeqNums a SequenceReset (raw) says it will never deliver: a GapFill's
     from its own MsgSeqNum, a Reset's from the one QuickFIX expects next (FIX 4.4 ignores a
@@ -209,10 +237,16 @@ class RawInbound(fix.Log):  # type: ignore[misc]
     queued), so the last message received is the one a refusal names. Bytes in it that are
     not UTF-8 are read as Latin-1 (`latin1_where_not_utf8`)."""
 
-    def __init__(self, on_store_failure: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self,
+        on_store_failure: Callable[[str], None] = lambda _: None,
+        on_event: Callable[[str], None] = lambda _: None,
+    ) -> None:
         super().__init__()
         self.last = ""
         self._on_store_failure = on_store_failure
+        self._on_event = on_event
+        """Every other event, for why a logon failed (`_Application.quickfix_event`)."""
 
     def onIncoming(self, message: str) -> None:
         self.last = latin1_where_not_utf8(message)
@@ -221,10 +255,13 @@ class RawInbound(fix.Log):  # type: ignore[misc]
         pass
 
     def onEvent(self, text: str) -> None:
-        """QuickFIX's store failing is said here, and nowhere else."""
+        """QuickFIX's store failing is said here, and nowhere else; so is why it refused a
+        Logon answer."""
         try:
             if is_store_failure(text):
                 self._on_store_failure(text)
+            else:
+                self._on_event(text)
         except Exception:
             log.exception("reading QuickFIX's session log failed", text=text)
 
@@ -285,6 +322,7 @@ class _Application(fix.Application):  # type: ignore[misc]
         self._sent = sent
         self._metrics = metrics
         self._test_requests: dict[str, float] = {}
+        """TestRequests sent and not answered, by TestReqID, oldest first."""
         self.sending: FixMessage | None = None
         """The message `ExchangeSession.send` is handing QuickFIX, until `toApp` sees it."""
         self.heartbeat_round_trip_s: float | None = None
@@ -347,6 +385,7 @@ class _Application(fix.Application):  # type: ignore[misc]
         try:
             self._logged_on = False
             self._logons_in_a_row = 0
+            self._test_requests.clear()
             self._put(Happening.DOWN)
         except Exception as exc:
             self._on_error("onLogout", exc)
@@ -371,8 +410,10 @@ class _Application(fix.Application):  # type: ignore[misc]
                 self._logging_out(message, reject_sent)
             elif msg_type == "1" and message.isSetField(TEST_REQ_ID):
                 if len(self._test_requests) >= 64:
-                    self._test_requests.clear()
-                self._test_requests[message.getField(TEST_REQ_ID)] = time.monotonic()
+                    self._test_requests.pop(next(iter(self._test_requests)))
+                test_req_id = message.getField(TEST_REQ_ID)
+                self._test_requests.pop(test_req_id, None)  # QuickFIX's own reuses "TEST"
+                self._test_requests[test_req_id] = time.monotonic()
         except Exception as exc:
             self._on_error("toAdmin", exc)
 
@@ -413,14 +454,42 @@ class _Application(fix.Application):  # type: ignore[misc]
                 if skipped_by(raw, self._expected_target()):
                     self._put(Happening.MESSAGES_SKIPPED, raw)
             elif msg_type == "0" and message.isSetField(TEST_REQ_ID):
-                sent = self._test_requests.pop(message.getField(TEST_REQ_ID), None)
-                if sent is not None:
-                    self.heartbeat_round_trip_s = time.monotonic() - sent
-                    self._metrics.heartbeat_round_trip.observe(self.heartbeat_round_trip_s)
+                self._test_request_answered(message.getField(TEST_REQ_ID))
         except Exception as exc:
             self._on_error("fromAdmin", exc)
         if logon_answered:
             raise fix.RejectLogon(LOGON_ANSWERED)
+
+    def _test_request_answered(self, test_req_id: str) -> None:
+        """The exchange answers in order: those sent before this one are answered too (or
+        will never be), and wait no longer."""
+        sent = self._test_requests.get(test_req_id)
+        if sent is None:
+            return
+        for earlier in list(self._test_requests):
+            del self._test_requests[earlier]
+            if earlier == test_req_id:
+                break
+        self.heartbeat_round_trip_s = time.monotonic() - sent
+        self._metrics.heartbeat_round_trip.observe(self.heartbeat_round_trip_s)
+
+    def test_request_waiting_s(self) -> float | None:
+        """How long the oldest TestRequest not answered has waited; None if none waits."""
+        oldest = next(iter(self._test_requests.values()), None)
+        return None if oldest is None else time.monotonic() - oldest
+
+    def quickfix_event(self, text: str) -> None:
+        """A line of QuickFIX's event log. Before logon, QuickFIX says only there why a
+        logon failed (`Happening.LOGON_FAILED`); once logged on, its Reject or Logout says
+        it (`toAdmin`)."""
+        if self._logged_on:
+            return
+        try:
+            why = logon_failure(text, self._raw_inbound.last)
+            if why is not None:
+                self._put(Happening.LOGON_FAILED, why)
+        except Exception as exc:
+            self._on_error("onEvent", exc)
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         """A message the gateway is sending now (`sending`) is recorded as it handed it over;
@@ -522,7 +591,7 @@ class ExchangeSession:
         self._handler = handler
         self.inbox: InlineInbox[Inbound] = InlineInbox(loop, self._on_inbound)
         self.sent = SentLog()
-        self._raw_inbound = RawInbound(self._store_failed)
+        self._raw_inbound = RawInbound(self._store_failed, self._quickfix_event)
         self.store_error: str | None = None
         """QuickFIX's words for its store's failure, until the store is reopened: nothing
         can be sent meanwhile."""
@@ -609,6 +678,9 @@ class ExchangeSession:
             self.store_error = text
             self.inbox.put_later(Inbound(Happening.STORE_FAILED, text, datetime.now(UTC)))
 
+    def _quickfix_event(self, text: str) -> None:
+        self._app.quickfix_event(text)
+
     def _on_inbound(self, item: Inbound) -> None:
         if item.what is Happening.STORE_FAILED:
             error = write_error(self.settings.store_dir) or "a test write there succeeds now"
@@ -680,6 +752,19 @@ class ExchangeSession:
         if session is not None:
             session.disconnect()
 
+    def log_out_now(self, text: str) -> None:
+        """A Logout saying why (`text`), then the connection dropped without waiting for the
+        exchange's answer: it is not answering."""
+        session = self._session()
+        if session is None:
+            return
+        if session.isLoggedOn():
+            message = fix.Message()
+            message.getHeader().setField(fix.MsgType("5"))
+            message.setField(TEXT, text)
+            fix.Session.sendToTarget(message, self.session_id)
+        session.disconnect()
+
     def enable(self) -> None:
         """Let QuickFIX connect on its next tick; after its store failed, only once the store
         can be written and is reopened (`fix.store`): no Logon could go out before."""
@@ -739,10 +824,21 @@ class ExchangeSession:
         }
 
     def heartbeat_round_trip_ms(self) -> float | None:
-        """The last TestRequest's round trip this session, in milliseconds; None before one
-        was answered."""
+        """The last TestRequest's round trip this session, in milliseconds, or how long one
+        not answered has waited if that is longer (the last round trip is then not what
+        the exchange takes now); None before one was answered."""
         seconds = self._app.heartbeat_round_trip_s
-        return None if seconds is None else round(seconds * 1000, 3)
+        if seconds is None:
+            return None
+        waiting = self._app.test_request_waiting_s()
+        if waiting is not None and waiting > seconds:
+            seconds = waiting
+        return round(seconds * 1000, 3)
+
+    def test_request_waiting_s(self) -> float | None:
+        """How long the oldest TestRequest the exchange has not answered has waited; None
+        if it answered every one (an answer counts for those sent before it)."""
+        return self._app.test_request_waiting_s() if self.logged_on else None
 
     def probe(self) -> bool:
         """Send a TestRequest; the Heartbeat answering it times the round trip."""

@@ -28,14 +28,18 @@ def make_venue_stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
         *,
         venue_comp_id: str = "OKSERVER",
         venue_credentials: tuple[str, str] | None = (API_KEY, SECRET),
+        venue_type: type[ScriptedVenue] = ScriptedVenue,
+        wait_for_logon: bool = True,
         **overrides: Any,
     ) -> tuple[ScriptedVenue, LocalStack]:
         """`configure` scripts the venue before the gateway logs on; `venue_comp_id` is the
         venue's CompID (the gateway's TargetCompID: name it in `session` for a venue other
         than OKCoin's); `venue_credentials` the (Username, Password) its Logon must carry,
-        None: any or none. The other keyword arguments are gateway config sections."""
+        None: any or none; `venue_type` a venue scripted further by a subclass;
+        `wait_for_logon` False for a venue no logon succeeds with. The other keyword
+        arguments are gateway config sections."""
         port = free_port()
-        venue = ScriptedVenue(port, comp_id=venue_comp_id, credentials=venue_credentials)
+        venue = venue_type(port, comp_id=venue_comp_id, credentials=venue_credentials)
         if configure is not None:
             configure(venue)
         overrides.setdefault("account", {}).setdefault("refresh_s", 0)
@@ -49,7 +53,7 @@ def make_venue_stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
         stack.root.mkdir()
         made.append((venue, stack))
         venue.start()
-        stack.start_gateway()
+        stack.start_gateway(wait_for_logon=wait_for_logon)
         return venue, stack
 
     yield factory

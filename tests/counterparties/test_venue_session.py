@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fixgw.api.client import ApiError, Client
-from fixgw.testing import LocalStack, wait_until
+from fixgw.testing import COMP_ID, LocalStack, wait_until
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
 from tests.counterparties.venue import (
@@ -558,6 +559,180 @@ def test_a_venue_numbering_from_1_again_unannounced_is_refused_at_logon_saying_w
     logged = [json.loads(line) for line in stack.gateway.log().splitlines() if line[:1] == "{"]
     failed = [e for e in logged if e["event"] == "logon failed"]
     assert (failed[0]["level"], failed[0]["reason"]) == ("warning", refused["reason"])
+
+
+def logged_lines(stack: LocalStack) -> list[dict[str, object]]:
+    assert stack.gateway is not None
+    return [json.loads(line) for line in stack.gateway.log().splitlines() if line[:1] == "{"]
+
+
+def test_a_venue_back_with_its_clock_minutes_off_is_refused_at_logon_saying_why(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    """After a restart the venue's clock is 3 minutes fast. QuickFIX refuses its Logon
+    answer (SendingTime accuracy), and cannot say so to the venue before logon: only its
+    event log says why. `session.down`, the log and `status` say it, not the reason the
+    last session ended for."""
+    venue, stack = venue_stack
+    accepted_order(venue, gw, events)
+    venue.logout("daily restart", "3")
+    events.first(lambda e: e["type"] == "session.down")
+    wait_until(lambda: not venue.logged_on, 10, "the venue's end of the session")
+    venue.clock_offset_s = 180
+    refused = events.first(
+        lambda e: e["type"] == "session.down" and e["reason"] != "daily restart", timeout=15
+    )
+    assert refused["reason"] == (
+        "the gateway refused the exchange's Logon answer: SendingTime accuracy problem"
+    )
+    assert gw.status()["connection"]["last_down_reason"] == refused["reason"]
+    failed = [e for e in logged_lines(stack) if e["event"] == "logon failed"]
+    assert (failed[0]["level"], failed[0]["reason"]) == ("warning", refused["reason"])
+    venue.clock_offset_s = 0
+    events.first(lambda e: e["type"] == "session.up" and e["seq"] > refused["seq"], timeout=15)
+
+
+def test_a_logon_answer_from_another_comp_id_is_refused_saying_which(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The gateway's `target_comp_id` is not the venue's CompID: every logon fails, and the
+    reason names the CompIDs of the answer, not just "disconnected"."""
+    venue, stack = make_venue_stack(venue_comp_id="OKCOIN", wait_for_logon=False)
+    with stack.client() as gw:
+        wait_until(lambda: gw.status()["connection"]["attempts"] >= 2, 15, "a second attempt")
+        connection = gw.status()["connection"]
+    assert connection["last_down_reason"] == (
+        "the gateway refused the exchange's Logon answer: CompID problem "
+        f"(the answer's SenderCompID OKCOIN, TargetCompID {COMP_ID})"
+    )
+    assert not venue.logged_on
+
+
+@dataclass
+class LogonRefusingVenue(ScriptedVenue):
+    """Answers every Logon with a session-level Reject saying why, or not at all."""
+
+    reject_text: str | None = None
+
+    def _logon(self, m: Received) -> None:
+        self.admin.append(m)
+        if self.reject_text is not None:
+            reject: Pairs = [(45, str(m.seq)), (372, "A"), (373, "5"), (58, self.reject_text)]
+            self.send("3", reject, store=False)
+
+
+@pytest.mark.parametrize(
+    ("reject_text", "why"),
+    [
+        ("HeartBtInt must be 30", "the exchange rejected the Logon: HeartBtInt must be 30"),
+        (None, "no answer to the Logon: Timed out waiting for logon response"),
+    ],
+    ids=["rejected", "unanswered"],
+)
+def test_a_logon_the_venue_rejects_or_leaves_unanswered_fails_saying_why(
+    make_venue_stack: VenueStackFactory, reject_text: str | None, why: str
+) -> None:
+    def refusing(venue: ScriptedVenue) -> None:
+        assert isinstance(venue, LogonRefusingVenue)
+        venue.reject_text = reject_text
+
+    _, stack = make_venue_stack(refusing, venue_type=LogonRefusingVenue, wait_for_logon=False)
+    with stack.client() as gw:
+        wait_until(
+            lambda: gw.status()["connection"]["last_down_reason"] is not None,
+            20,
+            "a failed logon",
+        )
+        assert gw.status()["connection"]["last_down_reason"] == why
+    down = [e for e in logged_lines(stack) if e["event"] == "session down"]
+    assert down[0]["reason"] == why
+
+
+def test_a_venue_that_heartbeats_but_answers_no_test_request_is_logged_out_saying_why(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The venue's order entry hangs while its heartbeats go on: it is not silent, but a
+    TestRequest goes unanswered, and FIX 4.4 takes the session as lost. Two intervals on,
+    the gateway logs out saying why and drops the connection; meanwhile `heartbeat_rtt_ms`
+    shows how long the TestRequest has waited, not the last round trip. The order sent
+    into the hung session is reconciled after the next logon."""
+    venue, stack = make_venue_stack(session={"heartbeat_s": 2})
+    with stack.client() as gw:
+        gw.subscribe(["orders", "session"])
+        events = EventLog(gw)
+        accepted_order(venue, gw, events)
+        wait_until(lambda: gw.status()["heartbeat_rtt_ms"] is not None, 10, "a round trip")
+        venue.answers_test_requests = False
+        venue.on("D", lambda v, m: None)
+        venue.on("H", lambda v, m: None)
+        in_flight = place(gw, qty="0.7")
+        wait_until(
+            lambda: (gw.status()["heartbeat_rtt_ms"] or 0) > 1000, 10, "the TestRequest's wait"
+        )
+        down = events.first(lambda e: e["type"] == "session.down", timeout=15)
+        venue.answers_test_requests = True
+        venue.on("D", acknowledge)
+        venue.on("H", answer_status)
+        assert down["reason"].startswith("TestRequest not answered in ")
+        logout = venue.wait_for(lambda m: m.msg_type == "5", what="the gateway's Logout")
+        assert logout.get(58) == down["reason"]
+        assert gw.status()["connection"]["last_down_reason"] == down["reason"]
+        events.first(lambda e: e["type"] == "session.up" and e["seq"] > down["seq"], timeout=15)
+        events.find(in_flight, "order.accepted", timeout=15)
+        wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+    logged = [e for e in logged_lines(stack) if e["event"] == "session down"]
+    assert logged[0]["reason"] == down["reason"]
+
+
+def test_a_venue_answering_test_requests_late_but_within_two_intervals_stays_up(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    venue, stack = make_venue_stack(session={"heartbeat_s": 2})
+    venue.test_request_delay_s = 3
+
+    def test_requests() -> int:
+        return len([m for m in venue.admin if m.msg_type == "1"])
+
+    with stack.client() as gw:
+        gw.subscribe(["session"])
+        events = EventLog(gw)
+        asked = test_requests()
+        wait_until(lambda: test_requests() >= asked + 5, 20, "five TestRequests, answered late")
+        wait_until(
+            lambda: (gw.status()["heartbeat_rtt_ms"] or 0) >= 2900, 10, "a late answer timed"
+        )
+        status = gw.status()
+    assert (status["session"], status["ready"]) == ("up", True)
+    assert [e for e in events.seen if e["type"] == "session.down"] == []
+
+
+def test_an_order_held_by_the_throttle_when_the_session_goes_down_is_never_sent(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """Its turn might come after the next logon, while reconciliation holds new orders back,
+    checked against a price from before the outage: it ends rejected, `not_delivered`,
+    when the session goes down, as at a stop."""
+    venue, stack = make_venue_stack(
+        throttle={"limits": {"new_order": {"per_s": 0.2, "burst": 1}}, "policy": "queue"}
+    )
+    with stack.client() as gw:
+        gw.subscribe(["orders", "session"])
+        events = EventLog(gw)
+        sent, _ = accepted_order(venue, gw, events)
+        held = place(gw, qty="0.7")
+        assert gw.status()["throttle_queued"] == 1
+        venue.logout("maintenance", "3")
+        rejected = events.find(held, "order.rejected")
+        assert (rejected["reason"], rejected["text"]) == (
+            "not_delivered",
+            "not sent: the session went down",
+        )
+        assert gw.status()["throttle_queued"] == 0
+        events.first(lambda e: e["type"] == "session.up", timeout=15)
+        wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+        after = place(gw, qty="0.9")
+        events.find(after, "order.accepted", timeout=15)
+    assert [m.get(11) for m in venue.app if m.msg_type == "D"] == [sent, after]
 
 
 def session_events(stack: LocalStack) -> list[str]:

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import simplefix
 
@@ -83,6 +83,13 @@ class ScriptedVenue:
     answers_its_reset_answer: bool = False
     """Play a venue that answers the Logon answering its own reset Logon, as it answers
     any Logon; FIX 4.4 says the initiator of a reset does not."""
+    clock_offset_s: float = 0.0
+    """How far off the venue's clock is: the SendingTime it writes (unless `sent_at`)."""
+    answers_test_requests: bool = True
+    """False: a venue whose heartbeats go on, but that answers nothing (its order entry
+    hung, say)."""
+    test_request_delay_s: float = 0.0
+    """How late the venue answers a TestRequest."""
     _resetting: bool = False
     _listener: socket.socket | None = None
     _conn: socket.socket | None = None
@@ -166,7 +173,9 @@ class ScriptedVenue:
         written, for a venue whose clock is off (default: now)."""
         with self._lock:
             number = self.next_out if seq is None else seq
-            sending_time = utc_timestamp(sent_at)
+            sending_time = utc_timestamp(
+                sent_at or datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)
+            )
             if not lose:
                 self._write(msg_type, number, list(body), sending_time, list(header))
             if seq is None:
@@ -403,8 +412,16 @@ class ScriptedVenue:
             self.send("2", [(7, str(self.next_in)), (16, "0")], store=False)
 
     def _admin(self, m: Received) -> None:
-        if m.msg_type == "1":
-            self.send("0", [(112, m.get(112) or "")], store=False)
+        if m.msg_type == "1" and self.answers_test_requests:
+            answer: Pairs = [(112, m.get(112) or "")]
+            if self.test_request_delay_s:
+                later = threading.Timer(
+                    self.test_request_delay_s, self.send, ("0", answer), {"store": False}
+                )
+                later.daemon = True
+                later.start()
+            else:
+                self.send("0", answer, store=False)
         elif m.msg_type == "2":
             self._resend(int(m.get(7) or 1), int(m.get(16) or 0))
         elif m.msg_type == "5":

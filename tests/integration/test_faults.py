@@ -287,11 +287,12 @@ def test_an_order_or_cancel_the_exchange_never_answers_is_asked_about_and_settle
     assert "no answer from the exchange; asking the status" in stack.gateway.log()
 
 
-def test_an_order_in_the_throttle_queue_over_a_reconnect_is_sent_once_the_session_is_back(
+def test_an_order_in_the_throttle_queue_when_the_connection_drops_is_never_sent(
     proxied: tuple[LocalStack, FaultProxy],
 ) -> None:
-    """The order never left the gateway, so reconciliation does not ask the exchange about
-    it (which would find no such order and close it); it goes out when its turn comes."""
+    """Its turn would come after the next logon, while reconciliation holds new orders back,
+    checked against a price from before the outage: it ends rejected, never sent, when the
+    session goes down. It never left the gateway: reconciliation does not ask about it."""
     stack, proxy = proxied
     stack.gateway_overrides["throttle"] = {"limits": {"new_order": {"per_s": 0.125, "burst": 1}}}
     with start(stack) as gw:
@@ -301,11 +302,17 @@ def test_an_order_in_the_throttle_queue_over_a_reconnect_is_sent_once_the_sessio
         log.find("first", "order.accepted")
         proxy.drop()
         log.first(lambda e: e["type"] == "session.down")
+        rejected = log.find("held", "order.rejected")
+        assert (rejected["reason"], rejected["text"]) == (
+            "not_delivered",
+            "not sent: the session went down",
+        )
         log.first(lambda e: e["type"] == "session.up", timeout=6)
-        assert log.find("held", "order.accepted", timeout=15)["order_id"]
+        wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
         held = [e["type"] for e in log.seen if e.get("cl_ord_id") == "held"]
-        assert held == ["order.pending_new", "order.accepted"]
-        assert gw.status()["ready"]
+        assert held == ["order.pending_new", "order.rejected"]
+        assert gw.order_status(cl_ord_id="held")["status"] == "rejected"
+    assert "11=held" not in requests_the_exchange_took(stack)
 
 
 def test_a_refused_status_request_leaves_an_unanswered_order_open(

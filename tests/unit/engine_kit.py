@@ -159,6 +159,8 @@ class FakeSession:
         self.raw_sent: dict[int, str] = {}
         self.seq = 1
         self.disconnects = 0
+        self.logouts: list[str] = []
+        """The Text of each Logout sent before a disconnect (`log_out_now`)."""
         self.logon_fields: dict[int, str] = {}
         self.enabled = False
         self.on_send: Callable[[FixMessage], None] = lambda _: None
@@ -183,6 +185,10 @@ class FakeSession:
 
     def disconnect(self) -> None:
         self.disconnects += 1
+
+    def log_out_now(self, text: str) -> None:
+        self.logouts.append(text)
+        self.disconnect()
 
     def set_logon_fields(self, fields: dict[int, str]) -> None:
         self.logon_fields = dict(fields)

@@ -235,12 +235,12 @@ def test_a_client_gone_has_cancelled_the_orders_it_placed_asking_for_it_only(
     assert engine.orders.owners == {}
 
 
-def test_a_gone_clients_order_the_throttle_holds_is_withdrawn_while_reconciling(
+def test_an_order_the_throttle_held_when_the_session_went_down_owes_no_cancel(
     clock: Clock, tmp_path: Path
 ) -> None:
-    """Its client gone while the gateway reconciles after a logon: the order still waiting
-    its turn under the rate limit is taken out of the queue at once, never sent; no session
-    or reconciliation is needed for that."""
+    """The order still waiting its turn under the rate limit when the session goes down is
+    rejected then, never sent (`ThrottleQueue.session_down`); its client gone while the
+    gateway reconciles after the next logon, nothing is owed for it, nor sent."""
     engine = Engine(
         clock,
         tmp_path,
@@ -252,17 +252,17 @@ def test_a_gone_clients_order_the_throttle_holds_is_withdrawn_while_reconciling(
     engine.place("held-1", owner="client-a", cancel_on_disconnect=True)
     assert engine.throttle.holds("held-1")
     engine.down()
+    assert engine.order("held-1").status is OrderStatus.REJECTED
+    assert not engine.throttle.holds("held-1")
     engine.logon()  # reconciliation asks about resting-1, and waits for the answer
     engine.session.take()
     assert not engine.ready()
 
     engine.kill_switch.client_gone("client-a")
 
-    assert engine.order("held-1").status is OrderStatus.CANCELED
-    assert not engine.throttle.holds("held-1")
     clock.advance(60)
     sent = engine.session.take()
-    assert "held-1" not in [m.get(11) for m in sent]
+    assert all("held-1" not in (m.get(11), m.get(41)) for m in sent)
 
 
 def test_cancel_all_without_a_halt_cancels_once(engine: Engine, clock: Clock) -> None:

@@ -27,7 +27,7 @@ from fixgw.domain import (
     Side,
     TimeInForce,
 )
-from fixgw.engine.order_entry import NOT_SENT
+from fixgw.engine.throttle_queue import NOT_SENT
 from fixgw.fix.message import FixMessage
 from fixgw.fix.tags import MsgType
 from fixgw.journal import Journal

@@ -211,3 +211,49 @@ def test_a_silent_exchange_is_dropped_after_two_heartbeat_intervals(alone: Alone
     assert alone.session.disconnects == 1
     alone.end()
     assert alone.bus.of(SessionDown)[0].reason == "exchange silent for 60.5 s"
+
+
+def test_a_test_request_unanswered_for_two_heartbeat_intervals_logs_the_exchange_out(
+    alone: Alone,
+) -> None:
+    """An exchange that heartbeats but answers no TestRequest is not silent: FIX 4.4 takes
+    the session as lost all the same. The Logout says why, as does its end."""
+    alone.lifecycle.drop_if_test_request_unanswered(10 * HEARTBEAT_S)  # not up
+    alone.logon()
+    alone.lifecycle.drop_if_test_request_unanswered(None)
+    alone.lifecycle.drop_if_test_request_unanswered(2 * HEARTBEAT_S)  # late, not lost
+    assert alone.session.logouts == []
+    alone.lifecycle.drop_if_test_request_unanswered(2 * HEARTBEAT_S + 0.5)
+    assert alone.session.logouts == ["TestRequest not answered in 60.5 s"]
+    alone.end()
+    assert alone.bus.of(SessionDown)[0].reason == "TestRequest not answered in 60.5 s"
+    assert alone.lifecycle.connection().last_down_reason == "TestRequest not answered in 60.5 s"
+
+
+def test_a_logon_that_fails_says_why_though_nothing_was_sent_or_received_saying_it(
+    alone: Alone,
+) -> None:
+    """QuickFIX refuses the exchange's Logon answer, saying why only in its event log; the
+    exchange rejects our Logon (a Reject, not a Logout): the connection is dropped at once,
+    not at QuickFIX's LogonTimeout. Each says why, after a session that ended for another
+    reason."""
+    alone.logon()
+    alone.lifecycle.logout_received(FixMessage("5", {58: "daily restart"}))
+    alone.end()
+    alone.lifecycle.logon_sent()
+    alone.lifecycle.logon_failed(
+        "the gateway refused the exchange's Logon answer: SendingTime accuracy problem"
+    )
+    alone.end()
+    alone.lifecycle.logon_sent()
+    alone.lifecycle.logon_rejected(FixMessage("3", {372: "A", 58: "HeartBtInt must be 30"}))
+    assert alone.session.disconnects == 1
+    alone.end()
+    assert [d.reason for d in alone.bus.of(SessionDown)] == [
+        "daily restart",
+        "the gateway refused the exchange's Logon answer: SendingTime accuracy problem",
+        "the exchange rejected the Logon: HeartBtInt must be 30",
+    ]
+    assert alone.lifecycle.connection().last_down_reason == (
+        "the exchange rejected the Logon: HeartBtInt must be 30"
+    )

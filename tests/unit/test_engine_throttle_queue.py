@@ -10,13 +10,13 @@ import pytest
 
 from fixgw.api.protocol import ErrorCode
 from fixgw.config import ThrottleConfig, ThrottleKind, ThrottleLimit
-from fixgw.engine.throttle_queue import ThrottleQueue
+from fixgw.engine.throttle_queue import NOT_SENT, NOT_SENT_STOPPING, ThrottleQueue
 from fixgw.ops.prometheus import Metrics
 from tests.unit.engine_kit import Clock, refused, sample
 
 
-def never() -> None:
-    raise AssertionError("a held message was taken for never sent")
+def never(why: str) -> None:
+    raise AssertionError(f"a held message was taken for never sent: {why}")
 
 
 def queue(
@@ -79,7 +79,7 @@ def test_closing_refuses_what_is_held_and_holds_nothing_more(clock: Clock) -> No
     the rate allows still goes out, and what it does not is refused rather than held."""
     throttle, metrics = queue(clock, per_s=2)
     sent: list[str] = []
-    unsent: list[str] = []
+    unsent: list[tuple[str, str]] = []
     throttle.pace("new_order")
     for request in ("b", "c"):
         delay = throttle.pace("new_order")
@@ -88,12 +88,13 @@ def test_closing_refuses_what_is_held_and_holds_nothing_more(clock: Clock) -> No
             request,
             delay,
             lambda r=request: sent.append(r),
-            lambda r=request: unsent.append(r),
+            lambda why, r=request: unsent.append((r, why)),
         )
 
     throttle.close()
 
-    assert unsent == ["b", "c"] and throttle.queued() == 0
+    assert unsent == [("b", NOT_SENT_STOPPING), ("c", NOT_SENT_STOPPING)]
+    assert throttle.queued() == 0
     clock.advance(0.5)
     assert throttle.pace("new_order") == 0  # the rate allows it: it goes now
     error = refused(lambda: throttle.pace("new_order"))
@@ -102,6 +103,39 @@ def test_closing_refuses_what_is_held_and_holds_nothing_more(clock: Clock) -> No
     assert sample(metrics, "fixgw_throttled_total", kind="new_order", outcome="rejected") == 1
     clock.advance(10)
     assert sent == []
+
+
+def test_a_session_going_down_gives_up_the_new_orders_held_and_keeps_the_cancels(
+    clock: Clock,
+) -> None:
+    """A new order held when the session goes down is never sent: its turn could come after
+    the next logon, while reconciliation holds new orders back. A cancel held still goes at
+    its turn (sent if the session is back by then)."""
+    throttle, _ = queue(clock, per_s=1)
+    throttle.reconfigure(
+        ThrottleConfig(
+            limits={"new_order": ThrottleLimit(per_s=1), "cancel": ThrottleLimit(per_s=1)}
+        )
+    )
+    sent: list[str] = []
+    unsent: list[tuple[str, str]] = []
+    for kind, request in (("new_order", "order"), ("cancel", "cancel")):
+        throttle.pace(kind)
+        throttle.later(
+            kind,
+            request,
+            throttle.pace(kind),
+            lambda r=request: sent.append(r),
+            lambda why, r=request: unsent.append((r, why)),
+        )
+
+    throttle.session_down()
+
+    assert unsent == [("order", NOT_SENT)]
+    assert not throttle.holds("order") and throttle.holds("cancel")
+    assert throttle.queued() == 1
+    clock.advance(1)
+    assert sent == ["cancel"]
 
 
 def test_a_stop_drains_the_cancels_held_as_the_rate_allows_and_gives_up_the_rest(
@@ -117,7 +151,11 @@ def test_a_stop_drains_the_cancels_held_as_the_rate_allows_and_gives_up_the_rest
     def hold(request: str) -> None:
         delay = throttle.pace("cancel")
         throttle.later(
-            "cancel", request, delay, lambda: sent.append(request), lambda: unsent.append(request)
+            "cancel",
+            request,
+            delay,
+            lambda: sent.append(request),
+            lambda _: unsent.append(request),
         )
 
     throttle.pace("cancel")

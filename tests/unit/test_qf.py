@@ -19,6 +19,7 @@ from fixgw.fix.initiator import (
     RawInbound,
     SentLog,
     _Application,
+    logon_failure,
     skipped_by,
 )
 from fixgw.fix.message import SOH, FixMessage
@@ -342,3 +343,32 @@ def test_a_sequence_reset_names_the_messages_it_skips(
 ) -> None:
     raw = f"8=FIX.4.4\x019=40\x0135=4\x01{fields}\x0110=000\x01"
     assert skipped_by(raw, expected) == skipped
+
+
+LOGON_ANSWER = (
+    "8=FIX.4.4\x019=0\x0135=A\x0134=1\x0149=OKCOIN\x0156=US\x0198=0\x01108=30\x0110=000\x01"
+)
+
+
+@pytest.mark.parametrize(
+    ("event", "why"),
+    [
+        (
+            "Message 1 Rejected: SendingTime accuracy problem",
+            "the gateway refused the exchange's Logon answer: SendingTime accuracy problem",
+        ),
+        (
+            "Message 1 Rejected: CompID problem",
+            "the gateway refused the exchange's Logon answer: CompID problem "
+            "(the answer's SenderCompID OKCOIN, TargetCompID US)",
+        ),
+        (
+            "Timed out waiting for logon response",
+            "no answer to the Logon: Timed out waiting for logon response",
+        ),
+        ("Tried to send a reject while not logged on", None),
+        ("Disconnecting", None),
+    ],
+)
+def test_quickfix_s_event_log_says_why_a_logon_failed(event: str, why: str | None) -> None:
+    assert logon_failure(event, LOGON_ANSWER) == why

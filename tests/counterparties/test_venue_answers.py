@@ -580,7 +580,7 @@ def test_order_status_names_the_cancel_still_out_as_orders_does(
         gw.subscribe(["orders"])
         events = EventLog(gw)
         unacked = place(gw)
-        events.find(unacked, "order.pending_new")
+        venue.wait_app("D")  # taken, unanswered, before the venue acknowledges orders
         acked, _ = accepted_order(venue, gw, events)
         cancels = {
             cl_ord_id: gw.cancel_order(cl_ord_id=cl_ord_id)["cancel_cl_ord_id"]

@@ -110,6 +110,20 @@ def inbound_dictionary(session: SessionConfig, venue_dictionary: Path) -> Path:
     )
 
 
+def warn_if_compacted_for_fewer(journal: Journal, keep_closed: int) -> None:
+    """A journal compacted with a lower `orders.keep_closed` has not the lines of every
+    forgotten order whose ids this one refuses: a client may take some of them again."""
+    compacted_for = journal.compacted_keep_closed
+    if compacted_for is not None and keep_closed > compacted_for:
+        log.warning(
+            "journal compacted with a lower orders.keep_closed: ids of orders forgotten "
+            "before its horizon may be taken again sooner than keep_closed says",
+            keep_closed=keep_closed,
+            compacted_with=compacted_for,
+            compacted_through=journal.compacted_through,
+        )
+
+
 def build_gateway(
     config: GatewayConfig, secrets: Secrets, loop: asyncio.AbstractEventLoop
 ) -> Gateway:
@@ -121,6 +135,7 @@ def build_gateway(
     tracker = OrderTracker(config.orders.keep_closed)
     tracker.restore(fills.noting(journal.events(prefix="order.")))
     tracker.prune()
+    warn_if_compacted_for_fewer(journal, config.orders.keep_closed)
     credentials = Credentials(secrets.api_key, secrets.secret_key)
     venue = venue_for(config, credentials)
     tls_files = tls_file_digests(s.tls)

@@ -10,18 +10,21 @@ line (the next seq follows the last line).
 
 Of the lines up to H, those a start reads are kept: every order event of each order that
 the replay the gateway makes at start (`OrderTracker.restore`) holds at H (open, or closed
-and kept) or still refuses the ids of (forgotten, its ClOrdID or a cancel's among the ids
-kept); of each order with one of the last `keep_trades` fills (overall and of each symbol:
-`trades`); and every `session.halted` and `session.resumed` (the kill switch). Orders are
-told apart by their life in that replay, not by ClOrdID, which a later order may take again
-once it is no longer refused. Before anything is replaced, the journal written is replayed
-as a start would, and must give the same orders, closed orders, forgotten ids and ExecIDs as
-the whole one, and the same last fills: otherwise nothing changes.
+and kept) or still refuses an id of because forgetting it put the id there (forgotten, its
+ClOrdID or a cancel's among the ids kept; an earlier order of the same id, replayed, would
+put it elsewhere); of each order with one of the last `keep_trades` fills (overall and of
+each symbol: `trades`); and every `session.halted` and `session.resumed` (the kill
+switch). Orders are told apart by their life in that replay, not by ClOrdID, which a later
+order may take again once it is no longer refused. Before anything is replaced, the journal
+written is replayed as a start would, and must give the same orders, closed orders,
+forgotten ids and ExecIDs as the whole one, and the same last fills: otherwise nothing
+changes.
 
 It runs under the journal's lock (refused while a gateway runs), on an undamaged journal; a
 torn last line is kept as it was, for the gateway to cut at start as usual. The previous
-journal stays as `<journal>.precompact` (a hard link: no copy), and the horizon is recorded
-in `<journal>.compacted` before the new journal takes the old one's name in one rename.
+journal stays as `<journal>.precompact` (a hard link: no copy), and the horizon and the
+`keep_closed` whose ids are kept are recorded in `<journal>.compacted` before the new journal
+takes the old one's name in one rename.
 """
 
 from __future__ import annotations
@@ -41,13 +44,14 @@ from fixgw.bridge.reported import FILE_NAME as REPORTED_FILE
 from fixgw.config import GatewayConfig
 from fixgw.domain import AnyEvent, OrderFilled, OrderPartiallyFilled
 from fixgw.engine.fills import TRADES_KEPT, Fills
+from fixgw.engine.order_index import IDS_KEPT_PER_CLOSED_ORDER, OrderIndex
 from fixgw.engine.tracker import OrderTracker
 from fixgw.errors import FixgwError
 from fixgw.journal import (
     FILE_MODE,
     JournalDamaged,
     compacted_record,
-    compacted_through,
+    compaction_record,
     lock,
     lock_path,
     scan,
@@ -82,11 +86,6 @@ class _Stamp(msgspec.Struct):
     ts: datetime | None = None
 
 
-class _Ids(msgspec.Struct):
-    cl_ord_id: str | None = None
-    cancel_cl_ord_id: str | None = None
-
-
 class _Symbol(msgspec.Struct):
     symbol: str | None = None
 
@@ -117,7 +116,9 @@ def precompact_path(path: Path) -> Path:
 
 
 def holders(config: GatewayConfig, path: Path) -> list[Holder]:
-    """The NATS cursor and the FIX bridge's mark, from the files the config names."""
+    """The NATS cursor and the FIX bridge's mark, from the files the config names. A mark
+    the bridge cannot read holds everything, as it then sends every report again
+    (`ReportedMark`); an empty one (none written yet) holds nothing."""
     held: list[Holder] = []
     if config.nats is not None:
         nats = config.nats
@@ -134,8 +135,10 @@ def holders(config: GatewayConfig, path: Path) -> list[Holder]:
         mark = Path(config.bridge.store_dir) / REPORTED_FILE
         with contextlib.suppress(FileNotFoundError):
             text = mark.read_bytes()[:32].strip()
-            if text.isdigit():  # none yet: the bridge sends nothing again at start
+            if text.isdigit():
                 held.append(Holder(int(text), f"the FIX bridge's reported.seq ({mark})"))
+            elif text:
+                held.append(Holder(0, f"the FIX bridge's reported.seq, unreadable ({mark})"))
     return held
 
 
@@ -162,7 +165,9 @@ def compact(
     """Compact the journal at `path` (see the module). StartupError while a gateway runs on
     it, JournalDamaged on damage, CompactionRefused if the lines kept would not restore
     the same gateway; in each case nothing is changed. A dry run takes no lock and writes
-    nothing."""
+    nothing. `path` a symbolic link, the file it names is compacted where it is (the
+    gateway writes there); the lock and the record stay beside `path`, where the gateway
+    looks for them."""
     original = os.stat(path)
     held_lock: int | None = None
     if not dry_run:
@@ -180,8 +185,11 @@ def compact(
 
 
 class _Compaction:
-    def __init__(self, path: Path, keep_closed: int, keep_trades: int) -> None:
-        self.path = path
+    def __init__(self, configured: Path, keep_closed: int, keep_trades: int) -> None:
+        self.configured = configured
+        """`journal.path`: the gateway's lock and `<journal>.compacted` are beside it."""
+        self.path = configured.resolve()
+        """The file itself: it is replaced, and stays as `.precompact`, where it is."""
         self.keep_closed = keep_closed
         self.keep_trades = keep_trades
         self.seqs = array("q")
@@ -190,6 +198,8 @@ class _Compaction:
         """The order life (a number, in the order they began) each line up to H is of."""
         self.why: dict[int, str] = {}
         """Order lives kept, and why."""
+        self.lives: list[int] = []
+        """The line each order life began at."""
 
     def run(
         self,
@@ -203,7 +213,7 @@ class _Compaction:
         if found.damaged:
             raise JournalDamaged(self.path, found.damaged)
         self.good_end = found.good_end
-        oldest_kept = self._read_stamps(now - timedelta(days=keep_days))
+        oldest_kept = self._read_stamps(_cutoff(now, keep_days))
         candidates = [Holder(oldest_kept, f"keep-days {keep_days:g}"), *held]
         if len(self.seqs) >= 2:
             candidates.append(Holder(self.seqs[-2], "the journal's last line (always kept)"))
@@ -249,13 +259,35 @@ class _Compaction:
         try:
             previous.unlink(missing_ok=True)
             os.link(self.path, previous, follow_symlinks=False)
-            _write_record(self.path, max(horizon, compacted_through(self.path)), original)
+            self._record(horizon, original)
         except BaseException:
             temporary.unlink()
             raise
         os.replace(temporary, self.path)
         _sync_directory(self.path.parent)
         return result._replace(previous=previous)
+
+    def _record(self, horizon: int, original: os.stat_result) -> None:
+        """`<journal>.compacted`: the highest horizon, and the `keep_closed` whose ids the
+        journal keeps: an earlier compaction's lower one, while the ids it dropped would
+        still be refused."""
+        through, keep_closed = compaction_record(self.configured)
+        if keep_closed is None or keep_closed >= self.keep_closed or self._refused_since(through):
+            keep_closed = self.keep_closed
+        record = compacted_record(self.configured)
+        temporary = record.with_name(record.name + ".new")
+        with _created(temporary, original) as out:
+            out.write(b"%020d\n%020d\n" % (max(horizon, through), keep_closed))
+        os.replace(temporary, record)
+
+    def _refused_since(self, seq: int) -> bool:
+        """The ids refused at the horizon are as many as `keep_closed` refuses, all of
+        orders placed after `seq`: those of orders closed before it would be refused no
+        longer, whatever `keep_closed` their lines were dropped with."""
+        refused = self._forgotten_at_horizon
+        if len(refused) < IDS_KEPT_PER_CLOSED_ORDER * max(self.keep_closed, 1):
+            return False
+        return refused[0] != _NONE and self.seqs[self.lives[refused[0]]] > seq
 
     def _lines(self) -> Iterator[bytes]:
         """The journal's whole lines (a torn tail left out)."""
@@ -286,13 +318,14 @@ class _Compaction:
         and those forgotten whose ids are still refused there, marked kept."""
         tracker = OrderTracker(self.keep_closed)
         fills = Fills()
-        lives: list[int] = []
-        self._forgotten_at_horizon: set[str] = set()
+        lives = self.lives
+        self._forgotten_at_horizon: list[int] = []
+        """The life that put each forgotten id still refused at the horizon there."""
         self._last_fills: deque[int] = deque(maxlen=self.keep_trades)
         self._last_fills_of: dict[str, deque[int]] = {}
         tracker.restore(fills.noting(self._attributed(tracker, horizon, lives)))
         tracker.prune()
-        self._mark_remembered(horizon)
+        self._mark_remembered()
         return tracker, fills
 
     def _attributed(
@@ -304,6 +337,13 @@ class _Compaction:
         index = tracker.index
         life_of: dict[int, int] = {}
         """id() of each order held -> its life."""
+        named_by: dict[str, int] = {}
+        """Each ClOrdID (an order's or a cancel's) -> the life whose line last named it, since
+        it was last remembered as forgotten."""
+        self._remembered_by: dict[str, int] = {}
+        """Each forgotten id still refused -> the life whose forgetting put it where it is
+        among them (an id remembered again while still there keeps its place)."""
+        newest: str | None = None
         at_horizon = False
         for n, line in enumerate(self._lines()):
             seq = self.seqs[n]
@@ -321,6 +361,7 @@ class _Compaction:
                 yield event
                 continue
             cl_ord_id = getattr(event, "cl_ord_id", None) or ""
+            cancel_cl_ord_id: str | None = getattr(event, "cancel_cl_ord_id", None)
             before = index.get(cl_ord_id)
             was_forgotten = index.forgotten(cl_ord_id)
             yield event
@@ -336,17 +377,45 @@ class _Compaction:
                 else:
                     life = _NONE
             self.life.append(life)
-            if n % 65_536 == 0:  # forget the lives of orders forgotten meanwhile
+            if life != _NONE:
+                named_by[cl_ord_id] = life
+                if cancel_cl_ord_id:
+                    named_by[cancel_cl_ord_id] = life
+            newest = self._note_remembered(index, newest, named_by)
+            if n % 65_536 == 0:  # forget the lives of orders forgotten meanwhile, and ids
                 life_of = {id(o): life_of[id(o)] for o in index.all_orders() if id(o) in life_of}
+                self._remembered_by = {
+                    i: by for i, by in self._remembered_by.items() if index.forgotten(i)
+                }
         if not at_horizon:
             self._note_horizon(tracker, life_of)
+
+    def _note_remembered(
+        self, index: OrderIndex, newest: str | None, named_by: dict[str, int]
+    ) -> str | None:
+        """The ids the last event's replay remembered as forgotten (those newer than
+        `newest`, the newest before it), each noted as put there by the life that last
+        named it; returns the newest now."""
+        newest_first = index.forgotten_ids_newest_first()
+        now = next(newest_first, None)
+        if now is None or now == newest:
+            return now
+        remembered: str | None = now
+        while remembered is not None and remembered != newest:
+            by = named_by.pop(remembered, None)
+            if by is not None:
+                self._remembered_by[remembered] = by
+            remembered = next(newest_first, None)
+        return now
 
     def _note_horizon(self, tracker: OrderTracker, life_of: dict[int, int]) -> None:
         for order in tracker.all_orders():
             life = life_of.get(id(order), _NONE)
             if life != _NONE:
                 self.why[life] = "open" if order.is_open else "closed"
-        self._forgotten_at_horizon = set(tracker.index.state().forgotten_ids)
+        self._forgotten_at_horizon = [
+            self._remembered_by.get(i, _NONE) for i in tracker.index.state().forgotten_ids
+        ]
 
     def _note_fill(self, n: int, symbol: str) -> None:
         self._last_fills.append(n)
@@ -355,20 +424,13 @@ class _Compaction:
             of_symbol = self._last_fills_of[symbol] = deque(maxlen=self.keep_trades)
         of_symbol.append(n)
 
-    def _mark_remembered(self, horizon: int) -> None:
-        """The forgotten orders an id of which is still refused at the horizon (a ClOrdID
-        taken again by a later order marks both: the check after tells)."""
-        refused = self._forgotten_at_horizon
-        if refused:
-            for n, line in enumerate(self._lines()):
-                if self.seqs[n] > horizon:
-                    break
-                life = self.life[n]
-                if life == _NONE or life in self.why:
-                    continue
-                ids = msgspec.json.decode(line, type=_Ids)
-                if ids.cl_ord_id in refused or ids.cancel_cl_ord_id in refused:
-                    self.why[life] = "ids"
+    def _mark_remembered(self) -> None:
+        """The forgotten orders whose forgetting put an id still refused at the horizon
+        where it is: of the orders that took a ClOrdID in turn, the one that did (replayed,
+        an earlier one would put it elsewhere); and the orders of the last fills."""
+        for life in self._forgotten_at_horizon:
+            if life != _NONE:
+                self.why.setdefault(life, "ids")
         last = len(self.life)
         for of in (self._last_fills, *self._last_fills_of.values()):
             for n in of:
@@ -416,10 +478,19 @@ class _Compaction:
                 differs.append(f"fills{'' if symbol is None else ' of ' + symbol}")
         if differs:
             raise CompactionRefused(
-                f"{self.path}: the lines kept would not restore the same "
+                f"{self.configured}: the lines kept would not restore the same "
                 f"{', '.join(differs)} as the whole journal (a ClOrdID used by two orders?); "
                 "nothing was changed"
             )
+
+
+def _cutoff(now: datetime, keep_days: float) -> datetime:
+    """The time before which events may go: `keep_days` (`inf`, say) reaching further back
+    than a datetime can, none."""
+    try:
+        return now - timedelta(days=keep_days)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _order_events(lines: Iterator[bytes]) -> Iterator[AnyEvent]:
@@ -464,15 +535,6 @@ def _created(path: Path, original: os.stat_result) -> Iterator[BinaryIO]:
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-
-
-def _write_record(path: Path, horizon: int, original: os.stat_result) -> None:
-    """`<journal>.compacted`: the horizon, replaced whole and synced."""
-    record = compacted_record(path)
-    temporary = record.with_name(record.name + ".new")
-    with _created(temporary, original) as out:
-        out.write(b"%020d\n" % horizon)
-    os.replace(temporary, record)
 
 
 def _sync_directory(directory: Path) -> None:

@@ -82,18 +82,25 @@ def compacted_record(path: Path) -> Path:
 def compacted_through(path: Path) -> int:
     """The horizon of the journal at `path` (0: never compacted, or the record unreadable:
     said)."""
+    return compaction_record(path)[0]
+
+
+def compaction_record(path: Path) -> tuple[int, int | None]:
+    """The horizon of the journal at `path` and the `orders.keep_closed` whose ids it was
+    compacted to keep, one line each (0, None: never compacted, or the record unreadable:
+    said)."""
     record = compacted_record(path)
     try:
-        text = record.read_bytes()[:32].strip()
+        fields = record.read_bytes()[:64].split()
     except FileNotFoundError:
-        return 0
+        return 0, None
     except OSError as exc:
         log.warning("compaction record unreadable", file=str(record), error=str(exc))
-        return 0
-    if not text.isdigit():
+        return 0, None
+    if not fields or not all(field.isdigit() for field in fields[:2]):
         log.warning("compaction record unreadable", file=str(record))
-        return 0
-    return int(text)
+        return 0, None
+    return int(fields[0]), int(fields[1]) if len(fields) > 1 else None
 
 
 _decoder = msgspec.json.Decoder(AnyEvent)
@@ -333,8 +340,9 @@ class Journal:
         except BaseException:
             os.close(self._fd)
             raise
-        self.compacted_through = compacted_through(path)
-        """`fixgw journal compact`'s horizon: a replay from below it is incomplete."""
+        self.compacted_through, self.compacted_keep_closed = compaction_record(path)
+        """`fixgw journal compact`'s horizon: a replay from below it is incomplete; and the
+        `orders.keep_closed` whose ids it kept (None: not compacted)."""
         self._pending: list[bytes] = []
         """Lines not yet on disk; they stay here until a write succeeds."""
         self.written_seq = self.last_seq

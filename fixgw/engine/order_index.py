@@ -195,6 +195,11 @@ class OrderIndex:
         """Names an order (or a cancel) forgotten, among the ids still refused."""
         return cl_ord_id in self._forgotten_ids
 
+    def forgotten_ids_newest_first(self) -> Iterator[str]:
+        """The forgotten ids still refused, the last remembered first: `fixgw journal
+        compact` watches which order put each one there."""
+        return reversed(self._forgotten_ids)
+
     def refuse_if_in_use(self, cl_ord_id: str) -> None:
         if self.in_use(cl_ord_id) or cl_ord_id in self._forgotten_ids:
             raise RequestError(

@@ -6,12 +6,14 @@ the ids still refused, seqs after the last one, reconciliation, fills told once.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fixgw.api.client import ApiError
+from fixgw.journal import compacted_through
 from fixgw.testing import LocalStack
 from tests.integration.conftest import EventLog, StackFactory
 from tests.integration.test_journal_damage import fixgw
@@ -78,7 +80,7 @@ def test_a_gateway_started_on_its_compacted_journal_goes_on_as_on_the_whole_one(
 
     assert done.returncode == 0, done.stderr
     compacted = journal.read_bytes()
-    horizon = int((stack.root / "journal.jsonl.compacted").read_text())
+    horizon = compacted_through(journal)
     assert f"horizon seq {horizon}" in done.stdout
     assert f"{RESTING} open orders, {KEEP_CLOSED} closed ones kept" in done.stdout
     assert "200 forgotten ones whose ids are still refused" in done.stdout
@@ -128,6 +130,15 @@ def test_a_gateway_started_on_its_compacted_journal_goes_on_as_on_the_whole_one(
         assert fills == [filled]  # told once
         trades = gw.request("trades", limit=10)["trades"]
         assert [t["cl_ord_id"] for t in trades].count("rest-7") == 1
+
+    raised = "journal compacted with a lower orders.keep_closed"
+    assert stack.gateway is not None and raised not in stack.gateway.log()
+    assert stack.gateway.stop() == 0
+    stack.gateway_overrides["orders"]["keep_closed"] = KEEP_CLOSED * 2
+    stack.start_gateway()  # the ids of 400 forgotten orders refused: the journal has 200
+    [warning] = [json.loads(line) for line in stack.gateway.log().splitlines() if raised in line]
+    assert (warning["keep_closed"], warning["compacted_with"]) == (40, KEEP_CLOSED)
+    assert warning["compacted_through"] == horizon
 
 
 def test_compaction_is_refused_while_the_gateway_runs(make_stack: StackFactory) -> None:

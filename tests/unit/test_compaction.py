@@ -29,7 +29,7 @@ from fixgw.domain import (
 from fixgw.engine.fills import Fills
 from fixgw.engine.tracker import OrderTracker
 from fixgw.errors import StartupError
-from fixgw.journal import Journal, JournalDamaged, compacted_through, lock
+from fixgw.journal import Journal, JournalDamaged, compacted_through, compaction_record, lock
 from tests.unit.orders_made import limit_buy
 
 KEEP_CLOSED = 10
@@ -196,6 +196,29 @@ bridge: {{port: 9999, store_dir: {bridge_store}, sessions: [{{comp_id: OMS1}}]}}
     assert unknown.seq == 0 and "no NATS cursor" in unknown.by
 
 
+def test_an_unreadable_bridge_mark_holds_everything_as_the_bridge_sends_everything_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.jsonl"
+    trading(path, filled=100, left_open=2)
+    bridge_store = tmp_path / "bridge-store"
+    bridge_store.mkdir()
+    mark = bridge_store / "reported.seq"
+    config = config_file(
+        tmp_path,
+        f"bridge: {{port: 9999, store_dir: {bridge_store}, sessions: [{{comp_id: OMS1}}]}}",
+    )
+    mark.write_bytes(b"")  # none written yet: nothing is sent again
+    assert holders(read_gateway_config(config), path) == []
+    mark.write_bytes(b"\x00\x00\x00\x00")  # damaged: read as 0 by the bridge (`ReportedMark`)
+
+    held = holders(read_gateway_config(config), path)
+    done = compact(path, KEEP_CLOSED, keep_days=0, held=held)
+
+    assert held == [Holder(0, f"the FIX bridge's reported.seq, unreadable ({mark})")]
+    assert (done.horizon, done.dropped, done.set_by) == (0, False, [held[0].by])
+
+
 def test_an_order_id_taken_again_is_told_apart_by_the_orders_life(tmp_path: Path) -> None:
     """`again` is filled, forgotten and no longer refused, then placed again and left open:
     its first life's lines go, its second's stay, and the open order is the second."""
@@ -220,6 +243,112 @@ def test_an_order_id_taken_again_is_told_apart_by_the_orders_life(tmp_path: Path
     [again] = restored(path, 1)[0].open_orders()
     assert (again.cl_ord_id, again.price) == ("again", D("101"))
     assert path.read_bytes().count(b'"cl_ord_id":"again"') == 1
+
+
+def test_an_oms_numbering_its_orders_from_1_each_day_keeps_one_order_per_id_refused(
+    tmp_path: Path,
+) -> None:
+    """Each day the OMS places ids 1 to 30 again (the gateway takes them: the day before's
+    are no longer refused), all open at once, and they close in another order each day. The
+    forgotten ids still refused are those of the last day's last closed, in the order they
+    closed: the lines kept are that day's orders of those ids, not every day's (an earlier
+    day's, replayed, would put its id where it then closed)."""
+    path = tmp_path / "events.jsonl"
+    bus = EventBus(Journal(path, fsync=False))
+    tracker = OrderTracker(2)  # the last 20 forgotten ids refused
+
+    def order(cl_ord_id: str, day: int) -> None:
+        tracker.refuse_if_in_use(cl_ord_id)  # as the gateway does: taken
+        bus.publish(tracker.submit(limit_buy(cl_ord_id, qty="2")))
+        bus.publish_all(tracker.apply_execution(execution(
+            cl_ord_id, ExecKind.NEW, OrderStatus.NEW, "0", "2",
+            order_id=f"X-{day}-{cl_ord_id}", exec_id=f"{day}-{cl_ord_id}-new",
+        )))  # fmt: skip
+
+    def fill(cl_ord_id: str, day: int) -> None:
+        bus.publish_all(tracker.apply_execution(execution(
+            cl_ord_id, ExecKind.FILL, OrderStatus.FILLED, "2", "0", last_qty=D("2"),
+            last_px=D(100), order_id=f"X-{day}-{cl_ord_id}", exec_id=f"{day}-{cl_ord_id}-fill",
+        )))  # fmt: skip
+        tracker.prune()
+
+    for day in range(6):
+        for n in range(30):  # the night's orders of another desk
+            order(f"night-{day}-{n}", day)
+            fill(f"night-{day}-{n}", day)
+        numbers = [str(n) for n in range(1, 31)]
+        for cl_ord_id in numbers:
+            order(cl_ord_id, day)
+        for cl_ord_id in numbers[day % 2 :: 2] + numbers[1 - day % 2 :: 2][::-1]:
+            fill(cl_ord_id, day)
+    order("open", 6)
+    bus.journal.close()
+    whole_copy = tmp_path / "whole.jsonl"
+    shutil.copyfile(path, whole_copy)
+
+    done = compact(path, 2, keep_days=0, held=[], keep_trades=0)
+
+    assert done.dropped and done.orders_kept["ids"] == 20
+    whole, kept = restored(whole_copy, 2)[0], restored(path, 2)[0]
+    assert kept.index.state() == whole.index.state()
+    # day 5 closed 2, 4 ... 30, then 29, 27 ... 1; 3 and 1 are kept closed
+    refused = {n for n in range(1, 31) if kept.forgotten(str(n))}
+    assert refused == {*range(5, 31, 2), *range(18, 31, 2)}
+    assert b'"order_id":"X-0-' not in path.read_bytes()
+    assert b'"order_id":"X-4-' not in path.read_bytes()
+
+
+def test_a_journal_path_linked_to_another_disk_is_compacted_there(tmp_path: Path) -> None:
+    """The gateway writes the file the link names: that file shrinks, and stays as it was
+    beside itself; the link stays, and the record is beside it, where the gateway reads it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    real = data / "events.jsonl"
+    trading(real, filled=100, left_open=2)
+    whole = real.read_bytes()
+    link = tmp_path / "events.jsonl"
+    link.symlink_to(real)
+
+    done = compact(link, KEEP_CLOSED, keep_days=0, held=[], keep_trades=0)
+
+    assert link.is_symlink() and link.resolve() == real
+    assert real.stat().st_size == done.bytes_after < len(whole)
+    assert done.previous == precompact_path(real) and not done.previous.is_symlink()
+    assert done.previous.read_bytes() == whole and not precompact_path(link).exists()
+    assert compacted_through(link) == done.horizon and not Path(f"{real}.compacted").exists()
+    (tmp_path / "whole.jsonl").write_bytes(whole)
+    assert restored(link)[0].index.state() == restored(tmp_path / "whole.jsonl")[0].index.state()
+
+
+def test_the_record_says_which_keep_closed_the_ids_kept_are_for(tmp_path: Path) -> None:
+    """Compacted with `keep_closed` 2, the journal keeps the ids of 20 forgotten orders: a
+    gateway started with 10 refuses fewer than 10 would (it warns). Compacted again with 10,
+    the record says 2 until the ids 10 refuses are all of orders placed after the horizon
+    recorded."""
+    path = tmp_path / "events.jsonl"
+
+    def orders(prefix: str, n: int) -> None:
+        bus = EventBus(Journal(path, fsync=False))
+        tracker = OrderTracker(10)
+        for i in range(n):
+            bus.publish(tracker.submit(limit_buy(f"{prefix}-{i}", qty="2")))
+            report = execution(f"{prefix}-{i}", ExecKind.FILL, OrderStatus.FILLED, "2", "0",
+                               last_qty=D("2"), last_px=D(100))  # fmt: skip
+            bus.publish_all(tracker.apply_execution(report))
+        bus.journal.close()
+
+    orders("a", 60)
+    first = compact(path, 2, keep_days=0, held=[], keep_trades=0)
+    assert compaction_record(path) == (first.horizon, 2)
+    assert Journal(path, fsync=False).compacted_keep_closed == 2
+
+    orders("b", 100)  # 90 forgotten: the ids 10 refuses reach back before the first horizon
+    again = compact(path, 10, keep_days=0, held=[], keep_trades=0)
+    assert again.dropped and compaction_record(path) == (again.horizon, 2)
+
+    orders("c", 120)
+    last = compact(path, 10, keep_days=0, held=[], keep_trades=0)
+    assert last.dropped and compaction_record(path) == (last.horizon, 10)
 
 
 def test_damage_a_running_gateway_and_a_young_journal_are_refused_or_left_alone(
@@ -288,3 +417,18 @@ def test_if_larger_than_leaves_a_smaller_journal_alone_for_an_exec_start_pre(
 
     with pytest.raises(SystemExit):
         main([*compact_, "--if-larger-than", "lots"])
+
+
+def test_keep_days_further_back_than_any_date_keeps_everything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "events.jsonl"
+    trading(path, filled=20, left_open=1)
+    whole = path.read_bytes()
+    config = str(config_file(tmp_path))
+
+    for keep_days in ("inf", "1000000"):
+        assert main(["journal", "compact", "-c", config, "--keep-days", keep_days]) == 0
+        out = capsys.readouterr().out
+        assert f"set by keep-days {float(keep_days):g}" in out and "nothing to drop" in out
+        assert path.read_bytes() == whole and not precompact_path(path).exists()

@@ -68,6 +68,9 @@ class SessionLifecycle:
         """A `session.down` went out since the last logon: QuickFIX reports the end of a
         session more than once (Logout, then disconnect), and a refused logon after a
         session ended is no news, unless it gives a reason not said yet."""
+        self._reasons_said: set[str] = set()
+        """The reasons `session.down` gave since the last logon: logons failing by turns
+        for two reasons are told each reason once."""
         self.last_down_reason: str | None = None
         """Why the session last ended or a logon last failed, as `session.down` says it."""
 
@@ -98,6 +101,7 @@ class SessionLifecycle:
     def logged_on(self) -> None:
         self.reconnector.up()
         self._down_said = False
+        self._reasons_said.clear()
         self._metrics.session_up.set(1)
         self._metrics.logons.inc()
         self._logout_reason = None
@@ -163,14 +167,16 @@ class SessionLifecycle:
         reason, logout_reason = self._logout_text, self._logout_reason
         self._logout_reason = None
         self._logout_text = None
-        if self._down_said and (reason is None or reason == self.last_down_reason):
+        if self._down_said and (reason is None or reason in self._reasons_said):
             if reason is not None:
+                self.last_down_reason = reason
                 log.warning("logon failed", session=self._session.name, reason=reason)
             return
         first = not self._down_said
         self._down_said = True
         reason = reason or "disconnected"
         self.last_down_reason = reason
+        self._reasons_said.add(reason)
         log.warning(
             "session down" if first else "logon failed",
             session=self._session.name,

@@ -257,3 +257,33 @@ def test_a_logon_that_fails_says_why_though_nothing_was_sent_or_received_saying_
     assert alone.lifecycle.connection().last_down_reason == (
         "the exchange rejected the Logon: HeartBtInt must be 30"
     )
+
+
+def test_logons_failing_by_turns_for_two_reasons_tell_each_reason_once_until_a_logon(
+    alone: Alone,
+) -> None:
+    """protocol.md: a failed logon says so again only for a reason not said yet. Two reasons
+    by turns (a clock far off, then a Reject) told a `session.down` at every attempt."""
+    refused = "the gateway refused the exchange's Logon answer: SendingTime accuracy problem"
+    rejected = FixMessage("3", {372: "A", 58: "not now"})
+    for _ in range(3):
+        alone.lifecycle.logon_sent()
+        alone.lifecycle.logon_failed(refused)
+        alone.end()
+        alone.lifecycle.logon_sent()
+        alone.lifecycle.logon_rejected(rejected)
+        alone.end()
+    assert [d.reason for d in alone.bus.of(SessionDown)] == [
+        refused,
+        "the exchange rejected the Logon: not now",
+    ]
+    assert alone.lifecycle.connection().last_down_reason == (
+        "the exchange rejected the Logon: not now"
+    )
+    alone.logon()
+    alone.lifecycle.logout_received(FixMessage("5", {58: "daily restart"}))
+    alone.end()
+    alone.lifecycle.logon_sent()
+    alone.lifecycle.logon_failed(refused)
+    alone.end()
+    assert [d.reason for d in alone.bus.of(SessionDown)][2:] == ["daily restart", refused]

@@ -53,6 +53,7 @@ class Order:
         "stated",
         "status",
         "symbol",
+        "unread",
     )
 
     def __init__(
@@ -75,6 +76,7 @@ class Order:
         closed: bool = False,
         rejected_by_inference: bool = False,
         cancel_on_disconnect: bool = False,
+        unread: bool = False,
     ) -> None:
         self.cl_ord_id = cl_ord_id
         self.symbol = symbol
@@ -107,6 +109,11 @@ class Order:
         status answer that knows it) outweighs that."""
         self.cancel_on_disconnect = cancel_on_disconnect
         """Placed by an API client that asked for cancel on disconnect (`OrderPendingNew`)."""
+        self.unread = unread
+        """A report of it could not be read (an `order.anomaly` `unreadable`), and the
+        exchange has not answered the status request that made the gateway send since (its
+        answer ends with an `order.status`): asked about at every logon, closed or not, until
+        it does (`Reconciler`)."""
 
     def __repr__(self) -> str:
         return (
@@ -321,5 +328,5 @@ def _fields(o: Order) -> tuple[object, ...]:
     return (
         o.cl_ord_id, o.symbol, o.side, o.order_type, o.qty, o.price, o.status, o.order_id,
         o.cum_qty, o.leaves_qty, o.avg_px, o.cancel_pending, o.exec_ids, o.cancel_ids,
-        o.stated, o.closed, o.rejected_by_inference, o.cancel_on_disconnect,
+        o.stated, o.closed, o.rejected_by_inference, o.cancel_on_disconnect, o.unread,
     )  # fmt: skip

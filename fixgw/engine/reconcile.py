@@ -14,6 +14,10 @@ once it is over. `gap_filled` does it for messages the exchange gap filled rathe
 resent. A status request the exchange asked for again (it lost it; it was gap filled, not
 resent) is asked once more (`ask_again`).
 
+An order asked about because a report of it could not be read (`Order.unread`) is asked
+about at every logon, closed too, until the exchange answers; the journal keeps that (the
+`order.anomaly` `unreadable`, then the answer's `order.status`), so a restart asks again.
+
 An order `ask_about` asked about is asked about again, until the exchange answers about it
 in a way the gateway can read, only after a wait that doubles from 1 s to a minute: an
 exchange whose answer to the question is itself unreadable would otherwise be asked again
@@ -71,10 +75,6 @@ class Reconciler:
         self._checking: set[str] = set()
         self._asked_again: set[str] = set()
         """Orders whose status request the exchange lost, asked once more."""
-        self._unread: set[str] = set()
-        """Orders asked about because a report of theirs could not be read, until answered:
-        the answer may show fills taken back (`OrderTracker.reconcile`), and is asked for a
-        closed order too (a trade bust reopens a filled one)."""
         self._asked_about: dict[str, _AskedAbout] = {}
         self._answered = 0
         """Answers this round has taken."""
@@ -117,9 +117,11 @@ class Reconciler:
     def ask_about(self, orders: list[Order], why: str, unreadable: bool = False) -> None:
         """A status request for each, now; or every open order once this round is over. An
         order asked about before and not answered readably since waits its turn first.
-        `unreadable`: a report of theirs could not be read (see `_unread`)."""
+        `unreadable`: a report of theirs could not be read (`Order.unread`): each is asked
+        about until the exchange answers, closed too, also after a restart."""
         if unreadable:
-            self._unread.update(o.cl_ord_id for o in orders)
+            for order in orders:
+                order.unread = True
         if not self._session_up():
             return  # the next logon asks about every open order, and these
         orders = [o for o in orders if self._asking_now(o.cl_ord_id, why)]
@@ -152,11 +154,7 @@ class Reconciler:
             return
         asked.timer = None
         order = self._tracker.get(cl_ord_id)
-        if (
-            order is None
-            or not (order.is_open or cl_ord_id in self._unread)
-            or not self._session_up()
-        ):
+        if order is None or not (order.is_open or order.unread) or not self._session_up():
             del self._asked_about[cl_ord_id]
         elif not self.ready:
             self._asking_now(cl_ord_id, why)
@@ -227,7 +225,6 @@ class Reconciler:
         """The exchange would not answer a status request: the order stays as it is, unknown,
         until the next logon asks again; reconciliation does not wait for it."""
         self._asked_again.discard(cl_ord_id)
-        self._unread.discard(cl_ord_id)
         if cl_ord_id in self._pending:
             self._pending.discard(cl_ord_id)
             self._finish_if_done()
@@ -247,7 +244,9 @@ class Reconciler:
             self._timer = None
 
     def on_status(self, report: ExecutionReport) -> bool:
-        """Take a status answer if reconciliation or a `check` asked for it."""
+        """Take a status answer if reconciliation or a `check` asked for it, or if its order
+        is owed one after an unreadable report (whoever asked: it is the exchange's word
+        after that report)."""
         order = self._tracker.resolve(report)
         if order is None:
             return False
@@ -264,22 +263,26 @@ class Reconciler:
             self._checking.discard(order.cl_ord_id)
             self._asked_again.discard(order.cl_ord_id)
             return True
+        if order.unread:
+            self._settle(report, order)
+            return True
         return False
 
     def _settle(self, report: ExecutionReport, order: Order) -> int:
-        unread = order.cl_ord_id in self._unread
-        self._unread.discard(order.cl_ord_id)
+        """The answer's events; of an order owed it after an unreadable report, then an
+        `order.status`, which tells (and journals) that it was answered."""
+        unread, order.unread = order.unread, False
         events = self._tracker.reconcile(report, after_unreadable=unread)
+        if unread:
+            events.append(self._tracker.stated(order, report))
         for event in events:
             self._publish(event)
         return len(events)
 
     def _closed_unread(self) -> list[Order]:
         """The closed orders still to be asked about after an unreadable report (an open one
-        is asked with the rest); those the tracker no longer holds are let go."""
-        orders = [o for o in map(self._tracker.get, self._unread) if o is not None]
-        self._unread = {o.cl_ord_id for o in orders}
-        return [o for o in orders if not o.is_open]
+        is asked with the rest), as the journal's replay left them too (`restore`)."""
+        return [o for o in self._tracker.all_orders() if o.unread and not o.is_open]
 
     def _finish_if_done(self) -> None:
         if self._pending:

@@ -1,6 +1,8 @@
 """The orders as the journal left them: each order event carries the whole order, so the
 last one of each order is its state. What the venue did meanwhile, reconciliation finds
-out."""
+out; also for the orders still owed an answer after a report the gateway could not read
+(`Order.unread`): an `order.anomaly` `unreadable` not followed by an `order.status`, which
+ends every answer to the question it made the gateway ask."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from fixgw.domain import (
     OrderRejected,
     OrderRestated,
     OrderStatus,
+    OrderStatusReported,
 )
 from fixgw.engine.order_index import ZERO, Order, OrderIndex, stating
 from fixgw.engine.transitions import PROGRESS
@@ -53,10 +56,12 @@ def _apply(index: OrderIndex, event: Event) -> Order | None:
         if order is not None and event.status is not None:
             _advance(order, event.status)
         return order
-    if isinstance(event, OrderAnomaly) and event.problem == "cancel_lost":
-        lost = index.get(event.cl_ord_id or "")
-        if lost is not None:
-            lost.cancel_pending = None
+    if isinstance(event, OrderAnomaly):
+        named = index.get(event.cl_ord_id or "")
+        if named is not None and event.problem == "cancel_lost":
+            named.cancel_pending = None
+        elif named is not None and event.problem == "unreadable":
+            named.unread = True  # owed the exchange's answer, until an `order.status` tells it
         return None
     if not isinstance(event, OrderEvent):
         return None
@@ -97,6 +102,8 @@ def _apply(index: OrderIndex, event: Event) -> Order | None:
     order.rejected_by_inference = (
         isinstance(event, OrderRejected) and event.reason in GATEWAY_REJECT_REASONS
     )
+    if isinstance(event, OrderStatusReported):
+        order.unread = False
     stating(order, event)
     return order
 

@@ -236,6 +236,10 @@ class OrderTracker:
         what = Input.RECONCILED_AFTER_UNREADABLE if after_unreadable else Input.RECONCILED
         return self._run(order, TABLE[order.status, what], report)
 
+    def stated(self, order: Order, report: ExecutionReport) -> OrderStatusReported:
+        """The order as a status answer left it, with the answer's text: `order.status`."""
+        return self._event(OrderStatusReported, order, report, text=report.text)
+
     @staticmethod
     def _revive_if_delivered(order: Order, report: ExecutionReport) -> None:
         """An order the gateway rejected on its own inference (never delivered: a venue that
@@ -573,7 +577,8 @@ class OrderTracker:
 
     def _missed_fill(self, order: Order, step: Step, report: ExecutionReport) -> Event:
         """The fills a status answer or a restatement shows beyond what the gateway knew, as
-        one fill: of the order as restated, so that the fill's numbers add up."""
+        one fill: of the order as restated, so that the fill's numbers add up. On a closed
+        order, as an execution on it is: nothing is open after it."""
         if report.kind is ExecKind.RESTATED:
             _adopt_terms(order, report)
         last_qty = EXACT.subtract(report.cum_qty, order.cum_qty)
@@ -586,8 +591,11 @@ class OrderTracker:
             if report.avg_px > 0
             else report.avg_px
         )
+        was_open = order.is_open
         self._adopt_quantities(order, report)
         become(order, step, report)
+        if not was_open:
+            order.leaves_qty = ZERO
         _open_rest(order)
         return self._event(
             OrderFilled if order.status is OrderStatus.FILLED else OrderPartiallyFilled,

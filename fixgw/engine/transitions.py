@@ -100,7 +100,8 @@ class To(StrEnum):
 
     SAME = "same"
     REPORTED = "reported"
-    """The report's OrdStatus."""
+    """The report's OrdStatus; Pending Cancel read as the open status its numbers show
+    (a cancel out is the order's cancel flag, never its status)."""
     FILLED_OR_PARTIALLY = "filled_or_partially_filled"
     """FILLED if the report says so or the order's whole quantity is filled; else
     PARTIALLY_FILLED if the report says so (a venue ending an IOC may write LeavesQty 0 on
@@ -111,10 +112,10 @@ class To(StrEnum):
     PARTIALLY_FILLED: the fills a status answer shows, where nothing left may be a cancel's
     (the answer's status then follows, in a step of its own)."""
     STAYS_CLOSED = "stays_closed"
-    """An execution on a closed order: FILLED if the report says so or the order's whole
-    quantity is filled, else the order's own status, Rejected read as Canceled (an order
-    that traded was not refused). Never open again: the venue ended the order, and the
-    execution only adds to what it filled."""
+    """An execution on a closed order, reported or shown by a status answer: FILLED if the
+    report says so or the order's whole quantity is filled, else the order's own status,
+    Rejected read as Canceled (an order that traded was not refused). Never open again: the
+    venue ended the order, and the execution only adds to what it filled."""
     PENDING_NEW = "pending_new"
     NEW = "new"
     PARTIALLY_FILLED = "partially_filled"
@@ -458,9 +459,17 @@ _SETTLE: Final[Rule] = (
     anomaly(Problem.CANCEL_LOST, when=cancel_still_out, cancel=Cancel.CLEAR),
     end(To.SAME, Emit.NOTHING, cancel=Cancel.CLEAR_IF_CLOSED),
 )
-"""How a status answer settles a known order: a quantity or price the venue changed, the
-fills it missed as one (partial if the answer has the rest canceled), a cancel, and a cancel
-still out (lost while the order is open, moot once it is closed)."""
+"""How a status answer settles a known open order: a quantity or price the venue changed,
+the fills it missed as one (partial if the answer has the rest canceled), a cancel, and a
+cancel still out (lost while the order is open, moot once it is closed)."""
+
+
+_SETTLE_CLOSED: Final[Rule] = (
+    then(To.STAYS_CLOSED, Emit.MISSED_FILL, when=shows_more),
+    end(To.SAME, Emit.NOTHING, cancel=Cancel.CLEAR_IF_CLOSED),
+)
+"""How a status answer settles a closed order: the fills it missed as one, told as an
+execution on a closed order is; the order stays closed, with the status clients were told."""
 
 
 _ANSWERED: Final[Rule] = (
@@ -568,14 +577,16 @@ ROWS: Final[tuple[Row, ...]] = (
         anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
         *_ANSWERED,
     ),
+    #    (a closed order's fills it shows are told as an execution on it is, and the order
+    #    keeps the closed status clients were told: the answer is its asker's, and an OMS
+    #    is never told an order it was told was done is open, or closed otherwise)
     row(
         CLOSED,
         Input.ORDER_STATUS,
         anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
         end(To.SAME, Emit.STATUS, when=shows_less),
-        end(To.SAME, Emit.STATUS, when=says_open),
-        then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
-        end(To.REPORTED, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
+        then(To.STAYS_CLOSED, Emit.MISSED_FILL, when=shows_more),
+        end(To.SAME, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
     #    a restatement: the venue's quantity, price, status and numbers adopted, the order
     #    ended if its status is terminal; one older than known is surfaced; fills it shows
@@ -599,21 +610,36 @@ ROWS: Final[tuple[Row, ...]] = (
         *_SETTLE,
     ),
     row(
-        ACKED + CLOSED,
+        ACKED,
         Input.RECONCILED,
         anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
         *_SETTLE,
     ),
+    row(
+        CLOSED,
+        Input.RECONCILED,
+        anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
+        *_SETTLE_CLOSED,
+    ),
     #    the same after a report the gateway could not read: the answer is the venue's word
     #    after it, so less filled than known is fills taken back, told, and applied, the
-    #    order open again if the answer says so (a pending order has no fills to take back)
+    #    order open again if the answer says so (a pending order has no fills to take back);
+    #    the only answer that reopens a closed order
     row(
-        ACKED + CLOSED,
+        ACKED,
         Input.RECONCILED_AFTER_UNREADABLE,
         anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
         anomaly(Problem.FILLS_TAKEN_BACK, when=shows_less, go_on=True),
         end(To.REPORTED, Emit.TAKEN_BACK, when=shows_less, cancel=Cancel.CLEAR_IF_CLOSED),
         *_SETTLE,
+    ),
+    row(
+        CLOSED,
+        Input.RECONCILED_AFTER_UNREADABLE,
+        anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
+        anomaly(Problem.FILLS_TAKEN_BACK, when=shows_less, go_on=True),
+        end(To.REPORTED, Emit.TAKEN_BACK, when=shows_less, cancel=Cancel.CLEAR_IF_CLOSED),
+        *_SETTLE_CLOSED,
     ),
     # -- cancels: the flag shows an open order pending_cancel until the cancel is answered
     row(NO_ORDER, Input.CANCEL_REQUESTED, end(To.SAME, Emit.NOTHING)),
@@ -700,6 +726,7 @@ _FILLED: Final = OrderStatus.FILLED
 _PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
 _CANCELED: Final = OrderStatus.CANCELED
 _REJECTED: Final = OrderStatus.REJECTED
+_PENDING_CANCEL: Final = OrderStatus.PENDING_CANCEL
 
 
 def status_after(to: To, order: Order, report: ExecutionReport | None) -> OrderStatus:
@@ -711,6 +738,8 @@ def status_after(to: To, order: Order, report: ExecutionReport | None) -> OrderS
     if report is None:
         raise ValueError(f"{to} needs a report")
     if to is _REPORTED:
+        if report.status is _PENDING_CANCEL:
+            return _PARTIALLY_FILLED if report.cum_qty > 0 else OrderStatus.NEW
         return report.status
     if to is _FILLED_IF_ALL:
         if report.status is _FILLED or report.cum_qty >= order.qty:

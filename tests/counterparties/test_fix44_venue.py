@@ -964,6 +964,35 @@ def test_a_trade_bust_reopens_the_filled_order_as_the_venues_answer_says_also_af
     assert venue.wait_app("F").get(41) == cl_ord_id
 
 
+def test_a_trade_bust_whose_answer_comes_after_a_restart_reopens_the_order(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    """The gateway is stopped after the bust, before the broker answers the status request
+    it made it send: the bust was taken (QuickFIX's store and the journal's checkpoint are
+    past it), so only the question can tell what it did. Before the fix the restarted
+    gateway never asked again, and the order stayed filled for good, live at the broker."""
+    venue, stack = venue_stack
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        cl_ord_id, order = accepted_order(venue, gw, events)
+        venue.on("H", lambda v, m: None)  # no answer before the restart
+        filled_whole(venue, order)
+        events.find(cl_ord_id, "order.filled")
+        bust(venue, order, "B-1", "F-1")
+        assert events.find(cl_ord_id, "order.anomaly")["problem"] == "unreadable"
+        venue.wait_app("H")
+    venue.on("H", answering_live(order))
+    restarted(stack)
+    with stack.client() as gw:
+        wait_until(lambda: len(gw.orders()) == 1, 10, "the bust's answer applied")
+        (held,) = gw.orders()
+        assert (held["cl_ord_id"], held["status"], held["cum_qty"]) == (cl_ord_id, "new", "0")
+        assert gw.cancel_order(cl_ord_id=cl_ord_id)["status"] == "pending_cancel"
+    assert venue.wait_app("F").get(41) == cl_ord_id
+    assert len([m for m in venue.app if m.msg_type == "H"]) == 2
+
+
 def test_an_answer_showing_less_filled_not_asked_after_an_unreadable_report_changes_nothing(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:

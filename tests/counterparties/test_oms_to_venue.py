@@ -207,6 +207,101 @@ def test_an_oms_is_told_a_trade_on_its_canceled_order_as_a_fill_that_keeps_it_ca
     assert [fill.get(t) for t in (17, 32, 31, 14, 151)] == ["F-1", "0.2", "30000", "0.2", "0"]
 
 
+def canceled_by_the_venue(venue: ScriptedVenue, oms: RawOms, cl_ord_id: str) -> Received:
+    """The OMS's order of 0.5, acknowledged, then canceled by the venue on its own."""
+    venue.on("D", acknowledge)
+    oms.send(
+        "D",
+        [
+            *((11, cl_ord_id), (21, "1"), (55, "BTC/USD"), (54, "1"), (60, NOW)),
+            *((38, "0.5"), (40, "2"), (44, "30000")),
+        ],
+    )
+    order = venue.wait_app("D")
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == cl_ord_id and m.get(150) == "0")
+    venue.send("8", venue_report(order, "X-1", "4", "4", "0"))
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == cl_ord_id and m.get(150) == "4")
+    return order
+
+
+def venue_report(
+    order: Received,
+    exec_id: str,
+    exec_type: str,
+    ord_status: str,
+    cum_qty: str,
+    last: tuple[str, str] | None = None,
+) -> list[tuple[int, str | bytes]]:
+    """The venue's report of `order`, nothing left."""
+    return execution_report(
+        order,
+        exec_id=exec_id,
+        exec_type=exec_type,
+        ord_status=ord_status,
+        order_id=f"V-{order.get(11)}",
+        cum_qty=cum_qty,
+        leaves_qty="0",
+        avg_px="30000",
+        last=last,
+    )
+
+
+def told_since_acked(venue: ScriptedVenue, oms: RawOms, cl_ord_id: str) -> list[tuple[str, ...]]:
+    """(ExecType, OrdStatus, CumQty, LeavesQty) of every report of the OMS's order, once
+    another order's ack has reached it: the bridge tells events in order, so all of the
+    first order's before it."""
+    oms.send(
+        "D",
+        [
+            *((11, "FENCE-1"), (21, "1"), (55, "BTC/USD"), (54, "1"), (60, NOW)),
+            *((38, "0.1"), (40, "2"), (44, "30000")),
+        ],
+    )
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "FENCE-1" and m.get(150) == "0")
+    return [
+        (m.get(150) or "", m.get(39) or "", m.get(14) or "", m.get(151) or "")
+        for m in oms.received
+        if m.msg_type == "8" and m.get(11) == cl_ord_id and m.get(150) in ("4", "F")
+    ]
+
+
+def test_an_oms_is_told_a_trade_the_answer_to_its_unreadable_report_shows_on_its_canceled_order(
+    ends: tuple[ScriptedVenue, LocalStack, RawOms],
+) -> None:
+    """The trade that crossed the cancel comes without LastPx (unreadable); the venue's
+    answer to the status request shows it (canceled, 0.2 filled). The OMS books it from
+    ExecType F with OrdStatus 4, LeavesQty 0. Before the fix it got OrdStatus 1 with
+    LeavesQty 0.3 (its done order reopened), then a second Canceled."""
+    venue, _, oms = ends
+    order = canceled_by_the_venue(venue, oms, "LATE-2")
+
+    def answer(v: ScriptedVenue, m: Received) -> None:
+        v.send("8", venue_report(order, f"S-{m.seq}", "I", "4", "0.2"))
+
+    venue.on("H", answer)
+    priceless = venue_report(order, "F-1", "F", "4", "0.2", last=("0.2", "30000"))
+    venue.send("8", [(tag, value) for tag, value in priceless if tag != 31])
+    assert told_since_acked(venue, oms, "LATE-2") == [("4", "4", "0", "0"), ("F", "4", "0.2", "0")]
+
+
+def test_an_oms_is_told_a_trade_a_clients_status_request_finds_on_its_canceled_order(
+    ends: tuple[ScriptedVenue, LocalStack, RawOms],
+) -> None:
+    """Never reported on its own, the trade is found by an operator's `order_status`: the
+    OMS books it and its order stays done. Before the fix it got OrdStatus 1, LeavesQty 0.3,
+    and nothing after: an open order in its books for good."""
+    venue, stack, oms = ends
+    order = canceled_by_the_venue(venue, oms, "LATE-3")
+
+    def answer(v: ScriptedVenue, m: Received) -> None:
+        v.send("8", venue_report(order, f"S-{m.seq}", "I", "4", "0.2"))
+
+    venue.on("H", answer)
+    with stack.client() as gw:
+        assert gw.order_status(cl_ord_id=order.get(11))["cum_qty"] == "0.2"
+    assert told_since_acked(venue, oms, "LATE-3") == [("4", "4", "0", "0"), ("F", "4", "0.2", "0")]
+
+
 def silent(venue: ScriptedVenue, request: Received) -> None:
     """Market data requests go unanswered."""
 

@@ -249,6 +249,122 @@ def test_a_fill_after_the_cancel_was_acknowledged_is_told_and_survives_a_restart
         assert trades_of(gw, cl_ord_id) == [("F-1", "0.5")]
 
 
+def answering_canceled_with(
+    order: Received, cum_qty: str
+) -> Callable[[ScriptedVenue, Received], None]:
+    """An OrderStatusRequest answered: canceled, `cum_qty` filled, nothing left."""
+
+    def answer(venue: ScriptedVenue, request: Received) -> None:
+        venue.send("8", report_of(order, f"S-{request.seq}", "I", "4", cum_qty, "0"))
+
+    return answer
+
+
+def without_last_px(report: list[tuple[int, str | bytes]]) -> list[tuple[int, str | bytes]]:
+    """A fill the dialect cannot read: LastPx (31) left out."""
+    return [(tag, value) for tag, value in report if tag != 31]
+
+
+def canceled_by_the_venue(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> tuple[str, Received]:
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.send("8", report_of(order, "X-1", "4", "4", "0", "0"))
+    events.find(cl_ord_id, "order.canceled")
+    return cl_ord_id, order
+
+
+def test_a_trade_on_a_canceled_order_the_answer_to_its_unreadable_report_shows_keeps_it_canceled(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """The venue cancels the order, then reports a trade of 0.2 that crossed the cancel
+    without LastPx: unreadable, so the order is asked about, and the answer (canceled, 0.2
+    filled, nothing left) shows the trade. It is told once, as an execution on a closed
+    order is: the order stays canceled, nothing left, and is not canceled again. Before the
+    fix it was reopened (`partially_filled`, leaves 0.3), then canceled a second time."""
+    cl_ord_id, order = canceled_by_the_venue(venue, gw, events)
+    venue.on("H", answering_canceled_with(order, "0.2"))
+    venue.send(
+        "8", without_last_px(report_of(order, "F-1", "F", "4", "0.2", "0", last=("0.2", "30000")))
+    )
+    events.find(cl_ord_id, "order.status")  # the answer's, told last
+    asked = venue.wait_app("H")
+    assert told(events, cl_ord_id)[-4:] == [
+        ("order.canceled", "canceled", None),
+        ("order.anomaly", "unreadable", None),
+        ("order.partially_filled", "canceled", "0.2"),
+        ("order.status", "canceled", None),
+    ]
+    fill = events.find(cl_ord_id, "order.partially_filled")
+    assert (fill["exec_id"], fill["cum_qty"], fill["leaves_qty"]) == (
+        f"reconciled:S-{asked.seq}",
+        "0.2",
+        "0",
+    )
+    assert held(gw, cl_ord_id) == ("canceled", "0.2", "0")
+    assert trades_of(gw, cl_ord_id) == [(f"reconciled:S-{asked.seq}", "0.2")]
+
+
+def test_a_clients_status_request_finding_a_trade_on_a_canceled_order_keeps_it_canceled(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """No report of the trade at all; a client's `order_status` gets the venue's answer
+    (canceled, 0.2 filled): the trade is told, the order stays canceled."""
+    cl_ord_id, order = canceled_by_the_venue(venue, gw, events)
+    venue.on("H", answering_canceled_with(order, "0.2"))
+    answer = gw.order_status(cl_ord_id=cl_ord_id)
+    assert (answer["status"], answer["cum_qty"], answer["leaves_qty"]) == ("canceled", "0.2", "0")
+    events.find(cl_ord_id, "order.status")
+    assert told(events, cl_ord_id)[-3:] == [
+        ("order.canceled", "canceled", None),
+        ("order.partially_filled", "canceled", "0.2"),
+        ("order.status", "canceled", None),
+    ]
+    assert events.find(cl_ord_id, "order.partially_filled")["leaves_qty"] == "0"
+    assert held(gw, cl_ord_id) == ("canceled", "0.2", "0")
+
+
+def test_a_trade_on_a_canceled_order_whose_unreadable_report_is_answered_after_a_restart_is_told(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    """The gateway is stopped after the unreadable report, before the venue answers the
+    status request it made it send: the report was taken (QuickFIX's store and the
+    journal's checkpoint are past it), so only the question brings the trade back. The
+    restarted gateway asks about the canceled order again, and tells the trade; once
+    answered, a further restart does not ask again. Before the fix it never asked, and the
+    0.2 was lost."""
+    venue, stack = venue_stack
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        cl_ord_id, order = canceled_by_the_venue(venue, gw, events)
+        venue.on("H", lambda v, m: None)  # no answer before the restart
+        venue.send(
+            "8",
+            without_last_px(report_of(order, "F-1", "F", "4", "0.2", "0", last=("0.2", "30000"))),
+        )
+        assert events.find(cl_ord_id, "order.anomaly")["problem"] == "unreadable"
+        venue.wait_app("H")
+    venue.on("H", answering_canceled_with(order, "0.2"))
+    restart(stack)
+    with stack.client() as gw:
+        wait_until(lambda: held(gw, cl_ord_id) == ("canceled", "0.2", "0"), 10, "the trade told")
+        assert [qty for _, qty in trades_of(gw, cl_ord_id)] == ["0.2"]
+    restart(stack)
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        accepted_order(venue, gw, EventLog(gw))  # sent after any question the logon asked
+        assert held(gw, cl_ord_id) == ("canceled", "0.2", "0")
+    assert len([m for m in venue.app if m.msg_type == "H"]) == 2
+
+
+def restart(stack: LocalStack) -> None:
+    assert stack.gateway is not None
+    assert stack.gateway.stop(signal.SIGTERM) == 0
+    Path(stack.socket_path).unlink(missing_ok=True)
+    stack.start_gateway()
+
+
 def test_an_overfill_after_the_order_filled_is_told_and_counted(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:

@@ -19,6 +19,7 @@ from fixgw.domain import (
     CancelOrder,
     ExecKind,
     ExecutionReport,
+    OrderAnomaly,
     OrderStatus,
     SessionUp,
     Side,
@@ -432,3 +433,29 @@ def test_keep_days_further_back_than_any_date_keeps_everything(
         out = capsys.readouterr().out
         assert f"set by keep-days {float(keep_days):g}" in out and "nothing to drop" in out
         assert path.read_bytes() == whole and not precompact_path(path).exists()
+
+
+def test_a_closed_order_owed_an_answer_after_an_unreadable_report_is_owed_it_after_compaction(
+    tmp_path: Path,
+) -> None:
+    """Its `order.anomaly` `unreadable` is kept with its other lines: the compacted journal
+    still has the restarted gateway ask about it (`Order.unread`, in the state compared)."""
+    path = tmp_path / "events.jsonl"
+    trading(path, filled=30, left_open=2)
+    bus = EventBus(Journal(path, fsync=False))
+    bus.publish(
+        OrderAnomaly(
+            ts=utc_now(), cl_ord_id="fill-29", order_id="X-fill-29", exec_id="B-1",
+            problem="unreadable", detail="ExecType H is not read",
+        )
+    )  # fmt: skip
+    bus.publish(SessionUp(ts=utc_now(), session_id="s"))
+    bus.journal.close()
+    whole_copy = tmp_path / "whole.jsonl"
+    shutil.copyfile(path, whole_copy)
+
+    compact(path, KEEP_CLOSED, keep_days=0, held=[], keep_trades=0)
+
+    kept, whole = restored(path)[0], restored(whole_copy)[0]
+    assert [o.cl_ord_id for o in kept.all_orders() if o.unread] == ["fill-29"]
+    assert kept.index.state() == whole.index.state()

@@ -686,22 +686,23 @@ def test_fills_found_on_an_order_already_canceled_leave_it_canceled(
     tracker: OrderTracker,
 ) -> None:
     """The cancel crossed fills the gateway was not told of: an answer, to an `order_status`
-    or at a logon, shows them as a partial fill; the order stays canceled, not filled."""
+    or at a logon, shows them as a partial fill, told as an execution on a closed order is
+    (its status canceled, nothing left); the order stays canceled, not filled, and is not
+    canceled a second time."""
     tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
     tracker.apply_execution(report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0"))
     asked = tracker.apply_execution(
         report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "0.4", "0", avg="100")
     )
-    assert [(type(e).__name__, e.status, e.cum_qty) for e in asked] == [
-        ("OrderPartiallyFilled", OrderStatus.PARTIALLY_FILLED, D("0.4")),
-        ("OrderStatusReported", OrderStatus.CANCELED, D("0.4")),
+    assert [(type(e).__name__, e.status, e.cum_qty, e.leaves_qty) for e in asked] == [
+        ("OrderPartiallyFilled", OrderStatus.CANCELED, D("0.4"), D(0)),
+        ("OrderStatusReported", OrderStatus.CANCELED, D("0.4"), D(0)),
     ]
     reconciled = tracker.reconcile(
         report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "0.5", "0", avg="100")
     )
-    assert [(type(e).__name__, e.status, e.cum_qty) for e in reconciled] == [
-        ("OrderPartiallyFilled", OrderStatus.PARTIALLY_FILLED, D("0.5")),
-        ("OrderCanceled", OrderStatus.CANCELED, D("0.5")),
+    assert [(type(e).__name__, e.status, e.cum_qty, e.leaves_qty) for e in reconciled] == [
+        ("OrderPartiallyFilled", OrderStatus.CANCELED, D("0.5"), D(0)),
     ]
     order = tracker.get("c1")
     assert order is not None and (order.status, order.cum_qty) == (OrderStatus.CANCELED, D("0.5"))
@@ -871,14 +872,18 @@ def test_a_refused_order_is_among_the_closed_ones_forgotten() -> None:
     assert [o.cl_ord_id for o in tracker.all_orders()] == ["c2"]
 
 
-def test_an_order_reopened_after_it_was_refused_is_not_forgotten_while_open() -> None:
-    """Refused, then a status answer shows it partly filled at the venue: the order is open
-    again, and prune keeps it until it closes."""
+def test_an_order_reopened_after_it_closed_is_not_forgotten_while_open() -> None:
+    """Filled, then a bust: the answer to the question the unreadable bust made the gateway
+    ask shows it partly filled at the venue: the order is open again, and prune keeps it
+    until it closes."""
     tracker = OrderTracker(keep_closed=0)
     submit(tracker, "c1")
-    tracker.refused("c1", "throttled at the exchange", utc_now())
+    tracker.apply_execution(
+        report(ExecKind.FILL, OrderStatus.FILLED, "1.0", "0", avg="100", last=("1.0", "100"))
+    )
     tracker.reconcile(
-        report(ExecKind.ORDER_STATUS, OrderStatus.PARTIALLY_FILLED, "0.4", "0.6", avg="100")
+        report(ExecKind.ORDER_STATUS, OrderStatus.PARTIALLY_FILLED, "0.4", "0.6", avg="100"),
+        after_unreadable=True,
     )
     order = tracker.get("c1")
     assert order is not None and order.status is OrderStatus.PARTIALLY_FILLED

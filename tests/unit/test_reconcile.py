@@ -6,10 +6,13 @@ import asyncio
 from collections.abc import Callable
 from decimal import Decimal as D
 
+import msgspec
+
 from fixgw.domain import (
     Event,
     ExecKind,
     ExecutionReport,
+    OrderAnomaly,
     OrderEvent,
     OrderStatus,
     Side,
@@ -223,3 +226,85 @@ def test_an_order_asked_about_again_before_a_readable_answer_waits_its_turn() ->
         return seen
 
     assert asyncio.run(scenario()) == [["a"], ["a", "b"], ["a", "b", "a"]]
+
+
+def canceled_owed_an_answer() -> OrderTracker:
+    """Order a, canceled with nothing filled, then a report of it the gateway could not read
+    (a trade that crossed the cancel): restored from the journal, as after a restart before
+    the exchange answered the status request that report made the gateway send."""
+    live = tracker_with_open_orders("a")
+    journal: list[Event] = [*live.apply_execution(status("a", OrderStatus.NEW, "0"))]
+    canceled = status("a", OrderStatus.CANCELED, "0")
+    journal += live.apply_execution(
+        msgspec.structs.replace(canceled, kind=ExecKind.CANCELED, exec_id="x-a")
+    )
+    journal.append(
+        OrderAnomaly(
+            ts=utc_now(), cl_ord_id="a", order_id="X-a", exec_id="f-a", problem="unreadable",
+            detail="a fill without LastPx",
+        )
+    )  # fmt: skip
+    restored = OrderTracker()
+    restored.restore([live_submitted("a"), *journal])
+    return restored
+
+
+def live_submitted(cl_ord_id: str) -> Event:
+    return OrderTracker().submit(limit_buy(cl_ord_id))
+
+
+def test_a_closed_order_owed_an_answer_when_the_gateway_stopped_is_asked_at_the_logon() -> None:
+    """The answer (canceled, 0.2 filled) is applied as the one to the unreadable report's
+    question: the trade told, the order canceled still, then an `order.status` that says
+    the question was answered, so the next logon does not ask again."""
+
+    async def scenario() -> tuple[list[str], list[Event], list[str]]:
+        tracker = canceled_owed_an_answer()
+        asked, query = recording_query()
+        events: list[Event] = []
+        reconciler = Reconciler(tracker, query, events.append, timeout_s=30)
+        reconciler.start()
+        answer = status("a", OrderStatus.CANCELED, "0.2")
+        assert reconciler.on_status(msgspec.structs.replace(answer, leaves_qty=D(0)))
+        first = list(asked)
+        reconciler.start()
+        return first, events, asked[len(first) :]
+
+    asked, events, asked_again = asyncio.run(scenario())
+    assert asked == ["a"]
+    assert [(type(e).__name__, getattr(e, "status", None)) for e in events] == [
+        ("OrderPartiallyFilled", OrderStatus.CANCELED),
+        ("OrderStatusReported", OrderStatus.CANCELED),
+    ]
+    assert asked_again == []
+
+
+def test_a_clients_answer_about_an_order_owed_one_is_taken_as_the_gateways_own() -> None:
+    """Asked about after a trade bust while the session was down (not asked yet), the order
+    is asked about by a client: the answer is the exchange's word after the bust, and takes
+    the fills back."""
+    tracker = tracker_with_open_orders("a")
+    tracker.apply_execution(status("a", OrderStatus.NEW, "0"))
+    filled = msgspec.structs.replace(
+        status("a", OrderStatus.FILLED, "1"),
+        kind=ExecKind.FILL,
+        exec_id="f-a",
+        leaves_qty=D(0),
+        last_qty=D(1),
+        last_px=D(100),
+    )
+    tracker.apply_execution(filled)
+    events: list[Event] = []
+    reconciler = Reconciler(
+        tracker, lambda o: 0.0, events.append, timeout_s=30, session_up=lambda: False
+    )
+    order = tracker.get("a")
+    assert order is not None
+    reconciler.ask_about([order], "a message about it could not be read", unreadable=True)
+    assert reconciler.on_status(status("a", OrderStatus.NEW, "0"))
+    assert [type(e).__name__ for e in events] == [
+        "OrderAnomaly",
+        "OrderRestated",
+        "OrderStatusReported",
+    ]
+    assert (order.status, order.cum_qty, order.unread) == (OrderStatus.NEW, D(0), False)

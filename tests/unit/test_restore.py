@@ -18,6 +18,7 @@ from fixgw.domain import (
     CancelRejectReport,
     Event,
     ExecKind,
+    OrderAnomaly,
     OrderEvent,
     OrderFilled,
     OrderPartiallyFilled,
@@ -588,3 +589,55 @@ def test_the_tracker_holds_no_more_than_keep_closed_closed_orders_while_it_resto
 
     rebuilt.restore(read())
     assert most <= 5 + 4 + 1  # kept closed, the most open at once, the one just closing
+
+
+def unreadable(t: OrderTracker) -> list[Event]:
+    """A report of the order the gateway could not read (a trade bust): journaled as an
+    anomaly, and the order owed the exchange's answer (`Reconciler.ask_about`)."""
+    order = t.get("c1")
+    assert order is not None
+    order.unread = True
+    return [
+        OrderAnomaly(
+            ts=utc_now(),
+            cl_ord_id="c1",
+            order_id=order.order_id,
+            exec_id="B1",
+            problem="unreadable",
+            detail="ExecType H is not read",
+        )
+    ]
+
+
+def answered_after_unreadable(t: OrderTracker) -> list[Event]:
+    """The exchange's answer to the question the unreadable report made the gateway ask,
+    as `Reconciler` settles it: its events, then an `order.status`."""
+    order = t.get("c1")
+    assert order is not None
+    order.unread = False
+    answer = report(ExecKind.ORDER_STATUS, OrderStatus.NEW, "0", "2", avg="0")
+    return [*t.reconcile(answer, after_unreadable=True), t.stated(order, answer)]
+
+
+@pytest.mark.parametrize(
+    ("life", "owed"),
+    [
+        ([placed, acked, filled, unreadable], True),
+        ([placed, acked, half_filled, unreadable, cancel_sent], True),
+        ([placed, acked, filled, unreadable, answered_after_unreadable], False),
+        ([placed, acked, filled, unreadable, answered_after_unreadable, half_filled], False),
+        ([placed, acked, filled, unreadable, answered_after_unreadable, unreadable], True),
+    ],
+    ids=["asked", "asked_then_a_cancel", "answered", "answered_then_filled", "asked_again"],
+)
+def test_an_order_owed_an_answer_after_an_unreadable_report_is_owed_it_after_a_restart(
+    life: list[Step], owed: bool
+) -> None:
+    """Until an `order.status` tells the answer, whatever else the order's events say."""
+    live, events = OrderTracker(), []
+    for step in life:
+        events.extend(step(live))
+    restored = OrderTracker()
+    restored.restore(msgspec.json.decode(msgspec.json.encode(events), type=list[AnyEvent]))
+    [order], [again] = live.all_orders(), restored.all_orders()
+    assert (order.unread, again.unread) == (owed, owed)

@@ -113,15 +113,18 @@ def test_anomalies_drops_and_refusals_leave_the_status_and_only_anomalies_name_a
 
 
 def test_only_a_status_answer_or_an_execution_moves_a_closed_order() -> None:
-    """An execution moves it only to a closed status (`To.STAYS_CLOSED`): never reopened."""
+    """An execution moves it only to a closed status (`To.STAYS_CLOSED`): never reopened. So
+    do the fills a status answer shows; only fills taken back (`Emit.TAKEN_BACK`, after an
+    unreadable report) may reopen it."""
     moving = {
         (state, what)
         for state, what in PAIRS
         if state in TERMINAL_STATUSES and any(s.to is not To.SAME for s in TABLE[state, what])
     }
     assert moving == {(state, what) for state in TERMINAL_STATUSES for what in (*ANSWERS, *FILLS)}
-    for state, what in itertools.product(TERMINAL_STATUSES, FILLS):
-        assert {s.to for s in TABLE[state, what]} == {To.SAME, To.STAYS_CLOSED}
+    for state, what in itertools.product(TERMINAL_STATUSES, (*ANSWERS, *FILLS)):
+        tos = {s.to for s in TABLE[state, what] if s.emit is not Emit.TAKEN_BACK}
+        assert tos == {To.SAME, To.STAYS_CLOSED}, pair_id((state, what))
 
 
 MAY_CLOSE = {To.REPORTED, To.FILLED_OR_PARTIALLY, To.FILLED_IF_ALL, To.CANCELED, To.REJECTED}
@@ -230,9 +233,8 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.STALE_STATUS, False),
                 ("shows_less", To.SAME, Emit.STATUS, None, True),
-                ("says_open", To.SAME, Emit.STATUS, None, True),
-                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
-                (None, To.REPORTED, Emit.STATUS, None, True),
+                ("shows_more", To.STAYS_CLOSED, Emit.MISSED_FILL, None, False),
+                (None, To.SAME, Emit.STATUS, None, True),
             ],
         ),
         (
@@ -267,10 +269,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("says_unknown", To.SAME, Emit.ANOMALY, Problem.UNKNOWN_AT_EXCHANGE, True),
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.FILLS_TAKEN_BACK, False),
                 ("shows_less", To.REPORTED, Emit.TAKEN_BACK, None, True),
-                ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
-                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
-                ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
-                ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
+                ("shows_more", To.STAYS_CLOSED, Emit.MISSED_FILL, None, False),
                 (None, To.SAME, Emit.NOTHING, None, True),
             ],
         ),
@@ -494,6 +493,8 @@ def status_after(to: To, status: OrderStatus, report: ExecutionReport) -> OrderS
     if to is To.SAME:
         return status
     if to is To.REPORTED:
+        if report.status is OrderStatus.PENDING_CANCEL:  # a flag, never a status
+            return OrderStatus.PARTIALLY_FILLED if report.cum_qty > 0 else OrderStatus.NEW
         return report.status
     all_filled = report.status is OrderStatus.FILLED or report.cum_qty >= D(1)
     if to is To.FILLED_OR_PARTIALLY:
@@ -682,13 +683,10 @@ def test_the_tracker_does_what_the_table_says_for_a_changed_quantity_or_unseen_f
     what: Input, qty: str, more: str
 ) -> None:
     """The other way of the `changes_terms` and `shows_more` steps: every status, given a
-    report with another quantity, or more filled than known, or both. (Not a closed order's
-    reconciliation: the fill it missed reopens the order before the next guard reads it,
-    which `disagreement` does not follow.)"""
-    states = (NO_ORDER, *OPEN) if what is Input.RECONCILED else STATES
+    report with another quantity, or more filled than known, or both."""
     wrong = {
         pair_id((state, what)): why
-        for state in states
+        for state in STATES
         if (why := disagreement(state, what, changed_report(state, what, qty, more))) is not None
     }
     assert wrong == {}
@@ -735,3 +733,107 @@ def test_fills_taken_back_reopen_a_filled_order_with_the_venues_numbers() -> Non
         D(0),
     )
     assert [o.cl_ord_id for o in tracker.open_orders()] == ["c1"]
+
+
+def answered(tracker: OrderTracker, what: Input, answer: ExecutionReport) -> list[Any]:
+    if what is Input.ORDER_STATUS:
+        return tracker.apply_execution(answer)
+    return tracker.reconcile(answer, after_unreadable=what is Input.RECONCILED_AFTER_UNREADABLE)
+
+
+@pytest.mark.parametrize("what", ANSWERS)
+@pytest.mark.parametrize(
+    ("cum", "told", "status"),
+    [("0.25", "OrderPartiallyFilled", OrderStatus.CANCELED), ("1", "OrderFilled", None)],
+    ids=["some", "all"],
+)
+def test_a_status_answer_showing_more_filled_on_a_canceled_order_keeps_it_closed(
+    what: Input, cum: str, told: str, status: OrderStatus | None
+) -> None:
+    """A trade that crossed the cancel, learned from the venue's answer (canceled, more
+    filled, nothing left), whoever asked: told once, as an execution on a closed order is,
+    and the order stays canceled (filled, if all is), nothing left open, no second cancel."""
+    tracker = placed_in(OrderStatus.CANCELED)
+    answer = msgspec.structs.replace(
+        plain_report(OrderStatus.CANCELED, what), cum_qty=D(cum), leaves_qty=D(0)
+    )
+    events = answered(tracker, what, answer)
+    fills = [e for e in events if type(e).__name__ in ("OrderPartiallyFilled", "OrderFilled")]
+    assert [type(e).__name__ for e in fills] == [told]
+    closed = status or OrderStatus.FILLED
+    assert (fills[0].status, fills[0].cum_qty, fills[0].leaves_qty) == (closed, D(cum), D(0))
+    assert fills[0].last_qty == D(cum)
+    assert not any(type(e).__name__ == "OrderCanceled" for e in events)
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.status, order.cum_qty, order.leaves_qty) == (closed, D(cum), D(0))
+
+
+@pytest.mark.parametrize("what", ANSWERS)
+def test_a_status_answer_saying_open_with_more_filled_on_a_canceled_order_keeps_it_closed(
+    what: Input,
+) -> None:
+    tracker = placed_in(OrderStatus.CANCELED)
+    answer = msgspec.structs.replace(
+        plain_report(OrderStatus.CANCELED, what),
+        status=OrderStatus.PARTIALLY_FILLED,
+        cum_qty=D("0.25"),
+        leaves_qty=D("0.75"),
+    )
+    answered(tracker, what, answer)
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.status, order.cum_qty, order.leaves_qty) == (
+        OrderStatus.CANCELED,
+        D("0.25"),
+        D(0),
+    )
+
+
+@pytest.mark.parametrize("what", ANSWERS)
+@pytest.mark.parametrize(
+    ("state", "says"),
+    [
+        (OrderStatus.FILLED, OrderStatus.CANCELED),
+        (OrderStatus.CANCELED, OrderStatus.FILLED),
+        (OrderStatus.CANCELED, OrderStatus.REJECTED),
+    ],
+)
+def test_a_status_answer_never_switches_a_closed_order_to_another_closed_status(
+    what: Input, state: OrderStatus, says: OrderStatus
+) -> None:
+    """The same fills, another closed status: clients (and an OMS) were told the order's
+    status, and an answer only its asker sees does not change it."""
+    tracker = placed_in(state)
+    order = tracker.get("c1")
+    assert order is not None
+    order.cum_qty = D(1)  # a cancel that carried the whole quantity, for the canceled one
+    answer = msgspec.structs.replace(
+        plain_report(state, what), status=says, cum_qty=D(1), leaves_qty=D(0)
+    )
+    answered(tracker, what, answer)
+    assert order.status is state
+
+
+@pytest.mark.parametrize("cum", ["0", "0.5"])
+def test_a_bust_answer_saying_pending_cancel_reopens_the_order_with_a_status_restore_agrees_on(
+    cum: str,
+) -> None:
+    """OrdStatus Pending Cancel is what a cancel flag shows, never an order's status: the
+    order takes the open status its numbers show, as the journal's replay reads it."""
+    tracker = placed_in(OrderStatus.FILLED)
+    answer = msgspec.structs.replace(
+        plain_report(OrderStatus.FILLED, Input.RECONCILED_AFTER_UNREADABLE),
+        status=OrderStatus.PENDING_CANCEL,
+        cum_qty=D(cum),
+        leaves_qty=D(1) - D(cum),
+    )
+    events = tracker.reconcile(answer, after_unreadable=True)
+    order = tracker.get("c1")
+    assert order is not None
+    status = OrderStatus.PARTIALLY_FILLED if D(cum) else OrderStatus.NEW
+    assert order.status is status
+    restored = OrderTracker()
+    restored.restore(events)
+    again = restored.get("c1")
+    assert again is not None and again.status is status

@@ -26,6 +26,7 @@ import fcntl
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +55,10 @@ NICENESS = 10
 machine without a core to spare, it runs in the gaps."""
 DRAIN_S = 2.0
 """Once its stdin ends: how long it goes on publishing what is written."""
+LEAVE_BY_S = DRAIN_S + 5.0
+"""Once its stdin ends, the process is gone by then whatever happens: a publisher left over
+from a dead gateway holds the cursor's lock, and no later one could publish. nats-py's
+close, or anything else awaited on the way out, may never return."""
 LOCK_WAIT_S = 30.0
 """How long to wait for the cursor's lock (a publisher of a killed gateway, still draining)."""
 
@@ -122,6 +127,8 @@ class JournalView:
 EXIT_CURSOR_UNUSABLE = 3
 """The process's exit status when it cannot hold its cursor's lock (logged first): the
 gateway starts it again at `nats.reconnect`'s backoff."""
+EXIT_NOT_STOPPED = 4
+"""The process's exit status when it did not stop by LEAVE_BY_S after its stdin ended."""
 
 
 def lock_cursor(path: Path) -> int:
@@ -229,6 +236,7 @@ class PublisherApart:
         while line := await loop.run_in_executor(None, sys.stdin.buffer.readline):
             take_log_settings(line)
         # the gateway is gone, or stopping
+        leave_by(LEAVE_BY_S)
         if self.broker.connected:
             self.publisher.written(self.view.written_bytes)
             with contextlib.suppress(TimeoutError):
@@ -241,6 +249,19 @@ class PublisherApart:
         self.publisher.close()
         self._mark.close()
         log.info("nats publisher process stopped", acked_seq=self.publisher.acked_seq)
+
+
+def leave_by(seconds: float) -> None:
+    """End the process in `seconds` if it has not ended by then: a thread of its own, which
+    a stuck event loop cannot hold up."""
+
+    def leave() -> None:
+        log.error("nats publisher process did not stop in time; leaving", after_s=seconds)
+        os._exit(EXIT_NOT_STOPPED)
+
+    timer = threading.Timer(seconds, leave)
+    timer.daemon = True
+    timer.start()
 
 
 def take_log_settings(line: bytes) -> None:

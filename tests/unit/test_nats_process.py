@@ -6,6 +6,8 @@ test_nats.py.)"""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import msgspec
@@ -16,7 +18,13 @@ from fixgw.config import NatsConfig
 from fixgw.journal import Journal, offset_before, sealed
 from fixgw.nats.mark import WrittenMark, mark_path
 from fixgw.nats.metrics import NatsMetrics
-from fixgw.nats.publisher_main import ApartState, JournalView, take_log_settings
+from fixgw.nats.publisher_main import (
+    EXIT_NOT_STOPPED,
+    ApartState,
+    JournalView,
+    Spec,
+    take_log_settings,
+)
 from fixgw.nats.publisher_process import PublisherProcess
 from fixgw.nats.tail import JournalTail
 
@@ -109,3 +117,49 @@ def test_log_settings_the_process_cannot_take_are_warned_of_and_leave_it_running
         take_log_settings(line)
         said = "".join(capfd.readouterr())
         assert "log settings not taken" in said and "log settings changed" not in said
+
+
+STUCK_ON_THE_WAY_OUT = """
+import asyncio, sys
+from fixgw.nats import connection, publisher_main
+publisher_main.LEAVE_BY_S = 1.0
+
+async def never(self):
+    await asyncio.Event().wait()
+
+connection.BrokerConnection.close = never  # as nats-py's close may never return
+publisher_main.main()
+"""
+
+
+def test_a_publisher_whose_way_out_hangs_still_leaves_once_its_stdin_ends(
+    tmp_path: Path,
+) -> None:
+    """A publisher left over from a SIGKILLed gateway held the cursor's lock for good: every
+    later one gave up on it, and the stream got no more events. Once its stdin ends, it is
+    gone within LEAVE_BY_S whatever it awaits (here: its broker connection's close)."""
+    journal_with(tmp_path, 3).close()
+    mark = WrittenMark(mark_path(tmp_path / "journal.jsonl"), writer=True)  # as the gateway's
+    spec = Spec(
+        config=NatsConfig(servers=["nats://127.0.0.1:9"], gateway="acct-1"),
+        secrets={},
+        journal_path=str(tmp_path / "journal.jsonl"),
+        fsync=False,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", STUCK_ON_THE_WAY_OUT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdin is not None
+        process.stdin.write(msgspec.json.encode(spec) + b"\n")
+        process.stdin.close()  # the gateway gone
+        assert process.wait(timeout=30) == EXIT_NOT_STOPPED
+    finally:
+        process.kill()
+        process.wait()
+        mark.close()
+    assert process.stderr is not None
+    assert b"did not stop in time" in process.stderr.read()

@@ -192,6 +192,7 @@ def build_gateway(
         metrics=metrics,
         loop=loop,
         ready=lambda: gateway.ready(),
+        secrets=session.secrets,
         on_reconciled=lambda: gateway.became_ready.set(),
     )
     services.kill_switch.restore(journal.numbered_events(prefix="session."), HaltRecord(journal))

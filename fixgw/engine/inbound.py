@@ -19,7 +19,7 @@ from fixgw.engine.tracker import OrderTracker
 from fixgw.engine.venue_reports import VenueReports
 from fixgw.errors import DialectError
 from fixgw.fix.initiator import Happening, Inbound
-from fixgw.fix.message import FixMessage, FixParseError, parse, redact
+from fixgw.fix.message import FixMessage, FixParseError, SecretValues, parse, redact
 from fixgw.fix.qf import header_of, raw_field
 from fixgw.fix.tags import MsgType, Tag
 from fixgw.journal import Journal
@@ -51,6 +51,7 @@ class InboundRouter:
         journal: Journal,
         bus: Publisher,
         metrics: Metrics,
+        secrets: SecretValues,
     ) -> None:
         self._venue = venue
         self._lifecycle = lifecycle
@@ -64,6 +65,7 @@ class InboundRouter:
         self._journal = journal
         self._bus = bus
         self._metrics = metrics
+        self._secrets = secrets
         self.callback_errors = 0
         self.dialect_errors = 0
         self.inbound_refused = 0
@@ -174,10 +176,12 @@ class InboundRouter:
         masked), as an `order.anomaly` of the order it names, which is then asked about, or
         else as an `exchange.error`; an account request it names fails, a market-data stream
         it names is asked for afresh, and a message that names nothing may have carried an
-        execution: every open order is asked about."""
+        execution: every open order is asked about. Why it could not be read may quote a
+        value of it, a secret the exchange quoted back included: masked as the message is."""
         self.dialect_errors += 1
         shown = redact(item.shown)
-        log.error("unreadable message from the exchange", error=str(exc), msg=shown)
+        why = self._secrets.masked(str(exc))
+        log.error("unreadable message from the exchange", error=why, msg=shown)
         ids = self._venue.ids_named(msg) if msg is not None else None
         order = self._named_order(ids) if ids is not None else None
         if order is not None:
@@ -190,7 +194,7 @@ class InboundRouter:
                         order_id=order.order_id,
                         exec_id=ids.exec_id,
                         problem="unreadable",
-                        detail=f"{exc}: {shown}",
+                        detail=f"{why}: {shown}",
                     )
                 ]
             )
@@ -202,7 +206,7 @@ class InboundRouter:
             ExchangeError(
                 ts=item.received,
                 source=ErrorSource.UNREADABLE,
-                text=str(exc),
+                text=why,
                 reason=None,
                 ref_msg_type=ids.msg_type if ids else None,
                 cl_ord_id=ids.cl_ord_id if ids else None,
@@ -215,12 +219,12 @@ class InboundRouter:
         if ids is not None and ids.acc_req_id and not ids.names_an_order:
             self._reports.account_unreadable(
                 ids.acc_req_id,
-                f"the exchange's account answer could not be read: {exc}",
+                f"the exchange's account answer could not be read: {why}",
                 item.received,
             )
             return
         md_req_id = ids.md_req_id if ids is not None else None
-        if md_req_id and self._market_data.ask_again(md_req_id, str(exc)):
+        if md_req_id and self._market_data.ask_again(md_req_id, why):
             return
         self._reconciler.check_all_again("an unreadable message from the exchange", shown)
 

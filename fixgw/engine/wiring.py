@@ -28,6 +28,7 @@ from fixgw.engine.throttle_queue import ThrottleQueue
 from fixgw.engine.tracker import OrderTracker
 from fixgw.engine.venue_reports import VenueReports
 from fixgw.errors import RequestError
+from fixgw.fix.message import SecretValues
 from fixgw.journal import Journal
 from fixgw.marketdata.streams import MarketData
 from fixgw.ops.prometheus import Metrics
@@ -99,11 +100,13 @@ def wire_services(
     metrics: Metrics,
     loop: asyncio.AbstractEventLoop,
     ready: Callable[[], bool],
+    secrets: SecretValues,
     on_reconciled: Callable[[], None] = lambda: None,
 ) -> Services:
     """`sent(seq)`: the message the session sent as `seq`, raw; `ready()`: the gateway is
     logged on and reconciled; `on_reconciled`: called when a logon's reconciliation ends,
-    before the kill switch cancels what a halt left open."""
+    before the kill switch cancels what a halt left open; `secrets`: the session's, masked
+    in what the gateway says of a message it cannot read."""
     orders = OrderEvents(tracker, bus, fills, metrics, loop)
     market_data = MarketData(
         settings.symbols,
@@ -194,6 +197,7 @@ def wire_services(
         journal=journal,
         bus=bus,
         metrics=metrics,
+        secrets=secrets,
     )
     lifecycle.on_up += [reconciler.start, market_data.on_session_up]
     gone = RequestError(

@@ -153,6 +153,7 @@ REF_MSG_TYPE = 372
 SESSION_REJECT_REASON = 373
 COMP_ID_PROBLEM = "9"
 ADMIN_MSG_TYPES = frozenset("0123456A")
+REJECT = "3"
 POSS_DUP = "\x0143=Y\x01"
 RESET_SEQ_NUM_FLAG = 141
 LOGON_ANSWERED = "a second Logon in a row in a session already logged on"
@@ -524,12 +525,14 @@ class _Application(fix.Application):  # type: ignore[misc]
     def _refused(self, message: fix.Message) -> None:
         """QuickFIX is sending a Reject (3) or BusinessMessageReject (j) of a message from the
         exchange. If that is an application message QuickFIX counted as received, it never
-        reaches `fromApp`: it goes to the gateway from `RawInbound`. A refusal of one it did
-        not count (a sequence number too high, a duplicate) is left to the resend that
-        follows."""
+        reaches `fromApp`: it goes to the gateway from `RawInbound`; so does a Reject of the
+        exchange's (one whose SessionRejectReason is not a number), which never reaches
+        `fromAdmin`. A refusal of one it did not count (a sequence number too high, a
+        duplicate) is left to the resend that follows."""
         if not message.isSetField(REF_MSG_TYPE) or not message.isSetField(REF_SEQ_NUM):
             return
-        if message.getField(REF_MSG_TYPE) in ADMIN_MSG_TYPES:
+        ref_msg_type = message.getField(REF_MSG_TYPE)
+        if ref_msg_type in ADMIN_MSG_TYPES and ref_msg_type != REJECT:
             return
         if (
             message.isSetField(SESSION_REJECT_REASON)
@@ -542,15 +545,19 @@ class _Application(fix.Application):  # type: ignore[misc]
         raw = self._raw_inbound.last
         if raw_field(raw, MSG_SEQ_NUM) != str(ref_seq_num):
             raw = ""
+        if ref_msg_type == REJECT and not raw:
+            return
         log.warning(
             "QuickFIX refused a message from the exchange; fixgw reads it itself",
-            msg_type=message.getField(REF_MSG_TYPE),
+            msg_type=ref_msg_type,
             msg_seq_num=ref_seq_num,
             why=message.getField(TEXT) if message.isSetField(TEXT) else None,
             tag=message.getField(REF_TAG_ID) if message.isSetField(REF_TAG_ID) else None,
             recovered=bool(raw),
         )
-        self._put(Happening.APP_REFUSED, raw)
+        self._put(
+            Happening.REJECT_RECEIVED if ref_msg_type == REJECT else Happening.APP_REFUSED, raw
+        )
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         """Only hands the raw message over: the gateway counts and reads it. The message as

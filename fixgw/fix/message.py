@@ -41,6 +41,7 @@ DATA_LENGTH_TAGS: Final[dict[int, int]] = {
 }
 """FIX 4.4's data fields (type `data`), each with the tag of its length field: a data value
 is as many bytes as that says, and may hold any byte, SOH included."""
+_LENGTH_TAGS = frozenset(DATA_LENGTH_TAGS.values())
 SECRET_TAGS = frozenset({554, 925, 96, 1})
 """Password (554), NewPassword (925), RawData (96, a Logon's signature or key where a venue
 wants one) and Account (1, which OKCoin wants as `apiKey,secretKey`): masked by tag in
@@ -191,7 +192,13 @@ def pairs_of(raw: str) -> list[tuple[int, str]]:
 
 def _pairs_by_length(raw: str) -> list[tuple[int, str]]:
     """`pairs_of` for a message holding a data field, read field by field."""
-    pairs: list[tuple[int, str]] = []
+    return [(tag, raw[start:end]) for tag, start, end in field_spans(raw)]
+
+
+def field_spans(raw: str) -> list[tuple[int, int, int]]:
+    """Each field's tag and where its value starts and ends in `raw`, found as `pairs_of`
+    reads them: a data field's value by its length, SOH and all. FixParseError as there."""
+    spans: list[tuple[int, int, int]] = []
     lengths: dict[int, str] = {}
     start = 0
     end = len(raw)
@@ -207,11 +214,11 @@ def _pairs_by_length(raw: str) -> list[tuple[int, str]]:
         length_tag = DATA_LENGTH_TAGS.get(tag)
         if length_tag is not None:
             soh = _data_end(raw, at + 1, lengths.get(length_tag), soh)
-        value = raw[at + 1 : soh]
-        lengths[tag] = value  # the last of each tag: a length field's for the data after it
-        pairs.append((tag, value))
+        if tag in _LENGTH_TAGS:
+            lengths[tag] = raw[at + 1 : soh]  # the last one: the length of the data after it
+        spans.append((tag, at + 1, soh))
         start = soh + 1
-    return pairs
+    return spans
 
 
 def _data_end(raw: str, start: int, length: str | None, first_soh: int) -> int:
@@ -323,9 +330,10 @@ MASKED_BY_VALUE_FROM = 8
 """A secret this long or longer is masked wherever its value stands; a shorter one would
 hide innocent text where it happens to occur (a price, an id), and is masked by its tag
 only (`mask_secrets`)."""
-FREE_TEXT_TAGS = frozenset({58})
-"""Text (58): the exchange's own words, which the gateway passes on and never reads a value
-from."""
+FREE_TEXT_TAGS = frozenset({58, 371, 373, 380})
+"""Text (58), and the reject reasons the gateway passes on as they came (RefTagID 371,
+SessionRejectReason 373, BusinessRejectReason 380): the exchange's words, which the gateway
+reads no value from."""
 
 
 class SecretValues:
@@ -341,26 +349,46 @@ class SecretValues:
         if len(value) >= MASKED_BY_VALUE_FROM and value not in self._values:
             self._values = tuple(sorted((*self._values, value), key=len, reverse=True))
 
+    def masked(self, text: str) -> str:
+        """`text` with each value replaced by `***`: what an error quoting the exchange's
+        message may say of it."""
+        for secret in self._values:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
     def mask(self, raw: str) -> tuple[str, str]:
         """`raw` to read: each value replaced by `***` in its free text (`FREE_TEXT_TAGS`),
         every other field as the exchange sent it; and `raw` to show (log, journal): each
-        value replaced in every field's value. Tags and delimiters stay as they were. Most
-        messages hold none: one search each, and `raw` itself twice."""
-        present = [v for v in self._values if v in raw]
-        if not present:
+        value replaced in every field's value, a data field's whole value included. Fields
+        are found as the parser finds them (`field_spans`), so a `58=` inside a data value
+        is data, and no data value changes its length. Tags and delimiters stay as they
+        were; in a message that cannot be read, every occurrence is masked in what is shown
+        and nothing in what is read. Most messages hold none: one search each, and `raw`
+        itself twice."""
+        if not any(v in raw for v in self._values):
             return raw, raw
-        read = raw.split(SOH)
-        shown = read[:]
-        for i, field in enumerate(read):
-            tag, sep, value = field.partition("=")
-            if not sep or not any(v in value for v in present):
+        try:
+            spans = field_spans(raw)
+        except FixParseError:
+            return raw, self.masked(raw)
+        read: list[str] = []
+        shown: list[str] = []
+        done = 0
+        for tag, start, end in spans:
+            value = raw[start:end]
+            hidden = self.masked(value)
+            if hidden == value:
                 continue
-            for secret in present:
-                value = value.replace(secret, MASK)
-            shown[i] = f"{tag}={value}"
-            if tag.isdigit() and int(tag) in FREE_TEXT_TAGS:
-                read[i] = shown[i]
-        return SOH.join(read), SOH.join(shown)
+            kept = raw[done:start]
+            read += (kept, hidden if tag in FREE_TEXT_TAGS else value)
+            shown += (kept, hidden)
+            done = end
+        if not shown:
+            return raw, self.masked(raw)
+        read.append(raw[done:])
+        shown.append(raw[done:])
+        return "".join(read), "".join(shown)
 
 
 def redact(raw: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from fixgw.api.client import ApiError
+from fixgw.testing import API_KEY, SECRET
 from tests.counterparties.conftest import VenueStackFactory, raw_oms_through
 from tests.counterparties.raw_oms import RawOms
 from tests.counterparties.raw_oms import Received as OmsReceived
@@ -139,6 +140,24 @@ def test_the_exchanges_reason_for_refusing_an_order_reaches_the_oms(
         oms.send("D", order("OVER-1"))
         rejected = report(oms, "OVER-1", "8")
     assert (rejected[39], rejected[103]) == ("8", "3")
+
+
+def test_a_business_reject_quoting_the_secret_key_in_its_reason_reaches_the_oms_masked(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The venue refuses the order by a BusinessMessageReject whose reason (380), not a Text,
+    quotes the order's Account: the OMS gets the reason, the secret key masked."""
+
+    def refuse(v: ScriptedVenue, o: Received) -> None:
+        text = f"Invalid Account: {o.get(1)}"
+        v.send("j", [(45, str(o.seq)), (372, "D"), (379, o.get(11) or ""), (380, text)])
+
+    with raw_oms_through(make_venue_stack, venue(D=refuse)) as ends:
+        _, _, oms = ends
+        oms.send("D", order("SEC-1"))
+        rejected = report(oms, "SEC-1", "8")
+    assert rejected[58].endswith(f"Invalid Account: {API_KEY},***")
+    assert not [m for m in oms.received if SECRET in str(m.pairs)]
 
 
 def test_the_exchanges_reason_for_refusing_a_cancel_reaches_the_oms(

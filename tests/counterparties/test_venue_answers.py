@@ -445,13 +445,16 @@ def test_a_status_request_the_venue_does_not_serve_fails_and_leaves_the_order_as
     assert gw.request("orders")["orders"][0]["status"] == "new"
 
 
+@pytest.mark.parametrize("reason", ["5", "X"], ids=["reason_5", "reason_not_a_number"])
 def test_an_order_the_venue_refuses_at_session_level_ends_rejected(
-    venue: ScriptedVenue, gw: Client, events: EventLog
+    venue: ScriptedVenue, gw: Client, events: EventLog, reason: str
 ) -> None:
+    """Also when the Reject's SessionRejectReason (373) is not a number, which QuickFIX
+    refuses: the gateway reads the Reject itself."""
     venue.on(
         "D",
         lambda v, m: v.send(
-            "3", [(45, str(m.seq)), (372, "D"), (373, "5"), (371, "40"), (58, "bad OrdType")]
+            "3", [(45, str(m.seq)), (372, "D"), (373, reason), (371, "40"), (58, "bad OrdType")]
         ),
     )
     cl_ord_id = place(gw)
@@ -737,6 +740,10 @@ def refuse_quoting_the_account(how: str) -> Callable[[ScriptedVenue, Received], 
         text = f"Invalid Account: {order.get(1)}"
         if how == "session_reject":
             v.send("3", [(45, str(order.seq)), (372, "D"), (373, "5"), (371, "1"), (58, text)])
+        elif how == "session_reject_reason":
+            v.send("3", [(45, str(order.seq)), (372, "D"), (373, text), (371, "1")])
+        elif how == "business_reject_reason":
+            v.send("j", [(45, str(order.seq)), (372, "D"), (379, order.get(11) or ""), (380, text)])
         elif how == "exception_response":
             v.send("E1000", [(11, order.get(11) or ""), (58, text)])
         else:
@@ -759,7 +766,14 @@ def holding(secret: str, stack: LocalStack, events: EventLog) -> list[str]:
 
 @pytest.mark.parametrize(
     "how",
-    ["session_reject", "exception_response", "logout_server_error", "logout_invalid_credentials"],
+    [
+        "session_reject",
+        "session_reject_reason",
+        "business_reject_reason",
+        "exception_response",
+        "logout_server_error",
+        "logout_invalid_credentials",
+    ],
 )
 def test_the_secret_key_a_venue_quotes_in_its_text_is_masked_everywhere(
     make_venue_stack: VenueStackFactory, how: str
@@ -819,6 +833,114 @@ def test_a_fill_at_a_price_that_is_also_a_short_secret_key_is_read_as_the_venue_
         filled = events.find(cl_ord_id, "order.filled")
         assert (filled["last_px"], filled["avg_px"], filled["status"]) == (weak, weak, "filled")
         assert gw.status()["dialect_errors"] == 0
+
+
+def test_a_fill_whose_encoded_text_quotes_the_secret_key_is_read_as_the_venue_sent_it(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The venue's EncodedText (355, read by its length, 354) quotes the order back FIX-style,
+    SOH, `58=Invalid Account: key,secret` and more `tag=value` pieces: it is data, so masking
+    leaves it whole in what is read, and the fill is 0.5 @ 30000 as sent; what is shown of it
+    is masked."""
+    venue, stack = make_venue_stack()
+    with stack.client() as gw:
+        gw.subscribe(["orders", "errors"])
+        events = EventLog(gw)
+        cl_ord_id, order = accepted_order(venue, gw, events)
+        data = f"filled\x0158=Invalid Account: {API_KEY},{SECRET}\x0131=1\x0132=0.1".encode()
+        core = execution_report(
+            order,
+            exec_id="F-1",
+            exec_type="F",
+            ord_status="2",
+            order_id=f"V-{cl_ord_id}",
+            cum_qty="0.5",
+            leaves_qty="0",
+            avg_px="30000",
+            last=("0.5", "30000"),
+            extra=[(58, "fill")],
+        )
+        venue.send("8", [*core[:3], (354, str(len(data))), (355, data), *core[3:]])
+        filled = events.find(cl_ord_id, "order.filled")
+        assert (filled["last_qty"], filled["last_px"], filled["cum_qty"]) == ("0.5", "30000", "0.5")
+        assert holding(SECRET, stack, events) == []
+
+
+@pytest.mark.parametrize("tag", [60, 6, 150], ids=["TransactTime", "AvgPx", "ExecType"])
+def test_a_secret_key_quoted_in_a_typed_field_is_masked_in_why_the_report_is_unreadable(
+    make_venue_stack: VenueStackFactory, tag: int
+) -> None:
+    """The error saying why a report cannot be read quotes the value it could not read
+    (`not a FIX decimal: '...'`): masked as the message is, in the log, the anomaly and the
+    journal."""
+    venue, stack = make_venue_stack()
+    with stack.client() as gw:
+        gw.subscribe(["orders", "errors", "session"])
+        events = EventLog(gw)
+        cl_ord_id, order = accepted_order(venue, gw, events)
+        body = execution_report(
+            order,
+            exec_id="X-1",
+            exec_type="8",
+            ord_status="8",
+            order_id=f"V-{cl_ord_id}",
+            leaves_qty="0",
+            extra=[(58, "Invalid Account")],
+        )
+        venue.send("8", [(t, f"{API_KEY},{SECRET}" if t == tag else v) for t, v in body])
+        anomaly = events.find(cl_ord_id, "order.anomaly")
+        assert anomaly["problem"] == "unreadable"
+        assert f"{API_KEY},***" in anomaly["detail"].partition(": 8=")[0]
+        assert holding(SECRET, stack, events) == []
+
+
+def test_a_secret_key_quoted_in_an_unreadable_account_answer_is_masked_in_the_reply(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """OKCoin's AccountInfoResponse (Z1001) with the Account in Balance (8001): the client's
+    `account` fails with why, the secret key masked there, in `exchange.error` and the log."""
+
+    def answer(v: ScriptedVenue, request: Received) -> None:
+        v.send(
+            "Z1001", [(8000, request.get(8000) or ""), (15, "USD"), (8001, f"{API_KEY},{SECRET}")]
+        )
+
+    _, stack = make_venue_stack(lambda v: v.on("Z1000", answer))
+    with stack.client() as gw:
+        gw.subscribe(["errors", "account"])
+        events = EventLog(gw)
+        with pytest.raises(ApiError) as refused:
+            gw.request("account")
+        assert f"{API_KEY},***" in str(refused.value)
+        assert SECRET not in str(refused.value)
+        assert holding(SECRET, stack, events) == []
+
+
+def test_a_secret_key_after_an_soh_in_the_encoded_text_of_an_unreadable_report_is_masked(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """EncodedText is data and may hold SOH: the secret key after one, in a piece with no
+    `=`, is masked in the unreadable report's `raw` as anywhere else in it."""
+    venue, stack = make_venue_stack()
+    with stack.client() as gw:
+        gw.subscribe(["orders", "errors", "session"])
+        events = EventLog(gw)
+        cl_ord_id, order = accepted_order(venue, gw, events)
+        data = f"refused\x01Invalid Account: {API_KEY},{SECRET}".encode()
+        body = execution_report(
+            order,
+            exec_id="X-1",
+            exec_type="Z",
+            ord_status="8",
+            order_id=f"V-{cl_ord_id}",
+            leaves_qty="0",
+            extra=[(58, "refused"), (354, str(len(data))), (355, data)],
+        )
+        venue.send("8", body)
+        anomaly = events.find(cl_ord_id, "order.anomaly")
+        assert anomaly["problem"] == "unreadable"
+        assert f"refused|Invalid Account: {API_KEY},***" in anomaly["detail"]
+        assert holding(SECRET, stack, events) == []
 
 
 # ---------------------------------------------------------------- orders placed elsewhere

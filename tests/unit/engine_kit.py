@@ -22,7 +22,7 @@ from fixgw.engine.tracker import OrderTracker
 from fixgw.engine.wiring import EngineSettings, wire_services
 from fixgw.errors import RequestError
 from fixgw.fix.initiator import Happening, Inbound
-from fixgw.fix.message import SOH, FixMessage, encode, pairs_of, parse
+from fixgw.fix.message import SOH, FixMessage, SecretValues, encode, pairs_of, parse
 from fixgw.fix.reconnect import Backoff, Reconnector
 from fixgw.ids import ClOrdIdGenerator
 from fixgw.journal import Journal
@@ -272,6 +272,7 @@ class Engine:
         self.tracker = OrderTracker()
         self.venue = venue = venue or okcoin()
         self.session = session = FakeSession()
+        self.secrets = SecretValues()
         self.reconnector = Reconnector(session, Backoff(1.0, 60.0, 2.0, 0.0))
         self.lifecycle = SessionLifecycle(
             session,
@@ -305,6 +306,7 @@ class Engine:
             metrics=metrics,
             loop=loop,
             ready=self.ready,
+            secrets=self.secrets,
         )
         self.orders = services.orders
         self.market_data = services.market_data

@@ -96,6 +96,40 @@ def test_secret_values_are_masked_in_free_text_to_read_and_in_any_field_to_show(
     assert secrets.mask("35=0\x01112=t\x01") == ("35=0\x01112=t\x01", "35=0\x01112=t\x01")
 
 
+def test_a_secret_quoted_inside_a_data_field_leaves_it_whole_to_read_and_is_masked_to_show() -> (
+    None
+):
+    """A `58=` inside EncodedText is data: what is read keeps the data as many bytes as
+    354 says, so the fields after it are read as sent; what is shown masks the secret
+    anywhere in the data value, after an SOH in it too."""
+    secrets = SecretValues()
+    secrets.add("s3cret-key")
+    data = "x\x0158=key,s3cret-key\x0132=0.1\x01Invalid: key,s3cret-key"
+    raw = f"35=8\x0158=key,s3cret-key\x01354={len(data)}\x01355={data}\x0132=0.5\x01"
+    read, shown = secrets.mask(raw)
+    assert read == raw.replace("58=key,s3cret-key\x01354", "58=key,***\x01354")
+    assert parse(read).get(32) == "0.5"
+    assert parse(read).get(355) == data
+    assert "s3cret-key" not in shown
+    assert shown.endswith("355=x\x0158=key,***\x0132=0.1\x01Invalid: key,***\x0132=0.5\x01")
+
+
+def test_secret_values_are_masked_in_the_reject_reasons_passed_on_as_text() -> None:
+    secrets = SecretValues()
+    secrets.add("s3cret-key")
+    raw = "35=j\x01380=Invalid: key,s3cret-key\x01373=key,s3cret-key\x01371=s3cret-key\x01"
+    read, _ = secrets.mask(raw)
+    assert read == "35=j\x01380=Invalid: key,***\x01373=key,***\x01371=***\x01"
+
+
+def test_a_message_that_cannot_be_read_is_read_as_sent_and_shown_masked() -> None:
+    secrets = SecretValues()
+    secrets.add("s3cret-key")
+    raw = "35=8\x0158=a\x01not a field: key,s3cret-key\x01"
+    assert secrets.mask(raw) == (raw, raw.replace("s3cret-key", "***"))
+    assert secrets.masked("not a FIX decimal: 'key,s3cret-key'") == "not a FIX decimal: 'key,***'"
+
+
 def test_a_secret_shorter_than_eight_characters_is_masked_by_its_tag_only() -> None:
     """A secret key that is also a price: the fill at that price is read as sent, and its
     log line shows the price; the Password and Account fields are masked by tag."""

@@ -452,6 +452,15 @@ carries (a trade just before the cancel, whose own report may follow it) is a ga
 one partial fill before the cancel; the late fill report is then already counted."""
 
 
+_TAKEN_BACK: Final[Rule] = (
+    anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
+    anomaly(Problem.FILLS_TAKEN_BACK, when=shows_less, go_on=True),
+    end(To.REPORTED, Emit.TAKEN_BACK, when=shows_less, cancel=Cancel.CLEAR_IF_CLOSED),
+)
+"""An answer asked for after a report the gateway could not read, showing less filled than
+known: fills taken back (a trade bust), told, and the venue's numbers applied."""
+
+
 _SETTLE: Final[Rule] = (
     then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_terms),
     then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
@@ -628,17 +637,13 @@ ROWS: Final[tuple[Row, ...]] = (
     row(
         ACKED,
         Input.RECONCILED_AFTER_UNREADABLE,
-        anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
-        anomaly(Problem.FILLS_TAKEN_BACK, when=shows_less, go_on=True),
-        end(To.REPORTED, Emit.TAKEN_BACK, when=shows_less, cancel=Cancel.CLEAR_IF_CLOSED),
+        *_TAKEN_BACK,
         *_SETTLE,
     ),
     row(
         CLOSED,
         Input.RECONCILED_AFTER_UNREADABLE,
-        anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
-        anomaly(Problem.FILLS_TAKEN_BACK, when=shows_less, go_on=True),
-        end(To.REPORTED, Emit.TAKEN_BACK, when=shows_less, cancel=Cancel.CLEAR_IF_CLOSED),
+        *_TAKEN_BACK,
         *_SETTLE_CLOSED,
     ),
     # -- cancels: the flag shows an open order pending_cancel until the cancel is answered

@@ -501,6 +501,8 @@ class OrderTracker:
                 )
             elif emit is Emit.RESTATED_AS_ANSWERED:
                 events.append(self._restated_as_answered(order, step, report))
+            elif emit is Emit.REPRICED:
+                events.append(self._repriced(order, step, report))
             elif emit is Emit.TAKEN_BACK:
                 events.append(self._taken_back(order, step, report))
             elif emit is Emit.PENDING_CANCEL:
@@ -655,6 +657,19 @@ class OrderTracker:
         )
         order.leaves_qty = max(ZERO, EXACT.subtract(order.qty, order.cum_qty))
         become(order, step, report)
+        return self._event(OrderRestated, order, report, reason=None, text=text)
+
+    def _repriced(self, order: Order, step: Step, report: ExecutionReport) -> Event:
+        """A status answer showing the known fills at another average price (asked about
+        after a report it could not read, such as a trade correction): its avg_px adopted.
+        The fills told stand in `trades`, at the prices they were told."""
+        held = order.avg_px
+        order.avg_px = report.avg_px
+        become(order, step, report)
+        text = (
+            f"the exchange's status answer shows avg_px {report.avg_px:f} where {held:f} "
+            "was told: the average price changed (a trade correction)"
+        )
         return self._event(OrderRestated, order, report, reason=None, text=text)
 
     def _taken_back(self, order: Order, step: Step, report: ExecutionReport) -> Event:

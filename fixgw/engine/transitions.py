@@ -101,7 +101,13 @@ class To(StrEnum):
     SAME = "same"
     REPORTED = "reported"
     """The report's OrdStatus; Pending Cancel read as the open status its numbers show
-    (a cancel out is the order's cancel flag, never its status)."""
+    (a cancel out is the order's cancel flag, never its status), and so is Pending New of
+    an order past it (a status answer written before the venue's ack and sent after it:
+    an answer never moves an order back)."""
+    OPEN = "open"
+    """The open status the report's numbers show: PARTIALLY_FILLED if it shows fills, else
+    NEW (an ack whose OrdStatus says the order closed, told before the event that closed
+    it)."""
     FILLED_OR_PARTIALLY = "filled_or_partially_filled"
     """FILLED if the report says so or the order's whole quantity is filled; else
     PARTIALLY_FILLED if the report says so (a venue ending an IOC may write LeavesQty 0 on
@@ -187,6 +193,10 @@ class Emit(StrEnum):
     RESTATED = "restated"
     """`order.restated`, with the report's reason and text: the venue's quantity, price,
     status and numbers adopted."""
+    REPRICED = "repriced"
+    """`order.restated`, no reason, its text saying a status answer changed the order's
+    average price: the answer's avg_px adopted, its fills the same as known (a trade
+    correction, ExecType G, is unreadable, and the order asked about)."""
     TAKEN_BACK = "taken_back"
     """`order.restated`, no reason, its text naming the quantity taken back: the status
     answer's status and numbers adopted, fills fewer than known (`FILLS_TAKEN_BACK`)."""
@@ -273,6 +283,17 @@ def cancels_rest(order: Order, report: ExecutionReport) -> bool:
     return report.status in ENDS_REST and report.cum_qty < order.qty
 
 
+def ends_order(order: Order, report: ExecutionReport) -> bool:
+    """An ack whose OrdStatus closes the order short of a fill (Canceled, Rejected): the
+    venue ended it before the ack was written (an IOC's rest)."""
+    return report.status in ENDS_REST
+
+
+def refused_untraded(order: Order, report: ExecutionReport) -> bool:
+    """An ack saying Rejected of an order that never traded: the venue refused it."""
+    return report.status is OrderStatus.REJECTED and not has_traded(order, report)
+
+
 def fill_qty(order: Order, report: ExecutionReport) -> Decimal:
     """The quantity a fill report says was filled (its LastQty, or what cum_qty moved)."""
     if report.last_qty is not None:
@@ -310,6 +331,16 @@ def shows_less(order: Order, report: ExecutionReport) -> bool:
 def shows_more(order: Order, report: ExecutionReport) -> bool:
     """A status answer or a restatement shows fills the gateway was not told of."""
     return report.cum_qty > order.cum_qty
+
+
+def reprices(order: Order, report: ExecutionReport) -> bool:
+    """A status answer shows the known fills at another average price (a trade corrected)."""
+    return (
+        report.cum_qty == order.cum_qty
+        and report.cum_qty > 0
+        and report.avg_px > 0
+        and report.avg_px != order.avg_px
+    )
 
 
 def other_qty(order: Order, report: ExecutionReport) -> Decimal | None:
@@ -500,11 +531,19 @@ ROWS: Final[tuple[Row, ...]] = (
     row(NO_ORDER, REPORTS, anomaly(Problem.UNKNOWN_ORDER)),
     #    acknowledged, canceled, rejected: a repeat is dropped, an older report surfaced;
     #    whatever closes the order ends the cancel out for it
+    #    (an ack may be written after the order traded or ended, as its OrdStatus says:
+    #    fills it shows that the gateway was not told of are a gap, told as one fill first;
+    #    one that says the order ended is the ack, then the event that ended it)
     row(
         OPEN,
         Input.NEW,
         drop(when=repeats),
         anomaly(Problem.STALE_REPORT, when=goes_back),
+        anomaly(Problem.FILL_GAP, when=shows_more, go_on=True),
+        then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
+        then(To.OPEN, Emit.ACCEPTED, when=ends_order),
+        end(To.REJECTED, Emit.REJECTED, when=refused_untraded, cancel=Cancel.CLEAR),
+        end(To.CANCELED, Emit.CANCELED, when=ends_order, cancel=Cancel.CLEAR),
         end(To.REPORTED, Emit.ACCEPTED, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
     #    (a cancel or reject showing fills the gateway was not told of: a gap, told as one
@@ -633,17 +672,20 @@ ROWS: Final[tuple[Row, ...]] = (
     #    the same after a report the gateway could not read: the answer is the venue's word
     #    after it, so less filled than known is fills taken back, told, and applied, the
     #    order open again if the answer says so (a pending order has no fills to take back);
-    #    the only answer that reopens a closed order
+    #    the only answer that reopens a closed order; the same fills at another average
+    #    price are a trade corrected, told and applied
     row(
         ACKED,
         Input.RECONCILED_AFTER_UNREADABLE,
         *_TAKEN_BACK,
+        then(To.SAME, Emit.REPRICED, when=reprices),
         *_SETTLE,
     ),
     row(
         CLOSED,
         Input.RECONCILED_AFTER_UNREADABLE,
         *_TAKEN_BACK,
+        then(To.SAME, Emit.REPRICED, when=reprices),
         *_SETTLE_CLOSED,
     ),
     # -- cancels: the flag shows an open order pending_cancel until the cancel is answered
@@ -732,6 +774,7 @@ _PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
 _CANCELED: Final = OrderStatus.CANCELED
 _REJECTED: Final = OrderStatus.REJECTED
 _PENDING_CANCEL: Final = OrderStatus.PENDING_CANCEL
+_PENDING_NEW: Final = OrderStatus.PENDING_NEW
 
 
 def status_after(to: To, order: Order, report: ExecutionReport | None) -> OrderStatus:
@@ -743,9 +786,14 @@ def status_after(to: To, order: Order, report: ExecutionReport | None) -> OrderS
     if report is None:
         raise ValueError(f"{to} needs a report")
     if to is _REPORTED:
-        if report.status is _PENDING_CANCEL:
+        status = report.status
+        if status is _PENDING_CANCEL or (
+            status is _PENDING_NEW and order.status is not _PENDING_NEW
+        ):
             return _PARTIALLY_FILLED if report.cum_qty > 0 else OrderStatus.NEW
-        return report.status
+        return status
+    if to is To.OPEN:
+        return _PARTIALLY_FILLED if report.cum_qty > 0 else OrderStatus.NEW
     if to is _FILLED_IF_ALL:
         if report.status is _FILLED or report.cum_qty >= order.qty:
             return _FILLED

@@ -1031,3 +1031,153 @@ def test_an_oms_gets_a_trade_bust_as_a_restatement_of_the_venues_numbers(
         (378, "99"),
     ]
     assert "taken back" in (restated.get(58) or "")
+
+
+# ------------------------------------------------------------ acks written after the fact
+
+
+def told_of(events: EventLog, cl_ord_id: str) -> list[tuple[Any, ...]]:
+    """The events of `cl_ord_id` after its `order.pending_new`: type, problem or status,
+    and a fill's last_qty."""
+    return [
+        (e["type"], e.get("problem") or e["status"], e.get("last_qty"))
+        for e in events.seen
+        if e.get("cl_ord_id") == cl_ord_id and e["type"] != "order.pending_new"
+    ]
+
+
+def test_an_ack_written_after_the_order_filled_tells_the_fill_first(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """FIX 4.4's OrdStatus is the order's state after the event: the broker's ack of an order
+    that filled on entry says 39=2 CumQty 0.5. Before the fix the order closed filled with
+    cum_qty 0 and no fill told."""
+    venue.on("D", lambda v, m: None)
+    cl_ord_id = place(gw)
+    order = venue.wait_app("D")
+    send_report(venue, order, "A-1", "0", "2", cum_qty="0.5", leaves_qty="0", avg_px="30000")
+    events.find(cl_ord_id, "order.accepted")
+    assert told_of(events, cl_ord_id) == [
+        ("order.anomaly", "fill_gap", None),
+        ("order.filled", "filled", "0.5"),
+        ("order.accepted", "filled", None),
+    ]
+    filled = events.find(cl_ord_id, "order.filled")
+    assert (filled["exec_id"], filled["last_px"], filled["cum_qty"]) == (
+        "reconciled:A-1",
+        "30000",
+        "0.5",
+    )
+    (held,) = gw.orders(all=True)
+    assert (held["status"], held["cum_qty"], held["avg_px"]) == ("filled", "0.5", "30000")
+
+
+def test_an_ack_saying_partially_filled_tells_the_fill_and_leaves_the_order_open(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    venue.on("D", lambda v, m: None)
+    cl_ord_id = place(gw)
+    order = venue.wait_app("D")
+    send_report(venue, order, "A-1", "0", "1", cum_qty="0.2", leaves_qty="0.3", avg_px="30000")
+    events.find(cl_ord_id, "order.accepted")
+    assert told_of(events, cl_ord_id) == [
+        ("order.anomaly", "fill_gap", None),
+        ("order.partially_filled", "partially_filled", "0.2"),
+        ("order.accepted", "partially_filled", None),
+    ]
+    (held,) = gw.orders()
+    assert (held["status"], held["cum_qty"], held["leaves_qty"]) == ("partially_filled", "0.2", "0.3")
+
+
+@pytest.mark.parametrize(
+    ("ord_status", "ended"),
+    [("4", ("order.canceled", "canceled", None)), ("8", ("order.rejected", "rejected", None))],
+    ids=["canceled", "rejected"],
+)
+def test_an_ack_saying_the_order_ended_is_told_with_the_event_that_ended_it(
+    venue: ScriptedVenue, gw: Client, events: EventLog, ord_status: str, ended: tuple[Any, ...]
+) -> None:
+    """An IOC whose rest the broker canceled (or an order it refused) before writing the ack.
+    Before the fix the order closed under an `order.accepted` alone."""
+    venue.on("D", lambda v, m: None)
+    cl_ord_id = place(gw)
+    order = venue.wait_app("D")
+    send_report(venue, order, "A-1", "0", ord_status, leaves_qty="0")
+    events.find(cl_ord_id, ended[0])
+    assert told_of(events, cl_ord_id) == [("order.accepted", "new", None), ended]
+    assert gw.orders() == []
+
+
+def test_an_oms_gets_the_fill_of_an_ack_written_after_the_order_filled(
+    oms_to_broker: tuple[ScriptedVenue, RawOms],
+) -> None:
+    """Before the fix the OMS got 150=0 39=2 14=0 151=0.5: filled, with nothing executed."""
+    venue, oms = oms_to_broker
+    venue.on("D", lambda v, m: None)
+    oms.send("D", oms_order("LA-1"))
+    order = venue.wait_app("D")
+    send_report(venue, order, "A-1", "0", "2", cum_qty="0.5", leaves_qty="0", avg_px="30000")
+    fill = oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "LA-1" and m.get(150) == "F")
+    ack = oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "LA-1" and m.get(150) == "0")
+    assert [fill.get(t) for t in (39, 32, 31, 14, 151)] == ["2", "0.5", "30000", "0.5", "0"]
+    assert [ack.get(t) for t in (39, 14, 151)] == ["2", "0.5", "0"]
+
+
+# ------------------------------------------------------------ answers that lag or correct
+
+
+def test_a_status_answer_saying_pending_new_leaves_an_acked_order_open(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """An answer the broker computed before its own ack and sent after it. Before the fix the
+    order went back to pending_new for good (the ack watchdog had nothing left to ask)."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+
+    def pending_new(v: ScriptedVenue, request: Received) -> None:
+        send_report(v, order, f"S-{request.seq}", "I", "A", leaves_qty="0.5")
+
+    venue.on("H", pending_new)
+    assert gw.order_status(cl_ord_id=cl_ord_id)["status"] == "new"
+    (held,) = gw.orders()
+    assert held["status"] == "new"
+
+
+def test_a_trade_corrections_answer_brings_the_corrected_average_price(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """A Trade Correct (ExecType G) is unreadable, so the order is asked about; the answer
+    shows the same fill at 29900. Before the fix avg_px stayed 30000: only more or less
+    filled was applied."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    filled_whole(venue, order)
+    events.find(cl_ord_id, "order.filled")
+
+    def corrected(v: ScriptedVenue, request: Received) -> None:
+        send_report(
+            v, order, f"S-{request.seq}", "I", "2", cum_qty="0.5", leaves_qty="0", avg_px="29900"
+        )
+
+    venue.on("H", corrected)
+    send_report(
+        venue,
+        order,
+        "G-1",
+        "G",
+        "2",
+        cum_qty="0.5",
+        leaves_qty="0",
+        avg_px="29900",
+        last=("0.5", "29900"),
+        extra=[(19, "F-1")],
+    )
+    restated = events.find(cl_ord_id, "order.restated")
+    assert (restated["reason"], restated["status"], restated["cum_qty"], restated["avg_px"]) == (
+        None,
+        "filled",
+        "0.5",
+        "29900",
+    )
+    assert "average price changed" in restated["text"]
+    events.find(cl_ord_id, "order.status")
+    (held,) = gw.orders(all=True)
+    assert (held["status"], held["avg_px"]) == ("filled", "29900")

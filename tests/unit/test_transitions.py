@@ -17,6 +17,7 @@ from fixgw.domain import (
     ExecKind,
     ExecutionReport,
     OrderAnomaly,
+    OrderRestated,
     OrderStatus,
     Side,
     utc_now,
@@ -182,6 +183,11 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("repeats", To.SAME, Emit.DROP, None, True),
                 ("goes_back", To.SAME, Emit.ANOMALY, Problem.STALE_REPORT, True),
+                ("shows_more", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
+                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
+                ("ends_order", To.OPEN, Emit.ACCEPTED, None, False),
+                ("refused_untraded", To.REJECTED, Emit.REJECTED, None, True),
+                ("ends_order", To.CANCELED, Emit.CANCELED, None, True),
                 (None, To.REPORTED, Emit.ACCEPTED, None, True),
             ],
         ),
@@ -269,6 +275,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("says_unknown", To.SAME, Emit.ANOMALY, Problem.UNKNOWN_AT_EXCHANGE, True),
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.FILLS_TAKEN_BACK, False),
                 ("shows_less", To.REPORTED, Emit.TAKEN_BACK, None, True),
+                ("reprices", To.SAME, Emit.REPRICED, None, False),
                 ("shows_more", To.STAYS_CLOSED, Emit.MISSED_FILL, None, False),
                 (None, To.SAME, Emit.NOTHING, None, True),
             ],
@@ -376,6 +383,7 @@ def placed_in(state: State) -> OrderTracker:
     assert order is not None
     order.status = state
     order.cum_qty = KNOWN_CUM.get(state, D(0))
+    order.avg_px = D(100) if order.cum_qty > 0 else D(0)
     order.leaves_qty = D(0) if state in TERMINAL_STATUSES else D(1) - order.cum_qty
     if state is not OrderStatus.PENDING_NEW:
         tracker.index.name(order, "X1")
@@ -483,6 +491,7 @@ EVENT_OF = {
     Emit.RESTATED: "OrderRestated",
     Emit.RESTATED_AS_ANSWERED: "OrderRestated",
     Emit.TAKEN_BACK: "OrderRestated",
+    Emit.REPRICED: "OrderRestated",
     Emit.CANCEL_REJECTED: "OrderCancelRejected",
     Emit.ANOMALY: "OrderAnomaly",
 }
@@ -495,7 +504,11 @@ def status_after(to: To, status: OrderStatus, report: ExecutionReport) -> OrderS
     if to is To.REPORTED:
         if report.status is OrderStatus.PENDING_CANCEL:  # a flag, never a status
             return OrderStatus.PARTIALLY_FILLED if report.cum_qty > 0 else OrderStatus.NEW
+        if report.status is OrderStatus.PENDING_NEW and status is not OrderStatus.PENDING_NEW:
+            return OrderStatus.PARTIALLY_FILLED if report.cum_qty > 0 else OrderStatus.NEW
         return report.status
+    if to is To.OPEN:
+        return OrderStatus.PARTIALLY_FILLED if report.cum_qty > 0 else OrderStatus.NEW
     all_filled = report.status is OrderStatus.FILLED or report.cum_qty >= D(1)
     if to is To.FILLED_OR_PARTIALLY:
         if all_filled:
@@ -837,3 +850,120 @@ def test_a_bust_answer_saying_pending_cancel_reopens_the_order_with_a_status_res
     restored.restore(events)
     again = restored.get("c1")
     assert again is not None and again.status is status
+
+
+def ack_saying(status: OrderStatus, cum: str) -> ExecutionReport:
+    """A plain FIX 4.4 ack (ExecType 0) of pending order c1 written after the order traded
+    or ended: its OrdStatus and numbers the order's state after that."""
+    return msgspec.structs.replace(
+        plain_report(OrderStatus.PENDING_NEW, Input.NEW),
+        status=status,
+        cum_qty=D(cum),
+        leaves_qty=D(0) if status in TERMINAL_STATUSES else D(1) - D(cum),
+    )
+
+
+def told(events: list[Any]) -> list[tuple[str, OrderStatus | str | None, D | None]]:
+    return [
+        (
+            type(e).__name__,
+            e.problem if isinstance(e, OrderAnomaly) else e.status,
+            getattr(e, "last_qty", None),
+        )
+        for e in events
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "cum", "expected"),
+    [
+        (
+            OrderStatus.FILLED,
+            "1",
+            [
+                ("OrderAnomaly", "fill_gap", None),
+                ("OrderFilled", OrderStatus.FILLED, D(1)),
+                ("OrderAccepted", OrderStatus.FILLED, None),
+            ],
+        ),
+        (
+            OrderStatus.PARTIALLY_FILLED,
+            "0.25",
+            [
+                ("OrderAnomaly", "fill_gap", None),
+                ("OrderPartiallyFilled", OrderStatus.PARTIALLY_FILLED, D("0.25")),
+                ("OrderAccepted", OrderStatus.PARTIALLY_FILLED, None),
+            ],
+        ),
+        (
+            OrderStatus.CANCELED,
+            "0",
+            [
+                ("OrderAccepted", OrderStatus.NEW, None),
+                ("OrderCanceled", OrderStatus.CANCELED, None),
+            ],
+        ),
+        (
+            OrderStatus.CANCELED,
+            "0.25",
+            [
+                ("OrderAnomaly", "fill_gap", None),
+                ("OrderPartiallyFilled", OrderStatus.PARTIALLY_FILLED, D("0.25")),
+                ("OrderAccepted", OrderStatus.PARTIALLY_FILLED, None),
+                ("OrderCanceled", OrderStatus.CANCELED, None),
+            ],
+        ),
+        (
+            OrderStatus.REJECTED,
+            "0",
+            [
+                ("OrderAccepted", OrderStatus.NEW, None),
+                ("OrderRejected", OrderStatus.REJECTED, None),
+            ],
+        ),
+    ],
+    ids=["filled", "partially_filled", "canceled", "canceled_after_a_fill", "rejected"],
+)
+def test_an_ack_written_after_the_order_traded_or_ended_tells_the_fills_and_the_end(
+    status: OrderStatus, cum: str, expected: list[Any]
+) -> None:
+    """Fills told add up to cum_qty, and an order is never told closed without the event
+    that closed it, whatever the ack's OrdStatus says."""
+    tracker = placed_in(OrderStatus.PENDING_NEW)
+    events = tracker.apply_execution(ack_saying(status, cum))
+    assert told(events) == expected
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.status, order.cum_qty) == (expected[-1][1], D(cum))
+
+
+@pytest.mark.parametrize("state", [OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED])
+def test_a_status_answer_saying_pending_new_never_moves_an_acked_order_back(
+    state: OrderStatus,
+) -> None:
+    tracker = placed_in(state)
+    answer = msgspec.structs.replace(
+        plain_report(state, Input.ORDER_STATUS), status=OrderStatus.PENDING_NEW
+    )
+    (status,) = tracker.apply_execution(answer)
+    assert status.status is state
+    order = tracker.get("c1")
+    assert order is not None and order.status is state
+
+
+@pytest.mark.parametrize("state", [OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED])
+def test_an_answer_after_an_unreadable_report_repricing_the_fills_is_applied(
+    state: OrderStatus,
+) -> None:
+    """A trade correction (ExecType G) is unreadable; the answer to the question it made the
+    gateway ask shows the same fills at the corrected average price."""
+    tracker = placed_in(state)
+    answer = msgspec.structs.replace(
+        plain_report(state, Input.RECONCILED_AFTER_UNREADABLE), avg_px=D(99)
+    )
+    (restated,) = tracker.reconcile(answer, after_unreadable=True)
+    assert isinstance(restated, OrderRestated) and restated.reason is None
+    assert (restated.status, restated.cum_qty, restated.avg_px) == (state, KNOWN_CUM[state], D(99))
+    assert "average price changed" in (restated.text or "")
+    plain = plain_report(state, Input.RECONCILED)
+    assert tracker.reconcile(msgspec.structs.replace(plain, avg_px=D(98))) == []

@@ -1086,7 +1086,7 @@ def test_an_ack_saying_partially_filled_tells_the_fill_and_leaves_the_order_open
         ("order.accepted", "partially_filled", None),
     ]
     (held,) = gw.orders()
-    assert (held["status"], held["cum_qty"], held["leaves_qty"]) == ("partially_filled", "0.2", "0.3")
+    assert [held[k] for k in ("status", "cum_qty", "leaves_qty")] == ["partially_filled", "0.2", "0.3"]
 
 
 @pytest.mark.parametrize(

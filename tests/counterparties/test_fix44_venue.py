@@ -1086,7 +1086,8 @@ def test_an_ack_saying_partially_filled_tells_the_fill_and_leaves_the_order_open
         ("order.accepted", "partially_filled", None),
     ]
     (held,) = gw.orders()
-    assert [held[k] for k in ("status", "cum_qty", "leaves_qty")] == ["partially_filled", "0.2", "0.3"]
+    numbers = [held[k] for k in ("status", "cum_qty", "leaves_qty")]
+    assert numbers == ["partially_filled", "0.2", "0.3"]
 
 
 @pytest.mark.parametrize(

@@ -311,6 +311,9 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
     mass_status_req_id: str | None = None
     last_report: bool = False
     """LastRptRequested (912): the last answer to a mass status request."""
+    done_for_day: bool = False
+    """ExecType Done for Day (3), read as a cancel: no more executions today, which ends a
+    Day order but not a GTC one (FIX 4.4)."""
 
 
 class CurrencyBalance(msgspec.Struct, frozen=True, kw_only=True):
@@ -446,6 +449,9 @@ class OrderPendingNew(
     cancel_on_disconnect: bool = False
     """Placed by an API client that asked for cancel on disconnect (written only when true):
     after a restart, which ended every connection, the order is cancelled."""
+    time_in_force: TimeInForce | None = None
+    """The order's TimeInForce, where it has one (written only then): a GTC order outlives
+    the venue's Done for Day, also after a restart."""
 
 
 class OrderAccepted(OrderEvent, frozen=True, kw_only=True, tag="order.accepted"):

@@ -19,6 +19,7 @@ from fixgw.domain import (
     OrderStatus,
     OrderType,
     Side,
+    TimeInForce,
 )
 from fixgw.errors import RequestError
 
@@ -53,6 +54,7 @@ class Order:
         "stated",
         "status",
         "symbol",
+        "time_in_force",
         "unread",
     )
 
@@ -77,6 +79,7 @@ class Order:
         rejected_by_inference: bool = False,
         cancel_on_disconnect: bool = False,
         unread: bool = False,
+        time_in_force: TimeInForce | None = None,
     ) -> None:
         self.cl_ord_id = cl_ord_id
         self.symbol = symbol
@@ -108,6 +111,7 @@ class Order:
         not on the exchange's word: the exchange's word about it since (an ack, a fill, a
         status answer that knows it) outweighs that."""
         self.cancel_on_disconnect = cancel_on_disconnect
+        self.time_in_force = time_in_force
         """Placed by an API client that asked for cancel on disconnect (`OrderPendingNew`)."""
         self.unread = unread
         """A report of it could not be read (an `order.anomaly` `unreadable`), and the

@@ -77,6 +77,7 @@ def _apply(index: OrderIndex, event: Event) -> Order | None:
             qty=event.qty,
             price=event.price,
             cancel_on_disconnect=isinstance(event, OrderPendingNew) and event.cancel_on_disconnect,
+            time_in_force=event.time_in_force if isinstance(event, OrderPendingNew) else None,
         )
         index.add(order)
     index.name(order, event.order_id)

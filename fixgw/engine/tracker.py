@@ -111,9 +111,16 @@ class OrderTracker:
             price=cmd.price,
             leaves_qty=cmd.qty,
             cancel_on_disconnect=cancel_on_disconnect,
+            time_in_force=cmd.time_in_force,
         )
         self.index.add(order)
-        return self._event(OrderPendingNew, order, cmd, cancel_on_disconnect=cancel_on_disconnect)
+        return self._event(
+            OrderPendingNew,
+            order,
+            cmd,
+            cancel_on_disconnect=cancel_on_disconnect,
+            time_in_force=cmd.time_in_force,
+        )
 
     def cancel_requested(self, cmd: CancelOrder) -> OrderPendingCancel | None:
         """Record a cancel sent; the event only for an order this gateway tracks."""
@@ -828,5 +835,10 @@ def _detail(problem: Problem, order: Order, report: ExecutionReport) -> str:
             f"asked after a report it could not read, the exchange shows cum_qty "
             f"{report.cum_qty:f} ({report.status}) where {order.cum_qty:f} was told; "
             "the exchange's numbers are adopted"
+        )
+    if problem is Problem.DONE_FOR_DAY:
+        return (
+            "done for day (ExecType 3) of a GTC order: no more executions today, the order "
+            "not over (FIX 4.4); it stays open, for the venue to restate it (a GT renewal)"
         )
     raise ValueError(f"no detail for {problem}")

@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
 from fixgw.decimals import EXACT
-from fixgw.domain import TERMINAL_STATUSES, ExecKind, ExecutionReport, OrderStatus
+from fixgw.domain import TERMINAL_STATUSES, ExecKind, ExecutionReport, OrderStatus, TimeInForce
 
 if TYPE_CHECKING:
     from fixgw.engine.order_index import Order
@@ -219,6 +219,7 @@ class Problem(StrEnum):
     UNKNOWN_AT_EXCHANGE = "unknown_at_exchange"
     CANCEL_LOST = "cancel_lost"
     FILLS_TAKEN_BACK = "fills_taken_back"
+    DONE_FOR_DAY = "done_for_day"
 
 
 PROGRESS: Final[dict[OrderStatus, int]] = {
@@ -292,6 +293,12 @@ def ends_order(order: Order, report: ExecutionReport) -> bool:
 def refused_untraded(order: Order, report: ExecutionReport) -> bool:
     """An ack saying Rejected of an order that never traded: the venue refused it."""
     return report.status is OrderStatus.REJECTED and not has_traded(order, report)
+
+
+def lives_past_the_day(order: Order, report: ExecutionReport) -> bool:
+    """Done for Day of a GTC order: no more executions today, the order not over (FIX 4.4);
+    the venue restates it the next day (a GT renewal)."""
+    return report.done_for_day and order.time_in_force is TimeInForce.GTC
 
 
 def fill_qty(order: Order, report: ExecutionReport) -> Decimal:
@@ -549,12 +556,15 @@ ROWS: Final[tuple[Row, ...]] = (
     #    (a cancel or reject showing fills the gateway was not told of: a gap, told as one
     #    fill first; a reject of an order that traded ends its rest canceled, as a fill
     #    report saying Rejected does)
+    #    (Done for Day of a GTC order is surfaced, its fills told, and the order left open)
     row(
         OPEN,
         Input.CANCELED,
         drop(when=repeats),
         anomaly(Problem.STALE_REPORT, when=goes_back),
+        anomaly(Problem.DONE_FOR_DAY, when=lives_past_the_day, go_on=True),
         *_GAP_TOLD,
+        end(To.SAME, Emit.NOTHING, when=lives_past_the_day),
         end(To.CANCELED, Emit.CANCELED, cancel=Cancel.CLEAR),
     ),
     row(

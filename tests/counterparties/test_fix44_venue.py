@@ -1182,3 +1182,45 @@ def test_a_trade_corrections_answer_brings_the_corrected_average_price(
     events.find(cl_ord_id, "order.status")
     (held,) = gw.orders(all=True)
     assert (held["status"], held["avg_px"]) == ("filled", "29900")
+
+
+def test_a_gtc_order_done_for_the_day_stays_open_and_can_be_cancelled_after_its_renewal(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """FIX 4.4's Done for Day (ExecType 3) means no more executions today: a GTC order lives
+    on, and the broker restates it the next day (ExecRestatementReason 1, GT renewal). Before
+    the fix it was read as canceled: the renewal was a `report_after_close`, and the cancel
+    of the order resting at the broker was refused."""
+    venue.on("D", acknowledge)
+    reply = gw.new_order(
+        symbol="BTC/USD", side="buy", type="limit", qty="0.5", price="30000", time_in_force="gtc"
+    )
+    cl_ord_id = str(reply["cl_ord_id"])
+    events.find(cl_ord_id, "order.accepted")
+    order = venue.wait_app("D")
+    send_report(venue, order, "DFD-1", "3", "3", leaves_qty="0")
+    assert events.find(cl_ord_id, "order.anomaly")["problem"] == "done_for_day"
+    send_report(venue, order, "RS-1", "D", "0", leaves_qty="0.5", extra=[(378, "1")])
+    renewed = events.find(cl_ord_id, "order.restated")
+    assert (renewed["reason"], renewed["status"], renewed["leaves_qty"]) == (
+        "gt_renewal",
+        "new",
+        "0.5",
+    )
+    assert gw.cancel_order(cl_ord_id=cl_ord_id)["status"] == "pending_cancel"
+    assert venue.wait_app("F").get(41) == cl_ord_id
+    assert [e["type"] for e in events.seen if e.get("cl_ord_id") == cl_ord_id] == [
+        "order.pending_new",
+        "order.accepted",
+        "order.anomaly",
+        "order.restated",
+    ]
+
+
+def test_a_day_order_done_for_the_day_ends_canceled(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    send_report(venue, order, "DFD-1", "3", "3", leaves_qty="0")
+    assert events.find(cl_ord_id, "order.canceled")["status"] == "canceled"
+    assert gw.orders() == []

@@ -25,6 +25,7 @@ from fixgw.domain import (
     OrderRestated,
     OrderStatus,
     Side,
+    TimeInForce,
     utc_now,
 )
 from fixgw.engine.order_index import UNTRACKED
@@ -641,3 +642,20 @@ def test_an_order_owed_an_answer_after_an_unreadable_report_is_owed_it_after_a_r
     restored.restore(msgspec.json.decode(msgspec.json.encode(events), type=list[AnyEvent]))
     [order], [again] = live.all_orders(), restored.all_orders()
     assert (order.unread, again.unread) == (owed, owed)
+
+
+def test_a_gtc_order_is_still_gtc_after_a_restart() -> None:
+    """Kept on the order's first event, only where the order has one: a GTC order outlives
+    the venue's Done for Day after a restart too."""
+    live = OrderTracker()
+    gtc = live.submit(msgspec.structs.replace(limit_buy("c1"), time_in_force=TimeInForce.GTC))
+    plain = submit(live, cl_ord_id="c2")
+    lines = [msgspec.json.encode(e) for e in (gtc, plain)]
+    assert b'"time_in_force":"gtc"' in lines[0]
+    assert b"time_in_force" not in lines[1]
+    rebuilt = OrderTracker()
+    rebuilt.restore([msgspec.json.decode(line, type=AnyEvent) for line in lines])
+    assert [(o.cl_ord_id, o.time_in_force) for o in rebuilt.open_orders()] == [
+        ("c1", TimeInForce.GTC),
+        ("c2", None),
+    ]

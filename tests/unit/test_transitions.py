@@ -20,6 +20,7 @@ from fixgw.domain import (
     OrderRestated,
     OrderStatus,
     Side,
+    TimeInForce,
     utc_now,
 )
 from fixgw.engine.order_index import UNTRACKED
@@ -216,8 +217,10 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("repeats", To.SAME, Emit.DROP, None, True),
                 ("goes_back", To.SAME, Emit.ANOMALY, Problem.STALE_REPORT, True),
+                ("lives_past_the_day", To.SAME, Emit.ANOMALY, Problem.DONE_FOR_DAY, False),
                 ("shows_more", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.PARTIALLY_FILLED, Emit.MISSED_FILL, None, False),
+                ("lives_past_the_day", To.SAME, Emit.NOTHING, None, True),
                 (None, To.CANCELED, Emit.CANCELED, None, True),
             ],
         ),
@@ -967,3 +970,32 @@ def test_an_answer_after_an_unreadable_report_repricing_the_fills_is_applied(
     assert "average price changed" in (restated.text or "")
     plain = plain_report(state, Input.RECONCILED)
     assert tracker.reconcile(msgspec.structs.replace(plain, avg_px=D(98))) == []
+
+
+@pytest.mark.parametrize(
+    ("time_in_force", "expected"),
+    [
+        (TimeInForce.GTC, (["done_for_day"], OrderStatus.NEW)),
+        (TimeInForce.DAY, ([], OrderStatus.CANCELED)),
+        (None, ([], OrderStatus.CANCELED)),
+    ],
+)
+def test_done_for_day_ends_a_day_order_but_not_a_gtc_one(
+    time_in_force: TimeInForce | None, expected: tuple[list[str], OrderStatus]
+) -> None:
+    """FIX 4.4's Done for Day: no more executions today. A GTC order lives on (the venue
+    restates it the next day); an order without TimeInForce takes the venue's default, Day."""
+    tracker = OrderTracker()
+    tracker.submit(msgspec.structs.replace(limit_buy("c1"), time_in_force=time_in_force))
+    tracker.apply_execution(plain_report(OrderStatus.PENDING_NEW, Input.NEW))
+    done = msgspec.structs.replace(
+        plain_report(OrderStatus.NEW, Input.CANCELED),
+        status=OrderStatus.CANCELED,
+        done_for_day=True,
+    )
+    events = tracker.apply_execution(done)
+    order = tracker.get("c1")
+    assert order is not None
+    problems = [e.problem for e in events if isinstance(e, OrderAnomaly)]
+    assert (problems, order.status) == expected
+    assert order.leaves_qty == (D(1) if order.is_open else D(0))

@@ -128,6 +128,7 @@ def execution_report(msg: FixMessage, received: datetime, c: Codes = FIX44) -> E
         poss_dup=msg.fields.get(Tag.POSS_DUP_FLAG) == "Y",
         mass_status_req_id=r.opt_str(Tag.MASS_STATUS_REQ_ID),
         last_report=r.opt_str(Tag.LAST_RPT_REQUESTED) == "Y",
+        done_for_day=kind is ExecKind.CANCELED and msg.fields.get(Tag.EXEC_TYPE) == "3",
     )
 
 

@@ -18,7 +18,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fixgw.journal import warn_if_unreadable
+import structlog
+
+from fixgw.journal import STATE_FILE_BYTES, preallocate, warn_if_unreadable
+
+log = structlog.get_logger("fixgw.bridge")
 
 FILE_NAME = "reported.seq"
 
@@ -36,11 +40,33 @@ class ReportedMark:
             "OMS reports are sent again from the start of the journal, marked PossResend",
         ):
             self.seq = 0
+        preallocate(self._fd, STATE_FILE_BYTES)
+        self._failing = False
 
     def write(self, seq: int) -> None:
-        if seq != self.seq:
-            os.pwrite(self._fd, b"%020d\n" % seq, 0)
-            self.seq = seq
+        """A mark that cannot be written (the store's disk full, failing) is logged once and
+        left behind: the reports go out all the same, and a restart sends those after the
+        mark on disk again, PossResend. Raising here would stop the reports held behind."""
+        if seq == self.seq:
+            return
+        try:
+            written = os.pwrite(self._fd, b"%020d\n" % seq, 0)
+            if written != STATE_FILE_BYTES:
+                raise OSError(f"{written} of {STATE_FILE_BYTES} bytes written")
+        except OSError as exc:
+            if not self._failing:
+                log.error(
+                    "OMS reports' mark not written; a restart sends the reports after the "
+                    "last mark written again, marked PossResend",
+                    file=str(self.path),
+                    error=str(exc),
+                )
+            self._failing = True
+            return
+        if self._failing:
+            log.warning("OMS reports' mark written again", file=str(self.path))
+            self._failing = False
+        self.seq = seq
 
     def close(self) -> None:
         os.close(self._fd)

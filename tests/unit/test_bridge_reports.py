@@ -3,6 +3,7 @@ ExecutionReport each kind becomes, the ExecID rule, and the cancels an OMS waits
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal as D
@@ -368,3 +369,23 @@ def test_a_clean_stop_marks_every_event_told_the_api_clients_too(tmp_path: Path)
     assert ReportedMark(tmp_path).seq == 1 and len(outbox.sent) == 1
     reports.close()
     assert ReportedMark(tmp_path).seq == 2
+
+
+def test_a_mark_that_cannot_be_written_holds_back_no_report_and_is_said_once(
+    tmp_path: Path,
+) -> None:
+    """The mark is written after each report held for a journal write: one that raised (its
+    disk full) stopped the reports behind it, and out of the journal's write. They all go
+    out; the mark stays behind, so a restart sends them again, PossResend."""
+    gateway, outbox = Gateway(), Outbox()
+    reports = reports_to(outbox, gateway, tmp_path)
+    mark = reports.reported
+    os.close(mark._fd)
+    mark._fd = os.open(mark.path, os.O_RDONLY)  # every write fails, as on a full disk
+    for seq in (7, 8, 9):
+        reports.on_event(seq, OrderAccepted(**order(cl_ord_id=f"OMS-A-{seq}")))
+    with structlog.testing.capture_logs() as logs:
+        gateway.journal.write()
+    assert [m.fields[17] for _, m in outbox.sent] == ["seq-7", "seq-8", "seq-9"]
+    assert [e["log_level"] for e in logs if "mark not written" in e["event"]] == ["error"]
+    assert ReportedMark(tmp_path).seq == 0  # behind: none of them marked told

@@ -890,6 +890,7 @@ def token_weakness(token: str) -> str | None:
 
 
 API_TOKEN_KEY = "api.tcp.token"  # noqa: S105 - the key that names it, not a token
+API_KEY_KEY = "credentials.api_key"
 _NATS_AUTH = "nats.auth."
 
 
@@ -908,7 +909,7 @@ def _secret_refs(config: GatewayConfig) -> list[tuple[str, SecretRef]]:
             (f"{_NATS_AUTH}token", auth.token),
         ]
     named += [
-        ("credentials.api_key", config.credentials.api_key),
+        (API_KEY_KEY, config.credentials.api_key),
         ("credentials.secret_key", config.credentials.secret_key),
     ]
     return [(key, ref) for key, ref in named if ref is not None]
@@ -935,7 +936,7 @@ def resolve_secrets(config: GatewayConfig, source: str = "config") -> Secrets:
             raise ConfigError(f"{source}: {exc.message}") from None
     sessions = config.bridge.sessions if config.bridge else []
     return Secrets(
-        api_key=by_key.get("credentials.api_key"),
+        api_key=by_key.get(API_KEY_KEY),
         secret_key=by_key.get("credentials.secret_key"),
         api_token=by_key.get(API_TOKEN_KEY),
         bridge_passwords={

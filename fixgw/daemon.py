@@ -21,12 +21,20 @@ from fixgw import journal, preflight
 from fixgw.api.server import ApiServer
 from fixgw.app import build_gateway
 from fixgw.bridge.router import Bridge
-from fixgw.config import GatewayConfig, Secrets, SimConfig, load_gateway_config, resolve_secrets
+from fixgw.config import (
+    API_KEY_KEY,
+    GatewayConfig,
+    Secrets,
+    SimConfig,
+    load_gateway_config,
+    resolve_secrets,
+)
 from fixgw.errors import FixgwError, StartupError
 from fixgw.gateway import Gateway
 from fixgw.ops import held_signals, notify
 from fixgw.ops.capture import loop_exception_handler
 from fixgw.ops.logging import configure as configure_logging
+from fixgw.ops.logging import mask_in_logs
 from fixgw.ops.prometheus import MetricsServer
 from fixgw.sim.exchange import Simulator
 
@@ -52,6 +60,12 @@ def starting(key: str, what: str) -> Iterator[None]:
         raise StartupError(f"{key}: cannot start {what}: {exc}") from None
 
 
+def _mask_in_logs(secrets: Secrets) -> None:
+    """Every secret read, the API key aside (it names the account and is no secret),
+    masked in every log line from now on, whatever quotes it."""
+    mask_in_logs(value for key, value in secrets.by_key.items() if key != API_KEY_KEY)
+
+
 async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     """Run until SIGINT or SIGTERM; then stop taking requests, log out, and return 0.
 
@@ -61,6 +75,7 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     for warning in preflight.gateway_warnings(config):
         log.warning("allowed, but unsafe", warning=warning)
     secrets = resolve_secrets(config)
+    _mask_in_logs(secrets)
     journal_lock = journal.lock(Path(config.journal.path))  # held until the process ends
     try:
         with starting("session", "the exchange session (session.store_dir, dictionary, tls)"):
@@ -243,6 +258,7 @@ def _reload(gateway: Gateway, path: Path) -> None:
     except FixgwError as exc:
         log.error("reload refused: the credentials cannot be read", error=exc.message)
         return
+    _mask_in_logs(secrets)
     try:
         applied, needs_restart = gateway.reload(new, secrets)
     except FixgwError as exc:

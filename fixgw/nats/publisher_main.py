@@ -45,6 +45,7 @@ from fixgw.nats.stream import StreamWriter
 from fixgw.nats.subjects import Subjects
 from fixgw.ops.capture import capture as capture_python_output
 from fixgw.ops.logging import configure as configure_logging
+from fixgw.ops.logging import mask_in_logs
 
 log = structlog.get_logger("fixgw.nats")
 
@@ -283,6 +284,7 @@ def main() -> None:
         log.warning("nats publisher process: niceness not raised", error=str(exc))
     spec = msgspec.json.decode(sys.stdin.buffer.readline(), type=Spec)
     configure_logging(spec.log_level, spec.log_format)
+    mask_in_logs(spec.secrets.values())
     capture_python_output()
     lock_cursor(cursor_path(spec.config, Path(spec.journal_path)))
     try:

@@ -9,7 +9,7 @@ import io
 import logging
 import sys
 import threading
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, BinaryIO, cast
@@ -156,9 +156,56 @@ def _write_all(data: bytes) -> tuple[int, BaseException | None]:
     return written, None
 
 
+SECRETS_MASKED_FROM = 8
+"""A secret this long or longer is masked wherever its value stands; a shorter one would
+hide innocent text where it happens to occur (a price, an id), and is masked only by the
+tag or key that names it."""
+
+_secret_forms: tuple[bytes, ...] = ()
+"""Each secret value `mask_in_logs` was given, as a line would carry it (`_quoted_forms`,
+each as UTF-8 and JSON-escaped), the longest first."""
+
+
+def mask_in_logs(values: Iterable[str]) -> None:
+    """Write `***` wherever a log line would quote one of these values: the last guard for
+    secrets, whatever quoted them (an exception's text, a traceback, an excerpt of a
+    message). A value once given stays masked: a rotated secret is still a secret. Values
+    shorter than `SECRETS_MASKED_FROM` are left out."""
+    global _secret_forms
+    forms = set(_secret_forms)
+    for value in values:
+        if len(value) >= SECRETS_MASKED_FROM:
+            for quoted in _quoted_forms(value):
+                forms.add(quoted.encode("utf-8", "backslashreplace"))
+                forms.add(_json.encode(quoted)[1:-1])
+    _secret_forms = tuple(sorted(forms, key=len, reverse=True))
+
+
+def _quoted_forms(value: str) -> set[str]:
+    """`value` as it stands, and as a repr quotes it (an exception's text quoting a field,
+    a value in a console line), whichever quote the repr chose."""
+    escaped = value.replace("\\", "\\\\")
+    return {
+        value,
+        repr(value)[1:-1],
+        escaped,
+        escaped.replace("'", "\\'"),
+        escaped.replace('"', '\\"'),
+    }
+
+
+def _masked(data: bytes) -> bytes:
+    for form in _secret_forms:
+        if form in data:
+            data = data.replace(form, b"***")
+    return data
+
+
 def _write(data: bytes) -> None:
-    """Write `data`, whole log lines; never raises. Lines that cannot be written are
-    dropped and counted (`_Losses`)."""
+    """Write `data`, whole log lines, secrets masked (`mask_in_logs`); never raises. Lines
+    that cannot be written are dropped and counted (`_Losses`)."""
+    if _secret_forms:
+        data = _masked(data)
     with _write_lock:
         unsaid = _losses.unsaid
         head = _gap_notice(unsaid) if unsaid or _losses.torn else b""

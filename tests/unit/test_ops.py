@@ -160,6 +160,42 @@ def test_log_lines_are_json_with_decimals_as_digits_and_secrets_masked(fmt: str)
     assert second["what"] == "<class 'object'>"
 
 
+_LOG_QUOTING_SECRETS = """
+import structlog
+from fixgw.config import Secrets
+from fixgw.daemon import _mask_in_logs
+from fixgw.ops.logging import configure, info_lines
+configure("info", "{fmt}")
+log = structlog.get_logger("t")
+by_key = {{
+    "credentials.api_key": "key-0123456789",
+    "credentials.secret_key": 'sk-"quoted"-\\-9876',
+    "bridge.sessions[0].password": "short7",
+}}
+_mask_in_logs(Secrets(None, None, None, by_key=by_key))
+secret = by_key["credentials.secret_key"]
+try:
+    raise ValueError("not a tag=value pair: " + repr("554=" + secret))
+except ValueError:
+    log.exception("inbound handling failed", msg="58=bad " + secret)
+info_lines(log, [("order.accepted", {{"text": secret, "key": "key-0123456789"}})])
+log.info("logon", text="short7 at 1.5")
+"""
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_a_secret_read_from_the_config_is_masked_in_every_log_line_whatever_quotes_it(
+    fmt: str,
+) -> None:
+    """An exception's text, its traceback, an excerpt of a message: none written as is.
+    The API key names the account and stays; a secret under 8 characters is masked only
+    by the keys and tags that name it, or it would hide prices and ids."""
+    text = "\n".join(_logged_by(_LOG_QUOTING_SECRETS.format(fmt=fmt)))
+    assert "9876" not in text and "quoted" not in text, text
+    assert text.count("***") == 3, text
+    assert "key-0123456789" in text and "short7 at 1.5" in text
+
+
 _LOG_AMOUNTS = """
 from decimal import Decimal
 import structlog

@@ -171,7 +171,7 @@ class VenueReports:
             )
         fields = msgspec.structs.asdict(report)
         del fields["ref_seq_num"]
-        self._metrics.rejects.labels(f"{report.source}:{report.reason or ''}").inc()
+        self._metrics.rejects.labels(reject_label(report)).inc()
         why = f"the exchange answered with {report.source}: {report.text or report.reason}"
         if self._account_refresh.is_own(report.acc_req_id):
             if self._account_refresh.refused(why, report.ts):
@@ -259,3 +259,13 @@ class VenueReports:
         asked = order.order_id if order is not None else (order_id or cl_ord_id)
         if asked is not None:
             self._pending.status_refused(asked, error)
+
+
+def reject_label(report: ExchangeErrorReport) -> str:
+    """`fixgw_rejects_total`'s reason: the source and the reason's FIX code
+    (SessionRejectReason, BusinessRejectReason: numbers), or `other` for any text a venue
+    put there, so that the series stay a bounded few whatever the venue sends."""
+    code = (report.reason or "").split(" ", 1)[0]
+    if code and not (code.isdigit() and len(code) <= 4):
+        code = "other"
+    return f"{report.source}:{code}"

@@ -282,6 +282,37 @@ def test_a_session_reject_naming_an_order_by_its_sequence_number_rejects_it(
     assert sample(engine.metrics, "fixgw_order_round_trip_seconds_count") == 1
 
 
+def test_rejects_are_counted_by_their_fix_reason_code_whatever_text_a_venue_puts_there(
+    engine: Engine,
+) -> None:
+    """`fixgw_rejects_total{reason}`: a series per reason code, never one per text a venue
+    wrote, nor per tag it named (each label value is a series Prometheus keeps)."""
+    for reason, tag in [
+        ("1", "58"),
+        ("1", "44"),
+        ("99", "1"),
+        ("bad order #1", "58"),
+        ("x" * 50, ""),
+    ]:
+        engine.happens(
+            Happening.REJECT_RECEIVED,
+            captured("session_reject_new_order_missing_text", {373: reason, 371: tag}),
+        )
+    assert len(engine.bus.of(ExchangeError)) == 5
+    counted = {
+        s.labels["reason"]: s.value
+        for metric in engine.metrics.registry.collect()
+        if metric.name == "fixgw_rejects"
+        for s in metric.samples
+        if s.name == "fixgw_rejects_total"
+    }
+    assert counted == {
+        "session_reject:1": 2,
+        "session_reject:99": 1,
+        "session_reject:other": 2,
+    }
+
+
 def test_what_cannot_be_handled_is_counted_and_never_raised(engine: Engine) -> None:
     engine.happens(Happening.APP, "not a FIX message")
     assert engine.router.callback_errors == 1

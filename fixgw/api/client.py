@@ -10,10 +10,10 @@ Events that arrive while a reply is awaited are kept, in order, for `next_event`
 A request with no reply within its `timeout` closes the connection (connect again): the
 gateway serves a connection's lines in order, so a request written behind one still being
 answered would otherwise be carried out after the caller gave up on it. Whether the one
-that timed out was carried out is unknown; see `Client.request`. The default timeout, 10 s,
-is longer than the gateway's `api.request_timeout_s` (5 s by default, up to 3600), so a
-request that waits on the exchange gets the gateway's own `timeout` error first: a gateway
-configured to wait longer needs a longer `timeout` on such requests.
+that timed out was carried out is unknown; see `Client.request`. The default timeout is 10 s,
+or the gateway's `api.request_timeout_s` (which its `hello` reply says) and 5 s more, if
+that is longer: a request that waits on the exchange gets the gateway's own `timeout` error
+first, however long the gateway is configured to wait.
 
 A `Client` is not thread-safe: one thread at a time uses it, for requests and events both
 (a thread waiting in `next_event` would read, and drop, another's reply).
@@ -89,8 +89,9 @@ class GatewayClient(ABC):
     def close(self) -> None: ...
 
     @abstractmethod
-    def request(self, op: str, timeout: float = 10.0, **fields: Any) -> Any:
-        """Send one request and return its `result`; raises ApiError on an error reply."""
+    def request(self, op: str, timeout: float | None = None, **fields: Any) -> Any:
+        """Send one request and return its `result`; raises ApiError on an error reply.
+        `timeout` None: the client's default (`REQUEST_TIMEOUT_S`, or longer)."""
 
     @abstractmethod
     def subscribe(self, topics: list[str], since: int | None = None) -> Any:
@@ -138,11 +139,21 @@ class GatewayClient(ABC):
             yield self.next_event(timeout if timeout is not None else 1e9)
 
 
+REQUEST_TIMEOUT_S = 10.0
+"""A request's default timeout, at least."""
+WAIT_BEYOND_S = 5.0
+"""How much longer than the gateway's own `api.request_timeout_s` a request waits by
+default, for the gateway's `timeout` error to come first."""
+
+
 class Client(GatewayClient):
     """The local socket's client (see the module's docstring: timeouts, threads)."""
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+        self.request_timeout_s = REQUEST_TIMEOUT_S
+        """A request's default timeout: `REQUEST_TIMEOUT_S`, or longer if the gateway said in
+        its `hello` reply that it waits longer on the exchange."""
         self._closed_why: str | None = None
         """Set once a request timed out: the connection was closed for it."""
         self._buffer = bytearray()
@@ -174,9 +185,12 @@ class Client(GatewayClient):
             sock = socket.create_connection((host or "127.0.0.1", port or 0), timeout=timeout)
         client = cls(sock)
         try:
-            client.request(
+            greeting = client.request(
                 "hello", name=name, token=token, cancel_on_disconnect=cancel_on_disconnect or None
             )
+            waits = greeting.get("request_timeout_s") if isinstance(greeting, dict) else None
+            if isinstance(waits, int | float) and waits + WAIT_BEYOND_S > client.request_timeout_s:
+                client.request_timeout_s = waits + WAIT_BEYOND_S
         except BaseException:
             client.close()
             raise
@@ -187,17 +201,19 @@ class Client(GatewayClient):
 
     # ------------------------------------------------------------ requests
 
-    def request(self, op: str, timeout: float = 10.0, **fields: Any) -> Any:
+    def request(self, op: str, timeout: float | None = None, **fields: Any) -> Any:
         """Send one request and return its `result`; raises ApiError on an error reply.
 
-        With no reply within `timeout`: TimeoutError, and the connection is closed, so that
-        nothing written after it is carried out behind the caller's back. The request itself
-        may have been carried out (a `new_order` sent to the exchange cannot be called
-        back): connect again and ask (`order_status` with the `cl_ord_id`, or `orders`),
-        which needs a `cl_ord_id` the caller chose.
+        With no reply within `timeout` (None: `request_timeout_s`): TimeoutError, and the
+        connection is closed, so that nothing written after it is carried out behind the
+        caller's back. The request itself may have been carried out (a `new_order` sent to
+        the exchange cannot be called back): connect again and ask (`order_status` with the
+        `cl_ord_id`, or `orders`), which needs a `cl_ord_id` the caller chose.
 
         A reply with a null `id` is the gateway's answer to a line it could not read (too
         long, not JSON): replies keep the order of requests, so here it is this one's."""
+        if timeout is None:
+            timeout = self.request_timeout_s
         request_id = next(self._ids)
         body = {"id": request_id, "op": op, **{k: v for k, v in fields.items() if v is not None}}
         self.send_raw(encode(body) + b"\n")

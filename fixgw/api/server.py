@@ -900,6 +900,7 @@ class ApiServer:
             "version": __version__,
             "session": self.gateway.session_state,
             "seq": self.gateway.last_seq,
+            "request_timeout_s": self.config.request_timeout_s,
         }
 
     async def _md_subscribe(self, client: ClientConnection, request: p.MdSubscribe) -> Any:

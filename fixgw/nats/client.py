@@ -29,7 +29,7 @@ from nats.aio.client import Client as NatsConnection
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from fixgw.api.client import ApiError, GatewayClient
+from fixgw.api.client import REQUEST_TIMEOUT_S, ApiError, GatewayClient
 from fixgw.api.protocol import TOPICS_FIXED
 from fixgw.config import without_userinfo
 from fixgw.nats.connection import connect_once
@@ -128,8 +128,10 @@ class NatsClient(GatewayClient):
 
     # ------------------------------------------------------------ requests
 
-    def request(self, op: str, timeout: float = 10.0, **fields: Any) -> Any:
+    def request(self, op: str, timeout: float | None = None, **fields: Any) -> Any:
         """Send one request and return its `result`; raises ApiError on an error reply."""
+        if timeout is None:
+            timeout = REQUEST_TIMEOUT_S
         if op == "subscribe":
             return self.subscribe(fields["topics"], fields.get("since"))
         body = {"id": next(self._ids), "op": op}

@@ -320,6 +320,23 @@ def test_a_client_that_closes_while_a_request_waits_has_nothing_behind_it_served
     assert not ever_placed(stack, "behind-the-wait")
 
 
+def test_a_gateway_that_waits_longer_on_the_exchange_says_so_and_the_client_waits_for_its_answer(
+    make_stack: StackFactory,
+) -> None:
+    """`api.request_timeout_s` 12, above the client's own 10 s: the `hello` reply says it,
+    and a status request the exchange never answers gets the gateway's `timeout` error on
+    a connection that stays open, not the client's TimeoutError and a closed connection."""
+    stack = make_stack(sim={"unanswered": ["H"]}, api={"request_timeout_s": 12})
+    order = {"symbol": "LTC/USD", "side": "buy", "type": "limit", "qty": "1", "price": "40"}
+    with stack.client("patient") as gw:
+        assert gw.request("hello", name="patient")["request_timeout_s"] == 12
+        gw.new_order(cl_ord_id="asked-about", **order)
+        with pytest.raises(ApiError) as err:
+            gw.order_status(cl_ord_id="asked-about")
+        assert err.value.code == "timeout"
+        assert [o["cl_ord_id"] for o in gw.orders()] == ["asked-about"]
+
+
 def test_a_request_the_client_gave_up_on_closes_its_connection_so_none_runs_behind_its_back(
     make_stack: StackFactory,
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import signal
 import ssl
@@ -267,7 +268,8 @@ def _reload(gateway: Gateway, path: Path) -> None:
     if gateway.set_credentials(secrets) and not any(k.startswith("credentials.") for k in applied):
         applied.append("credentials")
     configure_logging(new.log.level, new.log.format)
-    log.info("config reloaded", applied=applied or None, needs_restart=needs_restart or None)
+    said = logging.INFO if new.log.level in ("debug", "info") else logging.WARNING
+    log.log(said, "config reloaded", applied=applied or None, needs_restart=needs_restart or None)
 
 
 def run_simulator(config: SimConfig) -> NoReturn:

@@ -50,6 +50,25 @@ def test_sighup_applies_symbols_and_names_what_needs_a_restart(make_stack: Stack
     assert reloaded["needs_restart"] == ["session.heartbeat_s"]
 
 
+def test_a_reload_to_log_level_warning_still_says_it_was_applied(
+    make_stack: StackFactory,
+) -> None:
+    """The confirmation is the operator's only answer to a SIGHUP: a reload that quiets the
+    log to warnings says so at warning, not at info, which the new level hides."""
+    stack = make_stack()
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    path = stack.root / "gateway.yaml"
+    config = yaml.safe_load(path.read_text())
+    config.setdefault("log", {})["level"] = "warning"
+    path.write_text(yaml.safe_dump(config))
+    stack.gateway.popen.send_signal(signal.SIGHUP)
+    wait_until(lambda: "config reloaded" in stack.gateway.log(), 10, "the reload")  # type: ignore[union-attr]
+    reloaded = next(
+        json.loads(line) for line in stack.gateway.log().splitlines() if "config reloaded" in line
+    )
+    assert (reloaded["level"], reloaded["applied"]) == ("warning", ["log.level"])
+
+
 def test_a_client_on_the_stream_of_a_symbol_a_reload_dropped_may_still_leave_it(
     make_stack: StackFactory,
 ) -> None:

@@ -178,6 +178,7 @@ class PublisherApart:
         self.failures = 0
         self.last_error: str | None = None
         self._reported: ApartState | None = None
+        self._gateway_gone = False
 
     def _failed(self, what: str, exc: BaseException, logged: bool = True) -> None:
         """Counted and shown in `last_error`; logged unless the caller logs it its way."""
@@ -202,10 +203,19 @@ class PublisherApart:
         )
 
     def report(self) -> None:
+        """The state to the gateway on stdout, if it changed. A gateway that no longer
+        reads it (SIGKILLed) ends the reports, never the publishing: its stdout is sent to
+        /dev/null, so that nothing fails on it again, the interpreter's exit included."""
         state = self.state()
-        if state != self._reported:
-            sys.stdout.buffer.write(msgspec.json.encode(state) + b"\n")
-            sys.stdout.buffer.flush()
+        if state != self._reported and not self._gateway_gone:
+            try:
+                sys.stdout.buffer.write(msgspec.json.encode(state) + b"\n")
+                sys.stdout.buffer.flush()
+            except BrokenPipeError:
+                self._gateway_gone = True
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                log.info("nats publisher process: the gateway reads no more of its state")
+                return
             self._reported = state
 
     async def _watch(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import msgspec
@@ -163,3 +164,41 @@ def test_a_publisher_whose_way_out_hangs_still_leaves_once_its_stdin_ends(
         mark.close()
     assert process.stderr is not None
     assert b"did not stop in time" in process.stderr.read()
+
+
+def test_a_publisher_whose_gateway_was_killed_leaves_quietly_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """A SIGKILLed gateway reads no more state: the publisher's report to it fails with a
+    broken pipe. That ends the reports, not the process, and leaves no traceback."""
+    journal_with(tmp_path, 3).close()
+    mark = WrittenMark(mark_path(tmp_path / "journal.jsonl"), writer=True)
+    spec = Spec(
+        config=NatsConfig(servers=["nats://127.0.0.1:9"], gateway="acct-1"),
+        secrets={},
+        journal_path=str(tmp_path / "journal.jsonl"),
+        fsync=False,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fixgw.nats.publisher_main"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(msgspec.json.encode(spec) + b"\n")
+        process.stdin.flush()
+        process.stdout.readline()  # its first report: it runs
+        process.stdout.close()  # the gateway gone: nobody reads its state
+        time.sleep(2)  # its broker unreachable meanwhile: its state changes
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        process.wait()
+        mark.close()
+    assert process.stderr is not None
+    said = process.stderr.read().decode()
+    assert "Traceback" not in said and "BrokenPipe" not in said, said
+    assert "nats publisher process stopped" in said

@@ -74,6 +74,35 @@ def test_a_withdrawn_message_is_never_sent_and_gives_its_place_back(clock: Clock
     assert not throttle.withdraw("b")
 
 
+def test_those_queued_behind_a_withdrawn_message_move_up_and_the_rate_holds(
+    clock: Clock,
+) -> None:
+    """One new order every 2 s: a goes now, b at +2, c at +4; b is withdrawn, then d comes.
+    c takes b's turn and d the one after: two at once would break the rate (b's token went
+    back while c kept +4, so d's wait ended at +4 too)."""
+    throttle, _ = queue(clock, per_s=0.5)
+    sent: dict[str, float] = {}
+    start = clock.now
+
+    def place(request: str) -> None:
+        delay = throttle.pace("new_order")
+        if not delay:
+            sent[request] = clock.now - start
+            return
+        throttle.later(
+            "new_order", request, delay, lambda: sent.update({request: clock.now - start}), never
+        )
+
+    for request in ("a", "b", "c"):
+        place(request)
+    assert throttle.withdraw("b")
+    place("d")
+    clock.advance(10)
+
+    assert sent == {"a": 0, "c": 2, "d": 4}
+    assert throttle.queued() == 0
+
+
 def test_closing_refuses_what_is_held_and_holds_nothing_more(clock: Clock) -> None:
     """A stopping gateway: each held message is told it will never be sent, at once; what
     the rate allows still goes out, and what it does not is refused rather than held."""
@@ -199,10 +228,16 @@ def test_the_reject_policy_refuses_over_the_rate_with_the_throttled_code(clock: 
     assert throttle.pace("cancel") == 0
 
 
-def test_a_full_queue_refuses(clock: Clock) -> None:
+def test_a_full_queue_refuses_saying_so(clock: Clock) -> None:
+    """Not the reject policy's words: the operator tells a full queue from a rate refused."""
     throttle, _ = queue(clock, per_s=1, queue_max=2)
     assert [throttle.pace("new_order") for _ in range(3)] == [0, 1, 2]
-    assert refused(lambda: throttle.pace("new_order")).code == ErrorCode.THROTTLED
+    error = refused(lambda: throttle.pace("new_order"))
+    assert error.code == ErrorCode.THROTTLED
+    assert error.message == (
+        "over the new_order rate limit, and its throttle queue is full (queue_max 2); "
+        "try again shortly"
+    )
 
 
 def test_new_rates_apply_at_once_and_what_is_queued_keeps_its_turn(clock: Clock) -> None:
@@ -238,3 +273,29 @@ def test_a_status_request_waits_its_turn_and_one_abandoned_gives_its_place_back(
     with pytest.raises(asyncio.CancelledError):
         abandoned.result()
     assert clock.now - start == 1.0
+
+
+def test_status_requests_behind_an_abandoned_one_move_up_and_the_rate_holds(
+    clock: Clock,
+) -> None:
+    """As with a withdrawn message: the request abandoned gives its turn to the one behind
+    it, and the next one queued takes the last turn, not one a waiting request has."""
+    throttle, _ = queue(clock, kind="status", per_s=1)
+    start = clock.now
+    went: dict[str, float] = {}
+
+    async def ask(name: str) -> None:
+        await throttle.wait_turn("status")
+        went[name] = clock.now - start
+
+    first = clock.start(ask("first"))
+    abandoned = clock.start(ask("abandoned"))
+    behind = clock.start(ask("behind"))
+    clock.settle()
+    abandoned.cancel()  # the client went away
+    clock.settle()
+    latest = clock.start(ask("latest"))
+    clock.run_until(lambda: first.done() and behind.done() and latest.done(), limit_s=5)
+
+    assert went == {"first": 0, "behind": 1, "latest": 2}
+    assert throttle.queued() == 0

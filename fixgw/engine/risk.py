@@ -181,8 +181,9 @@ class Throttle:
 
     def reconfigure(self, config: ThrottleConfig, now: float) -> None:
         """New limits for the buckets there are, from `now` on. Messages already queued keep
-        their send times and their place (counted against `queue_max` as before); a bucket
-        whose limit is gone lets everything through and is kept only to count them down."""
+        their place (counted against `queue_max` as before) and their debt, paid at the new
+        rate (`turns`); a bucket whose limit is gone lets everything through and is kept
+        only to count them down."""
         self.config = config
         for kind, bucket in self._buckets.items():
             limit = config.limits.get(kind)
@@ -190,6 +191,17 @@ class Throttle:
                 bucket.refill(now)
                 bucket.rate, bucket.burst = float(limit.per_s), float(limit.burst)
                 bucket.tokens = min(bucket.tokens, bucket.burst)
+
+    def turns(self, kind: ThrottleKind, now: float) -> list[float]:
+        """Seconds from `now` until each queued message of `kind` may go at the bucket's
+        rate, earliest first: the last one queued waits until the whole debt is paid, each
+        one ahead of it a token sooner."""
+        bucket = self._buckets[kind]
+        bucket.refill(now)
+        return [
+            max(0.0, (-bucket.tokens - behind) / bucket.rate)
+            for behind in reversed(range(bucket.queued))
+        ]
 
     def queued(self) -> int:
         return sum(b.queued for b in self._buckets.values())

@@ -54,8 +54,22 @@ class ThrottleQueue:
         """Set once nothing is held, while a stop waits for the cancels to go out."""
 
     def reconfigure(self, config: ThrottleConfig) -> None:
-        """New rates apply to the running buckets at once; what is queued keeps its turn."""
-        self.throttle.reconfigure(config, self._loop.time())
+        """New rates apply to the running buckets at once, and to what is queued: the turns
+        of a kind are set again at its new rate, so its messages waiting keep their order,
+        ahead of any that come later. Those of a kind whose limit is gone go now, in order."""
+        now = self._loop.time()
+        self.throttle.reconfigure(config, now)
+        for kind, turns in list(self._turns.items()):
+            waiting = len(turns)
+            for turn in turns:
+                turn.cancel()
+            turns.clear()
+            if kind not in config.limits:
+                for _ in range(waiting):
+                    self._send_first(kind)
+                continue
+            for delay in self.throttle.turns(kind, now):
+                turns.append(self._loop.call_later(delay, self._turn_comes, kind))
 
     def pace(self, kind: ThrottleKind) -> float:
         """Seconds the throttle holds this message back; raises if it refuses it."""
@@ -110,6 +124,9 @@ class ThrottleQueue:
     def _turn_comes(self, kind: ThrottleKind) -> None:
         """The earliest turn of `kind` sends the first of its messages still waiting."""
         del self._turns[kind][0]
+        self._send_first(kind)
+
+    def _send_first(self, kind: ThrottleKind) -> None:
         request, held = next((r, h) for r, h in self._queued.items() if h.kind == kind)
         del self._queued[request]
         self.throttle.sent_queued(kind)

@@ -19,6 +19,7 @@ import yaml
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
+from tests.integration.test_controls import sent_to_exchange
 
 pytestmark = pytest.mark.integration
 
@@ -177,6 +178,38 @@ def test_sighup_applies_new_throttle_rates_to_the_running_buckets(
         json.loads(line) for line in stack.gateway.log().splitlines() if "config reloaded" in line
     )
     assert "throttle.limits.new_order.per_s" in reloaded["applied"]
+
+
+@pytest.mark.parametrize(
+    "new_limit", [{"per_s": 50, "burst": 1}, None], ids=["rate raised", "limit removed"]
+)
+def test_orders_queued_before_a_throttle_reload_reach_the_exchange_before_those_after_it(
+    make_stack: StackFactory, new_limit: dict[str, Any] | None
+) -> None:
+    """One new order every 100 s: two wait their turn when a SIGHUP raises the rate (or
+    removes the limit). They go out at the new rate, not at the turns the old one gave
+    them, and still ahead of the order placed next."""
+    stack = make_stack(
+        throttle={"limits": {"new_order": {"per_s": 0.01, "burst": 1}}, "policy": "queue"}
+    )
+    fields = {"symbol": "LTC/USD", "side": "buy", "type": "limit", "qty": "1", "price": "1"}
+    with stack.client() as gw:
+        for cl_ord_id in ("first", "queued-1", "queued-2"):
+            gw.new_order(cl_ord_id=cl_ord_id, **fields)
+        assert gw.status()["throttle_queued"] == 2
+
+        def new_rate(config: dict[str, Any]) -> None:
+            limits = config["throttle"]["limits"]
+            if new_limit is None:
+                del limits["new_order"]
+            else:
+                limits["new_order"] = new_limit
+
+        assert reload_with(stack, new_rate)["event"] == "config reloaded"
+        gw.new_order(cl_ord_id="after-the-reload", **fields)
+        placed = ["first", "queued-1", "queued-2", "after-the-reload"]
+        assert sent_to_exchange(stack, last="after-the-reload") == placed
+        assert gw.status()["throttle_queued"] == 0
 
 
 def reload_log_level(stack: LocalStack, gw: Client, level: str, new_symbol: str) -> None:

@@ -5,6 +5,7 @@ withdrawn before its turn is never sent and gives its place back."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -240,18 +241,80 @@ def test_a_full_queue_refuses_saying_so(clock: Clock) -> None:
     )
 
 
-def test_new_rates_apply_at_once_and_what_is_queued_keeps_its_turn(clock: Clock) -> None:
-    throttle, _ = queue(clock, per_s=1)
-    sent: list[float] = []
-    throttle.pace("new_order")
-    throttle.later(
-        "new_order", "b", throttle.pace("new_order"), lambda: sent.append(clock.now), never
-    )
+def orders_placed(
+    throttle: ThrottleQueue, clock: Clock
+) -> tuple[Callable[[str], None], list[tuple[str, float]]]:
+    """`place(name)` puts a new order through the throttle; the list says which went out
+    when (seconds from now), in the order they went."""
     start = clock.now
-    throttle.reconfigure(ThrottleConfig(limits={"new_order": ThrottleLimit(per_s=10)}))
+    sent: list[tuple[str, float]] = []
+
+    def place(name: str) -> None:
+        delay = throttle.pace("new_order")
+        if not delay:
+            sent.append((name, clock.now - start))
+            return
+        throttle.later(
+            "new_order", name, delay, lambda: sent.append((name, clock.now - start)), never
+        )
+
+    return place, sent
+
+
+def new_order_limit(per_s: float | None) -> ThrottleConfig:
+    limits = {} if per_s is None else {"new_order": ThrottleLimit(per_s=per_s, burst=1)}
+    return ThrottleConfig(limits=limits)
+
+
+def test_a_raised_rate_sends_what_is_queued_sooner_in_its_order_ahead_of_what_comes_after(
+    clock: Clock,
+) -> None:
+    """One new order every 4 s: a goes now, b waits for +4, c for +8. At +2 the rate goes up
+    to 2/s: the debt left (1.5 tokens) is paid at 2/s, b goes at +2.25 and c at +2.75, and d,
+    placed after the reload, at +3.25: behind them, not before."""
+    throttle, _ = queue(clock, per_s=0.25)
+    place, sent = orders_placed(throttle, clock)
+    for name in ("a", "b", "c"):
+        place(name)
     clock.advance(2)
-    assert [t - start for t in sent] == [1.0]
-    assert throttle.pace("new_order") == 0
+
+    throttle.reconfigure(new_order_limit(per_s=2))
+    place("d")
+    clock.advance(10)
+
+    assert sent == [("a", 0), ("b", 2.25), ("c", 2.75), ("d", 3.25)]
+    assert throttle.queued() == 0
+
+
+def test_a_lowered_rate_holds_what_is_queued_to_it(clock: Clock) -> None:
+    """Ten a second, then one: b and c, queued for +0.1 and +0.2, go at +1 and +2, under
+    the new limit; d after them."""
+    throttle, _ = queue(clock, per_s=10)
+    place, sent = orders_placed(throttle, clock)
+    for name in ("a", "b", "c"):
+        place(name)
+
+    throttle.reconfigure(new_order_limit(per_s=1))
+    place("d")
+    clock.advance(10)
+
+    assert sent == [("a", 0), ("b", 1), ("c", 2), ("d", 3)]
+
+
+def test_a_removed_limit_sends_what_is_queued_at_once_in_its_order(clock: Clock) -> None:
+    throttle, _ = queue(clock, per_s=0.25)
+    place, sent = orders_placed(throttle, clock)
+    for name in ("a", "b", "c"):
+        place(name)
+    clock.advance(2)
+
+    throttle.reconfigure(new_order_limit(per_s=None))
+    place("d")
+
+    assert sent == [("a", 0), ("b", 2), ("c", 2), ("d", 2)]
+    assert throttle.queued() == 0
+    clock.advance(10)
+    assert len(sent) == 4
 
 
 def test_a_status_request_waits_its_turn_and_one_abandoned_gives_its_place_back(

@@ -23,9 +23,12 @@ text all the same (`session.RawInbound`).
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
+
+from fixgw.fix.message import GroupSpec, group_trees
 
 MSG_TYPE_FIELD = "MsgType"
 
@@ -109,6 +112,14 @@ def lenient_dictionary(dialect: Path, standard: Path) -> str:
             if member.get("required") == "Y":
                 member.set("required", "N")
     return ElementTree.tostring(std.root, encoding="unicode")
+
+
+@functools.cache
+def inbound_group_trees(dialect: Path, standard: Path) -> dict[str, dict[int, GroupSpec]]:
+    """The repeating groups of each message as the initiator's dictionary defines them
+    (`lenient_dictionary`): every member FIX 4.4 or the dialect allows, nested groups
+    included. Read once per pair of files."""
+    return group_trees(lenient_dictionary(dialect, standard))
 
 
 def write_lenient_dictionary(dialect: Path, standard: Path, out: Path) -> Path:

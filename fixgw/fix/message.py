@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -117,12 +117,26 @@ def parse_utc_timestamp(value: str) -> datetime:
     )
 
 
+_NO_NESTED: Final[Mapping[int, GroupSpec]] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class GroupSpec:
+    """A repeating group: an entry starts at `delimiter` and holds any of `members`; the
+    group ends at the first tag that is none of them."""
+
     count_tag: int
     delimiter: int
     members: frozenset[int]
+    """The tags an entry may hold at its own level (a nested group's count tag, not its
+    members)."""
+    nested: Mapping[int, GroupSpec] = field(default_factory=lambda: _NO_NESTED, hash=False)
+    """The groups an entry may hold, by count tag: read past, so that the entry goes on
+    after them."""
 
+
+GroupTree = GroupSpec
+"""A group as a data dictionary defines it, nested groups included (`group_trees`)."""
 
 _NO_GROUPS: Final[Mapping[int, tuple[Mapping[int, str], ...]]] = MappingProxyType({})
 
@@ -309,12 +323,15 @@ def _parse_pairs(
                 fields.setdefault(tag, value)
             continue
         entries: list[dict[int, str]] = []
-        while i < len(pairs) and pairs[i][0] in spec.members:
+        members, nested = spec.members, spec.nested
+        while i < len(pairs) and pairs[i][0] in members:
             member, member_value = pairs[i]
             if member == spec.delimiter or not entries:
                 entries.append({})
             entries[-1][member] = member_value
             i += 1
+            if member in nested:
+                i, _ = _count_entries(pairs, i, nested[member], member_value)
         groups[tag] = tuple(entries)
     return FixMessage(msg_type=msg_type, fields=fields, groups=groups, raw=raw)
 
@@ -402,22 +419,14 @@ def field_names(dictionary: Path) -> dict[int, str]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class GroupTree:
-    """A repeating group as a data dictionary defines it, nested groups included."""
-
-    count_tag: int
-    delimiter: int
-    members: frozenset[int]
-    """The tags an entry may hold at its own level (a nested group's count tag, not its
-    members)."""
-    nested: Mapping[int, GroupTree]
-
-
-def group_trees(dictionary: Path) -> dict[str, dict[int, GroupTree]]:
+def group_trees(dictionary: Path | str) -> dict[str, dict[int, GroupTree]]:
     """The repeating groups of each message type's body, by count tag, from a QuickFIX data
-    dictionary (components expanded)."""
-    root = ElementTree.parse(dictionary).getroot()  # noqa: S314 (a configured dictionary)
+    dictionary (its file, or its XML) with components expanded."""
+    root = (
+        ElementTree.fromstring(dictionary)  # noqa: S314 (a dictionary we made)
+        if isinstance(dictionary, str)
+        else ElementTree.parse(dictionary).getroot()  # noqa: S314 (a configured dictionary)
+    )
     reader = _GroupReader(
         {f.get("name", ""): int(f.get("number", "0")) for f in root.iterfind("fields/field")},
         {c.get("name", ""): c for c in root.iterfind("components/component")},

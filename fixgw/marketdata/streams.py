@@ -13,14 +13,15 @@ Asked for afresh means at once for a live stream that has had no trouble for a m
 otherwise (its first answer was unusable, or it keeps breaking) after a back-off of 1 s
 doubling to 60 s (`fixgw.marketdata.backoff`), so that nothing a venue sends can make the
 gateway ask again and again in a loop. What a venue sends that the gateway has no use for
-(named by its reader in `passed_over`) is counted by entry and logged once per kind and
-stream.
+(named by its reader in `passed_over`, and here: the trades of a full refresh, an entry
+under the request of the symbol's other stream) is counted by entry and logged once per
+kind and stream.
 
 The reference price the risk checks use is only ever taken from a live stream: the last
-trade seen on the current request, else the mid of a live book. A stream that stops, is
-asked for afresh, is refused, or loses its session forgets what it knew. Streams the
-gateway holds for itself (`hold`) come back after a refusal: asked for again on the next
-tick after a backoff, and at every logon.
+trade seen on the current request (its full refresh's last one included), else the mid of
+a live book. A stream that stops, is asked for afresh, is refused, or loses its session
+forgets what it knew. Streams the gateway holds for itself (`hold`) come back after a
+refusal: asked for again on the next tick after a backoff, and at every logon.
 """
 
 from __future__ import annotations
@@ -75,6 +76,16 @@ BACKING_OFF = "backing_off"
 """To be asked for again once its back-off is over (`next_request_at`)."""
 WAITING_FOR_LOGON = "waiting_for_logon"
 """To be asked for at the next logon."""
+
+TRADE_IN_SNAPSHOT = (
+    "a trade in a full refresh (W): told to nobody, the last one the reference price"
+)
+"""A trades stream's W holds trades from before the request (`MarketData._take_last_trade`)."""
+TRADE_UNDER_BOOK_REQUEST = "a trade under the book request's MDReqID"
+LEVEL_UNDER_TRADES_REQUEST = "a bid or offer under the trades request's MDReqID"
+"""Entries of the kind the symbol's other request asked for: FIX 4.4's venue sends each
+request the MDEntryTypes it names. Passed over, so that a venue that sends every entry
+under every request (its trades, say, under both) never has one told or applied twice."""
 
 UPDATES_BEFORE_SNAPSHOT = "incremental refreshes (X) came, but no snapshot (W) to start from"
 """A stream's trouble when the exchange sends updates for a request it sent no snapshot for:
@@ -496,7 +507,29 @@ class MarketData:
                 return
             bids, asks = book.levels()  # best first, one level a price, whatever the W's order
             self._publish(BookSnapshot(ts=report.ts, symbol=stream.symbol, bids=bids, asks=asks))
+            self._note_passed_over(stream, (TRADE_UNDER_BOOK_REQUEST,) * len(report.trades))
+        else:
+            levels = len(report.bids) + len(report.asks)
+            self._note_passed_over(stream, (LEVEL_UNDER_TRADES_REQUEST,) * levels)
+            if not self._take_last_trade(stream, report):
+                return
         self._went_live(stream)
+
+    def _take_last_trade(self, stream: _Stream, report: BookSnapshotReport) -> bool:
+        """A trades stream's full refresh: the trades it holds happened before the request
+        (OKCoin's W of trades; each re-request after a drop or a broken book repeats them),
+        so none is told again as `md.trade`; the last one listed is the reference price. A
+        trade at a price or size of 0 or below is refused as in an incremental refresh:
+        False, the stream asked for afresh."""
+        for trade in report.trades:
+            if trade.price <= 0 or trade.size <= 0:
+                broken = f"{stream.symbol}: trade at {trade.price} with size {trade.size}"
+                self._restart(stream, broken, answered=True)
+                return False
+        if report.trades:
+            stream.last_trade = (report.trades[-1].price, time.monotonic())
+            self._note_passed_over(stream, (TRADE_IN_SNAPSHOT,) * len(report.trades))
+        return True
 
     def _went_live(self, stream: _Stream) -> None:
         stream.live = True
@@ -526,13 +559,14 @@ class MarketData:
 
     def on_update(self, report: BookUpdateReport) -> None:
         now = time.monotonic()
-        if report.passed_over:
-            stream = self._by_req_id.get(report.md_req_id or "")
-            if stream is not None:
-                self._note_passed_over(stream, report.passed_over)
+        named = self._by_req_id.get(report.md_req_id or "")
+        if named is not None:
+            self._note_passed_over(named, report.passed_over)
         for symbol, trades in report.trades.items():
             stream = self._streams.get((symbol, TRADES))
             if stream is None or stream.md_req_id != report.md_req_id:
+                if named is not None and named.symbol == symbol:
+                    self._note_passed_over(named, (TRADE_UNDER_BOOK_REQUEST,) * len(trades))
                 continue
             if not stream.live:
                 stream.trouble = UPDATES_BEFORE_SNAPSHOT
@@ -556,6 +590,8 @@ class MarketData:
         for symbol, changes in report.levels.items():
             stream = self._streams.get((symbol, BOOK))
             if stream is None or stream.md_req_id != report.md_req_id:
+                if named is not None and named.symbol == symbol:
+                    self._note_passed_over(named, (LEVEL_UNDER_TRADES_REQUEST,) * len(changes))
                 continue
             if not stream.live:
                 stream.trouble = UPDATES_BEFORE_SNAPSHOT

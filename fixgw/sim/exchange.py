@@ -41,7 +41,7 @@ from fixgw.sim.orderlog import OrderLog
 from fixgw.sim.orders import OrderDesk
 from fixgw.sim.outbox import Outbox
 from fixgw.sim.reports import OrderReports
-from fixgw.venues.okcoin.inbound import GROUPS
+from fixgw.venues.fix44.inbound import REQUEST_GROUPS
 from fixgw.venues.okcoin.tags import OkMsgType, OkTag
 
 log = structlog.get_logger("fixgw.sim")
@@ -141,7 +141,7 @@ class SimApplication(fix.Application):  # type: ignore[misc]
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         keep_thread_state()
         try:
-            msg = parse(message.toString(), GROUPS)
+            msg = parse(message.toString(), REQUEST_GROUPS)
             client = sessionID.getTargetCompID().getValue()
             self.faults.run(msg, client, self._handlers.get(msg.msg_type))
         except Exception:

@@ -25,8 +25,8 @@ from fixgw.sim.matching import Fill, MatchingEngine, SimOrder
 from fixgw.sim.orderlog import REFUSED, TAKEN, LoggedRequest, OrderLog
 from fixgw.sim.outbox import Outbox
 from fixgw.sim.reports import OrderReports
+from fixgw.venues.fix44.inbound import REQUEST_GROUPS
 from fixgw.venues.okcoin.enums import ORD_TYPE, SIDE
-from fixgw.venues.okcoin.inbound import GROUPS
 
 log = structlog.get_logger("fixgw.sim")
 
@@ -195,7 +195,7 @@ class OrderDesk:
                 for request in requests:
                     if request.outcome == REFUSED or request.client not in self._accounts:
                         continue
-                    msg = parse(request.raw, GROUPS)
+                    msg = parse(request.raw, REQUEST_GROUPS)
                     handlers[msg.msg_type](msg, request.client)
                     if request.order_id is not None:
                         self._check_replayed(request, msg)

@@ -15,7 +15,7 @@ import pytest
 
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, free_port, wait_until
-from tests.counterparties.conftest import VenueStackFactory
+from tests.counterparties.conftest import VenueStackFactory, raw_oms_through
 from tests.counterparties.venue import Received, ScriptedVenue
 from tests.integration.conftest import EventLog
 
@@ -399,3 +399,200 @@ def test_a_venue_that_always_sends_a_crossed_book_fails_md_subscribe_saying_so(
     assert str(failed.value).endswith(
         "could be used (book: BTC/USD: crossed book, bid 30020 >= ask 30010)"
     ), str(failed.value)
+
+
+BROKER = "BROKER-FIX44"
+PROFILES = {
+    "okcoin": {},
+    "fix44": {"venue_comp_id": BROKER, "session": {"venue": "fix44", "target_comp_id": BROKER}},
+}
+"""`make_venue_stack`'s arguments for each venue profile: OKCoin's dialect, plain FIX 4.4."""
+
+BOOK_WITH_STANDARD_FIELDS = [
+    *((269, "0"), (270, "29990"), (15, "USD"), (271, "1.5"), (346, "4"), (290, "1")),
+    *((269, "0"), (270, "29980"), (15, "USD"), (271, "2"), (346, "1"), (290, "2")),
+    *((269, "1"), (270, "30010"), (15, "USD"), (271, "1.2"), (346, "2"), (290, "1")),
+]
+"""FIX 4.4's MDFullGrp in its order: Currency (15) between MDEntryPx and MDEntrySize,
+NumberOfOrders (346) and MDEntryPositionNo (290) after."""
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_snapshot_whose_entries_carry_standard_fields_gives_the_whole_book(
+    make_venue_stack: VenueStackFactory, profile: str
+) -> None:
+    """Every field FIX 4.4 allows in an entry is read past, to the end of the group: a client
+    and an OMS on the bridge get both bids and the ask."""
+    with raw_oms_through(
+        make_venue_stack,
+        lambda v: v.on("V", serving(BOOK_WITH_STANDARD_FIELDS)),
+        **PROFILES[profile],
+    ) as (venue, stack, oms):
+        with stack.client() as gw:
+            book = gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+        assert (book["bids"], book["asks"]) == (
+            [["29990", "1.5"], ["29980", "2"]],
+            [["30010", "1.2"]],
+        )
+        oms.send(
+            "V",
+            [
+                *((262, "BOOK-1"), (263, "1"), (264, "0"), (267, "2"), (269, "0"), (269, "1")),
+                *((146, "1"), (55, "BTC/USD")),
+            ],
+        )
+        first = oms.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "BOOK-1")
+        assert list(zip(first.all(269), first.all(270), first.all(271), strict=True)) == [
+            ("0", "29990", "1.5"),
+            ("0", "29980", "2"),
+            ("1", "30010", "1.2"),
+        ]
+        assert not logged(stack, "market data the gateway has no use for, passed over")
+        assert not [m for m in venue.admin if m.msg_type == "3"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_an_update_whose_entries_carry_standard_fields_applies_every_entry(
+    make_venue_stack: VenueStackFactory, profile: str
+) -> None:
+    """FIX 4.4's MDIncGrp in its order: MDEntryID (278) before Symbol, the Instrument's own
+    group (NoSecurityAltID, 454) after it, Currency (15) between MDEntryPx and MDEntrySize,
+    NumberOfOrders (346) and MDEntryPositionNo (290) after. The delete after such an entry is
+    applied: no level the venue deleted stays in the book."""
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", serving(BOOK_WITH_STANDARD_FIELDS)), **PROFILES[profile]
+    )
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+        seen = EventLog(gw)
+        venue.send(
+            "X",
+            [
+                *((262, book_requests(venue)[0].get(262) or ""), (268, "2")),
+                *((279, "0"), (269, "0"), (278, "b9"), (55, "BTC/USD")),
+                *((454, "1"), (455, "XBTUSD"), (456, "8")),
+                *((270, "29995"), (15, "USD"), (271, "1"), (346, "3"), (290, "1")),
+                *((279, "2"), (269, "1"), (278, "a1"), (55, "BTC/USD"), (270, "30010")),
+                (290, "1"),
+            ],
+        )
+        delta = seen.first(lambda e: e["type"] in ("md.delta", "md.stale"))
+        assert delta["type"] == "md.delta", delta
+        assert sorted(delta["changes"]) == [
+            ["delete", "ask", "30010", "0"],
+            ["new", "bid", "29995", "1"],
+        ]
+        now = gw.request("book", symbol="BTC/USD", depth=5)
+        assert (now["bids"], now["asks"]) == (
+            [["29995", "1"], ["29990", "1.5"], ["29980", "2"]],
+            [],
+        )
+    assert len(book_requests(venue)) == 1
+
+
+def serving_trades(
+    book: list[tuple[int, str]], trades: list[tuple[int, str]]
+) -> Callable[[ScriptedVenue, Received], None]:
+    """Answers the book request with a W of `book`, the trades request with a W of `trades`."""
+
+    def answer(venue: ScriptedVenue, request: Received) -> None:
+        if request.get(263) != "1":
+            return
+        entries = trades if "2" in request.all(269) else book
+        count = sum(1 for tag, _ in entries if tag == 269)
+        venue.send(
+            "W", [(262, request.get(262) or ""), (55, "BTC/USD"), (268, str(count)), *entries]
+        )
+
+    return answer
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_the_last_trade_of_a_trades_snapshot_is_the_reference_price_and_is_told_to_nobody(
+    make_venue_stack: VenueStackFactory, profile: str
+) -> None:
+    """OKCoin's W answering the trades request holds trades, with their aggressor: trades
+    from before the request, which every request after a drop repeats. The last one is the
+    reference price (the book has bids only: no mid); none is told as `md.trade`; each is
+    counted, and said once."""
+    port = free_port()
+    trades = [
+        *((269, "2"), (270, "30000"), (271, "0.1"), (54, "1")),
+        *((269, "2"), (270, "30100"), (271, "0.2"), (54, "2")),
+    ]
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", serving_trades([(269, "0"), (270, "29990"), (271, "1.5")], trades)),
+        risk={"symbols": {"BTC/USD": {"max_notional": 100000}}},
+        ops={"metrics_port": port},
+        **PROFILES[profile],
+    )
+    with stack.client() as gw:
+        seen = EventLog(gw)
+        gw.request("md_subscribe", symbol="BTC/USD", what=["trades"])
+        with pytest.raises(ApiError) as refused:
+            gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="10")
+        assert refused.value.code == "risk_rejected" and "notional 301000" in str(refused.value)
+        assert not [e for e in seen.seen if e["type"] == "md.trade"]
+    said = logged(stack, "market data the gateway has no use for, passed over")
+    assert [(line["stream"], line["passed_over"]) for line in said] == [
+        (
+            "trades",
+            "a trade in a full refresh (W): told to nobody, the last one the reference price",
+        )
+    ]
+    assert passed_over_counts(port) == {
+        "a trade in a full refresh (W): told to nobody, the last one the reference price": 2
+    }
+    assert len(trades_requests(venue)) == 1
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_entries_under_the_other_streams_request_are_passed_over_and_said(
+    make_venue_stack: VenueStackFactory, profile: str
+) -> None:
+    """A trade under the book request's MDReqID and a level under the trades request's: FIX
+    4.4's venue sends each request the entry types it names, and one that sends every entry
+    under both would have each told or applied twice. Passed over, counted and said once;
+    the rest of the message is used."""
+    port = free_port()
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", serving(BOOK)), ops={"metrics_port": port}, **PROFILES[profile]
+    )
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+        seen = EventLog(gw)
+        book_id, trades_id = (book_requests(venue)[0].get(262), trades_requests(venue)[0].get(262))
+        venue.send(
+            "X",
+            [
+                *((262, book_id or ""), (268, "2")),
+                *((279, "0"), (269, "2"), (55, "BTC/USD"), (270, "30010"), (271, "0.2"), (54, "1")),
+                *((279, "1"), (269, "1"), (55, "BTC/USD"), (270, "30010"), (271, "1.0")),
+            ],
+        )
+        venue.send(
+            "X",
+            [
+                *((262, trades_id or ""), (268, "2")),
+                *((279, "1"), (269, "0"), (55, "BTC/USD"), (270, "29990"), (271, "7")),
+                *((279, "0"), (269, "2"), (55, "BTC/USD"), (270, "30011"), (271, "0.3"), (54, "2")),
+            ],
+        )
+        trade = seen.first(lambda e: e["type"] == "md.trade")
+        assert (trade["price"], trade["size"]) == ("30011", "0.3")
+        told = [(e["type"], e.get("changes")) for e in seen.seen if e["type"].startswith("md.d")]
+        assert told == [("md.delta", [["change", "ask", "30010", "1.0"]])]
+        now = gw.request("book", symbol="BTC/USD", depth=5)
+        assert (now["bids"], now["asks"]) == ([["29990", "1.5"]], [["30010", "1.0"]])
+    said = sorted(
+        (str(line["stream"]), str(line["passed_over"]))
+        for line in logged(stack, "market data the gateway has no use for, passed over")
+    )
+    assert said == [
+        ("book", "a trade under the book request's MDReqID"),
+        ("trades", "a bid or offer under the trades request's MDReqID"),
+    ]
+    assert passed_over_counts(port) == {
+        "a trade under the book request's MDReqID": 1,
+        "a bid or offer under the trades request's MDReqID": 1,
+    }

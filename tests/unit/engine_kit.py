@@ -28,8 +28,8 @@ from fixgw.ids import ClOrdIdGenerator
 from fixgw.journal import Journal
 from fixgw.ops.prometheus import Metrics
 from fixgw.results import OrderAccepted
+from fixgw.venues import groups_read, venue_dictionary
 from fixgw.venues.base import Credentials, Venue
-from fixgw.venues.okcoin.inbound import GROUPS
 from fixgw.venues.okcoin.outbound import DEFAULT_ACCOUNT_ON
 from fixgw.venues.okcoin.venue import OkcoinVenue
 
@@ -64,7 +64,7 @@ def captured(name: str, changes: Mapping[int, str] | None = None) -> str:
 
 
 def message(name: str, changes: Mapping[int, str] | None = None) -> FixMessage:
-    return parse(captured(name, changes), GROUPS)
+    return parse(captured(name, changes), groups_read(venue_dictionary("okcoin")))
 
 
 def okcoin() -> OkcoinVenue:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -13,11 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fixgw.config import standard_fix44_dictionary
+from fixgw.fix.dictionary import inbound_group_trees, lenient_dictionary
 from fixgw.fix.message import (
     _UTC_TIMESTAMP,
     DATA_LENGTH_TAGS,
     FixMessage,
     FixParseError,
+    GroupSpec,
     SecretValues,
     _parse_pairs,
     first_not_utf8,
@@ -32,7 +35,8 @@ from fixgw.fix.message import (
 )
 from fixgw.fix.qf import latin1_where_not_utf8
 from fixgw.fix.reader import _FIX_FLOAT, is_fix_float
-from fixgw.venues.fix44.inbound import GROUPS
+from fixgw.venues import groups_read, venue_dictionary
+from fixgw.venues.fix44.inbound import GROUPS_READ
 from tests.fuzz import FUZZ_EXAMPLES, odd_decimals
 
 
@@ -142,6 +146,7 @@ def test_a_secret_shorter_than_eight_characters_is_masked_by_its_tag_only() -> N
 
 
 FIX44_GROUPS = group_trees(standard_fix44_dictionary())
+GROUPS = groups_read(venue_dictionary("fix44"))
 PARTY = [(448, "desk-7"), (447, "D"), (452, "11")]
 
 
@@ -225,6 +230,46 @@ def test_a_data_value_with_no_length_that_fits_ends_at_the_soh_as_any_other_does
     length_field = "" if length is None else f"354={length}\x01"
     raw = f"8=FIX.4.4\x0135=8\x0111=A\x01{length_field}355=abc\x0158=x\x01"
     assert pairs_of(raw)[-2:] == [(355, "abc"), (58, "x")]
+
+
+def body_fields(dialect: Path, standard: Path) -> dict[str, set[int]]:
+    """The fields of each message's body outside its groups, components expanded, in the
+    dictionary the session reads a venue with."""
+    root = ElementTree.fromstring(lenient_dictionary(dialect, standard))  # noqa: S314 (ours)
+    numbers = {f.get("name"): int(f.get("number", "0")) for f in root.iterfind("fields/field")}
+    components = {c.get("name"): c for c in root.iterfind("components/component")}
+
+    def fields_of(node: ElementTree.Element) -> set[int]:
+        found: set[int] = set()
+        for child in node:
+            if child.tag == "component":
+                found |= fields_of(components[child.get("name")])
+            elif child.tag == "field":
+                found.add(numbers[child.get("name")])
+        return found
+
+    return {m.get("msgtype", ""): fields_of(m) for m in root.iterfind("messages/message")}
+
+
+@pytest.mark.parametrize("venue", ["okcoin", "fix44"])
+def test_no_group_of_a_message_read_flat_holds_a_field_of_its_body(venue: str) -> None:
+    """A venue's groups other than those cut out (`fix44.inbound.GROUPS_READ`) are read as
+    plain fields, first occurrence kept: safe only while no group, nested ones included,
+    of a message holds a field of that message's own body."""
+    trees = inbound_group_trees(venue_dictionary(venue), standard_fix44_dictionary())
+    body = body_fields(venue_dictionary(venue), standard_fix44_dictionary())
+    cut = {(msg_type, count) for msg_type, counts in GROUPS_READ.items() for count in counts}
+
+    def every_member(group: GroupSpec) -> set[int]:
+        return set(group.members).union(*map(every_member, group.nested.values()))
+
+    shared = {
+        (msg_type, count_tag): sorted(every_member(group) & body[msg_type])
+        for msg_type, groups in trees.items()
+        for count_tag, group in groups.items()
+        if (msg_type, count_tag) not in cut and every_member(group) & body[msg_type]
+    }
+    assert shared == {}
 
 
 def test_group_trees_follow_components_and_nest() -> None:

@@ -21,15 +21,17 @@ from fixgw.domain import (
 )
 from fixgw.errors import DialectError
 from fixgw.fix.message import SOH, FixMessage, FixParseError, encode, parse, redact
+from fixgw.venues import groups_read, venue_dictionary
 from fixgw.venues.okcoin import inbound
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "okcoin"
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+GROUPS = groups_read(venue_dictionary("okcoin"))
 
 
 def captured(name: str) -> FixMessage:
     raw = (FIXTURES / f"{name}.fix").read_text().strip().replace("|", SOH)
-    return parse(raw, inbound.GROUPS)
+    return parse(raw, GROUPS)
 
 
 def test_new_order_acknowledged() -> None:
@@ -131,7 +133,7 @@ def execution_report(**changes: str) -> FixMessage:
     raw = encode(
         "FIX.4.4", [(35, "8"), (49, "OKSERVER"), (56, "me"), (34, "9")], list(body.items())
     )
-    return parse(raw, inbound.GROUPS)
+    return parse(raw, GROUPS)
 
 
 def test_fix44_trade_exec_type_reads_as_a_fill() -> None:
@@ -184,7 +186,7 @@ def test_groups_are_cut_out_by_their_spec() -> None:
             (55, "BTC/USD"),
         ],
     )
-    msg = parse(raw, inbound.GROUPS)
+    msg = parse(raw, GROUPS)
     assert msg.get(262) == "md1"
     assert [dict(e) for e in msg.group(268)] == [
         {279: "0", 269: "0", 270: "100", 271: "1", 55: "BTC/USD"},
@@ -203,7 +205,7 @@ def test_garbage_is_a_parse_error_and_secrets_are_masked_for_logs() -> None:
 
 
 def message(msg_type: str, body: list[tuple[int, str]]) -> FixMessage:
-    return parse(encode("FIX.4.4", [(35, msg_type), (34, "5")], body), inbound.GROUPS)
+    return parse(encode("FIX.4.4", [(35, msg_type), (34, "5")], body), GROUPS)
 
 
 def test_account_info_with_okcoins_joined_balance_and_the_china_sites_quote_currency() -> None:
@@ -296,6 +298,36 @@ def test_an_incremental_refresh_keeps_its_changes_and_names_what_it_passes_over(
     assert [(u.price, u.size) for u in r.levels["BTC/USD"]] == [(D("29995"), D("0.7"))]
     assert [(t.price, t.size) for t in r.trades["BTC/USD"]] == [(D("30001"), D("0.1"))]
     assert r.passed_over == ("MDEntryType 4 (opening price)", "a trade without MDEntrySize (271)")
+
+
+@pytest.mark.parametrize("venue", ["okcoin", "fix44"])
+def test_entries_are_read_to_the_end_of_their_group_whatever_standard_fields_they_carry(
+    venue: str,
+) -> None:
+    """FIX 4.4's MDFullGrp and MDIncGrp in their order: Currency (15) between MDEntryPx and
+    MDEntrySize, MDEntryID (278) before Symbol, the Instrument's NoSecurityAltID group (454)
+    inside the entry, NumberOfOrders (346) and MDEntryPositionNo (290) after. The group
+    ends where it does, whatever the venue's dictionary lists."""
+    groups = groups_read(venue_dictionary(venue))
+    full = [
+        *((269, "0"), (270, "29990"), (15, "USD"), (271, "1.5"), (346, "4"), (290, "1")),
+        *((269, "1"), (270, "30010"), (15, "USD"), (271, "1.2"), (346, "2"), (290, "1")),
+    ]
+    w = encode("FIX.4.4", [(35, "W")], [(262, "md1"), (55, "BTC/USD"), (268, "2"), *full])
+    r = inbound.market_data_snapshot(parse(w, groups), NOW)
+    assert (r.bids, r.asks) == ([(D("29990"), D("1.5"))], [(D("30010"), D("1.2"))])
+    incremental = [
+        *((279, "0"), (269, "0"), (278, "b9"), (55, "BTC/USD")),
+        *((454, "2"), (455, "XBTUSD"), (456, "8"), (455, "BTCUSD"), (456, "8")),
+        *((270, "29995"), (15, "USD"), (271, "1"), (346, "3"), (290, "1")),
+        *((279, "2"), (269, "1"), (278, "a1"), (55, "BTC/USD"), (270, "30010"), (290, "1")),
+    ]
+    x = encode("FIX.4.4", [(35, "X")], [(262, "md1"), (268, "2"), *incremental])
+    u = inbound.market_data_incremental(parse(x, groups), NOW)
+    assert [(c.action, c.side, c.price, c.size) for c in u.levels["BTC/USD"]] == [
+        (LevelAction.NEW, BookSide.BID, D("29995"), D("1")),
+        (LevelAction.DELETE, BookSide.ASK, D("30010"), D(0)),
+    ]
 
 
 def test_an_incremental_new_or_change_of_size_0_is_a_delete() -> None:

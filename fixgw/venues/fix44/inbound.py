@@ -40,26 +40,46 @@ from fixgw.fix.reader import FieldReader
 from fixgw.fix.tags import MsgType, Tag
 from fixgw.venues.base import MessageIds
 
-GROUPS: dict[str, tuple[GroupSpec, ...]] = {
-    MsgType.MARKET_DATA_SNAPSHOT: (
-        GroupSpec(Tag.NO_MD_ENTRIES, Tag.MD_ENTRY_TYPE, frozenset({269, 270, 271, 272, 273, 54})),
-    ),
-    MsgType.MARKET_DATA_INCREMENTAL: (
-        GroupSpec(
-            Tag.NO_MD_ENTRIES,
-            Tag.MD_UPDATE_ACTION,
-            frozenset({279, 269, 270, 271, 55, 272, 273, 54}),
-        ),
-    ),
+REQUEST_GROUPS: dict[str, tuple[GroupSpec, ...]] = {
     MsgType.MARKET_DATA_REQUEST: (
-        GroupSpec(Tag.NO_MD_ENTRY_TYPES, Tag.MD_ENTRY_TYPE, frozenset({269})),
-        GroupSpec(Tag.NO_RELATED_SYM, Tag.SYMBOL, frozenset({55})),
+        GroupSpec(Tag.NO_MD_ENTRY_TYPES, Tag.MD_ENTRY_TYPE, frozenset({Tag.MD_ENTRY_TYPE})),
+        GroupSpec(Tag.NO_RELATED_SYM, Tag.SYMBOL, frozenset({Tag.SYMBOL})),
     ),
 }
-"""The repeating groups read, for `fixgw.fix.message.parse` (Side in an entry is the
-aggressor of a trade)."""
+"""The groups of our own MarketDataRequest, as `outbound` writes it (the ids of a message
+sent are read back from it)."""
 
-NO_ORDER_ID = (None, "", "NONE")
+GROUPS_READ: dict[str, tuple[int, ...]] = {
+    MsgType.MARKET_DATA_SNAPSHOT: (Tag.NO_MD_ENTRIES,),
+    MsgType.MARKET_DATA_INCREMENTAL: (Tag.NO_MD_ENTRIES,),
+}
+"""The venue's groups the readers read, by MsgType. Every other group is read past as plain
+fields (first occurrence): no FIX 4.4 group of a message read holds a field of that
+message's body."""
+
+MEMBERS_BEYOND_FIX44: dict[int, frozenset[int]] = {Tag.NO_MD_ENTRIES: frozenset({Tag.SIDE})}
+"""What venues put in a group entry that FIX 4.4 does not list there, and the reader reads:
+a trade entry's aggressor (OKCoin's dialect lists it)."""
+
+
+def groups(trees: Mapping[str, Mapping[int, GroupSpec]]) -> dict[str, tuple[GroupSpec, ...]]:
+    """The groups to cut out (`fixgw.fix.message.parse`), from the groups of the dictionary
+    the session reads the venue with (`fixgw.fix.dictionary.inbound_group_trees`): each
+    with every member it allows, so that an entry ends only where the group does, whatever
+    standard field a venue adds to it (Currency between MDEntryPx and MDEntrySize, say)."""
+    read = {
+        msg_type: tuple(_with_beyond(trees[msg_type][count_tag]) for count_tag in count_tags)
+        for msg_type, count_tags in GROUPS_READ.items()
+    }
+    return {**read, **REQUEST_GROUPS}
+
+
+def _with_beyond(group: GroupSpec) -> GroupSpec:
+    beyond = MEMBERS_BEYOND_FIX44.get(group.count_tag, frozenset())
+    return GroupSpec(group.count_tag, group.delimiter, group.members | beyond, group.nested)
+
+
+NO_ORDER_ID: tuple[str | None, ...] = (None, "", "NONE")
 """OrderID values that name no order (FIX's NONE)."""
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 
 from fixgw.domain import (
     CancelOrder,
@@ -48,12 +49,13 @@ class Fix44Venue:
     offers: frozenset[Capability] = frozenset({Capability.MARKET_DATA})
     time_in_force: frozenset[TimeInForce] = TIME_IN_FORCE
     request_id_tags: tuple[int, ...] = (Tag.CL_ORD_ID, Tag.MD_REQ_ID, Tag.MASS_STATUS_REQ_ID)
-    groups: Mapping[str, tuple[GroupSpec, ...]] = inbound.GROUPS
+    groups: Mapping[str, tuple[GroupSpec, ...]]
 
-    def __init__(self, credentials: Credentials) -> None:
-        from fixgw.config import standard_fix44_dictionary
+    def __init__(self, credentials: Credentials, dictionary: Path | None = None) -> None:
+        from fixgw.venues import groups_read, venue_dictionary
 
-        self.dictionary = standard_fix44_dictionary()
+        self.dictionary = dictionary or venue_dictionary(self.name)
+        self.groups = groups_read(self.dictionary)
         self._credentials = credentials
 
     def set_credentials(self, credentials: Credentials) -> None:

@@ -21,15 +21,13 @@ from fixgw.domain import (
     LogoutReason,
     MarketDataRejectReport,
 )
-from fixgw.fix.message import FixMessage, GroupSpec
+from fixgw.fix.message import FixMessage
 from fixgw.fix.reader import FieldReader
 from fixgw.fix.tags import Tag
 from fixgw.venues.base import MessageIds
 from fixgw.venues.fix44 import inbound as fix44
 from fixgw.venues.okcoin.enums import EXEC_TYPE, LOGOUT_REASON, ORD_STATUS
 from fixgw.venues.okcoin.tags import OkMsgType, OkTag
-
-GROUPS: dict[str, tuple[GroupSpec, ...]] = fix44.GROUPS
 
 OKCOIN = fix44.Codes(
     exec_type=EXEC_TYPE,

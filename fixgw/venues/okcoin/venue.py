@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 
 from fixgw.domain import (
     CancelOrder,
@@ -54,12 +55,15 @@ class OkcoinVenue:
         Tag.MD_REQ_ID,
         Tag.MASS_STATUS_REQ_ID,
     )
-    groups: Mapping[str, tuple[GroupSpec, ...]] = inbound.GROUPS
+    groups: Mapping[str, tuple[GroupSpec, ...]]
 
-    def __init__(self, credentials: Credentials, account_on: frozenset[str]) -> None:
-        from fixgw.config import bundled_dictionary
+    def __init__(
+        self, credentials: Credentials, account_on: frozenset[str], dictionary: Path | None = None
+    ) -> None:
+        from fixgw.venues import groups_read, venue_dictionary
 
-        self.dictionary = bundled_dictionary()
+        self.dictionary = dictionary or venue_dictionary(self.name)
+        self.groups = groups_read(self.dictionary)
         self._account_on = account_on
         self._options = self._options_for(credentials)
 

@@ -162,7 +162,7 @@ class OrderReports:
         self._send(oms, report)
 
     def _cancel_rejected(self, event: OrderCancelRejected) -> None:
-        cancel = self.owners.owner(event.cancel_cl_ord_id)
+        cancel = self.owners.cancel_owner(event.cancel_cl_ord_id)
         owner = self.owners.owner(event.cl_ord_id)
         if cancel is None or owner is None or cancel[0] != owner[0]:
             return

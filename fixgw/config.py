@@ -525,6 +525,25 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
             )
         if s.venue == "fix44" and s.target_comp_id is None:
             raise ValueError("session.target_comp_id: plain FIX 4.4 has no default; name it")
+        self._one_listener_a_port()
+
+    def _one_listener_a_port(self) -> None:
+        """The second listener on a port would stop the start (`Address already in use`),
+        whatever their hosts: one port, one listener."""
+        listeners = [
+            ("api.tcp.port", self.api.tcp.port if self.api.tcp else None),
+            ("ops.metrics_port", self.ops.metrics_port),
+            ("bridge.port", self.bridge.port if self.bridge else None),
+        ]
+        taken: dict[int, str] = {}
+        for key, port in listeners:
+            if port is None:
+                continue
+            if port in taken:
+                raise ValueError(
+                    f"{key}: {port} is {taken[port]} too: each listener needs a port of its own"
+                )
+            taken[port] = key
 
 
 class SimAccount(_Config, frozen=True, kw_only=True):
@@ -627,7 +646,7 @@ def _decode_error(
     below = _KEY_FIRST.match(what)  # a struct's own check names the key it is about
     if below:
         where, what = f"{where}.{below.group(1)}".lstrip("."), what[below.end() :]
-    return ConfigError(f"{source}: {where or '(top level)'}: {what}")
+    return ConfigError(f"{source}: {_without_keys(where) or '(top level)'}: {_without_keys(what)}")
 
 
 _KEY_FIRST = re.compile(r"([a-z_]+(?:\.[a-z_]+)*): ")
@@ -744,7 +763,7 @@ def _load_yaml(path: Path) -> Any:
     try:
         return yaml.load(text, Loader=_DecimalSafeLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_without_keys(_yaml_problem(exc))}") from None
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -835,6 +854,30 @@ def _reads_as_a_name(name: str) -> bool:
     be a key pasted in its place (16 or more letters and digits, mixed, without an _)."""
     looks_random = len(name) >= 16 and "_" not in name
     return not (looks_random and any(c.isdigit() for c in name) and any(c.isalpha() for c in name))
+
+
+_KEY_NOT_SHOWN = "(not shown: it reads as a key)"
+
+_QUOTED = re.compile(r"`[^`]*`|'[^'\s]*'|\"[^\"]*\"")
+_WORD = re.compile(r"[A-Za-z0-9_]{16,}")
+
+
+def _without_keys(text: str) -> str:
+    """An error's `text`, what it quotes of the config (a field's name, an enum's value, a
+    map's key) that reads as a key (`_reads_as_a_name`) replaced by _KEY_NOT_SHOWN: a quoted
+    item holding one, whole; else the word itself."""
+
+    def quoted(match: re.Match[str]) -> str:
+        return _KEY_NOT_SHOWN if _holds_a_key(match.group()) else match.group()
+
+    def word(match: re.Match[str]) -> str:
+        return match.group() if _reads_as_a_name(match.group()) else _KEY_NOT_SHOWN
+
+    return _WORD.sub(word, _QUOTED.sub(quoted, text))
+
+
+def _holds_a_key(text: str) -> bool:
+    return any(not _reads_as_a_name(w) for w in _WORD.findall(text))
 
 
 def _first_line(file: str, key: str) -> str:

@@ -34,6 +34,14 @@ def plain_decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
+def trimmed_decimal_text(value: Decimal) -> str:
+    """`plain_decimal_text` without zeros after the last digit that counts: for a number the
+    gateway computed (a mid, a band's edge, a notional), `30000` rather than `30000.0`, every
+    digit that counts kept."""
+    text = plain_decimal_text(value)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 """Where money is added, subtracted and multiplied in full. Python's operators round each
 result to the default context's 28 significant digits, and a quantity or price may have 33

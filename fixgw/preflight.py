@@ -27,7 +27,7 @@ from pathlib import Path
 
 import quickfix as fix
 
-from fixgw import journal
+from fixgw import holders, journal
 from fixgw.config import (
     GatewayConfig,
     NatsTls,
@@ -46,31 +46,66 @@ from fixgw.venues import venue_dictionary
 Problems = list[str]
 
 
+class RunningGateway:
+    """The gateway running on a config: the process that holds the lock of the journal the
+    config names (one gateway per journal). What it holds itself is its own; a port or
+    socket another process holds is not, whatever the file said before."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._sockets: set[int] | None = None
+
+    def serves(self, path: Path) -> bool:
+        return holders.socket_server(path) == self.pid
+
+    def holds_port(self, port: int) -> bool | None:
+        """Whether every socket on `port` is the gateway's; None if this user may not look
+        at what the gateway holds."""
+        if self._sockets is None:
+            try:
+                self._sockets = holders.socket_inodes(self.pid)
+            except PermissionError:
+                return None
+            except OSError:
+                self._sockets = set()  # gone since
+        on_port = holders.port_sockets(port)
+        return bool(on_port) and on_port <= self._sockets
+
+
+def running_gateway(config: GatewayConfig) -> RunningGateway | None:
+    """The gateway running on `config` (see RunningGateway), or None if no process holds its
+    journal's lock."""
+    pids = holders.lock_holders(journal.lock_path(Path(config.journal.path)))
+    return RunningGateway(pids.pop()) if len(pids) == 1 else None
+
+
 def gateway_problems(config: GatewayConfig, running: bool = False) -> Problems:
     """Everything that would stop `config` from starting, as `key: cause` lines.
 
-    `running`: the gateway is running on this config (checked before a SIGHUP): what it
-    holds itself (its ports, its socket, its journal's lock) is not reported as taken."""
+    `running`: a gateway is running on this config (checked before a SIGHUP): what that
+    gateway holds itself (its journal's lock, and of the ports and socket the file names,
+    those it listens on) is not reported as taken."""
     problems: Problems = []
+    gateway = running_gateway(config) if running else None
     s = config.session
     _dictionary(problems, "session.dictionary", s.dictionary or str(venue_dictionary(s.venue)))
     if s.tls.enabled:
         problems += session_tls_problems(s.tls)
     _directory(problems, "session.store_dir", Path(s.store_dir))
-    _journal(problems, Path(config.journal.path), running)
-    _socket_path(problems, Path(config.api.socket_path), running)
+    _journal(problems, Path(config.journal.path), gateway)
+    _socket_path(problems, Path(config.api.socket_path), gateway)
     if config.api.socket_group is not None:
         _group(problems, "api.socket_group", config.api.socket_group)
     tcp = config.api.tcp
     if tcp is not None:
         addresses = _loopback_addresses(problems, "api.tcp.host", tcp.host)
-        if addresses and not running:
-            _port_free(problems, "api.tcp.port", addresses, tcp.port)
+        if addresses:
+            _port_free(problems, "api.tcp.port", addresses, tcp.port, gateway)
     ops = config.ops
     if ops.metrics_port is not None:
         addresses = _addresses(problems, "ops.metrics_host", ops.metrics_host)
-        if addresses and not running:
-            _port_free(problems, "ops.metrics_port", addresses, ops.metrics_port)
+        if addresses:
+            _port_free(problems, "ops.metrics_port", addresses, ops.metrics_port, gateway)
     bridge = config.bridge
     if bridge is not None:
         _dictionary(
@@ -79,8 +114,8 @@ def gateway_problems(config: GatewayConfig, running: bool = False) -> Problems:
         _directory(problems, "bridge.store_dir", Path(bridge.store_dir))
         _listen_host(problems, "bridge.host", bridge.host)
         addresses = _addresses(problems, "bridge.host", bridge.host)
-        if addresses and not running:
-            _port_free(problems, "bridge.port", addresses, bridge.port)
+        if addresses:
+            _port_free(problems, "bridge.port", addresses, bridge.port, gateway)
     if config.nats is not None:
         _nats(problems, config)
     return problems
@@ -277,7 +312,7 @@ def _directory(problems: Problems, key: str, path: Path) -> None:
         problems.append(f"{key}: {why}")
 
 
-def _journal(problems: Problems, path: Path, running: bool) -> None:
+def _journal(problems: Problems, path: Path, gateway: RunningGateway | None) -> None:
     why = can_create_directory(path.parent)
     if why is not None:
         problems.append(f"journal.path: {why}")
@@ -292,7 +327,7 @@ def _journal(problems: Problems, path: Path, running: bool) -> None:
             journal.lock_path(path),
         ),
     )
-    if not running:
+    if gateway is None:  # else the lock is what tells the running gateway
         holder = journal_lock_holder(path)
         if holder is not None:
             problems.append(f"journal.path: {holder}")
@@ -361,12 +396,12 @@ def socket_path_problem(path: Path) -> tuple[str | None, bool]:
     return f"{path} is a socket another process is serving (another gateway?)", False
 
 
-def _socket_path(problems: Problems, path: Path, running: bool) -> None:
+def _socket_path(problems: Problems, path: Path, gateway: RunningGateway | None) -> None:
     why = can_create_directory(path.parent)
     if why is not None:
         problems.append(f"api.socket_path: {why}")
         return
-    if running:
+    if gateway is not None and gateway.serves(path):
         return
     why, _ = socket_path_problem(path)
     if why is not None:
@@ -446,9 +481,25 @@ def _shown(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
-def _port_free(problems: Problems, key: str, addresses: list[Address], port: int) -> None:
+def _port_free(
+    problems: Problems,
+    key: str,
+    addresses: list[Address],
+    port: int,
+    gateway: RunningGateway | None = None,
+) -> None:
     for family, address in addresses:
         why = port_problem(family, address, port)
-        if why is not None:
-            problems.append(f"{key}: {why}")
-            return
+        if why is None:
+            continue
+        if gateway is not None:
+            own = gateway.holds_port(port)
+            if own:
+                return
+            if own is None:
+                why += (
+                    f" (the running gateway's? this user may not look at what process "
+                    f"{gateway.pid} holds: run check-config --running as its user, or as root)"
+                )
+        problems.append(f"{key}: {why}")
+        return

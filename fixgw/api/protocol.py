@@ -261,7 +261,7 @@ def parse_line(line: bytes, ops_served: Collection[str] = ()) -> tuple[Any, Requ
                 if line.count(b":") == _NEW_ORDER_FIELDS - absent - 1:
                     return None, order
             elif line.count(b":") == _NEW_ORDER_FIELDS - absent:
-                return order.id, order
+                return (_id_as_sent(line) if order.id == 0 else order.id), order
     return _parse_any(line, ops_served)
 
 
@@ -278,7 +278,9 @@ def _parse_any(line: bytes, ops_served: Collection[str] = ()) -> tuple[Any, Requ
     id_given = "id" in obj
     request_id = obj.pop("id", None)
     good_id = not id_given or type(request_id) in _ID_TYPES
-    if type(request_id) is float and repeated != "id":
+    if (type(request_id) is float or (type(request_id) is int and request_id == 0)) and (
+        repeated != "id"
+    ):
         request_id = _id_as_sent(line)
     if repeated is not None:
         raise _error(
@@ -327,8 +329,9 @@ _id_text_decoder = msgspec.json.Decoder(_IdText)
 
 
 def _id_as_sent(line: bytes) -> msgspec.Raw:
-    """A number id with a fraction or an exponent, as its JSON text: echoed so, not as a
-    binary float's (`0.10000000000000001` would come back `0.1`, `1E2` as `100.0`)."""
+    """A number id with a fraction or an exponent, or a zero (`-0`), as its JSON text:
+    echoed so, not as a binary float's (`0.10000000000000001` would come back `0.1`, `1E2`
+    as `100.0`) or an int's (`-0` as `0`)."""
     return _id_text_decoder.decode(line).id
 
 

@@ -132,14 +132,15 @@ class OrderReports:
     def on_event(self, seq: int, event: Event) -> None:
         """The bus calls this with each order event. `OrderStatusReported` answers go to
         whoever asked (an OMS's, `OmsOrders.status`); cancel rejects, and an anomaly
-        `cancel_lost`, are answered as 9; the rest of the anomalies stay with the gateway."""
+        `cancel_lost`, are answered as 9 (a cancel not the OMS's own, as a restatement);
+        the rest of the anomalies stay with the gateway."""
         self._held_upto = seq
         try:
             if isinstance(event, OrderCancelRejected):
-                self._cancel_rejected(event)
+                self._cancel_rejected(seq, event)
             elif isinstance(event, OrderAnomaly):
                 if event.problem == "cancel_lost":
-                    self._cancel_lost(event)
+                    self._cancel_lost(seq, event)
             elif isinstance(event, OrderEvent) and not isinstance(event, OrderStatusReported):
                 self._order_event(seq, event)
         except Exception:
@@ -161,10 +162,16 @@ class OrderReports:
             self.owners.cancel_ended(event.cl_ord_id)
         self._send(oms, report)
 
-    def _cancel_rejected(self, event: OrderCancelRejected) -> None:
-        cancel = self.owners.cancel_owner(event.cancel_cl_ord_id)
+    def _cancel_rejected(self, seq: int, event: OrderCancelRejected) -> None:
         owner = self.owners.owner(event.cl_ord_id)
-        if cancel is None or owner is None or cancel[0] != owner[0]:
+        if owner is None:
+            return
+        cancel = self.owners.cancel_owner(event.cancel_cl_ord_id)
+        if cancel is None or cancel[0] != owner[0]:
+            # another's cancel this gateway sent: its PendingCancel went to the OMS
+            if event.cancel_cl_ord_id in self.gateway.cancels_of(event.cl_ord_id):
+                why = event.text or str(event.reason)
+                self._other_cancel_failed(seq, owner, event.cl_ord_id, why)
             return
         oms, cancel_id = cancel
         self.owners.cancel_ended(event.cl_ord_id, cancel_id)
@@ -177,18 +184,39 @@ class OrderReports:
             oms, cancel_id, owner[1], text, event.order_id, event.status, reason
         )
 
-    def _cancel_lost(self, event: OrderAnomaly) -> None:
+    def _cancel_lost(self, seq: int, event: OrderAnomaly) -> None:
         """Reconciliation found the order open after its cancel was lost on the way to the
-        exchange; the OMS, in PendingCancel, learns its cancel failed and may send another."""
+        exchange; the OMS, in PendingCancel, learns its cancel failed and may send another.
+        A cancel not its own (none mapped) was told to it as a PendingCancel too."""
         cl_ord_id = event.cl_ord_id or ""
         owner = self.owners.owner(cl_ord_id)
         cancel_id = self.owners.cancel_ended(cl_ord_id)
         order = self.gateway.order(cl_ord_id)
-        if owner is None or cancel_id is None or order is None:
+        if owner is None or order is None:
+            return
+        if cancel_id is None:
+            self._other_cancel_failed(seq, owner, cl_ord_id, "it did not reach the exchange")
             return
         text = "the cancel did not reach the exchange; the order is still open"
         self._send_cancel_reject(
             owner[0], cancel_id, owner[1], text, order.order_id, order.status, OTHER
+        )
+
+    def _other_cancel_failed(
+        self, seq: int, owner: tuple[str, str], cl_ord_id: str, why: str
+    ) -> None:
+        """A cancel of the OMS's order that it did not send (an API client's, a halt's,
+        cancel on disconnect's) failed, after the OMS was told the order's PendingCancel: an
+        unsolicited restatement (ExecType D, FIX 4.4's for a change the OMS did not ask for)
+        tells it the order stands, as it is now. Nothing for an order closed or with
+        another cancel pending since: their reports tell it."""
+        order = self.gateway.order(cl_ord_id)
+        if order is None or order.status.is_terminal or order.cancel_cl_ord_id is not None:
+            return
+        text = f"a cancel this session did not send failed ({why}): the order is not cancelled"
+        oms, oms_cl_ord_id = owner
+        self._send(
+            oms, translate.restated(order, oms_cl_ord_id, translate.event_exec_id(seq), text)
         )
 
     def _send_cancel_reject(

@@ -251,9 +251,7 @@ def execution_report(
     return _order_report(
         event,
         cl_ord_id,
-        # a fill's is the exchange's; the rest are the event's seq, never reused, and marked
-        # so that no exchange's (a bare number, say) can be the same
-        (fill.exec_id if fill else None) or f"seq-{seq}",
+        (fill.exec_id if fill else None) or event_exec_id(seq),
         EXEC_TYPE_OF_EVENT[type(event)],
         event.ts,
         orig_cl_ord_id,
@@ -262,6 +260,13 @@ def execution_report(
         text,
         restated,
     )
+
+
+def event_exec_id(seq: int) -> str:
+    """The ExecID of a report of the event published as `seq` (but a fill, whose is the
+    exchange's): never reused, and marked so that no exchange's (a bare number, say) can be
+    the same."""
+    return f"seq-{seq}"
 
 
 def restatement_reason(event: OrderRestated) -> str:
@@ -298,6 +303,23 @@ def status_report(
         datetime.now(UTC),
         text=text,
         more=echo,
+    )
+
+
+def restated(order: OrderView, cl_ord_id: str, exec_id: str, text: str) -> FixMessage:
+    """Where an order stands, told unsolicited (ExecType D) under the OMS's ClOrdID: a change
+    the OMS did not ask for and no exchange report tells it, ExecRestatementReason 99
+    (other) and `text` saying what changed."""
+    if order.order_type is None or order.qty is None:
+        raise ValueError(f"order {order.cl_ord_id}: its type and quantity are not known")
+    return _order_report(
+        order,
+        cl_ord_id,
+        exec_id,
+        EXEC_TYPE_OF_EVENT[OrderRestated],
+        datetime.now(UTC),
+        text=text,
+        more={Tag.EXEC_RESTATEMENT_REASON: EXEC_RESTATEMENT_REASON.encode(RestatementReason.OTHER)},
     )
 
 

@@ -81,7 +81,13 @@ def connect(args: argparse.Namespace) -> GatewayClient:
                 "give one"
             )
         host, port = tcp_address(args.tcp)
-        token = os.environ.get(args.token_env or "FIXGW_API_TOKEN")
+        variable = args.token_env or "FIXGW_API_TOKEN"
+        token = os.environ.get(variable)
+        if not token:
+            raise BadArgument(
+                f"--tcp {args.tcp}: the gateway's token (api.tcp.token) goes in ${variable}, "
+                "which is not set" + ("" if token is None else " to anything")
+            )
         return Client.connect(host=host, port=port, token=token, name=_me())
     return Client.connect(socket_path(args), name=_me())
 

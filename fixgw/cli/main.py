@@ -214,8 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--running",
         action="store_true",
-        help="a gateway runs on this config (checking it before a SIGHUP): its own ports, "
-        "socket and journal lock are not reported as taken",
+        help="a gateway runs on this config (checking it before a SIGHUP): the ports, socket "
+        "and journal lock it holds itself are not reported as taken; another process's are",
     )
     command("demo", cmd_demo, "run the simulator and the gateway on the bundled demo configs")
     journal_parser = command("journal", None, "check, repair or compact the event journal")

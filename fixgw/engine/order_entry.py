@@ -157,6 +157,7 @@ class OrderEntry:
         try:
             self._journal.flush()  # on disk before the exchange can know of it
         except OSError as exc:
+            self._throttle.unpace("new_order", delay)
             self._orders.publish(
                 self._tracker.refused(cmd.cl_ord_id, NOT_JOURNALED, utc_now(), not_delivered=True)
             )

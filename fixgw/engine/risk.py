@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Context, Decimal
 
 from fixgw.config import RiskConfig, SymbolLimits, ThrottleConfig, ThrottleKind
-from fixgw.decimals import EXACT, plain_decimal_text
+from fixgw.decimals import EXACT, plain_decimal_text, trimmed_decimal_text
 from fixgw.domain import OrderType, SubmitOrder
 
 HUNDRED = Decimal(100)
@@ -22,8 +22,9 @@ FLOOR = Context(rounding=ROUND_FLOOR)
 @dataclass(frozen=True)
 class Breach:
     limit: str
-    """Which limit: `max_qty`, `max_notional`, `price_band`, `side`, `max_open_orders`,
-    `no_reference_price` (a check needs a price the gateway does not have yet)."""
+    """Which limit, by its config key: `max_qty`, `max_notional`, `price_band_pct`, `sides`,
+    `max_open_orders`; or `no_reference_price` (a check needs a price the gateway does not
+    have yet). Also the `fixgw_risk_rejects_total{limit}` label."""
     message: str
 
 
@@ -62,7 +63,7 @@ class PreTradeCheck:
         if cap is not None and open_orders >= cap:
             return Breach("max_open_orders", f"{open_orders} orders open; the limit is {cap}")
         if order.side not in limits.sides:
-            return Breach("side", f"{order.side} orders are not allowed on {order.symbol}")
+            return Breach("sides", f"{order.side} orders are not allowed on {order.symbol}")
         if limits.max_qty is not None and order.qty > limits.max_qty:
             return Breach(
                 "max_qty",
@@ -87,7 +88,7 @@ class PreTradeCheck:
                 if notional > limit:
                     return Breach(
                         "max_notional",
-                        f"notional {plain_decimal_text(notional)} is above the limit "
+                        f"notional {trimmed_decimal_text(notional)} is above the limit "
                         f"{plain_decimal_text(limit)} for {order.symbol}",
                     )
         band = limits.price_band_pct
@@ -102,10 +103,10 @@ class PreTradeCheck:
             assert order.price is not None
             if not low <= order.price <= high:
                 return Breach(
-                    "price_band",
+                    "price_band_pct",
                     f"price {plain_decimal_text(order.price)} is outside "
-                    f"{plain_decimal_text(band)}% of {plain_decimal_text(reference)} "
-                    f"({plain_decimal_text(low)} to {plain_decimal_text(high)})",
+                    f"{plain_decimal_text(band)}% of {trimmed_decimal_text(reference)} "
+                    f"({trimmed_decimal_text(low)} to {trimmed_decimal_text(high)})",
                 )
         return None
 
@@ -172,10 +173,17 @@ class Throttle:
         bucket.queued -= 1
         bucket.tokens = min(bucket.burst, bucket.tokens + 1)
 
+    def give_back(self, kind: ThrottleKind) -> None:
+        """A message let through at once that was not sent after all: its token back."""
+        bucket = self._buckets.get(kind)
+        if bucket is not None and kind in self.config.limits:
+            bucket.tokens = min(bucket.burst, bucket.tokens + 1)
+
     def reconfigure(self, config: ThrottleConfig, now: float) -> None:
         """New limits for the buckets there are, from `now` on. Messages already queued keep
-        their send times and their place (counted against `queue_max` as before); a bucket
-        whose limit is gone lets everything through and is kept only to count them down."""
+        their place (counted against `queue_max` as before) and their debt, paid at the new
+        rate (`turns`); a bucket whose limit is gone lets everything through and is kept
+        only to count them down."""
         self.config = config
         for kind, bucket in self._buckets.items():
             limit = config.limits.get(kind)
@@ -183,6 +191,17 @@ class Throttle:
                 bucket.refill(now)
                 bucket.rate, bucket.burst = float(limit.per_s), float(limit.burst)
                 bucket.tokens = min(bucket.tokens, bucket.burst)
+
+    def turns(self, kind: ThrottleKind, now: float) -> list[float]:
+        """Seconds from `now` until each queued message of `kind` may go at the bucket's
+        rate, earliest first: the last one queued waits until the whole debt is paid, each
+        one ahead of it a token sooner."""
+        bucket = self._buckets[kind]
+        bucket.refill(now)
+        return [
+            max(0.0, (-bucket.tokens - behind) / bucket.rate)
+            for behind in reversed(range(bucket.queued))
+        ]
 
     def queued(self) -> int:
         return sum(b.queued for b in self._buckets.values())

@@ -1,11 +1,19 @@
 """The throttle's queue: messages held back to keep under the venue's rate limits, each
-sent when its turn comes, or withdrawn (never sent) when what it was for is cancelled."""
+sent when its turn comes, or withdrawn (never sent) when what it was for is cancelled.
+
+The turns (the times the rate lets a message of a kind out) are kept apart from the
+messages waiting for them: each turn sends the first message of its kind still waiting. A
+message withdrawn gives back the last turn, so those behind it move up, in order, and the
+next one queued takes the turn it frees: no two turns ever fall closer than the rate."""
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from fixgw.api.protocol import ErrorCode
 from fixgw.config import ThrottleConfig, ThrottleKind
@@ -17,6 +25,16 @@ NOT_SENT = "not sent: the session went down"
 NOT_SENT_STOPPING = "not sent: the gateway stopped before the rate limit let it out"
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A message waiting for its turn."""
+
+    kind: ThrottleKind
+    send: Callable[[], object]
+    unsent: Callable[[str], None]
+    """What to do if it is never sent (given why)."""
+
+
 class ThrottleQueue:
     def __init__(
         self, config: ThrottleConfig, metrics: Metrics, loop: asyncio.AbstractEventLoop
@@ -24,24 +42,47 @@ class ThrottleQueue:
         self.throttle = Throttle(config)
         self._metrics = metrics
         self._loop = loop
-        self._queued: dict[
-            str, tuple[ThrottleKind, asyncio.TimerHandle, Callable[[str], None]]
-        ] = {}
-        """Messages held back, by the request's ClOrdID (an order's, or a cancel's), with
-        what to do if one is never sent (given why)."""
+        self._queued: dict[str, _Held] = {}
+        """Messages held back, by the request's ClOrdID (an order's, or a cancel's), in the
+        order they came."""
+        self._turns: dict[ThrottleKind, list[asyncio.TimerHandle]] = {}
+        """Per kind, one turn per message held, earliest first."""
+        self._waits = itertools.count(1)
+        """Names the status requests that wait in `wait_turn`."""
         self._closed = False
         self._emptied: asyncio.Event | None = None
         """Set once nothing is held, while a stop waits for the cancels to go out."""
 
     def reconfigure(self, config: ThrottleConfig) -> None:
-        """New rates apply to the running buckets at once; what is queued keeps its turn."""
-        self.throttle.reconfigure(config, self._loop.time())
+        """New rates apply to the running buckets at once, and to what is queued: the turns
+        of a kind are set again at its new rate, so its messages waiting keep their order,
+        ahead of any that come later. Those of a kind whose limit is gone go now, in order."""
+        now = self._loop.time()
+        self.throttle.reconfigure(config, now)
+        for kind, turns in list(self._turns.items()):
+            waiting = len(turns)
+            for turn in turns:
+                turn.cancel()
+            turns.clear()
+            if kind not in config.limits:
+                for _ in range(waiting):
+                    self._send_first(kind)
+                continue
+            for delay in self.throttle.turns(kind, now):
+                turns.append(self._loop.call_later(delay, self._turn_comes, kind))
 
     def pace(self, kind: ThrottleKind) -> float:
         """Seconds the throttle holds this message back; raises if it refuses it."""
         delay = self.throttle.admit(kind, self._loop.time())
         if delay is None:
             self._metrics.throttled.labels(kind, "rejected").inc()
+            config = self.throttle.config
+            if config.policy == "queue":
+                raise RequestError(
+                    f"over the {kind} rate limit, and its throttle queue is full "
+                    f"(queue_max {config.queue_max}); try again shortly",
+                    code=ErrorCode.THROTTLED,
+                )
             raise RequestError(
                 f"over the {kind} rate limit; try again shortly", code=ErrorCode.THROTTLED
             )
@@ -56,6 +97,15 @@ class ThrottleQueue:
             self._metrics.throttled.labels(kind, "queued").inc()
         return delay
 
+    def unpace(self, kind: ThrottleKind, delay: float) -> None:
+        """A message `pace` let through (`delay`: what it said) that is not sent after all,
+        before it was handed to `later` (its request refused): its token back, and its place
+        in the queue if it was to wait."""
+        if delay:
+            self.throttle.release(kind)
+        else:
+            self.throttle.give_back(kind)
+
     def later(
         self,
         kind: ThrottleKind,
@@ -67,13 +117,21 @@ class ThrottleQueue:
         """`send` when the turn of `request` comes, unless withdrawn first; `unsent`, with
         why, if it is given up before then (the gateway stopping, the session down)."""
 
-        def due() -> None:
-            del self._queued[request]
-            self.throttle.sent_queued(kind)
-            send()
-            self._tell_if_emptied()
+        self._queued[request] = _Held(kind, send, unsent)
+        turn = self._loop.call_later(delay, self._turn_comes, kind)
+        bisect.insort(self._turns.setdefault(kind, []), turn, key=lambda timer: timer.when())
 
-        self._queued[request] = (kind, self._loop.call_later(delay, due), unsent)
+    def _turn_comes(self, kind: ThrottleKind) -> None:
+        """The earliest turn of `kind` sends the first of its messages still waiting."""
+        del self._turns[kind][0]
+        self._send_first(kind)
+
+    def _send_first(self, kind: ThrottleKind) -> None:
+        request, held = next((r, h) for r, h in self._queued.items() if h.kind == kind)
+        del self._queued[request]
+        self.throttle.sent_queued(kind)
+        held.send()
+        self._tell_if_emptied()
 
     def own(self, kind: ThrottleKind, request: str, send: Callable[[], bool]) -> float | None:
         """A message the gateway sends on its own (a status request of reconciliation, or
@@ -83,7 +141,8 @@ class ThrottleQueue:
         held once."""
         held = self._queued.get(request)
         if held is not None:
-            return max(0.0, held[1].when() - self._loop.time())
+            ahead = [r for r, h in self._queued.items() if h.kind == kind].index(request)
+            return max(0.0, self._turns[kind][ahead].when() - self._loop.time())
         delay = self.throttle.admit(kind, self._loop.time(), must=True)
         assert delay is not None
         if not delay:
@@ -120,10 +179,10 @@ class ThrottleQueue:
         self._give_up(lambda kind: True, NOT_SENT_STOPPING)
 
     def _give_up(self, which: Callable[[ThrottleKind], bool], why: str) -> None:
-        for request, (kind, _, unsent) in list(self._queued.items()):
-            if which(kind):
+        for request, held in list(self._queued.items()):
+            if which(held.kind):
                 self.withdraw(request)
-                unsent(why)
+                held.unsent(why)
 
     def _tell_if_emptied(self) -> None:
         if self._emptied is not None and not self._queued:
@@ -131,13 +190,14 @@ class ThrottleQueue:
 
     def withdraw(self, request: str) -> bool:
         """Take a message out of the queue before it is sent; False if it is not (or no
-        longer) there."""
-        entry = self._queued.pop(request, None)
-        if entry is None:
+        longer) there. The last turn of its kind goes with it (those behind it move up),
+        with the token it stands for: the next message queued takes that turn, not one a
+        message still waiting has (which sent two inside the rate)."""
+        held = self._queued.pop(request, None)
+        if held is None:
             return False
-        kind, timer, _ = entry
-        timer.cancel()
-        self.throttle.release(kind)
+        self._turns[held.kind].pop().cancel()
+        self.throttle.release(held.kind)
         self._tell_if_emptied()
         return True
 
@@ -145,16 +205,28 @@ class ThrottleQueue:
         return request in self._queued
 
     async def wait_turn(self, kind: ThrottleKind) -> None:
-        """For a request that waits on its answer anyway (a status request): pace it here."""
+        """For a request that waits on its answer anyway (a status request): pace it here,
+        held in the queue like the rest (so those behind it move up if it is given up)."""
         delay = self.pace(kind)
         if not delay:
             return
+        turn: asyncio.Future[None] = self._loop.create_future()
+
+        def unsent(why: str) -> None:
+            if not turn.done():
+                turn.set_exception(RequestError(why, code=ErrorCode.THROTTLED))
+
+        def comes() -> None:
+            if not turn.done():
+                turn.set_result(None)
+
+        request = f"{kind} wait {next(self._waits)}"
+        self.later(kind, request, delay, comes, unsent)
         try:
-            await asyncio.sleep(delay)
+            await turn
         except BaseException:  # the client went away: the request is never sent
-            self.throttle.release(kind)
+            self.withdraw(request)
             raise
-        self.throttle.sent_queued(kind)
 
     def queued(self) -> int:
         return self.throttle.queued()

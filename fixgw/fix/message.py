@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Final
 from xml.etree import ElementTree
 
-from fixgw.ops.logging import SECRETS_MASKED_FROM
+from fixgw.masking import MASKED_BY_VALUE_FROM
 
 SOH = "\x01"
 
@@ -328,8 +328,6 @@ def mask_secrets(raw: str) -> str:
     return _SECRET_FIELD.sub(rf"\1={MASK}", raw)
 
 
-MASKED_BY_VALUE_FROM = SECRETS_MASKED_FROM
-"""Shorter secrets are masked by their tag only (`mask_secrets`)."""
 FREE_TEXT_TAGS = frozenset({58, 371, 373, 380})
 """Text (58), and the reject reasons the gateway passes on as they came (RefTagID 371,
 SessionRejectReason 373, BusinessRejectReason 380): the exchange's words, which the gateway

@@ -18,6 +18,7 @@ import msgspec
 import structlog
 
 from fixgw.decimals import plain_decimal_text
+from fixgw.masking import MASKED_BY_VALUE_FROM
 from fixgw.wire import may_hold_exponent_form
 
 SECRET_KEYS = frozenset({"password", "secret", "secret_key", "token", "api_token", "account"})
@@ -156,11 +157,6 @@ def _write_all(data: bytes) -> tuple[int, BaseException | None]:
     return written, None
 
 
-SECRETS_MASKED_FROM = 8
-"""A secret this long or longer is masked wherever its value stands; a shorter one would
-hide innocent text where it happens to occur (a price, an id), and is masked only by the
-tag or key that names it."""
-
 _secret_forms: tuple[bytes, ...] = ()
 """Each secret value `mask_in_logs` was given, as a line would carry it (`_quoted_forms`,
 each as UTF-8 and JSON-escaped), the longest first."""
@@ -170,11 +166,11 @@ def mask_in_logs(values: Iterable[str]) -> None:
     """Write `***` wherever a log line would quote one of these values: the last guard for
     secrets, whatever quoted them (an exception's text, a traceback, an excerpt of a
     message). A value once given stays masked: a rotated secret is still a secret. Values
-    shorter than `SECRETS_MASKED_FROM` are left out."""
+    shorter than `MASKED_BY_VALUE_FROM` are left out."""
     global _secret_forms
     forms = set(_secret_forms)
     for value in values:
-        if len(value) >= SECRETS_MASKED_FROM:
+        if len(value) >= MASKED_BY_VALUE_FROM:
             for quoted in _quoted_forms(value):
                 forms.add(quoted.encode("utf-8", "backslashreplace"))
                 forms.add(_json.encode(quoted)[1:-1])

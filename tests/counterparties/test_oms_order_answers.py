@@ -229,6 +229,102 @@ def test_an_oms_cancel_while_an_api_cancel_is_pending_is_refused_as_not_this_ses
     assert len([m for m in v.app if m.msg_type == "F"]) == 1
 
 
+def told_of(oms: RawOms, cl_ord_id: str) -> list[tuple[str, str]]:
+    """(ExecType, OrdStatus) of each ExecutionReport the OMS got under an order's ClOrdID."""
+    return [(m[150], m[39]) for m in oms.messages("8") if m.get(11) == cl_ord_id]
+
+
+def assert_restated_open(restated: OmsReceived, taken: Received, why: str) -> None:
+    """The order as it stands after a cancel the OMS did not send failed: new, unfilled."""
+    assert (restated[39], restated[378], restated[37]) == ("0", "99", f"V-{taken.get(11)}")
+    assert (restated[14], restated[151], restated[6], restated[38]) == ("0", "0.5", "0", "0.5")
+    assert "this session did not send" in restated[58] and why in restated[58]
+
+
+def test_an_api_clients_cancel_of_an_oms_order_the_exchange_refuses_is_restated_to_the_oms(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The OMS was told its order's PendingCancel (ExecType 6) for a cancel it did not send:
+    once the exchange refused it, the OMS must learn the order is open again, not be left
+    holding a live order as about to be cancelled."""
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge, F=refuse_cancels)) as ends:
+        v, stack, oms = ends
+        taken = placed(v, oms, "OTHERS-1")
+        with stack.client() as gw:
+            gw.subscribe(["orders"])
+            gw.cancel_order(cl_ord_id=taken.get(11))
+            assert gw.wait_for(lambda e: e["type"] == "order.cancel_rejected")["status"] == "new"
+        restated = report(oms, "OTHERS-1", "D")
+    assert told_of(oms, "OTHERS-1") == [("A", "A"), ("0", "0"), ("6", "6"), ("D", "0")]
+    assert_restated_open(restated, taken, "cancels are off")
+    reports = [m for m in oms.messages("8") if m.get(11) == "OTHERS-1"]
+    assert len({m[17] for m in reports}) == len(reports)
+    assert not oms.messages("9")
+
+
+@pytest.mark.parametrize("command", ["cancel_all", "halt"])
+def test_a_cancel_all_or_halt_the_exchange_refuses_is_restated_to_the_oms(
+    make_venue_stack: VenueStackFactory, command: str
+) -> None:
+    """A halt goes on cancelling (asking about the order, then a cancel again): each
+    PendingCancel it tells is taken back once the exchange refuses."""
+    handlers = venue(D=acknowledge, F=refuse_cancels, H=answer_status)
+    with raw_oms_through(make_venue_stack, handlers) as ends:
+        v, stack, oms = ends
+        taken = placed(v, oms, "ALL-1")
+        with stack.client("desk") as desk:
+            desk.request(command, **({"reason": "drill"} if command == "halt" else {}))
+            restated = report(oms, "ALL-1", "D")
+            if command == "halt":
+                desk.request("resume")
+    told = told_of(oms, "ALL-1")
+    assert told[:4] == [("A", "A"), ("0", "0"), ("6", "6"), ("D", "0")]
+    assert_restated_open(restated, taken, "cancels are off")
+
+
+def test_an_api_clients_cancel_of_an_oms_order_lost_in_a_venue_crash_is_restated_to_the_oms(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The venue crashed before reading the cancel and asked for it again: never resent,
+    the cancel ends `not_delivered` and the order stays open."""
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge, H=answer_status)) as ends:
+        v, stack, oms = ends
+        taken = placed(v, oms, "CRASH-1")
+        v.freeze()
+        with stack.client() as gw:
+            gw.subscribe(["orders"])
+            gw.cancel_order(cl_ord_id=taken.get(11))
+            report(oms, "CRASH-1", "6")
+            v.crash()
+            v.restart()
+            refused = gw.wait_for(lambda e: e["type"] == "order.cancel_rejected", timeout=30)
+        assert (refused["reason"], refused["status"]) == ("not_delivered", "new")
+        restated = report(oms, "CRASH-1", "D")
+    assert told_of(oms, "CRASH-1") == [("A", "A"), ("0", "0"), ("6", "6"), ("D", "0")]
+    assert_restated_open(restated, taken, "did not reach the exchange")
+    assert not [m for m in v.app if m.msg_type == "F"]
+
+
+def test_an_api_clients_cancel_of_an_oms_order_the_exchange_never_answers_is_restated(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """Asked about after `ack_timeout_s`, the exchange shows the order open: the cancel was
+    lost on the way (`cancel_lost`)."""
+    handlers = venue(D=acknowledge, H=answer_status)
+    with raw_oms_through(make_venue_stack, handlers, orders={"ack_timeout_s": 1}) as ends:
+        v, stack, oms = ends
+        taken = placed(v, oms, "SILENT-1")
+        with stack.client() as gw:
+            gw.subscribe(["orders"])
+            gw.cancel_order(cl_ord_id=taken.get(11))
+            v.wait_app("F")
+            lost = gw.wait_for(lambda e: e["type"] == "order.anomaly")
+        assert lost["problem"] == "cancel_lost"
+        restated = report(oms, "SILENT-1", "D")
+    assert told_of(oms, "SILENT-1") == [("A", "A"), ("0", "0"), ("6", "6"), ("D", "0")]
+    assert_restated_open(restated, taken, "did not reach the exchange")
+
+
 def test_a_status_request_the_exchange_does_not_answer_reports_the_order_as_it_stands(
     make_venue_stack: VenueStackFactory,
 ) -> None:

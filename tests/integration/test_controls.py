@@ -62,8 +62,8 @@ def rest_accepted(gw: Client, log: EventLog, prefix: str, count: int) -> None:
     [
         ({"qty": "3"}, "max_qty"),
         ({"qty": "1.9", "price": "29990"}, "max_notional"),
-        ({"price": "30400"}, "price_band"),  # 1% of the mid, 30000
-        ({"symbol": "LTC/USD", "price": "70"}, "side"),
+        ({"price": "30400"}, "price_band_pct"),  # 1% of the mid, 30000
+        ({"symbol": "LTC/USD", "price": "70"}, "sides"),
     ],
 )
 def test_an_order_over_a_limit_is_refused_locally_and_never_reaches_the_exchange(
@@ -75,7 +75,7 @@ def test_an_order_over_a_limit_is_refused_locally_and_never_reaches_the_exchange
         with pytest.raises(ApiError) as refused:
             rest(gw, "over", **order)
         assert refused.value.code == "risk_rejected"
-        assert limit in refused.value.message
+        assert refused.value.message.startswith(f"risk limit {limit}: ")  # the config key
         rest(gw, "within")  # the same path, inside every limit
     assert sent_to_exchange(stack, last="within") == ["within"]
 
@@ -727,6 +727,13 @@ def test_a_duplicate_cl_ord_id_over_the_rate_takes_no_place_in_the_throttle_queu
             == "pending_new"
         )
         assert gw.status()["throttle_queued"] == 1
+        with pytest.raises(ApiError) as full:
+            rest(gw, "no-room")
+        assert (full.value.code, full.value.message) == (
+            "throttled",
+            "over the new_order rate limit, and its throttle queue is full (queue_max 1); "
+            "try again shortly",
+        )
 
 
 def test_a_status_request_abandoned_in_the_throttle_queue_gives_its_place_back(

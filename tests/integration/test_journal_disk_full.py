@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fixgw.api.client import Client
+from fixgw.api.client import ApiError, Client
 from fixgw.journal import sealed
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import StackFactory
@@ -27,6 +27,8 @@ BOOKS = {"BTC/USD": {"bids": [["29990", "100"]], "asks": [["30010", "100"]]}}
 ORDERS = 6
 SLOW_ORDERS = {"limits": {"new_order": {"per_s": 2, "burst": 1}}}
 """Six orders journaled at once, sent (and filled) half a second apart: after the disk fills."""
+PACED_ORDERS = {"limits": {"new_order": {"per_s": 5, "burst": 1}}}
+"""Orders placed back to back: all but the first wait their turn in the throttle's queue."""
 
 
 @pytest.fixture
@@ -142,6 +144,25 @@ def test_events_the_journal_could_not_write_reach_clients_in_order_once_it_can(
             assert seqs == sorted(set(seqs))
             assert len(set(fills(seen))) == ORDERS
         assert [e["seq"] for e in replayed] == [e["seq"] for e in held_back]
+
+
+def test_orders_over_the_rate_the_journal_could_not_write_take_no_place_in_the_queue(
+    make_stack: StackFactory, small_disk: Path
+) -> None:
+    """risk.md, Throttle: a refused request takes no place in the queue. Orders refused
+    because the journal could not write them ("the order was not sent") kept theirs: once
+    the disk was freed and the queue had sent what it held, `throttle_queued` stayed above
+    0 with nothing waiting, and the queue held that many fewer, until a restart."""
+    stack = on_small_disk(make_stack, small_disk, throttle=PACED_ORDERS)
+    fill_up(small_disk)
+    with stack.client("desk") as client:
+        with pytest.raises(ApiError, match="the order was not sent"):
+            for _ in range(50):  # queued, until the journal's last page is full
+                client.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="100")
+        with pytest.raises(ApiError, match="the order was not sent"):
+            client.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="100")
+        free_up(small_disk)
+        wait_until(lambda: stack.status()["throttle_queued"] == 0, 20, "an empty queue")
 
 
 def test_a_halt_taken_while_the_journal_cannot_write_holds_across_a_restart(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +19,7 @@ import yaml
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
+from tests.integration.test_controls import sent_to_exchange
 
 pytestmark = pytest.mark.integration
 
@@ -174,6 +178,38 @@ def test_sighup_applies_new_throttle_rates_to_the_running_buckets(
         json.loads(line) for line in stack.gateway.log().splitlines() if "config reloaded" in line
     )
     assert "throttle.limits.new_order.per_s" in reloaded["applied"]
+
+
+@pytest.mark.parametrize(
+    "new_limit", [{"per_s": 50, "burst": 1}, None], ids=["rate raised", "limit removed"]
+)
+def test_orders_queued_before_a_throttle_reload_reach_the_exchange_before_those_after_it(
+    make_stack: StackFactory, new_limit: dict[str, Any] | None
+) -> None:
+    """One new order every 100 s: two wait their turn when a SIGHUP raises the rate (or
+    removes the limit). They go out at the new rate, not at the turns the old one gave
+    them, and still ahead of the order placed next."""
+    stack = make_stack(
+        throttle={"limits": {"new_order": {"per_s": 0.01, "burst": 1}}, "policy": "queue"}
+    )
+    fields = {"symbol": "LTC/USD", "side": "buy", "type": "limit", "qty": "1", "price": "1"}
+    with stack.client() as gw:
+        for cl_ord_id in ("first", "queued-1", "queued-2"):
+            gw.new_order(cl_ord_id=cl_ord_id, **fields)
+        assert gw.status()["throttle_queued"] == 2
+
+        def new_rate(config: dict[str, Any]) -> None:
+            limits = config["throttle"]["limits"]
+            if new_limit is None:
+                del limits["new_order"]
+            else:
+                limits["new_order"] = new_limit
+
+        assert reload_with(stack, new_rate)["event"] == "config reloaded"
+        gw.new_order(cl_ord_id="after-the-reload", **fields)
+        placed = ["first", "queued-1", "queued-2", "after-the-reload"]
+        assert sent_to_exchange(stack, last="after-the-reload") == placed
+        assert gw.status()["throttle_queued"] == 0
 
 
 def reload_log_level(stack: LocalStack, gw: Client, level: str, new_symbol: str) -> None:
@@ -369,3 +405,90 @@ def test_the_orders_of_a_symbol_a_reload_removed_can_still_be_listed(
         with pytest.raises(ApiError) as withdrawn:
             gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="50")
         assert withdrawn.value.code == "unknown_symbol"
+
+
+def check_config(stack: LocalStack, *flags: str) -> subprocess.CompletedProcess[str]:
+    """The real `fixgw check-config` on the stack's gateway config."""
+    return subprocess.run(
+        [sys.executable, "-m", "fixgw", "check-config", *flags, str(stack.root / "gateway.yaml")],
+        capture_output=True,
+        text=True,
+        env=stack._env(),
+        timeout=60,
+        check=False,
+    )
+
+
+def edited(stack: LocalStack, edit: Callable[[dict[str, Any]], None]) -> None:
+    path = stack.root / "gateway.yaml"
+    config = yaml.safe_load(path.read_text())
+    edit(config)
+    path.write_text(yaml.safe_dump(config))
+
+
+def test_check_config_running_passes_what_the_gateway_holds_not_what_another_process_does(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    """Before a SIGHUP, `--running` said ok to a metrics port moved onto another process's
+    listener; the restart the reload waits for then failed on it (Address already in use)."""
+    token_file = tmp_path / "token"
+    token_file.write_text(f"{token_urlsafe(32)}\n")
+    stack = make_stack(
+        api={"tcp": {"port": free_port(), "token": {"file": str(token_file)}}},
+        ops={"metrics_port": free_port()},
+        bridge={
+            "port": free_port(),
+            "store_dir": str(tmp_path / "bridge-store"),
+            "sessions": [{"comp_id": "OMS"}],
+        },
+    )
+    taken = check_config(stack)
+    assert taken.returncode == 2
+    for key in ("journal.path", "api.socket_path", "api.tcp.port", "ops.metrics_port"):
+        assert f": {key}: " in taken.stderr, taken.stderr
+    assert ": bridge.port: " in taken.stderr
+    own = check_config(stack, "--running")
+    assert (own.returncode, own.stderr) == (0, ""), own.stderr
+
+    with socket.socket() as another_process:  # this test's process, not the gateway
+        another_process.bind(("127.0.0.1", 0))
+        another_process.listen()
+        elsewhere = another_process.getsockname()[1]
+        edited(stack, lambda config: config["ops"].update(metrics_port=elsewhere))
+        running = check_config(stack, "--running")
+    assert running.returncode == 2
+    (problem,) = running.stderr.splitlines()
+    assert problem.endswith(f": ops.metrics_port: 127.0.0.1:{elsewhere}: Address already in use"), (
+        problem
+    )
+
+
+def test_check_config_running_reports_a_new_socket_path_where_a_file_stands(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack()
+    assert check_config(stack, "--running").returncode == 0
+    squatter = stack.root / "not-a-socket"
+    squatter.write_text("x")
+    edited(stack, lambda config: config["api"].update(socket_path=str(squatter)))
+    running = check_config(stack, "--running")
+    assert running.returncode == 2
+    assert f"api.socket_path: {squatter} exists and is a file" in running.stderr
+
+
+def test_a_key_pasted_in_braces_is_refused_without_repeating_it(make_stack: StackFactory) -> None:
+    """`secret_key: {<key>}` is YAML's one-key mapping: msgspec named the key as an unknown
+    field, and the refusal's log line quoted it."""
+    pasted = "9f8A7b6C5d4E3f2A1b0C7d6E"
+    stack = make_stack()
+    refused = reload_with(
+        stack, lambda config: config["credentials"].update(secret_key={pasted: None})
+    )
+    assert refused["event"] == "reload refused; running on as before"
+    assert refused["error"].endswith(
+        "credentials.secret_key: Object contains unknown field (not shown: it reads as a key)"
+    )
+    checked = check_config(stack)
+    assert checked.returncode == 2 and "credentials.secret_key: " in checked.stderr
+    assert stack.gateway is not None
+    assert pasted not in stack.gateway.log() + checked.stderr + checked.stdout

@@ -113,7 +113,23 @@ def a_client_key_with_a_passphrase(root: Path) -> dict[str, Any]:
     return {"session": {"tls": {"enabled": True, **tls}}}
 
 
+def one_free_port_twice(root: Path) -> dict[str, Any]:
+    """The API's TCP listener and the metrics endpoint on one port, free: check-config said
+    ok, and `run` failed on the second listener."""
+    port = free_port()
+    return {
+        "api": {"tcp": {"port": port, "token": {"env": "FIXGW_TEST_TOKEN"}}},
+        "ops": {"metrics_port": port},
+    }
+
+
 CASES: list[tuple[str, Callable[[Path, int], dict[str, Any]], str, str]] = [
+    (
+        "one port for two listeners",
+        lambda root, port: one_free_port_twice(root),
+        "ops.metrics_port",
+        "is api.tcp.port too: each listener needs a port of its own",
+    ),
     (
         "unknown socket group",  # was KeyError from getgrnam
         lambda root, port: {"api": {"socket_group": "fixgw-no-such-group"}},

@@ -569,9 +569,10 @@ def test_tcp_takes_host_port_and_an_ipv6_address_in_brackets(
 
 
 def test_a_gateway_not_there_is_one_line_and_exit_1(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """By socket, and by TCP on [::1] (was socket.gaierror: `[::1]` taken for a name)."""
+    monkeypatch.setenv("FIXGW_API_TOKEN", "a-token")
     with socket.socket(socket.AF_INET6) as nobody:
         try:
             nobody.bind(("::1", 0))
@@ -606,10 +607,15 @@ def answer_once(listener: socket.socket, reply: bytes) -> None:
     ],
 )
 def test_an_address_where_something_else_answers_is_one_line_and_exit_1(
-    family: socket.AddressFamily, reply: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    family: socket.AddressFamily,
+    reply: bytes,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`--tcp` at an HTTP port, `--socket` at another program's socket: was a traceback of
     msgspec's DecodeError."""
+    monkeypatch.setenv("FIXGW_API_TOKEN", "a-token")
     with socket.socket(family) as listener:
         if family == socket.AF_UNIX:
             where = str(tmp_path / "other.sock")
@@ -627,6 +633,32 @@ def test_an_address_where_something_else_answers_is_one_line_and_exit_1(
     err = capsys.readouterr().err
     assert err.startswith(f"fixgw: {where} is not a fixgw gateway: it answered with ")
     assert err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(("variable", "value"), [("FIXGW_API_TOKEN", None), ("MY_TOKEN", "")])
+def test_tcp_without_its_token_says_which_variable_to_set_and_connects_to_nothing(
+    variable: str,
+    value: str | None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It connected, sent a `hello` without a token, and said "bad or missing token"; the
+    gateway counted a wrong token."""
+    monkeypatch.delenv("FIXGW_API_TOKEN", raising=False)
+    if value is not None:
+        monkeypatch.setenv(variable, value)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        env = [] if variable == "FIXGW_API_TOKEN" else ["--token-env", variable]
+        assert main(["status", "--tcp", f"127.0.0.1:{port}", *env]) == 2
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    err = capsys.readouterr().err
+    assert err.startswith(f"fixgw: --tcp 127.0.0.1:{port}: the gateway's token (api.tcp.token)")
+    assert f"${variable}, which is not set" in err and err.count("\n") == 1
 
 
 def test_socket_and_tcp_together_are_a_bad_command_line(

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from fixgw import journal
 from fixgw.cli import DEMO_GATEWAY, DEMO_SIM, main
 from fixgw.config import changed_secrets, load_gateway_config, load_sim_config, resolve_secrets
 from fixgw.errors import ConfigError
+from fixgw.testing import free_port
 
 GOOD = """
 session:
@@ -338,6 +340,125 @@ def test_check_config_says_the_same_without_starting(
     assert capsys.readouterr().out.endswith(": ok\n")
     assert main(["check-config", str(write(GOOD.replace("symbols", "symbol")))]) == 2
     assert "unknown field `symbol`" in capsys.readouterr().err
+
+
+LISTENERS = {
+    "api.tcp.port": "api: {tcp: {port: PORT, token: {env: T_TOKEN}}}\n",
+    "ops.metrics_port": "ops: {metrics_port: PORT}\n",
+    "bridge.port": "bridge: {port: PORT, sessions: [{comp_id: OMS}]}\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("api.tcp.port", "ops.metrics_port"),
+        ("api.tcp.port", "bridge.port"),
+        ("ops.metrics_port", "bridge.port"),
+    ],
+)
+def test_one_port_given_to_two_listeners_is_refused_naming_both_keys(
+    write, first: str, second: str, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    """Each port was free on its own, so check-config said ok; `run` then failed on the
+    second listener (Address already in use)."""
+    port = str(free_port())
+    config = write(
+        GOOD + LISTENERS[first].replace("PORT", port) + LISTENERS[second].replace("PORT", port)
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_gateway_config(config)
+    assert refused.value.message.endswith(
+        f": {second}: {port} is {first} too: each listener needs a port of its own"
+    )
+    assert main(["check-config", str(config)]) == 2
+    assert f"{second}: {port} is {first} too" in capsys.readouterr().err
+
+
+PASTED_KEY = "9f8A7b6C5d4E3f2A1b0C7d6E"
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (  # YAML's one-key mapping: msgspec names an unknown field
+            ("{file: SECRET_FILE}", f"{{{PASTED_KEY}}}"),
+            "credentials.secret_key: Object contains unknown field (not shown: it reads as a key)",
+        ),
+        (
+            ("symbols: [BTC/USD]", f"symbols: [BTC/USD]\nlog: {{level: {PASTED_KEY}}}"),
+            "log.level: Invalid enum value (not shown: it reads as a key)",
+        ),
+        (
+            ("symbols: [BTC/USD]", f"symbols: [BTC/USD]\n{PASTED_KEY}: x"),
+            "(top level): Object contains unknown field (not shown: it reads as a key)",
+        ),
+        (
+            (
+                "symbols: [BTC/USD]",
+                f"symbols: [BTC/USD]\nthrottle: {{limits: {{{PASTED_KEY}: 1}}}}",
+            ),
+            "throttle.limits: Invalid enum value (not shown: it reads as a key)",
+        ),
+        (
+            (
+                "symbols: [BTC/USD]",
+                f"symbols: [BTC/USD]\nrisk: {{symbols: {{{PASTED_KEY}: {{}}}}}}",
+            ),
+            "risk.symbols: not among `symbols` (BTC/USD): (not shown: it reads as a key)",
+        ),
+        (
+            ("  api_key:", f"  {PASTED_KEY}: 1\n  {PASTED_KEY}: 2\n  api_key:"),
+            "not valid YAML: line 6, column 3: (not shown: it reads as a key) is given twice",
+        ),
+    ],
+)
+def test_a_key_the_error_would_quote_from_the_config_is_not_shown(
+    write, edit: tuple[str, str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    """The error named a key pasted where a field's name, an enum's value or a map's key
+    goes, on stderr and in the log line of a reload it refused."""
+    config = write(GOOD.replace(*edit))
+    with pytest.raises(ConfigError) as refused:
+        load_gateway_config(config)
+    assert said in refused.value.message
+    assert main(["check-config", str(config)]) == 2
+    shown = capsys.readouterr()
+    assert said in shown.err
+    assert PASTED_KEY not in refused.value.message + shown.err + shown.out
+
+
+def test_check_config_running_passes_the_port_socket_and_lock_the_gateway_holds(
+    write, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    """The process holding the journal's lock is the running gateway (here, this one): the
+    metrics port and the API socket it listens on are its own, not taken."""
+    metrics, api = socket.socket(), socket.socket(socket.AF_UNIX)
+    journal_path = tmp_path / "journal" / "events.jsonl"
+    lock = journal.lock(journal_path)
+    try:
+        metrics.bind(("127.0.0.1", 0))
+        metrics.listen()
+        api.bind(str(tmp_path / "gw.sock"))
+        api.listen()
+        config = write(
+            GOOD
+            + f"journal: {{path: {journal_path}}}\n"
+            + f"api: {{socket_path: {tmp_path / 'gw.sock'}}}\n"
+            + f"ops: {{metrics_port: {metrics.getsockname()[1]}}}\n"
+        )
+        assert main(["check-config", str(config)]) == 2
+        taken = capsys.readouterr().err
+        assert [line.split(": ")[3] for line in taken.splitlines()] == [
+            "journal.path",
+            "api.socket_path",
+            "ops.metrics_port",
+        ], taken
+        assert main(["check-config", "--running", str(config)]) == 0, capsys.readouterr().err
+    finally:
+        os.close(lock)
+        metrics.close()
+        api.close()
 
 
 @pytest.mark.parametrize("size", [107, 108])

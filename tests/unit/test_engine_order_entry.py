@@ -200,6 +200,35 @@ def test_an_order_the_journal_cannot_take_is_neither_sent_nor_left_open(
     journal.close()
 
 
+def test_orders_the_journal_cannot_take_give_their_throttle_token_and_place_back(
+    clock: Clock, tmp_path: Path
+) -> None:
+    """Refused, never sent: neither keeps what the throttle gave it. They kept them, so that
+    after the disk was freed the queue looked full with nothing in it (`throttle_queued`
+    above 0) and orders over the rate were refused `throttled` until a restart."""
+    journal = Journal(tmp_path / "events.jsonl", fsync=False)
+    throttle = ThrottleConfig(limits={"new_order": ThrottleLimit(per_s=1, burst=1)}, queue_max=1)
+    engine = Engine(
+        clock, tmp_path, publish=EventBus(journal).publish, journal=journal, throttle=throttle
+    )
+    engine.logon()
+    with journal_refusing_writes(journal):
+        at_once = refused(lambda: engine.place("at-once-1"))  # took the token
+        queued = refused(lambda: engine.place("queued-1"))  # took the queue's place
+    assert "the order was not sent" in at_once.message
+    assert "the order was not sent" in queued.message
+    assert engine.throttle.queued() == 0
+
+    engine.place("first-1")
+    engine.place("second-1")
+
+    assert [m.get(11) for m in engine.session.take()] == ["first-1"]
+    assert engine.throttle.queued() == 1
+    clock.advance(1)
+    assert [m.get(11) for m in engine.session.take()] == ["second-1"]
+    journal.close()
+
+
 def test_an_order_the_session_could_not_send_is_rejected_and_the_client_told(
     engine: Engine,
 ) -> None:

@@ -5,6 +5,7 @@ withdrawn before its turn is never sent and gives its place back."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -72,6 +73,35 @@ def test_a_withdrawn_message_is_never_sent_and_gives_its_place_back(clock: Clock
     clock.advance(10)
     assert sent == []
     assert not throttle.withdraw("b")
+
+
+def test_those_queued_behind_a_withdrawn_message_move_up_and_the_rate_holds(
+    clock: Clock,
+) -> None:
+    """One new order every 2 s: a goes now, b at +2, c at +4; b is withdrawn, then d comes.
+    c takes b's turn and d the one after: two at once would break the rate (b's token went
+    back while c kept +4, so d's wait ended at +4 too)."""
+    throttle, _ = queue(clock, per_s=0.5)
+    sent: dict[str, float] = {}
+    start = clock.now
+
+    def place(request: str) -> None:
+        delay = throttle.pace("new_order")
+        if not delay:
+            sent[request] = clock.now - start
+            return
+        throttle.later(
+            "new_order", request, delay, lambda: sent.update({request: clock.now - start}), never
+        )
+
+    for request in ("a", "b", "c"):
+        place(request)
+    assert throttle.withdraw("b")
+    place("d")
+    clock.advance(10)
+
+    assert sent == {"a": 0, "c": 2, "d": 4}
+    assert throttle.queued() == 0
 
 
 def test_closing_refuses_what_is_held_and_holds_nothing_more(clock: Clock) -> None:
@@ -199,24 +229,92 @@ def test_the_reject_policy_refuses_over_the_rate_with_the_throttled_code(clock: 
     assert throttle.pace("cancel") == 0
 
 
-def test_a_full_queue_refuses(clock: Clock) -> None:
+def test_a_full_queue_refuses_saying_so(clock: Clock) -> None:
+    """Not the reject policy's words: the operator tells a full queue from a rate refused."""
     throttle, _ = queue(clock, per_s=1, queue_max=2)
     assert [throttle.pace("new_order") for _ in range(3)] == [0, 1, 2]
-    assert refused(lambda: throttle.pace("new_order")).code == ErrorCode.THROTTLED
-
-
-def test_new_rates_apply_at_once_and_what_is_queued_keeps_its_turn(clock: Clock) -> None:
-    throttle, _ = queue(clock, per_s=1)
-    sent: list[float] = []
-    throttle.pace("new_order")
-    throttle.later(
-        "new_order", "b", throttle.pace("new_order"), lambda: sent.append(clock.now), never
+    error = refused(lambda: throttle.pace("new_order"))
+    assert error.code == ErrorCode.THROTTLED
+    assert error.message == (
+        "over the new_order rate limit, and its throttle queue is full (queue_max 2); "
+        "try again shortly"
     )
+
+
+def orders_placed(
+    throttle: ThrottleQueue, clock: Clock
+) -> tuple[Callable[[str], None], list[tuple[str, float]]]:
+    """`place(name)` puts a new order through the throttle; the list says which went out
+    when (seconds from now), in the order they went."""
     start = clock.now
-    throttle.reconfigure(ThrottleConfig(limits={"new_order": ThrottleLimit(per_s=10)}))
+    sent: list[tuple[str, float]] = []
+
+    def place(name: str) -> None:
+        delay = throttle.pace("new_order")
+        if not delay:
+            sent.append((name, clock.now - start))
+            return
+        throttle.later(
+            "new_order", name, delay, lambda: sent.append((name, clock.now - start)), never
+        )
+
+    return place, sent
+
+
+def new_order_limit(per_s: float | None) -> ThrottleConfig:
+    limits = {} if per_s is None else {"new_order": ThrottleLimit(per_s=per_s, burst=1)}
+    return ThrottleConfig(limits=limits)
+
+
+def test_a_raised_rate_sends_what_is_queued_sooner_in_its_order_ahead_of_what_comes_after(
+    clock: Clock,
+) -> None:
+    """One new order every 4 s: a goes now, b waits for +4, c for +8. At +2 the rate goes up
+    to 2/s: the debt left (1.5 tokens) is paid at 2/s, b goes at +2.25 and c at +2.75, and d,
+    placed after the reload, at +3.25: behind them, not before."""
+    throttle, _ = queue(clock, per_s=0.25)
+    place, sent = orders_placed(throttle, clock)
+    for name in ("a", "b", "c"):
+        place(name)
     clock.advance(2)
-    assert [t - start for t in sent] == [1.0]
-    assert throttle.pace("new_order") == 0
+
+    throttle.reconfigure(new_order_limit(per_s=2))
+    place("d")
+    clock.advance(10)
+
+    assert sent == [("a", 0), ("b", 2.25), ("c", 2.75), ("d", 3.25)]
+    assert throttle.queued() == 0
+
+
+def test_a_lowered_rate_holds_what_is_queued_to_it(clock: Clock) -> None:
+    """Ten a second, then one: b and c, queued for +0.1 and +0.2, go at +1 and +2, under
+    the new limit; d after them."""
+    throttle, _ = queue(clock, per_s=10)
+    place, sent = orders_placed(throttle, clock)
+    for name in ("a", "b", "c"):
+        place(name)
+
+    throttle.reconfigure(new_order_limit(per_s=1))
+    place("d")
+    clock.advance(10)
+
+    assert sent == [("a", 0), ("b", 1), ("c", 2), ("d", 3)]
+
+
+def test_a_removed_limit_sends_what_is_queued_at_once_in_its_order(clock: Clock) -> None:
+    throttle, _ = queue(clock, per_s=0.25)
+    place, sent = orders_placed(throttle, clock)
+    for name in ("a", "b", "c"):
+        place(name)
+    clock.advance(2)
+
+    throttle.reconfigure(new_order_limit(per_s=None))
+    place("d")
+
+    assert sent == [("a", 0), ("b", 2), ("c", 2), ("d", 2)]
+    assert throttle.queued() == 0
+    clock.advance(10)
+    assert len(sent) == 4
 
 
 def test_a_status_request_waits_its_turn_and_one_abandoned_gives_its_place_back(
@@ -238,3 +336,29 @@ def test_a_status_request_waits_its_turn_and_one_abandoned_gives_its_place_back(
     with pytest.raises(asyncio.CancelledError):
         abandoned.result()
     assert clock.now - start == 1.0
+
+
+def test_status_requests_behind_an_abandoned_one_move_up_and_the_rate_holds(
+    clock: Clock,
+) -> None:
+    """As with a withdrawn message: the request abandoned gives its turn to the one behind
+    it, and the next one queued takes the last turn, not one a waiting request has."""
+    throttle, _ = queue(clock, kind="status", per_s=1)
+    start = clock.now
+    went: dict[str, float] = {}
+
+    async def ask(name: str) -> None:
+        await throttle.wait_turn("status")
+        went[name] = clock.now - start
+
+    first = clock.start(ask("first"))
+    abandoned = clock.start(ask("abandoned"))
+    behind = clock.start(ask("behind"))
+    clock.settle()
+    abandoned.cancel()  # the client went away
+    clock.settle()
+    latest = clock.start(ask("latest"))
+    clock.run_until(lambda: first.done() and behind.done() and latest.done(), limit_s=5)
+
+    assert went == {"first": 0, "behind": 1, "latest": 2}
+    assert throttle.queued() == 0

@@ -274,7 +274,10 @@ def test_an_id_that_is_a_whole_number_or_a_string_is_taken_as_given(
 
 @pytest.mark.parametrize(
     "request_id",
-    [b"1.5", b"0.0", b"1e300", b"0.1", b"0.10000000000000001", b"9007199254740993.5", b"1E2"],
+    [
+        *(b"1.5", b"0.0", b"1e300", b"0.1", b"0.10000000000000001", b"9007199254740993.5"),
+        *(b"1E2", b"-0", b"0", b"-0.0"),
+    ],
 )
 @pytest.mark.parametrize("fields", REQUESTS)
 def test_an_id_with_a_fraction_or_an_exponent_is_echoed_as_sent(
@@ -282,7 +285,7 @@ def test_an_id_with_a_fraction_or_an_exponent_is_echoed_as_sent(
 ) -> None:
     """It went through a binary float: `0.10000000000000001` came back as `0.1`, the id of
     another request, and `1E2` as `100.0`; a client reading numbers as decimals could not
-    tell which request a reply answers."""
+    tell which request a reply answers. `-0` came back `0`."""
     line = b'{"id": %s, %s}' % (request_id, fields)
     for parse in (parse_line, _parse_any):
         taken, _ = parse(line)

@@ -55,12 +55,12 @@ def order(
         (order("1"), D(30000), 3, "max_open_orders"),
         (order("2.5"), D(30000), 0, "max_qty"),
         (order("1", "31400"), D(30000), 0, None),  # within 5%
-        (order("1", "31600"), D(30000), 0, "price_band"),
-        (order("1", "28400"), D(30000), 0, "price_band"),
+        (order("1", "31600"), D(30000), 0, "price_band_pct"),
+        (order("1", "28400"), D(30000), 0, "price_band_pct"),
         (order("1"), None, 0, "no_reference_price"),
         (order("2", None), D(60000), 0, "max_notional"),  # a market order at the reference
         (order("1", None), None, 0, "no_reference_price"),
-        (order("1", None, symbol="LTC/USD"), None, 0, "side"),
+        (order("1", None, symbol="LTC/USD"), None, 0, "sides"),
         (order("1", "70", symbol="LTC/USD", side="sell"), None, 0, None),
         (order("101", "1", symbol="ETH/USD"), None, 0, "max_qty"),  # the default limits
     ],
@@ -72,6 +72,40 @@ def test_each_limit_refuses_what_breaks_it(
     assert (breach.limit if breach else None) == limit
     if breach:
         assert breach.message
+
+
+@pytest.mark.parametrize(
+    ("submitted", "reference", "limit", "message"),
+    [
+        (
+            order("1", "31600"),
+            D("30000.0"),  # a mid as computed: (29990 + 30010) times 0.5
+            "price_band_pct",
+            "price 31600 is outside 5% of 30000 (28500 to 31500)",
+        ),
+        (
+            order("1", "40000"),
+            D("30000.150"),
+            "price_band_pct",
+            "price 40000 is outside 5% of 30000.15 (28500.1425 to 31500.1575)",
+        ),
+        (
+            order("2", None),
+            D("60000.0"),
+            "max_notional",
+            "notional 120000 is above the limit 100000 for BTC/USD",
+        ),
+        (order("1", symbol="LTC/USD"), None, "sides", "buy orders are not allowed on LTC/USD"),
+    ],
+)
+def test_a_breach_names_the_config_key_and_the_numbers_every_digit_and_no_more(
+    submitted: SubmitOrder, reference: D | None, limit: str, message: str
+) -> None:
+    """The limit as the config names it (also `fixgw_risk_rejects_total{limit}`'s label);
+    the numbers the gateway computed without padding (`30000.0`, `29700.000`)."""
+    breach = PreTradeCheck(RISK).breach(submitted, reference, 0)
+    assert breach is not None
+    assert (breach.limit, breach.message) == (limit, message)
 
 
 def test_the_throttle_spaces_messages_out_then_refuses_past_its_queue() -> None:
@@ -200,7 +234,7 @@ def edges(reference: str, band: str) -> tuple[int, int]:
 def band_breached(reference: str, band: str, price: int) -> bool:
     check = PreTradeCheck(convert({"symbols": {"BTC/USD": {"price_band_pct": band}}}, RiskConfig))
     breach = check.breach(order("1", format(D(f"{price}e-18"), "f")), D(reference), 0)
-    return breach is not None and breach.limit == "price_band"
+    return breach is not None and breach.limit == "price_band_pct"
 
 
 @pytest.mark.parametrize(

@@ -452,6 +452,11 @@ class OrderPendingNew(
     time_in_force: TimeInForce | None = None
     """The order's TimeInForce, where it has one (written only then): a GTC order outlives
     the venue's Done for Day, also after a restart."""
+    oms: str | msgspec.UnsetType | None = msgspec.UNSET
+    """The bridge session (its CompID) that placed the order; None (written as null) for
+    an API client's. It says whose the order is, after a restart too, whatever prefixes the
+    config has by then. Absent (UNSET) only from lines written before it was recorded
+    (0.1.0): such an order is the OMS's whose prefix its ClOrdID starts with."""
 
 
 class OrderAccepted(OrderEvent, frozen=True, kw_only=True, tag="order.accepted"):

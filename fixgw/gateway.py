@@ -15,6 +15,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from fixgw import __version__
 from fixgw.api.protocol import CancelOrderRequest, NewOrder, OrderStatusRequest
 from fixgw.bus import EventBus, EventSubscriber, Subscriber
@@ -135,9 +137,13 @@ class Gateway:
     # ------------------------------------------------------------ orders
 
     def new_order(
-        self, req: NewOrder, owner: Hashable | None = None, cancel_on_disconnect: bool = False
+        self,
+        req: NewOrder,
+        owner: Hashable | None = None,
+        cancel_on_disconnect: bool = False,
+        oms: str | None = None,
     ) -> OrderAccepted:
-        return self.parts.entry.new_order(req, owner, cancel_on_disconnect)
+        return self.parts.entry.new_order(req, owner, cancel_on_disconnect, oms)
 
     def cancel_order(self, req: CancelOrderRequest) -> CancelAccepted:
         return self.parts.entry.cancel_order(req)
@@ -156,6 +162,12 @@ class Gateway:
     def order(self, cl_ord_id: str) -> OrderView | None:
         order = self.parts.tracker.get(cl_ord_id)
         return None if order is None else view(self.parts.tracker, order)
+
+    def placed_by(self, cl_ord_id: str) -> str | msgspec.UnsetType | None:
+        """The OMS session that placed an order the gateway keeps, None if an API client
+        did; UNSET if the journal did not record it (0.1.0) or the order is not kept."""
+        order = self.parts.tracker.get(cl_ord_id)
+        return msgspec.UNSET if order is None else order.oms
 
     def open_orders(self) -> Iterator[OrderView]:
         t = self.parts.tracker

@@ -29,7 +29,7 @@ from fixgw.bridge.tables import (
 from fixgw.bridge.translate import Refused
 from fixgw.bridge.unanswered import UnansweredRequests
 from fixgw.config import BridgeConfig
-from fixgw.errors import FixgwError
+from fixgw.errors import FixgwError, RequestError
 from fixgw.fix.message import FixMessage, FixParseError
 from fixgw.fix.tags import Tag
 from fixgw.results import OrderView
@@ -75,7 +75,7 @@ class OmsOrders:
             self._refuse(oms, msg, exc.text, exc.reason)
             return
         try:
-            self.gateway.new_order(request, owner=f"bridge:{oms}")
+            self.gateway.new_order(request, owner=f"bridge:{oms}", oms=oms)
         except FixgwError as exc:
             if exc.code == ErrorCode.DUPLICATE_CL_ORD_ID or self.gateway.order(
                 request.cl_ord_id or ""
@@ -94,7 +94,7 @@ class OmsOrders:
         gone and FIX 4.4 lets a resend of what was processed go unanswered."""
         oms_cl_ord_id = msg.fields.get(Tag.CL_ORD_ID, "")
         cl_ord_id = self.prefixes[oms] + oms_cl_ord_id
-        known = self.gateway.order(cl_ord_id)
+        known = self._its_order(oms, cl_ord_id)
         if known is not None:
             log.info("OMS order sent again; answered with its status", oms=oms, cl_ord_id=cl_ord_id)
             self._send_status(oms, oms_cl_ord_id, known)
@@ -146,7 +146,7 @@ class OmsOrders:
         try:
             request = translate.cancel_request(msg, prefix)
         except Refused as exc:
-            order = self.gateway.order(prefix + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
+            order = self._its_order(oms, prefix + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
             self.outbox.send(
                 oms,
                 translate.cancel_reject(
@@ -163,6 +163,19 @@ class OmsOrders:
         if translate.possibly_resent(msg) and self.gateway.order_of_cancel(cancel_id) == order_key:
             log.info(
                 "OMS cancel sent again; its reports went out already", cancel_cl_ord_id=cancel_id
+            )
+            return
+        if not self.owners.may_reach(oms, order_key):
+            log.warning("OMS cancel refused: not its order", oms=oms, cl_ord_id=order_key)
+            self.outbox.send(
+                oms,
+                translate.cancel_reject(
+                    msg,
+                    f"{ErrorCode.UNKNOWN_ORDER}: {self._not_its(order_key)}",
+                    None,
+                    None,
+                    reason=CXL_REJ_UNKNOWN_ORDER,
+                ),
             )
             return
         order = self.gateway.order(order_key)
@@ -202,11 +215,21 @@ class OmsOrders:
                 ),
             )
 
+    def _its_order(self, oms: str, cl_ord_id: str) -> OrderView | None:
+        """The order under the OMS's prefix, if the OMS may reach it (`OrderOwners.may_reach`):
+        an API client's whose id took the prefix before the session was added is not."""
+        return self.gateway.order(cl_ord_id) if self.owners.may_reach(oms, cl_ord_id) else None
+
+    @staticmethod
+    def _not_its(cl_ord_id: str) -> str:
+        """Said as of an unknown order, and as the gateway says that (`OrderEntry`)."""
+        return f"no order with cl_ord_id {cl_ord_id!r} placed by this session"
+
     def _already_pending(self, oms: str, msg: FixMessage, order: OrderView) -> FixMessage:
         """One cancel of an order at a time, whoever sent the pending one (the gateway's
         rule, `OrderEntry.cancel_order`): CxlRejReason 3, as venues do, and Text naming the
         pending cancel only if it is this session's."""
-        pending = self.owners.owner(order.cancel_cl_ord_id or "")
+        pending = self.owners.cancel_owner(order.cancel_cl_ord_id or "")
         whose = f"ClOrdID {pending[1]}" if pending and pending[0] == oms else "not this session's"
         return translate.cancel_reject(
             msg,
@@ -219,7 +242,7 @@ class OmsOrders:
     def replace(self, oms: str, msg: FixMessage) -> None:
         """Refused whatever it says (CxlRejReason 2); Text also names a Symbol or Side that
         is not the order's, as a cancel of it would be refused for that."""
-        order = self.gateway.order(self.prefixes[oms] + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
+        order = self._its_order(oms, self.prefixes[oms] + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
         mismatch = translate.another_order(msg, order) if order is not None else None
         self.outbox.send(
             oms,
@@ -283,7 +306,12 @@ class OmsOrders:
         """The order ClOrdID names, also when the request's Symbol or Side is another's: the
         answer carries the order's own, and Text says which differ. "Unknown order" (OrdStatus
         8) would tell the OMS that a live order was rejected."""
-        named = self.gateway.order(self.prefixes[oms] + msg.fields.get(Tag.CL_ORD_ID, ""))
+        cl_ord_id = self.prefixes[oms] + msg.fields.get(Tag.CL_ORD_ID, "")
+        if not self.owners.may_reach(oms, cl_ord_id):
+            exc = RequestError(self._not_its(cl_ord_id), code=ErrorCode.UNKNOWN_ORDER)
+            self.outbox.send(oms, self._refused(msg, exc, exec_type="I"))
+            return
+        named = self.gateway.order(cl_ord_id)
         mismatch = translate.another_order(msg, named) if named is not None else None
         try:
             answer = await self.gateway.order_status(
@@ -295,7 +323,7 @@ class OmsOrders:
             )
             return
         except FixgwError as exc:
-            known = self.gateway.order(self.prefixes[oms] + msg.fields.get(Tag.CL_ORD_ID, ""))
+            known = self.gateway.order(cl_ord_id)
             if known is None or known.order_type is None or known.qty is None:
                 self.outbox.send(oms, self._refused(msg, exc, exec_type="I"))
             else:
@@ -353,12 +381,13 @@ class OmsOrders:
             self._owe_cancels(oms, f"restart: OMS {oms} not logged on")
 
     def _owe_cancels(self, oms: str, by: str) -> None:
-        prefix = self.prefixes[oms]
         self.gateway.owe_cancels(
             by,
             [
                 order.cl_ord_id
                 for order in self.gateway.open_orders()
-                if order.cl_ord_id is not None and order.cl_ord_id.startswith(prefix)
+                if order.cl_ord_id is not None
+                and (owner := self.owners.owner(order.cl_ord_id)) is not None
+                and owner[0] == oms
             ],
         )

@@ -1,27 +1,60 @@
 """Whose an order is, and which OMS cancel of it the gateway waits on.
 
 An OMS's ClOrdIDs reach the exchange as its prefix + its own id, so the gateway's id of an
-order names the OMS session that placed it and the OMS's id for it, across restarts too,
-with no table kept: prefixes never overlap (`BridgeConfig`) and API clients may not choose
-an id that starts with one (`ApiServer`). One table is kept: each order's pending cancel, as
-the OMS named it, under which the order's PendingCancel and Canceled reports go out.
+order names the OMS session and the OMS's id for it: prefixes never overlap (`BridgeConfig`)
+and API clients may not choose an id that starts with one (`ApiServer`). But a prefix says
+only what the config says now: an API client's id chosen before a session with that prefix
+was added would read as the OMS's. So an order is an OMS's only if the journal records that
+OMS as the one that placed it (`OrderPendingNew.oms`); the prefix alone decides only for an
+order journaled before that was recorded (0.1.0), or one the gateway no longer keeps.
+
+One table is kept: each order's pending cancel, as the OMS named it, under which the
+order's PendingCancel and Canceled reports go out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import msgspec
+
 from fixgw.config import BridgeConfig
+
+PlacedBy = Callable[[str], str | msgspec.UnsetType | None]
+"""The OMS that placed an order (`Gateway.placed_by`): None for an API client's, UNSET where
+not recorded."""
 
 
 class OrderOwners:
-    def __init__(self, config: BridgeConfig) -> None:
+    def __init__(self, config: BridgeConfig, placed_by: PlacedBy) -> None:
         self.config = config
+        self._placed_by = placed_by
         self.prefixes = {oms.comp_id: oms.prefix for oms in config.sessions}
         """Each OMS session's (comp id) prefix of its ClOrdIDs at the gateway."""
         self._cancel_of_order: dict[str, str] = {}
         """The gateway's ClOrdID of an order -> the OMS's ClOrdID of its latest cancel."""
 
     def owner(self, cl_ord_id: str) -> tuple[str, str] | None:
-        """The OMS that placed an order (or a cancel), and its own id for it."""
+        """The OMS that placed an order, and its own id for it."""
+        named = self._by_prefix(cl_ord_id)
+        if named is None or not self.may_reach(named[0], cl_ord_id):
+            return None
+        return named
+
+    def may_reach(self, oms: str, cl_ord_id: str) -> bool:
+        """An order `oms` may cancel, ask about and be told of, if its id is under the OMS's
+        prefix: any but one the journal says someone else placed (an API client, another
+        OMS). Also true of an id the gateway has no order of."""
+        placed_by = self._placed_by(cl_ord_id)
+        return placed_by is msgspec.UNSET or placed_by == oms
+
+    def cancel_owner(self, cancel_cl_ord_id: str) -> tuple[str, str] | None:
+        """The OMS that sent a cancel, and its own id for it: by prefix alone, as the gateway
+        keeps no record of who sent a cancel, and an API client's may not have the prefix
+        of a session that exists."""
+        return self._by_prefix(cancel_cl_ord_id)
+
+    def _by_prefix(self, cl_ord_id: str) -> tuple[str, str] | None:
         oms = self.config.oms_of(cl_ord_id)
         if oms is None:
             return None
@@ -32,7 +65,7 @@ class OrderOwners:
         own order is mapped, any other (the API's, a halt's) ends the mapping, as the gateway
         no longer waits for the OMS's."""
         owner = self.owner(cl_ord_id)
-        cancel = self.owner(cancel_cl_ord_id or "")
+        cancel = self.cancel_owner(cancel_cl_ord_id or "")
         if owner is not None and cancel is not None and cancel[0] == owner[0]:
             self._cancel_of_order[cl_ord_id] = cancel[1]
         else:

@@ -166,7 +166,7 @@ class OrderReports:
         owner = self.owners.owner(event.cl_ord_id)
         if owner is None:
             return
-        cancel = self.owners.owner(event.cancel_cl_ord_id)
+        cancel = self.owners.cancel_owner(event.cancel_cl_ord_id)
         if cancel is None or cancel[0] != owner[0]:
             # another's cancel this gateway sent: its PendingCancel went to the OMS
             if event.cancel_cl_ord_id in self.gateway.cancels_of(event.cl_ord_id):

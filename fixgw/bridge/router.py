@@ -62,7 +62,7 @@ class Bridge:
             Path(config.dictionary) if config.dictionary else standard_fix44_dictionary(),
         )
         self.outbox = Outbox(self.acceptor, loop)
-        owners = OrderOwners(config)
+        owners = OrderOwners(config, gateway.placed_by)
         unanswered = UnansweredRequests(Path(config.store_dir) / "unanswered")
         self.refusals = RefusedOrders(Path(config.store_dir))
         self.orders = OmsOrders(config, gateway, owners, self.outbox, unanswered, self.refusals)

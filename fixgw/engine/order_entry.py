@@ -101,11 +101,15 @@ class OrderEntry:
     # ------------------------------------------------------------ new orders
 
     def new_order(
-        self, req: NewOrder, owner: Hashable | None = None, cancel_on_disconnect: bool = False
+        self,
+        req: NewOrder,
+        owner: Hashable | None = None,
+        cancel_on_disconnect: bool = False,
+        oms: str | None = None,
     ) -> OrderAccepted:
         """`owner`: the API connection placing it, for cancel on disconnect;
         `cancel_on_disconnect`: that connection asked for it (journaled with the order, for
-        a restart)."""
+        a restart); `oms`: the bridge session placing it (journaled: whose it is)."""
         arrived = time.perf_counter()
         if req.symbol not in self.symbols:
             raise self.unknown_symbol(req.symbol)
@@ -148,7 +152,7 @@ class OrderEntry:
         self._check_risk(cmd)
         message = venue.new_order(cmd)  # nothing is journaled if it fails
         delay = self._throttle.pace("new_order")
-        event = self._tracker.submit(cmd, cancel_on_disconnect)
+        event = self._tracker.submit(cmd, cancel_on_disconnect, oms)
         self._orders.publish([event])
         try:
             self._journal.flush()  # on disk before the exchange can know of it

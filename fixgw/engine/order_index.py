@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Final, NamedTuple
 
+import msgspec
+
 from fixgw.domain import (
     TERMINAL_STATUSES,
     ExecKind,
@@ -45,6 +47,7 @@ class Order:
         "cum_qty",
         "exec_ids",
         "leaves_qty",
+        "oms",
         "order_id",
         "order_type",
         "price",
@@ -80,6 +83,7 @@ class Order:
         cancel_on_disconnect: bool = False,
         unread: bool = False,
         time_in_force: TimeInForce | None = None,
+        oms: str | msgspec.UnsetType | None = msgspec.UNSET,
     ) -> None:
         self.cl_ord_id = cl_ord_id
         self.symbol = symbol
@@ -118,6 +122,9 @@ class Order:
         exchange has not answered the status request that made the gateway send since (its
         answer ends with an `order.status`): asked about at every logon, closed or not, until
         it does (`Reconciler`)."""
+        self.oms = oms
+        """The OMS session that placed it, None for an API client's (`OrderPendingNew.oms`);
+        UNSET for one restored from a line that did not record it."""
 
     def __repr__(self) -> str:
         return (
@@ -332,5 +339,5 @@ def _fields(o: Order) -> tuple[object, ...]:
     return (
         o.cl_ord_id, o.symbol, o.side, o.order_type, o.qty, o.price, o.status, o.order_id,
         o.cum_qty, o.leaves_qty, o.avg_px, o.cancel_pending, o.exec_ids, o.cancel_ids,
-        o.stated, o.closed, o.rejected_by_inference, o.cancel_on_disconnect, o.unread,
+        o.stated, o.closed, o.rejected_by_inference, o.cancel_on_disconnect, o.unread, o.oms,
     )  # fmt: skip

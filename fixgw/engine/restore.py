@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
+
 from fixgw.domain import (
     GATEWAY_REJECT_REASONS,
     TERMINAL_STATUSES,
@@ -78,6 +80,7 @@ def _apply(index: OrderIndex, event: Event) -> Order | None:
             price=event.price,
             cancel_on_disconnect=isinstance(event, OrderPendingNew) and event.cancel_on_disconnect,
             time_in_force=event.time_in_force if isinstance(event, OrderPendingNew) else None,
+            oms=event.oms if isinstance(event, OrderPendingNew) else msgspec.UNSET,
         )
         index.add(order)
     index.name(order, event.order_id)

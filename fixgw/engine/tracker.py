@@ -98,7 +98,9 @@ class OrderTracker:
         """The ClOrdID of the order a cancel this gateway sent was for."""
         return self.index.cancel_of(cancel_cl_ord_id)
 
-    def submit(self, cmd: SubmitOrder, cancel_on_disconnect: bool = False) -> OrderPendingNew:
+    def submit(
+        self, cmd: SubmitOrder, cancel_on_disconnect: bool = False, oms: str | None = None
+    ) -> OrderPendingNew:
         """The table's SUBMITTED rows: an order under a ClOrdID in use (an order's, or a
         cancel's) is refused; a new one starts as PENDING_NEW, `Order`'s first status."""
         self.index.refuse_if_in_use(cmd.cl_ord_id)
@@ -112,6 +114,7 @@ class OrderTracker:
             leaves_qty=cmd.qty,
             cancel_on_disconnect=cancel_on_disconnect,
             time_in_force=cmd.time_in_force,
+            oms=oms,
         )
         self.index.add(order)
         return self._event(
@@ -120,6 +123,7 @@ class OrderTracker:
             cmd,
             cancel_on_disconnect=cancel_on_disconnect,
             time_in_force=cmd.time_in_force,
+            oms=oms,
         )
 
     def cancel_requested(self, cmd: CancelOrder) -> OrderPendingCancel | None:

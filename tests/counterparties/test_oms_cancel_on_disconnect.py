@@ -13,7 +13,14 @@ import pytest
 
 from fixgw.testing import wait_until
 from tests.counterparties.conftest import Ends, VenueStackFactory, raw_oms_through
-from tests.counterparties.test_oms_order_answers import cancel, canceled_by, placed
+from tests.counterparties.raw_oms import RawOms
+from tests.counterparties.test_oms_order_answers import (
+    cancel,
+    cancel_reject,
+    canceled_by,
+    placed,
+    status_request,
+)
 from tests.counterparties.venue import (
     Received,
     ScriptedVenue,
@@ -116,3 +123,62 @@ def test_a_cancel_pending_at_the_logout_that_the_venue_refuses_is_sent_again(
     wait_until(lambda: open_at_the_gateway(ends) == {}, 10, "the order canceled")
     asked = [m for m in venue.app if m.msg_type == "H" and m.get(11) == taken.get(11)]
     assert asked, "the order was asked about before it was cancelled again"
+
+
+def test_a_session_added_on_a_restart_does_not_take_an_api_clients_order_under_its_prefix(
+    ends: Ends,
+) -> None:
+    """An API client's `DESK-7`, placed while no session had the prefix `DESK-`; the
+    operator then adds the session DESK, with `cancel_on_disconnect`, and the gateway
+    restarts. The journal says an API client placed the order: DESK's cancel on disconnect
+    leaves it alone (the OMS that placed its own order before the restart still has that
+    one cancelled), DESK's cancel and status request find no order of its own, and the
+    order's reports never reach DESK."""
+    venue, stack, oms = ends
+    own = placed(venue, oms, "OWN-1")
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        gw.new_order(
+            symbol="BTC/USD", side="buy", type="limit", qty="0.1", price="29000", cl_ord_id="DESK-7"
+        )
+        gw.wait_for(lambda e: e["type"] == "order.accepted" and e["cl_ord_id"] == "DESK-7")
+    assert stack.gateway is not None
+    stack.gateway.stop(signal.SIGKILL)
+    oms.close()
+    Path(stack.socket_path).unlink(missing_ok=True)
+    bridge = stack.gateway_overrides["bridge"]
+    bridge["sessions"] = [*bridge["sessions"], {"comp_id": "DESK", "cancel_on_disconnect": True}]
+
+    stack.start_gateway()
+
+    # DESK's cancels are owed first ("DESK" sorts before the other session's CompID)
+    wait_until(lambda: cancels_of(venue, own), 15, "the other OMS's order cancelled")
+    wait_until(
+        lambda: open_at_the_gateway(ends) == {"DESK-7": "new"},
+        10,
+        "the OMS's order cancelled, DESK-7 left open",
+    )
+    assert [m for m in venue.app if m.msg_type == "F" and m.get(41) == "DESK-7"] == []
+
+    asked_before = len(venue.app)
+    desk = RawOms(bridge["port"], "DESK")
+    desk.start()
+    try:
+        desk.send("F", cancel("DESK-CXL-1", "7"))
+        assert cancel_reject(desk, "DESK-CXL-1").get(102) == "1"  # unknown order
+        desk.send("H", status_request("7", "ASK-7"))
+        answer = desk.wait_for(lambda m: m.msg_type == "8" and m.get(790) == "ASK-7")
+        assert (answer.get(150), answer.get(39), answer.get(103)) == ("I", "8", "5")
+        assert [m for m in venue.app[asked_before:] if "DESK-7" in (m.get(11), m.get(41))] == []
+
+        with stack.client() as gw:
+            gw.subscribe(["orders"])
+            gw.cancel_order(cl_ord_id="DESK-7", cancel_cl_ord_id="API-CXL-7")
+            gw.wait_for(lambda e: e["type"] == "order.canceled" and e["cl_ord_id"] == "DESK-7")
+        desk.send("H", status_request("7", "ASK-7-AGAIN"))
+        desk.wait_for(lambda m: m.msg_type == "8" and m.get(790) == "ASK-7-AGAIN")
+        told = [m for m in desk.received if m.msg_type in ("8", "9") and m.get(790) is None]
+        assert [(m.msg_type, m.get(11)) for m in told] == [("9", "DESK-CXL-1")]
+    finally:
+        desk.logout()
+    desk.check_valid()

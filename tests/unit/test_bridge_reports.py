@@ -10,6 +10,7 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import structlog.testing
 
@@ -144,6 +145,8 @@ class Gateway:
         """The cancels sent for each order, by its ClOrdID, oldest first."""
         self.topics: list[str] = []
         self.journal = journal or Journal()
+        self.placers: dict[str, str | None] = {}
+        """Who placed each order, as the journal records it (an OMS, None: an API client)."""
 
     def open_orders(self) -> Iterator[OrderView]:
         return iter(self.orders.values())
@@ -153,6 +156,10 @@ class Gateway:
 
     def cancels_of(self, cl_ord_id: str) -> tuple[str, ...]:
         return self.cancels.get(cl_ord_id, ())
+
+    def placed_by(self, cl_ord_id: str) -> str | msgspec.UnsetType | None:
+        """UNSET where not recorded (a 0.1.0 journal): the OMS its prefix names."""
+        return self.placers.get(cl_ord_id, msgspec.UNSET)
 
     def subscribe_events(self, subscriber: object, topics: list[str]) -> None:
         self.topics += topics
@@ -172,7 +179,7 @@ def reports_to(
     """The bridge's reports, started, for `gateway`, its mark in `store`."""
     reports = OrderReports(
         gateway,  # type: ignore[arg-type]
-        owners or OrderOwners(CONFIG),
+        owners or OrderOwners(CONFIG, gateway.placed_by),
         outbox,  # type: ignore[arg-type]
         ReportedMark(store),
     )
@@ -193,8 +200,23 @@ class Bridged:
 
 @pytest.fixture
 def bridge(tmp_path: Path) -> tuple[Bridged, OrderOwners, Outbox]:
-    owners, outbox, gateway = OrderOwners(CONFIG), Outbox(), Gateway()
+    outbox, gateway = Outbox(), Gateway()
+    owners = OrderOwners(CONFIG, gateway.placed_by)
     return Bridged(reports_to(outbox, gateway, tmp_path, owners), gateway), owners, outbox
+
+
+def test_an_order_under_an_oms_prefix_is_reported_to_it_only_if_it_placed_it(
+    tmp_path: Path,
+) -> None:
+    """The journal says who placed each order: an API client's `OMS-A-1` (its id chosen
+    before the session OMS-A was added) is nobody's at the bridge; an order journaled
+    before that was recorded (0.1.0) is the OMS's its prefix names, as it was then."""
+    outbox, gateway = Outbox(), Gateway()
+    gateway.placers = {"OMS-A-1": None, "OMS-A-2": "OMS-A"}
+    reports = Bridged(reports_to(outbox, gateway, tmp_path), gateway)
+    for seq, cl_ord_id in enumerate(("OMS-A-1", "OMS-A-2", "OMS-A-3"), start=5):
+        reports.on_event(seq, OrderAccepted(**order(cl_ord_id=cl_ord_id)))
+    assert [(oms, m.fields[11]) for oms, m in outbox.sent] == [("OMS-A", "2"), ("OMS-A", "3")]
 
 
 def test_an_oms_cancel_is_answered_under_its_own_id_until_the_order_is_done(
@@ -270,7 +292,8 @@ def test_pending_cancels_of_before_a_restart_are_known_again_at_start(tmp_path: 
         **{k: v for k, v in order(OrderStatus.PENDING_CANCEL).items() if k != "ts"},
         cancel_cl_ord_id="OMS-A-CXL-1",
     )
-    owners, gateway = OrderOwners(CONFIG), Gateway(resting)
+    gateway = Gateway(resting)
+    owners = OrderOwners(CONFIG, gateway.placed_by)
     reports_to(Outbox(), gateway, tmp_path, owners)
     assert owners.cancel_of("OMS-A-1") == "CXL-1" and gateway.topics == ["orders"]
 

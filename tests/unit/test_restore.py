@@ -489,6 +489,28 @@ def test_an_order_placed_with_cancel_on_disconnect_says_so_after_a_restart() -> 
     ]
 
 
+def test_the_oms_that_placed_an_order_is_known_after_a_restart() -> None:
+    """Written on every new order (null: an API client's), so that an order journaled
+    before it was (0.1.0, no `oms`) is told apart: UNSET, left to the bridge's prefixes."""
+    live = OrderTracker()
+    lines = [
+        msgspec.json.encode(live.submit(limit_buy("DESK-1", "1", "100"), oms="DESK")),
+        msgspec.json.encode(submit(live, cl_ord_id="DESK-2")),
+        msgspec.json.encode(  # as 0.1.0 wrote it
+            msgspec.structs.replace(submit(live, cl_ord_id="DESK-3"), oms=msgspec.UNSET)
+        ),
+    ]
+    assert b'"oms":"DESK"' in lines[0] and b'"oms":null' in lines[1]
+    assert b'"oms"' not in lines[2]
+    rebuilt = OrderTracker()
+    rebuilt.restore([msgspec.json.decode(line, type=AnyEvent) for line in lines])
+    assert [(o.cl_ord_id, o.oms) for o in rebuilt.open_orders()] == [
+        ("DESK-1", "DESK"),
+        ("DESK-2", None),
+        ("DESK-3", msgspec.UNSET),
+    ]
+
+
 def test_the_cancel_of_an_order_this_gateway_did_not_send_restores_no_order() -> None:
     """Its `order.canceled` is journaled under the cancel's id; a restart holds no order for
     it, as the gateway did not before."""

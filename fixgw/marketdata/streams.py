@@ -614,6 +614,12 @@ class MarketData:
             return
         stream = self._by_req_id.pop(report.md_req_id, None)
         if stream is None:
+            log.info(
+                "market data reject for no request of ours passed over",
+                md_req_id=report.md_req_id,
+                reason=report.reason,
+                text=report.text,
+            )
             return
         self._publish(
             MarketDataRejected(

@@ -223,6 +223,27 @@ def reject(md: MarketData, request: RequestMarketData) -> None:
     )
 
 
+def test_a_reject_naming_no_request_of_ours_is_said_and_changes_nothing() -> None:
+    """An MDReqID the gateway never used, or one of a stream it left: nothing is refused,
+    and the venue's words are logged, not dropped without a trace."""
+    rec = Recorder()
+    md = manager(rec)
+    subscribed(md, rec, "client", {"book"})
+    with structlog.testing.capture_logs() as logs:
+        md.on_reject(
+            MarketDataRejectReport(
+                md_req_id="not-ours", reason=MdRejectReason.OTHER, text="no such", ts=utc_now()
+            )
+        )
+    [said] = [e for e in logs if e.get("md_req_id") == "not-ours"]
+    assert (said["reason"], said["text"], said["log_level"]) == (
+        MdRejectReason.OTHER,
+        "no such",
+        "info",
+    )
+    assert md.book_levels("BTC/USD", 0).bids == [(D(99), D(1))]
+
+
 def test_a_last_trade_is_a_reference_only_while_its_stream_is_live_and_it_is_recent() -> None:
     rec = Recorder()
     md = manager(rec, stale_after_s=5)

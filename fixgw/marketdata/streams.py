@@ -487,11 +487,18 @@ class MarketData:
 
     # ------------------------------------------------------------ reports
 
+    def _ended_if_abandoned(self, md_req_id: str | None) -> bool:
+        """Whether `md_req_id` is a request given up before the exchange answered it: its
+        first answer, a W or an X, has it unsubscribed."""
+        abandoned = self._abandoned.pop(md_req_id or "", None)
+        if abandoned is None:
+            return False
+        if self.session_up:
+            self._send(abandoned, MdSubscription.UNSUBSCRIBE)
+        return True
+
     def on_snapshot(self, report: BookSnapshotReport) -> None:
-        abandoned = self._abandoned.pop(report.md_req_id or "", None)
-        if abandoned is not None:
-            if self.session_up:
-                self._send(abandoned, MdSubscription.UNSUBSCRIBE)
+        if self._ended_if_abandoned(report.md_req_id):
             return
         stream = self._by_req_id.get(report.md_req_id or "")
         if stream is None:
@@ -558,6 +565,8 @@ class MarketData:
                 )
 
     def on_update(self, report: BookUpdateReport) -> None:
+        if self._ended_if_abandoned(report.md_req_id):
+            return
         now = time.monotonic()
         named = self._by_req_id.get(report.md_req_id or "")
         if named is not None:

@@ -267,6 +267,25 @@ def test_a_last_trade_is_a_reference_only_while_its_stream_is_live_and_it_is_rec
     assert md.reference_price("BTC/USD") is None  # not the trade from the stream that ended
 
 
+def test_a_request_given_up_before_its_answer_is_unsubscribed_at_its_first_update() -> None:
+    """A venue that answers with incremental refreshes only (no W first): the request the
+    client gave up on was never unsubscribed, and its X came for ever."""
+    rec = Recorder()
+    md = manager(rec)
+
+    async def give_up() -> None:
+        with pytest.raises(RequestError):
+            await md.subscribe("client", "BTC/USD", {"book"}, within_s=0.01)
+
+    asyncio.run(give_up())
+    [asked] = subscribes(rec)
+    md.on_update(update(asked.md_req_id, (LevelAction.NEW, BookSide.BID, D(99), D(1))))
+    assert [(r.subscription, r.md_req_id) for r in rec.requests[1:]] == [
+        (MdSubscription.UNSUBSCRIBE, asked.md_req_id)
+    ]
+    assert md.books["BTC/USD"].levels() == ([], [])
+
+
 def test_a_failed_resubscribe_leaves_the_streams_the_client_already_had() -> None:
     rec = Recorder()
     md = manager(rec)

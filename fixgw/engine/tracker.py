@@ -579,10 +579,7 @@ class OrderTracker:
             value = EXACT.add(previous, EXACT.multiply(last_px, last_qty))
             self._adopt_quantities(order, report)
             order.avg_px = value / order.cum_qty
-        become(order, step, report)
-        if not was_open:  # an execution on a closed order: nothing is open after it
-            order.leaves_qty = ZERO
-        _open_rest(order)
+        _become_after_execution(order, step, report, was_open)
         cls = OrderFilled if order.status is _FILLED else OrderPartiallyFilled
         return self._event(
             cls, order, report, exec_id=report.exec_id, last_qty=last_qty, last_px=last_px
@@ -606,10 +603,7 @@ class OrderTracker:
         )
         was_open = order.is_open
         self._adopt_quantities(order, report)
-        become(order, step, report)
-        if not was_open:
-            order.leaves_qty = ZERO
-        _open_rest(order)
+        _become_after_execution(order, step, report, was_open)
         return self._event(
             OrderFilled if order.status is OrderStatus.FILLED else OrderPartiallyFilled,
             order,
@@ -749,6 +743,18 @@ def _answered(order: Order, cancel_cl_ord_id: str) -> bool:
     """A cancel of `order` the gateway sent, no longer out: refused, taken for lost, or
     answered by what closed the order."""
     return cancel_cl_ord_id in order.cancel_ids and order.cancel_pending != cancel_cl_ord_id
+
+
+def _become_after_execution(
+    order: Order, step: Step, report: ExecutionReport, was_open: bool
+) -> None:
+    """The order's status after an execution its numbers were taken from: on an order
+    closed already, nothing is open after it (it stays closed); on an open one, the rest a
+    report that leaves nothing cancels (`_open_rest`)."""
+    become(order, step, report)
+    if not was_open:
+        order.leaves_qty = ZERO
+    _open_rest(order)
 
 
 def _open_rest(order: Order) -> None:

@@ -120,6 +120,20 @@ def test_log_settings_the_process_cannot_take_are_warned_of_and_leave_it_running
         assert "log settings not taken" in said and "log settings changed" not in said
 
 
+def journal_for_a_publisher(tmp_path: Path) -> tuple[WrittenMark, Spec]:
+    """A journal of 3 events, its mark held as the gateway holds it, and the Spec a
+    publisher process is started with, its broker unreachable."""
+    journal_with(tmp_path, 3).close()
+    mark = WrittenMark(mark_path(tmp_path / "journal.jsonl"), writer=True)
+    spec = Spec(
+        config=NatsConfig(servers=["nats://127.0.0.1:9"], gateway="acct-1"),
+        secrets={},
+        journal_path=str(tmp_path / "journal.jsonl"),
+        fsync=False,
+    )
+    return mark, spec
+
+
 STUCK_ON_THE_WAY_OUT = """
 import asyncio, sys
 from fixgw.nats import connection, publisher_main
@@ -139,14 +153,7 @@ def test_a_publisher_whose_way_out_hangs_still_leaves_once_its_stdin_ends(
     """A publisher left over from a SIGKILLed gateway held the cursor's lock for good: every
     later one gave up on it, and the stream got no more events. Once its stdin ends, it is
     gone within LEAVE_BY_S whatever it awaits (here: its broker connection's close)."""
-    journal_with(tmp_path, 3).close()
-    mark = WrittenMark(mark_path(tmp_path / "journal.jsonl"), writer=True)  # as the gateway's
-    spec = Spec(
-        config=NatsConfig(servers=["nats://127.0.0.1:9"], gateway="acct-1"),
-        secrets={},
-        journal_path=str(tmp_path / "journal.jsonl"),
-        fsync=False,
-    )
+    mark, spec = journal_for_a_publisher(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-c", STUCK_ON_THE_WAY_OUT],
         stdin=subprocess.PIPE,
@@ -171,14 +178,7 @@ def test_a_publisher_whose_gateway_was_killed_leaves_quietly_without_a_traceback
 ) -> None:
     """A SIGKILLed gateway reads no more state: the publisher's report to it fails with a
     broken pipe. That ends the reports, not the process, and leaves no traceback."""
-    journal_with(tmp_path, 3).close()
-    mark = WrittenMark(mark_path(tmp_path / "journal.jsonl"), writer=True)
-    spec = Spec(
-        config=NatsConfig(servers=["nats://127.0.0.1:9"], gateway="acct-1"),
-        secrets={},
-        journal_path=str(tmp_path / "journal.jsonl"),
-        fsync=False,
-    )
+    mark, spec = journal_for_a_publisher(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-m", "fixgw.nats.publisher_main"],
         stdin=subprocess.PIPE,

@@ -580,6 +580,9 @@ class TradingHalted(Event, frozen=True, kw_only=True, tag="session.halted"):
     waiting: list[str] = msgspec.field(default_factory=list)
     """ClOrdIDs of the open orders no cancel could be sent for yet (the session down, the
     cancel rate limit): they are cancelled as soon as the gateway can."""
+    withdrawn: list[str] = msgspec.field(default_factory=list)
+    """ClOrdIDs of the orders taken out of the throttle's queue: never sent, canceled at
+    once, no cancel sent for them."""
 
 
 class TradingResumed(Event, frozen=True, kw_only=True, tag="session.resumed"):

@@ -67,13 +67,19 @@ class NotCancelled(Result, frozen=True, kw_only=True):
 
 class CancelAllResult(Result, frozen=True, kw_only=True):
     cancelling: list[str]
+    """ClOrdIDs of the orders a cancel went out for (or waits its turn to)."""
     not_cancelled: list[NotCancelled]
+    withdrawn: list[str]
+    """ClOrdIDs of the orders taken out of the throttle's queue: never sent, so canceled at
+    once, with no cancel sent."""
 
 
 class HaltResult(Result, frozen=True, kw_only=True, omit_defaults=True):
     halted: bool
     cancelling: list[str]
     waiting: list[NotCancelled]
+    withdrawn: list[str]
+    """As `CancelAllResult.withdrawn`."""
     warning: str | None = None
     """Only when the halt, in force, could not be recorded: a restart would not know it."""
 

@@ -69,6 +69,10 @@ UNAUTHENTICATED_MAX = 64
 towards `api.max_clients`, so a flood of them cannot keep out the clients it serves."""
 LINGER_S = 2.0
 """How long a refused connection's end waits for the client to read its last line."""
+ANSWERS_AT_STOP_S = 1.0
+"""How long a stop waits for the requests being answered to be answered before it closes
+the connections: one the stop itself refused (a status request the throttle held) gets its
+answer in a turn of the loop."""
 _REFUSAL_CODES = {
     "long_line_before_hello": p.ErrorCode.LINE_TOO_LONG,
     "too_many_clients": p.ErrorCode.TOO_MANY_CLIENTS,
@@ -353,6 +357,11 @@ class ClientConnection(asyncio.Protocol):
     def _busy(self) -> bool:
         """A request is being answered: lines that arrive wait behind it."""
         return self._answering is not None
+
+    @property
+    def answering(self) -> asyncio.Task[None] | None:
+        """The request being answered, while one is."""
+        return self._answering
 
     def _answered(self, task: asyncio.Task[None]) -> None:
         """Retrieves what the answering task ended with, so that asyncio never has an
@@ -694,6 +703,9 @@ class ApiServer:
     async def stop(self) -> None:
         for server in self._servers:
             server.close()
+        answering = [c.answering for c in self.clients if c.answering is not None]
+        if answering:  # the stop's refusals among them (`Gateway.stop_holding`)
+            await asyncio.wait(answering, timeout=ANSWERS_AT_STOP_S)
         for client in list(self.clients):
             client.flush()  # what the stop itself told (orders the throttle held) goes out
             client.close()

@@ -99,6 +99,7 @@ EVENT_DETAILS: dict[str, Detail] = {
         f"by {e['by']}"
         + (f": {e['reason']}" if e.get("reason") else "")
         + f"; cancelling {len(e['cancelling'])}, waiting {len(e.get('waiting', []))}"
+        + (f", withdrawn {len(e['withdrawn'])}" if e.get("withdrawn") else "")
     ),
     "session.resumed": lambda e: Text(f"by {e['by']}"),
     "account.balance": _balances,

@@ -320,6 +320,13 @@ def _left_open(rows: Sequence[Row]) -> str:
     return f", {len(rows)} not cancelled now" if rows else ""
 
 
+def _withdrawn(result: Row) -> str:
+    """Orders the throttle still held: canceled at once, no cancel sent (absent from a
+    gateway older than the key)."""
+    withdrawn = result.get("withdrawn") or []
+    return f", {len(withdrawn)} canceled before they were sent" if withdrawn else ""
+
+
 def _not_recorded(result: Row) -> tuple[str, str]:
     warning = result.get("warning")
     return (f"\nwarning: {warning}", "bold red") if warning else ("", "")
@@ -329,14 +336,15 @@ def render_halt(result: Row, clock: Clock) -> Shown:
     return Text.assemble(
         ("halted", "red"),
         f": new orders refused; cancelling {len(result['cancelling'])} open orders"
-        f"{_left_open(result['waiting'])}",
+        f"{_withdrawn(result)}{_left_open(result['waiting'])}",
         _not_recorded(result),
     )
 
 
 def render_cancel_all(result: Row, clock: Clock) -> Shown:
     return Text(
-        f"cancelling {len(result['cancelling'])} open orders{_left_open(result['not_cancelled'])}"
+        f"cancelling {len(result['cancelling'])} open orders{_withdrawn(result)}"
+        f"{_left_open(result['not_cancelled'])}"
     )
 
 

@@ -131,6 +131,7 @@ class KillSwitch:
             reason=reason,
             cancelling=done.cancelling,
             waiting=[w.cl_ord_id for w in waiting],
+            withdrawn=done.withdrawn,
         )
         self.halted = event
         self._recheck_s = HALT_RETRY_S
@@ -141,9 +142,16 @@ class KillSwitch:
             reason=reason,
             cancelling=len(done.cancelling),
             waiting=len(waiting),
+            withdrawn=len(done.withdrawn),
         )
         self._retry_if_throttled(done.not_cancelled)
-        return HaltResult(halted=True, cancelling=done.cancelling, waiting=waiting, warning=warning)
+        return HaltResult(
+            halted=True,
+            cancelling=done.cancelling,
+            waiting=waiting,
+            withdrawn=done.withdrawn,
+            warning=warning,
+        )
 
     def resume(self, by: str) -> ResumeResult:
         warning = None
@@ -164,9 +172,10 @@ class KillSwitch:
         self, by: str, owner: Hashable | None = None, only_without_cancel: bool = False
     ) -> CancelAllResult:
         """A cancel for every open order (of `owner` only, if given): `cancelling`, the
-        ClOrdIDs of those with a cancel under way, and `not_cancelled`, those no cancel could
-        be sent for, with why. `only_without_cancel`: leave out of `cancelling` those that
-        already had one."""
+        ClOrdIDs of those with a cancel under way, `withdrawn`, those taken out of the
+        throttle's queue (never sent: canceled at once, no cancel goes out), and
+        `not_cancelled`, those no cancel could be sent for, with why. `only_without_cancel`:
+        leave out of `cancelling` those that already had one."""
         orders = [
             order
             for order in self._tracker.open_orders()
@@ -178,21 +187,25 @@ class KillSwitch:
         self, orders: list[Order], by: str, only_without_cancel: bool
     ) -> CancelAllResult:
         cancelling: list[str] = []
+        withdrawn: list[str] = []
         not_cancelled: list[NotCancelled] = []
         for order in orders:
             if order.cancel_pending is not None:
                 if not only_without_cancel:
                     cancelling.append(order.cl_ord_id)
                 continue
+            held = self._held(order.cl_ord_id)
             try:
                 self._cancel(CancelOrderRequest(cl_ord_id=order.cl_ord_id))
-                cancelling.append(order.cl_ord_id)
+                (withdrawn if held else cancelling).append(order.cl_ord_id)
             except RequestError as exc:
                 log.error("cancel not sent", cl_ord_id=order.cl_ord_id, by=by, error=exc.message)
                 not_cancelled.append(
                     NotCancelled(cl_ord_id=order.cl_ord_id, code=str(exc.code), reason=exc.message)
                 )
-        return CancelAllResult(cancelling=cancelling, not_cancelled=not_cancelled)
+        return CancelAllResult(
+            cancelling=cancelling, withdrawn=withdrawn, not_cancelled=not_cancelled
+        )
 
     def client_gone(self, owner: Hashable) -> None:
         """Its orders placed with cancel on disconnect are owed a cancel: each order's own

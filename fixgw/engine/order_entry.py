@@ -175,6 +175,7 @@ class OrderEntry:
         elif self._session.send(message):
             self._watchdog.await_answer(cl_ord_id, cl_ord_id)
         else:
+            self._throttle.unpace("new_order", delay)
             self._not_sent(cl_ord_id)
             raise self._lifecycle.not_connected()
         return OrderAccepted(cl_ord_id=cl_ord_id, status=event.status)
@@ -282,6 +283,7 @@ class OrderEntry:
         elif self._session.send(message):
             self._watchdog.await_answer(cmd.cl_ord_id, cmd.orig_cl_ord_id)
         else:
+            self._throttle.unpace("cancel", delay)
             self._tracker.cancel_unsent(cmd)
             raise self._lifecycle.not_connected()
         if event is not None:

@@ -3,6 +3,8 @@ Each goes out through the venue and waits on its answer (`PendingRequests`)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from fixgw.api.protocol import OrderStatusRequest
 from fixgw.domain import QueryOrder, RequestAccountInfo, RequestOrderMassStatus, utc_now
 from fixgw.engine.order_entry import OrderEntry
@@ -12,6 +14,7 @@ from fixgw.engine.ports import SessionPort
 from fixgw.engine.session_state import SessionLifecycle
 from fixgw.engine.throttle_queue import ThrottleQueue
 from fixgw.engine.tracker import OrderTracker
+from fixgw.fix.message import FixMessage
 from fixgw.ids import ClOrdIdGenerator
 from fixgw.results import Account, OrderStatusAnswer, OrderView
 from fixgw.venues.base import Venue
@@ -59,11 +62,17 @@ class Queries:
         )
         message = self._venue.order_status(cmd)
         return await self._pending.order_status(
-            cmd,
-            order is None,
-            lambda: self._session.send(message),
-            self._lifecycle.not_connected(),
+            cmd, order is None, partial(self._send_status, message), self._lifecycle.not_connected()
         )
+
+    def _send_status(self, message: FixMessage) -> bool:
+        """A status request the rate let out (at once, or at its turn); one the session could
+        not send after all (it went down meanwhile) gives its token back: the venue counted
+        nothing."""
+        if self._session.send(message):
+            return True
+        self._throttle.unpace("status", 0.0)
+        return False
 
     def ask_about(self, order: Order) -> float | None:
         """OrderID is required on H; before the exchange has named the order, ask by
@@ -81,8 +90,13 @@ class Queries:
         )
         message = self._venue.order_status(cmd)
         return self._throttle.own(
-            "status", f"status of {order.cl_ord_id}", lambda: self._session.send(message)
+            "status", _asking_about(order), lambda: self._session.send(message)
         )
+
+    def turn_of_question(self, order: Order) -> float | None:
+        """Seconds until the status request `ask_about` made about the order goes out; None
+        if the rate limit does not hold one."""
+        return self._throttle.turn(_asking_about(order))
 
     async def account(self) -> Account:
         self._lifecycle.require()
@@ -98,12 +112,14 @@ class Queries:
         return self._session.send(self._venue.account(cmd))
 
     async def orders_from_exchange(self, symbol: str | None) -> list[OrderView]:
+        """Paced as a status request: a venue's status limit counts it."""
         self._lifecycle.require()
+        await self._throttle.wait_turn("status")
         req_id = self.new_req_id()
         cmd = RequestOrderMassStatus(ts=utc_now(), mass_status_req_id=req_id, symbol=symbol)
         message = self._venue.mass_status(cmd)
         reports = await self._pending.mass_status(
-            req_id, lambda: self._session.send(message), self._lifecycle.not_connected()
+            req_id, partial(self._send_status, message), self._lifecycle.not_connected()
         )
         return [
             OrderView(
@@ -122,3 +138,8 @@ class Queries:
             for r in reports
             if r.order_id is not None
         ]
+
+
+def _asking_about(order: Order) -> str:
+    """What the throttle's queue holds the gateway's own status request about `order` as."""
+    return f"status of {order.cl_ord_id}"

@@ -59,8 +59,12 @@ class Reconciler:
         timeout_s: float,
         on_ready: Callable[[], object] = lambda: None,
         session_up: Callable[[], bool] = lambda: True,
+        turn: Callable[[Order], float | None] = lambda _: None,
     ) -> None:
         self._tracker = tracker
+        self._turn = turn
+        """Seconds until the status request about the order, still held by the rate limit,
+        goes out; None if it is not held (out already, or never asked)."""
         self._session_up = session_up
         self._again: str | None = None
         """Why every open order is to be asked about again once this round is over."""
@@ -96,12 +100,31 @@ class Reconciler:
         log.info(
             "reconciling open orders", orders=len(orders), asked=len(self._pending), paced_s=last
         )
+        self._time_out_after(last)
+        self._finish_if_done()
+
+    def _time_out_after(self, last: float) -> None:
+        """The time-out counts from the last question out, however the rate spaces them."""
         if self._timer is not None:
             self._timer.cancel()
-        # the time-out counts from the last question out, however the rate spaces them
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self.timeout_s + last, self._give_up)
-        self._finish_if_done()
+
+    def turns_changed(self) -> None:
+        """A reload changed the status rate: the questions still held go out at new turns,
+        and the time-out counts from the new turn of the last of them (from the old one, a
+        slower rate had it given up, and new orders taken, before the exchange was even
+        asked about some open orders)."""
+        if self._timer is None:
+            return
+        held = [
+            turn
+            for cl_ord_id in self._pending
+            if (order := self._tracker.get(cl_ord_id)) is not None
+            and (turn := self._turn(order)) is not None
+        ]
+        if held:
+            self._time_out_after(max(held))
 
     def check(self, orders: list[Order]) -> int:
         """Ask about these orders without holding new ones back; returns how many were asked.

@@ -52,6 +52,8 @@ class ThrottleQueue:
         self._closed = False
         self._emptied: asyncio.Event | None = None
         """Set once nothing is held, while a stop waits for the cancels to go out."""
+        self.on_turns_changed: list[Callable[[], object]] = []
+        """Called once a reload has set the turns of what is queued again (`reconfigure`)."""
 
     def reconfigure(self, config: ThrottleConfig) -> None:
         """New rates apply to the running buckets at once, and to what is queued: the turns
@@ -70,6 +72,8 @@ class ThrottleQueue:
                 continue
             for delay in self.throttle.turns(kind, now):
                 turns.append(self._loop.call_later(delay, self._turn_comes, kind))
+        for turns_changed in self.on_turns_changed:
+            turns_changed()
 
     def pace(self, kind: ThrottleKind) -> float:
         """Seconds the throttle holds this message back; raises if it refuses it."""
@@ -139,20 +143,30 @@ class ThrottleQueue:
         refused for the policy or a full queue. Seconds until it goes (0: it went), or
         None: not sent (the session is down, or the gateway is stopping). One `request` is
         held once."""
-        held = self._queued.get(request)
-        if held is not None:
-            ahead = [r for r, h in self._queued.items() if h.kind == kind].index(request)
-            return max(0.0, self._turns[kind][ahead].when() - self._loop.time())
+        turn = self.turn(request)
+        if turn is not None:
+            return turn
         delay = self.throttle.admit(kind, self._loop.time(), must=True)
         assert delay is not None
         if not delay:
-            return 0.0 if send() else None
+            if send():
+                return 0.0
+            self.throttle.give_back(kind)
+            return None
         if self._closed:
             self.throttle.release(kind)
             return None
         self._metrics.throttled.labels(kind, "queued").inc()
         self.later(kind, request, delay, send, lambda _: None)
         return delay
+
+    def turn(self, request: str) -> float | None:
+        """Seconds until a held message goes; None if it is not held."""
+        held = self._queued.get(request)
+        if held is None:
+            return None
+        ahead = [r for r, h in self._queued.items() if h.kind == held.kind].index(request)
+        return max(0.0, self._turns[held.kind][ahead].when() - self._loop.time())
 
     def close(self) -> None:
         """The gateway is stopping: the new orders held are never sent (each `unsent` tells

@@ -133,7 +133,9 @@ def wire_services(
         settings.reconcile_timeout_s,
         on_ready=reconciled,
         session_up=lambda: lifecycle.up,
+        turn=lambda order: queries.turn_of_question(order),
     )
+    throttle.on_turns_changed.append(reconciler.turns_changed)
     entry = OrderEntry(
         symbols=settings.symbols,
         venue=venue,

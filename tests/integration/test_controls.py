@@ -229,6 +229,41 @@ def test_orders_the_throttle_holds_at_a_stop_are_rejected_as_never_sent_and_told
     assert sent_to_exchange(stack, last="s0") == ["s0"]
 
 
+def test_a_status_request_the_throttle_holds_at_a_stop_is_answered_before_the_connection_closes(
+    make_stack: StackFactory,
+) -> None:
+    """SIGTERM while a client's `order_status` waits its turn under the status rate: it is
+    refused `throttled`, saying the gateway stopped, before its connection closes. It
+    saw only the connection closed, as after a crash."""
+    stack = make_stack(throttle={"limits": {"status": {"per_s": 0.01, "burst": 1}}})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        log = EventLog(gw)
+        rest_accepted(gw, log, "a", 1)
+        gw.order_status(cl_ord_id="a0")  # the one token
+        with stack.client("asking") as asking:
+            answer: list[object] = []
+
+            def ask() -> None:
+                try:
+                    answer.append(asking.order_status(cl_ord_id="a0"))
+                except (ApiError, ConnectionError) as exc:
+                    answer.append(exc)
+
+            waiting = threading.Thread(target=ask)
+            waiting.start()
+            wait_until(lambda: gw.status()["throttle_queued"] == 1, 10, "the request held")
+            assert stack.gateway is not None and stack.gateway.popen is not None
+            stack.gateway.popen.send_signal(signal.SIGTERM)
+            waiting.join(30)
+            assert not waiting.is_alive()
+    [refused] = answer
+    assert isinstance(refused, ApiError), refused
+    assert refused.code == "throttled"
+    assert "the gateway stopped" in str(refused)
+    assert stack.gateway.stop() == 0
+
+
 def test_reconciliation_keeps_its_status_requests_to_the_status_rate_limit(
     make_stack: StackFactory,
 ) -> None:
@@ -685,7 +720,8 @@ def test_an_order_still_in_the_throttle_queue_is_withdrawn_locally_and_never_sen
             reply = gw.cancel_order(cl_ord_id="held")
             assert reply["status"] == "canceled"
         else:
-            assert sorted(gw.request("halt")["cancelling"]) == ["first", "held"]
+            halted = gw.request("halt")
+            assert (halted["cancelling"], halted["withdrawn"]) == (["first"], ["held"])
             log.find("first", "order.canceled")
         canceled = log.find("held", "order.canceled")
         assert (canceled["leaves_qty"], canceled["order_id"]) == ("0", None)

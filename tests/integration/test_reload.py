@@ -19,7 +19,8 @@ import yaml
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
-from tests.integration.test_controls import sent_to_exchange
+from tests.integration.faultproxy import between
+from tests.integration.test_controls import rest_accepted, sent_to_exchange
 
 pytestmark = pytest.mark.integration
 
@@ -210,6 +211,51 @@ def test_orders_queued_before_a_throttle_reload_reach_the_exchange_before_those_
         placed = ["first", "queued-1", "queued-2", "after-the-reload"]
         assert sent_to_exchange(stack, last="after-the-reload") == placed
         assert gw.status()["throttle_queued"] == 0
+
+
+def test_a_reload_slowing_the_status_rate_while_reconciling_waits_for_every_answer(
+    make_stack: StackFactory,
+) -> None:
+    """Three open orders, one question a second, half a second's time-out: reconciliation
+    was to give up 2.5 s after the logon. Right after it a SIGHUP slows the rate to 0.4 a
+    second: the questions still held go out later, and the time-out counts from the last
+    of them. The gateway is ready only once the exchange has answered about every order;
+    it gave up before r2 was even asked, and took orders against an unconfirmed state."""
+    stack = make_stack(
+        start=False,
+        throttle={"limits": {"status": {"per_s": 1, "burst": 1}}},
+        session={"reconcile_timeout_s": 0.5},
+    )
+    proxy = between(stack)
+    asked: list[str] = []
+
+    def recorded(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        if dict(fields).get(35) == b"H":
+            asked.append(dict(fields)[11].decode())
+        return fields
+
+    proxy.rewrite_outbound = recorded
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client() as gw:
+            gw.subscribe(["orders", "session"])
+            log = EventLog(gw)
+            rest_accepted(gw, log, "r", 3)
+            proxy.drop()
+            down = log.first(lambda e: e["type"] == "session.down")
+            log.first(lambda e: e["type"] == "session.up" and e["seq"] > down["seq"], timeout=15)
+
+            def slower(config: dict[str, Any]) -> None:
+                config["throttle"]["limits"]["status"] = {"per_s": 0.4, "burst": 1}
+
+            reload_with(stack, slower)
+            wait_until(lambda: gw.status()["ready"], 15, "reconciled")
+            asked_when_ready = list(asked)
+        assert asked_when_ready == ["r0", "r1", "r2"]
+        assert stack.gateway is not None and "taking orders anyway" not in stack.gateway.log()
+    finally:
+        proxy.close()
 
 
 def reload_log_level(stack: LocalStack, gw: Client, level: str, new_symbol: str) -> None:

@@ -151,7 +151,9 @@ def test_a_halt_withdraws_orders_still_waiting_in_the_throttle_queue(
 
     result = engine.kill_switch.halt("desk")
 
-    assert result.cancelling == ["resting-1", "queued-1"]
+    assert (result.cancelling, result.withdrawn) == (["resting-1"], ["queued-1"])
+    [halted] = engine.bus.of(TradingHalted)
+    assert (halted.cancelling, halted.withdrawn) == (["resting-1"], ["queued-1"])
     assert engine.order("queued-1").status is OrderStatus.CANCELED
     clock.advance(10)
     assert [(m.msg_type, m.get(41)) for m in engine.session.take()] == [

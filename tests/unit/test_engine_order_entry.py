@@ -15,7 +15,7 @@ import pytest
 
 from fixgw.api.protocol import CancelOrderRequest, ErrorCode, NewOrder, OrderStatusRequest
 from fixgw.bus import EventBus
-from fixgw.config import RiskConfig, SymbolLimits, ThrottleConfig, ThrottleLimit
+from fixgw.config import RiskConfig, SymbolLimits, ThrottleConfig, ThrottleKind, ThrottleLimit
 from fixgw.decimals import PlainDecimal
 from fixgw.domain import (
     OrderCanceled,
@@ -297,6 +297,59 @@ def cancel(engine: Engine, cl_ord_id: str = "resting-1") -> CancelAccepted:
         engine.entry.cancel_order, CancelOrderRequest(cl_ord_id=cl_ord_id)
     )
     return accepted
+
+
+def new_order_not_connected(engine: Engine) -> None:
+    assert refused(lambda: engine.place("unsent-1")).code == ErrorCode.NOT_CONNECTED
+
+
+def cancel_not_connected(engine: Engine) -> None:
+    assert refused(lambda: cancel(engine)).code == ErrorCode.NOT_CONNECTED
+
+
+def status_check(engine: Engine) -> int:
+    """The gateway's own status request about resting-1; how many were asked."""
+    asked: int = engine.clock.call(engine.reconciler.check, [engine.order("resting-1")])
+    return asked
+
+
+def status_check_not_sent(engine: Engine) -> None:
+    assert status_check(engine) == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "unsent", "then"),
+    [
+        ("new_order", new_order_not_connected, lambda engine: engine.place("next-1")),
+        ("cancel", cancel_not_connected, cancel),
+        ("status", status_check_not_sent, status_check),
+    ],
+    ids=["new order", "cancel", "the gateway's own status request"],
+)
+def test_a_message_the_rate_let_through_but_the_session_could_not_send_gives_its_token_back(
+    clock: Clock,
+    tmp_path: Path,
+    kind: ThrottleKind,
+    unsent: Callable[[Engine], None],
+    then: Callable[[Engine], object],
+) -> None:
+    """QuickFIX leaving the session inside a poll: the message is refused `not_connected`,
+    nothing went out, so the venue counted nothing. The next one goes at once, not a
+    token's wait later."""
+    throttle = ThrottleConfig(limits={kind: ThrottleLimit(per_s=0.1, burst=1)})
+    engine = Engine(clock, tmp_path, throttle=throttle)
+    engine.logon()
+    engine.resting()
+    clock.advance(10)  # the token resting-1 took is back
+    engine.session.take()
+    engine.session.ending = True
+
+    unsent(engine)
+
+    engine.session.ending = False
+    then(engine)
+    assert len(engine.session.take()) == 1
+    assert engine.throttle.queued() == 0
 
 
 def test_a_cancel_goes_out_naming_the_order_and_the_exchanges_id(engine: Engine) -> None:

@@ -16,6 +16,7 @@ import msgspec
 import pytest
 
 from fixgw.api.protocol import ErrorCode, OrderStatusRequest
+from fixgw.config import ThrottleConfig, ThrottleLimit
 from fixgw.domain import (
     AccountInfoReport,
     CurrencyBalance,
@@ -367,6 +368,29 @@ def test_a_mass_status_that_finds_no_open_order_is_an_empty_list(engine: Engine)
     engine.feed("execution_report_mass_status_none_open", {584: str(request.get(584))})
     assert task.result() == []
     assert engine.bus.of(ExchangeError) == [] and engine.tracker.get("NONE") is None
+
+
+def test_mass_status_requests_keep_to_the_status_rate_with_order_status_requests(
+    clock: Clock, tmp_path: Path
+) -> None:
+    """A venue's status limit counts an OrderMassStatusRequest as it does an
+    OrderStatusRequest: one status request a second, the second and third wait their
+    turns, whichever kind each is. They went out all at once, whatever the limit."""
+    status_limit = ThrottleConfig(limits={"status": ThrottleLimit(per_s=1, burst=1)})
+    engine = Engine(clock, tmp_path, throttle=status_limit, request_timeout_s=TIMEOUT_S)
+    engine.logon()
+    engine.resting()
+    engine.session.take()
+    clock.start(engine.queries.orders_from_exchange(None))
+    clock.start(engine.queries.order_status(OrderStatusRequest(cl_ord_id="resting-1")))
+    clock.start(engine.queries.orders_from_exchange("LTC/USD"))
+
+    assert [m.msg_type for m in engine.session.take()] == [MsgType.ORDER_MASS_STATUS_REQUEST]
+    assert engine.throttle.queued() == 2
+    clock.advance(1)
+    assert [m.msg_type for m in engine.session.take()] == [MsgType.ORDER_STATUS_REQUEST]
+    clock.advance(1)
+    assert [m.msg_type for m in engine.session.take()] == [MsgType.ORDER_MASS_STATUS_REQUEST]
 
 
 def test_the_status_of_an_order_nobody_tracks_is_the_askers_reply_not_an_event(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from decimal import Decimal as D
+from pathlib import Path
 
 import msgspec
 
+from fixgw.config import ThrottleConfig, ThrottleLimit
 from fixgw.domain import (
     Event,
     ExecKind,
@@ -21,6 +23,7 @@ from fixgw.domain import (
 from fixgw.engine.order_index import Order
 from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.tracker import OrderTracker
+from tests.unit.engine_kit import Clock, Engine
 from tests.unit.orders_made import limit_buy
 
 
@@ -102,6 +105,39 @@ def test_ready_at_once_without_open_orders_and_after_a_timeout_without_answers()
         return empty.ready, before, silent.ready
 
     assert asyncio.run(scenario()) == (True, False, True)
+
+
+def status_limit(per_s: float) -> ThrottleConfig:
+    return ThrottleConfig(limits={"status": ThrottleLimit(per_s=per_s, burst=1)})
+
+
+def test_a_reload_slowing_the_status_rate_moves_the_time_out_to_the_last_questions_new_turn(
+    clock: Clock, tmp_path: Path
+) -> None:
+    """Six open orders, two questions a second, a second's time-out: the last question was
+    to go at +2.5 s, the time-out at +3.5 s. Right after the logon a reload slows the rate
+    to one question every 4 s: those still held go at +4, +8 ... +20, and reconciliation
+    waits for a second after the last, not for the old +3.5 s (where it had new orders
+    taken before the exchange was asked about c2 to c5)."""
+    engine = Engine(clock, tmp_path, throttle=status_limit(2), reconcile_timeout_s=1)
+    engine.logon()
+    for n in range(6):
+        engine.place(f"c{n}")
+    engine.down()
+    engine.session.take()
+    engine.logon()
+
+    clock.call(engine.throttle.reconfigure, status_limit(0.25))
+    clock.advance(19.9)
+
+    assert [m.get(11) for m in engine.session.take()] == ["c0", "c1", "c2", "c3", "c4"]
+    assert not engine.reconciler.ready
+    clock.advance(0.1)
+    assert [m.get(11) for m in engine.session.take()] == ["c5"]
+    clock.advance(0.9)
+    assert not engine.reconciler.ready
+    clock.advance(0.1)
+    assert engine.reconciler.ready  # the exchange said nothing: taking orders anyway
 
 
 def test_a_check_asks_about_a_few_orders_and_settles_them_while_orders_keep_flowing() -> None:

@@ -19,7 +19,14 @@ from fixgw.engine.tracker import OrderTracker
 from fixgw.engine.venue_reports import VenueReports
 from fixgw.errors import DialectError
 from fixgw.fix.initiator import Happening, Inbound
-from fixgw.fix.message import FixMessage, FixParseError, SecretValues, parse, redact
+from fixgw.fix.message import (
+    FixMessage,
+    FixParseError,
+    GroupMiscounted,
+    SecretValues,
+    parse,
+    redact,
+)
 from fixgw.fix.qf import header_of, raw_field
 from fixgw.fix.tags import MsgType, Tag
 from fixgw.journal import Journal
@@ -127,6 +134,8 @@ class InboundRouter:
             msg = parse(item.raw, self._venue.groups)
             report = self._venue.read(msg, item.received)
         except (DialectError, FixParseError) as exc:
+            if isinstance(exc, GroupMiscounted):
+                msg = exc.message
             self._unreadable(item, msg, exc)
         else:
             self._reports.handle(report)

@@ -8,8 +8,10 @@ standard fields and groups without notice, so the initiator reads with one dicti
 of both:
 
 - every message, component, field and group of the standard FIX 4.4 dictionary, with the
-  dialect's own fields and messages added, and the dialect's members added to the standard
-  groups (OKCoin's trade entries carry Side in a snapshot's MDEntries, say);
+  dialect's own fields, components and messages added, and the dialect's members added to
+  the standard messages, components and groups (OKCoin's trade entries carry Side in a
+  snapshot's MDEntries, say; a broker's FIX44.xml its own fields in MDFullGrp's), and what
+  venues add beyond both (`MEMBERS_BEYOND_FIX44`);
 - no enumerations but MsgType's: what a code means is the dialect's translation tables'
   call, and an unknown one is reported by the dialect, not refused by the engine;
 - nothing required in application messages: the dialect's reader says what it needs.
@@ -24,11 +26,12 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from xml.etree import ElementTree
 
 from fixgw.fix.message import GroupSpec, group_trees
+from fixgw.fix.tags import Tag
 
 MSG_TYPE_FIELD = "MsgType"
 
@@ -66,18 +69,45 @@ def _section(root: ElementTree.Element, name: str) -> ElementTree.Element:
 
 
 def _merge_members(
-    std: _Dictionary, into: ElementTree.Element, dialect_node: ElementTree.Element
+    std: _Dictionary,
+    dia: _Dictionary,
+    into: ElementTree.Element,
+    dialect_node: ElementTree.Element,
 ) -> None:
-    """What the dialect lists under a message or group and the standard lacks is added."""
+    """What the dialect lists under a message, component or group and the standard lacks is
+    added; a component the dialect places there, by its members (a broker's FIX44.xml keeps
+    its groups in components, as FIX 4.4 does)."""
     for child in dialect_node:
         if child.tag == "component":
+            component = dia.components.get(child.get("name", ""))
+            if component is not None:
+                _merge_members(std, dia, into, component)
             continue
         name = child.get("name", "")
         existing = std.find(into, name)
         if existing is None:
             into.append(copy.deepcopy(child))
         elif child.tag == "group" and existing.tag == "group":
-            _merge_members(std, existing, child)
+            _merge_members(std, dia, existing, child)
+
+
+def _add_beyond(std: _Dictionary, beyond: Mapping[int, frozenset[int]]) -> None:
+    """Each of `beyond`'s members added to every group of its count tag that lacks it."""
+    names = {f.get("number"): f.get("name", "") for f in std.fields}
+    for count_tag, tags in beyond.items():
+        for group in std.root.iter("group"):
+            if group.get("name") == names.get(str(count_tag)):
+                for tag in sorted(tags):
+                    if std.find(group, names[str(tag)]) is None:
+                        ElementTree.SubElement(
+                            group, "field", {"name": names[str(tag)], "required": "N"}
+                        )
+
+
+MEMBERS_BEYOND_FIX44: dict[int, frozenset[int]] = {Tag.NO_MD_ENTRIES: frozenset({Tag.SIDE})}
+"""What venues put in a group entry that FIX 4.4 does not list there, and the gateway reads:
+a trade entry's aggressor (OKCoin's dialect lists it). Added to the inbound dictionary
+whatever the dialect's lists, so that QuickFIX refuses no message the gateway reads."""
 
 
 def lenient_dictionary(dialect: Path, standard: Path) -> str:
@@ -94,13 +124,23 @@ def lenient_dictionary(dialect: Path, standard: Path) -> str:
             values = {v.get("enum") for v in known}
             known.extend(copy.deepcopy(v) for v in field if v.get("enum") not in values)
 
+    std_components = _section(std.root, "components")
+    for name, component in dia.components.items():
+        known = std.components.get(name)
+        if known is None:
+            std_components.append(copy.deepcopy(component))
+            std.components[name] = std_components[-1]
+        else:
+            _merge_members(std, dia, known, component)
+
     by_type = {m.get("msgtype"): m for m in std.messages}
     for message in dia.messages:
         known = by_type.get(message.get("msgtype"))
         if known is None:
             std.messages.append(copy.deepcopy(message))
         else:
-            _merge_members(std, known, message)
+            _merge_members(std, dia, known, message)
+    _add_beyond(std, MEMBERS_BEYOND_FIX44)
 
     for field in std.fields:
         if field.get("name") != MSG_TYPE_FIELD:
@@ -118,8 +158,8 @@ def lenient_dictionary(dialect: Path, standard: Path) -> str:
 def inbound_group_trees(dialect: Path, standard: Path) -> dict[str, dict[int, GroupSpec]]:
     """The repeating groups of each message as the initiator's dictionary defines them
     (`lenient_dictionary`): every member FIX 4.4 or the dialect allows, nested groups
-    included. Read once per pair of files."""
-    return group_trees(lenient_dictionary(dialect, standard))
+    included, each counted (`GroupSpec.ends_at`). Read once per pair of files."""
+    return group_trees(lenient_dictionary(dialect, standard), counted=True)
 
 
 def write_lenient_dictionary(dialect: Path, standard: Path, out: Path) -> Path:

@@ -56,6 +56,17 @@ class FixParseError(ValueError):
     """Raw text that is not a FIX message."""
 
 
+class GroupMiscounted(FixParseError):
+    """A counted group (`GroupSpec.ends_at`) whose entries are not as many as its
+    NumInGroup says: its entries cannot be told apart, so the message is not read. The
+    message as far as it was read (`message`) still names what it is about."""
+
+    def __init__(self, count_tag: int, message: FixMessage) -> None:
+        super().__init__(f"NumInGroup ({count_tag}) is not the number of entries in the group")
+        self.count_tag = count_tag
+        self.message = message
+
+
 _UTC_TIMESTAMP = re.compile(
     r"([0-9]{4})([0-9]{2})([0-9]{2})-([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
 )
@@ -123,7 +134,7 @@ _NO_NESTED: Final[Mapping[int, GroupSpec]] = MappingProxyType({})
 @dataclass(frozen=True, slots=True)
 class GroupSpec:
     """A repeating group: an entry starts at `delimiter` and holds any of `members`; the
-    group ends at the first tag that is none of them."""
+    group ends at the first tag that is none of them, unless it is counted (`ends_at`)."""
 
     count_tag: int
     delimiter: int
@@ -133,6 +144,13 @@ class GroupSpec:
     nested: Mapping[int, GroupSpec] = field(default_factory=lambda: _NO_NESTED, hash=False)
     """The groups an entry may hold, by count tag: read past, so that the entry goes on
     after them."""
+    ends_at: frozenset[int] | None = field(default=None, hash=False)
+    """A group read from a dictionary is counted: while it has fewer entries than its
+    NumInGroup says, only one of these tags ends it (the message's body, header and trailer
+    fields; for a nested group, the enclosing entry's members too), and any other tag that
+    is not a member stays in the entry, an unknown field passed over. A message in which
+    such a group has not as many entries as its NumInGroup is not read (`GroupMiscounted`).
+    None: not counted (a group of our own messages, or known only in part)."""
 
 
 GroupTree = GroupSpec
@@ -294,12 +312,15 @@ def _msg_type_at_front(raw: str) -> str | None:
 def parse(raw: str, group_specs: Mapping[str, Iterable[GroupSpec]] | None = None) -> FixMessage:
     """Split `tag=value<SOH>...` into a FixMessage; groups are cut out by `group_specs`.
 
-    A message whose type has no groups to cut (an ExecutionReport) is read in one pass."""
+    A message that holds none of its type's groups (most ExecutionReports) is read in one
+    pass. GroupMiscounted for a counted group (`GroupSpec.ends_at`) read short or long."""
     msg_type = _msg_type_at_front(raw)
-    if msg_type is not None and not (group_specs and group_specs.get(msg_type)):
+    if msg_type is not None:
         fields = _fields_of(raw)
         if fields is not None and fields.get(MSG_TYPE) == msg_type:
-            return FixMessage(msg_type, fields, None, raw)
+            specs = group_specs.get(msg_type) if group_specs else None
+            if not specs or not any(s.count_tag in fields for s in specs):
+                return FixMessage(msg_type, fields, None, raw)
     return _parse_pairs(raw, group_specs)
 
 
@@ -313,6 +334,7 @@ def _parse_pairs(
         raise FixParseError("no MsgType (35)")
     specs = {s.count_tag: s for s in (group_specs or {}).get(msg_type, ())}
     groups: dict[int, tuple[Mapping[int, str], ...]] = {}
+    miscounted: int | None = None
     i = 0
     while i < len(pairs):
         tag, value = pairs[i]
@@ -322,18 +344,48 @@ def _parse_pairs(
             if tag not in _HEADER_TRAILER_SKIP:
                 fields.setdefault(tag, value)
             continue
-        entries: list[dict[int, str]] = []
-        members, nested = spec.members, spec.nested
-        while i < len(pairs) and pairs[i][0] in members:
-            member, member_value = pairs[i]
-            if member == spec.delimiter or not entries:
-                entries.append({})
-            entries[-1][member] = member_value
-            i += 1
-            if member in nested:
-                i, _ = _count_entries(pairs, i, nested[member], member_value)
+        i, entries, wrong = _read_entries(pairs, i, spec, value)
         groups[tag] = tuple(entries)
-    return FixMessage(msg_type=msg_type, fields=fields, groups=groups, raw=raw)
+        if miscounted is None and spec.ends_at is not None:
+            miscounted = wrong
+    msg = FixMessage(msg_type=msg_type, fields=fields, groups=groups, raw=raw)
+    if miscounted is not None:
+        raise GroupMiscounted(miscounted, msg)
+    return msg
+
+
+def _read_entries(
+    pairs: list[tuple[int, str]], i: int, spec: GroupSpec, count: str
+) -> tuple[int, list[dict[int, str]], int | None]:
+    """Reads the entries of `spec`'s group from `pairs[i]`, `count` its NumInGroup; returns
+    where they end, the entries (a nested group's own read past), and the count tag of the
+    first group, this one or one nested in it, whose entries (each begun by the delimiter)
+    are not as many as its NumInGroup says (None if all are)."""
+    wanted = int(count) if count.isdigit() else -1
+    members, nested, ends_at = spec.members, spec.nested, spec.ends_at
+    entries: list[dict[int, str]] = []
+    delimited = 0
+    wrong: int | None = None
+    while i < len(pairs):
+        tag, value = pairs[i]
+        if tag in members:
+            if tag == spec.delimiter:
+                delimited += 1
+                entries.append({})
+            elif not entries:
+                entries.append({})
+        elif ends_at is None or not entries or delimited >= wanted or tag in ends_at:
+            break
+        entries[-1][tag] = value
+        i += 1
+        inner = nested.get(tag)
+        if inner is not None:
+            i, _, inner_wrong = _read_entries(pairs, i, inner, value)
+            if wrong is None:
+                wrong = inner_wrong
+    if wrong is None and delimited != wanted:
+        wrong = spec.count_tag
+    return i, entries, wrong
 
 
 _SECRET_TAG_NUMBERS = "|".join(str(tag) for tag in sorted(SECRET_TAGS))
@@ -419,9 +471,10 @@ def field_names(dictionary: Path) -> dict[int, str]:
     }
 
 
-def group_trees(dictionary: Path | str) -> dict[str, dict[int, GroupTree]]:
+def group_trees(dictionary: Path | str, counted: bool = False) -> dict[str, dict[int, GroupTree]]:
     """The repeating groups of each message type's body, by count tag, from a QuickFIX data
-    dictionary (its file, or its XML) with components expanded."""
+    dictionary (its file, or its XML) with components expanded. `counted`: each group
+    counted, ended early only by what the dictionary places outside it (`GroupSpec.ends_at`)."""
     root = (
         ElementTree.fromstring(dictionary)  # noqa: S314 (a dictionary we made)
         if isinstance(dictionary, str)
@@ -431,7 +484,16 @@ def group_trees(dictionary: Path | str) -> dict[str, dict[int, GroupTree]]:
         {f.get("name", ""): int(f.get("number", "0")) for f in root.iterfind("fields/field")},
         {c.get("name", ""): c for c in root.iterfind("components/component")},
     )
-    return {m.get("msgtype", ""): reader.groups_in(m) for m in root.iterfind("messages/message")}
+    around: frozenset[int] | None = None
+    if counted:
+        edges = [e for e in (root.find("header"), root.find("trailer")) if e is not None]
+        around = frozenset(tag for edge in edges for tag in reader.tags_in(edge))
+    return {
+        m.get("msgtype", ""): reader.groups_in(
+            m, None if around is None else around | reader.tags_in(m)
+        )
+        for m in root.iterfind("messages/message")
+    }
 
 
 class _GroupReader:
@@ -449,14 +511,23 @@ class _GroupReader:
                 out.append(child)
         return out
 
-    def groups_in(self, node: ElementTree.Element) -> dict[int, GroupTree]:
-        groups = [c for c in self.children(node) if c.tag == "group"]
-        return {self.numbers[g.get("name", "")]: self.tree_of(g) for g in groups}
+    def tags_in(self, node: ElementTree.Element) -> frozenset[int]:
+        """The tags of its fields and groups' counts, groups not entered."""
+        return frozenset(self.numbers[c.get("name", "")] for c in self.children(node))
 
-    def tree_of(self, group: ElementTree.Element) -> GroupTree:
+    def groups_in(
+        self, node: ElementTree.Element, ends_at: frozenset[int] | None = None
+    ) -> dict[int, GroupTree]:
+        groups = [c for c in self.children(node) if c.tag == "group"]
+        return {self.numbers[g.get("name", "")]: self.tree_of(g, ends_at) for g in groups}
+
+    def tree_of(self, group: ElementTree.Element, ends_at: frozenset[int] | None) -> GroupTree:
         tags = [self.numbers[c.get("name", "")] for c in self.children(group)]
         count_tag = self.numbers[group.get("name", "")]
-        return GroupTree(count_tag, tags[0], frozenset(tags), self.groups_in(group))
+        members = frozenset(tags)
+        inner_ends_at = None if ends_at is None else members | ends_at
+        nested = self.groups_in(group, inner_ends_at)
+        return GroupTree(count_tag, tags[0], members, nested, ends_at)
 
 
 def miscounted_group(pairs: list[tuple[int, str]], groups: Mapping[int, GroupTree]) -> int | None:
@@ -468,29 +539,10 @@ def miscounted_group(pairs: list[tuple[int, str]], groups: Mapping[int, GroupTre
         i += 1
         tree = groups.get(tag)
         if tree is not None:
-            i, wrong = _count_entries(pairs, i, tree, value)
+            i, _, wrong = _read_entries(pairs, i, tree, value)
             if wrong is not None:
                 return wrong
     return None
-
-
-def _count_entries(
-    pairs: list[tuple[int, str]], i: int, tree: GroupTree, count: str
-) -> tuple[int, int | None]:
-    """Reads the group's entries from `pairs[i]`; returns where they end, and the count tag
-    of a group (this one or one nested in it) that miscounts."""
-    entries = 0
-    while i < len(pairs) and pairs[i][0] in tree.members:
-        tag, value = pairs[i]
-        i += 1
-        if tag == tree.delimiter:
-            entries += 1
-        nested = tree.nested.get(tag)
-        if nested is not None:
-            i, wrong = _count_entries(pairs, i, nested, value)
-            if wrong is not None:
-                return i, wrong
-    return i, None if count.isdigit() and int(count) == entries else tree.count_tag
 
 
 def first_not_utf8(pairs: list[tuple[int, str]], skip: frozenset[int]) -> int | None:

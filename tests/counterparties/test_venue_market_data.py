@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.counterparties.conftest import VenueStackFactory, raw_oms_through
 from tests.counterparties.venue import Received, ScriptedVenue
+from tests.dictionaries import VENUE_ENTRY_TAG, broker_dictionary
 from tests.integration.conftest import EventLog
 
 BOOK = [
@@ -490,6 +492,72 @@ def test_an_update_whose_entries_carry_standard_fields_applies_every_entry(
     assert len(book_requests(venue)) == 1
 
 
+VENUE_TAG = (9001, "v")
+"""A venue's own field, which no dictionary the session reads with lists."""
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_field_no_dictionary_lists_in_an_entry_leaves_the_entries_after_it_read(
+    make_venue_stack: VenueStackFactory, profile: str
+) -> None:
+    """NoMDEntries says 2 and the first entry carries a venue's own tag: the tag is passed
+    over in its entry, and the entry after it is read, the snapshot's ask and the update's
+    delete: no level the venue deleted stays in the book."""
+    book = [*BOOK[:6], VENUE_TAG, *BOOK[6:]]
+    venue, stack = make_venue_stack(lambda v: v.on("V", serving(book)), **PROFILES[profile])
+    with stack.client() as gw:
+        first = gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+        assert (first["bids"], first["asks"]) == ([["29990", "1.5"]], [["30010", "1.2"]])
+        seen = EventLog(gw)
+        venue.send(
+            "X",
+            [
+                *((262, book_requests(venue)[0].get(262) or ""), (268, "2")),
+                *((279, "0"), (269, "0"), (55, "BTC/USD"), (270, "29995"), (271, "1")),
+                VENUE_TAG,
+                *((279, "2"), (269, "1"), (55, "BTC/USD"), (270, "30010")),
+            ],
+        )
+        delta = seen.first(lambda e: e["type"] in ("md.delta", "md.stale"))
+        assert delta["type"] == "md.delta", delta
+        assert sorted(delta["changes"]) == [
+            ["delete", "ask", "30010", "0"],
+            ["new", "bid", "29995", "1"],
+        ]
+        now = gw.request("book", symbol="BTC/USD", depth=5)
+        assert (now["bids"], now["asks"]) == ([["29995", "1"], ["29990", "1.5"]], [])
+    assert len(book_requests(venue)) == 1
+    assert not logged(stack, "unreadable message from the exchange")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_an_update_whose_group_does_not_add_up_is_not_applied_and_the_book_is_asked_again(
+    make_venue_stack: VenueStackFactory, profile: str
+) -> None:
+    """NoMDEntries says 3 and two entries follow: which of them the venue meant cannot be
+    told, so none is applied. The message is reported unreadable and the book asked for
+    afresh, as for any update the gateway cannot read."""
+    venue, stack = make_venue_stack(lambda v: v.on("V", serving(BOOK)), **PROFILES[profile])
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+        gw.subscribe(["errors"])
+        seen = EventLog(gw)
+        md_req_id = book_requests(venue)[0].get(262) or ""
+        venue.send(
+            "X",
+            [
+                *((262, md_req_id), (268, "3")),
+                *((279, "0"), (269, "0"), (55, "BTC/USD"), (270, "29995"), (271, "1")),
+                *((279, "2"), (269, "1"), (55, "BTC/USD"), (270, "30010")),
+            ],
+        )
+        error = seen.first(lambda e: e["type"] == "exchange.error")
+        assert (error["source"], error["md_req_id"]) == ("unreadable", md_req_id), error
+        assert "NumInGroup (268)" in error["text"]
+        venue.wait_for(lambda _: len(book_requests(venue)) == 2, what="the book asked again")
+        assert not [e for e in seen.seen if e["type"] == "md.delta"]
+
+
 def serving_trades(
     book: list[tuple[int, str]], trades: list[tuple[int, str]]
 ) -> Callable[[ScriptedVenue, Received], None]:
@@ -544,6 +612,108 @@ def test_the_last_trade_of_a_trades_snapshot_is_the_reference_price_and_is_told_
         "a trade in a full refresh (W): told to nobody, the last one the reference price": 2
     }
     assert len(trades_requests(venue)) == 1
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_the_last_trade_listed_is_the_reference_price_whatever_field_a_trade_before_carries(
+    make_venue_stack: VenueStackFactory, profile: str
+) -> None:
+    """The first of two trades carries a venue's own tag: the second, 30100, is still the
+    last one listed and the reference price, so a market order of 10 (notional 301000) is
+    refused, not priced from the first (300000, under max_notional)."""
+    trades = [
+        *((269, "2"), (270, "30000"), (271, "0.1"), (54, "1"), VENUE_TAG),
+        *((269, "2"), (270, "30100"), (271, "0.2"), (54, "2")),
+    ]
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", serving_trades([(269, "0"), (270, "29990"), (271, "1.5")], trades)),
+        risk={"symbols": {"BTC/USD": {"max_notional": 300500}}},
+        **PROFILES[profile],
+    )
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="BTC/USD", what=["trades"])
+        with pytest.raises(ApiError) as refused:
+            gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="10")
+        assert refused.value.code == "risk_rejected" and "notional 301000" in str(refused.value)
+    assert not [m for m in venue.app if m.msg_type == "D"]
+
+
+def all_answered(venue: ScriptedVenue) -> None:
+    """Waits for the answer to a TestRequest: whatever the gateway answered the messages
+    before it with (a Reject, say) has reached the venue."""
+    venue.send("1", [(112, "all-answered")], store=False)
+    venue.wait_for(lambda m: m.msg_type == "0" and m.get(112) == "all-answered")
+
+
+TWO_TRADES = [
+    *((279, "0"), (269, "2"), (55, "BTC/USD"), (270, "30000"), (271, "0.1"), (54, "1")),
+    *((279, "0"), (269, "2"), (55, "BTC/USD"), (270, "30001"), (271, "0.2")),
+]
+"""Two new trades; the second's Side (54) added by each test."""
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_trades_carrying_side_draw_no_session_reject(
+    make_venue_stack: VenueStackFactory, profile: str
+) -> None:
+    """FIX 4.4's MDIncGrp lists no Side; the gateway reads it there (the aggressor). A
+    message the gateway reads and uses is not answered with a session Reject, which says
+    it was not processed."""
+    venue, stack = make_venue_stack(lambda v: v.on("V", serving(BOOK)), **PROFILES[profile])
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+        seen = EventLog(gw)
+        venue.send(
+            "X",
+            [(262, trades_requests(venue)[0].get(262) or ""), (268, "2"), *TWO_TRADES, (54, "2")],
+        )
+        trade = seen.first(lambda e: e["type"] == "md.trade" and e["price"] == "30001")
+        assert trade["aggressor"] == "sell"
+    all_answered(venue)
+    assert not [m.pairs for m in venue.admin if m.msg_type == "3"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_trade_whose_side_is_undisclosed_is_a_trade_with_no_aggressor(
+    make_venue_stack: VenueStackFactory, profile: str
+) -> None:
+    """Side 7 (Undisclosed, FIX 4.4) names no aggressor: the trade is told with none, and
+    the trade beside it as it came; nothing is unreadable, nothing asked again."""
+    venue, stack = make_venue_stack(lambda v: v.on("V", serving(BOOK)), **PROFILES[profile])
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+        seen = EventLog(gw)
+        venue.send(
+            "X",
+            [(262, trades_requests(venue)[0].get(262) or ""), (268, "2"), *TWO_TRADES, (54, "7")],
+        )
+        second = seen.first(lambda e: e["type"] == "md.trade" and e["price"] == "30001")
+        trades = [(e["price"], e["aggressor"]) for e in seen.seen if e["type"] == "md.trade"]
+        assert trades == [("30000", "buy"), ("30001", None)], second
+    assert not logged(stack, "unreadable message from the exchange")
+    assert len(trades_requests(venue)) == 1
+
+
+def test_a_broker_dictionarys_own_entry_field_gives_the_whole_book_and_draws_no_reject(
+    make_venue_stack: VenueStackFactory, tmp_path: Path
+) -> None:
+    """`session.dictionary` names a broker's FIX44.xml listing its own field in the entries
+    of MDFullGrp, a component: QuickFIX and the gateway read the snapshot with it, both
+    entries, and the broker gets no Reject."""
+    tag = (VENUE_ENTRY_TAG, "v")
+    book = [*BOOK[:3], tag, *BOOK[3:], tag]
+    dictionary = broker_dictionary(tmp_path / "broker-FIX44.xml")
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", serving(book)),
+        venue_comp_id=BROKER,
+        session={"venue": "fix44", "target_comp_id": BROKER, "dictionary": str(dictionary)},
+    )
+    with stack.client() as gw:
+        first = gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+        assert (first["bids"], first["asks"]) == ([["29990", "1.5"]], [["30010", "1.2"]])
+    all_answered(venue)
+    assert not [m.pairs for m in venue.admin if m.msg_type == "3"]
+    assert not logged(stack, "unreadable message from the exchange")
 
 
 @pytest.mark.parametrize("profile", PROFILES)

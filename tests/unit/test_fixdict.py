@@ -11,6 +11,8 @@ import quickfix as fix
 from fixgw.config import bundled_dictionary, standard_fix44_dictionary
 from fixgw.fix.dictionary import write_lenient_dictionary
 from fixgw.fix.message import encode
+from fixgw.venues import groups_read
+from tests.dictionaries import VENUE_ENTRY_TAG, broker_dictionary
 
 HEADER = [(49, "OKSERVER"), (56, "US"), (34, "2"), (52, "20261205-10:00:00.000")]
 FILL = [
@@ -28,6 +30,11 @@ def path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def dictionary(path: Path) -> fix.DataDictionary:
+    return quickfix_reading(path)
+
+
+def quickfix_reading(path: Path) -> fix.DataDictionary:
+    """The dictionary as the initiator's QuickFIX validates with it (`qf.VALIDATION`)."""
     dd = fix.DataDictionary(str(path))
     dd.checkUserDefinedFields(False)
     dd.allowUnknownMsgFields(True)
@@ -110,3 +117,40 @@ def test_session_messages_keep_what_fix_requires(path: Path) -> None:
     assert with_values == {"MsgType"}
     msg_types = {v.get("enum") for f in root.iter("field") if f.get("name") == "MsgType" for v in f}
     assert {"Z1000", "Z1001", "E1000", "8", "W"} <= msg_types
+
+
+TRADES_WITH_SIDE = [
+    *((262, "m"), (268, "2")),
+    *((279, "0"), (269, "2"), (55, "BTC/USD"), (270, "30000"), (271, "0.1"), (54, "1")),
+    *((279, "0"), (269, "2"), (55, "BTC/USD"), (270, "30001"), (271, "0.2"), (54, "2")),
+]
+
+
+def test_a_plain_fix44_venues_trades_with_side_pass_as_the_gateway_reads_them(
+    tmp_path: Path,
+) -> None:
+    """FIX 4.4's MDIncGrp lists no Side; the gateway reads it there (the aggressor), so
+    QuickFIX must not refuse an update whose trades carry it (`MEMBERS_BEYOND_FIX44`)."""
+    standard = standard_fix44_dictionary()
+    path = write_lenient_dictionary(standard, standard, tmp_path / "inbound.xml")
+    parsed = validate(quickfix_reading(path), "X", TRADES_WITH_SIDE)
+    assert "54=1\x01279=0\x01269=2\x0155=BTC/USD\x01270=30001\x01271=0.2\x0154=2\x01" in parsed
+
+
+def test_a_broker_dictionarys_own_fields_in_its_components_groups_pass_and_are_read(
+    tmp_path: Path,
+) -> None:
+    """A broker's FIX44.xml (`session.dictionary`) lists its own field in MDFullGrp's
+    entries, a component, as FIX 4.4 keeps its groups: QuickFIX takes a snapshot whose
+    entries carry it, and the gateway reads it as a member of the entry."""
+    broker = broker_dictionary(tmp_path / "broker-FIX44.xml")
+    path = write_lenient_dictionary(broker, standard_fix44_dictionary(), tmp_path / "in.xml")
+    body = [
+        *((262, "m"), (55, "BTC/USD"), (268, "2")),
+        *((269, "0"), (270, "29990"), (271, "1.5"), (VENUE_ENTRY_TAG, "v1")),
+        *((269, "1"), (270, "30010"), (271, "1.2"), (VENUE_ENTRY_TAG, "v2")),
+    ]
+    validate(quickfix_reading(path), "W", body)
+    for msg_type in ("W", "X"):
+        (entries,) = [g for g in groups_read(broker)[msg_type] if g.count_tag == 268]
+        assert VENUE_ENTRY_TAG in entries.members, msg_type

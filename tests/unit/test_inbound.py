@@ -20,7 +20,15 @@ from fixgw.domain import (
     Side,
 )
 from fixgw.errors import DialectError
-from fixgw.fix.message import SOH, FixMessage, FixParseError, encode, parse, redact
+from fixgw.fix.message import (
+    SOH,
+    FixMessage,
+    FixParseError,
+    GroupMiscounted,
+    encode,
+    parse,
+    redact,
+)
 from fixgw.venues import groups_read, venue_dictionary
 from fixgw.venues.okcoin import inbound
 
@@ -328,6 +336,84 @@ def test_entries_are_read_to_the_end_of_their_group_whatever_standard_fields_the
         (LevelAction.NEW, BookSide.BID, D("29995"), D("1")),
         (LevelAction.DELETE, BookSide.ASK, D("30010"), D(0)),
     ]
+
+
+VENUE_TAG = (9001, "v")
+"""A venue's own field, which no dictionary the session reads with lists."""
+
+
+@pytest.mark.parametrize("venue", ["okcoin", "fix44"])
+def test_a_field_no_dictionary_lists_stays_in_its_entry_while_entries_are_due(venue: str) -> None:
+    """NoMDEntries says 2: a tag that is neither a member nor a body field of the message,
+    after the first entry's fields, is passed over in that entry, and the second entry is
+    read, the ask of a snapshot and the delete of an update."""
+    groups = groups_read(venue_dictionary(venue))
+    book = [*BOOK_ENTRIES[:3], VENUE_TAG, *BOOK_ENTRIES[3:]]
+    w = encode("FIX.4.4", [(35, "W")], [(262, "md1"), (55, "BTC/USD"), (268, "2"), *book])
+    r = inbound.market_data_snapshot(parse(w, groups), NOW)
+    assert (r.bids, r.asks) == ([(D("29990"), D("1.5"))], [(D("30010"), D("1.2"))])
+    update = [
+        *((279, "0"), (269, "0"), (55, "BTC/USD"), (270, "29995"), (271, "1")),
+        VENUE_TAG,
+        *((279, "2"), (269, "1"), (55, "BTC/USD"), (270, "30010")),
+    ]
+    x = encode("FIX.4.4", [(35, "X")], [(262, "md1"), (268, "2"), *update])
+    u = inbound.market_data_incremental(parse(x, groups), NOW)
+    assert [(c.action, c.side, c.price) for c in u.levels["BTC/USD"]] == [
+        (LevelAction.NEW, BookSide.BID, D("29995")),
+        (LevelAction.DELETE, BookSide.ASK, D("30010")),
+    ]
+
+
+@pytest.mark.parametrize("venue", ["okcoin", "fix44"])
+@pytest.mark.parametrize(
+    ("msg_type", "body", "names"),
+    [
+        ("W", [(262, "md1"), (55, "BTC/USD"), (268, "3"), *BOOK_ENTRIES], (262, "md1")),
+        ("W", [(262, "md1"), (55, "BTC/USD"), (268, "1"), *BOOK_ENTRIES], (262, "md1")),
+        (
+            "X",
+            [(262, "md1"), (268, "2"), (279, "2"), (269, "1"), (55, "BTC/USD"), (270, "30010")],
+            (262, "md1"),
+        ),
+        (
+            "8",
+            [
+                *((37, "o1"), (11, "c1"), (17, "e1"), (150, "0"), (39, "0"), (55, "BTC/USD")),
+                *((54, "1"), (14, "0"), (151, "1"), (6, "0")),
+                *((453, "2"), (448, "desk-7"), (447, "D"), (452, "11")),
+            ],
+            (11, "c1"),
+        ),
+    ],
+    ids=["W-fewer-entries", "W-more-entries", "X-fewer-entries", "8-parties-short"],
+)
+def test_a_message_whose_group_does_not_add_up_is_not_read(
+    venue: str, msg_type: str, body: list[tuple[int, str]], names: tuple[int, str]
+) -> None:
+    """Entries that are not as many as the NumInGroup says cannot be told apart: the
+    message, of whatever type, is unreadable, never applied as read; what was read of it
+    still names the request or order it is about."""
+    raw = encode("FIX.4.4", [(35, msg_type)], body)
+    with pytest.raises(GroupMiscounted) as err:
+        parse(raw, groups_read(venue_dictionary(venue)))
+    tag, value = names
+    assert err.value.message.get(tag) == value
+
+
+def test_a_trade_whose_side_is_neither_buy_nor_sell_is_a_trade_with_no_aggressor() -> None:
+    """Side is read for the aggressor only; FIX 4.4's others (7, Undisclosed, say) name
+    none. The trade, and the one beside it, are still trades."""
+    entries = [
+        *((279, "0"), (269, "2"), (55, "BTC/USD"), (270, "30000"), (271, "0.1"), (54, "1")),
+        *((279, "0"), (269, "2"), (270, "30001"), (271, "0.2"), (54, "7")),
+    ]
+    r = inbound.market_data_incremental(message("X", [(262, "md1"), (268, "2"), *entries]), NOW)
+    assert [(t.price, t.aggressor) for t in r.trades["BTC/USD"]] == [
+        (D("30000"), Side.BUY),
+        (D("30001"), None),
+    ]
+    assert r.passed_over == ("a trade's Side other than buy or sell (no aggressor)",)
 
 
 def test_an_incremental_new_or_change_of_size_0_is_a_delete() -> None:

@@ -49,34 +49,17 @@ REQUEST_GROUPS: dict[str, tuple[GroupSpec, ...]] = {
 """The groups of our own MarketDataRequest, as `outbound` writes it (the ids of a message
 sent are read back from it)."""
 
-GROUPS_READ: dict[str, tuple[int, ...]] = {
-    MsgType.MARKET_DATA_SNAPSHOT: (Tag.NO_MD_ENTRIES,),
-    MsgType.MARKET_DATA_INCREMENTAL: (Tag.NO_MD_ENTRIES,),
-}
-"""The venue's groups the readers read, by MsgType. Every other group is read past as plain
-fields (first occurrence): no FIX 4.4 group of a message read holds a field of that
-message's body."""
-
-MEMBERS_BEYOND_FIX44: dict[int, frozenset[int]] = {Tag.NO_MD_ENTRIES: frozenset({Tag.SIDE})}
-"""What venues put in a group entry that FIX 4.4 does not list there, and the reader reads:
-a trade entry's aggressor (OKCoin's dialect lists it)."""
-
 
 def groups(trees: Mapping[str, Mapping[int, GroupSpec]]) -> dict[str, tuple[GroupSpec, ...]]:
-    """The groups to cut out (`fixgw.fix.message.parse`), from the groups of the dictionary
-    the session reads the venue with (`fixgw.fix.dictionary.inbound_group_trees`): each
-    with every member it allows, so that an entry ends only where the group does, whatever
-    standard field a venue adds to it (Currency between MDEntryPx and MDEntrySize, say)."""
-    read = {
-        msg_type: tuple(_with_beyond(trees[msg_type][count_tag]) for count_tag in count_tags)
-        for msg_type, count_tags in GROUPS_READ.items()
-    }
+    """The groups to cut out (`fixgw.fix.message.parse`): every group of every message, as
+    the dictionary the session reads the venue with defines it
+    (`fixgw.fix.dictionary.inbound_group_trees`), each with every member it allows and
+    counted, so that an entry ends only where the group does, whatever field a venue adds
+    to it (Currency between MDEntryPx and MDEntrySize, a venue's own tag, say), and a
+    message whose group does not add up is not read. The readers read MDEntries (W, X);
+    the other groups are cut out of the body, counted, and passed over."""
+    read = {msg_type: tuple(trees_of.values()) for msg_type, trees_of in trees.items()}
     return {**read, **REQUEST_GROUPS}
-
-
-def _with_beyond(group: GroupSpec) -> GroupSpec:
-    beyond = MEMBERS_BEYOND_FIX44.get(group.count_tag, frozenset())
-    return GroupSpec(group.count_tag, group.delimiter, group.members | beyond, group.nested)
 
 
 NO_ORDER_ID: tuple[str | None, ...] = (None, "", "NONE")
@@ -289,13 +272,19 @@ def _entry_kind(e: FieldReader, passed_over: list[str]) -> MdEntryKind | None:
 
 
 def _trade(e: FieldReader, passed_over: list[str]) -> Trade | None:
-    """None for a trade without a size: a trade event always has one (`md.trade`)."""
+    """None for a trade without a size: a trade event always has one (`md.trade`). Side
+    (54) is read only for the aggressor, which may be unknown: any other Side (7,
+    Undisclosed, say) is no aggressor, not an unreadable trade."""
     price = e.decimal(Tag.MD_ENTRY_PX)
     size = e.opt_decimal(Tag.MD_ENTRY_SIZE)
     if size is None:
         passed_over.append("a trade without MDEntrySize (271)")
         return None
-    return Trade(price=price, size=size, aggressor=e.opt_code(codes.SIDE))
+    side = e.opt_str(Tag.SIDE)
+    aggressor = codes.SIDE.forward.get(side) if side is not None else None
+    if side is not None and aggressor is None:
+        passed_over.append("a trade's Side other than buy or sell (no aggressor)")
+    return Trade(price=price, size=size, aggressor=aggressor)
 
 
 def market_data_request_reject(msg: FixMessage, received: datetime) -> MarketDataRejectReport:

@@ -1,0 +1,31 @@
+"""Data dictionaries an operator may name in `session.dictionary`, made for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.etree import ElementTree
+
+from fixgw.config import standard_fix44_dictionary
+
+VENUE_ENTRY_TAG = 9001
+"""A broker's own field, which its dictionary lists in every MDEntries entry."""
+
+
+def broker_dictionary(out: Path) -> Path:
+    """A broker's own FIX44.xml: the standard one with its custom field VenueEntryTag (9001)
+    added to the entries of MDFullGrp and MDIncGrp, the components FIX 4.4 keeps the
+    snapshot's and the update's groups in."""
+    tree = ElementTree.parse(standard_fix44_dictionary())  # noqa: S314 (the installed file)
+    root = tree.getroot()
+    fields = root.find("fields")
+    assert fields is not None
+    ElementTree.SubElement(
+        fields, "field", {"number": str(VENUE_ENTRY_TAG), "name": "VenueEntryTag", "type": "STRING"}
+    )
+    for component in root.iterfind("components/component"):
+        if component.get("name") in ("MDFullGrp", "MDIncGrp"):
+            group = component.find("group")
+            assert group is not None
+            ElementTree.SubElement(group, "field", {"name": "VenueEntryTag", "required": "N"})
+    tree.write(out)
+    return out

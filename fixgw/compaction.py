@@ -4,9 +4,10 @@ incomplete (and says so: `compacted_through`).
 
 The horizon H is a seq: every line after it is kept byte for byte. It is the lowest of the
 seq before the first event newer than `keep_days`, the NATS publisher's cursor (what the
-stream has not acknowledged is published from the journal), the FIX bridge's
-`reported.seq` (what no OMS was told is sent from the journal), and the seq before the last
-line (the next seq follows the last line).
+stream has not acknowledged is published from the journal), the FIX bridge's marks (what
+no OMS was told is sent from the journal: `reported.seq` and each session's, a session's not
+configured now too, and while `bridge` is off), and the seq before the last line (the next
+seq follows the last line).
 
 Of the lines up to H, those a start reads are kept: every order event of each order that
 the replay the gateway makes at start (`OrderTracker.restore`) holds at H (open, or closed
@@ -41,7 +42,8 @@ from typing import BinaryIO, NamedTuple
 import msgspec
 
 from fixgw.bridge.reported import FILE_NAME as REPORTED_FILE
-from fixgw.config import GatewayConfig
+from fixgw.bridge.reported import recorded_store, session_marks
+from fixgw.config import BRIDGE_STORE_DIR, GatewayConfig
 from fixgw.domain import AnyEvent, OrderFilled, OrderPartiallyFilled
 from fixgw.engine.fills import TRADES_KEPT, Fills
 from fixgw.engine.order_index import IDS_KEPT_PER_CLOSED_ORDER, OrderIndex
@@ -116,9 +118,9 @@ def precompact_path(path: Path) -> Path:
 
 
 def holders(config: GatewayConfig, path: Path) -> list[Holder]:
-    """The NATS cursor and the FIX bridge's mark, from the files the config names. A mark
-    the bridge cannot read holds everything, as it then sends every report again
-    (`ReportedMark`); an empty one (none written yet) holds nothing."""
+    """The NATS cursor and the FIX bridge's marks, from the files the config names, or left
+    while that part is off. A mark the bridge cannot read holds everything, as it then sends
+    every report again (`ReportedMark`); an empty one (none written yet) holds nothing."""
     held: list[Holder] = []
     if config.nats is not None:
         nats = config.nats
@@ -131,14 +133,49 @@ def holders(config: GatewayConfig, path: Path) -> list[Holder]:
         stray = cursor_path_if_any(path)
         if stray is not None:
             held.append(stray)
+    for store in bridge_stores(config, path):
+        held.extend(_bridge_marks(store))
+    return held
+
+
+def bridge_stores(config: GatewayConfig, path: Path) -> list[Path]:
+    """Where the FIX bridge's marks are: `bridge.store_dir` (from this working directory)
+    and the store the last bridge to start used, recorded beside the journal
+    (`<journal>.bridge`), which finds it whatever the working directory; with neither, the
+    default store, as a bridge turned on again with its defaults would use it."""
+    places: list[Path] = []
     if config.bridge is not None:
-        mark = Path(config.bridge.store_dir) / REPORTED_FILE
-        with contextlib.suppress(FileNotFoundError):
+        places.append(Path(config.bridge.store_dir))
+    recorded = recorded_store(path)
+    if recorded is not None:
+        places.append(recorded)
+    if not places:
+        places.append(Path(BRIDGE_STORE_DIR))
+    found: list[Path] = []
+    for place in places:
+        if all(not _same_directory(place, p) for p in found):
+            found.append(place.absolute())
+    return found
+
+
+def _same_directory(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return a.absolute() == b.absolute()
+
+
+def _bridge_marks(store: Path) -> list[Holder]:
+    held: list[Holder] = []
+    marks = [("the FIX bridge's reported.seq", store / REPORTED_FILE)]
+    marks += [(f"OMS {oms}'s reports' mark", mark) for oms, mark in session_marks(store)]
+    for what, mark in marks:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             text = mark.read_bytes()[:32].strip()
             if text.isdigit():
-                held.append(Holder(int(text), f"the FIX bridge's reported.seq ({mark})"))
+                held.append(Holder(int(text), f"{what} ({mark})"))
             elif text:
-                held.append(Holder(0, f"the FIX bridge's reported.seq, unreadable ({mark})"))
+                held.append(Holder(0, f"{what}, unreadable ({mark})"))
     return held
 
 

@@ -299,6 +299,11 @@ class BridgeSessionConfig(_Config, frozen=True, kw_only=True):
         return self.cl_ord_id_prefix or f"{self.comp_id}-"
 
 
+BRIDGE_STORE_DIR = "var/bridge-store"
+"""`bridge.store_dir` by default; where `journal compact` looks for the bridge's marks while
+`bridge` is off and no bridge recorded its store beside the journal."""
+
+
 class BridgeConfig(_Config, frozen=True, kw_only=True):
     """A standard FIX 4.4 acceptor for existing OMS software."""
 
@@ -306,7 +311,7 @@ class BridgeConfig(_Config, frozen=True, kw_only=True):
     port: Port
     comp_id: NonEmpty = "FIXGW"
     """Our SenderCompID on every bridge session."""
-    store_dir: NonEmpty = "var/bridge-store"
+    store_dir: NonEmpty = BRIDGE_STORE_DIR
     dictionary: str | None = None
     """Default: the standard FIX44.xml installed with the QuickFIX binding."""
     heartbeat_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 30

@@ -21,6 +21,7 @@ import structlog
 from fixgw import journal, preflight
 from fixgw.api.server import ApiServer
 from fixgw.app import build_gateway
+from fixgw.bridge.owners import say_orders_of_sessions_not_configured
 from fixgw.bridge.router import Bridge
 from fixgw.config import (
     API_KEY_KEY,
@@ -120,7 +121,13 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
             log.info("metrics listening", host=config.ops.metrics_host, port=metrics_server.port)
         with starting("session", "the exchange session"):
             gateway.start()
-        if config.bridge is not None:
+        if config.bridge is None:
+            say_orders_of_sessions_not_configured(
+                (o.cl_ord_id for o in gateway.open_orders() if o.cl_ord_id is not None),
+                gateway.placed_by,
+                (),
+            )
+        else:
             where = f"{config.bridge.host}:{config.bridge.port}"
             with starting("bridge", f"the FIX bridge on {where} (bridge.port, store_dir)"):
                 bridge = Bridge(config.bridge, secrets.bridge_passwords, gateway, loop)

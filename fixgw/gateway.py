@@ -169,6 +169,10 @@ class Gateway:
         order = self.parts.tracker.get(cl_ord_id)
         return msgspec.UNSET if order is None else order.oms
 
+    def tracks_order_id(self, order_id: str) -> bool:
+        """An order this gateway keeps has the exchange's id `order_id`."""
+        return self.parts.tracker.by_order_id(order_id) is not None
+
     def open_orders(self) -> Iterator[OrderView]:
         t = self.parts.tracker
         return (view(t, o) for o in t.open_orders())

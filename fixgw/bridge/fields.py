@@ -671,7 +671,15 @@ STATUS = MessageFields(
         [
             Field(11, "ClOrdID", honoured("the order asked about (the session's prefix + it)")),
             Field(790, "OrdStatusReqID", honoured("echoed on the ExecutionReport that answers")),
-            Field(37, "OrderID", ignored("the order is the one ClOrdID names")),
+            Field(
+                37,
+                "OrderID",
+                honoured(
+                    "for an order the gateway keeps, checked against it as Symbol is; for one "
+                    "it no longer keeps (orders.keep_closed), the exchange is asked by it, with "
+                    "Symbol and Side, and answers"
+                ),
+            ),
             Field(55, "Symbol", honoured(_CHECKED_AGAINST_THE_ORDER)),
             Field(54, "Side", honoured(_CHECKED_AGAINST_THE_ORDER)),
             Field(1, "Account", ignored(_ONE_ACCOUNT)),

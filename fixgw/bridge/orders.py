@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from fixgw.api.protocol import ErrorCode
+from fixgw.api.protocol import ErrorCode, OrderStatusRequest
 from fixgw.bridge import translate
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.owners import OrderOwners
@@ -312,6 +312,9 @@ class OmsOrders:
             self.outbox.send(oms, self._refused(msg, exc, exec_type="I"))
             return
         named = self.gateway.order(cl_ord_id)
+        if named is None and (by_order_id := translate.status_request_by_order_id(msg)):
+            await self._answer_from_the_exchange(oms, msg, cl_ord_id, by_order_id)
+            return
         mismatch = translate.another_order(msg, named) if named is not None else None
         try:
             answer = await self.gateway.order_status(
@@ -345,6 +348,41 @@ class OmsOrders:
             translate.status_echo(msg),
             "; ".join(t for t in (answer.text, mismatch) if t) or None,
         )
+
+    async def _answer_from_the_exchange(
+        self, oms: str, msg: FixMessage, cl_ord_id: str, request: OrderStatusRequest
+    ) -> None:
+        """An order the gateway does not keep (forgotten: `orders.keep_closed`), asked
+        about with its OrderID: the exchange is asked by it, as the API's `order_status` by
+        `order_id` asks, and its answer goes back if it is this order (its ClOrdID the one
+        the request names, under this session's prefix). An order the exchange does not
+        know either, or knows as another's, is unknown to the OMS (OrdStatus 8,
+        OrdRejReason 5); one the gateway keeps under another ClOrdID is not asked about."""
+        order_id = request.order_id or ""
+        if self.gateway.tracks_order_id(order_id):
+            self._unknown(oms, msg, f"{self._not_its(cl_ord_id)}; OrderID {order_id} is another's")
+            return
+        try:
+            answer = await self.gateway.order_status(request)
+        except FixgwError as exc:
+            self.outbox.send(oms, self._refused(msg, exc, exec_type="I"))
+            return
+        if answer.cl_ord_id != cl_ord_id or answer.order_type is None or answer.qty is None:
+            said = f" (the exchange: {answer.text})" if answer.text else ""
+            self._unknown(oms, msg, f"{self._not_its(cl_ord_id)} with OrderID {order_id}{said}")
+            return
+        log.info(
+            "OMS status request for an order the gateway forgot: answered by the exchange",
+            oms=oms,
+            cl_ord_id=cl_ord_id,
+            order_id=order_id,
+        )
+        self._send_status(oms, msg.fields[Tag.CL_ORD_ID], answer, translate.status_echo(msg))
+
+    def _unknown(self, oms: str, msg: FixMessage, text: str) -> None:
+        """A status request's answer for an order unknown to the OMS: OrdStatus 8, 5."""
+        exc = RequestError(text, code=ErrorCode.UNKNOWN_ORDER)
+        self.outbox.send(oms, self._refused(msg, exc, exec_type="I"))
 
     def _send_status(
         self,

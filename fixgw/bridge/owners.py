@@ -14,11 +14,14 @@ order's PendingCancel and Canceled reports go out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 
 import msgspec
+import structlog
 
 from fixgw.config import BridgeConfig
+
+log = structlog.get_logger("fixgw.bridge")
 
 PlacedBy = Callable[[str], str | msgspec.UnsetType | None]
 """The OMS that placed an order (`Gateway.placed_by`): None for an API client's, UNSET where
@@ -95,3 +98,25 @@ class OrderOwners:
         if oms_cancel_id is not None and self._cancel_of_order.get(cl_ord_id) != oms_cancel_id:
             return None
         return self._cancel_of_order.pop(cl_ord_id, None)
+
+
+def say_orders_of_sessions_not_configured(
+    open_cl_ord_ids: Iterable[str], placed_by: PlacedBy, configured: Collection[str]
+) -> None:
+    """At start, one warning naming the open orders that an OMS session not configured now
+    placed: nobody is told of them, cancels them on a disconnect, or may cancel them
+    through the bridge until that session is configured again (its reports then come, from
+    its own mark: `reported.ReportedMarks`)."""
+    orphaned: dict[str, list[str]] = {}
+    for cl_ord_id in open_cl_ord_ids:
+        oms = placed_by(cl_ord_id)
+        if isinstance(oms, str) and oms not in configured:
+            orphaned.setdefault(oms, []).append(cl_ord_id)
+    if orphaned:
+        log.warning(
+            "open orders of OMS sessions not configured: no OMS is told of them or may "
+            "cancel them through the bridge until the session is configured again",
+            sessions=sorted(orphaned),
+            orders={oms: ids[:20] for oms, ids in sorted(orphaned.items())},
+            count=sum(len(ids) for ids in orphaned.values()),
+        )

@@ -3,7 +3,8 @@ under its own ids, and OrderCancelRejects (9) for its cancels that failed.
 
 A report is held until its event's journal line is written, as a client's line is: an OMS
 is never told what a restarted gateway would not know (`reported.ReportedMark` says what
-happens on the other side of that write)."""
+happens on the other side of that write, and how a session taken out of the config is told
+what it missed once it is back)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import structlog
 from fixgw.bridge import translate
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.owners import OrderOwners
-from fixgw.bridge.reported import ReportedMark
+from fixgw.bridge.reported import ReportedMarks
 from fixgw.bridge.tables import OTHER
 from fixgw.domain import (
     GATEWAY_REJECT_REASONS,
@@ -39,7 +40,7 @@ log = structlog.get_logger("fixgw.bridge")
 
 class OrderReports:
     def __init__(
-        self, gateway: Gateway, owners: OrderOwners, outbox: Outbox, reported: ReportedMark
+        self, gateway: Gateway, owners: OrderOwners, outbox: Outbox, reported: ReportedMarks
     ) -> None:
         self.gateway = gateway
         self.owners = owners
@@ -50,18 +51,23 @@ class OrderReports:
         self._held_upto = 0
         """The seq of the last order event seen."""
         self._resending = False
+        self._resend_from: dict[str, int | None] = {}
+        """While resending: each session's mark, after which its reports go again."""
 
     def start(self) -> None:
-        """Cancels pending before a restart are known again; the reports of events after the
-        mark are sent again (PossResend); then each order event comes. After the acceptor
-        starts: QuickFIX has no session to send on before."""
+        """Cancels pending before a restart are known again; the reports of events after
+        each session's mark are sent again to it (PossResend); then each order event comes.
+        After the acceptor starts: QuickFIX has no session to send on before."""
         for order in self.gateway.open_orders():
             if order.cl_ord_id is not None:
                 self.owners.note_cancel(order.cl_ord_id, order.cancel_cl_ord_id)
         last = self.gateway.journal.last_seq
-        if self.reported.seq is not None and self.reported.seq < last:
-            self._resend_after(self.reported.seq)
-        self.reported.write(last)
+        starts = {oms: self.reported.start_of(oms) for oms in self.reported.of}
+        marked = [seq for seq in starts.values() if seq is not None]
+        if marked and min(marked) < last:
+            self._resend_from = starts
+            self._resend_after(min(marked))
+        self.reported.write_all(last)
         self.gateway.journal.on_written.append(self._journaled)
         self.gateway.subscribe_events(self, ["orders"])
 
@@ -78,7 +84,7 @@ class OrderReports:
         if self._journaled in self.gateway.journal.on_written:
             self.gateway.journal.on_written.remove(self._journaled)
         if not self._held:
-            self.reported.write(self.gateway.journal.last_seq)
+            self.reported.write_all(self.gateway.journal.last_seq)
         self.reported.close()
 
     def _resend_after(self, seq: int) -> None:
@@ -92,6 +98,7 @@ class OrderReports:
                 self.on_event(event_seq, event)
         finally:
             self._resending = False
+            self._resend_from = {}
         resent = len(self._held)
         self._journaled()
         if resent:
@@ -119,11 +126,14 @@ class OrderReports:
         for seq, oms, report in held:
             self.outbox.send(oms, report)
             # after each: a crash in a burst leaves the fewest to send again
-            self.reported.write(seq)
-        self.reported.write(self._held_upto)
+            self.reported.told(oms, seq)
+        self.reported.write_all(self._held_upto)
 
     def _send(self, oms: str, report: FixMessage) -> None:
         if self._resending:
+            told_upto = self._resend_from.get(oms)
+            if told_upto is None or self._held_upto <= told_upto:
+                return
             report = FixMessage(
                 report.msg_type, {**report.fields, Tag.POSS_RESEND: "Y"}, report.groups
             )

@@ -16,9 +16,9 @@ from fixgw.bridge.acceptor import REJECT, BridgeAcceptor, OmsHappening, OmsInbou
 from fixgw.bridge.market_data import OmsMarketData
 from fixgw.bridge.orders import OmsOrders
 from fixgw.bridge.outbox import Outbox
-from fixgw.bridge.owners import OrderOwners
+from fixgw.bridge.owners import OrderOwners, say_orders_of_sessions_not_configured
 from fixgw.bridge.refusals import RefusedOrders
-from fixgw.bridge.reported import ReportedMark
+from fixgw.bridge.reported import ReportedMarks, record_store
 from fixgw.bridge.reports import OrderReports
 from fixgw.bridge.tables import BUSINESS_REJECT_OTHER, BUSINESS_REJECT_UNSUPPORTED
 from fixgw.bridge.unanswered import UnansweredRequests
@@ -67,9 +67,10 @@ class Bridge:
         self.refusals = RefusedOrders(Path(config.store_dir))
         self.orders = OmsOrders(config, gateway, owners, self.outbox, unanswered, self.refusals)
         self.market_data = OmsMarketData(gateway, self.outbox)
-        self.reports = OrderReports(
-            gateway, owners, self.outbox, ReportedMark(Path(config.store_dir))
-        )
+        store = Path(config.store_dir)
+        record_store(Path(gateway.config.journal.path), store)
+        self.marks = ReportedMarks(store, owners.prefixes)
+        self.reports = OrderReports(gateway, owners, self.outbox, self.marks)
         self._handlers: dict[str, Callable[[str, FixMessage], None]] = {
             "D": self.orders.new_order,
             "F": self.orders.cancel,
@@ -80,6 +81,19 @@ class Bridge:
         }
 
     def start(self) -> None:
+        say_orders_of_sessions_not_configured(
+            (o.cl_ord_id for o in self.gateway.open_orders() if o.cl_ord_id is not None),
+            self.gateway.placed_by,
+            self.marks.of,
+        )
+        for oms, path in self.marks.left_behind().items():
+            log.info(
+                "OMS reports' mark of a session not configured, kept: told from it when the "
+                "session is configured again; it holds `journal compact` back (delete the "
+                "file for a session gone for good)",
+                oms=oms,
+                file=str(path),
+            )
         self.orders.sessions_ended()
         self.acceptor.start()
         self.reports.start()

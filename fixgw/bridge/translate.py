@@ -215,6 +215,24 @@ def status_request(msg: FixMessage, prefix: str) -> OrderStatusRequest:
     return OrderStatusRequest(cl_ord_id=prefix + _required(msg, Tag.CL_ORD_ID, "ClOrdID"))
 
 
+def status_request_by_order_id(msg: FixMessage) -> OrderStatusRequest | None:
+    """The request as the exchange is asked about an order the gateway no longer keeps: by
+    its OrderID (37), Symbol (55) and Side (54), as the socket API's `order_status` by
+    `order_id`. None if the message lacks one of them (OrderID NONE is none) or they are
+    not values the gateway can ask with."""
+    f = msg.fields
+    order_id, symbol, side = f.get(Tag.ORDER_ID), f.get(Tag.SYMBOL), f.get(Tag.SIDE)
+    if not order_id or order_id == "NONE" or not symbol or not side:
+        return None
+    try:
+        return msgspec.convert(
+            {"order_id": order_id, "symbol": symbol, "side": SIDE.decode(side)},
+            OrderStatusRequest,
+        )
+    except (UnknownCode, msgspec.ValidationError):
+        return None
+
+
 def another_order(msg: FixMessage, order: OrderView) -> str | None:
     """What an OMS's cancel, replace or status request says of the order its OrigClOrdID (H:
     ClOrdID) names that is not so, as Text: a Symbol (55), Side (54) or OrderID (37) not the

@@ -33,7 +33,7 @@ from fixgw.ops.capture import capture as capture_python_output
 from fixgw.ops.logging import configure as configure_logging
 
 if TYPE_CHECKING:
-    from fixgw.compaction import Compacted
+    from fixgw.compaction import Compacted, Holder
 
 DEFAULTS = Path(__file__).resolve().parent.parent / "defaults"
 DEMO_SIM = DEFAULTS / "demo-sim.yaml"
@@ -208,12 +208,13 @@ def cmd_journal_compact(args: argparse.Namespace) -> int:
     if args.if_larger_than is not None and size <= args.if_larger_than:
         print(f"{path}: {_size(size)}, not larger than {_size(args.if_larger_than)}: left as it is")
         return 0
+    held = compaction.holders(config, path)
     try:
         done = compaction.compact(
             path,
             config.orders.keep_closed,
             args.keep_days,
-            compaction.holders(config, path),
+            held,
             keep_trades=args.keep_trades,
             dry_run=args.dry_run,
         )
@@ -235,7 +236,19 @@ def cmd_journal_compact(args: argparse.Namespace) -> int:
         return 1
     for line in _compaction_report(path, done, args.dry_run):
         print(line)
+    for line in _holders_report(path, held, compaction.bridge_stores(config, path)):
+        print(line)
     return 0
+
+
+def _holders_report(path: Path, held: list[Holder], bridge_stores: list[Path]) -> list[str]:
+    """What held the horizon back, each with its seq; and each bridge store looked in that
+    had no mark (a relative `bridge.store_dir` read from another working directory, say)."""
+    lines = [f"{path}: held back to seq {h.seq} by {h.by}" for h in held]
+    for store in bridge_stores:
+        if not any(f"({store}/" in h.by for h in held):
+            lines.append(f"{path}: no FIX bridge mark in {store}")
+    return lines
 
 
 def _compaction_report(path: Path, done: Compacted, dry_run: bool) -> list[str]:

@@ -6,11 +6,24 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
-from fixgw.testing import LocalStack
+from fixgw.testing import LocalStack, free_port
+from tests.counterparties.conftest import VenueStackFactory
+from tests.counterparties.raw_oms import RawOms
+from tests.counterparties.test_oms_crash import FillingVenue
+from tests.counterparties.test_oms_order_answers import order as oms_order
+from tests.counterparties.test_oms_order_answers import report
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
-from tests.counterparties.venue import Received, ScriptedVenue, execution_report, refuse_cancel
+from tests.counterparties.venue import (
+    Received,
+    ScriptedVenue,
+    acknowledge,
+    execution_report,
+    refuse_cancel,
+)
 from tests.integration.conftest import EventLog
+from tests.integration.test_journal_damage import fixgw
 
 POSS_DUP = [(43, "Y"), (122, "20200101-00:00:00.000")]
 
@@ -134,3 +147,111 @@ def test_reports_the_venue_sends_again_after_a_restart_tell_clients_nothing(
         told = [e for e in events.seen if e["cl_ord_id"] in (acked, refused)]
         assert told == []
         assert gw.order_status(cl_ord_id=acked)["cum_qty"] == "0.1"
+
+
+def two_oms_through(
+    make_venue_stack: VenueStackFactory, venue_side: list[FillingVenue], **overrides: Any
+) -> tuple[LocalStack, RawOms]:
+    """The gateway with a bridge of two OMS sessions, OMS1 (logged on, returned) and OMS2,
+    to a venue that acknowledges each order and fills it when told (`venue_side`); an API
+    client's order (`api-...`) it fills at once."""
+
+    def configure(v: ScriptedVenue) -> None:
+        filling = FillingVenue(v)
+        venue_side.append(filling)
+
+        def take(venue: ScriptedVenue, new_order: Received) -> None:
+            acknowledge(venue, new_order)
+            if (new_order.get(11) or "").startswith("api-"):
+                filling.fill(new_order, new_order.get(38) or "0", f"F-{new_order.get(11)}")
+
+        v.on("D", take)
+
+    port = free_port()
+    bridge = {"port": port, "store_dir": "bridge-store"}
+    sessions = [{"comp_id": "OMS1"}, {"comp_id": "OMS2"}]
+    _, stack = make_venue_stack(configure, bridge={**bridge, "sessions": sessions}, **overrides)
+    oms = RawOms(port, "OMS1")
+    oms.start()
+    return stack, oms
+
+
+def filled_while_oms1_was_out(stack: LocalStack, venue: FillingVenue, oms: RawOms) -> None:
+    """OMS1's R1 rests; the gateway restarted with `bridge` as the stack says now, and R1
+    filled at the venue (FILL-R1), journaled."""
+    oms.send("D", oms_order("R1"))
+    report(oms, "R1", "0")
+    oms.logout()
+    restarted(stack)
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        venue.fill(venue.order("R1"), "0.5", "FILL-R1")
+        events.first(lambda e: e.get("exec_id") == "FILL-R1")
+
+
+def test_an_oms_session_taken_out_of_the_config_and_back_is_told_the_fill_it_missed(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """A restart without OMS1 while OMS2 stayed: the bridge's one mark moved past the fill
+    of OMS1's order, and OMS1, configured again, was never told of it (it was, had the
+    whole bridge been off). Each session now has a mark of its own."""
+    venues: list[FillingVenue] = []
+    stack, oms = two_oms_through(make_venue_stack, venues)
+    try:
+        bridge = stack.gateway_overrides["bridge"]
+        bridge["sessions"] = [{"comp_id": "OMS2"}]
+        filled_while_oms1_was_out(stack, venues[0], oms)
+        bridge["sessions"] = [{"comp_id": "OMS1"}, {"comp_id": "OMS2"}]
+        restarted(stack)
+        oms.reconnect()
+        told = report(oms, "R1", "F")
+    finally:
+        oms.logout()
+    assert (told[17], told[39], told[14], told.get(97)) == ("FILL-R1", "2", "0.5", "Y")
+    assert stack.gateway is not None
+    said = [
+        line
+        for line in map(json.loads, stack.gateway.log().splitlines())
+        if line["event"].startswith("open orders of OMS sessions not configured")
+    ]
+    # once, at the start without OMS1: R1 was open; at the next start it was filled
+    assert [(s["level"], s["orders"]) for s in said] == [("warning", {"OMS1": ["OMS1-R1"]})]
+
+
+def test_a_journal_compacted_while_the_bridge_was_off_keeps_what_the_oms_was_not_told(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The bridge's mark was read only with `bridge` configured: compacted while it was off,
+    the journal lost R1's fill (R1 forgotten by then), and OMS1, once the bridge was back,
+    was never told of it, as it is on the whole journal. The mark is found in the store the
+    last bridge recorded beside the journal, though `journal compact` runs from another
+    working directory than the gateway's (`store_dir` is relative)."""
+    venues: list[FillingVenue] = []
+    stack, oms = two_oms_through(make_venue_stack, venues, orders={"keep_closed": 1})
+    try:
+        bridge = stack.gateway_overrides.pop("bridge")
+        filled_while_oms1_was_out(stack, venues[0], oms)
+        with stack.client() as gw:  # R1 forgotten, and its ids no longer refused
+            gw.subscribe(["orders"])
+            events = EventLog(gw)
+            for n in range(15):
+                gw.new_order(cl_ord_id=f"api-{n}", symbol="BTC/USD", side="buy", type="limit",
+                             qty="0.01", price="30010")  # fmt: skip
+                events.find(f"api-{n}", "order.filled")
+        assert stack.gateway is not None and stack.gateway.stop() == 0
+        Path(stack.socket_path).unlink(missing_ok=True)
+        config = str(stack.root / "gateway.yaml")
+        done = fixgw(stack, "journal", "compact", "-c", config, "--keep-days", "0",
+                     "--keep-trades", "0")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "FILL-R1" in journal_path(stack).read_text()
+        stack.gateway_overrides["bridge"] = bridge
+        stack.start_gateway()
+        oms.reconnect()
+        told = report(oms, "R1", "F")
+    finally:
+        oms.logout()
+    mark = stack.root / "bridge-store" / "reported.OMS1.seq"
+    assert f"by OMS OMS1's reports' mark ({mark})" in done.stdout
+    assert (told[17], told[39]) == ("FILL-R1", "2")

@@ -12,7 +12,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from fixgw.bridge.reported import FILE_NAME
+from fixgw.bridge.reported import FILE_NAME, session_file_name
 from fixgw.testing import LocalStack, wait_until
 from tests.counterparties.conftest import VenueStackFactory, raw_oms_through
 from tests.counterparties.raw_oms import RawOms
@@ -90,6 +90,14 @@ def killed_and_back(stack: LocalStack, oms: RawOms) -> None:
     oms.reconnect()
 
 
+def marks_put_back(stack: LocalStack, oms: RawOms, seq: int) -> None:
+    """The bridge's mark and the OMS session's, as a crash before they moved past `seq`
+    leaves them."""
+    store = stack.root / "bridge-store"
+    for name in (FILE_NAME, session_file_name(oms.sender)):
+        (store / name).write_text(f"{seq:020d}\n")
+
+
 def fills(oms: RawOms) -> list[OmsReceived]:
     """The fills the OMS was told of, over all its connections."""
     return [m for m in oms.received if m.msg_type == "8" and m.get(150) == "F"]
@@ -140,7 +148,7 @@ def test_reports_the_oms_may_not_have_had_come_again_after_a_crash_marked_poss_r
     make_venue_stack: VenueStackFactory,
 ) -> None:
     """A crash after a fill was journaled and before its report went out (or before the
-    bridge noted that it had): played by putting the bridge's mark back before the fill."""
+    bridge noted that it had): played by putting the bridge's marks back before the fill."""
     venues: list[FillingVenue] = []
     with raw_oms_through(make_venue_stack, lambda v: venues.append(FillingVenue(v))) as (
         _,
@@ -162,7 +170,7 @@ def test_reports_the_oms_may_not_have_had_come_again_after_a_crash_marked_poss_r
         )
         assert stack.gateway is not None
         stack.gateway.stop(signal.SIGKILL)
-        (stack.root / "bridge-store" / FILE_NAME).write_text(f"{fill_seq - 1:020d}\n")
+        marks_put_back(stack, oms, fill_seq - 1)
         Path(stack.socket_path).unlink(missing_ok=True)
         stack.start_gateway()
         oms.reconnect()
@@ -190,7 +198,7 @@ def test_a_cancel_report_sent_again_after_a_crash_is_the_same_report_under_the_c
     make_venue_stack: VenueStackFactory,
 ) -> None:
     """A crash after the OMS's cancel was journaled as done and before its report went out
-    (the mark put back before `order.canceled`). The order is closed at the restart, and
+    (the marks put back before `order.canceled`). The order is closed at the restart, and
     only open orders had their pending cancels mapped again: the ExecType 4 came under the
     order's ClOrdID with no OrigClOrdID, the same ExecID on another report, and the OMS's
     cancel was never answered."""
@@ -213,7 +221,7 @@ def test_a_cancel_report_sent_again_after_a_crash_is_the_same_report_under_the_c
         )
         assert stack.gateway is not None
         stack.gateway.stop(signal.SIGKILL)
-        (stack.root / "bridge-store" / FILE_NAME).write_text(f"{canceled_seq - 1:020d}\n")
+        marks_put_back(stack, oms, canceled_seq - 1)
         Path(stack.socket_path).unlink(missing_ok=True)
         stack.start_gateway()
         oms.reconnect()

@@ -22,6 +22,7 @@ from tests.counterparties.venue import (
     ScriptedVenue,
     acknowledge,
     answer_status,
+    answer_unknown,
     execution_report,
     fill,
     refuse_cancel,
@@ -424,6 +425,59 @@ def test_a_status_request_for_a_filled_order_the_exchange_forgot_reports_it_fill
         answer = report(oms, "GONE-1", "I")
     assert (answer[39], answer[14], answer[151], answer[6]) == ("2", "0.5", "0", "30000")
     assert answer[58] == "unknown order"
+
+
+def answer_by_order_id(venue: ScriptedVenue, request: Received) -> None:
+    """A venue that keeps every order it filled, asked by OrderID: filled, else unknown."""
+    taken = [m for m in venue.app if m.msg_type == "D" and f"V-{m.get(11)}" == request.get(37)]
+    if not taken:
+        answer_unknown(venue, request)
+        return
+    qty, price = taken[0].get(38) or "0", taken[0].get(44) or "0"
+    venue.send(
+        "8",
+        execution_report(
+            taken[0],
+            exec_id=f"S-{request.seq}",
+            exec_type="I",
+            ord_status="2",
+            order_id=f"V-{taken[0].get(11)}",
+            cum_qty=qty,
+            leaves_qty="0",
+            avg_px=price,
+        ),
+    )
+
+
+def test_a_status_request_for_an_order_the_gateway_forgot_asks_the_exchange_by_its_order_id(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """FORGOT-0 filled, then forgotten (`keep_closed` 1, two more closed since). Its status
+    request, with the OrderID the OMS was told, was answered OrdStatus 8, OrdRejReason 5
+    (unknown order) and the exchange never asked: the OMS told its filled order was
+    rejected. Only an order the exchange does not know either is unknown."""
+
+    def fill_at_once(v: ScriptedVenue, new_order: Received) -> None:
+        acknowledge(v, new_order)
+        fill(v, new_order, f"FILL-{new_order.seq}")
+
+    configure = venue(D=fill_at_once, H=answer_by_order_id)
+    with raw_oms_through(make_venue_stack, configure, orders={"keep_closed": 1}) as ends:
+        v, _, oms = ends
+        filled = []
+        for n in range(3):
+            oms.send("D", order(f"FORGOT-{n}"))
+            filled.append(report(oms, f"FORGOT-{n}", "F"))
+        order_id = filled[0][37]
+        oms.send("H", [*status_request("FORGOT-0", "ask-1"), (37, order_id)])
+        answer = oms.wait_for(lambda m: m.msg_type == "8" and m.get(790) == "ask-1")
+        oms.send("H", [*status_request("NEVER-1", "ask-2"), (37, "V-NEVER")])
+        unknown = oms.wait_for(lambda m: m.msg_type == "8" and m.get(790) == "ask-2")
+        asked = [m.get(37) for m in v.app if m.msg_type == "H"]
+    assert (answer[150], answer[39], answer[11], answer[37]) == ("I", "2", "FORGOT-0", order_id)
+    assert (answer[14], answer[151], answer[6]) == ("0.5", "0", "30000")
+    assert (unknown[150], unknown[39], unknown[103]) == ("I", "8", "5")
+    assert asked == [order_id, "V-NEVER"]
 
 
 def test_a_cancel_under_a_clordid_the_gateway_cannot_take_is_refused_for_that(

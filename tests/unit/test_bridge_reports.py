@@ -16,7 +16,7 @@ import structlog.testing
 
 from fixgw.bridge import translate
 from fixgw.bridge.owners import OrderOwners
-from fixgw.bridge.reported import ReportedMark
+from fixgw.bridge.reported import ReportedMark, ReportedMarks
 from fixgw.bridge.reports import OrderReports
 from fixgw.config import BridgeConfig, BridgeSessionConfig
 from fixgw.domain import (
@@ -174,14 +174,18 @@ CONFIG = BridgeConfig(
 
 
 def reports_to(
-    outbox: Outbox, gateway: Gateway, store: Path, owners: OrderOwners | None = None
+    outbox: Outbox,
+    gateway: Gateway,
+    store: Path,
+    owners: OrderOwners | None = None,
+    config: BridgeConfig = CONFIG,
 ) -> OrderReports:
-    """The bridge's reports, started, for `gateway`, its mark in `store`."""
+    """The bridge's reports, started, for `gateway`, its marks in `store`."""
     reports = OrderReports(
         gateway,  # type: ignore[arg-type]
-        owners or OrderOwners(CONFIG, gateway.placed_by),
+        owners or OrderOwners(config, gateway.placed_by),
         outbox,  # type: ignore[arg-type]
-        ReportedMark(store),
+        ReportedMarks(store, [oms.comp_id for oms in config.sessions]),
     )
     reports.start()
     return reports
@@ -402,7 +406,7 @@ def test_a_mark_that_cannot_be_written_holds_back_no_report_and_is_said_once(
     out; the mark stays behind, so a restart sends them again, PossResend."""
     gateway, outbox = Gateway(), Outbox()
     reports = reports_to(outbox, gateway, tmp_path)
-    mark = reports.reported
+    mark = reports.reported.shared
     os.close(mark._fd)
     mark._fd = os.open(mark.path, os.O_RDONLY)  # every write fails, as on a full disk
     for seq in (7, 8, 9):
@@ -412,3 +416,40 @@ def test_a_mark_that_cannot_be_written_holds_back_no_report_and_is_said_once(
     assert [m.fields[17] for _, m in outbox.sent] == ["seq-7", "seq-8", "seq-9"]
     assert [e["log_level"] for e in logs if "mark not written" in e["event"]] == ["error"]
     assert ReportedMark(tmp_path).seq == 0  # behind: none of them marked told
+
+
+def test_a_session_taken_out_of_the_config_and_back_is_told_what_it_missed_from_its_mark(
+    tmp_path: Path,
+) -> None:
+    """OMS-A's order filled while a restart ran without OMS-A and with B: B's reports moved
+    the one mark the bridge had past the fill, and OMS-A, back, was never told of it."""
+    fill = OrderFilled(
+        **order(OrderStatus.FILLED, cum_qty=D("0.5"), leaves_qty=D("0"), avg_px=D("30000")),
+        exec_id="T-7",
+        last_qty=D("0.5"),
+        last_px=D("30000"),
+    )
+    b_order = OrderAccepted(**order(cl_ord_id="B-1", order_id="X-10"))
+    placers: dict[str, str | None] = {"OMS-A-1": "OMS-A", "B-1": "B"}
+    journal = Journal((4, OrderAccepted(**order())))
+    gateway, outbox = Gateway(journal=journal), Outbox()
+    gateway.placers = placers
+    reports_to(outbox, gateway, tmp_path).close()  # OMS-A told up to 4
+
+    b_only = BridgeConfig(port=9999, sessions=[BridgeSessionConfig(comp_id="B")])
+    gateway, outbox = Gateway(journal=journal), Outbox()
+    gateway.placers = placers
+    without_a = reports_to(outbox, gateway, tmp_path, config=b_only)
+    journal.events += [(5, fill), (6, b_order)]
+    journal.last_seq = 6
+    without_a.on_event(5, fill)
+    without_a.on_event(6, b_order)
+    gateway.journal.write()
+    without_a.close()
+    assert [(oms, m.fields[17]) for oms, m in outbox.sent] == [("B", "seq-6")]
+
+    gateway, outbox = Gateway(journal=journal), Outbox()
+    gateway.placers = placers
+    reports_to(outbox, gateway, tmp_path).close()
+    assert [(oms, m.fields[17], m.fields[97]) for oms, m in outbox.sent] == [("OMS-A", "T-7", "Y")]
+    assert ReportedMark(tmp_path, "OMS-A").seq == ReportedMark(tmp_path, "B").seq == 6

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from fixgw.bridge.reported import record_store, store_record
 from fixgw.bus import EventBus
 from fixgw.cli.main import main
-from fixgw.compaction import Holder, compact, holders, precompact_path
+from fixgw.compaction import Holder, bridge_stores, compact, holders, precompact_path
 from fixgw.config import read_gateway_config
 from fixgw.domain import (
     CancelOrder,
@@ -195,6 +196,40 @@ bridge: {{port: 9999, store_dir: {bridge_store}, sessions: [{{comp_id: OMS1}}]}}
     (tmp_path / "events.jsonl.nats").unlink()  # NATS on, no cursor: the stream decides
     [unknown] = holders(read_gateway_config(config), path)[:1]
     assert unknown.seq == 0 and "no NATS cursor" in unknown.by
+
+
+def test_the_bridge_marks_hold_the_horizon_while_the_bridge_is_off_and_each_sessions_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `bridge` taken out of the config the bridge's mark was not read: the journal lost
+    what the bridge, put back, sends from it. A session's own mark (one not configured now
+    among them) holds too. The store is the one the last bridge recorded beside the journal
+    (from any working directory), else the default one."""
+    path = tmp_path / "events.jsonl"
+    trading(path, filled=300, left_open=5)
+    seqs = [seq for seq, _, _ in Journal(path, fsync=False).lines()]
+    store = tmp_path / "bridge-store"
+    store.mkdir()
+    (store / "reported.seq").write_text(f"{seqs[500]:020d}\n")
+    (store / "reported.OMS1.seq").write_text(f"{seqs[300]:020d}\n")
+    record_store(path, store)
+    config = read_gateway_config(config_file(tmp_path))
+    monkeypatch.chdir(tmp_path / "..")
+
+    held = holders(config, path)
+    done = compact(path, KEEP_CLOSED, keep_days=0, held=held)
+
+    assert held == [
+        Holder(seqs[500], f"the FIX bridge's reported.seq ({store / 'reported.seq'})"),
+        Holder(seqs[300], f"OMS OMS1's reports' mark ({store / 'reported.OMS1.seq'})"),
+    ]
+    assert (done.horizon, done.set_by) == (seqs[300], [held[1].by])
+
+    store_record(path).unlink()  # no bridge ever recorded: the default store
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(store, tmp_path / "var" / "bridge-store")
+    assert bridge_stores(config, path) == [tmp_path / "var" / "bridge-store"]
+    assert [h.seq for h in holders(config, path)] == [seqs[500], seqs[300]]
 
 
 def test_an_unreadable_bridge_mark_holds_everything_as_the_bridge_sends_everything_again(

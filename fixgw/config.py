@@ -648,10 +648,56 @@ def _decode_error(
     match = _PATH.search(text)
     where = _with_keys(match.group(1), data, kind, text) if match and match.group(1) else ""
     what = _PATH.sub("", text)
+    if match and what.startswith("Expected `object") and _is_secret_at(kind, match.group(1)):
+        what = (
+            "a secret is never given inline: give it by reference, as {env: NAME} (an "
+            "environment variable) or {file: PATH} (a file's first line)"
+        )
     below = _KEY_FIRST.match(what)  # a struct's own check names the key it is about
     if below:
         where, what = f"{where}.{below.group(1)}".lstrip("."), what[below.end() :]
     return ConfigError(f"{source}: {_without_keys(where) or '(top level)'}: {_without_keys(what)}")
+
+
+def _is_secret_at(kind: type[Any], path: str) -> bool:
+    """Whether msgspec's `path` (`credentials.secret_key`, `bridge.sessions[0].password`)
+    in `kind` is where a secret reference (SecretRef) goes."""
+    info: Any = msgspec.inspect.type_info(kind)
+    for name, index, entry in _STEP.findall(path if path.startswith("[") else f".{path}"):
+        candidates = [t for t in _members(info) if not isinstance(t, msgspec.inspect.NoneType)]
+        if name:
+            fields = [
+                f
+                for t in candidates
+                if isinstance(t, msgspec.inspect.StructType)
+                for f in t.fields
+                if f.encode_name == name
+            ]
+            if not fields:
+                return False
+            info = fields[0].type
+        elif index:
+            items = [t.item_type for t in candidates if hasattr(t, "item_type")]
+            if not items:
+                return False
+            info = items[0]
+        elif entry:
+            values = [t.value_type for t in candidates if hasattr(t, "value_type")]
+            if not values:
+                return False
+            info = values[0]
+    return any(
+        isinstance(t, msgspec.inspect.StructType) and t.cls is SecretRef for t in _members(info)
+    )
+
+
+def _members(info: Any) -> list[Any]:
+    """The types a type info stands for: a union's each, without Annotated's metadata."""
+    while isinstance(info, msgspec.inspect.Metadata):
+        info = info.type
+    if isinstance(info, msgspec.inspect.UnionType):
+        return [m for t in info.types for m in _members(t)]
+    return [info]
 
 
 _KEY_FIRST = re.compile(r"([a-z_]+(?:\.[a-z_]+)*): ")

@@ -126,11 +126,15 @@ class GatewayClient(ABC):
         """The first event matching `predicate`; events before it are consumed, and lost to
         the caller: with other orders live, read `next_event` and handle every event."""
         deadline = time.monotonic() + timeout
+        no_match = TimeoutError(f"no matching event within {timeout}s")
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError("no matching event")
-            event = self.next_event(remaining)
+                raise no_match
+            try:
+                event = self.next_event(remaining)
+            except TimeoutError:  # what was asked for is a match, not an answer
+                raise no_match from None
             if predicate(event):
                 return event
 

@@ -8,6 +8,7 @@ import argparse
 import getpass
 import os
 import re
+from typing import Literal
 
 from fixgw.api.client import Client, GatewayClient
 from fixgw.config import socket_path_too_long, without_userinfo
@@ -17,25 +18,24 @@ DEFAULT_SOCKET = "/run/fixgw/fixgw.sock"
 
 
 def nats_options(parser: argparse.ArgumentParser) -> None:
-    """`--nats URL --gateway NAME [--subject-prefix PREFIX]`: global, before the command."""
+    """`--nats URL --gateway NAME [--subject-prefix PREFIX]`: global, before the command.
+    Each is None unless given: the environment's are read when the way is chosen
+    (`way_in`), so that an option can be told from a variable."""
     parser.add_argument(
         "--nats",
         metavar="URL",
-        default=os.environ.get("FIXGW_NATS"),
-        help="talk to the gateway over this NATS broker instead of its socket (env FIXGW_NATS; "
-        "credentials: FIXGW_NATS_CREDS, FIXGW_NATS_USER and FIXGW_NATS_PASSWORD, or "
-        "FIXGW_NATS_TOKEN); with --gateway",
+        help="talk to the gateway over this NATS broker instead of its socket (env FIXGW_NATS, "
+        "which --socket or --tcp overrides; credentials: FIXGW_NATS_CREDS, FIXGW_NATS_USER "
+        "and FIXGW_NATS_PASSWORD, or FIXGW_NATS_TOKEN); with --gateway",
     )
     parser.add_argument(
         "--gateway",
         metavar="NAME",
-        default=os.environ.get("FIXGW_GATEWAY"),
         help="with --nats: the gateway's name (nats.gateway in its config; env FIXGW_GATEWAY)",
     )
     parser.add_argument(
         "--subject-prefix",
         metavar="PREFIX",
-        default=os.environ.get("FIXGW_SUBJECT_PREFIX") or "fixgw",
         help="with --nats: the first token of the gateway's subjects (nats.subject_prefix in "
         "its config; env FIXGW_SUBJECT_PREFIX; default fixgw)",
     )
@@ -57,7 +57,8 @@ def connection_options(parser: argparse.ArgumentParser, *, top: bool = False) ->
         "--socket",
         metavar="PATH",
         default=unset,
-        help=f"the gateway's Unix socket (env FIXGW_SOCKET; default {DEFAULT_SOCKET})",
+        help=f"the gateway's Unix socket (env FIXGW_SOCKET, which --nats or --tcp overrides; "
+        f"default {DEFAULT_SOCKET})",
     )
     parser.add_argument(
         "--tcp", metavar="HOST:PORT", default=unset, help="the gateway's TCP listener instead"
@@ -70,16 +71,55 @@ def connection_options(parser: argparse.ArgumentParser, *, top: bool = False) ->
     )
 
 
+Way = Literal["nats", "socket", "tcp"]
+WAYS: tuple[Way, ...] = ("nats", "socket", "tcp")
+
+WAY_VARIABLES: dict[Way, str] = {"nats": "FIXGW_NATS", "socket": "FIXGW_SOCKET"}
+"""The environment variable that names each way in, where one does (`--tcp` has none)."""
+
+
+def way_in(args: argparse.Namespace) -> Way:
+    """The way to the gateway: the one option of `--nats`, `--socket` and `--tcp` given, else
+    the one of $FIXGW_NATS and $FIXGW_SOCKET set, else the default socket. An option beats a
+    variable, so a shell that exports FIXGW_NATS reaches the socket `--socket` names.
+    BadArgument where two options, or two variables and no option, name different ways, and
+    for `--gateway` or `--subject-prefix` given with a way that is not NATS."""
+    given: list[Way] = [w for w in WAYS if getattr(args, w, None) is not None]
+    if len(given) > 1:
+        first, second = (f"--{w} {_shown(w, getattr(args, w))}" for w in given[:2])
+        raise BadArgument(f"{first} and {second} name two ways to the gateway: give one")
+    if given:
+        way = given[0]
+    else:
+        exported = [w for w, variable in WAY_VARIABLES.items() if os.environ.get(variable)]
+        if len(exported) > 1:
+            raise BadArgument(
+                "$FIXGW_NATS and $FIXGW_SOCKET name two ways to the gateway: give --nats URL "
+                "or --socket PATH (either wins over both), or unset one"
+            )
+        way = exported[0] if exported else "socket"
+    if way != "nats":
+        for option in ("gateway", "subject_prefix"):
+            if getattr(args, option, None) is not None:
+                flag = "--" + option.replace("_", "-")
+                other = "socket" if way == "socket" else "TCP listener"
+                raise BadArgument(
+                    f"{flag} names a gateway over NATS, but this command goes to the gateway's "
+                    f"{other}: leave {flag} out, or go over NATS (--nats URL)"
+                )
+    return way
+
+
+def _shown(way: Way, value: str) -> str:
+    return without_userinfo(value) if way == "nats" else value
+
+
 def connect(args: argparse.Namespace) -> GatewayClient:
     """A connection to the gateway the arguments name; BadArgument if they name none."""
-    if args.nats:
+    way = way_in(args)
+    if way == "nats":
         return _nats(args)
-    if args.tcp:
-        if args.socket is not None:
-            raise BadArgument(
-                f"--socket {args.socket} and --tcp {args.tcp} name two ways to the gateway: "
-                "give one"
-            )
+    if way == "tcp":
         host, port = tcp_address(args.tcp)
         variable = args.token_env or "FIXGW_API_TOKEN"
         token = os.environ.get(variable)
@@ -133,15 +173,19 @@ def _nats(args: argparse.Namespace) -> GatewayClient:
 
     if why := client_missing():
         raise ConfigError(f"--nats: {why}")
-    if not args.gateway:
+    url = nats_url(args)
+    if not url:
+        raise BadArgument("--nats is empty: give the NATS broker's URL")
+    gateway = gateway_name(args)
+    if not gateway:
         raise ConfigError("--nats needs --gateway NAME (or FIXGW_GATEWAY): whose requests")
     from fixgw.nats.client import NatsClient
 
     env = os.environ.get
     return NatsClient.connect(
-        args.nats,
-        gateway=args.gateway,
-        subject_prefix=args.subject_prefix,
+        url,
+        gateway=gateway,
+        subject_prefix=args.subject_prefix or env("FIXGW_SUBJECT_PREFIX") or "fixgw",
         user_credentials=env("FIXGW_NATS_CREDS"),
         user=env("FIXGW_NATS_USER"),
         password=env("FIXGW_NATS_PASSWORD"),
@@ -149,11 +193,23 @@ def _nats(args: argparse.Namespace) -> GatewayClient:
     )
 
 
+def nats_url(args: argparse.Namespace) -> str:
+    """The broker's URL: `--nats`, else $FIXGW_NATS."""
+    return str(args.nats if args.nats is not None else os.environ.get("FIXGW_NATS", ""))
+
+
+def gateway_name(args: argparse.Namespace) -> str | None:
+    """The gateway's name over NATS: `--gateway`, else $FIXGW_GATEWAY."""
+    return args.gateway if args.gateway is not None else os.environ.get("FIXGW_GATEWAY")
+
+
 def where(args: argparse.Namespace) -> str:
-    """The gateway the command was to reach, for the error when it could not."""
-    if getattr(args, "nats", None):
-        return f"{without_userinfo(args.nats)} (NATS, gateway {args.gateway})"
-    if getattr(args, "tcp", None):
+    """The gateway the command was to reach (its way already chosen, so `way_in` does not
+    refuse it), for the error when it could not."""
+    way = way_in(args)
+    if way == "nats":
+        return f"{without_userinfo(nats_url(args))} (NATS, gateway {gateway_name(args)})"
+    if way == "tcp":
         return f"{args.tcp} (TCP)"
     return getattr(args, "socket", None) or os.environ.get("FIXGW_SOCKET") or DEFAULT_SOCKET
 

@@ -295,10 +295,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         os.environ.setdefault(key, value)
     sim_config = load_sim_config(DEMO_SIM)
     if _answers(sim_config.host, sim_config.port):
-        raise SystemExit(
+        print(
             f"fixgw demo: {sim_config.host}:{sim_config.port}, the simulator's port, is in use "
-            "(a demo still running?); stop that first"
+            "(a demo still running?); stop that first",
+            file=sys.stderr,
         )
+        return EXIT_CONFIG  # a port in use, as for a port a config names
     sim = subprocess.Popen([sys.executable, "-m", "fixgw", "sim", "-c", str(DEMO_SIM)])
     try:
         _wait_for_port(sim_config.host, sim_config.port, sim)

@@ -21,7 +21,14 @@ from fixgw.cli.daemon_commands import (
     cmd_run,
     cmd_sim,
 )
-from fixgw.cli.exits import EXIT_CODES, EXIT_CONFIG, EXIT_NO_TUI, EXIT_USAGE
+from fixgw.cli.exits import (
+    CLIENT,
+    CONFIG,
+    EXIT_CONFIG,
+    EXIT_NO_TUI,
+    EXIT_USAGE,
+    exit_statuses,
+)
 from fixgw.cli.gateway_commands import (
     cmd_account,
     cmd_cancel_all,
@@ -70,6 +77,18 @@ COMMAND_GROUPS: dict[str, str] = {
 LOCAL_GROUPS = frozenset({"daemon", "shell"})
 """Groups whose commands do not talk to a running gateway: an OSError from one is not about
 reaching the gateway."""
+CONFIG_GROUPS = frozenset({"daemon"})
+"""Groups whose commands read a config (the demo's, or the one named)."""
+
+
+def kinds_of(command: str) -> frozenset[str]:
+    """The kinds of command (`fixgw.cli.exits`) `command`, a path (`order new`), is of."""
+    group = COMMAND_GROUPS[command.split()[0]]
+    return frozenset(
+        kind
+        for kind, of_it in ((CLIENT, group not in LOCAL_GROUPS), (CONFIG, group in CONFIG_GROUPS))
+        if of_it
+    )
 
 
 def seconds(text: str) -> float:
@@ -175,31 +194,35 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fixgw",
         usage="fixgw [-h] [--version] [--nats URL --gateway NAME [--subject-prefix PREFIX] | "
         "--socket PATH | --tcp HOST:PORT [--token-env VAR]] COMMAND ...",
-        epilog=EXIT_CODES,
+        epilog=exit_statuses(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"fixgw {__version__}")
     nats_options(parser)
     connection_options(parser, top=True)
-    sub = parser.add_subparsers(dest="command", required=True, help=argparse.SUPPRESS)
+    # prog: its usage line is the top's whole usage otherwise, and so each command's
+    # `usage:` and `error:` lines would start with it
+    sub = parser.add_subparsers(
+        dest="command", required=True, help=argparse.SUPPRESS, prog=parser.prog
+    )
 
     def command(
-        name: str, handler: Handler | None, help_: str, parent: Any = sub
+        path: str, handler: Handler | None, help_: str, parent: Any = sub
     ) -> argparse.ArgumentParser:
-        """A command; one without a handler holds subcommands."""
-        p: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
+        """A command by its path (`order new`), its help ending in its exit statuses; one
+        without a handler holds subcommands."""
+        p: argparse.ArgumentParser = parent.add_parser(
+            path.split()[-1], help=help_, description=textwrap.fill(help_, width=88)
+        )
         if handler is not None:
             p.set_defaults(handler=handler)
+            p.epilog = exit_statuses(path, kinds_of(path))
+            p.formatter_class = argparse.RawDescriptionHelpFormatter
         return p
 
-    def with_exit_codes(p: argparse.ArgumentParser) -> None:
-        p.epilog, p.formatter_class = EXIT_CODES, argparse.RawDescriptionHelpFormatter
-
     p = command("run", cmd_run, "run the gateway daemon")
-    with_exit_codes(p)
     p.add_argument("-c", "--config", required=True, help="gateway YAML config")
     p = command("sim", cmd_sim, "run the OKCoin-dialect exchange simulator")
-    with_exit_codes(p)
     p.add_argument("-c", "--config", help="simulator YAML config (default: the demo's)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p = command(
@@ -208,7 +231,6 @@ def build_parser() -> argparse.ArgumentParser:
         "validate a config file and what it names (files, directories, groups, hosts, free "
         "ports), changing nothing",
     )
-    with_exit_codes(p)
     p.add_argument("file")
     p.add_argument("--sim", action="store_true", help="the file is a simulator config")
     p.add_argument(
@@ -233,19 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
             "(the gateway must be stopped)",
         ),
     ):
-        p = command(name, handler, help_, journal_sub)
-        with_exit_codes(p)
+        p = command(f"journal {name}", handler, help_, journal_sub)
         where = p.add_mutually_exclusive_group(required=True)
         where.add_argument("-c", "--config", help="the gateway config naming journal.path")
         where.add_argument("--path", help="the journal file itself")
     p = command(
-        "compact",
+        "journal compact",
         cmd_journal_compact,
         "keep of the journal what a restart needs and the last days' events whole; the "
         "journal as it was stays in <journal>.precompact (the gateway must be stopped)",
         journal_sub,
     )
-    with_exit_codes(p)
     p.add_argument(
         "-c", "--config", required=True, help="the gateway config (journal, orders, nats, bridge)"
     )
@@ -276,8 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     order = command("order", None, "place, cancel or query one order")
     order_sub = order.add_subparsers(dest="order_command", required=True)
-    p = command("new", cmd_order_new, "place an order", order_sub)
-    with_exit_codes(p)
+    p = command("order new", cmd_order_new, "place an order", order_sub)
     p.add_argument("symbol")
     p.add_argument("side", choices=["buy", "sell"])
     p.add_argument("qty", help="decimal quantity in the base currency")
@@ -298,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("cancel", cmd_order_cancel, "cancel an order"),
         ("status", cmd_order_status, "ask the exchange for an order's status"),
     ):
-        p = command(name, handler, help_, order_sub)
+        p = command(f"order {name}", handler, help_, order_sub)
         p.add_argument("cl_ord_id", nargs="?")
         p.add_argument(
             "--order-id", help="the exchange's id, for an order this gateway does not track"
@@ -309,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         connection_options(p)
     md = command("md", None, "market data: a live top of book and the trades")
     md_sub = md.add_subparsers(dest="md_command", required=True)
-    p = command("watch", cmd_md_watch, "print a live top of book and the trades", md_sub)
+    p = command("md watch", cmd_md_watch, "print a live top of book and the trades", md_sub)
     p.add_argument("symbol")
     p.add_argument(
         "--depth", type=levels, default=1, help="levels per side to print (0: the whole book)"
@@ -338,20 +357,18 @@ def build_parser() -> argparse.ArgumentParser:
     connection_options(p)
     p = command("halt", cmd_halt, "kill switch: refuse new orders, cancel every open order")
     p.add_argument("--reason")
-    with_exit_codes(p)
     output_options(p)
     connection_options(p)
     p = command("resume", cmd_resume, "lift the kill switch")
     output_options(p)
     connection_options(p)
     p = command("cancel-all", cmd_cancel_all, "cancel every open order (no halt)")
-    with_exit_codes(p)
     output_options(p)
     connection_options(p)
     session = command("session", None, "the FIX session to the exchange")
     session_sub = session.add_subparsers(dest="session_command", required=True)
     p = command(
-        "reset-seq",
+        "session reset-seq",
         cmd_session_reset_seq,
         "set both sequence numbers to 1 (refused while the session is up)",
         session_sub,
@@ -359,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     output_options(p)
     connection_options(p)
     p = command(
-        "logon",
+        "session logon",
         cmd_session_logon,
         "log on again after the exchange refused the credentials (they were put right)",
         session_sub,

@@ -130,7 +130,7 @@ class PendingRequests:
             )
             if order is not None
             else OrderStatusAnswer(
-                cl_ord_id=report.cl_ord_id,
+                cl_ord_id=_its_cl_ord_id(report, order_id),
                 order_id=order_id,
                 symbol=report.symbol,
                 side=report.side,
@@ -229,3 +229,13 @@ class PendingRequests:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_exception(error)
+
+
+def _its_cl_ord_id(report: ExecutionReport, order_id: str) -> str | None:
+    """The ClOrdID a status answer about an order nobody here tracks gives the order, or None
+    where what it carries is not the order's: an answer naming no order (the exchange does
+    not know it) carries NONE or the question's own id; one naming it may echo the exchange's
+    id, which a FIX 4.4 question carries there."""
+    if report.order_id is None or report.cl_ord_id in ("NONE", order_id):
+        return None
+    return report.cl_ord_id

@@ -421,6 +421,7 @@ def test_a_status_request_for_an_order_placed_elsewhere_names_it_as_fix44_requir
         (55, "BTC/USD"),
     ]
     assert (answer["order_id"], answer["status"]) == ("V-ELSEWHERE", "new")
+    assert answer["cl_ord_id"] is None  # the question's own id, echoed: not the order's
 
 
 @pytest.mark.parametrize("answer", ["unknown_order", "business_reject"])
@@ -457,6 +458,7 @@ def test_a_status_request_for_an_order_placed_elsewhere_that_the_broker_does_not
         "rejected",
         "unknown order",
     )
+    assert reply["cl_ord_id"] is None  # the question's own id, echoed: no order's
 
 
 def test_account_and_mass_status_are_refused_as_not_offered_and_nothing_is_sent(

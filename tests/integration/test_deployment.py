@@ -68,6 +68,25 @@ def test_the_unit_runs_the_daemon_as_it_talks_to_systemd() -> None:
     assert run[0] == "/opt/fixgw/bin/fixgw" and run[1:3] == ["run", "--config"]
 
 
+def test_the_unit_and_the_dockerfile_point_to_sections_and_tests_that_exist() -> None:
+    """The unit sent installers to the README's "Running it as a service", which does not
+    exist; the Dockerfile to the README for `make wheels`, and to tests/unit/."""
+    readme = ROOT / "README.md"
+    for path in (UNIT, DOCKER / "Dockerfile"):
+        lines = path.read_text().splitlines()
+        comments = " ".join(line.lstrip("# ") for line in lines if line.startswith("#"))
+        sections = [
+            ("README.md", heading) for heading in re.findall(r"README's \"([^\"]+)\"", comments)
+        ]
+        sections += re.findall(r"(docs/[\w-]+\.md), \"([^\"]+)\"", comments)
+        assert sections, f"{path.name} names no install steps"
+        for page, heading in sections:
+            text = readme.read_text() if page == "README.md" else (ROOT / page).read_text()
+            assert re.search(rf"^#+ {re.escape(heading)}$", text, re.M), (path.name, page, heading)
+        for test_file in re.findall(r"tests/[\w/]+\.py", comments):
+            assert (ROOT / test_file).is_file(), (path.name, test_file)
+
+
 EXAMPLE = ROOT / "config" / "fixgw.example.yaml"
 OPERATIONS = ROOT / "docs" / "operations.md"
 """Where the install steps are written down."""

@@ -604,12 +604,13 @@ def test_top_over_nats_shows_the_session_and_a_fill_as_it_happens(
     make_stack: StackFactory, broker: NatsServer
 ) -> None:
     """`fixgw top` with `--nats`: everything it shows comes through the broker (requests on
-    `cmd`, events from the stream), none through the gateway's socket."""
+    `cmd`, events from the stream), none through the gateway's socket ($FIXGW_SOCKET names
+    one nobody serves: `--nats` wins over it)."""
     stack = make_stack(books=BOOKS, symbols=["BTC/USD"], nats=nats_section(broker))
     wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
     over_nats = ["--nats", broker.url, "--gateway", GATEWAY]
     top = Terminal(
-        [*over_nats, "top", "--utc", "--socket", "/nonexistent/fixgw.sock"], terminal_env()
+        [*over_nats, "top", "--utc"], terminal_env(FIXGW_SOCKET="/nonexistent/fixgw.sock")
     )
     try:
         top.wait_for("top of book")

@@ -187,7 +187,8 @@ def test_a_log_nobody_reads_drops_its_lines_while_the_gateway_answers_trades_and
 
 def test_the_demo_refuses_to_start_beside_a_simulator_port_already_in_use(tmp_path: Path) -> None:
     """A leftover demo holds the port: the new simulator would die on bind while the gateway
-    traded with the old one."""
+    traded with the old one. Exit status 2, as for any port in use (it was 1, the status of
+    a gateway that could not be reached)."""
     sim = load_sim_config(DEMO_SIM)
     leftover = None
     with contextlib.suppress(OSError):  # held by something else already: in use all the same
@@ -205,9 +206,35 @@ def test_the_demo_refuses_to_start_beside_a_simulator_port_already_in_use(tmp_pa
     finally:
         if leftover is not None:
             leftover.close()
-    assert demo.returncode == 1
+    assert demo.returncode == 2  # a port in use, as operations.md's exit statuses give it
     assert f"{sim.host}:{sim.port}, the simulator's port, is in use" in demo.stderr
     assert not (tmp_path / "var").exists()  # neither the simulator nor the gateway started
+
+
+def test_the_socket_named_on_the_command_line_beats_fixgw_nats_in_the_environment(
+    make_stack: StackFactory,
+) -> None:
+    """In a shell set up for NATS as docs/nats.md shows (FIXGW_NATS, FIXGW_GATEWAY), an order
+    placed with `--socket` went over NATS to that other gateway (here: a broker nobody runs)."""
+    stack = make_stack()
+    path = str(stack.socket_path)
+    shell = {**os.environ, "FIXGW_NATS": f"nats://127.0.0.1:{free_port()}"}
+    shell["FIXGW_GATEWAY"] = "acct-1"
+    order = ["order", "new", "LTC/USD", "buy", "1", "--price", "20", "--follow", "0", "--json"]
+    placed = []
+    for args in (["--socket", path, *order], [*order, "--socket", path]):
+        done = subprocess.run(
+            [sys.executable, "-m", "fixgw", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=shell,
+        )
+        assert done.returncode == 0, (args, done.stderr)
+        placed.append(json.loads(done.stdout.splitlines()[0])["cl_ord_id"])
+    with stack.client() as gw:
+        assert {o["cl_ord_id"] for o in gw.orders()} == set(placed)
 
 
 def test_the_cli_finds_the_gateway_with_its_options_before_the_command_or_after_it(

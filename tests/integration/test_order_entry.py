@@ -65,6 +65,16 @@ def test_limit_order_rests_on_the_book(gw: Client, events: EventLog) -> None:
     assert listed["status"] == "new"
 
 
+def test_a_wait_for_an_event_that_does_not_come_says_no_event_matched(gw: Client) -> None:
+    """The Python client's `wait_for` said "no answer from the gateway", as if it were gone,
+    when the order's events had all come and none was a fill."""
+    resting = gw.new_order(symbol="LTC/USD", side="buy", type="limit", qty="1", price="20")
+    ours = resting["cl_ord_id"]
+    gw.wait_for(lambda e: e["type"] == "order.accepted" and e["cl_ord_id"] == ours)
+    with pytest.raises(TimeoutError, match=r"^no matching event within 0.5s$"):
+        gw.wait_for(lambda e: e["type"] == "order.filled" and e["cl_ord_id"] == ours, 0.5)
+
+
 def test_resting_order_partially_filled_then_filled_by_later_orders(
     gw: Client, events: EventLog
 ) -> None:

@@ -28,6 +28,7 @@ def test_status_answers_about_orders_nobody_tracks_go_to_the_asker_only(
             unknown = asker.order_status(order_id=f"no-such-{n}", symbol="LTC/USD", side="buy")
             assert (unknown["source"], unknown["status"]) == ("exchange", "rejected")
             assert unknown["text"] == "unknown order"
+            assert unknown["cl_ord_id"] is None  # was the venue's placeholder, "NONE"
         known_there = asker.order_status(order_id=order_id, symbol="LTC/USD", side="buy")
         assert (known_there["status"], known_there["cl_ord_id"]) == (
             "canceled",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import shutil
 import socket
 import subprocess
@@ -24,9 +25,9 @@ from fixgw.cli import build_parser, main
 from fixgw.cli.board import Board
 from fixgw.cli.completion import bash_script, walk, zsh_script
 from fixgw.cli.connect import socket_path, tcp_address
-from fixgw.cli.exits import EXIT_NO_TUI
+from fixgw.cli.exits import CLIENT, EVERY, EXIT_NO_TUI, EXIT_STATUSES, KINDS
 from fixgw.cli.lines import EVENT_DETAILS, OUTCOMES, event_line, outcome_line
-from fixgw.cli.main import COMMAND_GROUPS
+from fixgw.cli.main import COMMAND_GROUPS, kinds_of
 from fixgw.cli.output import Clock
 from fixgw.cli.render import (
     STATUS_LINES,
@@ -70,6 +71,88 @@ def test_the_help_lists_the_commands_under_their_groups_in_order() -> None:
     for name, group in COMMAND_GROUPS.items():
         section = text[text.index(f"\n{group}:\n") :].split("\n\n")[0]
         assert f"\n  {name} " in section, (name, group)
+
+
+def commands() -> dict[str, argparse.ArgumentParser]:
+    """Every command that does something, by its path (`order new`)."""
+    found = {}
+    for command in walk(build_parser()):
+        if not command.subcommands:
+            parser = build_parser()
+            for word in command.path.split()[1:]:
+                parser = subcommands(parser)[word]
+            found[command.path.removeprefix("fixgw ")] = parser
+    return found
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        (["order", "new", "BTC/USD", "buy", "1", "--follow", "-1"], "order new"),
+        (["md", "watch", "BTC/USD", "--depth", "-1"], "md watch"),
+        (["session", "reset-seq", "-o", "yaml"], "session reset-seq"),
+        (["journal", "check"], "journal check"),
+        (["run"], "run"),
+        (["completion", "fish"], "completion"),
+        (["order"], "order"),
+    ],
+)
+def test_a_commands_usage_error_names_the_command(
+    args: list[str], command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`fixgw order new: error: ...`, as argparse tools say it: the program name was the
+    top's whole usage line, `fixgw [-h] [--version] [--nats URL ...] COMMAND ... order new`."""
+    with pytest.raises(SystemExit) as usage:
+        main(args)
+    assert usage.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: fixgw {command} "), err
+    assert err.splitlines()[-1].startswith(f"fixgw {command}: error: "), err
+
+
+def exit_statuses_in(help_text: str) -> dict[int, str]:
+    """The `exit status:` section of a help: each status with what it says of it."""
+    section = help_text.split("\nexit status:\n", 1)[1]
+    said: dict[int, str] = {}
+    for status, text in re.findall(r"^  ([0-9]+)  (.*?)(?=^  [0-9]|\Z)", section, re.M | re.S):
+        said[int(status)] = " ".join(text.split())
+    return said
+
+
+@pytest.mark.parametrize("command", sorted(commands()))
+def test_every_commands_help_lists_its_own_exit_statuses(command: str) -> None:
+    """operations.md says each command's `--help` lists them; `order status`, `orders`,
+    `status`, `events` and others listed none, and `journal compact`'s listed one table for
+    all, whose 5 was only `run`'s and `journal check`'s."""
+    said = exit_statuses_in(commands()[command].format_help())
+    kinds = kinds_of(command)
+    expected = {
+        row.status for row in EXIT_STATUSES if command in row.of or set(row.of) & (kinds | {EVERY})
+    }
+    assert set(said) == expected
+    assert "bad command line" in said[2]
+    assert ("could not be reached" in said.get(1, "")) == (CLIENT in kinds)
+
+
+def test_a_commands_own_exit_statuses_are_in_its_help() -> None:
+    helps = {c: exit_statuses_in(p.format_help()) for c, p in commands().items()}
+    assert "damaged records, and is not compacted" in helps["journal compact"][5]
+    assert "rejected by the exchange" in helps["order new"][3]
+    assert "could not be sent a cancel now" in helps["halt"][4]
+    assert "not on a terminal" in helps["top"][2]
+    assert 5 not in helps["journal repair"] and 3 not in helps["status"]
+
+
+def test_the_exit_statuses_are_those_operations_md_gives() -> None:
+    """The help's table and the page's say the same: each status, and each command a row is
+    about, named in that status's row on the page."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    table = page.split("## Exit statuses", 1)[1].split("\n## ", 1)[0]
+    documented = dict(re.findall(r"^\| ([0-9]+) \| (.*) \|$", table, re.M))
+    assert {int(status) for status in documented} == {row.status for row in EXIT_STATUSES}
+    for row in EXIT_STATUSES:
+        for command in set(row.of) - KINDS:
+            assert f"`{command}`" in documented[str(row.status)], (row.status, command)
 
 
 # ---------------------------------------------------------------- decimals
@@ -669,6 +752,118 @@ def test_socket_and_tcp_together_are_a_bad_command_line(
     assert capsys.readouterr().err == (
         "fixgw: --socket /a.sock and --tcp 127.0.0.1:9 name two ways to the gateway: give one\n"
     )
+
+
+@pytest.fixture
+def no_way_exported(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """A shell with none of the variables that name a way to the gateway."""
+    for variable in ("FIXGW_NATS", "FIXGW_GATEWAY", "FIXGW_SUBJECT_PREFIX", "FIXGW_SOCKET"):
+        monkeypatch.delenv(variable, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("where", ["--socket before", "--socket after", "--tcp"])
+def test_a_way_named_on_the_command_line_beats_fixgw_nats_in_the_environment(
+    where: str,
+    tmp_path: Path,
+    no_way_exported: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """In a shell that exports FIXGW_NATS and FIXGW_GATEWAY (as docs/nats.md has a strategy
+    host do), `fixgw --socket /run/fixgw/fixgw.sock halt` went over NATS to that gateway.
+    Here what answers at the socket or port named is some other program: the command's
+    error names that address, so that is where it went."""
+    no_way_exported.setenv("FIXGW_NATS", "nats://127.0.0.1:9")
+    no_way_exported.setenv("FIXGW_GATEWAY", "acct-1")
+    no_way_exported.setenv("FIXGW_API_TOKEN", "a-token")
+    family = socket.AF_INET if where == "--tcp" else socket.AF_UNIX
+    with socket.socket(family) as listener:
+        if where == "--tcp":
+            listener.bind(("127.0.0.1", 0))
+            address = f"127.0.0.1:{listener.getsockname()[1]}"
+            args, named = ["--tcp", address, "status"], f"{address} (TCP)"
+        else:
+            named = str(tmp_path / "gw.sock")
+            listener.bind(named)
+            before = where == "--socket before"
+            args = ["--socket", named, "status"] if before else ["status", "--socket", named]
+        listener.listen(1)
+        other = threading.Thread(target=answer_once, args=(listener, b"[1, 2]\n"), daemon=True)
+        other.start()
+        assert main(args) == 1
+        other.join(10)
+    err = capsys.readouterr().err
+    assert err.startswith(f"fixgw: {named} is not a fixgw gateway: "), err
+
+
+def test_nats_named_on_the_command_line_beats_fixgw_socket_in_the_environment(
+    no_way_exported: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("nats")
+    no_way_exported.setenv("FIXGW_SOCKET", "/run/fixgw/fixgw.sock")
+    with socket.socket() as nobody:
+        nobody.bind(("127.0.0.1", 0))
+        url = f"nats://127.0.0.1:{nobody.getsockname()[1]}"
+        assert main(["--nats", url, "--gateway", "g", "status"]) == 1
+    assert capsys.readouterr().err.startswith(f"fixgw: cannot reach the gateway at {url} (NATS")
+
+
+@pytest.mark.parametrize(
+    ("args", "exported", "said"),
+    [
+        (
+            [
+                "--nats",
+                "nats://fixgw:Nats-Pa55w0rd@nats-1:4222",
+                "--gateway",
+                "g",
+                "--socket",
+                "/a",
+            ],
+            {},
+            "fixgw: --nats nats://***@nats-1:4222 and --socket /a name two ways to the gateway: "
+            "give one",
+        ),
+        (
+            ["--nats", "nats://nats-1:4222", "--gateway", "g", "status", "--tcp", ":9"],
+            {},
+            "fixgw: --nats nats://nats-1:4222 and --tcp :9 name two ways to the gateway: give one",
+        ),
+        (
+            [],
+            {"FIXGW_NATS": "nats://nats-1:4222", "FIXGW_SOCKET": "/a", "FIXGW_GATEWAY": "g"},
+            "fixgw: $FIXGW_NATS and $FIXGW_SOCKET name two ways to the gateway: give --nats URL "
+            "or --socket PATH (either wins over both), or unset one",
+        ),
+        (
+            ["--gateway", "acct-2"],
+            {},
+            "fixgw: --gateway names a gateway over NATS, but this command goes to the gateway's "
+            "socket: leave --gateway out, or go over NATS (--nats URL)",
+        ),
+        (
+            ["--subject-prefix", "desk1", "--tcp", ":9"],
+            {"FIXGW_NATS": "nats://nats-1:4222"},
+            "fixgw: --subject-prefix names a gateway over NATS, but this command goes to the "
+            "gateway's TCP listener: leave --subject-prefix out, or go over NATS (--nats URL)",
+        ),
+    ],
+)
+def test_two_ways_to_the_gateway_or_a_nats_option_without_nats_are_a_bad_command_line(
+    args: list[str],
+    exported: dict[str, str],
+    said: str,
+    no_way_exported: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """They were taken silently: NATS won over --socket or --tcp, and --gateway without
+    NATS was dropped."""
+    for variable, value in exported.items():
+        no_way_exported.setenv(variable, value)
+    if "status" not in args:
+        args = [*args, "status"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == said + "\n"
 
 
 def test_a_nats_url_is_named_without_its_password_when_the_broker_cannot_be_reached(

@@ -428,6 +428,63 @@ def test_a_key_the_error_would_quote_from_the_config_is_not_shown(
     assert PASTED_KEY not in refused.value.message + shown.err + shown.out
 
 
+INLINE = "my-inline-s3cret"
+
+BY_REFERENCE = (
+    "a secret is never given inline: give it by reference, as {env: NAME} (an environment "
+    "variable) or {file: PATH} (a file's first line)"
+)
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (("{file: SECRET_FILE}", INLINE), "credentials.secret_key"),
+        (
+            ("symbols: [BTC/USD]", f"symbols: [BTC/USD]\napi: {{tcp: {{token: {INLINE}}}}}"),
+            "api.tcp.token",
+        ),
+        (
+            (
+                "symbols: [BTC/USD]",
+                f"symbols: [BTC/USD]\nbridge: {{port: 9001, sessions: [{{comp_id: o, "
+                f"password: {INLINE}}}]}}",
+            ),
+            "bridge.sessions[0].password",
+        ),
+        (
+            (
+                "symbols: [BTC/USD]",
+                f"symbols: [BTC/USD]\nnats: {{servers: [nats://n:4222], gateway: g, "
+                f"auth: {{user: u, password: {INLINE}}}}}",
+            ),
+            "nats.auth.password",
+        ),
+    ],
+)
+def test_a_secret_written_inline_is_refused_saying_how_to_give_it(
+    write, edit: tuple[str, str], key: str, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    """It said ``Expected `object | null`, got `str` ``, nothing of `{env: NAME}` or
+    `{file: PATH}`."""
+    config = write(GOOD.replace(*edit))
+    assert main(["check-config", str(config)]) == 2
+    shown = capsys.readouterr()
+    assert shown.err == f"fixgw: config error: {config}: {key}: {BY_REFERENCE}\n"
+    assert INLINE not in shown.err + shown.out
+
+
+def test_a_value_of_the_wrong_type_elsewhere_keeps_msgspecs_words(write) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match=r"session: Expected `object`, got `str`$"):
+        load_gateway_config(
+            write(
+                GOOD.replace("  sender_comp_id: 0b6f3a52-client\n", "").replace(
+                    "session:", "session: x"
+                )
+            )
+        )
+
+
 def test_check_config_running_passes_the_port_socket_and_lock_the_gateway_holds(
     write, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]

@@ -79,7 +79,7 @@ def test_secrets_are_read_by_reference(tmp_path: Path) -> None:
             "  auth: {token: {env: T_NATS_PASSWORD}, creds_file: /x.creds}\n",
             "nats.auth: give one way to authenticate",
         ),
-        ("  auth: {token: s3cret}\n", "nats.auth.token: Expected `object | null`, got `str`"),
+        ("  auth: {token: s3cret}\n", "nats.auth.token: a secret is never given inline: give"),
         ("  auth: {token: {env: T_UNSET}}\n", "nats.auth.token: environment variable T_UNSET"),
         ("  market_data: [ETH/USD]\n", "nats.market_data: not among `symbols`: ETH/USD"),
         ("  stream: {name: 'a.b'}\n", "nats.stream.name"),

@@ -24,6 +24,7 @@ from tests.counterparties.venue import (
     execution_report,
     fill,
     refuse_cancel,
+    whole_fill,
 )
 from tests.integration.conftest import EventLog
 
@@ -848,18 +849,7 @@ def test_a_fill_whose_encoded_text_quotes_the_secret_key_is_read_as_the_venue_se
         events = EventLog(gw)
         cl_ord_id, order = accepted_order(venue, gw, events)
         data = f"filled\x0158=Invalid Account: {API_KEY},{SECRET}\x0131=1\x0132=0.1".encode()
-        core = execution_report(
-            order,
-            exec_id="F-1",
-            exec_type="F",
-            ord_status="2",
-            order_id=f"V-{cl_ord_id}",
-            cum_qty="0.5",
-            leaves_qty="0",
-            avg_px="30000",
-            last=("0.5", "30000"),
-            extra=[(58, "fill")],
-        )
+        core = whole_fill(order, "F-1", [(58, "fill")])
         venue.send("8", [*core[:3], (354, str(len(data))), (355, data), *core[3:]])
         filled = events.find(cl_ord_id, "order.filled")
         assert (filled["last_qty"], filled["last_px"], filled["cum_qty"]) == ("0.5", "30000", "0.5")

@@ -16,6 +16,7 @@ from tests.counterparties.venue import (
     answer_status,
     execution_report,
     fill,
+    whole_fill,
 )
 from tests.integration.conftest import EventLog
 
@@ -77,17 +78,7 @@ def test_body_fields_in_any_order_are_read(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:
     cl_ord_id, order = accepted_order(venue, gw, events)
-    body = execution_report(
-        order,
-        exec_id="F-1",
-        exec_type="F",
-        ord_status="2",
-        order_id=f"V-{cl_ord_id}",
-        cum_qty="0.5",
-        leaves_qty="0",
-        avg_px="30000",
-        last=("0.5", "30000"),
-    )
+    body = whole_fill(order, "F-1")
     venue.send("8", list(reversed(body)))
     assert events.find(cl_ord_id, "order.filled")["avg_px"] == "30000"
     assert rejects_sent(venue) == []

@@ -28,6 +28,7 @@ from tests.counterparties.venue import (
     execution_report,
     fill,
     refuse_cancel,
+    whole_fill,
 )
 from tests.integration.conftest import EventLog
 
@@ -77,17 +78,7 @@ def test_a_fill_sent_twice_under_two_sequence_numbers_counts_once(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:
     cl_ord_id, order = accepted_order(venue, gw, events)
-    body = execution_report(
-        order,
-        exec_id="F-1",
-        exec_type="F",
-        ord_status="2",
-        order_id=f"V-{cl_ord_id}",
-        cum_qty="0.5",
-        leaves_qty="0",
-        avg_px="30000",
-        last=("0.5", "30000"),
-    )
+    body = whole_fill(order, "F-1")
     venue.send("8", body)
     venue.send("8", body, header=[(97, "Y")])  # PossResend: the venue's own second copy
     events.find(cl_ord_id, "order.filled")

@@ -509,29 +509,33 @@ def acknowledge(venue: ScriptedVenue, order: Received) -> None:
     )
 
 
+def whole_fill(
+    order: Received, exec_id: str, extra: Iterable[tuple[int, str | bytes]] = ()
+) -> Pairs:
+    """The report of the whole order filled at its price; `extra` as in `execution_report`."""
+    qty, price = order.get(38) or "0", order.get(44) or "0"
+    return execution_report(
+        order,
+        exec_id=exec_id,
+        exec_type="F",
+        ord_status="2",
+        order_id=f"V-{order.get(11)}",
+        cum_qty=qty,
+        leaves_qty="0",
+        avg_px=price,
+        last=(qty, price),
+        extra=extra,
+    )
+
+
 def fill(
     venue: ScriptedVenue,
     order: Received,
     exec_id: str,
     extra: Iterable[tuple[int, str | bytes]] = (),
 ) -> None:
-    """The whole order filled at its price, in one report; `extra` as in `execution_report`."""
-    qty, price = order.get(38) or "0", order.get(44) or "0"
-    venue.send(
-        "8",
-        execution_report(
-            order,
-            exec_id=exec_id,
-            exec_type="F",
-            ord_status="2",
-            order_id=f"V-{order.get(11)}",
-            cum_qty=qty,
-            leaves_qty="0",
-            avg_px=price,
-            last=(qty, price),
-            extra=extra,
-        ),
-    )
+    """The whole order filled at its price, in one report (`whole_fill`), sent."""
+    venue.send("8", whole_fill(order, exec_id, extra))
 
 
 def refuse_cancel(

@@ -19,7 +19,7 @@ import pytest
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, wait_until
 from tests.integration.conftest import EventLog, StackFactory
-from tests.integration.faultproxy import Rewrite, between, is_snapshot, md_refusal
+from tests.integration.faultproxy import FaultProxy, Rewrite, between, is_snapshot, md_refusal
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +55,13 @@ def rest_accepted(gw: Client, log: EventLog, prefix: str, count: int) -> None:
     for n in range(count):
         rest(gw, f"{prefix}{n}")
         log.find(f"{prefix}{n}", "order.accepted")
+
+
+def dropped_and_logged_on_again(proxy: FaultProxy, log: EventLog, timeout: float) -> None:
+    """The connection to the exchange dropped; returns once the session is up again."""
+    proxy.drop()
+    down = log.first(lambda e: e["type"] == "session.down")
+    log.first(lambda e: e["type"] == "session.up" and e["seq"] > down["seq"], timeout=timeout)
 
 
 @pytest.mark.parametrize(
@@ -118,9 +125,7 @@ def test_after_an_outage_a_market_order_is_checked_against_the_market_not_an_old
             rest(gw, "ask", price="39000", side="sell")
             rest(gw, "bid", price="38000")  # the market is now 38000 / 39000, with no trade
             log.find("bid", "order.accepted")
-            proxy.drop()
-            down = log.first(lambda e: e["type"] == "session.down")
-            log.first(lambda e: e["type"] == "session.up" and e["seq"] > down["seq"], timeout=20)
+            dropped_and_logged_on_again(proxy, log, timeout=20)
             wait_until(lambda: book_live(gw), 10, "the book again")
             # 1.3 at the mid, 38500, is 50050; at the trade before the outage it was 39013
             with pytest.raises(ApiError, match="max_notional"):
@@ -291,9 +296,7 @@ def test_reconciliation_keeps_its_status_requests_to_the_status_rate_limit(
             gw.subscribe(["orders", "session"])
             log = EventLog(gw)
             rest_accepted(gw, log, "r", 4)
-            proxy.drop()
-            down = log.first(lambda e: e["type"] == "session.down")
-            log.first(lambda e: e["type"] == "session.up" and e["seq"] > down["seq"], timeout=15)
+            dropped_and_logged_on_again(proxy, log, timeout=15)
             wait_until(lambda: gw.status()["ready"], 15, "reconciled")
             assert not [e for e in log.seen if e["type"] == "order.anomaly"]
         assert stack.gateway is not None and "taking orders anyway" not in stack.gateway.log()

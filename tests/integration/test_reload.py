@@ -20,7 +20,11 @@ from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
 from tests.integration.faultproxy import between
-from tests.integration.test_controls import rest_accepted, sent_to_exchange
+from tests.integration.test_controls import (
+    dropped_and_logged_on_again,
+    rest_accepted,
+    sent_to_exchange,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -242,9 +246,7 @@ def test_a_reload_slowing_the_status_rate_while_reconciling_waits_for_every_answ
             gw.subscribe(["orders", "session"])
             log = EventLog(gw)
             rest_accepted(gw, log, "r", 3)
-            proxy.drop()
-            down = log.first(lambda e: e["type"] == "session.down")
-            log.first(lambda e: e["type"] == "session.up" and e["seq"] > down["seq"], timeout=15)
+            dropped_and_logged_on_again(proxy, log, timeout=15)
 
             def slower(config: dict[str, Any]) -> None:
                 config["throttle"]["limits"]["status"] = {"per_s": 0.4, "burst": 1}

@@ -766,3 +766,49 @@ def test_entries_under_the_other_streams_request_are_passed_over_and_said(
         "a trade under the book request's MDReqID": 1,
         "a bid or offer under the trades request's MDReqID": 1,
     }
+
+
+def test_a_request_given_up_before_the_venue_answered_is_ended_at_its_first_incremental(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """A venue slow to answer, and then with incremental refreshes alone (no W first): the
+    request the client gave up on is unsubscribed at its first X, not streamed for good."""
+    venue, stack = make_venue_stack(api={"request_timeout_s": 1})
+    with stack.client() as gw:
+        with pytest.raises(ApiError) as gave_up:
+            gw.request("md_subscribe", symbol="BTC/USD", what=["book"])
+        assert gave_up.value.code == "timeout"
+        [asked] = book_requests(venue)
+        md_req_id = asked.get(262) or ""
+        venue.send(
+            "X",
+            [
+                *((262, md_req_id), (268, "1")),
+                *((279, "0"), (269, "0"), (55, "BTC/USD"), (270, "29990"), (271, "1")),
+            ],
+        )
+        wait_until(
+            lambda: [m.get(262) for m in book_requests(venue, subscription="2")] == [md_req_id],
+            10,
+            "the request unsubscribed",
+        )
+
+
+def test_a_reject_naming_no_request_of_the_gateways_changes_nothing_and_is_said(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    venue, stack = make_venue_stack(lambda v: v.on("V", serving(BOOK)))
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="BTC/USD", depth=5, what=["book"])
+        gw.subscribe(["md:BTC/USD", "errors"])
+        venue.send("Y", [(262, "not-ours"), (281, "0"), (58, "no such request")])
+        wait_until(
+            lambda: logged(stack, "market data reject for no request of ours passed over"),
+            10,
+            "the reject said",
+        )
+        [said] = logged(stack, "market data reject for no request of ours passed over")
+        assert (said["md_req_id"], said["text"]) == ("not-ours", "no such request")
+        assert gw.request("book", symbol="BTC/USD", depth=5)["asks"] == [["30010", "1.2"]]
+        assert not [e for e in gw.take_events() if e["type"] in ("md.rejected", "md.stale")]
+        assert len(book_requests(venue)) == 1

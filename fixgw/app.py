@@ -267,6 +267,7 @@ class Upkeep:
         for task in self._tasks:
             task.cancel()
         p.kill_switch.stop()
+        p.lifecycle.stopping()
         handled = await p.session.stop()
         if handled is not None:  # a clean stop: nothing for the next start to ask again
             p.journal.mark_inbound(handled)

@@ -24,6 +24,9 @@ from fixgw.ops.prometheus import Metrics
 from fixgw.results import Connection
 from fixgw.venues.base import Credentials, Venue
 
+STOPPED = "the gateway stopped"
+"""`session.down`'s reason when the gateway's own stop ended the session."""
+
 log = structlog.get_logger("fixgw.session")
 
 
@@ -73,6 +76,7 @@ class SessionLifecycle:
         for two reasons are told each reason once."""
         self.last_down_reason: str | None = None
         """Why the session last ended or a logon last failed, as `session.down` says it."""
+        self._stopping = False
 
     @property
     def state(self) -> SessionState:
@@ -156,6 +160,12 @@ class SessionLifecycle:
         self.ends_because(f"the exchange rejected the Logon: {why}")
         self._session.disconnect()
 
+    def stopping(self) -> None:
+        """The gateway is stopping: the session's end is the operator's doing, said as such
+        and logged at info, not as a fault."""
+        self._stopping = True
+        self.ends_because(STOPPED)
+
     def ends_because(self, why: str) -> None:
         """What the session's end (or the failed logon's) says, unless it is known already:
         `session.down`, the log and `last_down_reason` (`ended`)."""
@@ -177,7 +187,7 @@ class SessionLifecycle:
         reason = reason or "disconnected"
         self.last_down_reason = reason
         self._reasons_said.add(reason)
-        log.warning(
+        (log.info if self._stopping else log.warning)(
             "session down" if first else "logon failed",
             session=self._session.name,
             reason=reason,

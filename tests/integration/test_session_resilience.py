@@ -82,6 +82,24 @@ def test_a_session_that_ends_soon_after_its_logon_counts_as_a_failed_attempt(
         assert scheduled_delays(stack, at_kill)[:2] == [2, 4]
 
 
+def test_a_stop_ends_the_session_as_the_operators_doing_not_as_a_fault(
+    make_stack: StackFactory,
+) -> None:
+    """SIGTERM logs the exchange out: the log says the gateway stopped, at info, not a
+    warning of a connection lost, which an operator's alerting would page on."""
+    stack = make_stack()
+    with stack.client() as gw:
+        assert gw.status()["ready"]
+    assert stack.gateway is not None
+    assert stack.gateway.stop() == 0
+    downs = [
+        entry
+        for line in stack.gateway.log().splitlines()
+        if line.startswith("{") and (entry := json.loads(line))["event"] == "session down"
+    ]
+    assert [(e["level"], e["reason"]) for e in downs] == [("info", "the gateway stopped")]
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A file system of 256 KB of its own (tmpfs). Needs root, as CI runs the tests."""

@@ -191,7 +191,7 @@ def build_gateway(
         journal=journal,
         metrics=metrics,
         loop=loop,
-        ready=lambda: gateway.ready(),
+        ready=lambda: gateway.session_ready(),
         secrets=session.secrets,
         on_reconciled=lambda: gateway.became_ready.set(),
     )
@@ -298,7 +298,7 @@ class Upkeep:
         """Orders and cancels the exchange has not answered within `orders.ack_timeout_s`:
         their status is asked, once (the next logon's reconciliation asks again)."""
         assert self.gateway is not None
-        if not self.gateway.ready():
+        if not self.gateway.session_ready():
             return
         p = self.parts
         overdue = p.watchdog.overdue()

@@ -349,7 +349,13 @@ class Gateway:
         return self.parts.lifecycle.reconnector.held
 
     def ready(self) -> bool:
-        """Logged on and reconciled: what /readyz and systemd's READY=1 mean."""
+        """The session ready and the journal writable (new orders are refused while it is
+        not): what /readyz, `status.ready` and systemd's READY=1 mean."""
+        return self.session_ready() and self.parts.journal.write_error is None
+
+    def session_ready(self) -> bool:
+        """Logged on, reconciled, and QuickFIX's store writable: the exchange can be sent
+        to and its answers trusted, which is what the engine waits for."""
         p = self.parts
         return p.lifecycle.up and p.reconciler.ready and p.session.store_error is None
 
@@ -364,6 +370,9 @@ class Gateway:
         if store_error is not None:
             state = lifecycle.state
             return f"QuickFIX's store cannot be written ({store_error}); the session is {state}"
+        journal_error = self.parts.journal.write_error
+        if journal_error is not None:
+            return f"the journal cannot be written ({journal_error}); new orders are refused"
         if not lifecycle.up:
             return f"the exchange session is {lifecycle.state}"
         return f"reconciling {self.parts.reconciler.pending} open orders with the exchange"

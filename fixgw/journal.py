@@ -348,7 +348,9 @@ class Journal:
         self.written_seq = self.last_seq
         """The seq of the last line on disk: no client is sent a line after it."""
         self._flush_scheduled = False
-        self._write_failing = False
+        self.write_error: str | None = None
+        """Why the last write of lines failed, while they are not on disk: new orders are
+        refused until a write succeeds (`/readyz` says so)."""
         self._checkpoint_failing = False
         self._retry_scheduled = False
         self._checkpoint_path = path.with_name(path.name + ".fixseq")
@@ -559,19 +561,19 @@ class Journal:
             if self.fsync:
                 os.fsync(self._fd)
         except OSError as exc:
-            if not self._write_failing:
+            if self.write_error is None:
                 log.error(
                     "journal write failed; its lines are kept and written again",
                     error=str(exc),
                     pending_lines=len(self._pending),
                 )
-            self._write_failing = True
+            self.write_error = str(exc)
             self._pending = [data]
             self._retry_later()
             return False
-        if self._write_failing:
+        if self.write_error is not None:
             log.warning("journal written again", lines_bytes=len(data))
-            self._write_failing = False
+            self.write_error = None
         self._pending.clear()
         self._size += len(data)
         self.written_seq = self.last_seq

@@ -18,8 +18,8 @@ import yaml
 
 from fixgw.api.client import ApiError, Client
 from fixgw.journal import sealed
-from fixgw.testing import LocalStack, wait_until
-from tests.integration.conftest import StackFactory
+from fixgw.testing import LocalStack, free_port, wait_until
+from tests.integration.conftest import StackFactory, readyz
 
 pytestmark = pytest.mark.integration
 
@@ -163,6 +163,30 @@ def test_orders_over_the_rate_the_journal_could_not_write_take_no_place_in_the_q
             client.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="100")
         free_up(small_disk)
         wait_until(lambda: stack.status()["throttle_queued"] == 0, 20, "an empty queue")
+
+
+def test_readiness_says_the_journal_cannot_be_written_while_new_orders_are_refused(
+    make_stack: StackFactory, small_disk: Path
+) -> None:
+    """While every new order is refused ("the order was not sent"), /readyz, `status.ready`
+    and the reason say so, so that a load balancer or an operator's alert takes the gateway
+    out; once space is back, the journal's next write makes it ready again by itself."""
+    port = free_port()
+    stack = on_small_disk(make_stack, small_disk, ops={"metrics_port": port})
+    assert readyz(port)[0] == 200
+    fill_up(small_disk)
+    with stack.client("desk") as client:
+        with pytest.raises(ApiError, match="the order was not sent"):
+            for _ in range(50):  # until the journal's last page is full
+                client.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="100")
+        assert client.status()["ready"] is False
+        code, why = readyz(port)
+        assert code == 503
+        assert "the journal cannot be written" in why
+        free_up(small_disk)
+        wait_until(lambda: client.status()["ready"], 10, "the journal written again")
+        assert readyz(port)[0] == 200
+        client.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="100")
 
 
 def test_a_halt_taken_while_the_journal_cannot_write_holds_across_a_restart(

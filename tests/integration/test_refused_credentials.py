@@ -15,17 +15,9 @@ import yaml
 
 from fixgw.api.client import ApiError
 from fixgw.testing import SECRET, LocalStack, free_port, wait_until
-from tests.integration.conftest import StackFactory
+from tests.integration.conftest import StackFactory, readyz
 
 pytestmark = pytest.mark.integration
-
-
-def readyz(port: int) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
 
 
 def held(stack: LocalStack) -> bool:

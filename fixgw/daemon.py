@@ -38,6 +38,7 @@ from fixgw.ops.capture import loop_exception_handler
 from fixgw.ops.logging import configure as configure_logging
 from fixgw.ops.logging import mask_in_logs
 from fixgw.ops.prometheus import MetricsServer
+from fixgw.ops.pulse import LoopPulse
 from fixgw.sim.exchange import Simulator
 
 if TYPE_CHECKING:
@@ -110,12 +111,15 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
         )
         if config.ops.metrics_port is not None:
             where = f"{config.ops.metrics_host}:{config.ops.metrics_port}"
+            pulse = LoopPulse(loop)
+            pulse.start()
             with starting("ops.metrics_port", f"the metrics endpoint on {where}"):
                 metrics_server = MetricsServer(
                     gateway.metrics,
                     config.ops.metrics_host,
                     config.ops.metrics_port,
                     gateway.not_ready_because,
+                    pulse.silent_s,
                 )
             metrics_server.start()
             log.info("metrics listening", host=config.ops.metrics_host, port=metrics_server.port)

@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 
 from fixgw.ops.logging import lines_dropped
+from fixgw.ops.pulse import STUCK_AFTER_S
 from fixgw.ops.tally import Buckets, Tally
 
 
@@ -243,8 +244,9 @@ class Metrics:
 
 
 class MetricsServer:
-    """GET /metrics, /healthz (the process answers), /readyz (logged on and reconciled; when
-    not, 503 and why: `not_ready_because` returns None when ready)."""
+    """GET /metrics, /healthz (the process answers and its event loop runs: `loop_silent_s`
+    under `stuck_after_s`), /readyz (logged on and reconciled; when not, 503 and why:
+    `not_ready_because` returns None when ready)."""
 
     def __init__(
         self,
@@ -252,6 +254,8 @@ class MetricsServer:
         host: str,
         port: int,
         not_ready_because: Callable[[], str | None],
+        loop_silent_s: Callable[[], float] = lambda: 0.0,
+        stuck_after_s: float = STUCK_AFTER_S,
     ) -> None:
         outer = self
 
@@ -260,7 +264,12 @@ class MetricsServer:
                 if self.path == "/metrics":
                     outer._answer(self, HTTPStatus.OK, metrics.exposition(), CONTENT_TYPE_LATEST)
                 elif self.path == "/healthz":
-                    outer._answer(self, HTTPStatus.OK, b"ok\n")
+                    silent_s = loop_silent_s()
+                    if silent_s > stuck_after_s:
+                        why = f"event loop stuck for {silent_s:.0f} s\n".encode()
+                        outer._answer(self, HTTPStatus.SERVICE_UNAVAILABLE, why)
+                    else:
+                        outer._answer(self, HTTPStatus.OK, b"ok\n")
                 elif self.path == "/readyz":
                     why = not_ready_because()
                     outer._answer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -16,6 +17,8 @@ import pytest
 
 from fixgw.ops import notify
 from fixgw.ops.prometheus import Metrics, MetricsServer
+from fixgw.ops.pulse import LoopPulse
+from fixgw.testing import wait_until
 
 
 @pytest.fixture(params=["path", "abstract"])
@@ -94,6 +97,28 @@ def test_metrics_health_and_readiness_over_http() -> None:
         assert get(f"{base}/nope")[0] == 404
     finally:
         server.stop()
+
+
+def test_health_fails_once_the_event_loop_stops_beating() -> None:
+    """/healthz answers from its own thread: it must not say ok while the loop that does
+    all the work is stuck (Docker's HEALTHCHECK has no watchdog to catch that)."""
+    loop = asyncio.new_event_loop()
+    pulse = LoopPulse(loop, every_s=0.01)
+    server = MetricsServer(Metrics(), "127.0.0.1", 0, lambda: None, pulse.silent_s, 0.2)
+    server.start()
+    try:
+        pulse.start()
+        loop.run_until_complete(asyncio.sleep(0.05))
+        assert get(f"http://127.0.0.1:{server.port}/healthz") == (200, "ok\n")
+        wait_until(lambda: pulse.silent_s() > 0.2, 5, "the loop silent")  # it is not run
+        status, text = get(f"http://127.0.0.1:{server.port}/healthz")
+        assert (status, text.startswith("event loop stuck for")) == (503, True)
+        loop.run_until_complete(asyncio.sleep(0.05))
+        assert get(f"http://127.0.0.1:{server.port}/healthz") == (200, "ok\n")
+    finally:
+        server.stop()
+        pulse.stop()
+        loop.close()
 
 
 _LOG_TWO_LINES = """

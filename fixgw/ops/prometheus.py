@@ -266,8 +266,8 @@ class MetricsServer:
                 elif self.path == "/healthz":
                     silent_s = loop_silent_s()
                     if silent_s > stuck_after_s:
-                        why = f"event loop stuck for {silent_s:.0f} s\n".encode()
-                        outer._answer(self, HTTPStatus.SERVICE_UNAVAILABLE, why)
+                        stuck = f"event loop stuck for {silent_s:.0f} s\n".encode()
+                        outer._answer(self, HTTPStatus.SERVICE_UNAVAILABLE, stuck)
                     else:
                         outer._answer(self, HTTPStatus.OK, b"ok\n")
                 elif self.path == "/readyz":

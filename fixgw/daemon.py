@@ -201,30 +201,48 @@ def nats_for(
     )
 
 
+STATUS_CHECK_S = 1.0
+"""How often systemd's STATUS is checked against the session's state, once READY: it is
+sent only when that changed."""
+
+
 async def tell_systemd(gateway: Gateway) -> None:
     """READY=1 once logged on and reconciled, or once the logon is held back (the exchange
     refused the credentials), STATUS saying which: held, the gateway waits for the
     operator, and systemd taking that wait for a start that failed would restart it, to log
-    on again with the refused key. Then WATCHDOG=1 at half of WatchdogSec, from the loop
-    itself, so a stuck loop stops the pings and systemd restarts the service."""
+    on again with the refused key. From then on STATUS follows the session's state
+    (`Gateway.state_line`). WATCHDOG=1 at half of WatchdogSec, from the loop itself, so a
+    stuck loop stops the pings and systemd restarts the service."""
     waits = [asyncio.ensure_future(e.wait()) for e in (gateway.became_ready, gateway.logon_held)]
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     for wait in waits:
         wait.cancel()
-    if gateway.became_ready.is_set():
-        notify.ready(f"logged on as {gateway.session_id}")
-    else:
-        notify.ready(f"not logged on: {gateway.held_because}")
-        asyncio.get_running_loop().create_task(_logged_on_later(gateway))
-    period = notify.watchdog_period_s()
-    while period is not None:
-        notify.watchdog()
-        await asyncio.sleep(period)
+    told = gateway.state_line()
+    notify.ready(told)
+    following = asyncio.get_running_loop().create_task(_follow_state(gateway, told))
+    try:
+        period = notify.watchdog_period_s()
+        while period is not None:
+            notify.watchdog()
+            await asyncio.sleep(period)
+        await following
+    finally:
+        following.cancel()
 
 
-async def _logged_on_later(gateway: Gateway) -> None:
-    await gateway.became_ready.wait()
-    notify.status(f"logged on as {gateway.session_id}")
+async def _follow_state(gateway: Gateway, told: str) -> None:
+    """STATUS anew whenever the state changed. A failure here is logged, never let stop
+    the watchdog's pings beside it."""
+    while True:
+        await asyncio.sleep(STATUS_CHECK_S)
+        try:
+            now = gateway.state_line()
+        except Exception:
+            log.exception("systemd STATUS not updated")
+            continue
+        if now != told:
+            notify.status(now)
+            told = now
 
 
 def on_signal(

@@ -377,6 +377,31 @@ class Gateway:
             return f"the exchange session is {lifecycle.state}"
         return f"reconciling {self.parts.reconciler.pending} open orders with the exchange"
 
+    def state_line(self) -> str:
+        """The session's state in one line, systemd's STATUS: logged on, held (and why), or
+        down (why, and when the next attempt is). The same words for as long as the state
+        lasts, so that it is told once per change (reconciliation's count left out)."""
+        if self.ready():
+            return f"logged on as {self.session_id}"
+        lifecycle = self.parts.lifecycle
+        held = lifecycle.reconnector.held
+        if held is not None:
+            return f"not logged on: {held}"
+        if lifecycle.up:
+            if self.parts.session.store_error is not None:
+                why = "QuickFIX's store cannot be written"
+            elif self.parts.journal.write_error is not None:
+                why = "the journal cannot be written; new orders are refused"
+            else:
+                why = "reconciling open orders with the exchange"
+            return f"not ready, logged on as {self.session_id}: {why}"
+        connection = lifecycle.connection()
+        why = connection.last_down_reason or "not logged on yet"
+        next_attempt = connection.next_attempt_at
+        if next_attempt is None:
+            return f"session down: {why}; trying again now"
+        return f"session down: {why}; next attempt at {next_attempt.isoformat(timespec='seconds')}"
+
     def status(self) -> Status:
         p = self.parts
         halted = p.kill_switch.halted

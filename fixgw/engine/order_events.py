@@ -1,6 +1,6 @@
 """Order events out: to the bus (journal first, then clients), counted by status, fills
-noted for `trades`, rejects counted, each logged with the ids an operator searches by;
-orders the tracker forgets, forgotten here too."""
+noted for `trades`, the exchange's rejects counted, each logged with the ids an operator
+searches by; orders the tracker forgets, forgotten here too."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Hashable
 import structlog
 
 from fixgw.domain import (
+    GATEWAY_REJECT_REASONS,
     TERMINAL_STATUSES,
     Event,
     OrderCanceled,
@@ -62,10 +63,15 @@ class OrderEvents:
                 count += n
         return count
 
-    def publish(self, events: list[Event]) -> None:
+    def publish(self, events: list[Event], *, reject_counted: bool = False) -> None:
         """The log lines of a whole turn of the loop are made together after it, after the
         journal, the FIX message and the clients' writes, and held to be written with
-        those of the next turns: nobody waits on them."""
+        those of the next turns: nobody waits on them.
+
+        An `order.rejected` counts in `fixgw_rejects_total` once per reject the exchange
+        sent: not when `reject_counted` (a session or business reject, counted under its
+        source as it came), nor for the gateway's own reasons (`GATEWAY_REJECT_REASONS`: the
+        exchange never got the order, or, asked, says it has none: it refused nothing)."""
         for event in events:
             self._bus.publish(event)
             if isinstance(event, OrderEvent) and not _of_untracked_order(event):
@@ -73,7 +79,8 @@ class OrderEvents:
             elif isinstance(event, OrderCancelRejected):
                 self._cancel_refused(event)
             if isinstance(event, OrderRejected):
-                self._metrics.rejects.labels(f"order:{event.reason}").inc()
+                if not reject_counted and event.reason not in GATEWAY_REJECT_REASONS:
+                    self._metrics.rejects.labels(f"order:{event.reason}").inc()
             elif isinstance(event, OrderPartiallyFilled | OrderFilled):
                 self._fills.note(event)
         if events and enabled_for(logging.INFO):

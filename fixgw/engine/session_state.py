@@ -19,7 +19,6 @@ from fixgw.engine.ports import Publisher
 from fixgw.errors import RequestError
 from fixgw.fix.message import FixMessage
 from fixgw.fix.reconnect import Reconnector
-from fixgw.ops import notify
 from fixgw.ops.prometheus import Metrics
 from fixgw.results import Connection
 from fixgw.venues.base import Credentials, Venue
@@ -254,7 +253,6 @@ class SessionLifecycle:
             "until `fixgw session logon`, a reload with new credentials, or a restart",
             text=text,
         )
-        notify.status(f"not logged on: {reason}")
 
     def logon_again(self, by: str) -> Connection:
         """The operator's `fixgw session logon`, or a reload with new credentials."""

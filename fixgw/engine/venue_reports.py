@@ -193,7 +193,9 @@ class VenueReports:
                 self._status_refused(report.cl_ord_id, asked_by_order_id, error)
             else:
                 self._watchdog.answered(report.cl_ord_id)
-                self._orders.publish(self._tracker.refused(report.cl_ord_id, why, report.ts))
+                self._orders.publish(
+                    self._tracker.refused(report.cl_ord_id, why, report.ts), reject_counted=True
+                )
                 self._kill_switch.recheck_left_open()
         elif report.ref_msg_type == MsgType.ORDER_STATUS_REQUEST:
             self._status_refused(None, asked_by_order_id, error)

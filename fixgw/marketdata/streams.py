@@ -364,9 +364,11 @@ class MarketData:
             self._abandoned[stream.md_req_id] = stream
 
     def _discard(self, stream: _Stream) -> None:
-        """Gone, with what it knew: its book, or its last trade."""
+        """Gone, with what it knew: its book, or its last trade. A book nobody keeps is no
+        stale book: its gauge goes back to 0."""
         if stream.what == BOOK:
             self.books[stream.symbol].clear()
+            self._stale_gauge(stream.symbol).set(0)
         stream.last_trade = None
         if self._streams.get((stream.symbol, stream.what)) is stream:
             del self._streams[(stream.symbol, stream.what)]

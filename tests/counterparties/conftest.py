@@ -30,14 +30,16 @@ def make_venue_stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
         venue_credentials: tuple[str, str] | None = (API_KEY, SECRET),
         venue_type: type[ScriptedVenue] = ScriptedVenue,
         wait_for_logon: bool = True,
+        gateway_env: dict[str, str] | None = None,
         **overrides: Any,
     ) -> tuple[ScriptedVenue, LocalStack]:
         """`configure` scripts the venue before the gateway logs on; `venue_comp_id` is the
         venue's CompID (the gateway's TargetCompID: name it in `session` for a venue other
         than OKCoin's); `venue_credentials` the (Username, Password) its Logon must carry,
         None: any or none; `venue_type` a venue scripted further by a subclass;
-        `wait_for_logon` False for a venue no logon succeeds with. The other keyword
-        arguments are gateway config sections."""
+        `wait_for_logon` False for a venue no logon succeeds with; `gateway_env` extra
+        environment for the gateway (NOTIFY_SOCKET, say). The other keyword arguments are
+        gateway config sections."""
         port = free_port()
         venue = venue_type(port, comp_id=venue_comp_id, credentials=venue_credentials)
         if configure is not None:
@@ -50,6 +52,7 @@ def make_venue_stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
             symbols=["BTC/USD", "LTC/USD"],
             gateway_overrides=overrides,
         )
+        stack.env = gateway_env or {}
         stack.root.mkdir()
         made.append((venue, stack))
         venue.start()

@@ -4,6 +4,7 @@ and restart from its store, and its Logouts."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -492,6 +493,43 @@ def test_a_logout_saying_the_credentials_are_wrong_holds_further_logons(
     assert gw.status()["connection"]["attempts"] == 1
     gw.request("session_logon")
     events.first(lambda e: e["type"] == "session.up", timeout=15)
+
+
+def next_status(notify: socket.socket, starting: bytes) -> bytes:
+    """The first STATUS systemd is sent that starts with `starting`; READY=1 and the other
+    STATUS lines before it passed over, none of them saying the gateway is logged on."""
+    while not (message := notify.recv(512)).startswith(b"STATUS=" + starting):
+        assert b"STATUS=logged on" not in message, message
+    return message
+
+
+def test_systemd_status_follows_the_session_a_refusal_a_logon_again_and_a_venue_gone(
+    make_venue_stack: VenueStackFactory, tmp_path: Path
+) -> None:
+    """`systemctl status` says what the session is now, every time it changes: not only at
+    the first READY=1."""
+    address = str(tmp_path / "notify")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(address)
+    notify.settimeout(20)
+    venue, stack = make_venue_stack(gateway_env={"NOTIFY_SOCKET": address})
+    assert notify.recv(512).startswith(b"READY=1\nSTATUS=logged on as FIX.4.4:")
+
+    venue.logout("api key revoked", "1")
+    assert next_status(notify, b"not logged on: ") == (
+        b"STATUS=not logged on: the exchange refused the credentials: api key revoked"
+    )
+    with stack.client() as gw:
+        gw.request("session_logon")
+        next_status(notify, b"logged on as FIX.4.4:")
+        assert gw.status()["ready"]
+
+        venue.crash()
+        assert b"disconnected" in next_status(notify, b"session down: ")
+        assert not gw.status()["ready"]
+        venue.restart()
+        next_status(notify, b"logged on as FIX.4.4:")
+    notify.close()
 
 
 @pytest.mark.parametrize(

@@ -299,18 +299,67 @@ def test_rejects_are_counted_by_their_fix_reason_code_whatever_text_a_venue_puts
             captured("session_reject_new_order_missing_text", {373: reason, 371: tag}),
         )
     assert len(engine.bus.of(ExchangeError)) == 5
-    counted = {
+    assert rejects_counted(engine) == {
+        "session_reject:1": 2,
+        "session_reject:99": 1,
+        "session_reject:other": 2,
+    }
+
+
+def rejects_counted(engine: Engine) -> dict[str, float]:
+    """`fixgw_rejects_total` by reason."""
+    return {
         s.labels["reason"]: s.value
         for metric in engine.metrics.registry.collect()
         if metric.name == "fixgw_rejects"
         for s in metric.samples
         if s.name == "fixgw_rejects_total"
     }
-    assert counted == {
-        "session_reject:1": 2,
-        "session_reject:99": 1,
-        "session_reject:other": 2,
-    }
+
+
+@pytest.mark.parametrize(
+    ("arrives_as", "refusal", "naming_the_order", "counted_as"),
+    [
+        (
+            Happening.REJECT_RECEIVED,
+            "session_reject_new_order_missing_text",
+            {},
+            "session_reject:1",
+        ),
+        (
+            Happening.APP,
+            "business_message_reject_mass_status",
+            {372: "D", 379: "resting-1"},
+            "business_reject:3",
+        ),
+    ],
+)
+def test_a_session_or_business_reject_of_an_order_counts_once_under_its_source(
+    engine: Engine,
+    arrives_as: Happening,
+    refusal: str,
+    naming_the_order: dict[int, str],
+    counted_as: str,
+) -> None:
+    """One reject from the exchange is one count: the order it ends rejected is the same
+    refusal, not an `order:other` besides."""
+    engine.place("resting-1")
+    seq = engine.session.seq
+
+    engine.happens(arrives_as, captured(refusal, {45: str(seq), **naming_the_order}))
+
+    [rejected] = engine.bus.of(OrderRejected)
+    assert rejected.cl_ord_id == "resting-1"
+    assert rejects_counted(engine) == {counted_as: 1}
+
+
+def test_an_order_the_exchange_never_got_is_no_reject_from_the_exchange(engine: Engine) -> None:
+    engine.place("resting-1")
+    engine.happens(Happening.NOT_RESENT, engine.session.raw_sent[engine.session.seq])
+
+    [rejected] = engine.bus.of(OrderRejected)
+    assert rejected.reason is RejectReason.NOT_DELIVERED
+    assert rejects_counted(engine) == {}
 
 
 def test_what_cannot_be_handled_is_counted_and_never_raised(engine: Engine) -> None:

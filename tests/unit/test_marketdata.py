@@ -39,8 +39,8 @@ class Recorder:
         self.events: list[Event] = []
 
 
-def manager(rec: Recorder, stale_after_s: float = 5) -> MarketData:
-    metrics = Metrics()
+def manager(rec: Recorder, stale_after_s: float = 5, metrics: Metrics | None = None) -> MarketData:
+    metrics = metrics or Metrics()
     md = MarketData(
         frozenset({"BTC/USD"}),
         lambda r: rec.requests.append(r) is None,
@@ -221,6 +221,24 @@ def reject(md: MarketData, request: RequestMarketData) -> None:
             md_req_id=request.md_req_id, reason=MdRejectReason.OTHER, text="no", ts=utc_now()
         )
     )
+
+
+def test_a_stale_book_its_last_client_leaves_is_stale_no_more() -> None:
+    """`fixgw_book_stale` says a book the gateway keeps cannot be trusted: left by its last
+    client while the session is down, no book is kept, and nothing would ever set it back."""
+    rec = Recorder()
+    metrics = Metrics()
+    md = manager(rec, metrics=metrics)
+    subscribed(md, rec, "client", {"book"})
+
+    def stale() -> float | None:
+        return metrics.registry.get_sample_value("fixgw_book_stale", {"symbol": "BTC/USD"})
+
+    md.on_session_down()
+    assert stale() == 1
+    md.client_gone("client")
+    assert md.status() == {}
+    assert stale() == 0
 
 
 def test_a_reject_naming_no_request_of_ours_is_said_and_changes_nothing() -> None:

@@ -376,7 +376,7 @@ class ClientConnection(asyncio.Protocol):
         log.error("answering a request failed", client=self.number, name=self.name, exc_info=exc)
         if self._answering is task:
             self._answering = None
-        self.drop("the gateway failed while answering a request (see the log)")
+        self.drop("the gateway failed while answering a request (see the log)", "internal_error")
 
     def _authenticate(self, line: bytes) -> None:
         """A TCP client's first line must be `hello` with the token. Anything else closes
@@ -533,7 +533,7 @@ class ClientConnection(asyncio.Protocol):
     def _check_bound(self, held: int = 0) -> None:
         bound = self.server.config.client_buffer_bytes
         if self.transport.get_write_buffer_size() + held > bound:
-            self.drop(f"client is not reading: its buffer passed {bound} bytes")
+            self.drop(f"client is not reading: its buffer passed {bound} bytes", "not_reading")
 
     def hold(self) -> None:
         """From now until the reply to the request being answered, lines delivered wait
@@ -578,9 +578,12 @@ class ClientConnection(asyncio.Protocol):
             self.transport.write(data)
             self._check_bound(self._held_bytes)
 
-    def drop(self, reason: str) -> None:
+    def drop(self, reason: str, counted_as: str | None = None) -> None:
+        """`counted_as`: the gateway closed it, a `fixgw_api_refused_total` reason."""
         if self.closed:
             return
+        if counted_as is not None:
+            self.server.gateway.metrics.api_refused.labels(counted_as).inc()
         log.warning("client disconnected", client=self.number, name=self.name, reason=reason)
         self.close()
         self.transport.abort()

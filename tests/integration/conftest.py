@@ -49,6 +49,18 @@ def in_own_process(module: str, function: str, *args: Any) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def metric(stack: LocalStack, sample: str) -> float:
+    """The sum of /metrics' samples whose name (with labels, if given) starts so."""
+    url = f"http://127.0.0.1:{stack.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        text = reply.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(sample) and not line.startswith("#")
+    )
+
+
 def readyz(port: int) -> tuple[int, str]:
     """/readyz's status code and body."""
     try:

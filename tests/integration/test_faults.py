@@ -5,7 +5,6 @@ notices each, recovers, and keeps trading."""
 from __future__ import annotations
 
 import re
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 from fixgw.api.client import Client
 from fixgw.testing import LocalStack, free_port, wait_until
-from tests.integration.conftest import EventLog, StackFactory
+from tests.integration.conftest import EventLog, StackFactory, metric
 from tests.integration.faultproxy import FaultProxy, Rewrite, between
 from tests.integration.test_reconciliation import OTHER_FIRM, another_gateway
 
@@ -159,12 +158,12 @@ def test_garbled_or_unexpected_fix_from_the_exchange_never_stops_the_gateway(
         assert buy(gw, log, "clean-after-garbage")["cum_qty"] == "0.1"
         status = gw.status()
         assert status["session"] == "up" and status["callback_errors"] == 0
-        rejected = scrape_counter(
+        rejected = metric(
             stack, 'fixgw_fix_messages_total{direction="out",msg_type="3"}'
         )  # QuickFIX answered the quantity that is no number with a Reject (and fixgw read
         # that report all the same); the OrdStatus the dialect lacks is the dialect's to read
         assert rejected >= 1
-        assert scrape_counter(stack, 'fixgw_inbound_refused_total{msg_type="8"}') >= 1
+        assert metric(stack, 'fixgw_inbound_refused_total{msg_type="8"}') >= 1
         assert stack.gateway is not None and stack.gateway.running
         assert not [e for e in log.seen if e["type"] == "session.down"]
         unreadable = [e["cl_ord_id"] for e in log.seen if e["type"] == "order.anomaly"]
@@ -174,14 +173,6 @@ def test_garbled_or_unexpected_fix_from_the_exchange_never_stops_the_gateway(
             "garble-unreadable-qty",
         ]
     assert "unreadable message from the exchange" in stack.gateway.log()
-
-
-def scrape_counter(stack: LocalStack, sample: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{stack.metrics_port}/metrics") as reply:
-        for line in reply.read().decode().splitlines():
-            if line.startswith(sample + " "):
-                return float(line.split()[-1])
-    return 0.0
 
 
 def start_losing_one(

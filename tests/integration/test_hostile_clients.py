@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from fixgw.api.client import Client
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.fuzz import FUZZ_EXAMPLES, connection_acts, hostile_json
-from tests.integration.conftest import DEFAULT_BOOKS, EventLog, StackFactory
+from tests.integration.conftest import DEFAULT_BOOKS, EventLog, StackFactory, metric
 
 pytestmark = pytest.mark.integration
 
@@ -183,7 +183,10 @@ def test_a_fuzzed_tcp_connection_never_hurts_the_gateway_or_its_clients(
 def test_a_client_that_stops_reading_is_dropped_and_others_carry_on(
     make_stack: StackFactory,
 ) -> None:
-    stack = make_stack(api={"client_buffer_bytes": 65536})
+    stack = make_stack(api={"client_buffer_bytes": 65536}, start=False)
+    stack.metrics_port = free_port()
+    stack.start_sim()
+    stack.start_gateway()
     stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.connect(stack.socket_path)
@@ -207,6 +210,7 @@ def test_a_client_that_stops_reading_is_dropped_and_others_carry_on(
             lambda: "client is not reading" in gateway.log(), 10, "the stalled client to be dropped"
         )
         assert reader.status()["session"] == "up"
+    assert metric(stack, 'fixgw_api_refused_total{reason="not_reading"}') == 1
     stalled.settimeout(5)
     deadline = time.monotonic() + 5
     received = b""

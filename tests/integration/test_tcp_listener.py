@@ -9,7 +9,6 @@ import json
 import os
 import secrets
 import socket
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, free_port, wait_until
-from tests.integration.conftest import StackFactory
+from tests.integration.conftest import StackFactory, metric
 
 pytestmark = pytest.mark.integration
 
@@ -74,17 +73,6 @@ def log_lines(stack: LocalStack, event: str) -> list[dict[str, Any]]:
     assert stack.gateway is not None
     lines = [json.loads(line) for line in stack.gateway.log().splitlines() if line.startswith("{")]
     return [line for line in lines if line.get("event") == event]
-
-
-def metric(stack: LocalStack, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{stack.metrics_port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    values = [
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#")
-    ]
-    return sum(values)
 
 
 WRONG = "wrong-token"

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from fixgw.cli.output import Clock
-from fixgw.cli.render import NONE, SIDE_STYLES, STATUS_STYLES, plain, styled
+from fixgw.cli.render import NONE, SIDE_STYLES, STATUS_STYLES, balance_said, plain, styled
 from fixgw.cli.styled import Text
 
 Event = Mapping[str, Any]
@@ -56,12 +56,13 @@ def _fill(event: Event) -> str:
 
 
 def _balances(event: Event) -> Text:
-    return Text(
-        ", ".join(
-            f"{currency} {held.get('free')} free {held.get('frozen')} frozen"
-            for currency, held in sorted(event["balances"].items())
-        )
+    """`available 1234.5 USD; BTC 1 free 2 frozen`: what the exchange reported, `-` for a
+    figure it left out."""
+    held = ", ".join(
+        f"{currency} {_px(held.get('free'))} free {_px(held.get('frozen'))} frozen"
+        for currency, held in sorted(event["balances"].items())
     )
+    return Text("; ".join(part for part in (balance_said(event), held) if part) or "no balances")
 
 
 def _best(event: Event, side: str) -> str:

@@ -157,7 +157,18 @@ def render_trades(trades: Sequence[Row], clock: Clock) -> Shown:
     return table_or("no fills", FILL_COLUMNS, trades, clock)
 
 
+def balance_said(account: Row) -> str | None:
+    """`available 1234.5 USD`: Balance (8001), the available funds as the exchange reports
+    them (several amounts where it joined them with `/`), in the account's currency."""
+    if not account.get("balance"):
+        return None
+    amounts = " / ".join(plain(amount) for amount in account["balance"])
+    return f"available {amounts}" + (f" {account['currency']}" if account.get("currency") else "")
+
+
 def render_account(account: Row, clock: Clock) -> Shown:
+    """The available funds, then the per-currency table; `no balances` where the exchange
+    reported neither."""
     rows = [
         {
             "currency": currency,
@@ -170,7 +181,10 @@ def render_account(account: Row, clock: Clock) -> Shown:
         }
         for currency, held in sorted(account["balances"].items())
     ]
-    return table_or("no balances", BALANCE_COLUMNS, rows, clock)
+    available = balance_said(account)
+    if available is None:
+        return table_or("no balances", BALANCE_COLUMNS, rows, clock)
+    return [Text(available), *(table(BALANCE_COLUMNS, rows, clock) if rows else [])]
 
 
 SOURCES = {

@@ -211,27 +211,27 @@ class InboundRouter:
                 [order], "a message about it could not be read", unreadable=True
             )
             return
-        self._bus.publish(
-            ExchangeError(
-                ts=item.received,
-                source=ErrorSource.UNREADABLE,
-                text=why,
-                reason=None,
-                ref_msg_type=ids.msg_type if ids else None,
-                cl_ord_id=ids.cl_ord_id if ids else None,
-                acc_req_id=ids.acc_req_id if ids else None,
-                md_req_id=ids.md_req_id if ids else None,
-                mass_status_req_id=ids.mass_status_req_id if ids else None,
-                raw=shown,
-            )
+        error = ExchangeError(
+            ts=item.received,
+            source=ErrorSource.UNREADABLE,
+            text=why,
+            reason=None,
+            ref_msg_type=ids.msg_type if ids else None,
+            cl_ord_id=ids.cl_ord_id if ids else None,
+            acc_req_id=ids.acc_req_id if ids else None,
+            md_req_id=ids.md_req_id if ids else None,
+            mass_status_req_id=ids.mass_status_req_id if ids else None,
+            raw=shown,
         )
         if ids is not None and ids.acc_req_id and not ids.names_an_order:
-            self._reports.account_unreadable(
+            if self._reports.account_unreadable(
                 ids.acc_req_id,
                 f"the exchange's account answer could not be read: {why}",
                 item.received,
-            )
+            ):
+                self._bus.publish(error)
             return
+        self._bus.publish(error)
         md_req_id = ids.md_req_id if ids is not None else None
         if md_req_id and self._market_data.ask_again(md_req_id, why):
             return

@@ -143,7 +143,7 @@ class VenueReports:
         self._market_data.on_update(report)
 
     def account_info(self, report: AccountInfoReport) -> None:
-        self._account_refresh.answered()
+        self._account_refresh.answered(report.acc_req_id)
         self._bus.publish(
             AccountBalance(
                 ts=report.ts,
@@ -173,8 +173,8 @@ class VenueReports:
         del fields["ref_seq_num"]
         self._metrics.rejects.labels(reject_label(report)).inc()
         why = f"the exchange answered with {report.source}: {report.text or report.reason}"
-        if self._account_refresh.is_own(report.acc_req_id):
-            if self._account_refresh.refused(why, report.ts):
+        if report.acc_req_id is not None and self._account_refresh.is_own(report.acc_req_id):
+            if self._account_refresh.refused(report.acc_req_id, why, report.ts):
                 self._bus.publish(ExchangeError(**fields))
             return
         log.warning("exchange error", **{k: v for k, v in fields.items() if k != "ts"})
@@ -209,6 +209,8 @@ class VenueReports:
         a ResendRequest over a reconciliation's questions would put them all on the wire at
         once. (A subscription is left to the market-data watchdog.)"""
         error = RequestError(QUERY_NOT_DELIVERED, code=ErrorCode.EXCHANGE_ERROR)
+        if ids.acc_req_id is not None:
+            self._account_refresh.not_delivered(ids.acc_req_id)
         self._pending.account_refused(ids.acc_req_id, error)
         self._pending.mass_status_refused(ids.mass_status_req_id, error)
         if ids.msg_type != MsgType.ORDER_STATUS_REQUEST:
@@ -222,13 +224,14 @@ class VenueReports:
         if asked is not None:
             self._pending.status_refused(asked, error)
 
-    def account_unreadable(self, acc_req_id: str, why: str, ts: datetime) -> None:
+    def account_unreadable(self, acc_req_id: str, why: str, ts: datetime) -> bool:
         """An account answer that could not be read: it carries no execution, so it fails
-        only the request it names (the gateway's own refresh backs off)."""
+        only the request it names (the gateway's own refresh backs off). True: clients are
+        to be told (an `exchange.error`), as for a refusal: once for the gateway's own."""
         if self._account_refresh.is_own(acc_req_id):
-            self._account_refresh.refused(why, ts)
-            return
+            return self._account_refresh.refused(acc_req_id, why, ts)
         self._pending.account_refused(acc_req_id, RequestError(why, code=ErrorCode.EXCHANGE_ERROR))
+        return True
 
     def _refused_status_request(self, report: ExchangeErrorReport, cl_ord_id: str) -> bool:
         """An OrderStatusRequest carries the order's own ClOrdID. An exception response may

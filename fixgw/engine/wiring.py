@@ -171,6 +171,7 @@ def wire_services(
         queries.new_req_id,
         settings.account_refresh_s if offers_account else 0,
         settings.account_after_fill and offers_account,
+        lambda: pending.timeout_s,
     )
     reports = VenueReports(
         venue=venue,
@@ -212,6 +213,7 @@ def wire_services(
         lambda: pending.fail_all(gone),
         market_data.on_session_down,
         throttle.session_down,
+        account_refresh.session_down,
     ]
     return Services(
         orders=orders,

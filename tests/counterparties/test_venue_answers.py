@@ -534,6 +534,27 @@ def test_a_venue_refusing_the_periodic_account_request_is_told_once_and_asked_le
         assert len(errors) == 1 and errors[0]["acc_req_id"]
 
 
+def test_a_venue_that_never_answers_the_account_request_leaves_the_balances_unavailable(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The venue takes every AccountInfoRequest and answers none: status said `available`
+    for ever, and the gateway asked every `refresh_s`. Unanswered past
+    `api.request_timeout_s`, a request counts as a refusal, until an answer comes."""
+    venue, stack = make_venue_stack(account={"refresh_s": 0.5}, api={"request_timeout_s": 1})
+    with stack.client() as gw:
+        gw.subscribe(["errors", "account"])
+        events = EventLog(gw)
+        wait_until(lambda: not stack.status()["account"]["available"], 10, "unavailable")
+        account = stack.status()["account"]
+        assert account["reason"] == "the exchange did not answer an account request within 1 s"
+        venue.on("Z1000", _answer_account)
+        events.first(lambda e: e["type"] == "account.balance", timeout=30)
+        sent = [_sent_at(m) for m in venue.app if m.msg_type == "Z1000"]
+        assert sent[-1] - sent[-2] > timedelta(seconds=1), sent  # backed off
+        assert stack.status()["account"]["available"] is True
+        assert not [e for e in events.seen if e["type"] == "exchange.error"]
+
+
 def test_a_client_asking_for_the_account_gets_the_refusal_as_its_answer(
     make_venue_stack: VenueStackFactory,
 ) -> None:

@@ -259,6 +259,24 @@ def test_an_accounts_total_keeps_every_digit() -> None:
     ]
 
 
+def test_the_account_shows_the_available_funds_the_exchange_reported() -> None:
+    """An AccountInfoResponse with Balance (8001) and Currency (15) and no per-currency tags
+    printed `no balances`."""
+    account = {"currency": "USD", "balance": ["1234.5"], "balances": {}}
+    assert shown(render_account(account, UTC)).splitlines() == ["available 1234.5 USD"]
+    account = {
+        "currency": "CNY",
+        "balance": ["1.5", "20"],
+        "balances": {"CNY": {"free": "20", "frozen": None}},
+    }
+    available, header, cny = shown(render_account(account, UTC)).splitlines()
+    assert available == "available 1.5 / 20 CNY"
+    assert header.split() == ["CURRENCY", "FREE", "FROZEN", "TOTAL"]
+    assert cny.split() == ["CNY", "20", "-", "-"]
+    nothing = {"currency": None, "balance": [], "balances": {}}
+    assert shown(render_account(nothing, UTC)).strip() == "no balances"
+
+
 # ---------------------------------------------------------------- lines
 
 
@@ -319,6 +337,23 @@ def test_a_restatement_line_says_why_and_what_the_order_is_now() -> None:
     }
     line = shown(event_line(event, UTC)).strip()
     assert line.endswith("buy 0.3 BTC/USD @ 30010  restated (repricing): new; 0 of 0.3 filled  c-1")
+
+
+def test_a_balance_line_shows_what_the_exchange_reported_and_no_none() -> None:
+    """The line read `balances` alone: empty for Balance (8001) without per-currency tags,
+    Python's `None` for a figure the exchange left out."""
+    event = {
+        "seq": 7,
+        "type": "account.balance",
+        "ts": "2026-12-05T18:39:18.010000Z",
+        "currency": "USD",
+        "balance": ["1234.5"],
+        "balances": {},
+    }
+    line = shown(event_line(event, UTC)).strip()
+    assert line.split()[1:] == ["account.balance", "available", "1234.5", "USD"]
+    event |= {"balance": [], "balances": {"BTC": {"free": "1", "frozen": None}}}
+    assert shown(event_line(event, UTC)).strip().endswith("  BTC 1 free - frozen")
 
 
 def test_an_event_of_a_type_not_known_yet_shows_its_fields() -> None:

@@ -1,7 +1,7 @@
 """The account refresh, built alone on a clock of its own, and among the engine's real
-services fed captured answers: asked every `refresh_s`; refused, it is said once, asked
-less and less often (doubling, up to an hour), and asked no more after fills, until an
-answer comes again.
+services fed captured answers: asked every `refresh_s`; refused or left unanswered, it is
+said once, asked less and less often (doubling, up to an hour), and asked no more after
+fills, until an answer comes again.
 
 `AccountRefresh` reads `time.monotonic()` where every other service reads `loop.time()`;
 the test clock stands in for both (`monotonic_is_the_clock`)."""
@@ -24,6 +24,7 @@ from fixgw.ids import ClOrdIdGenerator
 from tests.unit.engine_kit import RECEIVED, Clock, Engine
 
 REFRESH_S = 10.0
+ANSWER_WITHIN_S = 5.0
 
 
 @pytest.fixture(autouse=True)
@@ -56,15 +57,22 @@ def alone(
     clock: Clock, refresh_s: float = REFRESH_S, after_fill: bool = True
 ) -> tuple[AccountRefresh, Asked]:
     asked = Asked(clock)
-    return AccountRefresh(clock, asked, ClOrdIdGenerator("rq"), refresh_s, after_fill), asked
+    refresh = AccountRefresh(
+        clock, asked, ClOrdIdGenerator("rq"), refresh_s, after_fill, lambda: ANSWER_WITHIN_S
+    )
+    return refresh, asked
 
 
 def test_the_account_is_asked_for_every_refresh_s(clock: Clock) -> None:
     refresh, asked = alone(clock)
     start = clock.now
     refresh.start()
-    clock.advance(3 * REFRESH_S + 1)
+    for n in range(3):
+        clock.run_until(asked.more_than(n), limit_s=REFRESH_S)
+        refresh.answered(asked.ids[-1])
+    clock.advance(1)
     assert asked.gaps(start) == [REFRESH_S] * 3
+    assert refresh.status().available
     refresh.stop()
     clock.advance(10 * REFRESH_S)
     assert len(asked.at) == 3
@@ -77,7 +85,9 @@ def test_refusals_back_off_doubling_up_to_the_maximum(clock: Clock) -> None:
     said: list[bool] = []
     for n in range(13):
         clock.run_until(asked.more_than(n), limit_s=MAX_BACKOFF_S)
-        said.append(refresh.refused("the exchange answered with exception: no", RECEIVED))
+        said.append(
+            refresh.refused(asked.ids[-1], "the exchange answered with exception: no", RECEIVED)
+        )
     assert asked.gaps(start) == [
         REFRESH_S,
         *(REFRESH_S * 2**n for n in range(1, 9)),  # 20 s ... 2560 s
@@ -99,15 +109,64 @@ def test_once_answered_again_the_account_is_asked_for_every_refresh_s_again(
     refresh.start()
     for n in range(12):
         clock.run_until(asked.more_than(n), limit_s=MAX_BACKOFF_S)
-        refresh.refused("refused", RECEIVED)
+        refresh.refused(asked.ids[-1], "refused", RECEIVED)
     clock.run_until(asked.more_than(12), limit_s=MAX_BACKOFF_S)
     answered_at = clock.now
-    refresh.answered()  # the exchange answers again
+    refresh.answered(asked.ids[-1])  # the exchange answers again
     assert refresh.status().available
-    clock.run_until(asked.more_than(13), limit_s=MAX_BACKOFF_S)
-    assert asked.at[-1] - answered_at == REFRESH_S
-    clock.advance(3 * REFRESH_S)
-    assert asked.gaps(answered_at)[-3:] == [REFRESH_S] * 3
+    for n in range(13, 17):
+        clock.run_until(asked.more_than(n), limit_s=MAX_BACKOFF_S)
+        refresh.answered(asked.ids[-1])
+    assert asked.gaps(answered_at)[-4:] == [REFRESH_S] * 4
+
+
+def test_requests_left_unanswered_count_as_refused_until_an_answer_comes(clock: Clock) -> None:
+    """A venue that takes the request and never answers does not serve balances: status said
+    `available` for ever, and the refresh went on every `refresh_s`."""
+    refresh, asked = alone(clock)
+    start = clock.now
+    refresh.start()
+    clock.run_until(asked.more_than(0), limit_s=REFRESH_S)
+    clock.advance(ANSWER_WITHIN_S - 1)
+    assert refresh.status().available  # not yet late
+    clock.advance(1)
+    status = refresh.status()
+    assert (status.available, status.reason) == (
+        False,
+        "the exchange did not answer an account request within 5 s",
+    )
+    for n in range(1, 4):
+        clock.run_until(asked.more_than(n), limit_s=MAX_BACKOFF_S)
+    assert asked.gaps(start) == [REFRESH_S, 2 * REFRESH_S, 4 * REFRESH_S, 8 * REFRESH_S]
+    refresh.fills_seen()
+    clock.advance(AFTER_FILL_DELAY_S)
+    assert len(asked.at) == 4  # none after fills while unavailable
+    refresh.answered(asked.ids[-1])  # a late answer: the exchange serves balances after all
+    assert refresh.status().available
+
+
+def test_a_request_out_when_the_session_went_down_is_not_counted_unanswered(
+    clock: Clock,
+) -> None:
+    refresh, asked = alone(clock)
+    refresh.start()
+    clock.run_until(asked.more_than(0), limit_s=REFRESH_S)
+    refresh.session_down()
+    clock.advance(ANSWER_WITHIN_S)
+    assert refresh.status().available
+
+
+def test_no_next_request_once_the_periodic_refresh_is_turned_off(clock: Clock) -> None:
+    """A reload to `refresh_s: 0` left `next_request_in_s` counting down to 0.0, and then
+    showing 0.0 for ever, as if a periodic request were due."""
+    refresh, asked = alone(clock)
+    refresh.start()
+    clock.advance(1)
+    assert refresh.status().next_request_in_s == REFRESH_S - 1
+    refresh.reconfigure(0, after_fill=True)
+    assert refresh.status().next_request_in_s is None
+    clock.advance(2 * REFRESH_S)
+    assert refresh.status().next_request_in_s is None and asked.at == []
 
 
 def test_after_fills_one_request_per_burst_and_none_while_unavailable(clock: Clock) -> None:
@@ -117,12 +176,12 @@ def test_after_fills_one_request_per_burst_and_none_while_unavailable(clock: Clo
     clock.advance(AFTER_FILL_DELAY_S)
     assert len(asked.at) == 1 and refresh.is_own(asked.ids[0])
 
-    refresh.refused("refused", RECEIVED)
+    refresh.refused(asked.ids[0], "refused", RECEIVED)
     refresh.fills_seen()
     clock.advance(10)
     assert len(asked.at) == 1
 
-    refresh.answered()
+    refresh.answered("a-clients-request")
     refresh.fills_seen()
     clock.advance(AFTER_FILL_DELAY_S)
     assert len(asked.at) == 2
@@ -194,7 +253,29 @@ def test_an_unreadable_answer_to_the_refresh_backs_it_off_and_holds_no_order_bac
     assert engine.session.sent == [] and engine.ready()  # no order asked about, none held
     clock.advance(REFRESH_S)
     assert engine.session.sent == []  # backed off: asked again after twice refresh_s
+    second = next_request(engine, REFRESH_S)
+    engine.feed("account_info_response", {8000: second, 8001: "not-a-number"})
+    assert len(engine.bus.of(ExchangeError)) == 1  # said once, as a refusal is
+    assert not engine.account_refresh.status().available
+
+
+def test_a_refresh_the_exchange_never_answers_leaves_the_account_unavailable(
+    engine: Engine, clock: Clock
+) -> None:
+    """Silence tells no client an `exchange.error` (the exchange said nothing), only status;
+    a request out when the session went down is not held against the exchange."""
     next_request(engine, REFRESH_S)
+    clock.advance(engine.pending.timeout_s)
+    status = engine.account_refresh.status()
+    assert not status.available and status.reason is not None and "not answer" in status.reason
+    assert engine.bus.of(ExchangeError) == []
+    engine.feed("account_info_response", {8000: next_request(engine, 2 * REFRESH_S)})
+    assert engine.account_refresh.status().available
+
+    next_request(engine, REFRESH_S)
+    engine.down()
+    clock.advance(engine.pending.timeout_s)
+    assert engine.account_refresh.status().available
 
 
 def test_fills_have_the_account_asked_for_once_they_are_over(engine: Engine, clock: Clock) -> None:

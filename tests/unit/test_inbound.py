@@ -240,6 +240,34 @@ def test_account_info_with_okcoins_joined_balance_and_the_china_sites_quote_curr
     }
 
 
+@pytest.mark.parametrize("coin", ["BTC", "LTC"])
+def test_a_quote_currency_named_like_a_coin_leaves_that_coins_own_figures(coin: str) -> None:
+    """The quote pair (8103/8106) was keyed by Currency (15): named BTC, it overwrote what
+    FreeBTC/FrozenBTC (8101/8104) said. It is kept apart, as `QUOTE`."""
+    r = inbound.account_info_response(
+        message(
+            "Z1001",
+            [
+                (8000, "a1"),
+                (15, coin),
+                (8101, "1"),
+                (8102, "5"),
+                (8104, "2"),
+                (8105, "6"),
+                (8103, "3"),
+                (8106, "4"),
+            ],
+        ),
+        NOW,
+    )
+    assert {c: (b.free, b.frozen) for c, b in r.balances.items()} == {
+        "BTC": (D("1"), D("2")),
+        "LTC": (D("5"), D("6")),
+        "QUOTE": (D("3"), D("4")),
+    }
+    assert r.currency == coin
+
+
 def test_errors_name_the_request_they_answer() -> None:
     exc = inbound.exception_response(message("E1000", [(8000, "a1"), (58, "busy")]), NOW)
     assert (exc.source, exc.acc_req_id, exc.text) == ("exception", "a1", "busy")

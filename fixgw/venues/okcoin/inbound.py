@@ -79,6 +79,14 @@ _FREE_FROZEN = (
     (OkTag.FREE_QUOTE, OkTag.FROZEN_QUOTE, None),
 )
 """Per-currency tags of Z1001; the third pair is in the account's quote currency (15)."""
+_QUOTE = "QUOTE"
+"""The key of the quote pair where Currency (15) cannot name it: absent, or a coin that has
+its own pair (FreeBTC, FreeLTC), whose figures it would overwrite."""
+_OWN_PAIRS = frozenset(code for _, _, code in _FREE_FROZEN if code is not None)
+
+
+def _quote_key(currency: str | None) -> str:
+    return currency if currency is not None and currency not in _OWN_PAIRS else _QUOTE
 
 
 def account_info_response(msg: FixMessage, received: datetime) -> AccountInfoReport:
@@ -88,7 +96,7 @@ def account_info_response(msg: FixMessage, received: datetime) -> AccountInfoRep
     for free_tag, frozen_tag, code in _FREE_FROZEN:
         free, frozen = r.opt_decimal(free_tag), r.opt_decimal(frozen_tag)
         if free is not None or frozen is not None:
-            balances[code or currency or "QUOTE"] = CurrencyBalance(free=free, frozen=frozen)
+            balances[code or _quote_key(currency)] = CurrencyBalance(free=free, frozen=frozen)
     balance_text = r.opt_str(OkTag.BALANCE)
     balance = (
         [r.to_decimal(OkTag.BALANCE, part) for part in balance_text.split("/")]

@@ -59,6 +59,7 @@ from fixgw.engine.transitions import (
     To,
     become,
     fill_qty,
+    missed_fill_px,
     other_price,
     other_qty,
     step_of,
@@ -82,6 +83,9 @@ class OrderTracker:
 
     def __init__(self, keep_closed: int = 10_000) -> None:
         self.index = OrderIndex(keep_closed)
+        self.unpriced: Order | None = None
+        """The order the last report applied showed fills of at a price it did not give
+        (`_missed_fill`): the caller may ask the exchange about it."""
 
     # ------------------------------------------------------------ commands
 
@@ -203,6 +207,7 @@ class OrderTracker:
     # ------------------------------------------------------------ venue reports
 
     def apply_execution(self, report: ExecutionReport) -> list[Event]:
+        self.unpriced = None
         order = self.index.find(report.cl_ord_id, report.orig_cl_ord_id, report.order_id)
         if order is None:
             cancel_cl_ord_id = report.cl_ord_id
@@ -238,6 +243,7 @@ class OrderTracker:
         away (fills as one fill per order, a cancel, a reject), and nothing if nothing did.
         `after_unreadable`: asked because a report of the order could not be read, so fewer
         fills than known are fills the venue took back (`Input.RECONCILED_AFTER_UNREADABLE`)."""
+        self.unpriced = None
         order = self.resolve(report)
         if order is None or report.exec_id in order.exec_ids:  # NO_ORDER, or answered
             return []
@@ -588,22 +594,25 @@ class OrderTracker:
     def _missed_fill(self, order: Order, step: Step, report: ExecutionReport) -> Event:
         """The fills a status answer or a restatement shows beyond what the gateway knew, as
         one fill: of the order as restated, so that the fill's numbers add up. On a closed
-        order, as an execution on it is: nothing is open after it."""
+        order, as an execution on it is: nothing is open after it. Where the report gives
+        no price for them (`missed_fill_px`), no fill: the order takes the report's numbers
+        (its avg_px stays that of the fills told unless the report's is above 0), told as
+        `order.restated`, and is left in `unpriced` for the exchange to be asked about."""
         if report.kind is ExecKind.RESTATED:
             _adopt_terms(order, report)
         last_qty = EXACT.subtract(report.cum_qty, order.cum_qty)
-        last_px = (
-            EXACT.subtract(
-                EXACT.multiply(report.avg_px, report.cum_qty),
-                EXACT.multiply(order.avg_px, order.cum_qty),
-            )
-            / last_qty
-            if report.avg_px > 0
-            else report.avg_px
-        )
+        last_px = missed_fill_px(order, report)
         was_open = order.is_open
         self._adopt_quantities(order, report)
         _become_after_execution(order, step, report, was_open)
+        if last_px is None:
+            self.unpriced = order
+            text = (
+                f"the exchange shows {last_qty:f} more filled (cum_qty {report.cum_qty:f}) "
+                f"at a price its avg_px {report.avg_px:f} does not give: no fill is told "
+                "for it"
+            )
+            return self._event(OrderRestated, order, report, reason=None, text=text)
         return self._event(
             OrderFilled if order.status is OrderStatus.FILLED else OrderPartiallyFilled,
             order,
@@ -673,7 +682,8 @@ class OrderTracker:
         become(order, step, report)
         text = (
             f"the exchange's status answer shows avg_px {report.avg_px:f} where {held:f} "
-            "was told: the average price changed (a trade correction)"
+            "was told: the average price changed (a trade correction, or fills whose price "
+            "a report did not give)"
         )
         return self._event(OrderRestated, order, report, reason=None, text=text)
 
@@ -777,6 +787,7 @@ _REPORT_NAMED: Final[dict[ExecKind, str]] = {
     ExecKind.RESTATED: "a restatement",
     ExecKind.CANCELED: "a cancel report",
     ExecKind.REJECTED: "a reject report",
+    ExecKind.ORDER_STATUS: "a status answer",
 }
 
 
@@ -795,10 +806,16 @@ def _detail(problem: Problem, order: Order, report: ExecutionReport) -> str:
         )
     if problem is Problem.FILL_GAP and not report.kind.is_fill:
         what = _REPORT_NAMED.get(report.kind, f"a {report.kind} report")
-        return (
-            f"{what} shows cum_qty {report.cum_qty:f} where {order.cum_qty:f} was "
-            "known: a fill report was missed; the difference is told as one fill"
-        )
+        shows = f"{what} shows cum_qty {report.cum_qty:f} where {order.cum_qty:f} was known"
+        if missed_fill_px(order, report) is None:
+            missed = EXACT.subtract(report.cum_qty, order.cum_qty)
+            asked = "" if report.kind is ExecKind.ORDER_STATUS else ", and the order asked about"
+            return (
+                f"{shows}: {missed:f} filled at a price the exchange does not give (avg_px "
+                f"{report.avg_px:f} leaves none above 0 for it); no fill is told for it, the "
+                f"exchange's quantities and status are adopted{asked}"
+            )
+        return f"{shows}: a fill report was missed; the difference is told as one fill"
     if problem is Problem.FILL_GAP:
         fill = fill_qty(order, report)
         told = (

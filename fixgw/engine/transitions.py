@@ -170,7 +170,10 @@ class Emit(StrEnum):
     report's fill."""
     MISSED_FILL = "missed_fill"
     """The same, one for all the fills a status answer (or a restatement, a cancel, a
-    reject) shows beyond the known quantity (its last_qty the difference)."""
+    reject) shows beyond the known quantity (its last_qty the difference), priced at what
+    the report's AvgPx leaves for it (`missed_fill_px`). Where that gives no price, no fill:
+    the report's quantities and status are adopted and told as `order.restated` (no
+    reason), never a fill at a price the venue did not give."""
     GAP_FILL = "gap_fill"
     """The same, one for what a fill report's cum_qty rose by beyond its own fill (reports
     missed, or to come late): told before the report's fill, so that the fills told add
@@ -340,6 +343,29 @@ def shows_more(order: Order, report: ExecutionReport) -> bool:
     return report.cum_qty > order.cum_qty
 
 
+def missed_fill_px(order: Order, report: ExecutionReport) -> Decimal | None:
+    """The price of the fills a report shows beyond the known quantity, taken as one fill:
+    what the report's AvgPx leaves for them once the known fills are taken out. None where
+    that is no price: no AvgPx (0, as a venue may write on a cancel, an expiry or a status
+    answer), or one that leaves nothing above 0 (an AvgPx at or below the known fills'
+    average). The quotient is kept to Python's 28 significant digits: the gateway knows no
+    tick, and a venue's AvgPx text (trailing zeros dropped) does not say how it was rounded."""
+    if report.avg_px <= 0:
+        return None
+    left = EXACT.subtract(
+        EXACT.multiply(report.avg_px, report.cum_qty),
+        EXACT.multiply(order.avg_px, order.cum_qty),
+    )
+    if left <= 0:
+        return None
+    return left / EXACT.subtract(report.cum_qty, order.cum_qty)
+
+
+def shows_more_unpriced(order: Order, report: ExecutionReport) -> bool:
+    """A report shows fills the gateway was not told of, at a price it does not give."""
+    return shows_more(order, report) and missed_fill_px(order, report) is None
+
+
 def reprices(order: Order, report: ExecutionReport) -> bool:
     """A status answer shows the known fills at another average price (a trade corrected)."""
     return (
@@ -499,8 +525,13 @@ _TAKEN_BACK: Final[Rule] = (
 known: fills taken back (a trade bust), told, and the venue's numbers applied."""
 
 
+_UNPRICED: Final = anomaly(Problem.FILL_GAP, when=shows_more_unpriced, go_on=True)
+"""Fills a status answer shows, at a price it does not give: surfaced, as a gap is."""
+
+
 _SETTLE: Final[Rule] = (
     then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_terms),
+    _UNPRICED,
     then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
     then(To.CANCELED, Emit.CANCELED_AS_ANSWERED, when=cancels_open),
     anomaly(Problem.CANCEL_LOST, when=cancel_still_out, cancel=Cancel.CLEAR),
@@ -512,6 +543,7 @@ cancel still out (lost while the order is open, moot once it is closed)."""
 
 
 _SETTLE_CLOSED: Final[Rule] = (
+    _UNPRICED,
     then(To.STAYS_CLOSED, Emit.MISSED_FILL, when=shows_more),
     end(To.SAME, Emit.NOTHING, cancel=Cancel.CLEAR_IF_CLOSED),
 )
@@ -523,6 +555,7 @@ _ANSWERED: Final[Rule] = (
     anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
     end(To.SAME, Emit.STATUS, when=shows_less, cancel=Cancel.CLEAR_IF_CLOSED),
     then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_terms),
+    _UNPRICED,
     then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
     end(To.CANCELED, Emit.CANCELED_AS_ANSWERED, when=cancels_open, cancel=Cancel.CLEAR),
     end(To.REPORTED, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
@@ -643,6 +676,7 @@ ROWS: Final[tuple[Row, ...]] = (
         Input.ORDER_STATUS,
         anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
         end(To.SAME, Emit.STATUS, when=shows_less),
+        _UNPRICED,
         then(To.STAYS_CLOSED, Emit.MISSED_FILL, when=shows_more),
         end(To.SAME, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
     ),

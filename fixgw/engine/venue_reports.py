@@ -124,6 +124,13 @@ class VenueReports:
             self._account_refresh.fills_seen()
         if report.kind is ExecKind.ORDER_STATUS:
             self._pending.status_answered(report)
+        elif self._tracker.unpriced is not None:
+            # its answer, the exchange's word after this report, may give the average price
+            self._reconciler.ask_about(
+                [self._tracker.unpriced],
+                "a report showed fills at a price it does not give",
+                unreadable=True,
+            )
 
     def cancel_reject(self, report: CancelRejectReport) -> None:
         self._watchdog.answered(report.cl_ord_id)

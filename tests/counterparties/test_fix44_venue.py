@@ -1186,6 +1186,168 @@ def test_a_trade_corrections_answer_brings_the_corrected_average_price(
     assert (held["status"], held["avg_px"]) == ("filled", "29900")
 
 
+# ------------------------------------------------------------ fills a report gives no price for
+
+
+def answering_canceled_at(
+    order: Received, cum_qty: str, avg_px: str
+) -> Callable[[ScriptedVenue, Received], None]:
+    """The broker's answer to a status request: `order` canceled, `cum_qty` filled at
+    `avg_px`."""
+
+    def answer(v: ScriptedVenue, request: Received) -> None:
+        send_report(
+            v, order, f"S-{request.seq}", "I", "4", cum_qty=cum_qty, leaves_qty="0", avg_px=avg_px
+        )
+
+    return answer
+
+
+def fills_told(events: EventLog, cl_ord_id: str) -> list[tuple[str, str, str]]:
+    return [
+        (e["exec_id"], e["last_qty"], e["last_px"])
+        for e in events.seen
+        if e.get("cl_ord_id") == cl_ord_id
+        and e["type"] in ("order.partially_filled", "order.filled")
+    ]
+
+
+@pytest.mark.parametrize("expiry_avg_px", ["0", "10000"], ids=["avg_px_0", "avg_px_below_fills"])
+def test_an_iocs_expiry_showing_a_missed_fill_it_gives_no_price_for_tells_no_fill_and_asks(
+    venue: ScriptedVenue, gw: Client, events: EventLog, expiry_avg_px: str
+) -> None:
+    """0.2 of an IOC filled at 30000; its expiry (C) says 0.5 filled, at AvgPx 0 (none) or
+    at 10000 (below the fill told: it leaves a negative price for the 0.3 missed). No fill
+    is told for the 0.3: the order takes the broker's quantities (order.restated), ends
+    canceled with cum_qty 0.5, and is asked about; the answer's AvgPx 29800 becomes the
+    order's. Before the fix the 0.3 was told as a fill at 0, or at -3333.33..."""
+    venue.on("D", acknowledge)
+    reply = gw.new_order(
+        symbol="BTC/USD", side="buy", type="limit", qty="1", price="30000", time_in_force="ioc"
+    )
+    cl_ord_id = reply["cl_ord_id"]
+    order = venue.wait_app("D")
+    venue.on("H", answering_canceled_at(order, "0.5", "29800"))
+    events.find(cl_ord_id, "order.accepted")
+    send_report(
+        venue,
+        order,
+        "F-1",
+        "F",
+        "1",
+        cum_qty="0.2",
+        leaves_qty="0.8",
+        avg_px="30000",
+        last=("0.2", "30000"),
+    )
+    events.find(cl_ord_id, "order.partially_filled")
+    send_report(venue, order, "E-1", "C", "C", cum_qty="0.5", leaves_qty="0", avg_px=expiry_avg_px)
+    events.find(cl_ord_id, "order.status")
+    assert told_of(events, cl_ord_id) == [
+        ("order.accepted", "new", None),
+        ("order.partially_filled", "partially_filled", "0.2"),
+        ("order.anomaly", "fill_gap", None),
+        ("order.restated", "partially_filled", None),
+        ("order.canceled", "canceled", None),
+        ("order.restated", "canceled", None),
+        ("order.status", "canceled", None),
+    ]
+    gap = events.find(cl_ord_id, "order.anomaly")
+    assert "0.3 filled at a price the exchange does not give" in gap["detail"]
+    canceled = events.find(cl_ord_id, "order.canceled")
+    assert (canceled["cum_qty"], canceled["leaves_qty"]) == ("0.5", "0")
+    assert fills_told(events, cl_ord_id) == [("F-1", "0.2", "30000")]
+    assert [(t["qty"], t["price"]) for t in gw.request("trades")["trades"]] == [("0.2", "30000")]
+    (held,) = gw.orders(all=True)
+    assert [held[k] for k in ("status", "cum_qty", "leaves_qty", "avg_px")] == [
+        "canceled",
+        "0.5",
+        "0",
+        "29800",
+    ]
+
+
+def test_a_status_answer_showing_more_filled_at_avg_px_0_tells_no_fill_at_0(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """A client's status request answered 0.4 filled at AvgPx 0, where 0.2 was told at
+    30000: the order takes the answer's quantities, no fill is told for the 0.2 more, and
+    the gap is surfaced. Before the fix the 0.2 was told as a fill at 0."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    send_report(
+        venue,
+        order,
+        "F-1",
+        "F",
+        "1",
+        cum_qty="0.2",
+        leaves_qty="0.3",
+        avg_px="30000",
+        last=("0.2", "30000"),
+    )
+    events.find(cl_ord_id, "order.partially_filled")
+
+    def more_filled_at_no_price(v: ScriptedVenue, request: Received) -> None:
+        send_report(
+            v, order, f"S-{request.seq}", "I", "1", cum_qty="0.4", leaves_qty="0.1", avg_px="0"
+        )
+
+    venue.on("H", more_filled_at_no_price)
+    answer = gw.order_status(cl_ord_id=cl_ord_id)
+    assert (answer["status"], answer["cum_qty"], answer["avg_px"]) == (
+        "partially_filled",
+        "0.4",
+        "30000",
+    )
+    events.find(cl_ord_id, "order.status")
+    assert told_of(events, cl_ord_id)[2:] == [
+        ("order.anomaly", "fill_gap", None),
+        ("order.restated", "partially_filled", None),
+        ("order.status", "partially_filled", None),
+    ]
+    assert fills_told(events, cl_ord_id) == [("F-1", "0.2", "30000")]
+
+
+def test_an_oms_gets_no_fill_at_0_for_an_iocs_expiry_showing_a_missed_fill(
+    oms_to_broker: tuple[ScriptedVenue, RawOms],
+) -> None:
+    """The OMS's IOC for 0.5: 0.1 filled, then its expiry says 0.3 filled at AvgPx 0. The
+    OMS gets a restatement (D, 378=99) of CumQty 0.3, the cancel with CumQty 0.3, and,
+    after the broker's answer, the order's AvgPx: never a fill at 31=0 (before the fix,
+    150=F 32=0.2 31=0). Every message valid by FIX44.xml (the raw OMS checks them)."""
+    venue, oms = oms_to_broker
+    oms.send("D", oms_order("IOC-1", (59, "3")))
+    order = venue.wait_app("D")
+    venue.on("H", answering_canceled_at(order, "0.3", "29800"))
+
+    def of_ioc(exec_type: str) -> Callable[[Received], bool]:
+        return lambda m: m.msg_type == "8" and m.get(11) == "IOC-1" and m.get(150) == exec_type
+
+    oms.wait_for(of_ioc("0"))
+    send_report(
+        venue,
+        order,
+        "F-1",
+        "F",
+        "1",
+        cum_qty="0.1",
+        leaves_qty="0.4",
+        avg_px="30000",
+        last=("0.1", "30000"),
+    )
+    send_report(venue, order, "E-1", "C", "C", cum_qty="0.3", leaves_qty="0", avg_px="0")
+    oms.wait_for(lambda m: of_ioc("D")(m) and m.get(6) == "29800")
+    reports = [m for m in oms.messages("8") if m.get(11) == "IOC-1"]
+    assert [[m.get(t) for t in (150, 39, 14, 151, 6, 32, 31)] for m in reports] == [
+        ["A", "A", "0", "0.5", "0", None, None],
+        ["0", "0", "0", "0.5", "0", None, None],
+        ["F", "1", "0.1", "0.4", "30000", "0.1", "30000"],
+        ["D", "1", "0.3", "0.2", "30000", None, None],
+        ["4", "4", "0.3", "0", "30000", None, None],
+        ["D", "4", "0.3", "0", "29800", None, None],
+    ]
+
+
 def test_a_gtc_order_done_for_the_day_stays_open_and_can_be_cancelled_after_its_renewal(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:

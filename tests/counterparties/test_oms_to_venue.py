@@ -163,6 +163,54 @@ def test_an_oms_market_order_whose_last_fill_cancels_the_rest_gets_the_fill_then
     ]
 
 
+def test_an_oms_market_order_whose_rest_cancel_shows_a_missed_fill_at_no_price_gets_no_fill_at_0(
+    ends: tuple[ScriptedVenue, LocalStack, RawOms],
+) -> None:
+    """0.2 of the OMS's market order for 0.5 filled at 30000; the venue cancels the rest
+    (ExecType 4) saying 0.4 filled at AvgPx 0: a fill of 0.2 was missed, at no price given.
+    The OMS gets a restatement (D, 378=99) of CumQty 0.4, the cancel with CumQty 0.4, and,
+    after the venue's answer to the status request, its AvgPx 29950: never a fill at 31=0
+    (before the fix, 150=F 32=0.2 31=0). Every message valid by FIX44.xml."""
+    venue, _, oms = ends
+    venue.on("D", acknowledge)
+    oms.send(
+        "D",
+        [(11, "MKT-2"), (21, "1"), (55, "BTC/USD"), (54, "1"), (60, NOW), (38, "0.5"), (40, "1")],
+    )
+    order = venue.wait_app("D")
+
+    def report(
+        exec_id: str, exec_type: str, ord_status: str, cum_qty: str, leaves_qty: str, avg_px: str
+    ) -> list[tuple[int, str | bytes]]:
+        last = ("0.2", "30000") if exec_type == "1" else None
+        return execution_report(
+            order,
+            exec_id=exec_id,
+            exec_type=exec_type,
+            ord_status=ord_status,
+            order_id=f"V-{order.get(11)}",
+            cum_qty=cum_qty,
+            leaves_qty=leaves_qty,
+            avg_px=avg_px,
+            last=last,
+        )
+
+    venue.on("H", lambda v, m: v.send("8", report(f"S-{m.seq}", "I", "4", "0.4", "0", "29950")))
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "MKT-2" and m.get(150) == "0")
+    venue.send("8", report("F-1", "1", "1", "0.2", "0.3", "30000"))
+    venue.send("8", report("X-1", "4", "4", "0.4", "0", "0"))
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "MKT-2" and m.get(6) == "29950")
+    reports = [m for m in oms.received if m.msg_type == "8" and m.get(11) == "MKT-2"]
+    assert [[m.get(t) for t in (150, 39, 14, 151, 6, 32, 31)] for m in reports] == [
+        ["A", "A", "0", "0.5", "0", None, None],
+        ["0", "0", "0", "0.5", "0", None, None],
+        ["F", "1", "0.2", "0.3", "30000", "0.2", "30000"],
+        ["D", "1", "0.4", "0.1", "30000", None, None],
+        ["4", "4", "0.4", "0", "30000", None, None],
+        ["D", "4", "0.4", "0", "29950", None, None],
+    ]
+
+
 def test_an_oms_is_told_a_trade_on_its_canceled_order_as_a_fill_that_keeps_it_canceled(
     ends: tuple[ScriptedVenue, LocalStack, RawOms],
 ) -> None:

@@ -109,6 +109,73 @@ def test_a_market_orders_last_fill_that_cancels_the_rest_is_a_fill_then_a_cancel
     assert gw.request("trades", symbol="BTC/USD")["trades"][-1]["exec_id"] == "F-1"
 
 
+def test_a_market_orders_rest_canceled_showing_a_missed_fill_at_no_price_tells_no_fill_at_0(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """OKCoin cancels a market order's rest (ExecType 4) saying 0.4 filled at AvgPx 0,
+    where 0.2 was told at 30000: a fill report of 0.2 was missed, and the cancel gives no
+    price for it. No fill is told for it: the order takes the venue's quantities
+    (`order.restated`), ends canceled with cum_qty 0.4, and is asked about; the answer's
+    AvgPx 29950 becomes the order's. Before the fix the 0.2 was told as a fill at 0."""
+    venue.on("D", acknowledge)
+    cl_ord_id = gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.5")["cl_ord_id"]
+    events.find(cl_ord_id, "order.accepted")
+    order = venue.wait_app("D")
+
+    def answer_canceled(v: ScriptedVenue, request: Received) -> None:
+        v.send(
+            "8",
+            execution_report(
+                order,
+                exec_id=f"S-{request.seq}",
+                exec_type="I",
+                ord_status="4",
+                order_id=f"V-{cl_ord_id}",
+                cum_qty="0.4",
+                leaves_qty="0",
+                avg_px="29950",
+            ),
+        )
+
+    venue.on("H", answer_canceled)
+    venue.send("8", report_of(order, "F-1", "1", "1", "0.2", "0.3", last=("0.2", "30000")))
+    events.find(cl_ord_id, "order.partially_filled")
+    rest_canceled = execution_report(
+        order,
+        exec_id="X-1",
+        exec_type="4",
+        ord_status="4",
+        order_id=f"V-{cl_ord_id}",
+        cum_qty="0.4",
+        leaves_qty="0",
+        avg_px="0",
+        extra=[(58, "unfilled rest of market order canceled")],
+    )
+    venue.send("8", rest_canceled)
+    events.find(cl_ord_id, "order.status")
+    assert told(events, cl_ord_id)[2:] == [
+        ("order.partially_filled", "partially_filled", "0.2"),
+        ("order.anomaly", "fill_gap", None),
+        ("order.restated", "partially_filled", None),
+        ("order.canceled", "canceled", None),
+        ("order.restated", "canceled", None),
+        ("order.status", "canceled", None),
+    ]
+    gap = events.find(cl_ord_id, "order.anomaly")
+    assert "0.2 filled at a price the exchange does not give" in gap["detail"]
+    canceled = events.find(cl_ord_id, "order.canceled")
+    assert (canceled["cum_qty"], canceled["text"]) == (
+        "0.4",
+        "unfilled rest of market order canceled",
+    )
+    fills = [e for e in events.seen if e["type"] in ("order.partially_filled", "order.filled")]
+    assert [(e["last_qty"], e["last_px"]) for e in fills] == [("0.2", "30000")]
+    assert trades_of(gw, cl_ord_id) == [("F-1", "0.2")]
+    assert held(gw, cl_ord_id) == ("canceled", "0.4", "0")
+    [kept] = [o for o in gw.orders(all=True) if o["cl_ord_id"] == cl_ord_id]
+    assert kept["avg_px"] == "29950"
+
+
 def report_of(
     order: Received,
     exec_id: str,

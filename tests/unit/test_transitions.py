@@ -17,6 +17,8 @@ from fixgw.domain import (
     ExecKind,
     ExecutionReport,
     OrderAnomaly,
+    OrderFilled,
+    OrderPartiallyFilled,
     OrderRestated,
     OrderStatus,
     Side,
@@ -242,6 +244,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.STALE_STATUS, False),
                 ("shows_less", To.SAME, Emit.STATUS, None, True),
+                ("shows_more_unpriced", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.STAYS_CLOSED, Emit.MISSED_FILL, None, False),
                 (None, To.SAME, Emit.STATUS, None, True),
             ],
@@ -253,6 +256,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("says_unknown", To.REJECTED, Emit.REJECTED_AS_UNKNOWN, None, True),
                 ("says_open", To.NEW, Emit.ACCEPTED, None, False),
                 ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("shows_more_unpriced", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
                 ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
@@ -265,6 +269,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("says_unknown", To.SAME, Emit.ANOMALY, Problem.UNKNOWN_AT_EXCHANGE, True),
                 ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("shows_more_unpriced", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
                 ("cancel_still_out", To.SAME, Emit.ANOMALY, Problem.CANCEL_LOST, True),
@@ -279,6 +284,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.FILLS_TAKEN_BACK, False),
                 ("shows_less", To.REPORTED, Emit.TAKEN_BACK, None, True),
                 ("reprices", To.SAME, Emit.REPRICED, None, False),
+                ("shows_more_unpriced", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.STAYS_CLOSED, Emit.MISSED_FILL, None, False),
                 (None, To.SAME, Emit.NOTHING, None, True),
             ],
@@ -291,6 +297,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.STALE_STATUS, False),
                 ("shows_less", To.SAME, Emit.STATUS, None, True),
                 ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("shows_more_unpriced", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, True),
                 (None, To.REPORTED, Emit.STATUS, None, True),
@@ -970,6 +977,41 @@ def test_an_answer_after_an_unreadable_report_repricing_the_fills_is_applied(
     assert "average price changed" in (restated.text or "")
     plain = plain_report(state, Input.RECONCILED)
     assert tracker.reconcile(msgspec.structs.replace(plain, avg_px=D(98))) == []
+
+
+@pytest.mark.parametrize("avg_px", ["0", "50"], ids=["avg_px_0", "avg_px_below_the_fills"])
+@pytest.mark.parametrize(
+    ("state", "what"),
+    [
+        *(
+            (OrderStatus.PARTIALLY_FILLED, what)
+            for what in (Input.NEW, Input.CANCELED, Input.REJECTED, Input.RESTATED, *ANSWERS)
+        ),
+        *((OrderStatus.FILLED, what) for what in ANSWERS),
+    ],
+    ids=str,
+)
+def test_fills_a_report_shows_at_no_price_it_gives_are_never_told_as_a_fill(
+    state: OrderStatus, what: Input, avg_px: str
+) -> None:
+    """An ack, a cancel, a reject, a restatement or a status answer showing 0.25 more filled
+    than the 0.5 known at 100 (or the 1), at AvgPx 0 or at one that leaves no price above 0
+    for the 0.25 (50): no fill, the gap surfaced, the order's cum_qty the report's, told as
+    `order.restated`. Before the fix the 0.25 was a fill at 0, or at a negative price."""
+    tracker = placed_in(state)
+    report = plain_report(state, what)
+    if report.kind is ExecKind.NEW:
+        report = msgspec.structs.replace(report, status=OrderStatus.PARTIALLY_FILLED)
+    report = msgspec.structs.replace(report, cum_qty=report.cum_qty + D("0.25"), avg_px=D(avg_px))
+    events = applied(tracker, what, report)
+    assert [e for e in events if isinstance(e, OrderPartiallyFilled | OrderFilled)] == []
+    [gap] = [e for e in events if isinstance(e, OrderAnomaly) and e.problem == "fill_gap"]
+    assert "0.25 filled at a price the exchange does not give" in gap.detail
+    [restated] = [e for e in events if isinstance(e, OrderRestated)][:1]
+    assert restated.cum_qty == report.cum_qty
+    order = tracker.get("c1")
+    assert order is not None and order.cum_qty == report.cum_qty
+    assert tracker.unpriced is order
 
 
 @pytest.mark.parametrize(

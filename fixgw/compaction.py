@@ -58,7 +58,7 @@ from fixgw.journal import (
     lock_path,
     scan,
 )
-from fixgw.nats.cursor import Cursor, cursor_path
+from fixgw.nats.cursor import Cursor, cursor_path, recorded_cursor
 
 KILL_SWITCH_TYPES = frozenset({"session.halted", "session.resumed"})
 """The lines `KillSwitch.restore` reads at start."""
@@ -130,9 +130,7 @@ def holders(config: GatewayConfig, path: Path) -> list[Holder]:
         else:  # the publisher starts after the stream's last event: which, only it knows
             held.append(Holder(0, f"no NATS cursor of this stream and gateway ({cursor.path})"))
     else:
-        stray = cursor_path_if_any(path)
-        if stray is not None:
-            held.append(stray)
+        held.extend(cursors_left(path))
     for store in bridge_stores(config, path):
         held.extend(_bridge_marks(store))
     return held
@@ -153,12 +151,12 @@ def bridge_stores(config: GatewayConfig, path: Path) -> list[Path]:
         places.append(Path(BRIDGE_STORE_DIR))
     found: list[Path] = []
     for place in places:
-        if all(not _same_directory(place, p) for p in found):
+        if all(not _same_place(place, p) for p in found):
             found.append(place.absolute())
     return found
 
 
-def _same_directory(a: Path, b: Path) -> bool:
+def _same_place(a: Path, b: Path) -> bool:
     try:
         return a.samefile(b)
     except OSError:
@@ -179,15 +177,23 @@ def _bridge_marks(store: Path) -> list[Holder]:
     return held
 
 
-def cursor_path_if_any(path: Path) -> Holder | None:
-    """A NATS cursor left beside the journal while `nats` is off: NATS turned on again
-    would publish from it."""
-    beside = Path(f"{path}.nats")
-    try:
-        seq = msgspec.json.decode(beside.read_bytes()).get("seq")
-    except (OSError, msgspec.DecodeError, AttributeError):
-        return None
-    return Holder(seq, f"the NATS cursor ({beside})") if isinstance(seq, int) else None
+def cursors_left(path: Path) -> list[Holder]:
+    """The NATS cursors left while `nats` is off: NATS turned on again would publish from
+    one. Beside the journal, and where the last transport to start had it
+    (`<journal>.nats-cursor`: a `nats.cursor_path` of its own)."""
+    held: list[Holder] = []
+    places = [Path(f"{path}.nats")]
+    recorded = recorded_cursor(path)
+    if recorded is not None and not _same_place(recorded, places[0]):
+        places.append(recorded)
+    for place in places:
+        try:
+            seq = msgspec.json.decode(place.read_bytes()).get("seq")
+        except (OSError, msgspec.DecodeError, AttributeError):
+            continue
+        if isinstance(seq, int):
+            held.append(Holder(seq, f"the NATS cursor ({place})"))
+    return held
 
 
 def compact(

@@ -129,7 +129,7 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
             say_orders_of_sessions_not_configured(
                 (o.cl_ord_id for o in gateway.open_orders() if o.cl_ord_id is not None),
                 gateway.placed_by,
-                (),
+                {},
             )
         else:
             where = f"{config.bridge.host}:{config.bridge.port}"

@@ -492,8 +492,11 @@ class OrderCanceled(
 ):
     text: str | None
     cancel_cl_ord_id: str | None = None
-    """Of an order this gateway did not send only (written only then): the cancel that
-    canceled it, whose id is the event's `cl_ord_id` too, as on its `order.cancel_rejected`."""
+    """The cancel this answers. Of an order this gateway keeps: the one pending when it was
+    canceled (None if none was, or on a line written before this was), under which an OMS's
+    report is sent again from the journal after its order is forgotten. Of an order this
+    gateway did not send: the cancel that canceled it, whose id is the event's `cl_ord_id`
+    too, as on its `order.cancel_rejected`."""
 
     @property
     def of_untracked_order(self) -> bool:

@@ -14,7 +14,7 @@ order's PendingCancel and Canceled reports go out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import msgspec
 import structlog
@@ -101,17 +101,24 @@ class OrderOwners:
 
 
 def say_orders_of_sessions_not_configured(
-    open_cl_ord_ids: Iterable[str], placed_by: PlacedBy, configured: Collection[str]
+    open_cl_ord_ids: Iterable[str], placed_by: PlacedBy, prefixes: Mapping[str, str]
 ) -> None:
     """At start, one warning naming the open orders that an OMS session not configured now
     placed: nobody is told of them, cancels them on a disconnect, or may cancel them
     through the bridge until that session is configured again (its reports then come, from
-    its own mark: `reported.ReportedMarks`)."""
+    its own mark: `reported.ReportedMarks`). Another names those of a session configured
+    (`prefixes`: each one's ClOrdID prefix) under a prefix it no longer has, which it no
+    longer reaches at all."""
     orphaned: dict[str, list[str]] = {}
+    other_prefix: dict[str, list[str]] = {}
     for cl_ord_id in open_cl_ord_ids:
         oms = placed_by(cl_ord_id)
-        if isinstance(oms, str) and oms not in configured:
+        if not isinstance(oms, str):
+            continue
+        if oms not in prefixes:
             orphaned.setdefault(oms, []).append(cl_ord_id)
+        elif not cl_ord_id.startswith(prefixes[oms]):
+            other_prefix.setdefault(oms, []).append(cl_ord_id)
     if orphaned:
         log.warning(
             "open orders of OMS sessions not configured: no OMS is told of them or may "
@@ -119,4 +126,13 @@ def say_orders_of_sessions_not_configured(
             sessions=sorted(orphaned),
             orders={oms: ids[:20] for oms, ids in sorted(orphaned.items())},
             count=sum(len(ids) for ids in orphaned.values()),
+        )
+    if other_prefix:
+        log.warning(
+            "open orders of OMS sessions placed under another cl_ord_id_prefix: no OMS is "
+            "told of them or may cancel them through the bridge while the prefix differs",
+            sessions=sorted(other_prefix),
+            prefixes={oms: prefixes[oms] for oms in sorted(other_prefix)},
+            orders={oms: ids[:20] for oms, ids in sorted(other_prefix.items())},
+            count=sum(len(ids) for ids in other_prefix.values()),
         )

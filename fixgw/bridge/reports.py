@@ -112,7 +112,9 @@ class OrderReports:
         """An order closed since the mark (`start` maps the open ones' pending cancels): its
         last cancel, under which its PendingCancel and Canceled reports went out, so that
         the report sent again is the same report (ClOrdID the cancel's, OrigClOrdID the
-        order's). Its events after the mark map and end it as they did the first time."""
+        order's). Its events after the mark map and end it as they did the first time. An
+        order forgotten since is mapped by its `order.canceled`, which names the cancel it
+        answers (`_names_its_cancel`); this is for the lines written before it did."""
         order = self.gateway.order(cl_ord_id)
         cancels = self.gateway.cancels_of(cl_ord_id)
         if order is not None and order.status.is_terminal and cancels:
@@ -161,7 +163,9 @@ class OrderReports:
         if owner is None:
             return
         oms, oms_cl_ord_id = owner
-        if isinstance(event, OrderPendingCancel):
+        if isinstance(event, OrderPendingCancel) or (
+            isinstance(event, OrderCanceled) and _names_its_cancel(event)
+        ):
             self.owners.note_cancel(event.cl_ord_id, event.cancel_cl_ord_id)
         cancel_id = self.owners.cancel_of(event.cl_ord_id)
         if isinstance(event, OrderPendingCancel | OrderCanceled) and cancel_id is not None:
@@ -243,3 +247,9 @@ class OrderReports:
             msg_type="F", fields={Tag.CL_ORD_ID: cancel_id, Tag.ORIG_CL_ORD_ID: oms_cl_ord_id}
         )
         self._send(oms, translate.cancel_reject(message, text, order_id, status, reason=reason))
+
+
+def _names_its_cancel(event: OrderCanceled) -> bool:
+    """Of a tracked order, naming the cancel pending then: mapped as its PendingCancel was,
+    though that came before the mark the reports are sent again from."""
+    return event.cancel_cl_ord_id is not None and not event.of_untracked_order

@@ -84,7 +84,7 @@ class Bridge:
         say_orders_of_sessions_not_configured(
             (o.cl_ord_id for o in self.gateway.open_orders() if o.cl_ord_id is not None),
             self.gateway.placed_by,
-            self.marks.of,
+            self.reports.owners.prefixes,
         )
         for oms, path in self.marks.left_behind().items():
             log.info(

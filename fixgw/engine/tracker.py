@@ -164,7 +164,9 @@ class OrderTracker:
         become(order, step, None)
         order.leaves_qty = ZERO
         self.index.note_closed(order)
-        event = OrderCanceled(ts=ts, **self.snapshot(order), text=text)
+        event = OrderCanceled(
+            ts=ts, **self.snapshot(order), text=text, cancel_cl_ord_id=cancel_cl_ord_id
+        )
         stating(order, event)
         return [event]
 
@@ -538,13 +540,16 @@ class OrderTracker:
                     )
                 )
             elif emit is Emit.CANCELED or emit is Emit.CANCELED_AS_ANSWERED:
+                answered = order.cancel_pending
                 self._adopt_quantities(order, report)
                 become(order, step, report)
                 order.leaves_qty = ZERO  # over: nothing is left, whatever LeavesQty says
                 text = report.text
                 if emit is Emit.CANCELED_AS_ANSWERED:
                     text = text or "canceled, as the exchange answered when asked"
-                events.append(self._event(OrderCanceled, order, report, text=text))
+                events.append(
+                    self._event(OrderCanceled, order, report, text=text, cancel_cl_ord_id=answered)
+                )
             elif emit is Emit.REJECTED:
                 become(order, step, report)
                 order.leaves_qty = ZERO

@@ -99,3 +99,55 @@ class Cursor:
 def cursor_path(config: NatsConfig, journal_path: Path) -> Path:
     """`nats.cursor_path`, else beside the journal."""
     return Path(config.cursor_path or f"{journal_path}.nats")
+
+
+def cursor_record(journal_path: Path) -> Path:
+    """Beside the journal: where the cursor is, as the last NATS transport to start had it,
+    so that `journal compact` finds a `nats.cursor_path` of its own while `nats` is off
+    (`fixgw.compaction.holders`)."""
+    return Path(f"{journal_path}.nats-cursor")
+
+
+def record_cursor(journal_path: Path, cursor: Path) -> None:
+    """Written at the transport's start (replaced whole); a failure is a warning."""
+    record = cursor_record(journal_path)
+    line = f"{cursor.resolve()}\n"
+    try:
+        if record.read_text() == line:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    temporary = record.with_name(record.name + ".new")
+    try:
+        temporary.write_text(line)
+        os.replace(temporary, record)
+    except OSError as exc:
+        log.warning(
+            "nats cursor's place not recorded beside the journal: `journal compact` with "
+            "`nats` off finds the cursor only beside the journal",
+            file=str(record),
+            error=str(exc),
+        )
+
+
+def recorded_cursor(journal_path: Path) -> Path | None:
+    try:
+        text = cursor_record(journal_path).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return Path(text) if text else None
+
+
+def say_if_behind_compaction(cursor: Path, seq: int, compacted_through: int) -> None:
+    """At start: a cursor (`seq`, 0 for none) below the journal's compaction horizon, left
+    by a compaction that did not know of it, goes on over a journal whose events between
+    may be gone, and the stream never gets those. Said loudly; publishing goes on from the
+    cursor with what the journal has."""
+    if 0 < seq < compacted_through:
+        log.error(
+            "nats cursor is behind the journal's compaction horizon: events the stream never "
+            "acknowledged may have been compacted away, and are not published",
+            cursor=str(cursor),
+            cursor_seq=seq,
+            compacted_through=compacted_through,
+        )

@@ -28,6 +28,7 @@ from fixgw.api.server import Caller
 from fixgw.config import LogConfig, NatsConfig, Secrets
 from fixgw.gateway import Gateway
 from fixgw.nats.connection import BrokerConnection
+from fixgw.nats.cursor import cursor_path, record_cursor, say_if_behind_compaction
 from fixgw.nats.metrics import NatsMetrics
 from fixgw.nats.publisher import EventPublisher, journal_publisher
 from fixgw.nats.publisher_process import PublisherProcess
@@ -158,6 +159,9 @@ class NatsTransport:
                 self._gateway.subscribe(out, [topic])
                 self._md_outs.append((out, [topic]))
         self._task = asyncio.get_running_loop().create_task(self._broker.run())
+        cursor = cursor_path(self.config, self._journal.path)
+        record_cursor(self._journal.path, cursor)
+        say_if_behind_compaction(cursor, self.acked_seq, self._journal.compacted_through)
         log.info(
             "nats transport started",
             servers=self.config.servers,

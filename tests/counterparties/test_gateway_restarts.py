@@ -8,10 +8,13 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fixgw.testing import LocalStack, free_port
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.raw_oms import RawOms
 from tests.counterparties.test_oms_crash import FillingVenue
+from tests.counterparties.test_oms_order_answers import cancel as oms_cancel
 from tests.counterparties.test_oms_order_answers import order as oms_order
 from tests.counterparties.test_oms_order_answers import report
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
@@ -219,6 +222,32 @@ def test_an_oms_session_taken_out_of_the_config_and_back_is_told_the_fill_it_mis
     assert [(s["level"], s["orders"]) for s in said] == [("warning", {"OMS1": ["OMS1-R1"]})]
 
 
+def test_open_orders_a_session_placed_under_a_prefix_it_no_longer_has_are_named_at_start(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """A session whose `cl_ord_id_prefix` changed no longer reaches the orders it placed under
+    the old one (documented); unlike a session taken out, nothing said so at start."""
+    venues: list[FillingVenue] = []
+    stack, oms = two_oms_through(make_venue_stack, venues)
+    try:
+        oms.send("D", oms_order("R1"))
+        report(oms, "R1", "0")
+    finally:
+        oms.logout()
+    bridge = stack.gateway_overrides["bridge"]
+    bridge["sessions"] = [{"comp_id": "OMS1", "cl_ord_id_prefix": "N1-"}, {"comp_id": "OMS2"}]
+    restarted(stack)
+    assert stack.gateway is not None
+    said = [
+        line
+        for line in map(json.loads, stack.gateway.log().splitlines())
+        if line["event"].startswith("open orders of OMS sessions placed under another")
+    ]
+    assert [(s["level"], s["orders"], s["prefixes"]) for s in said] == [
+        ("warning", {"OMS1": ["OMS1-R1"]}, {"OMS1": "N1-"})
+    ]
+
+
 def test_a_journal_compacted_while_the_bridge_was_off_keeps_what_the_oms_was_not_told(
     make_venue_stack: VenueStackFactory,
 ) -> None:
@@ -255,3 +284,70 @@ def test_a_journal_compacted_while_the_bridge_was_off_keeps_what_the_oms_was_not
     mark = stack.root / "bridge-store" / "reported.OMS1.seq"
     assert f"by OMS OMS1's reports' mark ({mark})" in done.stdout
     assert (told[17], told[39]) == ("FILL-R1", "2")
+
+
+def cancels_pending_until_asked(filling: FillingVenue, cancelled: set[str]) -> None:
+    """The venue takes a cancel as pending (ExecType 6 under the cancel's ClOrdID) and
+    carries it out later: a status request is answered Canceled once the order's id is in
+    `cancelled`, Pending Cancel before."""
+
+    def take_cancel(v: ScriptedVenue, request: Received) -> None:
+        taken = next(m for m in v.app if m.msg_type == "D" and m.get(11) == request.get(41))
+        body = execution_report(taken, exec_id=f"PC-{request.seq}", exec_type="6",
+                                ord_status="6", order_id=f"V-{taken.get(11)}")  # fmt: skip
+        body = [(11, request.get(11) or "") if t == 11 else (t, x) for t, x in body]
+        v.send("8", [*body, (41, request.get(41) or "")])
+
+    def answer_status(v: ScriptedVenue, request: Received) -> None:
+        taken = next(m for m in v.app if m.msg_type == "D" and m.get(11) == request.get(11))
+        gone = request.get(11) in cancelled
+        v.send("8", execution_report(
+            taken, exec_id=f"S-{request.seq}", exec_type="I", ord_status="4" if gone else "6",
+            order_id=f"V-{taken.get(11)}", leaves_qty="0" if gone else None,
+        ))  # fmt: skip
+
+    filling.venue.on("F", take_cancel)
+    filling.venue.on("H", answer_status)
+
+
+@pytest.mark.parametrize("forgotten", [False, True])
+def test_a_cancel_carried_out_while_the_oms_session_was_out_is_answered_under_the_cancels_id(
+    make_venue_stack: VenueStackFactory, forgotten: bool
+) -> None:
+    """OMS1's cancel C1 was pending when OMS1 was taken out of `bridge.sessions`; the venue
+    carried it out meanwhile (told at the restart's reconciliation), and R1 was forgotten
+    (`keep_closed`) before OMS1 was configured again. Its Canceled came under R1 with no
+    OrigClOrdID: the cancel was found only through the order, and the PendingCancel that
+    named it was before OMS1's mark. `order.canceled` names the cancel it answers."""
+    venues: list[FillingVenue] = []
+    stack, oms = two_oms_through(make_venue_stack, venues, orders={"keep_closed": 1})
+    cancelled: set[str] = set()
+    cancels_pending_until_asked(venues[0], cancelled)
+    bridge = stack.gateway_overrides["bridge"]
+    try:
+        oms.send("D", oms_order("R1"))
+        report(oms, "R1", "0")
+        oms.send("F", oms_cancel("C1", "R1"))
+        report(oms, "C1", "6")
+        oms.logout()
+        bridge["sessions"] = [{"comp_id": "OMS2"}]
+        cancelled.add("OMS1-R1")
+        restarted(stack)  # reconciliation: R1 is cancelled
+        with stack.client() as gw:
+            gw.subscribe(["orders"], since=0)
+            events = EventLog(gw)
+            canceled = events.find("OMS1-R1", "order.canceled")
+            for n in range(3 if forgotten else 0):  # closed after R1: R1 forgotten
+                gw.new_order(cl_ord_id=f"api-{n}", symbol="BTC/USD", side="buy", type="limit",
+                             qty="0.01", price="30010")  # fmt: skip
+                events.find(f"api-{n}", "order.filled")
+            kept = [o["cl_ord_id"] for o in gw.orders(all=True)]
+            assert ("OMS1-R1" not in kept) == forgotten
+        bridge["sessions"] = [{"comp_id": "OMS1"}, {"comp_id": "OMS2"}]
+        restarted(stack)
+        oms.reconnect()
+        told = oms.wait_for(lambda m: m.msg_type == "8" and m.get(150) == "4")
+    finally:
+        oms.logout()
+    assert (told[11], told.get(41), told[39], told.get(97)) == ("C1", "R1", "4", "Y")
+    assert canceled["cancel_cl_ord_id"] == "OMS1-C1"

@@ -31,6 +31,7 @@ from fixgw.testing import LocalStack, NatsServer, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
 from tests.integration.terminal import Terminal, terminal_env
 from tests.integration.test_crashes import BOOKS, burst_with_a_gateway_kill, order_fields, settle
+from tests.integration.test_journal_damage import fixgw
 
 pytestmark = [pytest.mark.integration, pytest.mark.nats]
 
@@ -257,6 +258,68 @@ def test_the_publisher_process_killed_mid_burst_is_started_again_and_the_stream_
     assert in_stream[: len(journaled)] == journaled, "not every event once, in order"
     status = stack.status()["nats"]
     assert status["failures"] >= 1 and "publisher process ended" in str(status["last_error"])
+
+
+def filled(stack: LocalStack, prefix: str, count: int) -> None:
+    """`count` buys of BTC/USD that fill, `<prefix><n>`."""
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        for n in range(count):
+            gw.new_order(cl_ord_id=f"{prefix}{n}", symbol="BTC/USD", side="buy", type="limit",
+                         qty="0.001", price="30010")  # fmt: skip
+            events.find(f"{prefix}{n}", "order.filled")
+
+
+@pytest.mark.parametrize("record", ["beside the journal", "lost"])
+def test_a_journal_compacted_while_nats_was_off_keeps_what_the_stream_never_got(
+    make_stack: StackFactory, broker: NatsServer, tmp_path: Path, record: str
+) -> None:
+    """With a `nats.cursor_path` of its own and `nats` out of the config, `journal compact`
+    looked for the cursor only beside the journal, and dropped fills the stream had not
+    acknowledged: NATS, back, went on from its cursor and the stream never got them. The
+    transport records where its cursor is beside the journal (`<journal>.nats-cursor`).
+    Without that record (a journal compacted before there was one), the start says that
+    events may be lost."""
+    cursor = tmp_path / "cursor" / "cursor.json"
+    cursor.parent.mkdir()
+    section = nats_section(broker, cursor_path=str(cursor))
+    stack = make_stack(nats=section, orders={"keep_closed": 2})
+    filled(stack, "before-", 3)
+    wait_published(stack)
+    broker.stop(signal.SIGKILL)
+    filled(stack, "away-", 20)  # the broker away: the stream never acknowledges these
+    assert stack.gateway is not None and stack.gateway.stop() == 0
+    acked = json.loads(cursor.read_text())["seq"]
+    whole = journal_seqs(stack)
+    journal = stack.root / "journal.jsonl"
+    if record == "lost":
+        Path(f"{journal}.nats-cursor").unlink(missing_ok=True)
+    stack.gateway_overrides.pop("nats")  # NATS taken out of the config for a while
+    config = stack.root / "gateway.yaml"
+    config.write_text(yaml.safe_dump(stack.gateway_config()))
+
+    done = fixgw(stack, "journal", "compact", "-c", str(config), "--keep-days", "0",
+                 "--keep-trades", "0")  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    stack.gateway_overrides["nats"] = section
+    broker.start()
+    stack.start_gateway()
+    if record == "lost":
+        said = "nats cursor is behind the journal's compaction horizon"
+        assert stack.gateway is not None
+        log = stack.gateway.log
+        wait_until(lambda: said in log(), 20, "the start to say that events may be lost")
+        [line] = [json.loads(x) for x in log().splitlines() if said in x]
+        assert (line["level"], line["cursor_seq"]) == ("error", acked)
+        assert line["compacted_through"] > acked
+        return
+    wait_published(stack)
+    in_stream = [e["seq"] for e in read_stream(broker.url)]
+    never_got = [seq for seq in whole if seq > acked]
+    assert [seq for seq in in_stream if acked < seq <= whole[-1]] == never_got
+    assert f"held back to seq {acked} by the NATS cursor ({cursor})" in done.stdout
 
 
 def test_a_publisher_process_that_cannot_open_its_cursor_lock_says_so_in_one_json_line(

@@ -32,6 +32,7 @@ from fixgw.engine.fills import Fills
 from fixgw.engine.tracker import OrderTracker
 from fixgw.errors import StartupError
 from fixgw.journal import Journal, JournalDamaged, compacted_through, compaction_record, lock
+from fixgw.nats.cursor import record_cursor
 from tests.unit.orders_made import limit_buy
 
 KEEP_CLOSED = 10
@@ -230,6 +231,32 @@ def test_the_bridge_marks_hold_the_horizon_while_the_bridge_is_off_and_each_sess
     shutil.copytree(store, tmp_path / "var" / "bridge-store")
     assert bridge_stores(config, path) == [tmp_path / "var" / "bridge-store"]
     assert [h.seq for h in holders(config, path)] == [seqs[500], seqs[300]]
+
+
+def test_a_nats_cursor_of_its_own_holds_the_horizon_while_nats_is_off(tmp_path: Path) -> None:
+    """With `nats` out of the config only `<journal>.nats` was read: a `nats.cursor_path`
+    elsewhere held nothing, and the events the stream never got went. The place the last
+    transport recorded (`<journal>.nats-cursor`) is read too; the one beside the journal
+    still is, once."""
+    path = tmp_path / "events.jsonl"
+    trading(path, filled=300, left_open=5)
+    seqs = [seq for seq, _, _ in Journal(path, fsync=False).lines()]
+    cursor = tmp_path / "nats" / "cursor.json"
+    cursor.parent.mkdir()
+    cursor.write_text(f'{{"stream":"FIXGW","gateway":"gw1","seq":{seqs[400]}}}\n')
+    record_cursor(path, cursor)
+    config = read_gateway_config(config_file(tmp_path))
+
+    held = holders(config, path)
+    done = compact(path, KEEP_CLOSED, keep_days=0, held=held)
+
+    assert held == [Holder(seqs[400], f"the NATS cursor ({cursor})")]
+    assert (done.horizon, done.set_by) == (seqs[400], [held[0].by])
+    beside = tmp_path / "events.jsonl.nats"
+    beside.write_text(f'{{"stream":"FIXGW","gateway":"gw1","seq":{seqs[450]}}}\n')
+    assert [h.seq for h in holders(config, path)] == [seqs[450], seqs[400]]
+    record_cursor(path, beside)
+    assert holders(config, path) == [Holder(seqs[450], f"the NATS cursor ({beside})")]
 
 
 def test_an_unreadable_bridge_mark_holds_everything_as_the_bridge_sends_everything_again(

@@ -49,6 +49,24 @@ result to the default context's 28 significant digits, and a quantity or price m
 quotient that may not end (`1 / 3`): at this precision that is a MemoryError."""
 
 
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
+
+
+def canonical_decimal(value: Decimal) -> Decimal:
+    """`value` in the one form of its number: no zeros after the last digit that counts,
+    no exponent above 0, no sign on a zero; so `29990.0`, `29990` and `29990.00` are all
+    written `29990`, by `str()` and on the wire alike (`trimmed_decimal_text`'s text).
+    Every digit that counts is kept (`EXACT`)."""
+    if not value:
+        return _ZERO
+    value = value.normalize(EXACT)
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:
+        return value.quantize(_ONE, context=EXACT)
+    return value
+
+
 class PlainDecimal(Decimal):
     """A Decimal a config file gave as plain decimal text: the type of every decimal config
     field (see `decode_hook`). Arithmetic on it gives plain Decimals."""

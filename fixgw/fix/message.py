@@ -91,7 +91,9 @@ def format_utc_timestamp(ts: datetime) -> str:
 def parse_utc_timestamp(value: str) -> datetime:
     """Whole seconds, or a fraction of 1 to 9 digits (beyond microseconds, cut). Raises
     ValueError for anything else. By hand: `strptime` cost a fifth of an execution report;
-    the usual shapes are read by position, anything else by the pattern."""
+    the usual shapes are read by position, anything else by the pattern. Second 60, which
+    FIX 4.4 allows in a UTC leap second and `datetime` has not, reads as the last instant
+    of second 59 (`_in_leap_second`)."""
     n = len(value)
     if (
         (n == 17 or 19 <= n <= 27)
@@ -102,28 +104,49 @@ def parse_utc_timestamp(value: str) -> datetime:
         and (value[:8] + value[9:11] + value[12:14] + value[15:17]).isdigit()
         and (n == 17 or (value[17] == "." and value[18:].isdigit()))
     ):
+        second = int(value[15:17])
+        if second == 60:
+            return _in_leap_second(value[:14])
         return datetime(
             int(value[:4]),
             int(value[4:6]),
             int(value[6:8]),
             int(value[9:11]),
             int(value[12:14]),
-            int(value[15:17]),
+            second,
             int(value[18:24].ljust(6, "0")) if n > 17 else 0,
             tzinfo=UTC,
         )
     match = _UTC_TIMESTAMP.fullmatch(value)
     if match is None:
         raise ValueError(f"not a UTCTimestamp: {value!r}")
-    year, month, day, hour, minute, second, fraction = match.groups()
+    year, month, day, hour, minute, second_text, fraction = match.groups()
+    if second_text == "60":
+        return _in_leap_second(value[:14])
     return datetime(
         int(year),
         int(month),
         int(day),
         int(hour),
         int(minute),
-        int(second),
+        int(second_text),
         int(fraction[:6].ljust(6, "0")) if fraction else 0,
+        tzinfo=UTC,
+    )
+
+
+def _in_leap_second(minute: str) -> datetime:
+    """A time in second 60 of `minute` (`YYYYMMDD-HH:MM`) as 59.999999 of it: the same day,
+    after every time of second 59 and before the next minute, so the order of reports
+    is kept. Every report of the leap second reads as that one instant."""
+    return datetime(
+        int(minute[:4]),
+        int(minute[4:6]),
+        int(minute[6:8]),
+        int(minute[9:11]),
+        int(minute[12:14]),
+        59,
+        999_999,
         tzinfo=UTC,
     )
 

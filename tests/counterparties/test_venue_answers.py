@@ -8,6 +8,7 @@ import signal
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1240,3 +1241,86 @@ def test_a_fill_without_a_price_is_unreadable_and_the_answer_brings_it_at_the_ve
     )
     trades = gw.request("trades", symbol="BTC/USD")["trades"]
     assert [(t["qty"], t["price"]) for t in trades] == [("0.5", "30000")]
+
+
+NOT_ADDING_UP: dict[str, tuple[dict[str, Any], int]] = {
+    "last_qty_below_0": ({"ord_status": "1", "leaves_qty": "0.3", "last": ("-0.2", "30000")}, 32),
+    "last_qty_0": ({"ord_status": "1", "leaves_qty": "0.3", "last": ("0", "30000")}, 32),
+    "leaves_qty_below_0": (
+        {"ord_status": "1", "leaves_qty": "-0.1", "last": ("0.2", "30000")},
+        151,
+    ),
+    "filled_with_leaves_left": (
+        {"ord_status": "2", "leaves_qty": "0.3", "last": ("0.2", "30000")},
+        151,
+    ),
+}
+"""A fill of 0.2 of 0.5 (CumQty 0 -> 0.2) whose numbers cannot all be true, and the tag
+said to be why."""
+
+
+@pytest.mark.parametrize("case", list(NOT_ADDING_UP))
+def test_a_fill_whose_numbers_do_not_add_up_is_unreadable_and_the_answer_brings_it_once(
+    venue: ScriptedVenue, gw: Client, events: EventLog, case: str
+) -> None:
+    """A LastQty not above 0 is no fill, a quantity below 0 or an order filled with some of
+    it left is no order's: the report is unreadable (journaled, the order asked about), as
+    one without LastPx is. Before the fix a LastQty of -0.2 was told as a fill of 0.4 (the
+    gap to CumQty, more than the venue ever reported), then a fill of -0.2, both in
+    `trades`; a LastQty of 0 as a zero-size fill; LeavesQty -0.1 was passed on, and
+    OrdStatus 2 with LeavesQty 0.3 left the order filled with 0.3 left."""
+    fields, tag = NOT_ADDING_UP[case]
+    cl_ord_id, order = accepted_order(venue, gw, events)
+
+    def answer_partly_filled(v: ScriptedVenue, m: Received) -> None:
+        v.send(
+            "8",
+            execution_report(
+                order,
+                exec_id=f"S-{m.seq}",
+                exec_type="I",
+                ord_status="1",
+                order_id=f"V-{cl_ord_id}",
+                cum_qty="0.2",
+                leaves_qty="0.3",
+                avg_px="30000",
+            ),
+        )
+
+    venue.on("H", answer_partly_filled)
+    venue.send(
+        "8",
+        execution_report(
+            order,
+            exec_id="X-1",
+            exec_type="F",
+            order_id=f"V-{cl_ord_id}",
+            cum_qty="0.2",
+            avg_px="30000",
+            **fields,
+        ),
+    )
+    unreadable = events.find(cl_ord_id, "order.anomaly")
+    assert unreadable["problem"] == "unreadable", unreadable
+    assert f"tag {tag})" in unreadable["detail"]
+    answered = events.find(cl_ord_id, "order.status")
+    assert (answered["status"], answered["cum_qty"], answered["leaves_qty"]) == (
+        "partially_filled",
+        "0.2",
+        "0.3",
+    )
+    fills = [
+        (e["exec_id"], e["last_qty"], e["cum_qty"], e["leaves_qty"])
+        for e in events.seen
+        if e.get("cl_ord_id") == cl_ord_id
+        and e["type"] in ("order.partially_filled", "order.filled")
+    ]
+    assert fills == [(f"reconciled:S-{venue.wait_app('H').seq}", "0.2", "0.2", "0.3")]
+    trades = gw.request("trades", symbol="BTC/USD")["trades"]
+    assert [(t["qty"], t["price"]) for t in trades] == [("0.2", "30000")]
+    (held,) = gw.orders()
+    assert (held["status"], held["cum_qty"], held["leaves_qty"]) == (
+        "partially_filled",
+        "0.2",
+        "0.3",
+    )

@@ -390,6 +390,65 @@ def test_a_snapshot_out_of_order_with_a_price_twice_reaches_a_whole_book_client_
     assert (reply["bids"], reply["asks"]) == book
 
 
+def test_a_level_the_venue_writes_in_three_forms_reaches_every_client_in_one(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    """FIX 4.4 floats have many forms of one number. A venue naming the level `029990.0` in
+    its snapshot, `29990` in its change and `29990.00` in its delete: every client gets
+    `29990`, in its reply, snapshot and deltas, at any depth, so a client keeping its book
+    by the text of a price finds the level it deletes. Before the fix a whole-book client
+    got `29990.0`, `29990` and `29990.00` (a ghost level, or a delete of a level it never
+    held), and a client of depth 1 `29990.0` each time."""
+    venue, stack = venue_stack
+    venue.on(
+        "V",
+        serving(
+            [
+                *((269, "0"), (270, "029990.0"), (271, "1.50")),
+                *((269, "0"), (270, "29980."), (271, ".5")),
+                *((269, "1"), (270, "30010"), (271, "1.20")),
+            ]
+        ),
+    )
+    with stack.client() as whole, stack.client() as top:
+        whole.subscribe(["md:BTC/USD"])
+        top.subscribe(["md:BTC/USD"])
+        whole_reply = whole.request("md_subscribe", symbol="BTC/USD", depth=0, what=["book"])
+        top_reply = top.request("md_subscribe", symbol="BTC/USD", depth=1, what=["book"])
+        assert (whole_reply["bids"], whole_reply["asks"]) == (
+            [["29990", "1.5"], ["29980", "0.5"]],
+            [["30010", "1.2"]],
+        )
+        assert (top_reply["bids"], top_reply["asks"]) == ([["29990", "1.5"]], [["30010", "1.2"]])
+        whole_events, top_events = EventLog(whole), EventLog(top)
+        snapshot = whole_events.first(lambda e: e["type"] == "md.snapshot")
+        assert snapshot["bids"] == [["29990", "1.5"], ["29980", "0.5"]]
+        md_req_id = book_requests(venue)[0].get(262) or ""
+        for action, price, size in (("1", "29990", "2.0"), ("2", "29990.00", "0")):
+            venue.send(
+                "X",
+                [
+                    *((262, md_req_id), (268, "1")),
+                    *((279, action), (269, "0"), (55, "BTC/USD"), (270, price), (271, size)),
+                ],
+            )
+
+        def deltas(log: EventLog) -> list[list[list[str]]]:
+            log.first(lambda e: e["type"] == "md.delta" and e["changes"][0][0] == "delete")
+            return [e["changes"] for e in log.seen if e["type"] == "md.delta"]
+
+        assert deltas(whole_events) == [
+            [["change", "bid", "29990", "2"]],
+            [["delete", "bid", "29990", "0"]],
+        ]
+        assert deltas(top_events) == [
+            [["change", "bid", "29990", "2"]],
+            [["delete", "bid", "29990", "0"], ["new", "bid", "29980", "0.5"]],
+        ]
+        book = whole.request("book", symbol="BTC/USD", depth=0)
+        assert (book["bids"], book["asks"]) == ([["29980", "0.5"]], [["30010", "1.2"]])
+
+
 def test_a_venue_that_always_sends_a_crossed_book_fails_md_subscribe_saying_so(
     make_venue_stack: VenueStackFactory,
 ) -> None:
@@ -751,9 +810,9 @@ def test_entries_under_the_other_streams_request_are_passed_over_and_said(
         trade = seen.first(lambda e: e["type"] == "md.trade")
         assert (trade["price"], trade["size"]) == ("30011", "0.3")
         told = [(e["type"], e.get("changes")) for e in seen.seen if e["type"].startswith("md.d")]
-        assert told == [("md.delta", [["change", "ask", "30010", "1.0"]])]
+        assert told == [("md.delta", [["change", "ask", "30010", "1"]])]
         now = gw.request("book", symbol="BTC/USD", depth=5)
-        assert (now["bids"], now["asks"]) == ([["29990", "1.5"]], [["30010", "1.0"]])
+        assert (now["bids"], now["asks"]) == ([["29990", "1.5"]], [["30010", "1"]])
     said = sorted(
         (str(line["stream"]), str(line["passed_over"]))
         for line in logged(stack, "market data the gateway has no use for, passed over")

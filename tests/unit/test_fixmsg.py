@@ -47,7 +47,10 @@ from tests.fuzz import FUZZ_EXAMPLES, odd_decimals
         ("20261125-06:04:15.386123", datetime(2026, 11, 25, 6, 4, 15, 386123, tzinfo=UTC)),
         ("20261125-06:04:15.386123999", datetime(2026, 11, 25, 6, 4, 15, 386123, tzinfo=UTC)),
         ("20261125-06:04:15.5", datetime(2026, 11, 25, 6, 4, 15, 500000, tzinfo=UTC)),
+        ("20261231-23:59:60", datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("20261231-23:59:60.250", datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
     ],
+    ids=["whole", "ms", "us", "ns", "tenth", "leap-second", "leap-second-ms"],
 )
 def test_utc_timestamps_are_read(text: str, expected: datetime) -> None:
     assert parse_utc_timestamp(text) == expected
@@ -63,6 +66,7 @@ def test_utc_timestamps_are_read(text: str, expected: datetime) -> None:
         "20261125-06:04:15.1234567890",
         "20261325-06:04:15",
         "20261125-24:00:00",
+        "20261231-23:59:61",
         "20261125-06:04:15 ",
         "\uff120261125-06:04:15",  # a full-width digit
     ],
@@ -295,6 +299,8 @@ def test_a_timestamp_read_by_position_is_what_the_pattern_reads(text: str) -> No
             return None
         year, month, day, hour, minute, second, fraction = match.groups()
         micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
+        if second == "60":  # a leap second: the last instant of second 59
+            second, micro = "59", 999999
         ints = (int(year), int(month), int(day), int(hour), int(minute), int(second), micro)
         try:
             return datetime(*ints, tzinfo=UTC)

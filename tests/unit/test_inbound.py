@@ -144,6 +144,28 @@ def execution_report(**changes: str) -> FixMessage:
     return parse(raw, GROUPS)
 
 
+FILL_OF_0_2 = {"t150": "F", "t39": "1", "t14": "0.2", "t151": "0.8", "t31": "10", "t32": "0.2"}
+"""A fill of 0.2 of an order of 1 (`execution_report`), readable as it is."""
+
+
+def test_a_report_and_a_cancel_reject_stamped_in_a_leap_second_are_read() -> None:
+    """FIX 4.4's UTCTimestamp has second 60 in a UTC leap second; it reads as the last
+    instant of second 59, so the report keeps its day and its place among the others."""
+    in_the_leap_second = datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    fill = inbound.execution_report(
+        execution_report(**FILL_OF_0_2, t60="20261231-23:59:60.250"), NOW
+    )
+    assert (fill.last_qty, fill.ts) == (D("0.2"), in_the_leap_second)
+    reject = inbound.order_cancel_reject(
+        message(
+            "9",
+            [(11, "c2"), (41, "c1"), (37, "o1"), (39, "0"), (434, "1"), (60, "20261231-23:59:60")],
+        ),
+        NOW,
+    )
+    assert reject.ts == in_the_leap_second
+
+
 def test_fix44_trade_exec_type_reads_as_a_fill() -> None:
     r = inbound.execution_report(
         execution_report(t150="F", t39="2", t14="1", t151="0", t31="10", t32="1"), NOW
@@ -160,6 +182,28 @@ def test_fix44_trade_exec_type_reads_as_a_fill() -> None:
         ({"t14": "NaN"}, 14),
         ({"t17": ""}, 17),
         ({"t60": "yesterday"}, 60),
+        ({**FILL_OF_0_2, "t32": "-0.2"}, 32),
+        ({**FILL_OF_0_2, "t32": "0"}, 32),
+        ({**FILL_OF_0_2, "t151": "-0.1"}, 151),
+        ({**FILL_OF_0_2, "t39": "2", "t151": "0.8"}, 151),
+        ({"t14": "-0.1"}, 14),
+        ({"t6": "-1"}, 6),
+        ({"t38": "-1"}, 38),
+    ],
+    ids=[
+        "exec-type",
+        "side",
+        "cum-qty-text",
+        "cum-qty-nan",
+        "no-exec-id",
+        "transact-time",
+        "last-qty-below-0",
+        "last-qty-0",
+        "leaves-qty-below-0",
+        "filled-with-leaves-left",
+        "cum-qty-below-0",
+        "avg-px-below-0",
+        "order-qty-below-0",
     ],
 )
 def test_unreadable_report_raises_one_typed_error_naming_the_tag(
@@ -461,6 +505,41 @@ def test_an_incremental_new_or_change_of_size_0_is_a_delete() -> None:
         (LevelAction.NEW, BookSide.ASK, D("30030"), D("0.5")),
     ]
     assert r.passed_over == ()
+
+
+def test_a_price_or_size_is_read_in_one_form_however_the_venue_writes_it() -> None:
+    """A client keying its book by the text of a price finds a level named `029990.0` in
+    the snapshot and `29990.00` in its delete under one key: `29990`."""
+    snapshot = inbound.market_data_snapshot(
+        snapshot_entries(
+            *((269, "0"), (270, "029990.0"), (271, "1.50")),
+            *((269, "0"), (270, "29980."), (271, ".5")),
+            *((269, "1"), (270, "30010"), (271, "1.20")),
+            *((269, "2"), (270, "30000.000"), (271, "0.10")),
+        ),
+        NOW,
+    )
+    assert [(str(p), str(s)) for p, s in snapshot.bids + snapshot.asks] == [
+        ("29990", "1.5"),
+        ("29980", "0.5"),
+        ("30010", "1.2"),
+    ]
+    assert [(str(t.price), str(t.size)) for t in snapshot.trades] == [("30000", "0.1")]
+    entries = [
+        *((279, "1"), (269, "0"), (55, "BTC/USD"), (270, "29990"), (271, "2.0")),
+        *((279, "2"), (269, "0"), (270, "29990.00"), (271, "0")),
+        *((279, "0"), (269, "1"), (270, "30100.0"), (271, "-0")),
+        *((279, "0"), (269, "2"), (270, "30000.50"), (271, "1.000")),
+    ]
+    update = inbound.market_data_incremental(
+        message("X", [(262, "md1"), (268, "4"), *entries]), NOW
+    )
+    assert [(u.action, str(u.price), str(u.size)) for u in update.levels["BTC/USD"]] == [
+        (LevelAction.CHANGE, "29990", "2"),
+        (LevelAction.DELETE, "29990", "0"),
+        (LevelAction.DELETE_IF_HELD, "30100", "0"),
+    ]
+    assert [(str(t.price), str(t.size)) for t in update.trades["BTC/USD"]] == [("30000.5", "1")]
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from fixgw.codetable import CodeTable
+from fixgw.decimals import canonical_decimal
 from fixgw.domain import (
     FILL_KINDS,
     BookSnapshotReport,
@@ -34,6 +35,7 @@ from fixgw.domain import (
     RestatementReason,
     Trade,
 )
+from fixgw.errors import DialectError
 from fixgw.fix import codes
 from fixgw.fix.message import FixMessage, GroupSpec
 from fixgw.fix.reader import FieldReader
@@ -103,24 +105,32 @@ def ids_named(msg: FixMessage, extra: Mapping[str, int] | None = None) -> Messag
 def execution_report(msg: FixMessage, received: datetime, c: Codes = FIX44) -> ExecutionReport:
     r = FieldReader(msg)
     kind = r.code(c.exec_type)
+    status = r.code(c.ord_status)
     fill = kind in FILL_KINDS
     last_px = _fill_price(r) if fill else None
+    last_qty = _fill_qty(r) if fill else None
+    qty = r.opt_decimal(Tag.ORDER_QTY)
+    if qty is not None and qty < 0:
+        raise _below_0(r, Tag.ORDER_QTY, qty)
+    leaves_qty = _not_below_0(r, Tag.LEAVES_QTY)
+    if status is OrderStatus.FILLED and leaves_qty > 0:
+        raise r.fail(f"OrdStatus filled with LeavesQty {leaves_qty:f}, not 0", Tag.LEAVES_QTY)
     return ExecutionReport(
         exec_id=r.text(Tag.EXEC_ID),
         kind=kind,
-        status=r.code(c.ord_status),
+        status=status,
         cl_ord_id=r.opt_str(Tag.CL_ORD_ID),
         orig_cl_ord_id=r.opt_str(Tag.ORIG_CL_ORD_ID),
         order_id=None if r.opt_str(Tag.ORDER_ID) in c.no_order_id else r.text(Tag.ORDER_ID),
         symbol=r.text(Tag.SYMBOL),
         side=r.code(c.side),
         order_type=r.opt_code(c.ord_type),
-        qty=r.opt_decimal(Tag.ORDER_QTY),
+        qty=qty,
         price=r.opt_decimal(Tag.PRICE),
-        cum_qty=r.decimal(Tag.CUM_QTY),
-        leaves_qty=r.decimal(Tag.LEAVES_QTY),
-        avg_px=r.decimal(Tag.AVG_PX),
-        last_qty=r.opt_decimal(Tag.LAST_QTY) if fill else None,
+        cum_qty=_not_below_0(r, Tag.CUM_QTY),
+        leaves_qty=leaves_qty,
+        avg_px=_not_below_0(r, Tag.AVG_PX),
+        last_qty=last_qty,
         last_px=last_px,
         reject_reason=r.lenient_code(c.ord_rej_reason, RejectReason.OTHER),
         restatement_reason=r.lenient_code(c.restatement_reason, RestatementReason.OTHER)
@@ -145,6 +155,37 @@ def _fill_price(r: FieldReader) -> Decimal:
     if last_px <= 0:
         raise r.fail(f"a fill at LastPx {last_px:f}, not above 0", Tag.LAST_PX)
     return last_px
+
+
+def _fill_qty(r: FieldReader) -> Decimal | None:
+    """A fill's LastQty (32): one not above 0 is no fill (a negative one would be told as a
+    fill taken back, and the gap to CumQty as a fill beyond it), so the report is unreadable,
+    as for LastPx. None when the venue leaves it out: CumQty then tells what was filled."""
+    last_qty = r.opt_decimal(Tag.LAST_QTY)
+    if last_qty is not None and last_qty <= 0:
+        raise r.fail(f"a fill of LastQty {last_qty:f}, not above 0", Tag.LAST_QTY)
+    return last_qty
+
+
+def _not_below_0(r: FieldReader, tag: Tag) -> Decimal:
+    """A quantity or average price, which no order has below 0: one that is makes the
+    report unreadable, never passed on."""
+    value = r.decimal(tag)
+    if value < 0:
+        raise _below_0(r, tag, value)
+    return value
+
+
+def _below_0(r: FieldReader, tag: Tag, value: Decimal) -> DialectError:
+    return r.fail(f"{_NAMES[tag]} {value:f}, below 0", tag)
+
+
+_NAMES = {
+    Tag.ORDER_QTY: "OrderQty",
+    Tag.CUM_QTY: "CumQty",
+    Tag.LEAVES_QTY: "LeavesQty",
+    Tag.AVG_PX: "AvgPx",
+}
 
 
 def order_cancel_reject(
@@ -183,7 +224,7 @@ def market_data_snapshot(msg: FixMessage, received: datetime) -> BookSnapshotRep
             if trade is not None:
                 trades.append(trade)
             continue
-        price, size = e.decimal(Tag.MD_ENTRY_PX), e.decimal(Tag.MD_ENTRY_SIZE)
+        price, size = _md_decimal(e, Tag.MD_ENTRY_PX), _md_decimal(e, Tag.MD_ENTRY_SIZE)
         if size == 0:
             passed_over.append(f"{_A_LEVEL[kind]} of size 0 (no level)")
             continue
@@ -226,11 +267,11 @@ def market_data_incremental(msg: FixMessage, received: datetime) -> BookUpdateRe
             if trade is not None:
                 trades.setdefault(symbol, []).append(trade)
             continue
-        size = Decimal(0) if action is LevelAction.DELETE else e.decimal(Tag.MD_ENTRY_SIZE)
+        size = Decimal(0) if action is LevelAction.DELETE else _md_decimal(e, Tag.MD_ENTRY_SIZE)
         if size == 0:
             action = ACTION_AT_SIZE_0.get(action, action)
         levels.setdefault(symbol, []).append(
-            LevelUpdate(action, codes.BOOK_SIDE_OF[kind], e.decimal(Tag.MD_ENTRY_PX), size)
+            LevelUpdate(action, codes.BOOK_SIDE_OF[kind], _md_decimal(e, Tag.MD_ENTRY_PX), size)
         )
     return BookUpdateReport(
         md_req_id=r.opt_str(Tag.MD_REQ_ID),
@@ -275,16 +316,23 @@ def _trade(e: FieldReader, passed_over: list[str]) -> Trade | None:
     """None for a trade without a size: a trade event always has one (`md.trade`). Side
     (54) is read only for the aggressor, which may be unknown: any other Side (7,
     Undisclosed, say) is no aggressor, not an unreadable trade."""
-    price = e.decimal(Tag.MD_ENTRY_PX)
-    size = e.opt_decimal(Tag.MD_ENTRY_SIZE)
-    if size is None:
+    price = _md_decimal(e, Tag.MD_ENTRY_PX)
+    if e.opt_str(Tag.MD_ENTRY_SIZE) is None:
         passed_over.append("a trade without MDEntrySize (271)")
         return None
+    size = _md_decimal(e, Tag.MD_ENTRY_SIZE)
     side = e.opt_str(Tag.SIDE)
     aggressor = codes.SIDE.forward.get(side) if side is not None else None
     if side is not None and aggressor is None:
         passed_over.append("a trade's Side other than buy or sell (no aggressor)")
     return Trade(price=price, size=size, aggressor=aggressor)
+
+
+def _md_decimal(e: FieldReader, tag: Tag) -> Decimal:
+    """A price or size of market data in its one form (`canonical_decimal`): a level the
+    venue names `29990.0` in a snapshot and `29990.00` in its delete is one level, keyed and
+    written `29990` in the book and in every `md.*` event, whatever the client's depth."""
+    return canonical_decimal(e.decimal(tag))
 
 
 def market_data_request_reject(msg: FixMessage, received: datetime) -> MarketDataRejectReport:

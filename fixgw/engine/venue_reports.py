@@ -179,7 +179,7 @@ class VenueReports:
         fields = msgspec.structs.asdict(report)
         del fields["ref_seq_num"]
         self._metrics.rejects.labels(reject_label(report)).inc()
-        why = f"the exchange answered with {report.source}: {report.text or report.reason}"
+        why = refusal_text(report)
         if report.acc_req_id is not None and self._account_refresh.is_own(report.acc_req_id):
             if self._account_refresh.refused(report.acc_req_id, why, report.ts):
                 self._bus.publish(ExchangeError(**fields))
@@ -199,9 +199,10 @@ class VenueReports:
             if self._refused_status_request(report, report.cl_ord_id):
                 self._status_refused(report.cl_ord_id, asked_by_order_id, error)
             else:
-                self._watchdog.answered(report.cl_ord_id)
+                refused = self._refused_request(report, report.cl_ord_id)
+                self._watchdog.answered(refused)
                 self._orders.publish(
-                    self._tracker.refused(report.cl_ord_id, why, report.ts), reject_counted=True
+                    self._tracker.refused(refused, why, report.ts), reject_counted=True
                 )
                 self._kill_switch.recheck_left_open()
         elif report.ref_msg_type == MsgType.ORDER_STATUS_REQUEST:
@@ -251,6 +252,21 @@ class VenueReports:
             order is not None and self._pending.asking_status(order.order_id)
         )
 
+    def _refused_request(self, report: ExchangeErrorReport, cl_ord_id: str) -> str:
+        """The ClOrdID of the order or cancel refused. A refusal may name an order whose
+        cancel is out rather than the cancel (OKCoin's cancels key on the order): it refuses
+        that cancel where it says it refuses a cancel (RefMsgType F), or says nothing of what
+        it refuses and the order is acknowledged, so that its cancel is the one request on
+        it that can still be refused."""
+        order = self._tracker.get(cl_ord_id)
+        if order is None or order.cancel_pending is None:
+            return cl_ord_id
+        if report.ref_msg_type == MsgType.ORDER_CANCEL_REQUEST or (
+            report.ref_msg_type is None and order.order_id is not None
+        ):
+            return order.cancel_pending
+        return cl_ord_id
+
     def _status_refused(
         self, cl_ord_id: str | None, order_id: str | None, error: RequestError
     ) -> None:
@@ -258,7 +274,8 @@ class VenueReports:
         `order_id`: the refused request's OrderID, where the refusal names the request (by
         RefSeqNum). An order this gateway did not send has no ClOrdID of ours: a request for
         it carries the exchange's id alone (OKCoin), or in ClOrdID too (FIX 4.4), which is
-        all a refusal that names no request (BusinessRejectRefID) can give back."""
+        all a refusal that names no request (BusinessRejectRefID) can give back. A venue may
+        name a tracked order there by its OrderID too, which the request also carried."""
         log.warning(
             "order status request refused; the order is left as it is",
             cl_ord_id=cl_ord_id,
@@ -266,11 +283,20 @@ class VenueReports:
         )
         order = None
         if cl_ord_id is not None:
-            self._reconciler.refused(cl_ord_id)
-            order = self._tracker.get(cl_ord_id)
+            order = self._tracker.get(cl_ord_id) or self._tracker.by_order_id(cl_ord_id)
+            self._reconciler.refused(order.cl_ord_id if order is not None else cl_ord_id)
         asked = order.order_id if order is not None else (order_id or cl_ord_id)
         if asked is not None:
             self._pending.status_refused(asked, error)
+
+
+def refusal_text(report: ExchangeErrorReport) -> str:
+    """What the refused request's asker is told; a venue may give no reason at all (an
+    E1000's body beyond Text is not documented)."""
+    reason = report.text or report.reason
+    if reason is None:
+        return f"the exchange answered with {report.source}, giving no reason"
+    return f"the exchange answered with {report.source}: {reason}"
 
 
 def reject_label(report: ExchangeErrorReport) -> str:

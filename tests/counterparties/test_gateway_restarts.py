@@ -119,6 +119,29 @@ def test_a_clean_stop_leaves_the_venue_nothing_to_send_again(
     assert "not journaled before the last stop" not in stack.gateway.log()
 
 
+@pytest.mark.parametrize("named_by", ["cl_ord_id", "order_id"])
+def test_a_status_request_refused_after_a_restart_naming_the_order_does_not_hold_orders_back(
+    make_venue_stack: VenueStackFactory, named_by: str
+) -> None:
+    """Reconciliation asks about the open order; the venue refuses by a BusinessMessageReject
+    naming it in BusinessRejectRefID by its ClOrdID, or by the OrderID the request carried
+    too: the gateway takes orders at once, not at `reconcile_timeout_s` (60 here, longer
+    than `start_gateway` waits; before the fix the OrderID held it back to that)."""
+    venue, stack = make_venue_stack(session={"reconcile_timeout_s": 60})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        accepted_order(venue, gw, EventLog(gw))
+    tag = 11 if named_by == "cl_ord_id" else 37
+
+    def refuse(v: ScriptedVenue, m: Received) -> None:
+        v.send("j", [(372, "H"), (379, m.get(tag) or ""), (380, "3"), (58, "refused")])
+
+    venue.on("H", refuse)
+    restarted(stack)
+    assert venue.wait_app("H").get(37) is not None
+    assert stack.status()["ready"]
+
+
 def test_reports_the_venue_sends_again_after_a_restart_tell_clients_nothing(
     venue_stack: tuple[ScriptedVenue, LocalStack],
 ) -> None:

@@ -173,6 +173,26 @@ def test_the_exchanges_reason_for_refusing_a_cancel_reaches_the_oms(
     assert (refused[37], refused[39]) == (f"V-{taken.get(11)}", "0")
 
 
+def test_a_cancel_the_exchange_refuses_naming_the_order_is_answered_to_the_oms(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """An ExceptionResponse (E1000) naming the acknowledged order (11), not the cancel: it
+    refuses the cancel, and the OMS gets its OrderCancelReject (before the fix: ExecType 6
+    for its F, then nothing)."""
+
+    def refuse_naming_the_order(v: ScriptedVenue, m: Received) -> None:
+        v.send("E1000", [(11, m.get(41) or ""), (58, "cancel failed: system busy")])
+
+    script = venue(D=acknowledge, F=refuse_naming_the_order)
+    with raw_oms_through(make_venue_stack, script, orders={"ack_timeout_s": 0}) as ends:
+        v, _, oms = ends
+        taken = placed(v, oms, "BUSY-1")
+        oms.send("F", cancel("BUSY-C1", "BUSY-1"))
+        refused = cancel_reject(oms, "BUSY-C1")
+    assert (refused[39], refused[41], refused[37]) == ("0", "BUSY-1", f"V-{taken.get(11)}")
+    assert refused[58].endswith("cancel failed: system busy")
+
+
 def test_a_second_cancel_while_one_is_pending_is_refused_and_the_first_gets_its_own_answer(
     make_venue_stack: VenueStackFactory,
 ) -> None:

@@ -1193,6 +1193,71 @@ def test_a_cancel_reject_naming_the_order_not_the_cancel_ends_the_pending_cancel
     assert (again.get(41), again.get(11) != cancel_cl_ord_id) == (cl_ord_id, True)
 
 
+@pytest.mark.parametrize("refusal", ["exception_response", "business_reject"])
+def test_a_cancel_refused_naming_its_order_not_the_cancel_ends_the_pending_cancel(
+    make_venue_stack: VenueStackFactory, refusal: str
+) -> None:
+    """OKCoin's cancels key on the order: an ExceptionResponse (E1000) refusing one may carry
+    the order's ClOrdID (11), a BusinessMessageReject (RefMsgType F) the order's in
+    BusinessRejectRefID. The order was acknowledged long before: its cancel is the one
+    request of it these can refuse. `order.cancel_rejected`, the order back to new (before
+    the fix it stayed pending_cancel until the next logon, and a new cancel was refused)."""
+
+    def refuse_naming_the_order(v: ScriptedVenue, m: Received) -> None:
+        if refusal == "exception_response":
+            v.send("E1000", [(11, m.get(41) or ""), (58, "cancel failed: system busy")])
+        else:
+            v.send("j", [(372, "F"), (379, m.get(41) or ""), (380, "0"), (58, "system busy")])
+
+    venue, stack = make_venue_stack(orders={"ack_timeout_s": 0})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        cl_ord_id, _ = accepted_order(venue, gw, events)
+        venue.on("F", refuse_naming_the_order)
+        cancel_cl_ord_id = gw.cancel_order(cl_ord_id=cl_ord_id)["cancel_cl_ord_id"]
+        refused = events.find(cl_ord_id, "order.cancel_rejected")
+        assert (refused["cancel_cl_ord_id"], refused["status"]) == (cancel_cl_ord_id, "new")
+        assert "system busy" in refused["text"]
+        (held,) = gw.orders()
+        assert held["status"] == "new"
+        gw.cancel_order(cl_ord_id=cl_ord_id)
+        assert venue.wait_app("F", nth=2).get(41) == cl_ord_id
+
+
+def test_an_exception_response_without_text_rejects_the_order_saying_no_reason_was_given(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """okcoin-fix44.md knows no E1000 body beyond Text, and this one has none: the order's
+    text says so (before the fix it read "...: None", to clients, the journal and an OMS)."""
+    _, stack = make_venue_stack(
+        lambda v: v.on("D", lambda v, m: v.send("E1000", [(11, m.get(11) or "")]))
+    )
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        rejected = events.find(place(gw), "order.rejected")
+    assert rejected["text"] == "the exchange answered with exception, giving no reason"
+
+
+def test_a_business_reject_naming_an_order_by_its_id_alone_rejects_it(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """FIX 4.4 requires RefMsgType (372) in a BusinessMessageReject; this venue's names the
+    order not yet acknowledged by BusinessRejectRefID (379) alone, no RefSeqNum either: the
+    order ends rejected (before the fix it stayed pending_new until the next logon)."""
+
+    def refuse(v: ScriptedVenue, m: Received) -> None:
+        v.send("j", [(379, m.get(11) or ""), (380, "5"), (58, "no such account")])
+
+    _, stack = make_venue_stack(lambda v: v.on("D", refuse), orders={"ack_timeout_s": 0})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        rejected = events.find(place(gw), "order.rejected")
+    assert rejected["text"] == "the exchange answered with business_reject: no such account"
+
+
 @pytest.mark.parametrize("last_px", [None, "0"], ids=["no_last_px", "last_px_0"])
 def test_a_fill_without_a_price_is_unreadable_and_the_answer_brings_it_at_the_venues_price(
     venue: ScriptedVenue, gw: Client, events: EventLog, last_px: str | None

@@ -335,6 +335,15 @@ def test_errors_name_the_request_they_answer() -> None:
     )
 
 
+def test_a_business_reject_naming_neither_type_nor_sequence_number_names_a_clordid() -> None:
+    """FIX 4.4 requires RefMsgType; without it (and RefSeqNum) BusinessRejectRefID is all
+    there is, read as an ExceptionResponse's ClOrdID."""
+    bmr = inbound.business_message_reject(message("j", [(379, "o-1"), (380, "5")]), NOW)
+    assert (bmr.cl_ord_id, bmr.ref_msg_type, bmr.md_req_id) == ("o-1", None, None)
+    named = inbound.business_message_reject(message("j", [(45, "7"), (379, "x"), (380, "5")]), NOW)
+    assert named.cl_ord_id is None  # the message sent as 7 says what was refused
+
+
 BOOK_ENTRIES = [
     *((269, "0"), (270, "29990"), (271, "1.5")),
     *((269, "1"), (270, "30010"), (271, "1.2")),

@@ -370,7 +370,9 @@ ID_OF_REJECTED: dict[str, str] = {
     MsgType.ORDER_MASS_STATUS_REQUEST: "mass_status_req_id",
 }
 """What BusinessRejectRefID (379) holds, by the rejected message's type: its business id
-(FIX 4.4; RefSeqNum is optional in a BusinessMessageReject)."""
+(FIX 4.4; RefSeqNum is optional in a BusinessMessageReject). One that names neither the type
+(required) nor RefSeqNum leaves only the id: taken for a ClOrdID, the id the engine can
+place on its own (an order of the gateway's, or a cancel, or nothing)."""
 
 
 def business_message_reject(
@@ -381,6 +383,8 @@ def business_message_reject(
     ref_id = r.opt_str(Tag.BUSINESS_REJECT_REF_ID)
     ref = r.opt_str(Tag.REF_SEQ_NUM)
     named = id_of_rejected.get(ref_msg_type or "")
+    if ref_msg_type is None and ref is None:
+        named = "cl_ord_id"  # read as an ExceptionResponse naming one
     ids = {named: ref_id} if ref_id and named else {}
     return ExchangeErrorReport(
         source=ErrorSource.BUSINESS_REJECT,

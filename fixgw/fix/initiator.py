@@ -304,6 +304,7 @@ class _Application(fix.Application):  # type: ignore[misc]
         expected_target: Callable[[], int | None],
         expected_sender: Callable[[], int | None] = lambda: None,
         secrets: SecretValues | None = None,
+        expect_again_from: Callable[[int], None] = lambda _: None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -316,6 +317,11 @@ class _Application(fix.Application):  # type: ignore[misc]
         self._expected_sender = expected_sender
         """MsgSeqNum QuickFIX sends next; inside `toApp` of a new message, its own (counted
         sent once it is)."""
+        self._expect_again_from = expect_again_from
+        """Sets the MsgSeqNum QuickFIX expects next (in its store)."""
+        self._first_missing: int | None = None
+        """The MsgSeqNum QuickFIX expected when the exchange's Logout came under another
+        (`_logout_received`), until the session ends."""
         self._inbox = inbox
         self._on_error = on_error
         self._names: dict[int, str] | None = None
@@ -384,6 +390,9 @@ class _Application(fix.Application):  # type: ignore[misc]
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
         try:
+            first_missing, self._first_missing = self._first_missing, None
+            if first_missing is not None:
+                self._expect_again_from(first_missing)
             self._logged_on = False
             self._logons_in_a_row = 0
             self._test_requests.clear()
@@ -396,6 +405,7 @@ class _Application(fix.Application):  # type: ignore[misc]
             msg_type = self._count("out", message)
             reject_sent, self._reject_sent = self._reject_sent, ""
             if msg_type == "A":
+                self._first_missing = None
                 if header_field(message, MSG_SEQ_NUM) == "1":
                     self._sent.clear()  # numbering starts again: old entries name other messages
                 self._metrics.logon_attempts.inc()
@@ -440,7 +450,7 @@ class _Application(fix.Application):  # type: ignore[misc]
                 log.error("exchange broke the session protocol; logging out", why=LOGON_ANSWERED)
                 self._put(Happening.PROTOCOL_ERROR, LOGON_ANSWERED)
             elif msg_type == "5":
-                self._put(Happening.LOGOUT_RECEIVED, latin1_where_not_utf8(message.toString()))
+                self._logout_received(message)
             elif (
                 msg_type == "A"
                 and message.isSetField(RESET_SEQ_NUM_FLAG)
@@ -460,6 +470,24 @@ class _Application(fix.Application):  # type: ignore[misc]
             self._on_error("fromAdmin", exc)
         if logon_answered:
             raise fix.RejectLogon(LOGON_ANSWERED)
+
+    def _logout_received(self, message: fix.Message) -> None:
+        """QuickFIX counts the exchange's Logout as received whatever its MsgSeqNum: one above
+        the number expected (a gap still open, its ResendRequest not answered yet; or lost
+        messages not seen yet) would move the number past the first message missing, which
+        the next logon would then never ask for. The number expected is put back once the
+        session is over (`onLogout`): the next logon asks again from it."""
+        self._put(Happening.LOGOUT_RECEIVED, latin1_where_not_utf8(message.toString()))
+        expected = self._expected_target()
+        logout_seq = header_field(message, MSG_SEQ_NUM)
+        if expected is not None and logout_seq != str(expected):
+            log.warning(
+                "the exchange's Logout came out of sequence; the next logon asks again "
+                "from the first message missing",
+                expected=expected,
+                logout_msg_seq_num=logout_seq,
+            )
+            self._first_missing = expected
 
     def _test_request_answered(self, test_req_id: str) -> None:
         """The exchange answers in order: those sent before this one are answered too (or
@@ -615,6 +643,7 @@ class ExchangeSession:
             self._expected_target,
             self._expected_sender,
             self.secrets,
+            self._expect_again_from,
         )
         # QuickFIX keeps what it sends: the Logon's password, every order's Account (key,secret).
         private_directory(settings.store_dir)
@@ -731,6 +760,11 @@ class ExchangeSession:
     def _expected_target(self) -> int | None:
         session = self._session()
         return None if session is None else expected_target_num(session)
+
+    def _expect_again_from(self, seq: int) -> None:
+        session = self._session()
+        if session is not None:
+            session.setNextTargetMsgSeqNum(seq)
 
     def _expected_sender(self) -> int | None:
         session = self._session()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fixgw.testing import LocalStack, free_port
+from fixgw.testing import LocalStack, free_port, wait_until
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.raw_oms import RawOms
 from tests.counterparties.test_oms_crash import FillingVenue
@@ -18,6 +18,13 @@ from tests.counterparties.test_oms_order_answers import cancel as oms_cancel
 from tests.counterparties.test_oms_order_answers import order as oms_order
 from tests.counterparties.test_oms_order_answers import report
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
+from tests.counterparties.test_venue_session import (
+    a_gap_left_open,
+    answering_filled,
+    fills_journaled,
+    resend_requests,
+    tenth_filled,
+)
 from tests.counterparties.venue import (
     Received,
     ScriptedVenue,
@@ -58,21 +65,6 @@ def restarted(stack: LocalStack) -> None:
     assert stack.gateway.stop(signal.SIGTERM) == 0
     Path(stack.socket_path).unlink(missing_ok=True)
     stack.start_gateway()
-
-
-def tenth_filled(order: Received, n: int) -> list[tuple[int, str | bytes]]:
-    """The `n`th fill of 0.1 of a 0.5 order, ExecID F-`n`."""
-    return execution_report(
-        order,
-        exec_id=f"F-{n}",
-        exec_type="F",
-        ord_status="1",
-        order_id=f"V-{order.get(11)}",
-        cum_qty=f"0.{n}",
-        leaves_qty=f"0.{5 - n}",
-        avg_px="30000",
-        last=("0.1", "30000"),
-    )
 
 
 def test_after_the_venue_reset_its_numbering_a_fill_the_journal_had_not_taken_is_asked_again(
@@ -117,6 +109,34 @@ def test_a_clean_stop_leaves_the_venue_nothing_to_send_again(
     assert not [m for m in venue.admin if m.msg_type == "2"]
     assert stack.gateway is not None
     assert "not journaled before the last stop" not in stack.gateway.log()
+
+
+def test_a_clean_stop_while_a_resend_is_outstanding_asks_again_from_the_first_missing_report(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    """Before the fix, QuickFIX counted the venue's Logout answering ours as received, past
+    the gap: the checkpoint said F-1's number was handled, and the restart asked from F-2's.
+    F-1 was never asked for again; its fill came only from reconciliation, made up."""
+    venue, stack = venue_stack
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        cl_ord_id, order = accepted_order(venue, gw, EventLog(gw))
+        venue.on("H", answering_filled("0.2"))
+        lost = a_gap_left_open(venue, order)
+    logons_before = len(venue.admin)
+    venue.answers_resend_requests = True
+    assert stack.gateway is not None
+    assert stack.gateway.stop(signal.SIGTERM) == 0
+    assert checkpoint(stack) == lost - 1
+    Path(stack.socket_path).unlink(missing_ok=True)
+    stack.start_gateway()
+    with stack.client() as gw:
+        gw.subscribe(["orders"], since=0)
+        EventLog(gw).first(lambda e: e.get("exec_id") == "F-2")
+        wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+        assert gw.order_status(cl_ord_id=cl_ord_id)["cum_qty"] == "0.2"
+    assert resend_requests(venue, logons_before)[0].get(7) == str(lost)
+    assert fills_journaled(stack, cl_ord_id) == ["F-1", "F-2"]
 
 
 @pytest.mark.parametrize("named_by", ["cl_ord_id", "order_id"])

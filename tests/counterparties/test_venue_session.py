@@ -17,7 +17,7 @@ import pytest
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import COMP_ID, LocalStack, wait_until
 from tests.counterparties.conftest import VenueStackFactory
-from tests.counterparties.test_venue_extra_fields import accepted_order, place
+from tests.counterparties.test_venue_extra_fields import accepted_order, journaled, place
 from tests.counterparties.venue import (
     Handler,
     Pairs,
@@ -480,6 +480,68 @@ def test_a_logout_from_the_venue_names_its_reason_and_the_gateway_logs_on_again(
     wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
 
 
+def tenth_filled(order: Received, n: int) -> list[tuple[int, str | bytes]]:
+    """The `n`th fill of 0.1 of a 0.5 order, ExecID F-`n`."""
+    return execution_report(
+        order,
+        exec_id=f"F-{n}",
+        exec_type="F",
+        ord_status="1",
+        order_id=f"V-{order.get(11)}",
+        cum_qty=f"0.{n}",
+        leaves_qty=f"0.{5 - n}",
+        avg_px="30000",
+        last=("0.1", "30000"),
+    )
+
+
+def a_gap_left_open(venue: ScriptedVenue, order: Received) -> int:
+    """The venue's fill F-1 of `order` lost on the way, F-2 after it received: the gateway
+    asks for F-1 again, and the venue leaves that unanswered until told otherwise. Returns
+    F-1's MsgSeqNum (QuickFIX holds F-2 back until the gap is closed)."""
+    venue.answers_resend_requests = False
+    lost = venue.send("8", tenth_filled(order, 1), lose=True)
+    venue.send("8", tenth_filled(order, 2))
+    asked = venue.wait_for(lambda m: m.msg_type == "2", what="a ResendRequest")
+    assert asked.get(7) == str(lost)
+    return lost
+
+
+def resend_requests(venue: ScriptedVenue, since: int) -> list[Received]:
+    """The ResendRequests among the venue's admin messages from the `since`th on."""
+    return [m for m in venue.admin[since:] if m.msg_type == "2"]
+
+
+def fills_journaled(stack: LocalStack, cl_ord_id: str) -> list[str]:
+    """The ExecIDs of the order's fills, as the journal has them."""
+    fill_types = ("order.partially_filled", "order.filled")
+    return [
+        str(e["exec_id"])
+        for e in journaled(stack)
+        if e.get("cl_ord_id") == cl_ord_id and e["type"] in fill_types
+    ]
+
+
+def test_a_logout_from_the_venue_while_a_resend_is_outstanding_the_next_logon_asks_for_it_again(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    """Before the fix, QuickFIX counted the venue's Logout as received, past the gap: the
+    next logon asked from F-2's number, and F-1 came only from reconciliation, made up."""
+    venue, stack = venue_stack
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", answering_filled("0.2"))
+    lost = a_gap_left_open(venue, order)
+    logons_before = len(venue.admin)
+    venue.answers_resend_requests = True
+    venue.logout("end of session")
+    events.first(lambda e: e["type"] == "session.up", timeout=15)
+    events.first(lambda e: e.get("exec_id") == "F-2")
+    wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+    assert gw.order_status(cl_ord_id=cl_ord_id)["cum_qty"] == "0.2"
+    assert resend_requests(venue, logons_before)[0].get(7) == str(lost)
+    assert fills_journaled(stack, cl_ord_id) == ["F-1", "F-2"]
+
+
 def test_a_logout_saying_the_credentials_are_wrong_holds_further_logons(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:
@@ -563,6 +625,37 @@ def test_a_session_the_gateway_logs_out_itself_ends_saying_why(
     assert down["reason"] in stack.gateway.log()
     assert gw.status()["connection"]["last_down_reason"] == down["reason"]
     events.first(lambda e: e["type"] == "session.up", timeout=15)
+
+
+@pytest.mark.parametrize(
+    "venue_does",
+    [
+        lambda v: v.send("0", [], seq=1, store=False),
+        lambda v: v.send("0", [], store=False, sent_at=datetime.now(UTC) - timedelta(minutes=5)),
+    ],
+    ids=["numbered_too_low_without_poss_dup", "sending_time_five_minutes_off"],
+)
+def test_a_session_the_gateway_logs_out_itself_while_a_resend_is_outstanding_asks_for_it_again(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+    gw: Client,
+    events: EventLog,
+    venue_does: Callable[[ScriptedVenue], object],
+) -> None:
+    """Before the fix, for a SendingTime off, QuickFIX counted the venue's Logout answering
+    its own as received, past the gap: the next logon asked from F-2's number."""
+    venue, stack = venue_stack
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", answering_filled("0.2"))
+    lost = a_gap_left_open(venue, order)
+    logons_before = len(venue.admin)
+    venue.answers_resend_requests = True
+    venue_does(venue)
+    events.first(lambda e: e["type"] == "session.down")
+    events.first(lambda e: e["type"] == "session.up", timeout=15)
+    events.first(lambda e: e.get("exec_id") == "F-2")
+    wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+    assert resend_requests(venue, logons_before)[0].get(7) == str(lost)
+    assert fills_journaled(stack, cl_ord_id) == ["F-1", "F-2"]
 
 
 def test_a_venue_numbering_from_1_again_unannounced_is_refused_at_logon_saying_why(

@@ -90,6 +90,8 @@ class ScriptedVenue:
     hung, say)."""
     test_request_delay_s: float = 0.0
     """How late the venue answers a TestRequest."""
+    answers_resend_requests: bool = True
+    """False: a venue slow to answer ResendRequests, that leaves them unanswered for now."""
     _resetting: bool = False
     _listener: socket.socket | None = None
     _conn: socket.socket | None = None
@@ -422,7 +424,7 @@ class ScriptedVenue:
                 later.start()
             else:
                 self.send("0", answer, store=False)
-        elif m.msg_type == "2":
+        elif m.msg_type == "2" and self.answers_resend_requests:
             self._resend(int(m.get(7) or 1), int(m.get(16) or 0))
         elif m.msg_type == "5":
             if not self._logging_out:

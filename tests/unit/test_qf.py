@@ -198,6 +198,37 @@ def test_a_logon_that_starts_the_numbering_again_empties_the_sent_log(
     assert (sent.get(9) is not None) is kept
 
 
+@pytest.mark.parametrize(("logout_seq", "expected_again"), [(3, []), (5, [3])])
+def test_a_logout_out_of_sequence_leaves_the_first_missing_message_expected_next(
+    tmp_path: Path, logout_seq: int, expected_again: list[int]
+) -> None:
+    """QuickFIX, expecting 3, counts a Logout as received whatever its number: one numbered
+    5 (3 and 4 missing) puts 3 back as expected once the session is over."""
+    asked: list[int] = []
+    loop = asyncio.new_event_loop()
+    try:
+        app = _Application(
+            _settings(tmp_path),
+            Metrics(),
+            InlineInbox(loop, lambda _: None),
+            print,
+            SentLog(),
+            RawInbound(),
+            lambda: 3,
+            expect_again_from=asked.append,
+        )
+        logout = fix.Message()
+        logout.getHeader().setField(fix.MsgType("5"))
+        logout.getHeader().setField(fix.MsgSeqNum(logout_seq))
+        app.fromAdmin(logout, SESSION)
+        assert asked == []
+        app.onLogout(SESSION)
+        app.onLogout(SESSION)
+    finally:
+        loop.close()
+    assert asked == expected_again
+
+
 @pytest.fixture
 def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop = asyncio.new_event_loop()

@@ -655,9 +655,15 @@ class MarketDataRejected(MarketDataEvent, frozen=True, kw_only=True, tag="md.rej
 
 
 class BookStale(MarketDataEvent, frozen=True, kw_only=True, tag="md.stale"):
-    """The book can no longer be trusted; a fresh snapshot has been asked for."""
+    """The stream can no longer be trusted (the book), or may have missed trades (the
+    trades); it has been asked for afresh."""
 
     reason: str
+    what: str = "book"
+    """The stream: `book` (bids and offers) or `trades`."""
+
+    def route(self) -> str:
+        return f"md:{self.symbol}:trades" if self.what == "trades" else f"md:{self.symbol}"
 
 
 AnyEvent = (

@@ -5,7 +5,8 @@ market-data events come."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("fixgw.bridge")
 
 BOOK_KINDS = frozenset({MdEntryKind.BID, MdEntryKind.ASK})
+_serials = itertools.count(1)
 
 
 @dataclass
@@ -63,6 +65,8 @@ class _MdSubscription:
     """False from a stale book until a fresh snapshot."""
     last_trade: tuple[Decimal, Decimal] | None = None
     """The last trade (price, size) sent on this subscription, for a full refresh."""
+    serial: int = field(default_factory=lambda: next(_serials))
+    """This subscription's own: one that reuses its MDReqID after it ended is another."""
 
     @property
     def book(self) -> bool:
@@ -81,9 +85,10 @@ class _MdSubscription:
         return self.trades if isinstance(event, TradeReported) else self.book
 
     @property
-    def holder(self) -> str:
-        """Its name as a client of the gateway's market data."""
-        return f"bridge:{self.oms}:{self.md_req_id}"
+    def holder(self) -> tuple[str, str, str, int]:
+        """Its name as a client of the gateway's market data: its own, whatever characters
+        CompIDs and MDReqIDs hold, and whichever request of the OMS's used the MDReqID before."""
+        return ("bridge", self.oms, self.md_req_id, self.serial)
 
 
 def _reason_of_error(exc: FixgwError) -> str | None:
@@ -214,13 +219,15 @@ class OmsMarketData:
     def _market_data(self, event: MarketDataEvent) -> None:
         subs = [s for s in self._md.values() if s.live and s.symbol == event.symbol]
         for sub in subs:
-            if isinstance(event, MarketDataRejected):
+            if isinstance(event, MarketDataRejected | BookStale):
                 if event.what not in sub.streams:
                     continue
             elif not sub.wants(event):
                 continue
             if isinstance(event, TradeReported):
                 self._send_trade(sub, event)
+            elif isinstance(event, BookStale) and event.what == TRADES:
+                self._send_trades_unavailable(sub)
             elif isinstance(event, BookStale):
                 self._send_unavailable(sub)
             elif isinstance(event, MarketDataRejected):
@@ -273,6 +280,15 @@ class OmsMarketData:
         else:
             message = self._full_refresh(sub, *self._levels(sub))
         self.outbox.send(sub.oms, message)
+
+    def _send_trades_unavailable(self, sub: _MdSubscription) -> None:
+        """Trades asked for afresh (some may be missed) go out as a full refresh (W) without
+        a last trade: the book in it, if asked for, as the OMS has it."""
+        sub.last_trade = None
+        bids, asks = self._levels(sub)
+        if sub.trusted:
+            sub.sent = (dict(bids), dict(asks))
+        self.outbox.send(sub.oms, self._full_refresh(sub, bids, asks))
 
     def _send_unavailable(self, sub: _MdSubscription) -> None:
         """A book that cannot be trusted goes out as an empty one: FIX 4.4 has no way to

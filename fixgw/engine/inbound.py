@@ -254,13 +254,17 @@ class InboundRouter:
         order ends rejected, a cancel refused, both with reason `not_delivered`, if the
         exchange had not acknowledged it (`OrderTracker.refused`); a query fails whoever
         waits on it, or is asked again if the gateway asked it on its own
-        (`VenueReports.query_not_delivered`)."""
+        (`VenueReports.query_not_delivered`); a market-data request is asked for afresh
+        (`MarketData.not_delivered`)."""
         ids = self._venue.ids_named(parse(raw, self._venue.groups))
         log.warning(
             "a message the exchange never got, not resent",
             msg_type=ids.msg_type,
             cl_ord_id=ids.cl_ord_id,
         )
+        if ids.msg_type == MsgType.MARKET_DATA_REQUEST:
+            self._market_data.not_delivered(ids.md_req_id)
+            return
         if ids.msg_type not in (MsgType.NEW_ORDER_SINGLE, MsgType.ORDER_CANCEL_REQUEST):
             self._reports.query_not_delivered(ids)
             return

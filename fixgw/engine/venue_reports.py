@@ -215,7 +215,7 @@ class VenueReports:
         reconciliation or a check is waiting on is asked again, paced by the status rate
         limit, and its answer is the waiting client's too. A resend would bypass that limit:
         a ResendRequest over a reconciliation's questions would put them all on the wire at
-        once. (A subscription is left to the market-data watchdog.)"""
+        once. (A market-data request is `MarketData.not_delivered`'s.)"""
         error = RequestError(QUERY_NOT_DELIVERED, code=ErrorCode.EXCHANGE_ERROR)
         if ids.acc_req_id is not None:
             self._account_refresh.not_delivered(ids.acc_req_id)

@@ -387,13 +387,20 @@ class MarketData:
         )
 
     def _restart(
-        self, stream: _Stream, reason: str, *, answered: bool = False, now: float | None = None
+        self,
+        stream: _Stream,
+        reason: str,
+        *,
+        answered: bool = False,
+        now: float | None = None,
+        lost: bool = False,
     ) -> None:
-        """Announce the book as stale and ask for it afresh under a new MDReqID, at once or
+        """Announce the stream as stale and ask for it afresh under a new MDReqID, at once or
         after the back-off. `answered`: the exchange sent something for the request being
-        ended, so it has started it and is told to stop."""
+        ended, so it has started it and is told to stop. `lost`: the exchange never got the
+        request, asked for again at once unless the stream is in trouble already."""
         now = time.monotonic() if now is None else now
-        wait = self._wait_to_ask_again(stream, now)
+        wait = self._wait_to_ask_again(stream, now, lost)
         log.warning(
             "market data stale; asking again",
             symbol=stream.symbol,
@@ -405,7 +412,9 @@ class MarketData:
         stream.trouble = reason
         if stream.what == BOOK:
             self._stale_gauge(stream.symbol).set(1)
-            self._publish(BookStale(ts=utc_now(), symbol=stream.symbol, reason=reason))
+        self._publish(
+            BookStale(ts=utc_now(), symbol=stream.symbol, reason=reason, what=stream.what)
+        )
         if wait > 0:
             stream.md_req_id = None
             stream.live = False
@@ -415,14 +424,14 @@ class MarketData:
             self._start(stream)
 
     @staticmethod
-    def _wait_to_ask_again(stream: _Stream, now: float) -> float:
-        """0 for a live stream's first trouble since it ran a minute live; else the next
-        back-off."""
+    def _wait_to_ask_again(stream: _Stream, now: float, lost: bool = False) -> float:
+        """0 for a live stream's first trouble since it ran a minute live, or a `lost`
+        request's first; else the next back-off."""
         if stream.live and now - stream.requested_at >= RETRY_CEILING_S:
             stream.backoff_s = None
         if stream.backoff_s is None:
             stream.backoff_s = 0.0
-            if stream.live:
+            if stream.live or lost:
                 return 0.0
         stream.backoff_s = next_backoff(stream.backoff_s)
         return stream.backoff_s
@@ -436,6 +445,17 @@ class MarketData:
             return False
         self._restart(stream, reason, answered=True)
         return True
+
+    def not_delivered(self, md_req_id: str | None) -> None:
+        """A request of ours the exchange asked for again, gap filled rather than resent: it
+        never got it, so its stream is asked for afresh (see `_restart`), and a request given
+        up is never unsubscribed."""
+        if md_req_id is None or self._abandoned.pop(md_req_id, None) is not None:
+            return
+        stream = self._by_req_id.get(md_req_id)
+        if stream is not None and not stream.live:
+            self._restart(stream, "the exchange never got the request (gap filled)", lost=True)
+            self._abandoned.pop(md_req_id, None)
 
     def messages_skipped(self, reason: str) -> None:
         """The exchange skipped messages in the session, never to deliver them: any may have
@@ -468,9 +488,10 @@ class MarketData:
                 )
 
     def check_staleness(self, now: float | None = None) -> None:
-        """The periodic tick: ask afresh for books silent too long, and again for streams
-        whose back-off is over: held streams the exchange refused, and streams asked for
-        afresh."""
+        """The periodic tick: ask afresh for books silent too long and for trades asked for
+        and not answered as long (a live trades stream may be silent: nothing trades), and
+        again for streams whose back-off is over: held streams the exchange refused, and
+        streams asked for afresh."""
         if not self.session_up:
             return
         now = time.monotonic() if now is None else now
@@ -481,11 +502,14 @@ class MarketData:
                 if now >= stream.retry_at:
                     self._start(stream)
                 continue
-            if stream.what != BOOK or self.stale_after_s <= 0:
+            if self.stale_after_s <= 0 or (stream.live and stream.what != BOOK):
                 continue
-            since = stream.last_update if stream.live else stream.requested_at
-            if now - since > self.stale_after_s:
-                self._restart(stream, f"no update for {self.stale_after_s:g}s", now=now)
+            if stream.live:
+                if now - stream.last_update > self.stale_after_s:
+                    self._restart(stream, f"no update for {self.stale_after_s:g}s", now=now)
+            elif now - stream.requested_at > self.stale_after_s:
+                why = f"no answer to the request for {self.stale_after_s:g}s"
+                self._restart(stream, why, now=now)
 
     # ------------------------------------------------------------ reports
 
@@ -632,6 +656,9 @@ class MarketData:
                 text=report.text,
             )
             return
+        was_live = stream.live
+        stream.md_req_id = None  # over at the exchange: a client leaving now sends no unsubscribe
+        stream.live = False
         self._publish(
             MarketDataRejected(
                 ts=report.ts,
@@ -644,7 +671,7 @@ class MarketData:
         held = self._holds.holders((stream.symbol, stream.what))
         for client in stream.clients - stream.joining - held:
             self.refused_clients(client, stream.symbol, stream.what)
-        if not stream.live:
+        if not was_live:
             self._leave_siblings(stream)
         error = MarketDataRefused(
             f"the exchange refused market data for {stream.symbol}: "
@@ -655,7 +682,6 @@ class MarketData:
             if not waiter.done():
                 waiter.set_exception(error)
         stream.waiters.clear()
-        stream.md_req_id = None
         self._discard(stream)
         key = (stream.symbol, stream.what)
         if key in self._holds:

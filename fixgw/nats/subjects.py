@@ -6,7 +6,7 @@
     <prefix>.<gateway>.ev.errors            exchange.error
     <prefix>.<gateway>.cmd                  requests (request/reply, never kept)
     <prefix>.<gateway>.md.<symbol>.book     md.snapshot, md.delta, md.stale, md.rejected
-    <prefix>.<gateway>.md.<symbol>.trades   md.trade, md.rejected (of the trades)
+    <prefix>.<gateway>.md.<symbol>.trades   md.trade, md.stale, md.rejected (of the trades)
 
 A stream the gateway creates takes `<prefix>.*.ev.>`: every gateway of a fleet, and neither
 commands nor market data.

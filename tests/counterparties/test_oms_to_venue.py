@@ -447,3 +447,64 @@ def test_an_oms_is_told_a_book_whose_update_the_venue_gap_filled_is_not_to_be_tr
         books = [m for m in oms.received if m.msg_type == "W" and m.get(262) == "BOOK-1"]
         assert [m.all(271) for m in books] == [["1.5", "1.2"], [], ["7", "1.2"]]
         assert (first.all(271), fresh.all(270)) == (["1.5", "1.2"], ["29990", "30010"])
+
+
+def test_a_live_subscription_the_exchange_ends_draws_no_unsubscribe_of_its_request(
+    ends: tuple[ScriptedVenue, LocalStack, RawOms],
+) -> None:
+    """The request is over at the exchange: a venue refuses an unsubscribe of a stream it
+    does not run."""
+    venue, _, oms = ends
+    oms.send("V", SUBSCRIBE_BOOK)
+    oms.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "BOOK-1")
+    book = [m for m in venue.app if m.msg_type == "V" and "2" not in m.all(269)][-1]
+    venue.send("Y", [(262, book.get(262) or ""), (281, "3"), (58, "entitlement withdrawn")])
+    refused(oms, "BOOK-1")
+    oms.send("V", [(262, "BOOK-2"), *SUBSCRIBE_BOOK[1:]])
+    venue.wait_for(lambda m: m.msg_type == "V" and m.get(262) != book.get(262))  # BOOK-2's
+    unsubscribes = [m.get(262) for m in venue.app if m.msg_type == "V" and m.get(263) == "2"]
+    assert book.get(262) not in unsubscribes  # it would have come before BOOK-2's request
+
+
+TRADES = [(264, "0"), (265, "1"), (267, "1"), (269, "2"), (146, "1"), (55, "BTC/USD")]
+
+
+def trades_requests(venue: ScriptedVenue) -> list[Received]:
+    return [m for m in venue.app if m.msg_type == "V" and m.get(263) == "1" and "2" in m.all(269)]
+
+
+def the_second_trades_request_lost(venue: ScriptedVenue, request: Received) -> None:
+    """Trades answered with an empty W, but the second request, lost on the way: the venue
+    asks for it again, and the gateway gap fills it (a request is never resent)."""
+    if request.get(263) == "2":
+        return
+    if "2" in request.all(269) and len(trades_requests(venue)) == 2:
+        venue.next_in = request.seq
+        return
+    book = [(269, "0"), (270, "29990"), (271, "1.5"), (269, "1"), (270, "30010"), (271, "1.2")]
+    entries = [] if "2" in request.all(269) else book
+    venue.send(
+        "W",
+        [(262, request.get(262) or ""), (55, "BTC/USD"), (268, str(len(entries) // 3)), *entries],
+    )
+
+
+def test_a_trades_request_lost_after_a_reconnect_and_gap_filled_is_asked_again_at_once(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The OMS's trades subscription is told (a W with no last trade), and a new one served."""
+    with raw_oms_to(make_venue_stack, the_second_trades_request_lost) as (venue, _, oms):
+        oms.send("V", [(262, "T"), (263, "1"), *TRADES])
+        first = oms.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "T")
+        venue.crash()
+        venue.restart()
+        venue.wait_app("V", 3, timeout=30)
+        lost = trades_requests(venue)[1]
+        assert lost.seq in [m.seq for m in venue.admin if m.msg_type == "4" and m.get(123) == "Y"]
+        after_first = oms.received.index(first) + 1
+        told = oms.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "T", after=after_first)
+        assert told.get(268) == "0"
+        oms.send("V", [(262, "T2"), (263, "1"), *TRADES])
+        served = oms.wait_for(lambda m: m.msg_type in "WY" and m.get(262) == "T2")
+        assert served.msg_type == "W"
+        assert len(trades_requests(venue)) == 3

@@ -457,3 +457,50 @@ def test_cancel_and_replace_refusals_say_why_in_plain_fix44(raw: tuple[LocalStac
     oms.send("G", [*replace, (38, "0.3"), (40, "2"), (44, "29001")])
     refused = oms.wait_for(lambda m: m.msg_type == "9" and m.get(11) == "REPL-1")
     assert (refused[434], refused[102], refused[39]) == ("2", "2", "0")
+
+
+def test_one_sessions_unsubscribe_leaves_the_book_of_a_session_whose_ids_join_to_the_same_text(
+    make_stack: StackFactory,
+) -> None:
+    """`DESK` with MDReqID `A:1` and `DESK:A` with `1` (':' is legal in both): DESK ends its
+    subscription, and DESK:A's book goes on changing."""
+    first, second = "DESK", "DESK:A"
+    port = free_port()
+    stack = make_stack(start=False)
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "sessions": [
+            {"comp_id": comp_id, "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}}
+            for comp_id in (first, second)
+        ],
+    }
+    stack.env = {"FIXGW_TEST_OMS_PASSWORD": PASSWORD}
+    stack.start_sim()
+    stack.start_gateway()
+    desk, desk_a = RawOms(port, first, password=PASSWORD), RawOms(port, second, password=PASSWORD)
+    desk.start()
+    desk_a.start()
+    book = [(264, "0"), (265, "0"), (267, "2"), (269, "0"), (269, "1"), (146, "1"), (55, "BTC/USD")]
+    desk.send("V", [(262, "A:1"), (263, "1"), *book])
+    desk_a.send("V", [(262, "1"), (263, "1"), *book])
+    desk.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "A:1")
+    desk_a.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "1")
+    desk.send("V", [(262, "A:1"), (263, "2"), *book])
+    desk.send("V", [(262, "A:2"), (263, "0"), *book])  # answered once the unsubscribe is done
+    desk.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "A:2")
+    with stack.client() as gw:
+        gw.new_order(symbol="BTC/USD", side="sell", type="limit", qty="2", price="30500")
+    changed = desk_a.wait_for(
+        lambda m: (
+            m.msg_type in "WY"
+            and m.get(262) == "1"
+            and ("30500" in m.all(270) or m.msg_type == "Y")
+        )
+    )
+    assert changed.msg_type == "W"
+    assert ("1", "30500", "2") in levels(changed)
+    desk.logout()
+    desk_a.logout()
+    desk.check_valid()
+    desk_a.check_valid()

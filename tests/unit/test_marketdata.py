@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import structlog.testing
 
+from fixgw.bridge.market_data import _MdSubscription
 from fixgw.domain import (
     BookSide,
     BookSnapshotReport,
@@ -509,7 +510,9 @@ def test_a_trade_at_a_price_or_size_of_0_or_below_is_no_trade_and_its_stream_is_
     asked = len(rec.requests)
     told = len(rec.events)
     trade(md, rec, price, size)
-    assert rec.events[told:] == []
+    assert [(type(e).__name__, getattr(e, "what", None)) for e in rec.events[told:]] == [
+        ("BookStale", "trades")  # no md.trade; trades after it may be missed
+    ]
     assert md.reference_price("BTC/USD") == D(100)  # the mid: the last trade is not known
     assert [(r.subscription, r.kinds) for r in rec.requests[asked:]] == [
         (MdSubscription.UNSUBSCRIBE, (MdEntryKind.TRADE,)),
@@ -538,3 +541,103 @@ def test_the_clients_of_a_stream_the_exchange_ends_are_told_but_not_one_waiting_
     asyncio.run(join_then_refused())
     assert told == [("held it", "BTC/USD", "book")]
     assert [type(e).__name__ for e in rec.events][-1] == "MarketDataRejected"
+
+
+def stale_trades(rec: Recorder) -> list[Event]:
+    return [e for e in rec.events if type(e).__name__ == "BookStale" and e.what == "trades"]  # type: ignore[attr-defined]
+
+
+def test_a_trades_request_unanswered_after_a_reconnect_is_asked_again_with_back_off() -> None:
+    """A live trades stream may be silent (nothing trades); a request with no answer may not."""
+    rec = Recorder()
+    md = manager(rec, stale_after_s=5)
+    md.hold("risk", "BTC/USD", {"trades"})
+    snapshot_for(md, subscribes(rec)[-1])
+    md.check_staleness(now=time.monotonic() + 100)
+    assert len(subscribes(rec)) == 1  # live and quiet: not asked again
+    md.on_session_down()
+    md.on_session_up()
+    unanswered = subscribes(rec)[-1]
+    asked_at = time.monotonic()
+    md.check_staleness(now=asked_at + 4.9)
+    assert subscribes(rec)[-1] is unanswered
+    md.check_staleness(now=asked_at + 5.1)
+    assert [e.reason for e in stale_trades(rec)] == ["no answer to the request for 5s"]  # type: ignore[attr-defined]
+    assert md.status()["BTC/USD:trades"].state == "backing_off"
+    md.check_staleness(now=asked_at + 6)
+    assert len(subscribes(rec)) == 2
+    md.check_staleness(now=asked_at + 6.2)
+    assert len(subscribes(rec)) == 3
+    snapshot_for(md, subscribes(rec)[-1])
+    assert md.status()["BTC/USD:trades"].state == "live"
+    assert [r.md_req_id for r in rec.requests if r.subscription is MdSubscription.UNSUBSCRIBE] == []
+
+
+def test_a_trades_request_the_exchange_never_got_is_asked_again_at_once_then_with_back_off() -> (
+    None
+):
+    """Gap filled when the exchange asked for it again: it never had it, so no unsubscribe."""
+    rec = Recorder()
+    md = manager(rec, stale_after_s=0)
+    md.hold("risk", "BTC/USD", {"trades"})
+    snapshot_for(md, subscribes(rec)[-1])
+    md.on_session_down()
+    md.on_session_up()
+    md.not_delivered(subscribes(rec)[-1].md_req_id)
+    assert len(subscribes(rec)) == 3  # at once
+    assert len(stale_trades(rec)) == 1
+    lost_again = time.monotonic()
+    md.not_delivered(subscribes(rec)[-1].md_req_id)
+    assert len(subscribes(rec)) == 3  # again: after the back-off
+    md.check_staleness(now=lost_again + 0.9)
+    assert len(subscribes(rec)) == 3
+    md.check_staleness(now=time.monotonic() + 1)
+    assert len(subscribes(rec)) == 4
+    assert [r for r in rec.requests if r.subscription is MdSubscription.UNSUBSCRIBE] == []
+
+
+def test_a_client_that_leaves_a_stream_when_told_the_exchange_ended_it_sends_no_unsubscribe() -> (
+    None
+):
+    """As the FIX bridge does on `md.rejected`: the request is over at the exchange."""
+    rec = Recorder()
+    md = manager(rec)
+
+    def told(event: Event) -> None:
+        rec.events.append(event)
+        if type(event).__name__ == "MarketDataRejected":
+            md.unsubscribe("oms", "BTC/USD", {"book"})
+
+    md._publish = told
+    subscribed(md, rec, "oms", {"book"})
+    reject(md, subscribes(rec)[-1])
+    assert [r for r in rec.requests if r.subscription is MdSubscription.UNSUBSCRIBE] == []
+    assert md.status() == {}
+
+
+def test_an_oms_subscription_that_reuses_an_ended_ones_md_req_id_holds_the_book_on_its_own() -> (
+    None
+):
+    """The OMS ends its subscription `R` while the first snapshot is awaited and at once asks
+    again under `R` (FIX bridge): the new one joins the stream before the ended one's wait has
+    unwound, which then takes only its own hold off the stream."""
+    rec = Recorder()
+    md = manager(rec)
+    ended = _MdSubscription("OMS", "R", "BTC/USD", 0)
+    again = _MdSubscription("OMS", "R", "BTC/USD", 0)
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(md.subscribe(ended.holder, "BTC/USD", {"book"}, 5))
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(md.subscribe(again.holder, "BTC/USD", {"book"}, 5))
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert md.subscriptions_of(again.holder) == [("BTC/USD", "book")]
+        assert len(subscribes(rec)) == 1
+        snapshot_for(md, subscribes(rec)[-1])
+        await second
+
+    asyncio.run(scenario())
+    assert md.book_levels("BTC/USD", 0).bids == [(D(99), D(1))]
+    assert [r for r in rec.requests if r.subscription is MdSubscription.UNSUBSCRIBE] == []

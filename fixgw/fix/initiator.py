@@ -73,7 +73,9 @@ class Happening(StrEnum):
     NUMBERING_RESET = "numbering_reset"
     """The exchange's Logon set its numbering back to its MsgSeqNum (ResetSeqNumFlag=Y, at
     a logon or in mid-session): `raw` is that Logon. Handed over inside `fromAdmin`, before
-    QuickFIX reads the next message, so that the checkpoint follows the numbering first."""
+    QuickFIX reads the next message, so that the checkpoint follows the numbering first;
+    right behind the messages of the old numbering QuickFIX held back for a gap, if any
+    (`HeldForGap`), handed over after the poll."""
     LOGOUT_RECEIVED = "logout_received"
     APP_REFUSED = "app_refused"
     """QuickFIX refused an application message from the exchange at session level (it never
@@ -163,6 +165,8 @@ if it did, QuickFIX would answer each one, both sides resetting, endlessly."""
 
 
 ANSWER_REFUSED = re.compile(r"Message \d+ Rejected: (?P<why>.+)", re.S)
+HELD_FOR_GAP = re.compile(r"MsgSeqNum too high, expecting +\d+ but received (?P<seq>\d+)")
+"""QuickFIX's event for a message it queues until the gap before it is closed."""
 LOGON_TIMED_OUT = "Timed out waiting for logon response"
 COMP_ID_PROBLEM_TEXT = "CompID problem"
 
@@ -227,6 +231,54 @@ class SentLog:
         return encode(BEGIN_STRING, header, body_pairs(sent))
 
 
+class HeldForGap:
+    """Application messages from the exchange that QuickFIX holds back for a gap before them,
+    raw, by MsgSeqNum. QuickFIX hands each to `fromApp` once the gap is closed, but throws
+    away those a SequenceReset or a Logon with ResetSeqNumFlag=Y moves its numbering past (it
+    reads its queue at the number it expects only); and it empties its queue when the
+    connection drops, while the logon's ResendRequest may be gap filled over them. They were
+    received all the same: the gateway reads those from here (`skipped_past`, `take_all`).
+
+    Bounded: past `size` held, the newest is not held (logged); left to reconciliation."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._messages: dict[int, str] = {}
+        self._full_logged = False
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def hold(self, seq: int, raw: str) -> None:
+        if seq not in self._messages and len(self._messages) >= self._size:
+            if not self._full_logged:
+                self._full_logged = True
+                log.error(
+                    "too many messages held back for a gap; a later one skipped past is not "
+                    "read, and left to reconciliation",
+                    held=len(self._messages),
+                    msg_seq_num=seq,
+                )
+            return
+        self._messages[seq] = raw
+
+    def delivered(self, seq: int) -> None:
+        """QuickFIX handed the message `seq` over itself."""
+        if self._messages:
+            self._messages.pop(seq, None)
+            self._full_logged = bool(self._messages) and self._full_logged
+
+    def skipped_past(self, below: int) -> list[str]:
+        """Those held below MsgSeqNum `below`, in order, held no more."""
+        taken = sorted(seq for seq in self._messages if seq < below)
+        messages = [self._messages.pop(seq) for seq in taken]
+        self._full_logged = bool(self._messages) and self._full_logged
+        return messages
+
+    def take_all(self) -> list[str]:
+        return self.skipped_past(below=max(self._messages, default=0) + 1)
+
+
 class RawInbound(fix.Log):  # type: ignore[misc]
     """QuickFIX's log of the session, kept for one thing: the last message received, as it
     arrived, before QuickFIX parses and validates it. The gateway reads that rather than
@@ -236,7 +288,10 @@ class RawInbound(fix.Log):  # type: ignore[misc]
 
     QuickFIX validates a message in the same call that received it (one that fails is never
     queued), so the last message received is the one a refusal names. Bytes in it that are
-    not UTF-8 are read as Latin-1 (`latin1_where_not_utf8`)."""
+    not UTF-8 are read as Latin-1 (`latin1_where_not_utf8`).
+
+    An application message QuickFIX queues for a gap before it (it says so in its event log
+    right after receiving it) is kept in `held`."""
 
     def __init__(
         self,
@@ -245,6 +300,7 @@ class RawInbound(fix.Log):  # type: ignore[misc]
     ) -> None:
         super().__init__()
         self.last = ""
+        self.held = HeldForGap()
         self._on_store_failure = on_store_failure
         self._on_event = on_event
         """Every other event, for why a logon failed (`_Application.quickfix_event`)."""
@@ -259,12 +315,20 @@ class RawInbound(fix.Log):  # type: ignore[misc]
         """QuickFIX's store failing is said here, and nowhere else; so is why it refused a
         Logon answer."""
         try:
-            if is_store_failure(text):
+            held = HELD_FOR_GAP.fullmatch(text)
+            if held is not None:
+                self._hold(held["seq"])
+            elif is_store_failure(text):
                 self._on_store_failure(text)
             else:
                 self._on_event(text)
         except Exception:
             log.exception("reading QuickFIX's session log failed", text=text)
+
+    def _hold(self, seq: str) -> None:
+        raw = self.last
+        if raw_field(raw, MSG_SEQ_NUM) == seq and raw_field(raw, 35) not in ADMIN_MSG_TYPES:
+            self.held.hold(int(seq), raw)
 
     def clear(self) -> None:
         pass
@@ -304,7 +368,7 @@ class _Application(fix.Application):  # type: ignore[misc]
         expected_target: Callable[[], int | None],
         expected_sender: Callable[[], int | None] = lambda: None,
         secrets: SecretValues | None = None,
-        expect_again_from: Callable[[int], None] = lambda _: None,
+        set_expected_target: Callable[[int], None] = lambda _: None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -317,8 +381,6 @@ class _Application(fix.Application):  # type: ignore[misc]
         self._expected_sender = expected_sender
         """MsgSeqNum QuickFIX sends next; inside `toApp` of a new message, its own (counted
         sent once it is)."""
-        self._expect_again_from = expect_again_from
-        """Sets the MsgSeqNum QuickFIX expects next (in its store)."""
         self._first_missing: int | None = None
         """The MsgSeqNum QuickFIX expected when the exchange's Logout came under another
         (`_logout_received`), until the session ends."""
@@ -341,6 +403,14 @@ class _Application(fix.Application):  # type: ignore[misc]
         self._reject_sent = ""
         """The session-level Reject QuickFIX sent last, raw, if nothing went out after it:
         what a Logout without Text right after it ends the session for."""
+        self._set_expected_target = set_expected_target
+        """Sets the MsgSeqNum QuickFIX expects next (in its store)."""
+        self._old_numbering: dict[int, str] = {}
+        """SendingTime by MsgSeqNum of the messages QuickFIX held back for a gap when the
+        exchange reset its numbering with a Logon (read then, `HeldForGap`). QuickFIX keeps
+        its queue until the connection drops, and would hand each over again once the new
+        numbering reaches its number, counting it in place of the new message
+        (`_old_numbering_again`)."""
 
     def _tag_names(self) -> dict[int, str]:
         if self._names is None:
@@ -392,10 +462,11 @@ class _Application(fix.Application):  # type: ignore[misc]
         try:
             first_missing, self._first_missing = self._first_missing, None
             if first_missing is not None:
-                self._expect_again_from(first_missing)
+                self._set_expected_target(first_missing)
             self._logged_on = False
             self._logons_in_a_row = 0
             self._test_requests.clear()
+            self._old_numbering.clear()  # QuickFIX empties its queue
             self._put(Happening.DOWN)
         except Exception as exc:
             self._on_error("onLogout", exc)
@@ -457,13 +528,20 @@ class _Application(fix.Application):  # type: ignore[misc]
                 and message.getField(RESET_SEQ_NUM_FLAG) == "Y"
             ):
                 raw = latin1_where_not_utf8(message.toString())
+                held = self._raw_inbound.held.take_all()
+                self._old_numbering = {header_of(m)[1]: raw_field(m, 52) or "" for m in held}
+                self._read_held("Logon with ResetSeqNumFlag=Y", held)
                 self._inbox.put(self._inbound(Happening.NUMBERING_RESET, raw))
             elif msg_type == "3":
                 self._put(Happening.REJECT_RECEIVED, latin1_where_not_utf8(message.toString()))
             elif msg_type == "4" and self._logged_on:
                 raw = latin1_where_not_utf8(message.toString())
-                if skipped_by(raw, self._expected_target()):
+                skipped = skipped_by(raw, self._expected_target())
+                if skipped:
                     self._put(Happening.MESSAGES_SKIPPED, raw)
+                    self._read_held(
+                        "SequenceReset", self._raw_inbound.held.skipped_past(skipped.stop)
+                    )
             elif msg_type == "0" and message.isSetField(TEST_REQ_ID):
                 self._test_request_answered(message.getField(TEST_REQ_ID))
         except Exception as exc:
@@ -488,6 +566,37 @@ class _Application(fix.Application):  # type: ignore[misc]
                 logout_msg_seq_num=logout_seq,
             )
             self._first_missing = expected
+
+    def _read_held(self, why: str, held: list[str]) -> None:
+        """Messages QuickFIX held back for a gap and throws away now (`HeldForGap`): received,
+        so read as every other one, in order, after the poll (a Logon with ResetSeqNumFlag=Y
+        has reset the numbering we send under already)."""
+        if not held:
+            return
+        log.warning(
+            "the exchange skipped past messages QuickFIX held back for a gap; fixgw reads them",
+            skipped_by=why,
+            msg_seq_nums=[header_of(raw)[1] for raw in held],
+        )
+        for raw in held:
+            item = self._inbound(Happening.APP, raw)
+            if enabled_for(logging.DEBUG):
+                self._debug_log("fix in", item.shown)
+            self._inbox.put_later(item)
+
+    def _old_numbering_again(self, message: fix.Message, expected: int) -> bool:
+        """Whether QuickFIX hands over from its queue a message of the old numbering, read
+        when the exchange reset it (`_old_numbering`), under the number the new numbering
+        has reached. It is not counted: the new message of that number is still to come."""
+        sent_at = self._old_numbering.get(expected)
+        if sent_at is None or raw_field(self._raw_inbound.last, MSG_SEQ_NUM) == str(expected):
+            return False  # the message just received, not one from the queue
+        if header_field(message, 52) != sent_at:
+            return False
+        del self._old_numbering[expected]
+        self._set_expected_target(expected - 1)  # QuickFIX adds one once `fromApp` returns
+        log.info("a message of the old numbering QuickFIX kept is dropped", msg_seq_num=expected)
+        return True
 
     def _test_request_answered(self, test_req_id: str) -> None:
         """The exchange answers in order: those sent before this one are answered too (or
@@ -598,6 +707,10 @@ class _Application(fix.Application):  # type: ignore[misc]
             raw = self._raw_inbound.last
             expected = self._expected_target()
             seq = str(expected) if expected is not None else msg_seq_num(message)
+            if expected is not None:
+                if self._old_numbering and self._old_numbering_again(message, expected):
+                    return
+                self._raw_inbound.held.delivered(expected)
             if raw_field(raw, MSG_SEQ_NUM) != seq:
                 raw = latin1_where_not_utf8(message.toString())
             item = self._inbound(Happening.APP, raw)
@@ -643,7 +756,7 @@ class ExchangeSession:
             self._expected_target,
             self._expected_sender,
             self.secrets,
-            self._expect_again_from,
+            self._set_expected_target,
         )
         # QuickFIX keeps what it sends: the Logon's password, every order's Account (key,secret).
         private_directory(settings.store_dir)
@@ -761,7 +874,7 @@ class ExchangeSession:
         session = self._session()
         return None if session is None else expected_target_num(session)
 
-    def _expect_again_from(self, seq: int) -> None:
+    def _set_expected_target(self, seq: int) -> None:
         session = self._session()
         if session is not None:
             session.setNextTargetMsgSeqNum(seq)
@@ -853,6 +966,13 @@ class ExchangeSession:
             raise RuntimeError("the session is up or logging on")
         session.setNextSenderMsgSeqNum(1)
         session.setNextTargetMsgSeqNum(1)
+        forgotten = self._raw_inbound.held.take_all()
+        if forgotten:
+            log.warning(
+                "messages held back for a gap in the old numbering are forgotten; the logon's "
+                "reconciliation finds what they did",
+                msg_seq_nums=[header_of(raw)[1] for raw in forgotten],
+            )
         return self.sequence_numbers()
 
     def sequence_numbers(self) -> dict[str, int]:

@@ -16,7 +16,8 @@ import pytest
 
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import COMP_ID, LocalStack, wait_until
-from tests.counterparties.conftest import VenueStackFactory
+from tests.counterparties.conftest import VenueStackFactory, raw_oms_through
+from tests.counterparties.test_oms_order_answers import order as oms_order
 from tests.counterparties.test_venue_extra_fields import accepted_order, journaled, place
 from tests.counterparties.venue import (
     Handler,
@@ -189,6 +190,93 @@ def test_a_fill_the_venue_gap_fills_instead_of_resending_is_asked_about_and_not_
     assert stack.gateway is not None
     assert f'"skipped":"{lost}-{lost + 1}"' in stack.gateway.log()
     wait_until(lambda: gw.status()["ready"], 10, "the gateway to be ready again")
+    assert not [e for e in events.seen if e["type"] == "session.down"]
+
+
+class SkipsInsteadOfResending(ScriptedVenue):
+    """Answers a ResendRequest by moving its numbering on to its next number, resending
+    nothing: with a SequenceReset-GapFill (`skip_with` "gap_fill"), a SequenceReset-Reset
+    ("reset"), or not at all ("reset_logon": the test resets the numbering itself)."""
+
+    skip_with = "gap_fill"
+
+    def _resend(self, begin: int, end: int) -> None:
+        if self.skip_with == "gap_fill":
+            self._gap_fill(begin, self.next_out)
+        elif self.skip_with == "reset":
+            self.send("4", [(36, str(self.next_out))], seq=self.next_out, store=False)
+
+
+def a_tenth_filled(order: Received, n: int) -> Pairs:
+    """The venue's n-th fill of 0.1 at 30000 (ExecID F-n) of the order (0.5)."""
+    return execution_report(
+        order,
+        exec_id=f"F-{n}",
+        exec_type="F",
+        ord_status="1",
+        order_id=f"V-{order.get(11)}",
+        cum_qty=f"0.{n}",
+        leaves_qty=f"0.{5 - n}",
+        avg_px="30000",
+        last=("0.1", "30000"),
+    )
+
+
+@pytest.mark.parametrize("skip_with", ["gap_fill", "reset", "reset_logon"])
+def test_fills_held_back_for_a_gap_the_venue_skips_past_reach_clients_and_the_oms_once(
+    make_venue_stack: VenueStackFactory, skip_with: str
+) -> None:
+    """The venue's first fill is lost; the next two reach the gateway, and QuickFIX holds
+    them back until the gap before them is closed. The venue answers the ResendRequest by
+    moving its numbering past all three: QuickFIX throws the two away. The gateway read
+    them all the same: clients and the OMS get F-2 and F-3 once each, with their ExecIDs,
+    LastQty and LastPx, in order; only the lost one is made up for."""
+
+    def configure(v: ScriptedVenue) -> None:
+        assert isinstance(v, SkipsInsteadOfResending)
+        v.skip_with = skip_with
+        v.on("D", acknowledge)
+        v.on("H", answering_filled("0.3"))
+
+    with raw_oms_through(make_venue_stack, configure, venue_type=SkipsInsteadOfResending) as (
+        venue,
+        stack,
+        oms,
+    ):
+        with stack.client() as gw:
+            gw.subscribe(["orders", "session"])
+            events = EventLog(gw)
+            oms.send("D", oms_order("ORD-1"))
+            oms.wait_for(lambda m: m.msg_type == "8" and m.get(150) == "0")
+            order = venue.wait_app("D")
+            venue.send("8", a_tenth_filled(order, 1), lose=True)
+            venue.send_together([("8", a_tenth_filled(order, 2)), ("8", a_tenth_filled(order, 3))])
+            venue.wait_for(lambda m: m.msg_type == "2", what="a ResendRequest")
+            if skip_with == "reset_logon":
+                venue.reset_sequence_numbers()
+            events.first(lambda e: e.get("exec_id") == "F-3")
+            oms.wait_for(lambda m: m.msg_type == "8" and m.get(17) == "F-3")
+            wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+            assert gw.order_status(cl_ord_id=order.get(11))["cum_qty"] == "0.3"
+            venue.send("8", a_tenth_filled(order, 4))  # the session goes on in step
+            events.first(lambda e: e.get("exec_id") == "F-4")
+            oms.wait_for(lambda m: m.msg_type == "8" and m.get(17) == "F-4")
+            told = [
+                (e["exec_id"], e["last_qty"], e["last_px"])
+                for e in events.seen
+                if e["type"] in ("order.partially_filled", "order.filled")
+            ]
+        oms_fills = [
+            (m.get(17), m.get(32), m.get(31)) for m in oms.messages("8") if m.get(150) == "F"
+        ]
+        # the checkpoint is of the venue's numbering now, not past it: a restart asks for the rest
+        checkpoint = Path(stack.gateway_config()["journal"]["path"] + ".fixseq").read_text()
+        assert int(checkpoint) < venue.next_out
+    for fills in (told, oms_fills):
+        venues_own = [fill for fill in fills if fill[0] in ("F-2", "F-3", "F-4")]
+        assert venues_own == [(f"F-{n}", "0.1", "30000") for n in (2, 3, 4)], fills
+        assert len(fills) == 4, fills  # and one for the lost F-1
+        assert sum(Decimal(str(qty)) for _, qty, _ in fills) == Decimal("0.4"), fills
     assert not [e for e in events.seen if e["type"] == "session.down"]
 
 

@@ -14,6 +14,7 @@ import quickfix as fix
 from fixgw.config import bundled_dictionary
 from fixgw.fix import initiator
 from fixgw.fix.initiator import (
+    HeldForGap,
     Inbound,
     InitiatorSettings,
     RawInbound,
@@ -215,7 +216,7 @@ def test_a_logout_out_of_sequence_leaves_the_first_missing_message_expected_next
             SentLog(),
             RawInbound(),
             lambda: 3,
-            expect_again_from=asked.append,
+            set_expected_target=asked.append,
         )
         logout = fix.Message()
         logout.getHeader().setField(fix.MsgType("5"))
@@ -374,6 +375,29 @@ def test_a_sequence_reset_names_the_messages_it_skips(
 ) -> None:
     raw = f"8=FIX.4.4\x019=40\x0135=4\x01{fields}\x0110=000\x01"
     assert skipped_by(raw, expected) == skipped
+
+
+def test_what_quickfix_queues_for_a_gap_is_kept_raw_and_given_back_in_order_once() -> None:
+    """QuickFIX says it queues a message (a sequence number too high) right after receiving
+    it; an admin message it queues is not the gateway's to read."""
+    raw_inbound = RawInbound()
+    for seq, msg_type in ((6, "8"), (4, "8"), (5, "0"), (7, "W"), (8, "8")):
+        raw_inbound.onIncoming(f"8=FIX.4.4\x019=9\x0135={msg_type}\x0134={seq}\x0110=000\x01")
+        raw_inbound.onEvent(f"MsgSeqNum too high, expecting 3 but received {seq}")
+    raw_inbound.onEvent("MsgSeqNum too high, expecting 3 but received 9")  # not the last one
+    held = raw_inbound.held
+    held.delivered(8)  # QuickFIX handed it over itself
+    assert [header_of(m)[1] for m in held.skipped_past(7)] == [4, 6]
+    assert [header_of(m)[1] for m in held.take_all()] == [7]
+    assert len(held) == 0
+
+
+def test_messages_held_for_a_gap_are_bounded() -> None:
+    held = HeldForGap(size=2)
+    for seq in (3, 4, 5):
+        held.hold(seq, f"m{seq}")
+    held.hold(4, "m4 again")
+    assert held.take_all() == ["m3", "m4 again"]
 
 
 LOGON_ANSWER = (

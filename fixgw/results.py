@@ -192,7 +192,7 @@ class NatsState(Result, frozen=True, kw_only=True):
     journal_seq: int
     """The last seq written to the journal."""
     backlog: int
-    """journal_seq - acked_seq (market data's seqs, never journaled, count in it too)."""
+    """The journal's events after the cursor (events, not seqs)."""
     publish_lag_s: float | None
     """At the last acknowledgement: its time less its event's."""
     published: int
@@ -203,6 +203,9 @@ class NatsState(Result, frozen=True, kw_only=True):
     commands_without_reply: int
     """Requests published with no reply subject: not taken."""
     last_error: str | None
+    request_timeout_s: float
+    """`api.request_timeout_s`: a request waiting on the exchange gets the gateway's timeout
+    error by then. The socket's `hello` says it; over NATS, a client learns it here."""
 
 
 class Status(Result, frozen=True, kw_only=True):

@@ -43,6 +43,14 @@ class ApiError(FixgwError):
     """The gateway refused a request; `code` is the protocol's error code."""
 
 
+class NoAnswer(TimeoutError):
+    """A request the gateway was sent and did not answer in time: reached, not answered."""
+
+
+class NotPermitted(PermissionError):
+    """The NATS broker refused the client a subject it needed (the user's permissions)."""
+
+
 class NotAGateway(ConnectionError):
     """What answered at the address is not a fixgw gateway: its first line is not a JSON
     object (an HTTP server, another program's socket)."""
@@ -229,7 +237,7 @@ class Client(GatewayClient):
             why = _unanswered(op, timeout, fields.get("cl_ord_id"))
             self._closed_why = why
             self._sock.close()
-            raise TimeoutError(why) from None
+            raise NoAnswer(why) from None
         if not reply.get("ok"):
             error = reply.get("error", {})
             raise ApiError(error.get("message", "error"), code=error.get("code", "unknown"))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fixgw import __version__
-from fixgw.api.client import ApiError, NotAGateway
+from fixgw.api.client import ApiError, NoAnswer, NotAGateway, NotPermitted
 from fixgw.cli.completion import SCRIPTS
 from fixgw.cli.connect import BadArgument, connection_options, nats_options, where
 from fixgw.cli.daemon_commands import (
@@ -429,6 +429,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except NotAGateway as exc:
         print(f"fixgw: {where(args)} is not a fixgw gateway: {exc}", file=sys.stderr)
+        return 1
+    except (NoAnswer, NotPermitted) as exc:  # reached: not "cannot reach"
+        print(f"fixgw: {where(args)}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # refused, gone, timed out, no such name, no permission
         if isinstance(exc, BrokenPipeError) and stdout_closed():

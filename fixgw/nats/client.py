@@ -10,6 +10,13 @@ Requests go to `<prefix>.<gateway>.cmd` (request/reply); events come from the st
 ordered consumer that starts at the next event (or after `since`). The NATS client runs on
 a loop in a thread of its own. One connection, made by one attempt: a broker that cannot be
 reached, or that ends the connection, is a ConnectionError, as a gateway's socket is.
+
+A request waits as the socket client's does: the gateway's `api.request_timeout_s` and 5 s
+more, 10 s at least, so that the gateway's own `timeout` error comes first. Over NATS there is
+no `hello` to say it: the first request other than `status` asks `status` first
+(`nats.request_timeout_s`). A subject the broker refuses this user arrives as an error on
+the connection, not as an answer: the request that waited for it is NotPermitted, naming
+the subject, not a timeout.
 """
 
 from __future__ import annotations
@@ -25,11 +32,19 @@ from typing import Any, TypeVar
 import msgspec
 import nats
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client as NatsConnection
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from fixgw.api.client import REQUEST_TIMEOUT_S, ApiError, GatewayClient
+from fixgw.api.client import (
+    REQUEST_TIMEOUT_S,
+    WAIT_BEYOND_S,
+    ApiError,
+    GatewayClient,
+    NoAnswer,
+    NotPermitted,
+)
 from fixgw.api.protocol import TOPICS_FIXED
 from fixgw.config import without_userinfo
 from fixgw.nats.connection import connect_once
@@ -54,6 +69,10 @@ class NatsClient(GatewayClient):
         self._decoder = msgspec.json.Decoder()
         self._subscription: Any = None
         self._ended = False
+        self.request_timeout_s: float | None = None
+        """A request's default timeout, once learned from the gateway's status."""
+        self._refused: str | None = None
+        """The broker's last permissions violation on this connection."""
 
     @classmethod
     def connect(
@@ -78,7 +97,7 @@ class NatsClient(GatewayClient):
         }
         shown = without_userinfo(url)
         try:
-            client._nc = client._call(connect_once(options), timeout + 1)
+            client._nc = client._call(connect_once(options, client._on_error), timeout + 1)
         except TimeoutError:
             client.close()
             raise ConnectionError(
@@ -122,6 +141,15 @@ class NatsClient(GatewayClient):
             raise ConnectionError("the connection to the NATS broker ended")
         return self._nc
 
+    async def _on_error(self, exc: Exception) -> None:
+        if isinstance(exc, nats.errors.Error) and "permissions violation" in str(exc).lower():
+            self._refused = str(exc)
+
+    def _not_permitted(self) -> NotPermitted | None:
+        if self._refused is None:
+            return None
+        return NotPermitted(f"the NATS broker refused this user: {self._refused}")
+
     async def _on_closed(self) -> None:
         self._ended = True
         self._events.put(_ENDED)
@@ -130,10 +158,26 @@ class NatsClient(GatewayClient):
 
     def request(self, op: str, timeout: float | None = None, **fields: Any) -> Any:
         """Send one request and return its `result`; raises ApiError on an error reply."""
-        if timeout is None:
-            timeout = REQUEST_TIMEOUT_S
         if op == "subscribe":
             return self.subscribe(fields["topics"], fields.get("since"))
+        if timeout is None:
+            if self.request_timeout_s is None and op != "status":
+                self._learn_request_timeout(self._ask("status", REQUEST_TIMEOUT_S, {}))
+            timeout = self.request_timeout_s or REQUEST_TIMEOUT_S
+        result = self._ask(op, timeout, fields)
+        if op == "status":
+            self._learn_request_timeout(result)
+        return result
+
+    def _learn_request_timeout(self, status: Any) -> None:
+        """From a status reply: the gateway's `api.request_timeout_s` and WAIT_BEYOND_S more
+        (REQUEST_TIMEOUT_S at least)."""
+        nats_state = status.get("nats") if isinstance(status, dict) else None
+        waits = nats_state.get("request_timeout_s") if isinstance(nats_state, dict) else None
+        if isinstance(waits, int | float):
+            self.request_timeout_s = max(REQUEST_TIMEOUT_S, waits + WAIT_BEYOND_S)
+
+    def _ask(self, op: str, timeout: float, fields: dict[str, Any]) -> Any:
         body = {"id": next(self._ids), "op": op}
         body.update((k, v) for k, v in fields.items() if v is not None)
         nc = self._connection()
@@ -147,7 +191,13 @@ class NatsClient(GatewayClient):
                 f"no gateway takes requests on {self.subjects.commands}"
             ) from None
         except nats.errors.TimeoutError:
-            raise TimeoutError("no answer from the gateway") from None
+            refused = self._not_permitted()
+            if refused is not None:
+                raise refused from None
+            raise NoAnswer(
+                f"no answer to {op} within {timeout:g} s (the gateway may still be waiting on "
+                "the exchange)"
+            ) from None
         except nats.errors.ConnectionClosedError:
             raise ConnectionError("the connection to the NATS broker ended") from None
         reply = self._decoder.decode(msg.data)
@@ -167,7 +217,13 @@ class NatsClient(GatewayClient):
             )
         self._topics |= set(topics)
         self._since = since or 0
-        self._call(self._subscribe(since), 30)
+        try:
+            self._call(self._subscribe(since), 30)
+        except (nats.errors.TimeoutError, nats.js.errors.Error):
+            refused = self._not_permitted()
+            if refused is not None:
+                raise refused from None
+            raise
         return {"topics": sorted(self._topics)}
 
     async def _subscribe(self, since: int | None) -> None:

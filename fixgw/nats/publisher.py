@@ -2,9 +2,9 @@
 
 The publisher reads what the journal has written (`tail.JournalTail`), from the last seq the
 stream acknowledged (`cursor.Cursor`) on, and publishes each line on its subject with
-`Nats-Msg-Id: <gateway>:<seq>`. Up to `window` events are in flight on one connection: the
-broker stores a connection's messages in the order they arrive, so pipelining keeps the
-order. The cursor moves over each acknowledged event, in seq order.
+`Nats-Msg-Id: <prefix>.<gateway>:<seq>`. Up to `window` events are in flight on one
+connection: the broker stores a connection's messages in the order they arrive, so
+pipelining keeps the order. The cursor moves over each acknowledged event, in seq order.
 
 On any failure (an event not acknowledged in time, one the stream refused, the connection
 gone) `run` raises and the transport starts it again, after a pause, from the first event
@@ -66,10 +66,19 @@ class Ack(NamedTuple):
 
 
 class _InFlight:
-    __slots__ = ("ack", "deadline", "seq", "ts", "written_at")
+    __slots__ = ("ack", "deadline", "published_before", "seq", "ts", "written_at")
 
-    def __init__(self, seq: int, ts: str | None, written_at: float | None, deadline: float) -> None:
+    def __init__(
+        self,
+        seq: int,
+        ts: str | None,
+        written_at: float | None,
+        deadline: float,
+        published_before: bool,
+    ) -> None:
         self.seq = seq
+        self.published_before = published_before
+        """Published before (or held by the stream): a duplicate of it is expected."""
         self.ts = ts
         self.written_at = written_at
         """When the journal wrote it (wall clock), if this process saw it written."""
@@ -102,7 +111,14 @@ class EventPublisher:
         self.ack_timeout_s = ack_timeout_s
         self.reply_prefix = reply_prefix
         """Acknowledgements come to `<reply_prefix>.<run>.<seq>`."""
-        self._gateway = subjects.gateway
+        self._published_through = cursor.seq
+        """The highest seq this gateway is known to have published (or the stream to hold):
+        a duplicate above it is another journal's event under this name."""
+        self._legacy_ids_through = 0
+        self._unexpected_run = 0
+        """Unexpected duplicates in a row: logged when a run of them starts."""
+        self.last_error: str | None = None
+        """Events dropped as duplicates that this gateway never published."""
         self._run = 0
         self._in_flight: deque[_InFlight] = deque()
         self._by_seq: dict[int, _InFlight] = {}
@@ -127,6 +143,15 @@ class EventPublisher:
         """The journal's events after the cursor: those waiting to be published, and those
         published and not yet acknowledged (seqs skip; events are counted)."""
         return len(self._in_flight) + self._tail.unread()
+
+    def stream_holds_through(self, seq: int, legacy_ids: bool) -> None:
+        """The stream holds an event of this gateway with seq `seq` (its last, found at the
+        start of a run): those up to it may come back as duplicates, as expected.
+        `legacy_ids`: it was stored under the id of before the prefix was in it, and so
+        may those before it be: they are published again under that id."""
+        self._published_through = max(self._published_through, seq)
+        if legacy_ids:
+            self._legacy_ids_through = max(self._legacy_ids_through, seq)
 
     def skip_to(self, seq: int) -> None:
         """Start after `seq` (the stream's last event of this gateway, when there is no
@@ -197,13 +222,15 @@ class EventPublisher:
                             line.ts,
                             self._written_at(line.end),
                             time.monotonic() + self.ack_timeout_s,
+                            line.seq <= self._published_through,
                         )
+                        self._published_through = max(self._published_through, line.seq)
                         self._in_flight.append(entry)
                         self._by_seq[line.seq] = entry
                         await link.publish(
                             self._subjects.event(line.type, line.symbol),
                             line.data,
-                            f"{self._gateway}:{line.seq}",
+                            self._message_id(line.seq),
                             f"{self.reply_prefix}.{run}.{line.seq}",
                         )
                 self._settle()
@@ -236,6 +263,11 @@ class EventPublisher:
                 self._cursor_timer = None
             self.cursor.save()
 
+    def _message_id(self, seq: int) -> str:
+        if seq <= self._legacy_ids_through:
+            return self._subjects.legacy_message_id(seq)
+        return self._subjects.message_id(seq)
+
     def _settle(self) -> None:
         """Move the cursor over the acknowledged events at the head, in order; raise on the
         first refused or overdue one."""
@@ -253,8 +285,11 @@ class EventPublisher:
             del self._by_seq[entry.seq]
             if ack.duplicate:
                 duplicates += 1
+                if not entry.published_before:
+                    self._unexpected_duplicate(entry.seq)
             else:
                 stored += 1
+                self._unexpected_run = 0
             last = entry
         if last is not None:
             self.cursor.seq = last.seq
@@ -274,6 +309,23 @@ class EventPublisher:
         if in_flight and in_flight[0].deadline <= time.monotonic():
             raise PublishFailed(
                 f"no acknowledgement for seq {in_flight[0].seq} within {self.ack_timeout_s:g} s"
+            )
+
+    def _unexpected_duplicate(self, seq: int) -> None:
+        """The stream already holds an id this gateway never published: another journal
+        published under this name (docs/nats.md: names are identities). Logged when a run
+        of them starts; in `last_error`."""
+        self._unexpected_run += 1
+        self.last_error = (
+            f"the stream dropped seq {seq} of gateway {self._subjects.gateway} as a duplicate, "
+            "though this journal never published it: is another journal publishing under "
+            "this name?"
+        )
+        if self._unexpected_run == 1:
+            log.error(
+                "nats stream dropped an event this journal never published as a duplicate",
+                seq=seq,
+                message_id=self._message_id(seq),
             )
 
     def _save_cursor_if_due(self) -> bool:

@@ -199,7 +199,7 @@ class PublisherApart:
             published=p.published,
             duplicates=p.duplicates,
             failures=self.failures,
-            last_error=self.writer.last_error or self.last_error,
+            last_error=self.writer.last_error or p.last_error or self.last_error,
         )
 
     def report(self) -> None:

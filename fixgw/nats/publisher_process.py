@@ -24,6 +24,7 @@ from fixgw.nats.cursor import Cursor, cursor_path
 from fixgw.nats.mark import WrittenMark, mark_path
 from fixgw.nats.metrics import NatsMetrics
 from fixgw.nats.publisher_main import DRAIN_S, ApartState, LogSettings, Spec
+from fixgw.nats.tail import JournalTail
 from fixgw.ops import logging as ops_logging
 
 log = structlog.get_logger("fixgw.nats")
@@ -61,6 +62,10 @@ class PublisherProcess:
         self.restarts = 0
         self.last_error: str | None = None
         self._process: asyncio.subprocess.Process | None = None
+        self._reporting = False
+        """The running process has reported its state: its backlog is the one to show."""
+        self._tail: JournalTail | None = None
+        """Counts the backlog while no process reports it."""
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -110,6 +115,7 @@ class PublisherProcess:
             )
             self._process = process
             self._base = self.state
+            self._reporting = False
             assert process.stdin is not None and process.stdout is not None
             process.stdin.write(self._spec())
             await process.stdin.drain()
@@ -117,6 +123,7 @@ class PublisherProcess:
                 self._take(line)
                 ended_in_a_row = 0
             code = await process.wait()
+            self._reporting = False
             self.state = msgspec.structs.replace(self.state, connected=False)
             if self._stopping:
                 return
@@ -151,6 +158,20 @@ class PublisherProcess:
         if state.lag_s is not None:
             m.publish_lag.set(state.lag_s)
         self.state = state
+        self._reporting = True
+
+    @property
+    def backlog(self) -> int:
+        """The journal's events after the cursor: as the running process reports them; while
+        none does (it is starting, waiting for the cursor's lock, or gone), counted here from
+        the journal and the last cursor it reported, so that a stalled publisher's backlog
+        grows as the journal does."""
+        if self._reporting:
+            return self.state.backlog
+        if self._tail is None:
+            self._tail = JournalTail(self._journal)
+        self._tail.seek(self.state.acked_seq)
+        return self._tail.unread()
 
     async def stop(self, drain_s: float) -> None:
         """Close its stdin: it publishes what is written for up to DRAIN_S and leaves;
@@ -177,3 +198,6 @@ class PublisherProcess:
         if self._log_settings_changed in ops_logging.followers:
             ops_logging.followers.remove(self._log_settings_changed)
         self._mark.close()
+        if self._tail is not None:
+            self._tail.close()
+            self._tail = None

@@ -148,7 +148,8 @@ class StreamWriter:
         stream limit refused, say). Only with no cursor to go by (none saved yet, or one
         lost) does it start after this gateway's last event in the stream; and after a
         stream's that is ahead of the journal (another journal under this name)."""
-        last = await self._last_in_stream(js)
+        last, legacy_ids = await self._last_in_stream(js)
+        self.publisher.stream_holds_through(last, legacy_ids)
         journal_end = max(self._journal.last_seq, self._journal.reserved_seq)
         if last > journal_end:
             self.last_error = (
@@ -236,14 +237,19 @@ class StreamWriter:
             )
         return [*(p for p in subjects if not covers(want, p)), want]
 
-    async def _last_in_stream(self, js: JetStreamContext) -> int:
-        """The seq of this gateway's last event in the stream (0: none)."""
+    async def _last_in_stream(self, js: JetStreamContext) -> tuple[int, bool]:
+        """The seq of this gateway's last event in the stream (0: none), and whether it
+        was stored under the message id of before the prefix was in it (an upgrade)."""
         try:
             msg = await js.get_last_msg(self.config.stream.name, self.subjects.events)
         except nats.js.errors.NotFoundError:
-            return 0
+            return 0, False
         found = _SEQ.match(msg.data or b"")
-        return int(found.group(1)) if found else 0
+        if found is None:
+            return 0, False
+        seq = int(found.group(1))
+        msg_id = (msg.headers or {}).get("Nats-Msg-Id")
+        return seq, msg_id == self.subjects.legacy_message_id(seq)
 
     async def on_ack(self, msg: Msg) -> None:
         _, run, seq = msg.subject.rsplit(".", 2)

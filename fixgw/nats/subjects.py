@@ -38,6 +38,8 @@ class Subjects:
         self.commands = f"{self.root}.cmd"
         self.stream_subjects = f"{prefix}.*.ev.>"
         """What a stream the gateway creates takes: the events of every gateway."""
+        self._message_id = f"{self.root}:"
+        self._legacy_message_id = f"{gateway}:"
         self._orders = f"{self.root}.ev.orders."
         self._symbols: dict[str, str] = {}
 
@@ -48,6 +50,16 @@ class Subjects:
         if topic == "orders":
             return self._orders + self._symbol(symbol or "_")
         return f"{self.root}.ev.{topic or token(kind)}"
+
+    def message_id(self, seq: int) -> str:
+        """An event's `Nats-Msg-Id`, `<prefix>.<gateway>:<seq>`: the prefix keeps a gateway of
+        the same name under another prefix from having its events dropped as duplicates."""
+        return f"{self._message_id}{seq}"
+
+    def legacy_message_id(self, seq: int) -> str:
+        """The id fixgw gave events before it put the prefix in (`<gateway>:<seq>`): those
+        the stream may hold already from before an upgrade are published again with it."""
+        return f"{self._legacy_message_id}{seq}"
 
     def topic(self, topic: str) -> str:
         """The subjects of one of the socket's topics (`orders`, `session`, ...)."""

@@ -142,7 +142,7 @@ class NatsTransport:
         if self.publisher is not None:
             return self.publisher.backlog
         assert self._apart is not None
-        return self._apart.state.backlog
+        return self._apart.backlog
 
     # ------------------------------------------------------------ lifecycle
 
@@ -226,9 +226,9 @@ class NatsTransport:
         if self.publisher is not None:
             p = self.publisher
             lag_s, published, duplicates = p.lag_s, p.published, p.duplicates
-            failures, last_error = self.failures, self.last_error
-            if self._writer is not None and self._writer.last_error is not None:
-                last_error = self._writer.last_error
+            failures = self.failures
+            writer_error = self._writer.last_error if self._writer is not None else None
+            last_error = writer_error or p.last_error or self.last_error
         else:
             assert self._apart is not None
             a = self._apart.state
@@ -250,6 +250,7 @@ class NatsTransport:
             commands=self.commands,
             commands_without_reply=self.commands_unanswerable,
             last_error=last_error,
+            request_timeout_s=self._gateway.config.api.request_timeout_s,
         )
 
     # ------------------------------------------------------------ the connection

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -26,6 +27,7 @@ import nats.errors
 import pytest
 import yaml
 
+from fixgw.api.client import NotPermitted
 from fixgw.nats.client import NatsClient
 from fixgw.testing import LocalStack, NatsServer, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
@@ -235,6 +237,53 @@ def test_the_backlog_counts_the_events_waiting_not_the_seqs_skipped_by_a_restart
     )
     status = stack.status()["nats"]
     assert (status["acked_seq"], status["journal_seq"]) == (acked, waiting[-1])
+
+
+def metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
+        text = page.read().decode()
+    (line,) = [x for x in text.splitlines() if x.startswith(f"{name} ")]
+    return float(line.split()[1])
+
+
+def test_the_backlog_grows_while_no_publisher_process_runs(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """The cursor's lock made unusable and the publisher process killed: each one started
+    again dies before it reports. The backlog in status and the metric is counted by the
+    gateway from the journal, not the dead process's last word (0)."""
+    port = free_port()
+    stack = make_stack(
+        books=BOOKS,
+        symbols=["BTC/USD"],
+        nats=nats_section(broker),
+        ops={"metrics_port": port},
+        account={"refresh_s": 0, "after_fill": False},  # no events but the orders'
+    )
+    wait_published(stack)
+    (first,) = publisher_processes(gateway_pid(stack))
+    lock = stack.root / "journal.jsonl.nats.lock"
+    lock.unlink()
+    lock.mkdir()
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: not stack.status()["nats"]["connected"], 10, "the publisher gone")
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        for n in range(3):
+            gw.new_order(cl_ord_id=f"stuck{n}", **order_fields(n))
+        events = EventLog(gw)
+        for n in range(3):
+            events.find(f"stuck{n}", "order.accepted")
+    acked = stack.status()["nats"]["acked_seq"]
+    waiting = [seq for seq in journal_seqs(stack) if seq > acked]
+    assert len(waiting) >= 6
+    wait_until(
+        lambda: (
+            stack.status()["nats"]["backlog"] == len(waiting) == metric(port, "fixgw_nats_backlog")
+        ),
+        10,
+        f"a backlog of {len(waiting)} events in status and the metric",
+    )
 
 
 def test_the_publisher_process_killed_mid_burst_is_started_again_and_the_stream_whole(
@@ -689,3 +738,95 @@ def test_top_over_nats_shows_the_session_and_a_fill_as_it_happens(
         assert "Traceback" not in top.text()
     finally:
         top.close()
+
+
+READER_CONFIG = """
+accounts {
+  TRADING {
+    jetstream: enabled
+    users: [
+      {user: acct-1, password: %(gateway)s, permissions: {
+        publish: ["fixgw.acct-1.>", "$JS.API.>", "_INBOX.>"],
+        subscribe: ["fixgw.acct-1.cmd", "_INBOX.>"]}}
+      {user: reader, password: %(reader)s, permissions: {
+        publish: {allow: %(api)s, deny: ["fixgw.*.cmd"]},
+        subscribe: ["_INBOX.>", "fixgw.*.ev.>"]}}
+    ]
+  }
+}
+"""
+
+
+def documented_reader_api() -> list[str]:
+    """The JetStream API subjects docs/nats.md narrows a reader's to, as it lists them."""
+    text = " ".join((Path(__file__).parents[2] / "docs" / "nats.md").read_text().split())
+    listed = text[text.index("narrow theirs to") :].partition(" (with ")[0]
+    return re.findall(r"`(\$JS\.API\.[^`]+)`", listed)
+
+
+@pytest.mark.parametrize("documented", [True, False])
+def test_a_reader_narrowed_as_documented_reads_events_and_one_narrowed_further_is_told_why(
+    make_stack: StackFactory, tmp_path: Path, documented: bool
+) -> None:
+    """Narrowed to docs/nats.md's list, a reader reads the events as `fixgw events` does;
+    without `$JS.API.STREAM.NAMES` (the list as it was), the broker's permissions violation
+    is named, not "cannot reach the gateway ... nats: timeout"."""
+    api = documented_reader_api()
+    assert "$JS.API.STREAM.NAMES" in api
+    if not documented:
+        api.remove("$JS.API.STREAM.NAMES")
+    allowed = [*api, "$JS.ACK.FIXGW.>", "$JS.FC.FIXGW.>"]
+    broker = NatsServer(
+        tmp_path / "nats",
+        config=READER_CONFIG
+        % {"gateway": PASSWORDS[GATEWAY], "reader": PASSWORDS["risk"], "api": json.dumps(allowed)},
+    )
+    broker.start()
+    try:
+        secret = tmp_path / "gateway.password"
+        secret.write_text(PASSWORDS[GATEWAY])
+        stack = make_stack(
+            nats=nats_section(broker, auth={"user": GATEWAY, "password": {"file": str(secret)}})
+        )
+        wait_published(stack)
+        reader = {"user": "reader", "password": PASSWORDS["risk"]}
+        with NatsClient.connect(broker.url, gateway=GATEWAY, **reader) as client:
+            if documented:
+                client.subscribe(["session"], since=0)
+                assert client.next_event(timeout=10)["type"] == "session.up"
+            else:
+                with pytest.raises(
+                    NotPermitted,
+                    match=r"(?i)permissions violation for publish to .\$JS\.API\.STREAM\.NAMES",
+                ):
+                    client.subscribe(["session"], since=0)
+    finally:
+        broker.stop()
+
+
+FIXGW_OVER_NATS = [sys.executable, "-m", "fixgw", "--nats"]
+
+
+def test_a_request_over_nats_waits_for_the_gateways_own_timeout(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """`api.request_timeout_s` 11 and an exchange that never answers an OrderStatusRequest:
+    the CLI over NATS waits for the gateway's `timeout` error, as the socket's does, and does
+    not give up at 10 s saying the gateway cannot be reached."""
+    stack = make_stack(
+        sim={"unanswered": ["H"]}, api={"request_timeout_s": 11}, nats=nats_section(broker)
+    )
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    with stack.client() as gw:
+        gw.new_order(cl_ord_id="asked-about", **order_fields(0))
+    done = subprocess.run(
+        [*FIXGW_OVER_NATS, broker.url, "--gateway", GATEWAY, "order", "status", "asked-about"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (
+        1,
+        "fixgw: timeout: no answer from the exchange within 11.0s\n",
+    )

@@ -240,3 +240,45 @@ def test_a_stream_overlapping_the_gateways_events_otherwise_is_named_for_a_chang
         f"fixgw.{GATEWAY}.ev.> without taking all of it: change the stream's subjects by hand "
         f"to take fixgw.{GATEWAY}.ev.> (as fixgw.*.ev.> does)"
     )
+
+
+def test_a_gateway_of_the_same_name_under_another_prefix_has_its_events_in_the_stream(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """desk1's acct-1 and then desk2's acct-1 on the default stream: message ids carry the
+    prefix, so none of desk2's events is dropped as a duplicate of desk1's."""
+    quiet = {"refresh_s": 0, "after_fill": False}
+    desk1 = make_stack(
+        books=BOOKS,
+        symbols=["BTC/USD"],
+        nats=nats_section(broker, subject_prefix="desk1"),
+        account=quiet,
+    )
+    with desk1.client() as gw:
+        gw.new_order(cl_ord_id="desk1-order", qty="0.01", **RESTING_SELL)
+    wait_until_journaled(desk1, "order.accepted")
+    wait_published(desk1, 30)
+    desk1.stop()
+    desk2 = make_stack(
+        books=BOOKS,
+        symbols=["BTC/USD"],
+        nats=nats_section(broker, subject_prefix="desk2"),
+        account=quiet,
+    )
+    with desk2.client() as gw:
+        gw.new_order(cl_ord_id="desk2-order", qty="0.01", **RESTING_SELL)
+    wait_until_journaled(desk2, "order.accepted")
+    journaled = wait_published(desk2, 30)
+    status = desk2.status()["nats"]
+    assert (status["published"], status["duplicates"]) == (len(journaled), 0)
+
+    async def desk2_ids(js: JetStreamContext) -> list[str]:
+        info = await js.stream_info("FIXGW")
+        found = []
+        for stream_seq in range(info.state.first_seq, info.state.last_seq + 1):
+            msg = await js.get_msg("FIXGW", stream_seq)
+            if (msg.subject or "").startswith("desk2."):
+                found.append((msg.headers or {})["Nats-Msg-Id"])
+        return found
+
+    assert on_stream(broker.url, desk2_ids) == [f"desk2.{GATEWAY}:{seq}" for seq in journaled]

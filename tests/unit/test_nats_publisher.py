@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from fixgw.journal import Journal, sealed
 from fixgw.nats.cursor import Cursor
@@ -80,14 +81,14 @@ def append(journal: Journal, seqs: range) -> None:
 
 
 def make(
-    tmp_path: Path, window: int = 8, ack_timeout_s: float = 5.0
+    tmp_path: Path, window: int = 8, ack_timeout_s: float = 5.0, prefix: str = "fixgw"
 ) -> tuple[Journal, EventPublisher, FakeBroker]:
     journal = Journal(tmp_path / "journal.jsonl", fsync=False)
     cursor = Cursor(tmp_path / "journal.jsonl.nats", "FIXGW", "gw1")
     publisher = EventPublisher(
         JournalTail(journal),
         cursor,
-        Subjects("fixgw", "gw1"),
+        Subjects(prefix, "gw1"),
         NatsMetrics(CollectorRegistry()),
         window=window,
         ack_timeout_s=ack_timeout_s,
@@ -100,7 +101,7 @@ def make(
 
 
 def ids(seqs: range) -> list[str]:
-    return [f"gw1:{seq}" for seq in seqs]
+    return [f"fixgw.gw1:{seq}" for seq in seqs]
 
 
 async def run_until(publisher: EventPublisher, broker: FakeBroker, seq: int) -> None:
@@ -173,7 +174,7 @@ def test_lines_not_written_yet_wait(tmp_path: Path) -> None:
 
 def test_a_refusal_starts_again_from_the_first_event_not_acknowledged(tmp_path: Path) -> None:
     journal, publisher, broker = make(tmp_path, window=8)
-    broker.refuse = {"gw1:5"}
+    broker.refuse = {"fixgw.gw1:5"}
 
     async def scenario() -> None:
         append(journal, range(1, 21))
@@ -185,13 +186,13 @@ def test_a_refusal_starts_again_from_the_first_event_not_acknowledged(tmp_path: 
     asyncio.run(scenario())
     # 6..8 were stored in the first run and dropped as duplicates in the second; 5 came
     # after them: the one case where the stream's order is not the journal's (docs/nats.md)
-    assert sorted(broker.stored, key=lambda i: int(i[4:])) == ids(range(1, 21))
+    assert sorted(broker.stored, key=lambda i: int(i.rpartition(":")[2])) == ids(range(1, 21))
     assert publisher.duplicates == 3
 
 
 def test_a_lost_event_is_published_again_after_the_ack_timeout(tmp_path: Path) -> None:
     journal, publisher, broker = make(tmp_path, window=4, ack_timeout_s=0.05)
-    broker.silent = {"gw1:3"}
+    broker.silent = {"fixgw.gw1:3"}
 
     async def scenario() -> None:
         append(journal, range(1, 11))
@@ -200,7 +201,7 @@ def test_a_lost_event_is_published_again_after_the_ack_timeout(tmp_path: Path) -
         await run_until(publisher, broker, 10)
 
     asyncio.run(scenario())
-    assert sorted(broker.stored, key=lambda i: int(i[4:])) == ids(range(1, 11))
+    assert sorted(broker.stored, key=lambda i: int(i.rpartition(":")[2])) == ids(range(1, 11))
     assert len(broker.stored) == 10, "each event stored once"
 
 
@@ -391,3 +392,62 @@ def test_the_cursor_is_written_at_most_every_tenth_of_a_second_and_soon_after_ca
 
     asyncio.run(scenario())
     assert len(seen) < 10, f"the cursor was written at least {len(seen)} times for 50 events"
+
+
+def test_a_gateway_of_the_same_name_under_another_prefix_has_ids_of_its_own(
+    tmp_path: Path,
+) -> None:
+    """desk1.gw1 and desk2.gw1 on one stream: neither's events are the other's duplicates."""
+    (tmp_path / "desk1").mkdir()
+    (tmp_path / "desk2").mkdir()
+    broker = FakeBroker()
+    for prefix in ("desk1", "desk2"):
+        journal, publisher, _ = make(tmp_path / prefix, prefix=prefix)
+        broker.publisher = publisher
+
+        async def scenario(journal: Journal, publisher: EventPublisher) -> None:
+            append(journal, range(1, 4))
+            await run_until(publisher, broker, 3)
+
+        asyncio.run(scenario(journal, publisher))
+        assert publisher.duplicates == 0 and publisher.last_error is None
+    assert broker.stored == [f"{p}.gw1:{seq}" for p in ("desk1", "desk2") for seq in (1, 2, 3)]
+
+
+def test_duplicates_of_events_this_journal_never_published_are_logged_and_in_last_error(
+    tmp_path: Path,
+) -> None:
+    """Another journal published seqs 1..3 under this name: the stream drops this one's."""
+    journal, publisher, broker = make(tmp_path)
+    broker.ids = set(ids(range(1, 4)))
+
+    async def scenario() -> None:
+        append(journal, range(1, 6))
+        await run_until(publisher, broker, 5)
+
+    with capture_logs() as logs:
+        asyncio.run(scenario())
+    assert broker.stored == ids(range(4, 6))
+    assert publisher.duplicates == 3
+    assert "seq 3 of gateway gw1 as a duplicate" in str(publisher.last_error)
+    errors = [x for x in logs if x["log_level"] == "error"]
+    assert [x["seq"] for x in errors] == [1], "one line for the run of them"
+
+
+def test_events_the_stream_holds_from_before_an_upgrade_keep_their_ids(tmp_path: Path) -> None:
+    """Seqs 1..5 stored under `<gateway>:<seq>` (before the prefix was in the id), the
+    cursor at 2 (a kill): 3..5 go again under their old ids and are dropped as expected
+    duplicates; what comes after gets the new id."""
+    journal, publisher, broker = make(tmp_path)
+    broker.ids = {f"gw1:{seq}" for seq in range(1, 6)}
+    publisher.cursor.seq = 2
+
+    async def scenario() -> None:
+        append(journal, range(1, 8))
+        publisher.stream_holds_through(5, legacy_ids=True)
+        await run_until(publisher, broker, 7)
+
+    asyncio.run(scenario())
+    assert broker.published == ["gw1:3", "gw1:4", "gw1:5", *ids(range(6, 8))]
+    assert broker.stored == ids(range(6, 8))
+    assert publisher.duplicates == 3 and publisher.last_error is None

@@ -33,6 +33,7 @@ from urllib.parse import quote, unquote
 import structlog
 
 from fixgw.journal import STATE_FILE_BYTES, preallocate, warn_if_unreadable
+from fixgw.place_records import record_place, recorded_place
 
 log = structlog.get_logger("fixgw.bridge")
 
@@ -57,33 +58,21 @@ def store_record(journal_path: Path) -> Path:
 
 
 def record_store(journal_path: Path, store_dir: Path) -> None:
-    """Written at the bridge's start when it names another directory (replaced whole)."""
+    """Written at the bridge's start when it names another directory; a failure is a
+    warning."""
     record = store_record(journal_path)
-    line = f"{store_dir.resolve()}\n"
-    try:
-        if record.read_text() == line:
-            return
-    except (OSError, UnicodeDecodeError):
-        pass
-    temporary = record.with_name(record.name + ".new")
-    try:
-        temporary.write_text(line)
-        os.replace(temporary, record)
-    except OSError as exc:
+    error = record_place(record, store_dir)
+    if error is not None:
         log.warning(
             "bridge store not recorded beside the journal: `journal compact` with `bridge` "
             "off finds its marks only in the default store",
             file=str(record),
-            error=str(exc),
+            error=str(error),
         )
 
 
 def recorded_store(journal_path: Path) -> Path | None:
-    try:
-        text = store_record(journal_path).read_text().strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return Path(text) if text else None
+    return recorded_place(store_record(journal_path))
 
 
 class ReportedMark:

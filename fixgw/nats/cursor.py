@@ -20,6 +20,7 @@ import msgspec
 import structlog
 
 from fixgw.config import NatsConfig
+from fixgw.place_records import record_place, recorded_place
 
 log = structlog.get_logger("fixgw.nats")
 
@@ -109,33 +110,20 @@ def cursor_record(journal_path: Path) -> Path:
 
 
 def record_cursor(journal_path: Path, cursor: Path) -> None:
-    """Written at the transport's start (replaced whole); a failure is a warning."""
+    """Written at the transport's start; a failure is a warning."""
     record = cursor_record(journal_path)
-    line = f"{cursor.resolve()}\n"
-    try:
-        if record.read_text() == line:
-            return
-    except (OSError, UnicodeDecodeError):
-        pass
-    temporary = record.with_name(record.name + ".new")
-    try:
-        temporary.write_text(line)
-        os.replace(temporary, record)
-    except OSError as exc:
+    error = record_place(record, cursor)
+    if error is not None:
         log.warning(
             "nats cursor's place not recorded beside the journal: `journal compact` with "
             "`nats` off finds the cursor only beside the journal",
             file=str(record),
-            error=str(exc),
+            error=str(error),
         )
 
 
 def recorded_cursor(journal_path: Path) -> Path | None:
-    try:
-        text = cursor_record(journal_path).read_text().strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return Path(text) if text else None
+    return recorded_place(cursor_record(journal_path))
 
 
 def say_if_behind_compaction(cursor: Path, seq: int, compacted_through: int) -> None:

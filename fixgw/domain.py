@@ -572,6 +572,14 @@ class SessionDown(Event, frozen=True, kw_only=True, tag="session.down"):
     logout_reason: LogoutReason | None = None
 
 
+class NotCancelled(msgspec.Struct, frozen=True, kw_only=True):
+    """An open order no cancel could be sent for: the refusal's code, and why."""
+
+    cl_ord_id: str
+    code: str
+    reason: str
+
+
 class TradingHalted(Event, frozen=True, kw_only=True, tag="session.halted"):
     """The kill switch: no new orders; every open order was sent a cancel."""
 
@@ -580,9 +588,10 @@ class TradingHalted(Event, frozen=True, kw_only=True, tag="session.halted"):
     reason: str | None
     cancelling: list[str]
     """ClOrdIDs of the open orders a cancel was sent for."""
-    waiting: list[str] = msgspec.field(default_factory=list)
-    """ClOrdIDs of the open orders no cancel could be sent for yet (the session down, the
-    cancel rate limit): they are cancelled as soon as the gateway can."""
+    waiting: list[NotCancelled | str] = msgspec.field(default_factory=list)
+    """The open orders no cancel could be sent for yet (the session down, the cancel rate
+    limit), as the halt's reply has them: they are cancelled as soon as the gateway can. A
+    bare ClOrdID on a line journaled before the event carried the code and reason."""
     withdrawn: list[str] = msgspec.field(default_factory=list)
     """ClOrdIDs of the orders taken out of the throttle's queue: never sent, canceled at
     once, no cancel sent for them."""

@@ -286,9 +286,12 @@ class Gateway:
         self, holder: Hashable, symbol: str, what: AbstractSet[str], within_s: float, depth: int = 0
     ) -> None:
         """`holder` takes `symbol`'s streams `what` (`book`, `trades`); returns once each is
-        live. RequestError for a symbol or depth `book` refuses, or a stream the exchange
-        refuses or leaves unanswered for `within_s` (left then, if this call took it)."""
+        live. RequestError for a symbol or depth `book` refuses, the session not logged on
+        (nothing asked: `not_connected` at once, as every request that needs the exchange),
+        or a stream the exchange refuses or leaves unanswered for `within_s` (left then, if
+        this call took it)."""
         self.parts.market_data.validate(symbol, depth)
+        self.parts.lifecycle.require()
         await self.parts.market_data.subscribe(holder, symbol, what, within_s)
 
     def md_unsubscribe(self, holder: Hashable, symbol: str, what: AbstractSet[str]) -> None:

@@ -12,7 +12,7 @@ from typing import Literal
 
 import msgspec
 
-from fixgw.domain import CurrencyBalance, Level, OrderStatus, OrderType, Side
+from fixgw.domain import CurrencyBalance, Level, NotCancelled, OrderStatus, OrderType, Side
 
 
 class Result(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,12 +57,6 @@ class CancelAccepted(Result, frozen=True, kw_only=True):
     cancel_cl_ord_id: str
     status: OrderStatus
     """`pending_cancel`, or `canceled` for an order taken out of the throttle's queue."""
-
-
-class NotCancelled(Result, frozen=True, kw_only=True):
-    cl_ord_id: str
-    code: str
-    reason: str
 
 
 class CancelAllResult(Result, frozen=True, kw_only=True):

@@ -19,14 +19,14 @@ from collections.abc import Callable, Hashable, Iterable
 import structlog
 
 from fixgw.api.protocol import CancelOrderRequest, ErrorCode
-from fixgw.domain import AnyEvent, TradingHalted, TradingResumed, utc_now
+from fixgw.domain import AnyEvent, NotCancelled, TradingHalted, TradingResumed, utc_now
 from fixgw.engine.order_index import Order
 from fixgw.engine.ports import Publisher
 from fixgw.engine.reconcile import Reconciler
 from fixgw.engine.tracker import OrderTracker
 from fixgw.errors import RequestError
 from fixgw.halt_record import HaltRecord
-from fixgw.results import CancelAllResult, HaltResult, NotCancelled, ResumeResult
+from fixgw.results import CancelAllResult, HaltResult, ResumeResult
 
 log = structlog.get_logger("fixgw.kill_switch")
 
@@ -130,7 +130,7 @@ class KillSwitch:
             by=by,
             reason=reason,
             cancelling=done.cancelling,
-            waiting=[w.cl_ord_id for w in waiting],
+            waiting=list(waiting),
             withdrawn=done.withdrawn,
         )
         self.halted = event

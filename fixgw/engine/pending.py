@@ -35,6 +35,10 @@ class PendingRequests:
         self._account: dict[str, asyncio.Future[Account]] = {}
         self._mass_status: dict[str, tuple[asyncio.Future[None], list[ExecutionReport]]] = {}
 
+    def _left(self, queued_s: float) -> float:
+        """What is left of the time-out for a request that waited `queued_s` already."""
+        return max(0.0, self.timeout_s - queued_s)
+
     def timeout(self, what: str) -> RequestError:
         return RequestError(
             f"no {what} from the exchange within {self.timeout_s}s", code=ErrorCode.TIMEOUT
@@ -43,9 +47,15 @@ class PendingRequests:
     # ------------------------------------------------------------ order status
 
     async def order_status(
-        self, cmd: QueryOrder, untracked: bool, send: Callable[[], bool], not_sent: RequestError
+        self,
+        cmd: QueryOrder,
+        untracked: bool,
+        send: Callable[[], bool],
+        not_sent: RequestError,
+        queued_s: float = 0.0,
     ) -> OrderStatusAnswer:
-        """`send` the request `cmd`; `not_sent` is raised if it could not be."""
+        """`send` the request `cmd`; `not_sent` is raised if it could not be. `queued_s`:
+        how long it waited in the throttle's queue, which the time-out counts."""
         order_id = cmd.order_id
         if untracked:
             self._untracked[order_id] = (cmd.symbol, cmd.side)
@@ -57,7 +67,7 @@ class PendingRequests:
         try:
             if not send():
                 raise not_sent
-            return await asyncio.wait_for(waiter, self.timeout_s)
+            return await asyncio.wait_for(waiter, self._left(queued_s))
         except TimeoutError:
             raise RequestError(
                 f"no answer from the exchange within {self.timeout_s}s", code=ErrorCode.TIMEOUT
@@ -185,10 +195,10 @@ class PendingRequests:
     # ------------------------------------------------------------ mass status
 
     async def mass_status(
-        self, req_id: str, send: Callable[[], bool], not_sent: RequestError
+        self, req_id: str, send: Callable[[], bool], not_sent: RequestError, queued_s: float = 0.0
     ) -> list[ExecutionReport]:
         """The answers end with LastRptRequested=Y; a venue that does not send it is answered
-        with what arrived within the time-out."""
+        with what arrived within the time-out (which counts `queued_s`, as `order_status`)."""
         done: asyncio.Future[None] = self._loop.create_future()
         reports: list[ExecutionReport] = []
         self._mass_status[req_id] = (done, reports)
@@ -196,7 +206,7 @@ class PendingRequests:
             if not send():
                 raise not_sent
             try:
-                await asyncio.wait_for(done, self.timeout_s)
+                await asyncio.wait_for(done, self._left(queued_s))
             except TimeoutError:
                 if not reports:
                     raise self.timeout("order mass status") from None

@@ -52,7 +52,7 @@ class Queries:
                 source="local",
             )
         self._lifecycle.require()
-        await self._throttle.wait_turn("status")
+        queued_s = await self._throttle.wait_turn("status", self._pending.timeout_s)
         cmd = QueryOrder(
             ts=utc_now(),
             order_id=order_id,
@@ -62,7 +62,11 @@ class Queries:
         )
         message = self._venue.order_status(cmd)
         return await self._pending.order_status(
-            cmd, order is None, partial(self._send_status, message), self._lifecycle.not_connected()
+            cmd,
+            order is None,
+            partial(self._send_status, message),
+            self._lifecycle.not_connected(),
+            queued_s,
         )
 
     def _send_status(self, message: FixMessage) -> bool:
@@ -114,12 +118,12 @@ class Queries:
     async def orders_from_exchange(self, symbol: str | None) -> list[OrderView]:
         """Paced as a status request: a venue's status limit counts it."""
         self._lifecycle.require()
-        await self._throttle.wait_turn("status")
+        queued_s = await self._throttle.wait_turn("status", self._pending.timeout_s)
         req_id = self.new_req_id()
         cmd = RequestOrderMassStatus(ts=utc_now(), mass_status_req_id=req_id, symbol=symbol)
         message = self._venue.mass_status(cmd)
         reports = await self._pending.mass_status(
-            req_id, partial(self._send_status, message), self._lifecycle.not_connected()
+            req_id, partial(self._send_status, message), self._lifecycle.not_connected(), queued_s
         )
         return [
             OrderView(

@@ -75,8 +75,9 @@ class ThrottleQueue:
         for turns_changed in self.on_turns_changed:
             turns_changed()
 
-    def pace(self, kind: ThrottleKind) -> float:
-        """Seconds the throttle holds this message back; raises if it refuses it."""
+    def pace(self, kind: ThrottleKind, longest_s: float | None = None) -> float:
+        """Seconds the throttle holds this message back; raises if it refuses it, also if
+        its turn would come only after `longest_s` (a request whose wait is bounded)."""
         delay = self.throttle.admit(kind, self._loop.time())
         if delay is None:
             self._metrics.throttled.labels(kind, "rejected").inc()
@@ -95,6 +96,14 @@ class ThrottleQueue:
             self._metrics.throttled.labels(kind, "rejected").inc()
             raise RequestError(
                 f"over the {kind} rate limit, and the gateway is stopping: not held",
+                code=ErrorCode.THROTTLED,
+            )
+        if longest_s is not None and delay >= longest_s:
+            self.throttle.release(kind)
+            self._metrics.throttled.labels(kind, "rejected").inc()
+            raise RequestError(
+                f"over the {kind} rate limit: its turn would come in {delay:.1f}s, after "
+                f"api.request_timeout_s ({longest_s:g}s); not sent, try again then",
                 code=ErrorCode.THROTTLED,
             )
         if delay:
@@ -218,12 +227,17 @@ class ThrottleQueue:
     def holds(self, request: str) -> bool:
         return request in self._queued
 
-    async def wait_turn(self, kind: ThrottleKind) -> None:
+    async def wait_turn(self, kind: ThrottleKind, within_s: float) -> float:
         """For a request that waits on its answer anyway (a status request): pace it here,
-        held in the queue like the rest (so those behind it move up if it is given up)."""
-        delay = self.pace(kind)
+        held in the queue like the rest (so those behind it move up if it is given up).
+        Its wait, queue and answer together, is bounded by `within_s`: one whose turn would
+        come later is refused at once, and one still queued then (a reload slowed the
+        rate) is withdrawn and refused; both `throttled`, never sent. Returns the seconds
+        it waited."""
+        delay = self.pace(kind, within_s)
         if not delay:
-            return
+            return 0.0
+        queued_at = self._loop.time()
         turn: asyncio.Future[None] = self._loop.create_future()
 
         def unsent(why: str) -> None:
@@ -237,10 +251,18 @@ class ThrottleQueue:
         request = f"{kind} wait {next(self._waits)}"
         self.later(kind, request, delay, comes, unsent)
         try:
-            await turn
+            await asyncio.wait_for(turn, within_s)
+        except TimeoutError:
+            self.withdraw(request)
+            raise RequestError(
+                f"waited {within_s:g}s (api.request_timeout_s) in the {kind} rate limit's "
+                "queue; not sent, try again shortly",
+                code=ErrorCode.THROTTLED,
+            ) from None
         except BaseException:  # the client went away: the request is never sent
             self.withdraw(request)
             raise
+        return self._loop.time() - queued_at
 
     def queued(self) -> int:
         return self.throttle.queued()

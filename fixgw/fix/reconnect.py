@@ -86,6 +86,8 @@ class Reconnector:
         self.held_back = asyncio.Event()
         """Set while attempts are held."""
         self._released = asyncio.Event()
+        self._begun = False
+        """The attempt a `release` began is counted and shown already."""
 
     def hold(self, reason: str) -> None:
         """Make no further attempt once the current session or attempt is over."""
@@ -101,7 +103,15 @@ class Reconnector:
         self.held_back.clear()
         self.failures = 0
         self._released.set()
+        if self.phase is SessionState.HELD:  # the waiting round begins it at once
+            self._begin_attempt()
+            self._begun = True
         return True
+
+    def _begin_attempt(self) -> None:
+        self.attempts += 1
+        self.phase = SessionState.CONNECTING
+        self.next_attempt_at = None
 
     @property
     def state(self) -> SessionState:
@@ -164,9 +174,9 @@ class Reconnector:
     async def _round(self) -> bool:
         """One attempt and the session it brings, until it ends; True if attempts were held
         meanwhile and have been released (the next one is due at once)."""
-        self.attempts += 1
-        self.phase = SessionState.CONNECTING
-        self.next_attempt_at = None
+        if not self._begun:
+            self._begin_attempt()
+        self._begun = False
         self.session.enable()
         if self.session.logged_on or await self._attempt():
             self.phase = SessionState.UP

@@ -240,7 +240,10 @@ def test_a_status_request_the_throttle_holds_at_a_stop_is_answered_before_the_co
     """SIGTERM while a client's `order_status` waits its turn under the status rate: it is
     refused `throttled`, saying the gateway stopped, before its connection closes. It
     saw only the connection closed, as after a crash."""
-    stack = make_stack(throttle={"limits": {"status": {"per_s": 0.01, "burst": 1}}})
+    stack = make_stack(
+        throttle={"limits": {"status": {"per_s": 0.01, "burst": 1}}},
+        api={"request_timeout_s": 120},  # its turn, in 100 s, comes within it: held
+    )
     with stack.client() as gw:
         gw.subscribe(["orders"])
         log = EventLog(gw)
@@ -267,6 +270,40 @@ def test_a_status_request_the_throttle_holds_at_a_stop_is_answered_before_the_co
     assert refused.code == "throttled"
     assert "the gateway stopped" in str(refused)
     assert stack.gateway.stop() == 0
+
+
+def test_a_status_request_whose_turn_comes_after_request_timeout_s_is_refused_at_once(
+    make_stack: StackFactory,
+) -> None:
+    """One status request per 20 s, `api.request_timeout_s` 5: an `order_status` or `orders`
+    from the exchange over the rate could not be answered in time, so it is refused
+    `throttled` at once and never sent, and the cancel written behind it on the same
+    connection is not held back by it. Under the rate again, it is answered."""
+    stack = make_stack(throttle={"limits": {"status": {"per_s": 0.05, "burst": 1}}})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        log = EventLog(gw)
+        rest_accepted(gw, log, "a", 1)
+        assert gw.order_status(cl_ord_id="a0")["source"] == "exchange"  # the one token
+        with pytest.raises(ApiError) as mass_status:
+            gw.request("orders", from_exchange=True)
+        with stack.client("asking") as asking:
+            asking.send_raw(
+                b'{"id": "asked", "op": "order_status", "cl_ord_id": "a0"}\n'
+                b'{"id": "cancelled", "op": "cancel_order", "cl_ord_id": "a0"}\n'
+            )
+            asked, cancelled = asking.read_message(3), asking.read_message(3)
+        log.find("a0", "order.canceled")
+        assert gw.status()["throttle_queued"] == 0
+    assert (mass_status.value.code, asked["error"]["code"]) == ("throttled", "throttled")
+    assert asked["error"]["message"].startswith(
+        "over the status rate limit: its turn would come in "
+    )
+    assert asked["error"]["message"].endswith(
+        "s, after api.request_timeout_s (5s); not sent, try again then"
+    )
+    assert (asked["id"], cancelled["id"]) == ("asked", "cancelled")
+    assert cancelled["result"]["status"] == "pending_cancel"
 
 
 def test_reconciliation_keeps_its_status_requests_to_the_status_rate_limit(
@@ -491,7 +528,7 @@ def test_a_halt_while_the_session_is_down_cancels_every_order_once_it_is_back(
             assert all("once the session is back" in o["reason"] for o in halted["waiting"])
             assert "3 open orders not cancelled now" in halt.stderr
             event = log.first(lambda e: e["type"] == "session.halted")
-            assert sorted(event["waiting"]) == ["d0", "d1", "d2"]
+            assert event["waiting"] == halted["waiting"]  # the reply's shape
 
             proxy.refusing = False
             log.first(lambda e: e["type"] == "session.up" and e["seq"] > down["seq"], timeout=20)
@@ -778,7 +815,10 @@ def test_a_duplicate_cl_ord_id_over_the_rate_takes_no_place_in_the_throttle_queu
 def test_a_status_request_abandoned_in_the_throttle_queue_gives_its_place_back(
     make_stack: StackFactory,
 ) -> None:
-    stack = make_stack(throttle={"limits": {"status": {"per_s": 0.2, "burst": 1}}, "queue_max": 1})
+    stack = make_stack(
+        throttle={"limits": {"status": {"per_s": 0.2, "burst": 1}}, "queue_max": 1},
+        api={"request_timeout_s": 10},  # a turn 5 s off comes within it: held
+    )
     with stack.client() as gw:
         gw.subscribe(["orders"])
         rest(gw, "asked")

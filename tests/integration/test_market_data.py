@@ -222,6 +222,26 @@ def test_subscriptions_are_requested_again_after_the_simulator_restarts(stack: L
     assert (snapshot["bids"], snapshot["asks"]) == ([*SEEDED_BIDS, ["29000", "2"]], SEEDED_ASKS)
 
 
+def test_md_subscribe_while_the_session_is_down_is_not_connected_at_once_and_keeps_the_streams(
+    stack: LocalStack,
+) -> None:
+    """Nothing can be asked of the exchange: `not_connected` at once, as every request that
+    needs it, not a `timeout` after `api.request_timeout_s`. The client keeps the stream it
+    had, asked for again at the next logon, and takes none for the symbol it asked."""
+    assert stack.sim is not None
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="BTC/USD", what=["book"])
+        stack.sim.stop()
+        wait_until(lambda: gw.status()["session"] != "up", 20, "the session to go down")
+        with pytest.raises(ApiError) as refused:
+            gw.request("md_subscribe", symbol="LTC/USD", timeout=3)
+        assert refused.value.code == "not_connected"
+        assert refused.value.message.startswith("the exchange session is not logged on")
+        assert refused.value.message.endswith("; nothing was sent")
+        assert "LTC/USD:book" not in streams(stack)
+        assert streams(stack)["BTC/USD:book"]["state"] == "waiting_for_logon"
+
+
 def test_a_refused_resubscribe_leaves_the_feed_the_client_already_had(
     make_stack: StackFactory,
 ) -> None:

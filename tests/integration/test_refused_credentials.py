@@ -61,8 +61,14 @@ def test_refused_credentials_stop_the_logons_and_say_why_everywhere(
         "`fixgw session logon`, a reload with new credentials, or a restart"
     ]
     with stack.client() as gw:  # the operator tries again by hand: one more attempt, held again
-        gw.request("session_logon")
-        wait_until(lambda: gw.status()["connection"]["attempts"] == 2, 15, "a second attempt")
+        with pytest.raises(ApiError) as meanwhile:
+            gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="1", price="1")
+        assert meanwhile.value.message == (
+            "the exchange session is not logged on (held); nothing was sent"
+        )
+        begun = gw.request("session_logon")["connection"]
+        assert (begun["phase"], begun["held"]) == ("connecting", None)  # the attempt it begins
+        assert (begun["attempts"], begun["failures_in_a_row"]) == (2, 0)
         wait_until(lambda: held(stack), 15, "the logon held back again")
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from fixgw.results import AccountState
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted(
     [
@@ -108,3 +110,13 @@ def test_the_checks_find_what_they_look_for() -> None:
     targets = relative_links(ROOT / "README.md")
     assert (ROOT / "docs" / "protocol.md", "") in targets
     assert len(targets) >= 15
+
+
+def test_status_account_names_each_field_the_gateway_returns() -> None:
+    """`status.account` is an object: docs/protocol.md names its fields (as `name`:), each
+    one the gateway returns, and no other."""
+    text = (ROOT / "docs" / "protocol.md").read_text()
+    [status_row] = [line for line in text.splitlines() if line.startswith("| `status` |")]
+    described = re.search(r"`account` \(an object([^()]*)\)", status_row)
+    assert described is not None, "the `status` row describes no `account` object"
+    assert re.findall(r"`(\w+)`:", described.group(1)) == list(AccountState.__struct_fields__)

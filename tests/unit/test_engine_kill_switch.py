@@ -90,7 +90,7 @@ def test_orders_no_cancel_can_be_sent_for_wait_and_are_cancelled_once_reconciled
         "the exchange session is not logged on (down); nothing was sent; "
         "cancelled once the session is back and reconciled"
     )
-    assert engine.bus.of(TradingHalted)[0].waiting == ["resting-1", "maker-1"]
+    assert engine.bus.of(TradingHalted)[0].waiting == result.waiting  # one shape, journaled
     assert engine.session.sent == []
 
     engine.logon()
@@ -315,6 +315,36 @@ def test_a_halt_holds_across_a_restart_read_back_from_the_journal(
         assert again.halted is None
         again.refuse_new_orders()
     assert cancels == []  # nothing was open
+
+
+def test_a_halt_journaled_with_bare_ids_waiting_still_holds_after_a_restart(
+    clock: Clock, tmp_path: Path
+) -> None:
+    """A `session.halted` line written before `waiting` carried each order's code and
+    reason (ClOrdIDs only) is read back as it was written."""
+    path = tmp_path / "events.jsonl"
+    with Journal(path, fsync=False) as journal:
+        old = TradingHalted(
+            ts=utc_now(), by="desk", reason="runaway", cancelling=[], waiting=["resting-1"]
+        )
+        EventBus(journal).publish(old)
+    assert '"waiting":["resting-1"]' in path.read_text()
+    with Journal(path, fsync=False) as journal:
+        tracker = OrderTracker()
+        reconciler = Reconciler(tracker, lambda _: 0.0, lambda _: None, timeout_s=30)
+        restarted = KillSwitch(
+            tracker,
+            {},
+            lambda _: None,
+            reconciler,
+            EventBus(journal),
+            lambda: True,
+            lambda _: False,
+            clock,
+        )
+        restarted.restore(journal.numbered_events(prefix="session."))
+    assert restarted.halted is not None and restarted.halted.waiting == ["resting-1"]
+    assert refused(restarted.refuse_new_orders).code == ErrorCode.HALTED
 
 
 def test_a_halt_neither_the_kill_switch_file_nor_the_journal_can_keep_says_so(

@@ -6,6 +6,7 @@ each, refused credentials hold the logons, and a request refused meanwhile says 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -176,6 +177,24 @@ def down(alone: Alone) -> None:
     alone.end()
 
 
+def held(alone: Alone) -> None:
+    alone.lifecycle.logon_sent()
+    alone.lifecycle.logout_received(message("logout_invalid_credentials"))
+    alone.end()
+    alone.reconnector.phase = SessionState.HELD  # where the reconnector's round then waits
+
+
+def stopped(alone: Alone) -> None:
+    alone.reconnector.phase = SessionState.STOPPED
+
+
+def documented_not_connected() -> str:
+    """docs/protocol.md's `not_connected` row, which lists what the message says."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    [row] = [line for line in text.splitlines() if line.startswith("| `not_connected` |")]
+    return row
+
+
 @pytest.mark.parametrize(
     ("state", "shown"),
     [
@@ -183,10 +202,12 @@ def down(alone: Alone) -> None:
         (logging_on, "not logged on yet (logging_on)"),
         (ending, "not logged on (it is ending)"),
         (down, "not logged on (down)"),
+        (held, "not logged on (held)"),
+        (stopped, "not logged on (stopped)"),
     ],
-    ids=["connecting", "logging on", "up but ending", "down"],
+    ids=["connecting", "logging on", "up but ending", "down", "held", "stopped"],
 )
-def test_a_request_while_not_logged_on_is_told_what_is_true(
+def test_a_request_while_not_logged_on_is_told_what_is_true_as_the_doc_lists(
     alone: Alone, state: Callable[[Alone], None], shown: str
 ) -> None:
     state(alone)
@@ -195,6 +216,7 @@ def test_a_request_while_not_logged_on_is_told_what_is_true(
         ErrorCode.NOT_CONNECTED,
         f"the exchange session is {shown}; nothing was sent",
     )
+    assert shown in documented_not_connected()
 
 
 def test_nothing_is_refused_while_logged_on(alone: Alone) -> None:

@@ -12,6 +12,7 @@ import pytest
 from fixgw.api.protocol import ErrorCode
 from fixgw.config import ThrottleConfig, ThrottleKind, ThrottleLimit
 from fixgw.engine.throttle_queue import NOT_SENT, NOT_SENT_STOPPING, ThrottleQueue
+from fixgw.errors import RequestError
 from fixgw.ops.prometheus import Metrics
 from tests.unit.engine_kit import Clock, refused, sample
 
@@ -321,16 +322,16 @@ def test_a_status_request_waits_its_turn_and_one_abandoned_gives_its_place_back(
     clock: Clock,
 ) -> None:
     throttle, _ = queue(clock, kind="status", per_s=1)
-    assert clock.start(throttle.wait_turn("status")).done()  # under the rate: at once
+    assert clock.start(throttle.wait_turn("status", within_s=60)).done()  # under the rate: at once
 
-    abandoned = clock.start(throttle.wait_turn("status"))
+    abandoned = clock.start(throttle.wait_turn("status", within_s=60))
     assert not abandoned.done() and throttle.queued() == 1
     abandoned.cancel()  # the client went away
     clock.settle()
     assert throttle.queued() == 0
 
     start = clock.now
-    waiting = clock.start(throttle.wait_turn("status"))
+    waiting = clock.start(throttle.wait_turn("status", within_s=60))
     assert clock.run_until(waiting.done, limit_s=5) == 1.0  # not 2: the place was given back
     assert throttle.queued() == 0
     with pytest.raises(asyncio.CancelledError):
@@ -348,7 +349,7 @@ def test_status_requests_behind_an_abandoned_one_move_up_and_the_rate_holds(
     went: dict[str, float] = {}
 
     async def ask(name: str) -> None:
-        await throttle.wait_turn("status")
+        await throttle.wait_turn("status", within_s=60)
         went[name] = clock.now - start
 
     first = clock.start(ask("first"))
@@ -361,4 +362,43 @@ def test_status_requests_behind_an_abandoned_one_move_up_and_the_rate_holds(
     clock.run_until(lambda: first.done() and behind.done() and latest.done(), limit_s=5)
 
     assert went == {"first": 0, "behind": 1, "latest": 2}
+    assert throttle.queued() == 0
+
+
+def test_a_status_request_whose_turn_comes_after_its_time_out_is_refused_at_once(
+    clock: Clock,
+) -> None:
+    """Its answer could not come within api.request_timeout_s: refused now, not held (nor
+    the client's requests behind it), and it takes no place or token."""
+    throttle, metrics = queue(clock, kind="status", per_s=0.05)  # one per 20 s
+    assert clock.start(throttle.wait_turn("status", within_s=5)).done()
+
+    too_late = clock.start(throttle.wait_turn("status", within_s=5))
+
+    assert too_late.done() and throttle.queued() == 0
+    error = too_late.exception()
+    assert isinstance(error, RequestError) and error.code == ErrorCode.THROTTLED
+    assert error.message == (
+        "over the status rate limit: its turn would come in 20.0s, after "
+        "api.request_timeout_s (5s); not sent, try again then"
+    )
+    assert sample(metrics, "fixgw_throttled_total", kind="status", outcome="rejected") == 1
+    clock.advance(20)
+    assert clock.start(throttle.wait_turn("status", within_s=5)).done()  # no turn was kept
+
+
+def test_a_status_request_a_reload_holds_past_its_time_out_is_withdrawn_and_refused(
+    clock: Clock,
+) -> None:
+    throttle, _ = queue(clock, kind="status", per_s=1)
+    clock.start(throttle.wait_turn("status", within_s=5))
+    waiting = clock.start(throttle.wait_turn("status", within_s=5))
+    throttle.reconfigure(
+        ThrottleConfig(limits={"status": ThrottleLimit(per_s=0.05, burst=1)}, policy="queue")
+    )
+
+    assert clock.run_until(waiting.done, limit_s=10) == 5
+    error = waiting.exception()
+    assert isinstance(error, RequestError) and error.code == ErrorCode.THROTTLED
+    assert "waited 5s (api.request_timeout_s) in the status rate limit's queue" in error.message
     assert throttle.queued() == 0

@@ -152,3 +152,37 @@ def test_an_attempt_that_fails_unexpectedly_is_logged_and_the_next_one_still_com
             await task
 
     asyncio.run(scenario())
+
+
+def test_a_release_shows_the_attempt_it_begins_counted_once() -> None:
+    """`session_logon` answers with the state it leads to: the attempt under way (`connecting`,
+    nothing held, no failure in a row), counted once, as `status` shows it after."""
+
+    async def scenario() -> None:
+        switch = Switch()
+        pacer = paced(switch, ceiling_s=0.04, connect_s=60, logon_s=60, stable_s=0.05)
+        task = asyncio.create_task(pacer.run())
+        await until(lambda: pacer.phase is SessionState.CONNECTING)
+        pacer.hold("the exchange refused the credentials")
+        pacer.logon_sent()
+        pacer.down()
+        await until(lambda: pacer.phase is SessionState.HELD)
+        assert pacer.status()["failures_in_a_row"] == 1
+
+        assert pacer.release()
+        released = pacer.status()
+
+        assert released == {
+            "phase": "connecting",
+            "attempts": 2,
+            "failures_in_a_row": 0,
+            "next_attempt_at": None,
+            "held": None,
+        }
+        await until(lambda: switch.calls.count("enable") == 2)
+        assert pacer.status() == released
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())

@@ -29,6 +29,9 @@ from fixgw.venues.okcoin.config import OkcoinConfig
 T = TypeVar("T")
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+C_INT_MAX = 2**31 - 1
+"""The largest number QuickFIX takes for a setting it reads as an int; above it, every
+connection attempt fails ("Illegal value")."""
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 FileMode = Annotated[str, msgspec.Meta(pattern=r"^0?[0-7]{3}$")]
 
@@ -124,9 +127,10 @@ class SessionConfig(_Config, frozen=True, kw_only=True):
     """Shutdown waits this long for the exchange's answer to its Logout (QuickFIX's
     LogoutTimeout, whole seconds); at most a minute, within a service manager's stop
     timeout."""
-    send_buffer_bytes: Annotated[int, msgspec.Meta(ge=4096)] | None = None
-    """The connection's socket send buffer; default: the kernel sizes it. While the exchange
-    does not read, what does not fit waits in QuickFIX's queue."""
+    send_buffer_bytes: Annotated[int, msgspec.Meta(ge=4096, le=C_INT_MAX)] | None = None
+    """The connection's socket send buffer; default: the kernel sizes it (which caps it at
+    its own limit, net.core.wmem_max). While the exchange does not read, what does not fit
+    waits in QuickFIX's queue."""
     reconcile_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
     """After a logon, how long to wait for the status of the orders believed open before
     taking new orders anyway (with an error in the log)."""
@@ -405,6 +409,10 @@ class NatsTls(_Config, frozen=True, kw_only=True):
         _both_or_neither(self.client_cert, self.client_key)
 
 
+NATS_MAX_AGE_S = (2**63 - 1) // 1_000_000_000
+"""The longest max_age NATS takes: Go's time.Duration, int64 nanoseconds (292 years)."""
+
+
 class NatsStream(_Config, frozen=True, kw_only=True):
     name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,255}$")] = "FIXGW"
     """The JetStream stream events go to; gateways of a fleet may share one."""
@@ -418,10 +426,20 @@ class NatsStream(_Config, frozen=True, kw_only=True):
     """When created: how long the broker remembers a message id. A restart publishes again
     what was not acknowledged before; the broker drops it as a duplicate within this
     window."""
-    max_age_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
-    """When created: how long events are kept (0: no limit)."""
+    max_age_s: Annotated[float, msgspec.Meta(ge=0, le=NATS_MAX_AGE_S)] = 0.0
+    """When created: how long events are kept (0: no limit); not below
+    `duplicate_window_s`, which NATS refuses."""
     max_bytes: Annotated[int, msgspec.Meta(ge=-1)] = -1
     """When created: the stream's size limit; the oldest events go first (-1: no limit)."""
+
+    def __post_init__(self) -> None:
+        if 0 < self.max_age_s < self.duplicate_window_s:
+            raise ValueError(
+                f"max_age_s: {self.max_age_s:g} is below duplicate_window_s "
+                f"({self.duplicate_window_s:g}), and NATS refuses a stream that remembers "
+                "message ids longer than it keeps messages: raise max_age_s, or lower "
+                "duplicate_window_s"
+            )
 
 
 class NatsReconnect(_Config, frozen=True, kw_only=True):
@@ -608,6 +626,14 @@ class SimConfig(_Config, frozen=True, kw_only=True):
     acknowledgements (a fault for tests)."""
     dictionary: str | None = None
 
+    def __post_init__(self) -> None:
+        comp_ids = [a.comp_id for a in self.accounts]
+        twice = sorted({c for c in comp_ids if comp_ids.count(c) > 1})
+        if twice:
+            raise ValueError(
+                f"accounts: comp_id {twice[0]!r} is named twice; a session is known by it"
+            )
+
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Secrets:
@@ -653,10 +679,27 @@ def _decode_error(
             "a secret is never given inline: give it by reference, as {env: NAME} (an "
             "environment variable) or {file: PATH} (a file's first line)"
         )
+    what = _NUMBER_AS_TEXT.sub(_number_forms, what)
     below = _KEY_FIRST.match(what)  # a struct's own check names the key it is about
     if below:
         where, what = f"{where}.{below.group(1)}".lstrip("."), what[below.end() :]
     return ConfigError(f"{source}: {_without_keys(where) or '(top level)'}: {_without_keys(what)}")
+
+
+_NUMBER_AS_TEXT = re.compile(r"^Expected `(int|float)((?: \| null)?)`, got `str`$")
+"""A number field given text, which is also what YAML numbers read as (`_DecimalSafeLoader`)
+in forms msgspec does not take (`.5`, `+5`): "got `str`" would blame quotes not written."""
+
+
+def _number_forms(match: re.Match[str]) -> str:
+    if match.group(1) == "int":
+        forms = "digits with an optional leading `-` (5, -1, 1000; not +5, 1_000 or 0x10)"
+    else:
+        forms = (
+            "digits with an optional leading `-`, a `.` between digits and an exponent "
+            "(0.5, 5, -1, 1e3; not .5, 5., +5 or 1_000)"
+        )
+    return f"Expected `{match.group(1)}{match.group(2)}`: write a number as {forms}"
 
 
 def _is_secret_at(kind: type[Any], path: str) -> bool:
@@ -901,16 +944,29 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _reads_as_a_name(name: str) -> bool:
-    """Whether an environment variable's name may be shown in an error: not one that could
-    be a key pasted in its place (16 or more letters and digits, mixed, without an _)."""
-    looks_random = len(name) >= 16 and "_" not in name
-    return not (looks_random and any(c.isdigit() for c in name) and any(c.isalpha() for c in name))
+    """Whether a word (an environment variable's name, or what an error quotes of the config)
+    may be shown in an error: not one that could be a key pasted in its place. A key is 16 or
+    more letters, digits, `_` and `-` in which some part between `_` and `-` mixes letters and
+    digits other than as letters then digits (`sender_comp_id_2` and `okcoin-fix44` are
+    names; a UUID, OKCoin's API keys, is not), or in which a lower-case letter stands alone
+    between capitals (a `token_urlsafe` token without a digit; camelCase has none), or hex
+    in groups between hyphens (a UUID whose groups happen to be letters then digits)."""
+    if len(name) < 16 or not _KEY_CHARACTERS.fullmatch(name):
+        return True
+    if any(not _NAME_PART.fullmatch(part) for part in re.split(r"[_-]", name)):
+        return False
+    return _LONE_LOWER_CASE.search(name) is None and not _HEX_WITH_HYPHENS.fullmatch(name)
 
+
+_KEY_CHARACTERS = re.compile(r"[A-Za-z0-9_-]+")
+_NAME_PART = re.compile(r"[A-Za-z]*[0-9]*")
+_LONE_LOWER_CASE = re.compile(r"(?<=[A-Z])[a-z](?=[A-Z])")
+_HEX_WITH_HYPHENS = re.compile(r"(?=.*[0-9])(?=.*[A-Fa-f])[0-9A-Fa-f]+(?:-[0-9A-Fa-f]+)+")
 
 _KEY_NOT_SHOWN = "(not shown: it reads as a key)"
 
 _QUOTED = re.compile(r"`[^`]*`|'[^'\s]*'|\"[^\"]*\"")
-_WORD = re.compile(r"[A-Za-z0-9_]{16,}")
+_WORD = re.compile(r"[A-Za-z0-9_-]{16,}")
 
 
 def _without_keys(text: str) -> str:
@@ -933,7 +989,7 @@ def _holds_a_key(text: str) -> bool:
 
 def _first_line(file: str, key: str) -> str:
     try:
-        lines = Path(file).read_text(encoding="utf-8").splitlines()
+        lines = Path(file).read_text(encoding="utf-8-sig").splitlines()
     except OSError as exc:
         if isinstance(exc, FileNotFoundError) and not os.path.isabs(file):
             raise ConfigError(

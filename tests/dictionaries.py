@@ -29,3 +29,17 @@ def broker_dictionary(out: Path) -> Path:
             ElementTree.SubElement(group, "field", {"name": "VenueEntryTag", "required": "N"})
     tree.write(out)
     return out
+
+
+def respelt_dictionary(out: Path, number: int, name: str) -> Path:
+    """The standard FIX44.xml with field `number` named `name` wherever it is used, as a
+    broker's may name one (23 `IOIid`, FIX 4.2's spelling, for FIX 4.4's `IOIID`)."""
+    tree = ElementTree.parse(standard_fix44_dictionary())  # noqa: S314 (the installed file)
+    root = tree.getroot()
+    (field,) = [f for f in root.iterfind("fields/field") if f.get("number") == str(number)]
+    standard_name = field.get("name")
+    for node in root.iter():
+        if node.tag in ("field", "group") and node.get("name") == standard_name:
+            node.set("name", name)
+    tree.write(out)
+    return out

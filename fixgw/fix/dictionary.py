@@ -110,10 +110,29 @@ a trade entry's aggressor (OKCoin's dialect lists it). Added to the inbound dict
 whatever the dialect's lists, so that QuickFIX refuses no message the gateway reads."""
 
 
+def _name_as_standard(dia: _Dictionary, std: _Dictionary) -> None:
+    """Each field the dialect names otherwise than the standard, for the same tag, renamed
+    to the standard's name wherever the dialect uses it: members are merged and read by
+    name, and a broker's FIX44.xml may spell one as FIX 4.2 did (23 `IOIid`, FIX 4.4's
+    `IOIID`), or be a FIX 4.2 dictionary altogether."""
+    standard_names = {f.get("number"): f.get("name", "") for f in std.fields}
+    renamed = {
+        f.get("name", ""): standard_names[f.get("number")]
+        for f in dia.fields
+        if f.get("number") in standard_names and f.get("name") != standard_names[f.get("number")]
+    }
+    if not renamed:
+        return
+    for node in dia.root.iter():
+        if node.tag in ("field", "group") and node.get("name") in renamed:
+            node.set("name", renamed[node.get("name", "")])
+
+
 def lenient_dictionary(dialect: Path, standard: Path) -> str:
     """The XML of the initiator's inbound dictionary (see the module's docstring)."""
     std = _Dictionary(ElementTree.parse(standard).getroot())  # noqa: S314 (files we ship)
     dia = _Dictionary(ElementTree.parse(dialect).getroot())  # noqa: S314
+    _name_as_standard(dia, std)
 
     by_number = {f.get("number"): f for f in std.fields}
     for field in dia.fields:

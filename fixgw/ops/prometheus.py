@@ -7,6 +7,7 @@ seconds since the last inbound message, clients, journal size) are read at scrap
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -243,6 +244,19 @@ class Metrics:
         return bytes(generate_latest(self.registry))
 
 
+def _http_server_for(host: str) -> type[ThreadingHTTPServer]:
+    """ThreadingHTTPServer in the family `host` resolves to: IPv4 if it names an IPv4
+    address (as before for a name that has both), else IPv6 (`::1`, `::`), which
+    ThreadingHTTPServer, IPv4 only, could not bind."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    families = {family for family, *_ in infos}
+
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET if socket.AF_INET in families else socket.AF_INET6
+
+    return Server
+
+
 class MetricsServer:
     """GET /metrics, /healthz (the process answers and its event loop runs: `loop_silent_s`
     under `stuck_after_s`), /readyz (logged on and reconciled; when not, 503 and why:
@@ -283,7 +297,7 @@ class MetricsServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server = _http_server_for(host)((host, port), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(

@@ -18,7 +18,7 @@ from fixgw.api.client import ApiError, Client
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.counterparties.conftest import VenueStackFactory, raw_oms_through
 from tests.counterparties.venue import Received, ScriptedVenue
-from tests.dictionaries import VENUE_ENTRY_TAG, broker_dictionary
+from tests.dictionaries import VENUE_ENTRY_TAG, broker_dictionary, respelt_dictionary
 from tests.integration.conftest import EventLog
 
 BOOK = [
@@ -773,6 +773,24 @@ def test_a_broker_dictionarys_own_entry_field_gives_the_whole_book_and_draws_no_
     all_answered(venue)
     assert not [m.pairs for m in venue.admin if m.msg_type == "3"]
     assert not logged(stack, "unreadable message from the exchange")
+
+
+def test_a_broker_dictionary_spelling_a_field_as_fix42_did_starts_and_gives_the_book(
+    make_venue_stack: VenueStackFactory, tmp_path: Path
+) -> None:
+    """`session.dictionary` names a broker's FIX44.xml that spells tag 23 `IOIid`, FIX 4.2's
+    name (FIX 4.4's is `IOIID`): check-config passed it, and `run` stopped with a traceback
+    (`KeyError: 'IOIid'`). It starts, and the snapshot is read."""
+    dictionary = respelt_dictionary(tmp_path / "broker-FIX44.xml", 23, "IOIid")
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", serving(BOOK)),
+        venue_comp_id=BROKER,
+        session={"venue": "fix44", "target_comp_id": BROKER, "dictionary": str(dictionary)},
+    )
+    with stack.client() as gw:
+        first = gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+        assert (first["bids"], first["asks"]) == ([["29990", "1.5"]], [["30010", "1.2"]])
+    all_answered(venue)
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -132,6 +132,24 @@ def test_a_secret_rewritten_behind_the_same_reference_is_a_change_named_by_its_k
             f"api.socket_path: /{'s' * 107} is 108 bytes long, and a Unix socket's path may "
             "have at most 107",
         ),
+        (  # QuickFIX reads it as a C int: above, every connection attempt failed
+            ("  sender_comp_id", "  send_buffer_bytes: 3000000000\n  sender_comp_id"),
+            "session.send_buffer_bytes: Expected `int` <= 2147483647",
+        ),
+        *(  # YAML numbers msgspec does not read: "got `str`" blamed quotes not written
+            (
+                ("  sender_comp_id", f"  logout_timeout_s: {value}\n  sender_comp_id"),
+                "session.logout_timeout_s: Expected `float`: write a number as digits with an "
+                "optional leading `-`, a `.` between digits and an exponent (0.5, 5, -1, 1e3; "
+                "not .5, 5., +5 or 1_000)",
+            )
+            for value in (".5", "+5")
+        ),
+        (
+            ("  sender_comp_id", "  heartbeat_s: +5\n  sender_comp_id"),
+            "session.heartbeat_s: Expected `int`: write a number as digits with an optional "
+            "leading `-` (5, -1, 1000; not +5, 1_000 or 0x10)",
+        ),
     ],
 )
 def test_a_bad_key_fails_with_its_path(write, edit: tuple[str, str], message: str) -> None:  # type: ignore[no-untyped-def]
@@ -226,6 +244,16 @@ def test_a_secret_in_the_environment_is_stripped_as_one_in_a_file_is(  # type: i
         load_gateway_config(write(GOOD))
 
 
+def test_a_secret_file_saved_with_a_utf8_bom_is_read_without_it(  # type: ignore[no-untyped-def]
+    write, tmp_path: Path
+) -> None:
+    """Notepad's and PowerShell's UTF-8 starts with EF BB BF: the Logon carried it before
+    the key, and the exchange said the credentials were wrong."""
+    path = write(GOOD)
+    (tmp_path / "secret").write_text("s3cr3t\n", encoding="utf-8-sig")
+    assert resolve_secrets(load_gateway_config(path)).secret_key == "s3cr3t"
+
+
 def test_not_yaml_and_missing_file_are_clear(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("session: [unclosed\n")
@@ -290,6 +318,27 @@ def test_an_error_in_an_entry_of_a_map_names_its_key(write, text: str, message: 
     with pytest.raises(ConfigError) as err:
         load_gateway_config(path)
     assert err.value.message == f"{path}: {message}"
+
+
+def test_a_simulator_account_named_twice_is_refused_naming_accounts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-config --sim said ok; `sim` then failed blaming `port` (QuickFIX's Duplicate
+    Session)."""
+    path = tmp_path / "sim.yaml"
+    path.write_text(
+        "accounts: [{comp_id: a, api_key: k, secret_key: s}, "
+        "{comp_id: a, api_key: k2, secret_key: s2}]\n"
+        "symbols: {BTC/USD: {}}\n"
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_sim_config(path)
+    assert (
+        refused.value.message
+        == f"{path}: accounts: comp_id 'a' is named twice; a session is known by it"
+    )
+    assert main(["check-config", "--sim", str(path)]) == 2
+    assert "accounts: comp_id 'a' is named twice" in capsys.readouterr().err
 
 
 def test_an_error_in_the_simulator_s_maps_names_the_key_too(tmp_path: Path) -> None:
@@ -373,6 +422,59 @@ def test_one_port_given_to_two_listeners_is_refused_naming_both_keys(
     )
     assert main(["check-config", str(config)]) == 2
     assert f"{second}: {port} is {first} too" in capsys.readouterr().err
+
+
+OKCOIN_API_KEY = "c821db84-6fbd-11e4-a9e3-c86000d26d7c"
+URLSAFE_TOKEN = "q3Vb_0Zk9rT2wXy7LmN4pQ8sJ1hG6fD-aEcB5uIo2Kz"  # the shape of token_urlsafe(32)
+
+
+@pytest.mark.parametrize(
+    ("edit", "pasted"),
+    [
+        (("{env: T_API_KEY}", f"{{{OKCOIN_API_KEY}}}"), OKCOIN_API_KEY),
+        (
+            (
+                "symbols: [BTC/USD]",
+                f"symbols: [BTC/USD]\napi: {{tcp: {{port: 9001, token: {{{URLSAFE_TOKEN}}}}}}}",
+            ),
+            URLSAFE_TOKEN,
+        ),
+        (  # secrets.token_urlsafe without a digit
+            ("{env: T_API_KEY}", "{vIieVQstJlVGlXMGGNoorMTxUeXhyHtMpVvbTKM-YMI}"),
+            "vIieVQstJlVGlXMGGNoorMTxUeXhyHtMpVvbTKM",
+        ),
+    ],
+    ids=["okcoin-api-key-uuid", "token-urlsafe", "token-urlsafe-without-digits"],
+)
+def test_a_uuid_or_urlsafe_key_pasted_in_braces_is_not_shown(
+    write, edit: tuple[str, str], pasted: str, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    """Hyphens cut a UUID (OKCoin's API keys) into words too short to read as a key, and an
+    `_` in a `token_urlsafe` token made it read as a name: both were printed."""
+    config = write(GOOD.replace(*edit))
+    with pytest.raises(ConfigError) as refused:
+        load_gateway_config(config)
+    assert "Object contains unknown field (not shown: it reads as a key)" in refused.value.message
+    assert main(["check-config", str(config)]) == 2
+    shown = capsys.readouterr()
+    assert pasted not in refused.value.message + shown.err + shown.out
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "reconcile_timeout_seconds",
+        "sender_comp_id_2",
+        "okcoin-fix44-dictionary",
+        "sendBufferBytesMax",
+    ],
+)
+def test_a_long_name_mistyped_is_still_shown(write, name: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError) as refused:
+        load_gateway_config(
+            write(GOOD.replace("  sender_comp_id", f"  {name}: 1\n  sender_comp_id"))
+        )
+    assert f"session: Object contains unknown field `{name}`" in refused.value.message
 
 
 PASTED_KEY = "9f8A7b6C5d4E3f2A1b0C7d6E"

@@ -12,7 +12,7 @@ from fixgw.config import bundled_dictionary, standard_fix44_dictionary
 from fixgw.fix.dictionary import write_lenient_dictionary
 from fixgw.fix.message import encode
 from fixgw.venues import groups_read
-from tests.dictionaries import VENUE_ENTRY_TAG, broker_dictionary
+from tests.dictionaries import VENUE_ENTRY_TAG, broker_dictionary, respelt_dictionary
 
 HEADER = [(49, "OKSERVER"), (56, "US"), (34, "2"), (52, "20261205-10:00:00.000")]
 FILL = [
@@ -154,3 +154,22 @@ def test_a_broker_dictionarys_own_fields_in_its_components_groups_pass_and_are_r
     for msg_type in ("W", "X"):
         (entries,) = [g for g in groups_read(broker)[msg_type] if g.count_tag == 268]
         assert VENUE_ENTRY_TAG in entries.members, msg_type
+
+
+@pytest.mark.parametrize("dialect", ["FIX 4.4 with IOIid", "FIX 4.2"])
+def test_a_dictionary_naming_a_field_otherwise_than_fix44_is_read_by_its_tags(
+    tmp_path: Path, dialect: str
+) -> None:
+    """Members are merged and read by name: a broker's FIX44.xml spelling tag 23 `IOIid`
+    (FIX 4.2's name; FIX 4.4's is `IOIID`), or FIX42.xml named by mistake, passed
+    check-config and stopped `run` with `KeyError: 'IOIid'`."""
+    standard = standard_fix44_dictionary()
+    named = (
+        respelt_dictionary(tmp_path / "broker-FIX44.xml", 23, "IOIid")
+        if dialect == "FIX 4.4 with IOIid"
+        else standard.with_name("FIX42.xml")
+    )
+    (entries,) = [g for g in groups_read(named)["W"] if g.count_tag == 268]
+    assert entries.delimiter == 269
+    path = write_lenient_dictionary(named, standard, tmp_path / "inbound.xml")
+    validate(quickfix_reading(path), "8", [*FILL, (23, "ioi-1")])

@@ -87,6 +87,14 @@ def test_secrets_are_read_by_reference(tmp_path: Path) -> None:
         ("  windows: 3\n", "nats: Object contains unknown field `windows`"),
         ("  publisher: thread\n", "nats.publisher: Invalid enum value 'thread'"),
         ("  batch_ms: 0\n", "nats.batch_ms: Expected `int` >= 1"),
+        (  # the broker refused to create the stream, and nothing was ever published
+            "  stream: {max_age_s: 300}\n",
+            "nats.stream.max_age_s: 300 is below duplicate_window_s (600), and NATS refuses",
+        ),
+        (  # past Go's time.Duration: the broker could not read the request
+            "  stream: {max_age_s: 1e30}\n",
+            "nats.stream.max_age_s: Expected `float` <= 9223372036",
+        ),
     ],
 )
 def test_a_bad_nats_key_fails_with_its_path(tmp_path: Path, extra: str, message: str) -> None:
@@ -193,3 +201,20 @@ def test_the_cli_over_nats_says_what_is_missing(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--nats: the NATS client (nats-py) is not installed" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("stream", "max_age_s"),
+    [
+        ("{max_age_s: 0}", 0),
+        ("{max_age_s: 600}", 600),
+        ("{max_age_s: 60, duplicate_window_s: 60}", 60),
+        ("{max_age_s: 9223372036}", 9223372036),
+    ],
+)
+def test_a_stream_retention_nats_takes_loads(tmp_path: Path, stream: str, max_age_s: int) -> None:
+    """No limit, or one no shorter than the duplicate window (NATS's rule: the window may
+    equal max_age), up to Go's longest Duration."""
+    nats = load_gateway_config(write(tmp_path, NATS + f"  stream: {stream}\n")).nats
+    assert nats is not None
+    assert nats.stream.max_age_s == max_age_s

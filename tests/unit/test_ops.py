@@ -99,6 +99,27 @@ def test_metrics_health_and_readiness_over_http() -> None:
         server.stop()
 
 
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this host")
+def test_metrics_are_served_on_an_ipv6_host() -> None:
+    """check-config passed `ops.metrics_host: "::1"`, and `run` stopped: the endpoint could
+    bind IPv4 only (`Address family for hostname not supported`)."""
+    server = MetricsServer(Metrics(), "::1", 0, lambda: None)
+    server.start()
+    try:
+        assert get(f"http://[::1]:{server.port}/healthz") == (200, "ok\n")
+    finally:
+        server.stop()
+
+
 def test_health_fails_once_the_event_loop_stops_beating() -> None:
     """/healthz answers from its own thread: it must not say ok while the loop that does
     all the work is stuck (Docker's HEALTHCHECK has no watchdog to catch that)."""

@@ -21,6 +21,7 @@ import os
 import socket
 import ssl
 import stat
+import tempfile
 from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
@@ -37,6 +38,7 @@ from fixgw.config import (
     standard_fix44_dictionary,
 )
 from fixgw.errors import ConfigError
+from fixgw.fix.dictionary import write_lenient_dictionary
 from fixgw.fix.qflisten import check_listen_host
 from fixgw.fix.tls import EncryptedKeyError, client_context, server_context
 from fixgw.nats import INSTALL_HINT, client_missing
@@ -88,7 +90,9 @@ def gateway_problems(config: GatewayConfig, running: bool = False) -> Problems:
     problems: Problems = []
     gateway = running_gateway(config) if running else None
     s = config.session
-    _dictionary(problems, "session.dictionary", s.dictionary or str(venue_dictionary(s.venue)))
+    session_dictionary = s.dictionary or str(venue_dictionary(s.venue))
+    if _dictionary(problems, "session.dictionary", session_dictionary):
+        _inbound_dictionary(problems, "session.dictionary", Path(session_dictionary))
     if s.tls.enabled:
         problems += session_tls_problems(s.tls)
     _directory(problems, "session.store_dir", Path(s.store_dir))
@@ -165,13 +169,34 @@ def _readable_file(problems: Problems, key: str, path: Path) -> bool:
     return True
 
 
-def _dictionary(problems: Problems, key: str, name: str) -> None:
+def _dictionary(problems: Problems, key: str, name: str) -> bool:
     path = Path(name)
-    if _readable_file(problems, key, path):
+    if not _readable_file(problems, key, path):
+        return False
+    try:
+        fix.DataDictionary(str(path))
+    except fix.ConfigError:
+        problems.append(f"{key}: {path} is not a QuickFIX data dictionary QuickFIX can read")
+        return False
+    return True
+
+
+def _inbound_dictionary(problems: Problems, key: str, path: Path) -> None:
+    """The dictionary the initiator reads the venue with (`fix.dictionary`), made as `run`
+    makes it and loaded by QuickFIX: a venue's dictionary QuickFIX reads alone may still
+    clash with the standard FIX 4.4 around it."""
+    with tempfile.TemporaryDirectory() as scratch:
+        made = write_lenient_dictionary(
+            path, standard_fix44_dictionary(), Path(scratch) / "inbound-dictionary.xml"
+        )
         try:
-            fix.DataDictionary(str(path))
-        except fix.ConfigError:
-            problems.append(f"{key}: {path} is not a QuickFIX data dictionary QuickFIX can read")
+            fix.DataDictionary(str(made))
+        except fix.ConfigError as exc:
+            cause = str(exc).rsplit("Configuration failed: ", 1)[-1]
+            problems.append(
+                f"{key}: {path} with standard FIX 4.4 around it (the dictionary the venue "
+                f"is read with) is not one QuickFIX can read: {cause}"
+            )
 
 
 def session_tls_problems(t: TlsConfig) -> Problems:

@@ -15,10 +15,16 @@ from pathlib import Path
 import pytest
 
 from fixgw.api.client import ApiError, Client
+from fixgw.config import standard_fix44_dictionary
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.counterparties.conftest import VenueStackFactory, raw_oms_through
 from tests.counterparties.venue import Received, ScriptedVenue
-from tests.dictionaries import VENUE_ENTRY_TAG, broker_dictionary, respelt_dictionary
+from tests.dictionaries import (
+    VENUE_ENTRY_TAG,
+    broker_dictionary,
+    respelt_dictionary,
+    with_own_fields,
+)
 from tests.integration.conftest import EventLog
 
 BOOK = [
@@ -782,6 +788,27 @@ def test_a_broker_dictionary_spelling_a_field_as_fix42_did_starts_and_gives_the_
     name (FIX 4.4's is `IOIID`): check-config passed it, and `run` stopped with a traceback
     (`KeyError: 'IOIid'`). It starts, and the snapshot is read."""
     dictionary = respelt_dictionary(tmp_path / "broker-FIX44.xml", 23, "IOIid")
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", serving(BOOK)),
+        venue_comp_id=BROKER,
+        session={"venue": "fix44", "target_comp_id": BROKER, "dictionary": str(dictionary)},
+    )
+    with stack.client() as gw:
+        first = gw.request("md_subscribe", symbol="BTC/USD", depth=5)
+        assert (first["bids"], first["asks"]) == ([["29990", "1.5"]], [["30010", "1.2"]])
+    all_answered(venue)
+
+
+def test_a_fix42_broker_dictionary_with_its_own_username_and_password_starts_and_gives_the_book(
+    make_venue_stack: VenueStackFactory, tmp_path: Path
+) -> None:
+    """`session.dictionary` names a FIX 4.2 broker's dictionary with its own Username and
+    Password (9000, 9001; FIX 4.4's are 553 and 554): check-config passed it, and `run`
+    stopped with "Field named Username defined multiple times". It starts, and the snapshot
+    is read."""
+    fix42 = standard_fix44_dictionary().with_name("FIX42.xml")
+    own = {9000: "Username", 9001: "Password"}
+    dictionary = with_own_fields(fix42, tmp_path / "broker-FIX42.xml", own, "A")
     venue, stack = make_venue_stack(
         lambda v: v.on("V", serving(BOOK)),
         venue_comp_id=BROKER,

@@ -19,7 +19,9 @@ import trustme
 import yaml
 from cryptography.hazmat.primitives import serialization
 
+from fixgw.config import standard_fix44_dictionary
 from fixgw.testing import LocalStack, free_port, wait_until
+from tests.dictionaries import with_own_fields
 from tests.integration.conftest import DEFAULT_BOOKS
 
 pytestmark = pytest.mark.integration
@@ -111,6 +113,14 @@ def a_client_key_with_a_passphrase(root: Path) -> dict[str, Any]:
     )
     tls = {"client_cert": str(root / "client.pem"), "client_key": str(root / "client.key")}
     return {"session": {"tls": {"enabled": True, **tls}}}
+
+
+def clashing_when_merged(root: Path) -> Path:
+    """FIX 4.2 with a broker's own `Username` at 9000, which the inbound dictionary names
+    `Username_9000` (FIX 4.4 has `Username` at 553), and a field of that name already."""
+    fix42 = standard_fix44_dictionary().with_name("FIX42.xml")
+    own = {9000: "Username", 9002: "Username_9000"}
+    return with_own_fields(fix42, root / "broker-FIX42.xml", own, "A")
 
 
 def one_free_port_twice(root: Path) -> dict[str, Any]:
@@ -223,6 +233,13 @@ CASES: list[tuple[str, Callable[[Path, int], dict[str, Any]], str, str]] = [
         lambda root, port: {"session": {"dictionary": str(root / "gateway.yaml")}},
         "session.dictionary",
         "not a QuickFIX data dictionary",
+    ),
+    (
+        "a dictionary QuickFIX reads alone, not with FIX 4.4 around it",  # was ok; run refused
+        lambda root, port: {"session": {"dictionary": str(clashing_when_merged(root))}},
+        "session.dictionary",
+        "with standard FIX 4.4 around it (the dictionary the venue is read with) is not one "
+        "QuickFIX can read: Field named Username_9000 defined multiple times",
     ),
     (
         "missing CA file",  # was 'cannot reach the gateway: [Errno 2] No such file...'

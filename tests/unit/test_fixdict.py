@@ -12,7 +12,12 @@ from fixgw.config import bundled_dictionary, standard_fix44_dictionary
 from fixgw.fix.dictionary import write_lenient_dictionary
 from fixgw.fix.message import encode
 from fixgw.venues import groups_read
-from tests.dictionaries import VENUE_ENTRY_TAG, broker_dictionary, respelt_dictionary
+from tests.dictionaries import (
+    VENUE_ENTRY_TAG,
+    broker_dictionary,
+    respelt_dictionary,
+    with_own_fields,
+)
 
 HEADER = [(49, "OKSERVER"), (56, "US"), (34, "2"), (52, "20261205-10:00:00.000")]
 FILL = [
@@ -173,3 +178,28 @@ def test_a_dictionary_naming_a_field_otherwise_than_fix44_is_read_by_its_tags(
     assert entries.delimiter == 269
     path = write_lenient_dictionary(named, standard, tmp_path / "inbound.xml")
     validate(quickfix_reading(path), "8", [*FILL, (23, "ioi-1")])
+
+
+@pytest.mark.parametrize(
+    ("dialect", "fields", "msg_type"),
+    [
+        ("FIX 4.2", {9000: "Username", 9001: "Password"}, "A"),
+        ("OKCoin", {9999: "Commission"}, "8"),
+    ],
+)
+def test_a_broker_s_own_field_named_as_a_fix44_field_is_kept_apart_and_read_by_tag(
+    tmp_path: Path, dialect: str, fields: dict[int, str], msg_type: str
+) -> None:
+    """A FIX 4.2 broker's own `Username` and `Password` (9000, 9001; FIX 4.4's are 553 and
+    554), or a `Commission` at 9999: the name was in the inbound dictionary twice, and `run`
+    stopped with "Field named Username defined multiple times" after check-config passed."""
+    standard = standard_fix44_dictionary()
+    base = standard.with_name("FIX42.xml") if dialect == "FIX 4.2" else bundled_dictionary()
+    broker = with_own_fields(base, tmp_path / "broker.xml", fields, msg_type)
+    path = write_lenient_dictionary(broker, standard, tmp_path / "inbound.xml")
+    dd = quickfix_reading(path)
+    for number, name in fields.items():
+        assert dd.getFieldName(number, "")[0] == f"{name}_{number}"
+        assert dd.getFieldTag(name, 0)[0] == {"Username": 553, "Password": 554}.get(name, 12)
+    own = [(number, "own") for number in fields]
+    validate(dd, "8", [*FILL, (12, "0.1"), *own])

@@ -680,6 +680,7 @@ def _decode_error(
             "environment variable) or {file: PATH} (a file's first line)"
         )
     what = _NUMBER_AS_TEXT.sub(_number_forms, what)
+    what = _UNKNOWN_FIELD.sub(_unknown_field, what)
     below = _KEY_FIRST.match(what)  # a struct's own check names the key it is about
     if below:
         where, what = f"{where}.{below.group(1)}".lstrip("."), what[below.end() :]
@@ -700,6 +701,22 @@ def _number_forms(match: re.Match[str]) -> str:
             "(0.5, 5, -1, 1e3; not .5, 5., +5 or 1_000)"
         )
     return f"Expected `{match.group(1)}{match.group(2)}`: write a number as {forms}"
+
+
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(.*)`$", re.DOTALL)
+_KEY_NAME = re.compile(r"[a-z0-9_]+")
+"""What every key of a config is named with: a mistyped key looks like one and is shown."""
+
+
+def _unknown_field(match: re.Match[str]) -> str:
+    """An unknown field named as a key is (`reconcile_timeout`) and not reading as a key
+    (`_reads_as_a_name`), or the field not shown: it may be a secret pasted where a value
+    goes (`secret_key: {<the key>}`), and a password, a base64 key or a token may be of any
+    shape."""
+    name = match.group(1)
+    if _KEY_NAME.fullmatch(name) and _reads_as_a_name(name):
+        return match.group()
+    return f"Object contains unknown field {_FIELD_NOT_SHOWN}"
 
 
 def _is_secret_at(kind: type[Any], path: str) -> bool:
@@ -950,23 +967,30 @@ def _reads_as_a_name(name: str) -> bool:
     digits other than as letters then digits (`sender_comp_id_2` and `okcoin-fix44` are
     names; a UUID, OKCoin's API keys, is not), or in which a lower-case letter stands alone
     between capitals (a `token_urlsafe` token without a digit; camelCase has none), or hex
-    in groups between hyphens (a UUID whose groups happen to be letters then digits)."""
+    in groups between hyphens (a UUID whose groups happen to be letters then digits). A
+    base64 key's `+` and `/` part it as `_` and `-` do, and its `=` padding ends no name."""
     if len(name) < 16 or not _KEY_CHARACTERS.fullmatch(name):
         return True
-    if any(not _NAME_PART.fullmatch(part) for part in re.split(r"[_-]", name)):
+    if name.endswith("="):
+        return False
+    if any(not _NAME_PART.fullmatch(part) for part in re.split(r"[_+/-]", name)):
         return False
     return _LONE_LOWER_CASE.search(name) is None and not _HEX_WITH_HYPHENS.fullmatch(name)
 
 
-_KEY_CHARACTERS = re.compile(r"[A-Za-z0-9_-]+")
+_KEY_CHARACTERS = re.compile(r"[A-Za-z0-9_+/-]+={0,2}")
 _NAME_PART = re.compile(r"[A-Za-z]*[0-9]*")
 _LONE_LOWER_CASE = re.compile(r"(?<=[A-Z])[a-z](?=[A-Z])")
 _HEX_WITH_HYPHENS = re.compile(r"(?=.*[0-9])(?=.*[A-Fa-f])[0-9A-Fa-f]+(?:-[0-9A-Fa-f]+)+")
 
 _KEY_NOT_SHOWN = "(not shown: it reads as a key)"
+_FIELD_NOT_SHOWN = (
+    "(not shown: it may be a secret pasted in the wrong place; a key's name is lower-case "
+    "letters, digits and `_`)"
+)
 
 _QUOTED = re.compile(r"`[^`]*`|'[^'\s]*'|\"[^\"]*\"")
-_WORD = re.compile(r"[A-Za-z0-9_-]{16,}")
+_WORD = re.compile(r"[A-Za-z0-9_+/-]{16,}(?:={1,2}(?![A-Za-z0-9]))?")
 
 
 def _without_keys(text: str) -> str:

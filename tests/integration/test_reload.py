@@ -524,17 +524,21 @@ def test_check_config_running_reports_a_new_socket_path_where_a_file_stands(
     assert f"api.socket_path: {squatter} exists and is a file" in running.stderr
 
 
-def test_a_key_pasted_in_braces_is_refused_without_repeating_it(make_stack: StackFactory) -> None:
+@pytest.mark.parametrize("pasted", ["9f8A7b6C5d4E3f2A1b0C7d6E", "OLTmUuRNp/I3DZ4mDicTZQ=="])
+def test_a_key_pasted_in_braces_is_refused_without_repeating_it(
+    make_stack: StackFactory, pasted: str
+) -> None:
     """`secret_key: {<key>}` is YAML's one-key mapping: msgspec named the key as an unknown
-    field, and the refusal's log line quoted it."""
-    pasted = "9f8A7b6C5d4E3f2A1b0C7d6E"
+    field, and the refusal's log line quoted it (a base64 key whose `+` or `/` cut it into
+    runs too short to read as a key, still after that)."""
     stack = make_stack()
     refused = reload_with(
         stack, lambda config: config["credentials"].update(secret_key={pasted: None})
     )
     assert refused["event"] == "reload refused; running on as before"
     assert refused["error"].endswith(
-        "credentials.secret_key: Object contains unknown field (not shown: it reads as a key)"
+        "credentials.secret_key: Object contains unknown field (not shown: it may be a secret "
+        "pasted in the wrong place; a key's name is lower-case letters, digits and `_`)"
     )
     checked = check_config(stack)
     assert checked.returncode == 2 and "credentials.secret_key: " in checked.stderr

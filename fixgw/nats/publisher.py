@@ -30,6 +30,7 @@ import structlog
 
 from fixgw.config import NatsConfig
 from fixgw.nats.cursor import Cursor, cursor_path
+from fixgw.nats.legacy_ids import LegacyIds, legacy_ids_path
 from fixgw.nats.metrics import NatsMetrics
 from fixgw.nats.subjects import Subjects
 from fixgw.nats.tail import JournalTail, TailedJournal
@@ -102,9 +103,11 @@ class EventPublisher:
         window: int,
         ack_timeout_s: float,
         reply_prefix: str,
+        legacy_ids: LegacyIds,
     ) -> None:
         self._tail = tail
         self.cursor = cursor
+        self._legacy_ids = legacy_ids
         self._subjects = subjects
         self._metrics = metrics
         self.window = window
@@ -114,7 +117,6 @@ class EventPublisher:
         self._published_through = cursor.seq
         """The highest seq this gateway is known to have published (or the stream to hold):
         a duplicate above it is another journal's event under this name."""
-        self._legacy_ids_through = 0
         self._unexpected_run = 0
         """Unexpected duplicates in a row: logged when a run of them starts."""
         self.last_error: str | None = None
@@ -148,10 +150,17 @@ class EventPublisher:
         """The stream holds an event of this gateway with seq `seq` (its last, found at the
         start of a run): those up to it may come back as duplicates, as expected.
         `legacy_ids`: it was stored under the id of before the prefix was in it, and so
-        may those before it be: they are published again under that id."""
+        may those before it be: they are published again under that id, at this start and
+        every later one (`legacy_ids.LegacyIds`, kept before anything goes under a new id)."""
         self._published_through = max(self._published_through, seq)
         if legacy_ids:
-            self._legacy_ids_through = max(self._legacy_ids_through, seq)
+            try:
+                self._legacy_ids.keep(seq)
+            except OSError as exc:
+                raise PublishFailed(
+                    f"the old-id mark {self._legacy_ids.path} cannot be written ({exc}); "
+                    "nothing is published under a new id until it is"
+                ) from exc
 
     def skip_to(self, seq: int) -> None:
         """Start after `seq` (the stream's last event of this gateway, when there is no
@@ -264,7 +273,7 @@ class EventPublisher:
             self.cursor.save()
 
     def _message_id(self, seq: int) -> str:
-        if seq <= self._legacy_ids_through:
+        if seq <= self._legacy_ids.through:
             return self._subjects.legacy_message_id(seq)
         return self._subjects.message_id(seq)
 
@@ -372,4 +381,5 @@ def journal_publisher(
         window=config.window,
         ack_timeout_s=config.ack_timeout_s,
         reply_prefix="_INBOX.unset",
+        legacy_ids=LegacyIds(legacy_ids_path(path), config.stream.name, config.gateway),
     )

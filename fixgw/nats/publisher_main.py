@@ -8,7 +8,8 @@ settings each time a SIGHUP changes them (`LogSettings`). Every `nats.batch_ms` 
 looks at where the journal's written lines end (`mark.WrittenMark`, shared memory, no
 system call for the gateway) and publishes what is new, in order, as `publisher.
 EventPublisher` does inline. It writes its state to stdout as JSON lines when it changes,
-for the gateway's `status` and metrics.
+for the gateway's `status` and metrics, and at least every HEARTBEAT_S (so that the gateway
+can tell a stuck process from an idle one).
 
 It ends when its stdin does: the gateway stopped (or died), so it publishes for up to
 DRAIN_S what is written and leaves (a gateway whose start failed kills it instead). SIGINT
@@ -51,6 +52,9 @@ log = structlog.get_logger("fixgw.nats")
 
 REPORT_EVERY_S = 0.05
 """State lines to the gateway at most this often."""
+HEARTBEAT_S = 1.0
+"""A state line at least this often, changed or not: the gateway takes a process that says
+nothing for longer than `publisher_process.SILENT_AFTER_S` for stuck."""
 NICENESS = 10
 """The publisher yields the cores to the order path when both want them (`nice`): on a
 machine without a core to spare, it runs in the gaps."""
@@ -87,7 +91,8 @@ _log_settings_decoder = msgspec.json.Decoder(LogSettings)
 
 
 class ApartState(msgspec.Struct, kw_only=True):
-    """What the publisher process reports, a line each time it changes."""
+    """What the publisher process reports, a line each time it changes (and at least every
+    HEARTBEAT_S)."""
 
     connected: bool = False
     acked_seq: int = 0
@@ -178,6 +183,7 @@ class PublisherApart:
         self.failures = 0
         self.last_error: str | None = None
         self._reported: ApartState | None = None
+        self._reported_at = 0.0
         self._gateway_gone = False
 
     def _failed(self, what: str, exc: BaseException, logged: bool = True) -> None:
@@ -203,11 +209,14 @@ class PublisherApart:
         )
 
     def report(self) -> None:
-        """The state to the gateway on stdout, if it changed. A gateway that no longer
-        reads it (SIGKILLed) ends the reports, never the publishing: its stdout is sent to
-        /dev/null, so that nothing fails on it again, the interpreter's exit included."""
+        """The state to the gateway on stdout, if it changed or HEARTBEAT_S has gone by
+        since the last line. A gateway that no longer reads it (SIGKILLed) ends the
+        reports, never the publishing: its stdout is sent to /dev/null, so that nothing
+        fails on it again, the interpreter's exit included."""
         state = self.state()
-        if state != self._reported and not self._gateway_gone:
+        now = time.monotonic()
+        due = state != self._reported or now - self._reported_at >= HEARTBEAT_S
+        if due and not self._gateway_gone:
             try:
                 sys.stdout.buffer.write(msgspec.json.encode(state) + b"\n")
                 sys.stdout.buffer.flush()
@@ -217,10 +226,11 @@ class PublisherApart:
                 log.info("nats publisher process: the gateway reads no more of its state")
                 return
             self._reported = state
+            self._reported_at = now
 
     async def _watch(self) -> None:
         """Every batch_ms: the journal's new lines to the publisher; the state, if it
-        changed, to the gateway."""
+        changed or a heartbeat is due, to the gateway."""
         every_s = self.config.batch_ms / 1000
         seen = 0
         reported_at = 0.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Mapping
 
 import msgspec
@@ -32,6 +33,10 @@ log = structlog.get_logger("fixgw.nats")
 _state_decoder = msgspec.json.Decoder(ApartState)
 STOP_GRACE_S = 5.0
 """Beyond the drain: how long the process has to leave before it is killed."""
+SILENT_AFTER_S = 5.0
+"""A running process that has said nothing for longer (it reports every HEARTBEAT_S) is
+taken for stuck (stopped, in uninterruptible I/O, deadlocked): not connected, its backlog
+counted here, `last_error` saying so."""
 
 
 class PublisherProcess:
@@ -64,6 +69,7 @@ class PublisherProcess:
         self._process: asyncio.subprocess.Process | None = None
         self._reporting = False
         """The running process has reported its state: its backlog is the one to show."""
+        self._reported_at = 0.0
         self._tail: JournalTail | None = None
         """Counts the backlog while no process reports it."""
         self._task: asyncio.Task[None] | None = None
@@ -159,14 +165,35 @@ class PublisherProcess:
             m.publish_lag.set(state.lag_s)
         self.state = state
         self._reporting = True
+        self._reported_at = time.monotonic()
+
+    def _silent_for(self) -> float | None:
+        """How long the running process has said nothing, once that is past SILENT_AFTER_S."""
+        if not self._reporting:
+            return None
+        silent = time.monotonic() - self._reported_at
+        return silent if silent > SILENT_AFTER_S else None
+
+    @property
+    def connected(self) -> bool:
+        """As the process last said, unless it has gone silent."""
+        return self.state.connected and self._silent_for() is None
+
+    @property
+    def silence(self) -> str | None:
+        """What `last_error` says of a process gone silent."""
+        silent = self._silent_for()
+        if silent is None:
+            return None
+        return f"the publisher process has not reported for {silent:.0f} s"
 
     @property
     def backlog(self) -> int:
         """The journal's events after the cursor: as the running process reports them; while
-        none does (it is starting, waiting for the cursor's lock, or gone), counted here from
-        the journal and the last cursor it reported, so that a stalled publisher's backlog
-        grows as the journal does."""
-        if self._reporting:
+        none does (it is starting, waiting for the cursor's lock, gone, or silent past
+        SILENT_AFTER_S), counted here from the journal and the last cursor it reported, so
+        that a stalled publisher's backlog grows as the journal does."""
+        if self._reporting and self._silent_for() is None:
             return self.state.backlog
         if self._tail is None:
             self._tail = JournalTail(self._journal)

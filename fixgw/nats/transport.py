@@ -216,7 +216,7 @@ class NatsTransport:
     def connected(self) -> bool:
         """Connected to the broker for everything it does: this loop's connection (commands,
         market data, and the events with `publisher: inline`), and the publisher process's."""
-        return self._broker.connected and (self._apart is None or self._apart.state.connected)
+        return self._broker.connected and (self._apart is None or self._apart.connected)
 
     def state(self) -> NatsState:
         nc = self._broker.nc
@@ -234,7 +234,9 @@ class NatsTransport:
             a = self._apart.state
             lag_s, published, duplicates = a.lag_s, a.published, a.duplicates
             failures = self.failures + a.failures + self._apart.restarts
-            last_error = a.last_error or self._apart.last_error or self.last_error
+            last_error = (
+                self._apart.silence or a.last_error or self._apart.last_error or self.last_error
+            )
         return NatsState(
             connected=self.connected,
             server=f"{url.scheme}://{url.hostname}:{url.port}" if url is not None else None,

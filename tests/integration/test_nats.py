@@ -286,6 +286,51 @@ def test_the_backlog_grows_while_no_publisher_process_runs(
     )
 
 
+def test_a_stuck_publisher_process_is_shown_not_connected_and_its_backlog_grows(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """The publisher process alive but not running (SIGSTOP here; stuck disk I/O, a frozen
+    cgroup or a deadlock in production): once it has said nothing for SILENT_AFTER_S, the
+    gateway counts the backlog itself and shows it not connected, in status and the
+    metrics, so that the documented alerts fire. Let go, it catches up and says so."""
+    port = free_port()
+    stack = make_stack(
+        books=BOOKS,
+        symbols=["BTC/USD"],
+        nats=nats_section(broker),
+        ops={"metrics_port": port},
+        account={"refresh_s": 0, "after_fill": False},  # no events but the orders'
+    )
+    wait_published(stack)
+    (publisher,) = publisher_processes(gateway_pid(stack))
+    os.kill(publisher, signal.SIGSTOP)
+    try:
+        with stack.client() as gw:
+            gw.subscribe(["orders"])
+            for n in range(3):
+                gw.new_order(cl_ord_id=f"stuck{n}", **order_fields(n))
+            events = EventLog(gw)
+            for n in range(3):
+                events.find(f"stuck{n}", "order.accepted")
+        acked = stack.status()["nats"]["acked_seq"]
+        waiting = [seq for seq in journal_seqs(stack) if seq > acked]
+        assert len(waiting) >= 6
+        wait_until(
+            lambda: not stack.status()["nats"]["connected"], 20, "the stuck publisher noticed"
+        )
+        nats = stack.status()["nats"]
+        assert nats["backlog"] == len(waiting) == metric(port, "fixgw_nats_backlog")
+        assert metric(port, "fixgw_nats_connected") == 0
+        assert re.fullmatch(
+            r"the publisher process has not reported for \d+ s", nats["last_error"]
+        ), nats["last_error"]
+    finally:
+        os.kill(publisher, signal.SIGCONT)
+    wait_published(stack)
+    nats = stack.status()["nats"]
+    assert (nats["connected"], nats["backlog"], nats["last_error"]) == (True, 0, None)
+
+
 def test_the_publisher_process_killed_mid_burst_is_started_again_and_the_stream_whole(
     make_stack: StackFactory, broker: NatsServer
 ) -> None:

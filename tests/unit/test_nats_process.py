@@ -17,16 +17,19 @@ from prometheus_client import CollectorRegistry
 
 from fixgw.config import NatsConfig
 from fixgw.journal import Journal, offset_before, sealed
+from fixgw.nats import publisher_main, publisher_process
 from fixgw.nats.mark import WrittenMark, mark_path
 from fixgw.nats.metrics import NatsMetrics
 from fixgw.nats.publisher_main import (
     EXIT_NOT_STOPPED,
+    HEARTBEAT_S,
     ApartState,
     JournalView,
+    PublisherApart,
     Spec,
     take_log_settings,
 )
-from fixgw.nats.publisher_process import PublisherProcess
+from fixgw.nats.publisher_process import SILENT_AFTER_S, PublisherProcess
 from fixgw.nats.tail import JournalTail
 
 
@@ -108,6 +111,65 @@ def test_the_state_counts_across_restarts_of_the_process(tmp_path: Path) -> None
     state = process.state
     assert (state.acked_seq, state.published, state.duplicates) == (7, 7, 1)
     assert metrics.stored._value.get() == 7 and metrics.duplicate._value.get() == 1
+
+
+class Clock:
+    """`time.monotonic` as the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_process_whose_state_stays_the_same_still_reports_every_heartbeat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr(publisher_main.time, "monotonic", clock)
+    mark, spec = journal_for_a_publisher(tmp_path)
+    apart = PublisherApart(spec)
+    try:
+        apart.report()
+        clock.now += HEARTBEAT_S / 2
+        apart.report()
+        assert len(capsysbinary.readouterr().out.splitlines()) == 1, "nothing new to say yet"
+        clock.now += HEARTBEAT_S / 2
+        apart.report()
+        assert len(capsysbinary.readouterr().out.splitlines()) == 1, "the heartbeat"
+    finally:
+        apart.publisher.close()
+        mark.close()
+
+
+def test_a_process_silent_past_the_bound_is_shown_stuck_and_its_backlog_counted_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its last word was "connected, nothing waiting"; the journal has 3 events after the
+    cursor it reported. Silent past SILENT_AFTER_S, it is taken for stuck."""
+    clock = Clock()
+    monkeypatch.setattr(publisher_process.time, "monotonic", clock)
+    journal = journal_with(tmp_path, 3)
+    config = msgspec.convert({"servers": ["nats://127.0.0.1:1"], "gateway": "gw"}, NatsConfig)
+
+    async def run() -> PublisherProcess:
+        process = PublisherProcess(
+            config, {}, journal, NatsMetrics(CollectorRegistry()), fsync=False, log_config=None
+        )
+        process._take(msgspec.json.encode(ApartState(connected=True, backlog=0)))
+        return process
+
+    process = asyncio.run(run())
+    clock.now += SILENT_AFTER_S
+    assert (process.connected, process.backlog, process.silence) == (True, 0, None)
+    clock.now += 2
+    assert (process.connected, process.backlog) == (False, 3)
+    silent_s = SILENT_AFTER_S + 2
+    assert process.silence == f"the publisher process has not reported for {silent_s:.0f} s"
+    process._take(msgspec.json.encode(ApartState(connected=True, acked_seq=3, backlog=0)))
+    assert (process.connected, process.backlog, process.silence) == (True, 0, None)
+    journal.close()
 
 
 def test_log_settings_the_process_cannot_take_are_warned_of_and_leave_it_running(

@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from fixgw.journal import Journal, sealed
 from fixgw.nats.cursor import Cursor
+from fixgw.nats.legacy_ids import LegacyIds
 from fixgw.nats.metrics import NatsMetrics
 from fixgw.nats.publisher import CURSOR_EVERY_S, Ack, EventPublisher, PublishFailed
 from fixgw.nats.subjects import Subjects, covers, overlaps, token
@@ -93,6 +94,7 @@ def make(
         window=window,
         ack_timeout_s=ack_timeout_s,
         reply_prefix="_INBOX.test",
+        legacy_ids=LegacyIds(tmp_path / "journal.jsonl.nats.legacy-ids", "FIXGW", "gw1"),
     )
     journal.on_written.append(lambda: publisher.written(journal.written_bytes))
     broker = FakeBroker()
@@ -451,3 +453,57 @@ def test_events_the_stream_holds_from_before_an_upgrade_keep_their_ids(tmp_path:
     assert broker.published == ["gw1:3", "gw1:4", "gw1:5", *ids(range(6, 8))]
     assert broker.stored == ids(range(6, 8))
     assert publisher.duplicates == 3 and publisher.last_error is None
+
+
+def test_events_held_under_old_ids_keep_them_after_the_stream_has_a_new_id_last(
+    tmp_path: Path,
+) -> None:
+    """The upgraded gateway's first run publishes 3..5 again under the old ids and 6..7
+    under new ones, and its cursor is left at 2 (killed within the cursor's lag, or a full
+    disk). At the next start the stream's last event (7) has a new id: 3..5 still go under
+    their old ids and are dropped, never stored again."""
+    journal, first, broker = make(tmp_path)
+    broker.ids = {f"gw1:{seq}" for seq in range(1, 6)}
+    first.cursor.seq = 2
+
+    async def upgraded_run() -> None:
+        append(journal, range(1, 8))
+        first.stream_holds_through(5, legacy_ids=True)
+        await run_until(first, broker, 7)
+
+    asyncio.run(upgraded_run())
+    assert broker.stored == ids(range(6, 8))
+
+    cursor = Cursor(tmp_path / "journal.jsonl.nats", "FIXGW", "gw1")
+    cursor.seq = 2
+    restarted = EventPublisher(
+        JournalTail(journal),
+        cursor,
+        Subjects("fixgw", "gw1"),
+        NatsMetrics(CollectorRegistry()),
+        window=8,
+        ack_timeout_s=5.0,
+        reply_prefix="_INBOX.test",
+        legacy_ids=LegacyIds(tmp_path / "journal.jsonl.nats.legacy-ids", "FIXGW", "gw1"),
+    )
+    broker.publisher = restarted
+    broker.published.clear()
+
+    async def next_start() -> None:
+        restarted.stream_holds_through(7, legacy_ids=False)
+        await run_until(restarted, broker, 7)
+
+    asyncio.run(next_start())
+    assert broker.published == ["gw1:3", "gw1:4", "gw1:5", *ids(range(6, 8))]
+    assert broker.stored == ids(range(6, 8)), "nothing stored twice"
+    assert restarted.duplicates == 5 and restarted.last_error is None
+
+
+def test_nothing_goes_under_a_new_id_while_the_old_id_mark_cannot_be_written(
+    tmp_path: Path,
+) -> None:
+    _, publisher, broker = make(tmp_path)
+    (tmp_path / "journal.jsonl.nats.legacy-ids.new").mkdir()
+    with pytest.raises(PublishFailed, match=r"old-id mark .* cannot be written"):
+        publisher.stream_holds_through(5, legacy_ids=True)
+    assert broker.published == []

@@ -58,6 +58,7 @@ class Order:
         "status",
         "symbol",
         "time_in_force",
+        "unpriced_qty",
         "unread",
     )
 
@@ -84,6 +85,7 @@ class Order:
         unread: bool = False,
         time_in_force: TimeInForce | None = None,
         oms: str | msgspec.UnsetType | None = msgspec.UNSET,
+        unpriced_qty: Decimal = ZERO,
     ) -> None:
         self.cl_ord_id = cl_ord_id
         self.symbol = symbol
@@ -118,10 +120,15 @@ class Order:
         self.time_in_force = time_in_force
         """Placed by an API client that asked for cancel on disconnect (`OrderPendingNew`)."""
         self.unread = unread
-        """A report of it could not be read (an `order.anomaly` `unreadable`), and the
+        """A report of it could not be read (an `order.anomaly` `unreadable`), or showed
+        fills at no price (a `fill_gap` saying the order is asked about), and the
         exchange has not answered the status request that made the gateway send since (its
         answer ends with an `order.status`): asked about at every logon, closed or not, until
         it does (`Reconciler`)."""
+        self.unpriced_qty = unpriced_qty
+        """Of `cum_qty`, what a report showed filled at a price it did not give (an
+        `order.restated` after a `fill_gap`), no fill told for it yet: a later fill report
+        of it (its LastQty at most this, adding nothing to cum_qty) tells it, at its LastPx."""
         self.oms = oms
         """The OMS session that placed it, None for an API client's (`OrderPendingNew.oms`);
         UNSET for one restored from a line that did not record it."""
@@ -340,4 +347,5 @@ def _fields(o: Order) -> tuple[object, ...]:
         o.cl_ord_id, o.symbol, o.side, o.order_type, o.qty, o.price, o.status, o.order_id,
         o.cum_qty, o.leaves_qty, o.avg_px, o.cancel_pending, o.exec_ids, o.cancel_ids,
         o.stated, o.closed, o.rejected_by_inference, o.cancel_on_disconnect, o.unread, o.oms,
+        o.unpriced_qty,
     )  # fmt: skip

@@ -1,8 +1,12 @@
 """The orders as the journal left them: each order event carries the whole order, so the
 last one of each order is its state. What the venue did meanwhile, reconciliation finds
 out; also for the orders still owed an answer after a report the gateway could not read
-(`Order.unread`): an `order.anomaly` `unreadable` not followed by an `order.status`, which
-ends every answer to the question it made the gateway ask."""
+(`Order.unread`): an `order.anomaly` `unreadable`, or a `fill_gap` of fills a report showed
+at no price that made the gateway ask the same question, not followed by an `order.status`,
+which ends every answer to the question it made the gateway ask. An order's quantity filled
+at no price (`Order.unpriced_qty`) is read off its events: an `order.restated` raises
+cum_qty only for it, and a fill that raises cum_qty by less than its last_qty tells that
+much of it."""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from fixgw.domain import (
     OrderStatusReported,
 )
 from fixgw.engine.order_index import ZERO, Order, OrderIndex, stating
-from fixgw.engine.transitions import PROGRESS
+from fixgw.engine.transitions import ASKED_AFTER_UNPRICED, PROGRESS
 
 
 def restore_orders(index: OrderIndex, events: Iterable[Event]) -> int:
@@ -62,7 +66,7 @@ def _apply(index: OrderIndex, event: Event) -> Order | None:
         named = index.get(event.cl_ord_id or "")
         if named is not None and event.problem == "cancel_lost":
             named.cancel_pending = None
-        elif named is not None and event.problem == "unreadable":
+        elif named is not None and _asks(event):
             named.unread = True  # owed the exchange's answer, until an `order.status` tells it
         return None
     if not isinstance(event, OrderEvent):
@@ -85,6 +89,7 @@ def _apply(index: OrderIndex, event: Event) -> Order | None:
         index.add(order)
     index.name(order, event.order_id)
     order.qty, order.price = event.qty, event.price  # a restatement may change them
+    _count_unpriced(order, event)
     order.cum_qty, order.leaves_qty = event.cum_qty, event.leaves_qty
     order.avg_px = event.avg_px
     if isinstance(event, OrderPendingCancel):
@@ -110,6 +115,25 @@ def _apply(index: OrderIndex, event: Event) -> Order | None:
         order.unread = False
     stating(order, event)
     return order
+
+
+def _asks(anomaly: OrderAnomaly) -> bool:
+    """The anomaly made the gateway ask the exchange about the order, its answer owed."""
+    return anomaly.problem == "unreadable" or (
+        anomaly.problem == "fill_gap" and anomaly.detail.endswith(ASKED_AFTER_UNPRICED)
+    )
+
+
+def _count_unpriced(order: Order, event: OrderEvent) -> None:
+    """`Order.unpriced_qty` after `event`, from the order's cum_qty before it."""
+    if isinstance(event, OrderRestated):
+        if event.cum_qty > order.cum_qty:  # fills at no price, no fill told
+            order.unpriced_qty += event.cum_qty - order.cum_qty
+        order.unpriced_qty = min(order.unpriced_qty, event.cum_qty)  # fills taken back
+    elif isinstance(event, OrderPartiallyFilled | OrderFilled):
+        filled_in = event.last_qty - max(ZERO, event.cum_qty - order.cum_qty)
+        if filled_in > 0:
+            order.unpriced_qty = max(ZERO, order.unpriced_qty - filled_in)
 
 
 def _exec_id_kept(event: OrderEvent) -> str | None:

@@ -48,6 +48,7 @@ from fixgw.domain import (
 from fixgw.engine.order_index import UNTRACKED, ZERO, Order, OrderIndex, stating
 from fixgw.engine.restore import restore_orders
 from fixgw.engine.transitions import (
+    ASKED_AFTER_UNPRICED,
     NO_ORDER,
     ON_REPORT,
     TABLE,
@@ -505,6 +506,8 @@ class OrderTracker:
                 events.append(self._missed_fill(order, step, report))
             elif emit is Emit.GAP_FILL:
                 events.append(self._gap_fill(order, step, report))
+            elif emit is Emit.FILLED_IN:
+                events.append(self._filled_in(order, step, report))
             elif emit is Emit.RESTATED:
                 _adopt_terms(order, report)
                 self._adopt_quantities(order, report)
@@ -612,6 +615,7 @@ class OrderTracker:
         _become_after_execution(order, step, report, was_open)
         if last_px is None:
             self.unpriced = order
+            order.unpriced_qty = EXACT.add(order.unpriced_qty, last_qty)
             text = (
                 f"the exchange shows {last_qty:f} more filled (cum_qty {report.cum_qty:f}) "
                 f"at a price its avg_px {report.avg_px:f} does not give: no fill is told "
@@ -623,6 +627,32 @@ class OrderTracker:
             order,
             report,
             exec_id=f"reconciled:{report.exec_id}",
+            last_qty=last_qty,
+            last_px=last_px,
+        )
+
+    def _filled_in(self, order: Order, step: Step, report: ExecutionReport) -> Event:
+        """A late fill report of quantity a report showed filled at no price
+        (`fills_in_unpriced`): its fill told at its LastPx, cum_qty as it was. The average
+        is the report's where it is of the same cum_qty, else that of the fills told."""
+        last_qty, last_px = report.last_qty, report.last_px
+        if last_qty is None or last_px is None:
+            raise ValueError("a fill filled in needs LastQty and LastPx")
+        priced = EXACT.subtract(order.cum_qty, order.unpriced_qty)
+        if report.avg_px > 0 and report.cum_qty == order.cum_qty:
+            order.avg_px = report.avg_px
+        else:
+            value = EXACT.add(
+                EXACT.multiply(order.avg_px, priced), EXACT.multiply(last_px, last_qty)
+            )
+            order.avg_px = value / EXACT.add(priced, last_qty)
+        order.unpriced_qty = EXACT.subtract(order.unpriced_qty, last_qty)
+        become(order, step, report)
+        return self._event(
+            OrderFilled if order.status is _FILLED else OrderPartiallyFilled,
+            order,
+            report,
+            exec_id=report.exec_id,
             last_qty=last_qty,
             last_px=last_px,
         )
@@ -699,6 +729,7 @@ class OrderTracker:
         `trades`; this event and the anomaly before it say what was taken back."""
         held = order.cum_qty
         order.cum_qty = report.cum_qty
+        order.unpriced_qty = min(order.unpriced_qty, report.cum_qty)
         order.leaves_qty = report.leaves_qty
         if report.avg_px > 0 or report.cum_qty == ZERO:
             order.avg_px = report.avg_px
@@ -814,7 +845,7 @@ def _detail(problem: Problem, order: Order, report: ExecutionReport) -> str:
         shows = f"{what} shows cum_qty {report.cum_qty:f} where {order.cum_qty:f} was known"
         if missed_fill_px(order, report) is None:
             missed = EXACT.subtract(report.cum_qty, order.cum_qty)
-            asked = "" if report.kind is ExecKind.ORDER_STATUS else ", and the order asked about"
+            asked = "" if report.kind is ExecKind.ORDER_STATUS else ASKED_AFTER_UNPRICED
             return (
                 f"{shows}: {missed:f} filled at a price the exchange does not give (avg_px "
                 f"{report.avg_px:f} leaves none above 0 for it); no fill is told for it, the "

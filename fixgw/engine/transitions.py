@@ -174,6 +174,10 @@ class Emit(StrEnum):
     the report's AvgPx leaves for it (`missed_fill_px`). Where that gives no price, no fill:
     the report's quantities and status are adopted and told as `order.restated` (no
     reason), never a fill at a price the venue did not give."""
+    FILLED_IN = "filled_in"
+    """The same, the report's fill, of quantity a report before it showed filled at no
+    price (`Order.unpriced_qty`): the fill's own report, late, gives the price, so the fill
+    is told, at its LastPx; cum_qty, which counts it already, stays."""
     GAP_FILL = "gap_fill"
     """The same, one for what a fill report's cum_qty rose by beyond its own fill (reports
     missed, or to come late): told before the report's fill, so that the fills told add
@@ -359,6 +363,26 @@ def missed_fill_px(order: Order, report: ExecutionReport) -> Decimal | None:
     if left <= 0:
         return None
     return left / EXACT.subtract(report.cum_qty, order.cum_qty)
+
+
+def fills_in_unpriced(order: Order, report: ExecutionReport) -> bool:
+    """A fill report adding nothing to cum_qty whose fill is of the quantity a report showed
+    filled at no price (a cancel at AvgPx 0 that carried it): that fill's own report,
+    late, with its price. Not already counted: no fill was told for that quantity."""
+    last_qty, last_px = report.last_qty, report.last_px
+    return (
+        last_qty is not None
+        and last_px is not None
+        and last_px > 0
+        and 0 < last_qty <= order.unpriced_qty
+        and report.cum_qty <= order.cum_qty
+    )
+
+
+ASKED_AFTER_UNPRICED: Final = ", and the order asked about"
+"""How the `detail` of a `fill_gap` anomaly ends where the report showed fills at no price
+and the order is asked about, as after an unreadable report: a restart reads the question
+off the journal (`restore`) and asks again until an `order.status` tells the answer."""
 
 
 def shows_more_unpriced(order: Order, report: ExecutionReport) -> bool:
@@ -628,9 +652,12 @@ ROWS: Final[tuple[Row, ...]] = (
     #    applied, the venue's cum_qty adopted, what it rose by beyond the fill told as one
     #    fill first; one that also ends the rest (canceled, or rejected) is a partial fill,
     #    then the cancel
+    #    (a fill of quantity a report showed filled at no price is told, at its price, its
+    #    quantity counted already: on a closed order too)
     row(
         OPEN,
         FILLS,
+        end(To.SAME, Emit.FILLED_IN, when=fills_in_unpriced),
         anomaly(Problem.STALE_FILL, when=adds_nothing),
         anomaly(Problem.FILL_GAP, when=skips_quantity, go_on=True),
         then(To.PARTIALLY_FILLED, Emit.GAP_FILL, when=rises_past_fill),
@@ -644,6 +671,7 @@ ROWS: Final[tuple[Row, ...]] = (
     row(
         CLOSED,
         FILLS,
+        end(To.SAME, Emit.FILLED_IN, when=fills_in_unpriced),
         anomaly(Problem.REPORT_AFTER_CLOSE, when=adds_nothing),
         anomaly(Problem.REPORT_AFTER_CLOSE, go_on=True),
         anomaly(Problem.FILL_GAP, when=skips_quantity, go_on=True),

@@ -1267,6 +1267,63 @@ def test_an_iocs_expiry_showing_a_missed_fill_it_gives_no_price_for_tells_no_fil
     ]
 
 
+def test_a_fill_a_restatement_showed_at_no_price_is_told_once_from_its_late_report(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """The broker restates the open order for 0.5 (ExecType D) saying 0.2 filled at AvgPx 0:
+    no fill is told for it (order.restated). The trade's own report comes late: LastQty 0.2
+    at 30000, CumQty 0.2. It is told once, at 30000, and not counted again into cum_qty;
+    the next fill, 0.3 at 30100, fills the order. Before the fix the late report was taken
+    as already counted (stale_fill), and the 0.2 never told."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+
+    def answer_open(v: ScriptedVenue, request: Received) -> None:
+        """The answer to the question the restatement made the gateway ask."""
+        send_report(
+            v, order, f"S-{request.seq}", "I", "1", cum_qty="0.2", leaves_qty="0.3", avg_px="30000"
+        )
+
+    venue.on("H", answer_open)
+    send_report(venue, order, "R-1", "D", "1", cum_qty="0.2", leaves_qty="0.3", extra=[(378, "5")])
+    send_report(
+        venue,
+        order,
+        "F-1",
+        "F",
+        "1",
+        cum_qty="0.2",
+        leaves_qty="0.3",
+        avg_px="30000",
+        last=("0.2", "30000"),
+    )
+    events.find(cl_ord_id, "order.status")
+    send_report(
+        venue,
+        order,
+        "F-2",
+        "F",
+        "2",
+        cum_qty="0.5",
+        leaves_qty="0",
+        avg_px="30060",
+        last=("0.3", "30100"),
+    )
+    events.find(cl_ord_id, "order.filled")
+    assert fills_told(events, cl_ord_id) == [("F-1", "0.2", "30000"), ("F-2", "0.3", "30100")]
+    assert not [e for e in events.seen if e.get("problem") == "stale_fill"]
+    assert [(t["qty"], t["price"]) for t in gw.request("trades")["trades"]] == [
+        ("0.2", "30000"),
+        ("0.3", "30100"),
+    ]
+    (held,) = gw.orders(all=True)
+    assert [held[k] for k in ("status", "cum_qty", "leaves_qty", "avg_px")] == [
+        "filled",
+        "0.5",
+        "0",
+        "30060",
+    ]
+
+
 def test_a_status_answer_showing_more_filled_at_avg_px_0_tells_no_fill_at_0(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:

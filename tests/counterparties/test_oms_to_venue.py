@@ -211,6 +211,60 @@ def test_an_oms_market_order_whose_rest_cancel_shows_a_missed_fill_at_no_price_g
     ]
 
 
+def test_an_oms_gets_the_fill_a_cancel_at_avg_px_0_carried_from_its_late_report(
+    ends: tuple[ScriptedVenue, LocalStack, RawOms],
+) -> None:
+    """The venue cancels the OMS's order saying 0.2 filled at AvgPx 0 (as OKCoin writes on
+    cancels), then the trade's own report comes: LastQty 0.2 at LastPx 30000. The OMS,
+    told the restatement (D, CumQty 0.2) and the cancel, books the fill from ExecType F at
+    30000, once: OrdStatus 4 and CumQty 0.2 as it was told (the F adds to no CumQty: the D
+    had counted it), LeavesQty 0. Before the fix the report was dropped as already counted,
+    and the OMS never got an F."""
+    venue, _, oms = ends
+    venue.on("D", acknowledge)
+    oms.send(
+        "D",
+        [
+            *((11, "LIM-3"), (21, "1"), (55, "BTC/USD"), (54, "1"), (60, NOW)),
+            *((38, "0.5"), (40, "2"), (44, "30000")),
+        ],
+    )
+    order = venue.wait_app("D")
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "LIM-3" and m.get(150) == "0")
+    venue.on("H", lambda v, m: v.send("8", venue_report(order, f"S-{m.seq}", "I", "4", "0.2")))
+    for exec_id, exec_type, ord_status, avg_px, last in (
+        ("X-1", "4", "4", "0", None),
+        ("F-1", "F", "1", "30000", ("0.2", "30000")),
+    ):
+        venue.send(
+            "8",
+            execution_report(
+                order,
+                exec_id=exec_id,
+                exec_type=exec_type,
+                ord_status=ord_status,
+                order_id=f"V-{order.get(11)}",
+                cum_qty="0.2",
+                leaves_qty="0" if exec_type == "4" else "0.3",
+                avg_px=avg_px,
+                last=last,
+            ),
+        )
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "LIM-3" and m.get(150) == "F")
+    venue.wait_app("H")
+    oms.send("H", [(11, "LIM-3"), (55, "BTC/USD"), (54, "1")])
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "LIM-3" and m.get(150) == "I")
+    reports = [m for m in oms.received if m.msg_type == "8" and m.get(11) == "LIM-3"]
+    assert [[m.get(t) for t in (150, 39, 14, 151, 6, 32, 31)] for m in reports] == [
+        ["A", "A", "0", "0.5", "0", None, None],
+        ["0", "0", "0", "0.5", "0", None, None],
+        ["D", "1", "0.2", "0.3", "0", None, None],
+        ["4", "4", "0.2", "0", "0", None, None],
+        ["F", "4", "0.2", "0", "30000", "0.2", "30000"],
+        ["I", "4", "0.2", "0", "30000", None, None],
+    ]
+
+
 def test_an_oms_is_told_a_trade_on_its_canceled_order_as_a_fill_that_keeps_it_canceled(
     ends: tuple[ScriptedVenue, LocalStack, RawOms],
 ) -> None:

@@ -243,6 +243,31 @@ def test_a_cancel_carrying_a_fill_tells_the_fill_once_before_the_cancel(
     assert held(gw, cl_ord_id) == ("canceled", "0.2", "0")
 
 
+def test_a_cancel_at_avg_px_0_carrying_a_fill_tells_it_at_the_price_its_late_report_gives(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """As above, but the cancel says AvgPx 0, as OKCoin writes on cancels: no price for the
+    0.2, so no fill is told for it then (`order.restated`). The trade's own report, late,
+    gives its price: the 0.2 is told once, at 30000, the order staying canceled with
+    cum_qty 0.2. Before the fix it was dropped as already counted, and never told."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", answering_canceled_with(order, "0.2"))
+    cancel = report_of(order, "X-1", "4", "4", "0.2", "0")
+    venue.send("8", [(tag, "0" if tag == 6 else value) for tag, value in cancel])
+    venue.send("8", report_of(order, "F-1", "1", "1", "0.2", "0.3", last=("0.2", "30000")))
+    events.find(cl_ord_id, "order.status")
+    assert told(events, cl_ord_id)[2:] == [
+        ("order.anomaly", "fill_gap", None),
+        ("order.restated", "partially_filled", None),
+        ("order.canceled", "canceled", None),
+        ("order.partially_filled", "canceled", "0.2"),
+        ("order.status", "canceled", None),
+    ]
+    assert events.find(cl_ord_id, "order.partially_filled")["last_px"] == "30000"
+    assert trades_of(gw, cl_ord_id) == [("F-1", "0.2")]
+    assert held(gw, cl_ord_id) == ("canceled", "0.2", "0")
+
+
 @pytest.mark.parametrize(
     ("reports", "last_told", "fills"),
     [
@@ -425,6 +450,58 @@ def test_a_trade_on_a_canceled_order_whose_unreadable_report_is_answered_after_a
         accepted_order(venue, gw, EventLog(gw))  # sent after any question the logon asked
         assert held(gw, cl_ord_id) == ("canceled", "0.2", "0")
     assert len([m for m in venue.app if m.msg_type == "H"]) == 2
+
+
+def test_a_fill_at_no_price_is_asked_about_and_filled_in_after_a_restart(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    """0.2 of a market order for 0.5 told at 30000; OKCoin cancels the rest saying 0.4
+    filled at AvgPx 0, and the gateway asks about it, as after an unreadable report. It is
+    stopped before the venue answers. The restarted gateway asks again (the question is
+    journaled), and takes the answer's AvgPx 29950; the missed fill's own report then
+    comes, 0.2 at 29900, and is told once, the order staying canceled with cum_qty 0.4.
+    Before the fix the restart never asked again, and the order kept avg_px 30000."""
+    venue, stack = venue_stack
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        venue.on("D", acknowledge)
+        venue.on("H", lambda v, m: None)  # no answer before the restart
+        cl_ord_id = gw.new_order(symbol="BTC/USD", side="buy", type="market", qty="0.5")[
+            "cl_ord_id"
+        ]
+        order = venue.wait_app("D")
+        venue.send("8", report_of(order, "F-1", "1", "1", "0.2", "0.3", last=("0.2", "30000")))
+        events.find(cl_ord_id, "order.partially_filled")
+        rest_canceled = report_of(order, "X-1", "4", "4", "0.4", "0")
+        venue.send("8", [(tag, "0" if tag == 6 else value) for tag, value in rest_canceled])
+        events.find(cl_ord_id, "order.canceled")
+        venue.wait_app("H")
+    asked = [m for m in venue.app if m.msg_type == "H"]
+
+    def answering_29950(v: ScriptedVenue, m: Received) -> None:
+        answer = report_of(order, f"S-{m.seq}", "I", "4", "0.4", "0")
+        v.send("8", [(tag, "29950" if tag == 6 else value) for tag, value in answer])
+
+    venue.on("H", answering_29950)
+    restart(stack)
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        wait_until(lambda: held_avg_px(gw, cl_ord_id) == "29950", 10, "the answer's AvgPx")
+        assert len([m for m in venue.app if m.msg_type == "H"]) == len(asked) + 1
+        missed = report_of(order, "F-2", "1", "1", "0.4", "0.1", last=("0.2", "29900"))
+        venue.send("8", [(tag, "29950" if tag == 6 else value) for tag, value in missed])
+        fill = events.find(cl_ord_id, "order.partially_filled")
+        assert (fill["exec_id"], fill["last_qty"], fill["last_px"]) == ("F-2", "0.2", "29900")
+        assert trades_of(gw, cl_ord_id) == [("F-1", "0.2"), ("F-2", "0.2")]
+        assert held(gw, cl_ord_id) == ("canceled", "0.4", "0")
+        assert held_avg_px(gw, cl_ord_id) == "29950"
+
+
+def held_avg_px(gw: Client, cl_ord_id: str) -> str:
+    [order] = [o for o in gw.orders(all=True) if o["cl_ord_id"] == cl_ord_id]
+    return str(order["avg_px"])
 
 
 def restart(stack: LocalStack) -> None:

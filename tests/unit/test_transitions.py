@@ -172,6 +172,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             OrderStatus.NEW,
             Input.PARTIAL_FILL,
             [
+                ("fills_in_unpriced", To.SAME, Emit.FILLED_IN, None, True),
                 ("adds_nothing", To.SAME, Emit.ANOMALY, Problem.STALE_FILL, True),
                 ("skips_quantity", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("rises_past_fill", To.PARTIALLY_FILLED, Emit.GAP_FILL, None, False),
@@ -206,6 +207,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             OrderStatus.FILLED,
             Input.TRADE,
             [
+                ("fills_in_unpriced", To.SAME, Emit.FILLED_IN, None, True),
                 ("adds_nothing", To.SAME, Emit.ANOMALY, Problem.REPORT_AFTER_CLOSE, True),
                 (None, To.SAME, Emit.ANOMALY, Problem.REPORT_AFTER_CLOSE, False),
                 ("skips_quantity", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
@@ -1012,6 +1014,92 @@ def test_fills_a_report_shows_at_no_price_it_gives_are_never_told_as_a_fill(
     order = tracker.get("c1")
     assert order is not None and order.cum_qty == report.cum_qty
     assert tracker.unpriced is order
+
+
+@pytest.mark.parametrize(
+    ("state", "what"),
+    [
+        *(
+            (OrderStatus.PARTIALLY_FILLED, what)
+            for what in (Input.NEW, Input.CANCELED, Input.REJECTED, Input.RESTATED, *ANSWERS)
+        ),
+        *((OrderStatus.FILLED, what) for what in ANSWERS),
+    ],
+    ids=str,
+)
+def test_a_fill_shown_at_no_price_is_told_once_when_its_own_report_gives_the_price(
+    state: OrderStatus, what: Input
+) -> None:
+    """After a report showing 0.25 more filled at AvgPx 0, the fill's own report comes late
+    (LastQty 0.25 at 90, CumQty adding nothing): told once at 90, cum_qty as it was, the
+    average that of the fills told. Another report of 0.25 adds nothing: already counted.
+    Before the fix the late report was already counted too, and the 0.25 never told."""
+    tracker = placed_in(state)
+    report = plain_report(state, what)
+    if report.kind is ExecKind.NEW:
+        report = msgspec.structs.replace(report, status=OrderStatus.PARTIALLY_FILLED)
+    report = msgspec.structs.replace(report, cum_qty=report.cum_qty + D("0.25"), avg_px=D(0))
+    applied(tracker, what, report)
+    order = tracker.get("c1")
+    assert order is not None and order.unpriced_qty == D("0.25")
+    status_before = order.status
+
+    def late_fill() -> ExecutionReport:
+        return msgspec.structs.replace(
+            plain_report(OrderStatus.PARTIALLY_FILLED, Input.PARTIAL_FILL),
+            cum_qty=report.cum_qty,
+            last_qty=D("0.25"),
+            last_px=D(90),
+            avg_px=D(0),
+        )
+
+    events = tracker.apply_execution(late_fill())
+    [fill] = [e for e in events if isinstance(e, OrderPartiallyFilled | OrderFilled)]
+    assert (fill.last_qty, fill.last_px, fill.cum_qty) == (D("0.25"), D(90), report.cum_qty)
+    assert (fill.status, order.unpriced_qty) == (status_before, D(0))
+    known = KNOWN_CUM[state]
+    assert order.avg_px == (known * 100 + D("0.25") * 90) / (known + D("0.25"))
+    again = tracker.apply_execution(late_fill())
+    assert [e for e in again if isinstance(e, OrderPartiallyFilled | OrderFilled)] == []
+    assert order.cum_qty == report.cum_qty
+
+
+def test_the_quantity_at_no_price_and_the_question_it_made_are_restored() -> None:
+    """The journal's replay gives the order its quantity filled at no price, and the
+    question the cancel showing it made the gateway ask (as after an unreadable report),
+    until the fill's own report tells it and an `order.status` the answer."""
+    tracker = OrderTracker()
+    events: list[Any] = [tracker.submit(limit_buy("c1"))]
+    events += tracker.apply_execution(plain_report(OrderStatus.PENDING_NEW, Input.NEW))
+    canceled = msgspec.structs.replace(
+        plain_report(OrderStatus.NEW, Input.CANCELED), cum_qty=D("0.25"), avg_px=D(0)
+    )
+    events += tracker.apply_execution(canceled)
+    restored = OrderTracker()
+    restored.restore(events)
+    order = restored.get("c1")
+    assert order is not None and (order.unpriced_qty, order.unread) == (D("0.25"), True)
+    events += tracker.apply_execution(
+        msgspec.structs.replace(
+            plain_report(OrderStatus.NEW, Input.PARTIAL_FILL),
+            last_px=D(90),
+            cum_qty=D("0.25"),
+            avg_px=D(0),
+        )
+    )
+    answer = msgspec.structs.replace(
+        plain_report(OrderStatus.CANCELED, Input.RECONCILED_AFTER_UNREADABLE),
+        cum_qty=D("0.25"),
+        avg_px=D(90),
+    )
+    held = tracker.get("c1")
+    assert held is not None
+    events += [*tracker.reconcile(answer, after_unreadable=True), tracker.stated(held, answer)]
+    restored = OrderTracker()
+    restored.restore(events)
+    order = restored.get("c1")
+    assert order is not None and (order.unpriced_qty, order.unread) == (D(0), False)
+    assert order.avg_px == held.avg_px == D(90)
 
 
 @pytest.mark.parametrize(

@@ -388,13 +388,26 @@ class OrderTracker:
         """The ClOrdID of the cancel a reject answers: its ClOrdID where that is a cancel
         this gateway sent, else its OrigClOrdID where that is one, else the order's cancel
         pending (a venue that puts the order's own ClOrdID, or NONE, in the reject's:
-        there is one cancel of an order out at a time)."""
+        there is one cancel of an order out at a time), or the one a fill overtook
+        (`cancel_out`)."""
         for named in (report.cl_ord_id, report.orig_cl_ord_id):
             if named is not None and self.index.cancel_of(named) is not None:
                 return named
-        if order is not None and order.cancel_pending is not None:
+        out = self.cancel_out(order) if order is not None else None
+        return out if out is not None else report.cl_ord_id
+
+    def cancel_out(self, order: Order) -> str | None:
+        """The cancel of `order` a refusal naming the order refuses: its cancel pending, or
+        else the last cancel sent for a filled order that nothing answered. The fill that
+        closed the order overtook that cancel, and the venue may still refuse it naming the
+        order (OKCoin keys cancels on the order). Kept in the index with the closed order,
+        until it is answered or the order forgotten."""
+        if order.cancel_pending is not None:
             return order.cancel_pending
-        return report.cl_ord_id
+        if order.status is not _FILLED or not order.cancel_ids:
+            return None
+        last = order.cancel_ids[-1]
+        return last if self.index.cancel_of(last) is not None else None
 
     @staticmethod
     def disputed_by(order: Order, report: CancelRejectReport) -> bool:

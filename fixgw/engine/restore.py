@@ -84,6 +84,8 @@ def _apply(index: OrderIndex, event: Event) -> Order | None:
         )
         index.add(order)
     index.name(order, event.order_id)
+    if isinstance(event, OrderRestated):
+        _note_taken_back(order, event)
     order.qty, order.price = event.qty, event.price  # a restatement may change them
     order.cum_qty, order.leaves_qty = event.cum_qty, event.leaves_qty
     order.avg_px = event.avg_px
@@ -110,6 +112,17 @@ def _apply(index: OrderIndex, event: Event) -> Order | None:
         order.unread = False
     stating(order, event)
     return order
+
+
+def _note_taken_back(order: Order, event: OrderRestated) -> None:
+    """The fills taken back (`Order.taken_back`), as the tracker kept them: a restatement
+    showing less filled took them back, and one showing more while some were taken back
+    restored them first (`Emit.RESTORED`)."""
+    if event.cum_qty < order.cum_qty:
+        order.taken_back += order.cum_qty - event.cum_qty
+        order.taken_back_px = order.avg_px
+    elif event.cum_qty > order.cum_qty and order.taken_back > ZERO:
+        order.taken_back -= min(order.taken_back, event.cum_qty - order.cum_qty)
 
 
 def _exec_id_kept(event: OrderEvent) -> str | None:

@@ -57,6 +57,8 @@ class Order:
         "stated",
         "status",
         "symbol",
+        "taken_back",
+        "taken_back_px",
         "time_in_force",
         "unpriced_qty",
         "unread",
@@ -130,6 +132,11 @@ class Order:
         `order.restated` after a `fill_gap`), no fill told for it yet: a later fill report
         of it (its LastQty at most this, adding nothing to cum_qty) tells it, at its LastPx."""
         self.oms = oms
+        self.taken_back = ZERO
+        """Fills told, then taken back by a status answer (`fills_taken_back`) and not
+        shown again since: a later report whose cum_qty shows them restores them, at
+        `taken_back_px` (the average they were told at), and they are never told twice."""
+        self.taken_back_px = ZERO
         """The OMS session that placed it, None for an API client's (`OrderPendingNew.oms`);
         UNSET for one restored from a line that did not record it."""
 
@@ -347,5 +354,5 @@ def _fields(o: Order) -> tuple[object, ...]:
         o.cl_ord_id, o.symbol, o.side, o.order_type, o.qty, o.price, o.status, o.order_id,
         o.cum_qty, o.leaves_qty, o.avg_px, o.cancel_pending, o.exec_ids, o.cancel_ids,
         o.stated, o.closed, o.rejected_by_inference, o.cancel_on_disconnect, o.unread, o.oms,
-        o.unpriced_qty,
+        o.unpriced_qty, o.taken_back, o.taken_back_px,
     )  # fmt: skip

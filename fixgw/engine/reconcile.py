@@ -60,8 +60,11 @@ class Reconciler:
         on_ready: Callable[[], object] = lambda: None,
         session_up: Callable[[], bool] = lambda: True,
         turn: Callable[[Order], float | None] = lambda _: None,
+        answers_take_back_fills: bool = True,
     ) -> None:
         self._tracker = tracker
+        self._answers_take_back_fills = answers_take_back_fills
+        """The venue's (`Venue.answers_take_back_fills`)."""
         self._turn = turn
         """Seconds until the status request about the order, still held by the rate limit,
         goes out; None if it is not held (out already, or never asked)."""
@@ -295,7 +298,9 @@ class Reconciler:
         """The answer's events; of an order owed it after an unreadable report, then an
         `order.status`, which tells (and journals) that it was answered."""
         unread, order.unread = order.unread, False
-        events = self._tracker.reconcile(report, after_unreadable=unread)
+        events = self._tracker.reconcile(
+            report, after_unreadable=unread, takes_back=self._answers_take_back_fills
+        )
         if unread:
             events.append(self._tracker.stated(order, report))
         for event in events:

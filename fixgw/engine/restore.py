@@ -11,6 +11,7 @@ much of it."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 
 import msgspec
 
@@ -88,8 +89,9 @@ def _apply(index: OrderIndex, event: Event) -> Order | None:
         )
         index.add(order)
     index.name(order, event.order_id)
+    restored = _note_taken_back(order, event) if isinstance(event, OrderRestated) else ZERO
     order.qty, order.price = event.qty, event.price  # a restatement may change them
-    _count_unpriced(order, event)
+    _count_unpriced(order, event, restored)
     order.cum_qty, order.leaves_qty = event.cum_qty, event.leaves_qty
     order.avg_px = event.avg_px
     if isinstance(event, OrderPendingCancel):
@@ -124,16 +126,31 @@ def _asks(anomaly: OrderAnomaly) -> bool:
     )
 
 
-def _count_unpriced(order: Order, event: OrderEvent) -> None:
-    """`Order.unpriced_qty` after `event`, from the order's cum_qty before it."""
+def _count_unpriced(order: Order, event: OrderEvent, restored: Decimal) -> None:
+    """`Order.unpriced_qty` after `event`, from the order's cum_qty before it; `restored`:
+    of what a restatement adds, the fills taken back it shows again (priced)."""
     if isinstance(event, OrderRestated):
-        if event.cum_qty > order.cum_qty:  # fills at no price, no fill told
-            order.unpriced_qty += event.cum_qty - order.cum_qty
+        if event.cum_qty - restored > order.cum_qty:  # fills at no price, no fill told
+            order.unpriced_qty += event.cum_qty - restored - order.cum_qty
         order.unpriced_qty = min(order.unpriced_qty, event.cum_qty)  # fills taken back
     elif isinstance(event, OrderPartiallyFilled | OrderFilled):
         filled_in = event.last_qty - max(ZERO, event.cum_qty - order.cum_qty)
         if filled_in > 0:
             order.unpriced_qty = max(ZERO, order.unpriced_qty - filled_in)
+
+
+def _note_taken_back(order: Order, event: OrderRestated) -> Decimal:
+    """The fills taken back (`Order.taken_back`), as the tracker kept them: a restatement
+    showing less filled took them back, and one showing more while some were taken back
+    restored them first (`Emit.RESTORED`). Returns what it restored."""
+    if event.cum_qty < order.cum_qty:
+        order.taken_back += order.cum_qty - event.cum_qty
+        order.taken_back_px = order.avg_px
+    elif event.cum_qty > order.cum_qty and order.taken_back > ZERO:
+        restored = min(order.taken_back, event.cum_qty - order.cum_qty)
+        order.taken_back -= restored
+        return restored
+    return ZERO
 
 
 def _exec_id_kept(event: OrderEvent) -> str | None:

@@ -63,6 +63,7 @@ from fixgw.engine.transitions import (
     missed_fill_px,
     other_price,
     other_qty,
+    shown_again,
     step_of,
     told_fill_qty,
 )
@@ -241,11 +242,15 @@ class OrderTracker:
         self._revive_if_delivered(order, report)
         return self._run(order, ON_REPORT[order.status, report.kind], report)
 
-    def reconcile(self, report: ExecutionReport, after_unreadable: bool = False) -> list[Event]:
+    def reconcile(
+        self, report: ExecutionReport, after_unreadable: bool = False, takes_back: bool = True
+    ) -> list[Event]:
         """A status answer after a logon: the events of whatever happened while the gateway was
         away (fills as one fill per order, a cancel, a reject), and nothing if nothing did.
         `after_unreadable`: asked because a report of the order could not be read, so fewer
-        fills than known are fills the venue took back (`Input.RECONCILED_AFTER_UNREADABLE`)."""
+        fills than known are fills the venue took back (`Input.RECONCILED_AFTER_UNREADABLE`)
+        where its answers do (`takes_back`), else an answer that lags
+        (`Input.RECONCILED_AFTER_UNREADABLE_MAY_LAG`)."""
         self.unpriced = None
         order = self.resolve(report)
         if order is None or report.exec_id in order.exec_ids:  # NO_ORDER, or answered
@@ -253,7 +258,13 @@ class OrderTracker:
         _remember_exec_id(order, report)
         self.index.name(order, report.order_id)
         self._revive_if_delivered(order, report)
-        what = Input.RECONCILED_AFTER_UNREADABLE if after_unreadable else Input.RECONCILED
+        what = Input.RECONCILED
+        if after_unreadable:
+            what = (
+                Input.RECONCILED_AFTER_UNREADABLE
+                if takes_back
+                else Input.RECONCILED_AFTER_UNREADABLE_MAY_LAG
+            )
         return self._run(order, TABLE[order.status, what], report)
 
     def stated(self, order: Order, report: ExecutionReport) -> OrderStatusReported:
@@ -389,13 +400,26 @@ class OrderTracker:
         """The ClOrdID of the cancel a reject answers: its ClOrdID where that is a cancel
         this gateway sent, else its OrigClOrdID where that is one, else the order's cancel
         pending (a venue that puts the order's own ClOrdID, or NONE, in the reject's:
-        there is one cancel of an order out at a time)."""
+        there is one cancel of an order out at a time), or the one a fill overtook
+        (`cancel_out`)."""
         for named in (report.cl_ord_id, report.orig_cl_ord_id):
             if named is not None and self.index.cancel_of(named) is not None:
                 return named
-        if order is not None and order.cancel_pending is not None:
+        out = self.cancel_out(order) if order is not None else None
+        return out if out is not None else report.cl_ord_id
+
+    def cancel_out(self, order: Order) -> str | None:
+        """The cancel of `order` a refusal naming the order refuses: its cancel pending, or
+        else the last cancel sent for a filled order that nothing answered. The fill that
+        closed the order overtook that cancel, and the venue may still refuse it naming the
+        order (OKCoin keys cancels on the order). Kept in the index with the closed order,
+        until it is answered or the order forgotten."""
+        if order.cancel_pending is not None:
             return order.cancel_pending
-        return report.cl_ord_id
+        if order.status is not _FILLED or not order.cancel_ids:
+            return None
+        last = order.cancel_ids[-1]
+        return last if self.index.cancel_of(last) is not None else None
 
     @staticmethod
     def disputed_by(order: Order, report: CancelRejectReport) -> bool:
@@ -527,6 +551,8 @@ class OrderTracker:
                 events.append(self._repriced(order, step, report))
             elif emit is Emit.TAKEN_BACK:
                 events.append(self._taken_back(order, step, report))
+            elif emit is Emit.RESTORED:
+                events.append(self._restored(order, step, report))
             elif emit is Emit.PENDING_CANCEL:
                 acknowledged = report.cl_ord_id or ""
                 if acknowledged not in order.cancel_ids:
@@ -728,6 +754,8 @@ class OrderTracker:
         adopted, the order open again if the venue says so. The fills told stand in
         `trades`; this event and the anomaly before it say what was taken back."""
         held = order.cum_qty
+        order.taken_back = EXACT.add(order.taken_back, EXACT.subtract(held, report.cum_qty))
+        order.taken_back_px = order.avg_px
         order.cum_qty = report.cum_qty
         order.unpriced_qty = min(order.unpriced_qty, report.cum_qty)
         order.leaves_qty = report.leaves_qty
@@ -738,6 +766,31 @@ class OrderTracker:
             f"the exchange's status answer shows cum_qty {report.cum_qty:f} where "
             f"{held:f} was told: {EXACT.subtract(held, report.cum_qty):f} taken back "
             "(a trade bust or correction)"
+        )
+        return self._event(OrderRestated, order, report, reason=None, text=text)
+
+    def _restored(self, order: Order, step: Step, report: ExecutionReport) -> Event:
+        """Fills taken back that a report's cum_qty shows again (the answer that took them
+        back lagged the venue's reports): restored at the average they were told at, told
+        as `order.restated`, never as a fill again, so that the fills told add up to
+        cum_qty. What the report shows beyond them is the next steps'."""
+        restored = min(order.taken_back, shown_again(order, report))
+        value = EXACT.add(
+            EXACT.multiply(order.avg_px, order.cum_qty),
+            EXACT.multiply(order.taken_back_px, restored),
+        )
+        order.cum_qty = EXACT.add(order.cum_qty, restored)
+        order.avg_px = value / order.cum_qty
+        order.taken_back = EXACT.subtract(order.taken_back, restored)
+        if order.is_open:
+            order.leaves_qty = max(ZERO, EXACT.subtract(order.qty, order.cum_qty))
+            if order.status is OrderStatus.NEW:
+                order.status = _PARTIALLY_FILLED
+        become(order, step, report)
+        text = (
+            f"the exchange's report shows cum_qty {report.cum_qty:f}: {restored:f} of the "
+            "fills taken back are filled after all (the answer that took them back lagged); "
+            "restored as told before, not told again"
         )
         return self._event(OrderRestated, order, report, reason=None, text=text)
 

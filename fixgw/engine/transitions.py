@@ -30,6 +30,8 @@ from fixgw.domain import TERMINAL_STATUSES, ExecKind, ExecutionReport, OrderStat
 if TYPE_CHECKING:
     from fixgw.engine.order_index import Order
 
+_ZERO: Final = Decimal(0)
+
 
 class Input(StrEnum):
     """What can happen to an order."""
@@ -60,6 +62,10 @@ class Input(StrEnum):
     venue's answer, sent after that report, is its word after every report it sent of the
     order, so one showing less filled than known took fills back (a trade bust, ExecType H,
     is unreadable) and is applied."""
+    RECONCILED_AFTER_UNREADABLE_MAY_LAG = "reconciled_after_unreadable_may_lag"
+    """The same, of a venue whose answers may lag its own reports and whose dialect has no
+    trade busts (`Venue.answers_take_back_fills`, OKCoin): one showing less filled than
+    known lags, and changes nothing (`stale_status`)."""
     # The gateway's own doing.
     SUBMITTED = "submitted"
     CANCEL_REQUESTED = "cancel_requested"
@@ -207,6 +213,10 @@ class Emit(StrEnum):
     TAKEN_BACK = "taken_back"
     """`order.restated`, no reason, its text naming the quantity taken back: the status
     answer's status and numbers adopted, fills fewer than known (`FILLS_TAKEN_BACK`)."""
+    RESTORED = "restored"
+    """`order.restated`, no reason, its text naming the quantity: fills taken back shown
+    again by a later report's cum_qty (`shown_again`), restored as they were told, never
+    told again as a fill; what the report shows beyond them is left to the steps after."""
     RESTATED_AS_ANSWERED = "restated_as_answered"
     """`order.restated`, no reason, its text saying a status answer changed the order's
     quantity or price: those adopted, the rest left to the steps after."""
@@ -390,6 +400,18 @@ def shows_more_unpriced(order: Order, report: ExecutionReport) -> bool:
     return shows_more(order, report) and missed_fill_px(order, report) is None
 
 
+def shown_again(order: Order, report: ExecutionReport) -> Decimal:
+    """What a report's cum_qty rose by beyond the known quantity and its own fill."""
+    own = fill_qty(order, report) if report.kind.is_fill else _ZERO
+    return EXACT.subtract(EXACT.subtract(report.cum_qty, order.cum_qty), own)
+
+
+def shows_taken_back(order: Order, report: ExecutionReport) -> bool:
+    """A report shows more filled than known beyond its own fill, and fills were taken
+    back: they are the venue's after all (the answer that took them back lagged)."""
+    return order.taken_back > 0 and shown_again(order, report) > 0
+
+
 def reprices(order: Order, report: ExecutionReport) -> bool:
     """A status answer shows the known fills at another average price (a trade corrected)."""
     return (
@@ -513,7 +535,11 @@ STATES: Final[tuple[State, ...]] = (NO_ORDER, *ANY)
 
 FILLS: Final = (Input.PARTIAL_FILL, Input.FILL, Input.TRADE)
 REPORTS: Final = tuple(EXEC_INPUT.values())
-RECONCILING: Final = (Input.RECONCILED, Input.RECONCILED_AFTER_UNREADABLE)
+RECONCILING: Final = (
+    Input.RECONCILED,
+    Input.RECONCILED_AFTER_UNREADABLE,
+    Input.RECONCILED_AFTER_UNREADABLE_MAY_LAG,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,7 +557,13 @@ def row(states: State | tuple[State, ...], inputs: Input | tuple[Input, ...], *r
     )
 
 
+_RESTORED: Final = then(To.SAME, Emit.RESTORED, when=shows_taken_back)
+"""Fills taken back that a later report shows again: restored, before anything it shows
+beyond them is told (as a gap, a missed fill, or at no price)."""
+
+
 _GAP_TOLD: Final[Rule] = (
+    _RESTORED,
     anomaly(Problem.FILL_GAP, when=shows_more, go_on=True),
     then(To.PARTIALLY_FILLED, Emit.MISSED_FILL, when=shows_more),
 )
@@ -549,12 +581,22 @@ _TAKEN_BACK: Final[Rule] = (
 known: fills taken back (a trade bust), told, and the venue's numbers applied."""
 
 
+_LAGS: Final[Rule] = (
+    anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
+    anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
+    end(To.SAME, Emit.NOTHING, when=shows_less),
+)
+"""The same answer, of a venue whose answers may lag its own reports and that sends no
+busts: less filled than known is an answer that lags, and changes nothing."""
+
+
 _UNPRICED: Final = anomaly(Problem.FILL_GAP, when=shows_more_unpriced, go_on=True)
 """Fills a status answer shows, at a price it does not give: surfaced, as a gap is."""
 
 
 _SETTLE: Final[Rule] = (
     then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_terms),
+    _RESTORED,
     _UNPRICED,
     then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
     then(To.CANCELED, Emit.CANCELED_AS_ANSWERED, when=cancels_open),
@@ -567,6 +609,7 @@ cancel still out (lost while the order is open, moot once it is closed)."""
 
 
 _SETTLE_CLOSED: Final[Rule] = (
+    _RESTORED,
     _UNPRICED,
     then(To.STAYS_CLOSED, Emit.MISSED_FILL, when=shows_more),
     end(To.SAME, Emit.NOTHING, cancel=Cancel.CLEAR_IF_CLOSED),
@@ -579,6 +622,7 @@ _ANSWERED: Final[Rule] = (
     anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
     end(To.SAME, Emit.STATUS, when=shows_less, cancel=Cancel.CLEAR_IF_CLOSED),
     then(To.SAME, Emit.RESTATED_AS_ANSWERED, when=changes_terms),
+    _RESTORED,
     _UNPRICED,
     then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
     end(To.CANCELED, Emit.CANCELED_AS_ANSWERED, when=cancels_open, cancel=Cancel.CLEAR),
@@ -603,6 +647,7 @@ ROWS: Final[tuple[Row, ...]] = (
         Input.NEW,
         drop(when=repeats),
         anomaly(Problem.STALE_REPORT, when=goes_back),
+        _RESTORED,
         anomaly(Problem.FILL_GAP, when=shows_more, go_on=True),
         then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
         then(To.OPEN, Emit.ACCEPTED, when=ends_order),
@@ -658,6 +703,7 @@ ROWS: Final[tuple[Row, ...]] = (
         OPEN,
         FILLS,
         end(To.SAME, Emit.FILLED_IN, when=fills_in_unpriced),
+        _RESTORED,
         anomaly(Problem.STALE_FILL, when=adds_nothing),
         anomaly(Problem.FILL_GAP, when=skips_quantity, go_on=True),
         then(To.PARTIALLY_FILLED, Emit.GAP_FILL, when=rises_past_fill),
@@ -672,6 +718,7 @@ ROWS: Final[tuple[Row, ...]] = (
         CLOSED,
         FILLS,
         end(To.SAME, Emit.FILLED_IN, when=fills_in_unpriced),
+        _RESTORED,
         anomaly(Problem.REPORT_AFTER_CLOSE, when=adds_nothing),
         anomaly(Problem.REPORT_AFTER_CLOSE, go_on=True),
         anomaly(Problem.FILL_GAP, when=skips_quantity, go_on=True),
@@ -704,6 +751,7 @@ ROWS: Final[tuple[Row, ...]] = (
         Input.ORDER_STATUS,
         anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
         end(To.SAME, Emit.STATUS, when=shows_less),
+        _RESTORED,
         _UNPRICED,
         then(To.STAYS_CLOSED, Emit.MISSED_FILL, when=shows_more),
         end(To.SAME, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
@@ -715,6 +763,7 @@ ROWS: Final[tuple[Row, ...]] = (
         OPEN,
         Input.RESTATED,
         anomaly(Problem.STALE_REPORT, when=pending_cancel_goes_back),
+        _RESTORED,
         anomaly(Problem.FILL_GAP, when=shows_more, go_on=True),
         then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
         end(To.REPORTED, Emit.RESTATED, cancel=Cancel.CLEAR_IF_CLOSED),
@@ -757,6 +806,22 @@ ROWS: Final[tuple[Row, ...]] = (
         CLOSED,
         Input.RECONCILED_AFTER_UNREADABLE,
         *_TAKEN_BACK,
+        then(To.SAME, Emit.REPRICED, when=reprices),
+        *_SETTLE_CLOSED,
+    ),
+    #    (of a venue whose answers may lag and that sends no busts, less filled than known
+    #    is an answer that lags: nothing is taken back)
+    row(
+        ACKED,
+        Input.RECONCILED_AFTER_UNREADABLE_MAY_LAG,
+        *_LAGS,
+        then(To.SAME, Emit.REPRICED, when=reprices),
+        *_SETTLE,
+    ),
+    row(
+        CLOSED,
+        Input.RECONCILED_AFTER_UNREADABLE_MAY_LAG,
+        *_LAGS,
         then(To.SAME, Emit.REPRICED, when=reprices),
         *_SETTLE_CLOSED,
     ),

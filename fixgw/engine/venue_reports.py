@@ -254,17 +254,19 @@ class VenueReports:
 
     def _refused_request(self, report: ExchangeErrorReport, cl_ord_id: str) -> str:
         """The ClOrdID of the order or cancel refused. A refusal may name an order whose
-        cancel is out rather than the cancel (OKCoin's cancels key on the order): it refuses
+        cancel is out rather than the cancel (OKCoin's cancels key on the order), or was
+        out when a fill closed the order (`OrderTracker.cancel_out`): it refuses
         that cancel where it says it refuses a cancel (RefMsgType F), or says nothing of what
         it refuses and the order is acknowledged, so that its cancel is the one request on
         it that can still be refused."""
         order = self._tracker.get(cl_ord_id)
-        if order is None or order.cancel_pending is None:
+        out = self._tracker.cancel_out(order) if order is not None else None
+        if order is None or out is None:
             return cl_ord_id
         if report.ref_msg_type == MsgType.ORDER_CANCEL_REQUEST or (
             report.ref_msg_type is None and order.order_id is not None
         ):
-            return order.cancel_pending
+            return out
         return cl_ord_id
 
     def _status_refused(

@@ -134,6 +134,7 @@ def wire_services(
         on_ready=reconciled,
         session_up=lambda: lifecycle.up,
         turn=lambda order: queries.turn_of_question(order),
+        answers_take_back_fills=venue.answers_take_back_fills,
     )
     throttle.on_turns_changed.append(reconciler.turns_changed)
     entry = OrderEntry(

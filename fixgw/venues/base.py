@@ -104,6 +104,11 @@ class Venue(Protocol):
     time_in_force: frozenset[TimeInForce]
     """The TimeInForce values an order may carry; none: orders carry none (the venue's own
     rule holds: resting until cancelled, a market order's rest cancelled)."""
+    answers_take_back_fills: bool
+    """Whether its answer to a status request, asked after a report the gateway could not
+    read, is its word after that report, so that one showing fewer fills than were told
+    took them back (a trade bust). False for a venue whose answers may lag its own reports
+    and whose dialect has no busts: such an answer changes nothing (`stale_status`)."""
     request_id_tags: tuple[int, ...]
     """The fields of our own messages that name a request, for a Reject that names only
     its RefSeqNum."""

@@ -1010,6 +1010,43 @@ def test_an_answer_showing_less_filled_not_asked_after_an_unreadable_report_chan
     assert (held["status"], held["cum_qty"]) == ("filled", "0.5")
 
 
+def test_fills_taken_back_by_an_answer_that_lagged_are_restored_when_the_next_fill_shows_them(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """A broker's answer after an unreadable report is its word, so it takes F-1 back; but
+    the answer lagged, and F-2's CumQty 0.4 shows F-1 still there: F-1 is restored
+    (`order.restated`), never told again, and the fills told add up to cum_qty. Before the
+    fix F-2's CumQty brought F-1 again as a gap fill: 0.6 in `trades` for 0.4."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", answering_live(order))
+    fill = {"cum_qty": "0.2", "leaves_qty": "0.3", "avg_px": "30000"}
+    send_report(venue, order, "F-1", "F", "1", **fill, last=("0.2", "30000"))
+    events.find(cl_ord_id, "order.partially_filled")
+    send_report(venue, order, "F-J", "F", "1", **fill, last=("0", "30000"))
+    events.find(cl_ord_id, "order.status")
+    send_report(
+        venue,
+        order,
+        "F-2",
+        "F",
+        "1",
+        cum_qty="0.4",
+        leaves_qty="0.1",
+        avg_px="30050",
+        last=("0.2", "30100"),
+    )
+    second = events.first(lambda e: e.get("exec_id") == "F-2")
+    assert (second["last_qty"], second["cum_qty"], second["avg_px"]) == ("0.2", "0.4", "30050")
+    restated = [e for e in events.seen if e["type"] == "order.restated"]
+    assert [e["cum_qty"] for e in restated] == ["0", "0.2"]
+    assert "0.2 of the fills taken back are filled after all" in restated[-1]["text"]
+    trades = gw.request("trades", symbol="BTC/USD")["trades"]
+    assert [(t["exec_id"], t["qty"]) for t in trades if t["cl_ord_id"] == cl_ord_id] == [
+        ("F-1", "0.2"),
+        ("F-2", "0.2"),
+    ]
+
+
 def test_an_oms_gets_a_trade_bust_as_a_restatement_of_the_venues_numbers(
     oms_to_broker: tuple[ScriptedVenue, RawOms],
 ) -> None:

@@ -27,6 +27,7 @@ from tests.counterparties.venue import (
     fill,
     refuse_cancel,
     utc_timestamp,
+    whole_fill,
 )
 
 
@@ -191,6 +192,42 @@ def test_a_cancel_the_exchange_refuses_naming_the_order_is_answered_to_the_oms(
         refused = cancel_reject(oms, "BUSY-C1")
     assert (refused[39], refused[41], refused[37]) == ("0", "BUSY-1", f"V-{taken.get(11)}")
     assert refused[58].endswith("cancel failed: system busy")
+
+
+def fill_then_refuse_naming_the_order(refusal: str) -> Callable[[ScriptedVenue, Received], None]:
+    """The venue fills the whole order before the cancel reaches its book, then refuses the
+    cancel naming the order (OKCoin keys cancels on the order)."""
+
+    def handler(v: ScriptedVenue, m: Received) -> None:
+        taken = next(d for d in v.app if d.msg_type == "D" and d.get(11) == m.get(41))
+        v.send("8", whole_fill(taken, "F-1"))
+        named = m.get(41) or ""
+        if refusal == "exception_response":
+            v.send("E1000", [(11, named), (58, "cancel failed: order filled")])
+        else:
+            v.send("9", [(37, f"V-{named}"), (11, named), (41, named), (39, "2"), (434, "1"),
+                         (102, "0"), (58, "too late: filled")])  # fmt: skip
+
+    return handler
+
+
+@pytest.mark.parametrize("refusal", ["exception_response", "cancel_reject"])
+def test_a_cancel_a_fill_overtook_refused_naming_the_order_is_answered_to_the_oms(
+    make_venue_stack: VenueStackFactory, refusal: str
+) -> None:
+    """The order fills before the OMS's cancel reaches the book; the venue refuses the
+    cancel naming the order. The fill closed the order, and the OMS still gets its
+    OrderCancelReject under its cancel's ClOrdID, OrdStatus Filled, as FIX 4.4's state
+    matrices answer a cancel that came too late (before the fix: the E1000 went only to
+    `exchange.error`, and the 9 reached the OMS under the order's own ClOrdID)."""
+    script = venue(D=acknowledge, F=fill_then_refuse_naming_the_order(refusal))
+    with raw_oms_through(make_venue_stack, script) as (v, _, oms):
+        placed(v, oms, "RACE-1")
+        oms.send("F", cancel("RACE-C1", "RACE-1"))
+        refused = cancel_reject(oms, "RACE-C1")
+        report(oms, "RACE-1", "F")
+    assert (refused[41], refused[39], refused[434]) == ("RACE-1", "2", "1")
+    assert not [m for m in oms.received if m.msg_type == "9" and m.get(11) == "RACE-1"]
 
 
 def test_a_second_cancel_while_one_is_pending_is_refused_and_the_first_gets_its_own_answer(

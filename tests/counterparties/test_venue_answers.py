@@ -1466,3 +1466,38 @@ def test_a_fill_whose_numbers_do_not_add_up_is_unreadable_and_the_answer_brings_
         "0.2",
         "0.3",
     )
+
+
+def answering_unfilled(order: Received) -> Callable[[ScriptedVenue, Received], None]:
+    """Status requests about `order` answered from a view that has not taken its fills yet:
+    live, nothing filled (an answer that lags the venue's own reports)."""
+
+    def answer(v: ScriptedVenue, m: Received) -> None:
+        v.send("8", report_of(order, f"S-{m.seq}", "I", "0", "0", "0.5"))
+
+    return answer
+
+
+def test_an_answer_lagging_behind_a_fill_after_an_unreadable_report_takes_nothing_back(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """F-1 (0.2) is told; a report the gateway cannot read (LastQty 0) has the order asked
+    about, and OKCoin's answer lags its reports (CumQty 0); then F-2 (0.2 more, CumQty 0.4).
+    The dialect has no busts, so the answer takes nothing back (`stale_status`), and each
+    fill is told once. Before the fix the answer took F-1 back, and F-2's CumQty brought it
+    again as a gap fill: 0.6 in `trades` for a cum_qty of 0.4."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", answering_unfilled(order))
+    venue.send("8", report_of(order, "F-1", "1", "1", "0.2", "0.3", last=("0.2", "30000")))
+    events.find(cl_ord_id, "order.partially_filled")
+    venue.send("8", report_of(order, "F-J", "1", "1", "0.2", "0.3", last=("0", "30000")))
+    events.find(cl_ord_id, "order.status")
+    venue.send("8", report_of(order, "F-2", "1", "1", "0.4", "0.1", last=("0.2", "30000")))
+    events.first(lambda e: e.get("exec_id") == "F-2")
+    assert [p for _, p, _ in told(events, cl_ord_id) if p in ("unreadable", "stale_status")] == [
+        "unreadable",
+        "stale_status",
+    ]
+    assert not [e for e in events.seen if e["type"] == "order.restated"]
+    assert trades_of(gw, cl_ord_id) == [("F-1", "0.2"), ("F-2", "0.2")]
+    assert held(gw, cl_ord_id) == ("partially_filled", "0.4", "0.1")

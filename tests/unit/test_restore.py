@@ -232,6 +232,15 @@ def busted(status: OrderStatus, cum: str, leaves: str) -> Step:
     return step
 
 
+def shown_again_by_the_next_fill(t: OrderTracker) -> list[Event]:
+    """A fill whose CumQty shows the fill taken back before it (the answer lagged)."""
+    return t.apply_execution(
+        report(
+            ExecKind.FILL, OrderStatus.FILLED, "2", "0", avg="100", last=("1", "100"), exec_id="F4"
+        )
+    )
+
+
 LIVES: dict[str, list[Step]] = {
     "canceled carrying a fill, the fill's report after": [
         placed,
@@ -275,6 +284,13 @@ LIVES: dict[str, list[Step]] = {
         half_filled,
         cancel_sent,
         busted(OrderStatus.NEW, "0", "2"),
+    ],
+    "half filled, the fill taken back by an answer that lagged, shown again by the next": [
+        placed,
+        acked,
+        half_filled,
+        busted(OrderStatus.NEW, "0", "2"),
+        shown_again_by_the_next_fill,
     ],
     "acked, half filled, restated smaller": [placed, acked, half_filled, restated_smaller],
     "acked, answered with a smaller quantity": [placed, acked, answered_smaller],
@@ -331,6 +347,7 @@ def state(t: OrderTracker) -> dict[str, Any]:
         **t.snapshot(order),
         "underlying": order.status,
         "cancel_pending": order.cancel_pending,
+        "taken_back": (order.taken_back, order.taken_back_px),
         "fills": [e for e in order.exec_ids if e.startswith("F")],
         "open": [o.cl_ord_id for o in t.open_orders()],
     }
@@ -355,12 +372,15 @@ def test_a_restart_rebuilds_the_order_as_it_was(life: list[Step]) -> None:
 
 
 def taken_back(events: list[AnyEvent]) -> D:
-    """What restatements after a trade bust took back of the fills told."""
+    """What restatements after a trade bust took back of the fills told, less what later
+    restatements restored."""
     back, cum = D(0), D(0)
     for event in events:
         if isinstance(event, OrderEvent):
             if isinstance(event, OrderRestated) and event.cum_qty < cum:
                 back += cum - event.cum_qty
+            elif isinstance(event, OrderRestated) and event.cum_qty > cum:
+                back -= min(back, event.cum_qty - cum)
             cum = event.cum_qty
     return back
 

@@ -51,7 +51,12 @@ from fixgw.errors import RequestError
 from tests.unit.orders_made import cancel_of, limit_buy
 
 PAIRS = list(itertools.product(STATES, Input))
-ANSWERS = (Input.ORDER_STATUS, Input.RECONCILED, Input.RECONCILED_AFTER_UNREADABLE)
+ANSWERS = (
+    Input.ORDER_STATUS,
+    Input.RECONCILED,
+    Input.RECONCILED_AFTER_UNREADABLE,
+    Input.RECONCILED_AFTER_UNREADABLE_MAY_LAG,
+)
 """The inputs that are a status answer."""
 GATEWAY_INPUTS = {
     Input.SUBMITTED,
@@ -173,6 +178,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             Input.PARTIAL_FILL,
             [
                 ("fills_in_unpriced", To.SAME, Emit.FILLED_IN, None, True),
+                ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("adds_nothing", To.SAME, Emit.ANOMALY, Problem.STALE_FILL, True),
                 ("skips_quantity", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("rises_past_fill", To.PARTIALLY_FILLED, Emit.GAP_FILL, None, False),
@@ -187,6 +193,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("repeats", To.SAME, Emit.DROP, None, True),
                 ("goes_back", To.SAME, Emit.ANOMALY, Problem.STALE_REPORT, True),
+                ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("ends_order", To.OPEN, Emit.ACCEPTED, None, False),
@@ -208,6 +215,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             Input.TRADE,
             [
                 ("fills_in_unpriced", To.SAME, Emit.FILLED_IN, None, True),
+                ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("adds_nothing", To.SAME, Emit.ANOMALY, Problem.REPORT_AFTER_CLOSE, True),
                 (None, To.SAME, Emit.ANOMALY, Problem.REPORT_AFTER_CLOSE, False),
                 ("skips_quantity", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
@@ -222,6 +230,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("repeats", To.SAME, Emit.DROP, None, True),
                 ("goes_back", To.SAME, Emit.ANOMALY, Problem.STALE_REPORT, True),
                 ("lives_past_the_day", To.SAME, Emit.ANOMALY, Problem.DONE_FOR_DAY, False),
+                ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.PARTIALLY_FILLED, Emit.MISSED_FILL, None, False),
                 ("lives_past_the_day", To.SAME, Emit.NOTHING, None, True),
@@ -234,6 +243,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("repeats", To.SAME, Emit.DROP, None, True),
                 ("goes_back", To.SAME, Emit.ANOMALY, Problem.STALE_REPORT, True),
+                ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.PARTIALLY_FILLED, Emit.MISSED_FILL, None, False),
                 ("has_traded", To.CANCELED, Emit.CANCELED, None, True),
@@ -246,6 +256,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.STALE_STATUS, False),
                 ("shows_less", To.SAME, Emit.STATUS, None, True),
+                ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more_unpriced", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.STAYS_CLOSED, Emit.MISSED_FILL, None, False),
                 (None, To.SAME, Emit.STATUS, None, True),
@@ -258,6 +269,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("says_unknown", To.REJECTED, Emit.REJECTED_AS_UNKNOWN, None, True),
                 ("says_open", To.NEW, Emit.ACCEPTED, None, False),
                 ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more_unpriced", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
@@ -271,6 +283,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             [
                 ("says_unknown", To.SAME, Emit.ANOMALY, Problem.UNKNOWN_AT_EXCHANGE, True),
                 ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more_unpriced", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, False),
@@ -286,6 +299,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.FILLS_TAKEN_BACK, False),
                 ("shows_less", To.REPORTED, Emit.TAKEN_BACK, None, True),
                 ("reprices", To.SAME, Emit.REPRICED, None, False),
+                ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more_unpriced", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.STAYS_CLOSED, Emit.MISSED_FILL, None, False),
                 (None, To.SAME, Emit.NOTHING, None, True),
@@ -299,6 +313,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("shows_less", To.SAME, Emit.ANOMALY, Problem.STALE_STATUS, False),
                 ("shows_less", To.SAME, Emit.STATUS, None, True),
                 ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
+                ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more_unpriced", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, True),
@@ -310,6 +325,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             Input.RESTATED,
             [
                 ("pending_cancel_goes_back", To.SAME, Emit.ANOMALY, Problem.STALE_REPORT, True),
+                ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
                 (None, To.REPORTED, Emit.RESTATED, None, True),
@@ -488,6 +504,8 @@ def applied(tracker: OrderTracker, what: Input, report: ExecutionReport) -> list
         return tracker.reconcile(report)
     if what is Input.RECONCILED_AFTER_UNREADABLE:
         return tracker.reconcile(report, after_unreadable=True)
+    if what is Input.RECONCILED_AFTER_UNREADABLE_MAY_LAG:
+        return tracker.reconcile(report, after_unreadable=True, takes_back=False)
     return tracker.apply_execution(report)
 
 
@@ -503,6 +521,7 @@ EVENT_OF = {
     Emit.RESTATED: "OrderRestated",
     Emit.RESTATED_AS_ANSWERED: "OrderRestated",
     Emit.TAKEN_BACK: "OrderRestated",
+    Emit.RESTORED: "OrderRestated",
     Emit.REPRICED: "OrderRestated",
     Emit.CANCEL_REJECTED: "OrderCancelRejected",
     Emit.ANOMALY: "OrderAnomaly",

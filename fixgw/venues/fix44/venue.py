@@ -48,6 +48,7 @@ class Fix44Venue:
     default_target_comp_id: str | None = None
     offers: frozenset[Capability] = frozenset({Capability.MARKET_DATA})
     time_in_force: frozenset[TimeInForce] = TIME_IN_FORCE
+    answers_take_back_fills: bool = True  # a trade bust (ExecType H) is unreadable
     request_id_tags: tuple[int, ...] = (Tag.CL_ORD_ID, Tag.MD_REQ_ID, Tag.MASS_STATUS_REQ_ID)
     groups: Mapping[str, tuple[GroupSpec, ...]]
 

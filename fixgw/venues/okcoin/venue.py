@@ -49,6 +49,7 @@ class OkcoinVenue:
         {Capability.ACCOUNT, Capability.MASS_STATUS, Capability.MARKET_DATA}
     )
     time_in_force: frozenset[TimeInForce] = TIME_IN_FORCE
+    answers_take_back_fills: bool = False  # its answers may lag its reports; no busts
     request_id_tags: tuple[int, ...] = (
         Tag.CL_ORD_ID,
         OkTag.ACC_REQ_ID,

@@ -231,6 +231,12 @@ class SentLog:
         return encode(BEGIN_STRING, header, body_pairs(sent))
 
 
+class Held(NamedTuple):
+    raw: str
+    refused: bool
+    """QuickFIX refused it (`_Application._refused`): read as a refused message is."""
+
+
 class HeldForGap:
     """Application messages from the exchange that QuickFIX holds back for a gap before them,
     raw, by MsgSeqNum. QuickFIX hands each to `fromApp` once the gap is closed, but throws
@@ -238,18 +244,20 @@ class HeldForGap:
     reads its queue at the number it expects only); and it empties its queue when the
     connection drops, while the logon's ResendRequest may be gap filled over them. They were
     received all the same: the gateway reads those from here (`skipped_past`, `take_all`).
+    So is one QuickFIX refused while a gap was open before it (it validates a message before
+    its MsgSeqNum, and never queues one it refuses): `refused`.
 
     Bounded: past `size` held, the newest is not held (logged); left to reconciliation."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
-        self._messages: dict[int, str] = {}
+        self._messages: dict[int, Held] = {}
         self._full_logged = False
 
     def __len__(self) -> int:
         return len(self._messages)
 
-    def hold(self, seq: int, raw: str) -> None:
+    def hold(self, seq: int, raw: str, refused: bool = False) -> None:
         if seq not in self._messages and len(self._messages) >= self._size:
             if not self._full_logged:
                 self._full_logged = True
@@ -260,22 +268,25 @@ class HeldForGap:
                     msg_seq_num=seq,
                 )
             return
-        self._messages[seq] = raw
+        self._messages[seq] = Held(raw, refused)
 
-    def delivered(self, seq: int) -> None:
-        """QuickFIX handed the message `seq` over itself."""
-        if self._messages:
-            self._messages.pop(seq, None)
-            self._full_logged = bool(self._messages) and self._full_logged
+    def delivered(self, seq: int) -> str | None:
+        """QuickFIX handed the message `seq` over itself, or refused it in sequence: held no
+        more. Returns it raw, if it was held."""
+        if not self._messages:
+            return None
+        held = self._messages.pop(seq, None)
+        self._full_logged = bool(self._messages) and self._full_logged
+        return None if held is None else held.raw
 
-    def skipped_past(self, below: int) -> list[str]:
+    def skipped_past(self, below: int) -> list[Held]:
         """Those held below MsgSeqNum `below`, in order, held no more."""
         taken = sorted(seq for seq in self._messages if seq < below)
         messages = [self._messages.pop(seq) for seq in taken]
         self._full_logged = bool(self._messages) and self._full_logged
         return messages
 
-    def take_all(self) -> list[str]:
+    def take_all(self) -> list[Held]:
         return self.skipped_past(below=max(self._messages, default=0) + 1)
 
 
@@ -529,7 +540,9 @@ class _Application(fix.Application):  # type: ignore[misc]
             ):
                 raw = latin1_where_not_utf8(message.toString())
                 held = self._raw_inbound.held.take_all()
-                self._old_numbering = {header_of(m)[1]: raw_field(m, 52) or "" for m in held}
+                self._old_numbering = {
+                    header_of(m.raw)[1]: raw_field(m.raw, 52) or "" for m in held if not m.refused
+                }
                 self._read_held("Logon with ResetSeqNumFlag=Y", held)
                 self._inbox.put(self._inbound(Happening.NUMBERING_RESET, raw))
             elif msg_type == "3":
@@ -567,19 +580,20 @@ class _Application(fix.Application):  # type: ignore[misc]
             )
             self._first_missing = expected
 
-    def _read_held(self, why: str, held: list[str]) -> None:
+    def _read_held(self, why: str, held: list[Held]) -> None:
         """Messages QuickFIX held back for a gap and throws away now (`HeldForGap`): received,
-        so read as every other one, in order, after the poll (a Logon with ResetSeqNumFlag=Y
-        has reset the numbering we send under already)."""
+        so read as every other one (one QuickFIX refused, as a refused one), in order, after
+        the poll (a Logon with ResetSeqNumFlag=Y has reset the numbering we send under
+        already)."""
         if not held:
             return
         log.warning(
             "the exchange skipped past messages QuickFIX held back for a gap; fixgw reads them",
             skipped_by=why,
-            msg_seq_nums=[header_of(raw)[1] for raw in held],
+            msg_seq_nums=[header_of(m.raw)[1] for m in held],
         )
-        for raw in held:
-            item = self._inbound(Happening.APP, raw)
+        for raw, refused in held:
+            item = self._inbound(Happening.APP_REFUSED if refused else Happening.APP, raw)
             if enabled_for(logging.DEBUG):
                 self._debug_log("fix in", item.shown)
             self._inbox.put_later(item)
@@ -664,8 +678,11 @@ class _Application(fix.Application):  # type: ignore[misc]
         exchange. If that is an application message QuickFIX counted as received, it never
         reaches `fromApp`: it goes to the gateway from `RawInbound`; so does a Reject of the
         exchange's (one whose SessionRejectReason is not a number), which never reaches
-        `fromAdmin`. A refusal of one it did not count (a sequence number too high, a
-        duplicate) is left to the resend that follows."""
+        `fromAdmin`. One QuickFIX takes from its queue for a gap and refuses then (its
+        SendingTime too far off by now) is read from `HeldForGap`. One it refuses with a gap
+        open before it (numbered too high: QuickFIX validates before it checks MsgSeqNum) is
+        not counted: it is held for the gap (`HeldForGap`, read if the exchange skips past
+        it), and read when it comes again in sequence. A duplicate is left alone."""
         if not message.isSetField(REF_MSG_TYPE) or not message.isSetField(REF_SEQ_NUM):
             return
         ref_msg_type = message.getField(REF_MSG_TYPE)
@@ -677,11 +694,18 @@ class _Application(fix.Application):  # type: ignore[misc]
         ):
             return  # not from the venue at all
         ref_seq_num = int(message.getField(REF_SEQ_NUM))
-        if self._expected_target() != ref_seq_num + 1:
-            return
+        expected = self._expected_target()
         raw = self._raw_inbound.last
         if raw_field(raw, MSG_SEQ_NUM) != str(ref_seq_num):
             raw = ""
+        if expected is not None and ref_seq_num > expected:
+            if raw and ref_msg_type != REJECT:
+                self._raw_inbound.held.hold(ref_seq_num, raw, refused=True)
+            return
+        if expected != ref_seq_num + 1:
+            return
+        held = self._raw_inbound.held.delivered(ref_seq_num)
+        raw = raw or held or ""
         if ref_msg_type == REJECT and not raw:
             return
         log.warning(
@@ -971,7 +995,7 @@ class ExchangeSession:
             log.warning(
                 "messages held back for a gap in the old numbering are forgotten; the logon's "
                 "reconciliation finds what they did",
-                msg_seq_nums=[header_of(raw)[1] for raw in forgotten],
+                msg_seq_nums=[header_of(m.raw)[1] for m in forgotten],
             )
         return self.sequence_numbers()
 

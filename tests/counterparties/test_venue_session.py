@@ -18,7 +18,12 @@ from fixgw.api.client import ApiError, Client
 from fixgw.testing import COMP_ID, LocalStack, wait_until
 from tests.counterparties.conftest import VenueStackFactory, raw_oms_through
 from tests.counterparties.test_oms_order_answers import order as oms_order
-from tests.counterparties.test_venue_extra_fields import accepted_order, journaled, place
+from tests.counterparties.test_venue_extra_fields import (
+    CUSTOM_GROUP,
+    accepted_order,
+    journaled,
+    place,
+)
 from tests.counterparties.venue import (
     Handler,
     Pairs,
@@ -278,6 +283,91 @@ def test_fills_held_back_for_a_gap_the_venue_skips_past_reach_clients_and_the_om
         assert len(fills) == 4, fills  # and one for the lost F-1
         assert sum(Decimal(str(qty)) for _, qty, _ in fills) == Decimal("0.4"), fills
     assert not [e for e in events.seen if e["type"] == "session.down"]
+
+
+@pytest.mark.parametrize("skip_with", ["gap_fill", "reset", "reset_logon"])
+def test_a_fill_refused_while_a_gap_is_open_that_the_venue_skips_past_is_read_once(
+    make_venue_stack: VenueStackFactory, skip_with: str
+) -> None:
+    """As above, but QuickFIX refuses F-2 (a repeating group of the venue's own, read from the
+    raw text all the same): it validates a message before its MsgSeqNum, so it never held F-2
+    back for the gap. Before the fix nothing read F-2 once the venue skipped past it:
+    reconciliation made up one fill for F-1 and F-2 together."""
+
+    def configure(v: ScriptedVenue) -> None:
+        assert isinstance(v, SkipsInsteadOfResending)
+        v.skip_with = skip_with
+        v.on("D", acknowledge)
+        v.on("H", answering_filled("0.3"))
+
+    venue, stack = make_venue_stack(configure, venue_type=SkipsInsteadOfResending)
+    with stack.client() as gw:
+        gw.subscribe(["orders", "session"])
+        events = EventLog(gw)
+        cl_ord_id = place(gw)
+        order = venue.wait_app("D")
+        venue.send("8", a_tenth_filled(order, 1), lose=True)
+        venue.send_together(
+            [("8", a_tenth_filled(order, 2) + CUSTOM_GROUP), ("8", a_tenth_filled(order, 3))]
+        )
+        refused = venue.wait_for(lambda m: m.msg_type == "3", what="QuickFIX's Reject of F-2")
+        assert refused.get(373) == "13"
+        venue.wait_for(lambda m: m.msg_type == "2", what="a ResendRequest")
+        if skip_with == "reset_logon":
+            venue.reset_sequence_numbers()
+        events.first(lambda e: e.get("exec_id") == "F-3")
+        wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+        assert gw.order_status(cl_ord_id=cl_ord_id)["cum_qty"] == "0.3"
+        venue.send("8", a_tenth_filled(order, 4))  # the session goes on in step
+        events.first(lambda e: e.get("exec_id") == "F-4")
+        told = [
+            (e["exec_id"], e["last_qty"], e["last_px"])
+            for e in events.seen
+            if e["type"] in ("order.partially_filled", "order.filled")
+        ]
+    venues_own = [fill for fill in told if not fill[0].startswith("reconciled:")]
+    assert venues_own == [(f"F-{n}", "0.1", "30000") for n in (2, 3, 4)], told
+    assert len(told) == 4, told  # and one for the lost F-1
+    assert fills_journaled(stack, cl_ord_id)[-3:] == ["F-2", "F-3", "F-4"]
+
+
+def test_a_fill_refused_while_a_gap_is_open_then_resent_is_read_once_though_the_venue_resets(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """F-2, refused by QuickFIX with the gap before it open, is kept for the gap; the venue
+    resends F-1 and F-2, and F-2 refused again in sequence is read then. It is kept no
+    more: a later reset Logon from the venue (which reads what is kept) does not read it a
+    second time."""
+
+    def configure(v: ScriptedVenue) -> None:
+        v.on("D", acknowledge)
+        v.on("H", answering_filled("0.3"))
+
+    venue, stack = make_venue_stack(configure)
+    with stack.client() as gw:
+        gw.subscribe(["orders", "session"])
+        events = EventLog(gw)
+        cl_ord_id = place(gw)
+        order = venue.wait_app("D")
+        venue.send("8", a_tenth_filled(order, 1), lose=True)
+        venue.send_together(
+            [("8", a_tenth_filled(order, 2) + CUSTOM_GROUP), ("8", a_tenth_filled(order, 3))]
+        )
+        events.first(lambda e: e.get("exec_id") == "F-3")
+        venue.reset_sequence_numbers()
+        events.first(lambda e: e["type"] == "session.up")
+        venue.send("8", a_tenth_filled(order, 4))
+        events.first(lambda e: e.get("exec_id") == "F-4")
+        wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+        told = [
+            e["exec_id"]
+            for e in events.seen
+            if e["type"] in ("order.partially_filled", "order.filled")
+        ]
+        read_refused = gw.status()["inbound_refused"]
+    assert told == ["F-1", "F-2", "F-3", "F-4"], told
+    assert fills_journaled(stack, cl_ord_id) == ["F-1", "F-2", "F-3", "F-4"]
+    assert read_refused == 1  # F-2 read once, not again at the reset (its ExecID hid that)
 
 
 def test_a_fill_gap_filled_at_logon_is_found_by_the_logons_reconciliation_asking_once(
@@ -744,6 +834,48 @@ def test_a_session_the_gateway_logs_out_itself_while_a_resend_is_outstanding_ask
     wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
     assert resend_requests(venue, logons_before)[0].get(7) == str(lost)
     assert fills_journaled(stack, cl_ord_id) == ["F-1", "F-2"]
+
+
+def test_a_fill_held_for_a_gap_until_its_sending_time_is_too_far_off_is_read_once_in_order(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, events: EventLog
+) -> None:
+    """F-2 arrives 119 s after its SendingTime (within QuickFIX's 120 s) and is held back
+    for the lost F-1; the venue answers the ResendRequest once F-2 is more than 120 s old.
+    QuickFIX checks the SendingTime again as it takes F-2 from its queue: it rejects it
+    (373=10) and logs out, counting F-2 received. Before the fix the gateway could not find
+    F-2's text (the last message received was F-1 again), asked about every order, and read
+    F-2 only later, if at all: it may be made up by reconciliation."""
+    venue, stack = venue_stack
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", answering_filled("0.2"))
+    venue.answers_resend_requests = False
+    venue.send("8", tenth_filled(order, 1), lose=True)
+    sent_at = datetime.now(UTC) - timedelta(seconds=119)
+    venue.send("8", tenth_filled(order, 2), sent_at=sent_at)
+    asked = venue.wait_for(lambda m: m.msg_type == "2", what="a ResendRequest")
+    wait_until(
+        lambda: datetime.now(UTC) - sent_at > timedelta(seconds=121.5), 5, "F-2 to age past 120 s"
+    )
+    venue.answers_resend_requests = True
+    venue.answer_resend_request(asked)
+    down = events.first(lambda e: e["type"] == "session.down")
+    assert down["reason"] == "logged out by the gateway: SendingTime accuracy problem"
+    events.first(lambda e: e["type"] == "session.up", timeout=15)
+    wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+    assert gw.order_status(cl_ord_id=cl_ord_id)["cum_qty"] == "0.2"
+    told = [
+        (e["type"], e.get("exec_id"))
+        for e in events.seen
+        if e["type"] in ("order.partially_filled", "order.filled", "session.up")
+    ]
+    # read as QuickFIX refused it, not after the next logon, and never made up
+    assert told == [
+        ("order.partially_filled", "F-1"),
+        ("order.partially_filled", "F-2"),
+        ("session.up", None),
+    ], told
+    assert fills_journaled(stack, cl_ord_id) == ["F-1", "F-2"]
+    assert stack.status()["inbound_refused"] == 1  # read from the text held for the gap
 
 
 def test_a_venue_numbering_from_1_again_unannounced_is_refused_at_logon_saying_why(

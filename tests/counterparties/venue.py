@@ -221,6 +221,11 @@ class ScriptedVenue:
             heartbeat = str(round(self._heartbeat_s))
             self.send("A", [(98, "0"), (108, heartbeat), (141, "Y")], store=False)
 
+    def answer_resend_request(self, request: Received) -> None:
+        """Answers now a ResendRequest left unanswered (`answers_resend_requests` False)."""
+        with self._lock:
+            self._resend(int(request.get(7) or 1), int(request.get(16) or 0))
+
     def send_raw(self, data: bytes) -> None:
         """Bytes as they are, for garbled input."""
         with self._lock:

@@ -8,6 +8,9 @@ stale and asked for afresh; so is every book after a reconnect or after the exch
 messages (`messages_skipped`), and every stream a message of which could not be read. A
 trades stream that sends a trade at a price or size of 0 or below is asked for afresh too,
 that trade and those after it in its message told to nobody, as a book refuses such a level.
+After a reconnect or skipped messages, clients of a live trades stream are told it may have
+missed trades (stale), as book clients are. A trades stream needs no snapshot to start: its
+first W or X is the answer.
 
 Asked for afresh means at once for a live stream that has had no trouble for a minute;
 otherwise (its first answer was unusable, or it keeps breaking) after a back-off of 1 s
@@ -88,8 +91,9 @@ request the MDEntryTypes it names. Passed over, so that a venue that sends every
 under every request (its trades, say, under both) never has one told or applied twice."""
 
 UPDATES_BEFORE_SNAPSHOT = "incremental refreshes (X) came, but no snapshot (W) to start from"
-"""A stream's trouble when the exchange sends updates for a request it sent no snapshot for:
-they are ignored (the dialect sends a W first)."""
+"""A book's trouble when the exchange sends updates for a request it sent no snapshot for:
+they are ignored (the dialect sends a W first). A trades stream needs no snapshot: an X of
+trades under its request is an answer, as a W is, and its trades are told."""
 
 
 @dataclass(slots=True)
@@ -152,9 +156,11 @@ class MarketData:
         """Told (client, symbol, what) of each client, not a holder, that a refusal took off
         a stream it held (`on_reject`): its subscription ends with the stream."""
         self._abandoned: dict[str, _Stream] = {}
-        """Requests nobody wants any more that the exchange has not answered yet, by MDReqID:
-        never unsubscribed before they are granted (a venue refuses an unsubscribe of a
-        stream it never started), and unsubscribed once their snapshot comes after all."""
+        """Requests given up that the exchange has not answered yet (nobody wants them any
+        more, or they went unanswered for `stale_after_s`), by MDReqID, with the stream
+        they were for, which may since have asked again under another MDReqID: never
+        unsubscribed before they are granted (a venue refuses an unsubscribe of a stream it
+        never started), and unsubscribed, by this MDReqID, at their first W or X."""
 
     def set_symbols(self, symbols: frozenset[str]) -> None:
         """New symbols get a book; a dropped one keeps serving clients already on it."""
@@ -337,14 +343,14 @@ class MarketData:
             self._start(stream)
 
     def _start(self, stream: _Stream) -> None:
-        stream.md_req_id = self._new_req_id()
+        stream.md_req_id = md_req_id = self._new_req_id()
         stream.live = False
         stream.last_trade = None
         stream.retry_at = None
         stream.requested_at = time.monotonic()
-        self._by_req_id[stream.md_req_id] = stream
+        self._by_req_id[md_req_id] = stream
         if self.session_up:
-            self._send(stream, MdSubscription.SUBSCRIBE)
+            self._send(md_req_id, stream, MdSubscription.SUBSCRIBE)
 
     def _stop(self, stream: _Stream) -> None:
         self._end_request(stream)
@@ -359,7 +365,7 @@ class MarketData:
         self._by_req_id.pop(stream.md_req_id, None)
         if stream.live or answered:
             if self.session_up:
-                self._send(stream, MdSubscription.UNSUBSCRIBE)
+                self._send(stream.md_req_id, stream, MdSubscription.UNSUBSCRIBE)
         elif self.session_up:
             self._abandoned[stream.md_req_id] = stream
 
@@ -373,12 +379,13 @@ class MarketData:
         if self._streams.get((stream.symbol, stream.what)) is stream:
             del self._streams[(stream.symbol, stream.what)]
 
-    def _send(self, stream: _Stream, subscription: MdSubscription) -> None:
-        assert stream.md_req_id is not None
+    def _send(self, md_req_id: str, stream: _Stream, subscription: MdSubscription) -> None:
+        """`md_req_id` named, not the stream's: an unsubscribe of a request given up goes
+        out when the stream has asked again under another, or is waiting to."""
         self._request(
             RequestMarketData(
                 ts=utc_now(),
-                md_req_id=stream.md_req_id,
+                md_req_id=md_req_id,
                 symbol=stream.symbol,
                 subscription=subscription,
                 depth=self.upstream_depth,
@@ -460,10 +467,18 @@ class MarketData:
     def messages_skipped(self, reason: str) -> None:
         """The exchange skipped messages in the session, never to deliver them: any may have
         changed a book, so every live book is announced stale and asked for afresh (see
-        `_restart`), as after a session drop."""
+        `_restart`), as after a session drop. Any may have carried trades, lost for good:
+        the clients of every live trades stream are told, and it carries on (a fresh
+        request would bring none of them back)."""
         for stream in list(self._streams.values()):
-            if stream.what == BOOK and stream.live:
+            if not stream.live:
+                continue
+            if stream.what == BOOK:
                 self._restart(stream, reason, answered=True)
+            else:
+                self._publish(
+                    BookStale(ts=utc_now(), symbol=stream.symbol, reason=reason, what=TRADES)
+                )
 
     def on_session_up(self) -> None:
         self.session_up = True
@@ -481,11 +496,18 @@ class MarketData:
             stream.md_req_id = None
             stream.last_trade = None
             was_live, stream.live = stream.live, False
-            if stream.what == BOOK and was_live:
+            if not was_live:
+                continue
+            if stream.what == BOOK:
                 self._stale_gauge(stream.symbol).set(1)
-                self._publish(
-                    BookStale(ts=utc_now(), symbol=stream.symbol, reason="exchange session down")
+            self._publish(
+                BookStale(
+                    ts=utc_now(),
+                    symbol=stream.symbol,
+                    reason="exchange session down",
+                    what=stream.what,
                 )
+            )
 
     def check_staleness(self, now: float | None = None) -> None:
         """The periodic tick: ask afresh for books silent too long and for trades asked for
@@ -517,10 +539,10 @@ class MarketData:
         """Whether `md_req_id` is a request given up before the exchange answered it: its
         first answer, a W or an X, has it unsubscribed."""
         abandoned = self._abandoned.pop(md_req_id or "", None)
-        if abandoned is None:
+        if abandoned is None or md_req_id is None:
             return False
         if self.session_up:
-            self._send(abandoned, MdSubscription.UNSUBSCRIBE)
+            self._send(md_req_id, abandoned, MdSubscription.UNSUBSCRIBE)
         return True
 
     def on_snapshot(self, report: BookSnapshotReport) -> None:
@@ -604,8 +626,7 @@ class MarketData:
                     self._note_passed_over(named, (TRADE_UNDER_BOOK_REQUEST,) * len(trades))
                 continue
             if not stream.live:
-                stream.trouble = UPDATES_BEFORE_SNAPSHOT
-                continue
+                self._went_live(stream)  # its trades need nothing before them: the answer
             stream.last_update = now
             for trade in trades:
                 if trade.price <= 0 or trade.size <= 0:

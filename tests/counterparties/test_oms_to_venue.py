@@ -562,3 +562,33 @@ def test_a_trades_request_lost_after_a_reconnect_and_gap_filled_is_asked_again_a
         served = oms.wait_for(lambda m: m.msg_type in "WY" and m.get(262) == "T2")
         assert served.msg_type == "W"
         assert len(trades_requests(venue)) == 3
+
+
+def test_an_oms_of_trades_is_told_when_the_venue_gap_fills_a_message_and_trades_go_on(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The message skipped may have carried a trade: the OMS gets a W without a last trade
+    (some may be missed), then the trades after the gap as before."""
+
+    def answer(venue: ScriptedVenue, request: Received) -> None:
+        if request.get(263) != "2":
+            venue.send("W", [(262, request.get(262) or ""), (55, "BTC/USD"), (268, "0")])
+
+    def trade(md_req_id: str, price: str) -> list[tuple[int, str]]:
+        return [
+            *((262, md_req_id), (268, "1")),
+            *((279, "0"), (269, "2"), (55, "BTC/USD"), (270, price), (271, "0.1"), (54, "1")),
+        ]
+
+    with raw_oms_to(make_venue_stack, answer) as (venue, _, oms):
+        oms.send("V", [(262, "T"), (263, "1"), *TRADES])
+        first = oms.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "T")
+        md_req_id = trades_requests(venue)[0].get(262) or ""
+        venue.send("X", trade(md_req_id, "30002"), store=False, lose=True)
+        venue.send("X", trade(md_req_id, "30003"))
+        after_first = oms.received.index(first) + 1
+        told = oms.wait_for(lambda m: m.msg_type == "W" and m.get(262) == "T", after=after_first)
+        assert told.get(268) == "0"
+        oms.wait_for(lambda m: m.msg_type == "X" and m.get(270) == "30003")
+        assert [m.get(270) for m in oms.messages("X")] == ["30003"]
+        assert len(trades_requests(venue)) == 1

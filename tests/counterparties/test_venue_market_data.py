@@ -916,3 +916,105 @@ def test_a_reject_naming_no_request_of_the_gateways_changes_nothing_and_is_said(
         assert gw.request("book", symbol="BTC/USD", depth=5)["asks"] == [["30010", "1.2"]]
         assert not [e for e in gw.take_events() if e["type"] in ("md.rejected", "md.stale")]
         assert len(book_requests(venue)) == 1
+
+
+def venue_streaming_trades(
+    active: set[str], first_unanswered: list[str]
+) -> Callable[[ScriptedVenue, Received], None]:
+    """A venue that keeps each trades subscription until it is unsubscribed (`active`), slow
+    to answer the first trades request (its MDReqID put in `first_unanswered`); each other
+    one answered with an empty W."""
+
+    def answer(venue: ScriptedVenue, request: Received) -> None:
+        if "2" not in request.all(269):
+            return
+        md_req_id = request.get(262) or ""
+        if request.get(263) == "2":
+            active.discard(md_req_id)
+            return
+        active.add(md_req_id)
+        if not first_unanswered:
+            first_unanswered.append(md_req_id)
+            return
+        venue.send("W", [(262, md_req_id), (55, "BTC/USD"), (268, "0")])
+
+    return answer
+
+
+def test_a_late_answer_to_a_trades_request_given_up_ends_it_and_the_trades_flow_on(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The request unanswered for `stale_after_s` is given up and the trades asked for again;
+    the venue's answer to the first, at last, has the first unsubscribed (FIX 4.4: an
+    unsubscribe names the MDReqID it ends), never the one asked for since: its trades flow on."""
+    active: set[str] = set()
+    first: list[str] = []
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", venue_streaming_trades(active, first)),
+        market_data={"stale_after_s": 1},
+    )
+    with stack.client() as gw:
+        gw.request("md_subscribe", symbol="BTC/USD", what=["trades"])
+        seen = EventLog(gw)
+        asked_again = trades_requests(venue)[-1].get(262) or ""
+        assert asked_again != first[0]
+        venue.send("W", [(262, first[0]), (55, "BTC/USD"), (268, "0")])
+        wait_until(lambda: active == {asked_again}, 10, "the first request unsubscribed")
+        for md_req_id in sorted(active):
+            venue.send("X", trade_entry(md_req_id, "30005", "0.1"))
+        assert seen.first(lambda e: e["type"] == "md.trade")["price"] == "30005"
+        trades = stack.status()["market_data"]["BTC/USD:trades"]
+        assert (trades["state"], trades["md_req_id"]) == ("live", asked_again)
+        unsubscribed = [m.get(262) for m in venue.app if m.msg_type == "V" and m.get(263) == "2"]
+        assert unsubscribed == [first[0]]
+        assert not logged(stack, "inbound handling failed")
+
+
+def test_trades_a_venue_answers_with_incremental_refreshes_alone_are_live_at_the_first(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """No W of trades, only an X for each trade: the first X is the answer. Before, the
+    request was given up as unanswered, asked again and again, and never unsubscribed."""
+    answered: list[str] = []
+
+    def x_only(venue: ScriptedVenue, request: Received) -> None:
+        if request.get(263) == "1" and "2" in request.all(269):
+            answered.append(request.get(262) or "")
+            venue.send("X", trade_entry(answered[-1], "30001", "0.1"))
+
+    venue, stack = make_venue_stack(
+        lambda v: v.on("V", x_only),
+        market_data={"stale_after_s": 1},
+        api={"request_timeout_s": 5},
+    )
+    with stack.client() as gw:
+        gw.subscribe(["md:BTC/USD:trades"])
+        seen = EventLog(gw)
+        gw.request("md_subscribe", symbol="BTC/USD", what=["trades"])
+        assert seen.first(lambda e: e["type"] in ("md.trade", "md.stale"))["type"] == "md.trade"
+        venue.send("X", trade_entry(answered[0], "30002", "0.1"))
+        assert seen.first(lambda e: e.get("price") == "30002")["type"] == "md.trade"
+        assert stack.status()["market_data"]["BTC/USD:trades"]["md_req_id"] == answered[0]
+        assert len(answered) == 1
+        assert not [e for e in seen.seen if e["type"] == "md.stale"]
+
+
+def test_a_trades_client_is_told_when_the_venue_gap_fills_a_message_and_its_trades_go_on(
+    venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client
+) -> None:
+    """The message skipped may have carried a trade, lost for good: `md.stale` of the trades
+    (as of a book); the stream carries on under its request."""
+    venue, _ = venue_stack
+    venue.on("V", serving(BOOK))
+    gw.request("md_subscribe", symbol="BTC/USD", what=["trades"])
+    seen = EventLog(gw)
+    md_req_id = trades_requests(venue)[0].get(262) or ""
+    venue.send("X", trade_entry(md_req_id, "30002", "0.1"), store=False, lose=True)
+    venue.send("X", trade_entry(md_req_id, "30003", "0.1"))
+    stale = seen.first(lambda e: e["type"] == "md.stale")
+    assert stale["what"] == "trades" and "SequenceReset" in stale["reason"], stale
+    assert seen.first(lambda e: e["type"] == "md.trade")["price"] == "30003"
+    venue.send("X", trade_entry(md_req_id, "30004", "0.1"))
+    assert seen.first(lambda e: e.get("price") == "30004")["type"] == "md.trade"
+    assert len(trades_requests(venue)) == 1
+    assert [e["price"] for e in seen.seen if e["type"] == "md.trade"] == ["30003", "30004"]

@@ -562,7 +562,10 @@ def test_a_trades_request_unanswered_after_a_reconnect_is_asked_again_with_back_
     md.check_staleness(now=asked_at + 4.9)
     assert subscribes(rec)[-1] is unanswered
     md.check_staleness(now=asked_at + 5.1)
-    assert [e.reason for e in stale_trades(rec)] == ["no answer to the request for 5s"]  # type: ignore[attr-defined]
+    assert [e.reason for e in stale_trades(rec)] == [  # type: ignore[attr-defined]
+        "exchange session down",
+        "no answer to the request for 5s",
+    ]
     assert md.status()["BTC/USD:trades"].state == "backing_off"
     md.check_staleness(now=asked_at + 6)
     assert len(subscribes(rec)) == 2
@@ -585,7 +588,7 @@ def test_a_trades_request_the_exchange_never_got_is_asked_again_at_once_then_wit
     md.on_session_up()
     md.not_delivered(subscribes(rec)[-1].md_req_id)
     assert len(subscribes(rec)) == 3  # at once
-    assert len(stale_trades(rec)) == 1
+    assert len(stale_trades(rec)) == 2  # the session down, the request gap filled
     lost_again = time.monotonic()
     md.not_delivered(subscribes(rec)[-1].md_req_id)
     assert len(subscribes(rec)) == 3  # again: after the back-off
@@ -594,6 +597,104 @@ def test_a_trades_request_the_exchange_never_got_is_asked_again_at_once_then_wit
     md.check_staleness(now=time.monotonic() + 1)
     assert len(subscribes(rec)) == 4
     assert [r for r in rec.requests if r.subscription is MdSubscription.UNSUBSCRIBE] == []
+
+
+def unsubscribed(rec: Recorder) -> list[str]:
+    return [r.md_req_id for r in rec.requests if r.subscription is MdSubscription.UNSUBSCRIBE]
+
+
+def trade_under(md_req_id: str, price: str) -> BookUpdateReport:
+    """An X of one trade under `md_req_id`."""
+    return BookUpdateReport(
+        md_req_id=md_req_id,
+        levels={},
+        trades={"BTC/USD": [Trade(price=D(price), size=D(1), aggressor=None)]},
+        ts=utc_now(),
+    )
+
+
+def trades_given_up_unanswered(rec: Recorder) -> tuple[MarketData, RequestMarketData, float]:
+    """A held trades stream whose request went unanswered for `stale_after_s` (5): given up,
+    to be asked again after a back-off of 1 s. (The manager, the request given up, when.)"""
+    md = manager(rec, stale_after_s=5)
+    md.hold("risk", "BTC/USD", {"trades"})
+    [given_up] = subscribes(rec)
+    now = time.monotonic() + 5.1
+    md.check_staleness(now=now)
+    assert md.status()["BTC/USD:trades"].state == "backing_off"
+    return md, given_up, now
+
+
+def test_a_late_answer_to_a_trades_request_given_up_ends_it_and_not_the_one_asked_since() -> None:
+    """An unsubscribe names the MDReqID it ends (FIX 4.4): the stream asked again under
+    another, and the late answer had that one unsubscribed, its trades never told again."""
+    rec = Recorder()
+    md, given_up, now = trades_given_up_unanswered(rec)
+    md.check_staleness(now=now + 1.1)
+    asked_again = subscribes(rec)[-1]
+    snapshot_for(md, asked_again)
+    snapshot_for(md, given_up)  # the venue's answer to the first request, at last
+    assert unsubscribed(rec) == [given_up.md_req_id]
+    status = md.status()["BTC/USD:trades"]
+    assert (status.state, status.md_req_id) == ("live", asked_again.md_req_id)
+    md.on_update(trade_under(given_up.md_req_id, "140"))
+    md.on_update(trade_under(asked_again.md_req_id, "150"))
+    assert [e.price for e in rec.events if type(e).__name__ == "TradeReported"] == [D(150)]  # type: ignore[attr-defined]
+
+
+def test_a_late_answer_to_a_trades_request_given_up_during_its_back_off_ends_it() -> None:
+    """The stream has no request while it waits: the answer's MDReqID is the one ended."""
+    rec = Recorder()
+    md, given_up, now = trades_given_up_unanswered(rec)
+    with structlog.testing.capture_logs() as logs:
+        snapshot_for(md, given_up)
+        md.on_update(trade_under(given_up.md_req_id, "150"))  # unsubscribed once already
+    assert unsubscribed(rec) == [given_up.md_req_id]
+    assert not [e for e in logs if e["log_level"] == "error"]
+    md.check_staleness(now=now + 1.1)
+    snapshot_for(md, subscribes(rec)[-1])
+    assert md.status()["BTC/USD:trades"].state == "live"
+    assert unsubscribed(rec) == [given_up.md_req_id]
+
+
+def test_a_trades_request_answered_with_incremental_refreshes_alone_is_live_at_the_first() -> None:
+    """A venue that sends no W of trades: its first X is the answer, its trades told, and
+    the request is never given up and asked again in a loop."""
+    rec = Recorder()
+    md = manager(rec, stale_after_s=5)
+
+    async def subscribe() -> None:
+        task = asyncio.ensure_future(md.subscribe("client", "BTC/USD", {"trades"}, within_s=5))
+        await asyncio.sleep(0)
+        trade(md, rec, "150")
+        await task
+
+    asyncio.run(subscribe())
+    assert md.status()["BTC/USD:trades"].state == "live"
+    assert [e.price for e in rec.events if type(e).__name__ == "TradeReported"] == [D(150)]  # type: ignore[attr-defined]
+    assert md.reference_price("BTC/USD") == D(150)
+    md.check_staleness(now=time.monotonic() + 100)
+    assert len(subscribes(rec)) == 1
+    assert stale_trades(rec) == []
+
+
+def test_trades_clients_are_told_when_the_exchange_skips_messages_or_the_session_drops() -> None:
+    """A message skipped may have carried trades, lost for good: told as a book's clients
+    are, the trades stream carrying on (asking again brings none back)."""
+    rec = Recorder()
+    md = manager(rec)
+    subscribed(md, rec, "client", {"book", "trades"})
+    trades_request = subscribes(rec)[-1]
+    md.messages_skipped("SequenceReset skipped 7-8")
+    assert [(e.what, e.reason) for e in stale_trades(rec)] == [  # type: ignore[attr-defined]
+        ("trades", "SequenceReset skipped 7-8")
+    ]
+    status = md.status()["BTC/USD:trades"]
+    assert (status.state, status.md_req_id) == ("live", trades_request.md_req_id)
+    assert trades_request.md_req_id not in unsubscribed(rec)
+    md.on_session_down()
+    assert [e.reason for e in stale_trades(rec)][-1] == "exchange session down"  # type: ignore[attr-defined]
+    assert len(stale_trades(rec)) == 2
 
 
 def test_a_client_that_leaves_a_stream_when_told_the_exchange_ended_it_sends_no_unsubscribe() -> (

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fixgw.testing import LocalStack
+from fixgw.testing import LocalStack, wait_until
 from tests.counterparties.conftest import Ends, VenueStackFactory, raw_oms_through
 from tests.counterparties.raw_oms import RawOms
 from tests.counterparties.raw_oms import Received as OmsReceived
@@ -518,6 +518,22 @@ def test_a_live_subscription_the_exchange_ends_draws_no_unsubscribe_of_its_reque
     venue.wait_for(lambda m: m.msg_type == "V" and m.get(262) != book.get(262))  # BOOK-2's
     unsubscribes = [m.get(262) for m in venue.app if m.msg_type == "V" and m.get(263) == "2"]
     assert book.get(262) not in unsubscribes  # it would have come before BOOK-2's request
+
+
+def test_an_unsubscribe_while_the_first_snapshot_is_awaited_ends_the_hold(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """bridge.md: 263=2 ends a subscription also while its first snapshot is awaited: the
+    gateway's hold ends at once, and the request the venue never answered draws no
+    unsubscribe (it was never granted)."""
+    with raw_oms_to(make_venue_stack, lambda venue, request: None) as (venue, stack, oms):
+        oms.send("V", SUBSCRIBE_BOOK)
+        venue.wait_for(lambda m: m.msg_type == "V")
+        wait_until(lambda: "BTC/USD:book" in stack.status()["market_data"], 10, "the hold")
+        oms.send("V", [(262, "BOOK-1"), (263, "2"), *SUBSCRIBE_BOOK[2:]])
+        wait_until(lambda: stack.status()["market_data"] == {}, 5, "the hold to end")
+        assert [m.get(263) for m in venue.app if m.msg_type == "V"] == ["1"]
+        assert not [m for m in oms.received if m.get(262) == "BOOK-1"]
 
 
 TRADES = [(264, "0"), (265, "1"), (267, "1"), (269, "2"), (146, "1"), (55, "BTC/USD")]

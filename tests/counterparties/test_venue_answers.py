@@ -251,10 +251,12 @@ def test_a_cancel_at_avg_px_0_carrying_a_fill_tells_it_at_the_price_its_late_rep
     gives its price: the 0.2 is told once, at 30000, the order staying canceled with
     cum_qty 0.2. Before the fix it was dropped as already counted, and never told."""
     cl_ord_id, order = accepted_order(venue, gw, events)
-    venue.on("H", answering_canceled_with(order, "0.2"))
+    venue.on("H", lambda v, m: None)  # the gateway's question, answered after F-1 below
     cancel = report_of(order, "X-1", "4", "4", "0.2", "0")
     venue.send("8", [(tag, "0" if tag == 6 else value) for tag, value in cancel])
     venue.send("8", report_of(order, "F-1", "1", "1", "0.2", "0.3", last=("0.2", "30000")))
+    events.find(cl_ord_id, "order.partially_filled")
+    answering_canceled_with(order, "0.2")(venue, venue.wait_app("H"))
     events.find(cl_ord_id, "order.status")
     assert told(events, cl_ord_id)[2:] == [
         ("order.anomaly", "fill_gap", None),

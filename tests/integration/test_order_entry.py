@@ -341,6 +341,8 @@ def test_a_gateway_that_waits_longer_on_the_exchange_says_so_and_the_client_wait
     with stack.client("patient") as gw:
         assert gw.request("hello", name="patient")["request_timeout_s"] == 12
         gw.new_order(cl_ord_id="asked-about", **order)
+        # acknowledged, so that order_status asks the exchange (it names the OrderID)
+        wait_until(lambda: gw.orders()[0]["status"] == "new", 10, "the exchange's ack")
         with pytest.raises(ApiError) as err:
             gw.order_status(cl_ord_id="asked-about")
         assert err.value.code == "timeout"

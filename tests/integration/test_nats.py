@@ -246,6 +246,22 @@ def metric(port: int, name: str) -> float:
     return float(line.split()[1])
 
 
+def three_orders_unpublished(stack: LocalStack) -> list[int]:
+    """Three orders placed and acknowledged while no publisher runs: the seqs of the
+    journal's events after the cursor (at least the six of the orders)."""
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        for n in range(3):
+            gw.new_order(cl_ord_id=f"stuck{n}", **order_fields(n))
+        events = EventLog(gw)
+        for n in range(3):
+            events.find(f"stuck{n}", "order.accepted")
+    acked = stack.status()["nats"]["acked_seq"]
+    waiting = [seq for seq in journal_seqs(stack) if seq > acked]
+    assert len(waiting) >= 6
+    return waiting
+
+
 def test_the_backlog_grows_while_no_publisher_process_runs(
     make_stack: StackFactory, broker: NatsServer
 ) -> None:
@@ -267,16 +283,7 @@ def test_the_backlog_grows_while_no_publisher_process_runs(
     lock.mkdir()
     os.kill(first, signal.SIGKILL)
     wait_until(lambda: not stack.status()["nats"]["connected"], 10, "the publisher gone")
-    with stack.client() as gw:
-        gw.subscribe(["orders"])
-        for n in range(3):
-            gw.new_order(cl_ord_id=f"stuck{n}", **order_fields(n))
-        events = EventLog(gw)
-        for n in range(3):
-            events.find(f"stuck{n}", "order.accepted")
-    acked = stack.status()["nats"]["acked_seq"]
-    waiting = [seq for seq in journal_seqs(stack) if seq > acked]
-    assert len(waiting) >= 6
+    waiting = three_orders_unpublished(stack)
     wait_until(
         lambda: (
             stack.status()["nats"]["backlog"] == len(waiting) == metric(port, "fixgw_nats_backlog")
@@ -305,16 +312,7 @@ def test_a_stuck_publisher_process_is_shown_not_connected_and_its_backlog_grows(
     (publisher,) = publisher_processes(gateway_pid(stack))
     os.kill(publisher, signal.SIGSTOP)
     try:
-        with stack.client() as gw:
-            gw.subscribe(["orders"])
-            for n in range(3):
-                gw.new_order(cl_ord_id=f"stuck{n}", **order_fields(n))
-            events = EventLog(gw)
-            for n in range(3):
-                events.find(f"stuck{n}", "order.accepted")
-        acked = stack.status()["nats"]["acked_seq"]
-        waiting = [seq for seq in journal_seqs(stack) if seq > acked]
-        assert len(waiting) >= 6
+        waiting = three_orders_unpublished(stack)
         wait_until(
             lambda: not stack.status()["nats"]["connected"], 20, "the stuck publisher noticed"
         )

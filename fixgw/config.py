@@ -649,6 +649,12 @@ class SimConfig(_Config, frozen=True, kw_only=True):
     dictionary: str | None = None
 
     def __post_init__(self) -> None:
+        unserved = sorted(set(self.load_feeds) - set(self.symbols))
+        if unserved:
+            raise ValueError(
+                f"load_feeds: not among `symbols` ({', '.join(self.symbols)}), so never "
+                f"subscribed to: {', '.join(unserved)}"
+            )
         comp_ids = [a.comp_id for a in self.accounts]
         twice = sorted({c for c in comp_ids if comp_ids.count(c) > 1})
         if twice:

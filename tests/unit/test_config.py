@@ -342,6 +342,23 @@ def test_a_simulator_account_named_twice_is_refused_naming_accounts(
     assert "accounts: comp_id 'a' is named twice" in capsys.readouterr().err
 
 
+def test_a_simulator_load_feed_for_a_symbol_it_does_not_serve_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The feed would never stream: nobody can subscribe to a symbol the simulator lacks."""
+    path = tmp_path / "sim.yaml"
+    path.write_text(
+        "accounts: [{comp_id: a, api_key: k, secret_key: s}]\n"
+        "symbols: {BTC/USD: {}}\n"
+        "load_feeds: {BTC-USD: {messages: 10}}\n"
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_sim_config(path)
+    assert refused.value.message == (
+        f"{path}: load_feeds: not among `symbols` (BTC/USD), so never subscribed to: BTC-USD"
+    )
+
+
 def test_an_error_in_the_simulator_s_maps_names_the_key_too(tmp_path: Path) -> None:
     path = tmp_path / "sim.yaml"
     path.write_text(

@@ -293,6 +293,11 @@ def test_the_backlog_grows_while_no_publisher_process_runs(
     )
 
 
+def gateway_log(stack: LocalStack) -> str:
+    assert stack.gateway is not None
+    return stack.gateway.log()
+
+
 def test_a_stuck_publisher_process_is_shown_not_connected_and_its_backlog_grows(
     make_stack: StackFactory, broker: NatsServer
 ) -> None:
@@ -310,6 +315,7 @@ def test_a_stuck_publisher_process_is_shown_not_connected_and_its_backlog_grows(
     )
     wait_published(stack)
     (publisher,) = publisher_processes(gateway_pid(stack))
+    log_before = len(gateway_log(stack))
     os.kill(publisher, signal.SIGSTOP)
     try:
         waiting = three_orders_unpublished(stack)
@@ -322,11 +328,19 @@ def test_a_stuck_publisher_process_is_shown_not_connected_and_its_backlog_grows(
         assert re.fullmatch(
             r"the publisher process has not reported for \d+ s", nats["last_error"]
         ), nats["last_error"]
+        wait_until(
+            lambda: "nats publisher process silent" in gateway_log(stack)[log_before:],
+            5,
+            "the log to say the publisher went silent",
+        )
     finally:
         os.kill(publisher, signal.SIGCONT)
     wait_published(stack)
     nats = stack.status()["nats"]
     assert (nats["connected"], nats["backlog"], nats["last_error"]) == (True, 0, None)
+    said = gateway_log(stack)[log_before:]
+    assert said.count("nats publisher process silent") == 1, said
+    assert "nats publisher process reporting again" in said
 
 
 def test_the_publisher_process_killed_mid_burst_is_started_again_and_the_stream_whole(
@@ -430,12 +444,12 @@ def test_a_publisher_process_that_cannot_open_its_cursor_lock_says_so_in_one_jso
 
     def refused() -> list[dict[str, Any]]:
         assert stack.gateway is not None
-        lines = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]
+        lines = [json.loads(x) for x in gateway_log(stack).splitlines() if x.startswith("{")]
         return [x for x in lines if x["event"] == "nats cursor lock cannot be opened"]
 
     wait_until(lambda: len(refused()) >= 2, 30, "the next two publisher processes to fail")
     assert refused()[0]["lock"] == str(lock) and refused()[0]["error"] == "Is a directory"
-    assert [x for x in stack.gateway.log().splitlines() if not x.startswith("{")] == []
+    assert [x for x in gateway_log(stack).splitlines() if not x.startswith("{")] == []
     assert stack.status()["ready"]
 
 
@@ -449,7 +463,7 @@ def test_a_log_level_reloaded_by_sighup_reaches_the_publisher_process_and_the_ne
 
     def logged(event: str) -> list[dict[str, Any]]:
         assert stack.gateway is not None
-        lines = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]
+        lines = [json.loads(x) for x in gateway_log(stack).splitlines() if x.startswith("{")]
         return [x for x in lines if x["event"] == event]
 
     assert logged("nats publisher process started") == []  # at warning, not logged
@@ -650,7 +664,7 @@ def test_orders_over_nats_fill_permissions_refuse_and_errors_match_the_socket(
             "the request without a reply subject to be counted",
         )
         assert stack.gateway is not None
-        assert "nats request without a reply subject not taken" in stack.gateway.log()
+        assert "nats request without a reply subject not taken" in gateway_log(stack)
 
         refused = risk_tries_to_order(broker.url)
         assert "permissions violation for publish" in refused.lower()
@@ -659,7 +673,7 @@ def test_orders_over_nats_fill_permissions_refuse_and_errors_match_the_socket(
         assert "w-1" not in {o["cl_ord_id"] for o in orders}
         assert "no-reply-1" not in {o["cl_ord_id"] for o in orders}
         assert stack.gateway is not None
-        assert PASSWORDS[GATEWAY] not in stack.gateway.log()
+        assert PASSWORDS[GATEWAY] not in gateway_log(stack)
 
         cli = cli_over_nats(
             broker.url, "order", "new", "BTC/USD", "sell", "0.01", "--price", "30000"

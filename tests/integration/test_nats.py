@@ -27,7 +27,7 @@ import nats.errors
 import pytest
 import yaml
 
-from fixgw.api.client import NotPermitted
+from fixgw.api.client import NoAnswer, NotPermitted
 from fixgw.nats.client import NatsClient
 from fixgw.testing import LocalStack, NatsServer, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
@@ -858,6 +858,55 @@ def test_a_reader_narrowed_as_documented_reads_events_and_one_narrowed_further_i
                 ):
                     client.subscribe(["session"], since=0)
     finally:
+        broker.stop()
+
+
+SLOW_GATEWAY_CONFIG = """
+authorization {
+  users: [
+    {user: reader, password: %(reader)s, permissions: {
+      publish: {allow: ["fixgw.acct-1.cmd", "_INBOX.>"]}, subscribe: ["_INBOX.>"]}}
+    {user: acct-1, password: %(gateway)s}
+  ]
+}
+"""
+
+
+def test_a_request_that_times_out_after_a_refused_one_is_told_as_a_time_out(
+    tmp_path: Path,
+) -> None:
+    """The broker refused this reader the JetStream API once; a later command the broker
+    lets through and nobody answers in time was told as that refusal ("the NATS broker
+    refused this user"), sending the operator to the permissions for a slow gateway."""
+    broker = NatsServer(
+        tmp_path / "nats",
+        config=SLOW_GATEWAY_CONFIG % {"gateway": PASSWORDS[GATEWAY], "reader": PASSWORDS["risk"]},
+    )
+    broker.start()
+    listening, done = threading.Event(), threading.Event()
+
+    async def a_gateway_that_never_answers() -> None:
+        nc = await nats.connect(broker.url, user=GATEWAY, password=PASSWORDS[GATEWAY])
+        await nc.subscribe(f"fixgw.{GATEWAY}.cmd")
+        await nc.flush()
+        listening.set()
+        while not done.is_set():
+            await asyncio.sleep(0.05)
+        await nc.close()
+
+    silent = threading.Thread(target=asyncio.run, args=(a_gateway_that_never_answers(),))
+    silent.start()
+    try:
+        assert listening.wait(10)
+        reader = {"user": "reader", "password": PASSWORDS["risk"]}
+        with NatsClient.connect(broker.url, gateway=GATEWAY, **reader) as client:
+            with pytest.raises(NotPermitted):
+                client.subscribe(["session"], since=0)
+            with pytest.raises(NoAnswer, match="no answer to status within 1 s"):
+                client.request("status", timeout=1)
+    finally:
+        done.set()
+        silent.join(10)
         broker.stop()
 
 

@@ -890,8 +890,7 @@ def test_a_request_that_times_out_after_a_refused_one_is_told_as_a_time_out(
         await nc.subscribe(f"fixgw.{GATEWAY}.cmd")
         await nc.flush()
         listening.set()
-        while not done.is_set():
-            await asyncio.sleep(0.05)
+        await asyncio.to_thread(done.wait, 60)
         await nc.close()
 
     silent = threading.Thread(target=asyncio.run, args=(a_gateway_that_never_answers(),))

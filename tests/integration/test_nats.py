@@ -861,6 +861,37 @@ def test_a_reader_narrowed_as_documented_reads_events_and_one_narrowed_further_i
         broker.stop()
 
 
+PASSWORDS_BY_ROLE = {"gateway": PASSWORDS[GATEWAY], "reader": PASSWORDS["risk"]}
+
+
+WITHOUT_JETSTREAM_CONFIG = """
+accounts {
+  PLAIN { users: [{user: acct-1, password: %(gateway)s}] }
+}
+"""
+
+
+def test_an_account_without_jetstream_is_named_as_the_reason_nothing_is_published(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    """The broker runs JetStream, but not for the gateway's account: status said only
+    "nats: ServiceUnavailableError: code=None ... description='None'"."""
+    broker = NatsServer(tmp_path / "nats", config=WITHOUT_JETSTREAM_CONFIG % PASSWORDS_BY_ROLE)
+    broker.start()
+    try:
+        secret = tmp_path / "gateway.password"
+        secret.write_text(PASSWORDS[GATEWAY])
+        stack = make_stack(
+            nats=nats_section(broker, auth={"user": GATEWAY, "password": {"file": str(secret)}})
+        )
+        wait_until(lambda: stack.status()["nats"]["last_error"], 20, "the stream's failure")
+        nats_state = stack.status()["nats"]
+        assert "JetStream is not enabled for this user's account" in nats_state["last_error"]
+        assert (nats_state["connected"], nats_state["acked_seq"]) == (True, 0)
+    finally:
+        broker.stop()
+
+
 SLOW_GATEWAY_CONFIG = """
 authorization {
   users: [
@@ -880,7 +911,7 @@ def test_a_request_that_times_out_after_a_refused_one_is_told_as_a_time_out(
     refused this user"), sending the operator to the permissions for a slow gateway."""
     broker = NatsServer(
         tmp_path / "nats",
-        config=SLOW_GATEWAY_CONFIG % {"gateway": PASSWORDS[GATEWAY], "reader": PASSWORDS["risk"]},
+        config=SLOW_GATEWAY_CONFIG % PASSWORDS_BY_ROLE,
     )
     broker.start()
     listening, done = threading.Event(), threading.Event()

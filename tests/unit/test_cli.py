@@ -660,6 +660,28 @@ def test_a_connection_argument_no_gateway_can_be_at_is_one_line_and_exit_2(
     assert err.count("\n") == 1 and err.startswith("fixgw: ") and said in err, err
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["--nats", "nats://127.0.0.1:4222", "--gateway", "g", "run", "-c", "gw.yaml"],
+            "fixgw: --nats and --gateway name a way to a running gateway, and `run` talks to "
+            "none: its NATS, socket and TCP listener are its config's\n",
+        ),
+        (
+            ["--socket", "/run/x.sock", "check-config", "gw.yaml"],
+            "fixgw: --socket names a way to a running gateway, and `check-config` talks to none\n",
+        ),
+    ],
+)
+def test_a_way_to_a_gateway_given_to_a_command_that_talks_to_none_is_a_usage_error(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run` started on its config's NATS, the `--nats` given ignored without a word."""
+    assert main(args) == 2
+    assert capsys.readouterr().err == said
+
+
 def test_an_empty_fixgw_socket_is_named(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,6 +15,7 @@ import threading
 import time
 import typing
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -42,7 +43,8 @@ from fixgw.cli.styled import Shown, Text, label_grid, lines_of, shows_colour
 from fixgw.cli.styled import table as styled_table
 from fixgw.marketdata.book import OrderBook
 
-UTC = Clock(utc=True)
+UTC = Clock(utc=True, today=date(2026, 12, 5))
+"""Events of that day are shown by their time of day."""
 
 
 def shown(lines: Shown) -> str:
@@ -319,6 +321,12 @@ def test_an_event_line_says_what_happened_to_which_order() -> None:
     assert line.startswith("18:39:18.010  order.filled ")
     assert line.endswith(
         "buy 0.5 BTC/USD @ 30010  fill 0.5 @ 30010; 0.5 of 0.5 filled, avg 30010  c-1"
+    )
+    a_day_later = Clock(utc=True, today=date(2026, 12, 6))  # `events --since` reaching back
+    assert (
+        shown(event_line(event, a_day_later))
+        .strip()
+        .startswith("2026-12-05 18:39:18.010  order.filled ")
     )
 
 

@@ -209,6 +209,12 @@ class ApiConfig(_Config, frozen=True, kw_only=True):
         why = socket_path_too_long(self.socket_path)
         if why is not None:
             raise ValueError(f"socket_path: {why}")
+        if int(self.socket_mode, 8) & 0o600 != 0o600:
+            raise ValueError(
+                f"socket_mode: {self.socket_mode} does not let the gateway's own user read and "
+                "write the socket (connecting needs both), so `fixgw` commands run as that user "
+                "could not reach it: give the owner 6 (0600, 0660)"
+            )
 
 
 class MarketDataConfig(_Config, frozen=True, kw_only=True):
@@ -549,6 +555,22 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
         if s.venue == "fix44" and s.target_comp_id is None:
             raise ValueError("session.target_comp_id: plain FIX 4.4 has no default; name it")
         self._one_listener_a_port()
+        self._one_file_a_path()
+
+    def _one_file_a_path(self) -> None:
+        """Two of the gateway's files at one path would write over each other (a cursor
+        overwriting the journal) or stop the start (the socket where the journal is)."""
+        files = [("journal.path", self.journal.path), ("api.socket_path", self.api.socket_path)]
+        if self.nats is not None:
+            files.append(("nats.cursor_path", self.nats.cursor_path or f"{self.journal.path}.nats"))
+        taken: dict[str, str] = {}
+        for key, path in files:
+            where = os.path.normpath(os.path.abspath(path))
+            if where in taken:
+                raise ValueError(
+                    f"{key}: {path} is {taken[where]} too: each needs a file of its own"
+                )
+            taken[where] = key
 
     def _one_listener_a_port(self) -> None:
         """The second listener on a port would stop the start (`Address already in use`),
@@ -627,6 +649,12 @@ class SimConfig(_Config, frozen=True, kw_only=True):
     dictionary: str | None = None
 
     def __post_init__(self) -> None:
+        unserved = sorted(set(self.load_feeds) - set(self.symbols))
+        if unserved:
+            raise ValueError(
+                f"load_feeds: not among `symbols` ({', '.join(self.symbols)}), so never "
+                f"subscribed to: {', '.join(unserved)}"
+            )
         comp_ids = [a.comp_id for a in self.accounts]
         twice = sorted({c for c in comp_ids if comp_ids.count(c) > 1})
         if twice:

@@ -410,11 +410,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_WAY_OPTIONS = ("nats", "gateway", "subject_prefix", "socket", "tcp", "token_env")
+
+
+def _ways_given_to_a_local_command(args: argparse.Namespace) -> None:
+    """`fixgw --nats URL run -c F` ran on the config's own NATS, saying nothing of the URL."""
+    if COMMAND_GROUPS[args.command] not in LOCAL_GROUPS:
+        return
+    given = [f"--{n.replace('_', '-')}" for n in _WAY_OPTIONS if getattr(args, n, None) is not None]
+    if given:
+        raise BadArgument(
+            f"{' and '.join(given)} {'names' if len(given) == 1 else 'name'} a way to a running "
+            f"gateway, and `{args.command}` talks "
+            "to none"
+            + (
+                ": its NATS, socket and TCP listener are its config's"
+                if args.command == "run"
+                else ""
+            )
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.handler is not cmd_run:
         held_signals.let_through()  # held for the daemon only (`fixgw.__main__`)
     try:
+        _ways_given_to_a_local_command(args)
         status = int(args.handler(args))
         sys.stdout.flush()  # a closed stdout fails here, while it can be told apart
         return status

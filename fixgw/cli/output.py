@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -60,6 +60,8 @@ class Clock:
     """How times are shown: the wire's UTC, or the machine's local time."""
 
     utc: bool
+    today: date | None = None
+    """The day whose events are shown without their date; None: the day it is now."""
 
     def moment(self, ts: str | datetime) -> datetime:
         at = ts if isinstance(ts, datetime) else datetime.fromisoformat(ts)
@@ -69,8 +71,12 @@ class Clock:
         return self.time(datetime.now(UTC))
 
     def time(self, ts: str | datetime) -> str:
-        """`HH:MM:SS.mmm`: events, which a person reads as they come."""
-        return self.moment(ts).strftime("%H:%M:%S.%f")[:-3]
+        """`HH:MM:SS.mmm`: events, which a person reads as they come; one of another day
+        (`events --since` reaching back) with its date before it."""
+        at = self.moment(ts)
+        if at.date() != (self.today or self.moment(datetime.now(UTC)).date()):
+            return at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        return at.strftime("%H:%M:%S.%f")[:-3]
 
     def stamp(self, ts: str, zone: bool = False) -> str:
         """`YYYY-MM-DD HH:MM:SS.mmm`: fills and other records read later; `zone`: followed by

@@ -79,6 +79,12 @@ BACKING_OFF = "backing_off"
 """To be asked for again once its back-off is over (`next_request_at`)."""
 WAITING_FOR_LOGON = "waiting_for_logon"
 """To be asked for at the next logon."""
+_NOT_LIVE = {
+    REQUESTED: "its snapshot is awaited from the exchange (md.book follows it)",
+    BACKING_OFF: "it is stale and asked for again after a back-off (md.stale said so)",
+    WAITING_FOR_LOGON: "it is asked for again at the next logon (the session is down)",
+}
+"""What `book` says of a subscribed book that is not live, by its state."""
 
 TRADE_IN_SNAPSHOT = (
     "a trade in a full refresh (W): told to nobody, the last one the reference price"
@@ -295,9 +301,14 @@ class MarketData:
     def book_levels(self, symbol: str, depth: int) -> BookLevels:
         self.validate(symbol, depth)
         stream = self._streams.get((symbol, BOOK))
-        if stream is None or not stream.live:
+        if stream is None:
             raise RequestError(
                 f"no live book for {symbol}: md_subscribe to it first", code="not_subscribed"
+            )
+        if not stream.live:
+            raise RequestError(
+                f"no live book for {symbol} now: subscribed, and {_NOT_LIVE[self._state(stream)]}",
+                code="not_subscribed",
             )
         bids, asks = self.books[symbol].levels(depth)
         return BookLevels(symbol=symbol, bids=bids, asks=asks)

@@ -146,9 +146,12 @@ class NatsClient(GatewayClient):
             self._refused = str(exc)
 
     def _not_permitted(self) -> NotPermitted | None:
-        if self._refused is None:
+        """The refusal that came while the request waited: taken, so that a later request
+        that merely times out is not told as refused."""
+        refused, self._refused = self._refused, None
+        if refused is None:
             return None
-        return NotPermitted(f"the NATS broker refused this user: {self._refused}")
+        return NotPermitted(f"the NATS broker refused this user: {refused}")
 
     async def _on_closed(self) -> None:
         self._ended = True
@@ -181,6 +184,7 @@ class NatsClient(GatewayClient):
         body = {"id": next(self._ids), "op": op}
         body.update((k, v) for k, v in fields.items() if v is not None)
         nc = self._connection()
+        self._refused = None
         try:
             msg = self._call(
                 nc.request(self.subjects.commands, encode(body), timeout=timeout),
@@ -217,6 +221,7 @@ class NatsClient(GatewayClient):
             )
         self._topics |= set(topics)
         self._since = since or 0
+        self._refused = None
         try:
             self._call(self._subscribe(since), 30)
         except (nats.errors.TimeoutError, nats.js.errors.Error):

@@ -70,16 +70,21 @@ class PublisherProcess:
         self._reporting = False
         """The running process has reported its state: its backlog is the one to show."""
         self._reported_at = 0.0
+        self._told_silent = False
+        """The log says the running process went silent, and has not said it reports again."""
         self._tail: JournalTail | None = None
         """Counts the backlog while no process reports it."""
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._stopping = False
 
     def start(self) -> None:
         self._journal.on_written.append(self._written)
         ops_logging.followers.append(self._log_settings_changed)
         self._written()
-        self._task = asyncio.get_running_loop().create_task(self._supervise())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._supervise())
+        self._watch = loop.create_task(self._watch_silence())
 
     def _written(self) -> None:
         j = self._journal
@@ -166,6 +171,23 @@ class PublisherProcess:
         self.state = state
         self._reporting = True
         self._reported_at = time.monotonic()
+        if self._told_silent:
+            self._told_silent = False
+            log.info("nats publisher process reporting again", backlog=state.backlog)
+
+    async def _watch_silence(self) -> None:
+        """Status and the metrics show a silent process when read; the log says it once, as
+        it happens, for an operator who reads logs rather than polls."""
+        while True:
+            await asyncio.sleep(1.0)
+            silent = self._silent_for()
+            if silent is not None and not self._told_silent:
+                self._told_silent = True
+                log.warning(
+                    "nats publisher process silent; counting its backlog here",
+                    silent_s=round(silent, 1),
+                    backlog=self.backlog,
+                )
 
     def _silent_for(self) -> float | None:
         """How long the running process has said nothing, once that is past SILENT_AFTER_S."""
@@ -217,9 +239,10 @@ class PublisherProcess:
                 log.warning("nats publisher process did not stop; killed", pid=process.pid)
                 process.kill()
                 await process.wait()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._watch):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._written in self._journal.on_written:
             self._journal.on_written.remove(self._written)
         if self._log_settings_changed in ops_logging.followers:

@@ -177,6 +177,12 @@ class StreamWriter:
         want = self.subjects.events
         try:
             info = await js.stream_info(s.name)
+        except nats.js.errors.ServiceUnavailableError as exc:
+            said = exc.description if exc.description not in (None, "None") else "no answer"
+            raise PublishFailed(
+                f"JetStream is not enabled for this user's account ({said}): enable it "
+                "(`jetstream: enabled` in the account, the server run with -js)"
+            ) from None
         except nats.js.errors.NotFoundError:
             if not s.create:
                 raise PublishFailed(

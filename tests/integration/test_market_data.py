@@ -240,6 +240,13 @@ def test_md_subscribe_while_the_session_is_down_is_not_connected_at_once_and_kee
         assert refused.value.message.endswith("; nothing was sent")
         assert "LTC/USD:book" not in streams(stack)
         assert streams(stack)["BTC/USD:book"]["state"] == "waiting_for_logon"
+        with pytest.raises(ApiError) as no_book:
+            gw.request("book", symbol="BTC/USD")
+        assert (no_book.value.code, no_book.value.message) == (
+            "not_subscribed",
+            "no live book for BTC/USD now: subscribed, and it is asked for again at the next "
+            "logon (the session is down)",
+        )
 
 
 def test_a_refused_resubscribe_leaves_the_feed_the_client_already_had(

@@ -27,7 +27,7 @@ import nats.errors
 import pytest
 import yaml
 
-from fixgw.api.client import NotPermitted
+from fixgw.api.client import NoAnswer, NotPermitted
 from fixgw.nats.client import NatsClient
 from fixgw.testing import LocalStack, NatsServer, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
@@ -293,6 +293,11 @@ def test_the_backlog_grows_while_no_publisher_process_runs(
     )
 
 
+def gateway_log(stack: LocalStack) -> str:
+    assert stack.gateway is not None
+    return stack.gateway.log()
+
+
 def test_a_stuck_publisher_process_is_shown_not_connected_and_its_backlog_grows(
     make_stack: StackFactory, broker: NatsServer
 ) -> None:
@@ -310,6 +315,7 @@ def test_a_stuck_publisher_process_is_shown_not_connected_and_its_backlog_grows(
     )
     wait_published(stack)
     (publisher,) = publisher_processes(gateway_pid(stack))
+    log_before = len(gateway_log(stack))
     os.kill(publisher, signal.SIGSTOP)
     try:
         waiting = three_orders_unpublished(stack)
@@ -322,11 +328,19 @@ def test_a_stuck_publisher_process_is_shown_not_connected_and_its_backlog_grows(
         assert re.fullmatch(
             r"the publisher process has not reported for \d+ s", nats["last_error"]
         ), nats["last_error"]
+        wait_until(
+            lambda: "nats publisher process silent" in gateway_log(stack)[log_before:],
+            5,
+            "the log to say the publisher went silent",
+        )
     finally:
         os.kill(publisher, signal.SIGCONT)
     wait_published(stack)
     nats = stack.status()["nats"]
     assert (nats["connected"], nats["backlog"], nats["last_error"]) == (True, 0, None)
+    said = gateway_log(stack)[log_before:]
+    assert said.count("nats publisher process silent") == 1, said
+    assert "nats publisher process reporting again" in said
 
 
 def test_the_publisher_process_killed_mid_burst_is_started_again_and_the_stream_whole(
@@ -430,12 +444,12 @@ def test_a_publisher_process_that_cannot_open_its_cursor_lock_says_so_in_one_jso
 
     def refused() -> list[dict[str, Any]]:
         assert stack.gateway is not None
-        lines = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]
+        lines = [json.loads(x) for x in gateway_log(stack).splitlines() if x.startswith("{")]
         return [x for x in lines if x["event"] == "nats cursor lock cannot be opened"]
 
     wait_until(lambda: len(refused()) >= 2, 30, "the next two publisher processes to fail")
     assert refused()[0]["lock"] == str(lock) and refused()[0]["error"] == "Is a directory"
-    assert [x for x in stack.gateway.log().splitlines() if not x.startswith("{")] == []
+    assert [x for x in gateway_log(stack).splitlines() if not x.startswith("{")] == []
     assert stack.status()["ready"]
 
 
@@ -449,7 +463,7 @@ def test_a_log_level_reloaded_by_sighup_reaches_the_publisher_process_and_the_ne
 
     def logged(event: str) -> list[dict[str, Any]]:
         assert stack.gateway is not None
-        lines = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]
+        lines = [json.loads(x) for x in gateway_log(stack).splitlines() if x.startswith("{")]
         return [x for x in lines if x["event"] == event]
 
     assert logged("nats publisher process started") == []  # at warning, not logged
@@ -650,7 +664,7 @@ def test_orders_over_nats_fill_permissions_refuse_and_errors_match_the_socket(
             "the request without a reply subject to be counted",
         )
         assert stack.gateway is not None
-        assert "nats request without a reply subject not taken" in stack.gateway.log()
+        assert "nats request without a reply subject not taken" in gateway_log(stack)
 
         refused = risk_tries_to_order(broker.url)
         assert "permissions violation for publish" in refused.lower()
@@ -659,7 +673,7 @@ def test_orders_over_nats_fill_permissions_refuse_and_errors_match_the_socket(
         assert "w-1" not in {o["cl_ord_id"] for o in orders}
         assert "no-reply-1" not in {o["cl_ord_id"] for o in orders}
         assert stack.gateway is not None
-        assert PASSWORDS[GATEWAY] not in stack.gateway.log()
+        assert PASSWORDS[GATEWAY] not in gateway_log(stack)
 
         cli = cli_over_nats(
             broker.url, "order", "new", "BTC/USD", "sell", "0.01", "--price", "30000"
@@ -844,6 +858,85 @@ def test_a_reader_narrowed_as_documented_reads_events_and_one_narrowed_further_i
                 ):
                     client.subscribe(["session"], since=0)
     finally:
+        broker.stop()
+
+
+PASSWORDS_BY_ROLE = {"gateway": PASSWORDS[GATEWAY], "reader": PASSWORDS["risk"]}
+
+
+WITHOUT_JETSTREAM_CONFIG = """
+accounts {
+  PLAIN { users: [{user: acct-1, password: %(gateway)s}] }
+}
+"""
+
+
+def test_an_account_without_jetstream_is_named_as_the_reason_nothing_is_published(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    """The broker runs JetStream, but not for the gateway's account: status said only
+    "nats: ServiceUnavailableError: code=None ... description='None'"."""
+    broker = NatsServer(tmp_path / "nats", config=WITHOUT_JETSTREAM_CONFIG % PASSWORDS_BY_ROLE)
+    broker.start()
+    try:
+        secret = tmp_path / "gateway.password"
+        secret.write_text(PASSWORDS[GATEWAY])
+        stack = make_stack(
+            nats=nats_section(broker, auth={"user": GATEWAY, "password": {"file": str(secret)}})
+        )
+        wait_until(lambda: stack.status()["nats"]["last_error"], 20, "the stream's failure")
+        nats_state = stack.status()["nats"]
+        assert "JetStream is not enabled for this user's account" in nats_state["last_error"]
+        assert (nats_state["connected"], nats_state["acked_seq"]) == (True, 0)
+    finally:
+        broker.stop()
+
+
+SLOW_GATEWAY_CONFIG = """
+authorization {
+  users: [
+    {user: reader, password: %(reader)s, permissions: {
+      publish: {allow: ["fixgw.acct-1.cmd", "_INBOX.>"]}, subscribe: ["_INBOX.>"]}}
+    {user: acct-1, password: %(gateway)s}
+  ]
+}
+"""
+
+
+def test_a_request_that_times_out_after_a_refused_one_is_told_as_a_time_out(
+    tmp_path: Path,
+) -> None:
+    """The broker refused this reader the JetStream API once; a later command the broker
+    lets through and nobody answers in time was told as that refusal ("the NATS broker
+    refused this user"), sending the operator to the permissions for a slow gateway."""
+    broker = NatsServer(
+        tmp_path / "nats",
+        config=SLOW_GATEWAY_CONFIG % PASSWORDS_BY_ROLE,
+    )
+    broker.start()
+    listening, done = threading.Event(), threading.Event()
+
+    async def a_gateway_that_never_answers() -> None:
+        nc = await nats.connect(broker.url, user=GATEWAY, password=PASSWORDS[GATEWAY])
+        await nc.subscribe(f"fixgw.{GATEWAY}.cmd")
+        await nc.flush()
+        listening.set()
+        await asyncio.to_thread(done.wait, 60)
+        await nc.close()
+
+    silent = threading.Thread(target=asyncio.run, args=(a_gateway_that_never_answers(),))
+    silent.start()
+    try:
+        assert listening.wait(10)
+        reader = {"user": "reader", "password": PASSWORDS["risk"]}
+        with NatsClient.connect(broker.url, gateway=GATEWAY, **reader) as client:
+            with pytest.raises(NotPermitted):
+                client.subscribe(["session"], since=0)
+            with pytest.raises(NoAnswer, match="no answer to status within 1 s"):
+                client.request("status", timeout=1)
+    finally:
+        done.set()
+        silent.join(10)
         broker.stop()
 
 

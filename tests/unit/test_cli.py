@@ -15,6 +15,7 @@ import threading
 import time
 import typing
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -42,7 +43,8 @@ from fixgw.cli.styled import Shown, Text, label_grid, lines_of, shows_colour
 from fixgw.cli.styled import table as styled_table
 from fixgw.marketdata.book import OrderBook
 
-UTC = Clock(utc=True)
+UTC = Clock(utc=True, today=date(2026, 12, 5))
+"""Events of that day are shown by their time of day."""
 
 
 def shown(lines: Shown) -> str:
@@ -319,6 +321,12 @@ def test_an_event_line_says_what_happened_to_which_order() -> None:
     assert line.startswith("18:39:18.010  order.filled ")
     assert line.endswith(
         "buy 0.5 BTC/USD @ 30010  fill 0.5 @ 30010; 0.5 of 0.5 filled, avg 30010  c-1"
+    )
+    a_day_later = Clock(utc=True, today=date(2026, 12, 6))  # `events --since` reaching back
+    assert (
+        shown(event_line(event, a_day_later))
+        .strip()
+        .startswith("2026-12-05 18:39:18.010  order.filled ")
     )
 
 
@@ -658,6 +666,28 @@ def test_a_connection_argument_no_gateway_can_be_at_is_one_line_and_exit_2(
     assert main(["status", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("fixgw: ") and said in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["--nats", "nats://127.0.0.1:4222", "--gateway", "g", "run", "-c", "gw.yaml"],
+            "fixgw: --nats and --gateway name a way to a running gateway, and `run` talks to "
+            "none: its NATS, socket and TCP listener are its config's\n",
+        ),
+        (
+            ["--socket", "/run/x.sock", "check-config", "gw.yaml"],
+            "fixgw: --socket names a way to a running gateway, and `check-config` talks to none\n",
+        ),
+    ],
+)
+def test_a_way_to_a_gateway_given_to_a_command_that_talks_to_none_is_a_usage_error(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run` started on its config's NATS, the `--nats` given ignored without a word."""
+    assert main(args) == 2
+    assert capsys.readouterr().err == said
 
 
 def test_an_empty_fixgw_socket_is_named(

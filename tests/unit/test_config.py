@@ -342,6 +342,23 @@ def test_a_simulator_account_named_twice_is_refused_naming_accounts(
     assert "accounts: comp_id 'a' is named twice" in capsys.readouterr().err
 
 
+def test_a_simulator_load_feed_for_a_symbol_it_does_not_serve_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The feed would never stream: nobody can subscribe to a symbol the simulator lacks."""
+    path = tmp_path / "sim.yaml"
+    path.write_text(
+        "accounts: [{comp_id: a, api_key: k, secret_key: s}]\n"
+        "symbols: {BTC/USD: {}}\n"
+        "load_feeds: {BTC-USD: {messages: 10}}\n"
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_sim_config(path)
+    assert refused.value.message == (
+        f"{path}: load_feeds: not among `symbols` (BTC/USD), so never subscribed to: BTC-USD"
+    )
+
+
 def test_an_error_in_the_simulator_s_maps_names_the_key_too(tmp_path: Path) -> None:
     path = tmp_path / "sim.yaml"
     path.write_text(
@@ -423,6 +440,49 @@ def test_one_port_given_to_two_listeners_is_refused_naming_both_keys(
     )
     assert main(["check-config", str(config)]) == 2
     assert f"{second}: {port} is {first} too" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("files", "second", "first"),
+    [
+        (
+            "journal: {path: var/run/gw}\napi: {socket_path: var/run/../run/gw}\n",
+            "api.socket_path",
+            "journal.path",
+        ),
+        (
+            "journal: {path: var/j.jsonl}\n"
+            "nats: {servers: [nats://n:4222], gateway: g, cursor_path: var/j.jsonl}\n",
+            "nats.cursor_path",
+            "journal.path",
+        ),
+        (
+            "journal: {path: var/j}\napi: {socket_path: var/j.nats}\n"
+            "nats: {servers: [nats://n:4222], gateway: g}\n",
+            "nats.cursor_path",
+            "api.socket_path",
+        ),
+    ],
+)
+def test_two_of_the_gateways_files_at_one_path_are_refused_naming_both_keys(
+    write, files: str, second: str, first: str, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    """A cursor at the journal's path wrote its number over the journal; check-config said
+    ok."""
+    with pytest.raises(ConfigError) as refused:
+        load_gateway_config(write(GOOD + files))
+    assert f": {second}: " in refused.value.message
+    assert refused.value.message.endswith(f" is {first} too: each needs a file of its own")
+    assert main(["check-config", str(write(GOOD + files))]) == 2
+    assert f"is {first} too" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["000", "0400", "0266", "0044"])
+def test_a_socket_mode_its_owner_cannot_connect_with_is_refused(write, mode: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError) as refused:
+        load_gateway_config(write(GOOD + f'api: {{socket_mode: "{mode}"}}\n'))
+    assert f"api.socket_mode: {mode} does not let the gateway's own user" in (refused.value.message)
+    assert load_gateway_config(write(GOOD + 'api: {socket_mode: "0600"}\n'))
 
 
 OKCOIN_API_KEY = "c821db84-6fbd-11e4-a9e3-c86000d26d7c"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fixgw.results import AccountState
+from fixgw.results import AccountState, Status
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted(
@@ -120,3 +120,11 @@ def test_status_account_names_each_field_the_gateway_returns() -> None:
     described = re.search(r"`account` \(an object([^()]*)\)", status_row)
     assert described is not None, "the `status` row describes no `account` object"
     assert re.findall(r"`(\w+)`:", described.group(1)) == list(AccountState.__struct_fields__)
+
+
+def test_the_status_row_names_each_field_the_gateway_returns() -> None:
+    """A client reads `status` by docs/protocol.md: every field of the reply is named there."""
+    text = (ROOT / "docs" / "protocol.md").read_text()
+    [status_row] = [line for line in text.splitlines() if line.startswith("| `status` |")]
+    named = set(re.findall(r"`(\w+)`", status_row))
+    assert [f for f in Status.__struct_fields__ if f not in named] == []

@@ -57,6 +57,7 @@ def restore_orders(index: OrderIndex, events: Iterable[Event]) -> int:
 def _apply(index: OrderIndex, event: Event) -> Order | None:
     """The order `event` changed, if any."""
     if isinstance(event, OrderCancelRejected):
+        index.cancel_done(event.cancel_cl_ord_id)  # answered: no longer out, as when told
         order = index.get(event.cl_ord_id)
         if order is not None and order.cancel_pending == event.cancel_cl_ord_id:
             order.cancel_pending = None

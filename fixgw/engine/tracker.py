@@ -77,6 +77,7 @@ E = TypeVar("E", bound=OrderEvent)
 _FILL: Final = Emit.FILL
 _ACCEPTED: Final = Emit.ACCEPTED
 _FILLED: Final = OrderStatus.FILLED
+_CANCELED: Final = OrderStatus.CANCELED
 _PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
 
 
@@ -304,6 +305,12 @@ class OrderTracker:
         orig = self.index.cancel_of(cl_ord_id)
         if orig is not None:
             order = self.index.get(orig)
+            if (
+                not not_delivered
+                and order is not None
+                and self._answered_by_its_cancellation(order, cl_ord_id)
+            ):
+                return []
             what = Input.CANCEL_REJECTED
             if not_delivered:
                 what = (
@@ -401,11 +408,13 @@ class OrderTracker:
         this gateway sent, else its OrigClOrdID where that is one, else the order's cancel
         pending (a venue that puts the order's own ClOrdID, or NONE, in the reject's:
         there is one cancel of an order out at a time), or the one a fill overtook
-        (`cancel_out`)."""
+        (`cancel_out`), or the one the order's cancellation answered (`answered_cancel`)."""
         for named in (report.cl_ord_id, report.orig_cl_ord_id):
             if named is not None and self.index.cancel_of(named) is not None:
                 return named
-        out = self.cancel_out(order) if order is not None else None
+        if order is None:
+            return report.cl_ord_id
+        out = self.cancel_out(order) or self.answered_cancel(order)
         return out if out is not None else report.cl_ord_id
 
     def cancel_out(self, order: Order) -> str | None:
@@ -420,6 +429,31 @@ class OrderTracker:
             return None
         last = order.cancel_ids[-1]
         return last if self.index.cancel_of(last) is not None else None
+
+    def answered_cancel(self, order: Order) -> str | None:
+        """Of a canceled order, the last cancel sent for it that no refusal answered: the
+        cancellation did (`order.canceled` names the cancel pending then, the OMS got its
+        ExecType 4), also where the venue ended the order itself (self-trade prevention,
+        expiry) as the cancel came. The venue may still refuse that cancel, too late,
+        naming it or the order (OKCoin keys cancels on the order)."""
+        if order.status is not _CANCELED or not order.cancel_ids:
+            return None
+        last = order.cancel_ids[-1]
+        return last if self.index.cancel_of(last) is not None else None
+
+    def _answered_by_its_cancellation(self, order: Order, cancel_cl_ord_id: str) -> bool:
+        """A refusal of a cancel the order's cancellation answered: absorbed, logged. Told,
+        it would contradict the answer given (a FIX bridge OMS would get an
+        OrderCancelReject after the ExecType 4 under its cancel's ClOrdID). The cancel stays
+        mapped, so that a repeat of the refusal is absorbed too."""
+        if cancel_cl_ord_id != self.answered_cancel(order):
+            return False
+        log.info(
+            "cancel refused after the order's cancellation answered it; dropped",
+            cancel_cl_ord_id=cancel_cl_ord_id,
+            cl_ord_id=order.cl_ord_id,
+        )
+        return True
 
     @staticmethod
     def disputed_by(order: Order, report: CancelRejectReport) -> bool:
@@ -437,6 +471,8 @@ class OrderTracker:
         (PossDupFlag) of the answer to a cancel already answered is dropped."""
         orig, order = self._cancel_target(report)
         cancel_cl_ord_id = self._rejected_cancel(report, order)
+        if order is not None and self._answered_by_its_cancellation(order, cancel_cl_ord_id):
+            return []
         if order is not None and report.poss_dup and _answered(order, cancel_cl_ord_id):
             log.info(
                 "repeated cancel reject dropped",

@@ -230,6 +230,56 @@ def test_a_cancel_a_fill_overtook_refused_naming_the_order_is_answered_to_the_om
     assert not [m for m in oms.received if m.msg_type == "9" and m.get(11) == "RACE-1"]
 
 
+def cancel_itself_then_refuse(named: str) -> Callable[[ScriptedVenue, Received], None]:
+    """The venue had ended the order itself (self-trade prevention, expiry) as the cancel
+    came: its cancel report under the order's ClOrdID, then the cancel's refusal, naming
+    the order (OKCoin keys cancels on the order) or the cancel (FIX 4.4's own way)."""
+
+    def handler(v: ScriptedVenue, m: Received) -> None:
+        order_cl_ord_id = m.get(41) or ""
+        taken = next(d for d in v.app if d.msg_type == "D" and d.get(11) == order_cl_ord_id)
+        v.send("8", execution_report(taken, exec_id="X-STP", exec_type="4", ord_status="4",
+                                     order_id=f"V-{order_cl_ord_id}", leaves_qty="0",
+                                     extra=[(58, "self-trade prevention")]))  # fmt: skip
+        in_11 = order_cl_ord_id if named == "the_order" else m.get(11) or ""
+        v.send("9", [(37, f"V-{order_cl_ord_id}"), (11, in_11), (41, order_cl_ord_id),
+                     (39, "4"), (434, "1"), (102, "0"), (58, "too late: canceled")])  # fmt: skip
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("profile", "named"),
+    [("okcoin", "the_order"), ("fix44", "the_cancel")],
+    ids=["okcoin", "fix44"],
+)
+def test_a_cancel_the_venue_overtook_by_canceling_the_order_itself_is_answered_once(
+    make_venue_stack: VenueStackFactory, profile: str, named: str
+) -> None:
+    """The venue cancels the order itself as the OMS's cancel comes, then refuses the
+    cancel. The OMS's cancel has its answer, ExecType 4 under its ClOrdID; the refusal
+    after it is the venue's too-late word on a cancel already answered, and nothing more
+    reaches the OMS (before the fix: a second, contradictory answer, an OrderCancelReject,
+    under the order's own ClOrdID from OKCoin)."""
+    broker = "BROKER-FIX44"
+    fix44 = {"venue_comp_id": broker, "session": {"venue": "fix44", "target_comp_id": broker}}
+    script = venue(D=acknowledge, F=cancel_itself_then_refuse(named))
+    with raw_oms_through(make_venue_stack, script, **(fix44 if profile == "fix44" else {})) as (
+        v,
+        _,
+        oms,
+    ):
+        placed(v, oms, "STP-1")
+        oms.send("F", cancel("STP-C1", "STP-1"))
+        canceled = report(oms, "STP-C1", "4")
+        placed(v, oms, "STP-2")  # after the refusal: what the OMS got of it came before
+    assert (canceled[41], canceled[39]) == ("STP-1", "4")
+    assert [m for m in oms.received if m.msg_type == "9"] == []
+    assert [m.get(11) for m in oms.received if m.msg_type == "8" and m.get(150) == "4"] == [
+        "STP-C1"
+    ]
+
+
 def test_a_second_cancel_while_one_is_pending_is_refused_and_the_first_gets_its_own_answer(
     make_venue_stack: VenueStackFactory,
 ) -> None:

@@ -15,6 +15,7 @@ import pytest
 from fixgw.api.client import ApiError, Client
 from fixgw.testing import API_KEY, SECRET, LocalStack, wait_until
 from tests.counterparties.conftest import VenueStackFactory
+from tests.counterparties.test_gateway_restarts import restarted
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
 from tests.counterparties.venue import (
     Received,
@@ -1270,6 +1271,53 @@ def test_a_cancel_reject_naming_the_order_not_the_cancel_ends_the_pending_cancel
     assert gw.request("cancel_all")["cancelling"] == [cl_ord_id]
     again = venue.wait_app("F", nth=2)
     assert (again.get(41), again.get(11) != cancel_cl_ord_id) == (cl_ord_id, True)
+
+
+@pytest.mark.parametrize("refused", ["at_once", "after_a_restart"])
+def test_a_cancel_the_venue_overtook_by_canceling_the_order_itself_is_refused_to_no_one(
+    make_venue_stack: VenueStackFactory, refused: str
+) -> None:
+    """The venue ends the order itself (self-trade prevention, expiry) as the cancel comes:
+    its cancel report under the order's ClOrdID answers the cancel (`order.canceled` names
+    it). Its refusal of the cancel after, naming the order (OKCoin keys cancels on the
+    order), at once or after the gateway restarted, is its too-late word on a cancel
+    answered already: no `order.cancel_rejected` (before the fix: one whose
+    `cancel_cl_ord_id` was the order's own ClOrdID)."""
+    venue, stack = make_venue_stack()
+    taken: list[Received] = []
+
+    def cancel_itself(v: ScriptedVenue, m: Received) -> None:
+        v.send("8", execution_report(taken[0], exec_id="X-STP", exec_type="4", ord_status="4",
+                                     order_id=m.get(37), leaves_qty="0",
+                                     extra=[(58, "self-trade prevention")]))  # fmt: skip
+
+    def refuse_naming_the_order() -> None:
+        cl_ord_id = taken[0].get(11) or ""
+        venue.send("9", [(37, f"V-{cl_ord_id}"), (11, cl_ord_id), (41, cl_ord_id), (39, "4"),
+                         (434, "1"), (102, "0"), (58, "too late: canceled")])  # fmt: skip
+
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        cl_ord_id, order = accepted_order(venue, gw, events)
+        taken.append(order)
+        venue.on("F", cancel_itself)
+        cancel_cl_ord_id = gw.cancel_order(cl_ord_id=cl_ord_id)["cancel_cl_ord_id"]
+        canceled = events.find(cl_ord_id, "order.canceled")
+        if refused == "at_once":
+            refuse_naming_the_order()
+            events.find(place(gw), "order.accepted")  # every event before it has arrived
+            told = events.seen
+    if refused == "after_a_restart":
+        restarted(stack)
+        with stack.client() as gw:
+            gw.subscribe(["orders"])
+            events = EventLog(gw)
+            refuse_naming_the_order()
+            events.find(place(gw), "order.accepted")
+            told = events.seen
+    assert canceled["cancel_cl_ord_id"] == cancel_cl_ord_id
+    assert [e for e in told if e["type"] == "order.cancel_rejected"] == []
 
 
 @pytest.mark.parametrize("refusal", ["exception_response", "business_reject"])

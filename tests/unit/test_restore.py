@@ -492,6 +492,65 @@ def test_a_cancel_reject_sent_again_is_dropped_once_its_cancel_was_answered() ->
     assert (told.cancel_cl_ord_id, told.status) == ("k1", OrderStatus.NEW)
 
 
+def canceled_by_the_venue_itself(t: OrderTracker) -> list[Event]:
+    """The venue ends the order itself (self-trade prevention, expiry), its report under
+    the order's ClOrdID, as a cancel is out."""
+    return t.apply_execution(report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0"))
+
+
+def refused_naming_the_order(status: OrderStatus) -> Step:
+    """OKCoin keys cancels on the order: its refusal of one carries the order's ClOrdID in
+    ClOrdID (11) and OrigClOrdID (41)."""
+
+    def step(t: OrderTracker) -> list[Event]:
+        return t.apply_cancel_reject(
+            CancelRejectReport(
+                cl_ord_id="c1",
+                orig_cl_ord_id="c1",
+                order_id="X1",
+                status=status,
+                reason=CancelRejectReason.TOO_LATE_TO_CANCEL,
+                text="too late",
+                ts=utc_now(),
+            )
+        )
+
+    return step
+
+
+def test_a_cancel_the_venue_overtook_by_canceling_the_order_is_refused_to_no_one() -> None:
+    """The order's cancellation answered the cancel out (`order.canceled` names it): the
+    venue's refusal of it after, naming the order (OKCoin) or the cancel (FIX 4.4), or an
+    E1000 naming the cancel, is dropped, live and after a restart (before the fix it was
+    told as `order.cancel_rejected`, under the order's own ClOrdID where it named the order)."""
+    live = OrderTracker()
+    events = [
+        e for step in (placed, acked, cancel_sent, canceled_by_the_venue_itself) for e in step(live)
+    ]
+    assert events[-1].cancel_cl_ord_id == "k1"  # type: ignore[attr-defined]
+    rebuilt = OrderTracker()
+    rebuilt.restore(msgspec.json.decode(msgspec.json.encode(events), type=list[AnyEvent]))
+    for tracker in (live, rebuilt):
+        assert refused_naming_the_order(OrderStatus.CANCELED)(tracker) == []
+        assert cancel_refused(OrderStatus.CANCELED)(tracker) == []
+        assert tracker.refused("k1", "too late", utc_now()) == []
+        assert state(tracker)["underlying"] is OrderStatus.CANCELED
+
+
+def test_a_cancel_refused_before_the_fill_is_not_out_after_a_restart() -> None:
+    """A refusal naming the filled order answers the cancel the fill overtook, if one is
+    unanswered (`cancel_out`): not one refused before the fill, after a restart as before
+    (before the fix the journal's replay left it out)."""
+    live = OrderTracker()
+    life = [placed, acked, cancel_sent, cancel_refused(OrderStatus.NEW), half_filled, filled]
+    events = [event for step in life for event in step(live)]
+    rebuilt = OrderTracker()
+    rebuilt.restore(msgspec.json.decode(msgspec.json.encode(events), type=list[AnyEvent]))
+    for tracker in (live, rebuilt):
+        (order,) = tracker.all_orders()
+        assert (order.status, tracker.cancel_out(order)) == (OrderStatus.FILLED, None)
+
+
 def test_an_order_placed_with_cancel_on_disconnect_says_so_after_a_restart() -> None:
     """The journal keeps it on the order's first event (and only there, only when true: no
     other client sees a field it did not ask for)."""

@@ -4,11 +4,13 @@ passwords and hands every message to the loop, and the acceptor's lifecycle."""
 from __future__ import annotations
 
 import hmac
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import quickfix as fix
 import structlog
@@ -39,6 +41,7 @@ from fixgw.fix.qf import (
     keep_store_across_days,
     keep_thread_state,
     msg_type_of,
+    raw_field,
     to_quickfix,
 )
 from fixgw.fix.qflisten import BoundAcceptor
@@ -56,6 +59,11 @@ elsewhere that is not UTF-8 gets the message a Reject (3)."""
 HANDOVER_TIMEOUT_S = 2.0
 """How long QuickFIX's thread waits for the loop to take an OMS message (it serves every
 OMS session's heartbeats meanwhile). A loop that slow is stalled or stopping."""
+ACCEPTED = re.compile(r"Accepted connection from (?P<peer>\S+) on port \d+")
+NO_SESSION = "Session not found for incoming message: "
+"""What QuickFIX's acceptor log says of a connection it drops for its first message."""
+COMP_ID_LOGGED = 64
+"""How much of a CompID a stranger sent goes into a log line."""
 
 
 class OmsHappening(StrEnum):
@@ -210,6 +218,79 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
             log.exception("bridge callback failed", what=what)
 
 
+class _ConnectionLog(fix.Log):  # type: ignore[misc]
+    """QuickFIX's acceptor log (not a session's), read for one thing: a connection QuickFIX
+    drops, with no Logout and nothing in a session's log, because its first message names no
+    session it has (a SenderCompID not in `bridge.sessions`, a TargetCompID not
+    `bridge.comp_id`) or one logged on over another connection. QuickFIX says so with the
+    whole message, which may hold the OMS's password: only its CompIDs are logged. QuickFIX
+    names no peer with it; the peer logged is that of the connection it accepted last, which
+    is the one dropped unless another came in between."""
+
+    def __init__(self, comp_id: str, oms_comp_ids: Collection[str]) -> None:
+        super().__init__()
+        self._comp_id = comp_id
+        self._oms_comp_ids = frozenset(oms_comp_ids)
+        self._peer = "unknown"
+
+    def onIncoming(self, message: str) -> None:
+        pass
+
+    def onOutgoing(self, message: str) -> None:
+        pass
+
+    def onEvent(self, text: str) -> None:
+        try:
+            accepted = ACCEPTED.fullmatch(text)
+            if accepted is not None:
+                self._peer = accepted["peer"]
+            elif text.startswith(NO_SESSION):
+                self._dropped(text[len(NO_SESSION) :])
+        except Exception:
+            log.exception("reading QuickFIX's acceptor log failed")
+
+    def _dropped(self, raw: str) -> None:
+        sender = (raw_field(raw, 49) or "")[:COMP_ID_LOGGED]
+        target = (raw_field(raw, 56) or "")[:COMP_ID_LOGGED]
+        if target == self._comp_id and sender in self._oms_comp_ids:
+            why = "OMS connection dropped: its session is logged on over another connection"
+        else:
+            why = (
+                "OMS logon refused: no session for its CompIDs "
+                "(SenderCompID not in bridge.sessions, or TargetCompID not bridge.comp_id)"
+            )
+        log.warning(
+            why,
+            sender_comp_id=sender,
+            target_comp_id=target,
+            bridge_comp_id=self._comp_id,
+            peer=self._peer,
+        )
+
+    def clear(self) -> None:
+        pass
+
+    def backup(self) -> None:
+        pass
+
+
+class _ConnectionLogFactory(fix.LogFactory):  # type: ignore[misc]
+    """Hands QuickFIX the one `_ConnectionLog` as the acceptor's log, and no log to each
+    session (QuickFIX's own null log then): nothing per message crosses into Python. The
+    log is disowned before QuickFIX gets it, as the initiator's is (`_RawInboundFactory`)."""
+
+    def __init__(self, log: _ConnectionLog) -> None:
+        super().__init__()
+        log.__disown__()
+        self.log = log
+
+    def create(self, *session: Any) -> _ConnectionLog | None:
+        return None if session else self.log
+
+    def destroy(self, log: Any) -> None:
+        pass
+
+
 class BridgeAcceptor:
     def __init__(
         self,
@@ -239,6 +320,7 @@ class BridgeAcceptor:
             config.host,
             config.port,
             "bridge.host",
+            _ConnectionLogFactory(_ConnectionLog(config.comp_id, self._ids)),
         )
 
     def start(self) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING
 
+import msgspec
 import structlog
 
 from fixgw.api.protocol import ErrorCode, OrderStatusRequest
@@ -146,7 +147,9 @@ class OmsOrders:
         try:
             request = translate.cancel_request(msg, prefix)
         except Refused as exc:
-            order = self._its_order(oms, prefix + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
+            order = self._its_order(
+                oms, self._order_named(oms, prefix + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
+            )
             self.outbox.send(
                 oms,
                 translate.cancel_reject(
@@ -159,7 +162,8 @@ class OmsOrders:
             )
             return
         cancel_id = request.cancel_cl_ord_id or ""
-        order_key = request.cl_ord_id or ""
+        order_key = self._order_named(oms, request.cl_ord_id or "")
+        request = msgspec.structs.replace(request, cl_ord_id=order_key)
         if translate.possibly_resent(msg) and self.gateway.order_of_cancel(cancel_id) == order_key:
             log.info(
                 "OMS cancel sent again; its reports went out already", cancel_cl_ord_id=cancel_id
@@ -215,6 +219,20 @@ class OmsOrders:
                 ),
             )
 
+    def _order_named(self, oms: str, cl_ord_id: str) -> str:
+        """The gateway's ClOrdID of the order an OMS's id names (prefixed): the order's own,
+        or the ClOrdID of a cancel of it the gateway sent for this OMS and the exchange did
+        not refuse. FIX 4.4 has the OMS know an order by its last such cancel's ClOrdID
+        (OrigClOrdID 41: "ClOrdID of the previous non rejected order"), and the bridge tells
+        PendingCancel and Canceled under it."""
+        if self.gateway.order(cl_ord_id) is not None:
+            return cl_ord_id
+        order_key = self.gateway.order_of_cancel(cl_ord_id)
+        owner = self.owners.owner(order_key) if order_key else None
+        if order_key and owner is not None and owner[0] == oms:
+            return order_key
+        return cl_ord_id
+
     def _its_order(self, oms: str, cl_ord_id: str) -> OrderView | None:
         """The order under the OMS's prefix, if the OMS may reach it (`OrderOwners.may_reach`):
         an API client's whose id took the prefix before the session was added is not."""
@@ -242,7 +260,8 @@ class OmsOrders:
     def replace(self, oms: str, msg: FixMessage) -> None:
         """Refused whatever it says (CxlRejReason 2); Text also names a Symbol or Side that
         is not the order's, as a cancel of it would be refused for that."""
-        order = self._its_order(oms, self.prefixes[oms] + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
+        named = self.prefixes[oms] + msg.fields.get(Tag.ORIG_CL_ORD_ID, "")
+        order = self._its_order(oms, self._order_named(oms, named))
         mismatch = translate.another_order(msg, order) if order is not None else None
         self.outbox.send(
             oms,
@@ -303,10 +322,11 @@ class OmsOrders:
         await self._answer_status(oms, msg)
 
     async def _answer_status(self, oms: str, msg: FixMessage) -> None:
-        """The order ClOrdID names, also when the request's Symbol or Side is another's: the
-        answer carries the order's own, and Text says which differ. "Unknown order" (OrdStatus
-        8) would tell the OMS that a live order was rejected."""
-        cl_ord_id = self.prefixes[oms] + msg.fields.get(Tag.CL_ORD_ID, "")
+        """The order ClOrdID names (the order's own, or its cancel's: `_order_named`), also
+        when the request's Symbol or Side is another's: the answer carries the order's own,
+        and Text says which differ. "Unknown order" (OrdStatus 8) would tell the OMS that a
+        live order was rejected."""
+        cl_ord_id = self._order_named(oms, self.prefixes[oms] + msg.fields.get(Tag.CL_ORD_ID, ""))
         if not self.owners.may_reach(oms, cl_ord_id):
             exc = RequestError(self._not_its(cl_ord_id), code=ErrorCode.UNKNOWN_ORDER)
             self.outbox.send(oms, self._refused(msg, exc, exec_type="I"))
@@ -317,8 +337,9 @@ class OmsOrders:
             return
         mismatch = translate.another_order(msg, named) if named is not None else None
         try:
+            request = translate.status_request(msg, self.prefixes[oms])
             answer = await self.gateway.order_status(
-                translate.status_request(msg, self.prefixes[oms])
+                msgspec.structs.replace(request, cl_ord_id=cl_ord_id)
             )
         except Refused as exc:
             self.outbox.send(

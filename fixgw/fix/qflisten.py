@@ -95,8 +95,11 @@ class BoundAcceptor:
         host: str,
         port: int,
         key: str,
+        log_factory: Any = None,
     ) -> None:
         self.application = application
+        self.log_factory = log_factory
+        """QuickFIX's `LogFactory`, if any: kept here, as QuickFIX holds a bare pointer."""
         self.defaults = defaults
         self.sessions = sessions
         self.host, self.port = host, port
@@ -142,7 +145,11 @@ class BoundAcceptor:
             port = _free_port()
             settings = make_settings({**self.defaults, "SocketAcceptPort": port}, self.sessions)
             store = fix.FileStoreFactory(settings)
-            acceptor = fix.SocketAcceptor(self.application, store, settings)
+            acceptor = (
+                fix.SocketAcceptor(self.application, store, settings)
+                if self.log_factory is None
+                else fix.SocketAcceptor(self.application, store, settings, self.log_factory)
+            )
             try:
                 acceptor.start()
             except fix.RuntimeError:

@@ -300,6 +300,46 @@ def test_a_second_cancel_while_one_is_pending_is_refused_and_the_first_gets_its_
     assert not [m for m in oms.received if m.get(11) == "TWO-C2" and m.msg_type == "8"]
 
 
+def test_a_cancel_naming_the_pending_cancels_clordid_is_refused_as_already_pending(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """FIX 4.4 chains cancels: OrigClOrdID is "ClOrdID of the previous non rejected order",
+    here the pending cancel's, under which the bridge told PendingCancel. The order is
+    known and live: not 1 (unknown order), which an OMS may take to mean it is gone."""
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, _, oms = ends
+        taken = placed(v, oms, "CHAIN-1")
+        oms.send("F", cancel("CHAIN-C1", "CHAIN-1"))
+        report(oms, "CHAIN-C1", "6")
+        oms.send("F", cancel("CHAIN-C2", "CHAIN-C1"))
+        chained = cancel_reject(oms, "CHAIN-C2")
+        first = v.wait_app("F")
+        canceled_by(v, taken, first)
+        report(oms, "CHAIN-C1", "4")
+        oms.send("F", cancel("CHAIN-C3", "CHAIN-C1"))
+        after = cancel_reject(oms, "CHAIN-C3")
+    assert (chained[102], chained[39], chained[41]) == ("3", "6", "CHAIN-C1")
+    assert chained[37] == f"V-{taken.get(11)}" and "CHAIN-C1" in chained[58]
+    assert [m.get(11) for m in v.app if m.msg_type == "F"] == [first.get(11)]
+    assert (after[102], after[39], after[37]) == ("0", "4", f"V-{taken.get(11)}")
+
+
+def test_a_replace_naming_a_cancels_clordid_is_refused_as_replaces_are_not_as_unknown(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    with raw_oms_through(make_venue_stack, venue(D=acknowledge)) as ends:
+        v, _, oms = ends
+        taken = placed(v, oms, "RCHAIN-1")
+        oms.send("F", cancel("RCHAIN-C1", "RCHAIN-1"))
+        report(oms, "RCHAIN-C1", "6")
+        replace = [(11, "RCHAIN-R1"), (41, "RCHAIN-C1"), (55, "BTC/USD"), (54, "1")]
+        oms.send("G", [*replace, (60, utc_timestamp()), (38, "0.3"), (40, "2"), (44, "29001")])
+        refused = cancel_reject(oms, "RCHAIN-R1")
+    assert (refused[434], refused[102], refused[39]) == ("2", "2", "6")
+    assert refused[37] == f"V-{taken.get(11)}"
+    assert [m.msg_type for m in v.app if m.msg_type in ("F", "G")] == ["F"]
+
+
 def test_an_api_cancel_while_an_oms_cancel_is_pending_is_refused_and_the_oms_gets_its_answer(
     make_venue_stack: VenueStackFactory,
 ) -> None:

@@ -4,15 +4,17 @@ is checked against the stock FIX44.xml at QuickFIX's strictest settings."""
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from fixgw.testing import LocalStack, free_port
+from fixgw.testing import LocalStack, free_port, wait_until
 from tests.counterparties.raw_oms import RawOms, Received
 from tests.integration.conftest import StackFactory
 
@@ -90,6 +92,30 @@ def test_an_order_fills_is_cancelled_and_asked_about_in_plain_fix44(
     assert report(oms, "R-1-CXL", "6")[41] == "R-1"
     canceled = report(oms, "R-1-CXL", "4")
     assert (canceled[39], canceled[151], canceled[14]) == ("4", "0", "1.2")
+
+
+def test_a_status_request_under_the_clordid_of_the_omss_cancel_reports_the_canceled_order(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """FIX 4.4 has the OMS know the order by its cancel's ClOrdID once the cancel is taken
+    (OrigClOrdID: "ClOrdID of the previous non rejected order"), and the bridge told it
+    Canceled under that id: not "unknown order", which would say rejected, nothing filled."""
+    _, oms = raw
+    oms.send("D", order("KNOWN-1", "1", "1.5", "30010"))  # takes the 1.2 ask, rests 0.3
+    order_id = report(oms, "KNOWN-1", "0")[37]
+    report(oms, "KNOWN-1", "F")
+    oms.send("F", [(41, "KNOWN-1"), (11, "KNOWN-1-C"), (55, "BTC/USD"), (54, "1"), (60, NOW)])
+    report(oms, "KNOWN-1-C", "4")
+
+    oms.send("H", [(11, "KNOWN-1-C"), (790, "ask-c"), (55, "BTC/USD"), (54, "1")])
+    status = report(oms, "KNOWN-1-C", "I")
+    assert (status[37], status[39], status[790]) == (order_id, "4", "ask-c")
+    assert (Decimal(status[14]), Decimal(status[151]), Decimal(status[6])) == (
+        Decimal("1.2"),
+        Decimal("0"),
+        Decimal("30010"),
+    )
+    assert status.get(103) is None
 
 
 def test_market_data_full_then_incremental_in_plain_fix44(
@@ -359,6 +385,57 @@ def test_a_wrong_password_with_a_byte_that_is_not_utf8_is_refused(
     assert not intruder.messages("A")
     assert stack.gateway is not None
     assert "OMS logon refused" in stack.gateway.log()
+
+
+def logged(stack: LocalStack, event: str) -> list[dict[str, Any]]:
+    assert stack.gateway is not None
+    lines = [json.loads(line) for line in stack.gateway.log().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event", "").startswith(event)]
+
+
+def test_a_logon_under_compids_the_bridge_has_no_session_for_is_dropped_and_logged(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """QuickFIX drops the connection itself, with no Logout: the OMS is told nothing, the
+    operator which CompIDs were tried and from where, never the password the logon held."""
+    stack, oms = raw
+    for sender, target in (("RAW-TYPO", "FIXGW"), (oms.sender, "FIXGW-TYPO")):
+        stranger = RawOms(oms.port, sender, target)
+        stranger.connect()
+        stranger.send("A", [(98, 0), (108, 30), (554, PASSWORD)])
+        assert stranger.closed.wait(10), "the bridge did not end the connection"
+        stranger.close()
+        assert stranger.received == []
+
+    def refusals() -> list[tuple[str, str, str]]:
+        return [
+            (line["sender_comp_id"], line["target_comp_id"], line["peer"])
+            for line in logged(stack, "OMS logon refused: no session for its CompIDs")
+        ]
+
+    wait_until(lambda: len(refusals()) == 2, 10, "both refusals logged")
+    assert refusals() == [
+        ("RAW-TYPO", "FIXGW", "127.0.0.1"),
+        (oms.sender, "FIXGW-TYPO", "127.0.0.1"),
+    ]
+    assert stack.gateway is not None
+    assert PASSWORD not in stack.gateway.log()
+
+
+def test_a_second_connection_of_a_session_logged_on_is_dropped_logged_and_the_first_holds(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    stack, oms = raw
+    second = RawOms(oms.port, oms.sender, password=PASSWORD)
+    second.connect()
+    second.send("A", [(98, 0), (108, 30), (554, PASSWORD)])
+    assert second.closed.wait(10), "the bridge did not end the second connection"
+    second.close()
+    event = "OMS connection dropped: its session is logged on over another connection"
+    wait_until(lambda: len(logged(stack, event)) == 1, 10, "the drop logged")
+    assert logged(stack, event)[0]["sender_comp_id"] == oms.sender
+    oms.send("D", order("STILL-1", "1", "0.1", "29000"))
+    assert report(oms, "STILL-1", "0")[39] == "0"
 
 
 def test_a_message_with_a_garbled_checksum_is_dropped_then_taken_when_resent(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import signal
+import threading
+from collections.abc import Iterator, Sequence
 
 import pytest
 
-from fixgw.testing import LocalStack, wait_until
+from fixgw.testing import LocalStack, free_port, wait_until
 from tests.counterparties.conftest import Ends, VenueStackFactory, raw_oms_through
-from tests.counterparties.raw_oms import RawOms
+from tests.counterparties.raw_oms import RawOms, Value
 from tests.counterparties.raw_oms import Received as OmsReceived
+from tests.counterparties.test_oms_order_answers import order as oms_order
 from tests.counterparties.venue import (
     Handler,
     Received,
@@ -610,3 +613,115 @@ def test_an_oms_of_trades_is_told_when_the_venue_gap_fills_a_message_and_trades_
         oms.wait_for(lambda m: m.msg_type == "X" and m.get(270) == "30003")
         assert [m.get(270) for m in oms.messages("X")] == ["30003"]
         assert len(trades_requests(venue)) == 1
+
+
+class VenueSlowToLogOut(ScriptedVenue):
+    """Leaves the gateway's Logout unanswered until `answer_logout`: the gateway stays
+    stopping meanwhile, its bridge still listening."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.asked_to_log_out = threading.Event()
+
+    def _admin(self, m: Received) -> None:
+        if m.msg_type == "5" and not self._logging_out:
+            self.asked_to_log_out.set()
+            return
+        super()._admin(m)
+
+    def answer_logout(self) -> None:
+        with self._lock:
+            self.send("5", [], store=False)
+            self._close_connection()
+
+
+OmsMessages = list[tuple[str, Sequence[tuple[int, Value]]]]
+
+
+class OmsWhoseMessagesCrossTheLogout(RawOms):
+    """Sends `late` when the bridge logs it out, before it answers (`logout`): messages
+    that were on the wire as the bridge's Logout came."""
+
+    def __init__(self, port: int, sender: str, late: OmsMessages) -> None:
+        super().__init__(port, sender)
+        self.late = late
+        self.logged_out_by_the_bridge = threading.Event()
+
+    def _answer_admin(self, msg: OmsReceived) -> None:
+        if msg.msg_type == "5" and not self._logging_out:
+            for msg_type, body in self.late:
+                self.send(msg_type, body)
+            self.logged_out_by_the_bridge.set()
+            return
+        super()._answer_admin(msg)
+
+
+@contextlib.contextmanager
+def gateway_stopping(
+    make_venue_stack: VenueStackFactory, late: OmsMessages
+) -> Iterator[tuple[ScriptedVenue, OmsWhoseMessagesCrossTheLogout, int]]:
+    """`fixgw run` told to stop (SIGTERM) with OMS-A logged on to its bridge, sending `late`
+    as the bridge logs it out, and OMS-B configured but not logged on. The venue leaves the
+    gateway's Logout unanswered until the test is done, so the gateway is stopping all the
+    while; then it must exit 0. Yields the venue, OMS-A and the bridge's port."""
+    port = free_port()
+    venue, stack = make_venue_stack(
+        lambda v: v.on("D", acknowledge),
+        venue_type=VenueSlowToLogOut,
+        session={"logout_timeout_s": 30},
+        bridge={
+            "port": port,
+            "store_dir": "bridge-store",
+            "sessions": [{"comp_id": "OMS-A"}, {"comp_id": "OMS-B"}],
+        },
+    )
+    assert isinstance(venue, VenueSlowToLogOut) and stack.gateway is not None
+    gateway = stack.gateway
+    oms = OmsWhoseMessagesCrossTheLogout(port, "OMS-A", late)
+    oms.start()
+    try:
+        assert gateway.popen is not None
+        gateway.popen.send_signal(signal.SIGTERM)
+        assert oms.logged_out_by_the_bridge.wait(10), "the bridge never logged the OMS out"
+        yield venue, oms, port
+        oms.logout()
+        assert venue.asked_to_log_out.wait(15), "the gateway never logged out of the venue"
+        venue.answer_logout()
+        wait_until(lambda: not gateway.running, 15, "the gateway to exit")
+        assert gateway.stop() == 0
+    finally:
+        oms.close()
+    oms.check_valid()
+
+
+def test_at_shutdown_a_late_oms_message_is_refused_not_acted_on_and_no_oms_logs_on(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """An order that came in, or an OMS that logged on, while the gateway stops could have
+    an order placed by a gateway on its way out."""
+    late: OmsMessages = [("D", oms_order("LATE-1"))]
+    with gateway_stopping(make_venue_stack, late) as (venue, oms, port):
+        refused = oms.wait_for(lambda m: m.msg_type == "j")
+        assert (refused[372], refused[380], refused[379]) == ("D", "4", "LATE-1")
+        assert refused[58] == "gateway shutting down"
+        b = RawOms(port, "OMS-B")
+        b.connect()  # the bridge still listens: the gateway is stopping, not gone
+        b.send("A", [(98, 0), (108, 30)])
+        shut_out = b.closed.wait(10)
+        assert (shut_out, b.messages("A")) == (True, [])
+    assert [m for m in oms.received if m.msg_type == "8"] == []
+    assert [m for m in venue.app if m.msg_type == "D"] == []
+
+
+def test_at_shutdown_a_reject_from_the_oms_is_not_answered_either(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """Never a reject of a reject, while the gateway stops as at any other time."""
+    late: OmsMessages = [
+        ("j", [(45, "2"), (372, "8"), (380, "0"), (58, "we cannot take your report")]),
+        ("q", [(11, "MASS-1"), (530, "7"), (60, NOW)]),  # refused: the gateway is stopping
+    ]
+    with gateway_stopping(make_venue_stack, late) as (_, oms, _):
+        refused = oms.wait_for(lambda m: m.msg_type == "j" and m.get(372) == "q")
+        assert refused[380] == "4"
+        assert [m.get(372) for m in oms.messages("j")] == ["q"]

@@ -89,8 +89,10 @@ def test_a_fill_sent_twice_under_two_sequence_numbers_counts_once(
     venue.send("8", body)
     venue.send("8", body, header=[(97, "Y")])  # PossResend: the venue's own second copy
     events.find(cl_ord_id, "order.filled")
-    gw.status()  # a round trip: the second copy has been handled by now
+    events.find(place(gw), "order.accepted")  # acked after the second copy: it has been handled
     assert [e["type"] for e in events.seen if e.get("exec_id") == "F-1"] == ["order.filled"]
+    trades = gw.request("trades", symbol="BTC/USD")["trades"]
+    assert [(t["exec_id"], t["qty"]) for t in trades] == [("F-1", "0.5")]
 
 
 def test_the_venue_gap_fills_what_it_will_not_resend_and_resets_its_numbering(

@@ -236,9 +236,23 @@ def test_a_cancel_the_oms_sends_again_is_not_acted_on_twice(
     oms.send("F", cancel)
     oms.report("TWICE-CXL", "4")
     oms.send("F", {**cancel, 97: "Y"})  # PossResend, after the order is canceled
-    oms.send("H", {11: "TWICE-1", 55: "BTC/USD", 54: "1"})  # answered after the exchange's
+    oms.send("H", {11: "TWICE-1", 55: "BTC/USD", 54: "1"})
     assert oms.report("TWICE-1", "I")[39] == "4"
+    new_order(oms, "MARK-1", "1", "0.5", "29000")  # through the exchange after the resent cancel
+    oms.report("MARK-1", "0")
     assert [m.fields for m in oms.seen if m.msg_type == "9"] == []
+    reports = [
+        (m.fields[11], m.fields[150])
+        for m in oms.seen
+        if m.msg_type == "8" and m.fields[11] in ("TWICE-1", "TWICE-CXL")
+    ]
+    assert reports == [
+        ("TWICE-1", "A"),
+        ("TWICE-1", "0"),
+        ("TWICE-CXL", "6"),
+        ("TWICE-CXL", "4"),
+        ("TWICE-1", "I"),
+    ]
 
 
 def test_an_api_client_may_not_choose_an_id_that_names_an_oms_order(
@@ -780,38 +794,6 @@ def test_at_shutdown_no_oms_logs_on_and_a_late_message_is_refused_not_acted_on(
     assert (answer["35"], answer["372"], answer["380"]) == ("j", "D", "4")
     assert answer["58"] == "gateway shutting down"
     assert seen["b_logged_on"] is False
-
-
-def _a_reject_while_stopping(root: str) -> None:
-    """In a process of its own: the bridge's real acceptor, a real OMS, and the acceptor
-    refusing messages as it does while it stops. Prints what the OMS was answered with."""
-    config = BridgeConfig(
-        port=free_port(),
-        store_dir=str(Path(root) / "bridge-store"),
-        sessions=[BridgeSessionConfig(comp_id="OMS-J")],
-    )
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    acceptor = BridgeAcceptor(
-        config, {}, Inbox(loop, lambda item: None), standard_fix44_dictionary()
-    )
-    acceptor.start()
-    oms = Oms(Path(root) / "oms", config.port, "OMS-J")
-    oms.start()
-    oms.wait_logged_on()
-    acceptor._app.stopping = True  # what stop() sets first, before it logs the OMS out
-    oms.send("j", {45: "2", 372: "8", 380: "0", 58: "we cannot take your report"})
-    oms.send("q", {11: "MASS-1", 530: "7", 60: NOW})  # refused: the gateway is stopping
-    oms.wait_for(lambda m: m.msg_type == "j" and m.fields[372] == "q")
-    print(json.dumps({"answers": [m.fields[372] for m in oms.seen if m.msg_type == "j"]}))
-    os._exit(0)
-
-
-def test_a_reject_that_comes_in_while_the_bridge_stops_is_not_answered_either(
-    tmp_path: Path,
-) -> None:
-    seen = in_own_process(__name__, "_a_reject_while_stopping", str(tmp_path))
-    assert seen["answers"] == ["q"]
 
 
 class _FailingInbox:

@@ -443,7 +443,7 @@ def test_a_message_with_a_garbled_checksum_is_dropped_then_taken_when_resent(
 ) -> None:
     """QuickFIX drops it unread; the OMS's next message shows the gap, the bridge asks for
     it (ResendRequest), and the order resent (PossDupFlag) is placed, once."""
-    _, oms = raw
+    stack, oms = raw
     garbled = oms.send("D", order("GARBLED-1", "1", "0.1", "29000"), garble_checksum=True)
     oms.send("H", [(11, "GARBLED-1"), (55, "BTC/USD"), (54, "1")])
     resend = oms.wait_for(lambda m: m.msg_type == "2")
@@ -453,6 +453,9 @@ def test_a_message_with_a_garbled_checksum_is_dropped_then_taken_when_resent(
     report(oms, "GARBLED-1", "I")
     placed = [m for m in oms.messages("8") if m.get(11) == "GARBLED-1" and m.get(150) == "0"]
     assert len(placed) == 1
+    with stack.client() as gw:
+        at_exchange = gw.request("orders", from_exchange=True)["orders"]
+    assert [o["order_id"] for o in at_exchange] == [new[37]]
 
 
 def test_an_unknown_msg_type_and_an_unsupported_one(raw: tuple[LocalStack, RawOms]) -> None:

@@ -23,6 +23,8 @@ from fixgw.domain import (
     Side,
     TimeInForce,
 )
+from fixgw.engine import unpriced
+from fixgw.engine.unpriced import Ranges
 from fixgw.errors import RequestError
 
 ZERO = Decimal(0)
@@ -60,7 +62,7 @@ class Order:
         "taken_back",
         "taken_back_px",
         "time_in_force",
-        "unpriced_qty",
+        "unpriced_ranges",
         "unread",
     )
 
@@ -87,7 +89,6 @@ class Order:
         unread: bool = False,
         time_in_force: TimeInForce | None = None,
         oms: str | msgspec.UnsetType | None = msgspec.UNSET,
-        unpriced_qty: Decimal = ZERO,
     ) -> None:
         self.cl_ord_id = cl_ord_id
         self.symbol = symbol
@@ -127,10 +128,10 @@ class Order:
         exchange has not answered the status request that made the gateway send since (its
         answer ends with an `order.status`): asked about at every logon, closed or not, until
         it does (`Reconciler`)."""
-        self.unpriced_qty = unpriced_qty
-        """Of `cum_qty`, what a report showed filled at a price it did not give (an
-        `order.restated` after a `fill_gap`), no fill told for it yet: a later fill report
-        of it (its LastQty at most this, adding nothing to cum_qty) tells it, at its LastPx."""
+        self.unpriced_ranges: Ranges = unpriced.NONE
+        """The spans of `cum_qty` a report showed filled at a price it did not give (an
+        `order.restated` after a `fill_gap`), no fill told for them yet: a later fill report
+        whose own span lies in one (`fills_in_unpriced`) tells it, at its LastPx."""
         self.oms = oms
         self.taken_back = ZERO
         """Fills told, then taken back by a status answer (`fills_taken_back`) and not
@@ -155,6 +156,11 @@ class Order:
     @property
     def is_open(self) -> bool:
         return self.status not in TERMINAL_STATUSES
+
+    @property
+    def unpriced_qty(self) -> Decimal:
+        """Of `cum_qty`, what is filled at no price, no fill told for it yet."""
+        return unpriced.total(self.unpriced_ranges)
 
 
 _STATED_BY: dict[type, ExecKind] = {
@@ -354,5 +360,5 @@ def _fields(o: Order) -> tuple[object, ...]:
         o.cl_ord_id, o.symbol, o.side, o.order_type, o.qty, o.price, o.status, o.order_id,
         o.cum_qty, o.leaves_qty, o.avg_px, o.cancel_pending, o.exec_ids, o.cancel_ids,
         o.stated, o.closed, o.rejected_by_inference, o.cancel_on_disconnect, o.unread, o.oms,
-        o.unpriced_qty, o.taken_back, o.taken_back_px,
+        o.unpriced_ranges, o.taken_back, o.taken_back_px,
     )  # fmt: skip

@@ -4,9 +4,9 @@ out; also for the orders still owed an answer after a report the gateway could n
 (`Order.unread`): an `order.anomaly` `unreadable`, or a `fill_gap` of fills a report showed
 at no price that made the gateway ask the same question, not followed by an `order.status`,
 which ends every answer to the question it made the gateway ask. An order's quantity filled
-at no price (`Order.unpriced_qty`) is read off its events: an `order.restated` raises
-cum_qty only for it, and a fill that raises cum_qty by less than its last_qty tells that
-much of it."""
+at no price (`Order.unpriced_ranges`) is read off its events: an `order.restated` raises
+cum_qty only for it, one that lowers cum_qty takes back what lay above, and a fill that
+raises cum_qty by less than its last_qty tells that much of it."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from fixgw.domain import (
     OrderStatus,
     OrderStatusReported,
 )
+from fixgw.engine import unpriced
 from fixgw.engine.order_index import ZERO, Order, OrderIndex, stating
 from fixgw.engine.transitions import ASKED_AFTER_UNPRICED, PROGRESS
 
@@ -92,7 +93,7 @@ def _apply(index: OrderIndex, event: Event) -> Order | None:
     index.name(order, event.order_id)
     restored = _note_taken_back(order, event) if isinstance(event, OrderRestated) else ZERO
     order.qty, order.price = event.qty, event.price  # a restatement may change them
-    _count_unpriced(order, event, restored)
+    _place_unpriced(order, event, restored)
     order.cum_qty, order.leaves_qty = event.cum_qty, event.leaves_qty
     order.avg_px = event.avg_px
     if isinstance(event, OrderPendingCancel):
@@ -127,26 +128,35 @@ def _asks(anomaly: OrderAnomaly) -> bool:
     )
 
 
-def _count_unpriced(order: Order, event: OrderEvent, restored: Decimal) -> None:
-    """`Order.unpriced_qty` after `event`, from the order's cum_qty before it; `restored`:
-    of what a restatement adds, the fills taken back it shows again (priced)."""
+def _place_unpriced(order: Order, event: OrderEvent, restored: Decimal) -> None:
+    """`Order.unpriced_ranges` after `event`, from the order's cum_qty before it;
+    `restored`: of what a restatement adds, the fills taken back it shows again (priced).
+    A fill event does not carry its report's CumQty: what it tells of the unpriced quantity
+    is taken from the lowest spans up."""
     if isinstance(event, OrderRestated):
-        if event.cum_qty - restored > order.cum_qty:  # fills at no price, no fill told
-            order.unpriced_qty += event.cum_qty - restored - order.cum_qty
-        order.unpriced_qty = min(order.unpriced_qty, event.cum_qty)  # fills taken back
+        if event.cum_qty < order.cum_qty:  # taken back, told or not (`_note_taken_back`)
+            order.unpriced_ranges = unpriced.below(order.unpriced_ranges, event.cum_qty)
+        else:  # fills at no price, no fill told
+            low = order.cum_qty + restored
+            order.unpriced_ranges = unpriced.added(order.unpriced_ranges, low, event.cum_qty)
     elif isinstance(event, OrderPartiallyFilled | OrderFilled):
         filled_in = event.last_qty - max(ZERO, event.cum_qty - order.cum_qty)
         if filled_in > 0:
-            order.unpriced_qty = max(ZERO, order.unpriced_qty - filled_in)
+            order.unpriced_ranges = unpriced.removed_lowest(order.unpriced_ranges, filled_in)
 
 
 def _note_taken_back(order: Order, event: OrderRestated) -> Decimal:
     """The fills taken back (`Order.taken_back`), as the tracker kept them: a restatement
-    showing less filled took them back, and one showing more while some were taken back
-    restored them first (`Emit.RESTORED`). Returns what it restored."""
+    showing less filled took them back, of them only what was told (quantity filled at no
+    price was not), and one showing more while some were taken back restored them first
+    (`Emit.RESTORED`). Returns what it restored."""
     if event.cum_qty < order.cum_qty:
-        order.taken_back += order.cum_qty - event.cum_qty
-        order.taken_back_px = order.avg_px
+        kept = unpriced.below(order.unpriced_ranges, event.cum_qty)
+        never_told = order.unpriced_qty - unpriced.total(kept)
+        told = order.cum_qty - event.cum_qty - never_told
+        if told > ZERO:
+            order.taken_back += told
+            order.taken_back_px = order.avg_px
     elif event.cum_qty > order.cum_qty and order.taken_back > ZERO:
         restored = min(order.taken_back, event.cum_qty - order.cum_qty)
         order.taken_back -= restored

@@ -45,6 +45,7 @@ from fixgw.domain import (
     RejectReason,
     SubmitOrder,
 )
+from fixgw.engine import unpriced
 from fixgw.engine.order_index import UNTRACKED, ZERO, Order, OrderIndex, stating
 from fixgw.engine.restore import restore_orders
 from fixgw.engine.transitions import (
@@ -677,7 +678,9 @@ class OrderTracker:
         _become_after_execution(order, step, report, was_open)
         if last_px is None:
             self.unpriced = order
-            order.unpriced_qty = EXACT.add(order.unpriced_qty, last_qty)
+            order.unpriced_ranges = unpriced.added(
+                order.unpriced_ranges, EXACT.subtract(report.cum_qty, last_qty), report.cum_qty
+            )
             text = (
                 f"the exchange shows {last_qty:f} more filled (cum_qty {report.cum_qty:f}) "
                 f"at a price its avg_px {report.avg_px:f} does not give: no fill is told "
@@ -708,7 +711,9 @@ class OrderTracker:
                 EXACT.multiply(order.avg_px, priced), EXACT.multiply(last_px, last_qty)
             )
             order.avg_px = value / EXACT.add(priced, last_qty)
-        order.unpriced_qty = EXACT.subtract(order.unpriced_qty, last_qty)
+        order.unpriced_ranges = unpriced.removed(
+            order.unpriced_ranges, EXACT.subtract(report.cum_qty, last_qty), report.cum_qty
+        )
         become(order, step, report)
         return self._event(
             OrderFilled if order.status is _FILLED else OrderPartiallyFilled,
@@ -788,12 +793,19 @@ class OrderTracker:
         """A status answer showing fewer fills than the gateway told (asked about after a
         report it could not read, such as a trade bust): the venue's status and numbers
         adopted, the order open again if the venue says so. The fills told stand in
-        `trades`; this event and the anomaly before it say what was taken back."""
+        `trades`; this event and the anomaly before it say what was taken back. Of the
+        quantity taken back, what was filled at no price was never told: it is no longer
+        unpriced, and is not among the fills taken back (`taken_back`), which a later report
+        restores as told; shown again, it is news, told as any fill is."""
         held = order.cum_qty
-        order.taken_back = EXACT.add(order.taken_back, EXACT.subtract(held, report.cum_qty))
-        order.taken_back_px = order.avg_px
+        kept = unpriced.below(order.unpriced_ranges, report.cum_qty)
+        never_told = EXACT.subtract(order.unpriced_qty, unpriced.total(kept))
+        told = EXACT.subtract(EXACT.subtract(held, report.cum_qty), never_told)
+        if told > 0:
+            order.taken_back = EXACT.add(order.taken_back, told)
+            order.taken_back_px = order.avg_px
         order.cum_qty = report.cum_qty
-        order.unpriced_qty = min(order.unpriced_qty, report.cum_qty)
+        order.unpriced_ranges = kept
         order.leaves_qty = report.leaves_qty
         if report.avg_px > 0 or report.cum_qty == ZERO:
             order.avg_px = report.avg_px
@@ -803,6 +815,8 @@ class OrderTracker:
             f"{held:f} was told: {EXACT.subtract(held, report.cum_qty):f} taken back "
             "(a trade bust or correction)"
         )
+        if never_told > 0:
+            text += f", of it {never_told:f} filled at no price and never told as a fill"
         return self._event(OrderRestated, order, report, reason=None, text=text)
 
     def _restored(self, order: Order, step: Step, report: ExecutionReport) -> Event:

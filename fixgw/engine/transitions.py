@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final
 
 from fixgw.decimals import EXACT
 from fixgw.domain import TERMINAL_STATUSES, ExecKind, ExecutionReport, OrderStatus, TimeInForce
+from fixgw.engine import unpriced
 
 if TYPE_CHECKING:
     from fixgw.engine.order_index import Order
@@ -378,14 +379,18 @@ def missed_fill_px(order: Order, report: ExecutionReport) -> Decimal | None:
 def fills_in_unpriced(order: Order, report: ExecutionReport) -> bool:
     """A fill report adding nothing to cum_qty whose fill is of the quantity a report showed
     filled at no price (a cancel at AvgPx 0 that carried it): that fill's own report,
-    late, with its price. Not already counted: no fill was told for that quantity."""
+    late, with its price. Not already counted: no fill was told for that quantity. Its
+    span of cum_qty (`unpriced`) tells it from the late report of quantity a fill was told
+    for, such as a gap fill inferred since."""
     last_qty, last_px = report.last_qty, report.last_px
     return (
         last_qty is not None
         and last_px is not None
         and last_px > 0
-        and 0 < last_qty <= order.unpriced_qty
         and report.cum_qty <= order.cum_qty
+        and unpriced.holds(
+            order.unpriced_ranges, EXACT.subtract(report.cum_qty, last_qty), report.cum_qty
+        )
     )
 
 

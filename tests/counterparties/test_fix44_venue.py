@@ -18,6 +18,11 @@ from fixgw.testing import API_KEY, SECRET, LocalStack, free_port, wait_until
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.raw_oms import Fix44Validator, RawOms
 from tests.counterparties.test_gateway_restarts import restarted
+from tests.counterparties.test_venue_answers import (
+    e1_unpriced_then_e3_with_e2_as_a_gap,
+    e2_then_e1_late,
+    each_trade_told_once,
+)
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
 from tests.counterparties.venue import (
     Received,
@@ -1440,6 +1445,159 @@ def test_an_oms_gets_no_fill_at_0_for_an_iocs_expiry_showing_a_missed_fill(
         ["4", "4", "0.3", "0", "30000", None, None],
         ["D", "4", "0.3", "0", "29800", None, None],
     ]
+
+
+def test_late_reports_of_an_unpriced_fill_and_of_a_gap_fill_out_of_order_tell_each_trade_once(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """As from OKCoin (test_venue_answers.py): E1 unpriced, E2 told as a gap fill inferred
+    from E3's CumQty, then E2's late report, then E1's. Each trade is told once."""
+    cl_ord_id, order = e1_unpriced_then_e3_with_e2_as_a_gap(venue, gw, events)
+    e2_then_e1_late(venue, order)
+    each_trade_told_once(events, gw, cl_ord_id)
+
+
+def canceled_at_no_price_then_taken_back(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> tuple[str, Received]:
+    """The broker cancels the order for 0.5 saying 0.2 filled at AvgPx 0 (F-1's own report
+    to come late): 0.2 unpriced, no fill told. The answer to the gateway's question lags
+    (canceled, CumQty 0): the 0.2 is taken back, of it nothing told."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", answering_canceled_at(order, "0", "0"))
+    send_report(venue, order, "X-1", "4", "4", cum_qty="0.2", leaves_qty="0", avg_px="0")
+    events.find(cl_ord_id, "order.status")
+    taken_back = [e for e in events.seen if e["type"] == "order.restated"][-1]
+    assert taken_back["cum_qty"] == "0"
+    assert "0.2 filled at no price and never told as a fill" in taken_back["text"]
+    return cl_ord_id, order
+
+
+def test_an_unpriced_fill_a_lagging_answer_took_back_is_told_once_a_later_answer_prices_it(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """After the above, a client's status request gets the broker's answer caught up
+    (canceled, 0.2 at 30000): the 0.2 is news, told as one fill at 30000; F-1's own report
+    then is already counted. Before the fix the answer "restored" the 0.2 as told before
+    (it never was), F-1 was dropped, and `trades` stayed empty for a cum_qty of 0.2."""
+    cl_ord_id, order = canceled_at_no_price_then_taken_back(venue, gw, events)
+    venue.on("H", answering_canceled_at(order, "0.2", "30000"))
+    assert gw.order_status(cl_ord_id=cl_ord_id)["cum_qty"] == "0.2"
+    send_report(
+        venue, order, "F-1", "F", "4", cum_qty="0.2", leaves_qty="0", avg_px="30000",
+        last=("0.2", "30000"),
+    )  # fmt: skip
+    late = events.first(lambda e: e.get("exec_id") == "F-1")
+    assert (late["type"], late["problem"]) == ("order.anomaly", "report_after_close")
+    assert [(f[1], f[2]) for f in fills_told(events, cl_ord_id)] == [("0.2", "30000")]
+    assert [t["qty"] for t in gw.request("trades")["trades"]] == ["0.2"]
+    (held,) = gw.orders(all=True)
+    assert (held["status"], held["cum_qty"], held["avg_px"]) == ("canceled", "0.2", "30000")
+
+
+def acked_at_no_price_then_taken_back(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> tuple[str, Received]:
+    """A late ack of the open order for 0.5 shows 0.2 filled at AvgPx 0 (F-1's, its own
+    report to come late): unpriced, no fill told. The answer lags (New, CumQty 0): the
+    0.2 is taken back, of it nothing told."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", answering_live(order))
+    send_report(venue, order, "A-2", "0", "1", cum_qty="0.2", leaves_qty="0.3", avg_px="0")
+    events.find(cl_ord_id, "order.status")
+    return cl_ord_id, order
+
+
+def f2_showing_f1_then_f1_late(venue: ScriptedVenue, order: Received) -> None:
+    """F-2 (0.1 at 30090, CumQty 0.3, AvgPx 30030: F-1's 0.2 at 30000 before it), then
+    F-1's own report (0.2 at 30000, CumQty 0.2)."""
+    send_report(
+        venue, order, "F-2", "F", "1", cum_qty="0.3", leaves_qty="0.2", avg_px="30030",
+        last=("0.1", "30090"),
+    )  # fmt: skip
+    send_report(
+        venue, order, "F-1", "F", "1", cum_qty="0.2", leaves_qty="0.3", avg_px="30000",
+        last=("0.2", "30000"),
+    )  # fmt: skip
+
+
+def each_of_f1_and_f2_told_once(events: EventLog, gw: Client, cl_ord_id: str) -> None:
+    """F-2's CumQty shows F-1's 0.2, never told: a gap fill at the 30000 its AvgPx leaves;
+    F-1's own report is then already counted."""
+    late = events.first(lambda e: e.get("exec_id") == "F-1")
+    assert (late["type"], late["problem"]) == ("order.anomaly", "stale_fill")
+    assert fills_told(events, cl_ord_id)[-2:] == [
+        ("reconciled:F-2", "0.2", "30000"),
+        ("F-2", "0.1", "30090"),
+    ]
+    trades = gw.request("trades")["trades"]
+    assert [(t["exec_id"], t["qty"]) for t in trades] == [("reconciled:F-2", "0.2"), ("F-2", "0.1")]
+    (held,) = gw.orders()
+    assert (held["status"], held["cum_qty"], held["avg_px"]) == ("partially_filled", "0.3", "30030")
+
+
+def test_an_unpriced_fill_a_lagging_answer_took_back_is_told_once_the_next_fill_shows_it(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """Before the fix F-2's CumQty "restored" the 0.2 as told before (it never was), and
+    F-1's own report was dropped: `trades` held F-2 alone for a cum_qty of 0.3."""
+    cl_ord_id, order = acked_at_no_price_then_taken_back(venue, gw, events)
+    f2_showing_f1_then_f1_late(venue, order)
+    each_of_f1_and_f2_told_once(events, gw, cl_ord_id)
+
+
+def test_an_unpriced_fill_taken_back_is_not_restored_as_told_after_a_restart(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    """As above, the gateway restarted between the answer and F-2: the journal keeps that
+    nothing told was taken back."""
+    venue, stack = venue_stack
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        cl_ord_id, order = acked_at_no_price_then_taken_back(venue, gw, EventLog(gw))
+    restarted(stack)
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        f2_showing_f1_then_f1_late(venue, order)
+        each_of_f1_and_f2_told_once(events, gw, cl_ord_id)
+
+
+def test_an_oms_gets_the_fill_of_an_unpriced_cancel_a_lagging_answer_took_back(
+    oms_to_broker: tuple[ScriptedVenue, RawOms],
+) -> None:
+    """The OMS's order is canceled at AvgPx 0 with 0.2 filled; the gateway's question is
+    answered lagging (canceled, CumQty 0). The OMS asks later (H), the broker now answers
+    0.2 at 30000: the OMS gets the 0.2 as a fill (F, 39=4, 14=0.2), and F-1's own report
+    after adds nothing. Before the fix it got D (CumQty 0.2), 4, D (0), D (0.2) and never
+    an F: its fills added up to 0 for a CumQty of 0.2."""
+    venue, oms = oms_to_broker
+    oms.send("D", oms_order("UNP-1"))
+    order = venue.wait_app("D")
+    venue.on("H", answering_canceled_at(order, "0", "0"))
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "UNP-1" and m.get(150) == "0")
+    send_report(venue, order, "X-1", "4", "4", cum_qty="0.2", leaves_qty="0", avg_px="0")
+    venue.wait_app("H")
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(150) == "D" and m.get(14) == "0")
+    venue.on("H", answering_canceled_at(order, "0.2", "30000"))
+    oms.send("H", [(11, "UNP-1"), (790, "ask-1"), (55, "BTC/USD"), (54, "1")])
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(790) == "ask-1")
+    send_report(
+        venue, order, "F-1", "F", "4", cum_qty="0.2", leaves_qty="0", avg_px="30000",
+        last=("0.2", "30000"),
+    )  # fmt: skip
+    oms.send("H", [(11, "UNP-1"), (790, "ask-2"), (55, "BTC/USD"), (54, "1")])
+    oms.wait_for(lambda m: m.msg_type == "8" and m.get(790) == "ask-2")
+    reports = [m for m in oms.messages("8") if m.get(11) == "UNP-1" and m.get(150) != "I"]
+    assert [[m.get(t) for t in (150, 39, 14)] for m in reports] == [
+        ["A", "A", "0"],
+        ["0", "0", "0"],
+        ["D", "1", "0.2"],
+        ["4", "4", "0.2"],
+        ["D", "4", "0"],
+        ["F", "4", "0.2"],
+    ]
+    assert [reports[-1].get(t) for t in (151, 32, 31)] == ["0", "0.2", "30000"]
 
 
 def test_a_gtc_order_done_for_the_day_stays_open_and_can_be_cancelled_after_its_renewal(

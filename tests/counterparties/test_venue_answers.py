@@ -7,6 +7,7 @@ import json
 import signal
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -312,6 +313,91 @@ def test_fills_whose_cum_qty_rises_past_last_qty_are_told_in_full(
         qty for _, qty in fills
     ]
     assert held(gw, cl_ord_id) == ("partially_filled", "0.3", "0.2")
+
+
+def at_avg_px(report: list[tuple[int, str | bytes]], avg_px: str) -> list[tuple[int, str | bytes]]:
+    """`report` with AvgPx (6) `avg_px`."""
+    return [(tag, avg_px if tag == 6 else value) for tag, value in report]
+
+
+def e1_unpriced_then_e3_with_e2_as_a_gap(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> tuple[str, Received]:
+    """An order for 0.5 and its executions E1 0.2 at 30000, E2 0.1 at 30050, E3 0.1 at
+    30100. A late ack shows CumQty 0.2 at AvgPx 0: E1's 0.2 is unpriced, and the answer to
+    the question it makes the gateway ask gives its AvgPx. E3's report (CumQty 0.4) comes
+    next: what CumQty rose by beyond E3's 0.1 (E2's) is told as a gap fill at 30050. E2's
+    and E1's own reports are still to come (`e2_then_e1_late`)."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", lambda v, m: v.send("8", report_of(order, f"S-{m.seq}", "I", "1", "0.2", "0.3")))
+    venue.send("8", at_avg_px(report_of(order, "A-2", "0", "1", "0.2", "0.3"), "0"))
+    events.find(cl_ord_id, "order.status")
+    e3 = report_of(order, "E3", "F", "1", "0.4", "0.1", last=("0.1", "30100"))
+    venue.send("8", at_avg_px(e3, "30037.5"))
+    events.first(lambda e: e.get("exec_id") == "E3")
+    return cl_ord_id, order
+
+
+def e2_then_e1_late(venue: ScriptedVenue, order: Received) -> None:
+    e2 = report_of(order, "E2", "F", "1", "0.3", "0.2", last=("0.1", "30050"))
+    venue.send("8", at_avg_px(e2, "30016.67"))
+    venue.send("8", report_of(order, "E1", "F", "1", "0.2", "0.3", last=("0.2", "30000")))
+
+
+def each_trade_told_once(events: EventLog, gw: Client, cl_ord_id: str) -> None:
+    """E2's late report is the gap fill's quantity, counted already; E1's is the unpriced
+    quantity, told at its price: the fills told add up to cum_qty 0.4."""
+    events.first(lambda e: e.get("exec_id") == "E1")
+    fills = [
+        (e["exec_id"], e["last_qty"], Decimal(e["last_px"]))
+        for e in events.seen
+        if e.get("cl_ord_id") == cl_ord_id
+        and e["type"] in ("order.partially_filled", "order.filled")
+    ]
+    assert fills[-3:] == [
+        ("reconciled:E3", "0.1", 30050),
+        ("E3", "0.1", 30100),
+        ("E1", "0.2", 30000),
+    ]
+    stale = events.first(lambda e: e.get("exec_id") == "E2")
+    assert (stale["type"], stale["problem"]) == ("order.anomaly", "stale_fill")
+    assert trades_of(gw, cl_ord_id) == [("reconciled:E3", "0.1"), ("E3", "0.1"), ("E1", "0.2")]
+    assert held(gw, cl_ord_id) == ("partially_filled", "0.4", "0.1")
+
+
+def test_late_reports_of_an_unpriced_fill_and_of_a_gap_fill_out_of_order_tell_each_trade_once(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """E1 unpriced, E2 told as a gap fill inferred from E3's CumQty; then E2's late report,
+    then E1's. Before the fix E2's report was told again as the unpriced quantity's, and
+    E1's then dropped as stale: 0.3 in `trades` for a cum_qty of 0.4."""
+    cl_ord_id, order = e1_unpriced_then_e3_with_e2_as_a_gap(venue, gw, events)
+    e2_then_e1_late(venue, order)
+    each_trade_told_once(events, gw, cl_ord_id)
+
+
+def test_which_part_of_cum_qty_is_unpriced_survives_a_restart(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    """As above, the gateway restarted before E2's and E1's late reports: the journal tells
+    which part of cum_qty is still unpriced."""
+    venue, stack = venue_stack
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        cl_ord_id, order = e1_unpriced_then_e3_with_e2_as_a_gap(venue, gw, EventLog(gw))
+    venue.on("H", lambda v, m: v.send("8", report_of(order, f"S-{m.seq}", "I", "1", "0.4", "0.1")))
+    restart(stack)
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        e2_then_e1_late(venue, order)
+        events.first(lambda e: e.get("exec_id") == "E1")
+        assert [(e["exec_id"], e["last_qty"]) for e in events.seen if "last_qty" in e] == [
+            ("E1", "0.2")
+        ]
+        assert events.first(lambda e: e.get("exec_id") == "E2")["problem"] == "stale_fill"
+        assert trades_of(gw, cl_ord_id) == [("reconciled:E3", "0.1"), ("E3", "0.1"), ("E1", "0.2")]
+        assert held(gw, cl_ord_id) == ("partially_filled", "0.4", "0.1")
 
 
 def test_a_fill_after_the_cancel_was_acknowledged_is_told_and_survives_a_restart(

@@ -1121,6 +1121,93 @@ def test_the_quantity_at_no_price_and_the_question_it_made_are_restored() -> Non
     assert order.avg_px == held.avg_px == D(90)
 
 
+def restored_from(events: list[Any]) -> OrderTracker:
+    restored = OrderTracker()
+    restored.restore(events)
+    return restored
+
+
+def held_unpriced(tracker: OrderTracker) -> tuple[Any, ...]:
+    """Order c1's cum_qty, its unpriced spans and its fills taken back."""
+    order = tracker.get("c1")
+    assert order is not None
+    return order.cum_qty, order.unpriced_ranges, order.taken_back
+
+
+def _fill_of(exec_id: str, cum: str, last: str, px: str, avg: str) -> ExecutionReport:
+    return msgspec.structs.replace(
+        plain_report(OrderStatus.NEW, Input.PARTIAL_FILL),
+        exec_id=exec_id,
+        cum_qty=D(cum),
+        leaves_qty=D(1) - D(cum),
+        last_qty=D(last),
+        last_px=D(px),
+        avg_px=D(avg),
+    )
+
+
+def test_where_in_cum_qty_the_unpriced_quantity_lies_is_kept_and_restored() -> None:
+    """0.25 shown at no price (E1's), then E3 (0.25 at 120, CumQty 0.75) with E2's 0.25 as a
+    gap fill: E2's late report lies in the gap fill's span, counted already; E1's in the
+    unpriced span, told. Before the fix E2's was told as the unpriced quantity's and E1's
+    dropped. A replay of the journal holds the spans as the tracker did."""
+    tracker = OrderTracker()
+    events: list[Any] = [tracker.submit(limit_buy("c1"))]
+    events += tracker.apply_execution(plain_report(OrderStatus.PENDING_NEW, Input.NEW))
+    late_ack = msgspec.structs.replace(
+        plain_report(OrderStatus.NEW, Input.NEW),
+        status=OrderStatus.PARTIALLY_FILLED,
+        cum_qty=D("0.25"),
+        avg_px=D(0),
+    )
+    events += tracker.apply_execution(late_ack)
+    events += tracker.apply_execution(_fill_of("E3", "0.75", "0.25", "120", "110"))
+    order = tracker.get("c1")
+    assert order is not None and order.unpriced_ranges == ((D(0), D("0.25")),)
+    assert held_unpriced(restored_from(events)) == held_unpriced(tracker)
+    e2 = tracker.apply_execution(_fill_of("E2", "0.5", "0.25", "110", "105"))
+    assert [(e.problem, e.exec_id) for e in e2 if isinstance(e, OrderAnomaly)] == [
+        ("stale_fill", "E2")
+    ]
+    e1 = tracker.apply_execution(_fill_of("E1", "0.25", "0.25", "100", "100"))
+    assert [(e.exec_id, e.last_qty) for e in e1 if isinstance(e, OrderPartiallyFilled)] == [
+        ("E1", D("0.25"))
+    ]
+    assert (order.cum_qty, order.unpriced_ranges) == (D("0.75"), ())
+    assert held_unpriced(restored_from([*events, *e2, *e1])) == held_unpriced(tracker)
+
+
+def test_unpriced_quantity_a_status_answer_takes_back_is_not_a_fill_taken_back() -> None:
+    """A cancel shows 0.25 at no price, and the answer after it shows 0 (a broker's answer,
+    which may take fills back): nothing told is taken back, so nothing is restored when a
+    later answer shows the 0.25 again with its price; it is told as a fill. The replay of
+    the journal holds the same. Before the fix the 0.25 was "restored as told", never told."""
+    tracker = OrderTracker()
+    events: list[Any] = [tracker.submit(limit_buy("c1"))]
+    events += tracker.apply_execution(plain_report(OrderStatus.PENDING_NEW, Input.NEW))
+    canceled = msgspec.structs.replace(
+        plain_report(OrderStatus.NEW, Input.CANCELED), cum_qty=D("0.25"), avg_px=D(0)
+    )
+    events += tracker.apply_execution(canceled)
+    lagging = msgspec.structs.replace(
+        plain_report(OrderStatus.CANCELED, Input.RECONCILED_AFTER_UNREADABLE),
+        cum_qty=D(0),
+        avg_px=D(0),
+    )
+    events += tracker.reconcile(lagging, after_unreadable=True)
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.cum_qty, order.unpriced_ranges, order.taken_back) == (D(0), (), D(0))
+    assert held_unpriced(restored_from(events)) == held_unpriced(tracker)
+    caught_up = msgspec.structs.replace(
+        plain_report(OrderStatus.CANCELED, Input.ORDER_STATUS), cum_qty=D("0.25"), avg_px=D(90)
+    )
+    told = tracker.apply_execution(caught_up)
+    assert [(e.last_qty, e.last_px) for e in told if isinstance(e, OrderPartiallyFilled)] == [
+        (D("0.25"), D(90))
+    ]
+
+
 @pytest.mark.parametrize(
     ("time_in_force", "expected"),
     [

@@ -1,0 +1,78 @@
+"""Where in an order's cum_qty the quantity filled at no price lies (`Order.unpriced_ranges`).
+
+A venue's execution fills the span of cum_qty from its report's CumQty less its LastQty up
+to its CumQty; spans of one order never overlap. A report that showed cum_qty rise at no
+price leaves that span unpriced, no fill told for it. A late fill report is of that
+quantity only if its own span lies in it: a span the gateway told a fill for (a gap fill it
+inferred, say) is counted already, however much is still unpriced elsewhere.
+
+Spans are (low, high] pairs, lowest first, never touching.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Final
+
+from fixgw.decimals import EXACT
+
+Ranges = tuple[tuple[Decimal, Decimal], ...]
+
+NONE: Final[Ranges] = ()
+
+
+def total(ranges: Ranges) -> Decimal:
+    return sum((EXACT.subtract(high, low) for low, high in ranges), Decimal(0))
+
+
+def added(ranges: Ranges, low: Decimal, high: Decimal) -> Ranges:
+    """`ranges` with (low, high] unpriced too."""
+    if high <= low:
+        return ranges
+    merged: list[tuple[Decimal, Decimal]] = []
+    for lo, hi in sorted((*ranges, (low, high))):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return tuple(merged)
+
+
+def holds(ranges: Ranges, low: Decimal, high: Decimal) -> bool:
+    """(low, high] lies wholly in one unpriced span."""
+    return low < high and any(lo <= low and high <= hi for lo, hi in ranges)
+
+
+def removed(ranges: Ranges, low: Decimal, high: Decimal) -> Ranges:
+    """`ranges` without (low, high]: its fill told."""
+    kept: list[tuple[Decimal, Decimal]] = []
+    for lo, hi in ranges:
+        if high <= lo or hi <= low:
+            kept.append((lo, hi))
+            continue
+        if lo < low:
+            kept.append((lo, low))
+        if high < hi:
+            kept.append((high, hi))
+    return tuple(kept)
+
+
+def below(ranges: Ranges, top: Decimal) -> Ranges:
+    """`ranges` cut at `top`: cum_qty fell to it (quantity taken back by a status answer)."""
+    return removed(ranges, top, max((hi for _, hi in ranges), default=top))
+
+
+def removed_lowest(ranges: Ranges, qty: Decimal) -> Ranges:
+    """`ranges` without `qty` taken from the lowest spans up: a fill told for unpriced
+    quantity, where where it lay is not known (read back from the journal, whose fill
+    events do not carry the report's CumQty)."""
+    kept: list[tuple[Decimal, Decimal]] = []
+    for lo, hi in ranges:
+        if qty <= 0:
+            kept.append((lo, hi))
+            continue
+        taken = min(qty, EXACT.subtract(hi, lo))
+        qty = EXACT.subtract(qty, taken)
+        if EXACT.add(lo, taken) < hi:
+            kept.append((EXACT.add(lo, taken), hi))
+    return tuple(kept)

@@ -465,6 +465,13 @@ def cancels_open(order: Order, report: ExecutionReport) -> bool:
     return report.status is OrderStatus.CANCELED and order.status not in TERMINAL_STATUSES
 
 
+def filled_by_it(order: Order, report: ExecutionReport) -> bool:
+    """The fills a report showed (told in an earlier step of its rule) filled the open order:
+    its OrdStatus (Canceled, Partially Filled) does not move the order on from the filled
+    clients were just told; FIX 4.4 ranks Filled above both."""
+    return order.status is OrderStatus.FILLED
+
+
 def cancel_still_out(order: Order, report: ExecutionReport) -> bool:
     """The order is open with a cancel out, which the answer does not show: it was lost."""
     return order.cancel_pending is not None and order.status not in TERMINAL_STATUSES
@@ -630,6 +637,7 @@ _ANSWERED: Final[Rule] = (
     _RESTORED,
     _UNPRICED,
     then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
+    end(To.SAME, Emit.STATUS, when=filled_by_it, cancel=Cancel.CLEAR_IF_CLOSED),
     end(To.CANCELED, Emit.CANCELED_AS_ANSWERED, when=cancels_open, cancel=Cancel.CLEAR),
     end(To.REPORTED, Emit.STATUS, cancel=Cancel.CLEAR_IF_CLOSED),
 )
@@ -655,6 +663,7 @@ ROWS: Final[tuple[Row, ...]] = (
         _RESTORED,
         anomaly(Problem.FILL_GAP, when=shows_more, go_on=True),
         then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
+        end(To.SAME, Emit.ACCEPTED, when=filled_by_it, cancel=Cancel.CLEAR_IF_CLOSED),
         then(To.OPEN, Emit.ACCEPTED, when=ends_order),
         end(To.REJECTED, Emit.REJECTED, when=refused_untraded, cancel=Cancel.CLEAR),
         end(To.CANCELED, Emit.CANCELED, when=ends_order, cancel=Cancel.CLEAR),
@@ -771,6 +780,7 @@ ROWS: Final[tuple[Row, ...]] = (
         _RESTORED,
         anomaly(Problem.FILL_GAP, when=shows_more, go_on=True),
         then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
+        end(To.SAME, Emit.RESTATED, when=filled_by_it, cancel=Cancel.CLEAR_IF_CLOSED),
         end(To.REPORTED, Emit.RESTATED, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
     row(CLOSED, Input.RESTATED, anomaly(Problem.REPORT_AFTER_CLOSE)),

@@ -315,6 +315,23 @@ def test_fills_whose_cum_qty_rises_past_last_qty_are_told_in_full(
     assert held(gw, cl_ord_id) == ("partially_filled", "0.3", "0.2")
 
 
+def test_a_fill_whose_last_qty_is_more_than_cum_qty_rose_by_is_told_as_the_rise(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """F-1 (LastQty 0.1, CumQty 0.1), then F-2 saying LastQty 0.3 while CumQty rose to 0.3:
+    0.1 of F-2's LastQty was counted already. F-2 is told as 0.2, what CumQty rose by, so
+    the fills a client or an OMS adds up come to CumQty 0.3, never 0.4."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.send("8", report_of(order, "F-1", "1", "1", "0.1", "0.4", last=("0.1", "30000")))
+    venue.send("8", report_of(order, "F-2", "1", "1", "0.3", "0.2", last=("0.3", "30000")))
+    f2 = events.first(lambda e: e["type"] == "order.partially_filled" and e["exec_id"] == "F-2")
+    assert (f2["last_qty"], f2["cum_qty"], f2["leaves_qty"]) == ("0.2", "0.3", "0.2")
+    gap = events.find(cl_ord_id, "order.anomaly")
+    assert (gap["problem"], "the fill is told as 0.2" in gap["detail"]) == ("fill_gap", True)
+    assert trades_of(gw, cl_ord_id) == [("F-1", "0.1"), ("F-2", "0.2")]
+    assert held(gw, cl_ord_id) == ("partially_filled", "0.3", "0.2")
+
+
 def at_avg_px(report: list[tuple[int, str | bytes]], avg_px: str) -> list[tuple[int, str | bytes]]:
     """`report` with AvgPx (6) `avg_px`."""
     return [(tag, avg_px if tag == 6 else value) for tag, value in report]

@@ -128,6 +128,35 @@ def test_average_price_is_computed_in_decimal_when_the_venue_gives_none(
     assert filled.avg_px == D("100.19")
 
 
+def test_the_venues_average_price_is_taken_when_it_gives_one(tracker: OrderTracker) -> None:
+    """The venue is the source of truth for the order's numbers: its AvgPx, rounded as it
+    rounds it, is what an OMS reconciles with the exchange's statement, not the gateway's
+    own 28-digit quotient (kept only for a venue that gives none)."""
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.1",
+            "0.9",
+            avg="100",
+            last=("0.1", "100"),
+        )
+    )
+    [partial] = tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.3",
+            "0.7",
+            avg="100.0067",
+            last=("0.2", "100.01"),
+        )
+    )
+    assert (partial.last_px, partial.avg_px) == (D("100.01"), D("100.0067"))
+    order = tracker.get("c1")
+    assert order is not None and order.avg_px == D("100.0067")
+
+
 def test_duplicate_execution_report_is_dropped(tracker: OrderTracker) -> None:
     fill = report(
         ExecKind.PARTIAL_FILL,
@@ -221,6 +250,71 @@ def test_final_fill_before_partial_fill_leaves_the_order_filled(tracker: OrderTr
     assert late.problem == "report_after_close" and "already counted" in late.detail
     order = tracker.get("c1")
     assert order is not None and (order.status, order.cum_qty) == (OrderStatus.FILLED, D("1.0"))
+
+
+def test_a_fill_whose_last_qty_is_more_than_cum_qty_rose_by_is_told_as_the_rise(
+    tracker: OrderTracker,
+) -> None:
+    """FIX 4.4: CumQty is the sum of the LastQty values, and an OMS adds up the fills it is
+    told. LastQty 0.5 where CumQty rose by 0.3 (the rest of it counted already) is told as
+    0.3, so the fills told add up to cum_qty 0.6, never 0.8."""
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED, "0.3", "0.7", last=("0.3", "100")
+        )
+    )
+    gap, fill = tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.6",
+            "0.4",
+            avg="100",
+            last=("0.5", "100"),
+        )
+    )
+    assert gap.problem == "fill_gap" and "the fill is told as 0.3" in gap.detail
+    assert (type(fill).__name__, fill.last_qty, fill.cum_qty, fill.leaves_qty) == (
+        "OrderPartiallyFilled",
+        D("0.3"),
+        D("0.6"),
+        D("0.4"),
+    )
+
+
+def test_a_gap_whose_avg_px_leaves_no_price_for_it_is_told_at_the_reports_last_px(
+    tracker: OrderTracker,
+) -> None:
+    """0.2 known at 100; a report of 0.2 at 50 with CumQty 0.6 at AvgPx 50: once the known
+    fill and the report's own are taken out, AvgPx leaves exactly 0 for the 0.2 between, no
+    price. The gap is told at the report's LastPx, never as a fill at 0."""
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.2",
+            "0.8",
+            avg="100",
+            last=("0.2", "100"),
+        )
+    )
+    gap, missed, fill = tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.6",
+            "0.4",
+            avg="50",
+            last=("0.2", "50"),
+        )
+    )
+    assert gap.problem == "fill_gap"
+    assert [
+        (e.exec_id.startswith("reconciled:"), e.last_qty, e.last_px) for e in (missed, fill)
+    ] == [
+        (True, D("0.2"), D("50")),
+        (False, D("0.2"), D("50")),
+    ]
 
 
 def test_fill_that_repeats_known_quantity_under_a_new_exec_id_is_stale(
@@ -708,6 +802,37 @@ def test_fills_found_on_an_order_already_canceled_leave_it_canceled(
     assert order is not None and (order.status, order.cum_qty) == (OrderStatus.CANCELED, D("0.5"))
 
 
+def test_a_late_fill_on_a_canceled_order_whose_cum_qty_skips_a_fill_leaves_nothing_open(
+    tracker: OrderTracker,
+) -> None:
+    """Canceled at cum_qty 0, then a fill report of 0.2 saying CumQty 0.4: the 0.2 between
+    is told as one fill first, then the report's. Both are executions on a closed order:
+    status canceled, nothing left open, in every event an OMS reads."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    tracker.cancel_requested(cancel_of("c1"))
+    tracker.apply_execution(
+        report(ExecKind.CANCELED, OrderStatus.CANCELED, "0", "0", cl_ord_id="k1", orig="c1")
+    )
+    events = tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.CANCELED,
+            "0.4",
+            "0",
+            avg="100",
+            last=("0.2", "100"),
+        )
+    )
+    fills = [e for e in events if isinstance(e, OrderPartiallyFilled)]
+    assert [(e.last_qty, e.status, e.cum_qty, e.leaves_qty) for e in fills] == [
+        (D("0.2"), OrderStatus.CANCELED, D("0.2"), D(0)),
+        (D("0.2"), OrderStatus.CANCELED, D("0.4"), D(0)),
+    ]
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.status, order.cum_qty, order.leaves_qty) == (OrderStatus.CANCELED, D("0.4"), D(0))
+
+
 def test_a_status_answer_of_filled_after_missed_fills_is_still_a_fill(
     tracker: OrderTracker,
 ) -> None:
@@ -720,6 +845,54 @@ def test_a_status_answer_of_filled_after_missed_fills_is_still_a_fill(
         OrderStatus.FILLED,
         D("1.0"),
     )
+
+
+@pytest.mark.parametrize("asked", ["by_a_client", "at_logon", "after_an_unreadable_report"])
+def test_a_status_answer_saying_canceled_with_all_filled_is_a_fill(
+    tracker: OrderTracker, asked: str
+) -> None:
+    """The order filled completely while the gateway was away, and the venue's answer says
+    Canceled with CumQty = OrderQty: it is filled (FIX 4.4 ranks Filled above Canceled), one
+    `order.filled`, never a partial fill then a cancel; a client's answer says filled too."""
+    tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
+    answer = report(ExecKind.ORDER_STATUS, OrderStatus.CANCELED, "1.0", "0", avg="100")
+    if asked == "by_a_client":
+        events = tracker.apply_execution(answer)
+    else:
+        events = tracker.reconcile(answer, after_unreadable=asked == "after_an_unreadable_report")
+    assert [(type(e).__name__, e.status) for e in events][:1] == [
+        ("OrderFilled", OrderStatus.FILLED)
+    ]
+    assert [e.status for e in events] == [OrderStatus.FILLED] * len(events)
+    assert events[0].last_qty == D("1.0")
+    order = tracker.get("c1")
+    assert order is not None and (order.status, order.leaves_qty) == (OrderStatus.FILLED, D(0))
+
+
+def test_missed_fills_whose_avg_px_leaves_exactly_nothing_for_them_are_not_told_at_0(
+    tracker: OrderTracker,
+) -> None:
+    """0.5 known at 100; the answer at logon shows 1.0 filled at AvgPx 50, which leaves
+    exactly 0 for the 0.5 missed: no price. No fill is told (never one at 0): the gap is
+    surfaced, the order restated with the venue's numbers and asked about."""
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.5",
+            "0.5",
+            avg="100",
+            last=("0.5", "100"),
+        )
+    )
+    gap, restated = tracker.reconcile(
+        report(ExecKind.ORDER_STATUS, OrderStatus.FILLED, "1.0", "0", avg="50")
+    )
+    assert gap.problem == "fill_gap"
+    assert "0.5 filled at a price the exchange does not give" in gap.detail
+    assert (type(restated).__name__, restated.cum_qty) == ("OrderRestated", D("1.0"))
+    order = tracker.get("c1")
+    assert order is not None and tracker.unpriced is order
 
 
 @pytest.mark.parametrize("kind", [ExecKind.TRADE, ExecKind.PARTIAL_FILL])

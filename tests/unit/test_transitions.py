@@ -33,6 +33,7 @@ from fixgw.engine.transitions import (
     NO_ORDER,
     ON_REPORT,
     OPEN,
+    RECONCILING,
     STATES,
     TABLE,
     Cancel,
@@ -196,6 +197,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
+                ("filled_by_it", To.SAME, Emit.ACCEPTED, None, True),
                 ("ends_order", To.OPEN, Emit.ACCEPTED, None, False),
                 ("refused_untraded", To.REJECTED, Emit.REJECTED, None, True),
                 ("ends_order", To.CANCELED, Emit.CANCELED, None, True),
@@ -316,6 +318,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more_unpriced", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
+                ("filled_by_it", To.SAME, Emit.STATUS, None, True),
                 ("cancels_open", To.CANCELED, Emit.CANCELED_AS_ANSWERED, None, True),
                 (None, To.REPORTED, Emit.STATUS, None, True),
             ],
@@ -328,6 +331,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
                 ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
+                ("filled_by_it", To.SAME, Emit.RESTATED, None, True),
                 (None, To.REPORTED, Emit.RESTATED, None, True),
             ],
         ),
@@ -779,6 +783,39 @@ def test_fills_taken_back_reopen_a_filled_order_with_the_venues_numbers() -> Non
     assert [o.cl_ord_id for o in tracker.open_orders()] == ["c1"]
 
 
+@pytest.mark.parametrize("what", ANSWERS)
+def test_fills_taken_back_that_an_answer_shows_again_make_the_order_partially_filled_again(
+    what: Input,
+) -> None:
+    """0.5 filled, taken back by an answer after an unreadable report (the order new again,
+    nothing filled); a later answer shows the 0.5 filled after all (the first lagged): it is
+    restored, not told again, and the order, in the event telling it too, is partially
+    filled, never new with 0.5 filled; so is it after a replay of the journal."""
+    tracker = placed_in(OrderStatus.PARTIALLY_FILLED)
+    bust = msgspec.structs.replace(
+        plain_report(OrderStatus.PARTIALLY_FILLED, Input.RECONCILED_AFTER_UNREADABLE),
+        status=OrderStatus.NEW,
+        cum_qty=D(0),
+        leaves_qty=D(1),
+        avg_px=D(0),
+    )
+    events = tracker.reconcile(bust, after_unreadable=True)
+    shown_again = plain_report(OrderStatus.PARTIALLY_FILLED, what)
+    events += answered(tracker, what, shown_again)
+    [restored] = [e for e in events if isinstance(e, OrderRestated)][1:]
+    assert "restored as told before" in (restored.text or "")
+    assert (restored.status, restored.cum_qty, restored.leaves_qty) == (
+        OrderStatus.PARTIALLY_FILLED,
+        D("0.5"),
+        D("0.5"),
+    )
+    assert not [e for e in events if isinstance(e, OrderPartiallyFilled | OrderFilled)]
+    order = tracker.get("c1")
+    assert order is not None and order.status is OrderStatus.PARTIALLY_FILLED
+    again = restored_from(events).get("c1")
+    assert again is not None and again.status is OrderStatus.PARTIALLY_FILLED
+
+
 def answered(tracker: OrderTracker, what: Input, answer: ExecutionReport) -> list[Any]:
     if what is Input.ORDER_STATUS:
         return tracker.apply_execution(answer)
@@ -952,20 +989,63 @@ def told(events: list[Any]) -> list[tuple[str, OrderStatus | str | None, D | Non
                 ("OrderRejected", OrderStatus.REJECTED, None),
             ],
         ),
+        (
+            OrderStatus.CANCELED,
+            "1",
+            [
+                ("OrderAnomaly", "fill_gap", None),
+                ("OrderFilled", OrderStatus.FILLED, D(1)),
+                ("OrderAccepted", OrderStatus.FILLED, None),
+            ],
+        ),
     ],
-    ids=["filled", "partially_filled", "canceled", "canceled_after_a_fill", "rejected"],
+    ids=[
+        "filled",
+        "partially_filled",
+        "canceled",
+        "canceled_after_a_fill",
+        "rejected",
+        "canceled_all_filled",
+    ],
 )
 def test_an_ack_written_after_the_order_traded_or_ended_tells_the_fills_and_the_end(
     status: OrderStatus, cum: str, expected: list[Any]
 ) -> None:
     """Fills told add up to cum_qty, and an order is never told closed without the event
-    that closed it, whatever the ack's OrdStatus says."""
+    that closed it, whatever the ack's OrdStatus says; all filled, it is filled (FIX 4.4
+    ranks Filled above Canceled), never reopened and canceled after `order.filled`."""
     tracker = placed_in(OrderStatus.PENDING_NEW)
     events = tracker.apply_execution(ack_saying(status, cum))
     assert told(events) == expected
     order = tracker.get("c1")
     assert order is not None
     assert (order.status, order.cum_qty) == (expected[-1][1], D(cum))
+
+
+@pytest.mark.parametrize("what", [Input.ORDER_STATUS, *RECONCILING, Input.RESTATED])
+@pytest.mark.parametrize("says", [OrderStatus.CANCELED, OrderStatus.PARTIALLY_FILLED])
+@pytest.mark.parametrize("state", [OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED])
+def test_an_answer_or_restatement_showing_all_filled_leaves_the_order_filled(
+    state: OrderStatus, says: OrderStatus, what: Input
+) -> None:
+    """A status answer, whoever asked, or a restatement showing the order's whole quantity
+    filled while its OrdStatus says Canceled or Partially Filled: the fills missed are one
+    `order.filled`, and nothing after it in the same answer moves the order on from filled
+    (FIX 4.4 ranks Filled above both). Before the fix a client's answer, and a restatement,
+    told `order.filled` and then the order canceled, or partially filled again."""
+    tracker = placed_in(state)
+    answer = msgspec.structs.replace(
+        plain_report(state, what), status=says, cum_qty=D(1), leaves_qty=D(0)
+    )
+    events = answered(tracker, what, answer) if what in ANSWERS else applied(tracker, what, answer)
+    told = [e for e in events if not isinstance(e, OrderAnomaly)]
+    assert isinstance(told[0], OrderFilled) and told[0].last_qty == D(1) - KNOWN_CUM.get(
+        state, D(0)
+    )
+    assert [e.status for e in told] == [OrderStatus.FILLED] * len(told)
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.status, order.cum_qty, order.leaves_qty) == (OrderStatus.FILLED, D(1), D(0))
 
 
 @pytest.mark.parametrize("state", [OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED])

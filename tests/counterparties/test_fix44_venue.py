@@ -21,6 +21,7 @@ from tests.counterparties.test_gateway_restarts import restarted
 from tests.counterparties.test_venue_answers import (
     e1_unpriced_then_e3_with_e2_as_a_gap,
     e2_then_e1_late,
+    e3_before_the_answer_then_e2_and_e1_late,
     each_trade_told_once,
 )
 from tests.counterparties.test_venue_extra_fields import accepted_order, place
@@ -1455,6 +1456,15 @@ def test_late_reports_of_an_unpriced_fill_and_of_a_gap_fill_out_of_order_tell_ea
     cl_ord_id, order = e1_unpriced_then_e3_with_e2_as_a_gap(venue, gw, events)
     e2_then_e1_late(venue, order)
     each_trade_told_once(events, gw, cl_ord_id)
+
+
+def test_a_gap_is_not_priced_off_an_avg_px_that_covers_a_fill_at_no_price(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """As from OKCoin (test_venue_answers.py): E1 unpriced, E3's report before the answer
+    to the question; E2's 0.1 is at no price, not a gap fill at 90050, and each trade is told
+    once, at its price."""
+    e3_before_the_answer_then_e2_and_e1_late(venue, gw, events)
 
 
 def canceled_at_no_price_then_taken_back(

@@ -725,8 +725,7 @@ class OrderTracker:
         text = (
             f"the exchange shows {gap:f} more filled (cum_qty {order.cum_qty:f}) before "
             f"the fill its report tells, at a price its avg_px {report.avg_px:f} does not "
-            f"give (of the {low:f} known, {EXACT.subtract(low, order.valued_qty):f} was "
-            "filled at no price): no fill is told for it"
+            "give: no fill is told for it"
         )
         return self._at_no_price(order, report, low, text, valued=False)
 
@@ -973,13 +972,14 @@ def _problem(step: Step) -> Problem:
     return step.problem
 
 
-def _unvalued_part(order: Order) -> str:
-    """Why an AvgPx gives no price where quantity known is left out of avg_px."""
+def _why_no_price(order: Order, report: ExecutionReport) -> str:
+    """Why the report's AvgPx gives no price for the quantity it shows beyond the known."""
     unvalued = EXACT.subtract(order.cum_qty, order.valued_qty)
     if unvalued <= 0:
-        return ""
+        return f"avg_px {report.avg_px:f} leaves none above 0 for it"
     return (
-        f": {unvalued:f} of the {order.cum_qty:f} known was filled at no price, its price unknown"
+        f"what avg_px {report.avg_px:f} leaves is its and the {unvalued:f} of the "
+        f"{order.cum_qty:f} known filled at no price together"
     )
 
 
@@ -997,10 +997,9 @@ def _detail(problem: Problem, order: Order, report: ExecutionReport) -> str:
             missed = EXACT.subtract(report.cum_qty, order.cum_qty)
             asked = "" if report.kind is ExecKind.ORDER_STATUS else ASKED_AFTER_UNPRICED
             return (
-                f"{shows}: {missed:f} filled at a price the exchange does not give (avg_px "
-                f"{report.avg_px:f} leaves none above 0 for it{_unvalued_part(order)}); no "
-                f"fill is told for it, the exchange's quantities and status are "
-                f"adopted{asked}"
+                f"{shows}: {missed:f} filled at a price the exchange does not give "
+                f"({_why_no_price(order, report)}); no fill is told for it, the exchange's "
+                f"quantities and status are adopted{asked}"
             )
         return f"{shows}: a fill report was missed; the difference is told as one fill"
     if problem is Problem.FILL_GAP and gap_unpriced(order, report):
@@ -1009,9 +1008,8 @@ def _detail(problem: Problem, order: Order, report: ExecutionReport) -> str:
         return (
             f"cum_qty moved from {order.cum_qty:f} to {report.cum_qty:f} but last_qty is "
             f"{fill:f}: a report was missed or is out of order; {missed:f} filled at a price "
-            f"the exchange does not give (avg_px {report.avg_px:f} leaves none for it alone"
-            f"{_unvalued_part(order)}); no fill is told for it, the venue's cum_qty is "
-            f"adopted, and the fill told{ASKED_AFTER_UNPRICED}"
+            f"the exchange does not give ({_why_no_price(order, report)}); no fill is told "
+            f"for it, the venue's cum_qty is adopted, and the fill told{ASKED_AFTER_UNPRICED}"
         )
     if problem is Problem.FILL_GAP:
         fill = fill_qty(order, report)

@@ -726,6 +726,8 @@ ROWS: Final[tuple[Row, ...]] = (
     #    then the cancel
     #    (a fill of quantity a report showed filled at no price is told, at its price, its
     #    quantity counted already: on a closed order too)
+    #    (what cum_qty rose by beyond the fill is at no price, no fill told for it, while
+    #    known quantity at no price leaves its price unknown)
     row(
         OPEN,
         FILLS,

@@ -10,6 +10,7 @@ from typing import Final, NamedTuple
 
 import msgspec
 
+from fixgw.decimals import EXACT
 from fixgw.domain import (
     TERMINAL_STATUSES,
     ExecKind,
@@ -64,6 +65,7 @@ class Order:
         "time_in_force",
         "unpriced_ranges",
         "unread",
+        "unvalued_ranges",
     )
 
     def __init__(
@@ -132,6 +134,13 @@ class Order:
         """The spans of `cum_qty` a report showed filled at a price it did not give (an
         `order.restated` after a `fill_gap`), no fill told for them yet: a later fill report
         whose own span lies in one (`fills_in_unpriced`) tells it, at its LastPx."""
+        self.unvalued_ranges: Ranges = unpriced.NONE
+        """Of `unpriced_ranges`, the spans `avg_px` leaves out: `avg_px` is the average of
+        `cum_qty` less these (`valued_qty`). A venue's AvgPx above 0 is of its whole CumQty,
+        so once one is taken as `avg_px` every span is in it, its price unknown but its
+        value known; where the venue gave none (AvgPx 0), `avg_px` is that of the fills told
+        and the spans shown at no price since are left out. While any is, the price of
+        more quantity cannot be read off an AvgPx (`missed_fill_px`)."""
         self.oms = oms
         self.taken_back = ZERO
         """Fills told, then taken back by a status answer (`fills_taken_back`) and not
@@ -161,6 +170,11 @@ class Order:
     def unpriced_qty(self) -> Decimal:
         """Of `cum_qty`, what is filled at no price, no fill told for it yet."""
         return unpriced.total(self.unpriced_ranges)
+
+    @property
+    def valued_qty(self) -> Decimal:
+        """Of `cum_qty`, what `avg_px` is the average of (`unvalued_ranges`)."""
+        return EXACT.subtract(self.cum_qty, unpriced.total(self.unvalued_ranges))
 
 
 _STATED_BY: dict[type, ExecKind] = {
@@ -360,5 +374,5 @@ def _fields(o: Order) -> tuple[object, ...]:
         o.cl_ord_id, o.symbol, o.side, o.order_type, o.qty, o.price, o.status, o.order_id,
         o.cum_qty, o.leaves_qty, o.avg_px, o.cancel_pending, o.exec_ids, o.cancel_ids,
         o.stated, o.closed, o.rejected_by_inference, o.cancel_on_disconnect, o.unread, o.oms,
-        o.unpriced_ranges, o.taken_back, o.taken_back_px,
+        o.unpriced_ranges, o.unvalued_ranges, o.taken_back, o.taken_back_px,
     )  # fmt: skip

@@ -6,7 +6,11 @@ at no price that made the gateway ask the same question, not followed by an `ord
 which ends every answer to the question it made the gateway ask. An order's quantity filled
 at no price (`Order.unpriced_ranges`) is read off its events: an `order.restated` raises
 cum_qty only for it, one that lowers cum_qty takes back what lay above, and a fill that
-raises cum_qty by less than its last_qty tells that much of it."""
+raises cum_qty by less than its last_qty tells that much of it. Of it, what the order's
+avg_px leaves out (`Order.unvalued_ranges`): what an `order.restated` that says so raised
+cum_qty by, until an event's avg_px is one the fills told do not give (the venue's AvgPx,
+which covers the whole cum_qty); one that happens to be the same is read as theirs, so a
+restart may leave out of avg_px what the gateway had priced, never the other way."""
 
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ from fixgw.domain import (
 )
 from fixgw.engine import unpriced
 from fixgw.engine.order_index import ZERO, Order, OrderIndex, stating
-from fixgw.engine.transitions import ASKED_AFTER_UNPRICED, PROGRESS
+from fixgw.engine.transitions import ASKED_AFTER_UNPRICED, LEFT_OUT_OF_AVG_PX, PROGRESS
 
 
 def restore_orders(index: OrderIndex, events: Iterable[Event]) -> int:
@@ -93,7 +97,9 @@ def _apply(index: OrderIndex, event: Event) -> Order | None:
     index.name(order, event.order_id)
     restored = _note_taken_back(order, event) if isinstance(event, OrderRestated) else ZERO
     order.qty, order.price = event.qty, event.price  # a restatement may change them
+    _place_unvalued(order, event, restored)
     _place_unpriced(order, event, restored)
+    order.unvalued_ranges = unpriced.within(order.unvalued_ranges, order.unpriced_ranges)
     order.cum_qty, order.leaves_qty = event.cum_qty, event.leaves_qty
     order.avg_px = event.avg_px
     if isinstance(event, OrderPendingCancel):
@@ -143,6 +149,38 @@ def _place_unpriced(order: Order, event: OrderEvent, restored: Decimal) -> None:
         filled_in = event.last_qty - max(ZERO, event.cum_qty - order.cum_qty)
         if filled_in > 0:
             order.unpriced_ranges = unpriced.removed_lowest(order.unpriced_ranges, filled_in)
+
+
+def _place_unvalued(order: Order, event: OrderEvent, restored: Decimal) -> None:
+    """`Order.unvalued_ranges` after `event`, from the order before it (its unpriced spans
+    not yet moved by `event`): what the fills told make of avg_px, and what `event.avg_px`
+    says, as the tracker did it. A fill told for unvalued quantity is taken from the lowest
+    spans up, as `_place_unpriced` takes it; one whose avg_px is the order's was of quantity
+    a venue's AvgPx covered."""
+    held = order.unvalued_ranges
+    valued = order.cum_qty - unpriced.total(held)
+    expected = order.avg_px
+    if isinstance(event, OrderRestated):
+        if restored > ZERO:
+            expected = unpriced.averaged(order.avg_px, valued, order.taken_back_px, restored)
+        if event.cum_qty > order.cum_qty and event.text and event.text.endswith(LEFT_OUT_OF_AVG_PX):
+            held = unpriced.added(held, order.cum_qty + restored, event.cum_qty)
+        elif event.cum_qty < order.cum_qty:
+            held = unpriced.below(held, event.cum_qty)
+            if event.cum_qty == ZERO:
+                held = unpriced.NONE
+    elif isinstance(event, OrderPartiallyFilled | OrderFilled) and held:
+        rose = max(ZERO, event.cum_qty - order.cum_qty)
+        filled_in = event.last_qty - rose
+        if filled_in > ZERO and event.avg_px != order.avg_px:
+            filled_in = min(filled_in, unpriced.total(held))
+            held = unpriced.removed_lowest(held, filled_in)
+            expected = unpriced.averaged(order.avg_px, valued, event.last_px, filled_in)
+        elif filled_in <= ZERO:
+            expected = unpriced.averaged(order.avg_px, valued, event.last_px, event.last_qty)
+    if event.avg_px != expected:
+        held = unpriced.NONE  # the venue's AvgPx, of the whole cum_qty
+    order.unvalued_ranges = held
 
 
 def _note_taken_back(order: Order, event: OrderRestated) -> Decimal:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final, TypeVar
 
 import structlog
@@ -50,6 +51,7 @@ from fixgw.engine.order_index import UNTRACKED, ZERO, Order, OrderIndex, stating
 from fixgw.engine.restore import restore_orders
 from fixgw.engine.transitions import (
     ASKED_AFTER_UNPRICED,
+    LEFT_OUT_OF_AVG_PX,
     NO_ORDER,
     ON_REPORT,
     TABLE,
@@ -61,6 +63,7 @@ from fixgw.engine.transitions import (
     To,
     become,
     fill_qty,
+    gap_unpriced,
     missed_fill_px,
     other_price,
     other_qty,
@@ -567,6 +570,8 @@ class OrderTracker:
                 events.append(self._missed_fill(order, step, report))
             elif emit is Emit.GAP_FILL:
                 events.append(self._gap_fill(order, step, report))
+            elif emit is Emit.UNPRICED_GAP:
+                events.append(self._unpriced_gap(order, step, report))
             elif emit is Emit.FILLED_IN:
                 events.append(self._filled_in(order, step, report))
             elif emit is Emit.RESTATED:
@@ -651,11 +656,10 @@ class OrderTracker:
         was_open = order.is_open
         if report.avg_px > 0:
             self._adopt_quantities(order, report)
-        else:  # the average, from every fill's exact value; only the quotient is rounded
-            previous = EXACT.multiply(order.avg_px, order.cum_qty)
-            value = EXACT.add(previous, EXACT.multiply(last_px, last_qty))
+        else:  # of the quantity avg_px is of (`Order.valued_qty`) and this fill
+            average = unpriced.averaged(order.avg_px, order.valued_qty, last_px, last_qty)
             self._adopt_quantities(order, report)
-            order.avg_px = value / order.cum_qty
+            order.avg_px = average
         _become_after_execution(order, step, report, was_open)
         cls = OrderFilled if order.status is _FILLED else OrderPartiallyFilled
         return self._event(
@@ -678,15 +682,13 @@ class OrderTracker:
         _become_after_execution(order, step, report, was_open)
         if last_px is None:
             self.unpriced = order
-            order.unpriced_ranges = unpriced.added(
-                order.unpriced_ranges, EXACT.subtract(report.cum_qty, last_qty), report.cum_qty
-            )
+            low = EXACT.subtract(report.cum_qty, last_qty)
             text = (
                 f"the exchange shows {last_qty:f} more filled (cum_qty {report.cum_qty:f}) "
                 f"at a price its avg_px {report.avg_px:f} does not give: no fill is told "
                 "for it"
             )
-            return self._event(OrderRestated, order, report, reason=None, text=text)
+            return self._at_no_price(order, report, low, text, valued=report.avg_px > 0)
         return self._event(
             OrderFilled if order.status is OrderStatus.FILLED else OrderPartiallyFilled,
             order,
@@ -696,24 +698,54 @@ class OrderTracker:
             last_px=last_px,
         )
 
+    def _at_no_price(
+        self, order: Order, report: ExecutionReport, low: Decimal, text: str, *, valued: bool
+    ) -> OrderRestated:
+        """`order.restated` for cum_qty from `low` up to the order's, filled at no price;
+        left out of avg_px unless `valued`: avg_px just taken from the report's AvgPx, which
+        is of its whole CumQty."""
+        order.unpriced_ranges = unpriced.added(order.unpriced_ranges, low, order.cum_qty)
+        if not valued:
+            order.unvalued_ranges = unpriced.added(order.unvalued_ranges, low, order.cum_qty)
+            text += LEFT_OUT_OF_AVG_PX
+        return self._event(OrderRestated, order, report, reason=None, text=text)
+
+    def _unpriced_gap(self, order: Order, step: Step, report: ExecutionReport) -> Event:
+        """What a fill report's cum_qty rose by beyond its own fill, where its price is not
+        determinable (`gap_unpriced`): no fill, cum_qty raised by it, told as
+        `order.restated`, that quantity filled at no price; the order is asked about. The
+        report's fill follows, from the numbers this one leaves."""
+        gap = EXACT.subtract(EXACT.subtract(report.cum_qty, order.cum_qty), fill_qty(order, report))
+        low = order.cum_qty
+        was_open = order.is_open
+        order.cum_qty = EXACT.add(order.cum_qty, gap)
+        order.leaves_qty = max(ZERO, EXACT.subtract(order.qty, order.cum_qty)) if was_open else ZERO
+        become(order, step, report)
+        self.unpriced = order
+        text = (
+            f"the exchange shows {gap:f} more filled (cum_qty {order.cum_qty:f}) before "
+            f"the fill its report tells, at a price its avg_px {report.avg_px:f} does not "
+            "give: no fill is told for it"
+        )
+        return self._at_no_price(order, report, low, text, valued=False)
+
     def _filled_in(self, order: Order, step: Step, report: ExecutionReport) -> Event:
         """A late fill report of quantity a report showed filled at no price
         (`fills_in_unpriced`): its fill told at its LastPx, cum_qty as it was. The average
-        is the report's where it is of the same cum_qty, else that of the fills told."""
+        is the report's where it is of the same cum_qty; else, where the quantity is left
+        out of avg_px (`Order.unvalued_ranges`), that of avg_px's quantity and this fill;
+        else avg_px, a venue's AvgPx that covered it, as it was."""
         last_qty, last_px = report.last_qty, report.last_px
         if last_qty is None or last_px is None:
             raise ValueError("a fill filled in needs LastQty and LastPx")
-        priced = EXACT.subtract(order.cum_qty, order.unpriced_qty)
+        low = EXACT.subtract(report.cum_qty, last_qty)
         if report.avg_px > 0 and report.cum_qty == order.cum_qty:
             order.avg_px = report.avg_px
-        else:
-            value = EXACT.add(
-                EXACT.multiply(order.avg_px, priced), EXACT.multiply(last_px, last_qty)
-            )
-            order.avg_px = value / EXACT.add(priced, last_qty)
-        order.unpriced_ranges = unpriced.removed(
-            order.unpriced_ranges, EXACT.subtract(report.cum_qty, last_qty), report.cum_qty
-        )
+            order.unvalued_ranges = unpriced.NONE
+        elif unpriced.holds(order.unvalued_ranges, low, report.cum_qty):
+            order.avg_px = unpriced.averaged(order.avg_px, order.valued_qty, last_px, last_qty)
+        order.unpriced_ranges = unpriced.removed(order.unpriced_ranges, low, report.cum_qty)
+        order.unvalued_ranges = unpriced.removed(order.unvalued_ranges, low, report.cum_qty)
         become(order, step, report)
         return self._event(
             OrderFilled if order.status is _FILLED else OrderPartiallyFilled,
@@ -727,7 +759,8 @@ class OrderTracker:
     def _gap_fill(self, order: Order, step: Step, report: ExecutionReport) -> Event:
         """What a fill report's cum_qty rose by beyond its own fill, as one fill before it:
         priced at what the report's AvgPx leaves for it once the known fills and the
-        report's own are taken out, else (no AvgPx, or none that leaves a price) at the
+        report's own are taken out (avg_px is of the whole cum_qty: where it is not,
+        `_unpriced_gap` tells no fill), else (no AvgPx, or none that leaves a price) at the
         report's LastPx. The report's fill follows, from the numbers this one leaves."""
         fill = fill_qty(order, report)
         gap = EXACT.subtract(EXACT.subtract(report.cum_qty, order.cum_qty), fill)
@@ -781,6 +814,7 @@ class OrderTracker:
         The fills told stand in `trades`, at the prices they were told."""
         held = order.avg_px
         order.avg_px = report.avg_px
+        order.unvalued_ranges = unpriced.NONE
         become(order, step, report)
         text = (
             f"the exchange's status answer shows avg_px {report.avg_px:f} where {held:f} "
@@ -806,9 +840,11 @@ class OrderTracker:
             order.taken_back_px = order.avg_px
         order.cum_qty = report.cum_qty
         order.unpriced_ranges = kept
+        order.unvalued_ranges = unpriced.within(order.unvalued_ranges, kept)
         order.leaves_qty = report.leaves_qty
         if report.avg_px > 0 or report.cum_qty == ZERO:
             order.avg_px = report.avg_px
+            order.unvalued_ranges = unpriced.NONE
         become(order, step, report)
         text = (
             f"the exchange's status answer shows cum_qty {report.cum_qty:f} where "
@@ -825,12 +861,10 @@ class OrderTracker:
         as `order.restated`, never as a fill again, so that the fills told add up to
         cum_qty. What the report shows beyond them is the next steps'."""
         restored = min(order.taken_back, shown_again(order, report))
-        value = EXACT.add(
-            EXACT.multiply(order.avg_px, order.cum_qty),
-            EXACT.multiply(order.taken_back_px, restored),
+        order.avg_px = unpriced.averaged(
+            order.avg_px, order.valued_qty, order.taken_back_px, restored
         )
         order.cum_qty = EXACT.add(order.cum_qty, restored)
-        order.avg_px = value / order.cum_qty
         order.taken_back = EXACT.subtract(order.taken_back, restored)
         if order.is_open:
             order.leaves_qty = max(ZERO, EXACT.subtract(order.qty, order.cum_qty))
@@ -846,10 +880,12 @@ class OrderTracker:
 
     @staticmethod
     def _adopt_quantities(order: Order, report: ExecutionReport) -> None:
+        """The report's numbers; its AvgPx, of its whole CumQty, leaves nothing out."""
         order.cum_qty = report.cum_qty
         order.leaves_qty = report.leaves_qty
         if report.avg_px > 0:
             order.avg_px = report.avg_px
+            order.unvalued_ranges = unpriced.NONE
 
     def _event(self, cls: type[E], order: Order, source: Any, **extra: Any) -> E:
         self.index.note_closed(order)
@@ -936,6 +972,17 @@ def _problem(step: Step) -> Problem:
     return step.problem
 
 
+def _why_no_price(order: Order, report: ExecutionReport) -> str:
+    """Why the report's AvgPx gives no price for the quantity it shows beyond the known."""
+    unvalued = EXACT.subtract(order.cum_qty, order.valued_qty)
+    if unvalued <= 0:
+        return f"avg_px {report.avg_px:f} leaves none above 0 for it"
+    return (
+        f"what avg_px {report.avg_px:f} leaves is its and the {unvalued:f} of the "
+        f"{order.cum_qty:f} known filled at no price together"
+    )
+
+
 def _detail(problem: Problem, order: Order, report: ExecutionReport) -> str:
     """What an anomaly's `detail` says, from the order as it was."""
     if problem is Problem.STALE_FILL:
@@ -950,11 +997,20 @@ def _detail(problem: Problem, order: Order, report: ExecutionReport) -> str:
             missed = EXACT.subtract(report.cum_qty, order.cum_qty)
             asked = "" if report.kind is ExecKind.ORDER_STATUS else ASKED_AFTER_UNPRICED
             return (
-                f"{shows}: {missed:f} filled at a price the exchange does not give (avg_px "
-                f"{report.avg_px:f} leaves none above 0 for it); no fill is told for it, the "
-                f"exchange's quantities and status are adopted{asked}"
+                f"{shows}: {missed:f} filled at a price the exchange does not give "
+                f"({_why_no_price(order, report)}); no fill is told for it, the exchange's "
+                f"quantities and status are adopted{asked}"
             )
         return f"{shows}: a fill report was missed; the difference is told as one fill"
+    if problem is Problem.FILL_GAP and gap_unpriced(order, report):
+        fill = fill_qty(order, report)
+        missed = EXACT.subtract(EXACT.subtract(report.cum_qty, order.cum_qty), fill)
+        return (
+            f"cum_qty moved from {order.cum_qty:f} to {report.cum_qty:f} but last_qty is "
+            f"{fill:f}: a report was missed or is out of order; {missed:f} filled at a price "
+            f"the exchange does not give ({_why_no_price(order, report)}); no fill is told "
+            f"for it, the venue's cum_qty is adopted, and the fill told{ASKED_AFTER_UNPRICED}"
+        )
     if problem is Problem.FILL_GAP:
         fill = fill_qty(order, report)
         told = (

@@ -185,6 +185,11 @@ class Emit(StrEnum):
     """The same, the report's fill, of quantity a report before it showed filled at no
     price (`Order.unpriced_qty`): the fill's own report, late, gives the price, so the fill
     is told, at its LastPx; cum_qty, which counts it already, stays."""
+    UNPRICED_GAP = "unpriced_gap"
+    """No fill for what a fill report's cum_qty rose by beyond its own fill, where its
+    price is not determinable (`gap_unpriced`): the order's cum_qty raised by it, told as
+    `order.restated` (no reason), that quantity filled at no price, as `MISSED_FILL` does
+    where it gives no price."""
     GAP_FILL = "gap_fill"
     """The same, one for what a fill report's cum_qty rose by beyond its own fill (reports
     missed, or to come late): told before the report's fill, so that the fills told add
@@ -362,10 +367,15 @@ def missed_fill_px(order: Order, report: ExecutionReport) -> Decimal | None:
     """The price of the fills a report shows beyond the known quantity, taken as one fill:
     what the report's AvgPx leaves for them once the known fills are taken out. None where
     that is no price: no AvgPx (0, as a venue may write on a cancel, an expiry or a status
-    answer), or one that leaves nothing above 0 (an AvgPx at or below the known fills'
-    average). The quotient is kept to Python's 28 significant digits: the gateway knows no
-    tick, and a venue's AvgPx text (trailing zeros dropped) does not say how it was rounded."""
-    if report.avg_px <= 0:
+    answer), one that leaves nothing above 0 (an AvgPx at or below the known fills'
+    average), or known quantity whose value the order's avg_px leaves out (filled at no
+    price, `Order.unvalued_ranges`): what the AvgPx leaves is then theirs and the missed
+    fills' together, and no price for these alone can be read off it. Otherwise avg_px is
+    the average of the whole cum_qty (the fills told, and quantity at no price a venue's
+    AvgPx covered), and the price exact. The quotient is kept to Python's 28 significant
+    digits: the gateway knows no tick, and a venue's AvgPx text (trailing zeros dropped)
+    does not say how it was rounded."""
+    if report.avg_px <= 0 or order.unvalued_ranges:
         return None
     left = EXACT.subtract(
         EXACT.multiply(report.avg_px, report.cum_qty),
@@ -374,6 +384,12 @@ def missed_fill_px(order: Order, report: ExecutionReport) -> Decimal | None:
     if left <= 0:
         return None
     return left / EXACT.subtract(report.cum_qty, order.cum_qty)
+
+
+def gap_unpriced(order: Order, report: ExecutionReport) -> bool:
+    """A fill report's cum_qty rose by more than its fill while known quantity is unvalued
+    (`missed_fill_px`): the price of the executions before it is not determinable."""
+    return rises_past_fill(order, report) and bool(order.unvalued_ranges)
 
 
 def fills_in_unpriced(order: Order, report: ExecutionReport) -> bool:
@@ -398,6 +414,12 @@ ASKED_AFTER_UNPRICED: Final = ", and the order asked about"
 """How the `detail` of a `fill_gap` anomaly ends where the report showed fills at no price
 and the order is asked about, as after an unreadable report: a restart reads the question
 off the journal (`restore`) and asks again until an `order.status` tells the answer."""
+
+
+LEFT_OUT_OF_AVG_PX: Final = "; left out of avg_px, which the exchange did not give for it"
+"""How the `text` of an `order.restated` ends where the quantity it shows filled at no price
+is left out of the order's avg_px (`Order.unvalued_ranges`): a restart reads it off the
+journal (`restore`)."""
 
 
 def shows_more_unpriced(order: Order, report: ExecutionReport) -> bool:
@@ -713,6 +735,8 @@ ROWS: Final[tuple[Row, ...]] = (
     #    then the cancel
     #    (a fill of quantity a report showed filled at no price is told, at its price, its
     #    quantity counted already: on a closed order too)
+    #    (what cum_qty rose by beyond the fill is at no price, no fill told for it, while
+    #    known quantity at no price leaves its price unknown)
     row(
         OPEN,
         FILLS,
@@ -720,6 +744,7 @@ ROWS: Final[tuple[Row, ...]] = (
         _RESTORED,
         anomaly(Problem.STALE_FILL, when=adds_nothing),
         anomaly(Problem.FILL_GAP, when=skips_quantity, go_on=True),
+        then(To.PARTIALLY_FILLED, Emit.UNPRICED_GAP, when=gap_unpriced),
         then(To.PARTIALLY_FILLED, Emit.GAP_FILL, when=rises_past_fill),
         then(To.PARTIALLY_FILLED, Emit.FILL, when=cancels_rest),
         end(To.CANCELED, Emit.CANCELED, when=cancels_rest, cancel=Cancel.CLEAR),
@@ -736,6 +761,7 @@ ROWS: Final[tuple[Row, ...]] = (
         anomaly(Problem.REPORT_AFTER_CLOSE, when=adds_nothing),
         anomaly(Problem.REPORT_AFTER_CLOSE, go_on=True),
         anomaly(Problem.FILL_GAP, when=skips_quantity, go_on=True),
+        then(To.SAME, Emit.UNPRICED_GAP, when=gap_unpriced),
         then(To.SAME, Emit.GAP_FILL, when=rises_past_fill),
         end(To.STAYS_CLOSED, Emit.FILL, cancel=Cancel.CLEAR_IF_CLOSED),
     ),

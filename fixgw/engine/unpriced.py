@@ -7,6 +7,9 @@ quantity only if its own span lies in it: a span the gateway told a fill for (a 
 inferred, say) is counted already, however much is still unpriced elsewhere.
 
 Spans are (low, high] pairs, lowest first, never touching.
+
+Of those spans, the ones the order's avg_px leaves out (`Order.unvalued_ranges`) are kept the
+same way: the quantity whose price, and value, nothing the venue said gives.
 """
 
 from __future__ import annotations
@@ -76,3 +79,22 @@ def removed_lowest(ranges: Ranges, qty: Decimal) -> Ranges:
         if EXACT.add(lo, taken) < hi:
             kept.append((EXACT.add(lo, taken), hi))
     return tuple(kept)
+
+
+def within(ranges: Ranges, bounds: Ranges) -> Ranges:
+    """What of `ranges` lies in `bounds`."""
+    kept: list[tuple[Decimal, Decimal]] = []
+    for lo, hi in ranges:
+        for low, high in bounds:
+            if max(lo, low) < min(hi, high):
+                kept.append((max(lo, low), min(hi, high)))
+    return tuple(kept)
+
+
+def averaged(avg_px: Decimal, qty: Decimal, px: Decimal, more: Decimal) -> Decimal:
+    """The average of `qty` at `avg_px` and `more` at `px`, from their exact values: only
+    the quotient is rounded. `avg_px` where there is no quantity."""
+    total_qty = EXACT.add(qty, more)
+    if total_qty <= 0:
+        return avg_px
+    return EXACT.add(EXACT.multiply(avg_px, qty), EXACT.multiply(px, more)) / total_qty

@@ -19,7 +19,10 @@ from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.raw_oms import Fix44Validator, RawOms
 from tests.counterparties.test_gateway_restarts import restarted
 from tests.counterparties.test_venue_answers import (
+    answering_as_e3_left_it,
+    e1_unpriced_then_e3_before_the_answer,
     e1_unpriced_then_e3_with_e2_as_a_gap,
+    e2_and_e1_told_at_their_prices,
     e2_then_e1_late,
     each_trade_told_once,
 )
@@ -1455,6 +1458,20 @@ def test_late_reports_of_an_unpriced_fill_and_of_a_gap_fill_out_of_order_tell_ea
     cl_ord_id, order = e1_unpriced_then_e3_with_e2_as_a_gap(venue, gw, events)
     e2_then_e1_late(venue, order)
     each_trade_told_once(events, gw, cl_ord_id)
+
+
+def test_a_gap_is_not_priced_off_an_avg_px_that_covers_a_fill_at_no_price(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """As from OKCoin (test_venue_answers.py): E1 unpriced, E3's report before the answer
+    to the question; E2's 0.1 is at no price, not a gap fill at 90050, and each trade is told
+    once, at its price."""
+    cl_ord_id, order = e1_unpriced_then_e3_before_the_answer(venue, gw, events)
+    answer = answering_as_e3_left_it(order)
+    venue.on("H", answer)
+    answer(venue, venue.wait_app("H"))
+    events.find(cl_ord_id, "order.status")
+    e2_and_e1_told_at_their_prices(venue, gw, events, cl_ord_id, order)
 
 
 def canceled_at_no_price_then_taken_back(

@@ -393,6 +393,94 @@ def test_late_reports_of_an_unpriced_fill_and_of_a_gap_fill_out_of_order_tell_ea
     each_trade_told_once(events, gw, cl_ord_id)
 
 
+def e1_unpriced_then_e3_before_the_answer(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> tuple[str, Received]:
+    """As `e1_unpriced_then_e3_with_e2_as_a_gap`, but E3's report comes before the answer to
+    the question the late ack made the gateway ask, which stays unanswered: E3's AvgPx
+    30037.5 leaves 9005 for E1's 0.2 and E2's 0.1 together, E1's price unknown, so E2's
+    price cannot be known. No fill is told for E2's 0.1: it is at no price too
+    (`order.restated`, after a `fill_gap` saying so), E3's fill told at 30100, and avg_px
+    E3's AvgPx, which covers all 0.4. Before the fix E2 was told as a gap fill at 90050."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.on("H", lambda v, m: None)
+    venue.send("8", at_avg_px(report_of(order, "A-2", "0", "1", "0.2", "0.3"), "0"))
+    venue.wait_app("H")
+    e3 = report_of(order, "E3", "F", "1", "0.4", "0.1", last=("0.1", "30100"))
+    venue.send("8", at_avg_px(e3, "30037.5"))
+    events.first(lambda e: e.get("exec_id") == "E3" and "last_px" in e)
+    fills = [
+        (e["exec_id"], e["last_px"])
+        for e in events.seen
+        if "last_px" in e and e["cl_ord_id"] == cl_ord_id
+    ]
+    assert fills == [("E3", "30100")]
+    gap = events.first(lambda e: e["type"] == "order.anomaly" and e["exec_id"] == "E3")
+    assert gap["problem"] == "fill_gap" and "does not give" in gap["detail"]
+    restated = events.first(lambda e: e["type"] == "order.restated" and e["cum_qty"] == "0.3")
+    assert "0.1 more filled" in restated["text"]
+    return cl_ord_id, order
+
+
+def answering_as_e3_left_it(order: Received) -> Callable[[ScriptedVenue, Received], None]:
+    """An OrderStatusRequest answered: CumQty 0.4 at AvgPx 30037.5, as E3's report said."""
+
+    def answer(venue: ScriptedVenue, request: Received) -> None:
+        status = report_of(order, f"S-{request.seq}", "I", "1", "0.4", "0.1")
+        venue.send("8", at_avg_px(status, "30037.5"))
+
+    return answer
+
+
+def e2_and_e1_told_at_their_prices(
+    venue: ScriptedVenue, gw: Client, events: EventLog, cl_ord_id: str, order: Received
+) -> None:
+    """E2's and E1's late reports each tell their trade at its price and leave avg_px the
+    venue's 30037.5: `trades` E3, E2, E1 for cum_qty 0.4."""
+    e2_then_e1_late(venue, order)
+    events.first(lambda e: e.get("exec_id") == "E1")
+    fills = [
+        (e["exec_id"], e["last_qty"], Decimal(e["last_px"]))
+        for e in events.seen
+        if e.get("cl_ord_id") == cl_ord_id and "last_px" in e
+    ]
+    assert fills[-2:] == [("E2", "0.1", 30050), ("E1", "0.2", 30000)]
+    assert trades_of(gw, cl_ord_id) == [("E3", "0.1"), ("E2", "0.1"), ("E1", "0.2")]
+    assert held(gw, cl_ord_id) == ("partially_filled", "0.4", "0.1")
+    assert Decimal(held_avg_px(gw, cl_ord_id)) == Decimal("30037.5")
+
+
+def test_a_gap_is_not_priced_off_an_avg_px_that_covers_a_fill_at_no_price(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """E1 at no price, E3's report before the answer: E2's 0.1 at no price, not a gap fill at
+    90050 (`e1_unpriced_then_e3_before_the_answer`); the answer then agrees, and each trade
+    is told once, at its price."""
+    cl_ord_id, order = e1_unpriced_then_e3_before_the_answer(venue, gw, events)
+    answer = answering_as_e3_left_it(order)
+    venue.on("H", answer)
+    answer(venue, venue.wait_app("H"))
+    events.find(cl_ord_id, "order.status")
+    e2_and_e1_told_at_their_prices(venue, gw, events, cl_ord_id, order)
+
+
+def test_a_gap_at_no_price_and_what_avg_px_covers_survive_a_restart(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    """As above, the gateway restarted before the answer to its question: the
+    journal tells that E1's and E2's quantity is at no price and that avg_px, E3's AvgPx,
+    covers it; E2's and E1's late reports tell each trade once, at its price."""
+    venue, stack = venue_stack
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        cl_ord_id, order = e1_unpriced_then_e3_before_the_answer(venue, gw, EventLog(gw))
+    venue.on("H", answering_as_e3_left_it(order))
+    restart(stack)
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        e2_and_e1_told_at_their_prices(venue, gw, EventLog(gw), cl_ord_id, order)
+
+
 def test_which_part_of_cum_qty_is_unpriced_survives_a_restart(
     venue_stack: tuple[ScriptedVenue, LocalStack],
 ) -> None:

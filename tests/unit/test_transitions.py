@@ -28,6 +28,7 @@ from fixgw.domain import (
 from fixgw.engine.order_index import UNTRACKED
 from fixgw.engine.tracker import OrderTracker
 from fixgw.engine.transitions import (
+    ASKED_AFTER_UNPRICED,
     EXEC_INPUT,
     FILLS,
     NO_ORDER,
@@ -182,6 +183,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("adds_nothing", To.SAME, Emit.ANOMALY, Problem.STALE_FILL, True),
                 ("skips_quantity", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
+                ("gap_unpriced", To.PARTIALLY_FILLED, Emit.UNPRICED_GAP, None, False),
                 ("rises_past_fill", To.PARTIALLY_FILLED, Emit.GAP_FILL, None, False),
                 ("cancels_rest", To.PARTIALLY_FILLED, Emit.FILL, None, False),
                 ("cancels_rest", To.CANCELED, Emit.CANCELED, None, True),
@@ -221,6 +223,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("adds_nothing", To.SAME, Emit.ANOMALY, Problem.REPORT_AFTER_CLOSE, True),
                 (None, To.SAME, Emit.ANOMALY, Problem.REPORT_AFTER_CLOSE, False),
                 ("skips_quantity", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
+                ("gap_unpriced", To.SAME, Emit.UNPRICED_GAP, None, False),
                 ("rises_past_fill", To.SAME, Emit.GAP_FILL, None, False),
                 (None, To.STAYS_CLOSED, Emit.FILL, None, True),
             ],
@@ -1226,11 +1229,10 @@ def _fill_of(exec_id: str, cum: str, last: str, px: str, avg: str) -> ExecutionR
     )
 
 
-def test_where_in_cum_qty_the_unpriced_quantity_lies_is_kept_and_restored() -> None:
-    """0.25 shown at no price (E1's), then E3 (0.25 at 120, CumQty 0.75) with E2's 0.25 as a
-    gap fill: E2's late report lies in the gap fill's span, counted already; E1's in the
-    unpriced span, told. Before the fix E2's was told as the unpriced quantity's and E1's
-    dropped. A replay of the journal holds the spans as the tracker did."""
+def e1_at_no_price(avg_px_answered: str | None) -> tuple[OrderTracker, list[Any]]:
+    """An order for 1, its executions E1 0.25 at 100, E2 0.25 at 110, E3 0.25 at 120. A late
+    ack shows E1's 0.25 at AvgPx 0; the answer to the question it makes the gateway ask
+    gives the order's AvgPx (`avg_px_answered`), or has not come."""
     tracker = OrderTracker()
     events: list[Any] = [tracker.submit(limit_buy("c1"))]
     events += tracker.apply_execution(plain_report(OrderStatus.PENDING_NEW, Input.NEW))
@@ -1241,7 +1243,30 @@ def test_where_in_cum_qty_the_unpriced_quantity_lies_is_kept_and_restored() -> N
         avg_px=D(0),
     )
     events += tracker.apply_execution(late_ack)
-    events += tracker.apply_execution(_fill_of("E3", "0.75", "0.25", "120", "110"))
+    if avg_px_answered is not None:
+        answer = msgspec.structs.replace(
+            plain_report(OrderStatus.PARTIALLY_FILLED, Input.RECONCILED_AFTER_UNREADABLE),
+            cum_qty=D("0.25"),
+            leaves_qty=D("0.75"),
+            avg_px=D(avg_px_answered),
+        )
+        events += tracker.reconcile(answer, after_unreadable=True)
+    return tracker, events
+
+
+def test_where_in_cum_qty_the_unpriced_quantity_lies_is_kept_and_restored() -> None:
+    """0.25 shown at no price (E1's) and then priced by the answer's AvgPx, then E3 (0.25 at
+    120, CumQty 0.75) with E2's 0.25 as a gap fill, at 110: E2's late report lies in the gap
+    fill's span, counted already; E1's in the unpriced span, told. Before the fix E2's was
+    told as the unpriced quantity's and E1's dropped. A replay of the journal holds the
+    spans as the tracker did."""
+    tracker, events = e1_at_no_price(avg_px_answered="100")
+    e3 = tracker.apply_execution(_fill_of("E3", "0.75", "0.25", "120", "110"))
+    events += e3
+    assert [(e.exec_id, e.last_px) for e in e3 if isinstance(e, OrderPartiallyFilled)] == [
+        ("reconciled:E3", D(110)),
+        ("E3", D(120)),
+    ]
     order = tracker.get("c1")
     assert order is not None and order.unpriced_ranges == ((D(0), D("0.25")),)
     assert held_unpriced(restored_from(events)) == held_unpriced(tracker)
@@ -1255,6 +1280,103 @@ def test_where_in_cum_qty_the_unpriced_quantity_lies_is_kept_and_restored() -> N
     ]
     assert (order.cum_qty, order.unpriced_ranges) == (D("0.75"), ())
     assert held_unpriced(restored_from([*events, *e2, *e1])) == held_unpriced(tracker)
+
+
+def held_unvalued(tracker: OrderTracker) -> tuple[Any, ...]:
+    """Order c1's cum_qty, avg_px, unpriced spans and the spans avg_px leaves out."""
+    order = tracker.get("c1")
+    assert order is not None
+    return order.cum_qty, order.avg_px, order.unpriced_ranges, order.unvalued_ranges
+
+
+def test_no_gap_fill_is_priced_off_an_avg_px_that_covers_quantity_at_no_price() -> None:
+    """E1's 0.25 at no price, not yet answered: E3's report (0.25 at 120, CumQty 0.75, AvgPx
+    110, the true average) leaves 27.5 of value for E1's and E2's 0.5 together, E1's price
+    unknown: E2's cannot be read off it. No fill is told for it: the gap is at no price
+    (`order.restated`, a `fill_gap` saying the order is asked about), E3's fill told at 120
+    and the order's avg_px E3's AvgPx. E2's and E1's late reports then tell each at its
+    price, avg_px staying 110; a replay of the journal holds the same (where in the span
+    a fill told for part of it lay aside: fill events do not say).
+    Before the fix E2 was told as a gap fill at 210."""
+    tracker, events = e1_at_no_price(avg_px_answered=None)
+    e3 = tracker.apply_execution(_fill_of("E3", "0.75", "0.25", "120", "110"))
+    events += e3
+    fills = [(e.exec_id, e.last_qty, e.last_px) for e in e3 if isinstance(e, OrderPartiallyFilled)]
+    assert fills == [("E3", D("0.25"), D(120))]
+    [gap] = [e for e in e3 if isinstance(e, OrderAnomaly)]
+    assert gap.problem == "fill_gap" and gap.detail.endswith(ASKED_AFTER_UNPRICED)
+    [restated] = [e for e in e3 if isinstance(e, OrderRestated)]
+    assert (restated.cum_qty, restated.avg_px) == (D("0.5"), D(0))
+    order = tracker.get("c1")
+    assert tracker.unpriced is order
+    assert held_unvalued(tracker) == (D("0.75"), D(110), ((D(0), D("0.5")),), ())
+    assert held_unvalued(restored_from(events)) == held_unvalued(tracker)
+    for exec_id, cum, px, avg in (("E2", "0.5", "110", "105"), ("E1", "0.25", "100", "100")):
+        late = tracker.apply_execution(_fill_of(exec_id, cum, "0.25", px, avg))
+        events += late
+        told = [(e.exec_id, e.last_px) for e in late if isinstance(e, OrderPartiallyFilled)]
+        assert told == [(exec_id, D(px))]
+        restored = restored_from(events).get("c1")
+        assert restored is not None and order is not None
+        assert (restored.avg_px, restored.unpriced_qty) == (order.avg_px, order.unpriced_qty)
+    assert held_unvalued(tracker) == (D("0.75"), D(110), (), ())
+    assert held_unvalued(restored_from(events)) == held_unvalued(tracker)
+
+
+@pytest.mark.parametrize("what", [Input.CANCELED, Input.ORDER_STATUS], ids=str)
+def test_no_missed_fill_is_priced_off_an_avg_px_that_covers_quantity_at_no_price(
+    what: Input,
+) -> None:
+    """E1's 0.25 at no price; a cancel or a status answer shows E2's 0.25 too, at AvgPx 105
+    (E1 at 100, E2 at 110): what it leaves, 52.5, is E1's and E2's together. No fill: E2's
+    0.25 is at no price too, and the order's avg_px the venue's 105, which covers both, so
+    that E1's and E2's own reports tell each at its price and leave it so. Before the fix
+    E2 was told as a fill at 210."""
+    tracker, events = e1_at_no_price(avg_px_answered=None)
+    shows_e2 = msgspec.structs.replace(
+        plain_report(OrderStatus.PARTIALLY_FILLED, what),
+        cum_qty=D("0.5"),
+        leaves_qty=D(0) if what is Input.CANCELED else D("0.5"),
+        avg_px=D(105),
+    )
+    told = applied(tracker, what, shows_e2)
+    events += told
+    assert [e for e in told if isinstance(e, OrderPartiallyFilled | OrderFilled)] == []
+    assert [e.problem for e in told if isinstance(e, OrderAnomaly)] == ["fill_gap"]
+    assert held_unvalued(tracker) == (D("0.5"), D(105), ((D(0), D("0.5")),), ())
+    assert held_unvalued(restored_from(events)) == held_unvalued(tracker)
+    for exec_id, cum, px in (("E1", "0.25", "100"), ("E2", "0.5", "110")):
+        late = tracker.apply_execution(_fill_of(exec_id, cum, "0.25", px, "0"))
+        events += late
+        fills = [(e.exec_id, e.last_px) for e in late if isinstance(e, OrderPartiallyFilled)]
+        assert fills == [(exec_id, D(px))]
+    assert held_unvalued(tracker) == (D("0.5"), D(105), (), ())
+    assert held_unvalued(restored_from(events)) == held_unvalued(tracker)
+
+
+def test_a_late_fill_of_quantity_an_adopted_avg_px_covers_leaves_the_average() -> None:
+    """0.5 known at 100; a cancel shows 0.25 more at AvgPx 0, and the answer to the
+    question it makes the gateway ask gives AvgPx 96 (the 0.25 at 88). The fill's own
+    report, late at AvgPx 0, is told at 88, and the order's avg_px stays 96: the venue's
+    average covered it already. Before the fix it became 93.33..., the answer's 96 taken
+    for the average of the 0.5 alone."""
+    tracker = placed_in(OrderStatus.PARTIALLY_FILLED)
+    canceled = msgspec.structs.replace(
+        plain_report(OrderStatus.PARTIALLY_FILLED, Input.CANCELED),
+        cum_qty=D("0.75"),
+        avg_px=D(0),
+    )
+    tracker.apply_execution(canceled)
+    answer = msgspec.structs.replace(
+        plain_report(OrderStatus.CANCELED, Input.RECONCILED_AFTER_UNREADABLE),
+        cum_qty=D("0.75"),
+        avg_px=D(96),
+    )
+    tracker.reconcile(answer, after_unreadable=True)
+    late = tracker.apply_execution(_fill_of("E", "0.75", "0.25", "88", "0"))
+    assert [(e.last_px, e.avg_px) for e in late if isinstance(e, OrderPartiallyFilled)] == [
+        (D(88), D(96))
+    ]
 
 
 def test_unpriced_quantity_a_status_answer_takes_back_is_not_a_fill_taken_back() -> None:

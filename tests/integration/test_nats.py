@@ -797,6 +797,15 @@ def test_top_over_nats_shows_the_session_and_a_fill_as_it_happens(
         top.close()
 
 
+def gateway_as_its_user(make_stack: StackFactory, broker: NatsServer, tmp_path: Path) -> LocalStack:
+    """A gateway logging on to `broker` as its own user (`acct-1`), its password in a file."""
+    secret = tmp_path / "gateway.password"
+    secret.write_text(PASSWORDS[GATEWAY])
+    return make_stack(
+        nats=nats_section(broker, auth={"user": GATEWAY, "password": {"file": str(secret)}})
+    )
+
+
 READER_CONFIG = """
 accounts {
   TRADING {
@@ -840,11 +849,7 @@ def test_a_reader_narrowed_as_documented_reads_events_and_one_narrowed_further_i
     )
     broker.start()
     try:
-        secret = tmp_path / "gateway.password"
-        secret.write_text(PASSWORDS[GATEWAY])
-        stack = make_stack(
-            nats=nats_section(broker, auth={"user": GATEWAY, "password": {"file": str(secret)}})
-        )
+        stack = gateway_as_its_user(make_stack, broker, tmp_path)
         wait_published(stack)
         reader = {"user": "reader", "password": PASSWORDS["risk"]}
         with NatsClient.connect(broker.url, gateway=GATEWAY, **reader) as client:
@@ -879,11 +884,7 @@ def test_an_account_without_jetstream_is_named_as_the_reason_nothing_is_publishe
     broker = NatsServer(tmp_path / "nats", config=WITHOUT_JETSTREAM_CONFIG % PASSWORDS_BY_ROLE)
     broker.start()
     try:
-        secret = tmp_path / "gateway.password"
-        secret.write_text(PASSWORDS[GATEWAY])
-        stack = make_stack(
-            nats=nats_section(broker, auth={"user": GATEWAY, "password": {"file": str(secret)}})
-        )
+        stack = gateway_as_its_user(make_stack, broker, tmp_path)
         wait_until(lambda: stack.status()["nats"]["last_error"], 20, "the stream's failure")
         nats_state = stack.status()["nats"]
         assert "JetStream is not enabled for this user's account" in nats_state["last_error"]

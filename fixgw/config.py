@@ -559,13 +559,14 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
 
     def _one_file_a_path(self) -> None:
         """Two of the gateway's files at one path would write over each other (a cursor
-        overwriting the journal) or stop the start (the socket where the journal is)."""
+        overwriting the journal) or stop the start (the socket where the journal is), also
+        where a symbolic link leads one to the other."""
         files = [("journal.path", self.journal.path), ("api.socket_path", self.api.socket_path)]
         if self.nats is not None:
             files.append(("nats.cursor_path", self.nats.cursor_path or f"{self.journal.path}.nats"))
         taken: dict[str, str] = {}
         for key, path in files:
-            where = os.path.normpath(os.path.abspath(path))
+            where = os.path.realpath(path)  # through symbolic links, `..` after them
             if where in taken:
                 raise ValueError(
                     f"{key}: {path} is {taken[where]} too: each needs a file of its own"

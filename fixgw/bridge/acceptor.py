@@ -62,6 +62,8 @@ OMS session's heartbeats meanwhile). A loop that slow is stalled or stopping."""
 ACCEPTED = re.compile(r"Accepted connection from (?P<peer>\S+) on port \d+")
 NO_SESSION = "Session not found for incoming message: "
 """What QuickFIX's acceptor log says of a connection it drops for its first message."""
+BEGIN_STRING = "FIX.4.4"
+"""The bridge's sessions' BeginString: QuickFIX knows a session by it too."""
 COMP_ID_LOGGED = 64
 """How much of a CompID a stranger sent goes into a log line."""
 
@@ -250,9 +252,12 @@ class _ConnectionLog(fix.Log):  # type: ignore[misc]
             log.exception("reading QuickFIX's acceptor log failed")
 
     def _dropped(self, raw: str) -> None:
+        begin = raw.partition("\x01")[0].removeprefix("8=")[:COMP_ID_LOGGED]
         sender = (raw_field(raw, 49) or "")[:COMP_ID_LOGGED]
         target = (raw_field(raw, 56) or "")[:COMP_ID_LOGGED]
-        if target == self._comp_id and sender in self._oms_comp_ids:
+        if begin != BEGIN_STRING:
+            why = f"OMS logon refused: its BeginString is not {BEGIN_STRING}"
+        elif target == self._comp_id and sender in self._oms_comp_ids:
             why = "OMS connection dropped: its session is logged on over another connection"
         else:
             why = (
@@ -261,6 +266,7 @@ class _ConnectionLog(fix.Log):  # type: ignore[misc]
             )
         log.warning(
             why,
+            begin_string=begin,
             sender_comp_id=sender,
             target_comp_id=target,
             bridge_comp_id=self._comp_id,
@@ -302,7 +308,7 @@ class BridgeAcceptor:
         self.config = config
         self._app = _OmsApplication(passwords, inbox, group_trees(dictionary))
         self._ids = {
-            oms.comp_id: fix.SessionID("FIX.4.4", config.comp_id, oms.comp_id)
+            oms.comp_id: fix.SessionID(BEGIN_STRING, config.comp_id, oms.comp_id)
             for oms in config.sessions
         }
         private_directory(Path(config.store_dir))  # what OMS sessions sent, as sent

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import simplefix
 
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.counterparties.raw_oms import RawOms, Received
@@ -418,6 +419,32 @@ def test_a_logon_under_compids_the_bridge_has_no_session_for_is_dropped_and_logg
         ("RAW-TYPO", "FIXGW", "127.0.0.1"),
         (oms.sender, "FIXGW-TYPO", "127.0.0.1"),
     ]
+    assert stack.gateway is not None
+    assert PASSWORD not in stack.gateway.log()
+
+
+def test_a_logon_in_another_fix_version_is_logged_as_such(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """QuickFIX knows a session by its BeginString too: a FIX.4.2 Logon with the right
+    CompIDs was said to be a second connection of a session logged on nowhere else."""
+    stack, oms = raw
+    oms.logout()
+    stranger = RawOms(oms.port, oms.sender, password=PASSWORD)
+    stranger.connect()
+    logon = simplefix.FixMessage()
+    for tag, value in ((8, "FIX.4.2"), (35, "A"), (49, oms.sender), (56, "FIXGW"), (34, 1)):
+        logon.append_pair(tag, value, header=True)
+    logon.append_utc_timestamp(52, header=True)
+    for tag, value in ((98, 0), (108, 30), (554, PASSWORD)):
+        logon.append_pair(tag, value)
+    stranger.send_raw(logon.encode())
+    assert stranger.closed.wait(10), "the bridge did not end the connection"
+    stranger.close()
+    event = "OMS logon refused: its BeginString is not FIX.4.4"
+    wait_until(lambda: len(logged(stack, event)) == 1, 10, "the refusal logged")
+    line = logged(stack, event)[0]
+    assert (line["begin_string"], line["sender_comp_id"]) == ("FIX.4.2", oms.sender)
     assert stack.gateway is not None
     assert PASSWORD not in stack.gateway.log()
 

@@ -477,6 +477,28 @@ def test_two_of_the_gateways_files_at_one_path_are_refused_naming_both_keys(
     assert f"is {first} too" in capsys.readouterr().err
 
 
+def test_a_cursor_reaching_the_journal_through_a_symbolic_link_is_refused(
+    write, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """`var/link -> var/real`: the cursor at `var/link/j.jsonl` passed, and an inline
+    publisher wrote its one line over the journal."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "sub").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "link2").symlink_to(tmp_path / "real" / "sub")
+    journal = tmp_path / "real" / "j.jsonl"
+    for cursor in (tmp_path / "link" / "j.jsonl", tmp_path / "link2" / ".." / "j.jsonl"):
+        files = (
+            f"journal: {{path: {journal}}}\n"
+            f"nats: {{servers: [nats://n:4222], gateway: g, cursor_path: {cursor}}}\n"
+        )
+        with pytest.raises(ConfigError) as refused:
+            load_gateway_config(write(GOOD + files))
+        assert refused.value.message.endswith(
+            f": nats.cursor_path: {cursor} is journal.path too: each needs a file of its own"
+        )
+
+
 @pytest.mark.parametrize("mode", ["000", "0400", "0266", "0044"])
 def test_a_socket_mode_its_owner_cannot_connect_with_is_refused(write, mode: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError) as refused:

@@ -26,6 +26,8 @@ from fixgw.nats.publisher import Ack, EventPublisher, PublishFailed
 from fixgw.nats.subjects import Subjects, covers, overlaps
 
 log = structlog.get_logger("fixgw.nats")
+JETSTREAM_NOT_ENABLED = frozenset({10039, 10076})
+"""nats-server's error codes for JetStream not enabled, for the account or at all."""
 
 RETRY_CEILING_S = 30.0
 """Publishing that keeps failing the same way (an event the stream refuses until its limits
@@ -33,6 +35,21 @@ change, say) is started again at most this far apart, or at `nats.reconnect.ceil
 that is longer."""
 
 _SEQ = re.compile(rb'^\{"seq":(\d+)')
+
+
+def jetstream_unavailable(exc: nats.js.errors.ServiceUnavailableError) -> PublishFailed:
+    """What `last_error` says of the broker's 503 to a JetStream request: not enabled for the
+    account (a config to change) told apart from a JetStream that cannot serve now."""
+    if exc.err_code in JETSTREAM_NOT_ENABLED:
+        return PublishFailed(
+            f"JetStream is not enabled for this user's account ({exc.description}): enable "
+            "it (`jetstream: enabled` in the account, the server run with -js)"
+        )
+    said = exc.description if exc.description not in (None, "None") else "no answer"
+    return PublishFailed(
+        f"JetStream is unavailable ({said}): not enabled on the broker, or its cluster has no "
+        "leader for the stream now"
+    )
 
 
 class _PubAckError(msgspec.Struct):
@@ -178,11 +195,7 @@ class StreamWriter:
         try:
             info = await js.stream_info(s.name)
         except nats.js.errors.ServiceUnavailableError as exc:
-            said = exc.description if exc.description not in (None, "None") else "no answer"
-            raise PublishFailed(
-                f"JetStream is not enabled for this user's account ({said}): enable it "
-                "(`jetstream: enabled` in the account, the server run with -js)"
-            ) from None
+            raise jetstream_unavailable(exc) from None
         except nats.js.errors.NotFoundError:
             if not s.create:
                 raise PublishFailed(

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import nats.js.errors
 import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
@@ -18,6 +19,7 @@ from fixgw.nats.cursor import Cursor
 from fixgw.nats.legacy_ids import LegacyIds
 from fixgw.nats.metrics import NatsMetrics
 from fixgw.nats.publisher import CURSOR_EVERY_S, Ack, EventPublisher, PublishFailed
+from fixgw.nats.stream import jetstream_unavailable
 from fixgw.nats.subjects import Subjects, covers, overlaps, token
 from fixgw.nats.tail import JournalTail
 
@@ -507,3 +509,22 @@ def test_nothing_goes_under_a_new_id_while_the_old_id_mark_cannot_be_written(
     with pytest.raises(PublishFailed, match=r"old-id mark .* cannot be written"):
         publisher.stream_holds_through(5, legacy_ids=True)
     assert broker.published == []
+
+
+@pytest.mark.parametrize(
+    ("err_code", "description", "said"),
+    [
+        (10039, "jetstream not enabled for account", "JetStream is not enabled for this user's"),
+        (10008, "JetStream system temporarily unavailable", "JetStream is unavailable (JetStream"),
+        (None, None, "JetStream is unavailable (no answer): not enabled on the broker, or"),
+    ],
+)
+def test_a_jetstream_that_cannot_serve_is_not_called_disabled_for_the_account(
+    err_code: int | None, description: str | None, said: str
+) -> None:
+    """A cluster without a leader for a moment answers 503 too: "not enabled for this
+    user's account" would send the operator to a config that is right."""
+    exc = nats.js.errors.ServiceUnavailableError(
+        code=503, err_code=err_code, description=description
+    )
+    assert str(jetstream_unavailable(exc)).startswith(said)

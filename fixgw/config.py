@@ -209,11 +209,11 @@ class ApiConfig(_Config, frozen=True, kw_only=True):
         why = socket_path_too_long(self.socket_path)
         if why is not None:
             raise ValueError(f"socket_path: {why}")
-        if int(self.socket_mode, 8) & 0o600 != 0o600:
+        if not int(self.socket_mode, 8) & 0o200:
             raise ValueError(
-                f"socket_mode: {self.socket_mode} does not let the gateway's own user read and "
-                "write the socket (connecting needs both), so `fixgw` commands run as that user "
-                "could not reach it: give the owner 6 (0600, 0660)"
+                f"socket_mode: {self.socket_mode} does not let the gateway's own user write to "
+                "the socket (connecting needs it), so `fixgw` commands run as that user could "
+                "not reach it: give the owner 6 (0600, 0660)"
             )
 
 

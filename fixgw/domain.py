@@ -469,16 +469,25 @@ class OrderRejected(OrderEvent, frozen=True, kw_only=True, tag="order.rejected")
     text: str | None
 
 
-class OrderPartiallyFilled(OrderEvent, frozen=True, kw_only=True, tag="order.partially_filled"):
+class OrderPartiallyFilled(
+    OrderEvent, frozen=True, kw_only=True, tag="order.partially_filled", omit_defaults=True
+):
     exec_id: str
     last_qty: Decimal
     last_px: Decimal
+    report_cum_qty: Decimal | None = None
+    """The CumQty of the fill's own report, where it is of quantity a report showed filled
+    at no price (written only then): the event's `cum_qty` is the order's, as it was, and
+    the fill's quantity lay from this less `last_qty` up to it, so that a restart knows
+    which quantity is still unpriced. Absent on lines written before it was recorded."""
 
 
-class OrderFilled(OrderEvent, frozen=True, kw_only=True, tag="order.filled"):
+class OrderFilled(OrderEvent, frozen=True, kw_only=True, tag="order.filled", omit_defaults=True):
     exec_id: str
     last_qty: Decimal
     last_px: Decimal
+    report_cum_qty: Decimal | None = None
+    """As `OrderPartiallyFilled.report_cum_qty`."""
 
 
 class OrderPendingCancel(OrderEvent, frozen=True, kw_only=True, tag="order.pending_cancel"):

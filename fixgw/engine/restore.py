@@ -6,7 +6,8 @@ at no price that made the gateway ask the same question, not followed by an `ord
 which ends every answer to the question it made the gateway ask. An order's quantity filled
 at no price (`Order.unpriced_ranges`) is read off its events: an `order.restated` raises
 cum_qty only for it, one that lowers cum_qty takes back what lay above, and a fill that
-raises cum_qty by less than its last_qty tells that much of it. Of it, what the order's
+raises cum_qty by less than its last_qty tells that much of it: the span its report's CumQty
+(`report_cum_qty`) places it in. Of it, what the order's
 avg_px leaves out (`Order.unvalued_ranges`): what an `order.restated` that says so raised
 cum_qty by, until an event's avg_px is one the fills told do not give (the venue's AvgPx,
 which covers the whole cum_qty); one that happens to be the same is read as theirs, so a
@@ -19,6 +20,7 @@ from decimal import Decimal
 
 import msgspec
 
+from fixgw.decimals import EXACT
 from fixgw.domain import (
     GATEWAY_REJECT_REASONS,
     TERMINAL_STATUSES,
@@ -137,8 +139,7 @@ def _asks(anomaly: OrderAnomaly) -> bool:
 def _place_unpriced(order: Order, event: OrderEvent, restored: Decimal) -> None:
     """`Order.unpriced_ranges` after `event`, from the order's cum_qty before it;
     `restored`: of what a restatement adds, the fills taken back it shows again (priced).
-    A fill event does not carry its report's CumQty: what it tells of the unpriced quantity
-    is taken from the lowest spans up."""
+    A fill of unpriced quantity takes out its own span (`_filled_in_span`)."""
     if isinstance(event, OrderRestated):
         if event.cum_qty < order.cum_qty:  # taken back, told or not (`_note_taken_back`)
             order.unpriced_ranges = unpriced.below(order.unpriced_ranges, event.cum_qty)
@@ -146,17 +147,19 @@ def _place_unpriced(order: Order, event: OrderEvent, restored: Decimal) -> None:
             low = order.cum_qty + restored
             order.unpriced_ranges = unpriced.added(order.unpriced_ranges, low, event.cum_qty)
     elif isinstance(event, OrderPartiallyFilled | OrderFilled):
+        span = _filled_in_span(event)
         filled_in = event.last_qty - max(ZERO, event.cum_qty - order.cum_qty)
-        if filled_in > 0:
+        if span is not None:
+            order.unpriced_ranges = unpriced.removed(order.unpriced_ranges, *span)
+        elif filled_in > 0:
             order.unpriced_ranges = unpriced.removed_lowest(order.unpriced_ranges, filled_in)
 
 
 def _place_unvalued(order: Order, event: OrderEvent, restored: Decimal) -> None:
     """`Order.unvalued_ranges` after `event`, from the order before it (its unpriced spans
     not yet moved by `event`): what the fills told make of avg_px, and what `event.avg_px`
-    says, as the tracker did it. A fill told for unvalued quantity is taken from the lowest
-    spans up, as `_place_unpriced` takes it; one whose avg_px is the order's was of quantity
-    a venue's AvgPx covered."""
+    says, as the tracker did it. A fill of unpriced quantity takes out its own span, and
+    adds its value to avg_px if the span was left out of it (`_filled_in_span`)."""
     held = order.unvalued_ranges
     valued = order.cum_qty - unpriced.total(held)
     expected = order.avg_px
@@ -172,7 +175,12 @@ def _place_unvalued(order: Order, event: OrderEvent, restored: Decimal) -> None:
     elif isinstance(event, OrderPartiallyFilled | OrderFilled) and held:
         rose = max(ZERO, event.cum_qty - order.cum_qty)
         filled_in = event.last_qty - rose
-        if filled_in > ZERO and event.avg_px != order.avg_px:
+        span = _filled_in_span(event)
+        if span is not None:
+            if unpriced.holds(held, *span):
+                expected = unpriced.averaged(order.avg_px, valued, event.last_px, event.last_qty)
+            held = unpriced.removed(held, *span)
+        elif filled_in > ZERO and event.avg_px != order.avg_px:
             filled_in = min(filled_in, unpriced.total(held))
             held = unpriced.removed_lowest(held, filled_in)
             expected = unpriced.averaged(order.avg_px, valued, event.last_px, filled_in)
@@ -181,6 +189,16 @@ def _place_unvalued(order: Order, event: OrderEvent, restored: Decimal) -> None:
     if event.avg_px != expected:
         held = unpriced.NONE  # the venue's AvgPx, of the whole cum_qty
     order.unvalued_ranges = held
+
+
+def _filled_in_span(event: OrderPartiallyFilled | OrderFilled) -> tuple[Decimal, Decimal] | None:
+    """The span of cum_qty of a fill told for quantity a report showed filled at no price:
+    (its report's CumQty less `last_qty`, that CumQty]. None for any other fill, and for one
+    journaled before `report_cum_qty` was written; such a fill's quantity is taken from the
+    lowest unpriced spans up, which may leave unpriced a span its fill was told for."""
+    if event.report_cum_qty is None:
+        return None
+    return EXACT.subtract(event.report_cum_qty, event.last_qty), event.report_cum_qty
 
 
 def _note_taken_back(order: Order, event: OrderRestated) -> Decimal:

@@ -754,6 +754,7 @@ class OrderTracker:
             exec_id=report.exec_id,
             last_qty=last_qty,
             last_px=last_px,
+            report_cum_qty=report.cum_qty,
         )
 
     def _gap_fill(self, order: Order, step: Step, report: ExecutionReport) -> Event:

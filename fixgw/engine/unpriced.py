@@ -67,8 +67,8 @@ def below(ranges: Ranges, top: Decimal) -> Ranges:
 
 def removed_lowest(ranges: Ranges, qty: Decimal) -> Ranges:
     """`ranges` without `qty` taken from the lowest spans up: a fill told for unpriced
-    quantity, where where it lay is not known (read back from the journal, whose fill
-    events do not carry the report's CumQty)."""
+    quantity, where where it lay is not known (read back from a journal line written before
+    fill events carried their report's CumQty, `report_cum_qty`)."""
     kept: list[tuple[Decimal, Decimal]] = []
     for lo, hi in ranges:
         if qty <= 0:

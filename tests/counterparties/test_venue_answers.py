@@ -481,6 +481,44 @@ def test_a_gap_at_no_price_and_what_avg_px_covers_survive_a_restart(
         e2_and_e1_told_at_their_prices(venue, gw, EventLog(gw), cl_ord_id, order)
 
 
+def test_a_late_report_of_the_lower_unpriced_span_is_told_after_a_restart(
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+) -> None:
+    """E1's and E2's quantity at no price (`e1_unpriced_then_e3_before_the_answer`); E2's
+    late report is told, and the gateway restarted before E1's: the journal tells that E1's
+    0.2 is still unpriced, and E1's report is told at 30000. Before the fix the restart took
+    E2's 0.1 from the lowest quantity up, E1's no longer unpriced as a whole, and E1's
+    report was dropped as `stale_fill`: its trade never told."""
+    venue, stack = venue_stack
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        cl_ord_id, order = e1_unpriced_then_e3_before_the_answer(venue, gw, events)
+        e2 = report_of(order, "E2", "F", "1", "0.3", "0.2", last=("0.1", "30050"))
+        venue.send("8", at_avg_px(e2, "30016.67"))
+        told = events.first(lambda e: e.get("exec_id") == "E2")
+        assert (told["type"], told["last_px"], told["report_cum_qty"]) == (
+            "order.partially_filled",
+            "30050",
+            "0.3",
+        )
+    venue.on("H", answering_as_e3_left_it(order))
+    restart(stack)
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        venue.send("8", report_of(order, "E1", "F", "1", "0.2", "0.3", last=("0.2", "30000")))
+        e1 = events.first(lambda e: e.get("exec_id") == "E1")
+        assert (e1["type"], e1.get("last_qty"), e1.get("last_px")) == (
+            "order.partially_filled",
+            "0.2",
+            "30000",
+        )
+        assert trades_of(gw, cl_ord_id) == [("E3", "0.1"), ("E2", "0.1"), ("E1", "0.2")]
+        assert held(gw, cl_ord_id) == ("partially_filled", "0.4", "0.1")
+        assert Decimal(held_avg_px(gw, cl_ord_id)) == Decimal("30037.5")
+
+
 def test_which_part_of_cum_qty_is_unpriced_survives_a_restart(
     venue_stack: tuple[ScriptedVenue, LocalStack],
 ) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from fixgw.domain import (
     TERMINAL_STATUSES,
+    AnyEvent,
     CancelRejectReason,
     CancelRejectReport,
     ExecKind,
@@ -1295,8 +1296,7 @@ def test_no_gap_fill_is_priced_off_an_avg_px_that_covers_quantity_at_no_price() 
     unknown: E2's cannot be read off it. No fill is told for it: the gap is at no price
     (`order.restated`, a `fill_gap` saying the order is asked about), E3's fill told at 120
     and the order's avg_px E3's AvgPx. E2's and E1's late reports then tell each at its
-    price, avg_px staying 110; a replay of the journal holds the same (where in the span
-    a fill told for part of it lay aside: fill events do not say).
+    price, avg_px staying 110; a replay of the journal holds the same.
     Before the fix E2 was told as a gap fill at 210."""
     tracker, events = e1_at_no_price(avg_px_answered=None)
     e3 = tracker.apply_execution(_fill_of("E3", "0.75", "0.25", "120", "110"))
@@ -1321,6 +1321,27 @@ def test_no_gap_fill_is_priced_off_an_avg_px_that_covers_quantity_at_no_price() 
         assert (restored.avg_px, restored.unpriced_qty) == (order.avg_px, order.unpriced_qty)
     assert held_unvalued(tracker) == (D("0.75"), D(110), (), ())
     assert held_unvalued(restored_from(events)) == held_unvalued(tracker)
+
+
+def test_a_restart_knows_which_span_a_late_fill_of_unpriced_quantity_was_of() -> None:
+    """E1's 0.25 at no price, then E3's report (CumQty 0.75, AvgPx 0) leaves E2's 0.25 at no
+    price too: (0, 0.5] unpriced, left out of avg_px. E2's late report is told, leaving
+    E1's (0, 0.25]; the journal, read back, holds the same spans and avg_px, and E1's late
+    report after the restart is told at 100, avg_px then 110. Before the fix the replay
+    took E2's 0.25 from the lowest span up, leaving (0.25, 0.5], and E1's report was
+    dropped as `stale_fill`."""
+    tracker, events = e1_at_no_price(avg_px_answered=None)
+    events += tracker.apply_execution(_fill_of("E3", "0.75", "0.25", "120", "0"))
+    events += tracker.apply_execution(_fill_of("E2", "0.5", "0.25", "110", "0"))
+    assert held_unvalued(tracker) == (D("0.75"), D(115), ((D(0), D("0.25")),), ((D(0), D("0.25")),))
+    journal = [msgspec.json.decode(msgspec.json.encode(e), type=AnyEvent) for e in events]
+    restored = restored_from(journal)
+    assert held_unvalued(restored) == held_unvalued(tracker)
+    e1 = restored.apply_execution(_fill_of("E1", "0.25", "0.25", "100", "0"))
+    assert [(e.exec_id, e.last_px) for e in e1 if isinstance(e, OrderPartiallyFilled)] == [
+        ("E1", D(100))
+    ]
+    assert held_unvalued(restored) == (D("0.75"), D(110), (), ())
 
 
 @pytest.mark.parametrize("what", [Input.CANCELED, Input.ORDER_STATUS], ids=str)

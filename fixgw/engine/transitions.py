@@ -319,9 +319,14 @@ def refused_untraded(order: Order, report: ExecutionReport) -> bool:
 
 
 def lives_past_the_day(order: Order, report: ExecutionReport) -> bool:
-    """Done for Day of a GTC order: no more executions today, the order not over (FIX 4.4);
-    the venue restates it the next day (a GT renewal)."""
-    return report.done_for_day and order.time_in_force is TimeInForce.GTC
+    """Done for Day of a GTC order short of its quantity: no more executions today, the
+    order not over (FIX 4.4); the venue restates it the next day (a GT renewal). One
+    showing the whole quantity filled leaves nothing to carry over: it filled the order."""
+    return (
+        report.done_for_day
+        and order.time_in_force is TimeInForce.GTC
+        and report.cum_qty < order.qty
+    )
 
 
 def fill_qty(order: Order, report: ExecutionReport) -> Decimal:
@@ -489,8 +494,8 @@ def cancels_open(order: Order, report: ExecutionReport) -> bool:
 
 def filled_by_it(order: Order, report: ExecutionReport) -> bool:
     """The fills a report showed (told in an earlier step of its rule) filled the open order:
-    its OrdStatus (Canceled, Partially Filled) does not move the order on from the filled
-    clients were just told; FIX 4.4 ranks Filled above both."""
+    its OrdStatus (Canceled, Partially Filled) or ExecType (a cancel, a reject) does not move
+    the order on from the filled clients were just told; FIX 4.4 ranks Filled above them."""
     return order.status is OrderStatus.FILLED
 
 
@@ -599,11 +604,14 @@ beyond them is told (as a gap, a missed fill, or at no price)."""
 _GAP_TOLD: Final[Rule] = (
     _RESTORED,
     anomaly(Problem.FILL_GAP, when=shows_more, go_on=True),
-    then(To.PARTIALLY_FILLED, Emit.MISSED_FILL, when=shows_more),
+    then(To.FILLED_IF_ALL, Emit.MISSED_FILL, when=shows_more),
+    end(To.SAME, Emit.NOTHING, when=filled_by_it, cancel=Cancel.CLEAR_IF_CLOSED),
 )
 """A cancel or reject report that shows more filled than the gateway was told: the fill it
 carries (a trade just before the cancel, whose own report may follow it) is a gap, told as
-one partial fill before the cancel; the late fill report is then already counted."""
+one partial fill before the cancel; the late fill report is then already counted. One that
+shows the whole quantity filled (or says Filled) filled the order: one fill, and no cancel
+or reject after it (FIX 4.4 ranks Filled above both)."""
 
 
 _TAKEN_BACK: Final[Rule] = (
@@ -692,9 +700,10 @@ ROWS: Final[tuple[Row, ...]] = (
         end(To.REPORTED, Emit.ACCEPTED, cancel=Cancel.CLEAR_IF_CLOSED),
     ),
     #    (a cancel or reject showing fills the gateway was not told of: a gap, told as one
-    #    fill first; a reject of an order that traded ends its rest canceled, as a fill
-    #    report saying Rejected does)
-    #    (Done for Day of a GTC order is surfaced, its fills told, and the order left open)
+    #    fill first, which fills the order if it shows the whole quantity filled; a reject of
+    #    an order that traded ends its rest canceled, as a fill report saying Rejected does)
+    #    (Done for Day of a GTC order short of its quantity is surfaced, its fills told, and
+    #    the order left open)
     row(
         OPEN,
         Input.CANCELED,
@@ -702,7 +711,7 @@ ROWS: Final[tuple[Row, ...]] = (
         anomaly(Problem.STALE_REPORT, when=goes_back),
         anomaly(Problem.DONE_FOR_DAY, when=lives_past_the_day, go_on=True),
         *_GAP_TOLD,
-        end(To.SAME, Emit.NOTHING, when=lives_past_the_day),
+        end(To.SAME, Emit.NOTHING, when=lives_past_the_day, cancel=Cancel.CLEAR_IF_CLOSED),
         end(To.CANCELED, Emit.CANCELED, cancel=Cancel.CLEAR),
     ),
     row(

@@ -1650,6 +1650,71 @@ def test_a_gtc_order_done_for_the_day_stays_open_and_can_be_cancelled_after_its_
     ]
 
 
+@pytest.mark.parametrize(
+    ("avg_px", "missed_told_as"),
+    [
+        (
+            "30000",
+            [("order.filled", "filled", "0.3"), ("order.anomaly", "report_after_close", None)],
+        ),
+        ("0", [("order.restated", "filled", None), ("order.filled", "filled", "0.3")]),
+    ],
+    ids=["priced", "at_no_price"],
+)
+def test_a_gtc_order_done_for_the_day_showing_the_whole_quantity_filled_ends_filled(
+    venue: ScriptedVenue,
+    gw: Client,
+    events: EventLog,
+    avg_px: str,
+    missed_told_as: list[tuple[str, str | None, str | None]],
+) -> None:
+    """A GTC order for 0.5: F-1 (0.2) told, F-2's report (0.3) missed, then the broker's
+    Done for Day showing CumQty 0.5, LeavesQty 0. Nothing is left to live past the day: the
+    order is filled, not left open with nothing left (no `done_for_day`). At AvgPx 0 the
+    missed 0.3 is an `order.restated` until F-2, late, gives its price; priced, F-2 is
+    already counted."""
+    venue.on("D", acknowledge)
+    venue.on("H", lambda v, m: None)  # the question a fill at no price asks, left unanswered
+    reply = gw.new_order(
+        symbol="BTC/USD", side="buy", type="limit", qty="0.5", price="30000", time_in_force="gtc"
+    )
+    cl_ord_id = str(reply["cl_ord_id"])
+    events.find(cl_ord_id, "order.accepted")
+    order = venue.wait_app("D")
+    send_report(
+        venue,
+        order,
+        "F-1",
+        "F",
+        "1",
+        cum_qty="0.2",
+        leaves_qty="0.3",
+        avg_px="30000",
+        last=("0.2", "30000"),
+    )
+    send_report(venue, order, "DFD-1", "3", "3", cum_qty="0.5", leaves_qty="0", avg_px=avg_px)
+    send_report(
+        venue,
+        order,
+        "F-2",
+        "F",
+        "2",
+        cum_qty="0.5",
+        leaves_qty="0",
+        avg_px="30000",
+        last=("0.3", "30000"),
+    )
+    events.first(lambda e: e.get("exec_id") == "F-2")
+    assert [
+        (e["type"], e.get("problem") or e.get("status"), e.get("last_qty"))
+        for e in events.seen
+        if e.get("cl_ord_id") == cl_ord_id
+    ][3:] == [("order.anomaly", "fill_gap", None), *missed_told_as]
+    [held] = [o for o in gw.orders(all=True) if o["cl_ord_id"] == cl_ord_id]
+    assert (held["status"], held["cum_qty"], held["leaves_qty"]) == ("filled", "0.5", "0")
+    assert gw.orders() == []
+
+
 def test_a_day_order_done_for_the_day_ends_canceled(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:

@@ -280,6 +280,57 @@ def test_a_cancel_the_venue_overtook_by_canceling_the_order_itself_is_answered_o
     ]
 
 
+def cancel_showing_all_filled(ord_status: str) -> Callable[[ScriptedVenue, Received], None]:
+    """The venue's answer to the cancel, ExecType 4 under the cancel's ClOrdID, showing the
+    whole 0.5 filled (CumQty 0.5, LeavesQty 0): the order filled before the cancel acted,
+    the report of its last fill missed."""
+
+    def handler(v: ScriptedVenue, m: Received) -> None:
+        order_cl_ord_id = m.get(41) or ""
+        taken = next(d for d in v.app if d.msg_type == "D" and d.get(11) == order_cl_ord_id)
+        body = execution_report(taken, exec_id="X-ALL", exec_type="4", ord_status=ord_status,
+                                order_id=f"V-{order_cl_ord_id}", cum_qty="0.5",
+                                leaves_qty="0", avg_px="30000")  # fmt: skip
+        v.send("8", [(11, m.get(11) or "") if t == 11 else (t, x) for t, x in body]
+                    + [(41, order_cl_ord_id)])  # fmt: skip
+
+    return handler
+
+
+@pytest.mark.parametrize("ord_status", ["4", "2"], ids=["saying_canceled", "saying_filled"])
+def test_a_cancel_showing_the_whole_quantity_filled_is_a_fill_to_the_oms(
+    make_venue_stack: VenueStackFactory, ord_status: str
+) -> None:
+    """F-1 (0.2 of 0.5) reaches the OMS; the report of the other 0.3 is missed; the venue's
+    answer to the OMS's cancel shows CumQty 0.5, nothing left. The OMS gets one fill of 0.3
+    with OrdStatus Filled and nothing after it, never a Canceled for an order whose whole
+    quantity traded, and its status request is answered Filled. Before the fix it got
+    OrdStatus 1 with LeavesQty 0, then ExecType 4, and 39=4 to its status request."""
+    script = venue(D=acknowledge, F=cancel_showing_all_filled(ord_status), H=answer_status)
+    with raw_oms_through(make_venue_stack, script) as (v, _, oms):
+        taken = placed(v, oms, "ALL-1")
+        v.send("8", execution_report(taken, exec_id="F-1", exec_type="F", ord_status="1",
+                                     order_id=f"V-{taken.get(11)}", cum_qty="0.2",
+                                     leaves_qty="0.3", avg_px="30000",
+                                     last=("0.2", "30000")))  # fmt: skip
+        report(oms, "ALL-1", "F")
+        oms.send("F", cancel("ALL-C1", "ALL-1"))
+        oms.wait_for(lambda m: m.msg_type == "8" and m.get(150) == "F" and m.get(39) == "2")
+        oms.send("H", status_request("ALL-1", "ask-1"))
+        answer = report(oms, "ALL-1", "I")
+    told = [
+        (m.msg_type, m.get(150), m.get(39), m.get(14), m.get(151))
+        for m in oms.received
+        if m.msg_type in ("8", "9") and m.get(790) is None
+    ]
+    assert told[2:] == [
+        ("8", "F", "1", "0.2", "0.3"),
+        ("8", "6", "6", "0.2", "0.3"),
+        ("8", "F", "2", "0.5", "0"),
+    ]
+    assert (answer[39], answer[14], answer[151]) == ("2", "0.5", "0")
+
+
 def test_a_second_cancel_while_one_is_pending_is_refused_and_the_first_gets_its_own_answer(
     make_venue_stack: VenueStackFactory,
 ) -> None:

@@ -245,6 +245,29 @@ def test_a_cancel_carrying_a_fill_tells_the_fill_once_before_the_cancel(
     assert held(gw, cl_ord_id) == ("canceled", "0.2", "0")
 
 
+@pytest.mark.parametrize("ord_status", ["4", "2"], ids=["saying_canceled", "saying_filled"])
+def test_a_cancel_showing_the_whole_quantity_filled_after_a_missed_fill_leaves_it_filled(
+    venue: ScriptedVenue, gw: Client, events: EventLog, ord_status: str
+) -> None:
+    """F-1 (0.2 of 0.5) told, F-2's report (0.3) missed, then the venue's cancel (ExecType 4)
+    showing CumQty 0.5, nothing left, whether its OrdStatus says Canceled or Filled: the
+    order filled before the cancel acted. The 0.3 is one `order.filled`, never a partial
+    fill with nothing left then `order.canceled` (FIX 4.4 ranks Filled above Canceled); F-2,
+    late, is already counted."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.send("8", report_of(order, "F-1", "1", "1", "0.2", "0.3", last=("0.2", "30000")))
+    venue.send("8", report_of(order, "X-1", "4", ord_status, "0.5", "0"))
+    venue.send("8", report_of(order, "F-2", "2", "2", "0.5", "0", last=("0.3", "30000")))
+    events.first(lambda e: e["type"] == "order.anomaly" and e["exec_id"] == "F-2")
+    assert told(events, cl_ord_id)[3:] == [
+        ("order.anomaly", "fill_gap", None),
+        ("order.filled", "filled", "0.3"),
+        ("order.anomaly", "report_after_close", None),
+    ]
+    assert trades_of(gw, cl_ord_id) == [("F-1", "0.2"), ("reconciled:X-1", "0.3")]
+    assert held(gw, cl_ord_id) == ("filled", "0.5", "0")
+
+
 def test_a_cancel_at_avg_px_0_carrying_a_fill_tells_it_at_the_price_its_late_report_gives(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:

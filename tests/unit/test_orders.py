@@ -356,6 +356,44 @@ def test_cancel_requested_then_canceled(tracker: OrderTracker) -> None:
     )
 
 
+@pytest.mark.parametrize("says", [OrderStatus.CANCELED, OrderStatus.FILLED])
+def test_a_cancel_showing_the_whole_quantity_filled_after_a_missed_fill_is_a_fill(
+    tracker: OrderTracker, says: OrderStatus
+) -> None:
+    """0.2 told; the fill of the other 0.8 missed; the venue's answer to a client's cancel
+    (ExecType 4) shows CumQty 1.0, nothing left: the order filled before the cancel could
+    act. One `order.filled` for the 0.8, never a partial fill with nothing left then
+    `order.canceled`; the cancel out is over."""
+    tracker.apply_execution(
+        report(
+            ExecKind.PARTIAL_FILL,
+            OrderStatus.PARTIALLY_FILLED,
+            "0.2",
+            "0.8",
+            avg="100",
+            last=("0.2", "100"),
+        )
+    )
+    tracker.cancel_requested(cancel_of("c1"))
+    gap, fill = tracker.apply_execution(
+        report(ExecKind.CANCELED, says, "1.0", "0", avg="101.6", cl_ord_id="k1", orig="c1")
+    )
+    assert gap.problem == "fill_gap"
+    assert (type(fill).__name__, fill.status, fill.last_qty, fill.last_px) == (
+        "OrderFilled",
+        OrderStatus.FILLED,
+        D("0.8"),
+        D("102"),
+    )
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.status, order.leaves_qty, order.cancel_pending) == (
+        OrderStatus.FILLED,
+        D(0),
+        None,
+    )
+
+
 def test_cancel_rejected_returns_the_order_to_its_status(tracker: OrderTracker) -> None:
     tracker.apply_execution(report(ExecKind.NEW, OrderStatus.NEW, "0", "1.0"))
     tracker.cancel_requested(

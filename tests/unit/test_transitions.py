@@ -18,6 +18,7 @@ from fixgw.domain import (
     ExecKind,
     ExecutionReport,
     OrderAnomaly,
+    OrderCanceled,
     OrderFilled,
     OrderPartiallyFilled,
     OrderRestated,
@@ -238,7 +239,8 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("lives_past_the_day", To.SAME, Emit.ANOMALY, Problem.DONE_FOR_DAY, False),
                 ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
-                ("shows_more", To.PARTIALLY_FILLED, Emit.MISSED_FILL, None, False),
+                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
+                ("filled_by_it", To.SAME, Emit.NOTHING, None, True),
                 ("lives_past_the_day", To.SAME, Emit.NOTHING, None, True),
                 (None, To.CANCELED, Emit.CANCELED, None, True),
             ],
@@ -251,7 +253,8 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
                 ("goes_back", To.SAME, Emit.ANOMALY, Problem.STALE_REPORT, True),
                 ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
-                ("shows_more", To.PARTIALLY_FILLED, Emit.MISSED_FILL, None, False),
+                ("shows_more", To.FILLED_IF_ALL, Emit.MISSED_FILL, None, False),
+                ("filled_by_it", To.SAME, Emit.NOTHING, None, True),
                 ("has_traded", To.CANCELED, Emit.CANCELED, None, True),
                 (None, To.REJECTED, Emit.REJECTED, None, True),
             ],
@@ -1052,6 +1055,38 @@ def test_an_answer_or_restatement_showing_all_filled_leaves_the_order_filled(
     assert (order.status, order.cum_qty, order.leaves_qty) == (OrderStatus.FILLED, D(1), D(0))
 
 
+@pytest.mark.parametrize(
+    ("what", "says"),
+    [
+        (Input.CANCELED, OrderStatus.CANCELED),
+        (Input.CANCELED, OrderStatus.FILLED),
+        (Input.REJECTED, OrderStatus.REJECTED),
+        (Input.REJECTED, OrderStatus.FILLED),
+    ],
+)
+@pytest.mark.parametrize("state", [OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED])
+def test_a_cancel_or_reject_showing_all_filled_leaves_the_order_filled(
+    state: OrderStatus, what: Input, says: OrderStatus
+) -> None:
+    """A cancel or reject report (ExecType 4, C, 8) showing the order's whole quantity
+    filled, a fill report missed before it: the fills missed are one `order.filled`, and no
+    `order.canceled` or `order.rejected` follows (FIX 4.4 ranks Filled above both), as for
+    an ack, an answer or a restatement. Before the fix the fill was told partial, with
+    nothing left, and the order ended canceled."""
+    tracker = placed_in(state)
+    report = msgspec.structs.replace(
+        plain_report(state, what), status=says, cum_qty=D(1), leaves_qty=D(0), avg_px=D(100)
+    )
+    events = tracker.apply_execution(report)
+    told = [e for e in events if not isinstance(e, OrderAnomaly)]
+    assert [(type(e).__name__, e.status, e.last_qty) for e in told] == [
+        ("OrderFilled", OrderStatus.FILLED, D(1) - KNOWN_CUM.get(state, D(0)))
+    ]
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.status, order.cum_qty, order.leaves_qty) == (OrderStatus.FILLED, D(1), D(0))
+
+
 @pytest.mark.parametrize("state", [OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED])
 def test_a_status_answer_saying_pending_new_never_moves_an_acked_order_back(
     state: OrderStatus,
@@ -1458,3 +1493,31 @@ def test_done_for_day_ends_a_day_order_but_not_a_gtc_one(
     problems = [e.problem for e in events if isinstance(e, OrderAnomaly)]
     assert (problems, order.status) == expected
     assert order.leaves_qty == (D(1) if order.is_open else D(0))
+
+
+@pytest.mark.parametrize("avg_px", [D(100), D(0)], ids=["priced", "at_no_price"])
+@pytest.mark.parametrize("time_in_force", [TimeInForce.GTC, TimeInForce.DAY])
+def test_done_for_day_showing_the_whole_quantity_filled_leaves_the_order_filled(
+    time_in_force: TimeInForce, avg_px: D
+) -> None:
+    """Done for Day with CumQty = OrderQty, a fill report missed before it: nothing is left
+    to carry over, GTC or not, so the order is filled, not left open (or canceled) with
+    nothing left; no `done_for_day` anomaly says it stays open. At AvgPx 0 the missed fill
+    is an `order.restated`, the order filled all the same."""
+    tracker = OrderTracker()
+    tracker.submit(msgspec.structs.replace(limit_buy("c1"), time_in_force=time_in_force))
+    tracker.apply_execution(plain_report(OrderStatus.PENDING_NEW, Input.NEW))
+    done = msgspec.structs.replace(
+        plain_report(OrderStatus.NEW, Input.CANCELED),
+        status=OrderStatus.CANCELED,
+        done_for_day=True,
+        cum_qty=D(1),
+        leaves_qty=D(0),
+        avg_px=avg_px,
+    )
+    events = tracker.apply_execution(done)
+    assert [e.problem for e in events if isinstance(e, OrderAnomaly)] == ["fill_gap"]
+    assert not any(isinstance(e, OrderCanceled) for e in events)
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.status, order.cum_qty, order.leaves_qty) == (OrderStatus.FILLED, D(1), D(0))

@@ -494,6 +494,10 @@ class NatsConfig(_Config, frozen=True, kw_only=True):
     """With `publisher: process`: how often it looks for events newly written to the journal
     and sends what it found at once (the lag this adds, at most)."""
 
+    def cursor_at(self, journal_path: str | os.PathLike[str]) -> str:
+        """`cursor_path`, else beside the journal."""
+        return self.cursor_path or f"{journal_path}.nats"
+
     def __post_init__(self) -> None:
         for url in self.servers:
             scheme, sep, rest = url.partition("://")
@@ -563,15 +567,9 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
         where a symbolic link leads one to the other."""
         files = [("journal.path", self.journal.path), ("api.socket_path", self.api.socket_path)]
         if self.nats is not None:
-            files.append(("nats.cursor_path", self.nats.cursor_path or f"{self.journal.path}.nats"))
-        taken: dict[str, str] = {}
-        for key, path in files:
-            where = os.path.realpath(path)  # through symbolic links, `..` after them
-            if where in taken:
-                raise ValueError(
-                    f"{key}: {path} is {taken[where]} too: each needs a file of its own"
-                )
-            taken[where] = key
+            files.append(("nats.cursor_path", self.nats.cursor_at(self.journal.path)))
+        # compared where they lead: through symbolic links, `..` after them
+        _each_its_own([(k, p, os.path.realpath(p)) for k, p in files], "each needs a file")
 
     def _one_listener_a_port(self) -> None:
         """The second listener on a port would stop the start (`Address already in use`),
@@ -581,15 +579,19 @@ class GatewayConfig(_Config, frozen=True, kw_only=True):
             ("ops.metrics_port", self.ops.metrics_port),
             ("bridge.port", self.bridge.port if self.bridge else None),
         ]
-        taken: dict[int, str] = {}
-        for key, port in listeners:
-            if port is None:
-                continue
-            if port in taken:
-                raise ValueError(
-                    f"{key}: {port} is {taken[port]} too: each listener needs a port of its own"
-                )
-            taken[port] = key
+        _each_its_own(
+            [(k, p, p) for k, p in listeners if p is not None], "each listener needs a port"
+        )
+
+
+def _each_its_own(given: list[tuple[str, object, object]], rule: str) -> None:
+    """Refuses the second of `given` (key, value as written, value as compared) whose value
+    is another's, naming both keys: `<key>: <value> is <other key> too: <rule> of its own`."""
+    taken: dict[object, str] = {}
+    for key, shown, same in given:
+        if same in taken:
+            raise ValueError(f"{key}: {shown} is {taken[same]} too: {rule} of its own")
+        taken[same] = key
 
 
 class SimAccount(_Config, frozen=True, kw_only=True):

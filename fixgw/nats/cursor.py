@@ -99,7 +99,7 @@ class Cursor:
 
 def cursor_path(config: NatsConfig, journal_path: Path) -> Path:
     """`nats.cursor_path`, else beside the journal."""
-    return Path(config.cursor_path or f"{journal_path}.nats")
+    return Path(config.cursor_at(journal_path))
 
 
 def cursor_record(journal_path: Path) -> Path:

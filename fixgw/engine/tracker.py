@@ -429,10 +429,7 @@ class OrderTracker:
         until it is answered or the order forgotten."""
         if order.cancel_pending is not None:
             return order.cancel_pending
-        if order.status is not _FILLED or not order.cancel_ids:
-            return None
-        last = order.cancel_ids[-1]
-        return last if self.index.cancel_of(last) is not None else None
+        return self._last_cancel_unanswered(order) if order.status is _FILLED else None
 
     def answered_cancel(self, order: Order) -> str | None:
         """Of a canceled order, the last cancel sent for it that no refusal answered: the
@@ -440,7 +437,11 @@ class OrderTracker:
         ExecType 4), also where the venue ended the order itself (self-trade prevention,
         expiry) as the cancel came. The venue may still refuse that cancel, too late,
         naming it or the order (OKCoin keys cancels on the order)."""
-        if order.status is not _CANCELED or not order.cancel_ids:
+        return self._last_cancel_unanswered(order) if order.status is _CANCELED else None
+
+    def _last_cancel_unanswered(self, order: Order) -> str | None:
+        """The last cancel sent for `order`, while still mapped to it: no refusal answered it."""
+        if not order.cancel_ids:
             return None
         last = order.cancel_ids[-1]
         return last if self.index.cancel_of(last) is not None else None

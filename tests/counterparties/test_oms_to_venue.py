@@ -14,6 +14,7 @@ from tests.counterparties.conftest import Ends, VenueStackFactory, raw_oms_throu
 from tests.counterparties.raw_oms import RawOms, Value
 from tests.counterparties.raw_oms import Received as OmsReceived
 from tests.counterparties.test_oms_order_answers import order as oms_order
+from tests.counterparties.test_oms_order_answers import placed
 from tests.counterparties.venue import (
     Handler,
     Received,
@@ -225,15 +226,7 @@ def test_an_oms_gets_the_fill_a_cancel_at_avg_px_0_carried_from_its_late_report(
     and the OMS never got an F."""
     venue, _, oms = ends
     venue.on("D", acknowledge)
-    oms.send(
-        "D",
-        [
-            *((11, "LIM-3"), (21, "1"), (55, "BTC/USD"), (54, "1"), (60, NOW)),
-            *((38, "0.5"), (40, "2"), (44, "30000")),
-        ],
-    )
-    order = venue.wait_app("D")
-    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "LIM-3" and m.get(150) == "0")
+    order = placed(venue, oms, "LIM-3")
     venue.on("H", lambda v, m: None)  # the gateway's question, answered after F-1 below
     for exec_id, exec_type, ord_status, avg_px, last in (
         ("X-1", "4", "4", "0", None),
@@ -278,15 +271,7 @@ def test_an_oms_is_told_a_trade_on_its_canceled_order_as_a_fill_that_keeps_it_ca
     (Canceled): the order it was told is done is never reopened, nor canceled twice."""
     venue, _, oms = ends
     venue.on("D", acknowledge)
-    oms.send(
-        "D",
-        [
-            *((11, "LATE-1"), (21, "1"), (55, "BTC/USD"), (54, "1"), (60, NOW)),
-            *((38, "0.5"), (40, "2"), (44, "30000")),
-        ],
-    )
-    order = venue.wait_app("D")
-    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == "LATE-1" and m.get(150) == "0")
+    order = placed(venue, oms, "LATE-1")
     for exec_id, exec_type, cum_qty, last in (
         ("X-1", "4", "0", None),
         ("F-1", "F", "0.2", ("0.2", "30000")),
@@ -317,15 +302,7 @@ def test_an_oms_is_told_a_trade_on_its_canceled_order_as_a_fill_that_keeps_it_ca
 def canceled_by_the_venue(venue: ScriptedVenue, oms: RawOms, cl_ord_id: str) -> Received:
     """The OMS's order of 0.5, acknowledged, then canceled by the venue on its own."""
     venue.on("D", acknowledge)
-    oms.send(
-        "D",
-        [
-            *((11, cl_ord_id), (21, "1"), (55, "BTC/USD"), (54, "1"), (60, NOW)),
-            *((38, "0.5"), (40, "2"), (44, "30000")),
-        ],
-    )
-    order = venue.wait_app("D")
-    oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == cl_ord_id and m.get(150) == "0")
+    order = placed(venue, oms, cl_ord_id)
     venue.send("8", venue_report(order, "X-1", "4", "4", "0"))
     oms.wait_for(lambda m: m.msg_type == "8" and m.get(11) == cl_ord_id and m.get(150) == "4")
     return order

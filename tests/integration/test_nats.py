@@ -262,6 +262,18 @@ def three_orders_unpublished(stack: LocalStack) -> list[int]:
     return waiting
 
 
+def orders_only(make_stack: StackFactory, broker: NatsServer, metrics_port: int) -> LocalStack:
+    """A gateway publishing to `broker` whose only events are its orders' (no account
+    refreshes), its metrics on `metrics_port`: a backlog is the orders' events."""
+    return make_stack(
+        books=BOOKS,
+        symbols=["BTC/USD"],
+        nats=nats_section(broker),
+        ops={"metrics_port": metrics_port},
+        account={"refresh_s": 0, "after_fill": False},
+    )
+
+
 def test_the_backlog_grows_while_no_publisher_process_runs(
     make_stack: StackFactory, broker: NatsServer
 ) -> None:
@@ -269,13 +281,7 @@ def test_the_backlog_grows_while_no_publisher_process_runs(
     again dies before it reports. The backlog in status and the metric is counted by the
     gateway from the journal, not the dead process's last word (0)."""
     port = free_port()
-    stack = make_stack(
-        books=BOOKS,
-        symbols=["BTC/USD"],
-        nats=nats_section(broker),
-        ops={"metrics_port": port},
-        account={"refresh_s": 0, "after_fill": False},  # no events but the orders'
-    )
+    stack = orders_only(make_stack, broker, port)
     wait_published(stack)
     (first,) = publisher_processes(gateway_pid(stack))
     lock = stack.root / "journal.jsonl.nats.lock"
@@ -306,13 +312,7 @@ def test_a_stuck_publisher_process_is_shown_not_connected_and_its_backlog_grows(
     gateway counts the backlog itself and shows it not connected, in status and the
     metrics, so that the documented alerts fire. Let go, it catches up and says so."""
     port = free_port()
-    stack = make_stack(
-        books=BOOKS,
-        symbols=["BTC/USD"],
-        nats=nats_section(broker),
-        ops={"metrics_port": port},
-        account={"refresh_s": 0, "after_fill": False},  # no events but the orders'
-    )
+    stack = orders_only(make_stack, broker, port)
     wait_published(stack)
     (publisher,) = publisher_processes(gateway_pid(stack))
     log_before = len(gateway_log(stack))

@@ -325,6 +325,9 @@ class BridgeConfig(_Config, frozen=True, kw_only=True):
     dictionary: str | None = None
     """Default: the standard FIX44.xml installed with the QuickFIX binding."""
     heartbeat_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 30
+    logon_timeout_s: Annotated[float, msgspec.Meta(ge=0.1, le=300)] = 5.0
+    """A connection whose first message (its Logon) has not arrived whole within this time
+    is closed before it reaches QuickFIX."""
     sessions: Annotated[list[BridgeSessionConfig], msgspec.Meta(min_length=1)]
 
     def __post_init__(self) -> None:

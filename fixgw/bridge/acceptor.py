@@ -4,9 +4,8 @@ passwords and hands every message to the loop, and the acceptor's lifecycle."""
 from __future__ import annotations
 
 import hmac
-import re
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -44,7 +43,7 @@ from fixgw.fix.qf import (
     raw_field,
     to_quickfix,
 )
-from fixgw.fix.qflisten import BoundAcceptor
+from fixgw.fix.qflisten import GatedAcceptor
 from fixgw.fix.tags import Tag
 
 log = structlog.get_logger("fixgw.bridge")
@@ -59,7 +58,6 @@ elsewhere that is not UTF-8 gets the message a Reject (3)."""
 HANDOVER_TIMEOUT_S = 2.0
 """How long QuickFIX's thread waits for the loop to take an OMS message (it serves every
 OMS session's heartbeats meanwhile). A loop that slow is stalled or stopping."""
-ACCEPTED = re.compile(r"Accepted connection from (?P<peer>\S+) on port \d+")
 NO_SESSION = "Session not found for incoming message: "
 """What QuickFIX's acceptor log says of a connection it drops for its first message."""
 BEGIN_STRING = "FIX.4.4"
@@ -226,8 +224,9 @@ class _ConnectionLog(fix.Log):  # type: ignore[misc]
     session it has (a SenderCompID not in `bridge.sessions`, a TargetCompID not
     `bridge.comp_id`) or one logged on over another connection. QuickFIX says so with the
     whole message, which may hold the OMS's password: only its CompIDs are logged. QuickFIX
-    names no peer with it; the peer logged is that of the connection it accepted last, which
-    is the one dropped unless another came in between."""
+    names no peer with it (it takes each connection from the logon gate, over a Unix
+    socket); the peer logged is that of the connection the gate handed over last, whose
+    first message QuickFIX reads as soon as it has it."""
 
     def __init__(self, comp_id: str, oms_comp_ids: Collection[str]) -> None:
         super().__init__()
@@ -241,12 +240,13 @@ class _ConnectionLog(fix.Log):  # type: ignore[misc]
     def onOutgoing(self, message: str) -> None:
         pass
 
+    def handed_over(self, peer: str) -> None:
+        """The logon gate is handing QuickFIX a connection from `peer`."""
+        self._peer = peer
+
     def onEvent(self, text: str) -> None:
         try:
-            accepted = ACCEPTED.fullmatch(text)
-            if accepted is not None:
-                self._peer = accepted["peer"]
-            elif text.startswith(NO_SESSION):
+            if text.startswith(NO_SESSION):
                 self._dropped(text[len(NO_SESSION) :])
         except Exception:
             log.exception("reading QuickFIX's acceptor log failed")
@@ -304,7 +304,9 @@ class BridgeAcceptor:
         passwords: Mapping[str, str],
         inbox: Inbox[OmsInbound],
         dictionary: Path,
+        on_refused: Callable[[str], None] = lambda reason: None,
     ) -> None:
+        """`on_refused(reason)`: a connection closed before it reached QuickFIX (`LogonGate`)."""
         self.config = config
         self._app = _OmsApplication(passwords, inbox, group_trees(dictionary))
         self._ids = {
@@ -312,7 +314,8 @@ class BridgeAcceptor:
             for oms in config.sessions
         }
         private_directory(Path(config.store_dir))  # what OMS sessions sent, as sent
-        self._acceptor = BoundAcceptor(
+        connections = _ConnectionLog(config.comp_id, self._ids)
+        self._acceptor = GatedAcceptor(
             self._app,
             {
                 "ConnectionType": "acceptor",
@@ -326,7 +329,11 @@ class BridgeAcceptor:
             config.host,
             config.port,
             "bridge.host",
-            _ConnectionLogFactory(_ConnectionLog(config.comp_id, self._ids)),
+            _ConnectionLogFactory(connections),
+            handover_dir=Path(config.store_dir),
+            logon_timeout_s=config.logon_timeout_s,
+            on_handover=connections.handed_over,
+            on_refused=on_refused,
         )
 
     def start(self) -> None:
@@ -349,6 +356,7 @@ class BridgeAcceptor:
         none may log on while the gateway stops. `SocketAcceptor.stop()` is not called:
         QuickFIX 1.16 crashes in it once a client has disconnected (see the simulator)."""
         self._app.stopping = True
+        self._acceptor.stop_taking()
         sessions = [fix.Session.lookupSession(sid) for sid in self._ids.values()]
         for session in sessions:
             if session is not None:

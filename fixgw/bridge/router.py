@@ -60,6 +60,7 @@ class Bridge:
             passwords,
             Inbox(loop, self.on_inbound),
             Path(config.dictionary) if config.dictionary else standard_fix44_dictionary(),
+            lambda reason: gateway.metrics.bridge_connections_closed.labels(reason).inc(),
         )
         self.outbox = Outbox(self.acceptor, loop)
         owners = OrderOwners(config, gateway.placed_by)

@@ -17,16 +17,21 @@ The few microseconds between QuickFIX's start and the swap are closed too: a con
 accepted through QuickFIX's own socket has the internal port as its local port, which no
 connection through ours can have, and each such is shut down.
 
+`GatedAcceptor` puts a Unix socket under QuickFIX's descriptor instead, and leaves
+(host, port) to a `LogonGate` (the bridge's): QuickFIX is handed each connection there once
+its first message is whole.
+
 `check_listen_host` says before anything starts whether a host can be held to.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,7 @@ import quickfix as fix
 import structlog
 
 from fixgw.errors import ConfigError
+from fixgw.fix.logon_gate import HANDOVER_SOCKET, LogonGate, handover_listener
 from fixgw.fix.qf import make_settings
 
 log = structlog.get_logger("fixgw.fix.qflisten")
@@ -115,12 +121,20 @@ class BoundAcceptor:
         check_listen_host(self.host, self.key)
         listener = self._listen()
         try:
-            self._start_quickfix()
-            assert self.internal_port is not None
-            descriptor = _listening_descriptor(self.internal_port)
-            os.dup2(listener.fileno(), descriptor, inheritable=False)
+            self._put_under_quickfix(listener)
         finally:
             listener.close()  # ours lives on under QuickFIX's descriptor
+        self._shut_down_racing()
+
+    def _put_under_quickfix(self, listener: socket.socket) -> None:
+        """QuickFIX started, and `listener` in place of its listening socket."""
+        self._start_quickfix()
+        assert self.internal_port is not None
+        descriptor = _listening_descriptor(self.internal_port)
+        os.dup2(listener.fileno(), descriptor, inheritable=False)
+
+    def _shut_down_racing(self) -> None:
+        assert self.internal_port is not None
         _shut_down_accepted(self.internal_port)
         time.sleep(RACING_ACCEPT_S)
         _shut_down_accepted(self.internal_port)
@@ -160,6 +174,61 @@ class BoundAcceptor:
             self.acceptor, self.internal_port = acceptor, port
             self._keep = (settings, store)
             return
+
+
+class GatedAcceptor(BoundAcceptor):
+    """A `BoundAcceptor` whose (`host`, `port`) is a `LogonGate`'s: QuickFIX listens on a Unix
+    socket in `handover_dir` and is handed each connection once its first message is whole,
+    so a peer that sends its Logon slowly cannot hold QuickFIX's one thread."""
+
+    def __init__(
+        self,
+        *args: Any,
+        handover_dir: Path,
+        logon_timeout_s: float,
+        on_handover: Callable[[str], None],
+        on_refused: Callable[[str], None],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.handover_dir = handover_dir
+        self.logon_timeout_s = logon_timeout_s
+        self._on_handover = on_handover
+        self._on_refused = on_refused
+        self.gate: LogonGate | None = None
+        self._dir_fd: int | None = None
+
+    def start(self) -> None:
+        check_listen_host(self.host, self.key)
+        public = self._listen()
+        try:
+            handover, path, self._dir_fd = handover_listener(self.handover_dir)
+            try:
+                self._put_under_quickfix(handover)
+            finally:
+                handover.close()  # lives on under QuickFIX's descriptor
+        except BaseException:
+            public.close()
+            self._forget_handover()
+            raise
+        self._shut_down_racing()
+        self.gate = LogonGate(
+            public, path, self.logon_timeout_s, self._on_handover, self._on_refused
+        )
+        self.gate.start()
+
+    def stop_taking(self) -> None:
+        """No new connection reaches QuickFIX from now on."""
+        if self.gate is not None:
+            self.gate.stop()
+        self._forget_handover()
+
+    def _forget_handover(self) -> None:
+        if self._dir_fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(HANDOVER_SOCKET, dir_fd=self._dir_fd)
+            os.close(self._dir_fd)
+            self._dir_fd = None
 
 
 def _free_port() -> int:

@@ -212,6 +212,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.bridge_connections_closed = Counter(
+            "fixgw_bridge_connections_closed_total",
+            "Bridge connections closed before their Logon reached QuickFIX, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.journal_bytes = Gauge("fixgw_journal_bytes", "Size of the event journal", registry=r)
         r.register(
             CountCollector(

@@ -260,6 +260,17 @@ class RawOms:
                 self._write(self._encode("4", seq, _utc_now(), again, fill))
                 seq = gap_end
 
+    def encode(self, msg_type: str, body: Iterable[tuple[int, Value]]) -> bytes:
+        """What `send` would send, under the next MsgSeqNum, to be sent with `send_raw` (in
+        pieces, say)."""
+        body = tuple(body)
+        with self._send_lock:
+            used, now = self.next_out, _utc_now()
+            self.next_out += 1
+            if msg_type not in ADMIN:
+                self._app_sent[used] = _Sent(msg_type, body, now)
+            return self._encode(msg_type, used, now, (), body)
+
     def send_raw(self, raw: bytes) -> None:
         """Bytes as they are: no header, sequence number or checksum added."""
         with self._send_lock:

@@ -1,0 +1,217 @@
+"""The bridge's logon gate, against real connections: QuickFIX serves every OMS connection on
+one thread and reads a new connection's first message whole before anything else, so a peer
+that sent its Logon slowly held every other OMS session. QuickFIX now gets a connection only
+once its first message is whole; one that is not whole in `bridge.logon_timeout_s`, or is
+not FIX, is closed before it gets there (`fixgw/fix/logon_gate.py`)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from fixgw.testing import LocalStack, free_port, wait_until
+from tests.counterparties.raw_oms import RawOms
+from tests.integration.conftest import StackFactory
+from tests.integration.test_bridge_raw_oms import logged, order, report
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "gate-secret"
+LOGON_TIMEOUT_S = 1.5
+
+
+@dataclass
+class Bridge:
+    stack: LocalStack
+    port: int
+    trading: RawOms
+    """Logged on: the session a stranger must not hold."""
+    second: str
+    """The CompID of a second session, not logged on."""
+
+    def oms(self, comp_id: str) -> RawOms:
+        return RawOms(self.port, comp_id, password=PASSWORD)
+
+    def closed_count(self, reason: str) -> float:
+        url = f"http://127.0.0.1:{self.stack.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        name = f'fixgw_bridge_connections_closed_total{{reason="{reason}"}} '
+        found = [line for line in text.splitlines() if line.startswith(name)]
+        return float(found[0].split()[-1]) if found else 0.0
+
+
+@pytest.fixture
+def bridge(make_stack: StackFactory) -> Iterator[Bridge]:
+    first, second = (f"GATE-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    port = free_port()
+    stack = make_stack(start=False)
+    stack.metrics_port = free_port()
+    stack.gateway_overrides["bridge"] = {
+        "port": port,
+        "store_dir": str(stack.root / "bridge-store"),
+        "logon_timeout_s": LOGON_TIMEOUT_S,
+        "sessions": [
+            {"comp_id": comp_id, "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}}
+            for comp_id in (first, second)
+        ],
+    }
+    stack.env = {"FIXGW_TEST_OMS_PASSWORD": PASSWORD}
+    stack.start_sim()
+    stack.start_gateway()
+    trading = RawOms(port, first, password=PASSWORD)
+    trading.start()
+    yield Bridge(stack, port, trading, second)
+    trading.logout()
+    trading.check_valid()
+    assert stack.gateway is not None
+    assert PASSWORD not in stack.gateway.log()
+
+
+class Trickle:
+    """A peer that sends `data` a byte at a time, every `every_s`, until it has sent it all
+    or its connection is closed."""
+
+    def __init__(self, port: int, data: bytes, every_s: float) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.data, self.every_s = data, every_s
+        self.sent = 0
+        self.closed_by_bridge = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for i in range(len(self.data)):
+                self.sock.sendall(self.data[i : i + 1])
+                self.sent += 1
+                time.sleep(self.every_s)
+        except OSError:
+            self.closed_by_bridge.set()
+
+    def close(self) -> None:
+        self.sock.close()
+        self._thread.join(5)
+
+
+def ends(sock: socket.socket, within: float) -> bool:
+    """Whether the bridge closes `sock` within `within` seconds: the peer reads the end, or a
+    reset when bytes it sent were still unread."""
+    sock.settimeout(within)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def closed_lines(bridge: Bridge, why: str) -> list[dict[str, object]]:
+    return logged(bridge.stack, "bridge connection closed: " + why)
+
+
+def test_a_logon_sent_a_byte_at_a_time_holds_no_other_session_and_is_closed_in_time(
+    bridge: Bridge,
+) -> None:
+    """The stranger would take about 40 s to send its Logon: meanwhile the session logged on
+    places an order and is answered as if the stranger were not there."""
+    stranger = bridge.oms(bridge.second).encode("A", [(98, 0), (108, 30), (554, "x")])
+    trickle = Trickle(bridge.port, stranger, every_s=0.25)
+    try:
+        wait_until(lambda: trickle.sent >= 3, 5, "the stranger's first bytes sent")
+        bridge.trading.send("D", order("GATE-1", "1", "0.1", "29000"))
+        assert report(bridge.trading, "GATE-1", "0", timeout=LOGON_TIMEOUT_S + 2)[39] == "0"
+        assert ends(trickle.sock, LOGON_TIMEOUT_S + 5), "the bridge kept the stranger"
+        assert trickle.sent < len(stranger)
+    finally:
+        trickle.close()
+    why = f"no whole Logon within {LOGON_TIMEOUT_S:g} s (bridge.logon_timeout_s)"
+    wait_until(lambda: closed_lines(bridge, why), 5, "the stranger's closing logged")
+    line = closed_lines(bridge, why)[0]
+    assert line["peer"] == "127.0.0.1"
+    assert 0 < int(str(line["bytes_received"])) < len(stranger)
+    assert bridge.closed_count("timeout") == 1
+    bridge.trading.send("D", order("GATE-2", "1", "0.1", "29000"))
+    assert report(bridge.trading, "GATE-2", "0")[39] == "0"
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_logon_timeout(
+    bridge: Bridge,
+) -> None:
+    """QuickFIX would keep it open for ever: a descriptor per idle connection."""
+    with socket.create_connection(("127.0.0.1", bridge.port), timeout=5) as idle:
+        assert ends(idle, LOGON_TIMEOUT_S + 5)
+    assert bridge.closed_count("timeout") == 1
+
+
+@pytest.mark.parametrize(
+    ("first_bytes", "reason", "why"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "not_fix", "its first bytes are not a FIX message"),
+        (
+            b"8=FIX.4.4\x019=999999\x0135=A\x01",
+            "not_fix",
+            "its first message is longer than 16384 bytes",
+        ),
+    ],
+)
+def test_bytes_that_cannot_be_a_logon_are_closed_at_once_and_said_why(
+    bridge: Bridge, first_bytes: bytes, reason: str, why: str
+) -> None:
+    with socket.create_connection(("127.0.0.1", bridge.port), timeout=5) as peer:
+        peer.sendall(first_bytes)
+        assert ends(peer, LOGON_TIMEOUT_S / 2)  # at once, not at the logon timeout
+    wait_until(lambda: closed_lines(bridge, why), 5, "the closing logged")
+    assert bridge.closed_count(reason) == 1
+    bridge.trading.send("D", order("GATE-3", "1", "0.1", "29000"))
+    assert report(bridge.trading, "GATE-3", "0")[39] == "0"
+
+
+def test_a_logon_in_pieces_is_waited_for_and_the_session_then_trades(bridge: Bridge) -> None:
+    """An OMS whose Logon arrives in pieces, within the timeout, is logged on: the gate
+    reads nothing, so QuickFIX gets the Logon whole from the OMS's own socket."""
+    oms = bridge.oms(bridge.second)
+    logon = oms.encode("A", [(98, 0), (108, 30), (554, PASSWORD)])
+    oms.connect()
+    try:
+        oms.send_raw(logon[:7])  # not even BodyLength yet
+        time.sleep(0.3)
+        oms.send_raw(logon[7:40])
+        time.sleep(0.3)
+        oms.send_raw(logon[40:])
+        oms.wait_for(lambda m: m.msg_type == "A", 10)
+        oms.logged_on = True
+        oms.send("D", order("PIECES-1", "2", "0.2", "31000"))
+        assert report(oms, "PIECES-1", "0")[39] == "0"
+    finally:
+        oms.logout()
+    oms.check_valid()
+    assert bridge.closed_count("timeout") == 0
+
+
+def test_a_flood_of_idle_connections_is_bounded_and_an_oms_logs_on_once_it_has_passed(
+    bridge: Bridge,
+) -> None:
+    """At most 64 connections wait for their Logon at once; past that each is closed on
+    arrival. The session logged on is served throughout."""
+    flood = [socket.create_connection(("127.0.0.1", bridge.port), timeout=5) for _ in range(70)]
+    try:
+        refused = "64 connections are already waiting for their Logon"
+        wait_until(lambda: len(closed_lines(bridge, refused)) == 6, 5, "six refused")
+        bridge.trading.send("D", order("FLOOD-1", "1", "0.1", "29000"))
+        assert report(bridge.trading, "FLOOD-1", "0")[39] == "0"
+    finally:
+        for sock in flood:
+            sock.close()
+    assert bridge.closed_count("too_many_waiting") == 6
+    oms = bridge.oms(bridge.second)
+    oms.start()
+    oms.logout()
+    oms.check_valid()

@@ -273,6 +273,7 @@ class Upkeep:
             p.journal.mark_inbound(handled)
         if p.tls_pipe is not None:
             p.tls_pipe.stop()
+        p.kill_switch.close()
         p.journal.close()
 
     async def _periodic_checks(self) -> None:

@@ -99,6 +99,10 @@ class KillSwitch:
         for timer in (self._retry, self._recheck):
             if timer is not None:
                 timer.cancel()
+
+    def close(self) -> None:
+        """The last step of a stop, just before the journal closes: a halt taken while the
+        session logs out is still recorded."""
         if self._record is not None:
             self._record.close()
 

@@ -160,8 +160,10 @@ class SessionLifecycle:
         self._session.disconnect()
 
     def stopping(self) -> None:
-        """The gateway is stopping: the session's end is the operator's doing, said as such
-        and logged at info, not as a fault."""
+        """The gateway is stopping and its Logout goes out next: the session's end is the
+        operator's doing, said as such and logged at info, not as a fault; and nothing more
+        is sent (`require`): FIX sends nothing after a Logout, so a halt taken from now on
+        leaves its cancels to the next start (the halt holds across restarts)."""
         self._stopping = True
         self.ends_because(STOPPED)
 
@@ -280,7 +282,14 @@ class SessionLifecycle:
     # ------------------------------------------------------------ requests
 
     def require(self) -> None:
-        """Raises `not_connected` unless QuickFIX is logged on: nothing can be sent."""
+        """Raises `not_connected` unless QuickFIX is logged on and no Logout of the stop's is
+        under way: nothing can be sent."""
+        if self._stopping:
+            raise RequestError(
+                "the gateway is stopping: its Logout is under way, nothing more goes to the "
+                "exchange; nothing was sent",
+                code=ErrorCode.NOT_CONNECTED,
+            )
         if not self._session.logged_on:
             raise self.not_connected()
 

@@ -676,6 +676,63 @@ def test_a_clean_stop_cancels_on_disconnect_as_the_cancel_rate_allows(
     assert sorted(sent) == ["cod0", "cod1", "cod2"]
 
 
+def test_a_halt_during_a_stop_sends_no_cancel_after_the_logout_and_says_so(
+    make_stack: StackFactory,
+) -> None:
+    """SIGUSR1 once a SIGTERM stop has sent its Logout (the exchange slow to answer it), the
+    cancel rate holding all but one cancel back: FIX sends nothing after a Logout, so no
+    cancel goes; each order is said `waiting` and stays open, none left `pending_cancel` with
+    its cancel queued and never sent. The halt is recorded, in its file too (no "could not
+    be opened" error), and the next start cancels them. (A halt before the Logout has its
+    cancels sent as the rate allows: the stop's drain waits for them.)"""
+    stack = make_stack(
+        start=False,
+        throttle={"limits": {"cancel": {"per_s": 2, "burst": 1}}},
+        session={"logout_timeout_s": 1},
+    )
+    proxy = between(stack)
+    logouts: list[bytes] = []
+
+    def logout_unanswered(fields: list[tuple[int, bytes]]) -> list[tuple[int, bytes]] | None:
+        if dict(fields).get(35) == b"5" and not logouts:
+            logouts.append(dict(fields)[34])
+            return None
+        return fields
+
+    proxy.rewrite_outbound = logout_unanswered
+    orders = ["h0", "h1", "h2"]
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client() as gw:
+            gw.subscribe(["orders"])
+            rest_accepted(gw, EventLog(gw), "h", len(orders))
+        assert stack.gateway is not None and stack.gateway.popen is not None
+        stack.gateway.popen.send_signal(signal.SIGTERM)
+        wait_until(lambda: logouts, 10, "the stop's Logout sent")
+        stack.gateway.popen.send_signal(signal.SIGUSR1)
+        assert stack.gateway.stop() == 0
+
+        journal_path = stack.root / "journal.jsonl"
+        journal = [json.loads(line) for line in journal_path.read_text().splitlines()]
+        halted = next(e for e in journal if e["type"] == "session.halted")
+        assert (halted["by"], halted["cancelling"]) == ("SIGUSR1", [])
+        assert [w["cl_ord_id"] for w in halted["waiting"]] == orders
+        assert all("the gateway is stopping" in w["reason"] for w in halted["waiting"])
+        assert not [e for e in journal if e["type"] == "order.pending_cancel"]
+        assert cancels_sent(stack) == []
+        assert "kill switch file not written" not in stack.gateway.log()
+        assert '"by":"SIGUSR1"' in (stack.root / "journal.jsonl.halt").read_text()
+
+        stack.start_gateway()
+        with stack.client() as gw:
+            assert gw.status()["halted"]["by"] == "SIGUSR1"
+            wait_until(lambda: gw.orders() == [], 15, "the halt's orders cancelled")
+        assert sorted(cancels_sent(stack)) == orders
+    finally:
+        proxy.close()
+
+
 def cancels_sent(stack: LocalStack) -> list[str]:
     """OrigClOrdIDs of the OrderCancelRequests the simulator received."""
     path = stack.root / "sim-store" / "orders.jsonl"

@@ -215,5 +215,11 @@ def where(args: argparse.Namespace) -> str:
 
 
 def _me() -> str:
-    """How the CLI names itself to the gateway: who is at the keyboard, for the journal."""
-    return f"fixgw-cli:{getpass.getuser()}"
+    """How the CLI names itself to the gateway: who is at the keyboard, for the journal. A uid
+    with no name (no passwd entry and no $USER, as in a container run as `--user 1234:0`) is
+    named by its number: the name is a label, and the kill switch works from any shell."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # KeyError up to Python 3.12, OSError from 3.13
+        user = f"uid:{os.getuid()}"
+    return f"fixgw-cli:{user}"

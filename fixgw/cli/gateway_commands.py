@@ -58,15 +58,20 @@ def cmd_order_new(args: argparse.Namespace) -> int:
     return 0
 
 
+ONE_WAIT_AT_MOST_S = 3600.0
+"""How long `order new` waits for the next event at a time: a socket or a queue cannot wait
+past a platform limit (some 292 years), and `--follow inf` means until the order settles."""
+
+
 def _events_of(gw: GatewayClient, cl_ord_id: str, seconds: float) -> Iterator[dict[str, Any]]:
     """The order's events until it closes, or until it rests on the book with no fill for a
     moment, or until time runs out."""
     deadline = time.monotonic() + seconds
     while (remaining := deadline - time.monotonic()) > 0:
         try:
-            event = gw.next_event(remaining)
+            event = gw.next_event(min(remaining, ONE_WAIT_AT_MOST_S))
         except TimeoutError:
-            return
+            continue
         if event.get("cl_ord_id") != cl_ord_id:
             continue
         yield event

@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         metavar="SECONDS",
         help="wait at most this long for the order to settle, printing its events (json) or "
-        "its outcome (text); 0: don't wait",
+        "its outcome (text); 0: don't wait; inf: until it settles",
     )
     output_options(p)
     connection_options(p)

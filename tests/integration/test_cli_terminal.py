@@ -209,6 +209,35 @@ def test_order_new_on_a_terminal_says_the_outcome_in_one_line(traded: LocalStack
     assert COLOUR.search(output)
 
 
+def test_order_new_follows_the_order_until_it_settles_however_long_follow_allows(
+    make_stack: StackFactory,
+) -> None:
+    """`--follow inf`, or 1e10 s (past what a socket can wait), placed the order, then died
+    of an OverflowError with exit 1, which says the gateway refused: a script that tries
+    again on it placed the order twice. They follow it until it settles, as any S does."""
+    stack = make_stack()
+    for follow, side, price, settled in (
+        ("inf", "buy", "30010", "order.filled"),
+        ("1e10", "sell", "31000", "order.accepted"),
+    ):
+        done = piped(
+            stack, "order", "new", "BTC/USD", side, "0.25", "--price", price,
+            "--cl-ord-id", f"follow-{follow}", "--follow", follow,
+        )  # fmt: skip
+        assert (done.returncode, done.stderr) == (0, b""), follow
+        first, *events = done.stdout.splitlines()
+        assert json.loads(first)["cl_ord_id"] == f"follow-{follow}"
+        assert [json.loads(e)["type"] for e in events][-1] == settled
+    code, output = in_terminal(
+        stack, "order", "new", "BTC/USD", "sell", "1", "--price", "31000", "--follow", "inf"
+    )
+    assert code == 0
+    assert re.fullmatch(r"resting as \S+: sell 1 @ 31000 \(order \S+\)", plain_text(output).strip())
+    with stack.client() as gw:
+        placed = [o["cl_ord_id"] for o in gw.orders(all=True)]
+    assert placed.count("follow-inf") == placed.count("follow-1e10") == 1
+
+
 def test_events_on_a_terminal_are_a_readable_line_each(traded: LocalStack) -> None:
     journal = (traded.root / "journal.jsonl").read_text().splitlines()
     events = [json.loads(line) for line in journal]

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import pwd
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,8 +21,8 @@ from typing import Any
 import pytest
 
 from fixgw.api.client import ApiError, Client
-from fixgw.testing import LocalStack, wait_until
-from tests.integration.conftest import EventLog, StackFactory
+from fixgw.testing import LocalStack, free_port, wait_until
+from tests.integration.conftest import DEFAULT_BOOKS, EventLog, StackFactory
 from tests.integration.faultproxy import FaultProxy, Rewrite, between, is_snapshot, md_refusal
 
 pytestmark = pytest.mark.integration
@@ -569,6 +573,60 @@ def test_sigusr1_halts(make_stack: StackFactory) -> None:
         event = gw.wait_for(lambda e: e["type"] == "session.halted")
         assert event["by"] == "SIGUSR1"
         assert gw.status()["halted"]["by"] == "SIGUSR1"
+
+
+def a_uid_with_no_name() -> int:
+    """A user id the passwd database does not know, as `docker run --user 1234:0` or an
+    OpenShift pod's arbitrary uid runs with."""
+    for uid in itertools.count(54321):
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
+    raise AssertionError("unreachable")
+
+
+def test_the_kill_switch_works_from_a_shell_whose_uid_has_no_name() -> None:
+    """In a container run under an arbitrary uid of group 0, with no passwd entry and no
+    $USER or $LOGNAME, every client command died in getpass.getuser() before it sent
+    anything: a traceback (KeyError; OSError from Python 3.13, told as "cannot reach the
+    gateway"). The name is only the journal's label: the uid's number stands for it. As root
+    (as CI runs the tests), the real `fixgw` runs as that uid, with a cleared environment."""
+    root = Path(tempfile.mkdtemp(prefix="fixgw-nameless-"))
+    root.chmod(0o710)  # group 0 may reach the socket (mode 0660, the gateway's group)
+    stack = LocalStack(root=root, sim_port=free_port(), books=DEFAULT_BOOKS, symbols=["BTC/USD"])
+    uid = a_uid_with_no_name()
+    shell = {"PATH": "/usr/bin:/bin"} | (
+        {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+    )
+    try:
+        stack.start_sim()
+        stack.start_gateway()
+        with stack.client("desk") as gw:
+            gw.subscribe(["orders"])
+            log = EventLog(gw)
+            rest_accepted(gw, log, "nameless", 1)
+            halt = subprocess.run(
+                [
+                    *("setpriv", f"--reuid={uid}", "--regid=0", "--clear-groups"),
+                    *(sys.executable, "-m", "fixgw", "halt", "--reason", "from a container"),
+                    *("--socket", stack.socket_path, "--json"),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                env=shell,
+            )
+            assert (halt.returncode, halt.stderr) == (0, "")
+            assert json.loads(halt.stdout)["cancelling"] == ["nameless0"]
+            log.find("nameless0", "order.canceled")
+            halted = gw.status()["halted"]
+            assert re.fullmatch(rf"api client \d+ \(fixgw-cli:uid:{uid}\)", halted["by"])
+            assert halted["reason"] == "from a container"
+    finally:
+        stack.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_cancel_on_disconnect_cancels_only_that_clients_orders(make_stack: StackFactory) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import re
 import shutil
 import socket
@@ -25,7 +26,7 @@ from fixgw import domain
 from fixgw.cli import build_parser, main
 from fixgw.cli.board import Board
 from fixgw.cli.completion import bash_script, walk, zsh_script
-from fixgw.cli.connect import socket_path, tcp_address
+from fixgw.cli.connect import _me, socket_path, tcp_address
 from fixgw.cli.exits import CLIENT, EVERY, EXIT_NO_TUI, EXIT_STATUSES, KINDS
 from fixgw.cli.lines import EVENT_DETAILS, OUTCOMES, event_line, outcome_line
 from fixgw.cli.main import COMMAND_GROUPS, kinds_of
@@ -688,6 +689,20 @@ def test_a_way_to_a_gateway_given_to_a_command_that_talks_to_none_is_a_usage_err
     """`run` started on its config's NATS, the `--nats` given ignored without a word."""
     assert main(args) == 2
     assert capsys.readouterr().err == said
+
+
+@pytest.mark.parametrize("error", [KeyError, OSError], ids=["python 3.11", "python 3.13"])
+def test_a_uid_with_no_name_is_named_by_its_number(
+    error: type[Exception], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """getpass.getuser() for a uid with no passwd entry and no $USER: KeyError up to Python
+    3.12 (a traceback), OSError from 3.13 (told as "cannot reach the gateway")."""
+
+    def no_name() -> str:
+        raise error("getpwuid(): uid not found: 54321")
+
+    monkeypatch.setattr("getpass.getuser", no_name)
+    assert _me() == f"fixgw-cli:uid:{os.getuid()}"
 
 
 def test_an_empty_fixgw_socket_is_named(

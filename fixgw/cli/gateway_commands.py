@@ -17,6 +17,7 @@ from fixgw.cli.exits import EXIT_NOT_CANCELLED, EXIT_REJECTED
 from fixgw.cli.lines import event_line, outcome_line
 from fixgw.cli.output import Out, print_json
 from fixgw.cli.render import VIEWS
+from fixgw.cli.styled import printable
 from fixgw.marketdata.book import OrderBook
 
 
@@ -52,8 +53,8 @@ def cmd_order_new(args: argparse.Namespace) -> int:
         out.print(outcome_line(sent, last, args.follow))
     if last is not None and last.get("status") == "rejected":
         if out.json:
-            text = last.get("text") or last.get("reason")
-            print(f"fixgw: the exchange rejected the order: {text}", file=sys.stderr)
+            text = str(last.get("text") or last.get("reason"))
+            print(f"fixgw: the exchange rejected the order: {printable(text)}", file=sys.stderr)
         return EXIT_REJECTED
     return 0
 
@@ -156,7 +157,8 @@ def _not_cancelled(orders: list[dict[str, str]], then: str) -> int:
     if not orders:
         return 0
     for order in orders:
-        print(f"fixgw: {order['cl_ord_id']}: no cancel sent: {order['reason']}", file=sys.stderr)
+        said = f"{order['cl_ord_id']}: no cancel sent: {order['reason']}"
+        print(f"fixgw: {printable(said)}", file=sys.stderr)
     print(f"fixgw: {len(orders)} open orders not cancelled now: {then}", file=sys.stderr)
     return EXIT_NOT_CANCELLED
 
@@ -182,9 +184,26 @@ def cmd_events(args: argparse.Namespace) -> int:
                 "has the state",
                 file=sys.stderr,
             )
+        if _journal_ends_before(reply, args.since):
+            print(
+                f"fixgw: the gateway's journal ends at seq {reply['seq']}, below --since "
+                f"{args.since}: it is not the journal {args.since} was counted in (restored "
+                "from a backup, or started afresh?); the events that follow may reuse seqs "
+                "seen before",
+                file=sys.stderr,
+            )
         with contextlib.suppress(KeyboardInterrupt):
             out.records(gw.events(), event_line)
     return 0
+
+
+def _journal_ends_before(reply: Any, since: int | None) -> bool:
+    """The subscribe reply's `seq` (the latest) below `since`: the sign (docs/protocol.md,
+    Replay with since) that the client counts on another journal. Over NATS the reply has
+    no `seq`."""
+    if since is None or not isinstance(reply, dict) or not isinstance(reply.get("seq"), int):
+        return False
+    return bool(reply["seq"] < since)
 
 
 def cmd_md_watch(args: argparse.Namespace) -> int:
@@ -193,18 +212,19 @@ def cmd_md_watch(args: argparse.Namespace) -> int:
     with connect(args) as gw:
         reply = gw.request("md_subscribe", symbol=args.symbol, depth=0)
         apply_market_data(book, reply)
-        print(_top_line(book, args.depth), flush=True)
+        print(printable(_top_line(book, args.depth)), flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             for event in gw.events():
                 if event["seq"] <= reply["seq"]:
                     continue
                 if apply_market_data(book, event):
-                    print(_top_line(book, args.depth), flush=True)
+                    print(printable(_top_line(book, args.depth)), flush=True)
                 elif event["type"] == "md.trade":
                     aggressor = event.get("aggressor") or ""
-                    print(f"trade  {event['size']} @ {event['price']}  {aggressor}", flush=True)
+                    trade = f"trade  {event['size']} @ {event['price']}  {aggressor}"
+                    print(printable(trade), flush=True)
                 elif event["type"] in ("md.stale", "md.rejected"):
-                    print(f"{event['type']}: {event.get('reason')}", flush=True)
+                    print(printable(f"{event['type']}: {event.get('reason')}"), flush=True)
     return 0
 
 

@@ -46,6 +46,7 @@ from fixgw.cli.gateway_commands import (
     cmd_trades,
 )
 from fixgw.cli.output import end_as_a_closed_pipe_ends_a_unix_tool, output_options, stdout_closed
+from fixgw.cli.styled import printable
 from fixgw.engine.fills import TRADES_KEPT
 from fixgw.errors import ConfigError
 from fixgw.ops import held_signals
@@ -447,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fixgw: config error: {exc.message}", file=sys.stderr)
         return EXIT_CONFIG
     except ApiError as exc:
-        print(f"fixgw: {exc.code}: {exc.message}", file=sys.stderr)
+        print(f"fixgw: {printable(f'{exc.code}: {exc.message}')}", file=sys.stderr)
         return 1
     except NotAGateway as exc:
         print(f"fixgw: {where(args)} is not a fixgw gateway: {exc}", file=sys.stderr)

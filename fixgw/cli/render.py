@@ -341,18 +341,19 @@ def _withdrawn(result: Row) -> str:
     return f", {len(withdrawn)} canceled before they were sent" if withdrawn else ""
 
 
-def _not_recorded(result: Row) -> tuple[str, str]:
+def _not_recorded(result: Row) -> list[Text]:
+    """The answer's warning, on a line of its own, where it has one."""
     warning = result.get("warning")
-    return (f"\nwarning: {warning}", "bold red") if warning else ("", "")
+    return [Text(f"warning: {warning}", "bold red")] if warning else []
 
 
 def render_halt(result: Row, clock: Clock) -> Shown:
-    return Text.assemble(
+    said = Text.assemble(
         ("halted", "red"),
         f": new orders refused; cancelling {len(result['cancelling'])} open orders"
         f"{_withdrawn(result)}{_left_open(result['waiting'])}",
-        _not_recorded(result),
     )
+    return [said, *_not_recorded(result)]
 
 
 def render_cancel_all(result: Row, clock: Clock) -> Shown:
@@ -363,7 +364,8 @@ def render_cancel_all(result: Row, clock: Clock) -> Shown:
 
 
 def render_resume(result: Row, clock: Clock) -> Shown:
-    return Text.assemble(("resumed", "green"), ": the kill switch is off", _not_recorded(result))
+    said = Text.assemble(("resumed", "green"), ": the kill switch is off")
+    return [said, *_not_recorded(result)]
 
 
 def render_cancel(result: Row, clock: Clock) -> Shown:

@@ -29,13 +29,25 @@ GAP = "  "
 """Between the columns of a table, as kubectl and docker print."""
 
 
+def printable(text: str) -> str:
+    """`text` as a terminal shows it and acts on none of it: a character that is not
+    printable (C0 and C1 controls, DEL, bidi overrides, line separators) written as Python
+    escapes it (`\\n`, `\\x1b`, `\\u202e`). Halt reasons, the exchange's Text(58), ids: free
+    text from others, which could otherwise forge a line or drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     text: str
+    """Shown `printable`: a line break or an escape code in it is escaped, never acted on."""
     style: str = ""
     """Words of SGR, `bold red`; empty: the terminal's own."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "text", printable(self.text))
         if unknown := [word for word in self.style.split() if word not in SGR]:
             raise ValueError(f"no such style: {unknown}")
 

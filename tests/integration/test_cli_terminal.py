@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 import pytest
@@ -172,6 +173,34 @@ def test_halt_and_resume_on_a_terminal_say_what_they_did(traded: LocalStack) -> 
     assert plain_text(output).strip() == "resumed: the kill switch is off"
 
 
+def test_a_halt_reason_from_another_client_is_shown_escaped_and_the_terminal_acts_on_none(
+    traded: LocalStack,
+) -> None:
+    """Any API client may halt with a reason of its choosing: `status` and `events` show it
+    escaped on the halted line, forging none and clearing no screen; the JSON keeps it."""
+    reason = "oops\nresumed: the kill switch is off\x1b[2J"
+    shown = r"oops\nresumed: the kill switch is off\x1b[2J"
+    with traded.client("oms") as gw:
+        gw.request("halt", reason=reason)
+    code, output = in_terminal(traded, "status")
+    assert code == 0
+    assert b"\x1b[2J" not in output
+    lines = plain_text(output).splitlines()
+    (halted,) = (line for line in lines if line.startswith("halted "))
+    assert halted.endswith(f": {shown}")
+    assert not any(line.startswith("resumed") for line in lines)
+    terminal = Terminal(["events", "--since", "0", "--socket", traded.socket_path], terminal_env())
+    try:
+        terminal.wait_for_match(r"session\.halted +by api client")
+        terminal.wait_for(shown)
+        terminal.type(b"\x03")  # Ctrl-C
+        assert terminal.wait(20) == 0
+    finally:
+        terminal.close()
+    assert b"\x1b[2J" not in terminal.output
+    assert json.loads(piped(traded, "status").stdout)["halted"]["reason"] == reason
+
+
 def test_session_commands_on_a_terminal_and_through_a_pipe(make_stack: StackFactory) -> None:
     stack = make_stack()
     assert stack.sim is not None
@@ -258,6 +287,52 @@ def test_events_on_a_terminal_are_a_readable_line_each(traded: LocalStack) -> No
     assert (
         "buy 0.5 BTC/USD @ 30010  fill 0.5 @ 30010; 0.5 of 0.5 filled, avg 30010  fill-a" in filled
     )
+
+
+def line_within(stream: IO[bytes], timeout: float) -> str:
+    """The next line a command wrote to `stream`, waiting at most `timeout`."""
+    if not select.select([stream], [], [], timeout)[0]:
+        raise TimeoutError(f"no line within {timeout} s")
+    return stream.readline().decode()
+
+
+def test_events_since_above_the_journals_end_say_so_on_stderr_and_stream_on(
+    traded: LocalStack,
+) -> None:
+    """A `since` above the gateway's latest seq: the journal it was counted in was replaced
+    (docs/protocol.md, Replay with since; the reply's seq below it is the sign). `events`
+    says so on stderr, and streams the events that come, as the gateway sends them."""
+    with traded.client() as gw:
+        latest = gw.status()["last_event_seq"]
+    since = latest + 100_000
+    events = subprocess.Popen(
+        [sys.executable, "-m", "fixgw", "events", "--since", str(since), "--json",
+         "--socket", traded.socket_path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert events.stdout is not None and events.stderr is not None
+    try:
+        warning = line_within(events.stderr, 20)
+        ends_at = re.fullmatch(
+            rf"fixgw: the gateway's journal ends at seq (\d+), below --since {since}: it is "
+            rf"not the journal {since} was counted in .*\n",
+            warning,
+        )
+        assert ends_at and int(ends_at[1]) >= latest, warning
+        with traded.client() as gw:
+            gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="0.1", price="29000",
+                         cl_ord_id="after-since")  # fmt: skip
+        event = json.loads(line_within(events.stdout, 20))
+        assert event["cl_ord_id"] == "after-since" and latest < event["seq"] < since
+        events.send_signal(signal.SIGINT)
+        assert events.wait(20) == 0
+    finally:
+        if events.poll() is None:
+            events.kill()
+            events.wait(10)
+        events.stdout.close()
+        events.stderr.close()
 
 
 # ---------------------------------------------------------------- scripts: pipes and --json

@@ -37,6 +37,9 @@ from fixgw.cli.render import (
     duration,
     plain,
     render_account,
+    render_halt,
+    render_order_status,
+    render_status,
     render_trades,
     session_text,
 )
@@ -553,6 +556,88 @@ def test_status_says_log_lines_dropped_in_red_and_nothing_of_them_when_none_were
 def test_a_style_the_terminal_codes_do_not_know_fails_where_it_is_written() -> None:
     with pytest.raises(ValueError, match="no such style"):
         Text("x", "blink")
+
+
+STATUS = {
+    "session": "up",
+    "session_id": "FIX.4.4:ME->OKCOIN",
+    "ready": True,
+    "reconciling": 0,
+    "connection": {
+        "phase": "up",
+        "attempts": 1,
+        "failures_in_a_row": 0,
+        "next_attempt_at": None,
+        "held": None,
+        "last_down_reason": None,
+    },
+    "seq_nums": {"next_sender": 2, "next_target": 2},
+    "heartbeat_rtt_ms": 1.5,
+    "halted": None,
+    "open_orders": 0,
+    "throttle_queued": 0,
+    "account": {"available": True},
+    "market_data": {},
+    "venue": {"name": "okcoin", "offers": ["market_data"]},
+    "tls": {"enabled": False},
+    "inbound_refused": 0,
+    "callback_errors": 0,
+    "dialect_errors": 0,
+    "uptime_s": 5,
+    "version": "0.0.0",
+    "last_event_seq": 9,
+}
+"""A `status` answer, as the gateway gives it."""
+FORGED = "oops\nresumed: the kill switch is off\x1b[2J"
+"""A halt reason an API client could send: a line for the status screen, a code clearing it."""
+FORGED_SHOWN = r"oops\nresumed: the kill switch is off\x1b[2J"
+SGR_CODE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def acts_on_nothing(lines: Shown) -> bool:
+    """Every line printable, in colour but for its own colour codes."""
+    return all(
+        line.plain.isprintable() and SGR_CODE.sub("", line.ansi()).isprintable()
+        for line in lines_of(lines)
+    )
+
+
+def test_free_text_from_others_is_shown_escaped_and_never_acted_on() -> None:
+    """A halt reason from any API client, the exchange's Text(58) and its ids: a line break
+    would forge a line, an escape code drive the operator's terminal."""
+    halted = {"by": "api client 6 (oms)", "since": "2026-12-05T18:39:18Z", "reason": FORGED}
+    status = {**STATUS, "halted": halted}
+    status["connection"] = {**STATUS["connection"], "phase": "down", "last_down_reason": FORGED}
+    lines = render_status(status, UTC)
+    assert [line.plain.split("  ")[0] for line in lines_of(lines)] == [
+        label for label, _ in STATUS_LINES
+    ]  # one line a label, none forged
+    assert acts_on_nothing(lines)
+    assert shown(lines).count(FORGED_SHOWN) == 2
+    rejected = {**ORDER, "status": "rejected", "reason": "other", "text": "no\r\x9b2J\u202eusd"}
+    event = {**rejected, "seq": 5, "type": "order.rejected", "ts": "2026-12-05T18:39:18Z"}
+    halt = {"seq": 6, "type": "session.halted", "ts": "2026-12-05T18:39:19Z", "by": "api client 6",
+            "reason": FORGED, "cancelling": []}  # fmt: skip
+    order_status = {**ORDER, "order_id": "x-\x1b]0;pwned\x07", "text": FORGED, "source": "exchange"}
+    for text in (
+        event_line(event, UTC),
+        outcome_line({"cl_ord_id": "c-1", "status": "pending_new"}, rejected, 5),
+        event_line(halt, UTC),
+        render_order_status(order_status, UTC),
+    ):
+        assert acts_on_nothing(text), shown(text)
+    assert r"rejected: no\r\x9b2J\u202eusd" in shown(event_line(event, UTC))
+    assert f"by api client 6: {FORGED_SHOWN}; cancelling 0" in shown(event_line(halt, UTC))
+    assert len(lines_of(render_order_status(order_status, UTC))) == 4
+    assert r"x-\x1b]0;pwned\x07" in shown(render_order_status(order_status, UTC))
+
+
+def test_a_halt_the_journal_did_not_record_says_so_on_a_line_of_its_own() -> None:
+    answer = {"cancelling": [], "waiting": [], "warning": "not journaled: disk full"}
+    assert shown(render_halt(answer, UTC)).splitlines() == [
+        "halted: new orders refused; cancelling 0 open orders",
+        "warning: not journaled: disk full",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -16,14 +16,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from fixgw.testing import LocalStack, free_port, wait_until
+from fixgw.testing import LocalStack, wait_until
 from tests.counterparties.raw_oms import RawOms
 from tests.integration.conftest import StackFactory
-from tests.integration.test_bridge_raw_oms import logged, order, report
+from tests.integration.test_bridge_raw_oms import PASSWORD, bridged, logged, order, report
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "gate-secret"
 LOGON_TIMEOUT_S = 1.5
 
 
@@ -51,21 +50,7 @@ class Bridge:
 @pytest.fixture
 def bridge(make_stack: StackFactory) -> Iterator[Bridge]:
     first, second = (f"GATE-{uuid.uuid4().hex[:8]}" for _ in range(2))
-    port = free_port()
-    stack = make_stack(start=False)
-    stack.metrics_port = free_port()
-    stack.gateway_overrides["bridge"] = {
-        "port": port,
-        "store_dir": str(stack.root / "bridge-store"),
-        "logon_timeout_s": LOGON_TIMEOUT_S,
-        "sessions": [
-            {"comp_id": comp_id, "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}}
-            for comp_id in (first, second)
-        ],
-    }
-    stack.env = {"FIXGW_TEST_OMS_PASSWORD": PASSWORD}
-    stack.start_sim()
-    stack.start_gateway()
+    stack, port = bridged(make_stack, [first, second], logon_timeout_s=LOGON_TIMEOUT_S)
     trading = RawOms(port, first, password=PASSWORD)
     trading.start()
     yield Bridge(stack, port, trading, second)

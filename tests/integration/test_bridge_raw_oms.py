@@ -8,7 +8,7 @@ import json
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -25,20 +25,33 @@ PASSWORD = "raw-oms-secret"
 NOW = "20261125-10:00:00.000"
 
 
-@pytest.fixture
-def raw(make_stack: StackFactory) -> Iterator[tuple[LocalStack, RawOms]]:
-    comp_id = f"RAW-{uuid.uuid4().hex[:8]}"
+def bridged(
+    make_stack: StackFactory, comp_ids: Iterable[str], **bridge: object
+) -> tuple[LocalStack, int]:
+    """The simulator and a gateway whose bridge has a session with `PASSWORD` for each of
+    `comp_ids` (and the `bridge` keys given), started; and the bridge's port."""
     port = free_port()
     stack = make_stack(start=False)
     stack.metrics_port = free_port()
     stack.gateway_overrides["bridge"] = {
         "port": port,
         "store_dir": str(stack.root / "bridge-store"),
-        "sessions": [{"comp_id": comp_id, "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}}],
+        **bridge,
+        "sessions": [
+            {"comp_id": comp_id, "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}}
+            for comp_id in comp_ids
+        ],
     }
     stack.env = {"FIXGW_TEST_OMS_PASSWORD": PASSWORD}
     stack.start_sim()
     stack.start_gateway()
+    return stack, port
+
+
+@pytest.fixture
+def raw(make_stack: StackFactory) -> Iterator[tuple[LocalStack, RawOms]]:
+    comp_id = f"RAW-{uuid.uuid4().hex[:8]}"
+    stack, port = bridged(make_stack, [comp_id])
     oms = RawOms(port, comp_id, password=PASSWORD)
     oms.start()
     yield stack, oms
@@ -572,19 +585,7 @@ def test_one_sessions_unsubscribe_leaves_the_book_of_a_session_whose_ids_join_to
     """`DESK` with MDReqID `A:1` and `DESK:A` with `1` (':' is legal in both): DESK ends its
     subscription, and DESK:A's book goes on changing."""
     first, second = "DESK", "DESK:A"
-    port = free_port()
-    stack = make_stack(start=False)
-    stack.gateway_overrides["bridge"] = {
-        "port": port,
-        "store_dir": str(stack.root / "bridge-store"),
-        "sessions": [
-            {"comp_id": comp_id, "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}}
-            for comp_id in (first, second)
-        ],
-    }
-    stack.env = {"FIXGW_TEST_OMS_PASSWORD": PASSWORD}
-    stack.start_sim()
-    stack.start_gateway()
+    stack, port = bridged(make_stack, [first, second])
     desk, desk_a = RawOms(port, first, password=PASSWORD), RawOms(port, second, password=PASSWORD)
     desk.start()
     desk_a.start()

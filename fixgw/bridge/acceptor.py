@@ -4,7 +4,9 @@ passwords and hands every message to the loop, and the acceptor's lifecycle."""
 from __future__ import annotations
 
 import hmac
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -58,6 +60,7 @@ elsewhere that is not UTF-8 gets the message a Reject (3)."""
 HANDOVER_TIMEOUT_S = 2.0
 """How long QuickFIX's thread waits for the loop to take an OMS message (it serves every
 OMS session's heartbeats meanwhile). A loop that slow is stalled or stopping."""
+ACCEPTED = "Accepted connection from "
 NO_SESSION = "Session not found for incoming message: "
 """What QuickFIX's acceptor log says of a connection it drops for its first message."""
 BEGIN_STRING = "FIX.4.4"
@@ -82,15 +85,45 @@ class OmsInbound:
     raw: str = ""
 
 
+class _Peers:
+    """Where each connection the logon gate handed over came from, known by its Logon's
+    CompIDs, MsgSeqNum and SendingTime: QuickFIX names no peer when it refuses a logon, and
+    several may be refused at once."""
+
+    KEPT = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_logon: OrderedDict[tuple[str, ...], str] = OrderedDict()
+
+    def handed_over(self, peer: str, first: bytes) -> None:
+        key = _logon_key(first.decode(errors="surrogateescape"))
+        with self._lock:
+            self._by_logon[key] = peer
+            self._by_logon.move_to_end(key)
+            while len(self._by_logon) > self.KEPT:
+                self._by_logon.popitem(last=False)
+
+    def of(self, logon: str) -> str:
+        with self._lock:
+            return self._by_logon.get(_logon_key(logon), "unknown")
+
+
+def _logon_key(raw: str) -> tuple[str, ...]:
+    return tuple(raw_field(raw, tag) or "" for tag in (49, 56, 34, 52))
+
+
 class _OmsApplication(fix.Application):  # type: ignore[misc]
     def __init__(
         self,
         passwords: Mapping[str, str],
         inbox: Inbox[OmsInbound],
         groups: Mapping[str, Mapping[int, GroupTree]],
+        peers: _Peers,
     ) -> None:
         super().__init__()
         self._passwords = passwords
+        self._peers = peers
         self._inbox = inbox
         self._groups = groups
         """Each message type's repeating groups, by the session's dictionary: QuickFIX does
@@ -132,7 +165,11 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
                         given.encode(errors="surrogateescape"), expected.encode()
                     )
                 ):
-                    log.warning("OMS logon refused: wrong or missing password", oms=oms)
+                    log.warning(
+                        "OMS logon refused: wrong or missing password",
+                        oms=oms,
+                        peer=self._peers.of(message.toString()),
+                    )
                     refused = True
         except Exception:
             log.exception("bridge fromAdmin failed")
@@ -223,16 +260,18 @@ class _ConnectionLog(fix.Log):  # type: ignore[misc]
     drops, with no Logout and nothing in a session's log, because its first message names no
     session it has (a SenderCompID not in `bridge.sessions`, a TargetCompID not
     `bridge.comp_id`) or one logged on over another connection. QuickFIX says so with the
-    whole message, which may hold the OMS's password: only its CompIDs are logged. QuickFIX
-    names no peer with it (it takes each connection from the logon gate, over a Unix
-    socket); the peer logged is that of the connection the gate handed over last, whose
-    first message QuickFIX reads as soon as it has it."""
+    whole message, which may hold the OMS's password: only its CompIDs are logged, with the
+    peer the logon gate took that message from (`_Peers`).
 
-    def __init__(self, comp_id: str, oms_comp_ids: Collection[str]) -> None:
+    It also says when QuickFIX accepts a connection (`on_accepted`): one that did not come
+    through the gate is then shut down."""
+
+    def __init__(self, comp_id: str, oms_comp_ids: Collection[str], peers: _Peers) -> None:
         super().__init__()
         self._comp_id = comp_id
         self._oms_comp_ids = frozenset(oms_comp_ids)
-        self._peer = "unknown"
+        self._peers = peers
+        self.on_accepted: Callable[[], None] = lambda: None
 
     def onIncoming(self, message: str) -> None:
         pass
@@ -240,13 +279,11 @@ class _ConnectionLog(fix.Log):  # type: ignore[misc]
     def onOutgoing(self, message: str) -> None:
         pass
 
-    def handed_over(self, peer: str) -> None:
-        """The logon gate is handing QuickFIX a connection from `peer`."""
-        self._peer = peer
-
     def onEvent(self, text: str) -> None:
         try:
-            if text.startswith(NO_SESSION):
+            if text.startswith(ACCEPTED):
+                self.on_accepted()
+            elif text.startswith(NO_SESSION):
                 self._dropped(text[len(NO_SESSION) :])
         except Exception:
             log.exception("reading QuickFIX's acceptor log failed")
@@ -270,7 +307,7 @@ class _ConnectionLog(fix.Log):  # type: ignore[misc]
             sender_comp_id=sender,
             target_comp_id=target,
             bridge_comp_id=self._comp_id,
-            peer=self._peer,
+            peer=self._peers.of(raw),
         )
 
     def clear(self) -> None:
@@ -308,13 +345,14 @@ class BridgeAcceptor:
     ) -> None:
         """`on_refused(reason)`: a connection closed before it reached QuickFIX (`LogonGate`)."""
         self.config = config
-        self._app = _OmsApplication(passwords, inbox, group_trees(dictionary))
+        peers = _Peers()
+        self._app = _OmsApplication(passwords, inbox, group_trees(dictionary), peers)
         self._ids = {
             oms.comp_id: fix.SessionID(BEGIN_STRING, config.comp_id, oms.comp_id)
             for oms in config.sessions
         }
         private_directory(Path(config.store_dir))  # what OMS sessions sent, as sent
-        connections = _ConnectionLog(config.comp_id, self._ids)
+        connections = _ConnectionLog(config.comp_id, self._ids, peers)
         self._acceptor = GatedAcceptor(
             self._app,
             {
@@ -332,9 +370,10 @@ class BridgeAcceptor:
             _ConnectionLogFactory(connections),
             handover_dir=Path(config.store_dir),
             logon_timeout_s=config.logon_timeout_s,
-            on_handover=connections.handed_over,
+            on_handover=peers.handed_over,
             on_refused=on_refused,
         )
+        connections.on_accepted = self._acceptor.look_for_strangers
 
     def start(self) -> None:
         """Listening on `bridge.host` only (`BoundAcceptor`); ConfigError if it cannot."""

@@ -59,6 +59,8 @@ stalled loop (`acceptor.HANDOVER_TIMEOUT_S` per OMS message)."""
 
 _HEADER = re.compile(rb"8=[^\x01=]{1,32}\x019=(\d{1,9})\x01")
 _CHECKSUM_BYTES = len(b"10=000\x01")
+_END = re.compile(rb"\x0110=\d{3}\x01")
+"""The last field's end and the CheckSum field: where BodyLength says the message ends."""
 _PEERCRED = struct.Struct("3i")
 """`struct ucred`: pid, uid, gid."""
 
@@ -79,6 +81,14 @@ def first_message_length(data: bytes) -> int | None:
     if length > MAX_FIRST_MESSAGE_BYTES:
         raise NotFix(f"its first message is longer than {MAX_FIRST_MESSAGE_BYTES} bytes")
     return length
+
+
+def check_ends_where_said(data: bytes, length: int) -> None:
+    """NotFix unless the message of `length` bytes `data` starts with ends there with its
+    CheckSum. QuickFIX looks for the CheckSum from where BodyLength says it is onwards: one
+    further on would have it wait, reading this connection alone, for bytes still to come."""
+    if _END.fullmatch(data, length - len(b"\x0110=000\x01"), length) is None:
+        raise NotFix("its first message does not end where its BodyLength says")
 
 
 def _could_start_header(data: bytes) -> bool:
@@ -115,7 +125,8 @@ class LogonGate:
     """Takes connections on `listener` and hands each to QuickFIX through `handover_path`
     once its first message is whole; closes it if that is not within `timeout_s`.
 
-    `on_handover(peer)` is called just before QuickFIX is handed a connection from `peer`,
+    `on_handover(peer, first)` is called just before QuickFIX is handed a connection from
+    `peer` whose first message is `first`,
     `on_refused(reason)` for each connection closed here (`timeout`, `not_fix`,
     `too_many_waiting`, `closed`, `handover_failed`), both on the gate's thread."""
 
@@ -124,7 +135,7 @@ class LogonGate:
         listener: socket.socket,
         handover_path: str,
         timeout_s: float,
-        on_handover: Callable[[str], None] = lambda peer: None,
+        on_handover: Callable[[str, bytes], None] = lambda peer, first: None,
         on_refused: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self._listener = listener
@@ -135,18 +146,27 @@ class LogonGate:
         self._waiting: dict[int, _Waiting] = {}
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
+        self._strangers_suspected = False
         self._thread = threading.Thread(target=self._run, name="fixgw-logon-gate", daemon=True)
 
     def start(self) -> None:
         self._listener.setblocking(False)
         self._thread.start()
 
+    def look_for_strangers(self) -> None:
+        """QuickFIX has accepted a connection: if it is not one of the gate's, it is shut
+        down (`_shut_down_strangers`), on the gate's thread, soon."""
+        self._strangers_suspected = True
+        with contextlib.suppress(OSError):  # full: a wake-up is pending already
+            os.write(self._wake_write, b"s")
+
     def stop(self) -> None:
         """No connection is taken or handed over from now on; those waiting are closed."""
         if self._stopping:
             return
         self._stopping = True
-        os.write(self._wake_write, b"x")
+        with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending already
+            os.write(self._wake_write, b"x")
         if self._thread.is_alive():
             self._thread.join(HANDOVER_WAIT_S + 1)
         os.close(self._wake_write)
@@ -175,6 +195,13 @@ class LogonGate:
     def _serve(self, poller: select.poll, fd: int, events: int) -> None:
         if fd == self._listener.fileno():
             self._accept(poller)
+            return
+        if fd == self._wake_read:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake_read, 4096)
+            if self._strangers_suspected:
+                self._strangers_suspected = False
+                _shut_down_strangers(self._handover_path)
             return
         waiting = self._waiting.get(fd)
         if waiting is None:
@@ -235,13 +262,17 @@ class LogonGate:
             return
         try:
             length = first_message_length(data)
+            first = None
+            if length is not None and len(data) >= length:
+                check_ends_where_said(data, length)
+                first = data[:length]
         except NotFix as exc:
             self._close(poller, waiting)
             self._refuse(waiting.sock, waiting.peer, "not_fix", str(exc))
             return
-        if length is not None and len(data) >= length:
+        if first is not None:
             self._close(poller, waiting, keep=True)
-            self._hand_over(waiting)
+            self._hand_over(waiting, first)
             return
         if events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
             self._close(poller, waiting)
@@ -279,11 +310,11 @@ class LogonGate:
         log.warning("bridge connection closed: " + why, peer=peer, **more)
         self._on_refused(reason)
 
-    def _hand_over(self, waiting: _Waiting) -> None:
+    def _hand_over(self, waiting: _Waiting, first: bytes) -> None:
         sock = waiting.sock
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
-            self._on_handover(waiting.peer)
+            self._on_handover(waiting.peer, first)
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as ours:
                 ours.settimeout(HANDOVER_WAIT_S)
                 ours.connect(self._handover_path)
@@ -306,14 +337,7 @@ class LogonGate:
         deadline = time.monotonic() + HANDOVER_WAIT_S
         pause = 0.001
         while True:
-            ours, strangers = _accepted_on(self._handover_path)
-            for fd in strangers:
-                _shut_down(fd)
-                log.warning(
-                    "a connection to the bridge's handover socket from another process was "
-                    "shut down: connections reach QuickFIX through the gate only",
-                    descriptor=fd,
-                )
+            ours = _shut_down_strangers(self._handover_path)
             if len(ours) == 1:
                 return ours[0]
             if len(ours) > 1:
@@ -324,6 +348,21 @@ class LogonGate:
                 raise RuntimeError(f"QuickFIX did not take the connection in {HANDOVER_WAIT_S} s")
             time.sleep(pause)
             pause = min(pause * 2, 0.05)  # each look goes through every descriptor
+
+
+def _shut_down_strangers(path: str) -> list[int]:
+    """Shuts down the connections QuickFIX accepted on the handover socket `path` that another
+    process opened (a process of the gateway's user, around the gate); returns those the gate
+    opened."""
+    ours, strangers = _accepted_on(path)
+    for fd in strangers:
+        _shut_down(fd)
+        log.warning(
+            "a connection to the bridge's handover socket from another process was shut down: "
+            "connections reach QuickFIX through the gate only",
+            descriptor=fd,
+        )
+    return ours
 
 
 def _accepted_on(path: str) -> tuple[list[int], list[int]]:

@@ -186,7 +186,7 @@ class GatedAcceptor(BoundAcceptor):
         *args: Any,
         handover_dir: Path,
         logon_timeout_s: float,
-        on_handover: Callable[[str], None],
+        on_handover: Callable[[str, bytes], None],
         on_refused: Callable[[str], None],
         **kwargs: Any,
     ) -> None:
@@ -216,6 +216,12 @@ class GatedAcceptor(BoundAcceptor):
             public, path, self.logon_timeout_s, self._on_handover, self._on_refused
         )
         self.gate.start()
+
+    def look_for_strangers(self) -> None:
+        """QuickFIX accepted a connection (its acceptor log says so): the gate shuts it down
+        unless it is one of its own."""
+        if self.gate is not None:
+            self.gate.look_for_strangers()
 
     def stop_taking(self) -> None:
         """No new connection reaches QuickFIX from now on."""

@@ -87,15 +87,20 @@ class Trickle:
 
 
 def ends(sock: socket.socket, within: float) -> bool:
-    """Whether the bridge closes `sock` within `within` seconds: the peer reads the end, or a
-    reset when bytes it sent were still unread."""
-    sock.settimeout(within)
+    """Whether the bridge closes `sock` within `within` seconds (what it sends first, a
+    Logout say, read and dropped): the peer reads the end, or a reset when bytes it sent
+    were still unread."""
+    deadline = time.monotonic() + within
     try:
-        return sock.recv(1) == b""
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if sock.recv(4096) == b"":
+                return True
     except TimeoutError:
         return False
     except ConnectionResetError:
         return True
+    return False
 
 
 def closed_lines(bridge: Bridge, why: str) -> list[dict[str, object]]:
@@ -144,6 +149,11 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_logon_timeout(
             b"8=FIX.4.4\x019=999999\x0135=A\x01",
             "not_fix",
             "its first message is longer than 16384 bytes",
+        ),
+        (  # QuickFIX would look further on for the CheckSum, reading this connection alone
+            b"8=FIX.4.4\x019=5\x0135=A\x0149=XXXX",
+            "not_fix",
+            "its first message does not end where its BodyLength says",
         ),
     ],
 )
@@ -200,3 +210,51 @@ def test_a_flood_of_idle_connections_is_bounded_and_an_oms_logs_on_once_it_has_p
     oms.start()
     oms.logout()
     oms.check_valid()
+
+
+def test_logons_refused_at_once_are_each_logged_with_their_own_peer(bridge: Bridge) -> None:
+    """QuickFIX names no peer; several connections' logons refused together must not take
+    each other's (unknown CompIDs from eight addresses, and a wrong password)."""
+    connections = []
+    for n in range(2, 10):
+        logon = RawOms(bridge.port, f"NOPE-{n}").encode("A", [(98, 0), (108, 30)])
+        sock = socket.create_connection(
+            ("127.0.0.1", bridge.port), timeout=5, source_address=(f"127.0.0.{n}", 0)
+        )
+        connections.append((sock, logon))
+    guess = bridge.oms(bridge.second)
+    guess.password = "guess"
+    wrong = socket.create_connection(
+        ("127.0.0.1", bridge.port), timeout=5, source_address=("127.0.0.11", 0)
+    )
+    connections.append((wrong, guess.encode("A", [(98, 0), (108, 30), (554, "guess")])))
+    for sock, logon in connections:
+        sock.sendall(logon)
+    for sock, _ in connections:
+        assert ends(sock, 10)
+        sock.close()
+
+    def refused() -> dict[str, object]:
+        lines = logged(bridge.stack, "OMS logon refused")
+        return {str(line.get("sender_comp_id", line.get("oms"))): line["peer"] for line in lines}
+
+    wait_until(lambda: len(refused()) == 9, 10, "nine refusals logged")
+    assert refused() == {
+        **{f"NOPE-{n}": f"127.0.0.{n}" for n in range(2, 10)},
+        bridge.second: "127.0.0.11",
+    }
+
+
+def test_a_connection_around_the_gate_to_quickfixs_own_socket_is_shut_down_at_once(
+    bridge: Bridge,
+) -> None:
+    """The socket is in the store's directory, which only the gateway's user reaches; a
+    process of that user (this test) still does not reach QuickFIX around the gate."""
+    handover = bridge.stack.root / "bridge-store" / "handover.sock"
+    with socket.socket(socket.AF_UNIX) as around:
+        around.connect(str(handover))
+        assert ends(around, 10)
+    event = "a connection to the bridge's handover socket from another process was shut down"
+    wait_until(lambda: logged(bridge.stack, event), 5, "the shutdown logged")
+    bridge.trading.send("D", order("AROUND-1", "1", "0.1", "29000"))
+    assert report(bridge.trading, "AROUND-1", "0")[39] == "0"

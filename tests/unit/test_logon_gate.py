@@ -21,6 +21,7 @@ from fixgw.fix.logon_gate import (
     MAX_FIRST_MESSAGE_BYTES,
     LogonGate,
     NotFix,
+    check_ends_where_said,
     first_message_length,
     handover_listener,
 )
@@ -58,6 +59,15 @@ def test_the_length_counts_the_header_the_body_and_the_checksum() -> None:
 def test_bytes_that_cannot_start_a_logon_are_not_fix(data: bytes, says: str) -> None:
     with pytest.raises(NotFix, match=says):
         first_message_length(data)
+
+
+def test_a_first_message_must_end_with_its_checksum_where_its_body_length_says() -> None:
+    check_ends_where_said(LOGON, len(LOGON))
+    short = b"8=FIX.4.4\x019=5\x0135=A\x0149=XXXX\x0110=123\x01"  # the body is 13 bytes
+    length = first_message_length(short)
+    assert length is not None
+    with pytest.raises(NotFix, match="does not end where its BodyLength says"):
+        check_ends_where_said(short, length)
 
 
 class StandIn:

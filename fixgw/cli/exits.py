@@ -21,6 +21,9 @@ EXIT_NO_TUI = 2
 EXIT_JOURNAL_DAMAGED = 5
 """`run`: the journal has damaged records (see `fixgw journal check`); `journal check`: it
 has; `journal compact`: it has, and is not compacted."""
+EXIT_OUTCOME_UNKNOWN = 6
+"""`order new`: the order was sent, and the connection to the gateway ended while it was
+followed, before the exchange answered: what became of it is unknown."""
 EXIT_SIGPIPE = 141
 """As a shell reports a process killed by SIGPIPE (128 + 13)."""
 
@@ -103,6 +106,13 @@ EXIT_STATUSES: tuple[ExitStatus, ...] = (
         EXIT_JOURNAL_DAMAGED,
         ("journal compact",),
         "the journal has damaged records, and is not compacted (`fixgw journal repair` first)",
+    ),
+    ExitStatus(
+        EXIT_OUTCOME_UNKNOWN,
+        ("order new",),
+        "the order was sent (its cl_ord_id said), and the connection to the gateway ended "
+        "while it was followed, before the exchange answered: its outcome is unknown; ask "
+        "(fixgw order status CL_ORD_ID) before sending it again",
     ),
     ExitStatus(
         EXIT_SIGPIPE,

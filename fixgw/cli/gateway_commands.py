@@ -13,8 +13,8 @@ from typing import Any
 
 from fixgw.api.client import GatewayClient, apply_market_data
 from fixgw.cli.connect import connect
-from fixgw.cli.exits import EXIT_NOT_CANCELLED, EXIT_REJECTED
-from fixgw.cli.lines import event_line, outcome_line
+from fixgw.cli.exits import EXIT_NOT_CANCELLED, EXIT_OUTCOME_UNKNOWN, EXIT_REJECTED
+from fixgw.cli.lines import OUTCOMES, event_line, outcome_line, unknown_outcome
 from fixgw.cli.output import Out, print_json
 from fixgw.cli.render import VIEWS
 from fixgw.cli.styled import printable
@@ -30,6 +30,8 @@ def cmd_order_new(args: argparse.Namespace) -> int:
     out = Out.for_args(args)
     order_type = args.type or ("limit" if args.price is not None else "market")
     last: dict[str, Any] | None = None
+    lost: str | None = None
+    interrupted = False
     with connect(args) as gw:
         if args.follow:
             gw.subscribe(["orders"])
@@ -43,20 +45,31 @@ def cmd_order_new(args: argparse.Namespace) -> int:
         )
         if out.json:
             print_json(sent)
-        for event in _events_of(gw, sent["cl_ord_id"], args.follow) if args.follow else ():
-            last = event
-            if out.json:
-                print_json(event)
-            if event.get("status") == "rejected":
-                break
+        try:
+            for event in _events_of(gw, sent["cl_ord_id"], args.follow) if args.follow else ():
+                last = event
+                if out.json:
+                    print_json(event)
+                if event.get("status") == "rejected":
+                    break
+        except FollowingLost as exc:
+            lost = exc.why
+        except KeyboardInterrupt:  # Ctrl-C ends the following, as --follow running out does
+            interrupted = True
+    status = str((last or sent).get("status"))
+    if status in OUTCOMES:
+        lost = None  # the exchange had answered: what following it to the end shows
     if not out.json:
-        out.print(outcome_line(sent, last, args.follow))
+        out.print(outcome_line(sent, last, args.follow, interrupted, lost))
+    elif lost is not None:
+        said = unknown_outcome(sent["cl_ord_id"], status, lost)
+        print(f"fixgw: order {printable(said)}", file=sys.stderr)
     if last is not None and last.get("status") == "rejected":
         if out.json:
             text = str(last.get("text") or last.get("reason"))
             print(f"fixgw: the exchange rejected the order: {printable(text)}", file=sys.stderr)
         return EXIT_REJECTED
-    return 0
+    return EXIT_OUTCOME_UNKNOWN if lost is not None else 0
 
 
 ONE_WAIT_AT_MOST_S = 3600.0
@@ -64,15 +77,26 @@ ONE_WAIT_AT_MOST_S = 3600.0
 past a platform limit (some 292 years), and `--follow inf` means until the order settles."""
 
 
+class FollowingLost(Exception):
+    """The connection to the gateway ended while `order new` followed an order it had sent:
+    the order is not unsent for it, so this is not "cannot reach the gateway"."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
 def _events_of(gw: GatewayClient, cl_ord_id: str, seconds: float) -> Iterator[dict[str, Any]]:
     """The order's events until it closes, or until it rests on the book with no fill for a
-    moment, or until time runs out."""
+    moment, or until time runs out. FollowingLost if the connection ends first."""
     deadline = time.monotonic() + seconds
     while (remaining := deadline - time.monotonic()) > 0:
         try:
             event = gw.next_event(min(remaining, ONE_WAIT_AT_MOST_S))
         except TimeoutError:
             continue
+        except OSError as exc:
+            raise FollowingLost(str(exc)) from exc
         if event.get("cl_ord_id") != cl_ord_id:
             continue
         yield event

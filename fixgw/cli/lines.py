@@ -183,12 +183,35 @@ OUTCOMES: dict[str, Callable[[Event], str]] = {
 """The line for each status an order can be left in when `order new` stops following it."""
 
 
-def outcome_line(sent: Event, last: Event | None, followed_s: float) -> Text:
-    """What became of the order: `filled 0.5 @ 30010 (order ..., clOrdID ...)`."""
+def unknown_outcome(cl_ord_id: str, status: str, why: str) -> str:
+    """An order sent, whose following the connection to the gateway cut short before the
+    exchange answered: as the client says of a request it got no answer to, ask before
+    sending it again (a second `order new` is a second order)."""
+    return (
+        f"sent as {cl_ord_id}: {status}, its outcome unknown: the connection to the gateway "
+        f"ended ({why}) before the exchange answered; ask (`fixgw order status {cl_ord_id}`) "
+        "before sending it again"
+    )
+
+
+def outcome_line(
+    sent: Event,
+    last: Event | None,
+    followed_s: float,
+    interrupted: bool = False,
+    lost: str | None = None,
+) -> Text:
+    """What became of the order: `filled 0.5 @ 30010 (order ..., clOrdID ...)`; as far as it
+    was followed where Ctrl-C (`interrupted`) or the connection's end (`lost`, why) cut the
+    following short."""
     order = last if last is not None else sent
     status = str(order["status"])
     if status in OUTCOMES:
         said = OUTCOMES[status](order)
+    elif lost is not None:
+        said = unknown_outcome(order["cl_ord_id"], status, lost)
+    elif interrupted:
+        said = f"sent as {order['cl_ord_id']}: {status}, not followed to the end (interrupted)"
     elif not followed_s:
         said = f"sent as {order['cl_ord_id']}: {status} (not followed)"
     else:

@@ -9,6 +9,7 @@ optional extra) under the same style names."""
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
@@ -31,23 +32,47 @@ GAP = "  "
 
 def printable(text: str) -> str:
     """`text` as a terminal shows it and acts on none of it: a character that is not
-    printable (C0 and C1 controls, DEL, bidi overrides, line separators) written as Python
-    escapes it (`\\n`, `\\x1b`, `\\u202e`). Halt reasons, the exchange's Text(58), ids: free
-    text from others, which could otherwise forge a line or drive the terminal."""
-    if text.isprintable():
+    printable (C0 and C1 controls, DEL, bidi overrides and other format characters, line and
+    paragraph separators) written as Python escapes it (`\\n`, `\\x1b`, `\\u202e`), and a
+    backslash as `\\\\`, so that an escape shown is never one the text spelled out. Spaces
+    (no-break, ideographic) are kept: they move no cursor. Halt reasons, the exchange's
+    Text(58), ids: free text from others, which could otherwise forge a line or drive the
+    terminal. Escape each raw text once: escaping escaped text doubles its backslashes."""
+    if text.isprintable() and "\\" not in text:
         return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return "".join(_escaped(c) for c in text)
+
+
+def _escaped(c: str) -> str:
+    if c != "\\" and (c.isprintable() or unicodedata.category(c) == "Zs"):
+        return c
+    return c.encode("unicode_escape").decode()
+
+
+ZERO_WIDTH = frozenset({"Mn", "Me"})
+"""Combining marks: drawn over the character before them."""
+
+
+def display_width(text: str) -> int:
+    """The terminal columns `text` takes: 2 for a wide or fullwidth East Asian character
+    (`比`, a fullwidth `A`), 0 for a combining mark, 1 for any other (it is `printable` already)."""
+    return len(text) if text.isascii() else sum(_columns(c) for c in text)
+
+
+def _columns(c: str) -> int:
+    if unicodedata.category(c) in ZERO_WIDTH:
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
 
 
 @dataclass(frozen=True, slots=True)
 class Span:
     text: str
-    """Shown `printable`: a line break or an escape code in it is escaped, never acted on."""
+    """As shown: `printable` already (Text escapes what it is given), never escaped again."""
     style: str = ""
     """Words of SGR, `bold red`; empty: the terminal's own."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "text", printable(self.text))
         if unknown := [word for word in self.style.split() if word not in SGR]:
             raise ValueError(f"no such style: {unknown}")
 
@@ -59,12 +84,13 @@ class Span:
 
 
 class Text:
-    """One line of styled spans."""
+    """One line of styled spans. A string given to it is raw text, shown `printable`; a
+    Text given to it is shown as it is."""
 
     __slots__ = ("spans",)
 
     def __init__(self, text: str = "", style: str = "") -> None:
-        self.spans: list[Span] = [Span(text, style)] if text else []
+        self.spans: list[Span] = [Span(printable(text), style)] if text else []
 
     @classmethod
     def assemble(cls, *parts: str | tuple[str, str] | Text) -> Text:
@@ -81,7 +107,7 @@ class Text:
         if isinstance(part, Text):
             self.spans += part.spans
         elif part:
-            self.spans.append(Span(part, style))
+            self.spans.append(Span(printable(part), style))
         return self
 
     @property
@@ -91,12 +117,20 @@ class Text:
     def __str__(self) -> str:
         raise TypeError("a styled Text in a string loses its styles: Text.assemble it")
 
-    def __len__(self) -> int:
-        return len(self.plain)
+    @property
+    def width(self) -> int:
+        """The terminal columns it takes, which a table pads to."""
+        return display_width(self.plain)
+
+    def in_style(self, style: str) -> Text:
+        """The same text, all of it in `style`."""
+        line = Text()
+        line.spans = [Span(span.text, style) for span in self.spans]
+        return line
 
     def padded(self, width: int, right: bool = False) -> Text:
         """Spaces to `width`: before the text (right-aligned) or after it."""
-        fill = " " * (width - len(self))
+        fill = " " * (width - self.width)
         return Text.assemble(fill, self) if right else Text.assemble(self, fill)
 
     def ansi(self) -> str:
@@ -116,9 +150,9 @@ def table(
 ) -> list[Text]:
     """The header (bold) and the rows, each column as wide as its widest cell; a column
     whose `right` is set is aligned to the right; a last column on the left is not padded."""
-    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    widths = [max(cell.width for cell in column) for column in zip(headers, *rows, strict=True)]
     lines = []
-    for cells in [[Text(h.plain, "bold") for h in headers], *rows]:
+    for cells in [[h.in_style("bold") for h in headers], *rows]:
         line = Text()
         for n, (cell, width, to_right) in enumerate(zip(cells, widths, right, strict=True)):
             last = n == len(cells) - 1
@@ -131,9 +165,9 @@ def table(
 
 def label_grid(lines: Sequence[tuple[str, Text]]) -> list[Text]:
     """`label  value` lines, the labels (bold) in a column: as `systemctl status` prints."""
-    width = max((len(label) for label, _ in lines), default=0)
+    widest = max((display_width(label) for label, _ in lines), default=0)
     return [
-        Text.assemble((label, "bold"), " " * (width - len(label)), GAP, value)
+        Text.assemble((label, "bold"), " " * (widest - display_width(label)), GAP, value)
         for label, value in lines
     ]
 

@@ -5,6 +5,7 @@ byte for byte."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -265,6 +266,93 @@ def test_order_new_follows_the_order_until_it_settles_however_long_follow_allows
     with stack.client() as gw:
         placed = [o["cl_ord_id"] for o in gw.orders(all=True)]
     assert placed.count("follow-inf") == placed.count("follow-1e10") == 1
+
+
+@contextlib.contextmanager
+def exchange_silent(stack: LocalStack) -> Iterator[None]:
+    """The simulator stopped where it stands (SIGSTOP): an order sent to it is answered by
+    nothing, and stays pending_new, for as long as this lasts."""
+    assert stack.sim is not None and stack.sim.popen is not None
+    os.kill(stack.sim.popen.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(stack.sim.popen.pid, signal.SIGCONT)
+
+
+def pending_order(stack: LocalStack) -> str:
+    """The cl_ord_id of the one order the gateway holds, once it is pending_new."""
+    with stack.client() as gw:
+        wait_until(lambda: len(gw.orders()) == 1, 20, "the order to reach the gateway")
+        (order,) = gw.orders()
+    assert order["status"] == "pending_new"
+    return str(order["cl_ord_id"])
+
+
+def test_order_new_following_an_order_when_the_gateway_stops_says_it_was_sent(
+    make_stack: StackFactory,
+) -> None:
+    """The gateway stopped (SIGTERM) while `order new --follow` waited on the exchange: it
+    said only "cannot reach the gateway", exit 1, the order's cl_ord_id (the gateway's
+    choice) untold, and a retry placed a second order. It says the order was sent, as
+    which, that its outcome is unknown and how to ask; exit 6, "sent, outcome unknown"."""
+    stack = make_stack(session={"logout_timeout_s": 1})
+    assert stack.gateway is not None
+    order = ["order", "new", "BTC/USD", "buy", "0.5", "--price", "29000", "--follow", "inf"]
+    with exchange_silent(stack):
+        terminal = Terminal([*order, "--socket", stack.socket_path], terminal_env())
+        try:
+            cl_ord_id = pending_order(stack)
+            script = subprocess.Popen(
+                [sys.executable, "-m", "fixgw", *order, "--cl-ord-id", "script-1",
+                 "--socket", stack.socket_path],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )  # fmt: skip
+            try:
+                assert script.stdout is not None
+                assert json.loads(line_within(script.stdout, 20))["cl_ord_id"] == "script-1"
+                assert stack.gateway.stop(signal.SIGTERM) == 0
+                assert terminal.wait(20) == 6
+                said = plain_text(terminal.output).strip()
+                _, err = script.communicate(timeout=20)
+                assert script.returncode == 6
+            finally:
+                if script.poll() is None:
+                    script.kill()
+                    script.wait(10)
+        finally:
+            terminal.close()
+    unknown = (
+        "sent as {0}: pending_new, its outcome unknown: the connection to the gateway ended "
+        "(the gateway closed the connection) before the exchange answered; ask (`fixgw order "
+        "status {0}`) before sending it again"
+    )
+    assert said == unknown.format(cl_ord_id)
+    assert err.decode() == f"fixgw: order {unknown.format('script-1')}\n"
+
+
+def test_ctrl_c_while_order_new_follows_says_what_became_of_the_order_so_far(
+    make_stack: StackFactory,
+) -> None:
+    """Ctrl-C is how `--follow inf` ends while the exchange is silent: it printed a
+    KeyboardInterrupt traceback and nothing of the order. It ends the following as running
+    out of time does: the outcome so far in one line, exit 0."""
+    stack = make_stack()
+    with exchange_silent(stack):
+        terminal = Terminal(
+            ["order", "new", "BTC/USD", "buy", "0.5", "--price", "29000", "--follow", "inf",
+             "--socket", stack.socket_path],
+            terminal_env(),
+        )  # fmt: skip
+        try:
+            cl_ord_id = pending_order(stack)
+            terminal.type(b"\x03")  # Ctrl-C
+            assert terminal.wait(20) == 0
+        finally:
+            terminal.close()
+    said = terminal.text().replace("^C", "").strip()  # less what the terminal echoed
+    assert said == f"sent as {cl_ord_id}: pending_new, not followed to the end (interrupted)"
 
 
 def test_events_on_a_terminal_are_a_readable_line_each(traded: LocalStack) -> None:

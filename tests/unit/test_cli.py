@@ -39,11 +39,12 @@ from fixgw.cli.render import (
     render_account,
     render_halt,
     render_order_status,
+    render_orders,
     render_status,
     render_trades,
     session_text,
 )
-from fixgw.cli.styled import Shown, Text, label_grid, lines_of, shows_colour
+from fixgw.cli.styled import Shown, Text, label_grid, lines_of, printable, shows_colour
 from fixgw.cli.styled import table as styled_table
 from fixgw.marketdata.book import OrderBook
 
@@ -405,6 +406,11 @@ def test_an_order_not_settled_in_time_says_so() -> None:
     sent = {"cl_ord_id": "c-1", "status": "pending_new"}
     assert "no answer from the exchange within 5 s" in shown(outcome_line(sent, None, 5))
     assert "(not followed)" in shown(outcome_line(sent, None, 0))
+    interrupted = shown(outcome_line(sent, None, 5, interrupted=True)).strip()
+    assert interrupted == "sent as c-1: pending_new, not followed to the end (interrupted)"
+    lost = shown(outcome_line(sent, None, 5, lost="it closed")).strip()
+    assert lost.startswith("sent as c-1: pending_new, its outcome unknown: the connection")
+    assert lost.endswith("ask (`fixgw order status c-1`) before sending it again")
 
 
 @pytest.mark.parametrize(
@@ -630,6 +636,50 @@ def test_free_text_from_others_is_shown_escaped_and_never_acted_on() -> None:
     assert f"by api client 6: {FORGED_SHOWN}; cancelling 0" in shown(event_line(halt, UTC))
     assert len(lines_of(render_order_status(order_status, UTC))) == 4
     assert r"x-\x1b]0;pwned\x07" in shown(render_order_status(order_status, UTC))
+
+
+def test_spaces_in_others_text_are_shown_as_they_are() -> None:
+    """A no-break space before a colon (French), an ideographic space (Japanese): they move
+    no cursor and forge no line, and were shown as `\\xa0` and `\\u3000`. A line separator
+    and a bidi mark are still escaped."""
+    for text in ("refusé\u00a0: solde insuffisant", "注文\u3000拒否", "1\u202f000 USD"):
+        assert printable(text) == text
+        assert Text(text).plain == text
+    assert printable("a\u2028b\u200fc\u2029") == r"a\u2028b\u200fc\u2029"
+
+
+def test_a_backslash_is_shown_doubled_so_no_text_can_spell_out_an_escape() -> None:
+    """A halt reason holding the characters `\\n` printed as a line break escaped does: the
+    escaped form could be forged. A backslash is `\\\\` now, escaped once wherever the text
+    is shown: in a table's header and cells, a label's value, an event's line."""
+    spelled, real = "oops\\nresumed", "oops\nresumed"
+    assert (printable(spelled), printable(real)) == (r"oops\\nresumed", r"oops\nresumed")
+    lines = styled_table([Text("A\\B\n")], [[Text("C:\\x")], [Text("y")]], [False])
+    assert [line.plain for line in lines] == [r"A\\B\n", r"C:\\x", "y"]
+    assert label_grid([("reason", Text(spelled))])[0].plain == r"reason  oops\\nresumed"
+    halt = {"seq": 6, "type": "session.halted", "ts": "2026-12-05T18:39:19Z", "by": "ops",
+            "reason": spelled + real, "cancelling": []}  # fmt: skip
+    assert r"by ops: oops\\nresumedoops\nresumed; " in shown(event_line(halt, UTC))
+    order_status = {**ORDER, "cl_ord_id": "a\\b", "text": spelled, "source": "exchange"}
+    said = shown(render_order_status(order_status, UTC))
+    assert said.count("\\\\") == 2 and r"text: oops\\nresumed" in said
+
+
+def test_wide_characters_keep_a_tables_columns_lined_up() -> None:
+    """A CJK character takes two columns of a terminal, a combining accent none: counted as
+    one character each, the columns after them went out of line."""
+    orders = [
+        {**ORDER, "cl_ord_id": "注文-1", "symbol": "比特币/USD"},  # 6 columns, 10 columns
+        {**ORDER, "cl_ord_id": "e\u0301-2"},  # 3 columns
+        {**ORDER, "cl_ord_id": "plain-3"},
+    ]
+    header, *rows = shown(render_orders(orders, UTC)).splitlines()
+    assert header.startswith("CL_ORD_ID  SYMBOL      SIDE ")
+    assert [row[: row.index("buy") + 3] for row in rows] == [
+        "注文-1     比特币/USD  buy",
+        "e\u0301-2        BTC/USD     buy",
+        "plain-3    BTC/USD     buy",
+    ]
 
 
 def test_a_halt_the_journal_did_not_record_says_so_on_a_line_of_its_own() -> None:

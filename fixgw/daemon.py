@@ -245,6 +245,18 @@ async def _follow_state(gateway: Gateway, told: str) -> None:
             told = now
 
 
+SIGNAL_AFTER_STOP: dict[signal.Signals, tuple[str, str]] = {
+    signal.SIGUSR1: (
+        "halt",
+        "to start halted, send SIGUSR1 while the gateway starts (acted on before it logs "
+        "on), or run `fixgw halt` once it runs",
+    ),
+    signal.SIGHUP: ("reload", "the next start reads the config"),
+}
+"""A control signal that comes once the stop has closed the journal: what is not taken,
+and what to do instead."""
+
+
 def on_signal(
     sig: signal.Signals,
     gateway: Gateway,
@@ -254,9 +266,19 @@ def on_signal(
 ) -> None:
     """docs/operations.md, Signals. `while_starting`: it was held while the gateway started
     (`fixgw.ops.held_signals`) and is acted on before the session starts. A SIGHUP held is a
-    reload all the same: it may have come after the config was read."""
+    reload all the same: it may have come after the config was read.
+
+    Once a stop has closed the journal (the NATS transport and asyncio still stopping), a
+    halt or a reload is refused and said: nothing would record it."""
     if sig in (signal.SIGINT, signal.SIGTERM):
         stopping.set()
+    elif gateway.journal.closed:
+        what, instead = SIGNAL_AFTER_STOP[sig]
+        log.error(
+            f"{what} not taken: the gateway has stopped; its journal is closed",
+            signal=sig.name,
+            instead=instead,
+        )
     elif sig == signal.SIGUSR1:
         reason = "kill switch signal" + (", received while starting" if while_starting else "")
         gateway.halt(sig.name, reason)

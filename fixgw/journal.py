@@ -320,6 +320,17 @@ def _open(path: Path, flags: int) -> int:
     return fd
 
 
+class JournalClosed(FixgwError):
+    """Something was to be written once the journal had closed (the gateway has stopped):
+    refused, never written to a descriptor that is closed, whose number another file may
+    have taken since."""
+
+    code = "journal_closed"
+
+    def __init__(self, path: Path, what: str) -> None:
+        super().__init__(f"journal {path} is closed (the gateway has stopped): {what} not written")
+
+
 class Journal:
     def __init__(self, path: Path, fsync: bool) -> None:
         self.path = path
@@ -377,6 +388,8 @@ class Journal:
         preallocate(self._seq_mark_fd, STATE_FILE_BYTES)
         self.on_written: list[Callable[[], None]] = []
         """Called after lines reach the file, where the NATS publisher reads them."""
+        self.closed = False
+        """Its files are closed: whatever asks to write is refused (`JournalClosed`)."""
 
     def _open_state_file(self, path: Path) -> int:
         try:
@@ -437,7 +450,12 @@ class Journal:
         self._index = found.every_1024th
         self._size = found.good_end
 
+    def _refuse_if_closed(self, what: str) -> None:
+        if self.closed:
+            raise JournalClosed(self.path, what)
+
     def append(self, seq: int, line: bytes) -> None:
+        self._refuse_if_closed(f"the line of seq {seq}")
         self._pending.append(line)
         self._index_if_due(seq)
         self.last_seq = seq
@@ -472,6 +490,7 @@ class Journal:
         Logon with ResetSeqNumFlag, the operator's reset) is written at once: until it is,
         a restart would take the messages of the new numbering up to the old number for
         handled, and ask for none of them."""
+        self._refuse_if_closed(f"the inbound checkpoint {msg_seq_num}")
         self._inbound_seq = msg_seq_num
         written = self._written_inbound_seq
         if written is not None and msg_seq_num < written:
@@ -484,7 +503,10 @@ class Journal:
 
         Market data takes seqs but is not journaled, so the last journaled seq alone would
         let a restart hand out numbers clients have already seen. False if it could not be
-        written (logged): the caller asks again with its next seq."""
+        written (logged): the caller asks again with its next seq. Once closed, False (as
+        for market data handed out while a stop ends: nothing it could reuse is written)."""
+        if self.closed:
+            return False
         try:
             os.pwrite(self._seq_mark_fd, b"%020d\n" % upto, 0)
             if self.fsync:
@@ -509,13 +531,16 @@ class Journal:
     def flush(self, checkpoint: bool = False) -> None:
         """Write now (a new order is on disk before it is sent). Raises OSError if the
         lines cannot be written; they are kept and written again later."""
+        self._refuse_if_closed("a flush")
         if not self._flush(checkpoint):
             raise OSError(f"journal {self.path} cannot be written (see the log)")
 
     def _flush(self, checkpoint: bool = False) -> bool:
         """`checkpoint`: write the inbound checkpoint even if no line was written. False if
-        lines could not be written."""
+        lines could not be written. Closed, nothing (a retry due after the close)."""
         self._flush_scheduled = False
+        if self.closed:
+            return not self._pending
         wrote = bool(self._pending)
         if wrote and not self._write_pending():
             return False  # the checkpoint must not pass lines that are not on disk
@@ -600,6 +625,8 @@ class Journal:
         self.close()
 
     def close(self) -> None:
+        if self.closed:
+            return
         self._flush(checkpoint=True)
         if self._pending:
             log.error(
@@ -615,6 +642,7 @@ class Journal:
                 "again for messages already journaled (their duplicates are dropped)",
                 file=str(self._checkpoint_path),
             )
+        self.closed = True
         os.close(self._fd)
         os.close(self._checkpoint_fd)
         os.close(self._seq_mark_fd)

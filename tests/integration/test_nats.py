@@ -495,6 +495,54 @@ def test_no_publisher_process_outlives_its_gateway(
     wait_until(lambda: not Path(f"/proc/{publisher}").exists(), 15, "the publisher to leave")
 
 
+def open_files(pid: int) -> set[str]:
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            found.add(os.readlink(fd))
+        except OSError:
+            continue  # closed meanwhile
+    return found
+
+
+def test_a_halt_signalled_once_a_stop_closed_the_journal_is_refused_and_said(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """SIGTERM, then SIGUSR1 while the NATS transport stops, after the journal and the kill
+    switch file are closed (the publisher process held, stopped, keeps that part of the stop
+    going): the halt could not be recorded, so it is not taken, and the log says so and what
+    to do; nothing is written through a closed descriptor. A SIGHUP then is refused alike."""
+    stack = make_stack(nats=nats_section(broker))
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    pid = gateway_pid(stack)
+    seq_mark = str(stack.root / "journal.jsonl.seqmark")
+    assert seq_mark in open_files(pid)  # closed last of the journal's files
+    (publisher,) = publisher_processes(pid)
+    os.kill(publisher, signal.SIGSTOP)
+    try:
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: seq_mark not in open_files(pid), 20, "the stop to close the journal")
+        os.kill(pid, signal.SIGUSR1)
+        wait_until(lambda: "halt not taken" in gateway_log(stack), 5, "the halt refused")
+        os.kill(pid, signal.SIGHUP)
+        wait_until(lambda: "reload not taken" in gateway_log(stack), 5, "the reload refused")
+    finally:
+        os.kill(publisher, signal.SIGCONT)
+    assert stack.gateway is not None
+    assert stack.gateway.stop() == 0
+    said = [json.loads(line) for line in gateway_log(stack).splitlines() if line.startswith("{")]
+    refused = [e for e in said if "not taken" in e["event"]]
+    assert [(e["event"], e["signal"]) for e in refused] == [
+        ("halt not taken: the gateway has stopped; its journal is closed", "SIGUSR1"),
+        ("reload not taken: the gateway has stopped; its journal is closed", "SIGHUP"),
+    ]
+    assert "send SIGUSR1 while the gateway starts" in refused[0]["instead"]
+    log = gateway_log(stack)
+    assert "trading halted" not in log
+    assert "Bad file descriptor" not in log
+    assert "journal write failed" not in log
+
+
 def test_market_data_goes_out_on_plain_subjects_and_never_into_the_stream(
     make_stack: StackFactory, broker: NatsServer
 ) -> None:

@@ -30,11 +30,20 @@ from fixgw.domain import (
     OrderStatus,
     SessionUp,
     Side,
+    TradingHalted,
     utc_now,
 )
 from fixgw.engine.tracker import OrderTracker
 from fixgw.errors import StartupError
-from fixgw.journal import Journal, JournalDamaged, repair, scan, sealed, side_file
+from fixgw.journal import (
+    Journal,
+    JournalClosed,
+    JournalDamaged,
+    repair,
+    scan,
+    sealed,
+    side_file,
+)
 from fixgw.wire import encode_event
 from tests.unit.orders_made import limit_buy
 
@@ -244,6 +253,32 @@ def test_lines_a_failing_disk_refused_are_kept_and_written_later_and_hold_back_t
     assert [seq for seq, _, _ in journal.lines(since=1030)] == list(range(1031, 1203))
     journal.close()
     assert path.read_bytes() == b"".join(line(seq) for seq in range(1, 1203))
+
+
+def test_an_event_published_once_the_journal_closed_is_refused_and_lands_in_no_other_file(
+    tmp_path: Path,
+) -> None:
+    """A halt that comes as a stop ends: the journal's descriptors are closed and their
+    numbers free for the next files opened. Nothing may be written through them."""
+    path = tmp_path / "journal.jsonl"
+    bus = EventBus(Journal(path, fsync=False))
+    bus.publish(SessionUp(ts=utc_now(), session_id="s"))
+    bus.journal.close()
+    journaled = path.read_bytes()
+    others = [tmp_path / f"other-{n}" for n in range(3)]  # the freed numbers, taken again
+    fds = [os.open(other, os.O_RDWR | os.O_CREAT, 0o600) for other in others]
+    try:
+        halt = TradingHalted(ts=utc_now(), by="SIGUSR1", reason="kill switch", cancelling=[])
+        with pytest.raises(JournalClosed, match=r"is closed .*: the line of seq 2 not written"):
+            bus.publish(halt)
+        with pytest.raises(JournalClosed, match="a flush not written"):
+            bus.journal.flush()
+        bus.journal.close()  # a second close closes nothing another file holds
+        assert [os.fstat(fd).st_size for fd in fds] == [0, 0, 0]
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert path.read_bytes() == journaled
 
 
 def _session_up(seq: int) -> bytes:

@@ -450,12 +450,9 @@ class Journal:
         self._index = found.every_1024th
         self._size = found.good_end
 
-    def _refuse_if_closed(self, what: str) -> None:
-        if self.closed:
-            raise JournalClosed(self.path, what)
-
     def append(self, seq: int, line: bytes) -> None:
-        self._refuse_if_closed(f"the line of seq {seq}")
+        if self.closed:  # on the order path: the text made only when needed
+            raise JournalClosed(self.path, f"the line of seq {seq}")
         self._pending.append(line)
         self._index_if_due(seq)
         self.last_seq = seq
@@ -490,7 +487,8 @@ class Journal:
         Logon with ResetSeqNumFlag, the operator's reset) is written at once: until it is,
         a restart would take the messages of the new numbering up to the old number for
         handled, and ask for none of them."""
-        self._refuse_if_closed(f"the inbound checkpoint {msg_seq_num}")
+        if self.closed:
+            raise JournalClosed(self.path, f"the inbound checkpoint {msg_seq_num}")
         self._inbound_seq = msg_seq_num
         written = self._written_inbound_seq
         if written is not None and msg_seq_num < written:
@@ -531,7 +529,8 @@ class Journal:
     def flush(self, checkpoint: bool = False) -> None:
         """Write now (a new order is on disk before it is sent). Raises OSError if the
         lines cannot be written; they are kept and written again later."""
-        self._refuse_if_closed("a flush")
+        if self.closed:
+            raise JournalClosed(self.path, "a flush")
         if not self._flush(checkpoint):
             raise OSError(f"journal {self.path} cannot be written (see the log)")
 

@@ -44,6 +44,7 @@ from pathlib import Path
 import structlog
 
 from fixgw.fix.own_sockets import open_fds
+from fixgw.ops.log_budget import LogBudget
 
 log = structlog.get_logger("fixgw.fix.logon_gate")
 
@@ -61,6 +62,8 @@ _HEADER = re.compile(rb"8=[^\x01=]{1,32}\x019=(\d{1,9})\x01")
 _CHECKSUM_BYTES = len(b"10=000\x01")
 _PEERCRED = struct.Struct("3i")
 """`struct ucred`: pid, uid, gid."""
+REFUSALS_LOGGED = ("timeout", "not_fix", "too_many_waiting")
+"""The refusals logged as warnings, each kind with a `LogBudget` of its own."""
 
 
 class NotFix(ValueError):
@@ -136,6 +139,10 @@ class LogonGate:
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="fixgw-logon-gate", daemon=True)
+        self._refusal_logs = {reason: LogBudget(log) for reason in REFUSALS_LOGGED}
+        self._closed_by_peer_log = LogBudget(log, "info")
+        self._not_taken_log = LogBudget(log)
+        self._stranger_log = LogBudget(log)
 
     def start(self) -> None:
         self._listener.setblocking(False)
@@ -204,7 +211,7 @@ class LogonGate:
                 if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
                     continue  # gone before it was taken
                 # out of descriptors or memory: the connection waits in the backlog
-                log.warning("bridge connection not taken yet", why=exc.strerror)
+                self._not_taken_log.line("bridge connection not taken yet", why=exc.strerror)
                 time.sleep(0.1)
                 return
             peer = peer_of(sock)
@@ -245,7 +252,7 @@ class LogonGate:
             return
         if events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
             self._close(poller, waiting)
-            log.info(
+            self._closed_by_peer_log.line(
                 "bridge connection closed by its peer before its first message was whole",
                 peer=waiting.peer,
                 bytes_received=len(data),
@@ -276,7 +283,7 @@ class LogonGate:
 
     def _refuse(self, sock: socket.socket, peer: str, reason: str, why: str, **more: int) -> None:
         sock.close()
-        log.warning("bridge connection closed: " + why, peer=peer, **more)
+        self._refusal_logs[reason].line("bridge connection closed: " + why, peer=peer, **more)
         self._on_refused(reason)
 
     def _hand_over(self, waiting: _Waiting) -> None:
@@ -309,7 +316,7 @@ class LogonGate:
             ours, strangers = _accepted_on(self._handover_path)
             for fd in strangers:
                 _shut_down(fd)
-                log.warning(
+                self._stranger_log.line(
                     "a connection to the bridge's handover socket from another process was "
                     "shut down: connections reach QuickFIX through the gate only",
                     descriptor=fd,

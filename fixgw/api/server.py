@@ -30,6 +30,7 @@ from fixgw.errors import RequestError, StartupError
 from fixgw.files import directories_for
 from fixgw.gateway import Gateway
 from fixgw.ids import GENERATED_PREFIX
+from fixgw.ops.log_budget import LogBudget
 from fixgw.preflight import (
     can_create_directory,
     group_problem,
@@ -78,6 +79,9 @@ _REFUSAL_CODES = {
     "too_many_clients": p.ErrorCode.TOO_MANY_CLIENTS,
 }
 """The error code of the last line a refused connection gets; `unauthorized` otherwise."""
+_REFUSALS_LOGGED = ("no_hello", "hello_timeout", "long_line_before_hello", "too_many_clients")
+"""The refusals `ApiServer.refused` logs, each kind with a `LogBudget` of its own (a wrong
+token is logged with its count in a row, `ApiServer.auth_failed`)."""
 
 
 class Caller(Protocol):
@@ -177,7 +181,12 @@ class ClientConnection(asyncio.Protocol):
             self._turn_away(server.too_many())
             return
         server.clients.add(self)
-        log.info("client connected", client=self.number, peer=self.peer)
+        if self.authorized:
+            log.info("client connected", client=self.number, peer=self.peer)
+        else:
+            server.stranger_logs.connected.line(
+                "client connected", client=self.number, peer=self.peer
+            )
         tcp = server.config.tcp
         if not self.authorized and tcp is not None:
             self._hello_timer = self._loop.call_later(tcp.hello_timeout_s, self._no_hello_in_time)
@@ -211,7 +220,10 @@ class ClientConnection(asyncio.Protocol):
             self._answering.cancel()
         self.server.clients.discard(self)
         self.server.waiting_for_hello.discard(self)
-        log.info("client gone", client=self.number, name=self.name)
+        if self.authorized:
+            log.info("client gone", client=self.number, name=self.name)
+        else:
+            self.server.stranger_logs.gone.line("client gone", client=self.number, name=self.name)
         self.server.gateway.client_gone(self.number)
 
     def pause_writing(self) -> None:
@@ -598,6 +610,17 @@ class ClientConnection(asyncio.Protocol):
         self.server.gateway.md_client_gone(self)
 
 
+class _StrangerLogs:
+    """The lines a TCP peer can cause at will, before it has sent the token: each kind
+    bounded (`LogBudget`). A client with the token, or on the Unix socket, is logged in full."""
+
+    def __init__(self) -> None:
+        self.connected = LogBudget(log, "info")
+        self.gone = LogBudget(log, "info")
+        self.bad_token = LogBudget(log)
+        self.refused = {reason: LogBudget(log) for reason in _REFUSALS_LOGGED}
+
+
 class ApiServer:
     def __init__(self, gateway: Gateway, token: str | None) -> None:
         self.gateway = gateway
@@ -617,6 +640,7 @@ class ApiServer:
         """Connections whose last line waits for their wrong token's delay."""
         self._auth_failures: dict[str, tuple[int, float]] = {}
         """Wrong tokens by peer address: how many in a row, and when the last came."""
+        self.stranger_logs = _StrangerLogs()
         self._socket_claimed = False
 
     def _journal_written(self) -> None:
@@ -741,7 +765,7 @@ class ApiServer:
             del self._auth_failures[next(iter(self._auth_failures))]
         delay = 0.0 if count == 1 else min(AUTH_DELAY_MAX_S, AUTH_DELAY_FIRST_S * 2 ** (count - 2))
         self.gateway.metrics.api_auth_failures.inc()
-        log.warning(
+        self.stranger_logs.bad_token.line(
             "api hello with a wrong or missing token; closing the connection",
             client=client.number,
             peer=client.peer,
@@ -753,7 +777,7 @@ class ApiServer:
     def refused(self, reason: str, client: ClientConnection) -> None:
         self.gateway.metrics.api_refused.labels(reason).inc()
         if reason != "bad_token":  # logged with its count in auth_failed
-            log.warning(
+            self.stranger_logs.refused[reason].line(
                 "api connection refused", client=client.number, peer=client.peer, reason=reason
             )
 

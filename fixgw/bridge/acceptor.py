@@ -47,6 +47,7 @@ from fixgw.fix.qf import (
 )
 from fixgw.fix.qflisten import GatedAcceptor
 from fixgw.fix.tags import Tag
+from fixgw.ops.log_budget import LogBudget
 
 log = structlog.get_logger("fixgw.bridge")
 
@@ -129,6 +130,7 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         """Each message type's repeating groups, by the session's dictionary: QuickFIX does
         not check their counts while it lets fields through that the message does not
         define (`AllowUnknownMsgFields`), so the bridge does."""
+        self._refused_logon_log = LogBudget(log)
         self.stopping = False
         """Set once at shutdown: OMS messages are then refused here, not handed to a loop
         that is stopping (or gone)."""
@@ -165,7 +167,7 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
                         given.encode(errors="surrogateescape"), expected.encode()
                     )
                 ):
-                    log.warning(
+                    self._refused_logon_log.line(
                         "OMS logon refused: wrong or missing password",
                         oms=oms,
                         peer=self._peers.of(message.toString()),
@@ -255,6 +257,18 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
             log.exception("bridge callback failed", what=what)
 
 
+_DROPPED_BEGIN_STRING = f"OMS logon refused: its BeginString is not {BEGIN_STRING}"
+_DROPPED_SECOND_CONNECTION = (
+    "OMS connection dropped: its session is logged on over another connection"
+)
+_DROPPED_NO_SESSION = (
+    "OMS logon refused: no session for its CompIDs "
+    "(SenderCompID not in bridge.sessions, or TargetCompID not bridge.comp_id)"
+)
+_DROPPED = (_DROPPED_BEGIN_STRING, _DROPPED_SECOND_CONNECTION, _DROPPED_NO_SESSION)
+"""What a connection QuickFIX drops at its first message is logged as: each a `LogBudget`'s."""
+
+
 class _ConnectionLog(fix.Log):  # type: ignore[misc]
     """QuickFIX's acceptor log (not a session's), read for one thing: a connection QuickFIX
     drops, with no Logout and nothing in a session's log, because its first message names no
@@ -272,6 +286,7 @@ class _ConnectionLog(fix.Log):  # type: ignore[misc]
         self._oms_comp_ids = frozenset(oms_comp_ids)
         self._peers = peers
         self.on_accepted: Callable[[], None] = lambda: None
+        self._dropped_logs = {why: LogBudget(log) for why in _DROPPED}
 
     def onIncoming(self, message: str) -> None:
         pass
@@ -293,15 +308,12 @@ class _ConnectionLog(fix.Log):  # type: ignore[misc]
         sender = (raw_field(raw, 49) or "")[:COMP_ID_LOGGED]
         target = (raw_field(raw, 56) or "")[:COMP_ID_LOGGED]
         if begin != BEGIN_STRING:
-            why = f"OMS logon refused: its BeginString is not {BEGIN_STRING}"
+            why = _DROPPED_BEGIN_STRING
         elif target == self._comp_id and sender in self._oms_comp_ids:
-            why = "OMS connection dropped: its session is logged on over another connection"
+            why = _DROPPED_SECOND_CONNECTION
         else:
-            why = (
-                "OMS logon refused: no session for its CompIDs "
-                "(SenderCompID not in bridge.sessions, or TargetCompID not bridge.comp_id)"
-            )
-        log.warning(
+            why = _DROPPED_NO_SESSION
+        self._dropped_logs[why].line(
             why,
             begin_string=begin,
             sender_comp_id=sender,

@@ -44,6 +44,7 @@ from pathlib import Path
 import structlog
 
 from fixgw.fix.own_sockets import open_fds
+from fixgw.ops.log_budget import LogBudget
 
 log = structlog.get_logger("fixgw.fix.logon_gate")
 
@@ -63,6 +64,8 @@ _END = re.compile(rb"\x0110=\d{3}\x01")
 """The last field's end and the CheckSum field: where BodyLength says the message ends."""
 _PEERCRED = struct.Struct("3i")
 """`struct ucred`: pid, uid, gid."""
+REFUSALS_LOGGED = ("timeout", "not_fix", "too_many_waiting")
+"""The refusals logged as warnings, each kind with a `LogBudget` of its own."""
 
 
 class NotFix(ValueError):
@@ -148,6 +151,10 @@ class LogonGate:
         self._stopping = False
         self._strangers_suspected = False
         self._thread = threading.Thread(target=self._run, name="fixgw-logon-gate", daemon=True)
+        self._refusal_logs = {reason: LogBudget(log) for reason in REFUSALS_LOGGED}
+        self._closed_by_peer_log = LogBudget(log, "info")
+        self._not_taken_log = LogBudget(log)
+        self._stranger_log = LogBudget(log)
 
     def start(self) -> None:
         self._listener.setblocking(False)
@@ -201,7 +208,7 @@ class LogonGate:
                 os.read(self._wake_read, 4096)
             if self._strangers_suspected:
                 self._strangers_suspected = False
-                _shut_down_strangers(self._handover_path)
+                self._shut_down_strangers()
             return
         waiting = self._waiting.get(fd)
         if waiting is None:
@@ -214,6 +221,20 @@ class LogonGate:
             )
             self._close(poller, waiting)
             self._on_refused("handover_failed")
+
+    def _shut_down_strangers(self) -> list[int]:
+        """Shuts down the connections QuickFIX accepted on the handover socket that another
+        process opened (a process of the gateway's user, around the gate); returns those the
+        gate opened."""
+        ours, strangers = _accepted_on(self._handover_path)
+        for fd in strangers:
+            _shut_down(fd)
+            self._stranger_log.line(
+                "a connection to the bridge's handover socket from another process was shut "
+                "down: connections reach QuickFIX through the gate only",
+                descriptor=fd,
+            )
+        return ours
 
     def _poll_timeout_ms(self) -> int | None:
         if not self._waiting:
@@ -231,7 +252,7 @@ class LogonGate:
                 if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
                     continue  # gone before it was taken
                 # out of descriptors or memory: the connection waits in the backlog
-                log.warning("bridge connection not taken yet", why=exc.strerror)
+                self._not_taken_log.line("bridge connection not taken yet", why=exc.strerror)
                 time.sleep(0.1)
                 return
             peer = peer_of(sock)
@@ -276,7 +297,7 @@ class LogonGate:
             return
         if events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
             self._close(poller, waiting)
-            log.info(
+            self._closed_by_peer_log.line(
                 "bridge connection closed by its peer before its first message was whole",
                 peer=waiting.peer,
                 bytes_received=len(data),
@@ -307,7 +328,7 @@ class LogonGate:
 
     def _refuse(self, sock: socket.socket, peer: str, reason: str, why: str, **more: int) -> None:
         sock.close()
-        log.warning("bridge connection closed: " + why, peer=peer, **more)
+        self._refusal_logs[reason].line("bridge connection closed: " + why, peer=peer, **more)
         self._on_refused(reason)
 
     def _hand_over(self, waiting: _Waiting, first: bytes) -> None:
@@ -337,7 +358,7 @@ class LogonGate:
         deadline = time.monotonic() + HANDOVER_WAIT_S
         pause = 0.001
         while True:
-            ours = _shut_down_strangers(self._handover_path)
+            ours = self._shut_down_strangers()
             if len(ours) == 1:
                 return ours[0]
             if len(ours) > 1:
@@ -348,21 +369,6 @@ class LogonGate:
                 raise RuntimeError(f"QuickFIX did not take the connection in {HANDOVER_WAIT_S} s")
             time.sleep(pause)
             pause = min(pause * 2, 0.05)  # each look goes through every descriptor
-
-
-def _shut_down_strangers(path: str) -> list[int]:
-    """Shuts down the connections QuickFIX accepted on the handover socket `path` that another
-    process opened (a process of the gateway's user, around the gate); returns those the gate
-    opened."""
-    ours, strangers = _accepted_on(path)
-    for fd in strangers:
-        _shut_down(fd)
-        log.warning(
-            "a connection to the bridge's handover socket from another process was shut down: "
-            "connections reach QuickFIX through the gate only",
-            descriptor=fd,
-        )
-    return ours
 
 
 def _accepted_on(path: str) -> tuple[list[int], list[int]]:

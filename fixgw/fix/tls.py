@@ -20,6 +20,8 @@ from typing import Any
 
 import structlog
 
+from fixgw.ops.log_budget import LogBudget
+
 log = structlog.get_logger("fixgw.fix.tls")
 
 
@@ -97,6 +99,7 @@ class Pipe:
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._server: asyncio.Server | None = None
+        self._refused_log = LogBudget(log)
         self._thread = threading.Thread(target=self._run, name=f"pipe-{name}", daemon=True)
 
     def start(self) -> int:
@@ -130,7 +133,7 @@ class Pipe:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer, local = writer.get_extra_info("peername"), writer.get_extra_info("sockname")
         if self.accept is not None and not self.accept(peer, local):
-            log.warning(
+            self._refused_log.line(
                 "connection refused: not this process's own",
                 pipe=self.name,
                 peer=f"{peer[0]}:{peer[1]}" if peer else None,

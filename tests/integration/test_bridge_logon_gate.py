@@ -6,6 +6,7 @@ not FIX, is closed before it gets there (`fixgw/fix/logon_gate.py`)."""
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from fixgw.ops.log_budget import BURST, PER_S
 from fixgw.testing import LocalStack, wait_until
 from tests.counterparties.raw_oms import RawOms
 from tests.integration.conftest import StackFactory
@@ -258,3 +260,33 @@ def test_a_connection_around_the_gate_to_quickfixs_own_socket_is_shut_down_at_on
     wait_until(lambda: logged(bridge.stack, event), 5, "the shutdown logged")
     bridge.trading.send("D", order("AROUND-1", "1", "0.1", "29000"))
     assert report(bridge.trading, "AROUND-1", "0")[39] == "0"
+
+
+def test_a_flood_of_connections_that_are_not_fix_is_counted_in_full_and_logged_within_bounds(
+    bridge: Bridge,
+) -> None:
+    """200 strangers in a row, each closed at once: the metric counts every one, the log
+    writes its first 10 lines and then about one a second, each later one saying how many it
+    left out (`left_out`), so that the lines and their `left_out` add up to the 200. A second
+    OMS logs on once they are gone."""
+    why = "its first bytes are not a FIX message"
+    started = time.monotonic()
+    for _ in range(200):
+        with socket.create_connection(("127.0.0.1", bridge.port), timeout=5) as stranger:
+            stranger.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            assert ends(stranger, 5)
+
+    def events_said() -> int:
+        return sum(1 + int(line.get("left_out", 0)) for line in closed_lines(bridge, why))
+
+    wait_until(lambda: events_said() == 200, 10, "the flood's last lines, with what they left out")
+    elapsed_s = time.monotonic() - started
+    lines = closed_lines(bridge, why)
+    assert len(lines) <= BURST + math.ceil(elapsed_s * PER_S) + 1
+    assert all("left_out" not in line for line in lines[:BURST])
+    assert any(int(line.get("left_out", 0)) > 0 for line in lines[BURST:])
+    assert bridge.closed_count("not_fix") == 200
+    oms = bridge.oms(bridge.second)
+    oms.start()
+    oms.logout()
+    oms.check_valid()

@@ -6,15 +6,18 @@ the clients the gateway serves."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from fixgw.api.client import ApiError, Client
+from fixgw.ops.log_budget import BURST, PER_S
 from fixgw.testing import LocalStack, free_port, wait_until
 from tests.integration.conftest import StackFactory, metric
 
@@ -188,3 +191,45 @@ def test_a_flood_of_connections_is_capped_and_does_not_keep_out_served_clients(
     for client in served:
         client.close()
     assert metric(stack, 'fixgw_api_refused_total{reason="too_many_clients"}') >= 8
+
+
+def test_a_flood_of_strangers_is_counted_in_full_and_logged_within_bounds(
+    tcp_stack: tuple[LocalStack, int],
+) -> None:
+    """200 connections in a row, each sending a request before `hello`: every one is counted,
+    and each kind of line a stranger causes (`client connected`, `api connection refused`,
+    `client gone`) writes its first 10 and then about one a second, the later ones saying how
+    many they left out, adding up to the 200. A client with the token is served throughout."""
+    stack, port = tcp_stack
+    kinds = ("client connected", "api connection refused", "client gone")
+    # the clients before the flood's are the stack's own (its readiness probe)
+    first = 1 + max(line["client"] for line in log_lines(stack, "client connected"))
+
+    def flood_lines(event: str) -> list[dict[str, Any]]:
+        return [line for line in log_lines(stack, event) if line["client"] >= first]
+
+    started = time.monotonic()
+    for n in range(200):
+        sock = connect(port)
+        sock.sendall(b'{"id": %d, "op": "status"}\n' % n)
+        [refusal] = until_closed(sock)
+        assert refusal["error"]["code"] == "unauthorized"
+
+    def events_said(event: str) -> int:
+        return sum(1 + int(line.get("left_out", 0)) for line in flood_lines(event))
+
+    wait_until(
+        lambda: all(events_said(event) == 200 for event in kinds),
+        10,
+        "the flood's last lines, with what they left out",
+    )
+    elapsed_s = time.monotonic() - started
+    for event in kinds:
+        lines = flood_lines(event)
+        assert len(lines) <= BURST + math.ceil(elapsed_s * PER_S) + 1, event
+        assert all("left_out" not in line for line in lines[:BURST]), event
+    refused = flood_lines("api connection refused")
+    assert all(line["reason"] == "no_hello" for line in refused)
+    assert metric(stack, 'fixgw_api_refused_total{reason="no_hello"}') == 200
+    with Client.connect(host="127.0.0.1", port=port, token=TOKEN) as gw:
+        assert gw.status()["session"] == "up"

@@ -1,4 +1,5 @@
-"""systemd notify on a real datagram socket, and the metrics endpoint over real HTTP."""
+"""systemd notify on a real datagram socket, the metrics endpoint over real HTTP, the log
+and the bound on the lines a peer can cause (`LogBudget`)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from fixgw.ops import notify
+from fixgw.ops.log_budget import LogBudget
 from fixgw.ops.prometheus import Metrics, MetricsServer
 from fixgw.ops.pulse import LoopPulse
 from fixgw.testing import wait_until
@@ -487,3 +490,119 @@ def test_the_per_message_counts_and_the_round_trip_histogram_read_as_prometheus_
     assert value(f"{histogram}_bucket", {"le": "+Inf"}) == 4
     assert value(f"{histogram}_count", {}) == 4
     assert value(f"{histogram}_sum", {}) == pytest.approx(7.00085)
+
+
+class Logged:
+    """A logger that keeps each line, and the catch-ups a budget asked for, run by hand."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict[str, object]]] = []
+        self.catch_ups: list[tuple[float, Callable[[], None]]] = []
+
+    def warning(self, event: str, **fields: object) -> None:
+        self.lines.append((event, fields))
+
+    def later(self, delay_s: float, then: Callable[[], None]) -> None:
+        self.catch_ups.append((delay_s, then))
+
+    def run_catch_ups(self) -> None:
+        due, self.catch_ups = self.catch_ups, []
+        for _, then in due:
+            then()
+
+    def events(self) -> int:
+        """The events the lines stand for: each one, and those it says were left out."""
+        return sum(1 + int(str(fields.get("left_out", 0))) for _, fields in self.lines)
+
+
+class Now:
+    def __init__(self) -> None:
+        self.s = 1000.0
+
+    def __call__(self) -> float:
+        return self.s
+
+
+def budget_for(logged: Logged, now: Now) -> LogBudget:
+    return LogBudget(logged, clock=now, later=logged.later)
+
+
+def test_a_flood_writes_its_first_lines_then_one_a_second_saying_how_many_were_left_out() -> None:
+    logged, now = Logged(), Now()
+    budget = budget_for(logged, now)
+    for n in range(50):
+        budget.line("bridge connection closed", peer=f"10.0.0.{n}")
+    assert [fields["peer"] for _, fields in logged.lines] == [f"10.0.0.{n}" for n in range(10)]
+    assert all("left_out" not in fields for _, fields in logged.lines)
+    now.s += 1
+    budget.line("bridge connection closed", peer="10.0.0.50")
+    assert logged.lines[-1] == ("bridge connection closed", {"peer": "10.0.0.50", "left_out": 40})
+    assert logged.events() == 51
+
+
+def test_when_a_flood_stops_its_last_event_is_written_once_a_line_is_allowed_again() -> None:
+    logged, now = Logged(), Now()
+    budget = budget_for(logged, now)
+    for n in range(15):
+        budget.line("OMS logon refused", oms=f"OMS-{n}")
+    assert len(logged.lines) == 10
+    assert [delay for delay, _ in logged.catch_ups] == [1.0]  # once per flood, not per event
+    now.s += 1
+    logged.run_catch_ups()
+    assert logged.lines[-1] == ("OMS logon refused", {"oms": "OMS-14", "left_out": 4})
+    assert logged.events() == 15
+    logged.run_catch_ups()
+    assert logged.catch_ups == []
+    assert len(logged.lines) == 11
+
+
+def test_a_catch_up_due_before_a_line_is_allowed_waits_and_one_after_a_line_writes_nothing() -> (
+    None
+):
+    logged, now = Logged(), Now()
+    budget = budget_for(logged, now)
+    for _ in range(12):
+        budget.line("refused")
+    now.s += 0.5
+    logged.run_catch_ups()  # early: the bucket holds half a line
+    assert len(logged.lines) == 10
+    assert [delay for delay, _ in logged.catch_ups] == [0.5]
+    now.s += 0.5
+    budget.line("refused")  # the next allowed line says it, and the catch-up has nothing left
+    assert logged.lines[-1] == ("refused", {"left_out": 2})
+    logged.run_catch_ups()
+    assert len(logged.lines) == 11
+    assert logged.events() == 13
+
+
+def test_a_new_flood_after_a_quiet_spell_has_its_first_lines_written_in_full() -> None:
+    logged, now = Logged(), Now()
+    budget = budget_for(logged, now)
+    for _ in range(30):
+        budget.line("refused")
+    now.s += 1
+    logged.run_catch_ups()
+    written = len(logged.lines)
+    now.s += 60
+    for n in range(10):
+        budget.line("refused", n=n)
+    assert [fields for _, fields in logged.lines[written:]] == [{"n": n} for n in range(10)]
+    assert logged.events() == 40
+
+
+def test_lines_logged_from_many_threads_at_once_are_all_accounted_for() -> None:
+    logged, now = Logged(), Now()
+    budget = budget_for(logged, now)
+    threads = [
+        threading.Thread(target=lambda: [budget.line("refused") for _ in range(500)])
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(logged.lines) == 10
+    assert len(logged.catch_ups) == 1
+    now.s += 1
+    logged.run_catch_ups()
+    assert logged.events() == 4000

@@ -92,7 +92,7 @@ def tls_pipe(session: SessionConfig) -> Pipe:
     context = client_context(t.ca_file, t.client_cert, t.client_key, verify=t.verify)
     return Pipe(
         Endpoint("127.0.0.1", 0),
-        Endpoint(session.host, session.port, context, t.server_name),
+        Endpoint(session.host, session.port, context, session.tls_server_name),
         name="exchange",
         accept=from_this_process,  # QuickFIX's connection, no other process's
     )

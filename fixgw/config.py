@@ -140,6 +140,23 @@ class SessionConfig(_Config, frozen=True, kw_only=True):
     standard FIX 4.4 around it (`fixgw.fix.dictionary`)."""
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
 
+    def __post_init__(self) -> None:
+        if self.tls.enabled and self.tls.server_name is None:
+            why = _host_name_problem(self.host)
+            if why is not None:
+                raise ValueError(
+                    f"host: {self.host!r} {why}; with TLS on it is also the name the "
+                    "exchange's certificate is checked against (tls.server_name's default)"
+                )
+
+    @property
+    def tls_server_name(self) -> str:
+        """The name TLS sends (SNI) and checks the exchange's certificate against:
+        `tls.server_name`, else `host`, without a trailing dot. That dot only makes a DNS
+        name absolute (the connection itself still uses `host` as written); SNI never
+        carries it (RFC 6066, 3) and certificates do not, so kept, every check failed."""
+        return (self.tls.server_name or self.host).removesuffix(".")
+
 
 class Credentials(_Config, frozen=True, kw_only=True):
     api_key: SecretRef | None = None

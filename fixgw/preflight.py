@@ -40,7 +40,7 @@ from fixgw.config import (
 from fixgw.errors import ConfigError
 from fixgw.fix.dictionary import write_lenient_dictionary
 from fixgw.fix.qflisten import check_listen_host
-from fixgw.fix.tls import EncryptedKeyError, client_context, server_context
+from fixgw.fix.tls import TlsFileError, client_context, server_context
 from fixgw.nats import INSTALL_HINT, client_missing
 from fixgw.nats.cursor import cursor_path
 from fixgw.venues import venue_dictionary
@@ -134,7 +134,7 @@ def sim_problems(config: SimConfig) -> Problems:
     if tls is not None:
         cert = _readable_file(problems, "tls.cert_file", Path(tls.cert_file))
         if _readable_file(problems, "tls.key_file", Path(tls.key_file)) and cert:
-            _try(problems, "tls", lambda: server_context(tls.cert_file, tls.key_file))
+            _tls(problems, "tls", lambda: server_context(tls.cert_file, tls.key_file))
     _listen_host(problems, "host", config.host)
     addresses = _addresses(problems, "host", config.host)
     if addresses:
@@ -216,10 +216,16 @@ def session_tls_problems(t: TlsConfig) -> Problems:
 
 
 def _tls_context(problems: Problems, key: str, t: TlsConfig | NatsTls) -> None:
+    _tls(problems, key, lambda: client_context(t.ca_file, t.client_cert, t.client_key, t.verify))
+
+
+def _tls(problems: Problems, key: str, make_context: Callable[[], object]) -> None:
+    """A TLS context made of the files the `key` section names: a file that cannot be used
+    is named by its own key (`session.tls.client_cert`)."""
     try:
-        client_context(t.ca_file, t.client_cert, t.client_key, t.verify)
-    except EncryptedKeyError as exc:
-        problems.append(f"{key}.client_key: {exc}")
+        make_context()
+    except TlsFileError as exc:
+        problems.append(f"{key}.{exc.setting}: {exc}")
     except (OSError, ssl.SSLError, ValueError) as exc:
         problems.append(f"{key}: {_cause(exc)}")
 
@@ -294,13 +300,6 @@ def _installed(module: str) -> bool:
         return find_spec(module) is not None
     except ImportError:
         return False
-
-
-def _try(problems: Problems, key: str, attempt: Callable[[], object]) -> None:
-    try:
-        attempt()
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        problems.append(f"{key}: {_cause(exc)}")
 
 
 def _cause(exc: BaseException) -> str:

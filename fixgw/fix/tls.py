@@ -16,6 +16,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -25,39 +26,104 @@ from fixgw.ops.log_budget import LogBudget
 log = structlog.get_logger("fixgw.fix.tls")
 
 
-class EncryptedKeyError(ValueError):
+class TlsFileError(ValueError):
+    """A file a TLS setting names cannot be used; `setting` is that setting's key
+    (`ca_file`, `client_cert`, `client_key`; the simulator's `cert_file`, `key_file`)."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class EncryptedKeyError(TlsFileError):
     """A TLS key is encrypted: fixgw has no passphrase to give it."""
 
 
 def client_context(
     ca_file: str | None, client_cert: str | None, client_key: str | None, verify: bool = True
 ) -> ssl.SSLContext:
-    """EncryptedKeyError for a key with a passphrase: OpenSSL is never let prompt for one (on
-    a terminal `run` would wait for input; elsewhere the prompt goes to the log)."""
-    context = ssl.create_default_context(cafile=ca_file)
+    """TlsFileError naming the setting whose file is not what it should hold; EncryptedKeyError
+    for a key with a passphrase: OpenSSL is never let prompt for one (on a terminal `run`
+    would wait for input; elsewhere the prompt goes to the log)."""
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except ssl.SSLError as exc:
+        if ca_file is None:
+            raise
+        raise TlsFileError("ca_file", f"{ca_file} {_why_not(ca_file, _CERTIFICATE, exc)}") from exc
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if client_cert is not None:
-        context.load_cert_chain(
-            client_cert, client_key, password=_no_passphrase(client_key or client_cert)
-        )
+        _load_cert_chain(context, client_cert, client_key, ("client_cert", "client_key"))
     return context
 
 
 def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file, password=_no_passphrase(key_file))
+    _load_cert_chain(context, cert_file, key_file, ("cert_file", "key_file"))
     return context
 
 
-def _no_passphrase(key_file: str) -> Callable[[], str]:
+def _load_cert_chain(
+    context: ssl.SSLContext, cert_file: str, key_file: str | None, settings: tuple[str, str]
+) -> None:
+    """OpenSSL says "PEM lib" for a certificate or a key it cannot read alike: the
+    certificate is read alone to tell which (a key and certificate that do not match keep
+    OpenSSL's words: both files are at fault)."""
+    cert_setting, key_setting = settings
+    key_file = key_file or cert_file
+    try:
+        context.load_cert_chain(cert_file, key_file, password=_no_passphrase(key_setting, key_file))
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=cert_file)
+        except ssl.SSLError as cert_exc:
+            why = _why_not(cert_file, _CERTIFICATE, cert_exc)
+            raise TlsFileError(cert_setting, f"{cert_file} {why}") from exc
+        raise TlsFileError(key_setting, f"{key_file} {_why_not(key_file, _KEY, exc)}") from exc
+
+
+_CERTIFICATE = "certificate"
+_KEY = "private key"
+_PEM_END = {_CERTIFICATE: b"CERTIFICATE-----", _KEY: b"PRIVATE KEY-----"}
+"""How each kind's PEM block's label ends (`-----BEGIN RSA PRIVATE KEY-----` and all)."""
+_CONVERT = {
+    _CERTIFICATE: "x509 -inform der -in FILE.der -out FILE.pem",
+    _KEY: "pkey -inform der -in FILE.der -out FILE.pem",
+}
+"""The openssl command that makes a DER file of each kind PEM."""
+
+
+def _why_not(path: str, wanted: str, exc: ssl.SSLError) -> str:
+    """Why OpenSSL found no `wanted` in the file at `path`, in words, from a look at what it
+    holds."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as read_exc:
+        return f"cannot be read: {read_exc.strerror}"
+    other = _KEY if wanted == _CERTIFICATE else _CERTIFICATE
+    if not data.strip():
+        return "is empty"
+    if data.startswith(b"\x30") and b"-----BEGIN" not in data:
+        return f"is DER, not PEM: convert it to a PEM {wanted} (openssl {_CONVERT[wanted]})"
+    if _PEM_END[wanted] in data:
+        return f"holds a PEM {wanted} OpenSSL cannot read: {exc}"
+    if _PEM_END[other] in data:
+        return f"holds a {other}, not a {wanted}"
+    return f"is not a PEM {wanted}"
+
+
+def _no_passphrase(setting: str, key_file: str) -> Callable[[], str]:
     """OpenSSL's callback for a key's passphrase: there is none to give."""
 
     def refuse() -> str:
         raise EncryptedKeyError(
+            setting,
             f"{key_file} is encrypted (it has a passphrase), which fixgw does not support: "
-            "give it the key without one"
+            "give it the key without one",
         )
 
     return refuse

@@ -115,6 +115,21 @@ def a_client_key_with_a_passphrase(root: Path) -> dict[str, Any]:
     return {"session": {"tls": {"enabled": True, **tls}}}
 
 
+def a_client_certificate_that_is_not_pem(root: Path) -> dict[str, Any]:
+    """A CA file, a certificate and its key, the certificate a text file (a note saved under
+    its name)."""
+    issued = trustme.CA().issue_cert("fixgw.test")
+    issued.private_key_pem.write_to_path(str(root / "client.key"))
+    (root / "client.pem").write_text("the exchange's certificate is due in May\n")
+    trustme.CA().cert_pem.write_to_path(str(root / "ca.pem"))
+    tls = {
+        "ca_file": str(root / "ca.pem"),
+        "client_cert": str(root / "client.pem"),
+        "client_key": str(root / "client.key"),
+    }
+    return {"session": {"tls": {"enabled": True, **tls}}}
+
+
 def clashing_when_merged(root: Path) -> Path:
     """FIX 4.2 with a broker's own `Username` at 9000, which the inbound dictionary names
     `Username_9000` (FIX 4.4 has `Username` at 553), and a field of that name already."""
@@ -220,6 +235,18 @@ CASES: list[tuple[str, Callable[[Path, int], dict[str, Any]], str, str]] = [
         "a server name with an empty label",  # was ok; then each attempt a traceback
         lambda root, port: {"session": {"tls": {"enabled": True, "server_name": "exchange..test"}}},
         "session.tls.server_name",
+        "'exchange..test' has an empty label",
+    ),
+    (
+        "a client certificate that is not PEM",  # was `session.tls: [SSL] PEM lib`
+        lambda root, port: a_client_certificate_that_is_not_pem(root),
+        "session.tls.client_cert",
+        "{root}/client.pem is not a PEM certificate",
+    ),
+    (
+        "a session host TLS cannot send as the server name",  # was ok; no connection could be
+        lambda root, port: {"session": {"host": "exchange..test", "tls": {"enabled": True}}},
+        "session.host",
         "'exchange..test' has an empty label",
     ),
     (
@@ -364,6 +391,28 @@ def test_the_simulator_refuses_a_port_in_use_in_one_line(tmp_path: Path, listeni
         )
     )
     refused(path, "port", f"127.0.0.1:{listening}: Address already in use", sim=True)
+
+
+def test_the_simulator_names_a_tls_file_that_is_not_pem_in_one_line(tmp_path: Path) -> None:
+    issued = trustme.CA().issue_cert("exchange.test")
+    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "server.pem"))
+    (tmp_path / "server.key").write_bytes(b"")
+    path = tmp_path / "sim.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "port": free_port(),
+                "store_dir": str(tmp_path / "sim-store"),
+                "accounts": [{"comp_id": "c", "api_key": "k", "secret_key": "s"}],
+                "symbols": {"BTC/USD": {}},
+                "tls": {
+                    "cert_file": str(tmp_path / "server.pem"),
+                    "key_file": str(tmp_path / "server.key"),
+                },
+            }
+        )
+    )
+    refused(path, "tls.key_file", f"{tmp_path}/server.key is empty", sim=True)
 
 
 def test_a_group_this_user_is_in_passes_and_the_socket_is_given_to_it(tmp_path: Path) -> None:

@@ -84,6 +84,16 @@ def test_a_verified_tls_session_trades(make_stack: StackFactory, certs: dict[str
     assert_up_and_trading(stack)
 
 
+def test_a_server_name_written_absolute_with_a_trailing_dot_is_checked_without_it(
+    make_stack: StackFactory, certs: dict[str, str]
+) -> None:
+    """`exchange.test.` is the same name in DNS; the certificate says `exchange.test`, and
+    SNI never carries the dot: kept, each connection failed with "Hostname mismatch"."""
+    stack = tls_stack(make_stack, certs, ca_file=certs["ca"], server_name="exchange.test.")
+    stack.start_gateway()
+    assert_up_and_trading(stack)
+
+
 @pytest.mark.parametrize(
     ("tls", "error"),
     [
@@ -332,9 +342,9 @@ def test_a_renewed_tls_file_that_cannot_be_used_is_refused_and_the_session_trade
     stack.start_gateway()
     ca_file.write_text("half a certificate, written by a renewal that failed\n")
     refusal = reloaded(stack, "reload refused; running on as before")
-    assert refusal["error"].startswith(
+    assert refusal["error"] == (
         "session.tls.ca_file changed and cannot be used; the TLS files in force are kept: "
-        "session.tls: "
+        f"session.tls.ca_file: {ca_file} is not a PEM certificate"
     )
     assert_up_and_trading(stack)
 

@@ -10,6 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from fixgw import journal
 from fixgw.cli import DEMO_GATEWAY, DEMO_SIM, main
@@ -145,6 +148,12 @@ def test_a_secret_rewritten_behind_the_same_reference_is_a_change_named_by_its_k
                 "not .5, 5., +5 or 1_000)",
             )
             for value in (".5", "+5")
+        ),
+        (  # tls.server_name's default: was ok, and every TLS connection failed on it
+            ("  sender_comp_id", "  host: exchange..test\n  sender_comp_id"),
+            "session.host: 'exchange..test' has an empty label (two dots in a row, or a dot "
+            "first) or one over 63 characters; with TLS on it is also the name the exchange's "
+            "certificate is checked against (tls.server_name's default)",
         ),
         (
             ("  sender_comp_id", "  heartbeat_s: +5\n  sender_comp_id"),
@@ -777,6 +786,117 @@ def test_check_config_refuses_a_socket_path_exactly_when_no_socket_can_be_bound_
                 os.unlink(path)
         config = write(GOOD + f"api: {{socket_path: {path}}}\n")
         assert (main(["check-config", str(config)]) == 0) is binds, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("tls", "name"),
+    [
+        ("{enabled: false}", "exchange..test"),  # no TLS: no name is sent or checked
+        ("{server_name: exchange.test}", "exchange.test"),  # the host is not the name
+    ],
+)
+def test_a_host_tls_cannot_name_is_refused_only_when_tls_would_send_it(
+    write, tls: str, name: str
+) -> None:  # type: ignore[no-untyped-def]
+    text = GOOD.replace(
+        "  sender_comp_id", f"  host: exchange..test\n  tls: {tls}\n  sender_comp_id"
+    )
+    assert load_gateway_config(write(text)).session.tls_server_name == name
+
+
+@pytest.mark.parametrize(
+    "session",
+    ["host: exchange.test.", "host: h.test, tls: {server_name: exchange.test.}"],
+)
+def test_tls_checks_a_name_without_the_dot_that_makes_it_absolute_in_dns(
+    write, session: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Certificates and SNI never carry the trailing dot: kept, every connection failed with
+    "Hostname mismatch". The connection itself still goes to `host` as written."""
+    text = GOOD.replace("session:\n  sender_comp_id", f"session: {{{session},\n  sender_comp_id")
+    config = load_gateway_config(write(text.replace("-client\n", "-client}\n", 1)))
+    assert config.session.tls_server_name == "exchange.test"
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA, a certificate and its key, as PEM; and files no TLS setting can use."""
+    root = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    issued = ca.issue_cert("fixgw.test")
+    files = {name: root / name for name in ("ca.pem", "cert.pem", "key.pem")}
+    ca.cert_pem.write_to_path(str(files["ca.pem"]))
+    issued.cert_chain_pems[0].write_to_path(str(files["cert.pem"]))
+    issued.private_key_pem.write_to_path(str(files["key.pem"]))
+    files["ca.der"] = root / "ca.der"
+    files["ca.der"].write_bytes(
+        x509.load_pem_x509_certificate(ca.cert_pem.bytes()).public_bytes(serialization.Encoding.DER)
+    )
+    files["empty.pem"] = root / "empty.pem"
+    files["empty.pem"].write_bytes(b"")
+    files["notes.txt"] = root / "notes.txt"
+    files["notes.txt"].write_text("the exchange's certificate is due in May\n")
+    return files
+
+
+@pytest.mark.parametrize(
+    ("setting", "bad", "cause"),
+    [
+        ("ca_file", "notes.txt", "is not a PEM certificate"),
+        ("ca_file", "empty.pem", "is empty"),
+        ("ca_file", "ca.der", "is DER, not PEM: convert it to a PEM certificate (openssl x509"),
+        ("ca_file", "key.pem", "holds a private key, not a certificate"),
+        ("client_cert", "notes.txt", "is not a PEM certificate"),
+        ("client_cert", "ca.der", "is DER, not PEM"),
+        ("client_key", "notes.txt", "is not a PEM private key"),
+        ("client_key", "empty.pem", "is empty"),
+        ("client_key", "cert.pem", "holds a certificate, not a private key"),
+    ],
+)
+def test_a_tls_file_openssl_cannot_read_is_named_by_its_key_and_why(
+    write,
+    tls_files: dict[str, Path],
+    setting: str,
+    bad: str,
+    cause: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # type: ignore[no-untyped-def]
+    """OpenSSL's "PEM lib" or "no certificate or crl found" named neither the file nor
+    the key, with three files configured."""
+    files = {"ca_file": "ca.pem", "client_cert": "cert.pem", "client_key": "key.pem", setting: bad}
+    tls = ", ".join(f"{key}: {tls_files[name]}" for key, name in files.items())
+    config = write(GOOD.replace("  sender_comp_id", f"  tls: {{{tls}}}\n  sender_comp_id"))
+    assert main(["check-config", str(config)]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(
+        f"fixgw: config error: {config}: session.tls.{setting}: {tls_files[bad]} {cause}"
+    ), errors
+
+
+@pytest.mark.parametrize(
+    ("setting", "bad", "cause"),
+    [("cert_file", "notes.txt", "is not a PEM certificate"), ("key_file", "empty.pem", "is empty")],
+)
+def test_a_simulator_tls_file_openssl_cannot_read_is_named_by_its_key_and_why(
+    tmp_path: Path,
+    tls_files: dict[str, Path],
+    setting: str,
+    bad: str,
+    cause: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    files = {"cert_file": "cert.pem", "key_file": "key.pem", setting: bad}
+    path = tmp_path / "sim.yaml"
+    path.write_text(
+        f"port: {free_port()}\nstore_dir: {tmp_path / 'store'}\n"
+        "accounts: [{comp_id: c, api_key: k, secret_key: s}]\nsymbols: {BTC/USD: {}}\n"
+        f"tls: {{{', '.join(f'{key}: {tls_files[name]}' for key, name in files.items())}}}\n"
+    )
+    assert main(["check-config", "--sim", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"fixgw: config error: {path}: tls.{setting}: {tls_files[bad]} {cause}"
+    ]
 
 
 def test_bundled_demo_configs_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -207,21 +207,12 @@ class Pipe:
             writer.close()
             return
         target = self.target
-        try:
-            up_reader, up_writer = await asyncio.wait_for(
-                asyncio.open_connection(
-                    target.host,
-                    target.port,
-                    ssl=target.tls,
-                    server_hostname=(target.server_name or target.host) if target.tls else None,
-                ),
-                15,
-            )
-        except Exception as exc:  # a bad name is a UnicodeError: any failure is said, once
-            self.last_error = _describe(exc, target)
-            log.error("cannot reach the other end", pipe=self.name, error=self.last_error)
+        reached = await self._reach(target, reader)
+        if reached is None:
             writer.close()
             return
+        up_reader, up_writer, held = reached
+        up_writer.write(held)
         answered = False
 
         def on_answer() -> None:
@@ -229,14 +220,95 @@ class Pipe:
             answered = True
             self.last_error = None
 
-        _, ended_by = await asyncio.gather(
-            _copy(reader, up_writer), _copy(up_reader, writer, on_data=on_answer)
-        )
-        if isinstance(ended_by, ssl.SSLError) or (ended_by is not None and not answered):
+        to_target = asyncio.ensure_future(_copy(reader, up_writer))
+        from_target = asyncio.ensure_future(_copy(up_reader, writer, on_data=on_answer))
+        first, _ = await asyncio.wait({to_target, from_target}, return_when=asyncio.FIRST_COMPLETED)
+        target_ended_first = from_target in first
+        _, ended_by = await asyncio.gather(to_target, from_target)
+        if isinstance(ended_by, ssl.SSLError) or (
+            not answered and (ended_by is not None or target_ended_first)
+        ):
             self.last_error = _describe(ended_by, target, connected=True)
             log.error("the other end ended the connection", pipe=self.name, error=self.last_error)
-        elif not answered:
-            self.last_error = None
+
+    async def _reach(
+        self, target: Endpoint, reader: asyncio.StreamReader
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes] | None:
+        """Connects to `target`, holding what the client sends meanwhile (QuickFIX sends
+        its Logon at once) and watching for the client's end. None, with `last_error`
+        saying why, if the connection cannot be made or the client ended its own first:
+        then nothing it sent goes on, and the connection made, or being made, is dropped."""
+        loop = asyncio.get_running_loop()
+        held = bytearray()
+        started = loop.time()
+        connecting = asyncio.ensure_future(
+            asyncio.wait_for(
+                asyncio.open_connection(
+                    target.host,
+                    target.port,
+                    ssl=target.tls,
+                    server_hostname=(target.server_name or target.host) if target.tls else None,
+                ),
+                CONNECT_TIMEOUT_S,
+            )
+        )
+        watching = asyncio.ensure_future(_held_until_ended(reader, held))
+        await asyncio.wait({connecting, watching}, return_when=asyncio.FIRST_COMPLETED)
+        watching.cancel()
+        await asyncio.wait({watching})
+        client_ended = not watching.cancelled() or reader.at_eof()
+        if client_ended and not connecting.done():
+            connecting.cancel()
+            await asyncio.wait({connecting})
+        up_writer = None
+        if not connecting.cancelled():
+            try:
+                up_reader, up_writer = connecting.result()
+            except Exception as exc:  # a bad name is a UnicodeError: any failure is said, once
+                self.last_error = _describe(exc, target)
+                log.error("cannot reach the other end", pipe=self.name, error=self.last_error)
+                return None
+        if up_writer is None or client_ended:
+            if up_writer is not None:
+                up_writer.close()
+            self.last_error = _abandoned(target, loop.time() - started)
+            log.warning("the client left first", pipe=self.name, error=self.last_error)
+            return None
+        return up_reader, up_writer, bytes(held)
+
+
+CONNECT_TIMEOUT_S = 8.0
+"""For the TCP connection and the TLS handshake: below QuickFIX's LogonTimeout (10 s, from
+the Logon it sends at once into the pipe), so that a venue this slow is said to be (in
+`last_error`) before QuickFIX gives up and blames the Logon."""
+
+HELD_MAX = 65536
+"""What the client may send before the other end is reached (QuickFIX: its Logon)."""
+
+
+async def _held_until_ended(reader: asyncio.StreamReader, held: bytearray) -> None:
+    """Reads what the client sends while the other end is being reached, into `held`, so
+    that its end (a close, a reset) is seen: returns then. A half-close counts as its end: a
+    FIX peer does not end its side and wait for an answer. Past `HELD_MAX` it stops reading
+    and waits to be cancelled."""
+    while len(held) < HELD_MAX:
+        try:
+            chunk = await reader.read(HELD_MAX - len(held))
+        except OSError:
+            return
+        if not chunk:
+            return
+        held += chunk
+    await asyncio.get_running_loop().create_future()
+
+
+def _abandoned(target: Endpoint, after_s: float) -> str:
+    where = f"{target.host}:{target.port}"
+    what = f"the TLS handshake with {where}" if target.tls else f"the connection to {where}"
+    return (
+        f"{what} was not done when the client (QuickFIX) gave up on it, {after_s:.1f} s in: "
+        "nothing it sent was passed on"
+    )
 
 
 async def _copy(
@@ -280,9 +352,9 @@ OUR_CERTIFICATE_REFUSED = frozenset(
 """The alerts by which a server refuses the client's certificate (or its absence)."""
 
 
-def _describe(exc: BaseException, target: Endpoint, connected: bool = False) -> str:
+def _describe(exc: BaseException | None, target: Endpoint, connected: bool = False) -> str:
     """`connected`: `exc` ended a connection made (our side of the TLS handshake done):
-    before the other end answered, or by a TLS alert."""
+    before the other end answered, or by a TLS alert; None: the other end closed it."""
     where = f"{target.host}:{target.port}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate of {where} refused: {exc.verify_message}"
@@ -292,10 +364,12 @@ def _describe(exc: BaseException, target: Endpoint, connected: bool = False) -> 
             return f"{why} (the server refused our client certificate, or the lack of one)"
         return why
     if isinstance(exc, TimeoutError):
-        return f"no answer from {where}"
-    if connected:
-        cause = (exc.strerror if isinstance(exc, OSError) else None) or exc
-        why = f"the server ended the connection before answering ({cause})"
+        made = "the TCP connection and TLS handshake" if target.tls else "the TCP connection"
+        return f"no answer from {where}: {made} took over {CONNECT_TIMEOUT_S:g} s"
+    if connected or exc is None:
+        why = "the server ended the connection before answering"
+        if exc is not None:
+            why += f" ({(exc.strerror if isinstance(exc, OSError) else None) or exc})"
         if target.tls is None:
             return f"connection to {where} failed: {why}"
         return (

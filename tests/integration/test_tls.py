@@ -300,6 +300,98 @@ def test_a_server_closing_during_the_handshake_is_said_so(
         )
 
 
+def tls_to(port: int, certs: dict[str, str]) -> dict[str, Any]:
+    """The gateway's `session` toward a TLS server of the test's own on `port`."""
+    return {
+        "port": port,
+        "tls": {"enabled": True, "ca_file": certs["ca"], "server_name": "exchange.test"},
+    }
+
+
+def test_a_venue_slower_to_shake_hands_than_the_logon_timeout_gets_no_logon_and_is_said(
+    make_stack: StackFactory, certs: dict[str, str]
+) -> None:
+    """The venue takes the TCP connection and starts the TLS handshake only when the test
+    lets it. QuickFIX sends its Logon into the pipe at once and gives up on it at its 10 s
+    LogonTimeout; the pipe (15 s then) shook hands after that and delivered the Logon (its
+    MsgSeqNum, the secret key) on a connection the gateway had closed, and status blamed the
+    Logon with `tls.last_error` null. The pipe now gives up first (8 s) and says why."""
+    context = server_context(certs["cert"], certs["key"])
+    release = threading.Event()
+    received: list[bytes | str] = []
+
+    def shaking_hands_when_released(connection: socket.socket) -> None:
+        if received:
+            return  # the attempts after the first: closed
+        release.wait(30)
+        try:
+            tls = context.wrap_socket(connection, server_side=True)
+            got = b""
+            with contextlib.suppress(OSError):
+                while chunk := tls.recv(4096):
+                    got += chunk
+            received.append(got)
+        except OSError as exc:
+            received.append(f"handshake failed: {exc}")
+
+    with serving(shaking_hands_when_released) as port:
+        stack = make_stack(start=False)
+        stack.gateway_overrides["session"] = tls_to(port, certs)
+        stack.start_gateway(wait_for_logon=False)
+        wait_until(
+            lambda: stack.status()["connection"]["last_down_reason"] is not None,
+            20,
+            "the first attempt's end",
+        )
+        release.set()  # the venue shakes hands with the first connection now
+        wait_until(lambda: bool(received), 15, "the venue's handshake")
+        [outcome] = received
+        assert outcome == b"" or str(outcome).startswith("handshake failed: ")
+        status = stack.status()
+        assert status["tls"]["last_error"] == (
+            f"no answer from 127.0.0.1:{port}: the TCP connection and TLS handshake took over 8 s"
+        )
+        assert "Logon" not in status["connection"]["last_down_reason"]
+
+
+def test_an_earlier_tls_error_stays_in_status_until_the_exchange_answers(
+    make_stack: StackFactory, certs: dict[str, str]
+) -> None:
+    """The venue closes the first connection during the handshake; then it shakes hands,
+    reads the Logon and never answers, so QuickFIX gives up on it. That end, ours and no
+    news of the exchange's TLS, erased the error said before."""
+    context = server_context(certs["cert"], certs["key"])
+    connections: list[bytes] = []
+
+    def closing_then_silent(connection: socket.socket) -> None:
+        connections.append(b"")
+        if len(connections) == 1:
+            closing_on_the_client_hello(connection)
+            return
+        connection.settimeout(30)  # past QuickFIX's LogonTimeout
+        tls = context.wrap_socket(connection, server_side=True)
+        with contextlib.suppress(OSError):
+            while chunk := tls.recv(4096):
+                connections[-1] += chunk
+
+    with serving(closing_then_silent) as port:
+        stack = make_stack(start=False)
+        stack.gateway_overrides["session"] = tls_to(port, certs)
+        stack.start_gateway(wait_for_logon=False)
+        said = (
+            f"TLS with 127.0.0.1:{port} failed: the server closed the connection during the "
+            "handshake"
+        )
+        wait_until(lambda: session_tls(stack)["last_error"] == said, 15, "the first failure")
+        wait_until(lambda: len(connections) >= 3, 40, "the attempt after the unanswered Logon")
+        assert b"\x0135=A\x01" in connections[1]
+        status = stack.status()
+        assert status["connection"]["last_down_reason"] == (
+            "no answer to the Logon: Timed out waiting for logon response"
+        )
+        assert status["tls"]["last_error"] == said
+
+
 def reloaded(stack: LocalStack, event: str) -> dict[str, Any]:
     """The last `event` of the gateway's log, once there is one."""
     assert stack.gateway is not None and stack.gateway.popen is not None

@@ -33,7 +33,7 @@ from fixgw.config import (
 )
 from fixgw.errors import FixgwError, StartupError
 from fixgw.gateway import Gateway
-from fixgw.ops import held_signals, notify
+from fixgw.ops import held_signals, log_budget, notify
 from fixgw.ops.capture import loop_exception_handler
 from fixgw.ops.logging import configure as configure_logging
 from fixgw.ops.logging import mask_in_logs
@@ -174,6 +174,7 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
     if metrics_server is not None:
         metrics_server.stop()
     os.close(journal_lock)
+    log_budget.write_left_out()
     log.info("gateway stopped")
     return 0
 

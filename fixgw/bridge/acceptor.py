@@ -98,20 +98,25 @@ class _Peers:
         self._by_logon: OrderedDict[tuple[str, ...], str] = OrderedDict()
 
     def handed_over(self, peer: str, first: bytes) -> None:
-        key = _logon_key(first.decode(errors="surrogateescape"))
+        raw = first.decode(errors="surrogateescape")
         with self._lock:
-            self._by_logon[key] = peer
-            self._by_logon.move_to_end(key)
-            while len(self._by_logon) > self.KEPT:
+            for key in (_logon_key(raw), _logon_key(raw, exact=True)):
+                self._by_logon[key] = peer
+                self._by_logon.move_to_end(key)
+            while len(self._by_logon) > 2 * self.KEPT:
                 self._by_logon.popitem(last=False)
 
     def of(self, logon: str) -> str:
+        """The peer of `logon`: by its CheckSum too (two Logons alike but in their bodies),
+        else without it (QuickFIX wrote the message out again, changing a byte)."""
         with self._lock:
-            return self._by_logon.get(_logon_key(logon), "unknown")
+            exact = self._by_logon.get(_logon_key(logon, exact=True))
+            return exact or self._by_logon.get(_logon_key(logon), "unknown")
 
 
-def _logon_key(raw: str) -> tuple[str, ...]:
-    return tuple(raw_field(raw, tag) or "" for tag in (49, 56, 34, 52))
+def _logon_key(raw: str, exact: bool = False) -> tuple[str, ...]:
+    tags = (49, 56, 34, 52, 10) if exact else (49, 56, 34, 52)
+    return (*(raw_field(raw, tag) or "" for tag in tags), "exact" if exact else "")
 
 
 class _OmsApplication(fix.Application):  # type: ignore[misc]
@@ -258,9 +263,7 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
 
 
 _DROPPED_BEGIN_STRING = f"OMS logon refused: its BeginString is not {BEGIN_STRING}"
-_DROPPED_SECOND_CONNECTION = (
-    "OMS connection dropped: its session is logged on over another connection"
-)
+_DROPPED_SECOND_CONNECTION = "OMS connection dropped: its session is held by another connection"
 _DROPPED_NO_SESSION = (
     "OMS logon refused: no session for its CompIDs "
     "(SenderCompID not in bridge.sessions, or TargetCompID not bridge.comp_id)"
@@ -273,7 +276,7 @@ class _ConnectionLog(fix.Log):  # type: ignore[misc]
     """QuickFIX's acceptor log (not a session's), read for one thing: a connection QuickFIX
     drops, with no Logout and nothing in a session's log, because its first message names no
     session it has (a SenderCompID not in `bridge.sessions`, a TargetCompID not
-    `bridge.comp_id`) or one logged on over another connection. QuickFIX says so with the
+    `bridge.comp_id`) or one held by another connection. QuickFIX says so with the
     whole message, which may hold the OMS's password: only its CompIDs are logged, with the
     peer the logon gate took that message from (`_Peers`).
 
@@ -384,6 +387,7 @@ class BridgeAcceptor:
             logon_timeout_s=config.logon_timeout_s,
             on_handover=peers.handed_over,
             on_refused=on_refused,
+            logged_on=self._session_logged_on,
         )
         connections.on_accepted = self._acceptor.look_for_strangers
 
@@ -396,6 +400,12 @@ class BridgeAcceptor:
     def send(self, oms: str, message: FixMessage) -> None:
         """Sent now, or kept in the store and resent when the OMS logs on again."""
         fix.Session.sendToTarget(to_quickfix(message), self._ids[oms])
+
+    def _session_logged_on(self, first: bytes) -> bool:
+        """Whether the session a connection's first message names is logged on (the logon
+        gate asks, of a connection QuickFIX still holds)."""
+        oms = raw_field(first.decode(errors="surrogateescape"), 49)
+        return oms in self._ids and self.logged_on(oms)
 
     def logged_on(self, oms: str) -> bool:
         session = fix.Session.lookupSession(self._ids[oms])

@@ -64,7 +64,7 @@ _END = re.compile(rb"\x0110=\d{3}\x01")
 """The last field's end and the CheckSum field: where BodyLength says the message ends."""
 _PEERCRED = struct.Struct("3i")
 """`struct ucred`: pid, uid, gid."""
-REFUSALS_LOGGED = ("timeout", "not_fix", "too_many_waiting")
+REFUSALS_LOGGED = ("timeout", "not_fix", "too_many_waiting", "not_logged_on")
 """The refusals logged as warnings, each kind with a `LogBudget` of its own."""
 
 
@@ -116,6 +116,18 @@ def peer_of(sock: socket.socket) -> str:
         return "unknown"
 
 
+@dataclass(frozen=True, slots=True)
+class _Handed:
+    """A connection QuickFIX was handed: under descriptor `fd`, the socket `identity` (device,
+    inode) names, so that a descriptor number taken again by another is not mistaken for it."""
+
+    fd: int
+    identity: tuple[int, int]
+    peer: str
+    first: bytes
+    deadline: float
+
+
 @dataclass(slots=True)
 class _Waiting:
     sock: socket.socket
@@ -128,10 +140,16 @@ class LogonGate:
     """Takes connections on `listener` and hands each to QuickFIX through `handover_path`
     once its first message is whole; closes it if that is not within `timeout_s`.
 
+    QuickFIX answers a Logon it refuses by closing the connection, but one it cannot read (a
+    HeartBtInt missing, say) it neither answers nor closes, and the connection holds its
+    session: the OMS's own Logon is then dropped. So a connection handed over whose session
+    `logged_on(first)` does not say is logged on `timeout_s` later is shut down.
+
     `on_handover(peer, first)` is called just before QuickFIX is handed a connection from
     `peer` whose first message is `first`,
     `on_refused(reason)` for each connection closed here (`timeout`, `not_fix`,
-    `too_many_waiting`, `closed`, `handover_failed`), both on the gate's thread."""
+    `too_many_waiting`, `closed`, `handover_failed`, `not_logged_on`), all on the gate's
+    thread."""
 
     def __init__(
         self,
@@ -140,8 +158,11 @@ class LogonGate:
         timeout_s: float,
         on_handover: Callable[[str, bytes], None] = lambda peer, first: None,
         on_refused: Callable[[str], None] = lambda reason: None,
+        logged_on: Callable[[bytes], bool] = lambda first: True,
     ) -> None:
         self._listener = listener
+        self._logged_on = logged_on
+        self._handed: list[_Handed] = []
         self._handover_path = handover_path
         self._timeout_s = timeout_s
         self._on_handover = on_handover
@@ -237,9 +258,11 @@ class LogonGate:
         return ours
 
     def _poll_timeout_ms(self) -> int | None:
-        if not self._waiting:
+        deadlines = [w.deadline for w in self._waiting.values()]
+        deadlines += [h.deadline for h in self._handed]
+        if not deadlines:
             return None
-        soonest = min(w.deadline for w in self._waiting.values())
+        soonest = min(deadlines)
         return max(0, int((soonest - time.monotonic()) * 1000) + 1)
 
     def _accept(self, poller: select.poll) -> None:
@@ -309,6 +332,10 @@ class LogonGate:
 
     def _expire(self, poller: select.poll) -> None:
         now = time.monotonic()
+        due = [h for h in self._handed if h.deadline <= now]
+        self._handed = [h for h in self._handed if h.deadline > now]
+        for handed in due:
+            self._check_logged_on(handed)
         for waiting in [w for w in self._waiting.values() if w.deadline <= now]:
             self._close(poller, waiting)
             self._refuse(
@@ -326,6 +353,23 @@ class LogonGate:
         if not keep:
             waiting.sock.close()
 
+    def _check_logged_on(self, handed: _Handed) -> None:
+        """Shuts the connection down if QuickFIX still holds it and its session is not
+        logged on: a Logon QuickFIX neither took nor refused."""
+        try:
+            now = os.fstat(handed.fd)
+        except OSError:
+            return  # closed by QuickFIX
+        if (now.st_dev, now.st_ino) != handed.identity or self._logged_on(handed.first):
+            return
+        _shut_down(handed.fd)
+        self._refusal_logs["not_logged_on"].line(
+            "bridge connection closed: its Logon was neither taken nor refused within "
+            f"{self._timeout_s:g} s (bridge.logon_timeout_s); it held its session",
+            peer=handed.peer,
+        )
+        self._on_refused("not_logged_on")
+
     def _refuse(self, sock: socket.socket, peer: str, reason: str, why: str, **more: int) -> None:
         sock.close()
         self._refusal_logs[reason].line("bridge connection closed: " + why, peer=peer, **more)
@@ -341,6 +385,16 @@ class LogonGate:
                 ours.connect(self._handover_path)
                 theirs = self._quickfix_end()
                 os.dup2(sock.fileno(), theirs, inheritable=False)
+                handed = os.fstat(theirs)
+            self._handed.append(
+                _Handed(
+                    theirs,
+                    (handed.st_dev, handed.st_ino),
+                    waiting.peer,
+                    first,
+                    time.monotonic() + self._timeout_s,
+                )
+            )
         except Exception as exc:
             log.error(
                 "bridge connection closed: it could not be handed to QuickFIX",

@@ -188,9 +188,11 @@ class GatedAcceptor(BoundAcceptor):
         logon_timeout_s: float,
         on_handover: Callable[[str, bytes], None],
         on_refused: Callable[[str], None],
+        logged_on: Callable[[bytes], bool],
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self._logged_on = logged_on
         self.handover_dir = handover_dir
         self.logon_timeout_s = logon_timeout_s
         self._on_handover = on_handover
@@ -213,7 +215,12 @@ class GatedAcceptor(BoundAcceptor):
             raise
         self._shut_down_racing()
         self.gate = LogonGate(
-            public, path, self.logon_timeout_s, self._on_handover, self._on_refused
+            public,
+            path,
+            self.logon_timeout_s,
+            self._on_handover,
+            self._on_refused,
+            self._logged_on,
         )
         self.gate.start()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,16 @@ def _after(delay_s: float, then: Callable[[], None]) -> None:
     timer.daemon = True
     timer.name = "fixgw-log-budget"
     timer.start()
+
+
+_ALL: weakref.WeakSet[LogBudget] = weakref.WeakSet()
+
+
+def write_left_out() -> None:
+    """At exit: each budget's last event left out written now, with the count of the others,
+    rather than lost with a catch-up still waiting on its timer."""
+    for budget in list(_ALL):
+        budget.write_left_out()
 
 
 class LogBudget:
@@ -59,6 +70,7 @@ class LogBudget:
         self._last_left_out: tuple[str, dict[str, Any]] | None = None
         self._catch_up_due = False
         """A catch-up is scheduled: it writes the last event left out, if no line has since."""
+        _ALL.add(self)
 
     def line(self, event: str, **fields: Any) -> None:
         """`logger.<level>(event, **fields)` if the budget allows, with `left_out` when
@@ -84,6 +96,17 @@ class LogBudget:
                 return
             event, fields = self._last_left_out
             left_out = self._left_out - 1  # the last one is this line
+            self._left_out = 0
+            self._last_left_out = None
+        self._write(event, fields, left_out)
+
+    def write_left_out(self) -> None:
+        """The last event left out written now, whatever the budget allows."""
+        with self._lock:
+            if self._last_left_out is None:
+                return
+            event, fields = self._last_left_out
+            left_out = self._left_out - 1
             self._left_out = 0
             self._last_left_out = None
         self._write(event, fields, left_out)

@@ -290,3 +290,40 @@ def test_a_flood_of_connections_that_are_not_fix_is_counted_in_full_and_logged_w
     oms.start()
     oms.logout()
     oms.check_valid()
+
+
+def test_a_logon_quickfix_neither_takes_nor_refuses_is_closed_and_frees_its_session(
+    bridge: Bridge,
+) -> None:
+    """A Logon for a real session without HeartBtInt (and no password): QuickFIX cannot read
+    it, so it neither answers nor closes, and the connection held the session for ever: the
+    OMS's own Logon was dropped as a second connection."""
+    squatter = bridge.oms(bridge.second)
+    with socket.create_connection(("127.0.0.1", bridge.port), timeout=5) as squat:
+        squat.sendall(squatter.encode("A", [(98, 0)]))
+        assert ends(squat, LOGON_TIMEOUT_S + 5), "the connection kept its session"
+    why = "its Logon was neither taken nor refused within 1.5 s (bridge.logon_timeout_s)"
+    wait_until(lambda: closed_lines(bridge, why), 5, "the closing logged")
+    assert closed_lines(bridge, why)[0]["peer"] == "127.0.0.1"
+    assert bridge.closed_count("not_logged_on") == 1
+    oms = bridge.oms(bridge.second)
+    oms.start()
+    oms.send("D", order("FREED-1", "1", "0.1", "29000"))
+    assert report(oms, "FREED-1", "0")[39] == "0"
+    oms.logout()
+    oms.check_valid()
+    assert bridge.closed_count("not_logged_on") == 1  # the OMS logged on: left alone
+
+
+def test_a_flood_cut_short_by_a_stop_still_adds_up_in_the_log(bridge: Bridge) -> None:
+    """What the log bound left out and had not yet said is written at the stop."""
+    why = "its first bytes are not a FIX message"
+    for _ in range(30):
+        with socket.create_connection(("127.0.0.1", bridge.port), timeout=5) as stranger:
+            stranger.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            assert ends(stranger, 5)
+    bridge.trading.logout()
+    assert bridge.stack.gateway is not None
+    assert bridge.stack.gateway.stop() == 0
+    lines = closed_lines(bridge, why)
+    assert sum(1 + int(line.get("left_out", 0)) for line in lines) == 30

@@ -471,7 +471,7 @@ def test_a_second_connection_of_a_session_logged_on_is_dropped_logged_and_the_fi
     second.send("A", [(98, 0), (108, 30), (554, PASSWORD)])
     assert second.closed.wait(10), "the bridge did not end the second connection"
     second.close()
-    event = "OMS connection dropped: its session is logged on over another connection"
+    event = "OMS connection dropped: its session is held by another connection"
     wait_until(lambda: len(logged(stack, event)) == 1, 10, "the drop logged")
     assert logged(stack, event)[0]["sender_comp_id"] == oms.sender
     oms.send("D", order("STILL-1", "1", "0.1", "29000"))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fixgw.ops import notify
+from fixgw.ops import log_budget, notify
 from fixgw.ops.log_budget import LogBudget
 from fixgw.ops.prometheus import Metrics, MetricsServer
 from fixgw.ops.pulse import LoopPulse
@@ -538,6 +538,21 @@ def test_a_flood_writes_its_first_lines_then_one_a_second_saying_how_many_were_l
     budget.line("bridge connection closed", peer="10.0.0.50")
     assert logged.lines[-1] == ("bridge connection closed", {"peer": "10.0.0.50", "left_out": 40})
     assert logged.events() == 51
+
+
+def test_at_exit_what_a_flood_left_out_is_written_at_once_and_only_once() -> None:
+    """A catch-up still waiting on its timer dies with the process: `write_left_out` at the
+    gateway's stop says it first."""
+    logged, now = Logged(), Now()
+    budget = budget_for(logged, now)
+    for n in range(15):
+        budget.line("bridge connection closed", peer=f"10.0.0.{n}")
+    log_budget.write_left_out()
+    assert logged.lines[-1] == ("bridge connection closed", {"peer": "10.0.0.14", "left_out": 4})
+    assert logged.events() == 15
+    now.s += 1
+    logged.run_catch_ups()
+    assert logged.events() == 15
 
 
 def test_when_a_flood_stops_its_last_event_is_written_once_a_line_is_allowed_again() -> None:

@@ -29,6 +29,7 @@ does not exist. Take a page out of this set once it is in."""
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 _FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 _CODE = re.compile(r"`[^`\n]*`")
+_SOURCE = re.compile(r"(?<![\w/.-])fixgw/[\w/]+\.py\b")
 _PROOF = re.compile(r"`((?:unit|integration|counterparties)/[\w/]+\.py)(?:::(\w+))?`")
 
 
@@ -97,6 +98,13 @@ def test_every_test_a_page_cites_exists(page: Path) -> None:
     assert not missing, f"{page.relative_to(ROOT)}: {missing}"
 
 
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_source_file_a_page_names_exists(page: Path) -> None:
+    """A reader sent to `fixgw/qflisten.py` found nothing: it is `fixgw/fix/qflisten.py`."""
+    missing = [path for path in _SOURCE.findall(page.read_text()) if not (ROOT / path).is_file()]
+    assert not missing, f"{page.relative_to(ROOT)}: {missing}"
+
+
 def test_the_readme_is_a_front_door() -> None:
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines"
@@ -110,6 +118,7 @@ def test_the_checks_find_what_they_look_for() -> None:
     targets = relative_links(ROOT / "README.md")
     assert (ROOT / "docs" / "protocol.md", "") in targets
     assert len(targets) >= 15
+    assert "fixgw/fix/qflisten.py" in _SOURCE.findall((ROOT / "docs" / "bridge.md").read_text())
 
 
 def test_status_account_names_each_field_the_gateway_returns() -> None:

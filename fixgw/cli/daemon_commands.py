@@ -131,13 +131,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def _journal_path(args: argparse.Namespace) -> Path:
     """The journal the command is about; if there is none to look at, BadArgument (`--path`)
     or ConfigError (the config's `journal.path`): exit status 2, as for any path named
-    that cannot be used."""
+    that cannot be used. The config's secrets are not read: under systemd they exist only
+    while the unit runs, and these commands are for when it does not."""
     if args.path is not None:
         path = Path(args.path)
         if not path.is_file():
             raise BadArgument(f"--path {path}: no journal there")
         return path
-    path = Path(load_gateway_config(args.config).journal.path)
+    path = Path(read_gateway_config(args.config).journal.path)
     if not path.is_file():
         raise ConfigError(f"{args.config}: journal.path: {path}: no journal there")
     return path

@@ -158,7 +158,9 @@ def config_keys(kind: type[msgspec.Struct]) -> list[tuple[str, str]]:
                     walked.add(inner.cls)
                     walk(inner, f"{path}{suffix}.", top or path)
 
-    walk(msgspec.inspect.type_info(kind), "", None)  # type: ignore[arg-type]
+    root = msgspec.inspect.type_info(kind)
+    assert isinstance(root, msgspec.inspect.StructType)
+    walk(root, "", None)
     return keys
 
 

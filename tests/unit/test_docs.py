@@ -23,6 +23,8 @@ PAGES = sorted(
         *ROOT.glob("docs/*.md"),
     ]
 )
+GUIDES = [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))]
+"""The pages that describe fixgw as it is."""
 README_MAX_LINES = 160
 
 PENDING: set[Path] = set()
@@ -101,9 +103,10 @@ def test_every_test_a_page_cites_exists(page: Path) -> None:
     assert not missing, f"{page.relative_to(ROOT)}: {missing}"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("page", GUIDES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_source_file_a_page_names_exists(page: Path) -> None:
-    """A reader sent to `fixgw/qflisten.py` found nothing: it is `fixgw/fix/qflisten.py`."""
+    """A reader sent to `fixgw/qflisten.py` found nothing: it is `fixgw/fix/qflisten.py`.
+    (The changelog is history: it may name a file as it was then.)"""
     missing = [path for path in _SOURCE.findall(page.read_text()) if not (ROOT / path).is_file()]
     assert not missing, f"{page.relative_to(ROOT)}: {missing}"
 

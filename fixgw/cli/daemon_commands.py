@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -129,13 +131,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def _journal_path(args: argparse.Namespace) -> Path:
     """The journal the command is about; if there is none to look at, BadArgument (`--path`)
     or ConfigError (the config's `journal.path`): exit status 2, as for any path named
-    that cannot be used."""
+    that cannot be used. The config's secrets are not read: under systemd they exist only
+    while the unit runs, and these commands are for when it does not."""
     if args.path is not None:
         path = Path(args.path)
         if not path.is_file():
             raise BadArgument(f"--path {path}: no journal there")
         return path
-    path = Path(load_gateway_config(args.config).journal.path)
+    path = Path(read_gateway_config(args.config).journal.path)
     if not path.is_file():
         raise ConfigError(f"{args.config}: journal.path: {path}: no journal there")
     return path
@@ -305,16 +308,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         _wait_for_port(sim_config.host, sim_config.port, sim)
         gateway_config = load_gateway_config(DEMO_GATEWAY)
+        fixgw = _this_fixgw()
         print(
             f"""
 fixgw demo: simulator on {sim_config.host}:{sim_config.port}, gateway socket at \
 {gateway_config.api.socket_path}.
 In another terminal, in this directory:
   export FIXGW_SOCKET={gateway_config.api.socket_path}
-  .venv/bin/fixgw events &                                   # stream order events
-  .venv/bin/fixgw order new BTC/USD buy 0.5 --price 30010    # crosses the seeded ask
-  .venv/bin/fixgw order new BTC/USD sell 1 --price 31000     # rests on the book
-  .venv/bin/fixgw orders
+  {fixgw} events &                                   # stream order events
+  {fixgw} order new BTC/USD buy 0.5 --price 30010    # crosses the seeded ask
+  {fixgw} order new BTC/USD sell 1 --price 31000     # rests on the book
+  {fixgw} orders
 Ctrl-C stops both.
 """,
             flush=True,
@@ -324,6 +328,28 @@ Ctrl-C stops both.
         sim.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             sim.wait(10)
+
+
+def _this_fixgw() -> str:
+    """The fixgw running, as a user types it in another terminal in this directory:
+    `fixgw` if that is the one on PATH, else its path (`.venv/bin/fixgw` in a checkout);
+    the interpreter's `-m fixgw` when started that way."""
+    script = sys.argv[0]
+    if Path(script).name == "fixgw":
+        on_path = shutil.which("fixgw")
+        if on_path is not None and Path(on_path).resolve() == Path(script).resolve():
+            return "fixgw"
+        return _as_typed(script)
+    return f"{_as_typed(sys.executable)} -m fixgw"
+
+
+def _as_typed(path: str) -> str:
+    """Relative to this directory if inside it, else absolute; quoted for a shell."""
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute)
+    if relative.startswith(".."):
+        return shlex.quote(absolute)
+    return shlex.quote(relative if os.sep in relative else f".{os.sep}{relative}")
 
 
 def _answers(host: str, port: int) -> bool:

@@ -25,6 +25,9 @@ from fixgw.venues.base import Credentials, Venue
 
 STOPPED = "the gateway stopped"
 """`session.down`'s reason when the gateway's own stop ended the session."""
+DISCONNECTED = "disconnected"
+"""Its reason when nothing said why: the connection dropped, or was never made."""
+_ATTEMPTING = (SessionState.CONNECTING, SessionState.LOGGING_ON, SessionState.UP)
 
 log = structlog.get_logger("fixgw.session")
 
@@ -174,6 +177,12 @@ class SessionLifecycle:
             self._logout_text = why
 
     def ended(self) -> None:
+        """The session, or an attempt, ended. After a `session.down`, another for no reason
+        (a connection not made) is no news, but `last_down_reason` says it: "disconnected",
+        not the reason an earlier attempt ended for (refused credentials since replaced).
+        QuickFIX telling of an end already told (the state is no longer an attempt's)
+        changes nothing."""
+        an_attempt_ended = self.reconnector.state in _ATTEMPTING
         self.reconnector.down()
         reason, logout_reason = self._logout_text, self._logout_reason
         self._logout_reason = None
@@ -182,10 +191,12 @@ class SessionLifecycle:
             if reason is not None:
                 self.last_down_reason = reason
                 log.warning("logon failed", session=self._session.name, reason=reason)
+            elif an_attempt_ended:
+                self.last_down_reason = DISCONNECTED
             return
         first = not self._down_said
         self._down_said = True
-        reason = reason or "disconnected"
+        reason = reason or DISCONNECTED
         self.last_down_reason = reason
         self._reasons_said.add(reason)
         (log.info if self._stopping else log.warning)(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from fixgw.api.client import ApiError
-from fixgw.testing import LocalStack, free_port
+from fixgw.testing import SECRET, LocalStack, free_port
 from tests.integration.conftest import (
     DEFAULT_BOOKS,
     SERVICE_USER,
@@ -147,6 +148,36 @@ def test_a_damaged_record_stops_the_start_and_repair_keeps_every_other_record(
         events = EventLog(gw)
         for cl_ord_id in rest:
             events.find(cl_ord_id, "order.canceled")
+
+
+def test_the_commands_a_damaged_journal_advises_work_once_the_secrets_are_gone(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    """Under systemd the credential files exist only while the unit runs. The start stopped
+    on damage advises `fixgw journal check -c FILE` and `repair -c FILE`; with the unit
+    stopped, both failed reading the secrets (exit 2), though only `journal.path` matters."""
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET + "\n")
+    stack = make_stack(credentials={"secret_key": {"file": str(secret_file)}})
+    trade(stack, resting=2, filling=0)
+    assert stack.gateway is not None
+    stack.gateway.stop()
+    journal = stack.root / "journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1][:40] + lines[1][-30:]
+    journal.write_bytes(b"".join(lines))
+    run = fixgw(stack, "run", "-c", str(stack.root / "gateway.yaml"))
+    assert run.returncode == 5, run.stderr[-3000:]
+    check, repair = re.findall(r"fixgw (journal \w+ -c [^;\s]+)", run.stderr.splitlines()[-1])
+
+    secret_file.unlink()  # the unit stopped: systemd removed its credentials
+
+    checked = fixgw(stack, *check.split())
+    assert checked.returncode == 5, checked.stderr
+    assert "1 damaged" in checked.stdout
+    repaired = fixgw(stack, *repair.split())
+    assert repaired.returncode == 0, repaired.stderr
+    assert "set aside line 2 " in repaired.stdout
 
 
 def test_repair_is_refused_while_a_gateway_runs_on_the_journal(make_stack: StackFactory) -> None:

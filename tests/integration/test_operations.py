@@ -211,6 +211,48 @@ def test_the_demo_refuses_to_start_beside_a_simulator_port_already_in_use(tmp_pa
     assert not (tmp_path / "var").exists()  # neither the simulator nor the gateway started
 
 
+def test_the_demo_banner_names_the_fixgw_that_runs_so_its_commands_work_as_pasted(
+    tmp_path: Path,
+) -> None:
+    """An installed fixgw (a venv elsewhere, the Docker image) run in a directory of the
+    user's: the banner said `.venv/bin/fixgw orders`, which exists only in a checkout (exit
+    127). It names the fixgw running, and the command it prints works in that directory."""
+    installed = Path(sys.executable).parent / "fixgw"
+    path = os.pathsep.join(
+        d for d in os.environ.get("PATH", "").split(os.pathsep) if Path(d) != installed.parent
+    )
+    env = {
+        **os.environ,
+        "PATH": path,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    banner = tmp_path / "demo.out"
+    with banner.open("wb") as out:
+        demo = subprocess.Popen(
+            [str(installed), "demo"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_until(lambda: "Ctrl-C stops both" in banner.read_text(), 30, "the demo's banner")
+        wait_until(lambda: (tmp_path / "var/demo/fixgw.sock").exists(), 20, "the demo's socket")
+        [orders] = [
+            line.strip() for line in banner.read_text().splitlines() if line.endswith(" orders")
+        ]
+        assert orders == f"{installed} orders"
+        typed = subprocess.run(
+            ["bash", "-c", orders],
+            cwd=tmp_path,
+            env={**env, "FIXGW_SOCKET": "var/demo/fixgw.sock"},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert typed.returncode == 0, typed.stderr
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.wait(30)
+
+
 def test_the_socket_named_on_the_command_line_beats_fixgw_nats_in_the_environment(
     make_stack: StackFactory,
 ) -> None:

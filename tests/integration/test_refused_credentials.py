@@ -119,3 +119,27 @@ def test_under_systemd_a_held_logon_is_a_started_service_that_says_why(
         assert not message.startswith(b"READY=1")
     assert stack.status()["ready"]
     notify.close()
+
+
+def test_a_reload_while_the_exchange_is_away_shows_the_latest_failure_not_the_refusal(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    """operations.md: `last_down_reason` (and systemd's STATUS) always has the latest. The
+    credentials were refused, the exchange went away, the operator put the secret right and
+    reloaded: every attempt since fails to connect, and saying the credentials were refused
+    sends the operator after a cause already dealt with."""
+    secret_file = tmp_path / "secret"
+    stack = start_with_a_wrong_secret(make_stack, secret_file)
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    assert stack.sim is not None
+    assert "invalid credentials" in stack.status()["connection"]["last_down_reason"]
+    stack.sim.stop()
+    secret_file.write_text(SECRET + "\n")
+    stack.gateway.popen.send_signal(signal.SIGHUP)
+    wait_until(
+        lambda: stack.status()["connection"]["failures_in_a_row"] >= 2,
+        20,
+        "two attempts to connect to the exchange that is away",
+    )
+    connection = stack.status()["connection"]
+    assert (connection["held"], connection["last_down_reason"]) == (None, "disconnected")

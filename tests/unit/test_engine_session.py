@@ -90,6 +90,23 @@ def test_one_session_down_per_session_however_often_quickfix_reports_the_end(
     assert alone.bus.of(SessionDown)[1].logout_reason is None  # the last one's is forgotten
 
 
+def test_an_attempt_that_fails_for_no_reason_after_a_down_is_the_latest_reason_not_news(
+    alone: Alone,
+) -> None:
+    """operations.md: `last_down_reason` always has the latest. The exchange logged out and
+    went away: QuickFIX telling of that end again keeps its reason, but a later attempt
+    whose connection is never made says "disconnected", without another `session.down`."""
+    alone.logon()
+    alone.lifecycle.logout_received(FixMessage("5", {58: "simulator shutting down"}))
+    alone.end()
+    alone.end()  # the same end, told again
+    assert alone.lifecycle.connection().last_down_reason == "simulator shutting down"
+    alone.reconnector.phase = SessionState.CONNECTING  # the next attempt, as its round begins it
+    alone.end()
+    assert alone.lifecycle.connection().last_down_reason == "disconnected"
+    assert [d.reason for d in alone.bus.of(SessionDown)] == ["simulator shutting down"]
+
+
 def test_a_logout_of_the_session_layer_says_why_and_a_logon_it_refuses_later_says_it_again(
     alone: Alone,
 ) -> None:

@@ -271,7 +271,7 @@ class Pipe:
         if up_writer is None or client_ended:
             if up_writer is not None:
                 up_writer.close()
-            self.last_error = _abandoned(target, loop.time() - started)
+            self.last_error = _abandoned(target, loop.time() - started, len(held))
             log.warning("the client left first", pipe=self.name, error=self.last_error)
             return None
         return up_reader, up_writer, bytes(held)
@@ -289,8 +289,9 @@ HELD_MAX = 65536
 async def _held_until_ended(reader: asyncio.StreamReader, held: bytearray) -> None:
     """Reads what the client sends while the other end is being reached, into `held`, so
     that its end (a close, a reset) is seen: returns then. A half-close counts as its end: a
-    FIX peer does not end its side and wait for an answer. Past `HELD_MAX` it stops reading
-    and waits to be cancelled."""
+    FIX peer does not end its side and wait for an answer. It returns at `HELD_MAX` too: a
+    client that sends that much before the other end is reached is not QuickFIX sending its
+    Logon, and is dropped as one that left."""
     while len(held) < HELD_MAX:
         try:
             chunk = await reader.read(HELD_MAX - len(held))
@@ -299,12 +300,16 @@ async def _held_until_ended(reader: asyncio.StreamReader, held: bytearray) -> No
         if not chunk:
             return
         held += chunk
-    await asyncio.get_running_loop().create_future()
 
 
-def _abandoned(target: Endpoint, after_s: float) -> str:
+def _abandoned(target: Endpoint, after_s: float, held: int) -> str:
     where = f"{target.host}:{target.port}"
     what = f"the TLS handshake with {where}" if target.tls else f"the connection to {where}"
+    if held >= HELD_MAX:
+        return (
+            f"the client sent {HELD_MAX} bytes or more before {what} was done, {after_s:.1f} s "
+            "in: more than a Logon, so it was dropped and nothing it sent was passed on"
+        )
     return (
         f"{what} was not done when the client (QuickFIX) gave up on it, {after_s:.1f} s in: "
         "nothing it sent was passed on"
@@ -363,7 +368,7 @@ def _describe(exc: BaseException | None, target: Endpoint, connected: bool = Fal
         if exc.reason in OUR_CERTIFICATE_REFUSED:
             return f"{why} (the server refused our client certificate, or the lack of one)"
         return why
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError) and not connected:
         made = "the TCP connection and TLS handshake" if target.tls else "the TCP connection"
         return f"no answer from {where}: {made} took over {CONNECT_TIMEOUT_S:g} s"
     if connected or exc is None:

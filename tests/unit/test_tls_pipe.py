@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import trustme
 
-from fixgw.fix.tls import Endpoint, Pipe, client_context, server_context
+from fixgw.fix.tls import HELD_MAX, Endpoint, Pipe, client_context, server_context
 from fixgw.testing import wait_until
 
 LOGON = b"8=FIX.4.4\x019=5\x0135=A\x0110=000\x01"
@@ -117,6 +117,35 @@ def test_a_client_that_leaves_during_the_handshake_sends_nothing_to_the_server(
             "(QuickFIX) gave up on it, "
         )
         assert pipe.last_error.endswith(" s in: nothing it sent was passed on")
+
+
+def test_a_client_that_sends_more_than_a_logon_before_the_handshake_is_dropped_unsent(
+    certs: dict[str, str], server_tls: ssl.SSLContext
+) -> None:
+    """Past `HELD_MAX` the pipe stopped watching the client: one that sent 70,000 bytes and
+    left had them all delivered once the handshake was done."""
+    accepted, release = threading.Event(), threading.Event()
+    received: list[bytes | str] = []
+
+    def shaking_hands_when_released(connection: socket.socket) -> None:
+        accepted.set()
+        release.wait(20)
+        try:
+            received.append(read_to_the_end(server_tls.wrap_socket(connection, server_side=True)))
+        except OSError as exc:
+            received.append(f"handshake failed: {exc}")
+
+    with serving(shaking_hands_when_released) as port, pipe_to(port, certs) as pipe:
+        with socket.create_connection(("127.0.0.1", pipe.port), 5) as client:
+            client.sendall(LOGON + b"x" * (HELD_MAX + 10_000))
+            wait_until(accepted.is_set, 5, "the server to take the connection")
+            wait_until(lambda: pipe.last_error is not None, 5, "the pipe to drop the client")
+        release.set()
+        wait_until(lambda: bool(received), 15, "the server's handshake")
+        [outcome] = received
+        assert outcome == b"" or str(outcome).startswith("handshake failed: ")
+        assert pipe.last_error is not None
+        assert pipe.last_error.startswith(f"the client sent {HELD_MAX} bytes or more before ")
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import quickfix as fix
 import structlog
 
 from fixgw.bridge import translate
+from fixgw.bridge.logon_screen import LogonScreen
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.tables import (
     BUSINESS_REJECT_NOT_AVAILABLE,
@@ -360,6 +361,7 @@ class BridgeAcceptor:
     ) -> None:
         """`on_refused(reason)`: a connection closed before it reached QuickFIX (`LogonGate`)."""
         self.config = config
+        self._passwords = passwords
         peers = _Peers()
         self._app = _OmsApplication(passwords, inbox, group_trees(dictionary), peers)
         self._ids = {
@@ -388,6 +390,7 @@ class BridgeAcceptor:
             on_handover=peers.handed_over,
             on_refused=on_refused,
             logged_on=self._session_logged_on,
+            screen=LogonScreen(passwords).refusal,
         )
         connections.on_accepted = self._acceptor.look_for_strangers
 
@@ -402,10 +405,11 @@ class BridgeAcceptor:
         fix.Session.sendToTarget(to_quickfix(message), self._ids[oms])
 
     def _session_logged_on(self, first: bytes) -> bool:
-        """Whether the session a connection's first message names is logged on (the logon
-        gate asks, of a connection QuickFIX still holds)."""
+        """Whether the session a connection's first message names is logged on, or has a
+        password its Logon carried (the gate checked it: its own OMS, never shut down): the
+        logon gate asks, of a connection QuickFIX still holds."""
         oms = raw_field(first.decode(errors="surrogateescape"), 49)
-        return oms in self._ids and self.logged_on(oms)
+        return oms in self._ids and (oms in self._passwords or self.logged_on(oms))
 
     def logged_on(self, oms: str) -> bool:
         session = fix.Session.lookupSession(self._ids[oms])

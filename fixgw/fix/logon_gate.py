@@ -145,6 +145,9 @@ class LogonGate:
     session: the OMS's own Logon is then dropped. So a connection handed over whose session
     `logged_on(first)` does not say is logged on `timeout_s` later is shut down.
 
+    `screen(first, peer)` looks at a whole first message before QuickFIX gets it: a reason
+    (the metric's) closes the connection instead (`screen` logs why).
+
     `on_handover(peer, first)` is called just before QuickFIX is handed a connection from
     `peer` whose first message is `first`,
     `on_refused(reason)` for each connection closed here (`timeout`, `not_fix`,
@@ -159,8 +162,10 @@ class LogonGate:
         on_handover: Callable[[str, bytes], None] = lambda peer, first: None,
         on_refused: Callable[[str], None] = lambda reason: None,
         logged_on: Callable[[bytes], bool] = lambda first: True,
+        screen: Callable[[bytes, str], str | None] = lambda first, peer: None,
     ) -> None:
         self._listener = listener
+        self._screen = screen
         self._logged_on = logged_on
         self._handed: list[_Handed] = []
         self._handover_path = handover_path
@@ -316,6 +321,11 @@ class LogonGate:
             return
         if first is not None:
             self._close(poller, waiting, keep=True)
+            refused = self._screen(first, waiting.peer)
+            if refused is not None:
+                waiting.sock.close()
+                self._on_refused(refused)
+                return
             self._hand_over(waiting, first)
             return
         if events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):

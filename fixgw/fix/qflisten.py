@@ -189,10 +189,12 @@ class GatedAcceptor(BoundAcceptor):
         on_handover: Callable[[str, bytes], None],
         on_refused: Callable[[str], None],
         logged_on: Callable[[bytes], bool],
+        screen: Callable[[bytes, str], str | None],
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self._logged_on = logged_on
+        self._screen = screen
         self.handover_dir = handover_dir
         self.logon_timeout_s = logon_timeout_s
         self._on_handover = on_handover
@@ -221,6 +223,7 @@ class GatedAcceptor(BoundAcceptor):
             self._on_handover,
             self._on_refused,
             self._logged_on,
+            self._screen,
         )
         self.gate.start()
 

@@ -36,6 +36,8 @@ class Bridge:
     """Logged on: the session a stranger must not hold."""
     second: str
     """The CompID of a second session, not logged on."""
+    open: str
+    """The CompID of a session with no password, not logged on."""
 
     def oms(self, comp_id: str) -> RawOms:
         return RawOms(self.port, comp_id, password=PASSWORD)
@@ -51,11 +53,13 @@ class Bridge:
 
 @pytest.fixture
 def bridge(make_stack: StackFactory) -> Iterator[Bridge]:
-    first, second = (f"GATE-{uuid.uuid4().hex[:8]}" for _ in range(2))
-    stack, port = bridged(make_stack, [first, second], logon_timeout_s=LOGON_TIMEOUT_S)
+    first, second, open_ = (f"GATE-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    stack, port = bridged(
+        make_stack, [first, second], without_password=[open_], logon_timeout_s=LOGON_TIMEOUT_S
+    )
     trading = RawOms(port, first, password=PASSWORD)
     trading.start()
-    yield Bridge(stack, port, trading, second)
+    yield Bridge(stack, port, trading, second, open_)
     trading.logout()
     trading.check_valid()
     assert stack.gateway is not None
@@ -295,10 +299,10 @@ def test_a_flood_of_connections_that_are_not_fix_is_counted_in_full_and_logged_w
 def test_a_logon_quickfix_neither_takes_nor_refuses_is_closed_and_frees_its_session(
     bridge: Bridge,
 ) -> None:
-    """A Logon for a real session without HeartBtInt (and no password): QuickFIX cannot read
-    it, so it neither answers nor closes, and the connection held the session for ever: the
+    """A Logon without HeartBtInt for a session with no password: QuickFIX cannot read it,
+    so it neither answers nor closes, and the connection held the session for ever: the
     OMS's own Logon was dropped as a second connection."""
-    squatter = bridge.oms(bridge.second)
+    squatter = RawOms(bridge.port, bridge.open)
     with socket.create_connection(("127.0.0.1", bridge.port), timeout=5) as squat:
         squat.sendall(squatter.encode("A", [(98, 0)]))
         assert ends(squat, LOGON_TIMEOUT_S + 5), "the connection kept its session"
@@ -306,13 +310,72 @@ def test_a_logon_quickfix_neither_takes_nor_refuses_is_closed_and_frees_its_sess
     wait_until(lambda: closed_lines(bridge, why), 5, "the closing logged")
     assert closed_lines(bridge, why)[0]["peer"] == "127.0.0.1"
     assert bridge.closed_count("not_logged_on") == 1
-    oms = bridge.oms(bridge.second)
+    oms = RawOms(bridge.port, bridge.open)
     oms.start()
     oms.send("D", order("FREED-1", "1", "0.1", "29000"))
     assert report(oms, "FREED-1", "0")[39] == "0"
     oms.logout()
     oms.check_valid()
     assert bridge.closed_count("not_logged_on") == 1  # the OMS logged on: left alone
+
+
+@pytest.mark.parametrize(
+    ("logon", "reason", "says"),
+    [
+        ([(98, 0)], "wrong_password", "OMS logon refused: wrong or missing password"),
+        (  # QuickFIX reads 049 as 49, the gate read the 49 after it: a session logged on
+            "049=SECOND|49=TRADING|56=FIXGW|34=1|52=NOW|98=0|108=30",
+            "not_a_logon",
+            "bridge connection closed: its first message writes tag 49 as '049'",
+        ),
+        (
+            "49=SECOND|49=TRADING|56=FIXGW|34=1|52=NOW|98=0|108=30",
+            "not_a_logon",
+            "bridge connection closed: its first message has tag 49 twice",
+        ),
+        (
+            "49=SECOND|56=FIXGW|34=1|52=20200101-00:00:00|98=0|108=30|554=PASSWORD",
+            "sending_time",
+            "OMS logon refused: its SendingTime is more than 120 s from this machine's clock",
+        ),
+    ],
+    ids=["no password", "a tag written 049", "CompID twice", "clock ten minutes off"],
+)
+def test_a_logon_a_session_with_a_password_could_not_take_never_reaches_quickfix(
+    bridge: Bridge, logon: list[tuple[int, object]] | str, reason: str, says: str
+) -> None:
+    """A stranger without the password, a Logon QuickFIX reads otherwise than the gate, or
+    one QuickFIX drops without a word: each closed at once, said, counted; the session's
+    own OMS then logs on at once."""
+    if isinstance(logon, str):
+        body = (
+            logon.replace("SECOND", bridge.second)
+            .replace("TRADING", bridge.trading.sender)
+            .replace("NOW", "20261207-12:00:00")
+            .replace("PASSWORD", PASSWORD)
+            .replace("|", "\x01")
+            + "\x01"
+        )
+        logon_bytes = _framed("A", body)
+    else:
+        logon_bytes = bridge.oms(bridge.second).encode("A", logon)
+    with socket.create_connection(("127.0.0.1", bridge.port), timeout=5) as squat:
+        squat.sendall(logon_bytes)
+        assert ends(squat, LOGON_TIMEOUT_S / 2), "not closed at once"
+    wait_until(lambda: logged(bridge.stack, says), 5, "the refusal logged")
+    assert logged(bridge.stack, says)[0]["peer"] == "127.0.0.1"
+    assert bridge.closed_count(reason) == 1
+    oms = bridge.oms(bridge.second)
+    oms.start()
+    oms.logout()
+    oms.check_valid()
+
+
+def _framed(msg_type: str, rest: str) -> bytes:
+    """A FIX 4.4 message of MsgType `msg_type` and the fields `rest` as written, framed."""
+    body = f"35={msg_type}\x01{rest}".encode()
+    head = b"8=FIX.4.4\x019=%d\x01" % len(body)
+    return head + body + b"10=%03d\x01" % (sum(head + body) % 256)
 
 
 def test_a_flood_cut_short_by_a_stop_still_adds_up_in_the_log(bridge: Bridge) -> None:

@@ -26,10 +26,14 @@ NOW = "20261125-10:00:00.000"
 
 
 def bridged(
-    make_stack: StackFactory, comp_ids: Iterable[str], **bridge: object
+    make_stack: StackFactory,
+    comp_ids: Iterable[str],
+    without_password: Iterable[str] = (),
+    **bridge: object,
 ) -> tuple[LocalStack, int]:
     """The simulator and a gateway whose bridge has a session with `PASSWORD` for each of
-    `comp_ids` (and the `bridge` keys given), started; and the bridge's port."""
+    `comp_ids`, one with none for each of `without_password` (and the `bridge` keys given),
+    started; and the bridge's port."""
     port = free_port()
     stack = make_stack(start=False)
     stack.metrics_port = free_port()
@@ -38,8 +42,11 @@ def bridged(
         "store_dir": str(stack.root / "bridge-store"),
         **bridge,
         "sessions": [
-            {"comp_id": comp_id, "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}}
-            for comp_id in comp_ids
+            *(
+                {"comp_id": comp_id, "password": {"env": "FIXGW_TEST_OMS_PASSWORD"}}
+                for comp_id in comp_ids
+            ),
+            *({"comp_id": comp_id} for comp_id in without_password),
         ],
     }
     stack.env = {"FIXGW_TEST_OMS_PASSWORD": PASSWORD}

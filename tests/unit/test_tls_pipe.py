@@ -85,24 +85,34 @@ def read_to_the_end(connection: ssl.SSLSocket) -> bytes:
     return got
 
 
+class HeldHandshake:
+    """A TLS server that takes the connection, then waits for `release` to shake hands and
+    read to the end: what it read, or why the handshake failed, goes into `received`."""
+
+    def __init__(self, server_tls: ssl.SSLContext) -> None:
+        self.server_tls = server_tls
+        self.accepted, self.release = threading.Event(), threading.Event()
+        self.received: list[bytes | str] = []
+
+    def shake_hands_when_released(self, connection: socket.socket) -> None:
+        self.accepted.set()
+        self.release.wait(20)
+        try:
+            tls = self.server_tls.wrap_socket(connection, server_side=True)
+            self.received.append(read_to_the_end(tls))
+        except OSError as exc:
+            self.received.append(f"handshake failed: {exc}")
+
+
 def test_a_client_that_leaves_during_the_handshake_sends_nothing_to_the_server(
     certs: dict[str, str], server_tls: ssl.SSLContext
 ) -> None:
     """QuickFIX sends its Logon into the pipe at once and gives up on a handshake slower
     than its LogonTimeout: the pipe went on shaking hands and then delivered that Logon (its
     MsgSeqNum, the secret key) on a connection the gateway had closed."""
-    accepted, release = threading.Event(), threading.Event()
-    received: list[bytes | str] = []
-
-    def shaking_hands_when_released(connection: socket.socket) -> None:
-        accepted.set()
-        release.wait(20)
-        try:
-            received.append(read_to_the_end(server_tls.wrap_socket(connection, server_side=True)))
-        except OSError as exc:
-            received.append(f"handshake failed: {exc}")
-
-    with serving(shaking_hands_when_released) as port, pipe_to(port, certs) as pipe:
+    server = HeldHandshake(server_tls)
+    accepted, release, received = server.accepted, server.release, server.received
+    with serving(server.shake_hands_when_released) as port, pipe_to(port, certs) as pipe:
         with socket.create_connection(("127.0.0.1", pipe.port), 5) as client:
             client.sendall(LOGON)
             wait_until(accepted.is_set, 5, "the server to take the connection")
@@ -124,18 +134,9 @@ def test_a_client_that_sends_more_than_a_logon_before_the_handshake_is_dropped_u
 ) -> None:
     """Past `HELD_MAX` the pipe stopped watching the client: one that sent 70,000 bytes and
     left had them all delivered once the handshake was done."""
-    accepted, release = threading.Event(), threading.Event()
-    received: list[bytes | str] = []
-
-    def shaking_hands_when_released(connection: socket.socket) -> None:
-        accepted.set()
-        release.wait(20)
-        try:
-            received.append(read_to_the_end(server_tls.wrap_socket(connection, server_side=True)))
-        except OSError as exc:
-            received.append(f"handshake failed: {exc}")
-
-    with serving(shaking_hands_when_released) as port, pipe_to(port, certs) as pipe:
+    server = HeldHandshake(server_tls)
+    accepted, release, received = server.accepted, server.release, server.received
+    with serving(server.shake_hands_when_released) as port, pipe_to(port, certs) as pipe:
         with socket.create_connection(("127.0.0.1", pipe.port), 5) as client:
             client.sendall(LOGON + b"x" * (HELD_MAX + 10_000))
             wait_until(accepted.is_set, 5, "the server to take the connection")

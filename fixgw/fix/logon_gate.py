@@ -316,15 +316,15 @@ class LogonGate:
                 check_ends_where_said(data, length)
                 first = data[:length]
         except NotFix as exc:
-            self._close(poller, waiting)
+            self._close(poller, waiting, keep=True)
             self._refuse(waiting.sock, waiting.peer, "not_fix", str(exc))
             return
         if first is not None:
             self._close(poller, waiting, keep=True)
             refused = self._screen(first, waiting.peer)
             if refused is not None:
-                waiting.sock.close()
                 self._on_refused(refused)
+                waiting.sock.close()  # last: the peer sees its end once it is counted
                 return
             self._hand_over(waiting, first)
             return
@@ -347,7 +347,7 @@ class LogonGate:
         for handed in due:
             self._check_logged_on(handed)
         for waiting in [w for w in self._waiting.values() if w.deadline <= now]:
-            self._close(poller, waiting)
+            self._close(poller, waiting, keep=True)
             self._refuse(
                 waiting.sock,
                 waiting.peer,
@@ -372,18 +372,19 @@ class LogonGate:
             return  # closed by QuickFIX
         if (now.st_dev, now.st_ino) != handed.identity or self._logged_on(handed.first):
             return
-        _shut_down(handed.fd)
         self._refusal_logs["not_logged_on"].line(
             "bridge connection closed: its Logon was neither taken nor refused within "
             f"{self._timeout_s:g} s (bridge.logon_timeout_s); it held its session",
             peer=handed.peer,
         )
         self._on_refused("not_logged_on")
+        _shut_down(handed.fd)
 
     def _refuse(self, sock: socket.socket, peer: str, reason: str, why: str, **more: int) -> None:
-        sock.close()
+        """Logged and counted, then closed: the peer sees its end once it is said."""
         self._refusal_logs[reason].line("bridge connection closed: " + why, peer=peer, **more)
         self._on_refused(reason)
+        sock.close()
 
     def _hand_over(self, waiting: _Waiting, first: bytes) -> None:
         sock = waiting.sock

@@ -17,7 +17,7 @@ import quickfix as fix
 import structlog
 
 from fixgw.bridge import translate
-from fixgw.bridge.logon_screen import LogonScreen
+from fixgw.bridge.logon_screen import COMP_ID_LOGGED, PASSWORD, LogonScreen
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.tables import (
     BUSINESS_REJECT_NOT_AVAILABLE,
@@ -52,7 +52,6 @@ from fixgw.ops.log_budget import LogBudget
 
 log = structlog.get_logger("fixgw.bridge")
 
-PASSWORD = 554
 REJECT = "j"
 """BusinessMessageReject: never answered with one (a Reject, 3, reaches `fromAdmin`)."""
 ANY_BYTES = frozenset({Tag.TEXT, *DATA_LENGTH_TAGS})
@@ -67,8 +66,6 @@ NO_SESSION = "Session not found for incoming message: "
 """What QuickFIX's acceptor log says of a connection it drops for its first message."""
 BEGIN_STRING = "FIX.4.4"
 """The bridge's sessions' BeginString: QuickFIX knows a session by it too."""
-COMP_ID_LOGGED = 64
-"""How much of a CompID a stranger sent goes into a log line."""
 
 
 class OmsHappening(StrEnum):

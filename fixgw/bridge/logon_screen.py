@@ -27,6 +27,7 @@ ONCE_ONLY = frozenset({8, 9, 35, 49, 56, 34, 52, 43, 97, 98, 108, 141, 553, 554,
 MAX_LATENCY_S = 120
 """How far a Logon's SendingTime may be from this machine's clock: QuickFIX's MaxLatency."""
 COMP_ID_LOGGED = 64
+"""How much of a CompID a stranger sent goes into a log line."""
 
 
 class LogonScreen:
@@ -53,7 +54,9 @@ class LogonScreen:
             or not hmac.compare_digest(given.encode(errors="surrogateescape"), expected)
         ):
             self._logs["wrong_password"].line(
-                "OMS logon refused: wrong or missing password", oms=oms, peer=peer
+                "OMS logon refused: wrong or missing password",
+                oms=oms[:COMP_ID_LOGGED],
+                peer=peer,
             )
             return "wrong_password"
         off_s = _clock_off_s(fields.get(52))

@@ -144,7 +144,11 @@ async def run_gateway(config: GatewayConfig, path: Path | None = None) -> int:
         await api.stop()
         if metrics_server is not None:
             metrics_server.stop()
+        if bridge is not None:
+            await asyncio.to_thread(bridge.stop)
         await gateway.stop()
+        if bridge is not None:
+            bridge.close()
         if nats_transport is not None:
             await nats_transport.stop(drain_s=0)
         raise

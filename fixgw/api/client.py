@@ -220,7 +220,9 @@ class Client(GatewayClient):
         connection is closed, so that nothing written after it is carried out behind the
         caller's back. The request itself may have been carried out (a `new_order` sent to
         the exchange cannot be called back): connect again and ask (`order_status` with the
-        `cl_ord_id`, or `orders`), which needs a `cl_ord_id` the caller chose.
+        `cl_ord_id`, or `orders`), which needs a `cl_ord_id` the caller chose. A `new_order`
+        or `cancel_order` whose connection ends before its reply raises NoAnswer too: it was
+        written, so it is not "cannot reach the gateway".
 
         A reply with a null `id` is the gateway's answer to a line it could not read (too
         long, not JSON): replies keep the order of requests, so here it is this one's."""
@@ -234,9 +236,15 @@ class Client(GatewayClient):
                 lambda m: "seq" not in m and m.get("id") in (request_id, None), timeout
             )
         except TimeoutError:
-            why = _unanswered(op, timeout, fields.get("cl_ord_id"))
+            why = _unanswered(op, f"within {timeout:g} s", fields.get("cl_ord_id"))
             self._closed_why = why
             self._sock.close()
+            raise NoAnswer(why) from None
+        except ConnectionError as exc:
+            if op not in _CARRIED_OUT_AT_THE_EXCHANGE or isinstance(exc, NotAGateway):
+                raise
+            when = f"before the connection ended ({exc})"
+            why = _unanswered(op, when, fields.get("cl_ord_id"), closed_here=False)
             raise NoAnswer(why) from None
         if not reply.get("ok"):
             error = reply.get("error", {})
@@ -314,11 +322,14 @@ class Client(GatewayClient):
 _CARRIED_OUT_AT_THE_EXCHANGE = frozenset({"new_order", "cancel_order"})
 
 
-def _unanswered(op: str, timeout: float, cl_ord_id: object) -> str:
-    """What a request's timeout means: the connection is gone, the request's fate unknown."""
-    why = (
-        f"no answer to {op} from the gateway within {timeout:g} s; the connection is closed, "
-        "so that no request written after it is carried out: connect again"
+def _unanswered(op: str, when: str, cl_ord_id: object, closed_here: bool = True) -> str:
+    """What a request written and never answered means: the connection is gone, the
+    request's fate unknown."""
+    why = f"no answer to {op} from the gateway {when}; " + (
+        "the connection is closed, so that no request written after it is carried out: "
+        "connect again"
+        if closed_here
+        else "connect again"
     )
     if op not in _CARRIED_OUT_AT_THE_EXCHANGE:
         return why

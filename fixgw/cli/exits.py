@@ -24,6 +24,9 @@ has; `journal compact`: it has, and is not compacted."""
 EXIT_OUTCOME_UNKNOWN = 6
 """`order new`: the order was sent, and the connection to the gateway ended while it was
 followed, before the exchange answered: what became of it is unknown."""
+EXIT_INTERRUPTED = 130
+"""`order new`: Ctrl-C while it waited for the gateway's reply (128 + SIGINT, as a shell
+reports it): the order may have been placed."""
 EXIT_SIGPIPE = 141
 """As a shell reports a process killed by SIGPIPE (128 + 13)."""
 
@@ -111,8 +114,15 @@ EXIT_STATUSES: tuple[ExitStatus, ...] = (
         EXIT_OUTCOME_UNKNOWN,
         ("order new",),
         "the order was sent (its cl_ord_id said), and the connection to the gateway ended "
-        "while it was followed, before the exchange answered: its outcome is unknown; ask "
-        "(fixgw order status CL_ORD_ID) before sending it again",
+        "while it was followed, before the exchange answered; or the gateway did not answer "
+        "the request (no reply in time, or the connection ended first): its outcome is "
+        "unknown; ask (fixgw order status CL_ORD_ID, or fixgw orders) before sending it again",
+    ),
+    ExitStatus(
+        EXIT_INTERRUPTED,
+        ("order new",),
+        "interrupted (Ctrl-C) before the gateway answered: whether the order was placed is "
+        "unknown; ask before sending it again",
     ),
     ExitStatus(
         EXIT_SIGPIPE,

@@ -11,10 +11,21 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from fixgw.api.client import GatewayClient, apply_market_data
-from fixgw.cli.connect import connect
-from fixgw.cli.exits import EXIT_NOT_CANCELLED, EXIT_OUTCOME_UNKNOWN, EXIT_REJECTED
-from fixgw.cli.lines import OUTCOMES, event_line, outcome_line, unknown_outcome
+from fixgw.api.client import GatewayClient, NoAnswer, apply_market_data
+from fixgw.cli.connect import connect, where
+from fixgw.cli.exits import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_CANCELLED,
+    EXIT_OUTCOME_UNKNOWN,
+    EXIT_REJECTED,
+)
+from fixgw.cli.lines import (
+    OUTCOMES,
+    event_line,
+    interrupted_before_the_answer,
+    outcome_line,
+    unknown_outcome,
+)
 from fixgw.cli.output import Out, print_json
 from fixgw.cli.render import VIEWS
 from fixgw.cli.styled import printable
@@ -35,14 +46,21 @@ def cmd_order_new(args: argparse.Namespace) -> int:
     with connect(args) as gw:
         if args.follow:
             gw.subscribe(["orders"])
-        sent = gw.new_order(
-            symbol=args.symbol,
-            side=args.side,
-            type=order_type,
-            qty=args.qty,
-            price=args.price,
-            cl_ord_id=args.cl_ord_id,
-        )
+        try:
+            sent = gw.new_order(
+                symbol=args.symbol,
+                side=args.side,
+                type=order_type,
+                qty=args.qty,
+                price=args.price,
+                cl_ord_id=args.cl_ord_id,
+            )
+        except NoAnswer as exc:
+            print(f"fixgw: {where(args)}: {printable(str(exc))}", file=sys.stderr)
+            return EXIT_OUTCOME_UNKNOWN
+        except KeyboardInterrupt:
+            print(f"fixgw: {interrupted_before_the_answer(args.cl_ord_id)}", file=sys.stderr)
+            return EXIT_INTERRUPTED
         if out.json:
             print_json(sent)
         try:

@@ -194,6 +194,16 @@ def unknown_outcome(cl_ord_id: str, status: str, why: str) -> str:
     )
 
 
+def interrupted_before_the_answer(cl_ord_id: str | None) -> str:
+    """Ctrl-C while `order new` waited for the gateway's reply: the request was written, so
+    the order may have been placed."""
+    ask = f"`fixgw order status {cl_ord_id}`" if cl_ord_id else "`fixgw orders`"
+    return (
+        "interrupted before the gateway answered: whether the order was placed is unknown; "
+        f"ask ({ask}) before sending it again"
+    )
+
+
 def outcome_line(
     sent: Event,
     last: Event | None,

@@ -11,10 +11,13 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import IO, Any
 
 import msgspec
@@ -518,3 +521,89 @@ def test_a_reader_gone_before_the_answer_ends_the_command_as_sigpipe_ends_a_unix
                 check=False,
             )
         assert (done.returncode, done.stderr) == (-signal.SIGPIPE, b""), command
+
+
+class GatewayThatNeverAnswers:
+    """A socket where `hello` is answered as a gateway answers it and a `new_order` is read
+    and never answered: the reply a person's Ctrl-C or the connection's end cuts short."""
+
+    def __init__(self, path: str, then_close: bool) -> None:
+        self.path = path
+        self.then_close = then_close
+        self.order_read = threading.Event()
+        self._listener = socket.socket(socket.AF_UNIX)
+        self._listener.bind(path)
+        self._listener.listen(1)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self._listener.accept()
+        with conn, conn.makefile("rb") as lines:
+            for line in lines:
+                request = json.loads(line)
+                if request["op"] == "new_order":
+                    self.order_read.set()
+                    if self.then_close:
+                        return
+                    conn.recv(1)  # until the client goes
+                    return
+                result = {"server": "fixgw", "session": "logged_on", "seq": 0}
+                conn.sendall(
+                    json.dumps({"id": request["id"], "ok": True, "result": result}).encode() + b"\n"
+                )
+
+    def close(self) -> None:
+        self._listener.close()
+        self._thread.join(10)
+
+
+def test_ctrl_c_before_the_gateway_answers_order_new_says_the_order_may_be_placed(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C while `order new` waited for the gateway's reply printed a KeyboardInterrupt
+    traceback: the request was written, so the order may have been placed, and a person
+    who sends it again may have two."""
+    gateway = GatewayThatNeverAnswers(str(tmp_path / "gw.sock"), then_close=False)
+    terminal = Terminal(
+        ["order", "new", "BTC/USD", "buy", "0.5", "--price", "29000", "--cl-ord-id", "mine-1",
+         "--socket", gateway.path],
+        terminal_env(),
+    )  # fmt: skip
+    try:
+        assert gateway.order_read.wait(20)
+        terminal.type(b"\x03")  # Ctrl-C
+        assert terminal.wait(20) == 130
+    finally:
+        terminal.close()
+        gateway.close()
+    said = terminal.text().replace("^C", "").strip()
+    assert said == (
+        "fixgw: interrupted before the gateway answered: whether the order was placed is "
+        "unknown; ask (`fixgw order status mine-1`) before sending it again"
+    )
+    assert "Traceback" not in said
+
+
+def test_order_new_whose_connection_ends_before_the_reply_is_an_unknown_outcome_not_unreachable(
+    tmp_path: Path,
+) -> None:
+    """The gateway went away after reading `new_order` and before answering: `order new`
+    said "cannot reach the gateway" and exit 1, as for a gateway never reached, and a
+    script that retries on that would place the order twice."""
+    gateway = GatewayThatNeverAnswers(str(tmp_path / "gw.sock"), then_close=True)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "fixgw", "order", "new", "BTC/USD", "buy", "0.5",
+             "--price", "29000", "--socket", gateway.path],
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        gateway.close()
+    err = done.stderr.decode()
+    assert done.returncode == 6, err
+    assert "cannot reach" not in err
+    said = f"fixgw: {gateway.path}: no answer to new_order from the gateway before the connection"
+    assert err.startswith(said + " ended"), err
+    asks = "Whether the new_order reached the exchange is unknown: ask (`orders`) before sending"
+    assert f"{asks} it again" in err

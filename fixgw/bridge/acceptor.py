@@ -50,6 +50,9 @@ from fixgw.fix.qflisten import GatedAcceptor
 from fixgw.fix.tags import Tag
 from fixgw.ops.log_budget import LogBudget
 
+MARKET_DATA = frozenset({"W", "X", "Y"})
+"""The bridge's market data messages: snapshots, incremental refreshes, request rejects."""
+
 log = structlog.get_logger("fixgw.bridge")
 
 REJECT = "j"
@@ -183,7 +186,12 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
             raise fix.RejectLogon("wrong or missing password")
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        pass
+        """A market data message QuickFIX would resend (PossDupFlag) is gap-filled instead:
+        its quotes are of a moment gone, under a subscription that may have ended with the
+        connection. Resends are for order reports."""
+        header = message.getHeader()
+        if header.isSetField(Tag.POSS_DUP_FLAG) and header.getField(Tag.MSG_TYPE) in MARKET_DATA:
+            raise fix.DoNotSend()
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         """Returns once the gateway has acted on the message (the order is journaled and

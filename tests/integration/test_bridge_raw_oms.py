@@ -155,6 +155,39 @@ def test_market_data_full_then_incremental_in_plain_fix44(
     oms.send("V", [(262, "md-1"), (263, "2"), (264, "0"), *groups])
 
 
+def test_a_resend_asked_for_gap_fills_market_data_and_resends_order_reports(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """An OMS that asks for a resend (after a reconnect, say) was sent its old W and X again,
+    PossDupFlag=Y under their old MDReqID: quotes no longer true, which an OMS reusing the
+    MDReqID applies. Market data is gap-filled; order reports are resent."""
+    _, oms = raw
+    groups = [(267, "2"), (269, "0"), (269, "1"), (146, "1"), (55, "BTC/USD")]
+    oms.send("V", [(262, "md-old"), (263, "1"), (264, "0"), (265, "1"), *groups])
+    snapshot = oms.wait_for(lambda m: m.msg_type == "W")
+    oms.send("D", order("RS-1", "1", "0.1", "29000"))
+    new = report(oms, "RS-1", "0")
+    change = oms.wait_for(lambda m: m.msg_type == "X" and m.seq > new.seq)  # RS-1 on the book
+    already = len(oms.received)
+
+    oms.send("2", [(7, 1), (16, 0)])
+    resent = oms.wait_for(
+        lambda m: m.get(43) == "Y" and m.get(11) == "RS-1" and m.get(150) == "0", after=already
+    )
+    assert resent.seq == new.seq
+    for quotes in (snapshot, change):
+        oms.wait_for(
+            lambda m, seq=quotes.seq: (
+                m.msg_type == "4"  # type: ignore[misc]
+                and m.get(123) == "Y"
+                and m.seq <= seq < int(m[36])
+            ),
+            after=already,
+        )
+    resent_quotes = [m for m in oms.received[already:] if m.msg_type in "WXY" and m.get(43)]
+    assert resent_quotes == []
+
+
 def metrics(stack: LocalStack) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{stack.metrics_port}/metrics", timeout=5) as r:
         return str(r.read().decode())

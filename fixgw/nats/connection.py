@@ -31,6 +31,9 @@ log = structlog.get_logger("fixgw.nats")
 PING_INTERVAL_S = 5
 """A broker that stops answering (no connection reset) is noticed after two pings more."""
 
+CONNECTION_LOOKED_FOR_EVERY_S = 0.05
+"""How often `BrokerConnection.current` looks for a connection while there is none."""
+
 Serve = Callable[[NatsConnection, "asyncio.Task[None]"], Awaitable[None]]
 """What to do with a connection until the task given (its end) is done."""
 
@@ -131,6 +134,20 @@ class BrokerConnection:
     def connected(self) -> bool:
         nc = self.nc
         return nc is not None and nc.is_connected
+
+    async def current(self, wait_s: float) -> NatsConnection | None:
+        """The connection now, or else the next one made within `wait_s` (None if none is):
+        each connection is a new client, so whatever is sent later (a reply to a request
+        that waited on the exchange) must take the one of the moment it is sent."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while True:
+            nc = self.nc
+            if nc is not None and nc.is_connected:
+                return nc
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(CONNECTION_LOOKED_FOR_EVERY_S)
 
     async def run(self) -> None:
         """Connect, serve, and again, until cancelled."""

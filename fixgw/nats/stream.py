@@ -72,10 +72,12 @@ class JournalEnd(Protocol):
     """How far the journal has gone: the stream must not be ahead of it."""
 
     @property
-    def last_seq(self) -> int: ...
-
-    @property
-    def reserved_seq(self) -> int: ...
+    def last_seq(self) -> int:
+        """The seq of the journal's last event. Not the seqs it has reserved
+        (`Journal.reserved_seq`, a block of 100,000 ahead): no event of this journal in the
+        stream is above its last one, since a line is published only once it is written to
+        the file, and a crash (SIGKILL) takes no written line out of it."""
+        ...
 
 
 class _Link:
@@ -163,24 +165,32 @@ class StreamWriter:
         """Publishing starts after the cursor, never past an event the stream has not
         acknowledged: a later event in the stream says nothing of those before it (one a
         stream limit refused, say). Only with no cursor to go by (none saved yet, or one
-        lost) does it start after this gateway's last event in the stream; and after a
-        stream's that is ahead of the journal (another journal under this name)."""
+        lost) does it start after this gateway's last event in the stream.
+
+        A stream that holds a seq of this gateway beyond the journal's last event, or a
+        cursor beyond it, is another journal's (one replaced, or another process under this
+        name): an error, in `last_error`, and publishing starts after the stream's seq."""
         last, legacy_ids = await self._last_in_stream(js)
         self.publisher.stream_holds_through(last, legacy_ids)
-        journal_end = max(self._journal.last_seq, self._journal.reserved_seq)
+        journal_end = self._journal.last_seq
+        cursor = self.publisher.acked_seq
         if last > journal_end:
-            self.last_error = (
+            self._not_this_journals(
                 f"the stream holds seq {last} of gateway {self.config.gateway}, beyond this "
-                f"journal's {journal_end}: is another journal publishing under this name?"
-            )
-            log.error(
+                f"journal's last event ({journal_end})",
                 "nats stream is ahead of the journal; events up to its seq are not published",
-                stream=self.config.stream.name,
                 stream_seq=last,
                 journal_seq=journal_end,
             )
             self.publisher.skip_to(last)
-        elif not self._cursor_trusted and last > self.publisher.acked_seq:
+        elif cursor > journal_end:
+            self._not_this_journals(
+                f"the cursor is at seq {cursor}, beyond this journal's last event ({journal_end})",
+                "nats cursor is ahead of the journal; events up to it are not published",
+                cursor_seq=cursor,
+                journal_seq=journal_end,
+            )
+        elif not self._cursor_trusted and last > cursor:
             log.warning(
                 "nats cursor not found; publishing after this gateway's last event in the stream",
                 stream=self.config.stream.name,
@@ -188,6 +198,17 @@ class StreamWriter:
             )
             self.publisher.skip_to(last)
         self._cursor_trusted = True
+
+    def _not_this_journals(self, what: str, event: str, **fields: int) -> None:
+        """Logged as an error when it starts or changes (not at every start of publishing
+        while it lasts), and in `last_error` from then on."""
+        error = (
+            f"{what}: is another journal publishing under this name, or was this journal "
+            f"replaced? This journal's events up to that seq are not published"
+        )
+        if error != self.last_error:
+            log.error(event, stream=self.config.stream.name, **fields)
+        self.last_error = error
 
     async def _ensure_stream(self, js: JetStreamContext) -> None:
         s = self.config.stream

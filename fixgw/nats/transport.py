@@ -16,7 +16,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import nats.errors
 import structlog
@@ -48,8 +48,42 @@ MARKET_DATA_QUEUED_MAX = 10_000
 QUEUE_GROUP = "fixgw"
 """Commands are taken in a queue group: two processes under one gateway name (a mistake)
 never both place the same order."""
+REPLY_WAIT_S = 5.0
+"""A reply ready while the gateway has no connection to the broker waits this long for the
+next one: a client waits 5 s past `api.request_timeout_s` for the answer."""
 _REFUSED = b'"ok":false,"error":{'
 UNANSWERABLE_LOG_INTERVAL_S = 60.0
+
+
+class CurrentConnection(Protocol):
+    """`connection.BrokerConnection`, as a reply needs it."""
+
+    async def current(self, wait_s: float) -> NatsConnection | None: ...
+
+
+async def send_reply(
+    broker: CurrentConnection, to: str, data: bytes, wait_s: float = REPLY_WAIT_S
+) -> None:
+    """On the connection of the moment the reply is ready, not the request's: one that
+    waited on the exchange may outlive the connection it came on (the broker's node gone,
+    the gateway on another), and each connection is a new client. Without one, the next
+    made within `wait_s`; a reply that still cannot be sent is a warning (its sender hears
+    nothing)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        nc = await broker.current(max(0.0, deadline - loop.time()))
+        if nc is None:
+            log.warning("nats reply not sent", error="no connection to the broker", to=to)
+            return
+        try:
+            await nc.publish(to, data)
+            return
+        except nats.errors.Error as exc:
+            if not nc.is_connected and loop.time() < deadline:
+                continue  # that connection ended as the reply went out: the next one
+            log.warning("nats reply not sent", error=str(exc) or type(exc).__name__, to=to)
+            return
 
 
 class NatsCaller:
@@ -288,12 +322,10 @@ class NatsTransport:
         if not msg.reply:
             self._unanswerable(msg)
             return
-        nc = self._broker.nc
-        if not self._taking_commands or nc is None:
+        if not self._taking_commands or self._broker.nc is None:
             return
         if len(self._waiting) >= COMMANDS_WAITING_MAX:
             await self._reply(
-                nc,
                 msg.reply,
                 reply_error(
                     None,
@@ -304,9 +336,9 @@ class NatsTransport:
             return
         answer = self._handle_request(msg.data, self._caller)
         if isinstance(answer, bytes):
-            await self._reply(nc, msg.reply, answer)
+            await self._reply(msg.reply, answer)
             return
-        task = asyncio.get_running_loop().create_task(self._reply_later(nc, msg.reply, answer))
+        task = asyncio.get_running_loop().create_task(self._reply_later(msg.reply, answer))
         self._waiting.add(task)
         task.add_done_callback(self._waiting.discard)
 
@@ -328,16 +360,13 @@ class NatsTransport:
             not_taken_so_far=self.commands_unanswerable,
         )
 
-    async def _reply_later(self, nc: NatsConnection, to: str, answer: Awaitable[bytes]) -> None:
-        await self._reply(nc, to, await answer)
+    async def _reply_later(self, to: str, answer: Awaitable[bytes]) -> None:
+        await self._reply(to, await answer)
 
-    async def _reply(self, nc: NatsConnection, to: str, reply: bytes) -> None:
+    async def _reply(self, to: str, reply: bytes) -> None:
         self.commands += 1
         self.metrics.commands.labels("error" if _REFUSED in reply else "ok").inc()
-        try:
-            await nc.publish(to, reply.rstrip(b"\n"))
-        except nats.errors.Error as exc:
-            log.info("nats reply not sent", error=str(exc) or type(exc).__name__)
+        await send_reply(self._broker, to, reply.rstrip(b"\n"))
 
     # ------------------------------------------------------------ market data
 

@@ -173,6 +173,42 @@ def broker(tmp_path: Path) -> Iterator[NatsServer]:
     server.stop()
 
 
+NATS_CLUSTER_NODE = """
+server_name: %(name)s
+cluster {
+  name: fixgw-test
+  listen: "127.0.0.1:%(cluster_port)d"
+  routes: [%(routes)s]
+}
+"""
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[list[NatsServer]]:
+    """Three real nats-servers with JetStream on free loopback ports, routed to each other
+    as one cluster; each stopped (SIGTERM, then SIGKILL after 20 s) at the end. A test may
+    SIGKILL one (`stop(signal.SIGKILL)`)."""
+    cluster_ports = [free_port() for _ in range(3)]
+    nodes = []
+    for i, cluster_port in enumerate(cluster_ports):
+        routes = ", ".join(
+            f'"nats://127.0.0.1:{port}"' for port in cluster_ports if port != cluster_port
+        )
+        config = NATS_CLUSTER_NODE % {
+            "name": f"n{i + 1}",
+            "cluster_port": cluster_port,
+            "routes": routes,
+        }
+        nodes.append(NatsServer(tmp_path / f"nats-n{i + 1}", config=config))
+    try:
+        for node in nodes:
+            node.start()
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 SERVICE_USER = 65534
 """nobody (its group too): the user a gateway runs as under the shipped unit is not root."""
 

@@ -27,7 +27,7 @@ import nats.errors
 import pytest
 import yaml
 
-from fixgw.api.client import NoAnswer, NotPermitted
+from fixgw.api.client import ApiError, NoAnswer, NotPermitted
 from fixgw.nats.client import NatsClient
 from fixgw.testing import LocalStack, NatsServer, free_port, wait_until
 from tests.integration.conftest import EventLog, StackFactory
@@ -1015,3 +1015,50 @@ def test_a_request_over_nats_waits_for_the_gateways_own_timeout(
         1,
         "fixgw: timeout: no answer from the exchange within 11.0s\n",
     )
+
+
+def test_a_request_waiting_on_the_exchange_is_answered_though_the_gateways_node_died(
+    make_stack: StackFactory, nats_cluster: list[NatsServer]
+) -> None:
+    """A three-node cluster; an exchange that never answers an OrderStatusRequest and
+    `api.request_timeout_s` 4. The node the gateway is connected to is SIGKILLed while an
+    order_status from a client on another node waits: the gateway connects to another node,
+    and its `timeout` error reaches the client on that connection. It was sent on the dead
+    one the request came on (logged at info), and the client heard nothing."""
+    stack = make_stack(
+        sim={"unanswered": ["H"]},
+        api={"request_timeout_s": 4},
+        nats={"servers": [node.url for node in nats_cluster], "gateway": GATEWAY},
+    )
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    on = stack.status()["nats"]["server"]
+    gateways_node = next(node for node in nats_cluster if node.url == on)
+    clients_node = next(node for node in nats_cluster if node is not gateways_node)
+    status = json.dumps({"id": 1, "op": "status"}).encode()
+    wait_until(
+        lambda: answered(clients_node.url, status), 20, "the cluster to route the client's node"
+    )
+    with stack.client() as gw:
+        gw.new_order(cl_ord_id="asked-about", **order_fields(0))
+    with NatsClient.connect(clients_node.url, gateway=GATEWAY) as client:
+        assert client.request("status")["nats"]["request_timeout_s"] == 4
+        kill = threading.Timer(1.0, gateways_node.stop, kwargs={"sig": signal.SIGKILL})
+        kill.start()
+        try:
+            with pytest.raises(ApiError) as refused:
+                client.request("order_status", cl_ord_id="asked-about")
+        finally:
+            kill.join()
+    assert (refused.value.code, str(refused.value)) == (
+        "timeout",
+        "no answer from the exchange within 4.0s",
+    )
+    assert stack.status()["nats"]["server"] != gateways_node.url
+    assert "nats reply not sent" not in gateway_log(stack)
+
+
+def answered(url: str, request: bytes) -> bool:
+    try:
+        return bool(nats_request(url, request)["ok"])
+    except (nats.errors.Error, OSError):
+        return False

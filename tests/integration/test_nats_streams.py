@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -346,3 +347,53 @@ def test_events_held_under_old_ids_are_stored_once_though_the_upgraded_run_left_
     journaled = wait_published(stack, 30)
     assert stream_seqs(broker.url) == journaled
     assert stack.status()["nats"]["last_error"] is None
+
+
+@pytest.mark.parametrize("publisher", ["process", "inline"])
+def test_a_journal_replaced_under_the_same_name_is_an_error_in_last_error_not_a_lost_cursor(
+    make_stack: StackFactory, broker: NatsServer, publisher: str
+) -> None:
+    """acct-1's events are in the stream up to seq N; its journal, cursor and seq reservation
+    are removed and it is started again under the same name. The new journal's events up to
+    N cannot be published (their ids are the old journal's): that is logged as an error and
+    named in `last_error`, where it was only the warning of a lost cursor and a status that
+    looked healthy (the stream was compared with the reserved seqs, 100,000 ahead)."""
+    quiet = {"refresh_s": 0, "after_fill": False}
+    stack = make_stack(
+        books=BOOKS,
+        symbols=["BTC/USD"],
+        nats=nats_section(broker, publisher=publisher),
+        account=quiet,
+    )
+    with stack.client() as gw:
+        for i in range(3):
+            gw.new_order(cl_ord_id=f"old-journal-{i}", qty="0.01", **RESTING_SELL)
+    wait_until_journaled(stack, "order.accepted")
+    wait_published(stack, 30)
+    assert stack.gateway is not None
+    stack.gateway.stop()
+    held = stream_seqs(broker.url)[-1]  # a stop publishes its own events first
+    for path in stack.root.glob("journal.jsonl*"):
+        path.unlink()
+
+    stack.start_gateway()
+    with stack.client() as gw:
+        gw.new_order(cl_ord_id="new-journal", qty="0.01", **RESTING_SELL)
+    wait_until_journaled(stack, "order.accepted")
+    wait_until(lambda: stack.status()["nats"]["last_error"] is not None, 20, "the error")
+    status = stack.status()["nats"]
+    assert status["journal_seq"] < held
+    assert re.fullmatch(
+        rf"the stream holds seq {held} of gateway {GATEWAY}, beyond this journal's last event "
+        r"\(\d+\): is another journal publishing under this name, or was this journal "
+        r"replaced\? This journal's events up to that seq are not published",
+        status["last_error"],
+    ), status["last_error"]
+    assert status["acked_seq"] == held
+    ahead = logged(
+        stack, "nats stream is ahead of the journal; events up to its seq are not published"
+    )
+    assert [(e["level"], e["stream_seq"]) for e in ahead] == [("error", held)]
+    assert not logged(
+        stack, "nats cursor not found; publishing after this gateway's last event in the stream"
+    )

@@ -85,7 +85,7 @@ BACKING_OFF = "backing_off"
 WAITING_FOR_LOGON = "waiting_for_logon"
 """To be asked for at the next logon."""
 _NOT_LIVE = {
-    REQUESTED: "its snapshot is awaited from the exchange (md.book follows it)",
+    REQUESTED: "its snapshot is awaited from the exchange (md.snapshot follows it)",
     BACKING_OFF: "it is stale and asked for again after a back-off (md.stale said so)",
     WAITING_FOR_LOGON: "it is asked for again at the next logon (the session is down)",
 }

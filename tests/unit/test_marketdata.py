@@ -514,6 +514,19 @@ def test_a_quiet_book_refreshed_for_a_minute_is_asked_for_at_once_at_its_next_tr
     assert len(subscribes(rec)) == asked + 2  # the refresh, then at once: no back-off
 
 
+def test_book_while_the_snapshot_is_awaited_names_the_event_that_brings_it() -> None:
+    rec = Recorder()
+    md = manager(rec)
+    md.hold("risk", "BTC/USD", {"book"})
+    with pytest.raises(RequestError) as refused:
+        md.book_levels("BTC/USD", 0)
+    assert (refused.value.code, str(refused.value)) == (
+        "not_subscribed",
+        "no live book for BTC/USD now: subscribed, and its snapshot is awaited from the "
+        "exchange (md.snapshot follows it)",
+    )
+
+
 def test_a_client_does_not_cut_a_back_off_short() -> None:
     rec = Recorder()
     md = manager(rec, stale_after_s=0)

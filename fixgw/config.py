@@ -240,8 +240,9 @@ class MarketDataConfig(_Config, frozen=True, kw_only=True):
     max_depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1000
     """The largest depth a client may ask for in `md_subscribe` and `book`."""
     stale_after_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 30.0
-    """A book with no update for this long is announced stale and asked for afresh
-    (0: never). On a quiet symbol that means a fresh snapshot every interval."""
+    """A book with no update for this long is asked for afresh, served meanwhile; stale only
+    if that goes unanswered as long too (0: never). On a quiet symbol that means a fresh
+    snapshot every interval."""
 
 
 class AccountConfig(_Config, frozen=True, kw_only=True):

@@ -3,9 +3,12 @@
 Bids and offers are one upstream request, trades another (as OKCoin's clients did); the
 first client to want either starts it, the last to leave ends it. Each symbol's book is
 built from the snapshot and the incremental refreshes. A book that breaks (crossed, an
-update for a level it does not hold) or falls silent for `stale_after_s` is announced as
-stale and asked for afresh; so is every book after a reconnect or after the exchange skipped
-messages (`messages_skipped`), and every stream a message of which could not be read. A
+update for a level it does not hold) is announced as stale and asked for afresh; so is every
+book after a reconnect or after the exchange skipped messages (`messages_skipped`), and
+every stream a message of which could not be read. A book silent for `stale_after_s` is
+only refreshed: asked for afresh while it is still served (a venue sends incrementals only
+on change, so a quiet book is no trouble), and announced stale only if that request is not
+answered within `stale_after_s` as well, or its answer cannot be used. A
 trades stream that sends a trade at a price or size of 0 or below is asked for afresh too,
 that trade and those after it in its message told to nobody, as a book refuses such a level.
 After a reconnect or skipped messages, clients of a live trades stream are told it may have
@@ -15,16 +18,18 @@ first W or X is the answer.
 Asked for afresh means at once for a live stream that has had no trouble for a minute;
 otherwise (its first answer was unusable, or it keeps breaking) after a back-off of 1 s
 doubling to 60 s (`fixgw.marketdata.backoff`), so that nothing a venue sends can make the
-gateway ask again and again in a loop. What a venue sends that the gateway has no use for
-(named by its reader in `passed_over`, and here: the trades of a full refresh, an entry
-under the request of the symbol's other stream) is counted by entry and logged once per
-kind and stream.
+gateway ask again and again in a loop. Only trouble counts: a refresh of a quiet book that
+is answered usably neither grows the back-off nor interrupts the minute live that resets it.
+What a venue sends that the gateway has no use for (named by its reader in `passed_over`,
+and here: the trades of a full refresh, an entry under the request of the symbol's other
+stream) is counted by entry and logged once per kind and stream.
 
 The reference price the risk checks use is only ever taken from a live stream: the last
 trade seen on the current request (its full refresh's last one included), else the mid of
-a live book. A stream that stops, is asked for afresh, is refused, or loses its session
-forgets what it knew. Streams the gateway holds for itself (`hold`) come back after a
-refusal: asked for again on the next tick after a backoff, and at every logon.
+a live book. A stream that stops, is asked for afresh after trouble, is refused, or loses
+its session forgets what it knew; a quiet book being refreshed is still live, its mid too.
+Streams the gateway holds for itself (`hold`) come back after a refusal: asked for again on
+the next tick after a backoff, and at every logon.
 """
 
 from __future__ import annotations
@@ -80,7 +85,7 @@ BACKING_OFF = "backing_off"
 WAITING_FOR_LOGON = "waiting_for_logon"
 """To be asked for at the next logon."""
 _NOT_LIVE = {
-    REQUESTED: "its snapshot is awaited from the exchange (md.book follows it)",
+    REQUESTED: "its snapshot is awaited from the exchange (md.snapshot follows it)",
     BACKING_OFF: "it is stale and asked for again after a back-off (md.stale said so)",
     WAITING_FOR_LOGON: "it is asked for again at the next logon (the session is down)",
 }
@@ -114,6 +119,12 @@ class _Stream:
     """A snapshot has arrived for the current request."""
     requested_at: float = 0.0
     last_update: float = 0.0
+    live_since: float = 0.0
+    """When it last went live after trouble (or at its first snapshot): a refresh of a quiet
+    book does not move it."""
+    refreshing: bool = False
+    """A live book silent for `stale_after_s`, asked for afresh (`md_req_id`) and still served
+    from what it holds until that answer comes."""
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
     last_trade: tuple[Decimal, float] | None = None
     """A trades stream's last trade on its current request: (price, when)."""
@@ -354,14 +365,35 @@ class MarketData:
             self._start(stream)
 
     def _start(self, stream: _Stream) -> None:
-        stream.md_req_id = md_req_id = self._new_req_id()
         stream.live = False
+        stream.refreshing = False
         stream.last_trade = None
         stream.retry_at = None
-        stream.requested_at = time.monotonic()
+        self._ask(stream, time.monotonic())
+
+    def _ask(self, stream: _Stream, now: float) -> None:
+        stream.md_req_id = md_req_id = self._new_req_id()
+        stream.requested_at = now
         self._by_req_id[md_req_id] = stream
         if self.session_up:
             self._send(md_req_id, stream, MdSubscription.SUBSCRIBE)
+
+    def _refresh(self, stream: _Stream, now: float) -> None:
+        """A live book silent for `stale_after_s`: a venue sends incrementals only on change,
+        so silence is no trouble, but a feed that died without a word looks the same. Its
+        request is ended and the book asked for afresh at once, as after trouble, but it stays
+        live and served (and the reference price) until the answer, which replaces it; what
+        the old request still had on the way is dropped, the answer holding it. Not answered
+        usably within `stale_after_s`: trouble (`check_staleness`, `on_snapshot`)."""
+        log.info(
+            "market data quiet; asking for a fresh snapshot",
+            symbol=stream.symbol,
+            stream=stream.what,
+            quiet_for_s=round(now - stream.last_update, 3),
+        )
+        self._end_request(stream)
+        stream.refreshing = True
+        self._ask(stream, now)
 
     def _stop(self, stream: _Stream) -> None:
         self._end_request(stream)
@@ -374,7 +406,9 @@ class MarketData:
         if stream.md_req_id is None:
             return
         self._by_req_id.pop(stream.md_req_id, None)
-        if stream.live or answered:
+        granted = stream.live and not stream.refreshing
+        stream.refreshing = False
+        if granted or answered:
             if self.session_up:
                 self._send(stream.md_req_id, stream, MdSubscription.UNSUBSCRIBE)
         elif self.session_up:
@@ -444,8 +478,10 @@ class MarketData:
     @staticmethod
     def _wait_to_ask_again(stream: _Stream, now: float, lost: bool = False) -> float:
         """0 for a live stream's first trouble since it ran a minute live, or a `lost`
-        request's first; else the next back-off."""
-        if stream.live and now - stream.requested_at >= RETRY_CEILING_S:
+        request's first; else the next back-off. The minute runs from when it went live after
+        its last trouble: a quiet book's refreshes, answered, are no trouble and do not restart
+        it, while a venue whose books break right after each snapshot never gets there."""
+        if stream.live and now - stream.live_since >= RETRY_CEILING_S:
             stream.backoff_s = None
         if stream.backoff_s is None:
             stream.backoff_s = 0.0
@@ -471,7 +507,7 @@ class MarketData:
         if md_req_id is None or self._abandoned.pop(md_req_id, None) is not None:
             return
         stream = self._by_req_id.get(md_req_id)
-        if stream is not None and not stream.live:
+        if stream is not None and (not stream.live or stream.refreshing):
             self._restart(stream, "the exchange never got the request (gap filled)", lost=True)
             self._abandoned.pop(md_req_id, None)
 
@@ -506,6 +542,7 @@ class MarketData:
                 self._by_req_id.pop(stream.md_req_id, None)
             stream.md_req_id = None
             stream.last_trade = None
+            stream.refreshing = False
             was_live, stream.live = stream.live, False
             if not was_live:
                 continue
@@ -537,10 +574,16 @@ class MarketData:
                 continue
             if self.stale_after_s <= 0 or (stream.live and stream.what != BOOK):
                 continue
-            if stream.live:
+            if stream.live and not stream.refreshing:
                 if now - stream.last_update > self.stale_after_s:
-                    self._restart(stream, f"no update for {self.stale_after_s:g}s", now=now)
-            elif now - stream.requested_at > self.stale_after_s:
+                    self._refresh(stream, now)
+            elif stream.refreshing and now - stream.requested_at > self.stale_after_s:
+                why = (
+                    f"no update for {self.stale_after_s:g}s, and no answer to the request for "
+                    f"a fresh snapshot for {self.stale_after_s:g}s"
+                )
+                self._restart(stream, why, now=now)
+            elif not stream.live and now - stream.requested_at > self.stale_after_s:
                 why = f"no answer to the request for {self.stale_after_s:g}s"
                 self._restart(stream, why, now=now)
 
@@ -598,7 +641,10 @@ class MarketData:
         return True
 
     def _went_live(self, stream: _Stream) -> None:
+        if not stream.live:
+            stream.live_since = time.monotonic()
         stream.live = True
+        stream.refreshing = False
         stream.trouble = None
         self._holds.granted((stream.symbol, stream.what))
         if stream.what == BOOK:
@@ -660,7 +706,7 @@ class MarketData:
                 if named is not None and named.symbol == symbol:
                     self._note_passed_over(named, (LEVEL_UNDER_TRADES_REQUEST,) * len(changes))
                 continue
-            if not stream.live:
+            if not stream.live or stream.refreshing:
                 stream.trouble = UPDATES_BEFORE_SNAPSHOT
                 continue
             stream.last_update = now
@@ -691,6 +737,7 @@ class MarketData:
         was_live = stream.live
         stream.md_req_id = None  # over at the exchange: a client leaving now sends no unsubscribe
         stream.live = False
+        stream.refreshing = False
         self._publish(
             MarketDataRejected(
                 ts=report.ts,

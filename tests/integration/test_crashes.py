@@ -244,7 +244,7 @@ def test_seq_after_a_kill_passes_every_seq_seen_before_market_data_included(
     """Market data takes seqs but is not journaled: a client that last saw an md event
     must still get, with `since`, the order events of the restarted gateway. (A clean stop
     journals `session.down` last, which hid this.)"""
-    stack = make_stack(market_data={"stale_after_s": 0.3})  # a quiet book: md.stale, snapshots
+    stack = make_stack(market_data={"stale_after_s": 0.3})  # a quiet book: a snapshot each 0.3 s
     seen: list[dict[str, Any]] = []
 
     def market_data_came_last(count: int) -> bool:

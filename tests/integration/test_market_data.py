@@ -4,6 +4,7 @@ of 1.2 @ 30010."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -191,17 +192,38 @@ def test_two_clients_share_one_upstream_subscription_until_the_last_leaves(
     assert sim.log().count("market data unsubscribed") == 1
 
 
-def test_a_silent_book_is_announced_stale_and_snapshotted_again(make_stack: StackFactory) -> None:
-    stack = make_stack(market_data={"stale_after_s": 1})
+def test_a_quiet_book_is_snapshotted_again_and_served_all_along(make_stack: StackFactory) -> None:
+    """Nothing changes in the simulator's book: each `stale_after_s` the gateway asks for it
+    afresh and gets the same book, as `md.snapshot`. A quiet book is no trouble: no
+    `md.stale`, `book` never refused, a new client subscribed at once, and an order within the
+    price band placed, though the book was asked for afresh six times (the back-off for a
+    failing stream would have reached 4 s)."""
+    stack = make_stack(
+        market_data={"stale_after_s": 0.5},
+        risk={"symbols": {"BTC/USD": {"price_band_pct": "1"}}},
+    )
     with stack.client() as gw:
         reply = gw.request("md_subscribe", symbol="BTC/USD", what=["book"])
-        before = streams(stack)["BTC/USD:book"]["md_req_id"]
-        log = EventLog(gw)
-        stale = log.first(lambda e: e["type"] == "md.stale", timeout=10)
-        snapshot = log.first(lambda e: e["type"] == "md.snapshot" and e["seq"] > stale["seq"])
-        assert streams(stack)["BTC/USD:book"]["md_req_id"] != before
-    assert "no update" in stale["reason"]
-    assert (snapshot["bids"], snapshot["asks"]) == (reply["bids"], reply["asks"])
+        first = streams(stack)["BTC/USD:book"]["md_req_id"]
+        snapshots: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 30
+        while len(snapshots) < 6 and time.monotonic() < deadline:
+            book = gw.request("book", symbol="BTC/USD", depth=0)  # never not_subscribed
+            assert (book["bids"], book["asks"]) == (SEEDED_BIDS, SEEDED_ASKS)
+            for event in gw.take_events():
+                assert event["type"] == "md.snapshot", event
+                snapshots.append(event)
+            time.sleep(0.05)
+        assert len(snapshots) == 6
+        assert all((e["bids"], e["asks"]) == (reply["bids"], reply["asks"]) for e in snapshots)
+        assert streams(stack)["BTC/USD:book"]["md_req_id"] != first
+        with stack.client("late") as late:
+            late_reply = late.request("md_subscribe", symbol="BTC/USD", what=["book"], timeout=3)
+            assert (late_reply["bids"], late_reply["asks"]) == (SEEDED_BIDS, SEEDED_ASKS)
+            placed = late.new_order(
+                symbol="BTC/USD", side="buy", type="limit", qty="0.1", price="29900"
+            )
+            assert placed["cl_ord_id"]  # risk_rejected (no_reference_price) would raise
 
 
 def test_subscriptions_are_requested_again_after_the_simulator_restarts(stack: LocalStack) -> None:

@@ -148,7 +148,7 @@ def test_a_book_broken_in_the_batch_of_its_first_snapshot_is_waited_for_again() 
 def test_updates_for_an_old_request_are_ignored_after_a_restart() -> None:
     rec = Recorder()
     md, first_id = live_book(rec)
-    md.check_staleness(now=10**9)
+    assert md.ask_again(first_id, "MDEntryType (269) has no value 'Z'")
     assert type(rec.events[-1]).__name__ == "BookStale"
     md.on_update(update(first_id, (LevelAction.NEW, BookSide.BID, D(98), D(1))))
     assert type(rec.events[-1]).__name__ == "BookStale"
@@ -422,6 +422,109 @@ def test_a_live_book_that_breaks_is_asked_for_at_once_then_with_back_off() -> No
     # a minute live without trouble: at once again
     md.check_staleness(now=time.monotonic() + 61)  # silent too long, too
     assert len(subscribes(rec)) == 4
+
+
+def kinds(rec: Recorder) -> list[str]:
+    return [type(e).__name__ for e in rec.events]
+
+
+def test_a_quiet_book_is_asked_for_afresh_while_it_is_served_and_never_backed_off() -> None:
+    """A venue sends incrementals only on change: silence is no trouble. A book silent for
+    `stale_after_s` (5) is asked for afresh at once, every time, and served meanwhile: no
+    md.stale, `book` and the reference price from what it holds, a new client not kept
+    waiting; what its old request still sends is dropped, and the answer replaces it."""
+    rec = Recorder()
+    md, _ = live_book(rec)
+    for _ in range(8):  # well past the back-off's second step, were silence trouble
+        asked = subscribes(rec)[-1]
+        md.check_staleness(now=time.monotonic() + 5.1)
+        unsubscribe, refresh = rec.requests[-2:]
+        assert (unsubscribe.subscription, unsubscribe.md_req_id) == (
+            MdSubscription.UNSUBSCRIBE,
+            asked.md_req_id,
+        )
+        assert refresh.subscription is MdSubscription.SUBSCRIBE
+        assert refresh.md_req_id != asked.md_req_id
+        assert "BookStale" not in kinds(rec)
+        assert md.book_levels("BTC/USD", 0).bids == [(D(99), D(1))]
+        assert md.reference_price("BTC/USD") == D(100)
+        assert md.status()["BTC/USD:book"].state == "live"
+        asyncio.run(md.subscribe("late", "BTC/USD", {"book"}, within_s=0.05))  # not waiting
+        md.on_update(update(asked.md_req_id, (LevelAction.NEW, BookSide.BID, D(98), D(1))))
+        assert md.book_levels("BTC/USD", 0).bids == [(D(99), D(1))]
+        snapshot_for(md, refresh)
+        md.check_staleness(now=time.monotonic() + 4.9)  # answered: quiet again from here
+        assert subscribes(rec)[-1] is refresh
+    assert "BookStale" not in kinds(rec)
+    assert kinds(rec).count("BookSnapshot") == 9
+    assert md.book_levels("BTC/USD", 0).bids == [(D(99), D(1))]
+
+
+def test_a_refresh_that_goes_unanswered_makes_the_book_stale_then_backs_off() -> None:
+    """The quiet book's fresh request unanswered for `stale_after_s` as well: the feed may
+    have died, so the book is stale and asked for again, at once the first time; a venue that
+    keeps not answering is asked less and less often, as ever."""
+    rec = Recorder()
+    md, _ = live_book(rec)
+    asked_at = time.monotonic() + 5.1
+    md.check_staleness(now=asked_at)
+    refresh = subscribes(rec)[-1]
+    md.check_staleness(now=asked_at + 5)
+    assert "BookStale" not in kinds(rec)
+    assert md.book_levels("BTC/USD", 0).asks == [(D(101), D(1))]
+    md.check_staleness(now=asked_at + 5.1)
+    stale = rec.events[-1]
+    assert type(stale).__name__ == "BookStale"
+    assert stale.reason == (  # type: ignore[attr-defined]
+        "no update for 5s, and no answer to the request for a fresh snapshot for 5s"
+    )
+    again = subscribes(rec)[-1]
+    assert again is not refresh  # at once
+    with pytest.raises(RequestError) as refused:
+        md.book_levels("BTC/USD", 0)
+    assert refused.value.code == "not_subscribed"
+    assert md.reference_price("BTC/USD") is None
+    before = time.monotonic()
+    md.check_staleness(now=before + 5.1)  # unanswered again: after a back-off of 1 s
+    assert subscribes(rec)[-1] is again
+    md.check_staleness(now=before + 5.1 + 0.9)
+    assert subscribes(rec)[-1] is again
+    md.check_staleness(now=time.monotonic() + 5.1 + 1)
+    assert subscribes(rec)[-1] is not again
+    snapshot_for(md, subscribes(rec)[-1])
+    assert md.book_levels("BTC/USD", 0).bids == [(D(99), D(1))]
+
+
+def test_a_quiet_book_refreshed_for_a_minute_is_asked_for_at_once_at_its_next_trouble() -> None:
+    """The minute live that ends a back-off runs through a quiet book's refreshes."""
+    rec = Recorder()
+    md, first_id = live_book(rec)
+    crossing = (LevelAction.NEW, BookSide.BID, D(102), D(1))
+    md.on_update(update(first_id, crossing))  # trouble: asked at once
+    snapshot_for(md, subscribes(rec)[-1])
+    now = time.monotonic()
+    while now < time.monotonic() + 61:
+        now += 5.1
+        md.check_staleness(now=now)
+        snapshot_for(md, subscribes(rec)[-1])
+    asked = len(subscribes(rec))
+    md.check_staleness(now=now + 5.1)  # quiet: refreshed, and not answered
+    md.check_staleness(now=now + 10.2)
+    assert type(rec.events[-1]).__name__ == "BookStale"
+    assert len(subscribes(rec)) == asked + 2  # the refresh, then at once: no back-off
+
+
+def test_book_while_the_snapshot_is_awaited_names_the_event_that_brings_it() -> None:
+    rec = Recorder()
+    md = manager(rec)
+    md.hold("risk", "BTC/USD", {"book"})
+    with pytest.raises(RequestError) as refused:
+        md.book_levels("BTC/USD", 0)
+    assert (refused.value.code, str(refused.value)) == (
+        "not_subscribed",
+        "no live book for BTC/USD now: subscribed, and its snapshot is awaited from the "
+        "exchange (md.snapshot follows it)",
+    )
 
 
 def test_a_client_does_not_cut_a_back_off_short() -> None:

@@ -1,15 +1,17 @@
 """An OMS's orders into the gateway's order path: NewOrderSingle (D), OrderCancelRequest (F),
 OrderCancelReplaceRequest (G, refused: the exchange has none) and OrderStatusRequest (H).
 What the gateway refuses is answered here; what becomes of an order comes back as its
-events (`reports.OrderReports`)."""
+events (`reports.OrderReports`). An answer that tells an order's state goes behind that
+order's reports still held for the journal (`OrderReports.answer`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -20,6 +22,7 @@ from fixgw.bridge import translate
 from fixgw.bridge.outbox import Outbox
 from fixgw.bridge.owners import OrderOwners
 from fixgw.bridge.refusals import RefusedOrders
+from fixgw.bridge.reports import OrderReports
 from fixgw.bridge.tables import (
     CXL_REJ_BROKER_OPTION,
     CXL_REJ_REASON_OF_ERROR,
@@ -48,12 +51,14 @@ class OmsOrders:
         gateway: Gateway,
         owners: OrderOwners,
         outbox: Outbox,
+        reports: OrderReports,
         unanswered: UnansweredRequests,
         refusals: RefusedOrders,
     ) -> None:
         self.gateway = gateway
         self.owners = owners
         self.outbox = outbox
+        self.reports = reports
         self.unanswered = unanswered
         self.refusals = refusals
         self.prefixes = owners.prefixes
@@ -83,7 +88,7 @@ class OmsOrders:
             ):
                 # another order's ClOrdID, or refused once an order (its events tell it):
                 # no refusal of its own to keep
-                self.outbox.send(oms, self._refused(msg, exc))
+                self.reports.answer(oms, request.cl_ord_id, self._refused(msg, exc))
             else:
                 reason = ORD_REJ_REASON_OF_ERROR.get(exc.code, OTHER)
                 self._refuse(oms, msg, f"{exc.code}: {exc.message}", reason)
@@ -98,7 +103,7 @@ class OmsOrders:
         known = self._its_order(oms, cl_ord_id)
         if known is not None:
             log.info("OMS order sent again; answered with its status", oms=oms, cl_ord_id=cl_ord_id)
-            self._send_status(oms, oms_cl_ord_id, known)
+            self._send_status(oms, cl_ord_id, oms_cl_ord_id, known)
             return True
         if self.gateway.forgotten(cl_ord_id):
             log.warning(
@@ -147,11 +152,11 @@ class OmsOrders:
         try:
             request = translate.cancel_request(msg, prefix)
         except Refused as exc:
-            order = self._its_order(
-                oms, self._order_named(oms, prefix + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
-            )
-            self.outbox.send(
+            order_key = self._order_named(oms, prefix + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
+            order = self._its_order(oms, order_key)
+            self.reports.answer(
                 oms,
+                order_key,
                 translate.cancel_reject(
                     msg,
                     exc.text,
@@ -186,8 +191,9 @@ class OmsOrders:
         mismatch = translate.another_order(msg, order) if order is not None else None
         if order is not None and mismatch is not None:
             log.warning("OMS cancel refused: it names two orders", oms=oms, why=mismatch)
-            self.outbox.send(
+            self.reports.answer(
                 oms,
+                order_key,
                 translate.cancel_reject(
                     msg,
                     f"{mismatch}: the cancel names two orders; nothing was done",
@@ -205,11 +211,14 @@ class OmsOrders:
         except FixgwError as exc:
             self.owners.cancel_refused(order_key, before)
             order = self.gateway.order(order_key)
+            # behind the order's reports held for the journal: an order the gateway has
+            # closed (order_closed) is told Canceled or Filled first, then this
             if order is not None and exc.code == ErrorCode.CANCEL_PENDING:
-                self.outbox.send(oms, self._already_pending(oms, msg, order))
+                self.reports.answer(oms, order_key, self._already_pending(oms, msg, order))
                 return
-            self.outbox.send(
+            self.reports.answer(
                 oms,
+                order_key,
                 translate.cancel_reject(
                     msg,
                     f"{exc.code}: {exc.message}",
@@ -260,11 +269,12 @@ class OmsOrders:
     def replace(self, oms: str, msg: FixMessage) -> None:
         """Refused whatever it says (CxlRejReason 2); Text also names a Symbol or Side that
         is not the order's, as a cancel of it would be refused for that."""
-        named = self.prefixes[oms] + msg.fields.get(Tag.ORIG_CL_ORD_ID, "")
-        order = self._its_order(oms, self._order_named(oms, named))
+        named = self._order_named(oms, self.prefixes[oms] + msg.fields.get(Tag.ORIG_CL_ORD_ID, ""))
+        order = self._its_order(oms, named)
         mismatch = translate.another_order(msg, order) if order is not None else None
-        self.outbox.send(
+        self.reports.answer(
             oms,
+            named,
             translate.cancel_reject(
                 msg,
                 "the exchange cannot replace an order: cancel it and send a new one"
@@ -280,9 +290,7 @@ class OmsOrders:
         """Kept on disk until answered (`UnansweredRequests`): QuickFIX counts it received
         when this returns, and a crash before the exchange's answer must not lose it."""
         kept = self.unanswered.taken(oms, msg.raw)
-        self.outbox.spawn(
-            oms, msg, self._answer_status(oms, msg), partial(self.unanswered.answered, kept)
-        )
+        self.outbox.spawn(oms, msg, self._answer_status(oms, msg), self._once_sent(kept))
 
     def answer_left(self) -> None:
         """Status requests taken before a crash (or a stop) and never answered: each is
@@ -307,12 +315,12 @@ class OmsOrders:
                 cl_ord_id=msg.fields.get(Tag.CL_ORD_ID),
                 ord_status_req_id=msg.fields.get(Tag.ORD_STATUS_REQ_ID),
             )
-            self.outbox.spawn(
-                oms,
-                msg,
-                self._answer_once_ready(oms, msg),
-                partial(self.unanswered.answered, kept),
-            )
+            self.outbox.spawn(oms, msg, self._answer_once_ready(oms, msg), self._once_sent(kept))
+
+    def _once_sent(self, kept: Path | None) -> Callable[[], None]:
+        """A status request's file goes once its answer has gone out, which may have waited
+        behind the order's reports held for the journal (`OrderReports.answer`)."""
+        return partial(self.reports.after_held, partial(self.unanswered.answered, kept))
 
     async def _answer_once_ready(self, oms: str, msg: FixMessage) -> None:
         with contextlib.suppress(TimeoutError):
@@ -342,20 +350,23 @@ class OmsOrders:
                 msgspec.structs.replace(request, cl_ord_id=cl_ord_id)
             )
         except Refused as exc:
-            self.outbox.send(
-                oms, translate.refused_order(msg, self._exec_id("refused"), exc.text, "I")
+            self.reports.answer(
+                oms,
+                cl_ord_id,
+                translate.refused_order(msg, self._exec_id("refused"), exc.text, "I"),
             )
             return
         except FixgwError as exc:
             known = self.gateway.order(cl_ord_id)
             if known is None or known.order_type is None or known.qty is None:
-                self.outbox.send(oms, self._refused(msg, exc, exec_type="I"))
+                self.reports.answer(oms, cl_ord_id, self._refused(msg, exc, exec_type="I"))
             else:
                 # The order stands as the gateway last heard, not rejected: OrdStatus is
                 # always the order's current status. Text says the exchange did not confirm.
                 text = f"as last reported; the exchange did not answer ({exc.code}: {exc.message})"
                 self._send_status(
                     oms,
+                    cl_ord_id,
                     msg.fields[Tag.CL_ORD_ID],
                     known,
                     translate.status_echo(msg),
@@ -364,6 +375,7 @@ class OmsOrders:
             return
         self._send_status(
             oms,
+            cl_ord_id,
             msg.fields.get(Tag.CL_ORD_ID, ""),
             answer,
             translate.status_echo(msg),
@@ -398,7 +410,9 @@ class OmsOrders:
             cl_ord_id=cl_ord_id,
             order_id=order_id,
         )
-        self._send_status(oms, msg.fields[Tag.CL_ORD_ID], answer, translate.status_echo(msg))
+        self._send_status(
+            oms, cl_ord_id, msg.fields[Tag.CL_ORD_ID], answer, translate.status_echo(msg)
+        )
 
     def _unknown(self, oms: str, msg: FixMessage, text: str) -> None:
         """A status request's answer for an order unknown to the OMS: OrdStatus 8, 5."""
@@ -408,14 +422,19 @@ class OmsOrders:
     def _send_status(
         self,
         oms: str,
+        order_key: str,
         cl_ord_id: str,
         order: OrderView,
         echo: Mapping[int, str] | None = None,
         text: str | None = None,
     ) -> None:
-        """ExecType I: where the order stands, under the OMS's ClOrdID."""
-        self.outbox.send(
-            oms, translate.status_report(order, cl_ord_id, self._exec_id("status"), echo, text)
+        """ExecType I: where the order stands, under the OMS's ClOrdID (`cl_ord_id`), behind
+        the order's (`order_key`, the gateway's ClOrdID) reports held for the journal: never
+        a state before the report of it."""
+        self.reports.answer(
+            oms,
+            order_key,
+            translate.status_report(order, cl_ord_id, self._exec_id("status"), echo, text),
         )
 
     def _exec_id(self, kind: str) -> str:

@@ -4,10 +4,16 @@ under its own ids, and OrderCancelRejects (9) for its cancels that failed.
 A report is held until its event's journal line is written, as a client's line is: an OMS
 is never told what a restarted gateway would not know (`reported.ReportedMark` says what
 happens on the other side of that write, and how a session taken out of the config is told
-what it missed once it is back)."""
+what it missed once it is back).
+
+The bridge's answers to an OMS's own requests that tell an order's state (a cancel's or a
+replace's reject, a status answer, the answer to an order sent again) wait behind that
+order's reports still held (`OrderReports.answer`): the OMS is never told a state before
+the report of the event that made it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -46,8 +52,13 @@ class OrderReports:
         self.owners = owners
         self.outbox = outbox
         self.reported = reported
-        self._held: list[tuple[int, str, FixMessage]] = []
-        """Reports of events whose journal lines are not yet written."""
+        self._held: list[tuple[int | None, str, FixMessage]] = []
+        """Reports of events whose journal lines are not yet written (with the event's
+        seq), and the answers waiting behind them (seq None: `answer`)."""
+        self._held_orders: set[str] = set()
+        """The orders (the gateway's ClOrdIDs) with a report among those held."""
+        self._after_held: list[Callable[[], None]] = []
+        """Called once what is held now has gone out (`after_held`)."""
         self._held_upto = 0
         """The seq of the last order event seen."""
         self._resending = False
@@ -120,18 +131,43 @@ class OrderReports:
         if order is not None and order.status.is_terminal and cancels:
             self.owners.note_cancel(cl_ord_id, cancels[-1])
 
+    def answer(self, oms: str, cl_ord_id: str | None, message: FixMessage) -> None:
+        """An answer to the OMS's own request that tells the state of order `cl_ord_id` (the
+        gateway's ClOrdID; None: no order's): sent now, or, while a report of that order is
+        held for the journal, behind it (and sent with it): the gateway's state may already
+        be that report's event (a second cancel refused as too late before the report of
+        the first cancel's Canceled). No journal write of its own: the flush after each OMS
+        message, or the one due in this turn of the loop, sends it."""
+        if cl_ord_id is not None and cl_ord_id in self._held_orders:
+            self._held.append((None, oms, message))
+        else:
+            self.outbox.send(oms, message)
+
+    def after_held(self, callback: Callable[[], None]) -> None:
+        """`callback` now, or once what is held has gone out (an answer among it)."""
+        if self._held:
+            self._after_held.append(callback)
+        else:
+            callback()
+
     def _journaled(self) -> None:
-        """The journal wrote its lines: the reports held for them go out."""
+        """The journal wrote its lines: the reports held for them go out, and the answers
+        behind them."""
         if not self._held:
             return
         held, self._held = self._held, []
+        self._held_orders.clear()
         for seq, oms, report in held:
             self.outbox.send(oms, report)
-            # after each: a crash in a burst leaves the fewest to send again
-            self.reported.told(oms, seq)
+            if seq is not None:
+                # after each: a crash in a burst leaves the fewest to send again
+                self.reported.told(oms, seq)
         self.reported.write_all(self._held_upto)
+        after, self._after_held = self._after_held, []
+        for callback in after:
+            callback()
 
-    def _send(self, oms: str, report: FixMessage) -> None:
+    def _send(self, oms: str, cl_ord_id: str, report: FixMessage) -> None:
         if self._resending:
             told_upto = self._resend_from.get(oms)
             if told_upto is None or self._held_upto <= told_upto:
@@ -140,6 +176,7 @@ class OrderReports:
                 report.msg_type, {**report.fields, Tag.POSS_RESEND: "Y"}, report.groups
             )
         self._held.append((self._held_upto, oms, report))
+        self._held_orders.add(cl_ord_id)
 
     def on_event(self, seq: int, event: Event) -> None:
         """The bus calls this with each order event. `OrderStatusReported` answers go to
@@ -174,7 +211,7 @@ class OrderReports:
             report = translate.execution_report(event, seq, oms_cl_ord_id)
         if event.status.is_terminal:
             self.owners.cancel_ended(event.cl_ord_id)
-        self._send(oms, report)
+        self._send(oms, event.cl_ord_id, report)
 
     def _cancel_rejected(self, seq: int, event: OrderCancelRejected) -> None:
         owner = self.owners.owner(event.cl_ord_id)
@@ -195,7 +232,7 @@ class OrderReports:
             OTHER if event.reason in GATEWAY_REJECT_REASONS else CXL_REJ_REASON.encode(event.reason)
         )
         self._send_cancel_reject(
-            oms, cancel_id, owner[1], text, event.order_id, event.status, reason
+            oms, event.cl_ord_id, cancel_id, owner[1], text, event.order_id, event.status, reason
         )
 
     def _cancel_lost(self, seq: int, event: OrderAnomaly) -> None:
@@ -213,7 +250,7 @@ class OrderReports:
             return
         text = "the cancel did not reach the exchange; the order is still open"
         self._send_cancel_reject(
-            owner[0], cancel_id, owner[1], text, order.order_id, order.status, OTHER
+            owner[0], cl_ord_id, cancel_id, owner[1], text, order.order_id, order.status, OTHER
         )
 
     def _other_cancel_failed(
@@ -230,12 +267,15 @@ class OrderReports:
         text = f"a cancel this session did not send failed ({why}): the order is not cancelled"
         oms, oms_cl_ord_id = owner
         self._send(
-            oms, translate.restated(order, oms_cl_ord_id, translate.event_exec_id(seq), text)
+            oms,
+            cl_ord_id,
+            translate.restated(order, oms_cl_ord_id, translate.event_exec_id(seq), text),
         )
 
     def _send_cancel_reject(
         self,
         oms: str,
+        cl_ord_id: str,
         cancel_id: str,
         oms_cl_ord_id: str,
         text: str,
@@ -246,7 +286,9 @@ class OrderReports:
         message = FixMessage(
             msg_type="F", fields={Tag.CL_ORD_ID: cancel_id, Tag.ORIG_CL_ORD_ID: oms_cl_ord_id}
         )
-        self._send(oms, translate.cancel_reject(message, text, order_id, status, reason=reason))
+        self._send(
+            oms, cl_ord_id, translate.cancel_reject(message, text, order_id, status, reason=reason)
+        )
 
 
 def _names_its_cancel(event: OrderCanceled) -> bool:

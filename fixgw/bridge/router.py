@@ -66,12 +66,14 @@ class Bridge:
         owners = OrderOwners(config, gateway.placed_by)
         unanswered = UnansweredRequests(Path(config.store_dir) / "unanswered")
         self.refusals = RefusedOrders(Path(config.store_dir))
-        self.orders = OmsOrders(config, gateway, owners, self.outbox, unanswered, self.refusals)
-        self.market_data = OmsMarketData(gateway, self.outbox)
         store = Path(config.store_dir)
         record_store(Path(gateway.config.journal.path), store)
         self.marks = ReportedMarks(store, owners.prefixes)
         self.reports = OrderReports(gateway, owners, self.outbox, self.marks)
+        self.orders = OmsOrders(
+            config, gateway, owners, self.outbox, self.reports, unanswered, self.refusals
+        )
+        self.market_data = OmsMarketData(gateway, self.outbox)
         self._handlers: dict[str, Callable[[str, FixMessage], None]] = {
             "D": self.orders.new_order,
             "F": self.orders.cancel,

@@ -619,6 +619,54 @@ def test_cancel_and_replace_refusals_say_why_in_plain_fix44(raw: tuple[LocalStac
     assert (refused[434], refused[102], refused[39]) == ("2", "2", "0")
 
 
+def test_an_answer_never_tells_an_orders_state_before_the_report_of_it(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """A second cancel right behind the first, a cancel of an order that fills at once, an
+    order sent again (PossResend) right behind itself: each is answered from the gateway's
+    state, which may already hold an event whose report waits for the journal write. The
+    answer goes behind that report, so each OrderCancelReject and status answer says the
+    OrdStatus of the last report of its order the OMS had: never Canceled, Filled or New
+    before the report of it. The second cancel is refused as pending (3) or, once the
+    Canceled went first, too late (0). A close race: rounds at the pauses that showed it."""
+    _, oms = raw
+
+    def cancel(cl_ord_id: str, cancel_id: str) -> list[tuple[int, str]]:
+        return [(41, cl_ord_id), (11, cancel_id), (55, "BTC/USD"), (54, "1"), (60, NOW)]
+
+    for i in range(30):
+        pause = (0, 0.001, 0.002, 0.004, 0.008)[i % 5]
+        oms.send("D", order(f"W{i}", "1", "0.01", "29000"))
+        oms.send("F", cancel(f"W{i}", f"W{i}-C1"))
+        time.sleep(pause)
+        oms.send("F", cancel(f"W{i}", f"W{i}-C2"))
+        oms.send("D", order(f"X{i}", "1", "0.01", "30010"))  # fills against the seeded offer
+        time.sleep(pause)
+        oms.send("F", cancel(f"X{i}", f"X{i}-C"))
+        oms.send("D", order(f"R{i}", "1", "0.01", "29000"))
+        time.sleep(pause)
+        oms.send("D", order(f"R{i}", "1", "0.01", "29000"), header=[(97, "Y")])
+        for answered in (f"W{i}-C2", f"X{i}-C"):
+            oms.wait_for(lambda m, c=answered: m.msg_type == "9" and m.get(11) == c)
+        report(oms, f"R{i}", "I")
+
+    told: dict[str, str] = {}  # each order's OrdStatus, as its last report said
+    out_of_order: list[str] = []
+    second_cancels: set[tuple[str, str]] = set()
+    for m in oms.received:
+        if m.msg_type == "8" and m[150] != "I":
+            told[m.get(41) or m[11]] = m[39]
+            continue
+        if m.msg_type == "9" or (m.msg_type == "8" and m[150] == "I"):
+            named = m.get(41) or m[11]
+            if m[39] != told.get(named):
+                out_of_order.append(f"{m} (its last report said {told.get(named)})")
+        if m.msg_type == "9" and m[11].endswith("-C2"):
+            second_cancels.add((m[102], m[39]))
+    assert out_of_order == []
+    assert second_cancels <= {("3", "6"), ("0", "4")}
+
+
 def test_one_sessions_unsubscribe_leaves_the_book_of_a_session_whose_ids_join_to_the_same_text(
     make_stack: StackFactory,
 ) -> None:

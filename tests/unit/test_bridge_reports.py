@@ -453,3 +453,36 @@ def test_a_session_taken_out_of_the_config_and_back_is_told_what_it_missed_from_
     reports_to(outbox, gateway, tmp_path).close()
     assert [(oms, m.fields[17], m.fields[97]) for oms, m in outbox.sent] == [("OMS-A", "T-7", "Y")]
     assert ReportedMark(tmp_path, "OMS-A").seq == ReportedMark(tmp_path, "B").seq == 6
+
+
+def test_an_answer_about_an_order_waits_behind_its_report_held_for_the_journal(
+    tmp_path: Path,
+) -> None:
+    """The gateway's state already has the order canceled while the report of it waits for
+    the journal: a reject (or status answer) telling that state goes out behind the report,
+    in the same write; one about another order goes at once; a request's file goes (its
+    callback) once the answer has gone out."""
+    outbox, gateway = Outbox(), Gateway()
+    owners = OrderOwners(CONFIG, gateway.placed_by)
+    reports = reports_to(outbox, gateway, tmp_path, owners)
+    owners.cancel_sent("OMS-A-1", "CXL-1")
+    reports.on_event(5, OrderCanceled(**order(OrderStatus.CANCELED), text=None))
+    reject = FixMessage("9", {11: "CXL-2", 39: "4"})
+    other = FixMessage("8", {11: "2", 150: "I"})
+    reports.answer("OMS-A", "OMS-A-1", reject)
+    reports.answer("OMS-A", "OMS-A-2", other)
+    gone: list[str] = []
+    reports.after_held(lambda: gone.append("file"))
+    assert [m.fields[11] for _, m in outbox.sent] == ["2"] and gone == []
+
+    gateway.journal.write()
+    assert [(m.fields[11], m.fields.get(150)) for _, m in outbox.sent] == [
+        ("2", "I"),
+        ("CXL-1", "4"),
+        ("CXL-2", None),
+    ]
+    assert gone == ["file"]
+    reports.answer("OMS-A", "OMS-A-1", reject)  # nothing held: at once
+    reports.after_held(lambda: gone.append("now"))
+    assert len(outbox.sent) == 4 and gone == ["file", "now"]
+    assert ReportedMark(tmp_path, "OMS-A").seq == 5

@@ -124,24 +124,23 @@ def sealed(seq: int, event_json: bytes) -> bytes:
     return b'%s,"crc":%d}\n' % (line, zlib.crc32(line))
 
 
-def _fault(line: bytes, last_seq: int) -> tuple[str | None, _Head | None]:
-    """(why a whole line, newline included, cannot be trusted, or None; its head)."""
+def _fault(line: bytes) -> tuple[str | None, _Head | None, bool]:
+    """(why a whole line, newline included, cannot be read, or None; its head; whether it
+    carries a checksum). Whether its seq follows the lines before it is `scan`'s to say."""
     at = line.rfind(_CRC)
     if at >= 0:
         digits = line[at + len(_CRC) : -2]
         if not (line.endswith(b"}\n") and digits.isdigit() and len(digits) <= 10):
-            return "its checksum is unreadable", None
+            return "its checksum is unreadable", None, True
         if zlib.crc32(memoryview(line)[:at]) != int(digits):
-            return "its checksum does not match its bytes", None
+            return "its checksum does not match its bytes", None, True
     try:
         head = msgspec.json.decode(line, type=_Head)
         if at < 0:  # written before checksums: it must at least be an event, whole
             _decoder.decode(line)
     except msgspec.DecodeError:
-        return "not a journal record (not JSON with seq and type)", None
-    if head.seq <= last_seq:
-        return f"its seq {head.seq} does not follow {last_seq}", None
-    return None, head
+        return "not a journal record (not JSON with seq and type)", None, at >= 0
+    return None, head, at >= 0
 
 
 class Damage(NamedTuple):
@@ -176,7 +175,9 @@ class Scan(NamedTuple):
     """Where the last whole line ends: a torn tail follows it."""
     size: int
     damaged: list[Damage]
+    """In the order of the file."""
     lines: int
+    """Good records."""
 
 
 def offset_before(index: list[tuple[int, int]], since: int) -> int:
@@ -190,10 +191,30 @@ def offset_before(index: list[tuple[int, int]], since: int) -> int:
     return start
 
 
+class _Line(NamedTuple):
+    number: int
+    offset: int
+    raw: bytes
+    seq: int
+    before: int
+    """The seq of the good line before it."""
+
+
 def scan(path: Path) -> Scan:
     """Read the journal once: the last seq, an index of every 1024th line, and every line
     that cannot be trusted. A tail without its newline (a torn last line) is not counted
-    as damage: `size` - `good_end` bytes of it."""
+    as damage: `size` - `good_end` bytes of it.
+
+    Each good record's seq must follow the one before it. A checksum shows that a line's
+    seq is the one written; a line written before checksums (no `crc`, an upgraded journal)
+    shows nothing, so when the seq of such a line is not below the seq of the line after
+    it, the one set aside is the one the evidence is against:
+    - the unchecked line, when the line after it is checked and follows the line before
+      it (a checked seq is right), or when the two lines after it both do (two against
+      one): a flip that raised its seq does not condemn the good lines after it;
+    - otherwise the line after it, as for checked lines (one against one, or a line that
+      follows neither).
+    Only a line out of order with an unchecked line before it costs more."""
     index: list[tuple[int, int]] = []
     damaged: list[Damage] = []
     last_seq = 0
@@ -201,25 +222,102 @@ def scan(path: Path) -> Scan:
     good_end = 0
     count = 0
     number = 0
+    unchecked: _Line | None = None
+    """The last unchecked good line (the last good line if its seq is `last_seq`)."""
+    contested: _Line | None = None
+    """An unchecked line whose seq does not follow the unchecked line before it but follows
+    the line before that: the next line says which of the two is set aside."""
+
+    def out_of_order(line: _Line, after: int) -> Damage:
+        return Damage(
+            line.number, line.offset, line.raw, f"its seq {line.seq} does not follow {after}"
+        )
+
+    def take(line: _Line, checked: bool) -> None:
+        nonlocal count, last_seq, unchecked
+        if count % 1024 == 0:
+            index.append((line.seq, line.offset))
+        count += 1
+        last_seq = line.seq
+        if not checked:
+            unchecked = line
+
+    def drop_unchecked(why: str) -> None:
+        """Set aside the last good line, an unchecked one, after all."""
+        nonlocal count, last_seq
+        assert unchecked is not None
+        damaged.append(Damage(unchecked.number, unchecked.offset, unchecked.raw, why))
+        if index and index[-1][1] == unchecked.offset:
+            index.pop()
+        count -= 1
+        last_seq = unchecked.before
+
+    def settle(seq: int | None) -> None:
+        """Decide on `contested` with the next good line's seq (None: no good line next)."""
+        nonlocal contested
+        assert contested is not None and unchecked is not None
+        held, contested = contested, None
+        if seq is not None and held.seq < seq <= last_seq:  # two against one
+            drop_unchecked(
+                f"its seq {last_seq} is not below those of the two lines after it "
+                f"({held.seq}, {seq}), which follow {unchecked.before}; it carries no "
+                "checksum to show it is right"
+            )
+            take(held._replace(before=last_seq), checked=False)
+        else:
+            damaged.append(out_of_order(held, last_seq))
+
+    def judge(number: int, offset: int, raw: bytes, head: _Head, checked: bool) -> bool:
+        """A readable record against the good ones before it: False if it is set aside
+        (an unchecked one may be held, to be decided on with the next line)."""
+        nonlocal contested
+        if contested is not None:
+            settle(head.seq)
+        line = _Line(number, offset, raw, head.seq, last_seq)
+        if head.seq > last_seq:
+            take(line, checked)
+            return True
+        if unchecked is not None and unchecked.seq == last_seq and head.seq > unchecked.before:
+            if not checked:
+                contested = line
+                return True
+            drop_unchecked(
+                f"its seq {last_seq} is not below the checked seq {head.seq} of line "
+                f"{number} after it, which follows {unchecked.before}; it carries no "
+                "checksum to show it is right"
+            )
+            take(line._replace(before=last_seq), checked)
+            return True
+        damaged.append(out_of_order(line, last_seq))
+        return False
+
     if path.exists():
         with path.open("rb") as f:
             for line in f:
                 number += 1
                 if not line.endswith(b"\n"):
                     break  # torn: the last line, cut short by a crash
-                why, head = _fault(line, last_seq)
-                if head is None:
-                    damaged.append(Damage(number, offset, line, why or "unreadable"))
-                else:
+                why, head, checked = _fault(line)
+                if head is not None and head.seq > last_seq and contested is None:
                     if count % 1024 == 0:
                         index.append((head.seq, offset))
                     count += 1
+                    if not checked:
+                        unchecked = _Line(number, offset, line, head.seq, last_seq)
                     last_seq = head.seq
+                elif head is not None:
+                    judge(number, offset, line, head, checked)
+                else:
+                    damaged.append(Damage(number, offset, line, why or "unreadable"))
                 offset += len(line)
                 good_end = offset
+        if contested is not None:
+            settle(None)
         size = path.stat().st_size
     else:
         size = 0
+    if damaged:
+        damaged.sort(key=lambda d: d.offset)
     return Scan(last_seq, index, good_end, size, damaged, count)
 
 

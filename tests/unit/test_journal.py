@@ -525,3 +525,67 @@ def test_a_damaged_state_file_beside_the_journal_is_said_and_read_as_empty(
     said = [e for e in logs if e["event"] == "unreadable state file read as empty"]
     assert [Path(e["file"]).suffix for e in said] == [".fixseq", ".seqmark"]
     assert "not asked for again" in said[0]["then"]
+
+
+def _unsealed(line: bytes) -> bytes:
+    """The line as fixgw wrote it before lines carried a checksum."""
+    return line[: line.rindex(b',"crc":')] + b"}\n"
+
+
+def _upgraded(path: Path) -> list[bytes]:
+    """Lines 1-6 written before checksums, 7-10 after (an upgraded gateway's journal)."""
+    with Journal(path, fsync=False) as journal:
+        bus = EventBus(journal)
+        for _ in range(10):
+            bus.publish(SessionUp(ts=utc_now(), session_id="s"))
+    lines = path.read_bytes().splitlines(keepends=True)
+    return [_unsealed(line) for line in lines[:6]] + lines[6:]
+
+
+@pytest.mark.parametrize(
+    ("number", "flipped", "blamed"),
+    [
+        (2, 6, 2),  # raised: the unchecked lines after it say so, two against one
+        (6, 7, 6),  # raised to the seq of the checked line after it
+        (4, 0, 4),  # lowered: it follows none
+    ],
+)
+def test_a_flipped_seq_in_a_line_without_checksum_is_set_aside_not_the_good_lines_after_it(
+    tmp_path: Path, number: int, flipped: int, blamed: int
+) -> None:
+    """One bit flipped in the seq of a line written before checksums (`"seq":2` read
+    `"seq":6`): check named the good lines after it, repair set them aside (a fill among
+    them, in the field) and kept the flipped one under its false seq."""
+    path = tmp_path / "j.jsonl"
+    lines = _upgraded(path)
+    lines[number - 1] = lines[number - 1].replace(
+        b'{"seq":%d,' % number, b'{"seq":%d,' % flipped, 1
+    )
+    path.write_bytes(b"".join(lines))
+    assert [d.line for d in scan(path).damaged] == [blamed]
+    with pytest.raises(JournalDamaged) as refused:
+        Journal(path, fsync=False)
+    assert f"has 1 damaged record(s): line {blamed} (" in refused.value.message
+    assert f"seq {flipped}): " in refused.value.message
+    repaired = repair(path)
+    assert [d.line for d in repaired.set_aside] == [blamed]
+    assert path.read_bytes() == b"".join(lines[: blamed - 1] + lines[blamed:])
+    with Journal(path, fsync=False) as journal:
+        assert [seq for seq, _, _ in journal.lines()] == [
+            seq for seq in range(1, 11) if seq != blamed
+        ]
+
+
+def test_a_checked_line_out_of_order_after_an_unchecked_line_that_follows_is_set_aside(
+    tmp_path: Path,
+) -> None:
+    """The unchecked line before it is in order with the lines before it: nothing speaks
+    against it, so the checked line (a copy of an earlier one) is the one set aside."""
+    path = tmp_path / "j.jsonl"
+    lines = _upgraded(path)
+    copy = lines[1].replace(b'"session_id":"s"}', b'"session_id":"s"')[:-1]
+    copy += b',"crc":%d}\n' % zlib.crc32(copy)  # seq 2, checked
+    path.write_bytes(b"".join([*lines[:6], copy, *lines[6:]]))
+    assert [d.line for d in scan(path).damaged] == [7]
+    assert [d.line for d in repair(path).set_aside] == [7]
+    assert path.read_bytes() == b"".join(lines)

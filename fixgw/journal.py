@@ -11,8 +11,9 @@ every line is checked. A torn last line (a crash mid-write) is cut, its bytes ke
 `<journal>.damaged`; damage anywhere else stops the start (`JournalDamaged`) with nothing
 changed: readable history after it is never thrown away. `fixgw journal check` lists the
 damaged records, `fixgw journal repair` moves them to `<journal>.damaged` and keeps every
-other line as it was. Lines written before checksums (no `crc`) are read as before: whole
-JSON with `seq` and `type`, `seq` increasing.
+other record as it was (a whole record found in a damaged line, on a line of its own). Lines
+written before checksums (no `crc`) are read as before: whole JSON with `seq` and `type`,
+`seq` increasing (`scan` says which of two lines out of order is set aside).
 """
 
 from __future__ import annotations
@@ -124,24 +125,72 @@ def sealed(seq: int, event_json: bytes) -> bytes:
     return b'%s,"crc":%d}\n' % (line, zlib.crc32(line))
 
 
-def _fault(line: bytes, last_seq: int) -> tuple[str | None, _Head | None]:
-    """(why a whole line, newline included, cannot be trusted, or None; its head)."""
+def _fault(line: bytes) -> tuple[str | None, _Head | None, int]:
+    """(why a whole line, newline included, cannot be read, or None; its head; where its
+    checksum starts, -1 if it has none). Whether its seq follows the lines before it is
+    `scan`'s to say."""
     at = line.rfind(_CRC)
     if at >= 0:
         digits = line[at + len(_CRC) : -2]
         if not (line.endswith(b"}\n") and digits.isdigit() and len(digits) <= 10):
-            return "its checksum is unreadable", None
+            return "its checksum is unreadable", None, at
         if zlib.crc32(memoryview(line)[:at]) != int(digits):
-            return "its checksum does not match its bytes", None
+            return "its checksum does not match its bytes", None, at
     try:
         head = msgspec.json.decode(line, type=_Head)
         if at < 0:  # written before checksums: it must at least be an event, whole
             _decoder.decode(line)
     except msgspec.DecodeError:
-        return "not a journal record (not JSON with seq and type)", None
-    if head.seq <= last_seq:
-        return f"its seq {head.seq} does not follow {last_seq}", None
-    return None, head
+        return "not a journal record (not JSON with seq and type)", None, at
+    return None, head, at
+
+
+_SEALED_END = re.compile(rb',"crc":(\d{1,10})\}')
+
+
+def _pieces(line: bytes, offset: int) -> list[tuple[int, bytes, _Head | None]]:
+    """A damaged line taken apart: (byte offset, bytes, head) of each whole checksummed
+    record in it (its head given), and of the bytes between them (head None), in order.
+
+    A record is whole when it starts at `{"seq":` and its own checksum matches its bytes:
+    a block of zeros a crash left before it, or a newline turned into another byte by a
+    flip, does not take it down with the damage. Only a damaged line is taken apart, so a
+    good journal costs nothing more. Each piece is the file's bytes exactly (the line's
+    newline with the last). No whole record in the line: the line, as one piece."""
+    body = len(line) - 1  # the line without its newline
+    starts = [m.start() for m in _SEQ.finditer(line, 0, body)]
+    pieces: list[tuple[int, bytes, _Head | None]] = []
+    done = 0
+    for n, start in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else body
+        at = line.rfind(_CRC, start, end)
+        tail = _SEALED_END.match(line, at, end) if at >= 0 else None
+        if tail is None or zlib.crc32(memoryview(line)[start:at]) != int(tail.group(1)):
+            continue
+        stop = tail.end() + 1 if tail.end() == body else tail.end()
+        record = line[start:stop]
+        try:
+            head = msgspec.json.decode(record, type=_Head)
+        except msgspec.DecodeError:  # a checksum that matches by chance
+            continue
+        if start > done:
+            pieces.append((offset + done, line[done:start], None))
+        pieces.append((offset + start, record, head))
+        done = stop
+    if not pieces:
+        return [(offset, line, None)]
+    if done < len(line):
+        pieces.append((offset + done, line[done:], None))
+    return pieces
+
+
+def _why_piece(piece: bytes, whole: list[_Head]) -> str:
+    """Why bytes between the whole records of a damaged line are damaged."""
+    why, head, _ = _fault(piece if piece.endswith(b"\n") else piece + b"\n")
+    if head is not None:
+        why = "a record without a checksum, in one line with damage"
+    seqs = ", ".join(str(h.seq) for h in whole)
+    return f"{why}; in one line with the whole record(s) seq {seqs}, read as lines of their own"
 
 
 class Damage(NamedTuple):
@@ -154,8 +203,9 @@ class Damage(NamedTuple):
 
     @property
     def seq(self) -> str:
-        """The seq the line seems to carry, for people: damaged, it may be wrong."""
-        found = _SEQ.match(self.raw)
+        """The seq the line seems to carry (the first `{"seq":` in it), for people: damaged,
+        it may be wrong."""
+        found = _SEQ.search(self.raw)
         return found.group(1).decode() if found else "?"
 
     def describe(self) -> str:
@@ -176,7 +226,13 @@ class Scan(NamedTuple):
     """Where the last whole line ends: a torn tail follows it."""
     size: int
     damaged: list[Damage]
+    """In the order of the file."""
     lines: int
+    """Good records."""
+    rewritten: dict[int, bytes]
+    """What `repair` writes in place of the damaged line at a byte offset that holds whole
+    records (`_pieces`): those of them whose seqs follow, each as a line of its own (its
+    bytes, and a newline)."""
 
 
 def offset_before(index: list[tuple[int, int]], since: int) -> int:
@@ -190,16 +246,120 @@ def offset_before(index: list[tuple[int, int]], since: int) -> int:
     return start
 
 
+class _Line(NamedTuple):
+    number: int
+    offset: int
+    raw: bytes
+    seq: int
+    before: int
+    """The seq of the good line before it."""
+
+
+class _Order:
+    """`scan`'s judge of a readable record whose seq does not follow the last good one's,
+    or that comes after an unchecked line held (`contested`). A good journal never gets
+    here: `scan` takes a record that follows by itself."""
+
+    def __init__(self, index: list[tuple[int, int]], damaged: list[Damage]) -> None:
+        self.index = index
+        self.damaged = damaged
+        self.last_seq = 0
+        self.count = 0
+        self.unchecked: _Line | None = None
+        """The last unchecked good line (the last good line if its seq is `last_seq`)."""
+        self.contested: _Line | None = None
+        """An unchecked line whose seq does not follow the unchecked line before it but
+        follows the line before that: the next line says which of the two is set aside."""
+
+    def take(self, line: _Line, checked: bool) -> None:
+        if self.count % 1024 == 0:
+            self.index.append((line.seq, line.offset))
+        self.count += 1
+        self.last_seq = line.seq
+        if not checked:
+            self.unchecked = line
+
+    def drop_unchecked(self, why: str) -> None:
+        """Set aside the last good line, an unchecked one, after all."""
+        line = self.unchecked
+        assert line is not None
+        self.damaged.append(Damage(line.number, line.offset, line.raw, why))
+        if self.index and self.index[-1][1] == line.offset:
+            self.index.pop()
+        self.count -= 1
+        self.last_seq = line.before
+
+    def settle(self, seq: int | None) -> None:
+        """Decide on `contested` with the next good line's seq (None: no good line next)."""
+        held, self.contested = self.contested, None
+        unchecked = self.unchecked
+        assert held is not None and unchecked is not None
+        if seq is not None and held.seq < seq <= self.last_seq:  # two against one
+            self.drop_unchecked(
+                f"its seq {unchecked.seq} is not below those of the two lines after it "
+                f"({held.seq}, {seq}), which follow {unchecked.before}; it carries no "
+                "checksum to show it is right"
+            )
+            self.take(held._replace(before=self.last_seq), checked=False)
+        else:
+            self.damaged.append(_out_of_order(held, self.last_seq))
+
+    def judge(self, number: int, offset: int, raw: bytes, head: _Head, checked: bool) -> bool:
+        """A readable record against the good ones before it: False if it is set aside
+        (an unchecked one may be held, to be decided on with the next line)."""
+        if self.contested is not None:
+            self.settle(head.seq)
+        line = _Line(number, offset, raw, head.seq, self.last_seq)
+        if head.seq > self.last_seq:
+            self.take(line, checked)
+            return True
+        unchecked = self.unchecked
+        if unchecked is not None and unchecked.seq == self.last_seq and head.seq > unchecked.before:
+            if not checked:
+                self.contested = line
+                return True
+            self.drop_unchecked(
+                f"its seq {unchecked.seq} is not below the checked seq {head.seq} of line "
+                f"{number} after it, which follows {unchecked.before}; it carries no "
+                "checksum to show it is right"
+            )
+            self.take(line._replace(before=self.last_seq), checked)
+            return True
+        self.damaged.append(_out_of_order(line, self.last_seq))
+        return False
+
+
+def _out_of_order(line: _Line, after: int) -> Damage:
+    return Damage(line.number, line.offset, line.raw, f"its seq {line.seq} does not follow {after}")
+
+
 def scan(path: Path) -> Scan:
     """Read the journal once: the last seq, an index of every 1024th line, and every line
     that cannot be trusted. A tail without its newline (a torn last line) is not counted
-    as damage: `size` - `good_end` bytes of it."""
+    as damage: `size` - `good_end` bytes of it.
+
+    A damaged line is taken apart (`_pieces`): a whole checksummed record in it is good.
+
+    Each good record's seq must follow the one before it. A checksum shows that a line's
+    seq is the one written; a line written before checksums (no `crc`, an upgraded journal)
+    shows nothing, so when the seq of such a line is not below the seq of the line after
+    it, the one set aside is the one the evidence is against:
+    - the unchecked line, when the line after it is checked and follows the line before
+      it (a checked seq is right), or when the two lines after it both do (two against
+      one): a flip that raised its seq does not condemn the good lines after it;
+    - otherwise the line after it, as for checked lines (one against one, or a line that
+      follows neither).
+    Only a record that does not follow by itself goes to `_Order`."""
     index: list[tuple[int, int]] = []
     damaged: list[Damage] = []
+    rewritten: dict[int, bytes] = {}
+    order = _Order(index, damaged)
     last_seq = 0
+    count = 0
+    unchecked: _Line | None = None
+    held = False
     offset = 0
     good_end = 0
-    count = 0
     number = 0
     if path.exists():
         with path.open("rb") as f:
@@ -207,20 +367,51 @@ def scan(path: Path) -> Scan:
                 number += 1
                 if not line.endswith(b"\n"):
                     break  # torn: the last line, cut short by a crash
-                why, head = _fault(line, last_seq)
-                if head is None:
-                    damaged.append(Damage(number, offset, line, why or "unreadable"))
-                else:
+                why, head, crc_at = _fault(line)
+                if head is not None and head.seq > last_seq and not held:
                     if count % 1024 == 0:
                         index.append((head.seq, offset))
                     count += 1
+                    if crc_at < 0:
+                        unchecked = _Line(number, offset, line, head.seq, last_seq)
                     last_seq = head.seq
+                else:
+                    if not held:  # else nothing was taken since: `order` has it
+                        order.last_seq, order.count, order.unchecked = last_seq, count, unchecked
+                    if head is not None:
+                        order.judge(number, offset, line, head, crc_at >= 0)
+                    else:
+                        rewritten.update(_judge_pieces(order, number, offset, line, why))
+                    last_seq, count, unchecked = order.last_seq, order.count, order.unchecked
+                    held = order.contested is not None  # the next line goes to `order` too
                 offset += len(line)
                 good_end = offset
+        if held:
+            order.settle(None)
+            last_seq, count = order.last_seq, order.count
         size = path.stat().st_size
     else:
         size = 0
-    return Scan(last_seq, index, good_end, size, damaged, count)
+    if damaged:
+        damaged.sort(key=lambda d: d.offset)
+    return Scan(last_seq, index, good_end, size, damaged, count, rewritten)
+
+
+def _judge_pieces(
+    order: _Order, number: int, offset: int, line: bytes, why: str | None
+) -> dict[int, bytes]:
+    """A damaged line's pieces (`_pieces`) to `order`: what `repair` writes in its place if
+    it holds whole records (an empty dict if not)."""
+    pieces = _pieces(line, offset)
+    whole = [head for _, _, head in pieces if head is not None]
+    kept = b""
+    for at, piece, head in pieces:
+        if head is None:
+            said = _why_piece(piece, whole) if whole else why or "unreadable"
+            order.damaged.append(Damage(number, at, piece, said))
+        elif order.judge(number, at, piece, head, True):
+            kept += piece if piece.endswith(b"\n") else piece + b"\n"
+    return {offset: kept} if whole else {}
 
 
 class JournalDamaged(FixgwError):
@@ -693,7 +884,7 @@ class Journal:
 
 class Repaired(NamedTuple):
     kept: int
-    """Lines kept, byte for byte."""
+    """Records kept, byte for byte."""
     set_aside: list[Damage]
     """Damaged records, and a torn tail, moved to the side file."""
     side_file: Path | None
@@ -746,6 +937,7 @@ def repair(path: Path) -> Repaired:
             temporary.unlink()
             raise
         damaged_at = {d.offset for d in found.damaged}
+        rewritten = found.rewritten
         with os.fdopen(fd, "wb") as out, path.open("rb") as source:
             side_made = not side_file(path).exists()
             aside = set_aside(path, records, "fixgw journal repair")
@@ -755,7 +947,9 @@ def repair(path: Path) -> Repaired:
             for line in source:
                 if offset >= found.good_end:
                     break
-                if offset not in damaged_at:
+                if offset in rewritten:
+                    out.write(rewritten[offset])
+                elif offset not in damaged_at:
                     out.write(line)
                 offset += len(line)
             out.flush()

@@ -225,3 +225,124 @@ def test_repair_run_as_root_keeps_the_owner_and_the_service_users_gateway_starts
         assert stack.status()["ready"]
     finally:
         stack.stop()
+
+
+def seq_of(line: bytes) -> int:
+    return int(json.loads(line)["seq"])
+
+
+def test_a_flipped_seq_in_a_line_from_before_checksums_is_the_one_set_aside(
+    make_stack: StackFactory,
+) -> None:
+    """An upgraded journal: its older lines carry no checksum. One of them had its seq
+    raised by a flip: the start, check and repair named the good lines after it instead,
+    repair set them aside (an order.filled among them) and kept the flipped one under
+    its false seq."""
+    stack = make_stack()
+    trade(stack, resting=2, filling=3)
+    orders_before, trades_before = known(stack)
+    assert stack.gateway is not None
+    stack.gateway.stop()
+    journal = stack.root / "journal.jsonl"
+    sealed_lines = journal.read_bytes().splitlines(keepends=True)
+    fill = next(n for n, line in enumerate(sealed_lines) if b'"order.filled"' in line)
+    # as the gateway wrote them before checksums: the lines up to a little after the fill
+    lines = [
+        line[: line.rindex(b',"crc":')] + b"}\n" if n <= fill + 2 else line
+        for n, line in enumerate(sealed_lines)
+    ]
+    flipped = fill - 2  # its two next lines, the fill the second, say it is too high
+    raised = seq_of(lines[fill])
+    lines[flipped] = re.sub(rb'^\{"seq":\d+,', b'{"seq":%d,' % raised, lines[flipped])
+    damaged_bytes = b"".join(lines)
+    journal.write_bytes(damaged_bytes)
+    config = str(stack.root / "gateway.yaml")
+
+    run = fixgw(stack, "run", "-c", config)
+    assert run.returncode == 5, run.stderr[-3000:]
+    last = run.stderr.splitlines()[-1]
+    assert f"1 damaged record(s): line {flipped + 1} (byte " in last, last
+    assert f"seq {raised}): its seq {raised} is not below" in last, last
+    assert journal.read_bytes() == damaged_bytes
+
+    check = fixgw(stack, "journal", "check", "-c", config)
+    assert check.returncode == 5, check.stderr
+    assert f"line {flipped + 1} (byte " in check.stdout
+    assert f"{len(lines) - 1} good records" in check.stdout and "; 1 damaged" in check.stdout
+
+    repair = fixgw(stack, "journal", "repair", "-c", config)
+    assert repair.returncode == 0, repair.stderr
+    assert journal.read_bytes() == b"".join(lines[:flipped] + lines[flipped + 1 :])
+    [aside] = (stack.root / "journal.jsonl.damaged").read_text().splitlines()
+    assert base64.b64decode(json.loads(aside)["raw_b64"]) == lines[flipped]
+
+    stack.start_gateway()
+    orders_after, trades_after = known(stack)
+    assert trades_after == trades_before  # the fill after the flipped line is still known
+    assert len(orders_after) == len(orders_before)
+
+
+def test_whole_records_joined_to_damage_are_kept_and_the_damage_alone_set_aside(
+    make_stack: StackFactory,
+) -> None:
+    """A block of zeros a crash left before a line, and a newline flipped to another byte:
+    the whole records after them, checksums intact, were set aside with the damage as one
+    record, named `seq ?` or by the seq of the line before."""
+    stack = make_stack()
+    trade(stack, resting=3, filling=3)
+    orders_before, trades_before = known(stack)
+    assert stack.gateway is not None
+    stack.gateway.stop()
+    journal = stack.root / "journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    fill = next(n for n, line in enumerate(lines) if b'"order.filled"' in line)
+    joined = fill - 1  # its newline flipped: joined to the fill after it
+    zeroed = len(lines) - 3  # a block of zeros before it
+    assert 0 < joined < zeroed
+    zeros = b"\x00" * 300
+    damaged_bytes = (
+        b"".join(lines[:joined])
+        + lines[joined][:-1]
+        + b"\x0b"
+        + b"".join(lines[joined + 1 : zeroed])
+        + zeros
+        + b"".join(lines[zeroed:])
+    )
+    journal.write_bytes(damaged_bytes)
+    config = str(stack.root / "gateway.yaml")
+    flipped_at = sum(map(len, lines[: joined + 1])) - 1
+    zeros_at = sum(map(len, lines[:zeroed]))
+    said = [
+        f"line {joined + 1} (byte {flipped_at}, 1 bytes, seq ?): not a journal record",
+        f"whole record(s) seq {seq_of(lines[joined])}, {seq_of(lines[fill])}, read as lines",
+        f"line {zeroed} (byte {zeros_at}, 300 bytes, seq ?): not a journal record",
+        f"whole record(s) seq {seq_of(lines[zeroed])}, read as lines",
+    ]
+
+    run = fixgw(stack, "run", "-c", config)
+    assert run.returncode == 5, run.stderr[-3000:]
+    last = run.stderr.splitlines()[-1]
+    assert "has 2 damaged record(s): " + said[0] in last and said[1] in last, last
+    assert journal.read_bytes() == damaged_bytes
+
+    check = fixgw(stack, "journal", "check", "-c", config)
+    assert check.returncode == 5, check.stderr
+    assert all(part in check.stdout for part in said), check.stdout
+    assert f"{len(lines)} good records" in check.stdout and "; 2 damaged" in check.stdout
+
+    repair = fixgw(stack, "journal", "repair", "-c", config)
+    assert repair.returncode == 0, repair.stderr
+    assert all(part in repair.stdout for part in said), repair.stdout
+    assert journal.read_bytes() == b"".join(lines)  # every record, a line of its own again
+    aside = [
+        json.loads(line) for line in (stack.root / "journal.jsonl.damaged").read_text().splitlines()
+    ]
+    assert [(a["offset"], base64.b64decode(a["raw_b64"])) for a in aside] == [
+        (flipped_at, b"\x0b"),
+        (zeros_at, zeros),
+    ]
+
+    stack.start_gateway()
+    orders_after, trades_after = known(stack)
+    assert trades_after == trades_before
+    assert len(orders_after) == len(orders_before)

@@ -525,3 +525,140 @@ def test_a_damaged_state_file_beside_the_journal_is_said_and_read_as_empty(
     said = [e for e in logs if e["event"] == "unreadable state file read as empty"]
     assert [Path(e["file"]).suffix for e in said] == [".fixseq", ".seqmark"]
     assert "not asked for again" in said[0]["then"]
+
+
+def _unsealed(line: bytes) -> bytes:
+    """The line as fixgw wrote it before lines carried a checksum."""
+    return line[: line.rindex(b',"crc":')] + b"}\n"
+
+
+def _upgraded(path: Path) -> list[bytes]:
+    """Lines 1-6 written before checksums, 7-10 after (an upgraded gateway's journal)."""
+    with Journal(path, fsync=False) as journal:
+        bus = EventBus(journal)
+        for _ in range(10):
+            bus.publish(SessionUp(ts=utc_now(), session_id="s"))
+    lines = path.read_bytes().splitlines(keepends=True)
+    return [_unsealed(line) for line in lines[:6]] + lines[6:]
+
+
+@pytest.mark.parametrize(
+    ("number", "flipped", "blamed"),
+    [
+        (2, 6, 2),  # raised: the unchecked lines after it say so, two against one
+        (6, 7, 6),  # raised to the seq of the checked line after it
+        (4, 0, 4),  # lowered: it follows none
+    ],
+)
+def test_a_flipped_seq_in_a_line_without_checksum_is_set_aside_not_the_good_lines_after_it(
+    tmp_path: Path, number: int, flipped: int, blamed: int
+) -> None:
+    """One bit flipped in the seq of a line written before checksums (`"seq":2` read
+    `"seq":6`): check named the good lines after it, repair set them aside (a fill among
+    them, in the field) and kept the flipped one under its false seq."""
+    path = tmp_path / "j.jsonl"
+    lines = _upgraded(path)
+    lines[number - 1] = lines[number - 1].replace(
+        b'{"seq":%d,' % number, b'{"seq":%d,' % flipped, 1
+    )
+    path.write_bytes(b"".join(lines))
+    assert [d.line for d in scan(path).damaged] == [blamed]
+    with pytest.raises(JournalDamaged) as refused:
+        Journal(path, fsync=False)
+    assert f"has 1 damaged record(s): line {blamed} (" in refused.value.message
+    assert f"seq {flipped}): " in refused.value.message
+    repaired = repair(path)
+    assert [d.line for d in repaired.set_aside] == [blamed]
+    assert path.read_bytes() == b"".join(lines[: blamed - 1] + lines[blamed:])
+    with Journal(path, fsync=False) as journal:
+        assert [seq for seq, _, _ in journal.lines()] == [
+            seq for seq in range(1, 11) if seq != blamed
+        ]
+
+
+def test_a_checked_line_out_of_order_after_an_unchecked_line_that_follows_is_set_aside(
+    tmp_path: Path,
+) -> None:
+    """The unchecked line before it is in order with the lines before it: nothing speaks
+    against it, so the checked line (a copy of an earlier one) is the one set aside."""
+    path = tmp_path / "j.jsonl"
+    lines = _upgraded(path)
+    copy = lines[1].replace(b'"session_id":"s"}', b'"session_id":"s"')[:-1]
+    copy += b',"crc":%d}\n' % zlib.crc32(copy)  # seq 2, checked
+    path.write_bytes(b"".join([*lines[:6], copy, *lines[6:]]))
+    assert [d.line for d in scan(path).damaged] == [7]
+    assert [d.line for d in repair(path).set_aside] == [7]
+    assert path.read_bytes() == b"".join(lines)
+
+
+def _sealed_lines(path: Path, count: int) -> list[bytes]:
+    with Journal(path, fsync=False) as journal:
+        bus = EventBus(journal)
+        for _ in range(count):
+            bus.publish(SessionUp(ts=utc_now(), session_id="s"))
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def test_a_whole_record_after_a_block_of_zeros_is_kept_and_the_zeros_set_aside(
+    tmp_path: Path,
+) -> None:
+    """A crash can leave a block of the file never written (zeros) before data that was:
+    the record after the zeros, its checksum intact, was set aside with them, as `seq ?`."""
+    path = tmp_path / "j.jsonl"
+    lines = _sealed_lines(path, 6)
+    zeros = b"\x00" * 300
+    path.write_bytes(b"".join(lines[:3]) + zeros + b"".join(lines[3:]))
+    found = scan(path)
+    assert [(d.line, d.offset, d.raw, d.seq) for d in found.damaged] == [
+        (4, sum(map(len, lines[:3])), zeros, "?")
+    ]
+    assert "whole record(s) seq 4" in found.damaged[0].why
+    assert (found.lines, found.last_seq) == (6, 6)
+    with pytest.raises(JournalDamaged) as refused:
+        Journal(path, fsync=False)
+    assert "1 damaged record(s): line 4 (" in refused.value.message
+    assert [d.raw for d in repair(path).set_aside] == [zeros]
+    assert path.read_bytes() == b"".join(lines)  # the record kept, byte for byte
+    [aside] = side_file(path).read_text().splitlines()
+    assert base64.b64decode(json.loads(aside)["raw_b64"]) == zeros
+    with Journal(path, fsync=False) as journal:
+        assert journal.last_seq == 6
+
+    side_file(path).unlink()  # a whole record out of order after the zeros: set aside too
+    path.write_bytes(b"".join(lines[:3]) + zeros + lines[1] + b"".join(lines[3:]))
+    found = scan(path)
+    at = sum(map(len, lines[:3]))
+    assert [(d.line, d.offset, d.raw, d.seq) for d in found.damaged] == [
+        (4, at, zeros, "?"),
+        (4, at + 300, lines[1], "2"),
+    ]
+    assert found.damaged[1].why == "its seq 2 does not follow 3"
+    assert found.lines == 6
+    assert [d.raw for d in repair(path).set_aside] == [zeros, lines[1]]
+    assert path.read_bytes() == b"".join(lines)
+
+
+def test_records_joined_by_a_flipped_newline_are_kept_and_a_damaged_one_named_by_its_seq(
+    tmp_path: Path,
+) -> None:
+    """A newline flipped to 0x0B joins two lines: both were set aside as one record, named
+    by the first's seq only, though each (or the second) was whole."""
+    path = tmp_path / "j.jsonl"
+    lines = _sealed_lines(path, 6)
+    path.write_bytes(b"".join(lines[:1]) + lines[1][:-1] + b"\x0b" + b"".join(lines[2:]))
+    found = scan(path)
+    at = sum(map(len, lines[:2])) - 1
+    assert [(d.line, d.offset, d.raw) for d in found.damaged] == [(2, at, b"\x0b")]
+    assert "whole record(s) seq 2, 3" in found.damaged[0].why
+    assert found.lines == 6
+    repair(path)
+    assert path.read_bytes() == b"".join(lines)  # each record a line of its own again
+
+    damaged = lines[1].replace(b'"session_id":"s"', b'"session_id":"t"')[:-1] + b"\x0b"
+    path.write_bytes(lines[0] + damaged + b"".join(lines[2:]))
+    found = scan(path)
+    assert [(d.line, d.raw, d.seq) for d in found.damaged] == [(2, damaged, "2")]
+    assert "seq 3, read as lines of their own" in found.damaged[0].why
+    assert found.lines == 5
+    repair(path)
+    assert path.read_bytes() == lines[0] + b"".join(lines[2:])

@@ -623,13 +623,26 @@ _TAKEN_BACK: Final[Rule] = (
 known: fills taken back (a trade bust), told, and the venue's numbers applied."""
 
 
+_STALE: Final[Rule] = (
+    anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
+    end(To.SAME, Emit.NOTHING, when=shows_less, cancel=Cancel.CLEAR_IF_CLOSED),
+)
+"""A status answer the gateway asked for itself (reconciliation, the ack watchdog)
+showing less filled than known: it lags the venue's own reports, and changes nothing,
+whatever status it says, as a client's `order_status` (`_ANSWERED`). A Canceled with less
+filled leaves an open order as it is, its cancel still out: the venue's own report of the
+cancel, or the next logon's question, settles it; adopting it would put cum_qty below the
+fills told. Only the answer to an unreadable report, on a venue that busts trades, takes
+fills back (`_TAKEN_BACK`)."""
+
+
 _LAGS: Final[Rule] = (
     anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
-    anomaly(Problem.STALE_STATUS, when=shows_less, go_on=True),
-    end(To.SAME, Emit.NOTHING, when=shows_less),
+    *_STALE,
 )
-"""The same answer, of a venue whose answers may lag its own reports and that sends no
-busts: less filled than known is an answer that lags, and changes nothing."""
+"""The answer to an unreadable report, of a venue whose answers may lag its own reports
+and that sends no busts: less filled than known is an answer that lags, and changes
+nothing."""
 
 
 _UNPRICED: Final = anomaly(Problem.FILL_GAP, when=shows_more_unpriced, go_on=True)
@@ -828,16 +841,19 @@ ROWS: Final[tuple[Row, ...]] = (
         then(To.NEW, Emit.ACCEPTED, when=says_open),
         *_SETTLE,
     ),
+    #    (one showing less filled than known lags, and changes nothing: `stale_status`)
     row(
         ACKED,
         Input.RECONCILED,
         anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
+        *_STALE,
         *_SETTLE,
     ),
     row(
         CLOSED,
         Input.RECONCILED,
         anomaly(Problem.UNKNOWN_AT_EXCHANGE, when=says_unknown),
+        *_STALE,
         *_SETTLE_CLOSED,
     ),
     #    the same after a report the gateway could not read: the answer is the venue's word

@@ -19,6 +19,7 @@ from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.raw_oms import Fix44Validator, RawOms
 from tests.counterparties.test_gateway_restarts import restarted
 from tests.counterparties.test_venue_answers import (
+    a_lagging_answer_to_the_reconciliation_changes_nothing,
     answering_as_e3_left_it,
     e1_unpriced_then_e3_before_the_answer,
     e1_unpriced_then_e3_with_e2_as_a_gap,
@@ -1016,6 +1017,16 @@ def test_an_answer_showing_less_filled_not_asked_after_an_unreadable_report_chan
     assert events.find(cl_ord_id, "order.anomaly")["problem"] == "stale_status"
     (held,) = gw.orders(all=True)
     assert (held["status"], held["cum_qty"]) == ("filled", "0.5")
+
+
+def test_an_answer_to_the_reconciliation_after_a_logon_showing_less_filled_changes_nothing(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """Nor does the answer to the logon's reconciliation, asked after no unreadable report:
+    F-1 (0.2 of 0.5) told, the broker's answer Canceled with CumQty 0 lags its reports
+    (`stale_status`); the order stays partially filled with 0.2, nothing taken back. Before
+    the fix it became canceled with cum_qty 0, F-1 still in `trades`."""
+    a_lagging_answer_to_the_reconciliation_changes_nothing(venue, gw, events)
 
 
 def test_fills_taken_back_by_an_answer_that_lagged_are_restored_when_the_next_fill_shows_them(

@@ -29,6 +29,7 @@ from tests.counterparties.venue import (
     Received,
     ScriptedVenue,
     acknowledge,
+    answer_status,
     execution_report,
     refuse_cancel,
 )
@@ -177,6 +178,8 @@ def test_reports_the_venue_sends_again_after_a_restart_tell_clients_nothing(
         venue.send("8", tenth_filled(order, 1))
         events.first(lambda e: e.get("exec_id") == "F-1")
         refused, _ = accepted_order(venue, gw, events)
+        filled_to = answering_filled("0.1")  # the restart's status answers not behind F-1
+        venue.on("H", lambda v, m: (filled_to if m.get(11) == acked else answer_status)(v, m))
         venue.on("F", lambda v, m: refuse_cancel(v, m, "0", "0", "not now"))
         gw.cancel_order(cl_ord_id=refused)
         events.find(refused, "order.cancel_rejected")

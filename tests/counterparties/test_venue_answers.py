@@ -1803,3 +1803,106 @@ def test_an_answer_lagging_behind_a_fill_after_an_unreadable_report_takes_nothin
     assert not [e for e in events.seen if e["type"] == "order.restated"]
     assert trades_of(gw, cl_ord_id) == [("F-1", "0.2"), ("F-2", "0.2")]
     assert held(gw, cl_ord_id) == ("partially_filled", "0.4", "0.1")
+
+
+def answering_canceled_unfilled(order: Received) -> Callable[[ScriptedVenue, Received], None]:
+    """Status requests about `order` answered from a view that has the order's cancel but
+    not yet its fills: Canceled, nothing filled (an answer that lags the venue's reports).
+    Other orders' as ever."""
+
+    def answer(v: ScriptedVenue, m: Received) -> None:
+        if m.get(11) != order.get(11):
+            answer_status(v, m)
+            return
+        v.send(
+            "8",
+            execution_report(
+                order,
+                exec_id=f"S-{m.seq}",
+                exec_type="I",
+                ord_status="4",
+                order_id=f"V-{order.get(11)}",
+                leaves_qty="0",
+            ),
+        )
+
+    return answer
+
+
+def test_a_lagging_answer_to_the_ack_watchdogs_question_about_a_cancel_changes_nothing(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """F-1 (0.2 of 0.5) told; the cancel goes unanswered, so after `ack_timeout_s` the
+    gateway asks the order's status, and the answer lags the venue's reports: Canceled,
+    CumQty 0. It changes nothing (`stale_status`), as the same answer to a client's
+    `order_status` does: the order keeps its 0.2 and its cancel out, and `trades` adds up to
+    its cum_qty, after a restart too (whose reconciliation gets the same answer). The
+    venue's own cancel report then ends it canceled with cum_qty 0.2. Before the fix the
+    answer made the order canceled with cum_qty 0, F-1's 0.2 still in `trades`, also in the
+    journal."""
+    venue, stack = make_venue_stack(orders={"ack_timeout_s": 1})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        cl_ord_id, order = accepted_order(venue, gw, events)
+        venue.send("8", report_of(order, "F-1", "1", "1", "0.2", "0.3", last=("0.2", "30000")))
+        events.find(cl_ord_id, "order.partially_filled")
+        venue.on("F", lambda v, m: None)  # the cancel is never answered
+        venue.on("H", answering_canceled_unfilled(order))
+        gw.cancel_order(cl_ord_id=cl_ord_id)
+        asked = venue.wait_app("H", timeout=15)
+        assert asked.get(11) == cl_ord_id  # the watchdog's question, not a client's
+        events.find(place(gw), "order.accepted")  # every event of the answer has arrived
+        assert held(gw, cl_ord_id) == ("pending_cancel", "0.2", "0.3")
+        assert told(events, cl_ord_id)[3:] == [
+            ("order.pending_cancel", "pending_cancel", None),
+            ("order.anomaly", "stale_status", None),
+        ]
+        stale = events.find(cl_ord_id, "order.anomaly", timeout=0)
+        assert (stale["problem"], stale["exec_id"]) == ("stale_status", f"S-{asked.seq}")
+        assert trades_of(gw, cl_ord_id) == [("F-1", "0.2")]
+    restarted(stack)
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        wait_until(lambda: gw.status()["ready"], 15, "the gateway to reconcile")
+        assert venue.wait_app("H", nth=2).get(11) == cl_ord_id  # asked again at the logon
+        assert held(gw, cl_ord_id) == ("pending_cancel", "0.2", "0.3")
+        assert trades_of(gw, cl_ord_id) == [("F-1", "0.2")]
+        venue.send("8", report_of(order, "X-1", "4", "4", "0.2", "0"))
+        canceled = events.find(cl_ord_id, "order.canceled")
+        assert (canceled["cum_qty"], canceled["leaves_qty"]) == ("0.2", "0")
+        assert held(gw, cl_ord_id) == ("canceled", "0.2", "0")
+        assert trades_of(gw, cl_ord_id) == [("F-1", "0.2")]
+
+
+def test_a_lagging_answer_to_the_reconciliation_after_a_logon_changes_nothing(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """F-1 (0.2 of 0.5) told; the venue goes away and comes back, and its answer to the
+    logon's reconciliation lags its reports: Canceled, CumQty 0 (a venue that cancels on
+    disconnect, its status view behind the fill). It changes nothing (`stale_status`): the
+    order stays partially filled with 0.2, as `trades` says. Before the fix it became
+    canceled with cum_qty 0."""
+    a_lagging_answer_to_the_reconciliation_changes_nothing(venue, gw, events)
+
+
+def a_lagging_answer_to_the_reconciliation_changes_nothing(
+    venue: ScriptedVenue, gw: Client, events: EventLog
+) -> None:
+    """The story above, on whichever venue `venue` is."""
+    cl_ord_id, order = accepted_order(venue, gw, events)
+    venue.send("8", report_of(order, "F-1", "1", "1", "0.2", "0.3", last=("0.2", "30000")))
+    events.find(cl_ord_id, "order.partially_filled")
+    venue.on("H", answering_canceled_unfilled(order))
+    venue.crash()
+    venue.restart()
+    asked = venue.wait_app("H", timeout=20)
+    assert asked.get(11) == cl_ord_id
+    wait_until(lambda: gw.status()["ready"], 10, "the gateway to reconcile")
+    events.find(place(gw), "order.accepted")  # every event of the answer has arrived
+    assert held(gw, cl_ord_id) == ("partially_filled", "0.2", "0.3")
+    assert told(events, cl_ord_id)[3:] == [("order.anomaly", "stale_status", None)]
+    stale = events.find(cl_ord_id, "order.anomaly", timeout=0)
+    assert (stale["problem"], stale["exec_id"]) == ("stale_status", f"S-{asked.seq}")
+    assert trades_of(gw, cl_ord_id) == [("F-1", "0.2")]

@@ -291,6 +291,8 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             Input.RECONCILED,
             [
                 ("says_unknown", To.SAME, Emit.ANOMALY, Problem.UNKNOWN_AT_EXCHANGE, True),
+                ("shows_less", To.SAME, Emit.ANOMALY, Problem.STALE_STATUS, False),
+                ("shows_less", To.SAME, Emit.NOTHING, None, True),
                 ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
                 ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more_unpriced", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),
@@ -767,6 +769,48 @@ def test_the_tracker_does_what_the_table_says_for_an_answer_showing_less_filled(
         if (why := disagreement(state, what, less)) is not None:
             wrong[pair_id((state, what))] = why
     assert wrong == {}
+
+
+@pytest.mark.parametrize("cancel_out", [False, True], ids=["no_cancel", "cancel_out"])
+@pytest.mark.parametrize(
+    "what",
+    [Input.ORDER_STATUS, Input.RECONCILED, Input.RECONCILED_AFTER_UNREADABLE_MAY_LAG],
+)
+def test_an_answer_saying_canceled_with_less_filled_than_told_changes_nothing(
+    what: Input, cancel_out: bool
+) -> None:
+    """0.5 of 1 filled at 100 and told, a cancel out or not; the answer, lagging the venue's
+    reports, says Canceled with CumQty 0. Whoever asked (a client, reconciliation after a
+    logon, the ack watchdog after a cancel went unanswered), it is a `stale_status` and
+    changes nothing: the order keeps its fills, its status and its cancel out. Before the
+    fix the gateway's own question took the answer: canceled with cum_qty 0, the fill told
+    still in `trades`."""
+    tracker = placed_in(OrderStatus.PARTIALLY_FILLED)
+    if cancel_out:
+        tracker.cancel_requested(cancel_of("c1"))
+    lagging = msgspec.structs.replace(
+        plain_report(OrderStatus.PARTIALLY_FILLED, what),
+        status=OrderStatus.CANCELED,
+        cum_qty=D(0),
+        leaves_qty=D(0),
+        avg_px=D(0),
+    )
+    if what is Input.ORDER_STATUS:
+        events = tracker.apply_execution(lagging)
+    else:
+        unread = what is Input.RECONCILED_AFTER_UNREADABLE_MAY_LAG
+        events = tracker.reconcile(lagging, after_unreadable=unread, takes_back=False)
+    assert [e.problem for e in events if isinstance(e, OrderAnomaly)] == ["stale_status"]
+    assert not [e for e in events if isinstance(e, OrderCanceled | OrderRestated)]
+    order = tracker.get("c1")
+    assert order is not None
+    assert (order.status, order.cum_qty, order.leaves_qty, order.avg_px) == (
+        OrderStatus.PARTIALLY_FILLED,
+        D("0.5"),
+        D("0.5"),
+        D(100),
+    )
+    assert order.cancel_pending == ("k1" if cancel_out else None)
 
 
 def test_fills_taken_back_reopen_a_filled_order_with_the_venues_numbers() -> None:

@@ -297,7 +297,8 @@ class Upkeep:
 
     def _ask_about_unanswered(self) -> None:
         """Orders and cancels the exchange has not answered within `orders.ack_timeout_s`:
-        their status is asked, once (the next logon's reconciliation asks again)."""
+        their status is asked, and asked again while the answers do not settle them
+        (`AckWatchdog.overdue`)."""
         assert self.gateway is not None
         if not self.gateway.session_ready():
             return

@@ -1876,6 +1876,42 @@ def test_a_lagging_answer_to_the_ack_watchdogs_question_about_a_cancel_changes_n
         assert trades_of(gw, cl_ord_id) == [("F-1", "0.2")]
 
 
+def test_a_cancel_the_answers_leave_unsettled_is_asked_about_again_until_one_settles_it(
+    make_venue_stack: VenueStackFactory,
+) -> None:
+    """The cancel goes unanswered and the first answer to the watchdog's question lags
+    (Canceled, CumQty 0: nothing changed). Asked once, the order stayed pending_cancel until
+    the next logon, which on a session that stays up may be a day; it is asked about again,
+    at twice the wait, and the next answer (Canceled, CumQty 0.2) ends it canceled."""
+    venue, stack = make_venue_stack(orders={"ack_timeout_s": 1})
+    with stack.client() as gw:
+        gw.subscribe(["orders"])
+        events = EventLog(gw)
+        cl_ord_id, order = accepted_order(venue, gw, events)
+        venue.send("8", report_of(order, "F-1", "1", "1", "0.2", "0.3", last=("0.2", "30000")))
+        events.find(cl_ord_id, "order.partially_filled")
+        venue.on("F", lambda v, m: None)  # the cancel is never answered
+        lagging = answering_canceled_unfilled(order)
+        asked: list[str | None] = []
+
+        def answer(v: ScriptedVenue, m: Received) -> None:
+            asked.append(m.get(11))
+            if len(asked) == 1:
+                lagging(v, m)
+            else:
+                v.send("8", report_of(order, f"S-{m.seq}", "I", "4", "0.2", "0"))
+
+        venue.on("H", answer)
+        gw.cancel_order(cl_ord_id=cl_ord_id)
+        stale = events.find(cl_ord_id, "order.anomaly", timeout=15)
+        assert stale["problem"] == "stale_status"
+        canceled = events.find(cl_ord_id, "order.canceled", timeout=15)
+        assert (canceled["cum_qty"], canceled["leaves_qty"]) == ("0.2", "0")
+        assert asked == [cl_ord_id, cl_ord_id]
+        assert held(gw, cl_ord_id) == ("canceled", "0.2", "0")
+        assert trades_of(gw, cl_ord_id) == [("F-1", "0.2")]
+
+
 def test_a_lagging_answer_to_the_reconciliation_after_a_logon_changes_nothing(
     venue: ScriptedVenue, gw: Client, events: EventLog
 ) -> None:

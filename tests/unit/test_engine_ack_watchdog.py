@@ -1,7 +1,8 @@
 """The ack watchdog: built alone (a tracker, metrics, a clock of its own), and among the
 engine's real services fed captured answers: an order or a cancel the exchange has not
-answered within the time-out is asked about, once; any answer counts; nothing is awaited
-across the end of a session; each order's round trip is timed."""
+answered within the time-out is asked about, and again at twice the wait while the answers do
+not settle it; any answer counts; nothing is awaited across the end of a session; each
+order's round trip is timed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from fixgw.api.protocol import CancelOrderRequest
 from fixgw.domain import OrderStatus, Side
-from fixgw.engine.ack_watchdog import AckWatchdog
+from fixgw.engine.ack_watchdog import ASK_AGAIN_MAX_S, AckWatchdog
 from fixgw.engine.tracker import OrderTracker
 from fixgw.fix.tags import MsgType
 from fixgw.ops.prometheus import Metrics
@@ -38,7 +39,7 @@ def overdue(watchdog: AckWatchdog) -> list[str]:
     return [o.cl_ord_id for o in watchdog.overdue()]
 
 
-def test_an_order_unanswered_past_the_time_out_is_overdue_once(clock: Clock) -> None:
+def test_an_order_unanswered_past_the_time_out_is_overdue(clock: Clock) -> None:
     watchdog, tracker = alone(clock)
     tracker.submit(limit_buy("a"))
     watchdog.await_answer("a", "a")
@@ -50,9 +51,44 @@ def test_an_order_unanswered_past_the_time_out_is_overdue_once(clock: Clock) -> 
     assert overdue(watchdog) == []
     clock.advance(0.001)
     assert overdue(watchdog) == ["a"]
-    assert overdue(watchdog) == []  # once: the next logon's reconciliation asks again
+    assert overdue(watchdog) == []  # asked: not again until twice the wait is over
     clock.advance(3)
     assert overdue(watchdog) == ["b"]
+
+
+def test_an_order_the_answers_leave_unsettled_is_asked_about_again_at_twice_the_wait(
+    clock: Clock,
+) -> None:
+    """The question dropped, or its answer lagging the venue's own reports (`stale_status`,
+    nothing changed): asked once, the order stayed pending until the next logon, which on a
+    session that stays up may be a day."""
+    watchdog, tracker = alone(clock)
+    tracker.submit(limit_buy("a"))
+    watchdog.await_answer("a", "a")
+    asked, waited = [], 0.0
+    while len(asked) < 8 and waited <= 2 * ASK_AGAIN_MAX_S:
+        clock.advance(0.5)
+        waited += 0.5
+        if overdue(watchdog):
+            asked.append(waited)
+            waited = 0.0
+    assert asked == [5, 10, 20, 40, 60, 60, 60, 60]
+
+
+def test_an_order_settled_or_answered_is_not_asked_about_again(clock: Clock) -> None:
+    watchdog, tracker = alone(clock)
+    for cl_ord_id in ("answered", "refused", "asked"):
+        tracker.submit(limit_buy(cl_ord_id))
+        watchdog.await_answer(cl_ord_id, cl_ord_id)
+    clock.advance(TIMEOUT_S)
+    assert sorted(overdue(watchdog)) == ["answered", "asked", "refused"]
+    watchdog.answered("answered")
+    tracker.refused("refused", "refused", limit_buy("refused").ts)
+    clock.advance(2 * TIMEOUT_S)
+    assert overdue(watchdog) == ["asked"]
+    watchdog.clear()  # the session went down: the next logon asks about every order
+    clock.advance(ASK_AGAIN_MAX_S)
+    assert overdue(watchdog) == []
 
 
 def test_a_zero_time_out_watches_nothing(clock: Clock) -> None:

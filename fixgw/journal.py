@@ -301,6 +301,15 @@ class _Order:
                 "checksum to show it is right"
             )
             self.take(held._replace(before=self.last_seq), checked=False)
+        elif seq is not None and held.seq < seq:  # the next follows both: either may be wrong
+            self.damaged.append(
+                _out_of_order(held, self.last_seq)._replace(
+                    why=f"its seq {held.seq} does not follow {self.last_seq}, or line "
+                    f"{unchecked.number} (seq {unchecked.seq}, no checksum) is the damaged one: "
+                    f"both follow {unchecked.before}, the line after both follows either, and "
+                    "neither carries a checksum; the one set aside is in the .damaged file"
+                )
+            )
         else:
             self.damaged.append(_out_of_order(held, self.last_seq))
 
@@ -348,7 +357,10 @@ def scan(path: Path) -> Scan:
       it (a checked seq is right), or when the two lines after it both do (two against
       one): a flip that raised its seq does not condemn the good lines after it;
     - otherwise the line after it, as for checked lines (one against one, or a line that
-      follows neither).
+      follows neither). When the two lines after it carry the same seq as it, or the one
+      after next follows all three, nothing tells which is wrong (a flip raising the
+      unchecked seq by one, or lowering the next by one, look alike): the later is set
+      aside, and its damage names the unchecked line as the other suspect.
     Only a record that does not follow by itself goes to `_Order`."""
     index: list[tuple[int, int]] = []
     damaged: list[Damage] = []

@@ -576,6 +576,30 @@ def test_a_flipped_seq_in_a_line_without_checksum_is_set_aside_not_the_good_line
         ]
 
 
+@pytest.mark.parametrize(("number", "flipped"), [(2, 3), (3, 2)])
+def test_two_unchecked_lines_with_one_seq_name_each_other_as_the_suspects(
+    tmp_path: Path, number: int, flipped: int
+) -> None:
+    """Line 2's seq raised by one, or line 3's lowered by one: the two lines read alike
+    (seq 3 and 3, or 2 and 2) and line 4 follows both, so nothing tells which is wrong.
+    The later is set aside, as between checked lines; its damage names the other as the
+    other suspect, so the operator compares the two."""
+    path = tmp_path / "j.jsonl"
+    lines = _upgraded(path)
+    lines[number - 1] = lines[number - 1].replace(
+        b'{"seq":%d,' % number, b'{"seq":%d,' % flipped, 1
+    )
+    path.write_bytes(b"".join(lines))
+    [damage] = scan(path).damaged
+    same = max(number, flipped) if number < flipped else flipped
+    assert (damage.line, damage.seq) == (3, str(same))
+    assert damage.why == (
+        f"its seq {same} does not follow {same}, or line 2 (seq {same}, no checksum) is the "
+        "damaged one: both follow 1, the line after both follows either, and neither carries "
+        "a checksum; the one set aside is in the .damaged file"
+    )
+
+
 def test_a_checked_line_out_of_order_after_an_unchecked_line_that_follows_is_set_aside(
     tmp_path: Path,
 ) -> None:

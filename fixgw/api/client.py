@@ -136,10 +136,8 @@ class GatewayClient(ABC):
         deadline = time.monotonic() + timeout
         no_match = TimeoutError(f"no matching event within {timeout}s")
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise no_match
-            try:
+            remaining = max(0.0, deadline - time.monotonic())
+            try:  # at 0, still the events that have come: kept, or waiting to be read
                 event = self.next_event(remaining)
             except TimeoutError:  # what was asked for is a match, not an answer
                 raise no_match from None
@@ -198,7 +196,11 @@ class Client(GatewayClient):
         client = cls(sock)
         try:
             greeting = client.request(
-                "hello", name=name, token=token, cancel_on_disconnect=cancel_on_disconnect or None
+                "hello",
+                timeout=timeout,
+                name=name,
+                token=token,
+                cancel_on_disconnect=cancel_on_disconnect or None,
             )
             waits = greeting.get("request_timeout_s") if isinstance(greeting, dict) else None
             if isinstance(waits, int | float) and waits + WAIT_BEYOND_S > client.request_timeout_s:
@@ -298,12 +300,13 @@ class Client(GatewayClient):
                     self._events.append(message)
                 continue
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("no answer from the gateway")
-            self._sock.settimeout(remaining)
             try:
-                chunk = self._sock.recv(65536)
-            except TimeoutError:
+                if remaining > 0:
+                    self._sock.settimeout(remaining)
+                    chunk = self._sock.recv(65536)
+                else:  # time is up, but what has come is read: `next_event(0)` polls
+                    chunk = self._sock.recv(65536, socket.MSG_DONTWAIT)
+            except (TimeoutError, BlockingIOError):
                 raise TimeoutError("no answer from the gateway") from None
             if not chunk:
                 raise ConnectionError("the gateway closed the connection")

@@ -7,9 +7,11 @@ The simulator seeds BTC/USD with bids of 1.5 @ 29990 and 0.3 @ 29980 and an ask 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import stat
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -73,6 +75,51 @@ def test_a_wait_for_an_event_that_does_not_come_says_no_event_matched(gw: Client
     gw.wait_for(lambda e: e["type"] == "order.accepted" and e["cl_ord_id"] == ours)
     with pytest.raises(TimeoutError, match=r"^no matching event within 0.5s$"):
         gw.wait_for(lambda e: e["type"] == "order.filled" and e["cl_ord_id"] == ours, 0.5)
+
+
+def test_polling_with_no_wait_hands_over_the_events_that_have_come(stack: LocalStack) -> None:
+    """`next_event(0)`, `wait_for(..., 0)` and `events(0)` raised TimeoutError before
+    reading anything, kept or waiting in the socket: a strategy polling without blocking was
+    told "no event" while its fill was there, and quoted again on that belief."""
+    with stack.client() as gw, stack.client() as poller:
+        poller.subscribe(["orders"])
+        gw.subscribe(["orders"])
+        gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="0.5", price="30010")
+        gw.wait_for(lambda e: e["type"] == "order.filled", 10)
+        time.sleep(0.3)  # the poller's lines, written in the same turn, are in its socket
+        kinds = []
+        for _ in range(10):
+            try:
+                kinds.append(poller.next_event(0)["type"])
+            except TimeoutError:
+                break
+        assert kinds == ["order.pending_new", "order.accepted", "order.filled"]
+
+        resting = gw.new_order(symbol="BTC/USD", side="buy", type="limit", qty="0.1", price="20")
+        gw.wait_for(lambda e: e["type"] == "order.accepted", 10)
+        time.sleep(0.3)
+        found = poller.wait_for(lambda e: e["cl_ord_id"] == resting["cl_ord_id"], 0)
+        assert found["type"] == "order.pending_new"
+        rest = []
+        with pytest.raises(TimeoutError):  # `events` ends as `next_event` does: nothing more
+            for event in poller.events(0):
+                rest.append(event["type"])
+        assert rest == ["order.accepted"]
+
+
+def test_connect_gives_up_within_its_timeout_on_a_gateway_that_does_not_answer(
+    stack: LocalStack,
+) -> None:
+    """A stalled gateway (SIGSTOP stands in for a swap storm or a debugger): `Client.connect`
+    with `timeout=1` waited 10 s, its `hello` answered by nothing under the default timeout."""
+    assert stack.gateway is not None and stack.gateway.popen is not None
+    pid = stack.gateway.popen.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(TimeoutError, match="no answer to hello from the gateway within 1 s"):
+            Client.connect(stack.socket_path, timeout=1)
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def test_resting_order_partially_filled_then_filled_by_later_orders(

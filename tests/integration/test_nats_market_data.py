@@ -24,6 +24,7 @@ from fixgw.marketdata.book import OrderBook
 from fixgw.testing import LocalStack, NatsServer, wait_until
 from tests.integration.conftest import StackFactory
 from tests.integration.faultproxy import FaultProxy
+from tests.integration.test_journal_damage import fixgw
 from tests.integration.test_nats import gateway_log, gateway_pid, publisher_processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.nats]
@@ -307,3 +308,32 @@ def test_a_line_larger_than_the_broker_takes_is_told_and_the_others_go_on(
         asyncio.run(scenario())
     finally:
         broker.stop()
+
+
+def test_over_nats_book_and_md_watch_say_what_to_do_there(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """NATS serves no md_subscribe: `book` of a symbol nobody holds names
+    `nats.market_data`, not md_subscribe, and `fixgw --nats ... md watch` is refused before
+    it connects, saying where the book is on NATS (exit status 2, a bad command line)."""
+    stack = make_stack(books=BOOKS, nats=nats_section(broker))
+    wait_until(lambda: live_and_connected(stack), 30, "the book live and NATS connected")
+
+    async def book_of(symbol: str) -> dict[str, Any]:
+        nc = await nats.connect(broker.url)
+        request = {"id": 1, "op": "book", "symbol": symbol, "depth": 0}
+        reply = await nc.request(f"fixgw.{GATEWAY}.cmd", json.dumps(request).encode(), timeout=5)
+        await nc.close()
+        return dict(json.loads(reply.data))
+
+    refused = asyncio.run(book_of("LTC/USD"))
+    assert refused["error"]["code"] == "not_subscribed"
+    assert "nats.market_data" in refused["error"]["message"]
+    assert "md_subscribe to it first" not in refused["error"]["message"]
+    assert asyncio.run(book_of(SYMBOL))["ok"] is True
+
+    watch = fixgw(stack, "--nats", broker.url, "--gateway", GATEWAY, "md", "watch", SYMBOL)
+    assert watch.returncode == 2, (watch.returncode, watch.stderr)
+    assert "md watch needs the gateway's socket" in watch.stderr
+    assert f"md.{SYMBOL}.book" in watch.stderr and "unknown_op" not in watch.stderr
+    assert len(watch.stderr.strip().splitlines()) == 1, watch.stderr

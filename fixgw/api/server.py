@@ -85,8 +85,8 @@ token is logged with its count in a row, `ApiServer.auth_failed`)."""
 
 
 NOT_HELD_OVER_NATS = (
-    "over NATS a book is live for the symbols of nats.market_data (add it there and restart "
-    "the gateway), or a socket client's md_subscribe"
+    "over NATS, a book is live for the symbols of nats.market_data: add it there and restart "
+    "the gateway"
 )
 """What `book` over NATS says of a book nobody holds: md_subscribe is not served there."""
 

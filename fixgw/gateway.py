@@ -314,10 +314,13 @@ class Gateway:
         """`holder` leaves every stream it holds."""
         self.parts.market_data.client_gone(holder)
 
-    def book(self, symbol: str, depth: int) -> BookLevels:
+    def book(
+        self, symbol: str, depth: int, to_subscribe: str = "md_subscribe to it first"
+    ) -> BookLevels:
         """`depth` levels (0: all, at most `market_data.max_depth`) of a live book; else
-        RequestError (`unknown_symbol`, `invalid_depth`, `not_subscribed`)."""
-        return self.parts.market_data.book_levels(symbol, depth)
+        RequestError (`unknown_symbol`, `invalid_depth`, `not_subscribed`: a book nobody
+        holds says `to_subscribe`, what the caller's transport does to hold it)."""
+        return self.parts.market_data.book_levels(symbol, depth, to_subscribe)
 
     def subscribed_book(self, symbol: str, depth: int) -> BookLevels:
         """The book as a holder of its stream sees it now: at any depth, unchecked."""

@@ -84,6 +84,13 @@ _REFUSALS_LOGGED = ("no_hello", "hello_timeout", "long_line_before_hello", "too_
 token is logged with its count in a row, `ApiServer.auth_failed`)."""
 
 
+NOT_HELD_OVER_NATS = (
+    "over NATS, a book is live for the symbols of nats.market_data: add it there and restart "
+    "the gateway"
+)
+"""What `book` over NATS says of a book nobody holds: md_subscribe is not served there."""
+
+
 class Caller(Protocol):
     """Who sent a request, as the order path knows it: `number` owns the orders it places
     (a socket client's are cancelled when it goes, those it placed while it asked:
@@ -916,7 +923,12 @@ class ApiServer:
             case p.CancelAll():
                 return g.cancel_all(caller.who)
             case p.BookRequest():
-                book = g.book(request.symbol, request.depth)
+                over_socket = isinstance(caller, ClientConnection)
+                book = g.book(
+                    request.symbol,
+                    request.depth,
+                    "md_subscribe to it first" if over_socket else NOT_HELD_OVER_NATS,
+                )
                 return {
                     "symbol": book.symbol,
                     "bids": book.bids,

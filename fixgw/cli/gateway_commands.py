@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fixgw.api.client import GatewayClient, NoAnswer, apply_market_data
-from fixgw.cli.connect import connect, where
+from fixgw.cli.connect import BadArgument, connect, way_in, where
 from fixgw.cli.exits import (
     EXIT_INTERRUPTED,
     EXIT_NOT_CANCELLED,
@@ -249,7 +249,14 @@ def _journal_ends_before(reply: Any, since: int | None) -> bool:
 
 
 def cmd_md_watch(args: argparse.Namespace) -> int:
-    """A live top of book and the trades, from the gateway's events."""
+    """A live top of book and the trades, from the gateway's events. On the socket only:
+    refused over NATS, before connecting, saying where the book is there."""
+    if way_in(args) == "nats":
+        raise BadArgument(
+            "md watch needs the gateway's socket (--socket or --tcp): over NATS the book and "
+            f"trades of the symbols of nats.market_data are on <prefix>.<gateway>.md."
+            f"{args.symbol}.book and .trades, for any NATS client (docs/nats.md, Market data)"
+        )
     book = OrderBook(args.symbol)
     with connect(args) as gw:
         reply = gw.request("md_subscribe", symbol=args.symbol, depth=0)

@@ -309,13 +309,14 @@ class MarketData:
     def subscriptions_of(self, client: Hashable) -> list[tuple[str, str]]:
         return [key for key, stream in self._streams.items() if client in stream.clients]
 
-    def book_levels(self, symbol: str, depth: int) -> BookLevels:
+    def book_levels(
+        self, symbol: str, depth: int, to_subscribe: str = "md_subscribe to it first"
+    ) -> BookLevels:
+        """`to_subscribe`: what the error says to do when nobody holds the book."""
         self.validate(symbol, depth)
         stream = self._streams.get((symbol, BOOK))
         if stream is None:
-            raise RequestError(
-                f"no live book for {symbol}: md_subscribe to it first", code="not_subscribed"
-            )
+            raise RequestError(f"no live book for {symbol}: {to_subscribe}", code="not_subscribed")
         if not stream.live:
             raise RequestError(
                 f"no live book for {symbol} now: subscribed, and {_NOT_LIVE[self._state(stream)]}",

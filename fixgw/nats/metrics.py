@@ -46,7 +46,8 @@ class NatsMetrics:
         )
         self.market_data_dropped = Counter(
             "fixgw_nats_market_data_dropped_total",
-            "Market-data updates not published: no connection to the broker",
+            "Market-data lines not published (no connection to the broker, the queue's bound, "
+            "refused by the broker); their consumers are told",
             registry=r,
         )
         self.stored = self.published.labels("stored")

@@ -3,10 +3,10 @@
 It keeps one connection to the broker (`connection.BrokerConnection`). It takes requests on
 `<prefix>.<gateway>.cmd` and hands each, as the socket's line it is, to the API server's
 `handle_request`: the same validation, risk checks, throttle, kill switch and replies.
-Market data for `nats.market_data` goes out on plain subjects, dropped while the broker is
-away. The journal's events go to the stream from a process of their own
-(`publisher_process`, the default) or from this loop (`publisher: inline`,
-`stream.StreamWriter` on this connection).
+Market data for `nats.market_data` goes out on plain subjects on this connection
+(`market_data.MarketDataPublisher`: a consumer is told what it missed). The journal's
+events go to the stream from a process of their own (`publisher_process`, the default) or
+from this loop (`publisher: inline`, `stream.StreamWriter` on this connection).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -29,6 +28,7 @@ from fixgw.config import LogConfig, NatsConfig, Secrets
 from fixgw.gateway import Gateway
 from fixgw.nats.connection import BrokerConnection
 from fixgw.nats.cursor import cursor_path, record_cursor, say_if_behind_compaction
+from fixgw.nats.market_data import MarketDataPublisher
 from fixgw.nats.metrics import NatsMetrics
 from fixgw.nats.publisher import EventPublisher, journal_publisher
 from fixgw.nats.publisher_process import PublisherProcess
@@ -43,8 +43,6 @@ HandleRequest = Callable[[bytes, Caller], bytes | Awaitable[bytes]]
 COMMANDS_WAITING_MAX = 1024
 """Requests waiting on the exchange at once (order_status, account, ...); one more is
 refused."""
-MARKET_DATA_QUEUED_MAX = 10_000
-"""Market-data updates waiting to go out; past it, the oldest are dropped (counted)."""
 QUEUE_GROUP = "fixgw"
 """Commands are taken in a queue group: two processes under one gateway name (a mistake)
 never both place the same order."""
@@ -98,12 +96,12 @@ class NatsCaller:
 class _MarketDataOut:
     """A bus subscriber for one symbol's book or trades: its lines, queued for the broker."""
 
-    def __init__(self, transport: NatsTransport, subject: str) -> None:
-        self._transport = transport
+    def __init__(self, market_data: MarketDataPublisher, subject: str) -> None:
+        self._market_data = market_data
         self._subject = subject
 
     def deliver(self, line: bytes) -> None:
-        self._transport.queue_market_data(self._subject, line)
+        self._market_data.queue(self._subject, line)
 
 
 class NatsTransport:
@@ -149,8 +147,14 @@ class NatsTransport:
         self._commands_sub: Any = None
         self._taking_commands = config.commands
         self._waiting: set[asyncio.Task[None]] = set()
-        self._md_queue: deque[tuple[str, bytes]] = deque()
-        self._md_ready = asyncio.Event()
+        self._md_subjects = {
+            self.subjects.market_data(symbol, kind): (symbol, kind)
+            for symbol in config.market_data
+            for kind in ("book", "trades")
+        }
+        self.market_data = MarketDataPublisher(
+            gateway, self._md_subjects, self.metrics.market_data_dropped
+        )
         self._md_outs: list[tuple[_MarketDataOut, list[str]]] = []
         self.failures = 0
         self.commands = 0
@@ -189,7 +193,7 @@ class NatsTransport:
         for symbol in self.config.market_data:
             self._gateway.md_hold(QUEUE_GROUP, symbol, {"book", "trades"})
             for kind, topic in (("book", f"md:{symbol}"), ("trades", f"md:{symbol}:trades")):
-                out = _MarketDataOut(self, self.subjects.market_data(symbol, kind))
+                out = _MarketDataOut(self.market_data, self.subjects.market_data(symbol, kind))
                 self._gateway.subscribe(out, [topic])
                 self._md_outs.append((out, [topic]))
         self._task = asyncio.get_running_loop().create_task(self._broker.run())
@@ -294,18 +298,20 @@ class NatsTransport:
     async def _serve(self, nc: NatsConnection, gone: asyncio.Task[None]) -> None:
         """Until the connection ends: take commands, send market data, and publish events
         (with `publisher: inline`)."""
-        if self._taking_commands:
-            self._commands_sub = await nc.subscribe(
-                self.subjects.commands, queue=QUEUE_GROUP, cb=self._on_command
-            )
-        md = asyncio.get_running_loop().create_task(self._send_market_data(nc))
+        md = asyncio.get_running_loop().create_task(self.market_data.send(nc))
+        self.market_data.resume(nc)
         try:
+            if self._taking_commands:
+                self._commands_sub = await nc.subscribe(
+                    self.subjects.commands, queue=QUEUE_GROUP, cb=self._on_command
+                )
             if self._writer is not None:
                 await self._writer.serve(nc, gone)
             else:
                 await gone
         finally:
             self._commands_sub = None
+            self.market_data.pause("the connection to the broker ended")
             md.cancel()
 
     def _failed(self, what: str, exc: BaseException, logged: bool = True) -> None:
@@ -367,24 +373,3 @@ class NatsTransport:
         self.commands += 1
         self.metrics.commands.labels("error" if _REFUSED in reply else "ok").inc()
         await send_reply(self._broker, to, reply.rstrip(b"\n"))
-
-    # ------------------------------------------------------------ market data
-
-    def queue_market_data(self, subject: str, line: bytes) -> None:
-        if not self.connected:
-            self.metrics.market_data_dropped.inc()
-            return
-        if len(self._md_queue) >= MARKET_DATA_QUEUED_MAX:
-            self._md_queue.popleft()
-            self.metrics.market_data_dropped.inc()
-        self._md_queue.append((subject, line))
-        self._md_ready.set()
-
-    async def _send_market_data(self, nc: NatsConnection) -> None:
-        queue = self._md_queue
-        while True:
-            await self._md_ready.wait()
-            self._md_ready.clear()
-            while queue:
-                subject, line = queue.popleft()
-                await nc.publish(subject, line.rstrip(b"\n"))

@@ -1062,3 +1062,46 @@ def answered(url: str, request: bytes) -> bool:
         return bool(nats_request(url, request)["ok"])
     except (nats.errors.Error, OSError):
         return False
+
+
+def journal_lines(stack: LocalStack, type_: str) -> list[dict[str, Any]]:
+    lines = (stack.root / "journal.jsonl").read_bytes().splitlines()
+    return [e for e in map(json.loads, lines) if e["type"] == type_]
+
+
+def test_the_journal_names_the_cli_that_halts_over_nats_and_no_placer_of_an_order(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """`fixgw halt` and `resume` over NATS are journaled under the name the CLI gives over the
+    socket too (`fixgw-cli:<user>`), sent in the `Fixgw-Client` header; a request without
+    it, under the subject alone. An order's `order.pending_new` names no API placer, over
+    NATS as over the socket (docs/nats.md, Commands)."""
+    stack = make_stack(books=BOOKS, symbols=["BTC/USD"], nats=nats_section(broker))
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    cli = [sys.executable, "-m", "fixgw", "--nats", broker.url, "--gateway", GATEWAY]
+    for args in (["halt", "--reason", "desk A"], ["resume"]):
+        done = subprocess.run(
+            [*cli, *args, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "LOGNAME": "alice", "USER": "alice"},
+        )
+        assert done.returncode == 0, done.stderr
+    plain = nats_request(broker.url, b'{"id": 1, "op": "halt"}')
+    assert plain["ok"], plain
+    assert nats_request(broker.url, b'{"id": 2, "op": "resume"}')["ok"]
+    placed = nats_request(
+        broker.url,
+        json.dumps({"id": 3, "op": "new_order", "cl_ord_id": "N-1", **order_fields(0)}).encode(),
+    )
+    assert placed["ok"], placed
+    subject = f"nats request on fixgw.{GATEWAY}.cmd"
+    halts = [(e["by"], e["reason"]) for e in journal_lines(stack, "session.halted")]
+    assert halts == [(f"{subject} (fixgw-cli:alice)", "desk A"), (subject, None)]
+    resumes = [e["by"] for e in journal_lines(stack, "session.resumed")]
+    assert resumes == [f"{subject} (fixgw-cli:alice)", subject]
+    (pending,) = journal_lines(stack, "order.pending_new")
+    assert pending["cl_ord_id"] == "N-1" and pending["oms"] is None
+    assert "nats" not in json.dumps(pending)

@@ -230,10 +230,23 @@ class NatsClient(GatewayClient):
         self._refused = None
         try:
             self._call(self._subscribe(since), 30)
-        except (nats.errors.TimeoutError, nats.js.errors.Error):
+        except (nats.errors.TimeoutError, nats.js.errors.Error) as exc:
             refused = self._not_permitted()
             if refused is not None:
                 raise refused from None
+            if isinstance(exc, nats.js.errors.ServiceUnavailableError):
+                raise ApiError(
+                    "JetStream is not enabled on the NATS broker (or for this user's account): "
+                    "there are no events to read",
+                    code="no_stream",
+                ) from None
+            if isinstance(exc, nats.js.errors.NotFoundError):
+                raise ApiError(
+                    f"no stream on the NATS broker takes the gateway's events "
+                    f"({self.subjects.events}): the gateway has not created it yet, or it is "
+                    "in another account",
+                    code="no_stream",
+                ) from None
             raise
         return {"topics": sorted(self._topics)}
 

@@ -941,6 +941,43 @@ def test_an_account_without_jetstream_is_named_as_the_reason_nothing_is_publishe
         broker.stop()
 
 
+def test_order_new_following_events_no_stream_holds_is_one_line_and_places_nothing(
+    make_stack: StackFactory, broker: NatsServer, tmp_path: Path
+) -> None:
+    """`fixgw order new` subscribes to the stream before it places the order: a broker with
+    JetStream off for the account, or no stream for the gateway's events, was a traceback
+    (ServiceUnavailableError, NotFoundError); it is the CLI's one line, exit 1, no order."""
+    plain = NatsServer(tmp_path / "plain", config=WITHOUT_JETSTREAM_CONFIG % PASSWORDS_BY_ROLE)
+    plain.start()
+    try:
+        stack = gateway_as_its_user(make_stack, plain, tmp_path)
+        wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+        as_gateway = {"FIXGW_NATS_USER": GATEWAY, "FIXGW_NATS_PASSWORD": PASSWORDS[GATEWAY]}
+        cli = [sys.executable, "-m", "fixgw", "--nats"]
+        for url, gateway, auth, why in (
+            (plain.url, GATEWAY, as_gateway, "JetStream is not enabled on the NATS broker"),
+            (broker.url, "nobody", {}, "no stream on the NATS broker takes the gateway's events"),
+        ):
+            done = subprocess.run(
+                [*cli, url, "--gateway", gateway, "order", "new", "BTC/USD", "buy", "0.01"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                env={**os.environ, **auth},
+            )
+            assert done.returncode == 1, done.stderr
+            (line,) = done.stderr.splitlines()
+            assert line.startswith(f"fixgw: no_stream: {why}"), line
+            assert line.endswith(
+                "no order was placed (`--follow 0` places one without following it)"
+            )
+        with stack.client() as client:
+            assert client.orders(all=True) == []
+    finally:
+        plain.stop()
+
+
 SLOW_GATEWAY_CONFIG = """
 authorization {
   users: [

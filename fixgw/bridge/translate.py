@@ -91,6 +91,18 @@ class Refused(Exception):
         self.reason = reason
 
 
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+"""Each control character (C0, DEL, C1) -> its visible escape, `\\x01` for SOH."""
+
+
+def fix_text(text: str) -> str:
+    """`text` as Text (58) can carry it: each control character written as a visible
+    `\\xNN` (an SOH would end the field and the message could not be sent; the others are
+    no FIX String's). Free text reaches Text from API clients (a halt's reason, a client's
+    name), the exchange and the OMS's own fields; the rest goes as it is."""
+    return text if text.isprintable() else text.translate(_CONTROL_ESCAPES)
+
+
 def possibly_resent(msg: FixMessage) -> bool:
     """Sent before, by the session's resend (PossDupFlag) or by the OMS itself (PossResend):
     the receiver must not act on it twice."""
@@ -380,7 +392,7 @@ def _order_report(
     if ord_rej_reason is not None:
         fields[Tag.ORD_REJ_REASON] = ord_rej_reason
     if text:
-        fields[Tag.TEXT] = text
+        fields[Tag.TEXT] = fix_text(text)
     fields.update(more or {})
     return FixMessage(msg_type="8", fields=fields)
 
@@ -405,7 +417,7 @@ def refused_order(
         Tag.CUM_QTY: "0",
         Tag.AVG_PX: "0",
         Tag.ORD_REJ_REASON: reason,
-        Tag.TEXT: text,
+        Tag.TEXT: fix_text(text),
         Tag.TRANSACT_TIME: format_utc_timestamp(datetime.now(UTC)),
         **status_echo(msg),
     }
@@ -439,7 +451,7 @@ def cancel_reject(
             Tag.ORD_STATUS: ORD_STATUS.encode(status) if status else "8",
             Tag.CXL_REJ_RESPONSE_TO: response_to,
             Tag.CXL_REJ_REASON: reason,
-            Tag.TEXT: text,
+            Tag.TEXT: fix_text(text),
         },
     )
 
@@ -532,7 +544,7 @@ def _level_entry(
 def market_data_reject(md_req_id: str, text: str, reason: str | None) -> FixMessage:
     """MarketDataRequestReject (Y); reason: MDReqRejReason (281), None where no standard
     reason fits (Text says why)."""
-    fields: dict[int, str] = {Tag.MD_REQ_ID: md_req_id, Tag.TEXT: text}
+    fields: dict[int, str] = {Tag.MD_REQ_ID: md_req_id, Tag.TEXT: fix_text(text)}
     if reason is not None:
         fields[Tag.MD_REQ_REJ_REASON] = reason
     return FixMessage(msg_type="Y", fields=fields)
@@ -582,7 +594,7 @@ def business_reject(msg: FixMessage, reason: str, text: str) -> FixMessage:
         **_routed_back(msg),
         Tag.REF_MSG_TYPE: msg.msg_type,
         Tag.BUSINESS_REJECT_REASON: reason,
-        Tag.TEXT: text,
+        Tag.TEXT: fix_text(text),
     }
     if Tag.MSG_SEQ_NUM in msg.fields:
         fields[Tag.REF_SEQ_NUM] = msg.fields[Tag.MSG_SEQ_NUM]
@@ -602,6 +614,6 @@ def session_reject(msg: FixMessage, ref_tag: int, reason: str, text: str) -> Fix
             Tag.REF_TAG_ID: str(ref_tag),
             Tag.REF_MSG_TYPE: msg.msg_type,
             Tag.SESSION_REJECT_REASON: reason,
-            Tag.TEXT: text,
+            Tag.TEXT: fix_text(text),
         },
     )

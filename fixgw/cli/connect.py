@@ -186,6 +186,7 @@ def _nats(args: argparse.Namespace) -> GatewayClient:
         url,
         gateway=gateway,
         subject_prefix=args.subject_prefix or env("FIXGW_SUBJECT_PREFIX") or "fixgw",
+        name=_me(),
         user_credentials=env("FIXGW_NATS_CREDS"),
         user=env("FIXGW_NATS_USER"),
         password=env("FIXGW_NATS_PASSWORD"),

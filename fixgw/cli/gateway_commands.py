@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from fixgw.api.client import GatewayClient, NoAnswer, apply_market_data
+from fixgw.api.client import ApiError, GatewayClient, NoAnswer, apply_market_data
 from fixgw.cli.connect import BadArgument, connect, way_in, where
 from fixgw.cli.exits import (
     EXIT_INTERRUPTED,
@@ -45,7 +45,14 @@ def cmd_order_new(args: argparse.Namespace) -> int:
     interrupted = False
     with connect(args) as gw:
         if args.follow:
-            gw.subscribe(["orders"])
+            try:
+                gw.subscribe(["orders"])
+            except ApiError as exc:
+                raise ApiError(
+                    f"{exc.message}; no order was placed (`--follow 0` places one without "
+                    "following it)",
+                    code=exc.code,
+                ) from None
         try:
             sent = gw.new_order(
                 symbol=args.symbol,

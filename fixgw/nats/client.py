@@ -49,15 +49,17 @@ from fixgw.api.protocol import TOPICS_FIXED
 from fixgw.config import without_userinfo
 from fixgw.nats.connection import connect_once
 from fixgw.nats.consumer import stream_seq_after
-from fixgw.nats.subjects import EVENT_TOPICS, Subjects
+from fixgw.nats.subjects import CLIENT_HEADER, EVENT_TOPICS, Subjects
 from fixgw.wire import encode
 
 T = TypeVar("T")
 
 
 class NatsClient(GatewayClient):
-    def __init__(self, subjects: Subjects) -> None:
+    def __init__(self, subjects: Subjects, name: str | None = None) -> None:
         self.subjects = subjects
+        self._headers = {CLIENT_HEADER: name} if name else None
+        """Each request's: the name it gives the gateway, for the journal of a halt."""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="nats", daemon=True)
         self._thread.start()
@@ -82,12 +84,14 @@ class NatsClient(GatewayClient):
         gateway: str,
         subject_prefix: str = "fixgw",
         timeout: float = 10.0,
+        name: str | None = None,
         **auth: Any,
     ) -> NatsClient:
-        """`auth`: nats.connect's credentials (`user` and `password`, `token`,
-        `user_credentials` for a creds file). ConnectionError if the broker cannot be
-        reached, naming why."""
-        client = cls(Subjects(subject_prefix, gateway))
+        """`name`: sent with each request in the `Fixgw-Client` header, as `hello`'s name on
+        the socket (the gateway journals it for a halt, a resume). `auth`: nats.connect's
+        credentials (`user` and `password`, `token`, `user_credentials` for a creds file).
+        ConnectionError if the broker cannot be reached, naming why."""
+        client = cls(Subjects(subject_prefix, gateway), name)
         options = {
             "servers": url,
             "name": "fixgw-cli",
@@ -187,7 +191,9 @@ class NatsClient(GatewayClient):
         self._refused = None
         try:
             msg = self._call(
-                nc.request(self.subjects.commands, encode(body), timeout=timeout),
+                nc.request(
+                    self.subjects.commands, encode(body), timeout=timeout, headers=self._headers
+                ),
                 timeout + 1,
             )
         except nats.errors.NoRespondersError:
@@ -224,10 +230,23 @@ class NatsClient(GatewayClient):
         self._refused = None
         try:
             self._call(self._subscribe(since), 30)
-        except (nats.errors.TimeoutError, nats.js.errors.Error):
+        except (nats.errors.TimeoutError, nats.js.errors.Error) as exc:
             refused = self._not_permitted()
             if refused is not None:
                 raise refused from None
+            if isinstance(exc, nats.js.errors.ServiceUnavailableError):
+                raise ApiError(
+                    "JetStream is not enabled on the NATS broker (or for this user's account): "
+                    "there are no events to read",
+                    code="no_stream",
+                ) from None
+            if isinstance(exc, nats.js.errors.NotFoundError):
+                raise ApiError(
+                    f"no stream on the NATS broker takes the gateway's events "
+                    f"({self.subjects.events}): the gateway has not created it yet, or it is "
+                    "in another account",
+                    code="no_stream",
+                ) from None
             raise
         return {"topics": sorted(self._topics)}
 

@@ -20,6 +20,10 @@ EVENT_TOPICS = {"order": "orders", "session": "session", "account": "account", "
 """The subject token of an event, by the part of its type before the dot (the local
 socket's topics)."""
 
+CLIENT_HEADER = "Fixgw-Client"
+"""The NATS message header in which a request names its sender (the CLI: `fixgw-cli:<user>`),
+as `hello`'s name does on the socket: the sender's own claim, for the journal of a halt."""
+
 _NOT_IN_A_TOKEN = re.compile(r"[.*>\s]")
 
 

@@ -33,7 +33,7 @@ from fixgw.nats.metrics import NatsMetrics
 from fixgw.nats.publisher import EventPublisher, journal_publisher
 from fixgw.nats.publisher_process import PublisherProcess
 from fixgw.nats.stream import StreamWriter
-from fixgw.nats.subjects import Subjects
+from fixgw.nats.subjects import CLIENT_HEADER, Subjects
 from fixgw.results import NatsState
 
 log = structlog.get_logger("fixgw.nats")
@@ -85,11 +85,16 @@ async def send_reply(
 
 
 class NatsCaller:
-    """Requests that came on the cmd subject: who placed their orders, for the journal."""
+    """Requests that came on the cmd subject. `number` owns the orders they place (in memory
+    only; no cancel on disconnect), whoever sent them; `who` names the sender of a halt, a
+    resume or a `cancel_all` for the journal and the log: the subject, and the name the
+    request claims in its `Fixgw-Client` header if it has one."""
 
-    def __init__(self, subject: str) -> None:
+    __slots__ = ("cancel_on_disconnect", "number", "who")
+
+    def __init__(self, subject: str, name: str | None = None) -> None:
         self.number = f"nats:{subject}"
-        self.who = f"nats request on {subject}"
+        self.who = f"nats request on {subject}" + (f" ({name})" if name else "")
         self.cancel_on_disconnect = False
 
 
@@ -340,7 +345,12 @@ class NatsTransport:
                 ),
             )
             return
-        answer = self._handle_request(msg.data, self._caller)
+        caller = self._caller
+        if msg.headers:  # None without headers: nothing more per order than before
+            name = msg.headers.get(CLIENT_HEADER)
+            if name:
+                caller = NatsCaller(self.subjects.commands, name)
+        answer = self._handle_request(msg.data, caller)
         if isinstance(answer, bytes):
             await self._reply(msg.reply, answer)
             return

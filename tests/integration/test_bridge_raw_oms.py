@@ -322,6 +322,22 @@ def test_a_malformed_order_gets_a_session_reject_and_is_not_placed(
     assert not oms.messages("5"), "the session holds"
 
 
+def test_a_halt_whose_reason_and_halters_name_hold_control_characters_refuses_as_halted(
+    raw: tuple[LocalStack, RawOms],
+) -> None:
+    """An SOH would end Text (58): the halt's refusal goes out with each control character
+    written as a visible escape, not as the gateway failing on the order."""
+    stack, oms = raw
+    with stack.client("desk\x01A") as client:
+        client.request("halt", reason="stop\x01now\nplease")
+    oms.send("D", order("HALT-1", "1", "0.1", "29000"))
+    refused = report(oms, "HALT-1", "8")
+    assert (refused[39], refused[103]) == ("8", "0")  # rejected, OrdRejReason 0: halted
+    assert refused[58].startswith("halted: trading is halted (by api client ")
+    assert "(desk\\x01A): stop\\x01now\\x0aplease); `resume` lifts it" in refused[58]
+    assert not oms.messages("j")  # not "the gateway failed on this message"
+
+
 LATIN1_E = b"\xe9"
 """`é` in Latin-1: a byte that is not UTF-8 on its own."""
 MD_REQUEST = [(263, "0"), (264, "1"), (267, "1"), (269, "0"), (146, "1"), (55, "BTC/USD")]

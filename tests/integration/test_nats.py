@@ -941,6 +941,43 @@ def test_an_account_without_jetstream_is_named_as_the_reason_nothing_is_publishe
         broker.stop()
 
 
+def test_order_new_following_events_no_stream_holds_is_one_line_and_places_nothing(
+    make_stack: StackFactory, broker: NatsServer, tmp_path: Path
+) -> None:
+    """`fixgw order new` subscribes to the stream before it places the order: a broker with
+    JetStream off for the account, or no stream for the gateway's events, was a traceback
+    (ServiceUnavailableError, NotFoundError); it is the CLI's one line, exit 1, no order."""
+    plain = NatsServer(tmp_path / "plain", config=WITHOUT_JETSTREAM_CONFIG % PASSWORDS_BY_ROLE)
+    plain.start()
+    try:
+        stack = gateway_as_its_user(make_stack, plain, tmp_path)
+        wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+        as_gateway = {"FIXGW_NATS_USER": GATEWAY, "FIXGW_NATS_PASSWORD": PASSWORDS[GATEWAY]}
+        cli = [sys.executable, "-m", "fixgw", "--nats"]
+        for url, gateway, auth, why in (
+            (plain.url, GATEWAY, as_gateway, "JetStream is not enabled on the NATS broker"),
+            (broker.url, "nobody", {}, "no stream on the NATS broker takes the gateway's events"),
+        ):
+            done = subprocess.run(
+                [*cli, url, "--gateway", gateway, "order", "new", "BTC/USD", "buy", "0.01"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                env={**os.environ, **auth},
+            )
+            assert done.returncode == 1, done.stderr
+            (line,) = done.stderr.splitlines()
+            assert line.startswith(f"fixgw: no_stream: {why}"), line
+            assert line.endswith(
+                "no order was placed (`--follow 0` places one without following it)"
+            )
+        with stack.client() as client:
+            assert client.orders(all=True) == []
+    finally:
+        plain.stop()
+
+
 SLOW_GATEWAY_CONFIG = """
 authorization {
   users: [
@@ -1062,3 +1099,46 @@ def answered(url: str, request: bytes) -> bool:
         return bool(nats_request(url, request)["ok"])
     except (nats.errors.Error, OSError):
         return False
+
+
+def journal_lines(stack: LocalStack, type_: str) -> list[dict[str, Any]]:
+    lines = (stack.root / "journal.jsonl").read_bytes().splitlines()
+    return [e for e in map(json.loads, lines) if e["type"] == type_]
+
+
+def test_the_journal_names_the_cli_that_halts_over_nats_and_no_placer_of_an_order(
+    make_stack: StackFactory, broker: NatsServer
+) -> None:
+    """`fixgw halt` and `resume` over NATS are journaled under the name the CLI gives over the
+    socket too (`fixgw-cli:<user>`), sent in the `Fixgw-Client` header; a request without
+    it, under the subject alone. An order's `order.pending_new` names no API placer, over
+    NATS as over the socket (docs/nats.md, Commands)."""
+    stack = make_stack(books=BOOKS, symbols=["BTC/USD"], nats=nats_section(broker))
+    wait_until(lambda: stack.status()["nats"]["connected"], 20, "the gateway to reach NATS")
+    cli = [sys.executable, "-m", "fixgw", "--nats", broker.url, "--gateway", GATEWAY]
+    for args in (["halt", "--reason", "desk A"], ["resume"]):
+        done = subprocess.run(
+            [*cli, *args, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "LOGNAME": "alice", "USER": "alice"},
+        )
+        assert done.returncode == 0, done.stderr
+    plain = nats_request(broker.url, b'{"id": 1, "op": "halt"}')
+    assert plain["ok"], plain
+    assert nats_request(broker.url, b'{"id": 2, "op": "resume"}')["ok"]
+    placed = nats_request(
+        broker.url,
+        json.dumps({"id": 3, "op": "new_order", "cl_ord_id": "N-1", **order_fields(0)}).encode(),
+    )
+    assert placed["ok"], placed
+    subject = f"nats request on fixgw.{GATEWAY}.cmd"
+    halts = [(e["by"], e["reason"]) for e in journal_lines(stack, "session.halted")]
+    assert halts == [(f"{subject} (fixgw-cli:alice)", "desk A"), (subject, None)]
+    resumes = [e["by"] for e in journal_lines(stack, "session.resumed")]
+    assert resumes == [f"{subject} (fixgw-cli:alice)", subject]
+    (pending,) = journal_lines(stack, "order.pending_new")
+    assert pending["cl_ord_id"] == "N-1" and pending["oms"] is None
+    assert "nats" not in json.dumps(pending)

@@ -12,7 +12,13 @@ from fixgw.bridge.translate import (
     another_order,
     book_changes,
     book_snapshot,
+    business_reject,
+    cancel_reject,
     execution_report,
+    fix_text,
+    market_data_reject,
+    refused_order,
+    session_reject,
     trade_entry,
 )
 from fixgw.domain import (
@@ -108,6 +114,25 @@ def test_a_restatement_goes_to_the_oms_as_exec_type_d_with_its_reason_or_other()
     ]
     unexplained = execution_report(restatement(None), 8, "c1").fields
     assert (unexplained[378], unexplained[58]) == ("99", "a status answer changed it")
+
+
+def test_control_characters_in_free_text_are_sent_in_text_as_visible_escapes() -> None:
+    """An SOH in Text (58) would end the field: QuickFIX could not send the message."""
+    plain = "halted: trading is halted (by api client 3 (desk é €): stop)"
+    assert fix_text(plain) is plain
+    assert fix_text("a\x01b\nc\td\x7fe\x85f") == "a\\x01b\\x0ac\\x09d\\x7fe\\x85f"
+    text, escaped = "desk\x01A", "desk\\x01A"
+    exchange = msgspec.structs.replace(restatement(None), text=text)  # the exchange's own Text
+    oms_msg = FixMessage("D", {11: "O-1", 34: "5", 55: "BTC/USD", 54: "1"})
+    for sent in (
+        execution_report(exchange, 9, "c1"),
+        refused_order(oms_msg, "e1", text, reason="0"),
+        cancel_reject(oms_msg, text),
+        market_data_reject("md-1", text, None),
+        business_reject(oms_msg, "0", text),
+        session_reject(oms_msg, 11, "5", text),
+    ):
+        assert sent.fields[58] == escaped, sent.msg_type
 
 
 RESTING_BUY = OrderView(

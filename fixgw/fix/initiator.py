@@ -1011,9 +1011,10 @@ class ExchangeSession:
     def heartbeat_round_trip_ms(self) -> float | None:
         """The last TestRequest's round trip this session, in milliseconds, or how long one
         not answered has waited if that is longer (the last round trip is then not what
-        the exchange takes now); None before one was answered."""
+        the exchange takes now); None before one was answered, and while the session is
+        down (a dead session's last round trip would read as a healthy link)."""
         seconds = self._app.heartbeat_round_trip_s
-        if seconds is None:
+        if seconds is None or not self.logged_on:
             return None
         waiting = self._app.test_request_waiting_s()
         if waiting is not None and waiting > seconds:

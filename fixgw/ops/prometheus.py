@@ -85,6 +85,40 @@ class BucketsCollector(Collector):
         yield HistogramMetricFamily(self._name, self._documentation)
 
 
+DIRECTIONS = ("in", "out")
+RISK_LIMITS = (
+    "max_open_orders",
+    "sides",
+    "max_qty",
+    "max_notional",
+    "price_band_pct",
+    "no_reference_price",
+)
+API_REFUSALS = (
+    "bad_token",
+    "no_hello",
+    "hello_timeout",
+    "long_line_before_hello",
+    "too_many_clients",
+    "not_reading",
+    "internal_error",
+)
+BRIDGE_CLOSINGS = (
+    "timeout",
+    "not_fix",
+    "too_many_waiting",
+    "closed",
+    "handover_failed",
+    "not_a_logon",
+    "wrong_password",
+    "sending_time",
+    "not_logged_on",
+)
+"""The labels of counters whose values are a known, documented few (docs/operations.md),
+each exported at 0 from the start: a series that first appears at 1 is a first event that
+`increase()` and `rate()` never see, so an alert on it could not fire."""
+
+
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
@@ -228,6 +262,15 @@ class Metrics:
         )
         self._last_inbound = time.monotonic()
         self.last_inbound.set_function(self.seconds_since_inbound)
+        for counter, values in (
+            (self.resend_requests, DIRECTIONS),
+            (self.gap_fills, DIRECTIONS),
+            (self.risk_rejects, RISK_LIMITS),
+            (self.api_refused, API_REFUSALS),
+            (self.bridge_connections_closed, BRIDGE_CLOSINGS),
+        ):
+            for value in values:
+                counter.labels(value)
 
     def seconds_since_inbound(self) -> float:
         return time.monotonic() - self._last_inbound

@@ -62,11 +62,14 @@ def test_a_silent_exchange_is_dropped_within_two_heartbeats_and_reconnected(
     stack.gateway_overrides["session"]["heartbeat_s"] = heartbeat_s
     with start(stack) as gw:
         log = EventLog(gw)
+        wait_until(lambda: gw.status()["heartbeat_rtt_ms"] is not None, 10, "a round trip")
         proxy.stall()
         down = log.first(lambda e: e["type"] == "session.down", timeout=20)
         silent = re.fullmatch(r"exchange silent for ([0-9.]+) s", down["reason"])
         assert silent is not None, down  # the gateway's check, not QuickFIX's (2.4 heartbeats)
         assert 2 * heartbeat_s <= float(silent[1]) < 2.4 * heartbeat_s
+        # the dead session's last round trip (under a millisecond) read as a healthy link
+        assert gw.status()["heartbeat_rtt_ms"] is None
         proxy.resume()
         log.first(lambda e: e["type"] == "session.up", timeout=15)
         assert buy(gw, log, "after-silence")["cum_qty"] == "0.1"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -112,6 +113,37 @@ def _ipv6_loopback() -> bool:
 
 
 @pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this host")
+@pytest.mark.parametrize(
+    ("metric", "label"),
+    [
+        ("fixgw_api_refused_total", "reason"),
+        ("fixgw_bridge_connections_closed_total", "reason"),
+        ("fixgw_risk_rejects_total", "limit"),
+        ("fixgw_resend_requests_total", "direction"),
+        ("fixgw_gap_fills_total", "direction"),
+    ],
+)
+def test_counters_of_a_known_few_labels_are_exported_at_0_from_the_start(
+    metric: str, label: str
+) -> None:
+    """They appeared only at their first event, already at 1: `increase()` over 1, 1, 1
+    is 0, so the first client dropped for not reading, the first wrong OMS password, the
+    first gap fill could not be alerted on or graphed. Every value operations.md documents
+    is there at 0 before anything happened."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    row = next(line for line in page.splitlines() if f"`{metric}{{{label}}}`" in line)
+    documented = set(re.findall(r"`([a-z_]+)`", row.split(" | ", 1)[1])) - {label}
+    if label == "direction":  # the page names none: a message comes in or goes out
+        documented = {"in", "out"}
+    text = Metrics().exposition().decode()
+    exported = {
+        match: float(value)
+        for match, value in re.findall(rf'^{metric}{{{label}="([a-z_]+)"}} (\S+)$', text, re.M)
+    }
+    assert documented <= set(exported), documented - set(exported)
+    assert set(exported.values()) == {0.0}
+
+
 def test_metrics_are_served_on_an_ipv6_host() -> None:
     """check-config passed `ops.metrics_host: "::1"`, and `run` stopped: the endpoint could
     bind IPv4 only (`Address family for hostname not supported`)."""

@@ -85,6 +85,9 @@ class OmsInbound:
     oms: str
     """The OMS's comp id."""
     raw: str = ""
+    ended_by: str = ""
+    """LOGOUT: `logout` (the OMS's own Logout), `stop` (the gateway stopping), or empty:
+    the connection ended, or QuickFIX ended the session, with no Logout from the OMS."""
 
 
 class _Peers:
@@ -137,6 +140,8 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         not check their counts while it lets fields through that the message does not
         define (`AllowUnknownMsgFields`), so the bridge does."""
         self._refused_logon_log = LogBudget(log)
+        self._logouts_received: set[str] = set()
+        """OMS sessions whose Logout came: their session's end is theirs."""
         self.stopping = False
         """Set once at shutdown: OMS messages are then refused here, not handed to a loop
         that is stopping (or gone)."""
@@ -148,7 +153,13 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
         self._put(OmsHappening.LOGON, sessionID)
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
-        self._put(OmsHappening.LOGOUT, sessionID)
+        oms = sessionID.getTargetCompID().getValue()
+        if oms in self._logouts_received:
+            self._logouts_received.discard(oms)
+            ended_by = "logout"
+        else:
+            ended_by = "stop" if self.stopping else ""
+        self._put(OmsHappening.LOGOUT, sessionID, ended_by=ended_by)
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         pass
@@ -160,6 +171,8 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
             msg_type = msg_type_of(message)
             if msg_type == "3":
                 self._put(OmsHappening.SESSION_REJECT, sessionID, message.toString())
+            elif msg_type == "5":
+                self._logouts_received.add(sessionID.getTargetCompID().getValue())
             elif msg_type == "A":
                 logon = True
                 oms = sessionID.getTargetCompID().getValue()
@@ -261,9 +274,12 @@ class _OmsApplication(fix.Application):  # type: ignore[misc]
             return wrong, INCORRECT_NUM_IN_GROUP, text
         return None
 
-    def _put(self, what: OmsHappening, sessionID: fix.SessionID, raw: str = "") -> None:
+    def _put(
+        self, what: OmsHappening, sessionID: fix.SessionID, raw: str = "", ended_by: str = ""
+    ) -> None:
         try:
-            self._inbox.put(OmsInbound(what, sessionID.getTargetCompID().getValue(), raw))
+            oms = sessionID.getTargetCompID().getValue()
+            self._inbox.put(OmsInbound(what, oms, raw, ended_by))
         except Exception:
             log.exception("bridge callback failed", what=what)
 

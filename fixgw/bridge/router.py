@@ -55,6 +55,9 @@ class Bridge:
     ) -> None:
         self.config = config
         self.gateway = gateway
+        self.logged_on: set[str] = set()
+        """The OMS sessions logged on now (`fixgw_bridge_oms_logged_on`)."""
+        gateway.metrics.bridge_oms_logged_on.set_function(lambda: len(self.logged_on))
         self.acceptor = BridgeAcceptor(
             config,
             passwords,
@@ -124,11 +127,22 @@ class Bridge:
                 # on disk before QuickFIX counts the message received (acceptor.fromApp)
                 self.gateway.flush_journal()
             elif item.what is OmsHappening.LOGON:
+                self.logged_on.add(item.oms)
                 log.info("OMS logged on", oms=item.oms)
             elif item.what is OmsHappening.SESSION_REJECT:
                 self._reject_received(item.oms, translate.parse_oms(item.raw))
             else:
-                log.info("OMS logged out", oms=item.oms)
+                self.logged_on.discard(item.oms)
+                if item.ended_by == "logout":
+                    log.info("OMS logged out", oms=item.oms)
+                elif item.ended_by == "stop":
+                    log.info("OMS logged out", oms=item.oms, by="the gateway stopping")
+                else:
+                    log.warning(
+                        "OMS session ended without its Logout: the connection was lost, or "
+                        "QuickFIX ended it (its log says why)",
+                        oms=item.oms,
+                    )
                 self.market_data.oms_gone(item.oms)
                 self.orders.oms_gone(item.oms)
         except Exception:

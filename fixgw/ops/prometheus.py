@@ -246,6 +246,9 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.bridge_oms_logged_on = Gauge(
+            "fixgw_bridge_oms_logged_on", "OMS sessions logged on to the FIX bridge", registry=r
+        )
         self.bridge_connections_closed = Counter(
             "fixgw_bridge_connections_closed_total",
             "Bridge connections closed before their Logon reached QuickFIX, by reason",

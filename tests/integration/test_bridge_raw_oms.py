@@ -193,6 +193,43 @@ def metrics(stack: LocalStack) -> str:
         return str(r.read().decode())
 
 
+def test_an_oms_gone_without_its_logout_is_a_warning_and_the_sessions_logged_on_are_a_gauge(
+    make_stack: StackFactory,
+) -> None:
+    """An OMS killed (its connection dropped, no Logout) was logged exactly as one that
+    logged out on purpose, at info, and nothing counted the sessions logged on: "the OMS is
+    gone" could not be told or alerted on."""
+    crashing, leaving = (f"RAW-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    stack, port = bridged(make_stack, [crashing, leaving])
+
+    def logged_on() -> float:
+        line = next(x for x in metrics(stack).splitlines() if x.startswith("fixgw_bridge_oms_lo"))
+        return float(line.split()[-1])
+
+    def said(oms: str) -> list[tuple[str, str]]:
+        assert stack.gateway is not None
+        lines = [json.loads(x) for x in stack.gateway.log().splitlines() if x.startswith("{")]
+        return [(x["level"], x["event"]) for x in lines if x.get("oms") == oms]
+
+    assert logged_on() == 0
+    first, second = (
+        RawOms(port, crashing, password=PASSWORD),
+        RawOms(port, leaving, password=PASSWORD),
+    )
+    first.start()
+    second.start()
+    wait_until(lambda: logged_on() == 2, 10, "both sessions counted")
+    first.close()  # as a killed OMS: the connection drops, no Logout
+    wait_until(lambda: logged_on() == 1, 10, "the lost session uncounted")
+    wait_until(lambda: len(said(crashing)) == 2, 10, "the lost session said")
+    assert said(crashing)[1][0] == "warning"
+    assert said(crashing)[1][1].startswith("OMS session ended without its Logout")
+    second.logout()
+    wait_until(lambda: logged_on() == 0, 10, "the session that logged out uncounted")
+    wait_until(lambda: len(said(leaving)) == 2, 10, "the logout said")
+    assert said(leaving) == [("info", "OMS logged on"), ("info", "OMS logged out")]
+
+
 def test_a_reject_from_the_oms_is_logged_and_counted_never_answered_with_a_reject(
     raw: tuple[LocalStack, RawOms],
 ) -> None:

@@ -270,8 +270,8 @@ class KillSwitch:
     def cancel_left_open(self) -> None:
         """While halted, a cancel for every open order that has none under way; and for
         every order a cancel is owed (`owe_cancels`): after each reconciliation (so after a
-        logon, once the exchange has said what is open), after a check found an order open,
-        and again shortly after the cancel rate limit refused some."""
+        logon, once the exchange has said what is open), and again shortly after the cancel
+        rate limit refused some. (An order a recheck round finds open: `found_open`.)"""
         if not self.cancelling_left_open:
             return
         if not self._ready():
@@ -331,7 +331,7 @@ class KillSwitch:
     def recheck_left_open(self) -> None:
         """While halted or a cancel is owed, a cancel the exchange refused may leave an
         order open that nothing would cancel again: the exchange is asked about it, and an
-        answer that finds it still open has it cancelled again (`cancel_left_open`)."""
+        answer to that round that finds it still open has it cancelled again (`found_open`)."""
         if self.cancelling_left_open and self._recheck is None:
             self._recheck = self._loop.call_later(self._recheck_s, self._recheck_open_orders)
 

@@ -72,6 +72,8 @@ class KillSwitch:
         self._retry: asyncio.TimerHandle | None = None
         self._recheck: asyncio.TimerHandle | None = None
         self._recheck_s = HALT_RETRY_S
+        self._rechecking: set[str] = set()
+        """The orders the last recheck round asked about, until each is answered."""
         self._record: HaltRecord | None = None
 
     def restore(
@@ -268,8 +270,8 @@ class KillSwitch:
     def cancel_left_open(self) -> None:
         """While halted, a cancel for every open order that has none under way; and for
         every order a cancel is owed (`owe_cancels`): after each reconciliation (so after a
-        logon, once the exchange has said what is open), after a check found an order open,
-        and again shortly after the cancel rate limit refused some."""
+        logon, once the exchange has said what is open), and again shortly after the cancel
+        rate limit refused some. (An order a recheck round finds open: `found_open`.)"""
         if not self.cancelling_left_open:
             return
         if not self._ready():
@@ -300,10 +302,36 @@ class KillSwitch:
             if self._held(order.cl_ord_id):
                 self._cancel_each([order], self._owed[order.cl_ord_id], only_without_cancel=True)
 
+    def found_open(self, cl_ord_id: str) -> None:
+        """A check's answer found the order open (applied already). Asked by a recheck round
+        (which waited its turn), it is cancelled again now, if no cancel of it is out. Any
+        other answer (a cancel reject's dispute, the ack watchdog's question) waits for the
+        next round: an answer never sends a cancel without the round's doubling wait, so
+        an exchange that refuses each cancel and answers each question at once is not
+        asked and cancelled in a tight loop."""
+        if not self.cancelling_left_open:
+            return
+        if cl_ord_id not in self._rechecking:
+            self.recheck_left_open()
+            return
+        self._rechecking.discard(cl_ord_id)
+        order = self._open(cl_ord_id)
+        if order is None or order.cancel_pending is not None or not self._ready():
+            return
+        by = self._owed.get(cl_ord_id) or (self.halted.by if self.halted is not None else None)
+        if by is None:
+            return  # resumed, and no cancel owed for this one
+        done = self._cancel_each([order], by, only_without_cancel=True)
+        if done.cancelling:
+            log.warning(
+                "cancelling again an order the exchange still has open", cl_ord_id=cl_ord_id, by=by
+            )
+        self._retry_if_throttled(done.not_cancelled)
+
     def recheck_left_open(self) -> None:
         """While halted or a cancel is owed, a cancel the exchange refused may leave an
         order open that nothing would cancel again: the exchange is asked about it, and an
-        answer that finds it still open has it cancelled again (`cancel_left_open`)."""
+        answer to that round that finds it still open has it cancelled again (`found_open`)."""
         if self.cancelling_left_open and self._recheck is None:
             self._recheck = self._loop.call_later(self._recheck_s, self._recheck_open_orders)
 
@@ -319,6 +347,7 @@ class KillSwitch:
             list(self._tracker.open_orders()) if self.halted is not None else self._owed_orders()
         )
         uncancelled = [o for o in to_cancel if o.cancel_pending is None]
+        self._rechecking = {o.cl_ord_id for o in uncancelled}
         if uncancelled and self._reconciler.check(uncancelled):
             log.warning(
                 "asking the exchange about orders it refused to cancel",

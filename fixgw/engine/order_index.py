@@ -41,6 +41,7 @@ class Order:
     compiled (setup.py), its `__init__` is too, and one is made per order."""
 
     __slots__ = (
+        "asked_with_cancel",
         "avg_px",
         "cancel_ids",
         "cancel_on_disconnect",
@@ -106,6 +107,10 @@ class Order:
         self.avg_px = avg_px
         self.cancel_pending = cancel_pending
         """The ClOrdID of a cancel request sent and not yet answered."""
+        self.asked_with_cancel: str | None = None
+        """`cancel_pending` when the gateway last asked the exchange about the order
+        (reconciliation, a check): only an answer asked while a cancel was out can show that
+        cancel lost; one asked before it went out cannot."""
         self.exec_ids = exec_ids
         """Seen, to drop duplicates. A tuple: most orders have one or two, and a set costs
         four times the memory of a one-entry tuple."""

@@ -97,7 +97,7 @@ class Reconciler:
         self._changed = 0
         self._answered = 0
         orders = [*self._tracker.open_orders(), *self._closed_unread()]
-        asked = {o.cl_ord_id: delay for o in orders if (delay := self._query(o)) is not None}
+        asked = {o.cl_ord_id: delay for o in orders if (delay := self._ask(o)) is not None}
         self._pending = set(asked)
         last = max(asked.values(), default=0.0)
         log.info(
@@ -129,13 +129,21 @@ class Reconciler:
         if held:
             self._time_out_after(max(held))
 
+    def _ask(self, order: Order) -> float | None:
+        """`query`, noting the cancel out as it is asked (`Order.asked_with_cancel`): the
+        answer can show only that cancel lost, not one sent after the question."""
+        delay = self._query(order)
+        if delay is not None:
+            order.asked_with_cancel = order.cancel_pending
+        return delay
+
     def check(self, orders: list[Order]) -> int:
         """Ask about these orders without holding new ones back; returns how many were asked.
         Each answer settles its order as an answer after a logon does."""
         asked = [
             o.cl_ord_id
             for o in orders
-            if o.cl_ord_id not in self._pending and self._query(o) is not None
+            if o.cl_ord_id not in self._pending and self._ask(o) is not None
         ]
         self._checking.update(asked)
         return len(asked)
@@ -233,7 +241,7 @@ class Reconciler:
         is not asked for ever."""
         if not self.asking(order.cl_ord_id):
             return
-        if order.cl_ord_id in self._asked_again or self._query(order) is None:
+        if order.cl_ord_id in self._asked_again or self._ask(order) is None:
             log.warning(
                 "the exchange lost the status request again; the order is left as it is",
                 cl_ord_id=order.cl_ord_id,

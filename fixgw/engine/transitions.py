@@ -477,9 +477,10 @@ def changes_terms(order: Order, report: ExecutionReport) -> bool:
     )
 
 
-def says_open(order: Order, report: ExecutionReport) -> bool:
-    """A status answer says the order is open."""
-    return report.status not in TERMINAL_STATUSES
+def says_acknowledged(order: Order, report: ExecutionReport) -> bool:
+    """A status answer says the order is open and acknowledged: not Pending New, which says
+    the exchange has the order but has not acknowledged it yet."""
+    return report.status not in TERMINAL_STATUSES and report.status is not OrderStatus.PENDING_NEW
 
 
 def says_unknown(order: Order, report: ExecutionReport) -> bool:
@@ -500,8 +501,14 @@ def filled_by_it(order: Order, report: ExecutionReport) -> bool:
 
 
 def cancel_still_out(order: Order, report: ExecutionReport) -> bool:
-    """The order is open with a cancel out, which the answer does not show: it was lost."""
-    return order.cancel_pending is not None and order.status not in TERMINAL_STATUSES
+    """The order is open with a cancel out, which the answer, asked while that cancel was
+    out, does not show: it was lost. An answer asked before the cancel was sent (a check's,
+    or another round's) says nothing of it: the cancel stays out."""
+    return (
+        order.cancel_pending is not None
+        and order.cancel_pending == order.asked_with_cancel
+        and order.status not in TERMINAL_STATUSES
+    )
 
 
 # ------------------------------------------------------------------ steps and rows
@@ -834,11 +841,13 @@ ROWS: Final[tuple[Row, ...]] = (
     row(CLOSED, Input.RESTATED, anomaly(Problem.REPORT_AFTER_CLOSE)),
     # -- a status answer during reconciliation: what happened while the gateway was away
     row(NO_ORDER, RECONCILING, end(To.SAME, Emit.NOTHING)),
+    #    (a pending order the answer says is Pending New stays pending: the exchange has it
+    #    and has not acknowledged it, and its ack is still to come)
     row(
         OrderStatus.PENDING_NEW,
         RECONCILING,
         end(To.REJECTED, Emit.REJECTED_AS_UNKNOWN, when=says_unknown, cancel=Cancel.CLEAR),
-        then(To.NEW, Emit.ACCEPTED, when=says_open),
+        then(To.NEW, Emit.ACCEPTED, when=says_acknowledged),
         *_SETTLE,
     ),
     #    (one showing less filled than known lags, and changes nothing: `stale_status`)

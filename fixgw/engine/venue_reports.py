@@ -103,8 +103,9 @@ class VenueReports:
                 return
             if self._reconciler.on_status(report):
                 self._pending.status_answered(report)  # a client may have asked it too
-                if checked and self._kill_switch.cancelling_left_open:
-                    self._kill_switch.cancel_left_open()  # an order the check found open
+                order = self._tracker.resolve(report)
+                if checked and order is not None and order.is_open:
+                    self._kill_switch.found_open(order.cl_ord_id)
                 return
             asked = self._pending.untracked_asked(report)
             if len(asked) == 1:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,7 +19,7 @@ from fixgw.api.client import ApiError, Client
 from fixgw.testing import API_KEY, SECRET, LocalStack, wait_until
 from tests.counterparties.conftest import VenueStackFactory
 from tests.counterparties.test_gateway_restarts import restarted
-from tests.counterparties.test_venue_extra_fields import accepted_order, place
+from tests.counterparties.test_venue_extra_fields import accepted_order, journaled, place
 from tests.counterparties.venue import (
     Received,
     ScriptedVenue,
@@ -1942,3 +1944,140 @@ def a_lagging_answer_to_the_reconciliation_changes_nothing(
     stale = events.find(cl_ord_id, "order.anomaly", timeout=0)
     assert (stale["problem"], stale["exec_id"]) == ("stale_status", f"S-{asked.seq}")
     assert trades_of(gw, cl_ord_id) == [("F-1", "0.2")]
+
+
+class LaggingOrderEntry:
+    """A venue whose order entry lags its session: it acknowledges an order `ack_after_s`
+    after taking it. Until then it refuses a cancel of it, and answers a status request
+    about it, saying Pending New (39=A); after, it cancels it, and answers New."""
+
+    def __init__(self, venue: ScriptedVenue, ack_after_s: float) -> None:
+        self.ack_after_s = ack_after_s
+        self.acked: set[str] = set()
+        self.timers: list[threading.Timer] = []
+        venue.on("D", self.take)
+        venue.on("F", self.cancel)
+        venue.on("H", self.status)
+
+    def take(self, venue: ScriptedVenue, order: Received) -> None:
+        def later() -> None:
+            self.acked.add(str(order.get(11)))
+            acknowledge(venue, order)
+
+        timer = threading.Timer(self.ack_after_s, later)
+        timer.daemon = True
+        self.timers.append(timer)
+        timer.start()
+
+    @staticmethod
+    def order_of(venue: ScriptedVenue, cl_ord_id: str | None) -> Received:
+        return next(m for m in venue.app if m.msg_type == "D" and m.get(11) == cl_ord_id)
+
+    def cancel(self, venue: ScriptedVenue, request: Received) -> None:
+        orig = request.get(41)
+        if orig not in self.acked:
+            refuse_cancel(venue, request, "A", "99", "order not yet accepted")
+            return
+        canceled = execution_report(
+            self.order_of(venue, orig),
+            exec_id=f"C-{request.seq}",
+            exec_type="4",
+            ord_status="4",
+            order_id=f"V-{orig}",
+            extra=[(41, orig or "")],
+        )
+        venue.send("8", canceled)
+
+    def status(self, venue: ScriptedVenue, request: Received) -> None:
+        cl_ord_id = request.get(11)
+        answer = execution_report(
+            self.order_of(venue, cl_ord_id),
+            exec_id=f"S-{request.seq}",
+            exec_type="I",
+            ord_status="0" if cl_ord_id in self.acked else "A",
+            order_id=f"V-{cl_ord_id}",
+        )
+        venue.send("8", answer)
+
+
+def sent_to(venue: ScriptedVenue, msg_type: str) -> int:
+    return sum(1 for m in venue.app if m.msg_type == msg_type)
+
+
+@pytest.mark.parametrize("by", ["halt", "cancel on disconnect"])
+def test_cancels_refused_as_pending_new_are_sent_again_in_doubling_rounds_only(
+    venue: ScriptedVenue, venue_stack: tuple[ScriptedVenue, LocalStack], gw: Client, by: str
+) -> None:
+    """docs/risk.md: while the exchange goes on refusing a cancel, each round waits twice as
+    long. A venue that refuses each cancel and answers each question saying the order is
+    Pending New is not asked and cancelled in a loop (it was: some 1,900 cancels and 1,900
+    status requests in 2 s for one order); the order stays pending, is acknowledged, and
+    the round after that cancels it."""
+    lagging = LaggingOrderEntry(venue, ack_after_s=2.0)
+    events = EventLog(gw)
+    if by == "halt":
+        cl_ord_id = place(gw)
+        venue.wait_app("D")
+        gw.request("halt", reason="lagging venue")
+    else:
+        with venue_stack[1].client() as leaving:
+            leaving.request("hello", name="leaving", cancel_on_disconnect=True)
+            cl_ord_id = place(leaving)
+            venue.wait_app("D")
+    events.find(cl_ord_id, "order.canceled", timeout=15)  # rounds after 1 s and 3 s
+    time.sleep(0.5)
+    # the first cancel, then one a round; a question a round, and one a reject disputes
+    assert sent_to(venue, "F") <= 4
+    assert sent_to(venue, "H") <= 4
+    kinds = [e["type"] for e in journaled(venue_stack[1]) if e.get("cl_ord_id") == cl_ord_id]
+    assert kinds.count("order.accepted") == 1  # the venue's own ack, not a Pending New answer
+    assert "order.anomaly" not in kinds
+    for timer in lagging.timers:
+        timer.cancel()
+
+
+def test_a_halts_round_sends_one_cancel_of_an_order_at_a_time_and_no_false_cancel_lost(
+    venue: ScriptedVenue,
+    venue_stack: tuple[ScriptedVenue, LocalStack],
+    gw: Client,
+    events: EventLog,
+) -> None:
+    """docs/protocol.md: one cancel of an order at a time, whoever sent it. The venue refuses
+    each cancel 0.3 s after it comes, and answers each question New. A round asks about
+    three orders together; an answer must not have another order cancelled while its own
+    question is out, nor be read, asked before that cancel, as the cancel lost."""
+    overlaps: list[tuple[str, str]] = []
+    out: dict[str, set[str]] = {}
+    lock = threading.Lock()
+    timers: list[threading.Timer] = []
+
+    def refuse_later(v: ScriptedVenue, cancel: Received) -> None:
+        orig, cancel_id = str(cancel.get(41)), str(cancel.get(11))
+        with lock:
+            overlaps.extend((orig, other) for other in out.setdefault(orig, set()))
+            out[orig].add(cancel_id)
+
+        def refuse() -> None:
+            with lock:
+                out[orig].discard(cancel_id)
+            refuse_cancel(v, cancel, "0", "0", "too late to cancel")
+
+        timer = threading.Timer(0.3, refuse)
+        timer.daemon = True
+        timers.append(timer)
+        timer.start()
+
+    venue.on("D", acknowledge)
+    venue.on("H", answer_status)
+    venue.on("F", refuse_later)
+    placed = [place(gw) for _ in range(3)]
+    for cl_ord_id in placed:
+        events.find(cl_ord_id, "order.accepted")
+    gw.request("halt", reason="refusing venue")
+    time.sleep(4.5)  # the halt's cancels, then rounds after 1 s and 3 s
+    for timer in timers:
+        timer.cancel()
+    assert overlaps == []
+    cancels = [m.get(41) for m in venue.app if m.msg_type == "F"]
+    assert all(cancels.count(cl_ord_id) <= 3 for cl_ord_id in placed), cancels
+    assert not [e for e in journaled(venue_stack[1]) if e["type"] == "order.anomaly"]

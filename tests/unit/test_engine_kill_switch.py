@@ -12,6 +12,8 @@ from fixgw.api.protocol import CancelOrderRequest, ErrorCode
 from fixgw.bus import EventBus
 from fixgw.config import ThrottleConfig, ThrottleLimit
 from fixgw.domain import (
+    OrderAccepted,
+    OrderAnomaly,
     OrderCanceled,
     OrderCancelRejected,
     OrderStatus,
@@ -422,3 +424,137 @@ def test_an_order_canceled_while_halted_is_not_cancelled_again(
     clock.advance(2 * HALT_RECHECK_MAX_S)
     assert engine.session.sent == []
     assert [e.cl_ord_id for e in engine.bus.of(OrderCanceled)] == ["resting-1"]
+
+
+def a_venue_whose_order_entry_lags(
+    engine: Engine, clock: Clock, says: str, seconds: float, limit: int = 400
+) -> list[tuple[str, str]]:
+    """For `seconds` of the clock's time, a venue that has taken the orders and not yet
+    acknowledged them (or lags on them): it refuses each cancel, and answers each status
+    request, saying the order is `says` (an OrdStatus). The cancels and questions the
+    gateway sent (their MsgType and the order), at most `limit` of them: a loop is cut short
+    there."""
+    end = clock.now + seconds
+    sent: list[tuple[str, str]] = []
+    while clock.now < end and len(sent) < limit:
+        for message in engine.session.take():
+            order = engine.order(str(message.get(41) or message.get(11)))
+            sent.append((message.msg_type, order.cl_ord_id))
+            named = {37: order.order_id or f"V-{order.cl_ord_id}", 39: says}
+            if message.msg_type == MsgType.ORDER_CANCEL_REQUEST:
+                engine.feed(
+                    "order_cancel_reject_order_still_new",
+                    {11: str(message.get(11)), 41: order.cl_ord_id, **named},
+                )
+            elif message.msg_type == MsgType.ORDER_STATUS_REQUEST:
+                assert order.price is not None
+                engine.feed(
+                    "execution_report_order_status",
+                    {
+                        11: order.cl_ord_id,
+                        17: f"S-{len(sent)}",
+                        38: str(order.qty),
+                        44: str(order.price),
+                        55: order.symbol,
+                        151: str(order.qty),
+                        **named,
+                    },
+                )
+        if not engine.session.sent:
+            clock.advance(0.05)
+    return sent
+
+
+@pytest.mark.parametrize("acknowledged", [False, True], ids=["pending_new", "new"])
+def test_a_halt_whose_cancels_are_refused_saying_pending_new_keeps_its_doubling_wait(
+    engine: Engine, clock: Clock, acknowledged: bool
+) -> None:
+    """The venue's order entry lags: it refuses the halt's cancels, and answers the status
+    requests, saying the order is Pending New (39=A). Whatever answer finds the order open,
+    it is cancelled again only in the kill switch's rounds, 1 s, 2 s, 4 s apart: not in a
+    loop of a cancel and a question each time the venue answers. A pending order the
+    answer says is Pending New stays pending (no `order.accepted`); an acknowledged one
+    stays new."""
+    if acknowledged:
+        engine.resting()
+    else:
+        engine.place("resting-1")
+    engine.session.take()
+    engine.kill_switch.halt("desk")
+    sent = a_venue_whose_order_entry_lags(engine, clock, "A", seconds=7.5)
+    cancels = [m for m in sent if m[0] == MsgType.ORDER_CANCEL_REQUEST]
+    questions = [m for m in sent if m[0] == MsgType.ORDER_STATUS_REQUEST]
+    assert len(cancels) == 4, sent  # the halt's, then one a round: after 1 s, 3 s, 7 s
+    assert len(questions) <= 2 * len(cancels), sent
+    order = engine.order("resting-1")
+    status = OrderStatus.NEW if acknowledged else OrderStatus.PENDING_NEW
+    assert (order.status, order.is_open) == (status, True)
+    accepted = [e for e in engine.bus.of(OrderAccepted) if e.cl_ord_id == "resting-1"]
+    assert len(accepted) == (1 if acknowledged else 0)
+    assert engine.bus.of(OrderAnomaly) == []
+
+
+def test_a_recheck_round_cancels_each_order_once_its_own_answer_finds_it_open(
+    engine: Engine, clock: Clock
+) -> None:
+    """The round asks about two orders; the first answer must not send the second order's
+    cancel while its question is still out: that answer, asked before the cancel, would
+    then be read as the cancel lost (a false `cancel_lost`, and a second cancel of the
+    order while the first is out)."""
+    engine.resting()
+    engine.maker()
+    engine.session.take()
+    engine.kill_switch.halt("desk")
+    cancels = engine.session.take()
+    for cancel in cancels:
+        engine.feed(
+            "order_cancel_reject_order_still_new",
+            {11: str(cancel.get(11)), 41: str(cancel.get(41)), 37: "X"},
+        )
+    clock.run_until(lambda: len(engine.session.sent) == 2, limit_s=2)
+    questions = engine.session.take()
+    assert {q.msg_type for q in questions} == {MsgType.ORDER_STATUS_REQUEST}
+    first, second = (engine.order(str(q.get(11))) for q in questions)
+    engine.feed("execution_report_order_status", status_of(first, "S-1"))  # still open
+    [again] = engine.session.take()
+    assert (again.msg_type, again.get(41)) == (MsgType.ORDER_CANCEL_REQUEST, first.cl_ord_id)
+    assert second.cancel_pending is None
+    engine.feed("execution_report_order_status", status_of(second, "S-2"))  # still open
+    [again] = engine.session.take()
+    assert (again.msg_type, again.get(41)) == (MsgType.ORDER_CANCEL_REQUEST, second.cl_ord_id)
+    assert engine.bus.of(OrderAnomaly) == []
+    assert (first.cancel_pending, second.cancel_pending) != (None, None)
+
+
+def test_an_answer_asked_before_a_cancel_went_out_does_not_call_the_cancel_lost(
+    engine: Engine, clock: Clock
+) -> None:
+    """A check asks about the order; a cancel goes out; then the answer, written before the
+    exchange had the cancel, says the order is open. The cancel stays out: only an answer
+    asked while it was out could show it lost."""
+    order = engine.resting()
+    engine.session.take()
+    assert clock.call(engine.reconciler.check, [order]) == 1
+    accepted = clock.call(engine.entry.cancel_order, CancelOrderRequest(cl_ord_id="resting-1"))
+    assert order.cancel_pending == accepted.cancel_cl_ord_id
+    engine.feed("execution_report_order_status", status_of(order, "S-1"))  # still new
+    assert engine.bus.of(OrderAnomaly) == []
+    assert order.cancel_pending == accepted.cancel_cl_ord_id
+    assert [m.msg_type for m in engine.session.take()] == [
+        MsgType.ORDER_STATUS_REQUEST,
+        MsgType.ORDER_CANCEL_REQUEST,
+    ]
+
+
+def test_an_answer_asked_while_a_cancel_was_out_that_says_open_calls_the_cancel_lost(
+    engine: Engine, clock: Clock
+) -> None:
+    """The other way round: the cancel went out, then the order was asked about, and the
+    answer says it is open, no cancel pending: the cancel was lost."""
+    order = engine.resting()
+    clock.call(engine.entry.cancel_order, CancelOrderRequest(cl_ord_id="resting-1"))
+    assert clock.call(engine.reconciler.check, [order]) == 1
+    engine.feed("execution_report_order_status", status_of(order, "S-1"))  # still new
+    [lost] = engine.bus.of(OrderAnomaly)
+    assert (lost.cl_ord_id, lost.problem) == ("resting-1", "cancel_lost")
+    assert order.cancel_pending is None

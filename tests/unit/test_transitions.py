@@ -276,7 +276,7 @@ def test_the_gateways_own_inputs_are_one_step_each() -> None:
             Input.RECONCILED,
             [
                 ("says_unknown", To.REJECTED, Emit.REJECTED_AS_UNKNOWN, None, True),
-                ("says_open", To.NEW, Emit.ACCEPTED, None, False),
+                ("says_acknowledged", To.NEW, Emit.ACCEPTED, None, False),
                 ("changes_terms", To.SAME, Emit.RESTATED_AS_ANSWERED, None, False),
                 ("shows_taken_back", To.SAME, Emit.RESTORED, None, False),
                 ("shows_more_unpriced", To.SAME, Emit.ANOMALY, Problem.FILL_GAP, False),

@@ -175,9 +175,9 @@ def test_after_the_gateway_lost_the_broker_the_consumer_gets_the_book_it_missed(
         proxy.close()
 
 
-async def _across_a_lost_connection(
-    stack: LocalStack, broker: NatsServer, proxy: FaultProxy
-) -> None:
+async def consuming(broker: NatsServer) -> tuple[BookConsumer, Any]:
+    """A consumer as nats.md has one start: subscribed to the book's subject, then the book
+    asked for over cmd (depth 0), the events after its seq applied on top."""
     consumer = BookConsumer()
     nc = await nats.connect(broker.url)
     await nc.subscribe(BOOK_SUBJECT, cb=consumer.on_message)
@@ -188,6 +188,13 @@ async def _across_a_lost_connection(
         timeout=5,
     )
     consumer.start_from(json.loads(reply.data)["result"])
+    return consumer, nc
+
+
+async def _across_a_lost_connection(
+    stack: LocalStack, broker: NatsServer, proxy: FaultProxy
+) -> None:
+    consumer, nc = await consuming(broker)
     resting = await asyncio.to_thread(place, stack, "29995")
     await book_true(stack, consumer)
     seen = len(consumer.received)
@@ -224,16 +231,7 @@ def test_market_data_goes_on_while_the_publisher_process_starts_again(
     wait_until(lambda: live_and_connected(stack), 30, "the book live and NATS connected")
 
     async def scenario() -> None:
-        consumer = BookConsumer()
-        nc = await nats.connect(broker.url)
-        await nc.subscribe(BOOK_SUBJECT, cb=consumer.on_message)
-        await nc.flush()
-        reply = await nc.request(
-            f"fixgw.{GATEWAY}.cmd",
-            json.dumps({"id": 1, "op": "book", "symbol": SYMBOL, "depth": 0}).encode(),
-            timeout=5,
-        )
-        consumer.start_from(json.loads(reply.data)["result"])
+        consumer, nc = await consuming(broker)
         (publisher,) = publisher_processes(gateway_pid(stack))
         os.kill(publisher, signal.SIGKILL)
         await asyncio.to_thread(

@@ -81,6 +81,24 @@ def logged(stack: LocalStack, event: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("publisher", ["process", "inline"])
+def three_resting(
+    make_stack: StackFactory, broker: NatsServer, publisher: str, prefix: str
+) -> LocalStack:
+    """A gateway publishing to `broker` (no account requests of its own), three sells
+    resting, `<prefix>-0..2`."""
+    quiet = {"refresh_s": 0, "after_fill": False}
+    stack = make_stack(
+        books=BOOKS,
+        symbols=["BTC/USD"],
+        nats=nats_section(broker, publisher=publisher),
+        account=quiet,
+    )
+    with stack.client() as gw:
+        for i in range(3):
+            gw.new_order(cl_ord_id=f"{prefix}-{i}", qty="0.01", **RESTING_SELL)
+    return stack
+
+
 def test_an_event_the_stream_refused_is_published_once_allowed_though_a_later_one_got_in(
     make_stack: StackFactory, broker: NatsServer, publisher: str
 ) -> None:
@@ -315,16 +333,7 @@ def test_events_held_under_old_ids_are_stored_once_though_the_upgraded_run_left_
     (dropped) and a new order's events under new ones. Started again once the disk is fine,
     the stream's last event has a new id; 3.. still go under their old ids, and every event
     is in the stream once."""
-    quiet = {"refresh_s": 0, "after_fill": False}
-    stack = make_stack(
-        books=BOOKS,
-        symbols=["BTC/USD"],
-        nats=nats_section(broker, publisher=publisher),
-        account=quiet,
-    )
-    with stack.client() as gw:
-        for i in range(3):
-            gw.new_order(cl_ord_id=f"before-{i}", qty="0.01", **RESTING_SELL)
+    stack = three_resting(make_stack, broker, publisher, "before")
     wait_published(stack, 30)
     assert stack.gateway is not None
     stack.gateway.stop()
@@ -358,16 +367,7 @@ def test_a_journal_replaced_under_the_same_name_is_an_error_in_last_error_not_a_
     N cannot be published (their ids are the old journal's): that is logged as an error and
     named in `last_error`, where it was only the warning of a lost cursor and a status that
     looked healthy (the stream was compared with the reserved seqs, 100,000 ahead)."""
-    quiet = {"refresh_s": 0, "after_fill": False}
-    stack = make_stack(
-        books=BOOKS,
-        symbols=["BTC/USD"],
-        nats=nats_section(broker, publisher=publisher),
-        account=quiet,
-    )
-    with stack.client() as gw:
-        for i in range(3):
-            gw.new_order(cl_ord_id=f"old-journal-{i}", qty="0.01", **RESTING_SELL)
+    stack = three_resting(make_stack, broker, publisher, "old-journal")
     wait_until_journaled(stack, "order.accepted")
     wait_published(stack, 30)
     assert stack.gateway is not None

@@ -234,6 +234,8 @@ class Client(GatewayClient):
         body = {"id": request_id, "op": op, **{k: v for k, v in fields.items() if v is not None}}
         self.send_raw(encode(body) + b"\n")
         try:
+            if timeout <= 0:  # given up at once: a reply cannot have come, nothing is read
+                raise TimeoutError
             reply = self._read_until(
                 lambda m: "seq" not in m and m.get("id") in (request_id, None), timeout
             )

@@ -80,7 +80,6 @@ def logged(stack: LocalStack, event: str) -> list[dict[str, Any]]:
     return [x for x in lines if x.get("event") == event]
 
 
-@pytest.mark.parametrize("publisher", ["process", "inline"])
 def three_resting(
     make_stack: StackFactory, broker: NatsServer, publisher: str, prefix: str
 ) -> LocalStack:
@@ -99,6 +98,7 @@ def three_resting(
     return stack
 
 
+@pytest.mark.parametrize("publisher", ["process", "inline"])
 def test_an_event_the_stream_refused_is_published_once_allowed_though_a_later_one_got_in(
     make_stack: StackFactory, broker: NatsServer, publisher: str
 ) -> None:
